@@ -1,0 +1,80 @@
+/* config.h — the gateway's configuration: what `aigw serve -c FILE` runs on.
+ *
+ * Loaded once from YAML (libyaml), validated completely (unknown keys, wrong types, values
+ * out of bounds, dangling references are all errors naming file:line), then immutable:
+ * workers read it without locks. A reload (later) builds a new one and swaps a pointer.
+ * Every setting is one row of a table in config.c with its bounds and default. */
+#ifndef AIGW_CONFIG_CONFIG_H
+#define AIGW_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct curl_slist;
+
+typedef enum provider_type {
+    PROVIDER_OPENAI, /* any OpenAI-compatible API */
+} provider_type;
+
+/* The endpoints a provider serves, indexing provider_config.urls. */
+typedef enum endpoint_kind {
+    ENDPOINT_CHAT_COMPLETIONS,
+    ENDPOINT_COMPLETIONS,
+    ENDPOINT_EMBEDDINGS,
+    ENDPOINT__COUNT,
+} endpoint_kind;
+
+typedef struct header_pair {
+    char *name, *value;
+} header_pair;
+
+typedef struct provider_config {
+    char *name;
+    provider_type type;
+    char *base_url;           /* without trailing slash */
+    char *api_key;            /* NULL: the client's own Authorization is forwarded */
+    char *api_key_env;        /* the ${VAR} it came from, for messages */
+    header_pair *headers;
+    size_t nheaders;
+    char **models;
+    size_t nmodels;
+    uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
+    char *urls[ENDPOINT__COUNT];       /* base_url + path, built at load */
+    struct curl_slist *static_headers; /* built at load; read-only for curl afterwards */
+    int line;
+} provider_config;
+
+/* What a public model name resolves to. */
+typedef struct model_route {
+    char *public_name;
+    const provider_config *provider;
+    char *upstream_model;
+    size_t upstream_model_len;
+    bool is_alias;
+} model_route;
+
+typedef struct aigw_config {
+    char *path;
+    char *listen_host;
+    int listen_port;
+    int workers;
+    size_t max_header_bytes, max_body_bytes, max_response_bytes;
+    int max_connections;
+    uint32_t header_read_timeout_ms, keepalive_idle_timeout_ms, drain_timeout_ms;
+    char *access_log; /* "stdout", "stderr", "off" or a file path */
+    provider_config *providers;
+    size_t nproviders;
+    model_route *routes; /* sorted by public_name for bsearch */
+    size_t nroutes;
+} aigw_config;
+
+/* Loads and validates path. On success returns a config the caller frees with
+ * config_free(); on failure returns NULL and writes "file:line: message" into err. */
+aigw_config *config_load(const char *path, char *err, size_t errlen);
+void config_free(aigw_config *cfg);
+
+/* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
+const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
+
+#endif

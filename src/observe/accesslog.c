@@ -1,0 +1,200 @@
+/* accesslog.c — batched access log with a writer thread; see accesslog.h.
+ *
+ * Rejected: a line per queue entry (a malloc and a lock per request), and writing from the
+ * loop with O_NONBLOCK (a pipe or slow disk would still stall it or lose lines). */
+#include "observe/accesslog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/alloc.h"
+
+#define BATCH_FLUSH_BYTES (32 * 1024)
+#define BATCH_MAX_BYTES (1024 * 1024)
+#define BATCH_FLUSH_MS 100
+#define QUEUE_MAX 256
+
+typedef struct batch {
+    char *data;
+    size_t len;
+    size_t lines;
+} batch;
+
+struct accesslog {
+    int fd;
+    bool own_fd, off;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    batch queue[QUEUE_MAX];
+    size_t head, count;
+    bool stopping;
+    atomic_uint_fast64_t dropped;
+};
+
+struct accesslog_writer {
+    accesslog *log;
+    uv_timer_t timer;
+    buf batch;
+    size_t lines;
+};
+
+static void write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return; /* the log target is gone; nothing better to do than stop writing */
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void *writer_thread(void *arg)
+{
+    accesslog *log = arg;
+    pthread_mutex_lock(&log->lock);
+    for (;;) {
+        while (!log->count && !log->stopping) pthread_cond_wait(&log->cond, &log->lock);
+        if (!log->count && log->stopping) break;
+        batch b = log->queue[log->head];
+        log->head = (log->head + 1) % QUEUE_MAX;
+        log->count--;
+        pthread_mutex_unlock(&log->lock);
+        write_all(log->fd, b.data, b.len);
+        free(b.data);
+        pthread_mutex_lock(&log->lock);
+    }
+    pthread_mutex_unlock(&log->lock);
+    return NULL;
+}
+
+accesslog *accesslog_open(const char *target, char *err, size_t errlen)
+{
+    accesslog *log = xcalloc(1, sizeof *log);
+    if (!strcmp(target, "off")) {
+        log->off = true;
+        return log;
+    }
+    if (!strcmp(target, "stdout")) log->fd = STDOUT_FILENO;
+    else if (!strcmp(target, "stderr")) log->fd = STDERR_FILENO;
+    else {
+        log->fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log->fd < 0) {
+            snprintf(err, errlen, "access_log: cannot open %s: %s", target, strerror(errno));
+            free(log);
+            return NULL;
+        }
+        log->own_fd = true;
+    }
+    pthread_mutex_init(&log->lock, NULL);
+    pthread_cond_init(&log->cond, NULL);
+    pthread_create(&log->thread, NULL, writer_thread, log);
+    return log;
+}
+
+void accesslog_close(accesslog *log)
+{
+    if (!log) return;
+    if (!log->off) {
+        pthread_mutex_lock(&log->lock);
+        log->stopping = true;
+        pthread_cond_signal(&log->cond);
+        pthread_mutex_unlock(&log->lock);
+        pthread_join(log->thread, NULL);
+        pthread_mutex_destroy(&log->lock);
+        pthread_cond_destroy(&log->cond);
+        if (log->own_fd) close(log->fd);
+    }
+    uint64_t dropped = atomic_load(&log->dropped);
+    if (dropped) fprintf(stderr, "aigw: access log dropped %llu lines (writer could not keep up)\n",
+                         (unsigned long long)dropped);
+    free(log);
+}
+
+uint64_t accesslog_dropped(const accesslog *log)
+{
+    return atomic_load(&((accesslog *)log)->dropped);
+}
+
+static void hand_over(accesslog_writer *w)
+{
+    if (!w->batch.len) return;
+    accesslog *log = w->log;
+    batch b = {.data = w->batch.data, .len = w->batch.len, .lines = w->lines};
+    pthread_mutex_lock(&log->lock);
+    bool queued = log->count < QUEUE_MAX;
+    if (queued) {
+        log->queue[(log->head + log->count) % QUEUE_MAX] = b;
+        log->count++;
+        pthread_cond_signal(&log->cond);
+    }
+    pthread_mutex_unlock(&log->lock);
+    if (queued) {
+        buf_init(&w->batch, BATCH_MAX_BYTES); /* the thread owns the old allocation now */
+    } else {
+        atomic_fetch_add(&log->dropped, w->lines);
+        w->batch.len = 0;
+    }
+    w->lines = 0;
+}
+
+static void on_flush_timer(uv_timer_t *timer)
+{
+    hand_over(timer->data);
+}
+
+accesslog_writer *accesslog_writer_new(accesslog *log, uv_loop_t *loop)
+{
+    accesslog_writer *w = xcalloc(1, sizeof *w);
+    w->log = log;
+    buf_init(&w->batch, BATCH_MAX_BYTES);
+    uv_timer_init(loop, &w->timer);
+    w->timer.data = w;
+    return w;
+}
+
+buf *accesslog_line_begin(accesslog_writer *w)
+{
+    return w->log->off ? NULL : &w->batch;
+}
+
+void accesslog_line_done(accesslog_writer *w, size_t line_start)
+{
+    buf *b = &w->batch;
+    if (!b->len || b->data[b->len - 1] != '\n') {
+        /* The line did not fit: drop it whole, never half a line. */
+        b->len = line_start;
+        atomic_fetch_add(&w->log->dropped, 1);
+        return;
+    }
+    w->lines++;
+    if (b->len >= BATCH_FLUSH_BYTES) {
+        uv_timer_stop(&w->timer);
+        hand_over(w);
+    } else if (w->lines == 1) {
+        uv_timer_start(&w->timer, on_flush_timer, BATCH_FLUSH_MS, 0);
+    }
+}
+
+static void on_writer_closed(uv_handle_t *handle)
+{
+    accesslog_writer *w = handle->data;
+    buf_free(&w->batch);
+    free(w);
+}
+
+void accesslog_writer_close(accesslog_writer *w)
+{
+    if (!w->log->off) hand_over(w);
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_writer_closed);
+}

@@ -1,0 +1,716 @@
+/* http_conn.c — one HTTP/1.1 client connection; see http_conn.h for the contract.
+ *
+ * Life of a connection:  IDLE (keep-alive timer) → READING (header timer; http-parser
+ * callbacks copy the URL and headers into a bounded buffer, the body into req.body) →
+ * HANDLING (the pipeline owns the request; we keep reading only to notice a disconnect and to
+ * buffer pipelined bytes) → the response is finished → IDLE again, or closed.
+ *
+ * Reads land in the worker's one shared read buffer and are parsed in place; only bytes that
+ * arrive while a request is being handled are copied (into `pending`), to be parsed once the
+ * response is out. That is how pipelined requests are answered in order.
+ *
+ * Writes try uv_try_write first (no copy, no allocation when the socket has room — the usual
+ * case) and copy only what the kernel did not take into one write request. Connections are
+ * never freed inside a callback chain that may still use them: failures mark the connection
+ * and put it on the worker's ready list, which closes it on the next loop turn. */
+#include "server/http_conn.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+#include "pipeline/pipeline.h"
+#include "util/alloc.h"
+#include "util/timeutil.h"
+
+typedef enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING } conn_state;
+
+typedef struct header_offsets {
+    size_t name_off, name_len, value_off, value_len;
+} header_offsets;
+
+typedef struct client_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    worker *w;
+    http_parser parser;
+    request req;
+    conn_state state;
+    buf pending;  /* bytes read while HANDLING, parsed after the response */
+    buf head;     /* URL then header names and values, as received */
+    size_t url_len;
+    header_offsets hoff[REQUEST_MAX_HEADERS];
+    size_t nheaders;
+    bool last_was_value;
+    bool headers_done;
+    bool message_complete;
+    int error_status; /* set by a parser callback that refused the request */
+    const char *error_message;
+    bool keepalive;
+    bool closing, close_soon, close_after_write, want_writable, in_ready;
+    bool reading;
+    size_t write_pending;
+    int open_handles;
+    struct client_conn *prev, *next, *next_ready;
+} client_conn;
+
+typedef struct write_req {
+    uv_write_t req;
+    client_conn *conn;
+    size_t len;
+    char data[];
+} write_req;
+
+/* Bytes buffered from a client while its request is handled; past this we stop reading. */
+#define PENDING_MAX (1024 * 1024)
+
+static http_parser_settings parser_settings;
+static void conn_close(client_conn *c);
+static void conn_feed(client_conn *c, const char *data, size_t len);
+static void start_reading(client_conn *c);
+
+static client_conn *conn_of(const request *req)
+{
+    return req->conn;
+}
+
+/* ---- closing and the ready list --------------------------------------------------------- */
+
+static void on_ready_idle(uv_idle_t *idle)
+{
+    worker *w = idle->data;
+    http_conn_run_ready(w);
+    if (!w->ready) uv_idle_stop(idle);
+}
+
+static void mark_ready(client_conn *c)
+{
+    if (c->in_ready || c->closing) return;
+    c->in_ready = true;
+    c->next_ready = c->w->ready;
+    c->w->ready = c;
+    uv_idle_start(&c->w->ready_idle, on_ready_idle);
+}
+
+static void close_soon(client_conn *c)
+{
+    c->close_soon = true;
+    mark_ready(c);
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+    client_conn *c = handle->data;
+    if (--c->open_handles > 0) return;
+    worker *w = c->w;
+    pipeline_request_free(&c->req);
+    arena_free(&c->req.arena);
+    buf_free(&c->req.body);
+    buf_free(&c->pending);
+    buf_free(&c->head);
+    free(c);
+    worker_connection_closed(w);
+}
+
+static void conn_close(client_conn *c)
+{
+    if (c->closing) return;
+    if (c->state == CONN_HANDLING) pipeline_abort(&c->req);
+    c->closing = true;
+    worker *w = c->w;
+    if (c->prev) c->prev->next = c->next;
+    else w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static void on_write_done(uv_write_t *req, int status)
+{
+    write_req *wr = (write_req *)req;
+    client_conn *c = wr->conn;
+    c->write_pending -= wr->len;
+    free(wr);
+    if (c->closing) return;
+    if (status < 0) {
+        close_soon(c);
+        return;
+    }
+    if (c->want_writable && c->write_pending < HTTP_OUTPUT_LOW_WATER) {
+        c->want_writable = false;
+        pipeline_on_writable(&c->req);
+    }
+    if (c->close_after_write && c->write_pending == 0) close_soon(c);
+}
+
+static void conn_write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
+{
+    if (c->closing || c->close_soon) return;
+    size_t total = 0, done = 0;
+    for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
+    if (c->write_pending == 0) {
+        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (r >= 0) done = (size_t)r;
+        else if (r != UV_EAGAIN) {
+            close_soon(c);
+            return;
+        }
+    }
+    if (done == total) return;
+    write_req *wr = xmalloc(sizeof *wr + (total - done));
+    wr->conn = c;
+    wr->len = total - done;
+    size_t skip = done, off = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        size_t len = bufs[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(wr->data + off, bufs[i].base + skip, len - skip);
+        off += len - skip;
+        skip = 0;
+    }
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
+    c->write_pending += wr->len;
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done) != 0) {
+        c->write_pending -= wr->len;
+        free(wr);
+        close_soon(c);
+    }
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Site Overloaded";
+    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* Writes the status line and common headers into out (size HEAD_MAX). */
+#define HEAD_MAX 512
+static size_t format_head(client_conn *c, int status, const char *content_type, bool chunked,
+                          size_t content_length, char *out)
+{
+    request *req = &c->req;
+    bool keep = c->keepalive && !c->w->draining && !c->error_status;
+    int n;
+    if (chunked)
+        n = snprintf(out, HEAD_MAX,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+                     "Cache-Control: no-cache\r\nx-request-id: %s\r\n%s",
+                     status, reason_phrase(status), content_type, req->id, keep ? "" : "Connection: close\r\n");
+    else
+        n = snprintf(out, HEAD_MAX,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s",
+                     status, reason_phrase(status), content_type, content_length, req->id,
+                     keep ? "" : "Connection: close\r\n");
+    if (!keep) c->keepalive = false;
+    return n < 0 ? 0 : (size_t)n >= HEAD_MAX ? HEAD_MAX - 1 : (size_t)n;
+}
+
+static void request_finished(client_conn *c);
+
+void http_respond(request *req, int status, const char *content_type, const char *extra_headers,
+                  size_t extra_len, const char *body, size_t body_len)
+{
+    client_conn *c = conn_of(req);
+    char head[HEAD_MAX];
+    size_t hlen = format_head(c, status, content_type, false, body_len, head);
+    uv_buf_t bufs[4] = {
+        uv_buf_init(head, (unsigned)hlen),
+        uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
+        uv_buf_init("\r\n", 2),
+        uv_buf_init((char *)body, (unsigned)body_len),
+    };
+    req->status = status;
+    req->response_started = true;
+    if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
+    req->bytes_out += hlen + extra_len + 2 + body_len;
+    conn_write(c, bufs, 4);
+    request_finished(c);
+}
+
+void http_respond_error(request *req, int status, const char *type, const char *code, const char *param,
+                        const char *message)
+{
+    buf body;
+    buf_init(&body, 64 * 1024);
+    buf_append_lit(&body, "{\"error\":{\"message\":");
+    buf_append_json_string(&body, message, strlen(message));
+    buf_append_lit(&body, ",\"type\":");
+    buf_append_json_string(&body, type, strlen(type));
+    buf_append_lit(&body, ",\"param\":");
+    if (param) buf_append_json_string(&body, param, strlen(param));
+    else buf_append_lit(&body, "null");
+    buf_append_lit(&body, ",\"code\":");
+    if (code) buf_append_json_string(&body, code, strlen(code));
+    else buf_append_lit(&body, "null");
+    buf_append_lit(&body, "}}");
+    if (!req->error_note) req->error_note = arena_strndup(&req->arena, message, strlen(message));
+    http_respond(req, status, "application/json", NULL, 0, body.data, body.len);
+    buf_free(&body);
+}
+
+void http_stream_begin(request *req, int status, const char *content_type, const char *extra_headers,
+                       size_t extra_len)
+{
+    client_conn *c = conn_of(req);
+    char head[HEAD_MAX];
+    size_t hlen = format_head(c, status, content_type, true, 0, head);
+    uv_buf_t bufs[3] = {
+        uv_buf_init(head, (unsigned)hlen),
+        uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
+        uv_buf_init("\r\n", 2),
+    };
+    req->status = status;
+    req->response_started = true;
+    req->chunked = true;
+    if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
+    req->bytes_out += hlen + extra_len + 2;
+    conn_write(c, bufs, 3);
+}
+
+bool http_stream_write(request *req, const char *data, size_t len)
+{
+    client_conn *c = conn_of(req);
+    if (!len) return c->write_pending >= HTTP_OUTPUT_HIGH_WATER;
+    char size_line[24];
+    int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+    uv_buf_t bufs[3] = {
+        uv_buf_init(size_line, (unsigned)n),
+        uv_buf_init((char *)data, (unsigned)len),
+        uv_buf_init("\r\n", 2),
+    };
+    req->bytes_out += (size_t)n + len + 2;
+    conn_write(c, bufs, 3);
+    if (c->write_pending >= HTTP_OUTPUT_HIGH_WATER) {
+        c->want_writable = true;
+        return true;
+    }
+    return false;
+}
+
+void http_stream_end(request *req)
+{
+    client_conn *c = conn_of(req);
+    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+    req->bytes_out += 5;
+    conn_write(c, &b, 1);
+    request_finished(c);
+}
+
+const http_header *http_find_header(const request *req, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (req->headers[i].name_len == len && !strncasecmp(req->headers[i].name, name, len))
+            return &req->headers[i];
+    return NULL;
+}
+
+/* ---- request lifecycle -------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *timer);
+
+static void request_reset(client_conn *c)
+{
+    request *req = &c->req;
+    pipeline_request_reset(req);
+    arena_reset(&req->arena);
+    buf_reset(&req->body);
+    buf_reset(&c->head);
+    req->path = NULL;
+    req->path_len = 0;
+    req->nheaders = 0;
+    req->id[0] = '\0';
+    req->bytes_in = req->bytes_out = 0;
+    req->status = 0;
+    req->response_started = req->chunked = false;
+    req->first_byte_ns = 0;
+    c->url_len = 0;
+    c->nheaders = 0;
+    c->last_was_value = false;
+    c->headers_done = false;
+    c->message_complete = false;
+    c->want_writable = false;
+}
+
+static void request_finished(client_conn *c)
+{
+    pipeline_record(&c->req);
+    request_reset(c);
+    c->state = CONN_IDLE;
+    if (!c->keepalive || c->error_status) {
+        c->close_after_write = true;
+        if (c->write_pending == 0) close_soon(c);
+        return;
+    }
+    if (c->pending.len) {
+        mark_ready(c); /* parse the next pipelined request on the next loop turn */
+        return;
+    }
+    start_reading(c);
+    uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+}
+
+static void respond_parse_error(client_conn *c, int status, const char *message)
+{
+    c->error_status = status;
+    c->keepalive = false;
+    request *req = &c->req;
+    if (!req->id[0]) snprintf(req->id, sizeof req->id, "aigw-%" PRIx64, time_now_ns());
+    if (!req->start_ns) req->start_ns = time_now_ns();
+    c->state = CONN_HANDLING;
+    http_respond_error(req, status, "invalid_request_error", NULL, NULL, message);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    client_conn *c = timer->data;
+    if (c->state == CONN_READING && !c->req.response_started) {
+        respond_parse_error(c, 408, "request not received in time (header/body read timeout)");
+        return;
+    }
+    if (c->state == CONN_IDLE) conn_close(c);
+}
+
+/* ---- parser callbacks ------------------------------------------------------------------- */
+
+static bool head_append(client_conn *c, const char *at, size_t len)
+{
+    if (buf_append(&c->head, at, len) == BUF_OK) return true;
+    c->error_status = 431;
+    c->error_message = "request headers too large";
+    return false;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    client_conn *c = p->data;
+    c->state = CONN_READING;
+    c->req.start_ns = time_now_ns();
+    uv_timer_start(&c->timer, on_timer, c->w->config->header_read_timeout_ms, 0);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    client_conn *c = p->data;
+    if (!head_append(c, at, len)) return -1;
+    c->url_len += len;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    client_conn *c = p->data;
+    if (c->last_was_value || c->nheaders == 0) {
+        if (c->nheaders == REQUEST_MAX_HEADERS) {
+            c->error_status = 431;
+            c->error_message = "too many request headers";
+            return -1;
+        }
+        header_offsets *h = &c->hoff[c->nheaders++];
+        h->name_off = c->head.len;
+        h->name_len = h->value_len = 0;
+        h->value_off = c->head.len;
+        c->last_was_value = false;
+    }
+    if (!head_append(c, at, len)) return -1;
+    c->hoff[c->nheaders - 1].name_len += len;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    client_conn *c = p->data;
+    header_offsets *h = &c->hoff[c->nheaders - 1];
+    if (!c->last_was_value) {
+        h->value_off = c->head.len;
+        h->value_len = 0;
+        c->last_was_value = true;
+    }
+    if (!head_append(c, at, len)) return -1;
+    h->value_len += len;
+    return 0;
+}
+
+static bool valid_request_id(const char *s, size_t len)
+{
+    if (len == 0 || len > REQUEST_ID_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isgraph((unsigned char)s[i])) return false;
+    return true;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    client_conn *c = p->data;
+    request *req = &c->req;
+    const char *base = c->head.data ? c->head.data : "";
+    for (size_t i = 0; i < c->nheaders; i++) {
+        http_header *h = &req->headers[i];
+        h->name = base + c->hoff[i].name_off;
+        h->name_len = c->hoff[i].name_len;
+        h->value = base + c->hoff[i].value_off;
+        h->value_len = c->hoff[i].value_len;
+    }
+    req->nheaders = c->nheaders;
+    req->method = p->method;
+    size_t plen = 0;
+    while (plen < c->url_len && base[plen] != '?' && base[plen] != '#') plen++;
+    req->path = arena_strndup(&req->arena, base, plen);
+    req->path_len = plen;
+    req->bytes_in = c->head.len;
+
+    const http_header *rid = http_find_header(req, "x-request-id");
+    if (rid && valid_request_id(rid->value, rid->value_len)) {
+        memcpy(req->id, rid->value, rid->value_len);
+        req->id[rid->value_len] = '\0';
+    } else {
+        static _Atomic uint64_t counter;
+        uint64_t n = ++counter;
+        snprintf(req->id, sizeof req->id, "req_%016" PRIx64 "%08" PRIx64, c->w->server_nonce, n);
+    }
+
+    const aigw_config *cfg = c->w->config;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > cfg->max_body_bytes) {
+        c->error_status = 413;
+        c->error_message = "request body too large";
+        return -1;
+    }
+    req->body.max = cfg->max_body_bytes;
+    c->headers_done = true;
+    const http_header *expect = http_find_header(req, "expect");
+    if (expect) {
+        if (expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12)) {
+            uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+            conn_write(c, &b, 1);
+        } else {
+            c->error_status = 417;
+            c->error_message = "unsupported Expect header";
+            return -1;
+        }
+    }
+    /* The body gets the same timeout, counted again from now and restarted on progress. */
+    uv_timer_start(&c->timer, on_timer, cfg->header_read_timeout_ms, 0);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    client_conn *c = p->data;
+    if (buf_append(&c->req.body, at, len) != BUF_OK) {
+        c->error_status = 413;
+        c->error_message = "request body too large";
+        return -1;
+    }
+    c->req.bytes_in += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    client_conn *c = p->data;
+    c->message_complete = true;
+    c->keepalive = http_should_keep_alive(p);
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Parses data; on a complete request saves the rest in `pending` and runs the pipeline. */
+static void conn_feed(client_conn *c, const char *data, size_t len)
+{
+    size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->message_complete) {
+        http_parser_pause(&c->parser, 0);
+        if (used < len && buf_append(&c->pending, data + used, len - used) != BUF_OK) {
+            respond_parse_error(c, 431, "too much pipelined data");
+            return;
+        }
+        c->message_complete = false;
+        c->state = CONN_HANDLING;
+        uv_timer_stop(&c->timer);
+        pipeline_handle(&c->req);
+        return;
+    }
+    if (err != HPE_OK) {
+        if (c->error_status) respond_parse_error(c, c->error_status, c->error_message);
+        else if (err == HPE_HEADER_OVERFLOW) respond_parse_error(c, 431, "request headers too large");
+        else {
+            char msg[128];
+            snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(err));
+            respond_parse_error(c, 400, msg);
+        }
+        return;
+    }
+    if (c->state == CONN_READING && c->headers_done) /* progress on the body restarts its timer */
+        uv_timer_start(&c->timer, on_timer, c->w->config->header_read_timeout_ms, 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
+{
+    client_conn *c = handle->data;
+    (void)suggested;
+    *out = uv_buf_init(c->w->read_buffer, WORKER_READ_BUFFER);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    client_conn *c = stream->data;
+    if (nread == 0 || c->closing) return;
+    if (nread < 0) {
+        /* EOF or error. While a request is handled this is the client giving up: cancel. */
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_HANDLING || c->pending.len || c->close_after_write) {
+        if (c->close_after_write) return; /* nothing more will be answered */
+        if (buf_append(&c->pending, b->base, (size_t)nread) != BUF_OK || c->pending.len >= PENDING_MAX) {
+            uv_read_stop(stream);
+            c->reading = false;
+        }
+        if (c->state != CONN_HANDLING) mark_ready(c);
+        return;
+    }
+    conn_feed(c, b->base, (size_t)nread);
+}
+
+static void start_reading(client_conn *c)
+{
+    if (c->reading || c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
+}
+
+/* Parses bytes that arrived while the previous request was handled. */
+static void conn_resume(client_conn *c)
+{
+    if (c->close_soon) {
+        conn_close(c);
+        return;
+    }
+    if (c->state != CONN_IDLE || !c->pending.len) return;
+    buf taken = c->pending;
+    buf_init(&c->pending, taken.max);
+    conn_feed(c, taken.data, taken.len);
+    /* conn_feed copied any unparsed remainder into the fresh `pending`. */
+    buf_free(&taken);
+    if (c->closing || c->close_after_write) return;
+    if (c->pending.len < PENDING_MAX) start_reading(c);
+    if (c->state == CONN_IDLE && !c->pending.len)
+        uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+}
+
+void http_conn_run_ready(worker *w)
+{
+    while (w->ready) {
+        client_conn *c = w->ready;
+        w->ready = c->next_ready;
+        c->in_ready = false;
+        if (!c->closing) conn_resume(c);
+    }
+}
+
+/* ---- accepting and draining ------------------------------------------------------------- */
+
+void http_conn_accept(worker *w, uv_stream_t *listener)
+{
+    client_conn *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+        uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+        w->nconns++; /* balanced by worker_connection_closed */
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->req.conn = c;
+    c->req.worker = w;
+    arena_init(&c->req.arena, 4096);
+    buf_init(&c->req.body, 0);
+    buf_init(&c->pending, PENDING_MAX);
+    buf_init(&c->head, w->config->max_header_bytes);
+    pipeline_request_init(&c->req);
+    c->keepalive = true;
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    if (w->nconns > w->max_conns) {
+        c->state = CONN_HANDLING;
+        c->error_status = 503;
+        c->keepalive = false;
+        snprintf(c->req.id, sizeof c->req.id, "aigw-overload");
+        c->req.start_ns = time_now_ns();
+        http_respond_error(&c->req, 503, "server_error", "too_many_connections", NULL,
+                           "the gateway is at its connection limit; try again shortly");
+        return;
+    }
+    start_reading(c);
+    uv_timer_start(&c->timer, on_timer, w->config->header_read_timeout_ms, 0);
+}
+
+void http_conn_drain(worker *w)
+{
+    for (client_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && !c->pending.len) conn_close(c);
+    }
+}
+
+void http_conn_close_all(worker *w)
+{
+    while (w->conns) conn_close(w->conns);
+}

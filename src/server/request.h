@@ -1,0 +1,74 @@
+/* request.h — types only: one client request as every pipeline stage sees it.
+ *
+ * A request lives inside its connection and is reused across keep-alive (h2o's h2o_req_t):
+ * its small allocations come from `arena`, reset in one call when the response is done.
+ * The server fills the parsed fields; the pipeline (src/pipeline) fills the rest; nothing
+ * else writes here. Kept types-only so server and pipeline can include it without a loop. */
+#ifndef AIGW_SERVER_REQUEST_H
+#define AIGW_SERVER_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream/sse.h"
+#include "util/arena.h"
+#include "util/buf.h"
+
+#define REQUEST_MAX_HEADERS 128
+#define REQUEST_ID_MAX 64
+
+struct client_conn;
+struct worker;
+struct model_route;
+struct upstream_call;
+struct curl_slist;
+
+typedef struct http_header {
+    const char *name, *value;
+    size_t name_len, value_len;
+} http_header;
+
+typedef struct request {
+    struct client_conn *conn;
+    struct worker *worker;
+    arena arena;
+
+    /* parsed by the server */
+    int method;         /* enum http_method of http_parser.h */
+    const char *path;   /* without the query string; NUL-terminated, in the arena */
+    size_t path_len;
+    http_header headers[REQUEST_MAX_HEADERS];
+    size_t nheaders;
+    buf body;
+    char id[REQUEST_ID_MAX + 1]; /* x-request-id: the client's, or ours */
+    uint64_t start_ns;
+    size_t bytes_in;
+
+    /* the response, written through http_conn.h */
+    int status;
+    bool response_started; /* the status line is out: no error page can follow */
+    bool chunked;
+    size_t bytes_out;
+    uint64_t first_byte_ns; /* first response byte to the client, 0 before */
+
+    /* pipeline state (src/pipeline) */
+    int endpoint;                      /* endpoint_kind, or -1 */
+    const char *model;                 /* public model name asked for, arena */
+    const struct model_route *route;
+    bool stream;
+    bool stream_done_seen;             /* upstream sent data: [DONE] */
+    struct upstream_call *upstream;
+    struct curl_slist *upstream_headers; /* nodes in the arena, chained to the provider's */
+    const char *upstream_body;         /* the body sent upstream (rewritten or the original) */
+    size_t upstream_body_len;
+    buf upstream_reply;                /* buffered non-stream reply */
+    sse_reader sse;                    /* stream framing */
+    buf stream_out;                    /* events gathered for one client write */
+    const char *pass_headers;          /* upstream headers passed to the client, arena */
+    size_t pass_headers_len;
+    const char *upstream_content_type; /* of a buffered reply, arena */
+    const char *error_note;            /* why the request failed, for the access log */
+} request;
+
+#endif

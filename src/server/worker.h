@@ -1,0 +1,46 @@
+/* worker.h — one worker thread: its loop, listener, connections and upstream client.
+ *
+ * A request lives on one worker from accept to the last byte, so nothing on the request's
+ * path takes a lock. Shared, read-only: the config. Per worker: everything else. */
+#ifndef AIGW_SERVER_WORKER_H
+#define AIGW_SERVER_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config/config.h"
+
+struct client_conn;
+struct upstream_client;
+struct accesslog_writer;
+struct server;
+
+#define WORKER_READ_BUFFER (64 * 1024)
+
+typedef struct worker {
+    int id;
+    struct server *server;
+    const aigw_config *config;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    int listen_fd;
+    uv_tcp_t listener;
+    uv_async_t wakeup;       /* the main thread asks for a drain */
+    uv_timer_t drain_timer;
+    uv_idle_t ready_idle;    /* runs connections holding pipelined requests */
+    struct upstream_client *upstream;
+    struct accesslog_writer *access_log;
+    struct client_conn *conns; /* every open connection */
+    struct client_conn *ready; /* connections with buffered requests to run */
+    int nconns, max_conns;
+    uint64_t server_nonce;   /* random per process: request ids differ across restarts */
+    bool draining;
+    char read_buffer[WORKER_READ_BUFFER]; /* shared by all reads on this loop */
+} worker;
+
+/* Called by a connection when it has closed, so a draining worker can finish. */
+void worker_connection_closed(worker *w);
+
+#endif

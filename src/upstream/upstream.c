@@ -1,0 +1,455 @@
+/* upstream.c — libcurl's multi_socket API on a libuv loop; see upstream.h for the contract.
+ *
+ * The glue follows curl's documented pattern: CURLMOPT_SOCKETFUNCTION opens/updates/closes a
+ * uv_poll_t per socket, CURLMOPT_TIMERFUNCTION arms one uv_timer_t, and both call
+ * curl_multi_socket_action() and then collect finished transfers. Transfers are never
+ * removed from the multi handle inside a curl callback: a cancel from within one is deferred
+ * until curl_multi_socket_action() has returned (`in_curl`).
+ *
+ * Easy handles are kept in a small free list and reused (curl_easy_reset keeps their DNS and
+ * connection state tied to the multi handle), saving their setup on every request. */
+#include "upstream/upstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "util/alloc.h"
+
+#define EASY_POOL_MAX 64
+#define HEAD_LINES_MAX 64
+
+struct upstream_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    CURL *easy_pool[EASY_POOL_MAX];
+    int easy_pool_len;
+    upstream_call *calls; /* every call in flight, for shutdown */
+    upstream_call *deferred_cancels;
+    struct socket_ctx *sockets; /* every poll handle open, closed at shutdown if curl has not */
+    int in_curl;          /* depth of curl_multi_socket_action on the stack */
+    bool closing;
+};
+
+struct upstream_call {
+    upstream_client *client;
+    CURL *easy;
+    upstream_callbacks cb;
+    void *ud;
+    upstream_call *prev, *next;   /* client->calls */
+    upstream_call *next_deferred;
+    uv_timer_t timer;             /* first byte, then idle gap */
+    uint32_t first_byte_ms, idle_ms;
+    int status;
+    bool head_done, paused, pause_wanted, cancelled, timed_out_idle, timed_out_first_byte;
+    bool data_aborted;
+    char errbuf[CURL_ERROR_SIZE];
+    char *head_lines[HEAD_LINES_MAX];
+    size_t nhead_lines;
+};
+
+typedef struct socket_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    upstream_client *client;
+    struct socket_ctx *prev, *next;
+} socket_ctx;
+
+static void process_finished(upstream_client *client);
+static void run_deferred(upstream_client *client);
+static void call_free(upstream_call *call);
+
+/* ---- loop glue ------------------------------------------------------------------------ */
+
+static void socket_action(upstream_client *client, curl_socket_t fd, int events)
+{
+    int running;
+    client->in_curl++;
+    curl_multi_socket_action(client->multi, fd, events, &running);
+    client->in_curl--;
+    process_finished(client);
+    run_deferred(client);
+}
+
+static void on_poll_ready(uv_poll_t *handle, int status, int events)
+{
+    socket_ctx *ctx = handle->data;
+    int flags = 0;
+    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    socket_action(ctx->client, ctx->fd, flags);
+}
+
+static void on_curl_timer(uv_timer_t *timer)
+{
+    socket_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
+{
+    upstream_client *client = userp;
+    (void)multi;
+    if (timeout_ms < 0) uv_timer_stop(&client->timer);
+    else uv_timer_start(&client->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static void on_socket_ctx_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void socket_ctx_close(socket_ctx *ctx)
+{
+    upstream_client *client = ctx->client;
+    if (ctx->prev) ctx->prev->next = ctx->next;
+    else client->sockets = ctx->next;
+    if (ctx->next) ctx->next->prev = ctx->prev;
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_socket_ctx_closed);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    upstream_client *client = userp;
+    socket_ctx *ctx = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx) {
+            socket_ctx_close(ctx);
+            curl_multi_assign(client->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!ctx) {
+        ctx = xmalloc(sizeof *ctx);
+        ctx->fd = fd;
+        ctx->client = client;
+        if (uv_poll_init_socket(client->loop, &ctx->poll, fd) != 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        ctx->prev = NULL;
+        ctx->next = client->sockets;
+        if (client->sockets) client->sockets->prev = ctx;
+        client->sockets = ctx;
+        curl_multi_assign(client->multi, fd, ctx);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+    uv_poll_start(&ctx->poll, events, on_poll_ready);
+    return 0;
+}
+
+/* ---- per-call timers ------------------------------------------------------------------ */
+
+static void on_call_timeout(uv_timer_t *timer)
+{
+    upstream_call *call = timer->data;
+    if (call->head_done) call->timed_out_idle = true;
+    else call->timed_out_first_byte = true;
+    /* Removing the handle here is safe: we are in a timer callback, not inside curl. */
+    upstream_client *client = call->client;
+    curl_multi_remove_handle(client->multi, call->easy);
+    upstream_callbacks cb = call->cb;
+    void *ud = call->ud;
+    upstream_result result = call->timed_out_idle ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT;
+    char msg[96];
+    snprintf(msg, sizeof msg, "upstream sent nothing for %u ms (%s timeout)",
+             call->timed_out_idle ? call->idle_ms : call->first_byte_ms,
+             call->timed_out_idle ? "idle" : "first byte");
+    call_free(call);
+    cb.on_done(ud, result, msg);
+}
+
+static void arm_timer(upstream_call *call, uint32_t ms)
+{
+    if (ms) uv_timer_start(&call->timer, on_call_timeout, ms, 0);
+}
+
+/* ---- curl callbacks ------------------------------------------------------------------- */
+
+static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp)
+{
+    upstream_call *call = userp;
+    size_t len = size * nitems;
+    if (call->cancelled) return 0;
+    if (len >= 5 && !memcmp(data, "HTTP/", 5)) {
+        /* A new status line: an interim 1xx block may precede the final one. */
+        for (size_t i = 0; i < call->nhead_lines; i++) free(call->head_lines[i]);
+        call->nhead_lines = 0;
+        const char *sp = memchr(data, ' ', len);
+        call->status = 0;
+        if (sp && (size_t)(sp - data) + 4 <= len)
+            for (int i = 1; i <= 3 && sp[i] >= '0' && sp[i] <= '9'; i++) call->status = call->status * 10 + (sp[i] - '0');
+        return len;
+    }
+    if (len <= 2) { /* the blank line ending a header block */
+        if (call->status >= 100 && call->status < 200) return len;
+        call->head_done = true;
+        arm_timer(call, call->idle_ms);
+        bool ok = call->cb.on_head(call->ud, call->status, (const char *const *)call->head_lines, call->nhead_lines);
+        return ok && !call->cancelled ? len : 0;
+    }
+    if (call->nhead_lines < HEAD_LINES_MAX) {
+        while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+        call->head_lines[call->nhead_lines++] = xstrndup(data, len);
+    }
+    return size * nitems;
+}
+
+static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    upstream_call *call = userp;
+    size_t len = size * nmemb;
+    if (call->cancelled) return 0;
+    if (call->pause_wanted) {
+        /* Backpressure: curl keeps these bytes and hands them back after the resume. */
+        call->paused = true;
+        uv_timer_stop(&call->timer);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    arm_timer(call, call->idle_ms);
+    int r = call->cb.on_data(call->ud, data, len);
+    if (call->cancelled) return 0;
+    if (r == UPSTREAM_DATA_ABORT) {
+        call->data_aborted = true;
+        return 0;
+    }
+    if (r == UPSTREAM_DATA_PAUSE) call->pause_wanted = true;
+    return len;
+}
+
+/* ---- results ------------------------------------------------------------------------- */
+
+static upstream_result map_curl_result(upstream_call *call, CURLcode code)
+{
+    if (code == CURLE_OK) return UPSTREAM_OK;
+    if (call->data_aborted) return UPSTREAM_TOO_LARGE;
+    switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+        return UPSTREAM_CONNECT_FAILED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return call->status ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_WEIRD_SERVER_REPLY:
+        return UPSTREAM_BROKEN;
+    default:
+        return UPSTREAM_FAILED;
+    }
+}
+
+static void process_finished(upstream_client *client)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(client->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        upstream_call *call;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+        CURLcode code = msg->data.result;
+        curl_multi_remove_handle(client->multi, call->easy);
+        if (call->cancelled) {
+            call_free(call);
+            continue;
+        }
+        upstream_result result = map_curl_result(call, code);
+        char message[CURL_ERROR_SIZE + 64];
+        if (result == UPSTREAM_OK) message[0] = '\0';
+        else snprintf(message, sizeof message, "%s", call->errbuf[0] ? call->errbuf : curl_easy_strerror(code));
+        upstream_callbacks cb = call->cb;
+        void *ud = call->ud;
+        call_free(call);
+        cb.on_done(ud, result, message);
+    }
+}
+
+static void run_deferred(upstream_client *client)
+{
+    if (client->in_curl) return;
+    while (client->deferred_cancels) {
+        upstream_call *call = client->deferred_cancels;
+        client->deferred_cancels = call->next_deferred;
+        curl_multi_remove_handle(client->multi, call->easy);
+        call_free(call);
+    }
+}
+
+/* ---- calls --------------------------------------------------------------------------- */
+
+static void on_call_timer_closed(uv_handle_t *handle)
+{
+    upstream_call *call = handle->data;
+    upstream_client *client = call->client;
+    if (client->easy_pool_len < EASY_POOL_MAX) {
+        curl_easy_reset(call->easy);
+        client->easy_pool[client->easy_pool_len++] = call->easy;
+    } else {
+        curl_easy_cleanup(call->easy);
+    }
+    free(call);
+}
+
+/* Unlinks the call and releases it; the easy handle must already be out of the multi. */
+static void call_free(upstream_call *call)
+{
+    upstream_client *client = call->client;
+    if (call->prev) call->prev->next = call->next;
+    else client->calls = call->next;
+    if (call->next) call->next->prev = call->prev;
+    for (size_t i = 0; i < call->nhead_lines; i++) free(call->head_lines[i]);
+    uv_timer_stop(&call->timer);
+    uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+}
+
+upstream_call *upstream_start(upstream_client *client, const upstream_request *req,
+                              const upstream_callbacks *callbacks, void *ud)
+{
+    if (client->closing) return NULL;
+    CURL *easy = client->easy_pool_len ? client->easy_pool[--client->easy_pool_len] : curl_easy_init();
+    if (!easy) return NULL;
+    upstream_call *call = xcalloc(1, sizeof *call);
+    call->client = client;
+    call->easy = easy;
+    call->cb = *callbacks;
+    call->ud = ud;
+    call->first_byte_ms = req->first_byte_timeout_ms;
+    call->idle_ms = req->idle_timeout_ms;
+
+    curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL); /* pass bodies through as sent */
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+
+    uv_timer_init(client->loop, &call->timer);
+    call->timer.data = call;
+    call->next = client->calls;
+    if (client->calls) client->calls->prev = call;
+    client->calls = call;
+
+    if (curl_multi_add_handle(client->multi, easy) != CURLM_OK) {
+        call->cb.on_done = NULL;
+        call_free(call);
+        return NULL;
+    }
+    arm_timer(call, call->first_byte_ms);
+    return call;
+}
+
+void upstream_resume(upstream_call *call)
+{
+    if (!call->pause_wanted) return;
+    call->pause_wanted = false;
+    if (!call->paused) return;
+    call->paused = false;
+    arm_timer(call, call->idle_ms);
+    /* May call on_curl_write synchronously with the bytes held back. */
+    call->client->in_curl++;
+    curl_easy_pause(call->easy, CURLPAUSE_CONT);
+    call->client->in_curl--;
+    run_deferred(call->client);
+}
+
+void upstream_cancel(upstream_call *call)
+{
+    if (call->cancelled) return;
+    call->cancelled = true;
+    upstream_client *client = call->client;
+    if (client->in_curl) {
+        uv_timer_stop(&call->timer);
+        call->next_deferred = client->deferred_cancels;
+        client->deferred_cancels = call;
+        return;
+    }
+    curl_multi_remove_handle(client->multi, call->easy);
+    call_free(call);
+}
+
+upstream_client *upstream_client_new(uv_loop_t *loop)
+{
+    upstream_client *client = xcalloc(1, sizeof *client);
+    client->loop = loop;
+    client->multi = curl_multi_init();
+    if (!client->multi) {
+        fprintf(stderr, "aigw: curl_multi_init failed\n");
+        abort();
+    }
+    uv_timer_init(loop, &client->timer);
+    client->timer.data = client;
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_change);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return client;
+}
+
+static void on_client_timer_closed(uv_handle_t *handle)
+{
+    upstream_client *client = handle->data;
+    for (int i = 0; i < client->easy_pool_len; i++) curl_easy_cleanup(client->easy_pool[i]);
+    /* Closes the pooled connections; polls curl did not report removed are closed here. */
+    curl_multi_cleanup(client->multi);
+    while (client->sockets) socket_ctx_close(client->sockets);
+    free(client);
+}
+
+void upstream_client_close(upstream_client *client)
+{
+    client->closing = true;
+    while (client->calls) upstream_cancel(client->calls);
+    run_deferred(client);
+    uv_timer_stop(&client->timer);
+    uv_close((uv_handle_t *)&client->timer, on_client_timer_closed);
+}
+
+const char *upstream_result_name(upstream_result result)
+{
+    switch (result) {
+    case UPSTREAM_OK: return "ok";
+    case UPSTREAM_CONNECT_FAILED: return "connect_failed";
+    case UPSTREAM_CONNECT_TIMEOUT: return "connect_timeout";
+    case UPSTREAM_FIRST_BYTE_TIMEOUT: return "first_byte_timeout";
+    case UPSTREAM_IDLE_TIMEOUT: return "idle_timeout";
+    case UPSTREAM_BROKEN: return "broken";
+    case UPSTREAM_TOO_LARGE: return "too_large";
+    case UPSTREAM_FAILED: return "failed";
+    }
+    return "unknown";
+}

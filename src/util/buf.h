@@ -1,0 +1,33 @@
+/* buf.h — a growable byte buffer with a hard maximum.
+ *
+ * Used for what can be large: request bodies, buffered upstream replies, access-log batches.
+ * Every buf is created with its maximum (curl's dynbuf "toobig"); an append that would pass
+ * it fails with BUF_TOO_BIG and leaves the buffer unchanged, so callers answer 413/502 with a
+ * clear message instead of growing without bound. */
+#ifndef AIGW_UTIL_BUF_H
+#define AIGW_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct buf {
+    char *data;
+    size_t len, cap, max;
+} buf;
+
+enum { BUF_OK = 0, BUF_TOO_BIG = -1 };
+
+void buf_init(buf *b, size_t max);
+int buf_append(buf *b, const void *data, size_t len);
+/* Appends a string literal (its length known at compile time). */
+#define buf_append_lit(b, lit) buf_append((b), "" lit, sizeof(lit) - 1)
+int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+int buf_append_json_string(buf *b, const char *s, size_t len);
+/* Drops the first n bytes (n <= len). */
+void buf_consume(buf *b, size_t n);
+/* Empties the buffer; keeps the allocation when it is small, frees it otherwise. */
+void buf_reset(buf *b);
+void buf_free(buf *b);
+
+#endif
