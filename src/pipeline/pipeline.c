@@ -377,7 +377,7 @@ void pipeline_record(request *req)
     double total_ms = (double)(now - req->start_ns) / 1e6;
     buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
     buf_append_json_string(b, req->id, strlen(req->id));
-    buf_printf(b, ",\"method\":\"%s\",\"path\":", http_method_str(req->method));
+    buf_printf(b, ",\"method\":\"%s\",\"path\":", req->method >= 0 ? http_method_str(req->method) : "-");
     buf_append_json_string(b, req->path ? req->path : "", req->path ? req->path_len : 0);
     buf_append_lit(b, ",\"model\":");
     if (req->model) buf_append_json_string(b, req->model, strlen(req->model));

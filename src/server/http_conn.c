@@ -70,6 +70,7 @@ typedef struct write_req {
 #define PENDING_MAX (1024 * 1024)
 
 static http_parser_settings parser_settings;
+static void assign_request_id(client_conn *c);
 static void conn_close(client_conn *c);
 static void conn_feed(client_conn *c, const char *data, size_t len);
 static void start_reading(client_conn *c);
@@ -391,8 +392,9 @@ static void respond_parse_error(client_conn *c, int status, const char *message)
     c->error_status = status;
     c->keepalive = false;
     request *req = &c->req;
-    if (!req->id[0]) snprintf(req->id, sizeof req->id, "aigw-%" PRIx64, time_now_ns());
+    if (!req->id[0]) assign_request_id(c);
     if (!req->start_ns) req->start_ns = time_now_ns();
+    if (!req->path) req->method = -1; /* the request line was not (fully) read */
     c->state = CONN_HANDLING;
     http_respond_error(req, status, "invalid_request_error", NULL, NULL, message);
 }
@@ -476,6 +478,13 @@ static bool valid_request_id(const char *s, size_t len)
     return true;
 }
 
+/* A fresh id: a per-process random part and a per-worker counter (no shared state). */
+static void assign_request_id(client_conn *c)
+{
+    snprintf(c->req.id, sizeof c->req.id, "req_%012" PRIx64 "%02x%010" PRIx64, c->w->server_nonce,
+             (unsigned)c->w->id & 0xff, ++c->w->request_counter);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     client_conn *c = p->data;
@@ -501,9 +510,7 @@ static int on_headers_complete(http_parser *p)
         memcpy(req->id, rid->value, rid->value_len);
         req->id[rid->value_len] = '\0';
     } else {
-        static _Atomic uint64_t counter;
-        uint64_t n = ++counter;
-        snprintf(req->id, sizeof req->id, "req_%016" PRIx64 "%08" PRIx64, c->w->server_nonce, n);
+        assign_request_id(c);
     }
 
     const aigw_config *cfg = c->w->config;
@@ -692,7 +699,7 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
         c->state = CONN_HANDLING;
         c->error_status = 503;
         c->keepalive = false;
-        snprintf(c->req.id, sizeof c->req.id, "aigw-overload");
+        assign_request_id(c);
         c->req.start_ns = time_now_ns();
         http_respond_error(&c->req, 503, "server_error", "too_many_connections", NULL,
                            "the gateway is at its connection limit; try again shortly");

@@ -35,7 +35,8 @@ typedef struct worker {
     struct client_conn *conns; /* every open connection */
     struct client_conn *ready; /* connections with buffered requests to run */
     int nconns, max_conns;
-    uint64_t server_nonce;   /* random per process: request ids differ across restarts */
+    uint64_t server_nonce;
+    uint64_t request_counter;   /* random per process: request ids differ across restarts */
     bool draining;
     char read_buffer[WORKER_READ_BUFFER]; /* shared by all reads on this loop */
 } worker;
