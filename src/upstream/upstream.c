@@ -6,8 +6,8 @@
  * removed from the multi handle inside a curl callback: a cancel from within one is deferred
  * until curl_multi_socket_action() has returned (`in_curl`).
  *
- * Easy handles are kept in a small free list and reused (curl_easy_reset keeps their DNS and
- * connection state tied to the multi handle), saving their setup on every request. */
+ * Easy handles are kept in a small free list and reused with their options still set,
+ * saving their setup on every request; connections and DNS live in the multi handle. */
 #include "upstream/upstream.h"
 
 #include <stdio.h>
@@ -20,6 +20,7 @@
 
 #define EASY_POOL_MAX 64
 #define HEAD_LINES_MAX 64
+#define HEAD_BYTES_MAX 8192 /* response header lines kept for on_head; more are dropped */
 
 struct upstream_client {
     uv_loop_t *loop;
@@ -31,7 +32,8 @@ struct upstream_client {
     upstream_call *deferred_cancels;
     struct socket_ctx *sockets; /* every poll handle open, closed at shutdown if curl has not */
     int in_curl;          /* depth of curl_multi_socket_action on the stack */
-    bool closing;
+    int calls_open;       /* calls whose timer has not finished closing */
+    bool closing, timer_closed;
 };
 
 struct upstream_call {
@@ -47,8 +49,9 @@ struct upstream_call {
     bool head_done, paused, pause_wanted, cancelled, timed_out_idle, timed_out_first_byte;
     bool data_aborted;
     char errbuf[CURL_ERROR_SIZE];
-    char *head_lines[HEAD_LINES_MAX];
-    size_t nhead_lines;
+    const char *head_lines[HEAD_LINES_MAX]; /* point into head_bytes */
+    size_t nhead_lines, head_len;
+    char head_bytes[HEAD_BYTES_MAX];
 };
 
 typedef struct socket_ctx {
@@ -182,8 +185,7 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
     if (call->cancelled) return 0;
     if (len >= 5 && !memcmp(data, "HTTP/", 5)) {
         /* A new status line: an interim 1xx block may precede the final one. */
-        for (size_t i = 0; i < call->nhead_lines; i++) free(call->head_lines[i]);
-        call->nhead_lines = 0;
+        call->nhead_lines = call->head_len = 0;
         const char *sp = memchr(data, ' ', len);
         call->status = 0;
         if (sp && (size_t)(sp - data) + 4 <= len)
@@ -194,12 +196,16 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
         if (call->status >= 100 && call->status < 200) return len;
         call->head_done = true;
         arm_timer(call, call->idle_ms);
-        bool ok = call->cb.on_head(call->ud, call->status, (const char *const *)call->head_lines, call->nhead_lines);
+        bool ok = call->cb.on_head(call->ud, call->status, call->head_lines, call->nhead_lines);
         return ok && !call->cancelled ? len : 0;
     }
-    if (call->nhead_lines < HEAD_LINES_MAX) {
-        while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
-        call->head_lines[call->nhead_lines++] = xstrndup(data, len);
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len) {
+        char *line = call->head_bytes + call->head_len;
+        memcpy(line, data, len);
+        line[len] = '\0';
+        call->head_len += len + 1;
+        call->head_lines[call->nhead_lines++] = line;
     }
     return size * nitems;
 }
@@ -293,17 +299,20 @@ static void run_deferred(upstream_client *client)
 
 /* ---- calls --------------------------------------------------------------------------- */
 
+static void client_free_if_done(upstream_client *client);
+
 static void on_call_timer_closed(uv_handle_t *handle)
 {
     upstream_call *call = handle->data;
     upstream_client *client = call->client;
-    if (client->easy_pool_len < EASY_POOL_MAX) {
-        curl_easy_reset(call->easy);
+    if (client->easy_pool_len < EASY_POOL_MAX && !client->closing) {
         client->easy_pool[client->easy_pool_len++] = call->easy;
     } else {
         curl_easy_cleanup(call->easy);
     }
     free(call);
+    client->calls_open--;
+    client_free_if_done(client);
 }
 
 /* Unlinks the call and releases it; the easy handle must already be out of the multi. */
@@ -313,16 +322,38 @@ static void call_free(upstream_call *call)
     if (call->prev) call->prev->next = call->next;
     else client->calls = call->next;
     if (call->next) call->next->prev = call->prev;
-    for (size_t i = 0; i < call->nhead_lines; i++) free(call->head_lines[i]);
     uv_timer_stop(&call->timer);
     uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+}
+
+/* A pooled handle keeps its options across transfers (curl allows reuse without reset), so
+ * only what differs per call is set in upstream_start. */
+static CURL *easy_acquire(upstream_client *client)
+{
+    if (client->easy_pool_len) return client->easy_pool[--client->easy_pool_len];
+    CURL *easy = curl_easy_init();
+    if (!easy) return NULL;
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_write);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* No CURLOPT_ACCEPT_ENCODING: bodies pass through exactly as the provider sends them. */
+    return easy;
 }
 
 upstream_call *upstream_start(upstream_client *client, const upstream_request *req,
                               const upstream_callbacks *callbacks, void *ud)
 {
     if (client->closing) return NULL;
-    CURL *easy = client->easy_pool_len ? client->easy_pool[--client->easy_pool_len] : curl_easy_init();
+    CURL *easy = easy_acquire(client);
     if (!easy) return NULL;
     upstream_call *call = xcalloc(1, sizeof *call);
     call->client = client;
@@ -332,31 +363,20 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     call->first_byte_ms = req->first_byte_timeout_ms;
     call->idle_ms = req->idle_timeout_ms;
 
+    /* Per call; the constant options were set when the handle was made (easy_acquire). */
     curl_easy_setopt(easy, CURLOPT_URL, req->url);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_curl_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL); /* pass bodies through as sent */
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 
     uv_timer_init(client->loop, &call->timer);
     call->timer.data = call;
+    client->calls_open++;
     call->next = client->calls;
     if (client->calls) client->calls->prev = call;
     client->calls = call;
@@ -420,14 +440,23 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
     return client;
 }
 
-static void on_client_timer_closed(uv_handle_t *handle)
+/* The client goes once its own timer and every call's timer have closed (libuv runs close
+ * callbacks in no order we may rely on). */
+static void client_free_if_done(upstream_client *client)
 {
-    upstream_client *client = handle->data;
+    if (!client->closing || !client->timer_closed || client->calls_open) return;
     for (int i = 0; i < client->easy_pool_len; i++) curl_easy_cleanup(client->easy_pool[i]);
     /* Closes the pooled connections; polls curl did not report removed are closed here. */
     curl_multi_cleanup(client->multi);
     while (client->sockets) socket_ctx_close(client->sockets);
     free(client);
+}
+
+static void on_client_timer_closed(uv_handle_t *handle)
+{
+    upstream_client *client = handle->data;
+    client->timer_closed = true;
+    client_free_if_done(client);
 }
 
 void upstream_client_close(upstream_client *client)
