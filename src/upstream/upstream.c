@@ -1,8 +1,11 @@
 /* upstream.c — libcurl's multi_socket API on a libuv loop; see upstream.h for the contract.
  *
- * The glue follows curl's documented pattern: CURLMOPT_SOCKETFUNCTION opens/updates/closes a
- * uv_poll_t per socket, CURLMOPT_TIMERFUNCTION arms one uv_timer_t, and both call
- * curl_multi_socket_action() and then collect finished transfers. Transfers are never
+ * The glue: CURLMOPT_SOCKETFUNCTION updates an epoll set of our own, which the loop watches
+ * through a single uv_poll_t on the epoll fd; CURLMOPT_TIMERFUNCTION arms one uv_timer_t; both
+ * call curl_multi_socket_action() and then collect finished transfers. Rejected: a uv_poll_t
+ * per socket (curl's example) — libuv re-registers a poll handle with the kernel on every
+ * start, and curl re-adds each pooled socket per transfer, which measured 6 epoll_ctl, an
+ * ioctl and a malloc per proxied request; the own set needs none in the steady state. Transfers are never
  * removed from the multi handle inside a curl callback: a cancel from within one is deferred
  * until curl_multi_socket_action() has returned (`in_curl`).
  *
@@ -10,15 +13,19 @@
  * saving their setup on every request; connections and DNS live in the multi handle. */
 #include "upstream/upstream.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "util/alloc.h"
 
-#define EASY_POOL_MAX 64
+#define CALL_POOL_MAX 64
 #define HEAD_LINES_MAX 64
 #define HEAD_BYTES_MAX 8192 /* response header lines kept for on_head; more are dropped */
 
@@ -26,14 +33,18 @@ struct upstream_client {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    CURL *easy_pool[EASY_POOL_MAX];
-    int easy_pool_len;
+    upstream_call *free_calls; /* finished calls kept with their easy handle and timer */
+    int nfree_calls;
     upstream_call *calls; /* every call in flight, for shutdown */
     upstream_call *deferred_cancels;
-    struct socket_ctx *sockets; /* every poll handle open, closed at shutdown if curl has not */
+    int epfd;             /* epoll set of curl's sockets, itself watched by `epoll_watch` */
+    uv_poll_t epoll_watch;
+    struct fd_slot *slots; /* per fd: what the epoll set holds */
+    size_t nslots;
     int in_curl;          /* depth of curl_multi_socket_action on the stack */
-    int calls_open;       /* calls whose timer has not finished closing */
-    bool closing, timer_closed;
+    int calls_open;       /* call objects alive (in flight, pooled, or closing) */
+    bool closing, timer_closed, watch_closed;
+    bool env_proxy;       /* a proxy is set in the environment: let curl read it */
 };
 
 struct upstream_call {
@@ -43,7 +54,8 @@ struct upstream_call {
     void *ud;
     upstream_call *prev, *next;   /* client->calls */
     upstream_call *next_deferred;
-    uv_timer_t timer;             /* first byte, then idle gap */
+    uv_timer_t timer;             /* first byte, then idle gap; see arm_timer */
+    uint64_t deadline, timer_due; /* loop-time ms; 0 = none */
     uint32_t first_byte_ms, idle_ms;
     int status;
     bool head_done, paused, pause_wanted, cancelled, timed_out_idle, timed_out_first_byte;
@@ -54,12 +66,12 @@ struct upstream_call {
     char head_bytes[HEAD_BYTES_MAX];
 };
 
-typedef struct socket_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    upstream_client *client;
-    struct socket_ctx *prev, *next;
-} socket_ctx;
+/* What our epoll set holds for one fd (indexed by fd). */
+enum { FD_UNREGISTERED = 0, FD_ACTIVE, FD_IDLE };
+typedef struct fd_slot {
+    uint8_t state;
+    uint32_t events; /* EPOLL* currently registered */
+} fd_slot;
 
 static void process_finished(upstream_client *client);
 static void run_deferred(upstream_client *client);
@@ -77,14 +89,62 @@ static void socket_action(upstream_client *client, curl_socket_t fd, int events)
     run_deferred(client);
 }
 
-static void on_poll_ready(uv_poll_t *handle, int status, int events)
+static fd_slot *slot_for(upstream_client *client, int fd)
 {
-    socket_ctx *ctx = handle->data;
-    int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    socket_action(ctx->client, ctx->fd, flags);
+    if ((size_t)fd >= client->nslots) {
+        size_t n = client->nslots ? client->nslots : 64;
+        while (n <= (size_t)fd) n *= 2;
+        client->slots = xrealloc(client->slots, n * sizeof *client->slots);
+        memset(client->slots + client->nslots, 0, (n - client->nslots) * sizeof *client->slots);
+        client->nslots = n;
+    }
+    return &client->slots[fd];
+}
+
+/* Registers fd for events in our epoll set; tolerates a stale view (the fd was closed and its
+ * number reused, so the kernel forgot it: MOD fails with ENOENT, then ADD). */
+static int epoll_set(upstream_client *client, int fd, fd_slot *slot, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    int op = slot->state == FD_UNREGISTERED ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (slot->state != FD_UNREGISTERED && slot->events == events) return 0;
+    int rc = epoll_ctl(client->epfd, op, fd, &ev);
+    if (rc != 0 && op == EPOLL_CTL_MOD && errno == ENOENT) rc = epoll_ctl(client->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc != 0 && op == EPOLL_CTL_ADD && errno == EEXIST) rc = epoll_ctl(client->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc == 0) slot->events = events;
+    return rc;
+}
+
+static void epoll_forget(upstream_client *client, int fd, fd_slot *slot)
+{
+    epoll_ctl(client->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone, fine */
+    slot->state = FD_UNREGISTERED;
+    slot->events = 0;
+}
+
+static void on_epoll_ready(uv_poll_t *handle, int status, int events)
+{
+    upstream_client *client = handle->data;
+    struct epoll_event evs[64];
+    (void)status;
+    (void)events;
+    int n = epoll_wait(client->epfd, evs, 64, 0);
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        fd_slot *slot = slot_for(client, fd);
+        if (slot->state == FD_IDLE) {
+            /* A pooled connection became readable while idle: the server closed it (or sent
+             * garbage). Stop watching; curl sees it dead when it next tries to reuse it. */
+            epoll_forget(client, fd, slot);
+            continue;
+        }
+        if (slot->state != FD_ACTIVE) continue;
+        int flags = 0;
+        if (evs[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR | CURL_CSELECT_IN;
+        socket_action(client, fd, flags);
+    }
 }
 
 static void on_curl_timer(uv_timer_t *timer)
@@ -101,52 +161,26 @@ static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-static void on_socket_ctx_closed(uv_handle_t *handle)
-{
-    free(handle->data);
-}
-
-static void socket_ctx_close(socket_ctx *ctx)
-{
-    upstream_client *client = ctx->client;
-    if (ctx->prev) ctx->prev->next = ctx->next;
-    else client->sockets = ctx->next;
-    if (ctx->next) ctx->next->prev = ctx->prev;
-    uv_poll_stop(&ctx->poll);
-    uv_close((uv_handle_t *)&ctx->poll, on_socket_ctx_closed);
-}
-
+/* curl tells which sockets it wants watched. It removes a pooled connection's socket after
+ * every transfer and adds it back on reuse; keeping such a socket registered for reading
+ * (marked idle) makes the common reuse cost no system call at all. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     upstream_client *client = userp;
-    socket_ctx *ctx = socketp;
     (void)easy;
+    (void)socketp;
+    fd_slot *slot = slot_for(client, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (ctx) {
-            socket_ctx_close(ctx);
-            curl_multi_assign(client->multi, fd, NULL);
-        }
+        if (slot->state == FD_UNREGISTERED) return 0;
+        if (epoll_set(client, fd, slot, EPOLLIN) == 0) slot->state = FD_IDLE;
+        else epoll_forget(client, fd, slot);
         return 0;
     }
-    if (!ctx) {
-        ctx = xmalloc(sizeof *ctx);
-        ctx->fd = fd;
-        ctx->client = client;
-        if (uv_poll_init_socket(client->loop, &ctx->poll, fd) != 0) {
-            free(ctx);
-            return -1;
-        }
-        ctx->poll.data = ctx;
-        ctx->prev = NULL;
-        ctx->next = client->sockets;
-        if (client->sockets) client->sockets->prev = ctx;
-        client->sockets = ctx;
-        curl_multi_assign(client->multi, fd, ctx);
-    }
-    int events = 0;
-    if (what & CURL_POLL_IN) events |= UV_READABLE;
-    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, events, on_poll_ready);
+    uint32_t events = 0;
+    if (what & CURL_POLL_IN) events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+    if (epoll_set(client, fd, slot, events) != 0) return -1;
+    slot->state = FD_ACTIVE;
     return 0;
 }
 
@@ -155,25 +189,46 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static void on_call_timeout(uv_timer_t *timer)
 {
     upstream_call *call = timer->data;
-    if (call->head_done) call->timed_out_idle = true;
-    else call->timed_out_first_byte = true;
+    uint64_t now = uv_now(call->client->loop);
+    call->timer_due = 0;
+    if (!call->deadline) return;
+    if (now < call->deadline) { /* the deadline moved while the timer ran: wait the rest */
+        call->timer_due = call->deadline;
+        uv_timer_start(&call->timer, on_call_timeout, call->deadline - now, 0);
+        return;
+    }
+    bool idle = call->head_done;
     /* Removing the handle here is safe: we are in a timer callback, not inside curl. */
     upstream_client *client = call->client;
     curl_multi_remove_handle(client->multi, call->easy);
     upstream_callbacks cb = call->cb;
     void *ud = call->ud;
-    upstream_result result = call->timed_out_idle ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT;
     char msg[96];
-    snprintf(msg, sizeof msg, "upstream sent nothing for %u ms (%s timeout)",
-             call->timed_out_idle ? call->idle_ms : call->first_byte_ms,
-             call->timed_out_idle ? "idle" : "first byte");
+    snprintf(msg, sizeof msg, "upstream sent nothing for %u ms (%s timeout)", idle ? call->idle_ms : call->first_byte_ms,
+             idle ? "idle" : "first byte");
     call_free(call);
-    cb.on_done(ud, result, msg);
+    cb.on_done(ud, idle ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT, msg);
 }
 
+/* Moves the call's deadline to now + ms. The uv timer is restarted only when the new
+ * deadline is earlier than the one it waits for; a later deadline is picked up when it fires.
+ * Streams move their deadline on every chunk, so this saves a timer-heap update per chunk. */
 static void arm_timer(upstream_call *call, uint32_t ms)
 {
-    if (ms) uv_timer_start(&call->timer, on_call_timeout, ms, 0);
+    if (!ms) {
+        call->deadline = 0;
+        return;
+    }
+    uint64_t now = uv_now(call->client->loop);
+    call->deadline = now + ms;
+    if (call->timer_due && call->timer_due <= call->deadline) return;
+    call->timer_due = call->deadline;
+    uv_timer_start(&call->timer, on_call_timeout, ms, 0);
+}
+
+static void disarm_timer(upstream_call *call)
+{
+    call->deadline = 0; /* the timer may still fire; it finds no deadline and does nothing */
 }
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
@@ -218,7 +273,7 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     if (call->pause_wanted) {
         /* Backpressure: curl keeps these bytes and hands them back after the resume. */
         call->paused = true;
-        uv_timer_stop(&call->timer);
+        disarm_timer(call);
         return CURL_WRITEFUNC_PAUSE;
     }
     arm_timer(call, call->idle_ms);
@@ -305,17 +360,19 @@ static void on_call_timer_closed(uv_handle_t *handle)
 {
     upstream_call *call = handle->data;
     upstream_client *client = call->client;
-    if (client->easy_pool_len < EASY_POOL_MAX && !client->closing) {
-        client->easy_pool[client->easy_pool_len++] = call->easy;
-    } else {
-        curl_easy_cleanup(call->easy);
-    }
+    curl_easy_cleanup(call->easy);
     free(call);
     client->calls_open--;
     client_free_if_done(client);
 }
 
-/* Unlinks the call and releases it; the easy handle must already be out of the multi. */
+static void call_destroy(upstream_call *call)
+{
+    uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+}
+
+/* Unlinks the call and keeps it for reuse (or destroys it); the easy handle must already be
+ * out of the multi. */
 static void call_free(upstream_call *call)
 {
     upstream_client *client = call->client;
@@ -323,14 +380,30 @@ static void call_free(upstream_call *call)
     else client->calls = call->next;
     if (call->next) call->next->prev = call->prev;
     uv_timer_stop(&call->timer);
-    uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+    call->deadline = call->timer_due = 0;
+    if (client->closing || client->nfree_calls >= CALL_POOL_MAX) {
+        call_destroy(call);
+        return;
+    }
+    call->next = client->free_calls;
+    client->free_calls = call;
+    client->nfree_calls++;
+}
+
+/* Whether the environment names a proxy (read when a worker's client is made). */
+static bool proxy_from_environment(void)
+{
+    static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                       "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i]) && *getenv(vars[i])) return true;
+    return false;
 }
 
 /* A pooled handle keeps its options across transfers (curl allows reuse without reset), so
  * only what differs per call is set in upstream_start. */
-static CURL *easy_acquire(upstream_client *client)
+static CURL *easy_new(const upstream_client *client)
 {
-    if (client->easy_pool_len) return client->easy_pool[--client->easy_pool_len];
     CURL *easy = curl_easy_init();
     if (!easy) return NULL;
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
@@ -346,18 +419,44 @@ static CURL *easy_acquire(upstream_client *client)
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     /* No CURLOPT_ACCEPT_ENCODING: bodies pass through exactly as the provider sends them. */
+    if (!client->env_proxy)
+        curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* spares curl six getenv() per transfer */
     return easy;
+}
+
+/* A call object ready for a transfer: a pooled one, or a new one with its easy handle. */
+static upstream_call *call_acquire(upstream_client *client)
+{
+    upstream_call *call = client->free_calls;
+    if (call) {
+        client->free_calls = call->next;
+        client->nfree_calls--;
+        CURL *easy = call->easy;
+        uv_timer_t timer = call->timer; /* an initialised handle: keep it as it is */
+        memset(call, 0, offsetof(upstream_call, head_bytes));
+        call->easy = easy;
+        call->timer = timer;
+        call->client = client;
+        return call;
+    }
+    CURL *easy = easy_new(client);
+    if (!easy) return NULL;
+    call = xcalloc(1, sizeof *call);
+    call->client = client;
+    call->easy = easy;
+    uv_timer_init(client->loop, &call->timer);
+    call->timer.data = call;
+    client->calls_open++;
+    return call;
 }
 
 upstream_call *upstream_start(upstream_client *client, const upstream_request *req,
                               const upstream_callbacks *callbacks, void *ud)
 {
     if (client->closing) return NULL;
-    CURL *easy = easy_acquire(client);
-    if (!easy) return NULL;
-    upstream_call *call = xcalloc(1, sizeof *call);
-    call->client = client;
-    call->easy = easy;
+    upstream_call *call = call_acquire(client);
+    if (!call) return NULL;
+    CURL *easy = call->easy;
     call->cb = *callbacks;
     call->ud = ud;
     call->first_byte_ms = req->first_byte_timeout_ms;
@@ -374,9 +473,6 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
 
-    uv_timer_init(client->loop, &call->timer);
-    call->timer.data = call;
-    client->calls_open++;
     call->next = client->calls;
     if (client->calls) client->calls->prev = call;
     client->calls = call;
@@ -423,6 +519,7 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
 {
     upstream_client *client = xcalloc(1, sizeof *client);
     client->loop = loop;
+    client->env_proxy = proxy_from_environment();
     client->multi = curl_multi_init();
     if (!client->multi) {
         fprintf(stderr, "aigw: curl_multi_init failed\n");
@@ -430,6 +527,13 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
     }
     uv_timer_init(loop, &client->timer);
     client->timer.data = client;
+    client->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (client->epfd < 0 || uv_poll_init(loop, &client->epoll_watch, client->epfd) != 0) {
+        fprintf(stderr, "aigw: cannot create the upstream epoll set\n");
+        abort();
+    }
+    client->epoll_watch.data = client;
+    uv_poll_start(&client->epoll_watch, UV_READABLE, on_epoll_ready);
     curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
     curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_change);
@@ -444,11 +548,10 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
  * callbacks in no order we may rely on). */
 static void client_free_if_done(upstream_client *client)
 {
-    if (!client->closing || !client->timer_closed || client->calls_open) return;
-    for (int i = 0; i < client->easy_pool_len; i++) curl_easy_cleanup(client->easy_pool[i]);
-    /* Closes the pooled connections; polls curl did not report removed are closed here. */
-    curl_multi_cleanup(client->multi);
-    while (client->sockets) socket_ctx_close(client->sockets);
+    if (!client->closing || !client->timer_closed || !client->watch_closed || client->calls_open) return;
+    curl_multi_cleanup(client->multi); /* closes the pooled connections */
+    close(client->epfd);
+    free(client->slots);
     free(client);
 }
 
@@ -459,13 +562,26 @@ static void on_client_timer_closed(uv_handle_t *handle)
     client_free_if_done(client);
 }
 
+static void on_client_watch_closed(uv_handle_t *handle)
+{
+    upstream_client *client = handle->data;
+    client->watch_closed = true;
+    client_free_if_done(client);
+}
+
 void upstream_client_close(upstream_client *client)
 {
     client->closing = true;
     while (client->calls) upstream_cancel(client->calls);
     run_deferred(client);
+    while (client->free_calls) {
+        upstream_call *call = client->free_calls;
+        client->free_calls = call->next;
+        call_destroy(call);
+    }
     uv_timer_stop(&client->timer);
     uv_close((uv_handle_t *)&client->timer, on_client_timer_closed);
+    uv_close((uv_handle_t *)&client->epoll_watch, on_client_watch_closed);
 }
 
 const char *upstream_result_name(upstream_result result)
