@@ -540,8 +540,7 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         for (size_t j = 0; j < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, a->provider)) p = &cfg->providers[j];
         if (!p) {
-            yaml_node_t fake = {.start_mark = {.line = (size_t)a->line - 1}};
-            return fail_at(ld, &fake, "model alias '%s' names provider '%s', which is not defined", a->name,
+            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}}, "model alias '%s' names provider '%s', which is not defined", a->name,
                            a->provider);
         }
         model_route *r = &cfg->routes[cfg->nroutes++];
@@ -554,7 +553,8 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
     qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, route_cmp);
     for (size_t i = 1; i < cfg->nroutes; i++)
         if (!strcmp(cfg->routes[i].public_name, cfg->routes[i - 1].public_name))
-            return fail_at(ld, root, "model '%s' is served twice (by providers '%s' and '%s'); "
+            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)cfg->routes[i].provider->line - 1}},
+                           "model '%s' is served twice (by providers '%s' and '%s'); "
                                      "give one an alias under 'models:'",
                            cfg->routes[i].public_name, cfg->routes[i - 1].provider->name,
                            cfg->routes[i].provider->name);
