@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,13 @@ static void on_worker_done(uv_async_t *async)
 {
     server *srv = async->data;
     if (atomic_load(&srv->workers_done) < srv->nworkers) return;
+    /* Closing the last signal handle restores the default action; block the signals first so
+     * a late SIGTERM cannot turn this clean exit into a kill. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->worker_done, NULL);
@@ -168,9 +177,16 @@ int server_run(const aigw_config *cfg)
 {
     char err[512];
     server srv = {.config = cfg, .nworkers = cfg->workers};
+    /* Threads start with SIGTERM/SIGINT blocked, so only the main thread's loop handles them. */
+    sigset_t stop_signals, old_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
     srv.access_log = accesslog_open(cfg->access_log, err, sizeof err);
     if (!srv.access_log) {
         fprintf(stderr, "aigw: %s\n", err);
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return 1;
     }
     srv.workers = xcalloc((size_t)srv.nworkers, sizeof *srv.workers);
@@ -186,6 +202,7 @@ int server_run(const aigw_config *cfg)
         if (w->listen_fd < 0) {
             fprintf(stderr, "aigw: %s\n", err);
             for (int j = 0; j < i; j++) close(srv.workers[j].listen_fd);
+            pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
             free(srv.workers);
             accesslog_close(srv.access_log);
             uv_close((uv_handle_t *)&srv.worker_done, NULL);
@@ -214,6 +231,7 @@ int server_run(const aigw_config *cfg)
         uv_thread_create(&w->thread, worker_main, w);
     }
 
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     uv_signal_init(&srv.loop, &srv.sigterm);
     uv_signal_init(&srv.loop, &srv.sigint);
     srv.sigterm.data = srv.sigint.data = &srv;
