@@ -190,11 +190,13 @@ static void stage_decode(request *req)
 
 static bool on_upstream_head(void *ud, int status, const char *const *lines, size_t nlines);
 static int on_upstream_data(void *ud, const char *data, size_t len);
+static bool on_upstream_flush(void *ud);
 static void on_upstream_done(void *ud, upstream_result result, const char *message);
 
 static const upstream_callbacks upstream_cbs = {
     .on_head = on_upstream_head,
     .on_data = on_upstream_data,
+    .on_flush = on_upstream_flush,
     .on_done = on_upstream_done,
 };
 
@@ -287,11 +289,18 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
     if (!req->chunked) {
         return buf_append(&req->upstream_reply, data, len) == BUF_OK ? UPSTREAM_DATA_OK : UPSTREAM_DATA_ABORT;
     }
+    /* Whole events gather in stream_out; on_upstream_flush sends them once per socket read. */
     if (!sse_reader_feed(&req->sse, data, len, on_sse_event, req)) return UPSTREAM_DATA_ABORT;
-    if (!req->stream_out.len) return UPSTREAM_DATA_OK;
+    return UPSTREAM_DATA_OK;
+}
+
+static bool on_upstream_flush(void *ud)
+{
+    request *req = ud;
+    if (!req->chunked || !req->stream_out.len) return false;
     bool behind = http_stream_write(req, req->stream_out.data, req->stream_out.len);
     req->stream_out.len = 0;
-    return behind ? UPSTREAM_DATA_PAUSE : UPSTREAM_DATA_OK;
+    return behind;
 }
 
 static int status_for(upstream_result result)
@@ -313,24 +322,22 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
     const char *provider = req->route->provider->name;
     char msg[512];
     if (req->chunked) {
+        /* Events still gathered go out with the end (or before the error). */
         if (result == UPSTREAM_OK && req->stream_done_seen) {
-            http_stream_end(req);
+            http_stream_end(req, req->stream_out.data, req->stream_out.len);
             return;
         }
         if (result == UPSTREAM_OK) snprintf(msg, sizeof msg, "provider %s ended the stream without [DONE]", provider);
         else snprintf(msg, sizeof msg, "provider %s stream failed (%s): %s", provider, upstream_result_name(result), message);
-        buf ev;
-        buf_init(&ev, sizeof msg + 256);
-        buf_append_lit(&ev, "data: {\"error\":{\"message\":");
-        buf_append_json_string(&ev, msg, strlen(msg));
-        buf_append_lit(&ev, ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
-        /* A partial event from the upstream is dropped so the error starts on a boundary;
-         * a blank line first ends any event the client may still be assembling. */
-        http_stream_write(req, "\n", sse_reader_has_partial(&req->sse) ? 1 : 0);
-        http_stream_write(req, ev.data, ev.len);
-        buf_free(&ev);
+        /* A partial event from the upstream is dropped so the error starts on a boundary; a
+         * blank line first ends any event the client may still be assembling. */
+        buf *out = &req->stream_out;
+        if (sse_reader_has_partial(&req->sse)) buf_append_lit(out, "\n");
+        buf_append_lit(out, "data: {\"error\":{\"message\":");
+        buf_append_json_string(out, msg, strlen(msg));
+        buf_append_lit(out, ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
         req->error_note = arena_strndup(&req->arena, msg, strlen(msg));
-        http_stream_end(req);
+        http_stream_end(req, out->data, out->len);
         return;
     }
     if (result == UPSTREAM_OK && req->status) {

@@ -324,12 +324,19 @@ bool http_stream_write(request *req, const char *data, size_t len)
     return false;
 }
 
-void http_stream_end(request *req)
+void http_stream_end(request *req, const char *data, size_t len)
 {
     client_conn *c = conn_of(req);
-    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-    req->bytes_out += 5;
-    conn_write(c, &b, 1);
+    char size_line[24];
+    int n = len ? snprintf(size_line, sizeof size_line, "%zx\r\n", len) : 0;
+    uv_buf_t bufs[4] = {
+        uv_buf_init(size_line, (unsigned)n),
+        uv_buf_init((char *)data, (unsigned)len),
+        uv_buf_init("\r\n", len ? 2 : 0),
+        uv_buf_init("0\r\n\r\n", 5),
+    };
+    req->bytes_out += (size_t)n + len + (len ? 2 : 0) + 5;
+    conn_write(c, bufs, 4);
     request_finished(c);
 }
 

@@ -47,8 +47,8 @@ void http_stream_begin(request *req, int status, const char *content_type, const
 /* Sends one chunk. Returns true when the client is behind (output above the high-water mark):
  * the caller should pause its source until pipeline_on_writable(). */
 bool http_stream_write(request *req, const char *data, size_t len);
-/* Ends the chunked response (terminating chunk). */
-void http_stream_end(request *req);
+/* Ends the chunked response: sends data (may be empty) and the terminating chunk together. */
+void http_stream_end(request *req, const char *data, size_t len);
 
 /* Case-insensitive header lookup; NULL when absent. */
 const http_header *http_find_header(const request *req, const char *name);

@@ -33,17 +33,19 @@ struct upstream_client {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
+    uv_check_t kick;      /* starts new transfers at the end of this loop turn */
     upstream_call *free_calls; /* finished calls kept with their easy handle and timer */
     int nfree_calls;
     upstream_call *calls; /* every call in flight, for shutdown */
     upstream_call *deferred_cancels;
+    upstream_call *to_flush;   /* calls that got data in the current round */
     int epfd;             /* epoll set of curl's sockets, itself watched by `epoll_watch` */
     uv_poll_t epoll_watch;
     struct fd_slot *slots; /* per fd: what the epoll set holds */
     size_t nslots;
     int in_curl;          /* depth of curl_multi_socket_action on the stack */
     int calls_open;       /* call objects alive (in flight, pooled, or closing) */
-    bool closing, timer_closed, watch_closed;
+    bool closing, timer_closed, watch_closed, kick_closed;
     bool env_proxy;       /* a proxy is set in the environment: let curl read it */
 };
 
@@ -54,6 +56,8 @@ struct upstream_call {
     void *ud;
     upstream_call *prev, *next;   /* client->calls */
     upstream_call *next_deferred;
+    upstream_call *next_flush;
+    bool flush_queued;
     uv_timer_t timer;             /* first byte, then idle gap; see arm_timer */
     uint64_t deadline, timer_due; /* loop-time ms; 0 = none */
     uint32_t first_byte_ms, idle_ms;
@@ -79,12 +83,25 @@ static void call_free(upstream_call *call);
 
 /* ---- loop glue ------------------------------------------------------------------------ */
 
+/* Lets each call that received data in the last round write it out at once. */
+static void run_flushes(upstream_client *client)
+{
+    while (client->to_flush) {
+        upstream_call *call = client->to_flush;
+        client->to_flush = call->next_flush;
+        call->flush_queued = false;
+        if (call->cancelled || !call->cb.on_flush) continue;
+        if (call->cb.on_flush(call->ud)) call->pause_wanted = true;
+    }
+}
+
 static void socket_action(upstream_client *client, curl_socket_t fd, int events)
 {
     int running;
     client->in_curl++;
     curl_multi_socket_action(client->multi, fd, events, &running);
     client->in_curl--;
+    run_flushes(client);
     process_finished(client);
     run_deferred(client);
 }
@@ -150,6 +167,15 @@ static void on_epoll_ready(uv_poll_t *handle, int status, int events)
 static void on_curl_timer(uv_timer_t *timer)
 {
     socket_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* curl asks for a 0 ms timeout after a transfer is added; a timer would run it only on the
+ * next loop turn, after another epoll_wait. A check handle runs it at the end of this turn,
+ * once the callbacks that added transfers have returned. */
+static void on_kick(uv_check_t *check)
+{
+    uv_check_stop(check);
+    socket_action(check->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
@@ -279,6 +305,11 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     arm_timer(call, call->idle_ms);
     int r = call->cb.on_data(call->ud, data, len);
     if (call->cancelled) return 0;
+    if (call->cb.on_flush && !call->flush_queued) {
+        call->flush_queued = true;
+        call->next_flush = call->client->to_flush;
+        call->client->to_flush = call;
+    }
     if (r == UPSTREAM_DATA_ABORT) {
         call->data_aborted = true;
         return 0;
@@ -376,6 +407,12 @@ static void call_destroy(upstream_call *call)
 static void call_free(upstream_call *call)
 {
     upstream_client *client = call->client;
+    if (call->flush_queued) {
+        upstream_call **pp = &client->to_flush;
+        while (*pp != call) pp = &(*pp)->next_flush;
+        *pp = call->next_flush;
+        call->flush_queued = false;
+    }
     if (call->prev) call->prev->next = call->next;
     else client->calls = call->next;
     if (call->next) call->next->prev = call->prev;
@@ -477,6 +514,7 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     if (client->calls) client->calls->prev = call;
     client->calls = call;
 
+    if (!uv_is_active((uv_handle_t *)&client->kick)) uv_check_start(&client->kick, on_kick);
     if (curl_multi_add_handle(client->multi, easy) != CURLM_OK) {
         call->cb.on_done = NULL;
         call_free(call);
@@ -494,10 +532,12 @@ void upstream_resume(upstream_call *call)
     call->paused = false;
     arm_timer(call, call->idle_ms);
     /* May call on_curl_write synchronously with the bytes held back. */
-    call->client->in_curl++;
+    upstream_client *client = call->client;
+    client->in_curl++;
     curl_easy_pause(call->easy, CURLPAUSE_CONT);
-    call->client->in_curl--;
-    run_deferred(call->client);
+    client->in_curl--;
+    run_flushes(client);
+    run_deferred(client);
 }
 
 void upstream_cancel(upstream_call *call)
@@ -527,6 +567,8 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
     }
     uv_timer_init(loop, &client->timer);
     client->timer.data = client;
+    uv_check_init(loop, &client->kick);
+    client->kick.data = client;
     client->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (client->epfd < 0 || uv_poll_init(loop, &client->epoll_watch, client->epfd) != 0) {
         fprintf(stderr, "aigw: cannot create the upstream epoll set\n");
@@ -548,7 +590,9 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
  * callbacks in no order we may rely on). */
 static void client_free_if_done(upstream_client *client)
 {
-    if (!client->closing || !client->timer_closed || !client->watch_closed || client->calls_open) return;
+    if (!client->closing || !client->timer_closed || !client->watch_closed || !client->kick_closed ||
+        client->calls_open)
+        return;
     curl_multi_cleanup(client->multi); /* closes the pooled connections */
     close(client->epfd);
     free(client->slots);
@@ -569,6 +613,13 @@ static void on_client_watch_closed(uv_handle_t *handle)
     client_free_if_done(client);
 }
 
+static void on_client_kick_closed(uv_handle_t *handle)
+{
+    upstream_client *client = handle->data;
+    client->kick_closed = true;
+    client_free_if_done(client);
+}
+
 void upstream_client_close(upstream_client *client)
 {
     client->closing = true;
@@ -582,6 +633,7 @@ void upstream_client_close(upstream_client *client)
     uv_timer_stop(&client->timer);
     uv_close((uv_handle_t *)&client->timer, on_client_timer_closed);
     uv_close((uv_handle_t *)&client->epoll_watch, on_client_watch_closed);
+    uv_close((uv_handle_t *)&client->kick, on_client_kick_closed);
 }
 
 const char *upstream_result_name(upstream_result result)

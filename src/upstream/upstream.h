@@ -43,8 +43,13 @@ typedef struct upstream_callbacks {
      * Returning false aborts the transfer (on_done then reports UPSTREAM_FAILED). */
     bool (*on_head)(void *ud, int status, const char *const *lines, size_t nlines);
     /* Body bytes. Return UPSTREAM_DATA_PAUSE after consuming them to stop reading until
-     * upstream_resume(); UPSTREAM_DATA_ABORT to fail with UPSTREAM_TOO_LARGE. */
+     * upstream_resume(); UPSTREAM_DATA_ABORT to fail with UPSTREAM_TOO_LARGE. curl hands over
+     * a chunked body one HTTP chunk at a time, so a single socket read can mean many calls. */
     int (*on_data)(void *ud, const char *data, size_t len);
+    /* Optional: called once after each round of on_data calls (one socket read's worth), so the
+     * consumer can write what it gathered in one go. Returning true pauses the transfer as
+     * UPSTREAM_DATA_PAUSE would. Never called after on_done. */
+    bool (*on_flush)(void *ud);
     /* The transfer ended; message is a short human-readable reason when result != OK. The
      * call object is freed right after this returns. */
     void (*on_done)(void *ud, upstream_result result, const char *message);

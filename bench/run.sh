@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# bench/run.sh — aigw against the floor (nginx proxy_pass) and a peer (Portkey's gateway), all
+# in front of the same aigw-mock, measured in one run so the ratios mean something on a shared
+# machine. Everything listens on 127.0.0.1 only and is stopped on exit.
+#
+#   bench/run.sh                      all targets: direct nginx aigw portkey
+#   bench/run.sh nginx aigw           some of them
+#   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
+#
+# Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream").
+# Output: a markdown table on stdout and in bench/results/latest.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-"1 32"}
+MODES=${MODES:-"json stream"}
+SOAK_SECONDS=${SOAK_SECONDS:-600}
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(direct nginx aigw portkey)
+
+need() { command -v "$1" >/dev/null || { echo "bench: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
+if [ "$(id -u)" = 0 ]; then
+    for p in wrk nginx-light; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"; }
+    done
+fi
+need wrk wrk
+[ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { # url, what
+    for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+    echo "bench: $2 did not come up" >&2; exit 1
+}
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+
+# ---- the upstream -------------------------------------------------------------------------
+MOCK_PORT=$(free_port)
+build/aigw-mock --listen "127.0.0.1:$MOCK_PORT" >/dev/null &
+pids+=($!)
+wait_http "http://127.0.0.1:$MOCK_PORT/v1/models" aigw-mock
+
+# ---- targets: each sets URL, PIDS (whose CPU counts), EXTRA env for wrk ------------------------
+start_direct() { URL="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"; PIDS=(); CUSTOM=""; }
+
+start_nginx() {
+    command -v nginx >/dev/null || { echo "bench: nginx is missing (apt-get install nginx-light)" >&2; exit 1; }
+    local port; port=$(free_port)
+    mkdir -p "$work/nginx"
+    cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+CONF
+    nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
+    pids+=($!)
+    URL="http://127.0.0.1:$port/v1/chat/completions"
+    wait_http "http://127.0.0.1:$port/v1/models" nginx
+    local master; master=$(cat "$work/nginx/nginx.pid")
+    PIDS=("$master" $(pgrep -P "$master")); CUSTOM=""
+}
+
+start_aigw() {
+    local port; port=$(free_port)
+    cat > "$work/aigw.yaml" <<CONF
+listen: 127.0.0.1:$port
+workers: 1
+access_log: off
+providers:
+  - name: mock
+    type: openai
+    base_url: http://127.0.0.1:$MOCK_PORT/v1
+    models: [mock-model]
+CONF
+    build/aigw serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
+    pids+=($!)
+    PIDS=($!); CUSTOM=""
+    URL="http://127.0.0.1:$port/v1/chat/completions"
+    wait_http "http://127.0.0.1:$port/healthz" aigw
+}
+
+start_portkey() {
+    [ -d bench/node_modules/@portkey-ai/gateway ] || (cd bench && npm ci --no-audit --no-fund --loglevel=error)
+    local port; port=$(free_port)
+    (cd bench && exec node --require ./portkey-loopback.cjs node_modules/@portkey-ai/gateway/build/start-server.js \
+        --port="$port" --headless >"$work/portkey.log" 2>&1) &
+    pids+=($!)
+    PIDS=($!); CUSTOM="http://127.0.0.1:$MOCK_PORT/v1"
+    URL="http://127.0.0.1:$port/v1/chat/completions"
+    wait_http "http://127.0.0.1:$port/" portkey
+    if ss -ltnp 2>/dev/null | grep ":$port " | grep -qv "127.0.0.1:$port"; then
+        echo "bench: portkey is listening beyond loopback; refusing to go on" >&2; exit 1
+    fi
+}
+
+# One request through the target must be a correct reply before anything is measured.
+check_target() {
+    local name=$1 body='{"model":"mock-model","messages":[{"role":"user","content":"check"}]}'
+    local h=(-H 'Content-Type: application/json' -H 'Authorization: Bearer bench-key')
+    [ -n "$CUSTOM" ] && h+=(-H 'x-portkey-provider: openai' -H "x-portkey-custom-host: $CUSTOM")
+    curl -s "${h[@]}" "$URL" -d "$body" | grep -q '"mock reply to: check"' ||
+        { echo "bench: $name did not return the mock's reply" >&2; exit 1; }
+    STREAM_OK=1
+    if ! curl -s -N "${h[@]}" "$URL" -d "${body%\}},\"stream\":true}" | grep -q 'data: \[DONE\]'; then
+        # A target that cannot stream is reported, and its stream rows are left out.
+        STREAM_OK=0
+        echo "bench: $name did not stream to [DONE]; its stream rows are skipped" >&2
+        echo "$name: streaming failed the check (a stream through it did not end with data: [DONE])" >> "$work/notes"
+    fi
+}
+
+results="$work/results.tsv"
+: > "$results"
+: > "$work/notes"
+measure() { # name mode conns
+    local name=$1 mode=$2 c=$3 stream=0
+    [ "$mode" = stream ] && stream=1
+    BENCH_STREAM=$stream BENCH_CUSTOM_HOST=$CUSTOM wrk -t1 -c"$c" -d"$WARMUP" -s bench/chat.lua "$URL" >/dev/null
+    local rss0=0 t0=0
+    [ ${#PIDS[@]} -gt 0 ] && { rss0=$(rss_kb "${PIDS[@]}"); t0=$(cpu_ticks "${PIDS[@]}"); }
+    local out
+    out=$(BENCH_STREAM=$stream BENCH_CUSTOM_HOST=$CUSTOM wrk -t1 -c"$c" -d"$DURATION" --latency -s bench/chat.lua "$URL")
+    local t1=0 rss1=0
+    [ ${#PIDS[@]} -gt 0 ] && { t1=$(cpu_ticks "${PIDS[@]}"); rss1=$(rss_kb "${PIDS[@]}"); }
+    local n rps p50 p99 errors
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    errors=$(echo "$out" | awk '/Non-2xx/ {s += $NF} /Socket errors/ {gsub(",", ""); s += $4 + $6 + $8 + $10} END {print s + 0}')
+    local cpu_us="-"
+    [ ${#PIDS[@]} -gt 0 ] && cpu_us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$mode" "$c" "$rps" "$p50" "$p99" "$cpu_us" \
+        "$((rss0 / 1024))" "$((rss1 / 1024))" "$errors" >> "$results"
+    printf '%-8s %-6s c=%-3s rps=%-10s p50=%-9s p99=%-9s cpu_us/req=%-7s rss_mb=%s->%s errors=%s\n' "$name" "$mode" "$c" \
+        "$rps" "$p50" "$p99" "$cpu_us" "$((rss0 / 1024))" "$((rss1 / 1024))" "$errors" >&2
+}
+
+soak() {
+    start_aigw
+    check_target aigw
+    local pid=${PIDS[0]} idle samples=()
+    idle=$(rss_kb "$pid")
+    echo "soak: aigw idle RSS $((idle / 1024)) MB; ${SOAK_SECONDS}s at 32 connections" >&2
+    wrk -t1 -c32 -d"${SOAK_SECONDS}s" -s bench/chat.lua "$URL" > "$work/soak.wrk" &
+    local wrk_pid=$!
+    for ((t = 10; t <= SOAK_SECONDS; t += 10)); do
+        sleep 10
+        samples+=("$(rss_kb "$pid")")
+        echo "t=${t}s rss_kb=${samples[-1]}" >&2
+    done
+    wait "$wrk_pid"
+    local ref=${samples[5]:-${samples[0]}} min=999999999 max=0
+    for s in "${samples[@]}"; do ((s < min)) && min=$s; ((s > max)) && max=$s; done
+    {
+        echo "## Soak: aigw, 32 connections, ${SOAK_SECONDS}s ($(date -u +%F))"
+        echo
+        echo "- idle RSS: $((idle / 1024)) MB; during the soak min $((min / 1024)) MB, max $((max / 1024)) MB"
+        echo "- reference (after 60 s): $((ref / 1024)) MB; spread vs reference: $(awk -v a="$min" -v b="$max" -v r="$ref" 'BEGIN {printf "%+.1f%% / %+.1f%%", (a - r) * 100 / r, (b - r) * 100 / r}')"
+        echo "- wrk: $(grep -E 'requests in|Non-2xx|Socket' "$work/soak.wrk" | tr '\n' ' ')"
+        echo "- samples (kB, every 10 s): ${samples[*]}"
+    } | tee -a bench/results/soak.md
+}
+
+mkdir -p bench/results
+if [ "${TARGETS[0]}" = soak ]; then
+    soak
+    exit 0
+fi
+
+for name in "${TARGETS[@]}"; do
+    "start_$name"
+    check_target "$name"
+    for mode in $MODES; do
+        [ "$mode" = stream ] && [ "$STREAM_OK" = 0 ] && continue
+        for c in $CONNS; do measure "$name" "$mode" "$c"; done
+    done
+    # Stop this target before the next one so they never compete for the two cores.
+    if [ ${#PIDS[@]} -gt 0 ]; then
+        kill "${PIDS[@]}" 2>/dev/null || true
+        [ "$name" = portkey ] && pkill -f "start-server.js --port" 2>/dev/null || true
+        sleep 0.5
+    fi
+done
+
+{
+    echo "## Run of $(date -u '+%F %H:%M UTC')"
+    echo
+    echo "Command: \`DURATION=$DURATION CONNS=\"$CONNS\" MODES=\"$MODES\" bench/run.sh ${TARGETS[*]}\`"
+    echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), nginx $(nginx -v 2>&1 | awk -F/ '{print $2}'), node $(node --version), @portkey-ai/gateway $(node -p 'require("./bench/node_modules/@portkey-ai/gateway/package.json").version' 2>/dev/null || echo '-')"
+    echo "Load: wrk -t1 (one client thread) on the same 2 cores as the proxy and aigw-mock; nginx worker_processes 1, aigw workers 1."
+    echo
+    echo "| target | mode | conns | RPS | p50 | p99 | proxy CPU µs/req | RSS MB before→after | errors |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s→%s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}' "$results"
+    echo
+    [ -s "$work/notes" ] && { echo; sed 's/^/- /' "$work/notes"; }
+    echo
+    echo "Ratios in this run (targets: aigw CPU/req ≤ 1.5 × nginx; aigw RPS ≥ 20 × Portkey):"
+    echo
+    awk -F'\t' '{k = $2 " c=" $3; cpu[$1, k] = $7; rps[$1, k] = $4; keys[k] = 1}
+        END {for (k in keys) {
+            line = "- " k ":"
+            if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f;", cpu["aigw", k] / cpu["nginx", k])
+            if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
+            print line }}' "$results" | sort
+} | tee bench/results/latest.md
