@@ -35,10 +35,10 @@ bool sse_reader_feed(sse_reader *r, const char *data, size_t len, sse_event_fn o
         bool line_end;
         if (c == '\n') {
             if (r->prev_cr) {
-                /* LF of a CRLF whose CR already ended the line: part of the previous event
-                 * when that event ended on this CR, so skip it. */
+                /* LF of a CRLF whose CR already ended the line. If that CR ended an event at
+                 * the end of the previous read, this LF opens the next event's bytes: an
+                 * empty line to SSE clients, and no byte of the stream is lost. */
                 r->prev_cr = false;
-                if (start == i && r->partial.len == 0) start = i + 1;
                 continue;
             }
             line_end = true;

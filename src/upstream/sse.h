@@ -5,7 +5,10 @@
  * boundary and never inside half a line. The reader finds event ends (a blank line after
  * LF, CRLF or CR line endings, also split across reads) and reports each complete event as a
  * span of raw bytes — pointing into the caller's data when the event lies within one read,
- * into the reader's own buffer when it straddles reads. Only straddling bytes are copied. */
+ * into the reader's own buffer when it straddles reads. Only straddling bytes are copied.
+ * Every input byte is in exactly one event, in order; when a read ends between the CR and LF
+ * of an event's closing CRLF, the LF starts the next event (an empty line, ignored by SSE
+ * clients) rather than delaying the event until the next read. */
 #ifndef AIGW_UPSTREAM_SSE_H
 #define AIGW_UPSTREAM_SSE_H
 

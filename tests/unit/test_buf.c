@@ -1,0 +1,107 @@
+/* test_buf.c — bounded buffers (limits refuse without changing anything, JSON escaping) and the
+ * per-request arena (alignment, growth, reset keeping its first block). */
+#include "../../src/util/buf.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "util/arena.h"
+
+static void test_limit_refuses_and_keeps_content(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 8);
+    assert_int_equal(buf_append(&b, "12345", 5), BUF_OK);
+    assert_int_equal(buf_append(&b, "6789", 4), BUF_TOO_BIG);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.data, "12345");
+    assert_int_equal(buf_append(&b, "678", 3), BUF_OK);
+    assert_string_equal(b.data, "12345678");
+    assert_int_equal(buf_printf(&b, "%d", 1), BUF_TOO_BIG);
+    assert_int_equal(b.len, 8);
+    buf_consume(&b, 3);
+    assert_string_equal(b.data, "45678");
+    buf_free(&b);
+}
+
+static void test_printf_grows_past_its_stack_buffer(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 4096);
+    char big[1000];
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(buf_printf(&b, "<%s>", big), BUF_OK);
+    assert_int_equal(b.len, 1001);
+    assert_int_equal(b.data[0], '<');
+    assert_int_equal(b.data[1000], '>');
+    buf_free(&b);
+}
+
+static void test_json_string_escaping(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 1024);
+    const char in[] = "a\"b\\c\n\r\t\x01\x1f" "\xc3\xa9/";
+    assert_int_equal(buf_append_json_string(&b, in, sizeof in - 1), BUF_OK);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\xc3\xa9/\"");
+    buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+    buf_init(&b, 5);
+    assert_int_equal(buf_append_json_string(&b, "\n\n", 2), BUF_TOO_BIG);
+    buf_free(&b);
+}
+
+static void test_reset_frees_large_allocations(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 1 << 20);
+    char chunk[4096] = {0};
+    for (int i = 0; i < 16; i++) assert_int_equal(buf_append(&b, chunk, sizeof chunk), BUF_OK);
+    buf_reset(&b);
+    assert_null(b.data); /* a 64 KiB body does not stay pinned on an idle keep-alive connection */
+    assert_int_equal(buf_append(&b, "x", 1), BUF_OK);
+    buf_reset(&b);
+    assert_non_null(b.data); /* small ones are kept for reuse */
+    buf_free(&b);
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    arena a;
+    arena_init(&a, 128);
+    char *first = arena_alloc(&a, 1);
+    for (int i = 0; i < 100; i++) {
+        void *p = arena_alloc(&a, (size_t)i * 7 + 1);
+        assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+        memset(p, 0xAB, (size_t)i * 7 + 1);
+    }
+    char *big = arena_alloc(&a, 100000); /* larger than any block so far */
+    memset(big, 1, 100000);
+    char *s = arena_strndup(&a, "hello world", 5);
+    assert_string_equal(s, "hello");
+    arena_reset(&a);
+    assert_ptr_equal(arena_alloc(&a, 1), first); /* the first block is reused after a reset */
+    arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limit_refuses_and_keeps_content),
+        cmocka_unit_test(test_printf_grows_past_its_stack_buffer),
+        cmocka_unit_test(test_json_string_escaping),
+        cmocka_unit_test(test_reset_frees_large_allocations),
+        cmocka_unit_test(test_arena),
+    };
+    return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
+}

@@ -1,0 +1,221 @@
+/* test_config.c — the config loader: the example loads, defaults hold, every kind of mistake is
+ * an error naming file:line and what is wrong, env vars expand, model lookup is exact. */
+#include "../../src/config/config.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static char path[64];
+static char err[1024];
+
+static aigw_config *load_text(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/aigw-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    err[0] = '\0';
+    aigw_config *cfg = config_load(path, err, sizeof err);
+    unlink(path);
+    return cfg;
+}
+
+/* The error must start with "<path>:<line>: " and contain `needle`. */
+static void expect_error(const char *text, int line, const char *needle)
+{
+    aigw_config *cfg = load_text(text);
+    if (cfg) fail_msg("accepted a bad config:\n%s", text);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
+    if (strncmp(err, prefix, strlen(prefix)) != 0) fail_msg("error '%s' does not start with '%s'", err, prefix);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
+}
+
+static const char *const minimal = "providers:\n"
+                                   "  - name: p\n"
+                                   "    base_url: http://127.0.0.1:9/v1/\n"
+                                   "    models: [m1, m2]\n";
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    aigw_config *cfg = load_text(minimal);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->listen_host, "127.0.0.1");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_true(cfg->workers >= 1);
+    assert_int_equal(cfg->max_body_bytes, 16 * 1024 * 1024);
+    assert_int_equal(cfg->max_header_bytes, 64 * 1024);
+    assert_int_equal(cfg->header_read_timeout_ms, 10000);
+    assert_string_equal(cfg->access_log, "stdout");
+    assert_int_equal(cfg->nproviders, 1);
+    const provider_config *p = &cfg->providers[0];
+    assert_string_equal(p->base_url, "http://127.0.0.1:9/v1"); /* trailing slash dropped */
+    assert_string_equal(p->urls[ENDPOINT_CHAT_COMPLETIONS], "http://127.0.0.1:9/v1/chat/completions");
+    assert_string_equal(p->urls[ENDPOINT_EMBEDDINGS], "http://127.0.0.1:9/v1/embeddings");
+    assert_null(p->api_key);
+    assert_int_equal(p->connect_timeout_ms, 10000);
+    config_free(cfg);
+}
+
+static void test_units_and_sections(void **state)
+{
+    (void)state;
+    aigw_config *cfg = load_text("listen: '[::1]:0'\n"
+                                 "workers: 3\n"
+                                 "access_log: off\n"
+                                 "limits: {max_body_bytes: 2MiB, max_header_bytes: 16k, max_connections: 7}\n"
+                                 "timeouts: {header_read: 500ms, keepalive_idle: 2m, drain: 0}\n"
+                                 "providers:\n"
+                                 "  - name: p\n"
+                                 "    base_url: https://api.example.com/v1\n"
+                                 "    headers: {X-Org: acme}\n"
+                                 "    timeouts: {connect: 1s, first_byte: 90s, idle: 250}\n"
+                                 "    models: [m]\n");
+    assert_non_null(cfg);
+    assert_string_equal(cfg->listen_host, "::1");
+    assert_int_equal(cfg->listen_port, 0);
+    assert_int_equal(cfg->workers, 3);
+    assert_int_equal(cfg->max_body_bytes, 2 * 1024 * 1024);
+    assert_int_equal(cfg->max_header_bytes, 16 * 1024);
+    assert_int_equal(cfg->max_connections, 7);
+    assert_int_equal(cfg->header_read_timeout_ms, 500);
+    assert_int_equal(cfg->keepalive_idle_timeout_ms, 120000);
+    assert_int_equal(cfg->drain_timeout_ms, 0);
+    const provider_config *p = &cfg->providers[0];
+    assert_int_equal(p->connect_timeout_ms, 1000);
+    assert_int_equal(p->first_byte_timeout_ms, 90000);
+    assert_int_equal(p->idle_timeout_ms, 250);
+    assert_int_equal(p->nheaders, 1);
+    /* The prepared header list carries the extra header and no Authorization (keyless). */
+    bool saw_org = false, saw_auth = false;
+    for (struct curl_slist *h = p->static_headers; h; h = h->next) {
+        if (!strcmp(h->data, "X-Org: acme")) saw_org = true;
+        if (!strncasecmp(h->data, "Authorization:", 14)) saw_auth = true;
+    }
+    assert_true(saw_org);
+    assert_false(saw_auth);
+    config_free(cfg);
+}
+
+static void test_env_expansion_and_keys(void **state)
+{
+    (void)state;
+    const char *text = "providers:\n"
+                       "  - name: p\n"
+                       "    base_url: http://x/v1\n"
+                       "    api_key: ${AIGW_UNIT_KEY}\n"
+                       "    models: [m]\n";
+    setenv("AIGW_UNIT_KEY", "sk-test", 1);
+    aigw_config *cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->providers[0].api_key, "sk-test");
+    bool saw_auth = false;
+    for (struct curl_slist *h = cfg->providers[0].static_headers; h; h = h->next)
+        if (!strcmp(h->data, "Authorization: Bearer sk-test")) saw_auth = true;
+    assert_true(saw_auth);
+    config_free(cfg);
+    unsetenv("AIGW_UNIT_KEY");
+    cfg = load_text(text); /* unset: the provider forwards the client's key, and says why */
+    assert_non_null(cfg);
+    assert_null(cfg->providers[0].api_key);
+    assert_string_equal(cfg->providers[0].api_key_env, "AIGW_UNIT_KEY");
+    config_free(cfg);
+}
+
+static void test_example_config_loads(void **state)
+{
+    (void)state;
+    /* The file `make run` uses, found from the test's working directory (the repo root). */
+    aigw_config *cfg = config_load("aigw.example.yaml", err, sizeof err);
+    if (!cfg) fail_msg("%s", err);
+    assert_non_null(config_find_model(cfg, "mock-model", 10));
+    const model_route *fast = config_find_model(cfg, "fast", 4);
+    assert_non_null(fast);
+    assert_true(fast->is_alias);
+    assert_string_equal(fast->upstream_model, "mock-small");
+    assert_string_equal(fast->provider->name, "mock");
+    config_free(cfg);
+}
+
+static void test_model_lookup_is_exact(void **state)
+{
+    (void)state;
+    aigw_config *cfg = load_text("providers:\n"
+                                 "  - {name: a, base_url: 'http://a/v1', models: [gpt-4o, gpt-4o-mini, o1]}\n"
+                                 "  - {name: b, base_url: 'http://b/v1', models: [claude]}\n"
+                                 "models:\n"
+                                 "  - {name: cheap, provider: a, model: gpt-4o-mini}\n");
+    assert_non_null(cfg);
+    assert_int_equal(cfg->nroutes, 5);
+    const model_route *r = config_find_model(cfg, "gpt-4o", 6);
+    assert_non_null(r);
+    assert_string_equal(r->public_name, "gpt-4o");
+    assert_false(r->is_alias);
+    r = config_find_model(cfg, "gpt-4o-mini", 11);
+    assert_string_equal(r->public_name, "gpt-4o-mini");
+    assert_null(config_find_model(cfg, "gpt-4", 5));     /* a prefix is not a match */
+    assert_null(config_find_model(cfg, "gpt-4o-m", 8));
+    assert_null(config_find_model(cfg, "gpt-4o-minis", 12));
+    assert_null(config_find_model(cfg, "", 0));
+    assert_string_equal(config_find_model(cfg, "claude", 6)->provider->name, "b");
+    r = config_find_model(cfg, "cheap", 5);
+    assert_true(r->is_alias);
+    assert_string_equal(r->upstream_model, "gpt-4o-mini");
+    config_free(cfg);
+}
+
+static void test_mistakes_name_file_line_and_cause(void **state)
+{
+    (void)state;
+    expect_error("listen: 127.0.0.1:8080\nlisten_port: 9\n", 2, "unknown key 'listen_port'");
+    expect_error("workers: 0\n", 1, "'workers' must be between 1 and 256");
+    expect_error("workers: two\n", 1, "cannot read 'two' as a whole number");
+    expect_error("limits:\n  max_body_bytes: lots\n", 2, "as a size");
+    expect_error("timeouts:\n  drain: 5 s\n", 2, "as a duration");
+    expect_error("limits: 5\n", 1, "'limits' must be a mapping");
+    expect_error("listen: 8080\n", 1, "'listen' must be HOST:PORT");
+    expect_error("listen: 'h:99999'\n", 1, "bad port");
+    expect_error("providers: [\n", 2, "YAML error");
+    expect_error("", 1, "empty");
+    expect_error("workers: 1\n", 1, "no 'providers'");
+    expect_error("providers:\n  - name: p\n    models: [m]\n", 2, "needs a 'base_url'");
+    expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2, "http:// or https://");
+    expect_error("providers:\n  - name: p\n    base_url: http://x\n", 2, "lists no 'models'");
+    expect_error("providers:\n  - name: p\n    type: anthropic\n    base_url: http://x\n    models: [m]\n", 3,
+                 "unknown provider type 'anthropic'");
+    expect_error("providers:\n  - name: p\n    base_url: http://x\n    modles: [m]\n", 4, "unknown key 'modles' in provider");
+    expect_error("providers:\n  - {name: p, base_url: 'http://x', models: [m]}\n"
+                 "  - {name: p, base_url: 'http://y', models: [n]}\n",
+                 3, "used twice");
+    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m]}\n"
+                 "  - {name: b, base_url: 'http://y', models: [m]}\n",
+                 3, "model 'm' is served twice");
+    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m]}\nmodels:\n"
+                 "  - {name: f, provider: nope}\n",
+                 4, "names provider 'nope', which is not defined");
+    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m], headers: {'Bad Name': v}}\n", 2,
+                 "bad header name");
+    expect_error("providers:\n  - {name: a, base_url: 'http://x', api_key: '${UNCLOSED', models: [m]}\n", 2,
+                 "unterminated ${");
+    aigw_config *cfg = config_load("/nonexistent/aigw.yaml", err, sizeof err);
+    assert_null(cfg);
+    assert_non_null(strstr(err, "/nonexistent/aigw.yaml: cannot open"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_units_and_sections),
+        cmocka_unit_test(test_env_expansion_and_keys),
+        cmocka_unit_test(test_example_config_loads),
+        cmocka_unit_test(test_model_lookup_is_exact),
+        cmocka_unit_test(test_mistakes_name_file_line_and_cause),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,182 @@
+/* test_json.c — the body scanner: what it accepts, what it rejects and why, and the spans it
+ * reports (the fast path splices the model name at exactly those bytes). */
+#include "../../src/util/json.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+static bool scan(const char *text, json_field *fields, size_t n, const char **why)
+{
+    size_t at;
+    return json_scan_object(text, strlen(text), fields, n, why, &at);
+}
+
+static void span_is(const char *text, const json_field *f, json_type type, const char *expected)
+{
+    assert_int_equal(f->type, type);
+    assert_int_equal(f->end - f->start, strlen(expected));
+    assert_memory_equal(text + f->start, expected, strlen(expected));
+}
+
+static void test_spans_of_top_level_members(void **state)
+{
+    (void)state;
+    const char *body = " {\"messages\": [{\"model\": \"inner\"}], \"model\" : \"gpt-4o\",\n"
+                       "  \"stream\":true, \"n\": -1.5e3, \"tools\": {\"a\": [1, {\"b\": null}]}, \"x\": false} ";
+    json_field f[] = {{.key = "model"}, {.key = "stream"}, {.key = "n"}, {.key = "tools"}, {.key = "x"},
+                      {.key = "absent"}, {.key = "messages"}};
+    const char *why = NULL;
+    assert_true(scan(body, f, 7, &why));
+    span_is(body, &f[0], JSON_STRING, "\"gpt-4o\""); /* the nested "model" is not reported */
+    span_is(body, &f[1], JSON_TRUE, "true");
+    span_is(body, &f[2], JSON_NUMBER, "-1.5e3");
+    span_is(body, &f[3], JSON_OBJECT, "{\"a\": [1, {\"b\": null}]}");
+    span_is(body, &f[4], JSON_FALSE, "false");
+    assert_int_equal(f[5].type, JSON_ABSENT);
+    span_is(body, &f[6], JSON_ARRAY, "[{\"model\": \"inner\"}]");
+}
+
+static void test_last_duplicate_wins(void **state)
+{
+    (void)state;
+    const char *body = "{\"model\":\"a\",\"model\":\"bb\"}";
+    json_field f[] = {{.key = "model"}};
+    assert_true(scan(body, f, 1, NULL));
+    span_is(body, &f[0], JSON_STRING, "\"bb\"");
+}
+
+static void test_empty_containers(void **state)
+{
+    (void)state;
+    const char *body = "{\"a\":{},\"b\":[],\"c\":[[]],\"d\":{\"e\":{}}}";
+    json_field f[] = {{.key = "a"}, {.key = "b"}, {.key = "c"}, {.key = "d"}};
+    assert_true(scan(body, f, 4, NULL));
+    span_is(body, &f[0], JSON_OBJECT, "{}");
+    span_is(body, &f[1], JSON_ARRAY, "[]");
+    span_is(body, &f[2], JSON_ARRAY, "[[]]");
+    span_is(body, &f[3], JSON_OBJECT, "{\"e\":{}}");
+    assert_true(scan("{}", NULL, 0, NULL));
+}
+
+static void test_rejections_name_the_fault(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *reason;
+    } cases[] = {
+        {"", "empty body"},
+        {"   ", "empty body"},
+        {"[1,2]", "body is not a JSON object"},
+        {"\"str\"", "body is not a JSON object"},
+        {"{\"a\":1,}", "expected a member name"},
+        {"{\"a\":[1,]}", "unexpected character"},
+        {"{\"a\":01}", "expected ',' or '}'"},
+        {"{\"a\":1.}", "bad number"},
+        {"{\"a\":-}", "bad number"},
+        {"{\"a\":1e}", "bad number"},
+        {"{\"a\":\"\\x\"}", "bad escape in string"},
+        {"{\"a\":\"\\u12G4\"}", "bad \\u escape"},
+        {"{\"a\":\"tab\there\"}", "control character in string"},
+        {"{\"a\":\"open", "unterminated string"},
+        {"{\"a\":[1}", "expected ',' or ']'"},
+        {"{\"a\":{\"b\":1]}", "expected ',' or '}'"},
+        {"{\"a\" 1}", "expected ':'"},
+        {"{\"a\":tru}", "unexpected token"},
+        {"{\"a\":nul}", "unexpected token"},
+        {"{\"a\":1} x", "trailing characters after JSON value"},
+        {"{\"a\":1}{}", "trailing characters after JSON value"},
+        {"{\"a\":1", "unexpected end of input"},
+        {"{'a':1}", "expected a member name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_field f[] = {{.key = "a"}};
+        const char *why = NULL;
+        if (scan(cases[i].text, f, 1, &why)) fail_msg("accepted: %s", cases[i].text);
+        if (strcmp(why, cases[i].reason) != 0)
+            fail_msg("%s: reason '%s', expected '%s'", cases[i].text, why, cases[i].reason);
+        assert_int_equal(f[0].type, JSON_ABSENT); /* nothing half-reported on failure */
+    }
+}
+
+static void test_utf8_checked(void **state)
+{
+    (void)state;
+    const char *good = "{\"a\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"}";
+    assert_true(scan(good, NULL, 0, NULL));
+    static const char *const bad[] = {
+        "{\"a\":\"\xc0\xaf\"}",         /* overlong '/' */
+        "{\"a\":\"\xe0\x80\xaf\"}",     /* overlong, 3 bytes */
+        "{\"a\":\"\xed\xa0\x80\"}",     /* UTF-16 surrogate encoded in UTF-8 */
+        "{\"a\":\"\xf4\x90\x80\x80\"}", /* past U+10FFFF */
+        "{\"a\":\"\xe2\x82\"}",         /* truncated */
+        "{\"a\":\"\xff\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = NULL;
+        assert_false(scan(bad[i], NULL, 0, &why));
+        assert_string_equal(why, "invalid UTF-8 in string");
+    }
+}
+
+static void test_depth_limit(void **state)
+{
+    (void)state;
+    /* {"a": [[[...]]]}: the object counts as one level. */
+    char text[1024];
+    for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH; depth++) {
+        size_t n = 0;
+        n += (size_t)snprintf(text + n, sizeof text - n, "{\"a\":");
+        for (int i = 0; i < depth; i++) text[n++] = '[';
+        for (int i = 0; i < depth; i++) text[n++] = ']';
+        text[n++] = '}';
+        text[n] = '\0';
+        const char *why = NULL;
+        bool ok = scan(text, NULL, 0, &why);
+        if (depth + 1 <= JSON_MAX_DEPTH) assert_true(ok);
+        else {
+            assert_false(ok);
+            assert_string_equal(why, "nesting too deep");
+        }
+    }
+    /* A hostile body of 100,000 '[' is refused without recursion. */
+    static char deep[100010];
+    memcpy(deep, "{\"a\":", 5);
+    memset(deep + 5, '[', 100000);
+    deep[100005] = '\0';
+    assert_false(scan(deep, NULL, 0, NULL));
+}
+
+static void test_string_decode(void **state)
+{
+    (void)state;
+    arena a;
+    arena_init(&a, 256);
+    const char *text = "\"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac\\ud83d\\ude00\\ud800x\"";
+    size_t len;
+    char *s = json_string_decode(&a, text, 0, strlen(text), &len);
+    const char expected[] = "a\"b\\c/d\n\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbdx";
+    assert_int_equal(len, sizeof expected - 1);
+    assert_memory_equal(s, expected, len);
+    assert_int_equal(s[len], '\0');
+    s = json_string_decode(&a, "\"\"", 0, 2, &len);
+    assert_int_equal(len, 0);
+    arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spans_of_top_level_members),
+        cmocka_unit_test(test_last_duplicate_wins),
+        cmocka_unit_test(test_empty_containers),
+        cmocka_unit_test(test_rejections_name_the_fault),
+        cmocka_unit_test(test_utf8_checked),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_string_decode),
+    };
+    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}
