@@ -163,7 +163,7 @@ static void stage_decode(request *req)
         http_respond_error(req, 400, "invalid_request_error", "invalid_json", NULL, msg);
         return;
     }
-    if (fields[0].type != JSON_STRING) {
+    if (fields[0].type != JSON_KIND_STRING) {
         http_respond_error(req, 400, "invalid_request_error", fields[0].type ? "invalid_type" : "missing_required_parameter",
                            "model",
                            fields[0].type ? "'model' must be a string" : "you must provide a model parameter");
@@ -171,7 +171,7 @@ static void stage_decode(request *req)
     }
     size_t model_len;
     req->model = json_string_decode(&req->arena, req->body.data, fields[0].start, fields[0].end, &model_len);
-    req->stream = fields[1].type == JSON_TRUE;
+    req->stream = fields[1].type == JSON_KIND_TRUE;
 
     /* plan: one target per model today; routing strategies replace this lookup later. */
     req->route = config_find_model(req->worker->config, req->model, model_len);

@@ -128,7 +128,7 @@ static bool scan_literal(scanner *sc, const char *word, size_t wlen)
 }
 
 /* Scans one scalar, or opens a container by pushing onto the stack. */
-static bool scan_value_start(scanner *sc, char *stack, int *depth, json_type *type)
+static bool scan_value_start(scanner *sc, char *stack, int *depth, json_kind *type)
 {
     skip_ws(sc);
     if (sc->pos >= sc->len) return fail(sc, "unexpected end of input");
@@ -139,15 +139,15 @@ static bool scan_value_start(scanner *sc, char *stack, int *depth, json_type *ty
         if (*depth >= JSON_MAX_DEPTH) return fail(sc, "nesting too deep");
         stack[(*depth)++] = c;
         sc->pos++;
-        *type = c == '{' ? JSON_OBJECT : JSON_ARRAY;
+        *type = c == '{' ? JSON_KIND_OBJECT : JSON_KIND_ARRAY;
         return true;
-    case '"': *type = JSON_STRING; return scan_string(sc);
-    case 't': *type = JSON_TRUE; return scan_literal(sc, "true", 4);
-    case 'f': *type = JSON_FALSE; return scan_literal(sc, "false", 5);
-    case 'n': *type = JSON_NULL; return scan_literal(sc, "null", 4);
+    case '"': *type = JSON_KIND_STRING; return scan_string(sc);
+    case 't': *type = JSON_KIND_TRUE; return scan_literal(sc, "true", 4);
+    case 'f': *type = JSON_KIND_FALSE; return scan_literal(sc, "false", 5);
+    case 'n': *type = JSON_KIND_NULL; return scan_literal(sc, "null", 4);
     default:
         if (c == '-' || (c >= '0' && c <= '9')) {
-            *type = JSON_NUMBER;
+            *type = JSON_KIND_NUMBER;
             return scan_number(sc);
         }
         return fail(sc, "unexpected character");
@@ -171,7 +171,7 @@ bool json_scan_object(const char *text, size_t len, json_field *fields, size_t n
     bool ok = false;
     json_field *pending = NULL; /* wanted top-level container whose end is not yet known */
 
-    for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_ABSENT;
+    for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_KIND_ABSENT;
 
     skip_ws(&sc);
     if (sc.pos >= len || text[sc.pos] != '{') {
@@ -220,7 +220,7 @@ bool json_scan_object(const char *text, size_t len, json_field *fields, size_t n
                 skip_ws(&sc);
             }
             size_t vstart = sc.pos;
-            json_type type;
+            json_kind type;
             int before = depth;
             if (!scan_value_start(&sc, stack, &depth, &type)) goto out;
             if (want) {
@@ -271,7 +271,7 @@ out:
     if (!ok) {
         if (error) *error = sc.error ? sc.error : "invalid JSON";
         if (error_at) *error_at = sc.pos;
-        for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_ABSENT;
+        for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_KIND_ABSENT;
     }
     return ok;
 }

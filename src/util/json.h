@@ -15,21 +15,21 @@
 #include "util/arena.h"
 #include "util/buf.h"
 
-typedef enum json_type {
-    JSON_ABSENT = 0,
-    JSON_NULL,
-    JSON_FALSE,
-    JSON_TRUE,
-    JSON_NUMBER,
-    JSON_STRING,
-    JSON_ARRAY,
-    JSON_OBJECT,
-} json_type;
+typedef enum json_kind {
+    JSON_KIND_ABSENT = 0,
+    JSON_KIND_NULL,
+    JSON_KIND_FALSE,
+    JSON_KIND_TRUE,
+    JSON_KIND_NUMBER,
+    JSON_KIND_STRING,
+    JSON_KIND_ARRAY,
+    JSON_KIND_OBJECT,
+} json_kind;
 
 /* One top-level member the caller wants; key is a plain (unescaped) name. */
 typedef struct json_field {
     const char *key;
-    json_type type;     /* JSON_ABSENT when the body has no such member */
+    json_kind type;     /* JSON_KIND_ABSENT when the body has no such member */
     size_t start, end;  /* value span [start, end) in the body; strings include quotes */
 } json_field;
 

@@ -15,7 +15,7 @@ static bool scan(const char *text, json_field *fields, size_t n, const char **wh
     return json_scan_object(text, strlen(text), fields, n, why, &at);
 }
 
-static void span_is(const char *text, const json_field *f, json_type type, const char *expected)
+static void span_is(const char *text, const json_field *f, json_kind type, const char *expected)
 {
     assert_int_equal(f->type, type);
     assert_int_equal(f->end - f->start, strlen(expected));
@@ -31,13 +31,13 @@ static void test_spans_of_top_level_members(void **state)
                       {.key = "absent"}, {.key = "messages"}};
     const char *why = NULL;
     assert_true(scan(body, f, 7, &why));
-    span_is(body, &f[0], JSON_STRING, "\"gpt-4o\""); /* the nested "model" is not reported */
-    span_is(body, &f[1], JSON_TRUE, "true");
-    span_is(body, &f[2], JSON_NUMBER, "-1.5e3");
-    span_is(body, &f[3], JSON_OBJECT, "{\"a\": [1, {\"b\": null}]}");
-    span_is(body, &f[4], JSON_FALSE, "false");
-    assert_int_equal(f[5].type, JSON_ABSENT);
-    span_is(body, &f[6], JSON_ARRAY, "[{\"model\": \"inner\"}]");
+    span_is(body, &f[0], JSON_KIND_STRING, "\"gpt-4o\""); /* the nested "model" is not reported */
+    span_is(body, &f[1], JSON_KIND_TRUE, "true");
+    span_is(body, &f[2], JSON_KIND_NUMBER, "-1.5e3");
+    span_is(body, &f[3], JSON_KIND_OBJECT, "{\"a\": [1, {\"b\": null}]}");
+    span_is(body, &f[4], JSON_KIND_FALSE, "false");
+    assert_int_equal(f[5].type, JSON_KIND_ABSENT);
+    span_is(body, &f[6], JSON_KIND_ARRAY, "[{\"model\": \"inner\"}]");
 }
 
 static void test_last_duplicate_wins(void **state)
@@ -46,7 +46,7 @@ static void test_last_duplicate_wins(void **state)
     const char *body = "{\"model\":\"a\",\"model\":\"bb\"}";
     json_field f[] = {{.key = "model"}};
     assert_true(scan(body, f, 1, NULL));
-    span_is(body, &f[0], JSON_STRING, "\"bb\"");
+    span_is(body, &f[0], JSON_KIND_STRING, "\"bb\"");
 }
 
 static void test_empty_containers(void **state)
@@ -55,10 +55,10 @@ static void test_empty_containers(void **state)
     const char *body = "{\"a\":{},\"b\":[],\"c\":[[]],\"d\":{\"e\":{}}}";
     json_field f[] = {{.key = "a"}, {.key = "b"}, {.key = "c"}, {.key = "d"}};
     assert_true(scan(body, f, 4, NULL));
-    span_is(body, &f[0], JSON_OBJECT, "{}");
-    span_is(body, &f[1], JSON_ARRAY, "[]");
-    span_is(body, &f[2], JSON_ARRAY, "[[]]");
-    span_is(body, &f[3], JSON_OBJECT, "{\"e\":{}}");
+    span_is(body, &f[0], JSON_KIND_OBJECT, "{}");
+    span_is(body, &f[1], JSON_KIND_ARRAY, "[]");
+    span_is(body, &f[2], JSON_KIND_ARRAY, "[[]]");
+    span_is(body, &f[3], JSON_KIND_OBJECT, "{\"e\":{}}");
     assert_true(scan("{}", NULL, 0, NULL));
 }
 
@@ -98,7 +98,7 @@ static void test_rejections_name_the_fault(void **state)
         if (scan(cases[i].text, f, 1, &why)) fail_msg("accepted: %s", cases[i].text);
         if (strcmp(why, cases[i].reason) != 0)
             fail_msg("%s: reason '%s', expected '%s'", cases[i].text, why, cases[i].reason);
-        assert_int_equal(f[0].type, JSON_ABSENT); /* nothing half-reported on failure */
+        assert_int_equal(f[0].type, JSON_KIND_ABSENT); /* nothing half-reported on failure */
     }
 }
 
