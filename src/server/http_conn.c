@@ -221,7 +221,7 @@ static const char *reason_phrase(int status)
 }
 
 /* Writes the status line and common headers into out (size HEAD_MAX). */
-#define HEAD_MAX 512
+#define HEAD_MAX 512 /* status line + our headers; the Content-Type is clamped to 200 bytes */
 static size_t format_head(client_conn *c, int status, const char *content_type, bool chunked,
                           size_t content_length, char *out)
 {
@@ -230,12 +230,12 @@ static size_t format_head(client_conn *c, int status, const char *content_type, 
     int n;
     if (chunked)
         n = snprintf(out, HEAD_MAX,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nTransfer-Encoding: chunked\r\n"
                      "Cache-Control: no-cache\r\nx-request-id: %s\r\n%s",
                      status, reason_phrase(status), content_type, req->id, keep ? "" : "Connection: close\r\n");
     else
         n = snprintf(out, HEAD_MAX,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s",
+                     "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s",
                      status, reason_phrase(status), content_type, content_length, req->id,
                      keep ? "" : "Connection: close\r\n");
     if (!keep) c->keepalive = false;
