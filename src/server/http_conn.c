@@ -381,7 +381,7 @@ static void request_finished(client_conn *c)
     pipeline_record(&c->req);
     request_reset(c);
     c->state = CONN_IDLE;
-    if (!c->keepalive || c->error_status) {
+    if (!c->keepalive || c->error_status || c->w->draining) {
         c->close_after_write = true;
         if (c->write_pending == 0) close_soon(c);
         return;

@@ -37,6 +37,7 @@ struct server {
     uv_async_t worker_done;  /* a worker's loop has ended */
     accesslog *access_log;
     atomic_int workers_ready, workers_done;
+    pthread_mutex_t wakeup_lock; /* a worker closes its wakeup handle only under it */
     atomic_bool draining;
     int signals_seen;
 };
@@ -96,7 +97,10 @@ static void worker_shutdown(worker *w)
     upstream_client_close(w->upstream);
     w->upstream = NULL;
     accesslog_writer_close(w->access_log);
+    pthread_mutex_lock(&w->server->wakeup_lock);
+    w->wakeup_closed = true; /* the main thread must not signal a closed handle */
     uv_close((uv_handle_t *)&w->wakeup, NULL);
+    pthread_mutex_unlock(&w->server->wakeup_lock);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->ready_idle, NULL);
     if (!uv_is_closing((uv_handle_t *)&w->listener)) uv_close((uv_handle_t *)&w->listener, NULL);
@@ -154,7 +158,10 @@ static void on_signal(uv_signal_t *sig, int signum)
         fprintf(stderr, "aigw: %s received, draining (up to %u ms)\n", signum == SIGTERM ? "SIGTERM" : "SIGINT",
                 srv->config->drain_timeout_ms);
     atomic_store(&srv->draining, true);
-    for (int i = 0; i < srv->nworkers; i++) uv_async_send(&srv->workers[i].wakeup);
+    pthread_mutex_lock(&srv->wakeup_lock);
+    for (int i = 0; i < srv->nworkers; i++)
+        if (!srv->workers[i].wakeup_closed) uv_async_send(&srv->workers[i].wakeup);
+    pthread_mutex_unlock(&srv->wakeup_lock);
 }
 
 static void on_worker_done(uv_async_t *async)
@@ -176,7 +183,7 @@ static void on_worker_done(uv_async_t *async)
 int server_run(const aigw_config *cfg)
 {
     char err[512];
-    server srv = {.config = cfg, .nworkers = cfg->workers};
+    server srv = {.config = cfg, .nworkers = cfg->workers, .wakeup_lock = PTHREAD_MUTEX_INITIALIZER};
     /* Threads start with SIGTERM/SIGINT blocked, so only the main thread's loop handles them. */
     sigset_t stop_signals, old_mask;
     sigemptyset(&stop_signals);
