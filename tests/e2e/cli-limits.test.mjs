@@ -1,0 +1,78 @@
+// cli-limits.test.mjs — `aigw config check`, the connection limit and the idle keep-alive
+// timeout, each with a gateway of its own configuration.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { AIGW_BIN, startMock, startGateway, gatewayConfig, parseResponses, sleep } from './harness.mjs';
+
+let mock;
+before(async () => { mock = await startMock(); });
+after(async () => { await mock?.stop(); });
+
+test('aigw config check: ok for a good file, file:line and exit 1 for a bad one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aigw-cli-'));
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, gatewayConfig(9));
+  let r = spawnSync(AIGW_BIN, ['config', 'check', good], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok \(2 providers, 4 models, listen 127\.0\.0\.1:0\)/);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'workers: 2\nproviders:\n  - name: p\n    base_url: http://x/v1\n    modles: [m]\n');
+  r = spawnSync(AIGW_BIN, ['config', 'check', bad], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5: unknown key 'modles' in provider`));
+  r = spawnSync(AIGW_BIN, ['serve', '-c', bad], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 1, 'serve refuses a bad config too');
+});
+
+function openConnection(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('connect', () => resolve({ sock: s, data: () => data, closed: new Promise((r) => s.on('close', r)) }));
+    s.on('error', reject);
+  });
+}
+
+test('over limits.max_connections a new connection gets 503 and is closed', async () => {
+  const gw = await startGateway(gatewayConfig(mock.port).replace('workers: 2', 'workers: 1')
+    .replace('max_header_bytes: 16k', 'max_header_bytes: 16k\n  max_connections: 2'));
+  try {
+    const a = await openConnection(gw.port);
+    const b = await openConnection(gw.port);
+    const c = await openConnection(gw.port);
+    await c.closed;
+    const [res] = parseResponses(c.data());
+    assert.equal(res.status, 503);
+    assert.equal(JSON.parse(res.body).error.code, 'too_many_connections');
+    // The two within the limit still work.
+    a.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const end = Date.now() + 2000;
+    while (!a.data().includes('"ok"') && Date.now() < end) await sleep(10);
+    assert.match(a.data(), /HTTP\/1\.1 200/);
+    a.sock.destroy();
+    b.sock.destroy();
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('an idle keep-alive connection is closed after timeouts.keepalive_idle', async () => {
+  const gw = await startGateway(gatewayConfig(mock.port).replace('keepalive_idle: 5s', 'keepalive_idle: 300ms'));
+  try {
+    const a = await openConnection(gw.port);
+    a.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const t0 = Date.now();
+    await a.closed;
+    const took = Date.now() - t0;
+    assert.match(a.data(), /HTTP\/1\.1 200/);
+    assert.ok(took >= 250 && took < 2500, `closed after ${took} ms`);
+  } finally {
+    await gw.stop();
+  }
+});
