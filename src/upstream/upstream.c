@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -185,6 +186,22 @@ static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0) uv_timer_stop(&client->timer);
     else uv_timer_start(&client->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
     return 0;
+}
+
+/* Every socket curl opens goes through here, so a reused fd number never inherits what our
+ * epoll set knew of a closed socket (the kernel drops closed fds from the set, and curl's
+ * REMOVE before a close looks like the end of a transfer, which we keep registered). */
+static curl_socket_t on_curl_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    upstream_client *client = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd != CURL_SOCKET_BAD) {
+        fd_slot *slot = slot_for(client, fd);
+        slot->state = FD_UNREGISTERED;
+        slot->events = 0;
+    }
+    return fd;
 }
 
 /* curl tells which sockets it wants watched. It removes a pooled connection's socket after
@@ -439,7 +456,7 @@ static bool proxy_from_environment(void)
 
 /* A pooled handle keeps its options across transfers (curl allows reuse without reset), so
  * only what differs per call is set in upstream_start. */
-static CURL *easy_new(const upstream_client *client)
+static CURL *easy_new(upstream_client *client)
 {
     CURL *easy = curl_easy_init();
     if (!easy) return NULL;
@@ -455,6 +472,8 @@ static CURL *easy_new(const upstream_client *client)
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, client);
     /* No CURLOPT_ACCEPT_ENCODING: bodies pass through exactly as the provider sends them. */
     if (!client->env_proxy)
         curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* spares curl six getenv() per transfer */

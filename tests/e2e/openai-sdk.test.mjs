@@ -225,6 +225,14 @@ test('an upstream dying mid-stream makes the SDK throw, never a clean end', asyn
     return true;
   });
   assert.equal(text, 'mock reply ', 'what arrived before the failure was delivered');
+  // The dropped upstream connection is gone; the next requests open new ones (often on the
+  // same fd number) and must be served at once, not hang until a timeout.
+  for (let i = 0; i < 3; i++) {
+    const t0 = Date.now();
+    const r = await client.chat.completions.create(chatBody(`after drop ${i}`));
+    assert.equal(r.choices[0].message.content, `mock reply to: after drop ${i}`);
+    assert.ok(Date.now() - t0 < 1000, `served in ${Date.now() - t0} ms`);
+  }
 });
 
 test('upstream timeouts and connection failures: 504 and 502 in the OpenAI shape', async () => {
