@@ -27,8 +27,10 @@ static int cmd_serve(int argc, char **argv)
 {
     const char *path = "aigw.yaml";
     for (int i = 0; i < argc; i++) {
-        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) path = argv[++i];
-        else return usage(stderr);
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+            path = argv[++i];
+        else
+            return usage(stderr);
     }
     char err[1024];
     aigw_config *cfg = config_load(path, err, sizeof err);
@@ -69,11 +71,16 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc;
-    if (!strcmp(argv[1], "serve")) rc = cmd_serve(argc - 2, argv + 2);
-    else if (!strcmp(argv[1], "config") && argc == 4 && !strcmp(argv[2], "check")) rc = cmd_config_check(argv[3]);
-    else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) rc = printf("aigw %s\n", AIGW_VERSION) < 0;
-    else if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) rc = usage(stdout);
-    else rc = usage(stderr);
+    if (!strcmp(argv[1], "serve"))
+        rc = cmd_serve(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "config") && argc == 4 && !strcmp(argv[2], "check"))
+        rc = cmd_config_check(argv[3]);
+    else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
+        rc = printf("aigw %s\n", AIGW_VERSION) < 0;
+    else if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+        rc = usage(stdout);
+    else
+        rc = usage(stderr);
     curl_global_cleanup();
     return rc;
 }

@@ -73,8 +73,8 @@ typedef enum field_kind {
     FIELD_SIZE,     /* bytes: 1024, 64k, 16MiB */
     FIELD_DURATION, /* milliseconds: 500ms, 10s, 2m, or a bare number of ms */
     FIELD_STRING,
-    FIELD_SECTION,  /* nested mapping described by its own table */
-    FIELD_CUSTOM,   /* parsed by a function */
+    FIELD_SECTION, /* nested mapping described by its own table */
+    FIELD_CUSTOM,  /* parsed by a function */
 } field_kind;
 
 typedef struct field field;
@@ -118,11 +118,16 @@ static bool parse_size(const char *s, long long *out)
     long long v;
     if (!parse_number_with_unit(s, &v, &u)) return false;
     long long mul = 1;
-    if (!*u || !strcasecmp(u, "b")) mul = 1;
-    else if (!strcasecmp(u, "k") || !strcasecmp(u, "kb") || !strcasecmp(u, "kib")) mul = 1024;
-    else if (!strcasecmp(u, "m") || !strcasecmp(u, "mb") || !strcasecmp(u, "mib")) mul = 1024 * 1024;
-    else if (!strcasecmp(u, "g") || !strcasecmp(u, "gb") || !strcasecmp(u, "gib")) mul = 1024LL * 1024 * 1024;
-    else return false;
+    if (!*u || !strcasecmp(u, "b"))
+        mul = 1;
+    else if (!strcasecmp(u, "k") || !strcasecmp(u, "kb") || !strcasecmp(u, "kib"))
+        mul = 1024;
+    else if (!strcasecmp(u, "m") || !strcasecmp(u, "mb") || !strcasecmp(u, "mib"))
+        mul = 1024 * 1024;
+    else if (!strcasecmp(u, "g") || !strcasecmp(u, "gb") || !strcasecmp(u, "gib"))
+        mul = 1024LL * 1024 * 1024;
+    else
+        return false;
     if (v > LLONG_MAX / mul) return false;
     *out = v * mul;
     return true;
@@ -134,11 +139,16 @@ static bool parse_duration_ms(const char *s, long long *out)
     long long v;
     if (!parse_number_with_unit(s, &v, &u)) return false;
     long long mul;
-    if (!*u || !strcmp(u, "ms")) mul = 1;
-    else if (!strcmp(u, "s")) mul = 1000;
-    else if (!strcmp(u, "m")) mul = 60 * 1000;
-    else if (!strcmp(u, "h")) mul = 3600 * 1000;
-    else return false;
+    if (!*u || !strcmp(u, "ms"))
+        mul = 1;
+    else if (!strcmp(u, "s"))
+        mul = 1000;
+    else if (!strcmp(u, "m"))
+        mul = 60 * 1000;
+    else if (!strcmp(u, "h"))
+        mul = 3600 * 1000;
+    else
+        return false;
     if (v > LLONG_MAX / mul) return false;
     *out = v * mul;
     return true;
@@ -215,7 +225,8 @@ static bool apply_section(loader *ld, yaml_node_t *map, const char *name, const 
         yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
         if (k->type != YAML_SCALAR_NODE) return fail_at(ld, k, "keys in '%s' must be names", name);
         const field *f = table;
-        while (f->key && strcmp(f->key, scalar(k)) != 0) f++;
+        while (f->key && strcmp(f->key, scalar(k)) != 0)
+            f++;
         if (!f->key) {
             char allowed[512];
             size_t off = 0;
@@ -241,11 +252,14 @@ static bool apply_section(loader *ld, yaml_node_t *map, const char *name, const 
                                : f->kind == FIELD_DURATION ? "a duration (e.g. 500ms, 10s, 2m)"
                                                            : "a whole number");
             if (val < f->min || val > f->max)
-                return fail_at(ld, v, "'%s' must be between %lld and %lld (got %lld)", f->key, f->min,
-                               f->max, val);
-            if (f->kind == FIELD_INT) *(int *)target = (int)val;
-            else if (f->kind == FIELD_SIZE) *(size_t *)target = (size_t)val;
-            else *(uint32_t *)target = (uint32_t)val;
+                return fail_at(ld, v, "'%s' must be between %lld and %lld (got %lld)", f->key, f->min, f->max,
+                               val);
+            if (f->kind == FIELD_INT)
+                *(int *)target = (int)val;
+            else if (f->kind == FIELD_SIZE)
+                *(size_t *)target = (size_t)val;
+            else
+                *(uint32_t *)target = (uint32_t)val;
             break;
         }
         case FIELD_STRING: {
@@ -368,15 +382,18 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
     free(p->api_key_env);
     p->api_key = NULL;
     p->api_key_env = unset;
-    if (*key && !unset) p->api_key = key;
-    else free(key);
+    if (*key && !unset)
+        p->api_key = key;
+    else
+        free(key);
     return true;
 }
 
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
-    if (node->type != YAML_MAPPING_NODE) return fail_at(ld, node, "'headers' must be a mapping of name: value");
+    if (node->type != YAML_MAPPING_NODE)
+        return fail_at(ld, node, "'headers' must be a mapping of name: value");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     p->headers = xcalloc(n ? n : 1, sizeof *p->headers);
     for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top; pr++) {
@@ -385,8 +402,7 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
         if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
             return fail_at(ld, k, "'headers' entries must be name: value");
         const char *name = scalar(k);
-        if (!*name || name[strcspn(name, " \t\r\n:")])
-            return fail_at(ld, k, "bad header name '%s'", name);
+        if (!*name || name[strcspn(name, " \t\r\n:")]) return fail_at(ld, k, "bad header name '%s'", name);
         char *unset;
         char *value = expand_env(ld, v, scalar(v), &unset);
         if (!value) return false;
@@ -433,7 +449,8 @@ static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
         if (!valid_base_url(p->base_url))
             return fail_at(ld, item, "provider '%s': base_url must start with http:// or https://", p->name);
         size_t blen = strlen(p->base_url);
-        while (blen && p->base_url[blen - 1] == '/') p->base_url[--blen] = '\0';
+        while (blen && p->base_url[blen - 1] == '/')
+            p->base_url[--blen] = '\0';
         if (!p->nmodels) return fail_at(ld, item, "provider '%s' lists no 'models'", p->name);
         for (size_t j = 0; j + 1 < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, p->name))
@@ -521,7 +538,8 @@ static void provider_prepare(provider_config *p)
 static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml_node_t *root)
 {
     size_t total = aliases->count;
-    for (size_t i = 0; i < cfg->nproviders; i++) total += cfg->providers[i].nmodels;
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        total += cfg->providers[i].nmodels;
     cfg->routes = xcalloc(total ? total : 1, sizeof *cfg->routes);
     cfg->nroutes = 0;
     for (size_t i = 0; i < cfg->nproviders; i++) {
@@ -540,7 +558,8 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         for (size_t j = 0; j < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, a->provider)) p = &cfg->providers[j];
         if (!p) {
-            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}}, "model alias '%s' names provider '%s', which is not defined", a->name,
+            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}},
+                           "model alias '%s' names provider '%s', which is not defined", a->name,
                            a->provider);
         }
         model_route *r = &cfg->routes[cfg->nroutes++];
@@ -553,11 +572,11 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
     qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, route_cmp);
     for (size_t i = 1; i < cfg->nroutes; i++)
         if (!strcmp(cfg->routes[i].public_name, cfg->routes[i - 1].public_name))
-            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)cfg->routes[i].provider->line - 1}},
-                           "model '%s' is served twice (by providers '%s' and '%s'); "
-                                     "give one an alias under 'models:'",
-                           cfg->routes[i].public_name, cfg->routes[i - 1].provider->name,
-                           cfg->routes[i].provider->name);
+            return fail_at(
+                ld, &(yaml_node_t){.start_mark = {.line = (size_t)cfg->routes[i].provider->line - 1}},
+                "model '%s' is served twice (by providers '%s' and '%s'); "
+                "give one an alias under 'models:'",
+                cfg->routes[i].public_name, cfg->routes[i - 1].provider->name, cfg->routes[i].provider->name);
     return true;
 }
 
@@ -621,9 +640,10 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (!build_routes(&ld, cfg, &ld.aliases, root)) goto fail;
-    for (size_t i = 0; i < cfg->nproviders; i++) provider_prepare(&cfg->providers[i]);
-    if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") && strcmp(cfg->access_log, "off") &&
-        !*cfg->access_log) {
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        provider_prepare(&cfg->providers[i]);
+    if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") &&
+        strcmp(cfg->access_log, "off") && !*cfg->access_log) {
         fail_at(&ld, root, "'access_log' must be stdout, stderr, off or a file path");
         goto fail;
     }
@@ -652,9 +672,11 @@ void config_free(aigw_config *cfg)
             free(p->headers[j].value);
         }
         free(p->headers);
-        for (size_t j = 0; j < p->nmodels; j++) free(p->models[j]);
+        for (size_t j = 0; j < p->nmodels; j++)
+            free(p->models[j]);
         free(p->models);
-        for (int e = 0; e < ENDPOINT__COUNT; e++) free(p->urls[e]);
+        for (int e = 0; e < ENDPOINT__COUNT; e++)
+            free(p->urls[e]);
         curl_slist_free_all(p->static_headers);
     }
     free(cfg->providers);
@@ -678,8 +700,10 @@ const model_route *config_find_model(const aigw_config *cfg, const char *name, s
         int c = strncmp(pn, name, len);
         if (c == 0) c = pn[len] ? 1 : 0;
         if (c == 0) return &cfg->routes[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

@@ -32,9 +32,9 @@ typedef struct header_pair {
 typedef struct provider_config {
     char *name;
     provider_type type;
-    char *base_url;           /* without trailing slash */
-    char *api_key;            /* NULL: the client's own Authorization is forwarded */
-    char *api_key_env;        /* the ${VAR} it came from, for messages */
+    char *base_url;    /* without trailing slash */
+    char *api_key;     /* NULL: the client's own Authorization is forwarded */
+    char *api_key_env; /* the ${VAR} it came from, for messages */
     header_pair *headers;
     size_t nheaders;
     char **models;

@@ -63,7 +63,8 @@ static void *writer_thread(void *arg)
     accesslog *log = arg;
     pthread_mutex_lock(&log->lock);
     for (;;) {
-        while (!log->count && !log->stopping) pthread_cond_wait(&log->cond, &log->lock);
+        while (!log->count && !log->stopping)
+            pthread_cond_wait(&log->cond, &log->lock);
         if (!log->count && log->stopping) break;
         batch b = log->queue[log->head];
         log->head = (log->head + 1) % QUEUE_MAX;
@@ -84,8 +85,10 @@ accesslog *accesslog_open(const char *target, char *err, size_t errlen)
         log->off = true;
         return log;
     }
-    if (!strcmp(target, "stdout")) log->fd = STDOUT_FILENO;
-    else if (!strcmp(target, "stderr")) log->fd = STDERR_FILENO;
+    if (!strcmp(target, "stdout"))
+        log->fd = STDOUT_FILENO;
+    else if (!strcmp(target, "stderr"))
+        log->fd = STDERR_FILENO;
     else {
         log->fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log->fd < 0) {
@@ -115,8 +118,9 @@ void accesslog_close(accesslog *log)
         if (log->own_fd) close(log->fd);
     }
     uint64_t dropped = atomic_load(&log->dropped);
-    if (dropped) fprintf(stderr, "aigw: access log dropped %llu lines (writer could not keep up)\n",
-                         (unsigned long long)dropped);
+    if (dropped)
+        fprintf(stderr, "aigw: access log dropped %llu lines (writer could not keep up)\n",
+                (unsigned long long)dropped);
     free(log);
 }
 

@@ -140,7 +140,8 @@ void pipeline_handle(request *req)
     }
     char msg[256];
     if (path_known) {
-        snprintf(msg, sizeof msg, "method %s is not allowed on %.150s", http_method_str(req->method), req->path);
+        snprintf(msg, sizeof msg, "method %s is not allowed on %.150s", http_method_str(req->method),
+                 req->path);
         http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, msg);
     } else {
         snprintf(msg, sizeof msg, "unknown path %.200s", req->path);
@@ -164,9 +165,9 @@ static void stage_decode(request *req)
         return;
     }
     if (fields[0].type != JSON_KIND_STRING) {
-        http_respond_error(req, 400, "invalid_request_error", fields[0].type ? "invalid_type" : "missing_required_parameter",
-                           "model",
-                           fields[0].type ? "'model' must be a string" : "you must provide a model parameter");
+        http_respond_error(
+            req, 400, "invalid_request_error", fields[0].type ? "invalid_type" : "missing_required_parameter",
+            "model", fields[0].type ? "'model' must be a string" : "you must provide a model parameter");
         return;
     }
     size_t model_len;
@@ -177,7 +178,8 @@ static void stage_decode(request *req)
     req->route = config_find_model(req->worker->config, req->model, model_len);
     if (!req->route) {
         char msg[320];
-        snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway", req->model);
+        snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
+                 req->model);
         http_respond_error(req, 404, "invalid_request_error", "model_not_found", "model", msg);
         return;
     }
@@ -218,7 +220,8 @@ static void stage_attempt(request *req, const provider_request *preq)
     req->upstream_reply.max = req->worker->config->max_response_bytes;
     req->upstream = upstream_start(req->worker->upstream, &ureq, &upstream_cbs, req);
     if (!req->upstream)
-        http_respond_error(req, 502, "server_error", "upstream_error", NULL, "could not start the upstream request");
+        http_respond_error(req, 502, "server_error", "upstream_error", NULL,
+                           "could not start the upstream request");
 }
 
 /* ---- stage: answer ----------------------------------------------------------------------- */
@@ -226,8 +229,8 @@ static void stage_attempt(request *req, const provider_request *preq)
 /* Upstream response headers a client may rely on (rate limits, retry hints). */
 static bool header_passes(const char *line, size_t name_len)
 {
-    static const char *const exact[] = {"retry-after", "retry-after-ms", "x-should-retry", "openai-processing-ms",
-                                        "openai-version", "openai-organization"};
+    static const char *const exact[] = {"retry-after",          "retry-after-ms", "x-should-retry",
+                                        "openai-processing-ms", "openai-version", "openai-organization"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strlen(exact[i]) == name_len && !strncasecmp(line, exact[i], name_len)) return true;
     return name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12);
@@ -238,7 +241,8 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
     request *req = ud;
     const char *content_type = "application/json";
     size_t total = 0;
-    for (size_t i = 0; i < nlines; i++) total += strlen(lines[i]) + 32;
+    for (size_t i = 0; i < nlines; i++)
+        total += strlen(lines[i]) + 32;
     char *pass = arena_alloc(&req->arena, total + 1);
     size_t plen = 0;
     for (size_t i = 0; i < nlines; i++) {
@@ -247,7 +251,8 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
         if (!colon) continue;
         size_t nlen = (size_t)(colon - line);
         const char *value = colon + 1;
-        while (*value == ' ' || *value == '\t') value++;
+        while (*value == ' ' || *value == '\t')
+            value++;
         if (nlen == 12 && !strncasecmp(line, "content-type", 12)) {
             content_type = arena_strndup(&req->arena, value, strlen(value));
         } else if (nlen == 12 && !strncasecmp(line, "x-request-id", 12)) {
@@ -308,10 +313,8 @@ static int status_for(upstream_result result)
     switch (result) {
     case UPSTREAM_CONNECT_TIMEOUT:
     case UPSTREAM_FIRST_BYTE_TIMEOUT:
-    case UPSTREAM_IDLE_TIMEOUT:
-        return 504;
-    default:
-        return 502;
+    case UPSTREAM_IDLE_TIMEOUT: return 504;
+    default: return 502;
     }
 }
 
@@ -327,15 +330,19 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
             http_stream_end(req, req->stream_out.data, req->stream_out.len);
             return;
         }
-        if (result == UPSTREAM_OK) snprintf(msg, sizeof msg, "provider %s ended the stream without [DONE]", provider);
-        else snprintf(msg, sizeof msg, "provider %s stream failed (%s): %s", provider, upstream_result_name(result), message);
+        if (result == UPSTREAM_OK)
+            snprintf(msg, sizeof msg, "provider %s ended the stream without [DONE]", provider);
+        else
+            snprintf(msg, sizeof msg, "provider %s stream failed (%s): %s", provider,
+                     upstream_result_name(result), message);
         /* A partial event from the upstream is dropped so the error starts on a boundary; a
          * blank line first ends any event the client may still be assembling. */
         buf *out = &req->stream_out;
         if (sse_reader_has_partial(&req->sse)) buf_append_lit(out, "\n");
         buf_append_lit(out, "data: {\"error\":{\"message\":");
         buf_append_json_string(out, msg, strlen(msg));
-        buf_append_lit(out, ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
+        buf_append_lit(out,
+                       ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
         req->error_note = arena_strndup(&req->arena, msg, strlen(msg));
         http_stream_end(req, out->data, out->len);
         return;
@@ -387,8 +394,10 @@ void pipeline_record(request *req)
     buf_printf(b, ",\"method\":\"%s\",\"path\":", req->method >= 0 ? http_method_str(req->method) : "-");
     buf_append_json_string(b, req->path ? req->path : "", req->path ? req->path_len : 0);
     buf_append_lit(b, ",\"model\":");
-    if (req->model) buf_append_json_string(b, req->model, strlen(req->model));
-    else buf_append_lit(b, "null");
+    if (req->model)
+        buf_append_json_string(b, req->model, strlen(req->model));
+    else
+        buf_append_lit(b, "null");
     buf_append_lit(b, ",\"provider\":");
     if (req->route) {
         buf_append_json_string(b, req->route->provider->name, strlen(req->route->provider->name));
@@ -397,8 +406,10 @@ void pipeline_record(request *req)
     } else {
         buf_append_lit(b, "null");
     }
-    buf_printf(b, ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
-               req->status, req->bytes_in, req->bytes_out, ttfb_ms, total_ms, req->stream ? "true" : "false");
+    buf_printf(
+        b,
+        ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
+        req->status, req->bytes_in, req->bytes_out, ttfb_ms, total_ms, req->stream ? "true" : "false");
     if (req->error_note) {
         buf_append_lit(b, ",\"error\":");
         buf_append_json_string(b, req->error_note, strlen(req->error_note));

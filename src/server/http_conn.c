@@ -41,8 +41,8 @@ typedef struct client_conn {
     http_parser parser;
     request req;
     conn_state state;
-    buf pending;  /* bytes read while HANDLING, parsed after the response */
-    buf head;     /* URL then header names and values, as received */
+    buf pending; /* bytes read while HANDLING, parsed after the response */
+    buf head;    /* URL then header names and values, as received */
     size_t url_len;
     header_offsets hoff[REQUEST_MAX_HEADERS];
     size_t nheaders;
@@ -124,8 +124,10 @@ static void conn_close(client_conn *c)
     if (c->state == CONN_HANDLING) pipeline_abort(&c->req);
     c->closing = true;
     worker *w = c->w;
-    if (c->prev) c->prev->next = c->next;
-    else w->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -156,10 +158,12 @@ static void conn_write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closing || c->close_soon) return;
     size_t total = 0, done = 0;
-    for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
     if (c->write_pending == 0) {
         int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
-        if (r >= 0) done = (size_t)r;
+        if (r >= 0)
+            done = (size_t)r;
         else if (r != UV_EAGAIN) {
             close_soon(c);
             return;
@@ -232,12 +236,14 @@ static size_t format_head(client_conn *c, int status, const char *content_type, 
         n = snprintf(out, HEAD_MAX,
                      "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nTransfer-Encoding: chunked\r\n"
                      "Cache-Control: no-cache\r\nx-request-id: %s\r\n%s",
-                     status, reason_phrase(status), content_type, req->id, keep ? "" : "Connection: close\r\n");
-    else
-        n = snprintf(out, HEAD_MAX,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s",
-                     status, reason_phrase(status), content_type, content_length, req->id,
+                     status, reason_phrase(status), content_type, req->id,
                      keep ? "" : "Connection: close\r\n");
+    else
+        n = snprintf(
+            out, HEAD_MAX,
+            "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s", status,
+            reason_phrase(status), content_type, content_length, req->id,
+            keep ? "" : "Connection: close\r\n");
     if (!keep) c->keepalive = false;
     return n < 0 ? 0 : (size_t)n >= HEAD_MAX ? HEAD_MAX - 1 : (size_t)n;
 }
@@ -274,11 +280,15 @@ void http_respond_error(request *req, int status, const char *type, const char *
     buf_append_lit(&body, ",\"type\":");
     buf_append_json_string(&body, type, strlen(type));
     buf_append_lit(&body, ",\"param\":");
-    if (param) buf_append_json_string(&body, param, strlen(param));
-    else buf_append_lit(&body, "null");
+    if (param)
+        buf_append_json_string(&body, param, strlen(param));
+    else
+        buf_append_lit(&body, "null");
     buf_append_lit(&body, ",\"code\":");
-    if (code) buf_append_json_string(&body, code, strlen(code));
-    else buf_append_lit(&body, "null");
+    if (code)
+        buf_append_json_string(&body, code, strlen(code));
+    else
+        buf_append_lit(&body, "null");
     buf_append_lit(&body, "}}");
     if (!req->error_note) req->error_note = arena_strndup(&req->arena, message, strlen(message));
     http_respond(req, status, "application/json", NULL, 0, body.data, body.len);
@@ -507,7 +517,8 @@ static int on_headers_complete(http_parser *p)
     req->nheaders = c->nheaders;
     req->method = p->method;
     size_t plen = 0;
-    while (plen < c->url_len && base[plen] != '?' && base[plen] != '#') plen++;
+    while (plen < c->url_len && base[plen] != '?' && base[plen] != '#')
+        plen++;
     req->path = arena_strndup(&req->arena, base, plen);
     req->path_len = plen;
     req->bytes_in = c->head.len;
@@ -595,8 +606,10 @@ static void conn_feed(client_conn *c, const char *data, size_t len)
         return;
     }
     if (err != HPE_OK) {
-        if (c->error_status) respond_parse_error(c, c->error_status, c->error_message);
-        else if (err == HPE_HEADER_OVERFLOW) respond_parse_error(c, 431, "request headers too large");
+        if (c->error_status)
+            respond_parse_error(c, c->error_status, c->error_message);
+        else if (err == HPE_HEADER_OVERFLOW)
+            respond_parse_error(c, 431, "request headers too large");
         else {
             char msg[128];
             snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(err));
@@ -726,5 +739,6 @@ void http_conn_drain(worker *w)
 
 void http_conn_close_all(worker *w)
 {
-    while (w->conns) conn_close(w->conns);
+    while (w->conns)
+        conn_close(w->conns);
 }

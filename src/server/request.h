@@ -35,8 +35,8 @@ typedef struct request {
     arena arena;
 
     /* parsed by the server */
-    int method;         /* enum http_method of http_parser.h */
-    const char *path;   /* without the query string; NUL-terminated, in the arena */
+    int method;       /* enum http_method of http_parser.h */
+    const char *path; /* without the query string; NUL-terminated, in the arena */
     size_t path_len;
     http_header headers[REQUEST_MAX_HEADERS];
     size_t nheaders;
@@ -53,19 +53,19 @@ typedef struct request {
     uint64_t first_byte_ns; /* first response byte to the client, 0 before */
 
     /* pipeline state (src/pipeline) */
-    int endpoint;                      /* endpoint_kind, or -1 */
-    const char *model;                 /* public model name asked for, arena */
+    int endpoint;      /* endpoint_kind, or -1 */
+    const char *model; /* public model name asked for, arena */
     const struct model_route *route;
     bool stream;
-    bool stream_done_seen;             /* upstream sent data: [DONE] */
+    bool stream_done_seen; /* upstream sent data: [DONE] */
     struct upstream_call *upstream;
     struct curl_slist *upstream_headers; /* nodes in the arena, chained to the provider's */
-    const char *upstream_body;         /* the body sent upstream (rewritten or the original) */
+    const char *upstream_body;           /* the body sent upstream (rewritten or the original) */
     size_t upstream_body_len;
-    buf upstream_reply;                /* buffered non-stream reply */
-    sse_reader sse;                    /* stream framing */
-    buf stream_out;                    /* events gathered for one client write */
-    const char *pass_headers;          /* upstream headers passed to the client, arena */
+    buf upstream_reply;       /* buffered non-stream reply */
+    sse_reader sse;           /* stream framing */
+    buf stream_out;           /* events gathered for one client write */
+    const char *pass_headers; /* upstream headers passed to the client, arena */
     size_t pass_headers_len;
     const char *upstream_content_type; /* of a buffered reply, arena */
     const char *error_note;            /* why the request failed, for the access log */

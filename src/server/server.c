@@ -34,7 +34,7 @@ struct server {
     int nworkers;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
-    uv_async_t worker_done;  /* a worker's loop has ended */
+    uv_async_t worker_done; /* a worker's loop has ended */
     accesslog *access_log;
     atomic_int workers_ready, workers_done;
     pthread_mutex_t wakeup_lock; /* a worker closes its wakeup handle only under it */
@@ -128,8 +128,10 @@ static void on_wakeup(uv_async_t *async)
     w->draining = true;
     uv_close((uv_handle_t *)&w->listener, NULL);
     http_conn_drain(w);
-    if (w->nconns == 0) worker_shutdown(w);
-    else uv_timer_start(&w->drain_timer, on_drain_timeout, w->config->drain_timeout_ms, 0);
+    if (w->nconns == 0)
+        worker_shutdown(w);
+    else
+        uv_timer_start(&w->drain_timer, on_drain_timeout, w->config->drain_timeout_ms, 0);
 }
 
 static void worker_main(void *arg)
@@ -155,8 +157,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     server *srv = sig->data;
     if (srv->signals_seen++ == 0)
-        fprintf(stderr, "aigw: %s received, draining (up to %u ms)\n", signum == SIGTERM ? "SIGTERM" : "SIGINT",
-                srv->config->drain_timeout_ms);
+        fprintf(stderr, "aigw: %s received, draining (up to %u ms)\n",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT", srv->config->drain_timeout_ms);
     atomic_store(&srv->draining, true);
     pthread_mutex_lock(&srv->wakeup_lock);
     for (int i = 0; i < srv->nworkers; i++)
@@ -202,13 +204,15 @@ int server_run(const aigw_config *cfg)
     srv.worker_done.data = &srv;
     int port = cfg->listen_port;
     uint64_t nonce = 0;
-    if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) nonce = (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
+    if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
+        nonce = (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
     for (int i = 0; i < srv.nworkers; i++) {
         worker *w = &srv.workers[i];
         w->listen_fd = open_listener(cfg->listen_host, &port, err, sizeof err);
         if (w->listen_fd < 0) {
             fprintf(stderr, "aigw: %s\n", err);
-            for (int j = 0; j < i; j++) close(srv.workers[j].listen_fd);
+            for (int j = 0; j < i; j++)
+                close(srv.workers[j].listen_fd);
             pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
             free(srv.workers);
             accesslog_close(srv.access_log);
@@ -245,13 +249,15 @@ int server_run(const aigw_config *cfg)
     uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv.sigint, on_signal, SIGINT);
 
-    for (int spins = 0; atomic_load(&srv.workers_ready) < srv.nworkers && spins < 5000; spins++) usleep(1000);
+    for (int spins = 0; atomic_load(&srv.workers_ready) < srv.nworkers && spins < 5000; spins++)
+        usleep(1000);
     fprintf(stderr, "aigw: listening on %s:%d (%d worker%s)\n", cfg->listen_host, port, srv.nworkers,
             srv.nworkers == 1 ? "" : "s");
 
     /* Runs until every worker's loop has ended (on_worker_done closes the handles). */
     uv_run(&srv.loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < srv.nworkers; i++) uv_thread_join(&srv.workers[i].thread);
+    for (int i = 0; i < srv.nworkers; i++)
+        uv_thread_join(&srv.workers[i].thread);
     uv_loop_close(&srv.loop);
     free(srv.workers);
     accesslog_close(srv.access_log);

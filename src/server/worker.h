@@ -27,18 +27,18 @@ typedef struct worker {
     uv_thread_t thread;
     int listen_fd;
     uv_tcp_t listener;
-    uv_async_t wakeup;       /* the main thread asks for a drain */
+    uv_async_t wakeup; /* the main thread asks for a drain */
     uv_timer_t drain_timer;
-    uv_idle_t ready_idle;    /* runs connections holding pipelined requests */
+    uv_idle_t ready_idle; /* runs connections holding pipelined requests */
     struct upstream_client *upstream;
     struct accesslog_writer *access_log;
     struct client_conn *conns; /* every open connection */
     struct client_conn *ready; /* connections with buffered requests to run */
     int nconns, max_conns;
     uint64_t server_nonce;
-    uint64_t request_counter;   /* random per process: request ids differ across restarts */
+    uint64_t request_counter; /* random per process: request ids differ across restarts */
     bool draining;
-    bool wakeup_closed;      /* guarded by the server's wakeup_lock */
+    bool wakeup_closed;                   /* guarded by the server's wakeup_lock */
     char read_buffer[WORKER_READ_BUFFER]; /* shared by all reads on this loop */
 } worker;
 

@@ -82,15 +82,19 @@ bool sse_event_is_done(const char *raw, size_t len)
     bool done = false;
     while (p < end) {
         const char *eol = p;
-        while (eol < end && *eol != '\n' && *eol != '\r') eol++;
+        while (eol < end && *eol != '\n' && *eol != '\r')
+            eol++;
         if (eol - p >= 5 && !memcmp(p, "data:", 5)) {
             const char *v = p + 5;
             if (v < eol && *v == ' ') v++;
-            if (eol - v == 6 && !memcmp(v, "[DONE]", 6)) done = true;
-            else return false;
+            if (eol - v == 6 && !memcmp(v, "[DONE]", 6))
+                done = true;
+            else
+                return false;
         }
         p = eol;
-        while (p < end && (*p == '\n' || *p == '\r')) p++;
+        while (p < end && (*p == '\n' || *p == '\r'))
+            p++;
     }
     return done;
 }

@@ -18,9 +18,9 @@
 #include "util/buf.h"
 
 typedef struct sse_reader {
-    buf partial;          /* bytes of an event not yet complete */
-    bool line_empty;      /* at the start of a line so far empty */
-    bool prev_cr;         /* the last byte was CR: a following LF belongs to it */
+    buf partial;     /* bytes of an event not yet complete */
+    bool line_empty; /* at the start of a line so far empty */
+    bool prev_cr;    /* the last byte was CR: a following LF belongs to it */
 } sse_reader;
 
 /* Called for each complete event; raw includes the blank line ending it. */

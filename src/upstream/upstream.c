@@ -34,20 +34,20 @@ struct upstream_client {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
-    uv_check_t kick;      /* starts new transfers at the end of this loop turn */
+    uv_check_t kick;           /* starts new transfers at the end of this loop turn */
     upstream_call *free_calls; /* finished calls kept with their easy handle and timer */
     int nfree_calls;
     upstream_call *calls; /* every call in flight, for shutdown */
     upstream_call *deferred_cancels;
-    upstream_call *to_flush;   /* calls that got data in the current round */
-    int epfd;             /* epoll set of curl's sockets, itself watched by `epoll_watch` */
+    upstream_call *to_flush; /* calls that got data in the current round */
+    int epfd;                /* epoll set of curl's sockets, itself watched by `epoll_watch` */
     uv_poll_t epoll_watch;
     struct fd_slot *slots; /* per fd: what the epoll set holds */
     size_t nslots;
-    int in_curl;          /* depth of curl_multi_socket_action on the stack */
-    int calls_open;       /* call objects alive (in flight, pooled, or closing) */
+    int in_curl;    /* depth of curl_multi_socket_action on the stack */
+    int calls_open; /* call objects alive (in flight, pooled, or closing) */
     bool closing, timer_closed, watch_closed, kick_closed;
-    bool env_proxy;       /* a proxy is set in the environment: let curl read it */
+    bool env_proxy; /* a proxy is set in the environment: let curl read it */
 };
 
 struct upstream_call {
@@ -55,7 +55,7 @@ struct upstream_call {
     CURL *easy;
     upstream_callbacks cb;
     void *ud;
-    upstream_call *prev, *next;   /* client->calls */
+    upstream_call *prev, *next; /* client->calls */
     upstream_call *next_deferred;
     upstream_call *next_flush;
     bool flush_queued;
@@ -111,7 +111,8 @@ static fd_slot *slot_for(upstream_client *client, int fd)
 {
     if ((size_t)fd >= client->nslots) {
         size_t n = client->nslots ? client->nslots : 64;
-        while (n <= (size_t)fd) n *= 2;
+        while (n <= (size_t)fd)
+            n *= 2;
         client->slots = xrealloc(client->slots, n * sizeof *client->slots);
         memset(client->slots + client->nslots, 0, (n - client->nslots) * sizeof *client->slots);
         client->nslots = n;
@@ -127,8 +128,10 @@ static int epoll_set(upstream_client *client, int fd, fd_slot *slot, uint32_t ev
     int op = slot->state == FD_UNREGISTERED ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (slot->state != FD_UNREGISTERED && slot->events == events) return 0;
     int rc = epoll_ctl(client->epfd, op, fd, &ev);
-    if (rc != 0 && op == EPOLL_CTL_MOD && errno == ENOENT) rc = epoll_ctl(client->epfd, EPOLL_CTL_ADD, fd, &ev);
-    else if (rc != 0 && op == EPOLL_CTL_ADD && errno == EEXIST) rc = epoll_ctl(client->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc != 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+        rc = epoll_ctl(client->epfd, EPOLL_CTL_ADD, fd, &ev);
+    else if (rc != 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+        rc = epoll_ctl(client->epfd, EPOLL_CTL_MOD, fd, &ev);
     if (rc == 0) slot->events = events;
     return rc;
 }
@@ -183,8 +186,10 @@ static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
 {
     upstream_client *client = userp;
     (void)multi;
-    if (timeout_ms < 0) uv_timer_stop(&client->timer);
-    else uv_timer_start(&client->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0)
+        uv_timer_stop(&client->timer);
+    else
+        uv_timer_start(&client->timer, on_curl_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
 
@@ -215,8 +220,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     fd_slot *slot = slot_for(client, fd);
     if (what == CURL_POLL_REMOVE) {
         if (slot->state == FD_UNREGISTERED) return 0;
-        if (epoll_set(client, fd, slot, EPOLLIN) == 0) slot->state = FD_IDLE;
-        else epoll_forget(client, fd, slot);
+        if (epoll_set(client, fd, slot, EPOLLIN) == 0)
+            slot->state = FD_IDLE;
+        else
+            epoll_forget(client, fd, slot);
         return 0;
     }
     uint32_t events = 0;
@@ -247,8 +254,8 @@ static void on_call_timeout(uv_timer_t *timer)
     upstream_callbacks cb = call->cb;
     void *ud = call->ud;
     char msg[96];
-    snprintf(msg, sizeof msg, "upstream sent nothing for %u ms (%s timeout)", idle ? call->idle_ms : call->first_byte_ms,
-             idle ? "idle" : "first byte");
+    snprintf(msg, sizeof msg, "upstream sent nothing for %u ms (%s timeout)",
+             idle ? call->idle_ms : call->first_byte_ms, idle ? "idle" : "first byte");
     call_free(call);
     cb.on_done(ud, idle ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_FIRST_BYTE_TIMEOUT, msg);
 }
@@ -287,7 +294,8 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
         const char *sp = memchr(data, ' ', len);
         call->status = 0;
         if (sp && (size_t)(sp - data) + 4 <= len)
-            for (int i = 1; i <= 3 && sp[i] >= '0' && sp[i] <= '9'; i++) call->status = call->status * 10 + (sp[i] - '0');
+            for (int i = 1; i <= 3 && sp[i] >= '0' && sp[i] <= '9'; i++)
+                call->status = call->status * 10 + (sp[i] - '0');
         return len;
     }
     if (len <= 2) { /* the blank line ending a header block */
@@ -297,7 +305,8 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
         bool ok = call->cb.on_head(call->ud, call->status, call->head_lines, call->nhead_lines);
         return ok && !call->cancelled ? len : 0;
     }
-    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
     if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len) {
         char *line = call->head_bytes + call->head_len;
         memcpy(line, data, len);
@@ -347,20 +356,16 @@ static upstream_result map_curl_result(upstream_call *call, CURLcode code)
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-        return UPSTREAM_CONNECT_FAILED;
-    case CURLE_OPERATION_TIMEDOUT:
-        return call->status ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    case CURLE_SSL_CACERT_BADFILE: return UPSTREAM_CONNECT_FAILED;
+    case CURLE_OPERATION_TIMEDOUT: return call->status ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_WEIRD_SERVER_REPLY:
-        return UPSTREAM_BROKEN;
-    default:
-        return UPSTREAM_FAILED;
+    case CURLE_WEIRD_SERVER_REPLY: return UPSTREAM_BROKEN;
+    default: return UPSTREAM_FAILED;
     }
 }
 
@@ -380,8 +385,11 @@ static void process_finished(upstream_client *client)
         }
         upstream_result result = map_curl_result(call, code);
         char message[CURL_ERROR_SIZE + 64];
-        if (result == UPSTREAM_OK) message[0] = '\0';
-        else snprintf(message, sizeof message, "%s", call->errbuf[0] ? call->errbuf : curl_easy_strerror(code));
+        if (result == UPSTREAM_OK)
+            message[0] = '\0';
+        else
+            snprintf(message, sizeof message, "%s",
+                     call->errbuf[0] ? call->errbuf : curl_easy_strerror(code));
         upstream_callbacks cb = call->cb;
         void *ud = call->ud;
         call_free(call);
@@ -426,12 +434,15 @@ static void call_free(upstream_call *call)
     upstream_client *client = call->client;
     if (call->flush_queued) {
         upstream_call **pp = &client->to_flush;
-        while (*pp != call) pp = &(*pp)->next_flush;
+        while (*pp != call)
+            pp = &(*pp)->next_flush;
         *pp = call->next_flush;
         call->flush_queued = false;
     }
-    if (call->prev) call->prev->next = call->next;
-    else client->calls = call->next;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        client->calls = call->next;
     if (call->next) call->next->prev = call->prev;
     uv_timer_stop(&call->timer);
     call->deadline = call->timer_due = 0;
@@ -447,8 +458,8 @@ static void call_free(upstream_call *call)
 /* Whether the environment names a proxy (read when a worker's client is made). */
 static bool proxy_from_environment(void)
 {
-    static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                       "all_proxy", "ALL_PROXY"};
+    static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                       "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (getenv(vars[i]) && *getenv(vars[i])) return true;
     return false;
@@ -642,7 +653,8 @@ static void on_client_kick_closed(uv_handle_t *handle)
 void upstream_client_close(upstream_client *client)
 {
     client->closing = true;
-    while (client->calls) upstream_cancel(client->calls);
+    while (client->calls)
+        upstream_cancel(client->calls);
     run_deferred(client);
     while (client->free_calls) {
         upstream_call *call = client->free_calls;

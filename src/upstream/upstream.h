@@ -28,13 +28,13 @@ typedef struct upstream_call upstream_call;
 
 typedef enum upstream_result {
     UPSTREAM_OK = 0,
-    UPSTREAM_CONNECT_FAILED,   /* refused, unreachable, DNS, TLS handshake */
+    UPSTREAM_CONNECT_FAILED, /* refused, unreachable, DNS, TLS handshake */
     UPSTREAM_CONNECT_TIMEOUT,
     UPSTREAM_FIRST_BYTE_TIMEOUT,
     UPSTREAM_IDLE_TIMEOUT,
-    UPSTREAM_BROKEN,           /* connection dropped or reset mid-response, bad framing */
-    UPSTREAM_TOO_LARGE,        /* on_data refused more bytes */
-    UPSTREAM_FAILED,           /* anything else curl reports */
+    UPSTREAM_BROKEN,    /* connection dropped or reset mid-response, bad framing */
+    UPSTREAM_TOO_LARGE, /* on_data refused more bytes */
+    UPSTREAM_FAILED,    /* anything else curl reports */
 } upstream_result;
 
 /* Callbacks, all on the worker's loop. None fires after upstream_cancel(). */

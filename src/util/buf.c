@@ -23,7 +23,8 @@ static int buf_reserve(buf *b, size_t extra)
     size_t need = b->len + extra + 1; /* room for a NUL so data can be used as a C string */
     if (need <= b->cap) return BUF_OK;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     if (cap > b->max + 1) cap = b->max + 1;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;

@@ -49,8 +49,7 @@ static size_t utf8_len(const unsigned char *p, size_t n)
         return 3;
     }
     if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
         if (c == 0xF0 && p[1] < 0x90) return 0;
         if (c == 0xF4 && p[1] > 0x8F) return 0;
         return 4;
@@ -100,20 +99,23 @@ static bool scan_number(scanner *sc)
     if (s[p] == '0') {
         p++;
     } else if (s[p] >= '1' && s[p] <= '9') {
-        while (p < n && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < n && s[p] >= '0' && s[p] <= '9')
+            p++;
     } else {
         return fail(sc, "bad number");
     }
     if (p < n && s[p] == '.') {
         p++;
         if (p >= n || s[p] < '0' || s[p] > '9') return fail(sc, "bad number");
-        while (p < n && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < n && s[p] >= '0' && s[p] <= '9')
+            p++;
     }
     if (p < n && (s[p] == 'e' || s[p] == 'E')) {
         p++;
         if (p < n && (s[p] == '+' || s[p] == '-')) p++;
         if (p >= n || s[p] < '0' || s[p] > '9') return fail(sc, "bad number");
-        while (p < n && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < n && s[p] >= '0' && s[p] <= '9')
+            p++;
     }
     sc->pos = p;
     return true;
@@ -162,8 +164,8 @@ static bool key_equals(const char *raw, size_t raw_len, const char *key)
     return raw_len == klen && memcmp(raw, key, klen) == 0;
 }
 
-bool json_scan_object(const char *text, size_t len, json_field *fields, size_t nfields,
-                      const char **error, size_t *error_at)
+bool json_scan_object(const char *text, size_t len, json_field *fields, size_t nfields, const char **error,
+                      size_t *error_at)
 {
     scanner sc = {.s = text, .len = len, .pos = 0, .error = NULL};
     char stack[JSON_MAX_DEPTH];
@@ -171,7 +173,8 @@ bool json_scan_object(const char *text, size_t len, json_field *fields, size_t n
     bool ok = false;
     json_field *pending = NULL; /* wanted top-level container whose end is not yet known */
 
-    for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_KIND_ABSENT;
+    for (size_t i = 0; i < nfields; i++)
+        fields[i].type = JSON_KIND_ABSENT;
 
     skip_ws(&sc);
     if (sc.pos >= len || text[sc.pos] != '{') {
@@ -209,8 +212,7 @@ bool json_scan_object(const char *text, size_t len, json_field *fields, size_t n
                 if (!scan_string(&sc)) goto out;
                 if (depth == 1)
                     for (size_t i = 0; i < nfields; i++)
-                        if (key_equals(text + kstart, sc.pos - 1 - kstart, fields[i].key))
-                            want = &fields[i];
+                        if (key_equals(text + kstart, sc.pos - 1 - kstart, fields[i].key)) want = &fields[i];
                 skip_ws(&sc);
                 if (sc.pos >= len || text[sc.pos] != ':') {
                     fail(&sc, "expected ':'");
@@ -244,7 +246,7 @@ bool json_scan_object(const char *text, size_t len, json_field *fields, size_t n
             }
             top = stack[depth - 1];
             c = text[sc.pos];
-            if (c == ',' ) {
+            if (c == ',') {
                 sc.pos++;
                 break;
             }
@@ -271,7 +273,8 @@ out:
     if (!ok) {
         if (error) *error = sc.error ? sc.error : "invalid JSON";
         if (error_at) *error_at = sc.pos;
-        for (size_t i = 0; i < nfields; i++) fields[i].type = JSON_KIND_ABSENT;
+        for (size_t i = 0; i < nfields; i++)
+            fields[i].type = JSON_KIND_ABSENT;
     }
     return ok;
 }

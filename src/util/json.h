@@ -29,8 +29,8 @@ typedef enum json_kind {
 /* One top-level member the caller wants; key is a plain (unescaped) name. */
 typedef struct json_field {
     const char *key;
-    json_kind type;     /* JSON_KIND_ABSENT when the body has no such member */
-    size_t start, end;  /* value span [start, end) in the body; strings include quotes */
+    json_kind type;    /* JSON_KIND_ABSENT when the body has no such member */
+    size_t start, end; /* value span [start, end) in the body; strings include quotes */
 } json_field;
 
 #define JSON_MAX_DEPTH 128
@@ -38,8 +38,8 @@ typedef struct json_field {
 /* Validates text[0..len) as one JSON object (surrounding whitespace allowed) and fills in
  * fields[]. Returns true when valid; otherwise false with a short static reason in *error
  * and the byte offset of the fault in *error_at. */
-bool json_scan_object(const char *text, size_t len, json_field *fields, size_t nfields,
-                      const char **error, size_t *error_at);
+bool json_scan_object(const char *text, size_t len, json_field *fields, size_t nfields, const char **error,
+                      size_t *error_at);
 
 /* Decodes the JSON string literal at text[start..end) (quotes included, already validated)
  * into an arena copy with a NUL terminator; *out_len gets its length. */

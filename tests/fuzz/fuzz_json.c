@@ -24,9 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fields[i].start >= fields[i].end || fields[i].end > size) abort();
         char first = text[fields[i].start];
         switch (fields[i].type) {
-        case JSON_KIND_STRING: if (first != '"' || text[fields[i].end - 1] != '"') abort(); break;
-        case JSON_KIND_OBJECT: if (first != '{' || text[fields[i].end - 1] != '}') abort(); break;
-        case JSON_KIND_ARRAY: if (first != '[' || text[fields[i].end - 1] != ']') abort(); break;
+        case JSON_KIND_STRING:
+            if (first != '"' || text[fields[i].end - 1] != '"') abort();
+            break;
+        case JSON_KIND_OBJECT:
+            if (first != '{' || text[fields[i].end - 1] != '}') abort();
+            break;
+        case JSON_KIND_ARRAY:
+            if (first != '[' || text[fields[i].end - 1] != ']') abort();
+            break;
         default: break;
         }
         if (fields[i].type == JSON_KIND_STRING) {
@@ -54,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool jansson_ok = j && json_is_object(j);
     json_decref(j);
     if (ok && !jansson_ok &&
-        (strstr(jerr.text, "invalid Unicode") || strstr(jerr.text, "overflow") || strstr(jerr.text, "too big")))
+        (strstr(jerr.text, "invalid Unicode") || strstr(jerr.text, "overflow") ||
+         strstr(jerr.text, "too big")))
         return 0;
     if (ok != jansson_ok) abort();
     return 0;

@@ -48,7 +48,8 @@ static void test_json_string_escaping(void **state)
     (void)state;
     buf b;
     buf_init(&b, 1024);
-    const char in[] = "a\"b\\c\n\r\t\x01\x1f" "\xc3\xa9/";
+    const char in[] = "a\"b\\c\n\r\t\x01\x1f"
+                      "\xc3\xa9/";
     assert_int_equal(buf_append_json_string(&b, in, sizeof in - 1), BUF_OK);
     assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\xc3\xa9/\"");
     buf_reset(&b);
@@ -65,7 +66,8 @@ static void test_reset_frees_large_allocations(void **state)
     buf b;
     buf_init(&b, 1 << 20);
     char chunk[4096] = {0};
-    for (int i = 0; i < 16; i++) assert_int_equal(buf_append(&b, chunk, sizeof chunk), BUF_OK);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(buf_append(&b, chunk, sizeof chunk), BUF_OK);
     buf_reset(&b);
     assert_null(b.data); /* a 64 KiB body does not stay pinned on an idle keep-alive connection */
     assert_int_equal(buf_append(&b, "x", 1), BUF_OK);

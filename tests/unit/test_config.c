@@ -31,7 +31,8 @@ static void expect_error(const char *text, int line, const char *needle)
     if (cfg) fail_msg("accepted a bad config:\n%s", text);
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
-    if (strncmp(err, prefix, strlen(prefix)) != 0) fail_msg("error '%s' does not start with '%s'", err, prefix);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        fail_msg("error '%s' does not start with '%s'", err, prefix);
     if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
 }
 
@@ -158,7 +159,7 @@ static void test_model_lookup_is_exact(void **state)
     assert_false(r->is_alias);
     r = config_find_model(cfg, "gpt-4o-mini", 11);
     assert_string_equal(r->public_name, "gpt-4o-mini");
-    assert_null(config_find_model(cfg, "gpt-4", 5));     /* a prefix is not a match */
+    assert_null(config_find_model(cfg, "gpt-4", 5)); /* a prefix is not a match */
     assert_null(config_find_model(cfg, "gpt-4o-m", 8));
     assert_null(config_find_model(cfg, "gpt-4o-minis", 12));
     assert_null(config_find_model(cfg, "", 0));
@@ -184,11 +185,13 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("", 1, "empty");
     expect_error("workers: 1\n", 1, "no 'providers'");
     expect_error("providers:\n  - name: p\n    models: [m]\n", 2, "needs a 'base_url'");
-    expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2, "http:// or https://");
+    expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2,
+                 "http:// or https://");
     expect_error("providers:\n  - name: p\n    base_url: http://x\n", 2, "lists no 'models'");
     expect_error("providers:\n  - name: p\n    type: anthropic\n    base_url: http://x\n    models: [m]\n", 3,
                  "unknown provider type 'anthropic'");
-    expect_error("providers:\n  - name: p\n    base_url: http://x\n    modles: [m]\n", 4, "unknown key 'modles' in provider");
+    expect_error("providers:\n  - name: p\n    base_url: http://x\n    modles: [m]\n", 4,
+                 "unknown key 'modles' in provider");
     expect_error("providers:\n  - {name: p, base_url: 'http://x', models: [m]}\n"
                  "  - {name: p, base_url: 'http://y', models: [n]}\n",
                  3, "used twice");
@@ -198,8 +201,8 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m]}\nmodels:\n"
                  "  - {name: f, provider: nope}\n",
                  4, "names provider 'nope', which is not defined");
-    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m], headers: {'Bad Name': v}}\n", 2,
-                 "bad header name");
+    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m], headers: {'Bad Name': v}}\n",
+                 2, "bad header name");
     expect_error("providers:\n  - {name: a, base_url: 'http://x', api_key: '${UNCLOSED', models: [m]}\n", 2,
                  "unterminated ${");
     aigw_config *cfg = config_load("/nonexistent/aigw.yaml", err, sizeof err);

@@ -25,10 +25,11 @@ static void span_is(const char *text, const json_field *f, json_kind type, const
 static void test_spans_of_top_level_members(void **state)
 {
     (void)state;
-    const char *body = " {\"messages\": [{\"model\": \"inner\"}], \"model\" : \"gpt-4o\",\n"
-                       "  \"stream\":true, \"n\": -1.5e3, \"tools\": {\"a\": [1, {\"b\": null}]}, \"x\": false} ";
-    json_field f[] = {{.key = "model"}, {.key = "stream"}, {.key = "n"}, {.key = "tools"}, {.key = "x"},
-                      {.key = "absent"}, {.key = "messages"}};
+    const char *body =
+        " {\"messages\": [{\"model\": \"inner\"}], \"model\" : \"gpt-4o\",\n"
+        "  \"stream\":true, \"n\": -1.5e3, \"tools\": {\"a\": [1, {\"b\": null}]}, \"x\": false} ";
+    json_field f[] = {{.key = "model"}, {.key = "stream"}, {.key = "n"},       {.key = "tools"},
+                      {.key = "x"},     {.key = "absent"}, {.key = "messages"}};
     const char *why = NULL;
     assert_true(scan(body, f, 7, &why));
     span_is(body, &f[0], JSON_KIND_STRING, "\"gpt-4o\""); /* the nested "model" is not reported */
@@ -130,13 +131,16 @@ static void test_depth_limit(void **state)
     for (int depth = JSON_MAX_DEPTH - 1; depth <= JSON_MAX_DEPTH; depth++) {
         size_t n = 0;
         n += (size_t)snprintf(text + n, sizeof text - n, "{\"a\":");
-        for (int i = 0; i < depth; i++) text[n++] = '[';
-        for (int i = 0; i < depth; i++) text[n++] = ']';
+        for (int i = 0; i < depth; i++)
+            text[n++] = '[';
+        for (int i = 0; i < depth; i++)
+            text[n++] = ']';
         text[n++] = '}';
         text[n] = '\0';
         const char *why = NULL;
         bool ok = scan(text, NULL, 0, &why);
-        if (depth + 1 <= JSON_MAX_DEPTH) assert_true(ok);
+        if (depth + 1 <= JSON_MAX_DEPTH)
+            assert_true(ok);
         else {
             assert_false(ok);
             assert_string_equal(why, "nesting too deep");

@@ -65,8 +65,8 @@ static void test_all_splits_give_the_same_events(void **state)
             for (size_t e = 0; e < whole.events; e++) {
                 if (split.ends[e] == whole.ends[e]) continue;
                 if (!(crlf_cut && split.ends[e] == cut && whole.ends[e] == cut + 1))
-                    fail_msg("stream %zu cut %zu: event %zu ends at %zu, expected %zu", s, cut, e, split.ends[e],
-                             whole.ends[e]);
+                    fail_msg("stream %zu cut %zu: event %zu ends at %zu, expected %zu", s, cut, e,
+                             split.ends[e], whole.ends[e]);
             }
             /* nothing lost or invented, except an LF left pending after the last event */
             assert_true(split.len == whole.len || (split.len + 1 == whole.len && stream[len - 1] == '\n'));
@@ -74,7 +74,8 @@ static void test_all_splits_give_the_same_events(void **state)
         }
         /* one byte at a time: same number of events, bytes in order */
         size_t cuts[512];
-        for (size_t i = 1; i < len; i++) cuts[i - 1] = i;
+        for (size_t i = 1; i < len; i++)
+            cuts[i - 1] = i;
         feed_split(stream, len, cuts, len - 1, &split);
         assert_int_equal(split.events, whole.events);
         assert_memory_equal(split.data, whole.data, split.len);

@@ -49,7 +49,8 @@ static void sb_reserve(sbuf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     b->p = realloc(b->p, cap);
     if (!b->p) abort();
     b->cap = cap;
@@ -125,7 +126,8 @@ static void stats_request(int path, const char *model)
     stats.in_flight++;
     if (model) {
         int i;
-        for (i = 0; i < stats.nmodels && strcmp(stats.model_names[i], model); i++) {}
+        for (i = 0; i < stats.nmodels && strcmp(stats.model_names[i], model); i++) {
+        }
         if (i == stats.nmodels && i < MAX_MODELS) stats.model_names[stats.nmodels++] = strdup(model);
         if (i < MAX_MODELS) stats.model_counts[i]++;
     }
@@ -152,7 +154,8 @@ static uint64_t scope_hit(const char *scope)
 {
     pthread_mutex_lock(&stats.lock);
     int i;
-    for (i = 0; i < stats.nscopes && strcmp(stats.scope_names[i], scope); i++) {}
+    for (i = 0; i < stats.nscopes && strcmp(stats.scope_names[i], scope); i++) {
+    }
     if (i == stats.nscopes && i < MAX_SCOPES) stats.scope_names[stats.nscopes++] = strdup(scope);
     uint64_t before = i < MAX_SCOPES ? stats.scope_counts[i]++ : 0;
     pthread_mutex_unlock(&stats.lock);
@@ -195,10 +198,12 @@ static void stats_reset(void)
     stats.requests = 0;
     memset(stats.paths, 0, sizeof stats.paths);
     memset(stats.statuses, 0, sizeof stats.statuses);
-    for (int i = 0; i < stats.nmodels; i++) free(stats.model_names[i]);
+    for (int i = 0; i < stats.nmodels; i++)
+        free(stats.model_names[i]);
     stats.nmodels = 0;
     memset(stats.model_counts, 0, sizeof stats.model_counts);
-    for (int i = 0; i < stats.nscopes; i++) free(stats.scope_names[i]);
+    for (int i = 0; i < stats.nscopes; i++)
+        free(stats.scope_names[i]);
     stats.nscopes = 0;
     memset(stats.scope_counts, 0, sizeof stats.scope_counts);
     stats.streams_started = stats.streams_completed = stats.streams_aborted = 0;
@@ -214,9 +219,9 @@ static void stats_free(void)
 /* ---- fault directives --------------------------------------------------------------------- */
 
 typedef struct faults {
-    int status;          /* 0: none */
-    int retry_after;     /* seconds, for 429 */
-    long fail_first;     /* 0: none */
+    int status;      /* 0: none */
+    int retry_after; /* seconds, for 429 */
+    long fail_first; /* 0: none */
     char scope[128];
     long ttfb_ms, chunk_delay_ms, drop_after, words;
     bool reset, hang;
@@ -230,16 +235,26 @@ static void fault_set(faults *f, const char *key, size_t klen, const char *val, 
     v[vlen] = '\0';
     long n = vlen ? strtol(v, NULL, 10) : 1;
 #define KEY(name) (klen == sizeof(name) - 1 && !strncasecmp(key, name, klen))
-    if (KEY("status")) f->status = (int)n;
-    else if (KEY("retry_after")) f->retry_after = (int)n;
-    else if (KEY("fail_first")) f->fail_first = n;
-    else if (KEY("scope")) snprintf(f->scope, sizeof f->scope, "%s", v);
-    else if (KEY("ttfb_ms")) f->ttfb_ms = n;
-    else if (KEY("chunk_delay_ms")) f->chunk_delay_ms = n;
-    else if (KEY("drop_after")) f->drop_after = n;
-    else if (KEY("words")) f->words = n;
-    else if (KEY("reset")) f->reset = n != 0;
-    else if (KEY("hang")) f->hang = n != 0;
+    if (KEY("status"))
+        f->status = (int)n;
+    else if (KEY("retry_after"))
+        f->retry_after = (int)n;
+    else if (KEY("fail_first"))
+        f->fail_first = n;
+    else if (KEY("scope"))
+        snprintf(f->scope, sizeof f->scope, "%s", v);
+    else if (KEY("ttfb_ms"))
+        f->ttfb_ms = n;
+    else if (KEY("chunk_delay_ms"))
+        f->chunk_delay_ms = n;
+    else if (KEY("drop_after"))
+        f->drop_after = n;
+    else if (KEY("words"))
+        f->words = n;
+    else if (KEY("reset"))
+        f->reset = n != 0;
+    else if (KEY("hang"))
+        f->hang = n != 0;
 #undef KEY
 }
 
@@ -257,8 +272,10 @@ static void faults_from_body(faults *f, const char *body, size_t len)
             const char *comma = memchr(q, ',', (size_t)(close - q));
             const char *item_end = comma ? comma : close;
             const char *eq = memchr(q, '=', (size_t)(item_end - q));
-            if (eq) fault_set(f, q, (size_t)(eq - q), eq + 1, (size_t)(item_end - eq - 1));
-            else fault_set(f, q, (size_t)(item_end - q), "", 0);
+            if (eq)
+                fault_set(f, q, (size_t)(eq - q), eq + 1, (size_t)(item_end - eq - 1));
+            else
+                fault_set(f, q, (size_t)(item_end - q), "", 0);
             q = item_end + 1;
         }
         p = close + 2;
@@ -297,7 +314,7 @@ struct conn {
     bool keepalive, busy, closing, message_done, reading;
     sbuf pending; /* bytes after the current request (pipelining) */
     /* the response being sent */
-    sbuf head;    /* status line + headers, sent after ttfb */
+    sbuf head; /* status line + headers, sent after ttfb */
     chunk *events;
     size_t nevents, next_event;
     bool streaming, stream_open;
@@ -350,7 +367,8 @@ static void conn_send(conn *c, const char *data, size_t len)
 
 static void free_events(conn *c)
 {
-    for (size_t i = 0; i < c->nevents; i++) free(c->events[i].data);
+    for (size_t i = 0; i < c->nevents; i++)
+        free(c->events[i].data);
     free(c->events);
     c->events = NULL;
     c->nevents = c->next_event = 0;
@@ -379,8 +397,10 @@ static void conn_close(conn *c)
     }
     c->closing = true;
     worker *w = c->w;
-    if (c->prev_conn) c->prev_conn->next_conn = c->next_conn;
-    else w->conns = c->next_conn;
+    if (c->prev_conn)
+        c->prev_conn->next_conn = c->next_conn;
+    else
+        w->conns = c->next_conn;
     if (c->next_conn) c->next_conn->prev_conn = c->prev_conn;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -440,8 +460,10 @@ static void on_ttfb(uv_timer_t *t)
 {
     conn *c = t->data;
     conn_send(c, c->head.p, c->head.len);
-    if (c->streaming) stream_continue(c);
-    else response_done(c);
+    if (c->streaming)
+        stream_continue(c);
+    else
+        response_done(c);
 }
 
 /* Queues the response head (and a whole body) or stream events; honours ttfb. */
@@ -456,26 +478,37 @@ static void respond_start(conn *c, long ttfb_ms)
 
 static void head_begin(conn *c, int status, const char *content_type, size_t content_length, bool chunked)
 {
-    static const char *reasons[] = {[200] = "OK", [400] = "Bad Request", [401] = "Unauthorized",
-                                    [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
-                                    [408] = "Request Timeout", [413] = "Content Too Large",
-                                    [429] = "Too Many Requests", [500] = "Internal Server Error",
-                                    [502] = "Bad Gateway", [503] = "Service Unavailable",
-                                    [504] = "Gateway Timeout", [529] = "Overloaded"};
-    const char *reason = status < 600 && status >= 0 && (size_t)status < sizeof reasons / sizeof reasons[0] &&
-                                 reasons[status]
-                             ? reasons[status]
-                             : "Status";
+    static const char *reasons[] = {[200] = "OK",
+                                    [400] = "Bad Request",
+                                    [401] = "Unauthorized",
+                                    [403] = "Forbidden",
+                                    [404] = "Not Found",
+                                    [405] = "Method Not Allowed",
+                                    [408] = "Request Timeout",
+                                    [413] = "Content Too Large",
+                                    [429] = "Too Many Requests",
+                                    [500] = "Internal Server Error",
+                                    [502] = "Bad Gateway",
+                                    [503] = "Service Unavailable",
+                                    [504] = "Gateway Timeout",
+                                    [529] = "Overloaded"};
+    const char *reason =
+        status < 600 && status >= 0 && (size_t)status < sizeof reasons / sizeof reasons[0] && reasons[status]
+            ? reasons[status]
+            : "Status";
     c->head.len = 0;
-    sb_fmt(&c->head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-request-id: %s\r\n", status, reason, content_type,
-           c->req_id);
-    if (chunked) sb_str(&c->head, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
-    else sb_fmt(&c->head, "Content-Length: %zu\r\n", content_length);
+    sb_fmt(&c->head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-request-id: %s\r\n", status, reason,
+           content_type, c->req_id);
+    if (chunked)
+        sb_str(&c->head, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
+    else
+        sb_fmt(&c->head, "Content-Length: %zu\r\n", content_length);
     if (!c->keepalive) sb_str(&c->head, "Connection: close\r\n");
     stats_status(status);
 }
 
-static void respond_body(conn *c, int status, const char *extra_headers, const char *body, size_t len, long ttfb)
+static void respond_body(conn *c, int status, const char *extra_headers, const char *body, size_t len,
+                         long ttfb)
 {
     head_begin(c, status, "application/json", len, false);
     if (extra_headers) sb_str(&c->head, extra_headers);
@@ -485,7 +518,8 @@ static void respond_body(conn *c, int status, const char *extra_headers, const c
     respond_start(c, ttfb);
 }
 
-static void respond_error(conn *c, int status, const char *type, const char *message, const char *extra, long ttfb)
+static void respond_error(conn *c, int status, const char *type, const char *message, const char *extra,
+                          long ttfb)
 {
     sbuf b = {0};
     sb_str(&b, "{\"error\":{\"message\":");
@@ -534,7 +568,8 @@ static void content_text(json_t *content, sbuf *out)
     } else if (json_is_array(content)) {
         size_t i;
         json_t *part;
-        json_array_foreach(content, i, part) {
+        json_array_foreach(content, i, part)
+        {
             json_t *t = json_object_get(part, "text");
             if (json_is_string(t)) {
                 if (out->len) sb_str(out, " ");
@@ -556,21 +591,25 @@ static void clean_text(sbuf *s)
         s->len -= cut;
     }
     size_t start = 0;
-    while (start < s->len && strchr(" \t\r\n", s->p[start])) start++;
+    while (start < s->len && strchr(" \t\r\n", s->p[start]))
+        start++;
     size_t end = s->len;
-    while (end > start && strchr(" \t\r\n", s->p[end - 1])) end--;
+    while (end > start && strchr(" \t\r\n", s->p[end - 1]))
+        end--;
     memmove(s->p, s->p + start, end - start);
     s->len = end - start;
     if (s->len > 200) {
         s->len = 200;
-        while (s->len && ((unsigned char)s->p[s->len] & 0xC0) == 0x80) s->len--;
+        while (s->len && ((unsigned char)s->p[s->len] & 0xC0) == 0x80)
+            s->len--;
     }
     s->p[s->len] = '\0';
 }
 
 static void make_words(sbuf *out, long n)
 {
-    for (long i = 1; i <= n; i++) sb_fmt(out, i == 1 ? "w%ld" : " w%ld", i);
+    for (long i = 1; i <= n; i++)
+        sb_fmt(out, i == 1 ? "w%ld" : " w%ld", i);
 }
 
 static void usage_json(sbuf *b, size_t prompt, size_t completion)
@@ -583,8 +622,10 @@ static void usage_json(sbuf *b, size_t prompt, size_t completion)
 static size_t next_piece(const char *s, size_t len, size_t pos)
 {
     size_t i = pos;
-    while (i < len && s[i] != ' ') i++;
-    while (i < len && s[i] == ' ') i++;
+    while (i < len && s[i] != ' ')
+        i++;
+    while (i < len && s[i] == ' ')
+        i++;
     return i;
 }
 
@@ -597,7 +638,8 @@ static void reply_chat_or_completion(conn *c, json_t *req, const char *model, bo
         size_t i;
         json_t *m;
         sbuf last_user = {0};
-        json_array_foreach(messages, i, m) {
+        json_array_foreach(messages, i, m)
+        {
             sbuf t = {0};
             content_text(json_object_get(m, "content"), &t);
             if (t.p) prompt_words += count_words(t.p);
@@ -643,32 +685,46 @@ static void reply_chat_or_completion(conn *c, json_t *req, const char *model, bo
         head_begin(c, 200, "text/event-stream", 0, true);
         sb_add(&c->head, "\r\n", 2);
         sbuf ev = {0};
-#define EVENT_BEGIN()                                                                                                  \
-    do {                                                                                                               \
-        ev.len = 0;                                                                                                    \
-        sb_fmt(&ev, "data: {\"id\":\"%s%d-%" PRIu64 "\",\"object\":\"%s.chunk\",\"created\":1700000000,\"model\":",      \
-               id_prefix, c->w->id, n, chat ? "chat.completion" : "text_completion");                                  \
-        sb_json(&ev, model, strlen(model));                                                                            \
+#define EVENT_BEGIN()                                                                                        \
+    do {                                                                                                     \
+        ev.len = 0;                                                                                          \
+        sb_fmt(&ev,                                                                                          \
+               "data: {\"id\":\"%s%d-%" PRIu64                                                               \
+               "\",\"object\":\"%s.chunk\",\"created\":1700000000,\"model\":",                               \
+               id_prefix, c->w->id, n, chat ? "chat.completion" : "text_completion");                        \
+        sb_json(&ev, model, strlen(model));                                                                  \
     } while (0)
         if (chat) {
             EVENT_BEGIN();
-            sb_fmt(&ev, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                        "\"logprobs\":null,\"finish_reason\":null}]%s}\n\n", usage_null);
+            sb_fmt(&ev,
+                   ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                   "\"logprobs\":null,\"finish_reason\":null}]%s}\n\n",
+                   usage_null);
             add_event(c, ev.p, ev.len);
         }
         for (size_t pos = 0; pos < text.len;) {
             size_t end = next_piece(text.p, text.len, pos);
             EVENT_BEGIN();
-            if (chat) sb_str(&ev, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
-            else sb_str(&ev, ",\"choices\":[{\"index\":0,\"text\":");
+            if (chat)
+                sb_str(&ev, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+            else
+                sb_str(&ev, ",\"choices\":[{\"index\":0,\"text\":");
             sb_json(&ev, text.p + pos, end - pos);
             sb_fmt(&ev, "%s,\"logprobs\":null,\"finish_reason\":null}]%s}\n\n", chat ? "}" : "", usage_null);
             add_event(c, ev.p, ev.len);
             pos = end;
         }
         EVENT_BEGIN();
-        if (chat) sb_fmt(&ev, ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]%s}\n\n", usage_null);
-        else sb_fmt(&ev, ",\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"}]%s}\n\n", usage_null);
+        if (chat)
+            sb_fmt(&ev,
+                   ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]%s}"
+                   "\n\n",
+                   usage_null);
+        else
+            sb_fmt(&ev,
+                   ",\"choices\":[{\"index\":0,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"stop\"}]%"
+                   "s}\n\n",
+                   usage_null);
         add_event(c, ev.p, ev.len);
         if (include_usage) {
             EVENT_BEGIN();
@@ -689,7 +745,8 @@ static void reply_chat_or_completion(conn *c, json_t *req, const char *model, bo
         stats_add(&stats.streams_started, 0);
         respond_start(c, f->ttfb_ms);
     } else {
-        sb_fmt(&reply, "{\"id\":\"%s%d-%" PRIu64 "\",\"object\":\"%s\",\"created\":1700000000,\"model\":", id_prefix,
+        sb_fmt(&reply,
+               "{\"id\":\"%s%d-%" PRIu64 "\",\"object\":\"%s\",\"created\":1700000000,\"model\":", id_prefix,
                c->w->id, n, object);
         sb_json(&reply, model, strlen(model));
         if (chat) {
@@ -721,7 +778,8 @@ static void reply_chat_or_completion(conn *c, json_t *req, const char *model, bo
 static uint64_t fnv1a(const void *data, size_t len, uint64_t h)
 {
     const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
     return h;
 }
 
@@ -737,8 +795,10 @@ static void base64(sbuf *out, const unsigned char *p, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        char q[4] = {t[v >> 18 & 63], t[v >> 12 & 63], i + 1 < n ? t[v >> 6 & 63] : '=', i + 2 < n ? t[v & 63] : '='};
+        unsigned v =
+            (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {t[v >> 18 & 63], t[v >> 12 & 63], i + 1 < n ? t[v >> 6 & 63] : '=',
+                     i + 2 < n ? t[v & 63] : '='};
         sb_add(out, q, 4);
     }
 }
@@ -749,22 +809,25 @@ static void reply_embeddings(conn *c, json_t *req, const char *model, const faul
     json_t *dims_j = json_object_get(req, "dimensions");
     long dims = json_is_integer(dims_j) ? (long)json_integer_value(dims_j) : 8;
     if (dims < 1 || dims > 4096) {
-        respond_error(c, 400, "invalid_request_error", "dimensions must be between 1 and 4096", NULL, f->ttfb_ms);
+        respond_error(c, 400, "invalid_request_error", "dimensions must be between 1 and 4096", NULL,
+                      f->ttfb_ms);
         return;
     }
     const char *enc = json_string_value(json_object_get(req, "encoding_format"));
     bool b64 = enc && !strcmp(enc, "base64");
     /* Normalise: a list of items, each a string or an array of token ids. */
-    json_t *items = json_is_array(input) && json_array_size(input) &&
-                            (json_is_string(json_array_get(input, 0)) || json_is_array(json_array_get(input, 0)))
-                        ? json_incref(input)
-                        : json_pack("[O]", input);
+    json_t *items =
+        json_is_array(input) && json_array_size(input) &&
+                (json_is_string(json_array_get(input, 0)) || json_is_array(json_array_get(input, 0)))
+            ? json_incref(input)
+            : json_pack("[O]", input);
     sbuf b = {0};
     sb_str(&b, "{\"object\":\"list\",\"data\":[");
     size_t i, tokens = 0;
     json_t *item;
     float *vec = malloc(sizeof(float) * (size_t)dims);
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         uint64_t h = 0xcbf29ce484222325ULL;
         if (json_is_string(item)) {
             h = fnv1a(json_string_value(item), json_string_length(item), h);
@@ -772,7 +835,8 @@ static void reply_embeddings(conn *c, json_t *req, const char *model, const faul
         } else if (json_is_array(item)) {
             size_t k;
             json_t *tok;
-            json_array_foreach(item, k, tok) {
+            json_array_foreach(item, k, tok)
+            {
                 json_int_t v = json_integer_value(tok);
                 h = fnv1a(&v, sizeof v, h);
                 tokens++;
@@ -789,7 +853,8 @@ static void reply_embeddings(conn *c, json_t *req, const char *model, const faul
             sb_str(&b, "\"");
         } else {
             sb_str(&b, "[");
-            for (long d = 0; d < dims; d++) sb_fmt(&b, "%s%.9g", d ? "," : "", (double)vec[d]);
+            for (long d = 0; d < dims; d++)
+                sb_fmt(&b, "%s%.9g", d ? "," : "", (double)vec[d]);
             sb_str(&b, "]");
         }
         sb_str(&b, "}");
@@ -866,8 +931,10 @@ static void handle_request(conn *c)
     }
     if (path == P_MODELS) {
         stats_request(path, NULL);
-        if (method != HTTP_GET) respond_error(c, 405, "invalid_request_error", "aigw-mock: use GET", NULL, 0);
-        else reply_models(c);
+        if (method != HTTP_GET)
+            respond_error(c, 405, "invalid_request_error", "aigw-mock: use GET", NULL, 0);
+        else
+            reply_models(c);
         return;
     }
     if (method != HTTP_POST) {
@@ -899,11 +966,13 @@ static void handle_request(conn *c)
         snprintf(msg, sizeof msg, "aigw-mock: invalid JSON body: %s", req ? "not an object" : jerr.text);
         respond_error(c, 400, "invalid_request_error", msg, NULL, 0);
     } else if (!model) {
-        respond_error(c, 400, "invalid_request_error", "aigw-mock: you must provide a model parameter", NULL, 0);
+        respond_error(c, 400, "invalid_request_error", "aigw-mock: you must provide a model parameter", NULL,
+                      0);
     } else if (f.reset) {
         struct linger lg = {1, 0};
         int fd;
-        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         conn_close(c);
     } else if (f.hang) {
         /* never answer; the client's close ends it */
@@ -918,7 +987,7 @@ static void handle_request(conn *c)
             snprintf(extra, sizeof extra, "Retry-After: %d\r\nretry-after-ms: %d\r\n", f.retry_after,
                      f.retry_after * 1000);
         respond_error(c, f.status,
-                      f.status == 429   ? "rate_limit_error"
+                      f.status == 429  ? "rate_limit_error"
                       : f.status < 500 ? "invalid_request_error"
                                        : "server_error",
                       msg, extra[0] ? extra : NULL, f.ttfb_ms);
@@ -1095,7 +1164,8 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_stop(uv_async_t *a)
 {
     worker *w = a->data;
-    while (w->conns) conn_close(w->conns);
+    while (w->conns)
+        conn_close(w->conns);
     uv_close((uv_handle_t *)&w->listener, NULL);
     uv_close((uv_handle_t *)&w->stop, NULL);
 }
@@ -1138,7 +1208,8 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
     (void)s;
-    for (int i = 0; i < nworkers; i++) uv_async_send(&workers[i].stop);
+    for (int i = 0; i < nworkers; i++)
+        uv_async_send(&workers[i].stop);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
 }
@@ -1183,7 +1254,8 @@ int main(int argc, char **argv)
         uv_async_init(&w->loop, &w->stop, on_stop);
         w->stop.data = w;
     }
-    for (int i = 0; i < nworkers; i++) uv_thread_create(&workers[i].thread, worker_run, &workers[i]);
+    for (int i = 0; i < nworkers; i++)
+        uv_thread_create(&workers[i].thread, worker_run, &workers[i]);
     printf("aigw-mock listening on %s:%d\n", host, port);
     fflush(stdout);
     uv_loop_t *main_loop = uv_default_loop();
@@ -1192,7 +1264,8 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_run(main_loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < nworkers; i++) uv_thread_join(&workers[i].thread);
+    for (int i = 0; i < nworkers; i++)
+        uv_thread_join(&workers[i].thread);
     uv_loop_close(main_loop);
     free(workers);
     stats_free();
