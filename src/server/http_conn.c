@@ -219,6 +219,7 @@ static const char *reason_phrase(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     case 529: return "Site Overloaded";
     default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
@@ -532,6 +533,11 @@ static int on_headers_complete(http_parser *p)
     }
 
     const aigw_config *cfg = c->w->config;
+    if (p->http_major != 1) {
+        c->error_status = 505;
+        c->error_message = "HTTP version not supported (this listener speaks HTTP/1.0 and HTTP/1.1)";
+        return -1;
+    }
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > cfg->max_body_bytes) {
         c->error_status = 413;
         c->error_message = "request body too large";

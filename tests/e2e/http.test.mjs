@@ -181,3 +181,27 @@ test('SIGTERM drains: an in-flight stream finishes, new connections are refused,
   if (own.proc.exitCode === null) own.proc.kill('SIGTERM');
   await own.stop(); // asserts exit code 0 and a clean sanitizer report
 });
+
+test('malformed HTTP gets 400 in the OpenAI shape and the gateway keeps serving', async () => {
+  const bad = [
+    'GARBAGE\r\n\r\n',
+    'GET /healthz HTTP/1.1\r\nNoColonHere\r\n\r\n',
+    'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: abc\r\n\r\n',
+    'POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+    'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'GET /healthz HTTP/1.1\r\nHost: a\0b\r\n\r\n',
+  ];
+  for (const req of bad) {
+    const raw = await rawExchange(gw.port, [req], { ms: 3000 });
+    const [res] = parseResponses(raw);
+    assert.ok(res, `an answer to ${JSON.stringify(req)}; got ${JSON.stringify(raw)}`);
+    assert.equal(res.status, 400, JSON.stringify(req));
+    assert.equal(res.headers.connection, 'close');
+    assert.match(JSON.parse(res.body).error.message, /malformed HTTP request/);
+  }
+  const v = parseResponses(await rawExchange(gw.port, ['GET /healthz HTTP/9.9\r\n\r\n'], { ms: 3000 }))[0];
+  assert.equal(v.status, 505);
+  assert.match(JSON.parse(v.body).error.message, /HTTP version not supported/);
+  const ok = await fetch(`${gw.url}/healthz`);
+  assert.equal(ok.status, 200);
+});
