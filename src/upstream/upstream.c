@@ -1,11 +1,13 @@
 /* upstream.c — libcurl's multi_socket API on a libuv loop; see upstream.h for the contract.
  *
- * The glue: CURLMOPT_SOCKETFUNCTION updates an epoll set of our own, which the loop watches
- * through a single uv_poll_t on the epoll fd; CURLMOPT_TIMERFUNCTION arms one uv_timer_t; both
- * call curl_multi_socket_action() and then collect finished transfers. Rejected: a uv_poll_t
- * per socket (curl's example) — libuv re-registers a poll handle with the kernel on every
- * start, and curl re-adds each pooled socket per transfer, which measured 6 epoll_ctl, an
- * ioctl and a malloc per proxied request; the own set needs none in the steady state. Transfers are never
+ * The glue: one uv_poll_t per curl socket, alive from curl opening the socket to curl closing
+ * it (CURLOPT_OPENSOCKETFUNCTION / CURLOPT_CLOSESOCKETFUNCTION), and one uv_timer_t for curl's
+ * timeout; both call curl_multi_socket_action() and then collect finished transfers.
+ * Rejected: curl's libuv example, which creates and closes a poll handle whenever curl adds or
+ * removes a socket — curl does that around every transfer on a pooled connection, and libuv
+ * re-registers a poll handle with the kernel on every start: 6 epoll_ctl, an ioctl and a malloc
+ * per proxied request, measured. Also rejected after measuring: an epoll set of our own behind
+ * one uv_poll_t (no epoll_ctl, but a second epoll_wait per wake-up). Transfers are never
  * removed from the multi handle inside a curl callback: a cancel from within one is deferred
  * until curl_multi_socket_action() has returned (`in_curl`).
  *
@@ -18,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,14 +40,12 @@ struct upstream_client {
     int nfree_calls;
     upstream_call *calls; /* every call in flight, for shutdown */
     upstream_call *deferred_cancels;
-    upstream_call *to_flush; /* calls that got data in the current round */
-    int epfd;                /* epoll set of curl's sockets, itself watched by `epoll_watch` */
-    uv_poll_t epoll_watch;
-    struct fd_slot *slots; /* per fd: what the epoll set holds */
-    size_t nslots;
+    upstream_call *to_flush;       /* calls that got data in the current round */
+    struct socket_watch **watches; /* by fd: the watch of each open curl socket */
+    size_t nwatches;
     int in_curl;    /* depth of curl_multi_socket_action on the stack */
     int calls_open; /* call objects alive (in flight, pooled, or closing) */
-    bool closing, timer_closed, watch_closed, kick_closed;
+    bool closing, timer_closed, kick_closed;
     bool env_proxy; /* a proxy is set in the environment: let curl read it */
 };
 
@@ -71,12 +70,15 @@ struct upstream_call {
     char head_bytes[HEAD_BYTES_MAX];
 };
 
-/* What our epoll set holds for one fd (indexed by fd). */
-enum { FD_UNREGISTERED = 0, FD_ACTIVE, FD_IDLE };
-typedef struct fd_slot {
-    uint8_t state;
-    uint32_t events; /* EPOLL* currently registered */
-} fd_slot;
+/* One watched curl socket. It lives from curl opening the socket to curl closing it (our
+ * open/close socket hooks), across every transfer that reuses the connection. */
+typedef struct socket_watch {
+    uv_poll_t poll;
+    upstream_client *client;
+    int fd;
+    int events; /* UV_READABLE | UV_WRITABLE currently polled; 0 when stopped */
+    bool idle;  /* no transfer uses it: curl told us CURL_POLL_REMOVE */
+} socket_watch;
 
 static void process_finished(upstream_client *client);
 static void run_deferred(upstream_client *client);
@@ -107,65 +109,62 @@ static void socket_action(upstream_client *client, curl_socket_t fd, int events)
     run_deferred(client);
 }
 
-static fd_slot *slot_for(upstream_client *client, int fd)
+static socket_watch **watch_slot(upstream_client *client, int fd)
 {
-    if ((size_t)fd >= client->nslots) {
-        size_t n = client->nslots ? client->nslots : 64;
+    if ((size_t)fd >= client->nwatches) {
+        size_t n = client->nwatches ? client->nwatches : 64;
         while (n <= (size_t)fd)
             n *= 2;
-        client->slots = xrealloc(client->slots, n * sizeof *client->slots);
-        memset(client->slots + client->nslots, 0, (n - client->nslots) * sizeof *client->slots);
-        client->nslots = n;
+        client->watches = xrealloc(client->watches, n * sizeof *client->watches);
+        memset(client->watches + client->nwatches, 0, (n - client->nwatches) * sizeof *client->watches);
+        client->nwatches = n;
     }
-    return &client->slots[fd];
+    return &client->watches[fd];
 }
 
-/* Registers fd for events in our epoll set; tolerates a stale view (the fd was closed and its
- * number reused, so the kernel forgot it: MOD fails with ENOENT, then ADD). */
-static int epoll_set(upstream_client *client, int fd, fd_slot *slot, uint32_t events)
-{
-    struct epoll_event ev = {.events = events, .data.fd = fd};
-    int op = slot->state == FD_UNREGISTERED ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    if (slot->state != FD_UNREGISTERED && slot->events == events) return 0;
-    int rc = epoll_ctl(client->epfd, op, fd, &ev);
-    if (rc != 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
-        rc = epoll_ctl(client->epfd, EPOLL_CTL_ADD, fd, &ev);
-    else if (rc != 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
-        rc = epoll_ctl(client->epfd, EPOLL_CTL_MOD, fd, &ev);
-    if (rc == 0) slot->events = events;
-    return rc;
-}
+static void watch_set(socket_watch *w, int events);
 
-static void epoll_forget(upstream_client *client, int fd, fd_slot *slot)
+static void on_socket_ready(uv_poll_t *handle, int status, int events)
 {
-    epoll_ctl(client->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF: already gone, fine */
-    slot->state = FD_UNREGISTERED;
-    slot->events = 0;
-}
-
-static void on_epoll_ready(uv_poll_t *handle, int status, int events)
-{
-    upstream_client *client = handle->data;
-    struct epoll_event evs[64];
-    (void)status;
-    (void)events;
-    int n = epoll_wait(client->epfd, evs, 64, 0);
-    for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        fd_slot *slot = slot_for(client, fd);
-        if (slot->state == FD_IDLE) {
-            /* A pooled connection became readable while idle: the server closed it (or sent
-             * garbage). Stop watching; curl sees it dead when it next tries to reuse it. */
-            epoll_forget(client, fd, slot);
-            continue;
-        }
-        if (slot->state != FD_ACTIVE) continue;
-        int flags = 0;
-        if (evs[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-        if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-        if (evs[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR | CURL_CSELECT_IN;
-        socket_action(client, fd, flags);
+    socket_watch *w = handle->data;
+    if (w->idle) {
+        /* A pooled connection became readable with no transfer on it: the server closed it
+         * (or sent garbage). Stop watching; curl finds it dead when it next tries to reuse it. */
+        watch_set(w, 0);
+        return;
     }
+    int flags = 0;
+    if (status < 0) flags |= CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    socket_action(w->client, w->fd, flags);
+}
+
+/* libuv re-registers a poll handle with the kernel on every uv_poll_start, so it is called
+ * only when the wanted events change. */
+static void watch_set(socket_watch *w, int events)
+{
+    if (events == w->events) return;
+    w->events = events;
+    if (events)
+        uv_poll_start(&w->poll, events, on_socket_ready);
+    else
+        uv_poll_stop(&w->poll);
+}
+
+static void on_watch_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void watch_close(upstream_client *client, int fd)
+{
+    socket_watch **slot = watch_slot(client, fd);
+    if (!*slot) return;
+    /* uv_close removes the fd from the loop's epoll set at once, so the fd may be closed
+     * right after; the memory goes in the close callback. */
+    uv_close((uv_handle_t *)&(*slot)->poll, on_watch_closed);
+    *slot = NULL;
 }
 
 static void on_curl_timer(uv_timer_t *timer)
@@ -193,44 +192,55 @@ static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* Every socket curl opens goes through here, so a reused fd number never inherits what our
- * epoll set knew of a closed socket (the kernel drops closed fds from the set, and curl's
- * REMOVE before a close looks like the end of a transfer, which we keep registered). */
+/* curl opens and closes its sockets through these hooks, so a watch never outlives its socket
+ * and a reused fd number never inherits a closed socket's watch. */
 static curl_socket_t on_curl_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     upstream_client *client = clientp;
     (void)purpose;
     curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    if (fd != CURL_SOCKET_BAD) {
-        fd_slot *slot = slot_for(client, fd);
-        slot->state = FD_UNREGISTERED;
-        slot->events = 0;
-    }
+    if (fd != CURL_SOCKET_BAD) watch_close(client, fd); /* defensive: nothing should be there */
     return fd;
 }
 
-/* curl tells which sockets it wants watched. It removes a pooled connection's socket after
- * every transfer and adds it back on reuse; keeping such a socket registered for reading
- * (marked idle) makes the common reuse cost no system call at all. */
+static int on_curl_close_socket(void *clientp, curl_socket_t fd)
+{
+    watch_close(clientp, fd);
+    return close(fd);
+}
+
+/* curl tells which sockets it wants watched. It says CURL_POLL_REMOVE for a pooled
+ * connection's socket after every transfer and asks again on reuse; keeping the watch (reading
+ * only, marked idle) makes the common reuse cost no system call at all. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     upstream_client *client = userp;
     (void)easy;
     (void)socketp;
-    fd_slot *slot = slot_for(client, fd);
+    socket_watch **slot = watch_slot(client, fd);
+    socket_watch *w = *slot;
     if (what == CURL_POLL_REMOVE) {
-        if (slot->state == FD_UNREGISTERED) return 0;
-        if (epoll_set(client, fd, slot, EPOLLIN) == 0)
-            slot->state = FD_IDLE;
-        else
-            epoll_forget(client, fd, slot);
+        if (!w) return 0;
+        w->idle = true;
+        watch_set(w, UV_READABLE);
         return 0;
     }
-    uint32_t events = 0;
-    if (what & CURL_POLL_IN) events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) events |= EPOLLOUT;
-    if (epoll_set(client, fd, slot, events) != 0) return -1;
-    slot->state = FD_ACTIVE;
+    if (!w) {
+        w = xcalloc(1, sizeof *w);
+        w->client = client;
+        w->fd = fd;
+        if (uv_poll_init_socket(client->loop, &w->poll, fd) != 0) {
+            free(w);
+            return -1;
+        }
+        w->poll.data = w;
+        *slot = w;
+    }
+    w->idle = false;
+    int events = 0;
+    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+    watch_set(w, events);
     return 0;
 }
 
@@ -485,6 +495,8 @@ static CURL *easy_new(upstream_client *client)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_curl_open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, client);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, client);
     /* No CURLOPT_ACCEPT_ENCODING: bodies pass through exactly as the provider sends them. */
     if (!client->env_proxy)
         curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* spares curl six getenv() per transfer */
@@ -599,13 +611,6 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
     client->timer.data = client;
     uv_check_init(loop, &client->kick);
     client->kick.data = client;
-    client->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (client->epfd < 0 || uv_poll_init(loop, &client->epoll_watch, client->epfd) != 0) {
-        fprintf(stderr, "aigw: cannot create the upstream epoll set\n");
-        abort();
-    }
-    client->epoll_watch.data = client;
-    uv_poll_start(&client->epoll_watch, UV_READABLE, on_epoll_ready);
     curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
     curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_change);
@@ -620,12 +625,11 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
  * callbacks in no order we may rely on). */
 static void client_free_if_done(upstream_client *client)
 {
-    if (!client->closing || !client->timer_closed || !client->watch_closed || !client->kick_closed ||
-        client->calls_open)
-        return;
-    curl_multi_cleanup(client->multi); /* closes the pooled connections */
-    close(client->epfd);
-    free(client->slots);
+    if (!client->closing || !client->timer_closed || !client->kick_closed || client->calls_open) return;
+    curl_multi_cleanup(client->multi); /* closes the pooled connections, through our hook */
+    for (size_t fd = 0; fd < client->nwatches; fd++)
+        watch_close(client, (int)fd);
+    free(client->watches);
     free(client);
 }
 
@@ -633,13 +637,6 @@ static void on_client_timer_closed(uv_handle_t *handle)
 {
     upstream_client *client = handle->data;
     client->timer_closed = true;
-    client_free_if_done(client);
-}
-
-static void on_client_watch_closed(uv_handle_t *handle)
-{
-    upstream_client *client = handle->data;
-    client->watch_closed = true;
     client_free_if_done(client);
 }
 
@@ -663,7 +660,6 @@ void upstream_client_close(upstream_client *client)
     }
     uv_timer_stop(&client->timer);
     uv_close((uv_handle_t *)&client->timer, on_client_timer_closed);
-    uv_close((uv_handle_t *)&client->epoll_watch, on_client_watch_closed);
     uv_close((uv_handle_t *)&client->kick, on_client_kick_closed);
 }
 
