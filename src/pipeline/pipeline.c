@@ -47,9 +47,6 @@ void pipeline_request_reset(request *req)
     req->route = NULL;
     req->stream = req->stream_done_seen = false;
     req->upstream = NULL;
-    req->upstream_headers = NULL;
-    req->upstream_body = NULL;
-    req->upstream_body_len = 0;
     buf_reset(&req->upstream_reply);
     buf_reset(&req->stream_out);
     sse_reader_reset(&req->sse);
@@ -202,12 +199,11 @@ static const upstream_callbacks upstream_cbs = {
     .on_done = on_upstream_done,
 };
 
+/* The body and headers curl sends live in the request (its body or arena) until the request
+ * is reset, which happens only after the transfer has ended or been cancelled. */
 static void stage_attempt(request *req, const provider_request *preq)
 {
     const provider_config *p = req->route->provider;
-    req->upstream_body = preq->body;
-    req->upstream_body_len = preq->body_len;
-    req->upstream_headers = preq->headers;
     upstream_request ureq = {
         .url = preq->url,
         .body = preq->body,

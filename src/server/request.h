@@ -22,7 +22,6 @@ struct client_conn;
 struct worker;
 struct model_route;
 struct upstream_call;
-struct curl_slist;
 
 typedef struct http_header {
     const char *name, *value;
@@ -59,9 +58,6 @@ typedef struct request {
     bool stream;
     bool stream_done_seen; /* upstream sent data: [DONE] */
     struct upstream_call *upstream;
-    struct curl_slist *upstream_headers; /* nodes in the arena, chained to the provider's */
-    const char *upstream_body;           /* the body sent upstream (rewritten or the original) */
-    size_t upstream_body_len;
     buf upstream_reply;       /* buffered non-stream reply */
     sse_reader sse;           /* stream framing */
     buf stream_out;           /* events gathered for one client write */

@@ -62,7 +62,7 @@ struct upstream_call {
     uint64_t deadline, timer_due; /* loop-time ms; 0 = none */
     uint32_t first_byte_ms, idle_ms;
     int status;
-    bool head_done, paused, pause_wanted, cancelled, timed_out_idle, timed_out_first_byte;
+    bool head_done, paused, pause_wanted, cancelled;
     bool data_aborted;
     char errbuf[CURL_ERROR_SIZE];
     const char *head_lines[HEAD_LINES_MAX]; /* point into head_bytes */
