@@ -20,6 +20,13 @@ for target in json sse; do
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/
     echo "== fuzz_$target for ${seconds}s"
-    "$out/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 "$work" 2>&1 | tail -6
-    [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz_$target found a failure (see above; reproducer in ./crash-*)" >&2; exit 1; }
+    log="$out/fuzz_$target.log"
+    if ! "$out/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
+        -artifact_prefix="$out/" "$work" >"$log" 2>&1; then
+        # The whole report: the sanitizer's stack or the differential abort, and the input.
+        grep -v '^#[0-9]' "$log" | tail -60
+        echo "fuzz_$target found a failure (reproducer: $(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* 2>/dev/null | head -1))" >&2
+        exit 1
+    fi
+    tail -6 "$log"
 done

@@ -51,7 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      *   forward the body untouched, leaving the decision to the provider; jansson refuses them;
      * - numbers beyond double/int64 range ("7e7777777"): grammatical JSON that we forward as
      *   bytes; jansson refuses to convert them;
-     * - "\u0000": jansson needs JSON_ALLOW_NUL to accept it, as we do;
+     * - "\u0000": jansson needs JSON_ALLOW_NUL to accept it in values, as we do, and refuses
+     *   it in object keys whatever the flags ("NUL byte in object key not supported"); RFC 8259
+     *   allows it in both and we forward the bytes;
      * - a raw NUL byte between tokens: not JSON (we refuse it) but jansson lets it pass. */
     if (!ok && why && !strcmp(why, "nesting too deep")) return 0;
     if (memchr(text, '\0', size)) return 0;
@@ -61,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(j);
     if (ok && !jansson_ok &&
         (strstr(jerr.text, "invalid Unicode") || strstr(jerr.text, "overflow") ||
-         strstr(jerr.text, "too big")))
+         strstr(jerr.text, "too big") || strstr(jerr.text, "NUL byte in object key")))
         return 0;
     if (ok != jansson_ok) abort();
     return 0;
