@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <yaml.h>
 
+#include "providers/provider.h"
 #include "util/alloc.h"
 
 typedef struct alias_entry {
@@ -328,8 +329,9 @@ static const field provider_timeouts_table[] = {
 
 static const field provider_table[] = {
     {"name", FIELD_STRING, PRV(name), 0, 0, NULL, NULL},
-    {"type", FIELD_CUSTOM, PRV(type), 0, 0, NULL, parse_provider_type},
+    {"type", FIELD_CUSTOM, PRV(preset), 0, 0, NULL, parse_provider_type},
     {"base_url", FIELD_STRING, PRV(base_url), 0, 0, NULL, NULL},
+    {"api_version", FIELD_STRING, PRV(api_version), 0, 0, NULL, NULL},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
@@ -363,12 +365,16 @@ static bool parse_listen(loader *ld, yaml_node_t *node, void *target)
 static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target)
 {
     if (!require_scalar(ld, node, "type")) return false;
-    if (!strcmp(scalar(node), "openai")) {
-        *(provider_type *)target = PROVIDER_OPENAI;
+    const provider_preset *preset = provider_preset_find(scalar(node));
+    if (preset) {
+        *(const provider_preset **)target = preset;
         return true;
     }
-    return fail_at(ld, node, "unknown provider type '%s' (supported: openai — any OpenAI-compatible API)",
-                   scalar(node));
+    char names[512];
+    provider_preset_names(names, sizeof names);
+    return fail_at(ld, node,
+                   "unknown provider type '%s' (known: %s; openai serves any OpenAI-compatible API)",
+                   scalar(node), names);
 }
 
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
@@ -445,7 +451,15 @@ static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
         p->idle_timeout_ms = 60000;
         if (!apply_section(ld, item, "provider", provider_table, p)) return false;
         if (!p->name || !*p->name) return fail_at(ld, item, "provider needs a 'name'");
-        if (!p->base_url) return fail_at(ld, item, "provider '%s' needs a 'base_url'", p->name);
+        /* No type: any OpenAI-compatible server, which then needs its base_url. */
+        if (!p->preset && !p->base_url)
+            return fail_at(ld, item, "provider '%s' needs a 'base_url' (or a 'type' such as openai or groq)",
+                           p->name);
+        if (!p->preset) p->preset = provider_preset_find("openai");
+        if (!p->base_url && p->preset->base_url) p->base_url = xstrdup(p->preset->base_url);
+        if (!p->base_url)
+            return fail_at(ld, item, "provider '%s' (type %s) needs a 'base_url'", p->name, p->preset->type);
+        if (p->preset->deployments && !p->api_version) p->api_version = xstrdup("2024-10-21");
         if (!valid_base_url(p->base_url))
             return fail_at(ld, item, "provider '%s': base_url must start with http:// or https://", p->name);
         size_t blen = strlen(p->base_url);
@@ -495,7 +509,7 @@ static int route_cmp(const void *a, const void *b)
     return strcmp(((const model_route *)a)->public_name, ((const model_route *)b)->public_name);
 }
 
-static const char *const endpoint_paths[ENDPOINT__COUNT] = {
+static const char *const endpoint_paths[ENDPOINT__OPENAI_URLS] = {
     [ENDPOINT_CHAT_COMPLETIONS] = "/chat/completions",
     [ENDPOINT_COMPLETIONS] = "/completions",
     [ENDPOINT_EMBEDDINGS] = "/embeddings",
@@ -504,7 +518,7 @@ static const char *const endpoint_paths[ENDPOINT__COUNT] = {
 static void provider_prepare(provider_config *p)
 {
     size_t blen = strlen(p->base_url);
-    for (int e = 0; e < ENDPOINT__COUNT; e++) {
+    for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++) {
         size_t plen = strlen(endpoint_paths[e]);
         p->urls[e] = xmalloc(blen + plen + 1);
         memcpy(p->urls[e], p->base_url, blen);
@@ -516,11 +530,20 @@ static void provider_prepare(provider_config *p)
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
     if (p->api_key) {
-        char *line = xmalloc(strlen(p->api_key) + 32);
-        snprintf(line, strlen(p->api_key) + 32, "Authorization: Bearer %s", p->api_key);
+        static const char *const key_prefix[] = {
+            [KEY_BEARER] = "Authorization: Bearer ",
+            [KEY_X_API_KEY] = "x-api-key: ",
+            [KEY_API_KEY] = "api-key: ",
+            [KEY_GOOGLE] = "x-goog-api-key: ",
+        };
+        size_t len = strlen(p->api_key) + 32;
+        char *line = xmalloc(len);
+        snprintf(line, len, "%s%s", key_prefix[p->preset->key], p->api_key);
         h = curl_slist_append(h, line);
         free(line);
     }
+    /* The Messages API version aigw's translation is written against. */
+    if (p->preset->format == WIRE_ANTHROPIC) h = curl_slist_append(h, "anthropic-version: 2023-06-01");
     for (size_t i = 0; i < p->nheaders; i++) {
         size_t len = strlen(p->headers[i].name) + strlen(p->headers[i].value) + 3;
         char *line = xmalloc(len);
@@ -550,6 +573,7 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
             r->provider = p;
             r->upstream_model = xstrdup(p->models[j]);
             r->upstream_model_len = strlen(r->upstream_model);
+            r->max_output_tokens = CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
         }
     }
     for (size_t i = 0; i < aliases->count; i++) {
@@ -567,6 +591,7 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         r->provider = p;
         r->upstream_model = xstrdup(a->model ? a->model : a->name);
         r->upstream_model_len = strlen(r->upstream_model);
+        r->max_output_tokens = CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
         r->is_alias = true;
     }
     qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, route_cmp);
@@ -675,8 +700,9 @@ void config_free(aigw_config *cfg)
         for (size_t j = 0; j < p->nmodels; j++)
             free(p->models[j]);
         free(p->models);
-        for (int e = 0; e < ENDPOINT__COUNT; e++)
+        for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++)
             free(p->urls[e]);
+        free(p->api_version);
         curl_slist_free_all(p->static_headers);
     }
     free(cfg->providers);

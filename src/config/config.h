@@ -11,18 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "providers/wire.h"
+
 struct curl_slist;
 
-typedef enum provider_type {
-    PROVIDER_OPENAI, /* any OpenAI-compatible API */
-} provider_type;
-
-/* The endpoints a provider serves, indexing provider_config.urls. */
+/* The proxied endpoints. The first ENDPOINT__OPENAI_URLS have a URL under an
+ * OpenAI-compatible provider's base_url (provider_config.urls). */
 typedef enum endpoint_kind {
     ENDPOINT_CHAT_COMPLETIONS,
     ENDPOINT_COMPLETIONS,
     ENDPOINT_EMBEDDINGS,
-    ENDPOINT__COUNT,
+    ENDPOINT__OPENAI_URLS,
+    ENDPOINT_MESSAGES = ENDPOINT__OPENAI_URLS, /* Anthropic Messages ingress */
+    ENDPOINT_COUNT_TOKENS,
 } endpoint_kind;
 
 typedef struct header_pair {
@@ -31,19 +32,23 @@ typedef struct header_pair {
 
 typedef struct provider_config {
     char *name;
-    provider_type type;
-    char *base_url;    /* without trailing slash */
-    char *api_key;     /* NULL: the client's own Authorization is forwarded */
-    char *api_key_env; /* the ${VAR} it came from, for messages */
+    const provider_preset *preset; /* from `type:` (default openai): wire format, key style, rules */
+    char *base_url;                /* without trailing slash; the preset's when not given */
+    char *api_version;             /* Azure's api-version */
+    char *api_key;                 /* NULL: the client's own Authorization is forwarded */
+    char *api_key_env;             /* the ${VAR} it came from, for messages */
     header_pair *headers;
     size_t nheaders;
     char **models;
     size_t nmodels;
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
-    char *urls[ENDPOINT__COUNT];       /* base_url + path, built at load */
+    char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, built at load (OpenAI format) */
     struct curl_slist *static_headers; /* built at load; read-only for curl afterwards */
     int line;
 } provider_config;
+
+/* max_tokens sent to a provider that requires one (Anthropic) when the client gave none. */
+#define CONFIG_DEFAULT_MAX_OUTPUT_TOKENS 4096
 
 /* What a public model name resolves to. */
 typedef struct model_route {
@@ -52,6 +57,7 @@ typedef struct model_route {
     char *upstream_model;
     size_t upstream_model_len;
     bool is_alias;
+    uint32_t max_output_tokens; /* sent as max_tokens where the provider requires one */
 } model_route;
 
 typedef struct aigw_config {

@@ -46,6 +46,10 @@ void pipeline_request_reset(request *req)
     req->model = NULL;
     req->route = NULL;
     req->stream = req->stream_done_seen = false;
+    req->xlate = NULL;
+    req->stream_error = NULL;
+    req->dropped_params = NULL;
+    req->ingress = WIRE_OPENAI;
     req->upstream = NULL;
     buf_reset(&req->upstream_reply);
     buf_reset(&req->stream_out);
@@ -118,10 +122,17 @@ static const endpoint_row endpoints[] = {
     {HTTP_POST, "/v1/chat/completions", ENDPOINT_CHAT_COMPLETIONS, stage_decode},
     {HTTP_POST, "/v1/completions", ENDPOINT_COMPLETIONS, stage_decode},
     {HTTP_POST, "/v1/embeddings", ENDPOINT_EMBEDDINGS, stage_decode},
+    {HTTP_POST, "/v1/messages", ENDPOINT_MESSAGES, stage_decode},
+    {HTTP_POST, "/v1/messages/count_tokens", ENDPOINT_COUNT_TOKENS, stage_decode},
     {HTTP_GET, "/v1/models", -1, handle_models},
     {HTTP_GET, "/healthz", -1, handle_healthz},
     {HTTP_GET, "/readyz", -1, handle_readyz},
 };
+
+wire_format pipeline_ingress_of(const char *path)
+{
+    return !strncmp(path, "/v1/messages", 12) ? WIRE_ANTHROPIC : WIRE_OPENAI;
+}
 
 void pipeline_handle(request *req)
 {
@@ -181,9 +192,24 @@ static void stage_decode(request *req)
         return;
     }
 
+    if (req->endpoint == ENDPOINT_COUNT_TOKENS && req->route->provider->preset->format != WIRE_ANTHROPIC) {
+        /* The provider cannot count: an estimate from the text, marked as one. */
+        buf out;
+        buf_init(&out, 64);
+        provider_estimate_tokens(req, &out);
+        static const char marker[] = "x-aigw-estimate: true\r\n";
+        http_respond(req, 200, "application/json", marker, sizeof marker - 1, out.data, out.len);
+        buf_free(&out);
+        return;
+    }
+
     /* encode */
     provider_request preq;
-    provider_encode(req, (endpoint_kind)req->endpoint, fields[0].start, fields[0].end, &preq);
+    provider_error err;
+    if (!provider_encode(req, fields[0].start, fields[0].end, &preq, &err)) {
+        http_respond_error(req, err.status, err.type, err.code, err.param, err.message);
+        return;
+    }
     stage_attempt(req, &preq);
 }
 
@@ -229,14 +255,15 @@ static bool header_passes(const char *line, size_t name_len)
                                         "openai-processing-ms", "openai-version", "openai-organization"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strlen(exact[i]) == name_len && !strncasecmp(line, exact[i], name_len)) return true;
-    return name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12);
+    return (name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12)) ||
+           (name_len > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20));
 }
 
 static bool on_upstream_head(void *ud, int status, const char *const *lines, size_t nlines)
 {
     request *req = ud;
     const char *content_type = "application/json";
-    size_t total = 0;
+    size_t total = req->dropped_params ? strlen(req->dropped_params) + 32 : 0;
     for (size_t i = 0; i < nlines; i++)
         total += strlen(lines[i]) + 32;
     char *pass = arena_alloc(&req->arena, total + 1);
@@ -261,6 +288,9 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
             plen += l + 2;
         }
     }
+    if (req->dropped_params)
+        plen += (size_t)snprintf(pass + plen, total + 1 - plen, "x-aigw-dropped-params: %s\r\n",
+                                 req->dropped_params);
     pass[plen] = '\0';
     req->pass_headers = pass;
     req->pass_headers_len = plen;
@@ -274,13 +304,17 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
     return true;
 }
 
+/* Each whole upstream event: forwarded, or translated into the client's events. Events after
+ * the end marker or an in-band error are ignored. */
 static void on_sse_event(void *ud, const char *raw, size_t len)
 {
     request *req = ud;
-    if (sse_event_is_done(raw, len)) req->stream_done_seen = true;
-    if (buf_append(&req->stream_out, raw, len) != BUF_OK) {
-        /* Cannot happen: stream_out holds two maximal events and is emptied after each read. */
-        req->stream_out.len = 0;
+    if (req->stream_done_seen || req->stream_error) return;
+    const char *message = NULL;
+    switch (provider_stream_event(req, raw, len, &req->stream_out, &message)) {
+    case STREAM_DONE: req->stream_done_seen = true; break;
+    case STREAM_FAILED: req->stream_error = message ? message : "provider stream error"; break;
+    case STREAM_MORE: break;
     }
 }
 
@@ -292,7 +326,8 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
     }
     /* Whole events gather in stream_out; on_upstream_flush sends them once per socket read. */
     if (!sse_reader_feed(&req->sse, data, len, on_sse_event, req)) return UPSTREAM_DATA_ABORT;
-    return UPSTREAM_DATA_OK;
+    /* After an in-band error the provider has nothing more to say that the client can use. */
+    return req->stream_error ? UPSTREAM_DATA_ABORT : UPSTREAM_DATA_OK;
 }
 
 static bool on_upstream_flush(void *ud)
@@ -322,30 +357,40 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
     char msg[512];
     if (req->chunked) {
         /* Events still gathered go out with the end (or before the error). */
-        if (result == UPSTREAM_OK && req->stream_done_seen) {
-            http_stream_end(req, req->stream_out.data, req->stream_out.len);
+        buf *out = &req->stream_out;
+        if (result == UPSTREAM_OK && !req->stream_error &&
+            (req->stream_done_seen || provider_stream_finish(req, out))) {
+            http_stream_end(req, out->data, out->len);
             return;
         }
-        if (result == UPSTREAM_OK)
-            snprintf(msg, sizeof msg, "provider %s ended the stream without [DONE]", provider);
+        if (req->stream_error)
+            snprintf(msg, sizeof msg, "provider %s stream failed: %s", provider, req->stream_error);
+        else if (result == UPSTREAM_OK)
+            snprintf(msg, sizeof msg, "provider %s ended the stream before its end marker", provider);
         else
             snprintf(msg, sizeof msg, "provider %s stream failed (%s): %s", provider,
                      upstream_result_name(result), message);
         /* A partial event from the upstream is dropped so the error starts on a boundary; a
          * blank line first ends any event the client may still be assembling. */
-        buf *out = &req->stream_out;
         if (sse_reader_has_partial(&req->sse)) buf_append_lit(out, "\n");
-        buf_append_lit(out, "data: {\"error\":{\"message\":");
-        buf_append_json_string(out, msg, strlen(msg));
-        buf_append_lit(out,
-                       ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
+        provider_stream_error(req, out, msg);
         req->error_note = arena_strndup(&req->arena, msg, strlen(msg));
         http_stream_end(req, out->data, out->len);
         return;
     }
     if (result == UPSTREAM_OK && req->status) {
-        http_respond(req, req->status, req->upstream_content_type, req->pass_headers, req->pass_headers_len,
-                     req->upstream_reply.data ? req->upstream_reply.data : "", req->upstream_reply.len);
+        const char *body = req->upstream_reply.data ? req->upstream_reply.data : "";
+        buf translated;
+        buf_init(&translated, req->worker->config->max_response_bytes * 2);
+        const char *type =
+            provider_translate_reply(req, req->status, body, req->upstream_reply.len, &translated);
+        if (type)
+            http_respond(req, req->status, type, req->pass_headers, req->pass_headers_len,
+                         translated.data ? translated.data : "", translated.len);
+        else
+            http_respond(req, req->status, req->upstream_content_type, req->pass_headers,
+                         req->pass_headers_len, body, req->upstream_reply.len);
+        buf_free(&translated);
         return;
     }
     if (result == UPSTREAM_TOO_LARGE)
@@ -402,10 +447,15 @@ void pipeline_record(request *req)
     } else {
         buf_append_lit(b, "null");
     }
+    if (req->ingress != WIRE_OPENAI) buf_append_lit(b, ",\"ingress\":\"anthropic\"");
     buf_printf(
         b,
         ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
         req->status, req->bytes_in, req->bytes_out, ttfb_ms, total_ms, req->stream ? "true" : "false");
+    if (req->dropped_params) {
+        buf_append_lit(b, ",\"dropped_params\":");
+        buf_append_json_string(b, req->dropped_params, strlen(req->dropped_params));
+    }
     if (req->error_note) {
         buf_append_lit(b, ",\"error\":");
         buf_append_json_string(b, req->error_note, strlen(req->error_note));

@@ -22,6 +22,8 @@ void pipeline_request_init(request *req);
 void pipeline_request_reset(request *req);
 void pipeline_request_free(request *req);
 
+/* The API a request path belongs to (its errors take that API's shape). */
+wire_format pipeline_ingress_of(const char *path);
 /* A complete request is ready. */
 void pipeline_handle(request *req);
 /* The client's output fell below the low-water mark: resume a paused stream. */

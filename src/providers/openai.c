@@ -1,64 +1,107 @@
-/* openai.c — the OpenAI-compatible wire format (the canonical one): the fast path.
+/* openai.c — the OpenAI chat format, the canonical one: its stream events and error shape.
  *
- * No JSON is re-serialized: when the public model name is an alias the body is rebuilt as
- * prefix + new model string + suffix (one copy into the arena); otherwise the client's bytes
- * go upstream as they are. Headers are arena-allocated curl_slist nodes chained in front of
- * the provider's prepared list, so a request costs no malloc here. */
-#include "providers/provider.h"
-
-#include <stdio.h>
+ * Requests and replies in this format need no translation (they are the canonical form);
+ * what is here serves the translated paths: decoding an OpenAI-compatible provider's stream
+ * into canonical chunks (for an Anthropic client), encoding canonical chunks as OpenAI SSE
+ * (for an OpenAI client of another provider), and the error body both ways. */
 #include <string.h>
 
-#include <curl/curl.h>
+#include "providers/codec.h"
 
-#include "server/http_conn.h"
-
-static struct curl_slist *arena_header(request *req, struct curl_slist *next, const char *fmt_name,
-                                       const char *value, size_t value_len)
+/* Counts usage from a canonical chunk, so a translated stream knows its totals. */
+static void note_usage(xlate *x, json_t *chunk)
 {
-    size_t nlen = strlen(fmt_name);
-    char *line = arena_alloc(&req->arena, nlen + 2 + value_len + 1);
-    memcpy(line, fmt_name, nlen);
-    memcpy(line + nlen, ": ", 2);
-    memcpy(line + nlen + 2, value, value_len);
-    line[nlen + 2 + value_len] = '\0';
-    struct curl_slist *node = arena_alloc(&req->arena, sizeof *node);
-    node->data = line;
-    node->next = next;
-    return node;
+    json_t *u = json_object_get(chunk, "usage");
+    if (!json_is_object(u)) return;
+    x->usage_seen = true;
+    x->usage_prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+    x->usage_completion = (long)json_integer_value(json_object_get(u, "completion_tokens"));
+    x->usage_cached = (long)json_integer_value(
+        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    x->usage_reasoning = (long)json_integer_value(
+        json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
 }
 
-void provider_encode(request *req, endpoint_kind endpoint, size_t model_start, size_t model_end,
-                     provider_request *out)
+stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
+                                  const char **message)
 {
-    const model_route *route = req->route;
-    const provider_config *p = route->provider;
-    out->url = p->urls[endpoint];
-
-    if (route->is_alias) {
-        /* Replace the model's JSON string; upstream names in config are plain text. */
-        buf quoted;
-        buf_init(&quoted, route->upstream_model_len * 6 + 2);
-        buf_append_json_string(&quoted, route->upstream_model, route->upstream_model_len);
-        size_t len = model_start + quoted.len + (req->body.len - model_end);
-        char *body = arena_alloc(&req->arena, len + 1);
-        memcpy(body, req->body.data, model_start);
-        memcpy(body + model_start, quoted.data, quoted.len);
-        memcpy(body + model_start + quoted.len, req->body.data + model_end, req->body.len - model_end);
-        body[len] = '\0';
-        buf_free(&quoted);
-        out->body = body;
-        out->body_len = len;
-    } else {
-        out->body = req->body.data;
-        out->body_len = req->body.len;
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        x->decoder_done = true;
+        return STREAM_DONE;
     }
-
-    struct curl_slist *h = p->static_headers;
-    if (!p->api_key) {
-        const http_header *auth = http_find_header(req, "authorization");
-        if (auth) h = arena_header(req, h, "Authorization", auth->value, auth->value_len);
+    json_error_t jerr;
+    json_t *chunk = json_loadb(data, len, 0, &jerr);
+    if (!json_is_object(chunk)) {
+        json_decref(chunk);
+        *message = "provider sent a stream event that is not JSON";
+        return STREAM_FAILED;
     }
-    h = arena_header(req, h, "x-request-id", req->id, strlen(req->id));
-    out->headers = h;
+    json_t *error = json_object_get(chunk, "error");
+    if (error) {
+        const char *m = json_string_value(json_object_get(error, "message"));
+        *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
+        json_decref(chunk);
+        return STREAM_FAILED;
+    }
+    const char *id = json_string_value(json_object_get(chunk, "id"));
+    if (id && !x->id[0]) snprintf(x->id, sizeof x->id, "%s", id);
+    const char *model = json_string_value(json_object_get(chunk, "model"));
+    if (model && x->model == x->req->route->public_name)
+        x->model = arena_strndup(&x->req->arena, model, strlen(model));
+    note_usage(x, chunk);
+    sink(x, chunk, out);
+    json_decref(chunk);
+    return STREAM_MORE;
+}
+
+void openai__stream_encode(xlate *x, json_t *chunk, buf *out)
+{
+    /* The usage-only chunk goes to a client that asked for it, as OpenAI does. */
+    if (json_object_get(chunk, "usage") && !json_array_size(json_object_get(chunk, "choices")) &&
+        !x->include_usage)
+        return;
+    char *text = json_dumps(chunk, JSON_COMPACT);
+    buf_append_lit(out, "data: ");
+    buf_append(out, text, strlen(text));
+    buf_append_lit(out, "\n\n");
+    free(text);
+}
+
+void openai__stream_finish(xlate *x, buf *out)
+{
+    if (x->encoder_done) return;
+    x->encoder_done = true;
+    buf_append_lit(out, "data: [DONE]\n\n");
+}
+
+void openai__error_body(buf *out, const char *type, const char *code, const char *param, const char *message)
+{
+    buf_append_lit(out, "{\"error\":{\"message\":");
+    buf_append_json_string(out, message, strlen(message));
+    buf_append_lit(out, ",\"type\":");
+    buf_append_json_string(out, type, strlen(type));
+    buf_append_lit(out, ",\"param\":");
+    if (param)
+        buf_append_json_string(out, param, strlen(param));
+    else
+        buf_append_lit(out, "null");
+    buf_append_lit(out, ",\"code\":");
+    if (code)
+        buf_append_json_string(out, code, strlen(code));
+    else
+        buf_append_lit(out, "null");
+    buf_append_lit(out, "}}");
+}
+
+bool openai__error_parse(json_t *body, const char **type, const char **message)
+{
+    json_t *e = json_object_get(body, "error");
+    if (json_is_string(e)) {
+        *message = json_string_value(e);
+        *type = NULL;
+        return true;
+    }
+    *message = json_string_value(json_object_get(e, "message"));
+    *type = json_string_value(json_object_get(e, "type"));
+    return *message != NULL;
 }

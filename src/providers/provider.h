@@ -1,19 +1,35 @@
-/* provider.h — turning a canonical request into a provider's HTTP request.
+/* provider.h — the providers module's face: requests out, replies back, in any wire format.
  *
- * One file per wire format behind this face (openai.c today; anthropic.c and gemini.c come
- * with their issue). The canonical form is OpenAI's chat format, so for an OpenAI-compatible
- * provider encoding is the fast path: the client's body is forwarded byte for byte with only
- * `model` replaced when an alias maps it to another upstream name; headers are the provider's
- * prepared list plus the request id and, for a keyless provider, the client's own key. */
+ * The canonical form is OpenAI's chat format. A request arrives in its ingress format (OpenAI
+ * chat completions, or Anthropic Messages on /v1/messages) and leaves in its provider's format
+ * (wire.h). Two paths:
+ *
+ *   fast path   ingress format == provider format and no compatibility rule applies: the
+ *               client's body is forwarded byte for byte, only `model` spliced when an alias
+ *               renames it; the reply and its stream go back as they came.
+ *   translated  the body is parsed (jansson), decoded to canonical, the provider's parameter
+ *               rules applied (renames, visible drops), encoded for the provider; the reply is
+ *               decoded to canonical and encoded for the client — for streams event by event
+ *               (provider events → canonical chunks → client events), never buffered whole.
+ *
+ * Everything allocated for a request comes from its arena or is freed before returning. */
 #ifndef AIGW_PROVIDERS_PROVIDER_H
 #define AIGW_PROVIDERS_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config/config.h"
+#include "providers/wire.h"
 #include "server/request.h"
+#include "util/buf.h"
 
 struct curl_slist;
+
+/* Looks up a preset by the name written in a provider's `type:`; NULL when unknown. */
+const provider_preset *provider_preset_find(const char *type);
+/* Writes the known preset names, comma-separated, for error messages. */
+void provider_preset_names(char *out, size_t len);
 
 typedef struct provider_request {
     const char *url;
@@ -22,10 +38,49 @@ typedef struct provider_request {
     struct curl_slist *headers;
 } provider_request;
 
-/* Builds the upstream request for req (endpoint, route and the model's span in the body
- * already known). Everything it allocates comes from the request's arena. model_start and
- * model_end delimit the JSON string of `model` in req->body. */
-void provider_encode(request *req, endpoint_kind endpoint, size_t model_start, size_t model_end,
-                     provider_request *out);
+/* Why a request cannot be sent: an answer for the client in its own format. */
+typedef struct provider_error {
+    int status;
+    const char *type, *code, *param; /* OpenAI-style type and code; param may be NULL */
+    char message[400];
+} provider_error;
+
+/* Builds the upstream request for req (endpoint, route, ingress and the model's span in the
+ * body already known). Returns false with *err filled when the request cannot be expressed
+ * for this provider (bad shape for translation, an endpoint the format lacks). Sets
+ * req->xlate when replies must be translated and req->dropped_params when parameters were
+ * dropped. Everything it allocates comes from the request's arena. */
+bool provider_encode(request *req, size_t model_start, size_t model_end, provider_request *out,
+                     provider_error *err);
+
+/* A buffered (non-stream) upstream reply, status and body as received: writes the body to
+ * send to the client into out and returns its Content-Type. On the fast path out is not
+ * touched and NULL is returned (send the upstream's bytes). Upstream errors are re-shaped
+ * into the ingress format with their status and message intact. */
+const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out);
+
+typedef enum stream_step {
+    STREAM_MORE,   /* keep reading */
+    STREAM_DONE,   /* the provider said the stream is complete; the client's end is in out */
+    STREAM_FAILED, /* the provider sent an in-band error; *message says what */
+} stream_step;
+
+/* One whole upstream SSE event (raw bytes, blank line included): appends what the client
+ * must get to out — the raw event on the fast path, translated events otherwise. */
+stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message);
+/* The upstream transfer ended cleanly: returns true when the stream was complete (a format
+ * without an end marker, like Gemini's, completes here and its end goes into out). */
+bool provider_stream_finish(request *req, buf *out);
+/* Appends the ingress format's in-band stream error (OpenAI `data: {"error":…}`, Anthropic
+ * `event: error`), after which the response ends. */
+void provider_stream_error(const request *req, buf *out, const char *message);
+
+/* count_tokens for a provider that cannot count: {"input_tokens":N} estimated from the
+ * request's text (about four bytes a token), written to out. */
+void provider_estimate_tokens(const request *req, buf *out);
+
+/* An error body in format's shape; type and code are OpenAI-style (code/param may be NULL). */
+void provider_error_body(wire_format format, buf *out, int status, const char *type, const char *code,
+                         const char *param, const char *message);
 
 #endif

@@ -25,6 +25,7 @@
 #include <http_parser.h>
 
 #include "pipeline/pipeline.h"
+#include "providers/provider.h"
 #include "util/alloc.h"
 #include "util/timeutil.h"
 
@@ -245,6 +246,9 @@ static size_t format_head(client_conn *c, int status, const char *content_type, 
             "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s", status,
             reason_phrase(status), content_type, content_length, req->id,
             keep ? "" : "Connection: close\r\n");
+    /* Anthropic's SDKs read the request id from request-id. */
+    if (req->ingress == WIRE_ANTHROPIC && n > 0 && n < HEAD_MAX)
+        n += snprintf(out + n, HEAD_MAX - (size_t)n, "request-id: %s\r\n", req->id);
     if (!keep) c->keepalive = false;
     return n < 0 ? 0 : (size_t)n >= HEAD_MAX ? HEAD_MAX - 1 : (size_t)n;
 }
@@ -276,21 +280,7 @@ void http_respond_error(request *req, int status, const char *type, const char *
 {
     buf body;
     buf_init(&body, 64 * 1024);
-    buf_append_lit(&body, "{\"error\":{\"message\":");
-    buf_append_json_string(&body, message, strlen(message));
-    buf_append_lit(&body, ",\"type\":");
-    buf_append_json_string(&body, type, strlen(type));
-    buf_append_lit(&body, ",\"param\":");
-    if (param)
-        buf_append_json_string(&body, param, strlen(param));
-    else
-        buf_append_lit(&body, "null");
-    buf_append_lit(&body, ",\"code\":");
-    if (code)
-        buf_append_json_string(&body, code, strlen(code));
-    else
-        buf_append_lit(&body, "null");
-    buf_append_lit(&body, "}}");
+    provider_error_body(req->ingress, &body, status, type, code, param, message);
     if (!req->error_note) req->error_note = arena_strndup(&req->arena, message, strlen(message));
     http_respond(req, status, "application/json", NULL, 0, body.data, body.len);
     buf_free(&body);
@@ -521,6 +511,7 @@ static int on_headers_complete(http_parser *p)
     while (plen < c->url_len && base[plen] != '?' && base[plen] != '#')
         plen++;
     req->path = arena_strndup(&req->arena, base, plen);
+    req->ingress = pipeline_ingress_of(req->path);
     req->path_len = plen;
     req->bytes_in = c->head.len;
 

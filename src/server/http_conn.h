@@ -37,8 +37,9 @@ void http_conn_run_ready(worker *w);
 /* A complete response. extra_headers are ready-made "Name: value\r\n" lines (may be NULL). */
 void http_respond(request *req, int status, const char *content_type, const char *extra_headers,
                   size_t extra_len, const char *body, size_t body_len);
-/* An error in OpenAI's shape {"error":{"message","type","param","code"}}; code/param may be
- * NULL (written as null). */
+/* An error in the client's API shape (req->ingress): OpenAI's
+ * {"error":{"message","type","param","code"}} or Anthropic's {"type":"error","error":{…}};
+ * type and code are OpenAI-style; code/param may be NULL (written as null). */
 void http_respond_error(request *req, int status, const char *type, const char *code, const char *param,
                         const char *message);
 /* Starts a chunked response (SSE). */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "providers/wire.h"
 #include "upstream/sse.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -22,6 +23,7 @@ struct client_conn;
 struct worker;
 struct model_route;
 struct upstream_call;
+struct xlate;
 
 typedef struct http_header {
     const char *name, *value;
@@ -41,6 +43,7 @@ typedef struct request {
     size_t nheaders;
     buf body;
     char id[REQUEST_ID_MAX + 1]; /* x-request-id: the client's, or ours */
+    wire_format ingress;         /* the API the client speaks, from the path: errors use its shape */
     uint64_t start_ns;
     size_t bytes_in;
 
@@ -56,7 +59,10 @@ typedef struct request {
     const char *model; /* public model name asked for, arena */
     const struct model_route *route;
     bool stream;
-    bool stream_done_seen; /* upstream sent data: [DONE] */
+    bool stream_done_seen;      /* the upstream's stream reached its end marker */
+    struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */
+    const char *stream_error;   /* the provider's in-band stream error, arena */
+    const char *dropped_params; /* comma-separated parameters the provider could not take, arena */
     struct upstream_call *upstream;
     buf upstream_reply;       /* buffered non-stream reply */
     sse_reader sse;           /* stream framing */

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
+
 static char path[64];
 static char err[1024];
 
@@ -61,6 +63,42 @@ static void test_defaults(void **state)
     assert_null(p->api_key);
     assert_int_equal(p->connect_timeout_ms, 10000);
     config_free(cfg);
+}
+
+/* A preset needs only its key: the documented base URL, the provider's key header, and for
+ * Anthropic the API version; Azure takes its api_version. */
+static void test_presets(void **state)
+{
+    (void)state;
+    setenv("AIGW_TEST_KEY", "sk-test", 1);
+    aigw_config *cfg =
+        load_text("providers:\n"
+                  "  - {name: a, type: anthropic, api_key: '${AIGW_TEST_KEY}', models: [claude]}\n"
+                  "  - {name: g, type: groq, api_key: '${AIGW_TEST_KEY}', models: [llama]}\n"
+                  "  - {name: z, type: azure, base_url: 'https://r.openai.azure.com', models: [dep]}\n"
+                  "  - {name: m, type: gemini, api_key: '${AIGW_TEST_KEY}', models: [gem]}\n");
+    assert_non_null(cfg);
+    const provider_config *a = &cfg->providers[0], *g = &cfg->providers[1], *z = &cfg->providers[2],
+                          *m = &cfg->providers[3];
+    assert_int_equal(a->preset->format, WIRE_ANTHROPIC);
+    assert_string_equal(a->base_url, "https://api.anthropic.com");
+    bool key = false, version = false;
+    for (const struct curl_slist *h = a->static_headers; h; h = h->next) {
+        key |= !strcmp(h->data, "x-api-key: sk-test");
+        version |= !strcmp(h->data, "anthropic-version: 2023-06-01");
+    }
+    assert_true(key && version);
+    assert_string_equal(g->base_url, "https://api.groq.com/openai/v1");
+    assert_string_equal(g->urls[ENDPOINT_CHAT_COMPLETIONS],
+                        "https://api.groq.com/openai/v1/chat/completions");
+    assert_true(z->preset->deployments);
+    assert_string_equal(z->api_version, "2024-10-21");
+    bool goog = false;
+    for (const struct curl_slist *h = m->static_headers; h; h = h->next)
+        goog |= !strcmp(h->data, "x-goog-api-key: sk-test");
+    assert_true(goog);
+    config_free(cfg);
+    unsetenv("AIGW_TEST_KEY");
 }
 
 static void test_units_and_sections(void **state)
@@ -188,8 +226,10 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2,
                  "http:// or https://");
     expect_error("providers:\n  - name: p\n    base_url: http://x\n", 2, "lists no 'models'");
-    expect_error("providers:\n  - name: p\n    type: anthropic\n    base_url: http://x\n    models: [m]\n", 3,
-                 "unknown provider type 'anthropic'");
+    expect_error("providers:\n  - name: p\n    type: anthropik\n    base_url: http://x\n    models: [m]\n", 3,
+                 "unknown provider type 'anthropik' (known: openai, azure, anthropic");
+    expect_error("providers:\n  - name: p\n    type: azure\n    models: [m]\n", 2,
+                 "(type azure) needs a 'base_url'");
     expect_error("providers:\n  - name: p\n    base_url: http://x\n    modles: [m]\n", 4,
                  "unknown key 'modles' in provider");
     expect_error("providers:\n  - {name: p, base_url: 'http://x', models: [m]}\n"
@@ -214,6 +254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_units_and_sections),
         cmocka_unit_test(test_env_expansion_and_keys),
         cmocka_unit_test(test_example_config_loads),

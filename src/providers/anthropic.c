@@ -1,0 +1,867 @@
+/* anthropic.c — Anthropic's Messages API ↔ the canonical (OpenAI chat) form, both ways.
+ *
+ * Ingress (a client speaking Messages, e.g. Claude Code, to a non-Anthropic provider):
+ * request → canonical, canonical reply → Message, canonical chunks → the exact Messages event
+ * sequence (message_start with content [] and usage, content_block_start/delta/stop with
+ * matching indexes, message_delta with stop_reason and usage, message_stop), every event with
+ * its `event:` line. Provider (an OpenAI client to Anthropic): canonical → request, Message →
+ * canonical reply, Messages events → canonical chunks.
+ *
+ * Lossless where both sides can say it: text, images (base64 and URL), tools and tool_choice,
+ * tool calls and results, stop sequences, sampling, usage with cache reads. Tool-call
+ * arguments are carried as the same bytes: partial_json fragments become arguments fragments
+ * one for one and back, so reassembly gives identical text. What one side cannot say is
+ * dropped and named (x-aigw-dropped-params), never silently changed; what would change the
+ * meaning (n > 1) is refused with 400. JSON output for Anthropic, which has no such switch, is
+ * asked as a forced tool whose input is the JSON (as other gateways do) and given back as the
+ * message content. */
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/codec.h"
+
+#define JSON_TOOL "json_output"
+
+/* Text of a content value: a string, or the text parts/blocks of an array, concatenated. */
+static void content_text(json_t *content, buf *out)
+{
+    if (json_is_string(content)) {
+        buf_append(out, json_string_value(content), json_string_length(content));
+        return;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        json_t *t = json_object_get(part, "text");
+        if (json_is_string(t)) buf_append(out, json_string_value(t), json_string_length(t));
+    }
+}
+
+static json_t *content_text_json(json_t *content)
+{
+    buf b;
+    buf_init(&b, 1u << 30);
+    content_text(content, &b);
+    json_t *s = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return s;
+}
+
+static bool refuse(provider_error *err, int status, const char *param, const char *message)
+{
+    err->status = status;
+    err->type = "invalid_request_error";
+    err->code = status == 400 ? "invalid_request" : NULL;
+    err->param = param;
+    snprintf(err->message, sizeof err->message, "%s", message);
+    return false;
+}
+
+/* ==== ingress: Messages request → canonical ================================================ */
+
+/* An image block's source → an OpenAI image_url part. */
+static json_t *image_to_part(json_t *block)
+{
+    json_t *src = json_object_get(block, "source");
+    const char *type = json_string_value(json_object_get(src, "type"));
+    if (type && !strcmp(type, "url"))
+        return json_pack("{s:s,s:{s:O}}", "type", "image_url", "image_url", "url",
+                         json_object_get(src, "url"));
+    const char *media = json_string_value(json_object_get(src, "media_type"));
+    const char *data = json_string_value(json_object_get(src, "data"));
+    if (!media || !data) return NULL;
+    size_t n = strlen(media) + strlen(data) + 16;
+    char *url = malloc(n);
+    if (!url) abort();
+    snprintf(url, n, "data:%s;base64,%s", media, data);
+    json_t *part = json_pack("{s:s,s:{s:s}}", "type", "image_url", "image_url", "url", url);
+    free(url);
+    return part;
+}
+
+static bool user_message_to_canonical(request *req, json_t *content, json_t *messages, provider_error *err)
+{
+    if (json_is_string(content)) {
+        json_array_append_new(messages, json_pack("{s:s,s:O}", "role", "user", "content", content));
+        return true;
+    }
+    if (!json_is_array(content))
+        return refuse(err, 400, "messages", "messages[].content must be a string or an array");
+    json_t *parts = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type) {
+            json_decref(parts);
+            return refuse(err, 400, "messages", "every content block needs a type");
+        }
+        if (json_object_get(b, "cache_control")) xlate__drop(req, "cache_control");
+        if (!strcmp(type, "text")) {
+            json_array_append_new(parts,
+                                  json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(b, "text")));
+        } else if (!strcmp(type, "image")) {
+            json_t *p = image_to_part(b);
+            if (!p) {
+                json_decref(parts);
+                return refuse(err, 400, "messages",
+                              "an image block needs a source with media_type and data, or a url");
+            }
+            json_array_append_new(parts, p);
+        } else if (!strcmp(type, "tool_result")) {
+            /* OpenAI wants tool results as their own messages, right after the call. */
+            json_t *c = json_object_get(b, "content");
+            json_t *text = content_text_json(c);
+            if (json_is_true(json_object_get(b, "is_error"))) xlate__drop(req, "tool_result.is_error");
+            json_array_append_new(messages, json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id",
+                                                      json_object_get(b, "tool_use_id"), "content", text));
+        } else {
+            xlate__drop(req, type); /* document, search_result, server tool blocks … */
+        }
+    }
+    if (json_array_size(parts))
+        json_array_append_new(messages, json_pack("{s:s,s:o}", "role", "user", "content", parts));
+    else
+        json_decref(parts);
+    return true;
+}
+
+static bool assistant_message_to_canonical(request *req, json_t *content, json_t *messages,
+                                           provider_error *err)
+{
+    if (json_is_string(content)) {
+        json_array_append_new(messages, json_pack("{s:s,s:O}", "role", "assistant", "content", content));
+        return true;
+    }
+    if (!json_is_array(content))
+        return refuse(err, 400, "messages", "messages[].content must be a string or an array");
+    buf text;
+    buf_init(&text, 1u << 30);
+    json_t *calls = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type) continue;
+        if (!strcmp(type, "text")) {
+            json_t *t = json_object_get(b, "text");
+            if (json_is_string(t)) buf_append(&text, json_string_value(t), json_string_length(t));
+        } else if (!strcmp(type, "tool_use")) {
+            char *args = json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+            json_array_append_new(calls,
+                                  json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", json_object_get(b, "id"), "type",
+                                            "function", "function", "name", json_object_get(b, "name"),
+                                            "arguments", args ? args : "{}"));
+            free(args);
+        } else {
+            xlate__drop(req, type); /* thinking, redacted_thinking: OpenAI has no place for them */
+        }
+    }
+    json_t *m = json_pack("{s:s}", "role", "assistant");
+    json_object_set_new(m, "content",
+                        text.len || !json_array_size(calls)
+                            ? json_stringn(text.data ? text.data : "", text.len)
+                            : json_null());
+    if (json_array_size(calls))
+        json_object_set_new(m, "tool_calls", calls);
+    else
+        json_decref(calls);
+    json_array_append_new(messages, m);
+    buf_free(&text);
+    return true;
+}
+
+json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error *err)
+{
+    json_t *out = json_object();
+    json_t *messages = json_array();
+    json_object_set_new(out, "model", json_incref(json_object_get(in, "model")));
+    json_object_set_new(out, "messages", messages);
+
+    json_t *system = json_object_get(in, "system");
+    if (system) {
+        if (json_is_array(system)) {
+            size_t i;
+            json_t *b;
+            json_array_foreach(system, i, b) if (json_object_get(b, "cache_control"))
+                xlate__drop(req, "cache_control");
+        }
+        json_array_append_new(messages,
+                              json_pack("{s:s,s:o}", "role", "system", "content", content_text_json(system)));
+    }
+    json_t *msgs = json_object_get(in, "messages");
+    if (!json_is_array(msgs)) {
+        json_decref(out);
+        refuse(err, 400, "messages", "messages: field required (an array of {role, content})");
+        return NULL;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        bool ok;
+        if (role && !strcmp(role, "user"))
+            ok = user_message_to_canonical(req, content, messages, err);
+        else if (role && !strcmp(role, "assistant"))
+            ok = assistant_message_to_canonical(req, content, messages, err);
+        else if (role && !strcmp(role, "system")) /* some clients send it in messages[] */
+            ok = json_array_append_new(messages, json_pack("{s:s,s:o}", "role", "system", "content",
+                                                           content_text_json(content))) == 0;
+        else
+            ok = refuse(err, 400, "messages", "messages[].role must be \"user\" or \"assistant\"");
+        if (!ok) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+
+    const char *key;
+    json_t *v;
+    json_object_foreach(in, key, v)
+    {
+        if (!strcmp(key, "model") || !strcmp(key, "messages") || !strcmp(key, "system")) continue;
+        if (!strcmp(key, "max_tokens") || !strcmp(key, "temperature") || !strcmp(key, "top_p") ||
+            !strcmp(key, "stream")) {
+            json_object_set(out, key, v);
+        } else if (!strcmp(key, "stop_sequences")) {
+            json_object_set(out, "stop", v);
+        } else if (!strcmp(key, "metadata")) {
+            json_t *user = json_object_get(v, "user_id");
+            if (json_is_string(user)) json_object_set(out, "user", user);
+        } else if (!strcmp(key, "tools")) {
+            json_t *tools = json_array();
+            size_t j;
+            json_t *t;
+            json_array_foreach(v, j, t)
+            {
+                const char *type = json_string_value(json_object_get(t, "type"));
+                if (type && strcmp(type, "custom")) { /* server tools run at Anthropic only */
+                    xlate__drop(req, type);
+                    continue;
+                }
+                json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
+                if (json_object_get(t, "description"))
+                    json_object_set(fn, "description", json_object_get(t, "description"));
+                json_object_set(fn, "parameters",
+                                json_object_get(t, "input_schema") ? json_object_get(t, "input_schema")
+                                                                   : json_object());
+                json_array_append_new(tools, json_pack("{s:s,s:o}", "type", "function", "function", fn));
+            }
+            json_object_set_new(out, "tools", tools);
+        } else if (!strcmp(key, "tool_choice")) {
+            const char *type = json_string_value(json_object_get(v, "type"));
+            if (type && !strcmp(type, "any"))
+                json_object_set_new(out, "tool_choice", json_string("required"));
+            else if (type && !strcmp(type, "none"))
+                json_object_set_new(out, "tool_choice", json_string("none"));
+            else if (type && !strcmp(type, "tool"))
+                json_object_set_new(out, "tool_choice",
+                                    json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name",
+                                              json_object_get(v, "name")));
+            else
+                json_object_set_new(out, "tool_choice", json_string("auto"));
+            if (json_is_true(json_object_get(v, "disable_parallel_tool_use")))
+                json_object_set_new(out, "parallel_tool_calls", json_false());
+        } else {
+            xlate__drop(req, key); /* top_k, thinking, context_management, output_config, … */
+        }
+    }
+    return out;
+}
+
+/* ==== provider: canonical request → Messages request ======================================= */
+
+static json_t *part_to_block(request *req, json_t *part)
+{
+    const char *type = json_string_value(json_object_get(part, "type"));
+    if (type && !strcmp(type, "text"))
+        return json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(part, "text"));
+    if (type && !strcmp(type, "image_url")) {
+        json_t *iu = json_object_get(part, "image_url");
+        const char *url = json_string_value(json_is_string(iu) ? iu : json_object_get(iu, "url"));
+        if (!url) return NULL;
+        if (!strncmp(url, "data:", 5)) {
+            const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
+            if (!semi || !comma || semi > comma) return NULL;
+            json_t *media = json_stringn(url + 5, (size_t)(semi - url - 5));
+            return json_pack("{s:s,s:{s:s,s:o,s:s}}", "type", "image", "source", "type", "base64",
+                             "media_type", media, "data", comma + 1);
+        }
+        return json_pack("{s:s,s:{s:s,s:s}}", "type", "image", "source", "type", "url", "url", url);
+    }
+    xlate__drop(req, type ? type : "content part");
+    return NULL;
+}
+
+static json_t *blocks_of(request *req, json_t *content)
+{
+    json_t *blocks = json_array();
+    if (json_is_string(content)) {
+        if (json_string_length(content))
+            json_array_append_new(blocks, json_pack("{s:s,s:O}", "type", "text", "text", content));
+        return blocks;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        json_t *b = part_to_block(req, part);
+        if (b) json_array_append_new(blocks, b);
+    }
+    return blocks;
+}
+
+/* Appends blocks to the last message when it has the same role (Anthropic merges them anyway,
+ * and tool results must sit in the user turn right after the calls). */
+static void push_blocks(json_t *messages, const char *role, json_t *blocks)
+{
+    size_t n = json_array_size(messages);
+    json_t *last = n ? json_array_get(messages, n - 1) : NULL;
+    if (last && !strcmp(json_string_value(json_object_get(last, "role")), role)) {
+        json_array_extend(json_object_get(last, "content"), blocks);
+        json_decref(blocks);
+        return;
+    }
+    json_array_append_new(messages, json_pack("{s:s,s:o}", "role", role, "content", blocks));
+}
+
+static bool messages_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
+{
+    json_t *system = json_array();
+    json_t *messages = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(canon, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        if (!role) {
+            json_decref(system);
+            json_decref(messages);
+            return refuse(err, 400, "messages", "every message needs a role");
+        }
+        if (json_object_get(m, "name")) xlate__drop(req, "messages[].name");
+        if (!strcmp(role, "system") || !strcmp(role, "developer")) {
+            json_t *blocks = blocks_of(req, content);
+            json_array_extend(system, blocks);
+            json_decref(blocks);
+        } else if (!strcmp(role, "user")) {
+            json_t *blocks = blocks_of(req, content);
+            if (json_array_size(blocks))
+                push_blocks(messages, "user", blocks);
+            else
+                json_decref(blocks);
+        } else if (!strcmp(role, "assistant")) {
+            json_t *blocks = content && !json_is_null(content) ? blocks_of(req, content) : json_array();
+            size_t j;
+            json_t *tc;
+            json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
+            {
+                json_t *fn = json_object_get(tc, "function");
+                const char *args = json_string_value(json_object_get(fn, "arguments"));
+                json_error_t jerr;
+                json_t *input = args && *args ? json_loads(args, 0, &jerr) : json_object();
+                if (!json_is_object(input)) {
+                    json_decref(input);
+                    json_decref(blocks);
+                    json_decref(system);
+                    json_decref(messages);
+                    return refuse(
+                        err, 400, "messages",
+                        "an assistant tool call's arguments are not a JSON object; Anthropic needs one");
+                }
+                json_array_append_new(blocks, json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id",
+                                                        json_object_get(tc, "id"), "name",
+                                                        json_object_get(fn, "name"), "input", input));
+            }
+            if (json_array_size(blocks))
+                push_blocks(messages, "assistant", blocks);
+            else
+                json_decref(blocks);
+        } else if (!strcmp(role, "tool")) {
+            json_t *result =
+                json_pack("{s:s,s:O,s:o}", "type", "tool_result", "tool_use_id",
+                          json_object_get(m, "tool_call_id"), "content", content_text_json(content));
+            push_blocks(messages, "user", json_pack("[o]", result));
+        } else {
+            json_decref(system);
+            json_decref(messages);
+            return refuse(err, 400, "messages", "unknown message role");
+        }
+    }
+    if (json_array_size(system))
+        json_object_set_new(out, "system", system);
+    else
+        json_decref(system);
+    json_object_set_new(out, "messages", messages);
+    return true;
+}
+
+json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon, const char *upstream_model,
+                                          provider_error *err)
+{
+    json_t *n = json_object_get(canon, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 1) {
+        refuse(err, 400, "n",
+               "this model's provider (Anthropic) returns one choice per request; n > 1 is not possible");
+        return NULL;
+    }
+    json_t *out = json_pack("{s:s}", "model", upstream_model);
+    if (!messages_from_canonical(req, canon, out, err)) {
+        json_decref(out);
+        return NULL;
+    }
+    json_t *max = json_object_get(canon, "max_completion_tokens");
+    if (!max) max = json_object_get(canon, "max_tokens");
+    /* Anthropic requires max_tokens; the catalog's limit for the model when the client
+     * gives none. */
+    json_object_set_new(out, "max_tokens",
+                        max ? json_incref(max) : json_integer(req->route->max_output_tokens));
+
+    bool parallel_off = json_is_false(json_object_get(canon, "parallel_tool_calls"));
+    const char *key;
+    json_t *v;
+    json_object_foreach(canon, key, v)
+    {
+        if (!strcmp(key, "model") || !strcmp(key, "messages") || !strcmp(key, "max_tokens") ||
+            !strcmp(key, "max_completion_tokens") || !strcmp(key, "parallel_tool_calls") ||
+            !strcmp(key, "n") || !strcmp(key, "stream_options"))
+            continue;
+        if (!strcmp(key, "temperature") || !strcmp(key, "top_p") || !strcmp(key, "top_k") ||
+            !strcmp(key, "stream")) {
+            json_object_set(out, key, v);
+        } else if (!strcmp(key, "stop")) {
+            json_object_set_new(out, "stop_sequences",
+                                json_is_string(v) ? json_pack("[O]", v) : json_incref(v));
+        } else if (!strcmp(key, "user")) {
+            json_object_set_new(out, "metadata", json_pack("{s:O}", "user_id", v));
+        } else if (!strcmp(key, "tools")) {
+            json_t *tools = json_array();
+            size_t i;
+            json_t *t;
+            json_array_foreach(v, i, t)
+            {
+                json_t *fn = json_object_get(t, "function");
+                if (!fn) {
+                    xlate__drop(req, "tools[].type");
+                    continue;
+                }
+                json_t *tool = json_pack("{s:O}", "name", json_object_get(fn, "name"));
+                if (json_object_get(fn, "description"))
+                    json_object_set(tool, "description", json_object_get(fn, "description"));
+                json_t *params = json_object_get(fn, "parameters");
+                json_object_set_new(tool, "input_schema",
+                                    params ? json_incref(params)
+                                           : json_pack("{s:s,s:{}}", "type", "object", "properties"));
+                json_array_append_new(tools, tool);
+            }
+            json_object_set_new(out, "tools", tools);
+        } else if (!strcmp(key, "tool_choice")) {
+            const char *s = json_string_value(v);
+            json_t *choice;
+            if (s && !strcmp(s, "required"))
+                choice = json_pack("{s:s}", "type", "any");
+            else if (s && !strcmp(s, "none"))
+                choice = json_pack("{s:s}", "type", "none");
+            else if (json_is_object(v))
+                choice = json_pack("{s:s,s:O}", "type", "tool", "name",
+                                   json_object_get(json_object_get(v, "function"), "name"));
+            else
+                choice = json_pack("{s:s}", "type", "auto");
+            json_object_set_new(out, "tool_choice", choice);
+        } else if (!strcmp(key, "response_format")) {
+            const char *type = json_string_value(json_object_get(v, "type"));
+            if (!type || !strcmp(type, "text")) continue;
+            /* JSON output: a forced tool whose input schema is the wanted schema. */
+            json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
+            json_t *tool = json_pack("{s:s,s:s,s:o}", "name", JSON_TOOL, "description",
+                                     "Give the answer as this tool's input.", "input_schema",
+                                     schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+            json_t *tools = json_object_get(out, "tools");
+            if (!tools) json_object_set_new(out, "tools", tools = json_array());
+            json_array_append_new(tools, tool);
+            json_object_set_new(out, "tool_choice",
+                                json_pack("{s:s,s:s}", "type", "tool", "name", JSON_TOOL));
+            x->json_via_tool = true;
+        } else {
+            /* logprobs, seed, penalties, logit_bias, reasoning_effort, service_tier, … */
+            xlate__drop(req, key);
+        }
+    }
+    if (parallel_off) {
+        json_t *choice = json_object_get(out, "tool_choice");
+        if (!choice) json_object_set_new(out, "tool_choice", choice = json_pack("{s:s}", "type", "auto"));
+        json_object_set_new(choice, "disable_parallel_tool_use", json_true());
+    }
+    return out;
+}
+
+/* ==== replies ============================================================================== */
+
+static const char *finish_from_stop(const char *stop)
+{
+    if (!stop) return "stop";
+    if (!strcmp(stop, "max_tokens") || !strcmp(stop, "model_context_window_exceeded")) return "length";
+    if (!strcmp(stop, "tool_use")) return "tool_calls";
+    if (!strcmp(stop, "refusal")) return "content_filter";
+    return "stop"; /* end_turn, stop_sequence, pause_turn */
+}
+
+static const char *stop_from_finish(const char *finish)
+{
+    if (!finish) return "end_turn";
+    if (!strcmp(finish, "length")) return "max_tokens";
+    if (!strcmp(finish, "tool_calls") || !strcmp(finish, "function_call")) return "tool_use";
+    if (!strcmp(finish, "content_filter")) return "refusal";
+    return "end_turn";
+}
+
+static void usage_from_anthropic(xlate *x, json_t *u)
+{
+    if (!json_is_object(u)) return;
+    json_t *v;
+    long input = -1;
+    if ((v = json_object_get(u, "input_tokens")) && json_is_integer(v)) input = (long)json_integer_value(v);
+    if ((v = json_object_get(u, "cache_read_input_tokens")) && json_is_integer(v))
+        x->usage_cached = (long)json_integer_value(v);
+    if ((v = json_object_get(u, "cache_creation_input_tokens")) && json_is_integer(v))
+        x->usage_cache_write = (long)json_integer_value(v);
+    if ((v = json_object_get(u, "output_tokens")) && json_is_integer(v))
+        x->usage_completion = (long)json_integer_value(v);
+    /* Anthropic's input_tokens leave out cache reads and writes; OpenAI's prompt_tokens
+     * count every prompt token, cached ones included. */
+    if (input >= 0) x->usage_prompt = input;
+    x->usage_seen = true;
+}
+
+static long prompt_total(const xlate *x)
+{
+    return x->usage_prompt + x->usage_cached + x->usage_cache_write;
+}
+
+json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
+{
+    usage_from_anthropic(x, json_object_get(reply, "usage"));
+    buf text;
+    buf_init(&text, 1u << 30);
+    json_t *calls = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(reply, "content"), i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type) continue;
+        if (!strcmp(type, "text")) {
+            json_t *t = json_object_get(b, "text");
+            buf_append(&text, json_string_value(t), json_string_length(t));
+        } else if (!strcmp(type, "tool_use")) {
+            char *args = json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+            if (x->json_via_tool && !strcmp(json_string_value(json_object_get(b, "name")), JSON_TOOL)) {
+                buf_append(&text, args, strlen(args));
+            } else {
+                json_array_append_new(calls,
+                                      json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", json_object_get(b, "id"),
+                                                "type", "function", "function", "name",
+                                                json_object_get(b, "name"), "arguments", args));
+            }
+            free(args);
+        }
+    }
+    const char *stop = json_string_value(json_object_get(reply, "stop_reason"));
+    const char *finish = finish_from_stop(stop);
+    if (x->json_via_tool && !json_array_size(calls) && !strcmp(finish, "tool_calls")) finish = "stop";
+    json_t *message =
+        json_pack("{s:s,s:o}", "role", "assistant", "content",
+                  text.len || !json_array_size(calls) ? json_stringn(text.data ? text.data : "", text.len)
+                                                      : json_null());
+    if (json_array_size(calls))
+        json_object_set_new(message, "tool_calls", calls);
+    else
+        json_decref(calls);
+    buf_free(&text);
+    long prompt = prompt_total(x);
+    json_t *usage =
+        json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+                  (json_int_t)x->usage_completion, "total_tokens", (json_int_t)(prompt + x->usage_completion),
+                  "prompt_tokens_details", "cached_tokens", (json_int_t)x->usage_cached);
+    const char *id = json_string_value(json_object_get(reply, "id"));
+    const char *model = json_string_value(json_object_get(reply, "model"));
+    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s,s:n}],s:o}", "id", id ? id : "msg", "object",
+                     "chat.completion", "created", (json_int_t)x->created, "model", model ? model : x->model,
+                     "choices", "index", 0, "message", message, "finish_reason", finish, "logprobs", "usage",
+                     usage);
+}
+
+json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
+{
+    json_t *choice = json_array_get(json_object_get(reply, "choices"), 0);
+    json_t *message = json_object_get(choice, "message");
+    json_t *content = json_array();
+    json_t *text = json_object_get(message, "content");
+    if (json_is_string(text) && json_string_length(text))
+        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", text));
+    size_t i;
+    json_t *tc;
+    json_array_foreach(json_object_get(message, "tool_calls"), i, tc)
+    {
+        json_t *fn = json_object_get(tc, "function");
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        json_error_t jerr;
+        json_t *input = args && *args ? json_loads(args, 0, &jerr) : json_object();
+        if (!json_is_object(input)) { /* keep the provider's bytes visible rather than lose them */
+            json_decref(input);
+            input = json_pack("{s:s}", "_raw_arguments", args ? args : "");
+        }
+        json_array_append_new(content, json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id",
+                                                 json_object_get(tc, "id"), "name",
+                                                 json_object_get(fn, "name"), "input", input));
+    }
+    json_t *u = json_object_get(reply, "usage");
+    long prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+    long cached = (long)json_integer_value(
+        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    const char *id = json_string_value(json_object_get(reply, "id"));
+    const char *model = json_string_value(json_object_get(reply, "model"));
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:I,s:I}}", "id", id ? id : "msg", "type", "message", "role",
+        "assistant", "model", model ? model : x->model, "content", content, "stop_reason",
+        stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
+        "usage", "input_tokens", (json_int_t)(prompt - cached), "output_tokens",
+        (json_int_t)json_integer_value(json_object_get(u, "completion_tokens")), "cache_read_input_tokens",
+        (json_int_t)cached, "cache_creation_input_tokens", (json_int_t)0);
+}
+
+/* ==== streams: Messages events → canonical chunks ========================================== */
+
+stream_step anthropic__stream_decode(xlate *x, const char *event, const char *data, size_t len,
+                                     chunk_sink sink, buf *out, const char **message)
+{
+    (void)event; /* the data's own "type" says the same */
+    json_error_t jerr;
+    json_t *ev = json_loadb(data, len, 0, &jerr);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type) {
+        json_decref(ev);
+        *message = "provider sent a stream event that is not a Messages event";
+        return STREAM_FAILED;
+    }
+    stream_step step = STREAM_MORE;
+    json_t *chunk = NULL;
+    if (!strcmp(type, "message_start")) {
+        json_t *msg = json_object_get(ev, "message");
+        const char *id = json_string_value(json_object_get(msg, "id"));
+        if (id) snprintf(x->id, sizeof x->id, "%s", id);
+        const char *model = json_string_value(json_object_get(msg, "model"));
+        if (model) x->model = arena_strndup(&x->req->arena, model, strlen(model));
+        usage_from_anthropic(x, json_object_get(msg, "usage"));
+        chunk = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
+    } else if (!strcmp(type, "content_block_start")) {
+        json_t *block = json_object_get(ev, "content_block");
+        int index = (int)json_integer_value(json_object_get(ev, "index"));
+        const char *btype = json_string_value(json_object_get(block, "type"));
+        if (btype && !strcmp(btype, "tool_use") && index >= 0 && index < 64) {
+            bool is_json =
+                x->json_via_tool && !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
+            if (is_json) {
+                x->block_tool[index] = -2; /* its input is the message content */
+            } else {
+                int t = x->tool_calls++;
+                x->block_tool[index] = t;
+                chunk =
+                    xlate__chunk(x,
+                                 json_pack("{s:[{s:i,s:O,s:s,s:{s:O,s:s}}]}", "tool_calls", "index", t, "id",
+                                           json_object_get(block, "id"), "type", "function", "function",
+                                           "name", json_object_get(block, "name"), "arguments", ""),
+                                 NULL);
+            }
+        } else if (btype && !strcmp(btype, "text")) {
+            json_t *t = json_object_get(block, "text");
+            if (json_string_length(t)) chunk = xlate__chunk(x, json_pack("{s:O}", "content", t), NULL);
+        }
+    } else if (!strcmp(type, "content_block_delta")) {
+        json_t *delta = json_object_get(ev, "delta");
+        int index = (int)json_integer_value(json_object_get(ev, "index"));
+        const char *dtype = json_string_value(json_object_get(delta, "type"));
+        if (dtype && !strcmp(dtype, "text_delta")) {
+            chunk = xlate__chunk(x, json_pack("{s:O}", "content", json_object_get(delta, "text")), NULL);
+        } else if (dtype && !strcmp(dtype, "input_json_delta") && index >= 0 && index < 64) {
+            json_t *part = json_object_get(delta, "partial_json");
+            if (x->block_tool[index] == -2)
+                chunk = xlate__chunk(x, json_pack("{s:O}", "content", part), NULL);
+            else if (x->block_tool[index] >= 0 && json_string_length(part))
+                chunk = xlate__chunk(x,
+                                     json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index",
+                                               x->block_tool[index], "function", "arguments", part),
+                                     NULL);
+        } /* thinking and signature deltas have no place in a chat completion */
+    } else if (!strcmp(type, "message_delta")) {
+        usage_from_anthropic(x, json_object_get(ev, "usage"));
+        const char *stop = json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));
+        const char *finish = finish_from_stop(stop);
+        if (x->json_via_tool && !x->tool_calls && !strcmp(finish, "tool_calls")) finish = "stop";
+        chunk = xlate__chunk(x, NULL, finish);
+    } else if (!strcmp(type, "message_stop")) {
+        x->decoder_done = true;
+        x->usage_prompt = prompt_total(x);
+        x->usage_cache_write = 0; /* counted in prompt_tokens now, as OpenAI counts */
+        chunk = xlate__usage_chunk(x);
+        step = STREAM_DONE;
+    } else if (!strcmp(type, "error")) {
+        const char *m = json_string_value(json_object_get(json_object_get(ev, "error"), "message"));
+        *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
+        step = STREAM_FAILED;
+    } /* ping and unknown events: nothing for the client */
+    if (chunk) {
+        sink(x, chunk, out);
+        json_decref(chunk);
+    }
+    json_decref(ev);
+    return step;
+}
+
+/* ==== streams: canonical chunks → Messages events ========================================== */
+
+static void emit(buf *out, const char *event, json_t *data)
+{
+    buf_append_lit(out, "event: ");
+    buf_append(out, event, strlen(event));
+    buf_append_lit(out, "\ndata: ");
+    char *text = json_dumps(data, JSON_COMPACT);
+    buf_append(out, text, strlen(text));
+    free(text);
+    buf_append_lit(out, "\n\n");
+    json_decref(data);
+}
+
+static void close_block(xlate *x, buf *out)
+{
+    if (x->open_block < 0) return;
+    emit(out, "content_block_stop",
+         json_pack("{s:s,s:i}", "type", "content_block_stop", "index", x->open_block));
+    x->open_block = -1;
+}
+
+static void open_block(xlate *x, buf *out, int kind, json_t *block)
+{
+    close_block(x, out);
+    x->open_block = x->next_block++;
+    x->open_kind = kind;
+    emit(out, "content_block_start",
+         json_pack("{s:s,s:i,s:o}", "type", "content_block_start", "index", x->open_block, "content_block",
+                   block));
+}
+
+static void start_message(xlate *x, buf *out)
+{
+    if (x->started) return;
+    x->started = true;
+    emit(out, "message_start",
+         json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:I,s:i}}}", "type", "message_start", "message",
+                   "id", x->id[0] ? x->id : x->req->id, "type", "message", "role", "assistant", "model",
+                   x->model, "content", "stop_reason", "stop_sequence", "usage", "input_tokens",
+                   (json_int_t)x->usage_prompt, "output_tokens", 0));
+}
+
+void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
+{
+    start_message(x, out);
+    json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
+    json_t *delta = json_object_get(choice, "delta");
+    json_t *content = json_object_get(delta, "content");
+    if (json_is_string(content) && json_string_length(content)) {
+        if (x->open_block < 0 || x->open_kind != 0)
+            open_block(x, out, 0, json_pack("{s:s,s:s}", "type", "text", "text", ""));
+        emit(out, "content_block_delta",
+             json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->open_block,
+                       "delta", "type", "text_delta", "text", content));
+    }
+    size_t i;
+    json_t *tc;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
+    {
+        int t = (int)json_integer_value(json_object_get(tc, "index"));
+        if (t < 0 || t >= 64) continue;
+        json_t *fn = json_object_get(tc, "function");
+        if (json_object_get(tc, "id") || x->tool_block[t] < 0) {
+            const char *id = json_string_value(json_object_get(tc, "id"));
+            const char *name = json_string_value(json_object_get(fn, "name"));
+            open_block(x, out, 1,
+                       json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", id ? id : "", "name",
+                                 name ? name : "", "input"));
+            x->tool_block[t] = x->open_block;
+        }
+        json_t *args = json_object_get(fn, "arguments");
+        if (json_is_string(args) && json_string_length(args))
+            emit(out, "content_block_delta",
+                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->tool_block[t],
+                           "delta", "type", "input_json_delta", "partial_json", args));
+    }
+    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+    if (finish) {
+        close_block(x, out);
+        x->stop_reason = stop_from_finish(finish);
+    }
+    json_t *u = json_object_get(chunk, "usage");
+    if (json_is_object(u)) {
+        x->usage_prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+        x->usage_completion = (long)json_integer_value(json_object_get(u, "completion_tokens"));
+        x->usage_cached = (long)json_integer_value(
+            json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    }
+}
+
+void anthropic__stream_finish(xlate *x, buf *out)
+{
+    if (x->encoder_done) return;
+    x->encoder_done = true;
+    start_message(x, out);
+    close_block(x, out);
+    emit(out, "message_delta",
+         json_pack("{s:s,s:{s:s,s:n},s:{s:I,s:I,s:I,s:I}}", "type", "message_delta", "delta", "stop_reason",
+                   x->stop_reason ? x->stop_reason : "end_turn", "stop_sequence", "usage", "input_tokens",
+                   (json_int_t)(x->usage_prompt - x->usage_cached), "output_tokens",
+                   (json_int_t)x->usage_completion, "cache_read_input_tokens", (json_int_t)x->usage_cached,
+                   "cache_creation_input_tokens", (json_int_t)0));
+    emit(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+}
+
+/* ==== errors ================================================================================ */
+
+static const char *error_type_for(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 402: return "billing_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 504: return "timeout_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+void anthropic__error_body(buf *out, int status, const char *message)
+{
+    const char *type = error_type_for(status);
+    buf_append_lit(out, "{\"type\":\"error\",\"error\":{\"type\":");
+    buf_append_json_string(out, type, strlen(type));
+    buf_append_lit(out, ",\"message\":");
+    buf_append_json_string(out, message, strlen(message));
+    buf_append_lit(out, "}}");
+}
+
+bool anthropic__error_parse(json_t *body, const char **type, const char **message)
+{
+    json_t *e = json_object_get(body, "error");
+    *message = json_string_value(json_object_get(e, "message"));
+    *type = json_string_value(json_object_get(e, "type"));
+    return *message != NULL;
+}

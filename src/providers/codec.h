@@ -1,0 +1,92 @@
+/* codec.h — inside the providers module only: the translators between each wire format and
+ * the canonical one (OpenAI chat), and the per-request state they share.
+ *
+ * Each non-canonical format file (anthropic.c, gemini.c) provides both directions, because a
+ * format can be the client's (ingress) and the provider's: request to/from canonical, reply
+ * to/from canonical, stream events to/from canonical chunks, errors both ways. translate.c
+ * composes them: ingress → canonical → provider, and back. Trees are jansson objects owned
+ * by the caller unless said otherwise; strings that must outlive a call go to the arena. */
+#ifndef AIGW_PROVIDERS_CODEC_H
+#define AIGW_PROVIDERS_CODEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "providers/provider.h"
+
+/* Stream translation state of one request: the provider side's decoder and the client
+ * side's encoder each keep theirs here. Lives in the request's arena. */
+typedef struct xlate {
+    wire_format ingress, upstream;
+    bool stream;
+    bool include_usage; /* the client asked for the usage chunk (OpenAI ingress) */
+    bool json_via_tool; /* JSON output asked of a provider without it: a forced tool */
+    const char *model;  /* model name for replies, until the upstream names one */
+    int64_t created;    /* unix seconds, for OpenAI chunks */
+    char id[64];        /* reply id, from the upstream when it gives one */
+    request *req;
+
+    /* decoder: provider events → canonical chunks */
+    bool decoder_started, decoder_done;
+    int tool_calls;     /* tool calls seen so far (canonical index of the next) */
+    int block_tool[64]; /* Anthropic block index → canonical tool index, -1: not a tool */
+    long usage_prompt, usage_completion, usage_cached, usage_cache_write, usage_reasoning;
+    bool usage_seen;
+    const char *finish_reason;
+
+    /* encoder: canonical chunks → client events */
+    bool started;
+    int open_block; /* Anthropic: index of the open content block, -1 none */
+    int open_kind;  /* 0 text, 1 tool_use, 2 thinking */
+    int next_block;
+    int tool_block[64];      /* canonical tool index → Anthropic block index, -1 none */
+    const char *stop_reason; /* Anthropic stop_reason to send */
+    bool encoder_done;
+} xlate;
+
+/* Records that a parameter was dropped for this provider (header + log). */
+void xlate__drop(request *req, const char *param);
+/* A canonical chunk: {id, object, created, model, choices:[{index:0, delta, finish_reason}]}.
+ * Takes ownership of delta (NULL: {}); finish_reason may be NULL. */
+json_t *xlate__chunk(xlate *x, json_t *delta, const char *finish_reason);
+/* A canonical usage-only chunk (choices: []) from the usage counted so far. */
+json_t *xlate__usage_chunk(xlate *x);
+/* The canonical usage object from the counters in x. */
+json_t *xlate__usage(const xlate *x);
+
+/* Receives each canonical chunk a decoder produces (borrowed). */
+typedef void (*chunk_sink)(xlate *x, json_t *chunk, buf *out);
+
+/* ---- OpenAI (canonical) ---- */
+/* Decodes an OpenAI SSE event's data into sink calls; "[DONE]" ends the stream. */
+stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
+                                  const char **message);
+void openai__stream_encode(xlate *x, json_t *chunk, buf *out);
+void openai__stream_finish(xlate *x, buf *out);
+void openai__error_body(buf *out, const char *type, const char *code, const char *param, const char *message);
+/* Reads message and type from an OpenAI-shaped error body. */
+bool openai__error_parse(json_t *body, const char **type, const char **message);
+
+/* ---- Anthropic Messages ---- */
+json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error *err);
+json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon, const char *upstream_model,
+                                          provider_error *err);
+json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply);
+json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply);
+stream_step anthropic__stream_decode(xlate *x, const char *event, const char *data, size_t len,
+                                     chunk_sink sink, buf *out, const char **message);
+void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out);
+void anthropic__stream_finish(xlate *x, buf *out);
+void anthropic__error_body(buf *out, int status, const char *message);
+bool anthropic__error_parse(json_t *body, const char **type, const char **message);
+
+/* ---- Gemini generateContent ---- */
+json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, provider_error *err);
+json_t *gemini__reply_to_canonical(xlate *x, json_t *reply);
+stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
+                                  const char **message);
+bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out);
+bool gemini__error_parse(json_t *body, const char **type, const char **message);
+
+#endif

@@ -1,0 +1,429 @@
+/* gemini.c — Google's Gemini API (generateContent / streamGenerateContent?alt=sse) as a
+ * provider: canonical request → Gemini request, Gemini reply and stream → canonical.
+ *
+ * Mapping (from the Gemini API reference): messages → contents (assistant is role "model"),
+ * system/developer → systemInstruction, image parts → inlineData (data: URLs) or fileData,
+ * tools → functionDeclarations with their JSON Schema (parametersJsonSchema), tool_choice →
+ * toolConfig.functionCallingConfig (AUTO / ANY / NONE, allowedFunctionNames), tool results →
+ * functionResponse parts named after the call they answer, sampling and limits →
+ * generationConfig, JSON output → responseMimeType (+ responseJsonSchema). Replies: text parts
+ * (thoughts left out), functionCall parts → tool calls (Gemini sends arguments whole; ids are
+ * made up when it gives none), finishReason → finish_reason, usageMetadata → usage with
+ * cached and reasoning (thoughts) tokens. Gemini's stream has no end marker: the stream is
+ * complete when a finishReason has come and the transfer ends cleanly. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "providers/codec.h"
+
+static bool refuse(provider_error *err, const char *param, const char *message)
+{
+    err->status = 400;
+    err->type = "invalid_request_error";
+    err->code = "invalid_request";
+    err->param = param;
+    snprintf(err->message, sizeof err->message, "%s", message);
+    return false;
+}
+
+static json_t *text_of(json_t *content)
+{
+    if (json_is_string(content)) return json_incref(content);
+    buf b;
+    buf_init(&b, 1u << 30);
+    size_t i;
+    json_t *p;
+    json_array_foreach(content, i, p)
+    {
+        json_t *t = json_object_get(p, "text");
+        if (json_is_string(t)) buf_append(&b, json_string_value(t), json_string_length(t));
+    }
+    json_t *s = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return s;
+}
+
+static const char *mime_from_url(const char *url)
+{
+    const char *dot = strrchr(url, '.');
+    if (dot && (!strcasecmp(dot, ".png"))) return "image/png";
+    if (dot && (!strcasecmp(dot, ".webp"))) return "image/webp";
+    if (dot && (!strcasecmp(dot, ".gif"))) return "image/gif";
+    return "image/jpeg";
+}
+
+static json_t *parts_of(request *req, json_t *content)
+{
+    json_t *parts = json_array();
+    if (json_is_string(content)) {
+        if (json_string_length(content)) json_array_append_new(parts, json_pack("{s:O}", "text", content));
+        return parts;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(content, i, p)
+    {
+        const char *type = json_string_value(json_object_get(p, "type"));
+        if (type && !strcmp(type, "text")) {
+            json_array_append_new(parts, json_pack("{s:O}", "text", json_object_get(p, "text")));
+        } else if (type && !strcmp(type, "image_url")) {
+            json_t *iu = json_object_get(p, "image_url");
+            const char *url = json_string_value(json_is_string(iu) ? iu : json_object_get(iu, "url"));
+            if (!url) continue;
+            const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
+            if (!strncmp(url, "data:", 5) && semi && comma && semi < comma)
+                json_array_append_new(parts, json_pack("{s:{s:s%,s:s}}", "inlineData", "mimeType", url + 5,
+                                                       (size_t)(semi - url - 5), "data", comma + 1));
+            else
+                json_array_append_new(parts, json_pack("{s:{s:s,s:s}}", "fileData", "mimeType",
+                                                       mime_from_url(url), "fileUri", url));
+        } else {
+            xlate__drop(req, type ? type : "content part");
+        }
+    }
+    return parts;
+}
+
+/* The name of the tool call `id` in the conversation so far (Gemini answers calls by name). */
+static const char *call_name(json_t *messages, size_t before, const char *id)
+{
+    for (size_t i = before; i-- > 0;) {
+        json_t *m = json_array_get(messages, i);
+        size_t j;
+        json_t *tc;
+        json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
+        {
+            const char *tid = json_string_value(json_object_get(tc, "id"));
+            if (tid && id && !strcmp(tid, id))
+                return json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+        }
+    }
+    return NULL;
+}
+
+static void push_parts(json_t *contents, const char *role, json_t *parts)
+{
+    size_t n = json_array_size(contents);
+    json_t *last = n ? json_array_get(contents, n - 1) : NULL;
+    if (last && !strcmp(json_string_value(json_object_get(last, "role")), role)) {
+        json_array_extend(json_object_get(last, "parts"), parts);
+        json_decref(parts);
+        return;
+    }
+    json_array_append_new(contents, json_pack("{s:s,s:o}", "role", role, "parts", parts));
+}
+
+static bool contents_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
+{
+    json_t *messages = json_object_get(canon, "messages");
+    json_t *contents = json_array();
+    json_t *system = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        if (!role) role = "";
+        if (!strcmp(role, "system") || !strcmp(role, "developer")) {
+            json_t *parts = parts_of(req, content);
+            json_array_extend(system, parts);
+            json_decref(parts);
+        } else if (!strcmp(role, "user")) {
+            push_parts(contents, "user", parts_of(req, content));
+        } else if (!strcmp(role, "assistant")) {
+            json_t *parts = content && !json_is_null(content) ? parts_of(req, content) : json_array();
+            size_t j;
+            json_t *tc;
+            json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
+            {
+                json_t *fn = json_object_get(tc, "function");
+                const char *args = json_string_value(json_object_get(fn, "arguments"));
+                json_error_t jerr;
+                json_t *a = args && *args ? json_loads(args, 0, &jerr) : json_object();
+                if (!json_is_object(a)) {
+                    json_decref(a);
+                    json_decref(parts);
+                    json_decref(contents);
+                    json_decref(system);
+                    return refuse(err, "messages",
+                                  "an assistant tool call's arguments are not a JSON object");
+                }
+                json_array_append_new(parts, json_pack("{s:{s:O,s:o}}", "functionCall", "name",
+                                                       json_object_get(fn, "name"), "args", a));
+            }
+            if (json_array_size(parts))
+                push_parts(contents, "model", parts);
+            else
+                json_decref(parts);
+        } else if (!strcmp(role, "tool")) {
+            const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+            const char *name = call_name(messages, i, id);
+            json_t *part =
+                json_pack("{s:{s:s,s:{s:o}}}", "functionResponse", "name", name ? name : (id ? id : "tool"),
+                          "response", "content", text_of(content));
+            push_parts(contents, "user", json_pack("[o]", part));
+        } else {
+            json_decref(contents);
+            json_decref(system);
+            return refuse(err, "messages", "unknown message role");
+        }
+    }
+    json_object_set_new(out, "contents", contents);
+    if (json_array_size(system))
+        json_object_set_new(out, "systemInstruction", json_pack("{s:o}", "parts", system));
+    else
+        json_decref(system);
+    return true;
+}
+
+json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, provider_error *err)
+{
+    (void)x;
+    json_t *n = json_object_get(canon, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 1) {
+        refuse(err, "n", "this gateway returns one choice from Gemini; n > 1 is not supported");
+        return NULL;
+    }
+    json_t *out = json_object();
+    if (!contents_from_canonical(req, canon, out, err)) {
+        json_decref(out);
+        return NULL;
+    }
+    json_t *gen = json_object();
+    static const struct {
+        const char *from, *to;
+    } renames[] = {
+        {"temperature", "temperature"},
+        {"top_p", "topP"},
+        {"top_k", "topK"},
+        {"max_tokens", "maxOutputTokens"},
+        {"max_completion_tokens", "maxOutputTokens"},
+        {"seed", "seed"},
+        {"presence_penalty", "presencePenalty"},
+        {"frequency_penalty", "frequencyPenalty"},
+    };
+    const char *key;
+    json_t *v;
+    json_object_foreach(canon, key, v)
+    {
+        bool done = false;
+        for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
+            if (!strcmp(key, renames[i].from)) {
+                json_object_set(gen, renames[i].to, v);
+                done = true;
+            }
+        if (done || !strcmp(key, "model") || !strcmp(key, "messages") || !strcmp(key, "stream") ||
+            !strcmp(key, "stream_options") || !strcmp(key, "n"))
+            continue;
+        if (!strcmp(key, "stop")) {
+            json_object_set_new(gen, "stopSequences",
+                                json_is_string(v) ? json_pack("[O]", v) : json_incref(v));
+        } else if (!strcmp(key, "response_format")) {
+            const char *type = json_string_value(json_object_get(v, "type"));
+            if (type && strcmp(type, "text")) {
+                json_object_set_new(gen, "responseMimeType", json_string("application/json"));
+                json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
+                if (schema) json_object_set(gen, "responseJsonSchema", schema);
+            }
+        } else if (!strcmp(key, "tools")) {
+            json_t *decls = json_array();
+            size_t i;
+            json_t *t;
+            json_array_foreach(v, i, t)
+            {
+                json_t *fn = json_object_get(t, "function");
+                if (!fn) {
+                    xlate__drop(req, "tools[].type");
+                    continue;
+                }
+                json_t *d = json_pack("{s:O}", "name", json_object_get(fn, "name"));
+                if (json_object_get(fn, "description"))
+                    json_object_set(d, "description", json_object_get(fn, "description"));
+                if (json_object_get(fn, "parameters"))
+                    json_object_set(d, "parametersJsonSchema", json_object_get(fn, "parameters"));
+                json_array_append_new(decls, d);
+            }
+            if (json_array_size(decls))
+                json_object_set_new(out, "tools", json_pack("[{s:o}]", "functionDeclarations", decls));
+            else
+                json_decref(decls);
+        } else if (!strcmp(key, "tool_choice")) {
+            const char *s = json_string_value(v);
+            json_t *cfg;
+            if (s && !strcmp(s, "none"))
+                cfg = json_pack("{s:s}", "mode", "NONE");
+            else if (s && !strcmp(s, "required"))
+                cfg = json_pack("{s:s}", "mode", "ANY");
+            else if (json_is_object(v))
+                cfg = json_pack("{s:s,s:[O]}", "mode", "ANY", "allowedFunctionNames",
+                                json_object_get(json_object_get(v, "function"), "name"));
+            else
+                cfg = json_pack("{s:s}", "mode", "AUTO");
+            json_object_set_new(out, "toolConfig", json_pack("{s:o}", "functionCallingConfig", cfg));
+        } else {
+            xlate__drop(req, key); /* logprobs, logit_bias, user, parallel_tool_calls, … */
+        }
+    }
+    if (json_object_size(gen))
+        json_object_set_new(out, "generationConfig", gen);
+    else
+        json_decref(gen);
+    return out;
+}
+
+/* ==== replies ============================================================================== */
+
+static const char *finish_from(const char *reason, bool calls)
+{
+    if (!reason) return calls ? "tool_calls" : "stop";
+    if (!strcmp(reason, "MAX_TOKENS")) return "length";
+    if (!strcmp(reason, "SAFETY") || !strcmp(reason, "RECITATION") || !strcmp(reason, "BLOCKLIST") ||
+        !strcmp(reason, "PROHIBITED_CONTENT") || !strcmp(reason, "SPII") || !strcmp(reason, "IMAGE_SAFETY"))
+        return "content_filter";
+    return calls ? "tool_calls" : "stop";
+}
+
+static void usage_from(xlate *x, json_t *u)
+{
+    if (!json_is_object(u)) return;
+    long thoughts = (long)json_integer_value(json_object_get(u, "thoughtsTokenCount"));
+    x->usage_prompt = (long)json_integer_value(json_object_get(u, "promptTokenCount"));
+    x->usage_completion = (long)json_integer_value(json_object_get(u, "candidatesTokenCount")) + thoughts;
+    x->usage_cached = (long)json_integer_value(json_object_get(u, "cachedContentTokenCount"));
+    x->usage_reasoning = thoughts;
+    x->usage_seen = true;
+}
+
+/* A functionCall part → a canonical tool call (index given); ids are invented when absent. */
+static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
+{
+    char id[48];
+    const char *given = json_string_value(json_object_get(fc, "id"));
+    if (given)
+        snprintf(id, sizeof id, "%.46s", given);
+    else
+        snprintf(id, sizeof id, "call_%.32s_%d", x->req->id, index);
+    char *args =
+        json_dumps(json_object_get(fc, "args") ? json_object_get(fc, "args") : json_object(), JSON_COMPACT);
+    json_t *tc = json_pack("{s:s,s:s,s:{s:O,s:s}}", "id", id, "type", "function", "function", "name",
+                           json_object_get(fc, "name"), "arguments", args ? args : "{}");
+    free(args);
+    if (with_index) json_object_set_new(tc, "index", json_integer(index));
+    return tc;
+}
+
+json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
+{
+    usage_from(x, json_object_get(reply, "usageMetadata"));
+    json_t *cand = json_array_get(json_object_get(reply, "candidates"), 0);
+    buf text;
+    buf_init(&text, 1u << 30);
+    json_t *calls = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, p)
+    {
+        if (json_is_true(json_object_get(p, "thought"))) continue;
+        json_t *t = json_object_get(p, "text");
+        if (json_is_string(t)) buf_append(&text, json_string_value(t), json_string_length(t));
+        json_t *fc = json_object_get(p, "functionCall");
+        if (fc) json_array_append_new(calls, tool_call_of(x, fc, (int)json_array_size(calls), false));
+    }
+    const char *reason = json_string_value(json_object_get(cand, "finishReason"));
+    const char *finish = cand ? finish_from(reason, json_array_size(calls) > 0) : "content_filter";
+    json_t *message =
+        json_pack("{s:s,s:o}", "role", "assistant", "content",
+                  text.len || !json_array_size(calls) ? json_stringn(text.data ? text.data : "", text.len)
+                                                      : json_null());
+    buf_free(&text);
+    if (json_array_size(calls))
+        json_object_set_new(message, "tool_calls", calls);
+    else
+        json_decref(calls);
+    const char *id = json_string_value(json_object_get(reply, "responseId"));
+    const char *model = json_string_value(json_object_get(reply, "modelVersion"));
+    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s,s:n}],s:o}", "id", id ? id : x->req->id, "object",
+                     "chat.completion", "created", (json_int_t)x->created, "model", model ? model : x->model,
+                     "choices", "index", 0, "message", message, "finish_reason", finish, "logprobs", "usage",
+                     xlate__usage(x));
+}
+
+stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
+                                  const char **message)
+{
+    json_error_t jerr;
+    json_t *ev = json_loadb(data, len, 0, &jerr);
+    if (!json_is_object(ev)) {
+        json_decref(ev);
+        *message = "provider sent a stream event that is not JSON";
+        return STREAM_FAILED;
+    }
+    json_t *error = json_object_get(ev, "error");
+    if (error) {
+        const char *m = json_string_value(json_object_get(error, "message"));
+        *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
+        json_decref(ev);
+        return STREAM_FAILED;
+    }
+    const char *model = json_string_value(json_object_get(ev, "modelVersion"));
+    if (model && x->model == x->req->route->public_name)
+        x->model = arena_strndup(&x->req->arena, model, strlen(model));
+    const char *rid = json_string_value(json_object_get(ev, "responseId"));
+    if (rid && !x->id[0]) snprintf(x->id, sizeof x->id, "%s", rid);
+    if (!x->decoder_started) {
+        x->decoder_started = true;
+        json_t *c = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
+        sink(x, c, out);
+        json_decref(c);
+    }
+    usage_from(x, json_object_get(ev, "usageMetadata"));
+    json_t *cand = json_array_get(json_object_get(ev, "candidates"), 0);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, p)
+    {
+        if (json_is_true(json_object_get(p, "thought"))) continue;
+        json_t *t = json_object_get(p, "text");
+        json_t *c = NULL;
+        if (json_is_string(t) && json_string_length(t))
+            c = xlate__chunk(x, json_pack("{s:O}", "content", t), NULL);
+        json_t *fc = json_object_get(p, "functionCall");
+        if (fc)
+            c = xlate__chunk(
+                x, json_pack("{s:[o]}", "tool_calls", tool_call_of(x, fc, x->tool_calls++, true)), NULL);
+        if (c) {
+            sink(x, c, out);
+            json_decref(c);
+        }
+    }
+    const char *reason = json_string_value(json_object_get(cand, "finishReason"));
+    if (reason) {
+        x->finish_reason = finish_from(reason, x->tool_calls > 0);
+        json_t *c = xlate__chunk(x, NULL, x->finish_reason);
+        sink(x, c, out);
+        json_decref(c);
+    }
+    json_decref(ev);
+    return STREAM_MORE;
+}
+
+bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out)
+{
+    if (!x->finish_reason) return false;
+    x->decoder_done = true;
+    json_t *c = xlate__usage_chunk(x);
+    sink(x, c, out);
+    json_decref(c);
+    return true;
+}
+
+bool gemini__error_parse(json_t *body, const char **type, const char **message)
+{
+    json_t *e = json_object_get(body, "error");
+    if (json_is_array(body)) e = json_object_get(json_array_get(body, 0), "error"); /* stream errors */
+    *message = json_string_value(json_object_get(e, "message"));
+    *type = json_string_value(json_object_get(e, "status"));
+    return *message != NULL;
+}

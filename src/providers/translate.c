@@ -1,0 +1,543 @@
+/* translate.c — the providers module's driver: chooses the fast path or translation for a
+ * request and composes the format translators (codec.h) for its request, reply and stream.
+ *
+ * Invariants: the fast path never parses the body with jansson (only the validating scanner
+ * already ran); translation happens only when the formats differ or a parameter rule of the
+ * provider applies to the body. Every parameter dropped is named in x-aigw-dropped-params and
+ * the access log. A stream being translated keeps its state in an arena `xlate`; each
+ * upstream event is decoded to zero or more canonical chunks, each encoded for the client at
+ * once, so a translated stream is as incremental as a forwarded one. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "providers/codec.h"
+#include "server/http_conn.h"
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static struct curl_slist *arena_header(request *req, struct curl_slist *next, const char *name,
+                                       const char *value, size_t value_len)
+{
+    size_t nlen = strlen(name);
+    char *line = arena_alloc(&req->arena, nlen + 2 + value_len + 1);
+    memcpy(line, name, nlen);
+    memcpy(line + nlen, ": ", 2);
+    memcpy(line + nlen + 2, value, value_len);
+    line[nlen + 2 + value_len] = '\0';
+    struct curl_slist *node = arena_alloc(&req->arena, sizeof *node);
+    node->data = line;
+    node->next = next;
+    return node;
+}
+
+static char *arena_concat(request *req, const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = c ? strlen(c) : 0;
+    char *s = arena_alloc(&req->arena, la + lb + lc + 1);
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb);
+    if (c) memcpy(s + la + lb, c, lc);
+    s[la + lb + lc] = '\0';
+    return s;
+}
+
+void xlate__drop(request *req, const char *param)
+{
+    /* Each name once; the list stays short (a few parameters at most). */
+    const char *have = req->dropped_params;
+    if (have) {
+        size_t plen = strlen(param);
+        for (const char *s = have; (s = strstr(s, param)); s += plen)
+            if ((s == have || s[-1] == ',') && (s[plen] == ',' || !s[plen])) return;
+    }
+    req->dropped_params =
+        have ? arena_concat(req, have, ",", param) : arena_strndup(&req->arena, param, strlen(param));
+}
+
+json_t *xlate__usage(const xlate *x)
+{
+    json_t *u = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)x->usage_prompt, "completion_tokens",
+                          (json_int_t)x->usage_completion, "total_tokens",
+                          (json_int_t)(x->usage_prompt + x->usage_completion));
+    if (x->usage_cached)
+        json_object_set_new(u, "prompt_tokens_details",
+                            json_pack("{s:I}", "cached_tokens", (json_int_t)x->usage_cached));
+    if (x->usage_reasoning)
+        json_object_set_new(u, "completion_tokens_details",
+                            json_pack("{s:I}", "reasoning_tokens", (json_int_t)x->usage_reasoning));
+    return u;
+}
+
+static json_t *chunk_base(xlate *x)
+{
+    if (!x->id[0]) snprintf(x->id, sizeof x->id, "chatcmpl-%.54s", x->req->id);
+    return json_pack("{s:s,s:s,s:I,s:s}", "id", x->id, "object", "chat.completion.chunk", "created",
+                     (json_int_t)x->created, "model", x->model);
+}
+
+json_t *xlate__chunk(xlate *x, json_t *delta, const char *finish_reason)
+{
+    json_t *c = chunk_base(x);
+    json_t *choice =
+        json_pack("{s:i,s:o,s:o,s:n}", "index", 0, "delta", delta ? delta : json_object(), "finish_reason",
+                  finish_reason ? json_string(finish_reason) : json_null(), "logprobs");
+    json_object_set_new(c, "choices", json_pack("[o]", choice));
+    return c;
+}
+
+json_t *xlate__usage_chunk(xlate *x)
+{
+    json_t *c = chunk_base(x);
+    json_object_set_new(c, "choices", json_array());
+    json_object_set_new(c, "usage", xlate__usage(x));
+    return c;
+}
+
+/* ---- presets and parameter rules ------------------------------------------------------- */
+
+/* True when the body may hold a parameter the provider's rules touch: a cheap byte search,
+ * so a body without any of them stays on the fast path. A hit inside a string (a prompt
+ * mentioning "seed") only costs a parse: the rules look at top-level members. */
+static bool compat_may_apply(const provider_preset *preset, const char *body, size_t len)
+{
+    if (!preset->compat) return false;
+    for (const compat_rule *r = preset->compat; r->param; r++) {
+        char quoted[64];
+        int n = snprintf(quoted, sizeof quoted, "\"%s\"", r->param);
+        if (n <= 0) continue;
+        /* as a key: the quoted name followed by a colon ("role":"user" is no hit for user) */
+        for (const char *at = body, *end = body + len;
+             (at = memmem(at, (size_t)(end - at), quoted, (size_t)n));) {
+            at += n;
+            while (at < end && (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r'))
+                at++;
+            if (at < end && *at == ':') return true;
+        }
+    }
+    return false;
+}
+
+static void compat_apply(request *req, const provider_preset *preset, json_t *canon)
+{
+    if (!preset->compat) return;
+    for (const compat_rule *r = preset->compat; r->param; r++) {
+        json_t *v = json_object_get(canon, r->param);
+        if (!v) continue;
+        if (r->action == COMPAT_RENAME) {
+            if (!json_object_get(canon, r->rename_to)) json_object_set(canon, r->rename_to, v);
+        } else {
+            xlate__drop(req, r->param);
+        }
+        json_object_del(canon, r->param);
+    }
+}
+
+/* ---- request ------------------------------------------------------------------------------ */
+
+static const char *endpoint_path(int endpoint)
+{
+    switch (endpoint) {
+    case ENDPOINT_CHAT_COMPLETIONS: return "/v1/chat/completions";
+    case ENDPOINT_COMPLETIONS: return "/v1/completions";
+    case ENDPOINT_EMBEDDINGS: return "/v1/embeddings";
+    case ENDPOINT_MESSAGES: return "/v1/messages";
+    default: return "/v1/messages/count_tokens";
+    }
+}
+
+static const char *format_name(wire_format f)
+{
+    return f == WIRE_ANTHROPIC ? "Anthropic Messages" : f == WIRE_GEMINI ? "Gemini" : "OpenAI";
+}
+
+/* The client's key, from Authorization: Bearer or x-api-key (Anthropic clients send either). */
+static bool client_key(const request *req, const char **key, size_t *len)
+{
+    const http_header *h = http_find_header(req, "authorization");
+    if (h && h->value_len > 7 && !strncasecmp(h->value, "Bearer ", 7)) {
+        *key = h->value + 7;
+        *len = h->value_len - 7;
+        return true;
+    }
+    h = http_find_header(req, "x-api-key");
+    if (!h) h = http_find_header(req, "x-goog-api-key");
+    if (!h || !h->value_len) return false;
+    *key = h->value;
+    *len = h->value_len;
+    return true;
+}
+
+static struct curl_slist *key_header(request *req, struct curl_slist *h, key_style style, const char *key,
+                                     size_t len)
+{
+    switch (style) {
+    case KEY_X_API_KEY: return arena_header(req, h, "x-api-key", key, len);
+    case KEY_API_KEY: return arena_header(req, h, "api-key", key, len);
+    case KEY_GOOGLE: return arena_header(req, h, "x-goog-api-key", key, len);
+    default: {
+        char *v = arena_alloc(&req->arena, len + 8);
+        memcpy(v, "Bearer ", 7);
+        memcpy(v + 7, key, len);
+        return arena_header(req, h, "Authorization", v, len + 7);
+    }
+    }
+}
+
+static const char *upstream_url(request *req, const provider_config *p, int endpoint, bool stream)
+{
+    const model_route *route = req->route;
+    switch (p->preset->format) {
+    case WIRE_ANTHROPIC:
+        return arena_concat(req, p->base_url,
+                            endpoint == ENDPOINT_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages",
+                            NULL);
+    case WIRE_GEMINI:
+        return arena_concat(req, p->base_url, "/v1beta/models/",
+                            arena_concat(req, route->upstream_model,
+                                         stream ? ":streamGenerateContent?alt=sse" : ":generateContent",
+                                         NULL));
+    default: break;
+    }
+    int e = endpoint == ENDPOINT_MESSAGES ? ENDPOINT_CHAT_COMPLETIONS : endpoint;
+    if (p->preset->deployments) {
+        static const char *const tail[] = {"/chat/completions", "/completions", "/embeddings"};
+        char *mid = arena_concat(req, "/openai/deployments/", route->upstream_model, tail[e]);
+        return arena_concat(req, p->base_url, mid, arena_concat(req, "?api-version=", p->api_version, NULL));
+    }
+    return p->urls[e];
+}
+
+static bool refuse(provider_error *err, int status, const char *type, const char *code, const char *param,
+                   const char *fmt, const char *a, const char *b)
+{
+    err->status = status;
+    err->type = type;
+    err->code = code;
+    err->param = param;
+    snprintf(err->message, sizeof err->message, fmt, a, b);
+    return false;
+}
+
+/* Splices the upstream model name into the body (alias) or forwards it as it is. */
+static void encode_bytes(request *req, size_t model_start, size_t model_end, provider_request *out)
+{
+    const model_route *route = req->route;
+    if (!route->is_alias) {
+        out->body = req->body.data;
+        out->body_len = req->body.len;
+        return;
+    }
+    buf quoted;
+    buf_init(&quoted, route->upstream_model_len * 6 + 2);
+    buf_append_json_string(&quoted, route->upstream_model, route->upstream_model_len);
+    size_t len = model_start + quoted.len + (req->body.len - model_end);
+    char *body = arena_alloc(&req->arena, len + 1);
+    memcpy(body, req->body.data, model_start);
+    memcpy(body + model_start, quoted.data, quoted.len);
+    memcpy(body + model_start + quoted.len, req->body.data + model_end, req->body.len - model_end);
+    body[len] = '\0';
+    buf_free(&quoted);
+    out->body = body;
+    out->body_len = len;
+}
+
+static bool encode_translated(request *req, provider_request *out, provider_error *err)
+{
+    const model_route *route = req->route;
+    const provider_config *p = route->provider;
+    wire_format up = p->preset->format;
+    json_error_t jerr;
+    json_t *in = json_loadb(req->body.data, req->body.len, JSON_ALLOW_NUL, &jerr);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        return refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
+                      "request body is not a JSON object%s%s", "", "");
+    }
+    xlate *x = arena_alloc(&req->arena, sizeof *x);
+    memset(x, 0, sizeof *x);
+    x->req = req;
+    x->ingress = req->ingress;
+    x->upstream = up;
+    x->stream = req->stream;
+    x->model = route->public_name;
+    x->created = (int64_t)time(NULL);
+    x->open_block = -1;
+    for (int i = 0; i < 64; i++)
+        x->block_tool[i] = x->tool_block[i] = -1;
+
+    json_t *canon = in;
+    if (req->ingress == WIRE_ANTHROPIC) {
+        canon = anthropic__request_to_canonical(req, in, err);
+        json_decref(in);
+        if (!canon) return false;
+    }
+    json_t *so = json_object_get(canon, "stream_options");
+    x->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    json_t *native = NULL;
+    if (up == WIRE_OPENAI) {
+        compat_apply(req, p->preset, canon);
+        json_object_set_new(canon, "model", json_stringn(route->upstream_model, route->upstream_model_len));
+        /* An Anthropic client needs the usage at the end of its stream. */
+        if (req->ingress == WIRE_ANTHROPIC && req->stream)
+            json_object_set_new(canon, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        native = json_incref(canon);
+    } else if (up == WIRE_ANTHROPIC) {
+        native = anthropic__request_from_canonical(req, x, canon, route->upstream_model, err);
+    } else {
+        native = gemini__request_from_canonical(req, x, canon, err);
+    }
+    json_decref(canon);
+    if (!native) return false;
+    char *text = json_dumps(native, JSON_COMPACT);
+    json_decref(native);
+    size_t len = strlen(text);
+    char *body = arena_alloc(&req->arena, len + 1);
+    memcpy(body, text, len + 1);
+    free(text);
+    out->body = body;
+    out->body_len = len;
+    if (req->ingress != up) req->xlate = x;
+    return true;
+}
+
+bool provider_encode(request *req, size_t model_start, size_t model_end, provider_request *out,
+                     provider_error *err)
+{
+    const model_route *route = req->route;
+    const provider_config *p = route->provider;
+    wire_format up = p->preset->format;
+    int endpoint = req->endpoint;
+
+    if (up != WIRE_OPENAI && (endpoint == ENDPOINT_COMPLETIONS || endpoint == ENDPOINT_EMBEDDINGS))
+        return refuse(err, 400, "invalid_request_error", "unsupported_endpoint", "model",
+                      "model is served by a %s provider, which has no %s endpoint", format_name(up),
+                      endpoint_path(endpoint));
+    if (endpoint == ENDPOINT_COUNT_TOKENS && up != WIRE_ANTHROPIC)
+        return refuse(err, 400, "invalid_request_error", "unsupported_endpoint", "model",
+                      "count_tokens needs an Anthropic provider (%s%s)", p->name, "");
+
+    bool fast = req->ingress == up && !compat_may_apply(p->preset, req->body.data, req->body.len);
+    if (fast)
+        encode_bytes(req, model_start, model_end, out);
+    else if (!encode_translated(req, out, err))
+        return false;
+    out->url = upstream_url(req, p, endpoint, req->stream);
+
+    struct curl_slist *h = p->static_headers;
+    const char *key;
+    size_t key_len;
+    if (!p->api_key && client_key(req, &key, &key_len)) h = key_header(req, h, p->preset->key, key, key_len);
+    if (req->ingress == WIRE_ANTHROPIC && up == WIRE_ANTHROPIC) {
+        /* Betas name features of the client's own request: they go where it goes unchanged. */
+        const http_header *beta = http_find_header(req, "anthropic-beta");
+        if (beta) h = arena_header(req, h, "anthropic-beta", beta->value, beta->value_len);
+    }
+    out->headers = arena_header(req, h, "x-request-id", req->id, strlen(req->id));
+    return true;
+}
+
+/* ---- replies ------------------------------------------------------------------------------ */
+
+void provider_error_body(wire_format format, buf *out, int status, const char *type, const char *code,
+                         const char *param, const char *message)
+{
+    if (format == WIRE_ANTHROPIC)
+        anthropic__error_body(out, status, message);
+    else
+        openai__error_body(out, type, code, param, message);
+}
+
+static void dump_into(buf *out, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    buf_append(out, text, strlen(text));
+    free(text);
+}
+
+const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
+{
+    xlate *x = req->xlate;
+    if (!x) return NULL;
+    json_error_t jerr;
+    json_t *reply = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+    if (status < 200 || status >= 300) {
+        /* The upstream's message, kept word for word, in the client's error shape. */
+        const char *type = NULL, *message = NULL;
+        bool parsed = reply && (x->upstream == WIRE_ANTHROPIC ? anthropic__error_parse(reply, &type, &message)
+                                : x->upstream == WIRE_GEMINI  ? gemini__error_parse(reply, &type, &message)
+                                                              : openai__error_parse(reply, &type, &message));
+        char fallback[300];
+        if (!parsed) {
+            snprintf(fallback, sizeof fallback, "provider %s answered %d: %.*s", req->route->provider->name,
+                     status, (int)(len > 200 ? 200 : len), body);
+            message = fallback;
+            type = status >= 500 ? "server_error" : "invalid_request_error";
+        }
+        provider_error_body(x->ingress, out, status, type ? type : "upstream_error", NULL, NULL, message);
+        json_decref(reply);
+        return "application/json";
+    }
+    if (!json_is_object(reply)) {
+        json_decref(reply);
+        char msg[200];
+        snprintf(msg, sizeof msg, "provider %s sent a reply that is not a JSON object",
+                 req->route->provider->name);
+        provider_error_body(x->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
+        req->status = 502;
+        return "application/json";
+    }
+    json_t *canon = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_to_canonical(x, reply)
+                    : x->upstream == WIRE_GEMINI  ? gemini__reply_to_canonical(x, reply)
+                                                  : json_incref(reply);
+    json_decref(reply);
+    json_t *native =
+        x->ingress == WIRE_ANTHROPIC ? anthropic__reply_from_canonical(x, canon) : json_incref(canon);
+    json_decref(canon);
+    dump_into(out, native);
+    json_decref(native);
+    return "application/json";
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static void encode_chunk(xlate *x, json_t *chunk, buf *out)
+{
+    if (x->ingress == WIRE_ANTHROPIC)
+        anthropic__stream_encode(x, chunk, out);
+    else
+        openai__stream_encode(x, chunk, out);
+}
+
+static void encode_finish(xlate *x, buf *out)
+{
+    if (x->ingress == WIRE_ANTHROPIC)
+        anthropic__stream_finish(x, out);
+    else
+        openai__stream_finish(x, out);
+}
+
+/* Splits a raw SSE event into its event name and its data (data lines joined by \n), both in
+ * the arena. Comments and other fields are skipped. */
+static void sse_fields(request *req, const char *raw, size_t len, const char **event, const char **data,
+                       size_t *data_len)
+{
+    char *d = arena_alloc(&req->arena, len + 1);
+    size_t dl = 0;
+    *event = NULL;
+    size_t i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && raw[e] != '\n' && raw[e] != '\r')
+            e++;
+        const char *line = raw + i;
+        size_t ll = e - i;
+        size_t vstart = 0;
+        if (ll >= 5 && !memcmp(line, "data:", 5)) {
+            vstart = 5 + (ll > 5 && line[5] == ' ');
+            if (dl) d[dl++] = '\n';
+            memcpy(d + dl, line + vstart, ll - vstart);
+            dl += ll - vstart;
+        } else if (ll >= 6 && !memcmp(line, "event:", 6)) {
+            vstart = 6 + (ll > 6 && line[6] == ' ');
+            *event = arena_strndup(&req->arena, line + vstart, ll - vstart);
+        }
+        i = e;
+        if (i < len && raw[i] == '\r') i++;
+        if (i < len && raw[i] == '\n') i++;
+    }
+    d[dl] = '\0';
+    *data = d;
+    *data_len = dl;
+}
+
+/* The raw event is an Anthropic `message_stop` (the fast path's end marker there). */
+static bool anthropic_event_is_stop(const char *raw, size_t len)
+{
+    static const char marker[] = "event: message_stop";
+    return len >= sizeof marker - 1 && memmem(raw, len, "message_stop", 12) &&
+           (!memcmp(raw, marker, sizeof marker - 1) || memmem(raw, len, "\"type\":\"message_stop\"", 22));
+}
+
+stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message)
+{
+    xlate *x = req->xlate;
+    if (!x) {
+        buf_append(out, raw, len);
+        bool done =
+            req->ingress == WIRE_ANTHROPIC ? anthropic_event_is_stop(raw, len) : sse_event_is_done(raw, len);
+        return done ? STREAM_DONE : STREAM_MORE;
+    }
+    const char *event, *data;
+    size_t data_len;
+    sse_fields(req, raw, len, &event, &data, &data_len);
+    if (!data_len) return STREAM_MORE;
+    stream_step step;
+    switch (x->upstream) {
+    case WIRE_ANTHROPIC:
+        step = anthropic__stream_decode(x, event, data, data_len, encode_chunk, out, message);
+        break;
+    case WIRE_GEMINI: step = gemini__stream_decode(x, data, data_len, encode_chunk, out, message); break;
+    default: step = openai__stream_decode(x, data, data_len, encode_chunk, out, message); break;
+    }
+    if (step == STREAM_DONE) encode_finish(x, out);
+    return step;
+}
+
+bool provider_stream_finish(request *req, buf *out)
+{
+    xlate *x = req->xlate;
+    if (!x || x->upstream != WIRE_GEMINI) return false;
+    if (!gemini__stream_finish(x, encode_chunk, out)) return false;
+    encode_finish(x, out);
+    return true;
+}
+
+void provider_stream_error(const request *req, buf *out, const char *message)
+{
+    if (req->ingress == WIRE_ANTHROPIC) {
+        buf_append_lit(out, "event: error\ndata: ");
+        anthropic__error_body(out, 502, message);
+        buf_append_lit(out, "\n\n");
+        return;
+    }
+    buf_append_lit(out, "data: {\"error\":{\"message\":");
+    buf_append_json_string(out, message, strlen(message));
+    buf_append_lit(out, ",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
+}
+
+/* ---- count_tokens estimate --------------------------------------------------------------- */
+
+static size_t text_bytes(json_t *v)
+{
+    size_t n = 0, i;
+    const char *key;
+    json_t *item;
+    switch (json_typeof(v)) {
+    case JSON_STRING: return json_string_length(v);
+    case JSON_ARRAY: json_array_foreach(v, i, item) n += text_bytes(item); return n;
+    case JSON_OBJECT:
+        json_object_foreach(v, key, item)
+        {
+            /* Images are priced by size, not text; leave their bytes out of a text estimate. */
+            if (!strcmp(key, "data") || !strcmp(key, "source")) continue;
+            n += strlen(key) + text_bytes(item);
+        }
+        return n;
+    default: return 0;
+    }
+}
+
+void provider_estimate_tokens(const request *req, buf *out)
+{
+    json_error_t jerr;
+    json_t *in = json_loadb(req->body.data, req->body.len, JSON_ALLOW_NUL, &jerr);
+    size_t bytes = text_bytes(json_object_get(in, "system")) + text_bytes(json_object_get(in, "messages")) +
+                   text_bytes(json_object_get(in, "tools"));
+    json_decref(in);
+    buf_printf(out, "{\"input_tokens\":%zu}", (bytes + 3) / 4);
+}

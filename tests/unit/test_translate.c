@@ -1,0 +1,581 @@
+/* test_translate.c — the format translators on request/reply/stream pairs written from the
+ * providers' API references: OpenAI chat ↔ Anthropic Messages ↔ Gemini generateContent.
+ * Checked: what each side receives (fields, roles, tool calls and results, images, usage with
+ * cache tokens, stop reasons), that tool-call arguments split into many fragments come out
+ * byte-identical after reassembly in both directions, that every Anthropic event carries its
+ * event: line and every delta's index names an open block, and that what cannot be said is
+ * dropped visibly or refused. Tests go through the module's face (provider.h). */
+#include "../../src/providers/translate.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+/* Walks "a.0.b": object keys and array indexes. */
+static json_t *json_path_get_compat(json_t *root, const char *path)
+{
+    char part[128];
+    while (root && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(part, sizeof part, "%.*s", (int)n, path);
+        char *end;
+        long idx = strtol(part, &end, 10);
+        root = json_is_array(root) && !*end ? json_array_get(root, (size_t)idx) : json_object_get(root, part);
+        path += n + (path[n] == '.');
+    }
+    return root;
+}
+
+typedef struct fixture {
+    request req;
+    provider_config provider;
+    model_route route;
+} fixture;
+
+static fixture *fixture_new(const char *preset, wire_format ingress, const char *body, bool stream)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->provider.name = "p";
+    f->provider.preset = provider_preset_find(preset);
+    assert_non_null(f->provider.preset);
+    f->provider.base_url = (char *)(f->provider.preset->base_url ? f->provider.preset->base_url : "http://h");
+    f->provider.api_key = "k";
+    static char *urls[] = {"http://h/v1/chat/completions", "http://h/v1/completions",
+                           "http://h/v1/embeddings"};
+    memcpy(f->provider.urls, urls, sizeof urls);
+    f->route.public_name = "pub";
+    f->route.provider = &f->provider;
+    f->route.upstream_model = "up-model";
+    f->route.upstream_model_len = 8;
+    f->route.max_output_tokens = 4096;
+    arena_init(&f->req.arena, 4096);
+    f->req.route = &f->route;
+    f->req.ingress = ingress;
+    f->req.endpoint = ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS;
+    f->req.stream = stream;
+    snprintf(f->req.id, sizeof f->req.id, "rid1");
+    f->req.body.data = (char *)body;
+    f->req.body.len = strlen(body);
+    return f;
+}
+
+static void fixture_free(fixture *f)
+{
+    arena_free(&f->req.arena);
+    free(f);
+}
+
+/* Encodes and returns the upstream body parsed. */
+static json_t *encode(fixture *f, provider_request *out)
+{
+    provider_error err;
+    /* the model's span is only used on the fast path, which these tests leave */
+    assert_true(provider_encode(&f->req, 0, 0, out, &err));
+    json_error_t jerr;
+    json_t *j = json_loadb(out->body, out->body_len, 0, &jerr);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *jstr(json_t *root, const char *path)
+{
+    json_t *v = json_path_get_compat(root, path);
+    return json_string_value(v);
+}
+
+/* ---- OpenAI → Anthropic request ----------------------------------------------------------- */
+
+static void test_openai_request_to_anthropic(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"model\":\"pub\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r1\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":[{\"type\":\"text\",\"text\":\"r2\"}]}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}"
+        "}],"
+        "\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"stop\":\"END\",\"seed\":7,"
+        "\"logprobs\":true,\"temperature\":0.5,\"user\":\"u1\"}";
+    fixture *f = fixture_new("anthropic", WIRE_OPENAI, body, false);
+    provider_request out;
+    json_t *a = encode(f, &out);
+    assert_string_equal(out.url, "https://api.anthropic.com/v1/messages");
+    assert_string_equal(jstr(a, "model"), "up-model");
+    assert_int_equal(json_integer_value(json_object_get(a, "max_tokens")), 4096); /* required: filled */
+    assert_string_equal(jstr(a, "system.0.text"), "be brief");
+    json_t *msgs = json_object_get(a, "messages");
+    assert_int_equal(json_array_size(msgs), 3); /* user, assistant, user(tool results) */
+    assert_string_equal(jstr(a, "messages.0.content.1.type"), "image");
+    assert_string_equal(jstr(a, "messages.0.content.1.source.media_type"), "image/png");
+    assert_string_equal(jstr(a, "messages.0.content.1.source.data"), "AAAA");
+    assert_string_equal(jstr(a, "messages.1.content.0.type"), "tool_use");
+    assert_int_equal(json_integer_value(json_path_get_compat(a, "messages.1.content.0.input.a")), 1);
+    assert_string_equal(jstr(a, "messages.2.content.0.tool_use_id"), "c1");
+    assert_string_equal(jstr(a, "messages.2.content.1.tool_use_id"), "c2");
+    assert_string_equal(jstr(a, "messages.2.content.1.content"), "r2");
+    assert_string_equal(jstr(a, "tools.0.name"), "f");
+    assert_string_equal(jstr(a, "tool_choice.type"), "any");
+    assert_true(json_is_true(json_path_get_compat(a, "tool_choice.disable_parallel_tool_use")));
+    assert_string_equal(jstr(a, "stop_sequences.0"), "END");
+    assert_string_equal(jstr(a, "metadata.user_id"), "u1");
+    assert_null(json_object_get(a, "seed"));
+    assert_non_null(strstr(f->req.dropped_params, "seed"));
+    assert_non_null(strstr(f->req.dropped_params, "logprobs"));
+    assert_non_null(f->req.xlate);
+    json_decref(a);
+    fixture_free(f);
+}
+
+static void test_n_above_one_is_refused_for_anthropic(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(
+        "anthropic", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+    provider_request out;
+    provider_error err;
+    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.param, "n");
+    fixture_free(f);
+}
+
+/* ---- Anthropic reply → OpenAI reply --------------------------------------------------------- */
+
+static void test_anthropic_reply_to_openai(void **state)
+{
+    (void)state;
+    fixture *f =
+        fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *reply =
+        "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"hi\"},"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{\"b\":[1,2],\"s\":\"\\u00e9\"}}]"
+        ","
+        "\"stop_reason\":\"tool_use\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,\"output_"
+        "tokens\":5,"
+        "\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":20}}";
+    buf b;
+    buf_init(&b, 1 << 20);
+    assert_string_equal(provider_translate_reply(&f->req, 200, reply, strlen(reply), &b), "application/json");
+    json_error_t jerr;
+    json_t *o = json_loadb(b.data, b.len, 0, &jerr);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "object"), "chat.completion");
+    assert_string_equal(jstr(o, "choices.0.message.content"), "hi");
+    assert_string_equal(jstr(o, "choices.0.finish_reason"), "tool_calls");
+    assert_string_equal(jstr(o, "choices.0.message.tool_calls.0.id"), "toolu_1");
+    assert_string_equal(jstr(o, "choices.0.message.tool_calls.0.function.arguments"),
+                        "{\"b\":[1,2],\"s\":\"é\"}");
+    /* OpenAI's prompt_tokens count cached tokens too */
+    assert_int_equal(json_integer_value(json_path_get_compat(o, "usage.prompt_tokens")), 130);
+    assert_int_equal(json_integer_value(json_path_get_compat(o, "usage.prompt_tokens_details.cached_tokens")),
+                     100);
+    assert_int_equal(json_integer_value(json_path_get_compat(o, "usage.completion_tokens")), 5);
+    json_decref(o);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+static void test_anthropic_error_reaches_openai_client_intact(void **state)
+{
+    (void)state;
+    fixture *f =
+        fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *err =
+        "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}";
+    buf b;
+    buf_init(&b, 1 << 20);
+    provider_translate_reply(&f->req, 429, err, strlen(err), &b);
+    json_error_t jerr;
+    json_t *o = json_loadb(b.data, b.len, 0, &jerr);
+    assert_string_equal(jstr(o, "error.message"), "slow down");
+    assert_string_equal(jstr(o, "error.type"), "rate_limit_error");
+    json_decref(o);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* ---- streams ---------------------------------------------------------------------------------- */
+
+/* Feeds raw SSE events (separated by blank lines) and returns everything sent to the client. */
+static void feed_events(fixture *f, const char *const *events, size_t n, buf *out, stream_step *last)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *msg = NULL;
+        *last = provider_stream_event(&f->req, events[i], strlen(events[i]), out, &msg);
+    }
+}
+
+/* Splits client SSE into events; checks each Anthropic one has event: equal to its type. */
+static json_t *parse_client_events(const buf *b, bool anthropic)
+{
+    json_t *list = json_array();
+    const char *p = b->data, *end = b->data + b->len;
+    while (p < end) {
+        const char *sep = memmem(p, (size_t)(end - p), "\n\n", 2);
+        assert_non_null(sep);
+        char ev[256] = "";
+        const char *data = NULL;
+        for (const char *line = p; line < sep;) {
+            const char *nl = memchr(line, '\n', (size_t)(sep - line));
+            if (!nl) nl = sep;
+            if (!strncmp(line, "event: ", 7)) snprintf(ev, sizeof ev, "%.*s", (int)(nl - line - 7), line + 7);
+            if (!strncmp(line, "data: ", 6)) data = line + 6;
+            line = nl + 1;
+        }
+        assert_non_null(data);
+        if (!strncmp(data, "[DONE]", 6)) {
+            json_array_append_new(list, json_string("[DONE]"));
+        } else {
+            json_error_t jerr;
+            json_t *j = json_loadb(data, (size_t)(sep - data), 0, &jerr);
+            assert_non_null(j);
+            if (anthropic) assert_string_equal(ev, json_string_value(json_object_get(j, "type")));
+            json_array_append_new(list, j);
+        }
+        p = sep + 2;
+    }
+    return list;
+}
+
+static void test_anthropic_stream_to_openai_chunks(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new("anthropic", WIRE_OPENAI,
+                             "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                             true);
+    provider_request out;
+    json_decref(encode(f, &out));
+    /* The event sequence of the Messages streaming reference, tool input in many fragments. */
+    const char *const events[] = {
+        "event: message_start\ndata: "
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"content\":[],\"model\":\"claude-x\",\"stop_reason\":null,\"stop_sequence\":"
+        "null,"
+        "\"usage\":{\"input_tokens\":25,\"output_tokens\":1,\"cache_read_input_tokens\":5}}}\n\n",
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        "{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"text_delta\",\"text\":\"lo\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+        "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"ci\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+        "{\"type\":\"input_json_delta\",\"partial_json\":\"ty\\\": \\\"Par\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+        "{\"type\":\"input_json_delta\",\"partial_json\":\"is\\\\n\\\"}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\","
+        "\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    };
+    buf b;
+    buf_init(&b, 1 << 20);
+    stream_step last;
+    feed_events(f, events, sizeof events / sizeof events[0], &b, &last);
+    assert_int_equal(last, STREAM_DONE);
+    json_t *list = parse_client_events(&b, false);
+    assert_string_equal(jstr(list, "0.choices.0.delta.role"), "assistant");
+    buf text, args;
+    buf_init(&text, 4096);
+    buf_init(&args, 4096);
+    const char *finish = NULL;
+    json_t *usage = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        if (json_is_string(c)) continue;
+        json_t *d = json_path_get_compat(c, "choices.0.delta");
+        const char *t = json_string_value(json_object_get(d, "content"));
+        if (t) buf_append(&text, t, strlen(t));
+        json_t *tc = json_array_get(json_object_get(d, "tool_calls"), 0);
+        if (tc) {
+            assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0); /* index on every delta */
+            if (json_object_get(tc, "id")) {
+                assert_string_equal(jstr(tc, "id"), "toolu_1");
+                assert_string_equal(jstr(tc, "function.name"), "get");
+                assert_string_equal(jstr(tc, "type"), "function");
+            }
+            const char *a = jstr(tc, "function.arguments");
+            if (a) buf_append(&args, a, strlen(a));
+        }
+        const char *fr = jstr(c, "choices.0.finish_reason");
+        if (fr) finish = fr;
+        if (json_object_get(c, "usage") && !json_array_size(json_object_get(c, "choices")))
+            usage = json_object_get(c, "usage");
+    }
+    assert_int_equal(text.len, 5);
+    assert_memory_equal(text.data, "Hello", 5);
+    const char *want = "{\"city\": \"Paris\\n\"}";
+    assert_int_equal(args.len, strlen(want)); /* byte-identical after reassembly */
+    assert_memory_equal(args.data, want, args.len);
+    assert_string_equal(finish, "tool_calls");
+    assert_non_null(usage);
+    assert_int_equal(json_integer_value(json_object_get(usage, "prompt_tokens")), 30);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), 15);
+    assert_string_equal(json_string_value(json_array_get(list, json_array_size(list) - 1)), "[DONE]");
+    json_decref(list);
+    buf_free(&text);
+    buf_free(&args);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+static void test_openai_chunks_to_anthropic_events(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(
+        "openai", WIRE_ANTHROPIC,
+        "{\"model\":\"pub\",\"max_tokens\":100,\"stream\":true,\"system\":[{\"type\":\"text\","
+        "\"text\":\"s\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"thinking\":{\"type\":\"adaptive\"}}",
+        true);
+    provider_request out;
+    json_t *up = encode(f, &out);
+    assert_string_equal(out.url, "http://h/v1/chat/completions");
+    assert_true(json_is_true(json_path_get_compat(up, "stream_options.include_usage")));
+    assert_string_equal(jstr(up, "messages.0.role"), "system");
+    assert_non_null(strstr(f->req.dropped_params, "thinking"));
+    assert_non_null(strstr(f->req.dropped_params, "cache_control"));
+    json_decref(up);
+    /* Two parallel tool calls, arguments in fragments, then finish and the usage chunk. */
+    const char *const events[] = {
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+        "\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,"
+        "\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}"
+        "\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_"
+        "calls\"}]}"
+        "\n\n",
+        "data: "
+        "{\"id\":\"c\",\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,"
+        "\"total_tokens\":13}}\n\n",
+        "data: [DONE]\n\n",
+    };
+    buf b;
+    buf_init(&b, 1 << 20);
+    stream_step last;
+    feed_events(f, events, sizeof events / sizeof events[0], &b, &last);
+    assert_int_equal(last, STREAM_DONE);
+    json_t *list = parse_client_events(&b, true); /* asserts event: == type on each */
+    static const char *const want[] = {
+        "message_start",       "content_block_start", "content_block_delta", "content_block_stop",
+        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+        "content_block_start", "content_block_delta", "content_block_stop",  "message_delta",
+        "message_stop",
+    };
+    assert_int_equal(json_array_size(list), sizeof want / sizeof want[0]);
+    int open = -1;
+    buf args;
+    buf_init(&args, 4096);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_t *e = json_array_get(list, i);
+        assert_string_equal(jstr(e, "type"), want[i]);
+        int idx = (int)json_integer_value(json_object_get(e, "index"));
+        if (!strcmp(want[i], "content_block_start")) open = idx;
+        if (!strcmp(want[i], "content_block_delta")) {
+            assert_int_equal(idx, open); /* deltas name the open block */
+            const char *pj = jstr(e, "delta.partial_json");
+            if (pj && idx == 1) buf_append(&args, pj, strlen(pj));
+        }
+    }
+    assert_int_equal(json_array_size(json_path_get_compat(list, "0.message.content")), 0);
+    assert_string_equal(jstr(list, "4.content_block.id"), "call_a");
+    assert_memory_equal(args.data, "{\"x\":1}", 7);
+    assert_int_equal(args.len, 7);
+    assert_string_equal(jstr(list, "11.delta.stop_reason"), "tool_use");
+    assert_int_equal(json_integer_value(json_path_get_compat(list, "11.usage.output_tokens")), 4);
+    assert_int_equal(json_integer_value(json_path_get_compat(list, "11.usage.input_tokens")), 9);
+    json_decref(list);
+    buf_free(&args);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* ---- Gemini ------------------------------------------------------------------------------------ */
+
+static void test_openai_request_to_gemini(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"system\",\"content\":\"sys\"},"
+        "{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"cold\"}],"
+        "\"max_tokens\":50,\"stop\":[\"x\"],\"response_format\":{\"type\":\"json_object\"},"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"weather\",\"parameters\":{\"type\":"
+        "\"object\"}}}],"
+        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"weather\"}}}";
+    fixture *f = fixture_new("gemini", WIRE_OPENAI, body, true);
+    provider_request out;
+    json_t *g = encode(f, &out);
+    assert_string_equal(
+        out.url,
+        "https://generativelanguage.googleapis.com/v1beta/models/up-model:streamGenerateContent?alt=sse");
+    assert_string_equal(jstr(g, "systemInstruction.parts.0.text"), "sys");
+    assert_string_equal(jstr(g, "contents.0.role"), "user");
+    assert_string_equal(jstr(g, "contents.1.role"), "model");
+    assert_string_equal(jstr(g, "contents.1.parts.0.functionCall.args.city"), "Oslo");
+    assert_string_equal(jstr(g, "contents.2.parts.0.functionResponse.name"),
+                        "weather"); /* by the call's id */
+    assert_int_equal(json_integer_value(json_path_get_compat(g, "generationConfig.maxOutputTokens")), 50);
+    assert_string_equal(jstr(g, "generationConfig.responseMimeType"), "application/json");
+    assert_string_equal(jstr(g, "toolConfig.functionCallingConfig.mode"), "ANY");
+    assert_string_equal(jstr(g, "toolConfig.functionCallingConfig.allowedFunctionNames.0"), "weather");
+    assert_string_equal(jstr(g, "tools.0.functionDeclarations.0.name"), "weather");
+    assert_null(json_object_get(g, "model"));
+    json_decref(g);
+    fixture_free(f);
+}
+
+static void test_gemini_stream_to_openai(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new("gemini", WIRE_OPENAI,
+                             "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                             true);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *const events[] = {
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi "
+        "\"}]},\"index\":0}],"
+        "\"modelVersion\":\"gemini-x\"}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"there\"}]},"
+        "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":8,"
+        "\"candidatesTokenCount\":2,\"thoughtsTokenCount\":3,\"cachedContentTokenCount\":4,"
+        "\"totalTokenCount\":13},\"modelVersion\":\"gemini-x\"}\r\n\r\n",
+    };
+    buf b;
+    buf_init(&b, 1 << 20);
+    stream_step last;
+    feed_events(f, events, 2, &b, &last);
+    assert_int_equal(last, STREAM_MORE);              /* Gemini has no end marker… */
+    assert_true(provider_stream_finish(&f->req, &b)); /* …the clean end of the transfer is it */
+    json_t *list = parse_client_events(&b, false);
+    size_t n = json_array_size(list);
+    assert_string_equal(json_string_value(json_array_get(list, n - 1)), "[DONE]");
+    json_t *usage = json_object_get(json_array_get(list, n - 2), "usage");
+    assert_int_equal(json_integer_value(json_object_get(usage, "prompt_tokens")), 8);
+    assert_int_equal(json_integer_value(json_object_get(usage, "completion_tokens")), 5); /* thoughts count */
+    assert_int_equal(
+        json_integer_value(json_path_get_compat(usage, "completion_tokens_details.reasoning_tokens")), 3);
+    assert_int_equal(json_integer_value(json_path_get_compat(usage, "prompt_tokens_details.cached_tokens")),
+                     4);
+    assert_string_equal(jstr(list, "0.choices.0.delta.role"), "assistant");
+    assert_string_equal(jstr(list, "1.choices.0.delta.content"), "Hi ");
+    json_decref(list);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+static void test_gemini_stream_without_finish_is_incomplete(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(
+        "gemini", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *const events[] = {
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\n\n",
+    };
+    buf b;
+    buf_init(&b, 1 << 20);
+    stream_step last;
+    feed_events(f, events, 1, &b, &last);
+    assert_false(provider_stream_finish(&f->req, &b));
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* ---- compatibility rules on the OpenAI-compatible family ---------------------------------- */
+
+static void test_mistral_renames_and_drops(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new("mistral", WIRE_OPENAI,
+                             "{\"model\":\"pub\",\"seed\":3,\"max_completion_tokens\":9,\"logprobs\":true,"
+                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                             false);
+    provider_request out;
+    json_t *m = encode(f, &out);
+    assert_string_equal(out.url, "http://h/v1/chat/completions");
+    assert_int_equal(json_integer_value(json_object_get(m, "random_seed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(m, "max_tokens")), 9);
+    assert_null(json_object_get(m, "seed"));
+    assert_null(json_object_get(m, "logprobs"));
+    assert_string_equal(f->req.dropped_params, "logprobs");
+    assert_string_equal(jstr(m, "model"), "up-model");
+    assert_null(f->req.xlate); /* same format: replies pass through */
+    json_decref(m);
+    fixture_free(f);
+}
+
+static void test_plain_body_stays_on_the_fast_path(void **state)
+{
+    (void)state;
+    const char *body = "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    fixture *f = fixture_new("mistral", WIRE_OPENAI, body, false);
+    provider_request out;
+    provider_error err;
+    assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_ptr_equal(out.body, body); /* the client's bytes, not a copy */
+    assert_null(f->req.dropped_params);
+    fixture_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openai_request_to_anthropic),
+        cmocka_unit_test(test_n_above_one_is_refused_for_anthropic),
+        cmocka_unit_test(test_anthropic_reply_to_openai),
+        cmocka_unit_test(test_anthropic_error_reaches_openai_client_intact),
+        cmocka_unit_test(test_anthropic_stream_to_openai_chunks),
+        cmocka_unit_test(test_openai_chunks_to_anthropic_events),
+        cmocka_unit_test(test_openai_request_to_gemini),
+        cmocka_unit_test(test_gemini_stream_to_openai),
+        cmocka_unit_test(test_gemini_stream_without_finish_is_incomplete),
+        cmocka_unit_test(test_mistral_renames_and_drops),
+        cmocka_unit_test(test_plain_body_stays_on_the_fast_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
