@@ -15,7 +15,9 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/buf.c src/util/alloc.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
-for target in json sse; do
+clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthropic,gemini,presets}.c \
+    src/upstream/sse.c src/util/{arena,buf,alloc}.c $(pkg-config --libs jansson) -o "$out/fuzz_translate"
+for target in json sse translate; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/

@@ -247,9 +247,8 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
                 json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
                 if (json_object_get(t, "description"))
                     json_object_set(fn, "description", json_object_get(t, "description"));
-                json_object_set(fn, "parameters",
-                                json_object_get(t, "input_schema") ? json_object_get(t, "input_schema")
-                                                                   : json_object());
+                json_t *schema = json_object_get(t, "input_schema");
+                json_object_set_new(fn, "parameters", schema ? json_incref(schema) : json_object());
                 json_array_append_new(tools, json_pack("{s:s,s:o}", "type", "function", "function", fn));
             }
             json_object_set_new(out, "tools", tools);
@@ -558,10 +557,13 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
         if (!type) continue;
         if (!strcmp(type, "text")) {
             json_t *t = json_object_get(b, "text");
-            buf_append(&text, json_string_value(t), json_string_length(t));
+            if (json_is_string(t)) buf_append(&text, json_string_value(t), json_string_length(t));
         } else if (!strcmp(type, "tool_use")) {
-            char *args = json_dumps(json_object_get(b, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
-            if (x->json_via_tool && !strcmp(json_string_value(json_object_get(b, "name")), JSON_TOOL)) {
+            json_t *input = json_object_get(b, "input");
+            char *args = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            if (!args) args = strdup("{}");
+            const char *name = json_string_value(json_object_get(b, "name"));
+            if (x->json_via_tool && name && !strcmp(name, JSON_TOOL)) {
                 buf_append(&text, args, strlen(args));
             } else {
                 json_array_append_new(calls,

@@ -305,10 +305,11 @@ static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
         snprintf(id, sizeof id, "%.46s", given);
     else
         snprintf(id, sizeof id, "call_%.32s_%d", x->req->id, index);
-    char *args =
-        json_dumps(json_object_get(fc, "args") ? json_object_get(fc, "args") : json_object(), JSON_COMPACT);
-    json_t *tc = json_pack("{s:s,s:s,s:{s:O,s:s}}", "id", id, "type", "function", "function", "name",
-                           json_object_get(fc, "name"), "arguments", args ? args : "{}");
+    json_t *args_value = json_object_get(fc, "args");
+    char *args = args_value ? json_dumps(args_value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    const char *name = json_string_value(json_object_get(fc, "name"));
+    json_t *tc = json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function", "name",
+                           name ? name : "", "arguments", args ? args : "{}");
     free(args);
     if (with_index) json_object_set_new(tc, "index", json_integer(index));
     return tc;
@@ -386,14 +387,14 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
     {
         if (json_is_true(json_object_get(p, "thought"))) continue;
         json_t *t = json_object_get(p, "text");
-        json_t *c = NULL;
-        if (json_is_string(t) && json_string_length(t))
-            c = xlate__chunk(x, json_pack("{s:O}", "content", t), NULL);
         json_t *fc = json_object_get(p, "functionCall");
-        if (fc)
-            c = xlate__chunk(
-                x, json_pack("{s:[o]}", "tool_calls", tool_call_of(x, fc, x->tool_calls++, true)), NULL);
-        if (c) {
+        json_t *deltas[2] = {
+            json_is_string(t) && json_string_length(t) ? json_pack("{s:O}", "content", t) : NULL,
+            fc ? json_pack("{s:[o]}", "tool_calls", tool_call_of(x, fc, x->tool_calls++, true)) : NULL,
+        };
+        for (int k = 0; k < 2; k++) {
+            if (!deltas[k]) continue;
+            json_t *c = xlate__chunk(x, deltas[k], NULL);
             sink(x, c, out);
             json_decref(c);
         }

@@ -48,15 +48,21 @@ static char *arena_concat(request *req, const char *a, const char *b, const char
 
 void xlate__drop(request *req, const char *param)
 {
-    /* Each name once; the list stays short (a few parameters at most). */
+    /* Each name once, and the list bounded: a body with thousands of unknown keys must not
+     * make it (or the time to search it) grow without limit; past the bound it ends "...". */
+    enum { DROPPED_MAX = 512 };
     const char *have = req->dropped_params;
-    if (have) {
-        size_t plen = strlen(param);
-        for (const char *s = have; (s = strstr(s, param)); s += plen)
-            if ((s == have || s[-1] == ',') && (s[plen] == ',' || !s[plen])) return;
+    size_t plen = strlen(param);
+    if (!plen) param = "\"\"", plen = 2;
+    if (!have) {
+        req->dropped_params = arena_strndup(&req->arena, param, plen);
+        return;
     }
-    req->dropped_params =
-        have ? arena_concat(req, have, ",", param) : arena_strndup(&req->arena, param, strlen(param));
+    size_t hlen = strlen(have);
+    if (hlen >= 3 && !strcmp(have + hlen - 3, "...")) return;
+    for (const char *s = have; (s = strstr(s, param)); s += plen)
+        if ((s == have || s[-1] == ',') && (s[plen] == ',' || !s[plen])) return;
+    req->dropped_params = arena_concat(req, have, ",", hlen + 1 + plen <= DROPPED_MAX ? param : "...");
 }
 
 json_t *xlate__usage(const xlate *x)
@@ -517,6 +523,7 @@ static size_t text_bytes(json_t *v)
     size_t n = 0, i;
     const char *key;
     json_t *item;
+    if (!v) return 0;
     switch (json_typeof(v)) {
     case JSON_STRING: return json_string_length(v);
     case JSON_ARRAY: json_array_foreach(v, i, item) n += text_bytes(item); return n;

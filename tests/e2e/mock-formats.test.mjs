@@ -1,0 +1,626 @@
+// mock-formats.test.mjs — aigw-mock alone (no gateway), driven by the providers' official
+// clients: @anthropic-ai/sdk for the Messages API, openai for chat completions, @google/genai
+// (and raw fetch, for the bytes) for Gemini. It proves that the mock speaks each wire format
+// as the official client expects, and that one conversation gets the same reply, tool calls
+// and usage in all three (the contract of tools/mock/README.md, which the gateway's
+// translation tests rely on). Loopback only; every request is bounded by the clients' timeout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { GoogleGenAI } from '@google/genai';
+import { startMock } from './harness.mjs';
+
+let mock, anthropic, openai, gemini, geminiV1;
+
+before(async () => {
+  mock = await startMock();
+  anthropic = new Anthropic({ baseURL: mock.url, apiKey: 'test-key', maxRetries: 0, timeout: 20000 });
+  openai = new OpenAI({ baseURL: `${mock.url}/v1`, apiKey: 'test-key', maxRetries: 0, timeout: 20000 });
+  const httpOptions = { baseUrl: mock.url, apiVersion: 'v1beta', timeout: 20000, retryOptions: { attempts: 1 } };
+  gemini = new GoogleGenAI({ apiKey: 'test-key', httpOptions });
+  geminiV1 = new GoogleGenAI({ apiKey: 'test-key', httpOptions: { ...httpOptions, apiVersion: 'v1' } });
+});
+
+after(async () => {
+  await mock?.stop();
+});
+
+// The rule's tool-call arguments (README.md, rule 2).
+const ruleArgs = (query, n) => ({ city: 'Paris', query, n, units: ['c', 'f'], note: 'line1\nline2 "quoted" ✓ é' });
+const weatherTools = [
+  { name: 'get_weather', description: 'weather', input_schema: { type: 'object', properties: {} } },
+  { name: 'get_time', description: 'time', input_schema: { type: 'object', properties: {} } },
+];
+const openaiTools = weatherTools.map((t) => ({
+  type: 'function', function: { name: t.name, description: t.description, parameters: t.input_schema },
+}));
+const geminiTools = [{ functionDeclarations: weatherTools.map((t) => ({ name: t.name, description: t.description })) }];
+
+const anthropicHeaders = { 'content-type': 'application/json', 'x-api-key': 'k', 'anthropic-version': '2023-06-01' };
+
+// Splits an SSE body into events: [{event, data}] (data parsed as JSON).
+function sseEvents(text, separator = '\n\n') {
+  return text.split(separator).filter((b) => b.trim()).map((block) => {
+    const ev = {};
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event: ')) ev.event = line.slice(7);
+      else if (line.startsWith('data: ')) ev.data = JSON.parse(line.slice(6));
+    }
+    return ev;
+  });
+}
+
+// ---- Anthropic ------------------------------------------------------------------------------
+
+test('anthropic: non-stream message — content, stop_reason, usage, ids and request-id', async () => {
+  const { data, response } = await anthropic.messages
+    .create({ model: 'claude-mock', max_tokens: 100, system: 'be brief', messages: [{ role: 'user', content: 'Hello there' }] })
+    .withResponse();
+  assert.match(data.id, /^msg_mock_/);
+  assert.equal(data.type, 'message');
+  assert.equal(data.role, 'assistant');
+  assert.equal(data.model, 'claude-mock');
+  assert.deepEqual(data.content, [{ type: 'text', text: 'mock reply to: Hello there' }]);
+  assert.equal(data.stop_reason, 'end_turn');
+  assert.equal(data.stop_sequence, null);
+  assert.deepEqual(data.usage, { input_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 });
+  assert.match(response.headers.get('request-id'), /^req_/);
+  assert.equal(data._request_id, response.headers.get('request-id'));
+});
+
+test('anthropic: stream() reassembles the same message; text arrives word by word', async () => {
+  const params = { model: 'claude-mock', max_tokens: 100, system: 'be brief', messages: [{ role: 'user', content: 'Hello there' }] };
+  const plain = await anthropic.messages.create(params);
+  const stream = anthropic.messages.stream(params);
+  const deltas = [];
+  stream.on('text', (t) => deltas.push(t));
+  const final = await stream.finalMessage();
+  assert.deepEqual(final.content, plain.content);
+  assert.deepEqual(final.usage, plain.usage);
+  assert.equal(final.stop_reason, 'end_turn');
+  assert.deepEqual(deltas, ['mock ', 'reply ', 'to: ', 'Hello ', 'there']);
+});
+
+test('anthropic: the raw event sequence — event names match data.type, ping after message_start', async () => {
+  const res = await fetch(`${mock.url}/v1/messages`, {
+    method: 'POST', headers: anthropicHeaders,
+    body: JSON.stringify({ model: 'claude-mock', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'two words' }] }),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  assert.match(res.headers.get('request-id'), /^req_/);
+  const events = sseEvents(await res.text());
+  for (const e of events) assert.equal(e.event, e.data.type);
+  assert.deepEqual(events.map((e) => e.event), [
+    'message_start', 'ping', 'content_block_start',
+    'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_delta', 'content_block_delta',
+    'content_block_stop', 'message_delta', 'message_stop',
+  ]);
+  const start = events[0].data.message;
+  assert.deepEqual(start.content, []);
+  assert.equal(start.stop_reason, null);
+  assert.deepEqual(start.usage, { input_tokens: 2, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 });
+  assert.deepEqual(events[2].data, { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+  const delta = events.at(-2).data;
+  assert.deepEqual(delta.delta, { stop_reason: 'end_turn', stop_sequence: null });
+  assert.equal(delta.usage.output_tokens, 5);
+});
+
+test('anthropic: forced tool — streamed input_json_delta fragments (≤ 5 bytes) reassemble to the rule object', async () => {
+  const params = {
+    model: 'claude-mock', max_tokens: 100, tools: weatherTools, tool_choice: { type: 'tool', name: 'get_time' },
+    messages: [{ role: 'user', content: 'what now? ✓' }],
+  };
+  const expected = [{ type: 'tool_use', id: 'toolu_mock_0', name: 'get_time', input: ruleArgs('what now? ✓', 0) }];
+  const plain = await anthropic.messages.create(params);
+  assert.deepEqual(plain.content.map(({ type, id, name, input }) => ({ type, id, name, input })), expected);
+  assert.equal(plain.stop_reason, 'tool_use');
+  assert.equal(plain.usage.output_tokens, 10);
+
+  const stream = anthropic.messages.stream(params);
+  const fragments = [];
+  stream.on('streamEvent', (e) => {
+    if (e.type === 'content_block_delta' && e.delta.type === 'input_json_delta') fragments.push(e.delta.partial_json);
+  });
+  const final = await stream.finalMessage();
+  assert.deepEqual(final.content.map(({ type, id, name, input }) => ({ type, id, name, input })), expected);
+  assert.equal(final.stop_reason, 'tool_use');
+  assert.ok(fragments.length > 20, `${fragments.length} fragments`);
+  for (const f of fragments) assert.ok(Buffer.byteLength(f) <= 5 && Buffer.byteLength(f) > 0, JSON.stringify(f));
+  assert.equal(fragments.join(''), JSON.stringify(ruleArgs('what now? ✓', 0)));
+});
+
+test('anthropic: parallel tool calls (tool_calls=3 over two tools) are separate blocks with increasing index', async () => {
+  const params = {
+    model: 'claude-mock', max_tokens: 100, tools: weatherTools,
+    messages: [{ role: 'user', content: 'all of it [[mock:tool_calls=3]]' }],
+  };
+  const expected = [0, 1, 2].map((i) => ({
+    type: 'tool_use', id: `toolu_mock_${i}`, name: weatherTools[i % 2].name, input: ruleArgs('all of it', i),
+  }));
+  const plain = await anthropic.messages.create(params);
+  assert.deepEqual(plain.content.map(({ type, id, name, input }) => ({ type, id, name, input })), expected);
+  assert.equal(plain.usage.output_tokens, 30);
+  const starts = [];
+  const stream = anthropic.messages.stream(params);
+  stream.on('streamEvent', (e) => { if (e.type === 'content_block_start') starts.push([e.index, e.content_block.id]); });
+  const final = await stream.finalMessage();
+  assert.deepEqual(final.content.map(({ type, id, name, input }) => ({ type, id, name, input })), expected);
+  assert.deepEqual(starts, [[0, 'toolu_mock_0'], [1, 'toolu_mock_1'], [2, 'toolu_mock_2']]);
+});
+
+test('anthropic: tool results in the last user message — rule 1 text, results joined with " | "', async () => {
+  const r = await anthropic.messages.create({
+    model: 'claude-mock', max_tokens: 100, tools: weatherTools,
+    messages: [
+      { role: 'user', content: 'weather? [[mock:tool_calls=2]]' },
+      { role: 'assistant', content: [
+        { type: 'tool_use', id: 'toolu_mock_0', name: 'get_weather', input: {} },
+        { type: 'tool_use', id: 'toolu_mock_1', name: 'get_time', input: {} },
+      ] },
+      { role: 'user', content: [
+        { type: 'tool_result', tool_use_id: 'toolu_mock_0', content: 'sunny 20C' },
+        { type: 'tool_result', tool_use_id: 'toolu_mock_1', content: [{ type: 'text', text: 'noon' }] },
+      ] },
+    ],
+  });
+  assert.deepEqual(r.content, [{ type: 'text', text: 'mock saw 2 tool results: sunny 20C | noon' }]);
+  assert.equal(r.stop_reason, 'end_turn');
+  assert.equal(r.usage.input_tokens, 4); // weather? (directives do not count) + sunny 20C + noon
+});
+
+test('anthropic: thinking block first (signature), same in the stream', async () => {
+  const params = {
+    model: 'claude-mock', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 },
+    messages: [{ role: 'user', content: 'think hard' }],
+  };
+  const plain = await anthropic.messages.create(params);
+  assert.equal(plain.content.length, 2);
+  assert.equal(plain.content[0].type, 'thinking');
+  assert.equal(plain.content[0].thinking, 'mock thinking about: think hard');
+  assert.match(plain.content[0].signature, /^mock-sig-[0-9a-f]{16}$/);
+  assert.deepEqual(plain.content[1], { type: 'text', text: 'mock reply to: think hard' });
+  const stream = anthropic.messages.stream(params);
+  const thinking = [];
+  stream.on('thinking', (d) => thinking.push(d));
+  const final = await stream.finalMessage();
+  assert.deepEqual(final.content, plain.content);
+  assert.equal(thinking.join(''), 'mock thinking about: think hard');
+});
+
+test('anthropic: usage mapping — cached, cache_write, reasoning (non-stream and stream agree)', async () => {
+  const params = {
+    model: 'claude-mock', max_tokens: 100, system: 'one two',
+    messages: [{ role: 'user', content: 'three four five [[mock:cached=2,cache_write=1,reasoning=4]]' }],
+  };
+  const expectedUsage = {
+    input_tokens: 5 - 2 - 1, cache_read_input_tokens: 2, cache_creation_input_tokens: 1, output_tokens: 6 + 4,
+    output_tokens_details: { thinking_tokens: 4 },
+  };
+  const plain = await anthropic.messages.create(params);
+  assert.deepEqual(plain.usage, expectedUsage);
+  const final = await anthropic.messages.stream(params).finalMessage();
+  assert.deepEqual(final.usage, expectedUsage);
+});
+
+test('anthropic: max_tokens cuts words (stop_reason max_tokens); stop_sequences cut and are reported', async () => {
+  const base = { model: 'claude-mock', messages: [{ role: 'user', content: 'one two three' }] };
+  const short = await anthropic.messages.create({ ...base, max_tokens: 2 });
+  assert.deepEqual(short.content, [{ type: 'text', text: 'mock reply' }]);
+  assert.equal(short.stop_reason, 'max_tokens');
+  assert.equal(short.usage.output_tokens, 2);
+  const stopped = await anthropic.messages.create({ ...base, max_tokens: 100, stop_sequences: ['zzz', 'two'] });
+  assert.deepEqual(stopped.content, [{ type: 'text', text: 'mock reply to: one ' }]);
+  assert.equal(stopped.stop_reason, 'stop_sequence');
+  assert.equal(stopped.stop_sequence, 'two');
+  const streamed = await anthropic.messages.stream({ ...base, max_tokens: 100, stop_sequences: ['two'] }).finalMessage();
+  assert.deepEqual(streamed.content, stopped.content);
+  assert.equal(streamed.stop_sequence, 'two');
+});
+
+test('anthropic: images are counted, JSON output wraps the reply, ?beta=true is the same endpoint', async () => {
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+  const r = await anthropic.messages.create({
+    model: 'claude-mock', max_tokens: 100,
+    messages: [{ role: 'user', content: [
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      { type: 'image', source: { type: 'url', url: 'https://example.invalid/x.png' } },
+      { type: 'text', text: 'what is this' },
+    ] }],
+  });
+  assert.deepEqual(r.content, [{ type: 'text', text: 'mock reply to: what is this [images: 2]' }]);
+  const json = await anthropic.messages.create({
+    model: 'claude-mock', max_tokens: 100, messages: [{ role: 'user', content: 'give json' }],
+    output_config: { format: { type: 'json_schema', schema: { type: 'object', properties: { reply: { type: 'string' } } } } },
+  });
+  assert.equal(json.content[0].text, '{"reply":"mock reply to: give json"}');
+  await mock.reset();
+  const beta = await anthropic.beta.messages.create({ model: 'claude-beta', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(beta.content[0].text, 'mock reply to: hi');
+  const s = await mock.stats();
+  assert.equal(s.paths['/v1/messages'], 1);
+  assert.equal(s.models['claude-beta'], 1);
+});
+
+test('anthropic: count_tokens gives the prompt-token count', async () => {
+  const r = await anthropic.messages.countTokens({
+    model: 'claude-mock', system: [{ type: 'text', text: 'be brief' }],
+    messages: [{ role: 'user', content: 'Hello there [[mock:cached=1]]' }],
+  });
+  assert.deepEqual(r, { input_tokens: 4 });
+  const s = await mock.stats();
+  assert.ok(s.paths['/v1/messages/count_tokens'] >= 1);
+});
+
+test('anthropic: errors arrive as the SDK error classes, with type and message intact', async () => {
+  const ask = (text) => anthropic.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: text }] });
+  await assert.rejects(ask('x [[mock:status=429,retry_after=3]]'), (e) => {
+    assert.ok(e instanceof Anthropic.RateLimitError, e.constructor.name);
+    assert.equal(e.status, 429);
+    assert.equal(e.type, 'rate_limit_error');
+    assert.equal(e.error.error.message, 'aigw-mock injected status 429');
+    assert.equal(e.headers.get('retry-after'), '3');
+    assert.match(e.requestID, /^req_/);
+    return true;
+  });
+  await assert.rejects(ask('x [[mock:status=529]]'), (e) => {
+    assert.ok(e instanceof Anthropic.InternalServerError);
+    assert.equal(e.status, 529);
+    assert.equal(e.type, 'overloaded_error');
+    assert.equal(e.headers.get('retry-after'), '1');
+    return true;
+  });
+  await assert.rejects(ask('x [[mock:status=404]]'), (e) => e instanceof Anthropic.NotFoundError && e.type === 'not_found_error');
+  await assert.rejects(ask('x [[mock:status=413]]'), (e) => e.status === 413 && e.type === 'request_too_large');
+  await assert.rejects(
+    anthropic.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] },
+      { headers: { 'x-mock-status': '500' } }),
+    (e) => e instanceof Anthropic.InternalServerError && e.type === 'api_error');
+  // an in-band error after 4 events ends the stream: the SDK raises it
+  const stream = anthropic.messages.stream({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'a b c [[mock:stream_error=4]]' }] });
+  await assert.rejects(stream.finalMessage(), (e) => {
+    assert.ok(e instanceof Anthropic.APIError, e.constructor.name);
+    assert.equal(e.type, 'overloaded_error');
+    return true;
+  });
+});
+
+test('anthropic: the real API\'s request checks — key (401), anthropic-version (400), max_tokens (400)', async () => {
+  const body = JSON.stringify({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  const noVersion = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'k' }, body });
+  assert.equal(noVersion.status, 400);
+  const v = await noVersion.json();
+  assert.equal(v.type, 'error');
+  assert.equal(v.error.type, 'invalid_request_error');
+  assert.match(v.error.message, /anthropic-version/);
+  const noKey = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: { 'anthropic-version': '2023-06-01' }, body });
+  assert.equal(noKey.status, 401);
+  assert.equal((await noKey.json()).error.type, 'authentication_error');
+  const bearer = await fetch(`${mock.url}/v1/messages`, {
+    method: 'POST', headers: { 'anthropic-version': '2023-06-01', authorization: 'Bearer t' }, body,
+  });
+  assert.equal(bearer.status, 200);
+  await assert.rejects(
+    anthropic.messages.create({ model: 'claude-mock', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof Anthropic.BadRequestError && /max_tokens/.test(e.error.error.message));
+});
+
+// ---- OpenAI ---------------------------------------------------------------------------------
+
+test('openai: tool calls non-stream — content null, ids, arguments byte-equal to the rule object', async () => {
+  const r = await openai.chat.completions.create({
+    model: 'mock-model', tools: openaiTools, messages: [{ role: 'user', content: 'weather ✓ [[mock:tool_calls=2]]' }],
+  });
+  const m = r.choices[0].message;
+  assert.equal(m.content, null);
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  assert.deepEqual(m.tool_calls.map((c) => [c.id, c.type, c.function.name]), [
+    ['call_mock_0', 'function', 'get_weather'], ['call_mock_1', 'function', 'get_time'],
+  ]);
+  m.tool_calls.forEach((c, i) => assert.equal(c.function.arguments, JSON.stringify(ruleArgs('weather ✓', i))));
+  assert.deepEqual(r.usage, { prompt_tokens: 2, completion_tokens: 20, total_tokens: 22 });
+});
+
+test('openai: tool calls stream — finalChatCompletion() arguments parse to the rule object; fragments ≤ 5 bytes', async () => {
+  const params = {
+    model: 'mock-model', tools: openaiTools, tool_choice: { type: 'function', function: { name: 'get_time' } },
+    messages: [{ role: 'user', content: 'time é please' }],
+  };
+  const runner = openai.chat.completions.stream(params);
+  const final = await runner.finalChatCompletion();
+  const calls = final.choices[0].message.tool_calls;
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].id, 'call_mock_0');
+  assert.equal(calls[0].function.name, 'get_time');
+  assert.deepEqual(JSON.parse(calls[0].function.arguments), ruleArgs('time é please', 0));
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+
+  const stream = await openai.chat.completions.create({ ...params, stream: true });
+  const fragments = [];
+  let first = null;
+  for await (const chunk of stream) {
+    for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
+      if (tc.id) first = tc;
+      else fragments.push(tc.function.arguments);
+    }
+  }
+  assert.deepEqual(first, { index: 0, id: 'call_mock_0', type: 'function', function: { name: 'get_time', arguments: '' } });
+  assert.ok(fragments.length > 20);
+  for (const f of fragments) assert.ok(Buffer.byteLength(f) <= 5 && f.length > 0);
+  assert.equal(fragments.join(''), JSON.stringify(ruleArgs('time é please', 0)));
+});
+
+test('openai: parallel calls stream one after another; tool results give the rule 1 text', async () => {
+  const final = await openai.chat.completions
+    .stream({ model: 'mock-model', tools: openaiTools, messages: [{ role: 'user', content: 'both [[mock:tool_calls=3]]' }] })
+    .finalChatCompletion();
+  const calls = final.choices[0].message.tool_calls;
+  assert.deepEqual(calls.map((c) => [c.id, c.function.name, JSON.parse(c.function.arguments).n]), [
+    ['call_mock_0', 'get_weather', 0], ['call_mock_1', 'get_time', 1], ['call_mock_2', 'get_weather', 2],
+  ]);
+  const r = await openai.chat.completions.create({
+    model: 'mock-model', tools: openaiTools,
+    messages: [
+      { role: 'user', content: 'both [[mock:tool_calls=3]]' },
+      { role: 'assistant', content: null, tool_calls: calls.map(({ id, type, function: f }) => ({ id, type, function: f })) },
+      { role: 'tool', tool_call_id: 'call_mock_0', content: 'sunny' },
+      { role: 'tool', tool_call_id: 'call_mock_1', content: [{ type: 'text', text: 'noon' }] },
+      { role: 'tool', tool_call_id: 'call_mock_2', content: 'rain later' },
+    ],
+  });
+  assert.equal(r.choices[0].message.content, 'mock saw 3 tool results: sunny | noon | rain later');
+  assert.equal(r.choices[0].finish_reason, 'stop');
+});
+
+test('openai: JSON output, images, length and stop finishes', async () => {
+  const json = await openai.chat.completions.create({
+    model: 'mock-model', response_format: { type: 'json_object' }, messages: [{ role: 'user', content: 'as json' }],
+  });
+  assert.deepEqual(JSON.parse(json.choices[0].message.content), { reply: 'mock reply to: as json' });
+  const img = await openai.chat.completions.create({
+    model: 'mock-model', messages: [{ role: 'user', content: [
+      { type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+    ] }],
+  });
+  assert.equal(img.choices[0].message.content, 'mock reply to: look [images: 1]');
+  const short = await openai.chat.completions.create({
+    model: 'mock-model', max_completion_tokens: 3, messages: [{ role: 'user', content: 'one two three' }],
+  });
+  assert.equal(short.choices[0].message.content, 'mock reply to:');
+  assert.equal(short.choices[0].finish_reason, 'length');
+  assert.equal(short.usage.completion_tokens, 3);
+  const stopped = await openai.chat.completions.create({
+    model: 'mock-model', stop: ['three'], messages: [{ role: 'user', content: 'one two three' }],
+  });
+  assert.equal(stopped.choices[0].message.content, 'mock reply to: one two ');
+  assert.equal(stopped.choices[0].finish_reason, 'stop');
+});
+
+test('openai: usage details only when non-zero — cached_tokens and reasoning_tokens', async () => {
+  const params = { model: 'mock-model', messages: [{ role: 'user', content: 'count [[mock:cached=1,reasoning=7]]' }] };
+  const expected = {
+    prompt_tokens: 1, completion_tokens: 4 + 7, total_tokens: 12,
+    prompt_tokens_details: { cached_tokens: 1 }, completion_tokens_details: { reasoning_tokens: 7 },
+  };
+  const r = await openai.chat.completions.create(params);
+  assert.deepEqual(r.usage, expected);
+  const final = await openai.chat.completions.stream({ ...params, stream_options: { include_usage: true } }).finalChatCompletion();
+  assert.deepEqual(final.usage, expected);
+  // cached tokens never exceed the prompt
+  const clamped = await openai.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'two words [[mock:cached=9]]' }] });
+  assert.deepEqual(clamped.usage.prompt_tokens_details, { cached_tokens: 2 });
+});
+
+test('openai: an in-band stream error (stream_error=N) makes the SDK raise; no [DONE]', async () => {
+  const stream = await openai.chat.completions.create({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'a b [[mock:stream_error=2]]' }] });
+  let text = '';
+  await assert.rejects(async () => {
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  }, (e) => e instanceof OpenAI.APIError && /injected stream error/.test(e.message));
+  assert.equal(text, 'mock ');
+  const raw = await (await fetch(`${mock.url}/v1/chat/completions`, {
+    method: 'POST', body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'a [[mock:stream_error=1]]' }] }),
+  })).text();
+  assert.doesNotMatch(raw, /\[DONE\]/);
+  assert.equal(sseEvents(raw).length, 2);
+});
+
+// ---- Gemini ---------------------------------------------------------------------------------
+
+test('gemini: non-stream generateContent — text, finishReason, usageMetadata, modelVersion', async () => {
+  const r = await gemini.models.generateContent({
+    model: 'gemini-mock', contents: 'Hello there', config: { systemInstruction: 'be brief' },
+  });
+  assert.equal(r.text, 'mock reply to: Hello there');
+  assert.equal(r.candidates[0].finishReason, 'STOP');
+  assert.equal(r.candidates[0].content.role, 'model');
+  assert.deepEqual(r.usageMetadata, { promptTokenCount: 4, candidatesTokenCount: 5, totalTokenCount: 9 });
+  assert.equal(r.modelVersion, 'gemini-mock');
+  assert.ok(r.responseId);
+  // the stable version's path answers the same
+  const v1 = await geminiV1.models.generateContent({ model: 'gemini-mock', contents: 'Hello there', config: { systemInstruction: 'be brief' } });
+  assert.equal(v1.text, r.text);
+  assert.deepEqual(v1.usageMetadata, r.usageMetadata);
+});
+
+test('gemini: stream (alt=sse) — several chunks, CRLF-separated events, no [DONE], last chunk finishes', async () => {
+  const chunks = [];
+  for await (const c of await gemini.models.generateContentStream({ model: 'gemini-mock', contents: 'one two three' })) chunks.push(c);
+  assert.ok(chunks.length >= 5);
+  assert.equal(chunks.map((c) => c.text).join(''), 'mock reply to: one two three');
+  assert.ok(chunks.slice(0, -1).every((c) => !c.candidates[0].finishReason));
+  assert.equal(chunks.at(-1).candidates[0].finishReason, 'STOP');
+  assert.deepEqual(chunks.at(-1).usageMetadata, { promptTokenCount: 3, candidatesTokenCount: 6, totalTokenCount: 9 });
+
+  const res = await fetch(`${mock.url}/v1beta/models/gemini-mock:streamGenerateContent?alt=sse`, {
+    method: 'POST', headers: { 'x-goog-api-key': 'k', 'content-type': 'application/json' },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'one two three' }] }] }),
+  });
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const raw = await res.text();
+  assert.ok(raw.endsWith('\r\n\r\n'));
+  assert.doesNotMatch(raw, /\[DONE\]/);
+  const events = sseEvents(raw, '\r\n\r\n');
+  assert.equal(events.length, chunks.length);
+  assert.deepEqual(events.at(-1).data.usageMetadata, chunks.at(-1).usageMetadata);
+});
+
+test('gemini: functionCall (mode ANY + allowedFunctionNames) — args are the rule object, sent whole when streaming', async () => {
+  const params = {
+    model: 'gemini-mock', contents: 'weather in Paris?',
+    config: { tools: geminiTools, toolConfig: { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['get_time'] } } },
+  };
+  const r = await gemini.models.generateContent(params);
+  assert.deepEqual(r.functionCalls.map(({ name, args }) => ({ name, args })), [{ name: 'get_time', args: ruleArgs('weather in Paris?', 0) }]);
+  assert.equal(r.candidates[0].finishReason, 'STOP');
+  assert.equal(r.usageMetadata.candidatesTokenCount, 10);
+  const chunks = [];
+  for await (const c of await gemini.models.generateContentStream({ ...params, contents: 'both [[mock:tool_calls=2]]' })) chunks.push(c);
+  const calls = chunks.flatMap((c) => c.functionCalls ?? []);
+  assert.deepEqual(calls.map(({ name, args }) => ({ name, args })), [
+    { name: 'get_weather', args: ruleArgs('both', 0) }, { name: 'get_time', args: ruleArgs('both', 1) },
+  ]);
+  assert.equal(chunks.at(-1).candidates[0].finishReason, 'STOP');
+  assert.equal(chunks.at(-1).usageMetadata.candidatesTokenCount, 20);
+});
+
+test('gemini: functionResponse parts — rule 1 text (a lone string member, else sorted compact JSON)', async () => {
+  const r = await gemini.models.generateContent({
+    model: 'gemini-mock', config: { tools: geminiTools },
+    contents: [
+      { role: 'user', parts: [{ text: 'weather? [[mock:tool_calls=2]]' }] },
+      { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: {} } }, { functionCall: { name: 'get_time', args: {} } }] },
+      { role: 'user', parts: [
+        { functionResponse: { name: 'get_weather', response: { result: 'sunny 20C' } } },
+        { functionResponse: { name: 'get_time', response: { z: 1, a: 'noon' } } },
+      ] },
+    ],
+  });
+  assert.equal(r.text, 'mock saw 2 tool results: sunny 20C | {"a":"noon","z":1}');
+});
+
+test('gemini: thought part first, JSON output, images, MAX_TOKENS, usage with cached and thoughts', async () => {
+  const r = await gemini.models.generateContent({
+    model: 'gemini-mock',
+    contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'image/png', data: 'AAAA' } }, { text: 'see this [[mock:cached=2,reasoning=5]]' }] }],
+    config: { thinkingConfig: { includeThoughts: true }, responseMimeType: 'application/json' },
+  });
+  const parts = r.candidates[0].content.parts;
+  assert.deepEqual(parts[0], { text: 'mock thinking about: see this', thought: true });
+  assert.deepEqual(JSON.parse(parts[1].text), { reply: 'mock reply to: see this [images: 1]' });
+  assert.deepEqual(r.usageMetadata, {
+    promptTokenCount: 2, candidatesTokenCount: 7, totalTokenCount: 2 + 7 + 5, cachedContentTokenCount: 2, thoughtsTokenCount: 5,
+  });
+  const short = await gemini.models.generateContent({ model: 'gemini-mock', contents: 'a b c', config: { maxOutputTokens: 2 } });
+  assert.equal(short.text, 'mock reply');
+  assert.equal(short.candidates[0].finishReason, 'MAX_TOKENS');
+});
+
+test('gemini: key required (403 PERMISSION_DENIED), Google-shaped errors reach the SDK as ApiError', async () => {
+  const res = await fetch(`${mock.url}/v1beta/models/gemini-mock:generateContent`, {
+    method: 'POST', body: JSON.stringify({ contents: [{ parts: [{ text: 'x' }] }] }),
+  });
+  assert.equal(res.status, 403);
+  const body = await res.json();
+  assert.equal(body.error.code, 403);
+  assert.equal(body.error.status, 'PERMISSION_DENIED');
+  const keyed = await fetch(`${mock.url}/v1beta/models/gemini-mock:generateContent?key=k`, {
+    method: 'POST', body: JSON.stringify({ contents: [{ parts: [{ text: 'x' }] }] }),
+  });
+  assert.equal(keyed.status, 200);
+  await assert.rejects(gemini.models.generateContent({ model: 'gemini-mock', contents: 'x [[mock:status=429,retry_after=9]]' }), (e) => {
+    assert.equal(e.status, 429);
+    const err = JSON.parse(e.message).error;
+    assert.equal(err.status, 'RESOURCE_EXHAUSTED');
+    assert.equal(err.message, 'aigw-mock injected status 429');
+    assert.equal(err.details[0].retryDelay, '9s');
+    return true;
+  });
+  await assert.rejects(gemini.models.generateContent({ model: 'gemini-mock', contents: 'x [[mock:status=503]]' }),
+    (e) => e.status === 503 && JSON.parse(e.message).error.status === 'UNAVAILABLE');
+  const stream = await gemini.models.generateContentStream({ model: 'gemini-mock', contents: 'a b c [[mock:stream_error=2]]' });
+  await assert.rejects(async () => { for await (const c of stream) void c; }, (e) => e.status === 503);
+});
+
+// ---- one conversation, three formats --------------------------------------------------------
+
+test('the same conversation gets the same reply, tool calls and usage in all three formats', async () => {
+  const q = 'plan a trip ✓ [[mock:tool_calls=2,cached=1,reasoning=2]]';
+  // turn 1: tool calls
+  const a1 = await anthropic.messages.create({ model: 'm', max_tokens: 100, system: 'sys text', tools: weatherTools, messages: [{ role: 'user', content: q }] });
+  const o1 = await openai.chat.completions.create({ model: 'm', tools: openaiTools, messages: [{ role: 'system', content: 'sys text' }, { role: 'user', content: q }] });
+  const g1 = await gemini.models.generateContent({ model: 'm', contents: q, config: { systemInstruction: 'sys text', tools: geminiTools } });
+  const aCalls = a1.content.map((b) => [b.name, b.input]);
+  const oCalls = o1.choices[0].message.tool_calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]);
+  const gCalls = g1.functionCalls.map((c) => [c.name, c.args]);
+  assert.deepEqual(oCalls, aCalls);
+  assert.deepEqual(gCalls, aCalls);
+  const prompt = 6; // sys text + plan a trip ✓ (the directive does not count)
+  assert.deepEqual(o1.usage, {
+    prompt_tokens: prompt, completion_tokens: 22, total_tokens: prompt + 22,
+    prompt_tokens_details: { cached_tokens: 1 }, completion_tokens_details: { reasoning_tokens: 2 },
+  });
+  assert.equal(a1.usage.input_tokens + a1.usage.cache_read_input_tokens + a1.usage.cache_creation_input_tokens, prompt);
+  assert.equal(a1.usage.output_tokens, 22);
+  assert.deepEqual(g1.usageMetadata, {
+    promptTokenCount: prompt, candidatesTokenCount: 20, totalTokenCount: prompt + 22, cachedContentTokenCount: 1, thoughtsTokenCount: 2,
+  });
+  // turn 2: the results go back
+  const a2 = await anthropic.messages.create({
+    model: 'm', max_tokens: 100, system: 'sys text', tools: weatherTools,
+    messages: [
+      { role: 'user', content: q },
+      { role: 'assistant', content: a1.content },
+      { role: 'user', content: [
+        { type: 'tool_result', tool_use_id: 'toolu_mock_0', content: 'sunny' },
+        { type: 'tool_result', tool_use_id: 'toolu_mock_1', content: 'noon' },
+      ] },
+    ],
+  });
+  const o2 = await openai.chat.completions.create({
+    model: 'm', tools: openaiTools,
+    messages: [
+      { role: 'system', content: 'sys text' }, { role: 'user', content: q }, o1.choices[0].message,
+      { role: 'tool', tool_call_id: 'call_mock_0', content: 'sunny' },
+      { role: 'tool', tool_call_id: 'call_mock_1', content: 'noon' },
+    ],
+  });
+  const g2 = await gemini.models.generateContent({
+    model: 'm', config: { systemInstruction: 'sys text', tools: geminiTools },
+    contents: [
+      { role: 'user', parts: [{ text: q }] },
+      g1.candidates[0].content,
+      { role: 'user', parts: [
+        { functionResponse: { name: 'get_weather', response: { result: 'sunny' } } },
+        { functionResponse: { name: 'get_time', response: { result: 'noon' } } },
+      ] },
+    ],
+  });
+  const text = 'mock saw 2 tool results: sunny | noon';
+  assert.equal(a2.content[0].text, text);
+  assert.equal(o2.choices[0].message.content, text);
+  assert.equal(g2.text, text);
+  assert.equal(o2.usage.prompt_tokens, prompt + 2);
+  assert.equal(g2.usageMetadata.promptTokenCount, prompt + 2);
+  assert.equal(a2.usage.input_tokens + a2.usage.cache_read_input_tokens + a2.usage.cache_creation_input_tokens, prompt + 2);
+  assert.equal(o2.usage.completion_tokens - 2, 8); // mock saw 2 tool results: sunny | noon
+  assert.equal(g2.usageMetadata.candidatesTokenCount, 8);
+  assert.equal(a2.usage.output_tokens - 2, 8);
+});
+
+test('stats count the new paths by template and their models', async () => {
+  await mock.reset();
+  await anthropic.messages.create({ model: 'stats-claude', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
+  await anthropic.messages.countTokens({ model: 'stats-claude', messages: [{ role: 'user', content: 'x' }] });
+  await gemini.models.generateContent({ model: 'stats-gemini', contents: 'x' });
+  for await (const c of await gemini.models.generateContentStream({ model: 'stats-gemini', contents: 'x' })) void c;
+  const s = await mock.stats();
+  assert.deepEqual(s.paths, {
+    '/v1/messages': 1, '/v1/messages/count_tokens': 1,
+    '/v1beta/models:generateContent': 1, '/v1beta/models:streamGenerateContent': 1,
+  });
+  assert.deepEqual(s.models, { 'stats-claude': 2, 'stats-gemini': 2 });
+  assert.deepEqual(s.streams, { started: 1, completed: 1, aborted: 0 });
+  assert.equal(s.in_flight, 0);
+});

@@ -1,0 +1,263 @@
+// translate.test.mjs — every client format against every provider format, through aigw:
+// {OpenAI SDK on /v1/chat/completions, Anthropic SDK on /v1/messages} × {OpenAI-compatible,
+// Anthropic, Gemini upstream}, all imitated by aigw-mock, whose replies follow one rule set
+// in every format (tools/mock/README.md). So the same conversation must give the same text,
+// tool calls, arguments and usage whichever pair carries it: translation loses nothing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startGateway } from './harness.mjs';
+
+let mock, gw, oai, ant;
+
+const UPSTREAMS = ['openai', 'anthropic', 'gemini'];
+const INGRESSES = ['openai', 'anthropic'];
+
+// The arguments every mock tool call carries (the mock's rule), for call i and prompt text q.
+const ruleArgs = (q, i) => ({ city: 'Paris', query: q, n: i, units: ['c', 'f'], note: 'line1\nline2 "quoted" ✓ é' });
+
+const TOOLS_OPENAI = [
+  { type: 'function', function: { name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+  { type: 'function', function: { name: 'get_time', description: 'time', parameters: { type: 'object', properties: {} } } },
+];
+const TOOLS_ANTHROPIC = TOOLS_OPENAI.map((t) => ({ name: t.function.name, description: t.function.description, input_schema: t.function.parameters }));
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
+before(async () => {
+  mock = await startMock();
+  const base = `http://127.0.0.1:${mock.port}`;
+  gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 2
+access_log: stdout
+timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
+providers:
+  - {name: up-openai, type: openai, base_url: "${base}/v1", api_key: k1, models: [m-openai],
+     timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+  - {name: up-anthropic, type: anthropic, base_url: "${base}", api_key: k2, models: [m-anthropic],
+     timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+  - {name: up-gemini, type: gemini, base_url: "${base}", api_key: k3, models: [m-gemini],
+     timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+`);
+  oai = new OpenAI({ baseURL: gw.baseURL, apiKey: 'client-key', maxRetries: 0, timeout: 20000 });
+  ant = new Anthropic({ baseURL: gw.url, apiKey: 'client-key', maxRetries: 0, timeout: 20000 });
+});
+
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+});
+
+// ---- one conversation, asked in either client format ----------------------------------------
+
+// What a client gets back, reduced to the facts the rule set fixes.
+function fromOpenAI(c) {
+  const m = c.choices[0].message;
+  return {
+    text: m.content ?? '',
+    calls: (m.tool_calls ?? []).map((t) => ({ id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) })),
+    finish: c.choices[0].finish_reason,
+    prompt: c.usage?.prompt_tokens, completion: c.usage?.completion_tokens,
+    cached: c.usage?.prompt_tokens_details?.cached_tokens ?? 0,
+  };
+}
+function fromAnthropic(msg) {
+  const text = msg.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+  const calls = msg.content.filter((b) => b.type === 'tool_use').map((b) => ({ id: b.id, name: b.name, args: b.input }));
+  const finish = { end_turn: 'stop', tool_use: 'tool_calls', max_tokens: 'length', stop_sequence: 'stop' }[msg.stop_reason];
+  const cached = msg.usage.cache_read_input_tokens ?? 0;
+  return {
+    text, calls, finish,
+    prompt: msg.usage.input_tokens + cached + (msg.usage.cache_creation_input_tokens ?? 0),
+    completion: msg.usage.output_tokens, cached,
+  };
+}
+
+async function ask(ingress, upstream, { text, system, tools = false, stream = false, image = false, extra = {} }) {
+  const model = `m-${upstream}`;
+  if (ingress === 'openai') {
+    const content = image
+      ? [{ type: 'text', text }, { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }]
+      : text;
+    const body = {
+      model,
+      messages: [...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content }],
+      ...(tools ? { tools: TOOLS_OPENAI } : {}),
+      ...extra,
+    };
+    if (!stream) return fromOpenAI(await oai.chat.completions.create(body));
+    const s = oai.chat.completions.stream({ ...body, stream_options: { include_usage: true } });
+    return fromOpenAI(await s.finalChatCompletion());
+  }
+  const content = image
+    ? [{ type: 'text', text }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG } }]
+    : text;
+  const body = {
+    model, max_tokens: 1000,
+    ...(system ? { system } : {}),
+    messages: [{ role: 'user', content }],
+    ...(tools ? { tools: TOOLS_ANTHROPIC } : {}),
+    ...extra,
+  };
+  if (!stream) return fromAnthropic(await ant.messages.create(body));
+  return fromAnthropic(await ant.messages.stream(body).finalMessage());
+}
+
+for (const ingress of INGRESSES) {
+  for (const upstream of UPSTREAMS) {
+    const pair = `${ingress} client → ${upstream} provider`;
+
+    test(`${pair}: text, non-stream and stream, same text and usage`, async () => {
+      for (const stream of [false, true]) {
+        const r = await ask(ingress, upstream, { text: 'Hello there', system: 'be brief', stream });
+        assert.equal(r.text, 'mock reply to: Hello there', `stream=${stream}`);
+        assert.equal(r.finish, 'stop');
+        assert.deepEqual(r.calls, []);
+        assert.equal(r.prompt, 4, `prompt tokens, stream=${stream}`); // words of system + user
+        assert.equal(r.completion, 5, `completion tokens, stream=${stream}`);
+      }
+    });
+
+    test(`${pair}: parallel tool calls with streamed arguments reassemble identically`, async () => {
+      for (const stream of [false, true]) {
+        const r = await ask(ingress, upstream, { text: 'weather please [[mock:tool_calls=2]]', tools: true, stream });
+        assert.equal(r.finish, 'tool_calls', `stream=${stream}`);
+        assert.equal(r.calls.length, 2);
+        assert.deepEqual(r.calls.map((c) => c.name), ['get_weather', 'get_time']);
+        assert.deepEqual(r.calls[0].args, ruleArgs('weather please', 0));
+        assert.deepEqual(r.calls[1].args, ruleArgs('weather please', 1));
+        assert.ok(r.calls.every((c) => typeof c.id === 'string' && c.id.length > 0));
+        assert.notEqual(r.calls[0].id, r.calls[1].id);
+      }
+    });
+
+    test(`${pair}: tool results sent back in the next turn reach the provider`, async () => {
+      const first = await ask(ingress, upstream, { text: 'weather please [[mock:tool_calls=2]]', tools: true });
+      let r;
+      if (ingress === 'openai') {
+        const c = await oai.chat.completions.create({
+          model: `m-${upstream}`, tools: TOOLS_OPENAI,
+          messages: [
+            { role: 'user', content: 'weather please' },
+            { role: 'assistant', content: null, tool_calls: first.calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: JSON.stringify(c.args) } })) },
+            { role: 'tool', tool_call_id: first.calls[0].id, content: 'sunny' },
+            { role: 'tool', tool_call_id: first.calls[1].id, content: 'noon' },
+          ],
+        });
+        r = fromOpenAI(c);
+      } else {
+        const m = await ant.messages.create({
+          model: `m-${upstream}`, max_tokens: 100, tools: TOOLS_ANTHROPIC,
+          messages: [
+            { role: 'user', content: 'weather please' },
+            { role: 'assistant', content: first.calls.map((c) => ({ type: 'tool_use', id: c.id, name: c.name, input: c.args })) },
+            { role: 'user', content: [
+              { type: 'tool_result', tool_use_id: first.calls[0].id, content: 'sunny' },
+              { type: 'tool_result', tool_use_id: first.calls[1].id, content: [{ type: 'text', text: 'noon' }] },
+            ] },
+          ],
+        });
+        r = fromAnthropic(m);
+      }
+      assert.equal(r.text, 'mock saw 2 tool results: sunny | noon');
+      assert.equal(r.finish, 'stop');
+    });
+
+    test(`${pair}: an image reaches the provider`, async () => {
+      for (const stream of [false, true]) {
+        const r = await ask(ingress, upstream, { text: 'describe', image: true, stream });
+        assert.equal(r.text, 'mock reply to: describe [images: 1]');
+      }
+    });
+
+    test(`${pair}: cached prompt tokens are reported as the provider counted them`, async () => {
+      for (const stream of [false, true]) {
+        const r = await ask(ingress, upstream, { text: 'one two three four [[mock:cached=3]]', stream });
+        assert.equal(r.prompt, 4, `stream=${stream}`);
+        assert.equal(r.cached, 3, `stream=${stream}`);
+      }
+    });
+
+    test(`${pair}: max tokens reached is a length finish`, async () => {
+      const extra = ingress === 'openai' ? { max_tokens: 2 } : { max_tokens: 2 };
+      const r = await ask(ingress, upstream, { text: 'Hello there', extra });
+      assert.equal(r.text, 'mock reply');
+      assert.equal(r.finish, 'length');
+    });
+
+    test(`${pair}: provider errors arrive as the SDK's error class with the message`, async () => {
+      const Cls = ingress === 'openai' ? OpenAI : Anthropic;
+      for (const stream of [false, true]) {
+        await assert.rejects(
+          () => ask(ingress, upstream, { text: 'hi [[mock:status=429,retry_after=0]]', stream }),
+          (e) => {
+            assert.ok(e instanceof Cls.RateLimitError, `${e.constructor.name}: ${e.message}`);
+            assert.equal(e.status, 429);
+            assert.match(e.message, /mock/i);
+            return true;
+          },
+        );
+      }
+    });
+
+    test(`${pair}: a provider failing mid-stream makes the SDK throw`, async () => {
+      await assert.rejects(() => ask(ingress, upstream, { text: 'w [[mock:words=30,drop_after=5]]', stream: true }));
+    });
+  }
+}
+
+test('OpenAI client → Anthropic and Gemini: JSON output comes back as JSON content', async () => {
+  for (const upstream of ['anthropic', 'gemini', 'openai']) {
+    const r = await ask('openai', upstream, { text: 'give json', extra: { response_format: { type: 'json_object' } } });
+    const parsed = JSON.parse(r.text);
+    assert.equal(typeof parsed, 'object', upstream);
+    assert.equal(r.finish, 'stop', upstream);
+  }
+});
+
+test('parameters a provider cannot take are dropped visibly, never silently', async () => {
+  const { response } = await oai.chat.completions
+    .create({ model: 'm-anthropic', messages: [{ role: 'user', content: 'hi' }], seed: 3, logprobs: true })
+    .withResponse();
+  assert.equal(response.headers.get('x-aigw-dropped-params'), 'seed,logprobs');
+  const line = await gw.waitLog((l) => l.dropped_params === 'seed,logprobs');
+  assert.equal(line.provider, 'up-anthropic');
+  // n > 1 would change the meaning: refused, not dropped
+  await assert.rejects(
+    () => oai.chat.completions.create({ model: 'm-anthropic', messages: [{ role: 'user', content: 'hi' }], n: 2 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'n',
+  );
+});
+
+test('Anthropic client: errors of the gateway itself are in Anthropic shape with request-id', async () => {
+  const res = await fetch(`${gw.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k' },
+    body: JSON.stringify({ model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+  });
+  assert.equal(res.status, 404);
+  assert.ok(res.headers.get('request-id'));
+  const body = await res.json();
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, 'not_found_error');
+  assert.match(body.error.message, /no-such-model/);
+  await assert.rejects(
+    () => ant.messages.create({ model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof Anthropic.NotFoundError && /no-such-model/.test(e.message),
+  );
+});
+
+test('Anthropic client: Claude Code\'s ?beta=true path, Bearer or x-api-key, count_tokens', async () => {
+  const res = await fetch(`${gw.url}/v1/messages?beta=true`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2026-10-21', authorization: 'Bearer k' },
+    body: JSON.stringify({ model: 'm-anthropic', max_tokens: 50, messages: [{ role: 'user', content: 'beta path' }] }),
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).content[0].text, 'mock reply to: beta path');
+  const counted = await ant.messages.countTokens({ model: 'm-anthropic', messages: [{ role: 'user', content: 'one two three' }] });
+  assert.equal(counted.input_tokens, 3); // the provider counted
+  const estimated = await ant.messages.countTokens({ model: 'm-openai', messages: [{ role: 'user', content: 'one two three' }] });
+  assert.ok(estimated.input_tokens > 0); // an estimate where the provider cannot count
+});

@@ -1,0 +1,119 @@
+/* fuzz_translate.c — libFuzzer target for the format translators (src/providers): the code
+ * that reads client bodies in one format and provider replies and stream events in another.
+ *
+ * The first input byte picks the ingress format and the provider preset; the rest is either a
+ * request body (encoded for the provider, then a reply translated back) or an SSE stream from
+ * the provider, split at a fuzzed point so events straddle reads. Besides sanitizer reports it
+ * checks that whatever reaches the client is whole SSE events (every event ends with a blank
+ * line) and that an encoded upstream body is valid JSON. The header lookup of the server is
+ * replaced by a stub: headers are not what is fuzzed here. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/codec.h"
+#include "server/http_conn.h"
+
+const http_header *http_find_header(const request *req, const char *name)
+{
+    (void)req;
+    (void)name;
+    return NULL;
+}
+
+typedef struct stream_feed {
+    request *req;
+    buf *out;
+    bool stop; /* the provider's stream ended or failed: later events are not read */
+} stream_feed;
+
+static void on_event(void *ud, const char *raw, size_t n)
+{
+    stream_feed *f = ud;
+    if (f->stop) return;
+    const char *message = NULL;
+    stream_step step = provider_stream_event(f->req, raw, n, f->out, &message);
+    if (step != STREAM_MORE) f->stop = true;
+    if (step == STREAM_FAILED && !message) abort();
+}
+
+static const char *const presets[] = {"openai", "anthropic", "gemini", "mistral"};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2) return 0;
+    uint8_t sel = data[0], cut_at = data[1];
+    const char *body = (const char *)data + 2;
+    size_t len = size - 2;
+
+    provider_config provider = {.name = "p", .api_key = "k"};
+    provider.preset = provider_preset_find(presets[sel & 3]);
+    provider.base_url = (char *)"http://h";
+    static char *urls[] = {"http://h/v1/chat/completions", "http://h/v1/completions",
+                           "http://h/v1/embeddings"};
+    memcpy(provider.urls, urls, sizeof urls);
+    model_route route = {.public_name = "pub",
+                         .provider = &provider,
+                         .upstream_model = "up",
+                         .upstream_model_len = 2,
+                         .max_output_tokens = 64};
+    request req = {0};
+    arena_init(&req.arena, 1024);
+    req.route = &route;
+    req.ingress = (sel >> 2) & 1 ? WIRE_ANTHROPIC : WIRE_OPENAI;
+    req.endpoint = req.ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS;
+    req.stream = (sel >> 3) & 1;
+    memcpy(req.id, "fz", 3);
+
+    buf out;
+    buf_init(&out, 64u << 20);
+    if (!((sel >> 4) & 1)) {
+        /* A request body (already validated JSON on the real path; here anything). */
+        req.body.data = (char *)body;
+        req.body.len = len;
+        provider_request preq;
+        provider_error err;
+        if (provider_encode(&req, 0, 0, &preq, &err)) {
+            json_error_t jerr;
+            json_t *j = json_loadb(preq.body, preq.body_len, JSON_ALLOW_NUL, &jerr);
+            /* the fast path forwards what it got; a translated body must be JSON */
+            if (req.xlate || req.dropped_params) {
+                if (!j) abort();
+            }
+            json_decref(j);
+            /* the same bytes as the provider's reply, success and error */
+            provider_translate_reply(&req, 200, body, len, &out);
+            out.len = 0;
+            provider_translate_reply(&req, 429, body, len, &out);
+        }
+    } else {
+        /* A provider stream against a translated request. */
+        static const char canon[] =
+            "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+            "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        static const char anth[] = "{\"model\":\"pub\",\"stream\":true,\"max_tokens\":5,"
+                                   "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        req.stream = true;
+        req.body.data = (char *)(req.ingress == WIRE_ANTHROPIC ? anth : canon);
+        req.body.len = strlen(req.body.data);
+        provider_request preq;
+        provider_error err;
+        if (provider_encode(&req, 0, 0, &preq, &err)) {
+            sse_reader r;
+            sse_reader_init(&r, 1u << 20);
+            size_t cut = len ? cut_at % (len + 1) : 0;
+            stream_feed f = {&req, &out, false};
+            if (sse_reader_feed(&r, body, cut, on_event, &f))
+                sse_reader_feed(&r, body + cut, len - cut, on_event, &f);
+            if (!f.stop) provider_stream_finish(&req, &out);
+            provider_stream_error(&req, &out, "end");
+            /* the client gets whole events only */
+            if (out.len && (out.len < 2 || memcmp(out.data + out.len - 2, "\n\n", 2))) abort();
+            sse_reader_free(&r);
+        }
+    }
+    buf_free(&out);
+    arena_free(&req.arena);
+    return 0;
+}

@@ -1,0 +1,275 @@
+/* mock.h — aigw-mock's shared types and the functions its files call in one another.
+ *
+ * aigw-mock imitates three providers' wire formats (OpenAI, Anthropic, Gemini). The layout:
+ *   sbuf.c       growable strings, JSON string escaping, base64, hashing
+ *   stats.c      /__stats counters shared by all workers
+ *   faults.c     [[mock:...]] directives and x-mock-* headers
+ *   server.c     listeners, connections, HTTP parsing, response heads, stream events, routing
+ *   reply.c      the format-independent rules: a canonical view of a request → a canonical reply
+ *   openai.c     /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models
+ *   anthropic.c  /v1/messages, /v1/messages/count_tokens
+ *   gemini.c     /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens
+ * The contract is tools/mock/README.md. Each format file only reads its request into a
+ * mock_view and writes a mock_reply in its own shape, so a gateway that translates between
+ * formats can be checked against the mock's native answer.
+ *
+ * One header rather than one per file: the files are one small program, and the connection
+ * type is shared by all of them. */
+#ifndef AIGW_MOCK_H
+#define AIGW_MOCK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <http_parser.h>
+#include <uv.h>
+
+#define MAX_BODY (32u * 1024 * 1024)
+#define MAX_HEAD 65536
+#define MAX_DELAY_MS 600000
+#define MAX_WORDS 1000000
+#define MAX_TOOL_CALLS 64
+#define MAX_TOOLS 128
+#define MAX_STOPS 16
+#define MAX_SCOPES 1024
+#define MAX_MODELS 128
+
+/* ---- sbuf.c: a growable string (always NUL-terminated once reserved) -------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+void sb_reserve(sbuf *b, size_t extra);
+void sb_add(sbuf *b, const char *s, size_t n);
+void sb_str(sbuf *b, const char *s);
+void sb_fmt(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string, escaped as JavaScript's JSON.stringify does (\n, \", \u0001). */
+void sb_json(sbuf *b, const char *s, size_t n);
+void sb_json_str(sbuf *b, const char *s); /* NUL-terminated s; NULL gives null */
+void sb_base64(sbuf *out, const unsigned char *p, size_t n);
+uint64_t fnv1a(const void *data, size_t len, uint64_t h);
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* ---- stats.c ------------------------------------------------------------------------------ */
+
+typedef enum mock_path {
+    P_CHAT,
+    P_COMPLETIONS,
+    P_EMBEDDINGS,
+    P_MODELS,
+    P_MESSAGES,
+    P_COUNT_TOKENS,
+    P_GEMINI_GENERATE,
+    P_GEMINI_STREAM,
+    P_GEMINI_COUNT,
+    P_GEMINI_V1_GENERATE, /* the same three under /v1/models/ (the stable version) */
+    P_GEMINI_V1_STREAM,
+    P_GEMINI_V1_COUNT,
+    P_OTHER,
+    P__COUNT
+} mock_path;
+
+void stats_request(mock_path path, const char *model);
+void stats_status(int status);
+void stats_uncount_status(int status); /* /__stats and /__reset are not counted */
+void stats_stream_started(void);
+void stats_stream_ended(bool completed); /* completed, or aborted by the client */
+void stats_in_flight(int delta);
+uint64_t stats_scope_hit(const char *scope); /* how many requests of the scope came before */
+void stats_json(sbuf *b);
+void stats_reset(void);
+
+/* ---- faults.c ----------------------------------------------------------------------------- */
+
+typedef struct faults {
+    int status;      /* 0: none */
+    int retry_after; /* seconds, for 429 (and Anthropic 529) */
+    long fail_first; /* 0: none */
+    char scope[128];
+    long ttfb_ms, chunk_delay_ms, drop_after, words;
+    long stream_error;        /* after N events an in-band error ends the stream; 0: none */
+    long tool_calls;          /* rule 2: N tool calls when tools are offered */
+    long cached, cache_write; /* usage: prompt tokens read from / written to a cache */
+    long reasoning;           /* usage: reasoning (thinking) tokens */
+    bool reset, hang;
+} faults;
+
+/* Sets one directive (key and value need no NUL). Unknown keys are ignored. */
+void faults_set(faults *f, const char *key, size_t klen, const char *val, size_t vlen);
+/* Header directives win over body directives: fills what `f` (from headers) left unset from
+ * every [[mock:...]] in the raw body, then bounds every value. */
+void faults_merge_body(faults *f, const char *body, size_t len);
+
+/* ---- server.c: connections and responses ------------------------------------------------- */
+
+typedef struct worker worker;
+typedef struct conn conn;
+
+typedef struct chunk {
+    char *data;
+    size_t len;
+} chunk;
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    worker *w;
+    http_parser parser;
+    sbuf url, hfield, hvalue, body;
+    bool in_value;
+    faults hdr_faults;
+    /* request headers the formats check (presence only) */
+    bool hdr_api_key, hdr_authorization, hdr_anthropic_version, hdr_goog_api_key;
+    char req_id[48];
+    bool keepalive, busy, closing, message_done;
+    sbuf pending; /* bytes after the current request (pipelining) */
+    /* the response being sent */
+    sbuf head; /* status line + headers (+ a whole body), sent after ttfb */
+    chunk *events;
+    size_t nevents, next_event;
+    bool streaming, stream_open;
+    long chunk_delay_ms, drop_after;
+    conn *next_conn, *prev_conn;
+    int handles;
+};
+
+/* A number unique within the process, for response ids. */
+uint64_t conn_next_id(conn *c);
+int conn_worker_id(const conn *c);
+
+/* Starts a response head into c->head: status line, Content-Type, x-request-id, and either
+ * Content-Length or chunked encoding; counts the status. The caller may append headers, then
+ * must append the blank line. */
+void head_begin(conn *c, int status, const char *content_type, size_t content_length, bool chunked);
+/* A whole JSON response (status, optional extra header lines ending in CRLF, body). */
+void respond_body(conn *c, int status, const char *extra_headers, const char *body, size_t len, long ttfb);
+/* A successful JSON reply that honours drop_after (half the body, then close) and ttfb. */
+void respond_reply(conn *c, const char *extra_headers, const char *body, size_t len, const faults *f);
+/* Closes the connection with a TCP RST. */
+void respond_reset(conn *c);
+
+/* A stream: stream_begin sends nothing yet; stream_event queues one SSE event (already framed,
+ * e.g. "data: {...}\n\n"); stream_end applies stream_error (the events after the first N are
+ * replaced by `error_event`, and the response ends there), adds the chunked terminator, and
+ * starts sending after ttfb_ms with chunk_delay_ms between events and drop_after. */
+void stream_begin(conn *c, const char *content_type, const char *extra_headers, const faults *f);
+void stream_event(conn *c, const char *data, size_t len);
+void stream_end(conn *c, const faults *f, const char *error_event, size_t error_len);
+
+/* Whether a query string (the part after '?') has name=value; value NULL: any non-empty value. */
+bool query_has(const char *query, const char *name, const char *value);
+
+/* ---- reply.c: the format-independent rules ----------------------------------------------- */
+
+/* The canonical view of a request. Strings in tools/stops/forced_tool point into the request's
+ * JSON, which must outlive the view. */
+typedef struct mock_view {
+    size_t prompt_words;  /* words of the system text, every message's text and tool results */
+    sbuf last_user;       /* raw text of the last user message that carries no tool results */
+    int last_user_images; /* image parts of that message */
+    sbuf results;         /* the trailing tool-result texts, joined with " | " */
+    int nresults;
+    /* the message being read */
+    bool in_user, prev_had_results;
+    sbuf msg_text, msg_results;
+    int msg_images, msg_nresults;
+
+    const char *tools[MAX_TOOLS];
+    int ntools;
+    const char *forced_tool; /* a named forced tool choice, or NULL */
+    bool tool_any;           /* "required" / "any": one call to the first tool */
+    bool tool_none;          /* tool choice "none": no tool calls */
+    bool json_output;
+    long max_tokens; /* -1: not given */
+    bool thinking;
+    const char *stops[MAX_STOPS];
+    size_t stop_lens[MAX_STOPS];
+    int nstops;
+} mock_view;
+
+typedef enum mock_finish { FINISH_STOP, FINISH_LENGTH, FINISH_STOP_SEQUENCE, FINISH_TOOL_CALLS } mock_finish;
+
+typedef struct mock_call {
+    const char *name;
+    sbuf args; /* the arguments object, compact JSON */
+} mock_call;
+
+typedef struct mock_reply {
+    sbuf text;     /* the text reply; empty when the reply is tool calls */
+    sbuf thinking; /* empty unless thinking was asked */
+    char signature[32];
+    mock_call calls[MAX_TOOL_CALLS];
+    int ncalls;
+    mock_finish finish;
+    const char *stop_sequence; /* the stop sequence that cut the text (FINISH_STOP_SEQUENCE) */
+    size_t stop_sequence_len;
+    size_t prompt, cached, cache_write, reasoning;
+    size_t output_words; /* words of the text, or 10 per tool call */
+} mock_reply;
+
+void view_init(mock_view *v);
+void view_free(mock_view *v);
+void view_system(mock_view *v, const char *s, size_t n);
+void view_message_begin(mock_view *v, bool user);
+void view_text(mock_view *v, const char *s, size_t n); /* one text part; parts join with " " */
+void view_image(mock_view *v);
+void view_result(mock_view *v, const char *s, size_t n); /* one tool result's whole text */
+void view_message_end(mock_view *v);
+void view_tool(mock_view *v, const char *name);
+void view_stop(mock_view *v, const char *s, size_t n);
+void view_max_tokens(mock_view *v, json_t *n); /* an integer, or ignored */
+
+/* Appends a content's text: a string, or an array whose elements' "text" strings join with
+ * " " (an element without "text" adds nothing). */
+void content_text(json_t *content, sbuf *out);
+
+/* Applies the rules of README.md to the view and the directives. The reply owns its buffers:
+ * free them with reply_free. */
+void reply_build(const mock_view *v, const faults *f, mock_reply *r);
+void reply_free(mock_reply *r);
+size_t reply_completion_tokens(const mock_reply *r); /* output_words + reasoning */
+
+size_t count_words(const char *s, size_t n);
+/* Whitespace words of a prompt text, the [[mock:...]] directives left out. */
+size_t count_prompt_words(const char *s, size_t n);
+void clean_text(sbuf *s);
+/* Splits text into pieces each ending after its spaces (concatenation == text). */
+size_t next_word_piece(const char *s, size_t len, size_t pos);
+/* Splits bytes into pieces of at most `max` bytes, never inside a UTF-8 sequence. */
+size_t next_utf8_piece(const char *s, size_t len, size_t pos, size_t max);
+
+/* ---- the formats -------------------------------------------------------------------------- */
+
+typedef enum mock_api { API_OPENAI, API_ANTHROPIC, API_GEMINI } mock_api;
+
+/* An error response in the API's shape, its type/status chosen from the HTTP status; retry
+ * headers (or Google's RetryInfo) when the status asks for them. */
+void api_error(conn *c, mock_api api, int status, const char *message, int retry_after, long ttfb);
+
+void openai_error(conn *c, int status, const char *type, const char *message, int retry_after, long ttfb);
+void openai_chat(conn *c, json_t *req, const char *model, const faults *f);
+void openai_completion(conn *c, json_t *req, const char *model, const faults *f);
+void openai_embeddings(conn *c, json_t *req, const char *model, const faults *f);
+void openai_models(conn *c);
+
+void anthropic_error(conn *c, int status, const char *message, int retry_after, long ttfb);
+/* Checks what the real API checks before reading the body (key, anthropic-version); answers
+ * and returns false when the request fails them. */
+bool anthropic_admit(conn *c);
+/* Body checks (max_tokens, messages); answers and returns false when they fail. */
+bool anthropic_validate(conn *c, json_t *req, bool count_tokens);
+void anthropic_messages(conn *c, json_t *req, const char *model, const faults *f);
+void anthropic_count_tokens(conn *c, json_t *req, const faults *f);
+
+void gemini_error(conn *c, int status, const char *message, int retry_after, long ttfb);
+bool gemini_admit(conn *c, const char *query); /* the API key: header or ?key= */
+bool gemini_validate(conn *c, json_t *req, bool count_tokens);
+/* sse: ?alt=sse (SSE events); otherwise a stream is one JSON array sent in chunks. */
+void gemini_generate(conn *c, json_t *req, const char *model, bool stream, bool sse, const faults *f);
+void gemini_count_tokens(conn *c, json_t *req, const faults *f);
+
+#endif
