@@ -25,7 +25,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 GW_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
-GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o)
+GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/config/catalog_data.o
 MOCK_SRC := $(wildcard tools/mock/*.c)
 MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -38,6 +38,11 @@ all: $(BUILD)/aigw $(BUILD)/aigw-mock
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The model catalog is data, embedded with the assembler's .incbin.
+$(BUILD)/src/config/catalog_data.o: src/config/catalog_data.S catalog/models.json
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/aigw: $(BUILD)/src/main.o $(GW_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -16,14 +16,15 @@ clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/bu
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthropic,gemini,presets}.c \
-    src/upstream/sse.c src/util/{arena,buf,alloc}.c $(pkg-config --libs jansson) -o "$out/fuzz_translate"
+    src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json}.c \
+    $(pkg-config --libs jansson) -o "$out/fuzz_translate"
 for target in json sse translate; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/
     echo "== fuzz_$target for ${seconds}s"
     log="$out/fuzz_$target.log"
-    if ! "$out/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
+    if ! "$out/fuzz_$target" -max_total_time="$seconds" -timeout=10 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$out/" "$work" >"$log" 2>&1; then
         # The whole report: the sanitizer's stack or the differential abort, and the input.
         grep -v '^#[0-9]' "$log" | tail -60

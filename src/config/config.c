@@ -313,6 +313,7 @@ static const field top_table[] = {
     {"listen", FIELD_CUSTOM, 0, 0, 0, NULL, parse_listen},
     {"workers", FIELD_INT, CFG(workers), 1, 256, NULL, NULL},
     {"access_log", FIELD_STRING, CFG(access_log), 0, 0, NULL, NULL},
+    {"catalog", FIELD_STRING, CFG(catalog_path), 0, 0, NULL, NULL},
     {"limits", FIELD_SECTION, 0, 0, 0, limits_table, NULL},
     {"timeouts", FIELD_SECTION, 0, 0, 0, server_timeouts_table, NULL},
     {"providers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_providers},
@@ -605,6 +606,31 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
     return true;
 }
 
+/* The catalog (a `catalog:` path is relative to the config file), and each route's entry:
+ * its limits decide max_tokens where a provider requires one. */
+static bool load_catalog(loader *ld, aigw_config *cfg, yaml_node_t *root)
+{
+    char *path = NULL;
+    if (cfg->catalog_path && cfg->catalog_path[0] != '/') {
+        const char *slash = strrchr(cfg->path, '/');
+        size_t dlen = slash ? (size_t)(slash - cfg->path) + 1 : 0;
+        size_t clen = strlen(cfg->catalog_path);
+        path = xmalloc(dlen + clen + 1);
+        memcpy(path, cfg->path, dlen);
+        memcpy(path + dlen, cfg->catalog_path, clen + 1);
+    }
+    char msg[512];
+    bool ok = catalog_load(&cfg->catalog, path ? path : cfg->catalog_path, msg, sizeof msg);
+    free(path);
+    if (!ok) return fail_at(ld, root, "catalog: %s", msg);
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        model_route *r = &cfg->routes[i];
+        r->catalog = catalog_find(&cfg->catalog, r->provider->preset->type, r->upstream_model);
+        if (r->catalog && r->catalog->max_output) r->max_output_tokens = r->catalog->max_output;
+    }
+    return true;
+}
+
 static void alias_list_free(alias_list *aliases)
 {
     for (size_t i = 0; i < aliases->count; i++) {
@@ -665,6 +691,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
         goto fail;
     }
     if (!build_routes(&ld, cfg, &ld.aliases, root)) goto fail;
+    if (!load_catalog(&ld, cfg, root)) goto fail;
     for (size_t i = 0; i < cfg->nproviders; i++)
         provider_prepare(&cfg->providers[i]);
     if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") &&
@@ -711,6 +738,8 @@ void config_free(aigw_config *cfg)
         free(cfg->routes[i].upstream_model);
     }
     free(cfg->routes);
+    catalog_free(&cfg->catalog);
+    free(cfg->catalog_path);
     free(cfg->listen_host);
     free(cfg->access_log);
     free(cfg->path);

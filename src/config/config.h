@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/catalog.h"
 #include "providers/wire.h"
 
 struct curl_slist;
@@ -57,7 +58,8 @@ typedef struct model_route {
     char *upstream_model;
     size_t upstream_model_len;
     bool is_alias;
-    uint32_t max_output_tokens; /* sent as max_tokens where the provider requires one */
+    uint32_t max_output_tokens;   /* sent as max_tokens where the provider requires one */
+    const catalog_entry *catalog; /* prices and limits; NULL when the catalog has no entry */
 } model_route;
 
 typedef struct aigw_config {
@@ -73,6 +75,8 @@ typedef struct aigw_config {
     size_t nproviders;
     model_route *routes; /* sorted by public_name for bsearch */
     size_t nroutes;
+    char *catalog_path; /* `catalog:`, entries added to or overriding the embedded catalog */
+    catalog catalog;
 } aigw_config;
 
 /* Loads and validates path. On success returns a config the caller frees with

@@ -49,6 +49,7 @@ void pipeline_request_reset(request *req)
     req->xlate = NULL;
     req->stream_error = NULL;
     req->dropped_params = NULL;
+    memset(&req->usage, 0, sizeof req->usage);
     req->ingress = WIRE_OPENAI;
     req->upstream = NULL;
     buf_reset(&req->upstream_reply);
@@ -384,12 +385,22 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
         buf_init(&translated, req->worker->config->max_response_bytes * 2);
         const char *type =
             provider_translate_reply(req, req->status, body, req->upstream_reply.len, &translated);
+        /* The cost is known once the reply's usage is: it goes out as a header. */
+        const char *headers = req->pass_headers;
+        size_t headers_len = req->pass_headers_len;
+        double cost = provider_cost(req);
+        if (cost >= 0) {
+            char *h = arena_alloc(&req->arena, headers_len + 64);
+            memcpy(h, headers, headers_len);
+            headers_len += (size_t)snprintf(h + headers_len, 64, "x-aigw-cost-usd: %.10g\r\n", cost);
+            headers = h;
+        }
         if (type)
-            http_respond(req, req->status, type, req->pass_headers, req->pass_headers_len,
-                         translated.data ? translated.data : "", translated.len);
+            http_respond(req, req->status, type, headers, headers_len, translated.data ? translated.data : "",
+                         translated.len);
         else
-            http_respond(req, req->status, req->upstream_content_type, req->pass_headers,
-                         req->pass_headers_len, body, req->upstream_reply.len);
+            http_respond(req, req->status, req->upstream_content_type, headers, headers_len, body,
+                         req->upstream_reply.len);
         buf_free(&translated);
         return;
     }
@@ -452,6 +463,15 @@ void pipeline_record(request *req)
         b,
         ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
         req->status, req->bytes_in, req->bytes_out, ttfb_ms, total_ms, req->stream ? "true" : "false");
+    if (req->usage.seen) {
+        const usage_counts *u = &req->usage;
+        buf_printf(b,
+                   ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"cached_tokens\":%ld,"
+                   "\"cache_write_tokens\":%ld,\"reasoning_tokens\":%ld}",
+                   u->prompt, u->completion, u->cached, u->cache_write, u->reasoning);
+        double cost = provider_cost(req);
+        if (cost >= 0) buf_printf(b, ",\"cost_usd\":%.10g", cost);
+    }
     if (req->dropped_params) {
         buf_append_lit(b, ",\"dropped_params\":");
         buf_append_json_string(b, req->dropped_params, strlen(req->dropped_params));

@@ -55,6 +55,9 @@ json_t *xlate__usage_chunk(xlate *x);
 /* The canonical usage object from the counters in x. */
 json_t *xlate__usage(const xlate *x);
 
+/* Adds the request's cost so far to a usage chunk as "aigw":{"cost_usd":…} (known prices only). */
+void provider_usage_chunk_cost(const request *req, json_t *chunk);
+
 /* Receives each canonical chunk a decoder produces (borrowed). */
 typedef void (*chunk_sink)(xlate *x, json_t *chunk, buf *out);
 

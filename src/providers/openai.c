@@ -60,6 +60,9 @@ void openai__stream_encode(xlate *x, json_t *chunk, buf *out)
     if (json_object_get(chunk, "usage") && !json_array_size(json_object_get(chunk, "choices")) &&
         !x->include_usage)
         return;
+    if (json_is_object(json_object_get(chunk, "usage")) &&
+        !json_array_size(json_object_get(chunk, "choices")))
+        provider_usage_chunk_cost(x->req, chunk);
     char *text = json_dumps(chunk, JSON_COMPACT);
     buf_append_lit(out, "data: ");
     buf_append(out, text, strlen(text));

@@ -56,7 +56,8 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
 /* A buffered (non-stream) upstream reply, status and body as received: writes the body to
  * send to the client into out and returns its Content-Type. On the fast path out is not
  * touched and NULL is returned (send the upstream's bytes). Upstream errors are re-shaped
- * into the ingress format with their status and message intact. */
+ * into the ingress format with their status and message intact. The reply's usage is noted
+ * in req->usage on both paths. */
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out);
 
 typedef enum stream_step {
@@ -66,7 +67,9 @@ typedef enum stream_step {
 } stream_step;
 
 /* One whole upstream SSE event (raw bytes, blank line included): appends what the client
- * must get to out — the raw event on the fast path, translated events otherwise. */
+ * must get to out — the raw event on the fast path, translated events otherwise. Usage the
+ * event reports is noted in req->usage; an OpenAI client's usage chunk gets the cost as an
+ * extra field ("aigw":{"cost_usd":…}). */
 stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message);
 /* The upstream transfer ended cleanly: returns true when the stream was complete (a format
  * without an end marker, like Gemini's, completes here and its end goes into out). */
@@ -74,6 +77,10 @@ bool provider_stream_finish(request *req, buf *out);
 /* Appends the ingress format's in-band stream error (OpenAI `data: {"error":…}`, Anthropic
  * `event: error`), after which the response ends. */
 void provider_stream_error(const request *req, buf *out, const char *message);
+
+/* The request's cost in USD from the usage its provider reported and the catalog's prices;
+ * negative when either is unknown. */
+double provider_cost(const request *req);
 
 /* count_tokens for a provider that cannot count: {"input_tokens":N} estimated from the
  * request's text (about four bytes a token), written to out. */

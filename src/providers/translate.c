@@ -17,6 +17,7 @@
 
 #include "providers/codec.h"
 #include "server/http_conn.h"
+#include "util/json.h"
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -347,6 +348,79 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
     return true;
 }
 
+/* ---- usage and cost ----------------------------------------------------------------------- */
+
+static bool int_field(json_t *obj, const char *key, long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) return false;
+    *out = (long)json_integer_value(v);
+    return true;
+}
+
+/* A provider's usage object, in its format's meaning, into req->usage (OpenAI's meaning).
+ * Only the fields present change: Anthropic streams report input in message_start and output
+ * in message_delta. */
+static void usage_note(request *req, wire_format format, json_t *u)
+{
+    if (!json_is_object(u)) return;
+    usage_counts *c = &req->usage;
+    c->seen = true;
+    if (format == WIRE_ANTHROPIC) {
+        long input = c->prompt - c->cached - c->cache_write;
+        int_field(u, "input_tokens", &input);
+        int_field(u, "cache_read_input_tokens", &c->cached);
+        int_field(u, "cache_creation_input_tokens", &c->cache_write);
+        int_field(u, "output_tokens", &c->completion);
+        c->prompt = input + c->cached + c->cache_write;
+    } else if (format == WIRE_GEMINI) {
+        long candidates = 0;
+        int_field(u, "promptTokenCount", &c->prompt);
+        int_field(u, "cachedContentTokenCount", &c->cached);
+        int_field(u, "thoughtsTokenCount", &c->reasoning);
+        int_field(u, "candidatesTokenCount", &candidates);
+        c->completion = candidates + c->reasoning;
+    } else {
+        int_field(u, "prompt_tokens", &c->prompt);
+        int_field(u, "completion_tokens", &c->completion);
+        int_field(json_object_get(u, "prompt_tokens_details"), "cached_tokens", &c->cached);
+        int_field(json_object_get(u, "completion_tokens_details"), "reasoning_tokens", &c->reasoning);
+    }
+}
+
+static json_t *usage_of(wire_format format, json_t *reply)
+{
+    if (format == WIRE_GEMINI) return json_object_get(reply, "usageMetadata");
+    json_t *u = json_object_get(reply, "usage");
+    if (!u && format == WIRE_ANTHROPIC) u = json_object_get(json_object_get(reply, "message"), "usage");
+    return u;
+}
+
+/* The fast path does not parse replies: the scanner finds the usage member and only that
+ * span goes to jansson. */
+static void usage_scan(request *req, wire_format format, const char *body, size_t len)
+{
+    json_field f = {.key = format == WIRE_GEMINI ? "usageMetadata" : "usage"};
+    const char *why;
+    size_t at;
+    if (!json_scan_object(body, len, &f, 1, &why, &at) || f.type != JSON_KIND_OBJECT) return;
+    json_error_t jerr;
+    json_t *u = json_loadb(body + f.start, f.end - f.start, 0, &jerr);
+    usage_note(req, format, u);
+    json_decref(u);
+}
+
+double provider_cost(const request *req)
+{
+    return req->route ? catalog_cost(req->route->catalog, &req->usage) : -1;
+}
+
+void provider_usage_chunk_cost(const request *req, json_t *chunk)
+{
+    double cost = provider_cost(req);
+    if (cost >= 0) json_object_set_new(chunk, "aigw", json_pack("{s:f}", "cost_usd", cost));
+}
+
 /* ---- replies ------------------------------------------------------------------------------ */
 
 void provider_error_body(wire_format format, buf *out, int status, const char *type, const char *code,
@@ -368,7 +442,10 @@ static void dump_into(buf *out, json_t *j)
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
 {
     xlate *x = req->xlate;
-    if (!x) return NULL;
+    if (!x) {
+        if (status >= 200 && status < 300) usage_scan(req, req->route->provider->preset->format, body, len);
+        return NULL;
+    }
     json_error_t jerr;
     json_t *reply = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (status < 200 || status >= 300) {
@@ -397,6 +474,7 @@ const char *provider_translate_reply(request *req, int status, const char *body,
         req->status = 502;
         return "application/json";
     }
+    usage_note(req, x->upstream, usage_of(x->upstream, reply));
     json_t *canon = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_to_canonical(x, reply)
                     : x->upstream == WIRE_GEMINI  ? gemini__reply_to_canonical(x, reply)
                                                   : json_incref(reply);
@@ -472,15 +550,38 @@ static bool anthropic_event_is_stop(const char *raw, size_t len)
 stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message)
 {
     xlate *x = req->xlate;
+    wire_format up = req->route->provider->preset->format;
+    const char *event = NULL, *data = NULL;
+    size_t data_len = 0;
+    /* Usage: only events that mention it are parsed, on either path. */
+    const char *key = up == WIRE_GEMINI ? "\"usageMetadata\"" : "\"usage\"";
+    bool has_usage = memmem(raw, len, key, strlen(key)) != NULL;
+    json_t *parsed = NULL;
+    if (has_usage || x) sse_fields(req, raw, len, &event, &data, &data_len);
+    if (has_usage) {
+        json_error_t jerr;
+        parsed = json_loadb(data, data_len, 0, &jerr);
+        usage_note(req, up, usage_of(up, parsed));
+    }
     if (!x) {
-        buf_append(out, raw, len);
         bool done =
             req->ingress == WIRE_ANTHROPIC ? anthropic_event_is_stop(raw, len) : sse_event_is_done(raw, len);
+        const char *brace = NULL;
+        double cost = -1;
+        if (parsed && up == WIRE_OPENAI && json_is_object(json_object_get(parsed, "usage")) &&
+            !json_array_size(json_object_get(parsed, "choices")) && (cost = provider_cost(req)) >= 0)
+            brace = memrchr(raw, '}', len);
+        if (brace) { /* the usage chunk: the cost goes in as an extra field */
+            buf_append(out, raw, (size_t)(brace - raw));
+            buf_printf(out, ",\"aigw\":{\"cost_usd\":%.10g}", cost);
+            buf_append(out, brace, len - (size_t)(brace - raw));
+        } else {
+            buf_append(out, raw, len);
+        }
+        json_decref(parsed);
         return done ? STREAM_DONE : STREAM_MORE;
     }
-    const char *event, *data;
-    size_t data_len;
-    sse_fields(req, raw, len, &event, &data, &data_len);
+    json_decref(parsed);
     if (!data_len) return STREAM_MORE;
     stream_step step;
     switch (x->upstream) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/catalog.h"
 #include "providers/wire.h"
 #include "upstream/sse.h"
 #include "util/arena.h"
@@ -63,6 +64,7 @@ typedef struct request {
     struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */
     const char *stream_error;   /* the provider's in-band stream error, arena */
     const char *dropped_params; /* comma-separated parameters the provider could not take, arena */
+    usage_counts usage;         /* as the provider reported it, normalized to OpenAI's meaning */
     struct upstream_call *upstream;
     buf upstream_reply;       /* buffered non-stream reply */
     sse_reader sse;           /* stream framing */

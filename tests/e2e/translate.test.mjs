@@ -7,6 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMock, startGateway } from './harness.mjs';
 
 let mock, gw, oai, ant;
@@ -24,10 +27,22 @@ const TOOLS_OPENAI = [
 const TOOLS_ANTHROPIC = TOOLS_OPENAI.map((t) => ({ name: t.function.name, description: t.function.description, input_schema: t.function.parameters }));
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
+// Prices for the imitated models (USD per million tokens), added to the embedded catalog.
+const PRICES = {
+  openai: { input: 1, output: 2, cached_input: 0.5, cache_write: 1 },
+  anthropic: { input: 3, output: 15, cached_input: 0.3, cache_write: 3.75 },
+  gemini: { input: 1.25, output: 10, cached_input: 0.125, cache_write: 1.25 },
+};
+
 before(async () => {
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
+  const catalog = join(mkdtempSync(join(tmpdir(), 'aigw-cat-')), 'prices.json');
+  writeFileSync(catalog, JSON.stringify({
+    models: UPSTREAMS.map((u) => ({ provider: u, model: `m-${u}`, max_output: 1000, ...PRICES[u], taken: '2026-11' })),
+  }));
   gw = await startGateway(`
+catalog: ${catalog}
 listen: 127.0.0.1:0
 workers: 2
 access_log: stdout
@@ -260,4 +275,45 @@ test('Anthropic client: Claude Code\'s ?beta=true path, Bearer or x-api-key, cou
   assert.equal(counted.input_tokens, 3); // the provider counted
   const estimated = await ant.messages.countTokens({ model: 'm-openai', messages: [{ role: 'user', content: 'one two three' }] });
   assert.ok(estimated.input_tokens > 0); // an estimate where the provider cannot count
+});
+
+// cost = uncached prompt × input + cached × cached_input + completion × output, per million
+const expectedCost = (u, prompt, cached, completion) =>
+  ((prompt - cached) * PRICES[u].input + cached * PRICES[u].cached_input + completion * PRICES[u].output) / 1e6;
+
+test('usage and cost: header and log for replies, the usage chunk and log for streams', async () => {
+  const text = 'one two three four [[mock:cached=3]]'; // 4 prompt words, 3 of them cached
+  for (const upstream of UPSTREAMS) {
+    const want = expectedCost(upstream, 4, 3, 7); // reply: "mock reply to: one two three four"
+    const id = `cost-${upstream}-${Date.now()}`;
+    const { data, response } = await oai.chat.completions
+      .create({ model: `m-${upstream}`, messages: [{ role: 'user', content: text }] }, { headers: { 'x-request-id': id } })
+      .withResponse();
+    assert.equal(data.usage.prompt_tokens, 4);
+    assert.ok(Math.abs(Number(response.headers.get('x-aigw-cost-usd')) - want) < 1e-12, `${upstream}: ${response.headers.get('x-aigw-cost-usd')} vs ${want}`);
+    const line = await gw.waitLog((l) => l.request_id === id);
+    assert.deepEqual(line.usage, { prompt_tokens: 4, completion_tokens: 7, cached_tokens: 3, cache_write_tokens: 0, reasoning_tokens: 0 });
+    assert.ok(Math.abs(line.cost_usd - want) < 1e-12);
+
+    const sid = `cost-s-${upstream}-${Date.now()}`;
+    const stream = await oai.chat.completions.create(
+      { model: `m-${upstream}`, messages: [{ role: 'user', content: text }], stream: true, stream_options: { include_usage: true } },
+      { headers: { 'x-request-id': sid } },
+    );
+    let last;
+    for await (const chunk of stream) last = chunk;
+    assert.deepEqual(last.choices, []);
+    assert.equal(last.usage.prompt_tokens, 4);
+    assert.ok(Math.abs(last.aigw.cost_usd - want) < 1e-12, `${upstream} stream: ${JSON.stringify(last)}`);
+    const sline = await gw.waitLog((l) => l.request_id === sid);
+    assert.ok(Math.abs(sline.cost_usd - want) < 1e-12);
+    assert.equal(sline.usage.cached_tokens, 3);
+  }
+  // an Anthropic client's stream: usage from the provider, cost in the log
+  const aid = `cost-a-${Date.now()}`;
+  const msg = await ant.messages.stream({ model: 'm-gemini', max_tokens: 100, messages: [{ role: 'user', content: text }] },
+    { headers: { 'x-request-id': aid } }).finalMessage();
+  assert.equal(msg.usage.cache_read_input_tokens, 3);
+  const aline = await gw.waitLog((l) => l.request_id === aid);
+  assert.ok(Math.abs(aline.cost_usd - expectedCost('gemini', 4, 3, 7)) < 1e-12);
 });
