@@ -4,7 +4,7 @@
 # machine. Everything listens on 127.0.0.1 only and is stopped on exit.
 #
 #   bench/run.sh                      all targets: direct nginx aigw portkey
-#   bench/run.sh nginx aigw           some of them
+#   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #
 # Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream").
@@ -91,7 +91,11 @@ CONF
     PIDS=("$master" $(pgrep -P "$master")); CUSTOM=""
 }
 
-start_aigw() {
+# aigw with the mock as an OpenAI-compatible provider (the fast path), or as an Anthropic one
+# (every request, reply and stream event translated: OpenAI client → Anthropic provider).
+start_aigw() { start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
+start_aigw-anthropic() { start_aigw_as anthropic "http://127.0.0.1:$MOCK_PORT"; }
+start_aigw_as() {
     local port; port=$(free_port)
     cat > "$work/aigw.yaml" <<CONF
 listen: 127.0.0.1:$port
@@ -99,8 +103,8 @@ workers: 1
 access_log: off
 providers:
   - name: mock
-    type: openai
-    base_url: http://127.0.0.1:$MOCK_PORT/v1
+    type: $1
+    base_url: $2
     models: [mock-model]
 CONF
     build/aigw serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
