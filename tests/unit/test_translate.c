@@ -562,6 +562,29 @@ static void test_plain_body_stays_on_the_fast_path(void **state)
     fixture_free(f);
 }
 
+static void test_azure_deployment_url_and_key_header(void **state)
+{
+    (void)state;
+    const char *body = "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    fixture *f = fixture_new("azure", WIRE_OPENAI, body, false);
+    f->provider.base_url = "https://r.openai.azure.com";
+    f->provider.api_version = "2024-10-21";
+    f->provider.api_key = NULL; /* keyless: the client's key goes out in Azure's header */
+    http_header auth = {"Authorization", "Bearer client-k", 13, 15};
+    f->req.headers[0] = auth;
+    f->req.nheaders = 1;
+    provider_request out;
+    provider_error err;
+    assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_string_equal(out.url, "https://r.openai.azure.com/openai/deployments/up-model/chat/completions"
+                                 "?api-version=2024-10-21");
+    bool key = false;
+    for (const struct curl_slist *h = out.headers; h; h = h->next)
+        key |= !strcmp(h->data, "api-key: client-k");
+    assert_true(key);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_gemini_stream_without_finish_is_incomplete),
         cmocka_unit_test(test_mistral_renames_and_drops),
         cmocka_unit_test(test_plain_body_stays_on_the_fast_path),
+        cmocka_unit_test(test_azure_deployment_url_and_key_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
