@@ -492,7 +492,12 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             xlate__drop(req, key);
         }
     }
-    if (parallel_off) {
+    /* Agents send `tools: []` when every tool is off; Anthropic refuses a tool_choice without
+     * tools, and both say nothing then. */
+    if (!json_array_size(json_object_get(out, "tools"))) {
+        json_object_del(out, "tools");
+        json_object_del(out, "tool_choice");
+    } else if (parallel_off) {
         json_t *choice = json_object_get(out, "tool_choice");
         if (!choice) json_object_set_new(out, "tool_choice", choice = json_pack("{s:s}", "type", "auto"));
         json_object_set_new(choice, "disable_parallel_tool_use", json_true());

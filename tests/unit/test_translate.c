@@ -135,6 +135,23 @@ static void test_openai_request_to_anthropic(void **state)
     fixture_free(f);
 }
 
+/* Qwen Code sends tools: [] when every tool is off; OpenCode tool_choice "auto" with it. */
+static void test_empty_tools_leave_no_tool_choice(void **state)
+{
+    (void)state;
+    fixture *f =
+        fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"tools\":[],\"tool_choice\":\"auto\",\"parallel_tool_calls\":false,"
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                    false);
+    provider_request out;
+    json_t *a = encode(f, &out);
+    assert_null(json_object_get(a, "tools"));
+    assert_null(json_object_get(a, "tool_choice"));
+    json_decref(a);
+    fixture_free(f);
+}
+
 static void test_n_above_one_is_refused_for_anthropic(void **state)
 {
     (void)state;
@@ -590,6 +607,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_request_to_anthropic),
         cmocka_unit_test(test_n_above_one_is_refused_for_anthropic),
+        cmocka_unit_test(test_empty_tools_leave_no_tool_choice),
         cmocka_unit_test(test_anthropic_reply_to_openai),
         cmocka_unit_test(test_anthropic_error_reaches_openai_client_intact),
         cmocka_unit_test(test_anthropic_stream_to_openai_chunks),
