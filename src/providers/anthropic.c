@@ -551,8 +551,9 @@ static long prompt_total(const xlate *x)
 json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
 {
     usage_from_anthropic(x, json_object_get(reply, "usage"));
-    buf text;
+    buf text, reasoning;
     buf_init(&text, 1u << 30);
+    buf_init(&reasoning, 1u << 30);
     json_t *calls = json_array();
     size_t i;
     json_t *b;
@@ -563,6 +564,9 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
         if (!strcmp(type, "text")) {
             json_t *t = json_object_get(b, "text");
             if (json_is_string(t)) buf_append(&text, json_string_value(t), json_string_length(t));
+        } else if (!strcmp(type, "thinking")) {
+            json_t *t = json_object_get(b, "thinking");
+            if (json_is_string(t)) buf_append(&reasoning, json_string_value(t), json_string_length(t));
         } else if (!strcmp(type, "tool_use")) {
             json_t *input = json_object_get(b, "input");
             char *args = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -590,7 +594,11 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
         json_object_set_new(message, "tool_calls", calls);
     else
         json_decref(calls);
+    /* Thinking, as OpenAI-compatible providers that reason return it (reasoning_content). */
+    if (reasoning.len)
+        json_object_set_new(message, "reasoning_content", json_stringn(reasoning.data, reasoning.len));
     buf_free(&text);
+    buf_free(&reasoning);
     long prompt = prompt_total(x);
     json_t *usage =
         json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
@@ -705,7 +713,11 @@ stream_step anthropic__stream_decode(xlate *x, const char *event, const char *da
                                      json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index",
                                                x->block_tool[index], "function", "arguments", part),
                                      NULL);
-        } /* thinking and signature deltas have no place in a chat completion */
+        } else if (dtype && !strcmp(dtype, "thinking_delta")) {
+            json_t *t = json_object_get(delta, "thinking");
+            if (json_string_length(t))
+                chunk = xlate__chunk(x, json_pack("{s:O}", "reasoning_content", t), NULL);
+        } /* signatures have no place in a chat completion */
     } else if (!strcmp(type, "message_delta")) {
         usage_from_anthropic(x, json_object_get(ev, "usage"));
         const char *stop = json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));

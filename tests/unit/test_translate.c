@@ -178,6 +178,7 @@ static void test_anthropic_reply_to_openai(void **state)
     json_decref(encode(f, &out));
     const char *reply =
         "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":["
+        "{\"type\":\"thinking\",\"thinking\":\"let me see\",\"signature\":\"sig\"},"
         "{\"type\":\"text\",\"text\":\"hi\"},"
         "{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{\"b\":[1,2],\"s\":\"\\u00e9\"}}]"
         ","
@@ -192,6 +193,7 @@ static void test_anthropic_reply_to_openai(void **state)
     assert_non_null(o);
     assert_string_equal(jstr(o, "object"), "chat.completion");
     assert_string_equal(jstr(o, "choices.0.message.content"), "hi");
+    assert_string_equal(jstr(o, "choices.0.message.reasoning_content"), "let me see");
     assert_string_equal(jstr(o, "choices.0.finish_reason"), "tool_calls");
     assert_string_equal(jstr(o, "choices.0.message.tool_calls.0.id"), "toolu_1");
     assert_string_equal(jstr(o, "choices.0.message.tool_calls.0.function.arguments"),
