@@ -59,6 +59,23 @@ static bool load_json(catalog *cat, json_t *root, const char *where, char *err, 
         /* Without a cached price the provider bills cached tokens as input (no discount). */
         e->cached_input = json_is_number(cached) ? json_number_value(cached) : e->input;
         e->cache_write = json_is_number(write) ? json_number_value(write) : e->input;
+        static const struct {
+            const char *name;
+            uint32_t bit;
+        } caps[] = {{"tools", CAP_TOOLS},
+                    {"vision", CAP_VISION},
+                    {"json_schema", CAP_JSON_SCHEMA},
+                    {"reasoning", CAP_REASONING},
+                    {"embeddings", CAP_EMBEDDINGS}};
+        e->capabilities = 0;
+        size_t k;
+        json_t *cap;
+        json_array_foreach(json_object_get(m, "capabilities"), k, cap)
+        {
+            for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++)
+                if (json_is_string(cap) && !strcmp(json_string_value(cap), caps[c].name))
+                    e->capabilities |= caps[c].bit;
+        }
         const char *taken = json_string_value(json_object_get(m, "taken"));
         e->taken = taken ? xstrdup(taken) : NULL;
         if (e->input < 0 || e->output < 0 || e->cached_input < 0 || e->cache_write < 0) {

@@ -11,8 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a model can do (catalog "capabilities"). */
+enum {
+    CAP_TOOLS = 1 << 0,
+    CAP_VISION = 1 << 1,
+    CAP_JSON_SCHEMA = 1 << 2,
+    CAP_REASONING = 1 << 3,
+    CAP_EMBEDDINGS = 1 << 4,
+};
+
 typedef struct catalog_entry {
     char *provider, *model;
+    uint32_t capabilities;                           /* CAP_* */
     uint32_t context, max_output;                    /* 0: unknown */
     bool priced;                                     /* input and output prices known */
     double input, output, cached_input, cache_write; /* USD per million tokens */

@@ -252,6 +252,20 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
                 json_array_append_new(tools, json_pack("{s:s,s:o}", "type", "function", "function", fn));
             }
             json_object_set_new(out, "tools", tools);
+        } else if (!strcmp(key, "thinking")) {
+            /* To a model the catalog knows reasons: its effort by the budget; else dropped. */
+            const char *type = json_string_value(json_object_get(v, "type"));
+            const catalog_entry *e = req->route->catalog;
+            if (type && !strcmp(type, "disabled")) continue;
+            if (!e || !(e->capabilities & CAP_REASONING)) {
+                xlate__drop(req, key);
+                continue;
+            }
+            json_int_t budget = json_integer_value(json_object_get(v, "budget_tokens"));
+            const char *effort = !strcmp(type ? type : "", "enabled") && budget < 4096 ? "low"
+                                 : budget >= 16384 ? "high"
+                                                   : "medium";
+            json_object_set_new(out, "reasoning_effort", json_string(effort));
         } else if (!strcmp(key, "tool_choice")) {
             const char *type = json_string_value(json_object_get(v, "type"));
             if (type && !strcmp(type, "any"))
@@ -401,6 +415,27 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
     return true;
 }
 
+/* reasoning_effort → thinking with a budget. OpenAI's max_completion_tokens and Anthropic's
+ * max_tokens both bound reasoning and answer together, so the budget must fit below it (at
+ * least 1024, Anthropic's minimum); thinking also needs the default temperature. Where it
+ * cannot be said the parameter is dropped and named. "none"/"minimal" mean no thinking. */
+static void thinking_from_effort(request *req, json_t *canon, json_t *out)
+{
+    const char *effort = json_string_value(json_object_get(canon, "reasoning_effort"));
+    if (!effort || !strcmp(effort, "none") || !strcmp(effort, "minimal")) return;
+    const catalog_entry *e = req->route->catalog;
+    json_int_t budget = !strcmp(effort, "low") ? 1024 : !strcmp(effort, "medium") ? 4096 : 16384;
+    json_int_t max = json_integer_value(json_object_get(out, "max_tokens"));
+    if (budget >= max) budget = max / 2;
+    json_t *temperature = json_object_get(out, "temperature");
+    bool temperature_ok = !temperature || json_number_value(temperature) == 1.0;
+    if ((e && !(e->capabilities & CAP_REASONING)) || budget < 1024 || !temperature_ok) {
+        xlate__drop(req, "reasoning_effort");
+        return;
+    }
+    json_object_set_new(out, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", budget));
+}
+
 json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon, const char *upstream_model,
                                           provider_error *err)
 {
@@ -473,6 +508,8 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             else
                 choice = json_pack("{s:s}", "type", "auto");
             json_object_set_new(out, "tool_choice", choice);
+        } else if (!strcmp(key, "reasoning_effort")) {
+            continue; /* after the loop, once max_tokens and temperature are known */
         } else if (!strcmp(key, "response_format")) {
             const char *type = json_string_value(json_object_get(v, "type"));
             if (!type || !strcmp(type, "text")) continue;
@@ -492,6 +529,7 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             xlate__drop(req, key);
         }
     }
+    thinking_from_effort(req, canon, out);
     /* Agents send `tools: []` when every tool is off; Anthropic refuses a tool_choice without
      * tools, and both say nothing then. */
     if (!json_array_size(json_object_get(out, "tools"))) {
@@ -617,6 +655,10 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
     json_t *choice = json_array_get(json_object_get(reply, "choices"), 0);
     json_t *message = json_object_get(choice, "message");
     json_t *content = json_array();
+    json_t *reasoning = json_object_get(message, "reasoning_content");
+    if (json_is_string(reasoning) && json_string_length(reasoning))
+        json_array_append_new(
+            content, json_pack("{s:s,s:O,s:s}", "type", "thinking", "thinking", reasoning, "signature", ""));
     json_t *text = json_object_get(message, "content");
     if (json_is_string(text) && json_string_length(text))
         json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", text));
@@ -791,6 +833,15 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
     start_message(x, out);
     json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
     json_t *delta = json_object_get(choice, "delta");
+    json_t *reasoning = json_object_get(delta, "reasoning_content");
+    if (json_is_string(reasoning) && json_string_length(reasoning)) {
+        if (x->open_block < 0 || x->open_kind != 2)
+            open_block(x, out, 2,
+                       json_pack("{s:s,s:s,s:s}", "type", "thinking", "thinking", "", "signature", ""));
+        emit(out, "content_block_delta",
+             json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->open_block,
+                       "delta", "type", "thinking_delta", "thinking", reasoning));
+    }
     json_t *content = json_object_get(delta, "content");
     if (json_is_string(content) && json_string_length(content)) {
         if (x->open_block < 0 || x->open_kind != 0)

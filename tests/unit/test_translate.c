@@ -604,6 +604,67 @@ static void test_azure_deployment_url_and_key_header(void **state)
     fixture_free(f);
 }
 
+/* reasoning_effort ↔ thinking: a budget below max_tokens, the default temperature, a model
+ * that reasons — otherwise a visible drop; and reasoning comes back as thinking blocks. */
+static void test_reasoning_effort_and_thinking(void **state)
+{
+    (void)state;
+    fixture *f =
+        fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"reasoning_effort\":\"medium\",\"max_completion_tokens\":10000,"
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                    false);
+    provider_request out;
+    json_t *a = encode(f, &out);
+    assert_string_equal(jstr(a, "thinking.type"), "enabled");
+    assert_int_equal(json_integer_value(json_path_get_compat(a, "thinking.budget_tokens")), 4096);
+    assert_null(f->req.dropped_params);
+    json_decref(a);
+    fixture_free(f);
+
+    f = fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"reasoning_effort\":\"high\",\"temperature\":0.2,"
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                    false);
+    a = encode(f, &out);
+    assert_null(json_object_get(a, "thinking")); /* thinking needs the default temperature */
+    assert_string_equal(f->req.dropped_params, "reasoning_effort");
+    json_decref(a);
+    fixture_free(f);
+
+    /* An Anthropic client's thinking to an OpenAI model the catalog knows reasons. */
+    catalog_entry reasons = {.provider = "openai", .model = "up-model", .capabilities = CAP_REASONING};
+    f = fixture_new("openai", WIRE_ANTHROPIC,
+                    "{\"model\":\"pub\",\"max_tokens\":30000,\"thinking\":{\"type\":\"enabled\","
+                    "\"budget_tokens\":20000},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                    true);
+    f->route.catalog = &reasons;
+    a = encode(f, &out);
+    assert_string_equal(jstr(a, "reasoning_effort"), "high");
+    json_decref(a);
+    /* …and its reasoning_content comes back as a thinking block before the text */
+    const char *const events[] = {
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+        "\"reasoning_content\":\"hmm\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},"
+        "\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    };
+    buf b;
+    buf_init(&b, 1 << 20);
+    stream_step last;
+    feed_events(f, events, 3, &b, &last);
+    json_t *list = parse_client_events(&b, true);
+    assert_string_equal(jstr(list, "1.content_block.type"), "thinking");
+    assert_string_equal(jstr(list, "2.delta.type"), "thinking_delta");
+    assert_string_equal(jstr(list, "2.delta.thinking"), "hmm");
+    assert_string_equal(jstr(list, "4.content_block.type"), "text");
+    assert_int_equal(json_integer_value(json_path_get_compat(list, "4.index")), 1);
+    json_decref(list);
+    buf_free(&b);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_mistral_renames_and_drops),
         cmocka_unit_test(test_plain_body_stays_on_the_fast_path),
         cmocka_unit_test(test_azure_deployment_url_and_key_header),
+        cmocka_unit_test(test_reasoning_effort_and_thinking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
