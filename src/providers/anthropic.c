@@ -12,9 +12,9 @@
  * arguments are carried as the same bytes: partial_json fragments become arguments fragments
  * one for one and back, so reassembly gives identical text. What one side cannot say is
  * dropped and named (x-aigw-dropped-params), never silently changed; what would change the
- * meaning (n > 1) is refused with 400. JSON output for Anthropic, which has no such switch, is
- * asked as a forced tool whose input is the JSON (as other gateways do) and given back as the
- * message content. */
+ * meaning (n > 1) is refused with 400. JSON output goes to Anthropic as structured outputs
+ * (output_config.format), or, for models the catalog says lack them, as a forced tool whose
+ * input is the JSON, given back as the message content. */
 #include <stdio.h>
 #include <string.h>
 
@@ -252,6 +252,19 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
                 json_array_append_new(tools, json_pack("{s:s,s:o}", "type", "function", "function", fn));
             }
             json_object_set_new(out, "tools", tools);
+        } else if (!strcmp(key, "output_config")) {
+            /* Structured output: output_config.format {type: json_schema, schema} is OpenAI's
+             * response_format json_schema. Other settings in it have no OpenAI equivalent. */
+            json_t *format = json_object_get(v, "format");
+            const char *ftype = json_string_value(json_object_get(format, "type"));
+            json_t *schema = json_object_get(format, "schema");
+            if (ftype && !strcmp(ftype, "json_schema") && json_is_object(schema))
+                json_object_set_new(out, "response_format",
+                                    json_pack("{s:s,s:{s:s,s:O}}", "type", "json_schema", "json_schema",
+                                              "name", "output", "schema", schema));
+            const char *k;
+            json_t *item;
+            json_object_foreach(v, k, item) if (strcmp(k, "format")) xlate__drop(req, "output_config");
         } else if (!strcmp(key, "thinking")) {
             /* To a model the catalog knows reasons: its effort by the budget; else dropped. */
             const char *type = json_string_value(json_object_get(v, "type"));
@@ -513,8 +526,19 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
         } else if (!strcmp(key, "response_format")) {
             const char *type = json_string_value(json_object_get(v, "type"));
             if (!type || !strcmp(type, "text")) continue;
-            /* JSON output: a forced tool whose input schema is the wanted schema. */
+            /* JSON output: structured outputs (output_config.format) where the model has them —
+             * unknown models are assumed current — else a forced tool whose input schema is
+             * the wanted schema (the newest models refuse forced tools, the oldest lack
+             * structured outputs; the catalog's json_schema capability tells them apart). */
             json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
+            const catalog_entry *e = req->route->catalog;
+            if (!e || (e->capabilities & CAP_JSON_SCHEMA)) {
+                json_object_set_new(
+                    out, "output_config",
+                    json_pack("{s:{s:s,s:o}}", "format", "type", "json_schema", "schema",
+                              schema ? json_incref(schema) : json_pack("{s:s}", "type", "object")));
+                continue;
+            }
             json_t *tool = json_pack("{s:s,s:s,s:o}", "name", JSON_TOOL, "description",
                                      "Give the answer as this tool's input.", "input_schema",
                                      schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));

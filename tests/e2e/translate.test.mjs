@@ -231,6 +231,18 @@ test('OpenAI client → Anthropic and Gemini: JSON output comes back as JSON con
   }
 });
 
+test('Anthropic client: structured output (output_config.format) comes back as JSON from every provider', async () => {
+  for (const upstream of UPSTREAMS) {
+    const msg = await ant.messages.create({
+      model: `m-${upstream}`, max_tokens: 200,
+      messages: [{ role: 'user', content: 'give json' }],
+      output_config: { format: { type: 'json_schema', schema: { type: 'object', properties: { reply: { type: 'string' } } } } },
+    });
+    const text = msg.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    assert.deepEqual(JSON.parse(text), { reply: 'mock reply to: give json' }, upstream);
+  }
+});
+
 test('parameters a provider cannot take are dropped visibly, never silently', async () => {
   const { response } = await oai.chat.completions
     .create({ model: 'm-anthropic', messages: [{ role: 'user', content: 'hi' }], seed: 3, logprobs: true })

@@ -665,6 +665,46 @@ static void test_reasoning_effort_and_thinking(void **state)
     fixture_free(f);
 }
 
+/* JSON output: structured outputs for a model not known to lack them; a forced tool else. */
+static void test_json_output_to_anthropic(void **state)
+{
+    (void)state;
+    const char *body = "{\"model\":\"pub\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                       "{\"name\":\"r\",\"schema\":{\"type\":\"object\"}}},"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    fixture *f = fixture_new("anthropic", WIRE_OPENAI, body, false);
+    provider_request out;
+    json_t *a = encode(f, &out);
+    assert_string_equal(jstr(a, "output_config.format.type"), "json_schema");
+    assert_string_equal(jstr(a, "output_config.format.schema.type"), "object");
+    assert_null(json_object_get(a, "tools"));
+    json_decref(a);
+    fixture_free(f);
+
+    catalog_entry old = {.provider = "anthropic", .model = "up-model", .capabilities = CAP_TOOLS};
+    f = fixture_new("anthropic", WIRE_OPENAI, body, false);
+    f->route.catalog = &old;
+    a = encode(f, &out);
+    assert_null(json_object_get(a, "output_config"));
+    assert_string_equal(jstr(a, "tool_choice.name"), "json_output");
+    /* the forced tool's input comes back as the message content */
+    const char *reply =
+        "{\"id\":\"m\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"json_output\","
+        "\"input\":{\"k\":1}}],\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":1,"
+        "\"output_tokens\":1}}";
+    buf b;
+    buf_init(&b, 1 << 20);
+    provider_translate_reply(&f->req, 200, reply, strlen(reply), &b);
+    json_error_t jerr;
+    json_t *o = json_loadb(b.data, b.len, 0, &jerr);
+    assert_string_equal(jstr(o, "choices.0.message.content"), "{\"k\":1}");
+    assert_string_equal(jstr(o, "choices.0.finish_reason"), "stop");
+    json_decref(o);
+    json_decref(a);
+    buf_free(&b);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_plain_body_stays_on_the_fast_path),
         cmocka_unit_test(test_azure_deployment_url_and_key_header),
         cmocka_unit_test(test_reasoning_effort_and_thinking),
+        cmocka_unit_test(test_json_output_to_anthropic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
