@@ -302,7 +302,19 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
 
 /* ==== provider: canonical request → Messages request ======================================= */
 
+static json_t *part_to_block_inner(request *req, json_t *part);
+
+/* Some OpenAI-format clients mark prompt-cache breakpoints with Anthropic's cache_control on
+ * content parts: it goes to Anthropic untouched. */
 static json_t *part_to_block(request *req, json_t *part)
+{
+    json_t *block = part_to_block_inner(req, part);
+    json_t *cache = json_object_get(part, "cache_control");
+    if (block && cache) json_object_set(block, "cache_control", cache);
+    return block;
+}
+
+static json_t *part_to_block_inner(request *req, json_t *part)
 {
     const char *type = json_string_value(json_object_get(part, "type"));
     if (type && !strcmp(type, "text"))

@@ -71,7 +71,7 @@ function fromOpenAI(c) {
   const m = c.choices[0].message;
   return {
     text: m.content ?? '',
-    calls: (m.tool_calls ?? []).map((t) => ({ id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) })),
+    calls: (m.tool_calls ?? []).map((t) => ({ id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments), raw: t.function.arguments })),
     finish: c.choices[0].finish_reason,
     prompt: c.usage?.prompt_tokens, completion: c.usage?.completion_tokens,
     cached: c.usage?.prompt_tokens_details?.cached_tokens ?? 0,
@@ -142,6 +142,8 @@ for (const ingress of INGRESSES) {
         assert.deepEqual(r.calls.map((c) => c.name), ['get_weather', 'get_time']);
         assert.deepEqual(r.calls[0].args, ruleArgs('weather please', 0));
         assert.deepEqual(r.calls[1].args, ruleArgs('weather please', 1));
+        // an OpenAI client sees the provider's argument bytes, not just an equal object
+        if (ingress === 'openai') r.calls.forEach((c, i) => assert.equal(c.raw, JSON.stringify(ruleArgs('weather please', i))));
         assert.ok(r.calls.every((c) => typeof c.id === 'string' && c.id.length > 0));
         assert.notEqual(r.calls[0].id, r.calls[1].id);
       }

@@ -94,7 +94,8 @@ static void test_openai_request_to_anthropic(void **state)
     const char *body =
         "{\"model\":\"pub\",\"messages\":["
         "{\"role\":\"system\",\"content\":\"be brief\"},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\","
+        "\"cache_control\":{\"type\":\"ephemeral\"}},"
         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]},"
         "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
         "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}},"
@@ -114,6 +115,7 @@ static void test_openai_request_to_anthropic(void **state)
     assert_string_equal(jstr(a, "system.0.text"), "be brief");
     json_t *msgs = json_object_get(a, "messages");
     assert_int_equal(json_array_size(msgs), 3); /* user, assistant, user(tool results) */
+    assert_string_equal(jstr(a, "messages.0.content.0.cache_control.type"), "ephemeral"); /* untouched */
     assert_string_equal(jstr(a, "messages.0.content.1.type"), "image");
     assert_string_equal(jstr(a, "messages.0.content.1.source.media_type"), "image/png");
     assert_string_equal(jstr(a, "messages.0.content.1.source.data"), "AAAA");
