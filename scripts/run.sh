@@ -21,6 +21,11 @@ aigw is running on http://127.0.0.1:8080 (aigw-mock behind it on :9090). Try:
   curl -sN http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
     -d '{"model":"fast","stream":true,"messages":[{"role":"user","content":"stream please"}]}'
 
+  # an Anthropic client, answered by a Gemini-format provider (translated both ways)
+  curl -s http://127.0.0.1:8080/v1/messages -H 'Content-Type: application/json' \
+    -H 'anthropic-version: 2023-06-01' \
+    -d '{"model":"mock-gemini","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'
+
 With OPENAI_API_KEY set, "model":"gpt-4o-mini" goes to OpenAI. Ctrl-C stops both.
 MSG
 wait "$gw_pid"
