@@ -359,8 +359,9 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
     if (req->chunked) {
         /* Events still gathered go out with the end (or before the error). */
         buf *out = &req->stream_out;
-        if (result == UPSTREAM_OK && !req->stream_error &&
-            (req->stream_done_seen || provider_stream_finish(req, out))) {
+        /* After the end marker the answer is complete, whatever the transport says next. */
+        if (!req->stream_error &&
+            (req->stream_done_seen || (result == UPSTREAM_OK && provider_stream_finish(req, out)))) {
             http_stream_end(req, out->data, out->len);
             return;
         }

@@ -454,11 +454,41 @@ static void thinking_from_effort(request *req, json_t *canon, json_t *out)
     if (budget >= max) budget = max / 2;
     json_t *temperature = json_object_get(out, "temperature");
     bool temperature_ok = !temperature || json_number_value(temperature) == 1.0;
-    if ((e && !(e->capabilities & CAP_REASONING)) || budget < 1024 || !temperature_ok) {
+    /* Anthropic refuses thinking together with a forced tool. */
+    const char *choice = json_string_value(json_object_get(json_object_get(out, "tool_choice"), "type"));
+    bool forced = choice && (!strcmp(choice, "any") || !strcmp(choice, "tool"));
+    if ((e && !(e->capabilities & CAP_REASONING)) || budget < 1024 || !temperature_ok || forced) {
         xlate__drop(req, "reasoning_effort");
         return;
     }
     json_object_set_new(out, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", budget));
+}
+
+/* JSON output: structured outputs (output_config.format) where the model has them — unknown
+ * models are assumed current — else a forced tool whose input schema is the wanted schema
+ * (the newest models refuse forced tools, the oldest lack structured outputs; the catalog's
+ * json_schema capability tells them apart). */
+static void json_output(request *req, xlate *x, json_t *canon, json_t *out)
+{
+    json_t *v = json_object_get(canon, "response_format");
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!type || !strcmp(type, "text")) return;
+    json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
+    const catalog_entry *e = req->route->catalog;
+    if (!e || (e->capabilities & CAP_JSON_SCHEMA)) {
+        json_object_set_new(out, "output_config",
+                            json_pack("{s:{s:s,s:o}}", "format", "type", "json_schema", "schema",
+                                      schema ? json_incref(schema) : json_pack("{s:s}", "type", "object")));
+        return;
+    }
+    json_t *tool =
+        json_pack("{s:s,s:s,s:o}", "name", JSON_TOOL, "description", "Give the answer as this tool's input.",
+                  "input_schema", schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+    json_t *tools = json_object_get(out, "tools");
+    if (!tools) json_object_set_new(out, "tools", tools = json_array());
+    json_array_append_new(tools, tool);
+    json_object_set_new(out, "tool_choice", json_pack("{s:s,s:s}", "type", "tool", "name", JSON_TOOL));
+    x->json_via_tool = true;
 }
 
 json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon, const char *upstream_model,
@@ -476,7 +506,8 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
         return NULL;
     }
     json_t *max = json_object_get(canon, "max_completion_tokens");
-    if (!max) max = json_object_get(canon, "max_tokens");
+    if (!json_is_integer(max)) max = json_object_get(canon, "max_tokens");
+    if (!json_is_integer(max)) max = NULL;
     /* Anthropic requires max_tokens; the catalog's limit for the model when the client
      * gives none. */
     json_object_set_new(out, "max_tokens",
@@ -487,6 +518,7 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
     json_t *v;
     json_object_foreach(canon, key, v)
     {
+        if (json_is_null(v)) continue; /* an explicit null is the parameter's absence */
         if (!strcmp(key, "model") || !strcmp(key, "messages") || !strcmp(key, "max_tokens") ||
             !strcmp(key, "max_completion_tokens") || !strcmp(key, "parallel_tool_calls") ||
             !strcmp(key, "n") || !strcmp(key, "stream_options"))
@@ -536,35 +568,13 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
         } else if (!strcmp(key, "reasoning_effort")) {
             continue; /* after the loop, once max_tokens and temperature are known */
         } else if (!strcmp(key, "response_format")) {
-            const char *type = json_string_value(json_object_get(v, "type"));
-            if (!type || !strcmp(type, "text")) continue;
-            /* JSON output: structured outputs (output_config.format) where the model has them —
-             * unknown models are assumed current — else a forced tool whose input schema is
-             * the wanted schema (the newest models refuse forced tools, the oldest lack
-             * structured outputs; the catalog's json_schema capability tells them apart). */
-            json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
-            const catalog_entry *e = req->route->catalog;
-            if (!e || (e->capabilities & CAP_JSON_SCHEMA)) {
-                json_object_set_new(
-                    out, "output_config",
-                    json_pack("{s:{s:s,s:o}}", "format", "type", "json_schema", "schema",
-                              schema ? json_incref(schema) : json_pack("{s:s}", "type", "object")));
-                continue;
-            }
-            json_t *tool = json_pack("{s:s,s:s,s:o}", "name", JSON_TOOL, "description",
-                                     "Give the answer as this tool's input.", "input_schema",
-                                     schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
-            json_t *tools = json_object_get(out, "tools");
-            if (!tools) json_object_set_new(out, "tools", tools = json_array());
-            json_array_append_new(tools, tool);
-            json_object_set_new(out, "tool_choice",
-                                json_pack("{s:s,s:s}", "type", "tool", "name", JSON_TOOL));
-            x->json_via_tool = true;
+            continue; /* after the loop, so a later tools or tool_choice cannot undo it */
         } else {
             /* logprobs, seed, penalties, logit_bias, reasoning_effort, service_tier, … */
             xlate__drop(req, key);
         }
     }
+    json_output(req, x, canon, out);
     thinking_from_effort(req, canon, out);
     /* Agents send `tools: []` when every tool is off; Anthropic refuses a tool_choice without
      * tools, and both say nothing then. */
@@ -604,13 +614,13 @@ static void usage_from_anthropic(xlate *x, json_t *u)
     if (!json_is_object(u)) return;
     json_t *v;
     long input = -1;
-    if ((v = json_object_get(u, "input_tokens")) && json_is_integer(v)) input = (long)json_integer_value(v);
+    if ((v = json_object_get(u, "input_tokens")) && json_is_integer(v)) input = xlate__count(v);
     if ((v = json_object_get(u, "cache_read_input_tokens")) && json_is_integer(v))
-        x->usage_cached = (long)json_integer_value(v);
+        x->usage_cached = xlate__count(v);
     if ((v = json_object_get(u, "cache_creation_input_tokens")) && json_is_integer(v))
-        x->usage_cache_write = (long)json_integer_value(v);
+        x->usage_cache_write = xlate__count(v);
     if ((v = json_object_get(u, "output_tokens")) && json_is_integer(v))
-        x->usage_completion = (long)json_integer_value(v);
+        x->usage_completion = xlate__count(v);
     /* Anthropic's input_tokens leave out cache reads and writes; OpenAI's prompt_tokens
      * count every prompt token, cached ones included. */
     if (input >= 0) x->usage_prompt = input;
@@ -715,9 +725,8 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
                                                  json_object_get(fn, "name"), "input", input));
     }
     json_t *u = json_object_get(reply, "usage");
-    long prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
-    long cached = (long)json_integer_value(
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    long prompt = xlate__count(json_object_get(u, "prompt_tokens"));
+    long cached = xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     const char *id = json_string_value(json_object_get(reply, "id"));
     const char *model = json_string_value(json_object_get(reply, "model"));
     return json_pack(
@@ -725,7 +734,7 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
         "assistant", "model", model ? model : x->model, "content", content, "stop_reason",
         stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
         "usage", "input_tokens", (json_int_t)(prompt - cached), "output_tokens",
-        (json_int_t)json_integer_value(json_object_get(u, "completion_tokens")), "cache_read_input_tokens",
+        (json_int_t)xlate__count(json_object_get(u, "completion_tokens")), "cache_read_input_tokens",
         (json_int_t)cached, "cache_creation_input_tokens", (json_int_t)0);
 }
 
@@ -748,7 +757,7 @@ stream_step anthropic__stream_decode(xlate *x, const char *event, const char *da
     if (!strcmp(type, "message_start")) {
         json_t *msg = json_object_get(ev, "message");
         const char *id = json_string_value(json_object_get(msg, "id"));
-        if (id) snprintf(x->id, sizeof x->id, "%s", id);
+        if (id) xlate__set_id(x, id);
         const char *model = json_string_value(json_object_get(msg, "model"));
         if (model) x->model = arena_strndup(&x->req->arena, model, strlen(model));
         usage_from_anthropic(x, json_object_get(msg, "usage"));
@@ -758,8 +767,8 @@ stream_step anthropic__stream_decode(xlate *x, const char *event, const char *da
         int index = (int)json_integer_value(json_object_get(ev, "index"));
         const char *btype = json_string_value(json_object_get(block, "type"));
         if (btype && !strcmp(btype, "tool_use") && index >= 0 && index < 64) {
-            bool is_json =
-                x->json_via_tool && !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
+            bool is_json = x->json_via_tool && json_string_value(json_object_get(block, "name")) &&
+                           !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
             if (is_json) {
                 x->block_tool[index] = -2; /* its input is the message content */
             } else {
@@ -825,6 +834,7 @@ stream_step anthropic__stream_decode(xlate *x, const char *event, const char *da
 
 static void emit(buf *out, const char *event, json_t *data)
 {
+    if (!data) return; /* json_pack refused what the provider sent: nothing to say */
     buf_append_lit(out, "event: ");
     buf_append(out, event, strlen(event));
     buf_append_lit(out, "\ndata: ");
@@ -893,7 +903,10 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
         int t = (int)json_integer_value(json_object_get(tc, "index"));
         if (t < 0 || t >= 64) continue;
         json_t *fn = json_object_get(tc, "function");
-        if (json_object_get(tc, "id") || x->tool_block[t] < 0) {
+        /* A call's block opens once, at its first delta (some servers repeat the id on every
+         * delta); fragments of a call whose block is already closed (calls interleaved) still
+         * go to that call's index, which the SDKs accumulate by. */
+        if (x->tool_block[t] < 0) {
             const char *id = json_string_value(json_object_get(tc, "id"));
             const char *name = json_string_value(json_object_get(fn, "name"));
             open_block(x, out, 1,
@@ -914,10 +927,10 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
     }
     json_t *u = json_object_get(chunk, "usage");
     if (json_is_object(u)) {
-        x->usage_prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
-        x->usage_completion = (long)json_integer_value(json_object_get(u, "completion_tokens"));
-        x->usage_cached = (long)json_integer_value(
-            json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+        x->usage_prompt = xlate__count(json_object_get(u, "prompt_tokens"));
+        x->usage_completion = xlate__count(json_object_get(u, "completion_tokens"));
+        x->usage_cached =
+            xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
     }
 }
 

@@ -45,6 +45,12 @@ typedef struct xlate {
     bool encoder_done;
 } xlate;
 
+/* Sets the reply id from the provider's, keeping only characters ids are made of (an id cut
+ * inside a UTF-8 sequence would make every later chunk invalid). */
+void xlate__set_id(xlate *x, const char *id);
+/* A token count from a provider: 0 unless an integer, clamped to [0, 2^40] so sums of counts
+ * cannot overflow. */
+long xlate__count(json_t *v);
 /* Records that a parameter was dropped for this provider (header + log). */
 void xlate__drop(request *req, const char *param);
 /* A canonical chunk: {id, object, created, model, choices:[{index:0, delta, finish_reason}]}.

@@ -85,21 +85,23 @@ static json_t *parts_of(request *req, json_t *content)
     return parts;
 }
 
-/* The name of the tool call `id` in the conversation so far (Gemini answers calls by name). */
-static const char *call_name(json_t *messages, size_t before, const char *id)
+/* Tool call id → function name over the whole conversation, built once (Gemini answers calls
+ * by name; a lookup per tool message would make the translation quadratic). */
+static json_t *call_names(json_t *messages)
 {
-    for (size_t i = before; i-- > 0;) {
-        json_t *m = json_array_get(messages, i);
-        size_t j;
-        json_t *tc;
+    json_t *names = json_object();
+    size_t i, j;
+    json_t *m, *tc;
+    json_array_foreach(messages, i, m)
+    {
         json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
         {
-            const char *tid = json_string_value(json_object_get(tc, "id"));
-            if (tid && id && !strcmp(tid, id))
-                return json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+            const char *id = json_string_value(json_object_get(tc, "id"));
+            json_t *name = json_object_get(json_object_get(tc, "function"), "name");
+            if (id && json_is_string(name)) json_object_set(names, id, name);
         }
     }
-    return NULL;
+    return names;
 }
 
 static void push_parts(json_t *contents, const char *role, json_t *parts)
@@ -116,6 +118,7 @@ static void push_parts(json_t *contents, const char *role, json_t *parts)
 
 static bool contents_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
 {
+    json_t *names = call_names(json_object_get(canon, "messages"));
     json_t *messages = json_object_get(canon, "messages");
     json_t *contents = json_array();
     json_t *system = json_array();
@@ -147,6 +150,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
                     json_decref(parts);
                     json_decref(contents);
                     json_decref(system);
+                    json_decref(names);
                     return refuse(err, "messages",
                                   "an assistant tool call's arguments are not a JSON object");
                 }
@@ -159,7 +163,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
                 json_decref(parts);
         } else if (!strcmp(role, "tool")) {
             const char *id = json_string_value(json_object_get(m, "tool_call_id"));
-            const char *name = call_name(messages, i, id);
+            const char *name = id ? json_string_value(json_object_get(names, id)) : NULL;
             json_t *part =
                 json_pack("{s:{s:s,s:{s:o}}}", "functionResponse", "name", name ? name : (id ? id : "tool"),
                           "response", "content", text_of(content));
@@ -167,9 +171,11 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
         } else {
             json_decref(contents);
             json_decref(system);
+            json_decref(names);
             return refuse(err, "messages", "unknown message role");
         }
     }
+    json_decref(names);
     json_object_set_new(out, "contents", contents);
     if (json_array_size(system))
         json_object_set_new(out, "systemInstruction", json_pack("{s:o}", "parts", system));
@@ -208,6 +214,7 @@ json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, pr
     json_t *v;
     json_object_foreach(canon, key, v)
     {
+        if (json_is_null(v)) continue; /* an explicit null is the parameter's absence */
         bool done = false;
         for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
             if (!strcmp(key, renames[i].from)) {
@@ -288,10 +295,10 @@ static const char *finish_from(const char *reason, bool calls)
 static void usage_from(xlate *x, json_t *u)
 {
     if (!json_is_object(u)) return;
-    long thoughts = (long)json_integer_value(json_object_get(u, "thoughtsTokenCount"));
-    x->usage_prompt = (long)json_integer_value(json_object_get(u, "promptTokenCount"));
-    x->usage_completion = (long)json_integer_value(json_object_get(u, "candidatesTokenCount")) + thoughts;
-    x->usage_cached = (long)json_integer_value(json_object_get(u, "cachedContentTokenCount"));
+    long thoughts = xlate__count(json_object_get(u, "thoughtsTokenCount"));
+    x->usage_prompt = xlate__count(json_object_get(u, "promptTokenCount"));
+    x->usage_completion = xlate__count(json_object_get(u, "candidatesTokenCount")) + thoughts;
+    x->usage_cached = xlate__count(json_object_get(u, "cachedContentTokenCount"));
     x->usage_reasoning = thoughts;
     x->usage_seen = true;
 }
@@ -372,7 +379,7 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
     if (model && x->model == x->req->route->public_name)
         x->model = arena_strndup(&x->req->arena, model, strlen(model));
     const char *rid = json_string_value(json_object_get(ev, "responseId"));
-    if (rid && !x->id[0]) snprintf(x->id, sizeof x->id, "%s", rid);
+    if (rid && !x->id[0]) xlate__set_id(x, rid);
     if (!x->decoder_started) {
         x->decoder_started = true;
         json_t *c = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
@@ -400,6 +407,15 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
         }
     }
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
+    static const char *const failed[] = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "OTHER",
+                                         "FINISH_REASON_UNSPECIFIED"};
+    for (size_t k = 0; reason && k < sizeof failed / sizeof failed[0]; k++)
+        if (!strcmp(reason, failed[k])) {
+            /* the generation failed: the client must not see a clean end */
+            *message = arena_strndup(&x->req->arena, reason, strlen(reason));
+            json_decref(ev);
+            return STREAM_FAILED;
+        }
     if (reason) {
         x->finish_reason = finish_from(reason, x->tool_calls > 0);
         json_t *c = xlate__chunk(x, NULL, x->finish_reason);

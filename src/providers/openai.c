@@ -14,12 +14,12 @@ static void note_usage(xlate *x, json_t *chunk)
     json_t *u = json_object_get(chunk, "usage");
     if (!json_is_object(u)) return;
     x->usage_seen = true;
-    x->usage_prompt = (long)json_integer_value(json_object_get(u, "prompt_tokens"));
-    x->usage_completion = (long)json_integer_value(json_object_get(u, "completion_tokens"));
-    x->usage_cached = (long)json_integer_value(
-        json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-    x->usage_reasoning = (long)json_integer_value(
-        json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
+    x->usage_prompt = xlate__count(json_object_get(u, "prompt_tokens"));
+    x->usage_completion = xlate__count(json_object_get(u, "completion_tokens"));
+    x->usage_cached =
+        xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    x->usage_reasoning =
+        xlate__count(json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
 }
 
 stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
@@ -44,7 +44,7 @@ stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_
         return STREAM_FAILED;
     }
     const char *id = json_string_value(json_object_get(chunk, "id"));
-    if (id && !x->id[0]) snprintf(x->id, sizeof x->id, "%s", id);
+    if (id && !x->id[0]) xlate__set_id(x, id);
     const char *model = json_string_value(json_object_get(chunk, "model"));
     if (model && x->model == x->req->route->public_name)
         x->model = arena_strndup(&x->req->arena, model, strlen(model));
@@ -56,6 +56,7 @@ stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_
 
 void openai__stream_encode(xlate *x, json_t *chunk, buf *out)
 {
+    if (!chunk) return;
     /* The usage-only chunk goes to a client that asked for it, as OpenAI does. */
     if (json_object_get(chunk, "usage") && !json_array_size(json_object_get(chunk, "choices")) &&
         !x->include_usage)

@@ -47,14 +47,39 @@ static char *arena_concat(request *req, const char *a, const char *b, const char
     return s;
 }
 
+long xlate__count(json_t *v)
+{
+    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+    return n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
+}
+
+void xlate__set_id(xlate *x, const char *id)
+{
+    size_t n = 0;
+    for (; *id && n + 1 < sizeof x->id; id++) {
+        unsigned char c = (unsigned char)*id;
+        if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') x->id[n++] = (char)c;
+    }
+    x->id[n] = '\0';
+}
+
 void xlate__drop(request *req, const char *param)
 {
     /* Each name once, and the list bounded: a body with thousands of unknown keys must not
      * make it (or the time to search it) grow without limit; past the bound it ends "...". */
-    enum { DROPPED_MAX = 512 };
+    enum { DROPPED_MAX = 512, NAME_MAX_BYTES = 64 };
+    /* Names come from the client's body and go into a response header: printable ASCII
+     * only (no CR/LF, no commas), and short. */
+    char name[NAME_MAX_BYTES + 1];
+    size_t plen = 0;
+    for (const char *p = param; *p && plen < NAME_MAX_BYTES; p++) {
+        unsigned char c = (unsigned char)*p;
+        name[plen++] = c > 0x20 && c < 0x7f && c != ',' ? (char)c : '?';
+    }
+    name[plen] = '\0';
+    param = plen ? name : "\"\"";
+    if (!plen) plen = 2;
     const char *have = req->dropped_params;
-    size_t plen = strlen(param);
-    if (!plen) param = "\"\"", plen = 2;
     if (!have) {
         req->dropped_params = arena_strndup(&req->arena, param, plen);
         return;
@@ -107,25 +132,28 @@ json_t *xlate__usage_chunk(xlate *x)
 
 /* ---- presets and parameter rules ------------------------------------------------------- */
 
-/* True when the body may hold a parameter the provider's rules touch: a cheap byte search,
- * so a body without any of them stays on the fast path. A hit inside a string (a prompt
- * mentioning "seed") only costs a parse: the rules look at top-level members. */
+/* True when the body has a top-level member a rule of the provider touches (found by the
+ * validating scanner, which compares keys as decoded: "se\u0065d" is seed); a body without
+ * any stays on the fast path. */
 static bool compat_may_apply(const provider_preset *preset, const char *body, size_t len)
 {
     if (!preset->compat) return false;
-    for (const compat_rule *r = preset->compat; r->param; r++) {
-        char quoted[64];
-        int n = snprintf(quoted, sizeof quoted, "\"%s\"", r->param);
-        if (n <= 0) continue;
-        /* as a key: the quoted name followed by a colon ("role":"user" is no hit for user) */
-        for (const char *at = body, *end = body + len;
-             (at = memmem(at, (size_t)(end - at), quoted, (size_t)n));) {
-            at += n;
-            while (at < end && (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r'))
-                at++;
-            if (at < end && *at == ':') return true;
-        }
-    }
+    json_field fields[32];
+    size_t n = 0;
+    for (const compat_rule *r = preset->compat; r->param && n < 32; r++)
+        fields[n++] = (json_field){.key = r->param};
+    const char *why;
+    size_t at;
+    if (!json_scan_object(body, len, fields, n, &why, &at)) return true; /* let the parser say */
+    for (size_t i = 0; i < n; i++)
+        if (fields[i].type != JSON_KIND_ABSENT) return true;
+    return false;
+}
+
+static bool preset_drops(const provider_preset *preset, const char *param)
+{
+    for (const compat_rule *r = preset->compat; r && r->param; r++)
+        if (!strcmp(r->param, param)) return r->action == COMPAT_DROP;
     return false;
 }
 
@@ -290,7 +318,7 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
         compat_apply(req, p->preset, canon);
         json_object_set_new(canon, "model", json_stringn(route->upstream_model, route->upstream_model_len));
         /* An Anthropic client needs the usage at the end of its stream. */
-        if (req->ingress == WIRE_ANTHROPIC && req->stream)
+        if (req->ingress == WIRE_ANTHROPIC && req->stream && !preset_drops(p->preset, "stream_options"))
             json_object_set_new(canon, "stream_options", json_pack("{s:b}", "include_usage", 1));
         native = json_incref(canon);
     } else if (up == WIRE_ANTHROPIC) {
@@ -354,7 +382,9 @@ static bool int_field(json_t *obj, const char *key, long *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!json_is_integer(v)) return false;
-    *out = (long)json_integer_value(v);
+    /* Counts come from the provider: keep them where sums cannot overflow. */
+    json_int_t n = json_integer_value(v);
+    *out = n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
     return true;
 }
 
@@ -434,8 +464,8 @@ void provider_error_body(wire_format format, buf *out, int status, const char *t
 
 static void dump_into(buf *out, json_t *j)
 {
-    char *text = json_dumps(j, JSON_COMPACT);
-    buf_append(out, text, strlen(text));
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text) buf_append(out, text, strlen(text));
     free(text);
 }
 
@@ -505,38 +535,65 @@ static void encode_finish(xlate *x, buf *out)
         openai__stream_finish(x, out);
 }
 
-/* Splits a raw SSE event into its event name and its data (data lines joined by \n), both in
- * the arena. Comments and other fields are skipped. */
-static void sse_fields(request *req, const char *raw, size_t len, const char **event, const char **data,
-                       size_t *data_len)
+/* The data of a raw SSE event (data lines joined by \n; other fields and comments skipped).
+ * Providers send one data line per event: its value is returned in place, without a copy;
+ * only an event of several data lines is joined, in the arena. The result is not
+ * NUL-terminated: use its length. */
+static void sse_data(request *req, const char *raw, size_t len, const char **data, size_t *data_len)
 {
-    char *d = arena_alloc(&req->arena, len + 1);
-    size_t dl = 0;
-    *event = NULL;
-    size_t i = 0;
-    while (i < len) {
+    const char *first = NULL;
+    size_t first_len = 0, lines = 0, total = 0;
+    for (size_t i = 0; i < len;) {
         size_t e = i;
         while (e < len && raw[e] != '\n' && raw[e] != '\r')
             e++;
-        const char *line = raw + i;
-        size_t ll = e - i;
-        size_t vstart = 0;
-        if (ll >= 5 && !memcmp(line, "data:", 5)) {
-            vstart = 5 + (ll > 5 && line[5] == ' ');
-            if (dl) d[dl++] = '\n';
-            memcpy(d + dl, line + vstart, ll - vstart);
-            dl += ll - vstart;
-        } else if (ll >= 6 && !memcmp(line, "event:", 6)) {
-            vstart = 6 + (ll > 6 && line[6] == ' ');
-            *event = arena_strndup(&req->arena, line + vstart, ll - vstart);
+        if (e - i >= 5 && !memcmp(raw + i, "data:", 5)) {
+            size_t v = i + 5 + (e - i > 5 && raw[i + 5] == ' ');
+            if (!lines++) first = raw + v, first_len = e - v;
+            total += e - v + 1;
         }
         i = e;
         if (i < len && raw[i] == '\r') i++;
         if (i < len && raw[i] == '\n') i++;
     }
-    d[dl] = '\0';
+    if (lines <= 1) {
+        *data = first ? first : "";
+        *data_len = first_len;
+        return;
+    }
+    char *d = arena_alloc(&req->arena, total);
+    size_t dl = 0;
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && raw[e] != '\n' && raw[e] != '\r')
+            e++;
+        if (e - i >= 5 && !memcmp(raw + i, "data:", 5)) {
+            size_t v = i + 5 + (e - i > 5 && raw[i + 5] == ' ');
+            if (dl) d[dl++] = '\n';
+            memcpy(d + dl, raw + v, e - v);
+            dl += e - v;
+        }
+        i = e;
+        if (i < len && raw[i] == '\r') i++;
+        if (i < len && raw[i] == '\n') i++;
+    }
     *data = d;
     *data_len = dl;
+}
+
+/* The event reports usage as an object ("usage":null, sent in every OpenAI chunk when
+ * include_usage is on, is not worth a parse). */
+static bool mentions_usage(const char *raw, size_t len, wire_format format)
+{
+    const char *key = format == WIRE_GEMINI ? "\"usageMetadata\"" : "\"usage\"";
+    size_t klen = strlen(key);
+    for (const char *p = raw, *end = raw + len; (p = memmem(p, (size_t)(end - p), key, klen));) {
+        p += klen;
+        while (p < end && (*p == ' ' || *p == ':'))
+            p++;
+        if (p < end && *p == '{') return true;
+    }
+    return false;
 }
 
 /* The raw event is an Anthropic `message_stop` (the fast path's end marker there). */
@@ -551,13 +608,12 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
 {
     xlate *x = req->xlate;
     wire_format up = req->route->provider->preset->format;
-    const char *event = NULL, *data = NULL;
+    const char *data = NULL;
     size_t data_len = 0;
-    /* Usage: only events that mention it are parsed, on either path. */
-    const char *key = up == WIRE_GEMINI ? "\"usageMetadata\"" : "\"usage\"";
-    bool has_usage = memmem(raw, len, key, strlen(key)) != NULL;
+    /* Usage: only events that report it are parsed, on either path. */
+    bool has_usage = mentions_usage(raw, len, up);
     json_t *parsed = NULL;
-    if (has_usage || x) sse_fields(req, raw, len, &event, &data, &data_len);
+    if (has_usage || x) sse_data(req, raw, len, &data, &data_len);
     if (has_usage) {
         json_error_t jerr;
         parsed = json_loadb(data, data_len, 0, &jerr);
@@ -586,7 +642,7 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
     stream_step step;
     switch (x->upstream) {
     case WIRE_ANTHROPIC:
-        step = anthropic__stream_decode(x, event, data, data_len, encode_chunk, out, message);
+        step = anthropic__stream_decode(x, NULL, data, data_len, encode_chunk, out, message);
         break;
     case WIRE_GEMINI: step = gemini__stream_decode(x, data, data_len, encode_chunk, out, message); break;
     default: step = openai__stream_decode(x, data, data_len, encode_chunk, out, message); break;

@@ -156,12 +156,47 @@ static bool scan_value_start(scanner *sc, char *stack, int *depth, json_kind *ty
     }
 }
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Compares a raw (still escaped, already validated) key with a wanted plain ASCII name. The
+ * common key without escapes is a memcmp; a key with escapes is compared as it decodes,
+ * because providers decode it: "mod\u0065l" is `model` to them and must be to us. */
 static bool key_equals(const char *raw, size_t raw_len, const char *key)
 {
-    /* Wanted keys are plain ASCII names; a key with escapes never matches (no provider
-     * field needs one), which keeps this a memcmp. */
     size_t klen = strlen(key);
-    return raw_len == klen && memcmp(raw, key, klen) == 0;
+    if (!memchr(raw, '\\', raw_len)) return raw_len == klen && memcmp(raw, key, klen) == 0;
+    size_t k = 0;
+    for (size_t i = 0; i < raw_len; k++) {
+        int c = (unsigned char)raw[i];
+        if (c == '\\') {
+            char e = raw[i + 1];
+            if (e == 'u') {
+                int h[4];
+                for (int d = 0; d < 4; d++)
+                    h[d] = hex_value(raw[i + 2 + d]);
+                c = (h[0] << 12) | (h[1] << 8) | (h[2] << 4) | h[3];
+                i += 6;
+            } else {
+                c = e == 'n'   ? '\n'
+                    : e == 't' ? '\t'
+                    : e == 'r' ? '\r'
+                    : e == 'b' ? '\b'
+                    : e == 'f' ? '\f'
+                               : e;
+                i += 2;
+            }
+        } else {
+            i++;
+        }
+        if (k >= klen || c != (unsigned char)key[k]) return false; /* wanted names are ASCII */
+    }
+    return k == klen;
 }
 
 bool json_scan_object(const char *text, size_t len, json_field *fields, size_t nfields, const char **error,

@@ -50,6 +50,21 @@ static void test_last_duplicate_wins(void **state)
     span_is(body, &f[0], JSON_KIND_STRING, "\"bb\"");
 }
 
+/* Providers decode keys: "mod\u0065l" is model to them, so it is to the scanner too — else a
+ * client could route by one model and be served another (the last duplicate wins). */
+static void test_escaped_keys_match_as_decoded(void **state)
+{
+    (void)state;
+    const char *text = "{\"model\":\"cheap\",\"messages\":[],\"mod\\u0065l\":\"dear\",\"s\\/t\":1}";
+    json_field f[] = {{.key = "model"}, {.key = "s/t"}, {.key = "mode"}};
+    const char *why;
+    size_t at;
+    assert_true(json_scan_object(text, strlen(text), f, 3, &why, &at));
+    span_is(text, &f[0], JSON_KIND_STRING, "\"dear\"");
+    span_is(text, &f[1], JSON_KIND_NUMBER, "1");
+    assert_int_equal(f[2].type, JSON_KIND_ABSENT); /* a prefix is no match */
+}
+
 static void test_empty_containers(void **state)
 {
     (void)state;
@@ -176,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spans_of_top_level_members),
         cmocka_unit_test(test_last_duplicate_wins),
+        cmocka_unit_test(test_escaped_keys_match_as_decoded),
         cmocka_unit_test(test_empty_containers),
         cmocka_unit_test(test_rejections_name_the_fault),
         cmocka_unit_test(test_utf8_checked),
