@@ -514,6 +514,14 @@ const char *provider_translate_reply(request *req, int status, const char *body,
     json_decref(canon);
     dump_into(out, native);
     json_decref(native);
+    if (out->overflowed) {
+        out->len = 0;
+        char msg[200];
+        snprintf(msg, sizeof msg, "the reply of provider %s, translated, exceeds limits.max_response_bytes",
+                 req->route->provider->name);
+        provider_error_body(x->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
+        req->status = 502;
+    }
     return "application/json";
 }
 
@@ -606,6 +614,7 @@ static bool anthropic_event_is_stop(const char *raw, size_t len)
 
 stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message)
 {
+    size_t before = out->len;
     xlate *x = req->xlate;
     wire_format up = req->route->provider->preset->format;
     const char *data = NULL;
@@ -648,6 +657,12 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
     default: step = openai__stream_decode(x, data, data_len, encode_chunk, out, message); break;
     }
     if (step == STREAM_DONE) encode_finish(x, out);
+    if (out->overflowed) { /* a translated event outgrew the stream buffer: never half an event */
+        out->len = before;
+        out->overflowed = false;
+        *message = "a translated stream event exceeded the gateway's event size limit";
+        return STREAM_FAILED;
+    }
     return step;
 }
 

@@ -15,11 +15,15 @@ void buf_init(buf *b, size_t max)
     b->data = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->overflowed = false;
 }
 
 static int buf_reserve(buf *b, size_t extra)
 {
-    if (extra > b->max - b->len) return BUF_TOO_BIG;
+    if (extra > b->max - b->len) {
+        b->overflowed = true;
+        return BUF_TOO_BIG;
+    }
     size_t need = b->len + extra + 1; /* room for a NUL so data can be used as a C string */
     if (need <= b->cap) return BUF_OK;
     size_t cap = b->cap ? b->cap : 256;
@@ -102,6 +106,7 @@ void buf_reset(buf *b)
         b->cap = 0;
     }
     b->len = 0;
+    b->overflowed = false;
     if (b->data) b->data[0] = '\0';
 }
 

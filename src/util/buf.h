@@ -8,11 +8,13 @@
 #define AIGW_UTIL_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct buf {
     char *data;
     size_t len, cap, max;
+    bool overflowed; /* an append was refused since init or reset: the content is incomplete */
 } buf;
 
 enum { BUF_OK = 0, BUF_TOO_BIG = -1 };

@@ -707,6 +707,30 @@ static void test_json_output_to_anthropic(void **state)
     fixture_free(f);
 }
 
+/* A translated event larger than the stream buffer fails the stream; no half event goes out. */
+static void test_translated_event_over_the_limit_fails_whole(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(
+        "anthropic", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *ev =
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"text_delta\",\"text\":\"0123456789012345678901234567890123456789\"}}\n\n";
+    buf b;
+    buf_init(&b, 120); /* smaller than the chunk this event becomes */
+    buf_append_lit(&b, "data: {}\n\n");
+    const char *msg = NULL;
+    assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_FAILED);
+    assert_non_null(msg);
+    assert_int_equal(b.len, 10); /* what was there before, nothing of the event */
+    assert_false(b.overflowed);
+    buf_free(&b);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -725,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_azure_deployment_url_and_key_header),
         cmocka_unit_test(test_reasoning_effort_and_thinking),
         cmocka_unit_test(test_json_output_to_anthropic),
+        cmocka_unit_test(test_translated_event_over_the_limit_fails_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
