@@ -47,12 +47,6 @@ static char *arena_concat(request *req, const char *a, const char *b, const char
     return s;
 }
 
-long xlate__count(json_t *v)
-{
-    json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
-    return n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
-}
-
 void xlate__set_id(xlate *x, const char *id)
 {
     size_t n = 0;
@@ -378,44 +372,96 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
 
 /* ---- usage and cost ----------------------------------------------------------------------- */
 
-static bool int_field(json_t *obj, const char *key, long *out)
+/* A token count by path ("a.b") from where a usage object lives: a parsed tree, or the raw
+ * bytes of the fast path's reply (no parse there: the usage objects of all three formats name
+ * each count uniquely, so the path's last name is found with a search). Counts are clamped
+ * so sums of them cannot overflow. */
+typedef bool (*count_getter)(const void *source, const char *path, long *out);
+
+static long clamp_count(long long n)
 {
-    json_t *v = json_object_get(obj, key);
+    return n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
+}
+
+long xlate__count(json_t *v)
+{
+    return json_is_integer(v) ? clamp_count(json_integer_value(v)) : 0;
+}
+
+static bool count_from_tree(const void *source, const char *path, long *out)
+{
+    json_t *v = (json_t *)source;
+    char part[64];
+    while (v && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(part, sizeof part, "%.*s", (int)n, path);
+        v = json_object_get(v, part);
+        path += n + (path[n] == '.');
+    }
     if (!json_is_integer(v)) return false;
-    /* Counts come from the provider: keep them where sums cannot overflow. */
-    json_int_t n = json_integer_value(v);
-    *out = n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
+    *out = clamp_count(json_integer_value(v));
     return true;
 }
 
-/* A provider's usage object, in its format's meaning, into req->usage (OpenAI's meaning).
- * Only the fields present change: Anthropic streams report input in message_start and output
- * in message_delta. */
-static void usage_note(request *req, wire_format format, json_t *u)
+typedef struct byte_span {
+    const char *p;
+    size_t len;
+} byte_span;
+
+static bool count_from_span(const void *source, const char *path, long *out)
 {
-    if (!json_is_object(u)) return;
+    const byte_span *span = source;
+    const char *name = strrchr(path, '.');
+    name = name ? name + 1 : path;
+    char key[64];
+    int klen = snprintf(key, sizeof key, "\"%s\"", name);
+    const char *end = span->p + span->len;
+    for (const char *at = span->p; (at = memmem(at, (size_t)(end - at), key, (size_t)klen));) {
+        at += klen;
+        while (at < end && (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r' || *at == ':'))
+            at++;
+        if (at >= end || *at < '0' || *at > '9') continue;
+        long long n = 0;
+        while (at < end && *at >= '0' && *at <= '9' && n < (1LL << 50))
+            n = n * 10 + (*at++ - '0');
+        *out = clamp_count(n);
+        return true;
+    }
+    return false;
+}
+
+/* A provider's usage, in its format's meaning, into req->usage (OpenAI's meaning). Only the
+ * counts present change: Anthropic streams report input in message_start and output in
+ * message_delta. */
+static void usage_note_from(request *req, wire_format format, count_getter get, const void *source)
+{
     usage_counts *c = &req->usage;
     c->seen = true;
     if (format == WIRE_ANTHROPIC) {
         long input = c->prompt - c->cached - c->cache_write;
-        int_field(u, "input_tokens", &input);
-        int_field(u, "cache_read_input_tokens", &c->cached);
-        int_field(u, "cache_creation_input_tokens", &c->cache_write);
-        int_field(u, "output_tokens", &c->completion);
+        get(source, "input_tokens", &input);
+        get(source, "cache_read_input_tokens", &c->cached);
+        get(source, "cache_creation_input_tokens", &c->cache_write);
+        get(source, "output_tokens", &c->completion);
         c->prompt = input + c->cached + c->cache_write;
     } else if (format == WIRE_GEMINI) {
         long candidates = 0;
-        int_field(u, "promptTokenCount", &c->prompt);
-        int_field(u, "cachedContentTokenCount", &c->cached);
-        int_field(u, "thoughtsTokenCount", &c->reasoning);
-        int_field(u, "candidatesTokenCount", &candidates);
+        get(source, "promptTokenCount", &c->prompt);
+        get(source, "cachedContentTokenCount", &c->cached);
+        get(source, "thoughtsTokenCount", &c->reasoning);
+        get(source, "candidatesTokenCount", &candidates);
         c->completion = candidates + c->reasoning;
     } else {
-        int_field(u, "prompt_tokens", &c->prompt);
-        int_field(u, "completion_tokens", &c->completion);
-        int_field(json_object_get(u, "prompt_tokens_details"), "cached_tokens", &c->cached);
-        int_field(json_object_get(u, "completion_tokens_details"), "reasoning_tokens", &c->reasoning);
+        get(source, "prompt_tokens", &c->prompt);
+        get(source, "completion_tokens", &c->completion);
+        get(source, "prompt_tokens_details.cached_tokens", &c->cached);
+        get(source, "completion_tokens_details.reasoning_tokens", &c->reasoning);
     }
+}
+
+static void usage_note(request *req, wire_format format, json_t *u)
+{
+    if (json_is_object(u)) usage_note_from(req, format, count_from_tree, u);
 }
 
 static json_t *usage_of(wire_format format, json_t *reply)
@@ -426,18 +472,16 @@ static json_t *usage_of(wire_format format, json_t *reply)
     return u;
 }
 
-/* The fast path does not parse replies: the scanner finds the usage member and only that
- * span goes to jansson. */
+/* The fast path does not parse replies: the validating scanner finds the top-level usage
+ * member and the counts are read from its bytes. */
 static void usage_scan(request *req, wire_format format, const char *body, size_t len)
 {
     json_field f = {.key = format == WIRE_GEMINI ? "usageMetadata" : "usage"};
     const char *why;
     size_t at;
     if (!json_scan_object(body, len, &f, 1, &why, &at) || f.type != JSON_KIND_OBJECT) return;
-    json_error_t jerr;
-    json_t *u = json_loadb(body + f.start, f.end - f.start, 0, &jerr);
-    usage_note(req, format, u);
-    json_decref(u);
+    byte_span span = {body + f.start, f.end - f.start};
+    usage_note_from(req, format, count_from_span, &span);
 }
 
 double provider_cost(const request *req)
