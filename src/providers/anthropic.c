@@ -354,20 +354,6 @@ static json_t *blocks_of(request *req, json_t *content)
     return blocks;
 }
 
-/* Appends blocks to the last message when it has the same role (Anthropic merges them anyway,
- * and tool results must sit in the user turn right after the calls). */
-static void push_blocks(json_t *messages, const char *role, json_t *blocks)
-{
-    size_t n = json_array_size(messages);
-    json_t *last = n ? json_array_get(messages, n - 1) : NULL;
-    if (last && !strcmp(json_string_value(json_object_get(last, "role")), role)) {
-        json_array_extend(json_object_get(last, "content"), blocks);
-        json_decref(blocks);
-        return;
-    }
-    json_array_append_new(messages, json_pack("{s:s,s:o}", "role", role, "content", blocks));
-}
-
 static bool messages_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
 {
     json_t *system = json_array();
@@ -391,7 +377,7 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
         } else if (!strcmp(role, "user")) {
             json_t *blocks = blocks_of(req, content);
             if (json_array_size(blocks))
-                push_blocks(messages, "user", blocks);
+                xlate__push_turn(messages, "user", "content", blocks);
             else
                 json_decref(blocks);
         } else if (!strcmp(role, "assistant")) {
@@ -401,11 +387,8 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
             json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
             {
                 json_t *fn = json_object_get(tc, "function");
-                const char *args = json_string_value(json_object_get(fn, "arguments"));
-                json_error_t jerr;
-                json_t *input = args && *args ? json_loads(args, 0, &jerr) : json_object();
-                if (!json_is_object(input)) {
-                    json_decref(input);
+                json_t *input = xlate__call_arguments(tc);
+                if (!input) {
                     json_decref(blocks);
                     json_decref(system);
                     json_decref(messages);
@@ -418,14 +401,14 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
                                                         json_object_get(fn, "name"), "input", input));
             }
             if (json_array_size(blocks))
-                push_blocks(messages, "assistant", blocks);
+                xlate__push_turn(messages, "assistant", "content", blocks);
             else
                 json_decref(blocks);
         } else if (!strcmp(role, "tool")) {
             json_t *result =
                 json_pack("{s:s,s:O,s:o}", "type", "tool_result", "tool_use_id",
                           json_object_get(m, "tool_call_id"), "content", content_text_json(content));
-            push_blocks(messages, "user", json_pack("[o]", result));
+            xlate__push_turn(messages, "user", "content", json_pack("[o]", result));
         } else {
             json_decref(system);
             json_decref(messages);
@@ -713,11 +696,9 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
     json_array_foreach(json_object_get(message, "tool_calls"), i, tc)
     {
         json_t *fn = json_object_get(tc, "function");
-        const char *args = json_string_value(json_object_get(fn, "arguments"));
-        json_error_t jerr;
-        json_t *input = args && *args ? json_loads(args, 0, &jerr) : json_object();
-        if (!json_is_object(input)) { /* keep the provider's bytes visible rather than lose them */
-            json_decref(input);
+        json_t *input = xlate__call_arguments(tc);
+        if (!input) { /* keep the provider's bytes visible rather than lose them */
+            const char *args = json_string_value(json_object_get(fn, "arguments"));
             input = json_pack("{s:s}", "_raw_arguments", args ? args : "");
         }
         json_array_append_new(content, json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id",

@@ -51,6 +51,13 @@ void xlate__set_id(xlate *x, const char *id);
 /* A token count from a provider: 0 unless an integer, clamped to [0, 2^40] so sums of counts
  * cannot overflow. */
 long xlate__count(json_t *v);
+/* Appends items to the last turn of turns when it has the same role (both Anthropic and
+ * Gemini merge consecutive turns, and tool results must sit in the turn right after the calls),
+ * else a new turn {role, items_key: items}. Takes ownership of items. */
+void xlate__push_turn(json_t *turns, const char *role, const char *items_key, json_t *items);
+/* A canonical tool call's arguments parsed as a JSON object (a new reference; an empty string
+ * is {}); NULL when they are not an object. */
+json_t *xlate__call_arguments(json_t *tool_call);
 /* Records that a parameter was dropped for this provider (header + log). */
 void xlate__drop(request *req, const char *param);
 /* A canonical chunk: {id, object, created, model, choices:[{index:0, delta, finish_reason}]}.

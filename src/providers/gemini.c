@@ -104,18 +104,6 @@ static json_t *call_names(json_t *messages)
     return names;
 }
 
-static void push_parts(json_t *contents, const char *role, json_t *parts)
-{
-    size_t n = json_array_size(contents);
-    json_t *last = n ? json_array_get(contents, n - 1) : NULL;
-    if (last && !strcmp(json_string_value(json_object_get(last, "role")), role)) {
-        json_array_extend(json_object_get(last, "parts"), parts);
-        json_decref(parts);
-        return;
-    }
-    json_array_append_new(contents, json_pack("{s:s,s:o}", "role", role, "parts", parts));
-}
-
 static bool contents_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
 {
     json_t *names = call_names(json_object_get(canon, "messages"));
@@ -134,7 +122,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
             json_array_extend(system, parts);
             json_decref(parts);
         } else if (!strcmp(role, "user")) {
-            push_parts(contents, "user", parts_of(req, content));
+            xlate__push_turn(contents, "user", "parts", parts_of(req, content));
         } else if (!strcmp(role, "assistant")) {
             json_t *parts = content && !json_is_null(content) ? parts_of(req, content) : json_array();
             size_t j;
@@ -142,11 +130,8 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
             json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
             {
                 json_t *fn = json_object_get(tc, "function");
-                const char *args = json_string_value(json_object_get(fn, "arguments"));
-                json_error_t jerr;
-                json_t *a = args && *args ? json_loads(args, 0, &jerr) : json_object();
-                if (!json_is_object(a)) {
-                    json_decref(a);
+                json_t *a = xlate__call_arguments(tc);
+                if (!a) {
                     json_decref(parts);
                     json_decref(contents);
                     json_decref(system);
@@ -158,7 +143,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
                                                        json_object_get(fn, "name"), "args", a));
             }
             if (json_array_size(parts))
-                push_parts(contents, "model", parts);
+                xlate__push_turn(contents, "model", "parts", parts);
             else
                 json_decref(parts);
         } else if (!strcmp(role, "tool")) {
@@ -167,7 +152,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
             json_t *part =
                 json_pack("{s:{s:s,s:{s:o}}}", "functionResponse", "name", name ? name : (id ? id : "tool"),
                           "response", "content", text_of(content));
-            push_parts(contents, "user", json_pack("[o]", part));
+            xlate__push_turn(contents, "user", "parts", json_pack("[o]", part));
         } else {
             json_decref(contents);
             json_decref(system);

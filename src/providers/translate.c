@@ -47,6 +47,30 @@ static char *arena_concat(request *req, const char *a, const char *b, const char
     return s;
 }
 
+void xlate__push_turn(json_t *turns, const char *role, const char *items_key, json_t *items)
+{
+    size_t n = json_array_size(turns);
+    json_t *last = n ? json_array_get(turns, n - 1) : NULL;
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    if (last_role && !strcmp(last_role, role)) {
+        json_array_extend(json_object_get(last, items_key), items);
+        json_decref(items);
+        return;
+    }
+    json_array_append_new(turns, json_pack("{s:s,s:o}", "role", role, items_key, items));
+}
+
+json_t *xlate__call_arguments(json_t *tool_call)
+{
+    const char *args =
+        json_string_value(json_object_get(json_object_get(tool_call, "function"), "arguments"));
+    json_error_t jerr;
+    json_t *object = args && *args ? json_loads(args, 0, &jerr) : json_object();
+    if (json_is_object(object)) return object;
+    json_decref(object);
+    return NULL;
+}
+
 void xlate__set_id(xlate *x, const char *id)
 {
     size_t n = 0;
@@ -513,6 +537,17 @@ static void dump_into(buf *out, json_t *j)
     free(text);
 }
 
+/* The reply cannot be given: a 502 in the client's format instead of it. */
+static const char *reply_failed(request *req, buf *out, const char *what)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "provider %s %s", req->route->provider->name, what);
+    buf_reset(out);
+    provider_error_body(req->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
+    req->status = 502;
+    return "application/json";
+}
+
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
 {
     xlate *x = req->xlate;
@@ -541,12 +576,7 @@ const char *provider_translate_reply(request *req, int status, const char *body,
     }
     if (!json_is_object(reply)) {
         json_decref(reply);
-        char msg[200];
-        snprintf(msg, sizeof msg, "provider %s sent a reply that is not a JSON object",
-                 req->route->provider->name);
-        provider_error_body(x->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
-        req->status = 502;
-        return "application/json";
+        return reply_failed(req, out, "sent a reply that is not a JSON object");
     }
     usage_note(req, x->upstream, usage_of(x->upstream, reply));
     json_t *canon = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_to_canonical(x, reply)
@@ -558,14 +588,8 @@ const char *provider_translate_reply(request *req, int status, const char *body,
     json_decref(canon);
     dump_into(out, native);
     json_decref(native);
-    if (out->overflowed) {
-        out->len = 0;
-        char msg[200];
-        snprintf(msg, sizeof msg, "the reply of provider %s, translated, exceeds limits.max_response_bytes",
-                 req->route->provider->name);
-        provider_error_body(x->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
-        req->status = 502;
-    }
+    if (out->overflowed)
+        return reply_failed(req, out, "sent a reply that, translated, exceeds limits.max_response_bytes");
     return "application/json";
 }
 
@@ -587,47 +611,48 @@ static void encode_finish(xlate *x, buf *out)
         openai__stream_finish(x, out);
 }
 
+/* The next `data:` line of a raw SSE event from *pos on: its value (a leading space taken
+ * off) in *value and *value_len; false when there is none left. */
+static bool next_data_line(const char *raw, size_t len, size_t *pos, const char **value, size_t *value_len)
+{
+    while (*pos < len) {
+        size_t i = *pos, e = i;
+        while (e < len && raw[e] != '\n' && raw[e] != '\r')
+            e++;
+        *pos = e;
+        if (*pos < len && raw[*pos] == '\r') (*pos)++;
+        if (*pos < len && raw[*pos] == '\n') (*pos)++;
+        if (e - i >= 5 && !memcmp(raw + i, "data:", 5)) {
+            size_t v = i + 5 + (e - i > 5 && raw[i + 5] == ' ');
+            *value = raw + v;
+            *value_len = e - v;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The data of a raw SSE event (data lines joined by \n; other fields and comments skipped).
  * Providers send one data line per event: its value is returned in place, without a copy;
  * only an event of several data lines is joined, in the arena. The result is not
  * NUL-terminated: use its length. */
 static void sse_data(request *req, const char *raw, size_t len, const char **data, size_t *data_len)
 {
-    const char *first = NULL;
-    size_t first_len = 0, lines = 0, total = 0;
-    for (size_t i = 0; i < len;) {
-        size_t e = i;
-        while (e < len && raw[e] != '\n' && raw[e] != '\r')
-            e++;
-        if (e - i >= 5 && !memcmp(raw + i, "data:", 5)) {
-            size_t v = i + 5 + (e - i > 5 && raw[i + 5] == ' ');
-            if (!lines++) first = raw + v, first_len = e - v;
-            total += e - v + 1;
-        }
-        i = e;
-        if (i < len && raw[i] == '\r') i++;
-        if (i < len && raw[i] == '\n') i++;
+    size_t pos = 0, lines = 0, total = 0, vlen;
+    const char *v;
+    *data = "";
+    *data_len = 0;
+    while (next_data_line(raw, len, &pos, &v, &vlen)) {
+        if (!lines++) *data = v, *data_len = vlen;
+        total += vlen + 1;
     }
-    if (lines <= 1) {
-        *data = first ? first : "";
-        *data_len = first_len;
-        return;
-    }
+    if (lines <= 1) return;
     char *d = arena_alloc(&req->arena, total);
     size_t dl = 0;
-    for (size_t i = 0; i < len;) {
-        size_t e = i;
-        while (e < len && raw[e] != '\n' && raw[e] != '\r')
-            e++;
-        if (e - i >= 5 && !memcmp(raw + i, "data:", 5)) {
-            size_t v = i + 5 + (e - i > 5 && raw[i + 5] == ' ');
-            if (dl) d[dl++] = '\n';
-            memcpy(d + dl, raw + v, e - v);
-            dl += e - v;
-        }
-        i = e;
-        if (i < len && raw[i] == '\r') i++;
-        if (i < len && raw[i] == '\n') i++;
+    for (pos = 0; next_data_line(raw, len, &pos, &v, &vlen);) {
+        if (dl) d[dl++] = '\n';
+        memcpy(d + dl, v, vlen);
+        dl += vlen;
     }
     *data = d;
     *data_len = dl;
