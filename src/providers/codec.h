@@ -29,8 +29,9 @@ typedef struct xlate {
 
     /* decoder: provider events → canonical chunks */
     bool decoder_started, decoder_done;
-    int tool_calls;     /* tool calls seen so far (canonical index of the next) */
-    int block_tool[64]; /* Anthropic block index → canonical tool index, -1: not a tool */
+    const char *reply_failure; /* the provider's reply says the generation failed (why), arena */
+    int tool_calls;            /* tool calls seen so far (canonical index of the next) */
+    int block_tool[64];        /* Anthropic block index → canonical tool index, -1: not a tool */
     long usage_prompt, usage_completion, usage_cached, usage_cache_write, usage_reasoning;
     bool usage_seen;
     const char *finish_reason;

@@ -277,6 +277,16 @@ static const char *finish_from(const char *reason, bool calls)
     return calls ? "tool_calls" : "stop";
 }
 
+/* Finish reasons that mean the generation failed rather than ended. */
+static bool finish_failed(const char *reason)
+{
+    static const char *const failed[] = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "OTHER",
+                                         "FINISH_REASON_UNSPECIFIED"};
+    for (size_t k = 0; reason && k < sizeof failed / sizeof failed[0]; k++)
+        if (!strcmp(reason, failed[k])) return true;
+    return false;
+}
+
 static void usage_from(xlate *x, json_t *u)
 {
     if (!json_is_object(u)) return;
@@ -325,6 +335,7 @@ json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
         if (fc) json_array_append_new(calls, tool_call_of(x, fc, (int)json_array_size(calls), false));
     }
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
+    if (finish_failed(reason)) x->reply_failure = arena_strndup(&x->req->arena, reason, strlen(reason));
     const char *finish = cand ? finish_from(reason, json_array_size(calls) > 0) : "content_filter";
     json_t *message =
         json_pack("{s:s,s:o}", "role", "assistant", "content",
@@ -392,15 +403,11 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
         }
     }
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
-    static const char *const failed[] = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "OTHER",
-                                         "FINISH_REASON_UNSPECIFIED"};
-    for (size_t k = 0; reason && k < sizeof failed / sizeof failed[0]; k++)
-        if (!strcmp(reason, failed[k])) {
-            /* the generation failed: the client must not see a clean end */
-            *message = arena_strndup(&x->req->arena, reason, strlen(reason));
-            json_decref(ev);
-            return STREAM_FAILED;
-        }
+    if (finish_failed(reason)) { /* the generation failed: the client must not see a clean end */
+        *message = arena_strndup(&x->req->arena, reason, strlen(reason));
+        json_decref(ev);
+        return STREAM_FAILED;
+    }
     if (reason) {
         x->finish_reason = finish_from(reason, x->tool_calls > 0);
         json_t *c = xlate__chunk(x, NULL, x->finish_reason);

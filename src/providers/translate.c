@@ -583,6 +583,13 @@ const char *provider_translate_reply(request *req, int status, const char *body,
                     : x->upstream == WIRE_GEMINI  ? gemini__reply_to_canonical(x, reply)
                                                   : json_incref(reply);
     json_decref(reply);
+    if (x->reply_failure) {
+        json_decref(canon);
+        char what[120];
+        snprintf(what, sizeof what, "could not complete the generation (finish reason %.60s)",
+                 x->reply_failure);
+        return reply_failed(req, out, what);
+    }
     json_t *native =
         x->ingress == WIRE_ANTHROPIC ? anthropic__reply_from_canonical(x, canon) : json_incref(canon);
     json_decref(canon);

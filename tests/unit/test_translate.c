@@ -731,6 +731,29 @@ static void test_translated_event_over_the_limit_fails_whole(void **state)
     fixture_free(f);
 }
 
+/* A Gemini reply whose generation failed is a 502 for the client, not an empty "stop". */
+static void test_gemini_failed_generation_is_502(void **state)
+{
+    (void)state;
+    fixture *f =
+        fixture_new("gemini", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+    provider_request out;
+    json_decref(encode(f, &out));
+    const char *reply =
+        "{\"candidates\":[{\"content\":{\"parts\":[]},\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}";
+    buf b;
+    buf_init(&b, 1 << 20);
+    provider_translate_reply(&f->req, 200, reply, strlen(reply), &b);
+    assert_int_equal(f->req.status, 502);
+    json_error_t jerr;
+    json_t *o = json_loadb(b.data, b.len, 0, &jerr);
+    assert_non_null(strstr(jstr(o, "error.message"), "MALFORMED_FUNCTION_CALL"));
+    json_decref(o);
+    buf_free(&b);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_reasoning_effort_and_thinking),
         cmocka_unit_test(test_json_output_to_anthropic),
         cmocka_unit_test(test_translated_event_over_the_limit_fails_whole),
+        cmocka_unit_test(test_gemini_failed_generation_is_502),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
