@@ -225,8 +225,13 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
     json_object_foreach(in, key, v)
     {
         if (!strcmp(key, "model") || !strcmp(key, "messages") || !strcmp(key, "system")) continue;
-        if (!strcmp(key, "max_tokens") || !strcmp(key, "temperature") || !strcmp(key, "top_p") ||
-            !strcmp(key, "stream")) {
+        if (!strcmp(key, "max_tokens")) {
+            /* OpenAI's own API (and Azure's) names the limit max_completion_tokens, the only
+             * name its reasoning models take; OpenAI-compatible servers know max_tokens. */
+            const char *type = req->route->provider->preset->type;
+            bool openai_api = !strcmp(type, "openai") || !strcmp(type, "azure");
+            json_object_set(out, openai_api ? "max_completion_tokens" : "max_tokens", v);
+        } else if (!strcmp(key, "temperature") || !strcmp(key, "top_p") || !strcmp(key, "stream")) {
             json_object_set(out, key, v);
         } else if (!strcmp(key, "stop_sequences")) {
             json_object_set(out, "stop", v);

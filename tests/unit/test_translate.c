@@ -378,6 +378,9 @@ static void test_openai_chunks_to_anthropic_events(void **state)
     json_t *up = encode(f, &out);
     assert_string_equal(out.url, "http://h/v1/chat/completions");
     assert_true(json_is_true(json_path_get_compat(up, "stream_options.include_usage")));
+    /* OpenAI's own API takes the limit under its current name */
+    assert_int_equal(json_integer_value(json_object_get(up, "max_completion_tokens")), 100);
+    assert_null(json_object_get(up, "max_tokens"));
     assert_string_equal(jstr(up, "messages.0.role"), "system");
     assert_non_null(strstr(f->req.dropped_params, "thinking"));
     assert_non_null(strstr(f->req.dropped_params, "cache_control"));
