@@ -726,15 +726,11 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
 
 /* ==== streams: Messages events → canonical chunks ========================================== */
 
-stream_step anthropic__stream_decode(xlate *x, const char *event, const char *data, size_t len,
-                                     chunk_sink sink, buf *out, const char **message)
+stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *out, const char **message)
 {
-    (void)event; /* the data's own "type" says the same */
-    json_error_t jerr;
-    json_t *ev = json_loadb(data, len, 0, &jerr);
+    /* The event: line is not read: the data's own "type" says the same. */
     const char *type = json_string_value(json_object_get(ev, "type"));
     if (!type) {
-        json_decref(ev);
         *message = "provider sent a stream event that is not a Messages event";
         return STREAM_FAILED;
     }
@@ -812,7 +808,6 @@ stream_step anthropic__stream_decode(xlate *x, const char *event, const char *da
         sink(x, chunk, out);
         json_decref(chunk);
     }
-    json_decref(ev);
     return step;
 }
 

@@ -76,9 +76,9 @@ void provider_usage_chunk_cost(const request *req, json_t *chunk);
 typedef void (*chunk_sink)(xlate *x, json_t *chunk, buf *out);
 
 /* ---- OpenAI (canonical) ---- */
-/* Decodes an OpenAI SSE event's data into sink calls; "[DONE]" ends the stream. */
-stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
-                                  const char **message);
+/* Stream decoders: one provider event, parsed once by the caller (a JSON object, borrowed),
+ * into sink calls. OpenAI's "[DONE]" is the caller's to see (it is not JSON). */
+stream_step openai__stream_decode(xlate *x, json_t *event, chunk_sink sink, buf *out, const char **message);
 void openai__stream_encode(xlate *x, json_t *chunk, buf *out);
 void openai__stream_finish(xlate *x, buf *out);
 void openai__error_body(buf *out, const char *type, const char *code, const char *param, const char *message);
@@ -91,8 +91,8 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
                                           provider_error *err);
 json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply);
 json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply);
-stream_step anthropic__stream_decode(xlate *x, const char *event, const char *data, size_t len,
-                                     chunk_sink sink, buf *out, const char **message);
+stream_step anthropic__stream_decode(xlate *x, json_t *event, chunk_sink sink, buf *out,
+                                     const char **message);
 void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out);
 void anthropic__stream_finish(xlate *x, buf *out);
 void anthropic__error_body(buf *out, int status, const char *message);
@@ -101,8 +101,7 @@ bool anthropic__error_parse(json_t *body, const char **type, const char **messag
 /* ---- Gemini generateContent ---- */
 json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, provider_error *err);
 json_t *gemini__reply_to_canonical(xlate *x, json_t *reply);
-stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
-                                  const char **message);
+stream_step gemini__stream_decode(xlate *x, json_t *event, chunk_sink sink, buf *out, const char **message);
 bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out);
 bool gemini__error_parse(json_t *body, const char **type, const char **message);
 

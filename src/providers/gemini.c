@@ -354,21 +354,12 @@ json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
                      xlate__usage(x));
 }
 
-stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
-                                  const char **message)
+stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *out, const char **message)
 {
-    json_error_t jerr;
-    json_t *ev = json_loadb(data, len, 0, &jerr);
-    if (!json_is_object(ev)) {
-        json_decref(ev);
-        *message = "provider sent a stream event that is not JSON";
-        return STREAM_FAILED;
-    }
     json_t *error = json_object_get(ev, "error");
     if (error) {
         const char *m = json_string_value(json_object_get(error, "message"));
         *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
-        json_decref(ev);
         return STREAM_FAILED;
     }
     const char *model = json_string_value(json_object_get(ev, "modelVersion"));
@@ -405,7 +396,6 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
     if (finish_failed(reason)) { /* the generation failed: the client must not see a clean end */
         *message = arena_strndup(&x->req->arena, reason, strlen(reason));
-        json_decref(ev);
         return STREAM_FAILED;
     }
     if (reason) {
@@ -414,7 +404,6 @@ stream_step gemini__stream_decode(xlate *x, const char *data, size_t len, chunk_
         sink(x, c, out);
         json_decref(c);
     }
-    json_decref(ev);
     return STREAM_MORE;
 }
 

@@ -22,25 +22,12 @@ static void note_usage(xlate *x, json_t *chunk)
         xlate__count(json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
 }
 
-stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_sink sink, buf *out,
-                                  const char **message)
+stream_step openai__stream_decode(xlate *x, json_t *chunk, chunk_sink sink, buf *out, const char **message)
 {
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        x->decoder_done = true;
-        return STREAM_DONE;
-    }
-    json_error_t jerr;
-    json_t *chunk = json_loadb(data, len, 0, &jerr);
-    if (!json_is_object(chunk)) {
-        json_decref(chunk);
-        *message = "provider sent a stream event that is not JSON";
-        return STREAM_FAILED;
-    }
     json_t *error = json_object_get(chunk, "error");
     if (error) {
         const char *m = json_string_value(json_object_get(error, "message"));
         *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
-        json_decref(chunk);
         return STREAM_FAILED;
     }
     const char *id = json_string_value(json_object_get(chunk, "id"));
@@ -50,7 +37,6 @@ stream_step openai__stream_decode(xlate *x, const char *data, size_t len, chunk_
         x->model = arena_strndup(&x->req->arena, model, strlen(model));
     note_usage(x, chunk);
     sink(x, chunk, out);
-    json_decref(chunk);
     return STREAM_MORE;
 }
 

@@ -695,16 +695,17 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
     wire_format up = req->route->provider->preset->format;
     const char *data = NULL;
     size_t data_len = 0;
-    /* Usage: only events that report it are parsed, on either path. */
+    /* Usage: only events that report it are parsed on the fast path; a translated event is
+     * parsed once, for the decoder and the usage alike. */
     bool has_usage = mentions_usage(raw, len, up);
     json_t *parsed = NULL;
     if (has_usage || x) sse_data(req, raw, len, &data, &data_len);
-    if (has_usage) {
-        json_error_t jerr;
-        parsed = json_loadb(data, data_len, 0, &jerr);
-        usage_note(req, up, usage_of(up, parsed));
-    }
     if (!x) {
+        if (has_usage) {
+            json_error_t jerr;
+            parsed = json_loadb(data, data_len, 0, &jerr);
+            usage_note(req, up, usage_of(up, parsed));
+        }
         bool done =
             req->ingress == WIRE_ANTHROPIC ? anthropic_event_is_stop(raw, len) : sse_event_is_done(raw, len);
         const char *brace = NULL;
@@ -722,15 +723,26 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
         json_decref(parsed);
         return done ? STREAM_DONE : STREAM_MORE;
     }
-    json_decref(parsed);
     if (!data_len) return STREAM_MORE;
     stream_step step;
-    switch (x->upstream) {
-    case WIRE_ANTHROPIC:
-        step = anthropic__stream_decode(x, NULL, data, data_len, encode_chunk, out, message);
-        break;
-    case WIRE_GEMINI: step = gemini__stream_decode(x, data, data_len, encode_chunk, out, message); break;
-    default: step = openai__stream_decode(x, data, data_len, encode_chunk, out, message); break;
+    if (up == WIRE_OPENAI && data_len == 6 && !memcmp(data, "[DONE]", 6)) {
+        x->decoder_done = true;
+        step = STREAM_DONE;
+    } else {
+        json_error_t jerr;
+        json_t *ev = json_loadb(data, data_len, 0, &jerr);
+        if (!json_is_object(ev)) {
+            json_decref(ev);
+            *message = "provider sent a stream event that is not a JSON object";
+            return STREAM_FAILED;
+        }
+        if (has_usage) usage_note(req, up, usage_of(up, ev));
+        switch (up) {
+        case WIRE_ANTHROPIC: step = anthropic__stream_decode(x, ev, encode_chunk, out, message); break;
+        case WIRE_GEMINI: step = gemini__stream_decode(x, ev, encode_chunk, out, message); break;
+        default: step = openai__stream_decode(x, ev, encode_chunk, out, message); break;
+        }
+        json_decref(ev);
     }
     if (step == STREAM_DONE) encode_finish(x, out);
     if (out->overflowed) { /* a translated event outgrew the stream buffer: never half an event */
