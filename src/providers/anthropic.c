@@ -612,7 +612,6 @@ static void usage_from_anthropic(xlate *x, json_t *u)
     /* Anthropic's input_tokens leave out cache reads and writes; OpenAI's prompt_tokens
      * count every prompt token, cached ones included. */
     if (input >= 0) x->usage_prompt = input;
-    x->usage_seen = true;
 }
 
 static long prompt_total(const xlate *x)
@@ -794,7 +793,6 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         if (x->json_via_tool && !x->tool_calls && !strcmp(finish, "tool_calls")) finish = "stop";
         chunk = xlate__chunk(x, NULL, finish);
     } else if (!strcmp(type, "message_stop")) {
-        x->decoder_done = true;
         x->usage_prompt = prompt_total(x);
         x->usage_cache_write = 0; /* counted in prompt_tokens now, as OpenAI counts */
         chunk = xlate__usage_chunk(x);

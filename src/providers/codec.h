@@ -19,7 +19,6 @@
  * side's encoder each keep theirs here. Lives in the request's arena. */
 typedef struct xlate {
     wire_format ingress, upstream;
-    bool stream;
     bool include_usage; /* the client asked for the usage chunk (OpenAI ingress) */
     bool json_via_tool; /* JSON output asked of a provider without it: a forced tool */
     const char *model;  /* model name for replies, until the upstream names one */
@@ -28,12 +27,11 @@ typedef struct xlate {
     request *req;
 
     /* decoder: provider events → canonical chunks */
-    bool decoder_started, decoder_done;
+    bool decoder_started;
     const char *reply_failure; /* the provider's reply says the generation failed (why), arena */
     int tool_calls;            /* tool calls seen so far (canonical index of the next) */
     int block_tool[64];        /* Anthropic block index → canonical tool index, -1: not a tool */
     long usage_prompt, usage_completion, usage_cached, usage_cache_write, usage_reasoning;
-    bool usage_seen;
     const char *finish_reason;
 
     /* encoder: canonical chunks → client events */

@@ -295,7 +295,6 @@ static void usage_from(xlate *x, json_t *u)
     x->usage_completion = xlate__count(json_object_get(u, "candidatesTokenCount")) + thoughts;
     x->usage_cached = xlate__count(json_object_get(u, "cachedContentTokenCount"));
     x->usage_reasoning = thoughts;
-    x->usage_seen = true;
 }
 
 /* A functionCall part → a canonical tool call (index given); ids are invented when absent. */
@@ -410,7 +409,6 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
 bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out)
 {
     if (!x->finish_reason) return false;
-    x->decoder_done = true;
     json_t *c = xlate__usage_chunk(x);
     sink(x, c, out);
     json_decref(c);

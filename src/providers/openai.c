@@ -13,7 +13,6 @@ static void note_usage(xlate *x, json_t *chunk)
 {
     json_t *u = json_object_get(chunk, "usage");
     if (!json_is_object(u)) return;
-    x->usage_seen = true;
     x->usage_prompt = xlate__count(json_object_get(u, "prompt_tokens"));
     x->usage_completion = xlate__count(json_object_get(u, "completion_tokens"));
     x->usage_cached =

@@ -316,7 +316,6 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     x->req = req;
     x->ingress = req->ingress;
     x->upstream = up;
-    x->stream = req->stream;
     x->model = route->public_name;
     x->created = (int64_t)time(NULL);
     x->open_block = -1;
@@ -726,7 +725,6 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
     if (!data_len) return STREAM_MORE;
     stream_step step;
     if (up == WIRE_OPENAI && data_len == 6 && !memcmp(data, "[DONE]", 6)) {
-        x->decoder_done = true;
         step = STREAM_DONE;
     } else {
         json_error_t jerr;
