@@ -525,19 +525,8 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             json_t *t;
             json_array_foreach(v, i, t)
             {
-                json_t *fn = json_object_get(t, "function");
-                if (!fn) {
-                    xlate__drop(req, "tools[].type");
-                    continue;
-                }
-                json_t *tool = json_pack("{s:O}", "name", json_object_get(fn, "name"));
-                if (json_object_get(fn, "description"))
-                    json_object_set(tool, "description", json_object_get(fn, "description"));
-                json_t *params = json_object_get(fn, "parameters");
-                json_object_set_new(tool, "input_schema",
-                                    params ? json_incref(params)
-                                           : json_pack("{s:s,s:{}}", "type", "object", "properties"));
-                json_array_append_new(tools, tool);
+                json_t *tool = xlate__function_tool(req, t, "input_schema", true); /* required there */
+                if (tool) json_array_append_new(tools, tool);
             }
             json_object_set_new(out, "tools", tools);
         } else if (!strcmp(key, "tool_choice")) {
@@ -597,31 +586,15 @@ static const char *stop_from_finish(const char *finish)
     return "end_turn";
 }
 
-static void usage_from_anthropic(xlate *x, json_t *u)
+/* Anthropic's input_tokens leave out cache reads and writes (OpenAI's prompt counts them). */
+static long anthropic_input(const usage_counts *u)
 {
-    if (!json_is_object(u)) return;
-    json_t *v;
-    long input = -1;
-    if ((v = json_object_get(u, "input_tokens")) && json_is_integer(v)) input = xlate__count(v);
-    if ((v = json_object_get(u, "cache_read_input_tokens")) && json_is_integer(v))
-        x->usage_cached = xlate__count(v);
-    if ((v = json_object_get(u, "cache_creation_input_tokens")) && json_is_integer(v))
-        x->usage_cache_write = xlate__count(v);
-    if ((v = json_object_get(u, "output_tokens")) && json_is_integer(v))
-        x->usage_completion = xlate__count(v);
-    /* Anthropic's input_tokens leave out cache reads and writes; OpenAI's prompt_tokens
-     * count every prompt token, cached ones included. */
-    if (input >= 0) x->usage_prompt = input;
-}
-
-static long prompt_total(const xlate *x)
-{
-    return x->usage_prompt + x->usage_cached + x->usage_cache_write;
+    long input = u->prompt - u->cached - u->cache_write;
+    return input < 0 ? 0 : input;
 }
 
 json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
 {
-    usage_from_anthropic(x, json_object_get(reply, "usage"));
     buf text, reasoning;
     buf_init(&text, 1u << 30);
     buf_init(&reasoning, 1u << 30);
@@ -670,11 +643,7 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
         json_object_set_new(message, "reasoning_content", json_stringn(reasoning.data, reasoning.len));
     buf_free(&text);
     buf_free(&reasoning);
-    long prompt = prompt_total(x);
-    json_t *usage =
-        json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
-                  (json_int_t)x->usage_completion, "total_tokens", (json_int_t)(prompt + x->usage_completion),
-                  "prompt_tokens_details", "cached_tokens", (json_int_t)x->usage_cached);
+    json_t *usage = xlate__usage(x);
     const char *id = json_string_value(json_object_get(reply, "id"));
     const char *model = json_string_value(json_object_get(reply, "model"));
     return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s,s:n}],s:o}", "id", id ? id : "msg", "object",
@@ -709,18 +678,16 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
                                                  json_object_get(tc, "id"), "name",
                                                  json_object_get(fn, "name"), "input", input));
     }
-    json_t *u = json_object_get(reply, "usage");
-    long prompt = xlate__count(json_object_get(u, "prompt_tokens"));
-    long cached = xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
+    const usage_counts *u = &x->req->usage;
     const char *id = json_string_value(json_object_get(reply, "id"));
     const char *model = json_string_value(json_object_get(reply, "model"));
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:I,s:I}}", "id", id ? id : "msg", "type", "message", "role",
-        "assistant", "model", model ? model : x->model, "content", content, "stop_reason",
-        stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))), "stop_sequence",
-        "usage", "input_tokens", (json_int_t)(prompt - cached), "output_tokens",
-        (json_int_t)xlate__count(json_object_get(u, "completion_tokens")), "cache_read_input_tokens",
-        (json_int_t)cached, "cache_creation_input_tokens", (json_int_t)0);
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:I,s:I}}", "id", id ? id : "msg", "type",
+                     "message", "role", "assistant", "model", model ? model : x->model, "content", content,
+                     "stop_reason",
+                     stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))),
+                     "stop_sequence", "usage", "input_tokens", (json_int_t)anthropic_input(u),
+                     "output_tokens", (json_int_t)u->completion, "cache_read_input_tokens",
+                     (json_int_t)u->cached, "cache_creation_input_tokens", (json_int_t)u->cache_write);
 }
 
 /* ==== streams: Messages events → canonical chunks ========================================== */
@@ -741,7 +708,6 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         if (id) xlate__set_id(x, id);
         const char *model = json_string_value(json_object_get(msg, "model"));
         if (model) x->model = arena_strndup(&x->req->arena, model, strlen(model));
-        usage_from_anthropic(x, json_object_get(msg, "usage"));
         chunk = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
     } else if (!strcmp(type, "content_block_start")) {
         json_t *block = json_object_get(ev, "content_block");
@@ -787,14 +753,11 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
                 chunk = xlate__chunk(x, json_pack("{s:O}", "reasoning_content", t), NULL);
         } /* signatures have no place in a chat completion */
     } else if (!strcmp(type, "message_delta")) {
-        usage_from_anthropic(x, json_object_get(ev, "usage"));
         const char *stop = json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));
         const char *finish = finish_from_stop(stop);
         if (x->json_via_tool && !x->tool_calls && !strcmp(finish, "tool_calls")) finish = "stop";
         chunk = xlate__chunk(x, NULL, finish);
     } else if (!strcmp(type, "message_stop")) {
-        x->usage_prompt = prompt_total(x);
-        x->usage_cache_write = 0; /* counted in prompt_tokens now, as OpenAI counts */
         chunk = xlate__usage_chunk(x);
         step = STREAM_DONE;
     } else if (!strcmp(type, "error")) {
@@ -850,7 +813,7 @@ static void start_message(xlate *x, buf *out)
          json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:I,s:i}}}", "type", "message_start", "message",
                    "id", x->id[0] ? x->id : x->req->id, "type", "message", "role", "assistant", "model",
                    x->model, "content", "stop_reason", "stop_sequence", "usage", "input_tokens",
-                   (json_int_t)x->usage_prompt, "output_tokens", 0));
+                   (json_int_t)anthropic_input(&x->req->usage), "output_tokens", 0));
 }
 
 void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
@@ -904,13 +867,6 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
         close_block(x, out);
         x->stop_reason = stop_from_finish(finish);
     }
-    json_t *u = json_object_get(chunk, "usage");
-    if (json_is_object(u)) {
-        x->usage_prompt = xlate__count(json_object_get(u, "prompt_tokens"));
-        x->usage_completion = xlate__count(json_object_get(u, "completion_tokens"));
-        x->usage_cached =
-            xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-    }
 }
 
 void anthropic__stream_finish(xlate *x, buf *out)
@@ -919,12 +875,13 @@ void anthropic__stream_finish(xlate *x, buf *out)
     x->encoder_done = true;
     start_message(x, out);
     close_block(x, out);
+    const usage_counts *u = &x->req->usage;
     emit(out, "message_delta",
          json_pack("{s:s,s:{s:s,s:n},s:{s:I,s:I,s:I,s:I}}", "type", "message_delta", "delta", "stop_reason",
                    x->stop_reason ? x->stop_reason : "end_turn", "stop_sequence", "usage", "input_tokens",
-                   (json_int_t)(x->usage_prompt - x->usage_cached), "output_tokens",
-                   (json_int_t)x->usage_completion, "cache_read_input_tokens", (json_int_t)x->usage_cached,
-                   "cache_creation_input_tokens", (json_int_t)0));
+                   (json_int_t)anthropic_input(u), "output_tokens", (json_int_t)u->completion,
+                   "cache_read_input_tokens", (json_int_t)u->cached, "cache_creation_input_tokens",
+                   (json_int_t)u->cache_write));
     emit(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 

@@ -16,7 +16,9 @@
 #include "providers/provider.h"
 
 /* Stream translation state of one request: the provider side's decoder and the client
- * side's encoder each keep theirs here. Lives in the request's arena. */
+ * side's encoder each keep theirs here. Lives in the request's arena. Usage is not kept here:
+ * translate.c notes it in req->usage (OpenAI's meaning) from every provider reply or event
+ * that carries it, before the decoders run, and both sides read it from there. */
 typedef struct xlate {
     wire_format ingress, upstream;
     bool include_usage; /* the client asked for the usage chunk (OpenAI ingress) */
@@ -31,7 +33,6 @@ typedef struct xlate {
     const char *reply_failure; /* the provider's reply says the generation failed (why), arena */
     int tool_calls;            /* tool calls seen so far (canonical index of the next) */
     int block_tool[64];        /* Anthropic block index → canonical tool index, -1: not a tool */
-    long usage_prompt, usage_completion, usage_cached, usage_cache_write, usage_reasoning;
     const char *finish_reason;
 
     /* encoder: canonical chunks → client events */
@@ -47,13 +48,15 @@ typedef struct xlate {
 /* Sets the reply id from the provider's, keeping only characters ids are made of (an id cut
  * inside a UTF-8 sequence would make every later chunk invalid). */
 void xlate__set_id(xlate *x, const char *id);
-/* A token count from a provider: 0 unless an integer, clamped to [0, 2^40] so sums of counts
- * cannot overflow. */
-long xlate__count(json_t *v);
 /* Appends items to the last turn of turns when it has the same role (both Anthropic and
  * Gemini merge consecutive turns, and tool results must sit in the turn right after the calls),
  * else a new turn {role, items_key: items}. Takes ownership of items. */
 void xlate__push_turn(json_t *turns, const char *role, const char *items_key, json_t *items);
+/* A canonical function tool as {name, description, <schema_key>: its parameters}, the shape
+ * both Anthropic's tools and Gemini's functionDeclarations take; a tool without parameters
+ * gets an empty object schema when schema_required. NULL (and the drop recorded) for a tool
+ * that is not a function. */
+json_t *xlate__function_tool(request *req, json_t *tool, const char *schema_key, bool schema_required);
 /* A canonical tool call's arguments parsed as a JSON object (a new reference; an empty string
  * is {}); NULL when they are not an object. */
 json_t *xlate__call_arguments(json_t *tool_call);
@@ -64,7 +67,7 @@ void xlate__drop(request *req, const char *param);
 json_t *xlate__chunk(xlate *x, json_t *delta, const char *finish_reason);
 /* A canonical usage-only chunk (choices: []) from the usage counted so far. */
 json_t *xlate__usage_chunk(xlate *x);
-/* The canonical usage object from the counters in x. */
+/* The canonical usage object from x->req->usage. */
 json_t *xlate__usage(const xlate *x);
 
 /* Adds the request's cost so far to a usage chunk as "aigw":{"cost_usd":…} (known prices only). */

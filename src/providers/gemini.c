@@ -225,17 +225,8 @@ json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, pr
             json_t *t;
             json_array_foreach(v, i, t)
             {
-                json_t *fn = json_object_get(t, "function");
-                if (!fn) {
-                    xlate__drop(req, "tools[].type");
-                    continue;
-                }
-                json_t *d = json_pack("{s:O}", "name", json_object_get(fn, "name"));
-                if (json_object_get(fn, "description"))
-                    json_object_set(d, "description", json_object_get(fn, "description"));
-                if (json_object_get(fn, "parameters"))
-                    json_object_set(d, "parametersJsonSchema", json_object_get(fn, "parameters"));
-                json_array_append_new(decls, d);
+                json_t *d = xlate__function_tool(req, t, "parametersJsonSchema", false);
+                if (d) json_array_append_new(decls, d);
             }
             if (json_array_size(decls))
                 json_object_set_new(out, "tools", json_pack("[{s:o}]", "functionDeclarations", decls));
@@ -287,16 +278,6 @@ static bool finish_failed(const char *reason)
     return false;
 }
 
-static void usage_from(xlate *x, json_t *u)
-{
-    if (!json_is_object(u)) return;
-    long thoughts = xlate__count(json_object_get(u, "thoughtsTokenCount"));
-    x->usage_prompt = xlate__count(json_object_get(u, "promptTokenCount"));
-    x->usage_completion = xlate__count(json_object_get(u, "candidatesTokenCount")) + thoughts;
-    x->usage_cached = xlate__count(json_object_get(u, "cachedContentTokenCount"));
-    x->usage_reasoning = thoughts;
-}
-
 /* A functionCall part → a canonical tool call (index given); ids are invented when absent. */
 static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
 {
@@ -318,7 +299,6 @@ static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
 
 json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
 {
-    usage_from(x, json_object_get(reply, "usageMetadata"));
     json_t *cand = json_array_get(json_object_get(reply, "candidates"), 0);
     buf text;
     buf_init(&text, 1u << 30);
@@ -372,7 +352,6 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
         sink(x, c, out);
         json_decref(c);
     }
-    usage_from(x, json_object_get(ev, "usageMetadata"));
     json_t *cand = json_array_get(json_object_get(ev, "candidates"), 0);
     size_t i;
     json_t *p;

@@ -8,19 +8,6 @@
 
 #include "providers/codec.h"
 
-/* Counts usage from a canonical chunk, so a translated stream knows its totals. */
-static void note_usage(xlate *x, json_t *chunk)
-{
-    json_t *u = json_object_get(chunk, "usage");
-    if (!json_is_object(u)) return;
-    x->usage_prompt = xlate__count(json_object_get(u, "prompt_tokens"));
-    x->usage_completion = xlate__count(json_object_get(u, "completion_tokens"));
-    x->usage_cached =
-        xlate__count(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"));
-    x->usage_reasoning =
-        xlate__count(json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens"));
-}
-
 stream_step openai__stream_decode(xlate *x, json_t *chunk, chunk_sink sink, buf *out, const char **message)
 {
     json_t *error = json_object_get(chunk, "error");
@@ -34,7 +21,6 @@ stream_step openai__stream_decode(xlate *x, json_t *chunk, chunk_sink sink, buf 
     const char *model = json_string_value(json_object_get(chunk, "model"));
     if (model && x->model == x->req->route->public_name)
         x->model = arena_strndup(&x->req->arena, model, strlen(model));
-    note_usage(x, chunk);
     sink(x, chunk, out);
     return STREAM_MORE;
 }

@@ -60,6 +60,25 @@ void xlate__push_turn(json_t *turns, const char *role, const char *items_key, js
     json_array_append_new(turns, json_pack("{s:s,s:o}", "role", role, items_key, items));
 }
 
+json_t *xlate__function_tool(request *req, json_t *tool, const char *schema_key, bool schema_required)
+{
+    json_t *fn = json_object_get(tool, "function");
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    if (!name) {
+        xlate__drop(req, "tools[].type");
+        return NULL;
+    }
+    json_t *out = json_pack("{s:s}", "name", name);
+    json_t *description = json_object_get(fn, "description");
+    if (description) json_object_set(out, "description", description);
+    json_t *params = json_object_get(fn, "parameters");
+    if (params)
+        json_object_set(out, schema_key, params);
+    else if (schema_required)
+        json_object_set_new(out, schema_key, json_pack("{s:s,s:{}}", "type", "object", "properties"));
+    return out;
+}
+
 json_t *xlate__call_arguments(json_t *tool_call)
 {
     const char *args =
@@ -111,15 +130,15 @@ void xlate__drop(request *req, const char *param)
 
 json_t *xlate__usage(const xlate *x)
 {
-    json_t *u = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)x->usage_prompt, "completion_tokens",
-                          (json_int_t)x->usage_completion, "total_tokens",
-                          (json_int_t)(x->usage_prompt + x->usage_completion));
-    if (x->usage_cached)
+    const usage_counts *c = &x->req->usage;
+    json_t *u = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)c->prompt, "completion_tokens",
+                          (json_int_t)c->completion, "total_tokens", (json_int_t)(c->prompt + c->completion));
+    if (c->cached)
         json_object_set_new(u, "prompt_tokens_details",
-                            json_pack("{s:I}", "cached_tokens", (json_int_t)x->usage_cached));
-    if (x->usage_reasoning)
+                            json_pack("{s:I}", "cached_tokens", (json_int_t)c->cached));
+    if (c->reasoning)
         json_object_set_new(u, "completion_tokens_details",
-                            json_pack("{s:I}", "reasoning_tokens", (json_int_t)x->usage_reasoning));
+                            json_pack("{s:I}", "reasoning_tokens", (json_int_t)c->reasoning));
     return u;
 }
 
@@ -404,11 +423,6 @@ typedef bool (*count_getter)(const void *source, const char *path, long *out);
 static long clamp_count(long long n)
 {
     return n < 0 ? 0 : n > (1LL << 40) ? (long)(1LL << 40) : (long)n;
-}
-
-long xlate__count(json_t *v)
-{
-    return json_is_integer(v) ? clamp_count(json_integer_value(v)) : 0;
 }
 
 static bool count_from_tree(const void *source, const char *path, long *out)

@@ -68,6 +68,9 @@ static void fixture_free(fixture *f)
     free(f);
 }
 
+/* A fixture whose request has been encoded already (for tests of replies and streams). */
+static fixture *fixture_encoded(const char *preset, wire_format ingress, const char *body, bool stream);
+
 /* Encodes and returns the upstream body parsed. */
 static json_t *encode(fixture *f, provider_request *out)
 {
@@ -78,6 +81,14 @@ static json_t *encode(fixture *f, provider_request *out)
     json_t *j = json_loadb(out->body, out->body_len, 0, &jerr);
     assert_non_null(j);
     return j;
+}
+
+static fixture *fixture_encoded(const char *preset, wire_format ingress, const char *body, bool stream)
+{
+    fixture *f = fixture_new(preset, ingress, body, stream);
+    provider_request out;
+    json_decref(encode(f, &out));
+    return f;
 }
 
 static const char *jstr(json_t *root, const char *path)
@@ -103,7 +114,7 @@ static void test_openai_request_to_anthropic(void **state)
         "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"r1\"},"
         "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":[{\"type\":\"text\",\"text\":\"r2\"}]}],"
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}"
-        "}],"
+        "},{\"type\":\"function\",\"function\":{\"name\":\"bare\"}}],"
         "\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"stop\":\"END\",\"seed\":7,"
         "\"logprobs\":true,\"temperature\":0.5,\"user\":\"u1\"}";
     fixture *f = fixture_new("anthropic", WIRE_OPENAI, body, false);
@@ -125,6 +136,7 @@ static void test_openai_request_to_anthropic(void **state)
     assert_string_equal(jstr(a, "messages.2.content.1.tool_use_id"), "c2");
     assert_string_equal(jstr(a, "messages.2.content.1.content"), "r2");
     assert_string_equal(jstr(a, "tools.0.name"), "f");
+    assert_string_equal(jstr(a, "tools.1.input_schema.type"), "object"); /* Qwen Code's bare tools */
     assert_string_equal(jstr(a, "tool_choice.type"), "any");
     assert_true(json_is_true(json_path_get_compat(a, "tool_choice.disable_parallel_tool_use")));
     assert_string_equal(jstr(a, "stop_sequences.0"), "END");
@@ -174,10 +186,8 @@ static void test_anthropic_reply_to_openai(void **state)
 {
     (void)state;
     fixture *f =
-        fixture_new("anthropic", WIRE_OPENAI,
-                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
-    provider_request out;
-    json_decref(encode(f, &out));
+        fixture_encoded("anthropic", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
     const char *reply =
         "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":["
         "{\"type\":\"thinking\",\"thinking\":\"let me see\",\"signature\":\"sig\"},"
@@ -214,10 +224,8 @@ static void test_anthropic_error_reaches_openai_client_intact(void **state)
 {
     (void)state;
     fixture *f =
-        fixture_new("anthropic", WIRE_OPENAI,
-                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
-    provider_request out;
-    json_decref(encode(f, &out));
+        fixture_encoded("anthropic", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
     const char *err =
         "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}";
     buf b;
@@ -278,12 +286,11 @@ static json_t *parse_client_events(const buf *b, bool anthropic)
 static void test_anthropic_stream_to_openai_chunks(void **state)
 {
     (void)state;
-    fixture *f = fixture_new("anthropic", WIRE_OPENAI,
-                             "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                             true);
-    provider_request out;
-    json_decref(encode(f, &out));
+    fixture *f =
+        fixture_encoded("anthropic", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                        true);
     /* The event sequence of the Messages streaming reference, tool input in many fragments. */
     const char *const events[] = {
         "event: message_start\ndata: "
@@ -492,12 +499,11 @@ static void test_openai_request_to_gemini(void **state)
 static void test_gemini_stream_to_openai(void **state)
 {
     (void)state;
-    fixture *f = fixture_new("gemini", WIRE_OPENAI,
-                             "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                             true);
-    provider_request out;
-    json_decref(encode(f, &out));
+    fixture *f =
+        fixture_encoded("gemini", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                        true);
     const char *const events[] = {
         "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi "
         "\"}]},\"index\":0}],"
@@ -533,11 +539,9 @@ static void test_gemini_stream_to_openai(void **state)
 static void test_gemini_stream_without_finish_is_incomplete(void **state)
 {
     (void)state;
-    fixture *f = fixture_new(
+    fixture *f = fixture_encoded(
         "gemini", WIRE_OPENAI,
         "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
-    provider_request out;
-    json_decref(encode(f, &out));
     const char *const events[] = {
         "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}]}}]}\n\n",
     };
@@ -714,11 +718,9 @@ static void test_json_output_to_anthropic(void **state)
 static void test_translated_event_over_the_limit_fails_whole(void **state)
 {
     (void)state;
-    fixture *f = fixture_new(
+    fixture *f = fixture_encoded(
         "anthropic", WIRE_OPENAI,
         "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
-    provider_request out;
-    json_decref(encode(f, &out));
     const char *ev =
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
         "{\"type\":\"text_delta\",\"text\":\"0123456789012345678901234567890123456789\"}}\n\n";
@@ -739,10 +741,8 @@ static void test_gemini_failed_generation_is_502(void **state)
 {
     (void)state;
     fixture *f =
-        fixture_new("gemini", WIRE_OPENAI,
-                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
-    provider_request out;
-    json_decref(encode(f, &out));
+        fixture_encoded("gemini", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
     const char *reply =
         "{\"candidates\":[{\"content\":{\"parts\":[]},\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}";
     buf b;
