@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "providers/provider.h"
@@ -38,7 +39,9 @@ typedef struct alias_list {
 
 typedef struct loader {
     const char *path;
-    alias_list aliases; /* `models:` entries, resolved once every provider is known */
+    alias_list aliases;  /* `models:` entries, resolved once every provider is known */
+    yaml_node_t *routes; /* `routes:`, built once providers and settings are known */
+    char *default_route;
     yaml_document_t doc;
     char *err;
     size_t errlen;
@@ -293,6 +296,48 @@ static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target);
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target);
+static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
+static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
+static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
+static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
+static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
+
+#define RTG(member) offsetof(aigw_config, routing.member)
+
+static const field routing_retry_table[] = {
+    {"attempts", FIELD_INT, RTG(retry.attempts), 0, 10, NULL, NULL},
+    {"on_status_codes", FIELD_CUSTOM, RTG(retry.on), 0, 0, NULL, parse_retry_statuses},
+    {"use_retry_after_header", FIELD_CUSTOM, RTG(retry.use_retry_after), 0, 0, NULL, parse_bool},
+    {"base_delay", FIELD_DURATION, RTG(retry.base_delay_ms), 0, 600000, NULL, NULL},
+    {"max_delay", FIELD_DURATION, RTG(retry.max_delay_ms), 0, 600000, NULL, NULL},
+    {"max_wait", FIELD_DURATION, RTG(retry.max_wait_ms), 0, 3600000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field routing_budget_table[] = {
+    {"percent", FIELD_INT, RTG(budget_percent), 0, 1000, NULL, NULL},
+    {"min_retries", FIELD_INT, RTG(budget_min_retries), 0, 1000000, NULL, NULL},
+    {"window", FIELD_DURATION, RTG(budget_window_ms), 100, 3600000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field routing_breaker_table[] = {
+    {"failures", FIELD_INT, RTG(breaker_failures), 0, 1000000, NULL, NULL},
+    {"failure_rate", FIELD_INT, RTG(breaker_rate_pct), 0, 100, NULL, NULL},
+    {"min_requests", FIELD_INT, RTG(breaker_min_requests), 1, 1000000, NULL, NULL},
+    {"window", FIELD_DURATION, RTG(breaker_window_ms), 100, 86400000, NULL, NULL},
+    {"cooldown", FIELD_DURATION, RTG(breaker_cooldown_ms), 1, 86400000, NULL, NULL},
+    {"probes", FIELD_INT, RTG(breaker_probes), 1, 1000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field routing_table[] = {
+    {"retry", FIELD_SECTION, 0, 0, 0, routing_retry_table, NULL},
+    {"retry_budget", FIELD_SECTION, 0, 0, 0, routing_budget_table, NULL},
+    {"breaker", FIELD_SECTION, 0, 0, 0, routing_breaker_table, NULL},
+    {"allowed_hosts", FIELD_CUSTOM, 0, 0, 0, NULL, parse_allowed_hosts},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
 
 static const field limits_table[] = {
     {"max_header_bytes", FIELD_SIZE, CFG(max_header_bytes), 1024, 1024 * 1024, NULL, NULL},
@@ -318,6 +363,9 @@ static const field top_table[] = {
     {"timeouts", FIELD_SECTION, 0, 0, 0, server_timeouts_table, NULL},
     {"providers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_providers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_models},
+    {"routing", FIELD_SECTION, 0, 0, 0, routing_table, NULL},
+    {"routes", FIELD_CUSTOM, 0, 0, 0, NULL, parse_routes},
+    {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -360,6 +408,56 @@ static bool parse_listen(loader *ld, yaml_node_t *node, void *target)
     free(cfg->listen_host);
     cfg->listen_host = xstrndup(host, hlen);
     cfg->listen_port = (int)port;
+    return true;
+}
+
+static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!require_scalar(ld, node, "value")) return false;
+    const char *v = scalar(node);
+    if (strcmp(v, "true") && strcmp(v, "false"))
+        return fail_at(ld, node, "expected true or false, got '%s'", v);
+    *(bool *)target = !strcmp(v, "true");
+    return true;
+}
+
+static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
+{
+    status_set *set = target;
+    if (node->type != YAML_SEQUENCE_NODE) return fail_at(ld, node, "'on_status_codes' must be a list");
+    memset(set, 0, sizeof *set);
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+        long long code;
+        if (item->type != YAML_SCALAR_NODE || !parse_int(scalar(item), &code) || code < 100 || code > 599)
+            return fail_at(ld, item, "'on_status_codes' entries must be HTTP status codes (100-599)");
+        set->bits[code / 64] |= 1ULL << (code % 64);
+    }
+    return true;
+}
+
+static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    return parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
+                             &cfg->routing.nallowed_hosts);
+}
+
+static bool parse_routes(loader *ld, yaml_node_t *node, void *target)
+{
+    (void)target;
+    if (node->type != YAML_SEQUENCE_NODE)
+        return fail_at(ld, node, "'routes' must be a list of {name, strategy, targets, …}");
+    ld->routes = node;
+    return true;
+}
+
+static bool parse_default_route(loader *ld, yaml_node_t *node, void *target)
+{
+    (void)target;
+    if (!require_scalar(ld, node, "default_route")) return false;
+    free(ld->default_route);
+    ld->default_route = xstrdup(scalar(node));
     return true;
 }
 
@@ -516,20 +614,15 @@ static const char *const endpoint_paths[ENDPOINT__OPENAI_URLS] = {
     [ENDPOINT_EMBEDDINGS] = "/embeddings",
 };
 
-static void provider_prepare(provider_config *p)
+/* The headers every request to a provider carries, one "Name: value" line at a time, to
+ * sink (a curl list for the config's providers, an arena list for derived ones). "Expect:"
+ * stops curl from waiting for a 100 Continue on large bodies — a round trip for nothing. */
+static void provider_header_lines(const provider_config *p, void (*sink)(void *ud, const char *line),
+                                  void *ud)
 {
-    size_t blen = strlen(p->base_url);
-    for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++) {
-        size_t plen = strlen(endpoint_paths[e]);
-        p->urls[e] = xmalloc(blen + plen + 1);
-        memcpy(p->urls[e], p->base_url, blen);
-        memcpy(p->urls[e] + blen, endpoint_paths[e], plen + 1);
-    }
-    /* Headers every request to this provider carries. "Expect:" stops curl from waiting for
-     * a 100 Continue on large bodies — a full round trip of latency for nothing. */
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
+    char line[2048];
+    sink(ud, "Content-Type: application/json");
+    sink(ud, "Expect:");
     if (p->api_key) {
         static const char *const key_prefix[] = {
             [KEY_BEARER] = "Authorization: Bearer ",
@@ -537,26 +630,106 @@ static void provider_prepare(provider_config *p)
             [KEY_API_KEY] = "api-key: ",
             [KEY_GOOGLE] = "x-goog-api-key: ",
         };
-        size_t len = strlen(p->api_key) + 32;
-        char *line = xmalloc(len);
-        snprintf(line, len, "%s%s", key_prefix[p->preset->key], p->api_key);
-        h = curl_slist_append(h, line);
-        free(line);
+        snprintf(line, sizeof line, "%s%s", key_prefix[p->preset->key], p->api_key);
+        sink(ud, line);
     }
     /* The Messages API version aigw's translation is written against. */
-    if (p->preset->format == WIRE_ANTHROPIC) h = curl_slist_append(h, "anthropic-version: 2023-06-01");
+    if (p->preset->format == WIRE_ANTHROPIC) sink(ud, "anthropic-version: 2023-06-01");
     for (size_t i = 0; i < p->nheaders; i++) {
-        size_t len = strlen(p->headers[i].name) + strlen(p->headers[i].value) + 3;
-        char *line = xmalloc(len);
-        snprintf(line, len, "%s: %s", p->headers[i].name, p->headers[i].value);
-        h = curl_slist_append(h, line);
-        free(line);
+        snprintf(line, sizeof line, "%s: %s", p->headers[i].name, p->headers[i].value);
+        sink(ud, line);
     }
-    if (!h) {
+}
+
+static void curl_sink(void *ud, const char *line)
+{
+    struct curl_slist **list = ud, *next = curl_slist_append(*list, line);
+    if (!next) {
         fprintf(stderr, "aigw: out of memory building provider headers\n");
         abort();
     }
+    *list = next;
+}
+
+static void provider_urls(provider_config *p, char *(*dup)(void *ud, const char *a, const char *b), void *ud)
+{
+    for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++)
+        p->urls[e] = dup(ud, p->base_url, endpoint_paths[e]);
+}
+
+static char *heap_concat(void *ud, const char *a, const char *b)
+{
+    (void)ud;
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = xmalloc(la + lb + 1);
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+static void provider_prepare(provider_config *p)
+{
+    provider_urls(p, heap_concat, NULL);
+    struct curl_slist *h = NULL;
+    provider_header_lines(p, curl_sink, &h);
     p->static_headers = h;
+}
+
+typedef struct arena_list {
+    arena *a;
+    struct curl_slist *head, **tail;
+} arena_list;
+
+static void arena_sink(void *ud, const char *line)
+{
+    arena_list *l = ud;
+    struct curl_slist *node = arena_alloc(l->a, sizeof *node);
+    node->data = arena_strndup(l->a, line, strlen(line));
+    node->next = NULL;
+    *l->tail = node;
+    l->tail = &node->next;
+}
+
+static char *arena_concat2(void *ud, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = arena_alloc(ud, la + lb + 1);
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+const provider_config *config_provider_derive(arena *a, const provider_config *base,
+                                              const provider_preset *preset, const char *base_url,
+                                              const char *api_key)
+{
+    provider_config *p = arena_alloc(a, sizeof *p);
+    if (base) {
+        *p = *base;
+    } else {
+        memset(p, 0, sizeof *p);
+        p->name = (char *)preset->type;
+        p->preset = preset;
+        p->base_url = (char *)preset->base_url;
+        p->connect_timeout_ms = 10000;
+        p->first_byte_timeout_ms = 120000;
+        p->idle_timeout_ms = 60000;
+        if (preset->deployments) p->api_version = (char *)"2024-10-21";
+    }
+    if (base_url) {
+        if (!valid_base_url(base_url)) return NULL;
+        size_t len = strlen(base_url);
+        while (len && base_url[len - 1] == '/')
+            len--;
+        p->base_url = arena_strndup(a, base_url, len);
+    }
+    if (!p->base_url) return NULL;
+    if (api_key) p->api_key = (char *)api_key;
+    provider_urls(p, arena_concat2, a);
+    arena_list l = {.a = a, .head = NULL, .tail = &l.head};
+    provider_header_lines(p, arena_sink, &l);
+    p->static_headers = l.head;
+    return p;
 }
 
 static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml_node_t *root)
@@ -631,6 +804,107 @@ static bool load_catalog(loader *ld, aigw_config *cfg, yaml_node_t *root)
     return true;
 }
 
+/* A YAML node as JSON, for the route builder (one schema for the file and the headers).
+ * Plain scalars that read as numbers, booleans or null become those; quoted ones stay strings. */
+static json_t *yaml_to_json(loader *ld, yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_MAPPING_NODE: {
+        json_t *o = json_object();
+        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+            if (k->type != YAML_SCALAR_NODE) {
+                json_decref(o);
+                fail_at(ld, k, "keys must be names");
+                return NULL;
+            }
+            json_t *v = yaml_to_json(ld, yaml_document_get_node(&ld->doc, p->value));
+            if (!v) {
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new(o, scalar(k), v);
+        }
+        return o;
+    }
+    case YAML_SEQUENCE_NODE: {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+             it++) {
+            json_t *v = yaml_to_json(ld, yaml_document_get_node(&ld->doc, *it));
+            if (!v) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    case YAML_SCALAR_NODE: {
+        const char *v = scalar(node);
+        if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(v);
+        if (!strcmp(v, "true")) return json_true();
+        if (!strcmp(v, "false")) return json_false();
+        if (!strcmp(v, "null") || !strcmp(v, "~")) return json_null();
+        char *end;
+        errno = 0;
+        long long i = strtoll(v, &end, 10);
+        if (*v && !*end && !errno) return json_integer(i);
+        double d = strtod(v, &end);
+        if (*v && !*end) return json_real(d);
+        return json_string(v);
+    }
+    default: fail_at(ld, node, "unreadable value"); return NULL;
+    }
+}
+
+static int tree_cmp(const void *a, const void *b)
+{
+    return strcmp((*(route_tree *const *)a)->name, (*(route_tree *const *)b)->name);
+}
+
+/* Every route's tree: the implicit one-target tree of each served model, then `routes:`. */
+static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
+{
+    cfg->health = routing_state_new(&cfg->routing);
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        cfg->routes[i].tree = route_tree_single(&cfg->arena, cfg, cfg->health, &cfg->routes[i]);
+    yaml_node_t *list = ld->routes;
+    size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) : 0;
+    cfg->trees = xcalloc(n ? n : 1, sizeof *cfg->trees);
+    cfg->routes_json = json_array();
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, list->data.sequence.items.start[i]);
+        json_t *j = yaml_to_json(ld, item);
+        if (!j) return false;
+        json_array_append_new(cfg->routes_json, j);
+        const char *jname = json_string_value(json_object_get(j, "name"));
+        if (!json_is_object(j) || !jname || !*jname) return fail_at(ld, item, "a route needs a 'name'");
+        /* `name` names the route; the rest is the config schema's root node. */
+        const char *name = arena_strndup(&cfg->arena, jname, strlen(jname));
+        json_object_del(j, "name");
+        char err[512];
+        route_tree *t = route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, err, sizeof err);
+        if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
+        for (size_t k = 0; k < cfg->ntrees; k++)
+            if (!strcmp(cfg->trees[k]->name, name))
+                return fail_at(ld, item, "route '%s' is defined twice", name);
+        cfg->trees[cfg->ntrees++] = t;
+    }
+    qsort(cfg->trees, cfg->ntrees, sizeof *cfg->trees, tree_cmp);
+    if (ld->default_route) {
+        cfg->default_route = config_find_route(cfg, ld->default_route, strlen(ld->default_route));
+        if (!cfg->default_route) {
+            const model_route *r = config_find_model(cfg, ld->default_route, strlen(ld->default_route));
+            cfg->default_route = r ? r->tree : NULL;
+        }
+        if (!cfg->default_route)
+            return fail_at(ld, root, "default_route '%s' is neither a route nor a served model",
+                           ld->default_route);
+    }
+    return true;
+}
+
 static void alias_list_free(alias_list *aliases)
 {
     for (size_t i = 0; i < aliases->count; i++) {
@@ -660,6 +934,8 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->keepalive_idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->access_log = xstrdup("stdout");
+    routing_settings_defaults(&cfg->routing);
+    arena_init(&cfg->arena, 16 * 1024);
 
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -694,17 +970,20 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     if (!load_catalog(&ld, cfg, root)) goto fail;
     for (size_t i = 0; i < cfg->nproviders; i++)
         provider_prepare(&cfg->providers[i]);
+    if (!build_trees(&ld, cfg, root)) goto fail;
     if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") &&
         strcmp(cfg->access_log, "off") && !*cfg->access_log) {
         fail_at(&ld, root, "'access_log' must be stdout, stderr, off or a file path");
         goto fail;
     }
     alias_list_free(&ld.aliases);
+    free(ld.default_route);
     yaml_document_delete(&ld.doc);
     return cfg;
 
 fail:
     alias_list_free(&ld.aliases);
+    free(ld.default_route);
     if (have_doc) yaml_document_delete(&ld.doc);
     config_free(cfg);
     return NULL;
@@ -738,6 +1017,13 @@ void config_free(aigw_config *cfg)
         free(cfg->routes[i].upstream_model);
     }
     free(cfg->routes);
+    free(cfg->trees);
+    routing_state_free(cfg->health);
+    json_decref(cfg->routes_json);
+    arena_free(&cfg->arena);
+    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++)
+        free(cfg->routing.allowed_hosts[i]);
+    free(cfg->routing.allowed_hosts);
     catalog_free(&cfg->catalog);
     free(cfg->catalog_path);
     free(cfg->listen_host);
@@ -755,6 +1041,23 @@ const model_route *config_find_model(const aigw_config *cfg, const char *name, s
         int c = strncmp(pn, name, len);
         if (c == 0) c = pn[len] ? 1 : 0;
         if (c == 0) return &cfg->routes[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len)
+{
+    size_t lo = 0, hi = cfg->ntrees;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *tn = cfg->trees[mid]->name;
+        int c = strncmp(tn, name, len);
+        if (c == 0) c = tn[len] ? 1 : 0;
+        if (c == 0) return cfg->trees[mid];
         if (c < 0)
             lo = mid + 1;
         else

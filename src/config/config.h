@@ -13,6 +13,8 @@
 
 #include "config/catalog.h"
 #include "providers/wire.h"
+#include "routing/routing.h"
+#include "util/arena.h"
 
 struct curl_slist;
 
@@ -60,6 +62,7 @@ typedef struct model_route {
     bool is_alias;
     uint32_t max_output_tokens;   /* sent as max_tokens where the provider requires one */
     const catalog_entry *catalog; /* prices and limits; NULL when the catalog has no entry */
+    const route_tree *tree;       /* the one-target tree a request for it walks */
 } model_route;
 
 typedef struct aigw_config {
@@ -77,6 +80,13 @@ typedef struct aigw_config {
     size_t nroutes;
     char *catalog_path; /* `catalog:`, entries added to or overriding the embedded catalog */
     catalog catalog;
+    routing_settings routing; /* `routing:` */
+    routing_state *health;    /* breakers, budgets, latency: shared by the workers */
+    route_tree **trees;       /* `routes:`, sorted by name */
+    size_t ntrees;
+    const route_tree *default_route; /* `default_route:`, for models nothing else serves */
+    arena arena;                     /* the trees */
+    struct json_t *routes_json;      /* kept alive for the trees' conditions */
 } aigw_config;
 
 /* Loads and validates path. On success returns a config the caller frees with
@@ -86,5 +96,14 @@ void config_free(aigw_config *cfg);
 
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
+/* A route of `routes:` by name (not NUL-terminated); NULL when there is none. */
+const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len);
+
+/* A provider like base (or, when base is NULL, a fresh one of preset) at another base URL
+ * and/or with another key, built in a (Portkey's custom_host and inline api_key). NULL when
+ * base_url is not an http(s) URL. */
+const provider_config *config_provider_derive(arena *a, const provider_config *base,
+                                              const provider_preset *preset, const char *base_url,
+                                              const char *api_key);
 
 #endif

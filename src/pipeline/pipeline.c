@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include <http_parser.h>
+#include <jansson.h>
 
 #include "observe/accesslog.h"
 #include "providers/provider.h"
@@ -45,6 +46,15 @@ void pipeline_request_reset(request *req)
     req->endpoint = -1;
     req->model = NULL;
     req->route = NULL;
+    req->walk = NULL;
+    json_decref(req->config_json);
+    json_decref(req->metadata);
+    json_decref(req->params);
+    req->config_json = req->metadata = req->params = NULL;
+    req->route_headers = NULL;
+    req->route_headers_len = 0;
+    req->local_error = NULL;
+    req->failure = 0;
     req->stream = req->stream_done_seen = false;
     req->xlate = NULL;
     req->stream_error = NULL;
@@ -63,6 +73,10 @@ void pipeline_request_reset(request *req)
 
 void pipeline_request_free(request *req)
 {
+    json_decref(req->config_json);
+    json_decref(req->metadata);
+    json_decref(req->params);
+    req->config_json = req->metadata = req->params = NULL;
     if (req->upstream) upstream_cancel(req->upstream);
     req->upstream = NULL;
     buf_free(&req->upstream_reply);
@@ -158,9 +172,12 @@ void pipeline_handle(request *req)
     }
 }
 
-/* ---- stage: decode, plan, encode, attempt ------------------------------------------------ */
+/* ---- stage: decode ------------------------------------------------------------------------ */
 
-static void stage_attempt(request *req, const provider_request *preq);
+static bool stage_plan(request *req, size_t model_len);
+static void attempt_next(request *req);
+static void answer_failure(request *req);
+static void set_route_headers(request *req, bool gave_up);
 
 static void stage_decode(request *req)
 {
@@ -182,36 +199,220 @@ static void stage_decode(request *req)
     size_t model_len;
     req->model = json_string_decode(&req->arena, req->body.data, fields[0].start, fields[0].end, &model_len);
     req->stream = fields[1].type == JSON_KIND_TRUE;
+    req->model_start = fields[0].start;
+    req->model_end = fields[0].end;
+    if (stage_plan(req, model_len)) attempt_next(req);
+}
 
-    /* plan: one target per model today; routing strategies replace this lookup later. */
-    req->route = config_find_model(req->worker->config, req->model, model_len);
-    if (!req->route) {
-        char msg[320];
-        snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
-                 req->model);
-        http_respond_error(req, 404, "invalid_request_error", "model_not_found", "model", msg);
+/* ---- stage: plan (which route tree, and the walk through it) -------------------------------- */
+
+static size_t estimate_prompt_tokens(void *ud)
+{
+    request *req = ud;
+    buf out;
+    buf_init(&out, 64);
+    provider_estimate_tokens(req, &out); /* {"input_tokens":N} */
+    const char *colon = out.data ? memchr(out.data, ':', out.len) : NULL;
+    size_t n = colon ? (size_t)strtoull(colon + 1, NULL, 10) : 0;
+    buf_free(&out);
+    return n;
+}
+
+/* The tree: a config in the x-aigw-config / x-portkey-config header (JSON, or a stored
+ * route's name), else the route named like the model, else the model's own one-target
+ * route, else the default route. */
+static const route_tree *choose_tree(request *req, size_t model_len)
+{
+    const aigw_config *cfg = req->worker->config;
+    const http_header *h = http_find_header(req, "x-aigw-config");
+    bool portkey = false;
+    if (!h) {
+        h = http_find_header(req, "x-portkey-config");
+        portkey = h != NULL;
+    }
+    const char *header = portkey ? "x-portkey-config" : "x-aigw-config";
+    char msg[700];
+    if (h) {
+        size_t i = 0;
+        while (i < h->value_len && (h->value[i] == ' ' || h->value[i] == '\t'))
+            i++;
+        if (i == h->value_len || h->value[i] != '{') {
+            const route_tree *t = config_find_route(cfg, h->value, h->value_len);
+            if (t) return t;
+            snprintf(msg, sizeof msg, "%s names no route of this gateway: '%.*s'", header,
+                     (int)(h->value_len > 200 ? 200 : h->value_len), h->value);
+            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+            return NULL;
+        }
+        json_error_t jerr;
+        req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
+        if (!req->config_json) {
+            snprintf(msg, sizeof msg, "%s is not valid JSON: %s at character %d", header, jerr.text,
+                     jerr.position);
+            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+            return NULL;
+        }
+        char err[512];
+        const route_tree *t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header,
+                                               portkey, err, sizeof err);
+        if (!t) {
+            snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
+            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+        }
+        return t;
+    }
+    const route_tree *t = config_find_route(cfg, req->model, model_len);
+    if (t) return t;
+    const model_route *r = config_find_model(cfg, req->model, model_len);
+    if (r) return r->tree;
+    if (cfg->default_route) return cfg->default_route;
+    snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
+             req->model);
+    http_respond_error(req, 404, "invalid_request_error", "model_not_found", "model", msg);
+    return NULL;
+}
+
+static bool stage_plan(request *req, size_t model_len)
+{
+    const route_tree *tree = choose_tree(req, model_len);
+    if (!tree) return false;
+    const http_header *m = http_find_header(req, "x-aigw-metadata");
+    if (!m) m = http_find_header(req, "x-portkey-metadata");
+    if (m) {
+        req->metadata = json_loadb(m->value, m->value_len, 0, NULL);
+        if (!json_is_object(req->metadata)) {
+            http_respond_error(req, 400, "invalid_request_error", "invalid_metadata", "x-aigw-metadata",
+                               "the metadata header must be a JSON object");
+            return false;
+        }
+    }
+    if (tree->needs_params) req->params = json_loadb(req->body.data, req->body.len, JSON_ALLOW_NUL, NULL);
+    route_context ctx = {
+        .arena = &req->arena,
+        .state = req->worker->config->health,
+        .config = req->worker->config,
+        .model = req->model,
+        .metadata = req->metadata,
+        .params = req->params,
+        .rng = &req->worker->rng,
+        .prompt_bytes = req->body.len,
+        .estimate_tokens = estimate_prompt_tokens,
+        .estimate_ud = req,
+    };
+    req->walk = route_walk_new(&ctx, tree);
+    return true;
+}
+
+/* ---- stage: encode and attempt, once per target tried ---------------------------------------- */
+
+/* How the last attempt failed, for the answer when it was the last one. */
+enum { FAILED_NONE, FAILED_REPLY, FAILED_LOCAL, FAILED_TRANSPORT };
+
+static void attempt_send(request *req);
+
+/* The provider + upstream model of a target: an implicit route's own, or made for it. */
+static const model_route *target_route(request *req, const route_node *leaf)
+{
+    if (leaf->route) return leaf->route;
+    model_route *r = arena_alloc(&req->arena, sizeof *r);
+    memset(r, 0, sizeof *r);
+    const char *model = leaf->model ? leaf->model : req->model;
+    r->public_name = (char *)req->model;
+    r->provider = leaf->provider;
+    r->upstream_model = (char *)model;
+    r->upstream_model_len = strlen(model);
+    r->is_alias = strcmp(model, req->model) != 0;
+    r->catalog = catalog_find(&req->worker->config->catalog, leaf->provider->preset->type, model);
+    r->max_output_tokens =
+        r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
+    return r;
+}
+
+/* The client's body with the target's override_params set at the top level (replaced where
+ * the body has them, added where not), and the model's span in it found again. */
+static bool merge_overrides(request *req, const char *overrides)
+{
+    json_t *o = json_loads(overrides, 0, NULL);
+    size_t n = json_object_size(o);
+    json_field *fields = arena_alloc(&req->arena, (n + 1) * sizeof *fields);
+    const char **values = arena_alloc(&req->arena, n * sizeof *values);
+    size_t i = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        fields[i].key = arena_strndup(&req->arena, key, strlen(key));
+        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        values[i++] = arena_strndup(&req->arena, text, strlen(text));
+        free(text);
+    }
+    json_decref(o);
+    const char *why;
+    size_t at;
+    if (!json_scan_object(req->body.data, req->body.len, fields, n, &why, &at)) return false;
+    buf out;
+    buf_init(&out, 0);
+    size_t pos = 0;
+    /* replaced values, in the order they appear in the body */
+    for (;;) {
+        size_t next = n;
+        for (size_t k = 0; k < n; k++)
+            if (fields[k].type && fields[k].start >= pos &&
+                (next == n || fields[k].start < fields[next].start))
+                next = k;
+        if (next == n) break;
+        buf_append(&out, req->body.data + pos, fields[next].start - pos);
+        buf_append(&out, values[next], strlen(values[next]));
+        pos = fields[next].end;
+    }
+    size_t close = req->body.len;
+    while (close > pos && req->body.data[close - 1] != '}')
+        close--;
+    buf_append(&out, req->body.data + pos, close - 1 - pos);
+    bool empty = true; /* is the client's object empty? then no comma before the first added */
+    for (size_t k = 0; k < out.len && empty; k++)
+        empty = out.data[k] == '{' || out.data[k] == ' ' || out.data[k] == '\t' || out.data[k] == '\r' ||
+                out.data[k] == '\n';
+    for (size_t k = 0; k < n; k++) {
+        if (fields[k].type) continue;
+        if (!empty) buf_append_lit(&out, ",");
+        empty = false;
+        buf_append_json_string(&out, fields[k].key, strlen(fields[k].key));
+        buf_append_lit(&out, ":");
+        buf_append(&out, values[k], strlen(values[k]));
+    }
+    buf_append(&out, req->body.data + close - 1, req->body.len - (close - 1));
+    char *body = arena_strndup(&req->arena, out.data ? out.data : "", out.len);
+    req->payload = body;
+    req->payload_len = out.len;
+    buf_free(&out);
+    json_field model = {.key = "model"};
+    if (!json_scan_object(req->payload, req->payload_len, &model, 1, &why, &at)) return false;
+    req->model_start = model.start;
+    req->model_end = model.end;
+    return true;
+}
+
+static void attempt_failed(request *req, int kind, attempt_result result, int status, const char *message)
+{
+    req->failure = kind;
+    req->failure_message = message ? arena_strndup(&req->arena, message, strlen(message)) : NULL;
+    attempt_report r = {.result = result, .status = status, .retry_after_ms = req->retry_after_ms};
+    if (req->head_ns) r.ttfb_us = (req->head_ns - req->attempt_ns) / 1000;
+    route_report(req->walk, &r);
+    attempt_next(req);
+}
+
+static void attempt_next(request *req)
+{
+    if (!route_next(req->walk, &req->target)) {
+        answer_failure(req);
         return;
     }
-
-    if (req->endpoint == ENDPOINT_COUNT_TOKENS && req->route->provider->preset->format != WIRE_ANTHROPIC) {
-        /* The provider cannot count: an estimate from the text, marked as one. */
-        buf out;
-        buf_init(&out, 64);
-        provider_estimate_tokens(req, &out);
-        static const char marker[] = "x-aigw-estimate: true\r\n";
-        http_respond(req, 200, "application/json", marker, sizeof marker - 1, out.data, out.len);
-        buf_free(&out);
-        return;
-    }
-
-    /* encode */
-    provider_request preq;
-    provider_error err;
-    if (!provider_encode(req, fields[0].start, fields[0].end, &preq, &err)) {
-        http_respond_error(req, err.status, err.type, err.code, err.param, err.message);
-        return;
-    }
-    stage_attempt(req, &preq);
+    if (req->target.wait_ms)
+        http_request_timer(req, req->target.wait_ms, attempt_send);
+    else
+        attempt_send(req);
 }
 
 static bool on_upstream_head(void *ud, int status, const char *const *lines, size_t nlines);
@@ -226,43 +427,119 @@ static const upstream_callbacks upstream_cbs = {
     .on_done = on_upstream_done,
 };
 
-/* The body and headers curl sends live in the request (its body or arena) until the request
+/* Per attempt: what the previous attempt left is cleared, the target's body encoded and sent.
+ * The body and headers curl sends live in the request (its body or arena) until the request
  * is reset, which happens only after the transfer has ended or been cancelled. */
-static void stage_attempt(request *req, const provider_request *preq)
+static void attempt_send(request *req)
 {
+    const route_target *t = &req->target;
+    if (!route_begin(req->walk, t)) { /* its breaker opened meanwhile */
+        attempt_next(req);
+        return;
+    }
+    req->route = target_route(req, t->leaf);
+    req->xlate = NULL;
+    req->dropped_params = NULL;
+    req->stream_error = NULL;
+    req->stream_done_seen = false;
+    memset(&req->usage, 0, sizeof req->usage);
+    req->status = 0;
+    buf_reset(&req->upstream_reply);
+    sse_reader_reset(&req->sse);
+    req->pass_headers = NULL;
+    req->pass_headers_len = 0;
+    req->retry_after_ms = -1;
+    req->head_ns = 0;
+    req->attempt_ns = time_now_ns();
+    req->failure = FAILED_NONE;
     const provider_config *p = req->route->provider;
+
+    if (req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC) {
+        /* The provider cannot count: an estimate from the text, marked as one. */
+        route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1});
+        set_route_headers(req, false);
+        buf out;
+        buf_init(&out, 64);
+        provider_estimate_tokens(req, &out);
+        static const char marker[] = "x-aigw-estimate: true\r\n";
+        http_respond(req, 200, "application/json", marker, sizeof marker - 1, out.data, out.len);
+        buf_free(&out);
+        return;
+    }
+    req->payload = req->body.data ? req->body.data : "";
+    req->payload_len = req->body.len;
+    if (t->leaf->override_json && !merge_overrides(req, t->leaf->override_json)) {
+        attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400, "override_params could not be merged");
+        return;
+    }
+    provider_request preq;
+    provider_error err;
+    if (!provider_encode(req, req->model_start, req->model_end, &preq, &err)) {
+        /* This provider cannot take the request as it is; another target may. */
+        req->local_error = arena_alloc(&req->arena, sizeof err);
+        *req->local_error = err;
+        attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, err.status, err.message);
+        return;
+    }
+    uint32_t timeout = t->leaf->request_timeout_ms;
     upstream_request ureq = {
-        .url = preq->url,
-        .body = preq->body,
-        .body_len = preq->body_len,
-        .headers = preq->headers,
+        .url = preq.url,
+        .body = preq.body,
+        .body_len = preq.body_len,
+        .headers = preq.headers,
         .connect_timeout_ms = p->connect_timeout_ms,
-        .first_byte_timeout_ms = p->first_byte_timeout_ms,
+        .first_byte_timeout_ms =
+            timeout && timeout < p->first_byte_timeout_ms ? timeout : p->first_byte_timeout_ms,
         .idle_timeout_ms = p->idle_timeout_ms,
+        /* a stream's request_timeout ends at its first byte: a long answer is not a slow one */
+        .total_timeout_ms = req->stream ? 0 : timeout,
     };
     req->upstream_reply.max = req->worker->config->max_response_bytes;
     req->upstream = upstream_start(req->worker->upstream, &ureq, &upstream_cbs, req);
     if (!req->upstream)
-        http_respond_error(req, 502, "server_error", "upstream_error", NULL,
-                           "could not start the upstream request");
+        attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_CONNECT, 0, "could not start the upstream request");
 }
 
 /* ---- stage: answer ----------------------------------------------------------------------- */
 
-/* Upstream response headers a client may rely on (rate limits, retry hints). */
+/* Upstream response headers a client may rely on (rate limits, retry hints). The provider's
+ * x-should-retry is not among them: whether retrying makes sense is aigw's to say now. */
 static bool header_passes(const char *line, size_t name_len)
 {
-    static const char *const exact[] = {"retry-after",          "retry-after-ms", "x-should-retry",
-                                        "openai-processing-ms", "openai-version", "openai-organization"};
+    static const char *const exact[] = {"retry-after", "retry-after-ms", "openai-processing-ms",
+                                        "openai-version", "openai-organization"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strlen(exact[i]) == name_len && !strncasecmp(line, exact[i], name_len)) return true;
     return (name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12)) ||
            (name_len > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20));
 }
 
+/* What happened, for the response head: the provider and model that answered, how many
+ * attempts it took, the targets tried; and, once aigw has given up, that retrying the same
+ * request would only multiply the load (SDKs honour x-should-retry). */
+static void set_route_headers(request *req, bool gave_up)
+{
+    const char *paths = req->walk ? route_paths(req->walk) : "";
+    size_t cap = strlen(paths) +
+                 (req->route ? strlen(req->route->provider->name) + req->route->upstream_model_len : 0) + 160;
+    char *h = arena_alloc(&req->arena, cap);
+    size_t n = 0;
+    if (req->route && req->walk && route_attempts(req->walk))
+        n += (size_t)snprintf(h + n, cap - n, "x-aigw-provider: %s\r\nx-aigw-model: %s\r\n",
+                              req->route->provider->name, req->route->upstream_model);
+    if (req->walk)
+        n += (size_t)snprintf(h + n, cap - n, "x-aigw-attempts: %u\r\nx-aigw-route: %s\r\n",
+                              route_attempts(req->walk), paths);
+    if (gave_up) n += (size_t)snprintf(h + n, cap - n, "x-should-retry: false\r\n");
+    req->route_headers = h;
+    req->route_headers_len = n;
+}
+
 static bool on_upstream_head(void *ud, int status, const char *const *lines, size_t nlines)
 {
     request *req = ud;
+    req->head_ns = time_now_ns();
+    req->retry_after_ms = route_note_headers(req->walk, status, lines, nlines);
     const char *content_type = "application/json";
     size_t total = req->dropped_params ? strlen(req->dropped_params) + 32 : 0;
     for (size_t i = 0; i < nlines; i++)
@@ -297,6 +574,8 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
     req->pass_headers_len = plen;
     req->status = status;
     if (status >= 200 && status < 300 && !strncasecmp(content_type, "text/event-stream", 17)) {
+        /* The first byte goes to the client: from here on there is no retry or fallback. */
+        set_route_headers(req, false);
         http_stream_begin(req, status, "text/event-stream", pass, plen);
     } else {
         /* Buffered: a JSON reply or an upstream error, passed through whole. */
@@ -350,6 +629,94 @@ static int status_for(upstream_result result)
     }
 }
 
+static attempt_result attempt_result_of(upstream_result result)
+{
+    switch (result) {
+    case UPSTREAM_CONNECT_TIMEOUT:
+    case UPSTREAM_FIRST_BYTE_TIMEOUT:
+    case UPSTREAM_IDLE_TIMEOUT: return ATTEMPT_TIMEOUT;
+    case UPSTREAM_CONNECT_FAILED: return ATTEMPT_CONNECT;
+    default: return ATTEMPT_BROKEN;
+    }
+}
+
+/* The buffered upstream reply, translated for the client, with its cost. */
+static void answer_reply(request *req, bool gave_up)
+{
+    set_route_headers(req, gave_up);
+    const char *body = req->upstream_reply.data ? req->upstream_reply.data : "";
+    buf translated;
+    buf_init(&translated, req->worker->config->max_response_bytes * 2);
+    const char *type = provider_translate_reply(req, req->status, body, req->upstream_reply.len, &translated);
+    /* The cost is known once the reply's usage is: it goes out as a header. */
+    const char *headers = req->pass_headers;
+    size_t headers_len = req->pass_headers_len;
+    double cost = provider_cost(req);
+    if (cost >= 0) {
+        char *h = arena_alloc(&req->arena, headers_len + 64);
+        memcpy(h, headers, headers_len);
+        headers_len += (size_t)snprintf(h + headers_len, 64, "x-aigw-cost-usd: %.10g\r\n", cost);
+        headers = h;
+    }
+    if (type)
+        http_respond(req, req->status, type, headers, headers_len, translated.data ? translated.data : "",
+                     translated.len);
+    else
+        http_respond(req, req->status, req->upstream_content_type, headers, headers_len, body,
+                     req->upstream_reply.len);
+    buf_free(&translated);
+}
+
+/* The walk is over without an answer: the last attempt's failure goes to the client as it was
+ * (an upstream error reply keeps its status and message), or why nothing could be sent. */
+static void answer_failure(request *req)
+{
+    set_route_headers(req, true);
+    char msg[600];
+    switch (req->failure) {
+    case FAILED_REPLY: answer_reply(req, true); return;
+    case FAILED_LOCAL: {
+        const provider_error *e = req->local_error;
+        if (e)
+            http_respond_error(req, e->status, e->type, e->code, e->param, e->message);
+        else
+            http_respond_error(req, 400, "invalid_request_error", "invalid_request", NULL,
+                               req->failure_message);
+        return;
+    }
+    case FAILED_TRANSPORT:
+        http_respond_error(req, req->failure_status, "server_error",
+                           req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
+                           req->failure_message);
+        return;
+    default: break;
+    }
+    const char *error = route_error(req->walk);
+    if (error) {
+        http_respond_error(req, 400, "invalid_request_error", "no_matching_route", NULL, error);
+        return;
+    }
+    int status;
+    uint32_t retry_in;
+    const char *why = route_unavailable(req->walk, &status, &retry_in);
+    if (status == 400) {
+        snprintf(msg, sizeof msg, "the prompt does not fit the context window of any target of route %s",
+                 route_tree_name(req->walk));
+        http_respond_error(req, 400, "invalid_request_error", "context_length_exceeded", "messages", msg);
+        return;
+    }
+    snprintf(msg, sizeof msg,
+             "every target of route %s is unavailable (%s); the first may be tried again in %u ms",
+             route_tree_name(req->walk), why ? why : "no usable target", retry_in);
+    /* Retry-After for the client: when the first breaker half-opens */
+    char *h = arena_alloc(&req->arena, req->route_headers_len + 40);
+    memcpy(h, req->route_headers, req->route_headers_len);
+    req->route_headers_len += (size_t)snprintf(h + req->route_headers_len, 40, "retry-after: %u\r\n",
+                                               (retry_in + 999) / 1000 ? (retry_in + 999) / 1000 : 1);
+    req->route_headers = h;
+    http_respond_error(req, 503, "server_error", "targets_unavailable", NULL, msg);
+}
+
 static void on_upstream_done(void *ud, upstream_result result, const char *message)
 {
     request *req = ud;
@@ -362,6 +729,9 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
         /* After the end marker the answer is complete, whatever the transport says next. */
         if (!req->stream_error &&
             (req->stream_done_seen || (result == UPSTREAM_OK && provider_stream_finish(req, out)))) {
+            route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK,
+                                                      .ttfb_us = (req->head_ns - req->attempt_ns) / 1000,
+                                                      .retry_after_ms = -1});
             http_stream_end(req, out->data, out->len);
             return;
         }
@@ -372,6 +742,10 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
         else
             snprintf(msg, sizeof msg, "provider %s stream failed (%s): %s", provider,
                      upstream_result_name(result), message);
+        /* Past the first byte there is no switching targets: the client learns it failed. */
+        route_report(req->walk, &(attempt_report){.result = ATTEMPT_BROKEN,
+                                                  .ttfb_us = (req->head_ns - req->attempt_ns) / 1000,
+                                                  .retry_after_ms = -1});
         /* A partial event from the upstream is dropped so the error starts on a boundary; a
          * blank line first ends any event the client may still be assembling. */
         if (sse_reader_has_partial(&req->sse)) buf_append_lit(out, "\n");
@@ -381,36 +755,28 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
         return;
     }
     if (result == UPSTREAM_OK && req->status) {
-        const char *body = req->upstream_reply.data ? req->upstream_reply.data : "";
-        buf translated;
-        buf_init(&translated, req->worker->config->max_response_bytes * 2);
-        const char *type =
-            provider_translate_reply(req, req->status, body, req->upstream_reply.len, &translated);
-        /* The cost is known once the reply's usage is: it goes out as a header. */
-        const char *headers = req->pass_headers;
-        size_t headers_len = req->pass_headers_len;
-        double cost = provider_cost(req);
-        if (cost >= 0) {
-            char *h = arena_alloc(&req->arena, headers_len + 64);
-            memcpy(h, headers, headers_len);
-            headers_len += (size_t)snprintf(h + headers_len, 64, "x-aigw-cost-usd: %.10g\r\n", cost);
-            headers = h;
+        if (req->status >= 200 && req->status < 300) {
+            route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK,
+                                                      .status = req->status,
+                                                      .ttfb_us = (req->head_ns - req->attempt_ns) / 1000,
+                                                      .retry_after_ms = -1});
+            answer_reply(req, false);
+            return;
         }
-        if (type)
-            http_respond(req, req->status, type, headers, headers_len, translated.data ? translated.data : "",
-                         translated.len);
-        else
-            http_respond(req, req->status, req->upstream_content_type, headers, headers_len, body,
-                         req->upstream_reply.len);
-        buf_free(&translated);
+        attempt_failed(req, FAILED_REPLY, ATTEMPT_STATUS, req->status, NULL);
         return;
     }
-    if (result == UPSTREAM_TOO_LARGE)
+    if (result == UPSTREAM_TOO_LARGE) {
+        /* The provider answered; the gateway's limit refused it: no other target would do better. */
+        route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1});
+        set_route_headers(req, true);
         snprintf(msg, sizeof msg, "provider %s sent a reply larger than limits.max_response_bytes", provider);
-    else
-        snprintf(msg, sizeof msg, "provider %s: %s (%s)", provider, message, upstream_result_name(result));
-    http_respond_error(req, status_for(result), "server_error",
-                       status_for(result) == 504 ? "upstream_timeout" : "upstream_error", NULL, msg);
+        http_respond_error(req, 502, "server_error", "upstream_error", NULL, msg);
+        return;
+    }
+    snprintf(msg, sizeof msg, "provider %s: %s (%s)", provider, message, upstream_result_name(result));
+    req->failure_status = status_for(result);
+    attempt_failed(req, FAILED_TRANSPORT, attempt_result_of(result), 0, msg);
 }
 
 void pipeline_on_writable(request *req)
@@ -472,6 +838,33 @@ void pipeline_record(request *req)
                    u->prompt, u->completion, u->cached, u->cache_write, u->reasoning);
         double cost = provider_cost(req);
         if (cost >= 0) buf_printf(b, ",\"cost_usd\":%.10g", cost);
+    }
+    if (req->walk) {
+        static const char *const outcome[] = {
+            [ATTEMPT_OK] = "ok",           [ATTEMPT_STATUS] = "error_status",
+            [ATTEMPT_TIMEOUT] = "timeout", [ATTEMPT_CONNECT] = "connect_error",
+            [ATTEMPT_BROKEN] = "broken",   [ATTEMPT_SKIPPED] = "skipped"};
+        buf_append_lit(b, ",\"route\":");
+        buf_append_json_string(b, route_tree_name(req->walk), strlen(route_tree_name(req->walk)));
+        buf_append_lit(b, ",\"attempts\":[");
+        for (const route_attempt_log *l = route_log(req->walk); l; l = l->next) {
+            buf_append_lit(b, "{\"provider\":");
+            buf_append_json_string(b, l->provider, strlen(l->provider));
+            buf_append_lit(b, ",\"model\":");
+            buf_append_json_string(b, l->model, strlen(l->model));
+            buf_append_lit(b, ",\"path\":");
+            buf_append_json_string(b, l->path, strlen(l->path));
+            buf_printf(b, ",\"outcome\":\"%s\"", outcome[l->result]);
+            if (l->status) buf_printf(b, ",\"status\":%d", l->status);
+            if (l->result != ATTEMPT_SKIPPED) buf_printf(b, ",\"ms\":%.3f", l->ms);
+            if (l->wait_ms) buf_printf(b, ",\"wait_ms\":%.0f", l->wait_ms);
+            if (l->why) {
+                buf_append_lit(b, ",\"note\":");
+                buf_append_json_string(b, l->why, strlen(l->why));
+            }
+            buf_append(b, "},", l->next ? 2 : 1);
+        }
+        buf_append_lit(b, "]");
     }
     if (req->dropped_params) {
         buf_append_lit(b, ",\"dropped_params\":");

@@ -45,8 +45,8 @@ typedef struct provider_error {
     char message[400];
 } provider_error;
 
-/* Builds the upstream request for req (endpoint, route, ingress and the model's span in the
- * body already known). Returns false with *err filled when the request cannot be expressed
+/* Builds the upstream request for req (endpoint, route, ingress, req->payload — the body to
+ * send, the client's with any override_params merged — and the model's span in it known). Returns false with *err filled when the request cannot be expressed
  * for this provider (bad shape for translation, an endpoint the format lacks). Sets
  * req->xlate when replies must be translated and req->dropped_params when parameters were
  * dropped. Everything it allocates comes from the request's arena. */

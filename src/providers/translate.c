@@ -300,18 +300,18 @@ static void encode_bytes(request *req, size_t model_start, size_t model_end, pro
 {
     const model_route *route = req->route;
     if (!route->is_alias) {
-        out->body = req->body.data;
-        out->body_len = req->body.len;
+        out->body = req->payload;
+        out->body_len = req->payload_len;
         return;
     }
     buf quoted;
     buf_init(&quoted, route->upstream_model_len * 6 + 2);
     buf_append_json_string(&quoted, route->upstream_model, route->upstream_model_len);
-    size_t len = model_start + quoted.len + (req->body.len - model_end);
+    size_t len = model_start + quoted.len + (req->payload_len - model_end);
     char *body = arena_alloc(&req->arena, len + 1);
-    memcpy(body, req->body.data, model_start);
+    memcpy(body, req->payload, model_start);
     memcpy(body + model_start, quoted.data, quoted.len);
-    memcpy(body + model_start + quoted.len, req->body.data + model_end, req->body.len - model_end);
+    memcpy(body + model_start + quoted.len, req->payload + model_end, req->payload_len - model_end);
     body[len] = '\0';
     buf_free(&quoted);
     out->body = body;
@@ -324,7 +324,7 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     const provider_config *p = route->provider;
     wire_format up = p->preset->format;
     json_error_t jerr;
-    json_t *in = json_loadb(req->body.data, req->body.len, JSON_ALLOW_NUL, &jerr);
+    json_t *in = json_loadb(req->payload, req->payload_len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(in)) {
         json_decref(in);
         return refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
@@ -392,7 +392,7 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
         return refuse(err, 400, "invalid_request_error", "unsupported_endpoint", "model",
                       "count_tokens needs an Anthropic provider (%s%s)", p->name, "");
 
-    bool fast = req->ingress == up && !compat_may_apply(p->preset, req->body.data, req->body.len);
+    bool fast = req->ingress == up && !compat_may_apply(p->preset, req->payload, req->payload_len);
     if (fast)
         encode_bytes(req, model_start, model_end, out);
     else if (!encode_translated(req, out, err))

@@ -57,6 +57,7 @@ typedef struct client_conn {
     bool reading;
     size_t write_pending;
     int open_handles;
+    void (*request_timer_cb)(request *req); /* the timer's use while HANDLING */
     struct client_conn *prev, *next, *next_ready;
 } client_conn;
 
@@ -261,17 +262,18 @@ void http_respond(request *req, int status, const char *content_type, const char
     client_conn *c = conn_of(req);
     char head[HEAD_MAX];
     size_t hlen = format_head(c, status, content_type, false, body_len, head);
-    uv_buf_t bufs[4] = {
+    uv_buf_t bufs[5] = {
         uv_buf_init(head, (unsigned)hlen),
         uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
+        uv_buf_init((char *)(req->route_headers ? req->route_headers : ""), (unsigned)req->route_headers_len),
         uv_buf_init("\r\n", 2),
         uv_buf_init((char *)body, (unsigned)body_len),
     };
     req->status = status;
     req->response_started = true;
     if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
-    req->bytes_out += hlen + extra_len + 2 + body_len;
-    conn_write(c, bufs, 4);
+    req->bytes_out += hlen + extra_len + req->route_headers_len + 2 + body_len;
+    conn_write(c, bufs, 5);
     request_finished(c);
 }
 
@@ -292,17 +294,18 @@ void http_stream_begin(request *req, int status, const char *content_type, const
     client_conn *c = conn_of(req);
     char head[HEAD_MAX];
     size_t hlen = format_head(c, status, content_type, true, 0, head);
-    uv_buf_t bufs[3] = {
+    uv_buf_t bufs[4] = {
         uv_buf_init(head, (unsigned)hlen),
         uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
+        uv_buf_init((char *)(req->route_headers ? req->route_headers : ""), (unsigned)req->route_headers_len),
         uv_buf_init("\r\n", 2),
     };
     req->status = status;
     req->response_started = true;
     req->chunked = true;
     if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
-    req->bytes_out += hlen + extra_len + 2;
-    conn_write(c, bufs, 3);
+    req->bytes_out += hlen + extra_len + req->route_headers_len + 2;
+    conn_write(c, bufs, 4);
 }
 
 bool http_stream_write(request *req, const char *data, size_t len)
@@ -381,6 +384,10 @@ static void request_finished(client_conn *c)
 {
     pipeline_record(&c->req);
     request_reset(c);
+    if (c->request_timer_cb) {
+        c->request_timer_cb = NULL;
+        uv_timer_stop(&c->timer);
+    }
     c->state = CONN_IDLE;
     if (!c->keepalive || c->error_status || c->w->draining) {
         c->close_after_write = true;
@@ -405,6 +412,21 @@ static void respond_parse_error(client_conn *c, int status, const char *message)
     if (!req->path) req->method = -1; /* the request line was not (fully) read */
     c->state = CONN_HANDLING;
     http_respond_error(req, status, "invalid_request_error", NULL, NULL, message);
+}
+
+static void on_request_timer(uv_timer_t *timer)
+{
+    client_conn *c = timer->data;
+    void (*cb)(request *) = c->request_timer_cb;
+    c->request_timer_cb = NULL;
+    if (c->state == CONN_HANDLING && cb) cb(&c->req);
+}
+
+void http_request_timer(request *req, uint32_t ms, void (*cb)(request *req))
+{
+    client_conn *c = conn_of(req);
+    c->request_timer_cb = cb;
+    uv_timer_start(&c->timer, on_request_timer, ms, 0);
 }
 
 static void on_timer(uv_timer_t *timer)

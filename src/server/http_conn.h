@@ -51,6 +51,10 @@ bool http_stream_write(request *req, const char *data, size_t len);
 /* Ends the chunked response: sends data (may be empty) and the terminating chunk together. */
 void http_stream_end(request *req, const char *data, size_t len);
 
+/* Calls cb(req) after ms, unless the request ends first (the connection's own timer, which
+ * is idle while a request is handled). One at a time; a new call replaces the previous. */
+void http_request_timer(request *req, uint32_t ms, void (*cb)(request *req));
+
 /* Case-insensitive header lookup; NULL when absent. */
 const http_header *http_find_header(const request *req, const char *name);
 

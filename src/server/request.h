@@ -13,6 +13,7 @@
 
 #include "config/catalog.h"
 #include "providers/wire.h"
+#include "routing/routing.h"
 #include "upstream/sse.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -25,6 +26,8 @@ struct worker;
 struct model_route;
 struct upstream_call;
 struct xlate;
+struct json_t;
+struct provider_error;
 
 typedef struct http_header {
     const char *name, *value;
@@ -56,9 +59,23 @@ typedef struct request {
     uint64_t first_byte_ns; /* first response byte to the client, 0 before */
 
     /* pipeline state (src/pipeline) */
-    int endpoint;      /* endpoint_kind, or -1 */
-    const char *model; /* public model name asked for, arena */
-    const struct model_route *route;
+    int endpoint;                                   /* endpoint_kind, or -1 */
+    const char *model;                              /* public model name asked for, arena */
+    const struct model_route *route;                /* the current attempt's provider + upstream model */
+    route_walk *walk;                               /* the way through the route tree, arena */
+    route_target target;                            /* the current attempt's target */
+    struct json_t *config_json, *metadata, *params; /* header config, metadata, parsed body */
+    const char *payload; /* the body sent: the client's, with override_params merged */
+    size_t payload_len, model_start, model_end;
+    int64_t retry_after_ms; /* the current attempt's wait hint */
+    uint64_t attempt_ns;    /* when the current attempt started */
+    uint64_t head_ns;       /* when its response head arrived */
+    int failure;            /* how the last attempt failed: pipeline.c's enum */
+    int failure_status;     /* … and the status that answers it */
+    const char *failure_message;
+    struct provider_error *local_error; /* the provider could not take the request, arena */
+    const char *route_headers;          /* x-aigw-provider … for the response head, arena */
+    size_t route_headers_len;
     bool stream;
     bool stream_done_seen;      /* the upstream's stream reached its end marker */
     struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */

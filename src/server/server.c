@@ -230,6 +230,7 @@ int server_run(const aigw_config *cfg)
         w->config = cfg;
         w->max_conns = per_worker;
         w->server_nonce = nonce & 0xffffffffffffULL;
+        w->rng = (nonce ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL)) | 1;
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wakeup, on_wakeup);
         w->wakeup.data = w;

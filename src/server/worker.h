@@ -37,6 +37,7 @@ typedef struct worker {
     int nconns, max_conns;
     uint64_t server_nonce;
     uint64_t request_counter; /* random per process: request ids differ across restarts */
+    uint64_t rng;             /* the routing's random choices (load balancing, jitter) */
     bool draining;
     bool wakeup_closed;                   /* guarded by the server's wakeup_lock */
     char read_buffer[WORKER_READ_BUFFER]; /* shared by all reads on this loop */

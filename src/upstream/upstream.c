@@ -551,6 +551,7 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)req->total_timeout_ms);
 
     call->next = client->calls;
     if (client->calls) client->calls->prev = call;

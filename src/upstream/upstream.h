@@ -63,6 +63,7 @@ typedef struct upstream_request {
     size_t body_len;
     struct curl_slist *headers; /* must stay valid until on_done or cancel */
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
+    uint32_t total_timeout_ms; /* the whole transfer (a route's request_timeout); 0: none */
 } upstream_request;
 
 /* Creates the client of one worker's loop. */

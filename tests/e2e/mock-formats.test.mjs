@@ -624,3 +624,154 @@ test('stats count the new paths by template and their models', async () => {
   assert.deepEqual(s.streams, { started: 1, completed: 1, aborted: 0 });
   assert.equal(s.in_flight, 0);
 });
+
+// ---- rate limits (rl_requests) ----------------------------------------------------------------
+
+const OPENAI_RESET_RE = /^(\d+ms|(\d+h)?(\d+m)?\d+(\.\d{1,3})?s)$/; // Go's duration format, as OpenAI
+const RFC3339_UTC_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+const chatBody = (text = 'x') => JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: text }] });
+const chat = (headers, text) => fetch(`${mock.url}/v1/chat/completions`, {
+  method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k', ...headers }, body: chatBody(text),
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('rate limit (openai): remaining 1, 0, then a 429 with retry-after and remaining 0', async () => {
+  const h = { 'x-mock-rl-requests': '2', 'x-mock-scope': 't1' };
+  const seen = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await chat(h);
+    const body = await r.json();
+    seen.push({ status: r.status, body, headers: r.headers });
+  }
+  assert.deepEqual(seen.map((s) => s.status), [200, 200, 429]);
+  assert.deepEqual(seen.map((s) => s.headers.get('x-ratelimit-remaining-requests')), ['1', '0', '0']);
+  for (const s of seen) {
+    assert.equal(s.headers.get('x-ratelimit-limit-requests'), '2');
+    assert.match(s.headers.get('x-ratelimit-reset-requests'), OPENAI_RESET_RE);
+    assert.equal(s.headers.get('x-ratelimit-limit-tokens'), null);
+  }
+  assert.equal(seen[0].headers.get('x-ratelimit-reset-requests'), '1m0s'); // the window just started
+  const limited = seen[2];
+  assert.equal(limited.body.error.type, 'rate_limit_error');
+  const retryAfter = Number(limited.headers.get('retry-after'));
+  const retryMs = Number(limited.headers.get('retry-after-ms'));
+  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`);
+  assert.ok(retryMs > 0 && retryMs <= 60000 && Math.ceil(retryMs / 1000) === retryAfter, `retry-after-ms ${retryMs}`);
+  // an explicit status loses to the exhausted budget; streams carry the headers too
+  const r4 = await chat({ ...h, 'x-mock-status': '503' });
+  assert.equal(r4.status, 429);
+  await r4.text();
+  const other = await chat({ 'x-mock-rl-requests': '2', 'x-mock-scope': 't1-other' }, 'x [[mock:status=503]]');
+  assert.equal(other.status, 503);
+  assert.equal(other.headers.get('x-ratelimit-remaining-requests'), '1');
+  await other.text();
+  const stream = await fetch(`${mock.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-mock-rl-requests': '2', 'x-mock-scope': 't1-other' },
+    body: JSON.stringify({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+  });
+  assert.equal(stream.status, 200);
+  assert.equal(stream.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.match(await stream.text(), /data: \[DONE\]/);
+});
+
+test('rate limit (openai SDK, maxRetries 0): the third request raises RateLimitError', async () => {
+  const headers = { 'x-mock-rl-requests': '2', 'x-mock-scope': 't-sdk' };
+  const ask = () => openai.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }, { headers });
+  const { response } = await ask().withResponse();
+  assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '1');
+  await ask();
+  await assert.rejects(ask(), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, e.constructor.name);
+    assert.equal(e.status, 429);
+    assert.equal(e.headers.get('x-ratelimit-remaining-requests'), '0');
+    assert.ok(Number(e.headers.get('retry-after')) >= 1);
+    return true;
+  });
+});
+
+test('rate limit (anthropic): remaining and an RFC 3339 reset in the future; the 429 is a RateLimitError', async () => {
+  const ask = () => anthropic.messages.create({
+    model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'hi [[mock:rl_requests=2,scope=a1]]' }],
+  });
+  const { response } = await ask().withResponse();
+  assert.equal(response.headers.get('anthropic-ratelimit-requests-limit'), '2');
+  assert.equal(response.headers.get('anthropic-ratelimit-requests-remaining'), '1');
+  const reset = response.headers.get('anthropic-ratelimit-requests-reset');
+  assert.match(reset, RFC3339_UTC_RE);
+  assert.ok(Date.parse(reset) > Date.now(), `reset ${reset} is in the future`);
+  assert.ok(Date.parse(reset) <= Date.now() + 61000, `reset ${reset} is within the window`);
+  assert.equal(response.headers.get('x-ratelimit-remaining-requests'), null);
+  await ask();
+  await assert.rejects(ask(), (e) => {
+    assert.ok(e instanceof Anthropic.RateLimitError, e.constructor.name);
+    assert.equal(e.type, 'rate_limit_error');
+    assert.equal(e.headers.get('anthropic-ratelimit-requests-remaining'), '0');
+    // the same window's end (rounded up to the second, so a ms of clock reading may move it by 1 s)
+    assert.ok(Math.abs(Date.parse(e.headers.get('anthropic-ratelimit-requests-reset')) - Date.parse(reset)) <= 1000);
+    const retryAfter = Number(e.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`);
+    return true;
+  });
+});
+
+test('rate limit (gemini): no rate-limit headers; the 429 is RESOURCE_EXHAUSTED with RetryInfo', async () => {
+  const ask = () => fetch(`${mock.url}/v1beta/models/gem-rl:generateContent`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': 'k', 'x-mock-rl-requests': '1', 'x-mock-scope': 'g1' },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'x' }] }] }),
+  });
+  const r1 = await ask();
+  assert.equal(r1.status, 200);
+  await r1.json();
+  const r2 = await ask();
+  assert.equal(r2.status, 429);
+  for (const r of [r1, r2])
+    for (const name of r.headers.keys()) assert.doesNotMatch(name, /ratelimit|retry-after/);
+  const body = await r2.json();
+  assert.equal(body.error.status, 'RESOURCE_EXHAUSTED');
+  assert.match(body.error.details[0].retryDelay, /^\d+s$/);
+});
+
+test('rate limit: a short window (rl_window_ms=300) recovers after ~350 ms', async () => {
+  const h = { 'x-mock-rl-requests': '1', 'x-mock-rl-window-ms': '300', 'x-mock-scope': 'w1' };
+  const r1 = await chat(h);
+  assert.equal(r1.status, 200);
+  assert.match(r1.headers.get('x-ratelimit-reset-requests'), /^\d+ms$/);
+  await r1.text();
+  const r2 = await chat(h);
+  assert.equal(r2.status, 429);
+  assert.equal(r2.headers.get('retry-after'), '1'); // rounded up, at least 1
+  assert.ok(Number(r2.headers.get('retry-after-ms')) <= 300);
+  await r2.text();
+  await sleep(350);
+  const r3 = await chat(h);
+  assert.equal(r3.status, 200);
+  assert.equal(r3.headers.get('x-ratelimit-remaining-requests'), '0');
+  await r3.text();
+});
+
+test('rate limit: /__stats rate_limited counts the 429s; /__reset clears the windows', async () => {
+  await mock.reset();
+  assert.equal((await mock.stats()).rate_limited, 0);
+  const h = { 'x-mock-rl-requests': '1', 'x-mock-scope': 's1' };
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await chat(h);
+    statuses.push(r.status);
+    await r.text();
+  }
+  const injected = await chat({}, 'x [[mock:status=429]]'); // not a rate limit: not counted there
+  await injected.text();
+  assert.deepEqual(statuses, [200, 429, 429]);
+  const s = await mock.stats();
+  assert.equal(s.rate_limited, 2);
+  assert.equal(s.statuses['429'], 3);
+  assert.equal(s.requests, 4);
+  await mock.reset();
+  assert.equal((await mock.stats()).rate_limited, 0);
+  const again = await chat(h);
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.equal(again.headers.get('x-ratelimit-reset-requests'), '1m0s'); // a new window
+  await again.text();
+});

@@ -72,6 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A request body (already validated JSON on the real path; here anything). */
         req.body.data = (char *)body;
         req.body.len = len;
+        req.payload = req.body.data;
+        req.payload_len = len;
         provider_request preq;
         provider_error err;
         if (provider_encode(&req, 0, 0, &preq, &err)) {
@@ -97,6 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         req.stream = true;
         req.body.data = (char *)(req.ingress == WIRE_ANTHROPIC ? anth : canon);
         req.body.len = strlen(req.body.data);
+        req.payload = req.body.data;
+        req.payload_len = req.body.len;
         provider_request preq;
         provider_error err;
         if (provider_encode(&req, 0, 0, &preq, &err)) {

@@ -59,6 +59,8 @@ static fixture *fixture_new(const char *preset, wire_format ingress, const char 
     snprintf(f->req.id, sizeof f->req.id, "rid1");
     f->req.body.data = (char *)body;
     f->req.body.len = strlen(body);
+    f->req.payload = body;
+    f->req.payload_len = f->req.body.len;
     return f;
 }
 

@@ -46,6 +46,10 @@ void faults_set(faults *f, const char *key, size_t klen, const char *val, size_t
         f->cache_write = n;
     else if (KEY("reasoning"))
         f->reasoning = n;
+    else if (KEY("rl_requests"))
+        f->rl_requests = n;
+    else if (KEY("rl_window_ms"))
+        f->rl_window_ms = n;
     else if (KEY("reset"))
         f->reset = n != 0;
     else if (KEY("hang"))
@@ -98,6 +102,8 @@ void faults_merge_body(faults *f, const char *body, size_t len)
     if (!f->cached) f->cached = b.cached;
     if (!f->cache_write) f->cache_write = b.cache_write;
     if (!f->reasoning) f->reasoning = b.reasoning;
+    if (!f->rl_requests) f->rl_requests = b.rl_requests;
+    if (!f->rl_window_ms) f->rl_window_ms = b.rl_window_ms;
     f->reset |= b.reset;
     f->hang |= b.hang;
 
@@ -113,4 +119,7 @@ void faults_merge_body(faults *f, const char *body, size_t len)
     f->cached = bound(f->cached, 0, 1000000000);
     f->cache_write = bound(f->cache_write, 0, 1000000000);
     f->reasoning = bound(f->reasoning, 0, 1000000000);
+    f->rl_requests = bound(f->rl_requests, 0, 1000000000);
+    if (f->rl_window_ms <= 0) f->rl_window_ms = 60000;
+    f->rl_window_ms = bound(f->rl_window_ms, 1, MAX_RL_WINDOW_MS);
 }

@@ -35,6 +35,7 @@
 #define MAX_STOPS 16
 #define MAX_SCOPES 1024
 #define MAX_MODELS 128
+#define MAX_RL_WINDOW_MS 86400000L /* one day */
 
 /* ---- sbuf.c: a growable string (always NUL-terminated once reserved) -------------------- */
 
@@ -80,6 +81,12 @@ void stats_stream_started(void);
 void stats_stream_ended(bool completed); /* completed, or aborted by the client */
 void stats_in_flight(int delta);
 uint64_t stats_scope_hit(const char *scope); /* how many requests of the scope came before */
+/* Counts one request against the scope's rate limit: `limit` requests per fixed window of
+ * `window_ms`, the first window starting at the scope's first request, the next ones right
+ * after (start + k·window). Returns false, and counts it as rate_limited, when the window's
+ * budget was already used (the request consumes none). Sets the budget left after this request
+ * and the ms until the window ends. */
+bool stats_rate_limit(const char *scope, long limit, long window_ms, long *remaining, long *reset_ms);
 void stats_json(sbuf *b);
 void stats_reset(void);
 
@@ -95,6 +102,8 @@ typedef struct faults {
     long tool_calls;          /* rule 2: N tool calls when tools are offered */
     long cached, cache_write; /* usage: prompt tokens read from / written to a cache */
     long reasoning;           /* usage: reasoning (thinking) tokens */
+    long rl_requests;         /* rate limit: requests per window of the scope; 0: none */
+    long rl_window_ms;        /* the window, default 60000 */
     bool reset, hang;
 } faults;
 
@@ -125,6 +134,8 @@ struct conn {
     /* request headers the formats check (presence only) */
     bool hdr_api_key, hdr_authorization, hdr_anthropic_version, hdr_goog_api_key;
     char req_id[48];
+    char rl_headers[256]; /* the rate-limit headers of the request being answered, or "" */
+    long rl_retry_ms;     /* a rate limit's 429: the exact wait (OpenAI's retry-after-ms); 0: none */
     bool keepalive, busy, closing, message_done;
     sbuf pending; /* bytes after the current request (pipelining) */
     /* the response being sent */
@@ -141,9 +152,9 @@ struct conn {
 uint64_t conn_next_id(conn *c);
 int conn_worker_id(const conn *c);
 
-/* Starts a response head into c->head: status line, Content-Type, x-request-id, and either
- * Content-Length or chunked encoding; counts the status. The caller may append headers, then
- * must append the blank line. */
+/* Starts a response head into c->head: status line, Content-Type, x-request-id, the
+ * rate-limit headers, and either Content-Length or chunked encoding; counts the status. The caller may append
+ * headers, then must append the blank line. */
 void head_begin(conn *c, int status, const char *content_type, size_t content_length, bool chunked);
 /* A whole JSON response (status, optional extra header lines ending in CRLF, body). */
 void respond_body(conn *c, int status, const char *extra_headers, const char *body, size_t len, long ttfb);

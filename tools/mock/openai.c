@@ -28,9 +28,10 @@ void openai_error(conn *c, int status, const char *type, const char *message, in
     sb_json_str(&b, type);
     sb_str(&b, ",\"param\":null,\"code\":null}}");
     char extra[96] = "";
-    if (status == 429)
-        snprintf(extra, sizeof extra, "Retry-After: %d\r\nretry-after-ms: %d\r\n",
-                 retry_after ? retry_after : 1, (retry_after ? retry_after : 1) * 1000);
+    if (status == 429) /* a rate limit's 429 knows the exact wait */
+        snprintf(extra, sizeof extra, "Retry-After: %d\r\nretry-after-ms: %ld\r\n",
+                 retry_after ? retry_after : 1,
+                 c->rl_retry_ms ? c->rl_retry_ms : (retry_after ? retry_after : 1) * 1000L);
     respond_body(c, status, extra[0] ? extra : NULL, b.p, b.len, ttfb);
     free(b.p);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mock.h"
@@ -212,6 +213,7 @@ void head_begin(conn *c, int status, const char *content_type, size_t content_le
     c->head.len = 0;
     sb_fmt(&c->head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-request-id: %s\r\n", status, reason,
            content_type, c->req_id);
+    sb_str(&c->head, c->rl_headers);
     if (chunked)
         sb_str(&c->head, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
     else
@@ -310,6 +312,67 @@ void api_error(conn *c, mock_api api, int status, const char *message, int retry
                                     : "server_error",
                      message, retry_after, ttfb);
     }
+}
+
+/* ---- rate limits -------------------------------------------------------------------------- */
+
+/* A duration as OpenAI writes its x-ratelimit-reset-* headers (Go's time.Duration format, to the
+ * millisecond): `850ms` under a second, else `[Hh][Mm]S[.fff]s` — `1s`, `1.5s`, `6m0s`, `1h0m0s`. */
+static void openai_duration(char *out, size_t size, long ms)
+{
+    if (ms < 1000) {
+        snprintf(out, size, ms > 0 ? "%ldms" : "0s", ms);
+        return;
+    }
+    long h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
+    int n = 0;
+    if (h) n += snprintf(out + n, size - (size_t)n, "%ldh", h);
+    if (h || m) n += snprintf(out + n, size - (size_t)n, "%ldm", m);
+    if (!frac) {
+        snprintf(out + n, size - (size_t)n, "%lds", s);
+        return;
+    }
+    n += snprintf(out + n, size - (size_t)n, "%ld.%03ld", s, frac);
+    while (out[n - 1] == '0') /* 1.500 → 1.5 */
+        out[--n] = '\0';
+    snprintf(out + n, size - (size_t)n, "s");
+}
+
+/* Counts the request against its scope's rl_requests budget and sets the headers every
+ * response to it carries. Answers 429 and returns false when the budget is used up. */
+static bool rate_limit_admit(conn *c, mock_api api, const faults *f)
+{
+    long limit = f->rl_requests, remaining, reset_ms;
+    bool admitted = stats_rate_limit(f->scope, limit, f->rl_window_ms, &remaining, &reset_ms);
+    if (api == API_OPENAI) {
+        char reset[32];
+        openai_duration(reset, sizeof reset, reset_ms);
+        snprintf(c->rl_headers, sizeof c->rl_headers,
+                 "x-ratelimit-limit-requests: %ld\r\nx-ratelimit-remaining-requests: %ld\r\n"
+                 "x-ratelimit-reset-requests: %s\r\n",
+                 limit, remaining, reset);
+    } else if (api == API_ANTHROPIC) {
+        /* the window's end, rounded up to the second: waiting until then is always enough */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        long long end_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + reset_ms;
+        time_t end = (time_t)((end_ms + 999) / 1000);
+        struct tm tm;
+        char reset[32];
+        gmtime_r(&end, &tm);
+        strftime(reset, sizeof reset, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(c->rl_headers, sizeof c->rl_headers,
+                 "anthropic-ratelimit-requests-limit: %ld\r\nanthropic-ratelimit-requests-remaining: "
+                 "%ld\r\nanthropic-ratelimit-requests-reset: %s\r\n",
+                 limit, remaining, reset);
+    } /* Gemini: Google sends no rate-limit headers */
+    if (admitted) return true;
+    c->rl_retry_ms = reset_ms;
+    char msg[320];
+    snprintf(msg, sizeof msg, "aigw-mock: rate limit of %ld requests per %ld ms reached (scope %s)", limit,
+             f->rl_window_ms, f->scope);
+    api_error(c, api, 429, msg, (int)((reset_ms + 999) / 1000), f->ttfb_ms);
+    return false;
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -450,6 +513,8 @@ static void handle_request(conn *c)
         /* answered */
     } else if (api == API_GEMINI && !gemini_validate(c, req, gemini_count)) {
         /* answered */
+    } else if (f.rl_requests && !rate_limit_admit(c, api, &f)) {
+        /* answered: 429, over the scope's budget (before every other fault) */
     } else if (f.reset) {
         respond_reset(c);
     } else if (f.hang) {
@@ -488,6 +553,8 @@ static int on_message_begin(http_parser *p)
     c->in_value = false;
     memset(&c->hdr_faults, 0, sizeof c->hdr_faults);
     c->hdr_api_key = c->hdr_authorization = c->hdr_anthropic_version = c->hdr_goog_api_key = false;
+    c->rl_headers[0] = '\0';
+    c->rl_retry_ms = 0;
     return 0;
 }
 
@@ -599,6 +666,8 @@ static void conn_feed(conn *c, const char *data, size_t len)
     if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
         c->keepalive = false;
         c->busy = true;
+        c->rl_headers[0] = '\0';
+        c->rl_retry_ms = 0;
         stats_in_flight(1);
         openai_error(c, 400, "invalid_request_error", "aigw-mock: malformed or too large request", 0, 0);
     }

@@ -4,7 +4,9 @@
  * lock visible next to parsing and writing. Paths are counted by template (Gemini's model is
  * part of its path, so `/v1beta/models:generateContent` stands for all of them; `/v1/models:...`
  * for the stable version's); models by the
- * name the request carried. `in_flight` is a gauge and survives /__reset. */
+ * name the request carried. `in_flight` is a gauge and survives /__reset. The rate-limit windows
+ * (rl_requests) live here too, under the same lock, so every worker sees one budget per scope;
+ * a window's time is monotonic (uv_hrtime), immune to clock steps. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -39,6 +41,10 @@ static struct {
     char *scope_names[MAX_SCOPES];
     uint64_t scope_counts[MAX_SCOPES];
     int nscopes;
+    char *rl_names[MAX_SCOPES];
+    uint64_t rl_start[MAX_SCOPES], rl_count[MAX_SCOPES]; /* the window's start (ms), its requests */
+    int nrl;
+    uint64_t rate_limited;
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void stats_request(mock_path path, const char *model)
@@ -112,6 +118,40 @@ uint64_t stats_scope_hit(const char *scope)
     return before;
 }
 
+bool stats_rate_limit(const char *scope, long limit, long window_ms, long *remaining, long *reset_ms)
+{
+    uint64_t now = uv_hrtime() / 1000000, window = (uint64_t)window_ms;
+    pthread_mutex_lock(&stats.lock);
+    int i;
+    for (i = 0; i < stats.nrl && strcmp(stats.rl_names[i], scope); i++) {
+    }
+    if (i == stats.nrl && i < MAX_SCOPES) {
+        stats.rl_names[stats.nrl++] = strdup(scope);
+        if (!stats.rl_names[i]) abort();
+        stats.rl_start[i] = now;
+        stats.rl_count[i] = 0;
+    }
+    bool admitted = true;
+    if (i == MAX_SCOPES) { /* no room for another scope: not limited */
+        *remaining = limit - 1;
+        *reset_ms = window_ms;
+    } else {
+        if (now - stats.rl_start[i] >= window) {
+            stats.rl_start[i] += (now - stats.rl_start[i]) / window * window;
+            stats.rl_count[i] = 0;
+        }
+        if (stats.rl_count[i] < (uint64_t)limit)
+            stats.rl_count[i]++;
+        else
+            admitted = false;
+        *remaining = admitted ? limit - (long)stats.rl_count[i] : 0;
+        *reset_ms = (long)(stats.rl_start[i] + window - now);
+        if (!admitted) stats.rate_limited++;
+    }
+    pthread_mutex_unlock(&stats.lock);
+    return admitted;
+}
+
 void stats_json(sbuf *b)
 {
     pthread_mutex_lock(&stats.lock);
@@ -137,8 +177,9 @@ void stats_json(sbuf *b)
     }
     sb_fmt(b,
            "},\"streams\":{\"started\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"aborted\":%" PRIu64
-           "},\"in_flight\":%" PRId64 "}",
-           stats.streams_started, stats.streams_completed, stats.streams_aborted, stats.in_flight);
+           "},\"in_flight\":%" PRId64 ",\"rate_limited\":%" PRIu64 "}",
+           stats.streams_started, stats.streams_completed, stats.streams_aborted, stats.in_flight,
+           stats.rate_limited);
     pthread_mutex_unlock(&stats.lock);
 }
 
@@ -156,6 +197,10 @@ void stats_reset(void)
         free(stats.scope_names[i]);
     stats.nscopes = 0;
     memset(stats.scope_counts, 0, sizeof stats.scope_counts);
+    for (int i = 0; i < stats.nrl; i++)
+        free(stats.rl_names[i]);
+    stats.nrl = 0;
+    stats.rate_limited = 0;
     stats.streams_started = stats.streams_completed = stats.streams_aborted = 0;
     /* in_flight is a gauge, not a counter: it stays true across a reset. */
     pthread_mutex_unlock(&stats.lock);

@@ -1,0 +1,250 @@
+/* health.c — what aigw knows about each target right now, shared by every worker.
+ *
+ * A target is a provider + model. Its health is one small struct behind its own mutex (the
+ * critical sections are a few loads and stores; two workers rarely meet there), found in a
+ * registry that only grows — a target named once is likely named again. It holds:
+ *
+ *   circuit breaker   closed → open after `failures` consecutive failures, or when the
+ *                     failure rate of the current window passes rate_pct with at least
+ *                     min_requests; open → half-open after the cooldown, letting `probes`
+ *                     requests through; a probe's success closes it, a failure reopens it.
+ *   retry budget      requests and retries counted over a sliding window (two fixed halves,
+ *                     the older one weighted by how much of it is still inside the window);
+ *                     a retry is allowed while retries < max(min_retries, ratio × requests).
+ *   latency           a peak-EWMA of the time to the response head: a slower sample is taken
+ *                     at once, a faster one decays in with a 10 s time constant (Finagle's
+ *                     rule, so a target that turns slow is avoided at once and trusted again
+ *                     slowly); outstanding requests as an atomic counter.
+ *   rate limits       the provider's own remaining-requests/-tokens and reset headers, and a
+ *                     429's wait: until then the target counts as limited and strategies
+ *                     prefer others. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routing/health.h"
+#include "util/alloc.h"
+
+#define REGISTRY_BUCKETS 256
+#define EWMA_TAU_MS 10000.0
+
+struct routing_state {
+    routing_settings settings;
+    pthread_mutex_t lock; /* the registry's buckets */
+    target_health *buckets[REGISTRY_BUCKETS];
+};
+
+static uint64_t hash_key(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *s = a; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *s = b; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+void routing_settings_defaults(routing_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->retry.attempts = 2;
+    static const int transient[] = {429, 500, 502, 503, 504, 529};
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+        s->retry.on.bits[transient[i] / 64] |= 1ULL << (transient[i] % 64);
+    s->retry.use_retry_after = true;
+    s->retry.base_delay_ms = 250;
+    s->retry.max_delay_ms = 8000;
+    s->retry.max_wait_ms = 60000;
+    s->budget_percent = 20;
+    s->budget_min_retries = 3;
+    s->budget_window_ms = 10000;
+    s->breaker_failures = 5;
+    s->breaker_rate_pct = 50;
+    s->breaker_min_requests = 20;
+    s->breaker_window_ms = 30000;
+    s->breaker_cooldown_ms = 30000;
+    s->breaker_probes = 1;
+}
+
+routing_state *routing_state_new(const routing_settings *settings)
+{
+    routing_state *s = xcalloc(1, sizeof *s);
+    s->settings = *settings;
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+void routing_state_free(routing_state *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < REGISTRY_BUCKETS; i++) {
+        target_health *h = s->buckets[i];
+        while (h) {
+            target_health *next = h->next;
+            pthread_mutex_destroy(&h->lock);
+            free(h->provider);
+            free(h->model);
+            free(h);
+            h = next;
+        }
+    }
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+target_health *routing_health(routing_state *s, const char *provider, const char *model)
+{
+    uint64_t hv = hash_key(provider, model);
+    target_health **slot = &s->buckets[hv % REGISTRY_BUCKETS];
+    pthread_mutex_lock(&s->lock);
+    target_health *h = *slot;
+    while (h && (h->hash != hv || strcmp(h->provider, provider) || strcmp(h->model, model)))
+        h = h->next;
+    if (!h) {
+        h = xcalloc(1, sizeof *h);
+        h->hash = hv;
+        h->provider = xstrdup(provider);
+        h->model = xstrdup(model);
+        h->settings = &s->settings;
+        pthread_mutex_init(&h->lock, NULL);
+        h->next = *slot;
+        *slot = h;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return h;
+}
+
+/* ---- breaker -------------------------------------------------------------------------------- */
+
+/* Moves an open breaker whose cooldown is over to half-open. Lock held. */
+static void breaker_tick(target_health *h, uint64_t now_ms)
+{
+    if (h->state == BREAKER_OPEN && now_ms >= h->open_until_ms) {
+        h->state = BREAKER_HALF_OPEN;
+        h->probes_in_flight = 0;
+    }
+}
+
+health_view health_look(target_health *h, uint64_t now_ms)
+{
+    health_view v = {0};
+    pthread_mutex_lock(&h->lock);
+    breaker_tick(h, now_ms);
+    v.state = h->state;
+    v.open_ms = h->state == BREAKER_OPEN ? h->open_until_ms - now_ms : 0;
+    v.admits = h->state == BREAKER_CLOSED ||
+               (h->state == BREAKER_HALF_OPEN && (int)h->probes_in_flight < h->settings->breaker_probes);
+    v.limited = h->limited_until_ms > now_ms;
+    v.ewma_ms = h->ewma_ms;
+    pthread_mutex_unlock(&h->lock);
+    v.outstanding = atomic_load_explicit(&h->outstanding, memory_order_relaxed);
+    return v;
+}
+
+/* Slides the budget and failure-rate windows to now. Lock held. */
+static void windows_tick(target_health *h, uint64_t now_ms)
+{
+    uint32_t bw = h->settings->budget_window_ms / 2 ? h->settings->budget_window_ms / 2 : 1;
+    if (now_ms - h->budget_start_ms >= bw) {
+        bool adjacent = now_ms - h->budget_start_ms < 2 * (uint64_t)bw;
+        h->req_prev = adjacent ? h->req_cur : 0;
+        h->retry_prev = adjacent ? h->retry_cur : 0;
+        h->req_cur = h->retry_cur = 0;
+        h->budget_start_ms = adjacent ? h->budget_start_ms + bw : now_ms;
+    }
+    if (now_ms - h->rate_start_ms >= h->settings->breaker_window_ms) {
+        h->rate_requests = h->rate_failures = 0;
+        h->rate_start_ms = now_ms;
+    }
+}
+
+bool health_begin(target_health *h, uint64_t now_ms, bool retry, bool *probe)
+{
+    pthread_mutex_lock(&h->lock);
+    breaker_tick(h, now_ms);
+    windows_tick(h, now_ms);
+    *probe = false;
+    bool ok = true;
+    if (h->state == BREAKER_OPEN) {
+        ok = false;
+    } else if (h->state == BREAKER_HALF_OPEN) {
+        if ((int)h->probes_in_flight < h->settings->breaker_probes) {
+            h->probes_in_flight++;
+            *probe = true;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok && !retry) h->req_cur++;
+    pthread_mutex_unlock(&h->lock);
+    if (ok) atomic_fetch_add_explicit(&h->outstanding, 1, memory_order_relaxed);
+    return ok;
+}
+
+bool health_retry_allowed(target_health *h, uint64_t now_ms)
+{
+    const routing_settings *s = h->settings;
+    pthread_mutex_lock(&h->lock);
+    windows_tick(h, now_ms);
+    uint32_t bw = s->budget_window_ms / 2 ? s->budget_window_ms / 2 : 1;
+    double older = 1.0 - (double)(now_ms - h->budget_start_ms) / bw;
+    if (older < 0) older = 0;
+    double requests = h->req_cur + h->req_prev * older;
+    double retries = h->retry_cur + h->retry_prev * older;
+    double allowed = fmax((double)s->budget_min_retries, s->budget_percent / 100.0 * requests);
+    bool ok = retries + 1 <= allowed;
+    if (ok) h->retry_cur++;
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
+void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, double ttfb_ms)
+{
+    const routing_settings *s = h->settings;
+    atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_relaxed);
+    pthread_mutex_lock(&h->lock);
+    windows_tick(h, now_ms);
+    if (ttfb_ms >= 0) {
+        /* peak-EWMA */
+        double dt = (double)(now_ms - h->ewma_at_ms);
+        if (!h->ewma_at_ms || ttfb_ms > h->ewma_ms) {
+            h->ewma_ms = ttfb_ms;
+        } else {
+            double w = exp(-dt / EWMA_TAU_MS);
+            h->ewma_ms = h->ewma_ms * w + ttfb_ms * (1 - w);
+        }
+        h->ewma_at_ms = now_ms ? now_ms : 1;
+    }
+    if (probe && h->probes_in_flight) h->probes_in_flight--;
+    h->rate_requests++;
+    if (!failure) {
+        h->consecutive_failures = 0;
+        if (h->state == BREAKER_HALF_OPEN && probe) h->state = BREAKER_CLOSED;
+    } else {
+        h->consecutive_failures++;
+        h->rate_failures++;
+        bool trip = h->state == BREAKER_HALF_OPEN && probe;
+        if (h->state == BREAKER_CLOSED) {
+            trip = (s->breaker_failures && h->consecutive_failures >= (uint32_t)s->breaker_failures) ||
+                   (s->breaker_rate_pct && h->rate_requests >= (uint32_t)s->breaker_min_requests &&
+                    h->rate_failures * 100 >= (uint32_t)s->breaker_rate_pct * h->rate_requests);
+        }
+        if (trip) {
+            h->state = BREAKER_OPEN;
+            h->open_until_ms = now_ms + s->breaker_cooldown_ms;
+            h->rate_requests = h->rate_failures = 0;
+            h->rate_start_ms = now_ms;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void health_limit(target_health *h, uint64_t until_ms)
+{
+    pthread_mutex_lock(&h->lock);
+    if (until_ms > h->limited_until_ms) h->limited_until_ms = until_ms;
+    pthread_mutex_unlock(&h->lock);
+}

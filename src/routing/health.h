@@ -1,0 +1,53 @@
+/* health.h — inside the routing module: one target's shared health (health.c). */
+#ifndef AIGW_ROUTING_HEALTH_H
+#define AIGW_ROUTING_HEALTH_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "routing/routing.h"
+
+typedef enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN } breaker_state;
+
+struct target_health {
+    uint64_t hash;
+    char *provider, *model;
+    const routing_settings *settings;
+    pthread_mutex_t lock;
+    breaker_state state;
+    uint32_t consecutive_failures, probes_in_flight;
+    uint64_t open_until_ms;
+    uint64_t rate_start_ms;
+    uint32_t rate_requests, rate_failures;
+    uint64_t budget_start_ms;
+    uint32_t req_cur, req_prev, retry_cur, retry_prev;
+    double ewma_ms;
+    uint64_t ewma_at_ms;
+    uint64_t limited_until_ms;
+    atomic_int outstanding;
+    target_health *next;
+};
+
+typedef struct health_view {
+    breaker_state state;
+    bool admits;      /* closed, or half-open with a probe slot free */
+    bool limited;     /* the provider said it has nothing left until a reset */
+    uint64_t open_ms; /* open: ms until half-open */
+    double ewma_ms;   /* 0: never measured */
+    int outstanding;
+} health_view;
+
+health_view health_look(target_health *h, uint64_t now_ms);
+/* An attempt starts: false when the breaker does not admit it. A first try counts as a
+ * request for the retry budget; *probe says it holds a half-open probe slot. */
+bool health_begin(target_health *h, uint64_t now_ms, bool retry, bool *probe);
+/* Takes one retry from the budget when there is one left. */
+bool health_retry_allowed(target_health *h, uint64_t now_ms);
+/* The attempt ended; failure counts for the breaker; ttfb_ms < 0 when no head came. */
+void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, double ttfb_ms);
+/* The provider has nothing left until then (monotonic ms). */
+void health_limit(target_health *h, uint64_t until_ms);
+
+#endif

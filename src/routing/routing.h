@@ -1,0 +1,223 @@
+/* routing.h — where a request goes, and what happens when a target fails.
+ *
+ * A route is a tree (Portkey's config schema, which aigw's own uses too): inner nodes have a
+ * strategy — single, fallback (children in order), loadbalance (weighted, least busy, or
+ * latency-aware) or conditional (first matching condition over metadata.* and params.*,
+ * else the default) — and leaves name a provider of the config file. Nodes carry retry,
+ * request_timeout, override_params and on_status_codes, which children inherit and may
+ * override; everything is resolved when the tree is built, so the request path only reads.
+ *
+ * Trees come from the config file (`routes:`, built at load, immutable and shared by every
+ * worker), or per request from the `x-aigw-config` / `x-portkey-config` headers (JSON, built
+ * in the request's arena; a header naming a stored route uses the file's tree).
+ *
+ * A walk (route_walk, in the request's arena) is the state of one request's way through its
+ * tree: route_first() gives the first target, route_next() the next one after a failure —
+ * a retry of the same target (after a backoff the caller waits for) or a fallback — or NULL
+ * when the answer is final. Health (circuit breakers, retry budgets, latency, outstanding
+ * requests, rate-limit headers) is per target, shared by all workers (health.c), and every
+ * strategy skips a target whose breaker is open. Semantics as tables: docs/routing.md. */
+#ifndef AIGW_ROUTING_ROUTING_H
+#define AIGW_ROUTING_ROUTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+
+struct aigw_config;
+struct provider_config;
+struct model_route;
+struct json_t;
+
+#define ROUTE_MAX_DEPTH 8
+#define ROUTE_MAX_CHILDREN 64
+
+typedef enum route_mode { ROUTE_SINGLE, ROUTE_FALLBACK, ROUTE_LOADBALANCE, ROUTE_CONDITIONAL } route_mode;
+typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
+
+/* HTTP statuses 100…599 as a bitmap. */
+typedef struct status_set {
+    uint64_t bits[10];
+} status_set;
+
+static inline bool status_set_has(const status_set *s, int status)
+{
+    return status >= 0 && status < 640 && (s->bits[status / 64] >> (status % 64)) & 1;
+}
+
+typedef struct retry_policy {
+    uint32_t attempts;                    /* retries after the first try (Portkey's retry.attempts) */
+    status_set on;                        /* statuses that are retried */
+    bool use_retry_after;                 /* wait what the provider asks (Retry-After and friends) */
+    uint32_t base_delay_ms, max_delay_ms; /* full-jitter exponential backoff */
+    uint32_t max_wait_ms;                 /* a provider asking for longer is not retried */
+} retry_policy;
+
+typedef struct target_health target_health;
+
+typedef struct route_condition {
+    struct json_t *query; /* {"metadata.x": {"$eq": …}, "$or": […]} */
+    int child;            /* index of the target named by `then` */
+} route_condition;
+
+typedef struct route_node route_node;
+struct route_node {
+    route_mode mode;
+    route_balance balance;
+    const char *name; /* `name`, or NULL */
+    char label[24];   /* the child's name or index, for x-aigw-route */
+    uint32_t weight;  /* ×1000 of Portkey's weight (default 1 → 1000) */
+    route_node *children;
+    size_t nchildren;
+    route_condition *conditions;
+    size_t nconditions;
+    int default_child; /* conditional: -1 when there is no default */
+
+    /* resolved with inheritance */
+    retry_policy retry;
+    status_set fallback_on;      /* a child's failure with one of these moves to the next child */
+    bool fallback_on_any;        /* Portkey's default: any non-2xx */
+    uint32_t request_timeout_ms; /* 0: none */
+    const char *override_json;   /* merged override_params without `model`, compact JSON, or NULL */
+
+    /* leaves */
+    const struct provider_config *provider;
+    const char *model;   /* upstream model, or NULL: the client's */
+    const char *api_key; /* inline key (allowed hosts only) */
+    const char *custom_host;
+    target_health *health;           /* when the model is known at build time */
+    const struct model_route *route; /* an implicit route's own, with its catalog entry */
+
+    /* smooth weighted round robin of a stored loadbalance node: the children's order, as
+     * nginx's algorithm produces it, computed once; position = a shared counter */
+    uint16_t *sequence;
+    size_t sequence_len;
+    uint64_t *cursor; /* atomic */
+};
+
+typedef struct route_tree {
+    const char *name; /* the route's name: a public model, a stored config, or the header's */
+    route_node root;
+    bool portkey;      /* Portkey's defaults (fallback on any non-2xx) */
+    bool needs_params; /* a condition reads params.*: the body must be parsed */
+} route_tree;
+
+/* Settings of the config file's `routing:` section (ints where the config table writes ints). */
+typedef struct routing_settings {
+    retry_policy retry; /* defaults for aigw's routes and implicit single-provider routes */
+    int budget_percent, budget_min_retries; /* retries ≤ max(min, percent × requests) */
+    uint32_t budget_window_ms;
+    int breaker_failures, breaker_rate_pct, breaker_min_requests, breaker_probes;
+    uint32_t breaker_window_ms, breaker_cooldown_ms;
+    char **allowed_hosts; /* "host" or "host:port" for custom_host and inline api_key */
+    size_t nallowed_hosts;
+} routing_settings;
+
+void routing_settings_defaults(routing_settings *s);
+
+/* ---- building trees (tree.c) ---------------------------------------------------------------- */
+
+bool route_regex_valid(const char *pattern);
+
+typedef struct routing_state routing_state;
+
+/* Builds a tree from its JSON form (aigw's and Portkey's schema). All allocations come from
+ * a (the config's arena for stored routes, the request's for headers). Returns NULL with a
+ * message naming the bad field ("targets[1].retry.attempts: …") in err. */
+route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_state *state,
+                             const struct json_t *json, const char *name, bool portkey, char *err,
+                             size_t errlen);
+/* The one-leaf tree of a model served directly by a provider (or an alias). */
+route_tree *route_tree_single(arena *a, const struct aigw_config *cfg, routing_state *state,
+                              const struct model_route *route);
+
+/* ---- shared health (health.c) ---------------------------------------------------------------- */
+
+routing_state *routing_state_new(const routing_settings *settings);
+void routing_state_free(routing_state *state);
+/* The health of a target: provider name (or custom host) + model; created on first use. */
+target_health *routing_health(routing_state *state, const char *provider, const char *model);
+
+/* ---- the walk (walk.c) --------------------------------------------------------------------- */
+
+typedef enum attempt_result {
+    ATTEMPT_OK,      /* 2xx */
+    ATTEMPT_STATUS,  /* an HTTP error status */
+    ATTEMPT_TIMEOUT, /* connect, first byte, idle or request_timeout */
+    ATTEMPT_CONNECT, /* refused, unreachable, TLS */
+    ATTEMPT_BROKEN,  /* reset or cut mid-response */
+    ATTEMPT_SKIPPED, /* not sent: breaker open, rate-limited, prompt over the context window */
+} attempt_result;
+
+/* What the caller learned from one attempt. */
+typedef struct attempt_report {
+    attempt_result result;
+    int status;
+    uint64_t ttfb_us;       /* time to the response head; 0 when none came */
+    int64_t retry_after_ms; /* the provider's wait hint, -1 when none */
+} attempt_report;
+
+/* Everything a walk needs from the request. */
+typedef struct route_context {
+    arena *arena;
+    routing_state *state;
+    const struct aigw_config *config;
+    const char *model;             /* the client's model */
+    const struct json_t *metadata; /* x-aigw-metadata / x-portkey-metadata, or NULL */
+    const struct json_t *params;   /* the parsed body when the tree needs_params, or NULL */
+    uint64_t *rng;
+    size_t prompt_bytes;                 /* the body's size, for the context-window check */
+    size_t (*estimate_tokens)(void *ud); /* the prompt's tokens, asked only past bytes / 4 */
+    void *estimate_ud;
+} route_context;
+
+typedef struct route_attempt_log route_attempt_log;
+struct route_attempt_log {
+    const char *provider, *model, *path;
+    attempt_result result;
+    int status;
+    double ms, wait_ms;
+    const char *why; /* skipped or not retried: why */
+    route_attempt_log *next;
+};
+
+typedef struct route_walk route_walk;
+
+/* One target to send to. */
+typedef struct route_target {
+    const route_node *leaf;
+    const struct model_route *route; /* provider + upstream model (+ catalog), arena or shared */
+    const char *path;                /* for x-aigw-route: "smart/1/0" */
+    uint32_t wait_ms;                /* wait this long before sending (a retry's backoff) */
+    bool retry;                      /* a retry of the previous target */
+} route_target;
+
+/* Starts a walk (nothing chosen yet). */
+route_walk *route_walk_new(const route_context *ctx, const route_tree *tree);
+/* The next target: the first when nothing was tried, then after each failure reported with
+ * route_report(). Returns false when the walk is over: the last attempt's answer is final,
+ * or nothing could be sent (route_unavailable, route_error say why). */
+bool route_next(route_walk *w, route_target *out);
+/* Marks the start of the attempt on the target route_next gave (health: outstanding,
+ * probes). Returns false when its breaker no longer admits it: report ATTEMPT_SKIPPED. */
+bool route_begin(route_walk *w, const route_target *t);
+/* The outcome of the attempt on the current target. */
+void route_report(route_walk *w, const attempt_report *r);
+
+/* Reads a response head's rate-limit and retry headers into the current target's health;
+ * returns the retry hint in ms (-1 when none). lines are "Name: value". */
+int64_t route_note_headers(route_walk *w, int status, const char *const *lines, size_t nlines);
+
+/* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"), the
+ * attempt log, and why nothing was sent when that is the case (every breaker open: the
+ * message and the ms until the first half-opens). */
+uint32_t route_attempts(const route_walk *w);
+const char *route_tree_name(const route_walk *w);
+const char *route_paths(const route_walk *w);
+const route_attempt_log *route_log(const route_walk *w);
+const char *route_unavailable(const route_walk *w, int *status, uint32_t *retry_in_ms);
+const char *route_error(const route_walk *w); /* a 400 for the client (no condition matched) */
+
+#endif

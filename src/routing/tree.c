@@ -1,0 +1,612 @@
+/* tree.c — a route's JSON form (aigw's and Portkey's config schema) → an immutable tree.
+ *
+ * One builder for every source: the config file's `routes:` (YAML turned into the same JSON
+ * by config.c), `x-aigw-config` and `x-portkey-config`. Inheritance is resolved here, once:
+ * a child starts from its parent's retry policy, timeout, fallback statuses and override
+ * parameters, and overrides what it sets itself. Every mistake names its field as a path
+ * ("targets[1].retry.attempts"), which the caller puts into a 400 or a file:line message.
+ * Keys may be snake_case or Portkey's camelCase. Portkey features aigw does not have (cache,
+ * guardrails, hooks) are refused by name rather than silently ignored. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "providers/provider.h"
+#include "routing/routing.h"
+
+typedef struct builder {
+    arena *arena;
+    const aigw_config *cfg;
+    routing_state *state;
+    bool portkey;
+    bool needs_params;
+    char *err;
+    size_t errlen;
+} builder;
+
+static bool fail(builder *b, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static bool fail(builder *b, const char *path, const char *fmt, ...)
+{
+    int n = snprintf(b->err, b->errlen, "%s%s", path, *path ? ": " : "");
+    if (n < 0 || (size_t)n >= b->errlen) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err + n, b->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static char *child_path(builder *b, const char *path, const char *key, int index)
+{
+    size_t len = strlen(path) + strlen(key) + 24;
+    char *p = arena_alloc(b->arena, len);
+    if (index >= 0)
+        snprintf(p, len, "%s%s%s[%d]", path, *path ? "." : "", key, index);
+    else
+        snprintf(p, len, "%s%s%s", path, *path ? "." : "", key);
+    return p;
+}
+
+/* Portkey accepts camelCase for every key: onStatusCodes → on_status_codes. */
+static void snake_key(const char *key, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *k = key; *k && o + 2 < len; k++) {
+        if (isupper((unsigned char)*k)) {
+            out[o++] = '_';
+            out[o++] = (char)tolower((unsigned char)*k);
+        } else {
+            out[o++] = *k;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static bool get_uint(builder *b, const char *path, const json_t *v, uint32_t max, uint32_t *out)
+{
+    double d;
+    if (json_is_integer(v))
+        d = (double)json_integer_value(v);
+    else if (json_is_real(v))
+        d = json_real_value(v);
+    else
+        return fail(b, path, "must be a number");
+    if (d < 0 || d > max || d != floor(d)) return fail(b, path, "must be a whole number from 0 to %u", max);
+    *out = (uint32_t)d;
+    return true;
+}
+
+static bool get_statuses(builder *b, const char *path, const json_t *v, status_set *out)
+{
+    if (!json_is_array(v)) return fail(b, path, "must be a list of HTTP status codes");
+    memset(out, 0, sizeof *out);
+    size_t i;
+    const json_t *s;
+    json_array_foreach(v, i, s)
+    {
+        if (!json_is_integer(s) || json_integer_value(s) < 100 || json_integer_value(s) > 599)
+            return fail(b, child_path(b, path, "", (int)i), "must be an HTTP status code (100-599)");
+        int code = (int)json_integer_value(s);
+        out->bits[code / 64] |= 1ULL << (code % 64);
+    }
+    return true;
+}
+
+static bool get_string(builder *b, const char *path, const json_t *v, const char **out)
+{
+    if (!json_is_string(v) || !json_string_length(v)) return fail(b, path, "must be a non-empty string");
+    *out = arena_strndup(b->arena, json_string_value(v), json_string_length(v));
+    return true;
+}
+
+/* Milliseconds: a number, or (from YAML) a string with a unit: "500ms", "10s", "2m". */
+static bool get_duration(builder *b, const char *path, const json_t *v, uint32_t max, uint32_t *out)
+{
+    if (!json_is_string(v)) return get_uint(b, path, v, max, out);
+    char *end;
+    double d = strtod(json_string_value(v), &end);
+    double mul = !strcmp(end, "ms") || !*end ? 1 : !strcmp(end, "s") ? 1000 : !strcmp(end, "m") ? 60000 : -1;
+    if (end == json_string_value(v) || mul < 0 || d < 0 || d * mul > max)
+        return fail(b, path, "must be a duration in ms (a number, or \"500ms\", \"10s\", \"2m\") up to %u ms",
+                    max);
+    *out = (uint32_t)(d * mul);
+    return true;
+}
+
+/* ---- retry ------------------------------------------------------------------------------- */
+
+static bool parse_retry(builder *b, const char *path, const json_t *v, retry_policy *r)
+{
+    if (!json_is_object(v)) return fail(b, path, "must be an object");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        char k[64];
+        snake_key(key, k, sizeof k);
+        const char *p = child_path(b, path, key, -1);
+        if (!strcmp(k, "attempts")) {
+            if (!get_uint(b, p, val, 10, &r->attempts)) return false;
+        } else if (!strcmp(k, "on_status_codes")) {
+            if (!get_statuses(b, p, val, &r->on)) return false;
+        } else if (!strcmp(k, "use_retry_after_header") || !strcmp(k, "use_retry_after_headers")) {
+            if (!json_is_boolean(val)) return fail(b, p, "must be true or false");
+            r->use_retry_after = json_is_true(val);
+        } else if (!strcmp(k, "base_delay")) {
+            if (!get_duration(b, p, val, 600000, &r->base_delay_ms)) return false;
+        } else if (!strcmp(k, "max_delay")) {
+            if (!get_duration(b, p, val, 600000, &r->max_delay_ms)) return false;
+        } else if (!strcmp(k, "max_wait")) {
+            if (!get_duration(b, p, val, 3600000, &r->max_wait_ms)) return false;
+        } else {
+            return fail(b, p,
+                        "unknown field (allowed: attempts, on_status_codes, use_retry_after_header, "
+                        "base_delay, max_delay, max_wait)");
+        }
+    }
+    return true;
+}
+
+/* ---- providers of leaves ------------------------------------------------------------------- */
+
+/* Portkey's provider slugs whose name differs from aigw's preset type. */
+static const char *preset_type_of_slug(const char *slug)
+{
+    static const char *const map[][2] = {
+        {"azure-openai", "azure"},     {"google", "gemini"},
+        {"mistral-ai", "mistral"},     {"together-ai", "together"},
+        {"fireworks-ai", "fireworks"}, {"x-ai", "xai"},
+        {"github", "github-models"},   {"hugging-face", "huggingface"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(slug, map[i][0])) return map[i][1];
+    return slug;
+}
+
+static const provider_config *provider_named(const aigw_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (!strcmp(cfg->providers[i].name, name)) return &cfg->providers[i];
+    return NULL;
+}
+
+/* The host[:port] of a URL, into out. */
+static bool url_host(const char *url, char *out, size_t len)
+{
+    const char *s = strstr(url, "://");
+    if (!s) return false;
+    s += 3;
+    size_t n = strcspn(s, "/?#");
+    const char *at = memchr(s, '@', n); /* user:pass@host is refused: no credentials in hosts */
+    if (at || !n || n >= len) return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return true;
+}
+
+static bool host_allowed(const aigw_config *cfg, const char *url)
+{
+    char host[256];
+    if (!url_host(url, host, sizeof host)) return false;
+    const char *colon = strrchr(host, ':');
+    size_t bare = colon && !strchr(colon, ']') ? (size_t)(colon - host) : strlen(host);
+    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
+        const char *a = cfg->routing.allowed_hosts[i];
+        if (!strcasecmp(a, host)) return true;
+        if (!strchr(a, ':') && strlen(a) == bare && !strncasecmp(a, host, bare)) return true;
+    }
+    return false;
+}
+
+static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, const char *name,
+                                  bool by_virtual_key)
+{
+    const aigw_config *cfg = b->cfg;
+    if (name[0] == '@') name++; /* Portkey's "@openai-prod": a provider by its name */
+    const provider_config *p = provider_named(cfg, name);
+    const provider_preset *preset = NULL;
+    if (!p && !by_virtual_key) {
+        /* Portkey names a provider by its type: the first provider of that type serves it. */
+        preset = provider_preset_find(preset_type_of_slug(name));
+        for (size_t i = 0; preset && !p && i < cfg->nproviders; i++)
+            if (cfg->providers[i].preset == preset) p = &cfg->providers[i];
+    }
+    const char *field = by_virtual_key ? "virtual_key" : "provider";
+    if (!p && !(preset && n->custom_host)) {
+        char names[512];
+        size_t off = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < cfg->nproviders && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                    cfg->providers[i].name);
+        return fail(b, child_path(b, path, field, -1), "no provider '%s' in the gateway's config (known: %s)",
+                    name, names);
+    }
+    const char *base_url = n->custom_host ? n->custom_host : p->base_url;
+    if ((n->custom_host || n->api_key) && !host_allowed(cfg, base_url))
+        return fail(b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
+                    "accepted only for hosts listed in the config's routing.allowed_hosts (%s is not)",
+                    n->custom_host ? "this host" : "the provider's host");
+    if (n->custom_host || n->api_key) {
+        provider_config *d = (provider_config *)config_provider_derive(b->arena, p, p ? p->preset : preset,
+                                                                       n->custom_host, n->api_key);
+        if (!d) return fail(b, child_path(b, path, "custom_host", -1), "must be an http:// or https:// URL");
+        if (n->custom_host) d->name = (char *)d->base_url; /* another host: its own health */
+        n->provider = d;
+    } else {
+        n->provider = p;
+    }
+    return true;
+}
+
+/* ---- nodes --------------------------------------------------------------------------------- */
+
+static bool parse_strategy(builder *b, const char *path, const json_t *v, route_node *n,
+                           const json_t **conditions, const char **default_name)
+{
+    if (!json_is_object(v)) return fail(b, path, "must be an object with a 'mode'");
+    const char *key;
+    const json_t *val;
+    bool have_mode = false;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        char k[64];
+        snake_key(key, k, sizeof k);
+        const char *p = child_path(b, path, key, -1);
+        if (!strcmp(k, "mode")) {
+            const char *m = json_string_value(val);
+            if (!m) return fail(b, p, "must be a string");
+            if (!strcmp(m, "single"))
+                n->mode = ROUTE_SINGLE;
+            else if (!strcmp(m, "fallback"))
+                n->mode = ROUTE_FALLBACK;
+            else if (!strcmp(m, "loadbalance"))
+                n->mode = ROUTE_LOADBALANCE;
+            else if (!strcmp(m, "conditional"))
+                n->mode = ROUTE_CONDITIONAL;
+            else
+                return fail(b, p, "unknown mode '%s' (single, fallback, loadbalance, conditional)", m);
+            have_mode = true;
+        } else if (!strcmp(k, "on_status_codes")) {
+            if (!get_statuses(b, p, val, &n->fallback_on)) return false;
+            n->fallback_on_any = false;
+        } else if (!strcmp(k, "balance")) {
+            const char *m = json_string_value(val);
+            if (m && !strcmp(m, "weighted"))
+                n->balance = BALANCE_WEIGHTED;
+            else if (m && !strcmp(m, "least_busy"))
+                n->balance = BALANCE_LEAST_BUSY;
+            else if (m && !strcmp(m, "latency"))
+                n->balance = BALANCE_LATENCY;
+            else
+                return fail(b, p, "must be weighted, least_busy or latency");
+        } else if (!strcmp(k, "conditions")) {
+            if (!json_is_array(val)) return fail(b, p, "must be a list of {query, then}");
+            *conditions = val;
+        } else if (!strcmp(k, "default")) {
+            if (!json_is_string(val)) return fail(b, p, "must name a target");
+            *default_name = json_string_value(val);
+        } else {
+            return fail(b, p, "unknown field (allowed: mode, on_status_codes, balance, conditions, default)");
+        }
+    }
+    if (!have_mode) return fail(b, child_path(b, path, "mode", -1), "is required");
+    return true;
+}
+
+static bool build_node(builder *b, const char *path, const json_t *v, route_node *n, const route_node *parent,
+                       int depth);
+
+static int child_named(const route_node *n, const char *name)
+{
+    for (size_t i = 0; i < n->nchildren; i++)
+        if (n->children[i].name && !strcmp(n->children[i].name, name)) return (int)i;
+    return -1;
+}
+
+/* A condition's query is checked for shape here, so a request never meets a bad one. */
+static bool check_query(builder *b, const char *path, const json_t *q)
+{
+    if (!json_is_object(q)) return fail(b, path, "must be an object");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)q, key, val)
+    {
+        const char *p = child_path(b, path, key, -1);
+        if (!strcmp(key, "$and") || !strcmp(key, "$or")) {
+            if (!json_is_array(val) || !json_array_size(val))
+                return fail(b, p, "must be a non-empty list of queries");
+            size_t i;
+            const json_t *sub;
+            json_array_foreach(val, i,
+                               sub) if (!check_query(b, child_path(b, p, "", (int)i), sub)) return false;
+            continue;
+        }
+        if (strncmp(key, "metadata.", 9) && strncmp(key, "params.", 7))
+            return fail(b, p,
+                        "a condition reads metadata.<key> or params.<key>, or combines with $and / $or");
+        if (!strncmp(key, "params.", 7)) b->needs_params = true;
+        if (!json_is_object(val)) continue; /* a bare value means $eq */
+        const char *op;
+        const json_t *arg;
+        json_object_foreach((json_t *)val, op, arg)
+        {
+            static const char *const ops[] = {"$eq",  "$ne", "$gt",  "$gte",  "$lt",
+                                              "$lte", "$in", "$nin", "$regex"};
+            bool known = false;
+            for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+                known |= !strcmp(op, ops[i]);
+            const char *op_path = child_path(b, p, op, -1);
+            if (!known)
+                return fail(b, op_path,
+                            "unknown operator (known: $eq $ne $gt $gte $lt $lte $in $nin $regex)");
+            if ((!strcmp(op, "$in") || !strcmp(op, "$nin")) && !json_is_array(arg))
+                return fail(b, op_path, "must be a list");
+            if (!strcmp(op, "$regex")) {
+                if (!json_is_string(arg)) return fail(b, op_path, "must be a string");
+                if (!route_regex_valid(json_string_value(arg)))
+                    return fail(b, op_path, "is not a valid regular expression");
+            }
+        }
+    }
+    return true;
+}
+
+static bool build_children(builder *b, const char *path, const json_t *targets, route_node *n, int depth)
+{
+    size_t count = json_array_size(targets);
+    if (!json_is_array(targets) || !count) return fail(b, path, "must be a non-empty list of targets");
+    if (count > ROUTE_MAX_CHILDREN) return fail(b, path, "at most %d targets", ROUTE_MAX_CHILDREN);
+    n->children = arena_alloc(b->arena, count * sizeof *n->children);
+    memset(n->children, 0, count * sizeof *n->children);
+    n->nchildren = count;
+    for (size_t i = 0; i < count; i++) {
+        route_node *c = &n->children[i];
+        if (!build_node(b, child_path(b, path, "", (int)i), json_array_get(targets, i), c, n, depth + 1))
+            return false;
+        if (c->name)
+            snprintf(c->label, sizeof c->label, "%.23s", c->name);
+        else
+            snprintf(c->label, sizeof c->label, "%zu", i);
+    }
+    return true;
+}
+
+static bool build_conditions(builder *b, const char *path, const json_t *conds, const char *default_name,
+                             route_node *n)
+{
+    if (n->mode != ROUTE_CONDITIONAL) {
+        if (conds || default_name)
+            return fail(b, path, "conditions and default belong to a conditional strategy");
+        return true;
+    }
+    if (!conds || !json_array_size(conds))
+        return fail(b, child_path(b, path, "conditions", -1), "is required");
+    n->nconditions = json_array_size(conds);
+    n->conditions = arena_alloc(b->arena, n->nconditions * sizeof *n->conditions);
+    for (size_t i = 0; i < n->nconditions; i++) {
+        const json_t *c = json_array_get(conds, i);
+        const char *p = child_path(b, child_path(b, path, "conditions", -1), "", (int)i);
+        const json_t *query = json_object_get(c, "query");
+        const json_t *then = json_object_get(c, "then");
+        if (!json_is_object(c) || !query || !json_is_string(then))
+            return fail(b, p, "must be {\"query\": {…}, \"then\": \"<target name>\"}");
+        if (!check_query(b, child_path(b, p, "query", -1), query)) return false;
+        int child = child_named(n, json_string_value(then));
+        if (child < 0)
+            return fail(b, child_path(b, p, "then", -1), "no target is named '%s'", json_string_value(then));
+        n->conditions[i].query = (json_t *)query; /* the tree's owner keeps the JSON alive */
+        n->conditions[i].child = child;
+    }
+    n->default_child = -1;
+    if (default_name) {
+        n->default_child = child_named(n, default_name);
+        if (n->default_child < 0)
+            return fail(b, child_path(b, path, "default", -1), "no target is named '%s'", default_name);
+    }
+    return true;
+}
+
+/* Smooth weighted round robin (nginx): each pick adds every weight to its current value,
+ * takes the largest, and subtracts the total from it. The order repeats every `total` picks,
+ * so it is computed once for a stored tree and walked with a shared counter. */
+static void build_sequence(builder *b, route_node *n)
+{
+    uint64_t total = 0;
+    uint32_t w[ROUTE_MAX_CHILDREN];
+    uint32_t g = 0;
+    for (size_t i = 0; i < n->nchildren; i++) {
+        uint32_t x = n->children[i].weight, y = g;
+        while (y) {
+            uint32_t t = x % y;
+            x = y;
+            y = t;
+        }
+        g = x;
+    }
+    if (!g) return; /* every weight 0: nothing is chosen, and walk.c says so */
+    for (size_t i = 0; i < n->nchildren; i++)
+        total += w[i] = n->children[i].weight / g;
+    while (total > 4096) { /* keep the table small: scale down, keeping every non-zero weight */
+        total = 0;
+        for (size_t i = 0; i < n->nchildren; i++)
+            total += w[i] = w[i] ? (w[i] + 1) / 2 : 0;
+    }
+    int64_t current[ROUTE_MAX_CHILDREN] = {0};
+    n->sequence = arena_alloc(b->arena, total * sizeof *n->sequence);
+    n->sequence_len = total;
+    for (uint64_t k = 0; k < total; k++) {
+        size_t best = 0;
+        for (size_t i = 0; i < n->nchildren; i++) {
+            current[i] += w[i];
+            if (current[i] > current[best]) best = i;
+        }
+        current[best] -= (int64_t)total;
+        n->sequence[k] = (uint16_t)best;
+    }
+    n->cursor = arena_alloc(b->arena, sizeof *n->cursor);
+    *n->cursor = 0;
+}
+
+/* Merges the override objects of the chain: the child's keys win. */
+static const char *merge_overrides(builder *b, const char *parent, const json_t *own, const char **model)
+{
+    json_t *merged = parent ? json_loads(parent, 0, NULL) : json_object();
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)own, key, val)
+    {
+        if (!strcmp(key, "model") && json_is_string(val))
+            *model = arena_strndup(b->arena, json_string_value(val), json_string_length(val));
+        else
+            json_object_set(merged, key, (json_t *)val);
+    }
+    const char *out = NULL;
+    if (json_object_size(merged)) {
+        char *text = json_dumps(merged, JSON_COMPACT);
+        out = arena_strndup(b->arena, text, strlen(text));
+        free(text);
+    }
+    json_decref(merged);
+    return out;
+}
+
+static bool build_node(builder *b, const char *path, const json_t *v, route_node *n, const route_node *parent,
+                       int depth)
+{
+    if (depth > ROUTE_MAX_DEPTH) return fail(b, path, "targets nest deeper than %d levels", ROUTE_MAX_DEPTH);
+    if (!json_is_object(v)) return fail(b, path, "must be an object");
+    /* Inherited first; then what this node sets. */
+    if (parent) {
+        n->retry = parent->retry;
+        n->fallback_on = parent->fallback_on;
+        n->fallback_on_any = parent->fallback_on_any;
+        n->request_timeout_ms = parent->request_timeout_ms;
+        n->override_json = parent->override_json;
+        n->model = parent->model;
+    }
+    n->weight = 1000;
+    n->default_child = -1;
+    const json_t *targets = NULL, *conditions = NULL, *overrides = NULL;
+    const char *default_name = NULL, *provider = NULL, *virtual_key = NULL;
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        char k[64];
+        snake_key(key, k, sizeof k);
+        const char *p = child_path(b, path, key, -1);
+        if (!strcmp(k, "strategy")) {
+            if (!parse_strategy(b, p, val, n, &conditions, &default_name)) return false;
+        } else if (!strcmp(k, "targets")) {
+            targets = val;
+        } else if (!strcmp(k, "name")) {
+            if (!get_string(b, p, val, &n->name)) return false;
+        } else if (!strcmp(k, "weight")) {
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 1e6)
+                return fail(b, p, "must be a number from 0 to 1000000");
+            n->weight = (uint32_t)llround(json_number_value(val) * 1000);
+        } else if (!strcmp(k, "provider")) {
+            if (!get_string(b, p, val, &provider)) return false;
+        } else if (!strcmp(k, "virtual_key")) {
+            if (!get_string(b, p, val, &virtual_key)) return false;
+        } else if (!strcmp(k, "model")) {
+            if (!get_string(b, p, val, &n->model)) return false;
+        } else if (!strcmp(k, "api_key")) {
+            if (!get_string(b, p, val, &n->api_key)) return false;
+        } else if (!strcmp(k, "custom_host")) {
+            if (!get_string(b, p, val, &n->custom_host)) return false;
+        } else if (!strcmp(k, "retry")) {
+            if (!parse_retry(b, p, val, &n->retry)) return false;
+        } else if (!strcmp(k, "request_timeout")) {
+            if (!get_duration(b, p, val, 3600000, &n->request_timeout_ms)) return false;
+        } else if (!strcmp(k, "override_params")) {
+            if (!json_is_object(val)) return fail(b, p, "must be an object of request parameters");
+            overrides = val;
+        } else if (!strcmp(k, "on_status_codes")) {
+            if (!get_statuses(b, p, val, &n->fallback_on)) return false;
+            n->fallback_on_any = false;
+        } else if (!strcmp(k, "cache") || !strcmp(k, "input_guardrails") || !strcmp(k, "output_guardrails") ||
+                   !strcmp(k, "before_request_hooks") || !strcmp(k, "after_request_hooks") ||
+                   !strcmp(k, "cb_config")) {
+            return fail(b, p, "not supported by aigw (refused rather than ignored)");
+        } else {
+            return fail(b, p,
+                        "unknown field (allowed: strategy, targets, name, weight, provider, virtual_key, "
+                        "model, api_key, custom_host, retry, request_timeout, override_params, "
+                        "on_status_codes)");
+        }
+    }
+    if (overrides) n->override_json = merge_overrides(b, n->override_json, overrides, &n->model);
+    if (targets) {
+        if (provider || virtual_key || n->api_key || n->custom_host)
+            return fail(b, path, "a node has either targets or a provider, not both");
+        if (!build_children(b, child_path(b, path, "targets", -1), targets, n, depth)) return false;
+        if (!build_conditions(b, path, conditions, default_name, n)) return false;
+        if (n->mode == ROUTE_SINGLE && n->nchildren != 1)
+            return fail(b, child_path(b, path, "targets", -1), "a single strategy has exactly one target");
+        if (n->mode == ROUTE_LOADBALANCE) build_sequence(b, n);
+        return true;
+    }
+    if (conditions || default_name || (n->mode != ROUTE_SINGLE))
+        return fail(b, path, "a %s strategy needs targets",
+                    n->mode == ROUTE_FALLBACK ? "fallback" : "non-single");
+    if (!provider && !virtual_key)
+        return fail(b, path,
+                    "a target needs a provider (or virtual_key) naming one of the config's providers");
+    if (!resolve_leaf_provider(b, path, n, virtual_key ? virtual_key : provider, virtual_key != NULL))
+        return false;
+    if (n->model) n->health = routing_health(b->state, n->provider->name, n->model);
+    return true;
+}
+
+route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
+                             const char *name, bool portkey, char *err, size_t errlen)
+{
+    builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
+    route_tree *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->name = arena_strndup(a, name, strlen(name));
+    t->portkey = portkey;
+    route_node *root = &t->root;
+    /* The defaults every node starts from. Portkey retries only when a config asks. */
+    root->retry = cfg->routing.retry;
+    if (portkey) {
+        root->retry.attempts = 0;
+        root->retry.use_retry_after = false;
+    }
+    root->fallback_on_any = true;
+    route_node defaults = *root;
+    if (!build_node(&b, "", json, root, &defaults, 0)) return NULL;
+    snprintf(root->label, sizeof root->label, "%.23s", name);
+    t->needs_params = b.needs_params;
+    return t;
+}
+
+route_tree *route_tree_single(arena *a, const aigw_config *cfg, routing_state *state,
+                              const model_route *route)
+{
+    route_tree *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->name = route->public_name;
+    route_node *n = &t->root;
+    n->retry = cfg->routing.retry;
+    n->fallback_on_any = true;
+    n->weight = 1000;
+    n->default_child = -1;
+    n->provider = route->provider;
+    n->model = route->upstream_model;
+    n->route = route;
+    n->health = routing_health(state, route->provider->name, route->upstream_model);
+    snprintf(n->label, sizeof n->label, "%.23s", route->public_name);
+    return t;
+}

@@ -1,0 +1,698 @@
+/* walk.c — one request's way through its route tree: which target, then which next.
+ *
+ * The walk keeps the path from the root to the current leaf as a stack (node, chosen child).
+ * Descending chooses: single → its child; fallback → the first child that can be used;
+ * loadbalance → one child by its balance (smooth weighted round robin, least outstanding,
+ * or power of two choices over peak-EWMA latency); conditional → the first matching
+ * condition's child, else the default. A leaf can be used when its breaker admits it and the
+ * prompt fits its model's context window; a leaf the provider called rate-limited is used
+ * only when nothing else can be.
+ *
+ * After a failed attempt: the same leaf again while its retry policy and the retry budget
+ * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
+ * the first fallback node whose on_status_codes match moves to its next child. Nothing is
+ * tried twice except by retry, and the walk is bounded by the tree's size times the retries. */
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "routing/health.h"
+#include "util/timeutil.h"
+
+struct route_walk {
+    route_context ctx;
+    const route_tree *tree;
+    const route_node *stack[ROUTE_MAX_DEPTH + 2];
+    int depth;
+    const route_node *leaf;
+    target_health *health;
+    bool begun, probe, avoid_limited, saw_limited, started, done;
+    uint32_t tries; /* on the current leaf */
+    uint32_t attempts;
+    attempt_report last;
+    uint64_t begin_ns;
+    char *paths;
+    size_t paths_len;
+    const char *leaf_path;
+    route_attempt_log *log_head, *log_tail;
+    const char *unavailable;
+    uint64_t unavailable_ms;
+    int unavailable_status;
+    const char *error;
+};
+
+static uint64_t now_ms(void)
+{
+    return time_now_ns() / 1000000;
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    /* xorshift64*: per worker, no locks */
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+static bool is_leaf(const route_node *n)
+{
+    return n->nchildren == 0;
+}
+
+static target_health *leaf_health(route_walk *w, const route_node *leaf)
+{
+    if (leaf->health) return leaf->health;
+    return routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
+}
+
+static const catalog_entry *leaf_catalog(route_walk *w, const route_node *leaf)
+{
+    if (leaf->route) return leaf->route->catalog;
+    return catalog_find(&w->ctx.config->catalog, leaf->provider->preset->type,
+                        leaf->model ? leaf->model : w->ctx.model);
+}
+
+/* ---- the attempt log -------------------------------------------------------------------- */
+
+static route_attempt_log *log_add(route_walk *w, const route_node *leaf, const char *path)
+{
+    route_attempt_log *l = arena_alloc(w->ctx.arena, sizeof *l);
+    memset(l, 0, sizeof *l);
+    l->provider = leaf->provider->name;
+    l->model = leaf->model ? leaf->model : w->ctx.model;
+    l->path = path;
+    if (w->log_tail)
+        w->log_tail->next = l;
+    else
+        w->log_head = l;
+    w->log_tail = l;
+    return l;
+}
+
+static const char *leaf_path_of(route_walk *w)
+{
+    size_t len = 0;
+    for (int i = 0; i < w->depth; i++)
+        len += strlen(w->stack[i]->label) + 1;
+    char *p = arena_alloc(w->ctx.arena, len + 1);
+    size_t off = 0;
+    for (int i = 0; i < w->depth; i++) {
+        if (i) p[off++] = '/';
+        size_t l = strlen(w->stack[i]->label);
+        memcpy(p + off, w->stack[i]->label, l);
+        off += l;
+    }
+    p[off] = '\0';
+    return p;
+}
+
+/* ---- conditions -------------------------------------------------------------------------- */
+
+bool route_regex_valid(const char *pattern)
+{
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB)) return false;
+    regfree(&re);
+    return true;
+}
+
+/* "metadata.user_plan" → the value in the metadata object; params.* in the body. Portkey
+ * reads one level below the root; deeper dotted paths are followed the same way. */
+static const json_t *lookup(const route_context *c, const char *path)
+{
+    const json_t *v;
+    if (!strncmp(path, "metadata.", 9)) {
+        v = c->metadata;
+        path += 9;
+    } else {
+        v = c->params;
+        path += 7;
+    }
+    while (v && *path) {
+        const json_t *whole = json_object_get(v, path); /* a key that itself holds dots */
+        if (whole) return whole;
+        const char *dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        char key[128];
+        if (len >= sizeof key) return NULL;
+        memcpy(key, path, len);
+        key[len] = '\0';
+        v = json_object_get(v, key);
+        path += len + (dot ? 1 : 0);
+    }
+    return v;
+}
+
+static bool as_number(const json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        char *end;
+        *out = strtod(json_string_value(v), &end);
+        return end != json_string_value(v) && !*end;
+    }
+    return false;
+}
+
+/* Equal as JSON, or as numbers when one side is a number written as a string (metadata
+ * values are strings). */
+static bool values_equal(const json_t *a, const json_t *b)
+{
+    if (json_equal((json_t *)a, (json_t *)b)) return true;
+    double x, y;
+    return (json_is_number(a) || json_is_number(b)) && as_number(a, &x) && as_number(b, &y) && x == y;
+}
+
+static int compare(const json_t *a, const json_t *b, bool *ok)
+{
+    double x, y;
+    *ok = true;
+    if (as_number(a, &x) && as_number(b, &y)) return x < y ? -1 : x > y;
+    if (json_is_string(a) && json_is_string(b)) return strcmp(json_string_value(a), json_string_value(b));
+    *ok = false;
+    return 0;
+}
+
+static bool op_matches(const char *op, const json_t *value, const json_t *arg)
+{
+    if (!value) return !strcmp(op, "$ne") || !strcmp(op, "$nin");
+    if (!strcmp(op, "$eq")) return values_equal(value, arg);
+    if (!strcmp(op, "$ne")) return !values_equal(value, arg);
+    if (!strcmp(op, "$in") || !strcmp(op, "$nin")) {
+        bool found = false;
+        size_t i;
+        const json_t *x;
+        json_array_foreach(arg, i, x) found |= values_equal(value, x);
+        return op[1] == 'i' ? found : !found;
+    }
+    if (!strcmp(op, "$regex")) {
+        if (!json_is_string(value)) return false;
+        regex_t re;
+        if (regcomp(&re, json_string_value(arg), REG_EXTENDED | REG_NOSUB)) return false;
+        bool m = regexec(&re, json_string_value(value), 0, NULL, 0) == 0;
+        regfree(&re);
+        return m;
+    }
+    bool ok;
+    int c = compare(value, arg, &ok);
+    if (!ok) return false;
+    if (!strcmp(op, "$gt")) return c > 0;
+    if (!strcmp(op, "$gte")) return c >= 0;
+    if (!strcmp(op, "$lt")) return c < 0;
+    return c <= 0; /* $lte */
+}
+
+static bool query_matches(const route_context *c, const json_t *q)
+{
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)q, key, val)
+    {
+        if (!strcmp(key, "$and") || !strcmp(key, "$or")) {
+            bool any = false, all = true;
+            size_t i;
+            const json_t *sub;
+            json_array_foreach(val, i, sub)
+            {
+                bool m = query_matches(c, sub);
+                any |= m;
+                all &= m;
+            }
+            if (!(key[1] == 'a' ? all : any)) return false;
+            continue;
+        }
+        const json_t *v = lookup(c, key);
+        if (!json_is_object(val)) {
+            if (!op_matches("$eq", v, val)) return false;
+            continue;
+        }
+        const char *op;
+        const json_t *arg;
+        json_object_foreach((json_t *)val, op, arg) if (!op_matches(op, v, arg)) return false;
+    }
+    return true;
+}
+
+/* ---- choosing ---------------------------------------------------------------------------- */
+
+static const route_node *descend(route_walk *w, const route_node *n);
+
+/* Outstanding requests and the best latency over a subtree's leaves. */
+static void subtree_load(route_walk *w, const route_node *n, int *outstanding, double *ewma)
+{
+    if (is_leaf(n)) {
+        health_view v = health_look(leaf_health(w, n), now_ms());
+        *outstanding += v.outstanding;
+        if (*ewma < 0 || v.ewma_ms < *ewma) *ewma = v.ewma_ms;
+        return;
+    }
+    for (size_t i = 0; i < n->nchildren; i++)
+        subtree_load(w, &n->children[i], outstanding, ewma);
+}
+
+/* One child of a loadbalance node among those not excluded; -1 when none is left. */
+static int balance_pick(route_walk *w, const route_node *n, const bool *excluded)
+{
+    int cand[ROUTE_MAX_CHILDREN];
+    int nc = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n->nchildren; i++)
+        if (!excluded[i] && n->children[i].weight) {
+            cand[nc++] = (int)i;
+            total += n->children[i].weight;
+        }
+    if (!nc) return -1;
+    if (nc == 1) return cand[0];
+    switch (n->balance) {
+    case BALANCE_LEAST_BUSY: {
+        /* fewest outstanding per unit of weight; ties broken at random */
+        int best = -1;
+        double best_score = 0;
+        uint64_t start = next_random(w->ctx.rng) % (uint64_t)nc;
+        for (int k = 0; k < nc; k++) {
+            int i = cand[(start + (uint64_t)k) % (uint64_t)nc];
+            int out = 0;
+            double ewma = -1;
+            subtree_load(w, &n->children[i], &out, &ewma);
+            double score = (double)out / n->children[i].weight;
+            if (best < 0 || score < best_score) best = i, best_score = score;
+        }
+        return best;
+    }
+    case BALANCE_LATENCY: {
+        /* two random candidates; the one with the lower peak-EWMA × (outstanding + 1) */
+        int a = cand[next_random(w->ctx.rng) % (uint64_t)nc];
+        int b = cand[next_random(w->ctx.rng) % (uint64_t)(nc - 1)];
+        if (b == a) b = cand[nc - 1];
+        double cost[2];
+        int pick[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            int out = 0;
+            double ewma = -1;
+            subtree_load(w, &n->children[pick[k]], &out, &ewma);
+            cost[k] = (ewma < 0 ? 0 : ewma) * (out + 1);
+        }
+        return cost[1] < cost[0] ? b : a;
+    }
+    case BALANCE_WEIGHTED:
+        if (n->sequence) {
+            uint64_t pos = atomic_fetch_add_explicit((_Atomic uint64_t *)n->cursor, 1, memory_order_relaxed);
+            for (size_t k = 0; k < n->sequence_len; k++) {
+                int i = n->sequence[(pos + k) % n->sequence_len];
+                if (!excluded[i] && n->children[i].weight) return i;
+            }
+        }
+        /* a per-request tree has no shared position: weighted random, as Portkey does */
+        uint64_t r = next_random(w->ctx.rng) % total;
+        for (int k = 0; k < nc; k++) {
+            uint32_t wt = n->children[cand[k]].weight;
+            if (r < wt) return cand[k];
+            r -= wt;
+        }
+        return cand[nc - 1];
+    }
+    return cand[0];
+}
+
+/* Prompt bytes / 4 is an upper bound on tokens for text; only past it is the text itself
+ * counted (images are bytes, not tokens), so the usual request pays nothing. */
+static bool fits_context(route_walk *w, const route_node *leaf)
+{
+    const catalog_entry *e = leaf_catalog(w, leaf);
+    if (!e || !e->context || w->ctx.prompt_bytes / 4 <= e->context) return true;
+    return !w->ctx.estimate_tokens || w->ctx.estimate_tokens(w->ctx.estimate_ud) <= e->context;
+}
+
+static const route_node *use_leaf(route_walk *w, const route_node *leaf)
+{
+    health_view v = health_look(leaf_health(w, leaf), now_ms());
+    const char *why = NULL;
+    if (!v.admits) {
+        why = v.state == BREAKER_OPEN ? "circuit open" : "circuit half-open, probe in flight";
+        uint64_t in = v.state == BREAKER_OPEN ? v.open_ms : 1;
+        if (!w->unavailable || in < w->unavailable_ms) w->unavailable_ms = in;
+        w->unavailable = why;
+        w->unavailable_status = 503;
+    } else if (v.limited && w->avoid_limited) {
+        why = "rate-limited by the provider";
+        w->saw_limited = true;
+    } else if (!fits_context(w, leaf)) {
+        why = "prompt larger than the model's context window";
+        if (!w->unavailable) w->unavailable = why, w->unavailable_status = 400;
+    }
+    if (!why) return leaf;
+    route_attempt_log *l = log_add(w, leaf, leaf_path_of(w));
+    l->result = ATTEMPT_SKIPPED;
+    l->why = why;
+    return NULL;
+}
+
+static const route_node *descend_child(route_walk *w, const route_node *n, size_t i)
+{
+    return descend(w, &n->children[i]);
+}
+
+static const route_node *descend(route_walk *w, const route_node *n)
+{
+    w->stack[w->depth++] = n;
+    const route_node *leaf = NULL;
+    if (is_leaf(n)) {
+        leaf = use_leaf(w, n);
+    } else {
+        switch (n->mode) {
+        case ROUTE_SINGLE: leaf = descend_child(w, n, 0); break;
+        case ROUTE_FALLBACK:
+            for (size_t i = 0; i < n->nchildren && !leaf; i++)
+                leaf = descend_child(w, n, i);
+            break;
+        case ROUTE_LOADBALANCE: {
+            bool excluded[ROUTE_MAX_CHILDREN] = {false};
+            int i;
+            while (!leaf && (i = balance_pick(w, n, excluded)) >= 0) {
+                excluded[i] = true;
+                leaf = descend_child(w, n, (size_t)i);
+            }
+            break;
+        }
+        case ROUTE_CONDITIONAL: {
+            int child = n->default_child;
+            for (size_t i = 0; i < n->nconditions; i++)
+                if (query_matches(&w->ctx, n->conditions[i].query)) {
+                    child = n->conditions[i].child;
+                    break;
+                }
+            if (child < 0)
+                w->error = "no condition of the conditional route matched the request, and it has no default";
+            else
+                leaf = descend_child(w, n, (size_t)child);
+            break;
+        }
+        }
+    }
+    if (!leaf) w->depth--;
+    return leaf;
+}
+
+/* Descends preferring targets that are not rate-limited; when only those are left, uses them. */
+static const route_node *descend_preferring(route_walk *w, const route_node *n)
+{
+    w->avoid_limited = true;
+    w->saw_limited = false;
+    const route_node *leaf = descend(w, n);
+    if (!leaf && w->saw_limited && !w->error) {
+        w->avoid_limited = false;
+        leaf = descend(w, n);
+    }
+    return leaf;
+}
+
+/* ---- the walk ------------------------------------------------------------------------------ */
+
+route_walk *route_walk_new(const route_context *ctx, const route_tree *tree)
+{
+    route_walk *w = arena_alloc(ctx->arena, sizeof *w);
+    memset(w, 0, sizeof *w);
+    w->ctx = *ctx;
+    w->tree = tree;
+    return w;
+}
+
+static bool fallback_triggers(const route_node *n, const attempt_report *r)
+{
+    if (r->result != ATTEMPT_STATUS) return true; /* timeouts, connection errors, skips */
+    if (n->fallback_on_any) return r->status < 200 || r->status > 299;
+    return status_set_has(&n->fallback_on, r->status);
+}
+
+static bool retryable(const route_node *leaf, const attempt_report *r)
+{
+    switch (r->result) {
+    case ATTEMPT_TIMEOUT:
+    case ATTEMPT_CONNECT:
+    case ATTEMPT_BROKEN: return true;
+    case ATTEMPT_STATUS: return status_set_has(&leaf->retry.on, r->status);
+    default: return false;
+    }
+}
+
+static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool retry, uint32_t wait_ms)
+{
+    if (!retry) {
+        w->leaf = leaf;
+        w->tries = 0;
+        w->health = leaf_health(w, leaf);
+        w->leaf_path = leaf_path_of(w);
+    }
+    out->leaf = leaf;
+    out->path = w->leaf_path;
+    out->retry = retry;
+    out->wait_ms = wait_ms;
+    out->route = NULL;
+    return true;
+}
+
+bool route_next(route_walk *w, route_target *out)
+{
+    if (w->done) return false;
+    if (!w->started) {
+        w->started = true;
+        const route_node *leaf = descend_preferring(w, &w->tree->root);
+        if (leaf) return emit(w, leaf, out, false, 0);
+        w->done = true;
+        return false;
+    }
+    attempt_report r = w->last;
+    if (r.result == ATTEMPT_OK) {
+        w->done = true;
+        return false;
+    }
+    const route_node *leaf = w->leaf;
+    route_attempt_log *cur = w->log_tail;
+    /* the same target again? */
+    if (r.result != ATTEMPT_SKIPPED && w->tries <= leaf->retry.attempts && retryable(leaf, &r)) {
+        const retry_policy *p = &leaf->retry;
+        int64_t wait;
+        const char *why = NULL;
+        if (p->use_retry_after && r.retry_after_ms >= 0) {
+            wait = r.retry_after_ms;
+            if ((uint64_t)wait > p->max_wait_ms)
+                why = "the provider asked to wait longer than retry.max_wait";
+        } else {
+            uint64_t cap = (uint64_t)p->base_delay_ms << (w->tries > 16 ? 16 : w->tries - 1);
+            if (cap > p->max_delay_ms) cap = p->max_delay_ms;
+            wait = cap ? (int64_t)(next_random(w->ctx.rng) % (cap + 1)) : 0; /* full jitter */
+        }
+        if (!why && !health_retry_allowed(w->health, now_ms())) why = "retry budget exhausted";
+        if (!why) return emit(w, leaf, out, true, (uint32_t)wait);
+        if (cur) cur->why = why;
+    }
+    /* the failure climbs to the first fallback node that takes it */
+    while (w->depth > 1) {
+        w->depth--;
+        const route_node *parent = w->stack[w->depth - 1];
+        const route_node *failed = w->stack[w->depth];
+        if (parent->mode != ROUTE_FALLBACK || !fallback_triggers(parent, &r)) continue;
+        for (size_t i = (size_t)(failed - parent->children) + 1; i < parent->nchildren; i++) {
+            const route_node *next = descend_preferring(w, &parent->children[i]);
+            if (next) return emit(w, next, out, false, 0);
+            if (w->error) break;
+        }
+        if (w->error) break;
+    }
+    w->done = true;
+    return false;
+}
+
+bool route_begin(route_walk *w, const route_target *t)
+{
+    route_attempt_log *l = log_add(w, t->leaf, t->path);
+    l->wait_ms = t->wait_ms;
+    w->tries++;
+    w->begun = health_begin(w->health, now_ms(), t->retry, &w->probe);
+    w->begin_ns = time_now_ns();
+    if (!w->begun) {
+        l->result = ATTEMPT_SKIPPED;
+        l->why = "circuit opened meanwhile";
+        w->last = (attempt_report){.result = ATTEMPT_SKIPPED, .retry_after_ms = -1};
+        return false;
+    }
+    w->attempts++;
+    if (!t->retry) { /* x-aigw-route lists each target once, in the order tried */
+        size_t plen = strlen(t->path);
+        char *p = arena_alloc(w->ctx.arena, w->paths_len + plen + 3);
+        if (w->paths_len) {
+            memcpy(p, w->paths, w->paths_len);
+            memcpy(p + w->paths_len, ", ", 2);
+            w->paths_len += 2;
+        }
+        memcpy(p + w->paths_len, t->path, plen + 1);
+        w->paths_len += plen;
+        w->paths = p;
+    }
+    return true;
+}
+
+void route_report(route_walk *w, const attempt_report *r)
+{
+    w->last = *r;
+    route_attempt_log *l = w->log_tail;
+    if (l && l->result != ATTEMPT_SKIPPED) {
+        l->result = r->result;
+        l->status = r->status;
+        l->ms = (double)(time_now_ns() - w->begin_ns) / 1e6;
+    }
+    if (!w->begun) return;
+    w->begun = false;
+    bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
+                   r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
+    health_end(w->health, now_ms(), failure, w->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
+    if (r->result == ATTEMPT_STATUS && r->status == 429)
+        health_limit(w->health, now_ms() + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms : 1000));
+}
+
+/* ---- the provider's hints ------------------------------------------------------------------ */
+
+/* "1s", "6m0s", "850ms", "1h2m3.5s" (OpenAI's reset durations) → ms; -1 when unreadable. */
+static int64_t parse_go_duration(const char *s)
+{
+    double total = 0;
+    bool any = false;
+    while (*s && *s != ' ' && *s != '\r') {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s) return -1;
+        s = end;
+        if (!strncmp(s, "ms", 2))
+            total += v, s += 2;
+        else if (*s == 's')
+            total += v * 1000, s++;
+        else if (*s == 'm')
+            total += v * 60000, s++;
+        else if (*s == 'h')
+            total += v * 3600000, s++;
+        else
+            return -1;
+        any = true;
+    }
+    return any ? (int64_t)(total + 0.5) : -1;
+}
+
+/* An RFC 3339 UTC time ("2026-11-24T23:12:23Z") → ms from now; -1 when unreadable. */
+static int64_t ms_until_rfc3339(const char *s)
+{
+    struct tm tm = {0};
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end) return -1;
+    time_t t = timegm(&tm);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t ms = ((int64_t)t - now.tv_sec) * 1000 - now.tv_nsec / 1000000;
+    return ms < 0 ? 0 : ms;
+}
+
+/* Retry-After: delta-seconds or an HTTP date. */
+static int64_t parse_retry_after(const char *v)
+{
+    char *end;
+    double secs = strtod(v, &end);
+    if (end != v && (!*end || *end == ' ')) return secs < 0 ? -1 : (int64_t)(secs * 1000);
+    struct tm tm = {0};
+    if (!strptime(v, "%a, %d %b %Y %H:%M:%S", &tm)) return -1;
+    time_t t = timegm(&tm);
+    int64_t ms = ((int64_t)t - (int64_t)time(NULL)) * 1000;
+    return ms < 0 ? 0 : ms;
+}
+
+static bool header_is(const char *line, size_t nlen, const char *name)
+{
+    return strlen(name) == nlen && !strncasecmp(line, name, nlen);
+}
+
+int64_t route_note_headers(route_walk *w, int status, const char *const *lines, size_t nlines)
+{
+    int64_t retry_after_ms = -1, retry_after = -1;
+    int64_t remaining_requests = -1, remaining_tokens = -1, reset_requests = -1, reset_tokens = -1;
+    for (size_t i = 0; i < nlines; i++) {
+        const char *line = lines[i];
+        const char *colon = strchr(line, ':');
+        if (!colon) continue;
+        size_t nlen = (size_t)(colon - line);
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (header_is(line, nlen, "retry-after-ms") || header_is(line, nlen, "x-ms-retry-after-ms"))
+            retry_after_ms = (int64_t)strtoll(v, NULL, 10);
+        else if (header_is(line, nlen, "retry-after"))
+            retry_after = parse_retry_after(v);
+        else if (header_is(line, nlen, "x-ratelimit-remaining-requests") ||
+                 header_is(line, nlen, "anthropic-ratelimit-requests-remaining"))
+            remaining_requests = (int64_t)strtoll(v, NULL, 10);
+        else if (header_is(line, nlen, "x-ratelimit-remaining-tokens") ||
+                 header_is(line, nlen, "anthropic-ratelimit-tokens-remaining"))
+            remaining_tokens = (int64_t)strtoll(v, NULL, 10);
+        else if (header_is(line, nlen, "x-ratelimit-reset-requests"))
+            reset_requests = parse_go_duration(v);
+        else if (header_is(line, nlen, "x-ratelimit-reset-tokens"))
+            reset_tokens = parse_go_duration(v);
+        else if (header_is(line, nlen, "anthropic-ratelimit-requests-reset"))
+            reset_requests = ms_until_rfc3339(v);
+        else if (header_is(line, nlen, "anthropic-ratelimit-tokens-reset"))
+            reset_tokens = ms_until_rfc3339(v);
+    }
+    /* Nothing left until the reset: steer away until then. */
+    int64_t limited = -1;
+    if (remaining_requests == 0 && reset_requests >= 0) limited = reset_requests;
+    if (remaining_tokens == 0 && reset_tokens > limited) limited = reset_tokens;
+    if (limited > 0 && w->health) health_limit(w->health, now_ms() + (uint64_t)limited);
+    if (retry_after_ms >= 0) return retry_after_ms;
+    if (retry_after >= 0) return retry_after;
+    if (status == 429) return limited;
+    return -1;
+}
+
+/* ---- after the walk ------------------------------------------------------------------------ */
+
+uint32_t route_attempts(const route_walk *w)
+{
+    return w->attempts;
+}
+
+const char *route_tree_name(const route_walk *w)
+{
+    return w->tree->name;
+}
+
+const char *route_paths(const route_walk *w)
+{
+    return w->paths ? w->paths : "";
+}
+
+const route_attempt_log *route_log(const route_walk *w)
+{
+    return w->log_head;
+}
+
+const char *route_unavailable(const route_walk *w, int *status, uint32_t *retry_in_ms)
+{
+    *status = w->unavailable_status;
+    *retry_in_ms = (uint32_t)w->unavailable_ms;
+    return w->unavailable;
+}
+
+const char *route_error(const route_walk *w)
+{
+    return w->error;
+}
