@@ -605,7 +605,9 @@ static bool parse_models(loader *ld, yaml_node_t *node, void *target)
 
 static int route_cmp(const void *a, const void *b)
 {
-    return strcmp(((const model_route *)a)->public_name, ((const model_route *)b)->public_name);
+    const model_route *x = a, *y = b;
+    int c = strcmp(x->public_name, y->public_name);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
 static const char *const endpoint_paths[ENDPOINT__OPENAI_URLS] = {
@@ -768,14 +770,10 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         r->max_output_tokens = CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
         r->is_alias = true;
     }
+    /* Stable for equal names (a name several providers serve keeps the file's order). */
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        cfg->routes[i].order = i;
     qsort(cfg->routes, cfg->nroutes, sizeof *cfg->routes, route_cmp);
-    for (size_t i = 1; i < cfg->nroutes; i++)
-        if (!strcmp(cfg->routes[i].public_name, cfg->routes[i - 1].public_name))
-            return fail_at(
-                ld, &(yaml_node_t){.start_mark = {.line = (size_t)cfg->routes[i].provider->line - 1}},
-                "model '%s' is served twice (by providers '%s' and '%s'); "
-                "give one an alias under 'models:'",
-                cfg->routes[i].public_name, cfg->routes[i - 1].provider->name, cfg->routes[i].provider->name);
     return true;
 }
 
@@ -867,8 +865,14 @@ static int tree_cmp(const void *a, const void *b)
 static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
 {
     cfg->health = routing_state_new(&cfg->routing);
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        cfg->routes[i].tree = route_tree_single(&cfg->arena, cfg, cfg->health, &cfg->routes[i]);
+    for (size_t i = 0, j; i < cfg->nroutes; i = j) {
+        for (j = i + 1; j < cfg->nroutes && !strcmp(cfg->routes[j].public_name, cfg->routes[i].public_name);
+             j++)
+            ;
+        const route_tree *t = route_tree_for_model(&cfg->arena, cfg, cfg->health, &cfg->routes[i], j - i);
+        for (size_t k = i; k < j; k++)
+            cfg->routes[k].tree = t;
+    }
     yaml_node_t *list = ld->routes;
     size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) : 0;
     cfg->trees = xcalloc(n ? n : 1, sizeof *cfg->trees);

@@ -62,7 +62,8 @@ typedef struct model_route {
     bool is_alias;
     uint32_t max_output_tokens;   /* sent as max_tokens where the provider requires one */
     const catalog_entry *catalog; /* prices and limits; NULL when the catalog has no entry */
-    const route_tree *tree;       /* the one-target tree a request for it walks */
+    const route_tree *tree;       /* the tree a request for it walks (shared by equal names) */
+    size_t order;                 /* position in the file, to keep equal names in order */
 } model_route;
 
 typedef struct aigw_config {

@@ -92,13 +92,26 @@ static void handle_models(request *req)
     buf out;
     buf_init(&out, 16 * 1024 * 1024);
     buf_append_lit(&out, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < cfg->nroutes; i++) {
-        const model_route *r = &cfg->routes[i];
-        if (i) buf_append_lit(&out, ",");
+    /* Each public name once: a route's, then each served model's (owned by its first provider). */
+    size_t listed = 0;
+    for (size_t i = 0; i < cfg->ntrees + cfg->nroutes; i++) {
+        const char *name, *owner;
+        if (i < cfg->ntrees) {
+            name = cfg->trees[i]->name;
+            owner = "aigw";
+        } else {
+            const model_route *r = &cfg->routes[i - cfg->ntrees];
+            if ((r > cfg->routes && !strcmp(r[-1].public_name, r->public_name)) ||
+                config_find_route(cfg, r->public_name, strlen(r->public_name)))
+                continue;
+            name = r->public_name;
+            owner = r->provider->name;
+        }
+        if (listed++) buf_append_lit(&out, ",");
         buf_append_lit(&out, "{\"id\":");
-        buf_append_json_string(&out, r->public_name, strlen(r->public_name));
+        buf_append_json_string(&out, name, strlen(name));
         buf_append_lit(&out, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-        buf_append_json_string(&out, r->provider->name, strlen(r->provider->name));
+        buf_append_json_string(&out, owner, strlen(owner));
         buf_append_lit(&out, "}");
     }
     buf_append_lit(&out, "]}");
@@ -335,6 +348,7 @@ static bool merge_overrides(request *req, const char *overrides)
     json_t *o = json_loads(overrides, 0, NULL);
     size_t n = json_object_size(o);
     json_field *fields = arena_alloc(&req->arena, (n + 1) * sizeof *fields);
+    memset(fields, 0, (n + 1) * sizeof *fields);
     const char **values = arena_alloc(&req->arena, n * sizeof *values);
     size_t i = 0;
     const char *key;
@@ -350,8 +364,11 @@ static bool merge_overrides(request *req, const char *overrides)
     const char *why;
     size_t at;
     if (!json_scan_object(req->body.data, req->body.len, fields, n, &why, &at)) return false;
+    size_t room = req->body.len + 16;
+    for (size_t k = 0; k < n; k++)
+        room += strlen(fields[k].key) * 6 + strlen(values[k]) + 4;
     buf out;
-    buf_init(&out, 0);
+    buf_init(&out, room);
     size_t pos = 0;
     /* replaced values, in the order they appear in the body */
     for (;;) {

@@ -129,9 +129,10 @@ typedef struct routing_state routing_state;
 route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_state *state,
                              const struct json_t *json, const char *name, bool portkey, char *err,
                              size_t errlen);
-/* The one-leaf tree of a model served directly by a provider (or an alias). */
-route_tree *route_tree_single(arena *a, const struct aigw_config *cfg, routing_state *state,
-                              const struct model_route *route);
+/* The tree of a public model served directly by providers (or aliases): one leaf, or when
+ * several providers serve the name, a fallback over them in the config's order. */
+route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routing_state *state,
+                                 const struct model_route *routes, size_t n);
 
 /* ---- shared health (health.c) ---------------------------------------------------------------- */
 

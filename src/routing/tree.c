@@ -26,6 +26,7 @@ typedef struct builder {
     routing_state *state;
     bool portkey;
     bool needs_params;
+    bool stored; /* built into the config's arena: lives as long as the config */
     char *err;
     size_t errlen;
 } builder;
@@ -48,7 +49,7 @@ static char *child_path(builder *b, const char *path, const char *key, int index
     size_t len = strlen(path) + strlen(key) + 24;
     char *p = arena_alloc(b->arena, len);
     if (index >= 0)
-        snprintf(p, len, "%s%s%s[%d]", path, *path ? "." : "", key, index);
+        snprintf(p, len, "%s%s%s[%d]", path, *path && *key ? "." : "", key, index);
     else
         snprintf(p, len, "%s%s%s", path, *path ? "." : "", key);
     return p;
@@ -554,7 +555,7 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
         if (!build_conditions(b, path, conditions, default_name, n)) return false;
         if (n->mode == ROUTE_SINGLE && n->nchildren != 1)
             return fail(b, child_path(b, path, "targets", -1), "a single strategy has exactly one target");
-        if (n->mode == ROUTE_LOADBALANCE) build_sequence(b, n);
+        if (n->mode == ROUTE_LOADBALANCE && b->stored) build_sequence(b, n);
         return true;
     }
     if (conditions || default_name || (n->mode != ROUTE_SINGLE))
@@ -573,6 +574,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
                              const char *name, bool portkey, char *err, size_t errlen)
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
+    b.stored = a == &cfg->arena;
     route_tree *t = arena_alloc(a, sizeof *t);
     memset(t, 0, sizeof *t);
     t->name = arena_strndup(a, name, strlen(name));
@@ -592,13 +594,9 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     return t;
 }
 
-route_tree *route_tree_single(arena *a, const aigw_config *cfg, routing_state *state,
-                              const model_route *route)
+static void leaf_for_model(route_node *n, const aigw_config *cfg, routing_state *state,
+                           const model_route *route, const char *label)
 {
-    route_tree *t = arena_alloc(a, sizeof *t);
-    memset(t, 0, sizeof *t);
-    t->name = route->public_name;
-    route_node *n = &t->root;
     n->retry = cfg->routing.retry;
     n->fallback_on_any = true;
     n->weight = 1000;
@@ -607,6 +605,31 @@ route_tree *route_tree_single(arena *a, const aigw_config *cfg, routing_state *s
     n->model = route->upstream_model;
     n->route = route;
     n->health = routing_health(state, route->provider->name, route->upstream_model);
-    snprintf(n->label, sizeof n->label, "%.23s", route->public_name);
+    snprintf(n->label, sizeof n->label, "%.23s", label);
+}
+
+route_tree *route_tree_for_model(arena *a, const aigw_config *cfg, routing_state *state,
+                                 const model_route *routes, size_t n)
+{
+    route_tree *t = arena_alloc(a, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->name = routes[0].public_name;
+    if (n == 1) {
+        leaf_for_model(&t->root, cfg, state, &routes[0], t->name);
+        return t;
+    }
+    /* Served by several providers: a fallback over them, in the config's order. */
+    route_node *root = &t->root;
+    root->mode = ROUTE_FALLBACK;
+    root->retry = cfg->routing.retry;
+    root->fallback_on_any = true;
+    root->weight = 1000;
+    root->default_child = -1;
+    snprintf(root->label, sizeof root->label, "%.23s", t->name);
+    root->children = arena_alloc(a, n * sizeof *root->children);
+    memset(root->children, 0, n * sizeof *root->children);
+    root->nchildren = n;
+    for (size_t i = 0; i < n; i++)
+        leaf_for_model(&root->children[i], cfg, state, &routes[i], routes[i].provider->name);
     return t;
 }

@@ -235,9 +235,6 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("providers:\n  - {name: p, base_url: 'http://x', models: [m]}\n"
                  "  - {name: p, base_url: 'http://y', models: [n]}\n",
                  3, "used twice");
-    expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m]}\n"
-                 "  - {name: b, base_url: 'http://y', models: [m]}\n",
-                 3, "model 'm' is served twice");
     expect_error("providers:\n  - {name: a, base_url: 'http://x', models: [m]}\nmodels:\n"
                  "  - {name: f, provider: nope}\n",
                  4, "names provider 'nope', which is not defined");

@@ -1,0 +1,554 @@
+// routing.test.mjs — retries, fallbacks, load balancing, circuit breakers and route configs,
+// proven against aigw-mock's fault injection with the official SDKs as clients. Each target is
+// its own aigw-mock process, so its /__stats is the witness of what reached it; faults are set
+// per target through the provider's `headers:` (x-mock-status, x-mock-fail-first, …), which the
+// gateway sends with every request to that provider. Every test starts its own gateway, so
+// breakers and budgets start fresh. Timing: cooldowns and backoffs are tens of milliseconds.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startGateway, sleep } from './harness.mjs';
+
+let A, B, C, deadPort;
+
+before(async () => {
+  [A, B, C] = await Promise.all([startMock(), startMock(), startMock()]);
+  // A port nobody listens on: bound, then closed.
+  deadPort = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+});
+
+after(async () => {
+  await Promise.all([A?.stop(), B?.stop(), C?.stop()]);
+});
+
+beforeEach(async () => {
+  await Promise.all([A.reset(), B.reset(), C.reset()]);
+});
+
+// A provider block for a mock (or any URL) with optional fault headers.
+function provider(name, target, { headers = {}, type = 'openai', models = ['mock-model'], timeouts = '{connect: 1s, first_byte: 2s, idle: 2s}' } = {}) {
+  const base = typeof target === 'string' ? target : type === 'openai' ? `${target.url}/v1` : target.url;
+  const h = Object.entries(headers).map(([k, v]) => `${k}: "${v}"`).join(', ');
+  return `  - name: ${name}
+    type: ${type}
+    base_url: ${base}
+    api_key: mock-key
+    models: [${models.join(', ')}]
+    timeouts: ${timeouts}
+${h ? `    headers: {${h}}\n` : ''}`;
+}
+
+async function gateway(providers, rest = '', routing = '') {
+  return startGateway(`
+listen: 127.0.0.1:0
+workers: 2
+access_log: stdout
+timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
+routing:
+  retry: {attempts: 0, base_delay: 10ms, max_delay: 50ms}
+  allowed_hosts: [127.0.0.1]
+${routing}
+providers:
+${providers.join('')}
+${rest}`);
+}
+
+const client = (gw, opts = {}) => new OpenAI({ baseURL: gw.baseURL, apiKey: 'client-key', maxRetries: 0, timeout: 15000, ...opts });
+const ask = (text, extra = {}) => ({ model: 'smart', messages: [{ role: 'user', content: text }], ...extra });
+
+async function chat(gw, body, opts = {}) {
+  const { data, response } = await client(gw).chat.completions.create(body, opts).withResponse();
+  return { data, headers: response.headers };
+}
+
+// ---- retries --------------------------------------------------------------------------------
+
+test('transient 500s are recovered by retry: the client sees one success, the target saw three tries', async () => {
+  const gw = await gateway([provider('a', A, { headers: { 'x-mock-fail-first': 2, 'x-mock-scope': 'retry500' } })], `
+routes:
+  - name: smart
+    retry: {attempts: 2}
+    targets: [{provider: a, model: mock-model}]
+`);
+  try {
+    const { data, headers } = await chat(gw, ask('hello'));
+    assert.equal(data.choices[0].message.content, 'mock reply to: hello');
+    assert.equal(headers.get('x-aigw-attempts'), '3');
+    assert.equal(headers.get('x-aigw-provider'), 'a');
+    assert.equal(headers.get('x-aigw-route'), 'smart/0');
+    const s = await A.stats();
+    assert.equal(s.requests, 3);
+    assert.deepEqual(s.statuses, { 500: 2, 200: 1 });
+    const line = await gw.waitLog((l) => l.route === 'smart');
+    assert.deepEqual(line.attempts.map((a) => [a.outcome, a.status]), [['error_status', 500], ['error_status', 500], ['ok', 200]]);
+    assert.ok(line.attempts[1].wait_ms <= 10 && line.attempts[2].wait_ms <= 20, 'full-jitter backoff stays under base·2^n');
+  } finally { await gw.stop(); }
+});
+
+test('429 with Retry-After: the gateway waits what the provider asked, then succeeds', async () => {
+  const gw = await gateway([provider('a', A, { headers: { 'x-mock-fail-first': 1, 'x-mock-status': 429, 'x-mock-retry-after': 1, 'x-mock-scope': 'ra' } })], `
+routes:
+  - name: smart
+    retry: {attempts: 1, use_retry_after_header: true}
+    targets: [{provider: a, model: mock-model}]
+`);
+  try {
+    const t0 = Date.now();
+    const { data, headers } = await chat(gw, ask('patience'));
+    const elapsed = Date.now() - t0;
+    assert.equal(data.choices[0].message.content, 'mock reply to: patience');
+    assert.ok(elapsed >= 950, `waited ${elapsed} ms, the provider asked for 1000`);
+    assert.ok(elapsed < 3000, `waited ${elapsed} ms`);
+    assert.equal(headers.get('x-aigw-attempts'), '2');
+    assert.deepEqual((await A.stats()).statuses, { 429: 1, 200: 1 });
+  } finally { await gw.stop(); }
+});
+
+test('giving up says x-should-retry: false, so the SDK does not multiply the request', async () => {
+  const gw = await gateway([provider('a', A, { headers: { 'x-mock-status': 503 } })], `
+routes:
+  - name: smart
+    retry: {attempts: 1}
+    targets: [{provider: a, model: mock-model}]
+`);
+  try {
+    // The SDK's own default: 2 retries on 503. It must not use them.
+    const c = client(gw, { maxRetries: 2 });
+    await assert.rejects(c.chat.completions.create(ask('x')), (e) => {
+      assert.equal(e.status, 503);
+      assert.equal(e.headers.get('x-should-retry'), 'false');
+      return true;
+    });
+    assert.equal((await A.stats()).requests, 2, 'one try and one retry by the gateway, none by the SDK');
+  } finally { await gw.stop(); }
+});
+
+// ---- fallbacks ----------------------------------------------------------------------------------
+
+for (const [fault, primary] of [
+  ['answers 500', (d) => provider('primary', A, { headers: { 'x-mock-status': 500 } })],
+  ['times out', (d) => provider('primary', A, { headers: { 'x-mock-hang': 1 }, timeouts: '{connect: 1s, first_byte: 300ms, idle: 300ms}' })],
+  ['resets the connection', (d) => provider('primary', A, { headers: { 'x-mock-reset': 1 } })],
+  ['refuses connections', (d) => provider('primary', `http://127.0.0.1:${d}/v1`)],
+]) {
+  test(`a primary that ${fault} is answered by the fallback`, async () => {
+    const gw = await gateway([primary(deadPort), provider('backup', B)], `
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    targets:
+      - {provider: primary, model: mock-model}
+      - {provider: backup, model: mock-model}
+`);
+    try {
+      const { data, headers } = await chat(gw, ask('rescue me'));
+      assert.equal(data.choices[0].message.content, 'mock reply to: rescue me');
+      assert.equal(headers.get('x-aigw-provider'), 'backup');
+      assert.equal(headers.get('x-aigw-route'), 'smart/0, smart/1');
+      assert.equal(headers.get('x-aigw-attempts'), '2');
+      assert.equal((await B.stats()).requests, 1);
+    } finally { await gw.stop(); }
+  });
+}
+
+test('streams fall back before the first byte; the client sees one clean stream', async () => {
+  const gw = await gateway([provider('primary', A, { headers: { 'x-mock-status': 502 } }), provider('backup', B)], `
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    targets: [{provider: primary, model: mock-model}, {provider: backup, model: mock-model}]
+`);
+  try {
+    const { data: stream, response } = await client(gw).chat.completions.create(ask('w1 w2 w3', { stream: true })).withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, 'mock reply to: w1 w2 w3');
+    assert.equal(response.headers.get('x-aigw-provider'), 'backup');
+    assert.equal((await A.stats()).statuses['502'], 1);
+    assert.equal((await B.stats()).streams.completed, 1);
+  } finally { await gw.stop(); }
+});
+
+test('a failure after the first byte surfaces as an error, never as a silent switch', async () => {
+  const gw = await gateway([provider('primary', A, { headers: { 'x-mock-drop-after': 3 } }), provider('backup', B)], `
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    retry: {attempts: 2}
+    targets: [{provider: primary, model: mock-model}, {provider: backup, model: mock-model}]
+`);
+  try {
+    const stream = await client(gw).chat.completions.create(ask('a b c d e f g', { stream: true }));
+    let text = '';
+    await assert.rejects(async () => { for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''; });
+    assert.ok('mock reply to: a b c d e f g'.startsWith(text) && text.length < 29, `partial text: ${text}`);
+    assert.equal((await A.stats()).requests, 1, 'no retry once the client has bytes');
+    assert.equal((await B.stats()).requests, 0, 'no fallback once the client has bytes');
+  } finally { await gw.stop(); }
+});
+
+test('on_status_codes limits what falls back: a 400 is the client\'s own and comes back as it is', async () => {
+  const gw = await gateway([provider('primary', A, { headers: { 'x-mock-status': 400 } }), provider('backup', B)], `
+routes:
+  - name: smart
+    strategy: {mode: fallback, on_status_codes: [429, 500, 502, 503, 504]}
+    targets: [{provider: primary, model: mock-model}, {provider: backup, model: mock-model}]
+`);
+  try {
+    await assert.rejects(chat(gw, ask('bad')), (e) => e.status === 400);
+    assert.equal((await B.stats()).requests, 0);
+  } finally { await gw.stop(); }
+});
+
+test('a prompt over a target\'s context window skips that target instead of failing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aigw-ctx-'));
+  const catalog = join(dir, 'ctx.json');
+  writeFileSync(catalog, JSON.stringify({ models: [{ provider: 'openai', model: 'tiny-ctx', context: 50, max_output: 100 }] }));
+  const gw = await gateway([provider('small', A, { models: ['tiny-ctx'] }), provider('big', B)], `
+catalog: ${catalog}
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    targets: [{provider: small, model: tiny-ctx}, {provider: big, model: mock-model}]
+`);
+  try {
+    const short = await chat(gw, ask('short'));
+    assert.equal(short.headers.get('x-aigw-provider'), 'small');
+    const long = await chat(gw, ask('word '.repeat(400)));
+    assert.equal(long.headers.get('x-aigw-provider'), 'big');
+    assert.equal(long.headers.get('x-aigw-attempts'), '1', 'the small target was skipped, not tried');
+    assert.equal((await A.stats()).requests, 1);
+    const line = await gw.waitLog((l) => l.attempts?.some((a) => a.outcome === 'skipped'));
+    assert.match(line.attempts[0].note, /context window/);
+  } finally { await gw.stop(); }
+});
+
+// ---- load balancing ---------------------------------------------------------------------------------
+
+async function fire(gw, n, concurrency, body = ask('lb')) {
+  const c = client(gw);
+  let next = 0;
+  const providers = {};
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      next++;
+      const { response } = await c.chat.completions.create(body).withResponse();
+      const p = response.headers.get('x-aigw-provider');
+      providers[p] = (providers[p] ?? 0) + 1;
+    }
+  }));
+  return providers;
+}
+
+test('weighted load balancing: a stored route splits 1,200 requests 3:1, by smooth round robin', async () => {
+  const gw = await gateway([provider('a', A), provider('b', B)], `
+routes:
+  - name: smart
+    strategy: {mode: loadbalance}
+    targets: [{provider: a, model: mock-model, weight: 3}, {provider: b, model: mock-model, weight: 1}]
+`);
+  try {
+    const got = await fire(gw, 1200, 8);
+    // One shared position in a precomputed order: exact, whatever the workers interleave.
+    assert.deepEqual(got, { a: 900, b: 300 });
+    assert.equal((await A.stats()).requests, 900);
+  } finally { await gw.stop(); }
+});
+
+test('least-busy load balancing keeps traffic away from a slow target', async () => {
+  const gw = await gateway([provider('slow', A, { headers: { 'x-mock-ttfb-ms': 300 } }), provider('quick', B)], `
+routes:
+  - name: smart
+    strategy: {mode: loadbalance, balance: least_busy}
+    targets: [{provider: slow, model: mock-model}, {provider: quick, model: mock-model}]
+`);
+  try {
+    const got = await fire(gw, 60, 4);
+    assert.ok((got.slow ?? 0) <= 8, `slow target got ${got.slow} of 60`);
+    assert.equal((got.slow ?? 0) + got.quick, 60);
+  } finally { await gw.stop(); }
+});
+
+test('latency-aware load balancing (power of two choices over peak-EWMA) prefers the fast target', async () => {
+  const gw = await gateway([provider('slow', A, { headers: { 'x-mock-ttfb-ms': 80 } }), provider('quick', B)], `
+routes:
+  - name: smart
+    strategy: {mode: loadbalance, balance: latency}
+    targets: [{provider: slow, model: mock-model}, {provider: quick, model: mock-model}]
+`);
+  try {
+    const got = await fire(gw, 40, 1);
+    assert.ok((got.slow ?? 0) <= 3, `slow target got ${got.slow} of 40 (only while unmeasured)`);
+  } finally { await gw.stop(); }
+});
+
+test('rate-limit aware: a target whose headers say nothing is left is avoided before it answers 429', async () => {
+  const gw = await gateway([
+    provider('limited', A, { headers: { 'x-mock-rl-requests': 3, 'x-mock-rl-window-ms': 60000, 'x-mock-scope': 'rl' } }),
+    provider('other', B),
+  ], `
+routes:
+  - name: smart
+    strategy: {mode: loadbalance}
+    targets: [{provider: limited, model: mock-model}, {provider: other, model: mock-model}]
+`);
+  try {
+    const got = await fire(gw, 30, 1);
+    const s = await A.stats();
+    assert.equal(s.statuses['429'], undefined, `the limited target answered 429: ${JSON.stringify(s.statuses)}`);
+    assert.equal(got.limited, 3);
+    assert.equal(got.other, 27);
+  } finally { await gw.stop(); }
+});
+
+// ---- circuit breakers ---------------------------------------------------------------------------------
+
+test('a breaker opens after consecutive failures, skips the target, half-opens after the cooldown and closes on success', async () => {
+  const gw = await gateway([
+    provider('flaky', A, { headers: { 'x-mock-fail-first': 4, 'x-mock-scope': 'breaker' } }),
+    provider('backup', B),
+  ], `
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    targets: [{provider: flaky, model: mock-model}, {provider: backup, model: mock-model}]
+`, `  breaker: {failures: 3, failure_rate: 0, cooldown: 250ms}`);
+  try {
+    const route = async () => (await chat(gw, ask('cb'))).headers.get('x-aigw-route');
+    for (let i = 0; i < 3; i++) assert.equal(await route(), 'smart/0, smart/1'); // failures 1-3: open
+    assert.equal(await route(), 'smart/1', 'open: the flaky target is skipped');
+    assert.equal((await A.stats()).requests, 3);
+    await sleep(300);
+    assert.equal(await route(), 'smart/0, smart/1', 'half-open: one probe, which fails (4th) and reopens');
+    assert.equal(await route(), 'smart/1', 'open again');
+    assert.equal((await A.stats()).requests, 4);
+    await sleep(300);
+    const probe = await chat(gw, ask('cb'));
+    assert.equal(probe.headers.get('x-aigw-provider'), 'flaky', 'the probe succeeds: closed');
+    assert.equal((await chat(gw, ask('cb'))).headers.get('x-aigw-provider'), 'flaky');
+    assert.equal((await A.stats()).requests, 6);
+  } finally { await gw.stop(); }
+});
+
+test('every target open: a fast 503 with Retry-After, and nothing sent upstream', async () => {
+  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } })], `
+routes:
+  - name: smart
+    targets: [{provider: down, model: mock-model}]
+`, `  breaker: {failures: 2, failure_rate: 0, cooldown: 30s}`);
+  try {
+    for (let i = 0; i < 2; i++) await assert.rejects(chat(gw, ask('x')), (e) => e.status === 500);
+    const t0 = Date.now();
+    await assert.rejects(chat(gw, ask('x')), (e) => {
+      assert.equal(e.status, 503);
+      assert.match(e.message, /every target of route smart is unavailable \(circuit open\)/);
+      assert.equal(e.headers.get('x-should-retry'), 'false');
+      assert.ok(Number(e.headers.get('retry-after')) >= 29);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 500);
+    assert.equal((await A.stats()).requests, 2);
+  } finally { await gw.stop(); }
+});
+
+test('the retry budget caps upstream calls during a total outage', async () => {
+  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 503 } })], `
+routes:
+  - name: smart
+    retry: {attempts: 3, base_delay: 0}
+    targets: [{provider: down, model: mock-model}]
+`, `  retry_budget: {percent: 20, min_retries: 3, window: 10s}
+  breaker: {failures: 0, failure_rate: 0}`);
+  try {
+    const c = client(gw);
+    for (let i = 0; i < 100; i++) await assert.rejects(c.chat.completions.create(ask('x')), (e) => e.status === 503);
+    const calls = (await A.stats()).requests;
+    // Without a budget: 400 calls (1 + 3 retries each). With it: 100 + at most 20% + 3.
+    assert.ok(calls >= 100 && calls <= 123, `${calls} upstream calls for 100 requests`);
+  } finally { await gw.stop(); }
+});
+
+// ---- configs in headers: Portkey's schema, aigw's own, stored routes --------------------------------------
+
+async function portkeyGateway() {
+  return gateway([
+    provider('openai-prod', A, { headers: { 'x-mock-status': 503 } }),
+    provider('azure-prod', B),
+    provider('xx', A),
+    provider('yy', B),
+    provider('virtual-key-xxx', C, { headers: { 'x-mock-fail-first': 2, 'x-mock-status': 401, 'x-mock-scope': 'vk' } }),
+    provider('openai', A, { headers: { 'x-mock-status': 500 } }),
+    provider('anthropic', B, { type: 'anthropic' }),
+  ]);
+}
+
+test('Portkey configs from Portkey\'s documentation work unchanged in x-portkey-config', async () => {
+  const gw = await portkeyGateway();
+  try {
+    // portkey.ai/docs/product/ai-gateway/fallbacks
+    const fallback = { strategy: { mode: 'fallback', on_status_codes: [429, 503] }, targets: [{ provider: '@openai-prod' }, { provider: '@azure-prod' }] };
+    let r = await chat(gw, ask('pk'), { headers: { 'x-portkey-config': JSON.stringify(fallback) } });
+    assert.equal(r.headers.get('x-aigw-provider'), 'azure-prod');
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/0, x-portkey-config/1');
+
+    // portkey.ai/docs/product/ai-gateway/automatic-retries
+    const retry = { retry: { attempts: 3, on_status_codes: [408, 429, 401] }, virtual_key: 'virtual-key-xxx' };
+    r = await chat(gw, ask('pk'), { headers: { 'x-portkey-config': JSON.stringify(retry) } });
+    assert.equal(r.headers.get('x-aigw-attempts'), '3');
+    assert.deepEqual((await C.stats()).statuses, { 401: 2, 200: 1 });
+
+    // mintlify.com/portkey-AI/gateway/concepts/routing: inline keys (127.0.0.1 is an allowed host
+    // in this config), an OpenAI target falling back to an Anthropic one for an OpenAI client.
+    const inline = {
+      strategy: { mode: 'fallback', on_status_codes: [429, 500, 502, 503] },
+      targets: [{ provider: 'openai', api_key: 'sk-...' }, { provider: 'anthropic', api_key: 'sk-ant-...' }],
+    };
+    r = await chat(gw, ask('translated'), { headers: { 'x-portkey-config': JSON.stringify(inline) } });
+    assert.equal(r.data.choices[0].message.content, 'mock reply to: translated');
+    assert.equal(r.headers.get('x-aigw-provider'), 'anthropic');
+    assert.equal((await B.stats()).paths['/v1/messages'], 1);
+
+    // portkey.ai/docs/product/ai-gateway/load-balancing: weights 0.7 / 0.3, per-request config: weighted random.
+    const lb = { strategy: { mode: 'loadbalance' }, targets: [{ provider: '@xx', weight: 0.7 }, { provider: '@yy', weight: 0.3 }] };
+    const c = client(gw);
+    const counts = { xx: 0, yy: 0 };
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < 1000) {
+        next++;
+        const { response } = await c.chat.completions.create(ask('lb'), { headers: { 'x-portkey-config': JSON.stringify(lb) } }).withResponse();
+        counts[response.headers.get('x-aigw-provider')]++;
+      }
+    }));
+    assert.ok(Math.abs(counts.xx - 700) <= 60, `0.7 / 0.3 over 1,000: ${JSON.stringify(counts)}`);
+  } finally { await gw.stop(); }
+});
+
+test('conditional routing on metadata and on params (Portkey\'s documented examples)', async () => {
+  const gw = await portkeyGateway();
+  try {
+    // portkey.ai/docs/product/ai-gateway/conditional-routing, "@xx" / "@yy" are providers here.
+    const onMetadata = {
+      strategy: {
+        mode: 'conditional',
+        conditions: [
+          { query: { 'metadata.user_plan': { $eq: 'paid' } }, then: 'finetuned-gpt4' },
+          { query: { 'metadata.user_plan': { $eq: 'free' } }, then: 'base-gpt4' },
+        ],
+        default: 'base-gpt4',
+      },
+      targets: [
+        { name: 'finetuned-gpt4', provider: '@xx', override_params: { model: 'ft://gpt4-xxxxx' } },
+        { name: 'base-gpt4', provider: '@yy', override_params: { model: 'gpt-4' } },
+      ],
+    };
+    const h = (meta) => ({ headers: { 'x-portkey-config': JSON.stringify(onMetadata), ...(meta ? { 'x-portkey-metadata': JSON.stringify(meta) } : {}) } });
+    let r = await chat(gw, ask('m'), h({ user_plan: 'paid' }));
+    assert.equal(r.headers.get('x-aigw-model'), 'ft://gpt4-xxxxx');
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/finetuned-gpt4');
+    r = await chat(gw, ask('m'), h({ user_plan: 'free' }));
+    assert.equal(r.headers.get('x-aigw-model'), 'gpt-4');
+    r = await chat(gw, ask('m'), h(null));
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/base-gpt4', 'no metadata: the default');
+    assert.equal((await A.stats()).models['ft://gpt4-xxxxx'], 1);
+    assert.equal((await B.stats()).models['gpt-4'], 2);
+
+    const onParams = {
+      strategy: {
+        mode: 'conditional',
+        conditions: [
+          { query: { 'params.model': { $eq: 'fastest' } }, then: 'fastest-model-target' },
+          { query: { 'params.model': { $eq: 'smartest' } }, then: 'smartest-model-target' },
+        ],
+        default: 'fastest-model-target',
+      },
+      targets: [
+        { name: 'smartest-model-target', provider: '@xx', override_params: { model: 'claude-3.5-sonnet' } },
+        { name: 'fastest-model-target', provider: '@yy', override_params: { model: 'gpt-4o-mini' } },
+      ],
+    };
+    r = await chat(gw, { ...ask('p'), model: 'smartest' }, { headers: { 'x-portkey-config': JSON.stringify(onParams) } });
+    assert.equal(r.headers.get('x-aigw-model'), 'claude-3.5-sonnet');
+    r = await chat(gw, { ...ask('p'), model: 'fastest' }, { headers: { 'x-portkey-config': JSON.stringify(onParams) } });
+    assert.equal(r.headers.get('x-aigw-model'), 'gpt-4o-mini');
+
+    // Operators over params and metadata together, in aigw's header.
+    const mixed = {
+      strategy: {
+        mode: 'conditional',
+        conditions: [
+          { query: { $and: [{ 'params.max_tokens': { $gte: 1000 } }, { 'metadata.tier': { $in: ['gold', 'silver'] } }] }, then: 'big' },
+          { query: { 'metadata.team': { $regex: '^ml-' } }, then: 'big' },
+        ],
+        default: 'small',
+      },
+      targets: [{ name: 'big', provider: 'xx', model: 'big-model' }, { name: 'small', provider: 'yy', model: 'small-model' }],
+    };
+    const pick = async (extra, meta) =>
+      (await chat(gw, ask('c', extra), { headers: { 'x-aigw-config': JSON.stringify(mixed), 'x-aigw-metadata': JSON.stringify(meta) } })).headers.get('x-aigw-model');
+    assert.equal(await pick({ max_tokens: 2000 }, { tier: 'gold' }), 'big-model');
+    assert.equal(await pick({ max_tokens: 10 }, { tier: 'gold' }), 'small-model');
+    assert.equal(await pick({ max_tokens: 2000 }, { tier: 'bronze' }), 'small-model');
+    assert.equal(await pick({}, { team: 'ml-search' }), 'big-model');
+  } finally { await gw.stop(); }
+});
+
+test('invalid configs are refused with a 400 that names the bad field', async () => {
+  const gw = await portkeyGateway();
+  try {
+    const bad = async (header, value) => {
+      try {
+        await chat(gw, ask('x'), { headers: { [header]: value } });
+      } catch (e) {
+        assert.equal(e.status, 400);
+        return e.message;
+      }
+      assert.fail('accepted');
+    };
+    // Portkey's request-timeouts page has this one with trailing commas: not JSON.
+    assert.match(await bad('x-portkey-config', '{"strategy":{"mode":"fallback","on_status_codes":[408]},"targets":[{"virtual_key":"open-ai-xxx","request_timeout":2000,},{"virtual_key":"azure-open-ai-xxx"}]}'),
+      /x-portkey-config is not valid JSON/);
+    assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'xx' }, { provider: 'yy', retry: { attempts: 'three' } }] })),
+      /targets\[1\]\.retry\.attempts: must be a number/);
+    assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'roundrobin' }, targets: [{ provider: 'xx' }] })), /strategy\.mode: unknown mode 'roundrobin'/);
+    assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'nope' })), /provider: no provider 'nope'/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for hosts listed/);
+    assert.match(await bad('x-aigw-config', 'no-such-route'), /names no route/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'simple' } })), /cache: not supported/);
+  } finally { await gw.stop(); }
+});
+
+test('stored routes by id, override_params merged into the body, and an Anthropic client through a fallback', async () => {
+  const gw = await gateway([provider('primary', A, { headers: { 'x-mock-status': 529 } }), provider('backup', B, { type: 'anthropic', models: ['mock-claude'] })], `
+routes:
+  - name: resilient
+    strategy: {mode: fallback}
+    override_params: {max_tokens: 3}
+    targets:
+      - {provider: primary, model: mock-model}
+      - {provider: backup, model: mock-claude}
+`);
+  try {
+    // x-aigw-config names a stored route; the model the client asked for does not matter then.
+    const { data, headers } = await chat(gw, { ...ask('one two three four five six'), model: 'anything' }, { headers: { 'x-aigw-config': 'resilient' } });
+    assert.equal(headers.get('x-aigw-provider'), 'backup');
+    assert.equal(data.choices[0].message.content, 'mock reply to:', 'max_tokens 3 from override_params cut the reply');
+    assert.equal(data.choices[0].finish_reason, 'length');
+
+    const ant = new Anthropic({ baseURL: gw.url, apiKey: 'k', maxRetries: 0 });
+    const { data: msg, response } = await ant.messages.create({ model: 'resilient', max_tokens: 100, messages: [{ role: 'user', content: 'hi there' }] }).withResponse();
+    assert.equal(response.headers.get('x-aigw-route'), 'resilient/0, resilient/1');
+    assert.equal(msg.content[0].text, 'mock reply to:');
+    assert.equal((await A.stats()).statuses['529'], 2);
+  } finally { await gw.stop(); }
+});
