@@ -18,7 +18,10 @@ clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/al
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthropic,gemini,presets}.c \
     src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
-for target in json sse translate; do
+clang $flags tests/fuzz/fuzz_route.c src/routing/{tree,walk,health}.c src/config/{config,catalog}.c \
+    src/config/catalog_data.S src/providers/presets.c src/util/{arena,buf,alloc,json}.c \
+    $(pkg-config --libs jansson libcurl yaml-0.1) -lpthread -lm -o "$out/fuzz_route"
+for target in json sse translate route; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/

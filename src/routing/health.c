@@ -8,8 +8,9 @@
  *                     failure rate of the current window passes rate_pct with at least
  *                     min_requests; open → half-open after the cooldown, letting `probes`
  *                     requests through; a probe's success closes it, a failure reopens it.
- *   retry budget      requests and retries counted over a sliding window (two fixed halves,
- *                     the older one weighted by how much of it is still inside the window);
+ *   retry budget      requests and retries counted over a sliding window (the current fixed
+ *                     window, plus the previous one weighted by how much of it still overlaps
+ *                     the last `window` ms);
  *                     a retry is allowed while retries < max(min_retries, ratio × requests).
  *   latency           a peak-EWMA of the time to the response head: a slower sample is taken
  *                     at once, a faster one decays in with a 10 s time constant (Finagle's
@@ -147,7 +148,7 @@ health_view health_look(target_health *h, uint64_t now_ms)
 /* Slides the budget and failure-rate windows to now. Lock held. */
 static void windows_tick(target_health *h, uint64_t now_ms)
 {
-    uint32_t bw = h->settings->budget_window_ms / 2 ? h->settings->budget_window_ms / 2 : 1;
+    uint32_t bw = h->settings->budget_window_ms ? h->settings->budget_window_ms : 1;
     if (now_ms - h->budget_start_ms >= bw) {
         bool adjacent = now_ms - h->budget_start_ms < 2 * (uint64_t)bw;
         h->req_prev = adjacent ? h->req_cur : 0;
@@ -189,7 +190,7 @@ bool health_retry_allowed(target_health *h, uint64_t now_ms)
     const routing_settings *s = h->settings;
     pthread_mutex_lock(&h->lock);
     windows_tick(h, now_ms);
-    uint32_t bw = s->budget_window_ms / 2 ? s->budget_window_ms / 2 : 1;
+    uint32_t bw = s->budget_window_ms ? s->budget_window_ms : 1;
     double older = 1.0 - (double)(now_ms - h->budget_start_ms) / bw;
     if (older < 0) older = 0;
     double requests = h->req_cur + h->req_prev * older;

@@ -203,7 +203,8 @@ static bool host_allowed(const aigw_config *cfg, const char *url)
     for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
         const char *a = cfg->routing.allowed_hosts[i];
         if (!strcasecmp(a, host)) return true;
-        if (!strchr(a, ':') && strlen(a) == bare && !strncasecmp(a, host, bare)) return true;
+        bool any_port = a[0] == '[' ? a[strlen(a) - 1] == ']' : !strchr(a, ':'); /* [::1] or name */
+        if (any_port && strlen(a) == bare && !strncasecmp(a, host, bare)) return true;
     }
     return false;
 }
@@ -355,7 +356,9 @@ static bool check_query(builder *b, const char *path, const json_t *q)
             if (!strcmp(op, "$regex")) {
                 if (!json_is_string(arg)) return fail(b, op_path, "must be a string");
                 if (!route_regex_valid(json_string_value(arg)))
-                    return fail(b, op_path, "is not a valid regular expression");
+                    return fail(b, op_path,
+                                "is not a valid regular expression (POSIX extended, at most 256 bytes, no "
+                                "back-references)");
             }
         }
     }

@@ -118,8 +118,16 @@ static const char *leaf_path_of(route_walk *w)
 
 /* ---- conditions -------------------------------------------------------------------------- */
 
+/* A regular expression from a request's header runs on the worker's loop: it is kept short
+ * and without back-references, which are what makes POSIX matching exponential. */
 bool route_regex_valid(const char *pattern)
 {
+    if (strlen(pattern) > 256) return false;
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '\\' || !p[1]) continue;
+        if (p[1] >= '1' && p[1] <= '9') return false;
+        p++;
+    }
     regex_t re;
     if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB)) return false;
     regfree(&re);
@@ -587,7 +595,8 @@ static int64_t parse_go_duration(const char *s)
             return -1;
         any = true;
     }
-    return any ? (int64_t)(total + 0.5) : -1;
+    if (!any || total != total) return -1;
+    return total > 1e12 ? (int64_t)1e12 : (int64_t)(total + 0.5); /* past a year, a year is enough */
 }
 
 /* An RFC 3339 UTC time ("2026-11-24T23:12:23Z") → ms from now; -1 when unreadable. */
@@ -608,7 +617,10 @@ static int64_t parse_retry_after(const char *v)
 {
     char *end;
     double secs = strtod(v, &end);
-    if (end != v && (!*end || *end == ' ')) return secs < 0 ? -1 : (int64_t)(secs * 1000);
+    if (end != v && (!*end || *end == ' ')) {
+        if (!(secs >= 0)) return -1;
+        return secs > 1e9 ? (int64_t)1e12 : (int64_t)(secs * 1000);
+    }
     struct tm tm = {0};
     if (!strptime(v, "%a, %d %b %Y %H:%M:%S", &tm)) return -1;
     time_t t = timegm(&tm);
@@ -634,7 +646,7 @@ int64_t route_note_headers(route_walk *w, int status, const char *const *lines, 
         while (*v == ' ' || *v == '\t')
             v++;
         if (header_is(line, nlen, "retry-after-ms") || header_is(line, nlen, "x-ms-retry-after-ms"))
-            retry_after_ms = (int64_t)strtoll(v, NULL, 10);
+            retry_after_ms = strtoll(v, NULL, 10) >= 0 ? (int64_t)strtoll(v, NULL, 10) : -1;
         else if (header_is(line, nlen, "retry-after"))
             retry_after = parse_retry_after(v);
         else if (header_is(line, nlen, "x-ratelimit-remaining-requests") ||

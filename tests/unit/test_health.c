@@ -1,0 +1,380 @@
+/* test_health.c — one target's shared health (health.c), on a clock the test sets: the
+ * circuit breaker's states (consecutive failures, the failure rate of a window once it has
+ * min_requests, the cooldown, half-open letting exactly `probes` through, a probe's success
+ * closing and its failure reopening), the peak-EWMA of the time to first byte (a slower
+ * sample at once, a faster one only as time passes), outstanding requests, rate-limit
+ * marks, the retry budget over its sliding window, and the registry handing out one struct
+ * per provider + model. Every strategy of walk.c reads these, so their rules are pinned
+ * here with exact numbers. */
+#include "../../src/routing/health.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#define T0 1000000 /* a monotonic "now" in ms, far from 0 like the real one */
+
+static routing_state *state_with(void (*tweak)(routing_settings *))
+{
+    routing_settings s;
+    routing_settings_defaults(&s);
+    s.breaker_failures = 3;
+    s.breaker_rate_pct = 0;
+    s.breaker_cooldown_ms = 1000;
+    s.breaker_probes = 1;
+    if (tweak) tweak(&s);
+    return routing_state_new(&s);
+}
+
+/* One attempt from begin to end at `now`; false when the breaker did not admit it. */
+static bool attempt(target_health *h, uint64_t now, bool failure)
+{
+    bool probe;
+    if (!health_begin(h, now, false, &probe)) return false;
+    health_end(h, now, failure, probe, -1);
+    return true;
+}
+
+/* ---- breaker -------------------------------------------------------------------------------- */
+
+static void test_consecutive_failures_open_the_breaker(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    assert_true(attempt(h, T0, true));
+    assert_true(attempt(h, T0, true));
+    assert_true(attempt(h, T0, false)); /* a success in between starts the count again */
+    assert_true(attempt(h, T0, true));
+    assert_true(attempt(h, T0, true));
+    assert_int_equal(health_look(h, T0).state, BREAKER_CLOSED);
+    assert_true(attempt(h, T0 + 10, true));
+    health_view v = health_look(h, T0 + 10);
+    assert_int_equal(v.state, BREAKER_OPEN);
+    assert_false(v.admits);
+    assert_int_equal(v.open_ms, 1000);
+    assert_int_equal(health_look(h, T0 + 500).open_ms, 510);
+    bool probe = true;
+    assert_false(health_begin(h, T0 + 500, false, &probe));
+    assert_false(probe);
+    assert_int_equal(health_look(h, T0 + 500).outstanding, 0); /* a refused begin holds nothing */
+    routing_state_free(s);
+}
+
+static void rate_breaker(routing_settings *s)
+{
+    s->breaker_failures = 0; /* only the rate */
+    s->breaker_rate_pct = 50;
+    s->breaker_min_requests = 10;
+    s->breaker_window_ms = 1000;
+}
+
+static void test_failure_rate_opens_only_past_min_requests(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(rate_breaker);
+    target_health *h = routing_health(s, "p", "m");
+    /* 9 requests, all failures: not enough requests to judge */
+    for (int i = 0; i < 9; i++)
+        assert_true(attempt(h, T0, true));
+    assert_int_equal(health_look(h, T0).state, BREAKER_CLOSED);
+    /* the window passes: those nine are forgotten */
+    for (int i = 0; i < 9; i++)
+        assert_true(attempt(h, T0 + 1000, i % 2 == 0)); /* 5 failures of 9 */
+    assert_int_equal(health_look(h, T0 + 1000).state, BREAKER_CLOSED);
+    assert_true(attempt(h, T0 + 1000, true)); /* 6 of 10: over 50 % */
+    assert_int_equal(health_look(h, T0 + 1000).state, BREAKER_OPEN);
+    routing_state_free(s);
+
+    /* 4 failures in 10 stays closed; the 50 % line itself opens */
+    s = state_with(rate_breaker);
+    h = routing_health(s, "p", "m");
+    for (int i = 0; i < 10; i++)
+        assert_true(attempt(h, T0, i < 4));
+    assert_int_equal(health_look(h, T0).state, BREAKER_CLOSED);
+    assert_true(attempt(h, T0, true)); /* 5 of 11 */
+    assert_int_equal(health_look(h, T0).state, BREAKER_CLOSED);
+    assert_true(attempt(h, T0, true)); /* 6 of 12 */
+    assert_int_equal(health_look(h, T0).state, BREAKER_OPEN);
+    routing_state_free(s);
+}
+
+static void two_probes(routing_settings *s)
+{
+    s->breaker_probes = 2;
+}
+
+static void test_half_open_lets_through_only_its_probes(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(two_probes);
+    target_health *h = routing_health(s, "p", "m");
+    for (int i = 0; i < 3; i++)
+        attempt(h, T0, true);
+    bool p1, p2, p3;
+    assert_false(health_begin(h, T0 + 999, false, &p1)); /* still cooling down */
+    assert_int_equal(health_look(h, T0 + 1000).state, BREAKER_HALF_OPEN);
+    assert_true(health_look(h, T0 + 1000).admits);
+    assert_true(health_begin(h, T0 + 1000, false, &p1));
+    assert_true(p1);
+    assert_true(health_begin(h, T0 + 1001, false, &p2));
+    assert_true(p2);
+    assert_false(health_begin(h, T0 + 1002, false, &p3)); /* both slots taken */
+    assert_false(health_look(h, T0 + 1002).admits);
+    assert_int_equal(health_look(h, T0 + 1002).outstanding, 2);
+    /* a probe's success closes it; then anyone is admitted, and not as a probe */
+    health_end(h, T0 + 1003, false, p1, 50);
+    assert_int_equal(health_look(h, T0 + 1003).state, BREAKER_CLOSED);
+    health_end(h, T0 + 1003, false, p2, 50);
+    assert_true(health_begin(h, T0 + 1004, false, &p3));
+    assert_false(p3);
+    health_end(h, T0 + 1004, false, p3, -1);
+    assert_int_equal(health_look(h, T0 + 1004).outstanding, 0);
+    routing_state_free(s);
+}
+
+static void test_failed_probe_reopens_for_another_cooldown(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    for (int i = 0; i < 3; i++)
+        attempt(h, T0, true);
+    bool probe;
+    assert_true(health_begin(h, T0 + 1500, false, &probe));
+    assert_true(probe);
+    health_end(h, T0 + 1600, true, probe, -1);
+    health_view v = health_look(h, T0 + 1600);
+    assert_int_equal(v.state, BREAKER_OPEN);
+    assert_int_equal(v.open_ms, 1000);
+    assert_false(health_begin(h, T0 + 2599, false, &probe));
+    assert_true(health_begin(h, T0 + 2600, false, &probe)); /* half-open again */
+    assert_true(probe);
+    routing_state_free(s);
+}
+
+/* A request begun before the breaker opened and ending after does not close it, even when
+ * it succeeds: only a probe decides. */
+static void test_late_success_of_an_old_request_does_not_close_the_breaker(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    bool old;
+    assert_true(health_begin(h, T0, false, &old));
+    for (int i = 0; i < 3; i++)
+        attempt(h, T0, true);
+    health_end(h, T0 + 1, false, old, 30);
+    assert_int_equal(health_look(h, T0 + 1).state, BREAKER_OPEN);
+    routing_state_free(s);
+}
+
+/* ---- latency, outstanding, limits ------------------------------------------------------------ */
+
+static void test_peak_ewma_takes_slow_samples_at_once_and_fast_ones_slowly(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    bool probe;
+    assert_true(health_look(h, T0).ewma_ms == 0); /* never measured */
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0, false, probe, 100);
+    assert_true(health_look(h, T0).ewma_ms == 100); /* the first sample is the value */
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0, false, probe, 10);
+    assert_true(health_look(h, T0).ewma_ms == 100); /* no time passed: a fast sample does not count */
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0 + 100, false, probe, 300);
+    assert_true(health_look(h, T0).ewma_ms == 300); /* slower: taken at once */
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0 + 100 + 10000, false, probe, 10); /* one time constant later */
+    double expect = 300 * exp(-1.0) + 10 * (1 - exp(-1.0));
+    assert_true(fabs(health_look(h, T0).ewma_ms - expect) < 1e-6);
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0 + 200000, false, probe, 10); /* long after: the fast value is all there is */
+    assert_true(fabs(health_look(h, T0).ewma_ms - 10) < 1e-3);
+    /* an attempt with no head (ttfb < 0) leaves it alone */
+    health_begin(h, T0, false, &probe);
+    health_end(h, T0 + 300000, true, probe, -1);
+    assert_true(fabs(health_look(h, T0).ewma_ms - 10) < 1e-3);
+    routing_state_free(s);
+}
+
+static void test_outstanding_counts_begun_attempts(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    bool probe;
+    for (int i = 0; i < 4; i++)
+        assert_true(health_begin(h, T0, i > 1, &probe));
+    assert_int_equal(health_look(h, T0).outstanding, 4);
+    health_end(h, T0, false, probe, -1);
+    assert_int_equal(health_look(h, T0).outstanding, 3);
+    for (int i = 0; i < 3; i++)
+        health_end(h, T0, false, probe, -1);
+    assert_int_equal(health_look(h, T0).outstanding, 0);
+    routing_state_free(s);
+}
+
+static void test_rate_limit_mark_lasts_until_its_time(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    assert_false(health_look(h, T0).limited);
+    health_limit(h, T0 + 2000);
+    assert_true(health_look(h, T0 + 1999).limited);
+    assert_false(health_look(h, T0 + 2000).limited);
+    health_limit(h, T0 + 500); /* an earlier reset does not shorten it */
+    assert_true(health_look(h, T0 + 1000).limited);
+    assert_true(health_look(h, T0 + 1000).admits); /* limited is not broken */
+    routing_state_free(s);
+}
+
+/* ---- retry budget ------------------------------------------------------------------------------ */
+
+static void budget_half(routing_settings *s)
+{
+    s->budget_percent = 50;
+    s->budget_min_retries = 1;
+    s->budget_window_ms = 1000; /* two halves of 500 ms */
+}
+
+static int retries_granted(target_health *h, uint64_t now, int asked)
+{
+    int n = 0;
+    for (int i = 0; i < asked; i++)
+        n += health_retry_allowed(h, now);
+    return n;
+}
+
+static void begin_requests(target_health *h, uint64_t now, int n)
+{
+    bool probe;
+    for (int i = 0; i < n; i++) {
+        assert_true(health_begin(h, now, false, &probe));
+        health_end(h, now, false, probe, -1);
+    }
+}
+
+static void test_retry_budget_is_a_share_of_requests_with_a_floor(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(budget_half);
+    target_health *h = routing_health(s, "p", "m");
+    assert_int_equal(retries_granted(h, T0, 5), 1); /* no requests yet: min_retries */
+    begin_requests(h, T0, 10);
+    assert_int_equal(retries_granted(h, T0, 10), 4); /* 50 % of 10, one already spent */
+    /* retries are not requests: beginning a retry does not grow the budget */
+    bool probe;
+    for (int i = 0; i < 10; i++) {
+        assert_true(health_begin(h, T0, true, &probe));
+        health_end(h, T0, false, probe, -1);
+    }
+    assert_int_equal(retries_granted(h, T0, 5), 0);
+    routing_state_free(s);
+}
+
+static void test_retry_budget_slides_with_time(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(budget_half);
+    target_health *h = routing_health(s, "p", "m");
+    begin_requests(h, T0, 10);
+    assert_int_equal(retries_granted(h, T0, 10), 5);
+    /* the next half: the old half weighs fully at its start, so nothing is left */
+    assert_int_equal(retries_granted(h, T0 + 500, 10), 0);
+    /* halfway through it the old half counts half: 5 requests, 2.5 retries; ten new requests
+     * make 15, room for 7.5 − 2.5 = 5 more */
+    begin_requests(h, T0 + 750, 10);
+    assert_int_equal(retries_granted(h, T0 + 750, 10), 5);
+    /* long after, everything is forgotten: the floor again */
+    assert_int_equal(retries_granted(h, T0 + 5000, 10), 1);
+    routing_state_free(s);
+}
+
+/* The budget remembers requests for the whole window: with window 1000 ms, 10 requests at
+ * T0 allow 5 retries, and 900 ms later (inside the window) nearly all of them still count.
+ * (An earlier version used two half-window buckets and forgot them after window/2.) */
+static void test_retry_budget_remembers_requests_for_the_whole_window(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(budget_half);
+    target_health *h = routing_health(s, "p", "m");
+    begin_requests(h, T0, 10);
+    assert_int_equal(retries_granted(h, T0 + 900, 10), 5);
+    routing_state_free(s);
+}
+
+/* ---- registry --------------------------------------------------------------------------------- */
+
+static void test_registry_gives_one_struct_per_provider_and_model(void **state)
+{
+    (void)state;
+    routing_state *s = state_with(NULL);
+    target_health *h = routing_health(s, "p", "m");
+    assert_ptr_equal(routing_health(s, "p", "m"), h);
+    assert_ptr_not_equal(routing_health(s, "p", "m2"), h);
+    assert_ptr_not_equal(routing_health(s, "q", "m"), h);
+    assert_ptr_not_equal(routing_health(s, "pm", ""), routing_health(s, "p", "m")); /* no concatenation */
+    assert_string_equal(h->provider, "p");
+    assert_string_equal(h->model, "m");
+    /* many targets: every one found again (the buckets chain) */
+    target_health *all[1000];
+    char model[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(model, sizeof model, "model-%d", i);
+        all[i] = routing_health(s, "p", model);
+    }
+    for (int i = 0; i < 1000; i++) {
+        snprintf(model, sizeof model, "model-%d", i);
+        assert_ptr_equal(routing_health(s, "p", model), all[i]);
+        if (i) assert_ptr_not_equal(all[i], all[i - 1]);
+    }
+    /* the settings are the state's own copy */
+    assert_int_equal(h->settings->breaker_failures, 3);
+    routing_state_free(s);
+}
+
+/* The defaults of a config without a `routing:` section. */
+static void test_settings_defaults(void **state)
+{
+    (void)state;
+    routing_settings s;
+    routing_settings_defaults(&s);
+    assert_int_equal(s.retry.attempts, 2);
+    assert_true(status_set_has(&s.retry.on, 429) && status_set_has(&s.retry.on, 503) &&
+                status_set_has(&s.retry.on, 529));
+    assert_false(status_set_has(&s.retry.on, 501) || status_set_has(&s.retry.on, 400));
+    assert_true(s.retry.use_retry_after);
+    assert_int_equal(s.budget_percent, 20);
+    assert_int_equal(s.budget_min_retries, 3);
+    assert_int_equal(s.breaker_failures, 5);
+    assert_int_equal(s.breaker_probes, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_consecutive_failures_open_the_breaker),
+        cmocka_unit_test(test_failure_rate_opens_only_past_min_requests),
+        cmocka_unit_test(test_half_open_lets_through_only_its_probes),
+        cmocka_unit_test(test_failed_probe_reopens_for_another_cooldown),
+        cmocka_unit_test(test_late_success_of_an_old_request_does_not_close_the_breaker),
+        cmocka_unit_test(test_peak_ewma_takes_slow_samples_at_once_and_fast_ones_slowly),
+        cmocka_unit_test(test_outstanding_counts_begun_attempts),
+        cmocka_unit_test(test_rate_limit_mark_lasts_until_its_time),
+        cmocka_unit_test(test_retry_budget_is_a_share_of_requests_with_a_floor),
+        cmocka_unit_test(test_retry_budget_slides_with_time),
+        cmocka_unit_test(test_registry_gives_one_struct_per_provider_and_model),
+        cmocka_unit_test(test_settings_defaults),
+        /* disabled: they show bugs in src/routing (see the tests) */
+        cmocka_unit_test(test_retry_budget_remembers_requests_for_the_whole_window),
+    };
+    return cmocka_run_group_tests_name("routing health", tests, NULL, NULL);
+}
