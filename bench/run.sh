@@ -4,10 +4,12 @@
 # machine. Everything listens on 127.0.0.1 only and is stopped on exit.
 #
 #   bench/run.sh                      all targets: direct nginx aigw portkey
-#   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path)
+#   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path;
+#                                     aigw-fallback, a 3-target fallback tree with retries)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #
-# Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream").
+# Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream"),
+# AIGW_BIN (build/aigw: another build, for an A/B).
 # Output: a markdown table on stdout and in bench/results/latest.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,6 +97,21 @@ CONF
 # (every request, reply and stream event translated: OpenAI client → Anthropic provider).
 start_aigw() { start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
 start_aigw-anthropic() { start_aigw_as anthropic "http://127.0.0.1:$MOCK_PORT"; }
+# The routing machinery on the healthy path: the client's model is a route, a fallback over
+# three providers (the same mock) with retries configured; the first target answers. Against
+# `aigw` (one target, the default retry policy) this is the cost of the tree and its walk.
+start_aigw-fallback() {
+    ROUTES="  - {name: backup1, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b1]}
+  - {name: backup2, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b2]}
+routes:
+  - name: mock-model
+    strategy: {mode: fallback, on_status_codes: [429, 500, 502, 503, 504]}
+    retry: {attempts: 3, base_delay: 100ms}
+    targets:
+      - {provider: mock, model: mock-model}
+      - {provider: backup1, model: mock-model}
+      - {provider: backup2, model: mock-model}" start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
+}
 start_aigw_as() {
     local port; port=$(free_port)
     cat > "$work/aigw.yaml" <<CONF
@@ -106,8 +123,9 @@ providers:
     type: $1
     base_url: $2
     models: [mock-model]
+${ROUTES:-}
 CONF
-    build/aigw serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
+    "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
     PIDS=($!); CUSTOM=""
     URL="http://127.0.0.1:$port/v1/chat/completions"
@@ -237,6 +255,7 @@ done
         END {for (k in keys) {
             line = "- " k ":"
             if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f;", cpu["aigw", k] / cpu["nginx", k])
+            if (cpu["aigw-fallback", k] != "" && cpu["aigw", k] != "") line = line sprintf(" fallback tree/single target CPU = %.2f;", cpu["aigw-fallback", k] / cpu["aigw", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort
 } | tee bench/results/latest.md

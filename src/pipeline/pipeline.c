@@ -326,8 +326,14 @@ static void attempt_send(request *req);
 /* The provider + upstream model of a target: an implicit route's own, or made for it. */
 static const model_route *target_route(request *req, const route_node *leaf)
 {
-    if (leaf->route) return leaf->route;
+    const model_route *known = leaf->route;
+    if (known && (!known->is_alias || strcmp(known->upstream_model, req->model) != 0)) return known;
     model_route *r = arena_alloc(&req->arena, sizeof *r);
+    if (known) { /* the client asked for the upstream model's own name: nothing to splice */
+        *r = *known;
+        r->is_alias = false;
+        return r;
+    }
     memset(r, 0, sizeof *r);
     const char *model = leaf->model ? leaf->model : req->model;
     r->public_name = (char *)req->model;
@@ -469,6 +475,7 @@ static void attempt_send(request *req)
     req->head_ns = 0;
     req->attempt_ns = time_now_ns();
     req->failure = FAILED_NONE;
+    req->local_error = NULL;
     const provider_config *p = req->route->provider;
 
     if (req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC) {
@@ -481,6 +488,15 @@ static void attempt_send(request *req)
         static const char marker[] = "x-aigw-estimate: true\r\n";
         http_respond(req, 200, "application/json", marker, sizeof marker - 1, out.data, out.len);
         buf_free(&out);
+        return;
+    }
+    if ((p->preset->format == WIRE_GEMINI || p->preset->deployments) &&
+        strspn(req->route->upstream_model,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            req->route->upstream_model_len) {
+        /* This provider's URL names the model: only a plain name can go there. */
+        attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400,
+                       "the model name cannot be part of this provider's URL");
         return;
     }
     req->payload = req->body.data ? req->body.data : "";
@@ -534,20 +550,43 @@ static bool header_passes(const char *line, size_t name_len)
 /* What happened, for the response head: the provider and model that answered, how many
  * attempts it took, the targets tried; and, once aigw has given up, that retrying the same
  * request would only multiply the load (SDKs honour x-should-retry). */
+/* Appends "name: value\r\n"; bytes that could end the header line (control characters, which a
+ * client's model name may carry as JSON escapes) are left out. */
+static size_t put_header(char *out, const char *name, size_t name_len, const char *value)
+{
+    size_t n = name_len;
+    memcpy(out, name, name_len);
+    for (const unsigned char *v = (const unsigned char *)value; *v; v++)
+        if (*v >= 0x20 && *v != 0x7f) out[n++] = (char)*v;
+    memcpy(out + n, "\r\n", 2);
+    return n + 2;
+}
+
+#define PUT_HEADER(out, lit, value) put_header((out), lit, sizeof lit - 1, (value))
+
 static void set_route_headers(request *req, bool gave_up)
 {
-    const char *paths = req->walk ? route_paths(req->walk) : "";
+    if (!req->walk) return;
+    const char *paths = route_paths(req->walk);
+    uint32_t attempts = route_attempts(req->walk);
+    bool answered = req->route && attempts;
     size_t cap = strlen(paths) +
-                 (req->route ? strlen(req->route->provider->name) + req->route->upstream_model_len : 0) + 160;
+                 (answered ? strlen(req->route->provider->name) + req->route->upstream_model_len : 0) + 128;
     char *h = arena_alloc(&req->arena, cap);
     size_t n = 0;
-    if (req->route && req->walk && route_attempts(req->walk))
-        n += (size_t)snprintf(h + n, cap - n, "x-aigw-provider: %s\r\nx-aigw-model: %s\r\n",
-                              req->route->provider->name, req->route->upstream_model);
-    if (req->walk)
-        n += (size_t)snprintf(h + n, cap - n, "x-aigw-attempts: %u\r\nx-aigw-route: %s\r\n",
-                              route_attempts(req->walk), paths);
-    if (gave_up) n += (size_t)snprintf(h + n, cap - n, "x-should-retry: false\r\n");
+    if (answered) {
+        n += PUT_HEADER(h + n, "x-aigw-provider: ", req->route->provider->name);
+        n += PUT_HEADER(h + n, "x-aigw-model: ", req->route->upstream_model);
+    }
+    char count[12];
+    char *c = count + sizeof count;
+    *--c = '\0';
+    do
+        *--c = (char)('0' + attempts % 10);
+    while (attempts /= 10);
+    n += PUT_HEADER(h + n, "x-aigw-attempts: ", c);
+    n += PUT_HEADER(h + n, "x-aigw-route: ", paths);
+    if (gave_up) n += PUT_HEADER(h + n, "x-should-retry: ", "false");
     req->route_headers = h;
     req->route_headers_len = n;
 }

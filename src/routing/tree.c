@@ -102,9 +102,15 @@ static bool get_statuses(builder *b, const char *path, const json_t *v, status_s
     return true;
 }
 
+/* Strings end up in URLs, request headers to providers and response headers: no control
+ * characters (a CR LF would start a header of the client's choosing). */
 static bool get_string(builder *b, const char *path, const json_t *v, const char **out)
 {
     if (!json_is_string(v) || !json_string_length(v)) return fail(b, path, "must be a non-empty string");
+    for (size_t i = 0; i < json_string_length(v); i++) {
+        unsigned char ch = (unsigned char)json_string_value(v)[i];
+        if (ch < 0x20 || ch == 0x7f) return fail(b, path, "must not contain control characters");
+    }
     *out = arena_strndup(b->arena, json_string_value(v), json_string_length(v));
     return true;
 }
@@ -569,7 +575,22 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
                     "a target needs a provider (or virtual_key) naming one of the config's providers");
     if (!resolve_leaf_provider(b, path, n, virtual_key ? virtual_key : provider, virtual_key != NULL))
         return false;
-    if (n->model) n->health = routing_health(b->state, n->provider->name, n->model);
+    if (n->model) {
+        /* Known now: the catalog entry is looked up once, not per request. The client's
+         * model name differs from it in general, so the model is spliced (is_alias). */
+        n->health = routing_health(b->state, n->provider->name, n->model);
+        model_route *r = arena_alloc(b->arena, sizeof *r);
+        memset(r, 0, sizeof *r);
+        r->public_name = (char *)n->model;
+        r->provider = n->provider;
+        r->upstream_model = (char *)n->model;
+        r->upstream_model_len = strlen(n->model);
+        r->is_alias = true;
+        r->catalog = catalog_find(&b->cfg->catalog, n->provider->preset->type, n->model);
+        r->max_output_tokens =
+            r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
+        n->route = r;
+    }
     return true;
 }
 

@@ -525,6 +525,10 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
     assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for hosts listed/);
     assert.match(await bad('x-aigw-config', 'no-such-route'), /names no route/);
     assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'simple' } })), /cache: not supported/);
+    // A CR LF in anything that reaches a header (x-aigw-model, x-aigw-route, the provider's key)
+    // would let a client write headers of its choosing.
+    assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'xx', model: 'm\r\nx-evil: 1' })), /model: must not contain control characters/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', api_key: 'sk\r\nx-evil: 1' })), /api_key: must not contain control characters/);
   } finally { await gw.stop(); }
 });
 
