@@ -719,6 +719,11 @@ const provider_config *config_provider_derive(arena *a, const provider_config *b
         if (preset->deployments) p->api_version = (char *)"2024-10-21";
     }
     if (base_url) {
+        /* Another host never gets this provider's secrets: its key and its extra headers
+         * stay with its own base URL. A key for the new host comes inline, or from the client. */
+        p->api_key = NULL;
+        p->headers = NULL;
+        p->nheaders = 0;
         if (!valid_base_url(base_url)) return NULL;
         size_t len = strlen(base_url);
         while (len && base_url[len - 1] == '/')
@@ -896,6 +901,7 @@ static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
         cfg->trees[cfg->ntrees++] = t;
     }
     qsort(cfg->trees, cfg->ntrees, sizeof *cfg->trees, tree_cmp);
+    routing_state_seal(cfg->health);
     if (ld->default_route) {
         cfg->default_route = config_find_route(cfg, ld->default_route, strlen(ld->default_route));
         if (!cfg->default_route) {

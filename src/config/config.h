@@ -101,8 +101,9 @@ const model_route *config_find_model(const aigw_config *cfg, const char *name, s
 const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len);
 
 /* A provider like base (or, when base is NULL, a fresh one of preset) at another base URL
- * and/or with another key, built in a (Portkey's custom_host and inline api_key). NULL when
- * base_url is not an http(s) URL. */
+ * and/or with another key, built in a (Portkey's custom_host and inline api_key). At another
+ * base URL it keeps neither base's key nor its extra headers. NULL when base_url is not an
+ * http(s) URL. */
 const provider_config *config_provider_derive(arena *a, const provider_config *base,
                                               const provider_preset *preset, const char *base_url,
                                               const char *api_key);

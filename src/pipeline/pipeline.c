@@ -189,6 +189,8 @@ void pipeline_handle(request *req)
 
 static bool stage_plan(request *req, size_t model_len);
 static void attempt_next(request *req);
+static void refuse_route(request *req, const char *route, int status, const char *code, const char *param,
+                         const char *message);
 static void answer_failure(request *req);
 static void set_route_headers(request *req, bool gave_up);
 
@@ -212,8 +214,8 @@ static void stage_decode(request *req)
     size_t model_len;
     req->model = json_string_decode(&req->arena, req->body.data, fields[0].start, fields[0].end, &model_len);
     req->stream = fields[1].type == JSON_KIND_TRUE;
-    req->model_start = fields[0].start;
-    req->model_end = fields[0].end;
+    req->body_model_start = fields[0].start;
+    req->body_model_end = fields[0].end;
     if (stage_plan(req, model_len)) attempt_next(req);
 }
 
@@ -254,7 +256,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             if (t) return t;
             snprintf(msg, sizeof msg, "%s names no route of this gateway: '%.*s'", header,
                      (int)(h->value_len > 200 ? 200 : h->value_len), h->value);
-            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+            refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
         json_error_t jerr;
@@ -262,7 +264,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
         if (!req->config_json) {
             snprintf(msg, sizeof msg, "%s is not valid JSON: %s at character %d", header, jerr.text,
                      jerr.position);
-            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+            refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
         char err[512];
@@ -270,7 +272,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
                                                portkey, err, sizeof err);
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
-            http_respond_error(req, 400, "invalid_request_error", "invalid_config", header, msg);
+            refuse_route(req, header, 400, "invalid_config", header, msg);
         }
         return t;
     }
@@ -281,7 +283,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
     if (cfg->default_route) return cfg->default_route;
     snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
              req->model);
-    http_respond_error(req, 404, "invalid_request_error", "model_not_found", "model", msg);
+    refuse_route(req, req->model, 404, "model_not_found", "model", msg);
     return NULL;
 }
 
@@ -294,8 +296,8 @@ static bool stage_plan(request *req, size_t model_len)
     if (m) {
         req->metadata = json_loadb(m->value, m->value_len, 0, NULL);
         if (!json_is_object(req->metadata)) {
-            http_respond_error(req, 400, "invalid_request_error", "invalid_metadata", "x-aigw-metadata",
-                               "the metadata header must be a JSON object");
+            refuse_route(req, tree->name, 400, "invalid_metadata", "x-aigw-metadata",
+                         "the metadata header must be a JSON object");
             return false;
         }
     }
@@ -501,6 +503,8 @@ static void attempt_send(request *req)
     }
     req->payload = req->body.data ? req->body.data : "";
     req->payload_len = req->body.len;
+    req->model_start = req->body_model_start;
+    req->model_end = req->body_model_end;
     if (t->leaf->override_json && !merge_overrides(req, t->leaf->override_json)) {
         attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400, "override_params could not be merged");
         return;
@@ -563,6 +567,21 @@ static size_t put_header(char *out, const char *name, size_t name_len, const cha
 }
 
 #define PUT_HEADER(out, lit, value) put_header((out), lit, sizeof lit - 1, (value))
+
+/* A request refused before any target was chosen still says so: no attempt, the route it was
+ * for, and that sending it again unchanged will not help. */
+static void refuse_route(request *req, const char *route, int status, const char *code, const char *param,
+                         const char *message)
+{
+    size_t cap = strlen(route) + 96;
+    char *h = arena_alloc(&req->arena, cap);
+    size_t n = PUT_HEADER(h, "x-aigw-attempts: ", "0");
+    n += PUT_HEADER(h + n, "x-aigw-route: ", route);
+    n += PUT_HEADER(h + n, "x-should-retry: ", "false");
+    req->route_headers = h;
+    req->route_headers_len = n;
+    http_respond_error(req, status, "invalid_request_error", code, param, message);
+}
 
 static void set_route_headers(request *req, bool gave_up)
 {
@@ -845,6 +864,9 @@ void pipeline_abort(request *req)
     if (req->upstream) {
         upstream_cancel(req->upstream);
         req->upstream = NULL;
+        /* The attempt ends here: its in-flight count and any half-open probe slot are given
+         * back; the client leaving says nothing about the target's health. */
+        route_report(req->walk, &(attempt_report){.result = ATTEMPT_CANCELLED, .retry_after_ms = -1});
     }
     if (!req->response_started) req->status = 499;
     req->error_note = "client closed the connection";
@@ -896,10 +918,13 @@ void pipeline_record(request *req)
         if (cost >= 0) buf_printf(b, ",\"cost_usd\":%.10g", cost);
     }
     if (req->walk) {
-        static const char *const outcome[] = {
-            [ATTEMPT_OK] = "ok",           [ATTEMPT_STATUS] = "error_status",
-            [ATTEMPT_TIMEOUT] = "timeout", [ATTEMPT_CONNECT] = "connect_error",
-            [ATTEMPT_BROKEN] = "broken",   [ATTEMPT_SKIPPED] = "skipped"};
+        static const char *const outcome[] = {[ATTEMPT_OK] = "ok",
+                                              [ATTEMPT_STATUS] = "error_status",
+                                              [ATTEMPT_TIMEOUT] = "timeout",
+                                              [ATTEMPT_CONNECT] = "connect_error",
+                                              [ATTEMPT_BROKEN] = "broken",
+                                              [ATTEMPT_SKIPPED] = "skipped",
+                                              [ATTEMPT_CANCELLED] = "cancelled"};
         buf_append_lit(b, ",\"route\":");
         buf_append_json_string(b, route_tree_name(req->walk), strlen(route_tree_name(req->walk)));
         buf_append_lit(b, ",\"attempts\":[");

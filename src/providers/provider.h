@@ -46,10 +46,10 @@ typedef struct provider_error {
 } provider_error;
 
 /* Builds the upstream request for req (endpoint, route, ingress, req->payload — the body to
- * send, the client's with any override_params merged — and the model's span in it known). Returns false with *err filled when the request cannot be expressed
- * for this provider (bad shape for translation, an endpoint the format lacks). Sets
- * req->xlate when replies must be translated and req->dropped_params when parameters were
- * dropped. Everything it allocates comes from the request's arena. */
+ * send, the client's with any override_params merged — and the model's span in it known). Returns false with
+ * *err filled when the request cannot be expressed for this provider (bad shape for translation, an endpoint
+ * the format lacks). Sets req->xlate when replies must be translated and req->dropped_params when parameters
+ * were dropped. Everything it allocates comes from the request's arena. */
 bool provider_encode(request *req, size_t model_start, size_t model_end, provider_request *out,
                      provider_error *err);
 

@@ -29,12 +29,19 @@
 #include "util/alloc.h"
 
 #define REGISTRY_BUCKETS 256
+/* After load, targets named by requests (header configs, a default route's client-chosen
+ * model) are remembered up to this many, with names up to REGISTRY_KEY_MAX bytes; beyond,
+ * a request gets a scratch health for itself: a client cannot grow the gateway's memory. */
+#define REGISTRY_MAX 4096
+#define REGISTRY_KEY_MAX 256
 #define EWMA_TAU_MS 10000.0
 
 struct routing_state {
     routing_settings settings;
     pthread_mutex_t lock; /* the registry's buckets */
     target_health *buckets[REGISTRY_BUCKETS];
+    size_t count;
+    bool sealed; /* the config is loaded: growth is bounded from here on */
 };
 
 static uint64_t hash_key(const char *a, const char *b)
@@ -96,15 +103,29 @@ void routing_state_free(routing_state *s)
     free(s);
 }
 
+void routing_state_seal(routing_state *s)
+{
+    s->sealed = true;
+}
+
+void health_init_scratch(target_health *h, const routing_state *s)
+{
+    memset(h, 0, sizeof *h);
+    h->settings = &s->settings;
+    pthread_mutex_init(&h->lock, NULL);
+}
+
 target_health *routing_health(routing_state *s, const char *provider, const char *model)
 {
+    if (s->sealed && strlen(provider) + strlen(model) > REGISTRY_KEY_MAX) return NULL;
     uint64_t hv = hash_key(provider, model);
     target_health **slot = &s->buckets[hv % REGISTRY_BUCKETS];
     pthread_mutex_lock(&s->lock);
     target_health *h = *slot;
     while (h && (h->hash != hv || strcmp(h->provider, provider) || strcmp(h->model, model)))
         h = h->next;
-    if (!h) {
+    if (!h && !(s->sealed && s->count >= REGISTRY_MAX)) {
+        s->count++;
         h = xcalloc(1, sizeof *h);
         h->hash = hv;
         h->provider = xstrdup(provider);
@@ -120,6 +141,15 @@ target_health *routing_health(routing_state *s, const char *provider, const char
 
 /* ---- breaker -------------------------------------------------------------------------------- */
 
+/* Callers read the clock before taking the lock; another worker may have moved the windows
+ * past that reading meanwhile. Time never goes back for a target. Lock held. */
+static uint64_t clamp_now(target_health *h, uint64_t now_ms)
+{
+    if (now_ms < h->last_ms) return h->last_ms;
+    h->last_ms = now_ms;
+    return now_ms;
+}
+
 /* Moves an open breaker whose cooldown is over to half-open. Lock held. */
 static void breaker_tick(target_health *h, uint64_t now_ms)
 {
@@ -133,6 +163,7 @@ health_view health_look(target_health *h, uint64_t now_ms)
 {
     health_view v = {0};
     pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
     breaker_tick(h, now_ms);
     v.state = h->state;
     v.open_ms = h->state == BREAKER_OPEN ? h->open_until_ms - now_ms : 0;
@@ -165,6 +196,7 @@ static void windows_tick(target_health *h, uint64_t now_ms)
 bool health_begin(target_health *h, uint64_t now_ms, bool retry, bool *probe)
 {
     pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
     breaker_tick(h, now_ms);
     windows_tick(h, now_ms);
     *probe = false;
@@ -189,6 +221,7 @@ bool health_retry_allowed(target_health *h, uint64_t now_ms)
 {
     const routing_settings *s = h->settings;
     pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
     windows_tick(h, now_ms);
     uint32_t bw = s->budget_window_ms ? s->budget_window_ms : 1;
     double older = 1.0 - (double)(now_ms - h->budget_start_ms) / bw;
@@ -207,6 +240,7 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
     const routing_settings *s = h->settings;
     atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_relaxed);
     pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
     windows_tick(h, now_ms);
     if (ttfb_ms >= 0) {
         /* peak-EWMA */
@@ -240,6 +274,15 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
             h->rate_start_ms = now_ms;
         }
     }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void health_release(target_health *h, bool probe)
+{
+    atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_relaxed);
+    if (!probe) return;
+    pthread_mutex_lock(&h->lock);
+    if (h->probes_in_flight) h->probes_in_flight--;
     pthread_mutex_unlock(&h->lock);
 }
 

@@ -26,6 +26,7 @@ struct target_health {
     double ewma_ms;
     uint64_t ewma_at_ms;
     uint64_t limited_until_ms;
+    uint64_t last_ms; /* the latest clock reading seen under the lock */
     atomic_int outstanding;
     target_health *next;
 };
@@ -39,6 +40,8 @@ typedef struct health_view {
     int outstanding;
 } health_view;
 
+/* A health that lives for one request (registry full): nothing shared, nothing remembered. */
+void health_init_scratch(target_health *h, const routing_state *s);
 health_view health_look(target_health *h, uint64_t now_ms);
 /* An attempt starts: false when the breaker does not admit it. A first try counts as a
  * request for the retry budget; *probe says it holds a half-open probe slot. */
@@ -47,6 +50,9 @@ bool health_begin(target_health *h, uint64_t now_ms, bool retry, bool *probe);
 bool health_retry_allowed(target_health *h, uint64_t now_ms);
 /* The attempt ended; failure counts for the breaker; ttfb_ms < 0 when no head came. */
 void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, double ttfb_ms);
+/* The attempt was cancelled by aigw: its in-flight count and probe slot are given back, and
+ * nothing is learned about the target. */
+void health_release(target_health *h, bool probe);
 /* The provider has nothing left until then (monotonic ms). */
 void health_limit(target_health *h, uint64_t until_ms);
 

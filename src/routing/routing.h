@@ -33,6 +33,8 @@ struct json_t;
 
 #define ROUTE_MAX_DEPTH 8
 #define ROUTE_MAX_CHILDREN 64
+#define ROUTE_MAX_LEAVES 256  /* in one tree: what a header config can make aigw consider */
+#define ROUTE_MAX_ATTEMPTS 32 /* upstream requests for one client request, retries included */
 
 typedef enum route_mode { ROUTE_SINGLE, ROUTE_FALLBACK, ROUTE_LOADBALANCE, ROUTE_CONDITIONAL } route_mode;
 typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
@@ -138,18 +140,22 @@ route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routin
 
 routing_state *routing_state_new(const routing_settings *settings);
 void routing_state_free(routing_state *state);
-/* The health of a target: provider name (or custom host) + model; created on first use. */
+/* The health of a target: provider name (or custom host) + model; created on first use.
+ * After routing_state_seal() (the config is loaded) NULL when the registry is full or the
+ * names are long: the caller then keeps a scratch health for the one request. */
 target_health *routing_health(routing_state *state, const char *provider, const char *model);
+void routing_state_seal(routing_state *state);
 
 /* ---- the walk (walk.c) --------------------------------------------------------------------- */
 
 typedef enum attempt_result {
-    ATTEMPT_OK,      /* 2xx */
-    ATTEMPT_STATUS,  /* an HTTP error status */
-    ATTEMPT_TIMEOUT, /* connect, first byte, idle or request_timeout */
-    ATTEMPT_CONNECT, /* refused, unreachable, TLS */
-    ATTEMPT_BROKEN,  /* reset or cut mid-response */
-    ATTEMPT_SKIPPED, /* not sent: breaker open, rate-limited, prompt over the context window */
+    ATTEMPT_OK,        /* 2xx */
+    ATTEMPT_STATUS,    /* an HTTP error status */
+    ATTEMPT_TIMEOUT,   /* connect, first byte, idle or request_timeout */
+    ATTEMPT_CONNECT,   /* refused, unreachable, TLS */
+    ATTEMPT_BROKEN,    /* reset or cut mid-response */
+    ATTEMPT_SKIPPED,   /* not sent: breaker open, rate-limited, prompt over the context window */
+    ATTEMPT_CANCELLED, /* ended by aigw (the client left): neither success nor failure */
 } attempt_result;
 
 /* What the caller learned from one attempt. */

@@ -27,6 +27,7 @@ typedef struct builder {
     bool portkey;
     bool needs_params;
     bool stored; /* built into the config's arena: lives as long as the config */
+    int leaves;
     char *err;
     size_t errlen;
 } builder;
@@ -575,10 +576,12 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
                     "a target needs a provider (or virtual_key) naming one of the config's providers");
     if (!resolve_leaf_provider(b, path, n, virtual_key ? virtual_key : provider, virtual_key != NULL))
         return false;
+    if (++b->leaves > ROUTE_MAX_LEAVES)
+        return fail(b, path, "a route has at most %d targets", ROUTE_MAX_LEAVES);
     if (n->model) {
         /* Known now: the catalog entry is looked up once, not per request. The client's
-         * model name differs from it in general, so the model is spliced (is_alias). */
-        n->health = routing_health(b->state, n->provider->name, n->model);
+         * model name differs from it in general, so the model is spliced (is_alias). Its
+         * health is found once the whole tree is accepted (attach_health). */
         model_route *r = arena_alloc(b->arena, sizeof *r);
         memset(r, 0, sizeof *r);
         r->public_name = (char *)n->model;
@@ -592,6 +595,14 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
         n->route = r;
     }
     return true;
+}
+
+/* Shared health for the leaves whose model is known (the others find theirs per request). */
+static void attach_health(routing_state *state, route_node *n)
+{
+    for (size_t i = 0; i < n->nchildren; i++)
+        attach_health(state, &n->children[i]);
+    if (!n->nchildren && n->model) n->health = routing_health(state, n->provider->name, n->model);
 }
 
 route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
@@ -613,6 +624,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     root->fallback_on_any = true;
     route_node defaults = *root;
     if (!build_node(&b, "", json, root, &defaults, 0)) return NULL;
+    attach_health(state, root);
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
     return t;

@@ -46,6 +46,8 @@ struct route_walk {
     uint64_t unavailable_ms;
     int unavailable_status;
     const char *error;
+    size_t estimate; /* the prompt's tokens, once counted */
+    bool estimated;
 };
 
 static uint64_t now_ms(void)
@@ -72,7 +74,12 @@ static bool is_leaf(const route_node *n)
 static target_health *leaf_health(route_walk *w, const route_node *leaf)
 {
     if (leaf->health) return leaf->health;
-    return routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
+    target_health *h =
+        routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
+    if (h) return h;
+    h = arena_alloc(w->ctx.arena, sizeof *h); /* never freed: a default mutex holds nothing */
+    health_init_scratch(h, w->ctx.state);
+    return h;
 }
 
 static const catalog_entry *leaf_catalog(route_walk *w, const route_node *leaf)
@@ -118,12 +125,14 @@ static const char *leaf_path_of(route_walk *w)
 
 /* ---- conditions -------------------------------------------------------------------------- */
 
-/* A regular expression from a request's header runs on the worker's loop: it is kept short
- * and without back-references, which are what makes POSIX matching exponential. */
+/* A regular expression from a request's header is compiled and run on the worker's loop: it
+ * is kept short, without back-references (exponential matching) and without counted
+ * repetition `{m,n}` (glibc expands it at compile time: nested counts take gigabytes). */
 bool route_regex_valid(const char *pattern)
 {
     if (strlen(pattern) > 256) return false;
     for (const char *p = pattern; *p; p++) {
+        if (*p == '{') return false; /* counted repetition: glibc expands it when compiling */
         if (*p != '\\' || !p[1]) continue;
         if (p[1] >= '1' && p[1] <= '9') return false;
         p++;
@@ -341,7 +350,12 @@ static bool fits_context(route_walk *w, const route_node *leaf)
 {
     const catalog_entry *e = leaf_catalog(w, leaf);
     if (!e || !e->context || w->ctx.prompt_bytes / 4 <= e->context) return true;
-    return !w->ctx.estimate_tokens || w->ctx.estimate_tokens(w->ctx.estimate_ud) <= e->context;
+    if (!w->ctx.estimate_tokens) return true;
+    if (!w->estimated) { /* once per request, however many targets are checked */
+        w->estimate = w->ctx.estimate_tokens(w->ctx.estimate_ud);
+        w->estimated = true;
+    }
+    return w->estimate <= e->context;
 }
 
 static const route_node *use_leaf(route_walk *w, const route_node *leaf)
@@ -475,6 +489,11 @@ static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool 
 bool route_next(route_walk *w, route_target *out)
 {
     if (w->done) return false;
+    if (w->attempts >= ROUTE_MAX_ATTEMPTS) { /* one request never fans out further */
+        if (w->log_tail) w->log_tail->why = "the request's attempts are used up";
+        w->done = true;
+        return false;
+    }
     if (!w->started) {
         w->started = true;
         const route_node *leaf = descend_preferring(w, &w->tree->root);
@@ -538,7 +557,7 @@ bool route_begin(route_walk *w, const route_target *t)
         return false;
     }
     w->attempts++;
-    if (!t->retry) { /* x-aigw-route lists each target once, in the order tried */
+    if (!t->retry && w->paths_len < 1024) { /* x-aigw-route: each target once, in order, bounded */
         size_t plen = strlen(t->path);
         char *p = arena_alloc(w->ctx.arena, w->paths_len + plen + 3);
         if (w->paths_len) {
@@ -566,6 +585,10 @@ void route_report(route_walk *w, const attempt_report *r)
     w->begun = false;
     bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
                    r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
+    if (r->result == ATTEMPT_CANCELLED) {
+        health_release(w->health, w->probe);
+        return;
+    }
     health_end(w->health, now_ms(), failure, w->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
     if (r->result == ATTEMPT_STATUS && r->status == 429)
         health_limit(w->health, now_ms() + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms : 1000));

@@ -65,13 +65,14 @@ typedef struct request {
     route_walk *walk;                               /* the way through the route tree, arena */
     route_target target;                            /* the current attempt's target */
     struct json_t *config_json, *metadata, *params; /* header config, metadata, parsed body */
-    const char *payload; /* the body sent: the client's, with override_params merged */
-    size_t payload_len, model_start, model_end;
-    int64_t retry_after_ms; /* the current attempt's wait hint */
-    uint64_t attempt_ns;    /* when the current attempt started */
-    uint64_t head_ns;       /* when its response head arrived */
-    int failure;            /* how the last attempt failed: pipeline.c's enum */
-    int failure_status;     /* … and the status that answers it */
+    const char *payload;                        /* the body sent: the client's, with override_params merged */
+    size_t payload_len, model_start, model_end; /* the model's span in the payload */
+    size_t body_model_start, body_model_end;    /* … and in the client's body */
+    int64_t retry_after_ms;                     /* the current attempt's wait hint */
+    uint64_t attempt_ns;                        /* when the current attempt started */
+    uint64_t head_ns;                           /* when its response head arrived */
+    int failure;                                /* how the last attempt failed: pipeline.c's enum */
+    int failure_status;                         /* … and the status that answers it */
     const char *failure_message;
     struct provider_error *local_error; /* the provider could not take the request, arena */
     const char *route_headers;          /* x-aigw-provider … for the response head, arena */

@@ -5,6 +5,7 @@
 // gateway sends with every request to that provider. Every test starts its own gateway, so
 // breakers and budgets start fresh. Timing: cooldowns and backoffs are tens of milliseconds.
 import { test, before, after, beforeEach } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -82,16 +83,17 @@ routes:
 `);
   try {
     const { data, headers } = await chat(gw, ask('hello'));
+    const line = await gw.waitLog((l) => l.route === 'smart');
+    const seen = JSON.stringify({ line, stats: await A.stats() });
     assert.equal(data.choices[0].message.content, 'mock reply to: hello');
-    assert.equal(headers.get('x-aigw-attempts'), '3');
+    assert.equal(headers.get('x-aigw-attempts'), '3', seen);
     assert.equal(headers.get('x-aigw-provider'), 'a');
     assert.equal(headers.get('x-aigw-route'), 'smart/0');
     const s = await A.stats();
-    assert.equal(s.requests, 3);
+    assert.equal(s.requests, 3, seen);
     assert.deepEqual(s.statuses, { 500: 2, 200: 1 });
-    const line = await gw.waitLog((l) => l.route === 'smart');
-    assert.deepEqual(line.attempts.map((a) => [a.outcome, a.status]), [['error_status', 500], ['error_status', 500], ['ok', 200]]);
-    assert.ok(line.attempts[1].wait_ms <= 10 && line.attempts[2].wait_ms <= 20, 'full-jitter backoff stays under base·2^n');
+    assert.deepEqual(line.attempts.map((a) => [a.outcome, a.status]), [['error_status', 500], ['error_status', 500], ['ok', 200]], seen);
+    assert.ok((line.attempts[1].wait_ms ?? 0) <= 10 && (line.attempts[2].wait_ms ?? 0) <= 20, `full-jitter backoff stays under base·2^n: ${seen}`);
   } finally { await gw.stop(); }
 });
 
@@ -554,5 +556,110 @@ routes:
     assert.equal(response.headers.get('x-aigw-route'), 'resilient/0, resilient/1');
     assert.equal(msg.content[0].text, 'mock reply to:');
     assert.equal((await A.stats()).statuses['529'], 2);
+  } finally { await gw.stop(); }
+});
+
+// ---- what a hostile or unlucky request cannot do ------------------------------------------------
+
+test('a fallback after a target with override_params sends the next target a well-formed body', async () => {
+  const gw = await gateway([provider('first', A, { headers: { 'x-mock-status': 500 } }), provider('second', B, { models: ['mock-small'] })], `
+routes:
+  - name: smart
+    strategy: {mode: fallback}
+    targets:
+      - {provider: first, model: mock-model, override_params: {max_tokens: 300, user: "${'x'.repeat(300)}"}}
+      - {provider: second, model: mock-small}
+`);
+  try {
+    // The override moved the model's position in the first body; the second target's body is
+    // the client's own with its model renamed, and must not be cut or overrun.
+    const { data, headers } = await chat(gw, { ...ask('intact body'), max_tokens: 50 });
+    assert.equal(data.choices[0].message.content, 'mock reply to: intact body');
+    assert.equal(headers.get('x-aigw-model'), 'mock-small');
+    assert.equal((await B.stats()).models['mock-small'], 1);
+  } finally { await gw.stop(); }
+});
+
+test('a client that leaves during a half-open probe gives the probe back', async () => {
+  const gw = await gateway([provider('flaky', A, { headers: { 'x-mock-fail-first': 2, 'x-mock-scope': 'probe-leak' } })], `
+routes:
+  - name: smart
+    targets: [{provider: flaky, model: mock-model}]
+`, `  breaker: {failures: 2, failure_rate: 0, cooldown: 200ms, probes: 1}`);
+  try {
+    for (let i = 0; i < 2; i++) await assert.rejects(chat(gw, ask('x')), (e) => e.status === 500);
+    await sleep(250);
+    // The probe is slow; its client gives up.
+    const ac = new AbortController();
+    const probe = client(gw).chat.completions.create(ask('[[mock:ttfb_ms=1500]] slow probe'), { signal: ac.signal });
+    await sleep(150);
+    ac.abort();
+    await assert.rejects(probe);
+    await sleep(50);
+    // Not "probe in flight" forever: the next request is admitted as the probe, succeeds, closes.
+    const { data } = await chat(gw, ask('after'));
+    assert.equal(data.choices[0].message.content, 'mock reply to: after');
+    const line = await gw.waitLog((l) => l.attempts?.some((a) => a.outcome === 'cancelled'));
+    assert.equal(line.status, 499);
+  } finally { await gw.stop(); }
+});
+
+test('a header config cannot fan one request out beyond 32 attempts, nor name more than 256 targets', async () => {
+  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } })], '',
+    `  breaker: {failures: 0, failure_rate: 0}`);
+  try {
+    const many = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 40 }, () => ({ provider: 'down', model: 'mock-model' })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(many) } }), (e) => {
+      assert.equal(e.status, 500);
+      assert.equal(e.headers.get('x-aigw-attempts'), '32');
+      return true;
+    });
+    assert.equal((await A.stats()).requests, 32);
+    const huge = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ provider: 'down' })) })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(huge) } }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /at most 256 targets/);
+      return true;
+    });
+    // Counted repetition in a regex is refused (glibc expands it when compiling).
+    const re = { strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': { $regex: '((a{0,15}){0,15}){0,15}' } }, then: 't' }] }, targets: [{ name: 't', provider: 'down' }] };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(re) } }), (e) => e.status === 400 && /regular expression/.test(e.message));
+  } finally { await gw.stop(); }
+});
+
+test('custom_host never receives the configured provider\'s key or headers', async () => {
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'from the custom host' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const gw = await gateway([provider('secret', A, { headers: { 'x-internal-token': 'do-not-leak' } })]);
+  try {
+    const cfg = { provider: 'secret', custom_host: `http://127.0.0.1:${srv.address().port}/v1` };
+    const { data } = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(cfg) } });
+    assert.equal(data.choices[0].message.content, 'from the custom host');
+    assert.equal(seen[0].authorization, 'Bearer client-key', 'the client\'s own key, not the provider\'s mock-key');
+    assert.equal(seen[0]['x-internal-token'], undefined);
+  } finally {
+    await gw.stop();
+    srv.close();
+  }
+});
+
+test('requests refused before any attempt still say so in the x-aigw headers', async () => {
+  const gw = await gateway([provider('a', A)]);
+  try {
+    await assert.rejects(chat(gw, { ...ask('x'), model: 'no-such-model' }), (e) => {
+      assert.equal(e.status, 404);
+      assert.equal(e.headers.get('x-aigw-attempts'), '0');
+      assert.equal(e.headers.get('x-aigw-route'), 'no-such-model');
+      assert.equal(e.headers.get('x-should-retry'), 'false');
+      return true;
+    });
   } finally { await gw.stop(); }
 });
