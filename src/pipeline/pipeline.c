@@ -36,6 +36,7 @@
 void pipeline_request_init(request *req)
 {
     req->endpoint = -1;
+    req->tag[0].req = req->tag[1].req = req;
     buf_init(&req->upstream_reply, 0);
     buf_init(&req->stream_out, SSE_EVENT_MAX * 2);
     sse_reader_init(&req->sse, SSE_EVENT_MAX);
@@ -55,6 +56,8 @@ void pipeline_request_reset(request *req)
     req->route_headers_len = 0;
     req->local_error = NULL;
     req->failure = 0;
+    req->other_call = NULL;
+    req->tag_index = 0;
     req->stream = req->stream_done_seen = false;
     req->xlate = NULL;
     req->stream_error = NULL;
@@ -73,6 +76,8 @@ void pipeline_request_reset(request *req)
 
 void pipeline_request_free(request *req)
 {
+    if (req->other_call) upstream_cancel(req->other_call);
+    req->other_call = NULL;
     json_decref(req->config_json);
     json_decref(req->metadata);
     json_decref(req->params);
@@ -418,6 +423,48 @@ static bool merge_overrides(request *req, const char *overrides)
     return true;
 }
 
+/* ---- hedging: two attempts in flight, the first to answer wins ---------------------------------- */
+
+/* The attempt the hedge ran against becomes the current one again (the hedge lost or failed). */
+static void resume_other(request *req)
+{
+    req->upstream = req->other_call;
+    req->other_call = NULL;
+    req->route = req->other_route;
+    req->xlate = req->other_xlate;
+    req->dropped_params = req->other_dropped;
+    req->attempt_ns = req->other_attempt_ns;
+    req->head_ns = 0;
+    req->tag_index ^= 1;
+    route_resume_other(req->walk);
+}
+
+/* The current attempt won: the other one is cancelled, which says nothing about its health. */
+static void drop_other(request *req)
+{
+    if (!req->other_call) return;
+    upstream_cancel(req->other_call);
+    req->other_call = NULL;
+    route_report_other(req->walk, &(attempt_report){.result = ATTEMPT_CANCELLED, .retry_after_ms = -1});
+}
+
+/* No first byte yet after the target's hedge delay: the next target is asked too. */
+static void hedge_fire(request *req)
+{
+    if (req->hedge_serial != req->attempt_serial || !req->upstream || req->head_ns || req->other_call) return;
+    route_target t;
+    if (!route_hedge_next(req->walk, &t)) return;
+    req->other_call = req->upstream;
+    req->upstream = NULL;
+    req->other_route = req->route;
+    req->other_xlate = req->xlate;
+    req->other_dropped = req->dropped_params;
+    req->other_attempt_ns = req->attempt_ns;
+    req->tag_index ^= 1;
+    req->target = t;
+    attempt_send(req);
+}
+
 static void attempt_failed(request *req, int kind, attempt_result result, int status, const char *message)
 {
     req->failure = kind;
@@ -425,7 +472,10 @@ static void attempt_failed(request *req, int kind, attempt_result result, int st
     attempt_report r = {.result = result, .status = status, .retry_after_ms = req->retry_after_ms};
     if (req->head_ns) r.ttfb_us = (req->head_ns - req->attempt_ns) / 1000;
     route_report(req->walk, &r);
-    attempt_next(req);
+    if (req->other_call) /* a hedge failed first: the attempt it hedged against goes on */
+        resume_other(req);
+    else
+        attempt_next(req);
 }
 
 static void attempt_next(request *req)
@@ -458,8 +508,12 @@ static const upstream_callbacks upstream_cbs = {
 static void attempt_send(request *req)
 {
     const route_target *t = &req->target;
+    req->attempt_serial++;
     if (!route_begin(req->walk, t)) { /* its breaker opened meanwhile */
-        attempt_next(req);
+        if (req->other_call)
+            resume_other(req);
+        else
+            attempt_next(req);
         return;
     }
     req->route = target_route(req, t->leaf);
@@ -483,6 +537,7 @@ static void attempt_send(request *req)
     if (req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC) {
         /* The provider cannot count: an estimate from the text, marked as one. */
         route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1});
+        drop_other(req);
         set_route_headers(req, false);
         buf out;
         buf_init(&out, 64);
@@ -532,9 +587,16 @@ static void attempt_send(request *req)
         .total_timeout_ms = req->stream ? 0 : timeout,
     };
     req->upstream_reply.max = req->worker->config->max_response_bytes;
-    req->upstream = upstream_start(req->worker->upstream, &ureq, &upstream_cbs, req);
-    if (!req->upstream)
+    req->upstream = upstream_start(req->worker->upstream, &ureq, &upstream_cbs, &req->tag[req->tag_index]);
+    if (!req->upstream) {
         attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_CONNECT, 0, "could not start the upstream request");
+        return;
+    }
+    uint32_t hedge = req->other_call ? 0 : route_hedge_delay(req->walk);
+    if (hedge) {
+        req->hedge_serial = req->attempt_serial;
+        http_request_timer(req, hedge, hedge_fire);
+    }
 }
 
 /* ---- stage: answer ----------------------------------------------------------------------- */
@@ -610,9 +672,44 @@ static void set_route_headers(request *req, bool gave_up)
     req->route_headers_len = n;
 }
 
+/* While a hedge runs, the first head decides: a success wins and the other transfer is
+ * cancelled; a failure is that attempt's end, and the other one goes on. Returns false when
+ * this head's transfer is not the answer. */
+static bool hedge_head(request *req, bool current, int status)
+{
+    bool ok = status >= 200 && status < 300;
+    attempt_report lost = {
+        .result = ok ? ATTEMPT_CANCELLED : ATTEMPT_STATUS, .status = status, .retry_after_ms = -1};
+    if (current && ok) {
+        drop_other(req);
+        return true;
+    }
+    if (current) { /* failed while the other is still out: the other may still answer */
+        upstream_cancel(req->upstream);
+        req->upstream = NULL;
+        lost.ttfb_us = (time_now_ns() - req->attempt_ns) / 1000;
+        route_report(req->walk, &lost);
+        resume_other(req);
+        return false;
+    }
+    if (ok) { /* the other answered first: the current attempt is the one cancelled */
+        upstream_cancel(req->upstream);
+        req->upstream = NULL;
+        route_report(req->walk, &lost);
+        resume_other(req);
+        return true;
+    }
+    upstream_cancel(req->other_call);
+    req->other_call = NULL;
+    route_report_other(req->walk, &lost);
+    return false;
+}
+
 static bool on_upstream_head(void *ud, int status, const char *const *lines, size_t nlines)
 {
-    request *req = ud;
+    call_tag *tag = ud;
+    request *req = tag->req;
+    if (req->other_call && !hedge_head(req, tag == &req->tag[req->tag_index], status)) return false;
     req->head_ns = time_now_ns();
     req->retry_after_ms = route_note_headers(req->walk, status, lines, nlines);
     const char *content_type = "application/json";
@@ -675,7 +772,7 @@ static void on_sse_event(void *ud, const char *raw, size_t len)
 
 static int on_upstream_data(void *ud, const char *data, size_t len)
 {
-    request *req = ud;
+    request *req = ((call_tag *)ud)->req;
     if (!req->chunked) {
         return buf_append(&req->upstream_reply, data, len) == BUF_OK ? UPSTREAM_DATA_OK : UPSTREAM_DATA_ABORT;
     }
@@ -687,7 +784,7 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
 
 static bool on_upstream_flush(void *ud)
 {
-    request *req = ud;
+    request *req = ((call_tag *)ud)->req;
     if (!req->chunked || !req->stream_out.len) return false;
     bool behind = http_stream_write(req, req->stream_out.data, req->stream_out.len);
     req->stream_out.len = 0;
@@ -794,7 +891,20 @@ static void answer_failure(request *req)
 
 static void on_upstream_done(void *ud, upstream_result result, const char *message)
 {
-    request *req = ud;
+    call_tag *tag = ud;
+    request *req = tag->req;
+    if (req->other_call) { /* a hedge runs: one of the two transfers ended before its head */
+        attempt_report r = {.result = attempt_result_of(result), .retry_after_ms = -1};
+        if (tag != &req->tag[req->tag_index]) {
+            req->other_call = NULL;
+            route_report_other(req->walk, &r);
+        } else {
+            req->upstream = NULL;
+            route_report(req->walk, &r);
+            resume_other(req);
+        }
+        return;
+    }
     req->upstream = NULL;
     const char *provider = req->route->provider->name;
     char msg[512];
@@ -868,6 +978,7 @@ void pipeline_abort(request *req)
          * back; the client leaving says nothing about the target's health. */
         route_report(req->walk, &(attempt_report){.result = ATTEMPT_CANCELLED, .retry_after_ms = -1});
     }
+    drop_other(req);
     if (!req->response_started) req->status = 499;
     req->error_note = "client closed the connection";
     pipeline_record(req);

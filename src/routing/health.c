@@ -254,6 +254,11 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
         h->ewma_at_ms = now_ms ? now_ms : 1;
     }
     if (probe && h->probes_in_flight) h->probes_in_flight--;
+    if (!failure && ttfb_ms >= 0) {
+        h->ttfb_ring[h->ttfb_next] = ttfb_ms > 4e9 ? 4000000000u : (uint32_t)ttfb_ms;
+        h->ttfb_next = (h->ttfb_next + 1) % 32;
+        if (h->ttfb_count < 32) h->ttfb_count++;
+    }
     h->rate_requests++;
     if (!failure) {
         h->consecutive_failures = 0;
@@ -275,6 +280,24 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
         }
     }
     pthread_mutex_unlock(&h->lock);
+}
+
+bool health_ttfb_p95(target_health *h, uint32_t *ms)
+{
+    uint32_t v[32];
+    pthread_mutex_lock(&h->lock);
+    uint32_t n = h->ttfb_count;
+    memcpy(v, h->ttfb_ring, sizeof v);
+    pthread_mutex_unlock(&h->lock);
+    if (n < 10) return false;
+    for (uint32_t i = 1; i < n; i++) /* 32 values at most: insertion sort */
+        for (uint32_t j = i; j && v[j - 1] > v[j]; j--) {
+            uint32_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *ms = v[(n * 95 + 99) / 100 - 1];
+    return true;
 }
 
 void health_release(target_health *h, bool probe)

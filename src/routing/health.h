@@ -26,7 +26,9 @@ struct target_health {
     double ewma_ms;
     uint64_t ewma_at_ms;
     uint64_t limited_until_ms;
-    uint64_t last_ms; /* the latest clock reading seen under the lock */
+    uint64_t last_ms;       /* the latest clock reading seen under the lock */
+    uint32_t ttfb_ring[32]; /* the last successful times to first byte, ms, for hedging's p95 */
+    uint32_t ttfb_count, ttfb_next;
     atomic_int outstanding;
     target_health *next;
 };
@@ -53,6 +55,8 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
 /* The attempt was cancelled by aigw: its in-flight count and probe slot are given back, and
  * nothing is learned about the target. */
 void health_release(target_health *h, bool probe);
+/* The p95 of the last 32 successful times to first byte; false with fewer than 10. */
+bool health_ttfb_p95(target_health *h, uint32_t *ms);
 /* The provider has nothing left until then (monotonic ms). */
 void health_limit(target_health *h, uint64_t until_ms);
 

@@ -68,9 +68,11 @@ typedef struct route_node route_node;
 struct route_node {
     route_mode mode;
     route_balance balance;
-    const char *name; /* `name`, or NULL */
-    char label[24];   /* the child's name or index, for x-aigw-route */
-    uint32_t weight;  /* ×1000 of Portkey's weight (default 1 → 1000) */
+    uint32_t hedge_ms; /* fallback: start the next target after this long without a first byte */
+    bool hedge_p95;    /* … after the current target's p95 time to first byte */
+    const char *name;  /* `name`, or NULL */
+    char label[24];    /* the child's name or index, for x-aigw-route */
+    uint32_t weight;   /* ×1000 of Portkey's weight (default 1 → 1000) */
     route_node *children;
     size_t nchildren;
     route_condition *conditions;
@@ -212,6 +214,18 @@ bool route_next(route_walk *w, route_target *out);
 bool route_begin(route_walk *w, const route_target *t);
 /* The outcome of the attempt on the current target. */
 void route_report(route_walk *w, const attempt_report *r);
+
+/* Hedging (a fallback node's strategy.hedge): after route_begin, how long to wait for the
+ * first byte before asking the next target too (0: no hedge). When that time has passed,
+ * route_hedge_next() gives that target and makes it the current attempt; the one it hedges
+ * against becomes the "other". Whichever answers first wins. The other losing: report it with
+ * route_report_other() (ATTEMPT_CANCELLED, or its failure). The current losing (or failing
+ * first): route_report() it, then route_resume_other() makes the other current again. No
+ * retries follow a hedge; a fallback continues after the hedge's target. */
+uint32_t route_hedge_delay(route_walk *w);
+bool route_hedge_next(route_walk *w, route_target *out);
+void route_report_other(route_walk *w, const attempt_report *r);
+void route_resume_other(route_walk *w);
 
 /* Reads a response head's rate-limit and retry headers into the current target's health;
  * returns the retry hint in ms (-1 when none). lines are "Name: value". */

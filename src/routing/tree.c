@@ -298,6 +298,14 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
                 n->balance = BALANCE_LATENCY;
             else
                 return fail(b, p, "must be weighted, least_busy or latency");
+        } else if (!strcmp(k, "hedge")) {
+            if (json_is_true(val)) {
+                n->hedge_p95 = true;
+            } else if (!json_is_false(val)) {
+                if (!get_duration(b, p, val, 600000, &n->hedge_ms)) return false;
+                if (!n->hedge_ms)
+                    return fail(b, p, "must be true (the target's p95 time to first byte) or a delay > 0");
+            }
         } else if (!strcmp(k, "conditions")) {
             if (!json_is_array(val)) return fail(b, p, "must be a list of {query, then}");
             *conditions = val;
@@ -305,10 +313,13 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
             if (!json_is_string(val)) return fail(b, p, "must name a target");
             *default_name = json_string_value(val);
         } else {
-            return fail(b, p, "unknown field (allowed: mode, on_status_codes, balance, conditions, default)");
+            return fail(
+                b, p, "unknown field (allowed: mode, on_status_codes, balance, hedge, conditions, default)");
         }
     }
     if (!have_mode) return fail(b, child_path(b, path, "mode", -1), "is required");
+    if ((n->hedge_ms || n->hedge_p95) && n->mode != ROUTE_FALLBACK)
+        return fail(b, child_path(b, path, "hedge", -1), "belongs to a fallback strategy");
     return true;
 }
 

@@ -26,21 +26,31 @@
 #include "routing/health.h"
 #include "util/timeutil.h"
 
+/* One attempt's bookkeeping: its target, its shared health, its log entry. */
+typedef struct walk_slot {
+    const route_node *leaf;
+    target_health *health;
+    const char *path;
+    route_attempt_log *log;
+    uint64_t begin_ns;
+    uint32_t tries; /* on this leaf */
+    bool begun, probe;
+} walk_slot;
+
 struct route_walk {
     route_context ctx;
     const route_tree *tree;
     const route_node *stack[ROUTE_MAX_DEPTH + 2];
     int depth;
-    const route_node *leaf;
-    target_health *health;
-    bool begun, probe, avoid_limited, saw_limited, started, done;
-    uint32_t tries; /* on the current leaf */
+    walk_slot cur;   /* the attempt the walk decides on */
+    walk_slot other; /* while a hedge runs: the attempt it hedges against */
+    int hedge_at;    /* stack index of the fallback node that hedges */
+    bool hedged;     /* a hedge started: no more retries in this walk */
+    bool avoid_limited, saw_limited, started, done;
     uint32_t attempts;
     attempt_report last;
-    uint64_t begin_ns;
     char *paths;
     size_t paths_len;
-    const char *leaf_path;
     route_attempt_log *log_head, *log_tail;
     const char *unavailable;
     uint64_t unavailable_ms;
@@ -473,13 +483,13 @@ static bool retryable(const route_node *leaf, const attempt_report *r)
 static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool retry, uint32_t wait_ms)
 {
     if (!retry) {
-        w->leaf = leaf;
-        w->tries = 0;
-        w->health = leaf_health(w, leaf);
-        w->leaf_path = leaf_path_of(w);
+        memset(&w->cur, 0, sizeof w->cur);
+        w->cur.leaf = leaf;
+        w->cur.health = leaf_health(w, leaf);
+        w->cur.path = leaf_path_of(w);
     }
     out->leaf = leaf;
-    out->path = w->leaf_path;
+    out->path = w->cur.path;
     out->retry = retry;
     out->wait_ms = wait_ms;
     out->route = NULL;
@@ -506,10 +516,11 @@ bool route_next(route_walk *w, route_target *out)
         w->done = true;
         return false;
     }
-    const route_node *leaf = w->leaf;
-    route_attempt_log *cur = w->log_tail;
-    /* the same target again? */
-    if (r.result != ATTEMPT_SKIPPED && w->tries <= leaf->retry.attempts && retryable(leaf, &r)) {
+    const route_node *leaf = w->cur.leaf;
+    route_attempt_log *cur = w->cur.log;
+    /* the same target again? (not once a hedge ran: two targets were already asked) */
+    if (r.result != ATTEMPT_SKIPPED && !w->hedged && w->cur.tries <= leaf->retry.attempts &&
+        retryable(leaf, &r)) {
         const retry_policy *p = &leaf->retry;
         int64_t wait;
         const char *why = NULL;
@@ -518,11 +529,11 @@ bool route_next(route_walk *w, route_target *out)
             if ((uint64_t)wait > p->max_wait_ms)
                 why = "the provider asked to wait longer than retry.max_wait";
         } else {
-            uint64_t cap = (uint64_t)p->base_delay_ms << (w->tries > 16 ? 16 : w->tries - 1);
+            uint64_t cap = (uint64_t)p->base_delay_ms << (w->cur.tries > 16 ? 16 : w->cur.tries - 1);
             if (cap > p->max_delay_ms) cap = p->max_delay_ms;
             wait = cap ? (int64_t)(next_random(w->ctx.rng) % (cap + 1)) : 0; /* full jitter */
         }
-        if (!why && !health_retry_allowed(w->health, now_ms())) why = "retry budget exhausted";
+        if (!why && !health_retry_allowed(w->cur.health, now_ms())) why = "retry budget exhausted";
         if (!why) return emit(w, leaf, out, true, (uint32_t)wait);
         if (cur) cur->why = why;
     }
@@ -545,12 +556,14 @@ bool route_next(route_walk *w, route_target *out)
 
 bool route_begin(route_walk *w, const route_target *t)
 {
+    walk_slot *c = &w->cur;
     route_attempt_log *l = log_add(w, t->leaf, t->path);
     l->wait_ms = t->wait_ms;
-    w->tries++;
-    w->begun = health_begin(w->health, now_ms(), t->retry, &w->probe);
-    w->begin_ns = time_now_ns();
-    if (!w->begun) {
+    c->log = l;
+    c->tries++;
+    c->begun = health_begin(c->health, now_ms(), t->retry, &c->probe);
+    c->begin_ns = time_now_ns();
+    if (!c->begun) {
         l->result = ATTEMPT_SKIPPED;
         l->why = "circuit opened meanwhile";
         w->last = (attempt_report){.result = ATTEMPT_SKIPPED, .retry_after_ms = -1};
@@ -572,26 +585,85 @@ bool route_begin(route_walk *w, const route_target *t)
     return true;
 }
 
-void route_report(route_walk *w, const attempt_report *r)
+/* An attempt's end, into its log entry and its target's health. */
+static void slot_report(walk_slot *s, const attempt_report *r)
 {
-    w->last = *r;
-    route_attempt_log *l = w->log_tail;
+    route_attempt_log *l = s->log;
     if (l && l->result != ATTEMPT_SKIPPED) {
         l->result = r->result;
         l->status = r->status;
-        l->ms = (double)(time_now_ns() - w->begin_ns) / 1e6;
+        l->ms = (double)(time_now_ns() - s->begin_ns) / 1e6;
     }
-    if (!w->begun) return;
-    w->begun = false;
-    bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
-                   r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
+    if (!s->begun) return;
+    s->begun = false;
     if (r->result == ATTEMPT_CANCELLED) {
-        health_release(w->health, w->probe);
+        health_release(s->health, s->probe);
         return;
     }
-    health_end(w->health, now_ms(), failure, w->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
+    bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
+                   r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
+    health_end(s->health, now_ms(), failure, s->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
     if (r->result == ATTEMPT_STATUS && r->status == 429)
-        health_limit(w->health, now_ms() + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms : 1000));
+        health_limit(s->health, now_ms() + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms : 1000));
+}
+
+void route_report(route_walk *w, const attempt_report *r)
+{
+    w->last = *r;
+    slot_report(&w->cur, r);
+}
+
+/* ---- hedging ------------------------------------------------------------------------------ */
+
+uint32_t route_hedge_delay(route_walk *w)
+{
+    if (w->hedged || !w->cur.begun || w->cur.tries != 1) return 0;
+    for (int i = w->depth - 2; i >= 0; i--) {
+        const route_node *f = w->stack[i];
+        if (f->mode != ROUTE_FALLBACK || !(f->hedge_ms || f->hedge_p95)) continue;
+        if (w->stack[i + 1] == &f->children[f->nchildren - 1]) return 0; /* nothing after it */
+        uint32_t ms = f->hedge_ms;
+        if (f->hedge_p95 && !health_ttfb_p95(w->cur.health, &ms)) return 0; /* not measured yet */
+        w->hedge_at = i;
+        return ms ? ms : 1;
+    }
+    return 0;
+}
+
+bool route_hedge_next(route_walk *w, route_target *out)
+{
+    if (w->hedged || !w->cur.begun) return false;
+    int i = w->hedge_at;
+    const route_node *f = w->stack[i];
+    const route_node *saved[ROUTE_MAX_DEPTH + 2];
+    int saved_depth = w->depth;
+    memcpy(saved, w->stack, sizeof saved);
+    w->other = w->cur;
+    w->depth = i + 1;
+    for (size_t j = (size_t)(w->stack[i + 1] - f->children) + 1; j < f->nchildren && !w->error; j++) {
+        const route_node *leaf = descend_preferring(w, &f->children[j]);
+        if (leaf) {
+            w->hedged = true;
+            return emit(w, leaf, out, false, 0);
+        }
+    }
+    memcpy(w->stack, saved, sizeof saved);
+    w->depth = saved_depth;
+    w->cur = w->other;
+    memset(&w->other, 0, sizeof w->other);
+    return false;
+}
+
+void route_report_other(route_walk *w, const attempt_report *r)
+{
+    slot_report(&w->other, r);
+    memset(&w->other, 0, sizeof w->other);
+}
+
+void route_resume_other(route_walk *w)
+{
+    w->cur = w->other;
+    memset(&w->other, 0, sizeof w->other);
 }
 
 /* ---- the provider's hints ------------------------------------------------------------------ */
@@ -691,7 +763,7 @@ int64_t route_note_headers(route_walk *w, int status, const char *const *lines, 
     int64_t limited = -1;
     if (remaining_requests == 0 && reset_requests >= 0) limited = reset_requests;
     if (remaining_tokens == 0 && reset_tokens > limited) limited = reset_tokens;
-    if (limited > 0 && w->health) health_limit(w->health, now_ms() + (uint64_t)limited);
+    if (limited > 0 && w->cur.health) health_limit(w->cur.health, now_ms() + (uint64_t)limited);
     if (retry_after_ms >= 0) return retry_after_ms;
     if (retry_after >= 0) return retry_after;
     if (status == 429) return limited;

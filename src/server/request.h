@@ -34,6 +34,12 @@ typedef struct http_header {
     size_t name_len, value_len;
 } http_header;
 
+/* What an upstream call's callbacks get: which request, through which of its two slots (a
+ * hedged request has two transfers in flight; the slot tells them apart). */
+typedef struct call_tag {
+    struct request *req;
+} call_tag;
+
 typedef struct request {
     struct client_conn *conn;
     struct worker *worker;
@@ -84,10 +90,19 @@ typedef struct request {
     const char *dropped_params; /* comma-separated parameters the provider could not take, arena */
     usage_counts usage;         /* as the provider reported it, normalized to OpenAI's meaning */
     struct upstream_call *upstream;
-    buf upstream_reply;       /* buffered non-stream reply */
-    sse_reader sse;           /* stream framing */
-    buf stream_out;           /* events gathered for one client write */
-    const char *pass_headers; /* upstream headers passed to the client, arena */
+    call_tag tag[2]; /* ud of the current call: tag[tag_index] */
+    int tag_index;
+    /* while a hedge runs: the attempt it hedges against, and what attempt_send set for it */
+    struct upstream_call *other_call;
+    const struct model_route *other_route;
+    struct xlate *other_xlate;
+    const char *other_dropped;
+    uint64_t other_attempt_ns;
+    uint32_t attempt_serial, hedge_serial; /* a hedge timer is for one attempt only */
+    buf upstream_reply;                    /* buffered non-stream reply */
+    sse_reader sse;                        /* stream framing */
+    buf stream_out;                        /* events gathered for one client write */
+    const char *pass_headers;              /* upstream headers passed to the client, arena */
     size_t pass_headers_len;
     const char *upstream_content_type; /* of a buffered reply, arena */
     const char *error_note;            /* why the request failed, for the access log */

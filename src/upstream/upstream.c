@@ -56,6 +56,7 @@ struct upstream_call {
     void *ud;
     upstream_call *prev, *next; /* client->calls */
     upstream_call *next_deferred;
+    bool deferred; /* in deferred_cancels */
     upstream_call *next_flush;
     bool flush_queued;
     uv_timer_t timer;             /* first byte, then idle gap; see arm_timer */
@@ -390,7 +391,9 @@ static void process_finished(upstream_client *client)
         CURLcode code = msg->data.result;
         curl_multi_remove_handle(client->multi, call->easy);
         if (call->cancelled) {
-            call_free(call);
+            /* Cancelled from inside a curl callback: it waits in deferred_cancels, which frees it
+             * (freeing it here too would free it twice). */
+            if (!call->deferred) call_free(call);
             continue;
         }
         upstream_result result = map_curl_result(call, code);
@@ -590,6 +593,7 @@ void upstream_cancel(upstream_call *call)
     upstream_client *client = call->client;
     if (client->in_curl) {
         uv_timer_stop(&call->timer);
+        call->deferred = true;
         call->next_deferred = client->deferred_cancels;
         client->deferred_cancels = call;
         return;

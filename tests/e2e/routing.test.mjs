@@ -663,3 +663,70 @@ test('requests refused before any attempt still say so in the x-aigw headers', a
     });
   } finally { await gw.stop(); }
 });
+
+// ---- hedging ---------------------------------------------------------------------------------------
+
+test('hedging: a slow first byte starts the next target, the first answer wins, the other is cancelled', async () => {
+  const gw = await gateway([provider('slow', A, { headers: { 'x-mock-ttfb-ms': 600 } }), provider('quick', B)], `
+routes:
+  - name: smart
+    strategy: {mode: fallback, hedge: 100ms}
+    targets: [{provider: slow, model: mock-model}, {provider: quick, model: mock-model}]
+`);
+  try {
+    const t0 = Date.now();
+    const { data, headers } = await chat(gw, ask('race'));
+    const elapsed = Date.now() - t0;
+    assert.equal(data.choices[0].message.content, 'mock reply to: race');
+    assert.equal(headers.get('x-aigw-provider'), 'quick');
+    assert.equal(headers.get('x-aigw-route'), 'smart/0, smart/1');
+    assert.ok(elapsed < 450, `answered after ${elapsed} ms, the slow target needs 600`);
+    const line = await gw.waitLog((l) => l.route === 'smart');
+    assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]), [['slow', 'cancelled'], ['quick', 'ok']]);
+
+    // A stream hedges the same way, before its first byte.
+    const stream = await client(gw).chat.completions.create(ask('race stream', { stream: true }));
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, 'mock reply to: race stream');
+    assert.equal((await B.stats()).streams.completed, 1);
+  } finally { await gw.stop(); }
+});
+
+test('hedging: the first target answering before the delay is not hedged; answering first after it, it wins', async () => {
+  const gw = await gateway([provider('first', A, { headers: { 'x-mock-ttfb-ms': 150 } }), provider('second', B, { headers: { 'x-mock-ttfb-ms': 800 } })], `
+routes:
+  - name: smart
+    strategy: {mode: fallback, hedge: 400ms}
+    targets: [{provider: first, model: mock-model}, {provider: second, model: mock-model}]
+  - name: eager
+    strategy: {mode: fallback, hedge: 50ms}
+    targets: [{provider: first, model: mock-model}, {provider: second, model: mock-model}]
+`);
+  try {
+    let r = await chat(gw, ask('no hedge'));
+    assert.equal(r.headers.get('x-aigw-attempts'), '1');
+    assert.equal((await B.stats()).requests, 0);
+    r = await chat(gw, { ...ask('hedged'), model: 'eager' });
+    assert.equal(r.headers.get('x-aigw-provider'), 'first');
+    assert.equal(r.headers.get('x-aigw-attempts'), '2', 'the hedge was sent');
+    const line = await gw.waitLog((l) => l.route === 'eager');
+    assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]), [['first', 'ok'], ['second', 'cancelled']]);
+  } finally { await gw.stop(); }
+});
+
+test('hedging: when the hedge fails first, the first target still answers', async () => {
+  const gw = await gateway([provider('first', A, { headers: { 'x-mock-ttfb-ms': 300 } }), provider('broken', B, { headers: { 'x-mock-status': 503 } })], `
+routes:
+  - name: smart
+    strategy: {mode: fallback, hedge: 50ms}
+    targets: [{provider: first, model: mock-model}, {provider: broken, model: mock-model}]
+`);
+  try {
+    const { data, headers } = await chat(gw, ask('patient'));
+    assert.equal(data.choices[0].message.content, 'mock reply to: patient');
+    assert.equal(headers.get('x-aigw-provider'), 'first');
+    const line = await gw.waitLog((l) => l.route === 'smart');
+    assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome, a.status]), [['first', 'ok', 200], ['broken', 'error_status', 503]]);
+  } finally { await gw.stop(); }
+});
