@@ -1059,6 +1059,20 @@ const model_route *config_find_model(const aigw_config *cfg, const char *name, s
     return NULL;
 }
 
+void config_route_fill(const aigw_config *cfg, model_route *r, const provider_config *p,
+                       const char *public_name, const char *model)
+{
+    memset(r, 0, sizeof *r);
+    r->public_name = (char *)public_name;
+    r->provider = p;
+    r->upstream_model = (char *)model;
+    r->upstream_model_len = strlen(model);
+    r->is_alias = strcmp(public_name, model) != 0;
+    r->catalog = catalog_find(&cfg->catalog, p->preset->type, model);
+    r->max_output_tokens =
+        r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
+}
+
 const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len)
 {
     size_t lo = 0, hi = cfg->ntrees;

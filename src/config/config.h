@@ -97,6 +97,11 @@ void config_free(aigw_config *cfg);
 
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
+/* Fills r for provider p serving model under public_name: catalog entry and output limit
+ * looked up, is_alias when the two names differ. Strings are borrowed, not copied. */
+void config_route_fill(const aigw_config *cfg, model_route *r, const provider_config *p,
+                       const char *public_name, const char *model);
+
 /* A route of `routes:` by name (not NUL-terminated); NULL when there is none. */
 const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len);
 

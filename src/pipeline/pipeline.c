@@ -341,22 +341,14 @@ static const model_route *target_route(request *req, const route_node *leaf)
         r->is_alias = false;
         return r;
     }
-    memset(r, 0, sizeof *r);
-    const char *model = leaf->model ? leaf->model : req->model;
-    r->public_name = (char *)req->model;
-    r->provider = leaf->provider;
-    r->upstream_model = (char *)model;
-    r->upstream_model_len = strlen(model);
-    r->is_alias = strcmp(model, req->model) != 0;
-    r->catalog = catalog_find(&req->worker->config->catalog, leaf->provider->preset->type, model);
-    r->max_output_tokens =
-        r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
+    config_route_fill(req->worker->config, r, leaf->provider, req->model,
+                      leaf->model ? leaf->model : req->model);
     return r;
 }
 
 /* The client's body with the target's override_params set at the top level (replaced where
  * the body has them, added where not), and the model's span in it found again. */
-static bool merge_overrides(request *req, const char *overrides)
+static bool apply_overrides(request *req, const char *overrides)
 {
     json_t *o = json_loads(overrides, 0, NULL);
     size_t n = json_object_size(o);
@@ -560,7 +552,7 @@ static void attempt_send(request *req)
     req->payload_len = req->body.len;
     req->model_start = req->body_model_start;
     req->model_end = req->body_model_end;
-    if (t->leaf->override_json && !merge_overrides(req, t->leaf->override_json)) {
+    if (t->leaf->override_json && !apply_overrides(req, t->leaf->override_json)) {
         attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400, "override_params could not be merged");
         return;
     }

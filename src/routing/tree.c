@@ -594,15 +594,8 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
          * model name differs from it in general, so the model is spliced (is_alias). Its
          * health is found once the whole tree is accepted (attach_health). */
         model_route *r = arena_alloc(b->arena, sizeof *r);
-        memset(r, 0, sizeof *r);
-        r->public_name = (char *)n->model;
-        r->provider = n->provider;
-        r->upstream_model = (char *)n->model;
-        r->upstream_model_len = strlen(n->model);
+        config_route_fill(b->cfg, r, n->provider, n->model, n->model);
         r->is_alias = true;
-        r->catalog = catalog_find(&b->cfg->catalog, n->provider->preset->type, n->model);
-        r->max_output_tokens =
-            r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
         n->route = r;
     }
     return true;
