@@ -417,17 +417,30 @@ static bool apply_overrides(request *req, const char *overrides)
 
 /* ---- hedging: two attempts in flight, the first to answer wins ---------------------------------- */
 
+#define SWAP(type, a, b)                                                                                     \
+    do {                                                                                                     \
+        type swap_tmp = (a);                                                                                 \
+        (a) = (b);                                                                                           \
+        (b) = swap_tmp;                                                                                      \
+    } while (0)
+
+/* Exchanges the current attempt (its transfer and what encoding it set) with the other one. */
+static void swap_attempts(request *req)
+{
+    SWAP(struct upstream_call *, req->upstream, req->other_call);
+    SWAP(const model_route *, req->route, req->other_route);
+    SWAP(struct xlate *, req->xlate, req->other_xlate);
+    SWAP(const char *, req->dropped_params, req->other_dropped);
+    SWAP(uint64_t, req->attempt_ns, req->other_attempt_ns);
+    req->tag_index ^= 1;
+}
+
 /* The attempt the hedge ran against becomes the current one again (the hedge lost or failed). */
 static void resume_other(request *req)
 {
-    req->upstream = req->other_call;
+    swap_attempts(req);
     req->other_call = NULL;
-    req->route = req->other_route;
-    req->xlate = req->other_xlate;
-    req->dropped_params = req->other_dropped;
-    req->attempt_ns = req->other_attempt_ns;
     req->head_ns = 0;
-    req->tag_index ^= 1;
     route_resume_other(req->walk);
 }
 
@@ -446,13 +459,7 @@ static void hedge_fire(request *req)
     if (req->hedge_serial != req->attempt_serial || !req->upstream || req->head_ns || req->other_call) return;
     route_target t;
     if (!route_hedge_next(req->walk, &t)) return;
-    req->other_call = req->upstream;
-    req->upstream = NULL;
-    req->other_route = req->route;
-    req->other_xlate = req->xlate;
-    req->other_dropped = req->dropped_params;
-    req->other_attempt_ns = req->attempt_ns;
-    req->tag_index ^= 1;
+    swap_attempts(req); /* the running attempt becomes the other; the current slot is empty */
     req->target = t;
     attempt_send(req);
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config_fixture.h"
+
 static char err[1024];
 
 typedef struct fixture {
@@ -34,27 +36,10 @@ static const char *const base_yaml = "providers:\n"
                                      "  retry: {attempts: 2}\n"
                                      "  allowed_hosts: [allowed.example, '127.0.0.1:2']\n";
 
-static aigw_config *load_yaml(const char *text)
-{
-    char dir[] = "/tmp/aigw-test-tree-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/aigw.yaml", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    aigw_config *cfg = config_load(path, err, sizeof err);
-    unlink(path);
-    rmdir(dir);
-    if (!cfg) fail_msg("config_load: %s", err);
-    return cfg;
-}
-
 static fixture *fixture_new(const char *yaml)
 {
     fixture *f = calloc(1, sizeof *f);
-    f->cfg = load_yaml(yaml);
+    f->cfg = config_from_text(yaml);
     arena_init(&f->arena, 4096);
     return f;
 }

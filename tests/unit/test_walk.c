@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "config_fixture.h"
+
 static char err[1024];
 
 typedef struct fixture {
@@ -45,27 +47,10 @@ static const char *const breaker_yaml = PROVIDERS "routing:\n"
                                                   "  retry: {attempts: 0}\n"
                                                   "  breaker: {failures: 3, cooldown: 100ms}\n";
 
-static aigw_config *load_yaml(const char *text)
-{
-    char dir[] = "/tmp/aigw-test-walk-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[128];
-    snprintf(path, sizeof path, "%s/aigw.yaml", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    aigw_config *cfg = config_load(path, err, sizeof err);
-    unlink(path);
-    rmdir(dir);
-    if (!cfg) fail_msg("config_load: %s", err);
-    return cfg;
-}
-
 static fixture *fixture_new(const char *yaml)
 {
     fixture *f = calloc(1, sizeof *f);
-    f->cfg = load_yaml(yaml);
+    f->cfg = config_from_text(yaml);
     arena_init(&f->arena, 16384);
     f->seed = 42;
     return f;
