@@ -728,41 +728,64 @@ static bool header_is(const char *line, size_t nlen, const char *name)
     return strlen(name) == nlen && !strncasecmp(line, name, nlen);
 }
 
+/* Which limit a rate-limit header is about: requests, or one of the token kinds. */
+enum { LIMIT_REQUESTS, LIMIT_TOKENS, LIMIT_INPUT_TOKENS, LIMIT_OUTPUT_TOKENS, LIMIT__COUNT };
+
+/* "requests-remaining", "input-tokens-reset" … (Anthropic's suffixes) → kind, and whether it
+ * is the reset; -1 when the name is none of them. */
+static int anthropic_limit(const char *name, size_t len, bool *reset)
+{
+    static const char *const kinds[LIMIT__COUNT] = {"requests", "tokens", "input-tokens", "output-tokens"};
+    for (int k = 0; k < LIMIT__COUNT; k++) {
+        size_t kl = strlen(kinds[k]);
+        if (len <= kl || strncasecmp(name, kinds[k], kl) || name[kl] != '-') continue;
+        if (header_is(name + kl + 1, len - kl - 1, "remaining")) return *reset = false, k;
+        if (header_is(name + kl + 1, len - kl - 1, "reset")) return *reset = true, k;
+    }
+    return -1;
+}
+
 int64_t route_note_headers(route_walk *w, int status, const char *const *lines, size_t nlines)
 {
     int64_t retry_after_ms = -1, retry_after = -1;
-    int64_t remaining_requests = -1, remaining_tokens = -1, reset_requests = -1, reset_tokens = -1;
+    int64_t remaining[LIMIT__COUNT] = {-1, -1, -1, -1}, reset[LIMIT__COUNT] = {-1, -1, -1, -1};
     for (size_t i = 0; i < nlines; i++) {
         const char *line = lines[i];
+        char first = (char)(line[0] | 0x20);
+        if (first != 'r' && first != 'x' && first != 'a') continue; /* most headers, at one test */
         const char *colon = strchr(line, ':');
         if (!colon) continue;
         size_t nlen = (size_t)(colon - line);
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t')
             v++;
-        if (header_is(line, nlen, "retry-after-ms") || header_is(line, nlen, "x-ms-retry-after-ms"))
-            retry_after_ms = strtoll(v, NULL, 10) >= 0 ? (int64_t)strtoll(v, NULL, 10) : -1;
-        else if (header_is(line, nlen, "retry-after"))
+        bool is_reset;
+        int k;
+        if (header_is(line, nlen, "retry-after-ms") || header_is(line, nlen, "x-ms-retry-after-ms")) {
+            long long ms = strtoll(v, NULL, 10);
+            retry_after_ms = ms >= 0 ? (int64_t)ms : -1;
+        } else if (header_is(line, nlen, "retry-after")) {
             retry_after = parse_retry_after(v);
-        else if (header_is(line, nlen, "x-ratelimit-remaining-requests") ||
-                 header_is(line, nlen, "anthropic-ratelimit-requests-remaining"))
-            remaining_requests = (int64_t)strtoll(v, NULL, 10);
-        else if (header_is(line, nlen, "x-ratelimit-remaining-tokens") ||
-                 header_is(line, nlen, "anthropic-ratelimit-tokens-remaining"))
-            remaining_tokens = (int64_t)strtoll(v, NULL, 10);
-        else if (header_is(line, nlen, "x-ratelimit-reset-requests"))
-            reset_requests = parse_go_duration(v);
-        else if (header_is(line, nlen, "x-ratelimit-reset-tokens"))
-            reset_tokens = parse_go_duration(v);
-        else if (header_is(line, nlen, "anthropic-ratelimit-requests-reset"))
-            reset_requests = ms_until_rfc3339(v);
-        else if (header_is(line, nlen, "anthropic-ratelimit-tokens-reset"))
-            reset_tokens = ms_until_rfc3339(v);
+        } else if (nlen > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20) &&
+                   (k = anthropic_limit(line + 20, nlen - 20, &is_reset)) >= 0) {
+            if (is_reset)
+                reset[k] = ms_until_rfc3339(v);
+            else
+                remaining[k] = (int64_t)strtoll(v, NULL, 10);
+        } else if (header_is(line, nlen, "x-ratelimit-remaining-requests")) {
+            remaining[LIMIT_REQUESTS] = (int64_t)strtoll(v, NULL, 10);
+        } else if (header_is(line, nlen, "x-ratelimit-remaining-tokens")) {
+            remaining[LIMIT_TOKENS] = (int64_t)strtoll(v, NULL, 10);
+        } else if (header_is(line, nlen, "x-ratelimit-reset-requests")) {
+            reset[LIMIT_REQUESTS] = parse_go_duration(v);
+        } else if (header_is(line, nlen, "x-ratelimit-reset-tokens")) {
+            reset[LIMIT_TOKENS] = parse_go_duration(v);
+        }
     }
-    /* Nothing left until the reset: steer away until then. */
+    /* Nothing left of some limit until its reset: steer away until the latest such reset. */
     int64_t limited = -1;
-    if (remaining_requests == 0 && reset_requests >= 0) limited = reset_requests;
-    if (remaining_tokens == 0 && reset_tokens > limited) limited = reset_tokens;
+    for (int k = 0; k < LIMIT__COUNT; k++)
+        if (remaining[k] == 0 && reset[k] > limited) limited = reset[k];
     if (limited > 0 && w->cur.health) health_limit(w->cur.health, now_ms() + (uint64_t)limited);
     if (retry_after_ms >= 0) return retry_after_ms;
     if (retry_after >= 0) return retry_after;

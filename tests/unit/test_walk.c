@@ -802,6 +802,17 @@ static void test_retry_hints_are_read_from_every_spelling(void **state)
     /* OpenAI's token reset on a 429 */
     const char *tokens[] = {"x-ratelimit-remaining-tokens: 0", "x-ratelimit-reset-tokens: 6m0s"};
     assert_int_equal(note(f, 429, tokens, 2), 360000);
+    /* Anthropic's output-token limit: the latest reset among the exhausted limits counts; a
+     * limit with some left does not */
+    char out_reset[160], in_reset[160], later[96];
+    format_rfc3339(time(NULL) + 90, later, sizeof later);
+    snprintf(out_reset, sizeof out_reset, "anthropic-ratelimit-output-tokens-reset: %s", later);
+    snprintf(in_reset, sizeof in_reset, "Anthropic-RateLimit-Input-Tokens-Reset: %s", reset);
+    const char *output[] = {"anthropic-ratelimit-output-tokens-remaining: 0", out_reset,
+                            "anthropic-ratelimit-input-tokens-remaining: 12000", in_reset};
+    v = note(f, 429, output, 4);
+    assert_true(v >= 88000 && v <= 90000);
+    assert_true(health_look(health_of(f, "a"), now_ms() + 80000).limited);
     fixture_free(f);
 }
 
