@@ -468,7 +468,10 @@ static void attempt_failed(request *req, int kind, attempt_result result, int st
 {
     req->failure = kind;
     req->failure_message = message ? arena_strndup(&req->arena, message, strlen(message)) : NULL;
-    attempt_report r = {.result = result, .status = status, .retry_after_ms = req->retry_after_ms};
+    attempt_report r = {.result = result,
+                        .status = status,
+                        .retry_after_ms = req->retry_after_ms,
+                        .local = kind == FAILED_LOCAL};
     if (req->head_ns) r.ttfb_us = (req->head_ns - req->attempt_ns) / 1000;
     route_report(req->walk, &r);
     if (req->other_call) /* a hedge failed first: the attempt it hedged against goes on */
@@ -535,7 +538,7 @@ static void attempt_send(request *req)
 
     if (req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC) {
         /* The provider cannot count: an estimate from the text, marked as one. */
-        route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1});
+        route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1, .local = true});
         drop_other(req);
         set_route_headers(req, false);
         buf out;
@@ -591,7 +594,10 @@ static void attempt_send(request *req)
         attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_CONNECT, 0, "could not start the upstream request");
         return;
     }
-    uint32_t hedge = req->other_call ? 0 : route_hedge_delay(req->walk);
+    /* count_tokens is not hedged: a hedge to a provider that cannot count would answer an
+     * estimate at once and cancel the exact count */
+    uint32_t hedge =
+        req->other_call || req->endpoint == ENDPOINT_COUNT_TOKENS ? 0 : route_hedge_delay(req->walk);
     if (hedge) {
         req->hedge_serial = req->attempt_serial;
         http_request_timer(req, hedge, hedge_fire);
@@ -674,11 +680,11 @@ static void set_route_headers(request *req, bool gave_up)
 /* While a hedge runs, the first head decides: a success wins and the other transfer is
  * cancelled; a failure is that attempt's end, and the other one goes on. Returns false when
  * this head's transfer is not the answer. */
-static bool hedge_head(request *req, bool current, int status)
+static bool hedge_head(request *req, bool current, int status, const char *const *lines, size_t nlines)
 {
     bool ok = status >= 200 && status < 300;
     attempt_report lost = {
-        .result = ok ? ATTEMPT_CANCELLED : ATTEMPT_STATUS, .status = status, .retry_after_ms = -1};
+        .result = ok ? ATTEMPT_CANCELLED : ATTEMPT_STATUS, .status = ok ? 0 : status, .retry_after_ms = -1};
     if (current && ok) {
         drop_other(req);
         return true;
@@ -687,6 +693,7 @@ static bool hedge_head(request *req, bool current, int status)
         upstream_cancel(req->upstream);
         req->upstream = NULL;
         lost.ttfb_us = (time_now_ns() - req->attempt_ns) / 1000;
+        lost.retry_after_ms = route_note_headers(req->walk, false, status, lines, nlines);
         route_report(req->walk, &lost);
         resume_other(req);
         return false;
@@ -700,6 +707,7 @@ static bool hedge_head(request *req, bool current, int status)
     }
     upstream_cancel(req->other_call);
     req->other_call = NULL;
+    lost.retry_after_ms = route_note_headers(req->walk, true, status, lines, nlines);
     route_report_other(req->walk, &lost);
     return false;
 }
@@ -708,9 +716,10 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
 {
     call_tag *tag = ud;
     request *req = tag->req;
-    if (req->other_call && !hedge_head(req, tag == &req->tag[req->tag_index], status)) return false;
+    if (req->other_call && !hedge_head(req, tag == &req->tag[req->tag_index], status, lines, nlines))
+        return false;
     req->head_ns = time_now_ns();
-    req->retry_after_ms = route_note_headers(req->walk, status, lines, nlines);
+    req->retry_after_ms = route_note_headers(req->walk, false, status, lines, nlines);
     const char *content_type = "application/json";
     size_t total = req->dropped_params ? strlen(req->dropped_params) + 32 : 0;
     for (size_t i = 0; i < nlines; i++)

@@ -254,11 +254,6 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
         h->ewma_at_ms = now_ms ? now_ms : 1;
     }
     if (probe && h->probes_in_flight) h->probes_in_flight--;
-    if (!failure && ttfb_ms >= 0) {
-        h->ttfb_ring[h->ttfb_next] = ttfb_ms > 4e9 ? 4000000000u : (uint32_t)ttfb_ms;
-        h->ttfb_next = (h->ttfb_next + 1) % 32;
-        if (h->ttfb_count < 32) h->ttfb_count++;
-    }
     h->rate_requests++;
     if (!failure) {
         h->consecutive_failures = 0;
@@ -279,6 +274,15 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
             h->rate_start_ms = now_ms;
         }
     }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void health_note_ttfb(target_health *h, double ttfb_ms)
+{
+    pthread_mutex_lock(&h->lock);
+    h->ttfb_ring[h->ttfb_next] = ttfb_ms > 4e9 ? 4000000000u : (uint32_t)ttfb_ms;
+    h->ttfb_next = (h->ttfb_next + 1) % 32;
+    if (h->ttfb_count < 32) h->ttfb_count++;
     pthread_mutex_unlock(&h->lock);
 }
 

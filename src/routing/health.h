@@ -55,6 +55,8 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
 /* The attempt was cancelled by aigw: its in-flight count and probe slot are given back, and
  * nothing is learned about the target. */
 void health_release(target_health *h, bool probe);
+/* A successful reply's time to first byte, for hedging's p95. */
+void health_note_ttfb(target_health *h, double ttfb_ms);
 /* The p95 of the last 32 successful times to first byte; false with fewer than 10. */
 bool health_ttfb_p95(target_health *h, uint32_t *ms);
 /* The provider has nothing left until then (monotonic ms). */

@@ -166,6 +166,7 @@ typedef struct attempt_report {
     int status;
     uint64_t ttfb_us;       /* time to the response head; 0 when none came */
     int64_t retry_after_ms; /* the provider's wait hint, -1 when none */
+    bool local;             /* failed inside aigw (nothing sent): says nothing about the target */
 } attempt_report;
 
 /* Everything a walk needs from the request. */
@@ -227,9 +228,10 @@ bool route_hedge_next(route_walk *w, route_target *out);
 void route_report_other(route_walk *w, const attempt_report *r);
 void route_resume_other(route_walk *w);
 
-/* Reads a response head's rate-limit and retry headers into the current target's health;
- * returns the retry hint in ms (-1 when none). lines are "Name: value". */
-int64_t route_note_headers(route_walk *w, int status, const char *const *lines, size_t nlines);
+/* Reads a response head's rate-limit and retry headers into the health of the current target
+ * (or, during a hedge, the other one); returns the retry hint in ms (-1 when none). lines are
+ * "Name: value". */
+int64_t route_note_headers(route_walk *w, bool other, int status, const char *const *lines, size_t nlines);
 
 /* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"), the
  * attempt log, and why nothing was sent when that is the case (every breaker open: the

@@ -35,6 +35,7 @@ typedef struct walk_slot {
     uint64_t begin_ns;
     uint32_t tries; /* on this leaf */
     bool begun, probe;
+    bool hedged; /* one of a hedged pair: not retried */
 } walk_slot;
 
 struct route_walk {
@@ -518,8 +519,8 @@ bool route_next(route_walk *w, route_target *out)
     }
     const route_node *leaf = w->cur.leaf;
     route_attempt_log *cur = w->cur.log;
-    /* the same target again? (not once a hedge ran: two targets were already asked) */
-    if (r.result != ATTEMPT_SKIPPED && !w->hedged && w->cur.tries <= leaf->retry.attempts &&
+    /* the same target again? (not one of a hedged pair: two targets were already asked) */
+    if (r.result != ATTEMPT_SKIPPED && !w->cur.hedged && w->cur.tries <= leaf->retry.attempts &&
         retryable(leaf, &r)) {
         const retry_policy *p = &leaf->retry;
         int64_t wait;
@@ -596,10 +597,11 @@ static void slot_report(walk_slot *s, const attempt_report *r)
     }
     if (!s->begun) return;
     s->begun = false;
-    if (r->result == ATTEMPT_CANCELLED) {
+    if (r->result == ATTEMPT_CANCELLED || r->local) { /* nothing learned about the target */
         health_release(s->health, s->probe);
         return;
     }
+    if (r->result == ATTEMPT_OK && r->ttfb_us) health_note_ttfb(s->health, (double)r->ttfb_us / 1000.0);
     bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
                    r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
     health_end(s->health, now_ms(), failure, s->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
@@ -632,7 +634,7 @@ uint32_t route_hedge_delay(route_walk *w)
 
 bool route_hedge_next(route_walk *w, route_target *out)
 {
-    if (w->hedged || !w->cur.begun) return false;
+    if (w->hedged || !w->cur.begun || w->attempts >= ROUTE_MAX_ATTEMPTS) return false;
     int i = w->hedge_at;
     const route_node *f = w->stack[i];
     const route_node *saved[ROUTE_MAX_DEPTH + 2];
@@ -644,7 +646,10 @@ bool route_hedge_next(route_walk *w, route_target *out)
         const route_node *leaf = descend_preferring(w, &f->children[j]);
         if (leaf) {
             w->hedged = true;
-            return emit(w, leaf, out, false, 0);
+            w->other.hedged = true;
+            emit(w, leaf, out, false, 0);
+            w->cur.hedged = true;
+            return true;
         }
     }
     memcpy(w->stack, saved, sizeof saved);
@@ -745,8 +750,9 @@ static int anthropic_limit(const char *name, size_t len, bool *reset)
     return -1;
 }
 
-int64_t route_note_headers(route_walk *w, int status, const char *const *lines, size_t nlines)
+int64_t route_note_headers(route_walk *w, bool other, int status, const char *const *lines, size_t nlines)
 {
+    target_health *health = other ? w->other.health : w->cur.health;
     int64_t retry_after_ms = -1, retry_after = -1;
     int64_t remaining[LIMIT__COUNT] = {-1, -1, -1, -1}, reset[LIMIT__COUNT] = {-1, -1, -1, -1};
     for (size_t i = 0; i < nlines; i++) {
@@ -786,7 +792,7 @@ int64_t route_note_headers(route_walk *w, int status, const char *const *lines, 
     int64_t limited = -1;
     for (int k = 0; k < LIMIT__COUNT; k++)
         if (remaining[k] == 0 && reset[k] > limited) limited = reset[k];
-    if (limited > 0 && w->cur.health) health_limit(w->cur.health, now_ms() + (uint64_t)limited);
+    if (limited > 0 && health) health_limit(health, now_ms() + (uint64_t)limited);
     if (retry_after_ms >= 0) return retry_after_ms;
     if (retry_after >= 0) return retry_after;
     if (status == 429) return limited;

@@ -44,6 +44,7 @@ struct upstream_client {
     struct socket_watch **watches; /* by fd: the watch of each open curl socket */
     size_t nwatches;
     int in_curl;    /* depth of curl_multi_socket_action on the stack */
+    int aborting;   /* inside abort_transfer: the sockets curl gives up are not kept */
     int calls_open; /* call objects alive (in flight, pooled, or closing) */
     bool closing, timer_closed, kick_closed;
     bool env_proxy; /* a proxy is set in the environment: let curl read it */
@@ -222,6 +223,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     socket_watch *w = *slot;
     if (what == CURL_POLL_REMOVE) {
         if (!w) return 0;
+        if (client->aborting) {
+            watch_close(client, fd);
+            return 0;
+        }
         w->idle = true;
         watch_set(w, UV_READABLE);
         return 0;
@@ -245,6 +250,18 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     return 0;
 }
 
+/* Removes a transfer that has not finished (cancelled, timed out). curl may close such a
+ * transfer's socket without the close hook (libcurl 7.88 does for a connection still being
+ * opened) and only then say CURL_POLL_REMOVE: keeping that watch for reuse would re-arm a
+ * closed descriptor, which libuv answers with abort(). So here every socket curl lets go of
+ * loses its watch. */
+static void abort_transfer(upstream_client *client, CURL *easy)
+{
+    client->aborting++;
+    curl_multi_remove_handle(client->multi, easy);
+    client->aborting--;
+}
+
 /* ---- per-call timers ------------------------------------------------------------------ */
 
 static void on_call_timeout(uv_timer_t *timer)
@@ -261,7 +278,7 @@ static void on_call_timeout(uv_timer_t *timer)
     bool idle = call->head_done;
     /* Removing the handle here is safe: we are in a timer callback, not inside curl. */
     upstream_client *client = call->client;
-    curl_multi_remove_handle(client->multi, call->easy);
+    abort_transfer(client, call->easy);
     upstream_callbacks cb = call->cb;
     void *ud = call->ud;
     char msg[96];
@@ -416,7 +433,7 @@ static void run_deferred(upstream_client *client)
     while (client->deferred_cancels) {
         upstream_call *call = client->deferred_cancels;
         client->deferred_cancels = call->next_deferred;
-        curl_multi_remove_handle(client->multi, call->easy);
+        abort_transfer(client, call->easy);
         call_free(call);
     }
 }
@@ -489,7 +506,6 @@ static CURL *easy_new(upstream_client *client)
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_write);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
@@ -546,6 +562,9 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
 
     /* Per call; the constant options were set when the handle was made (easy_acquire). */
     curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    /* Waiting for a connection that may multiplex pays only where HTTP/2 can be negotiated
+     * (TLS): to a plain-http origin a second transfer would wait for the first's reply. */
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) ? 0L : 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
@@ -598,7 +617,7 @@ void upstream_cancel(upstream_call *call)
         client->deferred_cancels = call;
         return;
     }
-    curl_multi_remove_handle(client->multi, call->easy);
+    abort_transfer(client, call->easy);
     call_free(call);
 }
 

@@ -730,3 +730,50 @@ routes:
     assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome, a.status]), [['first', 'ok', 200], ['broken', 'error_status', 503]]);
   } finally { await gw.stop(); }
 });
+
+test('hedging under churn: losers cancelled mid-connect, another format, the same origin, a retry after the pair', async () => {
+  // The hedge fires about when the first target answers, so losers are often cancelled while
+  // their connection is still opening; the gateway must live through it (stop() checks exit 0
+  // and a clean stderr, also under ASan).
+  const gw = await gateway([
+    provider('first', A, { headers: { 'x-mock-ttfb-ms': 20 } }),
+    provider('claude', B, { type: 'anthropic' }),
+    provider('slow-same', A, { headers: { 'x-mock-ttfb-ms': 600 } }),
+    provider('quick-same', A),
+    provider('down', C, { headers: { 'x-mock-status': 503 } }),
+    provider('flaky', C, { headers: { 'x-mock-fail-first': 1, 'x-mock-scope': 'after-hedge' } }),
+  ], `
+routes:
+  - name: churn
+    strategy: {mode: fallback, hedge: 20ms}
+    targets: [{provider: first, model: mock-model}, {provider: claude, model: mock-model}]
+  - name: same-origin
+    strategy: {mode: fallback, hedge: 100ms}
+    targets: [{provider: slow-same, model: mock-model}, {provider: quick-same, model: mock-model}]
+  - name: then-retry
+    strategy: {mode: fallback, hedge: 10ms}
+    targets:
+      - {provider: down, model: mock-model}
+      - {provider: down, model: mock-model}
+      - {provider: flaky, model: mock-model, retry: {attempts: 2, base_delay: 5ms}}
+`);
+  try {
+    for (let i = 0; i < 60; i++) {
+      const { data } = await chat(gw, { ...ask(`churn ${i}`), model: 'churn' });
+      assert.equal(data.choices[0].message.content, `mock reply to: churn ${i}`);
+    }
+    // Both targets on one plain-http origin: the hedge does not wait for the slow reply to
+    // learn whether the origin multiplexes.
+    const t0 = Date.now();
+    const same = await chat(gw, { ...ask('same'), model: 'same-origin' });
+    assert.equal(same.headers.get('x-aigw-provider'), 'quick-same');
+    assert.ok(Date.now() - t0 < 450, `the hedge on the same origin answered after ${Date.now() - t0} ms`);
+    // A hedged pair is not retried, but a later target keeps its own retries.
+    const r = await chat(gw, { ...ask('retry after'), model: 'then-retry' });
+    assert.equal(r.headers.get('x-aigw-provider'), 'flaky');
+    const line = await gw.waitLog((l) => l.route === 'then-retry');
+    assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]).slice(-2), [['flaky', 'error_status'], ['flaky', 'ok']]);
+    const cancelled = (await gw.waitLog((l) => l.route === 'same-origin')).attempts.find((a) => a.outcome === 'cancelled');
+    assert.equal(cancelled.status, undefined, 'a cancelled loser has no status of its own');
+  } finally { await gw.stop(); }
+});

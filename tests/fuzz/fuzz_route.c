@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (++steps > 4096) abort();
             if (!t.leaf || t.leaf->nchildren || !t.leaf->provider || !t.path) abort();
             if (!route_begin(w, &t)) continue;
-            int64_t hint = route_note_headers(w, 429, lines, nlines);
+            int64_t hint = route_note_headers(w, false, 429, lines, nlines);
             uint8_t o = data[steps % size];
             attempt_report r = {.result = (attempt_result)(o % 5),
                                 .status = (int[]){200, 429, 500, 503, 400, 529, 408, 302}[(o >> 3) & 7],

@@ -694,7 +694,7 @@ static void test_rate_limited_target_is_avoided_while_another_is_available(void 
     assert_true(route_begin(w, &tg));
     const char *lines[] = {"X-RateLimit-Limit-Requests: 100", "x-ratelimit-remaining-requests: 0",
                            "x-ratelimit-reset-requests: 2s"};
-    assert_int_equal(route_note_headers(w, 200, lines, 3), -1); /* no wait asked of a 200 */
+    assert_int_equal(route_note_headers(w, false, 200, lines, 3), -1); /* no wait asked of a 200 */
     route_report(w, &(attempt_report){.result = ATTEMPT_OK, .status = 200, .retry_after_ms = -1});
     const char *other = !strcmp(first, "a") ? "b" : "a";
     bool logged = false;
@@ -747,7 +747,7 @@ static int64_t note(fixture *f, int status, const char *const *lines, size_t n)
     route_walk *w = walk(f, tree(f, "{\"provider\":\"a\"}"));
     route_target tg;
     assert_string_equal(next(w, &tg), "a");
-    return route_note_headers(w, status, lines, n);
+    return route_note_headers(w, false, status, lines, n);
 }
 
 static void format_http_date(time_t t, char *out, size_t len)
