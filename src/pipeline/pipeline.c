@@ -1,9 +1,14 @@
 /* pipeline.c — the request's stages, in the order they run; see pipeline.h.
  *
  * Data flows one way: the parsed request → route → decode → plan → encode → attempt (the
- * upstream call) → answer (its callbacks) → record. A stage that waits (the upstream) returns
- * and is resumed by a callback; nothing here blocks the loop. Per-request state lives in the
- * request object (server/request.h) and its arena.
+ * upstream call) → answer (its callbacks) → record. A stage that waits (the upstream, a retry's
+ * backoff) returns and is resumed by a callback; nothing here blocks the loop. Per-request
+ * state lives in the request object (server/request.h) and its arena.
+ *
+ * Routing (src/routing) decides the targets: plan picks the route tree and starts a walk;
+ * encode and attempt run once per target the walk gives; a failure before the client has a
+ * byte goes back to the walk (retry, fallback, or the final answer with x-should-retry:
+ * false); a hedge keeps a second attempt in flight until one of them answers.
  *
  * Streams: the upstream's SSE is framed into whole events (upstream/sse.h) and each read's
  * events go to the client as one chunk as soon as they arrive. The client's write queue
@@ -42,16 +47,22 @@ void pipeline_request_init(request *req)
     sse_reader_init(&req->sse, SSE_EVENT_MAX);
 }
 
+/* The parsed header config, metadata and body a walk reads, kept until the request ends. */
+static void release_json(request *req)
+{
+    json_decref(req->config_json);
+    json_decref(req->metadata);
+    json_decref(req->params);
+    req->config_json = req->metadata = req->params = NULL;
+}
+
 void pipeline_request_reset(request *req)
 {
     req->endpoint = -1;
     req->model = NULL;
     req->route = NULL;
     req->walk = NULL;
-    json_decref(req->config_json);
-    json_decref(req->metadata);
-    json_decref(req->params);
-    req->config_json = req->metadata = req->params = NULL;
+    release_json(req);
     req->route_headers = NULL;
     req->route_headers_len = 0;
     req->local_error = NULL;
@@ -78,10 +89,7 @@ void pipeline_request_free(request *req)
 {
     if (req->other_call) upstream_cancel(req->other_call);
     req->other_call = NULL;
-    json_decref(req->config_json);
-    json_decref(req->metadata);
-    json_decref(req->params);
-    req->config_json = req->metadata = req->params = NULL;
+    release_json(req);
     if (req->upstream) upstream_cancel(req->upstream);
     req->upstream = NULL;
     buf_free(&req->upstream_reply);

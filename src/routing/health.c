@@ -2,7 +2,8 @@
  *
  * A target is a provider + model. Its health is one small struct behind its own mutex (the
  * critical sections are a few loads and stores; two workers rarely meet there), found in a
- * registry that only grows — a target named once is likely named again. It holds:
+ * registry that only grows — a target named once is likely named again — up to a bound once
+ * the config is loaded. It holds:
  *
  *   circuit breaker   closed → open after `failures` consecutive failures, or when the
  *                     failure rate of the current window passes rate_pct with at least
@@ -10,12 +11,13 @@
  *                     requests through; a probe's success closes it, a failure reopens it.
  *   retry budget      requests and retries counted over a sliding window (the current fixed
  *                     window, plus the previous one weighted by how much of it still overlaps
- *                     the last `window` ms);
- *                     a retry is allowed while retries < max(min_retries, ratio × requests).
+ *                     the last `window` ms); a retry is allowed while
+ *                     retries < max(min_retries, percent × requests).
  *   latency           a peak-EWMA of the time to the response head: a slower sample is taken
  *                     at once, a faster one decays in with a 10 s time constant (Finagle's
  *                     rule, so a target that turns slow is avoided at once and trusted again
- *                     slowly); outstanding requests as an atomic counter.
+ *                     slowly); outstanding requests as an atomic counter; the last 32
+ *                     successful times to first byte, for hedging's p95.
  *   rate limits       the provider's own remaining-requests/-tokens and reset headers, and a
  *                     429's wait: until then the target counts as limited and strategies
  *                     prefer others. */

@@ -11,7 +11,10 @@
  * After a failed attempt: the same leaf again while its retry policy and the retry budget
  * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
  * the first fallback node whose on_status_codes match moves to its next child. Nothing is
- * tried twice except by retry, and the walk is bounded by the tree's size times the retries. */
+ * tried twice except by retry, and a walk ends after ROUTE_MAX_ATTEMPTS attempts at most.
+ *
+ * Hedging keeps a second slot: the attempt the hedge runs against ("other") while the hedge's
+ * target is the current one; whichever loses is reported on its own slot. */
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,7 +49,7 @@ struct route_walk {
     walk_slot cur;   /* the attempt the walk decides on */
     walk_slot other; /* while a hedge runs: the attempt it hedges against */
     int hedge_at;    /* stack index of the fallback node that hedges */
-    bool hedged;     /* a hedge started: no more retries in this walk */
+    bool hedged;     /* a hedge started (one per request) */
     bool avoid_limited, saw_limited, started, done;
     uint32_t attempts;
     attempt_report last;
