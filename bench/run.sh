@@ -7,6 +7,8 @@
 #   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path;
 #                                     aigw-fallback, a 3-target fallback tree with retries)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
+#                                     (SOAK_TARGET=aigw-churn: every request through retries,
+#                                     fallbacks, a breaker and hedges)
 #
 # Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream"),
 # AIGW_BIN (build/aigw: another build, for an A/B).
@@ -19,6 +21,7 @@ WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-"1 32"}
 MODES=${MODES:-"json stream"}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
+SOAK_TARGET=${SOAK_TARGET:-aigw}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(direct nginx aigw portkey)
 
@@ -100,6 +103,24 @@ start_aigw-anthropic() { start_aigw_as anthropic "http://127.0.0.1:$MOCK_PORT"; 
 # The routing machinery on the healthy path: the client's model is a route, a fallback over
 # three providers (the same mock) with retries configured; the first target answers. Against
 # `aigw` (one target, the default retry policy) this is the cost of the tree and its walk.
+# Every failure path at once, for the soak: the first target always answers 503 (retried,
+# then its breaker opens and half-opens every cooldown), the second is hedged against after
+# 1 ms and often cancelled mid-flight, the third answers.
+start_aigw-churn() {
+    ROUTES="  - {name: broken, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b0], headers: {x-mock-status: '503'}}
+  - {name: slowish, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b1], headers: {x-mock-ttfb-ms: '2'}}
+routing:
+  breaker: {failures: 5, cooldown: 2s}
+routes:
+  - name: mock-model
+    strategy: {mode: fallback, hedge: 1ms}
+    retry: {attempts: 1, base_delay: 1ms}
+    targets:
+      - {provider: broken, model: mock-model}
+      - {provider: slowish, model: mock-model}
+      - {provider: mock, model: mock-model}" start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
+}
+
 start_aigw-fallback() {
     ROUTES="  - {name: backup1, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b1]}
   - {name: backup2, base_url: 'http://127.0.0.1:$MOCK_PORT/v1', models: [b2]}
@@ -190,11 +211,11 @@ measure() { # name mode conns
 }
 
 soak() {
-    start_aigw
-    check_target aigw
+    "start_$SOAK_TARGET"
+    check_target "$SOAK_TARGET"
     local pid=${PIDS[0]} idle samples=()
     idle=$(rss_kb "$pid")
-    echo "soak: aigw idle RSS $((idle / 1024)) MB; ${SOAK_SECONDS}s at 32 connections" >&2
+    echo "soak: $SOAK_TARGET idle RSS $((idle / 1024)) MB; ${SOAK_SECONDS}s at 32 connections" >&2
     wrk -t1 -c32 -d"${SOAK_SECONDS}s" -s bench/chat.lua "$URL" > "$work/soak.wrk" &
     local wrk_pid=$!
     for ((t = 10; t <= SOAK_SECONDS; t += 10)); do
@@ -206,7 +227,7 @@ soak() {
     local ref=${samples[5]:-${samples[0]}} min=999999999 max=0
     for s in "${samples[@]}"; do ((s < min)) && min=$s; ((s > max)) && max=$s; done
     {
-        echo "## Soak: aigw, 32 connections, ${SOAK_SECONDS}s ($(date -u +%F))"
+        echo "## Soak: $SOAK_TARGET, 32 connections, ${SOAK_SECONDS}s ($(date -u +%F))"
         echo
         echo "- idle RSS: $((idle / 1024)) MB; during the soak min $((min / 1024)) MB, max $((max / 1024)) MB"
         echo "- reference (after 60 s): $((ref / 1024)) MB; spread vs reference: $(awk -v a="$min" -v b="$max" -v r="$ref" 'BEGIN {printf "%+.1f%% / %+.1f%%", (a - r) * 100 / r, (b - r) * 100 / r}')"
