@@ -47,9 +47,12 @@ void pipeline_request_init(request *req)
     sse_reader_init(&req->sse, SSE_EVENT_MAX);
 }
 
-/* The parsed header config, metadata and body a walk reads, kept until the request ends. */
+/* The header config's tree, the parsed metadata and body a walk reads, kept until the
+ * request ends. */
 static void release_json(request *req)
 {
+    route_cache_release(req->cache_entry);
+    req->cache_entry = NULL;
     json_decref(req->config_json);
     json_decref(req->metadata);
     json_decref(req->params);
@@ -272,17 +275,19 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
-        json_error_t jerr;
-        req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
-        if (!req->config_json) {
-            snprintf(msg, sizeof msg, "%s is not valid JSON: %s at character %d", header, jerr.text,
-                     jerr.position);
-            refuse_route(req, header, 400, "invalid_config", header, msg);
-            return NULL;
+        /* Built once per worker and found by its bytes after that (routing's cache). */
+        char err[512] = "";
+        const route_tree *t = route_cache_get(req->worker->route_cache, cfg, h->value + i, h->value_len - i,
+                                              header, portkey, &req->cache_entry, err, sizeof err);
+        if (!t && !err[0]) { /* not kept (large, or every entry in use): built for this request */
+            json_error_t jerr;
+            req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
+            if (!req->config_json)
+                snprintf(err, sizeof err, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+            else
+                t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, err,
+                                     sizeof err);
         }
-        char err[512];
-        const route_tree *t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header,
-                                               portkey, err, sizeof err);
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
             refuse_route(req, header, 400, "invalid_config", header, msg);

@@ -133,6 +133,20 @@ typedef struct routing_state routing_state;
 route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_state *state,
                              const struct json_t *json, const char *name, bool portkey, char *err,
                              size_t errlen);
+/* Header configs, built once per worker (tree.c): the tree of the config text (its exact
+ * bytes), found or built and kept. *entry holds it for the request: give it back with
+ * route_cache_release() when the request ends. NULL with *entry NULL: invalid (message in
+ * err, which is then non-empty) or not kept (too large, or every entry in use; err empty):
+ * the caller builds it for the request alone. */
+typedef struct route_cache route_cache;
+typedef struct route_cache_entry route_cache_entry;
+route_cache *route_cache_new(void);
+void route_cache_free(route_cache *c);
+const route_tree *route_cache_get(route_cache *c, const struct aigw_config *cfg, const char *text, size_t len,
+                                  const char *name, bool portkey, route_cache_entry **entry, char *err,
+                                  size_t errlen);
+void route_cache_release(route_cache_entry *e);
+
 /* The tree of a public model served directly by providers (or aliases): one leaf, or when
  * several providers serve the name, a fallback over them in the config's order. */
 route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routing_state *state,

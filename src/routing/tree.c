@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "providers/provider.h"
 #include "routing/routing.h"
+#include "util/alloc.h"
 
 typedef struct builder {
     arena *arena;
@@ -609,11 +610,11 @@ static void attach_health(routing_state *state, route_node *n)
     if (!n->nchildren && n->model) n->health = routing_health(state, n->provider->name, n->model);
 }
 
-route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
-                             const char *name, bool portkey, char *err, size_t errlen)
+static route_tree *tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
+                              const char *name, bool portkey, bool stored, char *err, size_t errlen)
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
-    b.stored = a == &cfg->arena;
+    b.stored = stored;
     route_tree *t = arena_alloc(a, sizeof *t);
     memset(t, 0, sizeof *t);
     t->name = arena_strndup(a, name, strlen(name));
@@ -632,6 +633,118 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
     return t;
+}
+
+route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
+                             const char *name, bool portkey, char *err, size_t errlen)
+{
+    return tree_build(a, cfg, state, json, name, portkey, a == &cfg->arena, err, errlen);
+}
+
+/* ---- header configs, built once per worker ------------------------------------------------- */
+
+/* A Portkey user sends the same config header with every request; parsing and building it
+ * each time cost more than the rest of the request (jansson alone ~45,000 instructions for a
+ * 260-byte config). So each worker keeps the trees of the configs it saw last, by their exact
+ * bytes: a hit costs a hash and a compare. An entry lives while a request uses it or while it
+ * is among the most recent CACHE_ENTRIES; its tree keeps a round-robin position, like a
+ * stored route's. Per worker: no locks. */
+#define CACHE_ENTRIES 64
+#define CACHE_TEXT_MAX 8192
+
+struct route_cache_entry {
+    uint64_t hash, last_used;
+    char *text;
+    size_t len;
+    bool portkey;
+    int refs;
+    arena arena;
+    json_t *json; /* the tree's conditions point into it */
+    route_tree *tree;
+};
+
+struct route_cache {
+    route_cache_entry *entries[CACHE_ENTRIES];
+    uint64_t clock;
+};
+
+route_cache *route_cache_new(void)
+{
+    return xcalloc(1, sizeof(route_cache));
+}
+
+static void entry_free(route_cache_entry *e)
+{
+    arena_free(&e->arena);
+    json_decref(e->json);
+    free(e->text);
+    free(e);
+}
+
+void route_cache_free(route_cache *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        if (c->entries[i]) entry_free(c->entries[i]);
+    free(c);
+}
+
+void route_cache_release(route_cache_entry *e)
+{
+    if (e) e->refs--;
+}
+
+const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const char *text, size_t len,
+                                  const char *name, bool portkey, route_cache_entry **entry, char *err,
+                                  size_t errlen)
+{
+    *entry = NULL;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)portkey;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 1099511628211ULL;
+    route_cache_entry **free_slot = NULL, **oldest = NULL;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+        route_cache_entry *e = c->entries[i];
+        if (!e) {
+            if (!free_slot) free_slot = &c->entries[i];
+            continue;
+        }
+        if (e->hash == h && e->len == len && e->portkey == portkey && !memcmp(e->text, text, len)) {
+            e->refs++;
+            e->last_used = ++c->clock;
+            *entry = e;
+            return e->tree;
+        }
+        if (!e->refs && (!oldest || e->last_used < (*oldest)->last_used)) oldest = &c->entries[i];
+    }
+    if (len > CACHE_TEXT_MAX) return NULL; /* not kept: the caller builds it for the request */
+    route_cache_entry **slot = free_slot ? free_slot : oldest;
+    if (!slot) return NULL; /* every entry in use */
+    json_error_t jerr;
+    json_t *json = json_loadb(text, len, 0, &jerr);
+    if (!json) {
+        snprintf(err, errlen, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+        return NULL;
+    }
+    route_cache_entry *e = xcalloc(1, sizeof *e);
+    arena_init(&e->arena, 4096);
+    e->json = json;
+    e->tree = tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, err, errlen);
+    if (!e->tree) { /* invalid configs are not kept: each such request is told again */
+        entry_free(e);
+        return NULL;
+    }
+    if (*slot) entry_free(*slot);
+    e->hash = h;
+    e->text = xmalloc(len ? len : 1);
+    memcpy(e->text, text, len);
+    e->len = len;
+    e->portkey = portkey;
+    e->refs = 1;
+    e->last_used = ++c->clock;
+    *slot = e;
+    *entry = e;
+    return e->tree;
 }
 
 static void leaf_for_model(route_node *n, const aigw_config *cfg, routing_state *state,

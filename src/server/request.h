@@ -71,6 +71,7 @@ typedef struct request {
     route_walk *walk;                               /* the way through the route tree, arena */
     route_target target;                            /* the current attempt's target */
     struct json_t *config_json, *metadata, *params; /* header config, metadata, parsed body */
+    route_cache_entry *cache_entry;                 /* the header config's tree, held */
     const char *payload;                        /* the body sent: the client's, with override_params merged */
     size_t payload_len, model_start, model_end; /* the model's span in the payload */
     size_t body_model_start, body_model_end;    /* … and in the client's body */

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "observe/accesslog.h"
+#include "routing/routing.h"
 #include "server/http_conn.h"
 #include "server/worker.h"
 #include "upstream/upstream.h"
@@ -147,6 +148,8 @@ static void worker_main(void *arg)
     atomic_fetch_add(&w->server->workers_ready, 1);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    route_cache_free(w->route_cache); /* every request has ended: nothing holds an entry */
+    w->route_cache = NULL;
     atomic_fetch_add(&w->server->workers_done, 1);
     uv_async_send(&w->server->worker_done);
 }
@@ -239,6 +242,7 @@ int server_run(const aigw_config *cfg)
         uv_idle_init(&w->loop, &w->ready_idle);
         w->ready_idle.data = w;
         w->upstream = upstream_client_new(&w->loop);
+        w->route_cache = route_cache_new();
         w->access_log = accesslog_writer_new(srv.access_log, &w->loop);
         uv_thread_create(&w->thread, worker_main, w);
     }

@@ -31,6 +31,7 @@ typedef struct worker {
     uv_timer_t drain_timer;
     uv_idle_t ready_idle; /* runs connections holding pipelined requests */
     struct upstream_client *upstream;
+    struct route_cache *route_cache; /* header configs' trees (routing.h) */
     struct accesslog_writer *access_log;
     struct client_conn *conns; /* every open connection */
     struct client_conn *ready; /* connections with buffered requests to run */

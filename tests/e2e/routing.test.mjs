@@ -519,7 +519,7 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
     };
     // Portkey's request-timeouts page has this one with trailing commas: not JSON.
     assert.match(await bad('x-portkey-config', '{"strategy":{"mode":"fallback","on_status_codes":[408]},"targets":[{"virtual_key":"open-ai-xxx","request_timeout":2000,},{"virtual_key":"azure-open-ai-xxx"}]}'),
-      /x-portkey-config is not valid JSON/);
+      /invalid x-portkey-config: not valid JSON/);
     assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'xx' }, { provider: 'yy', retry: { attempts: 'three' } }] })),
       /targets\[1\]\.retry\.attempts: must be a number/);
     assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'roundrobin' }, targets: [{ provider: 'xx' }] })), /strategy\.mode: unknown mode 'roundrobin'/);

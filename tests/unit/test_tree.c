@@ -475,9 +475,73 @@ static void test_weighted_sequence_proportions_are_exact(void **state)
     fixture_free(f);
 }
 
+/* Header configs are built once per worker: the same bytes give the same tree; invalid ones
+ * are refused every time and never kept; a held entry is never evicted; the oldest free one
+ * makes room; a config over the size bound is left to the caller. */
+static void test_header_configs_are_built_once_and_kept_boundedly(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    route_cache *c = route_cache_new();
+    char e[256] = "";
+    route_cache_entry *held, *again;
+    const char *text =
+        "{\"strategy\":{\"mode\":\"fallback\"},\"targets\":[{\"provider\":\"a\"},{\"provider\":\"b\"}]}";
+    const route_tree *t1 = route_cache_get(c, f->cfg, text, strlen(text), "hdr", false, &held, e, sizeof e);
+    assert_non_null(t1);
+    assert_non_null(held);
+    const route_tree *t2 = route_cache_get(c, f->cfg, text, strlen(text), "hdr", false, &again, e, sizeof e);
+    assert_ptr_equal(t1, t2); /* found by its bytes, not built again */
+    route_cache_release(again);
+    /* the same bytes under Portkey's schema are another tree (other defaults) */
+    route_cache_entry *pk;
+    assert_ptr_not_equal(route_cache_get(c, f->cfg, text, strlen(text), "hdr", true, &pk, e, sizeof e), t1);
+    route_cache_release(pk);
+
+    route_cache_entry *bad;
+    assert_null(route_cache_get(c, f->cfg, "{\"provider\":\"zzz\"}", 18, "hdr", false, &bad, e, sizeof e));
+    assert_null(bad);
+    assert_non_null(strstr(e, "provider: no provider 'zzz'"));
+    e[0] = '\0';
+    assert_null(route_cache_get(c, f->cfg, "{nope", 5, "hdr", false, &bad, e, sizeof e));
+    assert_non_null(strstr(e, "not valid JSON"));
+
+    /* 70 other configs, each released: the held one survives, the cache keeps at most 64 */
+    char other[128];
+    for (int i = 0; i < 70; i++) {
+        int n = snprintf(other, sizeof other, "{\"provider\":\"a\",\"model\":\"m%d\"}", i);
+        route_cache_entry *x;
+        e[0] = '\0';
+        assert_non_null(route_cache_get(c, f->cfg, other, (size_t)n, "hdr", false, &x, e, sizeof e));
+        route_cache_release(x);
+    }
+    assert_ptr_equal(route_cache_get(c, f->cfg, text, strlen(text), "hdr", false, &again, e, sizeof e), t1);
+    route_cache_release(again);
+    size_t kept = 0;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        kept += c->entries[i] != NULL;
+    assert_int_equal(kept, CACHE_ENTRIES);
+
+    /* over the size bound: not kept, no error — the caller builds it for the request */
+    size_t big_len = CACHE_TEXT_MAX + 100;
+    char *big = malloc(big_len);
+    memset(big, ' ', big_len);
+    memcpy(big, "{\"provider\":\"a\"}", 16);
+    e[0] = '\0';
+    assert_null(route_cache_get(c, f->cfg, big, big_len, "hdr", false, &bad, e, sizeof e));
+    assert_null(bad);
+    assert_string_equal(e, "");
+    free(big);
+
+    route_cache_release(held);
+    route_cache_free(c);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_configs_are_built_once_and_kept_boundedly),
         cmocka_unit_test(test_unknown_fields_and_refused_features_are_named),
         cmocka_unit_test(test_errors_name_the_target_index_and_field),
         cmocka_unit_test(test_unknown_provider_names_the_known_ones),
