@@ -1,5 +1,6 @@
 -- chat.lua — wrk script: POST a small chat completion (BENCH_STREAM=1 for "stream": true).
--- For Portkey, BENCH_CUSTOM_HOST adds its provider and custom-host headers.
+-- For Portkey, BENCH_CUSTOM_HOST adds its provider and custom-host headers; BENCH_CONFIG sends
+-- a config in x-portkey-config with every request.
 wrk.method = "POST"
 local stream = os.getenv("BENCH_STREAM") == "1"
 wrk.body = '{"model":"mock-model","messages":[{"role":"user","content":"hello from the benchmark"}]'
@@ -10,4 +11,8 @@ local custom_host = os.getenv("BENCH_CUSTOM_HOST")
 if custom_host and custom_host ~= "" then
     wrk.headers["x-portkey-provider"] = "openai"
     wrk.headers["x-portkey-custom-host"] = custom_host
+end
+local config = os.getenv("BENCH_CONFIG")
+if config and config ~= "" then
+    wrk.headers["x-portkey-config"] = config
 end

@@ -2,7 +2,8 @@
 # bench/instructions.sh — instructions per request (valgrind's callgrind), for costs too small
 # for wall-clock CPU to show on a shared machine: callgrind counts the same for the same binary
 # and input whatever else runs. Compares aigw with one target against aigw with a 3-target
-# fallback tree with retries configured (the first target answers), both against aigw-mock.
+# fallback tree with retries configured (the first target answers), both against aigw-mock;
+# and (CONFIGS="… portkey") a Portkey config sent in every request's x-portkey-config header.
 #
 #   bench/instructions.sh            prints a table; DURATION (6s) of wrk -c1 per config
 #   CONFIGS=single AIGW_BIN=… bench/instructions.sh   one config, another build (an A/B)
@@ -45,6 +46,12 @@ routes:
       - {provider: backup2, model: mock-model}
 CONF
 
+cat > "$work/portkey.yaml" <<CONF
+$base
+  - {name: backup1, base_url: 'http://127.0.0.1:$mock_port/v1', models: [b1]}
+CONF
+PORTKEY_CONFIG='{"strategy":{"mode":"fallback","on_status_codes":[429,500,502,503]},"retry":{"attempts":2},"targets":[{"provider":"mock","override_params":{"model":"mock-model"}},{"provider":"backup1","override_params":{"model":"mock-model"}}]}'
+
 # run CONFIG SECONDS → "instructions requests"
 run() {
     local out="$work/cg.$1.$2"
@@ -56,7 +63,10 @@ run() {
         curl -s -o /dev/null "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
             -d '{"model":"mock-model","messages":[{"role":"user","content":"x"}]}'
     else
-        n=$(wrk -t1 -c1 -d"$2" -s bench/chat.lua "http://127.0.0.1:$port/v1/chat/completions" | awk '/requests in/ {print $1}')
+        local header=""
+        [ "$1" = portkey ] && header=$PORTKEY_CONFIG
+        n=$(BENCH_CONFIG=$header wrk -t1 -c1 -d"$2" -s bench/chat.lua "http://127.0.0.1:$port/v1/chat/completions" |
+            awk '/requests in/ {print $1}')
     fi
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
