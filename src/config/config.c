@@ -137,7 +137,7 @@ static bool parse_size(const char *s, long long *out)
     return true;
 }
 
-static bool parse_duration_ms(const char *s, long long *out)
+bool config_parse_duration(const char *s, long long *out)
 {
     const char *u;
     long long v;
@@ -248,7 +248,7 @@ static bool apply_section(loader *ld, yaml_node_t *map, const char *name, const 
             if (!require_scalar(ld, v, f->key)) return false;
             const char *s = scalar(v);
             bool parsed = f->kind == FIELD_SIZE       ? parse_size(s, &val)
-                          : f->kind == FIELD_DURATION ? parse_duration_ms(s, &val)
+                          : f->kind == FIELD_DURATION ? config_parse_duration(s, &val)
                                                       : parse_int(s, &val);
             if (!parsed)
                 return fail_at(ld, v, "'%s': cannot read '%s' as %s", f->key, s,
@@ -893,7 +893,8 @@ static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
         const char *name = arena_strndup(&cfg->arena, jname, strlen(jname));
         json_object_del(j, "name");
         char err[512];
-        route_tree *t = route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, err, sizeof err);
+        route_tree *t =
+            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, err, sizeof err);
         if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
         for (size_t k = 0; k < cfg->ntrees; k++)
             if (!strcmp(cfg->trees[k]->name, name))

@@ -95,6 +95,10 @@ typedef struct aigw_config {
 aigw_config *config_load(const char *path, char *err, size_t errlen);
 void config_free(aigw_config *cfg);
 
+/* A duration as the config writes it — "500ms", "10s", "2m", "1h", or a bare number of ms —
+ * in ms; false when unreadable. (Route trees read the same spelling.) */
+bool config_parse_duration(const char *s, long long *ms);
+
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
 /* Fills r for provider p serving model under public_name: catalog entry and output limit

@@ -239,14 +239,7 @@ static void stage_decode(request *req)
 
 static size_t estimate_prompt_tokens(void *ud)
 {
-    request *req = ud;
-    buf out;
-    buf_init(&out, 64);
-    provider_estimate_tokens(req, &out); /* {"input_tokens":N} */
-    const char *colon = out.data ? memchr(out.data, ':', out.len) : NULL;
-    size_t n = colon ? (size_t)strtoull(colon + 1, NULL, 10) : 0;
-    buf_free(&out);
-    return n;
+    return provider_estimate_tokens(ud);
 }
 
 /* The tree: a config in the x-aigw-config / x-portkey-config header (JSON, or a stored
@@ -285,8 +278,8 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             if (!req->config_json)
                 snprintf(err, sizeof err, "not valid JSON: %s at character %d", jerr.text, jerr.position);
             else
-                t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, err,
-                                     sizeof err);
+                t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, false,
+                                     err, sizeof err);
         }
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
@@ -361,24 +354,16 @@ static const model_route *target_route(request *req, const route_node *leaf)
 
 /* The client's body with the target's override_params set at the top level (replaced where
  * the body has them, added where not), and the model's span in it found again. */
-static bool apply_overrides(request *req, const char *overrides)
+static bool apply_overrides(request *req, const route_node *leaf)
 {
-    json_t *o = json_loads(overrides, 0, NULL);
-    size_t n = json_object_size(o);
+    size_t n = leaf->noverrides;
     json_field *fields = arena_alloc(&req->arena, (n + 1) * sizeof *fields);
     memset(fields, 0, (n + 1) * sizeof *fields);
-    const char **values = arena_alloc(&req->arena, n * sizeof *values);
-    size_t i = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(o, key, val)
-    {
-        fields[i].key = arena_strndup(&req->arena, key, strlen(key));
-        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-        values[i++] = arena_strndup(&req->arena, text, strlen(text));
-        free(text);
+    const char **values = arena_alloc(&req->arena, (n + 1) * sizeof *values);
+    for (size_t i = 0; i < n; i++) {
+        fields[i].key = leaf->overrides[i].key;
+        values[i] = leaf->overrides[i].value;
     }
-    json_decref(o);
     const char *why;
     size_t at;
     if (!json_scan_object(req->body.data, req->body.len, fields, n, &why, &at)) return false;
@@ -554,12 +539,10 @@ static void attempt_send(request *req)
         route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1, .local = true});
         drop_other(req);
         set_route_headers(req, false);
-        buf out;
-        buf_init(&out, 64);
-        provider_estimate_tokens(req, &out);
+        char body[48];
+        int n = snprintf(body, sizeof body, "{\"input_tokens\":%zu}", provider_estimate_tokens(req));
         static const char marker[] = "x-aigw-estimate: true\r\n";
-        http_respond(req, 200, "application/json", marker, sizeof marker - 1, out.data, out.len);
-        buf_free(&out);
+        http_respond(req, 200, "application/json", marker, sizeof marker - 1, body, (size_t)n);
         return;
     }
     if ((p->preset->format == WIRE_GEMINI || p->preset->deployments) &&
@@ -575,7 +558,7 @@ static void attempt_send(request *req)
     req->payload_len = req->body.len;
     req->model_start = req->body_model_start;
     req->model_end = req->body_model_end;
-    if (t->leaf->override_json && !apply_overrides(req, t->leaf->override_json)) {
+    if (t->leaf->noverrides && !apply_overrides(req, t->leaf)) {
         attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400, "override_params could not be merged");
         return;
     }

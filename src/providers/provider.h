@@ -82,9 +82,9 @@ void provider_stream_error(const request *req, buf *out, const char *message);
  * negative when either is unknown. */
 double provider_cost(const request *req);
 
-/* count_tokens for a provider that cannot count: {"input_tokens":N} estimated from the
- * request's text (about four bytes a token), written to out. */
-void provider_estimate_tokens(const request *req, buf *out);
+/* The request's prompt tokens estimated from its text (about four bytes a token): the answer
+ * to count_tokens for a provider that cannot count, and routing's context-window check. */
+size_t provider_estimate_tokens(const request *req);
 
 /* An error body in format's shape; type and code are OpenAI-style (code/param may be NULL). */
 void provider_error_body(wire_format format, buf *out, int status, const char *type, const char *code,

@@ -811,12 +811,12 @@ static size_t text_bytes(json_t *v)
     }
 }
 
-void provider_estimate_tokens(const request *req, buf *out)
+size_t provider_estimate_tokens(const request *req)
 {
     json_error_t jerr;
     json_t *in = json_loadb(req->body.data, req->body.len, JSON_ALLOW_NUL, &jerr);
     size_t bytes = text_bytes(json_object_get(in, "system")) + text_bytes(json_object_get(in, "messages")) +
                    text_bytes(json_object_get(in, "tools"));
     json_decref(in);
-    buf_printf(out, "{\"input_tokens\":%zu}", (bytes + 3) / 4);
+    return (bytes + 3) / 4;
 }

@@ -64,6 +64,11 @@ typedef struct route_condition {
     int child;            /* index of the target named by `then` */
 } route_condition;
 
+/* One override parameter: its name, and its value as compact JSON text (ready to splice). */
+typedef struct route_param {
+    const char *key, *value;
+} route_param;
+
 typedef struct route_node route_node;
 struct route_node {
     route_mode mode;
@@ -81,10 +86,11 @@ struct route_node {
 
     /* resolved with inheritance */
     retry_policy retry;
-    status_set fallback_on;      /* a child's failure with one of these moves to the next child */
-    bool fallback_on_any;        /* Portkey's default: any non-2xx */
-    uint32_t request_timeout_ms; /* 0: none */
-    const char *override_json;   /* merged override_params without `model`, compact JSON, or NULL */
+    status_set fallback_on;       /* a child's failure with one of these moves to the next child */
+    bool fallback_on_any;         /* Portkey's default: any non-2xx */
+    uint32_t request_timeout_ms;  /* 0: none */
+    const route_param *overrides; /* merged override_params without `model` */
+    size_t noverrides;
 
     /* leaves */
     const struct provider_config *provider;
@@ -128,11 +134,13 @@ bool route_regex_valid(const char *pattern);
 typedef struct routing_state routing_state;
 
 /* Builds a tree from its JSON form (aigw's and Portkey's schema). All allocations come from
- * a (the config's arena for stored routes, the request's for headers). Returns NULL with a
- * message naming the bad field ("targets[1].retry.attempts: …") in err. */
+ * a. A shared tree (the config's routes, a worker's kept header configs) serves many requests:
+ * its load-balancing nodes get a round-robin order and position; a tree for one request
+ * balances by weighted random. Returns NULL with a message naming the bad field
+ * ("targets[1].retry.attempts: …") in err. */
 route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_state *state,
-                             const struct json_t *json, const char *name, bool portkey, char *err,
-                             size_t errlen);
+                             const struct json_t *json, const char *name, bool portkey, bool shared,
+                             char *err, size_t errlen);
 /* Header configs, built once per worker (tree.c): the tree of the config text (its exact
  * bytes), found or built and kept. *entry holds it for the request: give it back with
  * route_cache_release() when the request ends. NULL with *entry NULL: invalid (message in

@@ -27,7 +27,7 @@ typedef struct builder {
     routing_state *state;
     bool portkey;
     bool needs_params;
-    bool stored; /* built into the config's arena: lives as long as the config */
+    bool stored; /* shared by many requests: round-robin orders are worth computing */
     int leaves;
     char *err;
     size_t errlen;
@@ -117,17 +117,15 @@ static bool get_string(builder *b, const char *path, const json_t *v, const char
     return true;
 }
 
-/* Milliseconds: a number, or (from YAML) a string with a unit: "500ms", "10s", "2m". */
+/* Milliseconds: a number, or (from YAML) a string with a unit, as the config spells it. */
 static bool get_duration(builder *b, const char *path, const json_t *v, uint32_t max, uint32_t *out)
 {
     if (!json_is_string(v)) return get_uint(b, path, v, max, out);
-    char *end;
-    double d = strtod(json_string_value(v), &end);
-    double mul = !strcmp(end, "ms") || !*end ? 1 : !strcmp(end, "s") ? 1000 : !strcmp(end, "m") ? 60000 : -1;
-    if (end == json_string_value(v) || mul < 0 || d < 0 || d * mul > max)
+    long long ms;
+    if (!config_parse_duration(json_string_value(v), &ms) || ms > max)
         return fail(b, path, "must be a duration in ms (a number, or \"500ms\", \"10s\", \"2m\") up to %u ms",
                     max);
-    *out = (uint32_t)(d * mul);
+    *out = (uint32_t)ms;
     return true;
 }
 
@@ -481,26 +479,35 @@ static void build_sequence(builder *b, route_node *n)
 }
 
 /* Merges the override objects of the chain: the child's keys win. */
-static const char *merge_overrides(builder *b, const char *parent, const json_t *own, const char **model)
+/* Merges a node's override_params over its parent's (the child's keys win) into n, each value
+ * turned into JSON text once here so a request only splices it. `model` picks the model. */
+static void merge_overrides(builder *b, route_node *n, const json_t *own)
 {
-    json_t *merged = parent ? json_loads(parent, 0, NULL) : json_object();
+    json_t *merged = json_object();
+    for (size_t i = 0; i < n->noverrides; i++)
+        json_object_set_new(merged, n->overrides[i].key,
+                            json_loads(n->overrides[i].value, JSON_DECODE_ANY, NULL));
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)own, key, val)
     {
         if (!strcmp(key, "model") && json_is_string(val))
-            *model = arena_strndup(b->arena, json_string_value(val), json_string_length(val));
+            n->model = arena_strndup(b->arena, json_string_value(val), json_string_length(val));
         else
             json_object_set(merged, key, (json_t *)val);
     }
-    const char *out = NULL;
-    if (json_object_size(merged)) {
-        char *text = json_dumps(merged, JSON_COMPACT);
-        out = arena_strndup(b->arena, text, strlen(text));
+    route_param *params = arena_alloc(b->arena, (json_object_size(merged) + 1) * sizeof *params);
+    size_t count = 0;
+    json_object_foreach(merged, key, val)
+    {
+        char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+        params[count].key = arena_strndup(b->arena, key, strlen(key));
+        params[count++].value = arena_strndup(b->arena, text, strlen(text));
         free(text);
     }
     json_decref(merged);
-    return out;
+    n->overrides = params;
+    n->noverrides = count;
 }
 
 static bool build_node(builder *b, const char *path, const json_t *v, route_node *n, const route_node *parent,
@@ -514,7 +521,8 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
         n->fallback_on = parent->fallback_on;
         n->fallback_on_any = parent->fallback_on_any;
         n->request_timeout_ms = parent->request_timeout_ms;
-        n->override_json = parent->override_json;
+        n->overrides = parent->overrides;
+        n->noverrides = parent->noverrides;
         n->model = parent->model;
     }
     n->weight = 1000;
@@ -569,7 +577,7 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
                         "on_status_codes)");
         }
     }
-    if (overrides) n->override_json = merge_overrides(b, n->override_json, overrides, &n->model);
+    if (overrides) merge_overrides(b, n, overrides);
     if (targets) {
         if (provider || virtual_key || n->api_key || n->custom_host)
             return fail(b, path, "a node has either targets or a provider, not both");
@@ -610,8 +618,8 @@ static void attach_health(routing_state *state, route_node *n)
     if (!n->nchildren && n->model) n->health = routing_health(state, n->provider->name, n->model);
 }
 
-static route_tree *tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
-                              const char *name, bool portkey, bool stored, char *err, size_t errlen)
+route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
+                             const char *name, bool portkey, bool stored, char *err, size_t errlen)
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
     b.stored = stored;
@@ -633,12 +641,6 @@ static route_tree *tree_build(arena *a, const aigw_config *cfg, routing_state *s
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
     return t;
-}
-
-route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
-                             const char *name, bool portkey, char *err, size_t errlen)
-{
-    return tree_build(a, cfg, state, json, name, portkey, a == &cfg->arena, err, errlen);
 }
 
 /* ---- header configs, built once per worker ------------------------------------------------- */
@@ -729,7 +731,7 @@ const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const 
     route_cache_entry *e = xcalloc(1, sizeof *e);
     arena_init(&e->arena, 4096);
     e->json = json;
-    e->tree = tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, err, errlen);
+    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, err, errlen);
     if (!e->tree) { /* invalid configs are not kept: each such request is told again */
         entry_free(e);
         return NULL;

@@ -54,7 +54,7 @@ static void fixture_free(fixture *f)
 }
 
 /* Builds a tree from JSON text in arena a; NULL with the message in err. */
-static route_tree *build_in(fixture *f, arena *a, const char *text, bool portkey)
+static route_tree *build_in(fixture *f, arena *a, const char *text, bool portkey, bool shared)
 {
     json_error_t jerr;
     json_t *j = json_loads(text, 0, &jerr);
@@ -62,19 +62,19 @@ static route_tree *build_in(fixture *f, arena *a, const char *text, bool portkey
     assert_true(f->njson < sizeof f->json / sizeof f->json[0]);
     f->json[f->njson++] = j;
     err[0] = '\0';
-    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, err, sizeof err);
+    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, shared, err, sizeof err);
 }
 
 /* As a request's header brings it: in the request's arena. */
 static route_tree *build(fixture *f, const char *text, bool portkey)
 {
-    return build_in(f, &f->arena, text, portkey);
+    return build_in(f, &f->arena, text, portkey, false);
 }
 
 /* As the config file's routes: are built: in the config's arena, living as long as it. */
 static route_tree *build_stored(fixture *f, const char *text)
 {
-    route_tree *t = build_in(f, &f->cfg->arena, text, false);
+    route_tree *t = build_in(f, &f->cfg->arena, text, false, true);
     if (!t) fail_msg("refused: %s\n(tree: %s)", err, text);
     return t;
 }
@@ -95,13 +95,22 @@ static void expect_error(fixture *f, const char *text, const char *prefix, const
     if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
 }
 
-static void assert_json_text(const char *actual, const char *expected)
+/* A node's override parameters, as one JSON object, equal to expected. Each value must be
+ * JSON text of its own (it is spliced into request bodies as it is). */
+static void assert_overrides(const route_node *n, const char *expected)
 {
-    if (!actual) fail_msg("no JSON where %s was expected", expected);
-    json_t *a = json_loads(actual, 0, NULL), *e = json_loads(expected, 0, NULL);
-    assert_non_null(a);
+    if (!n->noverrides) fail_msg("no override parameters where %s was expected", expected);
+    json_t *a = json_object(), *e = json_loads(expected, 0, NULL);
+    for (size_t i = 0; i < n->noverrides; i++) {
+        json_t *v = json_loads(n->overrides[i].value, JSON_DECODE_ANY, NULL);
+        if (!v) fail_msg("override %s is not JSON text: %s", n->overrides[i].key, n->overrides[i].value);
+        json_object_set_new(a, n->overrides[i].key, v);
+    }
     assert_non_null(e);
-    if (!json_equal(a, e)) fail_msg("JSON %s, expected %s", actual, expected);
+    if (!json_equal(a, e)) {
+        char *text = json_dumps(a, JSON_COMPACT);
+        fail_msg("overrides %s, expected %s", text, expected);
+    }
     json_decref(a);
     json_decref(e);
 }
@@ -302,7 +311,7 @@ static void test_camel_case_keys_are_accepted(void **state)
     assert_true(status_set_has(&r->retry.on, 503));
     assert_false(status_set_has(&r->retry.on, 500));
     assert_false(r->retry.use_retry_after);
-    assert_json_text(r->children[0].override_json, "{\"temperature\":0.5}");
+    assert_overrides(&r->children[0], "{\"temperature\":0.5}");
     assert_string_equal(r->children[1].provider->name, "b");
     fixture_free(f);
 }
@@ -361,7 +370,7 @@ static void test_children_inherit_and_override(void **state)
     assert_int_equal(c0->request_timeout_ms, 1000);
     assert_false(c0->fallback_on_any);
     assert_true(status_set_has(&c0->fallback_on, 500) && status_set_has(&c0->fallback_on, 502));
-    assert_json_text(c0->override_json, "{\"temperature\":0.1,\"max_tokens\":10}");
+    assert_overrides(c0, "{\"temperature\":0.1,\"max_tokens\":10}");
     assert_null(c0->model);
     /* the second overrides what it sets, keeps the rest (retry merges field by field) */
     assert_int_equal(c1->retry.attempts, 1);
@@ -370,13 +379,13 @@ static void test_children_inherit_and_override(void **state)
     assert_int_equal(c1->request_timeout_ms, 2000);
     assert_true(status_set_has(&c1->fallback_on, 429));
     assert_false(status_set_has(&c1->fallback_on, 500));
-    assert_json_text(c1->override_json, "{\"temperature\":0.1,\"max_tokens\":20,\"top_p\":0.9}");
+    assert_overrides(c1, "{\"temperature\":0.1,\"max_tokens\":20,\"top_p\":0.9}");
     assert_string_equal(c1->model, "mb-large"); /* `model` is the leaf's model, not a parameter */
     assert_non_null(c1->health);                /* known model: its health is found at build time */
     assert_ptr_equal(c1->health, routing_health(f->cfg->health, "b", "mb-large"));
     /* a grandchild inherits through its parent, model included */
     assert_string_equal(g->model, "mid");
-    assert_json_text(g->override_json, "{\"temperature\":0.9,\"max_tokens\":10,\"seed\":1}");
+    assert_overrides(g, "{\"temperature\":0.9,\"max_tokens\":10,\"seed\":1}");
     assert_int_equal(g->retry.attempts, 3);
     fixture_free(f);
 }

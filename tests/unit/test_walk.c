@@ -80,8 +80,8 @@ static json_t *keep(fixture *f, const char *text)
 static const route_tree *tree(fixture *f, const char *text)
 {
     err[0] = '\0';
-    const route_tree *t =
-        route_tree_build(&f->arena, f->cfg, f->cfg->health, keep(f, text), "t", false, err, sizeof err);
+    const route_tree *t = route_tree_build(&f->arena, f->cfg, f->cfg->health, keep(f, text), "t", false,
+                                           false, err, sizeof err);
     if (!t) fail_msg("refused: %s\n(tree: %s)", err, text);
     return t;
 }
@@ -597,7 +597,8 @@ static void test_weighted_balance_of_per_request_trees_follows_the_weights(void 
         json_t *j = json_loads("{\"strategy\":{\"mode\":\"loadbalance\"},\"targets\":["
                                "{\"provider\":\"a\",\"weight\":0.7},{\"provider\":\"b\",\"weight\":0.3}]}",
                                0, NULL);
-        const route_tree *t = route_tree_build(&req, f->cfg, f->cfg->health, j, "hdr", true, err, sizeof err);
+        const route_tree *t =
+            route_tree_build(&req, f->cfg, f->cfg->health, j, "hdr", true, false, err, sizeof err);
         assert_non_null(t);
         route_context ctx = {
             .arena = &req, .state = f->cfg->health, .config = f->cfg, .model = "m", .rng = &f->seed};
