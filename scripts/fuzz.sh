@@ -21,7 +21,13 @@ clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthrop
 clang $flags tests/fuzz/fuzz_route.c src/routing/{tree,walk,health}.c src/config/{config,catalog}.c \
     src/config/catalog_data.S src/providers/presets.c src/util/{arena,buf,alloc,json}.c \
     $(pkg-config --libs jansson libcurl yaml-0.1) -lpthread -lm -o "$out/fuzz_route"
-for target in json sse translate route; do
+# The connection state machine on a real loop with a stub pipeline (the error bodies are the
+# real providers' code).
+clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/http_conn.c \
+    src/providers/{translate,openai,anthropic,gemini,presets}.c src/config/catalog.c src/config/catalog_data.S \
+    src/upstream/sse.c src/util/{arena,buf,alloc,json}.c \
+    $(pkg-config --libs jansson libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
+for target in ${FUZZ_TARGETS:-json sse translate route conn}; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/
