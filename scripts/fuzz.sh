@@ -33,8 +33,10 @@ for target in ${FUZZ_TARGETS:-json sse translate route conn}; do
     cp tests/fuzz/corpus/"$target"/* "$work"/
     echo "== fuzz_$target for ${seconds}s"
     log="$out/fuzz_$target.log"
+    dict=()
+    [ -f tests/fuzz/"$target".dict ] && dict=(-dict=tests/fuzz/"$target".dict)
     if ! "$out/fuzz_$target" -max_total_time="$seconds" -timeout=10 -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$out/" "$work" >"$log" 2>&1; then
+        "${dict[@]}" -artifact_prefix="$out/" "$work" >"$log" 2>&1; then
         # The whole report: the sanitizer's stack or the differential abort, and the input.
         grep -v '^#[0-9]' "$log" | tail -60
         echo "fuzz_$target found a failure (reproducer: $(ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* 2>/dev/null | head -1))" >&2

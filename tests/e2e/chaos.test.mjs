@@ -187,7 +187,7 @@ function rawSession(port, r, stats, lenient = false) {
   const n = 1 + Math.floor(r() ** 3 * 200);
   const reqs = Array.from({ length: n }, () => makeRequest(r));
   const ending = pick(r, ENDINGS);
-  const delay = Math.floor(r() * 10);
+  const delay = r() < 0.4 ? 0 : 1 + Math.floor(r() * 10); // 0: end in the same tick as the last write
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
     const chunks = [];
@@ -232,7 +232,7 @@ function rawSession(port, r, stats, lenient = false) {
       const step = Math.ceil(all.length / writes);
       for (let i = 0; i < all.length && !sock.destroyed; i += step) sock.write(all.slice(i, i + step));
       if (ending === 'noread' || ending === 'slowread') sock.pause();
-      await sleep(delay);
+      if (delay) await sleep(delay);
       if (sock.destroyed) return;
       switch (ending) {
         case 'reset': cut = true; sock.resetAndDestroy(); finish(); break;
