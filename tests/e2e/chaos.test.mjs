@@ -61,7 +61,9 @@ function makeRequest(r) {
   const anthropic = x > 0.85;
   const path = anthropic ? '/v1/messages' : '/v1/chat/completions';
   const api = anthropic ? 'anthropic' : 'openai';
-  const extra = anthropic ? 'anthropic-version: 2023-06-01\r\nx-api-key: k\r\n' : '';
+  // Headers as SDKs send them (a header the gateway looks up by name must be among them).
+  const extra = 'User-Agent: chaos/1\r\n' +
+    (anthropic ? 'anthropic-version: 2023-06-01\r\nx-api-key: k\r\n' : 'Authorization: Bearer chaos-key\r\n');
   const body = chatJson(r, { stream: r() < 0.25, anthropic });
   if (r() < 0.2) { // chunked, in two or three chunks, with a trailer of up to 6 KB
     const cut = 1 + Math.floor(r() * (body.length - 2));
