@@ -349,6 +349,7 @@ static const field limits_table[] = {
 
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
+    {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
     {"keepalive_idle", FIELD_DURATION, CFG(keepalive_idle_timeout_ms), 10, 86400000, NULL, NULL},
     {"drain", FIELD_DURATION, CFG(drain_timeout_ms), 0, 3600000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -942,6 +943,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->max_connections = 10000;
     cfg->header_read_timeout_ms = 10000;
+    cfg->request_body_timeout_ms = 120000;
     cfg->keepalive_idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->access_log = xstrdup("stdout");
@@ -1043,14 +1045,22 @@ void config_free(aigw_config *cfg)
     free(cfg);
 }
 
+/* Orders a stored name against a client's (a byte string with a length, which may hold a NUL:
+ * strncmp would stop there and then read past the stored name). Same order as strcmp. */
+static int name_compare(const char *stored, const char *name, size_t len)
+{
+    size_t stored_len = strlen(stored);
+    int c = memcmp(stored, name, stored_len < len ? stored_len : len);
+    if (c) return c;
+    return stored_len < len ? -1 : stored_len > len;
+}
+
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len)
 {
     size_t lo = 0, hi = cfg->nroutes;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *pn = cfg->routes[mid].public_name;
-        int c = strncmp(pn, name, len);
-        if (c == 0) c = pn[len] ? 1 : 0;
+        int c = name_compare(cfg->routes[mid].public_name, name, len);
         if (c == 0) return &cfg->routes[mid];
         if (c < 0)
             lo = mid + 1;
@@ -1079,9 +1089,7 @@ const route_tree *config_find_route(const aigw_config *cfg, const char *name, si
     size_t lo = 0, hi = cfg->ntrees;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *tn = cfg->trees[mid]->name;
-        int c = strncmp(tn, name, len);
-        if (c == 0) c = tn[len] ? 1 : 0;
+        int c = name_compare(cfg->trees[mid]->name, name, len);
         if (c == 0) return cfg->trees[mid];
         if (c < 0)
             lo = mid + 1;

@@ -181,11 +181,13 @@ wire_format pipeline_ingress_of(const char *path)
 void pipeline_handle(request *req)
 {
     bool path_known = false;
+    /* HEAD is GET without the body (the server leaves it out). */
+    int method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint_row *e = &endpoints[i];
         if (strcmp(req->path, e->path) != 0) continue;
         path_known = true;
-        if (e->method != req->method) continue;
+        if (e->method != method) continue;
         req->endpoint = e->endpoint;
         e->handle(req);
         return;
@@ -210,6 +212,15 @@ static void refuse_route(request *req, const char *route, int status, const char
 static void answer_failure(request *req);
 static void set_route_headers(request *req, bool gave_up);
 
+#define MODEL_NAME_MAX 256
+
+static bool printable_name(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+    return true;
+}
+
 static void stage_decode(request *req)
 {
     json_field fields[] = {{.key = "model"}, {.key = "stream"}};
@@ -229,6 +240,15 @@ static void stage_decode(request *req)
     }
     size_t model_len;
     req->model = json_string_decode(&req->arena, req->body.data, fields[0].start, fields[0].end, &model_len);
+    /* A name is compared, logged and echoed in headers: no NUL (C strings would stop at it and
+     * route "m\u0000evil" as "m"), no control bytes, and a length no real model name needs. */
+    if (model_len == 0 || model_len > MODEL_NAME_MAX || !printable_name(req->model, model_len)) {
+        http_respond_error(req, 400, "invalid_request_error", "invalid_value", "model",
+                           model_len > MODEL_NAME_MAX
+                               ? "'model' is too long (at most 256 bytes)"
+                               : "'model' must be a non-empty name without control characters");
+        return;
+    }
     req->stream = fields[1].type == JSON_KIND_TRUE;
     req->body_model_start = fields[0].start;
     req->body_model_end = fields[0].end;
@@ -618,12 +638,15 @@ static bool header_passes(const char *line, size_t name_len)
  * attempts it took, the targets tried; and, once aigw has given up, that retrying the same
  * request would only multiply the load (SDKs honour x-should-retry). */
 /* Appends "name: value\r\n"; bytes that could end the header line (control characters, which a
- * client's model name may carry as JSON escapes) are left out. */
+ * client's model name may carry as JSON escapes) are left out, and a value longer than
+ * ROUTE_HEADER_VALUE_MAX is cut there (route paths echo names from the client's config). */
+#define ROUTE_HEADER_VALUE_MAX 1024
 static size_t put_header(char *out, const char *name, size_t name_len, const char *value)
 {
     size_t n = name_len;
     memcpy(out, name, name_len);
-    for (const unsigned char *v = (const unsigned char *)value; *v; v++)
+    for (const unsigned char *v = (const unsigned char *)value; *v && n - name_len < ROUTE_HEADER_VALUE_MAX;
+         v++)
         if (*v >= 0x20 && *v != 0x7f) out[n++] = (char)*v;
     memcpy(out + n, "\r\n", 2);
     return n + 2;
