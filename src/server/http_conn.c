@@ -64,8 +64,10 @@ typedef struct client_conn {
     http_parser parser;
     request req;
     conn_state state;
-    buf pending; /* bytes read while HANDLING, parsed after the response */
-    buf head;    /* URL then header names and values, as received */
+    buf pending;        /* bytes read while HANDLING, parsed after the response… */
+    size_t pending_off; /* …from here on (parsed requests are skipped, not moved) */
+    bool feeding_pending;
+    buf head; /* URL then header names and values, as received */
     size_t url_len;
     header_offsets hoff[REQUEST_MAX_HEADERS];
     size_t nheaders;
@@ -114,6 +116,12 @@ static void start_reading(client_conn *c);
 static void stop_reading(client_conn *c);
 static void conn_next_request(client_conn *c);
 static void on_timer(uv_timer_t *timer);
+
+/* Bytes read and not yet parsed. */
+static size_t pending_bytes(const client_conn *c)
+{
+    return c->pending.len - c->pending_off;
+}
 
 static client_conn *conn_of(const request *req)
 {
@@ -477,7 +485,7 @@ static void request_finished(client_conn *c)
 static void conn_next_request(client_conn *c)
 {
     if (c->closing || c->state != CONN_IDLE) return;
-    if (c->pending.len)
+    if (pending_bytes(c))
         mark_ready(c);
     else
         start_reading(c);
@@ -869,8 +877,9 @@ static void respond_feed_error(client_conn *c, enum http_errno err)
 /* A whole request is in: what follows it waits in `pending`, and the pipeline runs. */
 static void request_complete(client_conn *c, const char *rest, size_t rest_len)
 {
-    /* pending is empty or was taken by conn_resume (rest is part of it): this cannot fail. */
-    if (rest_len && buf_append(&c->pending, rest, rest_len) != BUF_OK) {
+    if (c->feeding_pending) /* rest is the tail of pending: parse from there next time */
+        c->pending_off = c->pending.len - rest_len;
+    else if (rest_len && buf_append(&c->pending, rest, rest_len) != BUF_OK) { /* cannot be: it was empty */
         respond_parse_error(c, 400, "too much pipelined data");
         return;
     }
@@ -937,14 +946,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    if (c->state == CONN_HANDLING || c->pending.len || c->close_after_write || c->output_blocked) {
+    if (c->state == CONN_HANDLING || pending_bytes(c) || c->close_after_write || c->output_blocked) {
         if (c->close_after_write) return; /* nothing more will be answered */
+        if (c->pending_off && c->pending.len + (size_t)nread > c->pending.max) {
+            buf_consume(&c->pending, c->pending_off);
+            c->pending_off = 0;
+        }
         /* Below PENDING_MAX the buffer has room for a whole read: no byte is ever dropped. */
         if (buf_append(&c->pending, b->base, (size_t)nread) != BUF_OK) {
             respond_parse_error(c, 400, "too much pipelined data");
             return;
         }
-        if (c->pending.len >= PENDING_MAX) stop_reading(c);
+        if (pending_bytes(c) >= PENDING_MAX) stop_reading(c);
         if (c->state == CONN_IDLE && !c->output_blocked) mark_ready(c);
         return;
     }
@@ -971,15 +984,20 @@ static void conn_resume(client_conn *c)
         conn_close(c);
         return;
     }
-    if (c->state != CONN_IDLE || c->output_blocked || !c->pending.len) return;
-    buf taken = c->pending;
-    buf_init(&c->pending, taken.max);
-    conn_feed(c, taken.data, taken.len);
-    /* conn_feed copied any unparsed remainder into the fresh `pending`. */
-    buf_free(&taken);
+    if (c->state != CONN_IDLE || c->output_blocked || !pending_bytes(c)) return;
+    /* Everything is consumed unless a complete request leaves a tail (request_complete). */
+    size_t off = c->pending_off;
+    c->pending_off = c->pending.len;
+    c->feeding_pending = true;
+    conn_feed(c, c->pending.data + off, c->pending.len - off);
+    c->feeding_pending = false;
+    if (!pending_bytes(c)) {
+        buf_reset(&c->pending);
+        c->pending_off = 0;
+    }
     if (c->closing || c->close_after_write) return;
-    if (c->pending.len < PENDING_MAX) start_reading(c);
-    if (c->state == CONN_IDLE && !c->pending.len)
+    if (pending_bytes(c) < PENDING_MAX) start_reading(c);
+    if (c->state == CONN_IDLE && !pending_bytes(c))
         uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
 }
 
@@ -1002,7 +1020,7 @@ static client_conn *oldest_idle(worker *w)
 {
     client_conn *oldest = NULL;
     for (client_conn *c = w->conns; c; c = c->next)
-        if (c->state == CONN_IDLE && c->served && c->holds_slot && !c->pending.len && !c->write_pending &&
+        if (c->state == CONN_IDLE && c->served && c->holds_slot && !pending_bytes(c) && !c->write_pending &&
             !c->close_soon && !c->close_after_write && (!oldest || c->idle_since < oldest->idle_since))
             oldest = c;
     return oldest;
@@ -1066,7 +1084,7 @@ void http_conn_drain(worker *w)
 {
     for (client_conn *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE && !c->pending.len) conn_close(c);
+        if (c->state == CONN_IDLE && !pending_bytes(c)) conn_close(c);
     }
 }
 

@@ -254,6 +254,22 @@ test('echoed names are capped: no response header carries a client value unbound
   for (const [k, v] of huge.headers) assert.ok(v.length <= 1100, `${k} is ${v.length} bytes`);
 });
 
+// Item 18: a value too long for the line left the line without it (invalid JSON).
+test('access-log values are cut with a marker and every line stays one JSON object', async () => {
+  const g = await startGateway(gatewayConfig(mock.port).replace('max_header_bytes: 16k', 'max_header_bytes: 1MiB'));
+  try {
+    const path = '/' + 'p'.repeat(70 * 1024); // http-parser's own head limit is 80 KiB
+    const [res] = parseResponses(await rawExchange(g.port, [`GET ${path} HTTP/1.1\r\nHost: x\r\nx-request-id: long-path\r\nConnection: close\r\n\r\n`], { ms: 5000 }));
+    assert.equal(res.status, 404);
+    const line = await g.waitLog((l) => l.request_id === 'long-path');
+    assert.ok(line.path.length < 1200, `path logged with ${line.path.length} chars`);
+    assert.match(line.path, /^\/p+\u2026\[\+\d+ bytes\]$/);
+    assert.equal(line.status, 404);
+  } finally {
+    await g.stop();
+  }
+});
+
 // Item 21: the protocol's corners.
 test('HEAD, absolute-form targets, HTTP versions and HTTP/1.0 keep-alive', async () => {
   const head = await rawExchange(gw.port, ['HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], { ms: 3000 });
