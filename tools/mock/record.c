@@ -94,16 +94,17 @@ void record_header(conn *c, const char *name, size_t nlen, const char *value, si
     if (!rec.keep || c->rec_headers_truncated) return;
     bool cut = vlen > RECORD_VALUE_BYTES;
     if (cut) vlen = RECORD_VALUE_BYTES;
-    /* escaping at most sextuples a byte; check before appending so the bound holds */
-    if (c->rec_headers.len + 6 * (nlen + vlen) + 8 > RECORD_HEADER_BYTES) {
-        c->rec_headers_truncated = true;
-        return;
-    }
-    sb_str(&c->rec_headers, c->rec_headers.len ? ",[" : "[");
-    json_bytes(&c->rec_headers, name, nlen);
-    sb_str(&c->rec_headers, ",");
-    json_bytes(&c->rec_headers, value, vlen);
-    sb_str(&c->rec_headers, "]");
+    sbuf pair = {0};
+    sb_str(&pair, c->rec_headers.len ? ",[" : "[");
+    json_bytes(&pair, name, nlen);
+    sb_str(&pair, ",");
+    json_bytes(&pair, value, vlen);
+    sb_str(&pair, "]");
+    if (c->rec_headers.len + pair.len > RECORD_HEADER_BYTES)
+        cut = true; /* this header and the ones after it are left out */
+    else
+        sb_add(&c->rec_headers, pair.p, pair.len);
+    free(pair.p);
     if (cut) c->rec_headers_truncated = true;
 }
 
