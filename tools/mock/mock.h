@@ -144,7 +144,7 @@ struct conn {
     /* the response being sent */
     sbuf head; /* status line + headers (+ a whole body), sent after ttfb */
     chunk *events;
-    size_t nevents, next_event;
+    size_t nevents, next_event, events_cap;
     bool streaming, stream_open;
     long chunk_delay_ms, drop_after;
     conn *next_conn, *prev_conn;

@@ -84,7 +84,7 @@ static void free_events(conn *c)
         free(c->events[i].data);
     free(c->events);
     c->events = NULL;
-    c->nevents = c->next_event = 0;
+    c->nevents = c->next_event = c->events_cap = 0;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -271,9 +271,12 @@ void stream_begin(conn *c, const char *content_type, const char *extra_headers, 
 
 void stream_event(conn *c, const char *data, size_t len)
 {
-    if (!len) return; /* an empty chunk would end the chunked body */
-    c->events = realloc(c->events, (c->nevents + 1) * sizeof *c->events);
-    if (!c->events) abort();
+    if (!len) return;                  /* an empty chunk would end the chunked body */
+    if (c->nevents == c->events_cap) { /* doubling: a stream of a million words stays linear */
+        c->events_cap = c->events_cap ? 2 * c->events_cap : 64;
+        c->events = realloc(c->events, c->events_cap * sizeof *c->events);
+        if (!c->events) abort();
+    }
     char size_line[24];
     int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
     chunk *ev = &c->events[c->nevents++];
