@@ -831,9 +831,11 @@ test('strict: a tool result answering no earlier call is a 400 in each format\'s
     code: 400, status: 'INVALID_ARGUMENT',
     message: 'aigw-mock: contents[2].parts[0]: functionResponse "get_time" answers no earlier functionCall',
   } });
-  // refused requests are answered before faults: a directive does not hide the refusal
-  const s = await mock.stats();
-  assert.equal(s.statuses['400'] >= 3, true);
+  // the check comes before the faults: a directive does not hide the refusal
+  const faulted = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [
+    { role: 'user', content: 'x [[mock:status=500]]' }, { role: 'tool', tool_call_id: 'call_q', content: 'x' }] });
+  assert.equal(faulted.status, 400);
+  assert.match((await faulted.json()).error.message, /tool_call_id "call_q" matches no tool call/);
 });
 
 test('strict: inline images are decoded — SHA-256 echoed per format; invalid base64 is a 400', async () => {
