@@ -263,8 +263,9 @@ static const route_tree *choose_tree(request *req, size_t model_len)
         if (i == h->value_len || h->value[i] != '{') {
             const route_tree *t = config_find_route(cfg, h->value, h->value_len);
             if (t) return t;
-            snprintf(msg, sizeof msg, "%s names no route of this gateway: '%.*s'", header,
-                     (int)(h->value_len > 200 ? 200 : h->value_len), h->value);
+            /* the header's text is not echoed: it may be a key sent in the wrong header */
+            snprintf(msg, sizeof msg, "%s is neither a JSON object nor the name of a route of this gateway",
+                     header);
             refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
@@ -276,7 +277,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             json_error_t jerr;
             req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
             if (!req->config_json)
-                snprintf(err, sizeof err, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+                route_json_error(&jerr, err, sizeof err);
             else
                 t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, false,
                                      err, sizeof err);

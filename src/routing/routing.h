@@ -131,6 +131,11 @@ void routing_settings_defaults(routing_settings *s);
 
 bool route_regex_valid(const char *pattern);
 
+/* The message for a config header that is not valid JSON: the character position and a
+ * reason, never an excerpt of the text (it may hold an inline api_key). */
+struct json_error_t;
+void route_json_error(const struct json_error_t *e, char *err, size_t errlen);
+
 typedef struct routing_state routing_state;
 
 /* Builds a tree from its JSON form (aigw's and Portkey's schema). All allocations come from

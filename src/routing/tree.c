@@ -46,14 +46,23 @@ static bool fail(builder *b, const char *path, const char *fmt, ...)
     return false;
 }
 
+/* A field's path for messages. Keys come from the client: a key is shown as at most 64 bytes
+ * of [A-Za-z0-9_.$-] (anything else as '?'), so a message never carries much of what a
+ * client put where a name belongs. */
 static char *child_path(builder *b, const char *path, const char *key, int index)
 {
-    size_t len = strlen(path) + strlen(key) + 24;
+    char shown[72];
+    size_t n = 0;
+    for (const char *k = key; *k && n < 64; k++)
+        shown[n++] = isalnum((unsigned char)*k) || strchr("_.$-", *k) ? *k : '?';
+    if (key[n]) shown[n++] = '?';
+    shown[n] = '\0';
+    size_t len = strlen(path) + n + 24;
     char *p = arena_alloc(b->arena, len);
     if (index >= 0)
-        snprintf(p, len, "%s%s%s[%d]", path, *path && *key ? "." : "", key, index);
+        snprintf(p, len, "%s%s%s[%d]", path, *path && n ? "." : "", shown, index);
     else
-        snprintf(p, len, "%s%s%s", path, *path ? "." : "", key);
+        snprintf(p, len, "%s%s%s", path, *path ? "." : "", shown);
     return p;
 }
 
@@ -236,8 +245,9 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
         for (size_t i = 0; i < cfg->nproviders && off < sizeof names; i++)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
                                     cfg->providers[i].name);
-        return fail(b, child_path(b, path, field, -1), "no provider '%s' in the gateway's config (known: %s)",
-                    name, names);
+        /* the client's value is not echoed (a key pasted into the wrong field would be) */
+        return fail(b, child_path(b, path, field, -1),
+                    "names no provider of the gateway's config (known: %s)", names);
     }
     const char *base_url = n->custom_host ? n->custom_host : p->base_url;
     if ((n->custom_host || n->api_key) && !host_allowed(cfg, base_url))
@@ -282,7 +292,7 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
             else if (!strcmp(m, "conditional"))
                 n->mode = ROUTE_CONDITIONAL;
             else
-                return fail(b, p, "unknown mode '%s' (single, fallback, loadbalance, conditional)", m);
+                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional)");
             have_mode = true;
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &n->fallback_on)) return false;
@@ -423,8 +433,7 @@ static bool build_conditions(builder *b, const char *path, const json_t *conds, 
             return fail(b, p, "must be {\"query\": {…}, \"then\": \"<target name>\"}");
         if (!check_query(b, child_path(b, p, "query", -1), query)) return false;
         int child = child_named(n, json_string_value(then));
-        if (child < 0)
-            return fail(b, child_path(b, p, "then", -1), "no target is named '%s'", json_string_value(then));
+        if (child < 0) return fail(b, child_path(b, p, "then", -1), "names no target of this node");
         n->conditions[i].query = (json_t *)query; /* the tree's owner keeps the JSON alive */
         n->conditions[i].child = child;
     }
@@ -432,7 +441,7 @@ static bool build_conditions(builder *b, const char *path, const json_t *conds, 
     if (default_name) {
         n->default_child = child_named(n, default_name);
         if (n->default_child < 0)
-            return fail(b, child_path(b, path, "default", -1), "no target is named '%s'", default_name);
+            return fail(b, child_path(b, path, "default", -1), "names no target of this node");
     }
     return true;
 }
@@ -643,6 +652,29 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     return t;
 }
 
+/* ---- a config header that is not JSON -------------------------------------------------------- */
+
+/* jansson's error text quotes the token where parsing stopped ("invalid token near 'sk-…'"),
+ * and a config header carries inline keys: only the position and a reason of our own wording
+ * go into the message, which reaches the client and the access log. */
+void route_json_error(const json_error_t *e, char *err, size_t errlen)
+{
+    const char *why;
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8: why = "invalid UTF-8"; break;
+    case json_error_premature_end_of_input: why = "the text ends too early"; break;
+    case json_error_end_of_input_expected: why = "text after the end of the JSON value"; break;
+    case json_error_stack_overflow: why = "nested too deeply"; break;
+    case json_error_null_character:
+    case json_error_null_byte_in_key: why = "a NUL character"; break;
+    case json_error_duplicate_key: why = "a duplicate key"; break;
+    case json_error_numeric_overflow: why = "a number out of range"; break;
+    case json_error_wrong_type: why = "not a JSON object"; break;
+    default: why = "invalid syntax"; break;
+    }
+    snprintf(err, errlen, "not valid JSON at character %d: %s", e->position, why);
+}
+
 /* ---- header configs, built once per worker ------------------------------------------------- */
 
 /* A Portkey user sends the same config header with every request; parsing and building it
@@ -725,7 +757,7 @@ const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const 
     json_error_t jerr;
     json_t *json = json_loadb(text, len, 0, &jerr);
     if (!json) {
-        snprintf(err, errlen, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+        route_json_error(&jerr, err, errlen);
         return NULL;
     }
     route_cache_entry *e = xcalloc(1, sizeof *e);

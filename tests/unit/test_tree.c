@@ -128,7 +128,7 @@ static void test_unknown_fields_and_refused_features_are_named(void **state)
     expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\"}}", "cache: ", "not supported");
     expect_error(f, "{\"provider\":\"a\",\"input_guardrails\":[]}", "input_guardrails: ", "not supported");
     expect_error(f, "{\"strategy\":{\"mode\":\"roundrobin\"},\"targets\":[{\"provider\":\"a\"}]}",
-                 "strategy.mode: ", "unknown mode 'roundrobin'");
+                 "strategy.mode: ", "unknown mode (single");
     expect_error(f, "{\"strategy\":{},\"targets\":[{\"provider\":\"a\"}]}", "strategy.mode: ", "is required");
     expect_error(f, "{\"provider\":\"a\",\"retry\":{\"attempts\":11}}", "retry.attempts: ", "0 to 10");
     expect_error(f, "{\"provider\":\"a\",\"request_timeout\":\"5 parsecs\"}",
@@ -176,7 +176,7 @@ static void test_errors_name_the_field_path_exactly(void **state)
     expect_error(f,
                  "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                  "\"then\":\"nobody\"}]},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
-                 "conditions[0].then: ", "no target is named 'nobody'");
+                 "conditions[0].then: ", "names no target");
     fixture_free(f);
 }
 
@@ -184,9 +184,9 @@ static void test_unknown_provider_names_the_known_ones(void **state)
 {
     (void)state;
     fixture *f = fixture_new(base_yaml);
-    expect_error(f, "{\"provider\":\"nope\"}", "provider: ", "no provider 'nope'");
+    expect_error(f, "{\"provider\":\"nope\"}", "provider: ", "names no provider");
     assert_non_null(strstr(err, "known: a, b, az1, az2"));
-    expect_error(f, "{\"virtual_key\":\"openai\"}", "virtual_key: ", "no provider 'openai'");
+    expect_error(f, "{\"virtual_key\":\"openai\"}", "virtual_key: ", "names no provider");
     fixture_free(f);
 }
 
@@ -199,12 +199,12 @@ static void test_conditions_are_checked_when_built(void **state)
                       "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                       "\"then\":\"nobody\"}]},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
                       false));
-    assert_non_null(strstr(err, "then: no target is named 'nobody'"));
+    assert_non_null(strstr(err, "then: names no target"));
     /* a default naming no target */
     expect_error(f,
                  "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                  "\"then\":\"t1\"}],\"default\":\"t9\"},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
-                 "default: ", "no target is named 't9'");
+                 "default: ", "names no target");
     /* an invalid regular expression */
     assert_null(build(f,
                       "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":"
@@ -236,6 +236,46 @@ static void test_conditions_are_checked_when_built(void **state)
     assert_int_equal(t->root.nconditions, 1);
     assert_int_equal(t->root.conditions[0].child, 1);
     assert_int_equal(t->root.default_child, 0);
+    fixture_free(f);
+}
+
+/* ---- nothing of the client's config text in messages (issue 8, item 4) ------------------------ */
+
+/* A config header that is not JSON, or names what does not exist, is refused with the position
+ * and a reason: never an excerpt of the text, which may carry an inline api_key. */
+static void test_errors_never_quote_the_clients_values(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    route_cache *c = route_cache_new();
+    route_cache_entry *e;
+    static const char *const broken[] = {
+        "{\"provider\":\"b\",\"api_key\" \"sk-SECRET-0123456789\"}", /* ':' expected near '"sk-…"' */
+        "{\"provider\":\"b\",\"api_key\":sk-SECRET-0123456789}",     /* invalid token near 'sk-…' */
+        "{\"api_key\":\"sk-SECRET-0123456789\"",                     /* ends too early */
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        err[0] = '\0';
+        assert_null(
+            route_cache_get(c, f->cfg, broken[i], strlen(broken[i]), "hdr", false, &e, err, sizeof err));
+        assert_non_null(strstr(err, "not valid JSON at character "));
+        if (strstr(err, "SECRET") || strstr(err, "sk-")) fail_msg("the message quotes the config: %s", err);
+    }
+    /* values in the wrong place are not echoed either */
+    expect_error(f, "{\"provider\":\"sk-SECRET-0123456789\"}", "provider: ", "names no provider");
+    assert_null(strstr(err, "SECRET"));
+    expect_error(f, "{\"strategy\":{\"mode\":\"sk-SECRET-0123456789\"},\"targets\":[{\"provider\":\"a\"}]}",
+                 "strategy.mode: ", "unknown mode");
+    assert_null(strstr(err, "SECRET"));
+    expect_error(f,
+                 "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.a\":1},"
+                 "\"then\":\"sk-SECRET-0123456789\"}],\"default\":\"sk-SECRET-0123456789\"},"
+                 "\"targets\":[{\"name\":\"t\",\"provider\":\"a\"}]}",
+                 "conditions[0].then: ", "names no target");
+    assert_null(strstr(err, "SECRET"));
+    /* a field name is shown, bounded, with odd bytes masked */
+    expect_error(f, "{\"provider\":\"a\",\"x\\ny\":1}", "x?y: ", "unknown field");
+    route_cache_free(c);
     fixture_free(f);
 }
 
@@ -332,7 +372,7 @@ static void test_portkey_provider_forms_resolve(void **state)
     assert_ptr_equal(t->root.provider, &f->cfg->providers[0]);
     /* a type no provider has */
     assert_null(build(f, "{\"provider\":\"anthropic\"}", true));
-    assert_non_null(strstr(err, "no provider 'anthropic'"));
+    assert_non_null(strstr(err, "names no provider"));
     /* names win over types */
     t = build_ok(f, "{\"provider\":\"az2\"}", true);
     assert_ptr_equal(t->root.provider, &f->cfg->providers[3]);
@@ -510,7 +550,7 @@ static void test_header_configs_are_built_once_and_kept_boundedly(void **state)
     route_cache_entry *bad;
     assert_null(route_cache_get(c, f->cfg, "{\"provider\":\"zzz\"}", 18, "hdr", false, &bad, e, sizeof e));
     assert_null(bad);
-    assert_non_null(strstr(e, "provider: no provider 'zzz'"));
+    assert_non_null(strstr(e, "provider: names no provider"));
     e[0] = '\0';
     assert_null(route_cache_get(c, f->cfg, "{nope", 5, "hdr", false, &bad, e, sizeof e));
     assert_non_null(strstr(e, "not valid JSON"));
@@ -555,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_target_index_and_field),
         cmocka_unit_test(test_unknown_provider_names_the_known_ones),
         cmocka_unit_test(test_conditions_are_checked_when_built),
+        cmocka_unit_test(test_errors_never_quote_the_clients_values),
         cmocka_unit_test(test_custom_host_and_inline_key_only_for_allowed_hosts),
         cmocka_unit_test(test_camel_case_keys_are_accepted),
         cmocka_unit_test(test_portkey_provider_forms_resolve),
