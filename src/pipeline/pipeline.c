@@ -264,8 +264,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             const route_tree *t = config_find_route(cfg, h->value, h->value_len);
             if (t) return t;
             /* the header's text is not echoed: it may be a key sent in the wrong header */
-            snprintf(msg, sizeof msg, "%s is neither a JSON object nor the name of a route of this gateway",
-                     header);
+            snprintf(msg, sizeof msg, "%s names no route of this gateway (and is not a JSON object)", header);
             refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
@@ -862,6 +861,15 @@ static void answer_failure(request *req)
         return;
     }
     case FAILED_TRANSPORT:
+        /* A client's custom_host: what curl says (refused, reset, which address) would map
+         * what listens behind the gateway; the details go to the access log only. */
+        if (req->target.leaf && req->target.leaf->custom_host) {
+            req->error_note = req->failure_message;
+            http_respond_error(req, req->failure_status, "server_error",
+                               req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
+                               "the custom_host did not answer");
+            return;
+        }
         http_respond_error(req, req->failure_status, "server_error",
                            req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
                            req->failure_message);

@@ -121,11 +121,23 @@ typedef struct routing_settings {
     uint32_t budget_window_ms;
     int breaker_failures, breaker_rate_pct, breaker_min_requests, breaker_probes;
     uint32_t breaker_window_ms, breaker_cooldown_ms;
-    char **allowed_hosts; /* "host" or "host:port" for custom_host and inline api_key */
+    char **allowed_hosts; /* URL prefixes, normalised (route_url_normalize), for custom_host / api_key */
     size_t nallowed_hosts;
 } routing_settings;
 
 void routing_settings_defaults(routing_settings *s);
+
+/* An http(s) URL in the one spelling prefixes are compared in: scheme and host in lower case,
+ * the port written out (80 / 443 when absent), the path without its trailing '/'
+ * ("HTTPS://Api.Example/v1/" → "https://api.example:443/v1"). Refused (false, *why a fixed
+ * sentence that quotes nothing of the URL): other schemes, credentials, a query or fragment,
+ * spaces and control characters, characters URLs do not allow, dot segments ('.', '..')
+ * written or %-encoded, escaped '/' or '\'. out has len bytes (1 KiB is plenty). */
+bool route_url_normalize(const char *url, char *out, size_t len, const char **why);
+/* Whether a normalised URL is under one of the settings' allowed_hosts prefixes: the same
+ * scheme, host and port, and a path equal to the prefix's or below it ("/v1" allows "/v1"
+ * and "/v1/x", not "/v10"). */
+bool route_url_allowed(const routing_settings *s, const char *normalized);
 
 /* ---- building trees (tree.c) ---------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -195,31 +196,112 @@ static const provider_config *provider_named(const aigw_config *cfg, const char 
     return NULL;
 }
 
-/* The host[:port] of a URL, into out. */
-static bool url_host(const char *url, char *out, size_t len)
+/* ---- URLs a request may name (custom_host) and the prefixes that allow them --------------- */
+
+static int hex_value(char c)
 {
-    const char *s = strstr(url, "://");
-    if (!s) return false;
-    s += 3;
-    size_t n = strcspn(s, "/?#");
-    const char *at = memchr(s, '@', n); /* user:pass@host is refused: no credentials in hosts */
-    if (at || !n || n >= len) return false;
-    memcpy(out, s, n);
-    out[n] = '\0';
-    return true;
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static bool host_allowed(const aigw_config *cfg, const char *url)
+bool route_url_normalize(const char *url, char *out, size_t len, const char **why)
 {
-    char host[256];
-    if (!url_host(url, host, sizeof host)) return false;
-    const char *colon = strrchr(host, ':');
-    size_t bare = colon && !strchr(colon, ']') ? (size_t)(colon - host) : strlen(host);
-    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
-        const char *a = cfg->routing.allowed_hosts[i];
-        if (!strcasecmp(a, host)) return true;
-        bool any_port = a[0] == '[' ? a[strlen(a) - 1] == ']' : !strchr(a, ':'); /* [::1] or name */
-        if (any_port && strlen(a) == bare && !strncasecmp(a, host, bare)) return true;
+    static const char unreserved_path[] = "-._~!$&'()*+,;=:@/";
+    size_t o = 0;
+    uint32_t default_port;
+#define PUT(c)                                                                                               \
+    do {                                                                                                     \
+        if (o + 1 >= len) return *why = "too long", false;                                                   \
+        out[o++] = (c);                                                                                      \
+    } while (0)
+    if (!strncasecmp(url, "http://", 7)) {
+        default_port = 80;
+        url += 7;
+    } else if (!strncasecmp(url, "https://", 8)) {
+        default_port = 443;
+        url += 8;
+    } else {
+        return *why = "must start with http:// or https://", false;
+    }
+    for (const char *c = default_port == 80 ? "http://" : "https://"; *c; c++)
+        PUT(*c);
+    if (memchr(url, '@', strcspn(url, "/"))) return *why = "credentials in the URL are not accepted", false;
+    /* host: a name, an IPv4 address or a bracketed IPv6 literal; lower case */
+    const char *h = url;
+    if (*h == '[') {
+        PUT('[');
+        for (h++; *h && *h != ']'; h++) {
+            if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.')
+                return *why = "an IPv6 host has only hex digits, ':' and '.' between its brackets", false;
+            PUT((char)tolower((unsigned char)*h));
+        }
+        if (*h != ']' || h == url + 1) return *why = "an IPv6 host needs its closing bracket", false;
+        PUT(']');
+        h++;
+    } else {
+        for (; *h && *h != ':' && *h != '/'; h++) {
+            if (!isalnum((unsigned char)*h) && *h != '.' && *h != '-' && *h != '_')
+                return *why = "the host has only letters, digits, '.', '-' and '_' (no query, fragment or "
+                              "spaces)",
+                       false;
+            PUT((char)tolower((unsigned char)*h));
+        }
+        if (h == url) return *why = "the host is missing", false;
+    }
+    /* port: explicit, or the scheme's default — written out, so prefixes compare as text */
+    uint32_t port = default_port;
+    if (*h == ':') {
+        port = 0;
+        const char *d = ++h;
+        for (; isdigit((unsigned char)*h) && h - d < 6; h++)
+            port = port * 10 + (uint32_t)(*h - '0');
+        if (h == d || isdigit((unsigned char)*h) || port == 0 || port > 65535)
+            return *why = "the port must be a number from 1 to 65535", false;
+    }
+    if (*h && *h != '/') return *why = "the host is followed by something other than a port or a path", false;
+    char digits[8];
+    snprintf(digits, sizeof digits, ":%u", port);
+    for (const char *c = digits; *c; c++)
+        PUT(*c);
+    /* path: RFC 3986 characters only; no '?', '#', spaces or control characters; no dot
+     * segments, written or %-encoded (curl would resolve them and leave the allowed prefix) */
+    const char *segment = h;
+    for (;; h++) {
+        if (*h == '/' || !*h) {
+            size_t n = (size_t)(h - segment) - (*segment == '/');
+            const char *sg = segment + (*segment == '/');
+            if ((n == 1 && sg[0] == '.') || (n == 2 && sg[0] == '.' && sg[1] == '.'))
+                return *why = "dot segments ('.' or '..') are not accepted in the path", false;
+            segment = h;
+            if (!*h) break;
+        }
+        if (*h == '%') {
+            int hi = hex_value(h[1]), lo = hi < 0 ? -1 : hex_value(h[2]);
+            if (lo < 0) return *why = "a '%' in the path must start an escape like %20", false;
+            int v = hi * 16 + lo;
+            if (v == '.' || v == '/' || v == '\\' || v < 0x20 || v >= 0x7f)
+                return *why = "escaped '.', '/', '\\' or control characters are not accepted in the path",
+                       false;
+        } else if (!isalnum((unsigned char)*h) && !strchr(unreserved_path, *h)) {
+            return *why = "the path has a character URLs do not allow there (a query, fragment or space?)",
+                   false;
+        }
+        PUT(*h);
+    }
+    while (o > 0 && out[o - 1] == '/') /* "/v1/" is "/v1"; the root is "" */
+        o--;
+    out[o] = '\0';
+    return true;
+#undef PUT
+}
+
+bool route_url_allowed(const routing_settings *s, const char *normalized)
+{
+    for (size_t i = 0; i < s->nallowed_hosts; i++) {
+        const char *prefix = s->allowed_hosts[i];
+        size_t n = strlen(prefix);
+        if (!strncmp(normalized, prefix, n) && (normalized[n] == '\0' || normalized[n] == '/')) return true;
     }
     return false;
 }
@@ -249,11 +331,20 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
         return fail(b, child_path(b, path, field, -1),
                     "names no provider of the gateway's config (known: %s)", names);
     }
-    const char *base_url = n->custom_host ? n->custom_host : p->base_url;
-    if ((n->custom_host || n->api_key) && !host_allowed(cfg, base_url))
-        return fail(b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
-                    "accepted only for hosts listed in the config's routing.allowed_hosts (%s is not)",
-                    n->custom_host ? "this host" : "the provider's host");
+    char url[1024];
+    const char *why = NULL;
+    if (n->custom_host && !route_url_normalize(n->custom_host, url, sizeof url, &why))
+        return fail(b, child_path(b, path, "custom_host", -1), "%s", why);
+    if (n->custom_host)
+        n->custom_host = arena_strndup(b->arena, url, strlen(url)); /* what is checked is sent */
+    if (n->api_key && !n->custom_host && !route_url_normalize(p->base_url, url, sizeof url, &why))
+        url[0] = '\0';
+    if ((n->custom_host || n->api_key) && !(url[0] && route_url_allowed(&cfg->routing, url)))
+        return fail(
+            b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
+            "accepted only for URLs under a prefix listed in the config's routing.allowed_hosts (%s is "
+            "not)",
+            n->custom_host ? "this one" : "the provider's");
     if (n->custom_host || n->api_key) {
         provider_config *d = (provider_config *)config_provider_derive(b->arena, p, p ? p->preset : preset,
                                                                        n->custom_host, n->api_key);
@@ -619,12 +710,16 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
     return true;
 }
 
-/* Shared health for the leaves whose model is known (the others find theirs per request). */
+/* Shared health for the leaves whose model is known (the others find theirs per request).
+ * A leaf with the client's own host or key has none: what happens there is the client's
+ * business and must not open a breaker, spend a budget or mark a limit for anyone else
+ * (walk.c gives it a health for the request alone). */
 static void attach_health(routing_state *state, route_node *n)
 {
     for (size_t i = 0; i < n->nchildren; i++)
         attach_health(state, &n->children[i]);
-    if (!n->nchildren && n->model) n->health = routing_health(state, n->provider->name, n->model);
+    if (!n->nchildren && n->model && !n->custom_host && !n->api_key)
+        n->health = routing_health(state, n->provider->name, n->model);
 }
 
 route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,

@@ -85,11 +85,15 @@ static bool is_leaf(const route_node *n)
     return n->nchildren == 0;
 }
 
+/* The leaf's shared health; a health of its own for this request when the registry is full,
+ * or when the leaf uses the client's own host or key (tree.c: attach_health). */
 static target_health *leaf_health(route_walk *w, const route_node *leaf)
 {
     if (leaf->health) return leaf->health;
     target_health *h =
-        routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
+        leaf->custom_host || leaf->api_key
+            ? NULL
+            : routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
     if (h) return h;
     h = arena_alloc(w->ctx.arena, sizeof *h); /* never freed: a default mutex holds nothing */
     health_init_scratch(h, w->ctx.state);

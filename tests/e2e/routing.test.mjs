@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, sleep } from './harness.mjs';
+import { startMock, startGateway, sleep, eventually } from './harness.mjs';
 
 let A, B, C, deadPort;
 
@@ -49,7 +49,9 @@ function provider(name, target, { headers = {}, type = 'openai', models = ['mock
 ${h ? `    headers: {${h}}\n` : ''}`;
 }
 
-async function gateway(providers, rest = '', routing = '') {
+// allowed_hosts: the three mocks (URL prefixes: scheme, host, port), and any extra ones.
+async function gateway(providers, rest = '', routing = '', allowed = []) {
+  const prefixes = [A.url, B.url, C.url, ...allowed].map((u) => `'${u}'`).join(', ');
   return startGateway(`
 listen: 127.0.0.1:0
 workers: 2
@@ -57,7 +59,7 @@ access_log: stdout
 timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
 routing:
   retry: {attempts: 0, base_delay: 10ms, max_delay: 50ms}
-  allowed_hosts: [127.0.0.1]
+  allowed_hosts: [${prefixes}]
 ${routing}
 providers:
 ${providers.join('')}
@@ -409,8 +411,8 @@ test('Portkey configs from Portkey\'s documentation work unchanged in x-portkey-
     assert.equal(r.headers.get('x-aigw-attempts'), '3');
     assert.deepEqual((await C.stats()).statuses, { 401: 2, 200: 1 });
 
-    // mintlify.com/portkey-AI/gateway/concepts/routing: inline keys (127.0.0.1 is an allowed host
-    // in this config), an OpenAI target falling back to an Anthropic one for an OpenAI client.
+    // mintlify.com/portkey-AI/gateway/concepts/routing: inline keys (the mocks' URLs are allowed
+    // prefixes in this config), an OpenAI target falling back to an Anthropic one for an OpenAI client.
     const inline = {
       strategy: { mode: 'fallback', on_status_codes: [429, 500, 502, 503] },
       targets: [{ provider: 'openai', api_key: 'sk-...' }, { provider: 'anthropic', api_key: 'sk-ant-...' }],
@@ -524,7 +526,7 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
       /targets\[1\]\.retry\.attempts: must be a number/);
     assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'roundrobin' }, targets: [{ provider: 'xx' }] })), /strategy\.mode: unknown mode \(single/);
     assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'nope' })), /provider: names no provider/);
-    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for hosts listed/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for URLs under a prefix listed in the config's routing\.allowed_hosts/);
     assert.match(await bad('x-aigw-config', 'no-such-route'), /names no route/);
     assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'simple' } })), /cache: not supported/);
     // A CR LF in anything that reaches a header (x-aigw-model, x-aigw-route, the provider's key)
@@ -638,7 +640,8 @@ test('custom_host never receives the configured provider\'s key or headers', asy
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const gw = await gateway([provider('secret', A, { headers: { 'x-internal-token': 'do-not-leak' } })]);
+  const gw = await gateway([provider('secret', A, { headers: { 'x-internal-token': 'do-not-leak' } })], '', '',
+    [`http://127.0.0.1:${srv.address().port}/v1`]);
   try {
     const cfg = { provider: 'secret', custom_host: `http://127.0.0.1:${srv.address().port}/v1` };
     const { data } = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(cfg) } });
@@ -776,4 +779,86 @@ routes:
     const cancelled = (await gw.waitLog((l) => l.route === 'same-origin')).attempts.find((a) => a.outcome === 'cancelled');
     assert.equal(cancelled.status, undefined, 'a cancelled loser has no status of its own');
   } finally { await gw.stop(); }
+});
+
+// ---- issue 8: what a client's config may reach, and what it may do to others -----------------------
+
+test('a config header that is not JSON is refused by position and reason: an inline key reaches neither the 400 nor the access log', async () => {
+  const gw = await gateway([provider('a', A)]);
+  try {
+    const secret = 'sk-SECRET-e2e-0123456789';
+    // jansson's own text would quote the token where it stopped: the key
+    for (const text of [`{"provider":"a","api_key" "${secret}"}`, `{"provider":"a","api_key":${secret}}`]) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': text } }), (e) => {
+        assert.equal(e.status, 400);
+        assert.match(e.message, /^400 invalid x-aigw-config: not valid JSON at character \d+: [a-z ]+$/);
+        return true;
+      });
+    }
+    // a key pasted where a name belongs, or as the whole header
+    for (const [h, v] of [['x-portkey-config', JSON.stringify({ provider: secret })], ['x-aigw-config', secret]]) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { [h]: v } }), (e) => {
+        assert.equal(e.status, 400);
+        assert.ok(!e.message.includes('SECRET'), e.message);
+        return true;
+      });
+    }
+    await eventually(() => gw.logLines.filter((l) => l.status === 400).length === 4, 3000, 'four access-log lines');
+    assert.ok(!JSON.stringify(gw.logLines).includes('SECRET'), 'the key is in the access log');
+    assert.ok(!gw.stderr().includes('SECRET'));
+  } finally { await gw.stop(); }
+});
+
+test('allowed_hosts are URL prefixes: a custom_host cannot leave the path, port or scheme they allow, and a space or a dot segment is a 400 naming the field', async () => {
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(req.url);
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/admin') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"admin":"secret"}'); return; }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'from the prefix' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const host = `http://127.0.0.1:${srv.address().port}`;
+  const gw = await gateway([provider('a', A)], '', '', [`${host}/v1`, `http://127.0.0.1:${deadPort}/v1`]);
+  try {
+    const refused = [
+      [`${host}/v1?`, /custom_host: .*query/], // the rest of the URL becomes a query: any path
+      [`${host}/v1#`, /custom_host: .*query/],
+      [`${host}/v1/../admin`, /custom_host: dot segments/],
+      [`${host}/v1/%2e%2e/admin`, /custom_host: escaped/],
+      [`${host}/v1 /x`, /custom_host: .*space/], // was accepted and retried
+      [`${host}/admin`, /custom_host: accepted only for URLs under a prefix/],
+      [`${host}/v10`, /custom_host: accepted only for URLs under a prefix/],
+      [`http://127.0.0.1:1/v1`, /custom_host: accepted only/], // another port
+      [`https://127.0.0.1:${srv.address().port}/v1`, /custom_host: accepted only/], // another scheme
+    ];
+    for (const [url, re] of refused) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: url }) } }), (e) => {
+        assert.equal(e.status, 400, url);
+        assert.match(e.message, re, url);
+        assert.equal(e.headers.get('x-aigw-attempts'), '0');
+        return true;
+      });
+    }
+    assert.deepEqual(seen, [], 'nothing reached the host');
+    const { data } = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: `${host.replace('http', 'HTTP')}/v1/` }) } });
+    assert.equal(data.choices[0].message.content, 'from the prefix');
+    assert.deepEqual(seen, ['/v1/chat/completions']);
+
+    // A custom host that does not answer: a generic 502 for the client, curl's words in the log only.
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: `http://127.0.0.1:${deadPort}/v1`, retry: { attempts: 2 } }) } }), (e) => {
+      assert.equal(e.status, 502);
+      assert.equal(e.message, '502 the custom_host did not answer');
+      assert.equal(e.headers.get('x-aigw-attempts'), '3');
+      return true;
+    });
+    const line = await gw.waitLog((l) => l.status === 502);
+    assert.match(line.error, /connect|refused/i, 'the details are in the access log');
+  } finally {
+    await gw.stop();
+    srv.close();
+  }
 });

@@ -30,7 +30,7 @@ static void load_config(void)
         "  - {name: b, type: anthropic, base_url: 'http://127.0.0.1:2', models: [m1]}\n"
         "  - {name: c, type: gemini, base_url: 'http://10.0.0.1:3', models: [g]}\n"
         "routing:\n"
-        "  allowed_hosts: [127.0.0.1]\n"
+        "  allowed_hosts: ['http://127.0.0.1:1', 'http://127.0.0.1:2']\n"
         "  breaker: {failures: 2, cooldown: 1ms}\n";
     if (write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1)) abort();
     close(fd);
