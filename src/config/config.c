@@ -335,6 +335,7 @@ static const field routing_table[] = {
     {"retry", FIELD_SECTION, 0, 0, 0, routing_retry_table, NULL},
     {"retry_budget", FIELD_SECTION, 0, 0, 0, routing_budget_table, NULL},
     {"breaker", FIELD_SECTION, 0, 0, 0, routing_breaker_table, NULL},
+    {"max_attempts", FIELD_INT, RTG(max_attempts), 1, ROUTE_MAX_ATTEMPTS, NULL, NULL},
     {"allowed_hosts", FIELD_CUSTOM, 0, 0, 0, NULL, parse_allowed_hosts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -911,7 +912,7 @@ static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
         json_object_del(j, "name");
         char err[512];
         route_tree *t =
-            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, err, sizeof err);
+            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, false, err, sizeof err);
         if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
         for (size_t k = 0; k < cfg->ntrees; k++)
             if (!strcmp(cfg->trees[k]->name, name))

@@ -279,7 +279,7 @@ static const route_tree *choose_tree(request *req, size_t model_len)
                 route_json_error(&jerr, err, sizeof err);
             else
                 t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, false,
-                                     err, sizeof err);
+                                     true, err, sizeof err);
         }
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
@@ -1070,6 +1070,11 @@ void pipeline_record(request *req)
             buf_append(b, "},", l->next ? 2 : 1);
         }
         buf_append_lit(b, "]");
+        const char *note = route_note(req->walk); /* a condition not run to its end */
+        if (note) {
+            buf_append_lit(b, ",\"route_note\":");
+            buf_append_json_string(b, note, strlen(note));
+        }
     }
     if (req->dropped_params) {
         buf_append_lit(b, ",\"dropped_params\":");

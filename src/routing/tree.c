@@ -16,6 +16,8 @@
 #include <strings.h>
 
 #include <jansson.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "config/config.h"
 #include "providers/provider.h"
@@ -30,6 +32,8 @@ typedef struct builder {
     bool needs_params;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     int leaves;
+    route_regex regexes[ROUTE_MAX_REGEXES]; /* compiled as the conditions are checked */
+    size_t nregexes;
     char *err;
     size_t errlen;
 } builder;
@@ -357,6 +361,50 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
     return true;
 }
 
+/* ---- regular expressions ------------------------------------------------------------------ */
+
+/* PCRE2 allocates through these: everything of a compiled pattern lives in the tree's arena and
+ * goes with it (a request's tree, a kept header config, the config's routes). */
+static void *on_pcre2_alloc(PCRE2_SIZE size, void *ud)
+{
+    return arena_alloc(ud, size ? size : 1);
+}
+
+static void on_pcre2_free(void *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+}
+
+void *route__pcre2_context(arena *a)
+{
+    return pcre2_general_context_create(on_pcre2_alloc, on_pcre2_free, a);
+}
+
+/* A `$regex` pattern compiled into a, or NULL when refused. PCRE2 rather than glibc's regexec:
+ * its searches run under a match limit (a pattern such as ((a|b|ab)*)*c took glibc 11 s on an
+ * 80 KB value, on the worker's loop), and its compiler bounds the compiled size itself (glibc
+ * expanded nested counted repetitions into gigabytes), so counted repetition and
+ * back-references no longer need refusing. */
+static pcre2_code *regex_compile(arena *a, const char *pattern, size_t len)
+{
+    if (len > ROUTE_REGEX_MAX_PATTERN) return NULL;
+    pcre2_compile_context *cc = pcre2_compile_context_create(route__pcre2_context(a));
+    pcre2_set_parens_nest_limit(cc, 32);
+    int code;
+    PCRE2_SIZE offset;
+    return pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &code, &offset, cc);
+}
+
+bool route_regex_valid(const char *pattern)
+{
+    arena a;
+    arena_init(&a, 4096);
+    bool ok = regex_compile(&a, pattern, strlen(pattern)) != NULL;
+    arena_free(&a);
+    return ok;
+}
+
 /* ---- nodes --------------------------------------------------------------------------------- */
 
 static bool parse_strategy(builder *b, const char *path, const json_t *v, route_node *n,
@@ -473,10 +521,13 @@ static bool check_query(builder *b, const char *path, const json_t *q)
                 return fail(b, op_path, "must be a list");
             if (!strcmp(op, "$regex")) {
                 if (!json_is_string(arg)) return fail(b, op_path, "must be a string");
-                if (!route_regex_valid(json_string_value(arg)))
-                    return fail(b, op_path,
-                                "is not a valid regular expression (POSIX extended, at most 256 bytes, no "
-                                "back-references)");
+                if (b->nregexes >= ROUTE_MAX_REGEXES)
+                    return fail(b, op_path, "a route has at most %d $regex conditions", ROUTE_MAX_REGEXES);
+                pcre2_code *code = regex_compile(b->arena, json_string_value(arg), json_string_length(arg));
+                if (!code)
+                    return fail(b, op_path, "is not a valid regular expression (PCRE2, at most %d bytes)",
+                                ROUTE_REGEX_MAX_PATTERN);
+                b->regexes[b->nregexes++] = (route_regex){.pattern = arg, .code = code};
             }
         }
     }
@@ -723,7 +774,8 @@ static void attach_health(routing_state *state, route_node *n)
 }
 
 route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
-                             const char *name, bool portkey, bool stored, char *err, size_t errlen)
+                             const char *name, bool portkey, bool stored, bool client, char *err,
+                             size_t errlen)
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
     b.stored = stored;
@@ -731,6 +783,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     memset(t, 0, sizeof *t);
     t->name = arena_strndup(a, name, strlen(name));
     t->portkey = portkey;
+    t->client = client;
     route_node *root = &t->root;
     /* The defaults every node starts from. Portkey retries only when a config asks. */
     root->retry = cfg->routing.retry;
@@ -744,6 +797,17 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     attach_health(state, root);
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
+    if (b.nregexes) {
+        route_regex *r = arena_alloc(a, b.nregexes * sizeof *r);
+        memcpy(r, b.regexes, b.nregexes * sizeof *r);
+        t->regexes = r;
+        t->nregexes = b.nregexes;
+        pcre2_match_context *m = pcre2_match_context_create(route__pcre2_context(a));
+        pcre2_set_match_limit(m, ROUTE_REGEX_MATCH_LIMIT);
+        pcre2_set_depth_limit(m, ROUTE_REGEX_DEPTH_LIMIT);
+        pcre2_set_heap_limit(m, ROUTE_REGEX_HEAP_LIMIT_KIB);
+        t->match_context = m;
+    }
     return t;
 }
 
@@ -858,7 +922,7 @@ const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const 
     route_cache_entry *e = xcalloc(1, sizeof *e);
     arena_init(&e->arena, 4096);
     e->json = json;
-    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, err, errlen);
+    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, true, err, errlen);
     if (!e->tree) { /* invalid configs are not kept: each such request is told again */
         entry_free(e);
         return NULL;

@@ -862,3 +862,42 @@ test('allowed_hosts are URL prefixes: a custom_host cannot leave the path, port 
     srv.close();
   }
 });
+
+test('a $regex that would backtrack for ever is a prompt non-match, noted in the access log, and /healthz answers meanwhile', async () => {
+  // One worker: the search, the other request and /healthz share its loop.
+  const gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: stdout
+providers:
+${provider('hit', A)}${provider('miss', B)}
+routes:
+  - name: smart
+    strategy:
+      mode: conditional
+      conditions: [{query: {params.user: {$regex: '((a|b|ab)*)*c$'}}, then: hit}]
+      default: miss
+    targets: [{name: hit, provider: hit, model: mock-model}, {name: miss, provider: miss, model: mock-model}]
+`);
+  try {
+    const t0 = Date.now();
+    const [big, small, health, plain] = await Promise.all([
+      chat(gw, ask('big', { user: 'ab'.repeat(40000) + 'cx' })), // 80 KB: glibc's regexec took 11 s
+      chat(gw, ask('small', { user: 'ab'.repeat(2047) + 'cx' })), // 4 KiB: PCRE2's match limit
+      fetch(`${gw.url}/healthz`).then((r) => r.status),
+      chat(gw, ask('plain', { user: 'ababc' })),
+    ]);
+    assert.equal(health, 200);
+    assert.ok(Date.now() - t0 < 5000, `answered after ${Date.now() - t0} ms`);
+    assert.equal(big.headers.get('x-aigw-provider'), 'miss');
+    assert.equal(small.headers.get('x-aigw-provider'), 'miss');
+    assert.equal(plain.headers.get('x-aigw-provider'), 'hit');
+    await eventually(() => gw.logLines.filter((l) => l.route === 'smart').length === 3, 3000, 'three log lines');
+    const notes = gw.logLines.filter((l) => l.route === 'smart').map((l) => l.route_note ?? null).sort();
+    assert.deepEqual(notes, [
+      "a $regex condition reached its match limit: taken as not matching",
+      "a $regex condition's value is over 4096 bytes: taken as not matching",
+      null,
+    ].sort());
+  } finally { await gw.stop(); }
+});

@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena a;
     arena_init(&a, 4096);
     char err[512];
-    route_tree *tree =
-        route_tree_build(&a, cfg, cfg->health, json, "x-aigw-config", sel & 1, sel & 2, err, sizeof err);
+    route_tree *tree = route_tree_build(&a, cfg, cfg->health, json, "x-aigw-config", sel & 1, sel & 2,
+                                        sel & 4, err, sizeof err);
     if (!tree && !err[0]) abort(); /* a refusal always says why */
     if (tree) {
         /* response header lines, one per line, at most 32 */

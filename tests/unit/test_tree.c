@@ -63,7 +63,7 @@ static route_tree *build_in(fixture *f, arena *a, const char *text, bool portkey
     assert_true(f->njson < sizeof f->json / sizeof f->json[0]);
     f->json[f->njson++] = j;
     err[0] = '\0';
-    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, shared, err, sizeof err);
+    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, shared, true, err, sizeof err);
 }
 
 /* As a request's header brings it: in the request's arena. */
