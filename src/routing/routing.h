@@ -296,9 +296,9 @@ void route_resume_other(route_walk *w);
  * "Name: value". */
 int64_t route_note_headers(route_walk *w, bool other, int status, const char *const *lines, size_t nlines);
 
-/* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"), the
- * attempt log, and why nothing was sent when that is the case (every breaker open: the
- * message and the ms until the first half-opens). */
+/* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"; the
+ * route's name when nothing was sent, as for a 503 with every breaker open), the attempt log, and why nothing
+ * was sent when that is the case (every breaker open: the message and the ms until the first half-opens). */
 uint32_t route_attempts(const route_walk *w);
 const char *route_tree_name(const route_walk *w);
 const char *route_paths(const route_walk *w);

@@ -10,8 +10,13 @@
  *
  * After a failed attempt: the same leaf again while its retry policy and the retry budget
  * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
- * the first fallback node whose on_status_codes match moves to its next child. Nothing is
- * tried twice except by retry, and a walk ends after ROUTE_MAX_ATTEMPTS attempts at most.
+ * the first fallback node whose on_status_codes match moves to its next child. A leaf whose
+ * target the request already sent to (copies of one target) pays the retry budget as a retry
+ * would, and a walk ends after routing.max_attempts attempts at most.
+ *
+ * Shared health hears only what is true for every client: a client's own deadline (a request
+ * config's request_timeout firing) and its 4xx are neither failures nor successes of the
+ * target, and leaves with the client's own host or key have a health for the request alone.
  *
  * Hedging keeps a second slot: the attempt the hedge runs against ("other") while the hedge's
  * target is the current one; whichever loses is reported on its own slot. */
@@ -866,7 +871,7 @@ const char *route_tree_name(const route_walk *w)
 
 const char *route_paths(const route_walk *w)
 {
-    return w->paths ? w->paths : "";
+    return w->paths ? w->paths : w->tree->name; /* nothing sent: the route asked for */
 }
 
 const route_attempt_log *route_log(const route_walk *w)

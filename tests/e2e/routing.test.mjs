@@ -357,6 +357,8 @@ routes:
       assert.equal(e.status, 503);
       assert.match(e.message, /every target of route smart is unavailable \(circuit open\)/);
       assert.equal(e.headers.get('x-should-retry'), 'false');
+      assert.equal(e.headers.get('x-aigw-attempts'), '0');
+      assert.equal(e.headers.get('x-aigw-route'), 'smart', 'nothing was sent: the route asked for');
       assert.ok(Number(e.headers.get('retry-after')) >= 29);
       return true;
     });
@@ -371,14 +373,16 @@ routes:
   - name: smart
     retry: {attempts: 3, base_delay: 0}
     targets: [{provider: down, model: mock-model}]
-`, `  retry_budget: {percent: 20, min_retries: 3, window: 10s}
+`, `  retry_budget: {percent: 20, min_retries: 3, window: 60s}
   breaker: {failures: 0, failure_rate: 0}`);
   try {
     const c = client(gw);
     for (let i = 0; i < 100; i++) await assert.rejects(c.chat.completions.create(ask('x')), (e) => e.status === 503);
     const calls = (await A.stats()).requests;
-    // Without a budget: 400 calls (1 + 3 retries each). With it: 100 + at most 20% + 3.
-    assert.ok(calls >= 100 && calls <= 123, `${calls} upstream calls for 100 requests`);
+    // Without a budget: 400 calls (1 + 3 retries each); without retries: 100. With the budget,
+    // exactly: the first request's 3 retries (min_retries), then one retry each time 20 % of
+    // the requests so far passes the retries so far (the 20th, 25th, … 100th request: 17).
+    assert.equal(calls, 120, `${calls} upstream calls for 100 requests`);
   } finally { await gw.stop(); }
 });
 
@@ -606,25 +610,40 @@ routes:
   } finally { await gw.stop(); }
 });
 
-test('a header config cannot fan one request out beyond 32 attempts, nor name more than 256 targets', async () => {
-  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } })], '',
+test('a header config cannot fan one request out: routing.max_attempts caps it, copies of a target pay the retry budget, 256 targets at most', async () => {
+  const distinct = Array.from({ length: 10 }, (_, i) => provider(`d${i}`, A, { headers: { 'x-mock-status': 500 } }));
+  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } }), ...distinct], '',
     `  breaker: {failures: 0, failure_rate: 0}`);
   try {
-    const many = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 40 }, () => ({ provider: 'down', model: 'mock-model' })) };
-    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(many) } }), (e) => {
+    // 64 copies of one target (it was 32 billed calls): the first try, then the budget's
+    // min_retries (3) — each copy after the first is a retry of the same target.
+    const copies = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 64 }, () => ({ provider: 'down', model: 'mock-model' })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(copies) } }), (e) => {
       assert.equal(e.status, 500);
-      assert.equal(e.headers.get('x-aigw-attempts'), '32');
+      assert.equal(e.headers.get('x-aigw-attempts'), '4');
+      assert.equal(e.headers.get('x-should-retry'), 'false');
       return true;
     });
-    assert.equal((await A.stats()).requests, 32);
+    assert.equal((await A.stats()).requests, 4);
+    // Ten distinct targets with a retry each (20 calls): routing.max_attempts, 6 by default.
+    await A.reset();
+    const wide = { strategy: { mode: 'fallback' }, retry: { attempts: 1, base_delay: 0 }, targets: distinct.map((_, i) => ({ provider: `d${i}`, model: 'mock-model' })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(wide) } }), (e) => {
+      assert.equal(e.status, 500);
+      assert.equal(e.headers.get('x-aigw-attempts'), '6');
+      return true;
+    });
+    assert.equal((await A.stats()).requests, 6);
+    const line = await gw.waitLog((l) => l.attempts?.length === 6);
+    assert.equal(line.attempts[5].note, 'routing.max_attempts reached');
     const huge = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ provider: 'down' })) })) };
     await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(huge) } }), (e) => {
       assert.equal(e.status, 400);
       assert.match(e.message, /at most 256 targets/);
       return true;
     });
-    // Counted repetition in a regex is refused (glibc expands it when compiling).
-    const re = { strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': { $regex: '((a{0,15}){0,15}){0,15}' } }, then: 't' }] }, targets: [{ name: 't', provider: 'down' }] };
+    // A pattern over 256 bytes is refused (PCRE2 bounds the rest: compiled size, matching).
+    const re = { strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': { $regex: 'a'.repeat(257) } }, then: 't' }] }, targets: [{ name: 't', provider: 'down' }] };
     await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(re) } }), (e) => e.status === 400 && /regular expression/.test(e.message));
   } finally { await gw.stop(); }
 });
@@ -684,6 +703,11 @@ routes:
     assert.equal(headers.get('x-aigw-provider'), 'quick');
     assert.equal(headers.get('x-aigw-route'), 'smart/0, smart/1');
     assert.ok(elapsed < 450, `answered after ${elapsed} ms, the slow target needs 600`);
+    // The loser is cancelled as the provider sees it: its request is no longer in flight well
+    // before its 600 ms head would have been sent.
+    assert.equal((await A.stats()).requests, 1);
+    await eventually(async () => (await A.stats()).in_flight === 0, 2000, 'the slow request to end');
+    assert.ok(Date.now() - t0 < 550, `the slow target still held the request after ${Date.now() - t0} ms`);
     const line = await gw.waitLog((l) => l.route === 'smart');
     assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]), [['slow', 'cancelled'], ['quick', 'ok']]);
 
@@ -693,6 +717,8 @@ routes:
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.equal(text, 'mock reply to: race stream');
     assert.equal((await B.stats()).streams.completed, 1);
+    await eventually(async () => (await A.stats()).in_flight === 0, 2000, 'the slow stream to be cancelled');
+    assert.equal((await A.stats()).streams.completed, 0);
   } finally { await gw.stop(); }
 });
 
@@ -899,5 +925,25 @@ routes:
       "a $regex condition's value is over 4096 bytes: taken as not matching",
       null,
     ].sort());
+  } finally { await gw.stop(); }
+});
+
+test('a client\'s own request_timeout does not open the shared breaker for every other client', async () => {
+  const gw = await gateway([provider('slow', A, { headers: { 'x-mock-ttfb-ms': 200 } })], `
+routes:
+  - name: smart
+    targets: [{provider: slow, model: mock-model}]
+`, `  breaker: {failures: 2, failure_rate: 0, cooldown: 30s}`);
+  try {
+    // Five requests whose own config gives the target 10 ms (it needs 200): each times out
+    // for its client, and says nothing about the target to anyone else.
+    const impatient = { provider: 'slow', model: 'mock-model', request_timeout: 10 };
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(impatient) } }), (e) => e.status === 504);
+    }
+    const { data, headers } = await chat(gw, ask('others'));
+    assert.equal(data.choices[0].message.content, 'mock reply to: others');
+    assert.equal(headers.get('x-aigw-provider'), 'slow');
+    assert.equal((await A.stats()).requests, 6, 'the target was asked, not skipped as open');
   } finally { await gw.stop(); }
 });
