@@ -944,6 +944,8 @@ routes:
     const { data, headers } = await chat(gw, ask('others'));
     assert.equal(data.choices[0].message.content, 'mock reply to: others');
     assert.equal(headers.get('x-aigw-provider'), 'slow');
-    assert.equal((await A.stats()).requests, 6, 'the target was asked, not skipped as open');
+    assert.equal(headers.get('x-aigw-attempts'), '1', 'the target was asked, not skipped as open');
+    const timeouts = gw.logLines.filter((l) => l.route === 'x-aigw-config').flatMap((l) => l.attempts.map((a) => a.outcome));
+    assert.deepEqual(timeouts, Array(5).fill('timeout'));
   } finally { await gw.stop(); }
 });
