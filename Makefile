@@ -10,7 +10,7 @@
 # SANITIZER=address builds into build-asan/ with -fsanitize=address,undefined.
 
 CC       ?= cc
-PKGS     := libuv libcurl jansson yaml-0.1
+PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8
 BUILD    ?= build
 OPT      ?= -O2
 ifeq ($(SANITIZER),address)

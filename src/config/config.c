@@ -335,6 +335,7 @@ static const field routing_table[] = {
     {"retry", FIELD_SECTION, 0, 0, 0, routing_retry_table, NULL},
     {"retry_budget", FIELD_SECTION, 0, 0, 0, routing_budget_table, NULL},
     {"breaker", FIELD_SECTION, 0, 0, 0, routing_breaker_table, NULL},
+    {"max_attempts", FIELD_INT, RTG(max_attempts), 1, ROUTE_MAX_ATTEMPTS, NULL, NULL},
     {"allowed_hosts", FIELD_CUSTOM, 0, 0, 0, NULL, parse_allowed_hosts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -437,11 +438,28 @@ static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* Entries are URL prefixes (scheme, host, port, path), kept normalised so a custom_host is
+ * compared in the same spelling. A bare host allowed every port and every path of it, which
+ * let a client reach whatever else listened there: it is refused with the way to write it. */
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    return parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
-                             &cfg->routing.nallowed_hosts);
+    if (!parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
+                           &cfg->routing.nallowed_hosts))
+        return false;
+    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, node->data.sequence.items.start[i]);
+        char url[1024];
+        const char *why;
+        if (!route_url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why))
+            return fail_at(ld, item,
+                           "'allowed_hosts' entries are URL prefixes such as 'https://api.example.com/v1' or "
+                           "'http://127.0.0.1:8080' (scheme, host, port, path): %s",
+                           why);
+        free(cfg->routing.allowed_hosts[i]);
+        cfg->routing.allowed_hosts[i] = xstrdup(url);
+    }
+    return true;
 }
 
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target)
@@ -895,7 +913,7 @@ static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
         json_object_del(j, "name");
         char err[512];
         route_tree *t =
-            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, err, sizeof err);
+            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, false, err, sizeof err);
         if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
         for (size_t k = 0; k < cfg->ntrees; k++)
             if (!strcmp(cfg->trees[k]->name, name))

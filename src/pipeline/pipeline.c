@@ -283,8 +283,8 @@ static const route_tree *choose_tree(request *req, size_t model_len)
         if (i == h->value_len || h->value[i] != '{') {
             const route_tree *t = config_find_route(cfg, h->value, h->value_len);
             if (t) return t;
-            snprintf(msg, sizeof msg, "%s names no route of this gateway: '%.*s'", header,
-                     (int)(h->value_len > 200 ? 200 : h->value_len), h->value);
+            /* the header's text is not echoed: it may be a key sent in the wrong header */
+            snprintf(msg, sizeof msg, "%s names no route of this gateway (and is not a JSON object)", header);
             refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
@@ -296,10 +296,10 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             json_error_t jerr;
             req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
             if (!req->config_json)
-                snprintf(err, sizeof err, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+                route_json_error(&jerr, err, sizeof err);
             else
                 t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, false,
-                                     err, sizeof err);
+                                     true, err, sizeof err);
         }
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
@@ -884,6 +884,15 @@ static void answer_failure(request *req)
         return;
     }
     case FAILED_TRANSPORT:
+        /* A client's custom_host: what curl says (refused, reset, which address) would map
+         * what listens behind the gateway; the details go to the access log only. */
+        if (req->target.leaf && req->target.leaf->custom_host) {
+            req->error_note = req->failure_message;
+            http_respond_error(req, req->failure_status, "server_error",
+                               req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
+                               "the custom_host did not answer");
+            return;
+        }
         http_respond_error(req, req->failure_status, "server_error",
                            req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
                            req->failure_message);
@@ -1084,6 +1093,11 @@ void pipeline_record(request *req)
             buf_append(b, "},", l->next ? 2 : 1);
         }
         buf_append_lit(b, "]");
+        const char *note = route_note(req->walk); /* a condition not run to its end */
+        if (note) {
+            buf_append_lit(b, ",\"route_note\":");
+            buf_append_json_string(b, note, strlen(note));
+        }
     }
     if (req->dropped_params) {
         buf_append_lit(b, ",\"dropped_params\":");
