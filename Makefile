@@ -10,16 +10,18 @@
 # SANITIZER=address builds into build-asan/ with -fsanitize=address,undefined.
 
 CC       ?= cc
-PKGS     := libuv libcurl jansson yaml-0.1
+PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8
 BUILD    ?= build
 OPT      ?= -O2
+ifeq ($(SANITIZER),address)
+OPT      := -O1
+endif
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             $(OPT) -g -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 
 ifeq ($(SANITIZER),address)
 BUILD    := build-asan
-OPT      := -O1
 CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=address,undefined
 endif

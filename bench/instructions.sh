@@ -23,7 +23,7 @@ trap cleanup EXIT INT TERM
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 mock_port=$(free_port)
-build/aigw-mock --listen "127.0.0.1:$mock_port" >/dev/null &
+build/aigw-mock --listen "127.0.0.1:$mock_port" --record 0 >/dev/null &
 pids+=($!)
 port=$(free_port)
 base="listen: 127.0.0.1:$port

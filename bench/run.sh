@@ -55,7 +55,7 @@ HZ=$(getconf CLK_TCK)
 
 # ---- the upstream -------------------------------------------------------------------------
 MOCK_PORT=$(free_port)
-build/aigw-mock --listen "127.0.0.1:$MOCK_PORT" >/dev/null &
+build/aigw-mock --listen "127.0.0.1:$MOCK_PORT" --record 0 >/dev/null &
 pids+=($!)
 wait_http "http://127.0.0.1:$MOCK_PORT/v1/models" aigw-mock
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
-      libjansson-dev libyaml-dev libcmocka-dev nodejs npm curl)
+      libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev nodejs npm curl)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

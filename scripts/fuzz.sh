@@ -20,7 +20,7 @@ clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthrop
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
 clang $flags tests/fuzz/fuzz_route.c src/routing/{tree,walk,health}.c src/config/{config,catalog}.c \
     src/config/catalog_data.S src/providers/presets.c src/util/{arena,buf,alloc,json}.c \
-    $(pkg-config --libs jansson libcurl yaml-0.1) -lpthread -lm -o "$out/fuzz_route"
+    $(pkg-config --cflags --libs jansson libcurl yaml-0.1 libpcre2-8) -lpthread -lm -o "$out/fuzz_route"
 # The connection state machine on a real loop with a stub pipeline (the error bodies are the
 # real providers' code).
 clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/http_conn.c \

@@ -335,6 +335,7 @@ static const field routing_table[] = {
     {"retry", FIELD_SECTION, 0, 0, 0, routing_retry_table, NULL},
     {"retry_budget", FIELD_SECTION, 0, 0, 0, routing_budget_table, NULL},
     {"breaker", FIELD_SECTION, 0, 0, 0, routing_breaker_table, NULL},
+    {"max_attempts", FIELD_INT, RTG(max_attempts), 1, ROUTE_MAX_ATTEMPTS, NULL, NULL},
     {"allowed_hosts", FIELD_CUSTOM, 0, 0, 0, NULL, parse_allowed_hosts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -349,6 +350,7 @@ static const field limits_table[] = {
 
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
+    {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
     {"keepalive_idle", FIELD_DURATION, CFG(keepalive_idle_timeout_ms), 10, 86400000, NULL, NULL},
     {"drain", FIELD_DURATION, CFG(drain_timeout_ms), 0, 3600000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -436,11 +438,28 @@ static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* Entries are URL prefixes (scheme, host, port, path), kept normalised so a custom_host is
+ * compared in the same spelling. A bare host allowed every port and every path of it, which
+ * let a client reach whatever else listened there: it is refused with the way to write it. */
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    return parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
-                             &cfg->routing.nallowed_hosts);
+    if (!parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
+                           &cfg->routing.nallowed_hosts))
+        return false;
+    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, node->data.sequence.items.start[i]);
+        char url[1024];
+        const char *why;
+        if (!route_url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why))
+            return fail_at(ld, item,
+                           "'allowed_hosts' entries are URL prefixes such as 'https://api.example.com/v1' or "
+                           "'http://127.0.0.1:8080' (scheme, host, port, path): %s",
+                           why);
+        free(cfg->routing.allowed_hosts[i]);
+        cfg->routing.allowed_hosts[i] = xstrdup(url);
+    }
+    return true;
 }
 
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target)
@@ -894,7 +913,7 @@ static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
         json_object_del(j, "name");
         char err[512];
         route_tree *t =
-            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, err, sizeof err);
+            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, false, err, sizeof err);
         if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
         for (size_t k = 0; k < cfg->ntrees; k++)
             if (!strcmp(cfg->trees[k]->name, name))
@@ -942,6 +961,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->max_connections = 10000;
     cfg->header_read_timeout_ms = 10000;
+    cfg->request_body_timeout_ms = 120000;
     cfg->keepalive_idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->access_log = xstrdup("stdout");
@@ -1043,14 +1063,22 @@ void config_free(aigw_config *cfg)
     free(cfg);
 }
 
+/* Orders a stored name against a client's (a byte string with a length, which may hold a NUL:
+ * strncmp would stop there and then read past the stored name). Same order as strcmp. */
+static int name_compare(const char *stored, const char *name, size_t len)
+{
+    size_t stored_len = strlen(stored);
+    int c = memcmp(stored, name, stored_len < len ? stored_len : len);
+    if (c) return c;
+    return stored_len < len ? -1 : stored_len > len;
+}
+
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len)
 {
     size_t lo = 0, hi = cfg->nroutes;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *pn = cfg->routes[mid].public_name;
-        int c = strncmp(pn, name, len);
-        if (c == 0) c = pn[len] ? 1 : 0;
+        int c = name_compare(cfg->routes[mid].public_name, name, len);
         if (c == 0) return &cfg->routes[mid];
         if (c < 0)
             lo = mid + 1;
@@ -1079,9 +1107,7 @@ const route_tree *config_find_route(const aigw_config *cfg, const char *name, si
     size_t lo = 0, hi = cfg->ntrees;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char *tn = cfg->trees[mid]->name;
-        int c = strncmp(tn, name, len);
-        if (c == 0) c = tn[len] ? 1 : 0;
+        int c = name_compare(cfg->trees[mid]->name, name, len);
         if (c == 0) return cfg->trees[mid];
         if (c < 0)
             lo = mid + 1;

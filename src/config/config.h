@@ -74,7 +74,8 @@ typedef struct aigw_config {
     size_t max_header_bytes, max_body_bytes, max_response_bytes;
     int max_connections;
     uint32_t header_read_timeout_ms, keepalive_idle_timeout_ms, drain_timeout_ms;
-    char *access_log; /* "stdout", "stderr", "off" or a file path */
+    uint32_t request_body_timeout_ms; /* the whole body, however steadily it trickles in */
+    char *access_log;                 /* "stdout", "stderr", "off" or a file path */
     provider_config *providers;
     size_t nproviders;
     model_route *routes; /* sorted by public_name for bsearch */

@@ -168,17 +168,24 @@ accesslog_writer *accesslog_writer_new(accesslog *log, uv_loop_t *loop)
 
 buf *accesslog_line_begin(accesslog_writer *w)
 {
-    return w->log->off ? NULL : &w->batch;
+    if (w->log->off) return NULL;
+    if (w->batch.len > BATCH_MAX_BYTES - ACCESSLOG_LINE_MAX) {
+        uv_timer_stop(&w->timer);
+        hand_over(w);
+    }
+    w->batch.overflowed = false;
+    return &w->batch;
 }
 
-void accesslog_line_done(accesslog_writer *w, size_t line_start)
+bool accesslog_line_done(accesslog_writer *w, size_t line_start)
 {
     buf *b = &w->batch;
-    if (!b->len || b->data[b->len - 1] != '\n') {
+    if (b->overflowed || !b->len || b->data[b->len - 1] != '\n' || b->len - line_start > ACCESSLOG_LINE_MAX) {
         /* The line did not fit: drop it whole, never half a line. */
         b->len = line_start;
+        b->overflowed = false;
         atomic_fetch_add(&w->log->dropped, 1);
-        return;
+        return false;
     }
     w->lines++;
     if (b->len >= BATCH_FLUSH_BYTES) {
@@ -187,6 +194,21 @@ void accesslog_line_done(accesslog_writer *w, size_t line_start)
     } else if (w->lines == 1) {
         uv_timer_start(&w->timer, on_flush_timer, BATCH_FLUSH_MS, 0);
     }
+    return true;
+}
+
+void accesslog_string(buf *b, const char *s, size_t len)
+{
+    if (len <= ACCESSLOG_FIELD_MAX) {
+        buf_append_json_string(b, s, len);
+        return;
+    }
+    size_t cut = ACCESSLOG_FIELD_MAX;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80) /* not inside a UTF-8 sequence */
+        cut--;
+    if (buf_append_json_string(b, s, cut) != BUF_OK) return;
+    b->len--; /* reopen the string for the marker */
+    buf_printf(b, "\u2026[+%zu bytes]\"", len - cut);
 }
 
 static void on_writer_closed(uv_handle_t *handle)

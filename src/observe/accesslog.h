@@ -28,10 +28,19 @@ uint64_t accesslog_dropped(const accesslog *log);
 
 /* A worker's handle; its timer lives on loop. */
 accesslog_writer *accesslog_writer_new(accesslog *log, uv_loop_t *loop);
+/* A line has at least this much room in its batch; one that needs more is dropped whole. */
+#define ACCESSLOG_LINE_MAX (256 * 1024)
+/* Bytes of one value a line carries: longer ones are cut with a marker. */
+#define ACCESSLOG_FIELD_MAX 1024
+
 /* The buffer to append one line to, or NULL when logging is off. Append the whole line
- * (ending in '\n'), then call accesslog_line_done(). */
+ * (ending in '\n'), then call accesslog_line_done(), which returns false when the line did not
+ * fit and was dropped whole (never half a line: the log stays one JSON object per line). */
 buf *accesslog_line_begin(accesslog_writer *w);
-void accesslog_line_done(accesslog_writer *w, size_t line_start);
+bool accesslog_line_done(accesslog_writer *w, size_t line_start);
+/* Appends s as a JSON string, cut at ACCESSLOG_FIELD_MAX bytes (on a UTF-8 boundary) with
+ * "…[+N bytes]" at the end when it is longer: a value a client chose cannot bloat a line. */
+void accesslog_string(buf *b, const char *s, size_t len);
 /* Hands the current batch over and closes the writer's timer (the loop frees the writer). */
 void accesslog_writer_close(accesslog_writer *w);
 

@@ -181,11 +181,13 @@ wire_format pipeline_ingress_of(const char *path)
 void pipeline_handle(request *req)
 {
     bool path_known = false;
+    /* HEAD is GET without the body (the server leaves it out). */
+    int method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint_row *e = &endpoints[i];
         if (strcmp(req->path, e->path) != 0) continue;
         path_known = true;
-        if (e->method != req->method) continue;
+        if (e->method != method) continue;
         req->endpoint = e->endpoint;
         e->handle(req);
         return;
@@ -210,6 +212,15 @@ static void refuse_route(request *req, const char *route, int status, const char
 static void answer_failure(request *req);
 static void set_route_headers(request *req, bool gave_up);
 
+#define MODEL_NAME_MAX 256
+
+static bool printable_name(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+    return true;
+}
+
 static void stage_decode(request *req)
 {
     json_field fields[] = {{.key = "model"}, {.key = "stream"}};
@@ -229,6 +240,15 @@ static void stage_decode(request *req)
     }
     size_t model_len;
     req->model = json_string_decode(&req->arena, req->body.data, fields[0].start, fields[0].end, &model_len);
+    /* A name is compared, logged and echoed in headers: no NUL (C strings would stop at it and
+     * route "m\u0000evil" as "m"), no control bytes, and a length no real model name needs. */
+    if (model_len == 0 || model_len > MODEL_NAME_MAX || !printable_name(req->model, model_len)) {
+        http_respond_error(req, 400, "invalid_request_error", "invalid_value", "model",
+                           model_len > MODEL_NAME_MAX
+                               ? "'model' is too long (at most 256 bytes)"
+                               : "'model' must be a non-empty name without control characters");
+        return;
+    }
     req->stream = fields[1].type == JSON_KIND_TRUE;
     req->body_model_start = fields[0].start;
     req->body_model_end = fields[0].end;
@@ -263,8 +283,8 @@ static const route_tree *choose_tree(request *req, size_t model_len)
         if (i == h->value_len || h->value[i] != '{') {
             const route_tree *t = config_find_route(cfg, h->value, h->value_len);
             if (t) return t;
-            snprintf(msg, sizeof msg, "%s names no route of this gateway: '%.*s'", header,
-                     (int)(h->value_len > 200 ? 200 : h->value_len), h->value);
+            /* the header's text is not echoed: it may be a key sent in the wrong header */
+            snprintf(msg, sizeof msg, "%s names no route of this gateway (and is not a JSON object)", header);
             refuse_route(req, header, 400, "invalid_config", header, msg);
             return NULL;
         }
@@ -276,10 +296,10 @@ static const route_tree *choose_tree(request *req, size_t model_len)
             json_error_t jerr;
             req->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
             if (!req->config_json)
-                snprintf(err, sizeof err, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+                route_json_error(&jerr, err, sizeof err);
             else
                 t = route_tree_build(&req->arena, cfg, cfg->health, req->config_json, header, portkey, false,
-                                     err, sizeof err);
+                                     true, err, sizeof err);
         }
         if (!t) {
             snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
@@ -618,12 +638,15 @@ static bool header_passes(const char *line, size_t name_len)
  * attempts it took, the targets tried; and, once aigw has given up, that retrying the same
  * request would only multiply the load (SDKs honour x-should-retry). */
 /* Appends "name: value\r\n"; bytes that could end the header line (control characters, which a
- * client's model name may carry as JSON escapes) are left out. */
+ * client's model name may carry as JSON escapes) are left out, and a value longer than
+ * ROUTE_HEADER_VALUE_MAX is cut there (route paths echo names from the client's config). */
+#define ROUTE_HEADER_VALUE_MAX 1024
 static size_t put_header(char *out, const char *name, size_t name_len, const char *value)
 {
     size_t n = name_len;
     memcpy(out, name, name_len);
-    for (const unsigned char *v = (const unsigned char *)value; *v; v++)
+    for (const unsigned char *v = (const unsigned char *)value; *v && n - name_len < ROUTE_HEADER_VALUE_MAX;
+         v++)
         if (*v >= 0x20 && *v != 0x7f) out[n++] = (char)*v;
     memcpy(out + n, "\r\n", 2);
     return n + 2;
@@ -861,6 +884,15 @@ static void answer_failure(request *req)
         return;
     }
     case FAILED_TRANSPORT:
+        /* A client's custom_host: what curl says (refused, reset, which address) would map
+         * what listens behind the gateway; the details go to the access log only. */
+        if (req->target.leaf && req->target.leaf->custom_host) {
+            req->error_note = req->failure_message;
+            http_respond_error(req, req->failure_status, "server_error",
+                               req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
+                               "the custom_host did not answer");
+            return;
+        }
         http_respond_error(req, req->failure_status, "server_error",
                            req->failure_status == 504 ? "upstream_timeout" : "upstream_error", NULL,
                            req->failure_message);
@@ -1002,19 +1034,19 @@ void pipeline_record(request *req)
     double ttfb_ms = req->first_byte_ns ? (double)(req->first_byte_ns - req->start_ns) / 1e6 : -1;
     double total_ms = (double)(now - req->start_ns) / 1e6;
     buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
-    buf_append_json_string(b, req->id, strlen(req->id));
+    accesslog_string(b, req->id, strlen(req->id));
     buf_printf(b, ",\"method\":\"%s\",\"path\":", req->method >= 0 ? http_method_str(req->method) : "-");
-    buf_append_json_string(b, req->path ? req->path : "", req->path ? req->path_len : 0);
+    accesslog_string(b, req->path ? req->path : "", req->path ? req->path_len : 0);
     buf_append_lit(b, ",\"model\":");
     if (req->model)
-        buf_append_json_string(b, req->model, strlen(req->model));
+        accesslog_string(b, req->model, strlen(req->model));
     else
         buf_append_lit(b, "null");
     buf_append_lit(b, ",\"provider\":");
     if (req->route) {
-        buf_append_json_string(b, req->route->provider->name, strlen(req->route->provider->name));
+        accesslog_string(b, req->route->provider->name, strlen(req->route->provider->name));
         buf_append_lit(b, ",\"upstream_model\":");
-        buf_append_json_string(b, req->route->upstream_model, req->route->upstream_model_len);
+        accesslog_string(b, req->route->upstream_model, req->route->upstream_model_len);
     } else {
         buf_append_lit(b, "null");
     }
@@ -1041,35 +1073,50 @@ void pipeline_record(request *req)
                                               [ATTEMPT_SKIPPED] = "skipped",
                                               [ATTEMPT_CANCELLED] = "cancelled"};
         buf_append_lit(b, ",\"route\":");
-        buf_append_json_string(b, route_tree_name(req->walk), strlen(route_tree_name(req->walk)));
+        accesslog_string(b, route_tree_name(req->walk), strlen(route_tree_name(req->walk)));
         buf_append_lit(b, ",\"attempts\":[");
         for (const route_attempt_log *l = route_log(req->walk); l; l = l->next) {
             buf_append_lit(b, "{\"provider\":");
-            buf_append_json_string(b, l->provider, strlen(l->provider));
+            accesslog_string(b, l->provider, strlen(l->provider));
             buf_append_lit(b, ",\"model\":");
-            buf_append_json_string(b, l->model, strlen(l->model));
+            accesslog_string(b, l->model, strlen(l->model));
             buf_append_lit(b, ",\"path\":");
-            buf_append_json_string(b, l->path, strlen(l->path));
+            accesslog_string(b, l->path, strlen(l->path));
             buf_printf(b, ",\"outcome\":\"%s\"", outcome[l->result]);
             if (l->status) buf_printf(b, ",\"status\":%d", l->status);
             if (l->result != ATTEMPT_SKIPPED) buf_printf(b, ",\"ms\":%.3f", l->ms);
             if (l->wait_ms) buf_printf(b, ",\"wait_ms\":%.0f", l->wait_ms);
             if (l->why) {
                 buf_append_lit(b, ",\"note\":");
-                buf_append_json_string(b, l->why, strlen(l->why));
+                accesslog_string(b, l->why, strlen(l->why));
             }
             buf_append(b, "},", l->next ? 2 : 1);
         }
         buf_append_lit(b, "]");
+        const char *note = route_note(req->walk); /* a condition not run to its end */
+        if (note) {
+            buf_append_lit(b, ",\"route_note\":");
+            buf_append_json_string(b, note, strlen(note));
+        }
     }
     if (req->dropped_params) {
         buf_append_lit(b, ",\"dropped_params\":");
-        buf_append_json_string(b, req->dropped_params, strlen(req->dropped_params));
+        accesslog_string(b, req->dropped_params, strlen(req->dropped_params));
     }
     if (req->error_note) {
         buf_append_lit(b, ",\"error\":");
-        buf_append_json_string(b, req->error_note, strlen(req->error_note));
+        accesslog_string(b, req->error_note, strlen(req->error_note));
     }
     buf_append_lit(b, "}\n");
+    if (accesslog_line_done(w, start)) return;
+    /* Too long even with every value capped (a route with hundreds of attempts): the line
+     * keeps what identifies the request. */
+    b = accesslog_line_begin(w);
+    start = b->len;
+    buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+    accesslog_string(b, req->id, strlen(req->id));
+    buf_printf(b,
+               ",\"status\":%d,\"total_ms\":%.3f,\"error\":\"access-log line too long; details left out\"}\n",
+               req->status, total_ms);
     accesslog_line_done(w, start);
 }

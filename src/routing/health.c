@@ -60,6 +60,7 @@ static uint64_t hash_key(const char *a, const char *b)
 void routing_settings_defaults(routing_settings *s)
 {
     memset(s, 0, sizeof *s);
+    s->max_attempts = 6;
     s->retry.attempts = 2;
     static const int transient[] = {429, 500, 502, 503, 504, 529};
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)

@@ -34,7 +34,7 @@ struct json_t;
 #define ROUTE_MAX_DEPTH 8
 #define ROUTE_MAX_CHILDREN 64
 #define ROUTE_MAX_LEAVES 256  /* in one tree: what a header config can make aigw consider */
-#define ROUTE_MAX_ATTEMPTS 32 /* upstream requests for one client request, retries included */
+#define ROUTE_MAX_ATTEMPTS 32 /* the most routing.max_attempts may allow (its default: 6) */
 
 typedef enum route_mode { ROUTE_SINGLE, ROUTE_FALLBACK, ROUTE_LOADBALANCE, ROUTE_CONDITIONAL } route_mode;
 typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
@@ -107,11 +107,30 @@ struct route_node {
     uint64_t *cursor; /* atomic */
 };
 
+/* A `$regex` condition's pattern, compiled once when its tree is built (PCRE2, in the tree's
+ * arena), found by the JSON string it was written as. */
+#define ROUTE_MAX_REGEXES 64           /* in one tree */
+#define ROUTE_REGEX_MAX_PATTERN 256    /* bytes of a pattern */
+#define ROUTE_REGEX_MAX_SUBJECT 4096   /* bytes a pattern is run on; a longer value does not match */
+#define ROUTE_REGEX_MATCH_LIMIT 100000 /* PCRE2 match() calls for one search (~1 ms) */
+#define ROUTE_REGEX_DEPTH_LIMIT 1000
+#define ROUTE_REGEX_HEAP_LIMIT_KIB 256
+struct pcre2_real_code_8;
+struct pcre2_real_match_context_8;
+typedef struct route_regex {
+    const struct json_t *pattern;
+    struct pcre2_real_code_8 *code;
+} route_regex;
+
 typedef struct route_tree {
     const char *name; /* the route's name: a public model, a stored config, or the header's */
     route_node root;
     bool portkey;      /* Portkey's defaults (fallback on any non-2xx) */
     bool needs_params; /* a condition reads params.*: the body must be parsed */
+    bool client;       /* a request's own config (a header): its request_timeouts are the client's */
+    const route_regex *regexes;
+    size_t nregexes;
+    struct pcre2_real_match_context_8 *match_context; /* the limits every search runs under */
 } route_tree;
 
 /* Settings of the config file's `routing:` section (ints where the config table writes ints). */
@@ -121,26 +140,48 @@ typedef struct routing_settings {
     uint32_t budget_window_ms;
     int breaker_failures, breaker_rate_pct, breaker_min_requests, breaker_probes;
     uint32_t breaker_window_ms, breaker_cooldown_ms;
-    char **allowed_hosts; /* "host" or "host:port" for custom_host and inline api_key */
+    int max_attempts;     /* upstream requests per client request, retries/fallbacks/hedges included */
+    char **allowed_hosts; /* URL prefixes, normalised (route_url_normalize), for custom_host / api_key */
     size_t nallowed_hosts;
 } routing_settings;
 
 void routing_settings_defaults(routing_settings *s);
 
+/* An http(s) URL in the one spelling prefixes are compared in: scheme and host in lower case,
+ * the port written out (80 / 443 when absent), the path without its trailing '/'
+ * ("HTTPS://Api.Example/v1/" → "https://api.example:443/v1"). Refused (false, *why a fixed
+ * sentence that quotes nothing of the URL): other schemes, credentials, a query or fragment,
+ * spaces and control characters, characters URLs do not allow, dot segments ('.', '..')
+ * written or %-encoded, escaped '/' or '\'. out has len bytes (1 KiB is plenty). */
+bool route_url_normalize(const char *url, char *out, size_t len, const char **why);
+/* Whether a normalised URL is under one of the settings' allowed_hosts prefixes: the same
+ * scheme, host and port, and a path equal to the prefix's or below it ("/v1" allows "/v1"
+ * and "/v1/x", not "/v10"). */
+bool route_url_allowed(const routing_settings *s, const char *normalized);
+
 /* ---- building trees (tree.c) ---------------------------------------------------------------- */
 
+/* Whether a `$regex` pattern is accepted: at most ROUTE_REGEX_MAX_PATTERN bytes, and PCRE2
+ * (UTF mode) compiles it within its own bounds on compiled size and nesting. */
 bool route_regex_valid(const char *pattern);
+
+/* The message for a config header that is not valid JSON: the character position and a
+ * reason, never an excerpt of the text (it may hold an inline api_key). */
+struct json_error_t;
+void route_json_error(const struct json_error_t *e, char *err, size_t errlen);
 
 typedef struct routing_state routing_state;
 
 /* Builds a tree from its JSON form (aigw's and Portkey's schema). All allocations come from
  * a. A shared tree (the config's routes, a worker's kept header configs) serves many requests:
  * its load-balancing nodes get a round-robin order and position; a tree for one request
- * balances by weighted random. Returns NULL with a message naming the bad field
+ * balances by weighted random. client: the config came with a request (a header), so what it
+ * sets is the client's doing (walk.c keeps its timeouts out of shared health). Returns NULL with a message
+ * naming the bad field
  * ("targets[1].retry.attempts: …") in err. */
 route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_state *state,
                              const struct json_t *json, const char *name, bool portkey, bool shared,
-                             char *err, size_t errlen);
+                             bool client, char *err, size_t errlen);
 /* Header configs, built once per worker (tree.c): the tree of the config text (its exact
  * bytes), found or built and kept. *entry holds it for the request: give it back with
  * route_cache_release() when the request ends. NULL with *entry NULL: invalid (message in
@@ -255,14 +296,18 @@ void route_resume_other(route_walk *w);
  * "Name: value". */
 int64_t route_note_headers(route_walk *w, bool other, int status, const char *const *lines, size_t nlines);
 
-/* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"), the
- * attempt log, and why nothing was sent when that is the case (every breaker open: the
- * message and the ms until the first half-opens). */
+/* After the walk: the number of attempts sent, the paths tried ("smart/0, smart/1"; the
+ * route's name when nothing was sent, as for a 503 with every breaker open), the attempt log, and why nothing
+ * was sent when that is the case (every breaker open: the message and the ms until the first half-opens). */
 uint32_t route_attempts(const route_walk *w);
 const char *route_tree_name(const route_walk *w);
 const char *route_paths(const route_walk *w);
 const route_attempt_log *route_log(const route_walk *w);
 const char *route_unavailable(const route_walk *w, int *status, uint32_t *retry_in_ms);
 const char *route_error(const route_walk *w); /* a 400 for the client (no condition matched) */
+/* Something the access log should say about how the walk chose, or NULL: a `$regex` condition
+ * that was not run to its end (its value over ROUTE_REGEX_MAX_SUBJECT bytes, or a PCRE2
+ * limit hit) and was therefore taken as not matching. A fixed sentence. */
+const char *route_note(const route_walk *w);
 
 #endif

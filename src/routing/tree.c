@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "config/config.h"
 #include "providers/provider.h"
@@ -29,6 +32,8 @@ typedef struct builder {
     bool needs_params;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     int leaves;
+    route_regex regexes[ROUTE_MAX_REGEXES]; /* compiled as the conditions are checked */
+    size_t nregexes;
     char *err;
     size_t errlen;
 } builder;
@@ -46,14 +51,23 @@ static bool fail(builder *b, const char *path, const char *fmt, ...)
     return false;
 }
 
+/* A field's path for messages. Keys come from the client: a key is shown as at most 64 bytes
+ * of [A-Za-z0-9_.$-] (anything else as '?'), so a message never carries much of what a
+ * client put where a name belongs. */
 static char *child_path(builder *b, const char *path, const char *key, int index)
 {
-    size_t len = strlen(path) + strlen(key) + 24;
+    char shown[72];
+    size_t n = 0;
+    for (const char *k = key; *k && n < 64; k++)
+        shown[n++] = isalnum((unsigned char)*k) || strchr("_.$-", *k) ? *k : '?';
+    if (key[n]) shown[n++] = '?';
+    shown[n] = '\0';
+    size_t len = strlen(path) + n + 24;
     char *p = arena_alloc(b->arena, len);
     if (index >= 0)
-        snprintf(p, len, "%s%s%s[%d]", path, *path && *key ? "." : "", key, index);
+        snprintf(p, len, "%s%s%s[%d]", path, *path && n ? "." : "", shown, index);
     else
-        snprintf(p, len, "%s%s%s", path, *path ? "." : "", key);
+        snprintf(p, len, "%s%s%s", path, *path ? "." : "", shown);
     return p;
 }
 
@@ -186,31 +200,112 @@ static const provider_config *provider_named(const aigw_config *cfg, const char 
     return NULL;
 }
 
-/* The host[:port] of a URL, into out. */
-static bool url_host(const char *url, char *out, size_t len)
+/* ---- URLs a request may name (custom_host) and the prefixes that allow them --------------- */
+
+static int hex_value(char c)
 {
-    const char *s = strstr(url, "://");
-    if (!s) return false;
-    s += 3;
-    size_t n = strcspn(s, "/?#");
-    const char *at = memchr(s, '@', n); /* user:pass@host is refused: no credentials in hosts */
-    if (at || !n || n >= len) return false;
-    memcpy(out, s, n);
-    out[n] = '\0';
-    return true;
+    if (c >= '0' && c <= '9') return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static bool host_allowed(const aigw_config *cfg, const char *url)
+bool route_url_normalize(const char *url, char *out, size_t len, const char **why)
 {
-    char host[256];
-    if (!url_host(url, host, sizeof host)) return false;
-    const char *colon = strrchr(host, ':');
-    size_t bare = colon && !strchr(colon, ']') ? (size_t)(colon - host) : strlen(host);
-    for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
-        const char *a = cfg->routing.allowed_hosts[i];
-        if (!strcasecmp(a, host)) return true;
-        bool any_port = a[0] == '[' ? a[strlen(a) - 1] == ']' : !strchr(a, ':'); /* [::1] or name */
-        if (any_port && strlen(a) == bare && !strncasecmp(a, host, bare)) return true;
+    static const char unreserved_path[] = "-._~!$&'()*+,;=:@/";
+    size_t o = 0;
+    uint32_t default_port;
+#define PUT(c)                                                                                               \
+    do {                                                                                                     \
+        if (o + 1 >= len) return *why = "too long", false;                                                   \
+        out[o++] = (c);                                                                                      \
+    } while (0)
+    if (!strncasecmp(url, "http://", 7)) {
+        default_port = 80;
+        url += 7;
+    } else if (!strncasecmp(url, "https://", 8)) {
+        default_port = 443;
+        url += 8;
+    } else {
+        return *why = "must start with http:// or https://", false;
+    }
+    for (const char *c = default_port == 80 ? "http://" : "https://"; *c; c++)
+        PUT(*c);
+    if (memchr(url, '@', strcspn(url, "/"))) return *why = "credentials in the URL are not accepted", false;
+    /* host: a name, an IPv4 address or a bracketed IPv6 literal; lower case */
+    const char *h = url;
+    if (*h == '[') {
+        PUT('[');
+        for (h++; *h && *h != ']'; h++) {
+            if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.')
+                return *why = "an IPv6 host has only hex digits, ':' and '.' between its brackets", false;
+            PUT((char)tolower((unsigned char)*h));
+        }
+        if (*h != ']' || h == url + 1) return *why = "an IPv6 host needs its closing bracket", false;
+        PUT(']');
+        h++;
+    } else {
+        for (; *h && *h != ':' && *h != '/'; h++) {
+            if (!isalnum((unsigned char)*h) && *h != '.' && *h != '-' && *h != '_')
+                return *why = "the host has only letters, digits, '.', '-' and '_' (no query, fragment or "
+                              "spaces)",
+                       false;
+            PUT((char)tolower((unsigned char)*h));
+        }
+        if (h == url) return *why = "the host is missing", false;
+    }
+    /* port: explicit, or the scheme's default — written out, so prefixes compare as text */
+    uint32_t port = default_port;
+    if (*h == ':') {
+        port = 0;
+        const char *d = ++h;
+        for (; isdigit((unsigned char)*h) && h - d < 6; h++)
+            port = port * 10 + (uint32_t)(*h - '0');
+        if (h == d || isdigit((unsigned char)*h) || port == 0 || port > 65535)
+            return *why = "the port must be a number from 1 to 65535", false;
+    }
+    if (*h && *h != '/') return *why = "the host is followed by something other than a port or a path", false;
+    char digits[8];
+    snprintf(digits, sizeof digits, ":%u", port);
+    for (const char *c = digits; *c; c++)
+        PUT(*c);
+    /* path: RFC 3986 characters only; no '?', '#', spaces or control characters; no dot
+     * segments, written or %-encoded (curl would resolve them and leave the allowed prefix) */
+    const char *segment = h;
+    for (;; h++) {
+        if (*h == '/' || !*h) {
+            size_t n = (size_t)(h - segment) - (*segment == '/');
+            const char *sg = segment + (*segment == '/');
+            if ((n == 1 && sg[0] == '.') || (n == 2 && sg[0] == '.' && sg[1] == '.'))
+                return *why = "dot segments ('.' or '..') are not accepted in the path", false;
+            segment = h;
+            if (!*h) break;
+        }
+        if (*h == '%') {
+            int hi = hex_value(h[1]), lo = hi < 0 ? -1 : hex_value(h[2]);
+            if (lo < 0) return *why = "a '%' in the path must start an escape like %20", false;
+            int v = hi * 16 + lo;
+            if (v == '.' || v == '/' || v == '\\' || v < 0x20 || v >= 0x7f)
+                return *why = "escaped '.', '/', '\\' or control characters are not accepted in the path",
+                       false;
+        } else if (!isalnum((unsigned char)*h) && !strchr(unreserved_path, *h)) {
+            return *why = "the path has a character URLs do not allow there (a query, fragment or space?)",
+                   false;
+        }
+        PUT(*h);
+    }
+    while (o > 0 && out[o - 1] == '/') /* "/v1/" is "/v1"; the root is "" */
+        o--;
+    out[o] = '\0';
+    return true;
+#undef PUT
+}
+
+bool route_url_allowed(const routing_settings *s, const char *normalized)
+{
+    for (size_t i = 0; i < s->nallowed_hosts; i++) {
+        const char *prefix = s->allowed_hosts[i];
+        size_t n = strlen(prefix);
+        if (!strncmp(normalized, prefix, n) && (normalized[n] == '\0' || normalized[n] == '/')) return true;
     }
     return false;
 }
@@ -236,14 +331,24 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
         for (size_t i = 0; i < cfg->nproviders && off < sizeof names; i++)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
                                     cfg->providers[i].name);
-        return fail(b, child_path(b, path, field, -1), "no provider '%s' in the gateway's config (known: %s)",
-                    name, names);
+        /* the client's value is not echoed (a key pasted into the wrong field would be) */
+        return fail(b, child_path(b, path, field, -1),
+                    "names no provider of the gateway's config (known: %s)", names);
     }
-    const char *base_url = n->custom_host ? n->custom_host : p->base_url;
-    if ((n->custom_host || n->api_key) && !host_allowed(cfg, base_url))
-        return fail(b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
-                    "accepted only for hosts listed in the config's routing.allowed_hosts (%s is not)",
-                    n->custom_host ? "this host" : "the provider's host");
+    char url[1024];
+    const char *why = NULL;
+    if (n->custom_host && !route_url_normalize(n->custom_host, url, sizeof url, &why))
+        return fail(b, child_path(b, path, "custom_host", -1), "%s", why);
+    if (n->custom_host)
+        n->custom_host = arena_strndup(b->arena, url, strlen(url)); /* what is checked is sent */
+    if (n->api_key && !n->custom_host && !route_url_normalize(p->base_url, url, sizeof url, &why))
+        url[0] = '\0';
+    if ((n->custom_host || n->api_key) && !(url[0] && route_url_allowed(&cfg->routing, url)))
+        return fail(
+            b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
+            "accepted only for URLs under a prefix listed in the config's routing.allowed_hosts (%s is "
+            "not)",
+            n->custom_host ? "this one" : "the provider's");
     if (n->custom_host || n->api_key) {
         provider_config *d = (provider_config *)config_provider_derive(b->arena, p, p ? p->preset : preset,
                                                                        n->custom_host, n->api_key);
@@ -254,6 +359,50 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
         n->provider = p;
     }
     return true;
+}
+
+/* ---- regular expressions ------------------------------------------------------------------ */
+
+/* PCRE2 allocates through these: everything of a compiled pattern lives in the tree's arena and
+ * goes with it (a request's tree, a kept header config, the config's routes). */
+static void *on_pcre2_alloc(PCRE2_SIZE size, void *ud)
+{
+    return arena_alloc(ud, size ? size : 1);
+}
+
+static void on_pcre2_free(void *p, void *ud)
+{
+    (void)p;
+    (void)ud;
+}
+
+void *route__pcre2_context(arena *a)
+{
+    return pcre2_general_context_create(on_pcre2_alloc, on_pcre2_free, a);
+}
+
+/* A `$regex` pattern compiled into a, or NULL when refused. PCRE2 rather than glibc's regexec:
+ * its searches run under a match limit (a pattern such as ((a|b|ab)*)*c took glibc 11 s on an
+ * 80 KB value, on the worker's loop), and its compiler bounds the compiled size itself (glibc
+ * expanded nested counted repetitions into gigabytes), so counted repetition and
+ * back-references no longer need refusing. */
+static pcre2_code *regex_compile(arena *a, const char *pattern, size_t len)
+{
+    if (len > ROUTE_REGEX_MAX_PATTERN) return NULL;
+    pcre2_compile_context *cc = pcre2_compile_context_create(route__pcre2_context(a));
+    pcre2_set_parens_nest_limit(cc, 32);
+    int code;
+    PCRE2_SIZE offset;
+    return pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &code, &offset, cc);
+}
+
+bool route_regex_valid(const char *pattern)
+{
+    arena a;
+    arena_init(&a, 4096);
+    bool ok = regex_compile(&a, pattern, strlen(pattern)) != NULL;
+    arena_free(&a);
+    return ok;
 }
 
 /* ---- nodes --------------------------------------------------------------------------------- */
@@ -282,7 +431,7 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
             else if (!strcmp(m, "conditional"))
                 n->mode = ROUTE_CONDITIONAL;
             else
-                return fail(b, p, "unknown mode '%s' (single, fallback, loadbalance, conditional)", m);
+                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional)");
             have_mode = true;
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &n->fallback_on)) return false;
@@ -372,10 +521,13 @@ static bool check_query(builder *b, const char *path, const json_t *q)
                 return fail(b, op_path, "must be a list");
             if (!strcmp(op, "$regex")) {
                 if (!json_is_string(arg)) return fail(b, op_path, "must be a string");
-                if (!route_regex_valid(json_string_value(arg)))
-                    return fail(b, op_path,
-                                "is not a valid regular expression (POSIX extended, at most 256 bytes, no "
-                                "back-references)");
+                if (b->nregexes >= ROUTE_MAX_REGEXES)
+                    return fail(b, op_path, "a route has at most %d $regex conditions", ROUTE_MAX_REGEXES);
+                pcre2_code *code = regex_compile(b->arena, json_string_value(arg), json_string_length(arg));
+                if (!code)
+                    return fail(b, op_path, "is not a valid regular expression (PCRE2, at most %d bytes)",
+                                ROUTE_REGEX_MAX_PATTERN);
+                b->regexes[b->nregexes++] = (route_regex){.pattern = arg, .code = code};
             }
         }
     }
@@ -423,8 +575,7 @@ static bool build_conditions(builder *b, const char *path, const json_t *conds, 
             return fail(b, p, "must be {\"query\": {…}, \"then\": \"<target name>\"}");
         if (!check_query(b, child_path(b, p, "query", -1), query)) return false;
         int child = child_named(n, json_string_value(then));
-        if (child < 0)
-            return fail(b, child_path(b, p, "then", -1), "no target is named '%s'", json_string_value(then));
+        if (child < 0) return fail(b, child_path(b, p, "then", -1), "names no target of this node");
         n->conditions[i].query = (json_t *)query; /* the tree's owner keeps the JSON alive */
         n->conditions[i].child = child;
     }
@@ -432,7 +583,7 @@ static bool build_conditions(builder *b, const char *path, const json_t *conds, 
     if (default_name) {
         n->default_child = child_named(n, default_name);
         if (n->default_child < 0)
-            return fail(b, child_path(b, path, "default", -1), "no target is named '%s'", default_name);
+            return fail(b, child_path(b, path, "default", -1), "names no target of this node");
     }
     return true;
 }
@@ -610,16 +761,21 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
     return true;
 }
 
-/* Shared health for the leaves whose model is known (the others find theirs per request). */
+/* Shared health for the leaves whose model is known (the others find theirs per request).
+ * A leaf with the client's own host or key has none: what happens there is the client's
+ * business and must not open a breaker, spend a budget or mark a limit for anyone else
+ * (walk.c gives it a health for the request alone). */
 static void attach_health(routing_state *state, route_node *n)
 {
     for (size_t i = 0; i < n->nchildren; i++)
         attach_health(state, &n->children[i]);
-    if (!n->nchildren && n->model) n->health = routing_health(state, n->provider->name, n->model);
+    if (!n->nchildren && n->model && !n->custom_host && !n->api_key)
+        n->health = routing_health(state, n->provider->name, n->model);
 }
 
 route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *state, const json_t *json,
-                             const char *name, bool portkey, bool stored, char *err, size_t errlen)
+                             const char *name, bool portkey, bool stored, bool client, char *err,
+                             size_t errlen)
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
     b.stored = stored;
@@ -627,6 +783,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     memset(t, 0, sizeof *t);
     t->name = arena_strndup(a, name, strlen(name));
     t->portkey = portkey;
+    t->client = client;
     route_node *root = &t->root;
     /* The defaults every node starts from. Portkey retries only when a config asks. */
     root->retry = cfg->routing.retry;
@@ -640,7 +797,41 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     attach_health(state, root);
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
+    if (b.nregexes) {
+        route_regex *r = arena_alloc(a, b.nregexes * sizeof *r);
+        memcpy(r, b.regexes, b.nregexes * sizeof *r);
+        t->regexes = r;
+        t->nregexes = b.nregexes;
+        pcre2_match_context *m = pcre2_match_context_create(route__pcre2_context(a));
+        pcre2_set_match_limit(m, ROUTE_REGEX_MATCH_LIMIT);
+        pcre2_set_depth_limit(m, ROUTE_REGEX_DEPTH_LIMIT);
+        pcre2_set_heap_limit(m, ROUTE_REGEX_HEAP_LIMIT_KIB);
+        t->match_context = m;
+    }
     return t;
+}
+
+/* ---- a config header that is not JSON -------------------------------------------------------- */
+
+/* jansson's error text quotes the token where parsing stopped ("invalid token near 'sk-…'"),
+ * and a config header carries inline keys: only the position and a reason of our own wording
+ * go into the message, which reaches the client and the access log. */
+void route_json_error(const json_error_t *e, char *err, size_t errlen)
+{
+    const char *why;
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8: why = "invalid UTF-8"; break;
+    case json_error_premature_end_of_input: why = "the text ends too early"; break;
+    case json_error_end_of_input_expected: why = "text after the end of the JSON value"; break;
+    case json_error_stack_overflow: why = "nested too deeply"; break;
+    case json_error_null_character:
+    case json_error_null_byte_in_key: why = "a NUL character"; break;
+    case json_error_duplicate_key: why = "a duplicate key"; break;
+    case json_error_numeric_overflow: why = "a number out of range"; break;
+    case json_error_wrong_type: why = "not a JSON object"; break;
+    default: why = "invalid syntax"; break;
+    }
+    snprintf(err, errlen, "not valid JSON at character %d: %s", e->position, why);
 }
 
 /* ---- header configs, built once per worker ------------------------------------------------- */
@@ -725,13 +916,13 @@ const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const 
     json_error_t jerr;
     json_t *json = json_loadb(text, len, 0, &jerr);
     if (!json) {
-        snprintf(err, errlen, "not valid JSON: %s at character %d", jerr.text, jerr.position);
+        route_json_error(&jerr, err, errlen);
         return NULL;
     }
     route_cache_entry *e = xcalloc(1, sizeof *e);
     arena_init(&e->arena, 4096);
     e->json = json;
-    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, err, errlen);
+    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, true, err, errlen);
     if (!e->tree) { /* invalid configs are not kept: each such request is told again */
         entry_free(e);
         return NULL;

@@ -10,12 +10,16 @@
  *
  * After a failed attempt: the same leaf again while its retry policy and the retry budget
  * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
- * the first fallback node whose on_status_codes match moves to its next child. Nothing is
- * tried twice except by retry, and a walk ends after ROUTE_MAX_ATTEMPTS attempts at most.
+ * the first fallback node whose on_status_codes match moves to its next child. A leaf whose
+ * target the request already sent to (copies of one target) pays the retry budget as a retry
+ * would, and a walk ends after routing.max_attempts attempts at most.
+ *
+ * Shared health hears only what is true for every client: a client's own deadline (a request
+ * config's request_timeout firing) and its 4xx are neither failures nor successes of the
+ * target, and leaves with the client's own host or key have a health for the request alone.
  *
  * Hedging keeps a second slot: the attempt the hedge runs against ("other") while the hedge's
  * target is the current one; whichever loses is reported on its own slot. */
-#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "config/config.h"
 #include "routing/health.h"
@@ -39,6 +45,7 @@ typedef struct walk_slot {
     uint32_t tries; /* on this leaf */
     bool begun, probe;
     bool hedged; /* one of a hedged pair: not retried */
+    bool repeat; /* a target this request already sent to (another leaf of it): counts as a retry */
 } walk_slot;
 
 struct route_walk {
@@ -51,8 +58,11 @@ struct route_walk {
     int hedge_at;    /* stack index of the fallback node that hedges */
     bool hedged;     /* a hedge started (one per request) */
     bool avoid_limited, saw_limited, started, done;
-    uint32_t attempts;
+    uint32_t attempts, max_attempts;
     attempt_report last;
+    bool last_own;                           /* the last failure was the client's own doing (slot_report) */
+    target_health *sent[ROUTE_MAX_ATTEMPTS]; /* the targets sent to, each once */
+    uint32_t nsent;
     char *paths;
     size_t paths_len;
     route_attempt_log *log_head, *log_tail;
@@ -60,7 +70,9 @@ struct route_walk {
     uint64_t unavailable_ms;
     int unavailable_status;
     const char *error;
-    size_t estimate; /* the prompt's tokens, once counted */
+    const char *note;          /* route_note() */
+    pcre2_match_data *matches; /* for $regex searches, made at the first one */
+    size_t estimate;           /* the prompt's tokens, once counted */
     bool estimated;
 };
 
@@ -85,11 +97,15 @@ static bool is_leaf(const route_node *n)
     return n->nchildren == 0;
 }
 
+/* The leaf's shared health; a health of its own for this request when the registry is full,
+ * or when the leaf uses the client's own host or key (tree.c: attach_health). */
 static target_health *leaf_health(route_walk *w, const route_node *leaf)
 {
     if (leaf->health) return leaf->health;
     target_health *h =
-        routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
+        leaf->custom_host || leaf->api_key
+            ? NULL
+            : routing_health(w->ctx.state, leaf->provider->name, leaf->model ? leaf->model : w->ctx.model);
     if (h) return h;
     h = arena_alloc(w->ctx.arena, sizeof *h); /* never freed: a default mutex holds nothing */
     health_init_scratch(h, w->ctx.state);
@@ -138,24 +154,6 @@ static const char *leaf_path_of(route_walk *w)
 }
 
 /* ---- conditions -------------------------------------------------------------------------- */
-
-/* A regular expression from a request's header is compiled and run on the worker's loop: it
- * is kept short, without back-references (exponential matching) and without counted
- * repetition `{m,n}` (glibc expands it at compile time: nested counts take gigabytes). */
-bool route_regex_valid(const char *pattern)
-{
-    if (strlen(pattern) > 256) return false;
-    for (const char *p = pattern; *p; p++) {
-        if (*p == '{') return false; /* counted repetition: glibc expands it when compiling */
-        if (*p != '\\' || !p[1]) continue;
-        if (p[1] >= '1' && p[1] <= '9') return false;
-        p++;
-    }
-    regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB)) return false;
-    regfree(&re);
-    return true;
-}
 
 /* "metadata.user_plan" → the value in the metadata object; params.* in the body. Portkey
  * reads one level below the root; deeper dotted paths are followed the same way. */
@@ -217,7 +215,35 @@ static int compare(const json_t *a, const json_t *b, bool *ok)
     return 0;
 }
 
-static bool op_matches(const char *op, const json_t *value, const json_t *arg)
+void *route__pcre2_context(arena *a); /* tree.c */
+
+/* A `$regex` search, with the pattern compiled when the tree was built. It runs on the worker's
+ * loop, so it is bounded: the value at most ROUTE_REGEX_MAX_SUBJECT bytes, the search within
+ * PCRE2's match, depth and heap limits (the tree's match context). Either bound reached: not
+ * a match, and the walk notes it for the access log. */
+static bool regex_search(route_walk *w, const json_t *pattern, const json_t *value)
+{
+    pcre2_code *code = NULL;
+    for (size_t i = 0; i < w->tree->nregexes && !code; i++)
+        if (w->tree->regexes[i].pattern == pattern) code = w->tree->regexes[i].code;
+    if (!code) return false; /* every pattern of a tree is compiled when it is built */
+    size_t len = json_string_length(value);
+    if (len > ROUTE_REGEX_MAX_SUBJECT) {
+        w->note = "a $regex condition's value is over 4096 bytes: taken as not matching";
+        return false;
+    }
+    if (!w->matches) w->matches = pcre2_match_data_create(1, route__pcre2_context(w->ctx.arena));
+    int rc = pcre2_match(code, (PCRE2_SPTR)json_string_value(value), len, 0, 0, w->matches,
+                         w->tree->match_context);
+    if (rc >= 0) return true;
+    if (rc != PCRE2_ERROR_NOMATCH)
+        w->note = rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT
+                      ? "a $regex condition reached its match limit: taken as not matching"
+                      : "a $regex condition could not be run on its value: taken as not matching";
+    return false;
+}
+
+static bool op_matches(route_walk *w, const char *op, const json_t *value, const json_t *arg)
 {
     if (!value) return !strcmp(op, "$ne") || !strcmp(op, "$nin");
     if (!strcmp(op, "$eq")) return values_equal(value, arg);
@@ -229,14 +255,7 @@ static bool op_matches(const char *op, const json_t *value, const json_t *arg)
         json_array_foreach(arg, i, x) found |= values_equal(value, x);
         return op[1] == 'i' ? found : !found;
     }
-    if (!strcmp(op, "$regex")) {
-        if (!json_is_string(value)) return false;
-        regex_t re;
-        if (regcomp(&re, json_string_value(arg), REG_EXTENDED | REG_NOSUB)) return false;
-        bool m = regexec(&re, json_string_value(value), 0, NULL, 0) == 0;
-        regfree(&re);
-        return m;
-    }
+    if (!strcmp(op, "$regex")) return json_is_string(value) && regex_search(w, arg, value);
     bool ok;
     int c = compare(value, arg, &ok);
     if (!ok) return false;
@@ -246,8 +265,9 @@ static bool op_matches(const char *op, const json_t *value, const json_t *arg)
     return c <= 0; /* $lte */
 }
 
-static bool query_matches(const route_context *c, const json_t *q)
+static bool query_matches(route_walk *w, const json_t *q)
 {
+    const route_context *c = &w->ctx;
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)q, key, val)
@@ -258,7 +278,7 @@ static bool query_matches(const route_context *c, const json_t *q)
             const json_t *sub;
             json_array_foreach(val, i, sub)
             {
-                bool m = query_matches(c, sub);
+                bool m = query_matches(w, sub);
                 any |= m;
                 all &= m;
             }
@@ -267,12 +287,12 @@ static bool query_matches(const route_context *c, const json_t *q)
         }
         const json_t *v = lookup(c, key);
         if (!json_is_object(val)) {
-            if (!op_matches("$eq", v, val)) return false;
+            if (!op_matches(w, "$eq", v, val)) return false;
             continue;
         }
         const char *op;
         const json_t *arg;
-        json_object_foreach((json_t *)val, op, arg) if (!op_matches(op, v, arg)) return false;
+        json_object_foreach((json_t *)val, op, arg) if (!op_matches(w, op, v, arg)) return false;
     }
     return true;
 }
@@ -372,6 +392,13 @@ static bool fits_context(route_walk *w, const route_node *leaf)
     return w->estimate <= e->context;
 }
 
+static bool was_sent(const route_walk *w, const target_health *h)
+{
+    for (uint32_t i = 0; i < w->nsent; i++)
+        if (w->sent[i] == h) return true;
+    return false;
+}
+
 static const route_node *use_leaf(route_walk *w, const route_node *leaf)
 {
     health_view v = health_look(leaf_health(w, leaf), now_ms());
@@ -388,6 +415,10 @@ static const route_node *use_leaf(route_walk *w, const route_node *leaf)
     } else if (!fits_context(w, leaf)) {
         why = "prompt larger than the model's context window";
         if (!w->unavailable) w->unavailable = why, w->unavailable_status = 400;
+    } else if (was_sent(w, leaf_health(w, leaf)) && !health_retry_allowed(leaf_health(w, leaf), now_ms())) {
+        /* the same target again by another leaf (a fallback or a hedge over copies of it):
+         * a retry in all but name, so the retry budget pays for it */
+        why = "retry budget exhausted (a target this request already sent to)";
     }
     if (!why) return leaf;
     route_attempt_log *l = log_add(w, leaf, leaf_path_of(w));
@@ -426,7 +457,7 @@ static const route_node *descend(route_walk *w, const route_node *n)
         case ROUTE_CONDITIONAL: {
             int child = n->default_child;
             for (size_t i = 0; i < n->nconditions; i++)
-                if (query_matches(&w->ctx, n->conditions[i].query)) {
+                if (query_matches(w, n->conditions[i].query)) {
                     child = n->conditions[i].child;
                     break;
                 }
@@ -463,6 +494,8 @@ route_walk *route_walk_new(const route_context *ctx, const route_tree *tree)
     memset(w, 0, sizeof *w);
     w->ctx = *ctx;
     w->tree = tree;
+    int cap = ctx->config ? ctx->config->routing.max_attempts : 0;
+    w->max_attempts = cap > 0 && cap <= ROUTE_MAX_ATTEMPTS ? (uint32_t)cap : ROUTE_MAX_ATTEMPTS;
     return w;
 }
 
@@ -491,6 +524,7 @@ static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool 
         w->cur.leaf = leaf;
         w->cur.health = leaf_health(w, leaf);
         w->cur.path = leaf_path_of(w);
+        w->cur.repeat = was_sent(w, w->cur.health);
     }
     out->leaf = leaf;
     out->path = w->cur.path;
@@ -503,8 +537,9 @@ static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool 
 bool route_next(route_walk *w, route_target *out)
 {
     if (w->done) return false;
-    if (w->attempts >= ROUTE_MAX_ATTEMPTS) { /* one request never fans out further */
-        if (w->log_tail) w->log_tail->why = "the request's attempts are used up";
+    if (w->attempts >= w->max_attempts && !(w->started && w->last.result == ATTEMPT_OK)) {
+        /* one request never fans out further: the last attempt's answer is final */
+        if (w->log_tail) w->log_tail->why = "routing.max_attempts reached";
         w->done = true;
         return false;
     }
@@ -537,7 +572,11 @@ bool route_next(route_walk *w, route_target *out)
             if (cap > p->max_delay_ms) cap = p->max_delay_ms;
             wait = cap ? (int64_t)(next_random(w->ctx.rng) % (cap + 1)) : 0; /* full jitter */
         }
-        if (!why && !health_retry_allowed(w->cur.health, now_ms())) why = "retry budget exhausted";
+        /* A retry after the client's own failure (its deadline, its 4xx) is not taken from the
+         * shared budget, which would leave other clients without retries; routing.max_attempts
+         * bounds it. */
+        if (!why && !w->last_own && !health_retry_allowed(w->cur.health, now_ms()))
+            why = "retry budget exhausted";
         if (!why) return emit(w, leaf, out, true, (uint32_t)wait);
         if (cur) cur->why = why;
     }
@@ -565,7 +604,7 @@ bool route_begin(route_walk *w, const route_target *t)
     l->wait_ms = t->wait_ms;
     c->log = l;
     c->tries++;
-    c->begun = health_begin(c->health, now_ms(), t->retry, &c->probe);
+    c->begun = health_begin(c->health, now_ms(), t->retry || c->repeat, &c->probe);
     c->begin_ns = time_now_ns();
     if (!c->begun) {
         l->result = ATTEMPT_SKIPPED;
@@ -574,6 +613,7 @@ bool route_begin(route_walk *w, const route_target *t)
         return false;
     }
     w->attempts++;
+    if (!was_sent(w, c->health) && w->nsent < ROUTE_MAX_ATTEMPTS) w->sent[w->nsent++] = c->health;
     if (!t->retry && w->paths_len < 1024) { /* x-aigw-route: each target once, in order, bounded */
         size_t plen = strlen(t->path);
         char *p = arena_alloc(w->ctx.arena, w->paths_len + plen + 3);
@@ -589,18 +629,31 @@ bool route_begin(route_walk *w, const route_target *t)
     return true;
 }
 
+/* Whether a failure is the client's own doing, which says nothing about the target for anyone
+ * else: the deadline of a request_timeout the client's own config set fired (its config's
+ * other deadlines, the provider's connect / first byte / idle, would have fired later), or a
+ * 4xx other than 429 (its request, its parameters, its override_params). */
+static bool clients_own(const route_walk *w, const walk_slot *s, const attempt_report *r, double ms)
+{
+    if (r->result == ATTEMPT_STATUS) return r->status >= 400 && r->status < 500 && r->status != 429;
+    return r->result == ATTEMPT_TIMEOUT && w->tree->client && s->leaf->request_timeout_ms &&
+           ms + 2 >= s->leaf->request_timeout_ms;
+}
+
 /* An attempt's end, into its log entry and its target's health. */
-static void slot_report(walk_slot *s, const attempt_report *r)
+static void slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
 {
     route_attempt_log *l = s->log;
+    double ms = (double)(time_now_ns() - s->begin_ns) / 1e6;
     if (l && l->result != ATTEMPT_SKIPPED) {
         l->result = r->result;
         l->status = r->status;
-        l->ms = (double)(time_now_ns() - s->begin_ns) / 1e6;
+        l->ms = ms;
     }
+    w->last_own = s->leaf && clients_own(w, s, r, ms);
     if (!s->begun) return;
     s->begun = false;
-    if (r->result == ATTEMPT_CANCELLED || r->local) { /* nothing learned about the target */
+    if (r->result == ATTEMPT_CANCELLED || r->local || w->last_own) { /* nothing learned about the target */
         health_release(s->health, s->probe);
         return;
     }
@@ -615,7 +668,7 @@ static void slot_report(walk_slot *s, const attempt_report *r)
 void route_report(route_walk *w, const attempt_report *r)
 {
     w->last = *r;
-    slot_report(&w->cur, r);
+    slot_report(w, &w->cur, r);
 }
 
 /* ---- hedging ------------------------------------------------------------------------------ */
@@ -637,7 +690,7 @@ uint32_t route_hedge_delay(route_walk *w)
 
 bool route_hedge_next(route_walk *w, route_target *out)
 {
-    if (w->hedged || !w->cur.begun || w->attempts >= ROUTE_MAX_ATTEMPTS) return false;
+    if (w->hedged || !w->cur.begun || w->attempts >= w->max_attempts) return false;
     int i = w->hedge_at;
     const route_node *f = w->stack[i];
     const route_node *saved[ROUTE_MAX_DEPTH + 2];
@@ -664,7 +717,9 @@ bool route_hedge_next(route_walk *w, route_target *out)
 
 void route_report_other(route_walk *w, const attempt_report *r)
 {
-    slot_report(&w->other, r);
+    bool own = w->last_own; /* the other's end says nothing about the current attempt */
+    slot_report(w, &w->other, r);
+    w->last_own = own;
     memset(&w->other, 0, sizeof w->other);
 }
 
@@ -816,7 +871,7 @@ const char *route_tree_name(const route_walk *w)
 
 const char *route_paths(const route_walk *w)
 {
-    return w->paths ? w->paths : "";
+    return w->paths ? w->paths : w->tree->name; /* nothing sent: the route asked for */
 }
 
 const route_attempt_log *route_log(const route_walk *w)
@@ -834,4 +889,9 @@ const char *route_unavailable(const route_walk *w, int *status, uint32_t *retry_
 const char *route_error(const route_walk *w)
 {
     return w->error;
+}
+
+const char *route_note(const route_walk *w)
+{
+    return w->note;
 }

@@ -31,6 +31,28 @@
 
 typedef enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING } conn_state;
 
+/* How the request body is framed, once the head is parsed. http-parser reads only the head: the
+ * body is ours (body_feed), so chunked framing is checked strictly (Debian's http-parser is
+ * built lenient: it skips the CRLF after chunk data and takes "2 \r\n") and trailers never
+ * reach the header buffer that req.headers point into. */
+typedef enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED } body_mode;
+
+typedef enum chunk_state {
+    CHUNK_SIZE,       /* hex digits of the size */
+    CHUNK_SIZE_SPACE, /* whitespace after the size: only before a ";" extension */
+    CHUNK_EXTENSION,  /* ";name=value…" up to CR, ignored */
+    CHUNK_SIZE_LF,    /* CR seen, LF must follow */
+    CHUNK_DATA,
+    CHUNK_DATA_CR, /* the CRLF that must follow chunk data */
+    CHUNK_DATA_LF,
+    CHUNK_TRAILER_START, /* after the last chunk: a trailer field, or the final CRLF */
+    CHUNK_TRAILER_LINE,
+    CHUNK_TRAILER_LF,
+    CHUNK_FINAL_LF,
+} chunk_state;
+
+#define CHUNK_LINE_MAX 4096 /* a size line with its extensions */
+
 typedef struct header_offsets {
     size_t name_off, name_len, value_off, value_len;
 } header_offsets;
@@ -42,19 +64,32 @@ typedef struct client_conn {
     http_parser parser;
     request req;
     conn_state state;
-    buf pending; /* bytes read while HANDLING, parsed after the response */
-    buf head;    /* URL then header names and values, as received */
+    buf pending;        /* bytes read while HANDLING, parsed after the response… */
+    size_t pending_off; /* …from here on (parsed requests are skipped, not moved) */
+    bool feeding_pending;
+    buf head; /* URL then header names and values, as received */
     size_t url_len;
     header_offsets hoff[REQUEST_MAX_HEADERS];
     size_t nheaders;
     bool last_was_value;
     bool headers_done;
-    bool message_complete;
-    int error_status; /* set by a parser callback that refused the request */
+    bool head_complete; /* http-parser has read a whole head; the body is ours to read */
+    bool http10;        /* the request said HTTP/1.0: keep-alive must be said in the reply */
+    body_mode body;
+    uint64_t body_left;     /* BODY_LENGTH: bytes still to come; BODY_CHUNKED: of this chunk */
+    chunk_state chunk;      /* BODY_CHUNKED: where in the framing */
+    size_t chunk_line;      /* bytes of the current size line or trailer section */
+    bool trailer_value;     /* past the ':' of the current trailer field */
+    uint64_t body_deadline; /* ns: the whole body must have arrived by then */
+    int error_status;       /* set by a parser callback that refused the request */
     const char *error_message;
     bool keepalive;
     bool closing, close_soon, close_after_write, want_writable, in_ready;
     bool reading;
+    bool output_blocked; /* a response is queued above the high mark: no next request until it drains */
+    bool holds_slot;     /* counted in the server-wide connection limit */
+    uint32_t served;     /* requests answered on this connection */
+    uint64_t idle_since; /* ns: when it last became idle (the oldest idle goes first at the limit) */
     size_t write_pending;
     int open_handles;
     void (*request_timer_cb)(request *req); /* the timer's use while HANDLING */
@@ -68,7 +103,9 @@ typedef struct write_req {
     char data[];
 } write_req;
 
-/* Bytes buffered from a client while its request is handled; past this we stop reading. */
+/* Bytes buffered from a client while its request is handled; at this we stop reading. The
+ * buffer holds one more read beyond it, so a read is never dropped (that would desync the
+ * framing of the next request). */
 #define PENDING_MAX (1024 * 1024)
 
 static http_parser_settings parser_settings;
@@ -76,6 +113,15 @@ static void assign_request_id(client_conn *c);
 static void conn_close(client_conn *c);
 static void conn_feed(client_conn *c, const char *data, size_t len);
 static void start_reading(client_conn *c);
+static void stop_reading(client_conn *c);
+static void conn_next_request(client_conn *c);
+static void on_timer(uv_timer_t *timer);
+
+/* Bytes read and not yet parsed. */
+static size_t pending_bytes(const client_conn *c)
+{
+    return c->pending.len - c->pending_off;
+}
 
 static client_conn *conn_of(const request *req)
 {
@@ -120,12 +166,28 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     worker_connection_closed(w);
 }
 
+/* Takes c off the ready list: a closed connection is freed by its close callbacks, which may
+ * run before the ready list does. */
+static void unmark_ready(client_conn *c)
+{
+    if (!c->in_ready) return;
+    for (client_conn **p = &c->w->ready; *p; p = &(*p)->next_ready)
+        if (*p == c) {
+            *p = c->next_ready;
+            break;
+        }
+    c->in_ready = false;
+}
+
 static void conn_close(client_conn *c)
 {
     if (c->closing) return;
     if (c->state == CONN_HANDLING) pipeline_abort(&c->req);
     c->closing = true;
     worker *w = c->w;
+    unmark_ready(c);
+    if (c->holds_slot) worker_connection_slot_release(w);
+    c->holds_slot = false;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -154,6 +216,14 @@ static void on_write_done(uv_write_t *req, int status)
         pipeline_on_writable(&c->req);
     }
     if (c->close_after_write && c->write_pending == 0) close_soon(c);
+    if (c->output_blocked) {
+        if (c->write_pending < HTTP_OUTPUT_LOW_WATER) {
+            c->output_blocked = false;
+            conn_next_request(c);
+        } else if (c->state == CONN_IDLE) { /* the client reads: its idle time starts again */
+            uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+        }
+    }
 }
 
 static void conn_write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
@@ -250,6 +320,9 @@ static size_t format_head(client_conn *c, int status, const char *content_type, 
     /* Anthropic's SDKs read the request id from request-id. */
     if (req->ingress == WIRE_ANTHROPIC && n > 0 && n < HEAD_MAX)
         n += snprintf(out + n, HEAD_MAX - (size_t)n, "request-id: %s\r\n", req->id);
+    /* HTTP/1.0 closes by default: a connection kept open must say so. */
+    if (keep && c->http10 && n > 0 && n < HEAD_MAX)
+        n += snprintf(out + n, HEAD_MAX - (size_t)n, "Connection: keep-alive\r\n");
     if (!keep) c->keepalive = false;
     return n < 0 ? 0 : (size_t)n >= HEAD_MAX ? HEAD_MAX - 1 : (size_t)n;
 }
@@ -267,8 +340,9 @@ void http_respond(request *req, int status, const char *content_type, const char
         uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
         uv_buf_init((char *)(req->route_headers ? req->route_headers : ""), (unsigned)req->route_headers_len),
         uv_buf_init("\r\n", 2),
-        uv_buf_init((char *)body, (unsigned)body_len),
+        uv_buf_init((char *)body, req->method == HTTP_HEAD ? 0 : (unsigned)body_len),
     };
+    if (req->method == HTTP_HEAD) body_len = 0; /* the head says how long the body would be */
     req->status = status;
     req->response_started = true;
     if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
@@ -355,8 +429,6 @@ const http_header *http_find_header(const request *req, const char *name)
 
 /* ---- request lifecycle -------------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *timer);
-
 static void request_reset(client_conn *c)
 {
     request *req = &c->req;
@@ -376,7 +448,8 @@ static void request_reset(client_conn *c)
     c->nheaders = 0;
     c->last_was_value = false;
     c->headers_done = false;
-    c->message_complete = false;
+    c->head_complete = false;
+    c->body = BODY_NONE;
     c->want_writable = false;
 }
 
@@ -389,17 +462,33 @@ static void request_finished(client_conn *c)
         uv_timer_stop(&c->timer);
     }
     c->state = CONN_IDLE;
+    c->served++;
     if (!c->keepalive || c->error_status || c->w->draining) {
         c->close_after_write = true;
         if (c->write_pending == 0) close_soon(c);
         return;
     }
-    if (c->pending.len) {
-        mark_ready(c); /* parse the next pipelined request on the next loop turn */
+    c->idle_since = time_now_ns();
+    uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+    if (c->write_pending >= HTTP_OUTPUT_HIGH_WATER) {
+        /* A client that sends requests and does not read the answers: no next request (and no
+         * more reading) until its queue drains, or the idle timer closes it. */
+        c->output_blocked = true;
+        stop_reading(c);
         return;
     }
-    start_reading(c);
-    uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+    conn_next_request(c);
+}
+
+/* The previous response is out (or queued below the mark): parse what is pending on the next
+ * loop turn, or read. */
+static void conn_next_request(client_conn *c)
+{
+    if (c->closing || c->state != CONN_IDLE) return;
+    if (pending_bytes(c))
+        mark_ready(c);
+    else
+        start_reading(c);
 }
 
 static void respond_parse_error(client_conn *c, int status, const char *message)
@@ -433,7 +522,12 @@ static void on_timer(uv_timer_t *timer)
 {
     client_conn *c = timer->data;
     if (c->state == CONN_READING && !c->req.response_started) {
-        respond_parse_error(c, 408, "request not received in time (header/body read timeout)");
+        if (!c->headers_done)
+            respond_parse_error(c, 408, "request headers not received in time (timeouts.header_read)");
+        else if (time_now_ns() + 1000000 >= c->body_deadline)
+            respond_parse_error(c, 408, "request body not received in time (timeouts.request_body)");
+        else
+            respond_parse_error(c, 408, "request body stalled (no bytes for timeouts.header_read)");
         return;
     }
     if (c->state == CONN_IDLE) conn_close(c);
@@ -515,6 +609,25 @@ static void assign_request_id(client_conn *c)
              (unsigned)c->w->id & 0xff, ++c->w->request_counter);
 }
 
+/* The path of a request target: origin-form "/v1/x?q" or absolute-form
+ * "http://host:port/v1/x?q" (which a proxy may send, RFC 9112 §3.2.2), without query or
+ * fragment. Sets *len; returns a pointer into target. */
+static const char *target_path(const char *target, size_t target_len, size_t *len)
+{
+    size_t at = 0;
+    if ((target_len >= 7 && !strncasecmp(target, "http://", 7)) ||
+        (target_len >= 8 && !strncasecmp(target, "https://", 8))) {
+        at = target[4] == ':' ? 7 : 8;
+        while (at < target_len && target[at] != '/' && target[at] != '?' && target[at] != '#')
+            at++;
+    }
+    size_t end = at;
+    while (end < target_len && target[end] != '?' && target[end] != '#')
+        end++;
+    *len = end - at;
+    return target + at;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     client_conn *c = p->data;
@@ -529,10 +642,13 @@ static int on_headers_complete(http_parser *p)
     }
     req->nheaders = c->nheaders;
     req->method = p->method;
-    size_t plen = 0;
-    while (plen < c->url_len && base[plen] != '?' && base[plen] != '#')
-        plen++;
-    req->path = arena_strndup(&req->arena, base, plen);
+    size_t plen;
+    const char *path = target_path(base, c->url_len, &plen);
+    if (plen == 0) { /* "http://host" names the root */
+        path = "/";
+        plen = 1;
+    }
+    req->path = arena_strndup(&req->arena, path, plen);
     req->ingress = pipeline_ingress_of(req->path);
     req->path_len = plen;
     req->bytes_in = c->head.len;
@@ -546,15 +662,32 @@ static int on_headers_complete(http_parser *p)
     }
 
     const aigw_config *cfg = c->w->config;
-    if (p->http_major != 1) {
+    if (p->http_major != 1 || p->http_minor > 1) {
         c->error_status = 505;
         c->error_message = "HTTP version not supported (this listener speaks HTTP/1.0 and HTTP/1.1)";
         return -1;
     }
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > cfg->max_body_bytes) {
-        c->error_status = 413;
-        c->error_message = "request body too large";
+    c->http10 = p->http_minor == 0;
+    if (p->uses_transfer_encoding && !(p->flags & F_CHUNKED)) { /* RFC 9112 §6.3: no framing */
+        c->error_status = 400;
+        c->error_message = "Transfer-Encoding without chunked as the final coding";
         return -1;
+    }
+    if (p->flags & F_CHUNKED) {
+        c->body = BODY_CHUNKED;
+        c->chunk = CHUNK_SIZE;
+        c->chunk_line = 0;
+        c->body_left = 0;
+    } else if (p->content_length != ULLONG_MAX && p->content_length > 0) {
+        if (p->content_length > cfg->max_body_bytes) {
+            c->error_status = 413;
+            c->error_message = "request body too large";
+            return -1;
+        }
+        c->body = BODY_LENGTH;
+        c->body_left = p->content_length;
+    } else {
+        c->body = BODY_NONE;
     }
     req->body.max = cfg->max_body_bytes;
     c->headers_done = true;
@@ -569,27 +702,19 @@ static int on_headers_complete(http_parser *p)
             return -1;
         }
     }
-    /* The body gets the same timeout, counted again from now and restarted on progress. */
-    uv_timer_start(&c->timer, on_timer, cfg->header_read_timeout_ms, 0);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    client_conn *c = p->data;
-    if (buf_append(&c->req.body, at, len) != BUF_OK) {
-        c->error_status = 413;
-        c->error_message = "request body too large";
-        return -1;
-    }
-    c->req.bytes_in += len;
-    return 0;
+    /* The body has a total deadline, and between reads the header timeout, restarted on
+     * progress: a byte every few seconds cannot hold the connection forever. */
+    c->body_deadline = time_now_ns() + (uint64_t)cfg->request_body_timeout_ms * 1000000;
+    uint32_t wait = cfg->header_read_timeout_ms;
+    uv_timer_start(&c->timer, on_timer,
+                   cfg->request_body_timeout_ms < wait ? cfg->request_body_timeout_ms : wait, 0);
+    return 1; /* "no body" to http-parser: body_feed reads it */
 }
 
 static int on_message_complete(http_parser *p)
 {
     client_conn *c = p->data;
-    c->message_complete = true;
+    c->head_complete = true;
     c->keepalive = http_should_keep_alive(p);
     http_parser_pause(p, 1);
     return 0;
@@ -601,43 +726,208 @@ static http_parser_settings parser_settings = {
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
+/* ---- the body --------------------------------------------------------------------------- */
+
+typedef enum body_result { BODY_MORE, BODY_DONE, BODY_ERROR } body_result;
+
+static body_result body_refuse(client_conn *c, int status, const char *message)
+{
+    c->error_status = status;
+    c->error_message = message;
+    return BODY_ERROR;
+}
+
+static body_result body_take(client_conn *c, const char *data, size_t len)
+{
+    if (buf_append(&c->req.body, data, len) != BUF_OK) return body_refuse(c, 413, "request body too large");
+    c->req.bytes_in += len;
+    return BODY_MORE;
+}
+
+static bool is_token_char(unsigned char ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Reads body bytes from data: a fixed length, or chunked framing exactly as RFC 9112 §7.1 has it
+ * (bare LF, whitespace without an extension, a missing CRLF after data, a size past the limit
+ * are all refused; trailer fields are checked for shape, bounded and dropped). Sets *used to
+ * the bytes consumed: on BODY_DONE what follows belongs to the next request. */
+static body_result body_feed(client_conn *c, const char *data, size_t len, size_t *used)
+{
+    size_t i = 0;
+    body_result r = BODY_MORE;
+    if (c->body == BODY_LENGTH) {
+        size_t take = len < c->body_left ? len : (size_t)c->body_left;
+        r = body_take(c, data, take);
+        c->body_left -= take;
+        *used = take;
+        return r == BODY_MORE && c->body_left == 0 ? BODY_DONE : r;
+    }
+    while (i < len && r == BODY_MORE) {
+        unsigned char ch = (unsigned char)data[i];
+        if (c->chunk == CHUNK_DATA) {
+            size_t take = len - i < c->body_left ? len - i : (size_t)c->body_left;
+            r = body_take(c, data + i, take);
+            c->body_left -= take;
+            i += take;
+            if (c->body_left == 0) c->chunk = CHUNK_DATA_CR;
+            continue;
+        }
+        i++;
+        if (c->chunk <= CHUNK_SIZE_LF && ++c->chunk_line > CHUNK_LINE_MAX)
+            return body_refuse(c, 400, "malformed chunked body: chunk size line too long");
+        switch (c->chunk) {
+        case CHUNK_SIZE:
+            if (isxdigit(ch)) {
+                if (c->body_left > (c->req.body.max - c->req.body.len) / 16)
+                    return body_refuse(c, 413, "request body too large");
+                c->body_left =
+                    c->body_left * 16 + (uint64_t)(isdigit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
+            } else if (c->chunk_line > 1 && (ch == ' ' || ch == '\t')) {
+                c->chunk = CHUNK_SIZE_SPACE;
+            } else if (c->chunk_line > 1 && ch == ';') {
+                c->chunk = CHUNK_EXTENSION;
+            } else if (c->chunk_line > 1 && ch == '\r') {
+                c->chunk = CHUNK_SIZE_LF;
+            } else {
+                return body_refuse(c, 400, "malformed chunked body: bad chunk size");
+            }
+            break;
+        case CHUNK_SIZE_SPACE:
+            if (ch == ';')
+                c->chunk = CHUNK_EXTENSION;
+            else if (ch != ' ' && ch != '\t')
+                return body_refuse(c, 400, "malformed chunked body: bad chunk size");
+            break;
+        case CHUNK_EXTENSION:
+            if (ch == '\r')
+                c->chunk = CHUNK_SIZE_LF;
+            else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return body_refuse(c, 400, "malformed chunked body: bad chunk extension");
+            break;
+        case CHUNK_SIZE_LF:
+            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
+            c->chunk_line = 0;
+            c->chunk = c->body_left ? CHUNK_DATA : CHUNK_TRAILER_START;
+            break;
+        case CHUNK_DATA_CR:
+            if (ch != '\r')
+                return body_refuse(c, 400, "malformed chunked body: chunk data not followed by CRLF");
+            c->chunk = CHUNK_DATA_LF;
+            break;
+        case CHUNK_DATA_LF:
+            if (ch != '\n')
+                return body_refuse(c, 400, "malformed chunked body: chunk data not followed by CRLF");
+            c->chunk = CHUNK_SIZE;
+            break;
+        case CHUNK_TRAILER_START:
+            if (ch == '\r') {
+                c->chunk = CHUNK_FINAL_LF;
+                break;
+            }
+            if (!is_token_char(ch)) return body_refuse(c, 400, "malformed chunked body: bad trailer field");
+            c->chunk = CHUNK_TRAILER_LINE;
+            c->trailer_value = false;
+            __attribute__((fallthrough)); /* the first byte counts toward the trailers' size */
+        case CHUNK_TRAILER_LINE:
+            if (++c->chunk_line > c->w->config->max_header_bytes)
+                return body_refuse(c, 431, "request trailer fields too large");
+            if (!c->trailer_value && ch == ':')
+                c->trailer_value = true;
+            else if (c->trailer_value ? (ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f
+                                      : !is_token_char(ch))
+                return body_refuse(c, 400, "malformed chunked body: bad trailer field");
+            else if (ch == '\r')
+                c->chunk = CHUNK_TRAILER_LF;
+            break;
+        case CHUNK_TRAILER_LF:
+            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
+            c->chunk = CHUNK_TRAILER_START;
+            break;
+        case CHUNK_FINAL_LF:
+            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
+            *used = i;
+            return BODY_DONE;
+        case CHUNK_DATA: break;
+        }
+    }
+    *used = i;
+    return r;
+}
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
-/* Parses data; on a complete request saves the rest in `pending` and runs the pipeline. */
+static void respond_feed_error(client_conn *c, enum http_errno err)
+{
+    if (c->error_status)
+        respond_parse_error(c, c->error_status, c->error_message);
+    else if (err == HPE_HEADER_OVERFLOW)
+        respond_parse_error(c, 431, "request headers too large");
+    else {
+        char msg[128];
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(err));
+        respond_parse_error(c, 400, msg);
+    }
+}
+
+/* A whole request is in: what follows it waits in `pending`, and the pipeline runs. */
+static void request_complete(client_conn *c, const char *rest, size_t rest_len)
+{
+    if (c->feeding_pending) /* rest is the tail of pending: parse from there next time */
+        c->pending_off = c->pending.len - rest_len;
+    else if (rest_len && buf_append(&c->pending, rest, rest_len) != BUF_OK) { /* cannot be: it was empty */
+        respond_parse_error(c, 400, "too much pipelined data");
+        return;
+    }
+    c->body = BODY_NONE;
+    c->state = CONN_HANDLING;
+    uv_timer_stop(&c->timer);
+    pipeline_handle(&c->req);
+}
+
+/* Parses data: the head with http-parser, then the body with body_feed. On a complete request
+ * saves the rest in `pending` and runs the pipeline. */
 static void conn_feed(client_conn *c, const char *data, size_t len)
 {
-    size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
-    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->message_complete) {
-        http_parser_pause(&c->parser, 0);
-        if (used < len && buf_append(&c->pending, data + used, len - used) != BUF_OK) {
-            respond_parse_error(c, 431, "too much pipelined data");
+    if (c->body == BODY_NONE || !c->headers_done) {
+        size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
+        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        if (!c->head_complete) {
+            if (err != HPE_OK) respond_feed_error(c, err);
             return;
         }
-        c->message_complete = false;
-        c->state = CONN_HANDLING;
-        uv_timer_stop(&c->timer);
-        pipeline_handle(&c->req);
-        return;
-    }
-    if (err != HPE_OK) {
-        if (c->error_status)
-            respond_parse_error(c, c->error_status, c->error_message);
-        else if (err == HPE_HEADER_OVERFLOW)
-            respond_parse_error(c, 431, "request headers too large");
-        else {
-            char msg[128];
-            snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(err));
-            respond_parse_error(c, 400, msg);
+        c->head_complete = false;
+        http_parser_pause(&c->parser, 0);
+        data += used;
+        len -= used;
+        if (c->body == BODY_NONE) {
+            request_complete(c, data, len);
+            return;
         }
+    }
+    size_t used = 0;
+    body_result r = body_feed(c, data, len, &used);
+    if (r == BODY_ERROR) {
+        respond_parse_error(c, c->error_status, c->error_message);
         return;
     }
-    if (c->state == CONN_READING && c->headers_done) /* progress on the body restarts its timer */
-        uv_timer_start(&c->timer, on_timer, c->w->config->header_read_timeout_ms, 0);
+    if (r == BODY_DONE) {
+        request_complete(c, data + used, len - used);
+        return;
+    }
+    /* Progress on the body restarts its read timer, within the body's total deadline. */
+    uint64_t now = time_now_ns();
+    if (now >= c->body_deadline) {
+        respond_parse_error(c, 408, "request body not received in time (timeouts.request_body)");
+        return;
+    }
+    uint64_t left_ms = (c->body_deadline - now) / 1000000 + 1;
+    uint32_t wait = c->w->config->header_read_timeout_ms;
+    uv_timer_start(&c->timer, on_timer, left_ms < wait ? left_ms : wait, 0);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *out)
@@ -656,13 +946,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    if (c->state == CONN_HANDLING || c->pending.len || c->close_after_write) {
+    if (c->state == CONN_HANDLING || pending_bytes(c) || c->close_after_write || c->output_blocked) {
         if (c->close_after_write) return; /* nothing more will be answered */
-        if (buf_append(&c->pending, b->base, (size_t)nread) != BUF_OK || c->pending.len >= PENDING_MAX) {
-            uv_read_stop(stream);
-            c->reading = false;
+        if (c->pending_off && c->pending.len + (size_t)nread > c->pending.max) {
+            buf_consume(&c->pending, c->pending_off);
+            c->pending_off = 0;
         }
-        if (c->state != CONN_HANDLING) mark_ready(c);
+        /* Below PENDING_MAX the buffer has room for a whole read: no byte is ever dropped. */
+        if (buf_append(&c->pending, b->base, (size_t)nread) != BUF_OK) {
+            respond_parse_error(c, 400, "too much pipelined data");
+            return;
+        }
+        if (pending_bytes(c) >= PENDING_MAX) stop_reading(c);
+        if (c->state == CONN_IDLE && !c->output_blocked) mark_ready(c);
         return;
     }
     conn_feed(c, b->base, (size_t)nread);
@@ -674,6 +970,13 @@ static void start_reading(client_conn *c)
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
 }
 
+static void stop_reading(client_conn *c)
+{
+    if (!c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
 /* Parses bytes that arrived while the previous request was handled. */
 static void conn_resume(client_conn *c)
 {
@@ -681,15 +984,20 @@ static void conn_resume(client_conn *c)
         conn_close(c);
         return;
     }
-    if (c->state != CONN_IDLE || !c->pending.len) return;
-    buf taken = c->pending;
-    buf_init(&c->pending, taken.max);
-    conn_feed(c, taken.data, taken.len);
-    /* conn_feed copied any unparsed remainder into the fresh `pending`. */
-    buf_free(&taken);
+    if (c->state != CONN_IDLE || c->output_blocked || !pending_bytes(c)) return;
+    /* Everything is consumed unless a complete request leaves a tail (request_complete). */
+    size_t off = c->pending_off;
+    c->pending_off = c->pending.len;
+    c->feeding_pending = true;
+    conn_feed(c, c->pending.data + off, c->pending.len - off);
+    c->feeding_pending = false;
+    if (!pending_bytes(c)) {
+        buf_reset(&c->pending);
+        c->pending_off = 0;
+    }
     if (c->closing || c->close_after_write) return;
-    if (c->pending.len < PENDING_MAX) start_reading(c);
-    if (c->state == CONN_IDLE && !c->pending.len)
+    if (pending_bytes(c) < PENDING_MAX) start_reading(c);
+    if (c->state == CONN_IDLE && !pending_bytes(c))
         uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
 }
 
@@ -704,6 +1012,19 @@ void http_conn_run_ready(worker *w)
 }
 
 /* ---- accepting and draining ------------------------------------------------------------- */
+
+/* At the connection limit, the connection idle the longest among those that have been served
+ * (a keep-alive client between requests) makes room, as nginx does: idle keep-alive
+ * connections cannot keep new clients out. NULL when there is none. */
+static client_conn *oldest_idle(worker *w)
+{
+    client_conn *oldest = NULL;
+    for (client_conn *c = w->conns; c; c = c->next)
+        if (c->state == CONN_IDLE && c->served && c->holds_slot && !pending_bytes(c) && !c->write_pending &&
+            !c->close_soon && !c->close_after_write && (!oldest || c->idle_since < oldest->idle_since))
+            oldest = c;
+    return oldest;
+}
 
 void http_conn_accept(worker *w, uv_stream_t *listener)
 {
@@ -726,7 +1047,7 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
     c->req.worker = w;
     arena_init(&c->req.arena, 4096);
     buf_init(&c->req.body, 0);
-    buf_init(&c->pending, PENDING_MAX);
+    buf_init(&c->pending, PENDING_MAX + WORKER_READ_BUFFER);
     buf_init(&c->head, w->config->max_header_bytes);
     pipeline_request_init(&c->req);
     c->keepalive = true;
@@ -734,7 +1055,18 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    if (w->nconns > w->max_conns) {
+    /* The limit is the server's, not a share per worker: the kernel does not spread
+     * connections evenly across SO_REUSEPORT sockets. */
+    c->holds_slot = worker_connection_slot_take(w);
+    if (!c->holds_slot) {
+        client_conn *victim = oldest_idle(w);
+        if (victim) { /* its slot passes to the new connection */
+            victim->holds_slot = false;
+            c->holds_slot = true;
+            conn_close(victim);
+        }
+    }
+    if (!c->holds_slot) {
         c->state = CONN_HANDLING;
         c->error_status = 503;
         c->keepalive = false;
@@ -752,7 +1084,7 @@ void http_conn_drain(worker *w)
 {
     for (client_conn *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE && !c->pending.len) conn_close(c);
+        if (c->state == CONN_IDLE && !pending_bytes(c)) conn_close(c);
     }
 }
 

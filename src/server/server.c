@@ -40,6 +40,7 @@ struct server {
     atomic_int workers_ready, workers_done;
     pthread_mutex_t wakeup_lock; /* a worker closes its wakeup handle only under it */
     atomic_bool draining;
+    atomic_int connections; /* slots taken of max_connections, across workers */
     int signals_seen;
 };
 
@@ -111,6 +112,22 @@ void worker_connection_closed(worker *w)
 {
     w->nconns--;
     if (w->draining && w->nconns == 0) worker_shutdown(w);
+}
+
+bool worker_connection_slot_take(worker *w)
+{
+    atomic_int *n = &w->server->connections;
+    int seen = atomic_load_explicit(n, memory_order_relaxed);
+    do
+        if (seen >= w->config->max_connections) return false;
+    while (!atomic_compare_exchange_weak_explicit(n, &seen, seen + 1, memory_order_relaxed,
+                                                  memory_order_relaxed));
+    return true;
+}
+
+void worker_connection_slot_release(worker *w)
+{
+    atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
 }
 
 static void on_drain_timeout(uv_timer_t *timer)
@@ -225,13 +242,11 @@ int server_run(const aigw_config *cfg)
             return 1;
         }
     }
-    int per_worker = (cfg->max_connections + srv.nworkers - 1) / srv.nworkers;
     for (int i = 0; i < srv.nworkers; i++) {
         worker *w = &srv.workers[i];
         w->id = i;
         w->server = &srv;
         w->config = cfg;
-        w->max_conns = per_worker;
         w->server_nonce = nonce & 0xffffffffffffULL;
         w->rng = (nonce ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL)) | 1;
         uv_loop_init(&w->loop);

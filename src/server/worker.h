@@ -35,7 +35,7 @@ typedef struct worker {
     struct accesslog_writer *access_log;
     struct client_conn *conns; /* every open connection */
     struct client_conn *ready; /* connections with buffered requests to run */
-    int nconns, max_conns;
+    int nconns;                /* open here, closing ones included: drain waits for 0 */
     uint64_t server_nonce;
     uint64_t request_counter; /* random per process: request ids differ across restarts */
     uint64_t rng;             /* the routing's random choices (load balancing, jitter) */
@@ -46,5 +46,9 @@ typedef struct worker {
 
 /* Called by a connection when it has closed, so a draining worker can finish. */
 void worker_connection_closed(worker *w);
+/* The server-wide connection limit (`max_connections`), shared by the workers: take a slot
+ * for a new connection (false at the limit) and give it back when the connection closes. */
+bool worker_connection_slot_take(worker *w);
+void worker_connection_slot_release(worker *w);
 
 #endif

@@ -46,6 +46,12 @@ export async function startMock() {
     port, url,
     async stats() { return (await fetch(`${url}/__stats`)).json(); },
     async reset() { await fetch(`${url}/__reset`, { method: 'POST' }); },
+    // What the mock received (GET /__requests), oldest first; `path` keeps those whose URL
+    // path (without the query) equals it.
+    async requests(path) {
+      const all = (await (await fetch(`${url}/__requests`)).json()).requests;
+      return path ? all.filter((r) => r.url.split('?')[0] === path) : all;
+    },
     async stop() {
       proc.kill('SIGTERM');
       const code = await waitExit(proc, 10000);
@@ -107,7 +113,7 @@ export async function startGateway(configText) {
   const m = await waitForLine(proc.stderr, /listening on 127\.0\.0\.1:(\d+)/, 'aigw');
   const port = Number(m[1]);
   return {
-    port, proc, logLines,
+    port, proc, logLines, pid: proc.pid,
     baseURL: `http://127.0.0.1:${port}/v1`,
     url: `http://127.0.0.1:${port}`,
     stderr: () => stderr,
@@ -127,6 +133,11 @@ export async function startGateway(configText) {
       assert.doesNotMatch(stderr, SANITIZER_RE, 'sanitizer report on aigw stderr');
     },
   };
+}
+
+// A recorded request's header values by lower-cased name (all of them, in order).
+export function headerValues(record, name) {
+  return record.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

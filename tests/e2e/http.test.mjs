@@ -152,14 +152,18 @@ test('SIGTERM drains: an in-flight stream finishes, new connections are refused,
   const own = await startGateway(gatewayConfig(mock.port));
   const t0 = Date.now();
   const body = JSON.stringify({ ...chatBody('a b c d [[mock:chunk_delay_ms=120]]'), stream: true });
-  let sigtermSent = false;
-  // No `until`: resolves when the server closes the connection after the stream.
-  const rawPromise = rawExchange(own.port, [post(body)], { ms: 8000 });
-  // Send SIGTERM once the stream has started.
-  while (!sigtermSent) {
-    await sleep(50);
-    if (own.logLines.length === 0) { own.proc.kill('SIGTERM'); sigtermSent = true; }
-  }
+  let atSigterm = null;
+  // No `until`: resolves when the server closes the connection after the stream. SIGTERM goes
+  // once the first event has reached the client, so the stream is in flight when drain starts.
+  const rawPromise = rawExchange(own.port, [post(body), async (sock, data) => {
+    const end = Date.now() + 3000;
+    while (!data().includes('\r\ndata: ') && Date.now() < end) await sleep(5);
+    atSigterm = data();
+    own.proc.kill('SIGTERM');
+  }], { ms: 8000 });
+  while (atSigterm === null && Date.now() - t0 < 4000) await sleep(5);
+  assert.match(atSigterm ?? '', /\r\ndata: /, 'the stream had started when SIGTERM was sent');
+  assert.doesNotMatch(atSigterm, /\[DONE\]/, 'and had not finished');
   await sleep(150);
   const refused = await new Promise((resolve) => {
     const s = net.connect(own.port, '127.0.0.1');
@@ -177,9 +181,21 @@ test('SIGTERM drains: an in-flight stream finishes, new connections are refused,
   assert.equal(text, 'mock reply to: a b c d');
   // The connection closed right after the stream (draining), not at the drain timeout.
   assert.ok(Date.now() - t0 < 4000, `stream and close took ${Date.now() - t0} ms (drain timeout 5 s)`);
-  // A second SIGTERM while the process is already finishing must not crash it.
-  if (own.proc.exitCode === null) own.proc.kill('SIGTERM');
   await own.stop(); // asserts exit code 0 and a clean sanitizer report
+});
+
+test('Expect other than 100-continue: 417 in the OpenAI shape, the body is not waited for, the connection closes', async () => {
+  for (const value of ['200-ok', '100-continue-please', 'x']) {
+    const raw = await rawExchange(gw.port, [
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: ${value}\r\nContent-Length: 50\r\n\r\n`,
+    ], { ms: 3000 });
+    const res = parseResponses(raw);
+    assert.equal(res.length, 1, `one answer to Expect: ${value}; got ${JSON.stringify(raw)}`);
+    const e = assertOpenAIError(res[0], 417);
+    assert.equal(e.message, 'unsupported Expect header');
+    assert.equal(res[0].headers.connection, 'close');
+  }
+  assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
 });
 
 test('malformed HTTP gets 400 in the OpenAI shape and the gateway keeps serving', async () => {
@@ -197,7 +213,7 @@ test('malformed HTTP gets 400 in the OpenAI shape and the gateway keeps serving'
     assert.ok(res, `an answer to ${JSON.stringify(req)}; got ${JSON.stringify(raw)}`);
     assert.equal(res.status, 400, JSON.stringify(req));
     assert.equal(res.headers.connection, 'close');
-    assert.match(JSON.parse(res.body).error.message, /malformed HTTP request/);
+    assert.match(JSON.parse(res.body).error.message, /malformed (HTTP request|chunked body)/);
   }
   const v = parseResponses(await rawExchange(gw.port, ['GET /healthz HTTP/9.9\r\n\r\n'], { ms: 3000 }))[0];
   assert.equal(v.status, 505);

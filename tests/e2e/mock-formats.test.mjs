@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { GoogleGenAI } from '@google/genai';
-import { startMock } from './harness.mjs';
+import { createHash, randomBytes } from 'node:crypto';
+import { startMock, headerValues } from './harness.mjs';
 
 let mock, anthropic, openai, gemini, geminiV1;
 
@@ -775,3 +776,180 @@ test('rate limit: /__stats rate_limited counts the 429s; /__reset clears the win
   assert.equal(again.headers.get('x-ratelimit-reset-requests'), '1m0s'); // a new window
   await again.text();
 });
+
+// ---- strict checks and the recording (README.md, "Strict checks", "What was received") --------------
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const rawPost = (path, headers, body) => fetch(`${mock.url}${path}`, { method: 'POST', headers, body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) });
+
+test('strict: a tool result answering no earlier call is a 400 in each format\'s shape, naming the id', async () => {
+  const o = await rawPost('/v1/chat/completions', { 'content-type': 'application/json' }, {
+    model: 'mock-model', messages: [
+      { role: 'user', content: 'weather' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_a', content: 'sunny' },
+      { role: 'tool', tool_call_id: 'call_b', content: 'noon' },
+    ],
+  });
+  assert.equal(o.status, 400);
+  assert.deepEqual(await o.json(), { error: {
+    message: 'aigw-mock: messages[3]: tool_call_id "call_b" matches no tool call of an earlier assistant message',
+    type: 'invalid_request_error', param: null, code: null,
+  } });
+  // a result before its call does not count either; nor one without an id
+  const early = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [
+    { role: 'tool', tool_call_id: 'call_a', content: 'x' },
+    { role: 'assistant', content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+  ] });
+  assert.equal(early.status, 400);
+  const noId = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [{ role: 'user', content: 'x' }, { role: 'tool', content: 'x' }] });
+  assert.match((await noId.json()).error.message, /tool_call_id missing matches no tool call/);
+
+  const a = await rawPost('/v1/messages', anthropicHeaders, {
+    model: 'claude-mock', max_tokens: 10, messages: [
+      { role: 'user', content: 'weather' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_a', name: 'get_weather', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_a', content: 'ok' }, { type: 'tool_result', tool_use_id: 'toolu_zz', content: 'x' }] },
+    ],
+  });
+  assert.equal(a.status, 400);
+  const ab = await a.json();
+  assert.equal(ab.type, 'error');
+  assert.equal(ab.error.type, 'invalid_request_error');
+  assert.equal(ab.error.message, 'aigw-mock: messages.2.content.1: unexpected `tool_use_id` found in `tool_result` blocks: toolu_zz. '
+    + 'Each `tool_result` block must have a corresponding `tool_use` block in an earlier message.');
+
+  const g = await rawPost('/v1beta/models/gemini-mock:generateContent', { 'x-goog-api-key': 'k' }, {
+    contents: [
+      { role: 'user', parts: [{ text: 'weather' }] },
+      { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: {} } }] },
+      { role: 'user', parts: [{ functionResponse: { name: 'get_time', response: { result: 'noon' } } }] },
+    ],
+  });
+  assert.equal(g.status, 400);
+  assert.deepEqual(await g.json(), { error: {
+    code: 400, status: 'INVALID_ARGUMENT',
+    message: 'aigw-mock: contents[2].parts[0]: functionResponse "get_time" answers no earlier functionCall',
+  } });
+  // the check comes before the faults: a directive does not hide the refusal
+  const faulted = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [
+    { role: 'user', content: 'x [[mock:status=500]]' }, { role: 'tool', tool_call_id: 'call_q', content: 'x' }] });
+  assert.equal(faulted.status, 400);
+  assert.match((await faulted.json()).error.message, /tool_call_id "call_q" matches no tool call/);
+});
+
+test('strict: inline images are decoded — SHA-256 echoed per format; invalid base64 is a 400', async () => {
+  const bytes = randomBytes(3001);
+  const b64 = bytes.toString('base64');
+  const want = sha256(bytes);
+  const o = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [{ role: 'user', content: [
+    { type: 'text', text: 'look' },
+    { type: 'image_url', image_url: { url: `data:image/webp;base64,${b64}` } },
+    { type: 'image_url', image_url: { url: 'https://example.invalid/cat.png' } },
+  ] }] });
+  assert.equal(o.status, 200);
+  assert.equal(o.headers.get('x-mock-images'), '1');
+  assert.equal(o.headers.get('x-mock-image-sha256'), want);
+  assert.equal((await o.json()).choices[0].message.content, 'mock reply to: look [images: 2]');
+  const a = await rawPost('/v1/messages', anthropicHeaders, { model: 'c', max_tokens: 10, messages: [{ role: 'user', content: [
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: b64 } },
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+  ] }] });
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('x-mock-image-sha256'), `${want},${sha256(Buffer.alloc(3))}`);
+  await a.text();
+  const g = await rawPost('/v1beta/models/g:generateContent', { 'x-goog-api-key': 'k' }, {
+    contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'image/png', data: b64.replace(/=+$/, '') } }, { text: 'see' }] }],
+  });
+  assert.equal(g.status, 200, 'padding is optional');
+  assert.equal(g.headers.get('x-mock-image-sha256'), want);
+  await g.text();
+  const recorded = (await mock.requests()).slice(-3).map((r) => r.images);
+  assert.deepEqual(recorded, [
+    [{ mime: 'image/webp', bytes: 3001, sha256: want }, { url: 'https://example.invalid/cat.png' }],
+    [{ mime: 'image/png', bytes: 3001, sha256: want }, { mime: 'image/png', bytes: 3, sha256: sha256(Buffer.alloc(3)) }],
+    [{ mime: 'image/png', bytes: 3001, sha256: want }],
+  ]);
+  // one changed byte changes the digest (the mock hashes what it decoded, not the text it got)
+  const flipped = Buffer.from(bytes); flipped[1500] ^= 1;
+  const f = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [{ role: 'user', content: [
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${flipped.toString('base64')}` } }] }] });
+  assert.notEqual(f.headers.get('x-mock-image-sha256'), want);
+  await f.text();
+  for (const bad of [`${b64.slice(0, 100)} ${b64.slice(100)}`, b64.replace(/\+/g, '-').replace(/\//g, '_') + 'A-_', 'A', 'AA$A']) {
+    const r = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [{ role: 'user', content: [
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${bad}` } }] }] });
+    assert.equal(r.status, 400, bad.slice(0, 20));
+    assert.equal((await r.json()).error.message, 'aigw-mock: image 0: the data is not valid base64');
+  }
+  const notB64 = await rawPost('/v1/chat/completions', {}, { model: 'm', messages: [{ role: 'user', content: [
+    { type: 'image_url', image_url: { url: 'data:image/png,rawbytes' } }] }] });
+  assert.equal(notB64.status, 400);
+  await notB64.text();
+  const ga = await rawPost('/v1beta/models/g:generateContent', { 'x-goog-api-key': 'k' }, {
+    contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'image/png', data: '!!' } }] }] });
+  assert.equal(ga.status, 400);
+  assert.equal((await ga.json()).error.status, 'INVALID_ARGUMENT');
+});
+
+test('recording: GET /__requests has method, URL, headers in order with their values, and the exact body', async () => {
+  await mock.reset();
+  assert.deepEqual((await (await fetch(`${mock.url}/__requests`)).json()), { kept: 64, requests: [] });
+  const body = '{ "model" : "mock-model",\n  "messages":[{"role":"user","content":"h\\u00e9llo ✓"}], "x":1.50 }';
+  const r = await rawPost('/v1/chat/completions?trace=1', { Authorization: 'Bearer sk-secret-123', 'X-Custom': 'A b' }, body);
+  assert.equal(r.status, 200);
+  const rid = r.headers.get('x-request-id');
+  await r.text();
+  await fetch(`${mock.url}/__stats`); // control endpoints are not recorded
+  const bin = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+  const b = await rawPost('/v1/chat/completions', {}, bin);
+  assert.equal(b.status, 400);
+  await b.text();
+  const recs = await mock.requests();
+  assert.equal(recs.length, 2);
+  const [rec, binRec] = recs;
+  assert.equal(rec.method, 'POST');
+  assert.equal(rec.url, '/v1/chat/completions?trace=1');
+  assert.equal(rec.request_id, rid);
+  assert.equal(rec.body, body, 'the body byte for byte');
+  assert.equal(rec.body_bytes, Buffer.byteLength(body));
+  assert.equal(rec.body_truncated, false);
+  assert.deepEqual(headerValues(rec, 'authorization'), ['Bearer sk-secret-123']);
+  assert.deepEqual(headerValues(rec, 'x-custom'), ['A b']);
+  assert.ok(binRec.seq > rec.seq);
+  assert.equal(binRec.body, undefined);
+  assert.ok(Buffer.from(binRec.body_base64, 'base64').equals(bin), 'bytes that are not UTF-8 come back in base64');
+  await mock.reset();
+  assert.deepEqual(await mock.requests(), []);
+});
+
+test('recording is bounded: the last 64 requests, 1 MiB of a body, 4 KiB of a header value', async () => {
+  await mock.reset();
+  const big = 'x'.repeat((1 << 20) + 10);
+  const r = await rawPost('/v1/chat/completions', { 'x-long': 'v'.repeat(5000) }, JSON.stringify(chatBodyOf(big)));
+  await r.text();
+  let [rec] = await mock.requests();
+  assert.equal(rec.body_truncated, true);
+  assert.equal(rec.body.length, 1 << 20);
+  assert.ok(rec.body_bytes > 1 << 20);
+  assert.equal(headerValues(rec, 'x-long')[0].length, 4096);
+  assert.equal(rec.headers_truncated, true);
+  for (let i = 0; i < 70; i++) (await rawPost('/v1/chat/completions', {}, JSON.stringify(chatBodyOf(`n${i}`)))).text();
+  await eventuallyEqual(async () => (await mock.requests()).length, 64);
+  const kept = await mock.requests();
+  assert.deepEqual(new Set(kept.map((k) => JSON.parse(k.body).messages[0].content)),
+    new Set(Array.from({ length: 64 }, (_, i) => `n${i + 6}`)), 'the last 64, the oldest gone');
+  await mock.reset();
+});
+
+const chatBodyOf = (text) => ({ model: 'mock-model', messages: [{ role: 'user', content: text }] });
+async function eventuallyEqual(fn, want, ms = 3000) {
+  const end = Date.now() + ms;
+  let got;
+  while (Date.now() < end) {
+    got = await fn();
+    if (got === want) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(got, want);
+}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, sleep } from './harness.mjs';
+import { startMock, startGateway, sleep, eventually } from './harness.mjs';
 
 let A, B, C, deadPort;
 
@@ -49,7 +49,9 @@ function provider(name, target, { headers = {}, type = 'openai', models = ['mock
 ${h ? `    headers: {${h}}\n` : ''}`;
 }
 
-async function gateway(providers, rest = '', routing = '') {
+// allowed_hosts: the three mocks (URL prefixes: scheme, host, port), and any extra ones.
+async function gateway(providers, rest = '', routing = '', allowed = []) {
+  const prefixes = [A.url, B.url, C.url, ...allowed].map((u) => `'${u}'`).join(', ');
   return startGateway(`
 listen: 127.0.0.1:0
 workers: 2
@@ -57,7 +59,7 @@ access_log: stdout
 timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
 routing:
   retry: {attempts: 0, base_delay: 10ms, max_delay: 50ms}
-  allowed_hosts: [127.0.0.1]
+  allowed_hosts: [${prefixes}]
 ${routing}
 providers:
 ${providers.join('')}
@@ -355,6 +357,8 @@ routes:
       assert.equal(e.status, 503);
       assert.match(e.message, /every target of route smart is unavailable \(circuit open\)/);
       assert.equal(e.headers.get('x-should-retry'), 'false');
+      assert.equal(e.headers.get('x-aigw-attempts'), '0');
+      assert.equal(e.headers.get('x-aigw-route'), 'smart', 'nothing was sent: the route asked for');
       assert.ok(Number(e.headers.get('retry-after')) >= 29);
       return true;
     });
@@ -369,14 +373,16 @@ routes:
   - name: smart
     retry: {attempts: 3, base_delay: 0}
     targets: [{provider: down, model: mock-model}]
-`, `  retry_budget: {percent: 20, min_retries: 3, window: 10s}
+`, `  retry_budget: {percent: 20, min_retries: 3, window: 60s}
   breaker: {failures: 0, failure_rate: 0}`);
   try {
     const c = client(gw);
     for (let i = 0; i < 100; i++) await assert.rejects(c.chat.completions.create(ask('x')), (e) => e.status === 503);
     const calls = (await A.stats()).requests;
-    // Without a budget: 400 calls (1 + 3 retries each). With it: 100 + at most 20% + 3.
-    assert.ok(calls >= 100 && calls <= 123, `${calls} upstream calls for 100 requests`);
+    // Without a budget: 400 calls (1 + 3 retries each); without retries: 100. With the budget,
+    // exactly: the first request's 3 retries (min_retries), then one retry each time 20 % of
+    // the requests so far passes the retries so far (the 20th, 25th, … 100th request: 17).
+    assert.equal(calls, 120, `${calls} upstream calls for 100 requests`);
   } finally { await gw.stop(); }
 });
 
@@ -409,8 +415,8 @@ test('Portkey configs from Portkey\'s documentation work unchanged in x-portkey-
     assert.equal(r.headers.get('x-aigw-attempts'), '3');
     assert.deepEqual((await C.stats()).statuses, { 401: 2, 200: 1 });
 
-    // mintlify.com/portkey-AI/gateway/concepts/routing: inline keys (127.0.0.1 is an allowed host
-    // in this config), an OpenAI target falling back to an Anthropic one for an OpenAI client.
+    // mintlify.com/portkey-AI/gateway/concepts/routing: inline keys (the mocks' URLs are allowed
+    // prefixes in this config), an OpenAI target falling back to an Anthropic one for an OpenAI client.
     const inline = {
       strategy: { mode: 'fallback', on_status_codes: [429, 500, 502, 503] },
       targets: [{ provider: 'openai', api_key: 'sk-...' }, { provider: 'anthropic', api_key: 'sk-ant-...' }],
@@ -522,9 +528,9 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
       /invalid x-portkey-config: not valid JSON/);
     assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'xx' }, { provider: 'yy', retry: { attempts: 'three' } }] })),
       /targets\[1\]\.retry\.attempts: must be a number/);
-    assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'roundrobin' }, targets: [{ provider: 'xx' }] })), /strategy\.mode: unknown mode 'roundrobin'/);
-    assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'nope' })), /provider: no provider 'nope'/);
-    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for hosts listed/);
+    assert.match(await bad('x-aigw-config', JSON.stringify({ strategy: { mode: 'roundrobin' }, targets: [{ provider: 'xx' }] })), /strategy\.mode: unknown mode \(single/);
+    assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'nope' })), /provider: names no provider/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for URLs under a prefix listed in the config's routing\.allowed_hosts/);
     assert.match(await bad('x-aigw-config', 'no-such-route'), /names no route/);
     assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'simple' } })), /cache: not supported/);
     // A CR LF in anything that reaches a header (x-aigw-model, x-aigw-route, the provider's key)
@@ -604,25 +610,40 @@ routes:
   } finally { await gw.stop(); }
 });
 
-test('a header config cannot fan one request out beyond 32 attempts, nor name more than 256 targets', async () => {
-  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } })], '',
+test('a header config cannot fan one request out: routing.max_attempts caps it, copies of a target pay the retry budget, 256 targets at most', async () => {
+  const distinct = Array.from({ length: 10 }, (_, i) => provider(`d${i}`, A, { headers: { 'x-mock-status': 500 } }));
+  const gw = await gateway([provider('down', A, { headers: { 'x-mock-status': 500 } }), ...distinct], '',
     `  breaker: {failures: 0, failure_rate: 0}`);
   try {
-    const many = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 40 }, () => ({ provider: 'down', model: 'mock-model' })) };
-    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(many) } }), (e) => {
+    // 64 copies of one target (it was 32 billed calls): the first try, then the budget's
+    // min_retries (3) — each copy after the first is a retry of the same target.
+    const copies = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 64 }, () => ({ provider: 'down', model: 'mock-model' })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(copies) } }), (e) => {
       assert.equal(e.status, 500);
-      assert.equal(e.headers.get('x-aigw-attempts'), '32');
+      assert.equal(e.headers.get('x-aigw-attempts'), '4');
+      assert.equal(e.headers.get('x-should-retry'), 'false');
       return true;
     });
-    assert.equal((await A.stats()).requests, 32);
+    assert.equal((await A.stats()).requests, 4);
+    // Ten distinct targets with a retry each (20 calls): routing.max_attempts, 6 by default.
+    await A.reset();
+    const wide = { strategy: { mode: 'fallback' }, retry: { attempts: 1, base_delay: 0 }, targets: distinct.map((_, i) => ({ provider: `d${i}`, model: 'mock-model' })) };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(wide) } }), (e) => {
+      assert.equal(e.status, 500);
+      assert.equal(e.headers.get('x-aigw-attempts'), '6');
+      return true;
+    });
+    assert.equal((await A.stats()).requests, 6);
+    const line = await gw.waitLog((l) => l.attempts?.length === 6);
+    assert.equal(line.attempts[5].note, 'routing.max_attempts reached');
     const huge = { strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ strategy: { mode: 'fallback' }, targets: Array.from({ length: 20 }, () => ({ provider: 'down' })) })) };
     await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(huge) } }), (e) => {
       assert.equal(e.status, 400);
       assert.match(e.message, /at most 256 targets/);
       return true;
     });
-    // Counted repetition in a regex is refused (glibc expands it when compiling).
-    const re = { strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': { $regex: '((a{0,15}){0,15}){0,15}' } }, then: 't' }] }, targets: [{ name: 't', provider: 'down' }] };
+    // A pattern over 256 bytes is refused (PCRE2 bounds the rest: compiled size, matching).
+    const re = { strategy: { mode: 'conditional', conditions: [{ query: { 'metadata.a': { $regex: 'a'.repeat(257) } }, then: 't' }] }, targets: [{ name: 't', provider: 'down' }] };
     await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(re) } }), (e) => e.status === 400 && /regular expression/.test(e.message));
   } finally { await gw.stop(); }
 });
@@ -638,7 +659,8 @@ test('custom_host never receives the configured provider\'s key or headers', asy
     });
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const gw = await gateway([provider('secret', A, { headers: { 'x-internal-token': 'do-not-leak' } })]);
+  const gw = await gateway([provider('secret', A, { headers: { 'x-internal-token': 'do-not-leak' } })], '', '',
+    [`http://127.0.0.1:${srv.address().port}/v1`]);
   try {
     const cfg = { provider: 'secret', custom_host: `http://127.0.0.1:${srv.address().port}/v1` };
     const { data } = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(cfg) } });
@@ -681,6 +703,11 @@ routes:
     assert.equal(headers.get('x-aigw-provider'), 'quick');
     assert.equal(headers.get('x-aigw-route'), 'smart/0, smart/1');
     assert.ok(elapsed < 450, `answered after ${elapsed} ms, the slow target needs 600`);
+    // The loser is cancelled as the provider sees it: its request is no longer in flight well
+    // before its 600 ms head would have been sent.
+    assert.equal((await A.stats()).requests, 1);
+    await eventually(async () => (await A.stats()).in_flight === 0, 2000, 'the slow request to end');
+    assert.ok(Date.now() - t0 < 550, `the slow target still held the request after ${Date.now() - t0} ms`);
     const line = await gw.waitLog((l) => l.route === 'smart');
     assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]), [['slow', 'cancelled'], ['quick', 'ok']]);
 
@@ -690,6 +717,8 @@ routes:
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.equal(text, 'mock reply to: race stream');
     assert.equal((await B.stats()).streams.completed, 1);
+    await eventually(async () => (await A.stats()).in_flight === 0, 2000, 'the slow stream to be cancelled');
+    assert.equal((await A.stats()).streams.completed, 0);
   } finally { await gw.stop(); }
 });
 
@@ -775,5 +804,148 @@ routes:
     assert.deepEqual(line.attempts.map((a) => [a.provider, a.outcome]).slice(-2), [['flaky', 'error_status'], ['flaky', 'ok']]);
     const cancelled = (await gw.waitLog((l) => l.route === 'same-origin')).attempts.find((a) => a.outcome === 'cancelled');
     assert.equal(cancelled.status, undefined, 'a cancelled loser has no status of its own');
+  } finally { await gw.stop(); }
+});
+
+// ---- issue 8: what a client's config may reach, and what it may do to others -----------------------
+
+test('a config header that is not JSON is refused by position and reason: an inline key reaches neither the 400 nor the access log', async () => {
+  const gw = await gateway([provider('a', A)]);
+  try {
+    const secret = 'sk-SECRET-e2e-0123456789';
+    // jansson's own text would quote the token where it stopped: the key
+    for (const text of [`{"provider":"a","api_key" "${secret}"}`, `{"provider":"a","api_key":${secret}}`]) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': text } }), (e) => {
+        assert.equal(e.status, 400);
+        assert.match(e.message, /^400 invalid x-aigw-config: not valid JSON at character \d+: [a-z ]+$/);
+        return true;
+      });
+    }
+    // a key pasted where a name belongs, or as the whole header
+    for (const [h, v] of [['x-portkey-config', JSON.stringify({ provider: secret })], ['x-aigw-config', secret]]) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { [h]: v } }), (e) => {
+        assert.equal(e.status, 400);
+        assert.ok(!e.message.includes('SECRET'), e.message);
+        return true;
+      });
+    }
+    await eventually(() => gw.logLines.filter((l) => l.status === 400).length === 4, 3000, 'four access-log lines');
+    assert.ok(!JSON.stringify(gw.logLines).includes('SECRET'), 'the key is in the access log');
+    assert.ok(!gw.stderr().includes('SECRET'));
+  } finally { await gw.stop(); }
+});
+
+test('allowed_hosts are URL prefixes: a custom_host cannot leave the path, port or scheme they allow, and a space or a dot segment is a 400 naming the field', async () => {
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(req.url);
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/admin') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"admin":"secret"}'); return; }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'from the prefix' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const host = `http://127.0.0.1:${srv.address().port}`;
+  const gw = await gateway([provider('a', A)], '', '', [`${host}/v1`, `http://127.0.0.1:${deadPort}/v1`]);
+  try {
+    const refused = [
+      [`${host}/v1?`, /custom_host: .*query/], // the rest of the URL becomes a query: any path
+      [`${host}/v1#`, /custom_host: .*query/],
+      [`${host}/v1/../admin`, /custom_host: dot segments/],
+      [`${host}/v1/%2e%2e/admin`, /custom_host: escaped/],
+      [`${host}/v1 /x`, /custom_host: .*space/], // was accepted and retried
+      [`${host}/admin`, /custom_host: accepted only for URLs under a prefix/],
+      [`${host}/v10`, /custom_host: accepted only for URLs under a prefix/],
+      [`http://127.0.0.1:1/v1`, /custom_host: accepted only/], // another port
+      [`https://127.0.0.1:${srv.address().port}/v1`, /custom_host: accepted only/], // another scheme
+    ];
+    for (const [url, re] of refused) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: url }) } }), (e) => {
+        assert.equal(e.status, 400, url);
+        assert.match(e.message, re, url);
+        assert.equal(e.headers.get('x-aigw-attempts'), '0');
+        return true;
+      });
+    }
+    assert.deepEqual(seen, [], 'nothing reached the host');
+    const { data } = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: `${host.replace('http', 'HTTP')}/v1/` }) } });
+    assert.equal(data.choices[0].message.content, 'from the prefix');
+    assert.deepEqual(seen, ['/v1/chat/completions']);
+
+    // A custom host that does not answer: a generic 502 for the client, curl's words in the log only.
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'a', custom_host: `http://127.0.0.1:${deadPort}/v1`, retry: { attempts: 2 } }) } }), (e) => {
+      assert.equal(e.status, 502);
+      assert.equal(e.message, '502 the custom_host did not answer');
+      assert.equal(e.headers.get('x-aigw-attempts'), '3');
+      return true;
+    });
+    const line = await gw.waitLog((l) => l.status === 502);
+    assert.match(line.error, /connect|refused/i, 'the details are in the access log');
+  } finally {
+    await gw.stop();
+    srv.close();
+  }
+});
+
+test('a $regex that would backtrack for ever is a prompt non-match, noted in the access log, and /healthz answers meanwhile', async () => {
+  // One worker: the search, the other request and /healthz share its loop.
+  const gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: stdout
+providers:
+${provider('hit', A)}${provider('miss', B)}
+routes:
+  - name: smart
+    strategy:
+      mode: conditional
+      conditions: [{query: {params.user: {$regex: '((a|b|ab)*)*c$'}}, then: hit}]
+      default: miss
+    targets: [{name: hit, provider: hit, model: mock-model}, {name: miss, provider: miss, model: mock-model}]
+`);
+  try {
+    const t0 = Date.now();
+    const [big, small, health, plain] = await Promise.all([
+      chat(gw, ask('big', { user: 'ab'.repeat(40000) + 'cx' })), // 80 KB: glibc's regexec took 11 s
+      chat(gw, ask('small', { user: 'ab'.repeat(2047) + 'cx' })), // 4 KiB: PCRE2's match limit
+      fetch(`${gw.url}/healthz`).then((r) => r.status),
+      chat(gw, ask('plain', { user: 'ababc' })),
+    ]);
+    assert.equal(health, 200);
+    assert.ok(Date.now() - t0 < 5000, `answered after ${Date.now() - t0} ms`);
+    assert.equal(big.headers.get('x-aigw-provider'), 'miss');
+    assert.equal(small.headers.get('x-aigw-provider'), 'miss');
+    assert.equal(plain.headers.get('x-aigw-provider'), 'hit');
+    await eventually(() => gw.logLines.filter((l) => l.route === 'smart').length === 3, 3000, 'three log lines');
+    const notes = gw.logLines.filter((l) => l.route === 'smart').map((l) => l.route_note ?? null).sort();
+    assert.deepEqual(notes, [
+      "a $regex condition reached its match limit: taken as not matching",
+      "a $regex condition's value is over 4096 bytes: taken as not matching",
+      null,
+    ].sort());
+  } finally { await gw.stop(); }
+});
+
+test('a client\'s own request_timeout does not open the shared breaker for every other client', async () => {
+  const gw = await gateway([provider('slow', A, { headers: { 'x-mock-ttfb-ms': 200 } })], `
+routes:
+  - name: smart
+    targets: [{provider: slow, model: mock-model}]
+`, `  breaker: {failures: 2, failure_rate: 0, cooldown: 30s}`);
+  try {
+    // Five requests whose own config gives the target 10 ms (it needs 200): each times out
+    // for its client, and says nothing about the target to anyone else.
+    const impatient = { provider: 'slow', model: 'mock-model', request_timeout: 10 };
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(impatient) } }), (e) => e.status === 504);
+    }
+    const { data, headers } = await chat(gw, ask('others'));
+    assert.equal(data.choices[0].message.content, 'mock reply to: others');
+    assert.equal(headers.get('x-aigw-provider'), 'slow');
+    assert.equal(headers.get('x-aigw-attempts'), '1', 'the target was asked, not skipped as open');
+    const timeouts = gw.logLines.filter((l) => l.route === 'x-aigw-config').flatMap((l) => l.attempts.map((a) => a.outcome));
+    assert.deepEqual(timeouts, Array(5).fill('timeout'));
   } finally { await gw.stop(); }
 });

@@ -6,8 +6,9 @@
  * Input:  [flags] [n] [n decision bytes for the stub] [m] [m op pairs (code, arg)] [payload]
  *   flags: bit 0 header/body read timeout 0 ms (fires the next loop turn) instead of 60 s;
  *          bit 1 keep-alive idle 0 ms; bit 2 header limit 512 bytes instead of 8 KiB;
- *          bit 3 body limit 64 bytes instead of 64 KiB; bit 4 two connections per worker
- *          (the 503 path); bit 5 clients end with a reset instead of a close.
+ *          bit 3 body limit 64 bytes instead of 64 KiB; bit 4 a limit of two connections
+ *          (the oldest idle one makes room, else 503); bit 5 clients end with a reset instead
+ *          of a close; bit 6 total request-body deadline 0 ms instead of 60 s.
  *   ops:   send the payload's next bytes on the current client (split across reads as the
  *          ops and loop turns fall), half-close, reset (SO_LINGER 0), close, stop or resume
  *          reading (a client that does not read makes the server's writes block: socket
@@ -19,8 +20,9 @@
  * Checked, besides ASan/UBSan: the stub pipeline's contract (stub_pipeline.h); every byte a
  * client receives is a sequence of well-framed HTTP/1.1 responses (status line, headers,
  * Content-Length or chunked body, nothing after "Connection: close"); and every input ends
- * with every connection closed, every handle but the listener and the worker's idle closed,
- * and an empty ready list — a leak or a hang between inputs is a failure too. */
+ * with every connection closed and its connection slot given back, every handle but the
+ * listener and the worker's idle closed, and an empty ready list — a leak or a hang between inputs is a
+ * failure too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -331,6 +333,26 @@ void worker_connection_closed(worker *wk)
     wk->nconns--;
 }
 
+/* The server-wide connection limit, here for one worker: a slot taken must be given back. */
+static int slots_taken, slot_limit;
+
+bool worker_connection_slot_take(worker *wk)
+{
+    (void)wk;
+    if (slots_taken >= slot_limit) return false;
+    slots_taken++;
+    return true;
+}
+
+void worker_connection_slot_release(worker *wk)
+{
+    (void)wk;
+    if (--slots_taken < 0) {
+        fprintf(stderr, "fuzz_conn: a connection slot given back twice\n");
+        abort();
+    }
+}
+
 static void setup(void)
 {
     static bool done;
@@ -407,6 +429,11 @@ static void teardown(bool reset)
                 w.ready ? "not empty" : "empty", stub_pipeline_quiet() ? "quiet" : "busy");
         abort();
     }
+    if (slots_taken != 0) {
+        fprintf(stderr, "fuzz_conn: %d connection slot(s) still taken after every connection closed\n",
+                slots_taken);
+        abort();
+    }
     uv_idle_stop(&w.ready_idle);
     bool open = false;
     uv_walk(&w.loop, on_walk_handle, &open);
@@ -453,7 +480,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.keepalive_idle_timeout_ms = flags & 2 ? 0 : 60000;
     cfg.max_header_bytes = flags & 4 ? 512 : 8192;
     cfg.max_body_bytes = flags & 8 ? 64 : 65536;
-    w.max_conns = flags & 16 ? 2 : 64;
+    cfg.request_body_timeout_ms = flags & 64 ? 0 : 60000;
+    slot_limit = flags & 16 ? 2 : 64;
     stub_pipeline_start(decisions, ndecisions);
 
     client_open();

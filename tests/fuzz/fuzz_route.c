@@ -30,7 +30,7 @@ static void load_config(void)
         "  - {name: b, type: anthropic, base_url: 'http://127.0.0.1:2', models: [m1]}\n"
         "  - {name: c, type: gemini, base_url: 'http://10.0.0.1:3', models: [g]}\n"
         "routing:\n"
-        "  allowed_hosts: [127.0.0.1]\n"
+        "  allowed_hosts: ['http://127.0.0.1:1', 'http://127.0.0.1:2']\n"
         "  breaker: {failures: 2, cooldown: 1ms}\n";
     if (write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1)) abort();
     close(fd);
@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena a;
     arena_init(&a, 4096);
     char err[512];
-    route_tree *tree =
-        route_tree_build(&a, cfg, cfg->health, json, "x-aigw-config", sel & 1, sel & 2, err, sizeof err);
+    route_tree *tree = route_tree_build(&a, cfg, cfg->health, json, "x-aigw-config", sel & 1, sel & 2,
+                                        sel & 4, err, sizeof err);
     if (!tree && !err[0]) abort(); /* a refusal always says why */
     if (tree) {
         /* response header lines, one per line, at most 32 */

@@ -366,6 +366,7 @@ static void test_settings_defaults(void **state)
     routing_settings s;
     routing_settings_defaults(&s);
     assert_int_equal(s.retry.attempts, 2);
+    assert_int_equal(s.max_attempts, 6);
     assert_true(status_set_has(&s.retry.on, 429) && status_set_has(&s.retry.on, 503) &&
                 status_set_has(&s.retry.on, 529));
     assert_false(status_set_has(&s.retry.on, 501) || status_set_has(&s.retry.on, 400));
@@ -392,7 +393,6 @@ int main(void)
         cmocka_unit_test(test_retry_budget_slides_with_time),
         cmocka_unit_test(test_registry_gives_one_struct_per_provider_and_model),
         cmocka_unit_test(test_settings_defaults),
-        /* disabled: they show bugs in src/routing (see the tests) */
         cmocka_unit_test(test_retry_budget_remembers_requests_for_the_whole_window),
     };
     return cmocka_run_group_tests_name("routing health", tests, NULL, NULL);

@@ -25,16 +25,17 @@ typedef struct fixture {
     size_t njson;
 } fixture;
 
-static const char *const base_yaml = "providers:\n"
-                                     "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [ma]}\n"
-                                     "  - {name: b, base_url: 'http://127.0.0.1:2/v1', models: [mb]}\n"
-                                     "  - {name: az1, type: azure, base_url: 'https://one.openai.azure.com',"
-                                     " models: [d1]}\n"
-                                     "  - {name: az2, type: azure, base_url: 'https://two.openai.azure.com',"
-                                     " models: [d2]}\n"
-                                     "routing:\n"
-                                     "  retry: {attempts: 2}\n"
-                                     "  allowed_hosts: [allowed.example, '127.0.0.1:2']\n";
+static const char *const base_yaml =
+    "providers:\n"
+    "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [ma]}\n"
+    "  - {name: b, base_url: 'http://127.0.0.1:2/v1', models: [mb]}\n"
+    "  - {name: az1, type: azure, base_url: 'https://one.openai.azure.com',"
+    " models: [d1]}\n"
+    "  - {name: az2, type: azure, base_url: 'https://two.openai.azure.com',"
+    " models: [d2]}\n"
+    "routing:\n"
+    "  retry: {attempts: 2}\n"
+    "  allowed_hosts: ['HTTPS://Allowed.Example/v1/', 'http://127.0.0.1:2']\n";
 
 static fixture *fixture_new(const char *yaml)
 {
@@ -62,7 +63,7 @@ static route_tree *build_in(fixture *f, arena *a, const char *text, bool portkey
     assert_true(f->njson < sizeof f->json / sizeof f->json[0]);
     f->json[f->njson++] = j;
     err[0] = '\0';
-    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, shared, err, sizeof err);
+    return route_tree_build(a, f->cfg, f->cfg->health, j, "t", portkey, shared, true, err, sizeof err);
 }
 
 /* As a request's header brings it: in the request's arena. */
@@ -128,7 +129,7 @@ static void test_unknown_fields_and_refused_features_are_named(void **state)
     expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\"}}", "cache: ", "not supported");
     expect_error(f, "{\"provider\":\"a\",\"input_guardrails\":[]}", "input_guardrails: ", "not supported");
     expect_error(f, "{\"strategy\":{\"mode\":\"roundrobin\"},\"targets\":[{\"provider\":\"a\"}]}",
-                 "strategy.mode: ", "unknown mode 'roundrobin'");
+                 "strategy.mode: ", "unknown mode (single");
     expect_error(f, "{\"strategy\":{},\"targets\":[{\"provider\":\"a\"}]}", "strategy.mode: ", "is required");
     expect_error(f, "{\"provider\":\"a\",\"retry\":{\"attempts\":11}}", "retry.attempts: ", "0 to 10");
     expect_error(f, "{\"provider\":\"a\",\"request_timeout\":\"5 parsecs\"}",
@@ -141,8 +142,8 @@ static void test_unknown_fields_and_refused_features_are_named(void **state)
     fixture_free(f);
 }
 
-/* The index of a target is part of the path, whatever its exact spelling (see the disabled
- * test below for the spelling). */
+/* The index of a target is part of the path, whatever its exact spelling
+ * (test_errors_name_the_field_path_exactly checks the spelling). */
 static void test_errors_name_the_target_index_and_field(void **state)
 {
     (void)state;
@@ -176,7 +177,7 @@ static void test_errors_name_the_field_path_exactly(void **state)
     expect_error(f,
                  "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                  "\"then\":\"nobody\"}]},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
-                 "conditions[0].then: ", "no target is named 'nobody'");
+                 "conditions[0].then: ", "names no target");
     fixture_free(f);
 }
 
@@ -184,9 +185,9 @@ static void test_unknown_provider_names_the_known_ones(void **state)
 {
     (void)state;
     fixture *f = fixture_new(base_yaml);
-    expect_error(f, "{\"provider\":\"nope\"}", "provider: ", "no provider 'nope'");
+    expect_error(f, "{\"provider\":\"nope\"}", "provider: ", "names no provider");
     assert_non_null(strstr(err, "known: a, b, az1, az2"));
-    expect_error(f, "{\"virtual_key\":\"openai\"}", "virtual_key: ", "no provider 'openai'");
+    expect_error(f, "{\"virtual_key\":\"openai\"}", "virtual_key: ", "names no provider");
     fixture_free(f);
 }
 
@@ -199,12 +200,12 @@ static void test_conditions_are_checked_when_built(void **state)
                       "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                       "\"then\":\"nobody\"}]},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
                       false));
-    assert_non_null(strstr(err, "then: no target is named 'nobody'"));
+    assert_non_null(strstr(err, "then: names no target"));
     /* a default naming no target */
     expect_error(f,
                  "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":1},"
                  "\"then\":\"t1\"}],\"default\":\"t9\"},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
-                 "default: ", "no target is named 't9'");
+                 "default: ", "names no target");
     /* an invalid regular expression */
     assert_null(build(f,
                       "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.x\":"
@@ -239,32 +240,112 @@ static void test_conditions_are_checked_when_built(void **state)
     fixture_free(f);
 }
 
+/* ---- nothing of the client's config text in messages (issue 8, item 4) ------------------------ */
+
+/* A config header that is not JSON, or names what does not exist, is refused with the position
+ * and a reason: never an excerpt of the text, which may carry an inline api_key. */
+static void test_errors_never_quote_the_clients_values(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    route_cache *c = route_cache_new();
+    route_cache_entry *e;
+    static const char *const broken[] = {
+        "{\"provider\":\"b\",\"api_key\" \"sk-SECRET-0123456789\"}", /* ':' expected near '"sk-…"' */
+        "{\"provider\":\"b\",\"api_key\":sk-SECRET-0123456789}",     /* invalid token near 'sk-…' */
+        "{\"api_key\":\"sk-SECRET-0123456789\"",                     /* ends too early */
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        err[0] = '\0';
+        assert_null(
+            route_cache_get(c, f->cfg, broken[i], strlen(broken[i]), "hdr", false, &e, err, sizeof err));
+        assert_non_null(strstr(err, "not valid JSON at character "));
+        if (strstr(err, "SECRET") || strstr(err, "sk-")) fail_msg("the message quotes the config: %s", err);
+    }
+    /* values in the wrong place are not echoed either */
+    expect_error(f, "{\"provider\":\"sk-SECRET-0123456789\"}", "provider: ", "names no provider");
+    assert_null(strstr(err, "SECRET"));
+    expect_error(f, "{\"strategy\":{\"mode\":\"sk-SECRET-0123456789\"},\"targets\":[{\"provider\":\"a\"}]}",
+                 "strategy.mode: ", "unknown mode");
+    assert_null(strstr(err, "SECRET"));
+    expect_error(f,
+                 "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"metadata.a\":1},"
+                 "\"then\":\"sk-SECRET-0123456789\"}],\"default\":\"sk-SECRET-0123456789\"},"
+                 "\"targets\":[{\"name\":\"t\",\"provider\":\"a\"}]}",
+                 "conditions[0].then: ", "names no target");
+    assert_null(strstr(err, "SECRET"));
+    /* a field name is shown, bounded, with odd bytes masked */
+    expect_error(f, "{\"provider\":\"a\",\"x\\ny\":1}", "x?y: ", "unknown field");
+    route_cache_free(c);
+    fixture_free(f);
+}
+
 /* ---- allowed hosts ----------------------------------------------------------------------- */
 
 static void test_custom_host_and_inline_key_only_for_allowed_hosts(void **state)
 {
     (void)state;
     fixture *f = fixture_new(base_yaml);
+    assert_string_equal(f->cfg->routing.allowed_hosts[0], "https://allowed.example:443/v1"); /* normalised */
+    assert_string_equal(f->cfg->routing.allowed_hosts[1], "http://127.0.0.1:2");
     expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"https://evil.example/v1\"}",
                  "custom_host: ", "allowed_hosts");
     expect_error(f, "{\"provider\":\"a\",\"api_key\":\"sk-x\"}", "api_key: ", "allowed_hosts");
-    /* host:port entries match that port only */
+    /* the port is part of the prefix: another port, or the default one of another scheme, is not */
     expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://127.0.0.1:3/v1\"}",
                  "custom_host: ", "allowed_hosts");
-    /* credentials in the URL are refused even for an allowed host */
-    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://u:p@allowed.example/v1\"}",
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"https://allowed.example:8443/v1\"}",
+                 "custom_host: ", "allowed_hosts");
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://allowed.example/v1\"}",
+                 "custom_host: ", "allowed_hosts");
+    /* so is the path: outside it, or a longer name beside it */
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"https://allowed.example/admin\"}",
+                 "custom_host: ", "allowed_hosts");
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"https://allowed.example/v10\"}",
                  "custom_host: ", "allowed_hosts");
     /* a look-alike host is not the allowed one */
-    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://allowed.example.evil/v1\"}",
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"https://allowed.example.evil/v1\"}",
                  "custom_host: ", "allowed_hosts");
+    /* what would leave the prefix once curl or the host reads the URL is refused outright,
+     * naming the field: a query or fragment (the rest of the URL would be ignored), spaces,
+     * dot segments written or escaped, escaped slashes, credentials, other schemes */
+    static const char *const refused[][2] = {
+        {"https://allowed.example/v1?", "query"},
+        {"https://allowed.example/v1#", "query"},
+        {"https://allowed.example?/v1", "query"},
+        {"https://allowed.example/v1 x", "space"},
+        {"https://allowed.example /v1", "space"},
+        {"https://allowed.example/v1/../admin", "dot segments"},
+        {"https://allowed.example/v1/..", "dot segments"},
+        {"https://allowed.example/v1/./x", "dot segments"},
+        {"https://allowed.example/v1/%2e%2E/admin", "escaped"},
+        {"https://allowed.example/v1/%2fadmin", "escaped"},
+        {"https://allowed.example/v1/%5c", "escaped"},
+        {"https://allowed.example/v1/%zz", "escape"},
+        {"https://allowed.example/v1\\\\x", "query"},
+        {"https://u:p@allowed.example/v1", "credentials"},
+        {"https://allowed.example:0/v1", "port"},
+        {"https://allowed.example:65536/v1", "port"},
+        {"https://allowed.example:/v1", "port"},
+        {"ftp://allowed.example/v1", "http://"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"provider\":\"a\",\"custom_host\":\"%s\"}", refused[i][0]);
+        expect_error(f, text, "custom_host: ", refused[i][1]);
+    }
 
-    /* a bare host allows any port */
-    route_tree *t =
-        build_ok(f, "{\"provider\":\"a\",\"custom_host\":\"https://Allowed.Example:8443/v1/\"}", false);
-    assert_string_equal(t->root.provider->base_url, "https://Allowed.Example:8443/v1");
-    assert_string_equal(t->root.provider->name, t->root.provider->base_url); /* its own health */
+    /* allowed: normalised (case, default port, trailing '/'), and that is what is sent */
+    route_tree *t = build_ok(
+        f, "{\"provider\":\"a\",\"model\":\"m\",\"custom_host\":\"HTTPS://Allowed.Example:443/v1/chat/\"}",
+        false);
+    assert_string_equal(t->root.provider->base_url, "https://allowed.example:443/v1/chat");
+    assert_string_equal(t->root.provider->name, t->root.provider->base_url); /* named by its URL */
+    assert_null(t->root.health); /* a client's host: no shared health (a health per request) */
     assert_ptr_not_equal(t->root.provider, &f->cfg->providers[0]);
-    /* b's host is listed as host:port: its key may be given inline */
+    build_ok(f, "{\"provider\":\"a\",\"custom_host\":\"https://allowed.example/v1\"}", false);
+    build_ok(f, "{\"provider\":\"a\",\"custom_host\":\"http://127.0.0.1:2/anything/%20x\"}", false);
+    /* b's URL is under an allowed prefix: its key may be given inline */
     t = build_ok(f, "{\"provider\":\"b\",\"api_key\":\"sk-inline\"}", false);
     assert_string_equal(t->root.provider->api_key, "sk-inline");
     assert_string_equal(t->root.provider->name, "b");
@@ -273,17 +354,46 @@ static void test_custom_host_and_inline_key_only_for_allowed_hosts(void **state)
     fixture_free(f);
 }
 
-/* An allowed_hosts entry that is a bare IPv6 literal ("[::1]") allows any port, as a bare
- * name does. */
-static void test_bare_ipv6_allowed_host_allows_any_port(void **state)
+/* The loader's message for a config it refuses; NULL when it loads. */
+static const char *config_refusal(const char *text, char *msg, size_t len)
+{
+    char dir[] = "/tmp/aigw-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/aigw.yaml", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    aigw_config *cfg = config_load(path, msg, len);
+    unlink(path);
+    rmdir(dir);
+    if (!cfg) return msg;
+    config_free(cfg);
+    return NULL;
+}
+
+/* allowed_hosts entries are URL prefixes: a bare host (which used to allow every port and
+ * path) is refused at load with the way to write it; IPv6 literals are bracketed. */
+static void test_allowed_hosts_entries_are_url_prefixes(void **state)
 {
     (void)state;
+    char msg[512];
+    assert_non_null(config_refusal("providers:\n"
+                                   "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [ma]}\n"
+                                   "routing:\n"
+                                   "  allowed_hosts: ['127.0.0.1']\n",
+                                   msg, sizeof msg));
+    assert_non_null(strstr(msg, "URL prefixes"));
     fixture *f = fixture_new("providers:\n"
                              "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [ma]}\n"
                              "routing:\n"
-                             "  allowed_hosts: ['[::1]']\n");
-    build_ok(f, "{\"provider\":\"a\",\"custom_host\":\"http://[::1]/v1\"}", false);
+                             "  allowed_hosts: ['http://[::1]:8080']\n");
     build_ok(f, "{\"provider\":\"a\",\"custom_host\":\"http://[::1]:8080/v1\"}", false);
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://[::1]/v1\"}",
+                 "custom_host: ", "allowed_hosts");
+    expect_error(f, "{\"provider\":\"a\",\"custom_host\":\"http://[::1]:8081/v1\"}",
+                 "custom_host: ", "allowed_hosts");
     fixture_free(f);
 }
 
@@ -332,7 +442,7 @@ static void test_portkey_provider_forms_resolve(void **state)
     assert_ptr_equal(t->root.provider, &f->cfg->providers[0]);
     /* a type no provider has */
     assert_null(build(f, "{\"provider\":\"anthropic\"}", true));
-    assert_non_null(strstr(err, "no provider 'anthropic'"));
+    assert_non_null(strstr(err, "names no provider"));
     /* names win over types */
     t = build_ok(f, "{\"provider\":\"az2\"}", true);
     assert_ptr_equal(t->root.provider, &f->cfg->providers[3]);
@@ -510,7 +620,7 @@ static void test_header_configs_are_built_once_and_kept_boundedly(void **state)
     route_cache_entry *bad;
     assert_null(route_cache_get(c, f->cfg, "{\"provider\":\"zzz\"}", 18, "hdr", false, &bad, e, sizeof e));
     assert_null(bad);
-    assert_non_null(strstr(e, "provider: no provider 'zzz'"));
+    assert_non_null(strstr(e, "provider: names no provider"));
     e[0] = '\0';
     assert_null(route_cache_get(c, f->cfg, "{nope", 5, "hdr", false, &bad, e, sizeof e));
     assert_non_null(strstr(e, "not valid JSON"));
@@ -555,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_target_index_and_field),
         cmocka_unit_test(test_unknown_provider_names_the_known_ones),
         cmocka_unit_test(test_conditions_are_checked_when_built),
+        cmocka_unit_test(test_errors_never_quote_the_clients_values),
         cmocka_unit_test(test_custom_host_and_inline_key_only_for_allowed_hosts),
         cmocka_unit_test(test_camel_case_keys_are_accepted),
         cmocka_unit_test(test_portkey_provider_forms_resolve),
@@ -563,8 +674,7 @@ int main(void)
         cmocka_unit_test(test_weighted_sequence_is_nginx_smooth_round_robin),
         cmocka_unit_test(test_weighted_sequence_proportions_are_exact),
         cmocka_unit_test(test_errors_name_the_field_path_exactly),
-        /* disabled: it shows a bug in src/routing (see the test) */
-        cmocka_unit_test(test_bare_ipv6_allowed_host_allows_any_port),
+        cmocka_unit_test(test_allowed_hosts_entries_are_url_prefixes),
     };
     return cmocka_run_group_tests_name("routing tree", tests, NULL, NULL);
 }

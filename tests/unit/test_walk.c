@@ -81,7 +81,17 @@ static const route_tree *tree(fixture *f, const char *text)
 {
     err[0] = '\0';
     const route_tree *t = route_tree_build(&f->arena, f->cfg, f->cfg->health, keep(f, text), "t", false,
-                                           false, err, sizeof err);
+                                           false, true, err, sizeof err);
+    if (!t) fail_msg("refused: %s\n(tree: %s)", err, text);
+    return t;
+}
+
+/* The same, as the config file's routes: are built (the operator's, not a client's). */
+static const route_tree *operator_tree(fixture *f, const char *text)
+{
+    err[0] = '\0';
+    const route_tree *t = route_tree_build(&f->cfg->arena, f->cfg, f->cfg->health, keep(f, text), "t", false,
+                                           true, false, err, sizeof err);
     if (!t) fail_msg("refused: %s\n(tree: %s)", err, text);
     return t;
 }
@@ -237,7 +247,8 @@ static void test_retries_come_back_with_full_jitter_backoff(void **state)
     const route_tree *t = tree(
         f, "{\"strategy\":{\"mode\":\"fallback\"},\"retry\":{\"attempts\":2,\"on_status_codes\":[503],"
            "\"base_delay\":100,\"max_delay\":150},\"targets\":[{\"provider\":\"a\"},{\"provider\":\"b\"}]}");
-    uint32_t max_first = 0, max_second = 0;
+    uint32_t max_first = 0, max_second = 0, min_first = UINT32_MAX, min_second = UINT32_MAX;
+    double sum_first = 0, sum_second = 0;
     for (int i = 0; i < 200; i++) {
         route_walk *w = walk(f, t);
         route_target tg;
@@ -247,11 +258,15 @@ static void test_retries_come_back_with_full_jitter_backoff(void **state)
         assert_true(tg.retry);
         assert_true(tg.wait_ms <= 100); /* base_delay · 2^0 */
         if (tg.wait_ms > max_first) max_first = tg.wait_ms;
+        if (tg.wait_ms < min_first) min_first = tg.wait_ms;
+        sum_first += tg.wait_ms;
         attempt(w, &tg, ATTEMPT_STATUS, 503);
         assert_string_equal(next(w, &tg), "a");
         assert_true(tg.retry);
         assert_true(tg.wait_ms <= 150); /* base_delay · 2^1, capped by max_delay */
         if (tg.wait_ms > max_second) max_second = tg.wait_ms;
+        if (tg.wait_ms < min_second) min_second = tg.wait_ms;
+        sum_second += tg.wait_ms;
         attempt(w, &tg, ATTEMPT_STATUS, 503);
         assert_string_equal(next(w, &tg), "b"); /* attempts spent: the fallback */
         assert_false(tg.retry);
@@ -260,9 +275,14 @@ static void test_retries_come_back_with_full_jitter_backoff(void **state)
         assert_int_equal(route_attempts(w), 4);
         assert_string_equal(route_paths(w), "t/0, t/1"); /* a retry is not a new path */
     }
-    /* the jitter spreads over the whole range */
+    /* the jitter spreads over the whole range: uniform in [0, cap], so both ends are reached
+     * and the mean is near cap / 2 (a wait of cap every time, or none, fails here) */
     assert_true(max_first > 80);
     assert_true(max_second > 120);
+    assert_true(min_first < 20);
+    assert_true(min_second < 30);
+    assert_true(sum_first / 200 > 40 && sum_first / 200 < 60);   /* 50 ± 10 (σ of the mean ≈ 2) */
+    assert_true(sum_second / 200 > 60 && sum_second / 200 < 90); /* 75 ± 15 */
 
     /* a status not in retry.on_status_codes is not retried */
     route_walk *w = walk(f, t);
@@ -335,8 +355,9 @@ static void test_retry_budget_caps_retries_per_window(void **state)
         }
     }
     assert_true(saw_exhausted);
-    assert_true(granted <= 20); /* max(3, 20 % of 100) */
-    assert_true(granted >= 15); /* and the budget is given, not withheld */
+    /* exactly: 3 at once (min_retries), then one each time 20 % of the requests passes the
+     * retries so far: at the 20th, 25th, … 100th request (17 more) */
+    assert_int_equal(granted, 20);
     fixture_free(f);
 }
 
@@ -436,6 +457,135 @@ static void test_client_errors_do_not_open_the_breaker(void **state)
     fixture_free(f);
 }
 
+static breaker_state breaker_of(fixture *f, const char *provider)
+{
+    return health_look(health_of(f, provider), now_ms()).state;
+}
+
+/* Issue 8, item 9: a client's own settings must not open a breaker for everyone. A request
+ * config's request_timeout of 10 ms fires before any deadline of the gateway's: five such
+ * timeouts leave the breaker closed, and a retry after one is not taken from the shared
+ * budget. The same timeout in the operator's route, or a client deadline longer than the
+ * time the attempt took (the provider's own deadline fired), counts. */
+static void test_a_clients_own_deadline_does_not_count_against_the_target(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(PROVIDERS "routing:\n"
+                                       "  retry: {attempts: 0}\n"
+                                       "  retry_budget: {percent: 0, min_retries: 0}\n"
+                                       "  breaker: {failures: 3, failure_rate: 0, cooldown: 10s}\n");
+    const char *text = "{\"provider\":\"a\",\"model\":\"m\",\"request_timeout\":10,"
+                       "\"retry\":{\"attempts\":1,\"base_delay\":0}}";
+    const route_tree *client = tree(f, text);
+    route_target tg;
+    for (int i = 0; i < 5; i++) {
+        route_walk *w = walk(f, client);
+        assert_string_equal(next(w, &tg), "a");
+        assert_true(route_begin(w, &tg));
+        usleep(12000); /* the client's 10 ms pass */
+        route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
+        /* retried although the budget has nothing: routing.max_attempts bounds it instead */
+        assert_string_equal(next(w, &tg), "a");
+        assert_true(tg.retry);
+        attempt(w, &tg, ATTEMPT_OK, 200);
+    }
+    assert_int_equal(breaker_of(f, "a"), BREAKER_CLOSED);
+    assert_int_equal(health_look(health_of(f, "a"), now_ms()).outstanding, 0);
+
+    /* the provider's own deadline (the attempt ended before the client's 10 s) counts */
+    const route_tree *patient = tree(f, "{\"provider\":\"a\",\"model\":\"m\",\"request_timeout\":10000,"
+                                        "\"retry\":{\"attempts\":1,\"base_delay\":0}}");
+    route_walk *w = walk(f, patient);
+    assert_string_equal(next(w, &tg), "a");
+    attempt(w, &tg, ATTEMPT_TIMEOUT, 0);
+    assert_null(next(w, &tg)); /* and its retry needs the budget, which has none */
+    assert_string_equal(route_log(w)->why, "retry budget exhausted");
+    /* the operator's request_timeout is the operator's: it counts too */
+    const route_tree *stored = operator_tree(f, text);
+    for (int i = 0; i < 2; i++) {
+        w = walk(f, stored);
+        assert_string_equal(next(w, &tg), "a");
+        assert_true(route_begin(w, &tg));
+        usleep(12000);
+        route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
+    }
+    assert_int_equal(breaker_of(f, "a"), BREAKER_OPEN);
+    fixture_free(f);
+}
+
+/* A 4xx is neither a failure nor a success of the target: it does not break a run of failures
+ * (a client sending bad requests cannot keep a failing target's breaker closed). */
+static void test_client_errors_neither_open_nor_keep_closed_the_breaker(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(breaker_yaml);
+    const route_tree *only = tree(f, "{\"provider\":\"a\",\"model\":\"m\"}");
+    route_target tg;
+    static const int statuses[] = {500, 400, 500, 422, 404, 500};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        route_walk *w = walk(f, only);
+        assert_string_equal(next(w, &tg), "a");
+        attempt(w, &tg, ATTEMPT_STATUS, statuses[i]);
+    }
+    assert_int_equal(breaker_of(f, "a"), BREAKER_OPEN); /* three 500s in a row, 4xx aside */
+    fixture_free(f);
+}
+
+/* Issue 8, item 10: one request's upstream calls are capped by routing.max_attempts (default
+ * 6), and a fallback or hedge to a target the request already sent to pays the retry budget:
+ * 64 copies of one target are not 64 calls. */
+static void test_max_attempts_caps_a_request_and_copies_pay_the_budget(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    assert_int_equal(f->cfg->routing.max_attempts, 6);
+    char text[2048] = "{\"strategy\":{\"mode\":\"fallback\"},\"retry\":{\"attempts\":1,\"base_delay\":0},"
+                      "\"targets\":[";
+    for (int i = 0; i < 10; i++) /* ten distinct targets, a retry each: 20 calls uncapped */
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s{\"provider\":\"a\",\"model\":\"m%d\"}",
+                 i ? "," : "", i);
+    snprintf(text + strlen(text), sizeof text - strlen(text), "]}");
+    const route_tree *t = tree(f, text);
+    route_walk *w = walk(f, t);
+    route_target tg;
+    int sent = 0;
+    while (next(w, &tg)) {
+        attempt(w, &tg, ATTEMPT_STATUS, 500);
+        sent++;
+    }
+    assert_int_equal(sent, 6);
+    assert_int_equal(route_attempts(w), 6);
+    const route_attempt_log *l = route_log(w);
+    while (l->next)
+        l = l->next;
+    assert_string_equal(l->why, "routing.max_attempts reached");
+    fixture_free(f);
+
+    f = fixture_new(PROVIDERS "routing:\n"
+                              "  max_attempts: 32\n"
+                              "  retry: {attempts: 0}\n"
+                              "  retry_budget: {percent: 20, min_retries: 3, window: 60s}\n"
+                              "  breaker: {failures: 0, failure_rate: 0}\n");
+    char copies[4096] = "{\"strategy\":{\"mode\":\"fallback\"},\"targets\":[";
+    for (int i = 0; i < 64; i++)
+        snprintf(copies + strlen(copies), sizeof copies - strlen(copies),
+                 "%s{\"provider\":\"a\",\"model\":\"m\"}", i ? "," : "");
+    snprintf(copies + strlen(copies), sizeof copies - strlen(copies), "]}");
+    w = walk(f, tree(f, copies));
+    sent = 0;
+    while (next(w, &tg)) {
+        attempt(w, &tg, ATTEMPT_STATUS, 500);
+        sent++;
+    }
+    assert_int_equal(sent, 4); /* the first try, then min_retries (3) of the budget */
+    int refused = 0;
+    for (l = route_log(w); l; l = l->next)
+        refused +=
+            l->why && !strcmp(l->why, "retry budget exhausted (a target this request already sent to)");
+    assert_int_equal(refused, 60);
+    fixture_free(f);
+}
+
 /* ---- conditions ---------------------------------------------------------------------------- */
 
 /* Builds a conditional tree with one condition (→ "yes", else the default "no") and says
@@ -508,6 +658,10 @@ static void test_conditions_pick_the_child_their_operators_say(void **state)
         {"{\"params.n\":{\"$gt\":0}}", NULL, "{}", "no"},
         {"{\"params.n\":{\"$lte\":0}}", NULL, NULL, "no"},
         {"{\"params.model\":{\"$regex\":\".*\"}}", NULL, "{}", "no"},
+        /* PCRE2: counted repetition, classes, back-references (bounded by the match limit) */
+        {"{\"params.model\":{\"$regex\":\"^gpt-\\\\d{1,2}o?$\"}}", NULL, "{\"model\":\"gpt-4o\"}", "yes"},
+        {"{\"params.model\":{\"$regex\":\"^(\\\\w)\\\\1\"}}", NULL, "{\"model\":\"xxl\"}", "yes"},
+        {"{\"params.model\":{\"$regex\":\"^(\\\\w)\\\\1\"}}", NULL, "{\"model\":\"xl\"}", "no"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = pick(f, cases[i].query, cases[i].metadata, cases[i].params);
@@ -516,6 +670,55 @@ static void test_conditions_pick_the_child_their_operators_say(void **state)
                      cases[i].metadata ? cases[i].metadata : "none",
                      cases[i].params ? cases[i].params : "none", got, cases[i].expect);
     }
+    fixture_free(f);
+}
+
+/* A `$regex` runs on the worker's loop: a pattern that backtracks without end on a large value
+ * must end at once as a non-match, noted for the access log (glibc's regexec took 11 s for
+ * ((a|b|ab)*)*c on 80 KB). Both bounds: the value's length, and PCRE2's match limit below it. */
+static void test_pathological_regex_is_a_prompt_non_match_with_a_note(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    const route_tree *t = tree(
+        f, "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":["
+           "{\"query\":{\"params.user\":{\"$regex\":\"((a|b|ab)*)*c$\"}},\"then\":\"hit\"}],"
+           "\"default\":\"miss\"},"
+           "\"targets\":[{\"name\":\"hit\",\"provider\":\"a\"},{\"name\":\"miss\",\"provider\":\"b\"}]}");
+    static const struct {
+        size_t len;
+        const char *note;
+    } cases[] = {
+        {80 * 1024, "over 4096 bytes"},    /* longer than any value a search is run on */
+        {4094, "reached its match limit"}, /* within the length: PCRE2's limit ends it */
+        {40, "reached its match limit"},   /* 40 bytes already take about 2^40 steps */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = cases[i].len;
+        /* "abab…ab" then "cx": the 'c' the pattern needs is there, so PCRE2's quick checks do
+         * not decide, and the $ after it fails only once every split of the a/b run is tried */
+        char *params = malloc(n + 16);
+        memcpy(params, "{\"user\":\"", 9);
+        for (size_t k = 0; k < n; k++)
+            params[9 + k] = "ab"[k % 2];
+        memcpy(params + 9 + n, "cx\"}", 5);
+        route_walk *w = walk_md(f, t, NULL, params);
+        free(params);
+        route_target tg;
+        assert_string_equal(next(w, &tg), "b"); /* the default: not a match */
+        assert_null(route_error(w));
+        assert_non_null(route_note(w));
+        if (!strstr(route_note(w), cases[i].note))
+            fail_msg("%zu bytes: note '%s', expected '%s'", n, route_note(w), cases[i].note);
+    }
+    /* a value the pattern does match, and one it does not, within the bounds: no note */
+    route_walk *w = walk_md(f, t, NULL, "{\"user\":\"ababc\"}");
+    route_target tg;
+    assert_string_equal(next(w, &tg), "a");
+    assert_null(route_note(w));
+    w = walk_md(f, t, NULL, "{\"user\":\"abab\"}");
+    assert_string_equal(next(w, &tg), "b");
+    assert_null(route_note(w));
     fixture_free(f);
 }
 
@@ -598,7 +801,7 @@ static void test_weighted_balance_of_per_request_trees_follows_the_weights(void 
                                "{\"provider\":\"a\",\"weight\":0.7},{\"provider\":\"b\",\"weight\":0.3}]}",
                                0, NULL);
         const route_tree *t =
-            route_tree_build(&req, f->cfg, f->cfg->health, j, "hdr", true, false, err, sizeof err);
+            route_tree_build(&req, f->cfg, f->cfg->health, j, "hdr", true, false, true, err, sizeof err);
         assert_non_null(t);
         route_context ctx = {
             .arena = &req, .state = f->cfg->health, .config = f->cfg, .model = "m", .rng = &f->seed};
@@ -844,8 +1047,12 @@ int main(void)
         cmocka_unit_test(test_open_breaker_skips_its_target_and_probes_after_cooldown),
         cmocka_unit_test(test_failed_probe_reopens_the_breaker),
         cmocka_unit_test(test_client_errors_do_not_open_the_breaker),
+        cmocka_unit_test(test_a_clients_own_deadline_does_not_count_against_the_target),
+        cmocka_unit_test(test_client_errors_neither_open_nor_keep_closed_the_breaker),
+        cmocka_unit_test(test_max_attempts_caps_a_request_and_copies_pay_the_budget),
         cmocka_unit_test(test_conditions_pick_the_child_their_operators_say),
         cmocka_unit_test(test_no_matching_condition_and_no_default_is_an_error),
+        cmocka_unit_test(test_pathological_regex_is_a_prompt_non_match_with_a_note),
         cmocka_unit_test(test_weighted_balance_follows_the_weights),
         cmocka_unit_test(test_least_busy_avoids_the_child_with_outstanding_requests),
         cmocka_unit_test(test_latency_balance_prefers_the_faster_child),

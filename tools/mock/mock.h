@@ -9,6 +9,9 @@
  *   openai.c     /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models
  *   anthropic.c  /v1/messages, /v1/messages/count_tokens
  *   gemini.c     /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens
+ *   inspect.c    strict checks beyond the required fields: tool results must answer a call,
+ *                image bytes must decode (their SHA-256 is echoed)
+ *   record.c     the last requests received (method, URL, headers, body), GET /__requests
  * The contract is tools/mock/README.md. Each format file only reads its request into a
  * mock_view and writes a mock_reply in its own shape, so a gateway that translates between
  * formats can be checked against the mock's native answer.
@@ -141,11 +144,16 @@ struct conn {
     /* the response being sent */
     sbuf head; /* status line + headers (+ a whole body), sent after ttfb */
     chunk *events;
-    size_t nevents, next_event;
+    size_t nevents, next_event, events_cap;
     bool streaming, stream_open;
     long chunk_delay_ms, drop_after;
     conn *next_conn, *prev_conn;
     int handles;
+    /* record.c: the request's headers as JSON pairs, bounded (RECORD_HEADER_BYTES) */
+    sbuf rec_headers;
+    bool rec_headers_truncated;
+    /* inspect.c: header lines every response to the request carries (x-mock-image-sha256) */
+    sbuf extra_head;
 };
 
 /* A number unique within the process, for response ids. */
@@ -173,6 +181,24 @@ void stream_end(conn *c, const faults *f, const char *error_event, size_t error_
 
 /* Whether a query string (the part after '?') has name=value; value NULL: any non-empty value. */
 bool query_has(const char *query, const char *name, const char *value);
+
+/* ---- record.c: what was received ---------------------------------------------------------- */
+
+#define RECORD_DEFAULT 64               /* requests kept */
+#define RECORD_MAX 1024                 /* the most --record accepts */
+#define RECORD_BODY_BYTES (1u << 20)    /* body bytes kept per request */
+#define RECORD_HEADER_BYTES (16u << 10) /* header JSON kept per request */
+#define RECORD_VALUE_BYTES 4096u        /* bytes kept of one header value */
+
+/* Sets how many requests are kept (0: recording off). Call before the workers start. */
+void record_configure(int keep);
+/* One header of the request being read, appended to c->rec_headers within the bounds. */
+void record_header(conn *c, const char *name, size_t nlen, const char *value, size_t vlen);
+/* Keeps the request c has just read: method, URL, the headers gathered by record_header, the
+ * body (bounded) and `images_json` (a JSON array, or NULL). Evicts the oldest past the limit. */
+void record_request(conn *c, const char *method, const char *images_json);
+void record_json(sbuf *out); /* {"requests":[…]}, oldest first */
+void record_reset(void);
 
 /* ---- reply.c: the format-independent rules ----------------------------------------------- */
 
@@ -256,6 +282,18 @@ size_t next_utf8_piece(const char *s, size_t len, size_t pos, size_t max);
 /* ---- the formats -------------------------------------------------------------------------- */
 
 typedef enum mock_api { API_OPENAI, API_ANTHROPIC, API_GEMINI } mock_api;
+
+/* ---- inspect.c: strict checks ----------------------------------------------------------------- */
+
+/* Every tool result must answer a tool call made earlier in the conversation: OpenAI `tool`
+ * messages by tool_call_id, Anthropic tool_result blocks by tool_use_id, Gemini
+ * functionResponse parts by name. Returns false with the provider-style message in `msg`. */
+bool inspect_tool_results(mock_api api, json_t *req, char *msg, size_t size);
+/* Decodes every inline image (OpenAI data URLs, Anthropic base64 sources, Gemini inlineData) in
+ * order and appends a JSON array to `json`: {"mime","bytes","sha256"} per inline image,
+ * {"url"} per image given by reference. Returns false with a message in `msg` when an image's
+ * base64 is invalid; `json` is then incomplete. */
+bool inspect_images(mock_api api, json_t *req, sbuf *json, char *msg, size_t size);
 
 /* An error response in the API's shape, its type/status chosen from the HTTP status; retry
  * headers (or Google's RetryInfo) when the status asks for them. */

@@ -84,7 +84,7 @@ static void free_events(conn *c)
         free(c->events[i].data);
     free(c->events);
     c->events = NULL;
-    c->nevents = c->next_event = 0;
+    c->nevents = c->next_event = c->events_cap = 0;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -97,6 +97,8 @@ static void on_handle_closed(uv_handle_t *h)
     free(c->body.p);
     free(c->pending.p);
     free(c->head.p);
+    free(c->rec_headers.p);
+    free(c->extra_head.p);
     free_events(c);
     free(c);
 }
@@ -214,6 +216,7 @@ void head_begin(conn *c, int status, const char *content_type, size_t content_le
     sb_fmt(&c->head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nx-request-id: %s\r\n", status, reason,
            content_type, c->req_id);
     sb_str(&c->head, c->rl_headers);
+    sb_add(&c->head, c->extra_head.p ? c->extra_head.p : "", c->extra_head.len);
     if (chunked)
         sb_str(&c->head, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
     else
@@ -268,9 +271,12 @@ void stream_begin(conn *c, const char *content_type, const char *extra_headers, 
 
 void stream_event(conn *c, const char *data, size_t len)
 {
-    if (!len) return; /* an empty chunk would end the chunked body */
-    c->events = realloc(c->events, (c->nevents + 1) * sizeof *c->events);
-    if (!c->events) abort();
+    if (!len) return;                  /* an empty chunk would end the chunked body */
+    if (c->nevents == c->events_cap) { /* doubling: a stream of a million words stays linear */
+        c->events_cap = c->events_cap ? 2 * c->events_cap : 64;
+        c->events = realloc(c->events, c->events_cap * sizeof *c->events);
+        if (!c->events) abort();
+    }
     char size_line[24];
     int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
     chunk *ev = &c->events[c->nevents++];
@@ -416,6 +422,24 @@ bool query_has(const char *query, const char *name, const char *value)
     return false;
 }
 
+/* The request's inline images, as response headers: how many, and each one's SHA-256 (at most
+ * 16, so the head stays small). `images` is inspect_images' JSON array. */
+static void image_header(conn *c, const char *images)
+{
+    int n = 0;
+    sbuf digests = {0};
+    for (const char *p = images; (p = strstr(p, "\"sha256\":\"")); p += 10) {
+        if (n++ < 16) {
+            if (digests.len) sb_str(&digests, ",");
+            sb_add(&digests, p + 10, 64);
+        }
+    }
+    if (n) {
+        sb_fmt(&c->extra_head, "x-mock-images: %d\r\nx-mock-image-sha256: %s\r\n", n, digests.p);
+    }
+    free(digests.p);
+}
+
 static void respond_internal(conn *c, const char *body)
 {
     /* /__stats and /__reset: answered, but counted nowhere */
@@ -446,8 +470,16 @@ static void handle_request(conn *c)
         return;
     }
     stats_in_flight(1);
+    if (PATH("/__requests") && method == HTTP_GET) {
+        sbuf b = {0};
+        record_json(&b);
+        respond_internal(c, b.p);
+        free(b.p);
+        return;
+    }
     if (PATH("/__reset") && method == HTTP_POST) {
         stats_reset();
+        record_reset();
         respond_internal(c, "{\"ok\":true}");
         return;
     }
@@ -468,12 +500,27 @@ static void handle_request(conn *c)
                        ? API_GEMINI
                        : API_OPENAI;
 #undef PATH
+    json_error_t jerr;
+    json_t *req = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, &jerr);
+    /* What arrived is recorded before any check, so a refused request is seen too. */
+    bool has_messages = path == P_CHAT || path == P_MESSAGES || path == P_COUNT_TOKENS ||
+                        (api == API_GEMINI && path != P_OTHER);
+    char strict_msg[512] = "";
+    sbuf images = {0};
+    if (req && json_is_object(req) && has_messages &&
+        inspect_images(api, req, &images, strict_msg, sizeof strict_msg))
+        image_header(c, images.p);
+    record_request(c, http_method_str((enum http_method)method), strict_msg[0] ? NULL : images.p);
+    free(images.p);
+    if (!strict_msg[0] && req && json_is_object(req) && has_messages)
+        inspect_tool_results(api, req, strict_msg, sizeof strict_msg);
     if (path == P_OTHER) {
         stats_request(path, NULL);
         if (api == API_GEMINI)
             gemini_error(c, 404, "aigw-mock: unknown path", 0, 0);
         else
             openai_error(c, 404, "invalid_request_error", "aigw-mock: unknown path", 0, 0);
+        json_decref(req);
         return;
     }
     if (path == P_MODELS) {
@@ -482,15 +529,15 @@ static void handle_request(conn *c)
             openai_error(c, 405, "invalid_request_error", "aigw-mock: use GET", 0, 0);
         else
             openai_models(c);
+        json_decref(req);
         return;
     }
     if (method != HTTP_POST) {
         stats_request(path, api == API_GEMINI ? gemini_model : NULL);
         api_error(c, api, 405, "aigw-mock: use POST", 0, 0);
+        json_decref(req);
         return;
     }
-    json_error_t jerr;
-    json_t *req = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, &jerr);
     const char *model = api == API_GEMINI ? gemini_model
                         : req             ? json_string_value(json_object_get(req, "model"))
                                           : NULL;
@@ -513,6 +560,9 @@ static void handle_request(conn *c)
         /* answered */
     } else if (api == API_GEMINI && !gemini_validate(c, req, gemini_count)) {
         /* answered */
+    } else if (strict_msg[0]) {
+        /* a tool result answering no call, or an image that is not valid base64 */
+        api_error(c, api, 400, strict_msg, 0, 0);
     } else if (f.rl_requests && !rate_limit_admit(c, api, &f)) {
         /* answered: 429, over the scope's budget (before every other fault) */
     } else if (f.reset) {
@@ -555,6 +605,8 @@ static int on_message_begin(http_parser *p)
     c->hdr_api_key = c->hdr_authorization = c->hdr_anthropic_version = c->hdr_goog_api_key = false;
     c->rl_headers[0] = '\0';
     c->rl_retry_ms = 0;
+    c->rec_headers.len = c->extra_head.len = 0;
+    c->rec_headers_truncated = false;
     return 0;
 }
 
@@ -571,6 +623,7 @@ static void header_done(conn *c)
     if (!c->hfield.len) return;
     const char *name = c->hfield.p;
     size_t nlen = c->hfield.len;
+    record_header(c, name, nlen, c->hvalue.p ? c->hvalue.p : "", c->hvalue.len);
 #define NAME(s) (nlen == sizeof(s) - 1 && !strncasecmp(name, s, nlen))
     if (nlen > 7 && !strncasecmp(name, "x-mock-", 7)) {
         /* x-mock-ttfb-ms → ttfb_ms */
@@ -784,11 +837,13 @@ int main(int argc, char **argv)
             memcpy(host, v, (size_t)(colon - v));
             host[colon - v] = '\0';
             port = (int)strtol(colon + 1, NULL, 10);
+        } else if (!strcmp(argv[i], "--record") && i + 1 < argc) {
+            record_configure((int)strtol(argv[++i], NULL, 10));
         } else if (!strcmp(argv[i], "--workers") && i + 1 < argc) {
             nworkers = (int)strtol(argv[++i], NULL, 10);
             if (nworkers < 1 || nworkers > 64) nworkers = 1;
         } else {
-            fprintf(stderr, "usage: aigw-mock [--listen HOST:PORT] [--workers N]\n");
+            fprintf(stderr, "usage: aigw-mock [--listen HOST:PORT] [--workers N] [--record N]\n");
             return 2;
         }
     }
@@ -826,5 +881,6 @@ int main(int argc, char **argv)
     uv_loop_close(main_loop);
     free(workers);
     stats_reset(); /* frees the names it holds */
+    record_reset();
     return 0;
 }
