@@ -41,3 +41,9 @@ seed("body-too-large", [(SEND_ALL, 0), (RUN, 3)], POST, (), flags=8)
 seed("keepalive-idle-close", [(SEND, len(GET) - 1), (RUN, 3), (SEND_ALL, 0), (RUN, 3)], GET * 2, (NOW, 0), flags=2)
 seed("close-all-while-streaming", [(SEND_ALL, 0), (PAUSE, 0), (RUN, 2), (CLOSE_ALL, 0), (RUN, 2)], POST,
      (STREAM_LATER, 0xF5))
+# Regressions (issue 8): a 5,000-byte trailer after the last chunk (it reallocated the buffer
+# the parsed headers point into). The other one, regression-ready-list-uaf (pipelined
+# requests, then a close in the same loop turn), is the input libFuzzer found, kept as is.
+seed("regression-trailer-realloc", [(SEND_ALL, 0), (RUN, 3)],
+     b"POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+     b"0\r\nx-trailer: %s\r\n\r\n" % (len(CHAT), CHAT, b"t" * 5000), (NOW, 2))
