@@ -13,7 +13,9 @@
  *          ops and loop turns fall), half-close, reset (SO_LINGER 0), close, stop or resume
  *          reading (a client that does not read makes the server's writes block: socket
  *          buffers are 4 KiB), run the loop K turns, open another connection, switch client,
- *          drain the worker, close every server connection at once.
+ *          drain the worker, close every server connection at once, and send the payload's
+ *          next 1–64 bytes 4 to 256 times over (volume from a small input: long headers and
+ *          trailers, thousands of pipelined requests).
  * Loop turns run only when an op says so, so data, EOF and resets land in one turn or in
  * several as the input chooses. Nothing waits on wall time: timeouts are 0 ms or 60 s.
  *
@@ -282,19 +284,22 @@ static void client_flush(client *cl)
     }
 }
 
-static void client_send(client *cl, size_t n)
+/* Queues the payload's next n bytes, `times` times over, and sends what the kernel takes. */
+static void client_send(client *cl, size_t n, size_t times)
 {
     if (n > payload_len - payload_off) n = payload_len - payload_off;
     if (cl->fd < 0 || !n) return;
-    if (cl->out_len + n > CLIENT_OUT_MAX) n = CLIENT_OUT_MAX - cl->out_len;
-    if (cl->out_len + n > cl->out_cap) {
-        cl->out_cap = cl->out_len + n;
-        cl->out = realloc(cl->out, cl->out_cap);
-        if (!cl->out) abort();
-    }
-    memcpy(cl->out + cl->out_len, payload + payload_off, n);
-    cl->out_len += n;
+    const uint8_t *slice = payload + payload_off;
     payload_off += n;
+    for (; times > 0 && cl->out_len + n <= CLIENT_OUT_MAX; times--) {
+        if (cl->out_len + n > cl->out_cap) {
+            cl->out_cap = (cl->out_len + n) * 2;
+            cl->out = realloc(cl->out, cl->out_cap);
+            if (!cl->out) abort();
+        }
+        memcpy(cl->out + cl->out_len, slice, n);
+        cl->out_len += n;
+    }
     client_flush(cl);
 }
 
@@ -456,6 +461,7 @@ enum {
     OP_SWITCH,
     OP_DRAIN,
     OP_CLOSE_ALL,
+    OP_REPEAT,
     OP_COUNT
 };
 
@@ -489,8 +495,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t code = ops[2 * i] % OP_COUNT, arg = ops[2 * i + 1];
         client *cl = &clients[current];
         switch (code) {
-        case OP_SEND: client_send(cl, arg < 128 ? (size_t)arg + 1 : (size_t)(arg - 127) * 512); break;
-        case OP_SEND_ALL: client_send(cl, payload_len); break;
+        case OP_SEND: client_send(cl, arg < 128 ? (size_t)arg + 1 : (size_t)(arg - 127) * 512, 1); break;
+        case OP_SEND_ALL: client_send(cl, payload_len, 1); break;
+        case OP_REPEAT: client_send(cl, 1 + (arg & 63), (size_t)4 << (arg >> 6) * 2); break;
         case OP_RUN:
             for (int t = 0; t <= arg % 8; t++)
                 turn();

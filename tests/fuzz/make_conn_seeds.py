@@ -4,7 +4,7 @@ fuzz_conn.c's input format — [flags] [n] [decisions] [m] [m op pairs] [payload
 repository's root after changing the format; the seeds are committed."""
 import os
 
-SEND, SEND_ALL, RUN, SHUT_WR, RESET, CLOSE, PAUSE, RESUME, CONNECT, SWITCH, DRAIN, CLOSE_ALL = range(12)
+SEND, SEND_ALL, RUN, SHUT_WR, RESET, CLOSE, PAUSE, RESUME, CONNECT, SWITCH, DRAIN, CLOSE_ALL, REPEAT = range(13)
 # Stub decisions come in pairs: (mode | 0x80 to resume writes inline, size byte).
 NOW, ERROR, LATER, CONN_TIMER, STREAM_NOW, STREAM_LATER, NEVER, STREAM_BEGIN_LATER = range(8)
 
@@ -41,6 +41,9 @@ seed("body-too-large", [(SEND_ALL, 0), (RUN, 3)], POST, (), flags=8)
 seed("keepalive-idle-close", [(SEND, len(GET) - 1), (RUN, 3), (SEND_ALL, 0), (RUN, 3)], GET * 2, (NOW, 0), flags=2)
 seed("close-all-while-streaming", [(SEND_ALL, 0), (PAUSE, 0), (RUN, 2), (CLOSE_ALL, 0), (RUN, 2)], POST,
      (STREAM_LATER, 0xF5))
+# Volume: one 36-byte GET sent 256 times (REPEAT's arg: length - 1 in bits 0-5, 4 << 2k times).
+seed("many-pipelined", [(REPEAT, 35 | 0xC0), (RUN, 7), (RUN, 7), (RUN, 7), (SHUT_WR, 0), (RUN, 7)], GET, (NOW, 0))
+
 # Regressions (issue 8): a 5,000-byte trailer after the last chunk (it reallocated the buffer
 # the parsed headers point into). The other one, regression-ready-list-uaf (pipelined
 # requests, then a close in the same loop turn), is the input libFuzzer found, kept as is.
