@@ -192,6 +192,7 @@ function rawSession(port, r, stats, lenient = false) {
   const delay = r() < 0.4 ? 0 : 1 + Math.floor(r() * 10); // 0: end in the same tick as the last write
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
+    const started = Date.now();
     const chunks = [];
     let received = 0;
     let finished = false;
@@ -210,6 +211,7 @@ function rawSession(port, r, stats, lenient = false) {
         return resolve(`${ending} session of ${n} requests: ${e.message}`);
       }
       stats.responses += parsed.responses.length;
+      if (ending === 'wait') stats.longestWaitMs = Math.max(stats.longestWaitMs, Date.now() - started);
       stats.sessions++;
       stats.endings[ending] = (stats.endings[ending] ?? 0) + 1;
       if (problem) return resolve(`${ending} session of ${n} requests: ${problem}`);
@@ -324,7 +326,7 @@ test(`chaos: misbehaving clients and a faulty provider (CHAOS_SEED=${SEED})`, { 
   const gw = await startGateway(gatewayConfig(mock.port));
   const problems = [];
   const note = (p) => { if (p && problems.length < 20) problems.push(p); };
-  const stats = { sessions: 0, responses: 0, sdk: 0, health: 0, endings: {} };
+  const stats = { sessions: 0, responses: 0, sdk: 0, health: 0, endings: {}, longestWaitMs: 0 };
   const start = Date.now();
   const end = start + TRAFFIC_MS;
   let diedAt = null;
@@ -363,7 +365,7 @@ test(`chaos: misbehaving clients and a faulty provider (CHAOS_SEED=${SEED})`, { 
     await mock.stop();
   }
   console.log(`# chaos: ${stats.sessions} raw sessions (${JSON.stringify(stats.endings)}), ${stats.responses} responses, ` +
-    `${stats.sdk} SDK calls, ${stats.health} health checks`);
+    `${stats.sdk} SDK calls, ${stats.health} health checks; longest complete session ${stats.longestWaitMs} ms`);
   assert.deepEqual(problems, [], `CHAOS_SEED=${SEED}`);
   assert.ok(stats.sessions > 20 && stats.health > 10, 'the test ran enough traffic to mean something');
 });
