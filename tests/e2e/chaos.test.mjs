@@ -357,7 +357,8 @@ test(`chaos: misbehaving clients and a faulty provider (CHAOS_SEED=${SEED})`, { 
     const report = `(CHAOS_SEED=${SEED}, after ${((diedAt ?? Date.now() - start) / 1000).toFixed(1)} s of traffic):\n` +
       gw.stderr().slice(-6000);
     assert.ok(!SANITIZER_RE.test(gw.stderr()), `sanitizer report ${report}`);
-    assert.ok(gw.proc.exitCode === null && gw.proc.signalCode === null, `aigw died ${report}`);
+    assert.ok(gw.proc.exitCode === null && gw.proc.signalCode === null,
+      `aigw died (exit ${gw.proc.exitCode}, signal ${gw.proc.signalCode}) ${report}`);
     await gw.stop(); // SIGTERM: exit 0 after the drain, nothing from the sanitizers
     await Promise.all(late);
   } finally {
