@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +224,11 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     socket_watch *w = *slot;
     if (what == CURL_POLL_REMOVE) {
         if (!w) return 0;
-        if (client->aborting) {
+        /* A connect that fails or times out inside curl closes its socket without the close
+         * hook (libcurl 7.88 closes a connection still being opened directly), and only then
+         * says CURL_POLL_REMOVE: re-arming that watch would make libuv abort on EBADF. One
+         * fcntl per transfer tells a pooled socket from a closed one. */
+        if (client->aborting || (fcntl(fd, F_GETFD) < 0 && errno == EBADF)) {
             watch_close(client, fd);
             return 0;
         }
