@@ -326,9 +326,19 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     json_error_t jerr;
     json_t *in = json_loadb(req->payload, req->payload_len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(in)) {
+        /* The scanner let the body through, so it is JSON that translation cannot hold (a
+         * number beyond a double's range, an integer beyond 64 bits): no target that
+         * translates could send it. Position and reason only: the body may hold secrets. */
         json_decref(in);
+        char at[32];
+        snprintf(at, sizeof at, "%d", jerr.position);
+        err->whole_request = in == NULL;
         return refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
-                      "request body is not a JSON object%s%s", "", "");
+                      in ? "request body is not a JSON object%s%s"
+                      : json_error_code(&jerr) == json_error_numeric_overflow
+                          ? "request body has a number out of range (at byte %s)%s"
+                          : "request body cannot be translated: invalid JSON at byte %s%s",
+                      in ? "" : at, "");
     }
     xlate *x = arena_alloc(&req->arena, sizeof *x);
     memset(x, 0, sizeof *x);
@@ -392,6 +402,7 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
         return refuse(err, 400, "invalid_request_error", "unsupported_endpoint", "model",
                       "count_tokens needs an Anthropic provider (%s%s)", p->name, "");
 
+    err->whole_request = false;
     bool fast = req->ingress == up && !compat_may_apply(p->preset, req->payload, req->payload_len);
     if (fast)
         encode_bytes(req, model_start, model_end, out);
@@ -408,6 +419,9 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
         const http_header *beta = http_find_header(req, "anthropic-beta");
         if (beta) h = arena_header(req, h, "anthropic-beta", beta->value, beta->value_len);
     }
+    /* Bodies come back as sent, never encoded: a reply or stream is read and forwarded as it
+     * arrives (curl itself advertises no encoding: CURLOPT_ACCEPT_ENCODING is never set). */
+    h = arena_header(req, h, "Accept-Encoding", "identity", 8);
     out->headers = arena_header(req, h, "x-request-id", req->id, strlen(req->id));
     return true;
 }
