@@ -90,6 +90,29 @@ json_t *xlate__call_arguments(json_t *tool_call)
     return NULL;
 }
 
+int *xlate__slot(xlate *x, int **map, int *n, long long index, int max)
+{
+    if (index < 0 || index >= max) return NULL;
+    if (index >= *n) {
+        int grown = *n ? *n : 16;
+        while (grown <= index)
+            grown *= 2;
+        if (grown > max) grown = max;
+        int *m = arena_alloc(&x->req->arena, (size_t)grown * sizeof *m);
+        if (*n) memcpy(m, *map, (size_t)*n * sizeof *m);
+        for (int i = *n; i < grown; i++)
+            m[i] = -1;
+        *map = m;
+        *n = grown;
+    }
+    return &(*map)[index];
+}
+
+int xlate__lookup(const int *map, int n, long long index)
+{
+    return index >= 0 && index < n ? map[index] : -1;
+}
+
 void xlate__set_id(xlate *x, const char *id)
 {
     size_t n = 0;
@@ -348,8 +371,6 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     x->model = route->public_name;
     x->created = (int64_t)time(NULL);
     x->open_block = -1;
-    for (int i = 0; i < 64; i++)
-        x->block_tool[i] = x->tool_block[i] = -1;
 
     json_t *canon = in;
     if (req->ingress == WIRE_ANTHROPIC) {
@@ -565,14 +586,19 @@ static void dump_into(buf *out, json_t *j)
 }
 
 /* The reply cannot be given: a 502 in the client's format instead of it. */
-static const char *reply_failed(request *req, buf *out, const char *what)
+static const char *reply_failed_code(request *req, buf *out, const char *code, const char *what)
 {
-    char msg[200];
+    char msg[300];
     snprintf(msg, sizeof msg, "provider %s %s", req->route->provider->name, what);
     buf_reset(out);
-    provider_error_body(req->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
+    provider_error_body(req->ingress, out, 502, "server_error", code, NULL, msg);
     req->status = 502;
     return "application/json";
+}
+
+static const char *reply_failed(request *req, buf *out, const char *what)
+{
+    return reply_failed_code(req, out, "upstream_error", what);
 }
 
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
@@ -603,7 +629,16 @@ const char *provider_translate_reply(request *req, int status, const char *body,
     }
     if (!json_is_object(reply)) {
         json_decref(reply);
-        return reply_failed(req, out, "sent a reply that is not a JSON object");
+        return reply_failed_code(req, out, "upstream_invalid_response", "sent a reply that is not a JSON object");
+    }
+    const char *wrong = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_shape(reply)
+                        : x->upstream == WIRE_GEMINI  ? gemini__reply_shape(reply)
+                                                      : openai__reply_shape(reply);
+    if (wrong) {
+        json_decref(reply);
+        char what[160];
+        snprintf(what, sizeof what, "sent a reply of the wrong shape (%s)", wrong);
+        return reply_failed_code(req, out, "upstream_invalid_response", what);
     }
     usage_note(req, x->upstream, usage_of(x->upstream, reply));
     json_t *canon = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_to_canonical(x, reply)
@@ -771,6 +806,10 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
         json_decref(ev);
     }
     if (step == STREAM_DONE) encode_finish(x, out);
+    if (x->failure && step != STREAM_FAILED) {
+        *message = x->failure;
+        step = STREAM_FAILED;
+    }
     if (out->overflowed) { /* a translated event outgrew the stream buffer: never half an event */
         out->len = before;
         out->overflowed = false;
