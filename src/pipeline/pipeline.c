@@ -1040,7 +1040,9 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
     if (req->head_refusal) { /* on_upstream_head refused it and ended the transfer */
         snprintf(msg, sizeof msg, "provider %s %s", provider, req->head_refusal);
         req->failure_status = 502;
-        attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_BROKEN, 0, msg);
+        /* the same request would get the same answer: a status, retried only where the
+         * route's retry.on names it; another target may still be tried */
+        attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_STATUS, req->status, msg);
         return;
     }
     if (result == UPSTREAM_TOTAL_TIMEOUT)

@@ -738,7 +738,8 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
                            !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
             int *slot = xlate__slot(x, &x->block_tool, &x->nblock_tool, index, XLATE_BLOCKS_MAX);
             if (!slot || (!is_json && x->tool_calls >= XLATE_TOOL_CALLS_MAX)) {
-                *message = "the provider's stream has more tool calls than a translated stream carries (1024)";
+                *message =
+                    "the provider's stream has more tool calls than a translated stream carries (1024)";
                 return STREAM_FAILED;
             }
             if (is_json) {
@@ -759,7 +760,8 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         }
     } else if (!strcmp(type, "content_block_delta")) {
         json_t *delta = json_object_get(ev, "delta");
-        int tool = xlate__lookup(x->block_tool, x->nblock_tool, json_integer_value(json_object_get(ev, "index")));
+        int tool =
+            xlate__lookup(x->block_tool, x->nblock_tool, json_integer_value(json_object_get(ev, "index")));
         const char *dtype = json_string_value(json_object_get(delta, "type"));
         if (dtype && !strcmp(dtype, "text_delta")) {
             chunk = xlate__chunk(x, json_pack("{s:O}", "content", json_object_get(delta, "text")), NULL);
@@ -768,9 +770,10 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
             if (tool == -2)
                 chunk = xlate__chunk(x, json_pack("{s:O}", "content", part), NULL);
             else if (tool >= 0 && json_string_length(part))
-                chunk = xlate__chunk(
-                    x, json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index", tool, "function", "arguments", part),
-                    NULL);
+                chunk = xlate__chunk(x,
+                                     json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index", tool, "function",
+                                               "arguments", part),
+                                     NULL);
         } else if (dtype && !strcmp(dtype, "thinking_delta")) {
             json_t *t = json_object_get(delta, "thinking");
             if (json_string_length(t))
@@ -887,8 +890,8 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
         json_t *args = json_object_get(fn, "arguments");
         if (json_is_string(args) && json_string_length(args))
             emit(out, "content_block_delta",
-                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", *block,
-                           "delta", "type", "input_json_delta", "partial_json", args));
+                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", *block, "delta",
+                           "type", "input_json_delta", "partial_json", args));
     }
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
     if (finish) {

@@ -42,7 +42,7 @@ typedef struct xlate {
     int open_block; /* Anthropic: index of the open content block, -1 none */
     int open_kind;  /* 0 text, 1 tool_use, 2 thinking */
     int next_block;
-    int *tool_block;         /* canonical tool index → Anthropic block index, -1 none */
+    int *tool_block; /* canonical tool index → Anthropic block index, -1 none */
     int ntool_block;
     const char *stop_reason; /* Anthropic stop_reason to send */
     bool encoder_done;

@@ -629,7 +629,8 @@ const char *provider_translate_reply(request *req, int status, const char *body,
     }
     if (!json_is_object(reply)) {
         json_decref(reply);
-        return reply_failed_code(req, out, "upstream_invalid_response", "sent a reply that is not a JSON object");
+        return reply_failed_code(req, out, "upstream_invalid_response",
+                                 "sent a reply that is not a JSON object");
     }
     const char *wrong = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_shape(reply)
                         : x->upstream == WIRE_GEMINI  ? gemini__reply_shape(reply)
