@@ -556,7 +556,7 @@ static void attempt_send(request *req)
                        strspn(req->route->upstream_model,
                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
                            req->route->upstream_model_len;
-    bool merged = true, encoded = false;
+    bool merged = true, encoded = false, refused_whole = false;
     provider_request preq;
     provider_error err;
     if (!local_answer && plain_model) {
@@ -566,9 +566,10 @@ static void attempt_send(request *req)
         req->model_end = req->body_model_end;
         merged = !t->leaf->noverrides || apply_overrides(req, t->leaf);
         encoded = merged && provider_encode(req, req->model_start, req->model_end, &preq, &err);
+        refused_whole = merged && !encoded && err.whole_request;
     }
     if (first) {
-        if (merged && !encoded && err.whole_request) {
+        if (refused_whole) {
             refuse_route(req, route_tree_name(req->walk), err.status, err.code, err.param, err.message);
             return;
         }

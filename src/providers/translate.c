@@ -601,6 +601,17 @@ static const char *reply_failed(request *req, buf *out, const char *what)
     return reply_failed_code(req, out, "upstream_error", what);
 }
 
+static const char *openai_type_for(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
 {
     xlate *x = req->xlate;
@@ -623,6 +634,9 @@ const char *provider_translate_reply(request *req, int status, const char *body,
             message = fallback;
             type = status >= 500 ? "server_error" : "invalid_request_error";
         }
+        /* Gemini's types are its RPC statuses (RESOURCE_EXHAUSTED): an OpenAI client reads
+         * OpenAI's, which follow from the HTTP status as they do at OpenAI. */
+        if (x->upstream == WIRE_GEMINI) type = openai_type_for(status);
         provider_error_body(x->ingress, out, status, type ? type : "upstream_error", NULL, NULL, message);
         json_decref(reply);
         return "application/json";
