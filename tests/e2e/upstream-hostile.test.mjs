@@ -29,7 +29,7 @@ providers:
   - {name: up-openai, type: openai, base_url: "${base}/v1", api_key: k1, models: [m-openai],
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
   - {name: up-anthropic, type: anthropic, base_url: "${base}", api_key: k2, models: [m-anthropic],
-     timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+     timeouts: {connect: 2s, first_byte: 30s, idle: 5s}}  # aigw-mock builds 1100 calls before its first byte
   - {name: up-gemini, type: gemini, base_url: "${base}", api_key: k3, models: [m-gemini],
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
   - {name: up-slow, type: openai, base_url: "${base}/v1", api_key: k4, models: [m-slow],
