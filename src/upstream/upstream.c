@@ -90,6 +90,12 @@ static void call_free(upstream_call *call);
 /* ---- loop glue ------------------------------------------------------------------------ */
 
 /* Lets each call that received data in the last round write it out at once. */
+static void resume_transfer(upstream_call *call);
+
+/* Lets each call that received data in the last round write it out at once. on_flush's answer
+ * is the pause: a round that on_data ended early (its gathered output was full) goes on at once
+ * when the consumer is not behind, so a round's gathered output stays bounded without
+ * stalling a fast client. */
 static void run_flushes(upstream_client *client)
 {
     while (client->to_flush) {
@@ -97,7 +103,10 @@ static void run_flushes(upstream_client *client)
         client->to_flush = call->next_flush;
         call->flush_queued = false;
         if (call->cancelled || !call->cb.on_flush) continue;
-        if (call->cb.on_flush(call->ud)) call->pause_wanted = true;
+        bool behind = call->cb.on_flush(call->ud);
+        if (call->cancelled) continue;
+        call->pause_wanted = behind;
+        if (!behind && call->paused) resume_transfer(call); /* may queue the call again */
     }
 }
 
@@ -316,6 +325,18 @@ static void disarm_timer(upstream_call *call)
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
 
+/* A header line that could end a line where its reader does not expect it (a bare CR, a NUL,
+ * any other control character but HTAB) is not handed over at all: whoever reads the lines —
+ * the pipeline passing some to the client, routing reading rate limits — never sees it. */
+static bool header_line_clean(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
+}
+
 static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp)
 {
     upstream_call *call = userp;
@@ -340,7 +361,8 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
     }
     while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
         len--;
-    if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len) {
+    if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len &&
+        header_line_clean(data, len)) {
         char *line = call->head_bytes + call->head_len;
         memcpy(line, data, len);
         line[len] = '\0';
@@ -390,7 +412,13 @@ static upstream_result map_curl_result(upstream_call *call, CURLcode code)
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE: return UPSTREAM_CONNECT_FAILED;
-    case CURLE_OPERATION_TIMEDOUT: return call->status ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    /* curl's own timeouts are the connect one and the transfer's total (CURLOPT_TIMEOUT_MS);
+     * first byte and idle gaps are ours (on_call_timeout) */
+    case CURLE_OPERATION_TIMEDOUT: {
+        curl_off_t pretransfer = 0; /* the request was about to go out: connected */
+        curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+        return call->status || pretransfer > 0 ? UPSTREAM_TOTAL_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    }
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
@@ -594,18 +622,25 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     return call;
 }
 
+/* Lifts curl's pause. May call on_curl_write synchronously with the bytes held back; curl
+ * reads the socket again only from a later socket action. */
+static void resume_transfer(upstream_call *call)
+{
+    call->paused = false;
+    arm_timer(call, call->idle_ms);
+    upstream_client *client = call->client;
+    client->in_curl++;
+    curl_easy_pause(call->easy, CURLPAUSE_CONT);
+    client->in_curl--;
+}
+
 void upstream_resume(upstream_call *call)
 {
     if (!call->pause_wanted) return;
     call->pause_wanted = false;
     if (!call->paused) return;
-    call->paused = false;
-    arm_timer(call, call->idle_ms);
-    /* May call on_curl_write synchronously with the bytes held back. */
     upstream_client *client = call->client;
-    client->in_curl++;
-    curl_easy_pause(call->easy, CURLPAUSE_CONT);
-    client->in_curl--;
+    resume_transfer(call);
     run_flushes(client);
     run_deferred(client);
 }
@@ -700,6 +735,7 @@ const char *upstream_result_name(upstream_result result)
     case UPSTREAM_CONNECT_TIMEOUT: return "connect_timeout";
     case UPSTREAM_FIRST_BYTE_TIMEOUT: return "first_byte_timeout";
     case UPSTREAM_IDLE_TIMEOUT: return "idle_timeout";
+    case UPSTREAM_TOTAL_TIMEOUT: return "total_timeout";
     case UPSTREAM_BROKEN: return "broken";
     case UPSTREAM_TOO_LARGE: return "too_large";
     case UPSTREAM_FAILED: return "failed";
