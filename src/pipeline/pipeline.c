@@ -803,16 +803,17 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
         while (*value == ' ' || *value == '\t')
             value++;
         /* Only values a client reads as one line reach it: a provider (or a client's
-         * custom_host) must not be able to add headers to aigw's response. */
-        if (!header_value_visible(value)) continue;
-        if (nlen == 12 && !strncasecmp(line, "content-type", 12)) {
-            content_type = arena_strndup(&req->arena, value, strlen(value));
-        } else if (nlen == 16 && !strncasecmp(line, "content-encoding", 16)) {
+         * custom_host) must not be able to add headers to aigw's response. Checked only for
+         * the headers that are passed on (the rest are not read). */
+        if (nlen == 16 && !strncasecmp(line, "content-encoding", 16)) {
             if (strcasecmp(value, "identity") != 0) encoding = value;
+        } else if (nlen == 12 && !strncasecmp(line, "content-type", 12)) {
+            if (header_value_visible(value)) content_type = arena_strndup(&req->arena, value, strlen(value));
         } else if (nlen == 12 && !strncasecmp(line, "x-request-id", 12)) {
+            if (!header_value_visible(value)) continue;
             int n = snprintf(pass + plen, total + 1 - plen, "x-upstream-request-id: %s\r\n", value);
             if (n > 0) plen += (size_t)n;
-        } else if (header_passes(line, nlen)) {
+        } else if (header_passes(line, nlen) && header_value_visible(value)) {
             size_t l = strlen(line);
             memcpy(pass + plen, line, l);
             memcpy(pass + plen + l, "\r\n", 2);
@@ -837,7 +838,7 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
         snprintf(why, sizeof why, "answered with an invalid status (%d)", status);
     else if (encoding)
         snprintf(why, sizeof why, "sent a body with Content-Encoding: %.60s although aigw asked for identity",
-                 encoding);
+                 header_value_visible(encoding) ? encoding : "(unreadable)");
     if (why[0]) {
         req->head_refusal = arena_strndup(&req->arena, why, strlen(why));
         return false;

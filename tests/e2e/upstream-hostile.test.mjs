@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, rawExchange, sleep, AIGW_BIN } from './harness.mjs';
+import { startMock, startGateway, rawExchange, sleep, headerValues, AIGW_BIN } from './harness.mjs';
 
 let mock, gw, oai, ant;
 
@@ -118,6 +118,10 @@ test('an encoded body is refused with 502, never passed on unlabelled; aigw asks
   }
   await assert.rejects(() => ant.messages.create(msg('m-anthropic', 'hi [[mock:encoding=gzip]]')),
     anthropicError(502, 'api_error', want('up-anthropic')));
+  // Every call asked for identity bodies, once, on the fast path and translated.
+  const recs = (await mock.requests()).filter((r) => /encoding=gzip/.test(r.body ?? ''));
+  assert.equal(recs.length, 7);
+  for (const r of recs) assert.deepEqual(headerValues(r, 'accept-encoding'), ['identity']);
 });
 
 test('a translated reply of the wrong shape is a 502 upstream_invalid_response for every provider format', async () => {
