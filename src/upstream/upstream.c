@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +80,7 @@ typedef struct socket_watch {
     int fd;
     int events; /* UV_READABLE | UV_WRITABLE currently polled; 0 when stopped */
     bool idle;  /* no transfer uses it: curl told us CURL_POLL_REMOVE */
+    bool read;  /* curl has waited to read on it: connected, a transfer got as far as a reply */
 } socket_watch;
 
 static void process_finished(upstream_client *client);
@@ -235,9 +235,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         if (!w) return 0;
         /* A connect that fails or times out inside curl closes its socket without the close
          * hook (libcurl 7.88 closes a connection still being opened directly), and only then
-         * says CURL_POLL_REMOVE: re-arming that watch would make libuv abort on EBADF. One
-         * fcntl per transfer tells a pooled socket from a closed one. */
-        if (client->aborting || (fcntl(fd, F_GETFD) < 0 && errno == EBADF)) {
+         * says CURL_POLL_REMOVE: re-arming that watch would make libuv abort on EBADF. Such a
+         * socket was only ever watched for writing (the connect); a pooled one has been read
+         * from. (An fcntl per transfer would tell too, at a system call per request.) */
+        if (client->aborting || !w->read) {
             watch_close(client, fd);
             return 0;
         }
@@ -258,7 +259,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     }
     w->idle = false;
     int events = 0;
-    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_IN) {
+        events |= UV_READABLE;
+        w->read = true;
+    }
     if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
     watch_set(w, events);
     return 0;
