@@ -375,6 +375,7 @@ static const field provider_timeouts_table[] = {
     {"connect", FIELD_DURATION, PRV(connect_timeout_ms), 1, 600000, NULL, NULL},
     {"first_byte", FIELD_DURATION, PRV(first_byte_timeout_ms), 1, 3600000, NULL, NULL},
     {"idle", FIELD_DURATION, PRV(idle_timeout_ms), 1, 3600000, NULL, NULL},
+    {"total", FIELD_DURATION, PRV(total_timeout_ms), 1, 86400000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -567,6 +568,7 @@ static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
         p->connect_timeout_ms = 10000;
         p->first_byte_timeout_ms = 120000;
         p->idle_timeout_ms = 60000;
+        p->total_timeout_ms = 600000;
         if (!apply_section(ld, item, "provider", provider_table, p)) return false;
         if (!p->name || !*p->name) return fail_at(ld, item, "provider needs a 'name'");
         /* No type: any OpenAI-compatible server, which then needs its base_url. */
@@ -735,6 +737,7 @@ const provider_config *config_provider_derive(arena *a, const provider_config *b
         p->connect_timeout_ms = 10000;
         p->first_byte_timeout_ms = 120000;
         p->idle_timeout_ms = 60000;
+        p->total_timeout_ms = 600000;
         if (preset->deployments) p->api_version = (char *)"2024-10-21";
     }
     if (base_url) {

@@ -45,6 +45,7 @@ typedef struct provider_config {
     char **models;
     size_t nmodels;
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
+    uint32_t total_timeout_ms;         /* a non-stream reply, from request to last byte */
     char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, built at load (OpenAI format) */
     struct curl_slist *static_headers; /* built at load; read-only for curl afterwards */
     int line;

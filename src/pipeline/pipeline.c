@@ -35,6 +35,7 @@
 #include "util/timeutil.h"
 
 #define SSE_EVENT_MAX (8 * 1024 * 1024)
+#define STREAM_GATHER_MAX (16 * 1024) /* client events gathered in one round before they are written */
 
 /* ---- request state -------------------------------------------------------------------- */
 
@@ -86,6 +87,7 @@ void pipeline_request_reset(request *req)
     req->pass_headers_len = 0;
     req->upstream_content_type = NULL;
     req->error_note = NULL;
+    req->head_refusal = NULL;
 }
 
 void pipeline_request_free(request *req)
@@ -522,6 +524,15 @@ static const upstream_callbacks upstream_cbs = {
     .on_done = on_upstream_done,
 };
 
+/* How long a buffered (non-stream) reply of the current attempt may take in all, from the
+ * request to its last byte: the provider's timeouts.total, or the route's request_timeout when
+ * shorter. A byte every few seconds keeps the idle timer quiet; this does not move. */
+static uint32_t reply_deadline_ms(const request *req)
+{
+    uint32_t total = req->route->provider->total_timeout_ms, timeout = req->target.leaf->request_timeout_ms;
+    return timeout && (!total || timeout < total) ? timeout : total;
+}
+
 /* Per attempt: what the previous attempt left is cleared, the target's body encoded and sent.
  * The body and headers curl sends live in the request (its body or arena) until the request
  * is reset, which happens only after the transfer has ended or been cancelled. */
@@ -529,7 +540,12 @@ static void attempt_send(request *req)
 {
     const route_target *t = &req->target;
     req->attempt_serial++;
-    if (!route_begin(req->walk, t)) { /* its breaker opened meanwhile */
+    /* The first attempt is encoded before the target is charged with it: a body no
+     * translation can read (a number out of range) is the client's mistake, answered at once
+     * with 400 — no attempt, no other target. Later attempts keep what the last one left until
+     * their target is sure (the answer may still be that one's). */
+    bool first = !req->other_call && route_attempts(req->walk) == 0;
+    if (!first && !route_begin(req->walk, t)) { /* its breaker opened meanwhile */
         if (req->other_call)
             resume_other(req);
         else
@@ -552,9 +568,38 @@ static void attempt_send(request *req)
     req->attempt_ns = time_now_ns();
     req->failure = FAILED_NONE;
     req->local_error = NULL;
+    req->head_refusal = NULL;
     const provider_config *p = req->route->provider;
 
-    if (req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC) {
+    bool local_answer = req->endpoint == ENDPOINT_COUNT_TOKENS && p->preset->format != WIRE_ANTHROPIC;
+    bool plain_model = !(p->preset->format == WIRE_GEMINI || p->preset->deployments) ||
+                       strspn(req->route->upstream_model,
+                              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                           req->route->upstream_model_len;
+    bool merged = true, encoded = false, refused_whole = false;
+    provider_request preq;
+    provider_error err;
+    if (!local_answer && plain_model) {
+        req->payload = req->body.data ? req->body.data : "";
+        req->payload_len = req->body.len;
+        req->model_start = req->body_model_start;
+        req->model_end = req->body_model_end;
+        merged = !t->leaf->noverrides || apply_overrides(req, t->leaf);
+        encoded = merged && provider_encode(req, req->model_start, req->model_end, &preq, &err);
+        refused_whole = merged && !encoded && err.whole_request;
+    }
+    if (first) {
+        if (refused_whole) {
+            refuse_route(req, route_tree_name(req->walk), err.status, err.code, err.param, err.message);
+            return;
+        }
+        if (!route_begin(req->walk, t)) { /* its breaker is open */
+            attempt_next(req);
+            return;
+        }
+    }
+
+    if (local_answer) {
         /* The provider cannot count: an estimate from the text, marked as one. */
         route_report(req->walk, &(attempt_report){.result = ATTEMPT_OK, .retry_after_ms = -1, .local = true});
         drop_other(req);
@@ -565,26 +610,17 @@ static void attempt_send(request *req)
         http_respond(req, 200, "application/json", marker, sizeof marker - 1, body, (size_t)n);
         return;
     }
-    if ((p->preset->format == WIRE_GEMINI || p->preset->deployments) &&
-        strspn(req->route->upstream_model,
-               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-            req->route->upstream_model_len) {
+    if (!plain_model) {
         /* This provider's URL names the model: only a plain name can go there. */
         attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400,
                        "the model name cannot be part of this provider's URL");
         return;
     }
-    req->payload = req->body.data ? req->body.data : "";
-    req->payload_len = req->body.len;
-    req->model_start = req->body_model_start;
-    req->model_end = req->body_model_end;
-    if (t->leaf->noverrides && !apply_overrides(req, t->leaf)) {
+    if (!merged) {
         attempt_failed(req, FAILED_LOCAL, ATTEMPT_STATUS, 400, "override_params could not be merged");
         return;
     }
-    provider_request preq;
-    provider_error err;
-    if (!provider_encode(req, req->model_start, req->model_end, &preq, &err)) {
+    if (!encoded) {
         /* This provider cannot take the request as it is; another target may. */
         req->local_error = arena_alloc(&req->arena, sizeof err);
         *req->local_error = err;
@@ -601,8 +637,9 @@ static void attempt_send(request *req)
         .first_byte_timeout_ms =
             timeout && timeout < p->first_byte_timeout_ms ? timeout : p->first_byte_timeout_ms,
         .idle_timeout_ms = p->idle_timeout_ms,
-        /* a stream's request_timeout ends at its first byte: a long answer is not a slow one */
-        .total_timeout_ms = req->stream ? 0 : timeout,
+        /* a stream's request_timeout ends at its first byte: a long answer is not a slow one;
+         * a buffered reply has until the provider's total (or the route's request_timeout) */
+        .total_timeout_ms = req->stream ? 0 : reply_deadline_ms(req),
     };
     req->upstream_reply.max = req->worker->config->max_response_bytes;
     req->upstream = upstream_start(req->worker->upstream, &ureq, &upstream_cbs, &req->tag[req->tag_index]);
@@ -622,6 +659,14 @@ static void attempt_send(request *req)
 
 /* ---- stage: answer ----------------------------------------------------------------------- */
 
+/* A header value a client reads as it was meant: visible ASCII, spaces and tabs only. */
+static bool header_value_visible(const char *value)
+{
+    for (const unsigned char *v = (const unsigned char *)value; *v; v++)
+        if ((*v < 0x20 && *v != '\t') || *v > 0x7e) return false;
+    return true;
+}
+
 /* Upstream response headers a client may rely on (rate limits, retry hints). The provider's
  * x-should-retry is not among them: whether retrying makes sense is aigw's to say now. */
 static bool header_passes(const char *line, size_t name_len)
@@ -630,8 +675,11 @@ static bool header_passes(const char *line, size_t name_len)
                                         "openai-version", "openai-organization"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strlen(exact[i]) == name_len && !strncasecmp(line, exact[i], name_len)) return true;
-    return (name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12)) ||
-           (name_len > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20));
+    if (!(name_len > 12 && !strncasecmp(line, "x-ratelimit-", 12)) &&
+        !(name_len > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20)))
+        return false;
+    /* the rest of a prefixed name is the provider's: a token, or the header is not passed */
+    return strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == name_len;
 }
 
 /* What happened, for the response head: the provider and model that answered, how many
@@ -745,6 +793,7 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
         total += strlen(lines[i]) + 32;
     char *pass = arena_alloc(&req->arena, total + 1);
     size_t plen = 0;
+    const char *encoding = NULL;
     for (size_t i = 0; i < nlines; i++) {
         const char *line = lines[i];
         const char *colon = strchr(line, ':');
@@ -753,12 +802,18 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
         const char *value = colon + 1;
         while (*value == ' ' || *value == '\t')
             value++;
-        if (nlen == 12 && !strncasecmp(line, "content-type", 12)) {
-            content_type = arena_strndup(&req->arena, value, strlen(value));
+        /* Only values a client reads as one line reach it: a provider (or a client's
+         * custom_host) must not be able to add headers to aigw's response. Checked only for
+         * the headers that are passed on (the rest are not read). */
+        if (nlen == 16 && !strncasecmp(line, "content-encoding", 16)) {
+            if (strcasecmp(value, "identity") != 0) encoding = value;
+        } else if (nlen == 12 && !strncasecmp(line, "content-type", 12)) {
+            if (header_value_visible(value)) content_type = arena_strndup(&req->arena, value, strlen(value));
         } else if (nlen == 12 && !strncasecmp(line, "x-request-id", 12)) {
+            if (!header_value_visible(value)) continue;
             int n = snprintf(pass + plen, total + 1 - plen, "x-upstream-request-id: %s\r\n", value);
             if (n > 0) plen += (size_t)n;
-        } else if (header_passes(line, nlen)) {
+        } else if (header_passes(line, nlen) && header_value_visible(value)) {
             size_t l = strlen(line);
             memcpy(pass + plen, line, l);
             memcpy(pass + plen + l, "\r\n", 2);
@@ -772,6 +827,22 @@ static bool on_upstream_head(void *ud, int status, const char *const *lines, siz
     req->pass_headers = pass;
     req->pass_headers_len = plen;
     req->status = status;
+    /* Refused heads end the transfer here (their body is not read): a redirect, which aigw
+     * does not follow, and a body encoded although aigw asked for identity — passed on, it
+     * would be mislabelled, and decoding it would be a way round max_response_bytes. */
+    char why[200];
+    why[0] = '\0';
+    if (status >= 300 && status < 400)
+        snprintf(why, sizeof why, "answered with a redirect (%d), which aigw does not follow", status);
+    else if (status < 100 || status > 599)
+        snprintf(why, sizeof why, "answered with an invalid status (%d)", status);
+    else if (encoding)
+        snprintf(why, sizeof why, "sent a body with Content-Encoding: %.60s although aigw asked for identity",
+                 header_value_visible(encoding) ? encoding : "(unreadable)");
+    if (why[0]) {
+        req->head_refusal = arena_strndup(&req->arena, why, strlen(why));
+        return false;
+    }
     if (status >= 200 && status < 300 && !strncasecmp(content_type, "text/event-stream", 17)) {
         /* The first byte goes to the client: from here on there is no retry or fallback. */
         set_route_headers(req, false);
@@ -806,7 +877,10 @@ static int on_upstream_data(void *ud, const char *data, size_t len)
     /* Whole events gather in stream_out; on_upstream_flush sends them once per socket read. */
     if (!sse_reader_feed(&req->sse, data, len, on_sse_event, req)) return UPSTREAM_DATA_ABORT;
     /* After an in-band error the provider has nothing more to say that the client can use. */
-    return req->stream_error ? UPSTREAM_DATA_ABORT : UPSTREAM_DATA_OK;
+    if (req->stream_error) return UPSTREAM_DATA_ABORT;
+    /* curl reads up to 100 buffers in one round: past this much gathered, the round ends and
+     * on_upstream_flush writes it (and pauses if the client is behind). */
+    return req->stream_out.len >= STREAM_GATHER_MAX ? UPSTREAM_DATA_PAUSE : UPSTREAM_DATA_OK;
 }
 
 static bool on_upstream_flush(void *ud)
@@ -823,7 +897,8 @@ static int status_for(upstream_result result)
     switch (result) {
     case UPSTREAM_CONNECT_TIMEOUT:
     case UPSTREAM_FIRST_BYTE_TIMEOUT:
-    case UPSTREAM_IDLE_TIMEOUT: return 504;
+    case UPSTREAM_IDLE_TIMEOUT:
+    case UPSTREAM_TOTAL_TIMEOUT: return 504;
     default: return 502;
     }
 }
@@ -833,7 +908,8 @@ static attempt_result attempt_result_of(upstream_result result)
     switch (result) {
     case UPSTREAM_CONNECT_TIMEOUT:
     case UPSTREAM_FIRST_BYTE_TIMEOUT:
-    case UPSTREAM_IDLE_TIMEOUT: return ATTEMPT_TIMEOUT;
+    case UPSTREAM_IDLE_TIMEOUT:
+    case UPSTREAM_TOTAL_TIMEOUT: return ATTEMPT_TIMEOUT;
     case UPSTREAM_CONNECT_FAILED: return ATTEMPT_CONNECT;
     default: return ATTEMPT_BROKEN;
     }
@@ -995,7 +1071,19 @@ static void on_upstream_done(void *ud, upstream_result result, const char *messa
         http_respond_error(req, 502, "server_error", "upstream_error", NULL, msg);
         return;
     }
-    snprintf(msg, sizeof msg, "provider %s: %s (%s)", provider, message, upstream_result_name(result));
+    if (req->head_refusal) { /* on_upstream_head refused it and ended the transfer */
+        snprintf(msg, sizeof msg, "provider %s %s", provider, req->head_refusal);
+        req->failure_status = 502;
+        /* the same request would get the same answer: a status, retried only where the
+         * route's retry.on names it; another target may still be tried */
+        attempt_failed(req, FAILED_TRANSPORT, ATTEMPT_STATUS, req->status, msg);
+        return;
+    }
+    if (result == UPSTREAM_TOTAL_TIMEOUT)
+        snprintf(msg, sizeof msg, "provider %s did not finish its reply within %u ms (total timeout)",
+                 provider, reply_deadline_ms(req));
+    else
+        snprintf(msg, sizeof msg, "provider %s: %s (%s)", provider, message, upstream_result_name(result));
     req->failure_status = status_for(result);
     attempt_failed(req, FAILED_TRANSPORT, attempt_result_of(result), 0, msg);
 }

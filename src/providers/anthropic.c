@@ -593,6 +593,19 @@ static long anthropic_input(const usage_counts *u)
     return input < 0 ? 0 : input;
 }
 
+const char *anthropic__reply_shape(json_t *reply)
+{
+    json_t *content = json_object_get(reply, "content");
+    if (!json_is_array(content)) return "content is not an array";
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (!json_is_string(json_object_get(b, "type"))) return "a content block has no type";
+    }
+    return NULL;
+}
+
 json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
 {
     buf text, reasoning;
@@ -700,6 +713,13 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         *message = "provider sent a stream event that is not a Messages event";
         return STREAM_FAILED;
     }
+    bool block_start = !strcmp(type, "content_block_start");
+    if ((block_start || !strcmp(type, "content_block_delta")) &&
+        (!json_is_integer(json_object_get(ev, "index")) ||
+         !json_is_object(json_object_get(ev, block_start ? "content_block" : "delta")))) {
+        *message = "provider sent a content block event of the wrong shape";
+        return STREAM_FAILED;
+    }
     stream_step step = STREAM_MORE;
     json_t *chunk = NULL;
     if (!strcmp(type, "message_start")) {
@@ -711,16 +731,22 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         chunk = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
     } else if (!strcmp(type, "content_block_start")) {
         json_t *block = json_object_get(ev, "content_block");
-        int index = (int)json_integer_value(json_object_get(ev, "index"));
+        json_int_t index = json_integer_value(json_object_get(ev, "index"));
         const char *btype = json_string_value(json_object_get(block, "type"));
-        if (btype && !strcmp(btype, "tool_use") && index >= 0 && index < 64) {
+        if (btype && !strcmp(btype, "tool_use")) {
             bool is_json = x->json_via_tool && json_string_value(json_object_get(block, "name")) &&
                            !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
+            int *slot = xlate__slot(x, &x->block_tool, &x->nblock_tool, index, XLATE_BLOCKS_MAX);
+            if (!slot || (!is_json && x->tool_calls >= XLATE_TOOL_CALLS_MAX)) {
+                *message =
+                    "the provider's stream has more tool calls than a translated stream carries (1024)";
+                return STREAM_FAILED;
+            }
             if (is_json) {
-                x->block_tool[index] = -2; /* its input is the message content */
+                *slot = -2; /* its input is the message content */
             } else {
                 int t = x->tool_calls++;
-                x->block_tool[index] = t;
+                *slot = t;
                 chunk =
                     xlate__chunk(x,
                                  json_pack("{s:[{s:i,s:O,s:s,s:{s:O,s:s}}]}", "tool_calls", "index", t, "id",
@@ -734,18 +760,19 @@ stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf 
         }
     } else if (!strcmp(type, "content_block_delta")) {
         json_t *delta = json_object_get(ev, "delta");
-        int index = (int)json_integer_value(json_object_get(ev, "index"));
+        int tool =
+            xlate__lookup(x->block_tool, x->nblock_tool, json_integer_value(json_object_get(ev, "index")));
         const char *dtype = json_string_value(json_object_get(delta, "type"));
         if (dtype && !strcmp(dtype, "text_delta")) {
             chunk = xlate__chunk(x, json_pack("{s:O}", "content", json_object_get(delta, "text")), NULL);
-        } else if (dtype && !strcmp(dtype, "input_json_delta") && index >= 0 && index < 64) {
+        } else if (dtype && !strcmp(dtype, "input_json_delta")) {
             json_t *part = json_object_get(delta, "partial_json");
-            if (x->block_tool[index] == -2)
+            if (tool == -2)
                 chunk = xlate__chunk(x, json_pack("{s:O}", "content", part), NULL);
-            else if (x->block_tool[index] >= 0 && json_string_length(part))
+            else if (tool >= 0 && json_string_length(part))
                 chunk = xlate__chunk(x,
-                                     json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index",
-                                               x->block_tool[index], "function", "arguments", part),
+                                     json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index", tool, "function",
+                                               "arguments", part),
                                      NULL);
         } else if (dtype && !strcmp(dtype, "thinking_delta")) {
             json_t *t = json_object_get(delta, "thinking");
@@ -842,25 +869,29 @@ void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
     json_t *tc;
     json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
     {
-        int t = (int)json_integer_value(json_object_get(tc, "index"));
-        if (t < 0 || t >= 64) continue;
+        int *block = xlate__slot(x, &x->tool_block, &x->ntool_block,
+                                 json_integer_value(json_object_get(tc, "index")), XLATE_TOOL_CALLS_MAX);
+        if (!block) { /* never a silent drop: the stream ends with an in-band error */
+            x->failure = "the stream has more tool calls than a translated stream carries (1024)";
+            return;
+        }
         json_t *fn = json_object_get(tc, "function");
         /* A call's block opens once, at its first delta (some servers repeat the id on every
          * delta); fragments of a call whose block is already closed (calls interleaved) still
          * go to that call's index, which the SDKs accumulate by. */
-        if (x->tool_block[t] < 0) {
+        if (*block < 0) {
             const char *id = json_string_value(json_object_get(tc, "id"));
             const char *name = json_string_value(json_object_get(fn, "name"));
             open_block(x, out, 1,
                        json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", id ? id : "", "name",
                                  name ? name : "", "input"));
-            x->tool_block[t] = x->open_block;
+            *block = x->open_block;
         }
         json_t *args = json_object_get(fn, "arguments");
         if (json_is_string(args) && json_string_length(args))
             emit(out, "content_block_delta",
-                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->tool_block[t],
-                           "delta", "type", "input_json_delta", "partial_json", args));
+                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", *block, "delta",
+                           "type", "input_json_delta", "partial_json", args));
     }
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
     if (finish) {

@@ -32,18 +32,32 @@ typedef struct xlate {
     bool decoder_started;
     const char *reply_failure; /* the provider's reply says the generation failed (why), arena */
     int tool_calls;            /* tool calls seen so far (canonical index of the next) */
-    int block_tool[64];        /* Anthropic block index → canonical tool index, -1: not a tool */
+    int *block_tool;           /* Anthropic block index → canonical tool index, -1: not a tool */
+    int nblock_tool;           /* … slots in it (grown in the arena, see xlate__slot) */
     const char *finish_reason;
+    const char *failure; /* an encoder could not go on (why, static): the stream fails in-band */
 
     /* encoder: canonical chunks → client events */
     bool started;
     int open_block; /* Anthropic: index of the open content block, -1 none */
     int open_kind;  /* 0 text, 1 tool_use, 2 thinking */
     int next_block;
-    int tool_block[64];      /* canonical tool index → Anthropic block index, -1 none */
+    int *tool_block; /* canonical tool index → Anthropic block index, -1 none */
+    int ntool_block;
     const char *stop_reason; /* Anthropic stop_reason to send */
     bool encoder_done;
 } xlate;
+
+/* Tool calls one translated stream may carry; past it the stream fails in-band (never a
+ * silent drop). Anthropic content blocks get a few more (thinking, text). */
+#define XLATE_TOOL_CALLS_MAX 1024
+#define XLATE_BLOCKS_MAX (XLATE_TOOL_CALLS_MAX + 16)
+
+/* The slot for index in an index map that grows in the request's arena (new slots are -1):
+ * NULL when index is negative or not below max. */
+int *xlate__slot(xlate *x, int **map, int *n, long long index, int max);
+/* The value at index of such a map, -1 where none was set. */
+int xlate__lookup(const int *map, int n, long long index);
 
 /* Sets the reply id from the provider's, keeping only characters ids are made of (an id cut
  * inside a UTF-8 sequence would make every later chunk invalid). */
@@ -75,6 +89,13 @@ void provider_usage_chunk_cost(const request *req, json_t *chunk);
 
 /* Receives each canonical chunk a decoder produces (borrowed). */
 typedef void (*chunk_sink)(xlate *x, json_t *chunk, buf *out);
+
+/* ---- replies of the wrong shape ---- */
+/* Each returns NULL when a provider's reply has the shape its format documents, else what is
+ * wrong (static text); the reply is then a 502, never an empty success. */
+const char *openai__reply_shape(json_t *reply);
+const char *anthropic__reply_shape(json_t *reply);
+const char *gemini__reply_shape(json_t *reply);
 
 /* ---- OpenAI (canonical) ---- */
 /* Stream decoders: one provider event, parsed once by the caller (a JSON object, borrowed),

@@ -297,6 +297,33 @@ static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
     return tc;
 }
 
+/* The first candidate: an object whose content, when given, has parts that are objects
+ * (content is left out when a candidate was stopped before it said anything). */
+static const char *candidate_shape(json_t *candidates)
+{
+    if (!json_is_array(candidates)) return "candidates is not an array";
+    json_t *cand = json_array_get(candidates, 0);
+    if (!cand) return NULL;
+    if (!json_is_object(cand)) return "candidates[0] is not an object";
+    json_t *content = json_object_get(cand, "content");
+    if (!content) return NULL;
+    json_t *parts = json_object_get(content, "parts");
+    if (!json_is_object(content) || (parts && !json_is_array(parts)))
+        return "candidates[0].content.parts is not an array";
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p) if (!json_is_object(p)) return "a part is not an object";
+    return NULL;
+}
+
+const char *gemini__reply_shape(json_t *reply)
+{
+    json_t *candidates = json_object_get(reply, "candidates");
+    /* no candidates at all: a prompt blocked, which promptFeedback says */
+    if (!candidates) return json_is_object(json_object_get(reply, "promptFeedback")) ? NULL : "no candidates";
+    return candidate_shape(candidates);
+}
+
 json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
 {
     json_t *cand = json_array_get(json_object_get(reply, "candidates"), 0);
@@ -341,6 +368,11 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
         *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
         return STREAM_FAILED;
     }
+    json_t *candidates = json_object_get(ev, "candidates");
+    if (candidates && candidate_shape(candidates)) {
+        *message = "provider sent a stream event of the wrong shape";
+        return STREAM_FAILED;
+    }
     const char *model = json_string_value(json_object_get(ev, "modelVersion"));
     if (model && x->model == x->req->route->public_name)
         x->model = arena_strndup(&x->req->arena, model, strlen(model));
@@ -360,6 +392,10 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
         if (json_is_true(json_object_get(p, "thought"))) continue;
         json_t *t = json_object_get(p, "text");
         json_t *fc = json_object_get(p, "functionCall");
+        if (fc && x->tool_calls >= XLATE_TOOL_CALLS_MAX) {
+            *message = "the provider's stream has more tool calls than a translated stream carries (1024)";
+            return STREAM_FAILED;
+        }
         json_t *deltas[2] = {
             json_is_string(t) && json_string_length(t) ? json_pack("{s:O}", "content", t) : NULL,
             fc ? json_pack("{s:[o]}", "tool_calls", tool_call_of(x, fc, x->tool_calls++, true)) : NULL,

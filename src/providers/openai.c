@@ -8,12 +8,49 @@
 
 #include "providers/codec.h"
 
+/* A tool call's place in a reply or chunk: an object whose function, when given, is an object. */
+static bool tool_calls_shape_ok(json_t *calls)
+{
+    if (!calls || json_is_null(calls)) return true;
+    if (!json_is_array(calls)) return false;
+    size_t i;
+    json_t *tc;
+    json_array_foreach(calls, i, tc)
+    {
+        json_t *fn = json_object_get(tc, "function");
+        if (!json_is_object(tc) || (fn && !json_is_object(fn))) return false;
+    }
+    return true;
+}
+
+const char *openai__reply_shape(json_t *reply)
+{
+    json_t *choices = json_object_get(reply, "choices");
+    if (!json_is_array(choices) || !json_array_size(choices)) return "choices is not a non-empty array";
+    json_t *choice = json_array_get(choices, 0);
+    json_t *message = json_object_get(choice, "message");
+    if (!json_is_object(choice) || !json_is_object(message)) return "choices[0].message is not an object";
+    json_t *content = json_object_get(message, "content");
+    if (content && !json_is_string(content) && !json_is_null(content))
+        return "choices[0].message.content is neither a string nor null";
+    if (!tool_calls_shape_ok(json_object_get(message, "tool_calls")))
+        return "choices[0].message.tool_calls is not an array of objects";
+    return NULL;
+}
+
 stream_step openai__stream_decode(xlate *x, json_t *chunk, chunk_sink sink, buf *out, const char **message)
 {
     json_t *error = json_object_get(chunk, "error");
     if (error) {
         const char *m = json_string_value(json_object_get(error, "message"));
         *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
+        return STREAM_FAILED;
+    }
+    json_t *choices = json_object_get(chunk, "choices");
+    json_t *delta = json_object_get(json_array_get(choices, 0), "delta");
+    if ((choices && !json_is_array(choices)) || (delta && !json_is_object(delta)) ||
+        !tool_calls_shape_ok(json_object_get(delta, "tool_calls"))) {
+        *message = "provider sent a stream chunk of the wrong shape";
         return STREAM_FAILED;
     }
     const char *id = json_string_value(json_object_get(chunk, "id"));

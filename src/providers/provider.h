@@ -42,6 +42,7 @@ typedef struct provider_request {
 typedef struct provider_error {
     int status;
     const char *type, *code, *param; /* OpenAI-style type and code; param may be NULL */
+    bool whole_request;              /* no target could take it (the body cannot be read): answer at once */
     char message[400];
 } provider_error;
 

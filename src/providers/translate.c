@@ -90,6 +90,29 @@ json_t *xlate__call_arguments(json_t *tool_call)
     return NULL;
 }
 
+int *xlate__slot(xlate *x, int **map, int *n, long long index, int max)
+{
+    if (index < 0 || index >= max) return NULL;
+    if (index >= *n) {
+        int grown = *n ? *n : 16;
+        while (grown <= index)
+            grown *= 2;
+        if (grown > max) grown = max;
+        int *m = arena_alloc(&x->req->arena, (size_t)grown * sizeof *m);
+        if (*n) memcpy(m, *map, (size_t)*n * sizeof *m);
+        for (int i = *n; i < grown; i++)
+            m[i] = -1;
+        *map = m;
+        *n = grown;
+    }
+    return &(*map)[index];
+}
+
+int xlate__lookup(const int *map, int n, long long index)
+{
+    return index >= 0 && index < n ? map[index] : -1;
+}
+
 void xlate__set_id(xlate *x, const char *id)
 {
     size_t n = 0;
@@ -326,9 +349,19 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     json_error_t jerr;
     json_t *in = json_loadb(req->payload, req->payload_len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(in)) {
+        /* The scanner let the body through, so it is JSON that translation cannot hold (a
+         * number beyond a double's range, an integer beyond 64 bits): no target that
+         * translates could send it. Position and reason only: the body may hold secrets. */
         json_decref(in);
+        char at[32];
+        snprintf(at, sizeof at, "%d", jerr.position);
+        err->whole_request = in == NULL;
         return refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
-                      "request body is not a JSON object%s%s", "", "");
+                      in ? "request body is not a JSON object%s%s"
+                      : json_error_code(&jerr) == json_error_numeric_overflow
+                          ? "request body has a number out of range (at byte %s)%s"
+                          : "request body cannot be translated: invalid JSON at byte %s%s",
+                      in ? "" : at, "");
     }
     xlate *x = arena_alloc(&req->arena, sizeof *x);
     memset(x, 0, sizeof *x);
@@ -338,8 +371,6 @@ static bool encode_translated(request *req, provider_request *out, provider_erro
     x->model = route->public_name;
     x->created = (int64_t)time(NULL);
     x->open_block = -1;
-    for (int i = 0; i < 64; i++)
-        x->block_tool[i] = x->tool_block[i] = -1;
 
     json_t *canon = in;
     if (req->ingress == WIRE_ANTHROPIC) {
@@ -392,6 +423,7 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
         return refuse(err, 400, "invalid_request_error", "unsupported_endpoint", "model",
                       "count_tokens needs an Anthropic provider (%s%s)", p->name, "");
 
+    err->whole_request = false;
     bool fast = req->ingress == up && !compat_may_apply(p->preset, req->payload, req->payload_len);
     if (fast)
         encode_bytes(req, model_start, model_end, out);
@@ -408,6 +440,9 @@ bool provider_encode(request *req, size_t model_start, size_t model_end, provide
         const http_header *beta = http_find_header(req, "anthropic-beta");
         if (beta) h = arena_header(req, h, "anthropic-beta", beta->value, beta->value_len);
     }
+    /* Bodies come back as sent, never encoded: a reply or stream is read and forwarded as it
+     * arrives (curl itself advertises no encoding: CURLOPT_ACCEPT_ENCODING is never set). */
+    h = arena_header(req, h, "Accept-Encoding", "identity", 8);
     out->headers = arena_header(req, h, "x-request-id", req->id, strlen(req->id));
     return true;
 }
@@ -551,14 +586,30 @@ static void dump_into(buf *out, json_t *j)
 }
 
 /* The reply cannot be given: a 502 in the client's format instead of it. */
-static const char *reply_failed(request *req, buf *out, const char *what)
+static const char *reply_failed_code(request *req, buf *out, const char *code, const char *what)
 {
-    char msg[200];
+    char msg[300];
     snprintf(msg, sizeof msg, "provider %s %s", req->route->provider->name, what);
     buf_reset(out);
-    provider_error_body(req->ingress, out, 502, "server_error", "upstream_error", NULL, msg);
+    provider_error_body(req->ingress, out, 502, "server_error", code, NULL, msg);
     req->status = 502;
     return "application/json";
+}
+
+static const char *reply_failed(request *req, buf *out, const char *what)
+{
+    return reply_failed_code(req, out, "upstream_error", what);
+}
+
+static const char *openai_type_for(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
 }
 
 const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out)
@@ -583,13 +634,26 @@ const char *provider_translate_reply(request *req, int status, const char *body,
             message = fallback;
             type = status >= 500 ? "server_error" : "invalid_request_error";
         }
+        /* Gemini's types are its RPC statuses (RESOURCE_EXHAUSTED): an OpenAI client reads
+         * OpenAI's, which follow from the HTTP status as they do at OpenAI. */
+        if (x->upstream == WIRE_GEMINI) type = openai_type_for(status);
         provider_error_body(x->ingress, out, status, type ? type : "upstream_error", NULL, NULL, message);
         json_decref(reply);
         return "application/json";
     }
     if (!json_is_object(reply)) {
         json_decref(reply);
-        return reply_failed(req, out, "sent a reply that is not a JSON object");
+        return reply_failed_code(req, out, "upstream_invalid_response",
+                                 "sent a reply that is not a JSON object");
+    }
+    const char *wrong = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_shape(reply)
+                        : x->upstream == WIRE_GEMINI  ? gemini__reply_shape(reply)
+                                                      : openai__reply_shape(reply);
+    if (wrong) {
+        json_decref(reply);
+        char what[160];
+        snprintf(what, sizeof what, "sent a reply of the wrong shape (%s)", wrong);
+        return reply_failed_code(req, out, "upstream_invalid_response", what);
     }
     usage_note(req, x->upstream, usage_of(x->upstream, reply));
     json_t *canon = x->upstream == WIRE_ANTHROPIC ? anthropic__reply_to_canonical(x, reply)
@@ -757,6 +821,10 @@ stream_step provider_stream_event(request *req, const char *raw, size_t len, buf
         json_decref(ev);
     }
     if (step == STREAM_DONE) encode_finish(x, out);
+    if (x->failure && step != STREAM_FAILED) {
+        *message = x->failure;
+        step = STREAM_FAILED;
+    }
     if (out->overflowed) { /* a translated event outgrew the stream buffer: never half an event */
         out->len = before;
         out->overflowed = false;

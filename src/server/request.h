@@ -107,6 +107,7 @@ typedef struct request {
     size_t pass_headers_len;
     const char *upstream_content_type; /* of a buffered reply, arena */
     const char *error_note;            /* why the request failed, for the access log */
+    const char *head_refusal;          /* why the upstream's head was refused (3xx, encoded), arena */
 } request;
 
 #endif

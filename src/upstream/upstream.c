@@ -80,6 +80,7 @@ typedef struct socket_watch {
     int fd;
     int events; /* UV_READABLE | UV_WRITABLE currently polled; 0 when stopped */
     bool idle;  /* no transfer uses it: curl told us CURL_POLL_REMOVE */
+    bool read;  /* curl has waited to read on it: connected, a transfer got as far as a reply */
 } socket_watch;
 
 static void process_finished(upstream_client *client);
@@ -89,6 +90,12 @@ static void call_free(upstream_call *call);
 /* ---- loop glue ------------------------------------------------------------------------ */
 
 /* Lets each call that received data in the last round write it out at once. */
+static void resume_transfer(upstream_call *call);
+
+/* Lets each call that received data in the last round write it out at once. on_flush's answer
+ * is the pause: a round that on_data ended early (its gathered output was full) goes on at once
+ * when the consumer is not behind, so a round's gathered output stays bounded without
+ * stalling a fast client. */
 static void run_flushes(upstream_client *client)
 {
     while (client->to_flush) {
@@ -96,7 +103,10 @@ static void run_flushes(upstream_client *client)
         client->to_flush = call->next_flush;
         call->flush_queued = false;
         if (call->cancelled || !call->cb.on_flush) continue;
-        if (call->cb.on_flush(call->ud)) call->pause_wanted = true;
+        bool behind = call->cb.on_flush(call->ud);
+        if (call->cancelled) continue;
+        call->pause_wanted = behind;
+        if (!behind && call->paused) resume_transfer(call); /* may queue the call again */
     }
 }
 
@@ -223,7 +233,12 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     socket_watch *w = *slot;
     if (what == CURL_POLL_REMOVE) {
         if (!w) return 0;
-        if (client->aborting) {
+        /* A connect that fails or times out inside curl closes its socket without the close
+         * hook (libcurl 7.88 closes a connection still being opened directly), and only then
+         * says CURL_POLL_REMOVE: re-arming that watch would make libuv abort on EBADF. Such a
+         * socket was only ever watched for writing (the connect); a pooled one has been read
+         * from. (An fcntl per transfer would tell too, at a system call per request.) */
+        if (client->aborting || !w->read) {
             watch_close(client, fd);
             return 0;
         }
@@ -244,7 +259,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     }
     w->idle = false;
     int events = 0;
-    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_IN) {
+        events |= UV_READABLE;
+        w->read = true;
+    }
     if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
     watch_set(w, events);
     return 0;
@@ -311,6 +329,15 @@ static void disarm_timer(upstream_call *call)
 
 /* ---- curl callbacks ------------------------------------------------------------------- */
 
+/* A header line holding a bare CR (curl splits lines at LF only) could end a line where its
+ * reader does not expect it: it is not handed over at all. Other control bytes are left to the
+ * readers that pass values on (the pipeline sends a client only visible ASCII); a vectorised
+ * memchr keeps this off the per-request cost (a byte-by-byte check was ~900 instructions). */
+static bool header_line_clean(const char *line, size_t len)
+{
+    return !memchr(line, '\r', len);
+}
+
 static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp)
 {
     upstream_call *call = userp;
@@ -335,7 +362,8 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
     }
     while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
         len--;
-    if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len) {
+    if (call->nhead_lines < HEAD_LINES_MAX && len + 1 <= HEAD_BYTES_MAX - call->head_len &&
+        header_line_clean(data, len)) {
         char *line = call->head_bytes + call->head_len;
         memcpy(line, data, len);
         line[len] = '\0';
@@ -385,7 +413,13 @@ static upstream_result map_curl_result(upstream_call *call, CURLcode code)
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE: return UPSTREAM_CONNECT_FAILED;
-    case CURLE_OPERATION_TIMEDOUT: return call->status ? UPSTREAM_IDLE_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    /* curl's own timeouts are the connect one and the transfer's total (CURLOPT_TIMEOUT_MS);
+     * first byte and idle gaps are ours (on_call_timeout) */
+    case CURLE_OPERATION_TIMEDOUT: {
+        curl_off_t pretransfer = 0; /* the request was about to go out: connected */
+        curl_easy_getinfo(call->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+        return call->status || pretransfer > 0 ? UPSTREAM_TOTAL_TIMEOUT : UPSTREAM_CONNECT_TIMEOUT;
+    }
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
@@ -589,18 +623,25 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
     return call;
 }
 
+/* Lifts curl's pause. May call on_curl_write synchronously with the bytes held back; curl
+ * reads the socket again only from a later socket action. */
+static void resume_transfer(upstream_call *call)
+{
+    call->paused = false;
+    arm_timer(call, call->idle_ms);
+    upstream_client *client = call->client;
+    client->in_curl++;
+    curl_easy_pause(call->easy, CURLPAUSE_CONT);
+    client->in_curl--;
+}
+
 void upstream_resume(upstream_call *call)
 {
     if (!call->pause_wanted) return;
     call->pause_wanted = false;
     if (!call->paused) return;
-    call->paused = false;
-    arm_timer(call, call->idle_ms);
-    /* May call on_curl_write synchronously with the bytes held back. */
     upstream_client *client = call->client;
-    client->in_curl++;
-    curl_easy_pause(call->easy, CURLPAUSE_CONT);
-    client->in_curl--;
+    resume_transfer(call);
     run_flushes(client);
     run_deferred(client);
 }
@@ -695,6 +736,7 @@ const char *upstream_result_name(upstream_result result)
     case UPSTREAM_CONNECT_TIMEOUT: return "connect_timeout";
     case UPSTREAM_FIRST_BYTE_TIMEOUT: return "first_byte_timeout";
     case UPSTREAM_IDLE_TIMEOUT: return "idle_timeout";
+    case UPSTREAM_TOTAL_TIMEOUT: return "total_timeout";
     case UPSTREAM_BROKEN: return "broken";
     case UPSTREAM_TOO_LARGE: return "too_large";
     case UPSTREAM_FAILED: return "failed";

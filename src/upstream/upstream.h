@@ -6,12 +6,18 @@
  * negotiated by ALPN when the upstream offers it (requests are multiplexed then); TLS is
  * verified; DNS runs in curl's resolver thread, never on the loop.
  *
- * Timeouts: connect (curl), time to first byte and the idle gap between body chunks (our own
- * timers, so an idle stream is not confused with a slow client we paused on purpose).
+ * Timeouts: connect and the whole transfer (curl), time to first byte and the idle gap between
+ * body chunks (our own timers, so an idle stream is not confused with a slow client we paused
+ * on purpose).
  *
- * Backpressure: on_data may ask for a pause; the transfer then stops reading from the
- * upstream socket (the kernel buffers fill and the provider slows down) until
- * upstream_resume(). Memory per stream is bounded by curl's receive buffer. */
+ * Header lines holding a control character other than HTAB (a bare CR, a NUL) are never
+ * handed over: they could end a line for whoever reads them further on.
+ *
+ * Backpressure: on_data may end the current round early (its consumer has gathered enough)
+ * and on_flush may ask for a pause; the transfer then stops reading from the upstream socket
+ * (the kernel buffers fill and the provider slows down) until upstream_resume(). curl reads up
+ * to 100 buffers of CURLOPT_BUFFERSIZE in one round, so without the early end one round could
+ * gather over a megabyte. */
 #ifndef AIGW_UPSTREAM_UPSTREAM_H
 #define AIGW_UPSTREAM_UPSTREAM_H
 
@@ -32,9 +38,10 @@ typedef enum upstream_result {
     UPSTREAM_CONNECT_TIMEOUT,
     UPSTREAM_FIRST_BYTE_TIMEOUT,
     UPSTREAM_IDLE_TIMEOUT,
-    UPSTREAM_BROKEN,    /* connection dropped or reset mid-response, bad framing */
-    UPSTREAM_TOO_LARGE, /* on_data refused more bytes */
-    UPSTREAM_FAILED,    /* anything else curl reports */
+    UPSTREAM_TOTAL_TIMEOUT, /* the whole transfer took longer than total_timeout_ms */
+    UPSTREAM_BROKEN,        /* connection dropped or reset mid-response, bad framing */
+    UPSTREAM_TOO_LARGE,     /* on_data refused more bytes */
+    UPSTREAM_FAILED,        /* anything else curl reports */
 } upstream_result;
 
 /* Callbacks, all on the worker's loop. None fires after upstream_cancel(). */
@@ -42,13 +49,16 @@ typedef struct upstream_callbacks {
     /* The final response head arrived: status and the headers, as "Name: value" lines.
      * Returning false aborts the transfer (on_done then reports UPSTREAM_FAILED). */
     bool (*on_head)(void *ud, int status, const char *const *lines, size_t nlines);
-    /* Body bytes. Return UPSTREAM_DATA_PAUSE after consuming them to stop reading until
-     * upstream_resume(); UPSTREAM_DATA_ABORT to fail with UPSTREAM_TOO_LARGE. curl hands over
-     * a chunked body one HTTP chunk at a time, so a single socket read can mean many calls. */
+    /* Body bytes. Return UPSTREAM_DATA_PAUSE after consuming them to stop reading: with an
+     * on_flush, the round ends there and on_flush's answer decides whether reading goes on at
+     * once or waits for upstream_resume(); without one, it waits for upstream_resume().
+     * UPSTREAM_DATA_ABORT fails with UPSTREAM_TOO_LARGE. curl hands over a chunked body one
+     * HTTP chunk at a time, so a single socket read can mean many calls. */
     int (*on_data)(void *ud, const char *data, size_t len);
     /* Optional: called once after each round of on_data calls (one socket read's worth), so the
-     * consumer can write what it gathered in one go. Returning true pauses the transfer as
-     * UPSTREAM_DATA_PAUSE would. Never called after on_done. */
+     * consumer can write what it gathered in one go. Returning true pauses the transfer until
+     * upstream_resume(); false lets it go on (also after on_data asked to end the round).
+     * Never called after on_done. */
     bool (*on_flush)(void *ud);
     /* The transfer ended; message is a short human-readable reason when result != OK. The
      * call object is freed right after this returns. */
@@ -63,7 +73,7 @@ typedef struct upstream_request {
     size_t body_len;
     struct curl_slist *headers; /* must stay valid until on_done or cancel */
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
-    uint32_t total_timeout_ms; /* the whole transfer (a route's request_timeout); 0: none */
+    uint32_t total_timeout_ms; /* the whole transfer, reply included; 0: none */
 } upstream_request;
 
 /* Creates the client of one worker's loop. */

@@ -296,3 +296,23 @@ test('HEAD, absolute-form targets, HTTP versions and HTTP/1.0 keep-alive', async
   const plain = parseResponses(await rawExchange(gw.port, ['GET /healthz HTTP/1.0\r\n\r\n'], { ms: 3000 }));
   assert.equal(plain[0].headers.connection, 'close');
 });
+
+// A client's tiny request_timeout ends the upstream connect inside libcurl, which closes that
+// socket without the close hook; re-arming its watch made libuv abort the worker.
+test('requests whose own deadline ends mid-connect leave the gateway serving', async () => {
+  for (let i = 0; i < 40; i++) {
+    const cfg = JSON.stringify({ provider: 'mock', model: 'mock-model', request_timeout: 1 + (i % 10) });
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-aigw-config': cfg, 'x-mock-ttfb-ms': '50' },
+      body: JSON.stringify(chatBody(`deadline ${i}`)),
+    });
+    await r.text();
+    assert.ok([200, 504].includes(r.status), `status ${r.status}`);
+  }
+  const r = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chatBody('after')),
+  });
+  assert.equal(r.status, 200);
+  await healthy();
+});

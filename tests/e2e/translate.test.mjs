@@ -54,6 +54,8 @@ providers:
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
   - {name: up-gemini, type: gemini, base_url: "${base}", api_key: k3, models: [m-gemini],
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+  - {name: up-dead, type: openai, base_url: "http://127.0.0.1:9/v1", api_key: k4, models: [m-dead],
+     timeouts: {connect: 1s, first_byte: 5s, idle: 5s}}
 `);
   oai = new OpenAI({ baseURL: gw.baseURL, apiKey: 'client-key', maxRetries: 0, timeout: 20000 });
   ant = new Anthropic({ baseURL: gw.url, apiKey: 'client-key', maxRetries: 0, timeout: 20000 });
@@ -203,7 +205,7 @@ for (const ingress of INGRESSES) {
       assert.equal(r.finish, 'length');
     });
 
-    test(`${pair}: provider errors arrive as the SDK's error class with the message`, async () => {
+    test(`${pair}: provider errors arrive in the client's shape, type and message exact`, async () => {
       const Cls = ingress === 'openai' ? OpenAI : Anthropic;
       for (const stream of [false, true]) {
         await assert.rejects(
@@ -211,15 +213,67 @@ for (const ingress of INGRESSES) {
           (e) => {
             assert.ok(e instanceof Cls.RateLimitError, `${e.constructor.name}: ${e.message}`);
             assert.equal(e.status, 429);
-            assert.match(e.message, /mock/i);
+            if (ingress === 'openai') {
+              assert.equal(e.type, 'rate_limit_error', `stream=${stream}`);
+              assert.equal(e.error.message, 'aigw-mock injected status 429');
+            } else {
+              assert.equal(e.error.type, 'error');
+              assert.deepEqual(e.error.error, { type: 'rate_limit_error', message: 'aigw-mock injected status 429' });
+            }
             return true;
           },
         );
       }
     });
 
-    test(`${pair}: a provider failing mid-stream makes the SDK throw`, async () => {
-      await assert.rejects(() => ask(ingress, upstream, { text: 'w [[mock:words=30,drop_after=5]]', stream: true }));
+    // What the client saw of a stream before it failed: its text, and the error exactly.
+    async function streamUntilError(text) {
+      let partial = '';
+      let error;
+      try {
+        if (ingress === 'openai') {
+          const s = await oai.chat.completions.create({ model: `m-${upstream}`, stream: true, messages: [{ role: 'user', content: text }] });
+          for await (const c of s) partial += c.choices[0]?.delta?.content ?? '';
+        } else {
+          const s = await ant.messages.create({ model: `m-${upstream}`, max_tokens: 1000, stream: true, messages: [{ role: 'user', content: text }] });
+          for await (const ev of s) if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') partial += ev.delta.text;
+        }
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(error, `the stream of ${text} ended without an error; text: ${partial}`);
+      const shape = ingress === 'openai'
+        ? { type: error.error?.type, message: error.error?.message, code: error.error?.code }
+        : { type: error.error?.error?.type, message: error.error?.error?.message };
+      return { partial, shape };
+    }
+    // The words each provider format streams before its Nth event (events are counted as sent:
+    // OpenAI's role chunk, Anthropic's message_start, ping and block start come first).
+    const wordsBefore = (n) => ({ openai: n - 1, anthropic: n - 3, gemini: n }[upstream]);
+    const words = (n) => Array.from({ length: n }, (_, i) => `w${i + 1} `).join('');
+
+    test(`${pair}: a provider failing mid-stream: the partial text, then the error exactly`, async () => {
+      const { partial, shape } = await streamUntilError('w [[mock:words=30,drop_after=6]]');
+      assert.equal(partial, words(wordsBefore(6)));
+      const message = `provider up-${upstream} stream failed (broken): transfer closed with outstanding read data remaining`;
+      assert.deepEqual(shape, ingress === 'openai'
+        ? { type: 'server_error', message, code: 'upstream_stream_error' }
+        : { type: 'api_error', message });
+    });
+
+    test(`${pair}: a provider's in-band stream error becomes the client's in-band error`, async () => {
+      const { partial, shape } = await streamUntilError('w [[mock:words=30,stream_error=6]]');
+      assert.equal(partial, words(wordsBefore(6)));
+      if (ingress === upstream) { // the fast path forwards the provider's own error event
+        assert.deepEqual(shape, ingress === 'openai'
+          ? { type: 'server_error', message: 'aigw-mock injected stream error', code: null }
+          : { type: 'overloaded_error', message: 'aigw-mock injected stream error' });
+      } else {
+        const message = `provider up-${upstream} stream failed: aigw-mock injected stream error`;
+        assert.deepEqual(shape, ingress === 'openai'
+          ? { type: 'server_error', message, code: 'upstream_stream_error' }
+          : { type: 'api_error', message });
+      }
     });
   }
 }
@@ -330,4 +384,88 @@ test('usage and cost: header and log for replies, the usage chunk and log for st
   assert.equal(msg.usage.cache_read_input_tokens, 3);
   const aline = await gw.waitLog((l) => l.request_id === aid);
   assert.ok(Math.abs(aline.cost_usd - expectedCost('gemini', 4, 3, 7)) < 1e-12);
+});
+
+test('usage and cost with reasoning and cache-write tokens, in every client format', async () => {
+  // 4 prompt words: 2 read from a cache, 1 written to it; 3 reasoning tokens; the reply has 7 words
+  const text = 'one two three four [[mock:cached=2,cache_write=1,reasoning=3]]';
+  // what each provider format can say: OpenAI and Gemini have no cache-write count, Anthropic
+  // no separate reasoning count (its output_tokens include thinking)
+  const want = {
+    openai: { prompt_tokens: 4, completion_tokens: 10, cached_tokens: 2, cache_write_tokens: 0, reasoning_tokens: 3 },
+    anthropic: { prompt_tokens: 4, completion_tokens: 10, cached_tokens: 2, cache_write_tokens: 1, reasoning_tokens: 0 },
+    gemini: { prompt_tokens: 4, completion_tokens: 10, cached_tokens: 2, cache_write_tokens: 0, reasoning_tokens: 3 },
+  };
+  const cost = (u, w) => ((w.prompt_tokens - w.cached_tokens - w.cache_write_tokens) * PRICES[u].input +
+    w.cached_tokens * PRICES[u].cached_input + w.cache_write_tokens * PRICES[u].cache_write +
+    w.completion_tokens * PRICES[u].output) / 1e6;
+  for (const upstream of UPSTREAMS) {
+    const w = want[upstream];
+    const id = `rc-${upstream}-${Date.now()}`;
+    const { data, response } = await oai.chat.completions
+      .create({ model: `m-${upstream}`, messages: [{ role: 'user', content: text }] }, { headers: { 'x-request-id': id } })
+      .withResponse();
+    assert.equal(data.usage.prompt_tokens, 4, upstream);
+    assert.equal(data.usage.completion_tokens, 10, upstream);
+    assert.equal(data.usage.prompt_tokens_details?.cached_tokens, 2, upstream);
+    assert.equal(data.usage.completion_tokens_details?.reasoning_tokens ?? 0, w.reasoning_tokens, upstream);
+    assert.ok(Math.abs(Number(response.headers.get('x-aigw-cost-usd')) - cost(upstream, w)) < 1e-12,
+      `${upstream}: ${response.headers.get('x-aigw-cost-usd')} vs ${cost(upstream, w)}`);
+    const line = await gw.waitLog((l) => l.request_id === id);
+    assert.deepEqual(line.usage, w, upstream);
+    assert.ok(Math.abs(line.cost_usd - cost(upstream, w)) < 1e-12);
+
+    // an Anthropic client, streamed: its usage splits the prompt the Anthropic way
+    const aid = `rc-a-${upstream}-${Date.now()}`;
+    const m = await ant.messages.stream({ model: `m-${upstream}`, max_tokens: 100, messages: [{ role: 'user', content: text }] },
+      { headers: { 'x-request-id': aid } }).finalMessage();
+    assert.equal(m.usage.cache_read_input_tokens, 2, upstream);
+    assert.equal(m.usage.cache_creation_input_tokens, w.cache_write_tokens, upstream);
+    assert.equal(m.usage.input_tokens, 4 - 2 - w.cache_write_tokens, upstream);
+    assert.equal(m.usage.output_tokens, 10, upstream);
+    const aline = await gw.waitLog((l) => l.request_id === aid);
+    assert.deepEqual(aline.usage, w, `${upstream} stream`);
+    assert.ok(Math.abs(aline.cost_usd - cost(upstream, w)) < 1e-12);
+  }
+});
+
+test('x-aigw-dropped-params on a stream, and after a fallback names the target that answered', async () => {
+  const s = await oai.chat.completions
+    .create({ model: 'm-anthropic', messages: [{ role: 'user', content: 'hi' }], seed: 3, stream: true })
+    .withResponse();
+  assert.equal(s.response.headers.get('x-aigw-dropped-params'), 'seed');
+  let text = '';
+  for await (const c of s.data) text += c.choices[0]?.delta?.content ?? '';
+  assert.equal(text, 'mock reply to: hi');
+
+  // the first target (an OpenAI-format provider that takes seed) cannot be reached; the
+  // fallback (Anthropic) drops seed, and only its drop is reported
+  const config = { strategy: { mode: 'fallback' }, targets: [
+    { provider: 'up-dead', model: 'm-dead', retry: { attempts: 0 } },
+    { provider: 'up-anthropic', model: 'm-anthropic' },
+  ] };
+  for (const stream of [false, true]) {
+    const id = `fb-${stream}-${Date.now()}`;
+    const r = await oai.chat.completions
+      .create({ model: 'any', messages: [{ role: 'user', content: 'hi' }], seed: 3, ...(stream ? { stream: true } : {}) },
+        { headers: { 'x-aigw-config': JSON.stringify(config), 'x-request-id': id } })
+      .withResponse();
+    assert.equal(r.response.headers.get('x-aigw-provider'), 'up-anthropic', `stream=${stream}`);
+    assert.equal(r.response.headers.get('x-aigw-attempts'), '2');
+    assert.equal(r.response.headers.get('x-aigw-dropped-params'), 'seed', `stream=${stream}`);
+    if (stream) for await (const c of r.data) void c;
+    const line = await gw.waitLog((l) => l.request_id === id);
+    assert.equal(line.dropped_params, 'seed');
+    assert.deepEqual(line.attempts.map((a) => a.outcome), ['connect_error', 'ok']);
+  }
+  // and the other way round: a dropping target fails, the one that answers drops nothing
+  const back = { strategy: { mode: 'fallback' }, targets: [
+    { provider: 'up-anthropic', model: 'm-anthropic', retry: { attempts: 0 }, override_params: { messages: [{ role: 'user', content: 'x [[mock:status=500]]' }] } },
+    { provider: 'up-openai', model: 'm-openai' },
+  ] };
+  const r = await oai.chat.completions
+    .create({ model: 'any', messages: [{ role: 'user', content: 'hi' }], seed: 3 }, { headers: { 'x-aigw-config': JSON.stringify(back) } })
+    .withResponse();
+  assert.equal(r.response.headers.get('x-aigw-provider'), 'up-openai');
+  assert.equal(r.response.headers.get('x-aigw-dropped-params'), null);
 });

@@ -335,6 +335,7 @@ static void test_anthropic_stream_to_openai_chunks(void **state)
     json_t *usage = NULL;
     size_t i;
     json_t *c;
+    size_t tool_deltas = 0;
     json_array_foreach(list, i, c)
     {
         if (json_is_string(c)) continue;
@@ -343,7 +344,10 @@ static void test_anthropic_stream_to_openai_chunks(void **state)
         if (t) buf_append(&text, t, strlen(t));
         json_t *tc = json_array_get(json_object_get(d, "tool_calls"), 0);
         if (tc) {
-            assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0); /* index on every delta */
+            /* an index on every delta (a missing one is not read as 0), and the call's own */
+            assert_true(json_is_integer(json_object_get(tc, "index")));
+            assert_int_equal(json_integer_value(json_object_get(tc, "index")), 0);
+            tool_deltas++;
             if (json_object_get(tc, "id")) {
                 assert_string_equal(jstr(tc, "id"), "toolu_1");
                 assert_string_equal(jstr(tc, "function.name"), "get");
@@ -357,6 +361,7 @@ static void test_anthropic_stream_to_openai_chunks(void **state)
         if (json_object_get(c, "usage") && !json_array_size(json_object_get(c, "choices")))
             usage = json_object_get(c, "usage");
     }
+    assert_int_equal(tool_deltas, 4); /* the start, then one delta per fragment */
     assert_int_equal(text.len, 5);
     assert_memory_equal(text.data, "Hello", 5);
     const char *want = "{\"city\": \"Paris\\n\"}";
@@ -759,6 +764,318 @@ static void test_gemini_failed_generation_is_502(void **state)
     fixture_free(f);
 }
 
+/* ---- hostile replies ---------------------------------------------------------------------------- */
+
+/* A translated reply whose shape is not the format's is a 502 (upstream_invalid_response) in the
+ * client's shape, for each provider format's decoder — never a 200 with empty content. */
+static void test_wrong_shape_replies_are_502(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *preset;
+        wire_format ingress;
+        const char *reply;
+    } cases[] = {
+        {"openai", WIRE_ANTHROPIC, "{\"id\":\"c\",\"choices\":\"notalist\"}"},
+        {"openai", WIRE_ANTHROPIC, "{\"id\":\"c\",\"choices\":[]}"},
+        {"openai", WIRE_ANTHROPIC, "{\"choices\":[{\"message\":{\"content\":7}}]}"},
+        {"openai", WIRE_ANTHROPIC, "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":\"x\"}}]}"},
+        {"anthropic", WIRE_OPENAI, "{\"id\":\"m\",\"type\":\"message\",\"content\":\"notalist\"}"},
+        {"anthropic", WIRE_OPENAI, "{\"id\":\"m\",\"type\":\"message\"}"},
+        {"anthropic", WIRE_OPENAI, "{\"content\":[{\"text\":\"no type\"}]}"},
+        {"gemini", WIRE_OPENAI, "{\"candidates\":\"notalist\"}"},
+        {"gemini", WIRE_OPENAI, "{\"responseId\":\"r\"}"},
+        {"gemini", WIRE_OPENAI, "{\"candidates\":[{\"content\":{\"parts\":{\"text\":\"x\"}}}]}"},
+        {"gemini", WIRE_ANTHROPIC, "{\"candidates\":[7]}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *body =
+            cases[i].ingress == WIRE_ANTHROPIC
+                ? "{\"model\":\"pub\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"
+                : "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        fixture *f = fixture_encoded(cases[i].preset, cases[i].ingress, body, false);
+        f->req.status = 200;
+        buf b;
+        buf_init(&b, 1 << 20);
+        const char *type = provider_translate_reply(&f->req, 200, cases[i].reply, strlen(cases[i].reply), &b);
+        assert_string_equal(type, "application/json");
+        assert_int_equal(f->req.status, 502);
+        json_error_t jerr;
+        json_t *o = json_loadb(b.data, b.len, 0, &jerr);
+        assert_non_null(o);
+        if (cases[i].ingress == WIRE_ANTHROPIC) {
+            assert_string_equal(jstr(o, "type"), "error");
+            assert_string_equal(jstr(o, "error.type"), "api_error");
+        } else {
+            assert_string_equal(jstr(o, "error.code"), "upstream_invalid_response");
+            assert_string_equal(jstr(o, "error.type"), "server_error");
+        }
+        const char *m =
+            cases[i].ingress == WIRE_ANTHROPIC ? jstr(o, "error.message") : jstr(o, "error.message");
+        assert_non_null(strstr(m, "provider p sent a reply of the wrong shape ("));
+        json_decref(o);
+        buf_free(&b);
+        fixture_free(f);
+    }
+    /* a Gemini prompt blocked before any candidate is a reply of the right shape */
+    fixture *f =
+        fixture_encoded("gemini", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+    f->req.status = 200;
+    const char *blocked = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}";
+    buf b;
+    buf_init(&b, 1 << 20);
+    provider_translate_reply(&f->req, 200, blocked, strlen(blocked), &b);
+    assert_int_equal(f->req.status, 200);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* Stream events of the wrong shape end the stream with an in-band error. */
+static void test_wrong_shape_stream_events_fail(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *preset;
+        wire_format ingress;
+        const char *event;
+    } cases[] = {
+        {"openai", WIRE_ANTHROPIC, "data: {\"id\":\"c\",\"choices\":\"notalist\"}\n\n"},
+        {"openai", WIRE_ANTHROPIC, "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"tool_calls\":7}}]}\n\n"},
+        {"anthropic", WIRE_OPENAI,
+         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"content_block\":{}}\n\n"},
+        {"anthropic", WIRE_OPENAI,
+         "event: content_block_delta\ndata: "
+         "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":\"x\"}\n\n"},
+        {"gemini", WIRE_OPENAI, "data: {\"candidates\":\"notalist\"}\n\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *body =
+            cases[i].ingress == WIRE_ANTHROPIC
+                ? "{\"model\":\"pub\",\"max_tokens\":10,\"stream\":true,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"
+                : "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        fixture *f = fixture_encoded(cases[i].preset, cases[i].ingress, body, true);
+        buf b;
+        buf_init(&b, 1 << 20);
+        const char *msg = NULL;
+        assert_int_equal(provider_stream_event(&f->req, cases[i].event, strlen(cases[i].event), &b, &msg),
+                         STREAM_FAILED);
+        assert_non_null(strstr(msg, "wrong shape"));
+        buf_free(&b);
+        fixture_free(f);
+    }
+}
+
+/* An Anthropic stream of `calls` tool calls (after a text block) into OpenAI chunks. */
+static stream_step anthropic_tool_stream(fixture *f, int calls, buf *out, const char **msg)
+{
+    char ev[512];
+    stream_step step = STREAM_MORE;
+    const char *start =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+        "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":2,\"output_tokens\":1}}}\n\n";
+    provider_stream_event(&f->req, start, strlen(start), out, msg);
+    for (int i = 0; i < calls && step == STREAM_MORE; i++) {
+        int block = i + 1;
+        snprintf(
+            ev, sizeof ev,
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":%d,"
+            "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_%d\",\"name\":\"f\",\"input\":{}}}\n\n",
+            block, i);
+        step = provider_stream_event(&f->req, ev, strlen(ev), out, msg);
+        if (step != STREAM_MORE) break;
+        snprintf(ev, sizeof ev,
+                 "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%d,\"delta\":"
+                 "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"n\\\":%d}\"}}\n\n",
+                 block, i);
+        step = provider_stream_event(&f->req, ev, strlen(ev), out, msg);
+    }
+    if (step != STREAM_MORE) return step;
+    const char *end[] = {
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+        "\"usage\":{\"output_tokens\":5}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    };
+    for (size_t k = 0; k < 2 && step == STREAM_MORE; k++)
+        step = provider_stream_event(&f->req, end[k], strlen(end[k]), out, msg);
+    return step;
+}
+
+/* Far more than 64 tool calls come through whole, each with its own index and arguments. */
+static void test_many_tool_calls_in_a_translated_stream(void **state)
+{
+    (void)state;
+    fixture *f = fixture_encoded(
+        "anthropic", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
+    buf b;
+    buf_init(&b, 64 << 20);
+    const char *msg = NULL;
+    assert_int_equal(anthropic_tool_stream(f, 300, &b, &msg), STREAM_DONE);
+    json_t *list = parse_client_events(&b, false);
+    int next = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        json_t *tc = json_array_get(json_path_get_compat(c, "choices.0.delta.tool_calls"), 0);
+        if (!tc) continue;
+        assert_true(json_is_integer(json_object_get(tc, "index")));
+        int index = (int)json_integer_value(json_object_get(tc, "index"));
+        if (json_object_get(tc, "id")) { /* each call starts once, in order */
+            assert_int_equal(index, next);
+            char id[32];
+            snprintf(id, sizeof id, "toolu_%d", index);
+            assert_string_equal(jstr(tc, "id"), id);
+            next++;
+        } else {
+            char args[32];
+            snprintf(args, sizeof args, "{\"n\":%d}", index);
+            assert_int_equal(index, next - 1);
+            assert_string_equal(jstr(tc, "function.arguments"), args);
+        }
+    }
+    assert_int_equal(next, 300);
+    json_decref(list);
+    buf_free(&b);
+    fixture_free(f);
+
+    /* … and the other way: 300 OpenAI calls into 300 Anthropic tool_use blocks */
+    f = fixture_encoded("openai", WIRE_ANTHROPIC,
+                        "{\"model\":\"pub\",\"max_tokens\":10,\"stream\":true,"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                        true);
+    buf_init(&b, 64 << 20);
+    char ev[512];
+    for (int k = 0; k < 300; k++) {
+        snprintf(ev, sizeof ev,
+                 "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%d,"
+                 "\"id\":\"call_%d\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}"
+                 "}]}}]}"
+                 "\n\n",
+                 k, k);
+        assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_MORE);
+    }
+    const char *done = "data: [DONE]\n\n";
+    assert_int_equal(provider_stream_event(&f->req, done, strlen(done), &b, &msg), STREAM_DONE);
+    list = parse_client_events(&b, true);
+    int blocks = 0;
+    json_array_foreach(list, i, c)
+    {
+        if (strcmp(jstr(c, "type"), "content_block_start")) continue;
+        char id[32];
+        snprintf(id, sizeof id, "call_%d", blocks);
+        assert_string_equal(jstr(c, "content_block.id"), id);
+        assert_int_equal(json_integer_value(json_object_get(c, "index")), blocks);
+        blocks++;
+    }
+    assert_int_equal(blocks, 300);
+    json_decref(list);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* Past 1024 tool calls the stream fails in-band, in both directions: never a silent drop. */
+static void test_tool_calls_past_the_cap_fail_the_stream(void **state)
+{
+    (void)state;
+    fixture *f = fixture_encoded(
+        "anthropic", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
+    buf b;
+    buf_init(&b, 256 << 20);
+    const char *msg = NULL;
+    assert_int_equal(anthropic_tool_stream(f, XLATE_TOOL_CALLS_MAX + 1, &b, &msg), STREAM_FAILED);
+    assert_non_null(strstr(msg, "more tool calls than a translated stream carries (1024)"));
+    assert_int_equal(f->req.xlate->tool_calls, XLATE_TOOL_CALLS_MAX);
+    buf_free(&b);
+    fixture_free(f);
+
+    f = fixture_encoded("openai", WIRE_ANTHROPIC,
+                        "{\"model\":\"pub\",\"max_tokens\":10,\"stream\":true,"
+                        "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                        true);
+    buf_init(&b, 64 << 20);
+    const char *ev =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1024,"
+        "\"id\":\"call_x\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n";
+    msg = NULL;
+    assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_FAILED);
+    assert_non_null(strstr(msg, "more tool calls"));
+    buf_free(&b);
+    fixture_free(f);
+
+    /* Gemini: the 1025th functionCall part */
+    f = fixture_encoded(
+        "gemini", WIRE_OPENAI,
+        "{\"model\":\"pub\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", true);
+    buf_init(&b, 256 << 20);
+    const char *call =
+        "data: "
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}}]}\n\n";
+    stream_step step = STREAM_MORE;
+    int sent = 0;
+    while (step == STREAM_MORE && sent <= XLATE_TOOL_CALLS_MAX) {
+        step = provider_stream_event(&f->req, call, strlen(call), &b, &msg);
+        sent++;
+        b.len = 0;
+    }
+    assert_int_equal(step, STREAM_FAILED);
+    assert_int_equal(sent, XLATE_TOOL_CALLS_MAX + 1);
+    buf_free(&b);
+    fixture_free(f);
+}
+
+/* A body with a number jansson cannot hold is the client's mistake for every target: refused
+ * as a whole request (no attempt), by position, without quoting the body. */
+static void test_unreadable_number_is_a_whole_request_400(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new("anthropic", WIRE_OPENAI,
+                             "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                             "\"temperature\":1e999}",
+                             false);
+    provider_request out;
+    provider_error err;
+    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_true(err.whole_request);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_json");
+    assert_non_null(strstr(err.message, "a number out of range (at byte"));
+    assert_null(strstr(err.message, "1e999"));
+    fixture_free(f);
+    /* a refusal that is this provider's only (n > 1 to Anthropic) is not a whole-request one */
+    f = fixture_new("anthropic", WIRE_OPENAI,
+                    "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}",
+                    false);
+    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_false(err.whole_request);
+    fixture_free(f);
+}
+
+/* Every upstream request asks for identity bodies, on the fast path and translated. */
+static void test_upstream_requests_ask_for_identity(void **state)
+{
+    (void)state;
+    for (int translated = 0; translated < 2; translated++) {
+        fixture *f =
+            fixture_new(translated ? "anthropic" : "openai", WIRE_OPENAI,
+                        "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
+        provider_request out;
+        provider_error err;
+        assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+        int found = 0;
+        for (struct curl_slist *h = out.headers; h; h = h->next)
+            if (!strncasecmp(h->data, "accept-encoding:", 16)) {
+                assert_string_equal(h->data, "Accept-Encoding: identity");
+                found++;
+            }
+        assert_int_equal(found, 1);
+        fixture_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +1096,12 @@ int main(void)
         cmocka_unit_test(test_json_output_to_anthropic),
         cmocka_unit_test(test_translated_event_over_the_limit_fails_whole),
         cmocka_unit_test(test_gemini_failed_generation_is_502),
+        cmocka_unit_test(test_wrong_shape_replies_are_502),
+        cmocka_unit_test(test_wrong_shape_stream_events_fail),
+        cmocka_unit_test(test_many_tool_calls_in_a_translated_stream),
+        cmocka_unit_test(test_tool_calls_past_the_cap_fail_the_stream),
+        cmocka_unit_test(test_unreadable_number_is_a_whole_request_400),
+        cmocka_unit_test(test_upstream_requests_ask_for_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

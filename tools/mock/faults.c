@@ -54,6 +54,14 @@ void faults_set(faults *f, const char *key, size_t klen, const char *val, size_t
         f->reset = n != 0;
     else if (KEY("hang"))
         f->hang = n != 0;
+    else if (KEY("header_cr"))
+        f->header_cr = n != 0;
+    else if (KEY("encoding"))
+        f->gzip_label = !strcasecmp(v, "gzip");
+    else if (KEY("shape"))
+        f->bad_shape = !strcasecmp(v, "bad");
+    else if (KEY("trickle_ms"))
+        f->trickle_ms = n;
 #undef KEY
 }
 
@@ -106,6 +114,11 @@ void faults_merge_body(faults *f, const char *body, size_t len)
     if (!f->rl_window_ms) f->rl_window_ms = b.rl_window_ms;
     f->reset |= b.reset;
     f->hang |= b.hang;
+    f->header_cr |= b.header_cr;
+    f->gzip_label |= b.gzip_label;
+    f->bad_shape |= b.bad_shape;
+    if (!f->trickle_ms) f->trickle_ms = b.trickle_ms;
+    f->trickle_ms = bound(f->trickle_ms, 0, MAX_DELAY_MS);
 
     if (f->ttfb_ms < 0 || f->ttfb_ms > MAX_DELAY_MS) f->ttfb_ms = MAX_DELAY_MS;
     if (f->chunk_delay_ms < 0 || f->chunk_delay_ms > MAX_DELAY_MS) f->chunk_delay_ms = MAX_DELAY_MS;

@@ -33,7 +33,7 @@
 #define MAX_HEAD 65536
 #define MAX_DELAY_MS 600000
 #define MAX_WORDS 1000000
-#define MAX_TOOL_CALLS 64
+#define MAX_TOOL_CALLS 1100 /* above a gateway's cap of 1024 per translated stream */
 #define MAX_TOOLS 128
 #define MAX_STOPS 16
 #define MAX_SCOPES 1024
@@ -108,6 +108,11 @@ typedef struct faults {
     long rl_requests;         /* rate limit: requests per window of the scope; 0: none */
     long rl_window_ms;        /* the window, default 60000 */
     bool reset, hang;
+    /* the upstream misbehaving (2xx replies and streams only) */
+    bool header_cr;  /* a rate-limit header whose value holds a bare CR and another "header" */
+    bool gzip_label; /* Content-Encoding: gzip on a body that is sent as it is */
+    bool bad_shape;  /* a JSON reply of the wrong shape for every format */
+    long trickle_ms; /* a JSON reply sent one byte every N ms */
 } faults;
 
 /* Sets one directive (key and value need no NUL). Unknown keys are ignored. */

@@ -235,8 +235,51 @@ void respond_body(conn *c, int status, const char *extra_headers, const char *bo
     respond_start(c, ttfb);
 }
 
+/* The misbehaving upstream's extra head lines (header_cr, encoding=gzip). */
+static void head_faults(conn *c, const faults *f)
+{
+    if (f->header_cr) sb_str(&c->head, "x-ratelimit-remaining-requests: 5\rx-injected: yes\r\n");
+    if (f->gzip_label) sb_str(&c->head, "Content-Encoding: gzip\r\n");
+}
+
 void respond_reply(conn *c, const char *extra_headers, const char *body, size_t len, const faults *f)
 {
+    static const char bad[] =
+        "{\"choices\":\"notalist\",\"content\":\"notalist\",\"candidates\":\"notalist\"}";
+    if (f->bad_shape) {
+        body = bad;
+        len = sizeof bad - 1;
+    }
+    if (f->trickle_ms > 0) { /* chunked, one byte per chunk, trickle_ms apart */
+        free_events(c);
+        c->streaming = true;
+        c->chunk_delay_ms = f->trickle_ms;
+        c->drop_after = 0;
+        head_begin(c, 200, "application/json", 0, true);
+        if (extra_headers) sb_str(&c->head, extra_headers);
+        head_faults(c, f);
+        sb_add(&c->head, "\r\n", 2);
+        for (size_t i = 0; i < len; i++)
+            stream_event(c, body + i, 1);
+        stream_end(c, f, NULL, 0);
+        return;
+    }
+    if (f->header_cr || f->gzip_label) {
+        head_begin(c, 200, "application/json", len, false);
+        if (extra_headers) sb_str(&c->head, extra_headers);
+        head_faults(c, f);
+        sb_add(&c->head, "\r\n", 2);
+        if (!f->drop_after) {
+            sb_add(&c->head, body, len);
+            c->streaming = false;
+            respond_start(c, f->ttfb_ms);
+            return;
+        }
+        sb_add(&c->head, body, len / 2);
+        conn_send(c, c->head.p, c->head.len);
+        conn_close(c);
+        return;
+    }
     if (!f->drop_after) {
         respond_body(c, 200, extra_headers, body, len, f->ttfb_ms);
         return;
@@ -266,6 +309,7 @@ void stream_begin(conn *c, const char *content_type, const char *extra_headers, 
     c->drop_after = f->drop_after;
     head_begin(c, 200, content_type, 0, true);
     if (extra_headers) sb_str(&c->head, extra_headers);
+    head_faults(c, f);
     sb_add(&c->head, "\r\n", 2);
 }
 
