@@ -11,7 +11,7 @@
 // and /healthz answers throughout on fresh connections.
 //
 // Seeded: the seed is printed; CHAOS_SEED=N replays the same choices (timing still varies).
-// Bounded: CHAOS_MS of traffic (default 35 s), every wait has a deadline.
+// Bounded: CHAOS_MS of traffic (default 35 s; about 45 s in all), every wait has a deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -221,7 +221,10 @@ function rawSession(port, r, stats, lenient = false) {
         return resolve(`waited for ${n} responses, got ${parsed.responses.length} and the connection ${sock.closedByPeer ? 'closed' : 'stalled'}`);
       resolve(null);
     };
-    const deadline = setTimeout(() => finish(ending === 'wait' && !lenient ? 'no complete answer within 15 s' : null), 15000);
+    // Time to answer everything: a retried 429 or 5xx waits for its Retry-After or a backoff.
+    const allowMs = 10000 + 100 * n;
+    const deadline = setTimeout(
+      () => finish(ending === 'wait' && !lenient ? `no complete answer within ${allowMs} ms` : null), allowMs);
     sock.on('data', (d) => {
       chunks.push(d);
       received += d.length;
