@@ -942,7 +942,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     client_conn *c = stream->data;
     if (nread == 0 || c->closing) return;
     if (nread < 0) {
-        /* EOF or error. While a request is handled this is the client giving up: cancel. */
+        /* EOF or error. While a request is handled this is the client giving up: cancel. A
+         * client that half-closes after its answer was complete still gets what is queued. */
+        if (nread == UV_EOF && c->state != CONN_HANDLING && c->write_pending) {
+            c->close_after_write = true;
+            stop_reading(c);
+            return;
+        }
         conn_close(c);
         return;
     }

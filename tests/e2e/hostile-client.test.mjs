@@ -316,3 +316,26 @@ test('requests whose own deadline ends mid-connect leave the gateway serving', a
   assert.equal(r.status, 200);
   await healthy();
 });
+
+// A client that half-closes once its request is answered (the answer queued, not yet read)
+// still receives the whole answer; only a half-close before the answer cancels. (With 8 MB
+// queued, reading has stopped until it drains; an answer below the mark is the fuzz_conn seed
+// half-close-after-request, where the kernel's buffers are 4 KiB.)
+test('a half-close after the answer is queued does not cut the answer', async () => {
+  const body = JSON.stringify({ model: 'mock-embed', input: Array.from({ length: 200 }, (_, i) => `half ${i}`), dimensions: 4096 });
+  const sock = net.connect(gw.port, '127.0.0.1');
+  const chunks = [];
+  sock.on('data', (d) => chunks.push(d));
+  await new Promise((r) => sock.on('connect', r));
+  sock.pause();
+  sock.write(post('/v1/embeddings', body, 'x-request-id: half-close\r\n'));
+  // The access-log line is written once the reply is complete and queued; the client has
+  // read nothing (8 MB do not fit in the socket buffers).
+  await gw.waitLog((l) => l.request_id === 'half-close', 10000);
+  sock.end();
+  sock.resume();
+  await new Promise((r) => { sock.on('close', r); setTimeout(r, 10000); });
+  const [res] = parseResponses(Buffer.concat(chunks).toString('latin1'));
+  assert.equal(res?.status, 200);
+  assert.equal(JSON.parse(res.body).data.length, 200);
+});
