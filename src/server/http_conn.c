@@ -216,13 +216,11 @@ static void on_write_done(uv_write_t *req, int status)
         pipeline_on_writable(&c->req);
     }
     if (c->close_after_write && c->write_pending == 0) close_soon(c);
-    if (c->output_blocked) {
-        if (c->write_pending < HTTP_OUTPUT_LOW_WATER) {
-            c->output_blocked = false;
-            conn_next_request(c);
-        } else if (c->state == CONN_IDLE) { /* the client reads: its idle time starts again */
-            uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
-        }
+    if (c->state == CONN_IDLE && !c->close_soon) /* the client reads: its idle time starts again */
+        uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+    if (c->output_blocked && c->write_pending < HTTP_OUTPUT_LOW_WATER) {
+        c->output_blocked = false;
+        conn_next_request(c);
     }
 }
 
@@ -990,7 +988,8 @@ static void conn_resume(client_conn *c)
         conn_close(c);
         return;
     }
-    if (c->state != CONN_IDLE || c->output_blocked || !pending_bytes(c)) return;
+    /* After a half-close or a final answer nothing more is parsed: what is queued goes out. */
+    if (c->state != CONN_IDLE || c->output_blocked || c->close_after_write || !pending_bytes(c)) return;
     /* Everything is consumed unless a complete request leaves a tail (request_complete). */
     size_t off = c->pending_off;
     c->pending_off = c->pending.len;
@@ -1090,7 +1089,11 @@ void http_conn_drain(worker *w)
 {
     for (client_conn *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE && !pending_bytes(c)) conn_close(c);
+        if (c->state != CONN_IDLE || pending_bytes(c)) continue;
+        if (c->write_pending) /* an answer still on its way goes out whole first */
+            c->close_after_write = true;
+        else
+            conn_close(c);
     }
 }
 

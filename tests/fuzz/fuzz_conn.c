@@ -203,6 +203,7 @@ static void check_feed(response_check *rc, const char *data, size_t len)
 typedef struct client {
     int fd; /* -1: closed */
     bool reading, eof, shut_wanted;
+    bool shut; /* half-closed */
     char *out; /* bytes the kernel has not taken yet */
     size_t out_len, out_cap;
     response_check check;
@@ -213,6 +214,7 @@ static aigw_config cfg;
 static struct sockaddr_in server_addr;
 static client clients[MAX_CLIENTS];
 static int nclients, current;
+static bool closed_all; /* OP_CLOSE_ALL ran: connections were cut on purpose */
 static const uint8_t *payload;
 static size_t payload_len, payload_off;
 static char read_scratch[64 * 1024];
@@ -420,6 +422,15 @@ static void teardown(bool reset)
             fprintf(stderr, "fuzz_conn: client %d: %u whole responses, last status %d, %s\n", i,
                     clients[i].check.responses, clients[i].check.status,
                     clients[i].eof ? "closed by the server" : "open");
+    /* A lone client that half-closed loses no byte of an answer it was being sent, unless the
+     * server took a request back because of it (a client gone mid-request is cancelled, by
+     * design), everything was force-closed, or an idle timeout of 0 closed it unread. */
+    if (nclients == 1 && clients[0].shut && clients[0].fd >= 0 && clients[0].eof && !closed_all &&
+        cfg.keepalive_idle_timeout_ms && cfg.header_read_timeout_ms && !stub_pipeline_aborts()) {
+        const response_check *rc = &clients[0].check;
+        if (!(rc->state == CHECK_CLOSED || (rc->state == CHECK_STATUS && !rc->line_len)))
+            check_fail(rc, "an answer cut short after the client half-closed");
+    }
     for (int i = 0; i < nclients; i++)
         client_close(&clients[i], reset);
     for (int t = 0; t < SETTLE_TURNS && (w.nconns || !stub_pipeline_quiet()); t++)
@@ -446,6 +457,7 @@ static void teardown(bool reset)
     stub_pipeline_check_end();
     w.draining = false;
     nclients = 0;
+    closed_all = false;
 }
 
 enum {
@@ -504,6 +516,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case OP_SHUT_WR:
             cl->shut_wanted = true;
+            cl->shut = true;
             client_flush(cl);
             break;
         case OP_RESET: client_close(cl, true); break;
@@ -518,7 +531,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 http_conn_drain(&w);
             }
             break;
-        case OP_CLOSE_ALL: http_conn_close_all(&w); break;
+        case OP_CLOSE_ALL:
+            http_conn_close_all(&w);
+            closed_all = true;
+            break;
         }
     }
     teardown(flags & 32);

@@ -29,6 +29,10 @@ seed("abort-mid-stream", [(SEND_ALL, 0), (PAUSE, 0), (RUN, 7), (RESET, 0), (RUN,
 seed("stream-backpressure", [(SEND_ALL, 0), (PAUSE, 0), (RUN, 7), (RUN, 7), (RESUME, 0)] + [(RUN, 7)] * 12,
      POST + GET, (STREAM_LATER | 0x80, 0xED, NOW, 5))
 seed("half-close-after-request", [(SEND_ALL, 0), (RUN, 1), (SHUT_WR, 0), (RUN, 3)], POST, (LATER, 4))
+# The answer (20,000 bytes, more than the 4 KiB socket buffers take) is queued before the client
+# half-closes: it must still arrive whole.
+seed("half-close-after-answer", [(SEND_ALL, 0), (PAUSE, 0), (RUN, 7), (SHUT_WR, 0), (RUN, 3), (RESUME, 0), (RUN, 7)],
+     POST, (LATER, 4))
 seed("never-answered", [(SEND_ALL, 0), (RUN, 2), (CLOSE, 0), (RUN, 2)], GET, (NEVER, 0))
 seed("two-connections-drain", [(SEND, len(GET) - 1), (CONNECT, 0), (SEND, len(GET) - 1), (RUN, 1), (DRAIN, 0),
                                (SWITCH, 0), (SEND, 3), (RUN, 3)], GET * 2 + b"\r\n", (STREAM_BEGIN_LATER, 0x21))

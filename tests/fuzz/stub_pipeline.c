@@ -82,8 +82,11 @@ void stub_pipeline_init(uv_loop_t *loop)
     }
 }
 
+static unsigned aborts; /* requests the server took back (a client gone mid-request) */
+
 void stub_pipeline_start(const uint8_t *d, size_t len)
 {
+    aborts = 0;
     decisions = d;
     ndecisions = len;
     next_decision_at = 0;
@@ -296,6 +299,12 @@ void pipeline_abort(request *req)
     if (s->finishing) fail("pipeline_abort while the response is being finished", req);
     s->active = false;
     uv_timer_stop(&s->timer);
+    aborts++;
+}
+
+unsigned stub_pipeline_aborts(void)
+{
+    return aborts;
 }
 
 void pipeline_record(request *req)

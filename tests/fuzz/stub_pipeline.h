@@ -23,6 +23,8 @@ bool stub_pipeline_quiet(void);
 /* After each input, once every connection has closed: every request object the server
  * prepared was released (aborts otherwise). */
 void stub_pipeline_check_end(void);
+/* Requests the server aborted (its client went while it was handled) since the input began. */
+unsigned stub_pipeline_aborts(void);
 /* The handle is one of the stub's own timers (kept across inputs). */
 bool stub_pipeline_owns(const uv_handle_t *handle);
 
