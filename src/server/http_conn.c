@@ -463,7 +463,10 @@ static void request_finished(client_conn *c)
     c->served++;
     if (!c->keepalive || c->error_status || c->w->draining) {
         c->close_after_write = true;
-        if (c->write_pending == 0) close_soon(c);
+        if (c->write_pending == 0)
+            close_soon(c);
+        else /* a client that never reads its last answer does not hold the connection for ever */
+            uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
         return;
     }
     c->idle_since = time_now_ns();

@@ -339,3 +339,25 @@ test('a half-close after the answer is queued does not cut the answer', async ()
   assert.equal(res?.status, 200);
   assert.equal(JSON.parse(res.body).data.length, 200);
 });
+
+// A client that asks for Connection: close and never reads its (large) answer held its
+// connection, and a slot of max_connections, for ever.
+test('a last answer the client never reads does not hold the connection past the idle timeout', async () => {
+  const g = await startGateway(gatewayConfig(mock.port)
+    .replace('max_header_bytes: 16k', 'max_header_bytes: 16k\n  max_connections: 1')
+    .replace('keepalive_idle: 5s', 'keepalive_idle: 1s'));
+  const sock = net.connect(g.port, '127.0.0.1');
+  sock.on('error', () => {});
+  try {
+    await new Promise((r) => sock.on('connect', r));
+    sock.pause();
+    const body = JSON.stringify({ model: 'mock-embed', input: Array.from({ length: 200 }, (_, i) => `idle ${i}`), dimensions: 4096 });
+    sock.write(post('/v1/embeddings', body, 'Connection: close\r\n'));
+    await sleep(3000); // the answer is queued (8 MB), the client reads nothing, the idle timeout is 1 s
+    const r = await fetch(`${g.url}/healthz`);
+    assert.equal(r.status, 200, 'the only connection slot was given back');
+  } finally {
+    sock.destroy();
+    await g.stop();
+  }
+});
