@@ -87,6 +87,7 @@ typedef struct client_conn {
     bool closing, close_soon, close_after_write, want_writable, in_ready;
     bool reading;
     bool output_blocked; /* a response is queued above the high mark: no next request until it drains */
+    bool send_stalled;   /* a stream is above the high mark: the timer watches that the client reads */
     bool holds_slot;     /* counted in the server-wide connection limit */
     uint32_t served;     /* requests answered on this connection */
     uint64_t idle_since; /* ns: when it last became idle (the oldest idle goes first at the limit) */
@@ -218,6 +219,14 @@ static void on_write_done(uv_write_t *req, int status)
     if (c->close_after_write && c->write_pending == 0) close_soon(c);
     if (c->state == CONN_IDLE && !c->close_soon) /* the client reads: its idle time starts again */
         uv_timer_start(&c->timer, on_timer, c->w->config->keepalive_idle_timeout_ms, 0);
+    if (c->send_stalled) {
+        if (c->write_pending < HTTP_OUTPUT_LOW_WATER) {
+            c->send_stalled = false;
+            uv_timer_stop(&c->timer);
+        } else {
+            uv_timer_again(&c->timer); /* progress: the client has the idle timeout again */
+        }
+    }
     if (c->output_blocked && c->write_pending < HTTP_OUTPUT_LOW_WATER) {
         c->output_blocked = false;
         conn_next_request(c);
@@ -380,6 +389,15 @@ void http_stream_begin(request *req, int status, const char *content_type, const
     conn_write(c, bufs, 4);
 }
 
+/* A stream whose client stopped reading: the upstream is paused, and the connection would hold
+ * its slot and buffers for as long as the client likes. */
+static void on_send_stall(uv_timer_t *timer)
+{
+    client_conn *c = timer->data;
+    c->send_stalled = false;
+    if (c->state == CONN_HANDLING && c->write_pending) conn_close(c);
+}
+
 bool http_stream_write(request *req, const char *data, size_t len)
 {
     client_conn *c = conn_of(req);
@@ -395,6 +413,12 @@ bool http_stream_write(request *req, const char *data, size_t len)
     conn_write(c, bufs, 3);
     if (c->write_pending >= HTTP_OUTPUT_HIGH_WATER) {
         c->want_writable = true;
+        if (!c->send_stalled) { /* retries and hedges are over once a stream has begun */
+            uint64_t ms = c->w->config->keepalive_idle_timeout_ms;
+            c->send_stalled = true;
+            c->request_timer_cb = NULL;
+            uv_timer_start(&c->timer, on_send_stall, ms, ms);
+        }
         return true;
     }
     return false;
@@ -455,8 +479,9 @@ static void request_finished(client_conn *c)
 {
     pipeline_record(&c->req);
     request_reset(c);
-    if (c->request_timer_cb) {
+    if (c->request_timer_cb || c->send_stalled) {
         c->request_timer_cb = NULL;
+        c->send_stalled = false;
         uv_timer_stop(&c->timer);
     }
     c->state = CONN_IDLE;

@@ -361,3 +361,26 @@ test('a last answer the client never reads does not hold the connection past the
     await g.stop();
   }
 });
+
+// A stream whose client stops reading paused its upstream for as long as the client liked,
+// holding both connections; now the client gets the idle timeout to take bytes again.
+test('a stream whose client stops reading is closed at the idle timeout, upstream included', async () => {
+  const g = await startGateway(gatewayConfig(mock.port).replace('keepalive_idle: 5s', 'keepalive_idle: 1s'));
+  const sock = net.connect(g.port, '127.0.0.1');
+  sock.on('error', () => {});
+  try {
+    await new Promise((r) => sock.on('connect', r));
+    sock.pause();
+    const body = JSON.stringify(chatBody('stall [[mock:words=50000]]', { stream: true }));
+    const started = Date.now();
+    sock.write(post('/v1/chat/completions', body, 'x-request-id: stalled-stream\r\n'));
+    // The request ends (and is logged) only when aigw gives up on the client.
+    const line = await g.waitLog((l) => l.request_id === 'stalled-stream', 8000);
+    assert.equal(line.stream, true);
+    assert.ok(Date.now() - started >= 900, 'not before the idle timeout');
+    assert.match(line.error ?? '', /client/);
+  } finally {
+    sock.destroy();
+    await g.stop();
+  }
+});
