@@ -252,6 +252,17 @@ test('echoed names are capped: no response header carries a client value unbound
   });
   assert.equal(huge.status, 400);
   for (const [k, v] of huge.headers) assert.ok(v.length <= 1100, `${k} is ${v.length} bytes`);
+
+  // A header config's target model is echoed in x-aigw-model: cut at 1 KiB.
+  const long = 'm'.repeat(3000);
+  const r = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-aigw-config': JSON.stringify({ provider: 'mock', model: long }) },
+    body: JSON.stringify(chatBody('cap')),
+  });
+  await r.text();
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-aigw-model'), long.slice(0, 1024));
 });
 
 // Item 18: a value too long for the line left the line without it (invalid JSON).
