@@ -197,17 +197,22 @@ export function parseResponses(raw) {
     let body = '';
     if (headers['content-length'] !== undefined) {
       const n = Number(headers['content-length']);
+      if (rest.length < n) break; // not all of it has arrived yet
       body = rest.slice(0, n);
       rest = rest.slice(n);
     } else if (headers['transfer-encoding'] === 'chunked') {
+      let complete = false;
       for (;;) {
         const lineEnd = rest.indexOf('\r\n');
+        if (lineEnd < 0) break;
         const size = parseInt(rest.slice(0, lineEnd), 16);
+        if (rest.length < lineEnd + 2 + size + 2) break;
         rest = rest.slice(lineEnd + 2);
-        if (size === 0) { rest = rest.slice(2); break; }
+        if (size === 0) { rest = rest.slice(2); complete = true; break; }
         body += rest.slice(0, size);
         rest = rest.slice(size + 2);
       }
+      if (!complete) break;
     }
     out.push({ status, headers, body });
   }
