@@ -2,7 +2,9 @@
 #
 #   make            build build/aigw and build/aigw-mock
 #   make run        install what is missing, build, start aigw-mock + aigw on aigw.example.yaml
-#   make test       install what is missing, build, unit + e2e tests, then again under ASan+UBSan
+#   make test       the include layers, install what is missing, build, unit + e2e tests, then
+#                   again under ASan+UBSan
+#   make check-includes  every #include of src/ keeps to the layers (tools/check-includes.sh)
 #   make test-asan  only the sanitizer pass
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make bench      bench/run.sh (wrk against direct, nginx, aigw, Portkey)
@@ -33,7 +35,7 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-e2e test-asan fuzz bench format format-check clean
+.PHONY: all deps run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
 
@@ -52,6 +54,17 @@ $(BUILD)/aigw: $(BUILD)/src/main.o $(GW_OBJ)
 $(BUILD)/aigw-mock: $(MOCK_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# aigw with the test-only stages of tests/stages/ in its stage table (tests/e2e/stages.test.mjs).
+$(BUILD)/test-stages/%.o: src/pipeline/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DAIGW_TEST_STAGES -MMD -MP -c $< -o $@
+$(BUILD)/test-stages/test_stages.o: tests/stages/test_stages.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/aigw-test-stages: $(BUILD)/src/main.o $(filter-out %/pipeline/pipeline.o,$(GW_OBJ)) \
+                           $(BUILD)/test-stages/pipeline.o $(BUILD)/test-stages/test_stages.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # tests/unit/test_NAME.c includes src/*/NAME.c (to reach its statics) and links every other
 # gateway object.
 $(BUILD)/tests/%: tests/unit/%.c $(GW_OBJ)
@@ -68,13 +81,21 @@ run: deps all
 test-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-test-e2e: all
+test-e2e: all $(BUILD)/aigw-test-stages
 	@scripts/e2e.sh $(BUILD)
 
 test-asan:
 	$(MAKE) SANITIZER=address all test-unit test-e2e
 
-test: deps
+# The layer order of src/ is written in tools/check-includes.sh; the second script tests the
+# check itself on small trees (a loop between folders must fail it).
+check-includes:
+	@tools/check-includes.sh
+	@tools/check-includes-test.sh
+
+test:
+	$(MAKE) check-includes
+	$(MAKE) deps
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
@@ -87,10 +108,10 @@ bench: all
 	bench/run.sh
 
 format:
-	clang-format -i $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format -i $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c)
 
 format-check:
-	clang-format --dry-run -Werror $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c)
+	clang-format --dry-run -Werror $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -15,18 +15,18 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/buf.c src/util/alloc.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
-clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,openai,anthropic,gemini,presets}.c \
-    src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json}.c \
+clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets}.c \
+    src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
-clang $flags tests/fuzz/fuzz_route.c src/routing/{tree,walk,health}.c src/config/{config,catalog}.c \
-    src/config/catalog_data.S src/providers/presets.c src/util/{arena,buf,alloc,json}.c \
+clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health}.c \
+    src/config/{config,config_read,catalog}.c src/config/catalog_data.S src/providers/{presets,prepare}.c \
+    src/util/{arena,buf,alloc,json,units,url}.c \
     $(pkg-config --cflags --libs jansson libcurl yaml-0.1 libpcre2-8) -lpthread -lm -o "$out/fuzz_route"
-# The connection state machine on a real loop with a stub pipeline (the error bodies are the
-# real providers' code).
-clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/http_conn.c \
-    src/providers/{translate,openai,anthropic,gemini,presets}.c src/config/catalog.c src/config/catalog_data.S \
-    src/upstream/sse.c src/util/{arena,buf,alloc,json}.c \
-    $(pkg-config --libs jansson libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
+# The connection state machine on a real loop, serving a stub application (the server needs
+# nothing above it: that is the point of its http_app interface).
+clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/{http_conn,http_body,http_response}.c \
+    src/util/{arena,buf,alloc,headers}.c \
+    $(pkg-config --libs libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
 for target in ${FUZZ_TARGETS:-json sse translate route conn}; do
     work="$out/corpus-$target"
     mkdir -p "$work"

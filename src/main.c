@@ -11,6 +11,8 @@
 #include <curl/curl.h>
 
 #include "config/config.h"
+#include "gateway/gateway.h"
+#include "pipeline/pipeline.h"
 #include "server/server.h"
 
 #define AIGW_VERSION "0.1.0"
@@ -33,7 +35,7 @@ static int cmd_serve(int argc, char **argv)
             return usage(stderr);
     }
     char err[1024];
-    aigw_config *cfg = config_load(path, err, sizeof err);
+    aigw_config *cfg = gateway_config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "aigw: %s\n", err);
         return 1;
@@ -43,15 +45,13 @@ static int cmd_serve(int argc, char **argv)
             fprintf(stderr, "aigw: provider %s: %s is not set; the client's own Authorization is forwarded\n",
                     cfg->providers[i].name, cfg->providers[i].api_key_env);
     signal(SIGPIPE, SIG_IGN);
-    int rc = server_run(cfg);
-    config_free(cfg);
-    return rc;
+    return server_run(cfg, &pipeline_app, gateway_config_reload); /* reloads (SIGHUP) load the same way */
 }
 
 static int cmd_config_check(const char *path)
 {
     char err[1024];
-    aigw_config *cfg = config_load(path, err, sizeof err);
+    aigw_config *cfg = gateway_config_load(path, err, sizeof err);
     if (!cfg) {
         fprintf(stderr, "aigw: %s\n", err);
         return 1;

@@ -2,10 +2,16 @@
  *
  * The document is loaded whole with libyaml's document API (nodes carry their line), then
  * walked with tables: a section is a list of rows {key, kind, bounds, offset}; a key not in
- * the table is an error listing what is allowed. This keeps each setting in one place (nginx's
+ * the table is an error listing what is allowed (the machinery is config_read.c; the tables
+ * and the sections that need code are here). This keeps each setting in one place (nginx's
  * ngx_command_t, Redis's config.c) instead of a chain of strcmp. `${VAR}` is expanded in
  * string values; an unset variable in `api_key` leaves the provider keyless (the client's own
  * key is forwarded) and is reported once on stderr, so the example config works without keys.
+ *
+ * What depends on the modules above config is kept as written, with its line, for them to
+ * finish in the load sequence (gateway_config_load): a provider's `type:` (providers_prepare
+ * resolves it to a preset), `routes:` as JSON and `default_route:` (routing_build builds the
+ * trees). So config includes only util and its catalog.
  *
  * Rejected: a hand-written event-stream walker (longer, and loses the node/line pairing that
  * makes error messages precise). */
@@ -14,7 +20,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,265 +29,9 @@
 #include <jansson.h>
 #include <yaml.h>
 
-#include "providers/provider.h"
+#include "config/config_read.h"
 #include "util/alloc.h"
-
-typedef struct alias_entry {
-    char *name, *provider, *model;
-    int line;
-} alias_entry;
-
-typedef struct alias_list {
-    alias_entry *items;
-    size_t count;
-} alias_list;
-
-typedef struct loader {
-    const char *path;
-    alias_list aliases;  /* `models:` entries, resolved once every provider is known */
-    yaml_node_t *routes; /* `routes:`, built once providers and settings are known */
-    char *default_route;
-    yaml_document_t doc;
-    char *err;
-    size_t errlen;
-    bool failed;
-} loader;
-
-static bool fail_at(loader *ld, const yaml_node_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail_at(loader *ld, const yaml_node_t *node, const char *fmt, ...)
-{
-    if (ld->failed) return false;
-    ld->failed = true;
-    int n = snprintf(ld->err, ld->errlen, "%s:%lu: ", ld->path,
-                     node ? (unsigned long)node->start_mark.line + 1 : 0UL);
-    if (n < 0 || (size_t)n >= ld->errlen) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static const char *scalar(const yaml_node_t *node)
-{
-    return (const char *)node->data.scalar.value;
-}
-
-/* ---- value parsers ---------------------------------------------------------------------- */
-
-typedef enum field_kind {
-    FIELD_INT,      /* int, bounded */
-    FIELD_SIZE,     /* bytes: 1024, 64k, 16MiB */
-    FIELD_DURATION, /* milliseconds: 500ms, 10s, 2m, or a bare number of ms */
-    FIELD_STRING,
-    FIELD_SECTION, /* nested mapping described by its own table */
-    FIELD_CUSTOM,  /* parsed by a function */
-} field_kind;
-
-typedef struct field field;
-typedef bool (*custom_parser)(loader *ld, yaml_node_t *node, void *target);
-
-struct field {
-    const char *key;
-    field_kind kind;
-    size_t offset;
-    long long min, max;
-    const field *section; /* FIELD_SECTION */
-    custom_parser parse;  /* FIELD_CUSTOM */
-};
-
-static bool require_scalar(loader *ld, yaml_node_t *node, const char *key)
-{
-    if (node->type == YAML_SCALAR_NODE) return true;
-    return fail_at(ld, node, "'%s' must be a single value", key);
-}
-
-static bool parse_number_with_unit(const char *s, long long *out, const char **unit)
-{
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || errno || v < 0) return false;
-    *out = v;
-    *unit = end;
-    return true;
-}
-
-static bool parse_int(const char *s, long long *out)
-{
-    const char *unit;
-    return parse_number_with_unit(s, out, &unit) && !*unit;
-}
-
-static bool parse_size(const char *s, long long *out)
-{
-    const char *u;
-    long long v;
-    if (!parse_number_with_unit(s, &v, &u)) return false;
-    long long mul = 1;
-    if (!*u || !strcasecmp(u, "b"))
-        mul = 1;
-    else if (!strcasecmp(u, "k") || !strcasecmp(u, "kb") || !strcasecmp(u, "kib"))
-        mul = 1024;
-    else if (!strcasecmp(u, "m") || !strcasecmp(u, "mb") || !strcasecmp(u, "mib"))
-        mul = 1024 * 1024;
-    else if (!strcasecmp(u, "g") || !strcasecmp(u, "gb") || !strcasecmp(u, "gib"))
-        mul = 1024LL * 1024 * 1024;
-    else
-        return false;
-    if (v > LLONG_MAX / mul) return false;
-    *out = v * mul;
-    return true;
-}
-
-bool config_parse_duration(const char *s, long long *out)
-{
-    const char *u;
-    long long v;
-    if (!parse_number_with_unit(s, &v, &u)) return false;
-    long long mul;
-    if (!*u || !strcmp(u, "ms"))
-        mul = 1;
-    else if (!strcmp(u, "s"))
-        mul = 1000;
-    else if (!strcmp(u, "m"))
-        mul = 60 * 1000;
-    else if (!strcmp(u, "h"))
-        mul = 3600 * 1000;
-    else
-        return false;
-    if (v > LLONG_MAX / mul) return false;
-    *out = v * mul;
-    return true;
-}
-
-/* Expands ${VAR} references. *unset gets the first unset variable's name (malloc'd) or NULL;
- * an unset variable expands to nothing. */
-static char *expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset)
-{
-    size_t cap = strlen(s) + 1, len = 0;
-    char *out = xmalloc(cap);
-    *unset = NULL;
-    while (*s) {
-        if (s[0] == '$' && s[1] == '{') {
-            const char *close = strchr(s + 2, '}');
-            if (!close) {
-                free(out);
-                fail_at(ld, node, "unterminated ${ in '%s'", scalar(node));
-                return NULL;
-            }
-            char name[256];
-            size_t nlen = (size_t)(close - (s + 2));
-            if (nlen == 0 || nlen >= sizeof name) {
-                free(out);
-                fail_at(ld, node, "bad variable name in '%s'", scalar(node));
-                return NULL;
-            }
-            memcpy(name, s + 2, nlen);
-            name[nlen] = '\0';
-            const char *val = getenv(name);
-            if (!val || !*val) {
-                if (!*unset) *unset = xstrdup(name);
-                val = "";
-            }
-            size_t vlen = strlen(val);
-            if (len + vlen + 1 > cap) {
-                cap = len + vlen + strlen(close) + 1;
-                out = xrealloc(out, cap);
-            }
-            memcpy(out + len, val, vlen);
-            len += vlen;
-            s = close + 1;
-            continue;
-        }
-        if (len + 2 > cap) out = xrealloc(out, cap *= 2);
-        out[len++] = *s++;
-    }
-    out[len] = '\0';
-    return out;
-}
-
-static bool parse_string_list(loader *ld, yaml_node_t *node, const char *key, char ***out, size_t *count)
-{
-    if (node->type != YAML_SEQUENCE_NODE) return fail_at(ld, node, "'%s' must be a list", key);
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    char **items = xcalloc(n ? n : 1, sizeof *items);
-    *out = items;
-    *count = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
-        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        if (item->type != YAML_SCALAR_NODE || !*scalar(item))
-            return fail_at(ld, item, "'%s' entries must be non-empty names", key);
-        items[(*count)++] = xstrdup(scalar(item));
-    }
-    return true;
-}
-
-/* Walks a mapping node with a field table, writing into base. */
-static bool apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base)
-{
-    if (map->type != YAML_MAPPING_NODE) return fail_at(ld, map, "'%s' must be a mapping", name);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
-        if (k->type != YAML_SCALAR_NODE) return fail_at(ld, k, "keys in '%s' must be names", name);
-        const field *f = table;
-        while (f->key && strcmp(f->key, scalar(k)) != 0)
-            f++;
-        if (!f->key) {
-            char allowed[512];
-            size_t off = 0;
-            allowed[0] = '\0';
-            for (const field *g = table; g->key && off < sizeof allowed; g++)
-                off += (size_t)snprintf(allowed + off, sizeof allowed - off, "%s%s", off ? ", " : "", g->key);
-            return fail_at(ld, k, "unknown key '%s' in %s (allowed: %s)", scalar(k), name, allowed);
-        }
-        char *target = (char *)base + f->offset;
-        long long val;
-        switch (f->kind) {
-        case FIELD_INT:
-        case FIELD_SIZE:
-        case FIELD_DURATION: {
-            if (!require_scalar(ld, v, f->key)) return false;
-            const char *s = scalar(v);
-            bool parsed = f->kind == FIELD_SIZE       ? parse_size(s, &val)
-                          : f->kind == FIELD_DURATION ? config_parse_duration(s, &val)
-                                                      : parse_int(s, &val);
-            if (!parsed)
-                return fail_at(ld, v, "'%s': cannot read '%s' as %s", f->key, s,
-                               f->kind == FIELD_SIZE       ? "a size (e.g. 65536, 64k, 16MiB)"
-                               : f->kind == FIELD_DURATION ? "a duration (e.g. 500ms, 10s, 2m)"
-                                                           : "a whole number");
-            if (val < f->min || val > f->max)
-                return fail_at(ld, v, "'%s' must be between %lld and %lld (got %lld)", f->key, f->min, f->max,
-                               val);
-            if (f->kind == FIELD_INT)
-                *(int *)target = (int)val;
-            else if (f->kind == FIELD_SIZE)
-                *(size_t *)target = (size_t)val;
-            else
-                *(uint32_t *)target = (uint32_t)val;
-            break;
-        }
-        case FIELD_STRING: {
-            if (!require_scalar(ld, v, f->key)) return false;
-            char **dst = (char **)target;
-            free(*dst);
-            *dst = xstrdup(scalar(v));
-            break;
-        }
-        case FIELD_SECTION:
-            if (!apply_section(ld, v, f->key, f->section, base)) return false;
-            break;
-        case FIELD_CUSTOM:
-            if (!f->parse(ld, v, target)) return false;
-            break;
-        }
-    }
-    return true;
-}
+#include "util/url.h"
 
 /* ---- the tables --------------------------------------------------------------------------- */
 
@@ -381,7 +130,7 @@ static const field provider_timeouts_table[] = {
 
 static const field provider_table[] = {
     {"name", FIELD_STRING, PRV(name), 0, 0, NULL, NULL},
-    {"type", FIELD_CUSTOM, PRV(preset), 0, 0, NULL, parse_provider_type},
+    {"type", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_type},
     {"base_url", FIELD_STRING, PRV(base_url), 0, 0, NULL, NULL},
     {"api_version", FIELD_STRING, PRV(api_version), 0, 0, NULL, NULL},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
@@ -396,15 +145,16 @@ static const field provider_table[] = {
 static bool parse_listen(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    if (!require_scalar(ld, node, "listen")) return false;
-    const char *s = scalar(node);
+    if (!config__require_scalar(ld, node, "listen")) return false;
+    const char *s = config__scalar(node);
     const char *colon = strrchr(s, ':');
-    if (!colon || colon == s) return fail_at(ld, node, "'listen' must be HOST:PORT (e.g. 127.0.0.1:8080)");
+    if (!colon || colon == s)
+        return config__fail_at(ld, node, "'listen' must be HOST:PORT (e.g. 127.0.0.1:8080)");
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
     if (*end || errno || port < 0 || port > 65535 || end == colon + 1)
-        return fail_at(ld, node, "'listen': bad port '%s'", colon + 1);
+        return config__fail_at(ld, node, "'listen': bad port '%s'", colon + 1);
     const char *host = s;
     size_t hlen = (size_t)(colon - s);
     if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') host++, hlen -= 2;
@@ -416,10 +166,10 @@ static bool parse_listen(loader *ld, yaml_node_t *node, void *target)
 
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
 {
-    if (!require_scalar(ld, node, "value")) return false;
-    const char *v = scalar(node);
+    if (!config__require_scalar(ld, node, "value")) return false;
+    const char *v = config__scalar(node);
     if (strcmp(v, "true") && strcmp(v, "false"))
-        return fail_at(ld, node, "expected true or false, got '%s'", v);
+        return config__fail_at(ld, node, "expected true or false, got '%s'", v);
     *(bool *)target = !strcmp(v, "true");
     return true;
 }
@@ -427,13 +177,15 @@ static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
 {
     status_set *set = target;
-    if (node->type != YAML_SEQUENCE_NODE) return fail_at(ld, node, "'on_status_codes' must be a list");
+    if (node->type != YAML_SEQUENCE_NODE)
+        return config__fail_at(ld, node, "'on_status_codes' must be a list");
     memset(set, 0, sizeof *set);
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
         long long code;
-        if (item->type != YAML_SCALAR_NODE || !parse_int(scalar(item), &code) || code < 100 || code > 599)
-            return fail_at(ld, item, "'on_status_codes' entries must be HTTP status codes (100-599)");
+        if (item->type != YAML_SCALAR_NODE || !config__parse_int(config__scalar(item), &code) || code < 100 ||
+            code > 599)
+            return config__fail_at(ld, item, "'on_status_codes' entries must be HTTP status codes (100-599)");
         set->bits[code / 64] |= 1ULL << (code % 64);
     }
     return true;
@@ -445,18 +197,19 @@ static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    if (!parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
-                           &cfg->routing.nallowed_hosts))
+    if (!config__parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
+                                   &cfg->routing.nallowed_hosts))
         return false;
     for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, node->data.sequence.items.start[i]);
         char url[1024];
         const char *why;
-        if (!route_url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why))
-            return fail_at(ld, item,
-                           "'allowed_hosts' entries are URL prefixes such as 'https://api.example.com/v1' or "
-                           "'http://127.0.0.1:8080' (scheme, host, port, path): %s",
-                           why);
+        if (!url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why))
+            return config__fail_at(
+                ld, item,
+                "'allowed_hosts' entries are URL prefixes such as 'https://api.example.com/v1' or "
+                "'http://127.0.0.1:8080' (scheme, host, port, path): %s",
+                why);
         free(cfg->routing.allowed_hosts[i]);
         cfg->routing.allowed_hosts[i] = xstrdup(url);
     }
@@ -467,41 +220,39 @@ static bool parse_routes(loader *ld, yaml_node_t *node, void *target)
 {
     (void)target;
     if (node->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, node, "'routes' must be a list of {name, strategy, targets, …}");
+        return config__fail_at(ld, node, "'routes' must be a list of {name, strategy, targets, …}");
     ld->routes = node;
     return true;
 }
 
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target)
 {
-    (void)target;
-    if (!require_scalar(ld, node, "default_route")) return false;
-    free(ld->default_route);
-    ld->default_route = xstrdup(scalar(node));
+    aigw_config *cfg = target;
+    if (!config__require_scalar(ld, node, "default_route")) return false;
+    free(cfg->default_route_name);
+    cfg->default_route_name = xstrdup(config__scalar(node));
+    cfg->default_route_line = (int)node->start_mark.line + 1;
     return true;
 }
 
+/* Only noted here: which types exist is the providers module's knowledge (providers_prepare
+ * refuses an unknown one, naming this line). */
 static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target)
 {
-    if (!require_scalar(ld, node, "type")) return false;
-    const provider_preset *preset = provider_preset_find(scalar(node));
-    if (preset) {
-        *(const provider_preset **)target = preset;
-        return true;
-    }
-    char names[512];
-    provider_preset_names(names, sizeof names);
-    return fail_at(ld, node,
-                   "unknown provider type '%s' (known: %s; openai serves any OpenAI-compatible API)",
-                   scalar(node), names);
+    provider_config *p = target;
+    if (!config__require_scalar(ld, node, "type")) return false;
+    free(p->type);
+    p->type = xstrdup(config__scalar(node));
+    p->type_line = (int)node->start_mark.line + 1;
+    return true;
 }
 
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
-    if (!require_scalar(ld, node, "api_key")) return false;
+    if (!config__require_scalar(ld, node, "api_key")) return false;
     char *unset;
-    char *key = expand_env(ld, node, scalar(node), &unset);
+    char *key = config__expand_env(ld, node, config__scalar(node), &unset);
     if (!key) return false;
     free(p->api_key);
     free(p->api_key_env);
@@ -518,23 +269,24 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
     if (node->type != YAML_MAPPING_NODE)
-        return fail_at(ld, node, "'headers' must be a mapping of name: value");
+        return config__fail_at(ld, node, "'headers' must be a mapping of name: value");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     p->headers = xcalloc(n ? n : 1, sizeof *p->headers);
     for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&ld->doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(&ld->doc, pr->value);
         if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-            return fail_at(ld, k, "'headers' entries must be name: value");
-        const char *name = scalar(k);
-        if (!*name || name[strcspn(name, " \t\r\n:")]) return fail_at(ld, k, "bad header name '%s'", name);
+            return config__fail_at(ld, k, "'headers' entries must be name: value");
+        const char *name = config__scalar(k);
+        if (!*name || name[strcspn(name, " \t\r\n:")])
+            return config__fail_at(ld, k, "bad header name '%s'", name);
         char *unset;
-        char *value = expand_env(ld, v, scalar(v), &unset);
+        char *value = config__expand_env(ld, v, config__scalar(v), &unset);
         if (!value) return false;
         if (strpbrk(value, "\r\n")) {
             free(value);
             free(unset);
-            return fail_at(ld, v, "header '%s' value contains a line break", name);
+            return config__fail_at(ld, v, "header '%s' value contains a line break", name);
         }
         free(unset);
         p->headers[p->nheaders].name = xstrdup(name);
@@ -547,7 +299,7 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
-    return parse_string_list(ld, node, "models", &p->models, &p->nmodels);
+    return config__parse_string_list(ld, node, "models", &p->models, &p->nmodels);
 }
 
 static bool valid_base_url(const char *u)
@@ -558,7 +310,7 @@ static bool valid_base_url(const char *u)
 static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    if (node->type != YAML_SEQUENCE_NODE) return fail_at(ld, node, "'providers' must be a list");
+    if (node->type != YAML_SEQUENCE_NODE) return config__fail_at(ld, node, "'providers' must be a list");
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     cfg->providers = xcalloc(n ? n : 1, sizeof *cfg->providers);
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
@@ -569,27 +321,28 @@ static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
         p->first_byte_timeout_ms = 120000;
         p->idle_timeout_ms = 60000;
         p->total_timeout_ms = 600000;
-        if (!apply_section(ld, item, "provider", provider_table, p)) return false;
-        if (!p->name || !*p->name) return fail_at(ld, item, "provider needs a 'name'");
-        /* No type: any OpenAI-compatible server, which then needs its base_url. */
-        if (!p->preset && !p->base_url)
-            return fail_at(ld, item, "provider '%s' needs a 'base_url' (or a 'type' such as openai or groq)",
-                           p->name);
-        if (!p->preset) p->preset = provider_preset_find("openai");
-        if (!p->base_url && p->preset->base_url) p->base_url = xstrdup(p->preset->base_url);
-        if (!p->base_url)
-            return fail_at(ld, item, "provider '%s' (type %s) needs a 'base_url'", p->name, p->preset->type);
-        if (p->preset->deployments && !p->api_version) p->api_version = xstrdup("2024-10-21");
-        if (!valid_base_url(p->base_url))
-            return fail_at(ld, item, "provider '%s': base_url must start with http:// or https://", p->name);
-        size_t blen = strlen(p->base_url);
+        if (!config__apply_section(ld, item, "provider", provider_table, p)) return false;
+        if (!p->name || !*p->name) return config__fail_at(ld, item, "provider needs a 'name'");
+        /* No type: any OpenAI-compatible server, which then needs its base_url. A type's
+         * documented base URL is filled in by providers_prepare. */
+        if (!p->type && !p->base_url)
+            return config__fail_at(
+                ld, item, "provider '%s' needs a 'base_url' (or a 'type' such as openai or groq)", p->name);
+        if (!p->type) {
+            p->type = xstrdup("openai");
+            p->type_line = p->line;
+        }
+        if (p->base_url && !valid_base_url(p->base_url))
+            return config__fail_at(ld, item, "provider '%s': base_url must start with http:// or https://",
+                                   p->name);
+        size_t blen = p->base_url ? strlen(p->base_url) : 0;
         while (blen && p->base_url[blen - 1] == '/')
             p->base_url[--blen] = '\0';
-        if (!p->nmodels) return fail_at(ld, item, "provider '%s' lists no 'models'", p->name);
+        if (!p->nmodels) return config__fail_at(ld, item, "provider '%s' lists no 'models'", p->name);
         for (size_t j = 0; j + 1 < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, p->name))
-                return fail_at(ld, item, "provider name '%s' is used twice (first at line %d)", p->name,
-                               cfg->providers[j].line);
+                return config__fail_at(ld, item, "provider name '%s' is used twice (first at line %d)",
+                                       p->name, cfg->providers[j].line);
     }
     return true;
 }
@@ -608,16 +361,16 @@ static bool parse_models(loader *ld, yaml_node_t *node, void *target)
     (void)target;
     alias_list *aliases = &ld->aliases;
     if (node->type != YAML_SEQUENCE_NODE)
-        return fail_at(ld, node, "'models' must be a list of {name, provider, model}");
+        return config__fail_at(ld, node, "'models' must be a list of {name, provider, model}");
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     aliases->items = xcalloc(n ? n : 1, sizeof *aliases->items);
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
         alias_entry *a = &aliases->items[aliases->count++];
         a->line = (int)item->start_mark.line + 1;
-        if (!apply_section(ld, item, "model", alias_table, a)) return false;
-        if (!a->name || !*a->name) return fail_at(ld, item, "model alias needs a 'name'");
-        if (!a->provider) return fail_at(ld, item, "model alias '%s' needs a 'provider'", a->name);
+        if (!config__apply_section(ld, item, "model", alias_table, a)) return false;
+        if (!a->name || !*a->name) return config__fail_at(ld, item, "model alias needs a 'name'");
+        if (!a->provider) return config__fail_at(ld, item, "model alias '%s' needs a 'provider'", a->name);
     }
     return true;
 }
@@ -629,136 +382,6 @@ static int route_cmp(const void *a, const void *b)
     const model_route *x = a, *y = b;
     int c = strcmp(x->public_name, y->public_name);
     return c ? c : (x->order > y->order) - (x->order < y->order);
-}
-
-static const char *const endpoint_paths[ENDPOINT__OPENAI_URLS] = {
-    [ENDPOINT_CHAT_COMPLETIONS] = "/chat/completions",
-    [ENDPOINT_COMPLETIONS] = "/completions",
-    [ENDPOINT_EMBEDDINGS] = "/embeddings",
-};
-
-/* The headers every request to a provider carries, one "Name: value" line at a time, to
- * sink (a curl list for the config's providers, an arena list for derived ones). "Expect:"
- * stops curl from waiting for a 100 Continue on large bodies — a round trip for nothing. */
-static void provider_header_lines(const provider_config *p, void (*sink)(void *ud, const char *line),
-                                  void *ud)
-{
-    char line[2048];
-    sink(ud, "Content-Type: application/json");
-    sink(ud, "Expect:");
-    if (p->api_key) {
-        static const char *const key_prefix[] = {
-            [KEY_BEARER] = "Authorization: Bearer ",
-            [KEY_X_API_KEY] = "x-api-key: ",
-            [KEY_API_KEY] = "api-key: ",
-            [KEY_GOOGLE] = "x-goog-api-key: ",
-        };
-        snprintf(line, sizeof line, "%s%s", key_prefix[p->preset->key], p->api_key);
-        sink(ud, line);
-    }
-    /* The Messages API version aigw's translation is written against. */
-    if (p->preset->format == WIRE_ANTHROPIC) sink(ud, "anthropic-version: 2023-06-01");
-    for (size_t i = 0; i < p->nheaders; i++) {
-        snprintf(line, sizeof line, "%s: %s", p->headers[i].name, p->headers[i].value);
-        sink(ud, line);
-    }
-}
-
-static void curl_sink(void *ud, const char *line)
-{
-    struct curl_slist **list = ud, *next = curl_slist_append(*list, line);
-    if (!next) {
-        fprintf(stderr, "aigw: out of memory building provider headers\n");
-        abort();
-    }
-    *list = next;
-}
-
-static void provider_urls(provider_config *p, char *(*dup)(void *ud, const char *a, const char *b), void *ud)
-{
-    for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++)
-        p->urls[e] = dup(ud, p->base_url, endpoint_paths[e]);
-}
-
-static char *heap_concat(void *ud, const char *a, const char *b)
-{
-    (void)ud;
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = xmalloc(la + lb + 1);
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-    return s;
-}
-
-static void provider_prepare(provider_config *p)
-{
-    provider_urls(p, heap_concat, NULL);
-    struct curl_slist *h = NULL;
-    provider_header_lines(p, curl_sink, &h);
-    p->static_headers = h;
-}
-
-typedef struct arena_list {
-    arena *a;
-    struct curl_slist *head, **tail;
-} arena_list;
-
-static void arena_sink(void *ud, const char *line)
-{
-    arena_list *l = ud;
-    struct curl_slist *node = arena_alloc(l->a, sizeof *node);
-    node->data = arena_strndup(l->a, line, strlen(line));
-    node->next = NULL;
-    *l->tail = node;
-    l->tail = &node->next;
-}
-
-static char *arena_concat2(void *ud, const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = arena_alloc(ud, la + lb + 1);
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-    return s;
-}
-
-const provider_config *config_provider_derive(arena *a, const provider_config *base,
-                                              const provider_preset *preset, const char *base_url,
-                                              const char *api_key)
-{
-    provider_config *p = arena_alloc(a, sizeof *p);
-    if (base) {
-        *p = *base;
-    } else {
-        memset(p, 0, sizeof *p);
-        p->name = (char *)preset->type;
-        p->preset = preset;
-        p->base_url = (char *)preset->base_url;
-        p->connect_timeout_ms = 10000;
-        p->first_byte_timeout_ms = 120000;
-        p->idle_timeout_ms = 60000;
-        p->total_timeout_ms = 600000;
-        if (preset->deployments) p->api_version = (char *)"2024-10-21";
-    }
-    if (base_url) {
-        /* Another host never gets this provider's secrets: its key and its extra headers
-         * stay with its own base URL. A key for the new host comes inline, or from the client. */
-        p->api_key = NULL;
-        p->headers = NULL;
-        p->nheaders = 0;
-        if (!valid_base_url(base_url)) return NULL;
-        size_t len = strlen(base_url);
-        while (len && base_url[len - 1] == '/')
-            len--;
-        p->base_url = arena_strndup(a, base_url, len);
-    }
-    if (!p->base_url) return NULL;
-    if (api_key) p->api_key = (char *)api_key;
-    provider_urls(p, arena_concat2, a);
-    arena_list l = {.a = a, .head = NULL, .tail = &l.head};
-    provider_header_lines(p, arena_sink, &l);
-    p->static_headers = l.head;
-    return p;
 }
 
 static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml_node_t *root)
@@ -785,9 +408,9 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         for (size_t j = 0; j < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, a->provider)) p = &cfg->providers[j];
         if (!p) {
-            return fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}},
-                           "model alias '%s' names provider '%s', which is not defined", a->name,
-                           a->provider);
+            return config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}},
+                                   "model alias '%s' names provider '%s', which is not defined", a->name,
+                                   a->provider);
         }
         model_route *r = &cfg->routes[cfg->nroutes++];
         r->public_name = xstrdup(a->name);
@@ -820,10 +443,10 @@ static bool load_catalog(loader *ld, aigw_config *cfg, yaml_node_t *root)
     char msg[512];
     bool ok = catalog_load(&cfg->catalog, path ? path : cfg->catalog_path, msg, sizeof msg);
     free(path);
-    if (!ok) return fail_at(ld, root, "catalog: %s", msg);
+    if (!ok) return config__fail_at(ld, root, "catalog: %s", msg);
     for (size_t i = 0; i < cfg->nroutes; i++) {
         model_route *r = &cfg->routes[i];
-        r->catalog = catalog_find(&cfg->catalog, r->provider->preset->type, r->upstream_model);
+        r->catalog = catalog_find(&cfg->catalog, r->provider->type, r->upstream_model);
         if (r->catalog && r->catalog->max_output) r->max_output_tokens = r->catalog->max_output;
     }
     return true;
@@ -840,7 +463,7 @@ static json_t *yaml_to_json(loader *ld, yaml_node_t *node)
             yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
             if (k->type != YAML_SCALAR_NODE) {
                 json_decref(o);
-                fail_at(ld, k, "keys must be names");
+                config__fail_at(ld, k, "keys must be names");
                 return NULL;
             }
             json_t *v = yaml_to_json(ld, yaml_document_get_node(&ld->doc, p->value));
@@ -848,7 +471,7 @@ static json_t *yaml_to_json(loader *ld, yaml_node_t *node)
                 json_decref(o);
                 return NULL;
             }
-            json_object_set_new(o, scalar(k), v);
+            json_object_set_new(o, config__scalar(k), v);
         }
         return o;
     }
@@ -866,7 +489,7 @@ static json_t *yaml_to_json(loader *ld, yaml_node_t *node)
         return a;
     }
     case YAML_SCALAR_NODE: {
-        const char *v = scalar(node);
+        const char *v = config__scalar(node);
         if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_string(v);
         if (!strcmp(v, "true")) return json_true();
         if (!strcmp(v, "false")) return json_false();
@@ -879,62 +502,47 @@ static json_t *yaml_to_json(loader *ld, yaml_node_t *node)
         if (*v && !*end) return json_real(d);
         return json_string(v);
     }
-    default: fail_at(ld, node, "unreadable value"); return NULL;
+    default: config__fail_at(ld, node, "unreadable value"); return NULL;
     }
 }
 
-static int tree_cmp(const void *a, const void *b)
+static int source_cmp(const void *a, const void *b)
 {
-    return strcmp((*(route_tree *const *)a)->name, (*(route_tree *const *)b)->name);
+    const route_source *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
-/* Every route's tree: the implicit one-target tree of each served model, then `routes:`. */
-static bool build_trees(loader *ld, aigw_config *cfg, yaml_node_t *root)
+/* `routes:` as JSON, one source per route, for routing_build() (which builds the trees from
+ * the same schema as a request's config header, and names their lines from here). */
+static bool read_routes(loader *ld, aigw_config *cfg)
 {
-    cfg->health = routing_state_new(&cfg->routing);
-    for (size_t i = 0, j; i < cfg->nroutes; i = j) {
-        for (j = i + 1; j < cfg->nroutes && !strcmp(cfg->routes[j].public_name, cfg->routes[i].public_name);
-             j++)
-            ;
-        const route_tree *t = route_tree_for_model(&cfg->arena, cfg, cfg->health, &cfg->routes[i], j - i);
-        for (size_t k = i; k < j; k++)
-            cfg->routes[k].tree = t;
-    }
     yaml_node_t *list = ld->routes;
     size_t n = list ? (size_t)(list->data.sequence.items.top - list->data.sequence.items.start) : 0;
-    cfg->trees = xcalloc(n ? n : 1, sizeof *cfg->trees);
-    cfg->routes_json = json_array();
+    cfg->route_sources = xcalloc(n ? n : 1, sizeof *cfg->route_sources);
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, list->data.sequence.items.start[i]);
         json_t *j = yaml_to_json(ld, item);
         if (!j) return false;
-        json_array_append_new(cfg->routes_json, j);
         const char *jname = json_string_value(json_object_get(j, "name"));
-        if (!json_is_object(j) || !jname || !*jname) return fail_at(ld, item, "a route needs a 'name'");
-        /* `name` names the route; the rest is the config schema's root node. */
-        const char *name = arena_strndup(&cfg->arena, jname, strlen(jname));
-        json_object_del(j, "name");
-        char err[512];
-        route_tree *t =
-            route_tree_build(&cfg->arena, cfg, cfg->health, j, name, false, true, false, err, sizeof err);
-        if (!t) return fail_at(ld, item, "route '%s': %s", name, err);
-        for (size_t k = 0; k < cfg->ntrees; k++)
-            if (!strcmp(cfg->trees[k]->name, name))
-                return fail_at(ld, item, "route '%s' is defined twice", name);
-        cfg->trees[cfg->ntrees++] = t;
-    }
-    qsort(cfg->trees, cfg->ntrees, sizeof *cfg->trees, tree_cmp);
-    routing_state_seal(cfg->health);
-    if (ld->default_route) {
-        cfg->default_route = config_find_route(cfg, ld->default_route, strlen(ld->default_route));
-        if (!cfg->default_route) {
-            const model_route *r = config_find_model(cfg, ld->default_route, strlen(ld->default_route));
-            cfg->default_route = r ? r->tree : NULL;
+        if (!json_is_object(j) || !jname || !*jname) {
+            json_decref(j);
+            return config__fail_at(ld, item, "a route needs a 'name'");
         }
-        if (!cfg->default_route)
-            return fail_at(ld, root, "default_route '%s' is neither a route nor a served model",
-                           ld->default_route);
+        route_source *src = &cfg->route_sources[cfg->nroute_sources++];
+        src->name = xstrdup(jname);
+        src->line = (int)item->start_mark.line + 1;
+        /* `name` names the route; the rest is the config schema's root node. */
+        json_object_del(j, "name");
+        src->json = j;
     }
+    qsort(cfg->route_sources, cfg->nroute_sources, sizeof *cfg->route_sources, source_cmp);
+    for (size_t i = 1; i < cfg->nroute_sources; i++)
+        if (!strcmp(cfg->route_sources[i].name, cfg->route_sources[i - 1].name)) {
+            const route_source *again = &cfg->route_sources[i];
+            return config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)again->line - 1}},
+                                   "route '%s' is defined twice", again->name);
+        }
     return true;
 }
 
@@ -954,6 +562,8 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     aigw_config *cfg = xcalloc(1, sizeof *cfg);
     bool have_doc = false;
 
+    atomic_init(&cfg->refs, 1);
+
     cfg->path = xstrdup(path);
     cfg->listen_host = xstrdup("127.0.0.1");
     cfg->listen_port = 8080;
@@ -968,7 +578,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->keepalive_idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->access_log = xstrdup("stdout");
-    routing_settings_defaults(&cfg->routing);
+    config_routing_defaults(&cfg->routing);
     arena_init(&cfg->arena, 16 * 1024);
 
     FILE *f = fopen(path, "rb");
@@ -995,32 +605,41 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:1: the file is empty", path);
         goto fail;
     }
-    if (!apply_section(&ld, root, "the top level", top_table, cfg)) goto fail;
+    if (!config__apply_section(&ld, root, "the top level", top_table, cfg)) goto fail;
     if (!cfg->nproviders) {
-        fail_at(&ld, root, "no 'providers' defined: the gateway would have nothing to route to");
+        config__fail_at(&ld, root, "no 'providers' defined: the gateway would have nothing to route to");
         goto fail;
     }
     if (!build_routes(&ld, cfg, &ld.aliases, root)) goto fail;
     if (!load_catalog(&ld, cfg, root)) goto fail;
-    for (size_t i = 0; i < cfg->nproviders; i++)
-        provider_prepare(&cfg->providers[i]);
-    if (!build_trees(&ld, cfg, root)) goto fail;
+    if (!read_routes(&ld, cfg)) goto fail;
     if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") &&
         strcmp(cfg->access_log, "off") && !*cfg->access_log) {
-        fail_at(&ld, root, "'access_log' must be stdout, stderr, off or a file path");
+        config__fail_at(&ld, root, "'access_log' must be stdout, stderr, off or a file path");
         goto fail;
     }
     alias_list_free(&ld.aliases);
-    free(ld.default_route);
     yaml_document_delete(&ld.doc);
     return cfg;
 
 fail:
     alias_list_free(&ld.aliases);
-    free(ld.default_route);
     if (have_doc) yaml_document_delete(&ld.doc);
     config_free(cfg);
     return NULL;
+}
+
+const aigw_config *config_retain(const aigw_config *cfg)
+{
+    if (cfg) atomic_fetch_add_explicit(&((aigw_config *)cfg)->refs, 1, memory_order_relaxed);
+    return cfg;
+}
+
+void config_release(const aigw_config *cfg)
+{
+    /* acq_rel: whatever a thread did with the config happens before the free on another. */
+    if (cfg && atomic_fetch_sub_explicit(&((aigw_config *)cfg)->refs, 1, memory_order_acq_rel) == 1)
+        config_free((aigw_config *)cfg);
 }
 
 void config_free(aigw_config *cfg)
@@ -1029,6 +648,7 @@ void config_free(aigw_config *cfg)
     for (size_t i = 0; i < cfg->nproviders; i++) {
         provider_config *p = &cfg->providers[i];
         free(p->name);
+        free(p->type);
         free(p->base_url);
         free(p->api_key);
         free(p->api_key_env);
@@ -1052,9 +672,14 @@ void config_free(aigw_config *cfg)
     }
     free(cfg->routes);
     free(cfg->trees);
-    routing_state_free(cfg->health);
-    json_decref(cfg->routes_json);
-    arena_free(&cfg->arena);
+    if (cfg->health) cfg->health_free(cfg->health);
+    arena_free(&cfg->arena); /* the trees, which point into the sources' JSON: freed first */
+    for (size_t i = 0; i < cfg->nroute_sources; i++) {
+        free(cfg->route_sources[i].name);
+        json_decref(cfg->route_sources[i].json);
+    }
+    free(cfg->route_sources);
+    free(cfg->default_route_name);
     for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++)
         free(cfg->routing.allowed_hosts[i]);
     free(cfg->routing.allowed_hosts);
@@ -1064,6 +689,29 @@ void config_free(aigw_config *cfg)
     free(cfg->access_log);
     free(cfg->path);
     free(cfg);
+}
+
+void config_routing_defaults(routing_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->max_attempts = 6;
+    s->retry.attempts = 2;
+    static const int transient[] = {429, 500, 502, 503, 504, 529};
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+        s->retry.on.bits[transient[i] / 64] |= 1ULL << (transient[i] % 64);
+    s->retry.use_retry_after = true;
+    s->retry.base_delay_ms = 250;
+    s->retry.max_delay_ms = 8000;
+    s->retry.max_wait_ms = 60000;
+    s->budget_percent = 20;
+    s->budget_min_retries = 3;
+    s->budget_window_ms = 10000;
+    s->breaker_failures = 5;
+    s->breaker_rate_pct = 50;
+    s->breaker_min_requests = 20;
+    s->breaker_window_ms = 30000;
+    s->breaker_cooldown_ms = 30000;
+    s->breaker_probes = 1;
 }
 
 /* Orders a stored name against a client's (a byte string with a length, which may hold a NUL:
@@ -1100,17 +748,18 @@ void config_route_fill(const aigw_config *cfg, model_route *r, const provider_co
     r->upstream_model = (char *)model;
     r->upstream_model_len = strlen(model);
     r->is_alias = strcmp(public_name, model) != 0;
-    r->catalog = catalog_find(&cfg->catalog, p->preset->type, model);
+    r->catalog = catalog_find(&cfg->catalog, p->type, model);
     r->max_output_tokens =
         r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
 }
 
-const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len)
+const struct route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len)
 {
+    /* The trees are built in the sources' order, so the first ntrees sources are theirs. */
     size_t lo = 0, hi = cfg->ntrees;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = name_compare(cfg->trees[mid]->name, name, len);
+        int c = name_compare(cfg->route_sources[mid].name, name, len);
         if (c == 0) return cfg->trees[mid];
         if (c < 0)
             lo = mid + 1;

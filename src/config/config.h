@@ -2,21 +2,31 @@
  *
  * Loaded once from YAML (libyaml), validated completely (unknown keys, wrong types, values
  * out of bounds, dangling references are all errors naming file:line), then immutable:
- * workers read it without locks. A reload (later) builds a new one and swaps a pointer.
- * Every setting is one row of a table in config.c with its bounds and default. */
+ * workers read it without locks. A reload (SIGHUP) builds a new one and swaps a pointer; the
+ * old one lives on, reference-counted, until the last request that started on it is done.
+ * Every setting is one row of a table in config.c with its bounds and default.
+ *
+ * config reads the file; the modules above it finish what depends on them, in one sequence
+ * (gateway_config_load, src/gateway): config_load(), then providers_prepare() (`type:` to its
+ * preset, base URLs, request URLs and static headers), then routing_build() (the route trees
+ * and the shared routing state). So config includes only util and its own catalog: the
+ * preset and the route types are opaque here, filled in by the modules that own them. */
 #ifndef AIGW_CONFIG_CONFIG_H
 #define AIGW_CONFIG_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config/catalog.h"
-#include "providers/wire.h"
-#include "routing/routing.h"
 #include "util/arena.h"
 
 struct curl_slist;
+struct json_t;
+struct provider_preset; /* providers/wire.h; set by providers_prepare() */
+struct route_tree;      /* routing/routing.h; built by routing_build() */
+struct routing_state;
 
 /* The proxied endpoints. The first ENDPOINT__OPENAI_URLS have a URL under an
  * OpenAI-compatible provider's base_url (provider_config.urls). */
@@ -35,19 +45,21 @@ typedef struct header_pair {
 
 typedef struct provider_config {
     char *name;
-    const provider_preset *preset; /* from `type:` (default openai): wire format, key style, rules */
-    char *base_url;                /* without trailing slash; the preset's when not given */
-    char *api_version;             /* Azure's api-version */
-    char *api_key;                 /* NULL: the client's own Authorization is forwarded */
-    char *api_key_env;             /* the ${VAR} it came from, for messages */
+    char *type;                           /* `type:` as written ("openai" when not given) */
+    int type_line;                        /* where it was written, for providers_prepare's message */
+    const struct provider_preset *preset; /* from type: wire format, key style, rules */
+    char *base_url;                       /* without trailing slash; the preset's when not given */
+    char *api_version;                    /* Azure's api-version */
+    char *api_key;                        /* NULL: the client's own Authorization is forwarded */
+    char *api_key_env;                    /* the ${VAR} it came from, for messages */
     header_pair *headers;
     size_t nheaders;
     char **models;
     size_t nmodels;
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
     uint32_t total_timeout_ms;         /* a non-stream reply, from request to last byte */
-    char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, built at load (OpenAI format) */
-    struct curl_slist *static_headers; /* built at load; read-only for curl afterwards */
+    char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, by providers_prepare (OpenAI format) */
+    struct curl_slist *static_headers; /* by providers_prepare; read-only for curl afterwards */
     int line;
 } provider_config;
 
@@ -61,13 +73,57 @@ typedef struct model_route {
     char *upstream_model;
     size_t upstream_model_len;
     bool is_alias;
-    uint32_t max_output_tokens;   /* sent as max_tokens where the provider requires one */
-    const catalog_entry *catalog; /* prices and limits; NULL when the catalog has no entry */
-    const route_tree *tree;       /* the tree a request for it walks (shared by equal names) */
-    size_t order;                 /* position in the file, to keep equal names in order */
+    uint32_t max_output_tokens;    /* sent as max_tokens where the provider requires one */
+    const catalog_entry *catalog;  /* prices and limits; NULL when the catalog has no entry */
+    const struct route_tree *tree; /* the tree a request for it walks (shared by equal names) */
+    size_t order;                  /* position in the file, to keep equal names in order */
 } model_route;
 
+#define ROUTE_MAX_ATTEMPTS 32 /* the most routing.max_attempts may allow (its default: 6) */
+
+/* HTTP statuses 100…599 as a bitmap. */
+typedef struct status_set {
+    uint64_t bits[10];
+} status_set;
+
+static inline bool status_set_has(const status_set *s, int status)
+{
+    return status >= 0 && status < 640 && (s->bits[status / 64] >> (status % 64)) & 1;
+}
+
+typedef struct retry_policy {
+    uint32_t attempts;                    /* retries after the first try (Portkey's retry.attempts) */
+    status_set on;                        /* statuses that are retried */
+    bool use_retry_after;                 /* wait what the provider asks (Retry-After and friends) */
+    uint32_t base_delay_ms, max_delay_ms; /* full-jitter exponential backoff */
+    uint32_t max_wait_ms;                 /* a provider asking for longer is not retried */
+} retry_policy;
+
+/* Settings of the config file's `routing:` section (ints where the config table writes ints). */
+typedef struct routing_settings {
+    retry_policy retry; /* defaults for aigw's routes and implicit single-provider routes */
+    int budget_percent, budget_min_retries; /* retries ≤ max(min, percent × requests) */
+    uint32_t budget_window_ms;
+    int breaker_failures, breaker_rate_pct, breaker_min_requests, breaker_probes;
+    uint32_t breaker_window_ms, breaker_cooldown_ms;
+    int max_attempts;     /* upstream requests per client request, retries/fallbacks/hedges included */
+    char **allowed_hosts; /* URL prefixes, normalised (url_normalize), for custom_host / api_key */
+    size_t nallowed_hosts;
+} routing_settings;
+
+/* routing's defaults, before the file's `routing:` section is applied. */
+void config_routing_defaults(routing_settings *s);
+
+/* A `routes:` entry as the file writes it, for routing_build(): the route's name, the rest of
+ * the entry as JSON (the schema header configs are written in too) and its line. */
+typedef struct route_source {
+    char *name;
+    struct json_t *json; /* without `name`; kept with the config: trees point into it */
+    int line;
+} route_source;
+
 typedef struct aigw_config {
+    atomic_int refs; /* config_retain / config_release; config_load returns it at 1 */
     char *path;
     char *listen_host;
     int listen_port;
@@ -83,23 +139,35 @@ typedef struct aigw_config {
     size_t nroutes;
     char *catalog_path; /* `catalog:`, entries added to or overriding the embedded catalog */
     catalog catalog;
-    routing_settings routing; /* `routing:` */
-    routing_state *health;    /* breakers, budgets, latency: shared by the workers */
-    route_tree **trees;       /* `routes:`, sorted by name */
+    routing_settings routing;    /* `routing:` */
+    route_source *route_sources; /* `routes:`, sorted by name (no name twice) */
+    size_t nroute_sources;
+    char *default_route_name; /* `default_route:` as written, or NULL */
+    int default_route_line;
+
+    /* Built by routing_build() from the above; config only frees them. */
+    struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */
+    void (*health_free)(struct routing_state *s); /* how config_free releases it */
+    struct route_tree **trees;                    /* trees[i] is route_sources[i]'s */
     size_t ntrees;
-    const route_tree *default_route; /* `default_route:`, for models nothing else serves */
-    arena arena;                     /* the trees */
-    struct json_t *routes_json;      /* kept alive for the trees' conditions */
+    const struct route_tree *default_route; /* for models nothing else serves */
+    arena arena;                            /* the trees */
 } aigw_config;
 
-/* Loads and validates path. On success returns a config the caller frees with
- * config_free(); on failure returns NULL and writes "file:line: message" into err. */
+/* Reads and validates path: the first step of gateway_config_load(), which the gateway and its
+ * tests use (the config is not ready to serve until providers and routing have done their part).
+ * On success returns a config the caller frees with config_free(); on failure returns NULL and
+ * writes "file:line: message" into err. */
 aigw_config *config_load(const char *path, char *err, size_t errlen);
+/* Frees cfg and everything in it, including what providers_prepare() and routing_build()
+ * attached. NULL is accepted. */
 void config_free(aigw_config *cfg);
-
-/* A duration as the config writes it — "500ms", "10s", "2m", "1h", or a bare number of ms —
- * in ms; false when unreadable. (Route trees read the same spelling.) */
-bool config_parse_duration(const char *s, long long *ms);
+/* Reference counting across threads (a reload swaps configs while requests are in flight):
+ * config_retain takes one more reference and returns cfg; config_release drops one and frees
+ * the config, from whichever thread drops the last. Both take NULL. The count is the only
+ * thing ever written in a loaded config, hence the const parameters. */
+const aigw_config *config_retain(const aigw_config *cfg);
+void config_release(const aigw_config *cfg);
 
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
@@ -108,15 +176,8 @@ const model_route *config_find_model(const aigw_config *cfg, const char *name, s
 void config_route_fill(const aigw_config *cfg, model_route *r, const provider_config *p,
                        const char *public_name, const char *model);
 
-/* A route of `routes:` by name (not NUL-terminated); NULL when there is none. */
-const route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len);
-
-/* A provider like base (or, when base is NULL, a fresh one of preset) at another base URL
- * and/or with another key, built in a (Portkey's custom_host and inline api_key). At another
- * base URL it keeps neither base's key nor its extra headers. NULL when base_url is not an
- * http(s) URL. */
-const provider_config *config_provider_derive(arena *a, const provider_config *base,
-                                              const provider_preset *preset, const char *base_url,
-                                              const char *api_key);
+/* The tree of a route of `routes:` by name (not NUL-terminated); NULL when there is none or
+ * the trees are not built. */
+const struct route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/timeutil.h"
 
 #define BATCH_FLUSH_BYTES (32 * 1024)
 #define BATCH_MAX_BYTES (1024 * 1024)
@@ -29,6 +30,8 @@ typedef struct batch {
 struct accesslog {
     int fd;
     bool own_fd, off;
+    char *path;  /* a file target's, for reopening */
+    bool reopen; /* under lock: open path again before the next write */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -58,13 +61,33 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
+/* On the writer thread, which alone writes to log->fd. */
+static void reopen_file(accesslog *log)
+{
+    int fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "aigw: access_log: cannot reopen %s: %s; still writing to the file open before\n",
+                log->path, strerror(errno));
+        return;
+    }
+    close(log->fd);
+    log->fd = fd;
+}
+
 static void *writer_thread(void *arg)
 {
     accesslog *log = arg;
     pthread_mutex_lock(&log->lock);
     for (;;) {
-        while (!log->count && !log->stopping)
+        while (!log->count && !log->stopping && !log->reopen)
             pthread_cond_wait(&log->cond, &log->lock);
+        if (log->reopen) {
+            log->reopen = false;
+            pthread_mutex_unlock(&log->lock);
+            reopen_file(log);
+            pthread_mutex_lock(&log->lock);
+            continue;
+        }
         if (!log->count && log->stopping) break;
         batch b = log->queue[log->head];
         log->head = (log->head + 1) % QUEUE_MAX;
@@ -97,6 +120,7 @@ accesslog *accesslog_open(const char *target, char *err, size_t errlen)
             return NULL;
         }
         log->own_fd = true;
+        log->path = xstrdup(target);
     }
     pthread_mutex_init(&log->lock, NULL);
     pthread_cond_init(&log->cond, NULL);
@@ -117,11 +141,21 @@ void accesslog_close(accesslog *log)
         pthread_cond_destroy(&log->cond);
         if (log->own_fd) close(log->fd);
     }
+    free(log->path);
     uint64_t dropped = atomic_load(&log->dropped);
     if (dropped)
         fprintf(stderr, "aigw: access log dropped %llu lines (writer could not keep up)\n",
                 (unsigned long long)dropped);
     free(log);
+}
+
+void accesslog_reopen(accesslog *log)
+{
+    if (log->off || !log->own_fd) return;
+    pthread_mutex_lock(&log->lock);
+    log->reopen = true;
+    pthread_cond_signal(&log->cond);
+    pthread_mutex_unlock(&log->lock);
 }
 
 uint64_t accesslog_dropped(const accesslog *log)
@@ -223,4 +257,95 @@ void accesslog_writer_close(accesslog_writer *w)
     if (!w->log->off) hand_over(w);
     uv_timer_stop(&w->timer);
     uv_close((uv_handle_t *)&w->timer, on_writer_closed);
+}
+
+/* ---- the line ---------------------------------------------------------------------------------- */
+
+void accesslog_record(accesslog_writer *w, const exchange_record *r)
+{
+    buf *b = accesslog_line_begin(w);
+    if (!b) return;
+    size_t start = b->len;
+    char when[40];
+    time_format_utc(when, sizeof when);
+    double ttfb_ms = r->first_byte_ns ? (double)(r->first_byte_ns - r->start_ns) / 1e6 : -1;
+    double total_ms = (double)(r->end_ns - r->start_ns) / 1e6;
+    buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+    accesslog_string(b, r->request_id, strlen(r->request_id));
+    buf_printf(b, ",\"method\":\"%s\",\"path\":", r->method);
+    accesslog_string(b, r->path, r->path_len);
+    buf_append_lit(b, ",\"model\":");
+    if (r->model)
+        accesslog_string(b, r->model, strlen(r->model));
+    else
+        buf_append_lit(b, "null");
+    buf_append_lit(b, ",\"provider\":");
+    if (r->provider) {
+        accesslog_string(b, r->provider, strlen(r->provider));
+        buf_append_lit(b, ",\"upstream_model\":");
+        accesslog_string(b, r->upstream_model, r->upstream_model_len);
+    } else {
+        buf_append_lit(b, "null");
+    }
+    if (r->ingress) buf_printf(b, ",\"ingress\":\"%s\"", r->ingress);
+    buf_printf(
+        b,
+        ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
+        r->status, r->bytes_in, r->bytes_out, ttfb_ms, total_ms, r->stream ? "true" : "false");
+    if (r->usage.seen) {
+        const record_usage *u = &r->usage;
+        buf_printf(b,
+                   ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"cached_tokens\":%ld,"
+                   "\"cache_write_tokens\":%ld,\"reasoning_tokens\":%ld}",
+                   u->prompt, u->completion, u->cached, u->cache_write, u->reasoning);
+        if (r->cost_usd >= 0) buf_printf(b, ",\"cost_usd\":%.10g", r->cost_usd);
+    }
+    if (r->route) {
+        buf_append_lit(b, ",\"route\":");
+        accesslog_string(b, r->route, strlen(r->route));
+        buf_append_lit(b, ",\"attempts\":[");
+        for (size_t i = 0; i < r->nattempts; i++) {
+            const record_attempt *l = &r->attempts[i];
+            buf_append_lit(b, "{\"provider\":");
+            accesslog_string(b, l->provider, strlen(l->provider));
+            buf_append_lit(b, ",\"model\":");
+            accesslog_string(b, l->model, strlen(l->model));
+            buf_append_lit(b, ",\"path\":");
+            accesslog_string(b, l->path, strlen(l->path));
+            buf_printf(b, ",\"outcome\":\"%s\"", l->outcome);
+            if (l->status) buf_printf(b, ",\"status\":%d", l->status);
+            if (!l->skipped) buf_printf(b, ",\"ms\":%.3f", l->ms);
+            if (l->wait_ms) buf_printf(b, ",\"wait_ms\":%.0f", l->wait_ms);
+            if (l->note) {
+                buf_append_lit(b, ",\"note\":");
+                accesslog_string(b, l->note, strlen(l->note));
+            }
+            buf_append(b, "},", i + 1 < r->nattempts ? 2 : 1);
+        }
+        buf_append_lit(b, "]");
+        if (r->route_note) { /* a fixed sentence */
+            buf_append_lit(b, ",\"route_note\":");
+            buf_append_json_string(b, r->route_note, strlen(r->route_note));
+        }
+    }
+    if (r->dropped_params) {
+        buf_append_lit(b, ",\"dropped_params\":");
+        accesslog_string(b, r->dropped_params, strlen(r->dropped_params));
+    }
+    if (r->error) {
+        buf_append_lit(b, ",\"error\":");
+        accesslog_string(b, r->error, strlen(r->error));
+    }
+    buf_append_lit(b, "}\n");
+    if (accesslog_line_done(w, start)) return;
+    /* Too long even with every value capped (a route with hundreds of attempts): the line keeps
+     * what identifies the request. */
+    b = accesslog_line_begin(w);
+    start = b->len;
+    buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+    accesslog_string(b, r->request_id, strlen(r->request_id));
+    buf_printf(b,
+               ",\"status\":%d,\"total_ms\":%.3f,\"error\":\"access-log line too long; details left out\"}\n",
+               r->status, total_ms);
+    accesslog_line_done(w, start);
 }

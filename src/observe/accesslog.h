@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "observe/record.h"
 #include "util/buf.h"
 
 typedef struct accesslog accesslog;
@@ -25,6 +26,12 @@ accesslog *accesslog_open(const char *target, char *err, size_t errlen);
 /* Writes what is queued, stops the thread and closes the file. Writers must be closed first. */
 void accesslog_close(accesslog *log);
 uint64_t accesslog_dropped(const accesslog *log);
+/* Log rotation (SIGUSR1): the file target is opened again by its path, so after a rename the
+ * lines go to a new file there. Returns at once: the writer thread does the open(2) before
+ * its next write (an event loop never waits on the file system) and closes the old file only
+ * once the new one is open; when the open fails, the old file keeps the lines and the reason
+ * goes to stderr. Nothing to do for stdout, stderr or off. Any thread. */
+void accesslog_reopen(accesslog *log);
 
 /* A worker's handle; its timer lives on loop. */
 accesslog_writer *accesslog_writer_new(accesslog *log, uv_loop_t *loop);
@@ -41,6 +48,8 @@ bool accesslog_line_done(accesslog_writer *w, size_t line_start);
 /* Appends s as a JSON string, cut at ACCESSLOG_FIELD_MAX bytes (on a UTF-8 boundary) with
  * "…[+N bytes]" at the end when it is longer: a value a client chose cannot bloat a line. */
 void accesslog_string(buf *b, const char *s, size_t len);
+/* The line of one finished request (what the pipeline's access-log observer writes). */
+void accesslog_record(accesslog_writer *w, const exchange_record *r);
 /* Hands the current batch over and closes the writer's timer (the loop frees the writer). */
 void accesslog_writer_close(accesslog_writer *w);
 

@@ -20,8 +20,6 @@
 
 #include "providers/codec.h"
 
-#define JSON_TOOL "json_output"
-
 /* Text of a content value: a string, or the text parts/blocks of an array, concatenated. */
 static void content_text(json_t *content, buf *out)
 {
@@ -80,7 +78,7 @@ static json_t *image_to_part(json_t *block)
     return part;
 }
 
-static bool user_message_to_canonical(request *req, json_t *content, json_t *messages, provider_error *err)
+static bool user_message_to_canonical(codec_ctx *ctx, json_t *content, json_t *messages, provider_error *err)
 {
     if (json_is_string(content)) {
         json_array_append_new(messages, json_pack("{s:s,s:O}", "role", "user", "content", content));
@@ -98,7 +96,7 @@ static bool user_message_to_canonical(request *req, json_t *content, json_t *mes
             json_decref(parts);
             return refuse(err, 400, "messages", "every content block needs a type");
         }
-        if (json_object_get(b, "cache_control")) xlate__drop(req, "cache_control");
+        if (json_object_get(b, "cache_control")) xlate__drop(ctx, "cache_control");
         if (!strcmp(type, "text")) {
             json_array_append_new(parts,
                                   json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(b, "text")));
@@ -114,11 +112,11 @@ static bool user_message_to_canonical(request *req, json_t *content, json_t *mes
             /* OpenAI wants tool results as their own messages, right after the call. */
             json_t *c = json_object_get(b, "content");
             json_t *text = content_text_json(c);
-            if (json_is_true(json_object_get(b, "is_error"))) xlate__drop(req, "tool_result.is_error");
+            if (json_is_true(json_object_get(b, "is_error"))) xlate__drop(ctx, "tool_result.is_error");
             json_array_append_new(messages, json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id",
                                                       json_object_get(b, "tool_use_id"), "content", text));
         } else {
-            xlate__drop(req, type); /* document, search_result, server tool blocks … */
+            xlate__drop(ctx, type); /* document, search_result, server tool blocks … */
         }
     }
     if (json_array_size(parts))
@@ -128,7 +126,7 @@ static bool user_message_to_canonical(request *req, json_t *content, json_t *mes
     return true;
 }
 
-static bool assistant_message_to_canonical(request *req, json_t *content, json_t *messages,
+static bool assistant_message_to_canonical(codec_ctx *ctx, json_t *content, json_t *messages,
                                            provider_error *err)
 {
     if (json_is_string(content)) {
@@ -157,7 +155,7 @@ static bool assistant_message_to_canonical(request *req, json_t *content, json_t
                                             "arguments", args ? args : "{}"));
             free(args);
         } else {
-            xlate__drop(req, type); /* thinking, redacted_thinking: OpenAI has no place for them */
+            xlate__drop(ctx, type); /* thinking, redacted_thinking: OpenAI has no place for them */
         }
     }
     json_t *m = json_pack("{s:s}", "role", "assistant");
@@ -174,7 +172,7 @@ static bool assistant_message_to_canonical(request *req, json_t *content, json_t
     return true;
 }
 
-json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error *err)
+static json_t *request_to_canonical(codec_ctx *ctx, json_t *in, provider_error *err)
 {
     json_t *out = json_object();
     json_t *messages = json_array();
@@ -187,7 +185,7 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
             size_t i;
             json_t *b;
             json_array_foreach(system, i, b) if (json_object_get(b, "cache_control"))
-                xlate__drop(req, "cache_control");
+                xlate__drop(ctx, "cache_control");
         }
         json_array_append_new(messages,
                               json_pack("{s:s,s:o}", "role", "system", "content", content_text_json(system)));
@@ -206,9 +204,9 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
         json_t *content = json_object_get(m, "content");
         bool ok;
         if (role && !strcmp(role, "user"))
-            ok = user_message_to_canonical(req, content, messages, err);
+            ok = user_message_to_canonical(ctx, content, messages, err);
         else if (role && !strcmp(role, "assistant"))
-            ok = assistant_message_to_canonical(req, content, messages, err);
+            ok = assistant_message_to_canonical(ctx, content, messages, err);
         else if (role && !strcmp(role, "system")) /* some clients send it in messages[] */
             ok = json_array_append_new(messages, json_pack("{s:s,s:o}", "role", "system", "content",
                                                            content_text_json(content))) == 0;
@@ -228,7 +226,7 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
         if (!strcmp(key, "max_tokens")) {
             /* OpenAI's own API (and Azure's) names the limit max_completion_tokens, the only
              * name its reasoning models take; OpenAI-compatible servers know max_tokens. */
-            const char *type = req->route->provider->preset->type;
+            const char *type = ctx->route->provider->preset->type;
             bool openai_api = !strcmp(type, "openai") || !strcmp(type, "azure");
             json_object_set(out, openai_api ? "max_completion_tokens" : "max_tokens", v);
         } else if (!strcmp(key, "temperature") || !strcmp(key, "top_p") || !strcmp(key, "stream")) {
@@ -246,7 +244,7 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
             {
                 const char *type = json_string_value(json_object_get(t, "type"));
                 if (type && strcmp(type, "custom")) { /* server tools run at Anthropic only */
-                    xlate__drop(req, type);
+                    xlate__drop(ctx, type);
                     continue;
                 }
                 json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
@@ -269,14 +267,14 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
                                               "name", "output", "schema", schema));
             const char *k;
             json_t *item;
-            json_object_foreach(v, k, item) if (strcmp(k, "format")) xlate__drop(req, "output_config");
+            json_object_foreach(v, k, item) if (strcmp(k, "format")) xlate__drop(ctx, "output_config");
         } else if (!strcmp(key, "thinking")) {
             /* To a model the catalog knows reasons: its effort by the budget; else dropped. */
             const char *type = json_string_value(json_object_get(v, "type"));
-            const catalog_entry *e = req->route->catalog;
+            const catalog_entry *e = ctx->route->catalog;
             if (type && !strcmp(type, "disabled")) continue;
             if (!e || !(e->capabilities & CAP_REASONING)) {
-                xlate__drop(req, key);
+                xlate__drop(ctx, key);
                 continue;
             }
             json_int_t budget = json_integer_value(json_object_get(v, "budget_tokens"));
@@ -299,7 +297,7 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
             if (json_is_true(json_object_get(v, "disable_parallel_tool_use")))
                 json_object_set_new(out, "parallel_tool_calls", json_false());
         } else {
-            xlate__drop(req, key); /* top_k, thinking, context_management, output_config, … */
+            xlate__drop(ctx, key); /* top_k, thinking, context_management, output_config, … */
         }
     }
     return out;
@@ -307,19 +305,19 @@ json_t *anthropic__request_to_canonical(request *req, json_t *in, provider_error
 
 /* ==== provider: canonical request → Messages request ======================================= */
 
-static json_t *part_to_block_inner(request *req, json_t *part);
+static json_t *part_to_block_inner(codec_ctx *ctx, json_t *part);
 
 /* Some OpenAI-format clients mark prompt-cache breakpoints with Anthropic's cache_control on
  * content parts: it goes to Anthropic untouched. */
-static json_t *part_to_block(request *req, json_t *part)
+static json_t *part_to_block(codec_ctx *ctx, json_t *part)
 {
-    json_t *block = part_to_block_inner(req, part);
+    json_t *block = part_to_block_inner(ctx, part);
     json_t *cache = json_object_get(part, "cache_control");
     if (block && cache) json_object_set(block, "cache_control", cache);
     return block;
 }
 
-static json_t *part_to_block_inner(request *req, json_t *part)
+static json_t *part_to_block_inner(codec_ctx *ctx, json_t *part)
 {
     const char *type = json_string_value(json_object_get(part, "type"));
     if (type && !strcmp(type, "text"))
@@ -337,11 +335,11 @@ static json_t *part_to_block_inner(request *req, json_t *part)
         }
         return json_pack("{s:s,s:{s:s,s:s}}", "type", "image", "source", "type", "url", "url", url);
     }
-    xlate__drop(req, type ? type : "content part");
+    xlate__drop(ctx, type ? type : "content part");
     return NULL;
 }
 
-static json_t *blocks_of(request *req, json_t *content)
+static json_t *blocks_of(codec_ctx *ctx, json_t *content)
 {
     json_t *blocks = json_array();
     if (json_is_string(content)) {
@@ -353,13 +351,13 @@ static json_t *blocks_of(request *req, json_t *content)
     json_t *part;
     json_array_foreach(content, i, part)
     {
-        json_t *b = part_to_block(req, part);
+        json_t *b = part_to_block(ctx, part);
         if (b) json_array_append_new(blocks, b);
     }
     return blocks;
 }
 
-static bool messages_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
+static bool messages_from_canonical(codec_ctx *ctx, json_t *canon, json_t *out, provider_error *err)
 {
     json_t *system = json_array();
     json_t *messages = json_array();
@@ -374,19 +372,19 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
             json_decref(messages);
             return refuse(err, 400, "messages", "every message needs a role");
         }
-        if (json_object_get(m, "name")) xlate__drop(req, "messages[].name");
+        if (json_object_get(m, "name")) xlate__drop(ctx, "messages[].name");
         if (!strcmp(role, "system") || !strcmp(role, "developer")) {
-            json_t *blocks = blocks_of(req, content);
+            json_t *blocks = blocks_of(ctx, content);
             json_array_extend(system, blocks);
             json_decref(blocks);
         } else if (!strcmp(role, "user")) {
-            json_t *blocks = blocks_of(req, content);
+            json_t *blocks = blocks_of(ctx, content);
             if (json_array_size(blocks))
                 xlate__push_turn(messages, "user", "content", blocks);
             else
                 json_decref(blocks);
         } else if (!strcmp(role, "assistant")) {
-            json_t *blocks = content && !json_is_null(content) ? blocks_of(req, content) : json_array();
+            json_t *blocks = content && !json_is_null(content) ? blocks_of(ctx, content) : json_array();
             size_t j;
             json_t *tc;
             json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
@@ -432,11 +430,11 @@ static bool messages_from_canonical(request *req, json_t *canon, json_t *out, pr
  * max_tokens both bound reasoning and answer together, so the budget must fit below it (at
  * least 1024, Anthropic's minimum); thinking also needs the default temperature. Where it
  * cannot be said the parameter is dropped and named. "none"/"minimal" mean no thinking. */
-static void thinking_from_effort(request *req, json_t *canon, json_t *out)
+static void thinking_from_effort(codec_ctx *ctx, json_t *canon, json_t *out)
 {
     const char *effort = json_string_value(json_object_get(canon, "reasoning_effort"));
     if (!effort || !strcmp(effort, "none") || !strcmp(effort, "minimal")) return;
-    const catalog_entry *e = req->route->catalog;
+    const catalog_entry *e = ctx->route->catalog;
     json_int_t budget = !strcmp(effort, "low") ? 1024 : !strcmp(effort, "medium") ? 4096 : 16384;
     json_int_t max = json_integer_value(json_object_get(out, "max_tokens"));
     if (budget >= max) budget = max / 2;
@@ -446,7 +444,7 @@ static void thinking_from_effort(request *req, json_t *canon, json_t *out)
     const char *choice = json_string_value(json_object_get(json_object_get(out, "tool_choice"), "type"));
     bool forced = choice && (!strcmp(choice, "any") || !strcmp(choice, "tool"));
     if ((e && !(e->capabilities & CAP_REASONING)) || budget < 1024 || !temperature_ok || forced) {
-        xlate__drop(req, "reasoning_effort");
+        xlate__drop(ctx, "reasoning_effort");
         return;
     }
     json_object_set_new(out, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", budget));
@@ -456,31 +454,31 @@ static void thinking_from_effort(request *req, json_t *canon, json_t *out)
  * models are assumed current — else a forced tool whose input schema is the wanted schema
  * (the newest models refuse forced tools, the oldest lack structured outputs; the catalog's
  * json_schema capability tells them apart). */
-static void json_output(request *req, xlate *x, json_t *canon, json_t *out)
+static void json_output(codec_ctx *ctx, xlate *x, json_t *canon, json_t *out)
 {
     json_t *v = json_object_get(canon, "response_format");
     const char *type = json_string_value(json_object_get(v, "type"));
     if (!type || !strcmp(type, "text")) return;
     json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
-    const catalog_entry *e = req->route->catalog;
+    const catalog_entry *e = ctx->route->catalog;
     if (!e || (e->capabilities & CAP_JSON_SCHEMA)) {
         json_object_set_new(out, "output_config",
                             json_pack("{s:{s:s,s:o}}", "format", "type", "json_schema", "schema",
                                       schema ? json_incref(schema) : json_pack("{s:s}", "type", "object")));
         return;
     }
-    json_t *tool =
-        json_pack("{s:s,s:s,s:o}", "name", JSON_TOOL, "description", "Give the answer as this tool's input.",
-                  "input_schema", schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
+    json_t *tool = json_pack("{s:s,s:s,s:o}", "name", ANTHROPIC_JSON_TOOL, "description",
+                             "Give the answer as this tool's input.", "input_schema",
+                             schema ? json_incref(schema) : json_pack("{s:s}", "type", "object"));
     json_t *tools = json_object_get(out, "tools");
     if (!tools) json_object_set_new(out, "tools", tools = json_array());
     json_array_append_new(tools, tool);
-    json_object_set_new(out, "tool_choice", json_pack("{s:s,s:s}", "type", "tool", "name", JSON_TOOL));
+    json_object_set_new(out, "tool_choice",
+                        json_pack("{s:s,s:s}", "type", "tool", "name", ANTHROPIC_JSON_TOOL));
     x->json_via_tool = true;
 }
 
-json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon, const char *upstream_model,
-                                          provider_error *err)
+static json_t *request_from_canonical(codec_ctx *ctx, xlate *x, json_t *canon, provider_error *err)
 {
     json_t *n = json_object_get(canon, "n");
     if (json_is_integer(n) && json_integer_value(n) > 1) {
@@ -488,8 +486,8 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
                "this model's provider (Anthropic) returns one choice per request; n > 1 is not possible");
         return NULL;
     }
-    json_t *out = json_pack("{s:s}", "model", upstream_model);
-    if (!messages_from_canonical(req, canon, out, err)) {
+    json_t *out = json_pack("{s:s}", "model", ctx->route->upstream_model);
+    if (!messages_from_canonical(ctx, canon, out, err)) {
         json_decref(out);
         return NULL;
     }
@@ -499,7 +497,7 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
     /* Anthropic requires max_tokens; the catalog's limit for the model when the client
      * gives none. */
     json_object_set_new(out, "max_tokens",
-                        max ? json_incref(max) : json_integer(req->route->max_output_tokens));
+                        max ? json_incref(max) : json_integer(ctx->route->max_output_tokens));
 
     bool parallel_off = json_is_false(json_object_get(canon, "parallel_tool_calls"));
     const char *key;
@@ -525,7 +523,7 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             json_t *t;
             json_array_foreach(v, i, t)
             {
-                json_t *tool = xlate__function_tool(req, t, "input_schema", true); /* required there */
+                json_t *tool = xlate__function_tool(ctx, t, "input_schema", true); /* required there */
                 if (tool) json_array_append_new(tools, tool);
             }
             json_object_set_new(out, "tools", tools);
@@ -548,11 +546,11 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
             continue; /* after the loop, so a later tools or tool_choice cannot undo it */
         } else {
             /* logprobs, seed, penalties, logit_bias, reasoning_effort, service_tier, … */
-            xlate__drop(req, key);
+            xlate__drop(ctx, key);
         }
     }
-    json_output(req, x, canon, out);
-    thinking_from_effort(req, canon, out);
+    json_output(ctx, x, canon, out);
+    thinking_from_effort(ctx, canon, out);
     /* Agents send `tools: []` when every tool is off; Anthropic refuses a tool_choice without
      * tools, and both say nothing then. */
     if (!json_array_size(json_object_get(out, "tools"))) {
@@ -568,7 +566,7 @@ json_t *anthropic__request_from_canonical(request *req, xlate *x, json_t *canon,
 
 /* ==== replies ============================================================================== */
 
-static const char *finish_from_stop(const char *stop)
+const char *anthropic__finish_from_stop(const char *stop)
 {
     if (!stop) return "stop";
     if (!strcmp(stop, "max_tokens") || !strcmp(stop, "model_context_window_exceeded")) return "length";
@@ -577,7 +575,7 @@ static const char *finish_from_stop(const char *stop)
     return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
-static const char *stop_from_finish(const char *finish)
+const char *anthropic__stop_from_finish(const char *finish)
 {
     if (!finish) return "end_turn";
     if (!strcmp(finish, "length")) return "max_tokens";
@@ -587,13 +585,32 @@ static const char *stop_from_finish(const char *finish)
 }
 
 /* Anthropic's input_tokens leave out cache reads and writes (OpenAI's prompt counts them). */
-static long anthropic_input(const usage_counts *u)
+long anthropic__input(const usage_counts *u)
 {
     long input = u->prompt - u->cached - u->cache_write;
     return input < 0 ? 0 : input;
 }
 
-const char *anthropic__reply_shape(json_t *reply)
+/* ==== usage ================================================================================ */
+
+/* A reply's usage, or a stream event's (message_start carries it inside its message). */
+static json_t *usage_in(json_t *message)
+{
+    json_t *u = json_object_get(message, "usage");
+    return u ? u : json_object_get(json_object_get(message, "message"), "usage");
+}
+
+static void usage_note(usage_counts *c, count_getter get, const void *source)
+{
+    long input = c->prompt - c->cached - c->cache_write;
+    get(source, "input_tokens", &input);
+    get(source, "cache_read_input_tokens", &c->cached);
+    get(source, "cache_creation_input_tokens", &c->cache_write);
+    get(source, "output_tokens", &c->completion);
+    c->prompt = input + c->cached + c->cache_write;
+}
+
+static const char *reply_shape(json_t *reply)
 {
     json_t *content = json_object_get(reply, "content");
     if (!json_is_array(content)) return "content is not an array";
@@ -606,7 +623,7 @@ const char *anthropic__reply_shape(json_t *reply)
     return NULL;
 }
 
-json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
+static json_t *reply_to_canonical(xlate *x, json_t *reply)
 {
     buf text, reasoning;
     buf_init(&text, 1u << 30);
@@ -629,7 +646,7 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
             char *args = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
             if (!args) args = strdup("{}");
             const char *name = json_string_value(json_object_get(b, "name"));
-            if (x->json_via_tool && name && !strcmp(name, JSON_TOOL)) {
+            if (x->json_via_tool && name && !strcmp(name, ANTHROPIC_JSON_TOOL)) {
                 buf_append(&text, args, strlen(args));
             } else {
                 json_array_append_new(calls,
@@ -641,7 +658,7 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
         }
     }
     const char *stop = json_string_value(json_object_get(reply, "stop_reason"));
-    const char *finish = finish_from_stop(stop);
+    const char *finish = anthropic__finish_from_stop(stop);
     if (x->json_via_tool && !json_array_size(calls) && !strcmp(finish, "tool_calls")) finish = "stop";
     json_t *message =
         json_pack("{s:s,s:o}", "role", "assistant", "content",
@@ -665,7 +682,7 @@ json_t *anthropic__reply_to_canonical(xlate *x, json_t *reply)
                      usage);
 }
 
-json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
+static json_t *reply_from_canonical(xlate *x, json_t *reply)
 {
     json_t *choice = json_array_get(json_object_get(reply, "choices"), 0);
     json_t *message = json_object_get(choice, "message");
@@ -691,229 +708,16 @@ json_t *anthropic__reply_from_canonical(xlate *x, json_t *reply)
                                                  json_object_get(tc, "id"), "name",
                                                  json_object_get(fn, "name"), "input", input));
     }
-    const usage_counts *u = &x->req->usage;
+    const usage_counts *u = &x->ctx->usage;
     const char *id = json_string_value(json_object_get(reply, "id"));
     const char *model = json_string_value(json_object_get(reply, "model"));
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:I,s:I}}", "id", id ? id : "msg", "type",
                      "message", "role", "assistant", "model", model ? model : x->model, "content", content,
                      "stop_reason",
-                     stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))),
-                     "stop_sequence", "usage", "input_tokens", (json_int_t)anthropic_input(u),
+                     anthropic__stop_from_finish(json_string_value(json_object_get(choice, "finish_reason"))),
+                     "stop_sequence", "usage", "input_tokens", (json_int_t)anthropic__input(u),
                      "output_tokens", (json_int_t)u->completion, "cache_read_input_tokens",
                      (json_int_t)u->cached, "cache_creation_input_tokens", (json_int_t)u->cache_write);
-}
-
-/* ==== streams: Messages events → canonical chunks ========================================== */
-
-stream_step anthropic__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *out, const char **message)
-{
-    /* The event: line is not read: the data's own "type" says the same. */
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    if (!type) {
-        *message = "provider sent a stream event that is not a Messages event";
-        return STREAM_FAILED;
-    }
-    bool block_start = !strcmp(type, "content_block_start");
-    if ((block_start || !strcmp(type, "content_block_delta")) &&
-        (!json_is_integer(json_object_get(ev, "index")) ||
-         !json_is_object(json_object_get(ev, block_start ? "content_block" : "delta")))) {
-        *message = "provider sent a content block event of the wrong shape";
-        return STREAM_FAILED;
-    }
-    stream_step step = STREAM_MORE;
-    json_t *chunk = NULL;
-    if (!strcmp(type, "message_start")) {
-        json_t *msg = json_object_get(ev, "message");
-        const char *id = json_string_value(json_object_get(msg, "id"));
-        if (id) xlate__set_id(x, id);
-        const char *model = json_string_value(json_object_get(msg, "model"));
-        if (model) x->model = arena_strndup(&x->req->arena, model, strlen(model));
-        chunk = xlate__chunk(x, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
-    } else if (!strcmp(type, "content_block_start")) {
-        json_t *block = json_object_get(ev, "content_block");
-        json_int_t index = json_integer_value(json_object_get(ev, "index"));
-        const char *btype = json_string_value(json_object_get(block, "type"));
-        if (btype && !strcmp(btype, "tool_use")) {
-            bool is_json = x->json_via_tool && json_string_value(json_object_get(block, "name")) &&
-                           !strcmp(json_string_value(json_object_get(block, "name")), JSON_TOOL);
-            int *slot = xlate__slot(x, &x->block_tool, &x->nblock_tool, index, XLATE_BLOCKS_MAX);
-            if (!slot || (!is_json && x->tool_calls >= XLATE_TOOL_CALLS_MAX)) {
-                *message =
-                    "the provider's stream has more tool calls than a translated stream carries (1024)";
-                return STREAM_FAILED;
-            }
-            if (is_json) {
-                *slot = -2; /* its input is the message content */
-            } else {
-                int t = x->tool_calls++;
-                *slot = t;
-                chunk =
-                    xlate__chunk(x,
-                                 json_pack("{s:[{s:i,s:O,s:s,s:{s:O,s:s}}]}", "tool_calls", "index", t, "id",
-                                           json_object_get(block, "id"), "type", "function", "function",
-                                           "name", json_object_get(block, "name"), "arguments", ""),
-                                 NULL);
-            }
-        } else if (btype && !strcmp(btype, "text")) {
-            json_t *t = json_object_get(block, "text");
-            if (json_string_length(t)) chunk = xlate__chunk(x, json_pack("{s:O}", "content", t), NULL);
-        }
-    } else if (!strcmp(type, "content_block_delta")) {
-        json_t *delta = json_object_get(ev, "delta");
-        int tool =
-            xlate__lookup(x->block_tool, x->nblock_tool, json_integer_value(json_object_get(ev, "index")));
-        const char *dtype = json_string_value(json_object_get(delta, "type"));
-        if (dtype && !strcmp(dtype, "text_delta")) {
-            chunk = xlate__chunk(x, json_pack("{s:O}", "content", json_object_get(delta, "text")), NULL);
-        } else if (dtype && !strcmp(dtype, "input_json_delta")) {
-            json_t *part = json_object_get(delta, "partial_json");
-            if (tool == -2)
-                chunk = xlate__chunk(x, json_pack("{s:O}", "content", part), NULL);
-            else if (tool >= 0 && json_string_length(part))
-                chunk = xlate__chunk(x,
-                                     json_pack("{s:[{s:i,s:{s:O}}]}", "tool_calls", "index", tool, "function",
-                                               "arguments", part),
-                                     NULL);
-        } else if (dtype && !strcmp(dtype, "thinking_delta")) {
-            json_t *t = json_object_get(delta, "thinking");
-            if (json_string_length(t))
-                chunk = xlate__chunk(x, json_pack("{s:O}", "reasoning_content", t), NULL);
-        } /* signatures have no place in a chat completion */
-    } else if (!strcmp(type, "message_delta")) {
-        const char *stop = json_string_value(json_object_get(json_object_get(ev, "delta"), "stop_reason"));
-        const char *finish = finish_from_stop(stop);
-        if (x->json_via_tool && !x->tool_calls && !strcmp(finish, "tool_calls")) finish = "stop";
-        chunk = xlate__chunk(x, NULL, finish);
-    } else if (!strcmp(type, "message_stop")) {
-        chunk = xlate__usage_chunk(x);
-        step = STREAM_DONE;
-    } else if (!strcmp(type, "error")) {
-        const char *m = json_string_value(json_object_get(json_object_get(ev, "error"), "message"));
-        *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
-        step = STREAM_FAILED;
-    } /* ping and unknown events: nothing for the client */
-    if (chunk) {
-        sink(x, chunk, out);
-        json_decref(chunk);
-    }
-    return step;
-}
-
-/* ==== streams: canonical chunks → Messages events ========================================== */
-
-static void emit(buf *out, const char *event, json_t *data)
-{
-    if (!data) return; /* json_pack refused what the provider sent: nothing to say */
-    buf_append_lit(out, "event: ");
-    buf_append(out, event, strlen(event));
-    buf_append_lit(out, "\ndata: ");
-    char *text = json_dumps(data, JSON_COMPACT);
-    buf_append(out, text, strlen(text));
-    free(text);
-    buf_append_lit(out, "\n\n");
-    json_decref(data);
-}
-
-static void close_block(xlate *x, buf *out)
-{
-    if (x->open_block < 0) return;
-    emit(out, "content_block_stop",
-         json_pack("{s:s,s:i}", "type", "content_block_stop", "index", x->open_block));
-    x->open_block = -1;
-}
-
-static void open_block(xlate *x, buf *out, int kind, json_t *block)
-{
-    close_block(x, out);
-    x->open_block = x->next_block++;
-    x->open_kind = kind;
-    emit(out, "content_block_start",
-         json_pack("{s:s,s:i,s:o}", "type", "content_block_start", "index", x->open_block, "content_block",
-                   block));
-}
-
-static void start_message(xlate *x, buf *out)
-{
-    if (x->started) return;
-    x->started = true;
-    emit(out, "message_start",
-         json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:I,s:i}}}", "type", "message_start", "message",
-                   "id", x->id[0] ? x->id : x->req->id, "type", "message", "role", "assistant", "model",
-                   x->model, "content", "stop_reason", "stop_sequence", "usage", "input_tokens",
-                   (json_int_t)anthropic_input(&x->req->usage), "output_tokens", 0));
-}
-
-void anthropic__stream_encode(xlate *x, json_t *chunk, buf *out)
-{
-    start_message(x, out);
-    json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
-    json_t *delta = json_object_get(choice, "delta");
-    json_t *reasoning = json_object_get(delta, "reasoning_content");
-    if (json_is_string(reasoning) && json_string_length(reasoning)) {
-        if (x->open_block < 0 || x->open_kind != 2)
-            open_block(x, out, 2,
-                       json_pack("{s:s,s:s,s:s}", "type", "thinking", "thinking", "", "signature", ""));
-        emit(out, "content_block_delta",
-             json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->open_block,
-                       "delta", "type", "thinking_delta", "thinking", reasoning));
-    }
-    json_t *content = json_object_get(delta, "content");
-    if (json_is_string(content) && json_string_length(content)) {
-        if (x->open_block < 0 || x->open_kind != 0)
-            open_block(x, out, 0, json_pack("{s:s,s:s}", "type", "text", "text", ""));
-        emit(out, "content_block_delta",
-             json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", x->open_block,
-                       "delta", "type", "text_delta", "text", content));
-    }
-    size_t i;
-    json_t *tc;
-    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
-    {
-        int *block = xlate__slot(x, &x->tool_block, &x->ntool_block,
-                                 json_integer_value(json_object_get(tc, "index")), XLATE_TOOL_CALLS_MAX);
-        if (!block) { /* never a silent drop: the stream ends with an in-band error */
-            x->failure = "the stream has more tool calls than a translated stream carries (1024)";
-            return;
-        }
-        json_t *fn = json_object_get(tc, "function");
-        /* A call's block opens once, at its first delta (some servers repeat the id on every
-         * delta); fragments of a call whose block is already closed (calls interleaved) still
-         * go to that call's index, which the SDKs accumulate by. */
-        if (*block < 0) {
-            const char *id = json_string_value(json_object_get(tc, "id"));
-            const char *name = json_string_value(json_object_get(fn, "name"));
-            open_block(x, out, 1,
-                       json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", id ? id : "", "name",
-                                 name ? name : "", "input"));
-            *block = x->open_block;
-        }
-        json_t *args = json_object_get(fn, "arguments");
-        if (json_is_string(args) && json_string_length(args))
-            emit(out, "content_block_delta",
-                 json_pack("{s:s,s:i,s:{s:s,s:O}}", "type", "content_block_delta", "index", *block, "delta",
-                           "type", "input_json_delta", "partial_json", args));
-    }
-    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
-    if (finish) {
-        close_block(x, out);
-        x->stop_reason = stop_from_finish(finish);
-    }
-}
-
-void anthropic__stream_finish(xlate *x, buf *out)
-{
-    if (x->encoder_done) return;
-    x->encoder_done = true;
-    start_message(x, out);
-    close_block(x, out);
-    const usage_counts *u = &x->req->usage;
-    emit(out, "message_delta",
-         json_pack("{s:s,s:{s:s,s:n},s:{s:I,s:I,s:I,s:I}}", "type", "message_delta", "delta", "stop_reason",
-                   x->stop_reason ? x->stop_reason : "end_turn", "stop_sequence", "usage", "input_tokens",
-                   (json_int_t)anthropic_input(u), "output_tokens", (json_int_t)u->completion,
-                   "cache_read_input_tokens", (json_int_t)u->cached, "cache_creation_input_tokens",
-                   (json_int_t)u->cache_write));
-    emit(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 
 /* ==== errors ================================================================================ */
@@ -934,7 +738,8 @@ static const char *error_type_for(int status)
     }
 }
 
-void anthropic__error_body(buf *out, int status, const char *message)
+static void error_body(buf *out, int status, const char *type_openai, const char *code, const char *param,
+                       const char *message)
 {
     const char *type = error_type_for(status);
     buf_append_lit(out, "{\"type\":\"error\",\"error\":{\"type\":");
@@ -944,10 +749,58 @@ void anthropic__error_body(buf *out, int status, const char *message)
     buf_append_lit(out, "}}");
 }
 
-bool anthropic__error_parse(json_t *body, const char **type, const char **message)
+static bool error_parse(json_t *body, const char **type, const char **message)
 {
     json_t *e = json_object_get(body, "error");
     *message = json_string_value(json_object_get(e, "message"));
     *type = json_string_value(json_object_get(e, "type"));
     return *message != NULL;
 }
+
+/* ==== the row ================================================================================ */
+
+static const char *url(codec_ctx *ctx)
+{
+    return xlate__concat(
+        ctx, ctx->route->provider->base_url,
+        ctx->endpoint == ENDPOINT_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages", NULL);
+}
+
+/* The raw event is a `message_stop` (the fast path's end marker). */
+static bool stream_is_end(const char *raw, size_t len)
+{
+    static const char marker[] = "event: message_stop";
+    return len >= sizeof marker - 1 && memmem(raw, len, "message_stop", 12) &&
+           (!memcmp(raw, marker, sizeof marker - 1) || memmem(raw, len, "\"type\":\"message_stop\"", 22));
+}
+
+static void stream_error(buf *out, const char *message)
+{
+    buf_append_lit(out, "event: error\ndata: ");
+    error_body(out, 502, NULL, NULL, NULL, message);
+    buf_append_lit(out, "\n\n");
+}
+
+const wire_codec anthropic__codec = {
+    .name = "Anthropic Messages",
+    .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES) |
+                 WIRE_ENDPOINT(ENDPOINT_COUNT_TOKENS),
+    .own_header = "anthropic-beta",
+    .request_to_canonical = request_to_canonical,
+    .request_from_canonical = request_from_canonical,
+    .url = url,
+    .reply_shape = reply_shape,
+    .reply_to_canonical = reply_to_canonical,
+    .reply_from_canonical = reply_from_canonical,
+    .usage_key = "usage",
+    .usage_in = usage_in,
+    .usage_note = usage_note,
+    .stream_decode = anthropic__stream_decode,
+    .stream_is_end = stream_is_end,
+    .stream_reports_usage = true, /* message_start and message_delta carry it */
+    .stream_encode = anthropic__stream_encode,
+    .stream_encode_finish = anthropic__stream_finish,
+    .stream_error = stream_error,
+    .error_body = error_body,
+    .error_parse = error_parse,
+};

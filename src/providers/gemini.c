@@ -10,7 +10,8 @@
  * (thoughts left out), functionCall parts → tool calls (Gemini sends arguments whole; ids are
  * made up when it gives none), finishReason → finish_reason, usageMetadata → usage with
  * cached and reasoning (thoughts) tokens. Gemini's stream has no end marker: the stream is
- * complete when a finishReason has come and the transfer ends cleanly. */
+ * complete when a finishReason has come and the transfer ends cleanly. No endpoint takes
+ * requests in this format, so the row's client-side members are NULL. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -53,7 +54,7 @@ static const char *mime_from_url(const char *url)
     return "image/jpeg";
 }
 
-static json_t *parts_of(request *req, json_t *content)
+static json_t *parts_of(codec_ctx *ctx, json_t *content)
 {
     json_t *parts = json_array();
     if (json_is_string(content)) {
@@ -79,7 +80,7 @@ static json_t *parts_of(request *req, json_t *content)
                 json_array_append_new(parts, json_pack("{s:{s:s,s:s}}", "fileData", "mimeType",
                                                        mime_from_url(url), "fileUri", url));
         } else {
-            xlate__drop(req, type ? type : "content part");
+            xlate__drop(ctx, type ? type : "content part");
         }
     }
     return parts;
@@ -104,7 +105,7 @@ static json_t *call_names(json_t *messages)
     return names;
 }
 
-static bool contents_from_canonical(request *req, json_t *canon, json_t *out, provider_error *err)
+static bool contents_from_canonical(codec_ctx *ctx, json_t *canon, json_t *out, provider_error *err)
 {
     json_t *names = call_names(json_object_get(canon, "messages"));
     json_t *messages = json_object_get(canon, "messages");
@@ -118,13 +119,13 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
         json_t *content = json_object_get(m, "content");
         if (!role) role = "";
         if (!strcmp(role, "system") || !strcmp(role, "developer")) {
-            json_t *parts = parts_of(req, content);
+            json_t *parts = parts_of(ctx, content);
             json_array_extend(system, parts);
             json_decref(parts);
         } else if (!strcmp(role, "user")) {
-            xlate__push_turn(contents, "user", "parts", parts_of(req, content));
+            xlate__push_turn(contents, "user", "parts", parts_of(ctx, content));
         } else if (!strcmp(role, "assistant")) {
-            json_t *parts = content && !json_is_null(content) ? parts_of(req, content) : json_array();
+            json_t *parts = content && !json_is_null(content) ? parts_of(ctx, content) : json_array();
             size_t j;
             json_t *tc;
             json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
@@ -169,7 +170,7 @@ static bool contents_from_canonical(request *req, json_t *canon, json_t *out, pr
     return true;
 }
 
-json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, provider_error *err)
+static json_t *request_from_canonical(codec_ctx *ctx, xlate *x, json_t *canon, provider_error *err)
 {
     (void)x;
     json_t *n = json_object_get(canon, "n");
@@ -178,7 +179,7 @@ json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, pr
         return NULL;
     }
     json_t *out = json_object();
-    if (!contents_from_canonical(req, canon, out, err)) {
+    if (!contents_from_canonical(ctx, canon, out, err)) {
         json_decref(out);
         return NULL;
     }
@@ -225,7 +226,7 @@ json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, pr
             json_t *t;
             json_array_foreach(v, i, t)
             {
-                json_t *d = xlate__function_tool(req, t, "parametersJsonSchema", false);
+                json_t *d = xlate__function_tool(ctx, t, "parametersJsonSchema", false);
                 if (d) json_array_append_new(decls, d);
             }
             if (json_array_size(decls))
@@ -246,7 +247,7 @@ json_t *gemini__request_from_canonical(request *req, xlate *x, json_t *canon, pr
                 cfg = json_pack("{s:s}", "mode", "AUTO");
             json_object_set_new(out, "toolConfig", json_pack("{s:o}", "functionCallingConfig", cfg));
         } else {
-            xlate__drop(req, key); /* logprobs, logit_bias, user, parallel_tool_calls, … */
+            xlate__drop(ctx, key); /* logprobs, logit_bias, user, parallel_tool_calls, … */
         }
     }
     if (json_object_size(gen))
@@ -286,7 +287,7 @@ static json_t *tool_call_of(xlate *x, json_t *fc, int index, bool with_index)
     if (given)
         snprintf(id, sizeof id, "%.46s", given);
     else
-        snprintf(id, sizeof id, "call_%.32s_%d", x->req->id, index);
+        snprintf(id, sizeof id, "call_%.32s_%d", x->ctx->request_id, index);
     json_t *args_value = json_object_get(fc, "args");
     char *args = args_value ? json_dumps(args_value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     const char *name = json_string_value(json_object_get(fc, "name"));
@@ -316,7 +317,23 @@ static const char *candidate_shape(json_t *candidates)
     return NULL;
 }
 
-const char *gemini__reply_shape(json_t *reply)
+static json_t *usage_in(json_t *message)
+{
+    return json_object_get(message, "usageMetadata");
+}
+
+/* candidatesTokenCount leaves out the thoughts; OpenAI's completion tokens count them. */
+static void usage_note(usage_counts *c, count_getter get, const void *source)
+{
+    long candidates = 0;
+    get(source, "promptTokenCount", &c->prompt);
+    get(source, "cachedContentTokenCount", &c->cached);
+    get(source, "thoughtsTokenCount", &c->reasoning);
+    get(source, "candidatesTokenCount", &candidates);
+    c->completion = candidates + c->reasoning;
+}
+
+static const char *reply_shape(json_t *reply)
 {
     json_t *candidates = json_object_get(reply, "candidates");
     /* no candidates at all: a prompt blocked, which promptFeedback says */
@@ -324,7 +341,7 @@ const char *gemini__reply_shape(json_t *reply)
     return candidate_shape(candidates);
 }
 
-json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
+static json_t *reply_to_canonical(xlate *x, json_t *reply)
 {
     json_t *cand = json_array_get(json_object_get(reply, "candidates"), 0);
     buf text;
@@ -341,7 +358,7 @@ json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
         if (fc) json_array_append_new(calls, tool_call_of(x, fc, (int)json_array_size(calls), false));
     }
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
-    if (finish_failed(reason)) x->reply_failure = arena_strndup(&x->req->arena, reason, strlen(reason));
+    if (finish_failed(reason)) x->reply_failure = arena_strndup(x->ctx->arena, reason, strlen(reason));
     const char *finish = cand ? finish_from(reason, json_array_size(calls) > 0) : "content_filter";
     json_t *message =
         json_pack("{s:s,s:o}", "role", "assistant", "content",
@@ -354,18 +371,18 @@ json_t *gemini__reply_to_canonical(xlate *x, json_t *reply)
         json_decref(calls);
     const char *id = json_string_value(json_object_get(reply, "responseId"));
     const char *model = json_string_value(json_object_get(reply, "modelVersion"));
-    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s,s:n}],s:o}", "id", id ? id : x->req->id, "object",
-                     "chat.completion", "created", (json_int_t)x->created, "model", model ? model : x->model,
-                     "choices", "index", 0, "message", message, "finish_reason", finish, "logprobs", "usage",
-                     xlate__usage(x));
+    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s,s:n}],s:o}", "id", id ? id : x->ctx->request_id,
+                     "object", "chat.completion", "created", (json_int_t)x->created, "model",
+                     model ? model : x->model, "choices", "index", 0, "message", message, "finish_reason",
+                     finish, "logprobs", "usage", xlate__usage(x));
 }
 
-stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *out, const char **message)
+static stream_step stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *out, const char **message)
 {
     json_t *error = json_object_get(ev, "error");
     if (error) {
         const char *m = json_string_value(json_object_get(error, "message"));
-        *message = arena_strndup(&x->req->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
+        *message = arena_strndup(x->ctx->arena, m ? m : "provider stream error", m ? strlen(m) : 21);
         return STREAM_FAILED;
     }
     json_t *candidates = json_object_get(ev, "candidates");
@@ -374,8 +391,8 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
         return STREAM_FAILED;
     }
     const char *model = json_string_value(json_object_get(ev, "modelVersion"));
-    if (model && x->model == x->req->route->public_name)
-        x->model = arena_strndup(&x->req->arena, model, strlen(model));
+    if (model && x->model == x->ctx->route->public_name)
+        x->model = arena_strndup(x->ctx->arena, model, strlen(model));
     const char *rid = json_string_value(json_object_get(ev, "responseId"));
     if (rid && !x->id[0]) xlate__set_id(x, rid);
     if (!x->decoder_started) {
@@ -409,7 +426,7 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
     }
     const char *reason = json_string_value(json_object_get(cand, "finishReason"));
     if (finish_failed(reason)) { /* the generation failed: the client must not see a clean end */
-        *message = arena_strndup(&x->req->arena, reason, strlen(reason));
+        *message = arena_strndup(x->ctx->arena, reason, strlen(reason));
         return STREAM_FAILED;
     }
     if (reason) {
@@ -421,7 +438,7 @@ stream_step gemini__stream_decode(xlate *x, json_t *ev, chunk_sink sink, buf *ou
     return STREAM_MORE;
 }
 
-bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out)
+static bool stream_decode_finish(xlate *x, chunk_sink sink, buf *out)
 {
     if (!x->finish_reason) return false;
     json_t *c = xlate__usage_chunk(x);
@@ -430,7 +447,7 @@ bool gemini__stream_finish(xlate *x, chunk_sink sink, buf *out)
     return true;
 }
 
-bool gemini__error_parse(json_t *body, const char **type, const char **message)
+static bool error_parse(json_t *body, const char **type, const char **message)
 {
     json_t *e = json_object_get(body, "error");
     if (json_is_array(body)) e = json_object_get(json_array_get(body, 0), "error"); /* stream errors */
@@ -438,3 +455,43 @@ bool gemini__error_parse(json_t *body, const char **type, const char **message)
     *type = json_string_value(json_object_get(e, "status"));
     return *message != NULL;
 }
+
+/* Gemini's error types are its RPC statuses (RESOURCE_EXHAUSTED): an OpenAI client reads
+ * OpenAI's, which follow from the HTTP status as they do at OpenAI. */
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+static const char *url(codec_ctx *ctx)
+{
+    const model_route *route = ctx->route;
+    return xlate__concat(ctx, route->provider->base_url, "/v1beta/models/",
+                         xlate__concat(ctx, route->upstream_model,
+                                       ctx->stream ? ":streamGenerateContent?alt=sse" : ":generateContent",
+                                       NULL));
+}
+
+const wire_codec gemini__codec = {
+    .name = "Gemini",
+    .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES),
+    .url_names_model = true,
+    .request_from_canonical = request_from_canonical,
+    .url = url,
+    .reply_shape = reply_shape,
+    .reply_to_canonical = reply_to_canonical,
+    .usage_key = "usageMetadata",
+    .usage_in = usage_in,
+    .usage_note = usage_note,
+    .stream_decode = stream_decode,
+    .stream_decode_finish = stream_decode_finish, /* no end marker: a finishReason and a clean end */
+    .stream_reports_usage = true,
+    .error_parse = error_parse,
+    .error_type = error_type,
+};

@@ -12,7 +12,9 @@
  *               decoded to canonical and encoded for the client — for streams event by event
  *               (provider events → canonical chunks → client events), never buffered whole.
  *
- * Everything allocated for a request comes from its arena or is freed before returning. */
+ * Provider functions see one attempt through its codec_ctx, never the server's request: the
+ * caller fills what they read and gets back what they write there. Everything allocated for
+ * an attempt comes from the context's arena or is freed before returning. */
 #ifndef AIGW_PROVIDERS_PROVIDER_H
 #define AIGW_PROVIDERS_PROVIDER_H
 
@@ -21,10 +23,39 @@
 
 #include "config/config.h"
 #include "providers/wire.h"
-#include "server/request.h"
+#include "util/arena.h"
 #include "util/buf.h"
+#include "util/headers.h"
 
 struct curl_slist;
+struct xlate;
+
+/* One attempt as the provider functions see it: its inputs, filled by the caller before
+ * provider_encode, and its outputs, written by the provider functions for the caller to read.
+ * The caller keeps it for the attempt's whole reply or stream (a hedged request keeps one per
+ * attempt in flight) and owns every pointer in it; what the provider functions store here
+ * lives in the arena. Nothing in it belongs to the server: the module stays below it. */
+typedef struct codec_ctx {
+    /* inputs */
+    arena *arena;                               /* the request's: every allocation of the attempt */
+    const char *request_id;                     /* NUL-terminated: reply ids, the upstream's x-request-id */
+    wire_format ingress;                        /* the client's format: replies, errors, stream events */
+    int endpoint;                               /* endpoint_kind (config.h) */
+    bool stream;                                /* the client asked for a stream */
+    const model_route *route;                   /* the attempt's provider and upstream model */
+    const char *body;                           /* the client's body as received (token estimates) */
+    size_t body_len;                            /* … its length */
+    const char *payload;                        /* the body to send: the client's, override_params merged */
+    size_t payload_len, model_start, model_end; /* … its length and the model's span in it */
+    const http_header *headers;                 /* the client's request headers (its key, betas) */
+    size_t nheaders;                            /* … how many */
+
+    /* outputs */
+    struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */
+    const char *dropped_params; /* comma-separated parameters the provider could not take, arena */
+    usage_counts usage;         /* as the provider reported it, normalized to OpenAI's meaning */
+    int reply_status;           /* set by provider_translate_reply: the status to answer with */
+} codec_ctx;
 
 /* Looks up a preset by the name written in a provider's `type:`; NULL when unknown. */
 const provider_preset *provider_preset_find(const char *type);
@@ -46,20 +77,21 @@ typedef struct provider_error {
     char message[400];
 } provider_error;
 
-/* Builds the upstream request for req (endpoint, route, ingress, req->payload — the body to
- * send, the client's with any override_params merged — and the model's span in it known). Returns false with
- * *err filled when the request cannot be expressed for this provider (bad shape for translation, an endpoint
- * the format lacks). Sets req->xlate when replies must be translated and req->dropped_params when parameters
- * were dropped. Everything it allocates comes from the request's arena. */
-bool provider_encode(request *req, size_t model_start, size_t model_end, provider_request *out,
-                     provider_error *err);
+/* Builds the upstream request for the attempt c (its inputs filled: endpoint, route, ingress,
+ * payload — the body to send, the client's with any override_params merged — and the model's
+ * span in it). Returns false with *err filled when the request cannot be expressed for this
+ * provider (bad shape for translation, an endpoint the format lacks). Sets c->xlate when
+ * replies must be translated and c->dropped_params when parameters were dropped. Everything
+ * it allocates comes from c->arena. */
+bool provider_encode(codec_ctx *c, provider_request *out, provider_error *err);
 
 /* A buffered (non-stream) upstream reply, status and body as received: writes the body to
  * send to the client into out and returns its Content-Type. On the fast path out is not
  * touched and NULL is returned (send the upstream's bytes). Upstream errors are re-shaped
- * into the ingress format with their status and message intact. The reply's usage is noted
- * in req->usage on both paths. */
-const char *provider_translate_reply(request *req, int status, const char *body, size_t len, buf *out);
+ * into the ingress format with their status and message intact. c->reply_status is the
+ * status to answer with: status, or 502 when the reply cannot be given. The reply's usage is
+ * noted in c->usage on both paths. */
+const char *provider_translate_reply(codec_ctx *c, int status, const char *body, size_t len, buf *out);
 
 typedef enum stream_step {
     STREAM_MORE,   /* keep reading */
@@ -69,23 +101,31 @@ typedef enum stream_step {
 
 /* One whole upstream SSE event (raw bytes, blank line included): appends what the client
  * must get to out — the raw event on the fast path, translated events otherwise. Usage the
- * event reports is noted in req->usage; an OpenAI client's usage chunk gets the cost as an
+ * event reports is noted in c->usage; an OpenAI client's usage chunk gets the cost as an
  * extra field ("aigw":{"cost_usd":…}). */
-stream_step provider_stream_event(request *req, const char *raw, size_t len, buf *out, const char **message);
+stream_step provider_stream_event(codec_ctx *c, const char *raw, size_t len, buf *out, const char **message);
 /* The upstream transfer ended cleanly: returns true when the stream was complete (a format
  * without an end marker, like Gemini's, completes here and its end goes into out). */
-bool provider_stream_finish(request *req, buf *out);
+bool provider_stream_finish(codec_ctx *c, buf *out);
 /* Appends the ingress format's in-band stream error (OpenAI `data: {"error":…}`, Anthropic
  * `event: error`), after which the response ends. */
-void provider_stream_error(const request *req, buf *out, const char *message);
+void provider_stream_error(const codec_ctx *c, buf *out, const char *message);
 
-/* The request's cost in USD from the usage its provider reported and the catalog's prices;
- * negative when either is unknown. */
-double provider_cost(const request *req);
+/* The attempt's cost in USD from the usage its provider reported and the catalog's prices;
+ * negative when either is unknown (or no route was chosen). */
+double provider_cost(const codec_ctx *c);
 
-/* The request's prompt tokens estimated from its text (about four bytes a token): the answer
- * to count_tokens for a provider that cannot count, and routing's context-window check. */
-size_t provider_estimate_tokens(const request *req);
+/* The request's prompt tokens estimated from the text of c->body (about four bytes a token):
+ * the answer to count_tokens for a provider that cannot count, and routing's context-window
+ * check. Reads only c->body and c->body_len. */
+size_t provider_estimate_tokens(const codec_ctx *c);
+
+/* Whether provider p's format serves count_tokens; when not, the answer is an estimate made
+ * here (provider_estimate_tokens). */
+bool provider_counts_tokens(const provider_config *p);
+/* Whether p's URL names the model (Gemini's path, an Azure deployment): only a plain name
+ * ([A-Za-z0-9._-]) can go there. */
+bool provider_url_names_model(const provider_config *p);
 
 /* An error body in format's shape; type and code are OpenAI-style (code/param may be NULL). */
 void provider_error_body(wire_format format, buf *out, int status, const char *type, const char *code,

@@ -40,6 +40,7 @@
 
 struct routing_state {
     routing_settings settings;
+    const routing_providers *providers;
     pthread_mutex_t lock; /* the registry's buckets */
     target_health *buckets[REGISTRY_BUCKETS];
     size_t count;
@@ -57,35 +58,18 @@ static uint64_t hash_key(const char *a, const char *b)
     return h;
 }
 
-void routing_settings_defaults(routing_settings *s)
-{
-    memset(s, 0, sizeof *s);
-    s->max_attempts = 6;
-    s->retry.attempts = 2;
-    static const int transient[] = {429, 500, 502, 503, 504, 529};
-    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
-        s->retry.on.bits[transient[i] / 64] |= 1ULL << (transient[i] % 64);
-    s->retry.use_retry_after = true;
-    s->retry.base_delay_ms = 250;
-    s->retry.max_delay_ms = 8000;
-    s->retry.max_wait_ms = 60000;
-    s->budget_percent = 20;
-    s->budget_min_retries = 3;
-    s->budget_window_ms = 10000;
-    s->breaker_failures = 5;
-    s->breaker_rate_pct = 50;
-    s->breaker_min_requests = 20;
-    s->breaker_window_ms = 30000;
-    s->breaker_cooldown_ms = 30000;
-    s->breaker_probes = 1;
-}
-
-routing_state *routing_state_new(const routing_settings *settings)
+routing_state *routing_state_new(const routing_settings *settings, const routing_providers *providers)
 {
     routing_state *s = xcalloc(1, sizeof *s);
     s->settings = *settings;
+    s->providers = providers;
     pthread_mutex_init(&s->lock, NULL);
     return s;
+}
+
+const routing_providers *routing__providers(const routing_state *s)
+{
+    return s->providers;
 }
 
 void routing_state_free(routing_state *s)
@@ -109,6 +93,44 @@ void routing_state_free(routing_state *s)
 void routing_state_seal(routing_state *s)
 {
     s->sealed = true;
+}
+
+void routing_state_adopt(routing_state *fresh, routing_state *old,
+                         bool (*same_target)(const char *provider, void *ud), void *ud)
+{
+    /* old's registry only grows and its entries live as long as old: walking the buckets
+     * without its lock sees a consistent list (a new entry is linked in whole, at the head). */
+    for (size_t i = 0; i < REGISTRY_BUCKETS; i++) {
+        pthread_mutex_lock(&old->lock);
+        target_health *h = old->buckets[i];
+        pthread_mutex_unlock(&old->lock);
+        for (; h; h = h->next) {
+            if (!same_target(h->provider, ud)) continue;
+            target_health *to = routing_health(fresh, h->provider, h->model);
+            if (!to) continue; /* fresh's registry is full */
+            pthread_mutex_lock(&h->lock);
+            to->state = h->state;
+            to->consecutive_failures = h->consecutive_failures;
+            to->probes_in_flight = 0;
+            to->open_until_ms = h->open_until_ms;
+            to->rate_start_ms = h->rate_start_ms;
+            to->rate_requests = h->rate_requests;
+            to->rate_failures = h->rate_failures;
+            to->budget_start_ms = h->budget_start_ms;
+            to->req_cur = h->req_cur;
+            to->req_prev = h->req_prev;
+            to->retry_cur = h->retry_cur;
+            to->retry_prev = h->retry_prev;
+            to->ewma_ms = h->ewma_ms;
+            to->ewma_at_ms = h->ewma_at_ms;
+            to->limited_until_ms = h->limited_until_ms;
+            to->last_ms = h->last_ms;
+            memcpy(to->ttfb_ring, h->ttfb_ring, sizeof to->ttfb_ring);
+            to->ttfb_count = h->ttfb_count;
+            to->ttfb_next = h->ttfb_next;
+            pthread_mutex_unlock(&h->lock);
+        }
+    }
 }
 
 void health_init_scratch(target_health *h, const routing_state *s)

@@ -42,6 +42,9 @@ typedef struct health_view {
     int outstanding;
 } health_view;
 
+/* The providers functions the state was made with (tree.c's leaves with a custom_host). */
+const routing_providers *routing__providers(const routing_state *s);
+
 /* A health that lives for one request (registry full): nothing shared, nothing remembered. */
 void health_init_scratch(target_health *h, const routing_state *s);
 health_view health_look(target_health *h, uint64_t now_ms);

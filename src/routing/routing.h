@@ -24,38 +24,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "util/arena.h"
 
-struct aigw_config;
-struct provider_config;
-struct model_route;
 struct json_t;
 
 #define ROUTE_MAX_DEPTH 8
 #define ROUTE_MAX_CHILDREN 64
-#define ROUTE_MAX_LEAVES 256  /* in one tree: what a header config can make aigw consider */
-#define ROUTE_MAX_ATTEMPTS 32 /* the most routing.max_attempts may allow (its default: 6) */
+#define ROUTE_MAX_LEAVES 256 /* in one tree: what a header config can make aigw consider */
 
 typedef enum route_mode { ROUTE_SINGLE, ROUTE_FALLBACK, ROUTE_LOADBALANCE, ROUTE_CONDITIONAL } route_mode;
 typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
-
-/* HTTP statuses 100…599 as a bitmap. */
-typedef struct status_set {
-    uint64_t bits[10];
-} status_set;
-
-static inline bool status_set_has(const status_set *s, int status)
-{
-    return status >= 0 && status < 640 && (s->bits[status / 64] >> (status % 64)) & 1;
-}
-
-typedef struct retry_policy {
-    uint32_t attempts;                    /* retries after the first try (Portkey's retry.attempts) */
-    status_set on;                        /* statuses that are retried */
-    bool use_retry_after;                 /* wait what the provider asks (Retry-After and friends) */
-    uint32_t base_delay_ms, max_delay_ms; /* full-jitter exponential backoff */
-    uint32_t max_wait_ms;                 /* a provider asking for longer is not retried */
-} retry_policy;
 
 typedef struct target_health target_health;
 
@@ -133,31 +112,32 @@ typedef struct route_tree {
     struct pcre2_real_match_context_8 *match_context; /* the limits every search runs under */
 } route_tree;
 
-/* Settings of the config file's `routing:` section (ints where the config table writes ints). */
-typedef struct routing_settings {
-    retry_policy retry; /* defaults for aigw's routes and implicit single-provider routes */
-    int budget_percent, budget_min_retries; /* retries ≤ max(min, percent × requests) */
-    uint32_t budget_window_ms;
-    int breaker_failures, breaker_rate_pct, breaker_min_requests, breaker_probes;
-    uint32_t breaker_window_ms, breaker_cooldown_ms;
-    int max_attempts;     /* upstream requests per client request, retries/fallbacks/hedges included */
-    char **allowed_hosts; /* URL prefixes, normalised (route_url_normalize), for custom_host / api_key */
-    size_t nallowed_hosts;
-} routing_settings;
-
-void routing_settings_defaults(routing_settings *s);
-
-/* An http(s) URL in the one spelling prefixes are compared in: scheme and host in lower case,
- * the port written out (80 / 443 when absent), the path without its trailing '/'
- * ("HTTPS://Api.Example/v1/" → "https://api.example:443/v1"). Refused (false, *why a fixed
- * sentence that quotes nothing of the URL): other schemes, credentials, a query or fragment,
- * spaces and control characters, characters URLs do not allow, dot segments ('.', '..')
- * written or %-encoded, escaped '/' or '\'. out has len bytes (1 KiB is plenty). */
-bool route_url_normalize(const char *url, char *out, size_t len, const char **why);
-/* Whether a normalised URL is under one of the settings' allowed_hosts prefixes: the same
- * scheme, host and port, and a path equal to the prefix's or below it ("/v1" allows "/v1"
+/* Whether a URL normalised by url_normalize() (util/url.h) is under one of the settings' allowed_hosts
+ * prefixes: the same scheme, host and port, and a path equal to the prefix's or below it ("/v1" allows "/v1"
  * and "/v1/x", not "/v10"). */
 bool route_url_allowed(const routing_settings *s, const char *normalized);
+
+/* ---- the config's trees (build.c) ------------------------------------------------------------ */
+
+/* What route trees need from the providers module, which routing does not include (both sit
+ * on config; neither includes the other): the load sequence hands these in. */
+typedef struct routing_providers {
+    /* A preset by the name a provider's `type:` uses; NULL when there is none. */
+    const struct provider_preset *(*preset_find)(const char *type);
+    /* A provider at a request config's custom_host and/or with its inline api_key, in a:
+     * providers_derive() (providers/prepare.h), whose contract holds. */
+    const provider_config *(*derive)(arena *a, const provider_config *base,
+                                     const struct provider_preset *preset, const char *base_url,
+                                     const char *api_key);
+} routing_providers;
+
+/* The third step of the load sequence (gateway_config_load), after config_load() and
+ * providers_prepare(): the shared routing state (cfg->health, which keeps providers for the
+ * header configs built later), the tree of each served model, the tree of each `routes:`
+ * entry, default_route resolved. providers must outlive cfg. Returns false with
+ * "file:line: message" in err (a route's own mistakes as "route 'NAME': field: …"); cfg is
+ * then only fit for config_free(), which frees what this attached. */
+bool routing_build(aigw_config *cfg, const routing_providers *providers, char *err, size_t errlen);
 
 /* ---- building trees (tree.c) ---------------------------------------------------------------- */
 
@@ -183,7 +163,8 @@ route_tree *route_tree_build(arena *a, const struct aigw_config *cfg, routing_st
                              const struct json_t *json, const char *name, bool portkey, bool shared,
                              bool client, char *err, size_t errlen);
 /* Header configs, built once per worker (tree.c): the tree of the config text (its exact
- * bytes), found or built and kept. *entry holds it for the request: give it back with
+ * bytes), found or built and kept, against the one config the cache is bound to (the first
+ * one it is given, then the one of route_cache_reset). *entry holds it for the request: give it back with
  * route_cache_release() when the request ends. NULL with *entry NULL: invalid (message in
  * err, which is then non-empty) or not kept (too large, or every entry in use; err empty):
  * the caller builds it for the request alone. */
@@ -195,6 +176,11 @@ const route_tree *route_cache_get(route_cache *c, const struct aigw_config *cfg,
                                   const char *name, bool portkey, route_cache_entry **entry, char *err,
                                   size_t errlen);
 void route_cache_release(route_cache_entry *e);
+/* A reload: the trees kept were built against the old config. Those no request holds are
+ * freed now, held ones when their last route_cache_release comes. From here on the cache
+ * keeps trees for cfg only; route_cache_get with another config (a request that began before
+ * the reload) returns NULL with err empty: built for that request alone. */
+void route_cache_reset(route_cache *c, const struct aigw_config *cfg);
 
 /* The tree of a public model served directly by providers (or aliases): one leaf, or when
  * several providers serve the name, a fallback over them in the config's order. */
@@ -203,13 +189,25 @@ route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routin
 
 /* ---- shared health (health.c) ---------------------------------------------------------------- */
 
-routing_state *routing_state_new(const routing_settings *settings);
+/* A registry for settings (copied); providers is kept for the trees built on it (NULL only
+ * where no tree is built on the state, as in health's own tests). */
+routing_state *routing_state_new(const routing_settings *settings, const routing_providers *providers);
 void routing_state_free(routing_state *state);
 /* The health of a target: provider name (or custom host) + model; created on first use.
  * After routing_state_seal() (the config is loaded) NULL when the registry is full or the
  * names are long: the caller then keeps a scratch health for the one request. */
 target_health *routing_health(routing_state *state, const char *provider, const char *model);
 void routing_state_seal(routing_state *state);
+/* A reload: carries what `old` knows about each target over to `fresh`, the new config's
+ * state, for the targets `same_target(provider, ud)` says did not change (the key is
+ * provider name + model, so the caller answers for the provider: same base URL, same type).
+ * Copied: breaker state and windows, retry budget, latency EWMA, times to first byte, rate
+ * limit marks. Not copied: the in-flight count and half-open probe slots, which belong to
+ * attempts still running on old and are given back there. Targets missing in fresh are
+ * created in it, within its registry bound. old may still be in use by other threads (each
+ * target is copied under its lock); fresh must not be in use yet. */
+void routing_state_adopt(routing_state *fresh, routing_state *old,
+                         bool (*same_target)(const char *provider, void *ud), void *ud);
 
 /* ---- the walk (walk.c) --------------------------------------------------------------------- */
 

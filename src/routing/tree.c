@@ -6,7 +6,10 @@
  * parameters, and overrides what it sets itself. Every mistake names its field as a path
  * ("targets[1].retry.attempts"), which the caller puts into a 400 or a file:line message.
  * Keys may be snake_case or Portkey's camelCase. Portkey features aigw does not have (cache,
- * guardrails, hooks) are refused by name rather than silently ignored. */
+ * guardrails, hooks) are refused by name rather than silently ignored.
+ *
+ * Beside it: route_cache.c keeps the trees of header configs per worker, and condition.c
+ * evaluates the conditions this file checks and compiles. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -19,10 +22,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "config/config.h"
-#include "providers/provider.h"
+#include "routing/condition.h"
+#include "routing/health.h"
 #include "routing/routing.h"
 #include "util/alloc.h"
+#include "util/units.h"
+#include "util/url.h"
 
 typedef struct builder {
     arena *arena;
@@ -136,7 +141,7 @@ static bool get_duration(builder *b, const char *path, const json_t *v, uint32_t
 {
     if (!json_is_string(v)) return get_uint(b, path, v, max, out);
     long long ms;
-    if (!config_parse_duration(json_string_value(v), &ms) || ms > max)
+    if (!units_parse_duration(json_string_value(v), &ms) || ms > max)
         return fail(b, path, "must be a duration in ms (a number, or \"500ms\", \"10s\", \"2m\") up to %u ms",
                     max);
     *out = (uint32_t)ms;
@@ -200,105 +205,7 @@ static const provider_config *provider_named(const aigw_config *cfg, const char 
     return NULL;
 }
 
-/* ---- URLs a request may name (custom_host) and the prefixes that allow them --------------- */
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-bool route_url_normalize(const char *url, char *out, size_t len, const char **why)
-{
-    static const char unreserved_path[] = "-._~!$&'()*+,;=:@/";
-    size_t o = 0;
-    uint32_t default_port;
-#define PUT(c)                                                                                               \
-    do {                                                                                                     \
-        if (o + 1 >= len) return *why = "too long", false;                                                   \
-        out[o++] = (c);                                                                                      \
-    } while (0)
-    if (!strncasecmp(url, "http://", 7)) {
-        default_port = 80;
-        url += 7;
-    } else if (!strncasecmp(url, "https://", 8)) {
-        default_port = 443;
-        url += 8;
-    } else {
-        return *why = "must start with http:// or https://", false;
-    }
-    for (const char *c = default_port == 80 ? "http://" : "https://"; *c; c++)
-        PUT(*c);
-    if (memchr(url, '@', strcspn(url, "/"))) return *why = "credentials in the URL are not accepted", false;
-    /* host: a name, an IPv4 address or a bracketed IPv6 literal; lower case */
-    const char *h = url;
-    if (*h == '[') {
-        PUT('[');
-        for (h++; *h && *h != ']'; h++) {
-            if (!isxdigit((unsigned char)*h) && *h != ':' && *h != '.')
-                return *why = "an IPv6 host has only hex digits, ':' and '.' between its brackets", false;
-            PUT((char)tolower((unsigned char)*h));
-        }
-        if (*h != ']' || h == url + 1) return *why = "an IPv6 host needs its closing bracket", false;
-        PUT(']');
-        h++;
-    } else {
-        for (; *h && *h != ':' && *h != '/'; h++) {
-            if (!isalnum((unsigned char)*h) && *h != '.' && *h != '-' && *h != '_')
-                return *why = "the host has only letters, digits, '.', '-' and '_' (no query, fragment or "
-                              "spaces)",
-                       false;
-            PUT((char)tolower((unsigned char)*h));
-        }
-        if (h == url) return *why = "the host is missing", false;
-    }
-    /* port: explicit, or the scheme's default — written out, so prefixes compare as text */
-    uint32_t port = default_port;
-    if (*h == ':') {
-        port = 0;
-        const char *d = ++h;
-        for (; isdigit((unsigned char)*h) && h - d < 6; h++)
-            port = port * 10 + (uint32_t)(*h - '0');
-        if (h == d || isdigit((unsigned char)*h) || port == 0 || port > 65535)
-            return *why = "the port must be a number from 1 to 65535", false;
-    }
-    if (*h && *h != '/') return *why = "the host is followed by something other than a port or a path", false;
-    char digits[8];
-    snprintf(digits, sizeof digits, ":%u", port);
-    for (const char *c = digits; *c; c++)
-        PUT(*c);
-    /* path: RFC 3986 characters only; no '?', '#', spaces or control characters; no dot
-     * segments, written or %-encoded (curl would resolve them and leave the allowed prefix) */
-    const char *segment = h;
-    for (;; h++) {
-        if (*h == '/' || !*h) {
-            size_t n = (size_t)(h - segment) - (*segment == '/');
-            const char *sg = segment + (*segment == '/');
-            if ((n == 1 && sg[0] == '.') || (n == 2 && sg[0] == '.' && sg[1] == '.'))
-                return *why = "dot segments ('.' or '..') are not accepted in the path", false;
-            segment = h;
-            if (!*h) break;
-        }
-        if (*h == '%') {
-            int hi = hex_value(h[1]), lo = hi < 0 ? -1 : hex_value(h[2]);
-            if (lo < 0) return *why = "a '%' in the path must start an escape like %20", false;
-            int v = hi * 16 + lo;
-            if (v == '.' || v == '/' || v == '\\' || v < 0x20 || v >= 0x7f)
-                return *why = "escaped '.', '/', '\\' or control characters are not accepted in the path",
-                       false;
-        } else if (!isalnum((unsigned char)*h) && !strchr(unreserved_path, *h)) {
-            return *why = "the path has a character URLs do not allow there (a query, fragment or space?)",
-                   false;
-        }
-        PUT(*h);
-    }
-    while (o > 0 && out[o - 1] == '/') /* "/v1/" is "/v1"; the root is "" */
-        o--;
-    out[o] = '\0';
-    return true;
-#undef PUT
-}
+/* ---- URLs a request may name (custom_host): the prefixes that allow them ---------------- */
 
 bool route_url_allowed(const routing_settings *s, const char *normalized)
 {
@@ -314,12 +221,13 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
                                   bool by_virtual_key)
 {
     const aigw_config *cfg = b->cfg;
+    const routing_providers *providers = routing__providers(b->state);
     if (name[0] == '@') name++; /* Portkey's "@openai-prod": a provider by its name */
     const provider_config *p = provider_named(cfg, name);
-    const provider_preset *preset = NULL;
+    const struct provider_preset *preset = NULL;
     if (!p && !by_virtual_key) {
         /* Portkey names a provider by its type: the first provider of that type serves it. */
-        preset = provider_preset_find(preset_type_of_slug(name));
+        preset = providers->preset_find(preset_type_of_slug(name));
         for (size_t i = 0; preset && !p && i < cfg->nproviders; i++)
             if (cfg->providers[i].preset == preset) p = &cfg->providers[i];
     }
@@ -337,12 +245,11 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
     }
     char url[1024];
     const char *why = NULL;
-    if (n->custom_host && !route_url_normalize(n->custom_host, url, sizeof url, &why))
+    if (n->custom_host && !url_normalize(n->custom_host, url, sizeof url, &why))
         return fail(b, child_path(b, path, "custom_host", -1), "%s", why);
     if (n->custom_host)
         n->custom_host = arena_strndup(b->arena, url, strlen(url)); /* what is checked is sent */
-    if (n->api_key && !n->custom_host && !route_url_normalize(p->base_url, url, sizeof url, &why))
-        url[0] = '\0';
+    if (n->api_key && !n->custom_host && !url_normalize(p->base_url, url, sizeof url, &why)) url[0] = '\0';
     if ((n->custom_host || n->api_key) && !(url[0] && route_url_allowed(&cfg->routing, url)))
         return fail(
             b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
@@ -350,8 +257,8 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
             "not)",
             n->custom_host ? "this one" : "the provider's");
     if (n->custom_host || n->api_key) {
-        provider_config *d = (provider_config *)config_provider_derive(b->arena, p, p ? p->preset : preset,
-                                                                       n->custom_host, n->api_key);
+        provider_config *d = (provider_config *)providers->derive(b->arena, p, p ? p->preset : preset,
+                                                                  n->custom_host, n->api_key);
         if (!d) return fail(b, child_path(b, path, "custom_host", -1), "must be an http:// or https:// URL");
         if (n->custom_host) d->name = (char *)d->base_url; /* another host: its own health */
         n->provider = d;
@@ -832,112 +739,6 @@ void route_json_error(const json_error_t *e, char *err, size_t errlen)
     default: why = "invalid syntax"; break;
     }
     snprintf(err, errlen, "not valid JSON at character %d: %s", e->position, why);
-}
-
-/* ---- header configs, built once per worker ------------------------------------------------- */
-
-/* A Portkey user sends the same config header with every request; parsing and building it
- * each time cost more than the rest of the request (jansson alone ~45,000 instructions for a
- * 260-byte config). So each worker keeps the trees of the configs it saw last, by their exact
- * bytes: a hit costs a hash and a compare. An entry lives while a request uses it or while it
- * is among the most recent CACHE_ENTRIES; its tree keeps a round-robin position, like a
- * stored route's. Per worker: no locks. */
-#define CACHE_ENTRIES 64
-#define CACHE_TEXT_MAX 8192
-
-struct route_cache_entry {
-    uint64_t hash, last_used;
-    char *text;
-    size_t len;
-    bool portkey;
-    int refs;
-    arena arena;
-    json_t *json; /* the tree's conditions point into it */
-    route_tree *tree;
-};
-
-struct route_cache {
-    route_cache_entry *entries[CACHE_ENTRIES];
-    uint64_t clock;
-};
-
-route_cache *route_cache_new(void)
-{
-    return xcalloc(1, sizeof(route_cache));
-}
-
-static void entry_free(route_cache_entry *e)
-{
-    arena_free(&e->arena);
-    json_decref(e->json);
-    free(e->text);
-    free(e);
-}
-
-void route_cache_free(route_cache *c)
-{
-    if (!c) return;
-    for (size_t i = 0; i < CACHE_ENTRIES; i++)
-        if (c->entries[i]) entry_free(c->entries[i]);
-    free(c);
-}
-
-void route_cache_release(route_cache_entry *e)
-{
-    if (e) e->refs--;
-}
-
-const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const char *text, size_t len,
-                                  const char *name, bool portkey, route_cache_entry **entry, char *err,
-                                  size_t errlen)
-{
-    *entry = NULL;
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)portkey;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)text[i]) * 1099511628211ULL;
-    route_cache_entry **free_slot = NULL, **oldest = NULL;
-    for (size_t i = 0; i < CACHE_ENTRIES; i++) {
-        route_cache_entry *e = c->entries[i];
-        if (!e) {
-            if (!free_slot) free_slot = &c->entries[i];
-            continue;
-        }
-        if (e->hash == h && e->len == len && e->portkey == portkey && !memcmp(e->text, text, len)) {
-            e->refs++;
-            e->last_used = ++c->clock;
-            *entry = e;
-            return e->tree;
-        }
-        if (!e->refs && (!oldest || e->last_used < (*oldest)->last_used)) oldest = &c->entries[i];
-    }
-    if (len > CACHE_TEXT_MAX) return NULL; /* not kept: the caller builds it for the request */
-    route_cache_entry **slot = free_slot ? free_slot : oldest;
-    if (!slot) return NULL; /* every entry in use */
-    json_error_t jerr;
-    json_t *json = json_loadb(text, len, 0, &jerr);
-    if (!json) {
-        route_json_error(&jerr, err, errlen);
-        return NULL;
-    }
-    route_cache_entry *e = xcalloc(1, sizeof *e);
-    arena_init(&e->arena, 4096);
-    e->json = json;
-    e->tree = route_tree_build(&e->arena, cfg, cfg->health, json, name, portkey, true, true, err, errlen);
-    if (!e->tree) { /* invalid configs are not kept: each such request is told again */
-        entry_free(e);
-        return NULL;
-    }
-    if (*slot) entry_free(*slot);
-    e->hash = h;
-    e->text = xmalloc(len ? len : 1);
-    memcpy(e->text, text, len);
-    e->len = len;
-    e->portkey = portkey;
-    e->refs = 1;
-    e->last_used = ++c->clock;
-    *slot = e;
-    *entry = e;
-    return e->tree;
 }
 
 static void leaf_for_model(route_node *n, const aigw_config *cfg, routing_state *state,

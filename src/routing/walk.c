@@ -4,9 +4,9 @@
  * Descending chooses: single → its child; fallback → the first child that can be used;
  * loadbalance → one child by its balance (smooth weighted round robin, least outstanding,
  * or power of two choices over peak-EWMA latency); conditional → the first matching
- * condition's child, else the default. A leaf can be used when its breaker admits it and the
- * prompt fits its model's context window; a leaf the provider called rate-limited is used
- * only when nothing else can be.
+ * condition's child (condition.c evaluates the conditions), else the default. A leaf can be
+ * used when its breaker admits it and the prompt fits its model's context window; a leaf the
+ * provider called rate-limited is used only when nothing else can be.
  *
  * After a failed attempt: the same leaf again while its retry policy and the retry budget
  * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
@@ -31,7 +31,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "config/config.h"
+#include "routing/condition.h"
 #include "routing/health.h"
 #include "util/timeutil.h"
 
@@ -115,7 +115,7 @@ static target_health *leaf_health(route_walk *w, const route_node *leaf)
 static const catalog_entry *leaf_catalog(route_walk *w, const route_node *leaf)
 {
     if (leaf->route) return leaf->route->catalog;
-    return catalog_find(&w->ctx.config->catalog, leaf->provider->preset->type,
+    return catalog_find(&w->ctx.config->catalog, leaf->provider->type,
                         leaf->model ? leaf->model : w->ctx.model);
 }
 
@@ -151,150 +151,6 @@ static const char *leaf_path_of(route_walk *w)
     }
     p[off] = '\0';
     return p;
-}
-
-/* ---- conditions -------------------------------------------------------------------------- */
-
-/* "metadata.user_plan" → the value in the metadata object; params.* in the body. Portkey
- * reads one level below the root; deeper dotted paths are followed the same way. */
-static const json_t *lookup(const route_context *c, const char *path)
-{
-    const json_t *v;
-    if (!strncmp(path, "metadata.", 9)) {
-        v = c->metadata;
-        path += 9;
-    } else {
-        v = c->params;
-        path += 7;
-    }
-    while (v && *path) {
-        const json_t *whole = json_object_get(v, path); /* a key that itself holds dots */
-        if (whole) return whole;
-        const char *dot = strchr(path, '.');
-        size_t len = dot ? (size_t)(dot - path) : strlen(path);
-        char key[128];
-        if (len >= sizeof key) return NULL;
-        memcpy(key, path, len);
-        key[len] = '\0';
-        v = json_object_get(v, key);
-        path += len + (dot ? 1 : 0);
-    }
-    return v;
-}
-
-static bool as_number(const json_t *v, double *out)
-{
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return true;
-    }
-    if (json_is_string(v)) {
-        char *end;
-        *out = strtod(json_string_value(v), &end);
-        return end != json_string_value(v) && !*end;
-    }
-    return false;
-}
-
-/* Equal as JSON, or as numbers when one side is a number written as a string (metadata
- * values are strings). */
-static bool values_equal(const json_t *a, const json_t *b)
-{
-    if (json_equal((json_t *)a, (json_t *)b)) return true;
-    double x, y;
-    return (json_is_number(a) || json_is_number(b)) && as_number(a, &x) && as_number(b, &y) && x == y;
-}
-
-static int compare(const json_t *a, const json_t *b, bool *ok)
-{
-    double x, y;
-    *ok = true;
-    if (as_number(a, &x) && as_number(b, &y)) return x < y ? -1 : x > y;
-    if (json_is_string(a) && json_is_string(b)) return strcmp(json_string_value(a), json_string_value(b));
-    *ok = false;
-    return 0;
-}
-
-void *route__pcre2_context(arena *a); /* tree.c */
-
-/* A `$regex` search, with the pattern compiled when the tree was built. It runs on the worker's
- * loop, so it is bounded: the value at most ROUTE_REGEX_MAX_SUBJECT bytes, the search within
- * PCRE2's match, depth and heap limits (the tree's match context). Either bound reached: not
- * a match, and the walk notes it for the access log. */
-static bool regex_search(route_walk *w, const json_t *pattern, const json_t *value)
-{
-    pcre2_code *code = NULL;
-    for (size_t i = 0; i < w->tree->nregexes && !code; i++)
-        if (w->tree->regexes[i].pattern == pattern) code = w->tree->regexes[i].code;
-    if (!code) return false; /* every pattern of a tree is compiled when it is built */
-    size_t len = json_string_length(value);
-    if (len > ROUTE_REGEX_MAX_SUBJECT) {
-        w->note = "a $regex condition's value is over 4096 bytes: taken as not matching";
-        return false;
-    }
-    if (!w->matches) w->matches = pcre2_match_data_create(1, route__pcre2_context(w->ctx.arena));
-    int rc = pcre2_match(code, (PCRE2_SPTR)json_string_value(value), len, 0, 0, w->matches,
-                         w->tree->match_context);
-    if (rc >= 0) return true;
-    if (rc != PCRE2_ERROR_NOMATCH)
-        w->note = rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT
-                      ? "a $regex condition reached its match limit: taken as not matching"
-                      : "a $regex condition could not be run on its value: taken as not matching";
-    return false;
-}
-
-static bool op_matches(route_walk *w, const char *op, const json_t *value, const json_t *arg)
-{
-    if (!value) return !strcmp(op, "$ne") || !strcmp(op, "$nin");
-    if (!strcmp(op, "$eq")) return values_equal(value, arg);
-    if (!strcmp(op, "$ne")) return !values_equal(value, arg);
-    if (!strcmp(op, "$in") || !strcmp(op, "$nin")) {
-        bool found = false;
-        size_t i;
-        const json_t *x;
-        json_array_foreach(arg, i, x) found |= values_equal(value, x);
-        return op[1] == 'i' ? found : !found;
-    }
-    if (!strcmp(op, "$regex")) return json_is_string(value) && regex_search(w, arg, value);
-    bool ok;
-    int c = compare(value, arg, &ok);
-    if (!ok) return false;
-    if (!strcmp(op, "$gt")) return c > 0;
-    if (!strcmp(op, "$gte")) return c >= 0;
-    if (!strcmp(op, "$lt")) return c < 0;
-    return c <= 0; /* $lte */
-}
-
-static bool query_matches(route_walk *w, const json_t *q)
-{
-    const route_context *c = &w->ctx;
-    const char *key;
-    const json_t *val;
-    json_object_foreach((json_t *)q, key, val)
-    {
-        if (!strcmp(key, "$and") || !strcmp(key, "$or")) {
-            bool any = false, all = true;
-            size_t i;
-            const json_t *sub;
-            json_array_foreach(val, i, sub)
-            {
-                bool m = query_matches(w, sub);
-                any |= m;
-                all &= m;
-            }
-            if (!(key[1] == 'a' ? all : any)) return false;
-            continue;
-        }
-        const json_t *v = lookup(c, key);
-        if (!json_is_object(val)) {
-            if (!op_matches(w, "$eq", v, val)) return false;
-            continue;
-        }
-        const char *op;
-        const json_t *arg;
-        json_object_foreach((json_t *)val, op, arg) if (!op_matches(w, op, v, arg)) return false;
-    }
-    return true;
 }
 
 /* ---- choosing ---------------------------------------------------------------------------- */
@@ -457,7 +313,7 @@ static const route_node *descend(route_walk *w, const route_node *n)
         case ROUTE_CONDITIONAL: {
             int child = n->default_child;
             for (size_t i = 0; i < n->nconditions; i++)
-                if (query_matches(w, n->conditions[i].query)) {
+                if (route__query_matches(&w->ctx, w->tree, n->conditions[i].query, &w->matches, &w->note)) {
                     child = n->conditions[i].child;
                     break;
                 }

@@ -12,7 +12,12 @@
  * Writes try uv_try_write first (no copy, no allocation when the socket has room — the usual
  * case) and copy only what the kernel did not take into one write request. Connections are
  * never freed inside a callback chain that may still use them: failures mark the connection
- * and put it on the worker's ready list, which closes it on the next loop turn. */
+ * and put it on the worker's ready list, which closes it on the next loop turn.
+ *
+ * The state machine is this file; two parts with no state of their own live beside it: the
+ * body's framing (http_body.c, Content-Length and chunked) and the bytes of a response
+ * (http_response.c, status line, headers, chunks). The connection object they share is in
+ * http_conn_internal.h. */
 #include "server/http_conn.h"
 
 #include <ctype.h>
@@ -24,78 +29,10 @@
 
 #include <http_parser.h>
 
-#include "pipeline/pipeline.h"
-#include "providers/provider.h"
+#include "server/http_conn_internal.h"
+#include "server/server.h"
 #include "util/alloc.h"
 #include "util/timeutil.h"
-
-typedef enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING } conn_state;
-
-/* How the request body is framed, once the head is parsed. http-parser reads only the head: the
- * body is ours (body_feed), so chunked framing is checked strictly (Debian's http-parser is
- * built lenient: it skips the CRLF after chunk data and takes "2 \r\n") and trailers never
- * reach the header buffer that req.headers point into. */
-typedef enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED } body_mode;
-
-typedef enum chunk_state {
-    CHUNK_SIZE,       /* hex digits of the size */
-    CHUNK_SIZE_SPACE, /* whitespace after the size: only before a ";" extension */
-    CHUNK_EXTENSION,  /* ";name=value…" up to CR, ignored */
-    CHUNK_SIZE_LF,    /* CR seen, LF must follow */
-    CHUNK_DATA,
-    CHUNK_DATA_CR, /* the CRLF that must follow chunk data */
-    CHUNK_DATA_LF,
-    CHUNK_TRAILER_START, /* after the last chunk: a trailer field, or the final CRLF */
-    CHUNK_TRAILER_LINE,
-    CHUNK_TRAILER_LF,
-    CHUNK_FINAL_LF,
-} chunk_state;
-
-#define CHUNK_LINE_MAX 4096 /* a size line with its extensions */
-
-typedef struct header_offsets {
-    size_t name_off, name_len, value_off, value_len;
-} header_offsets;
-
-typedef struct client_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    worker *w;
-    http_parser parser;
-    request req;
-    conn_state state;
-    buf pending;        /* bytes read while HANDLING, parsed after the response… */
-    size_t pending_off; /* …from here on (parsed requests are skipped, not moved) */
-    bool feeding_pending;
-    buf head; /* URL then header names and values, as received */
-    size_t url_len;
-    header_offsets hoff[REQUEST_MAX_HEADERS];
-    size_t nheaders;
-    bool last_was_value;
-    bool headers_done;
-    bool head_complete; /* http-parser has read a whole head; the body is ours to read */
-    bool http10;        /* the request said HTTP/1.0: keep-alive must be said in the reply */
-    body_mode body;
-    uint64_t body_left;     /* BODY_LENGTH: bytes still to come; BODY_CHUNKED: of this chunk */
-    chunk_state chunk;      /* BODY_CHUNKED: where in the framing */
-    size_t chunk_line;      /* bytes of the current size line or trailer section */
-    bool trailer_value;     /* past the ':' of the current trailer field */
-    uint64_t body_deadline; /* ns: the whole body must have arrived by then */
-    int error_status;       /* set by a parser callback that refused the request */
-    const char *error_message;
-    bool keepalive;
-    bool closing, close_soon, close_after_write, want_writable, in_ready;
-    bool reading;
-    bool output_blocked; /* a response is queued above the high mark: no next request until it drains */
-    bool send_stalled;   /* a stream is above the high mark: the timer watches that the client reads */
-    bool holds_slot;     /* counted in the server-wide connection limit */
-    uint32_t served;     /* requests answered on this connection */
-    uint64_t idle_since; /* ns: when it last became idle (the oldest idle goes first at the limit) */
-    size_t write_pending;
-    int open_handles;
-    void (*request_timer_cb)(request *req); /* the timer's use while HANDLING */
-    struct client_conn *prev, *next, *next_ready;
-} client_conn;
 
 typedef struct write_req {
     uv_write_t req;
@@ -124,9 +61,17 @@ static size_t pending_bytes(const client_conn *c)
     return c->pending.len - c->pending_off;
 }
 
-static client_conn *conn_of(const request *req)
+/* The request's config: taken when its first byte is parsed (or when an answer is made
+ * for it without one), dropped once it is logged or its connection is gone. */
+static void request_hold_config(client_conn *c)
 {
-    return req->conn;
+    if (!c->req.config) c->req.config = worker_config_acquire(c->w);
+}
+
+static void request_drop_config(client_conn *c)
+{
+    worker_config_release(c->w, c->req.config);
+    c->req.config = NULL;
 }
 
 /* ---- closing and the ready list --------------------------------------------------------- */
@@ -158,7 +103,8 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     client_conn *c = handle->data;
     if (--c->open_handles > 0) return;
     worker *w = c->w;
-    pipeline_request_free(&c->req);
+    w->app->request_free(&c->req);
+    request_drop_config(c);
     arena_free(&c->req.arena);
     buf_free(&c->req.body);
     buf_free(&c->pending);
@@ -183,7 +129,10 @@ static void unmark_ready(client_conn *c)
 static void conn_close(client_conn *c)
 {
     if (c->closing) return;
-    if (c->state == CONN_HANDLING) pipeline_abort(&c->req);
+    if (c->state == CONN_HANDLING) {
+        c->w->app->on_abort(&c->req);
+        c->w->app->on_done(&c->req);
+    }
     c->closing = true;
     worker *w = c->w;
     unmark_ready(c);
@@ -214,7 +163,7 @@ static void on_write_done(uv_write_t *req, int status)
     }
     if (c->want_writable && c->write_pending < HTTP_OUTPUT_LOW_WATER) {
         c->want_writable = false;
-        pipeline_on_writable(&c->req);
+        c->w->app->on_writable(&c->req);
     }
     if (c->close_after_write && c->write_pending == 0) close_soon(c);
     if (c->state == CONN_IDLE && !c->close_soon) /* the client reads: its idle time starts again */
@@ -233,7 +182,7 @@ static void on_write_done(uv_write_t *req, int status)
     }
 }
 
-static void conn_write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
+void http_conn__write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closing || c->close_soon) return;
     size_t total = 0, done = 0;
@@ -272,123 +221,6 @@ static void conn_write(client_conn *c, uv_buf_t *bufs, unsigned nbufs)
     }
 }
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 529: return "Site Overloaded";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
-/* Writes the status line and common headers into out (size HEAD_MAX). */
-#define HEAD_MAX 512 /* status line + our headers; the Content-Type is clamped to 200 bytes */
-static size_t format_head(client_conn *c, int status, const char *content_type, bool chunked,
-                          size_t content_length, char *out)
-{
-    request *req = &c->req;
-    bool keep = c->keepalive && !c->w->draining && !c->error_status;
-    int n;
-    if (chunked)
-        n = snprintf(out, HEAD_MAX,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nTransfer-Encoding: chunked\r\n"
-                     "Cache-Control: no-cache\r\nx-request-id: %s\r\n%s",
-                     status, reason_phrase(status), content_type, req->id,
-                     keep ? "" : "Connection: close\r\n");
-    else
-        n = snprintf(
-            out, HEAD_MAX,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.200s\r\nContent-Length: %zu\r\nx-request-id: %s\r\n%s", status,
-            reason_phrase(status), content_type, content_length, req->id,
-            keep ? "" : "Connection: close\r\n");
-    /* Anthropic's SDKs read the request id from request-id. */
-    if (req->ingress == WIRE_ANTHROPIC && n > 0 && n < HEAD_MAX)
-        n += snprintf(out + n, HEAD_MAX - (size_t)n, "request-id: %s\r\n", req->id);
-    /* HTTP/1.0 closes by default: a connection kept open must say so. */
-    if (keep && c->http10 && n > 0 && n < HEAD_MAX)
-        n += snprintf(out + n, HEAD_MAX - (size_t)n, "Connection: keep-alive\r\n");
-    if (!keep) c->keepalive = false;
-    return n < 0 ? 0 : (size_t)n >= HEAD_MAX ? HEAD_MAX - 1 : (size_t)n;
-}
-
-static void request_finished(client_conn *c);
-
-void http_respond(request *req, int status, const char *content_type, const char *extra_headers,
-                  size_t extra_len, const char *body, size_t body_len)
-{
-    client_conn *c = conn_of(req);
-    char head[HEAD_MAX];
-    size_t hlen = format_head(c, status, content_type, false, body_len, head);
-    uv_buf_t bufs[5] = {
-        uv_buf_init(head, (unsigned)hlen),
-        uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
-        uv_buf_init((char *)(req->route_headers ? req->route_headers : ""), (unsigned)req->route_headers_len),
-        uv_buf_init("\r\n", 2),
-        uv_buf_init((char *)body, req->method == HTTP_HEAD ? 0 : (unsigned)body_len),
-    };
-    if (req->method == HTTP_HEAD) body_len = 0; /* the head says how long the body would be */
-    req->status = status;
-    req->response_started = true;
-    if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
-    req->bytes_out += hlen + extra_len + req->route_headers_len + 2 + body_len;
-    conn_write(c, bufs, 5);
-    request_finished(c);
-}
-
-void http_respond_error(request *req, int status, const char *type, const char *code, const char *param,
-                        const char *message)
-{
-    buf body;
-    buf_init(&body, 64 * 1024);
-    provider_error_body(req->ingress, &body, status, type, code, param, message);
-    if (!req->error_note) req->error_note = arena_strndup(&req->arena, message, strlen(message));
-    http_respond(req, status, "application/json", NULL, 0, body.data, body.len);
-    buf_free(&body);
-}
-
-void http_stream_begin(request *req, int status, const char *content_type, const char *extra_headers,
-                       size_t extra_len)
-{
-    client_conn *c = conn_of(req);
-    char head[HEAD_MAX];
-    size_t hlen = format_head(c, status, content_type, true, 0, head);
-    uv_buf_t bufs[4] = {
-        uv_buf_init(head, (unsigned)hlen),
-        uv_buf_init((char *)(extra_headers ? extra_headers : ""), (unsigned)(extra_headers ? extra_len : 0)),
-        uv_buf_init((char *)(req->route_headers ? req->route_headers : ""), (unsigned)req->route_headers_len),
-        uv_buf_init("\r\n", 2),
-    };
-    req->status = status;
-    req->response_started = true;
-    req->chunked = true;
-    if (!req->first_byte_ns) req->first_byte_ns = time_now_ns();
-    req->bytes_out += hlen + extra_len + req->route_headers_len + 2;
-    conn_write(c, bufs, 4);
-}
-
 /* A stream whose client stopped reading: the upstream is paused, and the connection would hold
  * its slot and buffers for as long as the client likes. */
 static void on_send_stall(uv_timer_t *timer)
@@ -398,63 +230,22 @@ static void on_send_stall(uv_timer_t *timer)
     if (c->state == CONN_HANDLING && c->write_pending) conn_close(c);
 }
 
-bool http_stream_write(request *req, const char *data, size_t len)
+void http_conn__watch_stall(client_conn *c)
 {
-    client_conn *c = conn_of(req);
-    if (!len) return c->write_pending >= HTTP_OUTPUT_HIGH_WATER;
-    char size_line[24];
-    int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-    uv_buf_t bufs[3] = {
-        uv_buf_init(size_line, (unsigned)n),
-        uv_buf_init((char *)data, (unsigned)len),
-        uv_buf_init("\r\n", 2),
-    };
-    req->bytes_out += (size_t)n + len + 2;
-    conn_write(c, bufs, 3);
-    if (c->write_pending >= HTTP_OUTPUT_HIGH_WATER) {
-        c->want_writable = true;
-        if (!c->send_stalled) { /* retries and hedges are over once a stream has begun */
-            uint64_t ms = c->w->config->keepalive_idle_timeout_ms;
-            c->send_stalled = true;
-            c->request_timer_cb = NULL;
-            uv_timer_start(&c->timer, on_send_stall, ms, ms);
-        }
-        return true;
-    }
-    return false;
-}
-
-void http_stream_end(request *req, const char *data, size_t len)
-{
-    client_conn *c = conn_of(req);
-    char size_line[24];
-    int n = len ? snprintf(size_line, sizeof size_line, "%zx\r\n", len) : 0;
-    uv_buf_t bufs[4] = {
-        uv_buf_init(size_line, (unsigned)n),
-        uv_buf_init((char *)data, (unsigned)len),
-        uv_buf_init("\r\n", len ? 2 : 0),
-        uv_buf_init("0\r\n\r\n", 5),
-    };
-    req->bytes_out += (size_t)n + len + (len ? 2 : 0) + 5;
-    conn_write(c, bufs, 4);
-    request_finished(c);
-}
-
-const http_header *http_find_header(const request *req, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (req->headers[i].name_len == len && !strncasecmp(req->headers[i].name, name, len))
-            return &req->headers[i];
-    return NULL;
+    if (c->send_stalled) return;
+    uint64_t ms = c->w->config->keepalive_idle_timeout_ms;
+    c->send_stalled = true;
+    c->request_timer_cb = NULL;
+    uv_timer_start(&c->timer, on_send_stall, ms, ms);
 }
 
 /* ---- request lifecycle -------------------------------------------------------------------- */
 
 static void request_reset(client_conn *c)
 {
-    request *req = &c->req;
-    pipeline_request_reset(req);
+    http_request *req = &c->req;
+    c->w->app->request_reset(req);
+    request_drop_config(c);
     arena_reset(&req->arena);
     buf_reset(&req->body);
     buf_reset(&c->head);
@@ -466,18 +257,20 @@ static void request_reset(client_conn *c)
     req->status = 0;
     req->response_started = req->chunked = false;
     req->first_byte_ns = 0;
+    req->head_extra = NULL;
+    req->head_extra_len = 0;
     c->url_len = 0;
     c->nheaders = 0;
     c->last_was_value = false;
     c->headers_done = false;
     c->head_complete = false;
-    c->body = BODY_NONE;
+    c->body.mode = BODY_NONE;
     c->want_writable = false;
 }
 
-static void request_finished(client_conn *c)
+void http_conn__request_finished(client_conn *c)
 {
-    pipeline_record(&c->req);
+    c->w->app->on_done(&c->req);
     request_reset(c);
     if (c->request_timer_cb || c->send_stalled) {
         c->request_timer_cb = NULL;
@@ -521,23 +314,24 @@ static void respond_parse_error(client_conn *c, int status, const char *message)
 {
     c->error_status = status;
     c->keepalive = false;
-    request *req = &c->req;
+    http_request *req = &c->req;
     if (!req->id[0]) assign_request_id(c);
     if (!req->start_ns) req->start_ns = time_now_ns();
     if (!req->path) req->method = -1; /* the request line was not (fully) read */
+    request_hold_config(c);
     c->state = CONN_HANDLING;
-    http_respond_error(req, status, "invalid_request_error", NULL, NULL, message);
+    c->w->app->on_error(req, status, NULL, message);
 }
 
 static void on_request_timer(uv_timer_t *timer)
 {
     client_conn *c = timer->data;
-    void (*cb)(request *) = c->request_timer_cb;
+    void (*cb)(http_request *) = c->request_timer_cb;
     c->request_timer_cb = NULL;
     if (c->state == CONN_HANDLING && cb) cb(&c->req);
 }
 
-void http_request_timer(request *req, uint32_t ms, void (*cb)(request *req))
+void http_request_timer(http_request *req, uint32_t ms, void (*cb)(http_request *req))
 {
     client_conn *c = conn_of(req);
     c->request_timer_cb = cb;
@@ -574,7 +368,9 @@ static int on_message_begin(http_parser *p)
     client_conn *c = p->data;
     c->state = CONN_READING;
     c->req.start_ns = time_now_ns();
-    uv_timer_start(&c->timer, on_timer, c->w->config->header_read_timeout_ms, 0);
+    request_hold_config(c);
+    c->head.max = c->req.config->max_header_bytes; /* empty here: a reload's limit applies */
+    uv_timer_start(&c->timer, on_timer, c->req.config->header_read_timeout_ms, 0);
     return 0;
 }
 
@@ -657,7 +453,7 @@ static const char *target_path(const char *target, size_t target_len, size_t *le
 static int on_headers_complete(http_parser *p)
 {
     client_conn *c = p->data;
-    request *req = &c->req;
+    http_request *req = &c->req;
     const char *base = c->head.data ? c->head.data : "";
     for (size_t i = 0; i < c->nheaders; i++) {
         http_header *h = &req->headers[i];
@@ -675,7 +471,6 @@ static int on_headers_complete(http_parser *p)
         plen = 1;
     }
     req->path = arena_strndup(&req->arena, path, plen);
-    req->ingress = pipeline_ingress_of(req->path);
     req->path_len = plen;
     req->bytes_in = c->head.len;
 
@@ -687,7 +482,7 @@ static int on_headers_complete(http_parser *p)
         assign_request_id(c);
     }
 
-    const aigw_config *cfg = c->w->config;
+    const aigw_config *cfg = c->req.config;
     if (p->http_major != 1 || p->http_minor > 1) {
         c->error_status = 505;
         c->error_message = "HTTP version not supported (this listener speaks HTTP/1.0 and HTTP/1.1)";
@@ -700,20 +495,20 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     if (p->flags & F_CHUNKED) {
-        c->body = BODY_CHUNKED;
-        c->chunk = CHUNK_SIZE;
-        c->chunk_line = 0;
-        c->body_left = 0;
+        c->body.mode = BODY_CHUNKED;
+        c->body.chunk = CHUNK_SIZE;
+        c->body.chunk_line = 0;
+        c->body.left = 0;
     } else if (p->content_length != ULLONG_MAX && p->content_length > 0) {
         if (p->content_length > cfg->max_body_bytes) {
             c->error_status = 413;
             c->error_message = "request body too large";
             return -1;
         }
-        c->body = BODY_LENGTH;
-        c->body_left = p->content_length;
+        c->body.mode = BODY_LENGTH;
+        c->body.left = p->content_length;
     } else {
-        c->body = BODY_NONE;
+        c->body.mode = BODY_NONE;
     }
     req->body.max = cfg->max_body_bytes;
     c->headers_done = true;
@@ -721,7 +516,7 @@ static int on_headers_complete(http_parser *p)
     if (expect) {
         if (expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12)) {
             uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
-            conn_write(c, &b, 1);
+            http_conn__write(c, &b, 1);
         } else {
             c->error_status = 417;
             c->error_message = "unsupported Expect header";
@@ -734,7 +529,7 @@ static int on_headers_complete(http_parser *p)
     uint32_t wait = cfg->header_read_timeout_ms;
     uv_timer_start(&c->timer, on_timer,
                    cfg->request_body_timeout_ms < wait ? cfg->request_body_timeout_ms : wait, 0);
-    return 1; /* "no body" to http-parser: body_feed reads it */
+    return 1; /* "no body" to http-parser: http_body_feed reads it */
 }
 
 static int on_message_complete(http_parser *p)
@@ -754,136 +549,6 @@ static http_parser_settings parser_settings = {
     .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
 };
-
-/* ---- the body --------------------------------------------------------------------------- */
-
-typedef enum body_result { BODY_MORE, BODY_DONE, BODY_ERROR } body_result;
-
-static body_result body_refuse(client_conn *c, int status, const char *message)
-{
-    c->error_status = status;
-    c->error_message = message;
-    return BODY_ERROR;
-}
-
-static body_result body_take(client_conn *c, const char *data, size_t len)
-{
-    if (buf_append(&c->req.body, data, len) != BUF_OK) return body_refuse(c, 413, "request body too large");
-    c->req.bytes_in += len;
-    return BODY_MORE;
-}
-
-static bool is_token_char(unsigned char ch)
-{
-    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* Reads body bytes from data: a fixed length, or chunked framing exactly as RFC 9112 §7.1 has it
- * (bare LF, whitespace without an extension, a missing CRLF after data, a size past the limit
- * are all refused; trailer fields are checked for shape, bounded and dropped). Sets *used to
- * the bytes consumed: on BODY_DONE what follows belongs to the next request. */
-static body_result body_feed(client_conn *c, const char *data, size_t len, size_t *used)
-{
-    size_t i = 0;
-    body_result r = BODY_MORE;
-    if (c->body == BODY_LENGTH) {
-        size_t take = len < c->body_left ? len : (size_t)c->body_left;
-        r = body_take(c, data, take);
-        c->body_left -= take;
-        *used = take;
-        return r == BODY_MORE && c->body_left == 0 ? BODY_DONE : r;
-    }
-    while (i < len && r == BODY_MORE) {
-        unsigned char ch = (unsigned char)data[i];
-        if (c->chunk == CHUNK_DATA) {
-            size_t take = len - i < c->body_left ? len - i : (size_t)c->body_left;
-            r = body_take(c, data + i, take);
-            c->body_left -= take;
-            i += take;
-            if (c->body_left == 0) c->chunk = CHUNK_DATA_CR;
-            continue;
-        }
-        i++;
-        if (c->chunk <= CHUNK_SIZE_LF && ++c->chunk_line > CHUNK_LINE_MAX)
-            return body_refuse(c, 400, "malformed chunked body: chunk size line too long");
-        switch (c->chunk) {
-        case CHUNK_SIZE:
-            if (isxdigit(ch)) {
-                if (c->body_left > (c->req.body.max - c->req.body.len) / 16)
-                    return body_refuse(c, 413, "request body too large");
-                c->body_left =
-                    c->body_left * 16 + (uint64_t)(isdigit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10);
-            } else if (c->chunk_line > 1 && (ch == ' ' || ch == '\t')) {
-                c->chunk = CHUNK_SIZE_SPACE;
-            } else if (c->chunk_line > 1 && ch == ';') {
-                c->chunk = CHUNK_EXTENSION;
-            } else if (c->chunk_line > 1 && ch == '\r') {
-                c->chunk = CHUNK_SIZE_LF;
-            } else {
-                return body_refuse(c, 400, "malformed chunked body: bad chunk size");
-            }
-            break;
-        case CHUNK_SIZE_SPACE:
-            if (ch == ';')
-                c->chunk = CHUNK_EXTENSION;
-            else if (ch != ' ' && ch != '\t')
-                return body_refuse(c, 400, "malformed chunked body: bad chunk size");
-            break;
-        case CHUNK_EXTENSION:
-            if (ch == '\r')
-                c->chunk = CHUNK_SIZE_LF;
-            else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-                return body_refuse(c, 400, "malformed chunked body: bad chunk extension");
-            break;
-        case CHUNK_SIZE_LF:
-            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
-            c->chunk_line = 0;
-            c->chunk = c->body_left ? CHUNK_DATA : CHUNK_TRAILER_START;
-            break;
-        case CHUNK_DATA_CR:
-            if (ch != '\r')
-                return body_refuse(c, 400, "malformed chunked body: chunk data not followed by CRLF");
-            c->chunk = CHUNK_DATA_LF;
-            break;
-        case CHUNK_DATA_LF:
-            if (ch != '\n')
-                return body_refuse(c, 400, "malformed chunked body: chunk data not followed by CRLF");
-            c->chunk = CHUNK_SIZE;
-            break;
-        case CHUNK_TRAILER_START:
-            if (ch == '\r') {
-                c->chunk = CHUNK_FINAL_LF;
-                break;
-            }
-            if (!is_token_char(ch)) return body_refuse(c, 400, "malformed chunked body: bad trailer field");
-            c->chunk = CHUNK_TRAILER_LINE;
-            c->trailer_value = false;
-            __attribute__((fallthrough)); /* the first byte counts toward the trailers' size */
-        case CHUNK_TRAILER_LINE:
-            if (++c->chunk_line > c->w->config->max_header_bytes)
-                return body_refuse(c, 431, "request trailer fields too large");
-            if (!c->trailer_value && ch == ':')
-                c->trailer_value = true;
-            else if (c->trailer_value ? (ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f
-                                      : !is_token_char(ch))
-                return body_refuse(c, 400, "malformed chunked body: bad trailer field");
-            else if (ch == '\r')
-                c->chunk = CHUNK_TRAILER_LF;
-            break;
-        case CHUNK_TRAILER_LF:
-            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
-            c->chunk = CHUNK_TRAILER_START;
-            break;
-        case CHUNK_FINAL_LF:
-            if (ch != '\n') return body_refuse(c, 400, "malformed chunked body: CR without LF");
-            *used = i;
-            return BODY_DONE;
-        case CHUNK_DATA: break;
-        }
-    }
-    *used = i;
-    return r;
-}
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
@@ -909,17 +574,17 @@ static void request_complete(client_conn *c, const char *rest, size_t rest_len)
         respond_parse_error(c, 400, "too much pipelined data");
         return;
     }
-    c->body = BODY_NONE;
+    c->body.mode = BODY_NONE;
     c->state = CONN_HANDLING;
     uv_timer_stop(&c->timer);
-    pipeline_handle(&c->req);
+    c->w->app->on_request(&c->req);
 }
 
-/* Parses data: the head with http-parser, then the body with body_feed. On a complete request
+/* Parses data: the head with http-parser, then the body with http_body_feed. On a complete request
  * saves the rest in `pending` and runs the pipeline. */
 static void conn_feed(client_conn *c, const char *data, size_t len)
 {
-    if (c->body == BODY_NONE || !c->headers_done) {
+    if (c->body.mode == BODY_NONE || !c->headers_done) {
         size_t used = http_parser_execute(&c->parser, &parser_settings, data, len);
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (!c->head_complete) {
@@ -930,14 +595,17 @@ static void conn_feed(client_conn *c, const char *data, size_t len)
         http_parser_pause(&c->parser, 0);
         data += used;
         len -= used;
-        if (c->body == BODY_NONE) {
+        if (c->body.mode == BODY_NONE) {
             request_complete(c, data, len);
             return;
         }
     }
-    size_t used = 0;
-    body_result r = body_feed(c, data, len, &used);
+    size_t used = 0, before = c->req.body.len;
+    body_result r = http_body_feed(&c->body, &c->req.body, c->w->config->max_header_bytes, data, len, &used);
+    c->req.bytes_in += c->req.body.len - before;
     if (r == BODY_ERROR) {
+        c->error_status = c->body.error_status;
+        c->error_message = c->body.error_message;
         respond_parse_error(c, c->error_status, c->error_message);
         return;
     }
@@ -1082,7 +750,7 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
     buf_init(&c->req.body, 0);
     buf_init(&c->pending, PENDING_MAX + WORKER_READ_BUFFER);
     buf_init(&c->head, w->config->max_header_bytes);
-    pipeline_request_init(&c->req);
+    w->app->request_init(&c->req);
     c->keepalive = true;
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
@@ -1105,8 +773,10 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
         c->keepalive = false;
         assign_request_id(c);
         c->req.start_ns = time_now_ns();
-        http_respond_error(&c->req, 503, "server_error", "too_many_connections", NULL,
-                           "the gateway is at its connection limit; try again shortly");
+        c->req.method = -1;
+        request_hold_config(c);
+        w->app->on_error(&c->req, 503, "too_many_connections",
+                         "the gateway is at its connection limit; try again shortly");
         return;
     }
     start_reading(c);

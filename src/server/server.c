@@ -3,7 +3,18 @@
  * Listening sockets are created and bound by the main thread before any worker starts, so a
  * port in use is reported once, clearly, and `listen: HOST:0` resolves to one real port that
  * every worker's socket then shares (printed as "listening on HOST:PORT"). libuv 1.44 has no
- * UV_TCP_REUSEPORT, hence the plain socket() + uv_tcp_open(). */
+ * UV_TCP_REUSEPORT, hence the plain socket() + uv_tcp_open().
+ *
+ * Reload (SIGHUP) on the main thread, whose loop does nothing else: load the file with the
+ * loader main.c gave (blocking file I/O is fine here, never on a worker's loop; the loader
+ * carries shared health over), check what cannot change live, then give each worker a reference to the new
+ * config in its `next_config` mailbox and wake its `reload` async; the worker's loop swaps its pointer, tells
+ * the application (which drops what it built against the old config) and drops its reference to the old
+ * config. A mailbox still full from a reload the worker has not taken yet is emptied by the next one (that
+ * config was never used). The listening sockets stay: a change of `listen` or `workers` would need new ones,
+ * and `access_log` a new writer; those are refused, and a restart applies them. Rejected: a lock (or an
+ * RCU-like epoch) around the config on the request path — the reference count is touched twice per request,
+ * by the worker that owns it. */
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -22,21 +33,19 @@
 
 #include <uv.h>
 
-#include "observe/accesslog.h"
-#include "routing/routing.h"
 #include "server/http_conn.h"
 #include "server/worker.h"
-#include "upstream/upstream.h"
 #include "util/alloc.h"
 
 struct server {
-    const aigw_config *config;
+    const aigw_config *config; /* the main thread's reference to the newest config */
+    const http_app *app;
+    server_config_loader loader;
     worker *workers;
     int nworkers;
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_async_t worker_done; /* a worker's loop has ended */
-    accesslog *access_log;
     atomic_int workers_ready, workers_done;
     pthread_mutex_t wakeup_lock; /* a worker closes its wakeup handle only under it */
     atomic_bool draining;
@@ -95,13 +104,13 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void worker_shutdown(worker *w)
 {
-    if (!w->upstream) return; /* already shut down */
-    upstream_client_close(w->upstream);
-    w->upstream = NULL;
-    accesslog_writer_close(w->access_log);
+    if (!w->app_open) return; /* already shut down */
+    w->app_open = false;
+    w->app->worker_close(w);
     pthread_mutex_lock(&w->server->wakeup_lock);
     w->wakeup_closed = true; /* the main thread must not signal a closed handle */
     uv_close((uv_handle_t *)&w->wakeup, NULL);
+    uv_close((uv_handle_t *)&w->reload, NULL);
     pthread_mutex_unlock(&w->server->wakeup_lock);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_close((uv_handle_t *)&w->ready_idle, NULL);
@@ -128,6 +137,29 @@ bool worker_connection_slot_take(worker *w)
 void worker_connection_slot_release(worker *w)
 {
     atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+}
+
+const aigw_config *worker_config_acquire(worker *w)
+{
+    return config_retain(w->config);
+}
+
+void worker_config_release(worker *w, const aigw_config *cfg)
+{
+    (void)w;
+    config_release(cfg);
+}
+
+/* The main thread has put a new config in the mailbox: from now on requests begin on it. */
+static void on_reload(uv_async_t *async)
+{
+    worker *w = async->data;
+    const aigw_config *next = atomic_exchange(&w->next_config, NULL);
+    if (!next) return;              /* a later wake-up for a config already taken */
+    w->app->worker_config(w, next); /* what it built against the old config goes */
+    const aigw_config *old = w->config;
+    w->config = next;
+    config_release(old); /* freed here if no request still runs on it */
 }
 
 static void on_drain_timeout(uv_timer_t *timer)
@@ -165,8 +197,11 @@ static void worker_main(void *arg)
     atomic_fetch_add(&w->server->workers_ready, 1);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
-    route_cache_free(w->route_cache); /* every request has ended: nothing holds an entry */
-    w->route_cache = NULL;
+    w->app->worker_free(w); /* every request has ended */
+    /* The mailbox is closed (wakeup_closed): what is left in it is ours to drop. */
+    config_release(atomic_exchange(&w->next_config, NULL));
+    config_release(w->config);
+    w->config = NULL;
     atomic_fetch_add(&w->server->workers_done, 1);
     uv_async_send(&w->server->worker_done);
 }
@@ -186,6 +221,84 @@ static void on_signal(uv_signal_t *sig, int signum)
     pthread_mutex_unlock(&srv->wakeup_lock);
 }
 
+/* ---- reload ------------------------------------------------------------------------------ */
+
+/* What only a restart can change: the listening sockets and the access-log writer are made
+ * once. False with the reason in why. */
+static bool reload_allowed(const aigw_config *old, const aigw_config *fresh, char *why, size_t len)
+{
+    if (strcmp(old->listen_host, fresh->listen_host) || old->listen_port != fresh->listen_port)
+        snprintf(why, len, "'listen' cannot change without a restart (serving %s:%d, the file says %s:%d)",
+                 old->listen_host, old->listen_port, fresh->listen_host, fresh->listen_port);
+    else if (old->workers != fresh->workers)
+        snprintf(why, len, "'workers' cannot change without a restart (running %d, the file says %d)",
+                 old->workers, fresh->workers);
+    else if (strcmp(old->access_log, fresh->access_log))
+        snprintf(why, len, "'access_log' cannot change without a restart (writing to %s, the file says %s)",
+                 old->access_log, fresh->access_log);
+    else
+        return true;
+    return false;
+}
+
+static void server_reload(server *srv)
+{
+    char err[1024];
+    aigw_config *fresh = srv->loader(srv->config->path, srv->config, err, sizeof err);
+    if (!fresh) {
+        fprintf(stderr, "aigw: reload refused: %s; still serving the previous config\n", err);
+        return;
+    }
+    char why[512];
+    if (!reload_allowed(srv->config, fresh, why, sizeof why)) {
+        fprintf(stderr, "aigw: reload refused: %s: %s; still serving the previous config\n", fresh->path,
+                why);
+        config_release(fresh);
+        return;
+    }
+    pthread_mutex_lock(&srv->wakeup_lock);
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker *w = &srv->workers[i];
+        if (w->wakeup_closed) continue;
+        config_release(atomic_exchange(&w->next_config, config_retain(fresh)));
+        uv_async_send(&w->reload);
+    }
+    pthread_mutex_unlock(&srv->wakeup_lock);
+    config_release(srv->config);
+    srv->config = fresh;
+    fprintf(stderr, "aigw: config reloaded from %s (%zu provider%s, %zu model%s, %zu route%s)\n", fresh->path,
+            fresh->nproviders, fresh->nproviders == 1 ? "" : "s", fresh->nroutes,
+            fresh->nroutes == 1 ? "" : "s", fresh->ntrees, fresh->ntrees == 1 ? "" : "s");
+}
+
+static void on_sighup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    server *srv = sig->data;
+    if (atomic_load(&srv->draining)) {
+        fprintf(stderr, "aigw: SIGHUP ignored: draining\n");
+        return;
+    }
+    server_reload(srv);
+}
+
+static void on_sigusr1(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    server *srv = sig->data;
+    srv->app->reopen_logs();
+}
+
+/* The signals the main thread's loop handles; other threads start with them blocked. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+}
+
 static void on_worker_done(uv_async_t *async)
 {
     server *srv = async->data;
@@ -193,29 +306,31 @@ static void on_worker_done(uv_async_t *async)
     /* Closing the last signal handle restores the default action; block the signals first so
      * a late SIGTERM cannot turn this clean exit into a kill. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
+    handled_signals(&stop_signals);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sighup, NULL);
+    uv_close((uv_handle_t *)&srv->sigusr1, NULL);
     uv_close((uv_handle_t *)&srv->worker_done, NULL);
 }
 
-int server_run(const aigw_config *cfg)
+int server_run(aigw_config *cfg, const http_app *app, server_config_loader loader)
 {
     char err[512];
-    server srv = {.config = cfg, .nworkers = cfg->workers, .wakeup_lock = PTHREAD_MUTEX_INITIALIZER};
-    /* Threads start with SIGTERM/SIGINT blocked, so only the main thread's loop handles them. */
+    server srv = {.config = cfg,
+                  .app = app,
+                  .loader = loader,
+                  .nworkers = cfg->workers,
+                  .wakeup_lock = PTHREAD_MUTEX_INITIALIZER};
+    /* Threads start with the handled signals blocked, so only the main thread's loop sees them. */
     sigset_t stop_signals, old_mask;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
+    handled_signals(&stop_signals);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
-    srv.access_log = accesslog_open(cfg->access_log, err, sizeof err);
-    if (!srv.access_log) {
+    if (!app->start(cfg, err, sizeof err)) {
         fprintf(stderr, "aigw: %s\n", err);
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        config_release(cfg);
         return 1;
     }
     srv.workers = xcalloc((size_t)srv.nworkers, sizeof *srv.workers);
@@ -235,10 +350,11 @@ int server_run(const aigw_config *cfg)
                 close(srv.workers[j].listen_fd);
             pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
             free(srv.workers);
-            accesslog_close(srv.access_log);
+            app->stop();
             uv_close((uv_handle_t *)&srv.worker_done, NULL);
             uv_run(&srv.loop, UV_RUN_DEFAULT);
             uv_loop_close(&srv.loop);
+            config_release(cfg);
             return 1;
         }
     }
@@ -246,28 +362,34 @@ int server_run(const aigw_config *cfg)
         worker *w = &srv.workers[i];
         w->id = i;
         w->server = &srv;
-        w->config = cfg;
+        w->config = config_retain(cfg);
         w->server_nonce = nonce & 0xffffffffffffULL;
         w->rng = (nonce ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL)) | 1;
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wakeup, on_wakeup);
         w->wakeup.data = w;
+        uv_async_init(&w->loop, &w->reload, on_reload);
+        w->reload.data = w;
         uv_timer_init(&w->loop, &w->drain_timer);
         w->drain_timer.data = w;
         uv_idle_init(&w->loop, &w->ready_idle);
         w->ready_idle.data = w;
-        w->upstream = upstream_client_new(&w->loop);
-        w->route_cache = route_cache_new();
-        w->access_log = accesslog_writer_new(srv.access_log, &w->loop);
+        w->app = app;
+        w->app_state = app->worker_init(w);
+        w->app_open = true;
         uv_thread_create(&w->thread, worker_main, w);
     }
 
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     uv_signal_init(&srv.loop, &srv.sigterm);
     uv_signal_init(&srv.loop, &srv.sigint);
-    srv.sigterm.data = srv.sigint.data = &srv;
+    uv_signal_init(&srv.loop, &srv.sighup);
+    uv_signal_init(&srv.loop, &srv.sigusr1);
+    srv.sigterm.data = srv.sigint.data = srv.sighup.data = srv.sigusr1.data = &srv;
     uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv.sigint, on_signal, SIGINT);
+    uv_signal_start(&srv.sighup, on_sighup, SIGHUP);
+    uv_signal_start(&srv.sigusr1, on_sigusr1, SIGUSR1);
 
     for (int spins = 0; atomic_load(&srv.workers_ready) < srv.nworkers && spins < 5000; spins++)
         usleep(1000);
@@ -280,7 +402,8 @@ int server_run(const aigw_config *cfg)
         uv_thread_join(&srv.workers[i].thread);
     uv_loop_close(&srv.loop);
     free(srv.workers);
-    accesslog_close(srv.access_log);
+    app->stop();
+    config_release(srv.config);
     fprintf(stderr, "aigw: drained, exiting\n");
     return 0;
 }

@@ -92,11 +92,12 @@ models:
 ${extra}`;
 }
 
-export async function startGateway(configText) {
+// bin: another build of aigw (the test-stages one); AIGW_BIN by default.
+export async function startGateway(configText, { bin = AIGW_BIN } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-e2e-'));
   const file = join(dir, 'aigw.yaml');
   writeFileSync(file, configText);
-  const proc = spawn(AIGW_BIN, ['serve', '-c', file], {
+  const proc = spawn(bin, ['serve', '-c', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AIGW_TEST_KEY: 'test-key-123' },
   });
@@ -113,7 +114,7 @@ export async function startGateway(configText) {
   const m = await waitForLine(proc.stderr, /listening on 127\.0\.0\.1:(\d+)/, 'aigw');
   const port = Number(m[1]);
   return {
-    port, proc, logLines, pid: proc.pid,
+    port, proc, logLines, pid: proc.pid, file,
     baseURL: `http://127.0.0.1:${port}/v1`,
     url: `http://127.0.0.1:${port}`,
     stderr: () => stderr,

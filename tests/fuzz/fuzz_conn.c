@@ -340,6 +340,18 @@ void worker_connection_closed(worker *wk)
     wk->nconns--;
 }
 
+/* The config is the fuzzer's static one: no reference counting (server.c is not linked). */
+const aigw_config *worker_config_acquire(worker *wk)
+{
+    return wk->config;
+}
+
+void worker_config_release(worker *wk, const aigw_config *c)
+{
+    (void)wk;
+    (void)c;
+}
+
 /* The server-wide connection limit, here for one worker: a slot taken must be given back. */
 static int slots_taken, slot_limit;
 
@@ -367,6 +379,7 @@ static void setup(void)
     done = true;
     signal(SIGPIPE, SIG_IGN); /* as main.c: a write to a reset client is an error, not a kill */
     w.config = &cfg;
+    w.app = &stub_app;
     w.id = 1;
     w.server_nonce = 0x1234;
     if (uv_loop_init(&w.loop) != 0) abort();

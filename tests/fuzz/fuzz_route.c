@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "gateway/gateway.h"
 #include "routing/routing.h"
 
 static aigw_config *cfg;
@@ -35,7 +36,7 @@ static void load_config(void)
     if (write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1)) abort();
     close(fd);
     char err[512];
-    cfg = config_load(path, err, sizeof err);
+    cfg = gateway_config_load(path, err, sizeof err);
     unlink(path);
     if (!cfg) {
         fprintf(stderr, "fuzz_route: %s\n", err);

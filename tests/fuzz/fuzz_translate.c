@@ -5,25 +5,18 @@
  * request body (encoded for the provider, then a reply translated back) or an SSE stream from
  * the provider, split at a fuzzed point so events straddle reads. Besides sanitizer reports it
  * checks that whatever reaches the client is whole SSE events (every event ends with a blank
- * line) and that an encoded upstream body is valid JSON. The header lookup of the server is
- * replaced by a stub: headers are not what is fuzzed here. */
+ * line) and that an encoded upstream body is valid JSON. The attempt carries no client
+ * headers: headers are not what is fuzzed here. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "providers/codec.h"
-#include "server/http_conn.h"
-
-const http_header *http_find_header(const request *req, const char *name)
-{
-    (void)req;
-    (void)name;
-    return NULL;
-}
+#include "upstream/sse.h"
 
 typedef struct stream_feed {
-    request *req;
+    codec_ctx *codec;
     buf *out;
     bool stop; /* the provider's stream ended or failed: later events are not read */
 } stream_feed;
@@ -33,7 +26,7 @@ static void on_event(void *ud, const char *raw, size_t n)
     stream_feed *f = ud;
     if (f->stop) return;
     const char *message = NULL;
-    stream_step step = provider_stream_event(f->req, raw, n, f->out, &message);
+    stream_step step = provider_stream_event(f->codec, raw, n, f->out, &message);
     if (step != STREAM_MORE) f->stop = true;
     if (step == STREAM_FAILED && !message) abort();
 }
@@ -58,36 +51,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          .upstream_model = "up",
                          .upstream_model_len = 2,
                          .max_output_tokens = 64};
-    request req = {0};
-    arena_init(&req.arena, 1024);
-    req.route = &route;
-    req.ingress = (sel >> 2) & 1 ? WIRE_ANTHROPIC : WIRE_OPENAI;
-    req.endpoint = req.ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS;
-    req.stream = (sel >> 3) & 1;
-    memcpy(req.id, "fz", 3);
+    arena a;
+    arena_init(&a, 1024);
+    wire_format ingress = (sel >> 2) & 1 ? WIRE_ANTHROPIC : WIRE_OPENAI;
+    codec_ctx codec = {.arena = &a,
+                       .request_id = "fz",
+                       .ingress = ingress,
+                       .endpoint = ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS,
+                       .stream = (sel >> 3) & 1,
+                       .route = &route};
 
     buf out;
     buf_init(&out, 64u << 20);
     if (!((sel >> 4) & 1)) {
         /* A request body (already validated JSON on the real path; here anything). */
-        req.body.data = (char *)body;
-        req.body.len = len;
-        req.payload = req.body.data;
-        req.payload_len = len;
+        codec.body = codec.payload = body;
+        codec.body_len = codec.payload_len = len;
         provider_request preq;
         provider_error err;
-        if (provider_encode(&req, 0, 0, &preq, &err)) {
+        if (provider_encode(&codec, &preq, &err)) {
             json_error_t jerr;
             json_t *j = json_loadb(preq.body, preq.body_len, JSON_ALLOW_NUL, &jerr);
             /* the fast path forwards what it got; a translated body must be JSON */
-            if (req.xlate || req.dropped_params) {
+            if (codec.xlate || codec.dropped_params) {
                 if (!j) abort();
             }
             json_decref(j);
             /* the same bytes as the provider's reply, success and error */
-            provider_translate_reply(&req, 200, body, len, &out);
+            provider_translate_reply(&codec, 200, body, len, &out);
             out.len = 0;
-            provider_translate_reply(&req, 429, body, len, &out);
+            provider_translate_reply(&codec, 429, body, len, &out);
         }
     } else {
         /* A provider stream against a translated request. */
@@ -96,28 +89,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
         static const char anth[] = "{\"model\":\"pub\",\"stream\":true,\"max_tokens\":5,"
                                    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
-        req.stream = true;
-        req.body.data = (char *)(req.ingress == WIRE_ANTHROPIC ? anth : canon);
-        req.body.len = strlen(req.body.data);
-        req.payload = req.body.data;
-        req.payload_len = req.body.len;
+        codec.stream = true;
+        codec.body = codec.payload = ingress == WIRE_ANTHROPIC ? anth : canon;
+        codec.body_len = codec.payload_len = strlen(codec.body);
         provider_request preq;
         provider_error err;
-        if (provider_encode(&req, 0, 0, &preq, &err)) {
+        if (provider_encode(&codec, &preq, &err)) {
             sse_reader r;
             sse_reader_init(&r, 1u << 20);
             size_t cut = len ? cut_at % (len + 1) : 0;
-            stream_feed f = {&req, &out, false};
+            stream_feed f = {&codec, &out, false};
             if (sse_reader_feed(&r, body, cut, on_event, &f))
                 sse_reader_feed(&r, body + cut, len - cut, on_event, &f);
-            if (!f.stop) provider_stream_finish(&req, &out);
-            provider_stream_error(&req, &out, "end");
+            if (!f.stop) provider_stream_finish(&codec, &out);
+            provider_stream_error(&codec, &out, "end");
             /* the client gets whole events only */
             if (out.len && (out.len < 2 || memcmp(out.data + out.len - 2, "\n\n", 2))) abort();
             sse_reader_free(&r);
         }
     }
     buf_free(&out);
-    arena_free(&req.arena);
+    arena_free(&a);
     return 0;
 }

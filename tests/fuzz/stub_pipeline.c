@@ -1,9 +1,9 @@
 /* stub_pipeline.c — the pipeline as fuzz_conn.c's connections see it; see stub_pipeline.h.
  *
- * Every request object the server prepares (pipeline_request_init) gets a slot here, found by
- * its address. A slot is "active" from pipeline_handle until the stub finishes the response
- * (http_respond / http_stream_end, which make the server call pipeline_record) or the server
- * calls pipeline_abort. Anything else the server does to a slot is a contract violation and
+ * Every request object the server prepares (http_app.request_init) gets a slot here, found by
+ * its address. A slot is "active" from on_request until the stub finishes the response
+ * (http_respond / http_stream_end, which make the server call on_done) or the server calls
+ * on_abort (and then on_done). Anything else the server does to a slot is a contract violation and
  * aborts, so libFuzzer reports it with the input.
  *
  * Like the real pipeline, a handled request reads its path, every header (name and value
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/pipeline.h"
 #include "server/http_conn.h"
+#include "server/server.h"
 
 #define STUB_MAX_REQUESTS 64
 #define PATTERN_BYTES (320 * 1024)
@@ -34,10 +34,11 @@ typedef enum stub_mode {
 } stub_mode;
 
 typedef struct stub_request {
-    request *req; /* NULL: a free slot */
+    http_request *req; /* NULL: a free slot */
     bool active;
     bool finishing; /* inside our own http_respond / http_stream_end call */
     bool began, waiting_writable, resume_inline;
+    bool aborted; /* on_abort came: on_done follows */
     stub_mode mode;
     int chunks_left;
     size_t chunk_len, body_len;
@@ -49,7 +50,7 @@ static char pattern[PATTERN_BYTES];
 static const uint8_t *decisions;
 static size_t ndecisions, next_decision_at;
 
-static void fail(const char *why, const request *req)
+static void fail(const char *why, const http_request *req)
 {
     fprintf(stderr, "stub_pipeline: contract broken: %s (request %p, path %s)\n", why, (const void *)req,
             req && req->path ? req->path : "-");
@@ -64,7 +65,7 @@ static uint8_t next_decision(void)
     return d;
 }
 
-static stub_request *slot_of(const request *req)
+static stub_request *slot_of(const http_request *req)
 {
     for (int i = 0; i < STUB_MAX_REQUESTS; i++)
         if (slots[i].req == req) return &slots[i];
@@ -123,11 +124,11 @@ static size_t pick_size(uint8_t d)
  * object for the next pipelined request. */
 static void finish_respond(stub_request *s)
 {
-    request *req = s->req;
+    http_request *req = s->req;
     uv_timer_stop(&s->timer);
     s->finishing = true;
     if (s->body_len % 7 == 3)
-        http_respond_error(req, 503, "server_error", "stub", NULL, "stub error after a wait");
+        http_respond(req, 503, "application/json", NULL, 0, "{\"error\":\"stub\"}", 16);
     else
         http_respond(req, 200, "application/json", "x-stub: 1\r\n", 11, pattern, s->body_len);
     if (s->active) fail("http_respond did not record the request", req);
@@ -135,7 +136,7 @@ static void finish_respond(stub_request *s)
 
 static void finish_stream(stub_request *s)
 {
-    request *req = s->req;
+    http_request *req = s->req;
     uv_timer_stop(&s->timer);
     s->finishing = true;
     http_stream_end(req, pattern, s->chunk_len % 5 == 0 ? 0 : 12);
@@ -164,7 +165,7 @@ static bool stream_some(stub_request *s, int at_most)
 static void on_stub_timer(uv_timer_t *timer);
 
 /* One chunk now; the next from the timer unless the stream ended or waits for the client. */
-static void stream_step(stub_request *s)
+static void stream_advance(stub_request *s)
 {
     if (!stream_some(s, 1) && !s->waiting_writable) uv_timer_start(&s->timer, on_stub_timer, 0, 0);
 }
@@ -178,13 +179,13 @@ static void on_stub_timer(uv_timer_t *timer)
     case MODE_STREAM_NOW:
     case MODE_STREAM_LATER:
     case MODE_STREAM_BEGIN_LATER:
-        if (!s->waiting_writable) stream_step(s);
+        if (!s->waiting_writable) stream_advance(s);
         break;
     default: fail("stub timer fired in a mode that set none", s->req);
     }
 }
 
-static void on_conn_timer(request *req)
+static void on_conn_timer(http_request *req)
 {
     stub_request *s = slot_of(req);
     if (!s->active || s->mode != MODE_RESPOND_CONN_TIMER)
@@ -193,7 +194,7 @@ static void on_conn_timer(request *req)
 }
 
 /* What the real pipeline reads first: path, every header, the body. */
-static void read_request(const request *req)
+static void read_request(const http_request *req)
 {
     volatile unsigned sum = 0;
     if (!req->path || strlen(req->path) != req->path_len) fail("path not set or of the wrong length", req);
@@ -214,7 +215,7 @@ static void read_request(const request *req)
 
 /* ---- the pipeline's face ----------------------------------------------------------------- */
 
-void pipeline_request_init(request *req)
+static void stub_request_init(http_request *req)
 {
     for (int i = 0; i < STUB_MAX_REQUESTS; i++)
         if (slots[i].req == req) fail("request prepared twice", req);
@@ -227,24 +228,19 @@ void pipeline_request_init(request *req)
     fail("more request objects than the stub holds (fuzz_conn opens too many connections)", req);
 }
 
-void pipeline_request_reset(request *req)
+static void stub_request_reset(http_request *req)
 {
     if (slot_of(req)->active) fail("request reset while the pipeline handles it", req);
 }
 
-void pipeline_request_free(request *req)
+static void stub_request_free(http_request *req)
 {
     stub_request *s = slot_of(req);
-    if (s->active) fail("request freed while the pipeline handles it (no pipeline_abort)", req);
+    if (s->active) fail("request freed while the pipeline handles it (no on_abort)", req);
     s->req = NULL;
 }
 
-wire_format pipeline_ingress_of(const char *path)
-{
-    return strncmp(path, "/v1/messages", 12) == 0 ? WIRE_ANTHROPIC : WIRE_OPENAI;
-}
-
-void pipeline_handle(request *req)
+static void stub_on_request(http_request *req)
 {
     stub_request *s = slot_of(req);
     if (s->active) fail("request handed over while already handled", req);
@@ -263,8 +259,7 @@ void pipeline_handle(request *req)
     case MODE_RESPOND_NOW: finish_respond(s); break;
     case MODE_ERROR_NOW:
         s->finishing = true;
-        http_respond_error(req, 400 + (d >> 3) % 130, "invalid_request_error", NULL, "messages",
-                           "stub refused it");
+        http_respond(req, 400 + (d >> 3) % 130, "application/json", NULL, 0, "{\"error\":\"refused\"}", 19);
         break;
     case MODE_RESPOND_LATER: uv_timer_start(&s->timer, on_stub_timer, 0, 0); break;
     case MODE_RESPOND_CONN_TIMER: http_request_timer(req, 0, on_conn_timer); break;
@@ -280,24 +275,25 @@ void pipeline_handle(request *req)
     }
 }
 
-void pipeline_on_writable(request *req)
+static void stub_on_writable(http_request *req)
 {
     stub_request *s = slot_of(req);
     if (!s->active) fail("on_writable for a request that ended", req);
     if (!s->waiting_writable) return; /* a wake-up nobody asked for is harmless */
     s->waiting_writable = false;
     if (s->resume_inline) /* the real pipeline may resume curl, which writes at once */
-        stream_step(s);
+        stream_advance(s);
     else
         uv_timer_start(&s->timer, on_stub_timer, 0, 0);
 }
 
-void pipeline_abort(request *req)
+static void stub_on_abort(http_request *req)
 {
     stub_request *s = slot_of(req);
-    if (!s->active) fail("pipeline_abort for a request the pipeline does not hold", req);
-    if (s->finishing) fail("pipeline_abort while the response is being finished", req);
+    if (!s->active) fail("on_abort for a request the pipeline does not hold", req);
+    if (s->finishing) fail("on_abort while the response is being finished", req);
     s->active = false;
+    s->aborted = true;
     uv_timer_stop(&s->timer);
     aborts++;
 }
@@ -307,9 +303,13 @@ unsigned stub_pipeline_aborts(void)
     return aborts;
 }
 
-void pipeline_record(request *req)
+static void stub_on_done(http_request *req)
 {
     stub_request *s = slot_of(req);
+    if (s->aborted) {
+        s->aborted = false;
+        return;
+    }
     if (s->active) {
         if (!s->finishing) fail("request recorded while the pipeline still handles it", req);
         s->active = false;
@@ -319,3 +319,24 @@ void pipeline_record(request *req)
     /* The server's own answers (400, 408, 413, 431, 503…) are recorded without a handle. */
     if (req->status < 400) fail("a request recorded that was never handled, with a success status", req);
 }
+
+/* The server refuses a request itself (malformed, too large, too slow): the application shapes
+ * the answer, at once. */
+static void stub_on_error(http_request *req, int status, const char *code, const char *message)
+{
+    stub_request *s = slot_of(req);
+    if (s->active) fail("on_error for a request the stub is handling", req);
+    if (!message || !*message) fail("on_error without a message", req);
+    http_respond(req, status, "application/json", NULL, 0, "{\"error\":\"server\"}", 18);
+}
+
+const http_app stub_app = {
+    .request_init = stub_request_init,
+    .request_reset = stub_request_reset,
+    .request_free = stub_request_free,
+    .on_request = stub_on_request,
+    .on_error = stub_on_error,
+    .on_writable = stub_on_writable,
+    .on_abort = stub_on_abort,
+    .on_done = stub_on_done,
+};

@@ -1,4 +1,4 @@
-/* stub_pipeline.h — a stand-in for src/pipeline/pipeline.h under fuzz_conn.c.
+/* stub_pipeline.h — a stand-in for the pipeline (the server's http_app) under fuzz_conn.c.
  *
  * It answers each request the way the fuzzer's decision bytes say (at once, later from a
  * timer, as a chunked stream written over several loop turns with backpressure, or never)
@@ -13,6 +13,11 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+#include "server/server.h"
+
+/* The table fuzz_conn's worker serves. */
+extern const http_app stub_app;
 
 /* Once per process: the loop the stub's timers live on. */
 void stub_pipeline_init(uv_loop_t *loop);

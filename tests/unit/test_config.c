@@ -10,6 +10,9 @@
 
 #include <curl/curl.h>
 
+#include "gateway/gateway.h"
+#include "providers/wire.h"
+
 static char path[64];
 static char err[1024];
 
@@ -21,7 +24,7 @@ static aigw_config *load_text(const char *text)
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     err[0] = '\0';
-    aigw_config *cfg = config_load(path, err, sizeof err);
+    aigw_config *cfg = gateway_config_load(path, err, sizeof err);
     unlink(path);
     return cfg;
 }
@@ -170,7 +173,7 @@ static void test_example_config_loads(void **state)
 {
     (void)state;
     /* The file `make run` uses, found from the test's working directory (the repo root). */
-    aigw_config *cfg = config_load("aigw.example.yaml", err, sizeof err);
+    aigw_config *cfg = gateway_config_load("aigw.example.yaml", err, sizeof err);
     if (!cfg) fail_msg("%s", err);
     assert_non_null(config_find_model(cfg, "mock-model", 10));
     const model_route *fast = config_find_model(cfg, "fast", 4);
@@ -242,7 +245,18 @@ static void test_mistakes_name_file_line_and_cause(void **state)
                  2, "bad header name");
     expect_error("providers:\n  - {name: a, base_url: 'http://x', api_key: '${UNCLOSED', models: [m]}\n", 2,
                  "unterminated ${");
-    aigw_config *cfg = config_load("/nonexistent/aigw.yaml", err, sizeof err);
+    /* Routes are built after the file is read (routing_build), still naming their lines. */
+    static const char *const one = "providers:\n  - {name: a, base_url: 'http://x', models: [m]}\n";
+    char text[512];
+    snprintf(text, sizeof text, "%sroutes:\n  - {name: r, provider: a}\n  - {name: s, provider: zz}\n", one);
+    expect_error(text, 5, "route 's': provider: names no provider");
+    snprintf(text, sizeof text, "%sroutes:\n  - {name: r, provider: a}\n  - {name: r, provider: a}\n", one);
+    expect_error(text, 5, "route 'r' is defined twice");
+    snprintf(text, sizeof text, "%sroutes:\n  - {provider: a}\n", one);
+    expect_error(text, 4, "a route needs a 'name'");
+    snprintf(text, sizeof text, "%sworkers: 1\ndefault_route: nothing\n", one);
+    expect_error(text, 4, "default_route 'nothing' is neither a route nor a served model");
+    aigw_config *cfg = gateway_config_load("/nonexistent/aigw.yaml", err, sizeof err);
     assert_null(cfg);
     assert_non_null(strstr(err, "/nonexistent/aigw.yaml: cannot open"));
 }

@@ -4,7 +4,8 @@
  * closing and its failure reopening), the peak-EWMA of the time to first byte (a slower
  * sample at once, a faster one only as time passes), outstanding requests, rate-limit
  * marks, the retry budget over its sliding window, and the registry handing out one struct
- * per provider + model. Every strategy of walk.c reads these, so their rules are pinned
+ * per provider + model, and a reload's adoption of the old state (what carries over, for
+ * which targets, and what does not). Every strategy of walk.c reads these, so their rules are pinned
  * here with exact numbers. */
 #include "../../src/routing/health.c"
 
@@ -20,13 +21,13 @@
 static routing_state *state_with(void (*tweak)(routing_settings *))
 {
     routing_settings s;
-    routing_settings_defaults(&s);
+    config_routing_defaults(&s);
     s.breaker_failures = 3;
     s.breaker_rate_pct = 0;
     s.breaker_cooldown_ms = 1000;
     s.breaker_probes = 1;
     if (tweak) tweak(&s);
-    return routing_state_new(&s);
+    return routing_state_new(&s, NULL);
 }
 
 /* One attempt from begin to end at `now`; false when the breaker did not admit it. */
@@ -359,12 +360,107 @@ static void test_registry_gives_one_struct_per_provider_and_model(void **state)
     routing_state_free(s);
 }
 
+/* ---- reload: adopting the old state ------------------------------------------------------------ */
+
+/* Only provider "changed" is said to differ (its base URL moved, say). */
+static bool same_unless_changed(const char *provider, void *ud)
+{
+    (void)ud;
+    return strcmp(provider, "changed") != 0;
+}
+
+static void test_adopt_carries_health_of_unchanged_targets_only(void **state)
+{
+    (void)state;
+    routing_state *old = state_with(NULL);
+    /* p/m: breaker open, a slow EWMA, a rate-limit mark, retries taken from its budget */
+    target_health *pm = routing_health(old, "p", "m");
+    for (int i = 0; i < 3; i++)
+        assert_true(attempt(pm, T0, true));
+    bool probe;
+    assert_true(health_begin(pm, T0 + 1, false, &probe) == false);
+    health_limit(pm, T0 + 5000);
+    for (int i = 0; i < 3; i++)
+        assert_true(health_retry_allowed(pm, T0 + 2));
+    assert_false(health_retry_allowed(pm, T0 + 2)); /* the floor of 3 is spent */
+    /* p/fast: measured latency and times to first byte */
+    target_health *fast = routing_health(old, "p", "fast");
+    assert_true(health_begin(fast, T0, false, &probe));
+    health_end(fast, T0, false, probe, 120);
+    for (int i = 0; i < 12; i++)
+        health_note_ttfb(fast, 100 + i);
+    /* changed/m: its breaker is open too, but the provider is not the same any more */
+    target_health *ch = routing_health(old, "changed", "m");
+    for (int i = 0; i < 3; i++)
+        assert_true(attempt(ch, T0, true));
+    /* a half-open breaker with its one probe slot held by an attempt still running on old */
+    target_health *half = routing_health(old, "p", "half");
+    for (int i = 0; i < 3; i++)
+        assert_true(attempt(half, T0, true));
+    assert_true(health_begin(half, T0 + 1000, false, &probe) && probe);
+
+    routing_state *fresh = state_with(NULL);
+    target_health *known = routing_health(fresh, "p", "m"); /* named by the new config's trees */
+    routing_state_seal(fresh);
+    routing_state_adopt(fresh, old, same_unless_changed, NULL);
+
+    assert_ptr_equal(routing_health(fresh, "p", "m"), known); /* filled in place, not replaced */
+    health_view v = health_look(known, T0 + 10);
+    assert_int_equal(v.state, BREAKER_OPEN);
+    assert_int_equal(v.open_ms, 990);
+    assert_true(v.limited);
+    assert_false(health_retry_allowed(known, T0 + 10)); /* the budget spent on old stays spent */
+    assert_true(known->settings == &fresh->settings);   /* fresh's own settings from here on */
+
+    target_health *fast2 = routing_health(fresh, "p", "fast"); /* not named by fresh: created */
+    assert_ptr_not_equal(fast2, fast);
+    assert_true(health_look(fast2, T0).ewma_ms == 120);
+    uint32_t p95;
+    assert_true(health_ttfb_p95(fast2, &p95));
+    assert_int_equal(p95, 111);
+    assert_int_equal(health_look(fast2, T0).outstanding, 0);
+
+    v = health_look(routing_health(fresh, "changed", "m"), T0 + 10);
+    assert_int_equal(v.state, BREAKER_CLOSED); /* a changed provider starts afresh */
+    assert_true(v.ewma_ms == 0);
+
+    /* Half-open: fresh admits its own probe, since the one in flight reports to old. */
+    v = health_look(routing_health(fresh, "p", "half"), T0 + 1001);
+    assert_int_equal(v.state, BREAKER_HALF_OPEN);
+    assert_true(v.admits);
+    assert_false(health_look(half, T0 + 1001).admits);
+    health_end(half, T0 + 1002, false, true, 5); /* the old attempt ends on old: no harm done */
+    assert_int_equal(health_look(half, T0 + 1002).state, BREAKER_CLOSED);
+
+    routing_state_free(old); /* fresh does not point into old */
+    assert_int_equal(health_look(known, T0 + 1000).state, BREAKER_HALF_OPEN);
+    routing_state_free(fresh);
+}
+
+/* A full registry in fresh: what does not fit is not carried (and nothing breaks). */
+static void test_adopt_stays_within_the_registry_bound(void **state)
+{
+    (void)state;
+    routing_state *old = state_with(NULL);
+    char model[32];
+    for (int i = 0; i < REGISTRY_MAX + 10; i++) {
+        snprintf(model, sizeof model, "model-%d", i);
+        assert_true(attempt(routing_health(old, "p", model), T0, true));
+    }
+    routing_state *fresh = state_with(NULL);
+    routing_state_seal(fresh);
+    routing_state_adopt(fresh, old, same_unless_changed, NULL);
+    assert_int_equal(fresh->count, REGISTRY_MAX);
+    routing_state_free(old);
+    routing_state_free(fresh);
+}
+
 /* The defaults of a config without a `routing:` section. */
 static void test_settings_defaults(void **state)
 {
     (void)state;
     routing_settings s;
-    routing_settings_defaults(&s);
+    config_routing_defaults(&s);
     assert_int_equal(s.retry.attempts, 2);
     assert_int_equal(s.max_attempts, 6);
     assert_true(status_set_has(&s.retry.on, 429) && status_set_has(&s.retry.on, 503) &&
@@ -394,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_registry_gives_one_struct_per_provider_and_model),
         cmocka_unit_test(test_settings_defaults),
         cmocka_unit_test(test_retry_budget_remembers_requests_for_the_whole_window),
+        cmocka_unit_test(test_adopt_carries_health_of_unchanged_targets_only),
+        cmocka_unit_test(test_adopt_stays_within_the_registry_bound),
     };
     return cmocka_run_group_tests_name("routing health", tests, NULL, NULL);
 }

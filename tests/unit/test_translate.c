@@ -30,7 +30,9 @@ static json_t *json_path_get_compat(json_t *root, const char *path)
 }
 
 typedef struct fixture {
-    request req;
+    arena arena;
+    http_header headers[4];
+    codec_ctx codec;
     provider_config provider;
     model_route route;
 } fixture;
@@ -51,22 +53,25 @@ static fixture *fixture_new(const char *preset, wire_format ingress, const char 
     f->route.upstream_model = "up-model";
     f->route.upstream_model_len = 8;
     f->route.max_output_tokens = 4096;
-    arena_init(&f->req.arena, 4096);
-    f->req.route = &f->route;
-    f->req.ingress = ingress;
-    f->req.endpoint = ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS;
-    f->req.stream = stream;
-    snprintf(f->req.id, sizeof f->req.id, "rid1");
-    f->req.body.data = (char *)body;
-    f->req.body.len = strlen(body);
-    f->req.payload = body;
-    f->req.payload_len = f->req.body.len;
+    arena_init(&f->arena, 4096);
+    f->codec =
+        (codec_ctx){.arena = &f->arena,
+                    .request_id = "rid1",
+                    .ingress = ingress,
+                    .endpoint = ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS,
+                    .stream = stream,
+                    .route = &f->route,
+                    .body = body,
+                    .body_len = strlen(body),
+                    .payload = body,
+                    .payload_len = strlen(body),
+                    .headers = f->headers};
     return f;
 }
 
 static void fixture_free(fixture *f)
 {
-    arena_free(&f->req.arena);
+    arena_free(&f->arena);
     free(f);
 }
 
@@ -78,7 +83,7 @@ static json_t *encode(fixture *f, provider_request *out)
 {
     provider_error err;
     /* the model's span is only used on the fast path, which these tests leave */
-    assert_true(provider_encode(&f->req, 0, 0, out, &err));
+    assert_true(provider_encode(&f->codec, out, &err));
     json_error_t jerr;
     json_t *j = json_loadb(out->body, out->body_len, 0, &jerr);
     assert_non_null(j);
@@ -144,9 +149,9 @@ static void test_openai_request_to_anthropic(void **state)
     assert_string_equal(jstr(a, "stop_sequences.0"), "END");
     assert_string_equal(jstr(a, "metadata.user_id"), "u1");
     assert_null(json_object_get(a, "seed"));
-    assert_non_null(strstr(f->req.dropped_params, "seed"));
-    assert_non_null(strstr(f->req.dropped_params, "logprobs"));
-    assert_non_null(f->req.xlate);
+    assert_non_null(strstr(f->codec.dropped_params, "seed"));
+    assert_non_null(strstr(f->codec.dropped_params, "logprobs"));
+    assert_non_null(f->codec.xlate);
     json_decref(a);
     fixture_free(f);
 }
@@ -176,7 +181,7 @@ static void test_n_above_one_is_refused_for_anthropic(void **state)
         "{\"model\":\"pub\",\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
     provider_request out;
     provider_error err;
-    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_false(provider_encode(&f->codec, &out, &err));
     assert_int_equal(err.status, 400);
     assert_string_equal(err.param, "n");
     fixture_free(f);
@@ -201,7 +206,8 @@ static void test_anthropic_reply_to_openai(void **state)
         "\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":20}}";
     buf b;
     buf_init(&b, 1 << 20);
-    assert_string_equal(provider_translate_reply(&f->req, 200, reply, strlen(reply), &b), "application/json");
+    assert_string_equal(provider_translate_reply(&f->codec, 200, reply, strlen(reply), &b),
+                        "application/json");
     json_error_t jerr;
     json_t *o = json_loadb(b.data, b.len, 0, &jerr);
     assert_non_null(o);
@@ -232,7 +238,7 @@ static void test_anthropic_error_reaches_openai_client_intact(void **state)
         "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}";
     buf b;
     buf_init(&b, 1 << 20);
-    provider_translate_reply(&f->req, 429, err, strlen(err), &b);
+    provider_translate_reply(&f->codec, 429, err, strlen(err), &b);
     json_error_t jerr;
     json_t *o = json_loadb(b.data, b.len, 0, &jerr);
     assert_string_equal(jstr(o, "error.message"), "slow down");
@@ -249,7 +255,7 @@ static void feed_events(fixture *f, const char *const *events, size_t n, buf *ou
 {
     for (size_t i = 0; i < n; i++) {
         const char *msg = NULL;
-        *last = provider_stream_event(&f->req, events[i], strlen(events[i]), out, &msg);
+        *last = provider_stream_event(&f->codec, events[i], strlen(events[i]), out, &msg);
     }
 }
 
@@ -396,8 +402,8 @@ static void test_openai_chunks_to_anthropic_events(void **state)
     assert_int_equal(json_integer_value(json_object_get(up, "max_completion_tokens")), 100);
     assert_null(json_object_get(up, "max_tokens"));
     assert_string_equal(jstr(up, "messages.0.role"), "system");
-    assert_non_null(strstr(f->req.dropped_params, "thinking"));
-    assert_non_null(strstr(f->req.dropped_params, "cache_control"));
+    assert_non_null(strstr(f->codec.dropped_params, "thinking"));
+    assert_non_null(strstr(f->codec.dropped_params, "cache_control"));
     json_decref(up);
     /* Two parallel tool calls, arguments in fragments, then finish and the usage chunk. */
     const char *const events[] = {
@@ -524,8 +530,8 @@ static void test_gemini_stream_to_openai(void **state)
     buf_init(&b, 1 << 20);
     stream_step last;
     feed_events(f, events, 2, &b, &last);
-    assert_int_equal(last, STREAM_MORE);              /* Gemini has no end marker… */
-    assert_true(provider_stream_finish(&f->req, &b)); /* …the clean end of the transfer is it */
+    assert_int_equal(last, STREAM_MORE);                /* Gemini has no end marker… */
+    assert_true(provider_stream_finish(&f->codec, &b)); /* …the clean end of the transfer is it */
     json_t *list = parse_client_events(&b, false);
     size_t n = json_array_size(list);
     assert_string_equal(json_string_value(json_array_get(list, n - 1)), "[DONE]");
@@ -556,7 +562,7 @@ static void test_gemini_stream_without_finish_is_incomplete(void **state)
     buf_init(&b, 1 << 20);
     stream_step last;
     feed_events(f, events, 1, &b, &last);
-    assert_false(provider_stream_finish(&f->req, &b));
+    assert_false(provider_stream_finish(&f->codec, &b));
     buf_free(&b);
     fixture_free(f);
 }
@@ -577,9 +583,9 @@ static void test_mistral_renames_and_drops(void **state)
     assert_int_equal(json_integer_value(json_object_get(m, "max_tokens")), 9);
     assert_null(json_object_get(m, "seed"));
     assert_null(json_object_get(m, "logprobs"));
-    assert_string_equal(f->req.dropped_params, "logprobs");
+    assert_string_equal(f->codec.dropped_params, "logprobs");
     assert_string_equal(jstr(m, "model"), "up-model");
-    assert_null(f->req.xlate); /* same format: replies pass through */
+    assert_null(f->codec.xlate); /* same format: replies pass through */
     json_decref(m);
     fixture_free(f);
 }
@@ -591,9 +597,9 @@ static void test_plain_body_stays_on_the_fast_path(void **state)
     fixture *f = fixture_new("mistral", WIRE_OPENAI, body, false);
     provider_request out;
     provider_error err;
-    assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_true(provider_encode(&f->codec, &out, &err));
     assert_ptr_equal(out.body, body); /* the client's bytes, not a copy */
-    assert_null(f->req.dropped_params);
+    assert_null(f->codec.dropped_params);
     fixture_free(f);
 }
 
@@ -606,11 +612,11 @@ static void test_azure_deployment_url_and_key_header(void **state)
     f->provider.api_version = "2024-10-21";
     f->provider.api_key = NULL; /* keyless: the client's key goes out in Azure's header */
     http_header auth = {"Authorization", "Bearer client-k", 13, 15};
-    f->req.headers[0] = auth;
-    f->req.nheaders = 1;
+    f->headers[0] = auth;
+    f->codec.nheaders = 1;
     provider_request out;
     provider_error err;
-    assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_true(provider_encode(&f->codec, &out, &err));
     assert_string_equal(out.url, "https://r.openai.azure.com/openai/deployments/up-model/chat/completions"
                                  "?api-version=2024-10-21");
     bool key = false;
@@ -634,7 +640,7 @@ static void test_reasoning_effort_and_thinking(void **state)
     json_t *a = encode(f, &out);
     assert_string_equal(jstr(a, "thinking.type"), "enabled");
     assert_int_equal(json_integer_value(json_path_get_compat(a, "thinking.budget_tokens")), 4096);
-    assert_null(f->req.dropped_params);
+    assert_null(f->codec.dropped_params);
     json_decref(a);
     fixture_free(f);
 
@@ -644,7 +650,7 @@ static void test_reasoning_effort_and_thinking(void **state)
                     false);
     a = encode(f, &out);
     assert_null(json_object_get(a, "thinking")); /* thinking needs the default temperature */
-    assert_string_equal(f->req.dropped_params, "reasoning_effort");
+    assert_string_equal(f->codec.dropped_params, "reasoning_effort");
     json_decref(a);
     fixture_free(f);
 
@@ -710,7 +716,7 @@ static void test_json_output_to_anthropic(void **state)
         "\"output_tokens\":1}}";
     buf b;
     buf_init(&b, 1 << 20);
-    provider_translate_reply(&f->req, 200, reply, strlen(reply), &b);
+    provider_translate_reply(&f->codec, 200, reply, strlen(reply), &b);
     json_error_t jerr;
     json_t *o = json_loadb(b.data, b.len, 0, &jerr);
     assert_string_equal(jstr(o, "choices.0.message.content"), "{\"k\":1}");
@@ -735,7 +741,7 @@ static void test_translated_event_over_the_limit_fails_whole(void **state)
     buf_init(&b, 120); /* smaller than the chunk this event becomes */
     buf_append_lit(&b, "data: {}\n\n");
     const char *msg = NULL;
-    assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_FAILED);
+    assert_int_equal(provider_stream_event(&f->codec, ev, strlen(ev), &b, &msg), STREAM_FAILED);
     assert_non_null(msg);
     assert_int_equal(b.len, 10); /* what was there before, nothing of the event */
     assert_false(b.overflowed);
@@ -754,8 +760,8 @@ static void test_gemini_failed_generation_is_502(void **state)
         "{\"candidates\":[{\"content\":{\"parts\":[]},\"finishReason\":\"MALFORMED_FUNCTION_CALL\"}]}";
     buf b;
     buf_init(&b, 1 << 20);
-    provider_translate_reply(&f->req, 200, reply, strlen(reply), &b);
-    assert_int_equal(f->req.status, 502);
+    provider_translate_reply(&f->codec, 200, reply, strlen(reply), &b);
+    assert_int_equal(f->codec.reply_status, 502);
     json_error_t jerr;
     json_t *o = json_loadb(b.data, b.len, 0, &jerr);
     assert_non_null(strstr(jstr(o, "error.message"), "MALFORMED_FUNCTION_CALL"));
@@ -794,12 +800,12 @@ static void test_wrong_shape_replies_are_502(void **state)
                 ? "{\"model\":\"pub\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"
                 : "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
         fixture *f = fixture_encoded(cases[i].preset, cases[i].ingress, body, false);
-        f->req.status = 200;
         buf b;
         buf_init(&b, 1 << 20);
-        const char *type = provider_translate_reply(&f->req, 200, cases[i].reply, strlen(cases[i].reply), &b);
+        const char *type =
+            provider_translate_reply(&f->codec, 200, cases[i].reply, strlen(cases[i].reply), &b);
         assert_string_equal(type, "application/json");
-        assert_int_equal(f->req.status, 502);
+        assert_int_equal(f->codec.reply_status, 502);
         json_error_t jerr;
         json_t *o = json_loadb(b.data, b.len, 0, &jerr);
         assert_non_null(o);
@@ -821,12 +827,11 @@ static void test_wrong_shape_replies_are_502(void **state)
     fixture *f =
         fixture_encoded("gemini", WIRE_OPENAI,
                         "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
-    f->req.status = 200;
     const char *blocked = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}";
     buf b;
     buf_init(&b, 1 << 20);
-    provider_translate_reply(&f->req, 200, blocked, strlen(blocked), &b);
-    assert_int_equal(f->req.status, 200);
+    provider_translate_reply(&f->codec, 200, blocked, strlen(blocked), &b);
+    assert_int_equal(f->codec.reply_status, 200);
     buf_free(&b);
     fixture_free(f);
 }
@@ -859,7 +864,7 @@ static void test_wrong_shape_stream_events_fail(void **state)
         buf b;
         buf_init(&b, 1 << 20);
         const char *msg = NULL;
-        assert_int_equal(provider_stream_event(&f->req, cases[i].event, strlen(cases[i].event), &b, &msg),
+        assert_int_equal(provider_stream_event(&f->codec, cases[i].event, strlen(cases[i].event), &b, &msg),
                          STREAM_FAILED);
         assert_non_null(strstr(msg, "wrong shape"));
         buf_free(&b);
@@ -875,7 +880,7 @@ static stream_step anthropic_tool_stream(fixture *f, int calls, buf *out, const 
     const char *start =
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
         "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":2,\"output_tokens\":1}}}\n\n";
-    provider_stream_event(&f->req, start, strlen(start), out, msg);
+    provider_stream_event(&f->codec, start, strlen(start), out, msg);
     for (int i = 0; i < calls && step == STREAM_MORE; i++) {
         int block = i + 1;
         snprintf(
@@ -883,13 +888,13 @@ static stream_step anthropic_tool_stream(fixture *f, int calls, buf *out, const 
             "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":%d,"
             "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_%d\",\"name\":\"f\",\"input\":{}}}\n\n",
             block, i);
-        step = provider_stream_event(&f->req, ev, strlen(ev), out, msg);
+        step = provider_stream_event(&f->codec, ev, strlen(ev), out, msg);
         if (step != STREAM_MORE) break;
         snprintf(ev, sizeof ev,
                  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%d,\"delta\":"
                  "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"n\\\":%d}\"}}\n\n",
                  block, i);
-        step = provider_stream_event(&f->req, ev, strlen(ev), out, msg);
+        step = provider_stream_event(&f->codec, ev, strlen(ev), out, msg);
     }
     if (step != STREAM_MORE) return step;
     const char *end[] = {
@@ -898,7 +903,7 @@ static stream_step anthropic_tool_stream(fixture *f, int calls, buf *out, const 
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     };
     for (size_t k = 0; k < 2 && step == STREAM_MORE; k++)
-        step = provider_stream_event(&f->req, end[k], strlen(end[k]), out, msg);
+        step = provider_stream_event(&f->codec, end[k], strlen(end[k]), out, msg);
     return step;
 }
 
@@ -955,10 +960,10 @@ static void test_many_tool_calls_in_a_translated_stream(void **state)
                  "}]}}]}"
                  "\n\n",
                  k, k);
-        assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_MORE);
+        assert_int_equal(provider_stream_event(&f->codec, ev, strlen(ev), &b, &msg), STREAM_MORE);
     }
     const char *done = "data: [DONE]\n\n";
-    assert_int_equal(provider_stream_event(&f->req, done, strlen(done), &b, &msg), STREAM_DONE);
+    assert_int_equal(provider_stream_event(&f->codec, done, strlen(done), &b, &msg), STREAM_DONE);
     list = parse_client_events(&b, true);
     int blocks = 0;
     json_array_foreach(list, i, c)
@@ -988,7 +993,7 @@ static void test_tool_calls_past_the_cap_fail_the_stream(void **state)
     const char *msg = NULL;
     assert_int_equal(anthropic_tool_stream(f, XLATE_TOOL_CALLS_MAX + 1, &b, &msg), STREAM_FAILED);
     assert_non_null(strstr(msg, "more tool calls than a translated stream carries (1024)"));
-    assert_int_equal(f->req.xlate->tool_calls, XLATE_TOOL_CALLS_MAX);
+    assert_int_equal(f->codec.xlate->tool_calls, XLATE_TOOL_CALLS_MAX);
     buf_free(&b);
     fixture_free(f);
 
@@ -1001,7 +1006,7 @@ static void test_tool_calls_past_the_cap_fail_the_stream(void **state)
         "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1024,"
         "\"id\":\"call_x\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n";
     msg = NULL;
-    assert_int_equal(provider_stream_event(&f->req, ev, strlen(ev), &b, &msg), STREAM_FAILED);
+    assert_int_equal(provider_stream_event(&f->codec, ev, strlen(ev), &b, &msg), STREAM_FAILED);
     assert_non_null(strstr(msg, "more tool calls"));
     buf_free(&b);
     fixture_free(f);
@@ -1017,7 +1022,7 @@ static void test_tool_calls_past_the_cap_fail_the_stream(void **state)
     stream_step step = STREAM_MORE;
     int sent = 0;
     while (step == STREAM_MORE && sent <= XLATE_TOOL_CALLS_MAX) {
-        step = provider_stream_event(&f->req, call, strlen(call), &b, &msg);
+        step = provider_stream_event(&f->codec, call, strlen(call), &b, &msg);
         sent++;
         b.len = 0;
     }
@@ -1038,7 +1043,7 @@ static void test_unreadable_number_is_a_whole_request_400(void **state)
                              false);
     provider_request out;
     provider_error err;
-    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_false(provider_encode(&f->codec, &out, &err));
     assert_true(err.whole_request);
     assert_int_equal(err.status, 400);
     assert_string_equal(err.code, "invalid_json");
@@ -1049,7 +1054,7 @@ static void test_unreadable_number_is_a_whole_request_400(void **state)
     f = fixture_new("anthropic", WIRE_OPENAI,
                     "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}",
                     false);
-    assert_false(provider_encode(&f->req, 0, 0, &out, &err));
+    assert_false(provider_encode(&f->codec, &out, &err));
     assert_false(err.whole_request);
     fixture_free(f);
 }
@@ -1064,7 +1069,7 @@ static void test_upstream_requests_ask_for_identity(void **state)
                         "{\"model\":\"pub\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", false);
         provider_request out;
         provider_error err;
-        assert_true(provider_encode(&f->req, 0, 0, &out, &err));
+        assert_true(provider_encode(&f->codec, &out, &err));
         int found = 0;
         for (struct curl_slist *h = out.headers; h; h = h->next)
             if (!strncasecmp(h->data, "accept-encoding:", 16)) {

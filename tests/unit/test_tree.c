@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config_fixture.h"
+#include "routing/route_cache_internal.h" /* the cache's entries, checked below */
 
 static char err[1024];
 
@@ -365,7 +366,7 @@ static const char *config_refusal(const char *text, char *msg, size_t len)
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
-    aigw_config *cfg = config_load(path, msg, len);
+    aigw_config *cfg = gateway_config_load(path, msg, len);
     unlink(path);
     rmdir(dir);
     if (!cfg) return msg;
@@ -657,10 +658,56 @@ static void test_header_configs_are_built_once_and_kept_boundedly(void **state)
     fixture_free(f);
 }
 
+/* A reload: trees built against the old config are never handed out again; one a request
+ * still holds lives until it is released (ASan would see a use after free); a request that
+ * began on the old config gets nothing from a cache bound to the new one. */
+static void test_header_config_cache_reset_on_reload(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    fixture *g = fixture_new(base_yaml); /* the reloaded config */
+    route_cache *c = route_cache_new();
+    char e[256] = "";
+    const char *text = "{\"provider\":\"a\",\"model\":\"ma\"}";
+    const char *other = "{\"provider\":\"b\"}";
+    route_cache_entry *held, *idle, *x;
+    const route_tree *t1 = route_cache_get(c, f->cfg, text, strlen(text), "hdr", false, &held, e, sizeof e);
+    assert_non_null(t1);
+    assert_non_null(route_cache_get(c, f->cfg, other, strlen(other), "hdr", false, &idle, e, sizeof e));
+    route_cache_release(idle);
+
+    route_cache_reset(c, g->cfg);
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        assert_null(c->entries[i]);
+    assert_true(held->detached);
+    assert_string_equal(t1->name, "hdr"); /* still whole for the request holding it */
+
+    const route_tree *t2 = route_cache_get(c, g->cfg, text, strlen(text), "hdr", false, &x, e, sizeof e);
+    assert_non_null(t2);
+    assert_ptr_not_equal(x, held);
+    assert_ptr_equal(t1->root.provider, &f->cfg->providers[0]);
+    assert_ptr_equal(t2->root.provider, &g->cfg->providers[0]); /* the new config's provider */
+    assert_ptr_equal(t2->root.health, routing_health(g->cfg->health, "a", "ma"));
+    route_cache_release(x);
+
+    /* the old config's request asks again: nothing kept, nothing built, no error */
+    route_cache_entry *old_req;
+    e[0] = '\0';
+    assert_null(route_cache_get(c, f->cfg, text, strlen(text), "hdr", false, &old_req, e, sizeof e));
+    assert_null(old_req);
+    assert_string_equal(e, "");
+
+    route_cache_release(held); /* the last holder: the detached entry is freed here */
+    route_cache_free(c);
+    fixture_free(g);
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_configs_are_built_once_and_kept_boundedly),
+        cmocka_unit_test(test_header_config_cache_reset_on_reload),
         cmocka_unit_test(test_unknown_fields_and_refused_features_are_named),
         cmocka_unit_test(test_errors_name_the_target_index_and_field),
         cmocka_unit_test(test_unknown_provider_names_the_known_ones),

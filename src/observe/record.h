@@ -1,0 +1,54 @@
+/* record.h — types only: what an observer learns of one finished request.
+ *
+ * The pipeline fills an exchange_record when a request is done (answered, failed, or left by
+ * its client) and hands it to each observer (the access log today; metrics, traces, usage and
+ * budgets later). It is immutable and complete, and valid only during the call: an observer
+ * copies what it keeps, never blocks, and allocates nothing on the loop beyond its own queue.
+ * Plain values and strings only, so observers depend on nothing but this file. */
+#ifndef AIGW_OBSERVE_RECORD_H
+#define AIGW_OBSERVE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One upstream attempt (or a target skipped without one). */
+typedef struct record_attempt {
+    const char *provider, *model, *path;
+    const char
+        *outcome;     /* "ok", "error_status", "timeout", "connect_error", "broken", "skipped", "cancelled" */
+    const char *note; /* why it was skipped or not retried, or NULL */
+    int status;       /* 0: none */
+    double ms, wait_ms;
+    bool skipped;
+} record_attempt;
+
+typedef struct record_usage {
+    long prompt, completion, cached, cache_write, reasoning;
+    bool seen;
+} record_usage;
+
+typedef struct exchange_record {
+    const char *request_id;
+    const char *method; /* "-" when the request line was not read */
+    const char *path;   /* "" when not read */
+    size_t path_len;
+    const char *model;                     /* the public model asked for; NULL before the body was read */
+    const char *provider, *upstream_model; /* of the attempt that answered; NULL: none */
+    size_t upstream_model_len;
+    const char *ingress; /* the client's API when it is not OpenAI's ("anthropic"), else NULL */
+    int status;          /* 499: the client left first */
+    size_t bytes_in, bytes_out;
+    uint64_t start_ns, first_byte_ns, end_ns; /* monotonic; first_byte_ns 0: nothing was sent */
+    bool stream;
+    record_usage usage;
+    double cost_usd;   /* negative: unknown */
+    const char *route; /* the route tree walked; NULL: none */
+    const record_attempt *attempts;
+    size_t nattempts;
+    const char *route_note;     /* how the walk chose, when it has something to say */
+    const char *dropped_params; /* comma-separated, or NULL */
+    const char *error;          /* why the request failed, or NULL */
+} exchange_record;
+
+#endif

@@ -1,0 +1,136 @@
+/* exchange.h — types only: one client request as the pipeline's stages see it (the exchange),
+ * and the upstream calls made for it (its attempts).
+ *
+ * The server owns the HTTP request (server/request.h); the pipeline owns the exchange, reached
+ * from it through req->app and reused with it across keep-alive. An exchange holds any number
+ * of attempts: the walk's retries and fallbacks one after another, a hedge's two at once, a
+ * fan-out's N. Each attempt has its target, its encoding (the providers' codec_ctx), its
+ * transfer and a sink that receives its head, its events and its end — the stage that made it
+ * decides what they become. Small allocations come from the request's arena; the few buffers
+ * that grow (a buffered reply, stream framing) are the attempt's and freed with it.
+ *
+ * Kept types-only so every stage can include it; the functions are in stage.h (what stages
+ * call) and attempt.h (attempts). */
+#ifndef AIGW_PIPELINE_EXCHANGE_H
+#define AIGW_PIPELINE_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "providers/provider.h"
+#include "routing/routing.h"
+#include "server/request.h"
+#include "upstream/sse.h"
+#include "util/buf.h"
+
+struct upstream_call;
+struct json_t;
+typedef struct pipeline_worker pipeline_worker;
+typedef struct exchange exchange;
+typedef struct attempt attempt;
+
+/* How an attempt ended, for the stage that made it. */
+typedef enum attempt_outcome {
+    ATTEMPT_RUNNING,    /* not ended yet */
+    ATTEMPT_ANSWERED,   /* a complete reply (any status) or a complete stream */
+    ATTEMPT_REFUSED,    /* the provider cannot take the request (local_error): nothing was sent */
+    ATTEMPT_FAILED,     /* no usable reply: transport, timeout, refused head (message, failure_status) */
+    ATTEMPT_TOO_LARGE,  /* the reply passed limits.max_response_bytes */
+    ATTEMPT_STREAM_CUT, /* a stream that had begun failed (in-band error, cut, no end marker) */
+    ATTEMPT_STOPPED,    /* cancelled by aigw */
+} attempt_outcome;
+
+/* What receives an attempt's reply. All on the worker's loop; none is called after
+ * attempt_cancel(). */
+typedef struct attempt_sink {
+    /* The head arrived and passed aigw's checks (status, pass_headers, content_type,
+     * is_stream are set). Return false to end the transfer here: on_end is not called, the
+     * attempt is over (ATTEMPT_STOPPED) and the sink has taken care of it. */
+    bool (*on_head)(attempt *a);
+    /* Client events of a stream (already in the client's format), gathered over one upstream
+     * read. Return true when the consumer is behind: the transfer pauses until
+     * attempt_resume(). NULL: events gather in a->events until the end. */
+    bool (*on_events)(attempt *a, const char *data, size_t len);
+    /* The attempt is over (a->outcome says how). A buffered reply is in a->reply; the rest of
+     * a stream's events in a->events. The attempt stays valid until the exchange ends. */
+    void (*on_end)(attempt *a);
+} attempt_sink;
+
+struct attempt {
+    exchange *x;
+    const attempt_sink *sink;
+    void *sink_data; /* the sink's own, per attempt */
+    attempt *next;   /* every attempt of the exchange, newest first */
+
+    route_target target;      /* leaf (timeouts, overrides), route (provider + model), path */
+    codec_ctx codec;          /* its encoding: payload, translation state, usage, dropped params */
+    provider_request request; /* URL, headers and body as sent: valid until the transfer ends */
+    struct upstream_call *call;
+    uint32_t total_timeout_ms; /* of a buffered reply, as sent */
+
+    /* the reply */
+    int status;
+    bool is_stream; /* a 2xx text/event-stream head */
+    const char *content_type;
+    const char *pass_headers; /* upstream headers passed to the client, arena */
+    size_t pass_headers_len;
+    int64_t retry_after_ms;        /* the provider's wait hint, -1 when none */
+    const char *const *head_lines; /* the raw head, during on_head only */
+    size_t head_nlines;
+    buf reply;      /* a buffered reply */
+    sse_reader sse; /* stream framing */
+    buf events;     /* client events gathered for one write */
+    bool stream_done_seen;
+    const char *stream_error; /* the provider's in-band stream error, arena */
+    uint64_t start_ns, head_ns;
+
+    /* the end */
+    attempt_outcome outcome;
+    attempt_result result;       /* for routing's health (routing.h) */
+    int failure_status;          /* ATTEMPT_FAILED: 502 or 504 */
+    const char *message;         /* why, for the client or the log, arena */
+    provider_error *local_error; /* ATTEMPT_REFUSED, arena */
+    bool custom_host;            /* the target was a client's custom_host: details stay in the log */
+};
+
+typedef struct exchange {
+    http_request *http;
+    struct pipeline_worker *pw;
+    const aigw_config *config;
+    arena *arena;
+
+    /* what the request is */
+    wire_format ingress; /* the API the client speaks, from the path: errors use its shape */
+    int endpoint;        /* endpoint_kind, or -1 for a local endpoint */
+    const char *model;   /* the public model name asked for, arena */
+    size_t model_len;
+    bool stream;
+    size_t body_model_start, body_model_end; /* the model's span in the client's body */
+
+    /* the plan */
+    route_walk *walk;
+    struct json_t *config_json, *metadata, *params; /* header config, metadata, parsed body */
+    route_cache_entry *cache_entry;                 /* the header config's tree, held */
+
+    /* attempts: every one made, and the one whose reply the client gets */
+    attempt *attempts;
+    attempt *answer;
+
+    buf spare_reply, spare_events; /* an ended attempt's buffers, kept for the next one */
+
+    /* the response */
+    const char *error_note; /* why the request failed, for the log */
+    bool responded;         /* a response has begun: no stage may start another */
+    bool aborted;           /* the client left */
+
+    /* the stage machinery (pipeline.c) */
+    uint8_t stage;    /* the stage running, or that owns the exchange */
+    bool suspended;   /* a stage returned STAGE_AGAIN and has not resumed it */
+    uint32_t serial;  /* tells a resume for an earlier request on this connection apart */
+    uint32_t tickets; /* exchange_suspend's not yet resumed: the exchange outlives its connection */
+    void **state;     /* per-stage state, arena */
+} exchange;
+
+#endif

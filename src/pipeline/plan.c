@@ -1,0 +1,111 @@
+/* plan.c — the PLAN phase: which route tree serves the request, and a walk through it.
+ *
+ * The tree: a config in the x-aigw-config / x-portkey-config header (JSON, or a stored route's
+ * name), else the route named like the model, else the model's own one-target route, else the
+ * default route; none of them: 404 model_not_found. Header configs are built once per worker
+ * and found again by their bytes (routing's cache). The walk (routing/walk.c) lives in the
+ * arena; EXECUTE follows it. */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pipeline/stages.h"
+#include "server/worker.h"
+
+static const route_tree *choose_tree(exchange *x)
+{
+    const aigw_config *cfg = x->config;
+    const http_header *h = exchange_header(x, "x-aigw-config");
+    bool portkey = false;
+    if (!h) {
+        h = exchange_header(x, "x-portkey-config");
+        portkey = h != NULL;
+    }
+    const char *header = portkey ? "x-portkey-config" : "x-aigw-config";
+    char msg[700];
+    if (h) {
+        size_t i = 0;
+        while (i < h->value_len && (h->value[i] == ' ' || h->value[i] == '\t'))
+            i++;
+        if (i == h->value_len || h->value[i] != '{') {
+            const route_tree *t = config_find_route(cfg, h->value, h->value_len);
+            if (t) return t;
+            /* the header's text is not echoed: it may be a key sent in the wrong header */
+            snprintf(msg, sizeof msg, "%s names no route of this gateway (and is not a JSON object)", header);
+            exchange_refuse(x, header, 400, "invalid_config", header, msg);
+            return NULL;
+        }
+        char err[512] = "";
+        const route_tree *t =
+            route_cache_get(pipeline_route_cache(x->pw), cfg, h->value + i, h->value_len - i, header, portkey,
+                            &x->cache_entry, err, sizeof err);
+        if (!t && !err[0]) { /* not kept (large, or every entry in use): built for this request */
+            json_error_t jerr;
+            x->config_json = json_loadb(h->value, h->value_len, 0, &jerr);
+            if (!x->config_json)
+                route_json_error(&jerr, err, sizeof err);
+            else
+                t = route_tree_build(x->arena, cfg, cfg->health, x->config_json, header, portkey, false, true,
+                                     err, sizeof err);
+        }
+        if (!t) {
+            snprintf(msg, sizeof msg, "invalid %s: %s", header, err);
+            exchange_refuse(x, header, 400, "invalid_config", header, msg);
+        }
+        return t;
+    }
+    const route_tree *t = config_find_route(cfg, x->model, x->model_len);
+    if (t) return t;
+    const model_route *r = config_find_model(cfg, x->model, x->model_len);
+    if (r) return r->tree;
+    if (cfg->default_route) return cfg->default_route;
+    snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway", x->model);
+    exchange_refuse(x, x->model, 404, "model_not_found", "model", msg);
+    return NULL;
+}
+
+static size_t estimate_prompt_tokens(void *ud)
+{
+    const exchange *x = ud;
+    codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
+    return provider_estimate_tokens(&c);
+}
+
+static stage_result plan_on_request(exchange *x, void *state)
+{
+    const route_tree *tree = choose_tree(x);
+    if (!tree) return STAGE_DONE;
+    const http_header *m = exchange_header(x, "x-aigw-metadata");
+    if (!m) m = exchange_header(x, "x-portkey-metadata");
+    if (m) {
+        x->metadata = json_loadb(m->value, m->value_len, 0, NULL);
+        if (!json_is_object(x->metadata)) {
+            exchange_refuse(x, tree->name, 400, "invalid_metadata", "x-aigw-metadata",
+                            "the metadata header must be a JSON object");
+            return STAGE_DONE;
+        }
+    }
+    const buf *body = &x->http->body;
+    if (tree->needs_params) x->params = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
+    route_context ctx = {
+        .arena = x->arena,
+        .state = x->config->health,
+        .config = x->config,
+        .model = x->model,
+        .metadata = x->metadata,
+        .params = x->params,
+        .rng = &x->http->worker->rng,
+        .prompt_bytes = body->len,
+        .estimate_tokens = estimate_prompt_tokens,
+        .estimate_ud = x,
+    };
+    x->walk = route_walk_new(&ctx, tree);
+    return STAGE_NEXT;
+}
+
+const stage stage_plan = {
+    .name = "plan",
+    .phase = PHASE_PLAN,
+    .on_request = plan_on_request,
+};

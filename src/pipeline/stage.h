@@ -1,0 +1,126 @@
+/* stage.h — how a module joins the request's path: the phase table and the stage interface.
+ *
+ * A request walks a fixed table of phases, nginx's phases being the model (h2o's handlers,
+ * filters and loggers, and Varnish's request steps, the same idea):
+ *
+ *   ACCEPT   method + path → endpoint (404 / 405); local endpoints answer here
+ *   AUTH     who is asking (gateway keys)                                    — no stage yet
+ *   ADMIT    may they, now (rate limits, budgets)                            — no stage yet
+ *   DECODE   the body: valid JSON, `model`, `stream` (400)
+ *   PROMPT   a stored template rendered into the request                     — no stage yet
+ *   PLAN     the route tree and a walk through it (404 model_not_found)
+ *   CACHE    a stored answer answers here                                    — no stage yet
+ *   EXECUTE  attempts upstream, the answer to the client
+ *   then, on the way out, response filters (head, each piece of the body, end), and at the
+ *   very end, RECORD: observers receive the exchange's summary (observe/record.h).
+ *
+ * A stage is a row of pipeline.c's table: its phase, the size of its per-request state (zeroed
+ * for each request, exchange_state), and callbacks, each optional:
+ *
+ *   on_request  returns STAGE_NEXT (go on), STAGE_DECLINED (not mine: go on), STAGE_DONE (the
+ *               stage has taken the answer on: now, or later from its own callbacks), or
+ *               STAGE_AGAIN (it waits: for a libuv callback on this loop, or for another
+ *               thread; it calls exchange_resume with what on_request would have returned).
+ *   on_abort    the client left while this stage owned the exchange (DONE or AGAIN): stop
+ *               what runs (attempts, timers, a thread's work is ignored on resume).
+ *   on_head / on_body / on_end — response filters: they see the response the client gets,
+ *               head, byte runs in the client's format, and the end (complete or not). They
+ *               see; they do not change it (a cache stores through them).
+ *   on_record   an observer: the typed, immutable summary when the request is done.
+ *   worker_init / worker_close — per worker state (exchange_worker_state), on its loop.
+ *   start / stop — process-wide, before the workers start and after they stop; reopen —
+ *               SIGUSR1, the files it writes are opened again (log rotation).
+ *
+ * Stages answer through the exchange (exchange_respond, exchange_error, exchange_stream_*),
+ * never through http_conn.h directly, so that every filter sees every response. */
+#ifndef AIGW_PIPELINE_STAGE_H
+#define AIGW_PIPELINE_STAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "observe/record.h"
+#include "pipeline/exchange.h"
+
+struct worker;
+
+typedef enum stage_phase {
+    PHASE_ACCEPT,
+    PHASE_AUTH,
+    PHASE_ADMIT,
+    PHASE_DECODE,
+    PHASE_PROMPT,
+    PHASE_PLAN,
+    PHASE_CACHE,
+    PHASE_EXECUTE,
+    PHASE_RECORD, /* observers and filters only: no on_request */
+} stage_phase;
+
+typedef enum stage_result {
+    STAGE_NEXT,
+    STAGE_DONE,
+    STAGE_AGAIN,
+    STAGE_DECLINED,
+} stage_result;
+
+typedef struct stage {
+    const char *name;
+    stage_phase phase;
+    size_t state_size;
+    bool (*start)(const aigw_config *cfg, char *err, size_t errlen);
+    void (*stop)(void);
+    void *(*worker_init)(struct worker *w);
+    void (*worker_close)(void *worker_state);
+    stage_result (*on_request)(exchange *x, void *state);
+    void (*on_abort)(exchange *x, void *state);
+    void (*on_head)(exchange *x, void *state, int status, const char *content_type, bool stream);
+    void (*on_body)(exchange *x, void *state, const char *data, size_t len);
+    void (*on_end)(exchange *x, void *state, bool complete);
+    void (*on_record)(const exchange_record *r, void *worker_state);
+    void (*reopen)(void); /* SIGUSR1: open the files it writes again (log rotation) */
+} stage;
+
+/* ---- what stages call ------------------------------------------------------------------------ */
+
+/* A stage's per-request state (state_size bytes, zeroed for each request) and per-worker state. */
+void *exchange_state(exchange *x, const stage *s);
+void *exchange_worker_state(const exchange *x, const stage *s);
+
+/* A complete response. extra_headers: "Name: value\r\n" lines, or NULL. */
+void exchange_respond(exchange *x, int status, const char *content_type, const char *extra_headers,
+                      size_t extra_len, const char *body, size_t body_len);
+/* An error in the client's API shape (OpenAI's {"error":{message,type,param,code}} or
+ * Anthropic's {"type":"error","error":{type,message}}); type and code OpenAI-style, code and
+ * param may be NULL. The message also goes to the log. */
+void exchange_error(exchange *x, int status, const char *type, const char *code, const char *param,
+                    const char *message);
+/* A streamed response: begin, then write byte runs (returns true when the client is behind —
+ * pause the source until the pipeline resumes x->answer), then end with the last bytes. */
+void exchange_stream_begin(exchange *x, int status, const char *content_type, const char *extra_headers,
+                           size_t extra_len);
+bool exchange_stream_write(exchange *x, const char *data, size_t len);
+void exchange_stream_end(exchange *x, const char *data, size_t len);
+/* "Name: value\r\n" lines for every response head of this request (the route taken), replacing
+ * what was set before. */
+void exchange_set_head(exchange *x, const char *lines, size_t len);
+
+/* A stage that waits takes a ticket (exchange_suspend) and returns STAGE_AGAIN; when its wait is
+ * over it gives the ticket back with what its on_request would have returned (NEXT or
+ * DECLINED: the next stage runs; DONE: it has answered). Every ticket is given back exactly
+ * once — a wait cancelled in on_abort gives it back with STAGE_DONE — and the exchange outlives
+ * its connection until then, so a late resume is harmless. exchange_resume runs on the
+ * worker's loop. */
+typedef struct exchange_ticket {
+    exchange *x;
+    uint32_t serial;
+} exchange_ticket;
+exchange_ticket exchange_suspend(exchange *x);
+void exchange_resume(exchange_ticket t, stage_result result);
+/* The same from any other thread: queued to the worker's loop (its uv_async). A ticket whose
+ * request has ended meanwhile (the client left) is dropped there. */
+void exchange_resume_from_thread(exchange_ticket t, stage_result result);
+
+/* A header of the client's request; NULL when absent. */
+const http_header *exchange_header(const exchange *x, const char *name);
+
+#endif

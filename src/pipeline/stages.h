@@ -1,0 +1,23 @@
+/* stages.h — inside the pipeline only: the built-in stages, one file each, and what they share.
+ *
+ * pipeline.c lists them in its stage table by phase: accept.c (ACCEPT), decode.c (DECODE),
+ * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer). */
+#ifndef AIGW_PIPELINE_STAGES_H
+#define AIGW_PIPELINE_STAGES_H
+
+#include "pipeline/stage.h"
+
+extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog;
+
+/* A request refused before any target was chosen still says so: no attempt, the route it was
+ * for, and that sending it again unchanged will not help (x-should-retry: false). */
+void exchange_refuse(exchange *x, const char *route, int status, const char *code, const char *param,
+                     const char *message);
+
+/* The worker's upstream client and route cache (pipeline.c keeps them per worker). */
+struct upstream_client *pipeline_upstream(struct pipeline_worker *pw);
+route_cache *pipeline_route_cache(struct pipeline_worker *pw);
+/* The server, for /readyz. */
+struct server *pipeline_server(struct pipeline_worker *pw);
+
+#endif

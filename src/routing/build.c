@@ -1,0 +1,70 @@
+/* build.c — the config's route trees, built once the file is read (routing_build).
+ *
+ * config.c reads `routes:` as JSON and keeps each entry's line; the trees are built here, by
+ * the same builder as a request's config header (tree.c), into the config's arena, so the
+ * file and the headers can never mean different things. Built after providers_prepare(): a
+ * leaf points at its provider, whose preset and URLs are then known. Everything built is
+ * immutable afterwards and shared by the workers; what changes at run time (breakers,
+ * budgets, round-robin positions) lives in the routing state made here.
+ *
+ * Rejected: building the trees while the YAML is read (config.c called into routing, and
+ * routing's tree builder read the config: a loop between the two folders). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "routing/routing.h"
+#include "util/alloc.h"
+
+static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
+    if (n < 0 || (size_t)n >= errlen) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool routing_build(aigw_config *cfg, const routing_providers *providers, char *err, size_t errlen)
+{
+    cfg->health = routing_state_new(&cfg->routing, providers);
+    cfg->health_free = routing_state_free;
+    /* The implicit one-target tree of each served model (a fallback when several serve it). */
+    for (size_t i = 0, j; i < cfg->nroutes; i = j) {
+        for (j = i + 1; j < cfg->nroutes && !strcmp(cfg->routes[j].public_name, cfg->routes[i].public_name);
+             j++)
+            ;
+        const route_tree *t = route_tree_for_model(&cfg->arena, cfg, cfg->health, &cfg->routes[i], j - i);
+        for (size_t k = i; k < j; k++)
+            cfg->routes[k].tree = t;
+    }
+    /* `routes:`, in the sources' order (by name), so config_find_route finds trees[i] by
+     * route_sources[i]'s name. */
+    cfg->trees = xcalloc(cfg->nroute_sources ? cfg->nroute_sources : 1, sizeof *cfg->trees);
+    for (size_t i = 0; i < cfg->nroute_sources; i++) {
+        const route_source *src = &cfg->route_sources[i];
+        char msg[512];
+        route_tree *t = route_tree_build(&cfg->arena, cfg, cfg->health, src->json, src->name, false, true,
+                                         false, msg, sizeof msg);
+        if (!t) return fail_at(cfg, src->line, err, errlen, "route '%s': %s", src->name, msg);
+        cfg->trees[cfg->ntrees++] = t;
+    }
+    routing_state_seal(cfg->health);
+    if (cfg->default_route_name) {
+        const char *name = cfg->default_route_name;
+        cfg->default_route = config_find_route(cfg, name, strlen(name));
+        if (!cfg->default_route) {
+            const model_route *r = config_find_model(cfg, name, strlen(name));
+            cfg->default_route = r ? r->tree : NULL;
+        }
+        if (!cfg->default_route)
+            return fail_at(cfg, cfg->default_route_line, err, errlen,
+                           "default_route '%s' is neither a route nor a served model", name);
+    }
+    return true;
+}
