@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,4 +768,15 @@ const struct route_tree *config_find_route(const aigw_config *cfg, const char *n
             hi = mid;
     }
     return NULL;
+}
+
+bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
+    if (n < 0 || (size_t)n >= errlen) return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
 }

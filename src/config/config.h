@@ -169,6 +169,11 @@ void config_free(aigw_config *cfg);
 const aigw_config *config_retain(const aigw_config *cfg);
 void config_release(const aigw_config *cfg);
 
+/* Writes "file:line: message" for a mistake at line of cfg's file into err, the way every
+ * load step reports; returns false so a step can `return config_error_at(…)`. */
+bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
 /* Fills r for provider p serving model under public_name: catalog entry and output limit

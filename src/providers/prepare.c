@@ -161,20 +161,6 @@ const provider_config *providers_derive(arena *a, const provider_config *base, c
     return p;
 }
 
-static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
-{
-    int n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
-    if (n < 0 || (size_t)n >= errlen) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 bool providers_prepare(aigw_config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->nproviders; i++) {
@@ -183,15 +169,16 @@ bool providers_prepare(aigw_config *cfg, char *err, size_t errlen)
         if (!preset) {
             char names[512];
             provider_preset_names(names, sizeof names);
-            return fail_at(cfg, p->type_line, err, errlen,
-                           "unknown provider type '%s' (known: %s; openai serves any OpenAI-compatible API)",
-                           p->type, names);
+            return config_error_at(
+                cfg, p->type_line, err, errlen,
+                "unknown provider type '%s' (known: %s; openai serves any OpenAI-compatible API)", p->type,
+                names);
         }
         p->preset = preset;
         if (!p->base_url && preset->base_url) p->base_url = xstrdup(preset->base_url);
         if (!p->base_url)
-            return fail_at(cfg, p->line, err, errlen, "provider '%s' (type %s) needs a 'base_url'", p->name,
-                           preset->type);
+            return config_error_at(cfg, p->line, err, errlen, "provider '%s' (type %s) needs a 'base_url'",
+                                   p->name, preset->type);
         if (preset->deployments && !p->api_version) p->api_version = xstrdup("2024-10-21");
     }
     for (size_t i = 0; i < cfg->nproviders; i++)

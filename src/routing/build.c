@@ -16,20 +16,6 @@
 #include "routing/routing.h"
 #include "util/alloc.h"
 
-static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static bool fail_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
-{
-    int n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
-    if (n < 0 || (size_t)n >= errlen) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 bool routing_build(aigw_config *cfg, const routing_providers *providers, char *err, size_t errlen)
 {
     cfg->health = routing_state_new(&cfg->routing, providers);
@@ -51,7 +37,7 @@ bool routing_build(aigw_config *cfg, const routing_providers *providers, char *e
         char msg[512];
         route_tree *t = route_tree_build(&cfg->arena, cfg, cfg->health, src->json, src->name, false, true,
                                          false, msg, sizeof msg);
-        if (!t) return fail_at(cfg, src->line, err, errlen, "route '%s': %s", src->name, msg);
+        if (!t) return config_error_at(cfg, src->line, err, errlen, "route '%s': %s", src->name, msg);
         cfg->trees[cfg->ntrees++] = t;
     }
     routing_state_seal(cfg->health);
@@ -63,8 +49,8 @@ bool routing_build(aigw_config *cfg, const routing_providers *providers, char *e
             cfg->default_route = r ? r->tree : NULL;
         }
         if (!cfg->default_route)
-            return fail_at(cfg, cfg->default_route_line, err, errlen,
-                           "default_route '%s' is neither a route nor a served model", name);
+            return config_error_at(cfg, cfg->default_route_line, err, errlen,
+                                   "default_route '%s' is neither a route nor a served model", name);
     }
     return true;
 }
