@@ -251,6 +251,7 @@ static void request_reset(client_conn *c)
     buf_reset(&c->head);
     req->path = NULL;
     req->path_len = 0;
+    req->headers = NULL;
     req->nheaders = 0;
     req->id[0] = '\0';
     req->bytes_in = req->bytes_out = 0;
@@ -392,13 +393,13 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
             return -1;
         }
         header_offsets *h = &c->hoff[c->nheaders++];
-        h->name_off = c->head.len;
+        h->name_off = (uint32_t)c->head.len;
         h->name_len = h->value_len = 0;
-        h->value_off = c->head.len;
+        h->value_off = (uint32_t)c->head.len;
         c->last_was_value = false;
     }
     if (!head_append(c, at, len)) return -1;
-    c->hoff[c->nheaders - 1].name_len += len;
+    c->hoff[c->nheaders - 1].name_len += (uint32_t)len;
     return 0;
 }
 
@@ -407,12 +408,12 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     client_conn *c = p->data;
     header_offsets *h = &c->hoff[c->nheaders - 1];
     if (!c->last_was_value) {
-        h->value_off = c->head.len;
+        h->value_off = (uint32_t)c->head.len;
         h->value_len = 0;
         c->last_was_value = true;
     }
     if (!head_append(c, at, len)) return -1;
-    h->value_len += len;
+    h->value_len += (uint32_t)len;
     return 0;
 }
 
@@ -455,13 +456,15 @@ static int on_headers_complete(http_parser *p)
     client_conn *c = p->data;
     http_request *req = &c->req;
     const char *base = c->head.data ? c->head.data : "";
+    http_header *headers = c->nheaders ? arena_alloc(&req->arena, c->nheaders * sizeof *headers) : NULL;
     for (size_t i = 0; i < c->nheaders; i++) {
-        http_header *h = &req->headers[i];
+        http_header *h = &headers[i];
         h->name = base + c->hoff[i].name_off;
         h->name_len = c->hoff[i].name_len;
         h->value = base + c->hoff[i].value_off;
         h->value_len = c->hoff[i].value_len;
     }
+    req->headers = headers;
     req->nheaders = c->nheaders;
     req->method = p->method;
     size_t plen;

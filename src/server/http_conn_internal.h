@@ -20,8 +20,10 @@
 
 typedef enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING } conn_state;
 
+/* Where a header's name and value are in `head` (which may move as it grows); uint32_t is
+ * plenty: limits.max_header_bytes is at most 1 MiB. */
 typedef struct header_offsets {
-    size_t name_off, name_len, value_off, value_len;
+    uint32_t name_off, name_len, value_off, value_len;
 } header_offsets;
 
 typedef struct client_conn {

@@ -36,7 +36,8 @@ typedef struct http_request {
     int method;       /* enum http_method of http_parser.h; -1 when the request line was not read */
     const char *path; /* without the query string; NUL-terminated, in the arena */
     size_t path_len;
-    http_header headers[REQUEST_MAX_HEADERS];
+    const http_header
+        *headers; /* nheaders of them, in the arena (a connection holds none between requests) */
     size_t nheaders;
     buf body;
     char id[REQUEST_ID_MAX + 1]; /* x-request-id: the client's, or ours */
