@@ -4,7 +4,8 @@
 # machine. Everything listens on 127.0.0.1 only and is stopped on exit.
 #
 #   bench/run.sh                      all targets: direct nginx aigw portkey
-#   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path;
+#   bench/run.sh nginx aigw           some of them (also: aigw-curl, aigw with libcurl for every
+#                                     URL; aigw-anthropic, the translated path;
 #                                     aigw-fallback, a 3-target fallback tree with retries)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #                                     (SOAK_TARGET=aigw-churn: every request through retries,
@@ -107,6 +108,8 @@ CONF
 # aigw with the mock as an OpenAI-compatible provider (the fast path), or as an Anthropic one
 # (every request, reply and stream event translated: OpenAI client → Anthropic provider).
 start_aigw() { start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
+# The same with libcurl for every URL (AIGW_UPSTREAM=curl): the plain-http client's gain.
+start_aigw-curl() { AIGW_UPSTREAM=curl start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
 start_aigw-anthropic() { start_aigw_as anthropic "http://127.0.0.1:$MOCK_PORT"; }
 # The routing machinery on the healthy path: the client's model is a route, a fallback over
 # three providers (the same mock) with retries configured; the first target answers. Against
@@ -154,7 +157,7 @@ providers:
     models: [mock-model]
 ${ROUTES:-}
 CONF
-    "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
+    AIGW_UPSTREAM=${AIGW_UPSTREAM:-} "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
     PIDS=($!); CUSTOM=""
     URL="http://127.0.0.1:$port/v1/chat/completions"
@@ -285,6 +288,7 @@ done
         END {for (k in keys) {
             line = "- " k ":"
             if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f; p50 aigw − nginx = %+.0f µs;", cpu["aigw", k] / cpu["nginx", k], p50["aigw", k] - p50["nginx", k])
+            if (cpu["aigw-curl", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-curl/nginx CPU = %.2f;", cpu["aigw-curl", k] / cpu["nginx", k])
             if (cpu["aigw-fallback", k] != "" && cpu["aigw", k] != "") line = line sprintf(" fallback tree/single target CPU = %.2f;", cpu["aigw-fallback", k] / cpu["aigw", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort

@@ -1,8 +1,10 @@
 /* upstream.h — the worker's HTTP client towards providers.
  *
- * One upstream_client per worker: a libcurl multi handle driven by that worker's libuv loop
- * (curl's multi_socket API: curl says which sockets and timeouts it wants, the loop tells it
- * when they fire). Connections are pooled per multi handle and reused per host; HTTP/2 is
+ * One upstream_client per worker. Plain http:// URLs go to the module's own HTTP/1.1 client
+ * (h1.c: keep-alive pools per host and port on the worker's loop); everything else — https://,
+ * HTTP/2, a proxy from the environment — to a libcurl multi handle driven by that worker's
+ * libuv loop (curl's multi_socket API: curl says which sockets and timeouts it wants, the loop
+ * tells it when they fire). Both keep this contract, results and error categories included. Connections are pooled per multi handle and reused per host; HTTP/2 is
  * negotiated by ALPN when the upstream offers it (requests are multiplexed then); TLS is
  * verified; DNS runs in curl's resolver thread, never on the loop.
  *
