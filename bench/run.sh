@@ -4,14 +4,21 @@
 # machine. Everything listens on 127.0.0.1 only and is stopped on exit.
 #
 #   bench/run.sh                      all targets: direct nginx aigw portkey
-#   bench/run.sh nginx aigw           some of them (also: aigw-anthropic, the translated path;
+#   bench/run.sh nginx aigw           some of them (also: aigw-curl, aigw with libcurl for every
+#                                     URL; aigw-anthropic, the translated path;
 #                                     aigw-fallback, a 3-target fallback tree with retries)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #                                     (SOAK_TARGET=aigw-churn: every request through retries,
 #                                     fallbacks, a breaker and hedges)
 #
 # Env: DURATION (10s per point), WARMUP (2s), CONNS ("1 32"), MODES ("json stream"),
-# AIGW_BIN (build/aigw: another build, for an A/B).
+# AIGW_BIN (build/aigw: another build, for an A/B), ACCESS_LOG (on: aigw and nginx both write
+# an access log line per request to a file; off: neither does).
+#
+# Fairness: nginx keeps client connections for 1,000,000 requests (its default, 1,000, would
+# make wrk reconnect every 1,000 requests where aigw never closes) and its upstream connections
+# alive (keepalive in the upstream block, HTTP/1.1, no Connection header passed on), as aigw
+# pools its connections to the provider.
 # Output: a markdown table on stdout and in bench/results/latest.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +29,7 @@ CONNS=${CONNS:-"1 32"}
 MODES=${MODES:-"json stream"}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SOAK_TARGET=${SOAK_TARGET:-aigw}
+ACCESS_LOG=${ACCESS_LOG:-on}
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(direct nginx aigw portkey)
 
@@ -73,10 +81,11 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $([ "$ACCESS_LOG" = on ] && echo "access_log $work/nginx/access.log;" || echo "access_log off;")
+    keepalive_requests 1000000;
     client_body_temp_path $work/nginx/body;
     proxy_temp_path $work/nginx/proxy;
-    upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 64; }
+    upstream mock { server 127.0.0.1:$MOCK_PORT; keepalive 64; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:$port;
         location / {
@@ -99,6 +108,8 @@ CONF
 # aigw with the mock as an OpenAI-compatible provider (the fast path), or as an Anthropic one
 # (every request, reply and stream event translated: OpenAI client → Anthropic provider).
 start_aigw() { start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
+# The same with libcurl for every URL (AIGW_UPSTREAM=curl): the plain-http client's gain.
+start_aigw-curl() { AIGW_UPSTREAM=curl start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"; }
 start_aigw-anthropic() { start_aigw_as anthropic "http://127.0.0.1:$MOCK_PORT"; }
 # The routing machinery on the healthy path: the client's model is a route, a fallback over
 # three providers (the same mock) with retries configured; the first target answers. Against
@@ -138,7 +149,7 @@ start_aigw_as() {
     cat > "$work/aigw.yaml" <<CONF
 listen: 127.0.0.1:$port
 workers: 1
-access_log: off
+access_log: $([ "$ACCESS_LOG" = on ] && echo "$work/aigw-access.log" || echo off)
 providers:
   - name: mock
     type: $1
@@ -146,7 +157,7 @@ providers:
     models: [mock-model]
 ${ROUTES:-}
 CONF
-    "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
+    AIGW_UPSTREAM=${AIGW_UPSTREAM:-} "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
     PIDS=($!); CUSTOM=""
     URL="http://127.0.0.1:$port/v1/chat/completions"
@@ -262,7 +273,7 @@ done
     echo
     echo "Command: \`DURATION=$DURATION CONNS=\"$CONNS\" MODES=\"$MODES\" bench/run.sh ${TARGETS[*]}\`"
     echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), nginx $(nginx -v 2>&1 | awk -F/ '{print $2}'), node $(node --version), @portkey-ai/gateway $(node -p 'require("./bench/node_modules/@portkey-ai/gateway/package.json").version' 2>/dev/null || echo '-')"
-    echo "Load: wrk -t1 (one client thread) on the same 2 cores as the proxy and aigw-mock; nginx worker_processes 1, aigw workers 1."
+    echo "Load: wrk -t1 (one client thread) on the same 2 cores as the proxy and aigw-mock; nginx worker_processes 1, aigw workers 1; access log $ACCESS_LOG (to a file, in both)."
     echo
     echo "| target | mode | conns | RPS | p50 | p99 | proxy CPU µs/req | RSS MB before→after | errors |"
     echo "|---|---|---|---|---|---|---|---|---|"
@@ -272,10 +283,12 @@ done
     echo
     echo "Ratios in this run (targets: aigw CPU/req ≤ 1.5 × nginx; aigw RPS ≥ 20 × Portkey):"
     echo
-    awk -F'\t' '{k = $2 " c=" $3; cpu[$1, k] = $7; rps[$1, k] = $4; keys[k] = 1}
+    awk -F'\t' 'function us(v) { return v ~ /ms$/ ? v * 1000 : v ~ /us$/ ? v + 0 : v * 1e6 }
+        {k = $2 " c=" $3; cpu[$1, k] = $7; rps[$1, k] = $4; p50[$1, k] = us($5); keys[k] = 1}
         END {for (k in keys) {
             line = "- " k ":"
-            if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f;", cpu["aigw", k] / cpu["nginx", k])
+            if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f; p50 aigw − nginx = %+.0f µs;", cpu["aigw", k] / cpu["nginx", k], p50["aigw", k] - p50["nginx", k])
+            if (cpu["aigw-curl", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-curl/nginx CPU = %.2f;", cpu["aigw-curl", k] / cpu["nginx", k])
             if (cpu["aigw-fallback", k] != "" && cpu["aigw", k] != "") line = line sprintf(" fallback tree/single target CPU = %.2f;", cpu["aigw-fallback", k] / cpu["aigw", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort

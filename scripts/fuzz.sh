@@ -15,6 +15,7 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/buf.c src/util/alloc.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
+clang $flags tests/fuzz/fuzz_h1.c src/upstream/h1_parse.c -o "$out/fuzz_h1"
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets}.c \
     src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
@@ -27,7 +28,7 @@ clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tr
 clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/{http_conn,http_body,http_response}.c \
     src/util/{arena,buf,alloc,headers}.c \
     $(pkg-config --libs libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
-for target in ${FUZZ_TARGETS:-json sse translate route conn}; do
+for target in ${FUZZ_TARGETS:-json sse h1 translate route conn}; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/

@@ -27,10 +27,27 @@ void sse_reader_free(sse_reader *r)
     buf_free(&r->partial);
 }
 
+/* The index of the first CR or LF at or after i, or len. */
+static size_t line_end_from(const char *data, size_t i, size_t len)
+{
+    const char *lf = memchr(data + i, '\n', len - i);
+    size_t stop = lf ? (size_t)(lf - data) : len;
+    const char *cr = memchr(data + i, '\r', stop - i);
+    return cr ? (size_t)(cr - data) : stop;
+}
+
 bool sse_reader_feed(sse_reader *r, const char *data, size_t len, sse_event_fn on_event, void *ud)
 {
     size_t start = 0; /* first byte of data not yet part of an emitted event */
     for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n' && data[i] != '\r') {
+            /* Inside a line: skip to its end with memchr (vectorised) rather than byte by byte,
+             * which was most of a streamed request's instructions (bench/profile.sh). */
+            i = line_end_from(data, i, len);
+            r->prev_cr = false;
+            r->line_empty = false;
+            if (i == len) break;
+        }
         char c = data[i];
         bool line_end;
         if (c == '\n') {
@@ -81,9 +98,7 @@ bool sse_event_is_done(const char *raw, size_t len)
     const char *p = raw, *end = raw + len;
     bool done = false;
     while (p < end) {
-        const char *eol = p;
-        while (eol < end && *eol != '\n' && *eol != '\r')
-            eol++;
+        const char *eol = raw + line_end_from(raw, (size_t)(p - raw), len);
         if (eol - p >= 5 && !memcmp(p, "data:", 5)) {
             const char *v = p + 5;
             if (v < eol && *v == ' ') v++;

@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "upstream/h1.h"
 #include "util/alloc.h"
 
 #define CALL_POOL_MAX 64
@@ -34,6 +35,7 @@
 struct upstream_client {
     uv_loop_t *loop;
     CURLM *multi;
+    h1_client *h1; /* plain http:// origins; NULL: curl takes every URL */
     uv_timer_t timer;
     uv_check_t kick;           /* starts new transfers at the end of this loop turn */
     upstream_call *free_calls; /* finished calls kept with their easy handle and timer */
@@ -51,6 +53,7 @@ struct upstream_client {
 };
 
 struct upstream_call {
+    upstream__kind kind; /* UPSTREAM__CURL; h1.c's calls start with UPSTREAM__H1 */
     upstream_client *client;
     CURL *easy;
     upstream_callbacks cb;
@@ -566,6 +569,7 @@ static upstream_call *call_acquire(upstream_client *client)
         CURL *easy = call->easy;
         uv_timer_t timer = call->timer; /* an initialised handle: keep it as it is */
         memset(call, 0, offsetof(upstream_call, head_bytes));
+        call->kind = UPSTREAM__CURL;
         call->easy = easy;
         call->timer = timer;
         call->client = client;
@@ -574,6 +578,7 @@ static upstream_call *call_acquire(upstream_client *client)
     CURL *easy = easy_new(client);
     if (!easy) return NULL;
     call = xcalloc(1, sizeof *call);
+    call->kind = UPSTREAM__CURL;
     call->client = client;
     call->easy = easy;
     uv_timer_init(client->loop, &call->timer);
@@ -586,6 +591,11 @@ upstream_call *upstream_start(upstream_client *client, const upstream_request *r
                               const upstream_callbacks *callbacks, void *ud)
 {
     if (client->closing) return NULL;
+    if (client->h1) {
+        bool declined;
+        upstream_call *h1 = h1_start(client->h1, req, callbacks, ud, &declined);
+        if (h1 || !declined) return h1;
+    }
     upstream_call *call = call_acquire(client);
     if (!call) return NULL;
     CURL *easy = call->easy;
@@ -635,8 +645,17 @@ static void resume_transfer(upstream_call *call)
     client->in_curl--;
 }
 
+static bool is_h1(const upstream_call *call)
+{
+    return call->kind == UPSTREAM__H1;
+}
+
 void upstream_resume(upstream_call *call)
 {
+    if (is_h1(call)) {
+        h1_resume(call);
+        return;
+    }
     if (!call->pause_wanted) return;
     call->pause_wanted = false;
     if (!call->paused) return;
@@ -648,6 +667,10 @@ void upstream_resume(upstream_call *call)
 
 void upstream_cancel(upstream_call *call)
 {
+    if (is_h1(call)) {
+        h1_cancel(call);
+        return;
+    }
     if (call->cancelled) return;
     call->cancelled = true;
     upstream_client *client = call->client;
@@ -667,6 +690,10 @@ upstream_client *upstream_client_new(uv_loop_t *loop)
     upstream_client *client = xcalloc(1, sizeof *client);
     client->loop = loop;
     client->env_proxy = proxy_from_environment();
+    /* A proxy in the environment is curl's to honour; AIGW_UPSTREAM=curl sends every URL
+     * through curl (the comparison bench/RESULTS.md records). */
+    const char *choice = getenv("AIGW_UPSTREAM");
+    if (!client->env_proxy && !(choice && !strcmp(choice, "curl"))) client->h1 = h1_client_new(loop);
     client->multi = curl_multi_init();
     if (!client->multi) {
         fprintf(stderr, "aigw: curl_multi_init failed\n");
@@ -715,6 +742,8 @@ static void on_client_kick_closed(uv_handle_t *handle)
 void upstream_client_close(upstream_client *client)
 {
     client->closing = true;
+    if (client->h1) h1_client_close(client->h1);
+    client->h1 = NULL;
     while (client->calls)
         upstream_cancel(client->calls);
     run_deferred(client);

@@ -1,14 +1,17 @@
 /* upstream.h — the worker's HTTP client towards providers.
  *
- * One upstream_client per worker: a libcurl multi handle driven by that worker's libuv loop
- * (curl's multi_socket API: curl says which sockets and timeouts it wants, the loop tells it
- * when they fire). Connections are pooled per multi handle and reused per host; HTTP/2 is
- * negotiated by ALPN when the upstream offers it (requests are multiplexed then); TLS is
- * verified; DNS runs in curl's resolver thread, never on the loop.
+ * One upstream_client per worker. Plain http:// URLs go to the module's own HTTP/1.1 client
+ * (h1.c: keep-alive pools per host and port on the worker's loop); everything else — https://,
+ * HTTP/2, a proxy from the environment — to a libcurl multi handle driven by that worker's
+ * libuv loop (curl's multi_socket API: curl says which sockets and timeouts it wants, the loop
+ * tells it when they fire). Both keep this contract, results and error categories included.
+ * Connections are pooled and reused per host; with curl, HTTP/2 is negotiated by ALPN when the
+ * upstream offers it (requests are multiplexed then); TLS is verified; DNS runs in a resolver
+ * thread (curl's, or libuv's pool for h1.c), never on the loop.
  *
- * Timeouts: connect and the whole transfer (curl), time to first byte and the idle gap between
- * body chunks (our own timers, so an idle stream is not confused with a slow client we paused
- * on purpose).
+ * Timeouts: connect, the whole transfer, time to first byte and the idle gap between body
+ * chunks (the last two our own timers with curl, so an idle stream is not confused with a slow
+ * client we paused on purpose).
  *
  * Header lines holding a control character other than HTAB (a bare CR, a NUL) are never
  * handed over: they could end a line for whoever reads them further on.

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where one aigw worker's instructions go, per request (valgrind callgrind).
+# One worker serves plain JSON requests (the fast path, access log on, to a file) from aigw-mock;
+# the same is run with 1 request and with N, and the difference divided by N − 1, so start-up
+# and shutdown cancel out. Prints instructions per request by library (libcurl, libc,
+# malloc/free, http-parser, libuv, jansson, aigw), aigw's own by source folder/file, and who
+# calls libc's printf/scanf family (bench/callgrind_breakdown.py does the grouping).
+#
+#   bench/profile.sh                   N=2000 requests, one connection, access log on
+#   N=5000 MODE=stream ACCESS_LOG=off AIGW_BIN=… bench/profile.sh
+#   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
+#
+# Callgrind counts the same for the same binary and input whatever else the machine runs; the
+# figures move by a few hundred instructions with how requests fall into loop iterations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-2000}
+MODE=${MODE:-json}
+ACCESS_LOG=${ACCESS_LOG:-on}
+command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
+[ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+mock_port=$(free_port)
+build/aigw-mock --listen "127.0.0.1:$mock_port" --record 0 >/dev/null &
+pids+=($!)
+port=$(free_port)
+cat > "$work/aigw.yaml" <<CONF
+listen: 127.0.0.1:$port
+workers: 1
+access_log: $([ "$ACCESS_LOG" = on ] && echo "$work/access.log" || echo off)
+providers:
+  - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model]}
+CONF
+
+# profile REQUESTS OUTFILE: one aigw under callgrind serving REQUESTS requests on one connection.
+profile() {
+    valgrind --tool=callgrind --callgrind-out-file="$2" "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" \
+        >/dev/null 2>"$work/valgrind.err" &
+    local pid=$!
+    for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    # /healthz above is one more request in both runs: it cancels out.
+    node bench/requests.mjs "http://127.0.0.1:$port/v1/chat/completions" "$1" "$MODE" ||
+        { echo "profile: the requests failed" >&2; exit 1; }
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
+profile 1 "$work/cg.base"
+profile "$N" "$work/cg.run"
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE, access log $ACCESS_LOG, $N requests on one connection"
+python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

@@ -1,0 +1,27 @@
+// requests.mjs — N requests of bench/chat.lua's body, one after another on one keep-alive
+// connection (for profiles: a fixed count, unlike wrk's fixed duration). Exits non-zero on any
+// non-2xx reply or a stream that does not end in [DONE].
+//   node bench/requests.mjs URL N [stream]
+import http from 'node:http';
+
+const [url, n, mode] = [process.argv[2], Number(process.argv[3]), process.argv[4]];
+const stream = mode === 'stream';
+const body = JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'hello from the benchmark' }],
+  ...(stream ? { stream: true } : {}) });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const one = () => new Promise((resolve, reject) => {
+  const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json',
+    authorization: 'Bearer bench-key', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const parts = [];
+    res.on('data', (d) => parts.push(d));
+    res.on('end', () => {
+      const text = Buffer.concat(parts).toString();
+      if (res.statusCode !== 200 || (stream && !text.includes('data: [DONE]'))) reject(new Error(`${res.statusCode} ${text}`));
+      else resolve();
+    });
+  });
+  req.on('error', reject);
+  req.end(body);
+});
+for (let i = 0; i < n; i++) await one();
+agent.destroy();
