@@ -303,11 +303,13 @@ static bool count_from_span(const void *source, const char *path, long *out)
     const byte_span *span = source;
     const char *name = strrchr(path, '.');
     name = name ? name + 1 : path;
-    char key[64];
-    int klen = snprintf(key, sizeof key, "\"%s\"", name);
+    size_t klen = strlen(name); /* found between quotes, without formatting the key */
     const char *end = span->p + span->len;
-    for (const char *at = span->p; (at = memmem(at, (size_t)(end - at), key, (size_t)klen));) {
+    for (const char *at = span->p; (at = memmem(at, (size_t)(end - at), name, klen));) {
+        bool quoted = at > span->p && at[-1] == '"' && at + klen < end && at[klen] == '"';
         at += klen;
+        if (!quoted) continue;
+        at++;
         while (at < end && (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r' || *at == ':'))
             at++;
         if (at >= end || *at < '0' || *at > '9') continue;
@@ -511,10 +513,13 @@ static void sse_data(codec_ctx *ctx, const char *raw, size_t len, const char **d
  * include_usage is on, is not worth a parse). */
 static bool mentions_usage(const char *raw, size_t len, const wire_codec *codec)
 {
-    char key[64];
-    size_t klen = (size_t)snprintf(key, sizeof key, "\"%s\"", codec->usage_key);
+    const char *key = codec->usage_key; /* found between quotes: "usage" (no formatting per event) */
+    size_t klen = strlen(key);
     for (const char *p = raw, *end = raw + len; (p = memmem(p, (size_t)(end - p), key, klen));) {
+        bool quoted = p > raw && p[-1] == '"' && p + klen < end && p[klen] == '"';
         p += klen;
+        if (!quoted) continue;
+        p++;
         while (p < end && (*p == ' ' || *p == ':'))
             p++;
         if (p < end && *p == '{') return true;
