@@ -10,11 +10,10 @@
  * Measured gains are in bench/RESULTS.md.
  *
  * Shape (h2o's http1client and nginx's upstream keepalive module were the models):
- * - Connections are pooled per (host, port): at most H1_IDLE_PER_ORIGIN idle ones, each
- *   closed after H1_IDLE_MS unused; the most recently used is taken first. An idle connection
- *   keeps reading: any byte or EOF on it closes it (the server closed it or sent garbage). A
- *   connection goes back to the pool only after a complete response with keep-alive and no
- *   bytes after it; anything else closes it.
+ * - Connections are pooled per (host, port) and opened (name resolution included) by
+ *   h1_pool.c, which knows nothing of HTTP; this file runs the calls on them. A connection goes
+ *   back to the pool only after a complete response with keep-alive and no bytes after it;
+ *   anything else closes it.
  * - The request (head and body) goes out with one uv_try_write (writev) when the socket has
  *   room; the rest is queued with uv_write. The body is the caller's (valid until on_done).
  * - Responses are read into the client's 64 KiB buffer (one per worker, as the server does)
@@ -27,15 +26,10 @@
  * - Timeouts as upstream.h gives them: connect, first byte (until the head is whole), idle gap
  *   (not while paused on purpose), total; one timer per call, moved lazily (a later deadline
  *   is picked up when the timer fires), so a stream chunk costs no timer-heap update.
- * - Host names are resolved with uv_getaddrinfo (libuv's thread pool, never on the loop),
- *   trying each address in turn; IP literals are not resolved. Rejected: a DNS cache — a
- *   connection is opened rarely once the pool is warm.
  * - Cancel (also from inside a callback: the unwinding code finishes it), pause and resume as
  *   upstream.h says; no callback fires after a cancel. */
 #include "upstream/h1.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,229 +37,14 @@
 
 #include <curl/curl.h> /* struct curl_slist: the header list type upstream.h passes */
 
+#include "upstream/h1_internal.h"
 #include "upstream/h1_parse.h"
 #include "util/alloc.h"
 
-#define H1_READ_BUF (64 * 1024)
 #define H1_HEAD_MAX (64 * 1024) /* a response head past this is an error */
-#define H1_IDLE_PER_ORIGIN 128
-#define H1_IDLE_MS 60000
-#define H1_SWEEP_MS 5000
 #define H1_CALL_POOL_MAX 64
-#define H1_HOST_MAX 255
 
-typedef struct h1_origin h1_origin;
-typedef struct h1_conn h1_conn;
-typedef struct h1_call h1_call;
-typedef struct h1_resolve h1_resolve;
-
-struct h1_client {
-    uv_loop_t *loop;
-    h1_origin *origins;
-    h1_call *calls; /* in flight, for shutdown */
-    h1_call *free_calls;
-    int nfree_calls;
-    uv_timer_t sweep; /* closes idle connections past H1_IDLE_MS */
-    int handles_open; /* the sweep timer, call timers, connections: the client goes after the last */
-    int nidle;
-    bool closing;
-    char read_buf[H1_READ_BUF];
-};
-
-struct h1_origin {
-    h1_origin *next;
-    h1_client *client;
-    char host[H1_HOST_MAX + 1]; /* an IPv6 literal without its brackets */
-    uint16_t port;
-    int refs;      /* calls naming it and open connections: the origin goes with the last */
-    h1_conn *idle; /* most recently used first */
-    int nidle;
-};
-
-struct h1_conn {
-    uv_tcp_t tcp;
-    uv_connect_t connect_req;
-    uv_write_t write_req;
-    h1_origin *origin;
-    h1_call *call;
-    h1_conn *idle_prev, *idle_next;
-    uint64_t idle_since;
-    bool connected, reused, idle, closing, writing, reading;
-};
-
-struct h1_resolve {
-    uv_getaddrinfo_t req;
-    h1_call *call; /* NULL once the call is gone: the result is dropped */
-};
-
-struct h1_call {
-    upstream__kind kind;
-    h1_client *client;
-    h1_call *prev, *next; /* client->calls; next also links the free list */
-    h1_origin *origin;
-    h1_conn *conn;
-    h1_resolve *resolve;
-    struct addrinfo *addrs, *next_addr; /* a resolved name's addresses, tried in turn */
-    upstream_callbacks cb;
-    void *ud;
-    uv_timer_t timer;
-    uint64_t connect_deadline, first_byte_deadline, idle_deadline, total_deadline, timer_due;
-    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
-    const char *body;
-    size_t body_len;
-    char *request; /* the request head */
-    size_t request_len;
-    h1_body body_state;
-    char *head_buf; /* a head that spans reads */
-    size_t head_len;
-    char *held; /* body bytes a pause left unread */
-    size_t held_len;
-    int depth; /* our callbacks on the stack: a cancel inside one is finished on the way out */
-    int last_error;
-    bool head_done, got_bytes, paused, pause_wanted, cancelled, retried, starting, start_failed;
-};
-
-static void conn_close(h1_conn *conn);
-static void call_connect(h1_call *call);
-static void call_send(h1_call *call);
 static void call_free(h1_call *call);
-static void client_free_if_done(h1_client *client);
-
-/* ---- origins and connections ---------------------------------------------------------- */
-
-static h1_origin *origin_get(h1_client *client, const char *host, size_t host_len, uint16_t port)
-{
-    for (h1_origin *o = client->origins; o; o = o->next)
-        if (o->port == port && strlen(o->host) == host_len && !memcmp(o->host, host, host_len)) return o;
-    h1_origin *o = xcalloc(1, sizeof *o);
-    memcpy(o->host, host, host_len);
-    o->port = port;
-    o->client = client;
-    o->next = client->origins;
-    client->origins = o;
-    return o;
-}
-
-static void origin_free_if_unused(h1_origin *o)
-{
-    if (o->refs) return;
-    h1_client *client = o->client;
-    h1_origin **pp = &client->origins;
-    while (*pp != o)
-        pp = &(*pp)->next;
-    *pp = o->next;
-    free(o);
-}
-
-static void idle_remove(h1_conn *conn)
-{
-    if (!conn->idle) return;
-    h1_origin *o = conn->origin;
-    if (conn->idle_prev)
-        conn->idle_prev->idle_next = conn->idle_next;
-    else
-        o->idle = conn->idle_next;
-    if (conn->idle_next) conn->idle_next->idle_prev = conn->idle_prev;
-    conn->idle_prev = conn->idle_next = NULL;
-    conn->idle = false;
-    o->nidle--;
-    o->client->nidle--;
-}
-
-static void on_conn_closed(uv_handle_t *handle)
-{
-    h1_conn *conn = handle->data;
-    h1_origin *o = conn->origin;
-    h1_client *client = o->client;
-    o->refs--;
-    origin_free_if_unused(o);
-    free(conn);
-    client->handles_open--;
-    client_free_if_done(client);
-}
-
-static void conn_close(h1_conn *conn)
-{
-    if (conn->closing) return;
-    conn->closing = true;
-    idle_remove(conn);
-    if (conn->call) conn->call->conn = NULL;
-    conn->call = NULL;
-    uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
-}
-
-static void on_sweep(uv_timer_t *timer)
-{
-    h1_client *client = timer->data;
-    uint64_t now = uv_now(client->loop);
-    for (h1_origin *o = client->origins, *next; o; o = next) {
-        next = o->next; /* closing connections never frees an origin here (close is deferred) */
-        for (h1_conn *c = o->idle, *cn; c; c = cn) {
-            cn = c->idle_next;
-            if (now - c->idle_since >= H1_IDLE_MS) conn_close(c);
-        }
-    }
-    if (!client->nidle) uv_timer_stop(&client->sweep);
-}
-
-static void on_read_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-    h1_conn *conn = handle->data;
-    (void)suggested;
-    *buf = uv_buf_init(conn->origin->client->read_buf, H1_READ_BUF);
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
-
-static void conn_read(h1_conn *conn, bool on)
-{
-    if (on == conn->reading || conn->closing) return;
-    conn->reading = on;
-    if (on)
-        uv_read_start((uv_stream_t *)&conn->tcp, on_read_alloc, on_read);
-    else
-        uv_read_stop((uv_stream_t *)&conn->tcp);
-}
-
-/* After a complete response: back to the pool, or closed. */
-static void conn_release(h1_conn *conn)
-{
-    h1_origin *o = conn->origin;
-    h1_client *client = o->client;
-    conn->call = NULL;
-    if (client->closing || o->nidle >= H1_IDLE_PER_ORIGIN) {
-        conn_close(conn);
-        return;
-    }
-    conn_read(conn, true); /* an idle connection watches for its server closing it */
-    conn->idle = true;
-    conn->reused = true;
-    conn->idle_since = uv_now(client->loop);
-    conn->idle_prev = NULL;
-    conn->idle_next = o->idle;
-    if (o->idle) o->idle->idle_prev = conn;
-    o->idle = conn;
-    o->nidle++;
-    if (!client->nidle++) uv_timer_start(&client->sweep, on_sweep, H1_SWEEP_MS, H1_SWEEP_MS);
-}
-
-static h1_conn *conn_new(h1_origin *o)
-{
-    h1_client *client = o->client;
-    h1_conn *conn = xcalloc(1, sizeof *conn);
-    conn->origin = o;
-    if (uv_tcp_init(client->loop, &conn->tcp) != 0) {
-        free(conn);
-        return NULL;
-    }
-    conn->tcp.data = conn;
-    conn->connect_req.data = conn;
-    conn->write_req.data = conn;
-    uv_tcp_nodelay(&conn->tcp, 1);
-    o->refs++;
-    client->handles_open++;
-    return conn;
-}
 
 /* ---- timers ---------------------------------------------------------------------------- */
 
@@ -301,8 +80,6 @@ static void timer_update(h1_call *call)
     uv_timer_start(&call->timer, on_call_timer, d > now ? d - now : 0, 0);
 }
 
-static void finish(h1_call *call, upstream_result result, const char *message);
-
 static void on_call_timer(uv_timer_t *timer)
 {
     h1_call *call = timer->data;
@@ -329,14 +106,14 @@ static void on_call_timer(uv_timer_t *timer)
         timer_update(call); /* a deadline moved while the timer ran: wait for the next */
         return;
     }
-    finish(call, result, msg);
+    h1__finish(call, result, msg);
 }
 
 /* ---- the end of a call ------------------------------------------------------------------ */
 
 /* Ends the call: its connection goes back to the pool after a complete response, else it is
  * closed; the call object is freed before on_done runs (which may start another call). */
-static void finish(h1_call *call, upstream_result result, const char *message)
+void h1__finish(h1_call *call, upstream_result result, const char *message)
 {
     h1_conn *conn = call->conn;
     if (conn) {
@@ -344,9 +121,9 @@ static void finish(h1_call *call, upstream_result result, const char *message)
         conn->call = NULL;
         if (result == UPSTREAM_OK && h1_body_done(&call->body_state) && call->body_state.keep_alive &&
             !call->held_len && !conn->writing)
-            conn_release(conn);
+            h1__conn_release(conn);
         else
-            conn_close(conn);
+            h1__conn_close(conn);
     }
     upstream_callbacks cb = call->cb;
     void *ud = call->ud;
@@ -357,7 +134,7 @@ static void finish(h1_call *call, upstream_result result, const char *message)
 /* Ends the call without a callback (a cancel). */
 static void call_abort(h1_call *call)
 {
-    if (call->conn) conn_close(call->conn);
+    if (call->conn) h1__conn_close(call->conn);
     call_free(call);
 }
 
@@ -366,9 +143,9 @@ static bool maybe_retry(h1_call *call)
 {
     if (call->retried || call->got_bytes || !call->conn || !call->conn->reused) return false;
     call->retried = true;
-    conn_close(call->conn);
+    h1__conn_close(call->conn);
     call->conn = NULL;
-    call_connect(call);
+    h1__call_connect(call);
     return true;
 }
 
@@ -377,7 +154,7 @@ static void fail_io(h1_call *call, const char *what, int err)
     if (maybe_retry(call)) return;
     char msg[160];
     snprintf(msg, sizeof msg, "%s: %s", what, uv_strerror(err));
-    finish(call, UPSTREAM_BROKEN, msg);
+    h1__finish(call, UPSTREAM_BROKEN, msg);
 }
 
 /* ---- the response ------------------------------------------------------------------------ */
@@ -408,7 +185,7 @@ static feed_result feed_body(h1_call *call, char *data, size_t len)
         h1_result r = h1_body_feed(&call->body_state, data + off, len - off, &used, &span, &span_len);
         off += used;
         if (r == H1_ERROR) {
-            finish(call, UPSTREAM_BROKEN, "the upstream's response body is not validly framed");
+            h1__finish(call, UPSTREAM_BROKEN, "the upstream's response body is not validly framed");
             return FEED_STOP;
         }
         if (r == H1_DATA) {
@@ -423,7 +200,7 @@ static feed_result feed_body(h1_call *call, char *data, size_t len)
                 return FEED_STOP;
             }
             if (d == UPSTREAM_DATA_ABORT) {
-                finish(call, UPSTREAM_TOO_LARGE, "the response body was refused");
+                h1__finish(call, UPSTREAM_TOO_LARGE, "the response body was refused");
                 return FEED_STOP;
             }
             if (d == UPSTREAM_DATA_PAUSE) call->pause_wanted = true;
@@ -440,7 +217,7 @@ static feed_result feed_body(h1_call *call, char *data, size_t len)
                     return FEED_STOP;
                 }
             }
-            finish(call, UPSTREAM_OK, NULL);
+            h1__finish(call, UPSTREAM_OK, NULL);
             return FEED_STOP;
         }
         break; /* H1_MORE: all of it used */
@@ -457,7 +234,7 @@ static feed_result feed_body(h1_call *call, char *data, size_t len)
     }
     if (call->pause_wanted) {
         call->paused = true;
-        if (call->conn) conn_read(call->conn, false);
+        if (call->conn) h1__conn_read(call->conn, false);
         return FEED_STOP;
     }
     return FEED_GO;
@@ -482,12 +259,12 @@ static feed_result head_complete(h1_call *call, char *head, size_t len)
 {
     h1_head h;
     if (h1_parse_head(head, len, &h) != H1_DONE) {
-        finish(call, UPSTREAM_BROKEN, "the upstream's response head is malformed");
+        h1__finish(call, UPSTREAM_BROKEN, "the upstream's response head is malformed");
         return FEED_STOP;
     }
     if (h.status < 200) {
         if (h.status == 101) {
-            finish(call, UPSTREAM_BROKEN, "the upstream switched protocols");
+            h1__finish(call, UPSTREAM_BROKEN, "the upstream switched protocols");
             return FEED_STOP;
         }
         return FEED_GO; /* an interim response: the final head follows */
@@ -504,7 +281,7 @@ static feed_result head_complete(h1_call *call, char *head, size_t len)
         return FEED_STOP;
     }
     if (!ok) {
-        finish(call, UPSTREAM_FAILED, "the response head was refused");
+        h1__finish(call, UPSTREAM_FAILED, "the response head was refused");
         return FEED_STOP;
     }
     return FEED_GO;
@@ -552,33 +329,33 @@ static void call_input(h1_call *call, char *data, size_t len)
     if (off < len && feed_body(call, data + off, len - off) == FEED_GO) drain_held(call);
     return;
 too_large:
-    finish(call, UPSTREAM_BROKEN, "the upstream's response head is too large");
+    h1__finish(call, UPSTREAM_BROKEN, "the upstream's response head is too large");
 }
 
 static void call_input_end(h1_call *call, ssize_t err)
 {
     if (err == UV_EOF && call->head_done && h1_body_eof_ends(&call->body_state)) {
         call->body_state.keep_alive = false;
-        finish(call, UPSTREAM_OK, NULL); /* a body delimited by the close */
+        h1__finish(call, UPSTREAM_OK, NULL); /* a body delimited by the close */
         return;
     }
     if (maybe_retry(call)) return;
     /* curl's words for the same events: clients and tests already know them */
     if (err == UV_EOF)
-        finish(call, UPSTREAM_BROKEN,
-               call->got_bytes ? "transfer closed with outstanding read data remaining"
-                               : "Empty reply from server");
+        h1__finish(call, UPSTREAM_BROKEN,
+                   call->got_bytes ? "transfer closed with outstanding read data remaining"
+                                   : "Empty reply from server");
     else
         fail_io(call, "reading the response failed", (int)err);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+void h1__on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     h1_conn *conn = stream->data;
     h1_call *call = conn->call;
     if (nread == 0) return;
     if (!call) { /* idle: the server closed it, or sent what no request asked for */
-        conn_close(conn);
+        h1__conn_close(conn);
         return;
     }
     if (nread < 0)
@@ -597,7 +374,7 @@ static void on_written(uv_write_t *req, int status)
     if (status < 0) fail_io(conn->call, "sending the request failed", status);
 }
 
-static void call_send(h1_call *call)
+void h1__call_send(h1_call *call)
 {
     h1_conn *conn = call->conn;
     uv_buf_t bufs[2] = {uv_buf_init(call->request, (unsigned)call->request_len),
@@ -625,131 +402,6 @@ static void call_send(h1_call *call)
         conn->writing = false;
         fail_io(call, "sending the request failed", r);
     }
-}
-
-static void connect_next(h1_call *call);
-
-static void on_connected(uv_connect_t *req, int status)
-{
-    h1_conn *conn = req->data;
-    if (conn->closing || !conn->call) return;
-    h1_call *call = conn->call;
-    if (status < 0) {
-        call->last_error = status;
-        conn_close(conn);
-        connect_next(call);
-        return;
-    }
-    conn->connected = true;
-    if (call->addrs) {
-        uv_freeaddrinfo(call->addrs);
-        call->addrs = call->next_addr = NULL;
-    }
-    uv_tcp_keepalive(&conn->tcp, 1, 60);
-    conn_read(conn, true);
-    call_send(call);
-}
-
-static void connect_failed(h1_call *call)
-{
-    if (call->starting) {
-        call->start_failed = true;
-        return;
-    }
-    char msg[H1_HOST_MAX + 96];
-    snprintf(msg, sizeof msg, "could not connect to %s port %u: %s", call->origin->host, call->origin->port,
-             uv_strerror(call->last_error ? call->last_error : UV_ECONNREFUSED));
-    finish(call, UPSTREAM_CONNECT_FAILED, msg);
-}
-
-static void connect_to(h1_call *call, const struct sockaddr *addr)
-{
-    h1_conn *conn = conn_new(call->origin);
-    if (!conn) {
-        call->last_error = UV_ENOMEM;
-        connect_next(call);
-        return;
-    }
-    conn->call = call;
-    call->conn = conn;
-    int r = uv_tcp_connect(&conn->connect_req, &conn->tcp, addr, on_connected);
-    if (r < 0) {
-        call->last_error = r;
-        conn_close(conn);
-        connect_next(call);
-    }
-}
-
-/* The next resolved address, or the end of the list: connect failed. */
-static void connect_next(h1_call *call)
-{
-    while (call->next_addr) {
-        struct addrinfo *ai = call->next_addr;
-        call->next_addr = ai->ai_next;
-        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) {
-            connect_to(call, ai->ai_addr);
-            return;
-        }
-    }
-    connect_failed(call);
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    h1_resolve *r = req->data;
-    h1_call *call = r->call;
-    free(r);
-    if (!call) {
-        if (res) uv_freeaddrinfo(res);
-        return;
-    }
-    call->resolve = NULL;
-    if (status < 0) {
-        char msg[H1_HOST_MAX + 64];
-        snprintf(msg, sizeof msg, "could not resolve host %s: %s", call->origin->host, uv_strerror(status));
-        finish(call, UPSTREAM_CONNECT_FAILED, msg);
-        return;
-    }
-    call->addrs = call->next_addr = res;
-    connect_next(call);
-}
-
-/* A new connection for the call: at once to an IP literal, else after resolving the name. */
-static void call_connect(h1_call *call)
-{
-    h1_origin *o = call->origin;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in4;
-        struct sockaddr_in6 in6;
-    } addr;
-    memset(&addr, 0, sizeof addr);
-    if (inet_pton(AF_INET, o->host, &addr.in4.sin_addr) == 1) {
-        addr.in4.sin_family = AF_INET;
-        addr.in4.sin_port = htons(o->port);
-        connect_to(call, &addr.sa);
-        return;
-    }
-    if (inet_pton(AF_INET6, o->host, &addr.in6.sin6_addr) == 1) {
-        addr.in6.sin6_family = AF_INET6;
-        addr.in6.sin6_port = htons(o->port);
-        connect_to(call, &addr.sa);
-        return;
-    }
-    h1_resolve *r = xcalloc(1, sizeof *r);
-    r->call = call;
-    r->req.data = r;
-    char port[8];
-    snprintf(port, sizeof port, "%u", o->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    int rc = uv_getaddrinfo(call->client->loop, &r->req, on_resolved, o->host, port, &hints);
-    if (rc < 0) {
-        free(r);
-        call->last_error = rc;
-        connect_failed(call);
-        return;
-    }
-    call->resolve = r;
 }
 
 /* ---- URL and request head ------------------------------------------------------------------- */
@@ -888,7 +540,7 @@ static void on_call_timer_closed(uv_handle_t *handle)
     h1_client *client = call->client;
     free(call);
     client->handles_open--;
-    client_free_if_done(client);
+    h1__client_free_if_done(client);
 }
 
 static void call_free(h1_call *call)
@@ -900,7 +552,7 @@ static void call_free(h1_call *call)
         call->resolve = NULL;
     }
     if (call->addrs) uv_freeaddrinfo(call->addrs);
-    if (call->origin && !--call->origin->refs) origin_free_if_unused(call->origin);
+    if (call->origin && !--call->origin->refs) h1__origin_free_if_unused(call->origin);
     free(call->request);
     free(call->head_buf);
     free(call->held);
@@ -962,7 +614,7 @@ upstream_call *h1_start(h1_client *client, const upstream_request *req, const up
     call->next = client->calls;
     if (client->calls) client->calls->prev = call;
     client->calls = call;
-    call->origin = origin_get(client, u.host, u.host_len, u.port);
+    call->origin = h1__origin_get(client, u.host, u.host_len, u.port);
     call->origin->refs++;
 
     uint64_t now = uv_now(client->loop);
@@ -975,14 +627,13 @@ upstream_call *h1_start(h1_client *client, const upstream_request *req, const up
     call->total_deadline = call->total_ms ? now + call->total_ms : 0;
 
     call->starting = true;
-    h1_conn *conn = call->origin->idle;
+    h1_conn *conn = h1__conn_take_idle(call->origin);
     if (conn) {
-        idle_remove(conn);
         conn->call = call;
         call->conn = conn;
-        call_send(call);
+        h1__call_send(call);
     } else {
-        call_connect(call);
+        h1__call_connect(call);
     }
     call->starting = false;
     if (call->start_failed) {
@@ -1003,7 +654,7 @@ void h1_resume(upstream_call *c)
     call->idle_deadline = call->idle_ms ? uv_now(call->client->loop) + call->idle_ms : 0;
     timer_update(call);
     if (drain_held(call) == FEED_STOP) return;
-    if (call->conn) conn_read(call->conn, true);
+    if (call->conn) h1__conn_read(call->conn, true);
 }
 
 void h1_cancel(upstream_call *c)
@@ -1019,23 +670,14 @@ h1_client *h1_client_new(uv_loop_t *loop)
 {
     h1_client *client = xcalloc(1, sizeof *client);
     client->loop = loop;
-    uv_timer_init(loop, &client->sweep);
-    uv_unref((uv_handle_t *)&client->sweep);
-    client->sweep.data = client;
-    client->handles_open = 1;
+    h1__pool_init(client);
+    client->handles_open = 1; /* the sweep timer */
     return client;
 }
 
-static void client_free_if_done(h1_client *client)
+void h1__client_free_if_done(h1_client *client)
 {
     if (client->closing && !client->handles_open) free(client);
-}
-
-static void on_sweep_closed(uv_handle_t *handle)
-{
-    h1_client *client = handle->data;
-    client->handles_open--;
-    client_free_if_done(client);
 }
 
 void h1_client_close(h1_client *client)
@@ -1049,9 +691,5 @@ void h1_client_close(h1_client *client)
         uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
     }
     client->nfree_calls = 0;
-    for (h1_origin *o = client->origins; o; o = o->next)
-        while (o->idle)
-            conn_close(o->idle);
-    uv_timer_stop(&client->sweep);
-    uv_close((uv_handle_t *)&client->sweep, on_sweep_closed);
+    h1__pool_close(client);
 }
