@@ -30,25 +30,32 @@
 
 #ifdef AIGW_TEST_STAGES
 /* tests/stages/: stages that exist only in the test build, to exercise the interface */
-extern const stage test_stage_wait, test_stage_fanout, test_stage_filter;
-#define TEST_STAGES_ADMIT &test_stage_wait,
-#define TEST_STAGES_EXECUTE &test_stage_fanout,
-#define TEST_STAGES_RECORD &test_stage_filter,
+extern const stage test_stage_wait, test_stage_canonical, test_stage_fanout, test_stage_filter;
+#define TEST_STAGE_WAIT &test_stage_wait,
+#define TEST_STAGE_CANONICAL &test_stage_canonical,
+#define TEST_STAGE_FANOUT &test_stage_fanout,
+#define TEST_STAGE_FILTER &test_stage_filter,
 #else
-#define TEST_STAGES_ADMIT
-#define TEST_STAGES_EXECUTE
-#define TEST_STAGES_RECORD
+#define TEST_STAGE_WAIT
+#define TEST_STAGE_CANONICAL
+#define TEST_STAGE_FANOUT
+#define TEST_STAGE_FILTER
 #endif
 
 /* In phase order (pipeline_app.start checks it). */
+// clang-format off
 static const stage *const stages[] = {
-    &stage_accept,                      /* ACCEPT */
-    TEST_STAGES_ADMIT                   /* ADMIT */
-        &stage_decode,                  /* DECODE */
-    &stage_plan,                        /* PLAN */
-    TEST_STAGES_EXECUTE &stage_execute, /* EXECUTE */
-    TEST_STAGES_RECORD &stage_accesslog /* RECORD */
+    &stage_accept,          /* ACCEPT */
+    TEST_STAGE_WAIT         /* ADMIT */
+    &stage_decode,          /* DECODE */
+    TEST_STAGE_CANONICAL    /* PROMPT */
+    &stage_plan,            /* PLAN */
+    TEST_STAGE_FANOUT       /* EXECUTE */
+    &stage_execute,
+    TEST_STAGE_FILTER       /* RECORD */
+    &stage_accesslog,
 };
+// clang-format on
 #define NSTAGES (sizeof stages / sizeof stages[0])
 
 static size_t stage_index(const stage *s)
@@ -185,6 +192,7 @@ static void exchange_release(exchange *x)
     json_decref(x->config_json);
     json_decref(x->metadata);
     json_decref(x->params);
+    json_decref(x->canonical);
 }
 
 static void pipeline_request_reset(http_request *req)
@@ -426,6 +434,27 @@ void exchange_resume_from_thread(exchange_ticket t, stage_result result)
     pw->resumes = item;
     pthread_mutex_unlock(&pw->resume_lock);
     uv_async_send(&pw->resume_async);
+}
+
+json_t *exchange_canonical(exchange *x, const char **why)
+{
+    if (!x->canonical && !x->canonical_error) {
+        const buf *body = &x->http->body;
+        codec_ctx c = {.arena = x->arena,
+                       .request_id = x->http->id,
+                       .ingress = x->ingress,
+                       .endpoint = x->endpoint,
+                       .stream = x->stream,
+                       .body = body->data ? body->data : "",
+                       .body_len = body->len,
+                       .headers = x->http->headers,
+                       .nheaders = x->http->nheaders};
+        provider_error err;
+        x->canonical = provider_request_canonical(&c, &err);
+        if (!x->canonical) x->canonical_error = arena_strndup(x->arena, err.message, strlen(err.message));
+    }
+    if (!x->canonical && why) *why = x->canonical_error;
+    return x->canonical;
 }
 
 /* ---- the record ------------------------------------------------------------------------------------ */

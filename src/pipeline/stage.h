@@ -120,6 +120,12 @@ void exchange_resume(exchange_ticket t, stage_result result);
  * request has ended meanwhile (the client left) is dropped there. */
 void exchange_resume_from_thread(exchange_ticket t, stage_result result);
 
+/* The request in canonical form (OpenAI chat), built on first use and kept for the request:
+ * parsed from the client's body, translated when the client speaks another API. NULL with
+ * the reason in *why (may be NULL) when the body cannot be read so. Borrowed: valid until the
+ * request ends. The byte-forwarding path never builds it; only stages that ask pay for it. */
+struct json_t *exchange_canonical(exchange *x, const char **why);
+
 /* A header of the client's request; NULL when absent. */
 const http_header *exchange_header(const exchange *x, const char *name);
 

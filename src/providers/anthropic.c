@@ -226,7 +226,8 @@ static json_t *request_to_canonical(codec_ctx *ctx, json_t *in, provider_error *
         if (!strcmp(key, "max_tokens")) {
             /* OpenAI's own API (and Azure's) names the limit max_completion_tokens, the only
              * name its reasoning models take; OpenAI-compatible servers know max_tokens. */
-            const char *type = ctx->route->provider->preset->type;
+            /* no route: the request's own canonical form, before any target (max_tokens) */
+            const char *type = ctx->route ? ctx->route->provider->preset->type : "";
             bool openai_api = !strcmp(type, "openai") || !strcmp(type, "azure");
             json_object_set(out, openai_api ? "max_completion_tokens" : "max_tokens", v);
         } else if (!strcmp(key, "temperature") || !strcmp(key, "top_p") || !strcmp(key, "stream")) {
@@ -269,11 +270,13 @@ static json_t *request_to_canonical(codec_ctx *ctx, json_t *in, provider_error *
             json_t *item;
             json_object_foreach(v, k, item) if (strcmp(k, "format")) xlate__drop(ctx, "output_config");
         } else if (!strcmp(key, "thinking")) {
-            /* To a model the catalog knows reasons: its effort by the budget; else dropped. */
+            /* To a model the catalog knows reasons: its effort by the budget; else dropped.
+             * Without a route (the request's own canonical form) the effort is kept: which
+             * target can use it is not known yet. */
             const char *type = json_string_value(json_object_get(v, "type"));
-            const catalog_entry *e = ctx->route->catalog;
+            const catalog_entry *e = ctx->route ? ctx->route->catalog : NULL;
             if (type && !strcmp(type, "disabled")) continue;
-            if (!e || !(e->capabilities & CAP_REASONING)) {
+            if (ctx->route && (!e || !(e->capabilities & CAP_REASONING))) {
                 xlate__drop(ctx, key);
                 continue;
             }

@@ -120,6 +120,12 @@ double provider_cost(const codec_ctx *c);
  * check. Reads only c->body and c->body_len. */
 size_t provider_estimate_tokens(const codec_ctx *c);
 
+/* The client's request (c->body in c->ingress's format) in canonical form, before any target
+ * is chosen (c->route NULL): an OpenAI body parsed, an Anthropic one translated, its
+ * parameters kept where a target would decide (a thinking budget becomes reasoning_effort).
+ * A new reference; NULL with *err filled when the body cannot be read so. */
+struct json_t *provider_request_canonical(codec_ctx *c, provider_error *err);
+
 /* Whether provider p's format serves count_tokens; when not, the answer is an estimate made
  * here (provider_estimate_tokens). */
 bool provider_counts_tokens(const provider_config *p);

@@ -649,3 +649,22 @@ bool provider_url_names_model(const provider_config *p)
 {
     return wire_codecs[p->preset->format]->url_names_model || p->preset->deployments;
 }
+
+json_t *provider_request_canonical(codec_ctx *ctx, provider_error *err)
+{
+    json_error_t jerr;
+    json_t *in = json_loadb(ctx->body, ctx->body_len, JSON_ALLOW_NUL, &jerr);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        char at[32];
+        snprintf(at, sizeof at, "%d", jerr.position);
+        refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
+               "request body cannot be read as a JSON object (at byte %s)%s", at, "");
+        return NULL;
+    }
+    const wire_codec *client = wire_codecs[ctx->ingress];
+    if (!client->request_to_canonical) return in;
+    json_t *canon = client->request_to_canonical(ctx, in, err);
+    json_decref(in);
+    return canon;
+}

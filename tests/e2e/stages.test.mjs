@@ -154,3 +154,38 @@ test('a filter learns that a stream was cut short when its client leaves', async
   assert.equal(f.complete, false);
   assert.ok(f.bytes > 0);
 });
+
+test('a stage gets the request in canonical form once, from either API, and the request goes on unchanged', async () => {
+  const anthropic = await fetch(`${gw.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-test-canonical': '1', 'x-request-id': 'canon-a' },
+    body: JSON.stringify({
+      model: 'mock-model', max_tokens: 64, system: 'be brief',
+      thinking: { type: 'enabled', budget_tokens: 5000 },
+      messages: [{ role: 'user', content: 'hello' }],
+    }),
+  });
+  assert.equal(anthropic.status, 200);
+  assert.equal((await anthropic.json()).type, 'message');
+  await eventually(() => /test-canonical: canon-a messages=2 roles=system,user max_tokens=64 reasoning_effort=medium same=1\n/.test(gw.stderr()),
+    3000, 'the Anthropic request in canonical form');
+
+  const openai = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-canonical': '1', 'x-request-id': 'canon-o' },
+    body: JSON.stringify(chatBody('hi', { max_tokens: 7 })),
+  });
+  assert.equal(openai.status, 200);
+  await eventually(() => /test-canonical: canon-o messages=1 roles=user max_tokens=7 reasoning_effort=- same=1\n/.test(gw.stderr()),
+    3000, 'the OpenAI request in canonical form');
+
+  // a body JSON can validate but translation cannot hold: the stage hears why, the request is answered as ever
+  const huge = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-canonical': '1', 'x-request-id': 'canon-e' },
+    body: '{"model":"mock-model","messages":[{"role":"user","content":"x"}],"temperature":1e999}',
+  });
+  assert.equal(huge.status, 400);
+  await eventually(() => /test-canonical: canon-e error=request body cannot be read as a JSON object \(at byte \d+\)\n/.test(gw.stderr()),
+    3000, 'the reason the canonical form is not there');
+});

@@ -9,6 +9,8 @@
  *   fanout  (EXECUTE) x-test-fanout: MODEL,MODEL — one attempt to each model's first target at
  *                     once, both replies buffered and answered joined: {"fanout":[{model,
  *                     status, body}, …]} — the shape best-of-n and mixture of agents take.
+ *   canonical (PROMPT) x-test-canonical — asks for the request's canonical form (twice: it is
+ *                     built once) and prints what it holds ("test-canonical: …").
  *   filter  (RECORD)  a response filter counting the bytes of every response, and an observer;
  *                     both print what they saw on stderr ("test-filter: …", "test-record: …")
  *                     for the test to compare with what the client got. */
@@ -109,6 +111,41 @@ const stage test_stage_wait = {
     .worker_init = wait_worker_init,
     .worker_close = wait_worker_close,
     .on_request = wait_on_request,
+};
+
+/* ---- canonical: the request's canonical form, on demand --------------------------------------------- */
+
+static stage_result canonical_on_request(exchange *x, void *state)
+{
+    if (!exchange_header(x, "x-test-canonical")) return STAGE_DECLINED;
+    const char *why = NULL;
+    json_t *canon = exchange_canonical(x, &why);
+    if (!canon) {
+        fprintf(stderr, "test-canonical: %s error=%s\n", x->http->id, why ? why : "?");
+        return STAGE_NEXT;
+    }
+    char roles[256] = "";
+    size_t n = 0, at = 0;
+    json_t *messages = json_object_get(canon, "messages"), *m;
+    json_array_foreach(messages, n, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        at += (size_t)snprintf(roles + at, at < sizeof roles ? sizeof roles - at : 0, "%s%s", n ? "," : "",
+                               role ? role : "?");
+        if (at >= sizeof roles) break;
+    }
+    const char *effort = json_string_value(json_object_get(canon, "reasoning_effort"));
+    fprintf(stderr, "test-canonical: %s messages=%zu roles=%s max_tokens=%lld reasoning_effort=%s same=%d\n",
+            x->http->id, json_array_size(messages), roles,
+            (long long)json_integer_value(json_object_get(canon, "max_tokens")), effort ? effort : "-",
+            exchange_canonical(x, NULL) == canon);
+    return STAGE_NEXT;
+}
+
+const stage test_stage_canonical = {
+    .name = "test-canonical",
+    .phase = PHASE_PROMPT,
+    .on_request = canonical_on_request,
 };
 
 /* ---- fanout: N attempts at once, one answer ---------------------------------------------------------- */
