@@ -26,9 +26,9 @@ typedef enum stub_mode {
     MODE_ERROR_NOW,
     MODE_RESPOND_LATER,      /* from the stub's own timer, next loop turn */
     MODE_RESPOND_CONN_TIMER, /* from http_request_timer, as a retry's backoff does */
-    MODE_STREAM_NOW,         /* begin, writes and end inside pipeline_handle */
+    MODE_STREAM_NOW,         /* begin, writes and end inside on_request */
     MODE_STREAM_LATER,       /* begin now, one chunk per loop turn, then end */
-    MODE_NEVER,              /* until the client goes (pipeline_abort) */
+    MODE_NEVER,              /* until the client goes (on_abort) */
     MODE_STREAM_BEGIN_LATER, /* like MODE_STREAM_LATER, the head also from the timer */
     MODE_COUNT
 } stub_mode;
