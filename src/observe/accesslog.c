@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -268,11 +269,17 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
     size_t start = b->len;
     char when[40];
     time_format_utc(when, sizeof when);
-    double ttfb_ms = r->first_byte_ns ? (double)(r->first_byte_ns - r->start_ns) / 1e6 : -1;
-    double total_ms = (double)(r->end_ns - r->start_ns) / 1e6;
-    buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+    /* Times in ms with three decimals, from the nanosecond clock (µs rounded). */
+    long long ttfb_us = r->first_byte_ns ? (long long)((r->first_byte_ns - r->start_ns + 500) / 1000) : -1000;
+    long long total_us = (long long)((r->end_ns - r->start_ns + 500) / 1000);
+    /* Numbers are appended directly: buf_printf cost a fifth of a proxied request. */
+    buf_append_lit(b, "{\"time\":\"");
+    buf_append_str(b, when);
+    buf_append_lit(b, "\",\"request_id\":");
     accesslog_string(b, r->request_id, strlen(r->request_id));
-    buf_printf(b, ",\"method\":\"%s\",\"path\":", r->method);
+    buf_append_lit(b, ",\"method\":\"");
+    buf_append_str(b, r->method);
+    buf_append_lit(b, "\",\"path\":");
     accesslog_string(b, r->path, r->path_len);
     buf_append_lit(b, ",\"model\":");
     if (r->model)
@@ -287,17 +294,38 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
     } else {
         buf_append_lit(b, "null");
     }
-    if (r->ingress) buf_printf(b, ",\"ingress\":\"%s\"", r->ingress);
-    buf_printf(
-        b,
-        ",\"status\":%d,\"bytes_in\":%zu,\"bytes_out\":%zu,\"ttfb_ms\":%.3f,\"total_ms\":%.3f,\"stream\":%s",
-        r->status, r->bytes_in, r->bytes_out, ttfb_ms, total_ms, r->stream ? "true" : "false");
+    if (r->ingress) {
+        buf_append_lit(b, ",\"ingress\":\"");
+        buf_append_str(b, r->ingress);
+        buf_append_lit(b, "\"");
+    }
+    buf_append_lit(b, ",\"status\":");
+    buf_append_int(b, r->status);
+    buf_append_lit(b, ",\"bytes_in\":");
+    buf_append_int(b, (long long)r->bytes_in);
+    buf_append_lit(b, ",\"bytes_out\":");
+    buf_append_int(b, (long long)r->bytes_out);
+    buf_append_lit(b, ",\"ttfb_ms\":");
+    buf_append_milli(b, ttfb_us);
+    buf_append_lit(b, ",\"total_ms\":");
+    buf_append_milli(b, total_us);
+    if (r->stream)
+        buf_append_lit(b, ",\"stream\":true");
+    else
+        buf_append_lit(b, ",\"stream\":false");
     if (r->usage.seen) {
         const record_usage *u = &r->usage;
-        buf_printf(b,
-                   ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"cached_tokens\":%ld,"
-                   "\"cache_write_tokens\":%ld,\"reasoning_tokens\":%ld}",
-                   u->prompt, u->completion, u->cached, u->cache_write, u->reasoning);
+        buf_append_lit(b, ",\"usage\":{\"prompt_tokens\":");
+        buf_append_int(b, u->prompt);
+        buf_append_lit(b, ",\"completion_tokens\":");
+        buf_append_int(b, u->completion);
+        buf_append_lit(b, ",\"cached_tokens\":");
+        buf_append_int(b, u->cached);
+        buf_append_lit(b, ",\"cache_write_tokens\":");
+        buf_append_int(b, u->cache_write);
+        buf_append_lit(b, ",\"reasoning_tokens\":");
+        buf_append_int(b, u->reasoning);
+        buf_append_lit(b, "}");
         if (r->cost_usd >= 0) buf_printf(b, ",\"cost_usd\":%.10g", r->cost_usd);
     }
     if (r->route) {
@@ -312,9 +340,17 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             accesslog_string(b, l->model, strlen(l->model));
             buf_append_lit(b, ",\"path\":");
             accesslog_string(b, l->path, strlen(l->path));
-            buf_printf(b, ",\"outcome\":\"%s\"", l->outcome);
-            if (l->status) buf_printf(b, ",\"status\":%d", l->status);
-            if (!l->skipped) buf_printf(b, ",\"ms\":%.3f", l->ms);
+            buf_append_lit(b, ",\"outcome\":\"");
+            buf_append_str(b, l->outcome);
+            buf_append_lit(b, "\"");
+            if (l->status) {
+                buf_append_lit(b, ",\"status\":");
+                buf_append_int(b, l->status);
+            }
+            if (!l->skipped) {
+                buf_append_lit(b, ",\"ms\":");
+                buf_append_milli(b, llround(l->ms * 1000));
+            }
             if (l->wait_ms) buf_printf(b, ",\"wait_ms\":%.0f", l->wait_ms);
             if (l->note) {
                 buf_append_lit(b, ",\"note\":");
@@ -346,6 +382,6 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
     accesslog_string(b, r->request_id, strlen(r->request_id));
     buf_printf(b,
                ",\"status\":%d,\"total_ms\":%.3f,\"error\":\"access-log line too long; details left out\"}\n",
-               r->status, total_ms);
+               r->status, (double)total_us / 1000);
     accesslog_line_done(w, start);
 }

@@ -116,3 +116,30 @@ void buf_free(buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int buf_append_int(buf *b, long long v)
+{
+    char digits[24];
+    char *p = digits + sizeof digits;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return buf_append(b, p, (size_t)(digits + sizeof digits - p));
+}
+
+int buf_append_milli(buf *b, long long thousandths)
+{
+    unsigned long long u =
+        thousandths < 0 ? 0ULL - (unsigned long long)thousandths : (unsigned long long)thousandths;
+    if (thousandths < 0 && buf_append_lit(b, "-") != BUF_OK) return BUF_TOO_BIG;
+    if (buf_append_int(b, (long long)(u / 1000)) != BUF_OK) return BUF_TOO_BIG;
+    char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
+    return buf_append(b, frac, sizeof frac);
+}
+
+int buf_append_str(buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}

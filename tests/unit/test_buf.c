@@ -76,6 +76,55 @@ static void test_reset_frees_large_allocations(void **state)
     buf_free(&b);
 }
 
+/* The direct number appends write what printf writes, for every value the access log meets. */
+static void test_number_appends_match_printf(void **state)
+{
+    (void)state;
+    static const long long values[] = {0,
+                                       1,
+                                       9,
+                                       10,
+                                       999,
+                                       1000,
+                                       1001,
+                                       123456789,
+                                       -1,
+                                       -999,
+                                       -1000,
+                                       -1001,
+                                       9223372036854775807LL,
+                                       -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        buf got, want;
+        buf_init(&got, 64);
+        buf_init(&want, 64);
+        buf_append_int(&got, values[i]);
+        buf_printf(&want, "%lld", values[i]);
+        assert_string_equal(got.data, want.data);
+        if (values[i] > -9223372036854775807LL && values[i] < 9223372036854775807LL) {
+            buf_reset(&got);
+            buf_reset(&want);
+            buf_append_milli(&got, values[i]);
+            buf_printf(&want, "%s%lld.%03lld", values[i] < 0 ? "-" : "", llabs(values[i]) / 1000,
+                       llabs(values[i]) % 1000);
+            assert_string_equal(got.data, want.data);
+        }
+        buf_free(&got);
+        buf_free(&want);
+    }
+    buf b;
+    buf_init(&b, 64);
+    buf_append_milli(&b, -1000); /* the log's "no first byte" */
+    assert_string_equal(b.data, "-1.000");
+    buf_reset(&b);
+    buf_append_milli(&b, 1369);
+    assert_string_equal(b.data, "1.369");
+    buf_reset(&b);
+    buf_append_milli(&b, 7);
+    assert_string_equal(b.data, "0.007");
+    buf_free(&b);
+}
+
 static void test_arena(void **state)
 {
     (void)state;
@@ -103,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_printf_grows_past_its_stack_buffer),
         cmocka_unit_test(test_json_string_escaping),
         cmocka_unit_test(test_reset_frees_large_allocations),
+        cmocka_unit_test(test_number_appends_match_printf),
         cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
