@@ -2,7 +2,9 @@
  * with the path of the bad field, Portkey's spellings (camelCase keys, "@name" providers,
  * provider slugs) are understood, inline credentials and custom hosts are only accepted for
  * the config's allowed_hosts, children inherit retry, timeout, fallback statuses and override
- * parameters from their parents, Portkey trees default to no retries, and a loadbalance
+ * parameters from their parents, Portkey trees default to no retries and follow Portkey where
+ * it differs (single with several targets, url.pathname, a retry replaced whole and needing
+ * attempts), and a loadbalance
  * node's smooth weighted round robin order is nginx's. The tree is built once and only read
  * on the request path, so what the builder resolves is what every request gets. */
 #include "../../src/routing/tree.c" /* first: cmocka defines a fail() macro */

@@ -6,7 +6,9 @@
  * a 503 and the time until it half-opens) and lets a probe through after the cooldown;
  * conditions over metadata.* and params.* pick the child their operators say; weighted,
  * least-busy and latency balancing choose as they claim; the providers' rate-limit and
- * retry headers are read and steer the walk away from a target that has nothing left.
+ * retry headers are read and steer the walk away from a target that has nothing left; a
+ * Portkey config's request_timeout is its 408, its single strategy takes the first target and
+ * its conditions read url.pathname.
  * Randomness is seeded and time is real but short (a 100 ms cooldown), so every run is the
  * same. */
 #include "../../src/routing/walk.c" /* first: cmocka defines a fail() macro */
