@@ -428,6 +428,7 @@ bool attempt_send(attempt *a)
         /* a stream's request_timeout ends at its first byte: a long answer is not a slow one;
          * a buffered reply has until the provider's total (or the route's request_timeout) */
         .total_timeout_ms = a->total_timeout_ms,
+        .send_once = a->target.send_once,
     };
     a->start_ns = time_now_ns();
     a->call = upstream_start(pipeline_upstream(a->x->pw), &ureq, &upstream_cbs, a);

@@ -89,7 +89,7 @@ struct attempt {
     /* the end */
     attempt_outcome outcome;
     attempt_result result;       /* for routing's health (routing.h) */
-    int failure_status;          /* ATTEMPT_FAILED: 502 or 504 */
+    int failure_status;          /* ATTEMPT_FAILED: 502 or 504 (408: a Portkey request_timeout) */
     const char *message;         /* why, for the client or the log, arena */
     provider_error *local_error; /* ATTEMPT_REFUSED, arena */
     bool custom_host;            /* the target was a client's custom_host: details stay in the log */

@@ -203,6 +203,14 @@ static void attempt_failed(exchange *x, attempt *a, attempt_result result, int s
                         .local = a->outcome == ATTEMPT_REFUSED,
                         .ttfb_us = ttfb_us(a)};
     route_report(x->walk, &r);
+    if (result == ATTEMPT_TIMEOUT && route_last_status(x->walk) == 408) {
+        /* a Portkey config's request_timeout: answered as Portkey does, should the walk end here */
+        char msg[96];
+        int n = snprintf(msg, sizeof msg, "Request exceeded the timeout sent in the request: %ums",
+                         a->target.leaf->request_timeout_ms);
+        a->failure_status = 408;
+        a->message = arena_strndup(x->arena, msg, (size_t)n);
+    }
     if (ws->other) /* a hedge failed first: the attempt it hedged against goes on */
         resume_other(x);
     else
@@ -393,6 +401,10 @@ static void answer_failure(exchange *x)
         }
         case ATTEMPT_FAILED: {
             const char *code = a->failure_status == 504 ? "upstream_timeout" : "upstream_error";
+            if (a->failure_status == 408) { /* Portkey's timeout: its type, no code */
+                exchange_error(x, 408, "timeout_error", NULL, NULL, a->message);
+                return;
+            }
             /* A client's custom_host: what curl says (refused, reset, which address) would map
              * what listens behind the gateway; the details go to the access log only. */
             if (a->custom_host) {

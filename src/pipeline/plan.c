@@ -95,6 +95,7 @@ static stage_result plan_on_request(exchange *x, void *state)
         .model = x->model,
         .metadata = x->metadata,
         .params = x->params,
+        .path = x->http->path,
         .rng = &x->http->worker->rng,
         .prompt_bytes = body->len,
         .estimate_tokens = estimate_prompt_tokens,

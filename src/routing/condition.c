@@ -1,6 +1,7 @@
 /* condition.c — a conditional node's conditions, evaluated against one request.
  *
- * Portkey's query language over the request's metadata (metadata.*) and body (params.*):
+ * Portkey's query language over the request's metadata (metadata.*), body (params.*) and, in
+ * Portkey configs (tree.c accepts it only there), path (url.pathname, without the query):
  * $eq $ne $in $nin $gt $gte $lt $lte $regex, combined with $and / $or, a bare value meaning
  * $eq. Metadata values are strings, so a number compares equal to its decimal text. The
  * queries were checked when the tree was built (tree.c: check_query), and every $regex
@@ -26,13 +27,19 @@ typedef struct condition_search {
     const route_tree *tree;
     pcre2_match_data **matches; /* made at the first $regex search, kept by the walk */
     const char **note;          /* route_note() */
+    json_t *pathname;           /* url.pathname as JSON, made at its first use, freed after the query */
 } condition_search;
 
 /* "metadata.user_plan" → the value in the metadata object; params.* in the body. Portkey
  * reads one level below the root; deeper dotted paths are followed the same way. */
-static const json_t *lookup(const route_context *c, const char *path)
+static const json_t *lookup(condition_search *w, const char *path)
 {
+    const route_context *c = w->ctx;
     const json_t *v;
+    if (!strcmp(path, "url.pathname")) {
+        if (!w->pathname && c->path) w->pathname = json_string(c->path);
+        return w->pathname; /* NULL (missing) when the path is not UTF-8 or not known */
+    }
     if (!strncmp(path, "metadata.", 9)) {
         v = c->metadata;
         path += 9;
@@ -136,9 +143,8 @@ static bool op_matches(const condition_search *w, const char *op, const json_t *
     return c <= 0; /* $lte */
 }
 
-static bool query_matches(const condition_search *w, const json_t *q)
+static bool query_matches(condition_search *w, const json_t *q)
 {
-    const route_context *c = w->ctx;
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)q, key, val)
@@ -156,7 +162,7 @@ static bool query_matches(const condition_search *w, const json_t *q)
             if (!(key[1] == 'a' ? all : any)) return false;
             continue;
         }
-        const json_t *v = lookup(c, key);
+        const json_t *v = lookup(w, key);
         if (!json_is_object(val)) {
             if (!op_matches(w, "$eq", v, val)) return false;
             continue;
@@ -171,6 +177,8 @@ static bool query_matches(const condition_search *w, const json_t *q)
 bool route__query_matches(const route_context *ctx, const route_tree *tree, const json_t *query,
                           struct pcre2_real_match_data_8 **matches, const char **note)
 {
-    const condition_search search = {.ctx = ctx, .tree = tree, .matches = matches, .note = note};
-    return query_matches(&search, query);
+    condition_search search = {.ctx = ctx, .tree = tree, .matches = matches, .note = note};
+    bool matched = query_matches(&search, query);
+    json_decref(search.pathname);
+    return matched;
 }

@@ -2,10 +2,11 @@
  *
  * A route is a tree (Portkey's config schema, which aigw's own uses too): inner nodes have a
  * strategy — single, fallback (children in order), loadbalance (weighted, least busy, or
- * latency-aware) or conditional (first matching condition over metadata.* and params.*,
- * else the default) — and leaves name a provider of the config file. Nodes carry retry,
- * request_timeout, override_params and on_status_codes, which children inherit and may
- * override; everything is resolved when the tree is built, so the request path only reads.
+ * latency-aware) or conditional (first matching condition over metadata.* and params.*, in
+ * Portkey configs also url.pathname, else the default) — and leaves name a provider of the
+ * config file. Nodes carry retry, request_timeout, override_params and on_status_codes, which
+ * children inherit and may override (a Portkey config's `retry` replaces the inherited one
+ * whole); everything is resolved when the tree is built, so the request path only reads.
  *
  * Trees come from the config file (`routes:`, built at load, immutable and shared by every
  * worker), or per request from the `x-aigw-config` / `x-portkey-config` headers (JSON, built
@@ -238,6 +239,8 @@ typedef struct route_context {
     const char *model;             /* the client's model */
     const struct json_t *metadata; /* x-aigw-metadata / x-portkey-metadata, or NULL */
     const struct json_t *params;   /* the parsed body when the tree needs_params, or NULL */
+    const char *path;              /* the request's path without its query (a Portkey condition's
+                                    * url.pathname), or NULL */
     uint64_t *rng;
     size_t prompt_bytes;                 /* the body's size, for the context-window check */
     size_t (*estimate_tokens)(void *ud); /* the prompt's tokens, asked only past bytes / 4 */
@@ -263,6 +266,8 @@ typedef struct route_target {
     const char *path;                /* for x-aigw-route: "smart/1/0" */
     uint32_t wait_ms;                /* wait this long before sending (a retry's backoff) */
     bool retry;                      /* a retry of the previous target */
+    bool send_once; /* one attempt is one request: the transport must not send it again on a new
+                     * connection when a reused one fails (Portkey configs: Portkey sends once) */
 } route_target;
 
 /* Starts a walk (nothing chosen yet). */
@@ -274,8 +279,15 @@ bool route_next(route_walk *w, route_target *out);
 /* Marks the start of the attempt on the target route_next gave (health: outstanding,
  * probes). Returns false when its breaker no longer admits it: report ATTEMPT_SKIPPED. */
 bool route_begin(route_walk *w, const route_target *t);
-/* The outcome of the attempt on the current target. */
+/* The outcome of the attempt on the current target. In a Portkey config, a timeout at the
+ * deadline of the target's request_timeout is Portkey's 408: its retry and fallback
+ * on_status_codes lists match it as that status (aigw's own configs: a timeout, retried and
+ * fallen back on always). */
 void route_report(route_walk *w, const attempt_report *r);
+/* The status the last reported attempt ended with as the walk judged it: the provider's
+ * status for ATTEMPT_STATUS, 408 for a Portkey config's request_timeout (above), else 0. The
+ * caller answers a walk that ends on that timeout with it (aigw's own configs: 504). */
+int route_last_status(const route_walk *w);
 
 /* Hedging (a fallback node's strategy.hedge): after route_begin, how long to wait for the
  * first byte before asking the next target too (0: no hedge). When that time has passed,

@@ -8,6 +8,11 @@
  * Keys may be snake_case or Portkey's camelCase. Portkey features aigw does not have (cache,
  * guardrails, hooks) are refused by name rather than silently ignored.
  *
+ * A Portkey config (x-portkey-config) gets Portkey's documented behaviour where it differs
+ * from aigw's: no retries unless asked, a `retry` that replaces the inherited one whole and
+ * must say `attempts`, a single strategy that uses its first of several targets, conditions
+ * on url.pathname. aigw's own configs keep aigw's (docs/routing.md compares them).
+ *
  * Beside it: route_cache.c keeps the trees of header configs per worker, and condition.c
  * evaluates the conditions this file checks and compiles. */
 #include <ctype.h>
@@ -34,6 +39,7 @@ typedef struct builder {
     const aigw_config *cfg;
     routing_state *state;
     bool portkey;
+    retry_policy portkey_retry; /* Portkey: what a node's own `retry` starts from (not its parent's) */
     bool needs_params;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     int leaves;
@@ -150,9 +156,14 @@ static bool get_duration(builder *b, const char *path, const json_t *v, uint32_t
 
 /* ---- retry ------------------------------------------------------------------------------- */
 
+/* A node's `retry` over r, which holds what it inherited. aigw's configs override the fields
+ * they set and keep the others; a Portkey config's `retry` replaces the inherited one whole
+ * (its unset fields take Portkey's defaults), and must say `attempts`, as Portkey requires. */
 static bool parse_retry(builder *b, const char *path, const json_t *v, retry_policy *r)
 {
     if (!json_is_object(v)) return fail(b, path, "must be an object");
+    if (b->portkey) *r = b->portkey_retry;
+    bool have_attempts = false;
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)v, key, val)
@@ -162,6 +173,7 @@ static bool parse_retry(builder *b, const char *path, const json_t *v, retry_pol
         const char *p = child_path(b, path, key, -1);
         if (!strcmp(k, "attempts")) {
             if (!get_uint(b, p, val, 10, &r->attempts)) return false;
+            have_attempts = true;
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &r->on)) return false;
         } else if (!strcmp(k, "use_retry_after_header") || !strcmp(k, "use_retry_after_headers")) {
@@ -179,6 +191,8 @@ static bool parse_retry(builder *b, const char *path, const json_t *v, retry_pol
                         "base_delay, max_delay, max_wait)");
         }
     }
+    if (b->portkey && !have_attempts)
+        return fail(b, child_path(b, path, "attempts", -1), "is required in a Portkey config's retry");
     return true;
 }
 
@@ -406,9 +420,14 @@ static bool check_query(builder *b, const char *path, const json_t *q)
                                sub) if (!check_query(b, child_path(b, p, "", (int)i), sub)) return false;
             continue;
         }
-        if (strncmp(key, "metadata.", 9) && strncmp(key, "params.", 7))
+        bool pathname = b->portkey && !strcmp(key, "url.pathname"); /* Portkey's: the request's path */
+        if (!pathname && strncmp(key, "metadata.", 9) && strncmp(key, "params.", 7))
             return fail(b, p,
-                        "a condition reads metadata.<key> or params.<key>, or combines with $and / $or");
+                        b->portkey
+                            ? "a condition reads metadata.<key>, params.<key> or url.pathname, or "
+                              "combines with $and / $or"
+                            : "a condition reads metadata.<key> or params.<key>, or combines with $and "
+                              "/ $or");
         if (!strncmp(key, "params.", 7)) b->needs_params = true;
         if (!json_is_object(val)) continue; /* a bare value means $eq */
         const char *op;
@@ -641,7 +660,8 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
             return fail(b, path, "a node has either targets or a provider, not both");
         if (!build_children(b, child_path(b, path, "targets", -1), targets, n, depth)) return false;
         if (!build_conditions(b, path, conditions, default_name, n)) return false;
-        if (n->mode == ROUTE_SINGLE && n->nchildren != 1)
+        /* Portkey's single strategy uses its first target, however many there are */
+        if (n->mode == ROUTE_SINGLE && n->nchildren != 1 && !b->portkey)
             return fail(b, child_path(b, path, "targets", -1), "a single strategy has exactly one target");
         if (n->mode == ROUTE_LOADBALANCE && b->stored) build_sequence(b, n);
         return true;
@@ -699,6 +719,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
         root->retry.use_retry_after = false;
     }
     root->fallback_on_any = true;
+    b.portkey_retry = root->retry;
     route_node defaults = *root;
     if (!build_node(&b, "", json, root, &defaults, 0)) return NULL;
     attach_health(state, root);

@@ -12,7 +12,9 @@
  * allow (with a backoff, or the provider's own wait); else the failure climbs the stack, and
  * the first fallback node whose on_status_codes match moves to its next child. A leaf whose
  * target the request already sent to (copies of one target) pays the retry budget as a retry
- * would, and a walk ends after routing.max_attempts attempts at most.
+ * would, and a walk ends after routing.max_attempts attempts at most. In a Portkey config the
+ * deadline of a request_timeout is the status 408 (Portkey's), which its retry and fallback
+ * status lists match; aigw's own configs treat it as any timeout.
  *
  * Shared health hears only what is true for every client: a client's own deadline (a request
  * config's request_timeout firing) and its 4xx are neither failures nor successes of the
@@ -387,6 +389,7 @@ static bool emit(route_walk *w, const route_node *leaf, route_target *out, bool 
     out->retry = retry;
     out->wait_ms = wait_ms;
     out->route = NULL;
+    out->send_once = w->tree->portkey;
     return true;
 }
 
@@ -485,19 +488,26 @@ bool route_begin(route_walk *w, const route_target *t)
     return true;
 }
 
-/* Whether a failure is the client's own doing, which says nothing about the target for anyone
- * else: the deadline of a request_timeout the client's own config set fired (its config's
- * other deadlines, the provider's connect / first byte / idle, would have fired later), or a
- * 4xx other than 429 (its request, its parameters, its override_params). */
-static bool clients_own(const route_walk *w, const walk_slot *s, const attempt_report *r, double ms)
+/* Whether a timeout is the deadline of the leaf's request_timeout: the attempt lasted that long
+ * (the other deadlines, the provider's connect / first byte / idle, would have fired later). */
+static bool deadline_fired(const walk_slot *s, const attempt_report *r, double ms)
 {
-    if (r->result == ATTEMPT_STATUS) return r->status >= 400 && r->status < 500 && r->status != 429;
-    return r->result == ATTEMPT_TIMEOUT && w->tree->client && s->leaf->request_timeout_ms &&
+    return r->result == ATTEMPT_TIMEOUT && s->leaf->request_timeout_ms &&
            ms + 2 >= s->leaf->request_timeout_ms;
 }
 
-/* An attempt's end, into its log entry and its target's health. */
-static void slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
+/* Whether a failure is the client's own doing, which says nothing about the target for anyone
+ * else: the deadline of a request_timeout the client's own config set fired, or a 4xx other
+ * than 429 (its request, its parameters, its override_params). */
+static bool clients_own(const route_walk *w, const walk_slot *s, const attempt_report *r, double ms)
+{
+    if (r->result == ATTEMPT_STATUS) return r->status >= 400 && r->status < 500 && r->status != 429;
+    return w->tree->client && deadline_fired(s, r, ms);
+}
+
+/* An attempt's end, into its log entry and its target's health. Returns whether it was the
+ * deadline of its leaf's request_timeout. */
+static bool slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
 {
     route_attempt_log *l = s->log;
     double ms = (double)(time_now_ns() - s->begin_ns) / 1e6;
@@ -507,11 +517,12 @@ static void slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
         l->ms = ms;
     }
     w->last_own = s->leaf && clients_own(w, s, r, ms);
-    if (!s->begun) return;
+    bool deadline = s->leaf && deadline_fired(s, r, ms);
+    if (!s->begun) return deadline;
     s->begun = false;
     if (r->result == ATTEMPT_CANCELLED || r->local || w->last_own) { /* nothing learned about the target */
         health_release(s->health, s->probe);
-        return;
+        return deadline;
     }
     if (r->result == ATTEMPT_OK && r->ttfb_us) health_note_ttfb(s->health, (double)r->ttfb_us / 1000.0);
     bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
@@ -519,12 +530,23 @@ static void slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
     health_end(s->health, now_ms(), failure, s->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
     if (r->result == ATTEMPT_STATUS && r->status == 429)
         health_limit(s->health, now_ms() + (uint64_t)(r->retry_after_ms > 0 ? r->retry_after_ms : 1000));
+    return deadline;
 }
 
 void route_report(route_walk *w, const attempt_report *r)
 {
     w->last = *r;
-    slot_report(w, &w->cur, r);
+    /* Portkey answers its request_timeout with 408, and its status lists match on that:
+     * retried only when retry.on_status_codes has 408, fallen back on as any 408 would be. */
+    if (slot_report(w, &w->cur, r) && w->tree->portkey) {
+        w->last.result = ATTEMPT_STATUS;
+        w->last.status = 408;
+    }
+}
+
+int route_last_status(const route_walk *w)
+{
+    return w->last.result == ATTEMPT_STATUS ? w->last.status : 0;
 }
 
 /* ---- hedging ------------------------------------------------------------------------------ */

@@ -622,6 +622,7 @@ upstream_call *h1_start(h1_client *client, const upstream_request *req, const up
     call->first_byte_ms = req->first_byte_timeout_ms;
     call->idle_ms = req->idle_timeout_ms;
     call->total_ms = req->total_timeout_ms;
+    call->retried = req->send_once; /* its one resend counted as used: maybe_retry declines */
     call->connect_deadline = call->connect_ms ? now + call->connect_ms : 0;
     call->first_byte_deadline = call->first_byte_ms ? now + call->first_byte_ms : 0;
     call->total_deadline = call->total_ms ? now + call->total_ms : 0;

@@ -77,6 +77,9 @@ typedef struct upstream_request {
     struct curl_slist *headers; /* must stay valid until on_done or cancel */
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
     uint32_t total_timeout_ms; /* the whole transfer, reply included; 0: none */
+    bool send_once;            /* never send again on a new connection when a reused one fails before the
+                                * reply began (the server may have the request); the own HTTP/1.1 client
+                                * only: libcurl decides that for itself */
 } upstream_request;
 
 /* Creates the client of one worker's loop. */

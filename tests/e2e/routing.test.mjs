@@ -540,6 +540,157 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
   } finally { await gw.stop(); }
 });
 
+// ---- Portkey's documented behaviour for x-portkey-config, aigw's for x-aigw-config ---------------------
+// docs/routing.md, "Where aigw differs from Portkey": each row, the same config in both headers.
+
+test('Portkey\'s single strategy uses its first target; aigw\'s refuses several', async () => {
+  const gw = await portkeyGateway();
+  try {
+    const single = { strategy: { mode: 'single' }, targets: [{ provider: '@yy' }, { provider: '@xx' }] };
+    const r = await chat(gw, ask('one'), { headers: { 'x-portkey-config': JSON.stringify(single) } });
+    assert.equal(r.data.choices[0].message.content, 'mock reply to: one');
+    assert.equal(r.headers.get('x-aigw-provider'), 'yy');
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/0');
+    assert.equal((await B.stats()).requests, 1);
+    assert.equal((await A.stats()).requests, 0, 'the second target is never asked');
+    await assert.rejects(chat(gw, ask('one'), { headers: { 'x-aigw-config': JSON.stringify(single) } }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /targets: a single strategy has exactly one target/);
+      return true;
+    });
+  } finally { await gw.stop(); }
+});
+
+test('Portkey conditions on url.pathname route chat completions one way and embeddings another', async () => {
+  const gw = await portkeyGateway();
+  try {
+    // Portkey's conditional router reads url.pathname (the request's path) beside metadata.* and params.*.
+    const byPath = {
+      strategy: {
+        mode: 'conditional',
+        conditions: [
+          { query: { 'url.pathname': { $eq: '/v1/chat/completions' } }, then: 'chat-target' },
+          { query: { 'url.pathname': { $eq: '/v1/embeddings' } }, then: 'embedding-target' },
+        ],
+        default: 'chat-target',
+      },
+      targets: [
+        { name: 'chat-target', provider: '@xx', override_params: { model: 'gpt-4o-mini' } },
+        { name: 'embedding-target', provider: '@yy', override_params: { model: 'text-embedding-3-small' } },
+      ],
+    };
+    const headers = { 'x-portkey-config': JSON.stringify(byPath) };
+    const r = await chat(gw, ask('route me'), { headers });
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/chat-target');
+    const { data, response } = await client(gw).embeddings.create({ model: 'mock-embed', input: 'route me' }, { headers }).withResponse();
+    assert.equal(data.data.length, 1);
+    assert.equal(response.headers.get('x-aigw-route'), 'x-portkey-config/embedding-target');
+    assert.deepEqual((await A.stats()).paths, { '/v1/chat/completions': 1 });
+    assert.deepEqual((await B.stats()).paths, { '/v1/embeddings': 1 });
+    assert.equal(JSON.parse((await B.requests('/v1/embeddings'))[0].body).model, 'text-embedding-3-small');
+    // aigw's own configs read metadata.* and params.* only: refused, naming the field.
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(byPath) } }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /conditions\[0\]\.query\.url\.pathname: a condition reads metadata/);
+      return true;
+    });
+  } finally { await gw.stop(); }
+});
+
+test('a Portkey request_timeout answers 408, which Portkey\'s fallback and retry status lists match; aigw\'s answers 504', async () => {
+  const gw = await gateway([
+    provider('open-ai-xxx', A, { headers: { 'x-mock-hang': 1 }, timeouts: '{connect: 1s, first_byte: 5s, idle: 5s}' }),
+    provider('azure-open-ai-xxx', B),
+    provider('slow', C, { headers: { 'x-mock-ttfb-ms': 1000 }, timeouts: '{connect: 1s, first_byte: 5s, idle: 5s}' }),
+  ]);
+  try {
+    // portkey.ai/docs/product/ai-gateway/request-timeouts (its trailing commas removed)
+    const documented = { strategy: { mode: 'fallback', on_status_codes: [408] }, targets: [{ virtual_key: 'open-ai-xxx', request_timeout: 2000 }, { virtual_key: 'azure-open-ai-xxx' }] };
+    const t0 = Date.now();
+    const r = await chat(gw, ask('late'), { headers: { 'x-portkey-config': JSON.stringify(documented) } });
+    assert.ok(Date.now() - t0 >= 1900, 'the first target had its 2 s');
+    assert.equal(r.headers.get('x-aigw-provider'), 'azure-open-ai-xxx');
+    assert.equal(r.headers.get('x-aigw-route'), 'x-portkey-config/0, x-portkey-config/1');
+    assert.equal((await B.stats()).requests, 1);
+
+    // A fallback on [429] only does not move on for Portkey's 408: the client gets the 408.
+    const only429 = { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'open-ai-xxx', request_timeout: 200 }, { virtual_key: 'azure-open-ai-xxx' }] };
+    await assert.rejects(chat(gw, ask('late'), { headers: { 'x-portkey-config': JSON.stringify(only429) } }), (e) => {
+      assert.equal(e.status, 408);
+      assert.equal(e.error?.type, 'timeout_error');
+      assert.match(e.message, /Request exceeded the timeout sent in the request: 200ms/);
+      assert.equal(e.headers.get('x-aigw-attempts'), '1');
+      return true;
+    });
+    assert.equal((await B.stats()).requests, 1, 'no fallback');
+    // aigw's own config: a timeout always falls back, and alone it is a 504.
+    const ours = await chat(gw, ask('late'), { headers: { 'x-aigw-config': JSON.stringify(only429) } });
+    assert.equal(ours.headers.get('x-aigw-provider'), 'azure-open-ai-xxx');
+    await assert.rejects(chat(gw, ask('late'), { headers: { 'x-aigw-config': JSON.stringify({ provider: 'open-ai-xxx', request_timeout: 200 }) } }), (e) => e.status === 504);
+
+    // portkey.ai/docs/product/ai-gateway/automatic-retries: its list has 408, so a target slower
+    // than the request_timeout is tried 1 + 3 times; a list without 408 tries it once.
+    const retry = { retry: { attempts: 3, on_status_codes: [408, 429, 401] }, virtual_key: 'slow', request_timeout: 150 };
+    await assert.rejects(chat(gw, ask('again'), { headers: { 'x-portkey-config': JSON.stringify(retry) } }), (e) => {
+      assert.equal(e.status, 408);
+      assert.equal(e.headers.get('x-aigw-attempts'), '4');
+      return true;
+    });
+    const line = await gw.waitLog((l) => l.route === 'x-portkey-config' && l.attempts.length === 4);
+    assert.deepEqual(line.attempts.map((a) => a.outcome), Array(4).fill('timeout'));
+    await eventually(async () => (await C.stats()).requests === 4, 3000, 'four requests at the slow target');
+    const no408 = { retry: { attempts: 3, on_status_codes: [429] }, virtual_key: 'slow', request_timeout: 150 };
+    await assert.rejects(chat(gw, ask('again'), { headers: { 'x-portkey-config': JSON.stringify(no408) } }), (e) => {
+      assert.equal(e.status, 408);
+      assert.equal(e.headers.get('x-aigw-attempts'), '1');
+      return true;
+    });
+  } finally { await gw.stop(); }
+});
+
+test('a target\'s own retry replaces the inherited one whole in Portkey configs; aigw merges it field by field', async () => {
+  const gw = await gateway([provider('xx', A, { headers: { 'x-mock-status': 401 } })]);
+  try {
+    // The parent retries 401s (as Portkey's automatic-retries page does); the target asks for one
+    // attempt and names no statuses: in Portkey that is Portkey's default list, which has no 401.
+    const config = { retry: { attempts: 3, on_status_codes: [408, 429, 401] }, strategy: { mode: 'fallback' }, targets: [{ provider: '@xx', retry: { attempts: 1 } }] };
+    await assert.rejects(chat(gw, ask('r'), { headers: { 'x-portkey-config': JSON.stringify(config) } }), (e) => e.status === 401);
+    assert.equal((await A.stats()).requests, 1, 'Portkey: not retried');
+    await A.reset();
+    await assert.rejects(chat(gw, ask('r'), { headers: { 'x-aigw-config': JSON.stringify(config) } }), (e) => e.status === 401);
+    assert.equal((await A.stats()).requests, 2, 'aigw: one retry, on the inherited 401');
+  } finally { await gw.stop(); }
+});
+
+test('a Portkey config without retries sends one request when the connection is reset, even on a reused connection', async () => {
+  const gw = await portkeyGateway();
+  try {
+    const c = client(gw); // one keep-alive connection to the gateway: one worker, whose pool to A is reused
+    const config = { 'x-portkey-config': JSON.stringify({ provider: '@xx', retry: { attempts: 0 } }) };
+    for (let i = 0; i < 3; i++) await c.chat.completions.create(ask('warm'), { headers: config });
+    await assert.rejects(c.chat.completions.create(ask('boom [[mock:reset=1]]'), { headers: config }), (e) => e.status === 502);
+    const resets = (await A.requests('/v1/chat/completions')).filter((r) => r.body.includes('reset=1'));
+    assert.equal(resets.length, 1, 'the upstream saw the request once');
+    const line = await gw.waitLog((l) => l.route === 'x-portkey-config' && l.attempts[0].outcome === 'broken');
+    assert.equal(line.attempts.length, 1);
+  } finally { await gw.stop(); }
+});
+
+test('Portkey refuses a retry without attempts (400 naming the field); aigw\'s own config takes its default', async () => {
+  const gw = await portkeyGateway();
+  try {
+    const config = { retry: { on_status_codes: [429] }, provider: '@yy' };
+    await assert.rejects(chat(gw, ask('x'), { headers: { 'x-portkey-config': JSON.stringify(config) } }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /invalid x-portkey-config: retry\.attempts: is required/);
+      return true;
+    });
+    assert.equal((await B.stats()).requests, 0);
+    const r = await chat(gw, ask('x'), { headers: { 'x-aigw-config': JSON.stringify(config) } });
+    assert.equal(r.headers.get('x-aigw-provider'), 'yy');
+  } finally { await gw.stop(); }
+});
+
 test('stored routes by id, override_params merged into the body, and an Anthropic client through a fallback', async () => {
   const gw = await gateway([provider('primary', A, { headers: { 'x-mock-status': 529 } }), provider('backup', B, { type: 'anthropic', models: ['mock-claude'] })], `
 routes:

@@ -2,7 +2,9 @@
  * with the path of the bad field, Portkey's spellings (camelCase keys, "@name" providers,
  * provider slugs) are understood, inline credentials and custom hosts are only accepted for
  * the config's allowed_hosts, children inherit retry, timeout, fallback statuses and override
- * parameters from their parents, Portkey trees default to no retries, and a loadbalance
+ * parameters from their parents, Portkey trees default to no retries and follow Portkey where
+ * it differs (single with several targets, url.pathname, a retry replaced whole and needing
+ * attempts), and a loadbalance
  * node's smooth weighted round robin order is nginx's. The tree is built once and only read
  * on the request path, so what the builder resolves is what every request gets. */
 #include "../../src/routing/tree.c" /* first: cmocka defines a fail() macro */
@@ -523,6 +525,75 @@ static void test_portkey_trees_retry_only_when_asked(void **state)
     fixture_free(f);
 }
 
+/* Where Portkey's documented behaviour differs from aigw's, a Portkey config gets Portkey's and
+ * aigw's own config keeps aigw's (docs/routing.md, "Where aigw differs from Portkey"). */
+static void test_portkey_configs_get_portkeys_rules(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml); /* routing.retry.attempts: 2 */
+    /* a single strategy with several targets: Portkey uses the first; aigw refuses */
+    const char *single =
+        "{\"strategy\":{\"mode\":\"single\"},\"targets\":[{\"provider\":\"a\"},{\"provider\":\"b\"}]}";
+    route_tree *t = build_ok(f, single, true);
+    assert_int_equal(t->root.nchildren, 2);
+    expect_error(f, single, "targets: ", "exactly one target");
+
+    /* retry without attempts: Portkey refuses it, naming the field; aigw takes its default */
+    const char *no_attempts = "{\"provider\":\"a\",\"retry\":{\"on_status_codes\":[429]}}";
+    assert_null(build(f, no_attempts, true));
+    if (strncmp(err, "retry.attempts: is required", 27)) fail_msg("error '%s'", err);
+    assert_null(build(f,
+                      "{\"strategy\":{\"mode\":\"fallback\"},\"targets\":[{\"provider\":\"a\"},"
+                      "{\"provider\":\"b\",\"retry\":{}}]}",
+                      true));
+    if (strncmp(err, "targets[1].retry.attempts: is required", 38)) fail_msg("error '%s'", err);
+    t = build_ok(f, no_attempts, false);
+    assert_int_equal(t->root.retry.attempts, 2);
+
+    /* conditions on url.pathname: Portkey's, refused in aigw's own configs */
+    const char *by_path =
+        "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":["
+        "{\"query\":{\"url.pathname\":{\"$eq\":\"/v1/embeddings\"}},\"then\":\"e\"}],"
+        "\"default\":\"c\"},"
+        "\"targets\":[{\"name\":\"e\",\"provider\":\"a\"},{\"name\":\"c\",\"provider\":\"b\"}]}";
+    build_ok(f, by_path, true);
+    expect_error(f, by_path, "conditions[0].query.url.pathname: ", "metadata.<key> or params.<key>");
+    fixture_free(f);
+}
+
+/* A target's own retry: Portkey replaces the inherited one whole (unset fields take Portkey's
+ * defaults: no retry-after, aigw's default statuses and delays); aigw merges field by field. */
+static void test_portkey_retry_replaces_the_inherited_one_whole(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    const char *text = "{\"strategy\":{\"mode\":\"fallback\"},"
+                       "\"retry\":{\"attempts\":3,\"on_status_codes\":[409],\"use_retry_after_header\":true,"
+                       "\"base_delay\":\"50ms\"},"
+                       "\"targets\":[{\"provider\":\"a\"},{\"provider\":\"b\",\"retry\":{\"attempts\":1}}]}";
+    route_tree *t = build_ok(f, text, true);
+    const route_node *c0 = &t->root.children[0], *c1 = &t->root.children[1];
+    assert_int_equal(c0->retry.attempts, 3); /* a target without retry inherits its parent's */
+    assert_true(status_set_has(&c0->retry.on, 409));
+    assert_false(status_set_has(&c0->retry.on, 429));
+    assert_true(c0->retry.use_retry_after);
+    assert_int_equal(c0->retry.base_delay_ms, 50);
+    assert_int_equal(c1->retry.attempts, 1);
+    assert_false(status_set_has(&c1->retry.on, 409)); /* the default list, not the parent's */
+    assert_true(status_set_has(&c1->retry.on, 429) && status_set_has(&c1->retry.on, 500));
+    assert_false(c1->retry.use_retry_after);
+    assert_int_equal(c1->retry.base_delay_ms, f->cfg->routing.retry.base_delay_ms);
+    /* the same tree as aigw's own config: the child overrides attempts and keeps the rest */
+    t = build_ok(f, text, false);
+    c1 = &t->root.children[1];
+    assert_int_equal(c1->retry.attempts, 1);
+    assert_true(status_set_has(&c1->retry.on, 409));
+    assert_false(status_set_has(&c1->retry.on, 429));
+    assert_true(c1->retry.use_retry_after);
+    assert_int_equal(c1->retry.base_delay_ms, 50);
+    fixture_free(f);
+}
+
 /* ---- smooth weighted round robin ---------------------------------------------------------- */
 
 static void expect_sequence(const route_node *n, const char *expected)
@@ -718,6 +789,8 @@ int main(void)
         cmocka_unit_test(test_portkey_provider_forms_resolve),
         cmocka_unit_test(test_children_inherit_and_override),
         cmocka_unit_test(test_portkey_trees_retry_only_when_asked),
+        cmocka_unit_test(test_portkey_configs_get_portkeys_rules),
+        cmocka_unit_test(test_portkey_retry_replaces_the_inherited_one_whole),
         cmocka_unit_test(test_weighted_sequence_is_nginx_smooth_round_robin),
         cmocka_unit_test(test_weighted_sequence_proportions_are_exact),
         cmocka_unit_test(test_errors_name_the_field_path_exactly),

@@ -6,7 +6,9 @@
  * a 503 and the time until it half-opens) and lets a probe through after the cooldown;
  * conditions over metadata.* and params.* pick the child their operators say; weighted,
  * least-busy and latency balancing choose as they claim; the providers' rate-limit and
- * retry headers are read and steer the walk away from a target that has nothing left.
+ * retry headers are read and steer the walk away from a target that has nothing left; a
+ * Portkey config's request_timeout is its 408, its single strategy takes the first target and
+ * its conditions read url.pathname.
  * Randomness is seeded and time is real but short (a 100 ms cooldown), so every run is the
  * same. */
 #include "../../src/routing/walk.c" /* first: cmocka defines a fail() macro */
@@ -96,6 +98,16 @@ static const route_tree *operator_tree(fixture *f, const char *text)
     return t;
 }
 
+/* A tree as x-portkey-config brings it. */
+static const route_tree *portkey_tree(fixture *f, const char *text)
+{
+    err[0] = '\0';
+    const route_tree *t = route_tree_build(&f->arena, f->cfg, f->cfg->health, keep(f, text), "t", true, false,
+                                           true, err, sizeof err);
+    if (!t) fail_msg("refused: %s\n(tree: %s)", err, text);
+    return t;
+}
+
 static route_walk *walk_md(fixture *f, const route_tree *t, const char *metadata, const char *params)
 {
     route_context ctx = {
@@ -107,6 +119,17 @@ static route_walk *walk_md(fixture *f, const route_tree *t, const char *metadata
         .params = keep(f, params),
         .rng = &f->seed,
     };
+    return route_walk_new(&ctx, t);
+}
+
+static route_walk *walk_path(fixture *f, const route_tree *t, const char *path)
+{
+    route_context ctx = {.arena = &f->arena,
+                         .state = f->cfg->health,
+                         .config = f->cfg,
+                         .model = "m",
+                         .path = path,
+                         .rng = &f->seed};
     return route_walk_new(&ctx, t);
 }
 
@@ -510,6 +533,94 @@ static void test_a_clients_own_deadline_does_not_count_against_the_target(void *
         route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
     }
     assert_int_equal(breaker_of(f, "a"), BREAKER_OPEN);
+    fixture_free(f);
+}
+
+/* A Portkey config's request_timeout is Portkey's 408: its fallback and retry lists match on it
+ * (fallback on [429] does not move on, [408] does; retry on [408] retries); aigw's own config
+ * treats it as any timeout (falls back whatever its list says). */
+static void test_portkey_request_timeout_is_a_408(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    route_target tg;
+    const char *const fallback[] = {
+        "{\"strategy\":{\"mode\":\"fallback\",\"on_status_codes\":[429]},\"request_timeout\":10,"
+        "\"targets\":[{\"provider\":\"a\",\"model\":\"m\"},{\"provider\":\"b\",\"model\":\"m\"}]}",
+        "{\"strategy\":{\"mode\":\"fallback\",\"on_status_codes\":[408]},\"request_timeout\":10,"
+        "\"targets\":[{\"provider\":\"a\",\"model\":\"m\"},{\"provider\":\"b\",\"model\":\"m\"}]}",
+    };
+    for (int k = 0; k < 2; k++) {
+        for (int portkey = 0; portkey < 2; portkey++) {
+            route_walk *w = walk(f, portkey ? portkey_tree(f, fallback[k]) : tree(f, fallback[k]));
+            assert_string_equal(next(w, &tg), "a");
+            assert_int_equal(tg.send_once, portkey);
+            assert_true(route_begin(w, &tg));
+            usleep(12000); /* the 10 ms pass */
+            route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
+            assert_int_equal(route_last_status(w), portkey ? 408 : 0);
+            const char *then = next(w, &tg);
+            if (portkey && k == 0)
+                assert_null(then); /* 408 is not in [429]: the 408 is the answer */
+            else
+                assert_string_equal(then, "b");
+        }
+    }
+    /* retried when the retry list has 408, as Portkey's documented retry config does */
+    const route_tree *t = portkey_tree(f, "{\"provider\":\"a\",\"model\":\"m\",\"request_timeout\":10,"
+                                          "\"retry\":{\"attempts\":1,\"on_status_codes\":[408]}}");
+    route_walk *w = walk(f, t);
+    assert_string_equal(next(w, &tg), "a");
+    assert_true(route_begin(w, &tg));
+    usleep(12000);
+    route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
+    assert_string_equal(next(w, &tg), "a");
+    assert_true(tg.retry);
+    attempt(w, &tg, ATTEMPT_OK, 200);
+    assert_null(next(w, &tg));
+    /* not in the retry list (Portkey's default one): no retry */
+    w = walk(f, portkey_tree(f, "{\"provider\":\"a\",\"model\":\"m\",\"request_timeout\":10,"
+                                "\"retry\":{\"attempts\":1}}"));
+    assert_string_equal(next(w, &tg), "a");
+    assert_true(route_begin(w, &tg));
+    usleep(12000);
+    route_report(w, &(attempt_report){.result = ATTEMPT_TIMEOUT, .retry_after_ms = -1});
+    assert_null(next(w, &tg));
+    /* a timeout before the deadline (the provider's own) stays a timeout: retried */
+    w = walk(f, portkey_tree(f, "{\"provider\":\"a\",\"model\":\"m\",\"request_timeout\":10000,"
+                                "\"retry\":{\"attempts\":1}}"));
+    assert_string_equal(next(w, &tg), "a");
+    attempt(w, &tg, ATTEMPT_TIMEOUT, 0);
+    assert_int_equal(route_last_status(w), 0);
+    assert_string_equal(next(w, &tg), "a");
+    fixture_free(f);
+}
+
+/* Portkey's single strategy uses its first target (and only it); Portkey's conditions may
+ * read url.pathname, the request's path. */
+static void test_portkey_single_and_pathname_conditions(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    route_target tg;
+    const route_tree *single = portkey_tree(
+        f, "{\"strategy\":{\"mode\":\"single\"},\"targets\":[{\"provider\":\"b\"},{\"provider\":\"a\"}]}");
+    route_walk *w = walk(f, single);
+    assert_string_equal(next(w, &tg), "b");
+    attempt(w, &tg, ATTEMPT_STATUS, 500);
+    assert_null(next(w, &tg));
+
+    const route_tree *by_path = portkey_tree(
+        f, "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":["
+           "{\"query\":{\"url.pathname\":{\"$eq\":\"/v1/embeddings\"}},\"then\":\"embed\"},"
+           "{\"query\":{\"url.pathname\":{\"$regex\":\"/chat/\"}},\"then\":\"chat\"}],"
+           "\"default\":\"other\"},"
+           "\"targets\":[{\"name\":\"embed\",\"provider\":\"a\"},{\"name\":\"chat\",\"provider\":\"b\"},"
+           "{\"name\":\"other\",\"provider\":\"c\"}]}");
+    assert_string_equal(next(walk_path(f, by_path, "/v1/embeddings"), &tg), "a");
+    assert_string_equal(next(walk_path(f, by_path, "/v1/chat/completions"), &tg), "b");
+    assert_string_equal(next(walk_path(f, by_path, "/v1/messages"), &tg), "c");
+    assert_string_equal(next(walk_path(f, by_path, NULL), &tg), "c"); /* unknown: missing */
     fixture_free(f);
 }
 
@@ -1048,6 +1159,8 @@ int main(void)
         cmocka_unit_test(test_failed_probe_reopens_the_breaker),
         cmocka_unit_test(test_client_errors_do_not_open_the_breaker),
         cmocka_unit_test(test_a_clients_own_deadline_does_not_count_against_the_target),
+        cmocka_unit_test(test_portkey_request_timeout_is_a_408),
+        cmocka_unit_test(test_portkey_single_and_pathname_conditions),
         cmocka_unit_test(test_client_errors_neither_open_nor_keep_closed_the_breaker),
         cmocka_unit_test(test_max_attempts_caps_a_request_and_copies_pay_the_budget),
         cmocka_unit_test(test_conditions_pick_the_child_their_operators_say),
