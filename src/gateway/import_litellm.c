@@ -372,29 +372,29 @@ static FILE *open_stream(char **text, size_t *len)
     return f;
 }
 
-static bool import_document(importer *im, FILE *out)
+static bool import_document(importer *im)
 {
     yaml_node_t *root = yaml_document_get_root_node(&im->doc);
     if (!root) return fail(im, NULL, "the file is empty");
     if (root->type != YAML_MAPPING_NODE)
         return fail(im, root, "a LiteLLM config is a mapping (model_list: …)");
-    yaml_node_t *list = NULL;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(&im->doc, p->key);
-        const char *key = scalar(k);
-        if (key && !strcmp(key, "model_list"))
-            list = yaml_document_get_node(&im->doc, p->value);
-        else if (key && !strcmp(key, "environment_variables"))
-            fprintf(im->notes, "#   line %d: environment_variables (set them in aigw's environment)\n",
-                    line_of(k));
-        else
-            fprintf(im->notes, "#   line %d: %s\n", line_of(k), key ? key : "?");
-    }
+    yaml_node_t *list = map_get(im, root, "model_list");
     if (!list) return fail(im, root, "no model_list: nothing to import");
     if (list->type != YAML_SEQUENCE_NODE) return fail(im, list, "'model_list' must be a list");
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++)
         if (!import_entry(im, yaml_document_get_node(&im->doc, *it))) return false;
     if (!im->nproviders) return fail(im, list, "model_list is empty: nothing to import");
+    /* The other sections, after the entries' notes (a config writes model_list first). */
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&im->doc, p->key);
+        const char *key = scalar(k);
+        if (key && !strcmp(key, "model_list")) continue;
+        if (key && !strcmp(key, "environment_variables"))
+            fprintf(im->notes, "#   line %d: environment_variables (set them in aigw's environment)\n",
+                    line_of(k));
+        else
+            fprintf(im->notes, "#   line %d: %s\n", line_of(k), key ? key : "?");
+    }
     return true;
 }
 
@@ -423,7 +423,7 @@ bool import_litellm(const char *path, FILE *out, char *err, size_t errlen)
     fclose(f);
     if (!have_doc) goto out;
     im->notes = open_stream(&notes, &notes_len);
-    ok = import_document(im, out);
+    ok = import_document(im);
     fclose(im->notes);
     if (ok) write_config(im, out, notes);
 out:
