@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "gateway/import_litellm.h"
 #include "pipeline/pipeline.h"
 #include "server/server.h"
 
@@ -75,6 +76,9 @@ int main(int argc, char **argv)
         rc = cmd_serve(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config") && argc == 4 && !strcmp(argv[2], "check"))
         rc = cmd_config_check(argv[3]);
+    else if (!strcmp(argv[1], "config") && argc == 5 && !strcmp(argv[2], "import") &&
+             !strcmp(argv[3], "litellm"))
+        rc = import_litellm_command(argv[4]);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
         rc = printf("aigw %s\n", AIGW_VERSION) < 0;
     else if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -46,6 +46,7 @@ static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target);
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target);
+static bool parse_env_string(loader *ld, yaml_node_t *node, void *target);
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
@@ -132,8 +133,8 @@ static const field provider_timeouts_table[] = {
 static const field provider_table[] = {
     {"name", FIELD_STRING, PRV(name), 0, 0, NULL, NULL},
     {"type", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_type},
-    {"base_url", FIELD_STRING, PRV(base_url), 0, 0, NULL, NULL},
-    {"api_version", FIELD_STRING, PRV(api_version), 0, 0, NULL, NULL},
+    {"base_url", FIELD_CUSTOM, PRV(base_url), 0, 0, NULL, parse_env_string},
+    {"api_version", FIELD_CUSTOM, PRV(api_version), 0, 0, NULL, parse_env_string},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
@@ -266,6 +267,26 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* A string with ${VAR} expanded (base_url, api_version: an Azure resource is often given as
+ * AZURE_API_BASE); unlike a key, an unset variable is an error, since nothing could stand in. */
+static bool parse_env_string(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "value")) return false;
+    char *unset;
+    char *value = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!value) return false;
+    if (unset) {
+        bool ok = config__fail_at(ld, node, "${%s} is not set", unset);
+        free(unset);
+        free(value);
+        return ok;
+    }
+    char **dst = target;
+    free(*dst);
+    *dst = value;
+    return true;
+}
+
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
@@ -339,7 +360,9 @@ static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
         size_t blen = p->base_url ? strlen(p->base_url) : 0;
         while (blen && p->base_url[blen - 1] == '/')
             p->base_url[--blen] = '\0';
-        if (!p->nmodels) return config__fail_at(ld, item, "provider '%s' lists no 'models'", p->name);
+        /* No `models:` at all: the provider serves whatever `type/model` names ask of it; an
+         * empty list: only what aliases and routes send it. */
+        p->any_model = p->models == NULL;
         for (size_t j = 0; j + 1 < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, p->name))
                 return config__fail_at(ld, item, "provider name '%s' is used twice (first at line %d)",
@@ -752,6 +775,27 @@ void config_route_fill(const aigw_config *cfg, model_route *r, const provider_co
     r->catalog = catalog_find(&cfg->catalog, p->type, model);
     r->max_output_tokens =
         r->catalog && r->catalog->max_output ? r->catalog->max_output : CONFIG_DEFAULT_MAX_OUTPUT_TOKENS;
+}
+
+size_t config_find_typed(const aigw_config *cfg, const char *name, size_t len, const provider_config **out,
+                         size_t max, size_t *model_offset)
+{
+    const char *slash = memchr(name, '/', len);
+    if (!slash || slash == name || slash + 1 == name + len) return 0;
+    size_t type_len = (size_t)(slash - name);
+    const char *model = slash + 1;
+    size_t model_len = len - type_len - 1;
+    *model_offset = type_len + 1;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->nproviders && n < max; i++) {
+        const provider_config *p = &cfg->providers[i];
+        if (name_compare(p->type, name, type_len) != 0) continue;
+        bool serves = p->any_model;
+        for (size_t j = 0; j < p->nmodels && !serves; j++)
+            serves = name_compare(p->models[j], model, model_len) == 0;
+        if (serves) out[n++] = p;
+    }
+    return n;
 }
 
 const struct route_tree *config_find_route(const aigw_config *cfg, const char *name, size_t len)

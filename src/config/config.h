@@ -56,6 +56,7 @@ typedef struct provider_config {
     size_t nheaders;
     char **models;
     size_t nmodels;
+    bool any_model; /* no `models:` list: serves any model asked as `type/model` (passed through) */
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
     uint32_t total_timeout_ms;         /* a non-stream reply, from request to last byte */
     char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, by providers_prepare (OpenAI format) */
@@ -176,6 +177,14 @@ bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen,
 
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);
+/* A `type/model` name (LiteLLM's spelling: `openai/gpt-4o-mini`; not NUL-terminated): the
+ * providers whose `type:` is the part before the first slash and that serve the rest — it is in
+ * their `models:`, or they have no `models:` list — in the config's order, at most max of them
+ * into out. Returns how many (0: no slash, or no such provider); *model_offset is where the
+ * model starts in name. Exact names (config_find_route, config_find_model) come first: this
+ * is for names nothing else serves. */
+size_t config_find_typed(const aigw_config *cfg, const char *name, size_t len, const provider_config **out,
+                         size_t max, size_t *model_offset);
 /* Fills r for provider p serving model under public_name: catalog entry and output limit
  * looked up, is_alias when the two names differ. Strings are borrowed, not copied. */
 void config_route_fill(const aigw_config *cfg, model_route *r, const provider_config *p,

@@ -1,10 +1,10 @@
 /* plan.c — the PLAN phase: which route tree serves the request, and a walk through it.
  *
  * The tree: a config in the x-aigw-config / x-portkey-config header (JSON, or a stored route's
- * name), else the route named like the model, else the model's own one-target route, else the
- * default route; none of them: 404 model_not_found. Header configs are built once per worker
- * and found again by their bytes (routing's cache). The walk (routing/walk.c) lives in the
- * arena; EXECUTE follows it. */
+ * name), else the route named like the model, else the model's own one-target route, else a
+ * `type/model` name's providers (built for the request), else the default route; none of them: 404
+ * model_not_found. Header configs are built once per worker and found again by their bytes (routing's cache).
+ * The walk (routing/walk.c) lives in the arena; EXECUTE follows it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +59,8 @@ static const route_tree *choose_tree(exchange *x)
     if (t) return t;
     const model_route *r = config_find_model(cfg, x->model, x->model_len);
     if (r) return r->tree;
+    t = route_tree_for_typed_model(x->arena, cfg, cfg->health, x->model, x->model_len);
+    if (t) return t;
     if (cfg->default_route) return cfg->default_route;
     snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway", x->model);
     exchange_refuse(x, x->model, 404, "model_not_found", "model", msg);

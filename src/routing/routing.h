@@ -187,6 +187,12 @@ void route_cache_reset(route_cache *c, const struct aigw_config *cfg);
  * several providers serve the name, a fallback over them in the config's order. */
 route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routing_state *state,
                                  const struct model_route *routes, size_t n);
+/* The tree of a `type/model` name (config_find_typed: `openai/gpt-4o-mini` to the providers of
+ * type openai serving gpt-4o-mini, or serving any model), built in a for one request: one leaf,
+ * or a fallback over several providers in the config's order, as route_tree_for_model. The
+ * upstream is asked for the part after the slash. NULL when no provider serves the name. */
+route_tree *route_tree_for_typed_model(arena *a, const struct aigw_config *cfg, routing_state *state,
+                                       const char *name, size_t len);
 
 /* ---- shared health (health.c) ---------------------------------------------------------------- */
 

@@ -801,3 +801,19 @@ route_tree *route_tree_for_model(arena *a, const aigw_config *cfg, routing_state
         leaf_for_model(&root->children[i], cfg, state, &routes[i], routes[i].provider->name);
     return t;
 }
+
+route_tree *route_tree_for_typed_model(arena *a, const aigw_config *cfg, routing_state *state,
+                                       const char *name, size_t len)
+{
+    const provider_config *found[ROUTE_MAX_ATTEMPTS];
+    size_t model_offset;
+    size_t n = config_find_typed(cfg, name, len, found, ROUTE_MAX_ATTEMPTS, &model_offset);
+    if (!n) return NULL;
+    /* The routes say what the upstream is asked: the part after the slash (is_alias, so the
+     * body's model is replaced), with that provider's catalog entry. */
+    char *public_name = arena_strndup(a, name, len);
+    model_route *routes = arena_alloc(a, n * sizeof *routes);
+    for (size_t i = 0; i < n; i++)
+        config_route_fill(cfg, &routes[i], found[i], public_name, public_name + model_offset);
+    return route_tree_for_model(a, cfg, state, routes, n);
+}

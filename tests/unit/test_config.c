@@ -211,6 +211,51 @@ static void test_model_lookup_is_exact(void **state)
     config_free(cfg);
 }
 
+/* `type/model` names (LiteLLM's): providers of that type listing the model or listing none, in
+ * the config's order; the rest of the name is the model, slashes included. */
+static void test_typed_names_find_providers_of_the_type(void **state)
+{
+    (void)state;
+    setenv("AIGW_UNIT_BASE", "http://o", 1);
+    aigw_config *cfg = load_text("providers:\n"
+                                 "  - {name: a, type: openai, base_url: 'http://a/v1', models: [gpt-4o, x]}\n"
+                                 "  - {name: b, type: anthropic, base_url: 'http://b', models: [claude]}\n"
+                                 "  - {name: c, type: openai, base_url: '${AIGW_UNIT_BASE}/v1'}\n"
+                                 "  - {name: d, type: openai, base_url: 'http://d/v1', models: []}\n"
+                                 "  - {name: e, type: openrouter, models: [vendor/m]}\n");
+    assert_non_null(cfg);
+    assert_string_equal(cfg->providers[2].base_url, "http://o/v1");
+    assert_false(cfg->providers[0].any_model);
+    assert_true(cfg->providers[2].any_model);
+    assert_false(cfg->providers[3].any_model); /* an empty list: aliases and routes only */
+    const provider_config *found[8];
+    size_t off = 0;
+    static const char gpt[] = "openai/gpt-4o";
+    assert_int_equal(config_find_typed(cfg, gpt, strlen(gpt), found, 8, &off), 2);
+    assert_string_equal(found[0]->name, "a"); /* the config's order */
+    assert_string_equal(found[1]->name, "c");
+    assert_int_equal(off, 7);
+    static const char other[] = "openai/o3";
+    assert_int_equal(config_find_typed(cfg, other, strlen(other), found, 8, &off), 1);
+    assert_string_equal(found[0]->name, "c");
+    assert_int_equal(config_find_typed(cfg, gpt, strlen(gpt), found, 1, &off), 1); /* at most max */
+    static const char claude[] = "anthropic/claude";
+    assert_int_equal(config_find_typed(cfg, claude, strlen(claude), found, 8, &off), 1);
+    assert_string_equal(found[0]->name, "b");
+    static const char nested[] = "openrouter/vendor/m";
+    assert_int_equal(config_find_typed(cfg, nested, strlen(nested), found, 8, &off), 1);
+    assert_string_equal(nested + off, "vendor/m");
+    static const char *const none[] = {
+        "anthropic/other", "gemini/gemini-2.5-flash", "gpt-4o", "/gpt-4o", "openai/",
+        "opena/gpt-4o",    "openai2/gpt-4o"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+        assert_int_equal(config_find_typed(cfg, none[i], strlen(none[i]), found, 8, &off), 0);
+    /* the length is the name's: a longer buffer is not read past it */
+    assert_int_equal(config_find_typed(cfg, "anthropic/claudeX", 16, found, 8, &off), 1);
+    config_free(cfg);
+    unsetenv("AIGW_UNIT_BASE");
+}
+
 static void test_mistakes_name_file_line_and_cause(void **state)
 {
     (void)state;
@@ -228,7 +273,8 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("providers:\n  - name: p\n    models: [m]\n", 2, "needs a 'base_url'");
     expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2,
                  "http:// or https://");
-    expect_error("providers:\n  - name: p\n    base_url: http://x\n", 2, "lists no 'models'");
+    expect_error("providers:\n  - {name: p, base_url: '${AIGW_UNSET_BASE}/v1', models: [m]}\n", 2,
+                 "${AIGW_UNSET_BASE} is not set");
     expect_error("providers:\n  - name: p\n    type: anthropik\n    base_url: http://x\n    models: [m]\n", 3,
                  "unknown provider type 'anthropik' (known: openai, azure, anthropic");
     expect_error("providers:\n  - name: p\n    type: azure\n    models: [m]\n", 2,
@@ -270,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_env_expansion_and_keys),
         cmocka_unit_test(test_example_config_loads),
         cmocka_unit_test(test_model_lookup_is_exact),
+        cmocka_unit_test(test_typed_names_find_providers_of_the_type),
         cmocka_unit_test(test_mistakes_name_file_line_and_cause),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
