@@ -44,3 +44,65 @@ test('a second aigw on a port another process listens on refuses to start', asyn
     await gw.stop();
   }
 });
+
+test('help: aigw --help, aigw help serve, aigw serve --help, aigw config --help', () => {
+  let r = aigw(['--help']);
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /aigw serve \[-c FILE\] \[--listen HOST:PORT\]/);
+  assert.match(r.stdout, /aigw config check FILE/);
+  for (const args of [['help', 'serve'], ['serve', '--help'], ['serve', '-h']]) {
+    r = aigw(args);
+    assert.equal(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /-c, --config FILE/);
+    assert.match(r.stdout, /--listen HOST:PORT/);
+  }
+  for (const args of [['help', 'config'], ['config', '--help']]) {
+    r = aigw(args);
+    assert.equal(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /usage: aigw config check FILE/);
+  }
+});
+
+test('an unknown argument or command is named, exit 2', () => {
+  let r = aigw(['serve', '--x']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /aigw: serve: unknown argument '--x'/);
+  r = aigw(['serve', '-c']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /aigw: serve: missing FILE after '-c'/);
+  r = aigw(['serve', '--listen', 'nope']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--listen wants HOST:PORT, not 'nope'/);
+  r = aigw(['frobnicate']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /aigw: unknown command 'frobnicate'/);
+  r = aigw(['config', 'frob']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /aigw: config: unknown subcommand 'frob'/);
+});
+
+test('aigw serve with no -c and no ./aigw.yaml says where it looked and how to start', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'aigw-firstday-'));
+  dirs.push(cwd);
+  const r = aigw(['serve'], { cwd });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /looked for \.\/aigw\.yaml/);
+  assert.match(r.stderr, /cp aigw\.example\.yaml aigw\.yaml/);
+});
+
+test('--listen overrides the file and a reload keeps it', async () => {
+  // The file's port is taken (the mock's): only the override lets it start.
+  const text = gatewayConfig(mock.port).replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${mock.port}`);
+  const gw = await startGateway(text, { args: ['--listen', '127.0.0.1:0'] });
+  try {
+    assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+    writeFileSync(gw.file, text.replace('workers: 2', 'workers: 2\n# touched'));
+    gw.proc.kill('SIGHUP');
+    const end = Date.now() + 5000;
+    while (!/config reloaded|reload refused/.test(gw.stderr()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+    assert.match(gw.stderr(), /config reloaded/);
+    assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+  } finally {
+    await gw.stop();
+  }
+});

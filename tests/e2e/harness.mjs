@@ -92,12 +92,13 @@ models:
 ${extra}`;
 }
 
-// bin: another build of aigw (the test-stages one); AIGW_BIN by default.
-export async function startGateway(configText, { bin = AIGW_BIN } = {}) {
+// bin: another build of aigw (the test-stages one); AIGW_BIN by default. args: more arguments
+// for `aigw serve -c FILE`.
+export async function startGateway(configText, { bin = AIGW_BIN, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-e2e-'));
   const file = join(dir, 'aigw.yaml');
   writeFileSync(file, configText);
-  const proc = spawn(bin, ['serve', '-c', file], {
+  const proc = spawn(bin, ['serve', '-c', file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AIGW_TEST_KEY: 'test-key-123' },
   });
