@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AIGW_BIN, startMock, startGateway, gatewayConfig } from './harness.mjs';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { AIGW_BIN, startMock, startGateway, gatewayConfig, chatBody } from './harness.mjs';
 
 let mock;
 const dirs = [];
@@ -102,6 +104,82 @@ test('--listen overrides the file and a reload keeps it', async () => {
     while (!/config reloaded|reload refused/.test(gw.stderr()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
     assert.match(gw.stderr(), /config reloaded/);
     assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('GET /v1/models/{id}, Anthropic\'s model list, and an unknown model\'s 404 naming what is served', async () => {
+  const gw = await startGateway(gatewayConfig(mock.port));
+  try {
+    const openai = new OpenAI({ baseURL: gw.baseURL, apiKey: 'any', maxRetries: 0 });
+    const m = await openai.models.retrieve('mock-model');
+    assert.deepEqual({ ...m }, { id: 'mock-model', object: 'model', created: 0, owned_by: 'mock' });
+    let r = await fetch(`${gw.baseURL}/models/fast`);
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).id, 'fast');
+    r = await fetch(`${gw.baseURL}/models/no-such-model`);
+    assert.equal(r.status, 404);
+    let e = (await r.json()).error;
+    assert.equal(e.code, 'model_not_found');
+    assert.equal(e.type, 'invalid_request_error');
+    assert.match(e.message, /The model `no-such-model` does not exist/);
+    r = await fetch(`${gw.baseURL}/models/mock-model`, { method: 'POST' });
+    assert.equal(r.status, 405);
+
+    // Anthropic's shape for a client that sends anthropic-version (its SDK does).
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'any', maxRetries: 0 });
+    const page = await anthropic.models.list();
+    const ids = page.data.map((d) => d.id);
+    assert.ok(ids.includes('mock-model') && ids.includes('fast'), ids.join());
+    assert.deepEqual(page.data.find((d) => d.id === 'mock-model'),
+      { type: 'model', id: 'mock-model', display_name: 'mock-model', created_at: '1970-01-01T00:00:00Z' });
+    r = await fetch(`${gw.baseURL}/models`, { headers: { 'anthropic-version': '2023-06-01' } });
+    const list = await r.json();
+    assert.equal(list.has_more, false);
+    assert.equal(list.first_id, list.data[0].id);
+    assert.equal(list.last_id, list.data.at(-1).id);
+    assert.equal(list.object, undefined);
+    const one = await anthropic.models.retrieve('strict-model');
+    assert.equal(one.id, 'strict-model');
+    assert.equal(one.type, 'model');
+    r = await fetch(`${gw.baseURL}/models/nope`, { headers: { 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 404);
+    const body = await r.json();
+    assert.equal(body.type, 'error');
+    assert.equal(body.error.type, 'not_found_error');
+
+    // A chat request for an unknown model: the 404 names a few served models and /v1/models.
+    r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chatBody('hi', { model: 'mock-modle' })),
+    });
+    assert.equal(r.status, 404);
+    e = (await r.json()).error;
+    assert.match(e.message, /The model `mock-modle` does not exist/);
+    assert.match(e.message, /Served here: .*mock-model/);
+    assert.match(e.message, /GET \/v1\/models/);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('the 404 lists at most 5 served names, each and all bounded', async () => {
+  const many = Array.from({ length: 12 }, (_, i) => `m${i}-${'x'.repeat(100)}`);
+  const gw = await startGateway(gatewayConfig(mock.port).replace('models: [strict-model]', `models: [${many.join(', ')}]`));
+  try {
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chatBody('hi', { model: 'unknown' })),
+    });
+    assert.equal(r.status, 404);
+    const msg = (await r.json()).error.message;
+    const listed = msg.slice(msg.indexOf('Served here: ') + 13, msg.indexOf(' (GET /v1/models'));
+    const names = listed.split(', ');
+    assert.ok(names.length <= 6, listed); // five names and "…"
+    assert.equal(names.at(-1), '…');
+    assert.ok(Buffer.byteLength(listed) <= 310, `${Buffer.byteLength(listed)} bytes`);
+    for (const n of names) assert.ok(Buffer.byteLength(n) <= 63, n);
   } finally {
     await gw.stop();
   }
