@@ -15,6 +15,7 @@
 
 #include "util/alloc.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 
 #define BATCH_FLUSH_BYTES (32 * 1024)
 #define BATCH_MAX_BYTES (1024 * 1024)
@@ -298,7 +299,11 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
                    ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"cached_tokens\":%ld,"
                    "\"cache_write_tokens\":%ld,\"reasoning_tokens\":%ld}",
                    u->prompt, u->completion, u->cached, u->cache_write, u->reasoning);
-        if (r->cost_usd >= 0) buf_printf(b, ",\"cost_usd\":%.10g", r->cost_usd);
+        if (r->cost_usd >= 0) {
+            char usd[UNITS_DECIMAL_MAX];
+            units_format_decimal(usd, r->cost_usd);
+            buf_printf(b, ",\"cost_usd\":%s", usd);
+        }
     }
     if (r->route) {
         buf_append_lit(b, ",\"route\":");

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -180,6 +180,41 @@ test('the 404 lists at most 5 served names, each and all bounded', async () => {
     assert.equal(names.at(-1), '…');
     assert.ok(Buffer.byteLength(listed) <= 310, `${Buffer.byteLength(listed)} bytes`);
     for (const n of names) assert.ok(Buffer.byteLength(n) <= 63, n);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('cost as a plain decimal: header, access log and the stream\'s usage chunk', async () => {
+  const catalog = configFile(JSON.stringify({
+    models: [{ provider: 'openai', model: 'm-priced', max_output: 1000, input: 1, output: 1, taken: '2026-11' }],
+  }), 'prices.json');
+  const log = join(catalog, '..', 'access.log');
+  const text = gatewayConfig(mock.port).replace('access_log: stdout', `access_log: ${log}\ncatalog: ${catalog}`) +
+    `  - name: priced\n    provider: mock\n    model: m-priced\n`;
+  const gw = await startGateway(text);
+  try {
+    // 2 prompt + 5 completion tokens at $1 per million: 7e-06, written 0.000007.
+    let r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chatBody('Hello there', { model: 'priced' })),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-aigw-cost-usd'), '0.000007');
+    r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chatBody('Hello there', { model: 'priced', stream: true, stream_options: { include_usage: true } })),
+    });
+    const sse = await r.text();
+    assert.match(sse, /"aigw":\{"cost_usd":0\.000007\}/);
+    let lines = '';
+    const end = Date.now() + 3000;
+    while ((lines.match(/cost_usd/g) || []).length < 2 && Date.now() < end) {
+      try { lines = readFileSync(log, 'utf8'); } catch { /* not yet written */ }
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    assert.equal((lines.match(/"cost_usd":0\.000007[,}]/g) || []).length, 2, lines);
+    assert.doesNotMatch(lines, /e-0/);
   } finally {
     await gw.stop();
   }
