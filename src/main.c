@@ -168,13 +168,18 @@ static int cmd_serve(int argc, char **argv)
 }
 
 /* The providers whose api_key names a variable that is not set: the client's own key goes
- * upstream instead. */
+ * upstream instead. A warning, not an error, so the example config runs without keys. */
 static void warn_unset_keys(const aigw_config *cfg)
 {
-    for (size_t i = 0; i < cfg->nproviders; i++)
-        if (cfg->providers[i].api_key_env)
-            fprintf(stderr, "aigw: provider %s: %s is not set; the client's own Authorization is forwarded\n",
-                    cfg->providers[i].name, cfg->providers[i].api_key_env);
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const provider_config *p = &cfg->providers[i];
+        if (p->api_key_env)
+            fprintf(
+                stderr,
+                "aigw: %s:%d: warning: provider %s: api_key: %s is not set; the client's own Authorization "
+                "is forwarded\n",
+                cfg->path, p->api_key_line, p->name, p->api_key_env);
+    }
 }
 
 static int cmd_config_check(const char *path)
@@ -185,6 +190,7 @@ static int cmd_config_check(const char *path)
         fprintf(stderr, "aigw: %s\n", err);
         return 1;
     }
+    warn_unset_keys(cfg);
     printf("%s: ok (%zu provider%s, %zu model%s, listen %s:%d)\n", path, cfg->nproviders,
            cfg->nproviders == 1 ? "" : "s", cfg->nroutes, cfg->nroutes == 1 ? "" : "s", cfg->listen_host,
            cfg->listen_port);

@@ -4,9 +4,11 @@
  * walked with tables: a section is a list of rows {key, kind, bounds, offset}; a key not in
  * the table is an error listing what is allowed (the machinery is config_read.c; the tables
  * and the sections that need code are here). This keeps each setting in one place (nginx's
- * ngx_command_t, Redis's config.c) instead of a chain of strcmp. `${VAR}` is expanded in
- * string values; an unset variable in `api_key` leaves the provider keyless (the client's own
- * key is forwarded) and is reported once on stderr, so the example config works without keys.
+ * ngx_command_t, Redis's config.c) instead of a chain of strcmp. `${VAR}` (or a whole value
+ * `os.environ/VAR` or `$VAR`) is expanded in `api_key`, `base_url` and `headers`; an unset
+ * variable in `api_key` leaves the provider keyless (the client's own key is forwarded) and is
+ * reported once on stderr (a warning with file:line), so the example config works without
+ * keys; in `base_url` it is an error naming the variable.
  *
  * What depends on the modules above config is kept as written, with its line, for them to
  * finish in the load sequence (gateway_config_load): a provider's `type:` (providers_prepare
@@ -40,6 +42,7 @@
 #define PRV(member) offsetof(provider_config, member)
 
 static bool parse_listen(loader *ld, yaml_node_t *node, void *target);
+static bool parse_base_url(loader *ld, yaml_node_t *node, void *target);
 static bool parse_providers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target);
@@ -132,7 +135,7 @@ static const field provider_timeouts_table[] = {
 static const field provider_table[] = {
     {"name", FIELD_STRING, PRV(name), 0, 0, NULL, NULL},
     {"type", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_type},
-    {"base_url", FIELD_STRING, PRV(base_url), 0, 0, NULL, NULL},
+    {"base_url", FIELD_CUSTOM, 0, 0, 0, NULL, parse_base_url},
     {"api_version", FIELD_STRING, PRV(api_version), 0, 0, NULL, NULL},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
@@ -259,10 +262,31 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
     free(p->api_key_env);
     p->api_key = NULL;
     p->api_key_env = unset;
+    p->api_key_line = (int)node->start_mark.line + 1;
     if (*key && !unset)
         p->api_key = key;
     else
         free(key);
+    return true;
+}
+
+/* base_url may name variables (${VAR}, os.environ/VAR) like api_key; one that is unset is an
+ * error, since the URL would be another one. */
+static bool parse_base_url(loader *ld, yaml_node_t *node, void *target)
+{
+    provider_config *p = target;
+    if (!config__require_scalar(ld, node, "base_url")) return false;
+    char *unset;
+    char *url = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!url) return false;
+    if (unset) {
+        config__fail_at(ld, node, "base_url: environment variable %s is not set", unset);
+        free(unset);
+        free(url);
+        return false;
+    }
+    free(p->base_url);
+    p->base_url = url;
     return true;
 }
 

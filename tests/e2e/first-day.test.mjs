@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { AIGW_BIN, startMock, startGateway, gatewayConfig, chatBody } from './harness.mjs';
+import { AIGW_BIN, startMock, startGateway, gatewayConfig, chatBody, headerValues } from './harness.mjs';
 
 let mock;
 const dirs = [];
@@ -217,5 +217,48 @@ test('cost as a plain decimal: header, access log and the stream\'s usage chunk'
     assert.doesNotMatch(lines, /e-0/);
   } finally {
     await gw.stop();
+  }
+});
+
+test('config check warns (file:line) for an unset api_key variable; base_url\'s is an error', () => {
+  const env = { ...process.env };
+  delete env.AIGW_FD_UNSET;
+  const file = configFile(gatewayConfig(mock.port).replace('${AIGW_TEST_KEY}', '${AIGW_FD_UNSET}'));
+  let r = aigw(['config', 'check', file], { env });
+  assert.equal(r.status, 0, r.stderr);
+  const line = gatewayConfig(mock.port).split('\n').findIndex((l) => l.includes('api_key:')) + 1;
+  assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:${line}: warning: provider mock: api_key: AIGW_FD_UNSET is not set`));
+  for (const spelling of ['os.environ/AIGW_FD_UNSET', '$AIGW_FD_UNSET']) {
+    r = aigw(['config', 'check', configFile(gatewayConfig(mock.port).replace('${AIGW_TEST_KEY}', spelling))], { env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /api_key: AIGW_FD_UNSET is not set/, spelling);
+  }
+  const bad = configFile(gatewayConfig(mock.port).replace(`base_url: http://127.0.0.1:${mock.port}/v1\n    api_key`,
+    'base_url: ${AIGW_FD_UNSET}/v1\n    api_key'));
+  r = aigw(['config', 'check', bad], { env });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /:\d+: base_url: environment variable AIGW_FD_UNSET is not set/);
+});
+
+test('api_key: os.environ/NAME and $NAME read the variable, like ${NAME}', async () => {
+  for (const spelling of ['os.environ/AIGW_TEST_KEY', '$AIGW_TEST_KEY']) {
+    const text = gatewayConfig(mock.port).replace('${AIGW_TEST_KEY}', spelling)
+      .replace(`base_url: http://127.0.0.1:${mock.port}/v1\n    api_key`, 'base_url: os.environ/AIGW_FD_BASE\n    api_key');
+    process.env.AIGW_FD_BASE = `http://127.0.0.1:${mock.port}/v1`;
+    const gw = await startGateway(text);
+    delete process.env.AIGW_FD_BASE;
+    try {
+      await mock.reset();
+      const r = await fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer client-key' },
+        body: JSON.stringify(chatBody(spelling)),
+      });
+      assert.equal(r.status, 200, spelling);
+      const [rec] = await mock.requests('/v1/chat/completions');
+      assert.deepEqual(headerValues(rec, 'authorization'), ['Bearer test-key-123'], spelling);
+      assert.doesNotMatch(gw.stderr(), /is not set/);
+    } finally {
+      await gw.stop();
+    }
   }
 });
