@@ -4,9 +4,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AIGW_BIN, startMock, startGateway, gatewayConfig, chatBody, headerValues } from './harness.mjs';
@@ -261,4 +261,12 @@ test('api_key: os.environ/NAME and $NAME read the variable, like ${NAME}', async
       await gw.stop();
     }
   }
+});
+
+test('the harness removes a gateway\'s temporary directory when it stops it', async () => {
+  const gw = await startGateway(gatewayConfig(mock.port));
+  const dir = dirname(gw.file);
+  assert.ok(existsSync(dir));
+  await gw.stop();
+  assert.ok(!existsSync(dir), `${dir} is still there`);
 });
