@@ -6,11 +6,29 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 cleanup() { kill "${mock_pid:-}" "${gw_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
+# A port someone already listens on: say which and stop, rather than start beside it.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for need in "9090 aigw-mock" "8080 aigw"; do
+    set -- $need
+    if port_busy "$1"; then
+        echo "make run: 127.0.0.1:$1 (for $2) is already in use; stop what listens there and try again" >&2
+        exit 1
+    fi
+done
 "$BUILD/aigw-mock" --listen 127.0.0.1:9090 &
 mock_pid=$!
 "$BUILD/aigw" serve -c aigw.example.yaml &
 gw_pid=$!
-for _ in $(seq 50); do curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+ready=
+for _ in $(seq 50); do
+    if curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 "$gw_pid" 2>/dev/null && kill -0 "$mock_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$ready" ]; then
+    echo "make run: aigw did not become ready on 127.0.0.1:8080 (see its messages above)" >&2
+    exit 1
+fi
 cat <<'MSG'
 
 aigw is running on http://127.0.0.1:8080 (aigw-mock behind it on :9090). Try:

@@ -4,9 +4,11 @@
  * walked with tables: a section is a list of rows {key, kind, bounds, offset}; a key not in
  * the table is an error listing what is allowed (the machinery is config_read.c; the tables
  * and the sections that need code are here). This keeps each setting in one place (nginx's
- * ngx_command_t, Redis's config.c) instead of a chain of strcmp. `${VAR}` is expanded in
- * string values; an unset variable in `api_key` leaves the provider keyless (the client's own
- * key is forwarded) and is reported once on stderr, so the example config works without keys.
+ * ngx_command_t, Redis's config.c) instead of a chain of strcmp. `${VAR}` (or a whole value
+ * `os.environ/VAR` or `$VAR`) is expanded in `api_key`, `base_url` and `headers`; an unset
+ * variable in `api_key` leaves the provider keyless (the client's own key is forwarded) and is
+ * reported once on stderr (a warning with file:line), so the example config works without
+ * keys; in `base_url` it is an error naming the variable.
  *
  * What depends on the modules above config is kept as written, with its line, for them to
  * finish in the load sequence (gateway_config_load): a provider's `type:` (providers_prepare
@@ -40,13 +42,14 @@
 #define PRV(member) offsetof(provider_config, member)
 
 static bool parse_listen(loader *ld, yaml_node_t *node, void *target);
+static bool parse_base_url(loader *ld, yaml_node_t *node, void *target);
 static bool parse_providers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target);
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target);
-static bool parse_env_string(loader *ld, yaml_node_t *node, void *target);
+static bool parse_api_version(loader *ld, yaml_node_t *node, void *target);
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
@@ -133,8 +136,8 @@ static const field provider_timeouts_table[] = {
 static const field provider_table[] = {
     {"name", FIELD_STRING, PRV(name), 0, 0, NULL, NULL},
     {"type", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_type},
-    {"base_url", FIELD_CUSTOM, PRV(base_url), 0, 0, NULL, parse_env_string},
-    {"api_version", FIELD_CUSTOM, PRV(api_version), 0, 0, NULL, parse_env_string},
+    {"base_url", FIELD_CUSTOM, PRV(base_url), 0, 0, NULL, parse_base_url},
+    {"api_version", FIELD_CUSTOM, PRV(api_version), 0, 0, NULL, parse_api_version},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
@@ -260,6 +263,7 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
     free(p->api_key_env);
     p->api_key = NULL;
     p->api_key_env = unset;
+    p->api_key_line = (int)node->start_mark.line + 1;
     if (*key && !unset)
         p->api_key = key;
     else
@@ -269,22 +273,32 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
 
 /* A string with ${VAR} expanded (base_url, api_version: an Azure resource is often given as
  * AZURE_API_BASE); unlike a key, an unset variable is an error, since nothing could stand in. */
-static bool parse_env_string(loader *ld, yaml_node_t *node, void *target)
+static bool parse_env_string(loader *ld, yaml_node_t *node, void *target, const char *key)
 {
-    if (!config__require_scalar(ld, node, "value")) return false;
+    if (!config__require_scalar(ld, node, key)) return false;
     char *unset;
     char *value = config__expand_env(ld, node, config__scalar(node), &unset);
     if (!value) return false;
     if (unset) {
-        bool ok = config__fail_at(ld, node, "${%s} is not set", unset);
+        config__fail_at(ld, node, "%s: environment variable %s is not set", key, unset);
         free(unset);
         free(value);
-        return ok;
+        return false;
     }
     char **dst = target;
     free(*dst);
     *dst = value;
     return true;
+}
+
+static bool parse_base_url(loader *ld, yaml_node_t *node, void *target)
+{
+    return parse_env_string(ld, node, target, "base_url");
+}
+
+static bool parse_api_version(loader *ld, yaml_node_t *node, void *target)
+{
+    return parse_env_string(ld, node, target, "api_version");
 }
 
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target)

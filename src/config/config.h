@@ -51,7 +51,8 @@ typedef struct provider_config {
     char *base_url;                       /* without trailing slash; the preset's when not given */
     char *api_version;                    /* Azure's api-version */
     char *api_key;                        /* NULL: the client's own Authorization is forwarded */
-    char *api_key_env;                    /* the ${VAR} it came from, for messages */
+    char *api_key_env;                    /* the ${VAR} it came from when unset, for messages */
+    int api_key_line;                     /* where api_key was written */
     header_pair *headers;
     size_t nheaders;
     char **models;

@@ -53,10 +53,34 @@ bool config__parse_int(const char *s, long long *out)
     return true;
 }
 
-/* Expands ${VAR} references. *unset gets the first unset variable's name (malloc'd) or NULL;
- * an unset variable expands to nothing. */
+/* A whole value that is only a variable's name in another tool's spelling: LiteLLM's
+ * `os.environ/NAME`, or a shell's `$NAME`. Both used to become literal keys; they are read as
+ * ${NAME}. The name goes to name (NUL-terminated); false when s is not one of them. */
+static bool env_reference_alias(const char *s, char *name, size_t namelen)
+{
+    const char *n = NULL;
+    if (!strncmp(s, "os.environ/", 11))
+        n = s + 11;
+    else if (s[0] == '$' && s[1] != '{')
+        n = s + 1;
+    if (!n || !(*n == '_' || (*n >= 'A' && *n <= 'Z') || (*n >= 'a' && *n <= 'z'))) return false;
+    size_t len = strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+    if (n[len] || len >= namelen) return false;
+    memcpy(name, n, len + 1);
+    return true;
+}
+
+/* Expands ${VAR} references (and a whole value `os.environ/VAR` or `$VAR`, as ${VAR}).
+ * *unset gets the first unset variable's name (malloc'd) or NULL; an unset variable expands
+ * to nothing. */
 char *config__expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset)
 {
+    char alias[256];
+    if (env_reference_alias(s, alias, sizeof alias)) {
+        const char *val = getenv(alias);
+        *unset = !val || !*val ? xstrdup(alias) : NULL;
+        return xstrdup(val ? val : "");
+    }
     size_t cap = strlen(s) + 1, len = 0;
     char *out = xmalloc(cap);
     *unset = NULL;

@@ -67,9 +67,10 @@ const char *config__scalar(const yaml_node_t *node);
 bool config__require_scalar(loader *ld, yaml_node_t *node, const char *key);
 /* A whole non-negative number in decimal; false when s is anything else. */
 bool config__parse_int(const char *s, long long *out);
-/* Expands ${VAR} references in s, a value of node; returns a malloc'd string the caller frees,
- * or NULL after recording an error. *unset gets the first unset variable's name (malloc'd) or
- * NULL; an unset variable expands to nothing. */
+/* Expands ${VAR} references in s, a value of node (a whole value `os.environ/VAR` or `$VAR`
+ * is read as ${VAR}: the spellings of LiteLLM's configs and of shells); returns a malloc'd string the caller
+ * frees, or NULL after recording an error. *unset gets the first unset variable's name (malloc'd) or NULL; an
+ * unset variable expands to nothing. */
 char *config__expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset);
 /* A list of non-empty names: *out (malloc'd, as are its strings) and *count, which the caller
  * frees even after a failure (*count says how many were filled). */

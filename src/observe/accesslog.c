@@ -16,6 +16,7 @@
 
 #include "util/alloc.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 
 #define BATCH_FLUSH_BYTES (32 * 1024)
 #define BATCH_MAX_BYTES (1024 * 1024)
@@ -326,7 +327,12 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
         buf_append_lit(b, ",\"reasoning_tokens\":");
         buf_append_int(b, u->reasoning);
         buf_append_lit(b, "}");
-        if (r->cost_usd >= 0) buf_printf(b, ",\"cost_usd\":%.10g", r->cost_usd);
+        if (r->cost_usd >= 0) {
+            char usd[UNITS_DECIMAL_MAX];
+            units_format_decimal(usd, r->cost_usd);
+            buf_append_lit(b, ",\"cost_usd\":");
+            buf_append_str(b, usd);
+        }
     }
     if (r->route) {
         buf_append_lit(b, ",\"route\":");

@@ -1,7 +1,8 @@
 /* accept.c — the ACCEPT phase: method + path → endpoint, and the endpoints aigw answers itself.
  *
  * A proxied endpoint (chat completions, completions, embeddings, messages, count_tokens) sets
- * x->endpoint and goes on; /v1/models, /healthz and /readyz answer here; anything else is a
+ * x->endpoint and goes on; /v1/models (OpenAI's list, or Anthropic's for a client that sends
+ * anthropic-version), /v1/models/{id}, /healthz and /readyz answer here; anything else is a
  * 404, or a 405 for a known path with another method. HEAD is GET without the body (the server
  * leaves it out). */
 #include <stdio.h>
@@ -13,37 +14,135 @@
 #include "server/http_conn.h"
 #include "server/server.h"
 
+const char *served_model_name(const aigw_config *cfg, size_t i, const char **owner)
+{
+    if (i < cfg->ntrees) {
+        if (owner) *owner = "aigw";
+        return cfg->trees[i]->name;
+    }
+    const model_route *r = &cfg->routes[i - cfg->ntrees];
+    if ((r > cfg->routes && !strcmp(r[-1].public_name, r->public_name)) ||
+        config_find_route(cfg, r->public_name, strlen(r->public_name)))
+        return NULL;
+    if (owner) *owner = r->provider->name;
+    return r->public_name;
+}
+
+/* The client speaks Anthropic's API: its SDKs send anthropic-version on every request. */
+static bool wants_anthropic(const exchange *x)
+{
+    return exchange_header(x, "anthropic-version") != NULL;
+}
+
+/* One model object: OpenAI's {id, object, created, owned_by} or Anthropic's ModelInfo {type,
+ * id, display_name, created_at} (the release date is unknown: the epoch, as Anthropic's
+ * reference allows). */
+static void append_model(buf *out, bool anthropic, const char *name, const char *owner)
+{
+    if (anthropic) {
+        buf_append_lit(out, "{\"type\":\"model\",\"id\":");
+        buf_append_json_string(out, name, strlen(name));
+        buf_append_lit(out, ",\"display_name\":");
+        buf_append_json_string(out, name, strlen(name));
+        buf_append_lit(out, ",\"created_at\":\"1970-01-01T00:00:00Z\"}");
+        return;
+    }
+    buf_append_lit(out, "{\"id\":");
+    buf_append_json_string(out, name, strlen(name));
+    buf_append_lit(out, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+    buf_append_json_string(out, owner, strlen(owner));
+    buf_append_lit(out, "}");
+}
+
+/* GET /v1/models: every public name once, in OpenAI's list shape, or Anthropic's (one page:
+ * has_more false, first_id / last_id null when empty) for an Anthropic client. */
 static void answer_models(exchange *x)
 {
     const aigw_config *cfg = x->config;
+    bool anthropic = wants_anthropic(x);
     buf out;
     buf_init(&out, 16 * 1024 * 1024);
-    buf_append_lit(&out, "{\"object\":\"list\",\"data\":[");
-    /* Each public name once: a route's, then each served model's (owned by its first provider). */
-    size_t listed = 0;
+    if (anthropic)
+        buf_append_lit(&out, "{\"data\":[");
+    else
+        buf_append_lit(&out, "{\"object\":\"list\",\"data\":[");
+    const char *first = NULL, *last = NULL;
     for (size_t i = 0; i < cfg->ntrees + cfg->nroutes; i++) {
-        const char *name, *owner;
-        if (i < cfg->ntrees) {
-            name = cfg->trees[i]->name;
-            owner = "aigw";
-        } else {
-            const model_route *r = &cfg->routes[i - cfg->ntrees];
-            if ((r > cfg->routes && !strcmp(r[-1].public_name, r->public_name)) ||
-                config_find_route(cfg, r->public_name, strlen(r->public_name)))
-                continue;
-            name = r->public_name;
-            owner = r->provider->name;
-        }
-        if (listed++) buf_append_lit(&out, ",");
-        buf_append_lit(&out, "{\"id\":");
-        buf_append_json_string(&out, name, strlen(name));
-        buf_append_lit(&out, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-        buf_append_json_string(&out, owner, strlen(owner));
-        buf_append_lit(&out, "}");
+        const char *owner, *name = served_model_name(cfg, i, &owner);
+        if (!name) continue;
+        if (first) buf_append_lit(&out, ",");
+        if (!first) first = name;
+        last = name;
+        append_model(&out, anthropic, name, owner);
     }
-    buf_append_lit(&out, "]}");
+    buf_append_lit(&out, "]");
+    if (anthropic) {
+        buf_append_lit(&out, ",\"has_more\":false,\"first_id\":");
+        if (first)
+            buf_append_json_string(&out, first, strlen(first));
+        else
+            buf_append_lit(&out, "null");
+        buf_append_lit(&out, ",\"last_id\":");
+        if (last)
+            buf_append_json_string(&out, last, strlen(last));
+        else
+            buf_append_lit(&out, "null");
+    }
+    buf_append_lit(&out, "}");
     exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
     buf_free(&out);
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+#define MODEL_ID_MAX 256 /* the longest model name decode.c accepts */
+
+/* GET /v1/models/{id}: the model object, or a 404 in the client's API shape. The id is
+ * percent-decoded (a name with a slash arrives as %2F, or as is). */
+static void answer_model(exchange *x)
+{
+    const char *enc = x->http->path + sizeof "/v1/models/" - 1;
+    char id[MODEL_ID_MAX + 1];
+    size_t n = 0;
+    bool valid = *enc != '\0';
+    for (const char *p = enc; *p && valid; p++) {
+        char c = *p;
+        if (c == '%' && hex_value(p[1]) >= 0 && hex_value(p[2]) >= 0) {
+            c = (char)(hex_value(p[1]) * 16 + hex_value(p[2]));
+            p += 2;
+        }
+        if (n == MODEL_ID_MAX || (unsigned char)c < 0x20 || c == 0x7f)
+            valid = false;
+        else
+            id[n++] = c;
+    }
+    id[n] = '\0';
+    bool anthropic = wants_anthropic(x);
+    const aigw_config *cfg = x->config;
+    for (size_t i = 0; valid && i < cfg->ntrees + cfg->nroutes; i++) {
+        const char *owner, *name = served_model_name(cfg, i, &owner);
+        if (!name || strcmp(name, id) != 0) continue;
+        buf out;
+        buf_init(&out, 4096);
+        append_model(&out, anthropic, name, owner);
+        exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
+        buf_free(&out);
+        return;
+    }
+    if (anthropic) x->ingress = WIRE_ANTHROPIC; /* the 404 in the shape the client reads */
+    char msg[400];
+    if (valid)
+        snprintf(msg, sizeof msg, "The model `%.256s` does not exist or is not served by this gateway", id);
+    else
+        snprintf(msg, sizeof msg, "The model does not exist or is not served by this gateway");
+    exchange_error(x, 404, anthropic ? "not_found_error" : "invalid_request_error", "model_not_found",
+                   "model", msg);
 }
 
 static void answer_healthz(exchange *x)
@@ -85,6 +184,16 @@ static stage_result accept_on_request(exchange *x, void *state)
     const http_request *req = x->http;
     bool path_known = false;
     int method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    if (!strncmp(req->path, "/v1/models/", sizeof "/v1/models/" - 1)) {
+        if (method != HTTP_GET) {
+            exchange_error(x, 405, "invalid_request_error", "method_not_allowed", NULL,
+                           "only GET is allowed on /v1/models/{model}");
+            return STAGE_DONE;
+        }
+        x->endpoint = -1;
+        answer_model(x);
+        return STAGE_DONE;
+    }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint_row *e = &endpoints[i];
         if (strcmp(req->path, e->path) != 0) continue;

@@ -19,6 +19,7 @@
 #include "pipeline/attempt.h"
 #include "server/http_conn.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 
 typedef struct walk_state {
     attempt *cur;         /* the attempt in flight, or last started */
@@ -228,8 +229,11 @@ static void answer_reply(exchange *x, attempt *a, bool gave_up)
     char cost_line[64];
     size_t cost_len = 0;
     double cost = attempt_cost(a);
-    if (cost >= 0)
-        cost_len = (size_t)snprintf(cost_line, sizeof cost_line, "x-aigw-cost-usd: %.10g\r\n", cost);
+    if (cost >= 0) {
+        char usd[UNITS_DECIMAL_MAX];
+        units_format_decimal(usd, cost);
+        cost_len = (size_t)snprintf(cost_line, sizeof cost_line, "x-aigw-cost-usd: %s\r\n", usd);
+    }
     x->answer = a;
     set_route_headers(x, a, gave_up, NULL, 0);
     char *headers = arena_alloc(x->arena, a->pass_headers_len + cost_len + 1);

@@ -13,6 +13,36 @@
 #include "pipeline/stages.h"
 #include "server/worker.h"
 
+#define HINT_NAMES 5      /* served names an unknown model's 404 shows */
+#define HINT_NAME_MAX 60  /* bytes of each shown */
+#define HINT_LIST_MAX 300 /* bytes of the whole list */
+
+/* ". Served here: a, b, c, … (GET /v1/models lists them all)" into out (NUL-terminated,
+ * truncated to outlen): the first few public names, so a typo is seen at once; bounded, since
+ * a config can serve thousands. */
+static void served_names_hint(const aigw_config *cfg, char *out, size_t outlen)
+{
+    char list[HINT_LIST_MAX + 8];
+    size_t len = 0, shown = 0, total = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < cfg->ntrees + cfg->nroutes; i++) {
+        const char *name = served_model_name(cfg, i, NULL);
+        if (!name) continue;
+        total++;
+        size_t nlen = strlen(name);
+        int w = nlen > HINT_NAME_MAX ? HINT_NAME_MAX : (int)nlen;
+        if (shown == HINT_NAMES || len + (size_t)w + 8 > HINT_LIST_MAX) continue;
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s%s", shown ? ", " : "", w, name,
+                                nlen > HINT_NAME_MAX ? "…" : "");
+        shown++;
+    }
+    if (total == 0)
+        snprintf(out, outlen, ". This gateway serves no models yet (see GET /v1/models)");
+    else
+        snprintf(out, outlen, ". Served here: %s%s (GET /v1/models lists them all)", list,
+                 shown < total ? ", …" : "");
+}
+
 static const route_tree *choose_tree(exchange *x)
 {
     const aigw_config *cfg = x->config;
@@ -62,7 +92,9 @@ static const route_tree *choose_tree(exchange *x)
     t = route_tree_for_typed_model(x->arena, cfg, cfg->health, x->model, x->model_len);
     if (t) return t;
     if (cfg->default_route) return cfg->default_route;
-    snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway", x->model);
+    int n = snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
+                     x->model);
+    served_names_hint(cfg, msg + n, sizeof msg - (size_t)n);
     exchange_refuse(x, x->model, 404, "model_not_found", "model", msg);
     return NULL;
 }

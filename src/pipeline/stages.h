@@ -14,6 +14,11 @@ extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_
 void exchange_refuse(exchange *x, const char *route, int status, const char *code, const char *param,
                      const char *message);
 
+/* The i-th public model name of cfg (0 <= i < ntrees + nroutes): a route's, then each served
+ * model's. NULL for an entry already listed under another i (each name is listed once). owner
+ * (optional) gets "aigw" for a route, else the provider's name. The strings are cfg's. */
+const char *served_model_name(const aigw_config *cfg, size_t i, const char **owner);
+
 /* The worker's upstream client and route cache (pipeline.c keeps them per worker). */
 struct upstream_client *pipeline_upstream(struct pipeline_worker *pw);
 route_cache *pipeline_route_cache(struct pipeline_worker *pw);

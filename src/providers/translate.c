@@ -19,6 +19,7 @@
 
 #include "providers/codec.h"
 #include "util/json.h"
+#include "util/units.h"
 
 /* One row per wire_format, each defined in its format's file. */
 const wire_codec *const wire_codecs[WIRE__COUNT] = {
@@ -554,7 +555,9 @@ stream_step provider_stream_event(codec_ctx *ctx, const char *raw, size_t len, b
             brace = memrchr(raw, '}', len);
         if (brace) { /* the usage chunk: the cost goes in as an extra field */
             buf_append(out, raw, (size_t)(brace - raw));
-            buf_printf(out, ",\"aigw\":{\"cost_usd\":%.10g}", cost);
+            char usd[UNITS_DECIMAL_MAX];
+            units_format_decimal(usd, cost);
+            buf_printf(out, ",\"aigw\":{\"cost_usd\":%s}", usd);
             buf_append(out, brace, len - (size_t)(brace - raw));
         } else {
             buf_append(out, raw, len);

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -61,7 +62,40 @@ bool server_is_ready(const server *srv)
 
 /* ---- listening sockets ------------------------------------------------------------------ */
 
-static int open_listener(const char *host, int *port, char *err, size_t errlen)
+/* Whether something else already listens on addr. SO_REUSEPORT would let our sockets share the
+ * port with it silently (the kernel then splits new connections between the two processes, so a
+ * second aigw would answer half the traffic with its config), so connect to it first: a listener
+ * accepts, a free port refuses. A wildcard address is tried on loopback. Rejected: a plain bind
+ * on a throwaway socket — without SO_REUSEADDR a previous run's TIME_WAIT connections make it
+ * fail, and with it Linux lets it succeed beside a listener. The address is local, so the
+ * connect is answered at once; SO_SNDTIMEO bounds it all the same (runs before the loops). */
+static bool address_in_use(const struct addrinfo *addr)
+{
+    struct sockaddr_storage to;
+    if (addr->ai_addrlen > sizeof to) return false;
+    memcpy(&to, addr->ai_addr, addr->ai_addrlen);
+    if (to.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&to;
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (to.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&to;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+    } else {
+        return false;
+    }
+    int fd = socket(addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false; /* the real socket will report the failure */
+    struct timeval limit = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    bool busy = connect(fd, (struct sockaddr *)&to, addr->ai_addrlen) == 0;
+    close(fd);
+    return busy;
+}
+
+/* A listening socket on host:*port with SO_REUSEPORT, so that every worker gets its own.
+ * probe: first check that no other process listens there (the first socket only: the later
+ * ones join it). *port 0 becomes the port the kernel chose. Returns the fd, or -1 with err. */
+static int open_listener(const char *host, int *port, bool probe, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
@@ -70,6 +104,11 @@ static int open_listener(const char *host, int *port, char *err, size_t errlen)
     int rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "listen: cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    if (probe && *port != 0 && address_in_use(res)) {
+        snprintf(err, errlen, "listen: %s:%d is already in use (another aigw?)", host, *port);
+        freeaddrinfo(res);
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -343,7 +382,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
         nonce = (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
     for (int i = 0; i < srv.nworkers; i++) {
         worker *w = &srv.workers[i];
-        w->listen_fd = open_listener(cfg->listen_host, &port, err, sizeof err);
+        w->listen_fd = open_listener(cfg->listen_host, &port, i == 0, err, sizeof err);
         if (w->listen_fd < 0) {
             fprintf(stderr, "aigw: %s\n", err);
             for (int j = 0; j < i; j++)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -64,4 +65,23 @@ bool units_parse_duration(const char *s, long long *ms)
     else
         return false;
     return scale(v, mul, ms);
+}
+
+size_t units_format_decimal(char *out, double v)
+{
+    int n;
+    if (!(v > -1e15 && v < 1e15)) /* also NaN */
+        n = snprintf(out, UNITS_DECIMAL_MAX, "%g", v);
+    else
+        n = snprintf(out, UNITS_DECIMAL_MAX, "%.12f", v);
+    if (n < 0) n = 0;
+    if (n >= UNITS_DECIMAL_MAX) n = UNITS_DECIMAL_MAX - 1;
+    if (memchr(out, '.', (size_t)n) && !memchr(out, 'e', (size_t)n)) {
+        while (n > 0 && out[n - 1] == '0')
+            n--;
+        if (n > 0 && out[n - 1] == '.') n--;
+    }
+    if (n == 2 && out[0] == '-' && out[1] == '0') n = 1, out[0] = '0'; /* -0.0000000000001 */
+    out[n] = '\0';
+    return (size_t)n;
 }

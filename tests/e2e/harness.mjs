@@ -2,7 +2,7 @@
 // Every wait is bounded; every process is stopped by the test that started it, and aigw must
 // exit 0 on SIGTERM with nothing from the sanitizers on stderr.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -92,12 +92,13 @@ models:
 ${extra}`;
 }
 
-// bin: another build of aigw (the test-stages one); AIGW_BIN by default.
-export async function startGateway(configText, { bin = AIGW_BIN } = {}) {
+// bin: another build of aigw (the test-stages one); AIGW_BIN by default. args: more arguments
+// for `aigw serve -c FILE`.
+export async function startGateway(configText, { bin = AIGW_BIN, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-e2e-'));
   const file = join(dir, 'aigw.yaml');
   writeFileSync(file, configText);
-  const proc = spawn(bin, ['serve', '-c', file], {
+  const proc = spawn(bin, ['serve', '-c', file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AIGW_TEST_KEY: 'test-key-123' },
   });
@@ -127,9 +128,12 @@ export async function startGateway(configText, { bin = AIGW_BIN } = {}) {
       }
       throw new Error(`no access-log line matched within ${ms} ms; have ${JSON.stringify(logLines.slice(-5))}`);
     },
+    // Stops aigw and removes its temporary directory (the config file and what the test put
+    // beside it).
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const code = await waitExit(proc, 15000);
+      rmSync(dir, { recursive: true, force: true });
       assert.equal(code, 0, `aigw exit code; stderr: ${stderr}`);
       assert.doesNotMatch(stderr, SANITIZER_RE, 'sanitizer report on aigw stderr');
     },

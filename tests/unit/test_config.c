@@ -274,7 +274,7 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     expect_error("providers:\n  - name: p\n    base_url: ftp://x\n    models: [m]\n", 2,
                  "http:// or https://");
     expect_error("providers:\n  - {name: p, base_url: '${AIGW_UNSET_BASE}/v1', models: [m]}\n", 2,
-                 "${AIGW_UNSET_BASE} is not set");
+                 "base_url: environment variable AIGW_UNSET_BASE is not set");
     expect_error("providers:\n  - name: p\n    type: anthropik\n    base_url: http://x\n    models: [m]\n", 3,
                  "unknown provider type 'anthropik' (known: openai, azure, anthropic");
     expect_error("providers:\n  - name: p\n    type: azure\n    models: [m]\n", 2,

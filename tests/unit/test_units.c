@@ -22,6 +22,33 @@ static long long duration_of(const char *s)
     return v;
 }
 
+/* Costs as plain decimals: never 9e-06, trailing zeros trimmed, bounded for absurd values. */
+static void test_decimal(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        {9e-06, "0.000009"},
+        {0, "0"},
+        {1.5, "1.5"},
+        {2, "2"},
+        {0.0000123456, "0.0000123456"},
+        {1.875e-8, "0.00000001875"},
+        {3e-13, "0"},
+        {0.1 + 0.2, "0.3"},
+        {123.456, "123.456"},
+        {1e20, "1e+20"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[UNITS_DECIMAL_MAX];
+        size_t n = units_format_decimal(out, cases[i].v);
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+    }
+}
+
 static void test_sizes(void **state)
 {
     (void)state;
@@ -95,9 +122,8 @@ static void test_durations_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_sizes_refused),
-        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_decimal),           cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_sizes_refused),     cmocka_unit_test(test_durations),
         cmocka_unit_test(test_durations_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
