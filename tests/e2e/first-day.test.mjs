@@ -270,3 +270,20 @@ test('the harness removes a gateway\'s temporary directory when it stops it', as
   await gw.stop();
   assert.ok(!existsSync(dir), `${dir} is still there`);
 });
+
+test('the example config\'s commented providers load where they are, once uncommented', () => {
+  const repo = join(dirname(AIGW_BIN), '..');
+  const text = readFileSync(join(repo, 'aigw.example.yaml'), 'utf8');
+  const commented = text.match(/^ {2}# - \{name: \w+, type: .*$/gm) ?? [];
+  assert.deepEqual(commented.map((l) => l.match(/name: (\w+)/)[1]), ['anthropic', 'gemini', 'groq']);
+  const uncommented = text.replace(/^ {2}# - \{name:/gm, '  - {name:');
+  const file = configFile(uncommented);
+  for (const f of ['aigw.example.catalog.json']) {
+    if (existsSync(join(repo, f))) writeFileSync(join(dirname(file), f), readFileSync(join(repo, f)));
+  }
+  const env = { ...process.env, OPENAI_API_KEY: 'sk-x', ANTHROPIC_API_KEY: 'sk-ant-x', GEMINI_API_KEY: 'g-x', GROQ_API_KEY: 'gsk-x' };
+  const r = aigw(['config', 'check', file], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no warnings with every variable set');
+  assert.match(r.stdout, /ok \(\d+ providers/);
+});

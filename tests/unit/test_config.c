@@ -181,6 +181,9 @@ static void test_example_config_loads(void **state)
     assert_true(fast->is_alias);
     assert_string_equal(fast->upstream_model, "mock-small");
     assert_string_equal(fast->provider->name, "mock");
+    /* Claude Code's model names are served by the demo's mock, not refused with a 404. */
+    assert_non_null(cfg->default_route);
+    assert_null(config_find_model(cfg, "claude-sonnet-4-5", 17));
     config_free(cfg);
 }
 
