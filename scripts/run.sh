@@ -44,6 +44,10 @@ aigw is running on http://127.0.0.1:8080 (aigw-mock behind it on :9090). Try:
     -H 'anthropic-version: 2023-06-01' \
     -d '{"model":"mock-gemini","max_tokens":100,"messages":[{"role":"user","content":"Hello"}]}'
 
+  # a fallback: 2 requests per 10 s from mock-limited, then from mock-anthropic; see the headers
+  curl -sD - -o /dev/null http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model":"resilient","messages":[{"role":"user","content":"Hello"}]}' | grep -i x-aigw
+
 With OPENAI_API_KEY set, "model":"gpt-4o-mini" goes to OpenAI. Ctrl-C stops both.
 MSG
 wait "$gw_pid"

@@ -184,6 +184,17 @@ static void test_example_config_loads(void **state)
     /* Claude Code's model names are served by the demo's mock, not refused with a 404. */
     assert_non_null(cfg->default_route);
     assert_null(config_find_model(cfg, "claude-sonnet-4-5", 17));
+    /* The demo's models have prices (aigw.example.catalog.json), so costs show. */
+    const model_route *mm = config_find_model(cfg, "mock-model", 10);
+    assert_non_null(mm->catalog);
+    assert_true(mm->catalog->priced);
+    assert_non_null(catalog_find(&cfg->catalog, "anthropic", "mock-claude"));
+    /* … and only there: the embedded catalog keeps to real providers' models. */
+    catalog embedded;
+    char msg[256];
+    assert_true(catalog_load(&embedded, NULL, msg, sizeof msg));
+    assert_null(catalog_find(&embedded, "openai", "mock-model"));
+    catalog_free(&embedded);
     config_free(cfg);
 }
 
