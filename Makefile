@@ -1,9 +1,10 @@
 # aigw — one Makefile for the gateway, aigw-mock, the tests and the benchmark.
 #
 #   make            build build/aigw and build/aigw-mock
-#   make run        install what is missing, build, start aigw-mock + aigw on aigw.example.yaml
-#   make test       the include layers, install what is missing, build, unit + e2e tests, then
-#                   again under ASan+UBSan
+#   make run        install what building and running lack (C libraries), build, start
+#                   aigw-mock + aigw on aigw.example.yaml
+#   make test       the include layers, install what is missing (also cmocka, Node and the e2e
+#                   tests' npm packages), build, unit + e2e tests, then again under ASan+UBSan
 #   make check-includes  every #include of src/ keeps to the layers (tools/check-includes.sh)
 #   make test-asan  only the sanitizer pass
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
@@ -35,7 +36,7 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean
+.PHONY: all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
 
@@ -72,8 +73,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(GW_OBJ)
 	$(CC) $(CFLAGS) -Wno-unused-function -Itests/unit $< $(filter-out %/$(patsubst test_%,%,$*).o,$(GW_OBJ)) \
 	    $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# deps: to build and run; deps-test: also what the tests need (scripts/deps.sh says what).
 deps:
 	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
 
 run: deps all
 	@scripts/run.sh
@@ -95,7 +100,7 @@ check-includes:
 
 test:
 	$(MAKE) check-includes
-	$(MAKE) deps
+	$(MAKE) deps-test
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-e2e

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Installs what aigw needs to build and test on Debian 12: C libraries from Debian's archive
-# (only those missing; needs root) and the e2e test clients from the npm registry.
+# Installs what aigw needs on Debian 12 (only what is missing; installing needs root).
+#   scripts/deps.sh          to build and run it (`make run`): the compiler and the C libraries
+#   scripts/deps.sh --test   also what the tests need (`make test`): cmocka for the unit tests,
+#                            Node and npm, and the e2e test clients from the npm registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
+test_deps=
+case "${1:-}" in
+    "") ;;
+    --test | --with-e2e) test_deps=1 ;;
+    *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
+esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
-      libjansson-dev libyaml-dev libpcre2-dev libcmocka-dev nodejs npm curl)
+      libjansson-dev libyaml-dev libpcre2-dev curl)
+if [ -n "$test_deps" ]; then
+    need+=(libcmocka-dev)
+    # node and npm may come from elsewhere than Debian's packages: a working binary is enough.
+    command -v node >/dev/null || need+=(nodejs)
+    command -v npm >/dev/null || need+=(npm)
+fi
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# node and npm may come from elsewhere than Debian's packages: a working binary is enough.
-if command -v node >/dev/null && command -v npm >/dev/null; then
-    missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
-fi
-missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "deps: installing ${missing[*]}"
@@ -24,8 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
 fi
-if [ "${1:-}" = "--with-e2e" ] || [ -f tests/e2e/package.json ]; then
-    if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
+# npm ci empties node_modules first: a node_modules that is a link to another checkout's is that
+# checkout's to install, never emptied from here.
+if [ -n "$test_deps" ] && [ ! -L tests/e2e/node_modules ]; then
+    if [ ! -f tests/e2e/node_modules/.package-lock.json ] ||
+        [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
         (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
     fi
 fi
