@@ -9,10 +9,15 @@
 #   make test-asan  only the sanitizer pass
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make bench      bench/run.sh (wrk against direct, nginx, aigw, Portkey)
+#   make install    build/aigw to $(DESTDIR)$(PREFIX)/bin, aigw.example.yaml to
+#                   $(DESTDIR)$(PREFIX)/share/aigw (PREFIX=/usr/local; the catalog is embedded)
+#   make uninstall  removes what install put there
 #
 # SANITIZER=address builds into build-asan/ with -fsanitize=address,undefined.
 
 CC       ?= cc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
 PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8
 BUILD    ?= build
 OPT      ?= -O2
@@ -36,7 +41,8 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean
+.PHONY: all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean \
+        install uninstall
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
 
@@ -117,6 +123,18 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c)
+
+# The model catalog is inside the binary (catalog_data.S), so the binary and the example
+# config are all there is to install.
+install: $(BUILD)/aigw
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/aigw
+	install -m 755 $(BUILD)/aigw $(DESTDIR)$(PREFIX)/bin/aigw
+	install -m 644 aigw.example.yaml aigw.example.catalog.json $(DESTDIR)$(PREFIX)/share/aigw/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/aigw $(DESTDIR)$(PREFIX)/share/aigw/aigw.example.yaml \
+	      $(DESTDIR)$(PREFIX)/share/aigw/aigw.example.catalog.json
+	-rmdir $(DESTDIR)$(PREFIX)/share/aigw 2>/dev/null
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -50,8 +50,9 @@ static const char config_help[] =
     "usage: aigw config check FILE\n"
     "       aigw config import litellm FILE\n"
     "\n"
-    "check: loads FILE as `aigw serve` would and prints a summary (exit 0), or the first mistake\n"
-    "as FILE:LINE: message (exit 1). Warnings (stderr, exit 0) name a provider whose api_key\n"
+    "check: loads FILE as `aigw serve` would and prints a summary (exit 0), or every mistake it\n"
+    "finds as FILE:LINE: message, in the file's order (at most 50; exit 1). Warnings (stderr, exit 0) name a "
+    "provider whose api_key\n"
     "variable is unset.\n"
     "import litellm: reads a LiteLLM proxy config.yaml (model_list) and prints the same models\n"
     "as aigw YAML on stdout (os.environ/NAME becomes ${NAME}); what it cannot map is FILE:LINE.\n";
@@ -129,6 +130,19 @@ static const char *option_value(int argc, char **argv, int *i, const char *short
 
 static void warn_unset_keys(const aigw_config *cfg);
 
+/* Room for the mistakes a config load reports (at most 50 lines, then "and N more"). */
+#define LOAD_ERRORS_BYTES 32768
+
+/* A refused config's mistakes, one "aigw: FILE:LINE: message" line each. */
+static void print_load_errors(const char *err)
+{
+    for (const char *line = err; *line;) {
+        size_t len = strcspn(line, "\n");
+        fprintf(stderr, "aigw: %.*s\n", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *path = NULL;
@@ -161,10 +175,10 @@ static int cmd_serve(int argc, char **argv)
             return 1;
         }
     }
-    char err[1024];
+    static char err[LOAD_ERRORS_BYTES];
     aigw_config *cfg = gateway_config_load(path, err, sizeof err);
     if (!cfg) {
-        fprintf(stderr, "aigw: %s\n", err);
+        print_load_errors(err);
         return 1;
     }
     listen_override_apply(cfg);
@@ -190,10 +204,10 @@ static void warn_unset_keys(const aigw_config *cfg)
 
 static int cmd_config_check(const char *path)
 {
-    char err[1024];
+    static char err[LOAD_ERRORS_BYTES];
     aigw_config *cfg = gateway_config_load(path, err, sizeof err);
     if (!cfg) {
-        fprintf(stderr, "aigw: %s\n", err);
+        print_load_errors(err);
         return 1;
     }
     warn_unset_keys(cfg);

@@ -55,6 +55,7 @@ static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
+static bool parse_access_log(loader *ld, yaml_node_t *node, void *target);
 
 #define RTG(member) offsetof(aigw_config, routing.member)
 
@@ -113,7 +114,7 @@ static const field server_timeouts_table[] = {
 static const field top_table[] = {
     {"listen", FIELD_CUSTOM, 0, 0, 0, NULL, parse_listen},
     {"workers", FIELD_INT, CFG(workers), 1, 256, NULL, NULL},
-    {"access_log", FIELD_STRING, CFG(access_log), 0, 0, NULL, NULL},
+    {"access_log", FIELD_CUSTOM, CFG(access_log), 0, 0, NULL, parse_access_log},
     {"catalog", FIELD_STRING, CFG(catalog_path), 0, 0, NULL, NULL},
     {"limits", FIELD_SECTION, 0, 0, 0, limits_table, NULL},
     {"timeouts", FIELD_SECTION, 0, 0, 0, server_timeouts_table, NULL},
@@ -169,6 +170,18 @@ static bool parse_listen(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* stdout, stderr, off or a file path: anything but empty. */
+static bool parse_access_log(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "access_log")) return false;
+    if (!*config__scalar(node))
+        return config__fail_at(ld, node, "'access_log' must be stdout, stderr, off or a file path");
+    char **dst = target;
+    free(*dst);
+    *dst = xstrdup(config__scalar(node));
+    return true;
+}
+
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
 {
     if (!config__require_scalar(ld, node, "value")) return false;
@@ -185,15 +198,17 @@ static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target)
     if (node->type != YAML_SEQUENCE_NODE)
         return config__fail_at(ld, node, "'on_status_codes' must be a list");
     memset(set, 0, sizeof *set);
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
         long long code;
         if (item->type != YAML_SCALAR_NODE || !config__parse_int(config__scalar(item), &code) || code < 100 ||
             code > 599)
-            return config__fail_at(ld, item, "'on_status_codes' entries must be HTTP status codes (100-599)");
-        set->bits[code / 64] |= 1ULL << (code % 64);
+            ok = config__fail_at(ld, item, "'on_status_codes' entries must be HTTP status codes (100-599)");
+        else
+            set->bits[code / 64] |= 1ULL << (code % 64);
     }
-    return true;
+    return ok;
 }
 
 /* Entries are URL prefixes (scheme, host, port, path), kept normalised so a custom_host is
@@ -204,21 +219,24 @@ static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target)
     aigw_config *cfg = target;
     if (!config__parse_string_list(ld, node, "allowed_hosts", &cfg->routing.allowed_hosts,
                                    &cfg->routing.nallowed_hosts))
-        return false;
+        return false; /* the entries no longer line up with the nodes: checked once all are names */
+    bool ok = true;
     for (size_t i = 0; i < cfg->routing.nallowed_hosts; i++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, node->data.sequence.items.start[i]);
         char url[1024];
         const char *why;
-        if (!url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why))
-            return config__fail_at(
+        if (!url_normalize(cfg->routing.allowed_hosts[i], url, sizeof url, &why)) {
+            ok = config__fail_at(
                 ld, item,
                 "'allowed_hosts' entries are URL prefixes such as 'https://api.example.com/v1' or "
                 "'http://127.0.0.1:8080' (scheme, host, port, path): %s",
                 why);
+            continue;
+        }
         free(cfg->routing.allowed_hosts[i]);
         cfg->routing.allowed_hosts[i] = xstrdup(url);
     }
-    return true;
+    return ok;
 }
 
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target)
@@ -307,29 +325,43 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
     if (node->type != YAML_MAPPING_NODE)
         return config__fail_at(ld, node, "'headers' must be a mapping of name: value");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    for (size_t j = 0; j < p->nheaders; j++) { /* a second `headers:` in one provider: the last counts */
+        free(p->headers[j].name);
+        free(p->headers[j].value);
+    }
+    free(p->headers);
     p->headers = xcalloc(n ? n : 1, sizeof *p->headers);
+    p->nheaders = 0;
+    bool ok = true;
     for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&ld->doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(&ld->doc, pr->value);
-        if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
-            return config__fail_at(ld, k, "'headers' entries must be name: value");
+        if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
+            ok = config__fail_at(ld, k, "'headers' entries must be name: value");
+            continue;
+        }
         const char *name = config__scalar(k);
-        if (!*name || name[strcspn(name, " \t\r\n:")])
-            return config__fail_at(ld, k, "bad header name '%s'", name);
+        if (!*name || name[strcspn(name, " \t\r\n:")]) {
+            ok = config__fail_at(ld, k, "bad header name '%s'", name);
+            continue;
+        }
         char *unset;
         char *value = config__expand_env(ld, v, config__scalar(v), &unset);
-        if (!value) return false;
-        if (strpbrk(value, "\r\n")) {
-            free(value);
-            free(unset);
-            return config__fail_at(ld, v, "header '%s' value contains a line break", name);
+        if (!value) {
+            ok = false;
+            continue;
         }
         free(unset);
+        if (strpbrk(value, "\r\n")) {
+            free(value);
+            ok = config__fail_at(ld, v, "header '%s' value contains a line break", name);
+            continue;
+        }
         p->headers[p->nheaders].name = xstrdup(name);
         p->headers[p->nheaders].value = value;
         p->nheaders++;
     }
-    return true;
+    return ok;
 }
 
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target)
@@ -343,46 +375,85 @@ static bool valid_base_url(const char *u)
     return !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8);
 }
 
+static void provider_free(provider_config *p);
+
+/* One `providers:` entry into p; false after recording its mistakes. The checks of the whole
+ * entry (name, base_url, a name used twice) are made only when its keys were read, so a
+ * mistake in a key is not echoed by them. */
+static bool read_provider(loader *ld, aigw_config *cfg, yaml_node_t *item, provider_config *p)
+{
+    p->line = (int)item->start_mark.line + 1;
+    p->connect_timeout_ms = 10000;
+    p->first_byte_timeout_ms = 120000;
+    p->idle_timeout_ms = 60000;
+    p->total_timeout_ms = 600000;
+    if (!config__apply_section(ld, item, "provider", provider_table, p)) return false;
+    if (!p->name || !*p->name) return config__fail_at(ld, item, "provider needs a 'name'");
+    /* No type: any OpenAI-compatible server, which then needs its base_url. A type's
+     * documented base URL is filled in by providers_prepare. */
+    if (!p->type && !p->base_url)
+        return config__fail_at(
+            ld, item, "provider '%s' needs a 'base_url' (or a 'type' such as openai or groq)", p->name);
+    if (!p->type) {
+        p->type = xstrdup("openai");
+        p->type_line = p->line;
+    }
+    if (p->base_url && !valid_base_url(p->base_url))
+        return config__fail_at(ld, item, "provider '%s': base_url must start with http:// or https://",
+                               p->name);
+    size_t blen = p->base_url ? strlen(p->base_url) : 0;
+    while (blen && p->base_url[blen - 1] == '/')
+        p->base_url[--blen] = '\0';
+    /* No `models:` at all: the provider serves whatever `type/model` names ask of it; an
+     * empty list: only what aliases and routes send it. */
+    p->any_model = p->models == NULL;
+    for (size_t j = 0; j < cfg->nproviders; j++)
+        if (!strcmp(cfg->providers[j].name, p->name))
+            return config__fail_at(ld, item, "provider name '%s' is used twice (first at line %d)", p->name,
+                                   cfg->providers[j].line);
+    return true;
+}
+
+/* Entries with a mistake are left out of cfg->providers (so what is there is whole), their
+ * names noted in the loader: an alias naming one is then not reported as undefined. */
 static bool parse_providers(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    if (node->type != YAML_SEQUENCE_NODE) return config__fail_at(ld, node, "'providers' must be a list");
+    if (node->type != YAML_SEQUENCE_NODE) {
+        ld->broken_provider_list = true;
+        return config__fail_at(ld, node, "'providers' must be a list");
+    }
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     cfg->providers = xcalloc(n ? n : 1, sizeof *cfg->providers);
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        provider_config *p = &cfg->providers[cfg->nproviders++];
-        p->line = (int)item->start_mark.line + 1;
-        p->connect_timeout_ms = 10000;
-        p->first_byte_timeout_ms = 120000;
-        p->idle_timeout_ms = 60000;
-        p->total_timeout_ms = 600000;
-        if (!config__apply_section(ld, item, "provider", provider_table, p)) return false;
-        if (!p->name || !*p->name) return config__fail_at(ld, item, "provider needs a 'name'");
-        /* No type: any OpenAI-compatible server, which then needs its base_url. A type's
-         * documented base URL is filled in by providers_prepare. */
-        if (!p->type && !p->base_url)
-            return config__fail_at(
-                ld, item, "provider '%s' needs a 'base_url' (or a 'type' such as openai or groq)", p->name);
-        if (!p->type) {
-            p->type = xstrdup("openai");
-            p->type_line = p->line;
+        provider_config *p = &cfg->providers[cfg->nproviders];
+        if (read_provider(ld, cfg, item, p)) {
+            cfg->nproviders++;
+            continue;
         }
-        if (p->base_url && !valid_base_url(p->base_url))
-            return config__fail_at(ld, item, "provider '%s': base_url must start with http:// or https://",
-                                   p->name);
-        size_t blen = p->base_url ? strlen(p->base_url) : 0;
-        while (blen && p->base_url[blen - 1] == '/')
-            p->base_url[--blen] = '\0';
-        /* No `models:` at all: the provider serves whatever `type/model` names ask of it; an
-         * empty list: only what aliases and routes send it. */
-        p->any_model = p->models == NULL;
-        for (size_t j = 0; j + 1 < cfg->nproviders; j++)
-            if (!strcmp(cfg->providers[j].name, p->name))
-                return config__fail_at(ld, item, "provider name '%s' is used twice (first at line %d)",
-                                       p->name, cfg->providers[j].line);
+        ok = false;
+        if (p->name && *p->name) {
+            if (!ld->broken_providers) ld->broken_providers = xcalloc(n, sizeof *ld->broken_providers);
+            ld->broken_providers[ld->nbroken_providers++] = xstrdup(p->name);
+        } else {
+            ld->broken_unnamed_provider = true;
+        }
+        provider_free(p);
+        memset(p, 0, sizeof *p);
     }
-    return true;
+    return ok;
+}
+
+/* Whether an alias naming provider `name`, which is not defined, may name a provider entry
+ * that had a mistake (then only that mistake is reported). */
+static bool provider_maybe_broken(const loader *ld, const char *name)
+{
+    if (ld->broken_provider_list || ld->broken_unnamed_provider) return true;
+    for (size_t i = 0; i < ld->nbroken_providers; i++)
+        if (!strcmp(ld->broken_providers[i], name)) return true;
+    return false;
 }
 
 static const field alias_table[] = {
@@ -402,15 +473,28 @@ static bool parse_models(loader *ld, yaml_node_t *node, void *target)
         return config__fail_at(ld, node, "'models' must be a list of {name, provider, model}");
     size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     aliases->items = xcalloc(n ? n : 1, sizeof *aliases->items);
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        alias_entry *a = &aliases->items[aliases->count++];
+        alias_entry *a = &aliases->items[aliases->count];
         a->line = (int)item->start_mark.line + 1;
-        if (!config__apply_section(ld, item, "model", alias_table, a)) return false;
-        if (!a->name || !*a->name) return config__fail_at(ld, item, "model alias needs a 'name'");
-        if (!a->provider) return config__fail_at(ld, item, "model alias '%s' needs a 'provider'", a->name);
+        bool entry_ok = config__apply_section(ld, item, "model", alias_table, a);
+        if (entry_ok && (!a->name || !*a->name))
+            entry_ok = config__fail_at(ld, item, "model alias needs a 'name'");
+        else if (entry_ok && !a->provider)
+            entry_ok = config__fail_at(ld, item, "model alias '%s' needs a 'provider'", a->name);
+        if (entry_ok) {
+            aliases->count++;
+            continue;
+        }
+        /* Left out, so the aliases kept are whole. */
+        ok = false;
+        free(a->name);
+        free(a->provider);
+        free(a->model);
+        memset(a, 0, sizeof *a);
     }
-    return true;
+    return ok;
 }
 
 /* ---- assembling --------------------------------------------------------------------------- */
@@ -446,9 +530,11 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
         for (size_t j = 0; j < cfg->nproviders; j++)
             if (!strcmp(cfg->providers[j].name, a->provider)) p = &cfg->providers[j];
         if (!p) {
-            return config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}},
-                                   "model alias '%s' names provider '%s', which is not defined", a->name,
-                                   a->provider);
+            if (!provider_maybe_broken(ld, a->provider))
+                config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)a->line - 1}},
+                                "model alias '%s' names provider '%s', which is not defined", a->name,
+                                a->provider);
+            continue;
         }
         model_route *r = &cfg->routes[cfg->nroutes++];
         r->public_name = xstrdup(a->name);
@@ -482,6 +568,7 @@ static bool load_catalog(loader *ld, aigw_config *cfg, yaml_node_t *root)
     bool ok = catalog_load(&cfg->catalog, path ? path : cfg->catalog_path, msg, sizeof msg);
     free(path);
     if (!ok) return config__fail_at(ld, root, "catalog: %s", msg);
+    if (ld->nerrors) return true; /* the config is refused: its routes are not looked up */
     for (size_t i = 0; i < cfg->nroutes; i++) {
         model_route *r = &cfg->routes[i];
         r->catalog = catalog_find(&cfg->catalog, r->provider->type, r->upstream_model);
@@ -561,11 +648,12 @@ static bool read_routes(loader *ld, aigw_config *cfg)
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, list->data.sequence.items.start[i]);
         json_t *j = yaml_to_json(ld, item);
-        if (!j) return false;
+        if (!j) continue; /* recorded; the next route is read */
         const char *jname = json_string_value(json_object_get(j, "name"));
         if (!json_is_object(j) || !jname || !*jname) {
             json_decref(j);
-            return config__fail_at(ld, item, "a route needs a 'name'");
+            config__fail_at(ld, item, "a route needs a 'name'");
+            continue;
         }
         route_source *src = &cfg->route_sources[cfg->nroute_sources++];
         src->name = xstrdup(jname);
@@ -575,13 +663,14 @@ static bool read_routes(loader *ld, aigw_config *cfg)
         src->json = j;
     }
     qsort(cfg->route_sources, cfg->nroute_sources, sizeof *cfg->route_sources, source_cmp);
+    bool ok = true;
     for (size_t i = 1; i < cfg->nroute_sources; i++)
         if (!strcmp(cfg->route_sources[i].name, cfg->route_sources[i - 1].name)) {
             const route_source *again = &cfg->route_sources[i];
-            return config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)again->line - 1}},
-                                   "route '%s' is defined twice", again->name);
+            ok = config__fail_at(ld, &(yaml_node_t){.start_mark = {.line = (size_t)again->line - 1}},
+                                 "route '%s' is defined twice", again->name);
         }
-    return true;
+    return ok;
 }
 
 static void alias_list_free(alias_list *aliases)
@@ -596,7 +685,7 @@ static void alias_list_free(alias_list *aliases)
 
 aigw_config *config_load(const char *path, char *err, size_t errlen)
 {
-    loader ld = {.path = path, .err = err, .errlen = errlen};
+    loader ld = {.path = path};
     aigw_config *cfg = xcalloc(1, sizeof *cfg);
     bool have_doc = false;
 
@@ -643,25 +732,32 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:1: the file is empty", path);
         goto fail;
     }
-    if (!config__apply_section(&ld, root, "the top level", top_table, cfg)) goto fail;
-    if (!cfg->nproviders) {
-        config__fail_at(&ld, root, "no 'providers' defined: the gateway would have nothing to route to");
+    /* Every step runs even after a mistake (each skips what depends on a broken part), so one
+     * run reports them all; any mistake refuses the config at the end. */
+    if (!config__apply_section(&ld, root, "the top level", top_table, cfg) &&
+        root->type != YAML_MAPPING_NODE) {
+        config__errors_write(&ld, err, errlen); /* nothing else could be read */
         goto fail;
     }
-    if (!build_routes(&ld, cfg, &ld.aliases, root)) goto fail;
-    if (!load_catalog(&ld, cfg, root)) goto fail;
-    if (!read_routes(&ld, cfg)) goto fail;
-    if (strcmp(cfg->access_log, "stdout") && strcmp(cfg->access_log, "stderr") &&
-        strcmp(cfg->access_log, "off") && !*cfg->access_log) {
-        config__fail_at(&ld, root, "'access_log' must be stdout, stderr, off or a file path");
+    /* Only when nothing else is wrong: a misspelt or broken `providers:` is the mistake then,
+     * and this would echo it. */
+    if (!cfg->nproviders && !ld.nerrors)
+        config__fail_at(&ld, root, "no 'providers' defined: the gateway would have nothing to route to");
+    build_routes(&ld, cfg, &ld.aliases, root);
+    load_catalog(&ld, cfg, root);
+    read_routes(&ld, cfg);
+    if (ld.nerrors || ld.nlost) {
+        config__errors_write(&ld, err, errlen);
         goto fail;
     }
     alias_list_free(&ld.aliases);
+    config__errors_free(&ld);
     yaml_document_delete(&ld.doc);
     return cfg;
 
 fail:
     alias_list_free(&ld.aliases);
+    config__errors_free(&ld);
     if (have_doc) yaml_document_delete(&ld.doc);
     config_free(cfg);
     return NULL;
@@ -680,29 +776,33 @@ void config_release(const aigw_config *cfg)
         config_free((aigw_config *)cfg);
 }
 
+/* What a provider_config owns (not the struct itself). */
+static void provider_free(provider_config *p)
+{
+    free(p->name);
+    free(p->type);
+    free(p->base_url);
+    free(p->api_key);
+    free(p->api_key_env);
+    for (size_t j = 0; j < p->nheaders; j++) {
+        free(p->headers[j].name);
+        free(p->headers[j].value);
+    }
+    free(p->headers);
+    for (size_t j = 0; j < p->nmodels; j++)
+        free(p->models[j]);
+    free(p->models);
+    for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++)
+        free(p->urls[e]);
+    free(p->api_version);
+    curl_slist_free_all(p->static_headers);
+}
+
 void config_free(aigw_config *cfg)
 {
     if (!cfg) return;
-    for (size_t i = 0; i < cfg->nproviders; i++) {
-        provider_config *p = &cfg->providers[i];
-        free(p->name);
-        free(p->type);
-        free(p->base_url);
-        free(p->api_key);
-        free(p->api_key_env);
-        for (size_t j = 0; j < p->nheaders; j++) {
-            free(p->headers[j].name);
-            free(p->headers[j].value);
-        }
-        free(p->headers);
-        for (size_t j = 0; j < p->nmodels; j++)
-            free(p->models[j]);
-        free(p->models);
-        for (int e = 0; e < ENDPOINT__OPENAI_URLS; e++)
-            free(p->urls[e]);
-        free(p->api_version);
-        curl_slist_free_all(p->static_headers);
-    }
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        provider_free(&cfg->providers[i]);
     free(cfg->providers);
     for (size_t i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].public_name);

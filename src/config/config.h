@@ -159,7 +159,8 @@ typedef struct aigw_config {
 /* Reads and validates path: the first step of gateway_config_load(), which the gateway and its
  * tests use (the config is not ready to serve until providers and routing have done their part).
  * On success returns a config the caller frees with config_free(); on failure returns NULL and
- * writes "file:line: message" into err. */
+ * writes every mistake found into err, one "file:line: message" a line in the file's order
+ * (at most 50, then "and N more mistakes"; as many whole lines as errlen holds). */
 aigw_config *config_load(const char *path, char *err, size_t errlen);
 /* Frees cfg and everything in it, including what providers_prepare() and routing_build()
  * attached. NULL is accepted. */

@@ -20,16 +20,74 @@
 
 bool config__fail_at(loader *ld, const yaml_node_t *node, const char *fmt, ...)
 {
-    if (ld->failed) return false;
-    ld->failed = true;
-    int n = snprintf(ld->err, ld->errlen, "%s:%lu: ", ld->path,
-                     node ? (unsigned long)node->start_mark.line + 1 : 0UL);
-    if (n < 0 || (size_t)n >= ld->errlen) return false;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (ld->nerrors == CONFIG_ERRORS_KEPT) {
+        ld->nlost++;
+        return false;
+    }
+    int line = node ? (int)node->start_mark.line + 1 : 0;
+    char text[1024];
+    int n = snprintf(text, sizeof text, "%s:%d: ", ld->path, line);
+    if (n > 0 && (size_t)n < sizeof text) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text + n, sizeof text - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    if (!ld->errors) ld->errors = xcalloc(CONFIG_ERRORS_KEPT, sizeof *ld->errors);
+    ld->errors[ld->nerrors].line = line;
+    ld->errors[ld->nerrors].text = xstrdup(text);
+    ld->nerrors++;
     return false;
+}
+
+void config__errors_write(const loader *ld, char *err, size_t errlen)
+{
+    if (!errlen) return;
+    err[0] = '\0';
+    /* The file's order: by line, equal lines in the order found (an insertion sort of the
+     * indexes is stable, and the list holds at most CONFIG_ERRORS_KEPT). */
+    size_t *index = xcalloc(ld->nerrors ? ld->nerrors : 1, sizeof *index);
+    for (size_t i = 0; i < ld->nerrors; i++) {
+        size_t j = i;
+        for (; j > 0 && ld->errors[index[j - 1]].line > ld->errors[i].line; j--)
+            index[j] = index[j - 1];
+        index[j] = i;
+    }
+    /* Room kept for the last line, so it is never the one cut off. */
+    const size_t tail_room = 64;
+    size_t len = 0, shown = 0;
+    for (; shown < ld->nerrors && shown < CONFIG_ERRORS_SHOWN; shown++) {
+        const char *text = ld->errors[index[shown]].text;
+        size_t need = strlen(text) + (len ? 1 : 0);
+        if (len + need + tail_room >= errlen) {
+            if (shown == 0) { /* the first is always shown, cut to fit if it must be */
+                snprintf(err, errlen, "%s", text);
+                len = strlen(err);
+                shown = 1;
+            }
+            break;
+        }
+        len += (size_t)snprintf(err + len, errlen - len, "%s%s", len ? "\n" : "", text);
+    }
+    free(index);
+    size_t more = ld->nerrors - shown + ld->nlost;
+    if (more && len < errlen)
+        snprintf(err + len, errlen - len, "%sand %zu more mistake%s", len ? "\n" : "", more,
+                 more == 1 ? "" : "s");
+}
+
+void config__errors_free(loader *ld)
+{
+    for (size_t i = 0; i < ld->nerrors; i++)
+        free(ld->errors[i].text);
+    free(ld->errors);
+    ld->errors = NULL;
+    ld->nerrors = 0;
+    for (size_t i = 0; i < ld->nbroken_providers; i++)
+        free(ld->broken_providers[i]);
+    free(ld->broken_providers);
+    ld->broken_providers = NULL;
+    ld->nbroken_providers = 0;
 }
 
 const char *config__scalar(const yaml_node_t *node)
@@ -130,23 +188,32 @@ bool config__parse_string_list(loader *ld, yaml_node_t *node, const char *key, c
     char **items = xcalloc(n ? n : 1, sizeof *items);
     *out = items;
     *count = 0;
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
         if (item->type != YAML_SCALAR_NODE || !*config__scalar(item))
-            return config__fail_at(ld, item, "'%s' entries must be non-empty names", key);
-        items[(*count)++] = xstrdup(config__scalar(item));
+            ok = config__fail_at(ld, item, "'%s' entries must be non-empty names", key);
+        else
+            items[(*count)++] = xstrdup(config__scalar(item));
     }
-    return true;
+    return ok;
 }
 
-/* Walks a mapping node with a field table, writing into base. */
+/* Walks a mapping node with a field table, writing into base. A key's mistake is recorded and
+ * the walk goes on with the next key (read_field's false means one was recorded). */
+static bool read_field(loader *ld, const field *f, yaml_node_t *v, void *base);
+
 bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base)
 {
     if (map->type != YAML_MAPPING_NODE) return config__fail_at(ld, map, "'%s' must be a mapping", name);
+    bool ok = true;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
-        if (k->type != YAML_SCALAR_NODE) return config__fail_at(ld, k, "keys in '%s' must be names", name);
+        if (k->type != YAML_SCALAR_NODE) {
+            ok = config__fail_at(ld, k, "keys in '%s' must be names", name);
+            continue;
+        }
         const field *f = table;
         while (f->key && strcmp(f->key, config__scalar(k)) != 0)
             f++;
@@ -156,50 +223,57 @@ bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const
             allowed[0] = '\0';
             for (const field *g = table; g->key && off < sizeof allowed; g++)
                 off += (size_t)snprintf(allowed + off, sizeof allowed - off, "%s%s", off ? ", " : "", g->key);
-            return config__fail_at(ld, k, "unknown key '%s' in %s (allowed: %s)", config__scalar(k), name,
-                                   allowed);
+            ok = config__fail_at(ld, k, "unknown key '%s' in %s (allowed: %s)", config__scalar(k), name,
+                                 allowed);
+            continue;
         }
-        char *target = (char *)base + f->offset;
-        long long val;
-        switch (f->kind) {
-        case FIELD_INT:
-        case FIELD_SIZE:
-        case FIELD_DURATION: {
-            if (!config__require_scalar(ld, v, f->key)) return false;
-            const char *s = config__scalar(v);
-            bool parsed = f->kind == FIELD_SIZE       ? units_parse_size(s, &val)
-                          : f->kind == FIELD_DURATION ? units_parse_duration(s, &val)
-                                                      : config__parse_int(s, &val);
-            if (!parsed)
-                return config__fail_at(ld, v, "'%s': cannot read '%s' as %s", f->key, s,
-                                       f->kind == FIELD_SIZE       ? "a size (e.g. 65536, 64k, 16MiB)"
-                                       : f->kind == FIELD_DURATION ? "a duration (e.g. 500ms, 10s, 2m)"
-                                                                   : "a whole number");
-            if (val < f->min || val > f->max)
-                return config__fail_at(ld, v, "'%s' must be between %lld and %lld (got %lld)", f->key, f->min,
-                                       f->max, val);
-            if (f->kind == FIELD_INT)
-                *(int *)target = (int)val;
-            else if (f->kind == FIELD_SIZE)
-                *(size_t *)target = (size_t)val;
-            else
-                *(uint32_t *)target = (uint32_t)val;
-            break;
-        }
-        case FIELD_STRING: {
-            if (!config__require_scalar(ld, v, f->key)) return false;
-            char **dst = (char **)target;
-            free(*dst);
-            *dst = xstrdup(config__scalar(v));
-            break;
-        }
-        case FIELD_SECTION:
-            if (!config__apply_section(ld, v, f->key, f->section, base)) return false;
-            break;
-        case FIELD_CUSTOM:
-            if (!f->parse(ld, v, target)) return false;
-            break;
-        }
+        if (!read_field(ld, f, v, base)) ok = false;
+    }
+    return ok;
+}
+
+static bool read_field(loader *ld, const field *f, yaml_node_t *v, void *base)
+{
+    char *target = (char *)base + f->offset;
+    long long val;
+    switch (f->kind) {
+    case FIELD_INT:
+    case FIELD_SIZE:
+    case FIELD_DURATION: {
+        if (!config__require_scalar(ld, v, f->key)) return false;
+        const char *s = config__scalar(v);
+        bool parsed = f->kind == FIELD_SIZE       ? units_parse_size(s, &val)
+                      : f->kind == FIELD_DURATION ? units_parse_duration(s, &val)
+                                                  : config__parse_int(s, &val);
+        if (!parsed)
+            return config__fail_at(ld, v, "'%s': cannot read '%s' as %s", f->key, s,
+                                   f->kind == FIELD_SIZE       ? "a size (e.g. 65536, 64k, 16MiB)"
+                                   : f->kind == FIELD_DURATION ? "a duration (e.g. 500ms, 10s, 2m)"
+                                                               : "a whole number");
+        if (val < f->min || val > f->max)
+            return config__fail_at(ld, v, "'%s' must be between %lld and %lld (got %lld)", f->key, f->min,
+                                   f->max, val);
+        if (f->kind == FIELD_INT)
+            *(int *)target = (int)val;
+        else if (f->kind == FIELD_SIZE)
+            *(size_t *)target = (size_t)val;
+        else
+            *(uint32_t *)target = (uint32_t)val;
+        break;
+    }
+    case FIELD_STRING: {
+        if (!config__require_scalar(ld, v, f->key)) return false;
+        char **dst = (char **)target;
+        free(*dst);
+        *dst = xstrdup(config__scalar(v));
+        break;
+    }
+    case FIELD_SECTION:
+        if (!config__apply_section(ld, v, f->key, f->section, base)) return false;
+        break;
+    case FIELD_CUSTOM:
+        if (!f->parse(ld, v, target)) return false;
+        break;
     }
     return true;
 }

@@ -22,16 +22,33 @@ typedef struct alias_list {
     size_t count;
 } alias_list;
 
-/* The state of one load: the document, where errors go, and what waits for the end of the
- * top level. The first error stops the load (later ones would only echo it). */
+/* One recorded mistake: its line (0 when none) and "path:line: message" (malloc'd). */
+typedef struct load_error {
+    int line;
+    char *text;
+} load_error;
+
+/* How many mistakes a load keeps (more are only counted) and how many its message shows. */
+#define CONFIG_ERRORS_KEPT 1000
+#define CONFIG_ERRORS_SHOWN 50
+
+/* The state of one load: the document, the mistakes found so far, and what waits for the end
+ * of the top level. A mistake does not stop the load: the parsers go on with the next key or
+ * entry and skip what depends on the broken part (a provider entry with a mistake is not
+ * checked further, an alias naming it is not reported), so one run reports every mistake it
+ * can. config_load fails when any was recorded. */
 typedef struct loader {
     const char *path;
     alias_list aliases;  /* `models:` entries, resolved once every provider is known */
     yaml_node_t *routes; /* `routes:`, read once every other setting is known */
     yaml_document_t doc;
-    char *err;
-    size_t errlen;
-    bool failed;
+    load_error *errors;      /* in the order found; CONFIG_ERRORS_KEPT at most */
+    size_t nerrors;          /* kept */
+    size_t nlost;            /* found past CONFIG_ERRORS_KEPT, only counted */
+    char **broken_providers; /* names of provider entries with a mistake (aliases to them are skipped) */
+    size_t nbroken_providers;
+    bool broken_unnamed_provider; /* a provider entry with a mistake and no name */
+    bool broken_provider_list;    /* `providers:` itself was not a list */
 } loader;
 
 /* One row of a settings table: the key, how its value is read and bounded, and where in the
@@ -57,8 +74,8 @@ struct field {
     custom_parser parse;  /* FIELD_CUSTOM */
 };
 
-/* Records "path:line: message" for node (line 0 without one) unless an error is already
- * recorded. Always returns false, so a parser can `return config__fail_at(…)`. */
+/* Records "path:line: message" for node (line 0 without one) as one more mistake of the load.
+ * Always returns false, so a parser can `return config__fail_at(…)`. */
 bool config__fail_at(loader *ld, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A scalar node's text (NUL-terminated, owned by the document). */
@@ -73,10 +90,19 @@ bool config__parse_int(const char *s, long long *out);
  * unset variable expands to nothing. */
 char *config__expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset);
 /* A list of non-empty names: *out (malloc'd, as are its strings) and *count, which the caller
- * frees even after a failure (*count says how many were filled). */
+ * frees even after a failure (*count says how many were filled). Every bad entry is reported;
+ * returns false when there was one. */
 bool config__parse_string_list(loader *ld, yaml_node_t *node, const char *key, char ***out, size_t *count);
 /* Walks a mapping node with a field table, writing into base; a key not in the table is an
- * error that lists the allowed ones. name is the section's, for messages. */
+ * error that lists the allowed ones. name is the section's, for messages. A mistake in one key
+ * is recorded and the walk goes on with the next; returns false when any was found. */
 bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base);
+
+/* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
+ * sorted by line (the file's order; equal lines in the order found), at most
+ * CONFIG_ERRORS_SHOWN and as many whole lines as fit, then "and N more mistakes" for the rest. */
+void config__errors_write(const loader *ld, char *err, size_t errlen);
+/* Frees the recorded mistakes and the loader's list of broken providers. */
+void config__errors_free(loader *ld);
 
 #endif

@@ -17,7 +17,8 @@ typedef aigw_config *gateway_config_loader(const char *path, char *err, size_t e
 /* Reads path (config_load), prepares its providers (providers_prepare), builds its routes
  * (routing_build). On success returns a config ready to serve, freed with config_free();
  * on failure returns NULL with "file:line: message" (or "file: message") in err, having
- * freed everything. */
+ * freed everything: every mistake config_load finds, one a line in the file's order (see
+ * config_load), or else the first one providers_prepare or routing_build finds. */
 aigw_config *gateway_config_load(const char *path, char *err, size_t errlen);
 
 /* The same, for a live reload: what the new config shares with previous carries over — the

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -27,6 +27,49 @@ test('aigw config check: ok for a good file, file:line and exit 1 for a bad one'
   assert.match(r.stderr, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5: unknown key 'modles' in provider`));
   r = spawnSync(AIGW_BIN, ['serve', '-c', bad], { encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 1, 'serve refuses a bad config too');
+});
+
+test('aigw config check and serve report every mistake, file:line each, in file order, then exit 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aigw-cli-'));
+  const bad = join(dir, 'many.yaml');
+  writeFileSync(bad, [
+    'workers: 0',                                  // 1
+    'providers:',                                  // 2
+    '  - name: p',                                 // 3
+    '    base_url: http://x/v1',                   // 4
+    '    modles: [m]',                             // 5
+    '  - {name: q, base_url: ftp://y, models: [n]}', // 6
+    'models:',                                     // 7
+    '  - {name: f, provider: nowhere}',            // 8
+    'timeouts:',                                   // 9
+    '  drain: 5 s',                                // 10
+    '',
+  ].join('\n'));
+  const at = (line) => `aigw: ${bad}:${line}: `;
+  const expected = [
+    `${at(1)}'workers' must be between 1 and 256 (got 0)`,
+    `${at(5)}unknown key 'modles' in provider`,
+    `${at(6)}provider 'q': base_url must start with http:// or https://`,
+    `${at(8)}model alias 'f' names provider 'nowhere', which is not defined`,
+    `${at(10)}'drain': cannot read '5 s' as a duration`,
+  ];
+  for (const args of [['config', 'check', bad], ['serve', '-c', bad]]) {
+    const r = spawnSync(AIGW_BIN, args, { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 1, args.join(' '));
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, expected.length, r.stderr);
+    lines.forEach((l, i) => assert.ok(l.startsWith(expected[i]), `${args[0]}: '${l}' should start with '${expected[i]}'`));
+  }
+  // Past 50 mistakes, the rest is counted.
+  const many = join(dir, 'sixty.yaml');
+  writeFileSync(many, Array.from({ length: 60 }, (_, i) => `key${i}: 1\n`).join(''));
+  const r = spawnSync(AIGW_BIN, ['config', 'check', many], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 51, r.stderr);
+  assert.ok(lines[49].startsWith(`aigw: ${many}:50: unknown key 'key49'`), lines[49]);
+  assert.equal(lines[50], 'aigw: and 10 more mistakes');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function openConnection(port) {

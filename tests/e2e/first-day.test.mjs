@@ -287,3 +287,29 @@ test('the example config\'s commented providers load where they are, once uncomm
   assert.equal(r.stderr, '', 'no warnings with every variable set');
   assert.match(r.stdout, /ok \(\d+ providers/);
 });
+
+test('make install DESTDIR=… PREFIX=/usr puts the binary and the example config in place; uninstall removes them', () => {
+  const root = join(dirname(new URL(import.meta.url).pathname), '..', '..');
+  const dest = mkdtempSync(join(tmpdir(), 'aigw-install-'));
+  dirs.push(dest);
+  // BUILD: the build that is under test, already up to date (nothing is compiled here).
+  const make = (target) => spawnSync('make', ['-s', target, `DESTDIR=${dest}`, 'PREFIX=/usr', `BUILD=${dirname(AIGW_BIN)}`],
+    { cwd: root, encoding: 'utf8', timeout: 60000 });
+  let r = make('install');
+  assert.equal(r.status, 0, r.stderr);
+  const bin = join(dest, 'usr', 'bin', 'aigw');
+  const example = join(dest, 'usr', 'share', 'aigw', 'aigw.example.yaml');
+  assert.ok(existsSync(bin), bin);
+  assert.equal(readFileSync(example, 'utf8'), readFileSync(join(root, 'aigw.example.yaml'), 'utf8'));
+  r = aigw(['version']);
+  const installed = spawnSync(bin, ['version'], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(installed.status, 0, installed.stderr);
+  assert.equal(installed.stdout, r.stdout);
+  // The embedded catalog: the installed binary checks the installed example without the tree.
+  const check = spawnSync(bin, ['config', 'check', example], { encoding: 'utf8', timeout: 10000, cwd: dest });
+  assert.equal(check.status, 0, check.stderr);
+  r = make('uninstall');
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(!existsSync(bin) && !existsSync(example));
+  assert.ok(!existsSync(join(dest, 'usr', 'share', 'aigw')), 'the share directory is removed once empty');
+});

@@ -14,7 +14,7 @@
 #include "providers/wire.h"
 
 static char path[64];
-static char err[1024];
+static char err[32768]; /* room for 50 mistakes */
 
 static aigw_config *load_text(const char *text)
 {
@@ -321,6 +321,76 @@ static void test_mistakes_name_file_line_and_cause(void **state)
     assert_non_null(strstr(err, "/nonexistent/aigw.yaml: cannot open"));
 }
 
+/* Several mistakes in one file: all reported, one line each, in the file's order; what depends
+ * on a broken part (an alias to a broken provider) is not reported again. */
+static void test_every_mistake_in_file_order(void **state)
+{
+    (void)state;
+    static const char *const text =
+        "listen: 8080\n"                                                               /* 1 */
+        "workers: 0\n"                                                                 /* 2 */
+        "limits:\n"                                                                    /* 3 */
+        "  max_body_bytes: lots\n"                                                     /* 4 */
+        "providers:\n"                                                                 /* 5 */
+        "  - name: a\n"                                                                /* 6 */
+        "    base_url: ftp://x\n"                                                      /* 7 */
+        "    models: [m]\n"                                                            /* 8 */
+        "  - name: b\n"                                                                /* 9 */
+        "    base_url: http://x\n"                                                     /* 10 */
+        "    modles: [m]\n"                                                            /* 11 */
+        "  - {name: c, base_url: 'http://y', models: [n], headers: {'Bad Name': v}}\n" /* 12 */
+        "models:\n"                                                                    /* 13 */
+        "  - {name: f, provider: nope}\n"                                              /* 14 */
+        "  - {name: g, provider: a}\n"                                                 /* 15 */
+        "routes:\n"                                                                    /* 16 */
+        "  - {provider: c}\n"                                                          /* 17 */
+        "access_log: ''\n"                                                             /* 18 */
+        "bogus: 1\n";                                                                  /* 19 */
+    static const struct {
+        int line;
+        const char *needle;
+    } want[] = {
+        {1, "'listen' must be HOST:PORT"},
+        {2, "'workers' must be between 1 and 256"},
+        {4, "cannot read 'lots' as a size"},
+        {6, "provider 'a': base_url must start with http://"},
+        {11, "unknown key 'modles' in provider"},
+        {12, "bad header name 'Bad Name'"},
+        {14, "names provider 'nope', which is not defined"},
+        {17, "a route needs a 'name'"},
+        {18, "'access_log' must be stdout, stderr, off or a file path"},
+        {19, "unknown key 'bogus' in the top level"},
+    };
+    aigw_config *cfg = load_text(text);
+    assert_null(cfg);
+    const char *line = err;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "%s:%d: ", path, want[i].line);
+        size_t len = strcspn(line, "\n");
+        if (strncmp(line, prefix, strlen(prefix)) != 0 ||
+            !memmem(line, len, want[i].needle, strlen(want[i].needle)))
+            fail_msg("mistake %zu: '%.*s' is not '%s%s…'", i, (int)len, line, prefix, want[i].needle);
+        line += len + (line[len] == '\n');
+    }
+    if (*line) fail_msg("more than the expected mistakes: '%s'", line);
+
+    /* Past 50, the rest is counted. */
+    char many[4096];
+    size_t off = 0;
+    for (int i = 0; i < 60; i++)
+        off += (size_t)snprintf(many + off, sizeof many - off, "key%d: 1\n", i);
+    assert_null(load_text(many));
+    size_t lines = 0;
+    for (const char *c = err; *c; c++)
+        lines += *c == '\n';
+    assert_int_equal(lines, 50); /* 50 mistakes, then the count of the rest on the last line */
+    assert_non_null(strstr(err, ":50: unknown key 'key49'"));
+    assert_null(strstr(err, "'key50'"));
+    const char *last = strrchr(err, '\n') + 1;
+    assert_string_equal(last, "and 10 more mistakes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_model_lookup_is_exact),
         cmocka_unit_test(test_typed_names_find_providers_of_the_type),
         cmocka_unit_test(test_mistakes_name_file_line_and_cause),
+        cmocka_unit_test(test_every_mistake_in_file_order),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
