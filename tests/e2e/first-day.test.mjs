@@ -313,3 +313,47 @@ test('make install DESTDIR=… PREFIX=/usr puts the binary and the example confi
   assert.ok(!existsSync(bin) && !existsSync(example));
   assert.ok(!existsSync(join(dest, 'usr', 'share', 'aigw')), 'the share directory is removed once empty');
 });
+
+test('the example config shows what the README says: resilient falls back visibly, costs show, Claude Code names answer', async () => {
+  const repo = join(dirname(AIGW_BIN), '..');
+  const text = readFileSync(join(repo, 'aigw.example.yaml'), 'utf8')
+    .replace(/^listen: .*$/m, 'listen: 127.0.0.1:0')
+    .replaceAll('127.0.0.1:9090', `127.0.0.1:${mock.port}`)
+    .replace(/^catalog: \S+/m, `catalog: ${join(repo, 'aigw.example.catalog.json')}`)
+    .replace(/^access_log: \S+/m, 'access_log: off');
+  await mock.reset();
+  const gw = await startGateway(text);
+  try {
+    const seen = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer any' },
+        body: JSON.stringify(chatBody(`resilient ${i}`, { model: 'resilient' })),
+      });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      seen.push([r.headers.get('x-aigw-provider'), r.headers.get('x-aigw-route')]);
+    }
+    // the first target takes two requests per 10 s; after that the route falls back
+    assert.deepEqual(seen.slice(0, 2), [['mock-limited', 'resilient/0'], ['mock-limited', 'resilient/0']]);
+    assert.deepEqual(seen.slice(2), [['mock-anthropic', 'resilient/1'], ['mock-anthropic', 'resilient/1']]);
+
+    const priced = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer any' },
+      body: JSON.stringify(chatBody('what does it cost')),
+    });
+    await priced.arrayBuffer();
+    assert.match(priced.headers.get('x-aigw-cost-usd') ?? '', /^0\.\d+$/, 'a plain decimal cost');
+
+    // Claude Code's default model names reach the default route
+    const claude = await new Anthropic({ baseURL: gw.url, apiKey: 'any', maxRetries: 0 }).messages.create({
+      model: 'claude-sonnet-4-5', max_tokens: 32, messages: [{ role: 'user', content: 'hi' }],
+    });
+    assert.equal(claude.type, 'message');
+    assert.match(claude.content[0].text, /.+/);
+  } finally {
+    await gw.stop();
+  }
+});
