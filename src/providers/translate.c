@@ -171,13 +171,12 @@ static void encode_bytes(codec_ctx *ctx, provider_request *out)
     out->body_len = len;
 }
 
-static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_error *err)
+/* A client's body (in ctx->ingress's format) parsed and, for a non-canonical format, turned into
+ * the canonical request; NULL with *err filled when it cannot be. */
+static json_t *to_canonical(codec_ctx *ctx, const char *body, size_t len, provider_error *err)
 {
-    const model_route *route = ctx->route;
-    const provider_config *p = route->provider;
-    wire_format up = p->preset->format;
     json_error_t jerr;
-    json_t *in = json_loadb(ctx->payload, ctx->payload_len, JSON_ALLOW_NUL, &jerr);
+    json_t *in = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(in)) {
         /* The scanner let the body through, so it is JSON that translation cannot hold (a
          * number beyond a double's range, an integer beyond 64 bits): no target that
@@ -186,13 +185,28 @@ static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_er
         char at[32];
         snprintf(at, sizeof at, "%d", jerr.position);
         err->whole_request = in == NULL;
-        return refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
-                      in ? "request body is not a JSON object%s%s"
-                      : json_error_code(&jerr) == json_error_numeric_overflow
-                          ? "request body has a number out of range (at byte %s)%s"
-                          : "request body cannot be translated: invalid JSON at byte %s%s",
-                      in ? "" : at, "");
+        refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
+               in ? "request body is not a JSON object%s%s"
+               : json_error_code(&jerr) == json_error_numeric_overflow
+                   ? "request body has a number out of range (at byte %s)%s"
+                   : "request body cannot be translated: invalid JSON at byte %s%s",
+               in ? "" : at, "");
+        return NULL;
     }
+    const wire_codec *client = wire_codecs[ctx->ingress];
+    if (!client->request_to_canonical) return in;
+    json_t *canon = client->request_to_canonical(ctx, in, err);
+    json_decref(in);
+    return canon;
+}
+
+static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_error *err)
+{
+    const model_route *route = ctx->route;
+    const provider_config *p = route->provider;
+    wire_format up = p->preset->format;
+    json_t *canon = to_canonical(ctx, ctx->payload, ctx->payload_len, err);
+    if (!canon) return false;
     xlate *x = arena_alloc(ctx->arena, sizeof *x);
     memset(x, 0, sizeof *x);
     x->ctx = ctx;
@@ -202,13 +216,6 @@ static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_er
     x->created = (int64_t)time(NULL);
     x->open_block = -1;
 
-    json_t *canon = in;
-    const wire_codec *client = wire_codecs[ctx->ingress];
-    if (client->request_to_canonical) {
-        canon = client->request_to_canonical(ctx, in, err);
-        json_decref(in);
-        if (!canon) return false;
-    }
     json_t *so = json_object_get(canon, "stream_options");
     x->include_usage = json_is_true(json_object_get(so, "include_usage"));
     compat_apply(ctx, p->preset, canon);
@@ -655,19 +662,5 @@ bool provider_url_names_model(const provider_config *p)
 
 json_t *provider_request_canonical(codec_ctx *ctx, provider_error *err)
 {
-    json_error_t jerr;
-    json_t *in = json_loadb(ctx->body, ctx->body_len, JSON_ALLOW_NUL, &jerr);
-    if (!json_is_object(in)) {
-        json_decref(in);
-        char at[32];
-        snprintf(at, sizeof at, "%d", jerr.position);
-        refuse(err, 400, "invalid_request_error", "invalid_json", NULL,
-               "request body cannot be read as a JSON object (at byte %s)%s", at, "");
-        return NULL;
-    }
-    const wire_codec *client = wire_codecs[ctx->ingress];
-    if (!client->request_to_canonical) return in;
-    json_t *canon = client->request_to_canonical(ctx, in, err);
-    json_decref(in);
-    return canon;
+    return to_canonical(ctx, ctx->body, ctx->body_len, err);
 }
