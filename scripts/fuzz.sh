@@ -16,7 +16,7 @@ clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/bu
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
 clang $flags tests/fuzz/fuzz_h1.c src/upstream/h1_parse.c -o "$out/fuzz_h1"
-clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets}.c \
+clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets,responses,responses_stream,response_store}.c \
     src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers,units}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
 clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health}.c \

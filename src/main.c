@@ -21,6 +21,7 @@
 #include "gateway/gateway.h"
 #include "gateway/import_litellm.h"
 #include "pipeline/pipeline.h"
+#include "providers/response_store.h"
 #include "server/server.h"
 #include "util/alloc.h"
 
@@ -108,7 +109,9 @@ static void listen_override_apply(aigw_config *cfg)
 static aigw_config *serve_reload(const char *path, const aigw_config *previous, char *err, size_t errlen)
 {
     aigw_config *cfg = gateway_config_reload(path, previous, err, errlen);
-    if (cfg) listen_override_apply(cfg);
+    if (!cfg) return NULL;
+    listen_override_apply(cfg);
+    response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     return cfg;
 }
 
@@ -183,8 +186,11 @@ static int cmd_serve(int argc, char **argv)
     }
     listen_override_apply(cfg);
     warn_unset_keys(cfg);
+    response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     signal(SIGPIPE, SIG_IGN);
-    return server_run(cfg, &pipeline_app, serve_reload); /* reloads (SIGHUP) load the same way */
+    int status = server_run(cfg, &pipeline_app, serve_reload); /* reloads (SIGHUP) load the same way */
+    response_store_clear();
+    return status;
 }
 
 /* The providers whose api_key names a variable that is not set: the client's own key goes

@@ -56,6 +56,7 @@ static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
 static bool parse_access_log(loader *ld, yaml_node_t *node, void *target);
+static bool parse_responses_mode(loader *ld, yaml_node_t *node, void *target);
 
 #define RTG(member) offsetof(aigw_config, routing.member)
 
@@ -103,6 +104,12 @@ static const field limits_table[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+static const field responses_store_table[] = {
+    {"max_bytes", FIELD_SIZE, CFG(responses_store_bytes), 0, 1LL << 34, NULL, NULL},
+    {"ttl", FIELD_DURATION, CFG(responses_store_ttl_ms), 1000, 30LL * 86400000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
     {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
@@ -117,6 +124,7 @@ static const field top_table[] = {
     {"access_log", FIELD_CUSTOM, CFG(access_log), 0, 0, NULL, parse_access_log},
     {"catalog", FIELD_STRING, CFG(catalog_path), 0, 0, NULL, NULL},
     {"limits", FIELD_SECTION, 0, 0, 0, limits_table, NULL},
+    {"responses_store", FIELD_SECTION, 0, 0, 0, responses_store_table, NULL},
     {"timeouts", FIELD_SECTION, 0, 0, 0, server_timeouts_table, NULL},
     {"providers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_providers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_models},
@@ -142,6 +150,7 @@ static const field provider_table[] = {
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
+    {"responses", FIELD_CUSTOM, 0, 0, 0, NULL, parse_responses_mode},
     {"timeouts", FIELD_SECTION, 0, 0, 0, provider_timeouts_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -267,6 +276,24 @@ static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target)
     free(p->type);
     p->type = xstrdup(config__scalar(node));
     p->type_line = (int)node->start_mark.line + 1;
+    return true;
+}
+
+/* responses: native | translate — how OpenAI Responses API requests reach the provider. */
+static bool parse_responses_mode(loader *ld, yaml_node_t *node, void *target)
+{
+    provider_config *p = target;
+    if (!config__require_scalar(ld, node, "responses")) return false;
+    const char *s = config__scalar(node);
+    if (!strcmp(s, "native"))
+        p->responses = RESPONSES_NATIVE;
+    else if (!strcmp(s, "translate"))
+        p->responses = RESPONSES_TRANSLATE;
+    else
+        return config__fail_at(ld, node,
+                               "'responses' is native (the provider serves /responses: bytes forwarded) or "
+                               "translate (to its chat API), not '%s'",
+                               s);
     return true;
 }
 
@@ -699,6 +726,8 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_header_bytes = 64 * 1024;
     cfg->max_body_bytes = 16 * 1024 * 1024;
     cfg->max_response_bytes = 64 * 1024 * 1024;
+    cfg->responses_store_bytes = 64 * 1024 * 1024;
+    cfg->responses_store_ttl_ms = 3600 * 1000;
     cfg->max_connections = 10000;
     cfg->header_read_timeout_ms = 10000;
     cfg->request_body_timeout_ms = 120000;

@@ -37,7 +37,15 @@ typedef enum endpoint_kind {
     ENDPOINT__OPENAI_URLS,
     ENDPOINT_MESSAGES = ENDPOINT__OPENAI_URLS, /* Anthropic Messages ingress */
     ENDPOINT_COUNT_TOKENS,
+    ENDPOINT_RESPONSES, /* OpenAI's Responses API */
 } endpoint_kind;
+
+/* Whether a provider is sent OpenAI Responses API requests as they are (`responses:`). */
+typedef enum responses_mode {
+    RESPONSES_AUTO,      /* as its type documents: OpenAI's own API serves them */
+    RESPONSES_NATIVE,    /* base_url/responses takes them: bytes forwarded */
+    RESPONSES_TRANSLATE, /* translated to its chat format */
+} responses_mode;
 
 typedef struct header_pair {
     char *name, *value;
@@ -58,6 +66,7 @@ typedef struct provider_config {
     char **models;
     size_t nmodels;
     bool any_model; /* no `models:` list: serves any model asked as `type/model` (passed through) */
+    responses_mode responses;
     uint32_t connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms;
     uint32_t total_timeout_ms;         /* a non-stream reply, from request to last byte */
     char *urls[ENDPOINT__OPENAI_URLS]; /* base_url + path, by providers_prepare (OpenAI format) */
@@ -131,6 +140,8 @@ typedef struct aigw_config {
     int listen_port;
     int workers;
     size_t max_header_bytes, max_body_bytes, max_response_bytes;
+    size_t responses_store_bytes;    /* the Responses API's store of recent responses; 0: off */
+    uint32_t responses_store_ttl_ms; /* … how long one is kept */
     int max_connections;
     uint32_t header_read_timeout_ms, keepalive_idle_timeout_ms, drain_timeout_ms;
     uint32_t request_body_timeout_ms; /* the whole body, however steadily it trickles in */

@@ -11,6 +11,7 @@
 #include <http_parser.h>
 
 #include "pipeline/stages.h"
+#include "providers/response_store.h"
 #include "server/http_conn.h"
 #include "server/server.h"
 
@@ -145,6 +146,39 @@ static void answer_model(exchange *x)
                    "model", msg);
 }
 
+/* GET and DELETE /v1/responses/{id}: a response aigw made by translation, from the response
+ * store (one a provider served itself is that provider's to give). */
+static void answer_response(exchange *x, int method)
+{
+    const char *id = x->http->path + sizeof "/v1/responses/" - 1;
+    bool valid = *id && strlen(id) <= RESPONSE_ID_MAX;
+    for (const char *p = id; *p && valid; p++)
+        valid = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_' || *p == '-';
+    char *response = NULL;
+    size_t len = 0;
+    bool found =
+        valid && (method == HTTP_DELETE ? response_store_delete(id)
+                                        : response_store_get(id, x->arena, NULL, NULL, &response, &len));
+    if (!found) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Response with id '%.64s' not found.", valid ? id : "");
+        exchange_error(x, 404, "invalid_request_error", "not_found", NULL, msg);
+        return;
+    }
+    if (method == HTTP_GET) {
+        exchange_respond(x, 200, "application/json", NULL, 0, response, len);
+        return;
+    }
+    buf out;
+    buf_init(&out, 256);
+    buf_append_lit(&out, "{\"id\":");
+    buf_append_json_string(&out, id, strlen(id));
+    buf_append_lit(&out, ",\"object\":\"response\",\"deleted\":true}");
+    exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
+    buf_free(&out);
+}
+
 static void answer_healthz(exchange *x)
 {
     static const char body[] = "{\"status\":\"ok\"}";
@@ -174,6 +208,7 @@ static const endpoint_row endpoints[] = {
     {HTTP_POST, "/v1/embeddings", ENDPOINT_EMBEDDINGS, NULL},
     {HTTP_POST, "/v1/messages", ENDPOINT_MESSAGES, NULL},
     {HTTP_POST, "/v1/messages/count_tokens", ENDPOINT_COUNT_TOKENS, NULL},
+    {HTTP_POST, "/v1/responses", ENDPOINT_RESPONSES, NULL},
     {HTTP_GET, "/v1/models", -1, answer_models},
     {HTTP_GET, "/healthz", -1, answer_healthz},
     {HTTP_GET, "/readyz", -1, answer_readyz},
@@ -192,6 +227,16 @@ static stage_result accept_on_request(exchange *x, void *state)
         }
         x->endpoint = -1;
         answer_model(x);
+        return STAGE_DONE;
+    }
+    if (!strncmp(req->path, "/v1/responses/", sizeof "/v1/responses/" - 1)) {
+        if (method != HTTP_GET && method != HTTP_DELETE) {
+            exchange_error(x, 405, "invalid_request_error", "method_not_allowed", NULL,
+                           "only GET and DELETE are allowed on /v1/responses/{id}");
+            return STAGE_DONE;
+        }
+        x->endpoint = -1;
+        answer_response(x, method);
         return STAGE_DONE;
     }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {

@@ -230,7 +230,9 @@ static void pipeline_request_free(http_request *req)
 /* The API a request path belongs to (its errors take that API's shape). */
 static wire_format ingress_of(const char *path)
 {
-    return path && !strncmp(path, "/v1/messages", 12) ? WIRE_ANTHROPIC : WIRE_OPENAI;
+    if (path && !strncmp(path, "/v1/messages", 12)) return WIRE_ANTHROPIC;
+    if (path && !strncmp(path, "/v1/responses", 13)) return WIRE_RESPONSES;
+    return WIRE_OPENAI;
 }
 
 static void exchange_begin(exchange *x)
@@ -477,7 +479,9 @@ static void pipeline_on_done(http_request *req)
         .path = req->path ? req->path : "",
         .path_len = req->path ? req->path_len : 0,
         .model = x->model,
-        .ingress = x->ingress == WIRE_ANTHROPIC ? "anthropic" : NULL,
+        .ingress = x->ingress == WIRE_ANTHROPIC   ? "anthropic"
+                   : x->ingress == WIRE_RESPONSES ? "responses"
+                                                  : NULL,
         .status = req->status,
         .bytes_in = req->bytes_in,
         .bytes_out = req->bytes_out,

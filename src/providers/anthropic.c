@@ -172,7 +172,7 @@ static bool assistant_message_to_canonical(codec_ctx *ctx, json_t *content, json
     return true;
 }
 
-static json_t *request_to_canonical(codec_ctx *ctx, json_t *in, provider_error *err)
+static json_t *request_to_canonical(codec_ctx *ctx, xlate *x, json_t *in, provider_error *err)
 {
     json_t *out = json_object();
     json_t *messages = json_array();
@@ -777,8 +777,9 @@ static bool stream_is_end(const char *raw, size_t len)
            (!memcmp(raw, marker, sizeof marker - 1) || memmem(raw, len, "\"type\":\"message_stop\"", 22));
 }
 
-static void stream_error(buf *out, const char *message)
+static void stream_error(xlate *x, buf *out, const char *message)
 {
+    (void)x;
     buf_append_lit(out, "event: error\ndata: ");
     error_body(out, 502, NULL, NULL, NULL, message);
     buf_append_lit(out, "\n\n");
@@ -787,7 +788,7 @@ static void stream_error(buf *out, const char *message)
 const wire_codec anthropic__codec = {
     .name = "Anthropic Messages",
     .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES) |
-                 WIRE_ENDPOINT(ENDPOINT_COUNT_TOKENS),
+                 WIRE_ENDPOINT(ENDPOINT_COUNT_TOKENS) | WIRE_ENDPOINT(ENDPOINT_RESPONSES),
     .own_header = "anthropic-beta",
     .request_to_canonical = request_to_canonical,
     .request_from_canonical = request_from_canonical,

@@ -37,6 +37,7 @@ typedef struct xlate {
     int nblock_tool;           /* … slots in it (grown in the arena, see xlate__slot) */
     const char *finish_reason;
     const char *failure; /* an encoder could not go on (why, static): the stream fails in-band */
+    void *ingress_state; /* the client format's own (Responses: responses.c), arena */
 
     /* encoder: canonical chunks → client events */
     bool started;
@@ -119,8 +120,10 @@ typedef struct wire_codec {
 
     /* ---- requests ---- */
     /* The client's body (an object) as a canonical request; NULL with *err filled when it
-     * cannot be. Parameters canonical cannot hold are dropped with xlate__drop. */
-    json_t *(*request_to_canonical)(codec_ctx *ctx, json_t *in, provider_error *err);
+     * cannot be. Parameters canonical cannot hold are dropped with xlate__drop. x is the
+     * attempt's translation state, where the format may keep what its replies need; NULL when
+     * only the canonical form is wanted (no target chosen). */
+    json_t *(*request_to_canonical)(codec_ctx *ctx, xlate *x, json_t *in, provider_error *err);
     /* The provider's body from a canonical request (canon may be changed; the provider's
      * parameter rules have been applied) for ctx->route's upstream model; sets what x must
      * know to read the reply (json_via_tool). NULL with *err filled when it cannot be said. */
@@ -159,8 +162,9 @@ typedef struct wire_codec {
     /* The event that carries only the usage, where the cost goes as "aigw":{"cost_usd":…};
      * NULL: the format has none. */
     bool (*stream_is_usage_chunk)(json_t *event);
-    /* The in-band error that ends a stream the client already receives. */
-    void (*stream_error)(buf *out, const char *message);
+    /* The in-band error that ends a stream the client already receives (x: its translation
+     * state, NULL on the fast path). */
+    void (*stream_error)(xlate *x, buf *out, const char *message);
 
     /* ---- errors ---- */
     /* An error body; type and code are OpenAI-style (code and param may be NULL). */
@@ -175,9 +179,19 @@ typedef struct wire_codec {
 
 #define WIRE_ENDPOINT(e) (1u << (e))
 
-extern const wire_codec openai__codec, anthropic__codec, gemini__codec;
+extern const wire_codec openai__codec, anthropic__codec, gemini__codec, responses__codec;
 /* The rows by wire_format. */
 extern const wire_codec *const wire_codecs[WIRE__COUNT];
+
+/* ---- OpenAI: its error shape, which the Responses API shares ---- */
+void openai__error_body(buf *out, int status, const char *type, const char *code, const char *param,
+                        const char *message);
+bool openai__error_parse(json_t *body, const char **type, const char **message);
+
+/* ---- Responses: shared by responses.c (requests, replies) and responses_stream.c ---- */
+void responses__stream_encode(xlate *x, json_t *chunk, buf *out);
+void responses__stream_finish(xlate *x, buf *out);
+void responses__stream_error(xlate *x, buf *out, const char *message);
 
 /* ---- Anthropic: shared by anthropic.c (requests, replies, errors) and anthropic_stream.c ---- */
 #define ANTHROPIC_JSON_TOOL "json_output" /* the forced tool asked for JSON output */

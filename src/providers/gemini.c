@@ -480,7 +480,8 @@ static const char *url(codec_ctx *ctx)
 
 const wire_codec gemini__codec = {
     .name = "Gemini",
-    .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES),
+    .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES) |
+                 WIRE_ENDPOINT(ENDPOINT_RESPONSES),
     .url_names_model = true,
     .request_from_canonical = request_from_canonical,
     .url = url,

@@ -38,8 +38,10 @@ static const char *url(codec_ctx *ctx)
 {
     const model_route *route = ctx->route;
     const provider_config *p = route->provider;
-    /* An Anthropic client's Messages go to chat completions. */
-    int e = ctx->endpoint == ENDPOINT_MESSAGES ? ENDPOINT_CHAT_COMPLETIONS : ctx->endpoint;
+    /* Anthropic Messages and translated Responses go to chat completions. */
+    int e = ctx->endpoint == ENDPOINT_MESSAGES || ctx->endpoint == ENDPOINT_RESPONSES
+                ? ENDPOINT_CHAT_COMPLETIONS
+                : ctx->endpoint;
     if (p->preset->deployments) {
         static const char *const tail[] = {"/chat/completions", "/completions", "/embeddings"};
         char *mid = xlate__concat(ctx, "/openai/deployments/", route->upstream_model, tail[e]);
@@ -151,8 +153,8 @@ static void stream_encode_finish(xlate *x, buf *out)
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-static void error_body(buf *out, int status, const char *type, const char *code, const char *param,
-                       const char *message)
+void openai__error_body(buf *out, int status, const char *type, const char *code, const char *param,
+                        const char *message)
 {
     buf_append_lit(out, "{\"error\":{\"message\":");
     buf_append_json_string(out, message, strlen(message));
@@ -171,7 +173,7 @@ static void error_body(buf *out, int status, const char *type, const char *code,
     buf_append_lit(out, "}}");
 }
 
-static bool error_parse(json_t *body, const char **type, const char **message)
+bool openai__error_parse(json_t *body, const char **type, const char **message)
 {
     json_t *e = json_object_get(body, "error");
     if (json_is_string(e)) {
@@ -184,17 +186,19 @@ static bool error_parse(json_t *body, const char **type, const char **message)
     return *message != NULL;
 }
 
-static void stream_error(buf *out, const char *message)
+static void stream_error(xlate *x, buf *out, const char *message)
 {
+    (void)x;
     buf_append_lit(out, "data: ");
-    error_body(out, 502, "server_error", "upstream_stream_error", NULL, message);
+    openai__error_body(out, 502, "server_error", "upstream_stream_error", NULL, message);
     buf_append_lit(out, "\n\n");
 }
 
 const wire_codec openai__codec = {
     .name = "OpenAI",
     .endpoints = WIRE_ENDPOINT(ENDPOINT_CHAT_COMPLETIONS) | WIRE_ENDPOINT(ENDPOINT_COMPLETIONS) |
-                 WIRE_ENDPOINT(ENDPOINT_EMBEDDINGS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES),
+                 WIRE_ENDPOINT(ENDPOINT_EMBEDDINGS) | WIRE_ENDPOINT(ENDPOINT_MESSAGES) |
+                 WIRE_ENDPOINT(ENDPOINT_RESPONSES),
     .request_to_canonical = NULL, /* canonical already */
     .request_from_canonical = request_from_canonical,
     .url = url,
@@ -210,6 +214,6 @@ const wire_codec openai__codec = {
     .stream_encode_finish = stream_encode_finish,
     .stream_is_usage_chunk = stream_is_usage_chunk,
     .stream_error = stream_error,
-    .error_body = error_body,
-    .error_parse = error_parse,
+    .error_body = openai__error_body,
+    .error_parse = openai__error_parse,
 };

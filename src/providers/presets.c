@@ -81,25 +81,27 @@ static const compat_rule max_tokens_rules[] = {
 };
 
 static const provider_preset presets[] = {
-    /* type            format          base_url (documented)                        key  deployments rules */
-    {"openai", WIRE_OPENAI, "https://api.openai.com/v1", KEY_BEARER, false, NULL},
-    {"azure", WIRE_OPENAI, NULL, KEY_API_KEY, true, NULL},
-    {"anthropic", WIRE_ANTHROPIC, "https://api.anthropic.com", KEY_X_API_KEY, false, NULL},
-    {"gemini", WIRE_GEMINI, "https://generativelanguage.googleapis.com", KEY_GOOGLE, false, NULL},
-    {"mistral", WIRE_OPENAI, "https://api.mistral.ai/v1", KEY_BEARER, false, mistral_rules},
-    {"groq", WIRE_OPENAI, "https://api.groq.com/openai/v1", KEY_BEARER, false, groq_rules},
-    {"together", WIRE_OPENAI, "https://api.together.ai/v1", KEY_BEARER, false, NULL},
-    {"openrouter", WIRE_OPENAI, "https://openrouter.ai/api/v1", KEY_BEARER, false, NULL},
-    {"cerebras", WIRE_OPENAI, "https://api.cerebras.ai/v1", KEY_BEARER, false, cerebras_rules},
-    {"sambanova", WIRE_OPENAI, "https://api.sambanova.ai/v1", KEY_BEARER, false, sambanova_rules},
-    {"github-models", WIRE_OPENAI, "https://models.github.ai/inference", KEY_BEARER, false, max_tokens_rules},
-    {"huggingface", WIRE_OPENAI, "https://router.huggingface.co/v1", KEY_BEARER, false, NULL},
-    {"deepseek", WIRE_OPENAI, "https://api.deepseek.com", KEY_BEARER, false, deepseek_rules},
-    {"xai", WIRE_OPENAI, "https://api.x.ai/v1", KEY_BEARER, false, NULL},
-    {"fireworks", WIRE_OPENAI, "https://api.fireworks.ai/inference/v1", KEY_BEARER, false, NULL},
-    {"ollama", WIRE_OPENAI, "http://localhost:11434/v1", KEY_BEARER, false, ollama_rules},
-    {"vllm", WIRE_OPENAI, "http://localhost:8000/v1", KEY_BEARER, false, NULL},
-    {"llama-cpp", WIRE_OPENAI, "http://localhost:8080/v1", KEY_BEARER, false, max_tokens_rules},
+    /* type            format          base_url (documented)                 key  deployments rules  Responses
+       API */
+    {"openai", WIRE_OPENAI, "https://api.openai.com/v1", KEY_BEARER, false, NULL, true},
+    {"azure", WIRE_OPENAI, NULL, KEY_API_KEY, true, NULL, false},
+    {"anthropic", WIRE_ANTHROPIC, "https://api.anthropic.com", KEY_X_API_KEY, false, NULL, false},
+    {"gemini", WIRE_GEMINI, "https://generativelanguage.googleapis.com", KEY_GOOGLE, false, NULL, false},
+    {"mistral", WIRE_OPENAI, "https://api.mistral.ai/v1", KEY_BEARER, false, mistral_rules, false},
+    {"groq", WIRE_OPENAI, "https://api.groq.com/openai/v1", KEY_BEARER, false, groq_rules, false},
+    {"together", WIRE_OPENAI, "https://api.together.ai/v1", KEY_BEARER, false, NULL, false},
+    {"openrouter", WIRE_OPENAI, "https://openrouter.ai/api/v1", KEY_BEARER, false, NULL, false},
+    {"cerebras", WIRE_OPENAI, "https://api.cerebras.ai/v1", KEY_BEARER, false, cerebras_rules, false},
+    {"sambanova", WIRE_OPENAI, "https://api.sambanova.ai/v1", KEY_BEARER, false, sambanova_rules, false},
+    {"github-models", WIRE_OPENAI, "https://models.github.ai/inference", KEY_BEARER, false, max_tokens_rules,
+     false},
+    {"huggingface", WIRE_OPENAI, "https://router.huggingface.co/v1", KEY_BEARER, false, NULL, false},
+    {"deepseek", WIRE_OPENAI, "https://api.deepseek.com", KEY_BEARER, false, deepseek_rules, false},
+    {"xai", WIRE_OPENAI, "https://api.x.ai/v1", KEY_BEARER, false, NULL, false},
+    {"fireworks", WIRE_OPENAI, "https://api.fireworks.ai/inference/v1", KEY_BEARER, false, NULL, false},
+    {"ollama", WIRE_OPENAI, "http://localhost:11434/v1", KEY_BEARER, false, ollama_rules, false},
+    {"vllm", WIRE_OPENAI, "http://localhost:8000/v1", KEY_BEARER, false, NULL, false},
+    {"llama-cpp", WIRE_OPENAI, "http://localhost:8080/v1", KEY_BEARER, false, max_tokens_rules, false},
 };
 
 const provider_preset *provider_preset_find(const char *type)

@@ -126,6 +126,9 @@ size_t provider_estimate_tokens(const codec_ctx *c);
  * A new reference; NULL with *err filled when the body cannot be read so. */
 struct json_t *provider_request_canonical(codec_ctx *c, provider_error *err);
 
+/* Whether p is sent OpenAI Responses API requests as they are (its `responses:`, or by default
+ * OpenAI's own API at its documented URL); else they are translated to its chat format. */
+bool provider_serves_responses(const provider_config *p);
 /* Whether provider p's format serves count_tokens; when not, the answer is an estimate made
  * here (provider_estimate_tokens). */
 bool provider_counts_tokens(const provider_config *p);

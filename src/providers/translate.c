@@ -26,12 +26,28 @@ const wire_codec *const wire_codecs[WIRE__COUNT] = {
     [WIRE_OPENAI] = &openai__codec,
     [WIRE_ANTHROPIC] = &anthropic__codec,
     [WIRE_GEMINI] = &gemini__codec,
+    [WIRE_RESPONSES] = &responses__codec,
 };
+
+bool provider_serves_responses(const provider_config *p)
+{
+    if (p->responses != RESPONSES_AUTO) return p->responses == RESPONSES_NATIVE;
+    return p->preset->responses && p->preset->base_url && !strcmp(p->base_url, p->preset->base_url);
+}
+
+/* The format the attempt's provider is spoken to in: its preset's, or the Responses API
+ * itself for a Responses request to a provider that serves it. */
+static wire_format upstream_format(const codec_ctx *ctx)
+{
+    const provider_config *p = ctx->route->provider;
+    if (ctx->endpoint == ENDPOINT_RESPONSES && provider_serves_responses(p)) return WIRE_RESPONSES;
+    return p->preset->format;
+}
 
 /* The row of the provider the attempt's route names. */
 static const wire_codec *provider_codec(const codec_ctx *ctx)
 {
-    return wire_codecs[ctx->route->provider->preset->format];
+    return wire_codecs[upstream_format(ctx)];
 }
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -95,6 +111,7 @@ static const char *endpoint_path(int endpoint)
     case ENDPOINT_COMPLETIONS: return "/v1/completions";
     case ENDPOINT_EMBEDDINGS: return "/v1/embeddings";
     case ENDPOINT_MESSAGES: return "/v1/messages";
+    case ENDPOINT_RESPONSES: return "/v1/responses";
     default: return "/v1/messages/count_tokens";
     }
 }
@@ -173,7 +190,7 @@ static void encode_bytes(codec_ctx *ctx, provider_request *out)
 
 /* A client's body (in ctx->ingress's format) parsed and, for a non-canonical format, turned into
  * the canonical request; NULL with *err filled when it cannot be. */
-static json_t *to_canonical(codec_ctx *ctx, const char *body, size_t len, provider_error *err)
+static json_t *to_canonical(codec_ctx *ctx, xlate *x, const char *body, size_t len, provider_error *err)
 {
     json_error_t jerr;
     json_t *in = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
@@ -195,7 +212,7 @@ static json_t *to_canonical(codec_ctx *ctx, const char *body, size_t len, provid
     }
     const wire_codec *client = wire_codecs[ctx->ingress];
     if (!client->request_to_canonical) return in;
-    json_t *canon = client->request_to_canonical(ctx, in, err);
+    json_t *canon = client->request_to_canonical(ctx, x, in, err);
     json_decref(in);
     return canon;
 }
@@ -204,9 +221,7 @@ static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_er
 {
     const model_route *route = ctx->route;
     const provider_config *p = route->provider;
-    wire_format up = p->preset->format;
-    json_t *canon = to_canonical(ctx, ctx->payload, ctx->payload_len, err);
-    if (!canon) return false;
+    wire_format up = upstream_format(ctx);
     xlate *x = arena_alloc(ctx->arena, sizeof *x);
     memset(x, 0, sizeof *x);
     x->ctx = ctx;
@@ -215,6 +230,8 @@ static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_er
     x->model = route->public_name;
     x->created = (int64_t)time(NULL);
     x->open_block = -1;
+    json_t *canon = to_canonical(ctx, x, ctx->payload, ctx->payload_len, err);
+    if (!canon) return false;
 
     json_t *so = json_object_get(canon, "stream_options");
     x->include_usage = json_is_true(json_object_get(so, "include_usage"));
@@ -238,7 +255,7 @@ bool provider_encode(codec_ctx *ctx, provider_request *out, provider_error *err)
 {
     const model_route *route = ctx->route;
     const provider_config *p = route->provider;
-    wire_format up = p->preset->format;
+    wire_format up = upstream_format(ctx);
     const wire_codec *codec = wire_codecs[up];
     int endpoint = ctx->endpoint;
 
@@ -252,7 +269,9 @@ bool provider_encode(codec_ctx *ctx, provider_request *out, provider_error *err)
     }
 
     err->whole_request = false;
-    bool fast = ctx->ingress == up && !compat_may_apply(p->preset, ctx->payload, ctx->payload_len);
+    /* A format no canonical request becomes (the Responses API) is only ever forwarded. */
+    bool fast = ctx->ingress == up && (!codec->request_from_canonical ||
+                                       !compat_may_apply(p->preset, ctx->payload, ctx->payload_len));
     if (fast)
         encode_bytes(ctx, out);
     else if (!encode_translated(ctx, out, err))
@@ -614,7 +633,7 @@ bool provider_stream_finish(codec_ctx *ctx, buf *out)
 
 void provider_stream_error(const codec_ctx *ctx, buf *out, const char *message)
 {
-    wire_codecs[ctx->ingress]->stream_error(out, message);
+    wire_codecs[ctx->ingress]->stream_error(ctx->xlate, out, message);
 }
 
 /* ---- count_tokens estimate --------------------------------------------------------------- */
@@ -644,8 +663,10 @@ size_t provider_estimate_tokens(const codec_ctx *ctx)
 {
     json_error_t jerr;
     json_t *in = json_loadb(ctx->body, ctx->body_len, JSON_ALLOW_NUL, &jerr);
-    size_t bytes = text_bytes(json_object_get(in, "system")) + text_bytes(json_object_get(in, "messages")) +
-                   text_bytes(json_object_get(in, "tools"));
+    size_t bytes = 0;
+    static const char *const text_members[] = {"system", "messages", "tools", "instructions", "input"};
+    for (size_t i = 0; i < sizeof text_members / sizeof text_members[0]; i++)
+        bytes += text_bytes(json_object_get(in, text_members[i]));
     json_decref(in);
     return (bytes + 3) / 4;
 }
@@ -662,5 +683,5 @@ bool provider_url_names_model(const provider_config *p)
 
 json_t *provider_request_canonical(codec_ctx *ctx, provider_error *err)
 {
-    return to_canonical(ctx, ctx->body, ctx->body_len, err);
+    return to_canonical(ctx, NULL, ctx->body, ctx->body_len, err);
 }

@@ -15,6 +15,7 @@ typedef enum wire_format {
     WIRE_OPENAI,    /* chat completions; the canonical form */
     WIRE_ANTHROPIC, /* Messages API */
     WIRE_GEMINI,    /* generateContent */
+    WIRE_RESPONSES, /* OpenAI's Responses API (POST /v1/responses) */
     WIRE__COUNT,
 } wire_format;
 
@@ -45,6 +46,8 @@ typedef struct provider_preset {
     key_style key;
     bool deployments;          /* Azure: the URL names the deployment (= upstream model) and api-version */
     const compat_rule *compat; /* NULL-terminated by param; NULL for none */
+    /* serves OpenAI's Responses API at base_url/responses (with its documented base_url) */
+    bool responses;
 } provider_preset;
 
 #endif

@@ -1,7 +1,8 @@
 /* fuzz_translate.c — libFuzzer target for the format translators (src/providers): the code
  * that reads client bodies in one format and provider replies and stream events in another.
  *
- * The first input byte picks the ingress format and the provider preset; the rest is either a
+ * The first input byte picks the ingress format (OpenAI chat, Anthropic, OpenAI Responses) and
+ * the provider preset, and whether the provider serves the Responses API itself; the rest is either a
  * request body (encoded for the provider, then a reply translated back) or an SSE stream from
  * the provider, split at a fuzzed point so events straddle reads. Besides sanitizer reports it
  * checks that whatever reaches the client is whole SSE events (every event ends with a blank
@@ -42,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     provider_config provider = {.name = "p", .api_key = "k"};
     provider.preset = provider_preset_find(presets[sel & 3]);
+    provider.responses = (sel >> 6) & 1 ? RESPONSES_NATIVE : RESPONSES_AUTO;
     provider.base_url = (char *)"http://h";
     static char *urls[] = {"http://h/v1/chat/completions", "http://h/v1/completions",
                            "http://h/v1/embeddings"};
@@ -53,11 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          .max_output_tokens = 64};
     arena a;
     arena_init(&a, 1024);
-    wire_format ingress = (sel >> 2) & 1 ? WIRE_ANTHROPIC : WIRE_OPENAI;
+    wire_format ingress = (sel >> 5) & 1 ? WIRE_RESPONSES : (sel >> 2) & 1 ? WIRE_ANTHROPIC : WIRE_OPENAI;
     codec_ctx codec = {.arena = &a,
                        .request_id = "fz",
                        .ingress = ingress,
-                       .endpoint = ingress == WIRE_ANTHROPIC ? ENDPOINT_MESSAGES : ENDPOINT_CHAT_COMPLETIONS,
+                       .endpoint = ingress == WIRE_ANTHROPIC   ? ENDPOINT_MESSAGES
+                                   : ingress == WIRE_RESPONSES ? ENDPOINT_RESPONSES
+                                                               : ENDPOINT_CHAT_COMPLETIONS,
                        .stream = (sel >> 3) & 1,
                        .route = &route};
 
@@ -89,8 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
         static const char anth[] = "{\"model\":\"pub\",\"stream\":true,\"max_tokens\":5,"
                                    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+        static const char responses[] = "{\"model\":\"pub\",\"stream\":true,\"input\":\"x\"}";
         codec.stream = true;
-        codec.body = codec.payload = ingress == WIRE_ANTHROPIC ? anth : canon;
+        codec.body = codec.payload = ingress == WIRE_ANTHROPIC   ? anth
+                                     : ingress == WIRE_RESPONSES ? responses
+                                                                 : canon;
         codec.body_len = codec.payload_len = strlen(codec.body);
         provider_request preq;
         provider_error err;
