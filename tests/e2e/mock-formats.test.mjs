@@ -1,9 +1,9 @@
 // mock-formats.test.mjs — aigw-mock alone (no gateway), driven by the providers' official
-// clients: @anthropic-ai/sdk for the Messages API, openai for chat completions, @google/genai
-// (and raw fetch, for the bytes) for Gemini. It proves that the mock speaks each wire format
-// as the official client expects, and that one conversation gets the same reply, tool calls
-// and usage in all three (the contract of tools/mock/README.md, which the gateway's
-// translation tests rely on). Loopback only; every request is bounded by the clients' timeout.
+// clients: @anthropic-ai/sdk for the Messages API, openai for chat completions and the
+// Responses API (its stream helper included), @google/genai (and raw fetch, for the bytes) for
+// Gemini. It proves that the mock speaks each wire format as the official client expects, and
+// that one conversation gets the same reply, tool calls and usage in every format (the contract
+// of tools/mock/README.md, which the gateway's translation tests rely on). Loopback only; every request is bounded by the clients' timeout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
@@ -425,6 +425,357 @@ test('openai: an in-band stream error (stream_error=N) makes the SDK raise; no [
   })).text();
   assert.doesNotMatch(raw, /\[DONE\]/);
   assert.equal(sseEvents(raw).length, 2);
+});
+
+// ---- OpenAI Responses -----------------------------------------------------------------------
+
+const responsesTools = weatherTools.map((t) => ({
+  type: 'function', name: t.name, description: t.description, parameters: t.input_schema, strict: false,
+}));
+// An output item as the wire has it: the SDK's helpers add `parsed` / `parsed_arguments`.
+const wireItem = ({ parsed_arguments, ...item }) =>
+  item.content ? { ...item, content: item.content.map(({ parsed, ...part }) => part) } : item;
+// Ids differ between two responses (resp_/msg_/rs_/fc_ carry a counter); call ids do not.
+const noIds = (o) => JSON.parse(JSON.stringify(o, (k, v) => (k === 'id' || k === 'item_id' ? undefined : v)));
+
+test('responses: create — the Response object, its echoed settings, output_text and usage', async () => {
+  const r = await openai.responses.create({
+    model: 'mock-model', instructions: 'be brief', input: 'Hello there [[mock:cached=1,reasoning=3]]',
+    temperature: 0.7, metadata: { k: 'v' }, store: false,
+  });
+  assert.match(r.id, /^resp_mock_/);
+  const { id, output, usage, output_text, ...rest } = r;
+  assert.deepEqual(rest, {
+    object: 'response', created_at: 1700000000, status: 'completed', error: null, incomplete_details: null,
+    instructions: 'be brief', max_output_tokens: null, model: 'mock-model', parallel_tool_calls: true,
+    previous_response_id: null, reasoning: { effort: null, summary: null }, store: false, temperature: 0.7,
+    text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], top_p: 1, truncation: 'disabled',
+    user: null, metadata: { k: 'v' },
+  });
+  assert.equal(output.length, 1);
+  assert.match(output[0].id, /^msg_/);
+  assert.deepEqual(noIds(output[0]), {
+    type: 'message', status: 'completed', role: 'assistant',
+    content: [{ type: 'output_text', text: 'mock reply to: Hello there', annotations: [], logprobs: [] }],
+  });
+  assert.equal(output_text, 'mock reply to: Hello there');
+  assert.deepEqual(usage, {
+    input_tokens: 4, input_tokens_details: { cached_tokens: 1 },
+    output_tokens: 5 + 3, output_tokens_details: { reasoning_tokens: 3 }, total_tokens: 12,
+  });
+  // the same request in chat completions
+  const chat = await openai.chat.completions.create({
+    model: 'mock-model', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'Hello there [[mock:cached=1,reasoning=3]]' }],
+  });
+  assert.equal(chat.choices[0].message.content, output_text);
+  assert.deepEqual(chat.usage, {
+    prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens, total_tokens: usage.total_tokens,
+    prompt_tokens_details: { cached_tokens: 1 }, completion_tokens_details: { reasoning_tokens: 3 },
+  });
+});
+
+test('responses: stream — the event sequence, numbered from 0; response.completed carries the whole response', async () => {
+  const params = { model: 'mock-model', instructions: 'be brief', input: 'Hello there' };
+  const plain = await openai.responses.create(params);
+  const events = [];
+  for await (const e of await openai.responses.create({ ...params, stream: true })) events.push(e);
+  assert.deepEqual(events.map((e) => e.type), [
+    'response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added',
+    ...Array(5).fill('response.output_text.delta'),
+    'response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed',
+  ]);
+  assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+  for (const e of events.slice(0, 2)) {
+    assert.equal(e.response.status, 'in_progress');
+    assert.deepEqual(e.response.output, []);
+    assert.equal(e.response.usage, null);
+  }
+  const msgId = events[2].item.id;
+  assert.deepEqual(events[2].item, { type: 'message', id: msgId, status: 'in_progress', role: 'assistant', content: [] });
+  assert.deepEqual(events[3], {
+    type: 'response.content_part.added', item_id: msgId, output_index: 0, content_index: 0,
+    part: { type: 'output_text', text: '', annotations: [], logprobs: [] }, sequence_number: 3,
+  });
+  const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+  assert.deepEqual(deltas.map((d) => d.delta), ['mock ', 'reply ', 'to: ', 'Hello ', 'there']);
+  for (const d of deltas) {
+    assert.deepEqual([d.item_id, d.output_index, d.content_index, d.logprobs], [msgId, 0, 0, []]);
+  }
+  assert.equal(events[9].text, 'mock reply to: Hello there');
+  const completed = events.at(-1).response;
+  assert.equal(completed.id, events[0].response.id);
+  assert.deepEqual(noIds({ ...completed, output_text: plain.output_text }), noIds(plain));
+  assert.deepEqual(completed.output[0], events.at(-2).item);
+
+  const res = await fetch(`${mock.url}/v1/responses`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...params, stream: true }),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const raw = await res.text();
+  assert.doesNotMatch(raw, /\[DONE\]/);
+  for (const e of sseEvents(raw)) {
+    assert.equal(e.event, e.data.type);
+    const keys = Object.keys(e.data);
+    assert.equal(keys[0], 'type');
+    assert.equal(keys.at(-1), 'sequence_number');
+  }
+});
+
+test('responses: the stream() helper — finalResponse() equals create(); reasoning summary and text word by word', async () => {
+  const params = {
+    model: 'mock-model', reasoning: { effort: 'low', summary: 'auto' },
+    input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'think hard' }] }],
+  };
+  const plain = await openai.responses.create(params);
+  assert.deepEqual(plain.output.map((o) => o.type), ['reasoning', 'message']);
+  assert.match(plain.output[0].id, /^rs_/);
+  assert.deepEqual(noIds(plain.output[0]), {
+    type: 'reasoning', summary: [{ type: 'summary_text', text: 'mock thinking about: think hard' }],
+  });
+  assert.deepEqual(plain.reasoning, { effort: 'low', summary: 'auto' });
+  assert.equal(plain.output_text, 'mock reply to: think hard');
+
+  const stream = openai.responses.stream(params);
+  const text = [];
+  const summary = [];
+  const types = [];
+  stream.on('event', (e) => types.push(e.type));
+  stream.on('response.output_text.delta', (e) => text.push(e.delta));
+  stream.on('response.reasoning_summary_text.delta', (e) => summary.push(e.delta));
+  const final = await stream.finalResponse();
+  assert.deepEqual(types, [
+    'response.created', 'response.in_progress',
+    'response.output_item.added', 'response.reasoning_summary_part.added',
+    ...Array(5).fill('response.reasoning_summary_text.delta'),
+    'response.reasoning_summary_text.done', 'response.reasoning_summary_part.done', 'response.output_item.done',
+    'response.output_item.added', 'response.content_part.added',
+    ...Array(5).fill('response.output_text.delta'),
+    'response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed',
+  ]);
+  assert.deepEqual(text, ['mock ', 'reply ', 'to: ', 'think ', 'hard']);
+  assert.deepEqual(summary, ['mock ', 'thinking ', 'about: ', 'think ', 'hard']);
+  assert.equal(final.status, 'completed');
+  assert.equal(final.output_text, plain.output_text);
+  assert.deepEqual(noIds(final.output.map(wireItem)), noIds(plain.output));
+  assert.deepEqual(final.usage, plain.usage);
+  // effort none or minimal: no reasoning item
+  for (const effort of ['none', 'minimal']) {
+    const r = await openai.responses.create({ ...params, reasoning: { effort } });
+    assert.deepEqual(r.output.map((o) => o.type), ['message'], effort);
+  }
+});
+
+test('responses: function calling — call ids as in chat, streamed argument fragments ≤ 5 bytes, function_call_output answers', async () => {
+  const q = 'weather ✓ [[mock:tool_calls=2]]';
+  const params = { model: 'mock-model', tools: responsesTools, input: q };
+  const r1 = await openai.responses.create(params);
+  assert.deepEqual(r1.output.map(({ type, call_id, name, status }) => ({ type, call_id, name, status })), [
+    { type: 'function_call', call_id: 'call_mock_0', name: 'get_weather', status: 'completed' },
+    { type: 'function_call', call_id: 'call_mock_1', name: 'get_time', status: 'completed' },
+  ]);
+  r1.output.forEach((c, i) => {
+    assert.match(c.id, /^fc_/);
+    assert.equal(c.arguments, JSON.stringify(ruleArgs('weather ✓', i)));
+  });
+  assert.equal(r1.output_text, '');
+  assert.deepEqual(r1.tools, responsesTools);
+  assert.equal(r1.usage.output_tokens, 20);
+
+  const stream = openai.responses.stream(params);
+  const fragments = [];
+  const done = [];
+  stream.on('response.function_call_arguments.delta', (e) => fragments.push([e.output_index, e.delta]));
+  stream.on('response.function_call_arguments.done', (e) => done.push([e.output_index, e.name, e.arguments]));
+  const final = await stream.finalResponse();
+  assert.deepEqual(noIds(final.output.map(wireItem)), noIds(r1.output));
+  assert.ok(fragments.length > 40, `${fragments.length} fragments`);
+  for (const [, f] of fragments) assert.ok(Buffer.byteLength(f) > 0 && Buffer.byteLength(f) <= 5, JSON.stringify(f));
+  for (const i of [0, 1]) {
+    assert.equal(fragments.filter(([o]) => o === i).map(([, f]) => f).join(''), JSON.stringify(ruleArgs('weather ✓', i)));
+  }
+  assert.deepEqual(done, [
+    [0, 'get_weather', JSON.stringify(ruleArgs('weather ✓', 0))], [1, 'get_time', JSON.stringify(ruleArgs('weather ✓', 1))],
+  ]);
+
+  const forced = await openai.responses.create({
+    model: 'mock-model', tools: responsesTools, tool_choice: { type: 'function', name: 'get_time' }, input: 'now',
+  });
+  assert.deepEqual(forced.output.map((o) => [o.call_id, o.name]), [['call_mock_0', 'get_time']]);
+  assert.deepEqual(forced.tool_choice, { type: 'function', name: 'get_time' });
+  const required = await openai.responses.create({ model: 'mock-model', tools: responsesTools, tool_choice: 'required', input: 'now' });
+  assert.deepEqual(required.output.map((o) => o.name), ['get_weather']);
+  const none = await openai.responses.create({ ...params, tool_choice: 'none' });
+  assert.equal(none.output_text, 'mock reply to: weather ✓');
+
+  // turn 2: the calls go back as they came, each answered by its call_id
+  const r2 = await openai.responses.create({
+    model: 'mock-model', tools: responsesTools,
+    input: [
+      { role: 'user', content: q }, ...r1.output,
+      { type: 'function_call_output', call_id: 'call_mock_0', output: 'sunny' },
+      { type: 'function_call_output', call_id: 'call_mock_1', output: [{ type: 'input_text', text: 'noon' }] },
+    ],
+  });
+  assert.equal(r2.output_text, 'mock saw 2 tool results: sunny | noon');
+  assert.equal(r2.usage.input_tokens, 4); // weather ✓ + sunny + noon (directives do not count)
+});
+
+test('responses and chat completions: the same conversation gets the same text, tool calls and usage', async () => {
+  const q = 'plan a trip ✓ [[mock:tool_calls=2,cached=1,reasoning=2]]';
+  const o1 = await openai.chat.completions.create({
+    model: 'm', tools: openaiTools, messages: [{ role: 'system', content: 'sys text' }, { role: 'user', content: q }],
+  });
+  const r1 = await openai.responses.create({ model: 'm', tools: responsesTools, instructions: 'sys text', input: q });
+  assert.deepEqual(r1.output.map((c) => [c.call_id, c.name, c.arguments]),
+    o1.choices[0].message.tool_calls.map((c) => [c.id, c.function.name, c.function.arguments]));
+  const same = (r, o) => assert.deepEqual(
+    [r.usage.input_tokens, r.usage.input_tokens_details.cached_tokens, r.usage.output_tokens,
+      r.usage.output_tokens_details.reasoning_tokens, r.usage.total_tokens],
+    [o.usage.prompt_tokens, o.usage.prompt_tokens_details?.cached_tokens ?? 0, o.usage.completion_tokens,
+      o.usage.completion_tokens_details?.reasoning_tokens ?? 0, o.usage.total_tokens]);
+  same(r1, o1);
+  assert.equal(r1.usage.input_tokens, 6);
+
+  const o2 = await openai.chat.completions.create({
+    model: 'm', tools: openaiTools,
+    messages: [
+      { role: 'system', content: 'sys text' }, { role: 'user', content: q }, o1.choices[0].message,
+      { role: 'tool', tool_call_id: 'call_mock_0', content: 'sunny' },
+      { role: 'tool', tool_call_id: 'call_mock_1', content: 'noon' },
+    ],
+  });
+  // the system text as a developer message this time; a reasoning item carries no text
+  const r2 = await openai.responses.create({
+    model: 'm', tools: responsesTools,
+    input: [
+      { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'sys text' }] },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: q }] },
+      { type: 'reasoning', id: 'rs_x', summary: [{ type: 'summary_text', text: 'not counted at all' }] },
+      ...r1.output,
+      { type: 'function_call_output', call_id: 'call_mock_0', output: 'sunny' },
+      { type: 'function_call_output', call_id: 'call_mock_1', output: 'noon' },
+    ],
+  });
+  assert.equal(r2.output_text, 'mock saw 2 tool results: sunny | noon');
+  assert.equal(o2.choices[0].message.content, r2.output_text);
+  same(r2, o2);
+
+  // an image, JSON output, and the word limit
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+  const schema = { type: 'object', properties: { reply: { type: 'string' } }, required: ['reply'], additionalProperties: false };
+  const oj = await openai.chat.completions.create({
+    model: 'm', response_format: { type: 'json_schema', json_schema: { name: 'r', schema, strict: true } },
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }],
+  });
+  const rj = await openai.responses.create({
+    model: 'm', text: { format: { type: 'json_schema', name: 'r', schema, strict: true } },
+    input: [{ role: 'user', content: [{ type: 'input_text', text: 'look' }, { type: 'input_image', image_url: `data:image/png;base64,${png}`, detail: 'auto' }] }],
+  });
+  assert.equal(rj.output_text, '{"reply":"mock reply to: look [images: 1]"}');
+  assert.equal(oj.choices[0].message.content, rj.output_text);
+  assert.deepEqual(rj.text, { format: { type: 'json_schema', name: 'r', schema, strict: true } });
+  same(rj, oj);
+  const parsed = await openai.responses.parse({
+    model: 'm', text: { format: { type: 'json_schema', name: 'r', schema, strict: true } }, input: 'as json',
+  });
+  assert.deepEqual(parsed.output_parsed, { reply: 'mock reply to: as json' });
+
+  const oShort = await openai.chat.completions.create({ model: 'm', max_completion_tokens: 3, messages: [{ role: 'user', content: 'one two three' }] });
+  const rShort = await openai.responses.create({ model: 'm', max_output_tokens: 3, input: 'one two three' });
+  assert.equal(oShort.choices[0].finish_reason, 'length');
+  assert.equal(rShort.output_text, oShort.choices[0].message.content);
+  assert.equal(rShort.status, 'incomplete');
+  assert.deepEqual(rShort.incomplete_details, { reason: 'max_output_tokens' });
+  assert.equal(rShort.output[0].status, 'incomplete');
+  assert.equal(rShort.max_output_tokens, 3);
+  same(rShort, oShort);
+  const events = [];
+  for await (const e of await openai.responses.create({ model: 'm', max_output_tokens: 3, input: 'one two three', stream: true })) events.push(e);
+  assert.equal(events.at(-1).type, 'response.incomplete');
+  assert.deepEqual(noIds(events.at(-1).response), noIds({ ...rShort, output_text: undefined }));
+});
+
+test('responses: strict checks, previous_response_id, errors, faults, rate-limit headers and stats', async () => {
+  await mock.reset();
+  await assert.rejects(openai.responses.create({
+    model: 'mock-model',
+    input: [
+      { role: 'user', content: 'x' },
+      { type: 'function_call', call_id: 'call_a', name: 'get_weather', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'call_a', output: 'ok' },
+      { type: 'function_call_output', call_id: 'call_zz', output: 'x' },
+    ],
+  }), (e) => {
+    assert.ok(e instanceof OpenAI.BadRequestError, e.constructor.name);
+    assert.deepEqual(e.error, {
+      message: 'aigw-mock: input[3]: No tool call found for function call output with call_id call_zz.',
+      type: 'invalid_request_error', param: 'input', code: null,
+    });
+    return true;
+  });
+  await assert.rejects(openai.responses.create({ model: 'mock-model', input: 'x', previous_response_id: 'resp_abc' }), (e) => {
+    assert.ok(e instanceof OpenAI.BadRequestError, e.constructor.name);
+    assert.deepEqual(e.error, {
+      message: "Previous response with id 'resp_abc' not found.", type: 'invalid_request_error',
+      param: 'previous_response_id', code: 'previous_response_not_found',
+    });
+    return true;
+  });
+
+  const bytes = randomBytes(1000);
+  const want = sha256(bytes);
+  const img = await rawPost('/v1/responses', {}, {
+    model: 'mock-model',
+    input: [{ type: 'message', role: 'user', content: [
+      { type: 'input_image', image_url: `data:image/jpeg;base64,${bytes.toString('base64')}`, detail: 'high' },
+      { type: 'input_image', image_url: 'https://example.invalid/a.png' },
+      { type: 'input_text', text: 'see' },
+    ] }],
+  });
+  assert.equal(img.status, 200);
+  assert.equal(img.headers.get('x-mock-images'), '1');
+  assert.equal(img.headers.get('x-mock-image-sha256'), want);
+  assert.equal((await img.json()).output[0].content[0].text, 'mock reply to: see [images: 2]');
+  assert.deepEqual((await mock.requests()).at(-1).images,
+    [{ mime: 'image/jpeg', bytes: 1000, sha256: want }, { url: 'https://example.invalid/a.png' }]);
+  const bad = await rawPost('/v1/responses', {}, {
+    model: 'mock-model', input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AA$A' }] }],
+  });
+  assert.equal(bad.status, 400);
+  assert.deepEqual(await bad.json(), { error: {
+    message: 'aigw-mock: image 0: the data is not valid base64', type: 'invalid_request_error', param: 'input', code: null,
+  } });
+
+  await assert.rejects(openai.responses.create({ model: 'mock-model', input: 'x [[mock:status=429,retry_after=2]]' }), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, e.constructor.name);
+    assert.equal(e.type, 'rate_limit_error');
+    assert.equal(e.headers.get('retry-after'), '2');
+    return true;
+  });
+  const { response } = await openai.responses
+    .create({ model: 'mock-model', input: 'x' }, { headers: { 'x-mock-rl-requests': '5', 'x-mock-scope': 'resp-rl' } })
+    .withResponse();
+  assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '4');
+
+  // an in-band error after 4 events: the SDK raises it, in both ways of reading the stream
+  const seen = [];
+  const stream = await openai.responses.create({ model: 'mock-model', input: 'a b c [[mock:stream_error=4]]', stream: true });
+  await assert.rejects(async () => { for await (const e of stream) seen.push(e.type); },
+    (e) => e instanceof OpenAI.APIError && /injected stream error/.test(e.message));
+  assert.deepEqual(seen, ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+  await assert.rejects(openai.responses.stream({ model: 'mock-model', input: 'a b c [[mock:stream_error=4]]' }).finalResponse(),
+    (e) => e instanceof OpenAI.APIError && /injected stream error/.test(e.message));
+  const raw = await (await rawPost('/v1/responses', {}, { model: 'm', stream: true, input: 'a [[mock:stream_error=2]]' })).text();
+  assert.deepEqual(sseEvents(raw).at(-1), { event: 'error', data: {
+    type: 'error', sequence_number: 2,
+    error: { type: 'server_error', code: 'server_error', message: 'aigw-mock injected stream error', param: null },
+  } });
+
+  const s = await mock.stats();
+  assert.deepEqual(s.paths, { '/v1/responses': 9 });
+  assert.deepEqual(s.streams, { started: 3, completed: 3, aborted: 0 });
+  assert.deepEqual(s.statuses, { 200: 5, 400: 3, 429: 1 });
 });
 
 // ---- Gemini ---------------------------------------------------------------------------------

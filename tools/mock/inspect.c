@@ -1,7 +1,8 @@
 /* inspect.c — aigw-mock's strict checks beyond each format's required fields, made so that a
  * gateway's translation cannot get a wrong conversation past the mock:
  *   - every tool result answers a tool call made earlier in the same conversation (OpenAI
- *     `tool` message → an earlier assistant `tool_calls[].id`; Anthropic `tool_result` →
+ *     `tool` message → an earlier assistant `tool_calls[].id`; Responses `function_call_output`
+ *     item → an earlier `function_call` item's `call_id`; Anthropic `tool_result` →
  *     an earlier assistant `tool_use` block's id; Gemini `functionResponse` → an earlier
  *     `functionCall` of the same name, as Gemini calls carry no ids);
  *   - every inline image is valid base64; its decoded bytes are hashed (SHA-256), so a test can
@@ -172,6 +173,21 @@ static void openai_image(image_list *l, json_t *part)
     image_inline(l, url + 5, (size_t)(b64 - url - 5), comma + 1, strlen(comma + 1));
 }
 
+/* A Responses input_image part: image_url is a data URL or an https URL (chat's old string
+ * form, which openai_image reads), or the image is an uploaded file named by file_id. */
+static void responses_image(image_list *l, json_t *part)
+{
+    const char *file_id = json_string_value(json_object_get(part, "file_id"));
+    if (json_object_get(part, "image_url") || !file_id) {
+        openai_image(l, part);
+        return;
+    }
+    if (l->failed) return;
+    sb_str(l->json, l->count++ ? ",{\"file_id\":" : "{\"file_id\":");
+    sb_json_str(l->json, file_id);
+    sb_str(l->json, "}");
+}
+
 static void anthropic_image(image_list *l, json_t *block)
 {
     json_t *source = json_object_get(block, "source");
@@ -214,6 +230,15 @@ bool inspect_images(mock_api api, json_t *req, sbuf *json, char *msg, size_t siz
         json_array_foreach(gemini_contents(req), i, m)
         {
             json_array_foreach(json_object_get(m, "parts"), k, part) gemini_image(&l, part);
+        }
+    } else if (api == API_RESPONSES) {
+        json_array_foreach(json_object_get(req, "input"), i, m)
+        {
+            json_array_foreach(json_object_get(m, "content"), k, part)
+            {
+                const char *type = json_string_value(json_object_get(part, "type"));
+                if (type && !strcmp(type, "input_image")) responses_image(&l, part);
+            }
         }
     } else {
         json_array_foreach(json_object_get(req, "messages"), i, m)
@@ -280,6 +305,24 @@ static bool tool_results_answer_calls(call_ids *known, mock_api api, json_t *req
                          i, k, name ? "\"" : "", name ? name : "without a name", name ? "\"" : "");
                 return false;
             }
+        }
+        return true;
+    }
+    if (api == API_RESPONSES) {
+        json_array_foreach(json_object_get(req, "input"), i, m)
+        {
+            const char *type = json_string_value(json_object_get(m, "type"));
+            if (!type) continue;
+            if (!strcmp(type, "function_call"))
+                call_add(known, json_string_value(json_object_get(m, "call_id")));
+            if (strcmp(type, "function_call_output")) continue;
+            const char *id = json_string_value(json_object_get(m, "call_id"));
+            if (call_known(known, id)) continue;
+            /* OpenAI's wording, after the index */
+            snprintf(msg, size,
+                     "aigw-mock: input[%zu]: No tool call found for function call output with call_id %s.", i,
+                     id ? id : "(missing)");
+            return false;
         }
         return true;
     }

@@ -1,12 +1,14 @@
 /* mock.h — aigw-mock's shared types and the functions its files call in one another.
  *
- * aigw-mock imitates three providers' wire formats (OpenAI, Anthropic, Gemini). The layout:
+ * aigw-mock imitates four wire formats of three providers (OpenAI's chat completions and
+ * Responses API, Anthropic, Gemini). The layout:
  *   sbuf.c       growable strings, JSON string escaping, base64, hashing
  *   stats.c      /__stats counters shared by all workers
  *   faults.c     [[mock:...]] directives and x-mock-* headers
  *   server.c     listeners, connections, HTTP parsing, response heads, stream events, routing
  *   reply.c      the format-independent rules: a canonical view of a request → a canonical reply
  *   openai.c     /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models
+ *   responses.c  /v1/responses (OpenAI's Responses API)
  *   anthropic.c  /v1/messages, /v1/messages/count_tokens
  *   gemini.c     /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens
  *   inspect.c    strict checks beyond the required fields: tool results must answer a call,
@@ -62,6 +64,7 @@ uint64_t fnv1a(const void *data, size_t len, uint64_t h);
 
 typedef enum mock_path {
     P_CHAT,
+    P_RESPONSES,
     P_COMPLETIONS,
     P_EMBEDDINGS,
     P_MODELS,
@@ -286,18 +289,21 @@ size_t next_utf8_piece(const char *s, size_t len, size_t pos, size_t max);
 
 /* ---- the formats -------------------------------------------------------------------------- */
 
-typedef enum mock_api { API_OPENAI, API_ANTHROPIC, API_GEMINI } mock_api;
+/* API_RESPONSES: OpenAI's Responses API, whose errors and rate-limit headers are OpenAI's. */
+typedef enum mock_api { API_OPENAI, API_ANTHROPIC, API_GEMINI, API_RESPONSES } mock_api;
 
 /* ---- inspect.c: strict checks ----------------------------------------------------------------- */
 
 /* Every tool result must answer a tool call made earlier in the conversation: OpenAI `tool`
- * messages by tool_call_id, Anthropic tool_result blocks by tool_use_id, Gemini
+ * messages by tool_call_id, Responses function_call_output items by call_id (an earlier
+ * function_call item's), Anthropic tool_result blocks by tool_use_id, Gemini
  * functionResponse parts by name. Returns false with the provider-style message in `msg`. */
 bool inspect_tool_results(mock_api api, json_t *req, char *msg, size_t size);
-/* Decodes every inline image (OpenAI data URLs, Anthropic base64 sources, Gemini inlineData) in
- * order and appends a JSON array to `json`: {"mime","bytes","sha256"} per inline image,
- * {"url"} per image given by reference. Returns false with a message in `msg` when an image's
- * base64 is invalid; `json` is then incomplete. */
+/* Decodes every inline image (OpenAI data URLs in chat image_url parts and Responses
+ * input_image parts, Anthropic base64 sources, Gemini inlineData) in order and appends a JSON
+ * array to `json`: {"mime","bytes","sha256"} per inline image, {"url"} per image given by
+ * reference ({"file_id"} for a Responses image given by file id). Returns false with a message
+ * in `msg` when an image's base64 is invalid; `json` is then incomplete. */
 bool inspect_images(mock_api api, json_t *req, sbuf *json, char *msg, size_t size);
 
 /* An error response in the API's shape, its type/status chosen from the HTTP status; retry
@@ -305,10 +311,18 @@ bool inspect_images(mock_api api, json_t *req, sbuf *json, char *msg, size_t siz
 void api_error(conn *c, mock_api api, int status, const char *message, int retry_after, long ttfb);
 
 void openai_error(conn *c, int status, const char *type, const char *message, int retry_after, long ttfb);
+/* The same with the error's `param` and `code` (NULL: null). */
+void openai_error_param(conn *c, int status, const char *type, const char *message, const char *param,
+                        const char *code, int retry_after, long ttfb);
 void openai_chat(conn *c, json_t *req, const char *model, const faults *f);
 void openai_completion(conn *c, json_t *req, const char *model, const faults *f);
 void openai_embeddings(conn *c, json_t *req, const char *model, const faults *f);
 void openai_models(conn *c);
+
+/* Body checks of the Responses API (a previous_response_id, which the stateless mock never
+ * knows); answers and returns false when they fail. */
+bool responses_validate(conn *c, json_t *req);
+void responses_create(conn *c, json_t *req, const char *model, const faults *f);
 
 void anthropic_error(conn *c, int status, const char *message, int retry_after, long ttfb);
 /* Checks what the real API checks before reading the body (key, anthropic-version); answers

@@ -21,12 +21,22 @@
 
 void openai_error(conn *c, int status, const char *type, const char *message, int retry_after, long ttfb)
 {
+    openai_error_param(c, status, type, message, NULL, NULL, retry_after, ttfb);
+}
+
+void openai_error_param(conn *c, int status, const char *type, const char *message, const char *param,
+                        const char *code, int retry_after, long ttfb)
+{
     sbuf b = {0};
     sb_str(&b, "{\"error\":{\"message\":");
     sb_json_str(&b, message);
     sb_str(&b, ",\"type\":");
     sb_json_str(&b, type);
-    sb_str(&b, ",\"param\":null,\"code\":null}}");
+    sb_str(&b, ",\"param\":");
+    sb_json_str(&b, param);
+    sb_str(&b, ",\"code\":");
+    sb_json_str(&b, code);
+    sb_str(&b, "}}");
     char extra[96] = "";
     if (status == 429) /* a rate limit's 429 knows the exact wait */
         snprintf(extra, sizeof extra, "Retry-After: %d\r\nretry-after-ms: %ld\r\n",

@@ -1,5 +1,5 @@
 /* server.c — aigw-mock's HTTP side: workers, connections, request parsing, response heads,
- * stream events, routing to the three wire formats, and main().
+ * stream events, routing to the four wire formats, and main().
  *
  * One libuv loop per worker thread, each with its own SO_REUSEPORT socket. A connection answers
  * its requests in order (pipelined bytes wait in `pending`). A response is either one buffer
@@ -355,7 +355,7 @@ void api_error(conn *c, mock_api api, int status, const char *message, int retry
     switch (api) {
     case API_ANTHROPIC: anthropic_error(c, status, message, retry_after, ttfb); break;
     case API_GEMINI: gemini_error(c, status, message, retry_after, ttfb); break;
-    default:
+    default: /* chat completions and the Responses API share OpenAI's error shape */
         openai_error(c, status,
                      status == 429  ? "rate_limit_error"
                      : status < 500 ? "invalid_request_error"
@@ -394,7 +394,7 @@ static bool rate_limit_admit(conn *c, mock_api api, const faults *f)
 {
     long limit = f->rl_requests, remaining, reset_ms;
     bool admitted = stats_rate_limit(f->scope, limit, f->rl_window_ms, &remaining, &reset_ms);
-    if (api == API_OPENAI) {
+    if (api == API_OPENAI || api == API_RESPONSES) {
         char reset[32];
         openai_duration(reset, sizeof reset, reset_ms);
         snprintf(c->rl_headers, sizeof c->rl_headers,
@@ -529,6 +529,7 @@ static void handle_request(conn *c)
     }
     char gemini_model[256] = "";
     mock_path path = PATH("/v1/chat/completions") ? P_CHAT
+                     : PATH("/v1/responses")      ? P_RESPONSES
                      : PATH("/v1/completions")    ? P_COMPLETIONS
                      : PATH("/v1/embeddings")     ? P_EMBEDDINGS
                      : PATH("/v1/models")         ? P_MODELS
@@ -538,7 +539,8 @@ static void handle_request(conn *c)
                          : gemini_route(url, plen, gemini_model, sizeof gemini_model);
     bool gemini_stream = path == P_GEMINI_STREAM || path == P_GEMINI_V1_STREAM;
     bool gemini_count = path == P_GEMINI_COUNT || path == P_GEMINI_V1_COUNT;
-    mock_api api = path == P_MESSAGES || path == P_COUNT_TOKENS ? API_ANTHROPIC
+    mock_api api = path == P_RESPONSES                            ? API_RESPONSES
+                   : path == P_MESSAGES || path == P_COUNT_TOKENS ? API_ANTHROPIC
                    : path == P_GEMINI_GENERATE || path == P_GEMINI_V1_GENERATE || gemini_stream ||
                            gemini_count || (plen >= 8 && !strncmp(url, "/v1beta/", 8))
                        ? API_GEMINI
@@ -547,8 +549,8 @@ static void handle_request(conn *c)
     json_error_t jerr;
     json_t *req = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, &jerr);
     /* What arrived is recorded before any check, so a refused request is seen too. */
-    bool has_messages = path == P_CHAT || path == P_MESSAGES || path == P_COUNT_TOKENS ||
-                        (api == API_GEMINI && path != P_OTHER);
+    bool has_messages = path == P_CHAT || path == P_RESPONSES || path == P_MESSAGES ||
+                        path == P_COUNT_TOKENS || (api == API_GEMINI && path != P_OTHER);
     char strict_msg[512] = "";
     sbuf images = {0};
     if (req && json_is_object(req) && has_messages &&
@@ -604,9 +606,14 @@ static void handle_request(conn *c)
         /* answered */
     } else if (api == API_GEMINI && !gemini_validate(c, req, gemini_count)) {
         /* answered */
+    } else if (api == API_RESPONSES && !responses_validate(c, req)) {
+        /* answered: a previous_response_id */
     } else if (strict_msg[0]) {
         /* a tool result answering no call, or an image that is not valid base64 */
-        api_error(c, api, 400, strict_msg, 0, 0);
+        if (api == API_RESPONSES) /* OpenAI names the offending field */
+            openai_error_param(c, 400, "invalid_request_error", strict_msg, "input", NULL, 0, 0);
+        else
+            api_error(c, api, 400, strict_msg, 0, 0);
     } else if (f.rl_requests && !rate_limit_admit(c, api, &f)) {
         /* answered: 429, over the scope's budget (before every other fault) */
     } else if (f.reset) {
@@ -626,6 +633,7 @@ static void handle_request(conn *c)
     } else {
         switch (path) {
         case P_CHAT: openai_chat(c, req, model, &f); break;
+        case P_RESPONSES: responses_create(c, req, model, &f); break;
         case P_COMPLETIONS: openai_completion(c, req, model, &f); break;
         case P_EMBEDDINGS: openai_embeddings(c, req, model, &f); break;
         case P_MESSAGES: anthropic_messages(c, req, model, &f); break;

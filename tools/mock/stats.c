@@ -16,6 +16,7 @@
 
 static const char *const path_names[P__COUNT] = {
     [P_CHAT] = "/v1/chat/completions",
+    [P_RESPONSES] = "/v1/responses",
     [P_COMPLETIONS] = "/v1/completions",
     [P_EMBEDDINGS] = "/v1/embeddings",
     [P_MODELS] = "/v1/models",
