@@ -1,17 +1,22 @@
 // responses.test.mjs — OpenAI's Responses API (POST /v1/responses) through aigw, with the
 // official `openai` SDK's client.responses, against every provider format aigw-mock imitates:
-// an OpenAI-compatible chat API, Anthropic and Gemini (translated through the canonical form).
+// an OpenAI-compatible chat API, Anthropic and Gemini (translated through the canonical form),
+// and a provider with its own Responses API (responses: native: the client's bytes forwarded).
 // The mock's replies follow one rule set in every format (tools/mock/README.md), so the same
 // request must give the same text, tool calls, arguments and usage whichever provider serves
 // it; previous_response_id and store work from aigw's response store.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMock, startGateway } from './harness.mjs';
 
-let mock, gw, oai;
+let mock, gw, oai, catalogDir;
 
-const UPSTREAMS = ['openai', 'anthropic', 'gemini'];
+const UPSTREAMS = ['openai', 'anthropic', 'gemini', 'native'];
+const TRANSLATED = (u) => u !== 'native';
 const ruleArgs = (q, i) => ({ city: 'Paris', query: q, n: i, units: ['c', 'f'], note: 'line1\nline2 "quoted" ✓ é' });
 const TOOLS = [
   { type: 'function', name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
@@ -22,7 +27,13 @@ const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwA
 before(async () => {
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
+  catalogDir = mkdtempSync(join(tmpdir(), 'aigw-resp-'));
+  const catalog = join(catalogDir, 'prices.json');
+  writeFileSync(catalog, JSON.stringify({
+    models: [{ provider: 'openai', model: 'm-native', input: 1, output: 2, taken: '2026-12' }],
+  }));
   gw = await startGateway(`
+catalog: ${catalog}
 listen: 127.0.0.1:0
 workers: 2
 access_log: stdout
@@ -35,6 +46,10 @@ providers:
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
   - {name: up-gemini, type: gemini, base_url: "${base}", api_key: k3, models: [m-gemini],
      timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+  - {name: up-native, type: openai, base_url: "${base}/v1", api_key: k4, models: [m-native], responses: native,
+     timeouts: {connect: 2s, first_byte: 5s, idle: 5s}}
+models:
+  - {name: native-alias, provider: up-native, model: m-native}
 `);
   oai = new OpenAI({ baseURL: gw.baseURL, apiKey: 'client-key', maxRetries: 0, timeout: 20000 });
 });
@@ -42,6 +57,7 @@ providers:
 after(async () => {
   await gw?.stop();
   await mock?.stop();
+  if (catalogDir) rmSync(catalogDir, { recursive: true, force: true });
 });
 
 // What a Response says, reduced to the facts the mock's rules fix.
@@ -92,7 +108,7 @@ for (const upstream of UPSTREAMS) {
       const r = await create({ model, instructions: 'be brief', input: 'Hello there' }, stream);
       const f = facts(r);
       assert.equal(r.object, 'response');
-      assert.match(r.id, /^resp_[0-9a-f]{48}$/);
+      assert.match(r.id, TRANSLATED(upstream) ? /^resp_[0-9a-f]{48}$/ : /^resp_mock_/);
       assert.equal(f.status, 'completed', `stream=${stream}`);
       assert.equal(f.text, 'mock reply to: Hello there');
       assert.equal(f.input, 4, `input tokens (instructions + input), stream=${stream}`);
@@ -125,7 +141,7 @@ for (const upstream of UPSTREAMS) {
     }
   });
 
-  test(`${who}: previous_response_id continues a conversation, tool outputs included`, async () => {
+  if (TRANSLATED(upstream)) test(`${who}: previous_response_id continues a conversation, tool outputs included`, async () => {
     const first = await oai.responses.create({ model, input: 'my name is Ann' });
     const second = await oai.responses.create({ model, previous_response_id: first.id, input: 'what is my name' });
     assert.equal(second.previous_response_id, first.id);
@@ -224,4 +240,33 @@ test('a built-in tool is refused with a 400 that names it; malformed input is a 
 test('an upstream stream that breaks ends the Responses stream with an error the SDK raises', async () => {
   const s = oai.responses.stream({ model: 'm-anthropic', input: 'Hello [[mock:words=20,stream_error=6]]' });
   await assert.rejects(s.finalResponse(), (e) => /error|ended/i.test(String(e.message)));
+});
+
+test('a provider with its own Responses API gets the client\'s bytes; usage and cost are read from its reply and stream', async () => {
+  const body = { model: 'm-native', input: 'Hello there', tools: [{ type: 'web_search' }], tool_choice: 'none', store: true };
+  const res = await fetch(`${gw.baseURL}/responses`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k' }, body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, 'a built-in tool is the provider\'s to judge');
+  assert.equal(res.headers.get('x-aigw-provider'), 'up-native');
+  assert.equal(await lastUpstreamBody().then(JSON.stringify), JSON.stringify(body), 'forwarded byte for byte');
+  const r = await res.json();
+  assert.equal(r.output_text ?? r.output[0].content[0].text, 'mock reply to: Hello there');
+  assert.equal(res.headers.get('x-aigw-cost-usd'), '0.000012', '2 input and 5 output tokens at $1 and $2 per million');
+  // an alias: only the model is spliced in
+  await oai.responses.create({ model: 'native-alias', input: 'via alias' });
+  const sent = await lastUpstreamBody();
+  assert.equal(sent.model, 'm-native');
+  // the stream passes through event for event; its last event gets the cost
+  const events = await rawEvents({ model: 'm-native', input: 'Hello there' });
+  const last = events[events.length - 1].data;
+  assert.equal(last.type, 'response.completed');
+  assert.equal(last.aigw.cost_usd, 0.000012);
+  events.forEach((e, i) => assert.equal(e.data.sequence_number, i));
+});
+
+test('previous_response_id to a provider with its own Responses API is its to resolve', async () => {
+  await assert.rejects(oai.responses.create({ model: 'm-native', previous_response_id: 'resp_theirs', input: 'x' }),
+    (e) => e.status === 400 && e.code === 'previous_response_not_found');
+  assert.equal((await lastUpstreamBody()).previous_response_id, 'resp_theirs', 'forwarded, not answered by aigw');
 });
