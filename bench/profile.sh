@@ -8,6 +8,8 @@
 #
 #   bench/profile.sh                   N=2000 requests, one connection, access log on
 #   N=5000 MODE=stream ACCESS_LOG=off AIGW_BIN=… bench/profile.sh
+#   MODE=responses (or responses-stream) bench/profile.sh     OpenAI's Responses API, translated
+#   to the mock's chat completions; RESPONSES=native forwards it to the mock's /v1/responses
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
 #
 # Callgrind counts the same for the same binary and input whatever else the machine runs; the
@@ -34,7 +36,8 @@ listen: 127.0.0.1:$port
 workers: 1
 access_log: $([ "$ACCESS_LOG" = on ] && echo "$work/access.log" || echo off)
 providers:
-  - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model]}
+  - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
+     responses: ${RESPONSES:-translate}}
 CONF
 
 # profile REQUESTS OUTFILE: one aigw under callgrind serving REQUESTS requests on one connection.
@@ -44,7 +47,9 @@ profile() {
     local pid=$!
     for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
     # /healthz above is one more request in both runs: it cancels out.
-    node bench/requests.mjs "http://127.0.0.1:$port/v1/chat/completions" "$1" "$MODE" ||
+    local path=/v1/chat/completions
+    case "$MODE" in responses*) path=/v1/responses ;; esac
+    node bench/requests.mjs "http://127.0.0.1:$port$path" "$1" "$MODE" ||
         { echo "profile: the requests failed" >&2; exit 1; }
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
@@ -53,5 +58,5 @@ profile() {
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
-echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE, access log $ACCESS_LOG, $N requests on one connection"
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

@@ -1,13 +1,18 @@
 // requests.mjs — N requests of bench/chat.lua's body, one after another on one keep-alive
 // connection (for profiles: a fixed count, unlike wrk's fixed duration). Exits non-zero on any
-// non-2xx reply or a stream that does not end in [DONE].
-//   node bench/requests.mjs URL N [stream]
+// non-2xx reply or a stream that does not end in [DONE] (response.completed for the Responses
+// API: the same prompt as its `input`, to a URL ending in /v1/responses).
+//   node bench/requests.mjs URL N [json|stream|responses|responses-stream]
 import http from 'node:http';
 
 const [url, n, mode] = [process.argv[2], Number(process.argv[3]), process.argv[4]];
-const stream = mode === 'stream';
-const body = JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'hello from the benchmark' }],
+const stream = mode === 'stream' || mode === 'responses-stream';
+const responses = mode?.startsWith('responses');
+const prompt = 'hello from the benchmark';
+const body = JSON.stringify({ model: 'mock-model',
+  ...(responses ? { input: prompt } : { messages: [{ role: 'user', content: prompt }] }),
   ...(stream ? { stream: true } : {}) });
+const streamEnd = responses ? 'event: response.completed' : 'data: [DONE]';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const one = () => new Promise((resolve, reject) => {
   const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json',
@@ -16,7 +21,7 @@ const one = () => new Promise((resolve, reject) => {
     res.on('data', (d) => parts.push(d));
     res.on('end', () => {
       const text = Buffer.concat(parts).toString();
-      if (res.statusCode !== 200 || (stream && !text.includes('data: [DONE]'))) reject(new Error(`${res.statusCode} ${text}`));
+      if (res.statusCode !== 200 || (stream && !text.includes(streamEnd))) reject(new Error(`${res.statusCode} ${text}`));
       else resolve();
     });
   });

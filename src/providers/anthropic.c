@@ -685,7 +685,7 @@ static json_t *reply_to_canonical(xlate *x, json_t *reply)
                      usage);
 }
 
-static json_t *reply_from_canonical(xlate *x, json_t *reply)
+static json_t *reply_message(xlate *x, json_t *reply)
 {
     json_t *choice = json_array_get(json_object_get(reply, "choices"), 0);
     json_t *message = json_object_get(choice, "message");
@@ -721,6 +721,13 @@ static json_t *reply_from_canonical(xlate *x, json_t *reply)
                      "stop_sequence", "usage", "input_tokens", (json_int_t)anthropic__input(u),
                      "output_tokens", (json_int_t)u->completion, "cache_read_input_tokens",
                      (json_int_t)u->cached, "cache_creation_input_tokens", (json_int_t)u->cache_write);
+}
+
+static void reply_from_canonical(xlate *x, json_t *canon, buf *out)
+{
+    json_t *message = reply_message(x, canon);
+    if (message) xlate__append_json(out, message);
+    json_decref(message);
 }
 
 /* ==== errors ================================================================================ */

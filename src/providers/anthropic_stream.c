@@ -116,9 +116,7 @@ static void emit(buf *out, const char *event, json_t *data)
     buf_append_lit(out, "event: ");
     buf_append(out, event, strlen(event));
     buf_append_lit(out, "\ndata: ");
-    char *text = json_dumps(data, JSON_COMPACT);
-    buf_append(out, text, strlen(text));
-    free(text);
+    xlate__append_json(out, data);
     buf_append_lit(out, "\n\n");
     json_decref(data);
 }

@@ -96,6 +96,13 @@ typedef void (*chunk_sink)(xlate *x, json_t *chunk, buf *out);
  * bytes of the fast path's reply (see translate.c). False, and *out untouched, when absent. */
 typedef bool (*count_getter)(const void *source, const char *path, long *out);
 
+/* Appends j as compact JSON (our serializer: json_dumps costs several times more, see xlate.c). */
+void xlate__append_json(buf *out, json_t *j);
+/* Appends v in decimal (no printf). */
+void xlate__append_integer(buf *out, long long v);
+/* j as compact JSON in the arena, NUL-terminated; its length in *len. */
+char *xlate__arena_json(codec_ctx *ctx, json_t *j, size_t *len);
+
 /* Arena copy of a, b and c (c may be NULL) joined. */
 char *xlate__concat(codec_ctx *ctx, const char *a, const char *b, const char *c);
 
@@ -136,7 +143,8 @@ typedef struct wire_codec {
      * (static text); the reply is then a 502, never an empty success. */
     const char *(*reply_shape)(json_t *reply);
     json_t *(*reply_to_canonical)(xlate *x, json_t *reply);
-    json_t *(*reply_from_canonical)(xlate *x, json_t *canon);
+    /* The client's reply from the canonical one, written into out. */
+    void (*reply_from_canonical)(xlate *x, json_t *canon, buf *out);
 
     /* ---- usage ---- */
     const char *usage_key;                /* the member of a reply or event that holds the usage */

@@ -137,11 +137,9 @@ static void stream_encode(xlate *x, json_t *chunk, buf *out)
         !x->include_usage)
         return;
     if (stream_is_usage_chunk(chunk)) provider_usage_chunk_cost(x->ctx, chunk);
-    char *text = json_dumps(chunk, JSON_COMPACT);
     buf_append_lit(out, "data: ");
-    buf_append(out, text, strlen(text));
+    xlate__append_json(out, chunk);
     buf_append_lit(out, "\n\n");
-    free(text);
 }
 
 static void stream_encode_finish(xlate *x, buf *out)

@@ -126,9 +126,13 @@ void response_store_new_id(char *out)
         ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
         if (n > 0) got += (size_t)n;
     }
+    static const char hex[] = "0123456789abcdef";
     memcpy(out, "resp_", 5);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 5 + 2 * i, 3, "%02x", raw[i]);
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[5 + 2 * i] = hex[raw[i] >> 4];
+        out[6 + 2 * i] = hex[raw[i] & 15];
+    }
+    out[5 + 2 * sizeof raw] = '\0';
 }
 
 bool response_store_put(const char *id, const char *conversation, size_t conversation_len,

@@ -438,11 +438,11 @@ static json_t *request_to_canonical(codec_ctx *ctx, xlate *x, json_t *in, provid
         memset(s, 0, sizeof *s);
         response_store_new_id(s->id);
         json_t *echo = echo_of(in);
-        s->echo = responses__arena_dump(ctx, echo, &s->echo_len);
+        s->echo = xlate__arena_json(ctx, echo, &s->echo_len);
         json_decref(echo);
         /* The conversation kept for the next turn leaves the instructions out: OpenAI does
          * not carry them over either. */
-        if (store) s->history = responses__arena_dump(ctx, messages, &s->history_len);
+        if (store) s->history = xlate__arena_json(ctx, messages, &s->history_len);
         s->open_text = s->open_reasoning = -1;
         x->ingress_state = s;
     }
@@ -461,21 +461,19 @@ fail:
 
 /* ==== replies: canonical → Response object ================================================== */
 
-char *responses__arena_dump(codec_ctx *ctx, json_t *j, size_t *len)
+static void write_usage(buf *out, const usage_counts *u)
 {
-    char *text = json_dumps(j, JSON_COMPACT);
-    *len = strlen(text);
-    char *copy = arena_strndup(ctx->arena, text, *len);
-    free(text);
-    return copy;
-}
-
-static json_t *usage_object(const usage_counts *u)
-{
-    return json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens", (json_int_t)u->prompt,
-                     "input_tokens_details", "cached_tokens", (json_int_t)u->cached, "output_tokens",
-                     (json_int_t)u->completion, "output_tokens_details", "reasoning_tokens",
-                     (json_int_t)u->reasoning, "total_tokens", (json_int_t)(u->prompt + u->completion));
+    buf_append_lit(out, "{\"input_tokens\":");
+    xlate__append_integer(out, u->prompt);
+    buf_append_lit(out, ",\"input_tokens_details\":{\"cached_tokens\":");
+    xlate__append_integer(out, u->cached);
+    buf_append_lit(out, "},\"output_tokens\":");
+    xlate__append_integer(out, u->completion);
+    buf_append_lit(out, ",\"output_tokens_details\":{\"reasoning_tokens\":");
+    xlate__append_integer(out, u->reasoning);
+    buf_append_lit(out, "},\"total_tokens\":");
+    xlate__append_integer(out, u->prompt + u->completion);
+    buf_append_lit(out, "}");
 }
 
 json_t *responses__item(const responses_state *s, int i, bool done)
@@ -510,27 +508,43 @@ static const char *incomplete_reason(const char *finish)
     return NULL;
 }
 
-json_t *responses__object(xlate *x, const char *status)
+void responses__write_object(xlate *x, const char *status, buf *out)
 {
     responses_state *s = x->ingress_state;
-    json_error_t jerr;
-    json_t *r = json_pack("{s:s,s:s,s:I,s:s,s:n,s:n}", "id", s->id, "object", "response", "created_at",
-                          (json_int_t)x->created, "status", status, "error", "incomplete_details");
-    json_t *echo = json_loadb(s->echo, s->echo_len, 0, &jerr);
-    json_object_update(r, echo);
-    json_decref(echo);
-    json_object_set_new(r, "model", json_string(x->model));
-    json_t *output = json_array();
-    if (strcmp(status, "in_progress") != 0)
-        for (int i = 0; i < s->nitems; i++)
-            json_array_append_new(output, responses__item(s, i, true));
-    json_object_set_new(r, "output", output);
+    bool in_progress = !strcmp(status, "in_progress");
+    buf_append_lit(out, "{\"id\":\"");
+    buf_append(out, s->id, strlen(s->id));
+    buf_append_lit(out, "\",\"object\":\"response\",\"created_at\":");
+    xlate__append_integer(out, x->created);
+    buf_append_lit(out, ",\"status\":\"");
+    buf_append(out, status, strlen(status));
+    buf_append_lit(out, "\",\"error\":null,\"incomplete_details\":");
     const char *reason = incomplete_reason(s->finish);
-    if (reason && !strcmp(status, "incomplete"))
-        json_object_set_new(r, "incomplete_details", json_pack("{s:s}", "reason", reason));
-    json_object_set_new(r, "usage",
-                        strcmp(status, "in_progress") ? usage_object(&x->ctx->usage) : json_null());
-    return r;
+    if (reason && !strcmp(status, "incomplete")) {
+        buf_append_lit(out, "{\"reason\":\"");
+        buf_append(out, reason, strlen(reason));
+        buf_append_lit(out, "\"}");
+    } else {
+        buf_append_lit(out, "null");
+    }
+    /* the request's members, written once at the start (an object with members: "{…}") */
+    buf_append_lit(out, ",");
+    buf_append(out, s->echo + 1, s->echo_len - 2);
+    buf_append_lit(out, ",\"model\":");
+    buf_append_json_string(out, x->model, strlen(x->model));
+    buf_append_lit(out, ",\"output\":[");
+    for (int i = 0; !in_progress && i < s->nitems; i++) {
+        if (i) buf_append_lit(out, ",");
+        json_t *item = responses__item(s, i, true);
+        xlate__append_json(out, item);
+        json_decref(item);
+    }
+    buf_append_lit(out, "],\"usage\":");
+    if (in_progress)
+        buf_append_lit(out, "null");
+    else
+        write_usage(out, &x->ctx->usage);
+    buf_append_lit(out, "}");
 }
 
 const char *responses__final_status(const responses_state *s)
@@ -608,30 +622,25 @@ static json_t *assistant_message(const responses_state *s)
     return m;
 }
 
-void responses__keep(xlate *x, json_t *response)
+void responses__keep(xlate *x, const char *response, size_t len)
 {
     responses_state *s = x->ingress_state;
     if (!s->history || s->kept) return;
     s->kept = true;
-    json_t *m = assistant_message(s);
-    char *turn = json_dumps(m, JSON_COMPACT);
-    json_decref(m);
-    char *body = json_dumps(response, JSON_COMPACT);
     /* history is "[…]": the turn joins it before the closing bracket */
-    size_t hlen = s->history_len - 1, tlen = strlen(turn);
     buf conversation;
-    buf_init(&conversation, hlen + 1 + tlen + 1);
-    buf_append(&conversation, s->history, hlen);
-    if (hlen > 1) buf_append_lit(&conversation, ",");
-    buf_append(&conversation, turn, tlen);
+    buf_init(&conversation, (size_t)1 << 40);
+    buf_append(&conversation, s->history, s->history_len - 1);
+    if (s->history_len > 2) buf_append_lit(&conversation, ",");
+    json_t *m = assistant_message(s);
+    xlate__append_json(&conversation, m);
+    json_decref(m);
     buf_append_lit(&conversation, "]");
-    response_store_put(s->id, conversation.data, conversation.len, body, strlen(body));
+    response_store_put(s->id, conversation.data, conversation.len, response, len);
     buf_free(&conversation);
-    free(turn);
-    free(body);
 }
 
-static json_t *reply_from_canonical(xlate *x, json_t *canon)
+static void reply_from_canonical(xlate *x, json_t *canon, buf *out)
 {
     responses_state *s = x->ingress_state;
     json_t *choice = json_array_get(json_object_get(canon, "choices"), 0);
@@ -666,9 +675,9 @@ static json_t *reply_from_canonical(xlate *x, json_t *canon)
         if (!it) break;
         if (json_is_string(args)) responses__append(x, it, json_string_value(args), json_string_length(args));
     }
-    json_t *r = responses__object(x, responses__final_status(s));
-    responses__keep(x, r);
-    return r;
+    size_t at = out->len;
+    responses__write_object(x, responses__final_status(s), out);
+    if (!out->overflowed) responses__keep(x, out->data + at, out->len - at);
 }
 
 /* ==== usage, errors, the row ================================================================= */

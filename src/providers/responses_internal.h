@@ -49,19 +49,18 @@ typedef struct responses_state {
     int ntool_item;
 } responses_state;
 
-/* Arena copy of j as compact JSON. */
-char *responses__arena_dump(codec_ctx *ctx, json_t *j, size_t *len);
 /* A new output item (NULL past XLATE_BLOCKS_MAX); call_id NULL: one is made up. */
 rsp_item *responses__add_item(xlate *x, int kind, const char *call_id, const char *name);
 /* Appends to an item's text; false past RESPONSES_OUTPUT_MAX. */
 bool responses__append(xlate *x, rsp_item *it, const char *text, size_t len);
 /* Item i as the API shows it: while in progress (done false) or complete. */
 json_t *responses__item(const responses_state *s, int i, bool done);
-/* The Response object with the given status ("in_progress": no output, no usage yet). */
-json_t *responses__object(xlate *x, const char *status);
+/* Writes the Response object with the given status ("in_progress": no output, no usage yet). */
+void responses__write_object(xlate *x, const char *status, buf *out);
 /* "completed", or "incomplete" when the model stopped at its limit or a filter. */
 const char *responses__final_status(const responses_state *s);
-/* Keeps the finished response and its conversation in the store (once; not when store is off). */
-void responses__keep(xlate *x, json_t *response);
+/* Keeps the finished response (its text) and its conversation in the store (once; not when
+ * store is off). */
+void responses__keep(xlate *x, const char *response, size_t len);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "providers/responses_internal.h"
+#include "util/units.h"
 
 /* One event: data gets its type first and its sequence number last. Takes data. */
 static void emit(responses_state *s, buf *out, const char *type, json_t *data)
@@ -21,22 +22,45 @@ static void emit(responses_state *s, buf *out, const char *type, json_t *data)
     json_object_update(ev, data);
     json_decref(data);
     json_object_set_new(ev, "sequence_number", json_integer(s->seq++));
-    char *text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
     buf_append_lit(out, "event: ");
     buf_append(out, type, strlen(type));
     buf_append_lit(out, "\ndata: ");
-    buf_append(out, text, strlen(text));
+    xlate__append_json(out, ev);
     buf_append_lit(out, "\n\n");
-    free(text);
+    json_decref(ev);
+}
+
+/* An event that carries the whole Response, written as text (responses__write_object); the
+ * final one is also kept in the store and gets the request's cost. */
+static void emit_response(xlate *x, responses_state *s, buf *out, const char *type, const char *status)
+{
+    buf_append_lit(out, "event: ");
+    buf_append(out, type, strlen(type));
+    buf_append_lit(out, "\ndata: {\"type\":\"");
+    buf_append(out, type, strlen(type));
+    buf_append_lit(out, "\",\"response\":");
+    size_t at = out->len;
+    responses__write_object(x, status, out);
+    if (strcmp(status, "in_progress") != 0 && !out->overflowed) {
+        responses__keep(x, out->data + at, out->len - at);
+        double cost = provider_cost(x->ctx);
+        if (cost >= 0) {
+            char usd[UNITS_DECIMAL_MAX];
+            units_format_decimal(usd, cost);
+            buf_printf(out, ",\"aigw\":{\"cost_usd\":%s}", usd);
+        }
+    }
+    buf_append_lit(out, ",\"sequence_number\":");
+    xlate__append_integer(out, s->seq++);
+    buf_append_lit(out, "}\n\n");
 }
 
 static void start(xlate *x, responses_state *s, buf *out)
 {
     if (s->started) return;
     s->started = true;
-    emit(s, out, "response.created", json_pack("{s:o}", "response", responses__object(x, "in_progress")));
-    emit(s, out, "response.in_progress", json_pack("{s:o}", "response", responses__object(x, "in_progress")));
+    emit_response(x, s, out, "response.created", "in_progress");
+    emit_response(x, s, out, "response.in_progress", "in_progress");
 }
 
 static json_t *item_ref(const responses_state *s, int i)
@@ -120,20 +144,32 @@ static void close_open(responses_state *s, buf *out)
     s->open_text = s->open_reasoning = -1;
 }
 
-/* Appends a delta to item i and sends it as the event of that type; false (the stream fails)
- * past the output bound. */
+/* Appends a delta to item i and sends it as the event of that type, written as text (one per
+ * token: the stream's hot path); false (the stream fails) past the output bound. */
 static bool delta(xlate *x, responses_state *s, buf *out, int i, const char *type, json_t *text)
 {
-    if (!responses__append(x, &s->items[i], json_string_value(text), json_string_length(text))) {
+    rsp_item *it = &s->items[i];
+    if (!responses__append(x, it, json_string_value(text), json_string_length(text))) {
         x->failure = "the response is longer than a translated Responses stream keeps (16 MiB)";
         return false;
     }
-    json_t *ev = item_ref(s, i);
-    if (s->items[i].kind == ITEM_MESSAGE) json_object_set_new(ev, "content_index", json_integer(0));
-    if (s->items[i].kind == ITEM_REASONING) json_object_set_new(ev, "summary_index", json_integer(0));
-    json_object_set(ev, "delta", text);
-    if (s->items[i].kind == ITEM_MESSAGE) json_object_set_new(ev, "logprobs", json_array());
-    emit(s, out, type, ev);
+    size_t tlen = strlen(type);
+    buf_append_lit(out, "event: ");
+    buf_append(out, type, tlen);
+    buf_append_lit(out, "\ndata: {\"type\":\"");
+    buf_append(out, type, tlen);
+    buf_append_lit(out, "\",\"item_id\":\"");
+    buf_append(out, it->id, strlen(it->id));
+    buf_append_lit(out, "\",\"output_index\":");
+    xlate__append_integer(out, i);
+    if (it->kind == ITEM_MESSAGE) buf_append_lit(out, ",\"content_index\":0");
+    if (it->kind == ITEM_REASONING) buf_append_lit(out, ",\"summary_index\":0");
+    buf_append_lit(out, ",\"delta\":");
+    buf_append_json_string(out, json_string_value(text), json_string_length(text));
+    if (it->kind == ITEM_MESSAGE) buf_append_lit(out, ",\"logprobs\":[]");
+    buf_append_lit(out, ",\"sequence_number\":");
+    xlate__append_integer(out, s->seq++);
+    buf_append_lit(out, "}\n\n");
     return true;
 }
 
@@ -208,11 +244,8 @@ void responses__stream_finish(xlate *x, buf *out)
     start(x, s, out);
     close_open(s, out);
     const char *status = responses__final_status(s);
-    json_t *r = responses__object(x, status);
-    responses__keep(x, r);
-    json_t *ev = json_pack("{s:o}", "response", r);
-    provider_usage_chunk_cost(x->ctx, ev);
-    emit(s, out, !strcmp(status, "completed") ? "response.completed" : "response.incomplete", ev);
+    emit_response(x, s, out, !strcmp(status, "completed") ? "response.completed" : "response.incomplete",
+                  status);
 }
 
 /* The Responses API's error event ({type, code, message, param, sequence_number}), with the
@@ -225,10 +258,8 @@ void responses__stream_error(xlate *x, buf *out, const char *message)
                            "upstream_stream_error", "message", message, "param", "error", "type",
                            "server_error", "code", "upstream_stream_error", "message", message, "param");
     if (s) json_object_set_new(ev, "sequence_number", json_integer(s->seq++));
-    char *text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
     buf_append_lit(out, "event: error\ndata: ");
-    buf_append(out, text, strlen(text));
+    xlate__append_json(out, ev);
     buf_append_lit(out, "\n\n");
-    free(text);
+    json_decref(ev);
 }

@@ -239,14 +239,8 @@ static bool encode_translated(codec_ctx *ctx, provider_request *out, provider_er
     json_t *native = wire_codecs[up]->request_from_canonical(ctx, x, canon, err);
     json_decref(canon);
     if (!native) return false;
-    char *text = json_dumps(native, JSON_COMPACT);
+    out->body = xlate__arena_json(ctx, native, &out->body_len);
     json_decref(native);
-    size_t len = strlen(text);
-    char *body = arena_alloc(ctx->arena, len + 1);
-    memcpy(body, text, len + 1);
-    free(text);
-    out->body = body;
-    out->body_len = len;
     if (ctx->ingress != up) ctx->xlate = x;
     return true;
 }
@@ -393,13 +387,6 @@ void provider_error_body(wire_format format, buf *out, int status, const char *t
     wire_codecs[format]->error_body(out, status, type, code, param, message);
 }
 
-static void dump_into(buf *out, json_t *j)
-{
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (text) buf_append(out, text, strlen(text));
-    free(text);
-}
-
 /* The reply cannot be given: a 502 in the client's format instead of it. */
 static const char *reply_failed_code(codec_ctx *ctx, buf *out, const char *code, const char *what)
 {
@@ -466,11 +453,11 @@ const char *provider_translate_reply(codec_ctx *ctx, int status, const char *bod
                  x->reply_failure);
         return reply_failed(ctx, out, what);
     }
-    json_t *native =
-        client->reply_from_canonical ? client->reply_from_canonical(x, canon) : json_incref(canon);
+    if (client->reply_from_canonical)
+        client->reply_from_canonical(x, canon, out);
+    else
+        xlate__append_json(out, canon);
     json_decref(canon);
-    dump_into(out, native);
-    json_decref(native);
     if (out->overflowed)
         return reply_failed(ctx, out, "sent a reply that, translated, exceeds limits.max_response_bytes");
     return "application/json";

@@ -3,10 +3,79 @@
  * that grow in the arena, visible drops, canonical chunks and usage. Each helper works on a
  * codec_ctx or an xlate, never on the server's request; allocations come from the attempt's
  * arena, trees are jansson references as each contract in codec.h says. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "providers/codec.h"
+
+/* Our own serializer of jansson trees: json_dumps checks every object and array against a
+ * table of its parents (a formatted pointer and a hashtable insert per container, to refuse
+ * loops) and copies the result once more to return it — most of what a translated reply or
+ * stream event costs. Trees built here hold no loops. The text is JSON_COMPACT's, except that
+ * control characters other than \n, \r, \t are written \u00XX (equal JSON). */
+void xlate__append_integer(buf *out, long long v)
+{
+    char digits[24], *p = digits + sizeof digits;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    buf_append(out, p, (size_t)(digits + sizeof digits - p));
+}
+
+void xlate__append_json(buf *out, json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        buf_append_lit(out, "{");
+        bool first = true;
+        for (void *it = json_object_iter(j); it; it = json_object_iter_next(j, it)) {
+            if (!first) buf_append_lit(out, ",");
+            first = false;
+            buf_append_json_string(out, json_object_iter_key(it), json_object_iter_key_len(it));
+            buf_append_lit(out, ":");
+            xlate__append_json(out, json_object_iter_value(it));
+        }
+        buf_append_lit(out, "}");
+        return;
+    }
+    case JSON_ARRAY: {
+        buf_append_lit(out, "[");
+        for (size_t i = 0, n = json_array_size(j); i < n; i++) {
+            if (i) buf_append_lit(out, ",");
+            xlate__append_json(out, json_array_get(j, i));
+        }
+        buf_append_lit(out, "]");
+        return;
+    }
+    case JSON_STRING: buf_append_json_string(out, json_string_value(j), json_string_length(j)); return;
+    case JSON_INTEGER: xlate__append_integer(out, json_integer_value(j)); return;
+    case JSON_REAL: {
+        /* as jansson writes reals: 17 significant digits, ".0" when it would read as an integer */
+        char s[40];
+        int n = snprintf(s, sizeof s, "%.17g", json_real_value(j));
+        buf_append(out, s, (size_t)n);
+        if (strspn(s, "0123456789-") == (size_t)n) buf_append_lit(out, ".0");
+        return;
+    }
+    case JSON_TRUE: buf_append_lit(out, "true"); return;
+    case JSON_FALSE: buf_append_lit(out, "false"); return;
+    default: buf_append_lit(out, "null"); return;
+    }
+}
+
+char *xlate__arena_json(codec_ctx *ctx, json_t *j, size_t *len)
+{
+    buf b;
+    buf_init(&b, (size_t)1 << 40);
+    xlate__append_json(&b, j);
+    char *copy = arena_strndup(ctx->arena, b.data ? b.data : "", b.len);
+    *len = b.len;
+    buf_free(&b);
+    return copy;
+}
 
 char *xlate__concat(codec_ctx *ctx, const char *a, const char *b, const char *c)
 {
