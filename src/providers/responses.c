@@ -97,19 +97,16 @@ static json_t *message_content(json_t *content, bool assistant, provider_error *
         json_array_append_new(parts, p);
     }
     if (!assistant) return parts;
-    size_t len = 0;
-    json_array_foreach(parts, i, part) len += json_string_length(json_object_get(part, "text"));
-    char *text = malloc(len + 1);
-    len = 0;
+    buf text;
+    buf_init(&text, (size_t)1 << 40);
     json_array_foreach(parts, i, part)
     {
         json_t *t = json_object_get(part, "text");
-        memcpy(text + len, json_string_value(t) ? json_string_value(t) : "", json_string_length(t));
-        len += json_string_length(t);
+        if (json_is_string(t)) buf_append(&text, json_string_value(t), json_string_length(t));
     }
     json_decref(parts);
-    json_t *s = json_stringn(text, len);
-    free(text);
+    json_t *s = json_stringn(text.data ? text.data : "", text.len);
+    buf_free(&text);
     return s;
 }
 
@@ -130,32 +127,26 @@ static json_t *assistant_turn(json_t *messages, json_t **reasoning)
     return last;
 }
 
-/* The text of a reasoning item's summary (and content) parts, joined; NULL when it has none. */
+/* The text of a reasoning item's summary (and content) parts, joined by blank lines; NULL when
+ * it has none. */
 static json_t *reasoning_text(json_t *item)
 {
     static const char *const members[] = {"summary", "content"};
-    json_t *out = NULL;
+    buf text;
+    buf_init(&text, (size_t)1 << 40);
     for (size_t m = 0; m < 2; m++) {
         size_t i;
         json_t *part;
         json_array_foreach(json_object_get(item, members[m]), i, part)
         {
-            const char *t = json_string_value(json_object_get(part, "text"));
-            if (!t || !*t) continue;
-            if (!out) {
-                out = json_string(t);
-            } else {
-                size_t a = json_string_length(out), b = strlen(t);
-                char *joined = malloc(a + 2 + b + 1);
-                memcpy(joined, json_string_value(out), a);
-                memcpy(joined + a, "\n\n", 2);
-                memcpy(joined + a + 2, t, b + 1);
-                json_decref(out);
-                out = json_string(joined);
-                free(joined);
-            }
+            json_t *t = json_object_get(part, "text");
+            if (!json_is_string(t) || !json_string_length(t)) continue;
+            if (text.len) buf_append_lit(&text, "\n\n");
+            buf_append(&text, json_string_value(t), json_string_length(t));
         }
     }
+    json_t *out = text.len ? json_stringn(text.data, text.len) : NULL;
+    buf_free(&text);
     return out;
 }
 
