@@ -136,7 +136,10 @@ static void answer_model(exchange *x)
         buf_free(&out);
         return;
     }
-    if (anthropic) x->ingress = WIRE_ANTHROPIC; /* the 404 in the shape the client reads */
+    if (anthropic) { /* the 404 in the shape the client reads, with the request-id it reads */
+        x->ingress = WIRE_ANTHROPIC;
+        exchange_set_head(x, NULL, 0);
+    }
     char msg[400];
     if (valid)
         snprintf(msg, sizeof msg, "The model `%.256s` does not exist or is not served by this gateway", id);

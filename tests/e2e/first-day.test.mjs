@@ -145,6 +145,8 @@ test('GET /v1/models/{id}, Anthropic\'s model list, and an unknown model\'s 404 
     assert.equal(one.type, 'model');
     r = await fetch(`${gw.baseURL}/models/nope`, { headers: { 'anthropic-version': '2023-06-01' } });
     assert.equal(r.status, 404);
+    assert.equal(r.headers.get('request-id'), r.headers.get('x-request-id'), 'Anthropic\'s SDKs read request-id');
+    assert.ok(r.headers.get('request-id'));
     const body = await r.json();
     assert.equal(body.type, 'error');
     assert.equal(body.error.type, 'not_found_error');
