@@ -959,11 +959,14 @@ const struct route_tree *config_find_route(const aigw_config *cfg, const char *n
 
 bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
 {
-    int n = snprintf(err, errlen, "%s:%d: ", cfg->path, line);
-    if (n < 0 || (size_t)n >= errlen) return false;
+    size_t at = strnlen(err, errlen);
+    if (at + 1 >= errlen) return false;
+    if (at) err[at++] = '\n'; /* a later mistake of the same load: one more line */
+    int n = snprintf(err + at, errlen - at, "%s:%d: ", cfg->path, line);
+    if (n < 0 || (size_t)n >= errlen - at) return false;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    vsnprintf(err + at + n, errlen - at - (size_t)n, fmt, ap);
     va_end(ap);
     return false;
 }

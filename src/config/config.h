@@ -184,7 +184,8 @@ const aigw_config *config_retain(const aigw_config *cfg);
 void config_release(const aigw_config *cfg);
 
 /* Writes "file:line: message" for a mistake at line of cfg's file into err, the way every
- * load step reports; returns false so a step can `return config_error_at(…)`. */
+ * load step reports — as one more line when err already holds a mistake of this load (the
+ * load sequence starts it empty); returns false so a step can `return config_error_at(…)`. */
 bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 

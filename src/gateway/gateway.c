@@ -24,6 +24,7 @@ aigw_config *gateway_config_load(const char *path, char *err, size_t errlen)
 {
     aigw_config *cfg = config_load(path, err, errlen);
     if (!cfg) return NULL;
+    if (errlen) err[0] = '\0'; /* the steps below add their mistakes as lines */
     if (!providers_prepare(cfg, err, errlen) || !routing_build(cfg, &providers_for_routing, err, errlen)) {
         config_free(cfg);
         return NULL;

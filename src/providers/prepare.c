@@ -163,24 +163,29 @@ const provider_config *providers_derive(arena *a, const provider_config *base, c
 
 bool providers_prepare(aigw_config *cfg, char *err, size_t errlen)
 {
+    bool ok = true; /* every provider's mistake is reported, not only the first */
     for (size_t i = 0; i < cfg->nproviders; i++) {
         provider_config *p = &cfg->providers[i];
         const provider_preset *preset = provider_preset_find(p->type);
         if (!preset) {
             char names[512];
             provider_preset_names(names, sizeof names);
-            return config_error_at(
+            ok = config_error_at(
                 cfg, p->type_line, err, errlen,
                 "unknown provider type '%s' (known: %s; openai serves any OpenAI-compatible API)", p->type,
                 names);
+            continue;
         }
         p->preset = preset;
         if (!p->base_url && preset->base_url) p->base_url = xstrdup(preset->base_url);
-        if (!p->base_url)
-            return config_error_at(cfg, p->line, err, errlen, "provider '%s' (type %s) needs a 'base_url'",
-                                   p->name, preset->type);
+        if (!p->base_url) {
+            ok = config_error_at(cfg, p->line, err, errlen, "provider '%s' (type %s) needs a 'base_url'",
+                                 p->name, preset->type);
+            continue;
+        }
         if (preset->deployments && !p->api_version) p->api_version = xstrdup("2024-10-21");
     }
+    if (!ok) return false;
     for (size_t i = 0; i < cfg->nproviders; i++)
         prepare_requests(&cfg->providers[i]);
     return true;

@@ -32,25 +32,28 @@ bool routing_build(aigw_config *cfg, const routing_providers *providers, char *e
     /* `routes:`, in the sources' order (by name), so config_find_route finds trees[i] by
      * route_sources[i]'s name. */
     cfg->trees = xcalloc(cfg->nroute_sources ? cfg->nroute_sources : 1, sizeof *cfg->trees);
+    bool ok = true; /* every route's mistake is reported, not only the first */
     for (size_t i = 0; i < cfg->nroute_sources; i++) {
         const route_source *src = &cfg->route_sources[i];
         char msg[512];
         route_tree *t = route_tree_build(&cfg->arena, cfg, cfg->health, src->json, src->name, false, true,
                                          false, msg, sizeof msg);
-        if (!t) return config_error_at(cfg, src->line, err, errlen, "route '%s': %s", src->name, msg);
-        cfg->trees[cfg->ntrees++] = t;
+        if (!t) ok = config_error_at(cfg, src->line, err, errlen, "route '%s': %s", src->name, msg);
+        cfg->trees[cfg->ntrees++] = t; /* NULL for a refused one: the config is not used */
     }
     routing_state_seal(cfg->health);
     if (cfg->default_route_name) {
         const char *name = cfg->default_route_name;
-        cfg->default_route = config_find_route(cfg, name, strlen(name));
-        if (!cfg->default_route) {
-            const model_route *r = config_find_model(cfg, name, strlen(name));
-            cfg->default_route = r ? r->tree : NULL;
-        }
-        if (!cfg->default_route)
-            return config_error_at(cfg, cfg->default_route_line, err, errlen,
-                                   "default_route '%s' is neither a route nor a served model", name);
+        size_t len = strlen(name);
+        const model_route *r = config_find_model(cfg, name, len);
+        cfg->default_route = config_find_route(cfg, name, len);
+        if (!cfg->default_route) cfg->default_route = r ? r->tree : NULL;
+        bool named_route = false; /* a route that was refused above is still a route by that name */
+        for (size_t i = 0; i < cfg->nroute_sources && !named_route; i++)
+            named_route = !strcmp(cfg->route_sources[i].name, name);
+        if (!cfg->default_route && !named_route)
+            ok = config_error_at(cfg, cfg->default_route_line, err, errlen,
+                                 "default_route '%s' is neither a route nor a served model", name);
     }
-    return true;
+    return ok;
 }

@@ -69,6 +69,28 @@ test('aigw config check and serve report every mistake, file:line each, in file 
   assert.equal(lines.length, 51, r.stderr);
   assert.ok(lines[49].startsWith(`aigw: ${many}:50: unknown key 'key49'`), lines[49]);
   assert.equal(lines[50], 'aigw: and 10 more mistakes');
+  // Providers' types, then routes and default_route (checked once the providers are right):
+  // every mistake of each step, not only its first.
+  const steps = join(dir, 'steps.yaml');
+  const providers = (a, b) => ['providers:', `  - {name: a, type: ${a}, base_url: "http://x"}`, `  - {name: b, type: ${b}}`,
+    '  - {name: c, base_url: "http://x", models: [m]}'];
+  const routes = ['routes:', '  - {name: r1, strategy: {mode: fallback}, targets: []}',
+    '  - {name: r2, strategy: {mode: bogus}, targets: [{provider: c}]}', 'default_route: nothing', ''];
+  const check = (text) => {
+    writeFileSync(steps, text.join('\n'));
+    const res = spawnSync(AIGW_BIN, ['config', 'check', steps], { encoding: 'utf8' });
+    assert.equal(res.status, 1);
+    return res.stderr.trimEnd().split('\n').map((l) => l.replace(`aigw: ${steps}:`, ''));
+  };
+  let got = check([...providers('nosuch', 'azure'), ...routes]);
+  assert.equal(got.length, 2, got.join('\n'));
+  assert.match(got[0], /^2: unknown provider type 'nosuch'/);
+  assert.match(got[1], /^3: provider 'b' \(type azure\) needs a 'base_url'/);
+  got = check([...providers('openai', 'groq'), ...routes]);
+  assert.deepEqual(got.map((l) => l.split(':')[0]), ['6', '7', '8'], got.join('\n'));
+  assert.match(got[0], /route 'r1': targets/);
+  assert.match(got[1], /route 'r2': strategy.mode/);
+  assert.match(got[2], /default_route 'nothing' is neither/);
   rmSync(dir, { recursive: true, force: true });
 });
 
