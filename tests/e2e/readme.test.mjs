@@ -249,6 +249,10 @@ const ENDPOINTS = {
   'POST /v1/messages/count_tokens': { anthropic: true, body: { model: 'mock-claude', messages: HELLO } },
   'GET /v1/models': {},
   'GET /v1/models/{id}': { path: '/v1/models/mock-model' },
+  'POST /v1/responses': { body: { model: 'mock-model', input: 'Hello' } },
+  // the id of a response made just before (the POST above is listed first in the README)
+  'GET /v1/responses/{id}': { path: (made) => `/v1/responses/${made['POST /v1/responses'].id}` },
+  'DELETE /v1/responses/{id}': { method: 'DELETE', path: (made) => `/v1/responses/${made['POST /v1/responses'].id}` },
   'GET /healthz': {},
   'GET /readyz': {},
 };
@@ -408,18 +412,21 @@ const WALK = [
       const bullet = README.slice(README.indexOf('- **Endpoints**:'), README.indexOf('\n- **', README.indexOf('- **Endpoints**:') + 1));
       const listed = [];
       let method = 'POST';
-      for (const m of bullet.matchAll(/`(?:(GET|POST) )?(\/[^`\s]*)`/g)) {
+      for (const m of bullet.matchAll(/`(?:(GET|POST|DELETE) )?(\/[^`\s]*)`/g)) {
         method = m[1] ?? method;
         listed.push(`${method} ${m[2]}`);
       }
       assert.deepEqual([...listed].sort(), Object.keys(ENDPOINTS).sort(), 'the README\'s endpoints and this test\'s table');
+      const made = {};
       for (const ep of listed) {
-        const { body, anthropic, path } = ENDPOINTS[ep];
-        const url = makeRun.url + (path ?? ep.split(' ')[1]);
+        const { body, anthropic, path, method } = ENDPOINTS[ep];
+        const url = makeRun.url + (typeof path === 'function' ? path(made) : path ?? ep.split(' ')[1]);
         const headers = anthropic ? { 'anthropic-version': '2023-06-01' } : {};
-        const r = body ? await post(url, body, headers) : await get(url, headers);
+        const r = body ? await post(url, body, headers)
+          : method ? await fetch(url, { method, headers, signal: AbortSignal.timeout(10000) }) : await get(url, headers);
         const text = await r.text();
         assert.equal(r.status, 200, `${ep}: ${text}`);
+        if (body) made[ep] = JSON.parse(text);
       }
       const list = await (await get(`${makeRun.url}/v1/models`, { 'anthropic-version': '2023-06-01' })).json();
       assert.equal(list.data[0].type, 'model', 'Anthropic\'s model list');
@@ -509,8 +516,8 @@ const WALK = [
   },
   {
     readme: /^build\/aigw config check aigw\.yaml$/,
-    says: ['every mistake is reported as `file:line: message` (a provider\'s `type:`, `routes:` and `default_route:` are ' +
-      'checked once the rest of the file is right, and stop at their first mistake)'],
+    says: ['every mistake is reported as `file:line: message` (providers\' `type:` are checked once the rest of the file ' +
+      'reads, and `routes:` and `default_route:` once the providers are right)'],
     as: 'as written; then again with mistakes made in aigw.yaml (and taken out again)',
     async check([cmd]) {
       assert.match(cmd.comment, /mistakes as file:line; unset key variables warned/);
@@ -543,9 +550,12 @@ const WALK = [
         let at = edit([['  max_connections:', '  max_conections: 10000'], ['  keepalive_idle:', '  keepalive_idle: 60 s'],
           ['    type: gemini', '    type: gemeni'], ['default_route:', 'default_route: nowhere']]);
         assert.deepEqual(await named(), [at['  max_connections:'], at['  keepalive_idle:']]);
-        // …then, once it reads, the first of the provider types, routes and default_route.
+        // …then, once it reads, the provider types…
         at = edit([['    type: gemini', '    type: gemeni'], ['default_route:', 'default_route: nowhere']]);
         assert.deepEqual(await named(), [at['    type: gemini']]);
+        // …and once they are right, routes and default_route.
+        at = edit([['default_route:', 'default_route: nowhere']]);
+        assert.deepEqual(await named(), [at['default_route:']]);
       } finally {
         writeFileSync(file, good);
       }
