@@ -12,7 +12,7 @@ case "${1:-}" in
     *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
-      libjansson-dev libyaml-dev libpcre2-dev curl)
+      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev curl)
 if [ -n "$test_deps" ]; then
     need+=(libcmocka-dev)
     # node and npm may come from elsewhere than Debian's packages: a working binary is enough.

@@ -3,6 +3,7 @@
  *   aigw serve [-c FILE] [--listen HOST:PORT]   run the gateway
  *   aigw config check FILE                      validate a config without serving
  *   aigw config import litellm FILE             a LiteLLM config.yaml as aigw YAML
+ *   aigw keys create|list|show|disable|enable|rotate|delete   gateway keys (src/admin)
  *   aigw version
  *   aigw help [COMMAND], aigw COMMAND --help
  *
@@ -19,6 +20,7 @@
 
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "admin/admin.h"
 #include "gateway/import_litellm.h"
 #include "pipeline/pipeline.h"
 #include "providers/response_store.h"
@@ -32,6 +34,7 @@ static const char usage_text[] =
     "usage: aigw serve [-c FILE] [--listen HOST:PORT]   run the gateway\n"
     "       aigw config check FILE                      validate a config file\n"
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
+    "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
@@ -111,6 +114,10 @@ static aigw_config *serve_reload(const char *path, const aigw_config *previous, 
     aigw_config *cfg = gateway_config_reload(path, previous, err, errlen);
     if (!cfg) return NULL;
     listen_override_apply(cfg);
+    if (!config_exposure_ok(cfg, err, errlen)) {
+        config_release(cfg);
+        return NULL;
+    }
     response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     return cfg;
 }
@@ -185,6 +192,11 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     listen_override_apply(cfg);
+    if (!config_exposure_ok(cfg, err, sizeof err)) {
+        print_load_errors(err);
+        config_free(cfg);
+        return 1;
+    }
     warn_unset_keys(cfg);
     response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     signal(SIGPIPE, SIG_IGN);
@@ -194,18 +206,22 @@ static int cmd_serve(int argc, char **argv)
 }
 
 /* The providers whose api_key names a variable that is not set: the client's own key goes
- * upstream instead. A warning, not an error, so the example config runs without keys. */
+ * upstream instead (none when gateway auth is on: the client's key is then a gateway key). A
+ * warning, not an error, so the example config runs without keys. */
 static void warn_unset_keys(const aigw_config *cfg)
 {
+    bool auth = cfg->auth.mode == AUTH_ON;
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const provider_config *p = &cfg->providers[i];
         if (p->api_key_env)
-            fprintf(
-                stderr,
-                "aigw: %s:%d: warning: provider %s: api_key: %s is not set; the client's own Authorization "
-                "is forwarded\n",
-                cfg->path, p->api_key_line, p->name, p->api_key_env);
+            fprintf(stderr, "aigw: %s:%d: warning: provider %s: api_key: %s is not set; %s\n", cfg->path,
+                    p->api_key_line, p->name, p->api_key_env,
+                    auth ? "no key is sent to it (gateway auth is on: a client's key is never forwarded)"
+                         : "the client's own Authorization is forwarded");
     }
+    if (cfg->auth.master_key_env)
+        fprintf(stderr, "aigw: %s:%d: warning: auth.master_key: %s is not set; there is no master key\n",
+                cfg->path, cfg->auth.line, cfg->auth.master_key_env);
 }
 
 static int cmd_config_check(const char *path)
@@ -217,6 +233,12 @@ static int cmd_config_check(const char *path)
         return 1;
     }
     warn_unset_keys(cfg);
+    char exposed[1024];
+    if (!config_exposure_ok(cfg, exposed, sizeof exposed)) {
+        print_load_errors(exposed);
+        config_free(cfg);
+        return 1;
+    }
     printf("%s: ok (%zu provider%s, %zu model%s, listen %s:%d)\n", path, cfg->nproviders,
            cfg->nproviders == 1 ? "" : "s", cfg->nroutes, cfg->nroutes == 1 ? "" : "s", cfg->listen_host,
            cfg->listen_port);
@@ -245,6 +267,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "help") && argc >= 3) { /* aigw help COMMAND */
         if (!strcmp(argv[2], "serve")) return fputs(serve_help, stdout) < 0;
         if (!strcmp(argv[2], "config")) return fputs(config_help, stdout) < 0;
+        if (!strcmp(argv[2], "keys")) {
+            char *help[] = {"--help", NULL};
+            return admin_keys_command(1, help);
+        }
         if (!strcmp(argv[2], "version") || !strcmp(argv[2], "help")) return usage(stdout);
         fprintf(stderr, "aigw: help: unknown command '%s'\n", argv[2]);
         return usage(stderr);
@@ -261,6 +287,8 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "config") && argc == 5 && !strcmp(argv[2], "import") &&
              !strcmp(argv[3], "litellm"))
         rc = import_litellm_command(argv[4]);
+    else if (!strcmp(argv[1], "keys"))
+        rc = admin_keys_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config")) /* keep last of the config subcommands */
         rc = cmd_config_other(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))

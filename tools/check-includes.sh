@@ -19,7 +19,9 @@ LAYERS='
 main
 gateway
 pipeline
-routing providers observe
+admin
+routing providers observe access
+store
 server
 upstream
 config
@@ -33,6 +35,9 @@ FORBIDDEN='
 routing server
 providers server
 observe server
+access server
+store server
+admin server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.

@@ -57,6 +57,7 @@ static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
 static bool parse_access_log(loader *ld, yaml_node_t *node, void *target);
 static bool parse_responses_mode(loader *ld, yaml_node_t *node, void *target);
+static bool parse_auth(loader *ld, yaml_node_t *node, void *target);
 
 #define RTG(member) offsetof(aigw_config, routing.member)
 
@@ -131,6 +132,7 @@ static const field top_table[] = {
     {"routing", FIELD_SECTION, 0, 0, 0, routing_table, NULL},
     {"routes", FIELD_CUSTOM, 0, 0, 0, NULL, parse_routes},
     {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
+    {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -152,6 +154,19 @@ static const field provider_table[] = {
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
     {"responses", FIELD_CUSTOM, 0, 0, 0, NULL, parse_responses_mode},
     {"timeouts", FIELD_SECTION, 0, 0, 0, provider_timeouts_table, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+#define AUTH(member) offsetof(auth_settings, member)
+
+static bool parse_master_key(loader *ld, yaml_node_t *node, void *target);
+static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target);
+
+static const field auth_table[] = {
+    {"master_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_master_key},
+    {"store", FIELD_STRING, AUTH(store_path), 0, 0, NULL, NULL},
+    {"secret", FIELD_CUSTOM, AUTH(secret), 0, 0, NULL, parse_auth_secret},
+    {"secret_file", FIELD_STRING, AUTH(secret_file), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -189,6 +204,85 @@ static bool parse_access_log(loader *ld, yaml_node_t *node, void *target)
     free(*dst);
     *dst = xstrdup(config__scalar(node));
     return true;
+}
+
+/* The master key can do everything (the admin API included), so a short one is refused: it would
+ * be guessed. An unset variable leaves auth on with no master key (noted by aigw serve). */
+#define MASTER_KEY_MIN 16
+#define MASTER_KEY_MAX 512
+
+static bool parse_master_key(loader *ld, yaml_node_t *node, void *target)
+{
+    auth_settings *a = target;
+    if (!config__require_scalar(ld, node, "master_key")) return false;
+    char *unset;
+    char *key = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!key) return false;
+    free(a->master_key);
+    free(a->master_key_env);
+    a->master_key = NULL;
+    a->master_key_env = unset;
+    if (unset || !*key) {
+        free(key);
+        return true;
+    }
+    size_t len = strlen(key);
+    bool printable = true;
+    for (size_t i = 0; i < len; i++)
+        printable &= key[i] > 0x20 && key[i] < 0x7f;
+    if (len < MASTER_KEY_MIN || len > MASTER_KEY_MAX || !printable) {
+        free(key);
+        return config__fail_at(ld, node,
+                               "auth.master_key must be %d to %d visible ASCII characters without spaces "
+                               "(e.g. the output of: openssl rand -hex 32)",
+                               MASTER_KEY_MIN, MASTER_KEY_MAX);
+    }
+    a->master_key = key;
+    return true;
+}
+
+/* The digest key's source: an unset variable is an error (keys made with one secret do not
+ * match under another, so a silent fallback would lock every client out). */
+static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "secret")) return false;
+    char *unset;
+    char *value = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!value) return false;
+    if (unset || strlen(value) < MASTER_KEY_MIN) {
+        if (unset)
+            config__fail_at(ld, node, "auth.secret: environment variable %s is not set", unset);
+        else
+            config__fail_at(ld, node, "auth.secret must be at least %d characters", MASTER_KEY_MIN);
+        free(unset);
+        free(value);
+        return false;
+    }
+    char **dst = target;
+    free(*dst);
+    *dst = value;
+    return true;
+}
+
+/* `auth: off`, or a mapping of auth_table's keys. */
+static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    auth_settings *a = &cfg->auth;
+    a->line = (int)node->start_mark.line + 1;
+    if (node->type == YAML_SCALAR_NODE) {
+        const char *v = config__scalar(node);
+        if (strcmp(v, "off") && strcmp(v, "false"))
+            return config__fail_at(
+                ld, node, "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+        a->mode = AUTH_OFF;
+        return true;
+    }
+    if (node->type != YAML_MAPPING_NODE)
+        return config__fail_at(ld, node,
+                               "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+    a->mode = AUTH_ON;
+    return config__apply_section(ld, node, "auth", auth_table, a);
 }
 
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
@@ -578,19 +672,41 @@ static bool build_routes(loader *ld, aigw_config *cfg, alias_list *aliases, yaml
     return true;
 }
 
+/* path as written in the config: relative ones are taken from the config file's folder.
+ * Returns a malloc'd path. */
+static char *path_beside_config(const aigw_config *cfg, const char *path)
+{
+    if (path[0] == '/') return xstrdup(path);
+    const char *slash = strrchr(cfg->path, '/');
+    size_t dlen = slash ? (size_t)(slash - cfg->path) + 1 : 0;
+    size_t plen = strlen(path);
+    char *out = xmalloc(dlen + plen + 1);
+    memcpy(out, cfg->path, dlen);
+    memcpy(out + dlen, path, plen + 1);
+    return out;
+}
+
+/* `auth:`'s files beside the config unless written absolute; the store is aigw.db there when
+ * not named. */
+static void resolve_auth_paths(aigw_config *cfg)
+{
+    auth_settings *a = &cfg->auth;
+    if (a->mode != AUTH_ON) return;
+    char *store = path_beside_config(cfg, a->store_path ? a->store_path : "aigw.db");
+    free(a->store_path);
+    a->store_path = store;
+    if (a->secret_file) {
+        char *file = path_beside_config(cfg, a->secret_file);
+        free(a->secret_file);
+        a->secret_file = file;
+    }
+}
+
 /* The catalog (a `catalog:` path is relative to the config file), and each route's entry:
  * its limits decide max_tokens where a provider requires one. */
 static bool load_catalog(loader *ld, aigw_config *cfg, yaml_node_t *root)
 {
-    char *path = NULL;
-    if (cfg->catalog_path && cfg->catalog_path[0] != '/') {
-        const char *slash = strrchr(cfg->path, '/');
-        size_t dlen = slash ? (size_t)(slash - cfg->path) + 1 : 0;
-        size_t clen = strlen(cfg->catalog_path);
-        path = xmalloc(dlen + clen + 1);
-        memcpy(path, cfg->path, dlen);
-        memcpy(path + dlen, cfg->catalog_path, clen + 1);
-    }
+    char *path = cfg->catalog_path ? path_beside_config(cfg, cfg->catalog_path) : NULL;
     char msg[512];
     bool ok = catalog_load(&cfg->catalog, path ? path : cfg->catalog_path, msg, sizeof msg);
     free(path);
@@ -774,6 +890,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
         config__fail_at(&ld, root, "no 'providers' defined: the gateway would have nothing to route to");
     build_routes(&ld, cfg, &ld.aliases, root);
     load_catalog(&ld, cfg, root);
+    resolve_auth_paths(cfg);
     read_routes(&ld, cfg);
     if (ld.nerrors || ld.nlost) {
         config__errors_write(&ld, err, errlen);
@@ -852,6 +969,11 @@ void config_free(aigw_config *cfg)
     free(cfg->routing.allowed_hosts);
     catalog_free(&cfg->catalog);
     free(cfg->catalog_path);
+    free(cfg->auth.master_key);
+    free(cfg->auth.master_key_env);
+    free(cfg->auth.store_path);
+    free(cfg->auth.secret);
+    free(cfg->auth.secret_file);
     free(cfg->listen_host);
     free(cfg->access_log);
     free(cfg->path);
@@ -968,5 +1090,28 @@ bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen,
     va_start(ap, fmt);
     vsnprintf(err + at + n, errlen - at - (size_t)n, fmt, ap);
     va_end(ap);
+    return false;
+}
+
+bool config_host_is_loopback(const char *host)
+{
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1")) return true;
+    /* 127.0.0.0/8, written as a dotted quad */
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 &&
+           d < 256;
+}
+
+bool config_exposure_ok(const aigw_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->auth.mode != AUTH_UNSET || config_host_is_loopback(cfg->listen_host)) return true;
+    snprintf(err, errlen,
+             "%s: listen %s:%d is reachable from other machines and no 'auth:' is configured: anyone who "
+             "reaches it would spend the providers' keys. Add\n"
+             "  auth:\n"
+             "    master_key: ${AIGW_MASTER_KEY}   # then: aigw keys create -c %s --alias NAME\n"
+             "or write 'auth: off' to serve it open on purpose (docs/access.md)",
+             cfg->path, cfg->listen_host, cfg->listen_port, cfg->path);
     return false;
 }

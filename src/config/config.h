@@ -133,6 +133,25 @@ typedef struct route_source {
     int line;
 } route_source;
 
+/* `auth:` — who may use the gateway (docs/access.md). No `auth:` at all: no client is asked for
+ * a key (a non-loopback `listen` is then refused at start); `auth: off`: the same, said on
+ * purpose; a mapping: every request needs a gateway key from the store or the master key. */
+typedef enum auth_mode {
+    AUTH_UNSET,
+    AUTH_OFF,
+    AUTH_ON,
+} auth_mode;
+
+typedef struct auth_settings {
+    auth_mode mode;
+    char *master_key;     /* `master_key:` expanded; NULL when not given or its variable is unset */
+    char *master_key_env; /* the ${VAR} it named when unset, for the warning */
+    char *store_path;     /* `store:`, the SQLite file, resolved beside the config; default aigw.db */
+    char *secret;         /* `secret:` expanded (the digest key's source), or NULL */
+    char *secret_file;    /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
+    int line;
+} auth_settings;
+
 typedef struct aigw_config {
     atomic_int refs; /* config_retain / config_release; config_load returns it at 1 */
     char *path;
@@ -157,6 +176,7 @@ typedef struct aigw_config {
     size_t nroute_sources;
     char *default_route_name; /* `default_route:` as written, or NULL */
     int default_route_line;
+    auth_settings auth; /* `auth:` */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */
@@ -188,6 +208,13 @@ void config_release(const aigw_config *cfg);
  * load sequence starts it empty); returns false so a step can `return config_error_at(…)`. */
 bool config_error_at(const aigw_config *cfg, int line, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Whether host (a `listen:` host) names only this machine: localhost, 127.0.0.0/8 or ::1. */
+bool config_host_is_loopback(const char *host);
+/* Serving cfg as it is would expose the provider keys to anyone who reaches it: a `listen:`
+ * that is not loopback with no `auth:` section. False with a message that says how to add
+ * auth (or say `auth: off`) in err. */
+bool config_exposure_ok(const aigw_config *cfg, char *err, size_t errlen);
 
 /* Looks up a public model name (not NUL-terminated); NULL when no provider serves it. */
 const model_route *config_find_model(const aigw_config *cfg, const char *name, size_t len);

@@ -55,10 +55,37 @@ static bool same_provider(const char *name, void *ud)
     return a->preset == b->preset && !strcmp(a->base_url, b->base_url);
 }
 
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The store and its digest secret are opened once, at start: a reload cannot change them (a
+ * new secret would make every stored key unknown). The master key may change. */
+static bool auth_reload_allowed(const aigw_config *old, const aigw_config *fresh, char *err, size_t errlen)
+{
+    const auth_settings *a = &old->auth, *b = &fresh->auth;
+    if ((a->mode == AUTH_ON) != (b->mode == AUTH_ON))
+        return config_error_at(fresh, b->line ? b->line : 1, err, errlen,
+                               "'auth' cannot be turned %s without a restart",
+                               b->mode == AUTH_ON ? "on" : "off");
+    if (b->mode == AUTH_ON &&
+        (!same_string(a->store_path, b->store_path) || !same_string(a->secret, b->secret) ||
+         !same_string(a->secret_file, b->secret_file)))
+        return config_error_at(
+            fresh, b->line, err, errlen,
+            "auth.store, auth.secret and auth.secret_file cannot change without a restart");
+    return true;
+}
+
 aigw_config *gateway_config_reload(const char *path, const aigw_config *previous, char *err, size_t errlen)
 {
     aigw_config *fresh = gateway_config_load(path, err, errlen);
     if (!fresh || !previous) return fresh;
+    if (!auth_reload_allowed(previous, fresh, err, errlen)) {
+        config_free(fresh);
+        return NULL;
+    }
     config_pair pair = {.old = previous, .fresh = fresh};
     routing_state_adopt(fresh->health, previous->health, same_provider, &pair);
     return fresh;

@@ -295,6 +295,18 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
     } else {
         buf_append_lit(b, "null");
     }
+    /* who asked: the key's id and alias, its team and user (never the key) */
+    const struct {
+        const char *name, *value;
+    } who[] = {{",\"key_id\":", r->key_id},
+               {",\"key_alias\":", r->key_alias},
+               {",\"team\":", r->team},
+               {",\"user\":", r->user}};
+    for (size_t i = 0; i < sizeof who / sizeof who[0]; i++)
+        if (who[i].value) {
+            buf_append_str(b, who[i].name);
+            accesslog_string(b, who[i].value, strlen(who[i].value));
+        }
     if (r->ingress) {
         buf_append_lit(b, ",\"ingress\":\"");
         buf_append_str(b, r->ingress);

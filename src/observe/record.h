@@ -49,6 +49,8 @@ typedef struct exchange_record {
     const char *route_note;     /* how the walk chose, when it has something to say */
     const char *dropped_params; /* comma-separated, or NULL */
     const char *error;          /* why the request failed, or NULL */
+    /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */
+    const char *key_id, *key_alias, *team, *user;
 } exchange_record;
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <http_parser.h>
 
+#include "access/access.h"
 #include "pipeline/stages.h"
 #include "providers/response_store.h"
 #include "server/http_conn.h"
@@ -70,7 +71,7 @@ static void answer_models(exchange *x)
     const char *first = NULL, *last = NULL;
     for (size_t i = 0; i < cfg->ntrees + cfg->nroutes; i++) {
         const char *owner, *name = served_model_name(cfg, i, &owner);
-        if (!name) continue;
+        if (!name || !access_model_allowed(x->key, name, strlen(name))) continue;
         if (first) buf_append_lit(&out, ",");
         if (!first) first = name;
         last = name;
@@ -129,6 +130,13 @@ static void answer_model(exchange *x)
     for (size_t i = 0; valid && i < cfg->ntrees + cfg->nroutes; i++) {
         const char *owner, *name = served_model_name(cfg, i, &owner);
         if (!name || strcmp(name, id) != 0) continue;
+        if (!access_model_allowed(x->key, name, strlen(name))) {
+            if (anthropic) x->ingress = WIRE_ANTHROPIC;
+            char msg[400];
+            snprintf(msg, sizeof msg, "This gateway key may not use the model `%.256s`", id);
+            auth_refuse(x, 403, "model_not_allowed", "model", msg);
+            return;
+        }
         buf out;
         buf_init(&out, 4096);
         append_model(&out, anthropic, name, owner);
@@ -151,7 +159,7 @@ static void answer_model(exchange *x)
 
 /* GET and DELETE /v1/responses/{id}: a response aigw made by translation, from the response
  * store (one a provider served itself is that provider's to give). */
-static void answer_response(exchange *x, int method)
+static void answer_response(exchange *x, bool delete)
 {
     const char *id = x->http->path + sizeof "/v1/responses/" - 1;
     bool valid = *id && strlen(id) <= RESPONSE_ID_MAX;
@@ -160,16 +168,16 @@ static void answer_response(exchange *x, int method)
                 *p == '_' || *p == '-';
     char *response = NULL;
     size_t len = 0;
-    bool found =
-        valid && (method == HTTP_DELETE ? response_store_delete(id)
-                                        : response_store_get(id, x->arena, NULL, NULL, &response, &len));
+    const char *tenant = exchange_tenant(x);
+    bool found = valid && (delete ? response_store_delete(tenant, id)
+                                  : response_store_get(tenant, id, x->arena, NULL, NULL, &response, &len));
     if (!found) {
         char msg[160];
         snprintf(msg, sizeof msg, "Response with id '%.64s' not found.", valid ? id : "");
         exchange_error(x, 404, "invalid_request_error", "not_found", NULL, msg);
         return;
     }
-    if (method == HTTP_GET) {
+    if (!delete) {
         exchange_respond(x, 200, "application/json", NULL, 0, response, len);
         return;
     }
@@ -180,6 +188,16 @@ static void answer_response(exchange *x, int method)
     buf_append_lit(&out, ",\"object\":\"response\",\"deleted\":true}");
     exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
     buf_free(&out);
+}
+
+static void answer_response_get(exchange *x)
+{
+    answer_response(x, false);
+}
+
+static void answer_response_delete(exchange *x)
+{
+    answer_response(x, true);
 }
 
 static void answer_healthz(exchange *x)
@@ -203,19 +221,38 @@ typedef struct endpoint_row {
     const char *path;
     int endpoint;                /* endpoint_kind for proxied endpoints, -1 for local ones */
     void (*answer)(exchange *x); /* local ones */
+    bool keyed;                  /* a local answer that depends on the gateway key: after AUTH */
 } endpoint_row;
 
 static const endpoint_row endpoints[] = {
-    {HTTP_POST, "/v1/chat/completions", ENDPOINT_CHAT_COMPLETIONS, NULL},
-    {HTTP_POST, "/v1/completions", ENDPOINT_COMPLETIONS, NULL},
-    {HTTP_POST, "/v1/embeddings", ENDPOINT_EMBEDDINGS, NULL},
-    {HTTP_POST, "/v1/messages", ENDPOINT_MESSAGES, NULL},
-    {HTTP_POST, "/v1/messages/count_tokens", ENDPOINT_COUNT_TOKENS, NULL},
-    {HTTP_POST, "/v1/responses", ENDPOINT_RESPONSES, NULL},
-    {HTTP_GET, "/v1/models", -1, answer_models},
-    {HTTP_GET, "/healthz", -1, answer_healthz},
-    {HTTP_GET, "/readyz", -1, answer_readyz},
+    {HTTP_POST, "/v1/chat/completions", ENDPOINT_CHAT_COMPLETIONS, NULL, false},
+    {HTTP_POST, "/v1/completions", ENDPOINT_COMPLETIONS, NULL, false},
+    {HTTP_POST, "/v1/embeddings", ENDPOINT_EMBEDDINGS, NULL, false},
+    {HTTP_POST, "/v1/messages", ENDPOINT_MESSAGES, NULL, false},
+    {HTTP_POST, "/v1/messages/count_tokens", ENDPOINT_COUNT_TOKENS, NULL, false},
+    {HTTP_POST, "/v1/responses", ENDPOINT_RESPONSES, NULL, false},
+    {HTTP_GET, "/v1/models", -1, answer_models, true},
+    {HTTP_GET, "/healthz", -1, answer_healthz, false},
+    {HTTP_GET, "/readyz", -1, answer_readyz, false},
 };
+
+/* A local answer waiting for AUTH (stage_local gives it). */
+typedef struct accept_state {
+    void (*answer)(exchange *x);
+} accept_state;
+
+/* Answers now, or — when auth is on and the answer depends on the key — after AUTH. An
+ * Anthropic client's refusal then takes its shape. */
+static stage_result answer_local(exchange *x, accept_state *as, void (*answer)(exchange *x), bool keyed)
+{
+    if (keyed && x->config->auth.mode == AUTH_ON) {
+        if (wants_anthropic(x)) x->ingress = WIRE_ANTHROPIC;
+        as->answer = answer;
+        return STAGE_NEXT;
+    }
+    answer(x);
+    return STAGE_DONE;
+}
 
 static stage_result accept_on_request(exchange *x, void *state)
 {
@@ -229,8 +266,7 @@ static stage_result accept_on_request(exchange *x, void *state)
             return STAGE_DONE;
         }
         x->endpoint = -1;
-        answer_model(x);
-        return STAGE_DONE;
+        return answer_local(x, state, answer_model, true);
     }
     if (!strncmp(req->path, "/v1/responses/", sizeof "/v1/responses/" - 1)) {
         if (method != HTTP_GET && method != HTTP_DELETE) {
@@ -238,9 +274,9 @@ static stage_result accept_on_request(exchange *x, void *state)
                            "only GET and DELETE are allowed on /v1/responses/{id}");
             return STAGE_DONE;
         }
-        x->endpoint = -1;
-        answer_response(x, method);
-        return STAGE_DONE;
+        x->endpoint = -1; /* the key's own responses only: after AUTH */
+        return answer_local(x, state, method == HTTP_GET ? answer_response_get : answer_response_delete,
+                            true);
     }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint_row *e = &endpoints[i];
@@ -249,8 +285,7 @@ static stage_result accept_on_request(exchange *x, void *state)
         if (e->method != method) continue;
         x->endpoint = e->endpoint;
         if (!e->answer) return STAGE_NEXT;
-        e->answer(x);
-        return STAGE_DONE;
+        return answer_local(x, state, e->answer, e->keyed);
     }
     char msg[256];
     if (path_known) {
@@ -267,5 +302,20 @@ static stage_result accept_on_request(exchange *x, void *state)
 const stage stage_accept = {
     .name = "endpoint",
     .phase = PHASE_ACCEPT,
+    .state_size = sizeof(accept_state),
     .on_request = accept_on_request,
+};
+
+static stage_result local_on_request(exchange *x, void *state)
+{
+    accept_state *as = exchange_state(x, &stage_accept);
+    if (!as->answer) return STAGE_DECLINED;
+    as->answer(x);
+    return STAGE_DONE;
+}
+
+const stage stage_local = {
+    .name = "local-answer",
+    .phase = PHASE_AUTH,
+    .on_request = local_on_request,
 };

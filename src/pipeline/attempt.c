@@ -71,6 +71,8 @@ attempt *attempt_new(exchange *x, const route_target *target, const attempt_sink
     c->body_len = req->body.len;
     c->headers = req->headers;
     c->nheaders = req->nheaders;
+    c->gateway_auth = x->config->auth.mode == AUTH_ON;
+    c->tenant = exchange_tenant(x);
     return a;
 }
 

@@ -27,6 +27,7 @@
 
 struct upstream_call;
 struct json_t;
+struct store_key;
 typedef struct pipeline_worker pipeline_worker;
 typedef struct exchange exchange;
 typedef struct attempt attempt;
@@ -108,6 +109,11 @@ typedef struct exchange {
     size_t model_len;
     bool stream;
     size_t body_model_start, body_model_end; /* the model's span in the client's body */
+
+    /* who asks (the AUTH stage, auth.c): a gateway key of the store (valid until the request
+     * is released), or the master key; neither when auth is off */
+    const struct store_key *key;
+    bool master_key;
 
     /* the plan */
     route_walk *walk;

@@ -24,6 +24,7 @@
 #include "pipeline/attempt.h"
 #include "pipeline/stages.h"
 #include "server/http_conn.h"
+#include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/alloc.h"
 #include "util/timeutil.h"
@@ -45,9 +46,14 @@ extern const stage test_stage_wait, test_stage_canonical, test_stage_fanout, tes
 /* In phase order (pipeline_app.start checks it). */
 // clang-format off
 static const stage *const stages[] = {
-    &stage_accept,          /* ACCEPT */
+    &stage_admin,           /* ACCEPT */
+    &stage_admin_reply,
+    &stage_accept,
+    &stage_auth,            /* AUTH */
+    &stage_local,
     TEST_STAGE_WAIT         /* ADMIT */
     &stage_decode,          /* DECODE */
+    &stage_key_models,
     TEST_STAGE_CANONICAL    /* PROMPT */
     &stage_plan,            /* PLAN */
     TEST_STAGE_FANOUT       /* EXECUTE */
@@ -187,6 +193,9 @@ static void pipeline_request_init(http_request *req)
 /* What one request held beyond its arena. */
 static void exchange_release(exchange *x)
 {
+    if (x->state)
+        for (size_t i = 0; i < NSTAGES; i++)
+            if (stages[i]->on_release) stages[i]->on_release(x, x->state[i]);
     attempt_release_all(x);
     route_cache_release(x->cache_entry);
     json_decref(x->config_json);
@@ -325,6 +334,12 @@ void *exchange_worker_state(const exchange *x, const stage *s)
 const http_header *exchange_header(const exchange *x, const char *name)
 {
     return http_find_header(x->http, name);
+}
+
+const char *exchange_tenant(const exchange *x)
+{
+    if (x->master_key) return NULL;
+    return x->key ? x->key->id : "";
 }
 
 void exchange_set_head(exchange *x, const char *lines, size_t len)
@@ -492,6 +507,14 @@ static void pipeline_on_done(http_request *req)
         .cost_usd = -1,
         .error = x->error_note,
     };
+    if (x->key) {
+        r.key_id = x->key->id;
+        r.key_alias = x->key->alias;
+        r.team = x->key->team;
+        r.user = x->key->user;
+    } else if (x->master_key) {
+        r.key_id = "master";
+    }
     /* the attempt that answered, else the last one started */
     const attempt *a = x->answer ? x->answer : x->attempts;
     if (a) {

@@ -4,7 +4,7 @@
  * filters and loggers, and Varnish's request steps, the same idea):
  *
  *   ACCEPT   method + path → endpoint (404 / 405); local endpoints answer here
- *   AUTH     who is asking (gateway keys)                                    — no stage yet
+ *   AUTH     who is asking (gateway keys: 401), and local answers that depend on it
  *   ADMIT    may they, now (rate limits, budgets)                            — no stage yet
  *   DECODE   the body: valid JSON, `model`, `stream` (400)
  *   PROMPT   a stored template rendered into the request                     — no stage yet
@@ -27,6 +27,8 @@
  *               head, byte runs in the client's format, and the end (complete or not). They
  *               see; they do not change it (a cache stores through them).
  *   on_record   an observer: the typed, immutable summary when the request is done.
+ *   on_release  the request is over (recorded, or its connection gone): drop what its state
+ *               holds beyond the arena (a reference to the key snapshot).
  *   worker_init / worker_close — per worker state (exchange_worker_state), on its loop.
  *   start / stop — process-wide, before the workers start and after they stop; reopen —
  *               SIGUSR1, the files it writes are opened again (log rotation).
@@ -77,6 +79,7 @@ typedef struct stage {
     void (*on_body)(exchange *x, void *state, const char *data, size_t len);
     void (*on_end)(exchange *x, void *state, bool complete);
     void (*on_record)(const exchange_record *r, void *worker_state);
+    void (*on_release)(exchange *x, void *state);
     void (*reopen)(void); /* SIGUSR1: open the files it writes again (log rotation) */
 } stage;
 
@@ -128,5 +131,8 @@ struct json_t *exchange_canonical(exchange *x, const char **why);
 
 /* A header of the client's request; NULL when absent. */
 const http_header *exchange_header(const exchange *x, const char *name);
+/* Whose the request's stored things are (the Responses API's store): the gateway key's id, ""
+ * when auth is off, NULL for the master key (every tenant's). */
+const char *exchange_tenant(const exchange *x);
 
 #endif

@@ -8,6 +8,20 @@
 #include "pipeline/stage.h"
 
 extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog;
+/* auth.c: the gateway key (AUTH) and the models it may use (after DECODE); accept.c: the local
+ * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
+ * answered from the store's thread) */
+extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+
+struct store_service;
+struct access_secret;
+/* The store's service and the digest secret while auth is on (auth.c starts them); NULL when
+ * auth is off. */
+struct store_service *auth_service(void);
+/* A refusal of who asks (401: with WWW-Authenticate; 403) in the client's API shape, with
+ * x-should-retry: false. */
+void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
+const struct access_secret *auth_secret(void);
 
 /* A request refused before any target was chosen still says so: no attempt, the route it was
  * for, and that sending it again unchanged will not help (x-should-retry: false). */

@@ -49,6 +49,10 @@ typedef struct codec_ctx {
     size_t payload_len, model_start, model_end; /* … its length and the model's span in it */
     const http_header *headers;                 /* the client's request headers (its key, betas) */
     size_t nheaders;                            /* … how many */
+    /* who owns what the attempt keeps (the Responses API's store): the gateway key's id, "" when
+     * there are no keys, NULL for the master key (it reaches every tenant's) */
+    const char *tenant;
+    bool gateway_auth; /* the client's key is a gateway key: never forwarded to a keyless provider */
 
     /* outputs */
     struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */

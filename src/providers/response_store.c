@@ -27,6 +27,7 @@ typedef struct entry {
     size_t bytes; /* what it counts against the bound */
     size_t conversation_len, response_len;
     char id[RESPONSE_ID_MAX + 1];
+    char tenant[RESPONSE_TENANT_MAX + 1];
     char data[]; /* conversation, NUL, response, NUL */
 } entry;
 
@@ -135,15 +136,22 @@ void response_store_new_id(char *out)
     out[5 + 2 * sizeof raw] = '\0';
 }
 
-bool response_store_put(const char *id, const char *conversation, size_t conversation_len,
+/* The entry found under id belongs to tenant (NULL: any). */
+static bool owned_by(const entry *e, const char *tenant)
+{
+    return !tenant || !strcmp(e->tenant, tenant);
+}
+
+bool response_store_put(const char *tenant, const char *id, const char *conversation, size_t conversation_len,
                         const char *response, size_t response_len)
 {
     size_t max = atomic_load(&shard_max_bytes);
     size_t bytes = sizeof(entry) + conversation_len + response_len + 2;
-    if (strlen(id) > RESPONSE_ID_MAX || bytes > max) return false;
+    if (strlen(id) > RESPONSE_ID_MAX || strlen(tenant) > RESPONSE_TENANT_MAX || bytes > max) return false;
     entry *e = xmalloc(bytes);
     memset(e, 0, sizeof *e);
     snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
     e->bytes = bytes;
     e->expires_ns = time_now_ns() + atomic_load(&ttl_ns);
     e->conversation_len = conversation_len;
@@ -168,8 +176,8 @@ bool response_store_put(const char *id, const char *conversation, size_t convers
     return true;
 }
 
-bool response_store_get(const char *id, arena *a, char **conversation, size_t *conversation_len,
-                        char **response, size_t *response_len)
+bool response_store_get(const char *tenant, const char *id, arena *a, char **conversation,
+                        size_t *conversation_len, char **response, size_t *response_len)
 {
     if (strlen(id) > RESPONSE_ID_MAX) return false;
     uint64_t h = hash_id(id);
@@ -181,6 +189,7 @@ bool response_store_get(const char *id, arena *a, char **conversation, size_t *c
         drop_at(s, slot);
         e = NULL;
     }
+    if (e && !owned_by(e, tenant)) e = NULL;
     if (e) {
         lru_unlink(s, e);
         lru_push(s, e);
@@ -197,14 +206,14 @@ bool response_store_get(const char *id, arena *a, char **conversation, size_t *c
     return e != NULL;
 }
 
-bool response_store_delete(const char *id)
+bool response_store_delete(const char *tenant, const char *id)
 {
     if (strlen(id) > RESPONSE_ID_MAX) return false;
     uint64_t h = hash_id(id);
     shard *s = shard_of(h);
     pthread_mutex_lock(&s->lock);
     entry **slot = slot_of(s, h, id);
-    bool found = *slot != NULL;
+    bool found = *slot != NULL && owned_by(*slot, tenant);
     if (found) drop_at(s, slot);
     pthread_mutex_unlock(&s->lock);
     return found;

@@ -342,7 +342,7 @@ static bool previous_messages(codec_ctx *ctx, json_t *id, json_t *messages, prov
     size_t len;
     json_t *stored = NULL;
     json_error_t jerr;
-    if (response_store_get(s, ctx->arena, &conversation, &len, NULL, NULL))
+    if (response_store_get(ctx->tenant, s, ctx->arena, &conversation, &len, NULL, NULL))
         stored = json_loadb(conversation, len, 0, &jerr);
     if (!json_is_array(stored)) {
         json_decref(stored);
@@ -627,7 +627,8 @@ void responses__keep(xlate *x, const char *response, size_t len)
     xlate__append_json(&conversation, m);
     json_decref(m);
     buf_append_lit(&conversation, "]");
-    response_store_put(s->id, conversation.data, conversation.len, response, len);
+    response_store_put(x->ctx->tenant ? x->ctx->tenant : "", s->id, conversation.data, conversation.len,
+                       response, len);
     buf_free(&conversation);
 }
 

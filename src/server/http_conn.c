@@ -251,6 +251,7 @@ static void request_reset(client_conn *c)
     buf_reset(&c->head);
     req->path = NULL;
     req->path_len = 0;
+    req->query = NULL;
     req->headers = NULL;
     req->nheaders = 0;
     req->id[0] = '\0';
@@ -469,12 +470,20 @@ static int on_headers_complete(http_parser *p)
     req->method = p->method;
     size_t plen;
     const char *path = target_path(base, c->url_len, &plen);
-    if (plen == 0) { /* "http://host" names the root */
+    const char *q = path + plen; /* '?' when a query follows */
+    if (plen == 0) {             /* "http://host" names the root */
         path = "/";
         plen = 1;
     }
     req->path = arena_strndup(&req->arena, path, plen);
     req->path_len = plen;
+    /* the query: what follows '?' up to a fragment (the admin API reads ?key=) */
+    const char *target_end = base + c->url_len;
+    const char *qend = q < target_end && *q == '?' ? memchr(q, '#', (size_t)(target_end - q)) : NULL;
+    if (q < target_end && *q == '?')
+        req->query = arena_strndup(&req->arena, q + 1, (size_t)((qend ? qend : target_end) - q - 1));
+    else
+        req->query = "";
     req->bytes_in = c->head.len;
 
     const http_header *rid = http_find_header(req, "x-request-id");

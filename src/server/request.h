@@ -36,6 +36,7 @@ typedef struct http_request {
     int method;       /* enum http_method of http_parser.h; -1 when the request line was not read */
     const char *path; /* without the query string; NUL-terminated, in the arena */
     size_t path_len;
+    const char *query; /* after '?' without the fragment, NUL-terminated in the arena; "" when none */
     const http_header
         *headers; /* nheaders of them, in the arena (a connection holds none between requests) */
     size_t nheaders;

@@ -631,6 +631,21 @@ const WALK = [
     },
   },
   {
+    readme: /^aigw keys create$/,
+    says: ['stored in a SQLite file as a keyed digest only', 'auth: {master_key: "${AIGW_MASTER_KEY}"}'],
+    as: 'with the README\'s `auth: {master_key: "${AIGW_MASTER_KEY}"}` in a config of the scratch directory: the key is ' +
+      'printed once and the store beside the config (aigw.db) does not hold it',
+    async check([cmd]) {
+      writeFileSync(join(scratch, 'keys.yaml'), 'providers: [{name: p, type: openai, base_url: "http://127.0.0.1:9/v1", ' +
+        'models: [m]}]\nauth: {master_key: "${AIGW_MASTER_KEY}"}\n');
+      const r = await sh(`AIGW_MASTER_KEY=readme-master-key-0123456789 ${cmd.text} -c keys.yaml --alias readme`);
+      assert.equal(r.code, 0, r.stderr);
+      const key = r.stdout.match(/aigw-[A-Za-z0-9_-]{43}/)?.[0];
+      assert.ok(key, r.stdout);
+      assert.ok(!readFileSync(join(scratch, 'aigw.db')).includes(key), 'the key in the store');
+    },
+  },
+  {
     readme: /^(?:sudo )?make (?:un)?install\b/,
     says: ['the same PREFIX and DESTDIR remove what install put there'],
     as: 'without sudo, each DESTDIR a scratch directory (none given: <scratch>/root; `pkg`: <scratch>/pkg), so ' +

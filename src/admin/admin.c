@@ -1,0 +1,729 @@
+/* admin.c — the admin API's operations on gateway keys (admin.h).
+ *
+ * A table of routes, each a method, a path pattern and a handler; a handler reads its JSON
+ * body into a store_key (key_fields: every field bounded, unknown fields refused by name,
+ * LiteLLM's names and aigw's own), calls the store, and writes the key back as JSON (key_json:
+ * never the digest; the plaintext only in the answer that made it). A key named in a request
+ * — a path segment, ?key=, {"key": …} — may be its id, its alias or, LiteLLM's way, the key
+ * itself (then found by its digest); an error message never repeats a key.
+ *
+ * Rejected: building the OpenAPI document from this table at run time (the schemas would have
+ * to live here too); a test compares the two instead (tests/unit/test_admin.c and
+ * tests/e2e/keys.test.mjs). */
+#include "admin/admin.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <http_parser.h>
+#include <jansson.h>
+
+#include "util/alloc.h"
+
+/* ---- answers ---------------------------------------------------------------------------------- */
+
+static void reply_json(admin_reply *out, int status, json_t *j)
+{
+    out->status = status;
+    out->body = json_dumps(j, JSON_COMPACT);
+    out->len = strlen(out->body);
+    json_decref(j);
+}
+
+static void reply_error(admin_reply *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(admin_reply *out, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *type = status == 404   ? "not_found_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    reply_json(
+        out, status,
+        json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type", type, "param", "code", code));
+}
+
+void admin_reply_free(admin_reply *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+static json_t *time_json(int64_t t)
+{
+    if (!t) return json_null();
+    char when[32];
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(when);
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *list_json(char *const *items, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(items[i]));
+    return a;
+}
+
+/* A key as the API shows it; plaintext: only when it was just made. */
+static json_t *key_json(const store_key *k, const char *plaintext)
+{
+    json_t *metadata = json_loads(k->metadata ? k->metadata : "{}", 0, NULL);
+    json_t *j = json_object();
+    if (plaintext) json_object_set_new(j, "key", json_string(plaintext));
+    json_object_set_new(j, "id", json_string(k->id));
+    json_object_set_new(j, "token", json_string(k->id)); /* LiteLLM's name for the key's handle */
+    json_object_set_new(j, "key_alias", string_or_null(k->alias));
+    json_object_set_new(j, "key_name", json_string(k->hint));
+    json_object_set_new(j, "models", list_json(k->models, k->nmodels));
+    json_object_set_new(j, "enabled", json_boolean(k->enabled));
+    json_object_set_new(j, "blocked", json_boolean(!k->enabled));
+    json_object_set_new(j, "expires", time_json(k->expires_at));
+    json_object_set_new(j, "team_id", string_or_null(k->team));
+    json_object_set_new(j, "user_id", string_or_null(k->user));
+    json_object_set_new(j, "tags", list_json(k->tags, k->ntags));
+    json_object_set_new(j, "metadata", metadata ? metadata : json_object());
+    json_object_set_new(j, "max_budget", k->max_budget >= 0 ? json_real(k->max_budget) : json_null());
+    json_object_set_new(j, "rpm_limit", k->rpm_limit >= 0 ? json_integer(k->rpm_limit) : json_null());
+    json_object_set_new(j, "tpm_limit", k->tpm_limit >= 0 ? json_integer(k->tpm_limit) : json_null());
+    json_object_set_new(j, "created_at", time_json(k->created_at));
+    json_object_set_new(j, "updated_at", time_json(k->updated_at));
+    return j;
+}
+
+/* ---- reading a key's fields ------------------------------------------------------------------- */
+
+/* "30d", "12h", "20m", "45s", "2w", "1mo" (30 days) → seconds; "permanent" → 0. -1: unreadable. */
+static int64_t duration_seconds(const char *s)
+{
+    if (!strcmp(s, "permanent")) return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (end == s || errno || n <= 0 || n > 100000) return -1;
+    static const struct {
+        const char *unit;
+        int64_t seconds;
+    } units[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}, {"mo", 2592000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit)) return n * units[i].seconds;
+    return -1;
+}
+
+/* A name: a string of 1..STORE_NAME_MAX bytes without control characters. */
+static bool valid_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > STORE_NAME_MAX) return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
+    return true;
+}
+
+/* A list of names into *items (malloc'd; replacing what was there). false: message in err. */
+static bool read_names(json_t *v, const char *field, size_t max, char ***items, size_t *n, char *err,
+                       size_t errlen)
+{
+    if (!json_is_array(v)) {
+        snprintf(err, errlen, "'%s' must be a list of strings", field);
+        return false;
+    }
+    if (json_array_size(v) > max) {
+        snprintf(err, errlen, "'%s' has more than %zu entries", field, max);
+        return false;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_string(item) || !valid_name(json_string_value(item))) {
+            snprintf(err, errlen, "'%s' entries must be strings of 1 to %d characters", field,
+                     STORE_NAME_MAX);
+            return false;
+        }
+    }
+    for (size_t j = 0; j < *n; j++)
+        free((*items)[j]);
+    free(*items);
+    *n = json_array_size(v);
+    *items = *n ? xcalloc(*n, sizeof **items) : NULL;
+    json_array_foreach(v, i, item)(*items)[i] = xstrdup(json_string_value(item));
+    return true;
+}
+
+/* A nullable name field into *dst. */
+static bool read_name(json_t *v, const char *field, char **dst, char *err, size_t errlen)
+{
+    if (json_is_null(v)) {
+        free(*dst);
+        *dst = NULL;
+        return true;
+    }
+    if (!json_is_string(v) || !valid_name(json_string_value(v))) {
+        snprintf(err, errlen, "'%s' must be a string of 1 to %d characters, or null", field, STORE_NAME_MAX);
+        return false;
+    }
+    free(*dst);
+    *dst = xstrdup(json_string_value(v));
+    return true;
+}
+
+static bool read_limit(json_t *v, const char *field, int64_t *dst, char *err, size_t errlen)
+{
+    if (json_is_null(v)) {
+        *dst = STORE_LIMIT_NONE;
+        return true;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(err, errlen, "'%s' must be a whole number of at least 0, or null", field);
+        return false;
+    }
+    *dst = json_integer_value(v);
+    return true;
+}
+
+/* The fields every write may carry, read into k (those absent are left alone). skip: a field
+ * the operation reads itself (LiteLLM's "key" in /key/update). */
+static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip, char *err, size_t errlen)
+{
+    static const char *const known[] = {"key_alias", "alias",     "models",  "duration", "expires_at",
+                                        "team_id",   "user_id",   "tags",    "metadata", "max_budget",
+                                        "rpm_limit", "tpm_limit", "enabled", "blocked"};
+    const char *name;
+    json_t *v;
+    json_object_foreach(body, name, v)
+    {
+        bool ok = skip && !strcmp(name, skip);
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
+            ok = !strcmp(name, known[i]);
+        if (!ok) {
+            snprintf(
+                err, errlen,
+                "unknown field '%.64s' (known: key_alias, models, duration, expires_at, team_id, user_id, "
+                "tags, metadata, max_budget, rpm_limit, tpm_limit, enabled, blocked)",
+                name);
+            return false;
+        }
+    }
+    /* metadata first: its team, user and tags fill in what the fields of their own do not */
+    json_t *metadata = json_object_get(body, "metadata");
+    if (metadata) {
+        if (!json_is_object(metadata)) {
+            snprintf(err, errlen, "'metadata' must be an object");
+            return false;
+        }
+        char *text = json_dumps(metadata, JSON_COMPACT | JSON_SORT_KEYS);
+        if (strlen(text) > STORE_JSON_MAX) {
+            free(text);
+            snprintf(err, errlen, "'metadata' is longer than %d bytes as JSON", STORE_JSON_MAX);
+            return false;
+        }
+        free(k->metadata);
+        k->metadata = text;
+        json_t *team = json_object_get(metadata, "team"), *user = json_object_get(metadata, "user");
+        json_t *tags = json_object_get(metadata, "tags");
+        if (team && !json_object_get(body, "team_id") &&
+            !read_name(team, "metadata.team", &k->team, err, errlen))
+            return false;
+        if (user && !json_object_get(body, "user_id") &&
+            !read_name(user, "metadata.user", &k->user, err, errlen))
+            return false;
+        if (tags && !json_object_get(body, "tags") &&
+            !read_names(tags, "metadata.tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
+            return false;
+    }
+    if ((v = json_object_get(body, "key_alias")) || (v = json_object_get(body, "alias")))
+        if (!read_name(v, "key_alias", &k->alias, err, errlen)) return false;
+    if ((v = json_object_get(body, "models")) &&
+        !read_names(v, "models", STORE_MODELS_MAX, &k->models, &k->nmodels, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "team_id")) && !read_name(v, "team_id", &k->team, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "user_id")) && !read_name(v, "user_id", &k->user, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "tags")) &&
+        !read_names(v, "tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "duration"))) {
+        int64_t secs = json_is_null(v) ? 0 : json_is_string(v) ? duration_seconds(json_string_value(v)) : -1;
+        if (secs < 0) {
+            snprintf(err, errlen, "'duration' must be like 30d, 12h, 20m, 45s, 2w or permanent");
+            return false;
+        }
+        k->expires_at = secs ? now + secs : 0;
+    }
+    if ((v = json_object_get(body, "expires_at"))) {
+        if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+            snprintf(err, errlen, "'expires_at' must be a time in seconds since 1970, or null");
+            return false;
+        }
+        k->expires_at = json_is_null(v) ? 0 : json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "max_budget"))) {
+        if (!json_is_null(v) &&
+            (!json_is_number(v) || json_number_value(v) < 0 || !isfinite(json_number_value(v)))) {
+            snprintf(err, errlen, "'max_budget' must be a number of USD of at least 0, or null");
+            return false;
+        }
+        k->max_budget = json_is_null(v) ? -1 : json_number_value(v);
+    }
+    if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &k->rpm_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &k->tpm_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "enabled"))) {
+        if (!json_is_boolean(v)) {
+            snprintf(err, errlen, "'enabled' must be true or false");
+            return false;
+        }
+        k->enabled = json_is_true(v);
+    }
+    if ((v = json_object_get(body, "blocked"))) {
+        if (!json_is_boolean(v)) {
+            snprintf(err, errlen, "'blocked' must be true or false");
+            return false;
+        }
+        k->enabled = !json_is_true(v);
+    }
+    return true;
+}
+
+/* ---- finding a key ---------------------------------------------------------------------------- */
+
+/* ref is an id, an alias or a key itself. */
+static store_result find_key(store *s, const access_secret *secret, const char *ref, store_key *out)
+{
+    size_t len = strlen(ref);
+    if (len > sizeof ACCESS_KEY_PREFIX - 1 &&
+        !strncmp(ref, ACCESS_KEY_PREFIX, sizeof ACCESS_KEY_PREFIX - 1) && len <= ACCESS_KEY_MAX) {
+        uint8_t digest[STORE_DIGEST_BYTES];
+        access_key_digest(secret, ref, len, digest);
+        store_result r = store_key_get_by_digest(s, digest, out);
+        if (r != STORE_NOT_FOUND) return r;
+    }
+    return len <= STORE_NAME_MAX ? store_key_get(s, ref, out) : STORE_NOT_FOUND;
+}
+
+/* How a ref is named in a message: never a key itself. */
+static const char *ref_for_message(const char *ref)
+{
+    return !strncmp(ref, ACCESS_KEY_PREFIX, sizeof ACCESS_KEY_PREFIX - 1) ? "(the key given)" : ref;
+}
+
+static void reply_store_error(admin_reply *out, store *s, store_result r, const char *ref)
+{
+    if (r == STORE_NOT_FOUND)
+        reply_error(out, 404, "key_not_found", "no gateway key %.256s", ref_for_message(ref));
+    else if (r == STORE_CONFLICT)
+        reply_error(out, 409, "alias_taken", "another key has this key_alias");
+    else
+        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
+}
+
+/* ---- the operations --------------------------------------------------------------------------- */
+
+typedef struct op_ctx {
+    store *s;
+    const access_secret *secret;
+    const admin_request *req;
+    json_t *body;   /* the request's JSON object, or an empty one */
+    const char *id; /* the {id} segment, decoded */
+    int64_t now;
+    admin_reply *out;
+} op_ctx;
+
+/* New key material into k (digest, hint); the plaintext into text. */
+static void new_material(op_ctx *c, store_key *k, char text[ACCESS_KEY_LEN + 1])
+{
+    access_key_generate(text);
+    access_key_digest(c->secret, text, ACCESS_KEY_LEN, k->digest);
+    access_key_hint(text, ACCESS_KEY_LEN, k->hint);
+}
+
+static void op_create(op_ctx *c)
+{
+    store_key k = {
+        .enabled = true, .max_budget = -1, .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+    char err[512], text[ACCESS_KEY_LEN + 1];
+    if (!key_fields(c->body, &k, c->now, NULL, err, sizeof err)) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_key_clear(&k);
+        return;
+    }
+    access_key_new_id(k.id);
+    new_material(c, &k, text);
+    k.created_at = k.updated_at = c->now;
+    if (!k.metadata) k.metadata = xstrdup("{}");
+    store_result r = store_key_insert(c->s, &k);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, key_json(&k, text));
+    else
+        reply_store_error(c->out, c->s, r, "");
+    store_key_clear(&k);
+}
+
+static void on_list_row(const store_key *k, void *ud)
+{
+    json_array_append_new(ud, key_json(k, NULL));
+}
+
+static void op_list(op_ctx *c)
+{
+    json_t *data = json_array();
+    store_result r = store_keys_each(c->s, on_list_row, data);
+    if (r != STORE_OK) {
+        json_decref(data);
+        reply_store_error(c->out, c->s, r, "");
+        return;
+    }
+    reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
+/* The key named ref, into k; false after answering. */
+static bool load(op_ctx *c, const char *ref, store_key *k)
+{
+    store_result r = find_key(c->s, c->secret, ref, k);
+    if (r == STORE_OK) return true;
+    reply_store_error(c->out, c->s, r, ref);
+    return false;
+}
+
+static void op_show(op_ctx *c)
+{
+    store_key k;
+    if (!load(c, c->id, &k)) return;
+    reply_json(c->out, 200, key_json(&k, NULL));
+    store_key_clear(&k);
+}
+
+/* Changes fields of the key ref (body's, or forced enabled when enabled >= 0), writes it and
+ * answers with it; rotate: new key material too. */
+static void change(op_ctx *c, const char *ref, const char *skip, int enabled, bool rotate)
+{
+    store_key k;
+    char err[512], text[ACCESS_KEY_LEN + 1];
+    if (!load(c, ref, &k)) return;
+    if (enabled < 0 && !rotate && !key_fields(c->body, &k, c->now, skip, err, sizeof err)) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_key_clear(&k);
+        return;
+    }
+    if (enabled >= 0) k.enabled = enabled;
+    if (rotate) new_material(c, &k, text);
+    k.updated_at = c->now;
+    store_result r = store_key_update(c->s, &k);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, key_json(&k, rotate ? text : NULL));
+    else
+        reply_store_error(c->out, c->s, r, ref);
+    store_key_clear(&k);
+}
+
+static void op_update(op_ctx *c)
+{
+    change(c, c->id, NULL, -1, false);
+}
+
+static void op_disable(op_ctx *c)
+{
+    change(c, c->id, NULL, 0, false);
+}
+
+static void op_enable(op_ctx *c)
+{
+    change(c, c->id, NULL, 1, false);
+}
+
+static void op_rotate(op_ctx *c)
+{
+    change(c, c->id, NULL, -1, true);
+}
+
+static void op_delete(op_ctx *c)
+{
+    store_key k;
+    if (!load(c, c->id, &k)) return;
+    store_result r = store_key_delete(c->s, k.id);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, json_pack("{s:s,s:b}", "id", k.id, "deleted", 1));
+    else
+        reply_store_error(c->out, c->s, r, c->id);
+    store_key_clear(&k);
+}
+
+/* LiteLLM's {"key": …} in a body; NULL after answering. */
+static const char *body_key(op_ctx *c)
+{
+    const char *ref = json_string_value(json_object_get(c->body, "key"));
+    if (!ref || !*ref)
+        reply_error(c->out, 400, "missing_key", "the body needs \"key\": the key, its id or its alias");
+    return ref && *ref ? ref : NULL;
+}
+
+static void op_ll_update(op_ctx *c)
+{
+    const char *ref = body_key(c);
+    if (ref) change(c, ref, "key", -1, false);
+}
+
+static void op_ll_block(op_ctx *c)
+{
+    const char *ref = body_key(c);
+    if (ref) change(c, ref, NULL, 0, false);
+}
+
+static void op_ll_unblock(op_ctx *c)
+{
+    const char *ref = body_key(c);
+    if (ref) change(c, ref, NULL, 1, false);
+}
+
+/* The value of name in a query string (percent-decoded into out); false when absent. */
+static bool query_value(const char *query, const char *name, char *out, size_t len)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        if (plen > nlen && !strncmp(p, name, nlen) && p[nlen] == '=') {
+            size_t n = 0;
+            for (size_t i = nlen + 1; i < plen && n + 1 < len; i++) {
+                char ch = p[i];
+                unsigned hex;
+                if (ch == '%' && i + 2 < plen + 1 && sscanf(p + i + 1, "%2x", &hex) == 1) {
+                    ch = (char)hex;
+                    i += 2;
+                } else if (ch == '+') {
+                    ch = ' ';
+                }
+                out[n++] = ch;
+            }
+            out[n] = '\0';
+            return true;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return false;
+}
+
+static void op_ll_info(op_ctx *c)
+{
+    char ref[ACCESS_KEY_MAX + 1];
+    if (!query_value(c->req->query, "key", ref, sizeof ref) || !*ref) {
+        reply_error(c->out, 400, "missing_key", "add ?key= with the key, its id or its alias");
+        return;
+    }
+    store_key k;
+    if (!load(c, ref, &k)) return;
+    reply_json(c->out, 200, json_pack("{s:s,s:o}", "key", k.id, "info", key_json(&k, NULL)));
+    store_key_clear(&k);
+}
+
+static void on_id_row(const store_key *k, void *ud)
+{
+    json_array_append_new(ud, json_string(k->id));
+}
+
+static void op_ll_list(op_ctx *c)
+{
+    json_t *ids = json_array();
+    store_result r = store_keys_each(c->s, on_id_row, ids);
+    if (r != STORE_OK) {
+        json_decref(ids);
+        reply_store_error(c->out, c->s, r, "");
+        return;
+    }
+    reply_json(c->out, 200,
+               json_pack("{s:o,s:I}", "keys", ids, "total_count", (json_int_t)json_array_size(ids)));
+}
+
+/* {"keys": [...], "key_aliases": [...]}: every one must exist, then all go. */
+static void op_ll_delete(op_ctx *c)
+{
+    json_t *keys = json_object_get(c->body, "keys"), *aliases = json_object_get(c->body, "key_aliases");
+    if ((keys && !json_is_array(keys)) || (aliases && !json_is_array(aliases)) ||
+        json_array_size(keys) + json_array_size(aliases) == 0 ||
+        json_array_size(keys) + json_array_size(aliases) > 1000) {
+        reply_error(c->out, 400, "missing_keys",
+                    "the body needs \"keys\" or \"key_aliases\": lists of 1 to 1000 keys");
+        return;
+    }
+    json_t *refs = json_array(), *ids = json_array();
+    if (keys) json_array_extend(refs, keys);
+    if (aliases) json_array_extend(refs, aliases);
+    size_t i;
+    json_t *ref;
+    json_array_foreach(refs, i, ref)
+    {
+        store_key k;
+        if (!json_is_string(ref)) {
+            reply_error(c->out, 400, "invalid_field", "\"keys\" and \"key_aliases\" hold strings");
+            goto out;
+        }
+        if (!load(c, json_string_value(ref), &k)) goto out;
+        json_array_append_new(ids, json_string(k.id));
+        store_key_clear(&k);
+    }
+    json_array_foreach(ids, i, ref)
+    {
+        store_result r = store_key_delete(c->s, json_string_value(ref));
+        if (r != STORE_OK && r != STORE_NOT_FOUND) {
+            reply_store_error(c->out, c->s, r, json_string_value(ref));
+            goto out;
+        }
+    }
+    reply_json(c->out, 200, json_pack("{s:O}", "deleted_keys", ids));
+out:
+    json_decref(refs);
+    json_decref(ids);
+}
+
+static void op_openapi(op_ctx *c)
+{
+    c->out->status = 200;
+    c->out->body = xstrdup(admin_openapi_json);
+    c->out->len = strlen(c->out->body);
+}
+
+typedef struct admin_route {
+    int method;
+    const char *pattern;
+    void (*run)(op_ctx *c);
+} admin_route;
+
+static const admin_route routes[] = {
+    {HTTP_POST, "/admin/keys", op_create},
+    {HTTP_GET, "/admin/keys", op_list},
+    {HTTP_GET, "/admin/keys/{id}", op_show},
+    {HTTP_PATCH, "/admin/keys/{id}", op_update},
+    {HTTP_DELETE, "/admin/keys/{id}", op_delete},
+    {HTTP_POST, "/admin/keys/{id}/disable", op_disable},
+    {HTTP_POST, "/admin/keys/{id}/enable", op_enable},
+    {HTTP_POST, "/admin/keys/{id}/rotate", op_rotate},
+    {HTTP_GET, "/admin/openapi.json", op_openapi},
+    {HTTP_POST, "/key/generate", op_create},
+    {HTTP_GET, "/key/info", op_ll_info},
+    {HTTP_POST, "/key/update", op_ll_update},
+    {HTTP_POST, "/key/delete", op_ll_delete},
+    {HTTP_POST, "/key/block", op_ll_block},
+    {HTTP_POST, "/key/unblock", op_ll_unblock},
+    {HTTP_GET, "/key/list", op_ll_list},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+size_t admin_nroutes(void)
+{
+    return NROUTES;
+}
+
+void admin_route_at(size_t i, int *method, const char **pattern)
+{
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+}
+
+bool admin_path(const char *path)
+{
+    return !strncmp(path, "/admin/", 7) || !strcmp(path, "/admin") || !strncmp(path, "/key/", 5);
+}
+
+/* Whether path matches pattern; the {id} segment (percent-decoded, 1..STORE_NAME_MAX bytes)
+ * into id. */
+static bool match(const char *pattern, const char *path, char *id, size_t idlen)
+{
+    const char *brace = strstr(pattern, "{id}");
+    if (!brace) return !strcmp(pattern, path);
+    size_t head = (size_t)(brace - pattern);
+    if (strncmp(pattern, path, head)) return false;
+    const char *seg = path + head, *tail = brace + 4;
+    const char *end = strchr(seg, '/');
+    if (!end) end = seg + strlen(seg);
+    if (end == seg || strcmp(end, tail)) return false;
+    size_t n = 0;
+    for (const char *p = seg; p < end; p++) {
+        char ch = *p;
+        unsigned hex;
+        if (ch == '%' && end - p > 2 && sscanf(p + 1, "%2x", &hex) == 1) {
+            ch = (char)hex;
+            p += 2;
+        }
+        if (n + 1 >= idlen || (unsigned char)ch < 0x20) return false;
+        id[n++] = ch;
+    }
+    id[n] = '\0';
+    return true;
+}
+
+bool admin_route_exists(int method, const char *path, bool *path_known)
+{
+    char id[STORE_NAME_MAX + 1];
+    *path_known = false;
+    for (size_t i = 0; i < NROUTES; i++)
+        if (match(routes[i].pattern, path, id, sizeof id)) {
+            *path_known = true;
+            if (routes[i].method == method) return true;
+        }
+    return false;
+}
+
+void admin_handle(store *s, const access_secret *secret, const admin_request *req, admin_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    char id[STORE_NAME_MAX + 1];
+    const admin_route *route = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < NROUTES && !route; i++)
+        if (match(routes[i].pattern, req->path, id, sizeof id)) {
+            path_known = true;
+            if (routes[i].method == req->method) route = &routes[i];
+        }
+    if (!route) {
+        if (path_known)
+            reply_error(out, 405, "method_not_allowed", "method %s is not allowed on %.200s",
+                        http_method_str(req->method), req->path);
+        else
+            reply_error(out, 404, "not_found", "unknown admin path %.200s", req->path);
+        return;
+    }
+    if (req->body_len > ADMIN_BODY_MAX) {
+        reply_error(out, 413, "body_too_large", "admin request bodies are at most %d bytes", ADMIN_BODY_MAX);
+        return;
+    }
+    json_t *body = NULL;
+    if (req->body_len) {
+        json_error_t jerr;
+        body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(body)) {
+            bool parsed = body != NULL;
+            json_decref(body);
+            reply_error(out, 400, "invalid_json", "the body must be a JSON object (%s at character %d)",
+                        parsed ? "not an object" : jerr.text, parsed ? 0 : jerr.position);
+            return;
+        }
+    }
+    op_ctx c = {.s = s,
+                .secret = secret,
+                .req = req,
+                .body = body ? body : json_object(),
+                .id = id,
+                .now = (int64_t)time(NULL),
+                .out = out};
+    route->run(&c);
+    json_decref(c.body);
+}

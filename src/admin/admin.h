@@ -1,0 +1,62 @@
+/* admin.h — the admin API: gateway keys created, listed, shown, updated, disabled, rotated and
+ * deleted, as JSON in and out; and `aigw keys`, the command line that speaks it.
+ *
+ * Two spellings of the same operations:
+ *   /admin/keys…          aigw's own (REST: POST to create, GET to list or show, PATCH,
+ *                         DELETE, POST …/disable, …/enable, …/rotate), described by the OpenAPI
+ *                         document at /admin/openapi.json (admin_openapi_json)
+ *   /key/generate, /key/info?key=, /key/update, /key/delete, /key/block, /key/unblock,
+ *   /key/list             LiteLLM's proxy, with its field names (models, key_alias, duration,
+ *                         metadata, max_budget, rpm_limit, tpm_limit, team_id, user_id), so
+ *                         scripts written for it work unchanged
+ *
+ * admin_handle runs an operation against a store, synchronously: the gateway calls it on the
+ * store's own thread (never a worker's loop), `aigw keys` on its own when no gateway answers.
+ * Who may call it (the master key) is the caller's business. Every input is bounded: body
+ * 64 KiB, names 256 bytes, 64 model globs, 32 tags, metadata 16 KiB. */
+#ifndef AIGW_ADMIN_ADMIN_H
+#define AIGW_ADMIN_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "access/access.h"
+#include "store/store.h"
+
+#define ADMIN_BODY_MAX (64 * 1024)
+
+typedef struct admin_request {
+    int method;        /* http_parser's enum http_method */
+    const char *path;  /* without the query */
+    const char *query; /* after '?', "" when none */
+    const char *body;
+    size_t body_len;
+} admin_request;
+
+typedef struct admin_reply {
+    int status;
+    char *body; /* JSON, malloc'd: admin_reply_free */
+    size_t len;
+} admin_reply;
+
+/* Whether path belongs to the admin API (the gateway sends it there, not to a provider). */
+bool admin_path(const char *path);
+/* Whether (method, path) is an operation; false also says whether the path alone is known
+ * (*path_known), for 404 against 405. */
+bool admin_route_exists(int method, const char *path, bool *path_known);
+/* Runs one operation: out gets the status and the JSON answer (errors in OpenAI's shape,
+ * {"error":{message,type,param,code}}). */
+void admin_handle(store *s, const access_secret *secret, const admin_request *req, admin_reply *out);
+void admin_reply_free(admin_reply *r);
+
+/* The operations, for the OpenAPI document's test: method and path pattern ({id} is one
+ * segment), i < admin_nroutes. */
+size_t admin_nroutes(void);
+void admin_route_at(size_t i, int *method, const char **pattern);
+/* The OpenAPI 3.1 document of the operations above. */
+extern const char admin_openapi_json[];
+
+/* `aigw keys …` (argv from after "keys"): see its --help. Returns the exit code. */
+int admin_keys_command(int argc, char **argv);
+
+#endif

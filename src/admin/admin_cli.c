@@ -1,0 +1,408 @@
+/* admin_cli.c — `aigw keys`: the admin API from the command line (admin.h).
+ *
+ * Each subcommand is one admin API request (method, path, JSON body). It goes to the running
+ * gateway when one answers on the config's `listen:` (with the master key), so the gateway's
+ * own thread writes; else — no gateway running, no master key, or --direct — the command opens
+ * the store file itself and runs the same handler (admin_handle), so both ways print the same
+ * thing. A gateway sharing the file sees a direct change within a poll (STORE_POLL_MS).
+ *
+ * Rejected: a separate code path for the file (two implementations of every operation). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <http_parser.h>
+#include <jansson.h>
+
+#include "admin/admin.h"
+#include "config/config.h"
+#include "util/alloc.h"
+
+static const char keys_help[] =
+    "usage: aigw keys create  [-c FILE] [--alias NAME] [--models GLOB,…] [--duration 30d]\n"
+    "                         [--team TEAM] [--user USER] [--tag TAG]… [--json]\n"
+    "       aigw keys list    [-c FILE] [--json]\n"
+    "       aigw keys show    [-c FILE] ID|ALIAS [--json]\n"
+    "       aigw keys disable [-c FILE] ID|ALIAS\n"
+    "       aigw keys enable  [-c FILE] ID|ALIAS\n"
+    "       aigw keys rotate  [-c FILE] ID|ALIAS\n"
+    "       aigw keys delete  [-c FILE] ID|ALIAS\n"
+    "\n"
+    "Gateway keys in the store named by the config's `auth:` (default: aigw.db beside the config).\n"
+    "A new or rotated key is printed once: it is stored only as a digest. Keys start with aigw-;\n"
+    "clients send them as Authorization: Bearer (or x-api-key, api-key, x-goog-api-key).\n"
+    "\n"
+    "  -c, --config FILE   the gateway's config (default: ./aigw.yaml)\n"
+    "  --alias NAME        a unique name for the key\n"
+    "  --models GLOB,…     the public model names it may use (fnmatch globs: gpt-4o*, openai/*);\n"
+    "                      none given: any model\n"
+    "  --duration D        expires after D (30d, 12h, 20m, 2w, permanent)\n"
+    "  --team, --user      who it is for (shown in the access log)\n"
+    "  --tag TAG           a tag (repeatable)\n"
+    "  --json              print the admin API's JSON as is\n"
+    "  --direct            use the store file even when a gateway answers\n"
+    "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n"
+    "\n"
+    "The command talks to the running gateway's admin API (its `listen:`, with auth.master_key)\n"
+    "when one answers, else opens the store file itself. The same operations over HTTP:\n"
+    "docs/access.md, and GET /admin/openapi.json.\n";
+
+typedef struct keys_args {
+    const char *config, *sub, *ref, *alias, *models, *duration, *team, *user, *url;
+    const char *tags[STORE_TAGS_MAX];
+    size_t ntags;
+    bool json, direct;
+} keys_args;
+
+static int bad(const char *what, const char *arg)
+{
+    fprintf(stderr, "aigw: keys: %s '%s' (see 'aigw keys --help')\n", what, arg);
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, keys_args *a)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char **value = NULL;
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help")) {
+            fputs(keys_help, stdout);
+            return 0;
+        } else if (!strcmp(arg, "-c") || !strcmp(arg, "--config"))
+            value = &a->config;
+        else if (!strcmp(arg, "--alias"))
+            value = &a->alias;
+        else if (!strcmp(arg, "--models"))
+            value = &a->models;
+        else if (!strcmp(arg, "--url"))
+            value = &a->url;
+        else if (!strcmp(arg, "--duration"))
+            value = &a->duration;
+        else if (!strcmp(arg, "--team"))
+            value = &a->team;
+        else if (!strcmp(arg, "--user"))
+            value = &a->user;
+        else if (!strcmp(arg, "--tag")) {
+            if (a->ntags == STORE_TAGS_MAX) return bad("too many tags at", arg);
+            value = &a->tags[a->ntags++];
+        } else if (!strcmp(arg, "--json"))
+            a->json = true;
+        else if (!strcmp(arg, "--direct"))
+            a->direct = true;
+        else if (arg[0] == '-')
+            return bad("unknown option", arg);
+        else if (!a->sub)
+            a->sub = arg;
+        else if (!a->ref)
+            a->ref = arg;
+        else
+            return bad("unexpected argument", arg);
+        if (value) {
+            if (i + 1 >= argc) return bad("missing value after", arg);
+            *value = argv[++i];
+        }
+    }
+    return -1; /* go on */
+}
+
+/* The request a subcommand makes; false (after a message) when the arguments do not fit. */
+static bool build_request(const keys_args *a, admin_request *req, char *path, size_t pathlen, char **body)
+{
+    static const struct {
+        const char *sub;
+        int method;
+        const char *suffix; /* after /admin/keys/{ref}; NULL: the collection */
+    } subs[] = {
+        {"create", HTTP_POST, NULL},      {"list", HTTP_GET, NULL},
+        {"show", HTTP_GET, ""},           {"disable", HTTP_POST, "/disable"},
+        {"enable", HTTP_POST, "/enable"}, {"rotate", HTTP_POST, "/rotate"},
+        {"delete", HTTP_DELETE, ""},
+    };
+    size_t i;
+    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (!strcmp(a->sub, subs[i].sub)) break;
+    if (i == sizeof subs / sizeof subs[0]) {
+        bad("unknown subcommand", a->sub);
+        return false;
+    }
+    bool wants_ref = subs[i].suffix != NULL;
+    if (wants_ref != (a->ref != NULL)) {
+        fprintf(stderr, "aigw: keys %s: %s (see 'aigw keys --help')\n", a->sub,
+                wants_ref ? "name the key: its id or alias" : "takes no key name");
+        return false;
+    }
+    if (strcmp(a->sub, "create") &&
+        (a->alias || a->models || a->duration || a->team || a->user || a->ntags)) {
+        fprintf(stderr,
+                "aigw: keys %s: --alias, --models, --duration, --team, --user and --tag are for create\n",
+                a->sub);
+        return false;
+    }
+    req->method = subs[i].method;
+    req->query = "";
+    if (!wants_ref) {
+        snprintf(path, pathlen, "/admin/keys");
+    } else {
+        /* the ref as one path segment: percent-encode what is not plain */
+        size_t n = (size_t)snprintf(path, pathlen, "/admin/keys/");
+        for (const char *p = a->ref; *p && n + 4 < pathlen; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+                path[n++] = (char)ch;
+            else
+                n += (size_t)snprintf(path + n, pathlen - n, "%%%02X", ch);
+        }
+        snprintf(path + n, pathlen - n, "%s", subs[i].suffix);
+    }
+    req->path = path;
+    *body = NULL;
+    if (!strcmp(a->sub, "create")) {
+        json_t *j = json_object();
+        if (a->alias) json_object_set_new(j, "key_alias", json_string(a->alias));
+        if (a->duration) json_object_set_new(j, "duration", json_string(a->duration));
+        if (a->team) json_object_set_new(j, "team_id", json_string(a->team));
+        if (a->user) json_object_set_new(j, "user_id", json_string(a->user));
+        if (a->models) {
+            json_t *list = json_array();
+            const char *p = a->models;
+            while (*p) {
+                size_t len = strcspn(p, ",");
+                if (len) json_array_append_new(list, json_stringn(p, len));
+                p += len + (p[len] == ',');
+            }
+            json_object_set_new(j, "models", list);
+        }
+        if (a->ntags) {
+            json_t *list = json_array();
+            for (size_t t = 0; t < a->ntags; t++)
+                json_array_append_new(list, json_string(a->tags[t]));
+            json_object_set_new(j, "tags", list);
+        }
+        *body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    req->body = *body;
+    req->body_len = *body ? strlen(*body) : 0;
+    return true;
+}
+
+/* ---- over HTTP --------------------------------------------------------------------------------- */
+
+static size_t on_curl_data(char *data, size_t size, size_t n, void *ud)
+{
+    admin_reply *r = ud;
+    size_t len = size * n;
+    if (r->len + len > 16 * 1024 * 1024) return 0;
+    r->body = xrealloc(r->body, r->len + len + 1);
+    memcpy(r->body + r->len, data, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+typedef enum { HTTP_SENT, HTTP_NO_GATEWAY, HTTP_FAILED } http_outcome;
+
+static http_outcome send_http(const aigw_config *cfg, const char *base, const admin_request *req,
+                              admin_reply *out, char *where, size_t wherelen)
+{
+    const char *host = cfg->listen_host;
+    if (!strcmp(host, "0.0.0.0") || !*host) host = "127.0.0.1";
+    if (!strcmp(host, "::")) host = "::1";
+    char url[1024], auth[600];
+    if (base) {
+        size_t blen = strlen(base);
+        while (blen && base[blen - 1] == '/')
+            blen--;
+        snprintf(url, sizeof url, "%.*s%s", (int)blen, base, req->path);
+    } else {
+        snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d%s" : "http://%s:%d%s", host,
+                 cfg->listen_port, req->path);
+    }
+    snprintf(where, wherelen, "%.*s", (int)(strlen(url) - strlen(req->path)), url);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->auth.master_key);
+    CURL *h = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, auth);
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, http_method_str(req->method));
+    if (req->body_len) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+    } else if (req->method == HTTP_POST) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_curl_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    if (rc == CURLE_COULDNT_CONNECT && !base) return HTTP_NO_GATEWAY;
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "aigw: keys: the gateway at %s did not answer: %s\n", where, curl_easy_strerror(rc));
+        return HTTP_FAILED;
+    }
+    out->status = (int)status;
+    if (!out->body) out->body = xstrdup("");
+    return HTTP_SENT;
+}
+
+/* ---- directly on the store file ----------------------------------------------------------------- */
+
+static bool run_direct(const aigw_config *cfg, const admin_request *req, admin_reply *out)
+{
+    char err[1024];
+    access_secret secret;
+    if (!access_init()) {
+        fprintf(stderr, "aigw: keys: libsodium cannot start\n");
+        return false;
+    }
+    if (!access_secret_load(&cfg->auth, &secret, err, sizeof err)) {
+        fprintf(stderr, "aigw: keys: %s\n", err);
+        return false;
+    }
+    store *s = store_open(cfg->auth.store_path, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "aigw: keys: %s\n", err);
+        return false;
+    }
+    admin_handle(s, &secret, req, out);
+    store_close(s);
+    return true;
+}
+
+/* ---- printing --------------------------------------------------------------------------------- */
+
+static const char *str_or(json_t *j, const char *name, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(j, name));
+    return v ? v : dflt;
+}
+
+static void print_models(json_t *k)
+{
+    json_t *models = json_object_get(k, "models"), *m;
+    size_t i;
+    if (!json_array_size(models)) {
+        fputs("any", stdout);
+        return;
+    }
+    json_array_foreach(models, i, m) printf("%s%s", i ? "," : "", json_string_value(m));
+}
+
+static void print_key(json_t *k)
+{
+    const char *plaintext = str_or(k, "key", NULL);
+    if (plaintext) {
+        printf("key:        %s\n", plaintext);
+        printf("            (shown once: only its digest is stored)\n");
+    }
+    printf("id:         %s\n", str_or(k, "id", "?"));
+    printf("alias:      %s\n", str_or(k, "key_alias", "-"));
+    printf("name:       %s\n", str_or(k, "key_name", "-"));
+    printf("enabled:    %s\n", json_is_true(json_object_get(k, "enabled")) ? "yes" : "no");
+    printf("expires:    %s\n", str_or(k, "expires", "never"));
+    printf("models:     ");
+    print_models(k);
+    printf("\nteam:       %s\nuser:       %s\ncreated:    %s\n", str_or(k, "team_id", "-"),
+           str_or(k, "user_id", "-"), str_or(k, "created_at", "-"));
+}
+
+static int print_reply(const keys_args *a, const admin_reply *r)
+{
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    if (r->status >= 400 || !j) {
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "aigw: keys %s: %s (HTTP %d)\n", a->sub, msg ? msg : "unreadable answer", r->status);
+        json_decref(j);
+        return 1;
+    }
+    if (a->json) {
+        char *text = json_dumps(j, JSON_INDENT(2));
+        puts(text);
+        free(text);
+    } else if (!strcmp(a->sub, "list")) {
+        json_t *data = json_object_get(j, "data"), *k;
+        size_t i;
+        printf("%-28s %-20s %-12s %-8s %-20s %s\n", "ID", "ALIAS", "NAME", "ENABLED", "EXPIRES", "MODELS");
+        json_array_foreach(data, i, k)
+        {
+            printf("%-28s %-20s %-12s %-8s %-20s ", str_or(k, "id", "?"), str_or(k, "key_alias", "-"),
+                   str_or(k, "key_name", "-"), json_is_true(json_object_get(k, "enabled")) ? "yes" : "no",
+                   str_or(k, "expires", "never"));
+            print_models(k);
+            putchar('\n');
+        }
+    } else if (!strcmp(a->sub, "delete")) {
+        printf("deleted %s\n", str_or(j, "id", "?"));
+    } else {
+        print_key(j);
+    }
+    json_decref(j);
+    return 0;
+}
+
+int admin_keys_command(int argc, char **argv)
+{
+    keys_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    if (!a.sub) {
+        fputs(keys_help, stderr);
+        return 2;
+    }
+    admin_request req = {0};
+    char path[1024], *body = NULL;
+    if (!build_request(&a, &req, path, sizeof path, &body)) return 2;
+    const char *config_path = a.config ? a.config : "aigw.yaml";
+    char err[32768];
+    aigw_config *cfg = config_load(config_path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "aigw: keys: %s\n", err);
+        free(body);
+        return 1;
+    }
+    rc = 1;
+    if (cfg->auth.mode != AUTH_ON) {
+        fprintf(stderr,
+                "aigw: keys: %s has no `auth:` section, so the gateway asks for no keys; add\n"
+                "  auth:\n    master_key: ${AIGW_MASTER_KEY}\nfirst (docs/access.md)\n",
+                config_path);
+        goto out;
+    }
+    admin_reply reply = {0};
+    char where[1100] = "";
+    http_outcome how = HTTP_NO_GATEWAY;
+    if (a.url && !cfg->auth.master_key) {
+        fprintf(stderr, "aigw: keys: --url needs auth.master_key in %s (the admin API asks for it)\n",
+                config_path);
+        goto out;
+    }
+    if (cfg->auth.master_key && !a.direct) how = send_http(cfg, a.url, &req, &reply, where, sizeof where);
+    if (how == HTTP_FAILED) {
+        admin_reply_free(&reply);
+        goto out;
+    }
+    if (how == HTTP_SENT) {
+        fprintf(stderr, "aigw: keys: via the gateway at %s\n", where);
+    } else {
+        admin_reply_free(&reply);
+        memset(&reply, 0, sizeof reply);
+        if (!run_direct(cfg, &req, &reply)) goto out;
+        fprintf(stderr, "aigw: keys: on the store file %s\n", cfg->auth.store_path);
+    }
+    rc = print_reply(&a, &reply);
+    admin_reply_free(&reply);
+out:
+    config_free(cfg);
+    free(body);
+    return rc;
+}

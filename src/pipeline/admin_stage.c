@@ -1,0 +1,216 @@
+/* admin_stage.c — the admin API on the gateway's own listener: /admin/… and LiteLLM's /key/…
+ * (src/admin does the work; this file is the stage that takes a request there and back).
+ *
+ * ACCEPT phase, before the endpoint table: a path of the admin API is answered here and never
+ * reaches a provider. /admin/openapi.json is public (it describes, it holds nothing); every other
+ * operation needs the master key (auth.master_key), compared as a digest in constant time — a
+ * gateway key, however privileged later, is not enough in this slice.
+ *
+ * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
+ * request into a job, queues it to the store's thread (store_service_submit) and waits
+ * (STAGE_AGAIN); the thread runs admin_handle and gives the ticket back
+ * (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the loop. The
+ * job is counted twice (the thread's and the exchange's): whichever side lets go last frees it,
+ * so a client that leaves while the thread works leaves nothing behind. A worker closing waits
+ * for its jobs in flight, since their resumes go through its loop.
+ *
+ * Rejected: a second listener with its own application table for the admin API (the server
+ * runs one application; a second would need its own workers, drain and reload paths for a
+ * handful of requests a day) — `admin.listen` can come later if an operator wants the API off
+ * the public port; until then it is as reachable as the gateway and guarded by the master key. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "admin/admin.h"
+#include "pipeline/stages.h"
+#include "server/worker.h"
+#include "util/alloc.h"
+
+typedef struct admin_worker {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int pending; /* jobs queued from this worker and not yet resumed */
+} admin_worker;
+
+typedef struct admin_job {
+    atomic_int refs; /* the store thread's and the exchange's */
+    exchange_ticket ticket;
+    admin_worker *aw;
+    admin_request req;
+    char *path, *query, *body; /* the request's, copied: the thread must not read the arena */
+    admin_reply reply;
+} admin_job;
+
+typedef struct admin_state {
+    admin_job *job; /* the exchange's reference */
+} admin_state;
+
+static void job_release(admin_job *job)
+{
+    if (!job || atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1) return;
+    free(job->path);
+    free(job->query);
+    free(job->body);
+    admin_reply_free(&job->reply);
+    free(job);
+}
+
+/* On the store's thread. */
+static void run_job(store *s, void *arg)
+{
+    admin_job *job = arg;
+    admin_worker *aw = job->aw;
+    admin_handle(s, auth_secret(), &job->req, &job->reply);
+    exchange_resume_from_thread(job->ticket, STAGE_NEXT);
+    job_release(job);
+    pthread_mutex_lock(&aw->lock);
+    if (--aw->pending == 0) pthread_cond_broadcast(&aw->idle);
+    pthread_mutex_unlock(&aw->lock);
+}
+
+static void *admin_worker_init(worker *w)
+{
+    admin_worker *aw = xcalloc(1, sizeof *aw);
+    pthread_mutex_init(&aw->lock, NULL);
+    pthread_cond_init(&aw->idle, NULL);
+    return aw;
+}
+
+static void admin_worker_close(void *state)
+{
+    admin_worker *aw = state;
+    pthread_mutex_lock(&aw->lock);
+    while (aw->pending)
+        pthread_cond_wait(&aw->idle, &aw->lock);
+    pthread_mutex_unlock(&aw->lock);
+    pthread_mutex_destroy(&aw->lock);
+    pthread_cond_destroy(&aw->idle);
+    free(aw);
+}
+
+static void answer_error(exchange *x, int status, const char *code, const char *message)
+{
+    exchange_error(x, status,
+                   status == 401   ? "invalid_request_error"
+                   : status == 403 ? "permission_error"
+                   : status >= 500 ? "server_error"
+                                   : "invalid_request_error",
+                   code, NULL, message);
+}
+
+static stage_result admin_on_request(exchange *x, void *state)
+{
+    admin_state *as = state;
+    http_request *req = x->http;
+    if (!admin_path(req->path)) return STAGE_DECLINED;
+    int method = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    if (method == HTTP_GET && !strcmp(req->path, "/admin/openapi.json")) {
+        exchange_respond(x, 200, "application/json", NULL, 0, admin_openapi_json, strlen(admin_openapi_json));
+        return STAGE_DONE;
+    }
+    bool path_known;
+    if (!admin_route_exists(method, req->path, &path_known)) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 path_known ? "method %s is not allowed on %.150s" : "unknown admin path %.150s%s",
+                 path_known ? http_method_str(req->method) : req->path, path_known ? req->path : "");
+        answer_error(x, path_known ? 405 : 404, path_known ? "method_not_allowed" : "not_found", msg);
+        return STAGE_DONE;
+    }
+    const auth_settings *auth = &x->config->auth;
+    if (auth->mode != AUTH_ON || !auth->master_key || !auth_service()) {
+        answer_error(x, 403, "admin_disabled",
+                     "The admin API needs gateway auth with a master key: add `auth: {master_key: "
+                     "${AIGW_MASTER_KEY}}` to the config (docs/access.md)");
+        return STAGE_DONE;
+    }
+    const char *key;
+    size_t len;
+    uint8_t digest[STORE_DIGEST_BYTES];
+    bool master = false;
+    if (access_key_from_headers(req->headers, req->nheaders, &key, &len) && len <= ACCESS_KEY_MAX) {
+        access_key_digest(auth_secret(), key, len, digest);
+        master = access_is_master(auth, auth_secret(), digest);
+    }
+    if (!master) {
+        auth_refuse(x, 401, "invalid_api_key", NULL,
+                    "The admin API needs the master key (Authorization: Bearer)");
+        return STAGE_DONE;
+    }
+    x->master_key = true;
+    if (req->body.len > ADMIN_BODY_MAX) {
+        answer_error(x, 413, "body_too_large", "admin request bodies are at most 64 KiB");
+        return STAGE_DONE;
+    }
+    admin_job *job = xcalloc(1, sizeof *job);
+    atomic_init(&job->refs, 2);
+    job->aw = exchange_worker_state(x, &stage_admin);
+    job->path = xstrdup(req->path);
+    job->query = xstrdup(req->query ? req->query : "");
+    job->body = req->body.len ? xstrndup(req->body.data, req->body.len) : NULL;
+    job->req = (admin_request){.method = method,
+                               .path = job->path,
+                               .query = job->query,
+                               .body = job->body,
+                               .body_len = req->body.len};
+    job->ticket = exchange_suspend(x);
+    pthread_mutex_lock(&job->aw->lock);
+    job->aw->pending++;
+    pthread_mutex_unlock(&job->aw->lock);
+    if (!store_service_submit(auth_service(), run_job, job)) {
+        pthread_mutex_lock(&job->aw->lock);
+        job->aw->pending--;
+        pthread_mutex_unlock(&job->aw->lock);
+        exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
+        job_release(job);
+        job_release(job);
+        answer_error(x, 503, "store_busy", "the store has too much queued work; try again");
+        return STAGE_DONE;
+    }
+    as->job = job;
+    return STAGE_AGAIN;
+}
+
+static void admin_on_abort(exchange *x, void *state)
+{
+    admin_state *as = state;
+    job_release(as->job);
+    as->job = NULL;
+}
+
+const stage stage_admin = {
+    .name = "admin",
+    .phase = PHASE_ACCEPT,
+    .state_size = sizeof(admin_state),
+    .worker_init = admin_worker_init,
+    .worker_close = admin_worker_close,
+    .on_request = admin_on_request,
+    .on_abort = admin_on_abort,
+};
+
+/* The thread has answered: send it. */
+static stage_result admin_reply_on_request(exchange *x, void *state)
+{
+    admin_state *as = exchange_state(x, &stage_admin);
+    admin_job *job = as->job;
+    if (!job) return STAGE_DECLINED;
+    as->job = NULL;
+    if (job->reply.status >= 400) {
+        /* the message also goes to the log, as every error's does */
+        x->error_note = "admin operation refused";
+    }
+    exchange_respond(x, job->reply.status, "application/json", NULL, 0, job->reply.body, job->reply.len);
+    job_release(job);
+    return STAGE_DONE;
+}
+
+const stage stage_admin_reply = {
+    .name = "admin-reply",
+    .phase = PHASE_ACCEPT,
+    .on_request = admin_reply_on_request,
+};

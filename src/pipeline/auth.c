@@ -1,0 +1,241 @@
+/* auth.c — the AUTH phase: which gateway key asks (401 when none valid), and, once the body is
+ * read, whether it may use the model it names (403). Off when the config has no `auth:` or
+ * says `auth: off`: nothing is asked, as before keys existed.
+ *
+ * Process-wide (start/stop): the digest secret and the store service (store.h), which owns the
+ * SQLite file on its own thread. Per worker: the key snapshot in use and a mailbox the store
+ * thread puts newer ones in (an atomic pointer and a uv_async, as a reloaded config reaches the
+ * worker), so a request's lookup is a hash and a binary search in memory — never the store.
+ * Per request: a reference to the snapshot its key lives in, dropped when the request is
+ * released, so a swap mid-request frees nothing still pointed at.
+ *
+ * What the request path does with a presented key: at most ACCESS_KEY_MAX bytes are hashed
+ * (longer is invalid at once); the digest is looked up in the snapshot and compared in
+ * constant time; a miss is compared with the master key's digest. Messages name what is wrong
+ * (missing, invalid, disabled, expired, a model not allowed) and never echo the key. The
+ * client's key is never sent upstream while auth is on (translate.c's client_key is off). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "access/access.h"
+#include "pipeline/stages.h"
+#include "server/worker.h"
+#include "store/store.h"
+
+static store_service *service;
+static access_secret secret;
+
+store_service *auth_service(void)
+{
+    return service;
+}
+
+const access_secret *auth_secret(void)
+{
+    return service ? &secret : NULL;
+}
+
+static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->auth.mode != AUTH_ON) return true;
+    if (!access_init()) {
+        snprintf(err, errlen, "auth: libsodium cannot start (no random source)");
+        return false;
+    }
+    if (!access_secret_load(&cfg->auth, &secret, err, errlen)) return false;
+    store *s = store_open(cfg->auth.store_path, err, errlen);
+    if (!s) return false;
+    service = store_service_start(s, err, errlen);
+    if (!service) return false;
+    key_snapshot *snap = store_service_snapshot(service);
+    fprintf(stderr, "aigw: auth on: %zu gateway key%s in %s; master key %s\n", snap->nkeys,
+            snap->nkeys == 1 ? "" : "s", cfg->auth.store_path,
+            cfg->auth.master_key       ? "set"
+            : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
+                                       : "not configured: no admin API");
+    key_snapshot_release(snap);
+    return true;
+}
+
+static void auth_stop(void)
+{
+    store_service_stop(service);
+    service = NULL;
+}
+
+/* ---- per worker: the snapshot in use and the mailbox ---------------------------------------- */
+
+typedef struct auth_worker {
+    uv_async_t async;
+    _Atomic(key_snapshot *) next; /* from the store's thread; one reference */
+    key_snapshot *current;        /* one reference */
+    store_subscriber sub;
+} auth_worker;
+
+/* On the store's thread: replace what waits in the mailbox, wake the loop. */
+static void on_snapshot_published(void *ud, key_snapshot *snap)
+{
+    auth_worker *aw = ud;
+    key_snapshot_release(atomic_exchange(&aw->next, snap));
+    uv_async_send(&aw->async);
+}
+
+static void on_snapshot_async(uv_async_t *async)
+{
+    auth_worker *aw = async->data;
+    key_snapshot *next = atomic_exchange(&aw->next, NULL);
+    if (!next) return;
+    key_snapshot_release(aw->current); /* requests that hold it keep it alive */
+    aw->current = next;
+}
+
+static void *auth_worker_init(worker *w)
+{
+    if (!service) return NULL;
+    auth_worker *aw = calloc(1, sizeof *aw);
+    if (!aw) abort();
+    uv_async_init(&w->loop, &aw->async, on_snapshot_async);
+    aw->async.data = aw;
+    atomic_init(&aw->next, NULL);
+    aw->current = store_service_snapshot(service);
+    aw->sub = (store_subscriber){.publish = on_snapshot_published, .ud = aw};
+    store_service_subscribe(service, &aw->sub);
+    return aw;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    auth_worker *aw = h->data;
+    key_snapshot_release(atomic_exchange(&aw->next, NULL));
+    key_snapshot_release(aw->current);
+    free(aw);
+}
+
+static void auth_worker_close(void *state)
+{
+    auth_worker *aw = state;
+    if (!aw) return;
+    store_service_unsubscribe(service, &aw->sub); /* no publish after this */
+    uv_close((uv_handle_t *)&aw->async, on_async_closed);
+}
+
+/* ---- per request ------------------------------------------------------------------------------ */
+
+typedef struct auth_state {
+    key_snapshot *snap; /* the one x->key lives in */
+} auth_state;
+
+void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message)
+{
+    static const char unauthorized[] = "www-authenticate: Bearer\r\nx-should-retry: false\r\n";
+    static const char other[] = "x-should-retry: false\r\n";
+    if (status == 401)
+        exchange_set_head(x, unauthorized, sizeof unauthorized - 1);
+    else
+        exchange_set_head(x, other, sizeof other - 1);
+    exchange_error(x, status, status == 403 ? "permission_error" : "invalid_request_error", code, param,
+                   message);
+}
+
+#define refuse auth_refuse
+
+static stage_result auth_on_request(exchange *x, void *state)
+{
+    auth_state *as = state;
+    if (x->config->auth.mode != AUTH_ON) return STAGE_DECLINED;
+    auth_worker *aw = exchange_worker_state(x, &stage_auth);
+    if (!aw) { /* auth was off at start: a reload cannot turn it on (gateway.c refuses it) */
+        refuse(x, 500, "auth_unavailable", NULL, "gateway auth is configured but its store is not running");
+        return STAGE_DONE;
+    }
+    const char *key;
+    size_t len;
+    if (!access_key_from_headers(x->http->headers, x->http->nheaders, &key, &len)) {
+        refuse(x, 401, "missing_api_key", NULL,
+               "No gateway key: send one as Authorization: Bearer <key> (or in x-api-key)");
+        return STAGE_DONE;
+    }
+    uint8_t digest[STORE_DIGEST_BYTES];
+    if (len <= ACCESS_KEY_MAX) access_key_digest(&secret, key, len, digest);
+    const store_key *k = len <= ACCESS_KEY_MAX ? access_key_find(aw->current, digest) : NULL;
+    if (!k) {
+        if (len <= ACCESS_KEY_MAX && access_is_master(&x->config->auth, &secret, digest)) {
+            x->master_key = true;
+            return STAGE_NEXT;
+        }
+        refuse(x, 401, "invalid_api_key", NULL, "Invalid gateway key");
+        return STAGE_DONE;
+    }
+    /* the request keeps the snapshot its key lives in until it is released */
+    as->snap = key_snapshot_retain(aw->current);
+    x->key = k;
+    switch (access_key_state(k, (int64_t)time(NULL))) {
+    case ACCESS_OK: return STAGE_NEXT;
+    case ACCESS_DISABLED:
+        refuse(x, 401, "key_disabled", NULL, "This gateway key is disabled");
+        return STAGE_DONE;
+    case ACCESS_EXPIRED: {
+        char msg[128], when[32];
+        time_t t = (time_t)k->expires_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(msg, sizeof msg, "This gateway key expired at %s", when);
+        refuse(x, 401, "key_expired", NULL, msg);
+        return STAGE_DONE;
+    }
+    }
+    return STAGE_DONE;
+}
+
+static void auth_on_release(exchange *x, void *state)
+{
+    auth_state *as = state;
+    key_snapshot_release(as->snap);
+    as->snap = NULL;
+}
+
+const stage stage_auth = {
+    .name = "auth",
+    .phase = PHASE_AUTH,
+    .state_size = sizeof(auth_state),
+    .start = auth_start,
+    .stop = auth_stop,
+    .worker_init = auth_worker_init,
+    .worker_close = auth_worker_close,
+    .on_request = auth_on_request,
+    .on_release = auth_on_release,
+};
+
+/* ---- after DECODE: the model the key may use ------------------------------------------------- */
+
+static stage_result key_models_on_request(exchange *x, void *state)
+{
+    const store_key *k = x->key;
+    if (!k || !k->nmodels) return STAGE_DECLINED;
+    if (!access_model_allowed(k, x->model, x->model_len)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,
+                 x->model);
+        refuse(x, 403, "model_not_allowed", "model", msg);
+        return STAGE_DONE;
+    }
+    /* a request config could name any provider and model: not for a key limited to some */
+    if (exchange_header(x, "x-aigw-config") || exchange_header(x, "x-portkey-config")) {
+        refuse(x, 403, "config_not_allowed", NULL,
+               "This gateway key is limited to some models, so it may not send a request config "
+               "(x-aigw-config / x-portkey-config)");
+        return STAGE_DONE;
+    }
+    return STAGE_NEXT;
+}
+
+const stage stage_key_models = {
+    .name = "key-models",
+    .phase = PHASE_DECODE,
+    .on_request = key_models_on_request,
+};

@@ -1,0 +1,145 @@
+/* store.h — the gateway's persistent state (gateway keys today; spend, teams and virtual keys
+ * in later slices), behind one interface that a PostgreSQL backend will implement with the
+ * same schema.
+ *
+ * Three parts, one face:
+ *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
+ *     owns it — the store thread in `aigw serve`, the command's own thread in `aigw keys`.
+ *     Never called from a worker's loop.
+ *   - the key snapshot: every key, immutable and reference-counted, sorted by digest for the
+ *     request path's lookup (no lock, no I/O: workers only read it).
+ *   - the store service: a thread that owns the store, runs the jobs given to it (admin writes),
+ *     polls the store's version counter (every STORE_POLL_MS, and after each job) and, when it
+ *     moved — a write by this process or by another one sharing the file — loads a new snapshot
+ *     and hands each subscriber (a worker) a reference.
+ *
+ * The backend is SQLite (store_sqlite.c): one file in WAL mode, created on first open, its
+ * schema brought up to date by numbered migrations (schema_version). A change anywhere bumps
+ * meta.keys_version in the same transaction, so a poll is one indexed read. Rejected:
+ * SQLite's `PRAGMA data_version` (SQLite-only; PostgreSQL needs the counter or NOTIFY anyway)
+ * and an update hook (sees only this connection's writes). */
+#ifndef AIGW_STORE_STORE_H
+#define AIGW_STORE_STORE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+
+#define STORE_DIGEST_BYTES 32
+#define STORE_ID_MAX 32      /* "key_" + 24 hex digits */
+#define STORE_HINT_MAX 16    /* "aigw-…" + the key's last 4 characters */
+#define STORE_NAME_MAX 256   /* alias, team, user, one model glob, one tag */
+#define STORE_MODELS_MAX 64  /* globs per key */
+#define STORE_TAGS_MAX 32    /* tags per key */
+#define STORE_JSON_MAX 16384 /* metadata as JSON text */
+#define STORE_POLL_MS 1000   /* how often the service looks for another process's changes */
+#define STORE_LIMIT_NONE (-1)
+
+typedef enum store_result {
+    STORE_OK,
+    STORE_NOT_FOUND,
+    STORE_CONFLICT, /* the alias (or digest) is taken */
+    STORE_ERROR,    /* the database failed: the message says why */
+} store_result;
+
+/* A gateway key as stored: never its plaintext, only its keyed digest (src/access). Strings
+ * are NUL-terminated; who owns them depends on where the key came from (store_key_clear for
+ * one the store filled, the snapshot's arena for a snapshot's). */
+typedef struct store_key {
+    char id[STORE_ID_MAX + 1];
+    uint8_t digest[STORE_DIGEST_BYTES];
+    char hint[STORE_HINT_MAX + 1]; /* for people to tell keys apart: "aigw-…wxyz" */
+    char *alias;                   /* NULL: none; unique */
+    bool enabled;
+    int64_t expires_at; /* unix seconds; 0: never */
+    char **models;      /* globs (fnmatch) of the public model names it may use; none: any */
+    size_t nmodels;
+    char *team, *user; /* NULL: none */
+    char **tags;
+    size_t ntags;
+    char *metadata; /* a JSON object as text ("{}" when empty) */
+    /* Policy that later slices enforce; stored and shown already (LiteLLM's names). */
+    double max_budget;            /* USD; negative: none */
+    int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
+    int64_t created_at, updated_at;
+} store_key;
+
+/* Frees what a store_key filled by the store owns, and zeroes it. */
+void store_key_clear(store_key *k);
+
+/* ---- the store ------------------------------------------------------------------------------ */
+
+typedef struct store store;
+
+/* Opens (creating it on first use) the store at path and brings its schema up to date. NULL
+ * with a message in err naming the path: unreadable, not an aigw store (a damaged file, another
+ * program's database), or written by a newer aigw. Blocking: call it off every event loop. */
+store *store_open(const char *path, char *err, size_t errlen);
+void store_close(store *s);
+/* The schema version the store is at (the number of migrations applied). */
+int store_schema_version(store *s);
+/* The last error's message (valid until the next call on s). */
+const char *store_error(store *s);
+
+/* Writes. Each is one transaction that also bumps the version counter. */
+store_result store_key_insert(store *s, const store_key *k);
+store_result store_key_update(store *s, const store_key *k); /* every field, by id */
+store_result store_key_delete(store *s, const char *id);
+/* Reads. ref is an id or an alias. */
+store_result store_key_get(store *s, const char *ref, store_key *out);
+store_result store_key_get_by_digest(store *s, const uint8_t digest[STORE_DIGEST_BYTES], store_key *out);
+/* Every key, oldest first; fn's key is valid during the call only. */
+store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud), void *ud);
+store_result store_keys_version(store *s, uint64_t *version);
+
+/* ---- the snapshot --------------------------------------------------------------------------- */
+
+typedef struct key_snapshot {
+    atomic_int refs;
+    uint64_t version;
+    store_key *keys; /* sorted by digest; strings in arena */
+    size_t nkeys;
+    arena arena;
+} key_snapshot;
+
+/* Every key of s as a snapshot holding one reference; NULL on a database error (err says). */
+key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen);
+/* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
+ * digest again in constant time (access_key_find). */
+const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);
+/* Reference counting across threads; both take NULL. The last release frees. */
+key_snapshot *key_snapshot_retain(key_snapshot *snap);
+void key_snapshot_release(key_snapshot *snap);
+
+/* ---- the service ---------------------------------------------------------------------------- */
+
+typedef struct store_service store_service;
+
+/* A worker that wants each new snapshot: publish receives one reference (the subscriber
+ * releases it), on the service's thread, and must not block. */
+typedef struct store_subscriber {
+    void (*publish)(void *ud, key_snapshot *snap);
+    void *ud;
+    struct store_subscriber *next;
+} store_subscriber;
+
+/* Takes over s, loads the first snapshot (blocking, before returning), and starts the thread.
+ * NULL with err when the first load fails (s is closed then). */
+store_service *store_service_start(store *s, char *err, size_t errlen);
+/* Runs the jobs still queued, stops the thread, closes the store. No subscriber may remain. */
+void store_service_stop(store_service *svc);
+/* A reference to the newest snapshot. Any thread. */
+key_snapshot *store_service_snapshot(store_service *svc);
+void store_service_subscribe(store_service *svc, store_subscriber *sub);
+/* After it returns, publish is never called for sub again. */
+void store_service_unsubscribe(store_service *svc, store_subscriber *sub);
+/* Queues run(store, arg) on the service's thread (then the version is polled at once, so a
+ * write reaches the workers without waiting for the next poll). False, with run never called,
+ * when STORE_JOBS_MAX jobs already wait or the service is stopping. */
+#define STORE_JOBS_MAX 256
+bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,278 @@
+/* store_service.c — the key snapshot the workers read, and the thread that owns the store and
+ * keeps the snapshot fresh (store.h).
+ *
+ * Workers never wait on the store: each holds a reference to an immutable snapshot, swapped on
+ * its own loop when the service hands it a newer one (the way a reloaded config is handed over:
+ * a mailbox and an async, in the subscriber). The thread sleeps on a condition variable until a
+ * job is queued or STORE_POLL_MS pass; after jobs, and at each poll, it reads the version
+ * counter and, when it moved, loads every key into a new snapshot. A key revoked by another
+ * process (`aigw keys disable` on the file, another instance sharing the database) so stops
+ * working here within about STORE_POLL_MS.
+ *
+ * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
+ * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
+ * store's thread; rejected: incremental updates (a change log to keep, and an ordering bug
+ * would let a revoked key live on). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "util/alloc.h"
+
+/* ---- the snapshot ------------------------------------------------------------------------- */
+
+typedef struct snapshot_builder {
+    key_snapshot *snap;
+    size_t cap;
+} snapshot_builder;
+
+static char *arena_copy(arena *a, const char *s)
+{
+    return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+static char **arena_list(arena *a, char *const *items, size_t n)
+{
+    if (!n) return NULL;
+    char **out = arena_alloc(a, n * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = arena_copy(a, items[i]);
+    return out;
+}
+
+static void on_snapshot_row(const store_key *k, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nkeys == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        snap->keys = xrealloc(snap->keys, b->cap * sizeof *snap->keys);
+    }
+    store_key *c = &snap->keys[snap->nkeys++];
+    *c = *k;
+    c->alias = arena_copy(&snap->arena, k->alias);
+    c->team = arena_copy(&snap->arena, k->team);
+    c->user = arena_copy(&snap->arena, k->user);
+    c->metadata = arena_copy(&snap->arena, k->metadata);
+    c->models = arena_list(&snap->arena, k->models, k->nmodels);
+    c->tags = arena_list(&snap->arena, k->tags, k->ntags);
+}
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
+}
+
+key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
+{
+    key_snapshot *snap = xcalloc(1, sizeof *snap);
+    atomic_init(&snap->refs, 1);
+    arena_init(&snap->arena, 16 * 1024);
+    snapshot_builder b = {.snap = snap};
+    if (store_keys_version(s, &snap->version) != STORE_OK ||
+        store_keys_each(s, on_snapshot_row, &b) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_error(s));
+        key_snapshot_release(snap);
+        return NULL;
+    }
+    if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
+    return snap;
+}
+
+const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES])
+{
+    size_t lo = 0, hi = snap ? snap->nkeys : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = memcmp(snap->keys[mid].digest, digest, STORE_DIGEST_BYTES);
+        if (c == 0) return &snap->keys[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+key_snapshot *key_snapshot_retain(key_snapshot *snap)
+{
+    if (snap) atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    return snap;
+}
+
+void key_snapshot_release(key_snapshot *snap)
+{
+    if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
+    free(snap->keys);
+    arena_free(&snap->arena);
+    free(snap);
+}
+
+/* ---- the service -------------------------------------------------------------------------- */
+
+typedef struct store_job {
+    void (*run)(store *s, void *arg);
+    void *arg;
+} store_job;
+
+struct store_service {
+    store *store;
+    pthread_t thread;
+    pthread_mutex_t lock; /* everything below */
+    pthread_cond_t wake;
+    store_job jobs[STORE_JOBS_MAX];
+    size_t head, njobs;
+    bool stopping;
+    key_snapshot *current;
+    store_subscriber *subscribers;
+    bool error_reported; /* a failing poll is said once, not every second */
+};
+
+/* A new snapshot for everyone: the service keeps one reference, each subscriber gets one. */
+static void publish(store_service *svc, key_snapshot *snap)
+{
+    pthread_mutex_lock(&svc->lock);
+    key_snapshot *old = svc->current;
+    svc->current = snap;
+    for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
+        sub->publish(sub->ud, key_snapshot_retain(snap));
+    pthread_mutex_unlock(&svc->lock);
+    key_snapshot_release(old);
+}
+
+/* On the thread: reload when the version moved. */
+static void poll_version(store_service *svc)
+{
+    uint64_t version;
+    char err[512];
+    if (store_keys_version(svc->store, &version) != STORE_OK) {
+        if (!svc->error_reported)
+            fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", store_error(svc->store));
+        svc->error_reported = true;
+        return;
+    }
+    pthread_mutex_lock(&svc->lock);
+    bool same = svc->current && svc->current->version == version;
+    pthread_mutex_unlock(&svc->lock);
+    if (same) return;
+    key_snapshot *snap = key_snapshot_load(svc->store, err, sizeof err);
+    if (!snap) {
+        if (!svc->error_reported) fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", err);
+        svc->error_reported = true;
+        return;
+    }
+    svc->error_reported = false;
+    publish(svc, snap);
+}
+
+static void *service_thread(void *arg)
+{
+    store_service *svc = arg;
+    pthread_mutex_lock(&svc->lock);
+    for (;;) {
+        if (!svc->njobs && !svc->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += STORE_POLL_MS / 1000;
+            until.tv_nsec += (long)(STORE_POLL_MS % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+        }
+        while (svc->njobs) {
+            store_job job = svc->jobs[svc->head];
+            svc->head = (svc->head + 1) % STORE_JOBS_MAX;
+            svc->njobs--;
+            pthread_mutex_unlock(&svc->lock);
+            job.run(svc->store, job.arg);
+            pthread_mutex_lock(&svc->lock);
+        }
+        if (svc->stopping) break;
+        pthread_mutex_unlock(&svc->lock);
+        poll_version(svc);
+        pthread_mutex_lock(&svc->lock);
+    }
+    pthread_mutex_unlock(&svc->lock);
+    return NULL;
+}
+
+store_service *store_service_start(store *s, char *err, size_t errlen)
+{
+    key_snapshot *first = key_snapshot_load(s, err, errlen);
+    if (!first) {
+        store_close(s);
+        return NULL;
+    }
+    store_service *svc = xcalloc(1, sizeof *svc);
+    svc->store = s;
+    svc->current = first;
+    pthread_mutex_init(&svc->lock, NULL);
+    pthread_cond_init(&svc->wake, NULL);
+    if (pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
+        snprintf(err, errlen, "store: cannot start its thread");
+        key_snapshot_release(first);
+        store_close(s);
+        pthread_mutex_destroy(&svc->lock);
+        pthread_cond_destroy(&svc->wake);
+        free(svc);
+        return NULL;
+    }
+    return svc;
+}
+
+void store_service_stop(store_service *svc)
+{
+    if (!svc) return;
+    pthread_mutex_lock(&svc->lock);
+    svc->stopping = true;
+    pthread_cond_signal(&svc->wake);
+    pthread_mutex_unlock(&svc->lock);
+    pthread_join(svc->thread, NULL);
+    key_snapshot_release(svc->current);
+    store_close(svc->store);
+    pthread_mutex_destroy(&svc->lock);
+    pthread_cond_destroy(&svc->wake);
+    free(svc);
+}
+
+key_snapshot *store_service_snapshot(store_service *svc)
+{
+    pthread_mutex_lock(&svc->lock);
+    key_snapshot *snap = key_snapshot_retain(svc->current);
+    pthread_mutex_unlock(&svc->lock);
+    return snap;
+}
+
+void store_service_subscribe(store_service *svc, store_subscriber *sub)
+{
+    pthread_mutex_lock(&svc->lock);
+    sub->next = svc->subscribers;
+    svc->subscribers = sub;
+    pthread_mutex_unlock(&svc->lock);
+}
+
+void store_service_unsubscribe(store_service *svc, store_subscriber *sub)
+{
+    pthread_mutex_lock(&svc->lock);
+    for (store_subscriber **p = &svc->subscribers; *p; p = &(*p)->next)
+        if (*p == sub) {
+            *p = sub->next;
+            break;
+        }
+    pthread_mutex_unlock(&svc->lock);
+}
+
+bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg)
+{
+    pthread_mutex_lock(&svc->lock);
+    bool ok = !svc->stopping && svc->njobs < STORE_JOBS_MAX;
+    if (ok) {
+        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, arg};
+        svc->njobs++;
+        pthread_cond_signal(&svc->wake);
+    }
+    pthread_mutex_unlock(&svc->lock);
+    return ok;
+}

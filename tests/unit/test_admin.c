@@ -1,0 +1,163 @@
+/* test_admin.c — the admin API's operations against a store file: the OpenAPI document lists
+ * exactly the routes admin.c answers (and each with its method), fields are bounded and
+ * unknown ones refused by name, durations read as LiteLLM writes them, and a key named by its
+ * plaintext is never repeated in a message. */
+#include "../../src/admin/admin.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char dir[256];
+static store *st;
+static const access_secret secret = {{9, 8, 7}};
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/aigw-test-admin-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_true(access_init());
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/a.db", dir);
+    st = store_open(path, err, sizeof err);
+    assert_non_null(st);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    store_close(st);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static json_t *call(int method, const char *path, const char *body, int want_status)
+{
+    admin_request req = {
+        .method = method, .path = path, .query = "", .body = body, .body_len = body ? strlen(body) : 0};
+    const char *q = strchr(path, '?');
+    char p[512];
+    if (q) {
+        snprintf(p, sizeof p, "%.*s", (int)(q - path), path);
+        req.path = p;
+        req.query = q + 1;
+    }
+    admin_reply r;
+    admin_handle(st, &secret, &req, &r);
+    if (r.status != want_status)
+        fail_msg("%s %s: status %d, want %d: %s", http_method_str(method), path, r.status, want_status,
+                 r.body);
+    json_t *j = json_loadb(r.body, r.len, 0, NULL);
+    assert_non_null(j);
+    admin_reply_free(&r);
+    return j;
+}
+
+static const char *method_name(int m)
+{
+    switch (m) {
+    case HTTP_GET: return "get";
+    case HTTP_POST: return "post";
+    case HTTP_PATCH: return "patch";
+    case HTTP_DELETE: return "delete";
+    default: return "?";
+    }
+}
+
+/* Every route is in the document with its method; the document lists nothing else. */
+static void test_openapi_matches_routes(void **state)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(admin_openapi_json, 0, &jerr);
+    if (!doc) fail_msg("the OpenAPI document is not JSON: %s", jerr.text);
+    json_t *paths = json_object_get(doc, "paths");
+    size_t documented = 0;
+    const char *path;
+    json_t *ops;
+    json_object_foreach(paths, path, ops) documented += json_object_size(ops);
+    assert_int_equal(documented, admin_nroutes());
+    for (size_t i = 0; i < admin_nroutes(); i++) {
+        int method;
+        const char *pattern;
+        admin_route_at(i, &method, &pattern);
+        if (!json_object_get(json_object_get(paths, pattern), method_name(method)))
+            fail_msg("%s %s is answered but not in the OpenAPI document", method_name(method), pattern);
+    }
+    json_decref(doc);
+}
+
+static void test_fields(void **state)
+{
+    json_t *k = call(HTTP_POST, "/admin/keys",
+                     "{\"key_alias\":\"a\",\"models\":[\"gpt-*\"],\"duration\":\"2w\","
+                     "\"metadata\":{\"team\":\"t\",\"tags\":[\"x\"]}}",
+                     200);
+    const char *key = json_string_value(json_object_get(k, "key"));
+    assert_non_null(key);
+    assert_string_equal(json_string_value(json_object_get(k, "team_id")), "t");
+    char path[600];
+    /* by its plaintext, LiteLLM's way; the answer never repeats it */
+    snprintf(path, sizeof path, "/key/info?key=%s", key);
+    json_t *info = call(HTTP_GET, path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(info, "info"), "key_alias")), "a");
+    assert_null(json_object_get(json_object_get(info, "info"), "key"));
+    json_decref(info);
+    snprintf(path, sizeof path, "{\"keys\":[\"%s\"]}", "aigw-doesnotexist0000000000000000000000000000000");
+    json_t *missing = call(HTTP_POST, "/key/delete", path, 404);
+    char *text = json_dumps(missing, 0);
+    assert_null(strstr(text, "aigw-doesnotexist"));
+    free(text);
+    json_decref(missing);
+    json_decref(k);
+
+    static const struct {
+        const char *body, *message;
+    } bad[] = {
+        {"{\"nope\":1}", "unknown field 'nope'"},
+        {"{\"models\":\"gpt\"}", "'models' must be a list"},
+        {"{\"duration\":\"3y\"}", "'duration' must be like"},
+        {"{\"rpm_limit\":-1}", "'rpm_limit' must be a whole number"},
+        {"{\"max_budget\":\"a\"}", "'max_budget' must be a number"},
+        {"{\"key_alias\":\"\"}", "'key_alias' must be a string of 1 to 256"},
+        {"[1]", "must be a JSON object"},
+        {"{\"a\":1,\"a\":2}", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *e = call(HTTP_POST, "/admin/keys", bad[i].body, 400);
+        const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        if (!strstr(msg, bad[i].message)) fail_msg("%s: '%s' lacks '%s'", bad[i].body, msg, bad[i].message);
+        json_decref(e);
+    }
+    /* bounds: 65 models, a 257-byte name */
+    char big[8192];
+    size_t n = (size_t)snprintf(big, sizeof big, "{\"models\":[");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "%s\"m\"", i ? "," : "");
+    snprintf(big + n, sizeof big - n, "]}");
+    json_decref(call(HTTP_POST, "/admin/keys", big, 400));
+    char longname[400];
+    snprintf(longname, sizeof longname, "{\"key_alias\":\"%0257d\"}", 0);
+    json_decref(call(HTTP_POST, "/admin/keys", longname, 400));
+    assert_int_equal(duration_seconds("30d"), 30 * 86400);
+    assert_int_equal(duration_seconds("1mo"), 2592000);
+    assert_int_equal(duration_seconds("permanent"), 0);
+    assert_int_equal(duration_seconds("-1d"), -1);
+    json_decref(call(HTTP_PUT, "/admin/keys", NULL, 405));
+    json_decref(call(HTTP_GET, "/admin/nothing", NULL, 404));
+    json_decref(call(HTTP_POST, "/admin/keys", "{\"key_alias\":\"a\"}", 409));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_openapi_matches_routes),
+        cmocka_unit_test(test_fields),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,337 @@
+/* test_store_sqlite.c — the SQLite store and the key snapshot: migrations on a new file and
+ * again on an existing one, refusals (a damaged file, another program's database, a newer
+ * schema), keys written and found by id, alias and digest, a disabled key seen as such by the
+ * snapshot, the plaintext key nowhere in the files, and the service handing a subscriber a
+ * new snapshot after a write. */
+#include "../../src/store/store_sqlite.c" /* first: cmocka defines a fail() macro */
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "access/access.h"
+
+static char dir[256];
+
+static void path_in_dir(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", dir, name);
+}
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/aigw-test-store-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_true(access_init());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static store *open_ok(const char *name)
+{
+    char path[512], err[1024] = "";
+    path_in_dir(path, sizeof path, name);
+    store *s = store_open(path, err, sizeof err);
+    if (!s) fail_msg("store_open %s: %s", path, err);
+    return s;
+}
+
+static void write_file(const char *name, const void *data, size_t len)
+{
+    char path[512];
+    path_in_dir(path, sizeof path, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static const access_secret test_secret = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}};
+
+/* A key as the admin API makes one; the plaintext into text. */
+static void make_key(store_key *k, char text[ACCESS_KEY_LEN + 1], const char *alias, const char *model)
+{
+    memset(k, 0, sizeof *k);
+    access_key_generate(text);
+    access_key_new_id(k->id);
+    access_key_digest(&test_secret, text, strlen(text), k->digest);
+    access_key_hint(text, strlen(text), k->hint);
+    k->alias = alias ? xstrdup(alias) : NULL;
+    k->enabled = true;
+    if (model) {
+        k->models = xcalloc(1, sizeof *k->models);
+        k->models[0] = xstrdup(model);
+        k->nmodels = 1;
+    }
+    k->team = xstrdup("search");
+    k->metadata = xstrdup("{\"owner\":\"ops\"}");
+    k->max_budget = -1;
+    k->rpm_limit = k->tpm_limit = STORE_LIMIT_NONE;
+    k->created_at = k->updated_at = 1700000000;
+}
+
+static void test_migrations(void **state)
+{
+    store *s = open_ok("m.db");
+    assert_int_equal(store_schema_version(s), NMIGRATIONS);
+    uint64_t v = 99;
+    assert_int_equal(store_keys_version(s, &v), STORE_OK);
+    assert_int_equal(v, 0);
+    store_close(s);
+    /* again: nothing to apply, same version */
+    s = open_ok("m.db");
+    assert_int_equal(store_schema_version(s), NMIGRATIONS);
+    int64_t applied = 0;
+    assert_true(query_int(s, "SELECT version FROM schema_version", &applied, NULL));
+    assert_int_equal(applied, NMIGRATIONS);
+    /* WAL, as promised */
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    store_close(s);
+}
+
+static void test_refusals(void **state)
+{
+    char path[512], err[1024];
+    /* a damaged file: bytes that are not SQLite's */
+    char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 7 + 3);
+    write_file("damaged.db", junk, sizeof junk);
+    path_in_dir(path, sizeof path, "damaged.db");
+    assert_null(store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "damaged or not an aigw store"));
+
+    /* another program's database */
+    path_in_dir(path, sizeof path, "other.db");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE songs (title TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "not an aigw store"));
+
+    /* a newer aigw's */
+    store *s = open_ok("newer.db");
+    assert_true(exec(s, "UPDATE schema_version SET version = 999"));
+    store_close(s);
+    path_in_dir(path, sizeof path, "newer.db");
+    assert_null(store_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "newer aigw (schema version 999"));
+
+    /* a folder that does not exist */
+    assert_null(store_open("/nonexistent-aigw-dir/x.db", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent-aigw-dir/x.db"));
+}
+
+static void test_keys(void **state)
+{
+    store *s = open_ok("k.db");
+    store_key k, got;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "ci-bot", "gpt-*");
+    assert_int_equal(strlen(text), ACCESS_KEY_LEN);
+    assert_memory_equal(text, "aigw-", 5);
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+
+    assert_int_equal(store_key_get(s, k.id, &got), STORE_OK);
+    assert_string_equal(got.alias, "ci-bot");
+    assert_int_equal(got.nmodels, 1);
+    assert_string_equal(got.models[0], "gpt-*");
+    assert_string_equal(got.team, "search");
+    assert_true(got.enabled);
+    assert_true(got.max_budget < 0);
+    assert_int_equal(got.rpm_limit, STORE_LIMIT_NONE);
+    assert_memory_equal(got.digest, k.digest, STORE_DIGEST_BYTES);
+    store_key_clear(&got);
+    assert_int_equal(store_key_get(s, "ci-bot", &got), STORE_OK);
+    assert_string_equal(got.id, k.id);
+    store_key_clear(&got);
+    assert_int_equal(store_key_get_by_digest(s, k.digest, &got), STORE_OK);
+    assert_string_equal(got.id, k.id);
+    store_key_clear(&got);
+    assert_int_equal(store_key_get(s, "nobody", &got), STORE_NOT_FOUND);
+
+    /* the alias is unique */
+    store_key again;
+    char text2[ACCESS_KEY_LEN + 1];
+    make_key(&again, text2, "ci-bot", NULL);
+    assert_int_equal(store_key_insert(s, &again), STORE_CONFLICT);
+
+    /* the digest is not the key, and no file holds the key */
+    assert_true(memcmp(k.digest, text, STORE_DIGEST_BYTES) != 0);
+    uint64_t v1;
+    assert_int_equal(store_keys_version(s, &v1), STORE_OK);
+    assert_int_equal(v1, 1);
+
+    /* the snapshot finds it by digest; disabling it is seen by the next snapshot */
+    char err[512];
+    key_snapshot *snap = key_snapshot_load(s, err, sizeof err);
+    assert_non_null(snap);
+    uint8_t digest[STORE_DIGEST_BYTES];
+    access_key_digest(&test_secret, text, strlen(text), digest);
+    const store_key *found = access_key_find(snap, digest);
+    assert_non_null(found);
+    assert_int_equal(access_key_state(found, 1700000001), ACCESS_OK);
+    assert_true(access_model_allowed(found, "gpt-4o", 6));
+    assert_false(access_model_allowed(found, "claude-3", 8));
+    digest[0] ^= 1;
+    assert_null(access_key_find(snap, digest));
+    key_snapshot_release(snap);
+
+    k.enabled = false;
+    k.expires_at = 1700000100;
+    assert_int_equal(store_key_update(s, &k), STORE_OK);
+    snap = key_snapshot_load(s, err, sizeof err);
+    access_key_digest(&test_secret, text, strlen(text), digest);
+    found = access_key_find(snap, digest);
+    assert_non_null(found);
+    assert_int_equal(access_key_state(found, 1700000001), ACCESS_DISABLED);
+    assert_int_equal(snap->version, 2);
+    key_snapshot_release(snap);
+
+    /* expired */
+    k.enabled = true;
+    assert_int_equal(store_key_update(s, &k), STORE_OK);
+    assert_int_equal(store_key_get(s, k.id, &got), STORE_OK);
+    assert_int_equal(access_key_state(&got, 1700000100), ACCESS_EXPIRED);
+    store_key_clear(&got);
+
+    store_close(s);
+    char path[512];
+    const char *files[] = {"k.db", "k.db-wal"};
+    for (size_t f = 0; f < 2; f++) {
+        path_in_dir(path, sizeof path, files[f]);
+        FILE *fp = fopen(path, "rb");
+        if (!fp) continue; /* the WAL is folded in at close */
+        static char data[1 << 20];
+        size_t n = fread(data, 1, sizeof data, fp);
+        fclose(fp);
+        assert_null(memmem(data, n, text, strlen(text)));
+        assert_null(memmem(data, n, text + 5, 16)); /* not even a part of it */
+        assert_non_null(memmem(data, n, "ci-bot", 6));
+    }
+
+    s = open_ok("k.db");
+    assert_int_equal(store_key_delete(s, k.id), STORE_OK);
+    assert_int_equal(store_key_delete(s, k.id), STORE_NOT_FOUND);
+    store_close(s);
+    store_key_clear(&k);
+    store_key_clear(&again);
+}
+
+typedef struct published {
+    pthread_mutex_t lock;
+    key_snapshot *last;
+    int count;
+} published;
+
+static void on_publish(void *ud, key_snapshot *snap)
+{
+    published *p = ud;
+    pthread_mutex_lock(&p->lock);
+    key_snapshot_release(p->last);
+    p->last = snap;
+    p->count++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void insert_job(store *s, void *arg)
+{
+    assert_int_equal(store_key_insert(s, arg), STORE_OK);
+}
+
+/* A write through the service reaches a subscriber at once; a write by another connection
+ * (another process) within a poll. */
+static void test_service(void **state)
+{
+    char err[512];
+    store_service *svc = store_service_start(open_ok("svc.db"), err, sizeof err);
+    assert_non_null(svc);
+    published p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    store_subscriber sub = {.publish = on_publish, .ud = &p};
+    store_service_subscribe(svc, &sub);
+    store_key k;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "one", NULL);
+    assert_true(store_service_submit(svc, insert_job, &k));
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&p.lock);
+        bool seen = p.last && p.last->nkeys == 1;
+        pthread_mutex_unlock(&p.lock);
+        if (seen) break;
+        usleep(10000);
+    }
+    key_snapshot *snap = store_service_snapshot(svc);
+    assert_int_equal(snap->nkeys, 1);
+    key_snapshot_release(snap);
+
+    store *other = open_ok("svc.db");
+    store_key k2;
+    char text2[ACCESS_KEY_LEN + 1];
+    make_key(&k2, text2, "two", NULL);
+    assert_int_equal(store_key_insert(other, &k2), STORE_OK);
+    store_close(other);
+    bool seen = false;
+    for (int i = 0; i < 300 && !seen; i++) { /* within 3 s */
+        usleep(10000);
+        pthread_mutex_lock(&p.lock);
+        seen = p.last && p.last->nkeys == 2;
+        pthread_mutex_unlock(&p.lock);
+    }
+    assert_true(seen);
+    store_service_unsubscribe(svc, &sub);
+    store_service_stop(svc);
+    key_snapshot_release(p.last);
+    store_key_clear(&k);
+    store_key_clear(&k2);
+}
+
+/* The default secret file: made 0600, read back the same; one readable by others refused. */
+static void test_secret_file(void **state)
+{
+    char store_path[512], secret_path[600], err[512];
+    path_in_dir(store_path, sizeof store_path, "s.db");
+    auth_settings auth = {.mode = AUTH_ON, .store_path = store_path};
+    access_secret a, b;
+    assert_true(access_secret_load(&auth, &a, err, sizeof err));
+    assert_true(access_secret_load(&auth, &b, err, sizeof err));
+    assert_memory_equal(a.bytes, b.bytes, sizeof a.bytes);
+    access_secret_default_path(store_path, secret_path, sizeof secret_path);
+    struct stat st;
+    assert_int_equal(stat(secret_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    chmod(secret_path, 0644);
+    assert_false(access_secret_load(&auth, &a, err, sizeof err));
+    assert_non_null(strstr(err, "chmod 600"));
+    auth.secret = "a-secret-of-twenty-chars";
+    assert_true(access_secret_load(&auth, &a, err, sizeof err));
+    assert_true(memcmp(a.bytes, b.bytes, sizeof a.bytes) != 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrations), cmocka_unit_test(test_refusals),    cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_service),    cmocka_unit_test(test_secret_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
