@@ -12,6 +12,8 @@ extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+/* limits_stage.c: rate limits of gateway keys (ADMIT) */
+extern const stage stage_limits;
 
 struct store_service;
 struct access_secret;

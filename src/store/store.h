@@ -45,6 +45,13 @@ typedef enum store_result {
     STORE_ERROR,    /* the database failed: the message says why */
 } store_result;
 
+/* A limit of one key on one model (LiteLLM's model_rpm_limit / model_tpm_limit, merged by
+ * model name). */
+typedef struct store_model_limit {
+    char *model;                  /* the public model name, exactly */
+    int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
+} store_model_limit;
+
 /* A gateway key as stored: never its plaintext, only its keyed digest (src/access). Strings
  * are NUL-terminated; who owns them depends on where the key came from (store_key_clear for
  * one the store filled, the snapshot's arena for a snapshot's). */
@@ -60,10 +67,13 @@ typedef struct store_key {
     char *team, *user; /* NULL: none */
     char **tags;
     size_t ntags;
-    char *metadata; /* a JSON object as text ("{}" when empty) */
-    /* Policy that later slices enforce; stored and shown already (LiteLLM's names). */
-    double max_budget;            /* USD; negative: none */
-    int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
+    char *metadata;    /* a JSON object as text ("{}" when empty) */
+    double max_budget; /* USD; negative: none (enforced by the spend slice) */
+    /* Rate limits (src/limits), STORE_LIMIT_NONE: none. Requests and tokens per minute
+     * (LiteLLM's names) and per day; per model: at most STORE_MODELS_MAX. */
+    int64_t rpm_limit, tpm_limit, rpd_limit, tpd_limit;
+    store_model_limit *model_limits;
+    size_t nmodel_limits;
     int64_t created_at, updated_at;
 } store_key;
 

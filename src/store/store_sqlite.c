@@ -62,6 +62,12 @@ static const char *const migrations[] = {
     "  updated_at BIGINT NOT NULL"
     ");"
     "CREATE INDEX keys_team ON keys (team_id);",
+    /* 2: rate limits per day and per model (LiteLLM's model_rpm_limit / model_tpm_limit: JSON
+     * objects of model name → limit) */
+    "ALTER TABLE keys ADD COLUMN rpd_limit BIGINT;"
+    "ALTER TABLE keys ADD COLUMN tpd_limit BIGINT;"
+    "ALTER TABLE keys ADD COLUMN model_rpm_limit TEXT NOT NULL DEFAULT '{}';"
+    "ALTER TABLE keys ADD COLUMN model_tpm_limit TEXT NOT NULL DEFAULT '{}';",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -97,6 +103,9 @@ void store_key_clear(store_key *k)
     for (size_t i = 0; i < k->ntags; i++)
         free(k->tags[i]);
     free(k->tags);
+    for (size_t i = 0; i < k->nmodel_limits; i++)
+        free(k->model_limits[i].model);
+    free(k->model_limits);
     memset(k, 0, sizeof *k);
 }
 
@@ -210,7 +219,7 @@ void store_close(store *s)
 
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
-    "rpm_limit, tpm_limit, created_at, updated_at";
+    "rpm_limit, tpm_limit, created_at, updated_at, rpd_limit, tpd_limit, model_rpm_limit, model_tpm_limit";
 
 static char *column_text(sqlite3_stmt *st, int i)
 {
@@ -244,6 +253,64 @@ static char *json_list_text(char *const *items, size_t n)
     return text;
 }
 
+static int64_t column_limit(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? STORE_LIMIT_NONE : sqlite3_column_int64(st, i);
+}
+
+static void bind_limit(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* The entry of model in k's per-model limits, added (with no limits) when absent; NULL when
+ * STORE_MODELS_MAX models already have one. */
+static store_model_limit *model_limit_entry(store_key *k, const char *model)
+{
+    for (size_t i = 0; i < k->nmodel_limits; i++)
+        if (!strcmp(k->model_limits[i].model, model)) return &k->model_limits[i];
+    if (k->nmodel_limits == STORE_MODELS_MAX) return NULL;
+    k->model_limits = xrealloc(k->model_limits, (k->nmodel_limits + 1) * sizeof *k->model_limits);
+    store_model_limit *m = &k->model_limits[k->nmodel_limits++];
+    *m = (store_model_limit){
+        .model = xstrdup(model), .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+    return m;
+}
+
+/* A model_*_limit column ({"model": n}) into k's per-model limits; tokens: which limit. */
+static void model_limits_read(const char *text, store_key *k, bool tokens)
+{
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    const char *model;
+    json_t *v;
+    json_object_foreach(o, model, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) continue;
+        store_model_limit *m = model_limit_entry(k, model);
+        if (!m) break;
+        if (tokens)
+            m->tpm_limit = json_integer_value(v);
+        else
+            m->rpm_limit = json_integer_value(v);
+    }
+    json_decref(o);
+}
+
+static char *model_limits_text(const store_key *k, bool tokens)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < k->nmodel_limits; i++) {
+        int64_t v = tokens ? k->model_limits[i].tpm_limit : k->model_limits[i].rpm_limit;
+        if (v >= 0) json_object_set_new(o, k->model_limits[i].model, json_integer(v));
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
 static void row_to_key(sqlite3_stmt *st, store_key *k)
 {
     memset(k, 0, sizeof *k);
@@ -269,6 +336,10 @@ static void row_to_key(sqlite3_stmt *st, store_key *k)
         sqlite3_column_type(st, 13) == SQLITE_NULL ? STORE_LIMIT_NONE : sqlite3_column_int64(st, 13);
     k->created_at = sqlite3_column_int64(st, 14);
     k->updated_at = sqlite3_column_int64(st, 15);
+    k->rpd_limit = column_limit(st, 16);
+    k->tpd_limit = column_limit(st, 17);
+    model_limits_read((const char *)sqlite3_column_text(st, 18), k, false);
+    model_limits_read((const char *)sqlite3_column_text(st, 19), k, true);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
@@ -314,6 +385,14 @@ static void bind_key(sqlite3_stmt *st, const store_key *k)
         sqlite3_bind_null(st, 14);
     sqlite3_bind_int64(st, 15, k->created_at);
     sqlite3_bind_int64(st, 16, k->updated_at);
+    bind_limit(st, 17, k->rpd_limit);
+    bind_limit(st, 18, k->tpd_limit);
+    char *limits = model_limits_text(k, false);
+    sqlite3_bind_text(st, 19, limits, -1, SQLITE_TRANSIENT);
+    free(limits);
+    limits = model_limits_text(k, true);
+    sqlite3_bind_text(st, 20, limits, -1, SQLITE_TRANSIENT);
+    free(limits);
 }
 
 /* Runs a prepared write inside a transaction with the version bump. changes: rows it changed
@@ -354,7 +433,8 @@ static sqlite3_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", key_columns);
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             key_columns);
     sqlite3_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
     bind_key(st, k);
@@ -367,7 +447,8 @@ store_result store_key_update(store *s, const store_key *k)
         prepare(s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
                    "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
                    "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
-                   "created_at = ?15, updated_at = ?16 WHERE id = ?1");
+                   "created_at = ?15, updated_at = ?16, rpd_limit = ?17, tpd_limit = ?18, "
+                   "model_rpm_limit = ?19, model_tpm_limit = ?20 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);

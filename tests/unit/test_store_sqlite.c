@@ -80,7 +80,7 @@ static void make_key(store_key *k, char text[ACCESS_KEY_LEN + 1], const char *al
     k->team = xstrdup("search");
     k->metadata = xstrdup("{\"owner\":\"ops\"}");
     k->max_budget = -1;
-    k->rpm_limit = k->tpm_limit = STORE_LIMIT_NONE;
+    k->rpm_limit = k->tpm_limit = k->rpd_limit = k->tpd_limit = STORE_LIMIT_NONE;
     k->created_at = k->updated_at = 1700000000;
 }
 
