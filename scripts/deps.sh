@@ -2,7 +2,8 @@
 # Installs what aigw needs on Debian 12 (only what is missing; installing needs root).
 #   scripts/deps.sh          to build and run it (`make run`): the compiler and the C libraries
 #   scripts/deps.sh --test   also what the tests need (`make test`): cmocka for the unit tests,
-#                            Node and npm, and the e2e test clients from the npm registry
+#                            Node and npm, redis-server, and the e2e test clients from the npm
+#                            registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 test_deps=
@@ -12,9 +13,10 @@ case "${1:-}" in
     *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
-      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev curl)
+      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev libhiredis-dev curl)
 if [ -n "$test_deps" ]; then
-    need+=(libcmocka-dev)
+    # redis-server: the rate-limit tests start their own, on loopback, in a temporary directory
+    need+=(libcmocka-dev redis-server)
     # node and npm may come from elsewhere than Debian's packages: a working binary is enough.
     command -v node >/dev/null || need+=(nodejs)
     command -v npm >/dev/null || need+=(npm)

@@ -142,13 +142,27 @@ typedef enum auth_mode {
     AUTH_ON,
 } auth_mode;
 
+/* `auth.limits:` — where rate limits are counted (docs/access.md). */
+typedef enum limits_backend_kind {
+    LIMITS_BACKEND_MEMORY, /* this process's table (default) */
+    LIMITS_BACKEND_REDIS,  /* one Redis shared by every instance */
+} limits_backend_kind;
+
+typedef struct limits_settings {
+    limits_backend_kind backend;
+    char *redis;         /* `redis:`: redis://HOST:PORT[/DB] or unix:PATH[?db=N] */
+    uint32_t timeout_ms; /* `timeout:`: the longest a request waits for Redis (default 50ms) */
+    bool fail_closed;    /* `on_redis_error: closed`: refuse what cannot be counted (default open) */
+} limits_settings;
+
 typedef struct auth_settings {
     auth_mode mode;
-    char *master_key;     /* `master_key:` expanded; NULL when not given or its variable is unset */
-    char *master_key_env; /* the ${VAR} it named when unset, for the warning */
-    char *store_path;     /* `store:`, the SQLite file, resolved beside the config; default aigw.db */
-    char *secret;         /* `secret:` expanded (the digest key's source), or NULL */
-    char *secret_file;    /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
+    limits_settings limits; /* `limits:` */
+    char *master_key;       /* `master_key:` expanded; NULL when not given or its variable is unset */
+    char *master_key_env;   /* the ${VAR} it named when unset, for the warning */
+    char *store_path;       /* `store:`, the SQLite file, resolved beside the config; default aigw.db */
+    char *secret;           /* `secret:` expanded (the digest key's source), or NULL */
+    char *secret_file;      /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
     int line;
 } auth_settings;
 

@@ -17,6 +17,7 @@
  * a window may count once in the wrong subject). Neither lets a client pass a limit by more
  * than the requests in flight at that instant. */
 #include "limits/limits.h"
+#include "limits/limits_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,7 @@ uint64_t limits_untracked(const limits_table *t)
 
 /* ---- cells ------------------------------------------------------------------------------------ */
 
-static uint64_t tag_of(const char *id, size_t len, limits_rule rule)
+uint64_t limits__tag(const char *id, size_t len, limits_rule rule)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++) {
@@ -92,7 +93,7 @@ static uint64_t tag_of(const char *id, size_t len, limits_rule rule)
     return h >> 2 ? h : h | (1ULL << 63);
 }
 
-static uint32_t window_of(limits_rule rule, int64_t now_ms)
+uint32_t limits__window(limits_rule rule, int64_t now_ms)
 {
     return (uint32_t)((uint64_t)(now_ms / limits_rule_period_ms(rule)) & WINDOW_MASK);
 }
@@ -122,13 +123,13 @@ static long find_cell(limits_table *t, uint64_t tag, int64_t now_ms, bool claim)
     }
     if (!claim) return -1;
     limits_rule rule = (limits_rule)(tag & 3);
-    uint32_t fresh = window_of(rule, now_ms);
+    uint32_t fresh = limits__window(rule, now_ms);
     for (size_t i = 0; i < LIMITS_PROBE; i++) {
         size_t at = (start + i) & t->mask;
         limits_cell *c = &t->cells[at];
         uint64_t old = atomic_load_explicit(&c->tag, memory_order_acquire);
         uint64_t state = atomic_load_explicit(&c->state, memory_order_acquire);
-        bool idle = !old || state_window(state) != window_of((limits_rule)(old & 3), now_ms);
+        bool idle = !old || state_window(state) != limits__window((limits_rule)(old & 3), now_ms);
         if (!idle || !atomic_compare_exchange_strong(&c->tag, &old, tag)) continue;
         /* a new owner starts at zero; if another worker already counted for it, keep that */
         atomic_compare_exchange_strong(&c->state, &state, pack(fresh, 0));
@@ -142,7 +143,7 @@ static long find_cell(limits_table *t, uint64_t tag, int64_t now_ms, bool claim)
 static int64_t cell_add(limits_cell *c, limits_rule rule, int64_t amount, int64_t max, int64_t now_ms,
                         int64_t *count_before)
 {
-    uint32_t w = window_of(rule, now_ms);
+    uint32_t w = limits__window(rule, now_ms);
     uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
     for (;;) {
         int64_t count = state_window(s) == w ? state_count(s) : 0;
@@ -169,14 +170,14 @@ static void cell_sub(limits_cell *c, uint32_t window, int64_t amount)
 
 /* ---- admission and settlement --------------------------------------------------------------------- */
 
-static int64_t reset_ms(limits_rule rule, int64_t now_ms)
+int64_t limits__reset_ms(limits_rule rule, int64_t now_ms)
 {
     int64_t p = limits_rule_period_ms(rule);
     return (now_ms / p + 1) * p - now_ms;
 }
 
 /* Keeps the rule with the least remaining of its kind for the headers. */
-static void note_remaining(limits_ticket *tk, limits_rule rule, int64_t max, int64_t count, int64_t now_ms)
+void limits__note(limits_ticket *tk, limits_rule rule, int64_t max, int64_t count, int64_t now_ms)
 {
     int64_t remaining = max - count;
     if (remaining < 0) remaining = 0;
@@ -185,13 +186,13 @@ static void note_remaining(limits_ticket *tk, limits_rule rule, int64_t max, int
         tk->has_tokens = true;
         tk->tokens_limit = max;
         tk->tokens_remaining = remaining;
-        tk->tokens_reset_ms = reset_ms(rule, now_ms);
+        tk->tokens_reset_ms = limits__reset_ms(rule, now_ms);
     } else {
         if (tk->has_requests && tk->requests_remaining <= remaining) return;
         tk->has_requests = true;
         tk->requests_limit = max;
         tk->requests_remaining = remaining;
-        tk->requests_reset_ms = reset_ms(rule, now_ms);
+        tk->requests_reset_ms = limits__reset_ms(rule, now_ms);
     }
 }
 
@@ -207,7 +208,7 @@ bool limits_admit(limits_table *t, const limits_subject *subjects, size_t n, int
         for (limits_rule r = 0; r < LIMITS_RULES; r++) {
             int64_t max = s->max[r];
             if (max < 0 || max >= LIMITS_COUNT_MAX) continue;
-            uint64_t tag = tag_of(s->id, s->id_len, r);
+            uint64_t tag = limits__tag(s->id, s->id_len, r);
             long at = find_cell(t, tag, now_ms, true);
             if (at < 0) {
                 atomic_fetch_add_explicit(&t->untracked, 1, memory_order_relaxed);
@@ -227,17 +228,17 @@ bool limits_admit(limits_table *t, const limits_subject *subjects, size_t n, int
                 out->refused_subject = (int)i;
                 out->refused_rule = r;
                 out->too_large = amount > max;
-                out->retry_after_ms = reset_ms(r, now_ms);
+                out->retry_after_ms = limits__reset_ms(r, now_ms);
                 out->has_requests = out->has_tokens = false;
-                note_remaining(out, r, max, before, now_ms);
+                limits__note(out, r, max, before, now_ms);
                 return false;
             }
             out->counted[out->ncounted].tag = tag;
             out->counted[out->ncounted].cell = (uint32_t)at;
-            out->counted[out->ncounted].window = window_of(r, now_ms);
+            out->counted[out->ncounted].window = limits__window(r, now_ms);
             out->counted[out->ncounted].rule = (uint8_t)r;
             out->ncounted++;
-            note_remaining(out, r, max, after, now_ms);
+            limits__note(out, r, max, after, now_ms);
         }
     }
     return true;

@@ -26,14 +26,32 @@
 #include <time.h>
 
 #include "limits/limits.h"
+#include "limits/limits_redis.h"
 #include "pipeline/stages.h"
+#include "server/worker.h"
 #include "store/store.h"
 
+/* Process-wide, from the config at start (auth.limits cannot change on reload): the in-process
+ * table, or where Redis is (then each worker's state is its connection). */
 static limits_table *table;
+static bool use_redis, fail_closed;
+static limits_redis_target redis_target;
+static uint32_t redis_timeout_ms;
 
 static bool limits_stage_start(const aigw_config *cfg, char *err, size_t errlen)
 {
-    if (cfg->auth.mode == AUTH_ON) table = limits_table_new(LIMITS_CELLS_DEFAULT);
+    if (cfg->auth.mode != AUTH_ON) return true;
+    const limits_settings *ls = &cfg->auth.limits;
+    if (ls->backend == LIMITS_BACKEND_REDIS) {
+        if (!limits_redis_target_parse(ls->redis, &redis_target, err, errlen)) return false;
+        use_redis = true;
+        fail_closed = ls->fail_closed;
+        redis_timeout_ms = ls->timeout_ms;
+        fprintf(stderr, "aigw: rate limits counted in Redis at %s (timeout %u ms, on error: %s)\n", ls->redis,
+                ls->timeout_ms, ls->fail_closed ? "closed" : "open");
+        return true;
+    }
+    table = limits_table_new(LIMITS_CELLS_DEFAULT);
     return true;
 }
 
@@ -44,15 +62,18 @@ static void limits_stage_stop(void)
                 (unsigned long long)limits_untracked(table));
     limits_table_free(table);
     table = NULL;
+    use_redis = false;
 }
 
-typedef struct limits_state {
-    limits_ticket ticket;
-    bool counted; /* admitted: settle when released */
-    bool tokens;  /* it has a token rule */
-} limits_state;
+static void *limits_worker_init(worker *w)
+{
+    return use_redis ? limits_redis_new(&w->loop, &redis_target, redis_timeout_ms) : NULL;
+}
 
-/* ---- the subjects of a request ---------------------------------------------------------------- */
+static void limits_worker_close(void *state)
+{
+    limits_redis_close(state);
+}
 
 #define SUBJECT_ID_MAX (2 + STORE_ID_MAX + 1 + STORE_NAME_MAX + 1)
 
@@ -60,6 +81,21 @@ typedef struct subject_buf {
     char id[SUBJECT_ID_MAX];
     char what[STORE_NAME_MAX + 64];
 } subject_buf;
+
+typedef struct limits_state {
+    exchange *x;
+    limits_ticket ticket;
+    limits_subject *subjects; /* arena, only for a limited key */
+    subject_buf *bufs;
+    size_t nsubjects;
+    int64_t tokens;       /* the estimate counted */
+    exchange_ticket wait; /* while Redis is asked */
+    limits_redis_call *call;
+    bool counted;    /* admitted: settle when released */
+    bool has_tokens; /* it has a token rule */
+} limits_state;
+
+/* ---- the subjects of a request ---------------------------------------------------------------- */
 
 /* MERGE (teams): the request's team as a limits subject — its id "t\x1fTEAM" into b->id, a name
  * for messages into b->what ("the team `search`"), and its rpm/rpd/tpm/tpd into out->max.
@@ -206,39 +242,92 @@ static void refuse(exchange *x, const limits_subject *s, const limits_ticket *tk
 
 /* ---- the stage -------------------------------------------------------------------------------------- */
 
-static stage_result limits_on_request(exchange *x, void *state)
+/* What the verdict means for the request: NEXT (admitted, or not counted under
+ * on_redis_error: open) or DONE (answered: 429, or 503 under on_redis_error: closed). */
+static stage_result conclude(exchange *x, limits_state *ls, limits_verdict verdict)
 {
-    limits_state *ls = state;
-    if (!x->key || !table) return STAGE_DECLINED;
-    limits_subject subjects[LIMITS_SUBJECTS_MAX];
-    subject_buf bufs[LIMITS_SUBJECTS_MAX];
-    size_t n = request_subjects(x, subjects, bufs);
-    if (!n) return STAGE_DECLINED;
-    for (size_t i = 0; i < n && !ls->tokens; i++)
-        ls->tokens = subjects[i].max[LIMITS_TPM] >= 0 || subjects[i].max[LIMITS_TPD] >= 0;
-    int64_t tokens = 0;
-    if (ls->tokens) {
-        codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
-        tokens = (int64_t)provider_estimate_tokens(&c);
+    if (verdict == LIMITS_UNAVAILABLE) {
+        if (!fail_closed) return STAGE_NEXT;
+        static const char retry[] = "retry-after: 1\r\nretry-after-ms: 1000\r\n";
+        exchange_keep_head(x, retry, sizeof retry - 1);
+        exchange_error(x, 503, "server_error", "rate_limit_unavailable", NULL,
+                       "Rate limits cannot be checked now (their Redis does not answer) and this gateway "
+                       "refuses what it cannot count (auth.limits.on_redis_error: closed)");
+        return STAGE_DONE;
     }
     int64_t now_ms = wall_ms();
-    bool admitted = limits_admit(table, subjects, n, tokens, now_ms, &ls->ticket);
     char *head = arena_alloc(x->arena, HEAD_MAX);
     size_t len = rate_limit_head(x, &ls->ticket, now_ms, head);
     exchange_keep_head(x, head, len);
-    if (!admitted) {
-        refuse(x, &subjects[ls->ticket.refused_subject], &ls->ticket, tokens);
+    if (verdict == LIMITS_REFUSED) {
+        refuse(x, &ls->subjects[ls->ticket.refused_subject], &ls->ticket, ls->tokens);
         return STAGE_DONE;
     }
     ls->counted = true;
     return STAGE_NEXT;
 }
 
+/* Redis answered (or its timeout passed): the request goes on from here. */
+static void on_redis_verdict(void *ud, limits_verdict verdict, const limits_ticket *ticket)
+{
+    limits_state *ls = ud;
+    ls->call = NULL;
+    if (ticket) ls->ticket = *ticket;
+    exchange_resume(ls->wait, conclude(ls->x, ls, verdict));
+}
+
+static stage_result limits_on_request(exchange *x, void *state)
+{
+    limits_state *ls = state;
+    if (!x->key || (!table && !use_redis)) return STAGE_DECLINED;
+    limits_subject subjects[LIMITS_SUBJECTS_MAX];
+    subject_buf bufs[LIMITS_SUBJECTS_MAX];
+    size_t n = request_subjects(x, subjects, bufs);
+    if (!n) return STAGE_DECLINED;
+    /* kept for the refusal's message, which Redis's answer may give later */
+    ls->x = x;
+    ls->bufs = arena_alloc(x->arena, n * sizeof *ls->bufs);
+    ls->subjects = arena_alloc(x->arena, n * sizeof *ls->subjects);
+    for (size_t i = 0; i < n; i++) {
+        ls->bufs[i] = bufs[i];
+        ls->subjects[i] = subjects[i];
+        ls->subjects[i].id = ls->bufs[i].id;
+        if (subjects[i].what == bufs[i].what) ls->subjects[i].what = ls->bufs[i].what;
+    }
+    ls->nsubjects = n;
+    for (size_t i = 0; i < n && !ls->has_tokens; i++)
+        ls->has_tokens = subjects[i].max[LIMITS_TPM] >= 0 || subjects[i].max[LIMITS_TPD] >= 0;
+    if (ls->has_tokens) {
+        codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
+        ls->tokens = (int64_t)provider_estimate_tokens(&c);
+    }
+    int64_t now_ms = wall_ms();
+    if (use_redis) {
+        limits_redis *r = exchange_worker_state(x, &stage_limits);
+        /* its callback fires on a later turn of the loop, never inside this call */
+        ls->call = limits_redis_admit(r, ls->subjects, n, ls->tokens, now_ms, on_redis_verdict, ls);
+        if (!ls->call) return conclude(x, ls, LIMITS_UNAVAILABLE);
+        ls->wait = exchange_suspend(x);
+        return STAGE_AGAIN;
+    }
+    bool admitted = limits_admit(table, ls->subjects, n, ls->tokens, now_ms, &ls->ticket);
+    return conclude(x, ls, admitted ? LIMITS_ADMITTED : LIMITS_REFUSED);
+}
+
+static void limits_on_abort(exchange *x, void *state)
+{
+    limits_state *ls = state;
+    if (!ls->call) return;
+    limits_redis_cancel(ls->call);
+    ls->call = NULL;
+    exchange_resume(ls->wait, STAGE_DONE);
+}
+
 /* After the record: the tokens the provider reported settle the estimate. */
 static void limits_on_release(exchange *x, void *state)
 {
     limits_state *ls = state;
-    if (!ls->counted || !ls->tokens || !table) return;
+    if (!ls->counted || !ls->has_tokens) return;
     ls->counted = false;
     const attempt *a = x->answer ? x->answer : x->attempts;
     int64_t used;
@@ -248,7 +337,10 @@ static void limits_on_release(exchange *x, void *state)
         used = (int64_t)(a->codec.usage.prompt + a->codec.usage.completion);
     else
         used = ls->ticket.tokens_charged;
-    limits_settle(table, &ls->ticket, used, wall_ms());
+    if (use_redis)
+        limits_redis_settle(exchange_worker_state(x, &stage_limits), &ls->ticket, used, wall_ms());
+    else if (table)
+        limits_settle(table, &ls->ticket, used, wall_ms());
 }
 
 const stage stage_limits = {
@@ -257,6 +349,9 @@ const stage stage_limits = {
     .state_size = sizeof(limits_state),
     .start = limits_stage_start,
     .stop = limits_stage_stop,
+    .worker_init = limits_worker_init,
+    .worker_close = limits_worker_close,
     .on_request = limits_on_request,
+    .on_abort = limits_on_abort,
     .on_release = limits_on_release,
 };

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "limits/limits_redis.h"
+
 /* 2026-12-06T16:00:00Z, a minute's (and an hour's) start */
 #define T0 1796572800000LL
 
@@ -177,6 +179,35 @@ static void test_duration_format(void **state)
     }
 }
 
+static void test_redis_target(void **state)
+{
+    (void)state;
+    limits_redis_target t;
+    char err[256];
+    assert_true(limits_redis_target_parse("redis://127.0.0.1:6380/2", &t, err, sizeof err));
+    assert_string_equal(t.host, "127.0.0.1");
+    assert_int_equal(t.port, 6380);
+    assert_int_equal(t.db, 2);
+    assert_true(limits_redis_target_parse("redis://localhost", &t, err, sizeof err)); /* resolved now */
+    assert_true(!strcmp(t.host, "127.0.0.1") || !strcmp(t.host, "::1"));
+    assert_int_equal(t.port, 6379);
+    assert_true(limits_redis_target_parse("unix:/run/redis/r.sock?db=3", &t, err, sizeof err));
+    assert_string_equal(t.path, "/run/redis/r.sock");
+    assert_int_equal(t.db, 3);
+    assert_true(limits_redis_target_parse("/tmp/r.sock", &t, err, sizeof err));
+    assert_string_equal(t.path, "/tmp/r.sock");
+    static const struct {
+        const char *url, *why;
+    } bad[] = {{"http://x", "must be redis://"},      {"redis://:secret@h:1", "password"},
+               {"redis://h:0", "bad port"},           {"redis://127.0.0.1:1/x", "bad database"},
+               {"unix:/r.sock?db=x", "bad database"}, {"unix:", "empty"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(limits_redis_target_parse(bad[i].url, &t, err, sizeof err));
+        if (!strstr(err, bad[i].why)) fail_msg("%s: '%s' does not say '%s'", bad[i].url, err, bad[i].why);
+        assert_null(strstr(err, "secret"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_settlement_after_the_window_passed),
         cmocka_unit_test(test_full_table_reuses_idle_cells_only),
         cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_redis_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

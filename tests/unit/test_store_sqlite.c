@@ -142,6 +142,47 @@ static void test_refusals(void **state)
     assert_non_null(strstr(err, "/nonexistent-aigw-dir/x.db"));
 }
 
+static void test_rate_limits_round_trip(void **state)
+{
+    store *s = open_ok("l.db");
+    store_key k, got;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "limited", NULL);
+    k.rpm_limit = 60;
+    k.tpd_limit = 1000000;
+    k.model_limits = xcalloc(2, sizeof *k.model_limits);
+    k.model_limits[0] = (store_model_limit){xstrdup("gpt-4o"), 10, 5000};
+    k.model_limits[1] = (store_model_limit){xstrdup("claude"), STORE_LIMIT_NONE, 700};
+    k.nmodel_limits = 2;
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+    assert_int_equal(store_key_get(s, k.id, &got), STORE_OK);
+    assert_int_equal(got.rpm_limit, 60);
+    assert_int_equal(got.tpm_limit, STORE_LIMIT_NONE);
+    assert_int_equal(got.rpd_limit, STORE_LIMIT_NONE);
+    assert_int_equal(got.tpd_limit, 1000000);
+    assert_int_equal(got.nmodel_limits, 2);
+    /* merged by model from the two LiteLLM-shaped columns, whatever their order */
+    const store_model_limit *gpt =
+        strcmp(got.model_limits[0].model, "gpt-4o") ? &got.model_limits[1] : &got.model_limits[0];
+    const store_model_limit *claude =
+        gpt == &got.model_limits[0] ? &got.model_limits[1] : &got.model_limits[0];
+    assert_string_equal(gpt->model, "gpt-4o");
+    assert_int_equal(gpt->rpm_limit, 10);
+    assert_int_equal(gpt->tpm_limit, 5000);
+    assert_string_equal(claude->model, "claude");
+    assert_int_equal(claude->rpm_limit, STORE_LIMIT_NONE);
+    assert_int_equal(claude->tpm_limit, 700);
+    store_key_clear(&got);
+    /* the snapshot copies them */
+    char err[256];
+    key_snapshot *snap = key_snapshot_load(s, err, sizeof err);
+    assert_non_null(snap);
+    assert_int_equal(snap->keys[0].nmodel_limits, 2);
+    key_snapshot_release(snap);
+    store_key_clear(&k);
+    store_close(s);
+}
+
 static void test_keys(void **state)
 {
     store *s = open_ok("k.db");
@@ -330,7 +371,8 @@ static void test_secret_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_migrations), cmocka_unit_test(test_refusals),    cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_migrations), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_keys),       cmocka_unit_test(test_rate_limits_round_trip),
         cmocka_unit_test(test_service),    cmocka_unit_test(test_secret_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
