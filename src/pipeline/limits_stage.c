@@ -6,8 +6,11 @@
  * exchange (exchange_keep_head), so the response made much later carries them too.
  *
  * The master key and requests with auth off are not limited; neither is a key without limits
- * (no counter is touched). The counting is src/limits (a table shared by the workers, atomics
- * only); this file only says which subjects a request belongs to and what the client is told.
+ * (no counter is touched). The counting is src/limits — a table shared by the workers (atomics
+ * only), or with auth.limits.backend: redis, a Redis shared by every instance, asked through the
+ * worker's own connection (the request waits, STAGE_AGAIN, at most auth.limits.timeout; when Redis
+ * cannot answer, on_redis_error says: open goes on uncounted, closed answers 503). This file only
+ * says which subjects a request belongs to and what the client is told.
  *
  * Tokens: the prompt's estimate (provider_estimate_tokens, the same that routing's context
  * check makes) is counted up front; when the request is released (after its record), the

@@ -199,6 +199,7 @@ test('a prompt larger than the token limit: 429 that says no wait helps (x-shoul
 
 test('streamed responses carry the rate-limit headers', async () => {
   const k = await newKey({ rpm_limit: 5, tpm_limit: 1000 });
+  // four requests on this key below, the Anthropic stream the fourth
   const client = openai(k.key);
   const { data: stream, response } = await client.chat.completions
     .create({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'hi' }] })
@@ -210,11 +211,23 @@ test('streamed responses carry the rate-limit headers', async () => {
   let text = '';
   for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
   assert.match(text, /mock reply/);
+  // a stream's usage settles its tokens too (the prompt's estimate is the same for both requests)
+  const { data: counted, response: r1 } = await client.chat.completions
+    .create({ model: 'mock-model', stream: true, stream_options: { include_usage: true },
+              messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse();
+  let usage;
+  for await (const chunk of counted) if (chunk.usage) usage = chunk.usage.total_tokens;
+  assert.ok(usage > 1, `usage ${usage}`);
+  await sleep(50);
+  const { response: after } = await chat(client);
+  assert.equal(Number(r1.headers.get('x-ratelimit-remaining-tokens')) -
+               Number(after.headers.get('x-ratelimit-remaining-tokens')), usage);
   const anthropic = new Anthropic({ apiKey: k.key, baseURL: gw.url, maxRetries: 0 });
   const { response: r2 } = await anthropic.messages
     .create({ model: 'claude-mock', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hi' }] })
     .withResponse();
-  assert.equal(r2.headers.get('anthropic-ratelimit-requests-remaining'), '3');
+  assert.equal(r2.headers.get('anthropic-ratelimit-requests-remaining'), '1');
   assert.equal(r2.headers.get('anthropic-ratelimit-tokens-limit'), '1000');
 });
 
