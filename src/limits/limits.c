@@ -201,7 +201,8 @@ bool limits_admit(limits_table *t, const limits_subject *subjects, size_t n, int
 {
     memset(out, 0, sizeof *out);
     out->refused_subject = -1;
-    out->tokens_charged = tokens < 0 ? 0 : tokens;
+    /* at least one token: a request with an empty prompt still needs room under a token limit */
+    out->tokens_charged = tokens < 1 ? 1 : tokens;
     if (n > LIMITS_SUBJECTS_MAX) n = LIMITS_SUBJECTS_MAX;
     for (size_t i = 0; i < n; i++) {
         const limits_subject *s = &subjects[i];

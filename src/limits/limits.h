@@ -96,7 +96,7 @@ typedef struct limits_table limits_table;
 limits_table *limits_table_new(size_t cells);
 void limits_table_free(limits_table *t);
 
-/* Counts one request of tokens estimated tokens against every rule of the n subjects, at the
+/* Counts one request of tokens estimated tokens (at least 1) against every rule of the n subjects, at the
  * wall-clock time now_ms (milliseconds since 1970; injected so tests need no sleep). True:
  * admitted, counted everywhere. False: one rule would pass its limit (out->refused_*), and
  * nothing was counted. Any thread, no lock. */

@@ -353,7 +353,7 @@ static void on_deadline(uv_timer_t *t)
     if (next) uv_timer_start(&r->deadline_timer, on_deadline, next - now, 0);
 }
 
-static void send_call(limits_redis_call *c, bool by_sha);
+static bool send_call(limits_redis_call *c, bool by_sha);
 
 /* The script's reply into the ticket, as limits_admit would fill it. */
 static void read_reply(limits_redis_call *c, const redisReply *rep)
@@ -411,22 +411,24 @@ static void on_reply(redisAsyncContext *ctx, void *reply, void *privdata)
         c->r->ctx == ctx && !c->r->closing) {
         c->retried = true;
         c->r->sha[0] = '\0';
-        send_call(c, false); /* the same call, its callback again */
-        return;
+        if (send_call(c, false)) return; /* the same call: this callback again */
+        rep = NULL;
     }
     if (!c->answered) read_reply(c, rep);
     unlink_call(c);
     free(c);
 }
 
-static void send_call(limits_redis_call *c, bool by_sha)
+/* False when hiredis refused the command (the connection is going away): its callback will not
+ * fire for it. */
+static bool send_call(limits_redis_call *c, bool by_sha)
 {
     limits_redis *r = c->r;
     c->argv[0] = by_sha ? "EVALSHA" : "EVAL";
     c->argvlen[0] = strlen(c->argv[0]);
     c->argv[1] = by_sha ? r->sha : script;
     c->argvlen[1] = by_sha ? 40 : sizeof script - 1;
-    redisAsyncCommandArgv(r->ctx, on_reply, c, c->argc, c->argv, c->argvlen);
+    return redisAsyncCommandArgv(r->ctx, on_reply, c, c->argc, c->argv, c->argvlen) == REDIS_OK;
 }
 
 /* Fills c's command: EVAL(SHA) _ numkeys keys… mode (amount max ttl)… */
@@ -469,7 +471,7 @@ limits_redis_call *limits_redis_admit(limits_redis *r, const limits_subject *sub
     c->cb = cb;
     c->ud = ud;
     c->now_ms = now_ms;
-    c->tokens = tokens < 0 ? 0 : tokens;
+    c->tokens = tokens < 1 ? 1 : tokens; /* as limits_admit */
     if (n > LIMITS_SUBJECTS_MAX) n = LIMITS_SUBJECTS_MAX;
     for (size_t i = 0; i < n; i++)
         for (limits_rule rule = 0; rule < LIMITS_RULES; rule++) {
@@ -492,7 +494,12 @@ limits_redis_call *limits_redis_admit(limits_redis *r, const limits_subject *sub
         r->first = c;
     r->last = c;
     r->inflight++;
-    send_call(c, r->sha[0] != '\0');
+    if (!send_call(c, r->sha[0] != '\0')) {
+        unlink_call(c);
+        free(c);
+        atomic_fetch_add(&uncounted, 1);
+        return NULL;
+    }
     if (!uv_is_active((uv_handle_t *)&r->deadline_timer))
         uv_timer_start(&r->deadline_timer, on_deadline, r->timeout_ms, 0);
     return c;

@@ -101,13 +101,19 @@ static void test_tokens_settle_with_real_usage(void **state)
     assert_true(limits_admit(t, &s, 1, 40, T0 + 20, &tk));
     assert_int_equal(tk.tokens_remaining, 10);
     limits_settle(t, &tk, 10, T0 + 30);
+    /* an empty prompt still counts one token */
     assert_true(limits_admit(t, &s, 1, 0, T0 + 40, &tk));
-    assert_int_equal(tk.tokens_remaining, 40);
-    /* 41 would pass the limit */
-    assert_false(limits_admit(t, &s, 1, 41, T0 + 50, &tk));
+    assert_int_equal(tk.tokens_charged, 1);
+    assert_int_equal(tk.tokens_remaining, 39);
+    /* 40 would pass the limit */
+    assert_false(limits_admit(t, &s, 1, 40, T0 + 50, &tk));
     assert_int_equal(tk.refused_rule, LIMITS_TPM);
-    assert_int_equal(tk.tokens_remaining, 40);
+    assert_int_equal(tk.tokens_remaining, 39);
     assert_false(tk.too_large);
+    /* used up exactly: even an empty prompt is refused */
+    assert_true(limits_admit(t, &s, 1, 39, T0 + 55, &tk));
+    assert_int_equal(tk.tokens_remaining, 0);
+    assert_false(limits_admit(t, &s, 1, 0, T0 + 56, &tk));
     /* a prompt larger than the whole limit: no wait helps */
     assert_false(limits_admit(t, &s, 1, 101, T0 + 50, &tk));
     assert_true(tk.too_large);
@@ -123,11 +129,11 @@ static void test_settlement_after_the_window_passed(void **state)
     assert_true(limits_admit(t, &s, 1, 50, T0 + 59000, &tk));
     /* settled in the next minute: nothing is given back there, what the estimate missed is charged */
     limits_settle(t, &tk, 10, T0 + 61000);
-    assert_true(limits_admit(t, &s, 1, 0, T0 + 61000, &next));
-    assert_int_equal(next.tokens_remaining, 100);
+    assert_true(limits_admit(t, &s, 1, 1, T0 + 61000, &next));
+    assert_int_equal(next.tokens_remaining, 99);
     limits_settle(t, &tk, 80, T0 + 61000); /* a second ticket's view: 30 more than charged */
-    assert_true(limits_admit(t, &s, 1, 0, T0 + 62000, &next));
-    assert_int_equal(next.tokens_remaining, 70);
+    assert_true(limits_admit(t, &s, 1, 1, T0 + 62000, &next));
+    assert_int_equal(next.tokens_remaining, 68);
     limits_table_free(t);
 }
 
