@@ -104,6 +104,7 @@ struct limits_redis {
     int open_handles;
     limits_redis_call *first, *last; /* in the order sent */
     size_t inflight;
+    uint64_t stalled_since; /* loop time of the first timeout since the last reply; 0: none */
 };
 
 /* ---- where Redis is ------------------------------------------------------------------------------ */
@@ -244,10 +245,11 @@ static void on_connect(const redisAsyncContext *ctx, int status)
         return;
     }
     r->connected = true;
+    r->stalled_since = 0;
     redisAsyncContext *c = (redisAsyncContext *)ctx;
     if (r->target.db) redisAsyncCommand(c, NULL, NULL, "SELECT %d", r->target.db);
     redisAsyncCommand(c, on_script_loaded, NULL, "SCRIPT LOAD %s", script);
-    note_back(r);
+    /* "back" is said by the first answer, not here: a hung Redis still accepts connections */
 }
 
 static void on_disconnect(const redisAsyncContext *ctx, int status)
@@ -337,20 +339,38 @@ static void unlink_call(limits_redis_call *c)
     r->inflight--;
 }
 
+/* A connection that has answered nothing for this long while calls time out is given up and
+ * opened again: a Redis that hangs, or a connection whose end went unnoticed (hiredis 0.14's
+ * libuv adapter ignores poll errors), must not stall the limits until someone restarts aigw. */
+#define STALLED_RECONNECT_MS 1000
+
 static void on_deadline(uv_timer_t *t)
 {
     limits_redis *r = t->data;
     uint64_t now = uv_now(r->loop);
     uint64_t next = 0;
+    bool timed_out = false;
     for (limits_redis_call *c = r->first; c; c = c->next) {
         if (c->answered) continue;
         if (c->deadline_ms <= now) {
             note_outage(r, "no answer within auth.limits.timeout");
             answer(c, LIMITS_UNAVAILABLE, NULL);
+            timed_out = true;
         } else if (!next || c->deadline_ms < next)
             next = c->deadline_ms;
     }
     if (next) uv_timer_start(&r->deadline_timer, on_deadline, next - now, 0);
+    if (!timed_out || !r->ctx || r->closing) return;
+    if (!r->stalled_since) {
+        r->stalled_since = now;
+    } else if (now - r->stalled_since >= STALLED_RECONNECT_MS) {
+        /* hiredis answers every waiting call NULL (they are answered already), then on_disconnect
+         * or nothing: either way the connection is gone and a new one is due */
+        redisAsyncContext *ctx = r->ctx;
+        r->stalled_since = 0;
+        redisAsyncFree(ctx);
+        if (r->ctx == ctx) lost(r, "no answer for a second");
+    }
 }
 
 static bool send_call(limits_redis_call *c, bool by_sha);
@@ -407,6 +427,7 @@ static void on_reply(redisAsyncContext *ctx, void *reply, void *privdata)
 {
     limits_redis_call *c = privdata;
     redisReply *rep = reply;
+    if (rep) c->r->stalled_since = 0;
     if (rep && rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8) && !c->retried &&
         c->r->ctx == ctx && !c->r->closing) {
         c->retried = true;
