@@ -105,9 +105,10 @@ typedef struct route_regex {
 typedef struct route_tree {
     const char *name; /* the route's name: a public model, a stored config, or the header's */
     route_node root;
-    bool portkey;      /* Portkey's defaults (fallback on any non-2xx) */
-    bool needs_params; /* a condition reads params.*: the body must be parsed */
-    bool client;       /* a request's own config (a header): its request_timeouts are the client's */
+    bool portkey;        /* Portkey's defaults (fallback on any non-2xx) */
+    bool needs_params;   /* a condition reads params.*: the body must be parsed */
+    bool needs_metadata; /* a condition reads metadata.* */
+    bool client;         /* a request's own config (a header): its request_timeouts are the client's */
     const route_regex *regexes;
     size_t nregexes;
     struct pcre2_real_match_context_8 *match_context; /* the limits every search runs under */

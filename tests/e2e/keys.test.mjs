@@ -31,6 +31,16 @@ timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
 providers:
   - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model, mock-other, mock-embed]}
   - {name: an, type: anthropic, base_url: "${base}", api_key: provider-side-key, models: [claude-mock]}
+routes:
+  - name: by-team
+    strategy:
+      mode: conditional
+      conditions: [{query: {metadata.team: search}, then: search}, {query: {metadata.tier: gold}, then: gold}]
+      default: others
+    targets:
+      - {name: search, provider: oa, model: mock-other}
+      - {name: gold, provider: oa, model: mock-embed}
+      - {name: others, provider: oa, model: mock-model}
 auth:
   master_key: ${MASTER}
 `);
@@ -191,6 +201,26 @@ test('a stored response is its key\'s: another key can neither read, delete nor 
   assert.equal((await openai(MASTER).responses.retrieve(made.id)).id, made.id);
   await openai(a).responses.delete(made.id);
   await assert.rejects(openai(MASTER).responses.retrieve(made.id), (e) => e.status === 404);
+});
+
+test('a key\'s team and metadata reach routing conditions, over what the client claims', async () => {
+  const search = (await admin('POST', '/admin/keys', { key_alias: 'route-search', team_id: 'search', metadata: { tier: 'gold' } })).body.key;
+  const plain = (await admin('POST', '/admin/keys', { key_alias: 'route-plain', metadata: { tier: 'gold' } })).body.key;
+  const other = (await admin('POST', '/admin/keys', { key_alias: 'route-other', team_id: 'ads' })).body.key;
+  const ask = async (key, claimed) => {
+    const client = new OpenAI({ apiKey: key, baseURL: gw.baseURL, maxRetries: 0,
+      defaultHeaders: claimed ? { 'x-aigw-metadata': JSON.stringify(claimed) } : {} });
+    const { data, response } = await client.chat.completions
+      .create({ model: 'by-team', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    assert.match(data.choices[0].message.content, /mock reply/);
+    return response.headers.get('x-aigw-route').split('/').pop();
+  };
+  assert.equal(await ask(search), 'search');
+  assert.equal(await ask(plain), 'gold');
+  assert.equal(await ask(other), 'others');
+  // a client's own metadata still counts where the key says nothing, never over the key
+  assert.equal(await ask(other, { team: 'search' }), 'others');
+  assert.equal(await ask(other, { tier: 'gold' }), 'gold');
 });
 
 test('a key disabled through the admin API stops within seconds; enabled again it works; expired keys say so', async () => {
