@@ -56,6 +56,14 @@ void admin_route_at(size_t i, int *method, const char **pattern);
 /* The OpenAPI 3.1 document of the operations above. */
 extern const char admin_openapi_json[];
 
+/* The running config as the admin API shows it (GET /admin/config): the file's text with the
+ * value of every mapping key that names a secret (…key, …secret, password, token,
+ * authorization, credential — not virtual_key) replaced by ADMIN_REDACTED, unless it is an
+ * ${ENV} reference. malloc'd, NUL-terminated; its length in *out_len. A PUT of a text that still
+ * holds ADMIN_REDACTED is refused, so a secret is never overwritten by its mask. */
+#define ADMIN_REDACTED "\"<redacted>\""
+char *admin_config_redact(const char *src, size_t len, size_t *out_len);
+
 /* `aigw keys …` (argv from after "keys"): see its --help. Returns the exit code. */
 int admin_keys_command(int argc, char **argv);
 

@@ -274,13 +274,13 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
         const char *v = config__scalar(node);
         if (strcmp(v, "off") && strcmp(v, "false"))
             return config__fail_at(
-                ld, node, "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+                ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
         a->mode = AUTH_OFF;
         return true;
     }
     if (node->type != YAML_MAPPING_NODE)
-        return config__fail_at(ld, node,
-                               "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+        return config__fail_at(
+            ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
     a->mode = AUTH_ON;
     return config__apply_section(ld, node, "auth", auth_table, a);
 }
@@ -853,23 +853,33 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     config_routing_defaults(&cfg->routing);
     arena_init(&cfg->arena, 16 * 1024);
 
+    /* The text is kept (cfg->source): the admin API shows the config that runs, not the file as
+     * it may have been edited since. */
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
+    cfg->source = xmalloc(CONFIG_SOURCE_MAX + 1);
+    cfg->source_len = fread(cfg->source, 1, CONFIG_SOURCE_MAX + 1, f);
+    bool unread = ferror(f);
+    fclose(f);
+    if (unread || cfg->source_len > CONFIG_SOURCE_MAX) {
+        snprintf(err, errlen, unread ? "%s: cannot read: %s" : "%s: larger than 4 MiB%s", path,
+                 unread ? strerror(errno) : "");
+        goto fail;
+    }
+    cfg->source[cfg->source_len] = '\0';
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->source, cfg->source_len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         snprintf(err, errlen, "%s:%lu: YAML error: %s", path, (unsigned long)parser.problem_mark.line + 1,
                  parser.problem ? parser.problem : "unreadable");
         yaml_parser_delete(&parser);
-        fclose(f);
         goto fail;
     }
     yaml_parser_delete(&parser);
-    fclose(f);
     have_doc = true;
 
     yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
@@ -977,6 +987,7 @@ void config_free(aigw_config *cfg)
     free(cfg->listen_host);
     free(cfg->access_log);
     free(cfg->path);
+    free(cfg->source);
     free(cfg);
 }
 

@@ -152,9 +152,13 @@ typedef struct auth_settings {
     int line;
 } auth_settings;
 
+#define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
+
 typedef struct aigw_config {
     atomic_int refs; /* config_retain / config_release; config_load returns it at 1 */
     char *path;
+    char *source; /* the file's text as loaded (NUL-terminated; at most CONFIG_SOURCE_MAX bytes) */
+    size_t source_len;
     char *listen_host;
     int listen_port;
     int workers;

@@ -329,7 +329,7 @@ test('the OpenAPI document lists what the server answers, and each operation it 
       n++;
     }
   }
-  assert.equal(n, 16);
+  assert.equal(n, 19);
 });
 
 test('a key made by `aigw keys` on the store file works on the running gateway; the files hold no key', async () => {
@@ -413,4 +413,50 @@ test('a damaged store refuses to start with a message that names the file', asyn
   assert.match(r.stderr, /store .*aigw\.db is damaged or not an aigw store/);
   rmSync(dir, { recursive: true, force: true });
   await sleep(0);
+});
+
+test('the running config through the admin API: read with its secrets masked, replaced, refused with every mistake, reloaded', async () => {
+  const original = readFileSync(gw.file, 'utf8');
+  const shown = await admin('GET', '/admin/config');
+  assert.equal(shown.status, 200);
+  assert.equal(shown.body.path, gw.file);
+  assert.ok(!shown.body.source.includes('provider-side-key') && !shown.body.source.includes(MASTER), shown.body.source);
+  assert.match(shown.body.source, /api_key: "<redacted>"/);
+  assert.match(shown.body.source, /master_key: "<redacted>"/);
+  assert.match(shown.body.source, /models: \[mock-model, mock-other, mock-embed\]/);
+  // the masked text put back would write the mask over the secrets: refused
+  const masked = await admin('PUT', '/admin/config', { source: shown.body.source });
+  assert.equal(masked.status, 400);
+  assert.equal(masked.body.error.code, 'config_redacted');
+  assert.equal(readFileSync(gw.file, 'utf8'), original);
+
+  // a config with two mistakes: 400 naming both; the file and the running config unchanged
+  const broken = original.replace('routes:', '  - {name: bad, type: openai, base_url: "gopher://old", models: [b]}\n  - {name: worse, type: openai, base_url: "ftp://nowhere", models: [w]}\nroutes:');
+  const refused = await admin('PUT', '/admin/config', { source: broken });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.error.code, 'config_refused');
+  assert.match(refused.body.error.message, /provider 'bad': base_url/);
+  assert.match(refused.body.error.message, /provider 'worse': base_url/);
+  assert.equal(readFileSync(gw.file, 'utf8'), original);
+  assert.equal((await chat(openai(MASTER))).object, 'chat.completion');
+
+  // a new model, as raw YAML: served at once, and the file holds it
+  const added = original.replace('models: [mock-model, mock-other, mock-embed]', 'models: [mock-model, mock-other, mock-embed, mock-added]');
+  const applied = await fetch(`${gw.url}/admin/config`, {
+    method: 'PUT', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/yaml' }, body: added });
+  const outcome = await applied.json();
+  assert.equal(applied.status, 200, JSON.stringify(outcome));
+  assert.equal(outcome.reloaded, true);
+  assert.match(outcome.message, /config reloaded from .*\(2 providers, 5 models, 1 route\)/);
+  assert.equal(readFileSync(gw.file, 'utf8'), added);
+  await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return true; } catch { return false; } }, 5000, 'the added model served');
+  assert.equal((await admin('GET', '/admin/config')).body.source.includes('mock-added'), true);
+
+  // the file edited by hand, then reloaded through the API; a gateway key may not
+  writeFileSync(gw.file, original);
+  const { body: k } = await admin('POST', '/admin/keys', { key_alias: 'config-probe' });
+  assert.equal((await admin('POST', '/admin/config/reload', undefined, k.key)).status, 401);
+  const reloaded = await admin('POST', '/admin/config/reload');
+  assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
+  await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return false; } catch (e) { return e.status === 404; } }, 5000, 'the model gone again');
 });
