@@ -14,7 +14,7 @@ esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
       libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev curl)
 if [ -n "$test_deps" ]; then
-    need+=(libcmocka-dev)
+    need+=(libcmocka-dev prometheus)
     # node and npm may come from elsewhere than Debian's packages: a working binary is enough.
     command -v node >/dev/null || need+=(nodejs)
     command -v npm >/dev/null || need+=(npm)

@@ -34,6 +34,7 @@ typedef struct exchange_record {
     const char *path;   /* "" when not read */
     size_t path_len;
     const char *model;                     /* the public model asked for; NULL before the body was read */
+    bool model_served;                     /* … and it is a name the config serves (a route or a model) */
     const char *provider, *upstream_model; /* of the attempt that answered; NULL: none */
     size_t upstream_model_len;
     const char *ingress; /* the client's API when it is not OpenAI's ("anthropic"), else NULL */

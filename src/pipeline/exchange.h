@@ -107,6 +107,7 @@ typedef struct exchange {
     int endpoint;        /* endpoint_kind, or -1 for a local endpoint */
     const char *model;   /* the public model name asked for, arena */
     size_t model_len;
+    bool model_served; /* the config names it (a route or a served model), not a typed or default one */
     bool stream;
     size_t body_model_start, body_model_end; /* the model's span in the client's body */
 

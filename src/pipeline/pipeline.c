@@ -60,6 +60,7 @@ static const stage *const stages[] = {
     &stage_execute,
     TEST_STAGE_FILTER       /* RECORD */
     &stage_accesslog,
+    &stage_metrics,
 };
 // clang-format on
 #define NSTAGES (sizeof stages / sizeof stages[0])
@@ -494,6 +495,7 @@ static void pipeline_on_done(http_request *req)
         .path = req->path ? req->path : "",
         .path_len = req->path ? req->path_len : 0,
         .model = x->model,
+        .model_served = x->model_served,
         .ingress = x->ingress == WIRE_ANTHROPIC   ? "anthropic"
                    : x->ingress == WIRE_RESPONSES ? "responses"
                                                   : NULL,

@@ -87,8 +87,9 @@ static const route_tree *choose_tree(exchange *x)
         return t;
     }
     const route_tree *t = config_find_route(cfg, x->model, x->model_len);
+    const model_route *r = t ? NULL : config_find_model(cfg, x->model, x->model_len);
+    x->model_served = t || r;
     if (t) return t;
-    const model_route *r = config_find_model(cfg, x->model, x->model_len);
     if (r) return r->tree;
     t = route_tree_for_typed_model(x->arena, cfg, cfg->health, x->model, x->model_len);
     if (t) return t;

@@ -70,6 +70,11 @@ bool server_is_ready(const server *srv)
            !atomic_load(&((server *)srv)->draining);
 }
 
+long server_open_connections(const server *srv)
+{
+    return atomic_load(&((server *)srv)->connections);
+}
+
 /* ---- listening sockets ------------------------------------------------------------------ */
 
 /* Whether something else already listens on addr. SO_REUSEPORT would let our sockets share the

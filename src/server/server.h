@@ -79,6 +79,8 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
 
 /* For /readyz: every worker is serving and the server is not draining. */
 bool server_is_ready(const server *srv);
+/* Client connections open now, across workers (for metrics). */
+long server_open_connections(const server *srv);
 
 /* A reload asked for by the application (the admin API) rather than by SIGHUP, from any thread.
  * text: NULL to read the config file again as SIGHUP does; else the file's new content (at most

@@ -1,0 +1,83 @@
+/* metrics_stage.c — the RECORD phase's Prometheus metrics, and GET /metrics (observe/metrics.h).
+ *
+ * An observer: each worker adds every finished request to its own shard. The labels are chosen
+ * here, where the config is known, so that a client cannot make new series: the model is the
+ * one asked for only when the config serves that name (else "other"), the route is a name of
+ * the config or of the header that carried a config (a typed model's tree, named after what
+ * the client sent, is "other"), the provider is a config name, the ingress one of aigw's
+ * client APIs, the key a gateway key's id (bounded by the store; the per-worker table bounds it
+ * again).
+ *
+ * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
+ * when it is on — the series name keys, teams and spend. */
+#include <stdio.h>
+#include <string.h>
+
+#include "observe/metrics.h"
+#include "pipeline/stages.h"
+#include "server/server.h"
+#include "server/worker.h"
+#include "util/version.h"
+
+static metrics *registry;
+
+static bool metrics_start(const aigw_config *cfg, char *err, size_t errlen)
+{
+    registry = metrics_new();
+    return true;
+}
+
+static void metrics_stop(void)
+{
+    metrics_free(registry);
+    registry = NULL;
+}
+
+static void *metrics_worker_init(worker *w)
+{
+    return metrics_shard_new(registry);
+}
+
+static void metrics_on_record(const exchange_record *r, void *shard)
+{
+    const char *route = r->route;
+    if (route && !r->model_served && r->model && !strcmp(route, r->model)) route = "other";
+    metrics_labels l = {
+        .route = route,
+        .model = !r->model         ? NULL
+                 : r->model_served ? r->model
+                                   : "other",
+        .provider = r->provider,
+        .ingress = r->ingress ? r->ingress : "openai",
+        .key = r->key_id,
+    };
+    metrics_add(shard, &l, r);
+}
+
+void answer_metrics(exchange *x)
+{
+    if (x->config->auth.mode == AUTH_ON && !x->master_key) {
+        auth_refuse(x, 403, "metrics_not_allowed", NULL,
+                    "GET /metrics needs the master key while auth is on");
+        return;
+    }
+    metrics_gauges g = {
+        .open_connections = server_open_connections(pipeline_server(x->pw)),
+        .log_dropped = accesslog_stage_dropped(),
+        .version = AIGW_VERSION,
+    };
+    buf out;
+    buf_init(&out, (size_t)64 << 20);
+    metrics_render(registry, &g, &out);
+    exchange_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, out.data, out.len);
+    buf_free(&out);
+}
+
+const stage stage_metrics = {
+    .name = "metrics",
+    .phase = PHASE_RECORD,
+    .start = metrics_start,
+    .stop = metrics_stop,
+    .worker_init = metrics_worker_init,
+    .on_record = metrics_on_record,
+};
