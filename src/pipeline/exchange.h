@@ -84,8 +84,8 @@ struct attempt {
     sse_reader sse; /* stream framing */
     buf events;     /* client events gathered for one write */
     bool stream_done_seen;
-    const char *stream_error; /* the provider's in-band stream error, arena */
-    uint64_t start_ns, head_ns;
+    const char *stream_error;           /* the provider's in-band stream error, arena */
+    uint64_t start_ns, head_ns, end_ns; /* sent, its head came, it ended (0: not yet) */
 
     /* the end */
     attempt_outcome outcome;

@@ -376,9 +376,38 @@ static void filters_body(exchange *x, const char *data, size_t len)
         if (stages[i]->on_body) stages[i]->on_body(x, x->state[i], data, len);
 }
 
+/* Where the time went before this response's head: x-aigw-overhead-us (aigw's own share, in
+ * microseconds) and Server-Timing (upstream and aigw, in milliseconds), added to the head's
+ * lines. Upstream time is each attempt's, from its send to its head (or its end); retry waits
+ * are neither. Hedged attempts overlap, so their sum can pass the wall time: the overhead is
+ * then 0, never negative. */
+static void add_timing_head(exchange *x)
+{
+    http_request *req = x->http;
+    uint64_t now = time_now_ns(), upstream = 0, waited = 0;
+    for (const attempt *a = x->attempts; a; a = a->next) {
+        uint64_t end = a->head_ns ? a->head_ns : a->end_ns ? a->end_ns : now;
+        if (a->start_ns && end > a->start_ns) upstream += end - a->start_ns;
+    }
+    if (x->walk)
+        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
+            waited += (uint64_t)(l->wait_ms * 1e6);
+    uint64_t total = now > req->start_ns ? now - req->start_ns : 0;
+    uint64_t overhead = total > upstream + waited ? total - upstream - waited : 0;
+    size_t cap = req->head_extra_len + 128;
+    char *h = arena_alloc(x->arena, cap);
+    if (req->head_extra_len) memcpy(h, req->head_extra, req->head_extra_len);
+    int n = snprintf(h + req->head_extra_len, cap - req->head_extra_len,
+                     "x-aigw-overhead-us: %llu\r\nServer-Timing: upstream;dur=%.3f, aigw;dur=%.3f\r\n",
+                     (unsigned long long)(overhead / 1000), upstream / 1e6, overhead / 1e6);
+    req->head_extra = h;
+    req->head_extra_len += n > 0 && (size_t)n < cap - req->head_extra_len ? (size_t)n : 0;
+}
+
 void exchange_respond(exchange *x, int status, const char *content_type, const char *extra_headers,
                       size_t extra_len, const char *body, size_t body_len)
 {
+    add_timing_head(x);
     filters_head(x, status, content_type, false);
     filters_body(x, body, body_len);
     filters_end(x, true);
@@ -399,6 +428,7 @@ void exchange_error(exchange *x, int status, const char *type, const char *code,
 void exchange_stream_begin(exchange *x, int status, const char *content_type, const char *extra_headers,
                            size_t extra_len)
 {
+    add_timing_head(x);
     filters_head(x, status, content_type, true);
     http_stream_begin(x->http, status, content_type, extra_headers, extra_len);
 }

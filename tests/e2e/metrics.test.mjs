@@ -3,7 +3,8 @@
 // after). A known set of requests is made with the official OpenAI and Anthropic SDKs; then
 // Prometheus's HTTP API is asked for the series and must hold exactly their counts, tokens and
 // histogram counts. Also: models a client invents add no series (they are all "other"), and
-// with auth on the endpoint needs the master key — Prometheus scrapes it with that key.
+// with auth on the endpoint needs the master key — Prometheus scrapes it with that key. Every
+// response says where its time went: x-aigw-overhead-us and Server-Timing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -149,4 +150,28 @@ test('with auth on, /metrics needs the master key', async () => {
   // Prometheus itself scraped with it: its target is up
   const up = await query('up{job="aigw"}');
   assert.equal(up[0].value, 1);
+});
+
+test('every response says where its time went: x-aigw-overhead-us and Server-Timing', async () => {
+  const openai = new OpenAI({ apiKey: key, baseURL: gw.baseURL, maxRetries: 0 });
+  const t0 = process.hrtime.bigint();
+  const { response } = await openai.chat.completions
+    .create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const overheadUs = response.headers.get('x-aigw-overhead-us');
+  assert.match(overheadUs, /^\d+$/);
+  const timing = Object.fromEntries(response.headers.get('server-timing').split(', ').map((p) => {
+    const [name, dur] = p.split(';dur=');
+    return [name, Number(dur)];
+  }));
+  assert.ok(timing.upstream > 0, JSON.stringify(timing));
+  assert.ok(Math.abs(timing.aigw * 1000 - Number(overheadUs)) <= 1, `${timing.aigw} ms vs ${overheadUs} us`);
+  assert.ok(timing.upstream + timing.aigw <= wallMs, `${JSON.stringify(timing)} within ${wallMs} ms`);
+  // a stream's head says the same; a local answer has no upstream time
+  const s = await openai.chat.completions.create({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse();
+  assert.match(s.response.headers.get('x-aigw-overhead-us'), /^\d+$/);
+  for await (const _ of s.data);
+  const health = await fetch(`${gw.url}/healthz`);
+  assert.match(health.headers.get('server-timing'), /^upstream;dur=0\.000, aigw;dur=\d+\.\d{3}$/);
 });
