@@ -111,6 +111,22 @@ static const field responses_store_table[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+#define TRC(member) offsetof(aigw_config, tracing.member)
+static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target);
+static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target);
+static bool parse_ratio(loader *ld, yaml_node_t *node, void *target);
+
+static const field tracing_table[] = {
+    {"endpoint", FIELD_CUSTOM, TRC(endpoint), 0, 0, NULL, parse_tracing_endpoint},
+    {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_tracing_headers},
+    {"sample_ratio", FIELD_CUSTOM, TRC(sample_ratio), 0, 0, NULL, parse_ratio},
+    {"service_name", FIELD_STRING, TRC(service_name), 0, 0, NULL, NULL},
+    {"queue", FIELD_INT, TRC(queue_max), 1, 1000000, NULL, NULL},
+    {"batch_delay", FIELD_DURATION, TRC(batch_delay_ms), 10, 60000, NULL, NULL},
+    {"timeout", FIELD_DURATION, TRC(timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
     {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
@@ -133,6 +149,7 @@ static const field top_table[] = {
     {"routes", FIELD_CUSTOM, 0, 0, 0, NULL, parse_routes},
     {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
     {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
+    {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -440,19 +457,16 @@ static bool parse_api_version(loader *ld, yaml_node_t *node, void *target)
     return parse_env_string(ld, node, target, "api_version");
 }
 
-static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
+/* A `headers:` mapping of name: value (values may be ${ENV}) into *headers; a second one in the
+ * same place replaces the first. */
+static bool read_header_pairs(loader *ld, yaml_node_t *node, header_pair **headers, size_t *nheaders)
 {
-    provider_config *p = target;
     if (node->type != YAML_MAPPING_NODE)
         return config__fail_at(ld, node, "'headers' must be a mapping of name: value");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    for (size_t j = 0; j < p->nheaders; j++) { /* a second `headers:` in one provider: the last counts */
-        free(p->headers[j].name);
-        free(p->headers[j].value);
-    }
-    free(p->headers);
-    p->headers = xcalloc(n ? n : 1, sizeof *p->headers);
-    p->nheaders = 0;
+    config_free_headers(*headers, *nheaders);
+    header_pair *out = *headers = xcalloc(n ? n : 1, sizeof *out);
+    *nheaders = 0;
     bool ok = true;
     for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&ld->doc, pr->key);
@@ -478,11 +492,61 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
             ok = config__fail_at(ld, v, "header '%s' value contains a line break", name);
             continue;
         }
-        p->headers[p->nheaders].name = xstrdup(name);
-        p->headers[p->nheaders].value = value;
-        p->nheaders++;
+        out[*nheaders].name = xstrdup(name);
+        out[*nheaders].value = value;
+        (*nheaders)++;
     }
     return ok;
+}
+
+void config_free_headers(header_pair *headers, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        free(headers[j].name);
+        free(headers[j].value);
+    }
+    free(headers);
+}
+
+static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    provider_config *p = target;
+    return read_header_pairs(ld, node, &p->headers, &p->nheaders);
+}
+
+static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    return read_header_pairs(ld, node, &cfg->tracing.headers, &cfg->tracing.nheaders);
+}
+
+static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "endpoint")) return false;
+    char *unset;
+    char *url = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!url) return false;
+    free(unset);
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+        free(url);
+        return config__fail_at(ld, node, "tracing.endpoint must be an http:// or https:// URL (OTLP/HTTP)");
+    }
+    free(*(char **)target);
+    *(char **)target = url;
+    return true;
+}
+
+/* A number from 0 to 1. */
+static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "sample_ratio")) return false;
+    const char *s = config__scalar(node);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v <= 1))
+        return config__fail_at(ld, node, "expected a number from 0 to 1, got '%s'", s);
+    *(double *)target = v;
+    return true;
 }
 
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target)
@@ -844,6 +908,8 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
+    cfg->tracing =
+        (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};
     cfg->max_connections = 10000;
     cfg->header_read_timeout_ms = 10000;
     cfg->request_body_timeout_ms = 120000;
@@ -940,11 +1006,7 @@ static void provider_free(provider_config *p)
     free(p->base_url);
     free(p->api_key);
     free(p->api_key_env);
-    for (size_t j = 0; j < p->nheaders; j++) {
-        free(p->headers[j].name);
-        free(p->headers[j].value);
-    }
-    free(p->headers);
+    config_free_headers(p->headers, p->nheaders);
     for (size_t j = 0; j < p->nmodels; j++)
         free(p->models[j]);
     free(p->models);
@@ -986,6 +1048,9 @@ void config_free(aigw_config *cfg)
     free(cfg->auth.secret_file);
     free(cfg->listen_host);
     free(cfg->access_log);
+    free(cfg->tracing.endpoint);
+    free(cfg->tracing.service_name);
+    config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);
     free(cfg->path);
     free(cfg->source);
     free(cfg);

@@ -50,6 +50,19 @@ typedef enum responses_mode {
 typedef struct header_pair {
     char *name, *value;
 } header_pair;
+void config_free_headers(header_pair *headers, size_t n);
+
+/* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP JSON (observe/trace.h). Off without an
+ * endpoint. */
+typedef struct tracing_settings {
+    char *endpoint;       /* e.g. http://127.0.0.1:4318/v1/traces; NULL: no spans are made */
+    header_pair *headers; /* sent with each POST (a collector's key) */
+    size_t nheaders;
+    double sample_ratio; /* of traces that start here; a client's sampled flag decides for its own */
+    char *service_name;  /* NULL: "aigw" */
+    int queue_max;       /* requests' span sets waiting to be sent */
+    uint32_t batch_delay_ms, timeout_ms;
+} tracing_settings;
 
 typedef struct provider_config {
     char *name;
@@ -180,7 +193,8 @@ typedef struct aigw_config {
     size_t nroute_sources;
     char *default_route_name; /* `default_route:` as written, or NULL */
     int default_route_line;
-    auth_settings auth; /* `auth:` */
+    auth_settings auth;       /* `auth:` */
+    tracing_settings tracing; /* `tracing:` */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */

@@ -166,6 +166,7 @@ attempt_prep attempt_prepare(attempt *a)
         a->message = a->local_error->message;
         return err.whole_request ? PREP_UNREADABLE : PREP_REFUSED;
     }
+    trace_attempt_headers(x, a);
     return PREP_READY;
 }
 

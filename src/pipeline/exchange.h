@@ -86,6 +86,7 @@ struct attempt {
     bool stream_done_seen;
     const char *stream_error;           /* the provider's in-band stream error, arena */
     uint64_t start_ns, head_ns, end_ns; /* sent, its head came, it ended (0: not yet) */
+    uint8_t span_id[8];                 /* its span: the provider's traceparent names it */
 
     /* the end */
     attempt_outcome outcome;
@@ -115,6 +116,14 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
+
+    /* the trace (trace_stage.c): ids, the client's parent span, whether spans are recorded
+     * (sampled) and whether a traceparent goes upstream; tracestate as the client sent it */
+    struct {
+        uint8_t trace_id[16], span_id[8], parent_id[8];
+        bool has_parent, sampled, propagate;
+        const char *state;
+    } trace;
 
     /* the plan */
     route_walk *walk;

@@ -46,7 +46,8 @@ extern const stage test_stage_wait, test_stage_canonical, test_stage_fanout, tes
 /* In phase order (pipeline_app.start checks it). */
 // clang-format off
 static const stage *const stages[] = {
-    &stage_admin,           /* ACCEPT */
+    &stage_trace,           /* ACCEPT */
+    &stage_admin,
     &stage_admin_reply,
     &stage_accept,
     &stage_auth,            /* AUTH */
@@ -551,12 +552,34 @@ static void pipeline_on_done(http_request *req)
     const attempt *a = x->answer ? x->answer : x->attempts;
     if (a) {
         r.provider = a->target.route->provider->name;
+        r.provider_type = a->target.route->provider->type;
         r.upstream_model = a->target.route->upstream_model;
         r.upstream_model_len = a->target.route->upstream_model_len;
         const usage_counts *u = &a->codec.usage;
         r.usage = (record_usage){u->prompt, u->completion, u->cached, u->cache_write, u->reasoning, u->seen};
         if (u->seen) r.cost_usd = attempt_cost(a);
         r.dropped_params = a->codec.dropped_params;
+    }
+    if (x->trace.sampled) {
+        r.trace_id = x->trace.trace_id;
+        r.span_id = x->trace.span_id;
+        r.parent_span_id = x->trace.has_parent ? x->trace.parent_id : NULL;
+        size_t n = 0;
+        for (const attempt *c = x->attempts; c; c = c->next)
+            n += c->start_ns != 0;
+        record_call *calls = arena_alloc(x->arena, (n ? n : 1) * sizeof *calls);
+        r.calls = calls;
+        r.ncalls = n;
+        for (const attempt *c = x->attempts; c; c = c->next) /* newest first: filled from the end */
+            if (c->start_ns)
+                calls[--n] = (record_call){.provider = c->target.route->provider->name,
+                                           .provider_type = c->target.route->provider->type,
+                                           .model = c->target.route->upstream_model,
+                                           .start_ns = c->start_ns,
+                                           .end_ns = c->end_ns,
+                                           .status = c->status,
+                                           .outcome = outcome_names[c->result],
+                                           .span_id = c->span_id};
     }
     if (x->walk) {
         r.route = route_tree_name(x->walk);
