@@ -229,7 +229,7 @@ void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_recor
 
 /* ---- the exposition ------------------------------------------------------------------------------- */
 
-static void append_escaped(buf *out, const char *v)
+void metrics_append_escaped(buf *out, const char *v)
 {
     for (const char *p = v; *p; p++) {
         if (*p == '\\' || *p == '"') {
@@ -249,12 +249,12 @@ static void append_labels(buf *out, const request_series *e, const char *extra_n
         if (i) buf_append_str(out, ",");
         buf_append(out, label_names[i], strlen(label_names[i]));
         buf_append_str(out, "=\"");
-        append_escaped(out, e->labels[i]);
+        metrics_append_escaped(out, e->labels[i]);
         buf_append_str(out, "\"");
     }
     if (extra_name) {
         buf_printf(out, ",%s=\"", extra_name);
-        append_escaped(out, extra_value);
+        metrics_append_escaped(out, extra_value);
         buf_append_str(out, "\"");
     }
     buf_append_str(out, "}");
@@ -314,7 +314,7 @@ static uint64_t group_sum(request_series **all, size_t i, size_t end, size_t off
 }
 #define SUM(field) group_sum(all, i, end, offsetof(request_series, field))
 
-static void family(buf *out, const char *name, const char *type, const char *help)
+void metrics_family(buf *out, const char *name, const char *type, const char *help)
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -325,16 +325,16 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     size_t n;
     request_series **all = collect(m, &n);
 
-    family(out, "aigw_requests_total", "counter",
-           "Requests finished, by route, model, provider, status class, client API and gateway key.");
+    metrics_family(out, "aigw_requests_total", "counter",
+                   "Requests finished, by route, model, provider, status class, client API and gateway key.");
     for (size_t i = 0, end; i < n; i = end) {
         end = group_end(all, n, i);
         buf_append_str(out, "aigw_requests_total");
         append_labels(out, all[i], NULL, NULL);
         buf_printf(out, " %llu\n", (unsigned long long)SUM(requests));
     }
-    family(out, "aigw_retries_total", "counter",
-           "Upstream attempts after a request's first: retries, fallbacks, hedges.");
+    metrics_family(out, "aigw_retries_total", "counter",
+                   "Upstream attempts after a request's first: retries, fallbacks, hedges.");
     for (size_t i = 0, end; i < n; i = end) {
         end = group_end(all, n, i);
         uint64_t v = SUM(retries);
@@ -343,7 +343,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
         append_labels(out, all[i], NULL, NULL);
         buf_printf(out, " %llu\n", (unsigned long long)v);
     }
-    family(out, "aigw_tokens_total", "counter", "Tokens the providers reported, by kind.");
+    metrics_family(out, "aigw_tokens_total", "counter", "Tokens the providers reported, by kind.");
     for (size_t i = 0, end; i < n; i = end) {
         end = group_end(all, n, i);
         for (int t = 0; t < NTOKENS; t++) {
@@ -354,7 +354,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
             buf_printf(out, " %llu\n", (unsigned long long)v);
         }
     }
-    family(out, "aigw_cost_usd_total", "counter", "Cost in US dollars at the catalog's prices.");
+    metrics_family(out, "aigw_cost_usd_total", "counter", "Cost in US dollars at the catalog's prices.");
     for (size_t i = 0, end; i < n; i = end) {
         end = group_end(all, n, i);
         uint64_t v = SUM(cost_nano_usd);
@@ -364,7 +364,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
         buf_printf(out, " %.9f\n", (double)v / 1e9);
     }
     for (int h = 0; h < NHISTS; h++) {
-        family(out, hist_families[h].name, "histogram", hist_families[h].help);
+        metrics_family(out, hist_families[h].name, "histogram", hist_families[h].help);
         for (size_t i = 0, end; i < n; i = end) {
             end = group_end(all, n, i);
             uint64_t cumulative = 0;
@@ -389,7 +389,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     }
     free(all);
 
-    family(out, "aigw_attempts_total", "counter", "Upstream attempts by provider and outcome.");
+    metrics_family(out, "aigw_attempts_total", "counter", "Upstream attempts by provider and outcome.");
     size_t na = 0, cap = 64;
     attempt_series **tries = xmalloc(cap * sizeof *tries);
     for (metrics_shard *s = m->shards; s; s = s->next)
@@ -404,7 +404,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
         for (end = i; end < na && !compare_attempts(&tries[i], &tries[end]); end++)
             total += read_counter(&tries[end]->attempts);
         buf_append_str(out, "aigw_attempts_total{provider=\"");
-        append_escaped(out, tries[i]->provider);
+        metrics_append_escaped(out, tries[i]->provider);
         buf_printf(out, "\",outcome=\"%s\"} %llu\n", tries[i]->outcome, (unsigned long long)total);
     }
     free(tries);
@@ -414,16 +414,17 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
         overflowed += read_counter(&s->overflowed);
     pthread_mutex_unlock(&m->lock);
 
-    family(out, "aigw_metrics_overflow_total", "counter",
-           "Requests counted under the all-\"other\" series because a worker's series table was full.");
+    metrics_family(
+        out, "aigw_metrics_overflow_total", "counter",
+        "Requests counted under the all-\"other\" series because a worker's series table was full.");
     buf_printf(out, "aigw_metrics_overflow_total %llu\n", (unsigned long long)overflowed);
-    family(out, "aigw_open_connections", "gauge", "Client connections open now.");
+    metrics_family(out, "aigw_open_connections", "gauge", "Client connections open now.");
     buf_printf(out, "aigw_open_connections %ld\n", g->open_connections);
-    family(out, "aigw_access_log_dropped_total", "counter",
-           "Access-log lines dropped because the writer's queue was full.");
+    metrics_family(out, "aigw_access_log_dropped_total", "counter",
+                   "Access-log lines dropped because the writer's queue was full.");
     buf_printf(out, "aigw_access_log_dropped_total %llu\n", (unsigned long long)g->log_dropped);
-    family(out, "aigw_build_info", "gauge", "The running build.");
+    metrics_family(out, "aigw_build_info", "gauge", "The running build.");
     buf_append_str(out, "aigw_build_info{version=\"");
-    append_escaped(out, g->version ? g->version : "");
+    metrics_append_escaped(out, g->version ? g->version : "");
     buf_append_str(out, "\"} 1\n");
 }

@@ -54,5 +54,9 @@ typedef struct metrics_gauges {
 
 /* Appends the exposition of every shard's sums and the gauges to out. Any thread. */
 void metrics_render(metrics *m, const metrics_gauges *g, buf *out);
+/* For series the caller adds after it: a family's # HELP and # TYPE lines, and a label value
+ * escaped as the format wants (backslash, double quote, newline). */
+void metrics_family(buf *out, const char *name, const char *type, const char *help);
+void metrics_append_escaped(buf *out, const char *value);
 
 #endif

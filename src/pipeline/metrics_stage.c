@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "observe/metrics.h"
+#include "routing/routing.h"
 #include "pipeline/stages.h"
 #include "server/server.h"
 #include "server/worker.h"
@@ -54,6 +55,44 @@ static void metrics_on_record(const exchange_record *r, void *shard)
     metrics_add(shard, &l, r);
 }
 
+typedef struct target_gauges {
+    buf *out;
+    int family; /* which of the three is being written */
+} target_gauges;
+
+static void target_gauge(void *ud, const routing_target_view *v)
+{
+    target_gauges *g = ud;
+    static const char *const names[] = {"aigw_target_breaker_state", "aigw_target_in_flight",
+                                        "aigw_target_latency_ewma_seconds"};
+    buf_printf(g->out, "%s{provider=\"", names[g->family]);
+    metrics_append_escaped(g->out, v->provider);
+    buf_append_str(g->out, "\",model=\"");
+    metrics_append_escaped(g->out, v->model);
+    if (g->family == 0)
+        buf_printf(g->out, "\",state=\"%s\"} %d\n", v->breaker, v->breaker_state);
+    else if (g->family == 1)
+        buf_printf(g->out, "\"} %d\n", v->in_flight);
+    else
+        buf_printf(g->out, "\"} %.6f\n", v->ewma_ms / 1e3);
+}
+
+/* The targets' health now (routing's shared state), as gauges. */
+static void render_targets(routing_state *health, buf *out)
+{
+    static const char *const help[][3] = {
+        {"aigw_target_breaker_state", "gauge", "A target's circuit breaker: 0 closed, 1 open, 2 half-open."},
+        {"aigw_target_in_flight", "gauge", "Requests a target has in flight now."},
+        {"aigw_target_latency_ewma_seconds", "gauge",
+         "A target's peak-EWMA time to the response head (0: never measured)."},
+    };
+    for (int f = 0; f < 3; f++) {
+        metrics_family(out, help[f][0], help[f][1], help[f][2]);
+        target_gauges g = {.out = out, .family = f};
+        routing_state_each(health, target_gauge, &g);
+    }
+}
+
 void answer_metrics(exchange *x)
 {
     if (x->config->auth.mode == AUTH_ON && !x->master_key) {
@@ -69,6 +108,7 @@ void answer_metrics(exchange *x)
     buf out;
     buf_init(&out, (size_t)64 << 20);
     metrics_render(registry, &g, &out);
+    if (x->config->health) render_targets(x->config->health, &out);
     exchange_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, out.data, out.len);
     buf_free(&out);
 }

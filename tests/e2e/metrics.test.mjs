@@ -59,6 +59,9 @@ access_log: stdout
 providers:
   - {name: oa, type: openai, base_url: "http://127.0.0.1:${mock.port}/v1", models: [mock-model]}
   - {name: an, type: anthropic, base_url: "http://127.0.0.1:${mock.port}", api_key: k, models: [claude-mock]}
+  - {name: bad, type: openai, base_url: "http://127.0.0.1:${mock.port}/v1", models: [mock-bad], headers: {x-mock-status: "500"}}
+routing:
+  breaker: {failures: 2, cooldown: 60s}
 auth:
   master_key: ${MASTER}
 `);
@@ -174,4 +177,24 @@ test('every response says where its time went: x-aigw-overhead-us and Server-Tim
   for await (const _ of s.data);
   const health = await fetch(`${gw.url}/healthz`);
   assert.match(health.headers.get('server-timing'), /^upstream;dur=0\.000, aigw;dur=\d+\.\d{3}$/);
+});
+
+test('each target the config names: its breaker, in-flight requests and latency, as gauges', async () => {
+  const openai = new OpenAI({ apiKey: key, baseURL: gw.baseURL, maxRetries: 0 });
+  await assert.rejects(openai.chat.completions.create({ model: 'mock-bad', messages: [{ role: 'user', content: 'hi' }] }),
+    (e) => e.status >= 500);
+  const text = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${MASTER}` } })).text();
+  assert.match(text, /^# TYPE aigw_target_breaker_state gauge$/m);
+  assert.match(text, /^aigw_target_breaker_state\{provider="bad",model="mock-bad",state="open"\} 1$/m);
+  assert.match(text, /^aigw_target_breaker_state\{provider="oa",model="mock-model",state="closed"\} 0$/m);
+  assert.match(text, /^aigw_target_in_flight\{provider="oa",model="mock-model"\} 0$/m);
+  const ewma = Number(text.match(/^aigw_target_latency_ewma_seconds\{provider="oa",model="mock-model"\} (\S+)$/m)[1]);
+  assert.ok(ewma > 0 && ewma < 5, String(ewma));
+  // targets a client names in a request's own config are not listed
+  const picked = await fetch(`${gw.baseURL}/chat/completions`, { method: 'POST',
+    headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json', 'x-aigw-config': '{"provider":"oa"}' },
+    body: JSON.stringify({ model: 'client-picked', messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal((await picked.json()).model, 'client-picked');
+  const after = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${MASTER}` } })).text();
+  assert.doesNotMatch(after, /client-picked/);
 });
