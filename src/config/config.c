@@ -127,6 +127,27 @@ static const field tracing_table[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+#define ALR(member) offsetof(aigw_config, alerts.member)
+static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target);
+
+static const field alert_webhook_table[] = {
+    {"url", FIELD_CUSTOM, ALR(webhook_url), 0, 0, NULL, parse_alert_webhook_url},
+    {"format", FIELD_CUSTOM, ALR(slack), 0, 0, NULL, parse_alert_format},
+    {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_headers},
+    {"timeout", FIELD_DURATION, ALR(timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field alerts_table[] = {
+    {"webhook", FIELD_SECTION, 0, 0, 0, alert_webhook_table, NULL},
+    {"min_interval", FIELD_DURATION, ALR(min_interval_ms), 0, 86400000, NULL, NULL},
+    {"rules", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_rules},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
     {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
@@ -150,6 +171,7 @@ static const field top_table[] = {
     {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
     {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
     {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
+    {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -508,6 +530,24 @@ void config_free_headers(header_pair *headers, size_t n)
     free(headers);
 }
 
+char **config_header_lines(const header_pair *headers, size_t n)
+{
+    char **lines = xcalloc(n ? n : 1, sizeof *lines);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(headers[i].name) + strlen(headers[i].value) + 3;
+        lines[i] = xmalloc(len);
+        snprintf(lines[i], len, "%s: %s", headers[i].name, headers[i].value);
+    }
+    return lines;
+}
+
+void config_free_lines(char **lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
@@ -547,6 +587,100 @@ static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
         return config__fail_at(ld, node, "expected a number from 0 to 1, got '%s'", s);
     *(double *)target = v;
     return true;
+}
+
+static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "url")) return false;
+    char *unset;
+    char *url = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!url) return false;
+    free(unset);
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+        free(url);
+        return config__fail_at(ld, node, "alerts.webhook.url must be an http:// or https:// URL");
+    }
+    free(*(char **)target);
+    *(char **)target = url;
+    return true;
+}
+
+static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "format")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "slack") && strcmp(v, "generic"))
+        return config__fail_at(ld, node, "alerts.webhook.format is slack or generic, got '%s'", v);
+    *(bool *)target = !strcmp(v, "slack");
+    return true;
+}
+
+static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    return read_header_pairs(ld, node, &cfg->alerts.headers, &cfg->alerts.nheaders);
+}
+
+static bool parse_alert_kind(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "kind")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "error_rate") && strcmp(v, "ttfb_p95"))
+        return config__fail_at(ld, node, "an alert's kind is error_rate or ttfb_p95, got '%s'", v);
+    *(int *)target = strcmp(v, "error_rate") ? 1 : 0;
+    return true;
+}
+
+static bool parse_number(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "above")) return false;
+    const char *s = config__scalar(node);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v < 1e9))
+        return config__fail_at(ld, node, "expected a number, got '%s'", s);
+    *(double *)target = v;
+    return true;
+}
+
+#define RULE(member) offsetof(alert_rule_config, member)
+static const field alert_rule_table[] = {
+    {"name", FIELD_STRING, RULE(name), 0, 0, NULL, NULL},
+    {"kind", FIELD_CUSTOM, RULE(kind), 0, 0, NULL, parse_alert_kind},
+    {"provider", FIELD_STRING, RULE(provider), 0, 0, NULL, NULL},
+    {"above", FIELD_CUSTOM, RULE(above), 0, 0, NULL, parse_number},
+    {"window", FIELD_DURATION, RULE(window_ms), 1000, 600000, NULL, NULL},
+    {"min_requests", FIELD_INT, RULE(min_requests), 0, 1000000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    if (node->type != YAML_SEQUENCE_NODE)
+        return config__fail_at(ld, node, "'alerts.rules' must be a list of {name, kind, above, window, …}");
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > 64) return config__fail_at(ld, node, "at most 64 alert rules (got %zu)", n);
+    alerts_config *a = &cfg->alerts;
+    a->rules = xcalloc(n ? n : 1, sizeof *a->rules);
+    bool ok = true;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+        alert_rule_config *r = &a->rules[a->nrules++];
+        *r = (alert_rule_config){
+            .window_ms = 60000, .min_requests = 1, .above = -1, .line = (int)item->start_mark.line + 1};
+        if (item->type != YAML_MAPPING_NODE) {
+            ok = config__fail_at(ld, item, "an alert rule is a mapping {name, kind, above, window, …}");
+            continue;
+        }
+        if (!config__apply_section(ld, item, "an alert rule", alert_rule_table, r)) {
+            ok = false;
+            continue;
+        }
+        if (!r->name || r->above < 0)
+            ok = config__fail_at(ld, item, "an alert rule needs a name and `above:` (its threshold)");
+    }
+    return ok;
 }
 
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target)
@@ -908,6 +1042,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
+    cfg->alerts = (alerts_config){.min_interval_ms = 300000, .timeout_ms = 5000};
     cfg->tracing =
         (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};
     cfg->max_connections = 10000;
@@ -1048,6 +1183,13 @@ void config_free(aigw_config *cfg)
     free(cfg->auth.secret_file);
     free(cfg->listen_host);
     free(cfg->access_log);
+    for (size_t i = 0; i < cfg->alerts.nrules; i++) {
+        free(cfg->alerts.rules[i].name);
+        free(cfg->alerts.rules[i].provider);
+    }
+    free(cfg->alerts.rules);
+    free(cfg->alerts.webhook_url);
+    config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);
     config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);

@@ -51,6 +51,10 @@ typedef struct header_pair {
     char *name, *value;
 } header_pair;
 void config_free_headers(header_pair *headers, size_t n);
+/* "Name: value" lines of n pairs (malloc'd, as is each line), as libcurl and the exporters take
+ * them; config_free_lines frees them. */
+char **config_header_lines(const header_pair *headers, size_t n);
+void config_free_lines(char **lines, size_t n);
 
 /* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP JSON (observe/trace.h). Off without an
  * endpoint. */
@@ -165,6 +169,27 @@ typedef struct auth_settings {
     int line;
 } auth_settings;
 
+/* `alerts:` — rules over the metrics, notified through a webhook (observe/alerts.h). */
+typedef struct alert_rule_config {
+    char *name;
+    int kind;       /* alert_kind: 0 error_rate, 1 ttfb_p95 */
+    char *provider; /* NULL: every provider */
+    double above;   /* the threshold: a fraction, or seconds */
+    uint32_t window_ms;
+    int min_requests;
+    int line;
+} alert_rule_config;
+
+typedef struct alerts_config {
+    alert_rule_config *rules;
+    size_t nrules;
+    char *webhook_url; /* NULL: log lines only */
+    bool slack;        /* `format: slack`: {"text": …}; else the generic object */
+    header_pair *headers;
+    size_t nheaders;
+    uint32_t min_interval_ms, timeout_ms;
+} alerts_config;
+
 #define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
 
 typedef struct aigw_config {
@@ -195,6 +220,7 @@ typedef struct aigw_config {
     int default_route_line;
     auth_settings auth;       /* `auth:` */
     tracing_settings tracing; /* `tracing:` */
+    alerts_config alerts;     /* `alerts:` */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */

@@ -21,9 +21,9 @@
 #include "util/alloc.h"
 
 /* Upper bounds in seconds (Prometheus' `le`), +Inf after them. */
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                   0.5,    1,     2.5,    5,     10,   30,    60,   120};
-#define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
+const double metrics_bucket_le[METRICS_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+#define NBUCKETS (METRICS_BUCKETS - 1)
 
 enum { LABEL_ROUTE, LABEL_MODEL, LABEL_PROVIDER, LABEL_STATUS, LABEL_INGRESS, LABEL_KEY, NLABELS };
 static const char *const label_names[NLABELS] = {"route", "model", "provider", "status", "ingress", "key"};
@@ -176,7 +176,7 @@ static void observe(histogram *hg, double seconds)
 {
     if (seconds < 0) seconds = 0;
     size_t b = 0;
-    while (b < NBUCKETS && seconds > bucket_le[b])
+    while (b < NBUCKETS && seconds > metrics_bucket_le[b])
         b++;
     bump(&hg->buckets[b], 1);
     bump(&hg->sum_ns, (uint64_t)(seconds * 1e9));
@@ -225,6 +225,30 @@ void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_recor
     if (r->first_byte_ns) observe(&e->hist[HIST_FIRST_BYTE], (double)(r->first_byte_ns - r->start_ns) / 1e9);
     if (tried) observe(&e->hist[HIST_UPSTREAM], upstream);
     observe(&e->hist[HIST_OVERHEAD], total - upstream - waited);
+}
+
+void metrics_provider_read(metrics *m, const char *provider, metrics_provider_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->lock);
+    for (metrics_shard *s = m->shards; s; s = s->next) {
+        for (size_t i = 0; i < METRICS_ATTEMPT_SERIES_MAX; i++) {
+            attempt_series *e = &s->attempts[i];
+            if (!atomic_load_explicit(&e->used, memory_order_acquire)) continue;
+            if (provider && strcmp(e->provider, provider)) continue;
+            uint64_t n = read_counter(&e->attempts);
+            out->attempts += n;
+            if (strcmp(e->outcome, "ok") && strcmp(e->outcome, "cancelled")) out->failed += n;
+        }
+        for (size_t i = 0; i < METRICS_SERIES_MAX; i++) {
+            request_series *e = &s->requests[i];
+            if (!atomic_load_explicit(&e->used, memory_order_acquire)) continue;
+            if (provider && strcmp(e->labels[LABEL_PROVIDER], provider)) continue;
+            for (size_t b = 0; b < METRICS_BUCKETS; b++)
+                out->first_byte[b] += read_counter(&e->hist[HIST_FIRST_BYTE].buckets[b]);
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* ---- the exposition ------------------------------------------------------------------------------- */
@@ -372,7 +396,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
                 cumulative += SUM(hist[h].buckets[b]);
                 char le[32];
                 if (b < NBUCKETS)
-                    snprintf(le, sizeof le, "%g", bucket_le[b]);
+                    snprintf(le, sizeof le, "%g", metrics_bucket_le[b]);
                 else
                     snprintf(le, sizeof le, "+Inf");
                 buf_printf(out, "%s_bucket", hist_families[h].name);

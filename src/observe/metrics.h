@@ -54,6 +54,17 @@ typedef struct metrics_gauges {
 
 /* Appends the exposition of every shard's sums and the gauges to out. Any thread. */
 void metrics_render(metrics *m, const metrics_gauges *g, buf *out);
+/* What alerts read (observe/alerts.c): one provider's totals so far, summed over the workers —
+ * upstream attempts and the failed ones, and its requests' times to first byte as counts per
+ * bucket (metrics_bucket_le[i] seconds; the last bucket is +Inf). provider NULL: every one. */
+#define METRICS_BUCKETS 18
+extern const double metrics_bucket_le[METRICS_BUCKETS - 1];
+typedef struct metrics_provider_totals {
+    uint64_t attempts, failed;
+    uint64_t first_byte[METRICS_BUCKETS];
+} metrics_provider_totals;
+void metrics_provider_read(metrics *m, const char *provider, metrics_provider_totals *out);
+
 /* For series the caller adds after it: a family's # HELP and # TYPE lines, and a label value
  * escaped as the format wants (backslash, double quote, newline). */
 void metrics_family(buf *out, const char *name, const char *type, const char *help);

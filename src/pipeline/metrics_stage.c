@@ -8,11 +8,15 @@
  * client APIs, the key a gateway key's id (bounded by the store; the per-worker table bounds it
  * again).
  *
+ * The config's alert rules run on a thread of their own over the same registry
+ * (observe/alerts.h), started and stopped with it.
+ *
  * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
  * when it is on — the series name keys, teams and spend. */
 #include <stdio.h>
 #include <string.h>
 
+#include "observe/alerts.h"
 #include "observe/metrics.h"
 #include "routing/routing.h"
 #include "pipeline/stages.h"
@@ -21,15 +25,43 @@
 #include "util/version.h"
 
 static metrics *registry;
+static alerts *alerting;
+
+/* The config's alert rules, running over the registry (read at start: a reload keeps them). */
+static bool start_alerts(const alerts_config *c, char *err, size_t errlen)
+{
+    alert_rule rules[ALERTS_MAX_RULES];
+    for (size_t i = 0; i < c->nrules && i < ALERTS_MAX_RULES; i++)
+        rules[i] = (alert_rule){.name = c->rules[i].name,
+                                .kind = c->rules[i].kind ? ALERT_TTFB_P95 : ALERT_ERROR_RATE,
+                                .provider = c->rules[i].provider,
+                                .threshold = c->rules[i].above,
+                                .window_s = (c->rules[i].window_ms + 999) / 1000,
+                                .min_requests = (uint32_t)c->rules[i].min_requests};
+    char **lines = config_header_lines(c->headers, c->nheaders);
+    alerts_settings s = {.rules = rules,
+                         .nrules = c->nrules < ALERTS_MAX_RULES ? c->nrules : ALERTS_MAX_RULES,
+                         .webhook_url = c->webhook_url,
+                         .slack = c->slack,
+                         .headers = lines,
+                         .nheaders = c->nheaders,
+                         .min_interval_s = c->min_interval_ms / 1000,
+                         .timeout_ms = c->timeout_ms};
+    alerting = alerts_start(&s, registry, err, errlen);
+    config_free_lines(lines, c->nheaders);
+    return alerting != NULL;
+}
 
 static bool metrics_start(const aigw_config *cfg, char *err, size_t errlen)
 {
     registry = metrics_new();
-    return true;
+    return !cfg->alerts.nrules || start_alerts(&cfg->alerts, err, errlen);
 }
 
 static void metrics_stop(void)
 {
+    alerts_stop(alerting);
+    alerting = NULL;
     metrics_free(registry);
     registry = NULL;
 }

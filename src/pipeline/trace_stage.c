@@ -34,12 +34,7 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
 {
     const tracing_settings *t = &cfg->tracing;
     if (!t->endpoint) return true;
-    char **lines = xcalloc(t->nheaders ? t->nheaders : 1, sizeof *lines);
-    for (size_t i = 0; i < t->nheaders; i++) {
-        size_t n = strlen(t->headers[i].name) + strlen(t->headers[i].value) + 3;
-        lines[i] = xmalloc(n);
-        snprintf(lines[i], n, "%s: %s", t->headers[i].name, t->headers[i].value);
-    }
+    char **lines = config_header_lines(t->headers, t->nheaders);
     trace_exporter_settings s = {
         .endpoint = t->endpoint,
         .headers = lines,
@@ -50,9 +45,7 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
         .timeout_ms = t->timeout_ms,
     };
     exporter = trace_exporter_start(&s, err, errlen);
-    for (size_t i = 0; i < t->nheaders; i++)
-        free(lines[i]);
-    free(lines);
+    config_free_lines(lines, t->nheaders);
     sample_ratio = t->sample_ratio;
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
