@@ -13,11 +13,15 @@
  *     moved — a write by this process or by another one sharing the file — loads a new snapshot
  *     and hands each subscriber (a worker) a reference.
  *
- * The backend is SQLite (store_sqlite.c): one file in WAL mode, created on first open, its
- * schema brought up to date by numbered migrations (schema_version). A change anywhere bumps
- * meta.keys_version in the same transaction, so a poll is one indexed read. Rejected:
- * SQLite's `PRAGMA data_version` (SQLite-only; PostgreSQL needs the counter or NOTIFY anyway)
- * and an update hook (sees only this connection's writes). */
+ * Two backends, one schema and one set of queries (store.c, written on the SQL driver of
+ * db.h): SQLite (db_sqlite.c), one file in WAL mode, the default; and PostgreSQL through libpq
+ * (db_postgres.c), which many instances share. `auth.store` picks: a PostgreSQL connection
+ * string (postgres://…, postgresql://…, or "host=… dbname=…") or else a file path. The schema
+ * is brought up to date by numbered migrations (schema_version). A change anywhere bumps
+ * meta.keys_version in the same transaction, so a poll is one indexed read on either backend.
+ * Rejected: SQLite's `PRAGMA data_version` (SQLite-only) and an update hook (sees only this
+ * connection's writes); PostgreSQL's LISTEN/NOTIFY for now (a second wake-up source for the
+ * service's thread, for a gain of under STORE_POLL_MS). */
 #ifndef AIGW_STORE_STORE_H
 #define AIGW_STORE_STORE_H
 
@@ -74,11 +78,21 @@ void store_key_clear(store_key *k);
 
 typedef struct store store;
 
-/* Opens (creating it on first use) the store at path and brings its schema up to date. NULL
- * with a message in err naming the path: unreadable, not an aigw store (a damaged file, another
- * program's database), or written by a newer aigw. Blocking: call it off every event loop. */
-store *store_open(const char *path, char *err, size_t errlen);
+/* Opens the store target names (a SQLite file, created on first use, or a PostgreSQL
+ * connection string: store_is_shared) and brings its schema up to date. NULL with a message in
+ * err naming the store (never its password): unreadable or unreachable, not an aigw store (a
+ * damaged file, another program's tables), or written by a newer aigw. Blocking: call it off
+ * every event loop. A PostgreSQL store whose connection is lost later reconnects by itself;
+ * calls fail meanwhile (STORE_ERROR). */
+store *store_open(const char *target, char *err, size_t errlen);
 void store_close(store *s);
+/* True when target names a PostgreSQL database (a store many instances share) rather than a
+ * file. */
+bool store_is_shared(const char *target);
+/* target as messages may show it: the connection string's password replaced by "***". */
+void store_describe(const char *target, char *out, size_t len);
+/* The store's name as store_describe gives it. */
+const char *store_name(store *s);
 /* The schema version the store is at (the number of migrations applied). */
 int store_schema_version(store *s);
 /* The last error's message (valid until the next call on s). */

@@ -1,9 +1,9 @@
-/* test_store_sqlite.c — the SQLite store and the key snapshot: migrations on a new file and
+/* test_store.c — the store on SQLite and the key snapshot: migrations on a new file and
  * again on an existing one, refusals (a damaged file, another program's database, a newer
  * schema), keys written and found by id, alias and digest, a disabled key seen as such by the
  * snapshot, the plaintext key nowhere in the files, and the service handing a subscriber a
  * new snapshot after a write. */
-#include "../../src/store/store_sqlite.c" /* first: cmocka defines a fail() macro */
+#include "../../src/store/store.c" /* first: cmocka defines a fail() macro */
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "access/access.h"
 
@@ -96,14 +97,14 @@ static void test_migrations(void **state)
     s = open_ok("m.db");
     assert_int_equal(store_schema_version(s), NMIGRATIONS);
     int64_t applied = 0;
-    assert_true(query_int(s, "SELECT version FROM schema_version", &applied, NULL));
+    assert_true(query_int(s, "SELECT version FROM schema_version", NULL, &applied, NULL));
     assert_int_equal(applied, NMIGRATIONS);
     /* WAL, as promised */
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
+    db_stmt *st = db_prepare(s->db, "PRAGMA journal_mode");
+    assert_non_null(st);
+    assert_int_equal(db_step(st), DB_ROW);
+    assert_string_equal(db_column_text(st, 0), "wal");
+    db_finalize(st);
     store_close(s);
 }
 
@@ -122,10 +123,10 @@ static void test_refusals(void **state)
 
     /* another program's database */
     path_in_dir(path, sizeof path, "other.db");
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE songs (title TEXT)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "CREATE TABLE songs (title TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
     assert_null(store_open(path, err, sizeof err));
     assert_non_null(strstr(err, "not an aigw store"));
 
