@@ -154,6 +154,10 @@ static void poll_version(store_service *svc)
         svc->error_reported = true;
         return;
     }
+    if (svc->error_reported) {
+        fprintf(stderr, "aigw: store: %s answers again\n", store_name(svc->store));
+        svc->error_reported = false;
+    }
     pthread_mutex_lock(&svc->lock);
     bool same = svc->current && svc->current->version == version;
     pthread_mutex_unlock(&svc->lock);
