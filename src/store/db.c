@@ -134,6 +134,21 @@ void db_finalize(db_stmt *st)
     if (st) st->db->driver->finalize(st);
 }
 
+bool db_listen(db *d, const char *channel)
+{
+    return d->driver->listen ? d->driver->listen(d, channel) : true;
+}
+
+int db_notify_fd(db *d)
+{
+    return d->driver->notify_fd ? d->driver->notify_fd(d) : -1;
+}
+
+bool db_notified(db *d)
+{
+    return d->driver->notified ? d->driver->notified(d) : false;
+}
+
 bool db_placeholders_to_dollar(const char *sql, char *out, size_t outlen, int *nparams)
 {
     size_t used = 0;

@@ -79,6 +79,16 @@ const void *db_column_blob(db_stmt *st, int i, size_t *len);
 int64_t db_changes(db_stmt *st);
 void db_finalize(db_stmt *st); /* takes NULL */
 
+/* Change announcements (PostgreSQL's LISTEN/NOTIFY; SQLite has none and answers -1/false).
+ * db_listen subscribes this connection to channel (an identifier, not user input), again after
+ * each reconnect. db_notify_fd is a descriptor to poll for readability, or -1 (none, or not
+ * connected: it changes across reconnects, so ask again before each wait). db_notified reads
+ * what arrived and says whether a notification did, including one libpq already buffered
+ * during a query — call it before waiting. */
+bool db_listen(db *d, const char *channel);
+int db_notify_fd(db *d);
+bool db_notified(db *d);
+
 /* sql with `?` and `?N` placeholders rewritten to PostgreSQL's $N (outside quoted strings and
  * identifiers) into out. *nparams: the highest number used. False when out is too small or a
  * number is out of 1..DB_PARAMS_MAX. */

@@ -24,6 +24,9 @@ typedef struct db_driver {
     const void *(*column_blob)(db_stmt *st, int i, size_t *len);
     int64_t (*changes)(db_stmt *st);
     void (*finalize)(db_stmt *st);
+    bool (*listen)(db *d, const char *channel); /* NULL: no announcements */
+    int (*notify_fd)(db *d);
+    bool (*notified)(db *d);
     const char *begin_write_sql;
 } db_driver;
 

@@ -14,6 +14,11 @@
  * the loss fail, the caller rolls back, and its next transaction starts on a new connection
  * (a silent reconnect there would commit half a transaction in autocommit).
  *
+ * Changes are announced with NOTIFY on a channel the store names (db_listen): the store's
+ * thread polls the socket between queries, so another instance's write arrives at once instead
+ * of at the next version poll; the poll stays as the fallback (a notification is lost while the
+ * connection is down).
+ *
  * The connection string is never logged: messages name the store by its redacted form
  * (conninfo_redact). libpq's notices (NOTICE, WARNING) are dropped instead of printed. */
 #include <stdio.h>
@@ -36,6 +41,7 @@ typedef struct pg_db {
     PGconn *conn;
     char *conninfo;
     char name[256]; /* the connection string without its password, for messages */
+    char *channel;  /* LISTENed to, again after each reconnect; NULL: none */
     bool in_transaction;
     uint32_t backoff_ms;
     uint64_t next_attempt_ms;
@@ -85,6 +91,14 @@ static bool connected(pg_db *d)
     return d->conn && PQstatus(d->conn) == CONNECTION_OK;
 }
 
+/* LISTEN on the connection; a failure only costs the announcements (the poll remains). */
+static void listen_now(pg_db *d)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "LISTEN \"%s\"", d->channel);
+    PQclear(PQexec(d->conn, sql));
+}
+
 /* Connects (first time) or reconnects, at most once per backoff interval. */
 static bool pg_ready(pg_db *d)
 {
@@ -111,6 +125,7 @@ static bool pg_ready(pg_db *d)
     if (connected(d)) {
         d->backoff_ms = 0;
         d->next_attempt_ms = 0;
+        if (d->channel) listen_now(d);
         return true;
     }
     set_libpq_error(d, "cannot connect: ", d->conn ? PQerrorMessage(d->conn) : "out of memory");
@@ -125,6 +140,7 @@ static void pg_close(db *base)
     pg_db *d = (pg_db *)base;
     if (d->conn) PQfinish(d->conn);
     free(d->conninfo);
+    free(d->channel);
     free(d);
 }
 
@@ -344,6 +360,35 @@ static void pg_finalize(db_stmt *base)
     free(st);
 }
 
+static bool pg_listen(db *base, const char *channel)
+{
+    pg_db *d = (pg_db *)base;
+    free(d->channel);
+    d->channel = xstrdup(channel);
+    if (connected(d) && !d->in_transaction) listen_now(d);
+    return true;
+}
+
+static int pg_notify_fd(db *base)
+{
+    pg_db *d = (pg_db *)base;
+    return d->channel && connected(d) && !d->in_transaction ? PQsocket(d->conn) : -1;
+}
+
+static bool pg_notified(db *base)
+{
+    pg_db *d = (pg_db *)base;
+    if (!d->conn || !connected(d)) return false;
+    PQconsumeInput(d->conn); /* a failure shows as a lost connection at the next query */
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(d->conn))) {
+        any = true;
+        PQfreemem(n);
+    }
+    return any;
+}
+
 const db_driver db__postgres_driver = {
     .dialect = DB_POSTGRES,
     .open = pg_open,
@@ -363,5 +408,8 @@ const db_driver db__postgres_driver = {
     .column_blob = pg_column_blob,
     .changes = pg_changes,
     .finalize = pg_finalize,
+    .listen = pg_listen,
+    .notify_fd = pg_notify_fd,
+    .notified = pg_notified,
     .begin_write_sql = "BEGIN",
 };

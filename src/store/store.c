@@ -15,8 +15,9 @@
  * Lists (models, tags) and metadata are JSON text in their columns: they are read whole with
  * the key and never queried by part. Limits and budgets have their columns already (LiteLLM's
  * names); spend, teams and virtual keys come as further migrations — the schema grows, it is
- * not rewritten. Every write bumps meta.keys_version in its transaction, so another instance's
- * poll is one indexed read. */
+ * not rewritten. Every write bumps meta.keys_version in its transaction (bump_version), so
+ * another instance's poll is one indexed read; on PostgreSQL it also NOTIFYs, so a listening
+ * instance hears of it at once. */
 #include "store/store.h"
 
 #include <stdarg.h>
@@ -30,8 +31,12 @@
 #include "util/alloc.h"
 #include "util/conninfo.h"
 
+/* The NOTIFY channel a write announces itself on (PostgreSQL). */
+#define CHANGE_CHANNEL "aigw_store"
+
 struct store {
     db *db;
+    bool listening;
     char name[256]; /* the path, or the connection string without its password */
     int version;
     char error[512];
@@ -374,6 +379,26 @@ static void bind_key(db_stmt *st, const store_key *k)
     db_bind_int64(st, 16, k->updated_at);
 }
 
+/* Inside a write's transaction: the version counter the other instances poll, and on
+ * PostgreSQL a NOTIFY (delivered at commit, dropped on rollback) so they need not wait for the
+ * poll. Every write of the store ends with it. */
+static bool bump_version(store *s)
+{
+    if (!exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")) return false;
+    return db_dialect_of(s->db) != DB_POSTGRES || exec(s, "NOTIFY " CHANGE_CHANNEL);
+}
+
+int store_change_fd(store *s)
+{
+    if (!s->listening) s->listening = db_listen(s->db, CHANGE_CHANNEL);
+    return db_notify_fd(s->db);
+}
+
+bool store_change_announced(store *s)
+{
+    return db_notified(s->db);
+}
+
 /* Runs a prepared write inside a transaction with the version bump, and finalizes it. No row
  * changed → NOT_FOUND. */
 static store_result write_one(store *s, db_stmt *st)
@@ -391,8 +416,7 @@ static store_result write_one(store *s, db_stmt *st)
     else if (db_changes(st) == 0)
         r = STORE_NOT_FOUND;
     db_finalize(st);
-    if (r == STORE_OK && !exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'keys_version'"))
-        r = STORE_ERROR;
+    if (r == STORE_OK && !bump_version(s)) r = STORE_ERROR;
     if (r == STORE_OK && exec(s, "COMMIT")) return STORE_OK;
     db_rollback(s->db);
     return r == STORE_OK ? STORE_ERROR : r;

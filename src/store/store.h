@@ -1,6 +1,5 @@
 /* store.h — the gateway's persistent state (gateway keys today; spend, teams and virtual keys
- * in later slices), behind one interface that a PostgreSQL backend will implement with the
- * same schema.
+ * in later slices), behind one interface with two backends: SQLite and PostgreSQL.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -9,9 +8,10 @@
  *   - the key snapshot: every key, immutable and reference-counted, sorted by digest for the
  *     request path's lookup (no lock, no I/O: workers only read it).
  *   - the store service: a thread that owns the store, runs the jobs given to it (admin writes),
- *     polls the store's version counter (every STORE_POLL_MS, and after each job) and, when it
- *     moved — a write by this process or by another one sharing the file — loads a new snapshot
- *     and hands each subscriber (a worker) a reference.
+ *     polls the store's version counter (every STORE_POLL_MS, after each job, and when the
+ *     store announces a change) and, when it moved — a write by this process or by another
+ *     one sharing the store — loads a new snapshot and hands each subscriber (a worker) a
+ *     reference.
  *
  * Two backends, one schema and one set of queries (store.c, written on the SQL driver of
  * db.h): SQLite (db_sqlite.c), one file in WAL mode, the default; and PostgreSQL through libpq
@@ -19,9 +19,10 @@
  * string (postgres://…, postgresql://…, or "host=… dbname=…") or else a file path. The schema
  * is brought up to date by numbered migrations (schema_version). A change anywhere bumps
  * meta.keys_version in the same transaction, so a poll is one indexed read on either backend.
- * Rejected: SQLite's `PRAGMA data_version` (SQLite-only) and an update hook (sees only this
- * connection's writes); PostgreSQL's LISTEN/NOTIFY for now (a second wake-up source for the
- * service's thread, for a gain of under STORE_POLL_MS). */
+ * On PostgreSQL each write also NOTIFYs, and the service's thread, LISTENing, wakes at once;
+ * the poll stays as the fallback (a notification sent while this instance was disconnected is
+ * lost) and is all SQLite has. Rejected: SQLite's `PRAGMA data_version` (SQLite-only) and an
+ * update hook (sees only this connection's writes). */
 #ifndef AIGW_STORE_STORE_H
 #define AIGW_STORE_STORE_H
 
@@ -97,6 +98,13 @@ const char *store_name(store *s);
 int store_schema_version(store *s);
 /* The last error's message (valid until the next call on s). */
 const char *store_error(store *s);
+
+/* A descriptor that turns readable when another process may have changed the store
+ * (PostgreSQL: a NOTIFY, LISTENed to from the first call), or -1 (SQLite, or not connected;
+ * ask again before each wait). store_change_announced reads what came (and what libpq buffered
+ * during a query: call it before waiting too) and says whether a change was announced. */
+int store_change_fd(store *s);
+bool store_change_announced(store *s);
 
 /* Writes. Each is one transaction that also bumps the version counter. */
 store_result store_key_insert(store *s, const store_key *k);
