@@ -7,12 +7,12 @@
  * gateway key, however privileged later, is not enough in this slice.
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
- * request into a job, queues it to the store's thread (store_service_submit) and waits
- * (STAGE_AGAIN); the thread runs admin_handle and gives the ticket back
- * (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the loop. The
- * job is counted twice (the thread's and the exchange's): whichever side lets go last frees it,
- * so a client that leaves while the thread works leaves nothing behind. A worker closing waits
- * for its jobs in flight, since their resumes go through its loop.
+ * request into a job, queues it to the store's thread (store_service_submit_then) and waits
+ * (STAGE_AGAIN); the thread runs admin_handle, hands the workers the snapshot with its writes,
+ * and gives the ticket back (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the
+ * loop. The job is counted twice (the thread's and the exchange's): whichever side lets go last frees it, so
+ * a client that leaves while the thread works leaves nothing behind. A worker closing waits for its jobs in
+ * flight, since their resumes go through its loop.
  *
  * Rejected: a second listener with its own application table for the admin API (the server
  * runs one application; a second would need its own workers, drain and reload paths for a
@@ -64,8 +64,15 @@ static void job_release(admin_job *job)
 static void run_job(store *s, void *arg)
 {
     admin_job *job = arg;
-    admin_worker *aw = job->aw;
     admin_handle(s, auth_secret(), &job->req, &job->reply);
+}
+
+/* On the store's thread, once the workers have been handed the keys as run_job left them: the
+ * client that made a key can use it as soon as it has the answer. */
+static void job_done(void *arg)
+{
+    admin_job *job = arg;
+    admin_worker *aw = job->aw;
     exchange_resume_from_thread(job->ticket, STAGE_NEXT);
     job_release(job);
     pthread_mutex_lock(&aw->lock);
@@ -162,7 +169,7 @@ static stage_result admin_on_request(exchange *x, void *state)
     pthread_mutex_lock(&job->aw->lock);
     job->aw->pending++;
     pthread_mutex_unlock(&job->aw->lock);
-    if (!store_service_submit(auth_service(), run_job, job)) {
+    if (!store_service_submit_then(auth_service(), run_job, job_done, job)) {
         pthread_mutex_lock(&job->aw->lock);
         job->aw->pending--;
         pthread_mutex_unlock(&job->aw->lock);

@@ -116,9 +116,13 @@ static bool pg_ready(pg_db *d)
     if (d->conn) {
         PQreset(d->conn);
     } else {
-        /* connect_timeout first, so a connection string that sets its own wins */
-        const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-        const char *values[] = {CONNECT_TIMEOUT_S, "aigw", d->conninfo, NULL};
+        /* Our defaults first, so a connection string that sets its own wins: a bounded connect,
+         * and a peer that vanished mid-query (no RST: a dead host, a dropped route) noticed in
+         * seconds rather than at the kernel's TCP timeout — the store's thread waits meanwhile. */
+        const char *keywords[] = {
+            "connect_timeout",  "tcp_user_timeout", "keepalives_idle", "keepalives_interval",
+            "keepalives_count", "application_name", "dbname",          NULL};
+        const char *values[] = {CONNECT_TIMEOUT_S, "15000", "30", "10", "3", "aigw", d->conninfo, NULL};
         d->conn = PQconnectdbParams(keywords, values, 1);
         if (d->conn) PQsetNoticeProcessor(d->conn, ignore_notice, NULL);
     }

@@ -17,7 +17,13 @@
  * names); spend, teams and virtual keys come as further migrations — the schema grows, it is
  * not rewritten. Every write bumps meta.keys_version in its transaction (bump_version), so
  * another instance's poll is one indexed read; on PostgreSQL it also NOTIFYs, so a listening
- * instance hears of it at once. */
+ * instance hears of it at once.
+ *
+ * Adding a table (spend, teams, virtual keys): a migration at the end of the array (with a
+ * postgres_sql only where a type differs, BLOB → BYTEA), and its functions here on db.h —
+ * db_prepare with `?` placeholders, db_bind_*, db_step, db_column_*, db_finalize; a write runs
+ * between db_begin_write and COMMIT and ends with bump_version when the snapshot must see it.
+ * No SQLite or libpq call belongs in this file. */
 #include "store/store.h"
 
 #include <stdarg.h>

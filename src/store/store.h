@@ -163,5 +163,11 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub);
  * when STORE_JOBS_MAX jobs already wait or the service is stopping. */
 #define STORE_JOBS_MAX 256
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg);
+/* store_service_submit, and then then(arg) on the service's thread once the snapshot holding
+ * run's writes has been handed to every subscriber: a caller that answers its client from then
+ * (the admin API) lets the client's next request see its own write, on a store where loading a
+ * snapshot takes a round trip. then may be NULL. */
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg);
 
 #endif

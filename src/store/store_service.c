@@ -118,6 +118,7 @@ void key_snapshot_release(key_snapshot *snap)
 
 typedef struct store_job {
     void (*run)(store *s, void *arg);
+    void (*then)(void *arg); /* after the snapshot with run's writes is published; NULL: none */
     void *arg;
 } store_job;
 
@@ -216,6 +217,10 @@ static void *service_thread(void *arg)
             svc->njobs--;
             pthread_mutex_unlock(&svc->lock);
             job.run(svc->store, job.arg);
+            if (job.then) {
+                poll_version(svc);
+                job.then(job.arg);
+            }
             pthread_mutex_lock(&svc->lock);
         }
         if (svc->stopping) break;
@@ -295,10 +300,16 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub)
 
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg)
 {
+    return store_service_submit_then(svc, run, NULL, arg);
+}
+
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg)
+{
     pthread_mutex_lock(&svc->lock);
     bool ok = !svc->stopping && svc->njobs < STORE_JOBS_MAX;
     if (ok) {
-        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, arg};
+        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, then, arg};
         svc->njobs++;
         wake(svc);
     }

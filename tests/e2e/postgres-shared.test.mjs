@@ -165,3 +165,38 @@ test('a PostgreSQL store that does not answer at start is refused, named without
   assert.ok(!check.stderr.includes(pg.password));
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('`aigw keys` on a keyword connection string (unix socket); another program\'s tables and a newer schema refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aigw-pg-direct-'));
+  const file = join(dir, 'aigw.yaml');
+  const keys = (...args) => spawnSync(AIGW_BIN, ['keys', ...args, '-c', file, '--direct'], { encoding: 'utf8', timeout: 20000 });
+  const withStore = (store) => writeFileSync(file, config(store));
+  try {
+    // libpq's keyword form, over the cluster's unix socket: sees the keys the instances made
+    withStore(`host=${pg.socketDir} port=${pg.port} dbname=aigw user=aigw`);
+    const list = keys('list');
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stderr, /on the store database host=\S+ port=\d+ dbname=aigw user=aigw/);
+    assert.match(list.stdout, /after-restart/);
+
+    // a database whose tables are another program's
+    pg.psql('CREATE DATABASE other');
+    pg.psql('CREATE TABLE songs (title TEXT)', 'other');
+    withStore(`host=${pg.socketDir} port=${pg.port} dbname=other user=aigw password=not-needed-on-the-socket`);
+    const other = keys('list');
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /password=\*\*\* holds tables of another program \(no schema_version table\)/);
+    assert.ok(!other.stderr.includes('not-needed-on-the-socket'));
+
+    // a schema a newer aigw wrote
+    pg.psql('CREATE DATABASE newer');
+    withStore(`host=${pg.socketDir} port=${pg.port} dbname=newer user=aigw`);
+    assert.equal(keys('list').status, 0); // made, migrated
+    pg.psql('UPDATE schema_version SET version = 999', 'newer');
+    const newer = keys('list');
+    assert.equal(newer.status, 1);
+    assert.match(newer.stderr, /written by a newer aigw \(schema version 999/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -260,8 +260,39 @@ static void insert_job(store *s, void *arg)
     assert_int_equal(store_key_insert(s, arg), STORE_OK);
 }
 
+/* What then() sees: the subscriber's last snapshot and the service's, when it ran. */
+typedef struct after_write {
+    published *p;
+    store_service *svc;
+    size_t subscriber_keys, service_keys;
+    atomic_bool ran;
+} after_write;
+
+static void after_insert(void *arg)
+{
+    after_write *a = arg;
+    pthread_mutex_lock(&a->p->lock);
+    a->subscriber_keys = a->p->last ? a->p->last->nkeys : 0;
+    pthread_mutex_unlock(&a->p->lock);
+    key_snapshot *snap = store_service_snapshot(a->svc);
+    a->service_keys = snap->nkeys;
+    key_snapshot_release(snap);
+    atomic_store(&a->ran, true);
+}
+
+static void insert_job_then(store *s, void *arg)
+{
+    (void)arg;
+    store_key k;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "three", NULL);
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+    store_key_clear(&k);
+}
+
 /* A write through the service reaches a subscriber at once; a write by another connection
- * (another process) within a poll. */
+ * (another process) within a poll; a job's then() runs after its write was published (the
+ * admin API answers from there, so a client's next request sees its own write). */
 static void test_service(void **state)
 {
     char err[512];
@@ -299,8 +330,16 @@ static void test_service(void **state)
         pthread_mutex_unlock(&p.lock);
     }
     assert_true(seen);
+
+    after_write a = {.p = &p, .svc = svc};
+    assert_true(store_service_submit_then(svc, insert_job_then, after_insert, &a));
+    for (int i = 0; i < 300 && !atomic_load(&a.ran); i++) /* within 3 s */
+        usleep(10000);
+    assert_true(atomic_load(&a.ran));
     store_service_unsubscribe(svc, &sub);
     store_service_stop(svc);
+    assert_int_equal(a.subscriber_keys, 3);
+    assert_int_equal(a.service_keys, 3);
     key_snapshot_release(p.last);
     store_key_clear(&k);
     store_key_clear(&k2);
