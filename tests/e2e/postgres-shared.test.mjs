@@ -1,10 +1,12 @@
 // postgres-shared.test.mjs — two aigw processes sharing one PostgreSQL store (and the digest
-// secret), as instances behind a load balancer would: a key made through one's admin API works
+// secret), as instances behind a load balancer would: started together on an empty database,
+// they migrate it once; a key made through one's admin API works
 // on the other within a bounded wait; disabled, enabled or deleted on one, the other follows; the
 // database stopped mid-run — both keep serving the keys they hold, an admin write says the
 // store failed, and when the database is back both pick up changes again; the connection
 // string's password never in their output. Also: a store that does not answer at start is
-// refused with a message that names it without its password.
+// refused with a message that names it without its password; `aigw keys` on a libpq keyword
+// string; another program's tables and a newer schema refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,8 +41,8 @@ before(async () => {
   process.env.AIGW_TEST_PG_PASSWORD = pg.password;
   process.env.AIGW_TEST_DIGEST_SECRET = 'shared-digest-secret-0123456789';
   const text = config(pg.urlWithEnv('AIGW_TEST_PG_PASSWORD'));
-  a = await startGateway(text);
-  b = await startGateway(text);
+  // both at once against the empty database: the migrations' advisory lock lets one apply them
+  [a, b] = await Promise.all([startGateway(text), startGateway(text)]);
 });
 
 after(async () => {
@@ -80,6 +82,11 @@ async function outcome(gw, key) {
 
 const becomes = (gw, key, want, ms = SHARED_WITHIN_MS) =>
   eventually(async () => (await outcome(gw, key)) === want, ms, `${want} on the other instance`);
+
+test('two instances started together migrated the empty database once', () => {
+  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 1');
+  assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'keys_version'").trim(), '1');
+});
 
 test('a key made on one instance works on the other; disabled, enabled, deleted there, the first follows', async () => {
   const made = await admin(a, 'POST', '/admin/keys', { key_alias: 'shared', models: ['mock-model', 'claude-mock'] });
