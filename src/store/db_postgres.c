@@ -77,6 +77,7 @@ static void set_libpq_error(pg_db *d, const char *what, const char *msg)
     size_t n = strlen(line);
     while (n && line[n - 1] == ' ')
         line[--n] = '\0';
+    conninfo_scrub(d->conninfo, line, sizeof line);
     db__set_error(&d->base, "%s: %s%s", d->name, what, line);
 }
 

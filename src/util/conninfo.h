@@ -20,4 +20,9 @@ bool conninfo_is_postgres(const char *s);
  * it went in. What aigw logs or answers when it names the store. */
 void conninfo_redact(const char *s, char *out, size_t len);
 
+/* Every password written in conninfo (as conninfo_redact finds them) replaced by "***" where it
+ * occurs in msg (a NUL-terminated string in a buffer of len bytes), for messages from libpq,
+ * which quote a malformed token — a password among them — as written. */
+void conninfo_scrub(const char *conninfo, char *msg, size_t len);
+
 #endif

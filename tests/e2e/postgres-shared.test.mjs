@@ -164,6 +164,12 @@ test('a PostgreSQL store that does not answer at start is refused, named without
   assert.equal(r.status, 1);
   assert.match(r.stderr, /store postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:1\/aigw: cannot connect/);
   assert.ok(!r.stderr.includes(pg.password));
+  // libpq quotes a malformed URI token as written: a password with a stray '%' is masked there too
+  writeFileSync(file, config('postgres://aigw:pass%zzword@127.0.0.1:1/aigw'));
+  const malformed = spawnSync(AIGW_BIN, ['serve', '-c', file], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(malformed.status, 1);
+  assert.match(malformed.stderr, /invalid percent-encoded token: "\*\*\*"/);
+  assert.ok(!malformed.stderr.includes('zzword'));
   // and without a shared secret the config says why one is needed
   writeFileSync(file, config(pg.url).replace(/\n {2}secret: .*\n/, '\n'));
   const check = spawnSync(AIGW_BIN, ['serve', '-c', file], { encoding: 'utf8', timeout: 20000 });

@@ -53,11 +53,36 @@ static void test_redact(void **state)
     assert_string_equal(small, "postgres://");
 }
 
+static void expect_scrubbed(const char *conninfo, const char *msg, size_t len, const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", msg);
+    conninfo_scrub(conninfo, buf, len);
+    assert_string_equal(buf, want);
+}
+
+/* libpq quotes a malformed token as written: the password is masked wherever it appears. */
+static void test_scrub(void **state)
+{
+    (void)state;
+    expect_scrubbed("postgres://aigw:p%zzw@db/aigw", "invalid percent-encoded token: \"p%zzw\"", 256,
+                    "invalid percent-encoded token: \"***\"");
+    expect_scrubbed("host=db password=hunter2", "hunter2 and hunter2", 256, "*** and ***");
+    expect_scrubbed("postgres://db/x?password=a", "a cat", 256, "*** c***t"); /* blunt, never leaky */
+    expect_scrubbed("postgres://u:*@db/x", "** *", 256, "****** ***");        /* no endless loop */
+    expect_scrubbed("postgres://u:s3cret@db/x", "nothing here", 256, "nothing here");
+    expect_scrubbed("/var/lib/aigw.db", "/var/lib/aigw.db: locked", 256, "/var/lib/aigw.db: locked");
+    /* growing past the buffer: cut, never overflowed, never the password */
+    expect_scrubbed("postgres://u:ab@db/x", "xxab", 6, "xx***");
+    expect_scrubbed("postgres://u:ab@db/x", "xxxab", 6, "xxx");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_is_postgres),
         cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_scrub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
