@@ -72,9 +72,15 @@ static void set_libpq_error(pg_db *d, const char *what, const char *msg)
 {
     char line[400];
     snprintf(line, sizeof line, "%s", msg && *msg ? msg : "unknown error");
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    size_t n = strlen(line);
+    size_t n = 0; /* newlines and libpq's indenting tabs to single spaces */
+    for (const char *p = line; *p; p++) {
+        bool space = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
+        if (!space)
+            line[n++] = *p;
+        else if (n && line[n - 1] != ' ')
+            line[n++] = ' ';
+    }
+    line[n] = '\0';
     while (n && line[n - 1] == ' ')
         line[--n] = '\0';
     conninfo_scrub(d->conninfo, line, sizeof line);
