@@ -713,6 +713,57 @@ static bool name_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
+/* Where the password a URL carries (scheme://user:PASSWORD@host) or a libpq keyword string's
+ * password=VALUE ends, when one starts at p; NULL when none does. */
+static const char *password_at(const char *p, const char *end, const char **stop)
+{
+    static const char delims[] = " \t\r\n\"',}/?#";
+    if (end - p >= 9 && !strncmp(p, "password=", 9)) {
+        const char *v = p + 9, *q = v;
+        while (q < end && !strchr(" \t\r\n\"',}", *q))
+            q++;
+        *stop = q;
+        return q > v ? v : NULL;
+    }
+    if (end - p < 3 || strncmp(p, "://", 3)) return NULL;
+    const char *auth = p + 3, *at = NULL, *colon = NULL;
+    for (const char *q = auth; q < end && !strchr(delims, *q); q++) {
+        if (*q == '@') at = q;
+        if (*q == ':' && !colon && !at) colon = q;
+    }
+    if (!at || !colon || colon > at) return NULL;
+    *stop = at;
+    return colon + 1;
+}
+
+/* The passwords inside values — URLs' and libpq keyword strings' — replaced by the mark, under
+ * any setting's name (auth.store, a Redis URL, a webhook). */
+static char *mask_passwords(char *text, size_t len, size_t *out_len)
+{
+    size_t cap = len + 64, n = 0;
+    char *out = xmalloc(cap);
+    const char *end = text + len;
+    for (const char *p = text; p < end;) {
+        const char *stop, *pw = password_at(p, end, &stop);
+        const char *copy_to = pw ? pw : p + 1;
+        while (n + (size_t)(copy_to - p) + sizeof ADMIN_REDACTED_MARK > cap)
+            out = xrealloc(out, cap *= 2);
+        memcpy(out + n, p, (size_t)(copy_to - p));
+        n += (size_t)(copy_to - p);
+        if (!pw) {
+            p = copy_to;
+            continue;
+        }
+        memcpy(out + n, ADMIN_REDACTED_MARK, sizeof ADMIN_REDACTED_MARK - 1);
+        n += sizeof ADMIN_REDACTED_MARK - 1;
+        p = stop;
+    }
+    free(text);
+    *out_len = n;
+    out[n] = '\0';
+    return out;
+}
+
 char *admin_config_redact(const char *src, size_t len, size_t *out_len)
 {
     size_t cap = len + 64, n = 0;
@@ -789,10 +840,7 @@ char *admin_config_redact(const char *src, size_t len, size_t *out_len)
         }
         i = v_end;
     }
-    if (n + 1 > cap) out = xrealloc(out, cap + 1);
-    out[n] = '\0';
-    *out_len = n;
-    return out;
+    return mask_passwords(out, n, out_len);
 }
 
 void admin_handle(store *s, const access_secret *secret, const admin_request *req, admin_reply *out)

@@ -397,7 +397,10 @@ int admin_keys_command(int argc, char **argv)
         admin_reply_free(&reply);
         memset(&reply, 0, sizeof reply);
         if (!run_direct(cfg, &req, &reply)) goto out;
-        fprintf(stderr, "aigw: keys: on the store file %s\n", cfg->auth.store_path);
+        char store_shown[256];
+        store_describe(cfg->auth.store_path, store_shown, sizeof store_shown);
+        fprintf(stderr, "aigw: keys: on the store %s %s\n",
+                store_is_shared(cfg->auth.store_path) ? "database" : "file", store_shown);
     }
     rc = print_reply(&a, &reply);
     admin_reply_free(&reply);

@@ -34,6 +34,7 @@
 
 #include "config/config_read.h"
 #include "util/alloc.h"
+#include "util/conninfo.h"
 #include "util/url.h"
 
 /* ---- the tables --------------------------------------------------------------------------- */
@@ -200,10 +201,11 @@ static const field provider_table[] = {
 
 static bool parse_master_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target);
+static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target);
 
 static const field auth_table[] = {
     {"master_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_master_key},
-    {"store", FIELD_STRING, AUTH(store_path), 0, 0, NULL, NULL},
+    {"store", FIELD_CUSTOM, AUTH(store_path), 0, 0, NULL, parse_auth_store},
     {"secret", FIELD_CUSTOM, AUTH(secret), 0, 0, NULL, parse_auth_secret},
     {"secret_file", FIELD_STRING, AUTH(secret_file), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
@@ -303,6 +305,30 @@ static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* A file path, or a PostgreSQL connection string whose ${VAR}s (a password, typically) are
+ * expanded here; an unset variable is an error, never an empty password. The value is not
+ * echoed: it may hold a password. */
+static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "store")) return false;
+    char *unset;
+    char *value = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!value) return false;
+    if (unset || !*value) {
+        if (unset)
+            config__fail_at(ld, node, "auth.store: environment variable %s is not set", unset);
+        else
+            config__fail_at(ld, node, "auth.store must name a file or a PostgreSQL database");
+        free(unset);
+        free(value);
+        return false;
+    }
+    char **dst = target;
+    free(*dst);
+    *dst = value;
+    return true;
+}
+
 /* `auth: off`, or a mapping of auth_table's keys. */
 static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
 {
@@ -321,7 +347,14 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
         return config__fail_at(
             ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
     a->mode = AUTH_ON;
-    return config__apply_section(ld, node, "auth", auth_table, a);
+    if (!config__apply_section(ld, node, "auth", auth_table, a)) return false;
+    /* keys' digests must match on every instance sharing the database, and a secret file
+     * made beside a connection string has nowhere to go */
+    if (conninfo_is_postgres(a->store_path) && !a->secret && !a->secret_file)
+        return config__fail_at(ld, node,
+                               "auth.store is a PostgreSQL database: give every instance that shares it the "
+                               "same auth.secret (e.g. secret: ${AIGW_SECRET}) or auth.secret_file");
+    return true;
 }
 
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
@@ -885,14 +918,16 @@ static char *path_beside_config(const aigw_config *cfg, const char *path)
 }
 
 /* `auth:`'s files beside the config unless written absolute; the store is aigw.db there when
- * not named. */
+ * not named (a PostgreSQL connection string stays as written). */
 static void resolve_auth_paths(aigw_config *cfg)
 {
     auth_settings *a = &cfg->auth;
     if (a->mode != AUTH_ON) return;
-    char *store = path_beside_config(cfg, a->store_path ? a->store_path : "aigw.db");
-    free(a->store_path);
-    a->store_path = store;
+    if (!conninfo_is_postgres(a->store_path)) {
+        char *store = path_beside_config(cfg, a->store_path ? a->store_path : "aigw.db");
+        free(a->store_path);
+        a->store_path = store;
+    }
     if (a->secret_file) {
         char *file = path_beside_config(cfg, a->secret_file);
         free(a->secret_file);

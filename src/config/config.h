@@ -163,7 +163,8 @@ typedef struct auth_settings {
     auth_mode mode;
     char *master_key;     /* `master_key:` expanded; NULL when not given or its variable is unset */
     char *master_key_env; /* the ${VAR} it named when unset, for the warning */
-    char *store_path;     /* `store:`, the SQLite file, resolved beside the config; default aigw.db */
+    char *store_path;     /* `store:`: a SQLite file resolved beside the config (default aigw.db), or a
+                             PostgreSQL connection string (${VAR}s expanded; it may hold a password) */
     char *secret;         /* `secret:` expanded (the digest key's source), or NULL */
     char *secret_file;    /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
     int line;

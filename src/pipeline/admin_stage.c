@@ -7,12 +7,12 @@
  * gateway key, however privileged later, is not enough in this slice.
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
- * request into a job, queues it to the store's thread (store_service_submit) and waits
- * (STAGE_AGAIN); the thread runs admin_handle and gives the ticket back
- * (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the loop. The
- * job is counted twice (the thread's and the exchange's): whichever side lets go last frees it,
- * so a client that leaves while the thread works leaves nothing behind. A worker closing waits
- * for its jobs in flight, since their resumes go through its loop.
+ * request into a job, queues it to the store's thread (store_service_submit_then) and waits
+ * (STAGE_AGAIN); the thread runs admin_handle, hands the workers the snapshot with its writes,
+ * and gives the ticket back (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the
+ * loop. The job is counted twice (the thread's and the exchange's): whichever side lets go last frees it, so
+ * a client that leaves while the thread works leaves nothing behind. A worker closing waits for its jobs in
+ * flight, since their resumes go through its loop.
  *
  * Rejected: a second listener with its own application table for the admin API (the server
  * runs one application; a second would need its own workers, drain and reload paths for a
@@ -79,7 +79,13 @@ static void run_job(store *s, void *arg)
 {
     admin_job *job = arg;
     admin_handle(s, auth_secret(), &job->req, &job->reply);
-    job_done(job);
+}
+
+/* On the store's thread, once the workers have been handed the keys as run_job left them: the
+ * client that made a key can use it as soon as it has the answer. */
+static void run_job_done(void *arg)
+{
+    job_done(arg);
 }
 
 /* On the main thread: the reload a config job asked for is over. */
@@ -199,7 +205,7 @@ static stage_result config_request(exchange *x, admin_state *as, int method)
             text = json_string_value(source);
             len = json_string_length(source);
         }
-        const char *mask = memmem(text, len, ADMIN_REDACTED, sizeof ADMIN_REDACTED - 1);
+        const char *mask = memmem(text, len, ADMIN_REDACTED_MARK, sizeof ADMIN_REDACTED_MARK - 1);
         if (len > CONFIG_SOURCE_MAX || mask) {
             json_decref(doc);
             answer_error(
@@ -268,7 +274,7 @@ static stage_result admin_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     admin_job *job = job_new(x, method);
-    if (!store_service_submit(auth_service(), run_job, job)) {
+    if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {
         job_cancel(x, job);
         answer_error(x, 503, "store_busy", "the store has too much queued work; try again");
         return STAGE_DONE;

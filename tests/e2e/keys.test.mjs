@@ -7,6 +7,11 @@
 // key never reaching the provider, the OpenAPI document listing what the server answers, and a
 // non-loopback listen without auth refused at start, and a stored Responses API response kept
 // to the key that made it.
+//
+// AIGW_TEST_STORE=postgres runs the same cases against a PostgreSQL store that the test starts
+// (tests/e2e/postgres.mjs; keys-postgres.test.mjs sets it): the password reaches the config as
+// ${VAR}, the digest secret is given in the config, and "the files hold no key" becomes a
+// pg_dump of the database and every file of its data directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,11 +21,21 @@ import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AIGW_BIN, startMock, startGateway, eventually, sleep } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-0123456789';
-let mock, gw;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+let mock, gw, pg;
+
+// auth's store lines: none (aigw.db beside the config) or the PostgreSQL database
+function storeConfig() {
+  if (!POSTGRES) return '';
+  process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+  return `  store: "${pg.urlWithEnv('AIGW_TEST_PG_PASSWORD')}"\n  secret: test-digest-secret-0123456789\n`;
+}
 
 before(async () => {
+  if (POSTGRES) pg = await startPostgres();
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
   gw = await startGateway(`
@@ -43,12 +58,13 @@ routes:
       - {name: others, provider: oa, model: mock-model}
 auth:
   master_key: ${MASTER}
-`);
+${storeConfig()}`);
 });
 
 after(async () => {
   await gw?.stop();
   await mock?.stop();
+  await pg?.cleanup();
 });
 
 async function admin(method, path, body, key = MASTER) {
@@ -335,7 +351,13 @@ test('the OpenAPI document lists what the server answers, and each operation it 
 test('a key made by `aigw keys` on the store file works on the running gateway; the files hold no key', async () => {
   const made = cli('create', '--direct', '--alias', 'from-cli', '--models', 'mock-model', '--team', 'ops');
   assert.equal(made.status, 0, made.stderr);
-  assert.match(made.stderr, /on the store file/);
+  if (POSTGRES) {
+    assert.match(made.stderr, /on the store database postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\/aigw/);
+    assert.ok(!made.stderr.includes(pg.password), 'the CLI shows the database password');
+    assert.ok(!gw.stderr().includes(pg.password), 'the gateway logs the database password');
+  } else {
+    assert.match(made.stderr, /on the store file/);
+  }
   const key = made.stdout.match(/^key: +(aigw-\S+)/m)[1];
   await eventually(async () => { try { await chat(openai(key)); return true; } catch { return false; } }, 5000, 'CLI key works');
   // through the gateway's admin API when it answers
@@ -356,6 +378,17 @@ test('a key made by `aigw keys` on the store file works on the running gateway; 
   assert.equal(help.status, 0);
   assert.match(help.stdout, /aigw keys create/);
 
+  if (POSTGRES) {
+    // a dump of the database, and every file PostgreSQL wrote (tables, WAL, its log): no key
+    const dump = pg.dump();
+    assert.match(dump, /from-cli/);
+    for (const needle of [key, key.slice(5, 25), MASTER]) {
+      assert.ok(!dump.includes(needle), 'pg_dump holds a key');
+      assert.deepEqual(pg.filesHolding(needle), [], 'files of the data directory hold a key');
+    }
+    assert.ok(pg.filesHolding('from-cli').length > 0, 'the data directory is where the rows are');
+    return;
+  }
   // the database, its WAL and the secret file: no key in any of them; the secret file is 0600
   const dir = dirname(gw.file);
   const secret = join(dir, 'aigw.db.secret');
@@ -403,7 +436,7 @@ test('a non-loopback listen with no auth is refused at start, saying how to add 
   off.cleanup();
 });
 
-test('a damaged store refuses to start with a message that names the file', async () => {
+test('a damaged store refuses to start with a message that names the file', { skip: POSTGRES && 'a SQLite file' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-keys-'));
   writeFileSync(join(dir, 'aigw.db'), Buffer.alloc(8192, 0x5a));
   const file = join(dir, 'aigw.yaml');

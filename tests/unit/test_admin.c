@@ -181,6 +181,13 @@ static void test_config_redact(void **state)
     expect_redacted(
         "keyless: ok\nmonkey_business: x\nx-api-key: k\nclient_secret: s\n",
         "keyless: ok\nmonkey_business: x\nx-api-key: \"<redacted>\"\nclient_secret: \"<redacted>\"\n");
+    /* a password inside a URL or a libpq keyword string, whatever the setting's name */
+    expect_redacted("auth: {store: \"postgres://aigw:s3cret@db:5432/aigw\"}\n",
+                    "auth: {store: \"postgres://aigw:<redacted>@db:5432/aigw\"}\n");
+    expect_redacted("store: host=db dbname=aigw password=s3cret user=x\n",
+                    "store: host=db dbname=aigw password=<redacted> user=x\n");
+    expect_redacted("redis: redis://:pw@127.0.0.1:6379/0\nurl: http://host/a:b@c\n",
+                    "redis: redis://:<redacted>@127.0.0.1:6379/0\nurl: http://host/a:b@c\n");
     /* a value that only starts like a reference is a secret all the same */
     expect_redacted("token: ${A} and more\n", "token: \"<redacted>\"\n");
     /* a long run of name characters is copied once, not scanned again from each position */
