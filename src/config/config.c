@@ -593,20 +593,26 @@ static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target)
     return read_header_pairs(ld, node, &cfg->tracing.headers, &cfg->tracing.nheaders);
 }
 
-static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target)
+/* An http:// or https:// URL (${ENV} expanded) into *(char **)target; what names it in the error. */
+static bool read_http_url(loader *ld, yaml_node_t *node, void *target, const char *what)
 {
-    if (!config__require_scalar(ld, node, "endpoint")) return false;
+    if (!config__require_scalar(ld, node, what)) return false;
     char *unset;
     char *url = config__expand_env(ld, node, config__scalar(node), &unset);
     if (!url) return false;
     free(unset);
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
         free(url);
-        return config__fail_at(ld, node, "tracing.endpoint must be an http:// or https:// URL (OTLP/HTTP)");
+        return config__fail_at(ld, node, "%s must be an http:// or https:// URL", what);
     }
     free(*(char **)target);
     *(char **)target = url;
     return true;
+}
+
+static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target)
+{
+    return read_http_url(ld, node, target, "tracing.endpoint (OTLP/HTTP)");
 }
 
 /* A number from 0 to 1. */
@@ -624,18 +630,7 @@ static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
 
 static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target)
 {
-    if (!config__require_scalar(ld, node, "url")) return false;
-    char *unset;
-    char *url = config__expand_env(ld, node, config__scalar(node), &unset);
-    if (!url) return false;
-    free(unset);
-    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-        free(url);
-        return config__fail_at(ld, node, "alerts.webhook.url must be an http:// or https:// URL");
-    }
-    free(*(char **)target);
-    *(char **)target = url;
-    return true;
+    return read_http_url(ld, node, target, "alerts.webhook.url");
 }
 
 static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target)
