@@ -32,6 +32,12 @@ typedef struct record_call {
     const uint8_t *span_id;                       /* 8 bytes: the span the provider got as its parent */
 } record_call;
 
+/* Time a traced request spent in one phase's stages on its loop: for traces. */
+typedef struct record_phase {
+    const char *name; /* "auth", "admit", "decode", "prompt", "routing", "cache" */
+    uint64_t start_ns, ns;
+} record_phase;
+
 typedef struct record_usage {
     long prompt, completion, cached, cache_write, reasoning;
     bool seen;
@@ -67,6 +73,8 @@ typedef struct exchange_record {
     const char *provider_type; /* of the attempt that answered */
     const record_call *calls;
     size_t ncalls;
+    const record_phase *phases; /* the phases that did work, in order */
+    size_t nphases;
 } exchange_record;
 
 #endif

@@ -25,6 +25,8 @@
 #include "upstream/sse.h"
 #include "util/buf.h"
 
+#define PHASES_MAX 9 /* stage.h's stage_phase values */
+
 struct upstream_call;
 struct json_t;
 struct store_key;
@@ -124,6 +126,9 @@ typedef struct exchange {
         bool has_parent, sampled, propagate;
         const char *state;
     } trace;
+    /* a traced request's time in each phase's stages (on this loop; a stage's wait for another
+     * thread or the network is not in it): when the phase began, and how long it ran */
+    uint64_t phase_start_ns[PHASES_MAX], phase_ns[PHASES_MAX];
 
     /* the plan */
     route_walk *walk;

@@ -269,8 +269,13 @@ static void run_stages(exchange *x)
             continue;
         }
         uint32_t serial = x->serial;
+        uint64_t t0 = x->trace.sampled ? time_now_ns() : 0; /* a traced request's phases become spans */
         stage_result r = s->on_request(x, x->state[x->stage]);
         if (x->serial != serial) return; /* it answered, and the request is over */
+        if (t0) {
+            if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
+            x->phase_ns[s->phase] += time_now_ns() - t0 + 1;
+        }
         switch (r) {
         case STAGE_NEXT:
         case STAGE_DECLINED: x->stage++; continue;
@@ -598,6 +603,14 @@ static void pipeline_on_done(http_request *req)
         record_call *calls = arena_alloc(x->arena, (n ? n : 1) * sizeof *calls);
         r.calls = calls;
         r.ncalls = n;
+        static const char *const phase_names[PHASES_MAX] = {
+            [PHASE_AUTH] = "auth",     [PHASE_ADMIT] = "admit",  [PHASE_DECODE] = "decode",
+            [PHASE_PROMPT] = "prompt", [PHASE_PLAN] = "routing", [PHASE_CACHE] = "cache"};
+        record_phase *phases = arena_alloc(x->arena, PHASES_MAX * sizeof *phases);
+        r.phases = phases;
+        for (int p = 0; p < PHASES_MAX; p++)
+            if (phase_names[p] && x->phase_ns[p])
+                phases[r.nphases++] = (record_phase){phase_names[p], x->phase_start_ns[p], x->phase_ns[p]};
         for (const attempt *c = x->attempts; c; c = c->next) /* newest first: filled from the end */
             if (c->start_ns)
                 calls[--n] = (record_call){.provider = c->target.route->provider->name,

@@ -8,8 +8,9 @@
  * and the client's tracestate. Without `tracing:` the client's traceparent and tracestate go
  * upstream as they came: aigw is then not a hop of the trace.
  *
- * RECORD, an observer: a sampled request's spans — one SERVER span for the request, a CLIENT
- * span per upstream call, its child, with the OpenTelemetry GenAI attributes — are written as
+ * RECORD, an observer: a sampled request's spans — one SERVER span for the request, an INTERNAL
+ * span per phase that did work on the loop (aigw.auth, aigw.decode, aigw.routing, …) and a CLIENT
+ * span per upstream call, its children, with the OpenTelemetry GenAI attributes — are written as
  * OTLP JSON on the worker and handed to the exporter thread. A request that is not sampled
  * costs a few comparisons. */
 #include <stdio.h>
@@ -237,6 +238,25 @@ static void trace_on_record(const exchange_record *r, void *worker_state)
         buf_append_str(&out, "}");
     }
     buf_append_str(&out, "}");
+
+    for (size_t i = 0; i < r->nphases; i++) { /* INTERNAL spans: aigw's own work, phase by phase */
+        const record_phase *ph = &r->phases[i];
+        uint8_t id[8];
+        memcpy(id, r->span_id, 8);
+        id[7] ^= (uint8_t)(0x80 | i); /* derived from the request's span: unique within the trace */
+        id[0] ^= 0x5a;
+        buf_append_str(&out, ",");
+        append_hex(&out, "{\"traceId\":\"", r->trace_id, 16);
+        append_hex(&out, ",\"spanId\":\"", id, 8);
+        append_hex(&out, ",\"parentSpanId\":\"", r->span_id, 8);
+        buf_append_str(&out, ",\"name\":\"aigw.");
+        buf_append_str(&out, ph->name);
+        buf_append_str(&out, "\",\"kind\":1,\"startTimeUnixNano\":\"");
+        buf_append_int(&out, (long long)(ph->start_ns + unix_offset_ns));
+        buf_append_str(&out, "\",\"endTimeUnixNano\":\"");
+        buf_append_int(&out, (long long)(ph->start_ns + ph->ns + unix_offset_ns));
+        buf_append_str(&out, "\",\"attributes\":[]}");
+    }
 
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];

@@ -86,7 +86,8 @@ test('the client\'s trace continues through aigw: a request span, a span per ups
   const reply = await client.chat.completions.create({ model: 'resilient', messages: [{ role: 'user', content: 'hi' }] });
   assert.match(reply.choices[0].message.content, /mock reply/);
 
-  await eventually(() => spans.filter((s) => s.traceId === traceId).length === 4, 10000, 'four spans of the trace');
+  await eventually(() => spans.filter((s) => s.traceId === traceId && s.kind !== 1).length === 4, 10000,
+    'the request span and three call spans');
   const mine = spans.filter((s) => s.traceId === traceId);
   const server = mine.find((s) => s.kind === 2);
   assert.equal(server.parentSpanId, parent);
@@ -115,6 +116,16 @@ test('the client\'s trace continues through aigw: a request span, a span per ups
     assert.ok(BigInt(c.startTimeUnixNano) >= BigInt(server.startTimeUnixNano));
     assert.ok(BigInt(c.endTimeUnixNano) <= BigInt(server.endTimeUnixNano));
   }
+  // aigw's own work, phase by phase: INTERNAL children inside the request span
+  const phases = mine.filter((s) => s.kind === 1);
+  assert.deepEqual(phases.map((p) => p.name).filter((n) => n === 'aigw.decode' || n === 'aigw.routing'),
+    ['aigw.decode', 'aigw.routing']);
+  for (const p of phases) {
+    assert.equal(p.parentSpanId, server.spanId);
+    assert.ok(BigInt(p.startTimeUnixNano) >= BigInt(server.startTimeUnixNano));
+    assert.ok(BigInt(p.endTimeUnixNano) <= BigInt(server.endTimeUnixNano));
+  }
+  assert.equal(new Set(mine.map((s) => s.spanId)).size, mine.length, 'span ids unique in the trace');
   // each upstream call carried the trace, naming its own span; tracestate as the client sent it
   const seen = (await mock.requests()).filter((r) => r.url === '/v1/chat/completions');
   assert.equal(seen.length, 3);
@@ -132,7 +143,7 @@ test('a trace starts here when the client sent none; an unsampled parent exports
   const root = spans.find((s) => attr(s, 'aigw.request_id') === requestId);
   assert.equal(root.parentSpanId, undefined);
   assert.match(root.traceId, /^[0-9a-f]{32}$/);
-  assert.equal(spans.filter((s) => s.traceId === root.traceId).length, 2);
+  assert.equal(spans.filter((s) => s.traceId === root.traceId && s.kind !== 1).length, 2);
 
   const traceId = hex(16);
   const unsampled = new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0,
