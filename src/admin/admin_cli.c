@@ -1,4 +1,4 @@
-/* admin_cli.c — `aigw keys`: the admin API from the command line (admin.h).
+/* admin_cli.c — `aigw keys` and `aigw spend`: the admin API from the command line (admin.h).
  *
  * Each subcommand is one admin API request (method, path, JSON body). It goes to the running
  * gateway when one answers on the config's `listen:` (with the master key), so the gateway's
@@ -205,6 +205,8 @@ static size_t on_curl_data(char *data, size_t size, size_t n, void *ud)
 
 typedef enum { HTTP_SENT, HTTP_NO_GATEWAY, HTTP_FAILED } http_outcome;
 
+static const char *command_name = "keys"; /* for messages: "keys" or "spend" */
+
 static http_outcome send_http(const aigw_config *cfg, const char *base, const admin_request *req,
                               admin_reply *out, char *where, size_t wherelen)
 {
@@ -212,16 +214,20 @@ static http_outcome send_http(const aigw_config *cfg, const char *base, const ad
     if (!strcmp(host, "0.0.0.0") || !*host) host = "127.0.0.1";
     if (!strcmp(host, "::")) host = "::1";
     char url[1024], auth[600];
+    const char *query = req->query ? req->query : "", *query_mark = *query ? "?" : "";
     if (base) {
         size_t blen = strlen(base);
         while (blen && base[blen - 1] == '/')
             blen--;
-        snprintf(url, sizeof url, "%.*s%s", (int)blen, base, req->path);
+        snprintf(url, sizeof url, "%.*s%s%s%s", (int)blen, base, req->path, query_mark, query);
     } else {
         snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d%s" : "http://%s:%d%s", host,
                  cfg->listen_port, req->path);
+        size_t used = strlen(url);
+        snprintf(url + used, sizeof url - used, "%s%s", query_mark, query);
     }
-    snprintf(where, wherelen, "%.*s", (int)(strlen(url) - strlen(req->path)), url);
+    snprintf(where, wherelen, "%.*s",
+             (int)(strlen(url) - strlen(req->path) - strlen(query_mark) - strlen(query)), url);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->auth.master_key);
     CURL *h = curl_easy_init();
     struct curl_slist *headers = curl_slist_append(NULL, auth);
@@ -247,7 +253,8 @@ static http_outcome send_http(const aigw_config *cfg, const char *base, const ad
     curl_easy_cleanup(h);
     if (rc == CURLE_COULDNT_CONNECT && !base) return HTTP_NO_GATEWAY;
     if (rc != CURLE_OK) {
-        fprintf(stderr, "aigw: keys: the gateway at %s did not answer: %s\n", where, curl_easy_strerror(rc));
+        fprintf(stderr, "aigw: %s: the gateway at %s did not answer: %s\n", command_name, where,
+                curl_easy_strerror(rc));
         return HTTP_FAILED;
     }
     out->status = (int)status;
@@ -262,16 +269,16 @@ static bool run_direct(const aigw_config *cfg, const admin_request *req, admin_r
     char err[1024];
     access_secret secret;
     if (!access_init()) {
-        fprintf(stderr, "aigw: keys: libsodium cannot start\n");
+        fprintf(stderr, "aigw: %s: libsodium cannot start\n", command_name);
         return false;
     }
     if (!access_secret_load(&cfg->auth, &secret, err, sizeof err)) {
-        fprintf(stderr, "aigw: keys: %s\n", err);
+        fprintf(stderr, "aigw: %s: %s\n", command_name, err);
         return false;
     }
     store *s = store_open(cfg->auth.store_path, err, sizeof err);
     if (!s) {
-        fprintf(stderr, "aigw: keys: %s\n", err);
+        fprintf(stderr, "aigw: %s: %s\n", command_name, err);
         return false;
     }
     admin_handle(s, &secret, req, out);
@@ -350,9 +357,63 @@ static int print_reply(const keys_args *a, const admin_reply *r)
     return 0;
 }
 
+/* Runs req the way the file's comment says (the gateway's admin API, else the store file) and
+ * prints the answer with print. Returns the exit code. */
+static int run_request(const char *config_arg, const char *url, bool direct, const admin_request *req,
+                       int (*print)(const void *args, const admin_reply *r), const void *args)
+{
+    const char *config_path = config_arg ? config_arg : "aigw.yaml";
+    char err[32768];
+    aigw_config *cfg = config_load(config_path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "aigw: %s: %s\n", command_name, err);
+        return 1;
+    }
+    int rc = 1;
+    if (cfg->auth.mode != AUTH_ON) {
+        fprintf(stderr,
+                "aigw: %s: %s has no `auth:` section, so the gateway asks for no keys; add\n"
+                "  auth:\n    master_key: ${AIGW_MASTER_KEY}\nfirst (docs/access.md)\n",
+                command_name, config_path);
+        goto out;
+    }
+    admin_reply reply = {0};
+    char where[1100] = "";
+    http_outcome how = HTTP_NO_GATEWAY;
+    if (url && !cfg->auth.master_key) {
+        fprintf(stderr, "aigw: %s: --url needs auth.master_key in %s (the admin API asks for it)\n",
+                command_name, config_path);
+        goto out;
+    }
+    if (cfg->auth.master_key && !direct) how = send_http(cfg, url, req, &reply, where, sizeof where);
+    if (how == HTTP_FAILED) {
+        admin_reply_free(&reply);
+        goto out;
+    }
+    if (how == HTTP_SENT) {
+        fprintf(stderr, "aigw: %s: via the gateway at %s\n", command_name, where);
+    } else {
+        admin_reply_free(&reply);
+        memset(&reply, 0, sizeof reply);
+        if (!run_direct(cfg, req, &reply)) goto out;
+        fprintf(stderr, "aigw: %s: on the store file %s\n", command_name, cfg->auth.store_path);
+    }
+    rc = print(args, &reply);
+    admin_reply_free(&reply);
+out:
+    config_free(cfg);
+    return rc;
+}
+
+static int print_keys_reply(const void *args, const admin_reply *r)
+{
+    return print_reply(args, r);
+}
+
 int admin_keys_command(int argc, char **argv)
 {
     keys_args a = {0};
+    command_name = "keys";
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
     if (!a.sub) {
@@ -362,47 +423,133 @@ int admin_keys_command(int argc, char **argv)
     admin_request req = {0};
     char path[1024], *body = NULL;
     if (!build_request(&a, &req, path, sizeof path, &body)) return 2;
-    const char *config_path = a.config ? a.config : "aigw.yaml";
-    char err[32768];
-    aigw_config *cfg = config_load(config_path, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "aigw: keys: %s\n", err);
-        free(body);
-        return 1;
-    }
-    rc = 1;
-    if (cfg->auth.mode != AUTH_ON) {
-        fprintf(stderr,
-                "aigw: keys: %s has no `auth:` section, so the gateway asks for no keys; add\n"
-                "  auth:\n    master_key: ${AIGW_MASTER_KEY}\nfirst (docs/access.md)\n",
-                config_path);
-        goto out;
-    }
-    admin_reply reply = {0};
-    char where[1100] = "";
-    http_outcome how = HTTP_NO_GATEWAY;
-    if (a.url && !cfg->auth.master_key) {
-        fprintf(stderr, "aigw: keys: --url needs auth.master_key in %s (the admin API asks for it)\n",
-                config_path);
-        goto out;
-    }
-    if (cfg->auth.master_key && !a.direct) how = send_http(cfg, a.url, &req, &reply, where, sizeof where);
-    if (how == HTTP_FAILED) {
-        admin_reply_free(&reply);
-        goto out;
-    }
-    if (how == HTTP_SENT) {
-        fprintf(stderr, "aigw: keys: via the gateway at %s\n", where);
-    } else {
-        admin_reply_free(&reply);
-        memset(&reply, 0, sizeof reply);
-        if (!run_direct(cfg, &req, &reply)) goto out;
-        fprintf(stderr, "aigw: keys: on the store file %s\n", cfg->auth.store_path);
-    }
-    rc = print_reply(&a, &reply);
-    admin_reply_free(&reply);
-out:
-    config_free(cfg);
+    rc = run_request(a.config, a.url, a.direct, &req, print_keys_reply, &a);
     free(body);
     return rc;
+}
+
+/* ---- aigw spend -------------------------------------------------------------------------------- */
+
+static const char spend_help[] =
+    "usage: aigw spend [-c FILE] [--by key|team|model|day|hour] [--from DATE] [--to DATE] [--json]\n"
+    "\n"
+    "What the gateway's keyed requests cost, from the store named by the config's `auth:`: requests,\n"
+    "tokens (prompt, completion, cached, reasoning) and USD (the catalog's prices), per key (the\n"
+    "default), team, model, day or hour (UTC). The master key's requests are under key \"master\".\n"
+    "\n"
+    "  -c, --config FILE   the gateway's config (default: ./aigw.yaml)\n"
+    "  --by GROUP          key, team, model, day or hour\n"
+    "  --from DATE         from this day (2026-12-06) or time (2026-12-06T16:00:00Z)\n"
+    "  --to DATE           to this day, inclusive, or up to this time\n"
+    "  --json              print the admin API's JSON as is\n"
+    "  --direct            use the store file even when a gateway answers\n"
+    "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n"
+    "\n"
+    "Like `aigw keys`, it asks the running gateway's admin API (GET /admin/spend) when one answers,\n"
+    "else reads the store file itself. A running gateway writes spend about once a second.\n";
+
+typedef struct spend_args {
+    const char *config, *by, *from, *to, *url;
+    bool json, direct;
+} spend_args;
+
+static int print_spend_reply(const void *args, const admin_reply *r)
+{
+    const spend_args *a = args;
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    if (r->status >= 400 || !j) {
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "aigw: spend: %s (HTTP %d)\n", msg ? msg : "unreadable answer", r->status);
+        json_decref(j);
+        return 1;
+    }
+    if (a->json) {
+        char *text = json_dumps(j, JSON_INDENT(2));
+        puts(text);
+        free(text);
+        json_decref(j);
+        return 0;
+    }
+    const char *by = json_string_value(json_object_get(j, "group_by"));
+    const char *field = !strcmp(by, "key") ? "key_id" : !strcmp(by, "team") ? "team_id" : by;
+    printf("%-30s %10s %12s %12s %10s %10s %14s\n", by, "REQUESTS", "PROMPT", "COMPLETION", "CACHED",
+           "REASONING", "USD");
+    json_t *data = json_object_get(j, "data"), *row;
+    size_t i;
+    json_array_foreach(data, i, row)
+    {
+        const char *name = json_string_value(json_object_get(row, field));
+        printf("%-30s %10lld %12lld %12lld %10lld %10lld %14.6f\n", name ? name : "-",
+               (long long)json_integer_value(json_object_get(row, "requests")),
+               (long long)json_integer_value(json_object_get(row, "prompt_tokens")),
+               (long long)json_integer_value(json_object_get(row, "completion_tokens")),
+               (long long)json_integer_value(json_object_get(row, "cached_tokens")),
+               (long long)json_integer_value(json_object_get(row, "reasoning_tokens")),
+               json_number_value(json_object_get(row, "cost_usd")));
+    }
+    json_t *t = json_object_get(j, "total");
+    printf("%-30s %10lld %12lld %12lld %10lld %10lld %14.6f\n", "total",
+           (long long)json_integer_value(json_object_get(t, "requests")),
+           (long long)json_integer_value(json_object_get(t, "prompt_tokens")),
+           (long long)json_integer_value(json_object_get(t, "completion_tokens")),
+           (long long)json_integer_value(json_object_get(t, "cached_tokens")),
+           (long long)json_integer_value(json_object_get(t, "reasoning_tokens")),
+           json_number_value(json_object_get(t, "cost_usd")));
+    json_decref(j);
+    return 0;
+}
+
+/* A query value: only characters that need no escaping (dates, times, names of groups). */
+static bool plain_value(const char *v)
+{
+    return strlen(v) < 64 &&
+           strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-:") == strlen(v);
+}
+
+int admin_spend_command(int argc, char **argv)
+{
+    spend_args a = {0};
+    command_name = "spend";
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char **value = NULL;
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help")) {
+            fputs(spend_help, stdout);
+            return 0;
+        } else if (!strcmp(arg, "-c") || !strcmp(arg, "--config"))
+            value = &a.config;
+        else if (!strcmp(arg, "--by"))
+            value = &a.by;
+        else if (!strcmp(arg, "--from"))
+            value = &a.from;
+        else if (!strcmp(arg, "--to"))
+            value = &a.to;
+        else if (!strcmp(arg, "--url"))
+            value = &a.url;
+        else if (!strcmp(arg, "--json"))
+            a.json = true;
+        else if (!strcmp(arg, "--direct"))
+            a.direct = true;
+        else {
+            fprintf(stderr, "aigw: spend: unknown argument '%s' (see 'aigw spend --help')\n", arg);
+            return 2;
+        }
+        if (value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "aigw: spend: missing value after '%s'\n", arg);
+                return 2;
+            }
+            *value = argv[++i];
+            bool in_query = value == &a.by || value == &a.from || value == &a.to;
+            if (in_query && !plain_value(*value)) {
+                fprintf(stderr, "aigw: spend: '%s' is not a value %s takes\n", *value, arg);
+                return 2;
+            }
+        }
+    }
+    char query[256];
+    snprintf(query, sizeof query, "group_by=%s%s%s%s%s", a.by ? a.by : "key", a.from ? "&from=" : "",
+             a.from ? a.from : "", a.to ? "&to=" : "", a.to ? a.to : "");
+    admin_request req = {.method = HTTP_GET, .path = "/admin/spend", .query = query};
+    return run_request(a.config, a.url, a.direct, &req, print_spend_reply, &a);
 }

@@ -51,6 +51,8 @@ typedef struct exchange_record {
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */
     const char *key_id, *key_alias, *team, *user;
+    /* whose soft budget this request's key was over when it started ("key", "team"), or NULL */
+    const char *soft_budget_exceeded;
 } exchange_record;
 
 #endif

@@ -114,6 +114,7 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
+    const char *budget_note; /* a soft budget passed (budget.c): "key" or "team", for the log */
 
     /* the plan */
     route_walk *walk;

@@ -12,6 +12,8 @@ extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+/* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
+extern const stage stage_budget;
 
 struct store_service;
 struct access_secret;
@@ -22,6 +24,11 @@ struct store_service *auth_service(void);
  * x-should-retry: false. */
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
 const struct access_secret *auth_secret(void);
+/* The team of the request's gateway key, from the snapshot the key lives in; NULL when the key
+ * has no team, its team is not in the store, or there is no key. */
+const struct store_team *auth_key_team(exchange *x);
+/* Whether the request's key and its team may use the model (no key: yes). */
+bool auth_model_allowed(exchange *x, const char *model, size_t len);
 
 /* A request refused before any target was chosen still says so: no attempt, the route it was
  * for, and that sending it again unchanged will not help (x-should-retry: false). */
