@@ -36,7 +36,7 @@ static const char usage_text[] =
     "       aigw config check FILE                      validate a config file\n"
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
     "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
-    "       aigw spend [--by key|team|model|day]   what keys spent (aigw spend --help)\n"
+    "       aigw spend [--by key|team|model|day]        what keys spent (aigw spend --help)\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
