@@ -170,6 +170,8 @@ store_result store_budget_spend(store *s, char kind, const char *id, int64_t dur
 store_result store_spend_query(store *s, const char *by, int64_t from, int64_t to,
                                void (*fn)(const char *group, const spend_row *totals, void *ud), void *ud);
 
+/* Inside src/store: the counter every spend write bumps (meta.spend_version). */
+store_result store__spend_version(store *s, uint64_t *version);
 /* Inside src/store: every budget's row, for the spend snapshot. */
 store_result store__budget_spend_each(
     store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);

@@ -12,7 +12,8 @@
  * Spend reaches the workers the same way, as a spend snapshot: each budget's spend in its
  * period and, per worker, the last of its flushes the snapshot holds, so a worker adds only
  * what it has not seen written (pipeline/budget.c). A new one is loaded after each flush is
- * written and at each poll (another process sharing the store spends too).
+ * written, and at a poll when the store's spend counter moved (another process sharing the
+ * store spends too).
  *
  * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
  * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
@@ -251,6 +252,7 @@ struct store_service {
     bool stopping;
     key_snapshot *current;
     spend_snapshot *spend;               /* the newest */
+    uint64_t spend_version;              /* the thread's own: the store's spend counter when loaded */
     uint64_t applied[SPEND_WORKERS_MAX]; /* the thread's own: each worker's last flush written */
     store_subscriber *subscribers;
     bool error_reported; /* a failing poll is said once, not every second */
@@ -272,6 +274,7 @@ static void publish(store_service *svc, key_snapshot *snap)
 static void publish_spend(store_service *svc)
 {
     char err[512];
+    store__spend_version(svc->store, &svc->spend_version); /* read first: a later write is seen next time */
     spend_snapshot *snap = spend_snapshot_load(svc->store, svc->applied, err, sizeof err);
     if (!snap) {
         if (!svc->error_reported)
@@ -357,7 +360,11 @@ static void *service_thread(void *arg)
         if (svc->stopping) break;
         pthread_mutex_unlock(&svc->lock);
         poll_version(svc);
-        publish_spend(svc);
+        /* another process's spend (an instance sharing the store): reload when its counter moved */
+        uint64_t spend_version;
+        if (store__spend_version(svc->store, &spend_version) == STORE_OK &&
+            spend_version != svc->spend_version)
+            publish_spend(svc);
         pthread_mutex_lock(&svc->lock);
     }
     pthread_mutex_unlock(&svc->lock);
@@ -374,6 +381,7 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     store_service *svc = xcalloc(1, sizeof *svc);
     svc->store = s;
     svc->current = first;
+    store__spend_version(s, &svc->spend_version);
     svc->spend = spend_snapshot_load(s, svc->applied, err, errlen);
     if (!svc->spend) {
         key_snapshot_release(first);

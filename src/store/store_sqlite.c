@@ -100,7 +100,8 @@ static const char *const migrations[] = {
     "  period_start BIGINT NOT NULL,"
     "  spend DOUBLE PRECISION NOT NULL,"
     "  PRIMARY KEY (kind, id)"
-    ");",
+    ");"
+    "INSERT INTO meta (name, value) VALUES ('spend_version', 0);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -495,6 +496,14 @@ store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud),
     return r;
 }
 
+store_result store__spend_version(store *s, uint64_t *version)
+{
+    int64_t v = 0;
+    if (!query_int(s, "SELECT value FROM meta WHERE name = 'spend_version'", &v, NULL)) return STORE_ERROR;
+    *version = (uint64_t)v;
+    return STORE_OK;
+}
+
 store_result store_keys_version(store *s, uint64_t *version)
 {
     int64_t v = 0;
@@ -691,6 +700,9 @@ store_result store_spend_write(store *s, const spend_batch *b)
     sqlite3_finalize(row);
     sqlite3_finalize(key_delta);
     sqlite3_finalize(team_delta);
+    /* its own counter: another instance sharing the store reloads budgets only when it moved */
+    if (r == STORE_OK && !exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'spend_version'"))
+        r = STORE_ERROR;
     if (r == STORE_OK && exec(s, "COMMIT")) return STORE_OK;
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return STORE_ERROR;

@@ -587,6 +587,20 @@ static void test_spend_service(void **state)
      * 60 s period, none of it is in the current one */
     assert_true(spend_snapshot_get(p.last, 'k', "key_x", 60, now) == 0);
     assert_int_equal(p.last->applied[0], 0);
+    /* another process's spend (a second connection) reaches the subscribers within a poll */
+    store *other = open_ok("spend-svc.db");
+    budget_delta more[] = {{'k', "key_y", 2}};
+    spend_batch ob = {.worker = 0, .seq = 1, .now = now, .deltas = more, .ndeltas = 1};
+    assert_int_equal(store_spend_write(other, &ob), STORE_OK);
+    store_close(other);
+    seen = false;
+    for (int i = 0; i < 300 && !seen; i++) { /* within 3 s */
+        usleep(10000);
+        pthread_mutex_lock(&p.lock);
+        seen = spend_snapshot_get(p.last, 'k', "key_y", 0, now) == 2;
+        pthread_mutex_unlock(&p.lock);
+    }
+    assert_true(seen);
     spend_snapshot *mine = store_service_spend(svc);
     assert_non_null(mine);
     spend_snapshot_release(mine);
