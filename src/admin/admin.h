@@ -1,6 +1,6 @@
 /* admin.h — the admin API: gateway keys created, listed, shown, updated, disabled, rotated and
  * deleted; teams; spend grouped by key, team, model, day or hour — as JSON in and out; and
- * `aigw keys` and `aigw spend`, the command lines that speak it.
+ * `aigw keys`, `aigw teams` and `aigw spend`, the command lines that speak it.
  *
  * Two spellings of the same operations:
  *   /admin/keys…          aigw's own (REST: POST to create, GET to list or show, PATCH,
@@ -63,5 +63,7 @@ extern const char admin_openapi_json[];
 int admin_keys_command(int argc, char **argv);
 /* `aigw spend …` (argv from after "spend"): see its --help. Returns the exit code. */
 int admin_spend_command(int argc, char **argv);
+/* `aigw teams …` (argv from after "teams"): see its --help. Returns the exit code. */
+int admin_teams_command(int argc, char **argv);
 
 #endif

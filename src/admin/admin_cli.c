@@ -1,4 +1,5 @@
-/* admin_cli.c — `aigw keys` and `aigw spend`: the admin API from the command line (admin.h).
+/* admin_cli.c — `aigw keys`, `aigw teams` and `aigw spend`: the admin API from the command line
+ * (admin.h).
  *
  * Each subcommand is one admin API request (method, path, JSON body). It goes to the running
  * gateway when one answers on the config's `listen:` (with the master key), so the gateway's
@@ -108,6 +109,33 @@ static int parse_args(int argc, char **argv, keys_args *a)
     return -1; /* go on */
 }
 
+/* base + ref as one path segment (what is not plain percent-encoded) + suffix. */
+static void path_with_ref(char *path, size_t pathlen, const char *base, const char *ref, const char *suffix)
+{
+    size_t n = (size_t)snprintf(path, pathlen, "%s", base);
+    for (const char *p = ref; *p && n + 4 < pathlen; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+            path[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(path + n, pathlen - n, "%%%02X", ch);
+    }
+    snprintf(path + n, pathlen - n, "%s", suffix);
+}
+
+/* "a,b,c" as a JSON list of its non-empty parts. */
+static json_t *comma_list(const char *text)
+{
+    json_t *list = json_array();
+    const char *p = text;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (len) json_array_append_new(list, json_stringn(p, len));
+        p += len + (p[len] == ',');
+    }
+    return list;
+}
+
 /* The request a subcommand makes; false (after a message) when the arguments do not fit. */
 static bool build_request(const keys_args *a, admin_request *req, char *path, size_t pathlen, char **body)
 {
@@ -146,16 +174,7 @@ static bool build_request(const keys_args *a, admin_request *req, char *path, si
     if (!wants_ref) {
         snprintf(path, pathlen, "/admin/keys");
     } else {
-        /* the ref as one path segment: percent-encode what is not plain */
-        size_t n = (size_t)snprintf(path, pathlen, "/admin/keys/");
-        for (const char *p = a->ref; *p && n + 4 < pathlen; p++) {
-            unsigned char ch = (unsigned char)*p;
-            if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~')
-                path[n++] = (char)ch;
-            else
-                n += (size_t)snprintf(path + n, pathlen - n, "%%%02X", ch);
-        }
-        snprintf(path + n, pathlen - n, "%s", subs[i].suffix);
+        path_with_ref(path, pathlen, "/admin/keys/", a->ref, subs[i].suffix);
     }
     req->path = path;
     *body = NULL;
@@ -165,16 +184,7 @@ static bool build_request(const keys_args *a, admin_request *req, char *path, si
         if (a->duration) json_object_set_new(j, "duration", json_string(a->duration));
         if (a->team) json_object_set_new(j, "team_id", json_string(a->team));
         if (a->user) json_object_set_new(j, "user_id", json_string(a->user));
-        if (a->models) {
-            json_t *list = json_array();
-            const char *p = a->models;
-            while (*p) {
-                size_t len = strcspn(p, ",");
-                if (len) json_array_append_new(list, json_stringn(p, len));
-                p += len + (p[len] == ',');
-            }
-            json_object_set_new(j, "models", list);
-        }
+        if (a->models) json_object_set_new(j, "models", comma_list(a->models));
         if (a->ntags) {
             json_t *list = json_array();
             for (size_t t = 0; t < a->ntags; t++)
@@ -552,4 +562,201 @@ int admin_spend_command(int argc, char **argv)
              a.from ? a.from : "", a.to ? "&to=" : "", a.to ? a.to : "");
     admin_request req = {.method = HTTP_GET, .path = "/admin/spend", .query = query};
     return run_request(a.config, a.url, a.direct, &req, print_spend_reply, &a);
+}
+
+/* ---- aigw teams -------------------------------------------------------------------------------- */
+
+static const char teams_help[] =
+    "usage: aigw teams create [-c FILE] [--id ID] [--alias NAME] [--models GLOB,…] [--max-budget USD]\n"
+    "                         [--soft-budget USD] [--budget-duration 30d] [--json]\n"
+    "       aigw teams list   [-c FILE] [--json]\n"
+    "       aigw teams show   [-c FILE] ID|ALIAS [--json]\n"
+    "       aigw teams delete [-c FILE] ID|ALIAS\n"
+    "\n"
+    "Teams in the store named by the config's `auth:`. A key's team_id names its team: the team's\n"
+    "models bound its keys', its budget stops them all (docs/access.md). Other fields (rpm_limit,\n"
+    "tpm_limit, metadata, blocked) through the admin API: PATCH /admin/teams/ID.\n"
+    "\n"
+    "  -c, --config FILE   the gateway's config (default: ./aigw.yaml)\n"
+    "  --id ID             the team's id (default: one is made, team_…)\n"
+    "  --alias NAME        a unique name for the team\n"
+    "  --models GLOB,…     the public model names its keys may use (none given: any)\n"
+    "  --max-budget USD    a hard budget per period: over it, its keys get 429 budget_exceeded\n"
+    "  --soft-budget USD   over it, requests are flagged in the access log\n"
+    "  --budget-duration D the budget's period (30d, 1d, 1h, 10s); none: for ever\n"
+    "  --json, --direct, --url   as for `aigw keys`\n";
+
+typedef struct teams_args {
+    const char *config, *sub, *ref, *id, *alias, *models, *max_budget, *soft_budget, *duration, *url;
+    bool json, direct;
+} teams_args;
+
+static void print_team(json_t *t)
+{
+    json_t *models = json_object_get(t, "models"), *m, *max = json_object_get(t, "max_budget");
+    size_t i;
+    printf("id:         %s\n", str_or(t, "team_id", "?"));
+    printf("alias:      %s\n", str_or(t, "team_alias", "-"));
+    printf("models:     ");
+    if (!json_array_size(models)) fputs("any", stdout);
+    json_array_foreach(models, i, m) printf("%s%s", i ? "," : "", json_string_value(m));
+    if (json_is_number(max))
+        printf("\nmax budget: %.6f USD per %s\n", json_number_value(max),
+               str_or(t, "budget_duration", "ever"));
+    else
+        printf("\nmax budget: none\n");
+    const char *reset = str_or(t, "budget_reset_at", NULL);
+    printf("spend:      %.6f USD", json_number_value(json_object_get(t, "spend")));
+    if (reset) printf(" (this period ends at %s)", reset);
+    putchar('\n');
+    printf("blocked:    %s\n", json_is_true(json_object_get(t, "blocked")) ? "yes" : "no");
+}
+
+static int print_teams_reply(const void *args, const admin_reply *r)
+{
+    const teams_args *a = args;
+    json_t *j = json_loadb(r->body, r->len, 0, NULL);
+    if (r->status >= 400 || !j) {
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "aigw: teams %s: %s (HTTP %d)\n", a->sub, msg ? msg : "unreadable answer", r->status);
+        json_decref(j);
+        return 1;
+    }
+    if (a->json) {
+        char *text = json_dumps(j, JSON_INDENT(2));
+        puts(text);
+        free(text);
+    } else if (!strcmp(a->sub, "list")) {
+        json_t *data = json_object_get(j, "data"), *t;
+        size_t i;
+        printf("%-30s %-20s %14s %8s %14s\n", "ID", "ALIAS", "MAX BUDGET", "PERIOD", "SPEND");
+        json_array_foreach(data, i, t)
+        {
+            json_t *max = json_object_get(t, "max_budget");
+            char budget[32] = "-";
+            if (json_is_number(max)) snprintf(budget, sizeof budget, "%.6f", json_number_value(max));
+            printf("%-30s %-20s %14s %8s %14.6f\n", str_or(t, "team_id", "?"), str_or(t, "team_alias", "-"),
+                   budget, str_or(t, "budget_duration", "-"), json_number_value(json_object_get(t, "spend")));
+        }
+    } else if (!strcmp(a->sub, "delete")) {
+        printf("deleted %s\n", str_or(j, "team_id", "?"));
+    } else {
+        print_team(j);
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* A budget given on the command line: a number of USD. */
+static bool read_usd(const char *text, double *out)
+{
+    char *end;
+    *out = strtod(text, &end);
+    return end != text && !*end && *out >= 0 && *out <= 1e12;
+}
+
+int admin_teams_command(int argc, char **argv)
+{
+    teams_args a = {0};
+    command_name = "teams";
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char **value = NULL;
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help")) {
+            fputs(teams_help, stdout);
+            return 0;
+        } else if (!strcmp(arg, "-c") || !strcmp(arg, "--config"))
+            value = &a.config;
+        else if (!strcmp(arg, "--id"))
+            value = &a.id;
+        else if (!strcmp(arg, "--alias"))
+            value = &a.alias;
+        else if (!strcmp(arg, "--models"))
+            value = &a.models;
+        else if (!strcmp(arg, "--max-budget"))
+            value = &a.max_budget;
+        else if (!strcmp(arg, "--soft-budget"))
+            value = &a.soft_budget;
+        else if (!strcmp(arg, "--budget-duration"))
+            value = &a.duration;
+        else if (!strcmp(arg, "--url"))
+            value = &a.url;
+        else if (!strcmp(arg, "--json"))
+            a.json = true;
+        else if (!strcmp(arg, "--direct"))
+            a.direct = true;
+        else if (arg[0] == '-') {
+            fprintf(stderr, "aigw: teams: unknown option '%s' (see 'aigw teams --help')\n", arg);
+            return 2;
+        } else if (!a.sub)
+            a.sub = arg;
+        else if (!a.ref)
+            a.ref = arg;
+        else {
+            fprintf(stderr, "aigw: teams: unexpected argument '%s' (see 'aigw teams --help')\n", arg);
+            return 2;
+        }
+        if (value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "aigw: teams: missing value after '%s'\n", arg);
+                return 2;
+            }
+            *value = argv[++i];
+        }
+    }
+    if (!a.sub) {
+        fputs(teams_help, stderr);
+        return 2;
+    }
+    bool create = !strcmp(a.sub, "create"), list = !strcmp(a.sub, "list");
+    bool named = !strcmp(a.sub, "show") || !strcmp(a.sub, "delete");
+    if (!create && !list && !named) {
+        fprintf(stderr, "aigw: teams: unknown subcommand '%s' (see 'aigw teams --help')\n", a.sub);
+        return 2;
+    }
+    if (named != (a.ref != NULL)) {
+        fprintf(stderr, "aigw: teams %s: %s\n", a.sub,
+                named ? "name the team: its id or alias" : "takes no team name");
+        return 2;
+    }
+    if (!create && (a.id || a.alias || a.models || a.max_budget || a.soft_budget || a.duration)) {
+        fprintf(stderr, "aigw: teams %s: --id, --alias, --models and the budgets are for create\n", a.sub);
+        return 2;
+    }
+    char path[1024];
+    admin_request req = {.method = create                     ? HTTP_POST
+                                   : !strcmp(a.sub, "delete") ? HTTP_DELETE
+                                                              : HTTP_GET,
+                         .query = ""};
+    if (named)
+        path_with_ref(path, sizeof path, "/admin/teams/", a.ref, "");
+    else
+        snprintf(path, sizeof path, "/admin/teams");
+    req.path = path;
+    char *body = NULL;
+    if (create) {
+        json_t *j = json_object();
+        double usd;
+        if (a.id) json_object_set_new(j, "team_id", json_string(a.id));
+        if (a.alias) json_object_set_new(j, "team_alias", json_string(a.alias));
+        if (a.models) json_object_set_new(j, "models", comma_list(a.models));
+        if (a.duration) json_object_set_new(j, "budget_duration", json_string(a.duration));
+        const char *const budgets[][2] = {{"max_budget", a.max_budget}, {"soft_budget", a.soft_budget}};
+        for (size_t b = 0; b < 2; b++) {
+            if (!budgets[b][1]) continue;
+            if (!read_usd(budgets[b][1], &usd)) {
+                fprintf(stderr, "aigw: teams create: '%s' is not a number of USD\n", budgets[b][1]);
+                json_decref(j);
+                return 2;
+            }
+            json_object_set_new(j, budgets[b][0], json_real(usd));
+        }
+        body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        req.body = body;
+        req.body_len = strlen(body);
+    }
+    int rc = run_request(a.config, a.url, a.direct, &req, print_teams_reply, &a);
+    free(body);
+    return rc;
 }

@@ -283,3 +283,31 @@ test('budget_duration: the period resets (a period of seconds, as LiteLLM allows
   await spendOne(client);
   await assert.rejects(ask(client), (e) => e.status === 429);
 });
+
+test('`aigw teams` makes, lists, shows and deletes teams, on the store file or through the gateway', async () => {
+  const teams = (...args) => spawnSync(AIGW_BIN, ['teams', ...args, '-c', gw.file], { encoding: 'utf8', timeout: 20000 });
+  const made = teams('create', '--direct', '--id', 'ops', '--alias', 'Operations', '--models', 'm-priced,a-*',
+    '--max-budget', '2.5', '--budget-duration', '30d', '--json');
+  assert.equal(made.status, 0, made.stderr);
+  assert.match(made.stderr, /on the store file/);
+  const team = JSON.parse(made.stdout);
+  assert.equal(team.team_id, 'ops');
+  assert.deepEqual(team.models, ['m-priced', 'a-*']);
+  assert.equal(team.max_budget, 2.5);
+  assert.equal(team.budget_duration, '30d');
+  const list = teams('list', '--url', gw.url);
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stderr, /via the gateway/);
+  assert.match(list.stdout, /^ops +Operations +2\.500000 +30d +0\.000000$/m);
+  const shown = teams('show', 'Operations', '--url', gw.url);
+  assert.match(shown.stdout, /^models: +m-priced,a-\*$/m);
+  assert.match(shown.stdout, /^spend: +0\.000000 USD \(this period ends at \d{4}-\d\d-\d\dT00:00:00Z\)$/m);
+  assert.equal(teams('create', '--max-budget', 'lots').status, 2);
+  assert.equal(teams('show').status, 2);
+  const gone = teams('delete', 'ops', '--url', gw.url);
+  assert.equal(gone.status, 0, gone.stderr);
+  assert.equal(gone.stdout.trim(), 'deleted ops');
+  const again = teams('show', 'ops', '--url', gw.url);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /no team ops \(HTTP 404\)/);
+});
