@@ -1,7 +1,8 @@
 /* stages.h — inside the pipeline only: the built-in stages, one file each, and what they share.
  *
- * pipeline.c lists them in its stage table by phase: accept.c (ACCEPT), decode.c (DECODE),
- * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer). */
+ * pipeline.c lists them in its stage table by phase: admin_stage.c and accept.c (ACCEPT),
+ * auth.c (AUTH), budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN),
+ * execute.c (EXECUTE), record.c (the access log, an observer). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
