@@ -2,11 +2,11 @@
 // against gateways with `auth:` (a SQLite store in a temporary directory, a master key) and a
 // catalog that prices the mock's models. Checked: spend per key from /admin/spend and from
 // `aigw spend --json` equal to the sum of the requests' cost in the access log (streams
-// included); a hard budget stopping a key mid-run (the request that crosses it finishes, the
+// included), the master key's under "master"; a hard budget stopping a key mid-run (the request that crosses it finishes, the
 // next is 429 budget_exceeded in OpenAI's and Anthropic's shape, and reaches no provider); a
 // soft budget only flagging; a team's budget stopping all its keys and its models bounding
 // them; a budget_duration of seconds resetting; spend surviving a restart; the team API in
-// aigw's and LiteLLM's spellings.
+// aigw's and LiteLLM's spellings, and `aigw teams`.
 //
 // The budget gateway runs one worker, so "the next request is refused" holds exactly; with
 // more, a worker sees the others' spend within about a second (docs/access.md).
@@ -148,6 +148,11 @@ test('spend per key (admin API and `aigw spend --json`) equals the access log\'s
   assert.equal((await admin(gw, 'GET', '/admin/spend?group_by=color')).status, 400);
   assert.equal((await admin(gw, 'GET', '/admin/spend?from=yesterday')).status, 400);
 
+  // the master key's requests are spend too, under key "master" (with no budget to stop them)
+  await ask(openai(gw, MASTER));
+  await eventually(async () => (await admin(gw, 'GET', '/admin/spend?group_by=key')).body.data.some((d) => d.key_id === 'master' && d.requests === 1),
+    5000, 'the master key\'s spend');
+
   // LiteLLM's /key/info shows spend
   const info = await admin(gw, 'GET', `/key/info?key=${id}`);
   assert.ok(close(info.body.info.spend, logged));
@@ -179,6 +184,7 @@ test('a hard budget stops a key mid-run: the request that crosses it finishes, t
     assert.equal(e.type, 'budget_exceeded');
     assert.match(e.error.message, /^Budget has been exceeded! Key=key_\w+ Current cost: [\d.]+, Max budget: [\d.]+$/);
     assert.doesNotMatch(e.error.message, new RegExp(made.body.key));
+    assert.equal(e.headers.get('x-should-retry'), 'false'); // waiting does not help: the SDKs do not retry
     return true;
   });
   await assert.rejects(
