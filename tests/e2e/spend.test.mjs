@@ -6,7 +6,8 @@
 // next is 429 budget_exceeded in OpenAI's and Anthropic's shape, and reaches no provider); a
 // soft budget only flagging; a team's budget stopping all its keys and its models bounding
 // them; a budget_duration of seconds resetting; spend surviving a restart; the team API in
-// aigw's and LiteLLM's spellings, and `aigw teams`.
+// aigw's and LiteLLM's spellings, and `aigw teams`; two instances sharing the store, one's spend
+// stopping the key on the other.
 //
 // The budget gateway runs one worker, so "the next request is refused" holds exactly; with
 // more, a worker sees the others' spend within about a second (docs/access.md).
@@ -316,4 +317,25 @@ test('`aigw teams` makes, lists, shows and deletes teams, on the store file or t
   const again = teams('show', 'ops', '--url', gw.url);
   assert.equal(again.status, 1);
   assert.match(again.stderr, /no team ops \(HTTP 404\)/);
+});
+
+test('two instances sharing the store: a budget spent on one stops the key on the other within a poll', async () => {
+  const other = await startGateway(gatewayText(join(dir, 'budget.db'), 1));
+  try {
+    const probe = await newKey(budgetGw, '/admin/keys', {});
+    const cost = await spendOne(openai(budgetGw, probe.body.key));
+    const made = await newKey(budgetGw, '/admin/keys', { max_budget: cost * 0.5 });
+    // the other instance has the key too (its poll of the version counter)
+    await eventually(async () => (await fetch(`${other.baseURL}/models`, { headers: { authorization: `Bearer ${made.body.key}` } })).status === 200,
+      5000, 'the key on the other instance');
+    await spendOne(openai(other, made.body.key)); // answered on the other instance: a first request is never over
+    // the other instance flushes it to the shared store within about a second ...
+    await eventually(async () => (await admin(budgetGw, 'GET', `/admin/keys/${made.body.id}`)).body.spend > 0, 5000, 'spend in the store');
+    // ... and this one's store thread polls the spend counter every second: after two polls its
+    // worker has it, and this instance's first request with the key is refused
+    await sleep(2200);
+    await assert.rejects(ask(openai(budgetGw, made.body.key)), (e) => e.status === 429 && e.code === 'budget_exceeded');
+  } finally {
+    await other.stop();
+  }
 });
