@@ -10,6 +10,8 @@
 #   N=5000 MODE=stream ACCESS_LOG=off AIGW_BIN=… bench/profile.sh
 #   MODE=responses (or responses-stream) bench/profile.sh     OpenAI's Responses API, translated
 #   to the mock's chat completions; RESPONSES=native forwards it to the mock's /v1/responses
+#   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
+#                                      SQLite store, sent by every request (docs/access.md)
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
 #
 # Callgrind counts the same for the same binary and input whatever else the machine runs; the
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 N=${N:-2000}
 MODE=${MODE:-json}
 ACCESS_LOG=${ACCESS_LOG:-on}
+AUTH=${AUTH:-off}
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
 work=$(mktemp -d)
@@ -39,6 +42,12 @@ providers:
   - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
      responses: ${RESPONSES:-translate}}
 CONF
+if [ "$AUTH" = on ]; then
+    printf 'auth: {master_key: bench-master-key-0123456789, store: %s}\n' "$work/aigw.db" >>"$work/aigw.yaml"
+    BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --direct --alias bench --json |
+        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
+    export BENCH_KEY
+fi
 
 # profile REQUESTS OUTFILE: one aigw under callgrind serving REQUESTS requests on one connection.
 profile() {
@@ -58,5 +67,5 @@ profile() {
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
-echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, $N requests on one connection"
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

@@ -406,7 +406,10 @@ static int run_request(const char *config_arg, const char *url, bool direct, con
         admin_reply_free(&reply);
         memset(&reply, 0, sizeof reply);
         if (!run_direct(cfg, req, &reply)) goto out;
-        fprintf(stderr, "aigw: %s: on the store file %s\n", command_name, cfg->auth.store_path);
+        char store_shown[256];
+        store_describe(cfg->auth.store_path, store_shown, sizeof store_shown);
+        fprintf(stderr, "aigw: %s: on the store %s %s\n", command_name,
+                store_is_shared(cfg->auth.store_path) ? "database" : "file", store_shown);
     }
     rc = print(args, &reply);
     admin_reply_free(&reply);
