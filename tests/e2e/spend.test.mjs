@@ -11,18 +11,34 @@
 //
 // The budget gateway runs one worker, so "the next request is refused" holds exactly; with
 // more, a worker sees the others' spend within about a second (docs/access.md).
+//
+// AIGW_TEST_STORE=postgres runs the same cases against PostgreSQL (tests/e2e/postgres.mjs;
+// spend-postgres.test.mjs sets it): the two stores are two databases of one cluster, the
+// password reaches the config as ${VAR}, and "the store holds no key" is a pg_dump of each and
+// every file of the data directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AIGW_BIN, startMock, startGateway, eventually, sleep } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-spend-0123456789';
-let mock, gw, budgetGw, dir, config;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+// what `aigw spend|teams --direct` says it works on
+const ON_STORE = POSTGRES ? /on the store database postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\// : /on the store file/;
+let mock, gw, budgetGw, dir, config, pg;
+const keysMade = []; // every gateway key the tests made: none may be in a store
+
+// auth's store lines for the store called name: a file in dir, or a database of the cluster
+function storeLines(name) {
+  if (!POSTGRES) return `store: ${join(dir, `${name}.db`)}`;
+  return `store: "${pg.urlWithEnvFor('AIGW_TEST_PG_PASSWORD', name)}"\n  secret: test-digest-secret-spend-0123456789`;
+}
 
 function gatewayText(store, workers) {
   const base = `http://127.0.0.1:${mock.port}`;
@@ -37,11 +53,17 @@ providers:
   - {name: an, type: anthropic, base_url: "${base}", api_key: k2, models: [a-priced]}
 auth:
   master_key: ${MASTER}
-  store: ${store}
+  ${storeLines(store)}
 `;
 }
 
 before(async () => {
+  if (POSTGRES) {
+    pg = await startPostgres();
+    process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+    pg.psql('CREATE DATABASE spend', 'postgres');
+    pg.psql('CREATE DATABASE budget', 'postgres');
+  }
   mock = await startMock();
   dir = mkdtempSync(join(tmpdir(), 'aigw-spend-'));
   // $1,000 and $2,000 per million tokens: a request costs cents, easy to tell apart
@@ -52,15 +74,16 @@ before(async () => {
       { provider: 'anthropic', model: 'a-priced', input: 1000, output: 2000, taken: '2026-12' },
     ],
   }));
-  config = gatewayText(join(dir, 'spend.db'), 2);
+  config = gatewayText('spend', 2);
   gw = await startGateway(config);
-  budgetGw = await startGateway(gatewayText(join(dir, 'budget.db'), 1));
+  budgetGw = await startGateway(gatewayText('budget', 1));
 });
 
 after(async () => {
   await gw?.stop();
   await budgetGw?.stop();
   await mock?.stop();
+  await pg?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -92,6 +115,7 @@ const close = (a, b) => Math.abs(a - b) < 1e-9;
 async function newKey(g, path, body) {
   const made = await admin(g, 'POST', path, body);
   assert.equal(made.status, 200, JSON.stringify(made.body));
+  keysMade.push(made.body.key);
   await eventually(async () => (await fetch(`${g.baseURL}/models`, { headers: { authorization: `Bearer ${made.body.key}` } })).status === 200,
     5000, 'the new key reaches the workers');
   return made;
@@ -167,7 +191,7 @@ test('spend per key (admin API and `aigw spend --json`) equals the access log\'s
   // and on the store file directly, with no gateway asked
   const own = spawnSync(AIGW_BIN, ['spend', '-c', gw.file, '--direct', '--json'], { encoding: 'utf8', timeout: 20000 });
   assert.equal(own.status, 0, own.stderr);
-  assert.match(own.stderr, /on the store file/);
+  assert.match(own.stderr, ON_STORE);
   assert.ok(close(JSON.parse(own.stdout).data.find((d) => d.key_id === id).cost_usd, logged));
 });
 
@@ -296,7 +320,7 @@ test('`aigw teams` makes, lists, shows and deletes teams, on the store file or t
   const made = teams('create', '--direct', '--id', 'ops', '--alias', 'Operations', '--models', 'm-priced,a-*',
     '--max-budget', '2.5', '--budget-duration', '30d', '--json');
   assert.equal(made.status, 0, made.stderr);
-  assert.match(made.stderr, /on the store file/);
+  assert.match(made.stderr, ON_STORE);
   const team = JSON.parse(made.stdout);
   assert.equal(team.team_id, 'ops');
   assert.deepEqual(team.models, ['m-priced', 'a-*']);
@@ -320,7 +344,7 @@ test('`aigw teams` makes, lists, shows and deletes teams, on the store file or t
 });
 
 test('two instances sharing the store: a budget spent on one stops the key on the other within a poll', async () => {
-  const other = await startGateway(gatewayText(join(dir, 'budget.db'), 1));
+  const other = await startGateway(gatewayText('budget', 1));
   try {
     const probe = await newKey(budgetGw, '/admin/keys', {});
     const cost = await spendOne(openai(budgetGw, probe.body.key));
@@ -337,5 +361,27 @@ test('two instances sharing the store: a budget spent on one stops the key on th
     await assert.rejects(ask(openai(budgetGw, made.body.key)), (e) => e.status === 429 && e.code === 'budget_exceeded');
   } finally {
     await other.stop();
+  }
+});
+
+test('the stores hold spend and no gateway key (pg_dump and the data directory on PostgreSQL; the files on SQLite)', async () => {
+  assert.ok(keysMade.length >= 10, `${keysMade.length} keys made`);
+  const needles = [MASTER, ...keysMade.flatMap((k) => [k, k.slice(5, 25)])];
+  if (POSTGRES) {
+    for (const db of ['spend', 'budget']) {
+      const dump = pg.dump(db);
+      assert.match(dump, /spend_hourly/);
+      assert.match(dump, /budget_spend/);
+      for (const needle of needles) assert.ok(!dump.includes(needle), `pg_dump of ${db} holds a key`);
+    }
+    assert.match(pg.dump('spend'), /\bmaster\b/); // the master key's spend row: its name, not the key
+    for (const needle of needles) assert.deepEqual(pg.filesHolding(needle), [], 'files of the data directory hold a key');
+    assert.ok(!gw.stderr().includes(pg.password) && !budgetGw.stderr().includes(pg.password), 'a gateway logs the database password');
+    return;
+  }
+  for (const f of ['spend.db', 'spend.db-wal', 'budget.db', 'budget.db-wal']) {
+    if (!existsSync(join(dir, f))) continue;
+    const bytes = readFileSync(join(dir, f)).toString('latin1');
+    for (const needle of needles) assert.ok(!bytes.includes(needle), `${f} holds a key`);
   }
 });
