@@ -455,11 +455,11 @@ static const char spend_help[] =
     "  --from DATE         from this day (2026-12-06) or time (2026-12-06T16:00:00Z)\n"
     "  --to DATE           to this day, inclusive, or up to this time\n"
     "  --json              print the admin API's JSON as is\n"
-    "  --direct            use the store file even when a gateway answers\n"
+    "  --direct            use the store itself even when a gateway answers\n"
     "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n"
     "\n"
     "Like `aigw keys`, it asks the running gateway's admin API (GET /admin/spend) when one answers,\n"
-    "else reads the store file itself. A running gateway writes spend about once a second.\n";
+    "else reads the store (file or database) itself. A running gateway writes spend about once a second.\n";
 
 typedef struct spend_args {
     const char *config, *by, *from, *to, *url;
