@@ -44,11 +44,12 @@ static const char keys_help[] =
     "  --team, --user      who it is for (shown in the access log)\n"
     "  --tag TAG           a tag (repeatable)\n"
     "  --json              print the admin API's JSON as is\n"
-    "  --direct            use the store file even when a gateway answers\n"
+    "  --direct            use the store (its file or database) even when a gateway answers\n"
     "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n"
     "\n"
     "The command talks to the running gateway's admin API (its `listen:`, with auth.master_key)\n"
-    "when one answers, else opens the store file itself. The same operations over HTTP:\n"
+    "when one answers, else opens the store (a SQLite file or a PostgreSQL database) itself.\nThe same "
+    "operations over HTTP:\n"
     "docs/access.md, and GET /admin/openapi.json.\n";
 
 typedef struct keys_args {
