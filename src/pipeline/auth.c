@@ -25,6 +25,7 @@
 #include "pipeline/stages.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/log.h"
 
 static store_service *service;
 static access_secret secret;
@@ -54,11 +55,11 @@ static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
     key_snapshot *snap = store_service_snapshot(service);
     char where[256];
     store_describe(cfg->auth.store_path, where, sizeof where);
-    fprintf(stderr, "aigw: auth on: %zu gateway key%s in %s; master key %s\n", snap->nkeys,
-            snap->nkeys == 1 ? "" : "s", where,
-            cfg->auth.master_key       ? "set"
-            : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
-                                       : "not configured: no admin API");
+    log_event(LOG_INFO, "auth", "auth on: %zu gateway key%s in %s; master key %s", snap->nkeys,
+              snap->nkeys == 1 ? "" : "s", where,
+              cfg->auth.master_key       ? "set"
+              : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
+                                         : "not configured: no admin API");
     key_snapshot_release(snap);
     return true;
 }

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "util/log.h"
 #include "util/alloc.h"
 
 /* ---- the snapshot ------------------------------------------------------------------------- */
@@ -282,7 +283,7 @@ static void publish_spend(store_service *svc)
     spend_snapshot *snap = spend_snapshot_load(svc->store, svc->applied, err, sizeof err);
     if (!snap) {
         if (!svc->error_reported)
-            fprintf(stderr, "aigw: store: %s; budgets use the spend read before\n", err);
+            log_event(LOG_ERROR, "store_error", "store: %s; budgets use the spend read before", err);
         svc->error_reported = true;
         return;
     }
@@ -299,8 +300,8 @@ bool store_service_write_spend(store_service *svc, store *s, const spend_batch *
 {
     bool ok = store_spend_write(s, b) == STORE_OK;
     if (!ok)
-        fprintf(stderr, "aigw: store: spend of %zu requests' rows not written: %s\n", b->nrows,
-                store_error(s));
+        log_event(LOG_ERROR, "store_error", "store: spend of %zu requests' rows not written: %s", b->nrows,
+                  store_error(s));
     if (b->worker >= 0 && b->worker < SPEND_WORKERS_MAX && b->seq > svc->applied[b->worker])
         svc->applied[b->worker] = b->seq; /* written or lost: the worker stops counting it */
     publish_spend(svc);
@@ -322,12 +323,13 @@ static void poll_version(store_service *svc)
     char err[512];
     if (store_keys_version(svc->store, &version) != STORE_OK) {
         if (!svc->error_reported)
-            fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", store_error(svc->store));
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before",
+                      store_error(svc->store));
         svc->error_reported = true;
         return;
     }
     if (svc->error_reported) {
-        fprintf(stderr, "aigw: store: %s answers again\n", store_name(svc->store));
+        log_event(LOG_INFO, "store_ok", "store: %s answers again", store_name(svc->store));
         svc->error_reported = false;
     }
     pthread_mutex_lock(&svc->lock);
@@ -336,7 +338,8 @@ static void poll_version(store_service *svc)
     if (same) return;
     key_snapshot *snap = key_snapshot_load(svc->store, err, sizeof err);
     if (!snap) {
-        if (!svc->error_reported) fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", err);
+        if (!svc->error_reported)
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before", err);
         svc->error_reported = true;
         return;
     }
