@@ -4,6 +4,8 @@
  *   aigw config check FILE                      validate a config without serving
  *   aigw config import litellm FILE             a LiteLLM config.yaml as aigw YAML
  *   aigw keys create|list|show|disable|enable|rotate|delete   gateway keys (src/admin)
+ *   aigw teams create|list|show|delete                          teams (src/admin)
+ *   aigw spend [--by key|team|model|day|hour] [--from D] [--to D]   spend (src/admin)
  *   aigw version
  *   aigw help [COMMAND], aigw COMMAND --help
  *
@@ -26,8 +28,9 @@
 #include "providers/response_store.h"
 #include "server/server.h"
 #include "util/alloc.h"
+#include "util/log.h"
+#include "util/version.h"
 
-#define AIGW_VERSION "0.1.0"
 #define DEFAULT_CONFIG "aigw.yaml"
 
 static const char usage_text[] =
@@ -35,6 +38,8 @@ static const char usage_text[] =
     "       aigw config check FILE                      validate a config file\n"
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
     "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
+    "       aigw teams create|list|show|delete          teams (aigw teams --help)\n"
+    "       aigw spend [--by key|team|model|day]        what keys spent (aigw spend --help)\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
@@ -197,6 +202,7 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    log_set_json(cfg->log_json); /* from here on (the refusals above stay text: nothing runs yet) */
     warn_unset_keys(cfg);
     response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     signal(SIGPIPE, SIG_IGN);
@@ -214,14 +220,15 @@ static void warn_unset_keys(const aigw_config *cfg)
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const provider_config *p = &cfg->providers[i];
         if (p->api_key_env)
-            fprintf(stderr, "aigw: %s:%d: warning: provider %s: api_key: %s is not set; %s\n", cfg->path,
-                    p->api_key_line, p->name, p->api_key_env,
-                    auth ? "no key is sent to it (gateway auth is on: a client's key is never forwarded)"
-                         : "the client's own Authorization is forwarded");
+            log_event(LOG_WARN, "config_warning", "%s:%d: warning: provider %s: api_key: %s is not set; %s",
+                      cfg->path, p->api_key_line, p->name, p->api_key_env,
+                      auth ? "no key is sent to it (gateway auth is on: a client's key is never forwarded)"
+                           : "the client's own Authorization is forwarded");
     }
     if (cfg->auth.master_key_env)
-        fprintf(stderr, "aigw: %s:%d: warning: auth.master_key: %s is not set; there is no master key\n",
-                cfg->path, cfg->auth.line, cfg->auth.master_key_env);
+        log_event(LOG_WARN, "config_warning",
+                  "%s:%d: warning: auth.master_key: %s is not set; there is no master key", cfg->path,
+                  cfg->auth.line, cfg->auth.master_key_env);
 }
 
 static int cmd_config_check(const char *path)
@@ -271,6 +278,14 @@ int main(int argc, char **argv)
             char *help[] = {"--help", NULL};
             return admin_keys_command(1, help);
         }
+        if (!strcmp(argv[2], "spend")) {
+            char *help[] = {"--help", NULL};
+            return admin_spend_command(1, help);
+        }
+        if (!strcmp(argv[2], "teams")) {
+            char *help[] = {"--help", NULL};
+            return admin_teams_command(1, help);
+        }
         if (!strcmp(argv[2], "version") || !strcmp(argv[2], "help")) return usage(stdout);
         fprintf(stderr, "aigw: help: unknown command '%s'\n", argv[2]);
         return usage(stderr);
@@ -289,6 +304,10 @@ int main(int argc, char **argv)
         rc = import_litellm_command(argv[4]);
     else if (!strcmp(argv[1], "keys"))
         rc = admin_keys_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "spend"))
+        rc = admin_spend_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "teams"))
+        rc = admin_teams_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config")) /* keep last of the config subcommands */
         rc = cmd_config_other(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))

@@ -25,6 +25,7 @@
 #include "pipeline/stages.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/log.h"
 
 static store_service *service;
 static access_secret secret;
@@ -52,11 +53,13 @@ static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
     service = store_service_start(s, err, errlen);
     if (!service) return false;
     key_snapshot *snap = store_service_snapshot(service);
-    fprintf(stderr, "aigw: auth on: %zu gateway key%s in %s; master key %s\n", snap->nkeys,
-            snap->nkeys == 1 ? "" : "s", cfg->auth.store_path,
-            cfg->auth.master_key       ? "set"
-            : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
-                                       : "not configured: no admin API");
+    char where[256];
+    store_describe(cfg->auth.store_path, where, sizeof where);
+    log_event(LOG_INFO, "auth", "auth on: %zu gateway key%s in %s; master key %s", snap->nkeys,
+              snap->nkeys == 1 ? "" : "s", where,
+              cfg->auth.master_key       ? "set"
+              : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
+                                         : "not configured: no admin API");
     key_snapshot_release(snap);
     return true;
 }
@@ -143,6 +146,19 @@ void auth_refuse(exchange *x, int status, const char *code, const char *param, c
 
 #define refuse auth_refuse
 
+const store_team *auth_key_team(exchange *x)
+{
+    const auth_state *as = exchange_state(x, &stage_auth);
+    return x->key && as && as->snap ? key_snapshot_team(as->snap, x->key->team) : NULL;
+}
+
+bool auth_model_allowed(exchange *x, const char *model, size_t len)
+{
+    const store_team *team = auth_key_team(x);
+    return access_model_allowed(x->key, model, len) &&
+           (!team || access_models_allow(team->models, team->nmodels, model, len));
+}
+
 static stage_result auth_on_request(exchange *x, void *state)
 {
     auth_state *as = state;
@@ -216,7 +232,9 @@ const stage stage_auth = {
 static stage_result key_models_on_request(exchange *x, void *state)
 {
     const store_key *k = x->key;
-    if (!k || !k->nmodels) return STAGE_DECLINED;
+    const store_team *team = auth_key_team(x);
+    bool team_bound = team && team->nmodels;
+    if (!k || (!k->nmodels && !team_bound)) return STAGE_DECLINED;
     if (!access_model_allowed(k, x->model, x->model_len)) {
         char msg[400];
         snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,
@@ -224,11 +242,18 @@ static stage_result key_models_on_request(exchange *x, void *state)
         refuse(x, 403, "model_not_allowed", "model", msg);
         return STAGE_DONE;
     }
+    if (team_bound && !access_models_allow(team->models, team->nmodels, x->model, x->model_len)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "This gateway key's team may not use the model `%.*s`", (int)x->model_len,
+                 x->model);
+        refuse(x, 403, "model_not_allowed", "model", msg);
+        return STAGE_DONE;
+    }
     /* a request config could name any provider and model: not for a key limited to some */
     if (exchange_header(x, "x-aigw-config") || exchange_header(x, "x-portkey-config")) {
         refuse(x, 403, "config_not_allowed", NULL,
-               "This gateway key is limited to some models, so it may not send a request config "
-               "(x-aigw-config / x-portkey-config)");
+               "This gateway key (or its team) is limited to some models, so it may not send a request "
+               "config (x-aigw-config / x-portkey-config)");
         return STAGE_DONE;
     }
     return STAGE_NEXT;

@@ -6,8 +6,9 @@
  *   ACCEPT   method + path → endpoint (404 / 405); local endpoints answer here
  *   AUTH     who is asking (gateway keys: 401), and local answers that depend on it
  *   DECODE   the body: valid JSON, `model`, `stream` (400); the models the key may use (403)
- *   ADMIT    may they, now: rate limits (429), budgets. After DECODE, not before it: a limit
- *            of a key on one model, and a token limit's estimate, need the model and the body
+ *   ADMIT    may they, now: budgets (budget.c: 429 budget_exceeded, 403 team_blocked), then
+ *            rate limits (limits_stage.c: 429). After DECODE, not before it: a limit of a key
+ *            on one model, and a token limit's estimate, need the model and the body
  *   PROMPT   a stored template rendered into the request                     — no stage yet
  *   PLAN     the route tree and a walk through it (404 model_not_found)
  *   CACHE    a stored answer answers here                                    — no stage yet
@@ -58,6 +59,7 @@ typedef enum stage_phase {
     PHASE_EXECUTE,
     PHASE_RECORD, /* observers and filters only: no on_request */
 } stage_phase;
+_Static_assert(PHASE_RECORD + 1 == PHASES_MAX, "exchange.h's PHASES_MAX counts the phases");
 
 typedef enum stage_result {
     STAGE_NEXT,

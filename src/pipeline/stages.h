@@ -1,19 +1,31 @@
 /* stages.h — inside the pipeline only: the built-in stages, one file each, and what they share.
  *
- * pipeline.c lists them in its stage table by phase: accept.c (ACCEPT), decode.c (DECODE),
- * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer). */
+ * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
+ * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
+ * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), execute.c (EXECUTE),
+ * record.c (the access log, an observer), metrics_stage.c (Prometheus metrics, an observer,
+ * and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
 #include "pipeline/stage.h"
 
-extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog;
+extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog, stage_metrics,
+    stage_trace;
+/* trace_stage.c: the traceparent (and tracestate) an upstream call carries, added to its
+ * request's headers once it is encoded */
+void trace_attempt_headers(exchange *x, attempt *a);
+/* record.c: access-log lines dropped so far (a full queue); metrics_stage.c: GET /metrics */
+uint64_t accesslog_stage_dropped(void);
+void answer_metrics(exchange *x);
 /* auth.c: the gateway key (AUTH) and the models it may use (after DECODE); accept.c: the local
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
+/* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
+extern const stage stage_budget;
 
 struct store_service;
 struct access_secret;
@@ -24,6 +36,11 @@ struct store_service *auth_service(void);
  * x-should-retry: false. */
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
 const struct access_secret *auth_secret(void);
+/* The team of the request's gateway key, from the snapshot the key lives in; NULL when the key
+ * has no team, its team is not in the store, or there is no key. */
+const struct store_team *auth_key_team(exchange *x);
+/* Whether the request's key and its team may use the model (no key: yes). */
+bool auth_model_allowed(exchange *x, const char *model, size_t len);
 
 /* A request refused before any target was chosen still says so: no attempt, the route it was
  * for, and that sending it again unchanged will not help (x-should-retry: false). */

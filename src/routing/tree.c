@@ -41,6 +41,7 @@ typedef struct builder {
     bool portkey;
     retry_policy portkey_retry; /* Portkey: what a node's own `retry` starts from (not its parent's) */
     bool needs_params;
+    bool needs_metadata;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     int leaves;
     route_regex regexes[ROUTE_MAX_REGEXES]; /* compiled as the conditions are checked */
@@ -429,6 +430,7 @@ static bool check_query(builder *b, const char *path, const json_t *q)
                             : "a condition reads metadata.<key> or params.<key>, or combines with $and "
                               "/ $or");
         if (!strncmp(key, "params.", 7)) b->needs_params = true;
+        if (!strncmp(key, "metadata.", 9)) b->needs_metadata = true;
         if (!json_is_object(val)) continue; /* a bare value means $eq */
         const char *op;
         const json_t *arg;
@@ -725,6 +727,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     attach_health(state, root);
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
+    t->needs_metadata = b.needs_metadata;
     if (b.nregexes) {
         route_regex *r = arena_alloc(a, b.nregexes * sizeof *r);
         memcpy(r, b.regexes, b.nregexes * sizeof *r);

@@ -1,6 +1,5 @@
-/* store.h — the gateway's persistent state (gateway keys today; spend, teams and virtual keys
- * in later slices), behind one interface that a PostgreSQL backend will implement with the
- * same schema.
+/* store.h — the gateway's persistent state (gateway keys, teams, spend; virtual keys in a
+ * later slice), behind one interface with two backends: SQLite and PostgreSQL.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -9,15 +8,21 @@
  *   - the key snapshot: every key, immutable and reference-counted, sorted by digest for the
  *     request path's lookup (no lock, no I/O: workers only read it).
  *   - the store service: a thread that owns the store, runs the jobs given to it (admin writes),
- *     polls the store's version counter (every STORE_POLL_MS, and after each job) and, when it
- *     moved — a write by this process or by another one sharing the file — loads a new snapshot
- *     and hands each subscriber (a worker) a reference.
+ *     polls the store's version counter (every STORE_POLL_MS, after each job, and when the
+ *     store announces a change) and, when it moved — a write by this process or by another
+ *     one sharing the store — loads a new snapshot and hands each subscriber (a worker) a
+ *     reference.
  *
- * The backend is SQLite (store_sqlite.c): one file in WAL mode, created on first open, its
- * schema brought up to date by numbered migrations (schema_version). A change anywhere bumps
- * meta.keys_version in the same transaction, so a poll is one indexed read. Rejected:
- * SQLite's `PRAGMA data_version` (SQLite-only; PostgreSQL needs the counter or NOTIFY anyway)
- * and an update hook (sees only this connection's writes). */
+ * Two backends, one schema and one set of queries (store.c, written on the SQL driver of
+ * db.h): SQLite (db_sqlite.c), one file in WAL mode, the default; and PostgreSQL through libpq
+ * (db_postgres.c), which many instances share. `auth.store` picks: a PostgreSQL connection
+ * string (postgres://…, postgresql://…, or "host=… dbname=…") or else a file path. The schema
+ * is brought up to date by numbered migrations (schema_version). A change anywhere bumps
+ * meta.keys_version in the same transaction, so a poll is one indexed read on either backend.
+ * On PostgreSQL each write also NOTIFYs, and the service's thread, LISTENing, wakes at once;
+ * the poll stays as the fallback (a notification sent while this instance was disconnected is
+ * lost) and is all SQLite has. Rejected: SQLite's `PRAGMA data_version` (SQLite-only) and an
+ * update hook (sees only this connection's writes). */
 #ifndef AIGW_STORE_STORE_H
 #define AIGW_STORE_STORE_H
 
@@ -67,8 +72,11 @@ typedef struct store_key {
     char *team, *user; /* NULL: none */
     char **tags;
     size_t ntags;
-    char *metadata;    /* a JSON object as text ("{}" when empty) */
-    double max_budget; /* USD; negative: none (enforced by the spend slice) */
+    char *metadata; /* a JSON object as text ("{}" when empty) */
+    /* Policy, LiteLLM's names. Budgets: USD per period (budget_duration seconds; 0: one period
+     * for ever); negative: none. */
+    double max_budget, soft_budget;
+    int64_t budget_duration;
     /* Rate limits (src/limits), STORE_LIMIT_NONE: none. Requests and tokens per minute
      * (LiteLLM's names) and per day; per model: at most STORE_MODELS_MAX. */
     int64_t rpm_limit, tpm_limit, rpd_limit, tpd_limit;
@@ -77,6 +85,60 @@ typedef struct store_key {
     int64_t created_at, updated_at;
 } store_key;
 
+/* A team: its keys (store_key.team naming its id) share its model globs and its budgets. A
+ * key's team that names no team is a label only (the access log, spend by team). */
+typedef struct store_team {
+    char *id; /* 1..STORE_NAME_MAX bytes */
+    char *alias;
+    char **models; /* globs; none: any */
+    size_t nmodels;
+    double max_budget, soft_budget; /* USD; negative: none */
+    int64_t budget_duration;        /* seconds; 0: none */
+    int64_t rpm_limit, tpm_limit;   /* shared by the team's keys (pipeline/limits_stage.c) */
+    bool blocked;
+    char *metadata; /* a JSON object as text */
+    int64_t created_at, updated_at;
+} store_team;
+
+void store_team_clear(store_team *t);
+
+/* Spend: what requests cost, per hour, key, team and model (a day is a sum of hours). The
+ * master key's requests are recorded under key_id "master"; team_id "" is none. */
+typedef struct spend_row {
+    int64_t hour; /* unix seconds, a multiple of 3600 */
+    char key_id[STORE_ID_MAX + 1];
+    char *team_id, *model; /* "" when none */
+    int64_t requests, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    double cost_usd;
+} spend_row;
+
+/* What a budget has spent in its current period: owner is 'k' (a key's id) or 't' (a team's). A
+ * period of duration seconds starts at a multiple of duration since 1970 (UTC midnight for
+ * "1d"); duration 0 is one period for ever. The duration is the key's or team's as stored when
+ * the delta is written. */
+typedef struct budget_delta {
+    char kind; /* 'k' or 't' */
+    char *id;
+    double cost_usd;
+} budget_delta;
+
+/* One worker's flush: rows added to the hourly table and deltas to the budgets' periods, in one
+ * transaction. worker/seq tell the workers which of their flushes the next spend snapshot
+ * holds. */
+#define SPEND_WORKERS_MAX 256
+typedef struct spend_batch {
+    int worker;   /* 0..SPEND_WORKERS_MAX-1 */
+    uint64_t seq; /* 1, 2, … per worker */
+    int64_t now;  /* when it was flushed: the period its deltas count in */
+    spend_row *rows;
+    size_t nrows;
+    budget_delta *deltas;
+    size_t ndeltas;
+} spend_batch;
+
+/* The period that holds t for a duration (seconds; 0: the one period, start 0). */
+int64_t budget_period_start(int64_t duration, int64_t t);
+
 /* Frees what a store_key filled by the store owns, and zeroes it. */
 void store_key_clear(store_key *k);
 
@@ -84,15 +146,32 @@ void store_key_clear(store_key *k);
 
 typedef struct store store;
 
-/* Opens (creating it on first use) the store at path and brings its schema up to date. NULL
- * with a message in err naming the path: unreadable, not an aigw store (a damaged file, another
- * program's database), or written by a newer aigw. Blocking: call it off every event loop. */
-store *store_open(const char *path, char *err, size_t errlen);
+/* Opens the store target names (a SQLite file, created on first use, or a PostgreSQL
+ * connection string: store_is_shared) and brings its schema up to date. NULL with a message in
+ * err naming the store (never its password): unreadable or unreachable, not an aigw store (a
+ * damaged file, another program's tables), or written by a newer aigw. Blocking: call it off
+ * every event loop. A PostgreSQL store whose connection is lost later reconnects by itself;
+ * calls fail meanwhile (STORE_ERROR). */
+store *store_open(const char *target, char *err, size_t errlen);
 void store_close(store *s);
+/* True when target names a PostgreSQL database (a store many instances share) rather than a
+ * file. */
+bool store_is_shared(const char *target);
+/* target as messages may show it: the connection string's password replaced by "***". */
+void store_describe(const char *target, char *out, size_t len);
+/* The store's name as store_describe gives it. */
+const char *store_name(store *s);
 /* The schema version the store is at (the number of migrations applied). */
 int store_schema_version(store *s);
 /* The last error's message (valid until the next call on s). */
 const char *store_error(store *s);
+
+/* A descriptor that turns readable when another process may have changed the store
+ * (PostgreSQL: a NOTIFY, LISTENed to from the first call), or -1 (SQLite, or not connected;
+ * ask again before each wait). store_change_announced reads what came (and what libpq buffered
+ * during a query: call it before waiting too) and says whether a change was announced. */
+int store_change_fd(store *s);
+bool store_change_announced(store *s);
 
 /* Writes. Each is one transaction that also bumps the version counter. */
 store_result store_key_insert(store *s, const store_key *k);
@@ -105,6 +184,31 @@ store_result store_key_get_by_digest(store *s, const uint8_t digest[STORE_DIGEST
 store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud), void *ud);
 store_result store_keys_version(store *s, uint64_t *version);
 
+/* Teams. Writes bump the version counter too (a team's policy is in the key snapshot). */
+store_result store_team_insert(store *s, const store_team *t);
+store_result store_team_update(store *s, const store_team *t); /* every field, by id */
+store_result store_team_delete(store *s, const char *id);
+store_result store_team_get(store *s, const char *ref, store_team *out); /* ref: id or alias */
+store_result store_teams_each(store *s, void (*fn)(const store_team *t, void *ud), void *ud);
+
+/* Spend. store_spend_write: one transaction; it does not bump the version counter (spend is
+ * not policy: it reaches the workers as a spend snapshot). */
+store_result store_spend_write(store *s, const spend_batch *b);
+/* The spend of a budget (kind 'k' or 't') in the period of duration that holds now. */
+store_result store_budget_spend(store *s, char kind, const char *id, int64_t duration, int64_t now,
+                                double *spend);
+/* Spend grouped: by is "key", "team", "model", "day" or "hour"; hours in [from, to) (unix
+ * seconds; to 0: no end). fn gets the group's name (a key id, team id, model, or the day's /
+ * hour's start as unix seconds in decimal) and its totals (row.hour is the group's first hour). */
+store_result store_spend_query(store *s, const char *by, int64_t from, int64_t to,
+                               void (*fn)(const char *group, const spend_row *totals, void *ud), void *ud);
+
+/* Inside src/store: the counter every spend write bumps (meta.spend_version). */
+store_result store__spend_version(store *s, uint64_t *version);
+/* Inside src/store: every budget's row, for the spend snapshot. */
+store_result store__budget_spend_each(
+    store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);
+
 /* ---- the snapshot --------------------------------------------------------------------------- */
 
 typedef struct key_snapshot {
@@ -112,6 +216,8 @@ typedef struct key_snapshot {
     uint64_t version;
     store_key *keys; /* sorted by digest; strings in arena */
     size_t nkeys;
+    store_team *teams; /* sorted by id; strings in arena */
+    size_t nteams;
     arena arena;
 } key_snapshot;
 
@@ -120,18 +226,50 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen);
 /* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
  * digest again in constant time (access_key_find). */
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);
+/* The team with this id, or NULL. */
+const store_team *key_snapshot_team(const key_snapshot *snap, const char *id);
 /* Reference counting across threads; both take NULL. The last release frees. */
 key_snapshot *key_snapshot_retain(key_snapshot *snap);
 void key_snapshot_release(key_snapshot *snap);
+
+/* ---- the spend snapshot ----------------------------------------------------------------------- */
+
+/* Every budget's spend in the period it was last written in, as the store holds it, and which
+ * flush of each worker it includes (applied[worker]: the highest seq written). Immutable,
+ * reference-counted like the key snapshot. */
+typedef struct spend_entry {
+    char kind;
+    char *id;
+    int64_t period_start;
+    double spend;
+} spend_entry;
+
+typedef struct spend_snapshot {
+    atomic_int refs;
+    spend_entry *entries; /* sorted by (kind, id) */
+    size_t nentries;
+    uint64_t applied[SPEND_WORKERS_MAX];
+    arena arena;
+} spend_snapshot;
+
+/* The spend of (kind, id) in the period of duration that holds now: 0 when its last write was
+ * in an earlier period, or none. */
+double spend_snapshot_get(const spend_snapshot *snap, char kind, const char *id, int64_t duration,
+                          int64_t now);
+spend_snapshot *spend_snapshot_retain(spend_snapshot *snap);
+void spend_snapshot_release(spend_snapshot *snap);
 
 /* ---- the service ---------------------------------------------------------------------------- */
 
 typedef struct store_service store_service;
 
 /* A worker that wants each new snapshot: publish receives one reference (the subscriber
- * releases it), on the service's thread, and must not block. */
+ * releases it), on the service's thread, and must not block. publish_spend (may be NULL): the
+ * same for each new spend snapshot — after each spend write, and at each poll (another process
+ * sharing the store spends too). */
 typedef struct store_subscriber {
     void (*publish)(void *ud, key_snapshot *snap);
+    void (*publish_spend)(void *ud, spend_snapshot *snap);
     void *ud;
     struct store_subscriber *next;
 } store_subscriber;
@@ -151,5 +289,17 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub);
  * when STORE_JOBS_MAX jobs already wait or the service is stopping. */
 #define STORE_JOBS_MAX 256
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg);
+/* A reference to the newest spend snapshot (never NULL once started). Any thread. */
+spend_snapshot *store_service_spend(store_service *svc);
+/* Writes a worker's flush (on the service's thread: call it from a job) and publishes a new
+ * spend snapshot. False when the write failed (said on stderr; the batch is lost, not retried:
+ * a database that refuses writes would otherwise grow the queue for ever). */
+bool store_service_write_spend(store_service *svc, store *s, const spend_batch *b);
+/* store_service_submit, and then then(arg) on the service's thread once the snapshot holding
+ * run's writes has been handed to every subscriber: a caller that answers its client from then
+ * (the admin API) lets the client's next request see its own write, on a store where loading a
+ * snapshot takes a round trip. then may be NULL. */
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg);
 
 #endif

@@ -3,30 +3,40 @@
  *
  * Workers never wait on the store: each holds a reference to an immutable snapshot, swapped on
  * its own loop when the service hands it a newer one (the way a reloaded config is handed over:
- * a mailbox and an async, in the subscriber). The thread sleeps on a condition variable until a
- * job is queued or STORE_POLL_MS pass; after jobs, and at each poll, it reads the version
- * counter and, when it moved, loads every key into a new snapshot. A key revoked by another
- * process (`aigw keys disable` on the file, another instance sharing the database) so stops
- * working here within about STORE_POLL_MS.
+ * a mailbox and an async, in the subscriber). The thread sleeps in poll() until a job is queued
+ * (an eventfd), the store announces a change (PostgreSQL's NOTIFY on the connection's socket),
+ * or STORE_POLL_MS pass; then it reads the version counter and, when it moved, loads every key
+ * into a new snapshot. A key revoked by another process (`aigw keys disable` on the file,
+ * another instance sharing the database) so stops working here at once on PostgreSQL, and
+ * within about STORE_POLL_MS when the announcement is lost or the store is SQLite.
+ *
+ * Spend reaches the workers the same way, as a spend snapshot: each budget's spend in its
+ * period and, per worker, the last of its flushes the snapshot holds, so a worker adds only
+ * what it has not seen written (pipeline/budget.c). A new one is loaded after each flush is
+ * written, and at a poll when the store's spend counter moved (another process sharing the
+ * store spends too).
  *
  * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
  * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
  * store's thread; rejected: incremental updates (a change log to keep, and an ordering bug
  * would let a revoked key live on). */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "store/store.h"
+#include "util/log.h"
 #include "util/alloc.h"
 
 /* ---- the snapshot ------------------------------------------------------------------------- */
 
 typedef struct snapshot_builder {
     key_snapshot *snap;
-    size_t cap;
+    size_t cap, team_cap;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -70,6 +80,27 @@ static void on_snapshot_row(const store_key *k, void *ud)
     }
 }
 
+static void on_snapshot_team(const store_team *t, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nteams == b->team_cap) {
+        b->team_cap = b->team_cap ? b->team_cap * 2 : 16;
+        snap->teams = xrealloc(snap->teams, b->team_cap * sizeof *snap->teams);
+    }
+    store_team *c = &snap->teams[snap->nteams++];
+    *c = *t;
+    c->id = arena_copy(&snap->arena, t->id);
+    c->alias = arena_copy(&snap->arena, t->alias);
+    c->metadata = arena_copy(&snap->arena, t->metadata);
+    c->models = arena_list(&snap->arena, t->models, t->nmodels);
+}
+
+static int team_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_team *)a)->id, ((const store_team *)b)->id);
+}
+
 static int digest_cmp(const void *a, const void *b)
 {
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
@@ -82,13 +113,30 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
     arena_init(&snap->arena, 16 * 1024);
     snapshot_builder b = {.snap = snap};
     if (store_keys_version(s, &snap->version) != STORE_OK ||
-        store_keys_each(s, on_snapshot_row, &b) != STORE_OK) {
+        store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
+        store_teams_each(s, on_snapshot_team, &b) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
         return NULL;
     }
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
+    if (snap->nteams) qsort(snap->teams, snap->nteams, sizeof *snap->teams, team_cmp);
     return snap;
+}
+
+const store_team *key_snapshot_team(const key_snapshot *snap, const char *id)
+{
+    size_t lo = 0, hi = snap && id ? snap->nteams : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(snap->teams[mid].id, id);
+        if (c == 0) return &snap->teams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES])
@@ -116,6 +164,86 @@ void key_snapshot_release(key_snapshot *snap)
 {
     if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
     free(snap->keys);
+    free(snap->teams);
+    arena_free(&snap->arena);
+    free(snap);
+}
+
+/* ---- the spend snapshot -------------------------------------------------------------------- */
+
+typedef struct spend_builder {
+    spend_snapshot *snap;
+    size_t cap;
+} spend_builder;
+
+static void on_spend_row(char kind, const char *id, int64_t start, double spend, void *ud)
+{
+    spend_builder *b = ud;
+    spend_snapshot *snap = b->snap;
+    if (snap->nentries == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        snap->entries = xrealloc(snap->entries, b->cap * sizeof *snap->entries);
+    }
+    snap->entries[snap->nentries++] = (spend_entry){
+        .kind = kind, .id = arena_copy(&snap->arena, id), .period_start = start, .spend = spend};
+}
+
+static int spend_entry_cmp(const void *a, const void *b)
+{
+    const spend_entry *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Every budget's row; NULL on a database error (err says). */
+static spend_snapshot *spend_snapshot_load(store *s, const uint64_t applied[SPEND_WORKERS_MAX], char *err,
+                                           size_t errlen)
+{
+    spend_snapshot *snap = xcalloc(1, sizeof *snap);
+    atomic_init(&snap->refs, 1);
+    arena_init(&snap->arena, 4096);
+    memcpy(snap->applied, applied, sizeof snap->applied);
+    spend_builder b = {.snap = snap};
+    if (store__budget_spend_each(s, on_spend_row, &b) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_error(s));
+        spend_snapshot_release(snap);
+        return NULL;
+    }
+    /* sorted by the same comparison as the lookup (SQL's order may collate differently) */
+    if (snap->nentries) qsort(snap->entries, snap->nentries, sizeof *snap->entries, spend_entry_cmp);
+    return snap;
+}
+
+double spend_snapshot_get(const spend_snapshot *snap, char kind, const char *id, int64_t duration,
+                          int64_t now)
+{
+    spend_entry want = {.kind = kind, .id = (char *)id};
+    size_t lo = 0, hi = snap && id ? snap->nentries : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = spend_entry_cmp(&snap->entries[mid], &want);
+        if (c == 0) {
+            const spend_entry *e = &snap->entries[mid];
+            return e->period_start == budget_period_start(duration, now) ? e->spend : 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+spend_snapshot *spend_snapshot_retain(spend_snapshot *snap)
+{
+    if (snap) atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    return snap;
+}
+
+void spend_snapshot_release(spend_snapshot *snap)
+{
+    if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
+    free(snap->entries);
     arena_free(&snap->arena);
     free(snap);
 }
@@ -124,18 +252,22 @@ void key_snapshot_release(key_snapshot *snap)
 
 typedef struct store_job {
     void (*run)(store *s, void *arg);
+    void (*then)(void *arg); /* after the snapshot with run's writes is published; NULL: none */
     void *arg;
 } store_job;
 
 struct store_service {
     store *store;
     pthread_t thread;
+    int wake_fd;          /* an eventfd: a job was queued, or the service is stopping */
     pthread_mutex_t lock; /* everything below */
-    pthread_cond_t wake;
     store_job jobs[STORE_JOBS_MAX];
     size_t head, njobs;
     bool stopping;
     key_snapshot *current;
+    spend_snapshot *spend;               /* the newest */
+    uint64_t spend_version;              /* the thread's own: the store's spend counter when loaded */
+    uint64_t applied[SPEND_WORKERS_MAX]; /* the thread's own: each worker's last flush written */
     store_subscriber *subscribers;
     bool error_reported; /* a failing poll is said once, not every second */
 };
@@ -147,9 +279,50 @@ static void publish(store_service *svc, key_snapshot *snap)
     key_snapshot *old = svc->current;
     svc->current = snap;
     for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
-        sub->publish(sub->ud, key_snapshot_retain(snap));
+        if (sub->publish) sub->publish(sub->ud, key_snapshot_retain(snap));
     pthread_mutex_unlock(&svc->lock);
     key_snapshot_release(old);
+}
+
+/* On the thread: a new spend snapshot for everyone. */
+static void publish_spend(store_service *svc)
+{
+    char err[512];
+    store__spend_version(svc->store, &svc->spend_version); /* read first: a later write is seen next time */
+    spend_snapshot *snap = spend_snapshot_load(svc->store, svc->applied, err, sizeof err);
+    if (!snap) {
+        if (!svc->error_reported)
+            log_event(LOG_ERROR, "store_error", "store: %s; budgets use the spend read before", err);
+        svc->error_reported = true;
+        return;
+    }
+    pthread_mutex_lock(&svc->lock);
+    spend_snapshot *old = svc->spend;
+    svc->spend = snap;
+    for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
+        if (sub->publish_spend) sub->publish_spend(sub->ud, spend_snapshot_retain(snap));
+    pthread_mutex_unlock(&svc->lock);
+    spend_snapshot_release(old);
+}
+
+bool store_service_write_spend(store_service *svc, store *s, const spend_batch *b)
+{
+    bool ok = store_spend_write(s, b) == STORE_OK;
+    if (!ok)
+        log_event(LOG_ERROR, "store_error", "store: spend of %zu requests' rows not written: %s", b->nrows,
+                  store_error(s));
+    if (b->worker >= 0 && b->worker < SPEND_WORKERS_MAX && b->seq > svc->applied[b->worker])
+        svc->applied[b->worker] = b->seq; /* written or lost: the worker stops counting it */
+    publish_spend(svc);
+    return ok;
+}
+
+spend_snapshot *store_service_spend(store_service *svc)
+{
+    pthread_mutex_lock(&svc->lock);
+    spend_snapshot *snap = spend_snapshot_retain(svc->spend);
+    pthread_mutex_unlock(&svc->lock);
+    return snap;
 }
 
 /* On the thread: reload when the version moved. */
@@ -159,9 +332,14 @@ static void poll_version(store_service *svc)
     char err[512];
     if (store_keys_version(svc->store, &version) != STORE_OK) {
         if (!svc->error_reported)
-            fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", store_error(svc->store));
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before",
+                      store_error(svc->store));
         svc->error_reported = true;
         return;
+    }
+    if (svc->error_reported) {
+        log_event(LOG_INFO, "store_ok", "store: %s answers again", store_name(svc->store));
+        svc->error_reported = false;
     }
     pthread_mutex_lock(&svc->lock);
     bool same = svc->current && svc->current->version == version;
@@ -169,12 +347,38 @@ static void poll_version(store_service *svc)
     if (same) return;
     key_snapshot *snap = key_snapshot_load(svc->store, err, sizeof err);
     if (!snap) {
-        if (!svc->error_reported) fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", err);
+        if (!svc->error_reported)
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before", err);
         svc->error_reported = true;
         return;
     }
     svc->error_reported = false;
     publish(svc, snap);
+}
+
+static void wake(store_service *svc)
+{
+    uint64_t one = 1;
+    ssize_t n = write(svc->wake_fd, &one, sizeof one);
+    (void)n; /* full (2^64-2 wakes pending): it is awake anyway */
+}
+
+/* Until a job is queued, the store announces a change, or STORE_POLL_MS pass. Called without
+ * the lock. */
+static void wait_for_work(store_service *svc)
+{
+    if (store_change_announced(svc->store)) return; /* libpq read one during the last query */
+    struct pollfd fds[2] = {
+        {.fd = svc->wake_fd, .events = POLLIN},
+        {.fd = store_change_fd(svc->store), .events = POLLIN},
+    };
+    if (poll(fds, fds[1].fd >= 0 ? 2 : 1, STORE_POLL_MS) <= 0) return;
+    if (fds[0].revents) {
+        uint64_t count;
+        ssize_t n = read(svc->wake_fd, &count, sizeof count);
+        (void)n;
+    }
+    if (fds[1].fd >= 0 && fds[1].revents) store_change_announced(svc->store);
 }
 
 static void *service_thread(void *arg)
@@ -183,12 +387,9 @@ static void *service_thread(void *arg)
     pthread_mutex_lock(&svc->lock);
     for (;;) {
         if (!svc->njobs && !svc->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += STORE_POLL_MS / 1000;
-            until.tv_nsec += (long)(STORE_POLL_MS % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+            pthread_mutex_unlock(&svc->lock);
+            wait_for_work(svc);
+            pthread_mutex_lock(&svc->lock);
         }
         while (svc->njobs) {
             store_job job = svc->jobs[svc->head];
@@ -196,11 +397,20 @@ static void *service_thread(void *arg)
             svc->njobs--;
             pthread_mutex_unlock(&svc->lock);
             job.run(svc->store, job.arg);
+            if (job.then) {
+                poll_version(svc);
+                job.then(job.arg);
+            }
             pthread_mutex_lock(&svc->lock);
         }
         if (svc->stopping) break;
         pthread_mutex_unlock(&svc->lock);
         poll_version(svc);
+        /* another process's spend (an instance sharing the store): reload when its counter moved */
+        uint64_t spend_version;
+        if (store__spend_version(svc->store, &spend_version) == STORE_OK &&
+            spend_version != svc->spend_version)
+            publish_spend(svc);
         pthread_mutex_lock(&svc->lock);
     }
     pthread_mutex_unlock(&svc->lock);
@@ -217,14 +427,23 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     store_service *svc = xcalloc(1, sizeof *svc);
     svc->store = s;
     svc->current = first;
-    pthread_mutex_init(&svc->lock, NULL);
-    pthread_cond_init(&svc->wake, NULL);
-    if (pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
-        snprintf(err, errlen, "store: cannot start its thread");
+    store__spend_version(s, &svc->spend_version);
+    svc->spend = spend_snapshot_load(s, svc->applied, err, errlen);
+    if (!svc->spend) {
         key_snapshot_release(first);
         store_close(s);
+        free(svc);
+        return NULL;
+    }
+    pthread_mutex_init(&svc->lock, NULL);
+    svc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (svc->wake_fd < 0 || pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
+        snprintf(err, errlen, "store: cannot start its thread");
+        key_snapshot_release(first);
+        spend_snapshot_release(svc->spend);
+        store_close(s);
         pthread_mutex_destroy(&svc->lock);
-        pthread_cond_destroy(&svc->wake);
+        if (svc->wake_fd >= 0) close(svc->wake_fd);
         free(svc);
         return NULL;
     }
@@ -236,13 +455,14 @@ void store_service_stop(store_service *svc)
     if (!svc) return;
     pthread_mutex_lock(&svc->lock);
     svc->stopping = true;
-    pthread_cond_signal(&svc->wake);
+    wake(svc);
     pthread_mutex_unlock(&svc->lock);
     pthread_join(svc->thread, NULL);
     key_snapshot_release(svc->current);
+    spend_snapshot_release(svc->spend);
     store_close(svc->store);
     pthread_mutex_destroy(&svc->lock);
-    pthread_cond_destroy(&svc->wake);
+    close(svc->wake_fd);
     free(svc);
 }
 
@@ -275,12 +495,18 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub)
 
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg)
 {
+    return store_service_submit_then(svc, run, NULL, arg);
+}
+
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg)
+{
     pthread_mutex_lock(&svc->lock);
     bool ok = !svc->stopping && svc->njobs < STORE_JOBS_MAX;
     if (ok) {
-        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, arg};
+        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, then, arg};
         svc->njobs++;
-        pthread_cond_signal(&svc->wake);
+        wake(svc);
     }
     pthread_mutex_unlock(&svc->lock);
     return ok;

@@ -255,6 +255,7 @@ const ENDPOINTS = {
   'DELETE /v1/responses/{id}': { method: 'DELETE', path: (made) => `/v1/responses/${made['POST /v1/responses'].id}` },
   'GET /healthz': {},
   'GET /readyz': {},
+  'GET /metrics': {},
 };
 
 // The README's claims → their checks, in the order they are run. readme: the command(s) a row
@@ -643,6 +644,20 @@ const WALK = [
       const key = r.stdout.match(/aigw-[A-Za-z0-9_-]{43}/)?.[0];
       assert.ok(key, r.stdout);
       assert.ok(!readFileSync(join(scratch, 'aigw.db')).includes(key), 'the key in the store');
+    },
+  },
+  {
+    readme: /^aigw spend$/,
+    says: ['a `soft_budget` only flags the access log'],
+    as: 'with the README\'s `auth:` in a config of the scratch directory, on the store file (--direct: no gateway runs ' +
+      'there, and whatever listens on :8080 on this machine is not asked): an empty store spent nothing',
+    async check([cmd]) {
+      writeFileSync(join(scratch, 'spend.yaml'), 'providers: [{name: p, type: openai, base_url: "http://127.0.0.1:9/v1", ' +
+        'models: [m]}]\nauth: {master_key: "${AIGW_MASTER_KEY}", store: spend.db}\n');
+      const r = await sh(`AIGW_MASTER_KEY=readme-master-key-0123456789 ${cmd.text} -c spend.yaml --direct`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^key +REQUESTS +PROMPT +COMPLETION +CACHED +REASONING +USD$/m);
+      assert.match(r.stdout, /^total +0 +0 +0 +0 +0 +0\.000000$/m);
     },
   },
   {

@@ -1,7 +1,9 @@
 /* test_admin.c — the admin API's operations against a store file: the OpenAPI document lists
  * exactly the routes admin.c answers (and each with its method), fields are bounded and
  * unknown ones refused by name, durations read as LiteLLM writes them, and a key named by its
- * plaintext is never repeated in a message. */
+ * plaintext is never repeated in a message; budgets and teams read and shown in LiteLLM's
+ * names; spend's group_by, from and to; the running config is shown with its secrets masked,
+ * in block and flow style, quoted or not, while ${ENV} references and names stay. */
 #include "../../src/admin/admin.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -65,6 +67,7 @@ static const char *method_name(int m)
     case HTTP_GET: return "get";
     case HTTP_POST: return "post";
     case HTTP_PATCH: return "patch";
+    case HTTP_PUT: return "put";
     case HTTP_DELETE: return "delete";
     default: return "?";
     }
@@ -153,11 +156,132 @@ static void test_fields(void **state)
     json_decref(call(HTTP_POST, "/admin/keys", "{\"key_alias\":\"a\"}", 409));
 }
 
+static void test_budgets_and_teams(void **state)
+{
+    json_t *k = call(HTTP_POST, "/key/generate",
+                     "{\"max_budget\":5,\"soft_budget\":4,\"budget_duration\":\"24h\"}", 200);
+    assert_true(json_real_value(json_object_get(k, "soft_budget")) == 4);
+    assert_string_equal(json_string_value(json_object_get(k, "budget_duration")), "1d");
+    assert_true(json_real_value(json_object_get(k, "spend")) == 0);
+    const char *reset = json_string_value(json_object_get(k, "budget_reset_at"));
+    assert_non_null(reset);
+    assert_non_null(strstr(reset, "T00:00:00Z")); /* a day's period starts at UTC midnight */
+    json_decref(k);
+    static const struct {
+        const char *body, *message;
+    } bad[] = {
+        {"{\"budget_duration\":\"3y\"}", "'budget_duration' must be like"},
+        {"{\"soft_budget\":-1}", "'soft_budget' must be a number"},
+        {"{\"max_budget\":1e13}", "'max_budget' must be a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *e = call(HTTP_POST, "/admin/keys", bad[i].body, 400);
+        const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        if (!strstr(msg, bad[i].message)) fail_msg("%s: '%s' lacks '%s'", bad[i].body, msg, bad[i].message);
+        json_decref(e);
+    }
+
+    json_t *t = call(HTTP_POST, "/team/new",
+                     "{\"team_id\":\"eng\",\"team_alias\":\"Engineering\",\"models\":[\"gpt-*\"],"
+                     "\"max_budget\":100,\"budget_duration\":\"30d\",\"rpm_limit\":10,\"tpm_limit\":1000}",
+                     200);
+    assert_string_equal(json_string_value(json_object_get(t, "team_id")), "eng");
+    assert_string_equal(json_string_value(json_object_get(t, "budget_duration")), "30d");
+    assert_int_equal(json_integer_value(json_object_get(t, "tpm_limit")), 1000);
+    json_decref(t);
+    json_decref(call(HTTP_POST, "/team/new", "{\"team_id\":\"eng\"}", 409));
+    json_decref(call(HTTP_POST, "/admin/teams", "{\"team_alias\":\"Engineering\"}", 409));
+    json_decref(call(HTTP_POST, "/admin/teams", "{\"members\":[]}", 400));
+    json_t *info = call(HTTP_GET, "/team/info?team_id=Engineering", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(info, "team_id")), "eng");
+    json_decref(info);
+    json_decref(call(HTTP_GET, "/team/info", NULL, 400));
+    json_decref(call(HTTP_GET, "/admin/teams/nobody", NULL, 404));
+    json_t *upd =
+        call(HTTP_POST, "/team/update", "{\"team_id\":\"eng\",\"blocked\":true,\"models\":[]}", 200);
+    assert_true(json_is_true(json_object_get(upd, "blocked")));
+    assert_int_equal(json_array_size(json_object_get(upd, "models")), 0);
+    json_decref(upd);
+    json_t *list = call(HTTP_GET, "/team/list", NULL, 200);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    json_decref(call(HTTP_POST, "/team/delete", "{\"team_ids\":[\"eng\",\"nobody\"]}", 404));
+    json_decref(call(HTTP_POST, "/team/delete", "{\"team_ids\":[\"eng\"]}", 200));
+    json_decref(call(HTTP_DELETE, "/admin/teams/eng", NULL, 404));
+
+    int64_t when;
+    assert_true(parse_when("2026-12-06", false, &when));
+    assert_int_equal(when, 1796515200);
+    assert_true(parse_when("2026-12-06", true, &when)); /* a "to" date: the whole day */
+    assert_int_equal(when, 1796515200 + 86400);
+    assert_true(parse_when("2026-12-06T16:30:00Z", true, &when));
+    assert_int_equal(when, 1796515200 + 16 * 3600 + 1800);
+    assert_true(parse_when("1796515200", false, &when));
+    assert_false(parse_when("yesterday", false, &when));
+    assert_false(parse_when("2026-12-06T16:30:00+02:00", false, &when));
+    json_t *spend = call(HTTP_GET, "/admin/spend?group_by=day&from=2026-12-06&to=2026-12-06", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(spend, "group_by")), "day");
+    assert_int_equal(json_array_size(json_object_get(spend, "data")), 0);
+    json_decref(spend);
+    json_decref(call(HTTP_GET, "/admin/spend?group_by=user", NULL, 400));
+    json_decref(call(HTTP_GET, "/admin/spend?to=soon", NULL, 400));
+}
+
+static void expect_redacted(const char *in, const char *want)
+{
+    size_t len;
+    char *out = admin_config_redact(in, strlen(in), &len);
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+    free(out);
+}
+
+static void test_config_redact(void **state)
+{
+    expect_redacted("providers:\n  - name: a\n    api_key: sk-live-123\n    base_url: http://x\n",
+                    "providers:\n  - name: a\n    api_key: \"<redacted>\"\n    base_url: http://x\n");
+    expect_redacted("  - {name: a, api_key: sk-1, models: [m]}\n",
+                    "  - {name: a, api_key: \"<redacted>\", models: [m]}\n");
+    expect_redacted("auth: {master_key: \"abc, def\"}\n", "auth: {master_key: \"<redacted>\"}\n");
+    expect_redacted("api_key: ${OPENAI_API_KEY}\nsecret: '${S}'\n",
+                    "api_key: ${OPENAI_API_KEY}\nsecret: '${S}'\n");
+    expect_redacted("headers: {Authorization: Bearer sk-9}\n", "headers: {Authorization: \"<redacted>\"}\n");
+    expect_redacted("aws_secret_access_key: abc # why\n", "aws_secret_access_key: \"<redacted>\" # why\n");
+    expect_redacted("virtual_key: openai-prod\nauth: off\nauth:\n  master_key:\n",
+                    "virtual_key: openai-prod\nauth: off\nauth:\n  master_key:\n");
+    /* whole words of the name count: keyless and monkey_business are not secrets */
+    expect_redacted(
+        "keyless: ok\nmonkey_business: x\nx-api-key: k\nclient_secret: s\n",
+        "keyless: ok\nmonkey_business: x\nx-api-key: \"<redacted>\"\nclient_secret: \"<redacted>\"\n");
+    /* a password inside a URL or a libpq keyword string, whatever the setting's name */
+    expect_redacted("auth: {store: \"postgres://aigw:s3cret@db:5432/aigw\"}\n",
+                    "auth: {store: \"postgres://aigw:<redacted>@db:5432/aigw\"}\n");
+    expect_redacted("store: host=db dbname=aigw password=s3cret user=x\n",
+                    "store: host=db dbname=aigw password=<redacted> user=x\n");
+    expect_redacted("redis: redis://:pw@127.0.0.1:6379/0\nurl: http://host/a:b@c\n",
+                    "redis: redis://:<redacted>@127.0.0.1:6379/0\nurl: http://host/a:b@c\n");
+    /* a value that only starts like a reference is a secret all the same */
+    expect_redacted("token: ${A} and more\n", "token: \"<redacted>\"\n");
+    /* a long run of name characters is copied once, not scanned again from each position */
+    size_t n = 1 << 20;
+    char *big = malloc(n + 1);
+    memset(big, 'k', n);
+    big[n] = '\0';
+    size_t len;
+    char *out = admin_config_redact(big, n, &len);
+    assert_int_equal(len, n);
+    assert_memory_equal(out, big, n);
+    free(out);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openapi_matches_routes),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_budgets_and_teams),
+        cmocka_unit_test(test_config_redact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
