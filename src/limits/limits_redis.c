@@ -27,6 +27,7 @@
 #include <hiredis/hiredis.h>
 
 #include "limits/limits_internal.h"
+#include "util/log.h"
 
 /* KEYS: the counters. ARGV[1]: "admit" or "settle"; then for counter i: ARGV[3i-1] the amount,
  * ARGV[3i] the limit (-1: none), ARGV[3i+1] the key's time to live (ms). Admit answers {i, count}
@@ -197,10 +198,10 @@ static void note_outage(limits_redis *r, const char *why)
     bool was = false;
     if (atomic_compare_exchange_strong(&outage, &was, true)) {
         atomic_store(&uncounted_at_outage, atomic_load(&uncounted));
-        fprintf(stderr,
-                "aigw: rate limits: Redis at %s cannot be reached (%s); until it is back, requests of "
-                "limited keys are admitted or refused as auth.limits.on_redis_error says\n",
-                r->target.url, why);
+        log_event(LOG_WARN, "redis_down",
+                  "rate limits: Redis at %s cannot be reached (%s); until it is back, requests of "
+                  "limited keys are admitted or refused as auth.limits.on_redis_error says",
+                  r->target.url, why);
     }
 }
 
@@ -209,9 +210,9 @@ static void note_back(limits_redis *r)
     if (!atomic_load_explicit(&outage, memory_order_relaxed)) return; /* the usual case: one load */
     bool was = true;
     if (atomic_compare_exchange_strong(&outage, &was, false))
-        fprintf(stderr, "aigw: rate limits: Redis at %s is back (%llu requests went uncounted meanwhile)\n",
-                r->target.url,
-                (unsigned long long)(atomic_load(&uncounted) - atomic_load(&uncounted_at_outage)));
+        log_event(LOG_INFO, "redis_up",
+                  "rate limits: Redis at %s is back (%llu requests went uncounted meanwhile)", r->target.url,
+                  (unsigned long long)(atomic_load(&uncounted) - atomic_load(&uncounted_at_outage)));
 }
 
 static void on_reconnect_timer(uv_timer_t *t)
