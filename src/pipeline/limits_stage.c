@@ -33,6 +33,7 @@
 #include "pipeline/stages.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/log.h"
 
 /* Process-wide, from the config at start (auth.limits cannot change on reload): the in-process
  * table, or where Redis is (then each worker's state is its connection). */
@@ -50,8 +51,9 @@ static bool limits_stage_start(const aigw_config *cfg, char *err, size_t errlen)
         use_redis = true;
         fail_closed = ls->fail_closed;
         redis_timeout_ms = ls->timeout_ms;
-        fprintf(stderr, "aigw: rate limits counted in Redis at %s (timeout %u ms, on error: %s)\n", ls->redis,
-                ls->timeout_ms, ls->fail_closed ? "closed" : "open");
+        log_event(LOG_INFO, "rate_limits_redis",
+                  "rate limits counted in Redis at %s (timeout %u ms, on error: %s)", ls->redis,
+                  ls->timeout_ms, ls->fail_closed ? "closed" : "open");
         return true;
     }
     table = limits_table_new(LIMITS_CELLS_DEFAULT);
@@ -61,8 +63,9 @@ static bool limits_stage_start(const aigw_config *cfg, char *err, size_t errlen)
 static void limits_stage_stop(void)
 {
     if (table && limits_untracked(table))
-        fprintf(stderr, "aigw: rate limits: %llu counts were not kept for want of a free cell\n",
-                (unsigned long long)limits_untracked(table));
+        log_event(LOG_WARN, "rate_limits_untracked",
+                  "rate limits: %llu counts were not kept for want of a free cell",
+                  (unsigned long long)limits_untracked(table));
     limits_table_free(table);
     table = NULL;
     use_redis = false;
@@ -100,18 +103,23 @@ typedef struct limits_state {
 
 /* ---- the subjects of a request ---------------------------------------------------------------- */
 
-/* MERGE (teams): the request's team as a limits subject — its id "t\x1fTEAM" into b->id, a name
- * for messages into b->what ("the team `search`"), and its rpm/rpd/tpm/tpd into out->max.
- * Returns false when the team has no limits. Teams (a table with limits and budgets) are made
- * by the spend slice at the same time as this one; until they are merged, no team has limits
- * and this returns false for every request. When they are, it looks x->key->team up in the
- * worker's snapshot of teams and fills the four limits from it; nothing else here changes. */
-static bool team_limits_subject(const exchange *x, limits_subject *out, subject_buf *b)
+/* The request's team as a limits subject — its id "t\x1fTEAM" into b->id, a name for messages
+ * into b->what ("the team `search`"), and its limits into out->max (teams have per-minute ones
+ * only: rpm_limit, tpm_limit). The team is the one the key's team_id names in the key snapshot
+ * the request was authenticated with (auth_key_team, as budgets and the team's models read it);
+ * a team_id that names no team is a label and limits nothing. Returns false without a team. The
+ * subject's id is the team's, not the key's, so every key of the team counts in one window. */
+static bool team_limits_subject(exchange *x, limits_subject *out, subject_buf *b)
 {
-    (void)x;
-    (void)out;
-    (void)b;
-    return false;
+    const store_team *t = auth_key_team(x);
+    if (!t) return false;
+    int len = snprintf(b->id, sizeof b->id, "t\x1f%.*s", STORE_NAME_MAX, t->id);
+    snprintf(b->what, sizeof b->what, "the team `%.*s`", STORE_NAME_MAX, t->alias ? t->alias : t->id);
+    *out = (limits_subject){.id = b->id,
+                            .id_len = (size_t)len,
+                            .what = b->what,
+                            .max = {t->rpm_limit, LIMITS_NONE, t->tpm_limit, LIMITS_NONE}};
+    return true;
 }
 
 static bool has_rule(const limits_subject *s)
@@ -122,7 +130,7 @@ static bool has_rule(const limits_subject *s)
 }
 
 /* The key's subjects with a rule: the key, the key on this model, the team. */
-static size_t request_subjects(const exchange *x, limits_subject *subjects, subject_buf *bufs)
+static size_t request_subjects(exchange *x, limits_subject *subjects, subject_buf *bufs)
 {
     const store_key *k = x->key;
     size_t n = 0;

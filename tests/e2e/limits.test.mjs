@@ -4,17 +4,35 @@
 // error shape naming the limit with Retry-After and retry-after-ms, a limit of a key on one model,
 // token limits settling with the provider's real usage, the master key unlimited, and the OpenAI
 // SDK's own retry honouring retry-after-ms (a request refused in the last seconds of a minute
-// succeeds in the next one — the test waits at most a minute for such a moment).
+// succeeds in the next one — the test waits at most a minute for such a moment), a team's limit
+// shared by its keys, budgets checked before rate limits, and a later refusal (PLAN's 404)
+// carrying the rate-limit headers before the timing headers.
+//
+// AIGW_TEST_STORE=postgres runs the same cases against a PostgreSQL store that the test starts
+// (tests/e2e/postgres.mjs; limits-postgres.test.mjs sets it): the limits' admin fields, the
+// teams and the keys then round-trip through the database (the counting is the same
+// in-process table either way, so the minute-long retry case runs on SQLite only).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock, startGateway, sleep } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-limits-0123';
-let mock, gw;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+let mock, gw, pg;
+
+// auth's store lines: none (aigw.db beside the config) or the PostgreSQL database
+function storeConfig() {
+  if (!POSTGRES) return '';
+  process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+  return `  store: "${pg.urlWithEnv('AIGW_TEST_PG_PASSWORD')}"\n  secret: test-digest-secret-limits-0123456789\n`;
+}
 
 before(async () => {
+  if (POSTGRES) pg = await startPostgres();
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
   gw = await startGateway(`
@@ -27,12 +45,13 @@ providers:
   - {name: an, type: anthropic, base_url: "${base}", api_key: provider-side-key, models: [claude-mock]}
 auth:
   master_key: ${MASTER}
-`);
+${storeConfig()}`);
 });
 
 after(async () => {
   await gw?.stop();
   await mock?.stop();
+  await pg?.cleanup();
 });
 
 async function admin(method, path, body) {
@@ -255,7 +274,7 @@ test('the admin API takes and shows the limits (aigw\'s and LiteLLM\'s names), a
   }
 });
 
-test('the OpenAI SDK\'s own retry honours retry-after-ms: refused at a minute\'s end, served in the next', async () => {
+test('the OpenAI SDK\'s own retry honours retry-after-ms: refused at a minute\'s end, served in the next', { skip: POSTGRES && 'the limiter, not the store: once is enough' }, async () => {
   const k = await newKey({ rpm_limit: 1, key_alias: 'retry' });
   // wait (at most a minute) for the last 2.5 s of a minute, so the window's end is near
   const inMinute = () => Date.now() % 60000;
@@ -273,4 +292,118 @@ test('the OpenAI SDK\'s own retry honours retry-after-ms: refused at a minute\'s
   assert.ok(log);
   const statuses = gw.logLines.filter((l) => l.key_alias === 'retry').map((l) => l.status).sort();
   assert.deepEqual(statuses, [200, 200, 429]);
+});
+
+// Outside the last seconds of a minute, so that a test's requests fall in one window.
+async function awayFromMinuteEnd(margin = 5000) {
+  const left = 60000 - (Date.now() % 60000);
+  if (left < margin) await sleep(left + 50);
+}
+
+test('a team\'s requests per minute are shared by its keys; the message names the team', async () => {
+  const team = await admin('POST', '/team/new', { team_id: 'shared-team', team_alias: 'crew', rpm_limit: 3 });
+  assert.equal(team.status, 200, JSON.stringify(team.body));
+  assert.equal(team.body.rpm_limit, 3);
+  const a = await newKey({ team_id: 'shared-team' });
+  const b = await newKey({ team_id: 'shared-team', rpm_limit: 10 });
+  const alone = await newKey({ team_id: 'no-such-team' }); // a label: no team, no limit
+  await awayFromMinuteEnd();
+  const seen = [];
+  for (const k of [a, b, a]) {
+    const { response } = await chat(openai(k.key));
+    assert.equal(response.status, 200);
+    seen.push(response.headers.get('x-ratelimit-remaining-requests'));
+  }
+  // one window for both keys: 2, 1, 0 left; b's own 10 is looser, so the team's shows
+  assert.deepEqual(seen, ['2', '1', '0']);
+  for (const k of [b, a]) {
+    await assert.rejects(chat(openai(k.key)), (e) => {
+      assert.equal(e.status, 429);
+      assert.equal(e.code, 'rate_limit_exceeded');
+      assert.match(e.message, /Rate limit reached: 3 requests per minute of the team `crew`\. Try again in /);
+      checkRetryAfter(e.headers, 60000);
+      return true;
+    });
+  }
+  // b's own limit counted only what the team let through: its one request
+  const shown = await admin('GET', `/admin/teams/shared-team`);
+  assert.equal(shown.body.rpm_limit, 3);
+  const free = await chat(openai(alone.key));
+  assert.equal(free.response.headers.get('x-ratelimit-limit-requests'), null);
+  // the team's limit removed: its keys pass again (the snapshot has it within about a second)
+  assert.equal((await admin('PATCH', '/admin/teams/shared-team', { rpm_limit: null })).status, 200);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      const { response } = await chat(openai(a.key));
+      assert.equal(response.headers.get('x-ratelimit-limit-requests'), null);
+      break;
+    } catch (e) {
+      assert.equal(e.status, 429);
+      assert.ok(Date.now() < deadline, 'the team\'s limit stayed after it was removed');
+      await sleep(100);
+    }
+  }
+});
+
+test('budgets come first: a key over its budget is refused without taking a rate-limit slot', async () => {
+  const k = await newKey({ max_budget: 0, rpm_limit: 1, key_alias: 'broke' });
+  await awayFromMinuteEnd();
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(chat(openai(k.key)), (e) => {
+      assert.equal(e.status, 429);
+      assert.equal(e.code, 'budget_exceeded'); // never rate_limit_exceeded: nothing was counted
+      assert.equal(e.headers.get('x-should-retry'), 'false');
+      assert.equal(e.headers.get('x-ratelimit-limit-requests'), null);
+      return true;
+    });
+  }
+  // the budget lifted: the key's one request of the minute is still there
+  assert.equal((await admin('PATCH', `/admin/keys/${k.id}`, { max_budget: null })).status, 200);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      const { response } = await chat(openai(k.key));
+      assert.equal(response.headers.get('x-ratelimit-remaining-requests'), '0');
+      break;
+    } catch (e) {
+      assert.equal(e.code, 'budget_exceeded');
+      assert.ok(Date.now() < deadline, 'the budget stayed after it was removed');
+      await sleep(100);
+    }
+  }
+});
+
+// One request with node:http, which keeps the head's lines in order (fetch's Headers sort them).
+function rawPost(path, key, body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(path, gw.url);
+    const req = http.request(u, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, raw: res.rawHeaders, body: text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('a refusal after the limits (no such model: 404) still carries the rate-limit headers, the timing headers last', async () => {
+  const k = await newKey({ rpm_limit: 5 });
+  await awayFromMinuteEnd();
+  const r = await rawPost('/v1/chat/completions', k.key, { model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(r.status, 404, r.body);
+  const names = r.raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  const value = (n) => r.raw[names.indexOf(n) * 2 + 1];
+  assert.equal(value('x-ratelimit-limit-requests'), '5');
+  assert.equal(value('x-ratelimit-remaining-requests'), '4');
+  const lastLimit = names.lastIndexOf('x-ratelimit-reset-requests');
+  assert.ok(lastLimit >= 0 && lastLimit < names.indexOf('x-aigw-overhead-us'), names.join(','));
+  assert.ok(names.indexOf('x-aigw-overhead-us') < names.indexOf('server-timing'), names.join(','));
+  assert.equal(names.indexOf('server-timing'), names.length - 1 - names.slice().reverse().findIndex((n) => n === 'server-timing'));
+  // and a served request: the limits' lines, then the timing's, after the provider's
+  const ok = await rawPost('/v1/chat/completions', k.key, { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(ok.status, 200, ok.body);
+  const okNames = ok.raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+  assert.ok(okNames.indexOf('x-ratelimit-limit-requests') < okNames.indexOf('x-aigw-overhead-us'), okNames.join(','));
 });
