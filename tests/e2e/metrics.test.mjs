@@ -93,8 +93,10 @@ test('Prometheus scrapes the requests made: counts by model, provider, status an
   await assert.rejects(openai.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }),
     (e) => e.status === 404);
   const logged = await gw.waitLog((l) => l.model === 'claude-mock');
-  const oaLines = gw.logLines.filter((l) => l.model === 'mock-model' && l.status === 200);
-  assert.equal(oaLines.length, 4);
+  // each worker flushes its access-log batch on its own clock: wait for all four lines
+  const okLines = () => gw.logLines.filter((l) => l.model === 'mock-model' && l.status === 200);
+  await eventually(() => okLines().length === 4, 5000, 'the four access-log lines');
+  const oaLines = okLines();
 
   let series;
   await eventually(async () => {
