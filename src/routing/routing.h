@@ -108,6 +108,8 @@ typedef struct route_tree {
     bool portkey;      /* Portkey's defaults (fallback on any non-2xx) */
     bool needs_params; /* a condition reads params.*: the body must be parsed */
     bool client;       /* a request's own config (a header): its request_timeouts are the client's */
+    bool virtual_keys; /* a target is one of the store's virtual keys (not a provider of the config) */
+    uint64_t virtual_keys_version; /* … as they were when it was built */
     const route_regex *regexes;
     size_t nregexes;
     struct pcre2_real_match_context_8 *match_context; /* the limits every search runs under */
@@ -130,6 +132,12 @@ typedef struct routing_providers {
     const provider_config *(*derive)(arena *a, const provider_config *base,
                                      const struct provider_preset *preset, const char *base_url,
                                      const char *api_key);
+    /* The store's virtual keys, for request configs' `virtual_key` and "@name" when no provider
+     * of the config has the name (NULL: none): the provider type and base URL (NULL: the
+     * type's) of the one named, copied into a; and a version that moves whenever they may
+     * have changed (a kept tree that used one is built again then). */
+    bool (*virtual_key)(arena *a, const char *name, const char **type, const char **base_url);
+    uint64_t (*virtual_keys_version)(void);
 } routing_providers;
 
 /* The third step of the load sequence (gateway_config_load), after config_load() and

@@ -1,6 +1,6 @@
-/* store.h — the gateway's persistent state (gateway keys today; spend, teams and virtual keys
- * in later slices), behind one interface that a PostgreSQL backend will implement with the
- * same schema.
+/* store.h — the gateway's persistent state (gateway keys and virtual keys today; spend and
+ * teams in later slices), behind one interface that a PostgreSQL backend will implement with
+ * the same schema.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/vault.h"
 #include "util/arena.h"
 
 #define STORE_DIGEST_BYTES 32
@@ -37,6 +38,7 @@
 #define STORE_JSON_MAX 16384 /* metadata as JSON text */
 #define STORE_POLL_MS 1000   /* how often the service looks for another process's changes */
 #define STORE_LIMIT_NONE (-1)
+#define STORE_VKEYS_MAX 64 /* virtual keys a gateway key may be limited to */
 
 typedef enum store_result {
     STORE_OK,
@@ -60,7 +62,9 @@ typedef struct store_key {
     char *team, *user; /* NULL: none */
     char **tags;
     size_t ntags;
-    char *metadata; /* a JSON object as text ("{}" when empty) */
+    char *metadata;      /* a JSON object as text ("{}" when empty) */
+    char **virtual_keys; /* names of the virtual keys it may use; none: any */
+    size_t nvirtual_keys;
     /* Policy that later slices enforce; stored and shown already (LiteLLM's names). */
     double max_budget;            /* USD; negative: none */
     int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
@@ -69,6 +73,23 @@ typedef struct store_key {
 
 /* Frees what a store_key filled by the store owns, and zeroes it. */
 void store_key_clear(store_key *k);
+
+/* A virtual key: a provider credential kept sealed (vault.h) under a name that providers,
+ * request configs and gateway keys refer to. The store never holds secret in the clear: it is
+ * sealed on write with the store's vault key; only a snapshot (below) holds it opened. */
+typedef struct store_vkey {
+    char name[STORE_NAME_MAX + 1]; /* unique; the reference */
+    char *provider;                /* a provider type as the config spells it (openai, anthropic, …) */
+    char *base_url;                /* NULL: the type's own */
+    char hint[STORE_HINT_MAX + 1]; /* "…wxyz": the secret's last 4 characters */
+    int64_t version;               /* 1 when made; each new secret adds one */
+    int64_t created_at, updated_at;
+    char *secret; /* to write: the plaintext (the caller's); in a snapshot: opened, arena */
+    size_t secret_len;
+} store_vkey;
+
+/* Frees what a store_vkey filled by the store owns (provider, base_url), and zeroes it. */
+void store_vkey_clear(store_vkey *v);
 
 /* ---- the store ------------------------------------------------------------------------------ */
 
@@ -95,6 +116,26 @@ store_result store_key_get_by_digest(store *s, const uint8_t digest[STORE_DIGEST
 store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud), void *ud);
 store_result store_keys_version(store *s, uint64_t *version);
 
+/* The vault key that seals and opens virtual keys' secrets (copied; NULL: none). Without one a
+ * virtual key cannot be written, and a store holding any cannot load a snapshot. */
+void store_set_vault(store *s, const vault_key *key);
+bool store_has_vault(store *s);
+/* Virtual keys. insert: a new name (CONFLICT when taken), v->secret sealed, version 1.
+ * update: by name, provider and base_url; with v->secret, the new secret sealed and the
+ * version one up (a rotation). Both STORE_ERROR with "no vault key" when none is set. Reads
+ * fill every field but the secret. */
+store_result store_vkey_insert(store *s, const store_vkey *v);
+store_result store_vkey_update(store *s, const store_vkey *v);
+store_result store_vkey_delete(store *s, const char *name);
+store_result store_vkey_get(store *s, const char *name, store_vkey *out);
+/* Every virtual key, by name; fn's is valid during the call only. */
+store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud);
+/* Every virtual key with its secret opened (fn's secret and strings valid during the call
+ * only, the secret wiped afterwards). STORE_ERROR when one does not open — the vault key is
+ * wrong, or the row was changed — or when there are virtual keys and no vault key; the
+ * message names the key and says which. */
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud);
+
 /* ---- the snapshot --------------------------------------------------------------------------- */
 
 typedef struct key_snapshot {
@@ -102,6 +143,8 @@ typedef struct key_snapshot {
     uint64_t version;
     store_key *keys; /* sorted by digest; strings in arena */
     size_t nkeys;
+    store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
+    size_t nvkeys;
     arena arena;
 } key_snapshot;
 
@@ -110,6 +153,8 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen);
 /* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
  * digest again in constant time (access_key_find). */
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);
+/* The virtual key named name (NUL-terminated), or NULL. */
+const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name);
 /* Reference counting across threads; both take NULL. The last release frees. */
 key_snapshot *key_snapshot_retain(key_snapshot *snap);
 void key_snapshot_release(key_snapshot *snap);

@@ -9,6 +9,12 @@
  * process (`aigw keys disable` on the file, another instance sharing the database) so stops
  * working here within about STORE_POLL_MS.
  *
+ * A snapshot also holds every virtual key with its secret opened (vault.h): opening happens
+ * here, on the store's thread, once per load — a request finds the credential by name and
+ * never decrypts. A load that cannot open one (another process wrote it under another vault
+ * key) fails whole: the workers keep the snapshot they have rather than lose a credential.
+ * The opened secrets are wiped when the snapshot is freed.
+ *
  * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
  * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
  * store's thread; rejected: incremental updates (a change log to keep, and an ordering bug
@@ -19,6 +25,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "store/store.h"
 #include "util/alloc.h"
 
@@ -26,7 +34,7 @@
 
 typedef struct snapshot_builder {
     key_snapshot *snap;
-    size_t cap;
+    size_t cap, vcap;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -59,6 +67,27 @@ static void on_snapshot_row(const store_key *k, void *ud)
     c->metadata = arena_copy(&snap->arena, k->metadata);
     c->models = arena_list(&snap->arena, k->models, k->nmodels);
     c->tags = arena_list(&snap->arena, k->tags, k->ntags);
+    c->virtual_keys = arena_list(&snap->arena, k->virtual_keys, k->nvirtual_keys);
+}
+
+static void on_snapshot_vkey(const store_vkey *v, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nvkeys == b->vcap) {
+        b->vcap = b->vcap ? b->vcap * 2 : 16;
+        snap->vkeys = xrealloc(snap->vkeys, b->vcap * sizeof *snap->vkeys);
+    }
+    store_vkey *c = &snap->vkeys[snap->nvkeys++];
+    *c = *v;
+    c->provider = arena_copy(&snap->arena, v->provider);
+    c->base_url = arena_copy(&snap->arena, v->base_url);
+    c->secret = arena_strndup(&snap->arena, v->secret, v->secret_len);
+}
+
+static int vkey_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_vkey *)a)->name, ((const store_vkey *)b)->name);
 }
 
 static int digest_cmp(const void *a, const void *b)
@@ -73,13 +102,31 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
     arena_init(&snap->arena, 16 * 1024);
     snapshot_builder b = {.snap = snap};
     if (store_keys_version(s, &snap->version) != STORE_OK ||
-        store_keys_each(s, on_snapshot_row, &b) != STORE_OK) {
+        store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
+        store_vkeys_open_each(s, on_snapshot_vkey, &b) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
         return NULL;
     }
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
+    /* SQLite's ORDER BY name is byte order too; sorted again so no backend's collation matters */
+    if (snap->nvkeys) qsort(snap->vkeys, snap->nvkeys, sizeof *snap->vkeys, vkey_name_cmp);
     return snap;
+}
+
+const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name)
+{
+    size_t lo = 0, hi = snap ? snap->nvkeys : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(snap->vkeys[mid].name, name);
+        if (c == 0) return &snap->vkeys[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES])
@@ -107,6 +154,9 @@ void key_snapshot_release(key_snapshot *snap)
 {
     if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
     free(snap->keys);
+    for (size_t i = 0; i < snap->nvkeys; i++)
+        if (snap->vkeys[i].secret) sodium_memzero(snap->vkeys[i].secret, snap->vkeys[i].secret_len);
+    free(snap->vkeys);
     arena_free(&snap->arena);
     free(snap);
 }

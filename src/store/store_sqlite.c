@@ -1,5 +1,5 @@
 /* store_sqlite.c — the store (store.h) in one SQLite file: WAL, numbered migrations, the
- * gateway keys' rows.
+ * gateway keys' and the virtual keys' rows.
  *
  * One connection per store, used by one thread at a time (the store service's thread while
  * aigw serves). WAL lets `aigw keys` in another process write while the gateway reads; a
@@ -13,8 +13,10 @@
  *
  * Lists (models, tags) and metadata are JSON text in their columns: they are read whole with
  * the key and never queried by part. Limits and budgets have their columns already (LiteLLM's
- * names); spend (per key, team, model, hour and day), teams and virtual keys come as further
- * migrations in later slices — the schema grows, it is not rewritten. The same schema is what
+ * names). A virtual key's row holds its secret only sealed (vault.h: nonce and ciphertext in
+ * two BLOBs); sealing and opening happen here, on the store's thread, with the vault key the
+ * owner set (store_set_vault). Spend (per key, team, model, hour and day) and teams come as
+ * further migrations in later slices — the schema grows, it is not rewritten. The same schema is what
  * a PostgreSQL backend will create (types chosen to map one to one: TEXT, BIGINT, DOUBLE,
  * BYTEA). When it comes, the functions of store.h become a table of operations per backend;
  * with one backend that table would be indirection without a second row. */
@@ -30,12 +32,16 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include <sodium.h>
+
 #include "util/alloc.h"
 
 struct store {
     sqlite3 *db;
     char *path;
     int version;
+    bool has_vault;
+    vault_key vault;
     char error[512];
 };
 
@@ -62,6 +68,19 @@ static const char *const migrations[] = {
     "  updated_at BIGINT NOT NULL"
     ");"
     "CREATE INDEX keys_team ON keys (team_id);",
+    /* 2: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
+    "CREATE TABLE virtual_keys ("
+    "  name TEXT PRIMARY KEY,"
+    "  provider TEXT NOT NULL,"
+    "  base_url TEXT,"
+    "  nonce BLOB NOT NULL,"
+    "  sealed BLOB NOT NULL,"
+    "  hint TEXT NOT NULL,"
+    "  version BIGINT NOT NULL,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL"
+    ");"
+    "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -97,7 +116,17 @@ void store_key_clear(store_key *k)
     for (size_t i = 0; i < k->ntags; i++)
         free(k->tags[i]);
     free(k->tags);
+    for (size_t i = 0; i < k->nvirtual_keys; i++)
+        free(k->virtual_keys[i]);
+    free(k->virtual_keys);
     memset(k, 0, sizeof *k);
+}
+
+void store_vkey_clear(store_vkey *v)
+{
+    free(v->provider);
+    free(v->base_url);
+    memset(v, 0, sizeof *v);
 }
 
 static bool exec(store *s, const char *sql)
@@ -201,6 +230,7 @@ store *store_open(const char *path, char *err, size_t errlen)
 void store_close(store *s)
 {
     if (!s) return;
+    sodium_memzero(&s->vault, sizeof s->vault);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
@@ -210,7 +240,7 @@ void store_close(store *s)
 
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
-    "rpm_limit, tpm_limit, created_at, updated_at";
+    "rpm_limit, tpm_limit, created_at, updated_at, virtual_keys";
 
 static char *column_text(sqlite3_stmt *st, int i)
 {
@@ -269,6 +299,8 @@ static void row_to_key(sqlite3_stmt *st, store_key *k)
         sqlite3_column_type(st, 13) == SQLITE_NULL ? STORE_LIMIT_NONE : sqlite3_column_int64(st, 13);
     k->created_at = sqlite3_column_int64(st, 14);
     k->updated_at = sqlite3_column_int64(st, 15);
+    json_list((const char *)sqlite3_column_text(st, 16), STORE_VKEYS_MAX, &k->virtual_keys,
+              &k->nvirtual_keys);
 }
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
@@ -314,6 +346,9 @@ static void bind_key(sqlite3_stmt *st, const store_key *k)
         sqlite3_bind_null(st, 14);
     sqlite3_bind_int64(st, 15, k->created_at);
     sqlite3_bind_int64(st, 16, k->updated_at);
+    char *vkeys = json_list_text(k->virtual_keys, k->nvirtual_keys);
+    sqlite3_bind_text(st, 17, vkeys, -1, SQLITE_TRANSIENT);
+    free(vkeys);
 }
 
 /* Runs a prepared write inside a transaction with the version bump. changes: rows it changed
@@ -354,7 +389,8 @@ static sqlite3_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", key_columns);
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             key_columns);
     sqlite3_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
     bind_key(st, k);
@@ -367,7 +403,7 @@ store_result store_key_update(store *s, const store_key *k)
         prepare(s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
                    "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
                    "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
-                   "created_at = ?15, updated_at = ?16 WHERE id = ?1");
+                   "created_at = ?15, updated_at = ?16, virtual_keys = ?17 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);
@@ -441,4 +477,183 @@ store_result store_keys_version(store *s, uint64_t *version)
     if (!query_int(s, "SELECT value FROM meta WHERE name = 'keys_version'", &v, NULL)) return STORE_ERROR;
     *version = (uint64_t)v;
     return STORE_OK;
+}
+
+/* ---- virtual keys --------------------------------------------------------------------------- */
+
+void store_set_vault(store *s, const vault_key *key)
+{
+    s->has_vault = key != NULL;
+    if (key)
+        s->vault = *key;
+    else
+        sodium_memzero(&s->vault, sizeof s->vault);
+}
+
+bool store_has_vault(store *s)
+{
+    return s->has_vault;
+}
+
+static const char vkey_columns[] = "name, provider, base_url, hint, version, created_at, updated_at";
+
+static void row_to_vkey(sqlite3_stmt *st, store_vkey *v)
+{
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", (const char *)sqlite3_column_text(st, 0));
+    v->provider = column_text(st, 1);
+    if (!v->provider) v->provider = xstrdup("");
+    v->base_url = column_text(st, 2);
+    const unsigned char *hint = sqlite3_column_text(st, 3);
+    snprintf(v->hint, sizeof v->hint, "%s", hint ? (const char *)hint : "");
+    v->version = sqlite3_column_int64(st, 4);
+    v->created_at = sqlite3_column_int64(st, 5);
+    v->updated_at = sqlite3_column_int64(st, 6);
+}
+
+/* Binds nonce (?n) and the sealed secret (?n+1) and the hint (?n+2). */
+static bool bind_sealed(store *s, sqlite3_stmt *st, int n, const store_vkey *v)
+{
+    if (!s->has_vault) {
+        set_error(s, "no vault key is configured (auth.vault_key or auth.vault_key_file): a virtual key's "
+                     "secret cannot be sealed");
+        return false;
+    }
+    if (v->secret_len == 0 || v->secret_len > VAULT_SECRET_MAX) {
+        set_error(s, "a virtual key's secret is 1 to %d bytes", VAULT_SECRET_MAX);
+        return false;
+    }
+    uint8_t nonce[VAULT_NONCE_BYTES];
+    uint8_t *sealed = xmalloc(v->secret_len + VAULT_MAC_BYTES);
+    vault_seal(&s->vault, v->name, v->secret, v->secret_len, nonce, sealed);
+    sqlite3_bind_blob(st, n, nonce, sizeof nonce, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, n + 1, sealed, (int)(v->secret_len + VAULT_MAC_BYTES), SQLITE_TRANSIENT);
+    free(sealed);
+    char hint[16];
+    vault_hint(v->secret, v->secret_len, hint);
+    sqlite3_bind_text(st, n + 2, hint, -1, SQLITE_TRANSIENT);
+    return true;
+}
+
+store_result store_vkey_insert(store *s, const store_vkey *v)
+{
+    sqlite3_stmt *st =
+        prepare(s, "INSERT INTO virtual_keys (name, provider, base_url, nonce, sealed, hint, "
+                   "version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_text(st, 1, v->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, v->provider, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(st, 3, v->base_url);
+    if (!bind_sealed(s, st, 4, v)) {
+        sqlite3_finalize(st);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(st, 7, v->created_at);
+    sqlite3_bind_int64(st, 8, v->updated_at);
+    return write_one(s, st);
+}
+
+store_result store_vkey_update(store *s, const store_vkey *v)
+{
+    sqlite3_stmt *st =
+        v->secret
+            ? prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, nonce = ?4, sealed = ?5, "
+                         "hint = ?6, version = version + 1, updated_at = ?7 WHERE name = ?1")
+            : prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, updated_at = ?7 "
+                         "WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_text(st, 1, v->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, v->provider, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(st, 3, v->base_url);
+    if (v->secret && !bind_sealed(s, st, 4, v)) {
+        sqlite3_finalize(st);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(st, 7, v->updated_at);
+    return write_one(s, st);
+}
+
+store_result store_vkey_delete(store *s, const char *name)
+{
+    sqlite3_stmt *st = prepare(s, "DELETE FROM virtual_keys WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    return write_one(s, st);
+}
+
+store_result store_vkey_get(store *s, const char *name, store_vkey *out)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM virtual_keys WHERE name = ?1", vkey_columns);
+    sqlite3_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    store_result r = STORE_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        row_to_vkey(st, out);
+        r = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        r = set_error(s, "%s: %s", s->path, sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Every row, by name; open: with its secret opened (an opening that fails ends the walk). */
+static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey *v, void *ud), void *ud)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s, nonce, sealed FROM virtual_keys ORDER BY name", vkey_columns);
+    sqlite3_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    int rc;
+    store_result r = STORE_OK;
+    char *plain = open ? xmalloc(VAULT_SECRET_MAX + 1) : NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_vkey v;
+        row_to_vkey(st, &v);
+        if (open) {
+            const void *nonce = sqlite3_column_blob(st, 7), *sealed = sqlite3_column_blob(st, 8);
+            int sealed_len = sqlite3_column_bytes(st, 8);
+            if (!s->has_vault) {
+                r = set_error(
+                    s,
+                    "%s holds encrypted virtual keys (`%.64s` and maybe more) but no vault key is "
+                    "configured: set auth.vault_key (e.g. ${AIGW_VAULT_KEY}) or auth.vault_key_file "
+                    "to the key they were written with",
+                    s->path, v.name);
+            } else if (!nonce || sqlite3_column_bytes(st, 7) != VAULT_NONCE_BYTES || !sealed ||
+                       sealed_len < VAULT_MAC_BYTES || sealed_len - VAULT_MAC_BYTES > VAULT_SECRET_MAX ||
+                       !vault_open(&s->vault, v.name, nonce, sealed, (size_t)sealed_len, plain)) {
+                r = set_error(s,
+                              "the vault key cannot decrypt the virtual key `%.64s` in %s: it is not the key "
+                              "the virtual keys were written with (or the row was changed)",
+                              v.name, s->path);
+            } else {
+                v.secret_len = (size_t)sealed_len - VAULT_MAC_BYTES;
+                plain[v.secret_len] = '\0';
+                v.secret = plain;
+            }
+        }
+        if (r == STORE_OK) fn(&v, ud);
+        if (v.secret) sodium_memzero(plain, v.secret_len);
+        v.secret = NULL;
+        store_vkey_clear(&v);
+        if (r != STORE_OK) break;
+    }
+    if (r == STORE_OK && rc != SQLITE_DONE) r = set_error(s, "%s: %s", s->path, sqlite3_errmsg(s->db));
+    free(plain);
+    sqlite3_finalize(st);
+    return r;
+}
+
+store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
+{
+    return vkeys_walk(s, false, fn, ud);
+}
+
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
+{
+    return vkeys_walk(s, true, fn, ud);
 }
