@@ -4,6 +4,7 @@
  *   aigw config check FILE                      validate a config without serving
  *   aigw config import litellm FILE             a LiteLLM config.yaml as aigw YAML
  *   aigw keys create|list|show|disable|enable|rotate|delete   gateway keys (src/admin)
+ *   aigw vkeys create|list|show|rotate|delete                  virtual keys (src/admin)
  *   aigw version
  *   aigw help [COMMAND], aigw COMMAND --help
  *
@@ -35,6 +36,7 @@ static const char usage_text[] =
     "       aigw config check FILE                      validate a config file\n"
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
     "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
+    "       aigw vkeys create|list|show|rotate|delete   virtual keys (aigw vkeys --help)\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
@@ -271,6 +273,10 @@ int main(int argc, char **argv)
             char *help[] = {"--help", NULL};
             return admin_keys_command(1, help);
         }
+        if (!strcmp(argv[2], "vkeys")) {
+            char *help[] = {"--help", NULL};
+            return admin_vkeys_command(1, help);
+        }
         if (!strcmp(argv[2], "version") || !strcmp(argv[2], "help")) return usage(stdout);
         fprintf(stderr, "aigw: help: unknown command '%s'\n", argv[2]);
         return usage(stderr);
@@ -289,6 +295,8 @@ int main(int argc, char **argv)
         rc = import_litellm_command(argv[4]);
     else if (!strcmp(argv[1], "keys"))
         rc = admin_keys_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "vkeys"))
+        rc = admin_vkeys_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config")) /* keep last of the config subcommands */
         rc = cmd_config_other(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))

@@ -56,7 +56,9 @@ void admin_route_at(size_t i, int *method, const char **pattern);
 /* The OpenAPI 3.1 document of the operations above. */
 extern const char admin_openapi_json[];
 
-/* `aigw keys …` (argv from after "keys"): see its --help. Returns the exit code. */
+/* `aigw keys …` and `aigw vkeys …` (argv from after "keys" / "vkeys"): see their --help.
+ * Return the exit code. */
 int admin_keys_command(int argc, char **argv);
+int admin_vkeys_command(int argc, char **argv);
 
 #endif

@@ -23,7 +23,9 @@ const VAULT_KEY = '6f'.repeat(32); // 32 bytes in hex, as `openssl rand -hex 32`
 const OPENAI_SECRET = 'sk-vk-original-0123456789abcdefOLD1';
 const OPENAI_ROTATED = 'sk-vk-rotated-0123456789abcdefNEW2';
 const ANTHROPIC_SECRET = 'sk-ant-vk-0123456789abcdefANT3';
-const SECRETS = [OPENAI_SECRET, OPENAI_ROTATED, ANTHROPIC_SECRET];
+const CLI_SECRET = 'sk-cli-made-0123456789abcdefCLI4';
+const CLI_ROTATED = 'sk-cli-rotated-0123456789abcdCLI5';
+const SECRETS = [OPENAI_SECRET, OPENAI_ROTATED, ANTHROPIC_SECRET, CLI_SECRET, CLI_ROTATED];
 let mock, gw, base;
 
 before(async () => {
@@ -212,6 +214,48 @@ test('the admin API: list, show, bad input, conflicts, delete; never a secret', 
   const del = await admin('DELETE', '/admin/virtual-keys/temp');
   assert.deepEqual(del.body, { name: 'temp', deleted: true });
   assert.equal((await admin('GET', '/admin/virtual-keys/temp')).status, 404);
+});
+
+function vkeysCli(args, { input, env = {} } = {}) {
+  return spawnSync(AIGW_BIN, ['vkeys', ...args, '-c', gw.file], {
+    encoding: 'utf8', timeout: 20000, input, env: { ...process.env, AIGW_VAULT_KEY: VAULT_KEY, ...env },
+  });
+}
+
+test('`aigw vkeys`: on the store file and through the gateway; the secret from stdin or a variable, never printed', async () => {
+  let r = vkeysCli(['create', 'cli-made', '--provider', 'openai', '--base-url', `${base}/v1`, '--direct'], { input: `${CLI_SECRET}\n` });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /on the store file/);
+  assert.match(r.stdout, /name: +cli-made\nprovider: +openai/);
+  assert.match(r.stdout, /secret: +…CLI4 +\(version 1\)/);
+  // the running gateway sees it within a poll
+  const client = openai(gatewayKey, { 'x-portkey-config': '{"virtual_key":"cli-made"}' });
+  await eventually(async () => { try { await chat(client); return true; } catch { return false; } }, 5000, 'CLI virtual key in use');
+  assert.deepEqual(await lastSeen('/v1/chat/completions', 'authorization'), [`Bearer ${CLI_SECRET}`]);
+
+  r = vkeysCli(['rotate', 'cli-made', '--secret-env', 'NEW_SECRET', '--url', gw.url], { env: { NEW_SECRET: CLI_ROTATED } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /via the gateway at http:\/\/127\.0\.0\.1:/);
+  assert.match(r.stdout, /…CLI5 +\(version 2\)/);
+  await eventually(async () => { await chat(client); return (await lastSeen('/v1/chat/completions', 'authorization'))[0] === `Bearer ${CLI_ROTATED}`; }, 5000, 'CLI rotation');
+
+  r = vkeysCli(['list', '--url', gw.url]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^NAME +PROVIDER +SECRET +VERSION +BASE_URL$/m);
+  assert.match(r.stdout, /^cli-made +openai +…CLI5 +2 +http:\/\/127\.0\.0\.1:\d+\/v1$/m);
+  assert.equal(JSON.parse(vkeysCli(['show', 'cli-made', '--json', '--url', gw.url]).stdout).version, 2);
+  for (const out of [r.stdout, r.stderr]) for (const sct of SECRETS) assert.ok(!out.includes(sct));
+
+  // on the file without the vault key: refused, saying how to give it
+  r = vkeysCli(['create', 'x', '--provider', 'openai', '--direct'], { input: 'sk-1\n', env: { AIGW_VAULT_KEY: '' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /no vault key is configured: set auth\.vault_key/);
+  // the secret is never an argument
+  r = vkeysCli(['create', 'x', '--provider', 'openai', '--secret', 'sk-1']);
+  assert.equal(r.status, 2);
+  r = vkeysCli(['delete', 'cli-made', '--url', gw.url]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /deleted cli-made/);
 });
 
 test('no secret in the database, its WAL, the access log or stderr', async () => {
