@@ -742,6 +742,23 @@ static bool vault_ready(op_ctx *c)
     return false;
 }
 
+/* The answer to a write of v (r: how it went): the row as stored now (version, hint). v is
+ * cleared. */
+static void reply_vkey_written(op_ctx *c, store_result r, store_vkey *v)
+{
+    char name[sizeof v->name];
+    snprintf(name, sizeof name, "%s", v->name);
+    store_vkey_clear(v);
+    if (r != STORE_OK) {
+        reply_vkey_store_error(c->out, c->s, r, name);
+    } else if ((r = store_vkey_get(c->s, name, v)) == STORE_OK) {
+        reply_json(c->out, 200, vkey_json(v));
+        store_vkey_clear(v);
+    } else { /* deleted by another process between the two */
+        reply_vkey_store_error(c->out, c->s, r, name);
+    }
+}
+
 static void op_vkey_create(op_ctx *c)
 {
     store_vkey v = {0};
@@ -756,11 +773,7 @@ static void op_vkey_create(op_ctx *c)
     v.version = 1;
     store_result r = store_vkey_insert(c->s, &v);
     v.secret = NULL;
-    if (r == STORE_OK && store_vkey_get(c->s, v.name, &v) == STORE_OK)
-        reply_json(c->out, 200, vkey_json(&v));
-    else
-        reply_vkey_store_error(c->out, c->s, r == STORE_OK ? STORE_ERROR : r, v.name);
-    store_vkey_clear(&v);
+    reply_vkey_written(c, r, &v);
 }
 
 static void on_vkey_row(const store_vkey *v, void *ud)
@@ -822,15 +835,7 @@ static void vkey_change(op_ctx *c, bool rotate)
     v.updated_at = c->now;
     store_result r = store_vkey_update(c->s, &v);
     v.secret = NULL;
-    char name[sizeof v.name];
-    snprintf(name, sizeof name, "%s", v.name);
-    store_vkey_clear(&v);
-    if (r == STORE_OK && store_vkey_get(c->s, name, &v) == STORE_OK) {
-        reply_json(c->out, 200, vkey_json(&v));
-        store_vkey_clear(&v);
-    } else {
-        reply_vkey_store_error(c->out, c->s, r == STORE_OK ? STORE_ERROR : r, name);
-    }
+    reply_vkey_written(c, r, &v);
 }
 
 static void op_vkey_update(op_ctx *c)

@@ -49,8 +49,11 @@ auth:
 });
 
 after(async () => {
-  await gw?.stop();
-  await mock?.stop();
+  try {
+    await gw?.stop();
+  } finally {
+    await mock?.stop(); // even when aigw's stop fails: a live mock would keep this file running
+  }
 });
 
 async function admin(method, path, body, key = MASTER) {
@@ -299,9 +302,11 @@ test('a store with encrypted secrets refuses to start without its vault key, or 
   const dir = mkdtempSync(join(tmpdir(), 'aigw-vkeys-'));
   const providers = `providers:\n  - {name: oa, type: openai, base_url: "${base}/v1", virtual_key: stored, models: [mock-model]}\n`;
   const config = (auth) => `listen: 127.0.0.1:0\nworkers: 1\n${providers}auth: {master_key: ${MASTER}${auth}}\n`;
+  const live = []; // killed in finally when an assertion ends the test early
   try {
     // a store with one virtual key in it
     const first = serveIn(dir, config(`, vault_key: "${VAULT_KEY}"`));
+    live.push(first.proc);
     const port = Number((await eventually(() => first.stderr().match(/listening on 127\.0\.0\.1:(\d+)/), 5000, 'listening'))[1]);
     const made = await fetch(`http://127.0.0.1:${port}/admin/virtual-keys`, {
       method: 'POST', headers: { authorization: `Bearer ${MASTER}` },
@@ -332,11 +337,13 @@ test('a store with encrypted secrets refuses to start without its vault key, or 
     // the vault key from a file, as written by `openssl rand -hex 32 > FILE; chmod 600 FILE`
     writeFileSync(join(dir, 'vault.key'), `${VAULT_KEY}\n`, { mode: 0o600 });
     const again = serveIn(dir, config(', vault_key_file: vault.key'));
+    live.push(again.proc);
     await eventually(() => /auth on: 0 gateway keys and 1 virtual key in/.test(again.stderr()), 5000, 'starts with the right key');
     again.proc.kill('SIGTERM');
     assert.equal(await again.exited, 0);
     for (const s of [OPENAI_SECRET, VAULT_KEY]) assert.ok(!again.stderr().includes(s) && !r.stderr.includes(s));
   } finally {
+    for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });
