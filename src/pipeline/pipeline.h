@@ -18,7 +18,8 @@ extern const http_app pipeline_app;
  * the load sequence): the provider type and base URL (NULL: the type's) of the store's
  * virtual key name, copied into a — false when there is none or auth is off; and the version
  * of the store's snapshot, which moves with every change (a kept tree that used a virtual key
- * is built again when it moved). Any thread; a lock and no I/O. */
+ * is built again when it moved). Any thread, no I/O; the first takes the store service's lock
+ * (a tree is built on a cache miss only), the second is one atomic load (every hit asks). */
 bool pipeline_virtual_key(arena *a, const char *name, const char **type, const char **base_url);
 uint64_t pipeline_virtual_keys_version(void);
 

@@ -178,6 +178,8 @@ store_service *store_service_start(store *s, char *err, size_t errlen);
 void store_service_stop(store_service *svc);
 /* A reference to the newest snapshot. Any thread. */
 key_snapshot *store_service_snapshot(store_service *svc);
+/* The newest snapshot's version: one atomic load, no lock (for the request path). */
+uint64_t store_service_version(store_service *svc);
 void store_service_subscribe(store_service *svc, store_subscriber *sub);
 /* After it returns, publish is never called for sub again. */
 void store_service_unsubscribe(store_service *svc, store_subscriber *sub);

@@ -177,6 +177,7 @@ struct store_service {
     size_t head, njobs;
     bool stopping;
     key_snapshot *current;
+    _Atomic uint64_t version; /* current's, readable without the lock */
     store_subscriber *subscribers;
     bool error_reported; /* a failing poll is said once, not every second */
 };
@@ -187,6 +188,7 @@ static void publish(store_service *svc, key_snapshot *snap)
     pthread_mutex_lock(&svc->lock);
     key_snapshot *old = svc->current;
     svc->current = snap;
+    atomic_store_explicit(&svc->version, snap->version, memory_order_release);
     for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
         sub->publish(sub->ud, key_snapshot_retain(snap));
     pthread_mutex_unlock(&svc->lock);
@@ -258,6 +260,7 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     store_service *svc = xcalloc(1, sizeof *svc);
     svc->store = s;
     svc->current = first;
+    atomic_init(&svc->version, first->version);
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->wake, NULL);
     if (pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
@@ -293,6 +296,11 @@ key_snapshot *store_service_snapshot(store_service *svc)
     key_snapshot *snap = key_snapshot_retain(svc->current);
     pthread_mutex_unlock(&svc->lock);
     return snap;
+}
+
+uint64_t store_service_version(store_service *svc)
+{
+    return atomic_load_explicit(&svc->version, memory_order_acquire);
 }
 
 void store_service_subscribe(store_service *svc, store_subscriber *sub)
