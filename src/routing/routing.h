@@ -198,7 +198,9 @@ route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routin
 /* The tree of a `type/model` name (config_find_typed: `openai/gpt-4o-mini` to the providers of
  * type openai serving gpt-4o-mini, or serving any model), built in a for one request: one leaf,
  * or a fallback over several providers in the config's order, as route_tree_for_model. The
- * upstream is asked for the part after the slash. NULL when no provider serves the name. */
+ * upstream is asked for the part after the slash. NULL when no provider serves the name.
+ * Portkey's model catalog spelling `@NAME/model` is one too: the provider of the config named
+ * NAME, else the store's virtual key NAME (routing_providers.virtual_key), asked for model. */
 route_tree *route_tree_for_typed_model(arena *a, const struct aigw_config *cfg, routing_state *state,
                                        const char *name, size_t len);
 

@@ -842,9 +842,40 @@ route_tree *route_tree_for_model(arena *a, const aigw_config *cfg, routing_state
     return t;
 }
 
+/* Portkey's model catalog: "@NAME/model" names a provider (the config's first, then the
+ * store's virtual keys) and the model to ask it for. NULL when it is not that shape or NAME is
+ * neither. */
+static route_tree *catalog_model_tree(arena *a, const aigw_config *cfg, routing_state *state,
+                                      const char *name, size_t len)
+{
+    const char *slash = len > 2 && name[0] == '@' ? memchr(name, '/', len) : NULL;
+    if (!slash || slash == name + 1 || slash + 1 == name + len || slash - name - 1 > 256) return NULL;
+    char slug[258];
+    memcpy(slug, name + 1, (size_t)(slash - name - 1));
+    slug[slash - name - 1] = '\0';
+    const provider_config *p = provider_named(cfg, slug);
+    const routing_providers *providers = routing__providers(state);
+    const char *type = NULL, *base_url = NULL;
+    if (!p && providers && providers->virtual_key && providers->virtual_key(a, slug, &type, &base_url)) {
+        const struct provider_preset *preset = providers->preset_find(type);
+        provider_config *d =
+            preset ? (provider_config *)providers->derive(a, NULL, preset, base_url, NULL) : NULL;
+        if (!d) return NULL;
+        d->name = arena_strndup(a, slug, strlen(slug));
+        d->virtual_key = d->name;
+        p = d;
+    }
+    if (!p) return NULL;
+    char *public_name = arena_strndup(a, name, len);
+    model_route *route = arena_alloc(a, sizeof *route);
+    config_route_fill(cfg, route, p, public_name, public_name + (slash - name) + 1);
+    return route_tree_for_model(a, cfg, state, route, 1);
+}
+
 route_tree *route_tree_for_typed_model(arena *a, const aigw_config *cfg, routing_state *state,
                                        const char *name, size_t len)
 {
+    if (len && name[0] == '@') return catalog_model_tree(a, cfg, state, name, len);
     const provider_config *found[ROUTE_MAX_ATTEMPTS];
     size_t model_offset;
     size_t n = config_find_typed(cfg, name, len, found, ROUTE_MAX_ATTEMPTS, &model_offset);

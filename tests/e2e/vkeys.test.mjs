@@ -3,8 +3,8 @@
 // whose config holds no provider secret. Checked at the provider (aigw-mock records the headers
 // it received): a provider configured with `virtual_key:` receives the decrypted credential; a
 // rotation through the admin API reaches the next requests within a bounded wait and the old
-// secret is no longer sent; Portkey configs' `virtual_key` and `"provider": "@name"` route to a
-// virtual key's provider with its credential; a gateway key limited to some virtual keys is
+// secret is no longer sent; Portkey configs' `virtual_key` and `"provider": "@name"`, and its
+// model catalog's `"model": "@name/model"`, route to a virtual key's provider with its credential; a gateway key limited to some virtual keys is
 // refused another (403); the plaintext secrets appear nowhere in the database, its WAL, the
 // access log, stderr or an admin answer; and a store holding encrypted secrets refuses to start
 // without its vault key, or with a wrong one, saying which.
@@ -131,7 +131,7 @@ test('rotation through the admin API: the next requests use the new secret, the 
   assert.equal(patched.body.base_url, base);
 });
 
-test('Portkey configs: `virtual_key` and "provider": "@name" route to the virtual key with its credential', async () => {
+test('Portkey: configs\' `virtual_key` and "provider": "@name", and the model "@name/model", route to the virtual key with its credential', async () => {
   const withConfig = (config) => openai(gatewayKey, { 'x-portkey-config': JSON.stringify(config) });
   await mock.reset();
   // a virtual key's own provider: Anthropic, reached from the OpenAI SDK (translated)
@@ -147,6 +147,17 @@ test('Portkey configs: `virtual_key` and "provider": "@name" route to the virtua
   // a provider of the config's file comes first: "@an" is the config's provider `an`
   await chat(withConfig({ provider: '@an', override_params: { model: 'claude-mock' } }), 'x');
   assert.deepEqual(await lastSeen('/v1/messages', 'x-api-key'), [ANTHROPIC_SECRET]);
+  // Portkey's model catalog: model "@NAME/model", in the body, with no config at all
+  await mock.reset();
+  const r4 = await chat(openai(gatewayKey), '@prod-openai/mock-model');
+  assert.match(r4.choices[0].message.content, /mock reply/);
+  let seen = await mock.requests('/v1/chat/completions');
+  assert.deepEqual(headerValues(seen[seen.length - 1], 'authorization'), [`Bearer ${OPENAI_ROTATED}`]);
+  assert.equal(JSON.parse(seen[seen.length - 1].body).model, 'mock-model');
+  const m5 = await anthropic(gatewayKey).messages.create({ model: '@prod-anthropic/claude-mock', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(m5.type, 'message');
+  assert.deepEqual(await lastSeen('/v1/messages', 'x-api-key'), [ANTHROPIC_SECRET]);
+  await assert.rejects(chat(openai(gatewayKey), '@nobody/mock-model'), (e) => e.status === 404 && e.code === 'model_not_found');
   // neither: a 400 that says so, not echoing the value
   await assert.rejects(chat(withConfig({ virtual_key: 'no-such-key' })), (e) => {
     assert.equal(e.status, 400);
