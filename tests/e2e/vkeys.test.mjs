@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
@@ -345,11 +345,19 @@ test('a store with encrypted secrets refuses to start without its vault key, or 
     assert.equal(r.status, 1);
     assert.match(r.stderr, /auth\.vault_key: the vault key must be 32 bytes written as 64 hex digits or in base64/);
     assert.ok(!r.stderr.includes('not a key'));
+    // a vault key file others may read is refused
+    writeFileSync(join(dir, 'vault.key'), `${VAULT_KEY}\n`, { mode: 0o644 });
+    chmodSync(join(dir, 'vault.key'), 0o644);
+    writeFileSync(join(dir, 'aigw.yaml'), config(', vault_key_file: vault.key'));
+    r = serve();
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /the vault key file .*vault\.key may be read by others; chmod 600 it/);
     // the vault key from a file, as written by `openssl rand -hex 32 > FILE; chmod 600 FILE`
-    writeFileSync(join(dir, 'vault.key'), `${VAULT_KEY}\n`, { mode: 0o600 });
+    chmodSync(join(dir, 'vault.key'), 0o600);
     const again = serveIn(dir, config(', vault_key_file: vault.key'));
     live.push(again.proc);
-    await eventually(() => /auth on: 0 gateway keys and 1 virtual key in/.test(again.stderr()), 5000, 'starts with the right key');
+    await eventually(() => /listening on 127\.0\.0\.1:\d+/.test(again.stderr()), 5000, 'starts with the right key');
+    assert.match(again.stderr(), /auth on: 0 gateway keys and 1 virtual key in/);
     again.proc.kill('SIGTERM');
     assert.equal(await again.exited, 0);
     for (const s of [OPENAI_SECRET, VAULT_KEY]) assert.ok(!again.stderr().includes(s) && !r.stderr.includes(s));
