@@ -131,10 +131,12 @@ store_result store_vkey_get(store *s, const char *name, store_vkey *out);
 /* Every virtual key, by name; fn's is valid during the call only. */
 store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud);
 /* Every virtual key with its secret opened (fn's secret and strings valid during the call
- * only, the secret wiped afterwards). STORE_ERROR when one does not open — the vault key is
- * wrong, or the row was changed — or when there are virtual keys and no vault key; the
- * message names the key and says which. */
-store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud);
+ * only, the secret wiped afterwards). One that does not open — the vault key is wrong, the row
+ * was changed, or there is no vault key — is STORE_ERROR with a message naming the key and
+ * saying which; or, when unopened is given, left out and counted there (store_error then says
+ * why for the last one). */
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                                   size_t *unopened);
 
 /* ---- the snapshot --------------------------------------------------------------------------- */
 
@@ -145,11 +147,16 @@ typedef struct key_snapshot {
     size_t nkeys;
     store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
     size_t nvkeys;
+    size_t nvkeys_unopened; /* left out: their secrets did not open (a lenient load only) */
     arena arena;
 } key_snapshot;
 
-/* Every key of s as a snapshot holding one reference; NULL on a database error (err says). */
-key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen);
+/* Every key of s as a snapshot holding one reference; NULL on a database error (err says).
+ * A virtual key whose secret does not open fails the load too (aigw's start), unless lenient:
+ * then it is left out, counted in nvkeys_unopened and err says why (a running gateway keeps
+ * every gateway key's state current — a revoked key must stop — at the cost of that one
+ * credential). */
+key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen);
 /* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
  * digest again in constant time (access_key_find). */
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);

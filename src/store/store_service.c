@@ -11,8 +11,10 @@
  *
  * A snapshot also holds every virtual key with its secret opened (vault.h): opening happens
  * here, on the store's thread, once per load — a request finds the credential by name and
- * never decrypts. A load that cannot open one (another process wrote it under another vault
- * key) fails whole: the workers keep the snapshot they have rather than lose a credential.
+ * never decrypts. The first load, at start, fails when one does not open (a wrong or missing
+ * vault key is said before serving); later loads leave such a key out and say so once (another
+ * process wrote it under another vault key) — rejected: keeping the old snapshot, which would
+ * also keep a gateway key revoked meanwhile working.
  * The opened secrets are wiped when the snapshot is freed.
  *
  * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
@@ -95,7 +97,7 @@ static int digest_cmp(const void *a, const void *b)
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
 }
 
-key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
+key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen)
 {
     key_snapshot *snap = xcalloc(1, sizeof *snap);
     atomic_init(&snap->refs, 1);
@@ -103,11 +105,12 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
     snapshot_builder b = {.snap = snap};
     if (store_keys_version(s, &snap->version) != STORE_OK ||
         store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
-        store_vkeys_open_each(s, on_snapshot_vkey, &b) != STORE_OK) {
+        store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
         return NULL;
     }
+    if (snap->nvkeys_unopened) snprintf(err, errlen, "%s", store_error(s));
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
     /* SQLite's ORDER BY name is byte order too; sorted again so no backend's collation matters */
     if (snap->nvkeys) qsort(snap->vkeys, snap->nvkeys, sizeof *snap->vkeys, vkey_name_cmp);
@@ -179,7 +182,8 @@ struct store_service {
     key_snapshot *current;
     _Atomic uint64_t version; /* current's, readable without the lock */
     store_subscriber *subscribers;
-    bool error_reported; /* a failing poll is said once, not every second */
+    bool error_reported;    /* a failing poll is said once, not every second */
+    bool unopened_reported; /* … and virtual keys left out */
 };
 
 /* A new snapshot for everyone: the service keeps one reference, each subscriber gets one. */
@@ -210,13 +214,18 @@ static void poll_version(store_service *svc)
     bool same = svc->current && svc->current->version == version;
     pthread_mutex_unlock(&svc->lock);
     if (same) return;
-    key_snapshot *snap = key_snapshot_load(svc->store, err, sizeof err);
+    key_snapshot *snap = key_snapshot_load(svc->store, true, err, sizeof err);
     if (!snap) {
         if (!svc->error_reported) fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", err);
         svc->error_reported = true;
         return;
     }
     svc->error_reported = false;
+    /* said once while it lasts: another process wrote under another vault key */
+    if (snap->nvkeys_unopened && !svc->unopened_reported)
+        fprintf(stderr, "aigw: store: %s; %zu virtual key%s left out until %s\n", err, snap->nvkeys_unopened,
+                snap->nvkeys_unopened == 1 ? "" : "s", snap->nvkeys_unopened == 1 ? "it opens" : "they open");
+    svc->unopened_reported = snap->nvkeys_unopened > 0;
     publish(svc, snap);
 }
 
@@ -252,7 +261,7 @@ static void *service_thread(void *arg)
 
 store_service *store_service_start(store *s, char *err, size_t errlen)
 {
-    key_snapshot *first = key_snapshot_load(s, err, errlen);
+    key_snapshot *first = key_snapshot_load(s, false, err, errlen);
     if (!first) {
         store_close(s);
         return NULL;

@@ -600,8 +600,10 @@ store_result store_vkey_get(store *s, const char *name, store_vkey *out)
     return r;
 }
 
-/* Every row, by name; open: with its secret opened (an opening that fails ends the walk). */
-static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey *v, void *ud), void *ud)
+/* Every row, by name; open: with its secret opened. A secret that does not open ends the walk,
+ * or — with unopened — leaves its row out and is counted there. */
+static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                               size_t *unopened)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT %s, nonce, sealed FROM virtual_keys ORDER BY name", vkey_columns);
@@ -636,7 +638,13 @@ static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey 
                 v.secret = plain;
             }
         }
-        if (r == STORE_OK) fn(&v, ud);
+        bool skip = r != STORE_OK && unopened;
+        if (skip) {
+            (*unopened)++;
+            r = STORE_OK; /* the message stays in s->error */
+        } else if (r == STORE_OK) {
+            fn(&v, ud);
+        }
         if (v.secret) sodium_memzero(plain, v.secret_len);
         v.secret = NULL;
         store_vkey_clear(&v);
@@ -650,10 +658,11 @@ static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey 
 
 store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
 {
-    return vkeys_walk(s, false, fn, ud);
+    return vkeys_walk(s, false, fn, ud, NULL);
 }
 
-store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                                   size_t *unopened)
 {
-    return vkeys_walk(s, true, fn, ud);
+    return vkeys_walk(s, true, fn, ud, unopened);
 }

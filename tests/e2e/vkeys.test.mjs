@@ -267,6 +267,18 @@ test('`aigw vkeys`: on the store file and through the gateway; the secret from s
   // the secret is never an argument
   r = vkeysCli(['create', 'x', '--provider', 'openai', '--secret', 'sk-1']);
   assert.equal(r.status, 2);
+  // another process writing under another vault key: the running gateway leaves that one out,
+  // says so once, and keeps every other key current (a key disabled meanwhile stops)
+  r = vkeysCli(['create', 'foreign', '--provider', 'openai', '--direct'], { input: 'sk-foreign-0123456789\n', env: { AIGW_VAULT_KEY: '71'.repeat(32) } });
+  assert.equal(r.status, 0, r.stderr);
+  const doomed = (await admin('POST', '/admin/keys', { key_alias: 'doomed' })).body;
+  assert.equal((await admin('POST', `/admin/keys/${doomed.id}/disable`)).status, 200);
+  await eventually(() => /the vault key cannot decrypt the virtual key `foreign` .*; 1 virtual key left out until it opens/.test(gw.stderr()), 5000, 'foreign key reported');
+  await assert.rejects(chat(openai(doomed.key)), (e) => e.status === 401 && e.code === 'key_disabled');
+  await assert.rejects(chat(openai(gatewayKey, { 'x-portkey-config': '{"virtual_key":"foreign"}' })), (e) => e.status === 400);
+  assert.equal((await chat(client)).object, 'chat.completion');
+  assert.equal((await admin('DELETE', '/admin/virtual-keys/foreign')).status, 200);
+  assert.ok(!gw.stderr().includes('sk-foreign'));
   r = vkeysCli(['delete', 'cli-made', '--url', gw.url]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /deleted cli-made/);
