@@ -10,6 +10,10 @@
 #   N=5000 MODE=stream ACCESS_LOG=off AIGW_BIN=… bench/profile.sh
 #   MODE=responses (or responses-stream) bench/profile.sh     OpenAI's Responses API, translated
 #   to the mock's chat completions; RESPONSES=native forwards it to the mock's /v1/responses
+#   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
+#                                      SQLite store, sent by every request (docs/access.md)
+#   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
+#                                      to an OTLP sink here (a node server answering 200)
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
 #
 # Callgrind counts the same for the same binary and input whatever else the machine runs; the
@@ -19,6 +23,8 @@ cd "$(dirname "$0")/.."
 N=${N:-2000}
 MODE=${MODE:-json}
 ACCESS_LOG=${ACCESS_LOG:-on}
+AUTH=${AUTH:-off}
+TRACING=${TRACING:-off}
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
 work=$(mktemp -d)
@@ -39,6 +45,20 @@ providers:
   - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
      responses: ${RESPONSES:-translate}}
 CONF
+if [ "$TRACING" = on ]; then
+    sink_port=$(free_port)
+    node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
+        "$sink_port" &
+    pids+=($!)
+    printf 'tracing: {endpoint: "http://127.0.0.1:%s/v1/traces", sample_ratio: 1, batch_delay: 100ms}\n' "$sink_port" \
+        >>"$work/aigw.yaml"
+fi
+if [ "$AUTH" = on ]; then
+    printf 'auth: {master_key: bench-master-key-0123456789, store: %s}\n' "$work/aigw.db" >>"$work/aigw.yaml"
+    BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --direct --alias bench --json |
+        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
+    export BENCH_KEY
+fi
 
 # profile REQUESTS OUTFILE: one aigw under callgrind serving REQUESTS requests on one connection.
 profile() {
@@ -58,5 +78,5 @@ profile() {
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
-echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, $N requests on one connection"
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, tracing $TRACING, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

@@ -6,7 +6,9 @@
 #   bench/run.sh                      all targets: direct nginx aigw portkey
 #   bench/run.sh nginx aigw           some of them (also: aigw-curl, aigw with libcurl for every
 #                                     URL; aigw-anthropic, the translated path;
-#                                     aigw-fallback, a 3-target fallback tree with retries)
+#                                     aigw-fallback, a 3-target fallback tree with retries;
+#                                     aigw-keys, gateway keys on: a key from the store, its rate
+#                                     limits and its spend counted on every request)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #                                     (SOAK_TARGET=aigw-churn: every request through retries,
 #                                     fallbacks, a breaker and hedges)
@@ -144,6 +146,15 @@ routes:
       - {provider: backup1, model: mock-model}
       - {provider: backup2, model: mock-model}" start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
 }
+# Gateway keys on: every request's key looked up, its limits checked and its spend counted (the
+# store in the scratch directory, written by its own thread).
+start_aigw-keys() {
+    AUTH_YAML="auth: {master_key: bench-master-key-0123456789, store: $work/keys.db}" \
+        start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
+    BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --url "${URL%/v1/*}" --alias "bench-$RANDOM" \
+        --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
+    export BENCH_KEY
+}
 start_aigw_as() {
     local port; port=$(free_port)
     cat > "$work/aigw.yaml" <<CONF
@@ -156,6 +167,7 @@ providers:
     base_url: $2
     models: [mock-model]
 ${ROUTES:-}
+${AUTH_YAML:-}
 CONF
     AIGW_UPSTREAM=${AIGW_UPSTREAM:-} "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
@@ -181,7 +193,7 @@ start_portkey() {
 # One request through the target must be a correct reply before anything is measured.
 check_target() {
     local name=$1 body='{"model":"mock-model","messages":[{"role":"user","content":"check"}]}'
-    local h=(-H 'Content-Type: application/json' -H 'Authorization: Bearer bench-key')
+    local h=(-H 'Content-Type: application/json' -H "Authorization: Bearer ${BENCH_KEY:-bench-key}")
     [ -n "$CUSTOM" ] && h+=(-H 'x-portkey-provider: openai' -H "x-portkey-custom-host: $CUSTOM")
     curl -s "${h[@]}" "$URL" -d "$body" | grep -q '"mock reply to: check"' ||
         { echo "bench: $name did not return the mock's reply" >&2; exit 1; }
@@ -266,6 +278,7 @@ for name in "${TARGETS[@]}"; do
         [ "$name" = portkey ] && pkill -f "start-server.js --port" 2>/dev/null || true
         sleep 0.5
     fi
+    unset BENCH_KEY
 done
 
 {
@@ -290,6 +303,8 @@ done
             if (cpu["aigw", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw/nginx CPU = %.2f; p50 aigw − nginx = %+.0f µs;", cpu["aigw", k] / cpu["nginx", k], p50["aigw", k] - p50["nginx", k])
             if (cpu["aigw-curl", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-curl/nginx CPU = %.2f;", cpu["aigw-curl", k] / cpu["nginx", k])
             if (cpu["aigw-fallback", k] != "" && cpu["aigw", k] != "") line = line sprintf(" fallback tree/single target CPU = %.2f;", cpu["aigw-fallback", k] / cpu["aigw", k])
+            if (cpu["aigw-keys", k] != "" && cpu["aigw", k] != "") line = line sprintf(" keys on/off CPU = %.2f; p50 keys on − off = %+.0f µs;", cpu["aigw-keys", k] / cpu["aigw", k], p50["aigw-keys", k] - p50["aigw", k])
+            if (cpu["aigw-keys", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-keys/nginx CPU = %.2f;", cpu["aigw-keys", k] / cpu["nginx", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort
 } | tee bench/results/latest.md

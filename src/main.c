@@ -27,8 +27,8 @@
 #include "providers/response_store.h"
 #include "server/server.h"
 #include "util/alloc.h"
+#include "util/version.h"
 
-#define AIGW_VERSION "0.1.0"
 #define DEFAULT_CONFIG "aigw.yaml"
 
 static const char usage_text[] =

@@ -56,6 +56,17 @@ void admin_route_at(size_t i, int *method, const char **pattern);
 /* The OpenAPI 3.1 document of the operations above. */
 extern const char admin_openapi_json[];
 
+/* The running config as the admin API shows it (GET /admin/config): the file's text with the
+ * value of every mapping key that names a secret (…key, …secret, password, token,
+ * authorization, credential — not virtual_key) replaced by ADMIN_REDACTED, unless it is an
+ * ${ENV} reference, and the password inside any URL (user:PASSWORD@) or libpq keyword string
+ * (password=…) replaced by ADMIN_REDACTED_MARK. malloc'd, NUL-terminated; its length in
+ * *out_len. A PUT of a text that still holds the mark is refused, so a secret is never
+ * overwritten by its mask. */
+#define ADMIN_REDACTED_MARK "<redacted>"
+#define ADMIN_REDACTED "\"" ADMIN_REDACTED_MARK "\""
+char *admin_config_redact(const char *src, size_t len, size_t *out_len);
+
 /* `aigw keys …` and `aigw vkeys …` (argv from after "keys" / "vkeys"): see their --help.
  * Return the exit code. */
 int admin_keys_command(int argc, char **argv);

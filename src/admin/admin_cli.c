@@ -572,7 +572,10 @@ static int run_command(keys_args a, int argc, char **argv)
         admin_reply_free(&reply);
         memset(&reply, 0, sizeof reply);
         if (!run_direct(&a, cfg, &req, &reply)) goto out;
-        fprintf(stderr, "aigw: %s: on the store file %s\n", a.cmd, cfg->auth.store_path);
+        char store_shown[256];
+        store_describe(cfg->auth.store_path, store_shown, sizeof store_shown);
+        fprintf(stderr, "aigw: %s: on the store %s %s\n", a.cmd,
+                store_is_shared(cfg->auth.store_path) ? "database" : "file", store_shown);
     }
     rc = print_reply(&a, &reply);
     admin_reply_free(&reply);

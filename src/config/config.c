@@ -34,6 +34,7 @@
 
 #include "config/config_read.h"
 #include "util/alloc.h"
+#include "util/conninfo.h"
 #include "util/url.h"
 
 /* ---- the tables --------------------------------------------------------------------------- */
@@ -112,6 +113,43 @@ static const field responses_store_table[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
+#define TRC(member) offsetof(aigw_config, tracing.member)
+static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target);
+static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target);
+static bool parse_ratio(loader *ld, yaml_node_t *node, void *target);
+
+static const field tracing_table[] = {
+    {"endpoint", FIELD_CUSTOM, TRC(endpoint), 0, 0, NULL, parse_tracing_endpoint},
+    {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_tracing_headers},
+    {"sample_ratio", FIELD_CUSTOM, TRC(sample_ratio), 0, 0, NULL, parse_ratio},
+    {"service_name", FIELD_STRING, TRC(service_name), 0, 0, NULL, NULL},
+    {"queue", FIELD_INT, TRC(queue_max), 1, 1000000, NULL, NULL},
+    {"batch_delay", FIELD_DURATION, TRC(batch_delay_ms), 10, 60000, NULL, NULL},
+    {"timeout", FIELD_DURATION, TRC(timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+#define ALR(member) offsetof(aigw_config, alerts.member)
+static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target);
+static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target);
+
+static const field alert_webhook_table[] = {
+    {"url", FIELD_CUSTOM, ALR(webhook_url), 0, 0, NULL, parse_alert_webhook_url},
+    {"format", FIELD_CUSTOM, ALR(slack), 0, 0, NULL, parse_alert_format},
+    {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_headers},
+    {"timeout", FIELD_DURATION, ALR(timeout_ms), 100, 60000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field alerts_table[] = {
+    {"webhook", FIELD_SECTION, 0, 0, 0, alert_webhook_table, NULL},
+    {"min_interval", FIELD_DURATION, ALR(min_interval_ms), 0, 86400000, NULL, NULL},
+    {"rules", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_rules},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
     {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
@@ -134,6 +172,8 @@ static const field top_table[] = {
     {"routes", FIELD_CUSTOM, 0, 0, 0, NULL, parse_routes},
     {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
     {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
+    {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
+    {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -164,10 +204,11 @@ static const field provider_table[] = {
 static bool parse_master_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target);
 static bool parse_vault_key(loader *ld, yaml_node_t *node, void *target);
+static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target);
 
 static const field auth_table[] = {
     {"master_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_master_key},
-    {"store", FIELD_STRING, AUTH(store_path), 0, 0, NULL, NULL},
+    {"store", FIELD_CUSTOM, AUTH(store_path), 0, 0, NULL, parse_auth_store},
     {"secret", FIELD_CUSTOM, AUTH(secret), 0, 0, NULL, parse_auth_secret},
     {"secret_file", FIELD_STRING, AUTH(secret_file), 0, 0, NULL, NULL},
     {"vault_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_vault_key},
@@ -291,6 +332,30 @@ static bool parse_vault_key(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+/* A file path, or a PostgreSQL connection string whose ${VAR}s (a password, typically) are
+ * expanded here; an unset variable is an error, never an empty password. The value is not
+ * echoed: it may hold a password. */
+static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "store")) return false;
+    char *unset;
+    char *value = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!value) return false;
+    if (unset || !*value) {
+        if (unset)
+            config__fail_at(ld, node, "auth.store: environment variable %s is not set", unset);
+        else
+            config__fail_at(ld, node, "auth.store must name a file or a PostgreSQL database");
+        free(unset);
+        free(value);
+        return false;
+    }
+    char **dst = target;
+    free(*dst);
+    *dst = value;
+    return true;
+}
+
 /* `auth: off`, or a mapping of auth_table's keys. */
 static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
 {
@@ -301,15 +366,22 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
         const char *v = config__scalar(node);
         if (strcmp(v, "off") && strcmp(v, "false"))
             return config__fail_at(
-                ld, node, "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+                ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
         a->mode = AUTH_OFF;
         return true;
     }
     if (node->type != YAML_MAPPING_NODE)
-        return config__fail_at(ld, node,
-                               "'auth' must be off or a mapping such as {master_key: ${AIGW_MASTER_KEY}}");
+        return config__fail_at(
+            ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
     a->mode = AUTH_ON;
-    return config__apply_section(ld, node, "auth", auth_table, a);
+    if (!config__apply_section(ld, node, "auth", auth_table, a)) return false;
+    /* keys' digests must match on every instance sharing the database, and a secret file
+     * made beside a connection string has nowhere to go */
+    if (conninfo_is_postgres(a->store_path) && !a->secret && !a->secret_file)
+        return config__fail_at(ld, node,
+                               "auth.store is a PostgreSQL database: give every instance that shares it the "
+                               "same auth.secret (e.g. secret: ${AIGW_SECRET}) or auth.secret_file");
+    return true;
 }
 
 static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
@@ -483,19 +555,16 @@ static bool parse_api_version(loader *ld, yaml_node_t *node, void *target)
     return parse_env_string(ld, node, target, "api_version");
 }
 
-static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
+/* A `headers:` mapping of name: value (values may be ${ENV}) into *headers; a second one in the
+ * same place replaces the first. */
+static bool read_header_pairs(loader *ld, yaml_node_t *node, header_pair **headers, size_t *nheaders)
 {
-    provider_config *p = target;
     if (node->type != YAML_MAPPING_NODE)
         return config__fail_at(ld, node, "'headers' must be a mapping of name: value");
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    for (size_t j = 0; j < p->nheaders; j++) { /* a second `headers:` in one provider: the last counts */
-        free(p->headers[j].name);
-        free(p->headers[j].value);
-    }
-    free(p->headers);
-    p->headers = xcalloc(n ? n : 1, sizeof *p->headers);
-    p->nheaders = 0;
+    config_free_headers(*headers, *nheaders);
+    header_pair *out = *headers = xcalloc(n ? n : 1, sizeof *out);
+    *nheaders = 0;
     bool ok = true;
     for (yaml_node_pair_t *pr = node->data.mapping.pairs.start; pr < node->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_document_get_node(&ld->doc, pr->key);
@@ -521,9 +590,166 @@ static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
             ok = config__fail_at(ld, v, "header '%s' value contains a line break", name);
             continue;
         }
-        p->headers[p->nheaders].name = xstrdup(name);
-        p->headers[p->nheaders].value = value;
-        p->nheaders++;
+        out[*nheaders].name = xstrdup(name);
+        out[*nheaders].value = value;
+        (*nheaders)++;
+    }
+    return ok;
+}
+
+void config_free_headers(header_pair *headers, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        free(headers[j].name);
+        free(headers[j].value);
+    }
+    free(headers);
+}
+
+char **config_header_lines(const header_pair *headers, size_t n)
+{
+    char **lines = xcalloc(n ? n : 1, sizeof *lines);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(headers[i].name) + strlen(headers[i].value) + 3;
+        lines[i] = xmalloc(len);
+        snprintf(lines[i], len, "%s: %s", headers[i].name, headers[i].value);
+    }
+    return lines;
+}
+
+void config_free_lines(char **lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    provider_config *p = target;
+    return read_header_pairs(ld, node, &p->headers, &p->nheaders);
+}
+
+static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    return read_header_pairs(ld, node, &cfg->tracing.headers, &cfg->tracing.nheaders);
+}
+
+/* An http:// or https:// URL (${ENV} expanded) into *(char **)target; what names it in the error. */
+static bool read_http_url(loader *ld, yaml_node_t *node, void *target, const char *what)
+{
+    if (!config__require_scalar(ld, node, what)) return false;
+    char *unset;
+    char *url = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!url) return false;
+    free(unset);
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+        free(url);
+        return config__fail_at(ld, node, "%s must be an http:// or https:// URL", what);
+    }
+    free(*(char **)target);
+    *(char **)target = url;
+    return true;
+}
+
+static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target)
+{
+    return read_http_url(ld, node, target, "tracing.endpoint (OTLP/HTTP)");
+}
+
+/* A number from 0 to 1. */
+static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "sample_ratio")) return false;
+    const char *s = config__scalar(node);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v <= 1))
+        return config__fail_at(ld, node, "expected a number from 0 to 1, got '%s'", s);
+    *(double *)target = v;
+    return true;
+}
+
+static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target)
+{
+    return read_http_url(ld, node, target, "alerts.webhook.url");
+}
+
+static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "format")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "slack") && strcmp(v, "generic"))
+        return config__fail_at(ld, node, "alerts.webhook.format is slack or generic, got '%s'", v);
+    *(bool *)target = !strcmp(v, "slack");
+    return true;
+}
+
+static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    return read_header_pairs(ld, node, &cfg->alerts.headers, &cfg->alerts.nheaders);
+}
+
+static bool parse_alert_kind(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "kind")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "error_rate") && strcmp(v, "ttfb_p95"))
+        return config__fail_at(ld, node, "an alert's kind is error_rate or ttfb_p95, got '%s'", v);
+    *(int *)target = strcmp(v, "error_rate") ? 1 : 0;
+    return true;
+}
+
+static bool parse_number(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "above")) return false;
+    const char *s = config__scalar(node);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v < 1e9))
+        return config__fail_at(ld, node, "expected a number, got '%s'", s);
+    *(double *)target = v;
+    return true;
+}
+
+#define RULE(member) offsetof(alert_rule_config, member)
+static const field alert_rule_table[] = {
+    {"name", FIELD_STRING, RULE(name), 0, 0, NULL, NULL},
+    {"kind", FIELD_CUSTOM, RULE(kind), 0, 0, NULL, parse_alert_kind},
+    {"provider", FIELD_STRING, RULE(provider), 0, 0, NULL, NULL},
+    {"above", FIELD_CUSTOM, RULE(above), 0, 0, NULL, parse_number},
+    {"window", FIELD_DURATION, RULE(window_ms), 1000, 600000, NULL, NULL},
+    {"min_requests", FIELD_INT, RULE(min_requests), 0, 1000000, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target)
+{
+    aigw_config *cfg = target;
+    if (node->type != YAML_SEQUENCE_NODE)
+        return config__fail_at(ld, node, "'alerts.rules' must be a list of {name, kind, above, window, …}");
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > 64) return config__fail_at(ld, node, "at most 64 alert rules (got %zu)", n);
+    alerts_config *a = &cfg->alerts;
+    a->rules = xcalloc(n ? n : 1, sizeof *a->rules);
+    bool ok = true;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+        alert_rule_config *r = &a->rules[a->nrules++];
+        *r = (alert_rule_config){
+            .window_ms = 60000, .min_requests = 1, .above = -1, .line = (int)item->start_mark.line + 1};
+        if (item->type != YAML_MAPPING_NODE) {
+            ok = config__fail_at(ld, item, "an alert rule is a mapping {name, kind, above, window, …}");
+            continue;
+        }
+        if (!config__apply_section(ld, item, "an alert rule", alert_rule_table, r)) {
+            ok = false;
+            continue;
+        }
+        if (!r->name || r->above < 0)
+            ok = config__fail_at(ld, item, "an alert rule needs a name and `above:` (its threshold)");
     }
     return ok;
 }
@@ -734,14 +960,16 @@ static char *path_beside_config(const aigw_config *cfg, const char *path)
 }
 
 /* `auth:`'s files beside the config unless written absolute; the store is aigw.db there when
- * not named. */
+ * not named (a PostgreSQL connection string stays as written). */
 static void resolve_auth_paths(aigw_config *cfg)
 {
     auth_settings *a = &cfg->auth;
     if (a->mode != AUTH_ON) return;
-    char *store = path_beside_config(cfg, a->store_path ? a->store_path : "aigw.db");
-    free(a->store_path);
-    a->store_path = store;
+    if (!conninfo_is_postgres(a->store_path)) {
+        char *store = path_beside_config(cfg, a->store_path ? a->store_path : "aigw.db");
+        free(a->store_path);
+        a->store_path = store;
+    }
     if (a->secret_file) {
         char *file = path_beside_config(cfg, a->secret_file);
         free(a->secret_file);
@@ -896,6 +1124,9 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
+    cfg->alerts = (alerts_config){.min_interval_ms = 300000, .timeout_ms = 5000};
+    cfg->tracing =
+        (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};
     cfg->max_connections = 10000;
     cfg->header_read_timeout_ms = 10000;
     cfg->request_body_timeout_ms = 120000;
@@ -905,23 +1136,33 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     config_routing_defaults(&cfg->routing);
     arena_init(&cfg->arena, 16 * 1024);
 
+    /* The text is kept (cfg->source): the admin API shows the config that runs, not the file as
+     * it may have been edited since. */
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto fail;
     }
+    cfg->source = xmalloc(CONFIG_SOURCE_MAX + 1);
+    cfg->source_len = fread(cfg->source, 1, CONFIG_SOURCE_MAX + 1, f);
+    bool unread = ferror(f);
+    fclose(f);
+    if (unread || cfg->source_len > CONFIG_SOURCE_MAX) {
+        snprintf(err, errlen, unread ? "%s: cannot read: %s" : "%s: larger than 4 MiB%s", path,
+                 unread ? strerror(errno) : "");
+        goto fail;
+    }
+    cfg->source[cfg->source_len] = '\0';
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->source, cfg->source_len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         snprintf(err, errlen, "%s:%lu: YAML error: %s", path, (unsigned long)parser.problem_mark.line + 1,
                  parser.problem ? parser.problem : "unreadable");
         yaml_parser_delete(&parser);
-        fclose(f);
         goto fail;
     }
     yaml_parser_delete(&parser);
-    fclose(f);
     have_doc = true;
 
     yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
@@ -983,11 +1224,7 @@ static void provider_free(provider_config *p)
     free(p->api_key);
     free(p->api_key_env);
     free(p->virtual_key);
-    for (size_t j = 0; j < p->nheaders; j++) {
-        free(p->headers[j].name);
-        free(p->headers[j].value);
-    }
-    free(p->headers);
+    config_free_headers(p->headers, p->nheaders);
     for (size_t j = 0; j < p->nmodels; j++)
         free(p->models[j]);
     free(p->models);
@@ -1033,7 +1270,18 @@ void config_free(aigw_config *cfg)
     free(cfg->auth.vault_key_file);
     free(cfg->listen_host);
     free(cfg->access_log);
+    for (size_t i = 0; i < cfg->alerts.nrules; i++) {
+        free(cfg->alerts.rules[i].name);
+        free(cfg->alerts.rules[i].provider);
+    }
+    free(cfg->alerts.rules);
+    free(cfg->alerts.webhook_url);
+    config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
+    free(cfg->tracing.endpoint);
+    free(cfg->tracing.service_name);
+    config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);
     free(cfg->path);
+    free(cfg->source);
     free(cfg);
 }
 

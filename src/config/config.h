@@ -50,6 +50,23 @@ typedef enum responses_mode {
 typedef struct header_pair {
     char *name, *value;
 } header_pair;
+void config_free_headers(header_pair *headers, size_t n);
+/* "Name: value" lines of n pairs (malloc'd, as is each line), as libcurl and the exporters take
+ * them; config_free_lines frees them. */
+char **config_header_lines(const header_pair *headers, size_t n);
+void config_free_lines(char **lines, size_t n);
+
+/* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP JSON (observe/trace.h). Off without an
+ * endpoint. */
+typedef struct tracing_settings {
+    char *endpoint;       /* e.g. http://127.0.0.1:4318/v1/traces; NULL: no spans are made */
+    header_pair *headers; /* sent with each POST (a collector's key) */
+    size_t nheaders;
+    double sample_ratio; /* of traces that start here; a client's sampled flag decides for its own */
+    char *service_name;  /* NULL: "aigw" */
+    int queue_max;       /* requests' span sets waiting to be sent */
+    uint32_t batch_delay_ms, timeout_ms;
+} tracing_settings;
 
 typedef struct provider_config {
     char *name;
@@ -148,7 +165,8 @@ typedef struct auth_settings {
     auth_mode mode;
     char *master_key;     /* `master_key:` expanded; NULL when not given or its variable is unset */
     char *master_key_env; /* the ${VAR} it named when unset, for the warning */
-    char *store_path;     /* `store:`, the SQLite file, resolved beside the config; default aigw.db */
+    char *store_path;     /* `store:`: a SQLite file resolved beside the config (default aigw.db), or a
+                             PostgreSQL connection string (${VAR}s expanded; it may hold a password) */
     char *secret;         /* `secret:` expanded (the digest key's source), or NULL */
     char *secret_file;    /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
     char *vault_key;      /* `vault_key:` expanded (virtual keys' master secret), or NULL */
@@ -157,9 +175,34 @@ typedef struct auth_settings {
     int line;
 } auth_settings;
 
+/* `alerts:` — rules over the metrics, notified through a webhook (observe/alerts.h). */
+typedef struct alert_rule_config {
+    char *name;
+    int kind;       /* alert_kind: 0 error_rate, 1 ttfb_p95 */
+    char *provider; /* NULL: every provider */
+    double above;   /* the threshold: a fraction, or seconds */
+    uint32_t window_ms;
+    int min_requests;
+    int line;
+} alert_rule_config;
+
+typedef struct alerts_config {
+    alert_rule_config *rules;
+    size_t nrules;
+    char *webhook_url; /* NULL: log lines only */
+    bool slack;        /* `format: slack`: {"text": …}; else the generic object */
+    header_pair *headers;
+    size_t nheaders;
+    uint32_t min_interval_ms, timeout_ms;
+} alerts_config;
+
+#define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
+
 typedef struct aigw_config {
     atomic_int refs; /* config_retain / config_release; config_load returns it at 1 */
     char *path;
+    char *source; /* the file's text as loaded (NUL-terminated; at most CONFIG_SOURCE_MAX bytes) */
+    size_t source_len;
     char *listen_host;
     int listen_port;
     int workers;
@@ -181,7 +224,9 @@ typedef struct aigw_config {
     size_t nroute_sources;
     char *default_route_name; /* `default_route:` as written, or NULL */
     int default_route_line;
-    auth_settings auth; /* `auth:` */
+    auth_settings auth;       /* `auth:` */
+    tracing_settings tracing; /* `tracing:` */
+    alerts_config alerts;     /* `alerts:` */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */

@@ -23,6 +23,21 @@ typedef struct record_attempt {
     bool skipped;
 } record_attempt;
 
+/* One upstream call as sent (skipped targets are not calls), oldest first: for traces. */
+typedef struct record_call {
+    const char *provider, *provider_type, *model; /* the config's name, its type, the upstream model */
+    uint64_t start_ns, end_ns;                    /* monotonic; end 0: it never ended */
+    int status;                                   /* 0: no response */
+    const char *outcome;                          /* as record_attempt's */
+    const uint8_t *span_id;                       /* 8 bytes: the span the provider got as its parent */
+} record_call;
+
+/* Time a traced request spent in one phase's stages on its loop: for traces. */
+typedef struct record_phase {
+    const char *name; /* "auth", "admit", "decode", "prompt", "routing", "cache" */
+    uint64_t start_ns, ns;
+} record_phase;
+
 typedef struct record_usage {
     long prompt, completion, cached, cache_write, reasoning;
     bool seen;
@@ -34,6 +49,7 @@ typedef struct exchange_record {
     const char *path;   /* "" when not read */
     size_t path_len;
     const char *model;                     /* the public model asked for; NULL before the body was read */
+    bool model_served;                     /* … and it is a name the config serves (a route or a model) */
     const char *provider, *upstream_model; /* of the attempt that answered; NULL: none */
     size_t upstream_model_len;
     const char *ingress; /* the client's API when it is not OpenAI's ("anthropic"), else NULL */
@@ -51,6 +67,14 @@ typedef struct exchange_record {
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */
     const char *key_id, *key_alias, *team, *user;
+    /* the trace, when this request's spans are recorded (NULL otherwise): 16 and 8 bytes; the
+     * parent is the client's span (NULL when the trace began here) */
+    const uint8_t *trace_id, *span_id, *parent_span_id;
+    const char *provider_type; /* of the attempt that answered */
+    const record_call *calls;
+    size_t ncalls;
+    const record_phase *phases; /* the phases that did work, in order */
+    size_t nphases;
 } exchange_record;
 
 #endif

@@ -234,6 +234,7 @@ static const endpoint_row endpoints[] = {
     {HTTP_GET, "/v1/models", -1, answer_models, true},
     {HTTP_GET, "/healthz", -1, answer_healthz, false},
     {HTTP_GET, "/readyz", -1, answer_readyz, false},
+    {HTTP_GET, "/metrics", -1, answer_metrics, true},
 };
 
 /* A local answer waiting for AUTH (stage_local gives it). */

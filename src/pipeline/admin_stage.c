@@ -7,12 +7,12 @@
  * gateway key, however privileged later, is not enough in this slice.
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
- * request into a job, queues it to the store's thread (store_service_submit) and waits
- * (STAGE_AGAIN); the thread runs admin_handle and gives the ticket back
- * (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the loop. The
- * job is counted twice (the thread's and the exchange's): whichever side lets go last frees it,
- * so a client that leaves while the thread works leaves nothing behind. A worker closing waits
- * for its jobs in flight, since their resumes go through its loop.
+ * request into a job, queues it to the store's thread (store_service_submit_then) and waits
+ * (STAGE_AGAIN); the thread runs admin_handle, hands the workers the snapshot with its writes,
+ * and gives the ticket back (exchange_resume_from_thread); the next row, admin-reply, sends the answer on the
+ * loop. The job is counted twice (the thread's and the exchange's): whichever side lets go last frees it, so
+ * a client that leaves while the thread works leaves nothing behind. A worker closing waits for its jobs in
+ * flight, since their resumes go through its loop.
  *
  * Rejected: a second listener with its own application table for the admin API (the server
  * runs one application; a second would need its own workers, drain and reload paths for a
@@ -23,11 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <http_parser.h>
+#include <jansson.h>
 
 #include "admin/admin.h"
 #include "pipeline/stages.h"
+#include "server/server.h"
 #include "server/worker.h"
 #include "util/alloc.h"
 
@@ -60,17 +63,43 @@ static void job_release(admin_job *job)
     free(job);
 }
 
-/* On the store's thread. */
-static void run_job(store *s, void *arg)
+/* The job's answer is in job->reply: back to the worker's loop (any thread). */
+static void job_done(admin_job *job)
 {
-    admin_job *job = arg;
     admin_worker *aw = job->aw;
-    admin_handle(s, auth_secret(), &job->req, &job->reply);
     exchange_resume_from_thread(job->ticket, STAGE_NEXT);
     job_release(job);
     pthread_mutex_lock(&aw->lock);
     if (--aw->pending == 0) pthread_cond_broadcast(&aw->idle);
     pthread_mutex_unlock(&aw->lock);
+}
+
+/* On the store's thread. */
+static void run_job(store *s, void *arg)
+{
+    admin_job *job = arg;
+    admin_handle(s, auth_secret(), &job->req, &job->reply);
+}
+
+/* On the store's thread, once the workers have been handed the keys as run_job left them: the
+ * client that made a key can use it as soon as it has the answer. */
+static void run_job_done(void *arg)
+{
+    job_done(arg);
+}
+
+/* On the main thread: the reload a config job asked for is over. */
+static void config_job_done(void *ud, bool ok, const char *message)
+{
+    admin_job *job = ud;
+    json_t *j = ok ? json_pack("{s:b,s:s}", "reloaded", 1, "message", message)
+                   : json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", message, "type",
+                               "invalid_request_error", "param", "code", "config_refused");
+    job->reply.status = ok ? 200 : 400;
+    job->reply.body = json_dumps(j, JSON_COMPACT);
+    job->reply.len = strlen(job->reply.body);
+    json_decref(j);
+    job_done(job);
 }
 
 static void *admin_worker_init(worker *w)
@@ -103,6 +132,102 @@ static void answer_error(exchange *x, int status, const char *code, const char *
                    code, NULL, message);
 }
 
+/* A job for the request, counted as pending on the worker, with the exchange suspended. */
+static admin_job *job_new(exchange *x, int method)
+{
+    http_request *req = x->http;
+    admin_job *job = xcalloc(1, sizeof *job);
+    atomic_init(&job->refs, 2);
+    job->aw = exchange_worker_state(x, &stage_admin);
+    job->path = xstrdup(req->path);
+    job->query = xstrdup(req->query ? req->query : "");
+    job->body = req->body.len ? xstrndup(req->body.data, req->body.len) : NULL;
+    job->req = (admin_request){.method = method,
+                               .path = job->path,
+                               .query = job->query,
+                               .body = job->body,
+                               .body_len = req->body.len};
+    job->ticket = exchange_suspend(x);
+    pthread_mutex_lock(&job->aw->lock);
+    job->aw->pending++;
+    pthread_mutex_unlock(&job->aw->lock);
+    return job;
+}
+
+/* The job could not be handed over: undo job_new. */
+static void job_cancel(exchange *x, admin_job *job)
+{
+    pthread_mutex_lock(&job->aw->lock);
+    job->aw->pending--;
+    pthread_mutex_unlock(&job->aw->lock);
+    exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
+    job_release(job);
+    job_release(job);
+}
+
+/* /admin/config: GET shows the running config (its secrets masked), on the loop — it is in
+ * memory; PUT (the file's new text: the raw body, or {"source": …} as JSON) and POST …/reload
+ * ask the server's main thread for the reload SIGHUP would do, and answer with its outcome. */
+static stage_result config_request(exchange *x, admin_state *as, int method)
+{
+    http_request *req = x->http;
+    if (method == HTTP_GET) {
+        size_t len;
+        char *shown = admin_config_redact(x->config->source, x->config->source_len, &len);
+        json_t *j = json_pack("{s:s,s:s%}", "path", x->config->path, "source", shown, len);
+        free(shown);
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!body) {
+            answer_error(x, 500, "config_unreadable", "the running config is not UTF-8 text");
+            return STAGE_DONE;
+        }
+        exchange_respond(x, 200, "application/json", NULL, 0, body, strlen(body));
+        free(body);
+        return STAGE_DONE;
+    }
+    const char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    if (method == HTTP_PUT) {
+        text = req->body.data ? req->body.data : "";
+        len = req->body.len;
+        const http_header *ct = exchange_header(x, "content-type");
+        if (ct && ct->value_len >= 16 && !strncasecmp(ct->value, "application/json", 16)) {
+            doc = json_loadb(text, len, 0, NULL);
+            const json_t *source = json_object_get(doc, "source");
+            if (!json_is_string(source)) {
+                json_decref(doc);
+                answer_error(x, 400, "invalid_json",
+                             "a JSON body is {\"source\": \"the config file's text\"}");
+                return STAGE_DONE;
+            }
+            text = json_string_value(source);
+            len = json_string_length(source);
+        }
+        const char *mask = memmem(text, len, ADMIN_REDACTED_MARK, sizeof ADMIN_REDACTED_MARK - 1);
+        if (len > CONFIG_SOURCE_MAX || mask) {
+            json_decref(doc);
+            answer_error(
+                x, mask ? 400 : 413, mask ? "config_redacted" : "body_too_large",
+                mask ? "the config still holds \"<redacted>\" where GET /admin/config masked a secret: "
+                       "put the secret (or its ${ENV} reference) back"
+                     : "a config is at most 4 MiB");
+            return STAGE_DONE;
+        }
+    }
+    admin_job *job = job_new(x, method);
+    bool asked = server_request_reload(pipeline_server(x->pw), text, len, config_job_done, job);
+    json_decref(doc);
+    if (!asked) {
+        job_cancel(x, job);
+        answer_error(x, 409, "reload_in_progress", "another config change is being applied; try again");
+        return STAGE_DONE;
+    }
+    as->job = job;
+    return STAGE_AGAIN;
+}
+
 static stage_result admin_on_request(exchange *x, void *state)
 {
     admin_state *as = state;
@@ -126,7 +251,7 @@ static stage_result admin_on_request(exchange *x, void *state)
     if (auth->mode != AUTH_ON || !auth->master_key || !auth_service()) {
         answer_error(x, 403, "admin_disabled",
                      "The admin API needs gateway auth with a master key: add `auth: {master_key: "
-                     "${AIGW_MASTER_KEY}}` to the config (docs/access.md)");
+                     "\"${AIGW_MASTER_KEY}\"}` to the config (docs/access.md)");
         return STAGE_DONE;
     }
     const char *key;
@@ -143,32 +268,14 @@ static stage_result admin_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     x->master_key = true;
+    if (!strncmp(req->path, "/admin/config", 13)) return config_request(x, as, method);
     if (req->body.len > ADMIN_BODY_MAX) {
         answer_error(x, 413, "body_too_large", "admin request bodies are at most 64 KiB");
         return STAGE_DONE;
     }
-    admin_job *job = xcalloc(1, sizeof *job);
-    atomic_init(&job->refs, 2);
-    job->aw = exchange_worker_state(x, &stage_admin);
-    job->path = xstrdup(req->path);
-    job->query = xstrdup(req->query ? req->query : "");
-    job->body = req->body.len ? xstrndup(req->body.data, req->body.len) : NULL;
-    job->req = (admin_request){.method = method,
-                               .path = job->path,
-                               .query = job->query,
-                               .body = job->body,
-                               .body_len = req->body.len};
-    job->ticket = exchange_suspend(x);
-    pthread_mutex_lock(&job->aw->lock);
-    job->aw->pending++;
-    pthread_mutex_unlock(&job->aw->lock);
-    if (!store_service_submit(auth_service(), run_job, job)) {
-        pthread_mutex_lock(&job->aw->lock);
-        job->aw->pending--;
-        pthread_mutex_unlock(&job->aw->lock);
-        exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
-        job_release(job);
-        job_release(job);
+    admin_job *job = job_new(x, method);
+    if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {
+        job_cancel(x, job);
         answer_error(x, 503, "store_busy", "the store has too much queued work; try again");
         return STAGE_DONE;
     }

@@ -202,6 +202,7 @@ attempt_prep attempt_prepare(attempt *a)
         a->message = a->local_error->message;
         return err.whole_request ? PREP_UNREADABLE : PREP_REFUSED;
     }
+    trace_attempt_headers(x, a);
     return PREP_READY;
 }
 
@@ -373,6 +374,7 @@ static attempt_result attempt_result_of(upstream_result result)
 
 static void attempt_end(attempt *a, attempt_outcome outcome, attempt_result result)
 {
+    a->end_ns = time_now_ns();
     a->outcome = outcome;
     a->result = result;
     a->sink->on_end(a);
@@ -486,6 +488,7 @@ void attempt_cancel(attempt *a)
     if (a->call) upstream_cancel(a->call);
     a->call = NULL;
     if (a->outcome == ATTEMPT_RUNNING) {
+        a->end_ns = time_now_ns();
         a->outcome = ATTEMPT_STOPPED;
         a->result = ATTEMPT_CANCELLED;
     }

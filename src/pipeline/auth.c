@@ -74,9 +74,10 @@ static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
         return false;
     }
     key_snapshot *snap = store_service_snapshot(service);
+    char where[256];
+    store_describe(cfg->auth.store_path, where, sizeof where);
     fprintf(stderr, "aigw: auth on: %zu gateway key%s and %zu virtual key%s in %s; master key %s\n",
-            snap->nkeys, snap->nkeys == 1 ? "" : "s", snap->nvkeys, snap->nvkeys == 1 ? "" : "s",
-            cfg->auth.store_path,
+            snap->nkeys, snap->nkeys == 1 ? "" : "s", snap->nvkeys, snap->nvkeys == 1 ? "" : "s", where,
             cfg->auth.master_key       ? "set"
             : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
                                        : "not configured: no admin API");

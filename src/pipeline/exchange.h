@@ -25,6 +25,8 @@
 #include "upstream/sse.h"
 #include "util/buf.h"
 
+#define PHASES_MAX 9 /* stage.h's stage_phase values */
+
 struct upstream_call;
 struct json_t;
 struct store_key;
@@ -84,8 +86,9 @@ struct attempt {
     sse_reader sse; /* stream framing */
     buf events;     /* client events gathered for one write */
     bool stream_done_seen;
-    const char *stream_error; /* the provider's in-band stream error, arena */
-    uint64_t start_ns, head_ns;
+    const char *stream_error;           /* the provider's in-band stream error, arena */
+    uint64_t start_ns, head_ns, end_ns; /* sent, its head came, it ended (0: not yet) */
+    uint8_t span_id[8];                 /* its span: the provider's traceparent names it */
 
     /* the end */
     attempt_outcome outcome;
@@ -107,6 +110,7 @@ typedef struct exchange {
     int endpoint;        /* endpoint_kind, or -1 for a local endpoint */
     const char *model;   /* the public model name asked for, arena */
     size_t model_len;
+    bool model_served; /* the config names it (a route or a served model), not a typed or default one */
     bool stream;
     size_t body_model_start, body_model_end; /* the model's span in the client's body */
 
@@ -114,6 +118,17 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
+
+    /* the trace (trace_stage.c): ids, the client's parent span, whether spans are recorded
+     * (sampled) and whether a traceparent goes upstream; tracestate as the client sent it */
+    struct {
+        uint8_t trace_id[16], span_id[8], parent_id[8];
+        bool has_parent, sampled, propagate;
+        const char *state;
+    } trace;
+    /* a traced request's time in each phase's stages (on this loop; a stage's wait for another
+     * thread or the network is not in it): when the phase began, and how long it ran */
+    uint64_t phase_start_ns[PHASES_MAX], phase_ns[PHASES_MAX];
 
     /* the plan */
     route_walk *walk;

@@ -46,7 +46,8 @@ extern const stage test_stage_wait, test_stage_canonical, test_stage_fanout, tes
 /* In phase order (pipeline_app.start checks it). */
 // clang-format off
 static const stage *const stages[] = {
-    &stage_admin,           /* ACCEPT */
+    &stage_trace,           /* ACCEPT */
+    &stage_admin,
     &stage_admin_reply,
     &stage_accept,
     &stage_auth,            /* AUTH */
@@ -60,6 +61,7 @@ static const stage *const stages[] = {
     &stage_execute,
     TEST_STAGE_FILTER       /* RECORD */
     &stage_accesslog,
+    &stage_metrics,
 };
 // clang-format on
 #define NSTAGES (sizeof stages / sizeof stages[0])
@@ -267,8 +269,13 @@ static void run_stages(exchange *x)
             continue;
         }
         uint32_t serial = x->serial;
+        uint64_t t0 = x->trace.sampled ? time_now_ns() : 0; /* a traced request's phases become spans */
         stage_result r = s->on_request(x, x->state[x->stage]);
         if (x->serial != serial) return; /* it answered, and the request is over */
+        if (t0) {
+            if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
+            x->phase_ns[s->phase] += time_now_ns() - t0 + 1;
+        }
         switch (r) {
         case STAGE_NEXT:
         case STAGE_DECLINED: x->stage++; continue;
@@ -375,9 +382,66 @@ static void filters_body(exchange *x, const char *data, size_t len)
         if (stages[i]->on_body) stages[i]->on_body(x, x->state[i], data, len);
 }
 
+static char *put_lit(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* v in decimal; as_thousandths: v / 1000 with three decimals ("12.345"). At most 24 bytes. */
+static char *put_decimal(char *p, uint64_t v, bool as_thousandths)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || (as_thousandths && n < 4));
+    while (n) {
+        if (as_thousandths && n == 3) *p++ = '.';
+        *p++ = digits[--n];
+    }
+    return p;
+}
+
+/* Where the time went before this response's head: x-aigw-overhead-us (aigw's own share, in
+ * microseconds) and Server-Timing (upstream and aigw, in milliseconds), added to the head's
+ * lines. Upstream time is each attempt's, from its send to its head (or its end); retry waits
+ * are neither. Hedged attempts overlap, so their sum can pass the wall time: the overhead is
+ * then 0, never negative. */
+static void add_timing_head(exchange *x)
+{
+    http_request *req = x->http;
+    uint64_t now = time_now_ns(), upstream = 0, waited = 0;
+    for (const attempt *a = x->attempts; a; a = a->next) {
+        uint64_t end = a->head_ns ? a->head_ns : a->end_ns ? a->end_ns : now;
+        if (a->start_ns && end > a->start_ns) upstream += end - a->start_ns;
+    }
+    if (x->walk)
+        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
+            waited += (uint64_t)(l->wait_ms * 1e6);
+    uint64_t total = now > req->start_ns ? now - req->start_ns : 0;
+    uint64_t overhead = total > upstream + waited ? total - upstream - waited : 0;
+    /* written by hand: snprintf's %f cost more than the rest of this function together */
+    char *h = arena_alloc(x->arena, req->head_extra_len + 128);
+    if (req->head_extra_len) memcpy(h, req->head_extra, req->head_extra_len);
+    char *p = h + req->head_extra_len;
+    p = put_lit(p, "x-aigw-overhead-us: ");
+    p = put_decimal(p, overhead / 1000, false);
+    p = put_lit(p, "\r\nServer-Timing: upstream;dur=");
+    p = put_decimal(p, upstream / 1000, true);
+    p = put_lit(p, ", aigw;dur=");
+    p = put_decimal(p, overhead / 1000, true);
+    p = put_lit(p, "\r\n");
+    req->head_extra = h;
+    req->head_extra_len = (size_t)(p - h);
+}
+
 void exchange_respond(exchange *x, int status, const char *content_type, const char *extra_headers,
                       size_t extra_len, const char *body, size_t body_len)
 {
+    add_timing_head(x);
     filters_head(x, status, content_type, false);
     filters_body(x, body, body_len);
     filters_end(x, true);
@@ -398,6 +462,7 @@ void exchange_error(exchange *x, int status, const char *type, const char *code,
 void exchange_stream_begin(exchange *x, int status, const char *content_type, const char *extra_headers,
                            size_t extra_len)
 {
+    add_timing_head(x);
     filters_head(x, status, content_type, true);
     http_stream_begin(x->http, status, content_type, extra_headers, extra_len);
 }
@@ -494,6 +559,7 @@ static void pipeline_on_done(http_request *req)
         .path = req->path ? req->path : "",
         .path_len = req->path ? req->path_len : 0,
         .model = x->model,
+        .model_served = x->model_served,
         .ingress = x->ingress == WIRE_ANTHROPIC   ? "anthropic"
                    : x->ingress == WIRE_RESPONSES ? "responses"
                                                   : NULL,
@@ -519,12 +585,42 @@ static void pipeline_on_done(http_request *req)
     const attempt *a = x->answer ? x->answer : x->attempts;
     if (a) {
         r.provider = a->target.route->provider->name;
+        r.provider_type = a->target.route->provider->type;
         r.upstream_model = a->target.route->upstream_model;
         r.upstream_model_len = a->target.route->upstream_model_len;
         const usage_counts *u = &a->codec.usage;
         r.usage = (record_usage){u->prompt, u->completion, u->cached, u->cache_write, u->reasoning, u->seen};
         if (u->seen) r.cost_usd = attempt_cost(a);
         r.dropped_params = a->codec.dropped_params;
+    }
+    if (x->trace.sampled) {
+        r.trace_id = x->trace.trace_id;
+        r.span_id = x->trace.span_id;
+        r.parent_span_id = x->trace.has_parent ? x->trace.parent_id : NULL;
+        size_t n = 0;
+        for (const attempt *c = x->attempts; c; c = c->next)
+            n += c->start_ns != 0;
+        record_call *calls = arena_alloc(x->arena, (n ? n : 1) * sizeof *calls);
+        r.calls = calls;
+        r.ncalls = n;
+        static const char *const phase_names[PHASES_MAX] = {
+            [PHASE_AUTH] = "auth",     [PHASE_ADMIT] = "admit",  [PHASE_DECODE] = "decode",
+            [PHASE_PROMPT] = "prompt", [PHASE_PLAN] = "routing", [PHASE_CACHE] = "cache"};
+        record_phase *phases = arena_alloc(x->arena, PHASES_MAX * sizeof *phases);
+        r.phases = phases;
+        for (int p = 0; p < PHASES_MAX; p++)
+            if (phase_names[p] && x->phase_ns[p])
+                phases[r.nphases++] = (record_phase){phase_names[p], x->phase_start_ns[p], x->phase_ns[p]};
+        for (const attempt *c = x->attempts; c; c = c->next) /* newest first: filled from the end */
+            if (c->start_ns)
+                calls[--n] = (record_call){.provider = c->target.route->provider->name,
+                                           .provider_type = c->target.route->provider->type,
+                                           .model = c->target.route->upstream_model,
+                                           .start_ns = c->start_ns,
+                                           .end_ns = c->end_ns,
+                                           .status = c->status,
+                                           .outcome = outcome_names[c->result],
+                                           .span_id = c->span_id};
     }
     if (x->walk) {
         r.route = route_tree_name(x->walk);

@@ -12,6 +12,7 @@
 
 #include "pipeline/stages.h"
 #include "server/worker.h"
+#include "store/store.h"
 
 #define HINT_NAMES 5      /* served names an unknown model's 404 shows */
 #define HINT_NAME_MAX 60  /* bytes of each shown */
@@ -86,8 +87,9 @@ static const route_tree *choose_tree(exchange *x)
         return t;
     }
     const route_tree *t = config_find_route(cfg, x->model, x->model_len);
+    const model_route *r = t ? NULL : config_find_model(cfg, x->model, x->model_len);
+    x->model_served = t || r;
     if (t) return t;
-    const model_route *r = config_find_model(cfg, x->model, x->model_len);
     if (r) return r->tree;
     t = route_tree_for_typed_model(x->arena, cfg, cfg->health, x->model, x->model_len);
     if (t) return t;
@@ -106,6 +108,28 @@ static size_t estimate_prompt_tokens(void *ud)
     return provider_estimate_tokens(&c);
 }
 
+/* What a gateway key says about who asks — its metadata object, then its team, user, alias
+ * and id — laid over the client's metadata, so a route's conditions can read it and a client
+ * cannot claim another team's route by sending metadata.team. Built only for a tree whose
+ * conditions read metadata. */
+static void key_metadata(exchange *x)
+{
+    const store_key *k = x->key;
+    if (!k) return;
+    json_t *from_key = k->metadata ? json_loads(k->metadata, 0, NULL) : NULL;
+    if (!json_is_object(from_key)) {
+        json_decref(from_key);
+        from_key = json_object();
+    }
+    const char *fields[][2] = {
+        {"team", k->team}, {"user", k->user}, {"key_alias", k->alias}, {"key_id", k->id}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i][1]) json_object_set_new(from_key, fields[i][0], json_string(fields[i][1]));
+    if (!x->metadata) x->metadata = json_object();
+    json_object_update(x->metadata, from_key);
+    json_decref(from_key);
+}
+
 static stage_result plan_on_request(exchange *x, void *state)
 {
     const route_tree *tree = choose_tree(x);
@@ -120,6 +144,7 @@ static stage_result plan_on_request(exchange *x, void *state)
             return STAGE_DONE;
         }
     }
+    if (tree->needs_metadata) key_metadata(x);
     const buf *body = &x->http->body;
     if (tree->needs_params) x->params = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
     route_context ctx = {

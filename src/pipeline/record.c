@@ -28,6 +28,11 @@ static void accesslog_reopen_file(void)
     accesslog_reopen(access_log);
 }
 
+uint64_t accesslog_stage_dropped(void)
+{
+    return access_log ? accesslog_dropped(access_log) : 0;
+}
+
 static void *accesslog_worker_init(worker *w)
 {
     return accesslog_writer_new(access_log, &w->loop);

@@ -57,6 +57,7 @@ typedef enum stage_phase {
     PHASE_EXECUTE,
     PHASE_RECORD, /* observers and filters only: no on_request */
 } stage_phase;
+_Static_assert(PHASE_RECORD + 1 == PHASES_MAX, "exchange.h's PHASES_MAX counts the phases");
 
 typedef enum stage_result {
     STAGE_NEXT,

@@ -1,13 +1,22 @@
 /* stages.h — inside the pipeline only: the built-in stages, one file each, and what they share.
  *
  * pipeline.c lists them in its stage table by phase: accept.c (ACCEPT), decode.c (DECODE),
- * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer). */
+ * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer), metrics_stage.c
+ * (Prometheus metrics, an observer, and GET /metrics), trace_stage.c (OpenTelemetry: the trace
+ * context at ACCEPT, spans as an observer). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
 #include "pipeline/stage.h"
 
-extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog;
+extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog, stage_metrics,
+    stage_trace;
+/* trace_stage.c: the traceparent (and tracestate) an upstream call carries, added to its
+ * request's headers once it is encoded */
+void trace_attempt_headers(exchange *x, attempt *a);
+/* record.c: access-log lines dropped so far (a full queue); metrics_stage.c: GET /metrics */
+uint64_t accesslog_stage_dropped(void);
+void answer_metrics(exchange *x);
 /* auth.c: the gateway key (AUTH) and the models it may use (after DECODE); accept.c: the local
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */

@@ -29,6 +29,7 @@
 
 #include "routing/health.h"
 #include "util/alloc.h"
+#include "util/timeutil.h"
 
 #define REGISTRY_BUCKETS 256
 /* After load, targets named by requests (header configs, a default route's client-chosen
@@ -156,12 +157,34 @@ target_health *routing_health(routing_state *s, const char *provider, const char
         h->provider = xstrdup(provider);
         h->model = xstrdup(model);
         h->settings = &s->settings;
+        h->configured = !s->sealed;
         pthread_mutex_init(&h->lock, NULL);
         h->next = *slot;
         *slot = h;
     }
     pthread_mutex_unlock(&s->lock);
     return h;
+}
+
+void routing_state_each(routing_state *s, void (*fn)(void *ud, const routing_target_view *v), void *ud)
+{
+    static const char *const states[] = {
+        [BREAKER_CLOSED] = "closed", [BREAKER_OPEN] = "open", [BREAKER_HALF_OPEN] = "half_open"};
+    uint64_t now_ms = time_now_ns() / 1000000;
+    pthread_mutex_lock(&s->lock);
+    for (size_t b = 0; b < REGISTRY_BUCKETS; b++)
+        for (target_health *h = s->buckets[b]; h; h = h->next) {
+            if (!h->configured) continue;
+            health_view hv = health_look(h, now_ms);
+            routing_target_view v = {.provider = h->provider,
+                                     .model = h->model,
+                                     .breaker = states[hv.state],
+                                     .breaker_state = (int)hv.state,
+                                     .in_flight = hv.outstanding,
+                                     .ewma_ms = hv.ewma_ms};
+            fn(ud, &v);
+        }
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- breaker -------------------------------------------------------------------------------- */

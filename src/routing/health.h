@@ -30,6 +30,7 @@ struct target_health {
     uint32_t ttfb_ring[32]; /* the last successful times to first byte, ms, for hedging's p95 */
     uint32_t ttfb_count, ttfb_next;
     atomic_int outstanding;
+    bool configured; /* named by the config (made before the state was sealed) */
     target_health *next;
 };
 

@@ -105,10 +105,11 @@ typedef struct route_regex {
 typedef struct route_tree {
     const char *name; /* the route's name: a public model, a stored config, or the header's */
     route_node root;
-    bool portkey;      /* Portkey's defaults (fallback on any non-2xx) */
-    bool needs_params; /* a condition reads params.*: the body must be parsed */
-    bool client;       /* a request's own config (a header): its request_timeouts are the client's */
-    bool virtual_keys; /* a target is one of the store's virtual keys (not a provider of the config) */
+    bool portkey;        /* Portkey's defaults (fallback on any non-2xx) */
+    bool needs_params;   /* a condition reads params.*: the body must be parsed */
+    bool needs_metadata; /* a condition reads metadata.* */
+    bool client;         /* a request's own config (a header): its request_timeouts are the client's */
+    bool virtual_keys;   /* a target is one of the store's virtual keys (not a provider of the config) */
     uint64_t virtual_keys_version; /* … as they were when it was built */
     const route_regex *regexes;
     size_t nregexes;
@@ -225,6 +226,17 @@ void routing_state_seal(routing_state *state);
  * target is copied under its lock); fresh must not be in use yet. */
 void routing_state_adopt(routing_state *fresh, routing_state *old,
                          bool (*same_target)(const char *provider, void *ud), void *ud);
+/* What one target looks like now, for metrics. */
+typedef struct routing_target_view {
+    const char *provider, *model;
+    const char *breaker; /* "closed", "open", "half_open" */
+    int breaker_state;   /* 0, 1, 2: the same */
+    int in_flight;
+    double ewma_ms; /* latency to the response head; 0: never measured */
+} routing_target_view;
+/* Calls fn for each target the config names (targets client requests named are not listed:
+ * their number is the clients' choice). Any thread; fn must not call back into routing. */
+void routing_state_each(routing_state *s, void (*fn)(void *ud, const routing_target_view *v), void *ud);
 
 /* ---- the walk (walk.c) --------------------------------------------------------------------- */
 

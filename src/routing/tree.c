@@ -41,6 +41,7 @@ typedef struct builder {
     bool portkey;
     retry_policy portkey_retry; /* Portkey: what a node's own `retry` starts from (not its parent's) */
     bool needs_params;
+    bool needs_metadata;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     bool client; /* a request's config: the store's virtual keys may be named */
     bool used_virtual_keys;
@@ -462,6 +463,7 @@ static bool check_query(builder *b, const char *path, const json_t *q)
                             : "a condition reads metadata.<key> or params.<key>, or combines with $and "
                               "/ $or");
         if (!strncmp(key, "params.", 7)) b->needs_params = true;
+        if (!strncmp(key, "metadata.", 9)) b->needs_metadata = true;
         if (!json_is_object(val)) continue; /* a bare value means $eq */
         const char *op;
         const json_t *arg;
@@ -763,6 +765,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     attach_health(state, root);
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
+    t->needs_metadata = b.needs_metadata;
     t->virtual_keys = b.used_virtual_keys;
     t->virtual_keys_version = vkeys_version;
     if (b.nregexes) {

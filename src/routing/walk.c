@@ -35,6 +35,7 @@
 
 #include "routing/condition.h"
 #include "routing/health.h"
+#include "util/random.h"
 #include "util/timeutil.h"
 
 /* One attempt's bookkeeping: its target, its shared health, its log entry. */
@@ -81,17 +82,6 @@ struct route_walk {
 static uint64_t now_ms(void)
 {
     return time_now_ns() / 1000000;
-}
-
-static uint64_t next_random(uint64_t *s)
-{
-    /* xorshift64*: per worker, no locks */
-    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dULL;
 }
 
 static bool is_leaf(const route_node *n)
@@ -190,7 +180,7 @@ static int balance_pick(route_walk *w, const route_node *n, const bool *excluded
         /* fewest outstanding per unit of weight; ties broken at random */
         int best = -1;
         double best_score = 0;
-        uint64_t start = next_random(w->ctx.rng) % (uint64_t)nc;
+        uint64_t start = random_next(w->ctx.rng) % (uint64_t)nc;
         for (int k = 0; k < nc; k++) {
             int i = cand[(start + (uint64_t)k) % (uint64_t)nc];
             int out = 0;
@@ -203,8 +193,8 @@ static int balance_pick(route_walk *w, const route_node *n, const bool *excluded
     }
     case BALANCE_LATENCY: {
         /* two random candidates; the one with the lower peak-EWMA × (outstanding + 1) */
-        int a = cand[next_random(w->ctx.rng) % (uint64_t)nc];
-        int b = cand[next_random(w->ctx.rng) % (uint64_t)(nc - 1)];
+        int a = cand[random_next(w->ctx.rng) % (uint64_t)nc];
+        int b = cand[random_next(w->ctx.rng) % (uint64_t)(nc - 1)];
         if (b == a) b = cand[nc - 1];
         double cost[2];
         int pick[2] = {a, b};
@@ -225,7 +215,7 @@ static int balance_pick(route_walk *w, const route_node *n, const bool *excluded
             }
         }
         /* a per-request tree has no shared position: weighted random, as Portkey does */
-        uint64_t r = next_random(w->ctx.rng) % total;
+        uint64_t r = random_next(w->ctx.rng) % total;
         for (int k = 0; k < nc; k++) {
             uint32_t wt = n->children[cand[k]].weight;
             if (r < wt) return cand[k];
@@ -429,7 +419,7 @@ bool route_next(route_walk *w, route_target *out)
         } else {
             uint64_t cap = (uint64_t)p->base_delay_ms << (w->cur.tries > 16 ? 16 : w->cur.tries - 1);
             if (cap > p->max_delay_ms) cap = p->max_delay_ms;
-            wait = cap ? (int64_t)(next_random(w->ctx.rng) % (cap + 1)) : 0; /* full jitter */
+            wait = cap ? (int64_t)(random_next(w->ctx.rng) % (cap + 1)) : 0; /* full jitter */
         }
         /* A retry after the client's own failure (its deadline, its 4xx) is not taken from the
          * shared budget, which would leave other clients without retries; routing.max_attempts

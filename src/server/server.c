@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -52,12 +54,25 @@ struct server {
     atomic_bool draining;
     atomic_int connections; /* slots taken of max_connections, across workers */
     int signals_seen;
+    /* a reload the application asked for (server_request_reload), run on the main loop */
+    uv_async_t reload_asked;
+    pthread_mutex_t reload_lock;
+    bool reload_waiting;
+    char *reload_text; /* NULL: read the file again */
+    size_t reload_len;
+    server_reload_done reload_done;
+    void *reload_ud;
 };
 
 bool server_is_ready(const server *srv)
 {
     return atomic_load(&((server *)srv)->workers_ready) == srv->nworkers &&
            !atomic_load(&((server *)srv)->draining);
+}
+
+long server_open_connections(const server *srv)
+{
+    return atomic_load(&((server *)srv)->connections);
 }
 
 /* ---- listening sockets ------------------------------------------------------------------ */
@@ -280,20 +295,23 @@ static bool reload_allowed(const aigw_config *old, const aigw_config *fresh, cha
     return false;
 }
 
-static void server_reload(server *srv)
+/* Loads the config file again and hands it to the workers. False when it is refused; msg says
+ * what happened either way (and goes to stderr). */
+static bool server_reload(server *srv, char *msg, size_t msglen)
 {
-    char err[1024];
+    char err[8192];
     aigw_config *fresh = srv->loader(srv->config->path, srv->config, err, sizeof err);
     if (!fresh) {
-        fprintf(stderr, "aigw: reload refused: %s; still serving the previous config\n", err);
-        return;
+        snprintf(msg, msglen, "reload refused: %.8000s; still serving the previous config", err);
+        fprintf(stderr, "aigw: %s\n", msg);
+        return false;
     }
     char why[512];
     if (!reload_allowed(srv->config, fresh, why, sizeof why)) {
-        fprintf(stderr, "aigw: reload refused: %s: %s; still serving the previous config\n", fresh->path,
-                why);
+        snprintf(msg, msglen, "reload refused: %s: %s; still serving the previous config", fresh->path, why);
+        fprintf(stderr, "aigw: %s\n", msg);
         config_release(fresh);
-        return;
+        return false;
     }
     pthread_mutex_lock(&srv->wakeup_lock);
     for (int i = 0; i < srv->nworkers; i++) {
@@ -305,9 +323,110 @@ static void server_reload(server *srv)
     pthread_mutex_unlock(&srv->wakeup_lock);
     config_release(srv->config);
     srv->config = fresh;
-    fprintf(stderr, "aigw: config reloaded from %s (%zu provider%s, %zu model%s, %zu route%s)\n", fresh->path,
-            fresh->nproviders, fresh->nproviders == 1 ? "" : "s", fresh->nroutes,
-            fresh->nroutes == 1 ? "" : "s", fresh->ntrees, fresh->ntrees == 1 ? "" : "s");
+    snprintf(msg, msglen, "config reloaded from %s (%zu provider%s, %zu model%s, %zu route%s)", fresh->path,
+             fresh->nproviders, fresh->nproviders == 1 ? "" : "s", fresh->nroutes,
+             fresh->nroutes == 1 ? "" : "s", fresh->ntrees, fresh->ntrees == 1 ? "" : "s");
+    fprintf(stderr, "aigw: %s\n", msg);
+    return true;
+}
+
+/* Writes len bytes to path through a file beside it and a rename, so a reader sees the old
+ * content or the new, never part. Keeps the file's mode. False with the reason in err. */
+static bool replace_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    struct stat st;
+    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 0777) : 0600;
+    if (snprintf(tmp, sizeof tmp, "%s.aigw-new", path) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "the config's path is too long");
+        return false;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < len;) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        ok = n > 0;
+        done += ok ? (size_t)n : 0;
+    }
+    if (fd >= 0 && (fsync(fd) != 0 || close(fd) != 0)) ok = false;
+    if (ok && rename(tmp, path) != 0) ok = false;
+    if (!ok) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+/* The file's content (at most CONFIG_SOURCE_MAX bytes) into a malloc'd buffer; NULL when it
+ * cannot be read. */
+static char *read_config_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = xmalloc(CONFIG_SOURCE_MAX + 1);
+    *len = fread(text, 1, CONFIG_SOURCE_MAX + 1, f);
+    bool ok = !ferror(f) && *len <= CONFIG_SOURCE_MAX;
+    fclose(f);
+    if (!ok) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The reload server_request_reload asked for, on the main loop. */
+static void on_reload_asked(uv_async_t *async)
+{
+    server *srv = async->data;
+    pthread_mutex_lock(&srv->reload_lock);
+    bool waiting = srv->reload_waiting;
+    char *text = srv->reload_text;
+    size_t len = srv->reload_len;
+    server_reload_done done = srv->reload_done;
+    void *ud = srv->reload_ud;
+    srv->reload_text = NULL;
+    pthread_mutex_unlock(&srv->reload_lock);
+    if (!waiting) return;
+    char msg[8192];
+    bool ok = false;
+    char *previous = NULL;
+    size_t previous_len = 0;
+    if (atomic_load(&srv->draining)) {
+        snprintf(msg, sizeof msg, "the gateway is draining: no reload");
+    } else if (text && !(previous = read_config_file(srv->config->path, &previous_len))) {
+        snprintf(msg, sizeof msg, "cannot read %s to keep it: %s", srv->config->path, strerror(errno));
+    } else if (text && !replace_file(srv->config->path, text, len, msg, sizeof msg)) {
+        /* msg says why; the file is as it was */
+    } else {
+        ok = server_reload(srv, msg, sizeof msg);
+        char err[512];
+        if (!ok && previous && !replace_file(srv->config->path, previous, previous_len, err, sizeof err))
+            fprintf(stderr, "aigw: the refused config stays in %s: %s\n", srv->config->path, err);
+    }
+    free(previous);
+    free(text);
+    pthread_mutex_lock(&srv->reload_lock);
+    srv->reload_waiting = false;
+    pthread_mutex_unlock(&srv->reload_lock);
+    done(ud, ok, msg);
+}
+
+bool server_request_reload(server *srv, const char *text, size_t len, server_reload_done done, void *ud)
+{
+    if (text && len > CONFIG_SOURCE_MAX) return false;
+    pthread_mutex_lock(&srv->reload_lock);
+    bool taken = !srv->reload_waiting;
+    if (taken) {
+        srv->reload_waiting = true;
+        srv->reload_text = text ? memcpy(xmalloc(len ? len : 1), text, len) : NULL;
+        srv->reload_len = len;
+        srv->reload_done = done;
+        srv->reload_ud = ud;
+        uv_async_send(&srv->reload_asked);
+    }
+    pthread_mutex_unlock(&srv->reload_lock);
+    return taken;
 }
 
 static void on_sighup(uv_signal_t *sig, int signum)
@@ -318,7 +437,8 @@ static void on_sighup(uv_signal_t *sig, int signum)
         fprintf(stderr, "aigw: SIGHUP ignored: draining\n");
         return;
     }
-    server_reload(srv);
+    char msg[8192];
+    server_reload(srv, msg, sizeof msg);
 }
 
 static void on_sigusr1(uv_signal_t *sig, int signum)
@@ -352,6 +472,7 @@ static void on_worker_done(uv_async_t *async)
     uv_close((uv_handle_t *)&srv->sighup, NULL);
     uv_close((uv_handle_t *)&srv->sigusr1, NULL);
     uv_close((uv_handle_t *)&srv->worker_done, NULL);
+    uv_close((uv_handle_t *)&srv->reload_asked, NULL);
 }
 
 int server_run(aigw_config *cfg, const http_app *app, server_config_loader loader)
@@ -361,7 +482,8 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
                   .app = app,
                   .loader = loader,
                   .nworkers = cfg->workers,
-                  .wakeup_lock = PTHREAD_MUTEX_INITIALIZER};
+                  .wakeup_lock = PTHREAD_MUTEX_INITIALIZER,
+                  .reload_lock = PTHREAD_MUTEX_INITIALIZER};
     /* Threads start with the handled signals blocked, so only the main thread's loop sees them. */
     sigset_t stop_signals, old_mask;
     handled_signals(&stop_signals);
@@ -376,6 +498,8 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
     uv_loop_init(&srv.loop);
     uv_async_init(&srv.loop, &srv.worker_done, on_worker_done);
     srv.worker_done.data = &srv;
+    uv_async_init(&srv.loop, &srv.reload_asked, on_reload_asked);
+    srv.reload_asked.data = &srv;
     int port = cfg->listen_port;
     uint64_t nonce = 0;
     if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
@@ -391,6 +515,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
             free(srv.workers);
             app->stop();
             uv_close((uv_handle_t *)&srv.worker_done, NULL);
+            uv_close((uv_handle_t *)&srv.reload_asked, NULL);
             uv_run(&srv.loop, UV_RUN_DEFAULT);
             uv_loop_close(&srv.loop);
             config_release(cfg);

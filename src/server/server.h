@@ -17,8 +17,9 @@
  * changes what only a restart can (`listen`, `workers`, `access_log`) — one line on stderr,
  * the old config keeps serving — and otherwise carries shared health over for unchanged
  * targets and hands the new config to every worker, whose loop swaps it in: new requests
- * use it, requests in flight finish on the one they began with. SIGUSR1 reopens the access
- * log file (rotation). Both are ignored while draining. */
+ * use it, requests in flight finish on the one they began with. The admin API asks for the
+ * same reload, or for one of a new file content, through server_request_reload. SIGUSR1 reopens
+ * the access log file (rotation). Both are ignored while draining. */
 #ifndef AIGW_SERVER_SERVER_H
 #define AIGW_SERVER_SERVER_H
 
@@ -78,5 +79,17 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
 
 /* For /readyz: every worker is serving and the server is not draining. */
 bool server_is_ready(const server *srv);
+/* Client connections open now, across workers (for metrics). */
+long server_open_connections(const server *srv);
+
+/* A reload asked for by the application (the admin API) rather than by SIGHUP, from any thread.
+ * text: NULL to read the config file again as SIGHUP does; else the file's new content (at most
+ * CONFIG_SOURCE_MAX bytes), written in its place first and taken back — the previous content
+ * written again — when it does not load or changes what needs a restart. done runs once, on the
+ * main thread, with the outcome and a message: how many providers, models and routes now serve,
+ * or every mistake found. False, with done never called, when another such reload is still
+ * waiting (one at a time). While the server drains, done says so and nothing is written. */
+typedef void (*server_reload_done)(void *ud, bool ok, const char *message);
+bool server_request_reload(server *srv, const char *text, size_t len, server_reload_done done, void *ud);
 
 #endif

@@ -1,6 +1,5 @@
 /* store.h — the gateway's persistent state (gateway keys and virtual keys today; spend and
- * teams in later slices), behind one interface that a PostgreSQL backend will implement with
- * the same schema.
+ * teams in later slices), behind one interface with two backends: SQLite and PostgreSQL.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -9,15 +8,21 @@
  *   - the key snapshot: every key, immutable and reference-counted, sorted by digest for the
  *     request path's lookup (no lock, no I/O: workers only read it).
  *   - the store service: a thread that owns the store, runs the jobs given to it (admin writes),
- *     polls the store's version counter (every STORE_POLL_MS, and after each job) and, when it
- *     moved — a write by this process or by another one sharing the file — loads a new snapshot
- *     and hands each subscriber (a worker) a reference.
+ *     polls the store's version counter (every STORE_POLL_MS, after each job, and when the
+ *     store announces a change) and, when it moved — a write by this process or by another
+ *     one sharing the store — loads a new snapshot and hands each subscriber (a worker) a
+ *     reference.
  *
- * The backend is SQLite (store_sqlite.c): one file in WAL mode, created on first open, its
- * schema brought up to date by numbered migrations (schema_version). A change anywhere bumps
- * meta.keys_version in the same transaction, so a poll is one indexed read. Rejected:
- * SQLite's `PRAGMA data_version` (SQLite-only; PostgreSQL needs the counter or NOTIFY anyway)
- * and an update hook (sees only this connection's writes). */
+ * Two backends, one schema and one set of queries (store.c, written on the SQL driver of
+ * db.h): SQLite (db_sqlite.c), one file in WAL mode, the default; and PostgreSQL through libpq
+ * (db_postgres.c), which many instances share. `auth.store` picks: a PostgreSQL connection
+ * string (postgres://…, postgresql://…, or "host=… dbname=…") or else a file path. The schema
+ * is brought up to date by numbered migrations (schema_version). A change anywhere bumps
+ * meta.keys_version in the same transaction, so a poll is one indexed read on either backend.
+ * On PostgreSQL each write also NOTIFYs, and the service's thread, LISTENing, wakes at once;
+ * the poll stays as the fallback (a notification sent while this instance was disconnected is
+ * lost) and is all SQLite has. Rejected: SQLite's `PRAGMA data_version` (SQLite-only) and an
+ * update hook (sees only this connection's writes). */
 #ifndef AIGW_STORE_STORE_H
 #define AIGW_STORE_STORE_H
 
@@ -95,15 +100,32 @@ void store_vkey_clear(store_vkey *v);
 
 typedef struct store store;
 
-/* Opens (creating it on first use) the store at path and brings its schema up to date. NULL
- * with a message in err naming the path: unreadable, not an aigw store (a damaged file, another
- * program's database), or written by a newer aigw. Blocking: call it off every event loop. */
-store *store_open(const char *path, char *err, size_t errlen);
+/* Opens the store target names (a SQLite file, created on first use, or a PostgreSQL
+ * connection string: store_is_shared) and brings its schema up to date. NULL with a message in
+ * err naming the store (never its password): unreadable or unreachable, not an aigw store (a
+ * damaged file, another program's tables), or written by a newer aigw. Blocking: call it off
+ * every event loop. A PostgreSQL store whose connection is lost later reconnects by itself;
+ * calls fail meanwhile (STORE_ERROR). */
+store *store_open(const char *target, char *err, size_t errlen);
 void store_close(store *s);
+/* True when target names a PostgreSQL database (a store many instances share) rather than a
+ * file. */
+bool store_is_shared(const char *target);
+/* target as messages may show it: the connection string's password replaced by "***". */
+void store_describe(const char *target, char *out, size_t len);
+/* The store's name as store_describe gives it. */
+const char *store_name(store *s);
 /* The schema version the store is at (the number of migrations applied). */
 int store_schema_version(store *s);
 /* The last error's message (valid until the next call on s). */
 const char *store_error(store *s);
+
+/* A descriptor that turns readable when another process may have changed the store
+ * (PostgreSQL: a NOTIFY, LISTENed to from the first call), or -1 (SQLite, or not connected;
+ * ask again before each wait). store_change_announced reads what came (and what libpq buffered
+ * during a query: call it before waiting too) and says whether a change was announced. */
+int store_change_fd(store *s);
+bool store_change_announced(store *s);
 
 /* Writes. Each is one transaction that also bumps the version counter. */
 store_result store_key_insert(store *s, const store_key *k);
@@ -195,5 +217,11 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub);
  * when STORE_JOBS_MAX jobs already wait or the service is stopping. */
 #define STORE_JOBS_MAX 256
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg);
+/* store_service_submit, and then then(arg) on the service's thread once the snapshot holding
+ * run's writes has been handed to every subscriber: a caller that answers its client from then
+ * (the admin API) lets the client's next request see its own write, on a store where loading a
+ * snapshot takes a round trip. then may be NULL. */
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg);
 
 #endif

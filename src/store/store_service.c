@@ -3,11 +3,12 @@
  *
  * Workers never wait on the store: each holds a reference to an immutable snapshot, swapped on
  * its own loop when the service hands it a newer one (the way a reloaded config is handed over:
- * a mailbox and an async, in the subscriber). The thread sleeps on a condition variable until a
- * job is queued or STORE_POLL_MS pass; after jobs, and at each poll, it reads the version
- * counter and, when it moved, loads every key into a new snapshot. A key revoked by another
- * process (`aigw keys disable` on the file, another instance sharing the database) so stops
- * working here within about STORE_POLL_MS.
+ * a mailbox and an async, in the subscriber). The thread sleeps in poll() until a job is queued
+ * (an eventfd), the store announces a change (PostgreSQL's NOTIFY on the connection's socket),
+ * or STORE_POLL_MS pass; then it reads the version counter and, when it moved, loads every key
+ * into a new snapshot. A key revoked by another process (`aigw keys disable` on the file,
+ * another instance sharing the database) so stops working here at once on PostgreSQL, and
+ * within about STORE_POLL_MS when the announcement is lost or the store is SQLite.
  *
  * A snapshot also holds every virtual key with its secret opened (vault.h): opening happens
  * here, on the store's thread, once per load — a request finds the credential by name and
@@ -21,11 +22,13 @@
  * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
  * store's thread; rejected: incremental updates (a change log to keep, and an ordering bug
  * would let a revoked key live on). */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -168,14 +171,15 @@ void key_snapshot_release(key_snapshot *snap)
 
 typedef struct store_job {
     void (*run)(store *s, void *arg);
+    void (*then)(void *arg); /* after the snapshot with run's writes is published; NULL: none */
     void *arg;
 } store_job;
 
 struct store_service {
     store *store;
     pthread_t thread;
+    int wake_fd;          /* an eventfd: a job was queued, or the service is stopping */
     pthread_mutex_t lock; /* everything below */
-    pthread_cond_t wake;
     store_job jobs[STORE_JOBS_MAX];
     size_t head, njobs;
     bool stopping;
@@ -210,6 +214,10 @@ static void poll_version(store_service *svc)
         svc->error_reported = true;
         return;
     }
+    if (svc->error_reported) {
+        fprintf(stderr, "aigw: store: %s answers again\n", store_name(svc->store));
+        svc->error_reported = false;
+    }
     pthread_mutex_lock(&svc->lock);
     bool same = svc->current && svc->current->version == version;
     pthread_mutex_unlock(&svc->lock);
@@ -229,18 +237,40 @@ static void poll_version(store_service *svc)
     publish(svc, snap);
 }
 
+static void wake(store_service *svc)
+{
+    uint64_t one = 1;
+    ssize_t n = write(svc->wake_fd, &one, sizeof one);
+    (void)n; /* full (2^64-2 wakes pending): it is awake anyway */
+}
+
+/* Until a job is queued, the store announces a change, or STORE_POLL_MS pass. Called without
+ * the lock. */
+static void wait_for_work(store_service *svc)
+{
+    if (store_change_announced(svc->store)) return; /* libpq read one during the last query */
+    struct pollfd fds[2] = {
+        {.fd = svc->wake_fd, .events = POLLIN},
+        {.fd = store_change_fd(svc->store), .events = POLLIN},
+    };
+    if (poll(fds, fds[1].fd >= 0 ? 2 : 1, STORE_POLL_MS) <= 0) return;
+    if (fds[0].revents) {
+        uint64_t count;
+        ssize_t n = read(svc->wake_fd, &count, sizeof count);
+        (void)n;
+    }
+    if (fds[1].fd >= 0 && fds[1].revents) store_change_announced(svc->store);
+}
+
 static void *service_thread(void *arg)
 {
     store_service *svc = arg;
     pthread_mutex_lock(&svc->lock);
     for (;;) {
         if (!svc->njobs && !svc->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += STORE_POLL_MS / 1000;
-            until.tv_nsec += (long)(STORE_POLL_MS % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+            pthread_mutex_unlock(&svc->lock);
+            wait_for_work(svc);
+            pthread_mutex_lock(&svc->lock);
         }
         while (svc->njobs) {
             store_job job = svc->jobs[svc->head];
@@ -248,6 +278,10 @@ static void *service_thread(void *arg)
             svc->njobs--;
             pthread_mutex_unlock(&svc->lock);
             job.run(svc->store, job.arg);
+            if (job.then) {
+                poll_version(svc);
+                job.then(job.arg);
+            }
             pthread_mutex_lock(&svc->lock);
         }
         if (svc->stopping) break;
@@ -271,13 +305,13 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     svc->current = first;
     atomic_init(&svc->version, first->version);
     pthread_mutex_init(&svc->lock, NULL);
-    pthread_cond_init(&svc->wake, NULL);
-    if (pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
+    svc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (svc->wake_fd < 0 || pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
         snprintf(err, errlen, "store: cannot start its thread");
         key_snapshot_release(first);
         store_close(s);
         pthread_mutex_destroy(&svc->lock);
-        pthread_cond_destroy(&svc->wake);
+        if (svc->wake_fd >= 0) close(svc->wake_fd);
         free(svc);
         return NULL;
     }
@@ -289,13 +323,13 @@ void store_service_stop(store_service *svc)
     if (!svc) return;
     pthread_mutex_lock(&svc->lock);
     svc->stopping = true;
-    pthread_cond_signal(&svc->wake);
+    wake(svc);
     pthread_mutex_unlock(&svc->lock);
     pthread_join(svc->thread, NULL);
     key_snapshot_release(svc->current);
     store_close(svc->store);
     pthread_mutex_destroy(&svc->lock);
-    pthread_cond_destroy(&svc->wake);
+    close(svc->wake_fd);
     free(svc);
 }
 
@@ -333,12 +367,18 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub)
 
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg)
 {
+    return store_service_submit_then(svc, run, NULL, arg);
+}
+
+bool store_service_submit_then(store_service *svc, void (*run)(store *s, void *arg), void (*then)(void *arg),
+                               void *arg)
+{
     pthread_mutex_lock(&svc->lock);
     bool ok = !svc->stopping && svc->njobs < STORE_JOBS_MAX;
     if (ok) {
-        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, arg};
+        svc->jobs[(svc->head + svc->njobs) % STORE_JOBS_MAX] = (store_job){run, then, arg};
         svc->njobs++;
-        pthread_cond_signal(&svc->wake);
+        wake(svc);
     }
     pthread_mutex_unlock(&svc->lock);
     return ok;

@@ -1,7 +1,7 @@
 /* vault.c — sealing and opening virtual keys' secrets (vault.h).
  *
  * Pure functions over libsodium: no I/O, no state. The store calls them on its own thread
- * (store_sqlite.c seals on write; store_service.c opens every secret when it loads a
+ * (store.c seals on write; store_service.c opens every secret when it loads a
  * snapshot), so a worker never decrypts. Buffers that held a key or a plaintext are wiped
  * with sodium_memzero before they are given back. */
 #include "store/vault.h"

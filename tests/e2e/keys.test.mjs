@@ -7,6 +7,11 @@
 // key never reaching the provider, the OpenAPI document listing what the server answers, and a
 // non-loopback listen without auth refused at start, and a stored Responses API response kept
 // to the key that made it.
+//
+// AIGW_TEST_STORE=postgres runs the same cases against a PostgreSQL store that the test starts
+// (tests/e2e/postgres.mjs; keys-postgres.test.mjs sets it): the password reaches the config as
+// ${VAR}, the digest secret is given in the config, and "the files hold no key" becomes a
+// pg_dump of the database and every file of its data directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,11 +21,21 @@ import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AIGW_BIN, startMock, startGateway, eventually, sleep } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-0123456789';
-let mock, gw;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+let mock, gw, pg;
+
+// auth's store lines: none (aigw.db beside the config) or the PostgreSQL database
+function storeConfig() {
+  if (!POSTGRES) return '';
+  process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+  return `  store: "${pg.urlWithEnv('AIGW_TEST_PG_PASSWORD')}"\n  secret: test-digest-secret-0123456789\n`;
+}
 
 before(async () => {
+  if (POSTGRES) pg = await startPostgres();
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
   gw = await startGateway(`
@@ -31,14 +46,25 @@ timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
 providers:
   - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model, mock-other, mock-embed]}
   - {name: an, type: anthropic, base_url: "${base}", api_key: provider-side-key, models: [claude-mock]}
+routes:
+  - name: by-team
+    strategy:
+      mode: conditional
+      conditions: [{query: {metadata.team: search}, then: search}, {query: {metadata.tier: gold}, then: gold}]
+      default: others
+    targets:
+      - {name: search, provider: oa, model: mock-other}
+      - {name: gold, provider: oa, model: mock-embed}
+      - {name: others, provider: oa, model: mock-model}
 auth:
   master_key: ${MASTER}
-`);
+${storeConfig()}`);
 });
 
 after(async () => {
   await gw?.stop();
   await mock?.stop();
+  await pg?.cleanup();
 });
 
 async function admin(method, path, body, key = MASTER) {
@@ -193,6 +219,26 @@ test('a stored response is its key\'s: another key can neither read, delete nor 
   await assert.rejects(openai(MASTER).responses.retrieve(made.id), (e) => e.status === 404);
 });
 
+test('a key\'s team and metadata reach routing conditions, over what the client claims', async () => {
+  const search = (await admin('POST', '/admin/keys', { key_alias: 'route-search', team_id: 'search', metadata: { tier: 'gold' } })).body.key;
+  const plain = (await admin('POST', '/admin/keys', { key_alias: 'route-plain', metadata: { tier: 'gold' } })).body.key;
+  const other = (await admin('POST', '/admin/keys', { key_alias: 'route-other', team_id: 'ads' })).body.key;
+  const ask = async (key, claimed) => {
+    const client = new OpenAI({ apiKey: key, baseURL: gw.baseURL, maxRetries: 0,
+      defaultHeaders: claimed ? { 'x-aigw-metadata': JSON.stringify(claimed) } : {} });
+    const { data, response } = await client.chat.completions
+      .create({ model: 'by-team', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    assert.match(data.choices[0].message.content, /mock reply/);
+    return response.headers.get('x-aigw-route').split('/').pop();
+  };
+  assert.equal(await ask(search), 'search');
+  assert.equal(await ask(plain), 'gold');
+  assert.equal(await ask(other), 'others');
+  // a client's own metadata still counts where the key says nothing, never over the key
+  assert.equal(await ask(other, { team: 'search' }), 'others');
+  assert.equal(await ask(other, { tier: 'gold' }), 'gold');
+});
+
 test('a key disabled through the admin API stops within seconds; enabled again it works; expired keys say so', async () => {
   const { body } = await admin('POST', '/admin/keys', { key_alias: 'to-disable' });
   const client = openai(body.key);
@@ -299,13 +345,19 @@ test('the OpenAPI document lists what the server answers, and each operation it 
       n++;
     }
   }
-  assert.equal(n, 22);
+  assert.equal(n, 25);
 });
 
 test('a key made by `aigw keys` on the store file works on the running gateway; the files hold no key', async () => {
   const made = cli('create', '--direct', '--alias', 'from-cli', '--models', 'mock-model', '--team', 'ops');
   assert.equal(made.status, 0, made.stderr);
-  assert.match(made.stderr, /on the store file/);
+  if (POSTGRES) {
+    assert.match(made.stderr, /on the store database postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\/aigw/);
+    assert.ok(!made.stderr.includes(pg.password), 'the CLI shows the database password');
+    assert.ok(!gw.stderr().includes(pg.password), 'the gateway logs the database password');
+  } else {
+    assert.match(made.stderr, /on the store file/);
+  }
   const key = made.stdout.match(/^key: +(aigw-\S+)/m)[1];
   await eventually(async () => { try { await chat(openai(key)); return true; } catch { return false; } }, 5000, 'CLI key works');
   // through the gateway's admin API when it answers
@@ -326,6 +378,17 @@ test('a key made by `aigw keys` on the store file works on the running gateway; 
   assert.equal(help.status, 0);
   assert.match(help.stdout, /aigw keys create/);
 
+  if (POSTGRES) {
+    // a dump of the database, and every file PostgreSQL wrote (tables, WAL, its log): no key
+    const dump = pg.dump();
+    assert.match(dump, /from-cli/);
+    for (const needle of [key, key.slice(5, 25), MASTER]) {
+      assert.ok(!dump.includes(needle), 'pg_dump holds a key');
+      assert.deepEqual(pg.filesHolding(needle), [], 'files of the data directory hold a key');
+    }
+    assert.ok(pg.filesHolding('from-cli').length > 0, 'the data directory is where the rows are');
+    return;
+  }
   // the database, its WAL and the secret file: no key in any of them; the secret file is 0600
   const dir = dirname(gw.file);
   const secret = join(dir, 'aigw.db.secret');
@@ -373,7 +436,7 @@ test('a non-loopback listen with no auth is refused at start, saying how to add 
   off.cleanup();
 });
 
-test('a damaged store refuses to start with a message that names the file', async () => {
+test('a damaged store refuses to start with a message that names the file', { skip: POSTGRES && 'a SQLite file' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-keys-'));
   writeFileSync(join(dir, 'aigw.db'), Buffer.alloc(8192, 0x5a));
   const file = join(dir, 'aigw.yaml');
@@ -383,4 +446,50 @@ test('a damaged store refuses to start with a message that names the file', asyn
   assert.match(r.stderr, /store .*aigw\.db is damaged or not an aigw store/);
   rmSync(dir, { recursive: true, force: true });
   await sleep(0);
+});
+
+test('the running config through the admin API: read with its secrets masked, replaced, refused with every mistake, reloaded', async () => {
+  const original = readFileSync(gw.file, 'utf8');
+  const shown = await admin('GET', '/admin/config');
+  assert.equal(shown.status, 200);
+  assert.equal(shown.body.path, gw.file);
+  assert.ok(!shown.body.source.includes('provider-side-key') && !shown.body.source.includes(MASTER), shown.body.source);
+  assert.match(shown.body.source, /api_key: "<redacted>"/);
+  assert.match(shown.body.source, /master_key: "<redacted>"/);
+  assert.match(shown.body.source, /models: \[mock-model, mock-other, mock-embed\]/);
+  // the masked text put back would write the mask over the secrets: refused
+  const masked = await admin('PUT', '/admin/config', { source: shown.body.source });
+  assert.equal(masked.status, 400);
+  assert.equal(masked.body.error.code, 'config_redacted');
+  assert.equal(readFileSync(gw.file, 'utf8'), original);
+
+  // a config with two mistakes: 400 naming both; the file and the running config unchanged
+  const broken = original.replace('routes:', '  - {name: bad, type: openai, base_url: "gopher://old", models: [b]}\n  - {name: worse, type: openai, base_url: "ftp://nowhere", models: [w]}\nroutes:');
+  const refused = await admin('PUT', '/admin/config', { source: broken });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.body.error.code, 'config_refused');
+  assert.match(refused.body.error.message, /provider 'bad': base_url/);
+  assert.match(refused.body.error.message, /provider 'worse': base_url/);
+  assert.equal(readFileSync(gw.file, 'utf8'), original);
+  assert.equal((await chat(openai(MASTER))).object, 'chat.completion');
+
+  // a new model, as raw YAML: served at once, and the file holds it
+  const added = original.replace('models: [mock-model, mock-other, mock-embed]', 'models: [mock-model, mock-other, mock-embed, mock-added]');
+  const applied = await fetch(`${gw.url}/admin/config`, {
+    method: 'PUT', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/yaml' }, body: added });
+  const outcome = await applied.json();
+  assert.equal(applied.status, 200, JSON.stringify(outcome));
+  assert.equal(outcome.reloaded, true);
+  assert.match(outcome.message, /config reloaded from .*\(2 providers, 5 models, 1 route\)/);
+  assert.equal(readFileSync(gw.file, 'utf8'), added);
+  await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return true; } catch { return false; } }, 5000, 'the added model served');
+  assert.equal((await admin('GET', '/admin/config')).body.source.includes('mock-added'), true);
+
+  // the file edited by hand, then reloaded through the API; a gateway key may not
+  writeFileSync(gw.file, original);
+  const { body: k } = await admin('POST', '/admin/keys', { key_alias: 'config-probe' });
+  assert.equal((await admin('POST', '/admin/config/reload', undefined, k.key)).status, 401);
+  const reloaded = await admin('POST', '/admin/config/reload');
+  assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
+  await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return false; } catch (e) { return e.status === 404; } }, 5000, 'the model gone again');
 });

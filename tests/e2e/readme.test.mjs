@@ -255,6 +255,7 @@ const ENDPOINTS = {
   'DELETE /v1/responses/{id}': { method: 'DELETE', path: (made) => `/v1/responses/${made['POST /v1/responses'].id}` },
   'GET /healthz': {},
   'GET /readyz': {},
+  'GET /metrics': {},
 };
 
 // The README's claims → their checks, in the order they are run. readme: the command(s) a row

@@ -1,8 +1,10 @@
 /* test_admin.c — the admin API's operations against a store file: the OpenAPI document lists
  * exactly the routes admin.c answers (and each with its method), fields are bounded and
  * unknown ones refused by name, durations read as LiteLLM writes them, a key named by its
- * plaintext is never repeated in a message, and a virtual key's secret is taken only with a
- * vault key and never given back (the hint and the version only). */
+ * plaintext is never repeated in a message, a virtual key's secret is taken only with a
+ * vault key and never given back (the hint and the version only); the running config is
+ * shown with its secrets masked, in block and flow style, quoted or not, while ${ENV}
+ * references and names stay. */
 #include "../../src/admin/admin.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -66,6 +68,7 @@ static const char *method_name(int m)
     case HTTP_GET: return "get";
     case HTTP_POST: return "post";
     case HTTP_PATCH: return "patch";
+    case HTTP_PUT: return "put";
     case HTTP_DELETE: return "delete";
     default: return "?";
     }
@@ -198,12 +201,61 @@ static void test_virtual_keys(void **state)
     json_decref(list);
 }
 
+static void expect_redacted(const char *in, const char *want)
+{
+    size_t len;
+    char *out = admin_config_redact(in, strlen(in), &len);
+    assert_string_equal(out, want);
+    assert_int_equal(len, strlen(want));
+    free(out);
+}
+
+static void test_config_redact(void **state)
+{
+    expect_redacted("providers:\n  - name: a\n    api_key: sk-live-123\n    base_url: http://x\n",
+                    "providers:\n  - name: a\n    api_key: \"<redacted>\"\n    base_url: http://x\n");
+    expect_redacted("  - {name: a, api_key: sk-1, models: [m]}\n",
+                    "  - {name: a, api_key: \"<redacted>\", models: [m]}\n");
+    expect_redacted("auth: {master_key: \"abc, def\"}\n", "auth: {master_key: \"<redacted>\"}\n");
+    expect_redacted("api_key: ${OPENAI_API_KEY}\nsecret: '${S}'\n",
+                    "api_key: ${OPENAI_API_KEY}\nsecret: '${S}'\n");
+    expect_redacted("headers: {Authorization: Bearer sk-9}\n", "headers: {Authorization: \"<redacted>\"}\n");
+    expect_redacted("aws_secret_access_key: abc # why\n", "aws_secret_access_key: \"<redacted>\" # why\n");
+    expect_redacted("virtual_key: openai-prod\nauth: off\nauth:\n  master_key:\n",
+                    "virtual_key: openai-prod\nauth: off\nauth:\n  master_key:\n");
+    /* whole words of the name count: keyless and monkey_business are not secrets */
+    expect_redacted(
+        "keyless: ok\nmonkey_business: x\nx-api-key: k\nclient_secret: s\n",
+        "keyless: ok\nmonkey_business: x\nx-api-key: \"<redacted>\"\nclient_secret: \"<redacted>\"\n");
+    /* a password inside a URL or a libpq keyword string, whatever the setting's name */
+    expect_redacted("auth: {store: \"postgres://aigw:s3cret@db:5432/aigw\"}\n",
+                    "auth: {store: \"postgres://aigw:<redacted>@db:5432/aigw\"}\n");
+    expect_redacted("store: host=db dbname=aigw password=s3cret user=x\n",
+                    "store: host=db dbname=aigw password=<redacted> user=x\n");
+    expect_redacted("redis: redis://:pw@127.0.0.1:6379/0\nurl: http://host/a:b@c\n",
+                    "redis: redis://:<redacted>@127.0.0.1:6379/0\nurl: http://host/a:b@c\n");
+    /* a value that only starts like a reference is a secret all the same */
+    expect_redacted("token: ${A} and more\n", "token: \"<redacted>\"\n");
+    /* a long run of name characters is copied once, not scanned again from each position */
+    size_t n = 1 << 20;
+    char *big = malloc(n + 1);
+    memset(big, 'k', n);
+    big[n] = '\0';
+    size_t len;
+    char *out = admin_config_redact(big, n, &len);
+    assert_int_equal(len, n);
+    assert_memory_equal(out, big, n);
+    free(out);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openapi_matches_routes),
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_virtual_keys),
+        cmocka_unit_test(test_config_redact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -391,6 +391,53 @@ static void test_every_mistake_in_file_order(void **state)
     assert_string_equal(last, "and 10 more mistakes");
 }
 
+/* auth.store: a file beside the config, or a PostgreSQL connection string kept as written with
+ * its ${VAR}s expanded; an unset variable and a shared store without a shared secret refused. */
+static void test_auth_store(void **state)
+{
+    (void)state;
+    char text[1024];
+    snprintf(text, sizeof text, "%sauth:\n  master_key: master-key-0123456789\n  store: keys.db\n", minimal);
+    aigw_config *cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->auth.store_path, "/tmp/keys.db");
+    config_free(cfg);
+
+    setenv("AIGW_TEST_PG_PASSWORD", "pw-from-env", 1);
+    snprintf(text, sizeof text,
+             "%sauth:\n  master_key: master-key-0123456789\n"
+             "  store: postgres://aigw:${AIGW_TEST_PG_PASSWORD}@db.internal/aigw\n"
+             "  secret: shared-secret-0123456789\n",
+             minimal);
+    cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->auth.store_path, "postgres://aigw:pw-from-env@db.internal/aigw");
+    config_free(cfg);
+    snprintf(text, sizeof text,
+             "%sauth:\n  master_key: master-key-0123456789\n  store: host=db.internal dbname=aigw\n"
+             "  secret_file: digest.secret\n",
+             minimal);
+    cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->auth.store_path, "host=db.internal dbname=aigw");
+    assert_string_equal(cfg->auth.secret_file, "/tmp/digest.secret");
+    config_free(cfg);
+
+    snprintf(text, sizeof text,
+             "%sauth:\n  master_key: master-key-0123456789\n  store: "
+             "postgres://aigw:${AIGW_TEST_UNSET_PW}@db/aigw\n"
+             "  secret: shared-secret-0123456789\n",
+             minimal);
+    expect_error(text, 7, "auth.store: environment variable AIGW_TEST_UNSET_PW is not set");
+    snprintf(text, sizeof text,
+             "%sauth:\n  master_key: master-key-0123456789\n  store: postgres://aigw:pw-in-file@db/aigw\n",
+             minimal);
+    expect_error(
+        text, 6,
+        "auth.store is a PostgreSQL database: give every instance that shares it the same auth.secret");
+    assert_null(strstr(err, "pw-in-file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_typed_names_find_providers_of_the_type),
         cmocka_unit_test(test_mistakes_name_file_line_and_cause),
         cmocka_unit_test(test_every_mistake_in_file_order),
+        cmocka_unit_test(test_auth_store),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,9 +1,9 @@
-/* test_store_sqlite.c — the SQLite store and the key snapshot: migrations on a new file and
+/* test_store.c — the store on SQLite and the key snapshot: migrations on a new file and
  * again on an existing one, refusals (a damaged file, another program's database, a newer
  * schema), keys written and found by id, alias and digest, a disabled key seen as such by the
  * snapshot, the plaintext key nowhere in the files, and the service handing a subscriber a
  * new snapshot after a write. */
-#include "../../src/store/store_sqlite.c" /* first: cmocka defines a fail() macro */
+#include "../../src/store/store.c" /* first: cmocka defines a fail() macro */
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "access/access.h"
 
@@ -96,14 +97,14 @@ static void test_migrations(void **state)
     s = open_ok("m.db");
     assert_int_equal(store_schema_version(s), NMIGRATIONS);
     int64_t applied = 0;
-    assert_true(query_int(s, "SELECT version FROM schema_version", &applied, NULL));
+    assert_true(query_int(s, "SELECT version FROM schema_version", NULL, &applied, NULL));
     assert_int_equal(applied, NMIGRATIONS);
     /* WAL, as promised */
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
+    db_stmt *st = db_prepare(s->db, "PRAGMA journal_mode");
+    assert_non_null(st);
+    assert_int_equal(db_step(st), DB_ROW);
+    assert_string_equal(db_column_text(st, 0), "wal");
+    db_finalize(st);
     store_close(s);
 }
 
@@ -122,10 +123,10 @@ static void test_refusals(void **state)
 
     /* another program's database */
     path_in_dir(path, sizeof path, "other.db");
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE songs (title TEXT)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "CREATE TABLE songs (title TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
     assert_null(store_open(path, err, sizeof err));
     assert_non_null(strstr(err, "not an aigw store"));
 
@@ -259,8 +260,39 @@ static void insert_job(store *s, void *arg)
     assert_int_equal(store_key_insert(s, arg), STORE_OK);
 }
 
+/* What then() sees: the subscriber's last snapshot and the service's, when it ran. */
+typedef struct after_write {
+    published *p;
+    store_service *svc;
+    size_t subscriber_keys, service_keys;
+    atomic_bool ran;
+} after_write;
+
+static void after_insert(void *arg)
+{
+    after_write *a = arg;
+    pthread_mutex_lock(&a->p->lock);
+    a->subscriber_keys = a->p->last ? a->p->last->nkeys : 0;
+    pthread_mutex_unlock(&a->p->lock);
+    key_snapshot *snap = store_service_snapshot(a->svc);
+    a->service_keys = snap->nkeys;
+    key_snapshot_release(snap);
+    atomic_store(&a->ran, true);
+}
+
+static void insert_job_then(store *s, void *arg)
+{
+    (void)arg;
+    store_key k;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "three", NULL);
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+    store_key_clear(&k);
+}
+
 /* A write through the service reaches a subscriber at once; a write by another connection
- * (another process) within a poll. */
+ * (another process) within a poll; a job's then() runs after its write was published (the
+ * admin API answers from there, so a client's next request sees its own write). */
 static void test_service(void **state)
 {
     char err[512];
@@ -298,8 +330,16 @@ static void test_service(void **state)
         pthread_mutex_unlock(&p.lock);
     }
     assert_true(seen);
+
+    after_write a = {.p = &p, .svc = svc};
+    assert_true(store_service_submit_then(svc, insert_job_then, after_insert, &a));
+    for (int i = 0; i < 300 && !atomic_load(&a.ran); i++) /* within 3 s */
+        usleep(10000);
+    assert_true(atomic_load(&a.ran));
     store_service_unsubscribe(svc, &sub);
     store_service_stop(svc);
+    assert_int_equal(a.subscriber_keys, 3);
+    assert_int_equal(a.service_keys, 3);
     key_snapshot_release(p.last);
     store_key_clear(&k);
     store_key_clear(&k2);

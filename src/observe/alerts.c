@@ -1,0 +1,239 @@
+/* alerts.c — the alert rules' thread (alerts.h).
+ *
+ * Each rule keeps a ring of its provider's totals, one per second, window_s + 1 long; its value
+ * is the difference between the newest and the one window_s seconds older (or the oldest, while
+ * the ring fills). Reading the totals takes the metrics' shard-list lock for a scan — once a
+ * second, per rule, never on a request's path. */
+#include "observe/alerts.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/timeutil.h"
+
+typedef struct rule_state {
+    alert_rule rule; /* its strings owned here */
+    metrics_provider_totals *ring;
+    size_t ring_len, next, filled;
+    bool firing, told_firing;
+    double value;
+    uint64_t last_told_s; /* monotonic seconds of the last notification; 0: never */
+} rule_state;
+
+struct alerts {
+    metrics *m;
+    rule_state *rules;
+    size_t nrules;
+    char *webhook_url;
+    bool slack;
+    struct curl_slist *headers;
+    uint32_t min_interval_s, timeout_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+};
+
+bool alerts_value(const alert_rule *r, const metrics_provider_totals *then,
+                  const metrics_provider_totals *now, double *value)
+{
+    if (r->kind == ALERT_ERROR_RATE) {
+        uint64_t attempts = now->attempts - then->attempts, failed = now->failed - then->failed;
+        if (!attempts || attempts < r->min_requests) return false;
+        *value = (double)failed / (double)attempts;
+        return true;
+    }
+    uint64_t counts[METRICS_BUCKETS], total = 0;
+    for (size_t b = 0; b < METRICS_BUCKETS; b++)
+        total += counts[b] = now->first_byte[b] - then->first_byte[b];
+    if (!total || total < r->min_requests) return false;
+    /* the bound of the bucket the 95th percentile falls in; past the last bound: twice it */
+    uint64_t rank = (total * 95 + 99) / 100, seen = 0;
+    for (size_t b = 0; b < METRICS_BUCKETS; b++) {
+        seen += counts[b];
+        if (seen >= rank) {
+            *value =
+                b < METRICS_BUCKETS - 1 ? metrics_bucket_le[b] : 2 * metrics_bucket_le[METRICS_BUCKETS - 2];
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *ud)
+{
+    return size * n;
+}
+
+static const char *kind_name(alert_kind k)
+{
+    return k == ALERT_ERROR_RATE ? "error_rate" : "ttfb_p95";
+}
+
+/* One change of one rule: a line on stderr and, with a webhook, one POST. */
+static void notify(alerts *a, CURL *curl, const rule_state *rs)
+{
+    const alert_rule *r = &rs->rule;
+    const char *status = rs->firing ? "firing" : "resolved";
+    char what[512];
+    if (r->kind == ALERT_ERROR_RATE)
+        snprintf(what, sizeof what, "%s %s: error rate %.1f%% %s %.1f%% over %us (provider %s)", r->name,
+                 status, rs->value * 100, rs->firing ? ">" : "<=", r->threshold * 100, r->window_s,
+                 r->provider ? r->provider : "any");
+    else
+        snprintf(what, sizeof what, "%s %s: p95 time to first byte %.3fs %s %.3fs over %us (provider %s)",
+                 r->name, status, rs->value, rs->firing ? ">" : "<=", r->threshold, r->window_s,
+                 r->provider ? r->provider : "any");
+    fprintf(stderr, "aigw: alert %s\n", what);
+    if (!a->webhook_url || !curl) return;
+    buf body;
+    buf_init(&body, 64 * 1024);
+    if (a->slack) {
+        char text[600];
+        snprintf(text, sizeof text, "[aigw] %s", what);
+        buf_append_str(&body, "{\"text\":");
+        buf_append_json_string(&body, text, strlen(text));
+        buf_append_str(&body, "}");
+    } else {
+        char at[40];
+        time_format_utc(at, sizeof at);
+        buf_append_str(&body, "{\"alert\":");
+        buf_append_json_string(&body, r->name, strlen(r->name));
+        buf_printf(&body, ",\"status\":\"%s\",\"kind\":\"%s\",\"provider\":", status, kind_name(r->kind));
+        if (r->provider)
+            buf_append_json_string(&body, r->provider, strlen(r->provider));
+        else
+            buf_append_str(&body, "null");
+        buf_printf(&body,
+                   ",\"value\":%.6g,\"threshold\":%.6g,\"window_seconds\":%u,\"at\":\"%s\",\"summary\":",
+                   rs->value, r->threshold, r->window_s, at);
+        buf_append_json_string(&body, what, strlen(what));
+        buf_append_str(&body, "}");
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, a->webhook_url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, a->headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)a->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(curl);
+    long code = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    if (rc != CURLE_OK || code < 200 || code >= 300)
+        fprintf(stderr, "aigw: alert %s: the webhook did not take it (%s%ld)\n", r->name,
+                rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ", rc != CURLE_OK ? 0L : code);
+    buf_free(&body);
+}
+
+static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
+{
+    metrics_provider_totals *now = &rs->ring[rs->next];
+    metrics_provider_read(a->m, rs->rule.provider, now);
+    size_t oldest = rs->filled < rs->ring_len ? 0 : (rs->next + 1) % rs->ring_len;
+    const metrics_provider_totals *then = &rs->ring[oldest];
+    rs->next = (rs->next + 1) % rs->ring_len;
+    if (rs->filled < rs->ring_len) rs->filled++;
+    double value = 0;
+    bool known = alerts_value(&rs->rule, then, now, &value);
+    bool firing = known && value > rs->rule.threshold;
+    if (known) rs->value = value;
+    if (firing == rs->firing) return;
+    rs->firing = firing;
+    if (firing) {
+        if (rs->last_told_s && now_s - rs->last_told_s < a->min_interval_s) return; /* flapping: quiet */
+        rs->told_firing = true;
+        rs->last_told_s = now_s;
+        notify(a, curl, rs);
+    } else if (rs->told_firing) {
+        rs->told_firing = false;
+        notify(a, curl, rs);
+    }
+}
+
+static void *alerts_main(void *arg)
+{
+    alerts *a = arg;
+    CURL *curl = curl_easy_init();
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        pthread_mutex_unlock(&a->lock);
+        uint64_t now_s = time_now_ns() / 1000000000u + 1; /* never 0 */
+        for (size_t i = 0; i < a->nrules; i++)
+            evaluate(a, curl, &a->rules[i], now_s);
+        pthread_mutex_lock(&a->lock);
+        struct timespec due;
+        clock_gettime(CLOCK_MONOTONIC, &due);
+        due.tv_sec += 1;
+        while (!a->stopping && pthread_cond_timedwait(&a->wake, &a->lock, &due) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (curl) curl_easy_cleanup(curl);
+    return NULL;
+}
+
+alerts *alerts_start(const alerts_settings *s, metrics *m, char *err, size_t errlen)
+{
+    alerts *a = xcalloc(1, sizeof *a);
+    a->m = m;
+    a->nrules = s->nrules;
+    a->rules = xcalloc(s->nrules ? s->nrules : 1, sizeof *a->rules);
+    for (size_t i = 0; i < s->nrules; i++) {
+        rule_state *rs = &a->rules[i];
+        rs->rule = s->rules[i];
+        rs->rule.name = xstrdup(s->rules[i].name);
+        rs->rule.provider = s->rules[i].provider ? xstrdup(s->rules[i].provider) : NULL;
+        rs->ring_len = (size_t)rs->rule.window_s + 1;
+        rs->ring = xcalloc(rs->ring_len, sizeof *rs->ring);
+    }
+    a->webhook_url = s->webhook_url ? xstrdup(s->webhook_url) : NULL;
+    a->slack = s->slack;
+    a->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    for (size_t i = 0; i < s->nheaders; i++)
+        a->headers = curl_slist_append(a->headers, s->headers[i]);
+    a->min_interval_s = s->min_interval_s;
+    a->timeout_ms = s->timeout_ms;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&a->thread, NULL, alerts_main, a) != 0) {
+        snprintf(err, errlen, "alerts: cannot start their thread");
+        a->stopping = true;
+        alerts_stop(a);
+        return NULL;
+    }
+    return a;
+}
+
+void alerts_stop(alerts *a)
+{
+    if (!a) return;
+    pthread_mutex_lock(&a->lock);
+    bool running = !a->stopping;
+    a->stopping = true;
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    if (running) pthread_join(a->thread, NULL);
+    for (size_t i = 0; i < a->nrules; i++) {
+        free((char *)a->rules[i].rule.name);
+        free((char *)a->rules[i].rule.provider);
+        free(a->rules[i].ring);
+    }
+    free(a->rules);
+    free(a->webhook_url);
+    curl_slist_free_all(a->headers);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->wake);
+    free(a);
+}

@@ -1,0 +1,59 @@
+/* trace.h — OpenTelemetry traces: the W3C trace context a request brings and passes on, and
+ * the exporter that sends finished spans as OTLP/HTTP.
+ *
+ * Trace context (https://www.w3.org/TR/trace-context/): `traceparent` is
+ * "00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>", flag 01 meaning sampled;
+ * `tracestate` is carried on as it came (at most TRACE_STATE_MAX bytes, else dropped).
+ *
+ * OTLP/HTTP with JSON bodies (the OTLP spec allows protobuf or JSON; JSON because aigw already
+ * writes JSON without a library, a collector, Jaeger and Opik take it, and a test reads it
+ * without a protobuf decoder — protobuf would save bytes on the wire, not work on the request
+ * path, which only formats each request's spans once). The workers hand each sampled request's
+ * spans, already serialized, to one exporter thread through a bounded queue; the thread POSTs
+ * them in batches (a batch every `batch_delay`, or sooner when many wait), retries a failed
+ * POST (connection error, 429, 5xx) with backoff up to TRACE_RETRIES times, and drops what
+ * still fails — counted, and said on stderr once per outage, never blocking a worker. A full
+ * queue drops the newest request's spans, counted the same way. */
+#ifndef AIGW_OBSERVE_TRACE_H
+#define AIGW_OBSERVE_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRACE_STATE_MAX 512
+#define TRACE_RETRIES 3
+
+/* Parses a traceparent value; false when it is not a valid version-00 one (then a new trace
+ * starts). An all-zero trace or span id is invalid, as the spec says. */
+bool trace_parse_parent(const char *value, size_t len, uint8_t trace_id[16], uint8_t span_id[8],
+                        bool *sampled);
+/* "00-…-…-0x" and a NUL into out (56 bytes). */
+void trace_format_parent(char out[56], const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled);
+/* Lower-case hex of n bytes and a NUL into out (2n + 1 bytes). */
+void trace_hex(char *out, const uint8_t *bytes, size_t n);
+
+typedef struct trace_exporter trace_exporter;
+
+typedef struct trace_exporter_settings {
+    const char *endpoint; /* the OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces */
+    char *const *headers; /* "Name: value" lines sent with each POST */
+    size_t nheaders;
+    const char *service_name; /* the resource's service.name */
+    size_t queue_max;         /* requests' span sets waiting at most */
+    uint32_t batch_delay_ms;  /* how long a span set may wait for others */
+    uint32_t timeout_ms;      /* one POST */
+} trace_exporter_settings;
+
+/* Starts the thread. NULL with a message in err when it cannot (libcurl refuses). */
+trace_exporter *trace_exporter_start(const trace_exporter_settings *s, char *err, size_t errlen);
+/* Sends what waits (one attempt each), stops the thread, frees. NULL is accepted. */
+void trace_exporter_stop(trace_exporter *t);
+/* Hands over one request's spans: JSON span objects separated by commas (no brackets),
+ * malloc'd; the exporter frees them. False (and freed) when the queue is full. Any thread. */
+bool trace_exporter_submit(trace_exporter *t, char *spans, size_t len);
+/* Span sets dropped (full queue, or a POST that kept failing) and exported so far. */
+uint64_t trace_exporter_dropped(const trace_exporter *t);
+uint64_t trace_exporter_exported(const trace_exporter *t);
+
+#endif

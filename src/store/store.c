@@ -1,0 +1,768 @@
+/* store.c — the store (store.h): its schema's numbered migrations and the gateway keys' and
+ * virtual keys' rows, written once on the SQL driver of db.h, so the same queries run on SQLite (one file,
+ * the default) and on PostgreSQL (shared by many instances).
+ *
+ * Migrations are an array: migration i (from 1) takes the schema from version i-1 to i, and
+ * schema_version holds the number applied. They run in one write transaction — on SQLite BEGIN
+ * IMMEDIATE, on PostgreSQL BEGIN and pg_advisory_xact_lock — so two processes opening a new
+ * store at once cannot both apply them: the second waits, then finds them applied. A store
+ * whose version is higher than this build knows is refused (a newer aigw wrote it), as is a
+ * SQLite file or a PostgreSQL schema without our schema_version table but with tables of its
+ * own (another program's). A migration's text is shared by both dialects unless it gives a
+ * PostgreSQL one (BLOB is BYTEA there); everything else (TEXT, BIGINT, INTEGER, DOUBLE
+ * PRECISION) means the same in both.
+ *
+ * Lists (models, tags) and metadata are JSON text in their columns: they are read whole with
+ * the key and never queried by part. Limits and budgets have their columns already (LiteLLM's
+ * names). A virtual key's row holds its secret only sealed (vault.h: nonce and ciphertext in
+ * two blobs); sealing and opening happen here, on the store's thread, with the vault key the
+ * owner set (store_set_vault), so neither database ever sees the plaintext. Spend and teams
+ * come as further migrations — the schema grows, it is not rewritten. Every write bumps meta.keys_version in
+ * its transaction (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
+ * NOTIFYs, so a listening instance hears of it at once.
+ *
+ * Adding a table (spend, teams, virtual keys): a migration at the end of the array (with a
+ * postgres_sql only where a type differs, BLOB → BYTEA), and its functions here on db.h —
+ * db_prepare with `?` placeholders, db_bind_*, db_step, db_column_*, db_finalize; a write runs
+ * between db_begin_write and COMMIT and ends with bump_version when the snapshot must see it.
+ * No SQLite or libpq call belongs in this file. */
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "store/db.h"
+#include "util/alloc.h"
+#include "util/conninfo.h"
+
+/* The NOTIFY channel a write announces itself on (PostgreSQL). */
+#define CHANGE_CHANNEL "aigw_store"
+
+struct store {
+    db *db;
+    bool listening;
+    char name[256]; /* the path, or the connection string without its password */
+    int version;
+    bool has_vault;
+    vault_key vault;
+    char error[512];
+};
+
+typedef struct migration {
+    const char *sql;
+    const char *postgres_sql; /* NULL: sql is valid on PostgreSQL too */
+} migration;
+
+static const migration migrations[] = {
+    /* 1: gateway keys */
+    {"CREATE TABLE meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+     "INSERT INTO meta (name, value) VALUES ('keys_version', 0);"
+     "CREATE TABLE keys ("
+     "  id TEXT PRIMARY KEY,"
+     "  digest BLOB NOT NULL UNIQUE,"
+     "  hint TEXT NOT NULL,"
+     "  alias TEXT UNIQUE,"
+     "  enabled INTEGER NOT NULL DEFAULT 1,"
+     "  expires_at BIGINT,"
+     "  models TEXT NOT NULL DEFAULT '[]',"
+     "  team_id TEXT,"
+     "  user_id TEXT,"
+     "  tags TEXT NOT NULL DEFAULT '[]',"
+     "  metadata TEXT NOT NULL DEFAULT '{}',"
+     "  max_budget DOUBLE PRECISION,"
+     "  rpm_limit BIGINT,"
+     "  tpm_limit BIGINT,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "CREATE INDEX keys_team ON keys (team_id);",
+     "CREATE TABLE meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+     "INSERT INTO meta (name, value) VALUES ('keys_version', 0);"
+     "CREATE TABLE keys ("
+     "  id TEXT PRIMARY KEY,"
+     "  digest BYTEA NOT NULL UNIQUE,"
+     "  hint TEXT NOT NULL,"
+     "  alias TEXT UNIQUE,"
+     "  enabled INTEGER NOT NULL DEFAULT 1,"
+     "  expires_at BIGINT,"
+     "  models TEXT NOT NULL DEFAULT '[]',"
+     "  team_id TEXT,"
+     "  user_id TEXT,"
+     "  tags TEXT NOT NULL DEFAULT '[]',"
+     "  metadata TEXT NOT NULL DEFAULT '{}',"
+     "  max_budget DOUBLE PRECISION,"
+     "  rpm_limit BIGINT,"
+     "  tpm_limit BIGINT,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "CREATE INDEX keys_team ON keys (team_id);"},
+    /* 2: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
+    {"CREATE TABLE virtual_keys ("
+     "  name TEXT PRIMARY KEY,"
+     "  provider TEXT NOT NULL,"
+     "  base_url TEXT,"
+     "  nonce BLOB NOT NULL,"
+     "  sealed BLOB NOT NULL,"
+     "  hint TEXT NOT NULL,"
+     "  version BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';",
+     "CREATE TABLE virtual_keys ("
+     "  name TEXT PRIMARY KEY,"
+     "  provider TEXT NOT NULL,"
+     "  base_url TEXT,"
+     "  nonce BYTEA NOT NULL,"
+     "  sealed BYTEA NOT NULL,"
+     "  hint TEXT NOT NULL,"
+     "  version BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';"},
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Any 64-bit number only aigw uses: the lock migrations take on PostgreSQL ("aigw" in ASCII). */
+#define MIGRATION_LOCK_ID 0x61696777
+
+static store_result set_error(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static store_result set_error(store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof s->error, fmt, ap);
+    va_end(ap);
+    return STORE_ERROR;
+}
+
+/* The driver's last message (it names the store) as the store's. */
+static store_result db_failed(store *s)
+{
+    return set_error(s, "%s", db_error(s->db));
+}
+
+const char *store_error(store *s)
+{
+    return s->error;
+}
+
+const char *store_name(store *s)
+{
+    return s->name;
+}
+
+void store_describe(const char *target, char *out, size_t len)
+{
+    conninfo_redact(target, out, len);
+}
+
+bool store_is_shared(const char *target)
+{
+    return conninfo_is_postgres(target);
+}
+
+int store_schema_version(store *s)
+{
+    return s->version;
+}
+
+void store_key_clear(store_key *k)
+{
+    free(k->alias);
+    free(k->team);
+    free(k->user);
+    free(k->metadata);
+    for (size_t i = 0; i < k->nmodels; i++)
+        free(k->models[i]);
+    free(k->models);
+    for (size_t i = 0; i < k->ntags; i++)
+        free(k->tags[i]);
+    free(k->tags);
+    for (size_t i = 0; i < k->nvirtual_keys; i++)
+        free(k->virtual_keys[i]);
+    free(k->virtual_keys);
+    memset(k, 0, sizeof *k);
+}
+
+void store_vkey_clear(store_vkey *v)
+{
+    free(v->provider);
+    free(v->base_url);
+    memset(v, 0, sizeof *v);
+}
+
+static bool exec(store *s, const char *sql)
+{
+    if (db_exec(s->db, sql)) return true;
+    db_failed(s);
+    return false;
+}
+
+/* One integer from a query with an optional text parameter; false with s->error when it
+ * fails. *found (may be NULL) says whether a row came. */
+static bool query_int(store *s, const char *sql, const char *param, int64_t *out, bool *found)
+{
+    db_stmt *st = db_prepare(s->db, sql);
+    if (!st) {
+        db_failed(s);
+        return false;
+    }
+    if (param) db_bind_text(st, 1, param);
+    db_status rc = db_step(st);
+    if (rc == DB_ROW) *out = db_column_int64(st, 0);
+    if (found) *found = rc == DB_ROW;
+    if (rc != DB_ROW && rc != DB_DONE) db_failed(s);
+    db_finalize(st);
+    return rc == DB_ROW || rc == DB_DONE;
+}
+
+/* How many tables the store's namespace holds, and whether one is named name (NULL: any). */
+static bool count_tables(store *s, const char *name, int64_t *n)
+{
+    if (db_dialect_of(s->db) == DB_POSTGRES)
+        return query_int(
+            s,
+            name ? "SELECT count(*) FROM information_schema.tables "
+                   "WHERE table_schema = current_schema() AND table_name = ?"
+                 : "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            name, n, NULL);
+    return query_int(s,
+                     name ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+                          : "SELECT count(*) FROM sqlite_master",
+                     name, n, NULL);
+}
+
+/* Brings the schema to NMIGRATIONS, or refuses the store. */
+static bool migrate(store *s)
+{
+    bool postgres = db_dialect_of(s->db) == DB_POSTGRES;
+    if (!db_begin_write(s->db)) {
+        db_failed(s);
+        return false;
+    }
+    char lock[64];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d)", MIGRATION_LOCK_ID);
+    int64_t n = 0, version = 0;
+    if (postgres && !exec(s, lock)) goto refused;
+    if (!count_tables(s, "schema_version", &n)) goto refused;
+    if (n == 0) {
+        if (!count_tables(s, NULL, &n)) goto refused;
+        if (n > 0) {
+            if (postgres)
+                set_error(s,
+                          "%s holds tables of another program (no schema_version table): give aigw a "
+                          "database of its own, or a schema of its own (options=-csearch_path=…)",
+                          s->name);
+            else
+                set_error(
+                    s,
+                    "%s is a SQLite database of another program (no schema_version table): not an aigw store",
+                    s->name);
+            goto refused;
+        }
+        if (!exec(s, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                     "INSERT INTO schema_version (version) VALUES (0);"))
+            goto refused;
+    } else if (!query_int(s, "SELECT version FROM schema_version", NULL, &version, NULL)) {
+        goto refused;
+    }
+    if (version > NMIGRATIONS) {
+        set_error(s, "%s was written by a newer aigw (schema version %lld; this one knows up to %d)", s->name,
+                  (long long)version, NMIGRATIONS);
+        goto refused;
+    }
+    for (int i = (int)version; i < NMIGRATIONS; i++) {
+        const migration *m = &migrations[i];
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d", i + 1);
+        if (!exec(s, postgres && m->postgres_sql ? m->postgres_sql : m->sql) || !exec(s, sql)) goto refused;
+    }
+    if (!exec(s, "COMMIT")) goto refused;
+    s->version = NMIGRATIONS;
+    return true;
+refused:
+    db_rollback(s->db);
+    return false;
+}
+
+store *store_open(const char *target, char *err, size_t errlen)
+{
+    store *s = xcalloc(1, sizeof *s);
+    conninfo_redact(target, s->name, sizeof s->name);
+    s->db = db_open(target, err, errlen);
+    if (!s->db) {
+        free(s);
+        return NULL;
+    }
+    if (!migrate(s)) {
+        if (db_dialect_of(s->db) == DB_SQLITE &&
+            (strstr(s->error, "not a database") || strstr(s->error, "malformed")))
+            snprintf(err, errlen,
+                     "store %s is damaged or not an aigw store (SQLite: %s); move it away to start "
+                     "with an empty store, or point auth.store at the right file",
+                     s->name, s->error);
+        else
+            snprintf(err, errlen, "store %s", s->error);
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    sodium_memzero(&s->vault, sizeof s->vault);
+    db_close(s->db);
+    free(s);
+}
+
+/* ---- rows ----------------------------------------------------------------------------------- */
+
+static const char key_columns[] =
+    "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
+    "rpm_limit, tpm_limit, created_at, updated_at, virtual_keys";
+
+static char *column_text(db_stmt *st, int i)
+{
+    const char *t = db_column_text(st, i);
+    return t ? xstrdup(t) : NULL;
+}
+
+/* A JSON array of strings as a malloc'd list; what is not a string is skipped. */
+static void json_list(const char *text, size_t max, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    size_t count = json_array_size(a);
+    if (count > max) count = max;
+    if (count) *out = xcalloc(count, sizeof **out);
+    for (size_t i = 0; i < count; i++) {
+        const char *v = json_string_value(json_array_get(a, i));
+        if (v) (*out)[(*n)++] = xstrdup(v);
+    }
+    json_decref(a);
+}
+
+static char *json_list_text(char *const *items, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(items[i]));
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+static void row_to_key(db_stmt *st, store_key *k)
+{
+    memset(k, 0, sizeof *k);
+    const char *id = db_column_text(st, 0);
+    snprintf(k->id, sizeof k->id, "%s", id ? id : "");
+    size_t len;
+    const void *digest = db_column_blob(st, 1, &len);
+    if (digest && len == STORE_DIGEST_BYTES) memcpy(k->digest, digest, STORE_DIGEST_BYTES);
+    const char *hint = db_column_text(st, 2);
+    snprintf(k->hint, sizeof k->hint, "%s", hint ? hint : "");
+    k->alias = column_text(st, 3);
+    k->enabled = db_column_int64(st, 4) != 0;
+    k->expires_at = db_column_int64(st, 5);
+    json_list(db_column_text(st, 6), STORE_MODELS_MAX, &k->models, &k->nmodels);
+    k->team = column_text(st, 7);
+    k->user = column_text(st, 8);
+    json_list(db_column_text(st, 9), STORE_TAGS_MAX, &k->tags, &k->ntags);
+    k->metadata = column_text(st, 10);
+    if (!k->metadata) k->metadata = xstrdup("{}");
+    k->max_budget = db_column_is_null(st, 11) ? -1 : db_column_double(st, 11);
+    k->rpm_limit = db_column_is_null(st, 12) ? STORE_LIMIT_NONE : db_column_int64(st, 12);
+    k->tpm_limit = db_column_is_null(st, 13) ? STORE_LIMIT_NONE : db_column_int64(st, 13);
+    k->created_at = db_column_int64(st, 14);
+    k->updated_at = db_column_int64(st, 15);
+    json_list(db_column_text(st, 16), STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys);
+}
+
+/* Binds a key's columns in key_columns' order from 1. */
+static void bind_key(db_stmt *st, const store_key *k)
+{
+    db_bind_text(st, 1, k->id);
+    db_bind_blob(st, 2, k->digest, STORE_DIGEST_BYTES);
+    db_bind_text(st, 3, k->hint);
+    db_bind_text(st, 4, k->alias);
+    db_bind_int64(st, 5, k->enabled);
+    if (k->expires_at)
+        db_bind_int64(st, 6, k->expires_at);
+    else
+        db_bind_null(st, 6);
+    char *models = json_list_text(k->models, k->nmodels);
+    db_bind_text(st, 7, models);
+    free(models);
+    db_bind_text(st, 8, k->team);
+    db_bind_text(st, 9, k->user);
+    char *tags = json_list_text(k->tags, k->ntags);
+    db_bind_text(st, 10, tags);
+    free(tags);
+    db_bind_text(st, 11, k->metadata ? k->metadata : "{}");
+    if (k->max_budget >= 0)
+        db_bind_double(st, 12, k->max_budget);
+    else
+        db_bind_null(st, 12);
+    if (k->rpm_limit >= 0)
+        db_bind_int64(st, 13, k->rpm_limit);
+    else
+        db_bind_null(st, 13);
+    if (k->tpm_limit >= 0)
+        db_bind_int64(st, 14, k->tpm_limit);
+    else
+        db_bind_null(st, 14);
+    db_bind_int64(st, 15, k->created_at);
+    db_bind_int64(st, 16, k->updated_at);
+    char *vkeys = json_list_text(k->virtual_keys, k->nvirtual_keys);
+    db_bind_text(st, 17, vkeys);
+    free(vkeys);
+}
+
+/* Inside a write's transaction: the version counter the other instances poll, and on
+ * PostgreSQL a NOTIFY (delivered at commit, dropped on rollback) so they need not wait for the
+ * poll. Every write of the store ends with it. */
+static bool bump_version(store *s)
+{
+    if (!exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")) return false;
+    return db_dialect_of(s->db) != DB_POSTGRES || exec(s, "NOTIFY " CHANGE_CHANNEL);
+}
+
+int store_change_fd(store *s)
+{
+    if (!s->listening) s->listening = db_listen(s->db, CHANGE_CHANNEL);
+    return db_notify_fd(s->db);
+}
+
+bool store_change_announced(store *s)
+{
+    return db_notified(s->db);
+}
+
+/* Runs a prepared write inside a transaction with the version bump, and finalizes it. No row
+ * changed → NOT_FOUND. */
+static store_result write_one(store *s, db_stmt *st)
+{
+    if (!db_begin_write(s->db)) {
+        db_finalize(st);
+        return db_failed(s);
+    }
+    db_status rc = db_step(st);
+    store_result r = STORE_OK;
+    if (rc == DB_CONFLICT)
+        r = STORE_CONFLICT;
+    else if (rc != DB_DONE)
+        r = db_failed(s);
+    else if (db_changes(st) == 0)
+        r = STORE_NOT_FOUND;
+    db_finalize(st);
+    if (r == STORE_OK && !bump_version(s)) r = STORE_ERROR;
+    if (r == STORE_OK && exec(s, "COMMIT")) return STORE_OK;
+    db_rollback(s->db);
+    return r == STORE_OK ? STORE_ERROR : r;
+}
+
+static db_stmt *prepare(store *s, const char *sql)
+{
+    db_stmt *st = db_prepare(s->db, sql);
+    if (!st) db_failed(s);
+    return st;
+}
+
+store_result store_key_insert(store *s, const store_key *k)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             key_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    bind_key(st, k);
+    return write_one(s, st);
+}
+
+store_result store_key_update(store *s, const store_key *k)
+{
+    db_stmt *st = prepare(s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
+                             "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
+                             "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
+                             "created_at = ?15, updated_at = ?16, virtual_keys = ?17 WHERE id = ?1");
+    if (!st) return STORE_ERROR;
+    bind_key(st, k);
+    return write_one(s, st);
+}
+
+store_result store_key_delete(store *s, const char *id)
+{
+    db_stmt *st = prepare(s, "DELETE FROM keys WHERE id = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, id);
+    return write_one(s, st);
+}
+
+/* The first row of a prepared query into out; finalizes it. */
+static store_result read_one(store *s, db_stmt *st, store_key *out)
+{
+    db_status rc = db_step(st);
+    store_result r = STORE_NOT_FOUND;
+    if (rc == DB_ROW) {
+        row_to_key(st, out);
+        r = STORE_OK;
+    } else if (rc != DB_DONE) {
+        r = db_failed(s);
+    }
+    db_finalize(st);
+    return r;
+}
+
+store_result store_key_get(store *s, const char *ref, store_key *out)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM keys WHERE id = ?1 OR alias = ?1 ORDER BY id = ?1 DESC LIMIT 1",
+             key_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, ref);
+    return read_one(s, st, out);
+}
+
+store_result store_key_get_by_digest(store *s, const uint8_t digest[STORE_DIGEST_BYTES], store_key *out)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM keys WHERE digest = ?1", key_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_blob(st, 1, digest, STORE_DIGEST_BYTES);
+    return read_one(s, st, out);
+}
+
+store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud), void *ud)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM keys ORDER BY created_at, id", key_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_status rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        store_key k;
+        row_to_key(st, &k);
+        fn(&k, ud);
+        store_key_clear(&k);
+    }
+    store_result r = rc == DB_DONE ? STORE_OK : db_failed(s);
+    db_finalize(st);
+    return r;
+}
+
+store_result store_keys_version(store *s, uint64_t *version)
+{
+    int64_t v = 0;
+    if (!query_int(s, "SELECT value FROM meta WHERE name = 'keys_version'", NULL, &v, NULL))
+        return STORE_ERROR;
+    *version = (uint64_t)v;
+    return STORE_OK;
+}
+
+/* ---- virtual keys --------------------------------------------------------------------------- */
+
+void store_set_vault(store *s, const vault_key *key)
+{
+    s->has_vault = key != NULL;
+    if (key)
+        s->vault = *key;
+    else
+        sodium_memzero(&s->vault, sizeof s->vault);
+}
+
+bool store_has_vault(store *s)
+{
+    return s->has_vault;
+}
+
+static const char vkey_columns[] = "name, provider, base_url, hint, version, created_at, updated_at";
+
+static void row_to_vkey(db_stmt *st, store_vkey *v)
+{
+    memset(v, 0, sizeof *v);
+    const char *name = db_column_text(st, 0);
+    snprintf(v->name, sizeof v->name, "%s", name ? name : "");
+    v->provider = column_text(st, 1);
+    if (!v->provider) v->provider = xstrdup("");
+    v->base_url = column_text(st, 2);
+    const char *hint = db_column_text(st, 3);
+    snprintf(v->hint, sizeof v->hint, "%s", hint ? hint : "");
+    v->version = db_column_int64(st, 4);
+    v->created_at = db_column_int64(st, 5);
+    v->updated_at = db_column_int64(st, 6);
+}
+
+/* Binds nonce (?n) and the sealed secret (?n+1) and the hint (?n+2). */
+static bool bind_sealed(store *s, db_stmt *st, int n, const store_vkey *v)
+{
+    if (!s->has_vault) {
+        set_error(s, "no vault key is configured (auth.vault_key or auth.vault_key_file): a virtual key's "
+                     "secret cannot be sealed");
+        return false;
+    }
+    if (v->secret_len == 0 || v->secret_len > VAULT_SECRET_MAX) {
+        set_error(s, "a virtual key's secret is 1 to %d bytes", VAULT_SECRET_MAX);
+        return false;
+    }
+    uint8_t nonce[VAULT_NONCE_BYTES];
+    uint8_t *sealed = xmalloc(v->secret_len + VAULT_MAC_BYTES);
+    vault_seal(&s->vault, v->name, v->secret, v->secret_len, nonce, sealed);
+    db_bind_blob(st, n, nonce, sizeof nonce);
+    db_bind_blob(st, n + 1, sealed, v->secret_len + VAULT_MAC_BYTES);
+    free(sealed);
+    char hint[16];
+    vault_hint(v->secret, v->secret_len, hint);
+    db_bind_text(st, n + 2, hint);
+    return true;
+}
+
+store_result store_vkey_insert(store *s, const store_vkey *v)
+{
+    db_stmt *st = prepare(s, "INSERT INTO virtual_keys (name, provider, base_url, nonce, sealed, hint, "
+                             "version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, v->name);
+    db_bind_text(st, 2, v->provider);
+    db_bind_text(st, 3, v->base_url);
+    if (!bind_sealed(s, st, 4, v)) {
+        db_finalize(st);
+        return STORE_ERROR;
+    }
+    db_bind_int64(st, 7, v->created_at);
+    db_bind_int64(st, 8, v->updated_at);
+    return write_one(s, st);
+}
+
+store_result store_vkey_update(store *s, const store_vkey *v)
+{
+    /* Both forms use every number up to ?7, so PostgreSQL is told each parameter's place. */
+    db_stmt *st = v->secret
+                      ? prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, nonce = ?4, "
+                                   "sealed = ?5, hint = ?6, version = virtual_keys.version + 1, "
+                                   "updated_at = ?7 WHERE name = ?1")
+                      : prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, updated_at = ?4 "
+                                   "WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, v->name);
+    db_bind_text(st, 2, v->provider);
+    db_bind_text(st, 3, v->base_url);
+    if (v->secret) {
+        if (!bind_sealed(s, st, 4, v)) {
+            db_finalize(st);
+            return STORE_ERROR;
+        }
+        db_bind_int64(st, 7, v->updated_at);
+    } else {
+        db_bind_int64(st, 4, v->updated_at);
+    }
+    return write_one(s, st);
+}
+
+store_result store_vkey_delete(store *s, const char *name)
+{
+    db_stmt *st = prepare(s, "DELETE FROM virtual_keys WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, name);
+    return write_one(s, st);
+}
+
+store_result store_vkey_get(store *s, const char *name, store_vkey *out)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM virtual_keys WHERE name = ?1", vkey_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, name);
+    db_status rc = db_step(st);
+    store_result r = STORE_NOT_FOUND;
+    if (rc == DB_ROW) {
+        row_to_vkey(st, out);
+        r = STORE_OK;
+    } else if (rc != DB_DONE) {
+        r = db_failed(s);
+    }
+    db_finalize(st);
+    return r;
+}
+
+/* Every row, by name; open: with its secret opened. A secret that does not open ends the walk,
+ * or — with unopened — leaves its row out and is counted there. */
+static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                               size_t *unopened)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s, nonce, sealed FROM virtual_keys ORDER BY name", vkey_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_status rc;
+    store_result r = STORE_OK;
+    char *plain = open ? xmalloc(VAULT_SECRET_MAX + 1) : NULL;
+    while ((rc = db_step(st)) == DB_ROW) {
+        store_vkey v;
+        row_to_vkey(st, &v);
+        if (open) {
+            size_t nonce_len = 0, sealed_len = 0;
+            const void *nonce = db_column_blob(st, 7, &nonce_len);
+            const void *sealed = db_column_blob(st, 8, &sealed_len);
+            if (!s->has_vault) {
+                r = set_error(
+                    s,
+                    "%s holds encrypted virtual keys (`%.64s` and maybe more) but no vault key is "
+                    "configured: set auth.vault_key (e.g. ${AIGW_VAULT_KEY}) or auth.vault_key_file "
+                    "to the key they were written with",
+                    s->name, v.name);
+            } else if (!nonce || nonce_len != VAULT_NONCE_BYTES || !sealed || sealed_len < VAULT_MAC_BYTES ||
+                       sealed_len - VAULT_MAC_BYTES > VAULT_SECRET_MAX ||
+                       !vault_open(&s->vault, v.name, nonce, sealed, sealed_len, plain)) {
+                r = set_error(s,
+                              "the vault key cannot decrypt the virtual key `%.64s` in %s: it is not the key "
+                              "the virtual keys were written with (or the row was changed)",
+                              v.name, s->name);
+            } else {
+                v.secret_len = sealed_len - VAULT_MAC_BYTES;
+                plain[v.secret_len] = '\0';
+                v.secret = plain;
+            }
+        }
+        bool skip = r != STORE_OK && unopened;
+        if (skip) {
+            (*unopened)++;
+            r = STORE_OK; /* the message stays in s->error */
+        } else if (r == STORE_OK) {
+            fn(&v, ud);
+        }
+        if (v.secret) sodium_memzero(plain, v.secret_len);
+        v.secret = NULL;
+        store_vkey_clear(&v);
+        if (r != STORE_OK) break;
+    }
+    if (r == STORE_OK && rc != DB_ROW && rc != DB_DONE) r = db_failed(s);
+    free(plain);
+    db_finalize(st);
+    return r;
+}
+
+store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
+{
+    return vkeys_walk(s, false, fn, ud, NULL);
+}
+
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                                   size_t *unopened)
+{
+    return vkeys_walk(s, true, fn, ud, unopened);
+}

@@ -1,0 +1,177 @@
+// tracing.test.mjs — OpenTelemetry traces end to end: an OTLP/HTTP receiver in this test (JSON
+// bodies, as aigw sends them) collects what aigw exports while the official OpenAI SDK makes
+// requests. Checked: the client's traceparent continues (same trace id, the client's span as
+// the request span's parent), a CLIENT span per upstream call as the request span's child with
+// its role (first, retry, fallback), the traceparent each call carried naming that call's span,
+// the GenAI attributes, an unsampled parent (flag 00) exporting nothing while still propagated,
+// a trace started here when the client sent none, and a receiver that fails at first (503)
+// getting the spans on a later try.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import OpenAI from 'openai';
+import { startMock, startGateway, eventually, headerValues } from './harness.mjs';
+
+let mock, gw, receiver, receiverPort;
+const spans = [];
+let failNext = 0;
+let posts = 0;
+
+before(async () => {
+  receiver = createServer((req, res) => {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      posts++;
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(503).end();
+        return;
+      }
+      assert.equal(req.url, '/v1/traces');
+      assert.equal(req.headers['content-type'], 'application/json');
+      assert.equal(req.headers['x-collector-key'], 'collector-secret');
+      const body = JSON.parse(Buffer.concat(parts).toString());
+      for (const rs of body.resourceSpans) {
+        const service = rs.resource.attributes.find((a) => a.key === 'service.name').value.stringValue;
+        for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  receiverPort = receiver.address().port;
+  mock = await startMock();
+  const base = `http://127.0.0.1:${mock.port}`;
+  gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 2
+access_log: stdout
+tracing:
+  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
+  headers: {x-collector-key: collector-secret}
+  service_name: gateway-under-test
+  batch_delay: 100ms
+routing:
+  retry: {attempts: 1, base_delay: 10ms, max_delay: 10ms}
+providers:
+  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
+  - {name: broken, type: openai, base_url: "${base}/v1", models: [mock-model], headers: {x-mock-status: "500"}}
+routes:
+  - name: resilient
+    strategy: {mode: fallback}
+    targets: [{provider: broken, model: mock-model}, {provider: oa, model: mock-model}]
+`);
+});
+
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+  receiver?.close();
+});
+
+const attr = (span, key) => {
+  const a = span.attributes.find((x) => x.key === key);
+  if (!a) return undefined;
+  const v = a.value;
+  return v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.doubleValue ?? v.boolValue);
+};
+const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
+
+test('the client\'s trace continues through aigw: a request span, a span per upstream call, and the provider sees its call\'s span', async () => {
+  const traceId = hex(16), parent = hex(8);
+  const client = new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0,
+    defaultHeaders: { traceparent: `00-${traceId}-${parent}-01`, tracestate: 'vendor=abc' } });
+  await mock.reset();
+  const reply = await client.chat.completions.create({ model: 'resilient', messages: [{ role: 'user', content: 'hi' }] });
+  assert.match(reply.choices[0].message.content, /mock reply/);
+
+  await eventually(() => spans.filter((s) => s.traceId === traceId && s.kind !== 1).length === 4, 10000,
+    'the request span and three call spans');
+  const mine = spans.filter((s) => s.traceId === traceId);
+  const server = mine.find((s) => s.kind === 2);
+  assert.equal(server.parentSpanId, parent);
+  assert.equal(server.name, 'chat resilient');
+  assert.equal(server.service, 'gateway-under-test');
+  assert.equal(attr(server, 'gen_ai.operation.name'), 'chat');
+  assert.equal(attr(server, 'gen_ai.request.model'), 'resilient');
+  assert.equal(attr(server, 'gen_ai.response.model'), 'mock-model');
+  assert.equal(attr(server, 'gen_ai.provider.name'), 'openai');
+  assert.equal(attr(server, 'gen_ai.usage.input_tokens'), reply.usage.prompt_tokens);
+  assert.equal(attr(server, 'gen_ai.usage.output_tokens'), reply.usage.completion_tokens);
+  assert.equal(attr(server, 'http.response.status_code'), 200);
+  assert.equal(attr(server, 'aigw.route'), 'resilient');
+  assert.equal(attr(server, 'aigw.attempts'), 3);
+  assert.ok(BigInt(server.endTimeUnixNano) > BigInt(server.startTimeUnixNano));
+  const now = BigInt(Date.now()) * 1000000n;
+  assert.ok(now - BigInt(server.endTimeUnixNano) < 60n * 1000000000n, 'wall-clock times');
+
+  const calls = mine.filter((s) => s.kind === 3).sort((a, b) => (BigInt(a.startTimeUnixNano) < BigInt(b.startTimeUnixNano) ? -1 : 1));
+  assert.deepEqual(calls.map((c) => attr(c, 'aigw.attempt.role')), ['first', 'retry', 'fallback']);
+  assert.deepEqual(calls.map((c) => attr(c, 'aigw.provider')), ['broken', 'broken', 'oa']);
+  assert.deepEqual(calls.map((c) => attr(c, 'http.response.status_code')), [500, 500, 200]);
+  assert.deepEqual(calls.map((c) => c.status?.code ?? 0), [2, 2, 0]);
+  for (const c of calls) {
+    assert.equal(c.parentSpanId, server.spanId);
+    assert.ok(BigInt(c.startTimeUnixNano) >= BigInt(server.startTimeUnixNano));
+    assert.ok(BigInt(c.endTimeUnixNano) <= BigInt(server.endTimeUnixNano));
+  }
+  // aigw's own work, phase by phase: INTERNAL children inside the request span
+  const phases = mine.filter((s) => s.kind === 1);
+  assert.deepEqual(phases.map((p) => p.name).filter((n) => n === 'aigw.decode' || n === 'aigw.routing'),
+    ['aigw.decode', 'aigw.routing']);
+  for (const p of phases) {
+    assert.equal(p.parentSpanId, server.spanId);
+    assert.ok(BigInt(p.startTimeUnixNano) >= BigInt(server.startTimeUnixNano));
+    assert.ok(BigInt(p.endTimeUnixNano) <= BigInt(server.endTimeUnixNano));
+  }
+  assert.equal(new Set(mine.map((s) => s.spanId)).size, mine.length, 'span ids unique in the trace');
+  // each upstream call carried the trace, naming its own span; tracestate as the client sent it
+  const seen = (await mock.requests()).filter((r) => r.url === '/v1/chat/completions');
+  assert.equal(seen.length, 3);
+  assert.deepEqual(seen.map((r) => headerValues(r, 'traceparent')[0]).sort(),
+    calls.map((c) => `00-${traceId}-${c.spanId}-01`).sort());
+  for (const r of seen) assert.deepEqual(headerValues(r, 'tracestate'), ['vendor=abc']);
+});
+
+test('a trace starts here when the client sent none; an unsampled parent exports nothing but is still propagated', async () => {
+  const client = new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0 });
+  const { response } = await client.chat.completions
+    .create({ model: 'mock-model', messages: [{ role: 'user', content: 'fresh' }] }).withResponse();
+  const requestId = response.headers.get('x-request-id');
+  await eventually(() => spans.some((s) => attr(s, 'aigw.request_id') === requestId), 10000, 'the new trace exported');
+  const root = spans.find((s) => attr(s, 'aigw.request_id') === requestId);
+  assert.equal(root.parentSpanId, undefined);
+  assert.match(root.traceId, /^[0-9a-f]{32}$/);
+  assert.equal(spans.filter((s) => s.traceId === root.traceId && s.kind !== 1).length, 2);
+
+  const traceId = hex(16);
+  const unsampled = new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0,
+    defaultHeaders: { traceparent: `00-${traceId}-${hex(8)}-00` } });
+  await mock.reset();
+  await unsampled.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'quiet' }] });
+  const [sent] = (await mock.requests()).filter((r) => r.url === '/v1/chat/completions');
+  assert.match(headerValues(sent, 'traceparent')[0], new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+  // a later sampled request's spans arrive; the unsampled one's never do
+  const later = hex(16);
+  await new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0, defaultHeaders: { traceparent: `00-${later}-${hex(8)}-01` } })
+    .chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
+  await eventually(() => spans.some((s) => s.traceId === later), 10000, 'the later trace');
+  assert.equal(spans.filter((s) => s.traceId === traceId).length, 0);
+  // an invalid traceparent starts a new trace rather than failing the request
+  const bad = await fetch(`${gw.baseURL}/chat/completions`, { method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: '00-zz-bad-01' },
+    body: JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal(bad.status, 200);
+});
+
+test('a collector that fails at first gets the spans on a later try', async () => {
+  const traceId = hex(16);
+  const postsBefore = posts;
+  failNext = 1;
+  await new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0, defaultHeaders: { traceparent: `00-${traceId}-${hex(8)}-01` } })
+    .chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
+  await eventually(() => spans.some((s) => s.traceId === traceId), 10000, 'the spans after a 503');
+  assert.ok(posts >= postsBefore + 2, `${posts - postsBefore} posts`);
+  assert.match(gw.stderr(), /traces: .* refused spans \(HTTP 503\)/);
+});
