@@ -8,6 +8,12 @@
 // refused another (403); the plaintext secrets appear nowhere in the database, its WAL, the
 // access log, stderr or an admin answer; and a store holding encrypted secrets refuses to start
 // without its vault key, or with a wrong one, saying which.
+//
+// AIGW_TEST_STORE=postgres runs the same cases against a PostgreSQL store that the test starts
+// (tests/e2e/postgres.mjs; vkeys-postgres.test.mjs sets it), as keys.test.mjs does: "no secret in
+// the database" becomes a pg_dump of it (and every file of its data directory) holding no
+// virtual key's secret, no gateway key and no vault key, and the refused starts use a second
+// database of the same server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,6 +23,7 @@ import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { AIGW_BIN, startMock, startGateway, eventually, headerValues } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-0123456789';
 const VAULT_KEY = '6f'.repeat(32); // 32 bytes in hex, as `openssl rand -hex 32` writes them
@@ -26,9 +33,19 @@ const ANTHROPIC_SECRET = 'sk-ant-vk-0123456789abcdefANT3';
 const CLI_SECRET = 'sk-cli-made-0123456789abcdefCLI4';
 const CLI_ROTATED = 'sk-cli-rotated-0123456789abcdCLI5';
 const SECRETS = [OPENAI_SECRET, OPENAI_ROTATED, ANTHROPIC_SECRET, CLI_SECRET, CLI_ROTATED];
-let mock, gw, base;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+const GATEWAY_KEYS = []; // every gateway key made, for the grep of the database
+let mock, gw, base, pg;
+
+// auth's store lines (block style): none (aigw.db beside the config) or the PostgreSQL database
+function storeConfig() {
+  if (!POSTGRES) return '';
+  process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+  return `  store: "${pg.urlWithEnv('AIGW_TEST_PG_PASSWORD')}"\n  secret: test-digest-secret-0123456789\n`;
+}
 
 before(async () => {
+  if (POSTGRES) pg = await startPostgres();
   mock = await startMock();
   base = `http://127.0.0.1:${mock.port}`;
   process.env.AIGW_VAULT_KEY = VAULT_KEY;
@@ -44,7 +61,7 @@ providers:
 auth:
   master_key: ${MASTER}
   vault_key: \${AIGW_VAULT_KEY}
-`);
+${storeConfig()}`);
   delete process.env.AIGW_VAULT_KEY;
 });
 
@@ -53,6 +70,7 @@ after(async () => {
     await gw?.stop();
   } finally {
     await mock?.stop(); // even when aigw's stop fails: a live mock would keep this file running
+    await pg?.cleanup();
   }
 });
 
@@ -85,6 +103,7 @@ test('a provider with virtual_key: refused (503) until the virtual key exists, t
   assert.match(gw.stderr(), /provider 'oa' takes its key from the virtual key `prod-openai`, which the store does not hold yet/);
   const made = await admin('POST', '/admin/keys', { key_alias: 'app' });
   gatewayKey = made.body.key;
+  GATEWAY_KEYS.push(gatewayKey);
   await assert.rejects(chat(openai(gatewayKey)), (e) => e.status === 503 && /virtual key `prod-openai` is not in the gateway's store/.test(e.error.message));
 
   const vk = await admin('POST', '/admin/virtual-keys', { name: 'prod-openai', provider: 'openai', base_url: `${base}/v1`, secret: OPENAI_SECRET });
@@ -174,6 +193,7 @@ test('a gateway key limited to some virtual keys is refused the others (403), in
   assert.equal(made.status, 200, JSON.stringify(made.body));
   assert.deepEqual(made.body.virtual_keys, ['prod-anthropic']);
   const key = made.body.key;
+  GATEWAY_KEYS.push(key);
   await eventually(async () => { try { await anthropic(key).messages.create({ model: 'claude-mock', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }); return true; } catch { return false; } }, 5000, 'limited key works');
   await assert.rejects(chat(openai(key)), (e) => {
     assert.ok(e instanceof OpenAI.PermissionDeniedError);
@@ -236,10 +256,11 @@ function vkeysCli(args, { input, env = {} } = {}) {
   });
 }
 
-test('`aigw vkeys`: on the store file and through the gateway; the secret from stdin or a variable, never printed', async () => {
+test('`aigw vkeys`: on the store and through the gateway; the secret from stdin or a variable, never printed', async () => {
   let r = vkeysCli(['create', 'cli-made', '--provider', 'openai', '--base-url', `${base}/v1`, '--direct'], { input: `${CLI_SECRET}\n` });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /on the store file/);
+  assert.match(r.stderr, POSTGRES ? /on the store database postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\/aigw/ : /on the store file/);
+  if (POSTGRES) assert.ok(!r.stderr.includes(pg.password), 'the CLI shows the database password');
   assert.match(r.stdout, /name: +cli-made\nprovider: +openai/);
   assert.match(r.stdout, /secret: +…CLI4 +\(version 1\)/);
   // the running gateway sees it within a poll
@@ -272,6 +293,7 @@ test('`aigw vkeys`: on the store file and through the gateway; the secret from s
   r = vkeysCli(['create', 'foreign', '--provider', 'openai', '--direct'], { input: 'sk-foreign-0123456789\n', env: { AIGW_VAULT_KEY: '71'.repeat(32) } });
   assert.equal(r.status, 0, r.stderr);
   const doomed = (await admin('POST', '/admin/keys', { key_alias: 'doomed' })).body;
+  GATEWAY_KEYS.push(doomed.key);
   assert.equal((await admin('POST', `/admin/keys/${doomed.id}/disable`)).status, 200);
   await eventually(() => /the vault key cannot decrypt the virtual key `foreign` .*; 1 virtual key left out until it opens/.test(gw.stderr()), 5000, 'foreign key reported');
   await assert.rejects(chat(openai(doomed.key)), (e) => e.status === 401 && e.code === 'key_disabled');
@@ -285,13 +307,26 @@ test('`aigw vkeys`: on the store file and through the gateway; the secret from s
 });
 
 test('no secret in the database, its WAL, the access log or stderr', async () => {
+  assert.ok(GATEWAY_KEYS.length >= 3);
+  if (POSTGRES) {
+    // a dump of the database and every file PostgreSQL wrote (tables, WAL, its log): the rows are
+    // there, sealed; no virtual key's secret, no gateway key, no vault key
+    const dump = pg.dump();
+    assert.match(dump, /prod-openai/);
+    assert.match(dump, /COPY public\.virtual_keys /);
+    for (const needle of [...SECRETS, ...SECRETS.map((s) => s.slice(0, 16)), ...GATEWAY_KEYS, ...GATEWAY_KEYS.map((k) => k.slice(5, 25)), VAULT_KEY, MASTER]) {
+      assert.ok(!dump.includes(needle), 'pg_dump holds a secret or a key');
+      assert.deepEqual(pg.filesHolding(needle), [], 'files of the data directory hold a secret or a key');
+    }
+    assert.ok(!gw.stderr().includes(pg.password), 'the gateway logs the database password');
+  }
   const dir = dirname(gw.file);
   const files = ['aigw.db', 'aigw.db-wal'].filter((f) => existsSync(join(dir, f)));
-  assert.ok(files.some((f) => readFileSync(join(dir, f)).toString('latin1').includes('prod-openai')), 'the row is in the files');
+  if (!POSTGRES) assert.ok(files.some((f) => readFileSync(join(dir, f)).toString('latin1').includes('prod-openai')), 'the row is in the files');
   for (const f of ['aigw.db', 'aigw.db-wal', 'aigw.db-shm']) {
     if (!existsSync(join(dir, f))) continue;
     const bytes = readFileSync(join(dir, f)).toString('latin1');
-    for (const s of SECRETS) {
+    for (const s of [...SECRETS, ...GATEWAY_KEYS]) {
       assert.ok(!bytes.includes(s), `${f} holds a secret`);
       assert.ok(!bytes.includes(s.slice(0, 16)), `${f} holds part of a secret`);
     }
@@ -324,7 +359,13 @@ function serveIn(dir, config) {
 test('a store with encrypted secrets refuses to start without its vault key, or with a wrong one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-vkeys-'));
   const providers = `providers:\n  - {name: oa, type: openai, base_url: "${base}/v1", virtual_key: stored, models: [mock-model]}\n`;
-  const config = (auth) => `listen: 127.0.0.1:0\nworkers: 1\n${providers}auth: {master_key: ${MASTER}${auth}}\n`;
+  // on PostgreSQL a database of its own on the same server, so the store starts empty
+  if (POSTGRES) pg.psql('CREATE DATABASE aigw_refusals');
+  const store = POSTGRES
+    ? `, store: "${pg.urlWithEnv('AIGW_TEST_PG_PASSWORD').replace(/\/aigw$/, '/aigw_refusals')}", secret: test-digest-secret-0123456789`
+    : '';
+  const storeName = POSTGRES ? 'postgres://aigw:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/aigw_refusals' : '.*aigw\\.db';
+  const config = (auth) => `listen: 127.0.0.1:0\nworkers: 1\n${providers}auth: {master_key: ${MASTER}${store}${auth}}\n`;
   const live = []; // killed in finally when an assertion ends the test early
   try {
     // a store with one virtual key in it
@@ -343,7 +384,7 @@ test('a store with encrypted secrets refuses to start without its vault key, or 
     writeFileSync(join(dir, 'aigw.yaml'), config(''));
     let r = serve();
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /aigw\.db holds encrypted virtual keys \(`stored` and maybe more\) but no vault key is configured: set auth\.vault_key/);
+    assert.match(r.stderr, new RegExp(`${storeName} holds encrypted virtual keys \\(\`stored\` and maybe more\\) but no vault key is configured: set auth\\.vault_key`));
     writeFileSync(join(dir, 'aigw.yaml'), config(', vault_key: "${AIGW_VAULT_KEY_NOT_SET}"'));
     r = serve();
     assert.equal(r.status, 1);
@@ -351,7 +392,7 @@ test('a store with encrypted secrets refuses to start without its vault key, or 
     writeFileSync(join(dir, 'aigw.yaml'), config(`, vault_key: "${'70'.repeat(32)}"`));
     r = serve();
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /the vault key cannot decrypt the virtual key `stored` in .*aigw\.db: it is not the key the virtual keys were written with/);
+    assert.match(r.stderr, new RegExp(`the vault key cannot decrypt the virtual key \`stored\` in ${storeName}: it is not the key the virtual keys were written with`));
     writeFileSync(join(dir, 'aigw.yaml'), config(', vault_key: "not a key"'));
     r = serve();
     assert.equal(r.status, 1);
