@@ -307,10 +307,12 @@ static db_status pg_step(db_stmt *base)
         return DB_DONE;
     }
     set_libpq_error(d, "", PQresultErrorMessage(st->result));
+    /* the SQLSTATE lives in the result: read before it is cleared */
     const char *sqlstate = PQresultErrorField(st->result, PG_DIAG_SQLSTATE);
+    bool conflict = sqlstate && !strcmp(sqlstate, "23505");
     PQclear(st->result);
     st->result = NULL;
-    return sqlstate && !strcmp(sqlstate, "23505") ? DB_CONFLICT : DB_FAILED;
+    return conflict ? DB_CONFLICT : DB_FAILED;
 }
 
 static bool has_value(pg_stmt *st, int i)
