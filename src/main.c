@@ -5,6 +5,8 @@
  *   aigw config import litellm FILE             a LiteLLM config.yaml as aigw YAML
  *   aigw keys create|list|show|disable|enable|rotate|delete   gateway keys (src/admin)
  *   aigw vkeys create|list|show|rotate|delete                  virtual keys (src/admin)
+ *   aigw teams create|list|show|delete                          teams (src/admin)
+ *   aigw spend [--by key|team|model|day|hour] [--from D] [--to D]   spend (src/admin)
  *   aigw version
  *   aigw help [COMMAND], aigw COMMAND --help
  *
@@ -37,6 +39,8 @@ static const char usage_text[] =
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
     "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
     "       aigw vkeys create|list|show|rotate|delete   virtual keys (aigw vkeys --help)\n"
+    "       aigw teams create|list|show|delete          teams (aigw teams --help)\n"
+    "       aigw spend [--by key|team|model|day]        what keys spent (aigw spend --help)\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
@@ -277,6 +281,14 @@ int main(int argc, char **argv)
             char *help[] = {"--help", NULL};
             return admin_vkeys_command(1, help);
         }
+        if (!strcmp(argv[2], "spend")) {
+            char *help[] = {"--help", NULL};
+            return admin_spend_command(1, help);
+        }
+        if (!strcmp(argv[2], "teams")) {
+            char *help[] = {"--help", NULL};
+            return admin_teams_command(1, help);
+        }
         if (!strcmp(argv[2], "version") || !strcmp(argv[2], "help")) return usage(stdout);
         fprintf(stderr, "aigw: help: unknown command '%s'\n", argv[2]);
         return usage(stderr);
@@ -297,6 +309,10 @@ int main(int argc, char **argv)
         rc = admin_keys_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "vkeys"))
         rc = admin_vkeys_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "spend"))
+        rc = admin_spend_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "teams"))
+        rc = admin_teams_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config")) /* keep last of the config subcommands */
         rc = cmd_config_other(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))

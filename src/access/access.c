@@ -209,14 +209,19 @@ access_state access_key_state(const store_key *k, int64_t now_unix)
     return ACCESS_OK;
 }
 
-bool access_model_allowed(const store_key *k, const char *model, size_t len)
+bool access_models_allow(char *const *globs, size_t nglobs, const char *model, size_t len)
 {
-    if (!k || !k->nmodels) return true;
+    if (!nglobs) return true;
     char name[STORE_NAME_MAX + 1];
     if (len > STORE_NAME_MAX || memchr(model, '\0', len)) return false;
     memcpy(name, model, len);
     name[len] = '\0';
-    for (size_t i = 0; i < k->nmodels; i++)
-        if (fnmatch(k->models[i], name, 0) == 0) return true;
+    for (size_t i = 0; i < nglobs; i++)
+        if (fnmatch(globs[i], name, 0) == 0) return true;
     return false;
+}
+
+bool access_model_allowed(const store_key *k, const char *model, size_t len)
+{
+    return !k || access_models_allow(k->models, k->nmodels, model, len);
 }

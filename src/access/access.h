@@ -76,5 +76,7 @@ access_state access_key_state(const store_key *k, int64_t now_unix);
 /* Whether k may use the public model name (len bytes, no NUL): a key without globs may use any;
  * otherwise one glob must match (fnmatch, `*` crossing `/`). NULL k (master): yes. */
 bool access_model_allowed(const store_key *k, const char *model, size_t len);
+/* The same for any list of globs (a team's): none allows every model. */
+bool access_models_allow(char *const *globs, size_t nglobs, const char *model, size_t len);
 
 #endif

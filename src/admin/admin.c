@@ -1,4 +1,4 @@
-/* admin.c — the admin API's operations on gateway keys and virtual keys (admin.h).
+/* admin.c — the admin API's operations on gateway keys, teams, spend and virtual keys (admin.h).
  *
  * A table of routes, each a method, a path pattern and a handler; a handler reads its JSON
  * body into a store_key (key_fields: every field bounded, unknown fields refused by name,
@@ -65,6 +65,20 @@ void admin_reply_free(admin_reply *r)
     r->body = NULL;
 }
 
+static json_t *time_json(int64_t t);
+
+/* spend (this period's, as the store has it) and budget_reset_at (when the period ends; null
+ * without a budget_duration), as LiteLLM shows them. */
+static void add_spend(json_t *j, store *s, char kind, const char *id, int64_t duration, int64_t now)
+{
+    double spend = 0;
+    store_budget_spend(s, kind, id, duration, now, &spend); /* an error reads as 0 */
+    json_object_set_new(j, "spend", json_real(spend));
+    json_object_set_new(j, "budget_reset_at",
+                        duration > 0 ? time_json(budget_period_start(duration, now) + duration)
+                                     : json_null());
+}
+
 static json_t *time_json(int64_t t)
 {
     if (!t) return json_null();
@@ -89,8 +103,24 @@ static json_t *list_json(char *const *items, size_t n)
     return a;
 }
 
+/* Seconds as the shortest of LiteLLM's spellings ("30d", "12h", "20m", "45s"). */
+static json_t *duration_json(int64_t secs)
+{
+    if (secs <= 0) return json_null();
+    char text[32];
+    if (secs % 86400 == 0)
+        snprintf(text, sizeof text, "%lldd", (long long)(secs / 86400));
+    else if (secs % 3600 == 0)
+        snprintf(text, sizeof text, "%lldh", (long long)(secs / 3600));
+    else if (secs % 60 == 0)
+        snprintf(text, sizeof text, "%lldm", (long long)(secs / 60));
+    else
+        snprintf(text, sizeof text, "%llds", (long long)secs);
+    return json_string(text);
+}
+
 /* A key as the API shows it; plaintext: only when it was just made. */
-static json_t *key_json(const store_key *k, const char *plaintext)
+static json_t *key_json(store *s, int64_t now, const store_key *k, const char *plaintext)
 {
     json_t *metadata = json_loads(k->metadata ? k->metadata : "{}", 0, NULL);
     json_t *j = json_object();
@@ -108,6 +138,9 @@ static json_t *key_json(const store_key *k, const char *plaintext)
     json_object_set_new(j, "tags", list_json(k->tags, k->ntags));
     json_object_set_new(j, "metadata", metadata ? metadata : json_object());
     json_object_set_new(j, "max_budget", k->max_budget >= 0 ? json_real(k->max_budget) : json_null());
+    json_object_set_new(j, "soft_budget", k->soft_budget >= 0 ? json_real(k->soft_budget) : json_null());
+    json_object_set_new(j, "budget_duration", duration_json(k->budget_duration));
+    add_spend(j, s, 'k', k->id, k->budget_duration, now);
     json_object_set_new(j, "rpm_limit", k->rpm_limit >= 0 ? json_integer(k->rpm_limit) : json_null());
     json_object_set_new(j, "tpm_limit", k->tpm_limit >= 0 ? json_integer(k->tpm_limit) : json_null());
     json_object_set_new(j, "virtual_keys", list_json(k->virtual_keys, k->nvirtual_keys));
@@ -207,13 +240,47 @@ static bool read_limit(json_t *v, const char *field, int64_t *dst, char *err, si
     return true;
 }
 
+static bool read_money(json_t *v, const char *field, double *dst, char *err, size_t errlen)
+{
+    if (!json_is_null(v) && (!json_is_number(v) || json_number_value(v) < 0 ||
+                             !isfinite(json_number_value(v)) || json_number_value(v) > 1e12)) {
+        snprintf(err, errlen, "'%s' must be a number of USD from 0 to 10^12, or null", field);
+        return false;
+    }
+    *dst = json_is_null(v) ? -1 : json_number_value(v);
+    return true;
+}
+
+/* max_budget, soft_budget and budget_duration (LiteLLM's "30d", "1h", "10s"…; null: none), where
+ * present. */
+static bool read_budgets(json_t *body, double *max_budget, double *soft_budget, int64_t *duration, char *err,
+                         size_t errlen)
+{
+    json_t *v;
+    if ((v = json_object_get(body, "max_budget")) && !read_money(v, "max_budget", max_budget, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "soft_budget")) && !read_money(v, "soft_budget", soft_budget, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "budget_duration"))) {
+        int64_t secs = json_is_null(v) ? 0 : json_is_string(v) ? duration_seconds(json_string_value(v)) : -1;
+        if (secs < 0) {
+            snprintf(err, errlen,
+                     "'budget_duration' must be like 30d, 1d, 12h, 20m, 10s, 2w or 1mo, or null");
+            return false;
+        }
+        *duration = secs;
+    }
+    return true;
+}
+
 /* The fields every write may carry, read into k (those absent are left alone). skip: a field
  * the operation reads itself (LiteLLM's "key" in /key/update). */
 static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip, char *err, size_t errlen)
 {
-    static const char *const known[] = {"key_alias", "alias",     "models",  "duration", "expires_at",
-                                        "team_id",   "user_id",   "tags",    "metadata", "max_budget",
-                                        "rpm_limit", "tpm_limit", "enabled", "blocked",  "virtual_keys"};
+    static const char *const known[] = {
+        "key_alias", "alias",   "models",      "duration",        "expires_at",  "team_id",
+        "user_id",   "tags",    "metadata",    "max_budget",      "rpm_limit",   "tpm_limit",
+        "enabled",   "blocked", "soft_budget", "budget_duration", "virtual_keys"};
     const char *name;
     json_t *v;
     json_object_foreach(body, name, v)
@@ -225,7 +292,8 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
             snprintf(
                 err, errlen,
                 "unknown field '%.64s' (known: key_alias, models, duration, expires_at, team_id, user_id, "
-                "tags, metadata, max_budget, rpm_limit, tpm_limit, enabled, blocked, virtual_keys)",
+                "tags, metadata, max_budget, soft_budget, budget_duration, rpm_limit, tpm_limit, enabled, "
+                "blocked, virtual_keys)",
                 name);
             return false;
         }
@@ -287,14 +355,7 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
         }
         k->expires_at = json_is_null(v) ? 0 : json_integer_value(v);
     }
-    if ((v = json_object_get(body, "max_budget"))) {
-        if (!json_is_null(v) &&
-            (!json_is_number(v) || json_number_value(v) < 0 || !isfinite(json_number_value(v)))) {
-            snprintf(err, errlen, "'max_budget' must be a number of USD of at least 0, or null");
-            return false;
-        }
-        k->max_budget = json_is_null(v) ? -1 : json_number_value(v);
-    }
+    if (!read_budgets(body, &k->max_budget, &k->soft_budget, &k->budget_duration, err, errlen)) return false;
     if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &k->rpm_limit, err, errlen))
         return false;
     if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &k->tpm_limit, err, errlen))
@@ -370,8 +431,11 @@ static void new_material(op_ctx *c, store_key *k, char text[ACCESS_KEY_LEN + 1])
 
 static void op_create(op_ctx *c)
 {
-    store_key k = {
-        .enabled = true, .max_budget = -1, .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+    store_key k = {.enabled = true,
+                   .max_budget = -1,
+                   .soft_budget = -1,
+                   .rpm_limit = STORE_LIMIT_NONE,
+                   .tpm_limit = STORE_LIMIT_NONE};
     char err[512], text[ACCESS_KEY_LEN + 1];
     if (!key_fields(c->body, &k, c->now, NULL, err, sizeof err)) {
         reply_error(c->out, 400, "invalid_field", "%s", err);
@@ -384,21 +448,28 @@ static void op_create(op_ctx *c)
     if (!k.metadata) k.metadata = xstrdup("{}");
     store_result r = store_key_insert(c->s, &k);
     if (r == STORE_OK)
-        reply_json(c->out, 200, key_json(&k, text));
+        reply_json(c->out, 200, key_json(c->s, c->now, &k, text));
     else
         reply_store_error(c->out, c->s, r, "");
     store_key_clear(&k);
 }
 
+typedef struct list_ctx {
+    op_ctx *c;
+    json_t *data;
+} list_ctx;
+
 static void on_list_row(const store_key *k, void *ud)
 {
-    json_array_append_new(ud, key_json(k, NULL));
+    list_ctx *l = ud;
+    json_array_append_new(l->data, key_json(l->c->s, l->c->now, k, NULL));
 }
 
 static void op_list(op_ctx *c)
 {
     json_t *data = json_array();
-    store_result r = store_keys_each(c->s, on_list_row, data);
+    list_ctx l = {c, data};
+    store_result r = store_keys_each(c->s, on_list_row, &l);
     if (r != STORE_OK) {
         json_decref(data);
         reply_store_error(c->out, c->s, r, "");
@@ -420,7 +491,7 @@ static void op_show(op_ctx *c)
 {
     store_key k;
     if (!load(c, c->id, &k)) return;
-    reply_json(c->out, 200, key_json(&k, NULL));
+    reply_json(c->out, 200, key_json(c->s, c->now, &k, NULL));
     store_key_clear(&k);
 }
 
@@ -441,7 +512,7 @@ static void change(op_ctx *c, const char *ref, const char *skip, int enabled, bo
     k.updated_at = c->now;
     store_result r = store_key_update(c->s, &k);
     if (r == STORE_OK)
-        reply_json(c->out, 200, key_json(&k, rotate ? text : NULL));
+        reply_json(c->out, 200, key_json(c->s, c->now, &k, rotate ? text : NULL));
     else
         reply_store_error(c->out, c->s, r, ref);
     store_key_clear(&k);
@@ -543,7 +614,7 @@ static void op_ll_info(op_ctx *c)
     }
     store_key k;
     if (!load(c, ref, &k)) return;
-    reply_json(c->out, 200, json_pack("{s:s,s:o}", "key", k.id, "info", key_json(&k, NULL)));
+    reply_json(c->out, 200, json_pack("{s:s,s:o}", "key", k.id, "info", key_json(c->s, c->now, &k, NULL)));
     store_key_clear(&k);
 }
 
@@ -604,6 +675,372 @@ static void op_ll_delete(op_ctx *c)
 out:
     json_decref(refs);
     json_decref(ids);
+}
+
+/* ---- teams ------------------------------------------------------------------------------------ */
+
+static json_t *team_json(op_ctx *c, const store_team *t)
+{
+    json_t *metadata = json_loads(t->metadata ? t->metadata : "{}", 0, NULL);
+    json_t *j = json_object();
+    json_object_set_new(j, "team_id", json_string(t->id));
+    json_object_set_new(j, "team_alias", string_or_null(t->alias));
+    json_object_set_new(j, "models", list_json(t->models, t->nmodels));
+    json_object_set_new(j, "max_budget", t->max_budget >= 0 ? json_real(t->max_budget) : json_null());
+    json_object_set_new(j, "soft_budget", t->soft_budget >= 0 ? json_real(t->soft_budget) : json_null());
+    json_object_set_new(j, "budget_duration", duration_json(t->budget_duration));
+    add_spend(j, c->s, 't', t->id, t->budget_duration, c->now);
+    json_object_set_new(j, "rpm_limit", t->rpm_limit >= 0 ? json_integer(t->rpm_limit) : json_null());
+    json_object_set_new(j, "tpm_limit", t->tpm_limit >= 0 ? json_integer(t->tpm_limit) : json_null());
+    json_object_set_new(j, "blocked", json_boolean(t->blocked));
+    json_object_set_new(j, "metadata", metadata ? metadata : json_object());
+    json_object_set_new(j, "created_at", time_json(t->created_at));
+    json_object_set_new(j, "updated_at", time_json(t->updated_at));
+    return j;
+}
+
+/* A team's fields from body into t (absent ones left alone); skip: a field the operation reads
+ * itself. LiteLLM's names. */
+static bool team_fields(json_t *body, store_team *t, const char *skip, char *err, size_t errlen)
+{
+    static const char *const known[] = {"team_alias",  "models",          "max_budget",
+                                        "soft_budget", "budget_duration", "rpm_limit",
+                                        "tpm_limit",   "metadata",        "blocked"};
+    const char *name;
+    json_t *v;
+    json_object_foreach(body, name, v)
+    {
+        bool ok = skip && !strcmp(name, skip);
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
+            ok = !strcmp(name, known[i]);
+        if (!ok) {
+            snprintf(err, errlen,
+                     "unknown field '%.64s' (known: team_id, team_alias, models, max_budget, soft_budget, "
+                     "budget_duration, rpm_limit, tpm_limit, metadata, blocked)",
+                     name);
+            return false;
+        }
+    }
+    if ((v = json_object_get(body, "team_alias")) && !read_name(v, "team_alias", &t->alias, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "models")) &&
+        !read_names(v, "models", STORE_MODELS_MAX, &t->models, &t->nmodels, err, errlen))
+        return false;
+    if (!read_budgets(body, &t->max_budget, &t->soft_budget, &t->budget_duration, err, errlen)) return false;
+    if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &t->rpm_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &t->tpm_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "metadata"))) {
+        if (!json_is_object(v)) {
+            snprintf(err, errlen, "'metadata' must be an object");
+            return false;
+        }
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        if (strlen(text) > STORE_JSON_MAX) {
+            free(text);
+            snprintf(err, errlen, "'metadata' is longer than %d bytes as JSON", STORE_JSON_MAX);
+            return false;
+        }
+        free(t->metadata);
+        t->metadata = text;
+    }
+    if ((v = json_object_get(body, "blocked"))) {
+        if (!json_is_boolean(v)) {
+            snprintf(err, errlen, "'blocked' must be true or false");
+            return false;
+        }
+        t->blocked = json_is_true(v);
+    }
+    return true;
+}
+
+static void reply_team_error(admin_reply *out, store *s, store_result r, const char *ref)
+{
+    if (r == STORE_NOT_FOUND)
+        reply_error(out, 404, "team_not_found", "no team %.256s", ref);
+    else if (r == STORE_CONFLICT)
+        reply_error(out, 409, "team_exists", "another team has this team_id or team_alias");
+    else
+        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
+}
+
+static void op_team_create(op_ctx *c)
+{
+    store_team t = {
+        .max_budget = -1, .soft_budget = -1, .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+    char err[512];
+    json_t *id = json_object_get(c->body, "team_id");
+    if (id && !json_is_null(id)) {
+        if (!read_name(id, "team_id", &t.id, err, sizeof err)) {
+            reply_error(c->out, 400, "invalid_field", "%s", err);
+            return;
+        }
+    } else { /* LiteLLM makes one when none is given */
+        char made[STORE_ID_MAX + 1], id_text[STORE_ID_MAX + 8];
+        access_key_new_id(made); /* "key_" + 24 hex: the same randomness under a team's prefix */
+        snprintf(id_text, sizeof id_text, "team_%s", made + 4);
+        t.id = xstrdup(id_text);
+    }
+    if (!team_fields(c->body, &t, "team_id", err, sizeof err)) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_team_clear(&t);
+        return;
+    }
+    t.created_at = t.updated_at = c->now;
+    if (!t.metadata) t.metadata = xstrdup("{}");
+    store_result r = store_team_insert(c->s, &t);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, team_json(c, &t));
+    else
+        reply_team_error(c->out, c->s, r, t.id);
+    store_team_clear(&t);
+}
+
+typedef struct team_list_ctx {
+    op_ctx *c;
+    json_t *data;
+} team_list_ctx;
+
+static void on_team_row(const store_team *t, void *ud)
+{
+    team_list_ctx *l = ud;
+    json_array_append_new(l->data, team_json(l->c, t));
+}
+
+/* Every team as a JSON list; NULL after answering with the error. */
+static json_t *team_list(op_ctx *c)
+{
+    team_list_ctx l = {c, json_array()};
+    store_result r = store_teams_each(c->s, on_team_row, &l);
+    if (r == STORE_OK) return l.data;
+    json_decref(l.data);
+    reply_team_error(c->out, c->s, r, "");
+    return NULL;
+}
+
+static void op_team_list(op_ctx *c)
+{
+    json_t *data = team_list(c);
+    if (data) reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
+static bool load_team(op_ctx *c, const char *ref, store_team *t)
+{
+    store_result r = store_team_get(c->s, ref, t);
+    if (r == STORE_OK) return true;
+    reply_team_error(c->out, c->s, r, ref);
+    return false;
+}
+
+static void op_team_show(op_ctx *c)
+{
+    store_team t;
+    if (!load_team(c, c->id, &t)) return;
+    reply_json(c->out, 200, team_json(c, &t));
+    store_team_clear(&t);
+}
+
+static void team_change(op_ctx *c, const char *ref, const char *skip)
+{
+    store_team t;
+    char err[512];
+    if (!load_team(c, ref, &t)) return;
+    if (!team_fields(c->body, &t, skip, err, sizeof err)) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_team_clear(&t);
+        return;
+    }
+    t.updated_at = c->now;
+    store_result r = store_team_update(c->s, &t);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, team_json(c, &t));
+    else
+        reply_team_error(c->out, c->s, r, ref);
+    store_team_clear(&t);
+}
+
+static void op_team_update(op_ctx *c)
+{
+    team_change(c, c->id, NULL);
+}
+
+static void op_team_delete(op_ctx *c)
+{
+    store_team t;
+    if (!load_team(c, c->id, &t)) return;
+    store_result r = store_team_delete(c->s, t.id);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, json_pack("{s:s,s:b}", "team_id", t.id, "deleted", 1));
+    else
+        reply_team_error(c->out, c->s, r, c->id);
+    store_team_clear(&t);
+}
+
+/* LiteLLM's team_id in a body; NULL after answering. */
+static const char *body_team(op_ctx *c)
+{
+    const char *ref = json_string_value(json_object_get(c->body, "team_id"));
+    if (!ref || !*ref) reply_error(c->out, 400, "missing_team_id", "the body needs \"team_id\"");
+    return ref && *ref ? ref : NULL;
+}
+
+static void op_ll_team_update(op_ctx *c)
+{
+    const char *ref = body_team(c);
+    if (ref) team_change(c, ref, "team_id");
+}
+
+static void op_ll_team_info(op_ctx *c)
+{
+    char ref[STORE_NAME_MAX + 1];
+    if (!query_value(c->req->query, "team_id", ref, sizeof ref) || !*ref) {
+        reply_error(c->out, 400, "missing_team_id", "add ?team_id= with the team's id or alias");
+        return;
+    }
+    store_team t;
+    if (!load_team(c, ref, &t)) return;
+    reply_json(c->out, 200, json_pack("{s:s,s:o}", "team_id", t.id, "team_info", team_json(c, &t)));
+    store_team_clear(&t);
+}
+
+static void op_ll_team_list(op_ctx *c)
+{
+    json_t *data = team_list(c);
+    if (data) reply_json(c->out, 200, data); /* LiteLLM answers with the list itself */
+}
+
+/* {"team_ids": [...]}: every one must exist, then all go. */
+static void op_ll_team_delete(op_ctx *c)
+{
+    json_t *ids = json_object_get(c->body, "team_ids");
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > 1000) {
+        reply_error(c->out, 400, "missing_team_ids",
+                    "the body needs \"team_ids\": a list of 1 to 1000 team ids");
+        return;
+    }
+    size_t i;
+    json_t *ref;
+    json_array_foreach(ids, i, ref)
+    {
+        store_team t;
+        if (!json_is_string(ref)) {
+            reply_error(c->out, 400, "invalid_field", "\"team_ids\" holds strings");
+            return;
+        }
+        if (!load_team(c, json_string_value(ref), &t)) return;
+        store_team_clear(&t);
+    }
+    json_array_foreach(ids, i, ref)
+    {
+        store_result r = store_team_delete(c->s, json_string_value(ref));
+        if (r != STORE_OK && r != STORE_NOT_FOUND) {
+            reply_team_error(c->out, c->s, r, json_string_value(ref));
+            return;
+        }
+    }
+    reply_json(c->out, 200, json_pack("{s:O}", "deleted_teams", ids));
+}
+
+/* ---- spend ------------------------------------------------------------------------------------ */
+
+/* A time as the API takes it: "2026-12-06", "2026-12-06T16:00:00Z" or seconds since 1970. A
+ * date alone is its day's start; end_of_day: its next day's start (a "to" date is inclusive). */
+static bool parse_when(const char *text, bool end_of_day, int64_t *out)
+{
+    struct tm tm = {0};
+    char *end;
+    if (*text && strspn(text, "0123456789") == strlen(text) && strlen(text) <= 12) {
+        *out = strtoll(text, &end, 10);
+        return true;
+    }
+    end = strptime(text, "%Y-%m-%d", &tm);
+    if (!end) return false;
+    bool date_only = *end == '\0';
+    if (!date_only) {
+        end = strptime(end, "T%H:%M:%S", &tm);
+        if (!end || (*end && strcmp(end, "Z"))) return false;
+    }
+    *out = (int64_t)timegm(&tm) + (date_only && end_of_day ? 86400 : 0);
+    return true;
+}
+
+typedef struct spend_ctx {
+    const char *by;
+    json_t *data;
+    spend_row total;
+} spend_ctx;
+
+static json_t *spend_totals_json(const spend_row *t)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "requests", (json_int_t)t->requests, "prompt_tokens",
+                     (json_int_t)t->prompt_tokens, "completion_tokens", (json_int_t)t->completion_tokens,
+                     "cached_tokens", (json_int_t)t->cached_tokens, "reasoning_tokens",
+                     (json_int_t)t->reasoning_tokens, "cost_usd", t->cost_usd);
+}
+
+static void on_spend_group(const char *group, const spend_row *t, void *ud)
+{
+    spend_ctx *sc = ud;
+    json_t *row = spend_totals_json(t);
+    if (!strcmp(sc->by, "day") || !strcmp(sc->by, "hour")) {
+        char when[32];
+        time_t tt = (time_t)strtoll(group, NULL, 10);
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, !strcmp(sc->by, "day") ? "%Y-%m-%d" : "%Y-%m-%dT%H:00:00Z", &tm);
+        json_object_set_new(row, sc->by, json_string(when));
+    } else {
+        json_object_set_new(row,
+                            !strcmp(sc->by, "key")    ? "key_id"
+                            : !strcmp(sc->by, "team") ? "team_id"
+                                                      : "model",
+                            *group ? json_string(group) : json_null());
+    }
+    json_array_append_new(sc->data, row);
+    sc->total.requests += t->requests;
+    sc->total.prompt_tokens += t->prompt_tokens;
+    sc->total.completion_tokens += t->completion_tokens;
+    sc->total.cached_tokens += t->cached_tokens;
+    sc->total.reasoning_tokens += t->reasoning_tokens;
+    sc->total.cost_usd += t->cost_usd;
+}
+
+/* GET /admin/spend?group_by=key|team|model|day|hour&from=…&to=… */
+static void op_spend(op_ctx *c)
+{
+    char by[16] = "key", from_text[64] = "", to_text[64] = "";
+    if (query_value(c->req->query, "group_by", by, sizeof by) && strcmp(by, "key") && strcmp(by, "team") &&
+        strcmp(by, "model") && strcmp(by, "day") && strcmp(by, "hour")) {
+        reply_error(c->out, 400, "invalid_group_by", "group_by must be key, team, model, day or hour");
+        return;
+    }
+    int64_t from = 0, to = 0;
+    if (query_value(c->req->query, "from", from_text, sizeof from_text) &&
+        !parse_when(from_text, false, &from)) {
+        reply_error(c->out, 400, "invalid_from",
+                    "from must be a date (2026-12-06), a time (2026-12-06T16:00:00Z) "
+                    "or seconds since 1970");
+        return;
+    }
+    if (query_value(c->req->query, "to", to_text, sizeof to_text) && !parse_when(to_text, true, &to)) {
+        reply_error(c->out, 400, "invalid_to",
+                    "to must be a date (2026-12-06, inclusive), a time "
+                    "(2026-12-06T16:00:00Z) or seconds since 1970");
+        return;
+    }
+    spend_ctx sc = {.by = by, .data = json_array()};
+    /* an hour counts when it starts in [from, to): from is rounded down to its hour */
+    store_result r = store_spend_query(c->s, by, from - from % 3600, to, on_spend_group, &sc);
+    if (r != STORE_OK) {
+        json_decref(sc.data);
+        reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
+        return;
+    }
+    json_t *j =
+        json_pack("{s:s,s:o,s:o,s:o,s:o}", "group_by", by, "from", from ? time_json(from) : json_null(), "to",
+                  to ? time_json(to) : json_null(), "data", sc.data, "total", spend_totals_json(&sc.total));
+    reply_json(c->out, 200, j);
 }
 
 /* ---- virtual keys ----------------------------------------------------------------------------- */
@@ -883,6 +1320,12 @@ static const admin_route routes[] = {
     {HTTP_POST, "/admin/keys/{id}/disable", op_disable},
     {HTTP_POST, "/admin/keys/{id}/enable", op_enable},
     {HTTP_POST, "/admin/keys/{id}/rotate", op_rotate},
+    {HTTP_POST, "/admin/teams", op_team_create},
+    {HTTP_GET, "/admin/teams", op_team_list},
+    {HTTP_GET, "/admin/teams/{id}", op_team_show},
+    {HTTP_PATCH, "/admin/teams/{id}", op_team_update},
+    {HTTP_DELETE, "/admin/teams/{id}", op_team_delete},
+    {HTTP_GET, "/admin/spend", op_spend},
     {HTTP_POST, "/admin/virtual-keys", op_vkey_create},
     {HTTP_GET, "/admin/virtual-keys", op_vkey_list},
     {HTTP_GET, "/admin/virtual-keys/{id}", op_vkey_show},
@@ -902,6 +1345,11 @@ static const admin_route routes[] = {
     {HTTP_POST, "/key/block", op_ll_block},
     {HTTP_POST, "/key/unblock", op_ll_unblock},
     {HTTP_GET, "/key/list", op_ll_list},
+    {HTTP_POST, "/team/new", op_team_create},
+    {HTTP_GET, "/team/info", op_ll_team_info},
+    {HTTP_POST, "/team/update", op_ll_team_update},
+    {HTTP_POST, "/team/delete", op_ll_team_delete},
+    {HTTP_GET, "/team/list", op_ll_team_list},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -918,7 +1366,8 @@ void admin_route_at(size_t i, int *method, const char **pattern)
 
 bool admin_path(const char *path)
 {
-    return !strncmp(path, "/admin/", 7) || !strcmp(path, "/admin") || !strncmp(path, "/key/", 5);
+    return !strncmp(path, "/admin/", 7) || !strcmp(path, "/admin") || !strncmp(path, "/key/", 5) ||
+           !strncmp(path, "/team/", 6);
 }
 
 /* Whether path matches pattern; the {id} segment (percent-decoded, 1..STORE_NAME_MAX bytes)

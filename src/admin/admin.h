@@ -1,5 +1,6 @@
 /* admin.h — the admin API: gateway keys created, listed, shown, updated, disabled, rotated and
- * deleted, as JSON in and out; and `aigw keys`, the command line that speaks it.
+ * deleted; teams; spend grouped by key, team, model, day or hour — as JSON in and out; and
+ * `aigw keys`, `aigw teams` and `aigw spend`, the command lines that speak it.
  *
  * Two spellings of the same operations:
  *   /admin/keys…          aigw's own (REST: POST to create, GET to list or show, PATCH,
@@ -7,8 +8,10 @@
  *                         document at /admin/openapi.json (admin_openapi_json)
  *   /key/generate, /key/info?key=, /key/update, /key/delete, /key/block, /key/unblock,
  *   /key/list             LiteLLM's proxy, with its field names (models, key_alias, duration,
- *                         metadata, max_budget, rpm_limit, tpm_limit, team_id, user_id), so
- *                         scripts written for it work unchanged
+ *                         metadata, max_budget, soft_budget, budget_duration, rpm_limit,
+ *                         tpm_limit, team_id, user_id), so scripts written for it work unchanged
+ *   /admin/teams…, /admin/spend   teams (REST, as keys) and spend (?group_by=&from=&to=)
+ *   /team/new, /team/info?team_id=, /team/update, /team/delete, /team/list   LiteLLM's teams
  *
  * admin_handle runs an operation against a store, synchronously: the gateway calls it on the
  * store's own thread (never a worker's loop), `aigw keys` on its own when no gateway answers.
@@ -71,5 +74,9 @@ char *admin_config_redact(const char *src, size_t len, size_t *out_len);
  * Return the exit code. */
 int admin_keys_command(int argc, char **argv);
 int admin_vkeys_command(int argc, char **argv);
+/* `aigw spend …` (argv from after "spend"): see its --help. Returns the exit code. */
+int admin_spend_command(int argc, char **argv);
+/* `aigw teams …` (argv from after "teams"): see its --help. Returns the exit code. */
+int admin_teams_command(int argc, char **argv);
 
 #endif

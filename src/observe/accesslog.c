@@ -307,6 +307,11 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             buf_append_str(b, who[i].name);
             accesslog_string(b, who[i].value, strlen(who[i].value));
         }
+    if (r->soft_budget_exceeded) {
+        buf_append_lit(b, ",\"soft_budget_exceeded\":\"");
+        buf_append_str(b, r->soft_budget_exceeded);
+        buf_append_lit(b, "\"");
+    }
     if (r->ingress) {
         buf_append_lit(b, ",\"ingress\":\"");
         buf_append_str(b, r->ingress);

@@ -67,6 +67,8 @@ typedef struct exchange_record {
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */
     const char *key_id, *key_alias, *team, *user;
+    /* whose soft budget this request's key was over when it started ("key", "team"), or NULL */
+    const char *soft_budget_exceeded;
     /* the trace, when this request's spans are recorded (NULL otherwise): 16 and 8 bytes; the
      * parent is the client's span (NULL when the trace began here) */
     const uint8_t *trace_id, *span_id, *parent_span_id;

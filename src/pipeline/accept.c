@@ -71,7 +71,7 @@ static void answer_models(exchange *x)
     const char *first = NULL, *last = NULL;
     for (size_t i = 0; i < cfg->ntrees + cfg->nroutes; i++) {
         const char *owner, *name = served_model_name(cfg, i, &owner);
-        if (!name || !access_model_allowed(x->key, name, strlen(name))) continue;
+        if (!name || !auth_model_allowed(x, name, strlen(name))) continue;
         if (first) buf_append_lit(&out, ",");
         if (!first) first = name;
         last = name;
@@ -130,7 +130,7 @@ static void answer_model(exchange *x)
     for (size_t i = 0; valid && i < cfg->ntrees + cfg->nroutes; i++) {
         const char *owner, *name = served_model_name(cfg, i, &owner);
         if (!name || strcmp(name, id) != 0) continue;
-        if (!access_model_allowed(x->key, name, strlen(name))) {
+        if (!auth_model_allowed(x, name, strlen(name))) {
             if (anthropic) x->ingress = WIRE_ANTHROPIC;
             char msg[400];
             snprintf(msg, sizeof msg, "This gateway key may not use the model `%.256s`", id);

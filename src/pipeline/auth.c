@@ -173,6 +173,19 @@ void auth_refuse(exchange *x, int status, const char *code, const char *param, c
 
 #define refuse auth_refuse
 
+const store_team *auth_key_team(exchange *x)
+{
+    const auth_state *as = exchange_state(x, &stage_auth);
+    return x->key && as && as->snap ? key_snapshot_team(as->snap, x->key->team) : NULL;
+}
+
+bool auth_model_allowed(exchange *x, const char *model, size_t len)
+{
+    const store_team *team = auth_key_team(x);
+    return access_model_allowed(x->key, model, len) &&
+           (!team || access_models_allow(team->models, team->nmodels, model, len));
+}
+
 static stage_result auth_on_request(exchange *x, void *state)
 {
     auth_state *as = state;
@@ -283,7 +296,9 @@ const stage stage_auth = {
 static stage_result key_models_on_request(exchange *x, void *state)
 {
     const store_key *k = x->key;
-    if (!k || !k->nmodels) return STAGE_DECLINED;
+    const store_team *team = auth_key_team(x);
+    bool team_bound = team && team->nmodels;
+    if (!k || (!k->nmodels && !team_bound)) return STAGE_DECLINED;
     if (!access_model_allowed(k, x->model, x->model_len)) {
         char msg[400];
         snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,
@@ -291,11 +306,18 @@ static stage_result key_models_on_request(exchange *x, void *state)
         refuse(x, 403, "model_not_allowed", "model", msg);
         return STAGE_DONE;
     }
+    if (team_bound && !access_models_allow(team->models, team->nmodels, x->model, x->model_len)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "This gateway key's team may not use the model `%.*s`", (int)x->model_len,
+                 x->model);
+        refuse(x, 403, "model_not_allowed", "model", msg);
+        return STAGE_DONE;
+    }
     /* a request config could name any provider and model: not for a key limited to some */
     if (exchange_header(x, "x-aigw-config") || exchange_header(x, "x-portkey-config")) {
         refuse(x, 403, "config_not_allowed", NULL,
-               "This gateway key is limited to some models, so it may not send a request config "
-               "(x-aigw-config / x-portkey-config)");
+               "This gateway key (or its team) is limited to some models, so it may not send a request "
+               "config (x-aigw-config / x-portkey-config)");
         return STAGE_DONE;
     }
     return STAGE_NEXT;

@@ -118,6 +118,7 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
+    const char *budget_note; /* a soft budget passed (budget.c): "key" or "team", for the log */
 
     /* the trace (trace_stage.c): ids, the client's parent span, whether spans are recorded
      * (sampled) and whether a traceparent goes upstream; tracestate as the client sent it */

@@ -52,7 +52,8 @@ static const stage *const stages[] = {
     &stage_accept,
     &stage_auth,            /* AUTH */
     &stage_local,
-    TEST_STAGE_WAIT         /* ADMIT */
+    &stage_budget,          /* ADMIT */
+    TEST_STAGE_WAIT
     &stage_decode,          /* DECODE */
     &stage_key_models,
     TEST_STAGE_CANONICAL    /* PROMPT */
@@ -572,6 +573,7 @@ static void pipeline_on_done(http_request *req)
         .stream = x->stream,
         .cost_usd = -1,
         .error = x->error_note,
+        .soft_budget_exceeded = x->budget_note,
     };
     if (x->key) {
         r.key_id = x->key->id;

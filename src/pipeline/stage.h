@@ -5,7 +5,7 @@
  *
  *   ACCEPT   method + path → endpoint (404 / 405); local endpoints answer here
  *   AUTH     who is asking (gateway keys: 401), and local answers that depend on it
- *   ADMIT    may they, now (rate limits, budgets)                            — no stage yet
+ *   ADMIT    may they, now (budgets: budget.c; rate limits)
  *   DECODE   the body: valid JSON, `model`, `stream` (400)
  *   PROMPT   a stored template rendered into the request                     — no stage yet
  *   PLAN     the route tree and a walk through it (404 model_not_found)

@@ -1,9 +1,10 @@
 /* stages.h — inside the pipeline only: the built-in stages, one file each, and what they share.
  *
- * pipeline.c lists them in its stage table by phase: accept.c (ACCEPT), decode.c (DECODE),
- * plan.c (PLAN), execute.c (EXECUTE), record.c (the access log, an observer), metrics_stage.c
- * (Prometheus metrics, an observer, and GET /metrics), trace_stage.c (OpenTelemetry: the trace
- * context at ACCEPT, spans as an observer). */
+ * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
+ * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
+ * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), execute.c (EXECUTE),
+ * record.c (the access log, an observer), metrics_stage.c (Prometheus metrics, an observer,
+ * and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
@@ -21,6 +22,8 @@ void answer_metrics(exchange *x);
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+/* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
+extern const stage stage_budget;
 
 struct store_service;
 struct access_secret;
@@ -31,6 +34,11 @@ struct store_service *auth_service(void);
  * x-should-retry: false. */
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
 const struct access_secret *auth_secret(void);
+/* The team of the request's gateway key, from the snapshot the key lives in; NULL when the key
+ * has no team, its team is not in the store, or there is no key. */
+const struct store_team *auth_key_team(exchange *x);
+/* Whether the request's key and its team may use the model (no key: yes). */
+bool auth_model_allowed(exchange *x, const char *model, size_t len);
 
 /* The secret of the virtual key name for x, from the snapshot x started with (valid until x is
  * released). NOT_ALLOWED: x's gateway key names the virtual keys it may use and not this one. */

@@ -1,6 +1,6 @@
-/* store.c — the store (store.h): its schema's numbered migrations and the gateway keys' and
- * virtual keys' rows, written once on the SQL driver of db.h, so the same queries run on SQLite (one file,
- * the default) and on PostgreSQL (shared by many instances).
+/* store.c — the store (store.h): its schema's numbered migrations and the rows of gateway
+ * keys, teams, spend and virtual keys, written once on the SQL driver of db.h, so the same
+ * queries run on SQLite (one file, the default) and on PostgreSQL (shared by many instances).
  *
  * Migrations are an array: migration i (from 1) takes the schema from version i-1 to i, and
  * schema_version holds the number applied. They run in one write transaction — on SQLite BEGIN
@@ -14,15 +14,18 @@
  *
  * Lists (models, tags) and metadata are JSON text in their columns: they are read whole with
  * the key and never queried by part. Limits and budgets have their columns already (LiteLLM's
- * names). A virtual key's row holds its secret only sealed (vault.h: nonce and ciphertext in
- * two blobs); sealing and opening happen here, on the store's thread, with the vault key the
- * owner set (store_set_vault), so neither database ever sees the plaintext. Spend and teams
- * come as further migrations — the schema grows, it is not rewritten. Every write bumps meta.keys_version in
- * its transaction (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
+ * names). Migration 2 adds teams, spend_hourly (one row per hour, key, team and model, added
+ * to by upserts: a day is a sum of hours) and budget_spend (each key's and team's spend in the
+ * budget period it was last written in: periods of seconds cannot be read from hours).
+ * Migration 3 adds virtual keys: a row holds its secret only sealed (vault.h: nonce and
+ * ciphertext in two blobs); sealing and opening happen here, on the store's thread, with the
+ * vault key the owner set (store_set_vault), so neither database ever sees the plaintext. The
+ * schema grows, it is not rewritten. Every write bumps meta.keys_version in its transaction
+ * (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
  * NOTIFYs, so a listening instance hears of it at once.
  *
- * Adding a table (spend, teams, virtual keys): a migration at the end of the array (with a
- * postgres_sql only where a type differs, BLOB → BYTEA), and its functions here on db.h —
+ * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
+ * differs, BLOB → BYTEA), and its functions here on db.h —
  * db_prepare with `?` placeholders, db_bind_*, db_step, db_column_*, db_finalize; a write runs
  * between db_begin_write and COMMIT and ends with bump_version when the snapshot must see it.
  * No SQLite or libpq call belongs in this file. */
@@ -102,7 +105,46 @@ static const migration migrations[] = {
      "  updated_at BIGINT NOT NULL"
      ");"
      "CREATE INDEX keys_team ON keys (team_id);"},
-    /* 2: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
+    /* 2: spend, budgets and teams */
+    {"ALTER TABLE keys ADD COLUMN soft_budget DOUBLE PRECISION;"
+     "ALTER TABLE keys ADD COLUMN budget_duration BIGINT;"
+     "CREATE TABLE teams ("
+     "  id TEXT PRIMARY KEY,"
+     "  alias TEXT UNIQUE,"
+     "  models TEXT NOT NULL DEFAULT '[]',"
+     "  max_budget DOUBLE PRECISION,"
+     "  soft_budget DOUBLE PRECISION,"
+     "  budget_duration BIGINT,"
+     "  rpm_limit BIGINT,"
+     "  tpm_limit BIGINT,"
+     "  blocked INTEGER NOT NULL DEFAULT 0,"
+     "  metadata TEXT NOT NULL DEFAULT '{}',"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "CREATE TABLE spend_hourly ("
+     "  hour BIGINT NOT NULL,"
+     "  key_id TEXT NOT NULL,"
+     "  team_id TEXT NOT NULL,"
+     "  model TEXT NOT NULL,"
+     "  requests BIGINT NOT NULL,"
+     "  prompt_tokens BIGINT NOT NULL,"
+     "  completion_tokens BIGINT NOT NULL,"
+     "  cached_tokens BIGINT NOT NULL,"
+     "  reasoning_tokens BIGINT NOT NULL,"
+     "  cost_usd DOUBLE PRECISION NOT NULL,"
+     "  PRIMARY KEY (hour, key_id, team_id, model)"
+     ");"
+     "CREATE TABLE budget_spend ("
+     "  kind TEXT NOT NULL,"
+     "  id TEXT NOT NULL,"
+     "  period_start BIGINT NOT NULL,"
+     "  spend DOUBLE PRECISION NOT NULL,"
+     "  PRIMARY KEY (kind, id)"
+     ");"
+     "INSERT INTO meta (name, value) VALUES ('spend_version', 0);",
+     NULL},
+    /* 3: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
     {"CREATE TABLE virtual_keys ("
      "  name TEXT PRIMARY KEY,"
      "  provider TEXT NOT NULL,"
@@ -329,7 +371,7 @@ void store_close(store *s)
 
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
-    "rpm_limit, tpm_limit, created_at, updated_at, virtual_keys";
+    "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, virtual_keys";
 
 static char *column_text(db_stmt *st, int i)
 {
@@ -387,7 +429,26 @@ static void row_to_key(db_stmt *st, store_key *k)
     k->tpm_limit = db_column_is_null(st, 13) ? STORE_LIMIT_NONE : db_column_int64(st, 13);
     k->created_at = db_column_int64(st, 14);
     k->updated_at = db_column_int64(st, 15);
-    json_list(db_column_text(st, 16), STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys);
+    k->soft_budget = db_column_is_null(st, 16) ? -1 : db_column_double(st, 16);
+    k->budget_duration = db_column_int64(st, 17);
+    json_list(db_column_text(st, 18), STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys);
+}
+
+/* A budget (negative: none) or a limit (negative: none) as a value or NULL. */
+static void bind_money(db_stmt *st, int i, double v)
+{
+    if (v >= 0)
+        db_bind_double(st, i, v);
+    else
+        db_bind_null(st, i);
+}
+
+static void bind_limit(db_stmt *st, int i, int64_t v)
+{
+    if (v >= 0)
+        db_bind_int64(st, i, v);
+    else
+        db_bind_null(st, i);
 }
 
 /* Binds a key's columns in key_columns' order from 1. */
@@ -425,8 +486,10 @@ static void bind_key(db_stmt *st, const store_key *k)
         db_bind_null(st, 14);
     db_bind_int64(st, 15, k->created_at);
     db_bind_int64(st, 16, k->updated_at);
+    bind_money(st, 17, k->soft_budget);
+    bind_limit(st, 18, k->budget_duration > 0 ? k->budget_duration : -1);
     char *vkeys = json_list_text(k->virtual_keys, k->nvirtual_keys);
-    db_bind_text(st, 17, vkeys);
+    db_bind_text(st, 19, vkeys);
     free(vkeys);
 }
 
@@ -483,7 +546,7 @@ static db_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
              key_columns);
     db_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
@@ -496,7 +559,8 @@ store_result store_key_update(store *s, const store_key *k)
     db_stmt *st = prepare(s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
                              "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
                              "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
-                             "created_at = ?15, updated_at = ?16, virtual_keys = ?17 WHERE id = ?1");
+                             "created_at = ?15, updated_at = ?16, soft_budget = ?17, budget_duration = ?18, "
+                             "virtual_keys = ?19 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);
@@ -571,6 +635,295 @@ store_result store_keys_version(store *s, uint64_t *version)
         return STORE_ERROR;
     *version = (uint64_t)v;
     return STORE_OK;
+}
+
+/* ---- teams -------------------------------------------------------------------------------------- */
+
+static const char team_columns[] = "id, alias, models, max_budget, soft_budget, budget_duration, rpm_limit, "
+                                   "tpm_limit, blocked, metadata, created_at, updated_at";
+
+void store_team_clear(store_team *t)
+{
+    free(t->id);
+    free(t->alias);
+    for (size_t i = 0; i < t->nmodels; i++)
+        free(t->models[i]);
+    free(t->models);
+    free(t->metadata);
+    memset(t, 0, sizeof *t);
+}
+
+static void row_to_team(db_stmt *st, store_team *t)
+{
+    memset(t, 0, sizeof *t);
+    t->id = column_text(st, 0);
+    if (!t->id) t->id = xstrdup("");
+    t->alias = column_text(st, 1);
+    json_list(db_column_text(st, 2), STORE_MODELS_MAX, &t->models, &t->nmodels);
+    t->max_budget = db_column_is_null(st, 3) ? -1 : db_column_double(st, 3);
+    t->soft_budget = db_column_is_null(st, 4) ? -1 : db_column_double(st, 4);
+    t->budget_duration = db_column_int64(st, 5);
+    t->rpm_limit = db_column_is_null(st, 6) ? STORE_LIMIT_NONE : db_column_int64(st, 6);
+    t->tpm_limit = db_column_is_null(st, 7) ? STORE_LIMIT_NONE : db_column_int64(st, 7);
+    t->blocked = db_column_int64(st, 8) != 0;
+    t->metadata = column_text(st, 9);
+    if (!t->metadata) t->metadata = xstrdup("{}");
+    t->created_at = db_column_int64(st, 10);
+    t->updated_at = db_column_int64(st, 11);
+}
+
+/* Binds a team's columns in team_columns' order from 1. */
+static void bind_team(db_stmt *st, const store_team *t)
+{
+    db_bind_text(st, 1, t->id);
+    db_bind_text(st, 2, t->alias);
+    char *models = json_list_text(t->models, t->nmodels);
+    db_bind_text(st, 3, models);
+    free(models);
+    bind_money(st, 4, t->max_budget);
+    bind_money(st, 5, t->soft_budget);
+    bind_limit(st, 6, t->budget_duration > 0 ? t->budget_duration : -1);
+    bind_limit(st, 7, t->rpm_limit);
+    bind_limit(st, 8, t->tpm_limit);
+    db_bind_int64(st, 9, t->blocked ? 1 : 0);
+    db_bind_text(st, 10, t->metadata ? t->metadata : "{}");
+    db_bind_int64(st, 11, t->created_at);
+    db_bind_int64(st, 12, t->updated_at);
+}
+
+store_result store_team_insert(store *s, const store_team *t)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO teams (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", team_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    bind_team(st, t);
+    return write_one(s, st);
+}
+
+store_result store_team_update(store *s, const store_team *t)
+{
+    db_stmt *st = prepare(s, "UPDATE teams SET alias = ?2, models = ?3, max_budget = ?4, soft_budget = ?5, "
+                             "budget_duration = ?6, rpm_limit = ?7, tpm_limit = ?8, blocked = ?9, "
+                             "metadata = ?10, created_at = ?11, updated_at = ?12 WHERE id = ?1");
+    if (!st) return STORE_ERROR;
+    bind_team(st, t);
+    return write_one(s, st);
+}
+
+store_result store_team_delete(store *s, const char *id)
+{
+    db_stmt *st = prepare(s, "DELETE FROM teams WHERE id = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, id);
+    return write_one(s, st);
+}
+
+store_result store_team_get(store *s, const char *ref, store_team *out)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM teams WHERE id = ?1 OR alias = ?1 ORDER BY id = ?1 DESC LIMIT 1", team_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, ref);
+    db_status rc = db_step(st);
+    store_result r = STORE_NOT_FOUND;
+    if (rc == DB_ROW) {
+        row_to_team(st, out);
+        r = STORE_OK;
+    } else if (rc != DB_DONE) {
+        r = db_failed(s);
+    }
+    db_finalize(st);
+    return r;
+}
+
+store_result store_teams_each(store *s, void (*fn)(const store_team *t, void *ud), void *ud)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT %s FROM teams ORDER BY created_at, id", team_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_status rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        store_team t;
+        row_to_team(st, &t);
+        fn(&t, ud);
+        store_team_clear(&t);
+    }
+    store_result r = rc == DB_DONE ? STORE_OK : db_failed(s);
+    db_finalize(st);
+    return r;
+}
+
+/* ---- spend -------------------------------------------------------------------------------------- */
+
+int64_t budget_period_start(int64_t duration, int64_t t)
+{
+    if (duration <= 0) return 0;
+    return t - (t % duration + duration) % duration;
+}
+
+/* Runs one prepared write of a transaction already open, and finalizes it. */
+static bool step_done(store *s, db_stmt *st)
+{
+    if (!st) return false;
+    db_status rc = db_step(st);
+    if (rc != DB_DONE) db_failed(s);
+    db_finalize(st);
+    return rc == DB_DONE;
+}
+
+/* One hour's row added to (the upsert's expressions name their table: PostgreSQL refuses a
+ * bare column that excluded also has). */
+static const char spend_row_sql[] =
+    "INSERT INTO spend_hourly (hour, key_id, team_id, model, requests, prompt_tokens, completion_tokens, "
+    "cached_tokens, reasoning_tokens, cost_usd) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+    "ON CONFLICT (hour, key_id, team_id, model) DO UPDATE SET "
+    "requests = spend_hourly.requests + excluded.requests, "
+    "prompt_tokens = spend_hourly.prompt_tokens + excluded.prompt_tokens, "
+    "completion_tokens = spend_hourly.completion_tokens + excluded.completion_tokens, "
+    "cached_tokens = spend_hourly.cached_tokens + excluded.cached_tokens, "
+    "reasoning_tokens = spend_hourly.reasoning_tokens + excluded.reasoning_tokens, "
+    "cost_usd = spend_hourly.cost_usd + excluded.cost_usd";
+
+/* A budget's delta: the period is the one of the owner's budget_duration as stored now (none:
+ * period 0), read in the same statement so a concurrent change of the duration cannot split
+ * it. The CASTs give PostgreSQL the parameter's type (it infers it from the first use). */
+static const char budget_delta_sql[] =
+    "INSERT INTO budget_spend (kind, id, period_start, spend) VALUES (?1, ?2, COALESCE((SELECT "
+    "CAST(?3 AS BIGINT) - CAST(?3 AS BIGINT) %% budget_duration FROM %s WHERE id = ?2 AND budget_duration > "
+    "0), "
+    "0), ?4) ON CONFLICT (kind, id) DO UPDATE SET spend = CASE WHEN budget_spend.period_start = "
+    "excluded.period_start THEN budget_spend.spend + excluded.spend ELSE excluded.spend END, "
+    "period_start = excluded.period_start";
+
+store_result store_spend_write(store *s, const spend_batch *b)
+{
+    if (!db_begin_write(s->db)) return db_failed(s);
+    bool ok = true;
+    for (size_t i = 0; i < b->nrows && ok; i++) {
+        const spend_row *w = &b->rows[i];
+        db_stmt *st = prepare(s, spend_row_sql);
+        if (st) {
+            db_bind_int64(st, 1, w->hour);
+            db_bind_text(st, 2, w->key_id);
+            db_bind_text(st, 3, w->team_id ? w->team_id : "");
+            db_bind_text(st, 4, w->model ? w->model : "");
+            db_bind_int64(st, 5, w->requests);
+            db_bind_int64(st, 6, w->prompt_tokens);
+            db_bind_int64(st, 7, w->completion_tokens);
+            db_bind_int64(st, 8, w->cached_tokens);
+            db_bind_int64(st, 9, w->reasoning_tokens);
+            db_bind_double(st, 10, w->cost_usd);
+        }
+        ok = step_done(s, st);
+    }
+    for (size_t i = 0; i < b->ndeltas && ok; i++) {
+        const budget_delta *d = &b->deltas[i];
+        char sql[768], kind[2] = {d->kind, 0};
+        snprintf(sql, sizeof sql, budget_delta_sql, d->kind == 't' ? "teams" : "keys");
+        db_stmt *st = prepare(s, sql);
+        if (st) {
+            db_bind_text(st, 1, kind);
+            db_bind_text(st, 2, d->id);
+            db_bind_int64(st, 3, b->now);
+            db_bind_double(st, 4, d->cost_usd);
+        }
+        ok = step_done(s, st);
+    }
+    /* its own counter, without a NOTIFY: another instance sharing the store reloads budgets
+     * when its poll sees it moved, and its keys are not reloaded for spend */
+    if (ok) ok = exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'spend_version'");
+    if (ok && exec(s, "COMMIT")) return STORE_OK;
+    db_rollback(s->db);
+    return STORE_ERROR;
+}
+
+store_result store_budget_spend(store *s, char kind, const char *id, int64_t duration, int64_t now,
+                                double *spend)
+{
+    *spend = 0;
+    db_stmt *st =
+        prepare(s, "SELECT spend FROM budget_spend WHERE kind = ?1 AND id = ?2 AND period_start = ?3");
+    if (!st) return STORE_ERROR;
+    char k[2] = {kind, 0};
+    db_bind_text(st, 1, k);
+    db_bind_text(st, 2, id);
+    db_bind_int64(st, 3, budget_period_start(duration, now));
+    db_status rc = db_step(st);
+    if (rc == DB_ROW) *spend = db_column_double(st, 0);
+    store_result r = rc == DB_ROW || rc == DB_DONE ? STORE_OK : db_failed(s);
+    db_finalize(st);
+    return r;
+}
+
+store_result store__budget_spend_each(
+    store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud)
+{
+    db_stmt *st = prepare(s, "SELECT kind, id, period_start, spend FROM budget_spend ORDER BY kind, id");
+    if (!st) return STORE_ERROR;
+    db_status rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *kind = db_column_text(st, 0);
+        const char *id = db_column_text(st, 1);
+        if (kind && id) fn(kind[0], id, db_column_int64(st, 2), db_column_double(st, 3), ud);
+    }
+    store_result r = rc == DB_DONE ? STORE_OK : db_failed(s);
+    db_finalize(st);
+    return r;
+}
+
+store_result store__spend_version(store *s, uint64_t *version)
+{
+    int64_t v = 0;
+    if (!query_int(s, "SELECT value FROM meta WHERE name = 'spend_version'", NULL, &v, NULL))
+        return STORE_ERROR;
+    *version = (uint64_t)v;
+    return STORE_OK;
+}
+
+store_result store_spend_query(store *s, const char *by, int64_t from, int64_t to,
+                               void (*fn)(const char *group, const spend_row *totals, void *ud), void *ud)
+{
+    static const struct {
+        const char *by, *expr;
+    } groups[] = {{"key", "key_id"},
+                  {"team", "team_id"},
+                  {"model", "model"},
+                  {"day", "CAST(hour - hour % 86400 AS TEXT)"},
+                  {"hour", "CAST(hour AS TEXT)"}};
+    const char *expr = NULL;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (!strcmp(by, groups[i].by)) expr = groups[i].expr;
+    if (!expr) return set_error(s, "spend cannot be grouped by %.32s", by);
+    /* sums of BIGINT are NUMERIC on PostgreSQL: read as text, they parse as integers all the same */
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "SELECT %s AS g, min(hour), sum(requests), sum(prompt_tokens), sum(completion_tokens), "
+             "sum(cached_tokens), sum(reasoning_tokens), sum(cost_usd) FROM spend_hourly "
+             "WHERE hour >= ?1 AND hour < ?2 GROUP BY g ORDER BY %s",
+             expr, !strcmp(by, "day") || !strcmp(by, "hour") ? "min(hour)" : "sum(cost_usd) DESC, g");
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_int64(st, 1, from);
+    db_bind_int64(st, 2, to > 0 ? to : INT64_MAX);
+    db_status rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *g = db_column_text(st, 0);
+        spend_row t = {.hour = db_column_int64(st, 1),
+                       .requests = db_column_int64(st, 2),
+                       .prompt_tokens = db_column_int64(st, 3),
+                       .completion_tokens = db_column_int64(st, 4),
+                       .cached_tokens = db_column_int64(st, 5),
+                       .reasoning_tokens = db_column_int64(st, 6),
+                       .cost_usd = db_column_double(st, 7)};
+        fn(g ? g : "", &t, ud);
+    }
+    store_result r = rc == DB_DONE ? STORE_OK : db_failed(s);
+    db_finalize(st);
+    return r;
 }
 
 /* ---- virtual keys --------------------------------------------------------------------------- */

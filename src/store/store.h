@@ -1,5 +1,5 @@
-/* store.h — the gateway's persistent state (gateway keys and virtual keys today; spend and
- * teams in later slices), behind one interface with two backends: SQLite and PostgreSQL.
+/* store.h — the gateway's persistent state (gateway keys, teams, spend and virtual keys),
+ * behind one interface with two backends: SQLite and PostgreSQL.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -70,11 +70,67 @@ typedef struct store_key {
     char *metadata;      /* a JSON object as text ("{}" when empty) */
     char **virtual_keys; /* names of the virtual keys it may use; none: any */
     size_t nvirtual_keys;
-    /* Policy that later slices enforce; stored and shown already (LiteLLM's names). */
-    double max_budget;            /* USD; negative: none */
+    /* Policy, LiteLLM's names. Budgets: USD per period (budget_duration seconds; 0: one period
+     * for ever); negative: none. rpm/tpm are the limits slice's. */
+    double max_budget, soft_budget;
+    int64_t budget_duration;
     int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
     int64_t created_at, updated_at;
 } store_key;
+
+/* A team: its keys (store_key.team naming its id) share its model globs and its budgets. A
+ * key's team that names no team is a label only (the access log, spend by team). */
+typedef struct store_team {
+    char *id; /* 1..STORE_NAME_MAX bytes */
+    char *alias;
+    char **models; /* globs; none: any */
+    size_t nmodels;
+    double max_budget, soft_budget; /* USD; negative: none */
+    int64_t budget_duration;        /* seconds; 0: none */
+    int64_t rpm_limit, tpm_limit;   /* stored and shown; the limits slice enforces them */
+    bool blocked;
+    char *metadata; /* a JSON object as text */
+    int64_t created_at, updated_at;
+} store_team;
+
+void store_team_clear(store_team *t);
+
+/* Spend: what requests cost, per hour, key, team and model (a day is a sum of hours). The
+ * master key's requests are recorded under key_id "master"; team_id "" is none. */
+typedef struct spend_row {
+    int64_t hour; /* unix seconds, a multiple of 3600 */
+    char key_id[STORE_ID_MAX + 1];
+    char *team_id, *model; /* "" when none */
+    int64_t requests, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    double cost_usd;
+} spend_row;
+
+/* What a budget has spent in its current period: owner is 'k' (a key's id) or 't' (a team's). A
+ * period of duration seconds starts at a multiple of duration since 1970 (UTC midnight for
+ * "1d"); duration 0 is one period for ever. The duration is the key's or team's as stored when
+ * the delta is written. */
+typedef struct budget_delta {
+    char kind; /* 'k' or 't' */
+    char *id;
+    double cost_usd;
+} budget_delta;
+
+/* One worker's flush: rows added to the hourly table and deltas to the budgets' periods, in one
+ * transaction. worker/seq tell the workers which of their flushes the next spend snapshot
+ * holds. */
+#define SPEND_WORKERS_MAX 256
+typedef struct spend_batch {
+    int worker;   /* 0..SPEND_WORKERS_MAX-1 */
+    uint64_t seq; /* 1, 2, … per worker */
+    int64_t now;  /* when it was flushed: the period its deltas count in */
+    spend_row *rows;
+    size_t nrows;
+    budget_delta *deltas;
+    size_t ndeltas;
+} spend_batch;
+
+/* The period that holds t for a duration (seconds; 0: the one period, start 0). */
+int64_t budget_period_start(int64_t duration, int64_t t);
 
 /* Frees what a store_key filled by the store owns, and zeroes it. */
 void store_key_clear(store_key *k);
@@ -138,6 +194,31 @@ store_result store_key_get_by_digest(store *s, const uint8_t digest[STORE_DIGEST
 store_result store_keys_each(store *s, void (*fn)(const store_key *k, void *ud), void *ud);
 store_result store_keys_version(store *s, uint64_t *version);
 
+/* Teams. Writes bump the version counter too (a team's policy is in the key snapshot). */
+store_result store_team_insert(store *s, const store_team *t);
+store_result store_team_update(store *s, const store_team *t); /* every field, by id */
+store_result store_team_delete(store *s, const char *id);
+store_result store_team_get(store *s, const char *ref, store_team *out); /* ref: id or alias */
+store_result store_teams_each(store *s, void (*fn)(const store_team *t, void *ud), void *ud);
+
+/* Spend. store_spend_write: one transaction; it does not bump the version counter (spend is
+ * not policy: it reaches the workers as a spend snapshot). */
+store_result store_spend_write(store *s, const spend_batch *b);
+/* The spend of a budget (kind 'k' or 't') in the period of duration that holds now. */
+store_result store_budget_spend(store *s, char kind, const char *id, int64_t duration, int64_t now,
+                                double *spend);
+/* Spend grouped: by is "key", "team", "model", "day" or "hour"; hours in [from, to) (unix
+ * seconds; to 0: no end). fn gets the group's name (a key id, team id, model, or the day's /
+ * hour's start as unix seconds in decimal) and its totals (row.hour is the group's first hour). */
+store_result store_spend_query(store *s, const char *by, int64_t from, int64_t to,
+                               void (*fn)(const char *group, const spend_row *totals, void *ud), void *ud);
+
+/* Inside src/store: the counter every spend write bumps (meta.spend_version). */
+store_result store__spend_version(store *s, uint64_t *version);
+/* Inside src/store: every budget's row, for the spend snapshot. */
+store_result store__budget_spend_each(
+    store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);
+
 /* The vault key that seals and opens virtual keys' secrets (copied; NULL: none). Without one a
  * virtual key cannot be written, and a store holding any cannot load a snapshot. */
 void store_set_vault(store *s, const vault_key *key);
@@ -167,6 +248,8 @@ typedef struct key_snapshot {
     uint64_t version;
     store_key *keys; /* sorted by digest; strings in arena */
     size_t nkeys;
+    store_team *teams; /* sorted by id; strings in arena */
+    size_t nteams;
     store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
     size_t nvkeys;
     size_t nvkeys_unopened; /* left out: their secrets did not open (a lenient load only) */
@@ -182,20 +265,52 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
 /* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
  * digest again in constant time (access_key_find). */
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);
+/* The team with this id, or NULL. */
+const store_team *key_snapshot_team(const key_snapshot *snap, const char *id);
 /* The virtual key named name (NUL-terminated), or NULL. */
 const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name);
 /* Reference counting across threads; both take NULL. The last release frees. */
 key_snapshot *key_snapshot_retain(key_snapshot *snap);
 void key_snapshot_release(key_snapshot *snap);
 
+/* ---- the spend snapshot ----------------------------------------------------------------------- */
+
+/* Every budget's spend in the period it was last written in, as the store holds it, and which
+ * flush of each worker it includes (applied[worker]: the highest seq written). Immutable,
+ * reference-counted like the key snapshot. */
+typedef struct spend_entry {
+    char kind;
+    char *id;
+    int64_t period_start;
+    double spend;
+} spend_entry;
+
+typedef struct spend_snapshot {
+    atomic_int refs;
+    spend_entry *entries; /* sorted by (kind, id) */
+    size_t nentries;
+    uint64_t applied[SPEND_WORKERS_MAX];
+    arena arena;
+} spend_snapshot;
+
+/* The spend of (kind, id) in the period of duration that holds now: 0 when its last write was
+ * in an earlier period, or none. */
+double spend_snapshot_get(const spend_snapshot *snap, char kind, const char *id, int64_t duration,
+                          int64_t now);
+spend_snapshot *spend_snapshot_retain(spend_snapshot *snap);
+void spend_snapshot_release(spend_snapshot *snap);
+
 /* ---- the service ---------------------------------------------------------------------------- */
 
 typedef struct store_service store_service;
 
 /* A worker that wants each new snapshot: publish receives one reference (the subscriber
- * releases it), on the service's thread, and must not block. */
+ * releases it), on the service's thread, and must not block. publish_spend (may be NULL): the
+ * same for each new spend snapshot — after each spend write, and at each poll (another process
+ * sharing the store spends too). */
 typedef struct store_subscriber {
     void (*publish)(void *ud, key_snapshot *snap);
+    void (*publish_spend)(void *ud, spend_snapshot *snap);
     void *ud;
     struct store_subscriber *next;
 } store_subscriber;
@@ -217,6 +332,12 @@ void store_service_unsubscribe(store_service *svc, store_subscriber *sub);
  * when STORE_JOBS_MAX jobs already wait or the service is stopping. */
 #define STORE_JOBS_MAX 256
 bool store_service_submit(store_service *svc, void (*run)(store *s, void *arg), void *arg);
+/* A reference to the newest spend snapshot (never NULL once started). Any thread. */
+spend_snapshot *store_service_spend(store_service *svc);
+/* Writes a worker's flush (on the service's thread: call it from a job) and publishes a new
+ * spend snapshot. False when the write failed (said on stderr; the batch is lost, not retried:
+ * a database that refuses writes would otherwise grow the queue for ever). */
+bool store_service_write_spend(store_service *svc, store *s, const spend_batch *b);
 /* store_service_submit, and then then(arg) on the service's thread once the snapshot holding
  * run's writes has been handed to every subscriber: a caller that answers its client from then
  * (the admin API) lets the client's next request see its own write, on a store where loading a

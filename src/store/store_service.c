@@ -18,6 +18,12 @@
  * also keep a gateway key revoked meanwhile working.
  * The opened secrets are wiped when the snapshot is freed.
  *
+ * Spend reaches the workers the same way, as a spend snapshot: each budget's spend in its
+ * period and, per worker, the last of its flushes the snapshot holds, so a worker adds only
+ * what it has not seen written (pipeline/budget.c). A new one is loaded after each flush is
+ * written, and at a poll when the store's spend counter moved (another process sharing the
+ * store spends too).
+ *
  * A snapshot is one arena: the keys array sorted by digest and their strings. Loading every
  * key is simple and, for the thousands of keys a gateway holds, a few milliseconds on the
  * store's thread; rejected: incremental updates (a change log to keep, and an ordering bug
@@ -39,7 +45,7 @@
 
 typedef struct snapshot_builder {
     key_snapshot *snap;
-    size_t cap, vcap;
+    size_t cap, vcap, team_cap;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -95,6 +101,27 @@ static int vkey_name_cmp(const void *a, const void *b)
     return strcmp(((const store_vkey *)a)->name, ((const store_vkey *)b)->name);
 }
 
+static void on_snapshot_team(const store_team *t, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nteams == b->team_cap) {
+        b->team_cap = b->team_cap ? b->team_cap * 2 : 16;
+        snap->teams = xrealloc(snap->teams, b->team_cap * sizeof *snap->teams);
+    }
+    store_team *c = &snap->teams[snap->nteams++];
+    *c = *t;
+    c->id = arena_copy(&snap->arena, t->id);
+    c->alias = arena_copy(&snap->arena, t->alias);
+    c->metadata = arena_copy(&snap->arena, t->metadata);
+    c->models = arena_list(&snap->arena, t->models, t->nmodels);
+}
+
+static int team_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_team *)a)->id, ((const store_team *)b)->id);
+}
+
 static int digest_cmp(const void *a, const void *b)
 {
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
@@ -108,6 +135,7 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
     snapshot_builder b = {.snap = snap};
     if (store_keys_version(s, &snap->version) != STORE_OK ||
         store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
+        store_teams_each(s, on_snapshot_team, &b) != STORE_OK ||
         store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
@@ -115,9 +143,25 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
     }
     if (snap->nvkeys_unopened) snprintf(err, errlen, "%s", store_error(s));
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
+    if (snap->nteams) qsort(snap->teams, snap->nteams, sizeof *snap->teams, team_cmp);
     /* SQLite's ORDER BY name is byte order too; sorted again so no backend's collation matters */
     if (snap->nvkeys) qsort(snap->vkeys, snap->nvkeys, sizeof *snap->vkeys, vkey_name_cmp);
     return snap;
+}
+
+const store_team *key_snapshot_team(const key_snapshot *snap, const char *id)
+{
+    size_t lo = 0, hi = snap && id ? snap->nteams : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(snap->teams[mid].id, id);
+        if (c == 0) return &snap->teams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name)
@@ -163,6 +207,86 @@ void key_snapshot_release(key_snapshot *snap)
     for (size_t i = 0; i < snap->nvkeys; i++)
         if (snap->vkeys[i].secret) sodium_memzero(snap->vkeys[i].secret, snap->vkeys[i].secret_len);
     free(snap->vkeys);
+    free(snap->teams);
+    arena_free(&snap->arena);
+    free(snap);
+}
+
+/* ---- the spend snapshot -------------------------------------------------------------------- */
+
+typedef struct spend_builder {
+    spend_snapshot *snap;
+    size_t cap;
+} spend_builder;
+
+static void on_spend_row(char kind, const char *id, int64_t start, double spend, void *ud)
+{
+    spend_builder *b = ud;
+    spend_snapshot *snap = b->snap;
+    if (snap->nentries == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        snap->entries = xrealloc(snap->entries, b->cap * sizeof *snap->entries);
+    }
+    snap->entries[snap->nentries++] = (spend_entry){
+        .kind = kind, .id = arena_copy(&snap->arena, id), .period_start = start, .spend = spend};
+}
+
+static int spend_entry_cmp(const void *a, const void *b)
+{
+    const spend_entry *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Every budget's row; NULL on a database error (err says). */
+static spend_snapshot *spend_snapshot_load(store *s, const uint64_t applied[SPEND_WORKERS_MAX], char *err,
+                                           size_t errlen)
+{
+    spend_snapshot *snap = xcalloc(1, sizeof *snap);
+    atomic_init(&snap->refs, 1);
+    arena_init(&snap->arena, 4096);
+    memcpy(snap->applied, applied, sizeof snap->applied);
+    spend_builder b = {.snap = snap};
+    if (store__budget_spend_each(s, on_spend_row, &b) != STORE_OK) {
+        snprintf(err, errlen, "%s", store_error(s));
+        spend_snapshot_release(snap);
+        return NULL;
+    }
+    /* sorted by the same comparison as the lookup (SQL's order may collate differently) */
+    if (snap->nentries) qsort(snap->entries, snap->nentries, sizeof *snap->entries, spend_entry_cmp);
+    return snap;
+}
+
+double spend_snapshot_get(const spend_snapshot *snap, char kind, const char *id, int64_t duration,
+                          int64_t now)
+{
+    spend_entry want = {.kind = kind, .id = (char *)id};
+    size_t lo = 0, hi = snap && id ? snap->nentries : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = spend_entry_cmp(&snap->entries[mid], &want);
+        if (c == 0) {
+            const spend_entry *e = &snap->entries[mid];
+            return e->period_start == budget_period_start(duration, now) ? e->spend : 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+spend_snapshot *spend_snapshot_retain(spend_snapshot *snap)
+{
+    if (snap) atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    return snap;
+}
+
+void spend_snapshot_release(spend_snapshot *snap)
+{
+    if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
+    free(snap->entries);
     arena_free(&snap->arena);
     free(snap);
 }
@@ -184,7 +308,10 @@ struct store_service {
     size_t head, njobs;
     bool stopping;
     key_snapshot *current;
-    _Atomic uint64_t version; /* current's, readable without the lock */
+    _Atomic uint64_t version;            /* current's, readable without the lock */
+    spend_snapshot *spend;               /* the newest */
+    uint64_t spend_version;              /* the thread's own: the store's spend counter when loaded */
+    uint64_t applied[SPEND_WORKERS_MAX]; /* the thread's own: each worker's last flush written */
     store_subscriber *subscribers;
     bool error_reported;    /* a failing poll is said once, not every second */
     bool unopened_reported; /* … and virtual keys left out */
@@ -198,9 +325,50 @@ static void publish(store_service *svc, key_snapshot *snap)
     svc->current = snap;
     atomic_store_explicit(&svc->version, snap->version, memory_order_release);
     for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
-        sub->publish(sub->ud, key_snapshot_retain(snap));
+        if (sub->publish) sub->publish(sub->ud, key_snapshot_retain(snap));
     pthread_mutex_unlock(&svc->lock);
     key_snapshot_release(old);
+}
+
+/* On the thread: a new spend snapshot for everyone. */
+static void publish_spend(store_service *svc)
+{
+    char err[512];
+    store__spend_version(svc->store, &svc->spend_version); /* read first: a later write is seen next time */
+    spend_snapshot *snap = spend_snapshot_load(svc->store, svc->applied, err, sizeof err);
+    if (!snap) {
+        if (!svc->error_reported)
+            fprintf(stderr, "aigw: store: %s; budgets use the spend read before\n", err);
+        svc->error_reported = true;
+        return;
+    }
+    pthread_mutex_lock(&svc->lock);
+    spend_snapshot *old = svc->spend;
+    svc->spend = snap;
+    for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
+        if (sub->publish_spend) sub->publish_spend(sub->ud, spend_snapshot_retain(snap));
+    pthread_mutex_unlock(&svc->lock);
+    spend_snapshot_release(old);
+}
+
+bool store_service_write_spend(store_service *svc, store *s, const spend_batch *b)
+{
+    bool ok = store_spend_write(s, b) == STORE_OK;
+    if (!ok)
+        fprintf(stderr, "aigw: store: spend of %zu requests' rows not written: %s\n", b->nrows,
+                store_error(s));
+    if (b->worker >= 0 && b->worker < SPEND_WORKERS_MAX && b->seq > svc->applied[b->worker])
+        svc->applied[b->worker] = b->seq; /* written or lost: the worker stops counting it */
+    publish_spend(svc);
+    return ok;
+}
+
+spend_snapshot *store_service_spend(store_service *svc)
+{
+    pthread_mutex_lock(&svc->lock);
+    spend_snapshot *snap = spend_snapshot_retain(svc->spend);
+    pthread_mutex_unlock(&svc->lock);
+    return snap;
 }
 
 /* On the thread: reload when the version moved. */
@@ -287,6 +455,11 @@ static void *service_thread(void *arg)
         if (svc->stopping) break;
         pthread_mutex_unlock(&svc->lock);
         poll_version(svc);
+        /* another process's spend (an instance sharing the store): reload when its counter moved */
+        uint64_t spend_version;
+        if (store__spend_version(svc->store, &spend_version) == STORE_OK &&
+            spend_version != svc->spend_version)
+            publish_spend(svc);
         pthread_mutex_lock(&svc->lock);
     }
     pthread_mutex_unlock(&svc->lock);
@@ -304,11 +477,20 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     svc->store = s;
     svc->current = first;
     atomic_init(&svc->version, first->version);
+    store__spend_version(s, &svc->spend_version);
+    svc->spend = spend_snapshot_load(s, svc->applied, err, errlen);
+    if (!svc->spend) {
+        key_snapshot_release(first);
+        store_close(s);
+        free(svc);
+        return NULL;
+    }
     pthread_mutex_init(&svc->lock, NULL);
     svc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (svc->wake_fd < 0 || pthread_create(&svc->thread, NULL, service_thread, svc) != 0) {
         snprintf(err, errlen, "store: cannot start its thread");
         key_snapshot_release(first);
+        spend_snapshot_release(svc->spend);
         store_close(s);
         pthread_mutex_destroy(&svc->lock);
         if (svc->wake_fd >= 0) close(svc->wake_fd);
@@ -327,6 +509,7 @@ void store_service_stop(store_service *svc)
     pthread_mutex_unlock(&svc->lock);
     pthread_join(svc->thread, NULL);
     key_snapshot_release(svc->current);
+    spend_snapshot_release(svc->spend);
     store_close(svc->store);
     pthread_mutex_destroy(&svc->lock);
     close(svc->wake_fd);

@@ -84,9 +84,10 @@ const becomes = (gw, key, want, ms = SHARED_WITHIN_MS) =>
   eventually(async () => (await outcome(gw, key)) === want, ms, `${want} on the other instance`);
 
 test('two instances started together migrated the empty database once', () => {
-  // one row, at the newest migration (2: gateway keys, then virtual keys)
-  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 2');
+  // one row at the newest version (3: the spend slice's tables, then virtual keys), each counter once
+  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 3');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'keys_version'").trim(), '1');
+  assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'spend_version'").trim(), '1');
 });
 
 test('a key made on one instance works on the other; disabled, enabled, deleted there, the first follows', async () => {

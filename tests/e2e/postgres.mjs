@@ -42,9 +42,9 @@ function clusterUser() {
 }
 
 // Starts a cluster with one database, `aigw`, owned by user `aigw` (password: .password).
-// Returns { url (with the password), urlWithEnv(VAR) (the password as ${VAR}), password, port,
-// socketDir, dataDir, dump(), psql(sql), stop(), start(), restart() (a stop then a start on the
-// same port), cleanup() }.
+// Returns { url (with the password), urlWithEnv(VAR) (the password as ${VAR}), urlWithEnvFor(VAR,
+// db) (another database of the cluster), password, port, socketDir, dataDir, dump(db = 'aigw'),
+// psql(sql, db), stop(), start(), restart() (a stop then a start on the same port), cleanup() }.
 export async function startPostgres() {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql (scripts/deps.sh --test)');
@@ -85,8 +85,10 @@ export async function startPostgres() {
     url: `postgres://aigw:${password}@127.0.0.1:${port}/aigw`,
     urlWithEnv: (name) => `postgres://aigw:\${${name}}@127.0.0.1:${port}/aigw`,
     psql,
+    // A database of the cluster (another the test made with psql: CREATE DATABASE …).
+    urlWithEnvFor: (name, db) => `postgres://aigw:\${${name}}@127.0.0.1:${port}/${db}`,
     // The whole database as SQL text (pg_dump of the same version as the server).
-    dump: () => run('pg_dump', ['-h', dir, '-p', String(port), '-U', 'aigw', 'aigw']),
+    dump: (db = 'aigw') => run('pg_dump', ['-h', dir, '-p', String(port), '-U', 'aigw', db]),
     // Every file of the data directory that contains needle (WAL segments, tables, the log).
     filesHolding(needle) {
       const hits = [];

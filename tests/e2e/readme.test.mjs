@@ -647,6 +647,20 @@ const WALK = [
     },
   },
   {
+    readme: /^aigw spend$/,
+    says: ['a `soft_budget` only flags the access log'],
+    as: 'with the README\'s `auth:` in a config of the scratch directory, on the store file (--direct: no gateway runs ' +
+      'there, and whatever listens on :8080 on this machine is not asked): an empty store spent nothing',
+    async check([cmd]) {
+      writeFileSync(join(scratch, 'spend.yaml'), 'providers: [{name: p, type: openai, base_url: "http://127.0.0.1:9/v1", ' +
+        'models: [m]}]\nauth: {master_key: "${AIGW_MASTER_KEY}", store: spend.db}\n');
+      const r = await sh(`AIGW_MASTER_KEY=readme-master-key-0123456789 ${cmd.text} -c spend.yaml --direct`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^key +REQUESTS +PROMPT +COMPLETION +CACHED +REASONING +USD$/m);
+      assert.match(r.stdout, /^total +0 +0 +0 +0 +0 +0\.000000$/m);
+    },
+  },
+  {
     readme: /^(?:sudo )?make (?:un)?install\b/,
     says: ['the same PREFIX and DESTDIR remove what install put there'],
     as: 'without sudo, each DESTDIR a scratch directory (none given: <scratch>/root; `pkg`: <scratch>/pkg), so ' +

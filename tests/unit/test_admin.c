@@ -2,9 +2,10 @@
  * exactly the routes admin.c answers (and each with its method), fields are bounded and
  * unknown ones refused by name, durations read as LiteLLM writes them, a key named by its
  * plaintext is never repeated in a message, a virtual key's secret is taken only with a
- * vault key and never given back (the hint and the version only); the running config is
- * shown with its secrets masked, in block and flow style, quoted or not, while ${ENV}
- * references and names stay. */
+ * vault key and never given back (the hint and the version only); budgets and teams read and
+ * shown in LiteLLM's names; spend's group_by, from and to; the running config is shown with
+ * its secrets masked, in block and flow style, quoted or not, while ${ENV} references and
+ * names stay. */
 #include "../../src/admin/admin.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -201,6 +202,77 @@ static void test_virtual_keys(void **state)
     json_decref(list);
 }
 
+static void test_budgets_and_teams(void **state)
+{
+    json_t *k = call(HTTP_POST, "/key/generate",
+                     "{\"max_budget\":5,\"soft_budget\":4,\"budget_duration\":\"24h\"}", 200);
+    assert_true(json_real_value(json_object_get(k, "soft_budget")) == 4);
+    assert_string_equal(json_string_value(json_object_get(k, "budget_duration")), "1d");
+    assert_true(json_real_value(json_object_get(k, "spend")) == 0);
+    const char *reset = json_string_value(json_object_get(k, "budget_reset_at"));
+    assert_non_null(reset);
+    assert_non_null(strstr(reset, "T00:00:00Z")); /* a day's period starts at UTC midnight */
+    json_decref(k);
+    static const struct {
+        const char *body, *message;
+    } bad[] = {
+        {"{\"budget_duration\":\"3y\"}", "'budget_duration' must be like"},
+        {"{\"soft_budget\":-1}", "'soft_budget' must be a number"},
+        {"{\"max_budget\":1e13}", "'max_budget' must be a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *e = call(HTTP_POST, "/admin/keys", bad[i].body, 400);
+        const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        if (!strstr(msg, bad[i].message)) fail_msg("%s: '%s' lacks '%s'", bad[i].body, msg, bad[i].message);
+        json_decref(e);
+    }
+
+    json_t *t = call(HTTP_POST, "/team/new",
+                     "{\"team_id\":\"eng\",\"team_alias\":\"Engineering\",\"models\":[\"gpt-*\"],"
+                     "\"max_budget\":100,\"budget_duration\":\"30d\",\"rpm_limit\":10,\"tpm_limit\":1000}",
+                     200);
+    assert_string_equal(json_string_value(json_object_get(t, "team_id")), "eng");
+    assert_string_equal(json_string_value(json_object_get(t, "budget_duration")), "30d");
+    assert_int_equal(json_integer_value(json_object_get(t, "tpm_limit")), 1000);
+    json_decref(t);
+    json_decref(call(HTTP_POST, "/team/new", "{\"team_id\":\"eng\"}", 409));
+    json_decref(call(HTTP_POST, "/admin/teams", "{\"team_alias\":\"Engineering\"}", 409));
+    json_decref(call(HTTP_POST, "/admin/teams", "{\"members\":[]}", 400));
+    json_t *info = call(HTTP_GET, "/team/info?team_id=Engineering", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(info, "team_id")), "eng");
+    json_decref(info);
+    json_decref(call(HTTP_GET, "/team/info", NULL, 400));
+    json_decref(call(HTTP_GET, "/admin/teams/nobody", NULL, 404));
+    json_t *upd =
+        call(HTTP_POST, "/team/update", "{\"team_id\":\"eng\",\"blocked\":true,\"models\":[]}", 200);
+    assert_true(json_is_true(json_object_get(upd, "blocked")));
+    assert_int_equal(json_array_size(json_object_get(upd, "models")), 0);
+    json_decref(upd);
+    json_t *list = call(HTTP_GET, "/team/list", NULL, 200);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    json_decref(call(HTTP_POST, "/team/delete", "{\"team_ids\":[\"eng\",\"nobody\"]}", 404));
+    json_decref(call(HTTP_POST, "/team/delete", "{\"team_ids\":[\"eng\"]}", 200));
+    json_decref(call(HTTP_DELETE, "/admin/teams/eng", NULL, 404));
+
+    int64_t when;
+    assert_true(parse_when("2026-12-06", false, &when));
+    assert_int_equal(when, 1796515200);
+    assert_true(parse_when("2026-12-06", true, &when)); /* a "to" date: the whole day */
+    assert_int_equal(when, 1796515200 + 86400);
+    assert_true(parse_when("2026-12-06T16:30:00Z", true, &when));
+    assert_int_equal(when, 1796515200 + 16 * 3600 + 1800);
+    assert_true(parse_when("1796515200", false, &when));
+    assert_false(parse_when("yesterday", false, &when));
+    assert_false(parse_when("2026-12-06T16:30:00+02:00", false, &when));
+    json_t *spend = call(HTTP_GET, "/admin/spend?group_by=day&from=2026-12-06&to=2026-12-06", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(spend, "group_by")), "day");
+    assert_int_equal(json_array_size(json_object_get(spend, "data")), 0);
+    json_decref(spend);
+    json_decref(call(HTTP_GET, "/admin/spend?group_by=user", NULL, 400));
+    json_decref(call(HTTP_GET, "/admin/spend?to=soon", NULL, 400));
+}
+
 static void expect_redacted(const char *in, const char *want)
 {
     size_t len;
@@ -252,9 +324,8 @@ static void test_config_redact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_openapi_matches_routes),
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_virtual_keys),
+        cmocka_unit_test(test_openapi_matches_routes), cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_virtual_keys),           cmocka_unit_test(test_budgets_and_teams),
         cmocka_unit_test(test_config_redact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,11 +1,14 @@
 /* test_store.c — the store on SQLite and the key snapshot: migrations on a new file and
- * again on an existing one, refusals (a damaged file, another program's database, a newer
- * schema), keys written and found by id, alias and digest, a disabled key seen as such by the
- * snapshot, the plaintext key nowhere in the files, and the service handing a subscriber a
- * new snapshot after a write. */
+ * again on an existing one (and from the first slice's schema, keys kept), refusals (a damaged
+ * file, another program's database, a newer schema), keys written and found by id, alias and
+ * digest, a disabled key seen as such by the snapshot, the plaintext key nowhere in the files,
+ * the service handing a subscriber a new snapshot after a write; teams written, found and in
+ * the snapshot; spend added up per hour and grouped, budget periods that reset, and the spend
+ * snapshot a flush publishes. */
 #include "../../src/store/store.c" /* first: cmocka defines a fail() macro */
 
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,7 +83,7 @@ static void make_key(store_key *k, char text[ACCESS_KEY_LEN + 1], const char *al
     }
     k->team = xstrdup("search");
     k->metadata = xstrdup("{\"owner\":\"ops\"}");
-    k->max_budget = -1;
+    k->max_budget = k->soft_budget = -1;
     k->rpm_limit = k->tpm_limit = STORE_LIMIT_NONE;
     k->created_at = k->updated_at = 1700000000;
 }
@@ -367,11 +370,293 @@ static void test_secret_file(void **state)
     assert_true(memcmp(a.bytes, b.bytes, sizeof a.bytes) != 0);
 }
 
+/* A file made by the first slice (schema version 1, a key in it) gains the spend slice's tables
+ * and columns; the key reads back with no soft budget and no budget period. */
+static void test_migrate_from_version_1(void **state)
+{
+    char path[512];
+    path_in_dir(path, sizeof path, "v1.db");
+    sqlite3 *file;
+    assert_int_equal(sqlite3_open(path, &file), SQLITE_OK);
+    char sql[4096];
+    snprintf(
+        sql, sizeof sql,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1); %s;"
+        "INSERT INTO keys (id, digest, hint, created_at, updated_at, max_budget) "
+        "VALUES ('key_old', x'00', 'aigw-...abcd', 1, 1, 2.5);",
+        migrations[0].sql);
+    assert_int_equal(sqlite3_exec(file, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(file);
+    store *s = open_ok("v1.db");
+    assert_int_equal(store_schema_version(s), NMIGRATIONS);
+    store_key k;
+    assert_int_equal(store_key_get(s, "key_old", &k), STORE_OK);
+    assert_true(k.max_budget == 2.5);
+    assert_true(k.soft_budget < 0);
+    assert_int_equal(k.budget_duration, 0);
+    store_key_clear(&k);
+    store_close(s);
+}
+
+static void make_team(store_team *t, const char *id, const char *alias)
+{
+    memset(t, 0, sizeof *t);
+    t->id = xstrdup(id);
+    t->alias = alias ? xstrdup(alias) : NULL;
+    t->models = xcalloc(1, sizeof *t->models);
+    t->models[0] = xstrdup("gpt-*");
+    t->nmodels = 1;
+    t->max_budget = 10;
+    t->soft_budget = -1;
+    t->budget_duration = 86400;
+    t->rpm_limit = 60;
+    t->tpm_limit = STORE_LIMIT_NONE;
+    t->metadata = xstrdup("{}");
+    t->created_at = t->updated_at = 1700000000;
+}
+
+static void test_teams(void **state)
+{
+    store *s = open_ok("teams.db");
+    store_team t, u, got;
+    make_team(&t, "team-b", "bees");
+    make_team(&u, "team-a", NULL);
+    uint64_t v0 = 0, v1 = 0;
+    assert_int_equal(store_keys_version(s, &v0), STORE_OK);
+    assert_int_equal(store_team_insert(s, &t), STORE_OK);
+    assert_int_equal(store_team_insert(s, &u), STORE_OK);
+    assert_int_equal(store_keys_version(s, &v1), STORE_OK);
+    assert_int_equal(v1, v0 + 2); /* a team's policy reaches the workers with the keys */
+    assert_int_equal(store_team_insert(s, &t), STORE_CONFLICT);
+    assert_int_equal(store_team_get(s, "bees", &got), STORE_OK); /* by alias */
+    assert_string_equal(got.id, "team-b");
+    assert_int_equal(got.nmodels, 1);
+    assert_string_equal(got.models[0], "gpt-*");
+    assert_true(got.max_budget == 10 && got.soft_budget < 0);
+    assert_int_equal(got.budget_duration, 86400);
+    assert_int_equal(got.rpm_limit, 60);
+    assert_int_equal(got.tpm_limit, STORE_LIMIT_NONE);
+    got.blocked = true;
+    got.max_budget = -1;
+    assert_int_equal(store_team_update(s, &got), STORE_OK);
+    store_team_clear(&got);
+    assert_int_equal(store_team_get(s, "team-b", &got), STORE_OK);
+    assert_true(got.blocked && got.max_budget < 0);
+    store_team_clear(&got);
+
+    char err[256];
+    key_snapshot *snap = key_snapshot_load(s, false, err, sizeof err);
+    assert_non_null(snap);
+    assert_int_equal(snap->nteams, 2);
+    assert_string_equal(key_snapshot_team(snap, "team-a")->id, "team-a");
+    assert_true(key_snapshot_team(snap, "team-b")->blocked);
+    assert_null(key_snapshot_team(snap, "team-c"));
+    assert_null(key_snapshot_team(snap, NULL));
+    key_snapshot_release(snap);
+
+    assert_int_equal(store_team_delete(s, "team-a"), STORE_OK);
+    assert_int_equal(store_team_delete(s, "team-a"), STORE_NOT_FOUND);
+    assert_int_equal(store_team_get(s, "team-a", &got), STORE_NOT_FOUND);
+    store_team_clear(&t);
+    store_team_clear(&u);
+    store_close(s);
+}
+
+static spend_row row_at(int64_t hour, const char *key, const char *team, const char *model, double cost)
+{
+    spend_row r = {.hour = hour,
+                   .team_id = (char *)team,
+                   .model = (char *)model,
+                   .requests = 1,
+                   .prompt_tokens = 10,
+                   .completion_tokens = 5,
+                   .cached_tokens = 2,
+                   .reasoning_tokens = 1,
+                   .cost_usd = cost};
+    snprintf(r.key_id, sizeof r.key_id, "%s", key);
+    return r;
+}
+
+typedef struct groups {
+    char names[8][64];
+    spend_row totals[8];
+    size_t n;
+} groups;
+
+static void on_group(const char *group, const spend_row *t, void *ud)
+{
+    groups *g = ud;
+    assert_true(g->n < 8);
+    snprintf(g->names[g->n], sizeof g->names[g->n], "%s", group);
+    g->totals[g->n++] = *t;
+}
+
+static void test_spend(void **state)
+{
+    store *s = open_ok("spend.db");
+    store_key k;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "spender", NULL);
+    k.budget_duration = 100; /* periods of 100 s: 1000000, 1000100, … */
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+    int64_t h = 1000000 - 1000000 % 3600, day = h - h % 86400;
+    spend_row rows[] = {row_at(h, k.id, "search", "m1", 0.25), row_at(h, k.id, "search", "m2", 0.5),
+                        row_at(h + 3600, "master", "", "m1", 1)};
+    budget_delta deltas[] = {{'k', k.id, 0.75}, {'t', "search", 0.75}};
+    spend_batch b = {
+        .worker = 0, .seq = 1, .now = 1000005, .rows = rows, .nrows = 3, .deltas = deltas, .ndeltas = 2};
+    assert_int_equal(store_spend_write(s, &b), STORE_OK);
+    b.now = 1000099; /* the same period: added */
+    assert_int_equal(store_spend_write(s, &b), STORE_OK);
+    double spend;
+    assert_int_equal(store_budget_spend(s, 'k', k.id, 100, 1000050, &spend), STORE_OK);
+    assert_true(fabs(spend - 1.5) < 1e-12);
+    assert_int_equal(store_budget_spend(s, 'k', k.id, 100, 1000100, &spend), STORE_OK);
+    assert_true(spend == 0); /* the next period: nothing yet */
+    /* a team with no row in teams: one period for ever */
+    assert_int_equal(store_budget_spend(s, 't', "search", 0, 1999999, &spend), STORE_OK);
+    assert_true(fabs(spend - 1.5) < 1e-12);
+    b.now = 1000150; /* the next period: starts again from this delta */
+    b.nrows = 0;
+    assert_int_equal(store_spend_write(s, &b), STORE_OK);
+    assert_int_equal(store_budget_spend(s, 'k', k.id, 100, 1000150, &spend), STORE_OK);
+    assert_true(fabs(spend - 0.75) < 1e-12);
+
+    /* the rows were added to twice: per key, model, team, day and hour */
+    groups g = {0};
+    assert_int_equal(store_spend_query(s, "key", 0, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.names[0], "master"); /* the most spent first */
+    assert_true(fabs(g.totals[0].cost_usd - 2) < 1e-12);
+    assert_string_equal(g.names[1], k.id);
+    assert_int_equal(g.totals[1].requests, 4);
+    assert_int_equal(g.totals[1].prompt_tokens, 40);
+    assert_int_equal(g.totals[1].completion_tokens, 20);
+    assert_int_equal(g.totals[1].cached_tokens, 8);
+    assert_int_equal(g.totals[1].reasoning_tokens, 4);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "model", 0, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.names[0], "m1");
+    assert_true(fabs(g.totals[0].cost_usd - 2.5) < 1e-12);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "team", 0, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 2); /* "search" and "" (none) */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "hour", 0, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.totals[0].hour, h);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "day", 0, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(strtoll(g.names[0], NULL, 10), day);
+    assert_int_equal(g.totals[0].requests, 6);
+    /* from/to: hours in [from, to) */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "key", h + 3600, 0, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.names[0], "master");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_spend_query(s, "key", 0, h + 3600, on_group, &g), STORE_OK);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.names[0], k.id);
+    assert_int_equal(store_spend_query(s, "colour", 0, 0, on_group, &g), STORE_ERROR);
+    /* spend is not policy: the version counter did not move for it */
+    uint64_t v;
+    assert_int_equal(store_keys_version(s, &v), STORE_OK);
+    assert_int_equal(v, 1);
+    store_key_clear(&k);
+    store_close(s);
+}
+
+typedef struct spend_published {
+    pthread_mutex_t lock;
+    spend_snapshot *last;
+} spend_published;
+
+static void on_spend(void *ud, spend_snapshot *snap)
+{
+    spend_published *p = ud;
+    pthread_mutex_lock(&p->lock);
+    spend_snapshot_release(p->last);
+    p->last = snap;
+    pthread_mutex_unlock(&p->lock);
+}
+
+typedef struct flush_arg {
+    store_service *svc;
+    spend_batch *batch;
+} flush_arg;
+
+static void flush_job(store *s, void *arg)
+{
+    flush_arg *f = arg;
+    assert_true(store_service_write_spend(f->svc, s, f->batch));
+}
+
+/* A flush written through the service publishes a spend snapshot holding it, and says which
+ * of the worker's flushes it holds. */
+static void test_spend_service(void **state)
+{
+    char err[512];
+    store_service *svc = store_service_start(open_ok("spend-svc.db"), err, sizeof err);
+    assert_non_null(svc);
+    spend_published p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    store_subscriber sub = {.publish_spend = on_spend, .ud = &p}; /* no key snapshots wanted */
+    store_service_subscribe(svc, &sub);
+    spend_row rows[] = {row_at(3600, "key_x", "", "m", 0.5)};
+    budget_delta deltas[] = {{'k', "key_x", 0.5}, {'t', "t1", 0.5}};
+    int64_t now = (int64_t)time(NULL);
+    spend_batch b = {
+        .worker = 3, .seq = 7, .now = now, .rows = rows, .nrows = 1, .deltas = deltas, .ndeltas = 2};
+    flush_arg f = {svc, &b};
+    assert_true(store_service_submit(svc, flush_job, &f));
+    bool seen = false;
+    for (int i = 0; i < 300 && !seen; i++) {
+        usleep(10000);
+        pthread_mutex_lock(&p.lock);
+        seen = p.last && p.last->applied[3] == 7;
+        pthread_mutex_unlock(&p.lock);
+    }
+    assert_true(seen);
+    assert_true(fabs(spend_snapshot_get(p.last, 'k', "key_x", 0, now) - 0.5) < 1e-12);
+    assert_true(fabs(spend_snapshot_get(p.last, 't', "t1", 0, now) - 0.5) < 1e-12);
+    assert_true(spend_snapshot_get(p.last, 'k', "key_y", 0, now) == 0);
+    assert_true(spend_snapshot_get(p.last, 't', "key_x", 0, now) == 0);
+    /* key_x has no row in keys, so its spend was written in the one period (start 0); asked for a
+     * 60 s period, none of it is in the current one */
+    assert_true(spend_snapshot_get(p.last, 'k', "key_x", 60, now) == 0);
+    assert_int_equal(p.last->applied[0], 0);
+    /* another process's spend (a second connection) reaches the subscribers within a poll */
+    store *other = open_ok("spend-svc.db");
+    budget_delta more[] = {{'k', "key_y", 2}};
+    spend_batch ob = {.worker = 0, .seq = 1, .now = now, .deltas = more, .ndeltas = 1};
+    assert_int_equal(store_spend_write(other, &ob), STORE_OK);
+    store_close(other);
+    seen = false;
+    for (int i = 0; i < 300 && !seen; i++) { /* within 3 s */
+        usleep(10000);
+        pthread_mutex_lock(&p.lock);
+        seen = spend_snapshot_get(p.last, 'k', "key_y", 0, now) == 2;
+        pthread_mutex_unlock(&p.lock);
+    }
+    assert_true(seen);
+    spend_snapshot *mine = store_service_spend(svc);
+    assert_non_null(mine);
+    spend_snapshot_release(mine);
+    store_service_unsubscribe(svc, &sub);
+    store_service_stop(svc);
+    spend_snapshot_release(p.last);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_migrations), cmocka_unit_test(test_refusals),    cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_service),    cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_migrations),    cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_keys),          cmocka_unit_test(test_service),
+        cmocka_unit_test(test_secret_file),   cmocka_unit_test(test_migrate_from_version_1),
+        cmocka_unit_test(test_teams),         cmocka_unit_test(test_spend),
+        cmocka_unit_test(test_spend_service),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
