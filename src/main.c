@@ -29,6 +29,7 @@
 #include "providers/response_store.h"
 #include "server/server.h"
 #include "util/alloc.h"
+#include "util/log.h"
 #include "util/version.h"
 
 #define DEFAULT_CONFIG "aigw.yaml"
@@ -203,6 +204,7 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    log_set_json(cfg->log_json); /* from here on (the refusals above stay text: nothing runs yet) */
     warn_unset_keys(cfg);
     response_store_configure(cfg->responses_store_bytes, cfg->responses_store_ttl_ms);
     signal(SIGPIPE, SIG_IGN);
@@ -220,14 +222,15 @@ static void warn_unset_keys(const aigw_config *cfg)
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const provider_config *p = &cfg->providers[i];
         if (p->api_key_env)
-            fprintf(stderr, "aigw: %s:%d: warning: provider %s: api_key: %s is not set; %s\n", cfg->path,
-                    p->api_key_line, p->name, p->api_key_env,
-                    auth ? "no key is sent to it (gateway auth is on: a client's key is never forwarded)"
-                         : "the client's own Authorization is forwarded");
+            log_event(LOG_WARN, "config_warning", "%s:%d: warning: provider %s: api_key: %s is not set; %s",
+                      cfg->path, p->api_key_line, p->name, p->api_key_env,
+                      auth ? "no key is sent to it (gateway auth is on: a client's key is never forwarded)"
+                           : "the client's own Authorization is forwarded");
     }
     if (cfg->auth.master_key_env)
-        fprintf(stderr, "aigw: %s:%d: warning: auth.master_key: %s is not set; there is no master key\n",
-                cfg->path, cfg->auth.line, cfg->auth.master_key_env);
+        log_event(LOG_WARN, "config_warning",
+                  "%s:%d: warning: auth.master_key: %s is not set; there is no master key", cfg->path,
+                  cfg->auth.line, cfg->auth.master_key_env);
 }
 
 static int cmd_config_check(const char *path)

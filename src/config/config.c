@@ -131,6 +131,7 @@ static const field tracing_table[] = {
 
 #define ALR(member) offsetof(aigw_config, alerts.member)
 static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target);
+static bool parse_log_format(loader *ld, yaml_node_t *node, void *target);
 static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target);
 static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target);
 static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target);
@@ -173,6 +174,7 @@ static const field top_table[] = {
     {"default_route", FIELD_CUSTOM, 0, 0, 0, NULL, parse_default_route},
     {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
     {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
+    {"log_format", FIELD_CUSTOM, CFG(log_json), 0, 0, NULL, parse_log_format},
     {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -668,6 +670,16 @@ static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
     if (end == s || *end || !(v >= 0 && v <= 1))
         return config__fail_at(ld, node, "expected a number from 0 to 1, got '%s'", s);
     *(double *)target = v;
+    return true;
+}
+
+static bool parse_log_format(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "log_format")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "text") && strcmp(v, "json"))
+        return config__fail_at(ld, node, "log_format is text or json, got '%s'", v);
+    *(bool *)target = !strcmp(v, "json");
     return true;
 }
 

@@ -227,6 +227,7 @@ typedef struct aigw_config {
     auth_settings auth;       /* `auth:` */
     tracing_settings tracing; /* `tracing:` */
     alerts_config alerts;     /* `alerts:` */
+    bool log_json;            /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */

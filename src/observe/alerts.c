@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "util/log.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -91,7 +92,8 @@ static void notify(alerts *a, CURL *curl, const rule_state *rs)
         snprintf(what, sizeof what, "%s %s: p95 time to first byte %.3fs %s %.3fs over %us (provider %s)",
                  r->name, status, rs->value, rs->firing ? ">" : "<=", r->threshold, r->window_s,
                  r->provider ? r->provider : "any");
-    fprintf(stderr, "aigw: alert %s\n", what);
+    log_event(rs->firing ? LOG_WARN : LOG_INFO, rs->firing ? "alert_firing" : "alert_resolved", "alert %s",
+              what);
     if (!a->webhook_url || !curl) return;
     buf body;
     buf_init(&body, 64 * 1024);
@@ -128,8 +130,8 @@ static void notify(alerts *a, CURL *curl, const rule_state *rs)
     long code = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     if (rc != CURLE_OK || code < 200 || code >= 300)
-        fprintf(stderr, "aigw: alert %s: the webhook did not take it (%s%ld)\n", r->name,
-                rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ", rc != CURLE_OK ? 0L : code);
+        log_event(LOG_ERROR, "alert_webhook_failed", "alert %s: the webhook did not take it (%s%ld)", r->name,
+                  rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ", rc != CURLE_OK ? 0L : code);
     buf_free(&body);
 }
 

@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "util/log.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -146,13 +147,14 @@ static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
     if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     *retry = rc != CURLE_OK || status == 429 || status >= 500;
     if (status >= 200 && status < 300) {
-        if (t->failing) fprintf(stderr, "aigw: traces: %s takes spans again\n", t->endpoint);
+        if (t->failing) log_event(LOG_INFO, "traces_export_ok", "traces: %s takes spans again", t->endpoint);
         t->failing = false;
         return true;
     }
     if (!t->failing)
-        fprintf(stderr, "aigw: traces: %s refused spans (%s%ld); dropping them while it does\n", t->endpoint,
-                rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ", rc != CURLE_OK ? 0L : status);
+        log_event(LOG_ERROR, "traces_export_failed",
+                  "traces: %s refused spans (%s%ld); dropping them while it does\n", t->endpoint,
+                  rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ", rc != CURLE_OK ? 0L : status);
     t->failing = true;
     return false;
 }

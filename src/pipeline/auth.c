@@ -33,6 +33,7 @@
 #include "pipeline/stages.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/log.h"
 
 static store_service *service;
 static access_secret secret;
@@ -76,17 +77,17 @@ static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
     key_snapshot *snap = store_service_snapshot(service);
     char where[256];
     store_describe(cfg->auth.store_path, where, sizeof where);
-    fprintf(stderr, "aigw: auth on: %zu gateway key%s and %zu virtual key%s in %s; master key %s\n",
-            snap->nkeys, snap->nkeys == 1 ? "" : "s", snap->nvkeys, snap->nvkeys == 1 ? "" : "s", where,
-            cfg->auth.master_key       ? "set"
-            : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
-                                       : "not configured: no admin API");
+    log_event(LOG_INFO, "auth", "auth on: %zu gateway key%s and %zu virtual key%s in %s; master key %s",
+              snap->nkeys, snap->nkeys == 1 ? "" : "s", snap->nvkeys, snap->nvkeys == 1 ? "" : "s", where,
+              cfg->auth.master_key       ? "set"
+              : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
+                                         : "not configured: no admin API");
     for (size_t i = 0; i < cfg->nproviders; i++)
         if (cfg->providers[i].virtual_key && !key_snapshot_vkey(snap, cfg->providers[i].virtual_key))
-            fprintf(stderr,
-                    "aigw: provider '%s' takes its key from the virtual key `%s`, which the store does not "
-                    "hold yet: its requests fail until it is created (POST /admin/virtual-keys)\n",
-                    cfg->providers[i].name, cfg->providers[i].virtual_key);
+            log_event(LOG_WARN, "virtual_key_missing",
+                      "provider '%s' takes its key from the virtual key `%s`, which the store does not "
+                      "hold yet: its requests fail until it is created (POST /admin/virtual-keys)",
+                      cfg->providers[i].name, cfg->providers[i].virtual_key);
     key_snapshot_release(snap);
     return true;
 }

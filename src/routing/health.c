@@ -29,6 +29,7 @@
 
 #include "routing/health.h"
 #include "util/alloc.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 #define REGISTRY_BUCKETS 256
@@ -288,6 +289,7 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
     const routing_settings *s = h->settings;
     atomic_fetch_sub_explicit(&h->outstanding, 1, memory_order_relaxed);
     pthread_mutex_lock(&h->lock);
+    breaker_state before = h->state;
     now_ms = clamp_now(h, now_ms);
     windows_tick(h, now_ms);
     if (ttfb_ms >= 0) {
@@ -322,7 +324,17 @@ void health_end(target_health *h, uint64_t now_ms, bool failure, bool probe, dou
             h->rate_start_ms = now_ms;
         }
     }
+    breaker_state after = h->state;
+    uint32_t failures = h->consecutive_failures;
     pthread_mutex_unlock(&h->lock);
+    /* an event for the config's targets (a client-named one is the client's business); rare —
+     * once per trip and per recovery — so the line is written here, on the worker */
+    if (after != before && h->configured && after == BREAKER_OPEN)
+        log_event(LOG_WARN, "breaker_open", "breaker of %s/%s opened after %u failure%s; half-open in %u ms",
+                  h->provider, h->model, failures, failures == 1 ? "" : "s", s->breaker_cooldown_ms);
+    else if (after != before && h->configured && after == BREAKER_CLOSED)
+        log_event(LOG_INFO, "breaker_closed", "breaker of %s/%s closed: a probe succeeded", h->provider,
+                  h->model);
 }
 
 void health_note_ttfb(target_health *h, double ttfb_ms)

@@ -38,6 +38,7 @@
 
 #include "server/http_conn.h"
 #include "server/worker.h"
+#include "util/log.h"
 #include "util/alloc.h"
 
 struct server {
@@ -245,7 +246,7 @@ static void worker_main(void *arg)
     w->listener.data = w;
     if (uv_tcp_open(&w->listener, w->listen_fd) != 0 ||
         uv_listen((uv_stream_t *)&w->listener, 1024, on_connection) != 0) {
-        fprintf(stderr, "aigw: worker %d cannot listen\n", w->id);
+        log_event(LOG_ERROR, "listen_failed", "worker %d cannot listen", w->id);
         exit(1);
     }
     atomic_fetch_add(&w->server->workers_ready, 1);
@@ -266,8 +267,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     server *srv = sig->data;
     if (srv->signals_seen++ == 0)
-        fprintf(stderr, "aigw: %s received, draining (up to %u ms)\n",
-                signum == SIGTERM ? "SIGTERM" : "SIGINT", srv->config->drain_timeout_ms);
+        log_event(LOG_INFO, "draining", "%s received, draining (up to %u ms)",
+                  signum == SIGTERM ? "SIGTERM" : "SIGINT", srv->config->drain_timeout_ms);
     atomic_store(&srv->draining, true);
     pthread_mutex_lock(&srv->wakeup_lock);
     for (int i = 0; i < srv->nworkers; i++)
@@ -303,13 +304,13 @@ static bool server_reload(server *srv, char *msg, size_t msglen)
     aigw_config *fresh = srv->loader(srv->config->path, srv->config, err, sizeof err);
     if (!fresh) {
         snprintf(msg, msglen, "reload refused: %.8000s; still serving the previous config", err);
-        fprintf(stderr, "aigw: %s\n", msg);
+        log_event(LOG_ERROR, "reload_refused", "%s", msg);
         return false;
     }
     char why[512];
     if (!reload_allowed(srv->config, fresh, why, sizeof why)) {
         snprintf(msg, msglen, "reload refused: %s: %s; still serving the previous config", fresh->path, why);
-        fprintf(stderr, "aigw: %s\n", msg);
+        log_event(LOG_ERROR, "reload_refused", "%s", msg);
         config_release(fresh);
         return false;
     }
@@ -326,7 +327,7 @@ static bool server_reload(server *srv, char *msg, size_t msglen)
     snprintf(msg, msglen, "config reloaded from %s (%zu provider%s, %zu model%s, %zu route%s)", fresh->path,
              fresh->nproviders, fresh->nproviders == 1 ? "" : "s", fresh->nroutes,
              fresh->nroutes == 1 ? "" : "s", fresh->ntrees, fresh->ntrees == 1 ? "" : "s");
-    fprintf(stderr, "aigw: %s\n", msg);
+    log_event(LOG_INFO, "reloaded", "%s", msg);
     return true;
 }
 
@@ -402,7 +403,8 @@ static void on_reload_asked(uv_async_t *async)
         ok = server_reload(srv, msg, sizeof msg);
         char err[512];
         if (!ok && previous && !replace_file(srv->config->path, previous, previous_len, err, sizeof err))
-            fprintf(stderr, "aigw: the refused config stays in %s: %s\n", srv->config->path, err);
+            log_event(LOG_ERROR, "config_not_restored", "the refused config stays in %s: %s",
+                      srv->config->path, err);
     }
     free(previous);
     free(text);
@@ -434,7 +436,7 @@ static void on_sighup(uv_signal_t *sig, int signum)
     (void)signum;
     server *srv = sig->data;
     if (atomic_load(&srv->draining)) {
-        fprintf(stderr, "aigw: SIGHUP ignored: draining\n");
+        log_event(LOG_WARN, "reload_ignored", "SIGHUP ignored: draining");
         return;
     }
     char msg[8192];
@@ -489,7 +491,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
     handled_signals(&stop_signals);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &old_mask);
     if (!app->start(cfg, err, sizeof err)) {
-        fprintf(stderr, "aigw: %s\n", err);
+        log_event(LOG_ERROR, "start_failed", "%s", err);
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         config_release(cfg);
         return 1;
@@ -508,7 +510,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
         worker *w = &srv.workers[i];
         w->listen_fd = open_listener(cfg->listen_host, &port, i == 0, err, sizeof err);
         if (w->listen_fd < 0) {
-            fprintf(stderr, "aigw: %s\n", err);
+            log_event(LOG_ERROR, "start_failed", "%s", err);
             for (int j = 0; j < i; j++)
                 close(srv.workers[j].listen_fd);
             pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
@@ -557,8 +559,8 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
 
     for (int spins = 0; atomic_load(&srv.workers_ready) < srv.nworkers && spins < 5000; spins++)
         usleep(1000);
-    fprintf(stderr, "aigw: listening on %s:%d (%d worker%s)\n", cfg->listen_host, port, srv.nworkers,
-            srv.nworkers == 1 ? "" : "s");
+    log_event(LOG_INFO, "listening", "listening on %s:%d (%d worker%s)", cfg->listen_host, port, srv.nworkers,
+              srv.nworkers == 1 ? "" : "s");
 
     /* Runs until every worker's loop has ended (on_worker_done closes the handles). */
     uv_run(&srv.loop, UV_RUN_DEFAULT);
@@ -568,6 +570,6 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
     free(srv.workers);
     app->stop();
     config_release(srv.config);
-    fprintf(stderr, "aigw: drained, exiting\n");
+    log_event(LOG_INFO, "drained", "drained, exiting");
     return 0;
 }

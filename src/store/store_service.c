@@ -39,6 +39,7 @@
 #include <sodium.h>
 
 #include "store/store.h"
+#include "util/log.h"
 #include "util/alloc.h"
 
 /* ---- the snapshot ------------------------------------------------------------------------- */
@@ -338,7 +339,7 @@ static void publish_spend(store_service *svc)
     spend_snapshot *snap = spend_snapshot_load(svc->store, svc->applied, err, sizeof err);
     if (!snap) {
         if (!svc->error_reported)
-            fprintf(stderr, "aigw: store: %s; budgets use the spend read before\n", err);
+            log_event(LOG_ERROR, "store_error", "store: %s; budgets use the spend read before", err);
         svc->error_reported = true;
         return;
     }
@@ -355,8 +356,8 @@ bool store_service_write_spend(store_service *svc, store *s, const spend_batch *
 {
     bool ok = store_spend_write(s, b) == STORE_OK;
     if (!ok)
-        fprintf(stderr, "aigw: store: spend of %zu requests' rows not written: %s\n", b->nrows,
-                store_error(s));
+        log_event(LOG_ERROR, "store_error", "store: spend of %zu requests' rows not written: %s", b->nrows,
+                  store_error(s));
     if (b->worker >= 0 && b->worker < SPEND_WORKERS_MAX && b->seq > svc->applied[b->worker])
         svc->applied[b->worker] = b->seq; /* written or lost: the worker stops counting it */
     publish_spend(svc);
@@ -378,12 +379,13 @@ static void poll_version(store_service *svc)
     char err[512];
     if (store_keys_version(svc->store, &version) != STORE_OK) {
         if (!svc->error_reported)
-            fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", store_error(svc->store));
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before",
+                      store_error(svc->store));
         svc->error_reported = true;
         return;
     }
     if (svc->error_reported) {
-        fprintf(stderr, "aigw: store: %s answers again\n", store_name(svc->store));
+        log_event(LOG_INFO, "store_ok", "store: %s answers again", store_name(svc->store));
         svc->error_reported = false;
     }
     pthread_mutex_lock(&svc->lock);
@@ -392,15 +394,17 @@ static void poll_version(store_service *svc)
     if (same) return;
     key_snapshot *snap = key_snapshot_load(svc->store, true, err, sizeof err);
     if (!snap) {
-        if (!svc->error_reported) fprintf(stderr, "aigw: store: %s; serving the keys loaded before\n", err);
+        if (!svc->error_reported)
+            log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before", err);
         svc->error_reported = true;
         return;
     }
     svc->error_reported = false;
     /* said once while it lasts: another process wrote under another vault key */
     if (snap->nvkeys_unopened && !svc->unopened_reported)
-        fprintf(stderr, "aigw: store: %s; %zu virtual key%s left out until %s\n", err, snap->nvkeys_unopened,
-                snap->nvkeys_unopened == 1 ? "" : "s", snap->nvkeys_unopened == 1 ? "it opens" : "they open");
+        log_event(LOG_WARN, "virtual_keys_unopened", "store: %s; %zu virtual key%s left out until %s", err,
+                  snap->nvkeys_unopened, snap->nvkeys_unopened == 1 ? "" : "s",
+                  snap->nvkeys_unopened == 1 ? "it opens" : "they open");
     svc->unopened_reported = snap->nvkeys_unopened > 0;
     publish(svc, snap);
 }

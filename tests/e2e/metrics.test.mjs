@@ -93,15 +93,17 @@ test('Prometheus scrapes the requests made: counts by model, provider, status an
   await assert.rejects(openai.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }),
     (e) => e.status === 404);
   const logged = await gw.waitLog((l) => l.model === 'claude-mock');
-  const oaLines = gw.logLines.filter((l) => l.model === 'mock-model' && l.status === 200);
-  assert.equal(oaLines.length, 4);
+  // each worker flushes its access-log batch on its own clock: wait for all four lines
+  const okLines = () => gw.logLines.filter((l) => l.model === 'mock-model' && l.status === 200);
+  await eventually(() => okLines().length === 4, 5000, 'the four access-log lines');
+  const oaLines = okLines();
 
   let series;
   await eventually(async () => {
     series = await query('aigw_requests_total{job="aigw"}');
     const ok = series.find((s) => s.model === 'mock-model' && s.status === '2xx');
     return ok?.value === 4 && series.some((s) => s.model === 'claude-mock');
-  }, 15000, 'the scrape holding every request');
+  }, 30000, 'the scrape holding every request'); /* a 1 s interval; a loaded machine delays scrapes */
   const ok = series.find((s) => s.model === 'mock-model' && s.status === '2xx');
   assert.deepEqual({ route: ok.route, provider: ok.provider, ingress: ok.ingress, key: ok.key },
     { route: 'mock-model', provider: 'oa', ingress: 'openai', key: logged.key_id });
@@ -151,8 +153,7 @@ test('with auth on, /metrics needs the master key', async () => {
   assert.equal(ok.status, 200);
   assert.match(ok.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
   // Prometheus itself scraped with it: its target is up
-  const up = await query('up{job="aigw"}');
-  assert.equal(up[0].value, 1);
+  await eventually(async () => (await query('up{job="aigw"}'))[0]?.value === 1, 30000, 'Prometheus\'s target up');
 });
 
 test('every response says where its time went: x-aigw-overhead-us and Server-Timing', async () => {
