@@ -188,7 +188,7 @@ static void test_keys(void **state)
 
     /* the snapshot finds it by digest; disabling it is seen by the next snapshot */
     char err[512];
-    key_snapshot *snap = key_snapshot_load(s, err, sizeof err);
+    key_snapshot *snap = key_snapshot_load(s, false, err, sizeof err);
     assert_non_null(snap);
     uint8_t digest[STORE_DIGEST_BYTES];
     access_key_digest(&test_secret, text, strlen(text), digest);
@@ -204,7 +204,7 @@ static void test_keys(void **state)
     k.enabled = false;
     k.expires_at = 1700000100;
     assert_int_equal(store_key_update(s, &k), STORE_OK);
-    snap = key_snapshot_load(s, err, sizeof err);
+    snap = key_snapshot_load(s, false, err, sizeof err);
     access_key_digest(&test_secret, text, strlen(text), digest);
     found = access_key_find(snap, digest);
     assert_non_null(found);
@@ -445,7 +445,7 @@ static void test_teams(void **state)
     store_team_clear(&got);
 
     char err[256];
-    key_snapshot *snap = key_snapshot_load(s, err, sizeof err);
+    key_snapshot *snap = key_snapshot_load(s, false, err, sizeof err);
     assert_non_null(snap);
     assert_int_equal(snap->nteams, 2);
     assert_string_equal(key_snapshot_team(snap, "team-a")->id, "team-a");
