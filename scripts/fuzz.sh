@@ -21,7 +21,7 @@ clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,a
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
 clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health}.c \
     src/config/{config,config_read,catalog}.c src/config/catalog_data.S src/providers/{presets,prepare}.c \
-    src/util/{arena,buf,alloc,json,units,url}.c \
+    src/util/{arena,buf,alloc,json,units,url,log,conninfo}.c \
     $(pkg-config --cflags --libs jansson libcurl yaml-0.1 libpcre2-8) -lpthread -lm -o "$out/fuzz_route"
 # The connection state machine on a real loop, serving a stub application (the server needs
 # nothing above it: that is the point of its http_app interface).

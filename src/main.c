@@ -4,6 +4,7 @@
  *   aigw config check FILE                      validate a config without serving
  *   aigw config import litellm FILE             a LiteLLM config.yaml as aigw YAML
  *   aigw keys create|list|show|disable|enable|rotate|delete   gateway keys (src/admin)
+ *   aigw vkeys create|list|show|rotate|delete                  virtual keys (src/admin)
  *   aigw teams create|list|show|delete                          teams (src/admin)
  *   aigw spend [--by key|team|model|day|hour] [--from D] [--to D]   spend (src/admin)
  *   aigw version
@@ -38,6 +39,7 @@ static const char usage_text[] =
     "       aigw config check FILE                      validate a config file\n"
     "       aigw config import litellm FILE             print a LiteLLM config.yaml as aigw YAML\n"
     "       aigw keys create|list|show|disable|rotate   gateway keys (aigw keys --help)\n"
+    "       aigw vkeys create|list|show|rotate|delete   virtual keys (aigw vkeys --help)\n"
     "       aigw teams create|list|show|delete          teams (aigw teams --help)\n"
     "       aigw spend [--by key|team|model|day]        what keys spent (aigw spend --help)\n"
     "       aigw version\n"
@@ -278,6 +280,10 @@ int main(int argc, char **argv)
             char *help[] = {"--help", NULL};
             return admin_keys_command(1, help);
         }
+        if (!strcmp(argv[2], "vkeys")) {
+            char *help[] = {"--help", NULL};
+            return admin_vkeys_command(1, help);
+        }
         if (!strcmp(argv[2], "spend")) {
             char *help[] = {"--help", NULL};
             return admin_spend_command(1, help);
@@ -304,6 +310,8 @@ int main(int argc, char **argv)
         rc = import_litellm_command(argv[4]);
     else if (!strcmp(argv[1], "keys"))
         rc = admin_keys_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "vkeys"))
+        rc = admin_vkeys_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "spend"))
         rc = admin_spend_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "teams"))

@@ -96,6 +96,43 @@ bool access_secret_load(const auth_settings *auth, access_secret *out, char *err
     return make_secret_file(path, err, errlen) && read_secret_file(path, out, err, errlen);
 }
 
+bool access_vault_key_load(const auth_settings *auth, vault_key *out, bool *given, char *err, size_t errlen)
+{
+    *given = false;
+    char why[256];
+    if (auth->vault_key) {
+        *given = true;
+        if (vault_key_parse(auth->vault_key, strlen(auth->vault_key), out, why, sizeof why)) return true;
+        snprintf(err, errlen, "auth.vault_key: %s", why);
+        return false;
+    }
+    if (!auth->vault_key_file) return true;
+    *given = true;
+    const char *path = auth->vault_key_file;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "auth: cannot open the vault key file %s: %s", path, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+        close(fd);
+        snprintf(err, errlen, "auth: the vault key file %s may be read by others; chmod 600 it", path);
+        return false;
+    }
+    char text[256];
+    ssize_t n = read(fd, text, sizeof text);
+    close(fd);
+    bool ok = n > 0 && n < (ssize_t)sizeof text && vault_key_parse(text, (size_t)n, out, why, sizeof why);
+    sodium_memzero(text, sizeof text);
+    if (!ok)
+        snprintf(err, errlen, "auth: the vault key file %s: %s", path,
+                 n <= 0 || n >= (ssize_t)sizeof text
+                     ? "must hold the key: 64 hex digits or 44 base64 characters"
+                     : why);
+    return ok;
+}
+
 void access_key_generate(char out[ACCESS_KEY_LEN + 1])
 {
     unsigned char raw[32];

@@ -38,6 +38,12 @@ bool access_init(void);
  * (0600; a file readable by others is refused). Blocking file I/O: call it at start. False with
  * a message in err. */
 bool access_secret_load(const auth_settings *auth, access_secret *out, char *err, size_t errlen);
+/* The virtual keys' master secret (store/vault.h) from auth.vault_key or auth.vault_key_file
+ * (a file not readable by group or others). *given is false when neither is set (or
+ * vault_key's variable is unset): then out is untouched and the call succeeds. Blocking file
+ * I/O: call it at start. False with a message in err that never repeats the value. */
+bool access_vault_key_load(const auth_settings *auth, vault_key *out, bool *given, char *err, size_t errlen);
+
 /* Where the default secret file is for a store path: "STORE.secret" (into out). */
 void access_secret_default_path(const char *store_path, char *out, size_t len);
 

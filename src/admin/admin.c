@@ -1,4 +1,4 @@
-/* admin.c — the admin API's operations on gateway keys, teams and spend (admin.h).
+/* admin.c — the admin API's operations on gateway keys, teams, spend and virtual keys (admin.h).
  *
  * A table of routes, each a method, a path pattern and a handler; a handler reads its JSON
  * body into a store_key (key_fields: every field bounded, unknown fields refused by name,
@@ -6,6 +6,11 @@
  * never the digest; the plaintext only in the answer that made it). A key named in a request
  * — a path segment, ?key=, {"key": …} — may be its id, its alias or, LiteLLM's way, the key
  * itself (then found by its digest); an error message never repeats a key.
+ *
+ * Virtual keys (/admin/virtual-keys…) take their secret in and never give it back: an answer
+ * shows its hint (the last 4 characters) and its version. The store seals it (vault.h) before
+ * it is written. Portkey's field names are accepted beside aigw's (`key` for `secret`), and
+ * its answer's names given beside aigw's (`slug`, `ai_provider_name`, `masked_api_key`).
  *
  * Rejected: building the OpenAPI document from this table at run time (the schemas would have
  * to live here too); a test compares the two instead (tests/unit/test_admin.c and
@@ -23,7 +28,9 @@
 #include <http_parser.h>
 #include <jansson.h>
 
+#include "providers/provider.h"
 #include "util/alloc.h"
+#include "util/url.h"
 
 /* ---- answers ---------------------------------------------------------------------------------- */
 
@@ -136,6 +143,7 @@ static json_t *key_json(store *s, int64_t now, const store_key *k, const char *p
     add_spend(j, s, 'k', k->id, k->budget_duration, now);
     json_object_set_new(j, "rpm_limit", k->rpm_limit >= 0 ? json_integer(k->rpm_limit) : json_null());
     json_object_set_new(j, "tpm_limit", k->tpm_limit >= 0 ? json_integer(k->tpm_limit) : json_null());
+    json_object_set_new(j, "virtual_keys", list_json(k->virtual_keys, k->nvirtual_keys));
     json_object_set_new(j, "rpd_limit", k->rpd_limit >= 0 ? json_integer(k->rpd_limit) : json_null());
     json_object_set_new(j, "tpd_limit", k->tpd_limit >= 0 ? json_integer(k->tpd_limit) : json_null());
     json_t *model_rpm = json_object(), *model_tpm = json_object();
@@ -339,11 +347,12 @@ static bool read_budgets(json_t *body, double *max_budget, double *soft_budget, 
  * the operation reads itself (LiteLLM's "key" in /key/update). */
 static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip, char *err, size_t errlen)
 {
-    static const char *const known[] = {"key_alias",  "alias",      "models",          "duration",
-                                        "expires_at", "team_id",    "user_id",         "tags",
-                                        "metadata",   "max_budget", "rpm_limit",       "tpm_limit",
-                                        "enabled",    "blocked",    "soft_budget",     "budget_duration",
-                                        "rpd_limit",  "tpd_limit",  "model_rpm_limit", "model_tpm_limit"};
+    static const char *const known[] = {"key_alias",      "alias",      "models",      "duration",
+                                        "expires_at",     "team_id",    "user_id",     "tags",
+                                        "metadata",       "max_budget", "rpm_limit",   "tpm_limit",
+                                        "enabled",        "blocked",    "soft_budget", "budget_duration",
+                                        "virtual_keys",   "rpd_limit",  "tpd_limit",   "model_rpm_limit",
+                                        "model_tpm_limit"};
     const char *name;
     json_t *v;
     json_object_foreach(body, name, v)
@@ -356,7 +365,7 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
                 err, errlen,
                 "unknown field '%.64s' (known: key_alias, models, duration, expires_at, team_id, user_id, "
                 "tags, metadata, max_budget, soft_budget, budget_duration, rpm_limit, tpm_limit, rpd_limit, "
-                "tpd_limit, model_rpm_limit, model_tpm_limit, enabled, blocked)",
+                "tpd_limit, model_rpm_limit, model_tpm_limit, enabled, blocked, virtual_keys)",
                 name);
             return false;
         }
@@ -392,6 +401,9 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
         if (!read_name(v, "key_alias", &k->alias, err, errlen)) return false;
     if ((v = json_object_get(body, "models")) &&
         !read_names(v, "models", STORE_MODELS_MAX, &k->models, &k->nmodels, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "virtual_keys")) &&
+        !read_names(v, "virtual_keys", STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys, err, errlen))
         return false;
     if ((v = json_object_get(body, "team_id")) && !read_name(v, "team_id", &k->team, err, errlen))
         return false;
@@ -1115,6 +1127,261 @@ static void op_spend(op_ctx *c)
     reply_json(c->out, 200, j);
 }
 
+/* ---- virtual keys ----------------------------------------------------------------------------- */
+
+#define VKEY_NAME_MAX 64
+
+/* A virtual key as the API shows it: never its secret. */
+static json_t *vkey_json(const store_vkey *v)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(v->name));
+    json_object_set_new(j, "slug", json_string(v->name)); /* Portkey's name for the reference */
+    json_object_set_new(j, "provider", json_string(v->provider));
+    json_object_set_new(j, "ai_provider_name", json_string(v->provider));
+    json_object_set_new(j, "base_url", string_or_null(v->base_url));
+    json_object_set_new(j, "hint", json_string(v->hint));
+    json_object_set_new(j, "masked_api_key", json_string(v->hint));
+    json_object_set_new(j, "version", json_integer(v->version));
+    json_object_set_new(j, "created_at", time_json(v->created_at));
+    json_object_set_new(j, "updated_at", time_json(v->updated_at));
+    return j;
+}
+
+/* A name that can stand in a path, a config and "@name": [A-Za-z0-9._-], 1..64, not "." or "..". */
+static bool valid_vkey_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (!len || len > VKEY_NAME_MAX || !strcmp(s, ".") || !strcmp(s, "..")) return false;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+/* The fields of a create or update into v (those absent are left alone); the secret, when
+ * given, points into body (valid while it is). create: name and provider are read too. */
+static bool vkey_fields(json_t *body, store_vkey *v, bool create, char *err, size_t errlen)
+{
+    static const char *const known[] = {"name", "slug", "provider", "base_url", "secret", "key"};
+    const char *field;
+    json_t *val;
+    json_object_foreach(body, field, val)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
+            ok = !strcmp(field, known[i]);
+        if (!ok) {
+            snprintf(err, errlen, "unknown field '%.64s' (known: name, provider, base_url, secret)", field);
+            return false;
+        }
+        if (!create && (!strcmp(field, "name") || !strcmp(field, "slug")) &&
+            !(json_is_string(val) && !strcmp(json_string_value(val), v->name))) {
+            snprintf(err, errlen, "a virtual key's name cannot change (delete it and create another)");
+            return false;
+        }
+    }
+    if (create) {
+        if (!(val = json_object_get(body, "name"))) val = json_object_get(body, "slug");
+        if (!json_is_string(val) || !valid_vkey_name(json_string_value(val))) {
+            snprintf(err, errlen, "'name' must be 1 to %d characters of A-Z a-z 0-9 . _ -", VKEY_NAME_MAX);
+            return false;
+        }
+        snprintf(v->name, sizeof v->name, "%s", json_string_value(val));
+        if (!json_object_get(body, "provider")) {
+            snprintf(err, errlen,
+                     "'provider' is needed: the provider type the secret is for (openai, anthropic, …)");
+            return false;
+        }
+        if (!json_object_get(body, "secret") && !json_object_get(body, "key")) {
+            snprintf(err, errlen, "'secret' is needed: the provider's API key");
+            return false;
+        }
+    }
+    if ((val = json_object_get(body, "provider"))) {
+        const char *type = json_string_value(val);
+        if (!type || strlen(type) > 64 || !provider_preset_find(type)) {
+            snprintf(err, errlen,
+                     "'provider' must be a provider type as the config spells it (openai, anthropic, …)");
+            return false;
+        }
+        free(v->provider);
+        v->provider = xstrdup(type);
+    }
+    if ((val = json_object_get(body, "base_url"))) {
+        char url[1024];
+        const char *why = "must be a string";
+        if (!json_is_null(val) && (!json_is_string(val) || strlen(json_string_value(val)) >= sizeof url ||
+                                   (strncmp(json_string_value(val), "http://", 7) &&
+                                    strncmp(json_string_value(val), "https://", 8)) ||
+                                   !url_normalize(json_string_value(val), url, sizeof url, &why))) {
+            snprintf(err, errlen,
+                     "'base_url' must be an http:// or https:// URL of up to 1023 bytes, or null");
+            return false;
+        }
+        free(v->base_url);
+        v->base_url = NULL;
+        if (!json_is_null(val)) {
+            size_t len = strlen(json_string_value(val));
+            while (len && json_string_value(val)[len - 1] == '/')
+                len--;
+            v->base_url = xstrndup(json_string_value(val), len);
+        }
+    }
+    if ((val = json_object_get(body, "secret")) || (val = json_object_get(body, "key"))) {
+        const char *secret = json_string_value(val);
+        size_t len = secret ? strlen(secret) : 0;
+        /* it becomes a header value: visible ASCII only, nothing that could end the line */
+        bool visible = len > 0 && len <= VAULT_SECRET_MAX;
+        for (size_t i = 0; visible && i < len; i++)
+            visible = secret[i] > 0x20 && secret[i] < 0x7f;
+        if (!visible) {
+            snprintf(err, errlen, "'secret' must be 1 to %d visible ASCII characters (no spaces)",
+                     VAULT_SECRET_MAX);
+            return false;
+        }
+        v->secret = (char *)secret;
+        v->secret_len = len;
+    }
+    return true;
+}
+
+static void reply_vkey_store_error(admin_reply *out, store *s, store_result r, const char *name)
+{
+    if (r == STORE_NOT_FOUND)
+        reply_error(out, 404, "virtual_key_not_found", "no virtual key %.64s", name);
+    else if (r == STORE_CONFLICT)
+        reply_error(out, 409, "name_taken", "a virtual key named %.64s exists already", name);
+    else
+        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
+}
+
+/* Refuses a write of a secret when there is no vault key to seal it with; false after answering. */
+static bool vault_ready(op_ctx *c)
+{
+    if (store_has_vault(c->s)) return true;
+    reply_error(
+        c->out, 400, "vault_key_not_configured",
+        "no vault key is configured: set auth.vault_key (e.g. ${AIGW_VAULT_KEY}: 32 random bytes in hex, "
+        "openssl rand -hex 32) or auth.vault_key_file, then restart aigw");
+    return false;
+}
+
+/* The answer to a write of v (r: how it went): the row as stored now (version, hint). v is
+ * cleared. */
+static void reply_vkey_written(op_ctx *c, store_result r, store_vkey *v)
+{
+    char name[sizeof v->name];
+    snprintf(name, sizeof name, "%s", v->name);
+    store_vkey_clear(v);
+    if (r != STORE_OK) {
+        reply_vkey_store_error(c->out, c->s, r, name);
+    } else if ((r = store_vkey_get(c->s, name, v)) == STORE_OK) {
+        reply_json(c->out, 200, vkey_json(v));
+        store_vkey_clear(v);
+    } else { /* deleted by another process between the two */
+        reply_vkey_store_error(c->out, c->s, r, name);
+    }
+}
+
+static void op_vkey_create(op_ctx *c)
+{
+    store_vkey v = {0};
+    char err[512];
+    if (!vault_ready(c)) return;
+    if (!vkey_fields(c->body, &v, true, err, sizeof err)) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_vkey_clear(&v);
+        return;
+    }
+    v.created_at = v.updated_at = c->now;
+    v.version = 1;
+    store_result r = store_vkey_insert(c->s, &v);
+    v.secret = NULL;
+    reply_vkey_written(c, r, &v);
+}
+
+static void on_vkey_row(const store_vkey *v, void *ud)
+{
+    json_array_append_new(ud, vkey_json(v));
+}
+
+static void op_vkey_list(op_ctx *c)
+{
+    json_t *data = json_array();
+    store_result r = store_vkeys_each(c->s, on_vkey_row, data);
+    if (r != STORE_OK) {
+        json_decref(data);
+        reply_vkey_store_error(c->out, c->s, r, "");
+        return;
+    }
+    reply_json(c->out, 200,
+               json_pack("{s:s,s:I,s:o}", "object", "list", "total", (json_int_t)json_array_size(data),
+                         "data", data));
+}
+
+/* The virtual key named c->id into v; false after answering. */
+static bool vkey_load(op_ctx *c, store_vkey *v)
+{
+    store_result r = strlen(c->id) <= VKEY_NAME_MAX ? store_vkey_get(c->s, c->id, v) : STORE_NOT_FOUND;
+    if (r == STORE_OK) return true;
+    reply_vkey_store_error(c->out, c->s, r, c->id);
+    return false;
+}
+
+static void op_vkey_show(op_ctx *c)
+{
+    store_vkey v;
+    if (!vkey_load(c, &v)) return;
+    reply_json(c->out, 200, vkey_json(&v));
+    store_vkey_clear(&v);
+}
+
+/* PATCH (any field) or …/rotate (a new secret, which it needs). */
+static void vkey_change(op_ctx *c, bool rotate)
+{
+    store_vkey v;
+    char err[512];
+    if (!vkey_load(c, &v)) return;
+    bool ok = vkey_fields(c->body, &v, false, err, sizeof err);
+    if (ok && rotate && !v.secret) {
+        snprintf(err, sizeof err, "'secret' is needed: the provider's new API key");
+        ok = false;
+    }
+    if (!ok) {
+        reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_vkey_clear(&v);
+        return;
+    }
+    if (v.secret && !vault_ready(c)) {
+        store_vkey_clear(&v);
+        return;
+    }
+    v.updated_at = c->now;
+    store_result r = store_vkey_update(c->s, &v);
+    v.secret = NULL;
+    reply_vkey_written(c, r, &v);
+}
+
+static void op_vkey_update(op_ctx *c)
+{
+    vkey_change(c, false);
+}
+
+static void op_vkey_rotate(op_ctx *c)
+{
+    vkey_change(c, true);
+}
+
+static void op_vkey_delete(op_ctx *c)
+{
+    store_vkey v;
+    if (!vkey_load(c, &v)) return;
+    store_result r = store_vkey_delete(c->s, v.name);
+    if (r == STORE_OK)
+        reply_json(c->out, 200, json_pack("{s:s,s:b}", "name", v.name, "deleted", 1));
+    else
+        reply_vkey_store_error(c->out, c->s, r, v.name);
+    store_vkey_clear(&v);
+}
+
 static void op_openapi(op_ctx *c)
 {
     c->out->status = 200;
@@ -1143,6 +1410,12 @@ static const admin_route routes[] = {
     {HTTP_PATCH, "/admin/teams/{id}", op_team_update},
     {HTTP_DELETE, "/admin/teams/{id}", op_team_delete},
     {HTTP_GET, "/admin/spend", op_spend},
+    {HTTP_POST, "/admin/virtual-keys", op_vkey_create},
+    {HTTP_GET, "/admin/virtual-keys", op_vkey_list},
+    {HTTP_GET, "/admin/virtual-keys/{id}", op_vkey_show},
+    {HTTP_PATCH, "/admin/virtual-keys/{id}", op_vkey_update},
+    {HTTP_DELETE, "/admin/virtual-keys/{id}", op_vkey_delete},
+    {HTTP_POST, "/admin/virtual-keys/{id}/rotate", op_vkey_rotate},
     {HTTP_GET, "/admin/openapi.json", op_openapi},
     /* the running config: answered by the gateway itself (pipeline/admin_stage.c), which holds it
      * and asks the server for the reload; listed here so the document and the 404/405s know them */

@@ -70,8 +70,10 @@ extern const char admin_openapi_json[];
 #define ADMIN_REDACTED "\"" ADMIN_REDACTED_MARK "\""
 char *admin_config_redact(const char *src, size_t len, size_t *out_len);
 
-/* `aigw keys …` (argv from after "keys"): see its --help. Returns the exit code. */
+/* `aigw keys …` and `aigw vkeys …` (argv from after "keys" / "vkeys"): see their --help.
+ * Return the exit code. */
 int admin_keys_command(int argc, char **argv);
+int admin_vkeys_command(int argc, char **argv);
 /* `aigw spend …` (argv from after "spend"): see its --help. Returns the exit code. */
 int admin_spend_command(int argc, char **argv);
 /* `aigw teams …` (argv from after "teams"): see its --help. Returns the exit code. */

@@ -1,5 +1,5 @@
-/* admin_cli.c — `aigw keys`, `aigw teams` and `aigw spend`: the admin API from the command line
- * (admin.h).
+/* admin_cli.c — `aigw keys`, `aigw vkeys`, `aigw teams` and `aigw spend`: the admin API from
+ * the command line (admin.h).
  *
  * Each subcommand is one admin API request (method, path, JSON body). It goes to the running
  * gateway when one answers on the config's `listen:` (with the master key), so the gateway's
@@ -7,12 +7,19 @@
  * the store file itself and runs the same handler (admin_handle), so both ways print the same
  * thing. A gateway sharing the file sees a direct change within a poll (STORE_POLL_MS).
  *
+ * `aigw vkeys` (virtual keys) is the same machinery with its own requests and printing. A
+ * secret is never an argument (it would sit in the shell's history and in ps): it is read from
+ * standard input, or from the environment variable --secret-env names. Direct runs set the
+ * store's vault key from the config, as the gateway does.
+ *
  * Rejected: a separate code path for the file (two implementations of every operation). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <http_parser.h>
@@ -52,18 +59,43 @@ static const char keys_help[] =
     "operations over HTTP:\n"
     "docs/access.md, and GET /admin/openapi.json.\n";
 
+static const char vkeys_help[] =
+    "usage: aigw vkeys create [-c FILE] NAME --provider TYPE [--base-url URL] [--secret-env VAR] [--json]\n"
+    "       aigw vkeys list   [-c FILE] [--json]\n"
+    "       aigw vkeys show   [-c FILE] NAME [--json]\n"
+    "       aigw vkeys rotate [-c FILE] NAME [--secret-env VAR]\n"
+    "       aigw vkeys delete [-c FILE] NAME\n"
+    "\n"
+    "Virtual keys: provider credentials kept encrypted in the store named by the config's `auth:`,\n"
+    "under auth.vault_key (or auth.vault_key_file). Providers name them with `virtual_key: NAME`,\n"
+    "request configs with \"virtual_key\": \"NAME\" or \"provider\": \"@NAME\". The secret is read from\n"
+    "standard input (one line), or from the environment variable --secret-env names; it is never\n"
+    "printed back (only its last 4 characters).\n"
+    "\n"
+    "  -c, --config FILE   the gateway's config (default: ./aigw.yaml)\n"
+    "  --provider TYPE     the provider type the secret is for (openai, anthropic, gemini, …)\n"
+    "  --base-url URL      where that provider is, when not the type's own\n"
+    "  --secret-env VAR    take the secret from this environment variable, not standard input\n"
+    "  --json              print the admin API's JSON as is\n"
+    "  --direct            use the store file even when a gateway answers\n"
+    "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n";
+
 typedef struct keys_args {
+    bool virtual_keys; /* `aigw vkeys` */
+    const char *cmd;   /* "keys" or "vkeys", for messages */
     const char *config, *sub, *ref, *alias, *models, *duration, *team, *user, *url;
+    const char *provider, *base_url, *secret_env;
     const char *tags[STORE_TAGS_MAX];
     size_t ntags;
     bool json, direct;
 } keys_args;
 
-static int bad(const char *what, const char *arg)
+static int bad_in(const keys_args *a, const char *what, const char *arg)
 {
-    fprintf(stderr, "aigw: keys: %s '%s' (see 'aigw keys --help')\n", what, arg);
+    fprintf(stderr, "aigw: %s: %s '%s' (see 'aigw %s --help')\n", a->cmd, what, arg, a->cmd);
     return 2;
 }
+#define bad(what, arg) bad_in(a, what, arg)
 
 static int parse_args(int argc, char **argv, keys_args *a)
 {
@@ -71,23 +103,29 @@ static int parse_args(int argc, char **argv, keys_args *a)
         const char *arg = argv[i];
         const char **value = NULL;
         if (!strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help")) {
-            fputs(keys_help, stdout);
+            fputs(a->virtual_keys ? vkeys_help : keys_help, stdout);
             return 0;
         } else if (!strcmp(arg, "-c") || !strcmp(arg, "--config"))
             value = &a->config;
-        else if (!strcmp(arg, "--alias"))
+        else if (!strcmp(arg, "--alias") && !a->virtual_keys)
             value = &a->alias;
-        else if (!strcmp(arg, "--models"))
+        else if (!strcmp(arg, "--provider") && a->virtual_keys)
+            value = &a->provider;
+        else if (!strcmp(arg, "--base-url") && a->virtual_keys)
+            value = &a->base_url;
+        else if (!strcmp(arg, "--secret-env") && a->virtual_keys)
+            value = &a->secret_env;
+        else if (!strcmp(arg, "--models") && !a->virtual_keys)
             value = &a->models;
         else if (!strcmp(arg, "--url"))
             value = &a->url;
-        else if (!strcmp(arg, "--duration"))
+        else if (!strcmp(arg, "--duration") && !a->virtual_keys)
             value = &a->duration;
-        else if (!strcmp(arg, "--team"))
+        else if (!strcmp(arg, "--team") && !a->virtual_keys)
             value = &a->team;
-        else if (!strcmp(arg, "--user"))
+        else if (!strcmp(arg, "--user") && !a->virtual_keys)
             value = &a->user;
-        else if (!strcmp(arg, "--tag")) {
+        else if (!strcmp(arg, "--tag") && !a->virtual_keys) {
             if (a->ntags == STORE_TAGS_MAX) return bad("too many tags at", arg);
             value = &a->tags[a->ntags++];
         } else if (!strcmp(arg, "--json"))
@@ -137,9 +175,104 @@ static json_t *comma_list(const char *text)
     return list;
 }
 
+/* The secret for create and rotate: --secret-env's variable, or one line of standard input
+ * (a terminal is asked). False after a message. */
+static bool read_secret(const keys_args *a, char *out, size_t len)
+{
+    if (a->secret_env) {
+        const char *v = getenv(a->secret_env);
+        if (!v || !*v) {
+            fprintf(stderr, "aigw: vkeys %s: the environment variable %s is not set\n", a->sub,
+                    a->secret_env);
+            return false;
+        }
+        if (strlen(v) >= len) {
+            fprintf(stderr, "aigw: vkeys %s: the secret in %s is too long\n", a->sub, a->secret_env);
+            return false;
+        }
+        snprintf(out, len, "%s", v);
+        return true;
+    }
+    if (isatty(STDIN_FILENO)) fprintf(stderr, "secret for %s (one line): ", a->ref);
+    if (!fgets(out, (int)len, stdin)) {
+        fprintf(stderr, "aigw: vkeys %s: no secret on standard input (or use --secret-env VAR)\n", a->sub);
+        return false;
+    }
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    return true;
+}
+
+static bool build_vkey_request(const keys_args *a, admin_request *req, char *path, size_t pathlen,
+                               char **body)
+{
+    static const struct {
+        const char *sub;
+        int method;
+        const char *suffix; /* after /admin/virtual-keys/{name}; NULL: the collection */
+    } subs[] = {
+        {"create", HTTP_POST, NULL}, {"list", HTTP_GET, NULL},         {"show", HTTP_GET, ""},
+        {"delete", HTTP_DELETE, ""}, {"rotate", HTTP_POST, "/rotate"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (!strcmp(a->sub, subs[i].sub)) break;
+    if (i == sizeof subs / sizeof subs[0]) {
+        bad("unknown subcommand", a->sub);
+        return false;
+    }
+    bool create = !strcmp(a->sub, "create"), rotate = !strcmp(a->sub, "rotate");
+    bool wants_name = subs[i].suffix != NULL || create;
+    if (wants_name != (a->ref != NULL)) {
+        fprintf(stderr, "aigw: vkeys %s: %s (see 'aigw vkeys --help')\n", a->sub,
+                wants_name ? "name the virtual key" : "takes no name");
+        return false;
+    }
+    if (create != (a->provider != NULL) || (!create && a->base_url) ||
+        (!create && !rotate && a->secret_env)) {
+        fprintf(stderr, "aigw: vkeys %s: %s\n", a->sub,
+                create ? "--provider TYPE is needed (openai, anthropic, …)"
+                       : "--provider and --base-url are for create, --secret-env for create and rotate");
+        return false;
+    }
+    req->method = subs[i].method;
+    req->query = "";
+    if (create || !wants_name)
+        snprintf(path, pathlen, "/admin/virtual-keys");
+    else
+        path_with_ref(path, pathlen, "/admin/virtual-keys/", a->ref, subs[i].suffix);
+    req->path = path;
+    *body = NULL;
+    if (create || rotate) {
+        char secret[VAULT_SECRET_MAX + 2];
+        if (!read_secret(a, secret, sizeof secret)) return false;
+        json_t *j = json_object();
+        if (create) {
+            json_object_set_new(j, "name", json_string(a->ref));
+            json_object_set_new(j, "provider", json_string(a->provider));
+            if (a->base_url) json_object_set_new(j, "base_url", json_string(a->base_url));
+        }
+        json_t *value = json_string(secret);
+        explicit_bzero(secret, sizeof secret);
+        if (!value) {
+            json_decref(j);
+            fprintf(stderr, "aigw: vkeys %s: the secret is not UTF-8 text\n", a->sub);
+            return false;
+        }
+        json_object_set_new(j, "secret", value);
+        *body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    req->body = *body;
+    req->body_len = *body ? strlen(*body) : 0;
+    return true;
+}
+
 /* The request a subcommand makes; false (after a message) when the arguments do not fit. */
 static bool build_request(const keys_args *a, admin_request *req, char *path, size_t pathlen, char **body)
 {
+    if (a->virtual_keys) return build_vkey_request(a, req, path, pathlen, body);
     static const struct {
         const char *sub;
         int method;
@@ -216,7 +349,7 @@ static size_t on_curl_data(char *data, size_t size, size_t n, void *ud)
 
 typedef enum { HTTP_SENT, HTTP_NO_GATEWAY, HTTP_FAILED } http_outcome;
 
-static const char *command_name = "keys"; /* for messages: "keys" or "spend" */
+static const char *command_name = "keys"; /* for messages: "keys", "vkeys", "teams" or "spend" */
 
 static http_outcome send_http(const aigw_config *cfg, const char *base, const admin_request *req,
                               admin_reply *out, char *where, size_t wherelen)
@@ -279,11 +412,14 @@ static bool run_direct(const aigw_config *cfg, const admin_request *req, admin_r
 {
     char err[1024];
     access_secret secret;
+    vault_key vault;
+    bool has_vault;
     if (!access_init()) {
         fprintf(stderr, "aigw: %s: libsodium cannot start\n", command_name);
         return false;
     }
-    if (!access_secret_load(&cfg->auth, &secret, err, sizeof err)) {
+    if (!access_secret_load(&cfg->auth, &secret, err, sizeof err) ||
+        !access_vault_key_load(&cfg->auth, &vault, &has_vault, err, sizeof err)) {
         fprintf(stderr, "aigw: %s: %s\n", command_name, err);
         return false;
     }
@@ -292,6 +428,8 @@ static bool run_direct(const aigw_config *cfg, const admin_request *req, admin_r
         fprintf(stderr, "aigw: %s: %s\n", command_name, err);
         return false;
     }
+    store_set_vault(s, has_vault ? &vault : NULL);
+    explicit_bzero(&vault, sizeof vault);
     admin_handle(s, &secret, req, out);
     store_close(s);
     return true;
@@ -334,12 +472,42 @@ static void print_key(json_t *k)
            str_or(k, "user_id", "-"), str_or(k, "created_at", "-"));
 }
 
+static void print_vkey(json_t *v)
+{
+    printf("name:       %s\n", str_or(v, "name", "?"));
+    printf("provider:   %s\n", str_or(v, "provider", "?"));
+    printf("base_url:   %s\n", str_or(v, "base_url", "(the type's)"));
+    printf("secret:     %s  (version %lld)\n", str_or(v, "hint", "?"),
+           (long long)json_integer_value(json_object_get(v, "version")));
+    printf("updated:    %s\n", str_or(v, "updated_at", "-"));
+}
+
+static void print_vkeys_reply(const keys_args *a, json_t *j)
+{
+    if (!strcmp(a->sub, "list")) {
+        json_t *data = json_object_get(j, "data"), *v;
+        size_t i;
+        printf("%-24s %-12s %-10s %-8s %s\n", "NAME", "PROVIDER", "SECRET", "VERSION", "BASE_URL");
+        json_array_foreach(data, i, v)
+        {
+            printf("%-24s %-12s %-10s %-8lld %s\n", str_or(v, "name", "?"), str_or(v, "provider", "?"),
+                   str_or(v, "hint", "?"), (long long)json_integer_value(json_object_get(v, "version")),
+                   str_or(v, "base_url", "(the type's)"));
+        }
+    } else if (!strcmp(a->sub, "delete")) {
+        printf("deleted %s\n", str_or(j, "name", "?"));
+    } else {
+        print_vkey(j);
+    }
+}
+
 static int print_reply(const keys_args *a, const admin_reply *r)
 {
     json_t *j = json_loadb(r->body, r->len, 0, NULL);
     if (r->status >= 400 || !j) {
         const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-        fprintf(stderr, "aigw: keys %s: %s (HTTP %d)\n", a->sub, msg ? msg : "unreadable answer", r->status);
+        fprintf(stderr, "aigw: %s %s: %s (HTTP %d)\n", a->cmd, a->sub, msg ? msg : "unreadable answer",
+                r->status);
         json_decref(j);
         return 1;
     }
@@ -347,6 +515,8 @@ static int print_reply(const keys_args *a, const admin_reply *r)
         char *text = json_dumps(j, JSON_INDENT(2));
         puts(text);
         free(text);
+    } else if (a->virtual_keys) {
+        print_vkeys_reply(a, j);
     } else if (!strcmp(a->sub, "list")) {
         json_t *data = json_object_get(j, "data"), *k;
         size_t i;
@@ -424,22 +594,32 @@ static int print_keys_reply(const void *args, const admin_reply *r)
     return print_reply(args, r);
 }
 
-int admin_keys_command(int argc, char **argv)
+static int run_keys_command(keys_args a, int argc, char **argv)
 {
-    keys_args a = {0};
-    command_name = "keys";
+    command_name = a.cmd;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
     if (!a.sub) {
-        fputs(keys_help, stderr);
+        fputs(a.virtual_keys ? vkeys_help : keys_help, stderr);
         return 2;
     }
     admin_request req = {0};
     char path[1024], *body = NULL;
     if (!build_request(&a, &req, path, sizeof path, &body)) return 2;
     rc = run_request(a.config, a.url, a.direct, &req, print_keys_reply, &a);
+    if (body) explicit_bzero(body, strlen(body)); /* a virtual key's secret may be in it */
     free(body);
     return rc;
+}
+
+int admin_keys_command(int argc, char **argv)
+{
+    return run_keys_command((keys_args){.cmd = "keys"}, argc, argv);
+}
+
+int admin_vkeys_command(int argc, char **argv)
+{
+    return run_keys_command((keys_args){.cmd = "vkeys", .virtual_keys = true}, argc, argv);
 }
 
 /* ---- aigw spend -------------------------------------------------------------------------------- */

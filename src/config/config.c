@@ -50,6 +50,7 @@ static bool parse_provider_type(loader *ld, yaml_node_t *node, void *target);
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target);
 static bool parse_api_key(loader *ld, yaml_node_t *node, void *target);
+static bool parse_virtual_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_api_version(loader *ld, yaml_node_t *node, void *target);
 static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
@@ -192,6 +193,7 @@ static const field provider_table[] = {
     {"base_url", FIELD_CUSTOM, PRV(base_url), 0, 0, NULL, parse_base_url},
     {"api_version", FIELD_CUSTOM, PRV(api_version), 0, 0, NULL, parse_api_version},
     {"api_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_api_key},
+    {"virtual_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_virtual_key},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_headers},
     {"models", FIELD_CUSTOM, 0, 0, 0, NULL, parse_provider_models},
     {"responses", FIELD_CUSTOM, 0, 0, 0, NULL, parse_responses_mode},
@@ -203,6 +205,7 @@ static const field provider_table[] = {
 
 static bool parse_master_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target);
+static bool parse_vault_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target);
 
 static bool parse_limits_backend(loader *ld, yaml_node_t *node, void *target);
@@ -222,6 +225,8 @@ static const field auth_table[] = {
     {"store", FIELD_CUSTOM, AUTH(store_path), 0, 0, NULL, parse_auth_store},
     {"secret", FIELD_CUSTOM, AUTH(secret), 0, 0, NULL, parse_auth_secret},
     {"secret_file", FIELD_STRING, AUTH(secret_file), 0, 0, NULL, NULL},
+    {"vault_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_vault_key},
+    {"vault_key_file", FIELD_STRING, AUTH(vault_key_file), 0, 0, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -342,6 +347,28 @@ static bool parse_on_redis_error(loader *ld, yaml_node_t *node, void *target)
                                "closed (refuse it), got '%.64s'",
                                v);
     *(bool *)target = !strcmp(v, "closed");
+    return true;
+}
+
+/* The virtual keys' master secret. Its form (32 bytes in hex or base64) is checked when the
+ * store opens (store/vault.h, which config does not include). An unset variable leaves it
+ * unset: aigw then starts only while the store holds no virtual key, and says which variable. */
+static bool parse_vault_key(loader *ld, yaml_node_t *node, void *target)
+{
+    auth_settings *a = target;
+    if (!config__require_scalar(ld, node, "vault_key")) return false;
+    char *unset;
+    char *value = config__expand_env(ld, node, config__scalar(node), &unset);
+    if (!value) return false;
+    free(a->vault_key);
+    free(a->vault_key_env);
+    a->vault_key = NULL;
+    a->vault_key_env = unset;
+    if (unset || !*value) {
+        free(value);
+        return true;
+    }
+    a->vault_key = value;
     return true;
 }
 
@@ -524,6 +551,22 @@ static bool parse_api_key(loader *ld, yaml_node_t *node, void *target)
         p->api_key = key;
     else
         free(key);
+    return true;
+}
+
+/* A credential from the store's virtual keys by name (docs/access.md): the file then holds no
+ * secret. Not with api_key (which one would be sent?). */
+static bool parse_virtual_key(loader *ld, yaml_node_t *node, void *target)
+{
+    provider_config *p = target;
+    if (!config__require_scalar(ld, node, "virtual_key")) return false;
+    const char *name = config__scalar(node);
+    size_t len = strlen(name);
+    if (!len || len > 256 || strpbrk(name, "\r\n\t"))
+        return config__fail_at(ld, node, "'virtual_key' must name a virtual key (1 to 256 characters)");
+    free(p->virtual_key);
+    p->virtual_key = xstrdup(name[0] == '@' ? name + 1 : name);
+    p->virtual_key_line = (int)node->start_mark.line + 1;
     return true;
 }
 
@@ -791,6 +834,10 @@ static bool read_provider(loader *ld, aigw_config *cfg, yaml_node_t *item, provi
     p->total_timeout_ms = 600000;
     if (!config__apply_section(ld, item, "provider", provider_table, p)) return false;
     if (!p->name || !*p->name) return config__fail_at(ld, item, "provider needs a 'name'");
+    if (p->virtual_key && (p->api_key || p->api_key_env))
+        return config__fail_at(
+            ld, item, "provider '%s' has both api_key and virtual_key: the key comes from one of them",
+            p->name);
     /* No type: any OpenAI-compatible server, which then needs its base_url. A type's
      * documented base URL is filled in by providers_prepare. */
     if (!p->type && !p->base_url)
@@ -982,6 +1029,11 @@ static void resolve_auth_paths(aigw_config *cfg)
         char *file = path_beside_config(cfg, a->secret_file);
         free(a->secret_file);
         a->secret_file = file;
+    }
+    if (a->vault_key_file) {
+        char *file = path_beside_config(cfg, a->vault_key_file);
+        free(a->vault_key_file);
+        a->vault_key_file = file;
     }
 }
 
@@ -1226,6 +1278,7 @@ static void provider_free(provider_config *p)
     free(p->base_url);
     free(p->api_key);
     free(p->api_key_env);
+    free(p->virtual_key);
     config_free_headers(p->headers, p->nheaders);
     for (size_t j = 0; j < p->nmodels; j++)
         free(p->models[j]);
@@ -1267,6 +1320,10 @@ void config_free(aigw_config *cfg)
     free(cfg->auth.limits.redis);
     free(cfg->auth.secret);
     free(cfg->auth.secret_file);
+    if (cfg->auth.vault_key) explicit_bzero(cfg->auth.vault_key, strlen(cfg->auth.vault_key));
+    free(cfg->auth.vault_key);
+    free(cfg->auth.vault_key_env);
+    free(cfg->auth.vault_key_file);
     free(cfg->listen_host);
     free(cfg->access_log);
     for (size_t i = 0; i < cfg->alerts.nrules; i++) {

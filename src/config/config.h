@@ -78,6 +78,8 @@ typedef struct provider_config {
     char *api_key;                        /* NULL: the client's own Authorization is forwarded */
     char *api_key_env;                    /* the ${VAR} it came from when unset, for messages */
     int api_key_line;                     /* where api_key was written */
+    char *virtual_key;                    /* `virtual_key:` the store's credential by name, or NULL */
+    int virtual_key_line;
     header_pair *headers;
     size_t nheaders;
     char **models;
@@ -177,11 +179,13 @@ typedef struct auth_settings {
     limits_settings limits; /* `limits:` */
     char *master_key;       /* `master_key:` expanded; NULL when not given or its variable is unset */
     char *master_key_env;   /* the ${VAR} it named when unset, for the warning */
-    char *store_path;       /* `store:`: a SQLite file resolved beside the config (default aigw.db),
-                               or a PostgreSQL connection string (${VAR}s expanded; it may hold a
-                               password) */
+    char *store_path;       /* `store:`: a SQLite file resolved beside the config (default aigw.db), or a
+                               PostgreSQL connection string (${VAR}s expanded; it may hold a password) */
     char *secret;           /* `secret:` expanded (the digest key's source), or NULL */
     char *secret_file;      /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
+    char *vault_key;        /* `vault_key:` expanded (virtual keys' master secret), or NULL */
+    char *vault_key_env;    /* the ${VAR} it named when unset, for the message */
+    char *vault_key_file;   /* `vault_key_file:` resolved, or NULL */
     int line;
 } auth_settings;
 

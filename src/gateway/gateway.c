@@ -2,7 +2,8 @@
  *
  * Each module finishes what it owns once the one below has done its part, so no module
  * reaches up: config does not know presets or route trees, providers and routing do not
- * include each other (routing gets the two providers functions it needs from here).
+ * include each other (routing gets the two providers functions it needs from here, and the
+ * store's virtual keys through the pipeline, which holds the store while aigw serves).
  *
  * Rejected: keeping the sequence in main.c (the unit tests, the fuzzers and a later live
  * reload need the same sequence and do not link main.c); letting config_load call the
@@ -11,6 +12,7 @@
 
 #include <string.h>
 
+#include "pipeline/pipeline.h"
 #include "providers/prepare.h"
 #include "providers/provider.h"
 #include "routing/routing.h"
@@ -18,6 +20,8 @@
 static const routing_providers providers_for_routing = {
     .preset_find = provider_preset_find,
     .derive = providers_derive,
+    .virtual_key = pipeline_virtual_key,
+    .virtual_keys_version = pipeline_virtual_keys_version,
 };
 
 aigw_config *gateway_config_load(const char *path, char *err, size_t errlen)
@@ -60,8 +64,9 @@ static bool same_string(const char *a, const char *b)
     return a == b || (a && b && !strcmp(a, b));
 }
 
-/* The store and its digest secret are opened once, at start: a reload cannot change them (a
- * new secret would make every stored key unknown). The master key may change. */
+/* The store, its digest secret and its vault key are opened once, at start: a reload cannot
+ * change them (a new secret would make every stored key unknown, a new vault key every
+ * virtual key unreadable). The master key may change. */
 static bool auth_reload_allowed(const aigw_config *old, const aigw_config *fresh, char *err, size_t errlen)
 {
     const auth_settings *a = &old->auth, *b = &fresh->auth;
@@ -71,10 +76,11 @@ static bool auth_reload_allowed(const aigw_config *old, const aigw_config *fresh
                                b->mode == AUTH_ON ? "on" : "off");
     if (b->mode == AUTH_ON &&
         (!same_string(a->store_path, b->store_path) || !same_string(a->secret, b->secret) ||
-         !same_string(a->secret_file, b->secret_file)))
-        return config_error_at(
-            fresh, b->line, err, errlen,
-            "auth.store, auth.secret and auth.secret_file cannot change without a restart");
+         !same_string(a->secret_file, b->secret_file) || !same_string(a->vault_key, b->vault_key) ||
+         !same_string(a->vault_key_file, b->vault_key_file)))
+        return config_error_at(fresh, b->line, err, errlen,
+                               "auth.store, auth.secret, auth.secret_file, auth.vault_key and "
+                               "auth.vault_key_file cannot change without a restart");
     if (b->mode == AUTH_ON &&
         (a->limits.backend != b->limits.backend || !same_string(a->limits.redis, b->limits.redis) ||
          a->limits.timeout_ms != b->limits.timeout_ms || a->limits.fail_closed != b->limits.fail_closed))

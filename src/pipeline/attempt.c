@@ -137,6 +137,40 @@ static bool apply_overrides(attempt *a, const route_node *leaf)
     return true;
 }
 
+/* The key of a provider that takes it from a virtual key, from the snapshot the request holds.
+ * False with a->local_error: the virtual key is gone (another target may serve: 503), or the
+ * gateway key may not use it (403, for the whole request). */
+static bool virtual_key_credential(attempt *a, const provider_config *p)
+{
+    exchange *x = a->x;
+    const char *secret;
+    size_t len;
+    auth_vkey_result r = auth_virtual_key(x, p->virtual_key, &secret, &len);
+    if (r == AUTH_VKEY_OK) {
+        a->codec.provider_key = secret;
+        a->codec.provider_key_len = len;
+        return true;
+    }
+    provider_error *e = arena_alloc(x->arena, sizeof *e);
+    memset(e, 0, sizeof *e);
+    if (r == AUTH_VKEY_NOT_ALLOWED) {
+        *e = (provider_error){.status = 403,
+                              .type = "permission_error",
+                              .code = "virtual_key_not_allowed",
+                              .whole_request = true};
+        snprintf(e->message, sizeof e->message, "This gateway key may not use the virtual key `%.300s`",
+                 p->virtual_key);
+    } else {
+        *e = (provider_error){.status = 503, .type = "server_error", .code = "virtual_key_missing"};
+        snprintf(e->message, sizeof e->message,
+                 "the virtual key `%.200s` is not in the gateway's store (provider %.100s)", p->virtual_key,
+                 p->name);
+    }
+    a->local_error = e;
+    a->message = e->message;
+    return false;
+}
+
 attempt_prep attempt_prepare(attempt *a)
 {
     exchange *x = a->x;
@@ -159,6 +193,8 @@ attempt_prep attempt_prepare(attempt *a)
         a->message = "override_params could not be merged";
         return PREP_REFUSED;
     }
+    if (p->virtual_key && !virtual_key_credential(a, p))
+        return a->local_error->whole_request ? PREP_UNREADABLE : PREP_REFUSED;
     provider_error err;
     if (!provider_encode(c, &a->request, &err)) {
         a->local_error = arena_alloc(x->arena, sizeof err);

@@ -13,15 +13,23 @@
  * (longer is invalid at once); the digest is looked up in the snapshot and compared in
  * constant time; a miss is compared with the master key's digest. Messages name what is wrong
  * (missing, invalid, disabled, expired, a model not allowed) and never echo the key. The
- * client's key is never sent upstream while auth is on (translate.c's client_key is off). */
+ * client's key is never sent upstream while auth is on (translate.c's client_key is off).
+ *
+ * Virtual keys (docs/access.md) ride in the same snapshot, their secrets opened by the store's
+ * thread with the vault key given at start (a store holding virtual keys does not start
+ * without the key that opens them). Every request holds the snapshot it started with, so an
+ * attempt finds its provider's credential there (auth_virtual_key): a rotation reaches new
+ * requests with the next snapshot, and one in flight keeps the secret it began with. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
 #include <uv.h>
 
 #include "access/access.h"
+#include "pipeline/pipeline.h"
 #include "pipeline/stages.h"
 #include "server/worker.h"
 #include "store/store.h"
@@ -48,18 +56,38 @@ static bool auth_start(const aigw_config *cfg, char *err, size_t errlen)
         return false;
     }
     if (!access_secret_load(&cfg->auth, &secret, err, errlen)) return false;
+    vault_key vault;
+    bool has_vault;
+    if (!access_vault_key_load(&cfg->auth, &vault, &has_vault, err, errlen)) return false;
     store *s = store_open(cfg->auth.store_path, err, errlen);
     if (!s) return false;
-    service = store_service_start(s, err, errlen);
-    if (!service) return false;
+    store_set_vault(s, has_vault ? &vault : NULL);
+    sodium_memzero(&vault, sizeof vault);
+    /* the first snapshot opens every virtual key: a missing or wrong vault key stops here */
+    char why[768];
+    service = store_service_start(s, why, sizeof why);
+    if (!service) {
+        if (!has_vault && cfg->auth.vault_key_env)
+            snprintf(err, errlen, "auth: %s (auth.vault_key names ${%s}, which is not set)", why,
+                     cfg->auth.vault_key_env);
+        else
+            snprintf(err, errlen, "auth: %s", why);
+        return false;
+    }
     key_snapshot *snap = store_service_snapshot(service);
     char where[256];
     store_describe(cfg->auth.store_path, where, sizeof where);
-    log_event(LOG_INFO, "auth", "auth on: %zu gateway key%s in %s; master key %s", snap->nkeys,
-              snap->nkeys == 1 ? "" : "s", where,
+    log_event(LOG_INFO, "auth", "auth on: %zu gateway key%s and %zu virtual key%s in %s; master key %s",
+              snap->nkeys, snap->nkeys == 1 ? "" : "s", snap->nvkeys, snap->nvkeys == 1 ? "" : "s", where,
               cfg->auth.master_key       ? "set"
               : cfg->auth.master_key_env ? "not set (its variable is unset): no admin API"
                                          : "not configured: no admin API");
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (cfg->providers[i].virtual_key && !key_snapshot_vkey(snap, cfg->providers[i].virtual_key))
+            log_event(LOG_WARN, "virtual_key_missing",
+                      "provider '%s' takes its key from the virtual key `%s`, which the store does not "
+                      "hold yet: its requests fail until it is created (POST /admin/virtual-keys)",
+                      cfg->providers[i].name, cfg->providers[i].virtual_key);
     key_snapshot_release(snap);
     return true;
 }
@@ -129,7 +157,7 @@ static void auth_worker_close(void *state)
 /* ---- per request ------------------------------------------------------------------------------ */
 
 typedef struct auth_state {
-    key_snapshot *snap; /* the one x->key lives in */
+    key_snapshot *snap; /* the one the request started with: x->key and the virtual keys live in it */
 } auth_state;
 
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message)
@@ -168,6 +196,8 @@ static stage_result auth_on_request(exchange *x, void *state)
         refuse(x, 500, "auth_unavailable", NULL, "gateway auth is configured but its store is not running");
         return STAGE_DONE;
     }
+    /* the request keeps the snapshot it started with until it is released */
+    as->snap = key_snapshot_retain(aw->current);
     const char *key;
     size_t len;
     if (!access_key_from_headers(x->http->headers, x->http->nheaders, &key, &len)) {
@@ -177,7 +207,7 @@ static stage_result auth_on_request(exchange *x, void *state)
     }
     uint8_t digest[STORE_DIGEST_BYTES];
     if (len <= ACCESS_KEY_MAX) access_key_digest(&secret, key, len, digest);
-    const store_key *k = len <= ACCESS_KEY_MAX ? access_key_find(aw->current, digest) : NULL;
+    const store_key *k = len <= ACCESS_KEY_MAX ? access_key_find(as->snap, digest) : NULL;
     if (!k) {
         if (len <= ACCESS_KEY_MAX && access_is_master(&x->config->auth, &secret, digest)) {
             x->master_key = true;
@@ -186,8 +216,6 @@ static stage_result auth_on_request(exchange *x, void *state)
         refuse(x, 401, "invalid_api_key", NULL, "Invalid gateway key");
         return STAGE_DONE;
     }
-    /* the request keeps the snapshot its key lives in until it is released */
-    as->snap = key_snapshot_retain(aw->current);
     x->key = k;
     switch (access_key_state(k, (int64_t)time(NULL))) {
     case ACCESS_OK: return STAGE_NEXT;
@@ -213,6 +241,43 @@ static void auth_on_release(exchange *x, void *state)
     auth_state *as = state;
     key_snapshot_release(as->snap);
     as->snap = NULL;
+}
+
+auth_vkey_result auth_virtual_key(exchange *x, const char *name, const char **secret_out, size_t *len)
+{
+    auth_state *as = x->state ? exchange_state(x, &stage_auth) : NULL;
+    const store_vkey *v = as ? key_snapshot_vkey(as->snap, name) : NULL;
+    if (!v) return AUTH_VKEY_MISSING;
+    const store_key *k = x->key;
+    if (k && k->nvirtual_keys) {
+        bool allowed = false;
+        for (size_t i = 0; i < k->nvirtual_keys && !allowed; i++)
+            allowed = !strcmp(k->virtual_keys[i], name);
+        if (!allowed) return AUTH_VKEY_NOT_ALLOWED;
+    }
+    *secret_out = v->secret;
+    *len = v->secret_len;
+    return AUTH_VKEY_OK;
+}
+
+/* ---- for the trees of request configs (pipeline.h) ------------------------------------------ */
+
+bool pipeline_virtual_key(arena *a, const char *name, const char **type, const char **base_url)
+{
+    if (!service) return false;
+    key_snapshot *snap = store_service_snapshot(service);
+    const store_vkey *v = key_snapshot_vkey(snap, name);
+    if (v) {
+        *type = arena_strndup(a, v->provider, strlen(v->provider));
+        *base_url = v->base_url ? arena_strndup(a, v->base_url, strlen(v->base_url)) : NULL;
+    }
+    key_snapshot_release(snap);
+    return v != NULL;
+}
+
+uint64_t pipeline_virtual_keys_version(void)
+{
+    return service ? store_service_version(service) : 0;
 }
 
 const stage stage_auth = {

@@ -42,6 +42,15 @@ const struct store_team *auth_key_team(exchange *x);
 /* Whether the request's key and its team may use the model (no key: yes). */
 bool auth_model_allowed(exchange *x, const char *model, size_t len);
 
+/* The secret of the virtual key name for x, from the snapshot x started with (valid until x is
+ * released). NOT_ALLOWED: x's gateway key names the virtual keys it may use and not this one. */
+typedef enum auth_vkey_result {
+    AUTH_VKEY_OK,
+    AUTH_VKEY_MISSING,
+    AUTH_VKEY_NOT_ALLOWED,
+} auth_vkey_result;
+auth_vkey_result auth_virtual_key(exchange *x, const char *name, const char **secret, size_t *len);
+
 /* A request refused before any target was chosen still says so: no attempt, the route it was
  * for, and that sending it again unchanged will not help (x-should-retry: false). */
 void exchange_refuse(exchange *x, const char *route, int status, const char *code, const char *param,

@@ -184,6 +184,11 @@ bool providers_prepare(aigw_config *cfg, char *err, size_t errlen)
             continue;
         }
         if (preset->deployments && !p->api_version) p->api_version = xstrdup("2024-10-21");
+        if (p->virtual_key && cfg->auth.mode != AUTH_ON)
+            ok = config_error_at(cfg, p->virtual_key_line, err, errlen,
+                                 "provider '%s': virtual_key needs an 'auth:' section (virtual keys are kept "
+                                 "in its store)",
+                                 p->name);
     }
     if (!ok) return false;
     for (size_t i = 0; i < cfg->nproviders; i++)

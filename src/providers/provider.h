@@ -53,6 +53,10 @@ typedef struct codec_ctx {
      * there are no keys, NULL for the master key (it reaches every tenant's) */
     const char *tenant;
     bool gateway_auth; /* the client's key is a gateway key: never forwarded to a keyless provider */
+    /* the provider's key for this attempt from a virtual key (the store's snapshot the request
+     * holds), sent in the provider's key style; NULL: the provider's own api_key, if any */
+    const char *provider_key;
+    size_t provider_key_len;
 
     /* outputs */
     struct xlate *xlate;        /* reply translation state (formats differ), arena; NULL: fast path */

@@ -277,7 +277,9 @@ bool provider_encode(codec_ctx *ctx, provider_request *out, provider_error *err)
     size_t key_len;
     /* A keyless provider gets the client's own key — unless gateway auth is on: then that key
      * is aigw's and must never leave it. */
-    if (!p->api_key && !ctx->gateway_auth && client_key(ctx, &key, &key_len))
+    if (ctx->provider_key)
+        h = key_header(ctx, h, p->preset->key, ctx->provider_key, ctx->provider_key_len);
+    else if (!p->api_key && !p->virtual_key && !ctx->gateway_auth && client_key(ctx, &key, &key_len))
         h = key_header(ctx, h, p->preset->key, key, key_len);
     if (ctx->ingress == up && codec->own_header) {
         /* Betas name features of the client's own request: they go where it goes unchanged. */

@@ -7,7 +7,10 @@
  * is among the most recent CACHE_ENTRIES; its tree keeps a round-robin position, like a
  * stored route's. Per worker: no locks. A tree is built against one config (its providers,
  * its shared health): the cache is bound to the config of its first use, and a reload
- * (route_cache_reset) drops every tree and binds it to the new one.
+ * (route_cache_reset) drops every tree and binds it to the new one. A tree that names one of
+ * the store's virtual keys is good while they are unchanged: when their version has moved it is
+ * built again (the credential itself is never in a tree, so a rotation alone costs a rebuild of
+ * such trees, not a wrong key).
  *
  * Split from the tree builder (tree.c): the builder turns JSON into a tree; this file decides
  * which trees to keep and for how long, and calls the builder on a miss. The entries' layout is
@@ -17,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "routing/health.h"
 #include "routing/route_cache_internal.h"
 #include "routing/routing.h"
 #include "util/alloc.h"
@@ -61,6 +65,12 @@ void route_cache_reset(route_cache *c, const aigw_config *cfg)
     c->config = cfg;
 }
 
+static bool virtual_keys_moved(const aigw_config *cfg, const route_tree *t)
+{
+    const routing_providers *p = routing__providers(cfg->health);
+    return p && p->virtual_keys_version && p->virtual_keys_version() != t->virtual_keys_version;
+}
+
 const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const char *text, size_t len,
                                   const char *name, bool portkey, route_cache_entry **entry, char *err,
                                   size_t errlen)
@@ -79,6 +89,15 @@ const route_tree *route_cache_get(route_cache *c, const aigw_config *cfg, const 
             continue;
         }
         if (e->hash == h && e->len == len && e->portkey == portkey && !memcmp(e->text, text, len)) {
+            if (e->tree->virtual_keys && virtual_keys_moved(cfg, e->tree)) {
+                c->entries[i] = NULL; /* stale: out of the cache, built again below */
+                if (e->refs)
+                    e->detached = true;
+                else
+                    entry_free(e);
+                if (!free_slot) free_slot = &c->entries[i];
+                continue;
+            }
             e->refs++;
             e->last_used = ++c->clock;
             *entry = e;

@@ -109,6 +109,8 @@ typedef struct route_tree {
     bool needs_params;   /* a condition reads params.*: the body must be parsed */
     bool needs_metadata; /* a condition reads metadata.* */
     bool client;         /* a request's own config (a header): its request_timeouts are the client's */
+    bool virtual_keys;   /* a target is one of the store's virtual keys (not a provider of the config) */
+    uint64_t virtual_keys_version; /* … as they were when it was built */
     const route_regex *regexes;
     size_t nregexes;
     struct pcre2_real_match_context_8 *match_context; /* the limits every search runs under */
@@ -131,6 +133,12 @@ typedef struct routing_providers {
     const provider_config *(*derive)(arena *a, const provider_config *base,
                                      const struct provider_preset *preset, const char *base_url,
                                      const char *api_key);
+    /* The store's virtual keys, for request configs' `virtual_key` and "@name" when no provider
+     * of the config has the name (NULL: none): the provider type and base URL (NULL: the
+     * type's) of the one named, copied into a; and a version that moves whenever they may
+     * have changed (a kept tree that used one is built again then). */
+    bool (*virtual_key)(arena *a, const char *name, const char **type, const char **base_url);
+    uint64_t (*virtual_keys_version)(void);
 } routing_providers;
 
 /* The third step of the load sequence (gateway_config_load), after config_load() and
@@ -191,7 +199,9 @@ route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routin
 /* The tree of a `type/model` name (config_find_typed: `openai/gpt-4o-mini` to the providers of
  * type openai serving gpt-4o-mini, or serving any model), built in a for one request: one leaf,
  * or a fallback over several providers in the config's order, as route_tree_for_model. The
- * upstream is asked for the part after the slash. NULL when no provider serves the name. */
+ * upstream is asked for the part after the slash. NULL when no provider serves the name.
+ * Portkey's model catalog spelling `@NAME/model` is one too: the provider of the config named
+ * NAME, else the store's virtual key NAME (routing_providers.virtual_key), asked for model. */
 route_tree *route_tree_for_typed_model(arena *a, const struct aigw_config *cfg, routing_state *state,
                                        const char *name, size_t len);
 

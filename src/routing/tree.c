@@ -43,6 +43,8 @@ typedef struct builder {
     bool needs_params;
     bool needs_metadata;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
+    bool client; /* a request's config: the store's virtual keys may be named */
+    bool used_virtual_keys;
     int leaves;
     route_regex regexes[ROUTE_MAX_REGEXES]; /* compiled as the conditions are checked */
     size_t nregexes;
@@ -232,11 +234,37 @@ bool route_url_allowed(const routing_settings *s, const char *normalized)
     return false;
 }
 
+/* A target naming one of the store's virtual keys (Portkey's `virtual_key`, or "@name" that no
+ * provider of the config has): a provider of the key's type at its base URL, whose key comes
+ * from the virtual key when the attempt is encoded (the credential is never in the tree, so a
+ * rotation needs no rebuild). A virtual key carries its own host and key: custom_host and
+ * api_key are refused beside it. */
+static bool resolve_virtual_key(builder *b, const char *path, route_node *n, const char *name,
+                                const char *field, const char *type, const char *base_url)
+{
+    const routing_providers *providers = routing__providers(b->state);
+    if (n->custom_host || n->api_key)
+        return fail(b, child_path(b, path, n->custom_host ? "custom_host" : "api_key", -1),
+                    "not with a virtual key, which carries its own host and key");
+    const struct provider_preset *preset = providers->preset_find(type);
+    provider_config *d =
+        preset ? (provider_config *)providers->derive(b->arena, NULL, preset, base_url, NULL) : NULL;
+    if (!d)
+        return fail(b, child_path(b, path, field, -1),
+                    "names a virtual key whose provider type or base_url this gateway cannot use");
+    d->name = arena_strndup(b->arena, name, strlen(name));
+    d->virtual_key = d->name;
+    n->provider = d;
+    b->used_virtual_keys = true;
+    return true;
+}
+
 static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, const char *name,
                                   bool by_virtual_key)
 {
     const aigw_config *cfg = b->cfg;
     const routing_providers *providers = routing__providers(b->state);
+    const char *original = name;
     if (name[0] == '@') name++; /* Portkey's "@openai-prod": a provider by its name */
     const provider_config *p = provider_named(cfg, name);
     const struct provider_preset *preset = NULL;
@@ -247,6 +275,10 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
             if (cfg->providers[i].preset == preset) p = &cfg->providers[i];
     }
     const char *field = by_virtual_key ? "virtual_key" : "provider";
+    const char *vkey_type = NULL, *vkey_base_url = NULL;
+    if (!p && (by_virtual_key || name != original) && b->client && providers->virtual_key &&
+        providers->virtual_key(b->arena, name, &vkey_type, &vkey_base_url))
+        return resolve_virtual_key(b, path, n, name, field, vkey_type, vkey_base_url);
     if (!p && !(preset && n->custom_host)) {
         char names[512];
         size_t off = 0;
@@ -256,7 +288,8 @@ static bool resolve_leaf_provider(builder *b, const char *path, route_node *n, c
                                     cfg->providers[i].name);
         /* the client's value is not echoed (a key pasted into the wrong field would be) */
         return fail(b, child_path(b, path, field, -1),
-                    "names no provider of the gateway's config (known: %s)", names);
+                    "names no provider of the gateway's config (known: %s)%s", names,
+                    by_virtual_key || name != original ? " nor one of its virtual keys" : "");
     }
     char url[1024];
     const char *why = NULL;
@@ -708,6 +741,11 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
 {
     builder b = {.arena = a, .cfg = cfg, .state = state, .portkey = portkey, .err = err, .errlen = errlen};
     b.stored = stored;
+    b.client = client;
+    const routing_providers *providers = routing__providers(state);
+    /* read before the build: a change while it runs moves it, and the tree is built again */
+    uint64_t vkeys_version =
+        client && providers && providers->virtual_keys_version ? providers->virtual_keys_version() : 0;
     route_tree *t = arena_alloc(a, sizeof *t);
     memset(t, 0, sizeof *t);
     t->name = arena_strndup(a, name, strlen(name));
@@ -728,6 +766,8 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
     t->needs_metadata = b.needs_metadata;
+    t->virtual_keys = b.used_virtual_keys;
+    t->virtual_keys_version = vkeys_version;
     if (b.nregexes) {
         route_regex *r = arena_alloc(a, b.nregexes * sizeof *r);
         memcpy(r, b.regexes, b.nregexes * sizeof *r);
@@ -805,9 +845,40 @@ route_tree *route_tree_for_model(arena *a, const aigw_config *cfg, routing_state
     return t;
 }
 
+/* Portkey's model catalog: "@NAME/model" names a provider (the config's first, then the
+ * store's virtual keys) and the model to ask it for. NULL when it is not that shape or NAME is
+ * neither. */
+static route_tree *catalog_model_tree(arena *a, const aigw_config *cfg, routing_state *state,
+                                      const char *name, size_t len)
+{
+    const char *slash = len > 2 && name[0] == '@' ? memchr(name, '/', len) : NULL;
+    if (!slash || slash == name + 1 || slash + 1 == name + len || slash - name - 1 > 256) return NULL;
+    char slug[258];
+    memcpy(slug, name + 1, (size_t)(slash - name - 1));
+    slug[slash - name - 1] = '\0';
+    const provider_config *p = provider_named(cfg, slug);
+    const routing_providers *providers = routing__providers(state);
+    const char *type = NULL, *base_url = NULL;
+    if (!p && providers && providers->virtual_key && providers->virtual_key(a, slug, &type, &base_url)) {
+        const struct provider_preset *preset = providers->preset_find(type);
+        provider_config *d =
+            preset ? (provider_config *)providers->derive(a, NULL, preset, base_url, NULL) : NULL;
+        if (!d) return NULL;
+        d->name = arena_strndup(a, slug, strlen(slug));
+        d->virtual_key = d->name;
+        p = d;
+    }
+    if (!p) return NULL;
+    char *public_name = arena_strndup(a, name, len);
+    model_route *route = arena_alloc(a, sizeof *route);
+    config_route_fill(cfg, route, p, public_name, public_name + (slash - name) + 1);
+    return route_tree_for_model(a, cfg, state, route, 1);
+}
+
 route_tree *route_tree_for_typed_model(arena *a, const aigw_config *cfg, routing_state *state,
                                        const char *name, size_t len)
 {
+    if (len && name[0] == '@') return catalog_model_tree(a, cfg, state, name, len);
     const provider_config *found[ROUTE_MAX_ATTEMPTS];
     size_t model_offset;
     size_t n = config_find_typed(cfg, name, len, found, ROUTE_MAX_ATTEMPTS, &model_offset);

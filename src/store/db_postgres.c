@@ -57,8 +57,24 @@ typedef struct pg_stmt {
     PGresult *result;
     int row, nrows;
     int64_t changes;
-    unsigned char *blob; /* the last bytea decoded */
+    struct pg_blob *blobs; /* the current row's bytea values decoded, freed at the next step */
 } pg_stmt;
+
+/* One decoded bytea: each column read keeps its own, so two blobs of a row are valid together
+ * (db.h: until the next step). */
+typedef struct pg_blob {
+    struct pg_blob *next;
+    unsigned char bytes[];
+} pg_blob;
+
+static void free_blobs(pg_stmt *st)
+{
+    while (st->blobs) {
+        pg_blob *next = st->blobs->next;
+        free(st->blobs);
+        st->blobs = next;
+    }
+}
 
 static uint64_t now_ms(void)
 {
@@ -263,8 +279,7 @@ static db_status pg_step(db_stmt *base)
 {
     pg_stmt *st = (pg_stmt *)base;
     pg_db *d = (pg_db *)base->db;
-    free(st->blob);
-    st->blob = NULL;
+    free_blobs(st);
     if (st->result) {
         if (st->row < st->nrows) st->row++;
         return st->row < st->nrows ? DB_ROW : DB_DONE;
@@ -292,10 +307,12 @@ static db_status pg_step(db_stmt *base)
         return DB_DONE;
     }
     set_libpq_error(d, "", PQresultErrorMessage(st->result));
+    /* the SQLSTATE lives in the result: read before it is cleared */
     const char *sqlstate = PQresultErrorField(st->result, PG_DIAG_SQLSTATE);
+    bool conflict = sqlstate && !strcmp(sqlstate, "23505");
     PQclear(st->result);
     st->result = NULL;
-    return sqlstate && !strcmp(sqlstate, "23505") ? DB_CONFLICT : DB_FAILED;
+    return conflict ? DB_CONFLICT : DB_FAILED;
 }
 
 static bool has_value(pg_stmt *st, int i)
@@ -344,15 +361,16 @@ static const void *pg_column_blob(db_stmt *base, int i, size_t *len)
     const char *text = PQgetvalue(st->result, st->row, i);
     size_t n = (size_t)PQgetlength(st->result, st->row, i);
     if (n < 2 || text[0] != '\\' || text[1] != 'x' || n % 2) return NULL;
-    free(st->blob);
-    st->blob = xmalloc(n / 2);
+    pg_blob *b = xmalloc(sizeof *b + n / 2);
+    b->next = st->blobs;
+    st->blobs = b;
     for (size_t k = 2; k < n; k += 2) {
         int hi = hex_digit(text[k]), lo = hex_digit(text[k + 1]);
         if (hi < 0 || lo < 0) return NULL;
-        st->blob[(k - 2) / 2] = (unsigned char)(hi << 4 | lo);
+        b->bytes[(k - 2) / 2] = (unsigned char)(hi << 4 | lo);
     }
     *len = (n - 2) / 2;
-    return st->blob;
+    return b->bytes;
 }
 
 static int64_t pg_changes(db_stmt *base)
@@ -366,7 +384,7 @@ static void pg_finalize(db_stmt *base)
     for (int i = 0; i < DB_PARAMS_MAX; i++)
         free(st->values[i]);
     if (st->result) PQclear(st->result);
-    free(st->blob);
+    free_blobs(st);
     free(st->sql);
     free(st);
 }

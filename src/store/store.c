@@ -1,6 +1,6 @@
-/* store.c — the store (store.h): its schema's numbered migrations and the gateway keys' rows,
- * written once on the SQL driver of db.h, so the same queries run on SQLite (one file, the
- * default) and on PostgreSQL (shared by many instances).
+/* store.c — the store (store.h): its schema's numbered migrations and the rows of gateway
+ * keys, teams, spend and virtual keys, written once on the SQL driver of db.h, so the same
+ * queries run on SQLite (one file, the default) and on PostgreSQL (shared by many instances).
  *
  * Migrations are an array: migration i (from 1) takes the schema from version i-1 to i, and
  * schema_version holds the number applied. They run in one write transaction — on SQLite BEGIN
@@ -17,14 +17,17 @@
  * names). Migration 2 adds teams, spend_hourly (one row per hour, key, team and model, added
  * to by upserts: a day is a sum of hours) and budget_spend (each key's and team's spend in the
  * budget period it was last written in: periods of seconds cannot be read from hours).
- * Migration 3 adds the rate limits' remaining columns to keys: per day (rpd_limit, tpd_limit)
- * and per model (model_rpm_limit, model_tpm_limit: JSON objects of model → limit). Virtual
- * keys come as a further migration — the schema grows, it is not rewritten. Every write bumps
- * meta.keys_version in its transaction (bump_version), so another instance's poll is one indexed read; on
- * PostgreSQL it also NOTIFYs, so a listening instance hears of it at once.
+ * Migration 3 adds virtual keys: a row holds its secret only sealed (vault.h: nonce and
+ * ciphertext in two blobs); sealing and opening happen here, on the store's thread, with the
+ * vault key the owner set (store_set_vault), so neither database ever sees the plaintext. The
+ * schema grows, it is not rewritten. Every write bumps meta.keys_version in its transaction
+ * (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
+ * NOTIFYs, so a listening instance hears of it at once. Migration 4 adds the rate limits'
+ * remaining columns to keys: per day (rpd_limit, tpd_limit) and per model (model_rpm_limit,
+ * model_tpm_limit: JSON objects of model → limit).
  *
- * Adding a table (virtual keys next): a migration at the end of the array (with a
- * postgres_sql only where a type differs, BLOB → BYTEA), and its functions here on db.h —
+ * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
+ * differs, BLOB → BYTEA), and its functions here on db.h —
  * db_prepare with `?` placeholders, db_bind_*, db_step, db_column_*, db_finalize; a write runs
  * between db_begin_write and COMMIT and ends with bump_version when the snapshot must see it.
  * No SQLite or libpq call belongs in this file. */
@@ -36,6 +39,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "store/db.h"
 #include "util/alloc.h"
@@ -49,6 +53,8 @@ struct store {
     bool listening;
     char name[256]; /* the path, or the connection string without its password */
     int version;
+    bool has_vault;
+    vault_key vault;
     char error[512];
 };
 
@@ -140,7 +146,32 @@ static const migration migrations[] = {
      ");"
      "INSERT INTO meta (name, value) VALUES ('spend_version', 0);",
      NULL},
-    /* 3: rate limits per day and per model (LiteLLM's model_rpm_limit / model_tpm_limit: JSON
+    /* 3: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
+    {"CREATE TABLE virtual_keys ("
+     "  name TEXT PRIMARY KEY,"
+     "  provider TEXT NOT NULL,"
+     "  base_url TEXT,"
+     "  nonce BLOB NOT NULL,"
+     "  sealed BLOB NOT NULL,"
+     "  hint TEXT NOT NULL,"
+     "  version BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';",
+     "CREATE TABLE virtual_keys ("
+     "  name TEXT PRIMARY KEY,"
+     "  provider TEXT NOT NULL,"
+     "  base_url TEXT,"
+     "  nonce BYTEA NOT NULL,"
+     "  sealed BYTEA NOT NULL,"
+     "  hint TEXT NOT NULL,"
+     "  version BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  updated_at BIGINT NOT NULL"
+     ");"
+     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';"},
+    /* 4: rate limits per day and per model (LiteLLM's model_rpm_limit / model_tpm_limit: JSON
      * objects of model name → limit) */
     {"ALTER TABLE keys ADD COLUMN rpd_limit BIGINT;"
      "ALTER TABLE keys ADD COLUMN tpd_limit BIGINT;"
@@ -206,10 +237,20 @@ void store_key_clear(store_key *k)
     for (size_t i = 0; i < k->ntags; i++)
         free(k->tags[i]);
     free(k->tags);
+    for (size_t i = 0; i < k->nvirtual_keys; i++)
+        free(k->virtual_keys[i]);
+    free(k->virtual_keys);
     for (size_t i = 0; i < k->nmodel_limits; i++)
         free(k->model_limits[i].model);
     free(k->model_limits);
     memset(k, 0, sizeof *k);
+}
+
+void store_vkey_clear(store_vkey *v)
+{
+    free(v->provider);
+    free(v->base_url);
+    memset(v, 0, sizeof *v);
 }
 
 static bool exec(store *s, const char *sql)
@@ -333,6 +374,7 @@ store *store_open(const char *target, char *err, size_t errlen)
 void store_close(store *s)
 {
     if (!s) return;
+    sodium_memzero(&s->vault, sizeof s->vault);
     db_close(s->db);
     free(s);
 }
@@ -341,8 +383,8 @@ void store_close(store *s)
 
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
-    "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, rpd_limit, tpd_limit, "
-    "model_rpm_limit, model_tpm_limit";
+    "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, virtual_keys, rpd_limit, "
+    "tpd_limit, model_rpm_limit, model_tpm_limit";
 
 static char *column_text(db_stmt *st, int i)
 {
@@ -447,10 +489,11 @@ static void row_to_key(db_stmt *st, store_key *k)
     k->updated_at = db_column_int64(st, 15);
     k->soft_budget = db_column_is_null(st, 16) ? -1 : db_column_double(st, 16);
     k->budget_duration = db_column_int64(st, 17);
-    k->rpd_limit = db_column_is_null(st, 18) ? STORE_LIMIT_NONE : db_column_int64(st, 18);
-    k->tpd_limit = db_column_is_null(st, 19) ? STORE_LIMIT_NONE : db_column_int64(st, 19);
-    model_limits_read(db_column_text(st, 20), k, false);
-    model_limits_read(db_column_text(st, 21), k, true);
+    json_list(db_column_text(st, 18), STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys);
+    k->rpd_limit = db_column_is_null(st, 19) ? STORE_LIMIT_NONE : db_column_int64(st, 19);
+    k->tpd_limit = db_column_is_null(st, 20) ? STORE_LIMIT_NONE : db_column_int64(st, 20);
+    model_limits_read(db_column_text(st, 21), k, false);
+    model_limits_read(db_column_text(st, 22), k, true);
 }
 
 /* A budget (negative: none) or a limit (negative: none) as a value or NULL. */
@@ -507,13 +550,16 @@ static void bind_key(db_stmt *st, const store_key *k)
     db_bind_int64(st, 16, k->updated_at);
     bind_money(st, 17, k->soft_budget);
     bind_limit(st, 18, k->budget_duration > 0 ? k->budget_duration : -1);
-    bind_limit(st, 19, k->rpd_limit);
-    bind_limit(st, 20, k->tpd_limit);
+    char *vkeys = json_list_text(k->virtual_keys, k->nvirtual_keys);
+    db_bind_text(st, 19, vkeys);
+    free(vkeys);
+    bind_limit(st, 20, k->rpd_limit);
+    bind_limit(st, 21, k->tpd_limit);
     char *limits = model_limits_text(k, false);
-    db_bind_text(st, 21, limits);
+    db_bind_text(st, 22, limits);
     free(limits);
     limits = model_limits_text(k, true);
-    db_bind_text(st, 22, limits);
+    db_bind_text(st, 23, limits);
     free(limits);
 }
 
@@ -570,7 +616,7 @@ static db_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
              key_columns);
     db_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
@@ -580,12 +626,12 @@ store_result store_key_insert(store *s, const store_key *k)
 
 store_result store_key_update(store *s, const store_key *k)
 {
-    db_stmt *st = prepare(
-        s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
-           "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
-           "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
-           "created_at = ?15, updated_at = ?16, soft_budget = ?17, budget_duration = ?18, rpd_limit = ?19, "
-           "tpd_limit = ?20, model_rpm_limit = ?21, model_tpm_limit = ?22 WHERE id = ?1");
+    db_stmt *st = prepare(s, "UPDATE keys SET id = ?1, digest = ?2, hint = ?3, alias = ?4, enabled = ?5, "
+                             "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
+                             "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
+                             "created_at = ?15, updated_at = ?16, soft_budget = ?17, budget_duration = ?18, "
+                             "virtual_keys = ?19, rpd_limit = ?20, tpd_limit = ?21, model_rpm_limit = ?22, "
+                             "model_tpm_limit = ?23 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);
@@ -949,4 +995,198 @@ store_result store_spend_query(store *s, const char *by, int64_t from, int64_t t
     store_result r = rc == DB_DONE ? STORE_OK : db_failed(s);
     db_finalize(st);
     return r;
+}
+
+/* ---- virtual keys --------------------------------------------------------------------------- */
+
+void store_set_vault(store *s, const vault_key *key)
+{
+    s->has_vault = key != NULL;
+    if (key)
+        s->vault = *key;
+    else
+        sodium_memzero(&s->vault, sizeof s->vault);
+}
+
+bool store_has_vault(store *s)
+{
+    return s->has_vault;
+}
+
+static const char vkey_columns[] = "name, provider, base_url, hint, version, created_at, updated_at";
+
+static void row_to_vkey(db_stmt *st, store_vkey *v)
+{
+    memset(v, 0, sizeof *v);
+    const char *name = db_column_text(st, 0);
+    snprintf(v->name, sizeof v->name, "%s", name ? name : "");
+    v->provider = column_text(st, 1);
+    if (!v->provider) v->provider = xstrdup("");
+    v->base_url = column_text(st, 2);
+    const char *hint = db_column_text(st, 3);
+    snprintf(v->hint, sizeof v->hint, "%s", hint ? hint : "");
+    v->version = db_column_int64(st, 4);
+    v->created_at = db_column_int64(st, 5);
+    v->updated_at = db_column_int64(st, 6);
+}
+
+/* Binds nonce (?n) and the sealed secret (?n+1) and the hint (?n+2). */
+static bool bind_sealed(store *s, db_stmt *st, int n, const store_vkey *v)
+{
+    if (!s->has_vault) {
+        set_error(s, "no vault key is configured (auth.vault_key or auth.vault_key_file): a virtual key's "
+                     "secret cannot be sealed");
+        return false;
+    }
+    if (v->secret_len == 0 || v->secret_len > VAULT_SECRET_MAX) {
+        set_error(s, "a virtual key's secret is 1 to %d bytes", VAULT_SECRET_MAX);
+        return false;
+    }
+    uint8_t nonce[VAULT_NONCE_BYTES];
+    uint8_t *sealed = xmalloc(v->secret_len + VAULT_MAC_BYTES);
+    vault_seal(&s->vault, v->name, v->secret, v->secret_len, nonce, sealed);
+    db_bind_blob(st, n, nonce, sizeof nonce);
+    db_bind_blob(st, n + 1, sealed, v->secret_len + VAULT_MAC_BYTES);
+    free(sealed);
+    char hint[16];
+    vault_hint(v->secret, v->secret_len, hint);
+    db_bind_text(st, n + 2, hint);
+    return true;
+}
+
+store_result store_vkey_insert(store *s, const store_vkey *v)
+{
+    db_stmt *st = prepare(s, "INSERT INTO virtual_keys (name, provider, base_url, nonce, sealed, hint, "
+                             "version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, v->name);
+    db_bind_text(st, 2, v->provider);
+    db_bind_text(st, 3, v->base_url);
+    if (!bind_sealed(s, st, 4, v)) {
+        db_finalize(st);
+        return STORE_ERROR;
+    }
+    db_bind_int64(st, 7, v->created_at);
+    db_bind_int64(st, 8, v->updated_at);
+    return write_one(s, st);
+}
+
+store_result store_vkey_update(store *s, const store_vkey *v)
+{
+    /* Both forms use every number up to ?7, so PostgreSQL is told each parameter's place. */
+    db_stmt *st = v->secret
+                      ? prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, nonce = ?4, "
+                                   "sealed = ?5, hint = ?6, version = virtual_keys.version + 1, "
+                                   "updated_at = ?7 WHERE name = ?1")
+                      : prepare(s, "UPDATE virtual_keys SET provider = ?2, base_url = ?3, updated_at = ?4 "
+                                   "WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, v->name);
+    db_bind_text(st, 2, v->provider);
+    db_bind_text(st, 3, v->base_url);
+    if (v->secret) {
+        if (!bind_sealed(s, st, 4, v)) {
+            db_finalize(st);
+            return STORE_ERROR;
+        }
+        db_bind_int64(st, 7, v->updated_at);
+    } else {
+        db_bind_int64(st, 4, v->updated_at);
+    }
+    return write_one(s, st);
+}
+
+store_result store_vkey_delete(store *s, const char *name)
+{
+    db_stmt *st = prepare(s, "DELETE FROM virtual_keys WHERE name = ?1");
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, name);
+    return write_one(s, st);
+}
+
+store_result store_vkey_get(store *s, const char *name, store_vkey *out)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s FROM virtual_keys WHERE name = ?1", vkey_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_bind_text(st, 1, name);
+    db_status rc = db_step(st);
+    store_result r = STORE_NOT_FOUND;
+    if (rc == DB_ROW) {
+        row_to_vkey(st, out);
+        r = STORE_OK;
+    } else if (rc != DB_DONE) {
+        r = db_failed(s);
+    }
+    db_finalize(st);
+    return r;
+}
+
+/* Every row, by name; open: with its secret opened. A secret that does not open ends the walk,
+ * or — with unopened — leaves its row out and is counted there. */
+static store_result vkeys_walk(store *s, bool open, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                               size_t *unopened)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s, nonce, sealed FROM virtual_keys ORDER BY name", vkey_columns);
+    db_stmt *st = prepare(s, sql);
+    if (!st) return STORE_ERROR;
+    db_status rc;
+    store_result r = STORE_OK;
+    char *plain = open ? xmalloc(VAULT_SECRET_MAX + 1) : NULL;
+    while ((rc = db_step(st)) == DB_ROW) {
+        store_vkey v;
+        row_to_vkey(st, &v);
+        if (open) {
+            size_t nonce_len = 0, sealed_len = 0;
+            const void *nonce = db_column_blob(st, 7, &nonce_len);
+            const void *sealed = db_column_blob(st, 8, &sealed_len);
+            if (!s->has_vault) {
+                r = set_error(
+                    s,
+                    "%s holds encrypted virtual keys (`%.64s` and maybe more) but no vault key is "
+                    "configured: set auth.vault_key (e.g. ${AIGW_VAULT_KEY}) or auth.vault_key_file "
+                    "to the key they were written with",
+                    s->name, v.name);
+            } else if (!nonce || nonce_len != VAULT_NONCE_BYTES || !sealed || sealed_len < VAULT_MAC_BYTES ||
+                       sealed_len - VAULT_MAC_BYTES > VAULT_SECRET_MAX ||
+                       !vault_open(&s->vault, v.name, nonce, sealed, sealed_len, plain)) {
+                r = set_error(s,
+                              "the vault key cannot decrypt the virtual key `%.64s` in %s: it is not the key "
+                              "the virtual keys were written with (or the row was changed)",
+                              v.name, s->name);
+            } else {
+                v.secret_len = sealed_len - VAULT_MAC_BYTES;
+                plain[v.secret_len] = '\0';
+                v.secret = plain;
+            }
+        }
+        bool skip = r != STORE_OK && unopened;
+        if (skip) {
+            (*unopened)++;
+            r = STORE_OK; /* the message stays in s->error */
+        } else if (r == STORE_OK) {
+            fn(&v, ud);
+        }
+        if (v.secret) sodium_memzero(plain, v.secret_len);
+        v.secret = NULL;
+        store_vkey_clear(&v);
+        if (r != STORE_OK) break;
+    }
+    if (r == STORE_OK && rc != DB_ROW && rc != DB_DONE) r = db_failed(s);
+    free(plain);
+    db_finalize(st);
+    return r;
+}
+
+store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud)
+{
+    return vkeys_walk(s, false, fn, ud, NULL);
+}
+
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                                   size_t *unopened)
+{
+    return vkeys_walk(s, true, fn, ud, unopened);
 }

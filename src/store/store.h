@@ -1,5 +1,5 @@
-/* store.h — the gateway's persistent state (gateway keys, teams, spend; virtual keys in a
- * later slice), behind one interface with two backends: SQLite and PostgreSQL.
+/* store.h — the gateway's persistent state (gateway keys, teams, spend and virtual keys),
+ * behind one interface with two backends: SQLite and PostgreSQL.
  *
  * Three parts, one face:
  *   - the store itself (store_open …): rows in and out, synchronous, on whichever single thread
@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/vault.h"
 #include "util/arena.h"
 
 #define STORE_DIGEST_BYTES 32
@@ -42,6 +43,7 @@
 #define STORE_JSON_MAX 16384 /* metadata as JSON text */
 #define STORE_POLL_MS 1000   /* how often the service looks for another process's changes */
 #define STORE_LIMIT_NONE (-1)
+#define STORE_VKEYS_MAX 64 /* virtual keys a gateway key may be limited to */
 
 typedef enum store_result {
     STORE_OK,
@@ -72,7 +74,9 @@ typedef struct store_key {
     char *team, *user; /* NULL: none */
     char **tags;
     size_t ntags;
-    char *metadata; /* a JSON object as text ("{}" when empty) */
+    char *metadata;      /* a JSON object as text ("{}" when empty) */
+    char **virtual_keys; /* names of the virtual keys it may use; none: any */
+    size_t nvirtual_keys;
     /* Policy, LiteLLM's names. Budgets: USD per period (budget_duration seconds; 0: one period
      * for ever); negative: none. */
     double max_budget, soft_budget;
@@ -142,6 +146,23 @@ int64_t budget_period_start(int64_t duration, int64_t t);
 /* Frees what a store_key filled by the store owns, and zeroes it. */
 void store_key_clear(store_key *k);
 
+/* A virtual key: a provider credential kept sealed (vault.h) under a name that providers,
+ * request configs and gateway keys refer to. The store never holds secret in the clear: it is
+ * sealed on write with the store's vault key; only a snapshot (below) holds it opened. */
+typedef struct store_vkey {
+    char name[STORE_NAME_MAX + 1]; /* unique; the reference */
+    char *provider;                /* a provider type as the config spells it (openai, anthropic, …) */
+    char *base_url;                /* NULL: the type's own */
+    char hint[STORE_HINT_MAX + 1]; /* "…wxyz": the secret's last 4 characters */
+    int64_t version;               /* 1 when made; each new secret adds one */
+    int64_t created_at, updated_at;
+    char *secret; /* to write: the plaintext (the caller's); in a snapshot: opened, arena */
+    size_t secret_len;
+} store_vkey;
+
+/* Frees what a store_vkey filled by the store owns (provider, base_url), and zeroes it. */
+void store_vkey_clear(store_vkey *v);
+
 /* ---- the store ------------------------------------------------------------------------------ */
 
 typedef struct store store;
@@ -209,6 +230,28 @@ store_result store__spend_version(store *s, uint64_t *version);
 store_result store__budget_spend_each(
     store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);
 
+/* The vault key that seals and opens virtual keys' secrets (copied; NULL: none). Without one a
+ * virtual key cannot be written, and a store holding any cannot load a snapshot. */
+void store_set_vault(store *s, const vault_key *key);
+bool store_has_vault(store *s);
+/* Virtual keys. insert: a new name (CONFLICT when taken), v->secret sealed, version 1.
+ * update: by name, provider and base_url; with v->secret, the new secret sealed and the
+ * version one up (a rotation). Both STORE_ERROR with "no vault key" when none is set. Reads
+ * fill every field but the secret. */
+store_result store_vkey_insert(store *s, const store_vkey *v);
+store_result store_vkey_update(store *s, const store_vkey *v);
+store_result store_vkey_delete(store *s, const char *name);
+store_result store_vkey_get(store *s, const char *name, store_vkey *out);
+/* Every virtual key, by name; fn's is valid during the call only. */
+store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud);
+/* Every virtual key with its secret opened (fn's secret and strings valid during the call
+ * only, the secret wiped afterwards). One that does not open — the vault key is wrong, the row
+ * was changed, or there is no vault key — is STORE_ERROR with a message naming the key and
+ * saying which; or, when unopened is given, left out and counted there (store_error then says
+ * why for the last one). */
+store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
+                                   size_t *unopened);
+
 /* ---- the snapshot --------------------------------------------------------------------------- */
 
 typedef struct key_snapshot {
@@ -218,16 +261,25 @@ typedef struct key_snapshot {
     size_t nkeys;
     store_team *teams; /* sorted by id; strings in arena */
     size_t nteams;
+    store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
+    size_t nvkeys;
+    size_t nvkeys_unopened; /* left out: their secrets did not open (a lenient load only) */
     arena arena;
 } key_snapshot;
 
-/* Every key of s as a snapshot holding one reference; NULL on a database error (err says). */
-key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen);
+/* Every key of s as a snapshot holding one reference; NULL on a database error (err says).
+ * A virtual key whose secret does not open fails the load too (aigw's start), unless lenient:
+ * then it is left out, counted in nvkeys_unopened and err says why (a running gateway keeps
+ * every gateway key's state current — a revoked key must stop — at the cost of that one
+ * credential). */
+key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen);
 /* The key whose digest sorts equal to digest, or NULL — a candidate: the caller compares the
  * digest again in constant time (access_key_find). */
 const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t digest[STORE_DIGEST_BYTES]);
 /* The team with this id, or NULL. */
 const store_team *key_snapshot_team(const key_snapshot *snap, const char *id);
+/* The virtual key named name (NUL-terminated), or NULL. */
+const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name);
 /* Reference counting across threads; both take NULL. The last release frees. */
 key_snapshot *key_snapshot_retain(key_snapshot *snap);
 void key_snapshot_release(key_snapshot *snap);
@@ -281,6 +333,8 @@ store_service *store_service_start(store *s, char *err, size_t errlen);
 void store_service_stop(store_service *svc);
 /* A reference to the newest snapshot. Any thread. */
 key_snapshot *store_service_snapshot(store_service *svc);
+/* The newest snapshot's version: one atomic load, no lock (for the request path). */
+uint64_t store_service_version(store_service *svc);
 void store_service_subscribe(store_service *svc, store_subscriber *sub);
 /* After it returns, publish is never called for sub again. */
 void store_service_unsubscribe(store_service *svc, store_subscriber *sub);

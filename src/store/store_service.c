@@ -10,6 +10,14 @@
  * another instance sharing the database) so stops working here at once on PostgreSQL, and
  * within about STORE_POLL_MS when the announcement is lost or the store is SQLite.
  *
+ * A snapshot also holds every virtual key with its secret opened (vault.h): opening happens
+ * here, on the store's thread, once per load — a request finds the credential by name and
+ * never decrypts. The first load, at start, fails when one does not open (a wrong or missing
+ * vault key is said before serving); later loads leave such a key out and say so once (another
+ * process wrote it under another vault key) — rejected: keeping the old snapshot, which would
+ * also keep a gateway key revoked meanwhile working.
+ * The opened secrets are wiped when the snapshot is freed.
+ *
  * Spend reaches the workers the same way, as a spend snapshot: each budget's spend in its
  * period and, per worker, the last of its flushes the snapshot holds, so a worker adds only
  * what it has not seen written (pipeline/budget.c). A new one is loaded after each flush is
@@ -28,6 +36,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "store/store.h"
 #include "util/log.h"
 #include "util/alloc.h"
@@ -36,7 +46,7 @@
 
 typedef struct snapshot_builder {
     key_snapshot *snap;
-    size_t cap, team_cap;
+    size_t cap, vcap, team_cap;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -78,6 +88,27 @@ static void on_snapshot_row(const store_key *k, void *ud)
     } else {
         c->model_limits = NULL;
     }
+    c->virtual_keys = arena_list(&snap->arena, k->virtual_keys, k->nvirtual_keys);
+}
+
+static void on_snapshot_vkey(const store_vkey *v, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nvkeys == b->vcap) {
+        b->vcap = b->vcap ? b->vcap * 2 : 16;
+        snap->vkeys = xrealloc(snap->vkeys, b->vcap * sizeof *snap->vkeys);
+    }
+    store_vkey *c = &snap->vkeys[snap->nvkeys++];
+    *c = *v;
+    c->provider = arena_copy(&snap->arena, v->provider);
+    c->base_url = arena_copy(&snap->arena, v->base_url);
+    c->secret = arena_strndup(&snap->arena, v->secret, v->secret_len);
+}
+
+static int vkey_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const store_vkey *)a)->name, ((const store_vkey *)b)->name);
 }
 
 static void on_snapshot_team(const store_team *t, void *ud)
@@ -106,7 +137,7 @@ static int digest_cmp(const void *a, const void *b)
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
 }
 
-key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
+key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen)
 {
     key_snapshot *snap = xcalloc(1, sizeof *snap);
     atomic_init(&snap->refs, 1);
@@ -114,13 +145,17 @@ key_snapshot *key_snapshot_load(store *s, char *err, size_t errlen)
     snapshot_builder b = {.snap = snap};
     if (store_keys_version(s, &snap->version) != STORE_OK ||
         store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
-        store_teams_each(s, on_snapshot_team, &b) != STORE_OK) {
+        store_teams_each(s, on_snapshot_team, &b) != STORE_OK ||
+        store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
         return NULL;
     }
+    if (snap->nvkeys_unopened) snprintf(err, errlen, "%s", store_error(s));
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
     if (snap->nteams) qsort(snap->teams, snap->nteams, sizeof *snap->teams, team_cmp);
+    /* SQLite's ORDER BY name is byte order too; sorted again so no backend's collation matters */
+    if (snap->nvkeys) qsort(snap->vkeys, snap->nvkeys, sizeof *snap->vkeys, vkey_name_cmp);
     return snap;
 }
 
@@ -131,6 +166,21 @@ const store_team *key_snapshot_team(const key_snapshot *snap, const char *id)
         size_t mid = (lo + hi) / 2;
         int c = strcmp(snap->teams[mid].id, id);
         if (c == 0) return &snap->teams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name)
+{
+    size_t lo = 0, hi = snap ? snap->nvkeys : 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(snap->vkeys[mid].name, name);
+        if (c == 0) return &snap->vkeys[mid];
         if (c < 0)
             lo = mid + 1;
         else
@@ -164,6 +214,9 @@ void key_snapshot_release(key_snapshot *snap)
 {
     if (!snap || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
     free(snap->keys);
+    for (size_t i = 0; i < snap->nvkeys; i++)
+        if (snap->vkeys[i].secret) sodium_memzero(snap->vkeys[i].secret, snap->vkeys[i].secret_len);
+    free(snap->vkeys);
     free(snap->teams);
     arena_free(&snap->arena);
     free(snap);
@@ -265,11 +318,13 @@ struct store_service {
     size_t head, njobs;
     bool stopping;
     key_snapshot *current;
+    _Atomic uint64_t version;            /* current's, readable without the lock */
     spend_snapshot *spend;               /* the newest */
     uint64_t spend_version;              /* the thread's own: the store's spend counter when loaded */
     uint64_t applied[SPEND_WORKERS_MAX]; /* the thread's own: each worker's last flush written */
     store_subscriber *subscribers;
-    bool error_reported; /* a failing poll is said once, not every second */
+    bool error_reported;    /* a failing poll is said once, not every second */
+    bool unopened_reported; /* … and virtual keys left out */
 };
 
 /* A new snapshot for everyone: the service keeps one reference, each subscriber gets one. */
@@ -278,6 +333,7 @@ static void publish(store_service *svc, key_snapshot *snap)
     pthread_mutex_lock(&svc->lock);
     key_snapshot *old = svc->current;
     svc->current = snap;
+    atomic_store_explicit(&svc->version, snap->version, memory_order_release);
     for (store_subscriber *sub = svc->subscribers; sub; sub = sub->next)
         if (sub->publish) sub->publish(sub->ud, key_snapshot_retain(snap));
     pthread_mutex_unlock(&svc->lock);
@@ -345,7 +401,7 @@ static void poll_version(store_service *svc)
     bool same = svc->current && svc->current->version == version;
     pthread_mutex_unlock(&svc->lock);
     if (same) return;
-    key_snapshot *snap = key_snapshot_load(svc->store, err, sizeof err);
+    key_snapshot *snap = key_snapshot_load(svc->store, true, err, sizeof err);
     if (!snap) {
         if (!svc->error_reported)
             log_event(LOG_ERROR, "store_error", "store: %s; serving the keys loaded before", err);
@@ -353,6 +409,12 @@ static void poll_version(store_service *svc)
         return;
     }
     svc->error_reported = false;
+    /* said once while it lasts: another process wrote under another vault key */
+    if (snap->nvkeys_unopened && !svc->unopened_reported)
+        log_event(LOG_WARN, "virtual_keys_unopened", "store: %s; %zu virtual key%s left out until %s", err,
+                  snap->nvkeys_unopened, snap->nvkeys_unopened == 1 ? "" : "s",
+                  snap->nvkeys_unopened == 1 ? "it opens" : "they open");
+    svc->unopened_reported = snap->nvkeys_unopened > 0;
     publish(svc, snap);
 }
 
@@ -419,7 +481,7 @@ static void *service_thread(void *arg)
 
 store_service *store_service_start(store *s, char *err, size_t errlen)
 {
-    key_snapshot *first = key_snapshot_load(s, err, errlen);
+    key_snapshot *first = key_snapshot_load(s, false, err, errlen);
     if (!first) {
         store_close(s);
         return NULL;
@@ -427,6 +489,7 @@ store_service *store_service_start(store *s, char *err, size_t errlen)
     store_service *svc = xcalloc(1, sizeof *svc);
     svc->store = s;
     svc->current = first;
+    atomic_init(&svc->version, first->version);
     store__spend_version(s, &svc->spend_version);
     svc->spend = spend_snapshot_load(s, svc->applied, err, errlen);
     if (!svc->spend) {
@@ -472,6 +535,11 @@ key_snapshot *store_service_snapshot(store_service *svc)
     key_snapshot *snap = key_snapshot_retain(svc->current);
     pthread_mutex_unlock(&svc->lock);
     return snap;
+}
+
+uint64_t store_service_version(store_service *svc)
+{
+    return atomic_load_explicit(&svc->version, memory_order_acquire);
 }
 
 void store_service_subscribe(store_service *svc, store_subscriber *sub)

@@ -84,8 +84,9 @@ const becomes = (gw, key, want, ms = SHARED_WITHIN_MS) =>
   eventually(async () => (await outcome(gw, key)) === want, ms, `${want} on the other instance`);
 
 test('two instances started together migrated the empty database once', () => {
-  // one row at the newest version (3: the limits slice's key columns), each counter once
-  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 3');
+  // one row at the newest version (4: the spend slice's tables, virtual keys, then the limits'
+  // key columns), each counter once
+  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 4');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'keys_version'").trim(), '1');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'spend_version'").trim(), '1');
 });
@@ -153,7 +154,7 @@ test('the database restarted mid-run: both serve the keys they hold, writes fail
   for (const gw of [a, b]) {
     await eventually(() => /answers again/.test(gw.stderr()), 15000, 'the recovery is logged');
     assert.ok(!gw.stderr().includes(pg.password), 'the password in the gateway\'s output');
-    assert.match(gw.stderr(), /gateway keys? in postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\/aigw/);
+    assert.match(gw.stderr(), /gateway keys? and \d+ virtual keys? in postgres:\/\/aigw:\*\*\*@127\.0\.0\.1:\d+\/aigw/);
   }
 });
 

@@ -1,9 +1,11 @@
 /* test_admin.c — the admin API's operations against a store file: the OpenAPI document lists
  * exactly the routes admin.c answers (and each with its method), fields are bounded and
- * unknown ones refused by name, durations read as LiteLLM writes them, and a key named by its
- * plaintext is never repeated in a message; budgets and teams read and shown in LiteLLM's
- * names; spend's group_by, from and to; the running config is shown with its secrets masked,
- * in block and flow style, quoted or not, while ${ENV} references and names stay. */
+ * unknown ones refused by name, durations read as LiteLLM writes them, a key named by its
+ * plaintext is never repeated in a message, a virtual key's secret is taken only with a
+ * vault key and never given back (the hint and the version only); budgets and teams read and
+ * shown in LiteLLM's names; spend's group_by, from and to; the running config is shown with
+ * its secrets masked, in block and flow style, quoted or not, while ${ENV} references and
+ * names stay. */
 #include "../../src/admin/admin.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -156,6 +158,50 @@ static void test_fields(void **state)
     json_decref(call(HTTP_POST, "/admin/keys", "{\"key_alias\":\"a\"}", 409));
 }
 
+static void test_virtual_keys(void **state)
+{
+    (void)state;
+    static const char made[] = "{\"name\":\"vk\",\"provider\":\"openai\",\"secret\":\"sk-unit-SECRET-9876\"}";
+    /* no vault key: nothing is stored */
+    store_set_vault(st, NULL);
+    json_t *e = call(HTTP_POST, "/admin/virtual-keys", made, 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+                        "vault_key_not_configured");
+    json_decref(e);
+    vault_key k;
+    memset(&k, 5, sizeof k);
+    store_set_vault(st, &k);
+    json_t *v = call(HTTP_POST, "/admin/virtual-keys", made, 200);
+    char *text = json_dumps(v, 0);
+    assert_null(strstr(text, "SECRET"));
+    free(text);
+    assert_string_equal(json_string_value(json_object_get(v, "hint")), "…9876");
+    assert_int_equal(json_integer_value(json_object_get(v, "version")), 1);
+    json_decref(v);
+    /* a rotation, Portkey's `key`; a PATCH without a secret keeps the version */
+    v = call(HTTP_POST, "/admin/virtual-keys/vk/rotate", "{\"key\":\"sk-unit-NEW-5555\"}", 200);
+    assert_int_equal(json_integer_value(json_object_get(v, "version")), 2);
+    json_decref(v);
+    v = call(HTTP_PATCH, "/admin/virtual-keys/vk", "{\"base_url\":\"https://example.test/v1/\"}", 200);
+    assert_int_equal(json_integer_value(json_object_get(v, "version")), 2);
+    assert_string_equal(json_string_value(json_object_get(v, "base_url")), "https://example.test/v1");
+    json_decref(v);
+    json_decref(call(HTTP_POST, "/admin/virtual-keys", made, 409));
+    /* bounds: a 65-character name, a secret past 8192 bytes */
+    char big[9000];
+    snprintf(big, sizeof big, "{\"name\":\"%065d\",\"provider\":\"openai\",\"secret\":\"s\"}", 0);
+    json_decref(call(HTTP_POST, "/admin/virtual-keys", big, 400));
+    int n = snprintf(big, sizeof big, "{\"name\":\"x\",\"provider\":\"openai\",\"secret\":\"");
+    memset(big + n, 'a', 8193);
+    snprintf(big + n + 8193, sizeof big - (size_t)n - 8193, "\"}");
+    json_decref(call(HTTP_POST, "/admin/virtual-keys", big, 400));
+    json_decref(call(HTTP_GET, "/admin/virtual-keys/x", NULL, 404));
+    json_decref(call(HTTP_DELETE, "/admin/virtual-keys/vk", NULL, 200));
+    json_t *list = call(HTTP_GET, "/admin/virtual-keys", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(list, "data")), 0);
+    json_decref(list);
+}
+
 static void test_budgets_and_teams(void **state)
 {
     json_t *k = call(HTTP_POST, "/key/generate",
@@ -278,9 +324,8 @@ static void test_config_redact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_openapi_matches_routes),
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_budgets_and_teams),
+        cmocka_unit_test(test_openapi_matches_routes), cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_virtual_keys),           cmocka_unit_test(test_budgets_and_teams),
         cmocka_unit_test(test_config_redact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,8 @@
  * the config's allowed_hosts, children inherit retry, timeout, fallback statuses and override
  * parameters from their parents, Portkey trees default to no retries and follow Portkey where
  * it differs (single with several targets, url.pathname, a retry replaced whole and needing
- * attempts), and a loadbalance
+ * attempts), the store's virtual keys named by request configs (after the config's providers;
+ * kept trees rebuilt when they change), and a loadbalance
  * node's smooth weighted round robin order is nginx's. The tree is built once and only read
  * on the request path, so what the builder resolves is what every request gets. */
 #include "../../src/routing/tree.c" /* first: cmocka defines a fail() macro */
@@ -17,6 +18,8 @@
 #include <cmocka.h>
 
 #include "config_fixture.h"
+#include "providers/prepare.h"
+#include "providers/provider.h"
 #include "routing/route_cache_internal.h" /* the cache's entries, checked below */
 
 static char err[1024];
@@ -452,6 +455,126 @@ static void test_portkey_provider_forms_resolve(void **state)
     fixture_free(f);
 }
 
+/* ---- virtual keys ------------------------------------------------------------------------- */
+
+/* The store's virtual keys as routing_providers sees them, without a store. */
+static uint64_t fake_vkeys_version = 1;
+
+static bool fake_virtual_key(arena *a, const char *name, const char **type, const char **base_url)
+{
+    static const char *const table[][3] = {
+        {"vk1", "anthropic", "http://127.0.0.1:7"},
+        {"b", "openai", NULL}, /* the name of a provider of the config too */
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(name, table[i][0])) {
+            *type = table[i][1];
+            *base_url = table[i][2] ? arena_strndup(a, table[i][2], strlen(table[i][2])) : NULL;
+            return true;
+        }
+    return false;
+}
+
+static uint64_t fake_virtual_keys_version(void)
+{
+    return fake_vkeys_version;
+}
+
+static const routing_providers fake_providers = {
+    .preset_find = provider_preset_find,
+    .derive = providers_derive,
+    .virtual_key = fake_virtual_key,
+    .virtual_keys_version = fake_virtual_keys_version,
+};
+
+static route_tree *build_vkeys(fixture *f, routing_state *st, const char *text, bool client)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    f->json[f->njson++] = j;
+    err[0] = '\0';
+    return route_tree_build(&f->arena, f->cfg, st, j, "t", true, false, client, err, sizeof err);
+}
+
+static void test_virtual_keys_after_the_configs_providers(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    routing_state *st = routing_state_new(&f->cfg->routing, &fake_providers);
+    /* Portkey's virtual_key, and "@name": the virtual key's type and base URL, its name */
+    static const char *const forms[] = {"{\"virtual_key\":\"vk1\"}", "{\"provider\":\"@vk1\"}"};
+    for (size_t i = 0; i < 2; i++) {
+        route_tree *t = build_vkeys(f, st, forms[i], true);
+        if (!t) fail_msg("refused %s: %s", forms[i], err);
+        const provider_config *p = t->root.provider;
+        assert_string_equal(p->virtual_key, "vk1");
+        assert_string_equal(p->name, "vk1");
+        assert_string_equal(p->preset->type, "anthropic");
+        assert_string_equal(p->base_url, "http://127.0.0.1:7");
+        assert_null(p->api_key);
+        assert_true(t->virtual_keys);
+        assert_int_equal(t->virtual_keys_version, 1);
+    }
+    /* a provider of the config with the name comes first, in both spellings */
+    route_tree *t = build_vkeys(f, st, "{\"virtual_key\":\"b\"}", true);
+    assert_ptr_equal(t->root.provider, &f->cfg->providers[1]);
+    assert_false(t->virtual_keys);
+    t = build_vkeys(f, st, "{\"provider\":\"@b\"}", true);
+    assert_ptr_equal(t->root.provider, &f->cfg->providers[1]);
+    /* a bare provider name is not looked up among virtual keys ("@" or virtual_key says so) */
+    assert_null(build_vkeys(f, st, "{\"provider\":\"vk1\"}", true));
+    /* a virtual key carries its own host and key */
+    assert_null(build_vkeys(f, st, "{\"virtual_key\":\"vk1\",\"api_key\":\"sk-x\"}", true));
+    assert_non_null(strstr(err, "api_key: not with a virtual key"));
+    assert_null(build_vkeys(f, st, "{\"virtual_key\":\"vk1\",\"custom_host\":\"http://127.0.0.1:2\"}", true));
+    /* unknown: both places named, the value not echoed */
+    assert_null(build_vkeys(f, st, "{\"virtual_key\":\"nope-SECRET\"}", true));
+    assert_non_null(strstr(err, "nor one of its virtual keys"));
+    assert_null(strstr(err, "SECRET"));
+    /* the config file's own routes do not reach into the store */
+    assert_null(build_vkeys(f, st, "{\"virtual_key\":\"vk1\"}", false));
+    routing_state_free(st);
+    fixture_free(f);
+}
+
+static void test_kept_trees_with_virtual_keys_are_rebuilt_when_they_change(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    routing_state *real = f->cfg->health;
+    f->cfg->health = routing_state_new(&f->cfg->routing, &fake_providers);
+    route_cache *c = route_cache_new();
+    route_cache_entry *e1, *e2, *e3, *plain1, *plain2;
+    static const char vk[] = "{\"virtual_key\":\"vk1\"}", plain[] = "{\"provider\":\"a\"}";
+    fake_vkeys_version = 1;
+    const route_tree *t1 = route_cache_get(c, f->cfg, vk, strlen(vk), "h", true, &e1, err, sizeof err);
+    const route_tree *p1 =
+        route_cache_get(c, f->cfg, plain, strlen(plain), "h", true, &plain1, err, sizeof err);
+    assert_non_null(t1);
+    assert_non_null(p1);
+    /* unchanged: the same tree */
+    assert_ptr_equal(route_cache_get(c, f->cfg, vk, strlen(vk), "h", true, &e2, err, sizeof err), t1);
+    route_cache_release(e2);
+    /* the store changed: built again; the tree a request still holds stays valid until released */
+    fake_vkeys_version = 2;
+    const route_tree *t3 = route_cache_get(c, f->cfg, vk, strlen(vk), "h", true, &e3, err, sizeof err);
+    assert_non_null(t3);
+    assert_ptr_not_equal(e3, e1);
+    assert_true(e1->detached);
+    assert_string_equal(t1->root.provider->virtual_key, "vk1");
+    route_cache_release(e1);
+    route_cache_release(e3);
+    /* a tree without virtual keys is kept across the change */
+    assert_ptr_equal(route_cache_get(c, f->cfg, plain, strlen(plain), "h", true, &plain2, err, sizeof err),
+                     p1);
+    route_cache_release(plain1);
+    route_cache_release(plain2);
+    route_cache_free(c);
+    routing_state_free(f->cfg->health);
+    f->cfg->health = real;
+    fixture_free(f);
+}
+
 /* ---- inheritance ------------------------------------------------------------------------- */
 
 static void test_children_inherit_and_override(void **state)
@@ -787,6 +910,8 @@ int main(void)
         cmocka_unit_test(test_custom_host_and_inline_key_only_for_allowed_hosts),
         cmocka_unit_test(test_camel_case_keys_are_accepted),
         cmocka_unit_test(test_portkey_provider_forms_resolve),
+        cmocka_unit_test(test_virtual_keys_after_the_configs_providers),
+        cmocka_unit_test(test_kept_trees_with_virtual_keys_are_rebuilt_when_they_change),
         cmocka_unit_test(test_children_inherit_and_override),
         cmocka_unit_test(test_portkey_trees_retry_only_when_asked),
         cmocka_unit_test(test_portkey_configs_get_portkeys_rules),
