@@ -18,7 +18,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq
+PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq hiredis
 BUILD    ?= build
 OPT      ?= -O2
 ifeq ($(SANITIZER),address)

@@ -2,8 +2,8 @@
 # Installs what aigw needs on Debian 12 (only what is missing; installing needs root).
 #   scripts/deps.sh          to build and run it (`make run`): the compiler and the C libraries
 #   scripts/deps.sh --test   also what the tests need (`make test`): cmocka for the unit tests,
-#                            Node and npm, PostgreSQL's server (the tests start their own), and
-#                            the e2e test clients from the npm registry
+#                            Node and npm, PostgreSQL's server and redis-server (the tests start
+#                            their own), and the e2e test clients from the npm registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 test_deps=
@@ -13,11 +13,12 @@ case "${1:-}" in
     *) echo "usage: scripts/deps.sh [--test]" >&2; exit 2 ;;
 esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
-      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev libpq-dev curl)
+      libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev libpq-dev libhiredis-dev
+      curl)
 if [ -n "$test_deps" ]; then
-    # postgresql and prometheus: servers the tests start in temporary directories
-    # (tests/e2e/postgres.mjs, tests/e2e/metrics.test.mjs)
-    need+=(libcmocka-dev postgresql prometheus)
+    # postgresql, prometheus and redis-server: servers the tests start in temporary directories
+    # (tests/e2e/postgres.mjs, tests/e2e/metrics.test.mjs, the rate-limit tests on loopback)
+    need+=(libcmocka-dev postgresql prometheus redis-server)
     # node and npm may come from elsewhere than Debian's packages: a working binary is enough.
     command -v node >/dev/null || need+=(nodejs)
     command -v npm >/dev/null || need+=(npm)

@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing providers observe access
+routing providers observe access limits
 store
 server
 upstream
@@ -38,6 +38,7 @@ observe server
 access server
 store server
 admin server
+limits server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.

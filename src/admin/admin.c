@@ -144,6 +144,16 @@ static json_t *key_json(store *s, int64_t now, const store_key *k, const char *p
     json_object_set_new(j, "rpm_limit", k->rpm_limit >= 0 ? json_integer(k->rpm_limit) : json_null());
     json_object_set_new(j, "tpm_limit", k->tpm_limit >= 0 ? json_integer(k->tpm_limit) : json_null());
     json_object_set_new(j, "virtual_keys", list_json(k->virtual_keys, k->nvirtual_keys));
+    json_object_set_new(j, "rpd_limit", k->rpd_limit >= 0 ? json_integer(k->rpd_limit) : json_null());
+    json_object_set_new(j, "tpd_limit", k->tpd_limit >= 0 ? json_integer(k->tpd_limit) : json_null());
+    json_t *model_rpm = json_object(), *model_tpm = json_object();
+    for (size_t i = 0; i < k->nmodel_limits; i++) {
+        const store_model_limit *m = &k->model_limits[i];
+        if (m->rpm_limit >= 0) json_object_set_new(model_rpm, m->model, json_integer(m->rpm_limit));
+        if (m->tpm_limit >= 0) json_object_set_new(model_tpm, m->model, json_integer(m->tpm_limit));
+    }
+    json_object_set_new(j, "model_rpm_limit", model_rpm);
+    json_object_set_new(j, "model_tpm_limit", model_tpm);
     json_object_set_new(j, "created_at", time_json(k->created_at));
     json_object_set_new(j, "updated_at", time_json(k->updated_at));
     return j;
@@ -240,6 +250,66 @@ static bool read_limit(json_t *v, const char *field, int64_t *dst, char *err, si
     return true;
 }
 
+/* LiteLLM's model_rpm_limit / model_tpm_limit: {"model": n}, replacing that kind of k's
+ * per-model limits (null or {}: none). */
+static bool read_model_limits(json_t *v, const char *field, bool tokens, store_key *k, char *err,
+                              size_t errlen)
+{
+    if (!json_is_null(v) && !json_is_object(v)) {
+        snprintf(err, errlen, "'%s' must be an object of model name to a whole number, or null", field);
+        return false;
+    }
+    const char *model;
+    json_t *n;
+    json_object_foreach(v, model, n)
+    {
+        if (!valid_name(model)) {
+            snprintf(err, errlen, "'%s' has a model name that is empty, too long or has control characters",
+                     field);
+            return false;
+        }
+        if (!json_is_integer(n) || json_integer_value(n) < 0) {
+            snprintf(err, errlen, "'%s' of `%.256s` must be a whole number of at least 0", field, model);
+            return false;
+        }
+    }
+    /* drop this kind everywhere, then set what v says; entries left with no limit go */
+    size_t kept = 0;
+    for (size_t i = 0; i < k->nmodel_limits; i++) {
+        store_model_limit *m = &k->model_limits[i];
+        if (tokens)
+            m->tpm_limit = STORE_LIMIT_NONE;
+        else
+            m->rpm_limit = STORE_LIMIT_NONE;
+        if (m->rpm_limit < 0 && m->tpm_limit < 0)
+            free(m->model);
+        else
+            k->model_limits[kept++] = *m;
+    }
+    k->nmodel_limits = kept;
+    json_object_foreach(v, model, n)
+    {
+        store_model_limit *m = NULL;
+        for (size_t i = 0; i < k->nmodel_limits && !m; i++)
+            if (!strcmp(k->model_limits[i].model, model)) m = &k->model_limits[i];
+        if (!m) {
+            if (k->nmodel_limits == STORE_MODELS_MAX) {
+                snprintf(err, errlen, "at most %d models may have limits of their own", STORE_MODELS_MAX);
+                return false;
+            }
+            k->model_limits = xrealloc(k->model_limits, (k->nmodel_limits + 1) * sizeof *k->model_limits);
+            m = &k->model_limits[k->nmodel_limits++];
+            *m = (store_model_limit){
+                .model = xstrdup(model), .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+        }
+        if (tokens)
+            m->tpm_limit = json_integer_value(n);
+        else
+            m->rpm_limit = json_integer_value(n);
+    }
+    return true;
+}
+
 static bool read_money(json_t *v, const char *field, double *dst, char *err, size_t errlen)
 {
     if (!json_is_null(v) && (!json_is_number(v) || json_number_value(v) < 0 ||
@@ -277,10 +347,12 @@ static bool read_budgets(json_t *body, double *max_budget, double *soft_budget, 
  * the operation reads itself (LiteLLM's "key" in /key/update). */
 static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip, char *err, size_t errlen)
 {
-    static const char *const known[] = {
-        "key_alias", "alias",   "models",      "duration",        "expires_at",  "team_id",
-        "user_id",   "tags",    "metadata",    "max_budget",      "rpm_limit",   "tpm_limit",
-        "enabled",   "blocked", "soft_budget", "budget_duration", "virtual_keys"};
+    static const char *const known[] = {"key_alias",      "alias",      "models",      "duration",
+                                        "expires_at",     "team_id",    "user_id",     "tags",
+                                        "metadata",       "max_budget", "rpm_limit",   "tpm_limit",
+                                        "enabled",        "blocked",    "soft_budget", "budget_duration",
+                                        "virtual_keys",   "rpd_limit",  "tpd_limit",   "model_rpm_limit",
+                                        "model_tpm_limit"};
     const char *name;
     json_t *v;
     json_object_foreach(body, name, v)
@@ -292,8 +364,8 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
             snprintf(
                 err, errlen,
                 "unknown field '%.64s' (known: key_alias, models, duration, expires_at, team_id, user_id, "
-                "tags, metadata, max_budget, soft_budget, budget_duration, rpm_limit, tpm_limit, enabled, "
-                "blocked, virtual_keys)",
+                "tags, metadata, max_budget, soft_budget, budget_duration, rpm_limit, tpm_limit, rpd_limit, "
+                "tpd_limit, model_rpm_limit, model_tpm_limit, enabled, blocked, virtual_keys)",
                 name);
             return false;
         }
@@ -359,6 +431,16 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
     if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &k->rpm_limit, err, errlen))
         return false;
     if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &k->tpm_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "rpd_limit")) && !read_limit(v, "rpd_limit", &k->rpd_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "tpd_limit")) && !read_limit(v, "tpd_limit", &k->tpd_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "model_rpm_limit")) &&
+        !read_model_limits(v, "model_rpm_limit", false, k, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "model_tpm_limit")) &&
+        !read_model_limits(v, "model_tpm_limit", true, k, err, errlen))
         return false;
     if ((v = json_object_get(body, "enabled"))) {
         if (!json_is_boolean(v)) {
@@ -435,7 +517,9 @@ static void op_create(op_ctx *c)
                    .max_budget = -1,
                    .soft_budget = -1,
                    .rpm_limit = STORE_LIMIT_NONE,
-                   .tpm_limit = STORE_LIMIT_NONE};
+                   .tpm_limit = STORE_LIMIT_NONE,
+                   .rpd_limit = STORE_LIMIT_NONE,
+                   .tpd_limit = STORE_LIMIT_NONE};
     char err[512], text[ACCESS_KEY_LEN + 1];
     if (!key_fields(c->body, &k, c->now, NULL, err, sizeof err)) {
         reply_error(c->out, 400, "invalid_field", "%s", err);

@@ -208,8 +208,20 @@ static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target);
 static bool parse_vault_key(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth_store(loader *ld, yaml_node_t *node, void *target);
 
+static bool parse_limits_backend(loader *ld, yaml_node_t *node, void *target);
+static bool parse_on_redis_error(loader *ld, yaml_node_t *node, void *target);
+
+static const field auth_limits_table[] = {
+    {"backend", FIELD_CUSTOM, AUTH(limits.backend), 0, 0, NULL, parse_limits_backend},
+    {"redis", FIELD_STRING, AUTH(limits.redis), 0, 0, NULL, NULL},
+    {"timeout", FIELD_DURATION, AUTH(limits.timeout_ms), 1, 10000, NULL, NULL},
+    {"on_redis_error", FIELD_CUSTOM, AUTH(limits.fail_closed), 0, 0, NULL, parse_on_redis_error},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field auth_table[] = {
     {"master_key", FIELD_CUSTOM, 0, 0, 0, NULL, parse_master_key},
+    {"limits", FIELD_SECTION, 0, 0, 0, auth_limits_table, NULL},
     {"store", FIELD_CUSTOM, AUTH(store_path), 0, 0, NULL, parse_auth_store},
     {"secret", FIELD_CUSTOM, AUTH(secret), 0, 0, NULL, parse_auth_secret},
     {"secret_file", FIELD_STRING, AUTH(secret_file), 0, 0, NULL, NULL},
@@ -312,6 +324,32 @@ static bool parse_auth_secret(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+static bool parse_limits_backend(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "backend")) return false;
+    const char *v = config__scalar(node);
+    if (!strcmp(v, "memory"))
+        *(limits_backend_kind *)target = LIMITS_BACKEND_MEMORY;
+    else if (!strcmp(v, "redis"))
+        *(limits_backend_kind *)target = LIMITS_BACKEND_REDIS;
+    else
+        return config__fail_at(ld, node, "'auth.limits.backend' must be memory or redis (got '%.64s')", v);
+    return true;
+}
+
+static bool parse_on_redis_error(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "on_redis_error")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "open") && strcmp(v, "closed"))
+        return config__fail_at(ld, node,
+                               "'auth.limits.on_redis_error' must be open (admit what cannot be counted) or "
+                               "closed (refuse it), got '%.64s'",
+                               v);
+    *(bool *)target = !strcmp(v, "closed");
+    return true;
+}
+
 /* The virtual keys' master secret. Its form (32 bytes in hex or base64) is checked when the
  * store opens (store/vault.h, which config does not include). An unset variable leaves it
  * unset: aigw then starts only while the store holds no virtual key, and says which variable. */
@@ -376,7 +414,12 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
         return config__fail_at(
             ld, node, "'auth' must be off or a mapping such as {master_key: \"${AIGW_MASTER_KEY}\"}");
     a->mode = AUTH_ON;
+    a->limits.timeout_ms = 50;
     if (!config__apply_section(ld, node, "auth", auth_table, a)) return false;
+    if (a->limits.backend == LIMITS_BACKEND_REDIS && !a->limits.redis)
+        return config__fail_at(ld, node,
+                               "auth.limits.backend is redis but auth.limits.redis is not given "
+                               "(e.g. redis: redis://127.0.0.1:6379/0 or unix:/run/redis/redis.sock)");
     /* keys' digests must match on every instance sharing the database, and a secret file
      * made beside a connection string has nowhere to go */
     if (conninfo_is_postgres(a->store_path) && !a->secret && !a->secret_file)
@@ -1274,6 +1317,7 @@ void config_free(aigw_config *cfg)
     free(cfg->auth.master_key);
     free(cfg->auth.master_key_env);
     free(cfg->auth.store_path);
+    free(cfg->auth.limits.redis);
     free(cfg->auth.secret);
     free(cfg->auth.secret_file);
     if (cfg->auth.vault_key) explicit_bzero(cfg->auth.vault_key, strlen(cfg->auth.vault_key));

@@ -161,17 +161,31 @@ typedef enum auth_mode {
     AUTH_ON,
 } auth_mode;
 
+/* `auth.limits:` — where rate limits are counted (docs/access.md). */
+typedef enum limits_backend_kind {
+    LIMITS_BACKEND_MEMORY, /* this process's table (default) */
+    LIMITS_BACKEND_REDIS,  /* one Redis shared by every instance */
+} limits_backend_kind;
+
+typedef struct limits_settings {
+    limits_backend_kind backend;
+    char *redis;         /* `redis:`: redis://HOST:PORT[/DB] or unix:PATH[?db=N] */
+    uint32_t timeout_ms; /* `timeout:`: the longest a request waits for Redis (default 50ms) */
+    bool fail_closed;    /* `on_redis_error: closed`: refuse what cannot be counted (default open) */
+} limits_settings;
+
 typedef struct auth_settings {
     auth_mode mode;
-    char *master_key;     /* `master_key:` expanded; NULL when not given or its variable is unset */
-    char *master_key_env; /* the ${VAR} it named when unset, for the warning */
-    char *store_path;     /* `store:`: a SQLite file resolved beside the config (default aigw.db), or a
-                             PostgreSQL connection string (${VAR}s expanded; it may hold a password) */
-    char *secret;         /* `secret:` expanded (the digest key's source), or NULL */
-    char *secret_file;    /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
-    char *vault_key;      /* `vault_key:` expanded (virtual keys' master secret), or NULL */
-    char *vault_key_env;  /* the ${VAR} it named when unset, for the message */
-    char *vault_key_file; /* `vault_key_file:` resolved, or NULL */
+    limits_settings limits; /* `limits:` */
+    char *master_key;       /* `master_key:` expanded; NULL when not given or its variable is unset */
+    char *master_key_env;   /* the ${VAR} it named when unset, for the warning */
+    char *store_path;       /* `store:`: a SQLite file resolved beside the config (default aigw.db), or a
+                               PostgreSQL connection string (${VAR}s expanded; it may hold a password) */
+    char *secret;           /* `secret:` expanded (the digest key's source), or NULL */
+    char *secret_file;      /* `secret_file:` resolved, or NULL: both NULL = STORE.secret, made once */
+    char *vault_key;        /* `vault_key:` expanded (virtual keys' master secret), or NULL */
+    char *vault_key_env;    /* the ${VAR} it named when unset, for the message */
+    char *vault_key_file;   /* `vault_key_file:` resolved, or NULL */
     int line;
 } auth_settings;
 

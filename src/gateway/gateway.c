@@ -81,6 +81,10 @@ static bool auth_reload_allowed(const aigw_config *old, const aigw_config *fresh
         return config_error_at(fresh, b->line, err, errlen,
                                "auth.store, auth.secret, auth.secret_file, auth.vault_key and "
                                "auth.vault_key_file cannot change without a restart");
+    if (b->mode == AUTH_ON &&
+        (a->limits.backend != b->limits.backend || !same_string(a->limits.redis, b->limits.redis) ||
+         a->limits.timeout_ms != b->limits.timeout_ms || a->limits.fail_closed != b->limits.fail_closed))
+        return config_error_at(fresh, b->line, err, errlen, "auth.limits cannot change without a restart");
     return true;
 }
 

@@ -145,6 +145,8 @@ typedef struct exchange {
     buf spare_reply, spare_events; /* an ended attempt's buffers, kept for the next one */
 
     /* the response */
+    const char *head_lines, *kept_head; /* exchange_set_head's and exchange_keep_head's, arena */
+    size_t head_len, kept_head_len;
     const char *error_note; /* why the request failed, for the log */
     bool responded;         /* a response has begun: no stage may start another */
     bool aborted;           /* the client left */

@@ -52,10 +52,11 @@ static const stage *const stages[] = {
     &stage_accept,
     &stage_auth,            /* AUTH */
     &stage_local,
-    &stage_budget,          /* ADMIT */
-    TEST_STAGE_WAIT
     &stage_decode,          /* DECODE */
     &stage_key_models,
+    TEST_STAGE_WAIT         /* ADMIT */
+    &stage_budget,          /* before limits: a refused key takes no rate-limit slot */
+    &stage_limits,
     TEST_STAGE_CANONICAL    /* PROMPT */
     &stage_plan,            /* PLAN */
     TEST_STAGE_FANOUT       /* EXECUTE */
@@ -350,9 +351,19 @@ const char *exchange_tenant(const exchange *x)
     return x->key ? x->key->id : "";
 }
 
-void exchange_set_head(exchange *x, const char *lines, size_t len)
+/* The head's extra lines: exchange_set_head's, then exchange_keep_head's. */
+static void apply_head(exchange *x)
 {
     http_request *req = x->http;
+    const char *lines = x->head_lines;
+    size_t len = x->head_len;
+    if (x->kept_head_len) {
+        char *both = arena_alloc(x->arena, len + x->kept_head_len);
+        if (len) memcpy(both, lines, len);
+        memcpy(both + len, x->kept_head, x->kept_head_len);
+        lines = both;
+        len += x->kept_head_len;
+    }
     if (x->ingress != WIRE_ANTHROPIC) {
         req->head_extra = lines;
         req->head_extra_len = len;
@@ -367,6 +378,20 @@ void exchange_set_head(exchange *x, const char *lines, size_t len)
     if (len) memcpy(h + 14 + idlen, lines, len);
     req->head_extra = h;
     req->head_extra_len = 14 + idlen + len;
+}
+
+void exchange_set_head(exchange *x, const char *lines, size_t len)
+{
+    x->head_lines = lines;
+    x->head_len = len;
+    apply_head(x);
+}
+
+void exchange_keep_head(exchange *x, const char *lines, size_t len)
+{
+    x->kept_head = lines;
+    x->kept_head_len = len;
+    apply_head(x);
 }
 
 static void filters_head(exchange *x, int status, const char *content_type, bool stream)

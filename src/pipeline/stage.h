@@ -5,8 +5,10 @@
  *
  *   ACCEPT   method + path → endpoint (404 / 405); local endpoints answer here
  *   AUTH     who is asking (gateway keys: 401), and local answers that depend on it
- *   ADMIT    may they, now (budgets: budget.c; rate limits)
- *   DECODE   the body: valid JSON, `model`, `stream` (400)
+ *   DECODE   the body: valid JSON, `model`, `stream` (400); the models the key may use (403)
+ *   ADMIT    may they, now: budgets (budget.c: 429 budget_exceeded, 403 team_blocked), then
+ *            rate limits (limits_stage.c: 429). After DECODE, not before it: a limit of a key
+ *            on one model, and a token limit's estimate, need the model and the body
  *   PROMPT   a stored template rendered into the request                     — no stage yet
  *   PLAN     the route tree and a walk through it (404 model_not_found)
  *   CACHE    a stored answer answers here                                    — no stage yet
@@ -49,8 +51,8 @@ struct worker;
 typedef enum stage_phase {
     PHASE_ACCEPT,
     PHASE_AUTH,
-    PHASE_ADMIT,
     PHASE_DECODE,
+    PHASE_ADMIT,
     PHASE_PROMPT,
     PHASE_PLAN,
     PHASE_CACHE,
@@ -107,6 +109,11 @@ void exchange_stream_end(exchange *x, const char *data, size_t len);
 /* "Name: value\r\n" lines for every response head of this request (the route taken), replacing
  * what was set before. */
 void exchange_set_head(exchange *x, const char *lines, size_t len);
+
+/* Lines that every response head of this request carries from now on, besides (after) what
+ * exchange_set_head sets: the rate-limit headers, which the ADMIT phase knows and the response
+ * that comes much later must show. lines must live as long as the request (its arena). */
+void exchange_keep_head(exchange *x, const char *lines, size_t len);
 
 /* A stage that waits takes a ticket (exchange_suspend) and returns STAGE_AGAIN; when its wait is
  * over it gives the ticket back with what its on_request would have returned (NEXT or

@@ -22,6 +22,8 @@ void answer_metrics(exchange *x);
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+/* limits_stage.c: rate limits of gateway keys (ADMIT) */
+extern const stage stage_limits;
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

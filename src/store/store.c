@@ -22,7 +22,9 @@
  * vault key the owner set (store_set_vault), so neither database ever sees the plaintext. The
  * schema grows, it is not rewritten. Every write bumps meta.keys_version in its transaction
  * (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
- * NOTIFYs, so a listening instance hears of it at once.
+ * NOTIFYs, so a listening instance hears of it at once. Migration 4 adds the rate limits'
+ * remaining columns to keys: per day (rpd_limit, tpd_limit) and per model (model_rpm_limit,
+ * model_tpm_limit: JSON objects of model → limit).
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -169,6 +171,13 @@ static const migration migrations[] = {
      "  updated_at BIGINT NOT NULL"
      ");"
      "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';"},
+    /* 4: rate limits per day and per model (LiteLLM's model_rpm_limit / model_tpm_limit: JSON
+     * objects of model name → limit) */
+    {"ALTER TABLE keys ADD COLUMN rpd_limit BIGINT;"
+     "ALTER TABLE keys ADD COLUMN tpd_limit BIGINT;"
+     "ALTER TABLE keys ADD COLUMN model_rpm_limit TEXT NOT NULL DEFAULT '{}';"
+     "ALTER TABLE keys ADD COLUMN model_tpm_limit TEXT NOT NULL DEFAULT '{}';",
+     NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -231,6 +240,9 @@ void store_key_clear(store_key *k)
     for (size_t i = 0; i < k->nvirtual_keys; i++)
         free(k->virtual_keys[i]);
     free(k->virtual_keys);
+    for (size_t i = 0; i < k->nmodel_limits; i++)
+        free(k->model_limits[i].model);
+    free(k->model_limits);
     memset(k, 0, sizeof *k);
 }
 
@@ -371,7 +383,8 @@ void store_close(store *s)
 
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
-    "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, virtual_keys";
+    "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, virtual_keys, rpd_limit, "
+    "tpd_limit, model_rpm_limit, model_tpm_limit";
 
 static char *column_text(db_stmt *st, int i)
 {
@@ -405,6 +418,51 @@ static char *json_list_text(char *const *items, size_t n)
     return text;
 }
 
+/* The entry of model in k's per-model limits, added (with no limits) when absent; NULL when
+ * STORE_MODELS_MAX models already have one. */
+static store_model_limit *model_limit_entry(store_key *k, const char *model)
+{
+    for (size_t i = 0; i < k->nmodel_limits; i++)
+        if (!strcmp(k->model_limits[i].model, model)) return &k->model_limits[i];
+    if (k->nmodel_limits == STORE_MODELS_MAX) return NULL;
+    k->model_limits = xrealloc(k->model_limits, (k->nmodel_limits + 1) * sizeof *k->model_limits);
+    store_model_limit *m = &k->model_limits[k->nmodel_limits++];
+    *m = (store_model_limit){
+        .model = xstrdup(model), .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
+    return m;
+}
+
+/* A model_*_limit column ({"model": n}) into k's per-model limits; tokens: which limit. */
+static void model_limits_read(const char *text, store_key *k, bool tokens)
+{
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    const char *model;
+    json_t *v;
+    json_object_foreach(o, model, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) continue;
+        store_model_limit *m = model_limit_entry(k, model);
+        if (!m) break;
+        if (tokens)
+            m->tpm_limit = json_integer_value(v);
+        else
+            m->rpm_limit = json_integer_value(v);
+    }
+    json_decref(o);
+}
+
+static char *model_limits_text(const store_key *k, bool tokens)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < k->nmodel_limits; i++) {
+        int64_t v = tokens ? k->model_limits[i].tpm_limit : k->model_limits[i].rpm_limit;
+        if (v >= 0) json_object_set_new(o, k->model_limits[i].model, json_integer(v));
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return text;
+}
+
 static void row_to_key(db_stmt *st, store_key *k)
 {
     memset(k, 0, sizeof *k);
@@ -432,6 +490,10 @@ static void row_to_key(db_stmt *st, store_key *k)
     k->soft_budget = db_column_is_null(st, 16) ? -1 : db_column_double(st, 16);
     k->budget_duration = db_column_int64(st, 17);
     json_list(db_column_text(st, 18), STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys);
+    k->rpd_limit = db_column_is_null(st, 19) ? STORE_LIMIT_NONE : db_column_int64(st, 19);
+    k->tpd_limit = db_column_is_null(st, 20) ? STORE_LIMIT_NONE : db_column_int64(st, 20);
+    model_limits_read(db_column_text(st, 21), k, false);
+    model_limits_read(db_column_text(st, 22), k, true);
 }
 
 /* A budget (negative: none) or a limit (negative: none) as a value or NULL. */
@@ -491,6 +553,14 @@ static void bind_key(db_stmt *st, const store_key *k)
     char *vkeys = json_list_text(k->virtual_keys, k->nvirtual_keys);
     db_bind_text(st, 19, vkeys);
     free(vkeys);
+    bind_limit(st, 20, k->rpd_limit);
+    bind_limit(st, 21, k->tpd_limit);
+    char *limits = model_limits_text(k, false);
+    db_bind_text(st, 22, limits);
+    free(limits);
+    limits = model_limits_text(k, true);
+    db_bind_text(st, 23, limits);
+    free(limits);
 }
 
 /* Inside a write's transaction: the version counter the other instances poll, and on
@@ -546,7 +616,7 @@ static db_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
              key_columns);
     db_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
@@ -560,7 +630,8 @@ store_result store_key_update(store *s, const store_key *k)
                              "expires_at = ?6, models = ?7, team_id = ?8, user_id = ?9, tags = ?10, "
                              "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
                              "created_at = ?15, updated_at = ?16, soft_budget = ?17, budget_duration = ?18, "
-                             "virtual_keys = ?19 WHERE id = ?1");
+                             "virtual_keys = ?19, rpd_limit = ?20, tpd_limit = ?21, model_rpm_limit = ?22, "
+                             "model_tpm_limit = ?23 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);

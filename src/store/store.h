@@ -52,6 +52,13 @@ typedef enum store_result {
     STORE_ERROR,    /* the database failed: the message says why */
 } store_result;
 
+/* A limit of one key on one model (LiteLLM's model_rpm_limit / model_tpm_limit, merged by
+ * model name). */
+typedef struct store_model_limit {
+    char *model;                  /* the public model name, exactly */
+    int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
+} store_model_limit;
+
 /* A gateway key as stored: never its plaintext, only its keyed digest (src/access). Strings
  * are NUL-terminated; who owns them depends on where the key came from (store_key_clear for
  * one the store filled, the snapshot's arena for a snapshot's). */
@@ -71,10 +78,14 @@ typedef struct store_key {
     char **virtual_keys; /* names of the virtual keys it may use; none: any */
     size_t nvirtual_keys;
     /* Policy, LiteLLM's names. Budgets: USD per period (budget_duration seconds; 0: one period
-     * for ever); negative: none. rpm/tpm are the limits slice's. */
+     * for ever); negative: none. */
     double max_budget, soft_budget;
     int64_t budget_duration;
-    int64_t rpm_limit, tpm_limit; /* STORE_LIMIT_NONE: none */
+    /* Rate limits (src/limits), STORE_LIMIT_NONE: none. Requests and tokens per minute
+     * (LiteLLM's names) and per day; per model: at most STORE_MODELS_MAX. */
+    int64_t rpm_limit, tpm_limit, rpd_limit, tpd_limit;
+    store_model_limit *model_limits;
+    size_t nmodel_limits;
     int64_t created_at, updated_at;
 } store_key;
 
@@ -87,7 +98,7 @@ typedef struct store_team {
     size_t nmodels;
     double max_budget, soft_budget; /* USD; negative: none */
     int64_t budget_duration;        /* seconds; 0: none */
-    int64_t rpm_limit, tpm_limit;   /* stored and shown; the limits slice enforces them */
+    int64_t rpm_limit, tpm_limit;   /* shared by the team's keys (pipeline/limits_stage.c) */
     bool blocked;
     char *metadata; /* a JSON object as text */
     int64_t created_at, updated_at;

@@ -79,6 +79,15 @@ static void on_snapshot_row(const store_key *k, void *ud)
     c->metadata = arena_copy(&snap->arena, k->metadata);
     c->models = arena_list(&snap->arena, k->models, k->nmodels);
     c->tags = arena_list(&snap->arena, k->tags, k->ntags);
+    if (k->nmodel_limits) {
+        c->model_limits = arena_alloc(&snap->arena, k->nmodel_limits * sizeof *c->model_limits);
+        for (size_t i = 0; i < k->nmodel_limits; i++) {
+            c->model_limits[i] = k->model_limits[i];
+            c->model_limits[i].model = arena_copy(&snap->arena, k->model_limits[i].model);
+        }
+    } else {
+        c->model_limits = NULL;
+    }
     c->virtual_keys = arena_list(&snap->arena, k->virtual_keys, k->nvirtual_keys);
 }
 

@@ -270,6 +270,35 @@ static void test_typed_names_find_providers_of_the_type(void **state)
     unsetenv("AIGW_UNIT_BASE");
 }
 
+static void test_auth_limits(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text, "%sauth:\n  master_key: a-master-key-0123456789\n", minimal);
+    aigw_config *cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->auth.limits.backend, LIMITS_BACKEND_MEMORY);
+    assert_int_equal(cfg->auth.limits.timeout_ms, 50);
+    assert_false(cfg->auth.limits.fail_closed);
+    config_release(cfg);
+    snprintf(text, sizeof text,
+             "%sauth:\n  limits: {backend: redis, redis: 'unix:/run/r.sock', timeout: 20ms, on_redis_error: "
+             "closed}\n",
+             minimal);
+    cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->auth.limits.backend, LIMITS_BACKEND_REDIS);
+    assert_string_equal(cfg->auth.limits.redis, "unix:/run/r.sock");
+    assert_int_equal(cfg->auth.limits.timeout_ms, 20);
+    assert_true(cfg->auth.limits.fail_closed);
+    config_release(cfg);
+    expect_error("auth:\n  limits: {backend: disk}\n", 2, "'auth.limits.backend' must be memory or redis");
+    expect_error("auth:\n  limits: {on_redis_error: maybe}\n", 2, "must be open");
+    expect_error("auth:\n  limits: {timeout: 0ms}\n", 2, "'timeout' must be between 1 and 10000");
+    expect_error("auth:\n  limits: {backend: redis}\n", 2, "auth.limits.redis is not given");
+    expect_error("auth:\n  limits: {redis_url: x}\n", 2, "unknown key 'redis_url'");
+}
+
 static void test_mistakes_name_file_line_and_cause(void **state)
 {
     (void)state;
@@ -448,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_example_config_loads),
         cmocka_unit_test(test_model_lookup_is_exact),
         cmocka_unit_test(test_typed_names_find_providers_of_the_type),
+        cmocka_unit_test(test_auth_limits),
         cmocka_unit_test(test_mistakes_name_file_line_and_cause),
         cmocka_unit_test(test_every_mistake_in_file_order),
         cmocka_unit_test(test_auth_store),

@@ -2,7 +2,8 @@
  * again on an existing one (and from the first slice's schema, keys kept), refusals (a damaged
  * file, another program's database, a newer schema), keys written and found by id, alias and
  * digest, a disabled key seen as such by the snapshot, the plaintext key nowhere in the files,
- * the service handing a subscriber a new snapshot after a write; teams written, found and in
+ * the service handing a subscriber a new snapshot after a write; rate limits per day and per
+ * model read back and copied into the snapshot; teams written, found and in
  * the snapshot; spend added up per hour and grouped, budget periods that reset, and the spend
  * snapshot a flush publishes. */
 #include "../../src/store/store.c" /* first: cmocka defines a fail() macro */
@@ -84,7 +85,7 @@ static void make_key(store_key *k, char text[ACCESS_KEY_LEN + 1], const char *al
     k->team = xstrdup("search");
     k->metadata = xstrdup("{\"owner\":\"ops\"}");
     k->max_budget = k->soft_budget = -1;
-    k->rpm_limit = k->tpm_limit = STORE_LIMIT_NONE;
+    k->rpm_limit = k->tpm_limit = k->rpd_limit = k->tpd_limit = STORE_LIMIT_NONE;
     k->created_at = k->updated_at = 1700000000;
 }
 
@@ -371,7 +372,8 @@ static void test_secret_file(void **state)
 }
 
 /* A file made by the first slice (schema version 1, a key in it) gains the spend slice's tables
- * and columns; the key reads back with no soft budget and no budget period. */
+ * and columns and the limits slice's columns; the key reads back with no soft budget, no budget
+ * period, and no limits per day or per model. */
 static void test_migrate_from_version_1(void **state)
 {
     char path[512];
@@ -394,6 +396,68 @@ static void test_migrate_from_version_1(void **state)
     assert_true(k.max_budget == 2.5);
     assert_true(k.soft_budget < 0);
     assert_int_equal(k.budget_duration, 0);
+    assert_int_equal(k.rpd_limit, STORE_LIMIT_NONE);
+    assert_int_equal(k.tpd_limit, STORE_LIMIT_NONE);
+    assert_int_equal(k.nmodel_limits, 0);
+    store_key_clear(&k);
+    store_close(s);
+}
+
+static void test_rate_limits_round_trip(void **state)
+{
+    store *s = open_ok("l.db");
+    store_key k, got;
+    char text[ACCESS_KEY_LEN + 1];
+    make_key(&k, text, "limited", NULL);
+    k.rpm_limit = 60;
+    k.tpd_limit = 1000000;
+    k.model_limits = xcalloc(2, sizeof *k.model_limits);
+    k.model_limits[0] = (store_model_limit){xstrdup("gpt-4o"), 10, 5000};
+    k.model_limits[1] = (store_model_limit){xstrdup("claude"), STORE_LIMIT_NONE, 700};
+    k.nmodel_limits = 2;
+    /* the virtual keys' column sits between main's and these: each reads back in its place */
+    k.virtual_keys = xcalloc(1, sizeof *k.virtual_keys);
+    k.virtual_keys[0] = xstrdup("vk-a");
+    k.nvirtual_keys = 1;
+    assert_int_equal(store_key_insert(s, &k), STORE_OK);
+    assert_int_equal(store_key_get(s, k.id, &got), STORE_OK);
+    assert_int_equal(got.nvirtual_keys, 1);
+    assert_string_equal(got.virtual_keys[0], "vk-a");
+    assert_int_equal(got.rpm_limit, 60);
+    assert_int_equal(got.tpm_limit, STORE_LIMIT_NONE);
+    assert_int_equal(got.rpd_limit, STORE_LIMIT_NONE);
+    assert_int_equal(got.tpd_limit, 1000000);
+    assert_int_equal(got.nmodel_limits, 2);
+    /* merged by model from the two LiteLLM-shaped columns, whatever their order */
+    const store_model_limit *gpt =
+        strcmp(got.model_limits[0].model, "gpt-4o") ? &got.model_limits[1] : &got.model_limits[0];
+    const store_model_limit *claude =
+        gpt == &got.model_limits[0] ? &got.model_limits[1] : &got.model_limits[0];
+    assert_string_equal(gpt->model, "gpt-4o");
+    assert_int_equal(gpt->rpm_limit, 10);
+    assert_int_equal(gpt->tpm_limit, 5000);
+    assert_string_equal(claude->model, "claude");
+    assert_int_equal(claude->rpm_limit, STORE_LIMIT_NONE);
+    assert_int_equal(claude->tpm_limit, 700);
+    store_key_clear(&got);
+    /* an update writes them too: one model's limits dropped, a day's added */
+    free(k.model_limits[1].model);
+    k.nmodel_limits = 1;
+    k.rpd_limit = 2000;
+    assert_int_equal(store_key_update(s, &k), STORE_OK);
+    assert_int_equal(store_key_get(s, "limited", &got), STORE_OK);
+    assert_int_equal(got.rpd_limit, 2000);
+    assert_int_equal(got.nmodel_limits, 1);
+    assert_string_equal(got.model_limits[0].model, "gpt-4o");
+    store_key_clear(&got);
+    /* the snapshot copies them */
+    char err[256];
+    key_snapshot *snap = key_snapshot_load(s, false, err, sizeof err);
+    assert_non_null(snap);
+    assert_int_equal(snap->nkeys, 1);
+    assert_int_equal(snap->keys[0].nmodel_limits, 1);
+    assert_int_equal(snap->keys[0].model_limits[0].tpm_limit, 5000);
+    key_snapshot_release(snap);
     store_key_clear(&k);
     store_close(s);
 }
@@ -656,7 +720,7 @@ int main(void)
         cmocka_unit_test(test_keys),          cmocka_unit_test(test_service),
         cmocka_unit_test(test_secret_file),   cmocka_unit_test(test_migrate_from_version_1),
         cmocka_unit_test(test_teams),         cmocka_unit_test(test_spend),
-        cmocka_unit_test(test_spend_service),
+        cmocka_unit_test(test_spend_service), cmocka_unit_test(test_rate_limits_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
