@@ -146,13 +146,15 @@ routes:
       - {provider: backup1, model: mock-model}
       - {provider: backup2, model: mock-model}" start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
 }
-# Gateway keys on: every request's key looked up, its limits checked and its spend counted (the
+# Gateway keys on: every request's key looked up, its budget checked, its rate limits counted
+# (requests and tokens per minute, set far above what the run sends) and its spend tallied (the
 # store in the scratch directory, written by its own thread).
 start_aigw-keys() {
     AUTH_YAML="auth: {master_key: bench-master-key-0123456789, store: $work/keys.db}" \
         start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
-    BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --url "${URL%/v1/*}" --alias "bench-$RANDOM" \
-        --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
+    BENCH_KEY=$(curl -s "${URL%/v1/*}/admin/keys" -H 'Authorization: Bearer bench-master-key-0123456789' \
+        -d "{\"key_alias\":\"bench-$RANDOM\",\"rpm_limit\":1000000000,\"tpm_limit\":1000000000000,\"max_budget\":1000000}" |
+        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
     export BENCH_KEY
 }
 start_aigw_as() {
