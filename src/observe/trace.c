@@ -56,12 +56,7 @@ bool trace_parse_parent(const char *v, size_t len, uint8_t trace_id[16], uint8_t
 
 void trace_hex(char *out, const uint8_t *bytes, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
+    *put_hex(out, bytes, n) = '\0';
 }
 
 void trace_format_parent(char out[56], const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled)
@@ -161,8 +156,12 @@ static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
 
 static void export_batch(trace_exporter *t, CURL *curl, span_set *sets, size_t n, bool last)
 {
-    buf body;
-    buf_init(&body, (size_t)1 << 40);
+    size_t total = 256 + 6 * strlen(t->service_name);
+    for (size_t i = 0; i < n; i++)
+        total += sets[i].len + 1;
+    buf body; /* sized once: growing it would copy the batch again and again */
+    buf_init(&body, total);
+    buf_room(&body, total);
     buf_append_str(&body, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
                           "\"value\":{\"stringValue\":");
     buf_append_json_string(&body, t->service_name, strlen(t->service_name));

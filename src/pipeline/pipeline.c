@@ -408,29 +408,6 @@ static void filters_body(exchange *x, const char *data, size_t len)
         if (stages[i]->on_body) stages[i]->on_body(x, x->state[i], data, len);
 }
 
-static char *put_lit(char *p, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p, s, n);
-    return p + n;
-}
-
-/* v in decimal; as_thousandths: v / 1000 with three decimals ("12.345"). At most 24 bytes. */
-static char *put_decimal(char *p, uint64_t v, bool as_thousandths)
-{
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v || (as_thousandths && n < 4));
-    while (n) {
-        if (as_thousandths && n == 3) *p++ = '.';
-        *p++ = digits[--n];
-    }
-    return p;
-}
-
 /* Where the time went before this response's head: x-aigw-overhead-us (aigw's own share, in
  * microseconds) and Server-Timing (upstream and aigw, in milliseconds), added to the head's
  * lines. Upstream time is each attempt's, from its send to its head (or its end); retry waits
@@ -454,11 +431,11 @@ static void add_timing_head(exchange *x)
     if (req->head_extra_len) memcpy(h, req->head_extra, req->head_extra_len);
     char *p = h + req->head_extra_len;
     p = put_lit(p, "x-aigw-overhead-us: ");
-    p = put_decimal(p, overhead / 1000, false);
+    p = put_int(p, (long long)(overhead / 1000));
     p = put_lit(p, "\r\nServer-Timing: upstream;dur=");
-    p = put_decimal(p, upstream / 1000, true);
+    p = put_milli(p, (long long)(upstream / 1000));
     p = put_lit(p, ", aigw;dur=");
-    p = put_decimal(p, overhead / 1000, true);
+    p = put_milli(p, (long long)(overhead / 1000));
     p = put_lit(p, "\r\n");
     req->head_extra = h;
     req->head_extra_len = (size_t)(p - h);

@@ -1,6 +1,7 @@
 /* buf.c — bounded growable buffer; see buf.h. */
 #include "util/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,17 @@ static int buf_reserve(buf *b, size_t extra)
     return BUF_OK;
 }
 
+char *buf_room(buf *b, size_t n)
+{
+    return buf_reserve(b, n) == BUF_OK ? b->data + b->len : NULL;
+}
+
+void buf_commit(buf *b, char *end)
+{
+    b->len = (size_t)(end - b->data);
+    b->data[b->len] = '\0';
+}
+
 int buf_append(buf *b, const void *data, size_t len)
 {
     if (buf_reserve(b, len) != BUF_OK) return BUF_TOO_BIG;
@@ -61,30 +73,74 @@ int buf_printf(buf *b, const char *fmt, ...)
     return BUF_OK;
 }
 
-int buf_append_json_string(buf *b, const char *s, size_t len)
+/* Whether any of eight bytes is below 0x20, '"' or '\\' (the bit tricks of "Bit Twiddling Hacks":
+ * a zero byte in x ^ c, and a byte below n). */
+static inline bool needs_escape8(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t quote = (q - ones) & ~q & highs, backslash = (bs - ones) & ~bs & highs;
+    return (below_space | quote | backslash) != 0;
+}
+
+char *put_json_string(char *p, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    if (buf_append_lit(b, "\"") != BUF_OK) return BUF_TOO_BIG;
+    *p++ = '"';
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
+        while (i + 8 <= len && !needs_escape8(s + i)) /* eight plain bytes at a time */
+            i += 8;
+        if (i >= len) break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        if (buf_append(b, s + run, i - run) != BUF_OK) return BUF_TOO_BIG;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        int r;
-        switch (c) {
-        case '"': r = buf_append_lit(b, "\\\""); break;
-        case '\\': r = buf_append_lit(b, "\\\\"); break;
-        case '\n': r = buf_append_lit(b, "\\n"); break;
-        case '\r': r = buf_append_lit(b, "\\r"); break;
-        case '\t': r = buf_append_lit(b, "\\t"); break;
-        default: r = buf_append(b, esc, 6); break;
-        }
-        if (r != BUF_OK) return BUF_TOO_BIG;
+        memcpy(p, s + run, i - run);
+        p += i - run;
         run = i + 1;
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            p = put_lit(p, "u00");
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
     }
-    if (buf_append(b, s + run, len - run) != BUF_OK) return BUF_TOO_BIG;
-    return buf_append_lit(b, "\"");
+    if (len > run) memcpy(p, s + run, len - run); /* s may be NULL when len is 0 */
+    p += len - run;
+    *p++ = '"';
+    return p;
+}
+
+/* The exact length put_json_string writes. */
+static size_t json_string_size(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+            n += 1;
+        else if (c < 0x20)
+            n += 5;
+    }
+    return n;
+}
+
+int buf_append_json_string(buf *b, const char *s, size_t len)
+{
+    size_t need = 6 * len + 2;
+    if (need > b->max - b->len) need = json_string_size(s, len); /* near the maximum: the exact size */
+    char *p = buf_room(b, need);
+    if (!p) return BUF_TOO_BIG;
+    buf_commit(b, put_json_string(p, s, len));
+    return BUF_OK;
 }
 
 void buf_consume(buf *b, size_t n)
@@ -117,26 +173,62 @@ void buf_free(buf *b)
     b->len = b->cap = 0;
 }
 
+char *put_int(char *p, long long v)
+{
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    if (v < 0) *p++ = '-';
+    size_t n = 1;
+    for (unsigned long long t = u; t >= 10; t /= 10)
+        n++;
+    char *end = p + n, *d = end;
+    for (; u >= 100; u /= 100) { /* two digits a step, from the right */
+        d -= 2;
+        memcpy(d, pairs + 2 * (u % 100), 2);
+    }
+    if (u >= 10)
+        memcpy(d - 2, pairs + 2 * u, 2);
+    else
+        d[-1] = (char)('0' + u);
+    return end;
+}
+
+char *put_hex(char *p, const unsigned char *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        *p++ = digits[bytes[i] >> 4];
+        *p++ = digits[bytes[i] & 15];
+    }
+    return p;
+}
+
 int buf_append_int(buf *b, long long v)
 {
     char digits[24];
-    char *p = digits + sizeof digits;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0) *--p = '-';
-    return buf_append(b, p, (size_t)(digits + sizeof digits - p));
+    return buf_append(b, digits, (size_t)(put_int(digits, v) - digits));
+}
+
+char *put_milli(char *p, long long thousandths)
+{
+    unsigned long long u =
+        thousandths < 0 ? 0ULL - (unsigned long long)thousandths : (unsigned long long)thousandths;
+    if (thousandths < 0) *p++ = '-';
+    p = put_int(p, (long long)(u / 1000));
+    *p++ = '.';
+    *p++ = (char)('0' + u / 100 % 10);
+    *p++ = (char)('0' + u / 10 % 10);
+    *p++ = (char)('0' + u % 10);
+    return p;
 }
 
 int buf_append_milli(buf *b, long long thousandths)
 {
-    unsigned long long u =
-        thousandths < 0 ? 0ULL - (unsigned long long)thousandths : (unsigned long long)thousandths;
-    if (thousandths < 0 && buf_append_lit(b, "-") != BUF_OK) return BUF_TOO_BIG;
-    if (buf_append_int(b, (long long)(u / 1000)) != BUF_OK) return BUF_TOO_BIG;
-    char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
-    return buf_append(b, frac, sizeof frac);
+    char digits[32];
+    return buf_append(b, digits, (size_t)(put_milli(digits, thousandths) - digits));
 }
 
 int buf_append_str(buf *b, const char *s)

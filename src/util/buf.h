@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct buf {
     char *data;
@@ -32,6 +33,22 @@ int buf_append_milli(buf *b, long long thousandths);
 int buf_append_str(buf *b, const char *s);
 /* Appends s as a JSON string literal, quotes included. */
 int buf_append_json_string(buf *b, const char *s, size_t len);
+/* Writing without a check per append, for hot paths that know a bound: buf_room returns where
+ * at least n more bytes may be written (NULL, and the buffer unchanged, past its maximum); the
+ * put_* writers below write there and return the end; buf_commit takes the end as the new
+ * length. Redis's sdsMakeRoomFor / sdsIncrLen. */
+char *buf_room(buf *b, size_t n);
+void buf_commit(buf *b, char *end);
+/* A literal (its length known at compile time, so the copy is inlined). */
+#define put_lit(p, lit) ((char *)memcpy((p), "" lit, sizeof(lit) - 1) + sizeof(lit) - 1)
+/* At most 20 bytes; put_milli: thousandths as "I.FFF", at most 25. */
+char *put_int(char *p, long long v);
+char *put_milli(char *p, long long thousandths);
+/* s as a JSON string literal, quotes included: at most 6 * len + 2 bytes. */
+char *put_json_string(char *p, const char *s, size_t len);
+/* Lower-case hex of n bytes: 2 * n bytes. */
+char *put_hex(char *p, const unsigned char *bytes, size_t n);
+
 /* Drops the first n bytes (n <= len). */
 void buf_consume(buf *b, size_t n);
 /* Empties the buffer; keeps the allocation when it is small, frees it otherwise. */

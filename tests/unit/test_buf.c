@@ -60,6 +60,50 @@ static void test_json_string_escaping(void **state)
     buf_free(&b);
 }
 
+/* A byte at a time, as JSON says: the reference the eight-bytes-at-a-time writer must match. */
+static size_t reference_escape(char *out, const unsigned char *s, size_t len)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            out[n++] = '\\';
+            out[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20) {
+            n += (size_t)sprintf(out + n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+/* Every byte that needs escaping, at every position of strings up to 40 bytes (so on both
+ * sides of each eight-byte block), next to plain ASCII and UTF-8. */
+static void test_json_string_matches_a_byte_at_a_time(void **state)
+{
+    (void)state;
+    static const unsigned char specials[] = {0x00, 0x01, 0x08, 0x0a, 0x0d, 0x09, 0x1f, '"', '\\', 0x20, 0x7f, 0x80, 0xc3, 0xff};
+    unsigned char in[40];
+    char want[6 * sizeof in + 2], got[6 * sizeof in + 2];
+    for (size_t len = 0; len <= sizeof in; len++)
+        for (size_t at = 0; at < (len ? len : 1); at++)
+            for (size_t k = 0; k < sizeof specials; k++) {
+                for (size_t i = 0; i < len; i++)
+                    in[i] = (unsigned char)('a' + i % 26);
+                if (len) in[at] = specials[k];
+                size_t n = reference_escape(want, in, len);
+                char *end = put_json_string(got, (const char *)in, len);
+                assert_int_equal((size_t)(end - got), n);
+                assert_memory_equal(got, want, n);
+            }
+}
+
 static void test_reset_frees_large_allocations(void **state)
 {
     (void)state;
@@ -93,7 +137,15 @@ static void test_number_appends_match_printf(void **state)
                                        -1000,
                                        -1001,
                                        9223372036854775807LL,
-                                       -9223372036854775807LL - 1};
+                                       -9223372036854775807LL - 1,
+                                       99,
+                                       100,
+                                       101,
+                                       9999,
+                                       10000,
+                                       99999,
+                                       1000000000,
+                                       1700000000123456789LL};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         buf got, want;
         buf_init(&got, 64);
@@ -112,6 +164,13 @@ static void test_number_appends_match_printf(void **state)
         buf_free(&got);
         buf_free(&want);
     }
+    for (long long v = 1; v > 0 && v <= 1000000000000000000LL; v *= 10) /* each digit count, both sides */
+        for (long long d = -1; d <= 1; d++) {
+            char got[32], want[32];
+            *put_int(got, v + d) = '\0';
+            snprintf(want, sizeof want, "%lld", v + d);
+            assert_string_equal(got, want);
+        }
     buf b;
     buf_init(&b, 64);
     buf_append_milli(&b, -1000); /* the log's "no first byte" */
@@ -151,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_limit_refuses_and_keeps_content),
         cmocka_unit_test(test_printf_grows_past_its_stack_buffer),
         cmocka_unit_test(test_json_string_escaping),
+        cmocka_unit_test(test_json_string_matches_a_byte_at_a_time),
         cmocka_unit_test(test_reset_frees_large_allocations),
         cmocka_unit_test(test_number_appends_match_printf),
         cmocka_unit_test(test_arena),
