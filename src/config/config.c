@@ -751,10 +751,11 @@ static bool parse_alert_kind(loader *ld, yaml_node_t *node, void *target)
 {
     if (!config__require_scalar(ld, node, "kind")) return false;
     const char *v = config__scalar(node);
-    if (strcmp(v, "error_rate") && strcmp(v, "ttfb_p95"))
-        return config__fail_at(ld, node, "an alert's kind is error_rate or ttfb_p95, got '%s'", v);
-    *(int *)target = strcmp(v, "error_rate") ? 1 : 0;
-    return true;
+    static const char *const kinds[] = {"error_rate", "ttfb_p95", "breaker_open", "budget"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, kinds[i])) return *(int *)target = i, true;
+    return config__fail_at(ld, node,
+                           "an alert's kind is error_rate, ttfb_p95, breaker_open or budget, got '%s'", v);
 }
 
 static bool parse_number(loader *ld, yaml_node_t *node, void *target)
@@ -774,6 +775,8 @@ static const field alert_rule_table[] = {
     {"name", FIELD_STRING, RULE(name), 0, 0, NULL, NULL},
     {"kind", FIELD_CUSTOM, RULE(kind), 0, 0, NULL, parse_alert_kind},
     {"provider", FIELD_STRING, RULE(provider), 0, 0, NULL, NULL},
+    {"key", FIELD_STRING, RULE(key), 0, 0, NULL, NULL},
+    {"team", FIELD_STRING, RULE(team), 0, 0, NULL, NULL},
     {"above", FIELD_CUSTOM, RULE(above), 0, 0, NULL, parse_number},
     {"window", FIELD_DURATION, RULE(window_ms), 1000, 600000, NULL, NULL},
     {"min_requests", FIELD_INT, RULE(min_requests), 0, 1000000, NULL, NULL},
@@ -803,8 +806,11 @@ static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target)
             ok = false;
             continue;
         }
+        if (r->kind == 2 && r->above < 0) r->above = 0; /* breaker_open: any breaker */
         if (!r->name || r->above < 0)
             ok = config__fail_at(ld, item, "an alert rule needs a name and `above:` (its threshold)");
+        else if ((r->key || r->team) && r->kind != 3)
+            ok = config__fail_at(ld, item, "`key:` and `team:` belong to budget alert rules");
     }
     return ok;
 }
@@ -1329,6 +1335,8 @@ void config_free(aigw_config *cfg)
     for (size_t i = 0; i < cfg->alerts.nrules; i++) {
         free(cfg->alerts.rules[i].name);
         free(cfg->alerts.rules[i].provider);
+        free(cfg->alerts.rules[i].key);
+        free(cfg->alerts.rules[i].team);
     }
     free(cfg->alerts.rules);
     free(cfg->alerts.webhook_url);

@@ -192,9 +192,10 @@ typedef struct auth_settings {
 /* `alerts:` — rules over the metrics, notified through a webhook (observe/alerts.h). */
 typedef struct alert_rule_config {
     char *name;
-    int kind;       /* alert_kind: 0 error_rate, 1 ttfb_p95 */
-    char *provider; /* NULL: every provider */
-    double above;   /* the threshold: a fraction, or seconds */
+    int kind;         /* alert_kind: 0 error_rate, 1 ttfb_p95, 2 breaker_open, 3 budget */
+    char *provider;   /* NULL: every provider */
+    char *key, *team; /* budget: whose (NULL: every key and team) */
+    double above;     /* the threshold: a fraction, or seconds */
     uint32_t window_ms;
     int min_requests;
     int line;

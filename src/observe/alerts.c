@@ -25,6 +25,7 @@ typedef struct rule_state {
     size_t ring_len, next, filled;
     bool firing, told_firing;
     double value;
+    char who[256];        /* the probe's description (breaker_open, budget) */
     uint64_t last_told_s; /* monotonic seconds of the last notification; 0: never */
 } rule_state;
 
@@ -36,6 +37,7 @@ struct alerts {
     bool slack;
     struct curl_slist *headers;
     uint32_t min_interval_s, timeout_ms;
+    alerts_probes probes;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -75,7 +77,38 @@ static size_t discard(char *data, size_t size, size_t n, void *ud)
 
 static const char *kind_name(alert_kind k)
 {
-    return k == ALERT_ERROR_RATE ? "error_rate" : "ttfb_p95";
+    static const char *const names[] = {[ALERT_ERROR_RATE] = "error_rate",
+                                        [ALERT_TTFB_P95] = "ttfb_p95",
+                                        [ALERT_BREAKER_OPEN] = "breaker_open",
+                                        [ALERT_BUDGET] = "budget"};
+    return names[k];
+}
+
+/* The sentence a change is told in (stderr, Slack, the generic shape's summary). */
+static void describe(const rule_state *rs, char *out, size_t len)
+{
+    const alert_rule *r = &rs->rule;
+    const char *status = rs->firing ? "firing" : "resolved", *cmp = rs->firing ? ">" : "<=";
+    const char *provider = r->provider ? r->provider : "any";
+    switch (r->kind) {
+    case ALERT_ERROR_RATE:
+        snprintf(out, len, "%s %s: error rate %.1f%% %s %.1f%% over %us (provider %s)", r->name, status,
+                 rs->value * 100, cmp, r->threshold * 100, r->window_s, provider);
+        break;
+    case ALERT_TTFB_P95:
+        snprintf(out, len, "%s %s: p95 time to first byte %.3fs %s %.3fs over %us (provider %s)", r->name,
+                 status, rs->value, cmp, r->threshold, r->window_s, provider);
+        break;
+    case ALERT_BREAKER_OPEN:
+        snprintf(out, len, "%s %s: %.0f circuit breaker%s not closed %s %.0f (provider %s%s%s)", r->name,
+                 status, rs->value, rs->value == 1 ? "" : "s", cmp, r->threshold, provider,
+                 rs->firing ? ": " : "", rs->firing ? rs->who : "");
+        break;
+    case ALERT_BUDGET:
+        snprintf(out, len, "%s %s: %.1f%% of a budget spent %s %.1f%% (%s)", r->name, status, rs->value * 100,
+                 cmp, r->threshold * 100, rs->who[0] ? rs->who : "no budget");
+        break;
+    }
 }
 
 /* One change of one rule: a line on stderr and, with a webhook, one POST. */
@@ -83,22 +116,15 @@ static void notify(alerts *a, CURL *curl, const rule_state *rs)
 {
     const alert_rule *r = &rs->rule;
     const char *status = rs->firing ? "firing" : "resolved";
-    char what[512];
-    if (r->kind == ALERT_ERROR_RATE)
-        snprintf(what, sizeof what, "%s %s: error rate %.1f%% %s %.1f%% over %us (provider %s)", r->name,
-                 status, rs->value * 100, rs->firing ? ">" : "<=", r->threshold * 100, r->window_s,
-                 r->provider ? r->provider : "any");
-    else
-        snprintf(what, sizeof what, "%s %s: p95 time to first byte %.3fs %s %.3fs over %us (provider %s)",
-                 r->name, status, rs->value, rs->firing ? ">" : "<=", r->threshold, r->window_s,
-                 r->provider ? r->provider : "any");
+    char what[640];
+    describe(rs, what, sizeof what);
     log_event(rs->firing ? LOG_WARN : LOG_INFO, rs->firing ? "alert_firing" : "alert_resolved", "alert %s",
               what);
     if (!a->webhook_url || !curl) return;
     buf body;
     buf_init(&body, 64 * 1024);
     if (a->slack) {
-        char text[600];
+        char text[700];
         snprintf(text, sizeof text, "[aigw] %s", what);
         buf_append_str(&body, "{\"text\":");
         buf_append_json_string(&body, text, strlen(text));
@@ -109,8 +135,9 @@ static void notify(alerts *a, CURL *curl, const rule_state *rs)
         buf_append_str(&body, "{\"alert\":");
         buf_append_json_string(&body, r->name, strlen(r->name));
         buf_printf(&body, ",\"status\":\"%s\",\"kind\":\"%s\",\"provider\":", status, kind_name(r->kind));
-        if (r->provider)
-            buf_append_json_string(&body, r->provider, strlen(r->provider));
+        const char *subject = r->provider ? r->provider : r->key ? r->key : r->team;
+        if (subject)
+            buf_append_json_string(&body, subject, strlen(subject));
         else
             buf_append_str(&body, "null");
         buf_printf(&body,
@@ -135,7 +162,8 @@ static void notify(alerts *a, CURL *curl, const rule_state *rs)
     buf_free(&body);
 }
 
-static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
+/* The value of a rule over its window of the metrics' totals: a sample taken now. */
+static bool windowed(alerts *a, rule_state *rs, double *value)
 {
     metrics_provider_totals *now = &rs->ring[rs->next];
     metrics_provider_read(a->m, rs->rule.provider, now);
@@ -143,8 +171,28 @@ static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
     const metrics_provider_totals *then = &rs->ring[oldest];
     rs->next = (rs->next + 1) % rs->ring_len;
     if (rs->filled < rs->ring_len) rs->filled++;
+    return alerts_value(&rs->rule, then, now, value);
+}
+
+/* The value of a rule that reads a state through a probe; false: nothing to say. */
+static bool probe(alerts *a, rule_state *rs, double *value)
+{
+    char who[sizeof rs->who] = "";
+    bool (*fn)(void *, const alert_rule *, double *, char *, size_t) =
+        rs->rule.kind == ALERT_BREAKER_OPEN ? a->probes.breakers_open : a->probes.budget_spent;
+    if (!fn || !fn(a->probes.ud, &rs->rule, value, who, sizeof who)) return false;
+    if (*value > rs->rule.threshold || !rs->firing) memcpy(rs->who, who, sizeof who); /* who fired it */
+    return true;
+}
+
+static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
+{
     double value = 0;
-    bool known = alerts_value(&rs->rule, then, now, &value);
+    bool known;
+    if (rs->rule.kind == ALERT_BREAKER_OPEN || rs->rule.kind == ALERT_BUDGET)
+        known = probe(a, rs, &value);
+    else
+        known = windowed(a, rs, &value);
     bool firing = known && value > rs->rule.threshold;
     if (known) rs->value = value;
     if (firing == rs->firing) return;
@@ -193,6 +241,8 @@ alerts *alerts_start(const alerts_settings *s, metrics *m, char *err, size_t err
         rs->rule = s->rules[i];
         rs->rule.name = xstrdup(s->rules[i].name);
         rs->rule.provider = s->rules[i].provider ? xstrdup(s->rules[i].provider) : NULL;
+        rs->rule.key = s->rules[i].key ? xstrdup(s->rules[i].key) : NULL;
+        rs->rule.team = s->rules[i].team ? xstrdup(s->rules[i].team) : NULL;
         rs->ring_len = (size_t)rs->rule.window_s + 1;
         rs->ring = xcalloc(rs->ring_len, sizeof *rs->ring);
     }
@@ -203,6 +253,7 @@ alerts *alerts_start(const alerts_settings *s, metrics *m, char *err, size_t err
         a->headers = curl_slist_append(a->headers, s->headers[i]);
     a->min_interval_s = s->min_interval_s;
     a->timeout_ms = s->timeout_ms;
+    a->probes = s->probes;
     pthread_mutex_init(&a->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -230,6 +281,8 @@ void alerts_stop(alerts *a)
     for (size_t i = 0; i < a->nrules; i++) {
         free((char *)a->rules[i].rule.name);
         free((char *)a->rules[i].rule.provider);
+        free((char *)a->rules[i].rule.key);
+        free((char *)a->rules[i].rule.team);
         free(a->rules[i].ring);
     }
     free(a->rules);

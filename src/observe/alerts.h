@@ -7,11 +7,13 @@
  * percentile falls in). Once a second one thread reads the metrics' running totals, keeps a
  * sample per second for the longest window, and compares each rule's value over its window
  * with its threshold: above it, the rule fires; back at or below (or without enough requests),
- * it resolves. Each change is a stderr line and a webhook POST — Slack's {"text": …} or a
- * generic JSON object — sent once per change; a rule that keeps flapping notifies at most once
- * per min_interval, and the resolution of a firing that was not notified is not sent either.
- * The webhook gets one try per change with a timeout; a failure is logged, never retried into
- * a storm. */
+ * it resolves. Two kinds are states rather than windows, read through the caller's probes
+ * (the metrics know neither): `breaker_open`, the circuit breakers of a provider (or any) not
+ * closed now, and `budget`, the largest share of a hard budget spent now among the keys and
+ * teams the rule names (all of them without a key or team). Each change is a stderr line and a webhook POST —
+ * Slack's {"text": …} or a generic JSON object — sent once per change; a rule that keeps flapping notifies at
+ * most once per min_interval, and the resolution of a firing that was not notified is not sent either. The
+ * webhook gets one try per change with a timeout; a failure is logged, never retried into a storm. */
 #ifndef AIGW_OBSERVE_ALERTS_H
 #define AIGW_OBSERVE_ALERTS_H
 
@@ -24,16 +26,27 @@
 #define ALERTS_MAX_RULES 64
 #define ALERTS_MAX_WINDOW_S 3600
 
-typedef enum alert_kind { ALERT_ERROR_RATE, ALERT_TTFB_P95 } alert_kind;
+typedef enum alert_kind { ALERT_ERROR_RATE, ALERT_TTFB_P95, ALERT_BREAKER_OPEN, ALERT_BUDGET } alert_kind;
 
 typedef struct alert_rule {
     const char *name;
     alert_kind kind;
-    const char *provider; /* NULL: every provider together */
-    double threshold;     /* a fraction (error_rate) or seconds (ttfb_p95) */
+    const char *provider;   /* NULL: every provider together */
+    const char *key, *team; /* budget: the key (id or alias) or team watched; both NULL: all */
+    double threshold;       /* a fraction (error_rate, budget), seconds (ttfb_p95), breakers */
     uint32_t window_s;
     uint32_t min_requests; /* error_rate: fewer attempts in the window say nothing */
 } alert_rule;
+
+/* What the alert thread asks its caller for, the kinds the metrics do not hold. Each returns
+ * false when it has nothing to say (no store, no budget), else the value and in who a short
+ * description of what it found ("openai/gpt-4o", "key key_1a2b (ci-bot) 83.0%"). On the alert
+ * thread, once a second per rule: no request waits for them. */
+typedef struct alerts_probes {
+    bool (*breakers_open)(void *ud, const alert_rule *r, double *value, char *who, size_t len);
+    bool (*budget_spent)(void *ud, const alert_rule *r, double *value, char *who, size_t len);
+    void *ud;
+} alerts_probes;
 
 typedef struct alerts_settings {
     const alert_rule *rules;
@@ -44,6 +57,7 @@ typedef struct alerts_settings {
     size_t nheaders;
     uint32_t min_interval_s; /* between two notifications of one rule */
     uint32_t timeout_ms;     /* one POST */
+    alerts_probes probes;
 } alerts_settings;
 
 typedef struct alerts alerts;

@@ -9,12 +9,17 @@
  * again).
  *
  * The config's alert rules run on a thread of their own over the same registry
- * (observe/alerts.h), started and stopped with it.
+ * (observe/alerts.h), started and stopped with it. The rules over states rather than totals
+ * ask this file's probes: the newest config's breakers (routing's shared state, which a
+ * reload replaces: the newest config is kept here, a reference per reload) and the budgets'
+ * spend in the store service's snapshots.
  *
  * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
  * when it is on — the series name keys, teams and spend. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "observe/alerts.h"
 #include "observe/metrics.h"
@@ -22,10 +27,95 @@
 #include "pipeline/stages.h"
 #include "server/server.h"
 #include "server/worker.h"
+#include "store/store.h"
 #include "util/version.h"
 
 static metrics *registry;
 static alerts *alerting;
+static pthread_mutex_t newest_lock = PTHREAD_MUTEX_INITIALIZER;
+static const aigw_config *newest; /* the config of the requests beginning now, for the probes */
+
+/* ---- the alert rules' probes (alert thread) --------------------------------------------------- */
+
+typedef struct breaker_count {
+    const char *provider; /* NULL: any */
+    double n;
+    char *who;
+    size_t len, used;
+} breaker_count;
+
+static void count_breaker(void *ud, const routing_target_view *v)
+{
+    breaker_count *c = ud;
+    if (!v->breaker_state || (c->provider && strcmp(c->provider, v->provider))) return;
+    c->n++;
+    if (c->used + 4 < c->len) { /* "a/m, b/n", cut when the room ends */
+        int w = snprintf(c->who + c->used, c->len - c->used, "%s%s/%s", c->used ? ", " : "", v->provider,
+                         v->model);
+        c->used = w < 0 ? c->used : c->used + (size_t)w < c->len ? c->used + (size_t)w : c->len - 1;
+    }
+}
+
+static bool breakers_open(void *ud, const alert_rule *r, double *value, char *who, size_t len)
+{
+    pthread_mutex_lock(&newest_lock);
+    const aigw_config *cfg = newest ? config_retain(newest) : NULL;
+    pthread_mutex_unlock(&newest_lock);
+    if (!cfg) return false;
+    breaker_count c = {.provider = r->provider, .who = who, .len = len};
+    if (cfg->health) routing_state_each(cfg->health, count_breaker, &c);
+    config_release(cfg);
+    *value = c.n;
+    return true;
+}
+
+/* One budget's share spent, kept when it is the largest so far. */
+static void consider_budget(const spend_snapshot *spend, char kind, const char *id, const char *alias,
+                            double max, int64_t duration, int64_t now, double *best, char *who, size_t len)
+{
+    if (max <= 0) return;
+    double spent = spend_snapshot_get(spend, kind, id, duration, now), share = spent / max;
+    if (share <= *best) return;
+    *best = share;
+    snprintf(who, len, "%s %s%s%s%s: $%.4f of $%.4f", kind == 'k' ? "key" : "team", id, alias ? " (" : "",
+             alias ? alias : "", alias ? ")" : "", spent, max);
+}
+
+static bool budget_spent(void *ud, const alert_rule *r, double *value, char *who, size_t len)
+{
+    store_service *svc = auth_service();
+    if (!svc) return false;
+    key_snapshot *keys = store_service_snapshot(svc);
+    spend_snapshot *spend = store_service_spend(svc);
+    int64_t now = (int64_t)time(NULL);
+    double best = -1;
+    for (size_t i = 0; keys && i < keys->nkeys; i++) {
+        const store_key *k = &keys->keys[i];
+        if (!k->enabled || (r->key && strcmp(r->key, k->id) && (!k->alias || strcmp(r->key, k->alias))) ||
+            (r->team && (!k->team || strcmp(r->team, k->team))))
+            continue;
+        consider_budget(spend, 'k', k->id, k->alias, k->max_budget, k->budget_duration, now, &best, who, len);
+    }
+    for (size_t i = 0; keys && !r->key && i < keys->nteams; i++) {
+        const store_team *t = &keys->teams[i];
+        if (r->team && strcmp(r->team, t->id)) continue;
+        consider_budget(spend, 't', t->id, t->alias, t->max_budget, t->budget_duration, now, &best, who, len);
+    }
+    spend_snapshot_release(spend);
+    key_snapshot_release(keys);
+    if (best < 0) return false;
+    *value = best;
+    return true;
+}
+
+static void metrics_reload(const aigw_config *next)
+{
+    pthread_mutex_lock(&newest_lock);
+    const aigw_config *old = newest;
+    newest = config_retain(next);
+    pthread_mutex_unlock(&newest_lock);
+    if (old) config_release(old);
+}
 
 /* The config's alert rules, running over the registry (read at start: a reload keeps them). */
 static bool start_alerts(const alerts_config *c, char *err, size_t errlen)
@@ -33,8 +123,10 @@ static bool start_alerts(const alerts_config *c, char *err, size_t errlen)
     alert_rule rules[ALERTS_MAX_RULES];
     for (size_t i = 0; i < c->nrules && i < ALERTS_MAX_RULES; i++)
         rules[i] = (alert_rule){.name = c->rules[i].name,
-                                .kind = c->rules[i].kind ? ALERT_TTFB_P95 : ALERT_ERROR_RATE,
+                                .kind = (alert_kind)c->rules[i].kind,
                                 .provider = c->rules[i].provider,
+                                .key = c->rules[i].key,
+                                .team = c->rules[i].team,
                                 .threshold = c->rules[i].above,
                                 .window_s = (c->rules[i].window_ms + 999) / 1000,
                                 .min_requests = (uint32_t)c->rules[i].min_requests};
@@ -46,7 +138,8 @@ static bool start_alerts(const alerts_config *c, char *err, size_t errlen)
                          .headers = lines,
                          .nheaders = c->nheaders,
                          .min_interval_s = c->min_interval_ms / 1000,
-                         .timeout_ms = c->timeout_ms};
+                         .timeout_ms = c->timeout_ms,
+                         .probes = {.breakers_open = breakers_open, .budget_spent = budget_spent}};
     alerting = alerts_start(&s, registry, err, errlen);
     config_free_lines(lines, c->nheaders);
     return alerting != NULL;
@@ -55,6 +148,7 @@ static bool start_alerts(const alerts_config *c, char *err, size_t errlen)
 static bool metrics_start(const aigw_config *cfg, char *err, size_t errlen)
 {
     registry = metrics_new();
+    metrics_reload(cfg);
     return !cfg->alerts.nrules || start_alerts(&cfg->alerts, err, errlen);
 }
 
@@ -64,6 +158,11 @@ static void metrics_stop(void)
     alerting = NULL;
     metrics_free(registry);
     registry = NULL;
+    pthread_mutex_lock(&newest_lock);
+    const aigw_config *last = newest;
+    newest = NULL;
+    pthread_mutex_unlock(&newest_lock);
+    if (last) config_release(last);
 }
 
 static void *metrics_worker_init(worker *w)
@@ -152,4 +251,5 @@ const stage stage_metrics = {
     .stop = metrics_stop,
     .worker_init = metrics_worker_init,
     .on_record = metrics_on_record,
+    .reload = metrics_reload,
 };

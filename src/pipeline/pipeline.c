@@ -664,6 +664,12 @@ static void pipeline_reopen_logs(void)
         if (stages[i]->reopen) stages[i]->reopen();
 }
 
+static void pipeline_reloaded(const aigw_config *fresh)
+{
+    for (size_t i = 0; i < NSTAGES; i++)
+        if (stages[i]->reload) stages[i]->reload(fresh);
+}
+
 const http_app pipeline_app = {
     .start = pipeline_start,
     .stop = pipeline_stop,
@@ -680,4 +686,5 @@ const http_app pipeline_app = {
     .on_done = pipeline_on_done,
     .worker_config = pipeline_worker_config,
     .reopen_logs = pipeline_reopen_logs,
+    .reloaded = pipeline_reloaded,
 };

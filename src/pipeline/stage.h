@@ -33,7 +33,8 @@
  *               holds beyond the arena (a reference to the key snapshot).
  *   worker_init / worker_close — per worker state (exchange_worker_state), on its loop.
  *   start / stop — process-wide, before the workers start and after they stop; reopen —
- *               SIGUSR1, the files it writes are opened again (log rotation).
+ *               SIGUSR1, the files it writes are opened again (log rotation); reload — a new
+ *               config was accepted (for a stage's own threads: workers get theirs per request).
  *
  * Stages answer through the exchange (exchange_respond, exchange_error, exchange_stream_*),
  * never through http_conn.h directly, so that every filter sees every response. */
@@ -84,6 +85,10 @@ typedef struct stage {
     void (*on_record)(const exchange_record *r, void *worker_state);
     void (*on_release)(exchange *x, void *state);
     void (*reopen)(void); /* SIGUSR1: open the files it writes again (log rotation) */
+    /* A reload was accepted: next is the config of the requests that begin from now on. Once
+     * per reload, on the server's main thread (threads of its own that read the config follow
+     * it from here). */
+    void (*reload)(const aigw_config *next);
 } stage;
 
 /* ---- what stages call ------------------------------------------------------------------------ */

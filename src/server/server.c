@@ -324,6 +324,7 @@ static bool server_reload(server *srv, char *msg, size_t msglen)
     pthread_mutex_unlock(&srv->wakeup_lock);
     config_release(srv->config);
     srv->config = fresh;
+    if (srv->app->reloaded) srv->app->reloaded(fresh);
     snprintf(msg, msglen, "config reloaded from %s (%zu provider%s, %zu model%s, %zu route%s)", fresh->path,
              fresh->nproviders, fresh->nproviders == 1 ? "" : "s", fresh->nroutes,
              fresh->nroutes == 1 ? "" : "s", fresh->ntrees, fresh->ntrees == 1 ? "" : "s");

@@ -65,6 +65,9 @@ typedef struct http_app {
     void (*worker_config)(struct worker *w, const aigw_config *next);
     /* SIGUSR1: files the application writes (the access log) are opened again. Main thread. */
     void (*reopen_logs)(void);
+    /* A reload was accepted: fresh is the config from now on (the workers swap it in on their
+     * loops). Main thread; may be NULL. */
+    void (*reloaded)(const aigw_config *fresh);
 } http_app;
 
 /* What loads a config file for a reload: the same sequence as at startup, with what carries
