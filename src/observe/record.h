@@ -30,6 +30,9 @@ typedef struct record_call {
     int status;                                   /* 0: no response */
     const char *outcome;                          /* as record_attempt's */
     const uint8_t *span_id;                       /* 8 bytes: the span the provider got as its parent */
+    /* the formats differed: the request's translation (start 0: none) and the reply's, summed */
+    uint64_t encode_start_ns, encode_ns, decode_ns;
+    const char *ingress; /* the client's API ("openai", "anthropic", "responses") */
 } record_call;
 
 /* Time a traced request spent in one phase's stages on its loop: for traces. */

@@ -196,7 +196,13 @@ attempt_prep attempt_prepare(attempt *a)
     if (p->virtual_key && !virtual_key_credential(a, p))
         return a->local_error->whole_request ? PREP_UNREADABLE : PREP_REFUSED;
     provider_error err;
-    if (!provider_encode(c, &a->request, &err)) {
+    uint64_t t0 = x->trace.sampled ? time_now_ns() : 0;
+    bool encoded = provider_encode(c, &a->request, &err);
+    if (t0 && c->xlate) {
+        a->encode_start_ns = t0;
+        a->encode_ns = time_now_ns() - t0;
+    }
+    if (!encoded) {
         a->local_error = arena_alloc(x->arena, sizeof err);
         *a->local_error = err;
         a->message = a->local_error->message;
@@ -319,11 +325,13 @@ static void on_sse_event(void *ud, const char *raw, size_t len)
     attempt *a = ud;
     if (a->stream_done_seen || a->stream_error) return;
     const char *message = NULL;
+    uint64_t t0 = a->encode_start_ns ? time_now_ns() : 0; /* a traced translation: timed */
     switch (provider_stream_event(&a->codec, raw, len, &a->events, &message)) {
     case STREAM_DONE: a->stream_done_seen = true; break;
     case STREAM_FAILED: a->stream_error = message ? message : "provider stream error"; break;
     case STREAM_MORE: break;
     }
+    if (t0) a->decode_ns += time_now_ns() - t0;
 }
 
 static int on_upstream_data(void *ud, const char *data, size_t len)

@@ -89,6 +89,9 @@ struct attempt {
     const char *stream_error;           /* the provider's in-band stream error, arena */
     uint64_t start_ns, head_ns, end_ns; /* sent, its head came, it ended (0: not yet) */
     uint8_t span_id[8];                 /* its span: the provider's traceparent names it */
+    /* traced requests only, when the formats differ: the request's translation (from, for) and
+     * the time spent translating the reply, summed over its events */
+    uint64_t encode_start_ns, encode_ns, decode_ns;
 
     /* the end */
     attempt_outcome outcome;

@@ -224,7 +224,9 @@ static void answer_reply(exchange *x, attempt *a, bool gave_up)
     const char *body = a->reply.data ? a->reply.data : "";
     buf translated;
     buf_init(&translated, x->config->max_response_bytes * 2);
+    uint64_t t0 = a->encode_start_ns ? time_now_ns() : 0; /* a traced translation: timed */
     const char *type = provider_translate_reply(&a->codec, a->status, body, a->reply.len, &translated);
+    if (t0) a->decode_ns += time_now_ns() - t0;
     /* The cost is known once the reply's usage is: it goes out as a header. */
     char cost_line[64];
     size_t cost_len = 0;

@@ -624,7 +624,11 @@ static void pipeline_on_done(http_request *req)
                                            .end_ns = c->end_ns,
                                            .status = c->status,
                                            .outcome = outcome_names[c->result],
-                                           .span_id = c->span_id};
+                                           .span_id = c->span_id,
+                                           .encode_start_ns = c->encode_start_ns,
+                                           .encode_ns = c->encode_ns,
+                                           .decode_ns = c->decode_ns,
+                                           .ingress = r.ingress ? r.ingress : "openai"};
     }
     if (x->walk) {
         r.route = route_tree_name(x->walk);

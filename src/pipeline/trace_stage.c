@@ -361,6 +361,21 @@ static void trace_on_record(const exchange_record *r, void *worker_state)
         if (c->status) p = attr_int(p, &first, KEY("http.response.status_code"), c->status);
         bool failed = strcmp(c->outcome, "ok") && strcmp(c->outcome, "cancelled");
         p = span_end(p, failed ? c->outcome : NULL, failed ? strlen(c->outcome) : 0);
+        if (c->encode_start_ns) { /* the formats differed: aigw.translate, the request's, its reply's time */
+            uint8_t id[8];
+            memcpy(id, c->span_id, 8);
+            id[0] ^= 0xa5;
+            put_hex(hex, id, 8);
+            *p++ = ',';
+            p = span_head(p, &ids, hex, ids.request, "aigw.translate", NULL, SPAN_INTERNAL,
+                          c->encode_start_ns, c->encode_start_ns + c->encode_ns);
+            first = true;
+            p = attr_str(p, &first, KEY("aigw.translate.from"), c->ingress);
+            p = attr_str(p, &first, KEY("aigw.translate.to"), c->provider_type);
+            p = attr_str(p, &first, KEY("aigw.provider"), c->provider);
+            p = attr_int(p, &first, KEY("aigw.translate.reply_ns"), (long long)c->decode_ns);
+            p = span_end(p, NULL, 0);
+        }
     }
     size_t len = (size_t)(p - start);
     if (len > bound) abort();                    /* span_bound is wrong: a bug, never input */

@@ -57,6 +57,7 @@ routing:
 providers:
   - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
   - {name: broken, type: openai, base_url: "${base}/v1", models: [mock-model], headers: {x-mock-status: "500"}}
+  - {name: an, type: anthropic, base_url: "${base}", models: [claude-mock]}
 routes:
   - name: resilient
     strategy: {mode: fallback}
@@ -132,6 +133,40 @@ test('the client\'s trace continues through aigw: a request span, a span per ups
   assert.deepEqual(seen.map((r) => headerValues(r, 'traceparent')[0]).sort(),
     calls.map((c) => `00-${traceId}-${c.spanId}-01`).sort());
   for (const r of seen) assert.deepEqual(headerValues(r, 'tracestate'), ['vendor=abc']);
+});
+
+test('a call whose formats differ has an aigw.translate span: the request\'s translation, and the reply\'s time', async () => {
+  const traceId = hex(16);
+  const client = new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0,
+    defaultHeaders: { traceparent: `00-${traceId}-${hex(8)}-01` } });
+  for (const stream of [false, true]) {
+    const t = stream ? hex(16) : traceId;
+    const c2 = stream ? new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0, defaultHeaders: { traceparent: `00-${t}-${hex(8)}-01` } }) : client;
+    if (stream) {
+      const s = await c2.chat.completions.create({ model: 'claude-mock', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+      for await (const _ of s) { /* drain */ }
+    } else {
+      await c2.chat.completions.create({ model: 'claude-mock', messages: [{ role: 'user', content: 'hi' }] });
+    }
+    await eventually(() => spans.some((s) => s.traceId === t && s.name === 'aigw.translate'), 10000, 'the translate span');
+    const mine = spans.filter((s) => s.traceId === t);
+    const server = mine.find((s) => s.kind === 2), call = mine.find((s) => s.kind === 3);
+    const tr = mine.find((s) => s.name === 'aigw.translate');
+    assert.equal(tr.kind, 1);
+    assert.equal(tr.parentSpanId, server.spanId);
+    assert.equal(attr(tr, 'aigw.translate.from'), 'openai');
+    assert.equal(attr(tr, 'aigw.translate.to'), 'anthropic');
+    assert.equal(attr(tr, 'aigw.provider'), 'an');
+    assert.ok(attr(tr, 'aigw.translate.reply_ns') > 0, 'the reply\'s translation was timed');
+    assert.ok(BigInt(tr.endTimeUnixNano) <= BigInt(call.startTimeUnixNano), 'translated before it was sent');
+    assert.ok(BigInt(tr.startTimeUnixNano) >= BigInt(server.startTimeUnixNano));
+  }
+  // the same format both sides: no translation, no span
+  const t3 = hex(16);
+  await new OpenAI({ apiKey: 'k', baseURL: gw.baseURL, maxRetries: 0, defaultHeaders: { traceparent: `00-${t3}-${hex(8)}-01` } })
+    .chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
+  await eventually(() => spans.some((s) => s.traceId === t3 && s.kind === 2), 10000, 'the plain request span');
+  assert.equal(spans.filter((s) => s.traceId === t3 && s.name === 'aigw.translate').length, 0);
 });
 
 test('a trace starts here when the client sent none; an unsampled parent exports nothing but is still propagated', async () => {
