@@ -2,7 +2,9 @@
 # bench/scrape.sh — how long GET /metrics takes: one aigw worker, a provider serving MODELS
 # models, one request per model (so one label set each: its aigw_requests_total, tokens and four
 # histograms, about 86 Prometheus series), then SCRAPES timed scrapes with curl. Prints the
-# number of series (sample lines), the body's size, and the median and p95 time.
+# number of series (sample lines), the body's size, and the median and p95 time. Then the same
+# scrapes again, back to back, while another connection times GET /healthz on the same (only)
+# worker: a scrape rendered on the worker's loop would hold each of them up for its whole time.
 #   MODELS=12 bench/scrape.sh      about 1,000 series
 #   MODELS=1000 bench/scrape.sh    about 86,000
 set -euo pipefail
@@ -53,5 +55,15 @@ for _ in $(seq "$SCRAPES"); do
 done | sort -n > "$work/times"
 median=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$work/times")
 p95=$(awk '{a[NR]=$1} END {i=int(NR*0.95+0.999); if (i>NR) i=NR; print a[i]}' "$work/times")
+( for _ in $(seq "$SCRAPES"); do curl -s -o /dev/null "http://127.0.0.1:$port/metrics"; done ) &
+scraping=$!
+for _ in $(seq 200); do
+    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/healthz"
+    kill -0 "$scraping" 2>/dev/null || break
+done | sort -n > "$work/health"
+wait "$scraping"
+h_median=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$work/health")
+h_max=$(tail -1 "$work/health")
 echo "aigw $(git rev-parse --short HEAD 2>/dev/null): $(grep -vc '^#' "$work/metrics.txt") series (sample lines; $series request label sets), $bytes bytes"
 echo "GET /metrics over $SCRAPES scrapes (curl time_total, loopback): median ${median}s, p95 ${p95}s"
+echo "GET /healthz during back-to-back scrapes ($(wc -l < "$work/health") requests): median ${h_median}s, max ${h_max}s"

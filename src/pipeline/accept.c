@@ -58,7 +58,7 @@ static void append_model(buf *out, bool anthropic, const char *name, const char 
 
 /* GET /v1/models: every public name once, in OpenAI's list shape, or Anthropic's (one page:
  * has_more false, first_id / last_id null when empty) for an Anthropic client. */
-static void answer_models(exchange *x)
+static stage_result answer_models(exchange *x)
 {
     const aigw_config *cfg = x->config;
     bool anthropic = wants_anthropic(x);
@@ -93,6 +93,7 @@ static void answer_models(exchange *x)
     buf_append_lit(&out, "}");
     exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
     buf_free(&out);
+    return STAGE_DONE;
 }
 
 static int hex_value(char c)
@@ -107,7 +108,7 @@ static int hex_value(char c)
 
 /* GET /v1/models/{id}: the model object, or a 404 in the client's API shape. The id is
  * percent-decoded (a name with a slash arrives as %2F, or as is). */
-static void answer_model(exchange *x)
+static stage_result answer_model(exchange *x)
 {
     const char *enc = x->http->path + sizeof "/v1/models/" - 1;
     char id[MODEL_ID_MAX + 1];
@@ -135,14 +136,14 @@ static void answer_model(exchange *x)
             char msg[400];
             snprintf(msg, sizeof msg, "This gateway key may not use the model `%.256s`", id);
             auth_refuse(x, 403, "model_not_allowed", "model", msg);
-            return;
+            return STAGE_DONE;
         }
         buf out;
         buf_init(&out, 4096);
         append_model(&out, anthropic, name, owner);
         exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
         buf_free(&out);
-        return;
+        return STAGE_DONE;
     }
     if (anthropic) { /* the 404 in the shape the client reads, with the request-id it reads */
         x->ingress = WIRE_ANTHROPIC;
@@ -155,11 +156,12 @@ static void answer_model(exchange *x)
         snprintf(msg, sizeof msg, "The model does not exist or is not served by this gateway");
     exchange_error(x, 404, anthropic ? "not_found_error" : "invalid_request_error", "model_not_found",
                    "model", msg);
+    return STAGE_DONE;
 }
 
 /* GET and DELETE /v1/responses/{id}: a response aigw made by translation, from the response
  * store (one a provider served itself is that provider's to give). */
-static void answer_response(exchange *x, bool delete)
+static stage_result answer_response(exchange *x, bool delete)
 {
     const char *id = x->http->path + sizeof "/v1/responses/" - 1;
     bool valid = *id && strlen(id) <= RESPONSE_ID_MAX;
@@ -175,11 +177,11 @@ static void answer_response(exchange *x, bool delete)
         char msg[160];
         snprintf(msg, sizeof msg, "Response with id '%.64s' not found.", valid ? id : "");
         exchange_error(x, 404, "invalid_request_error", "not_found", NULL, msg);
-        return;
+        return STAGE_DONE;
     }
     if (!delete) {
         exchange_respond(x, 200, "application/json", NULL, 0, response, len);
-        return;
+        return STAGE_DONE;
     }
     buf out;
     buf_init(&out, 256);
@@ -188,25 +190,27 @@ static void answer_response(exchange *x, bool delete)
     buf_append_lit(&out, ",\"object\":\"response\",\"deleted\":true}");
     exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
     buf_free(&out);
+    return STAGE_DONE;
 }
 
-static void answer_response_get(exchange *x)
+static stage_result answer_response_get(exchange *x)
 {
-    answer_response(x, false);
+    return answer_response(x, false);
 }
 
-static void answer_response_delete(exchange *x)
+static stage_result answer_response_delete(exchange *x)
 {
-    answer_response(x, true);
+    return answer_response(x, true);
 }
 
-static void answer_healthz(exchange *x)
+static stage_result answer_healthz(exchange *x)
 {
     static const char body[] = "{\"status\":\"ok\"}";
     exchange_respond(x, 200, "application/json", NULL, 0, body, sizeof body - 1);
+    return STAGE_DONE;
 }
 
-static void answer_readyz(exchange *x)
+static stage_result answer_readyz(exchange *x)
 {
     static const char ready[] = "{\"status\":\"ready\"}";
     static const char not_ready[] = "{\"status\":\"not ready\"}";
@@ -214,14 +218,15 @@ static void answer_readyz(exchange *x)
         exchange_respond(x, 200, "application/json", NULL, 0, ready, sizeof ready - 1);
     else
         exchange_respond(x, 503, "application/json", NULL, 0, not_ready, sizeof not_ready - 1);
+    return STAGE_DONE;
 }
 
 typedef struct endpoint_row {
     int method;
     const char *path;
-    int endpoint;                /* endpoint_kind for proxied endpoints, -1 for local ones */
-    void (*answer)(exchange *x); /* local ones */
-    bool keyed;                  /* a local answer that depends on the gateway key: after AUTH */
+    int endpoint;                        /* endpoint_kind for proxied endpoints, -1 for local ones */
+    stage_result (*answer)(exchange *x); /* local ones: DONE, or AGAIN holding a ticket */
+    bool keyed;                          /* a local answer that depends on the gateway key: after AUTH */
 } endpoint_row;
 
 static const endpoint_row endpoints[] = {
@@ -239,20 +244,20 @@ static const endpoint_row endpoints[] = {
 
 /* A local answer waiting for AUTH (stage_local gives it). */
 typedef struct accept_state {
-    void (*answer)(exchange *x);
+    stage_result (*answer)(exchange *x);
 } accept_state;
 
 /* Answers now, or — when auth is on and the answer depends on the key — after AUTH. An
  * Anthropic client's refusal then takes its shape. */
-static stage_result answer_local(exchange *x, accept_state *as, void (*answer)(exchange *x), bool keyed)
+static stage_result answer_local(exchange *x, accept_state *as, stage_result (*answer)(exchange *x),
+                                 bool keyed)
 {
     if (keyed && x->config->auth.mode == AUTH_ON) {
         if (wants_anthropic(x)) x->ingress = WIRE_ANTHROPIC;
         as->answer = answer;
         return STAGE_NEXT;
     }
-    answer(x);
-    return STAGE_DONE;
+    return answer(x);
 }
 
 static stage_result accept_on_request(exchange *x, void *state)
@@ -311,8 +316,7 @@ static stage_result local_on_request(exchange *x, void *state)
 {
     accept_state *as = exchange_state(x, &stage_accept);
     if (!as->answer) return STAGE_DECLINED;
-    as->answer(x);
-    return STAGE_DONE;
+    return as->answer(x);
 }
 
 const stage stage_local = {

@@ -15,9 +15,11 @@
  * spend in the store service's snapshots.
  *
  * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
- * when it is on — the series name keys, teams and spend. */
+ * when it is on — the series name keys, teams and spend. It is rendered on libuv's thread
+ * pool, never on the worker's loop. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +30,7 @@
 #include "server/server.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/version.h"
 
 static metrics *registry;
@@ -224,24 +227,61 @@ static void render_targets(routing_state *health, buf *out)
     }
 }
 
-void answer_metrics(exchange *x)
+/* A scrape rendered on libuv's thread pool: summing and sorting every worker's series takes
+ * milliseconds at thousands of series (bench/scrape.sh), which the worker's other connections
+ * must not wait for. The job holds its own reference to the config whose breakers it reads. */
+typedef struct scrape_job {
+    uv_work_t work;
+    exchange_ticket ticket;
+    const aigw_config *config;
+    metrics_gauges gauges;
+    buf out;
+} scrape_job;
+
+static void scrape_render(uv_work_t *work)
+{
+    scrape_job *job = work->data;
+    metrics_render(registry, &job->gauges, &job->out);
+    if (job->config->health) render_targets(job->config->health, &job->out);
+}
+
+static void scrape_answer(uv_work_t *work, int status)
+{
+    scrape_job *job = work->data;
+    if (exchange_ticket_live(job->ticket)) { /* its client is still there */
+        exchange *x = job->ticket.x;
+        if (status == 0)
+            exchange_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, job->out.data,
+                             job->out.len);
+        else
+            exchange_error(x, 503, "server_error", "metrics_unavailable", NULL,
+                           "the scrape could not be rendered");
+    }
+    exchange_resume(job->ticket, STAGE_DONE);
+    config_release(job->config);
+    buf_free(&job->out);
+    free(job);
+}
+
+stage_result answer_metrics(exchange *x)
 {
     if (x->config->auth.mode == AUTH_ON && !x->master_key) {
         auth_refuse(x, 403, "metrics_not_allowed", NULL,
                     "GET /metrics needs the master key while auth is on");
-        return;
+        return STAGE_DONE;
     }
-    metrics_gauges g = {
+    scrape_job *job = xcalloc(1, sizeof *job);
+    job->work.data = job;
+    job->config = config_retain(x->config);
+    job->gauges = (metrics_gauges){
         .open_connections = server_open_connections(pipeline_server(x->pw)),
         .log_dropped = accesslog_stage_dropped(),
         .version = AIGW_VERSION,
     };
-    buf out;
-    buf_init(&out, (size_t)64 << 20);
-    metrics_render(registry, &g, &out);
-    if (x->config->health) render_targets(x->config->health, &out);
-    exchange_respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, out.data, out.len);
-    buf_free(&out);
+    buf_init(&job->out, (size_t)64 << 20);
+    job->ticket = exchange_suspend(x);
+    uv_queue_work(&x->http->worker->loop, &job->work, scrape_render, scrape_answer);
+    return STAGE_AGAIN;
 }
 
 const stage stage_metrics = {

@@ -508,6 +508,11 @@ void exchange_resume(exchange_ticket t, stage_result result)
     run_stages(x);
 }
 
+bool exchange_ticket_live(exchange_ticket t)
+{
+    return t.x->http && t.x->serial == t.serial && t.x->suspended;
+}
+
 void exchange_resume_from_thread(exchange_ticket t, stage_result result)
 {
     pipeline_worker *pw = t.x->pw;

@@ -135,6 +135,10 @@ void exchange_resume(exchange_ticket t, stage_result result);
 /* The same from any other thread: queued to the worker's loop (its uv_async). A ticket whose
  * request has ended meanwhile (the client left) is dropped there. */
 void exchange_resume_from_thread(exchange_ticket t, stage_result result);
+/* Whether the request that gave t still waits on it (its client has not left): a stage whose
+ * wait ends on the loop may then answer it (exchange_respond, …) before giving the ticket back
+ * with STAGE_DONE. On the worker's loop. */
+bool exchange_ticket_live(exchange_ticket t);
 
 /* The request in canonical form (OpenAI chat), built on first use and kept for the request:
  * parsed from the client's body, translated when the client speaks another API. NULL with

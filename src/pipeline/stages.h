@@ -17,7 +17,7 @@ extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_
 void trace_attempt_headers(exchange *x, attempt *a);
 /* record.c: access-log lines dropped so far (a full queue); metrics_stage.c: GET /metrics */
 uint64_t accesslog_stage_dropped(void);
-void answer_metrics(exchange *x);
+stage_result answer_metrics(exchange *x);
 /* auth.c: the gateway key (AUTH) and the models it may use (after DECODE); accept.c: the local
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
