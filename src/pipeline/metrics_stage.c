@@ -12,7 +12,10 @@
  * (observe/alerts.h), started and stopped with it.
  *
  * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
- * when it is on — the series name keys, teams and spend. */
+ * or an admin key's when it is on — the series name keys, teams and spend.
+ *
+ * Refusals (exchange_record.rejection: auth, models, budgets, rate limits) are counted too, as
+ * aigw_rejections_total{reason, key}: the reason one of a fixed set, the key a store id. */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +25,7 @@
 #include "pipeline/stages.h"
 #include "server/server.h"
 #include "server/worker.h"
+#include "store/store.h"
 #include "util/version.h"
 
 static metrics *registry;
@@ -85,6 +89,7 @@ static void metrics_on_record(const exchange_record *r, void *shard)
         .key = r->key_id,
     };
     metrics_add(shard, &l, r);
+    if (r->rejection != REJECT_NONE) metrics_reject(shard, r->rejection, r->key_id);
 }
 
 typedef struct target_gauges {
@@ -127,9 +132,10 @@ static void render_targets(routing_state *health, buf *out)
 
 void answer_metrics(exchange *x)
 {
-    if (x->config->auth.mode == AUTH_ON && !x->master_key) {
+    if (x->config->auth.mode == AUTH_ON && !x->master_key && !(x->key && x->key->admin)) {
+        x->rejection = REJECT_FORBIDDEN_ADMIN;
         auth_refuse(x, 403, "metrics_not_allowed", NULL,
-                    "GET /metrics needs the master key while auth is on");
+                    "GET /metrics needs the master key or an admin key while auth is on");
         return;
     }
     metrics_gauges g = {
