@@ -1,11 +1,14 @@
-/* admin.c — the admin API's operations on gateway keys, teams, spend and virtual keys (admin.h).
+/* admin.c — the admin API's operations on gateway keys, spend and virtual keys, and the route
+ * table every operation is found in (admin.h); teams are in admin_teams.c.
  *
  * A table of routes, each a method, a path pattern and a handler; a handler reads its JSON
  * body into a store_key (key_fields: every field bounded, unknown fields refused by name,
  * LiteLLM's names and aigw's own), calls the store, and writes the key back as JSON (key_json:
  * never the digest; the plaintext only in the answer that made it). A key named in a request
  * — a path segment, ?key=, {"key": …} — may be its id, its alias or, LiteLLM's way, the key
- * itself (then found by its digest); an error message never repeats a key.
+ * itself (then found by its digest); an error message never repeats a key. An admin key (the
+ * caller, admin_request.admin_key) may do all of it but create, change or delete an admin key
+ * (rank_allows): only the master key raises a key to that rank or takes it away.
  *
  * Virtual keys (/admin/virtual-keys…) take their secret in and never give it back: an answer
  * shows its hint (the last 4 characters) and its version. The store seals it (vault.h) before

@@ -362,6 +362,8 @@ static stage_result admin_reply_on_request(exchange *x, void *state)
     if (job->reply.status >= 400) {
         /* the message also goes to the log, as every error's does */
         x->error_note = "admin operation refused";
+        /* src/admin's only 403: an admin key touching an admin key */
+        if (job->reply.status == 403) x->rejection = REJECT_FORBIDDEN_ADMIN;
     }
     exchange_respond(x, job->reply.status, "application/json", NULL, 0, job->reply.body, job->reply.len);
     job_release(job);
