@@ -21,7 +21,8 @@
  * Rejected: a second listener with its own application table for the admin API (the server
  * runs one application; a second would need its own workers, drain and reload paths for a
  * handful of requests a day) — `admin.listen` can come later if an operator wants the API off
- * the public port; until then it is as reachable as the gateway and guarded by the master key. */
+ * the public port; until then it is as reachable as the gateway and guarded by the master key and
+ * admin keys. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
