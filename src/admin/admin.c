@@ -1,11 +1,14 @@
-/* admin.c — the admin API's operations on gateway keys, teams, spend and virtual keys (admin.h).
+/* admin.c — the admin API's operations on gateway keys, spend and virtual keys, and the route
+ * table every operation is found in (admin.h); teams are in admin_teams.c.
  *
  * A table of routes, each a method, a path pattern and a handler; a handler reads its JSON
  * body into a store_key (key_fields: every field bounded, unknown fields refused by name,
  * LiteLLM's names and aigw's own), calls the store, and writes the key back as JSON (key_json:
  * never the digest; the plaintext only in the answer that made it). A key named in a request
  * — a path segment, ?key=, {"key": …} — may be its id, its alias or, LiteLLM's way, the key
- * itself (then found by its digest); an error message never repeats a key.
+ * itself (then found by its digest); an error message never repeats a key. An admin key (the
+ * caller, admin_request.admin_key) may do all of it but create, change or delete an admin key
+ * (rank_allows): only the master key raises a key to that rank or takes it away.
  *
  * Virtual keys (/admin/virtual-keys…) take their secret in and never give it back: an answer
  * shows its hint (the last 4 characters) and its version. The store seals it (vault.h) before
@@ -16,6 +19,7 @@
  * to live here too); a test compares the two instead (tests/unit/test_admin.c and
  * tests/e2e/keys.test.mjs). */
 #include "admin/admin.h"
+#include "admin/admin_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,7 +37,7 @@
 
 /* ---- answers ---------------------------------------------------------------------------------- */
 
-static void reply_json(admin_reply *out, int status, json_t *j)
+void admin__reply_json(admin_reply *out, int status, json_t *j)
 {
     out->status = status;
     out->body = json_dumps(j, JSON_COMPACT);
@@ -41,9 +45,7 @@ static void reply_json(admin_reply *out, int status, json_t *j)
     json_decref(j);
 }
 
-static void reply_error(admin_reply *out, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_error(admin_reply *out, int status, const char *code, const char *fmt, ...)
+void admin__reply_error(admin_reply *out, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -53,7 +55,7 @@ static void reply_error(admin_reply *out, int status, const char *code, const ch
     const char *type = status == 404   ? "not_found_error"
                        : status >= 500 ? "server_error"
                                        : "invalid_request_error";
-    reply_json(
+    admin__reply_json(
         out, status,
         json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type", type, "param", "code", code));
 }
@@ -64,21 +66,19 @@ void admin_reply_free(admin_reply *r)
     r->body = NULL;
 }
 
-static json_t *time_json(int64_t t);
-
 /* spend (this period's, as the store has it) and budget_reset_at (when the period ends; null
  * without a budget_duration), as LiteLLM shows them. */
-static void add_spend(json_t *j, store *s, char kind, const char *id, int64_t duration, int64_t now)
+void admin__add_spend(json_t *j, store *s, char kind, const char *id, int64_t duration, int64_t now)
 {
     double spend = 0;
     store_budget_spend(s, kind, id, duration, now, &spend); /* an error reads as 0 */
     json_object_set_new(j, "spend", json_real(spend));
     json_object_set_new(j, "budget_reset_at",
-                        duration > 0 ? time_json(budget_period_start(duration, now) + duration)
+                        duration > 0 ? admin__time_json(budget_period_start(duration, now) + duration)
                                      : json_null());
 }
 
-static json_t *time_json(int64_t t)
+json_t *admin__time_json(int64_t t)
 {
     if (!t) return json_null();
     char when[32];
@@ -89,12 +89,12 @@ static json_t *time_json(int64_t t)
     return json_string(when);
 }
 
-static json_t *string_or_null(const char *s)
+json_t *admin__string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
 
-static json_t *list_json(char *const *items, size_t n)
+json_t *admin__list_json(char *const *items, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
@@ -103,7 +103,7 @@ static json_t *list_json(char *const *items, size_t n)
 }
 
 /* Seconds as the shortest of LiteLLM's spellings ("30d", "12h", "20m", "45s"). */
-static json_t *duration_json(int64_t secs)
+json_t *admin__duration_json(int64_t secs)
 {
     if (secs <= 0) return json_null();
     char text[32];
@@ -126,23 +126,23 @@ static json_t *key_json(store *s, int64_t now, const store_key *k, const char *p
     if (plaintext) json_object_set_new(j, "key", json_string(plaintext));
     json_object_set_new(j, "id", json_string(k->id));
     json_object_set_new(j, "token", json_string(k->id)); /* LiteLLM's name for the key's handle */
-    json_object_set_new(j, "key_alias", string_or_null(k->alias));
+    json_object_set_new(j, "key_alias", admin__string_or_null(k->alias));
     json_object_set_new(j, "key_name", json_string(k->hint));
-    json_object_set_new(j, "models", list_json(k->models, k->nmodels));
+    json_object_set_new(j, "models", admin__list_json(k->models, k->nmodels));
     json_object_set_new(j, "enabled", json_boolean(k->enabled));
     json_object_set_new(j, "blocked", json_boolean(!k->enabled));
-    json_object_set_new(j, "expires", time_json(k->expires_at));
-    json_object_set_new(j, "team_id", string_or_null(k->team));
-    json_object_set_new(j, "user_id", string_or_null(k->user));
-    json_object_set_new(j, "tags", list_json(k->tags, k->ntags));
+    json_object_set_new(j, "expires", admin__time_json(k->expires_at));
+    json_object_set_new(j, "team_id", admin__string_or_null(k->team));
+    json_object_set_new(j, "user_id", admin__string_or_null(k->user));
+    json_object_set_new(j, "tags", admin__list_json(k->tags, k->ntags));
     json_object_set_new(j, "metadata", metadata ? metadata : json_object());
     json_object_set_new(j, "max_budget", k->max_budget >= 0 ? json_real(k->max_budget) : json_null());
     json_object_set_new(j, "soft_budget", k->soft_budget >= 0 ? json_real(k->soft_budget) : json_null());
-    json_object_set_new(j, "budget_duration", duration_json(k->budget_duration));
-    add_spend(j, s, 'k', k->id, k->budget_duration, now);
+    json_object_set_new(j, "budget_duration", admin__duration_json(k->budget_duration));
+    admin__add_spend(j, s, 'k', k->id, k->budget_duration, now);
     json_object_set_new(j, "rpm_limit", k->rpm_limit >= 0 ? json_integer(k->rpm_limit) : json_null());
     json_object_set_new(j, "tpm_limit", k->tpm_limit >= 0 ? json_integer(k->tpm_limit) : json_null());
-    json_object_set_new(j, "virtual_keys", list_json(k->virtual_keys, k->nvirtual_keys));
+    json_object_set_new(j, "virtual_keys", admin__list_json(k->virtual_keys, k->nvirtual_keys));
     json_object_set_new(j, "rpd_limit", k->rpd_limit >= 0 ? json_integer(k->rpd_limit) : json_null());
     json_object_set_new(j, "tpd_limit", k->tpd_limit >= 0 ? json_integer(k->tpd_limit) : json_null());
     json_t *model_rpm = json_object(), *model_tpm = json_object();
@@ -153,8 +153,11 @@ static json_t *key_json(store *s, int64_t now, const store_key *k, const char *p
     }
     json_object_set_new(j, "model_rpm_limit", model_rpm);
     json_object_set_new(j, "model_tpm_limit", model_tpm);
-    json_object_set_new(j, "created_at", time_json(k->created_at));
-    json_object_set_new(j, "updated_at", time_json(k->updated_at));
+    json_object_set_new(j, "default_route", admin__string_or_null(k->default_route));
+    json_object_set_new(j, "admin", json_boolean(k->admin));
+    json_object_set_new(j, "user_role", json_string(k->admin ? "proxy_admin" : "internal_user"));
+    json_object_set_new(j, "created_at", admin__time_json(k->created_at));
+    json_object_set_new(j, "updated_at", admin__time_json(k->updated_at));
     return j;
 }
 
@@ -188,7 +191,7 @@ static bool valid_name(const char *s)
 }
 
 /* A list of names into *items (malloc'd; replacing what was there). false: message in err. */
-static bool read_names(json_t *v, const char *field, size_t max, char ***items, size_t *n, char *err,
+bool admin__read_names(json_t *v, const char *field, size_t max, char ***items, size_t *n, char *err,
                        size_t errlen)
 {
     if (!json_is_array(v)) {
@@ -219,7 +222,7 @@ static bool read_names(json_t *v, const char *field, size_t max, char ***items, 
 }
 
 /* A nullable name field into *dst. */
-static bool read_name(json_t *v, const char *field, char **dst, char *err, size_t errlen)
+bool admin__read_name(json_t *v, const char *field, char **dst, char *err, size_t errlen)
 {
     if (json_is_null(v)) {
         free(*dst);
@@ -235,7 +238,7 @@ static bool read_name(json_t *v, const char *field, char **dst, char *err, size_
     return true;
 }
 
-static bool read_limit(json_t *v, const char *field, int64_t *dst, char *err, size_t errlen)
+bool admin__read_limit(json_t *v, const char *field, int64_t *dst, char *err, size_t errlen)
 {
     if (json_is_null(v)) {
         *dst = STORE_LIMIT_NONE;
@@ -322,7 +325,7 @@ static bool read_money(json_t *v, const char *field, double *dst, char *err, siz
 
 /* max_budget, soft_budget and budget_duration (LiteLLM's "30d", "1h", "10s"…; null: none), where
  * present. */
-static bool read_budgets(json_t *body, double *max_budget, double *soft_budget, int64_t *duration, char *err,
+bool admin__read_budgets(json_t *body, double *max_budget, double *soft_budget, int64_t *duration, char *err,
                          size_t errlen)
 {
     json_t *v;
@@ -342,16 +345,43 @@ static bool read_budgets(json_t *body, double *max_budget, double *soft_budget, 
     return true;
 }
 
+/* aigw's `admin` (true or false) or LiteLLM's `user_role` ("proxy_admin" is an admin key;
+ * "internal_user" and "internal_user_viewer" are not), where present; both must agree. */
+static bool read_role(json_t *body, store_key *k, char *err, size_t errlen)
+{
+    json_t *admin = json_object_get(body, "admin"), *role = json_object_get(body, "user_role");
+    if (admin && !json_is_boolean(admin)) {
+        snprintf(err, errlen, "'admin' must be true or false");
+        return false;
+    }
+    if (role) {
+        const char *r = json_string_value(role);
+        if (!r ||
+            (strcmp(r, "proxy_admin") && strcmp(r, "internal_user") && strcmp(r, "internal_user_viewer"))) {
+            snprintf(err, errlen,
+                     "'user_role' must be \"proxy_admin\", \"internal_user\" or \"internal_user_viewer\"");
+            return false;
+        }
+        if (admin && json_is_true(admin) != !strcmp(r, "proxy_admin")) {
+            snprintf(err, errlen, "'admin' and 'user_role' disagree");
+            return false;
+        }
+        k->admin = !strcmp(r, "proxy_admin");
+    }
+    if (admin) k->admin = json_is_true(admin);
+    return true;
+}
+
 /* The fields every write may carry, read into k (those absent are left alone). skip: a field
  * the operation reads itself (LiteLLM's "key" in /key/update). */
 static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip, char *err, size_t errlen)
 {
-    static const char *const known[] = {"key_alias",      "alias",      "models",      "duration",
-                                        "expires_at",     "team_id",    "user_id",     "tags",
-                                        "metadata",       "max_budget", "rpm_limit",   "tpm_limit",
-                                        "enabled",        "blocked",    "soft_budget", "budget_duration",
-                                        "virtual_keys",   "rpd_limit",  "tpd_limit",   "model_rpm_limit",
-                                        "model_tpm_limit"};
+    static const char *const known[] = {"key_alias",       "alias",         "models",      "duration",
+                                        "expires_at",      "team_id",       "user_id",     "tags",
+                                        "metadata",        "max_budget",    "rpm_limit",   "tpm_limit",
+                                        "enabled",         "blocked",       "soft_budget", "budget_duration",
+                                        "virtual_keys",    "rpd_limit",     "tpd_limit",   "model_rpm_limit",
+                                        "model_tpm_limit", "default_route", "admin",       "user_role"};
     const char *name;
     json_t *v;
     json_object_foreach(body, name, v)
@@ -364,7 +394,8 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
                 err, errlen,
                 "unknown field '%.64s' (known: key_alias, models, duration, expires_at, team_id, user_id, "
                 "tags, metadata, max_budget, soft_budget, budget_duration, rpm_limit, tpm_limit, rpd_limit, "
-                "tpd_limit, model_rpm_limit, model_tpm_limit, enabled, blocked, virtual_keys)",
+                "tpd_limit, model_rpm_limit, model_tpm_limit, enabled, blocked, virtual_keys, default_route, "
+                "admin, user_role)",
                 name);
             return false;
         }
@@ -387,29 +418,30 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
         json_t *team = json_object_get(metadata, "team"), *user = json_object_get(metadata, "user");
         json_t *tags = json_object_get(metadata, "tags");
         if (team && !json_object_get(body, "team_id") &&
-            !read_name(team, "metadata.team", &k->team, err, errlen))
+            !admin__read_name(team, "metadata.team", &k->team, err, errlen))
             return false;
         if (user && !json_object_get(body, "user_id") &&
-            !read_name(user, "metadata.user", &k->user, err, errlen))
+            !admin__read_name(user, "metadata.user", &k->user, err, errlen))
             return false;
         if (tags && !json_object_get(body, "tags") &&
-            !read_names(tags, "metadata.tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
+            !admin__read_names(tags, "metadata.tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
             return false;
     }
     if ((v = json_object_get(body, "key_alias")) || (v = json_object_get(body, "alias")))
-        if (!read_name(v, "key_alias", &k->alias, err, errlen)) return false;
+        if (!admin__read_name(v, "key_alias", &k->alias, err, errlen)) return false;
     if ((v = json_object_get(body, "models")) &&
-        !read_names(v, "models", STORE_MODELS_MAX, &k->models, &k->nmodels, err, errlen))
+        !admin__read_names(v, "models", STORE_MODELS_MAX, &k->models, &k->nmodels, err, errlen))
         return false;
     if ((v = json_object_get(body, "virtual_keys")) &&
-        !read_names(v, "virtual_keys", STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys, err, errlen))
+        !admin__read_names(v, "virtual_keys", STORE_VKEYS_MAX, &k->virtual_keys, &k->nvirtual_keys, err,
+                           errlen))
         return false;
-    if ((v = json_object_get(body, "team_id")) && !read_name(v, "team_id", &k->team, err, errlen))
+    if ((v = json_object_get(body, "team_id")) && !admin__read_name(v, "team_id", &k->team, err, errlen))
         return false;
-    if ((v = json_object_get(body, "user_id")) && !read_name(v, "user_id", &k->user, err, errlen))
+    if ((v = json_object_get(body, "user_id")) && !admin__read_name(v, "user_id", &k->user, err, errlen))
         return false;
     if ((v = json_object_get(body, "tags")) &&
-        !read_names(v, "tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
+        !admin__read_names(v, "tags", STORE_TAGS_MAX, &k->tags, &k->ntags, err, errlen))
         return false;
     if ((v = json_object_get(body, "duration"))) {
         int64_t secs = json_is_null(v) ? 0 : json_is_string(v) ? duration_seconds(json_string_value(v)) : -1;
@@ -426,14 +458,19 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
         }
         k->expires_at = json_is_null(v) ? 0 : json_integer_value(v);
     }
-    if (!read_budgets(body, &k->max_budget, &k->soft_budget, &k->budget_duration, err, errlen)) return false;
-    if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &k->rpm_limit, err, errlen))
+    if (!admin__read_budgets(body, &k->max_budget, &k->soft_budget, &k->budget_duration, err, errlen))
         return false;
-    if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &k->tpm_limit, err, errlen))
+    if ((v = json_object_get(body, "rpm_limit")) &&
+        !admin__read_limit(v, "rpm_limit", &k->rpm_limit, err, errlen))
         return false;
-    if ((v = json_object_get(body, "rpd_limit")) && !read_limit(v, "rpd_limit", &k->rpd_limit, err, errlen))
+    if ((v = json_object_get(body, "tpm_limit")) &&
+        !admin__read_limit(v, "tpm_limit", &k->tpm_limit, err, errlen))
         return false;
-    if ((v = json_object_get(body, "tpd_limit")) && !read_limit(v, "tpd_limit", &k->tpd_limit, err, errlen))
+    if ((v = json_object_get(body, "rpd_limit")) &&
+        !admin__read_limit(v, "rpd_limit", &k->rpd_limit, err, errlen))
+        return false;
+    if ((v = json_object_get(body, "tpd_limit")) &&
+        !admin__read_limit(v, "tpd_limit", &k->tpd_limit, err, errlen))
         return false;
     if ((v = json_object_get(body, "model_rpm_limit")) &&
         !read_model_limits(v, "model_rpm_limit", false, k, err, errlen))
@@ -454,6 +491,16 @@ static bool key_fields(json_t *body, store_key *k, int64_t now, const char *skip
             return false;
         }
         k->enabled = !json_is_true(v);
+    }
+    if ((v = json_object_get(body, "default_route")) &&
+        !admin__read_name(v, "default_route", &k->default_route, err, errlen))
+        return false;
+    if (!read_role(body, k, err, errlen)) return false;
+    /* a key that may not use its own default route is a mistake: said now, not per request */
+    if (k->default_route &&
+        !access_models_allow(k->models, k->nmodels, k->default_route, strlen(k->default_route))) {
+        snprintf(err, errlen, "'default_route' `%.256s` is not among the key's models", k->default_route);
+        return false;
     }
     return true;
 }
@@ -483,24 +530,25 @@ static const char *ref_for_message(const char *ref)
 static void reply_store_error(admin_reply *out, store *s, store_result r, const char *ref)
 {
     if (r == STORE_NOT_FOUND)
-        reply_error(out, 404, "key_not_found", "no gateway key %.256s", ref_for_message(ref));
+        admin__reply_error(out, 404, "key_not_found", "no gateway key %.256s", ref_for_message(ref));
     else if (r == STORE_CONFLICT)
-        reply_error(out, 409, "alias_taken", "another key has this key_alias");
+        admin__reply_error(out, 409, "alias_taken", "another key has this key_alias");
     else
-        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
+        admin__reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
 }
 
 /* ---- the operations --------------------------------------------------------------------------- */
 
-typedef struct op_ctx {
-    store *s;
-    const access_secret *secret;
-    const admin_request *req;
-    json_t *body;   /* the request's JSON object, or an empty one */
-    const char *id; /* the {id} segment, decoded */
-    int64_t now;
-    admin_reply *out;
-} op_ctx;
+/* Only the master key makes, changes or deletes an admin key: an admin key manages user keys,
+ * teams and virtual keys, and cannot raise a key (or keep one) to its own rank. False after
+ * answering 403. */
+static bool rank_allows(op_ctx *c, bool admin)
+{
+    if (!admin || !c->req->admin_key) return true;
+    admin__reply_error(c->out, 403, "master_key_required",
+                       "only the master key may create, change or delete an admin key");
+    return false;
+}
 
 /* New key material into k (digest, hint); the plaintext into text. */
 static void new_material(op_ctx *c, store_key *k, char text[ACCESS_KEY_LEN + 1])
@@ -521,7 +569,11 @@ static void op_create(op_ctx *c)
                    .tpd_limit = STORE_LIMIT_NONE};
     char err[512], text[ACCESS_KEY_LEN + 1];
     if (!key_fields(c->body, &k, c->now, NULL, err, sizeof err)) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
+        admin__reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_key_clear(&k);
+        return;
+    }
+    if (!rank_allows(c, k.admin)) {
         store_key_clear(&k);
         return;
     }
@@ -531,7 +583,7 @@ static void op_create(op_ctx *c)
     if (!k.metadata) k.metadata = xstrdup("{}");
     store_result r = store_key_insert(c->s, &k);
     if (r == STORE_OK)
-        reply_json(c->out, 200, key_json(c->s, c->now, &k, text));
+        admin__reply_json(c->out, 200, key_json(c->s, c->now, &k, text));
     else
         reply_store_error(c->out, c->s, r, "");
     store_key_clear(&k);
@@ -558,7 +610,7 @@ static void op_list(op_ctx *c)
         reply_store_error(c->out, c->s, r, "");
         return;
     }
-    reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+    admin__reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
 /* The key named ref, into k; false after answering. */
@@ -574,7 +626,7 @@ static void op_show(op_ctx *c)
 {
     store_key k;
     if (!load(c, c->id, &k)) return;
-    reply_json(c->out, 200, key_json(c->s, c->now, &k, NULL));
+    admin__reply_json(c->out, 200, key_json(c->s, c->now, &k, NULL));
     store_key_clear(&k);
 }
 
@@ -585,8 +637,16 @@ static void change(op_ctx *c, const char *ref, const char *skip, int enabled, bo
     store_key k;
     char err[512], text[ACCESS_KEY_LEN + 1];
     if (!load(c, ref, &k)) return;
+    if (!rank_allows(c, k.admin)) {
+        store_key_clear(&k);
+        return;
+    }
     if (enabled < 0 && !rotate && !key_fields(c->body, &k, c->now, skip, err, sizeof err)) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
+        admin__reply_error(c->out, 400, "invalid_field", "%s", err);
+        store_key_clear(&k);
+        return;
+    }
+    if (!rank_allows(c, k.admin)) {
         store_key_clear(&k);
         return;
     }
@@ -595,7 +655,7 @@ static void change(op_ctx *c, const char *ref, const char *skip, int enabled, bo
     k.updated_at = c->now;
     store_result r = store_key_update(c->s, &k);
     if (r == STORE_OK)
-        reply_json(c->out, 200, key_json(c->s, c->now, &k, rotate ? text : NULL));
+        admin__reply_json(c->out, 200, key_json(c->s, c->now, &k, rotate ? text : NULL));
     else
         reply_store_error(c->out, c->s, r, ref);
     store_key_clear(&k);
@@ -625,9 +685,13 @@ static void op_delete(op_ctx *c)
 {
     store_key k;
     if (!load(c, c->id, &k)) return;
+    if (!rank_allows(c, k.admin)) {
+        store_key_clear(&k);
+        return;
+    }
     store_result r = store_key_delete(c->s, k.id);
     if (r == STORE_OK)
-        reply_json(c->out, 200, json_pack("{s:s,s:b}", "id", k.id, "deleted", 1));
+        admin__reply_json(c->out, 200, json_pack("{s:s,s:b}", "id", k.id, "deleted", 1));
     else
         reply_store_error(c->out, c->s, r, c->id);
     store_key_clear(&k);
@@ -638,7 +702,8 @@ static const char *body_key(op_ctx *c)
 {
     const char *ref = json_string_value(json_object_get(c->body, "key"));
     if (!ref || !*ref)
-        reply_error(c->out, 400, "missing_key", "the body needs \"key\": the key, its id or its alias");
+        admin__reply_error(c->out, 400, "missing_key",
+                           "the body needs \"key\": the key, its id or its alias");
     return ref && *ref ? ref : NULL;
 }
 
@@ -661,7 +726,7 @@ static void op_ll_unblock(op_ctx *c)
 }
 
 /* The value of name in a query string (percent-decoded into out); false when absent. */
-static bool query_value(const char *query, const char *name, char *out, size_t len)
+bool admin__query_value(const char *query, const char *name, char *out, size_t len)
 {
     size_t nlen = strlen(name);
     for (const char *p = query; p && *p;) {
@@ -691,13 +756,14 @@ static bool query_value(const char *query, const char *name, char *out, size_t l
 static void op_ll_info(op_ctx *c)
 {
     char ref[ACCESS_KEY_MAX + 1];
-    if (!query_value(c->req->query, "key", ref, sizeof ref) || !*ref) {
-        reply_error(c->out, 400, "missing_key", "add ?key= with the key, its id or its alias");
+    if (!admin__query_value(c->req->query, "key", ref, sizeof ref) || !*ref) {
+        admin__reply_error(c->out, 400, "missing_key", "add ?key= with the key, its id or its alias");
         return;
     }
     store_key k;
     if (!load(c, ref, &k)) return;
-    reply_json(c->out, 200, json_pack("{s:s,s:o}", "key", k.id, "info", key_json(c->s, c->now, &k, NULL)));
+    admin__reply_json(c->out, 200,
+                      json_pack("{s:s,s:o}", "key", k.id, "info", key_json(c->s, c->now, &k, NULL)));
     store_key_clear(&k);
 }
 
@@ -715,8 +781,8 @@ static void op_ll_list(op_ctx *c)
         reply_store_error(c->out, c->s, r, "");
         return;
     }
-    reply_json(c->out, 200,
-               json_pack("{s:o,s:I}", "keys", ids, "total_count", (json_int_t)json_array_size(ids)));
+    admin__reply_json(c->out, 200,
+                      json_pack("{s:o,s:I}", "keys", ids, "total_count", (json_int_t)json_array_size(ids)));
 }
 
 /* {"keys": [...], "key_aliases": [...]}: every one must exist, then all go. */
@@ -726,8 +792,8 @@ static void op_ll_delete(op_ctx *c)
     if ((keys && !json_is_array(keys)) || (aliases && !json_is_array(aliases)) ||
         json_array_size(keys) + json_array_size(aliases) == 0 ||
         json_array_size(keys) + json_array_size(aliases) > 1000) {
-        reply_error(c->out, 400, "missing_keys",
-                    "the body needs \"keys\" or \"key_aliases\": lists of 1 to 1000 keys");
+        admin__reply_error(c->out, 400, "missing_keys",
+                           "the body needs \"keys\" or \"key_aliases\": lists of 1 to 1000 keys");
         return;
     }
     json_t *refs = json_array(), *ids = json_array();
@@ -739,12 +805,14 @@ static void op_ll_delete(op_ctx *c)
     {
         store_key k;
         if (!json_is_string(ref)) {
-            reply_error(c->out, 400, "invalid_field", "\"keys\" and \"key_aliases\" hold strings");
+            admin__reply_error(c->out, 400, "invalid_field", "\"keys\" and \"key_aliases\" hold strings");
             goto out;
         }
         if (!load(c, json_string_value(ref), &k)) goto out;
+        bool allowed = rank_allows(c, k.admin);
         json_array_append_new(ids, json_string(k.id));
         store_key_clear(&k);
+        if (!allowed) goto out;
     }
     json_array_foreach(ids, i, ref)
     {
@@ -754,275 +822,10 @@ static void op_ll_delete(op_ctx *c)
             goto out;
         }
     }
-    reply_json(c->out, 200, json_pack("{s:O}", "deleted_keys", ids));
+    admin__reply_json(c->out, 200, json_pack("{s:O}", "deleted_keys", ids));
 out:
     json_decref(refs);
     json_decref(ids);
-}
-
-/* ---- teams ------------------------------------------------------------------------------------ */
-
-static json_t *team_json(op_ctx *c, const store_team *t)
-{
-    json_t *metadata = json_loads(t->metadata ? t->metadata : "{}", 0, NULL);
-    json_t *j = json_object();
-    json_object_set_new(j, "team_id", json_string(t->id));
-    json_object_set_new(j, "team_alias", string_or_null(t->alias));
-    json_object_set_new(j, "models", list_json(t->models, t->nmodels));
-    json_object_set_new(j, "max_budget", t->max_budget >= 0 ? json_real(t->max_budget) : json_null());
-    json_object_set_new(j, "soft_budget", t->soft_budget >= 0 ? json_real(t->soft_budget) : json_null());
-    json_object_set_new(j, "budget_duration", duration_json(t->budget_duration));
-    add_spend(j, c->s, 't', t->id, t->budget_duration, c->now);
-    json_object_set_new(j, "rpm_limit", t->rpm_limit >= 0 ? json_integer(t->rpm_limit) : json_null());
-    json_object_set_new(j, "tpm_limit", t->tpm_limit >= 0 ? json_integer(t->tpm_limit) : json_null());
-    json_object_set_new(j, "blocked", json_boolean(t->blocked));
-    json_object_set_new(j, "metadata", metadata ? metadata : json_object());
-    json_object_set_new(j, "created_at", time_json(t->created_at));
-    json_object_set_new(j, "updated_at", time_json(t->updated_at));
-    return j;
-}
-
-/* A team's fields from body into t (absent ones left alone); skip: a field the operation reads
- * itself. LiteLLM's names. */
-static bool team_fields(json_t *body, store_team *t, const char *skip, char *err, size_t errlen)
-{
-    static const char *const known[] = {"team_alias",  "models",          "max_budget",
-                                        "soft_budget", "budget_duration", "rpm_limit",
-                                        "tpm_limit",   "metadata",        "blocked"};
-    const char *name;
-    json_t *v;
-    json_object_foreach(body, name, v)
-    {
-        bool ok = skip && !strcmp(name, skip);
-        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
-            ok = !strcmp(name, known[i]);
-        if (!ok) {
-            snprintf(err, errlen,
-                     "unknown field '%.64s' (known: team_id, team_alias, models, max_budget, soft_budget, "
-                     "budget_duration, rpm_limit, tpm_limit, metadata, blocked)",
-                     name);
-            return false;
-        }
-    }
-    if ((v = json_object_get(body, "team_alias")) && !read_name(v, "team_alias", &t->alias, err, errlen))
-        return false;
-    if ((v = json_object_get(body, "models")) &&
-        !read_names(v, "models", STORE_MODELS_MAX, &t->models, &t->nmodels, err, errlen))
-        return false;
-    if (!read_budgets(body, &t->max_budget, &t->soft_budget, &t->budget_duration, err, errlen)) return false;
-    if ((v = json_object_get(body, "rpm_limit")) && !read_limit(v, "rpm_limit", &t->rpm_limit, err, errlen))
-        return false;
-    if ((v = json_object_get(body, "tpm_limit")) && !read_limit(v, "tpm_limit", &t->tpm_limit, err, errlen))
-        return false;
-    if ((v = json_object_get(body, "metadata"))) {
-        if (!json_is_object(v)) {
-            snprintf(err, errlen, "'metadata' must be an object");
-            return false;
-        }
-        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        if (strlen(text) > STORE_JSON_MAX) {
-            free(text);
-            snprintf(err, errlen, "'metadata' is longer than %d bytes as JSON", STORE_JSON_MAX);
-            return false;
-        }
-        free(t->metadata);
-        t->metadata = text;
-    }
-    if ((v = json_object_get(body, "blocked"))) {
-        if (!json_is_boolean(v)) {
-            snprintf(err, errlen, "'blocked' must be true or false");
-            return false;
-        }
-        t->blocked = json_is_true(v);
-    }
-    return true;
-}
-
-static void reply_team_error(admin_reply *out, store *s, store_result r, const char *ref)
-{
-    if (r == STORE_NOT_FOUND)
-        reply_error(out, 404, "team_not_found", "no team %.256s", ref);
-    else if (r == STORE_CONFLICT)
-        reply_error(out, 409, "team_exists", "another team has this team_id or team_alias");
-    else
-        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
-}
-
-static void op_team_create(op_ctx *c)
-{
-    store_team t = {
-        .max_budget = -1, .soft_budget = -1, .rpm_limit = STORE_LIMIT_NONE, .tpm_limit = STORE_LIMIT_NONE};
-    char err[512];
-    json_t *id = json_object_get(c->body, "team_id");
-    if (id && !json_is_null(id)) {
-        if (!read_name(id, "team_id", &t.id, err, sizeof err)) {
-            reply_error(c->out, 400, "invalid_field", "%s", err);
-            return;
-        }
-    } else { /* LiteLLM makes one when none is given */
-        char made[STORE_ID_MAX + 1], id_text[STORE_ID_MAX + 8];
-        access_key_new_id(made); /* "key_" + 24 hex: the same randomness under a team's prefix */
-        snprintf(id_text, sizeof id_text, "team_%s", made + 4);
-        t.id = xstrdup(id_text);
-    }
-    if (!team_fields(c->body, &t, "team_id", err, sizeof err)) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
-        store_team_clear(&t);
-        return;
-    }
-    t.created_at = t.updated_at = c->now;
-    if (!t.metadata) t.metadata = xstrdup("{}");
-    store_result r = store_team_insert(c->s, &t);
-    if (r == STORE_OK)
-        reply_json(c->out, 200, team_json(c, &t));
-    else
-        reply_team_error(c->out, c->s, r, t.id);
-    store_team_clear(&t);
-}
-
-typedef struct team_list_ctx {
-    op_ctx *c;
-    json_t *data;
-} team_list_ctx;
-
-static void on_team_row(const store_team *t, void *ud)
-{
-    team_list_ctx *l = ud;
-    json_array_append_new(l->data, team_json(l->c, t));
-}
-
-/* Every team as a JSON list; NULL after answering with the error. */
-static json_t *team_list(op_ctx *c)
-{
-    team_list_ctx l = {c, json_array()};
-    store_result r = store_teams_each(c->s, on_team_row, &l);
-    if (r == STORE_OK) return l.data;
-    json_decref(l.data);
-    reply_team_error(c->out, c->s, r, "");
-    return NULL;
-}
-
-static void op_team_list(op_ctx *c)
-{
-    json_t *data = team_list(c);
-    if (data) reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
-}
-
-static bool load_team(op_ctx *c, const char *ref, store_team *t)
-{
-    store_result r = store_team_get(c->s, ref, t);
-    if (r == STORE_OK) return true;
-    reply_team_error(c->out, c->s, r, ref);
-    return false;
-}
-
-static void op_team_show(op_ctx *c)
-{
-    store_team t;
-    if (!load_team(c, c->id, &t)) return;
-    reply_json(c->out, 200, team_json(c, &t));
-    store_team_clear(&t);
-}
-
-static void team_change(op_ctx *c, const char *ref, const char *skip)
-{
-    store_team t;
-    char err[512];
-    if (!load_team(c, ref, &t)) return;
-    if (!team_fields(c->body, &t, skip, err, sizeof err)) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
-        store_team_clear(&t);
-        return;
-    }
-    t.updated_at = c->now;
-    store_result r = store_team_update(c->s, &t);
-    if (r == STORE_OK)
-        reply_json(c->out, 200, team_json(c, &t));
-    else
-        reply_team_error(c->out, c->s, r, ref);
-    store_team_clear(&t);
-}
-
-static void op_team_update(op_ctx *c)
-{
-    team_change(c, c->id, NULL);
-}
-
-static void op_team_delete(op_ctx *c)
-{
-    store_team t;
-    if (!load_team(c, c->id, &t)) return;
-    store_result r = store_team_delete(c->s, t.id);
-    if (r == STORE_OK)
-        reply_json(c->out, 200, json_pack("{s:s,s:b}", "team_id", t.id, "deleted", 1));
-    else
-        reply_team_error(c->out, c->s, r, c->id);
-    store_team_clear(&t);
-}
-
-/* LiteLLM's team_id in a body; NULL after answering. */
-static const char *body_team(op_ctx *c)
-{
-    const char *ref = json_string_value(json_object_get(c->body, "team_id"));
-    if (!ref || !*ref) reply_error(c->out, 400, "missing_team_id", "the body needs \"team_id\"");
-    return ref && *ref ? ref : NULL;
-}
-
-static void op_ll_team_update(op_ctx *c)
-{
-    const char *ref = body_team(c);
-    if (ref) team_change(c, ref, "team_id");
-}
-
-static void op_ll_team_info(op_ctx *c)
-{
-    char ref[STORE_NAME_MAX + 1];
-    if (!query_value(c->req->query, "team_id", ref, sizeof ref) || !*ref) {
-        reply_error(c->out, 400, "missing_team_id", "add ?team_id= with the team's id or alias");
-        return;
-    }
-    store_team t;
-    if (!load_team(c, ref, &t)) return;
-    reply_json(c->out, 200, json_pack("{s:s,s:o}", "team_id", t.id, "team_info", team_json(c, &t)));
-    store_team_clear(&t);
-}
-
-static void op_ll_team_list(op_ctx *c)
-{
-    json_t *data = team_list(c);
-    if (data) reply_json(c->out, 200, data); /* LiteLLM answers with the list itself */
-}
-
-/* {"team_ids": [...]}: every one must exist, then all go. */
-static void op_ll_team_delete(op_ctx *c)
-{
-    json_t *ids = json_object_get(c->body, "team_ids");
-    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > 1000) {
-        reply_error(c->out, 400, "missing_team_ids",
-                    "the body needs \"team_ids\": a list of 1 to 1000 team ids");
-        return;
-    }
-    size_t i;
-    json_t *ref;
-    json_array_foreach(ids, i, ref)
-    {
-        store_team t;
-        if (!json_is_string(ref)) {
-            reply_error(c->out, 400, "invalid_field", "\"team_ids\" holds strings");
-            return;
-        }
-        if (!load_team(c, json_string_value(ref), &t)) return;
-        store_team_clear(&t);
-    }
-    json_array_foreach(ids, i, ref)
-    {
-        store_result r = store_team_delete(c->s, json_string_value(ref));
-        if (r != STORE_OK && r != STORE_NOT_FOUND) {
-            reply_team_error(c->out, c->s, r, json_string_value(ref));
-            return;
-        }
-    }
-    reply_json(c->out, 200, json_pack("{s:O}", "deleted_teams", ids));
 }
 
 /* ---- spend ------------------------------------------------------------------------------------ */
@@ -1093,23 +896,23 @@ static void on_spend_group(const char *group, const spend_row *t, void *ud)
 static void op_spend(op_ctx *c)
 {
     char by[16] = "key", from_text[64] = "", to_text[64] = "";
-    if (query_value(c->req->query, "group_by", by, sizeof by) && strcmp(by, "key") && strcmp(by, "team") &&
-        strcmp(by, "model") && strcmp(by, "day") && strcmp(by, "hour")) {
-        reply_error(c->out, 400, "invalid_group_by", "group_by must be key, team, model, day or hour");
+    if (admin__query_value(c->req->query, "group_by", by, sizeof by) && strcmp(by, "key") &&
+        strcmp(by, "team") && strcmp(by, "model") && strcmp(by, "day") && strcmp(by, "hour")) {
+        admin__reply_error(c->out, 400, "invalid_group_by", "group_by must be key, team, model, day or hour");
         return;
     }
     int64_t from = 0, to = 0;
-    if (query_value(c->req->query, "from", from_text, sizeof from_text) &&
+    if (admin__query_value(c->req->query, "from", from_text, sizeof from_text) &&
         !parse_when(from_text, false, &from)) {
-        reply_error(c->out, 400, "invalid_from",
-                    "from must be a date (2026-12-06), a time (2026-12-06T16:00:00Z) "
-                    "or seconds since 1970");
+        admin__reply_error(c->out, 400, "invalid_from",
+                           "from must be a date (2026-12-06), a time (2026-12-06T16:00:00Z) "
+                           "or seconds since 1970");
         return;
     }
-    if (query_value(c->req->query, "to", to_text, sizeof to_text) && !parse_when(to_text, true, &to)) {
-        reply_error(c->out, 400, "invalid_to",
-                    "to must be a date (2026-12-06, inclusive), a time "
-                    "(2026-12-06T16:00:00Z) or seconds since 1970");
+    if (admin__query_value(c->req->query, "to", to_text, sizeof to_text) && !parse_when(to_text, true, &to)) {
+        admin__reply_error(c->out, 400, "invalid_to",
+                           "to must be a date (2026-12-06, inclusive), a time "
+                           "(2026-12-06T16:00:00Z) or seconds since 1970");
         return;
     }
     spend_ctx sc = {.by = by, .data = json_array()};
@@ -1117,13 +920,13 @@ static void op_spend(op_ctx *c)
     store_result r = store_spend_query(c->s, by, from - from % 3600, to, on_spend_group, &sc);
     if (r != STORE_OK) {
         json_decref(sc.data);
-        reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
+        admin__reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
         return;
     }
-    json_t *j =
-        json_pack("{s:s,s:o,s:o,s:o,s:o}", "group_by", by, "from", from ? time_json(from) : json_null(), "to",
-                  to ? time_json(to) : json_null(), "data", sc.data, "total", spend_totals_json(&sc.total));
-    reply_json(c->out, 200, j);
+    json_t *j = json_pack(
+        "{s:s,s:o,s:o,s:o,s:o}", "group_by", by, "from", from ? admin__time_json(from) : json_null(), "to",
+        to ? admin__time_json(to) : json_null(), "data", sc.data, "total", spend_totals_json(&sc.total));
+    admin__reply_json(c->out, 200, j);
 }
 
 /* ---- virtual keys ----------------------------------------------------------------------------- */
@@ -1138,12 +941,12 @@ static json_t *vkey_json(const store_vkey *v)
     json_object_set_new(j, "slug", json_string(v->name)); /* Portkey's name for the reference */
     json_object_set_new(j, "provider", json_string(v->provider));
     json_object_set_new(j, "ai_provider_name", json_string(v->provider));
-    json_object_set_new(j, "base_url", string_or_null(v->base_url));
+    json_object_set_new(j, "base_url", admin__string_or_null(v->base_url));
     json_object_set_new(j, "hint", json_string(v->hint));
     json_object_set_new(j, "masked_api_key", json_string(v->hint));
     json_object_set_new(j, "version", json_integer(v->version));
-    json_object_set_new(j, "created_at", time_json(v->created_at));
-    json_object_set_new(j, "updated_at", time_json(v->updated_at));
+    json_object_set_new(j, "created_at", admin__time_json(v->created_at));
+    json_object_set_new(j, "updated_at", admin__time_json(v->updated_at));
     return j;
 }
 
@@ -1245,18 +1048,18 @@ static bool vkey_fields(json_t *body, store_vkey *v, bool create, char *err, siz
 static void reply_vkey_store_error(admin_reply *out, store *s, store_result r, const char *name)
 {
     if (r == STORE_NOT_FOUND)
-        reply_error(out, 404, "virtual_key_not_found", "no virtual key %.64s", name);
+        admin__reply_error(out, 404, "virtual_key_not_found", "no virtual key %.64s", name);
     else if (r == STORE_CONFLICT)
-        reply_error(out, 409, "name_taken", "a virtual key named %.64s exists already", name);
+        admin__reply_error(out, 409, "name_taken", "a virtual key named %.64s exists already", name);
     else
-        reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
+        admin__reply_error(out, 500, "store_error", "the store failed: %s", store_error(s));
 }
 
 /* Refuses a write of a secret when there is no vault key to seal it with; false after answering. */
 static bool vault_ready(op_ctx *c)
 {
     if (store_has_vault(c->s)) return true;
-    reply_error(
+    admin__reply_error(
         c->out, 400, "vault_key_not_configured",
         "no vault key is configured: set auth.vault_key (e.g. ${AIGW_VAULT_KEY}: 32 random bytes in hex, "
         "openssl rand -hex 32) or auth.vault_key_file, then restart aigw");
@@ -1273,7 +1076,7 @@ static void reply_vkey_written(op_ctx *c, store_result r, store_vkey *v)
     if (r != STORE_OK) {
         reply_vkey_store_error(c->out, c->s, r, name);
     } else if ((r = store_vkey_get(c->s, name, v)) == STORE_OK) {
-        reply_json(c->out, 200, vkey_json(v));
+        admin__reply_json(c->out, 200, vkey_json(v));
         store_vkey_clear(v);
     } else { /* deleted by another process between the two */
         reply_vkey_store_error(c->out, c->s, r, name);
@@ -1286,7 +1089,7 @@ static void op_vkey_create(op_ctx *c)
     char err[512];
     if (!vault_ready(c)) return;
     if (!vkey_fields(c->body, &v, true, err, sizeof err)) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
+        admin__reply_error(c->out, 400, "invalid_field", "%s", err);
         store_vkey_clear(&v);
         return;
     }
@@ -1311,9 +1114,9 @@ static void op_vkey_list(op_ctx *c)
         reply_vkey_store_error(c->out, c->s, r, "");
         return;
     }
-    reply_json(c->out, 200,
-               json_pack("{s:s,s:I,s:o}", "object", "list", "total", (json_int_t)json_array_size(data),
-                         "data", data));
+    admin__reply_json(c->out, 200,
+                      json_pack("{s:s,s:I,s:o}", "object", "list", "total", (json_int_t)json_array_size(data),
+                                "data", data));
 }
 
 /* The virtual key named c->id into v; false after answering. */
@@ -1329,7 +1132,7 @@ static void op_vkey_show(op_ctx *c)
 {
     store_vkey v;
     if (!vkey_load(c, &v)) return;
-    reply_json(c->out, 200, vkey_json(&v));
+    admin__reply_json(c->out, 200, vkey_json(&v));
     store_vkey_clear(&v);
 }
 
@@ -1345,7 +1148,7 @@ static void vkey_change(op_ctx *c, bool rotate)
         ok = false;
     }
     if (!ok) {
-        reply_error(c->out, 400, "invalid_field", "%s", err);
+        admin__reply_error(c->out, 400, "invalid_field", "%s", err);
         store_vkey_clear(&v);
         return;
     }
@@ -1375,7 +1178,7 @@ static void op_vkey_delete(op_ctx *c)
     if (!vkey_load(c, &v)) return;
     store_result r = store_vkey_delete(c->s, v.name);
     if (r == STORE_OK)
-        reply_json(c->out, 200, json_pack("{s:s,s:b}", "name", v.name, "deleted", 1));
+        admin__reply_json(c->out, 200, json_pack("{s:s,s:b}", "name", v.name, "deleted", 1));
     else
         reply_vkey_store_error(c->out, c->s, r, v.name);
     store_vkey_clear(&v);
@@ -1403,11 +1206,11 @@ static const admin_route routes[] = {
     {HTTP_POST, "/admin/keys/{id}/disable", op_disable},
     {HTTP_POST, "/admin/keys/{id}/enable", op_enable},
     {HTTP_POST, "/admin/keys/{id}/rotate", op_rotate},
-    {HTTP_POST, "/admin/teams", op_team_create},
-    {HTTP_GET, "/admin/teams", op_team_list},
-    {HTTP_GET, "/admin/teams/{id}", op_team_show},
-    {HTTP_PATCH, "/admin/teams/{id}", op_team_update},
-    {HTTP_DELETE, "/admin/teams/{id}", op_team_delete},
+    {HTTP_POST, "/admin/teams", admin__op_team_create},
+    {HTTP_GET, "/admin/teams", admin__op_team_list},
+    {HTTP_GET, "/admin/teams/{id}", admin__op_team_show},
+    {HTTP_PATCH, "/admin/teams/{id}", admin__op_team_update},
+    {HTTP_DELETE, "/admin/teams/{id}", admin__op_team_delete},
     {HTTP_GET, "/admin/spend", op_spend},
     {HTTP_POST, "/admin/virtual-keys", op_vkey_create},
     {HTTP_GET, "/admin/virtual-keys", op_vkey_list},
@@ -1428,11 +1231,11 @@ static const admin_route routes[] = {
     {HTTP_POST, "/key/block", op_ll_block},
     {HTTP_POST, "/key/unblock", op_ll_unblock},
     {HTTP_GET, "/key/list", op_ll_list},
-    {HTTP_POST, "/team/new", op_team_create},
-    {HTTP_GET, "/team/info", op_ll_team_info},
-    {HTTP_POST, "/team/update", op_ll_team_update},
-    {HTTP_POST, "/team/delete", op_ll_team_delete},
-    {HTTP_GET, "/team/list", op_ll_team_list},
+    {HTTP_POST, "/team/new", admin__op_team_create},
+    {HTTP_GET, "/team/info", admin__op_ll_team_info},
+    {HTTP_POST, "/team/update", admin__op_ll_team_update},
+    {HTTP_POST, "/team/delete", admin__op_ll_team_delete},
+    {HTTP_GET, "/team/list", admin__op_ll_team_list},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -1505,16 +1308,18 @@ void admin_handle(store *s, const access_secret *secret, const admin_request *re
         }
     if (!route || !route->run) {
         if (route)
-            reply_error(out, 409, "gateway_only", "%.200s is answered by a running gateway only", req->path);
+            admin__reply_error(out, 409, "gateway_only", "%.200s is answered by a running gateway only",
+                               req->path);
         else if (path_known)
-            reply_error(out, 405, "method_not_allowed", "method %s is not allowed on %.200s",
-                        http_method_str(req->method), req->path);
+            admin__reply_error(out, 405, "method_not_allowed", "method %s is not allowed on %.200s",
+                               http_method_str(req->method), req->path);
         else
-            reply_error(out, 404, "not_found", "unknown admin path %.200s", req->path);
+            admin__reply_error(out, 404, "not_found", "unknown admin path %.200s", req->path);
         return;
     }
     if (req->body_len > ADMIN_BODY_MAX) {
-        reply_error(out, 413, "body_too_large", "admin request bodies are at most %d bytes", ADMIN_BODY_MAX);
+        admin__reply_error(out, 413, "body_too_large", "admin request bodies are at most %d bytes",
+                           ADMIN_BODY_MAX);
         return;
     }
     json_t *body = NULL;
@@ -1524,8 +1329,9 @@ void admin_handle(store *s, const access_secret *secret, const admin_request *re
         if (!json_is_object(body)) {
             bool parsed = body != NULL;
             json_decref(body);
-            reply_error(out, 400, "invalid_json", "the body must be a JSON object (%s at character %d)",
-                        parsed ? "not an object" : jerr.text, parsed ? 0 : jerr.position);
+            admin__reply_error(out, 400, "invalid_json",
+                               "the body must be a JSON object (%s at character %d)",
+                               parsed ? "not an object" : jerr.text, parsed ? 0 : jerr.position);
             return;
         }
     }

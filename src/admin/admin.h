@@ -15,7 +15,8 @@
  *
  * admin_handle runs an operation against a store, synchronously: the gateway calls it on the
  * store's own thread (never a worker's loop), `aigw keys` on its own when no gateway answers.
- * Who may call it (the master key) is the caller's business. Every input is bounded: body
+ * Who may call it (the master key or an admin key) is the caller's business; what an admin key
+ * may not do (touch admin keys) is checked here, from admin_request.admin_key. Every input is bounded: body
  * 64 KiB, names 256 bytes, 64 model globs, 32 tags, metadata 16 KiB. */
 #ifndef AIGW_ADMIN_ADMIN_H
 #define AIGW_ADMIN_ADMIN_H
@@ -34,6 +35,10 @@ typedef struct admin_request {
     const char *query; /* after '?', "" when none */
     const char *body;
     size_t body_len;
+    /* Who asks: false for the master key (and `aigw keys` on the store itself), true for an
+     * admin key — which manages user keys, teams and virtual keys but may not create, change or
+     * delete an admin key (403 master_key_required). */
+    bool admin_key;
 } admin_request;
 
 typedef struct admin_reply {

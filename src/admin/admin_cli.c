@@ -31,7 +31,8 @@
 
 static const char keys_help[] =
     "usage: aigw keys create  [-c FILE] [--alias NAME] [--models GLOB,…] [--duration 30d]\n"
-    "                         [--team TEAM] [--user USER] [--tag TAG]… [--json]\n"
+    "                         [--team TEAM] [--user USER] [--tag TAG]… [--default-route NAME]\n"
+    "                         [--admin] [--json]\n"
     "       aigw keys list    [-c FILE] [--json]\n"
     "       aigw keys show    [-c FILE] ID|ALIAS [--json]\n"
     "       aigw keys disable [-c FILE] ID|ALIAS\n"
@@ -50,6 +51,9 @@ static const char keys_help[] =
     "  --duration D        expires after D (30d, 12h, 20m, 2w, permanent)\n"
     "  --team, --user      who it is for (shown in the access log)\n"
     "  --tag TAG           a tag (repeatable)\n"
+    "  --default-route NAME  the route or model of the config that serves this key's requests\n"
+    "                      whose model is absent, \"default\" or names nothing served\n"
+    "  --admin             an admin key: the admin API (but not admin keys) and GET /metrics\n"
     "  --json              print the admin API's JSON as is\n"
     "  --direct            use the store (its file or database) even when a gateway answers\n"
     "  --url URL           the running gateway's base URL (default: http:// and the config's listen)\n"
@@ -83,11 +87,11 @@ static const char vkeys_help[] =
 typedef struct keys_args {
     bool virtual_keys; /* `aigw vkeys` */
     const char *cmd;   /* "keys" or "vkeys", for messages */
-    const char *config, *sub, *ref, *alias, *models, *duration, *team, *user, *url;
+    const char *config, *sub, *ref, *alias, *models, *duration, *team, *user, *url, *default_route;
     const char *provider, *base_url, *secret_env;
     const char *tags[STORE_TAGS_MAX];
     size_t ntags;
-    bool json, direct;
+    bool json, direct, admin;
 } keys_args;
 
 static int bad_in(const keys_args *a, const char *what, const char *arg)
@@ -125,6 +129,10 @@ static int parse_args(int argc, char **argv, keys_args *a)
             value = &a->team;
         else if (!strcmp(arg, "--user") && !a->virtual_keys)
             value = &a->user;
+        else if (!strcmp(arg, "--default-route") && !a->virtual_keys)
+            value = &a->default_route;
+        else if (!strcmp(arg, "--admin") && !a->virtual_keys)
+            a->admin = true;
         else if (!strcmp(arg, "--tag") && !a->virtual_keys) {
             if (a->ntags == STORE_TAGS_MAX) return bad("too many tags at", arg);
             value = &a->tags[a->ntags++];
@@ -296,10 +304,11 @@ static bool build_request(const keys_args *a, admin_request *req, char *path, si
                 wants_ref ? "name the key: its id or alias" : "takes no key name");
         return false;
     }
-    if (strcmp(a->sub, "create") &&
-        (a->alias || a->models || a->duration || a->team || a->user || a->ntags)) {
+    if (strcmp(a->sub, "create") && (a->alias || a->models || a->duration || a->team || a->user || a->ntags ||
+                                     a->default_route || a->admin)) {
         fprintf(stderr,
-                "aigw: keys %s: --alias, --models, --duration, --team, --user and --tag are for create\n",
+                "aigw: keys %s: --alias, --models, --duration, --team, --user, --tag, --default-route and "
+                "--admin are for create\n",
                 a->sub);
         return false;
     }
@@ -319,6 +328,8 @@ static bool build_request(const keys_args *a, admin_request *req, char *path, si
         if (a->team) json_object_set_new(j, "team_id", json_string(a->team));
         if (a->user) json_object_set_new(j, "user_id", json_string(a->user));
         if (a->models) json_object_set_new(j, "models", comma_list(a->models));
+        if (a->default_route) json_object_set_new(j, "default_route", json_string(a->default_route));
+        if (a->admin) json_object_set_new(j, "admin", json_true());
         if (a->ntags) {
             json_t *list = json_array();
             for (size_t t = 0; t < a->ntags; t++)
@@ -468,7 +479,9 @@ static void print_key(json_t *k)
     printf("expires:    %s\n", str_or(k, "expires", "never"));
     printf("models:     ");
     print_models(k);
-    printf("\nteam:       %s\nuser:       %s\ncreated:    %s\n", str_or(k, "team_id", "-"),
+    printf("\ndefault:    %s\n", str_or(k, "default_route", "-"));
+    printf("role:       %s\n", json_is_true(json_object_get(k, "admin")) ? "admin" : "user");
+    printf("team:       %s\nuser:       %s\ncreated:    %s\n", str_or(k, "team_id", "-"),
            str_or(k, "user_id", "-"), str_or(k, "created_at", "-"));
 }
 

@@ -6,6 +6,8 @@
  * load). Counters are _Atomic uint64_t written by the owner alone with relaxed load + store —
  * an ordinary add on x86, no lock prefix — so a scrape reads whole values without a lock.
  * Durations are summed in nanoseconds and cost in nano-dollars, so every counter is an integer.
+ * A third table counts refusals by (reason, key): the reason is record.h's enum, the key a store
+ * id, METRICS_REJECTION_SERIES_MAX of them per shard and then one "other" key per reason.
  *
  * A scrape collects every published series of every shard, sorts them by labels and adds up
  * equal neighbours: O(S log S) for S series, S ≤ workers × METRICS_SERIES_MAX. */
@@ -66,10 +68,38 @@ typedef struct attempt_series {
     counter attempts;
 } attempt_series;
 
+/* Refusals by reason and key (aigw_rejections_total). */
+typedef struct rejection_series {
+    atomic_uint used;
+    uint64_t hash;
+    record_rejection reason;
+    char key[METRICS_LABEL_MAX];
+    counter rejections;
+} rejection_series;
+
+static const char *const rejection_names[REJECT_COUNT] = {
+    [REJECT_NONE] = "none",
+    [REJECT_AUTH_MISSING] = "auth_missing",
+    [REJECT_AUTH_INVALID] = "auth_invalid",
+    [REJECT_AUTH_DISABLED] = "auth_disabled",
+    [REJECT_AUTH_EXPIRED] = "auth_expired",
+    [REJECT_FORBIDDEN_MODEL] = "forbidden_model",
+    [REJECT_FORBIDDEN_CONFIG] = "forbidden_config",
+    [REJECT_FORBIDDEN_VIRTUAL_KEY] = "forbidden_virtual_key",
+    [REJECT_FORBIDDEN_ADMIN] = "forbidden_admin",
+    [REJECT_TEAM_BLOCKED] = "team_blocked",
+    [REJECT_BUDGET] = "budget",
+    [REJECT_RATE_LIMIT_REQUESTS] = "rate_limit_requests",
+    [REJECT_RATE_LIMIT_TOKENS] = "rate_limit_tokens",
+    [REJECT_RATE_LIMIT_UNAVAILABLE] = "rate_limit_unavailable",
+};
+
 struct metrics_shard {
     request_series requests[METRICS_SERIES_MAX];
     request_series overflow; /* every label "other" */
     attempt_series attempts[METRICS_ATTEMPT_SERIES_MAX];
+    rejection_series rejections[METRICS_REJECTION_SERIES_MAX];
+    rejection_series rejections_overflow[REJECT_COUNT]; /* key "other", per reason */
     counter overflowed;
     metrics_shard *next;
 };
@@ -113,6 +143,11 @@ metrics_shard *metrics_shard_new(metrics *m)
     for (int i = 0; i < NLABELS; i++)
         snprintf(s->overflow.labels[i], METRICS_LABEL_MAX, "other");
     atomic_store(&s->overflow.used, 1);
+    for (int r = 0; r < REJECT_COUNT; r++) {
+        s->rejections_overflow[r].reason = (record_rejection)r;
+        snprintf(s->rejections_overflow[r].key, METRICS_LABEL_MAX, "other");
+        atomic_store(&s->rejections_overflow[r].used, 1);
+    }
     pthread_mutex_lock(&m->lock);
     s->next = m->shards;
     m->shards = s;
@@ -227,6 +262,30 @@ void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_recor
     observe(&e->hist[HIST_OVERHEAD], total - upstream - waited);
 }
 
+void metrics_reject(metrics_shard *s, record_rejection reason, const char *key)
+{
+    if (reason <= REJECT_NONE || reason >= REJECT_COUNT) return;
+    key = bounded(key);
+    uint64_t h = hash_bytes(1469598103934665603ull + (uint64_t)reason, key, strlen(key));
+    for (size_t probe = 0; probe < METRICS_REJECTION_SERIES_MAX; probe++) {
+        rejection_series *e = &s->rejections[(h + probe) % METRICS_REJECTION_SERIES_MAX];
+        if (!atomic_load_explicit(&e->used, memory_order_relaxed)) {
+            e->hash = h;
+            e->reason = reason;
+            memcpy(e->key, key, strlen(key) + 1);
+            atomic_store_explicit(&e->used, 1, memory_order_release);
+            bump(&e->rejections, 1);
+            return;
+        }
+        if (e->hash == h && e->reason == reason && !strcmp(e->key, key)) {
+            bump(&e->rejections, 1);
+            return;
+        }
+    }
+    bump(&s->overflowed, 1);
+    bump(&s->rejections_overflow[reason].rejections, 1);
+}
+
 void metrics_provider_read(metrics *m, const char *provider, metrics_provider_totals *out)
 {
     memset(out, 0, sizeof *out);
@@ -292,6 +351,43 @@ static int compare_series(const void *a, const void *b)
         if (c) return c;
     }
     return 0;
+}
+
+static int compare_rejections(const void *a, const void *b)
+{
+    const rejection_series *x = *(rejection_series *const *)a, *y = *(rejection_series *const *)b;
+    int c = strcmp(rejection_names[x->reason], rejection_names[y->reason]);
+    return c ? c : strcmp(x->key, y->key);
+}
+
+/* aigw_rejections_total: every shard's series, sorted by (reason, key), equal ones summed. */
+static void render_rejections(metrics *m, buf *out)
+{
+    metrics_family(out, "aigw_rejections_total", "counter",
+                   "Requests aigw refused itself before any provider saw them, by reason (auth, models, "
+                   "budget, rate limits) and gateway key (\"\" when none was known).");
+    size_t n = 0, cap = 64;
+    rejection_series **all = xmalloc(cap * sizeof *all);
+    for (metrics_shard *s = m->shards; s; s = s->next)
+        for (size_t i = 0; i < METRICS_REJECTION_SERIES_MAX + REJECT_COUNT; i++) {
+            rejection_series *e = i < METRICS_REJECTION_SERIES_MAX
+                                      ? &s->rejections[i]
+                                      : &s->rejections_overflow[i - METRICS_REJECTION_SERIES_MAX];
+            if (!atomic_load_explicit(&e->used, memory_order_acquire) || !read_counter(&e->rejections))
+                continue;
+            if (n == cap) all = xrealloc(all, (cap *= 2) * sizeof *all);
+            all[n++] = e;
+        }
+    qsort(all, n, sizeof *all, compare_rejections);
+    for (size_t i = 0, end; i < n; i = end) {
+        uint64_t total = 0;
+        for (end = i; end < n && !compare_rejections(&all[i], &all[end]); end++)
+            total += read_counter(&all[end]->rejections);
+        buf_printf(out, "aigw_rejections_total{reason=\"%s\",key=\"", rejection_names[all[i]->reason]);
+        metrics_append_escaped(out, all[i]->key);
+        buf_printf(out, "\"} %llu\n", (unsigned long long)total);
+    }
+    free(all);
 }
 
 static int compare_attempts(const void *a, const void *b)
@@ -432,6 +528,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
         buf_printf(out, "\",outcome=\"%s\"} %llu\n", tries[i]->outcome, (unsigned long long)total);
     }
     free(tries);
+    render_rejections(m, out);
 
     uint64_t overflowed = 0;
     for (metrics_shard *s = m->shards; s; s = s->next)

@@ -23,9 +23,10 @@
 #include "observe/record.h"
 #include "util/buf.h"
 
-#define METRICS_SERIES_MAX 1024        /* request series per worker */
-#define METRICS_ATTEMPT_SERIES_MAX 256 /* (provider, outcome) series per worker */
-#define METRICS_LABEL_MAX 128          /* bytes of one label value kept; longer ones are "other" */
+#define METRICS_SERIES_MAX 1024          /* request series per worker */
+#define METRICS_ATTEMPT_SERIES_MAX 256   /* (provider, outcome) series per worker */
+#define METRICS_LABEL_MAX 128            /* bytes of one label value kept; longer ones are "other" */
+#define METRICS_REJECTION_SERIES_MAX 256 /* (reason, key) series per worker */
 
 typedef struct metrics metrics;
 typedef struct metrics_shard metrics_shard;
@@ -44,6 +45,10 @@ typedef struct metrics_labels {
 
 /* Adds one finished request. On the shard's worker only. */
 void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_record *r);
+
+/* Counts one refusal (aigw_rejections_total{reason, key}): key is the gateway key's id, NULL or
+ * "" when none was known (no key, an unknown one). On the shard's worker only. */
+void metrics_reject(metrics_shard *s, record_rejection reason, const char *key);
 
 /* Gauges the scrape reads from elsewhere (the server, the access log), and the build. */
 typedef struct metrics_gauges {

@@ -46,6 +46,27 @@ typedef struct record_usage {
     bool seen;
 } record_usage;
 
+/* Why aigw refused a request itself — who asks, what it may use, its budget or its rate limits —
+ * before any provider saw it: a fixed set, so a metric can be labelled by it (metrics.c names
+ * them). REJECT_NONE: not refused for any of these. */
+typedef enum record_rejection {
+    REJECT_NONE,
+    REJECT_AUTH_MISSING,           /* 401: no key */
+    REJECT_AUTH_INVALID,           /* 401: an unknown key */
+    REJECT_AUTH_DISABLED,          /* 401: a disabled key */
+    REJECT_AUTH_EXPIRED,           /* 401: an expired key */
+    REJECT_FORBIDDEN_MODEL,        /* 403: a model the key (or its team) may not use */
+    REJECT_FORBIDDEN_CONFIG,       /* 403: a request config from a key limited to some models */
+    REJECT_FORBIDDEN_VIRTUAL_KEY,  /* 403: a virtual key the key may not use */
+    REJECT_FORBIDDEN_ADMIN,        /* 403: the admin API or /metrics without the rank for it */
+    REJECT_TEAM_BLOCKED,           /* 403: the key's team is blocked */
+    REJECT_BUDGET,                 /* 429: the key's or its team's budget is spent */
+    REJECT_RATE_LIMIT_REQUESTS,    /* 429: a requests-per-minute or -per-day limit */
+    REJECT_RATE_LIMIT_TOKENS,      /* 429: a tokens-per-minute or -per-day limit */
+    REJECT_RATE_LIMIT_UNAVAILABLE, /* 503: limits could not be checked (on_redis_error: closed) */
+    REJECT_COUNT
+} record_rejection;
+
 typedef struct exchange_record {
     const char *request_id;
     const char *method; /* "-" when the request line was not read */
@@ -70,6 +91,7 @@ typedef struct exchange_record {
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */
     const char *key_id, *key_alias, *team, *user;
+    record_rejection rejection; /* why aigw refused it, if it did */
     /* whose soft budget this request's key was over when it started ("key", "team"), or NULL */
     const char *soft_budget_exceeded;
     /* the trace, when this request's spans are recorded (NULL otherwise): 16 and 8 bytes; the

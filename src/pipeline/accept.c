@@ -135,6 +135,7 @@ static stage_result answer_model(exchange *x)
             if (anthropic) x->ingress = WIRE_ANTHROPIC;
             char msg[400];
             snprintf(msg, sizeof msg, "This gateway key may not use the model `%.256s`", id);
+            x->rejection = REJECT_FORBIDDEN_MODEL;
             auth_refuse(x, 403, "model_not_allowed", "model", msg);
             return STAGE_DONE;
         }

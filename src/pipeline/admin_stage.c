@@ -3,8 +3,12 @@
  *
  * ACCEPT phase, before the endpoint table: a path of the admin API is answered here and never
  * reaches a provider. /admin/openapi.json is public (it describes, it holds nothing); every other
- * operation needs the master key (auth.master_key), compared as a digest in constant time — a
- * gateway key, however privileged later, is not enough in this slice.
+ * operation needs the master key (auth.master_key, compared as a digest in constant time) or an
+ * admin key: a gateway key with `admin` set, enabled and unexpired, found in the worker's key
+ * snapshot as AUTH finds keys (auth_find_key: no store I/O on the loop, and a revoked admin key
+ * stops with the next snapshot). An admin key manages user keys, teams and virtual keys and may
+ * read the config; creating, changing or deleting an admin key (src/admin checks it from
+ * admin_request.admin_key) and replacing or reloading the config take the master key.
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
  * request into a job, queues it to the store's thread (store_service_submit_then) and waits
@@ -17,13 +21,15 @@
  * Rejected: a second listener with its own application table for the admin API (the server
  * runs one application; a second would need its own workers, drain and reload paths for a
  * handful of requests a day) — `admin.listen` can come later if an operator wants the API off
- * the public port; until then it is as reachable as the gateway and guarded by the master key. */
+ * the public port; until then it is as reachable as the gateway and guarded by the master key and
+ * admin keys. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <http_parser.h>
 #include <jansson.h>
@@ -228,6 +234,56 @@ static stage_result config_request(exchange *x, admin_state *as, int method)
     return STAGE_AGAIN;
 }
 
+/* Who asks: the master key (*master), or an enabled, unexpired admin key of the worker's key
+ * snapshot (x->key; no store I/O). False after answering: 401 as AUTH words it for no key, an
+ * unknown, disabled or expired one; 403 for a key that is not an admin key. */
+static bool admin_caller(exchange *x, bool *master)
+{
+    http_request *req = x->http;
+    const char *key;
+    size_t len;
+    uint8_t digest[STORE_DIGEST_BYTES];
+    *master = false;
+    if (!access_key_from_headers(req->headers, req->nheaders, &key, &len)) {
+        x->rejection = REJECT_AUTH_MISSING;
+        auth_refuse(x, 401, "missing_api_key", NULL,
+                    "The admin API needs the master key or an admin key (Authorization: Bearer)");
+        return false;
+    }
+    const store_key *k = NULL;
+    if (len <= ACCESS_KEY_MAX) {
+        access_key_digest(auth_secret(), key, len, digest);
+        *master = access_is_master(&x->config->auth, auth_secret(), digest);
+        if (*master) {
+            x->master_key = true;
+            return true;
+        }
+        k = auth_find_key(x, digest);
+    }
+    if (!k) {
+        x->rejection = REJECT_AUTH_INVALID;
+        auth_refuse(x, 401, "invalid_api_key", NULL,
+                    "The admin API needs the master key or an admin key (Authorization: Bearer)");
+        return false;
+    }
+    x->key = k; /* the access log says who asked */
+    access_state state = access_key_state(k, (int64_t)time(NULL));
+    if (state != ACCESS_OK) {
+        x->rejection = state == ACCESS_DISABLED ? REJECT_AUTH_DISABLED : REJECT_AUTH_EXPIRED;
+        auth_refuse(x, 401, state == ACCESS_DISABLED ? "key_disabled" : "key_expired", NULL,
+                    state == ACCESS_DISABLED ? "This gateway key is disabled" : "This gateway key expired");
+        return false;
+    }
+    if (!k->admin) {
+        x->rejection = REJECT_FORBIDDEN_ADMIN;
+        auth_refuse(
+            x, 403, "admin_key_required", NULL,
+            "This gateway key is not an admin key: the admin API needs the master key or an admin key");
+        return false;
+    }
+    return true;
+}
+
 static stage_result admin_on_request(exchange *x, void *state)
 {
     admin_state *as = state;
@@ -254,26 +310,23 @@ static stage_result admin_on_request(exchange *x, void *state)
                      "\"${AIGW_MASTER_KEY}\"}` to the config (docs/access.md)");
         return STAGE_DONE;
     }
-    const char *key;
-    size_t len;
-    uint8_t digest[STORE_DIGEST_BYTES];
-    bool master = false;
-    if (access_key_from_headers(req->headers, req->nheaders, &key, &len) && len <= ACCESS_KEY_MAX) {
-        access_key_digest(auth_secret(), key, len, digest);
-        master = access_is_master(auth, auth_secret(), digest);
+    bool master;
+    if (!admin_caller(x, &master)) return STAGE_DONE;
+    if (!strncmp(req->path, "/admin/config", 13)) {
+        if (!master && method != HTTP_GET) {
+            x->rejection = REJECT_FORBIDDEN_ADMIN;
+            auth_refuse(x, 403, "master_key_required", NULL,
+                        "Replacing or reloading the config needs the master key (an admin key may read it)");
+            return STAGE_DONE;
+        }
+        return config_request(x, as, method);
     }
-    if (!master) {
-        auth_refuse(x, 401, "invalid_api_key", NULL,
-                    "The admin API needs the master key (Authorization: Bearer)");
-        return STAGE_DONE;
-    }
-    x->master_key = true;
-    if (!strncmp(req->path, "/admin/config", 13)) return config_request(x, as, method);
     if (req->body.len > ADMIN_BODY_MAX) {
         answer_error(x, 413, "body_too_large", "admin request bodies are at most 64 KiB");
         return STAGE_DONE;
     }
     admin_job *job = job_new(x, method);
+    job->req.admin_key = !master;
     if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {
         job_cancel(x, job);
         answer_error(x, 503, "store_busy", "the store has too much queued work; try again");
@@ -310,6 +363,8 @@ static stage_result admin_reply_on_request(exchange *x, void *state)
     if (job->reply.status >= 400) {
         /* the message also goes to the log, as every error's does */
         x->error_note = "admin operation refused";
+        /* src/admin's only 403: an admin key touching an admin key */
+        if (job->reply.status == 403) x->rejection = REJECT_FORBIDDEN_ADMIN;
     }
     exchange_respond(x, job->reply.status, "application/json", NULL, 0, job->reply.body, job->reply.len);
     job_release(job);

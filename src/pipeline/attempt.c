@@ -154,6 +154,7 @@ static bool virtual_key_credential(attempt *a, const provider_config *p)
     provider_error *e = arena_alloc(x->arena, sizeof *e);
     memset(e, 0, sizeof *e);
     if (r == AUTH_VKEY_NOT_ALLOWED) {
+        x->rejection = REJECT_FORBIDDEN_VIRTUAL_KEY;
         *e = (provider_error){.status = 403,
                               .type = "permission_error",
                               .code = "virtual_key_not_allowed",

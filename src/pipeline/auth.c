@@ -197,10 +197,11 @@ static stage_result auth_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     /* the request keeps the snapshot it started with until it is released */
-    as->snap = key_snapshot_retain(aw->current);
+    if (!as->snap) as->snap = key_snapshot_retain(aw->current);
     const char *key;
     size_t len;
     if (!access_key_from_headers(x->http->headers, x->http->nheaders, &key, &len)) {
+        x->rejection = REJECT_AUTH_MISSING;
         refuse(x, 401, "missing_api_key", NULL,
                "No gateway key: send one as Authorization: Bearer <key> (or in x-api-key)");
         return STAGE_DONE;
@@ -213,6 +214,7 @@ static stage_result auth_on_request(exchange *x, void *state)
             x->master_key = true;
             return STAGE_NEXT;
         }
+        x->rejection = REJECT_AUTH_INVALID;
         refuse(x, 401, "invalid_api_key", NULL, "Invalid gateway key");
         return STAGE_DONE;
     }
@@ -220,6 +222,7 @@ static stage_result auth_on_request(exchange *x, void *state)
     switch (access_key_state(k, (int64_t)time(NULL))) {
     case ACCESS_OK: return STAGE_NEXT;
     case ACCESS_DISABLED:
+        x->rejection = REJECT_AUTH_DISABLED;
         refuse(x, 401, "key_disabled", NULL, "This gateway key is disabled");
         return STAGE_DONE;
     case ACCESS_EXPIRED: {
@@ -229,11 +232,21 @@ static stage_result auth_on_request(exchange *x, void *state)
         gmtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
         snprintf(msg, sizeof msg, "This gateway key expired at %s", when);
+        x->rejection = REJECT_AUTH_EXPIRED;
         refuse(x, 401, "key_expired", NULL, msg);
         return STAGE_DONE;
     }
     }
     return STAGE_DONE;
+}
+
+const store_key *auth_find_key(exchange *x, const uint8_t digest[STORE_DIGEST_BYTES])
+{
+    auth_worker *aw = exchange_worker_state(x, &stage_auth);
+    auth_state *as = exchange_state(x, &stage_auth);
+    if (!aw || !as) return NULL;
+    if (!as->snap) as->snap = key_snapshot_retain(aw->current);
+    return access_key_find(as->snap, digest);
 }
 
 static void auth_on_release(exchange *x, void *state)
@@ -304,6 +317,7 @@ static stage_result key_models_on_request(exchange *x, void *state)
         char msg[400];
         snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,
                  x->model);
+        x->rejection = REJECT_FORBIDDEN_MODEL;
         refuse(x, 403, "model_not_allowed", "model", msg);
         return STAGE_DONE;
     }
@@ -311,11 +325,13 @@ static stage_result key_models_on_request(exchange *x, void *state)
         char msg[400];
         snprintf(msg, sizeof msg, "This gateway key's team may not use the model `%.*s`", (int)x->model_len,
                  x->model);
+        x->rejection = REJECT_FORBIDDEN_MODEL;
         refuse(x, 403, "model_not_allowed", "model", msg);
         return STAGE_DONE;
     }
     /* a request config could name any provider and model: not for a key limited to some */
     if (exchange_header(x, "x-aigw-config") || exchange_header(x, "x-portkey-config")) {
+        x->rejection = REJECT_FORBIDDEN_CONFIG;
         refuse(x, 403, "config_not_allowed", NULL,
                "This gateway key (or its team) is limited to some models, so it may not send a request "
                "config (x-aigw-config / x-portkey-config)");

@@ -167,6 +167,7 @@ static void refuse_budget(exchange *x, const char *whose, const char *id, double
     snprintf(msg, sizeof msg, "Budget has been exceeded! %s=%.256s Current cost: %.6f, Max budget: %.6f%s",
              whose, id, spent, max, resets);
     exchange_set_head(x, head, sizeof head - 1);
+    x->rejection = REJECT_BUDGET;
     exchange_error(x, 429, "budget_exceeded", "budget_exceeded", NULL, msg);
 }
 
@@ -184,6 +185,7 @@ static stage_result budget_on_request(exchange *x, void *state)
     int64_t now = (int64_t)time(NULL);
     const store_team *team = auth_key_team(x);
     if (team && team->blocked) {
+        x->rejection = REJECT_TEAM_BLOCKED;
         auth_refuse(x, 403, "team_blocked", NULL, "This gateway key's team is blocked");
         return STAGE_DONE;
     }

@@ -3,10 +3,12 @@
  * util/json.c validates the whole body in one pass and returns the byte spans of the two
  * fields; nothing is parsed into a tree (the byte-forwarding path never builds one). A model
  * name is compared, logged and echoed in headers: 1–256 bytes, no NUL (C strings would stop
- * at it and route "m\u0000evil" as "m"), no control bytes. */
+ * at it and route "m\u0000evil" as "m"), no control bytes. An absent model is a 400 unless the
+ * request's gateway key has a default route (key_route.c adds the model then). */
 #include <stdio.h>
 
 #include "pipeline/stages.h"
+#include "store/store.h"
 #include "util/json.h"
 
 #define MODEL_NAME_MAX 256
@@ -29,6 +31,11 @@ static stage_result decode_on_request(exchange *x, void *state)
         snprintf(msg, sizeof msg, "request body is not valid JSON: %s at byte %zu", why, at);
         exchange_error(x, 400, "invalid_request_error", "invalid_json", NULL, msg);
         return STAGE_DONE;
+    }
+    if (fields[0].type == JSON_KIND_ABSENT && x->key && x->key->default_route) {
+        /* the key's default route serves it (key_route.c, next) */
+        x->stream = fields[1].type == JSON_KIND_TRUE;
+        return STAGE_NEXT;
     }
     if (fields[0].type != JSON_KIND_STRING) {
         exchange_error(x, 400, "invalid_request_error",

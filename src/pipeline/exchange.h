@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "observe/record.h"
 #include "providers/provider.h"
 #include "routing/routing.h"
 #include "server/request.h"
@@ -121,7 +122,8 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
-    const char *budget_note; /* a soft budget passed (budget.c): "key" or "team", for the log */
+    const char *budget_note;    /* a soft budget passed (budget.c): "key" or "team", for the log */
+    record_rejection rejection; /* why a stage refused it (auth, budget, limits), for the metrics */
 
     /* the trace (trace_stage.c): ids, the client's parent span, whether spans are recorded
      * (sampled) and whether a traceparent goes upstream; tracestate as the client sent it */

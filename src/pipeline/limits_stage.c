@@ -248,6 +248,7 @@ static void refuse(exchange *x, const limits_subject *s, const limits_ticket *tk
             snprintf(msg, sizeof msg, "Rate limit reached: %lld %s of %s. Try again in %s.", (long long)limit,
                      limits_rule_name(r), s->what, wait);
     }
+    x->rejection = tok ? REJECT_RATE_LIMIT_TOKENS : REJECT_RATE_LIMIT_REQUESTS;
     exchange_error(x, 429, tok ? "tokens" : "requests", "rate_limit_exceeded", NULL, msg);
 }
 
@@ -261,6 +262,7 @@ static stage_result conclude(exchange *x, limits_state *ls, limits_verdict verdi
         if (!fail_closed) return STAGE_NEXT;
         static const char retry[] = "retry-after: 1\r\nretry-after-ms: 1000\r\n";
         exchange_keep_head(x, retry, sizeof retry - 1);
+        x->rejection = REJECT_RATE_LIMIT_UNAVAILABLE;
         exchange_error(x, 503, "server_error", "rate_limit_unavailable", NULL,
                        "Rate limits cannot be checked now (their Redis does not answer) and this gateway "
                        "refuses what it cannot count (auth.limits.on_redis_error: closed)");

@@ -15,8 +15,11 @@
  * spend in the store service's snapshots.
  *
  * GET /metrics is a local answer (accept.c's table): open while auth is off, the master key's
- * when it is on — the series name keys, teams and spend. It is rendered on libuv's thread
- * pool, never on the worker's loop. */
+ * or an admin key's when it is on — the series name keys, teams and spend. It is rendered on
+ * libuv's thread pool, never on the worker's loop.
+ *
+ * Refusals (exchange_record.rejection: auth, models, budgets, rate limits) are counted too, as
+ * aigw_rejections_total{reason, key}: the reason one of a fixed set, the key a store id. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +190,7 @@ static void metrics_on_record(const exchange_record *r, void *shard)
         .key = r->key_id,
     };
     metrics_add(shard, &l, r);
+    if (r->rejection != REJECT_NONE) metrics_reject(shard, r->rejection, r->key_id);
 }
 
 typedef struct target_gauges {
@@ -265,9 +269,10 @@ static void scrape_answer(uv_work_t *work, int status)
 
 stage_result answer_metrics(exchange *x)
 {
-    if (x->config->auth.mode == AUTH_ON && !x->master_key) {
+    if (x->config->auth.mode == AUTH_ON && !x->master_key && !(x->key && x->key->admin)) {
+        x->rejection = REJECT_FORBIDDEN_ADMIN;
         auth_refuse(x, 403, "metrics_not_allowed", NULL,
-                    "GET /metrics needs the master key while auth is on");
+                    "GET /metrics needs the master key or an admin key while auth is on");
         return STAGE_DONE;
     }
     scrape_job *job = xcalloc(1, sizeof *job);

@@ -53,6 +53,7 @@ static const stage *const stages[] = {
     &stage_auth,            /* AUTH */
     &stage_local,
     &stage_decode,          /* DECODE */
+    &stage_key_route,       /* before key-models: the globs see the default route's name */
     &stage_key_models,
     TEST_STAGE_WAIT         /* ADMIT */
     &stage_budget,          /* before limits: a refused key takes no rate-limit slot */
@@ -581,6 +582,7 @@ static void pipeline_on_done(http_request *req)
         .cost_usd = -1,
         .error = x->error_note,
         .soft_budget_exceeded = x->budget_note,
+        .rejection = x->rejection,
     };
     if (x->key) {
         r.key_id = x->key->id;

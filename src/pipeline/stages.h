@@ -22,6 +22,8 @@ stage_result answer_metrics(exchange *x);
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */
 extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage_admin_reply;
+/* key_route.c: a gateway key's default route (DECODE, before key-models) */
+extern const stage stage_key_route;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
@@ -36,6 +38,11 @@ struct store_service *auth_service(void);
  * x-should-retry: false. */
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
 const struct access_secret *auth_secret(void);
+/* The gateway key with this digest in the worker's key snapshot (no store I/O), or NULL; the
+ * request holds that snapshot until it is released, so the key stays valid as long. For a stage
+ * that runs before AUTH (the admin API's). */
+struct store_key;
+const struct store_key *auth_find_key(exchange *x, const uint8_t digest[32]);
 /* The team of the request's gateway key, from the snapshot the key lives in; NULL when the key
  * has no team, its team is not in the store, or there is no key. */
 const struct store_team *auth_key_team(exchange *x);

@@ -24,7 +24,9 @@
  * (bump_version), so another instance's poll is one indexed read; on PostgreSQL it also
  * NOTIFYs, so a listening instance hears of it at once. Migration 4 adds the rate limits'
  * remaining columns to keys: per day (rpd_limit, tpd_limit) and per model (model_rpm_limit,
- * model_tpm_limit: JSON objects of model → limit).
+ * model_tpm_limit: JSON objects of model → limit). Migration 5 adds a key's default route
+ * (a name the running config resolves per request, so it is not checked against a config here)
+ * and whether it is an admin key.
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -178,6 +180,11 @@ static const migration migrations[] = {
      "ALTER TABLE keys ADD COLUMN model_rpm_limit TEXT NOT NULL DEFAULT '{}';"
      "ALTER TABLE keys ADD COLUMN model_tpm_limit TEXT NOT NULL DEFAULT '{}';",
      NULL},
+    /* 5: a key's own default route (the name of a route or model of the config: it serves the
+     * key's requests whose model names nothing) and its role (admin: the admin API) */
+    {"ALTER TABLE keys ADD COLUMN default_route TEXT;"
+     "ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;",
+     NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -231,6 +238,7 @@ void store_key_clear(store_key *k)
     free(k->team);
     free(k->user);
     free(k->metadata);
+    free(k->default_route);
     for (size_t i = 0; i < k->nmodels; i++)
         free(k->models[i]);
     free(k->models);
@@ -384,7 +392,7 @@ void store_close(store *s)
 static const char key_columns[] =
     "id, digest, hint, alias, enabled, expires_at, models, team_id, user_id, tags, metadata, max_budget, "
     "rpm_limit, tpm_limit, created_at, updated_at, soft_budget, budget_duration, virtual_keys, rpd_limit, "
-    "tpd_limit, model_rpm_limit, model_tpm_limit";
+    "tpd_limit, model_rpm_limit, model_tpm_limit, default_route, admin";
 
 static char *column_text(db_stmt *st, int i)
 {
@@ -494,6 +502,8 @@ static void row_to_key(db_stmt *st, store_key *k)
     k->tpd_limit = db_column_is_null(st, 20) ? STORE_LIMIT_NONE : db_column_int64(st, 20);
     model_limits_read(db_column_text(st, 21), k, false);
     model_limits_read(db_column_text(st, 22), k, true);
+    k->default_route = column_text(st, 23);
+    k->admin = db_column_int64(st, 24) != 0;
 }
 
 /* A budget (negative: none) or a limit (negative: none) as a value or NULL. */
@@ -561,6 +571,8 @@ static void bind_key(db_stmt *st, const store_key *k)
     limits = model_limits_text(k, true);
     db_bind_text(st, 23, limits);
     free(limits);
+    db_bind_text(st, 24, k->default_route);
+    db_bind_int64(st, 25, k->admin);
 }
 
 /* Inside a write's transaction: the version counter the other instances poll, and on
@@ -616,8 +628,8 @@ static db_stmt *prepare(store *s, const char *sql)
 store_result store_key_insert(store *s, const store_key *k)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             key_columns);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO keys (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", key_columns);
     db_stmt *st = prepare(s, sql);
     if (!st) return STORE_ERROR;
     bind_key(st, k);
@@ -631,7 +643,7 @@ store_result store_key_update(store *s, const store_key *k)
                              "metadata = ?11, max_budget = ?12, rpm_limit = ?13, tpm_limit = ?14, "
                              "created_at = ?15, updated_at = ?16, soft_budget = ?17, budget_duration = ?18, "
                              "virtual_keys = ?19, rpd_limit = ?20, tpd_limit = ?21, model_rpm_limit = ?22, "
-                             "model_tpm_limit = ?23 WHERE id = ?1");
+                             "model_tpm_limit = ?23, default_route = ?24, admin = ?25 WHERE id = ?1");
     if (!st) return STORE_ERROR;
     bind_key(st, k);
     return write_one(s, st);

@@ -86,6 +86,11 @@ typedef struct store_key {
     int64_t rpm_limit, tpm_limit, rpd_limit, tpd_limit;
     store_model_limit *model_limits;
     size_t nmodel_limits;
+    /* The route or model of the config (its name, resolved per request) that serves this key's
+     * requests whose model names nothing the config serves, or is absent or "default"; NULL:
+     * none (the config's default_route applies). */
+    char *default_route;
+    bool admin; /* an admin key: the admin API and GET /metrics (pipeline/admin_stage.c) */
     int64_t created_at, updated_at;
 } store_key;
 

@@ -77,6 +77,7 @@ static void on_snapshot_row(const store_key *k, void *ud)
     c->team = arena_copy(&snap->arena, k->team);
     c->user = arena_copy(&snap->arena, k->user);
     c->metadata = arena_copy(&snap->arena, k->metadata);
+    c->default_route = arena_copy(&snap->arena, k->default_route);
     c->models = arena_list(&snap->arena, k->models, k->nmodels);
     c->tags = arena_list(&snap->arena, k->tags, k->ntags);
     if (k->nmodel_limits) {

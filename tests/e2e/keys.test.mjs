@@ -56,6 +56,9 @@ routes:
       - {name: search, provider: oa, model: mock-other}
       - {name: gold, provider: oa, model: mock-embed}
       - {name: others, provider: oa, model: mock-model}
+  - name: cheap
+    strategy: {mode: fallback}
+    targets: [{provider: oa, model: mock-other}]
 auth:
   master_key: ${MASTER}
 ${storeConfig()}`);
@@ -315,15 +318,155 @@ test('LiteLLM\'s /key/generate, /key/info, /key/update, /key/block, /key/delete 
   assert.doesNotMatch(JSON.stringify(missing.body), new RegExp(k.key));
 });
 
-test('the admin API needs the master key', async () => {
+test('the admin API needs the master key or an admin key', async () => {
   const { body } = await admin('POST', '/admin/keys', { key_alias: 'not-admin' });
-  for (const key of ['', 'wrong', body.key]) {
+  for (const [key, code] of [['', 'missing_api_key'], ['wrong', 'invalid_api_key']]) {
     const r = await admin('GET', '/admin/keys', undefined, key);
     assert.equal(r.status, 401, key);
-    assert.match(r.body.error.message, /needs the master key/);
+    assert.equal(r.body.error.code, code);
+    assert.match(r.body.error.message, /needs the master key or an admin key/);
   }
+  // a user key is known but has not the rank: 403
+  const user = await admin('GET', '/admin/keys', undefined, body.key);
+  assert.equal(user.status, 403);
+  assert.equal(user.body.error.code, 'admin_key_required');
   assert.equal((await admin('GET', '/admin/nothing')).status, 404);
   assert.equal((await admin('PUT', '/admin/keys')).status, 405);
+});
+
+test('an admin key made by the master key manages keys and teams, but not admin keys; revoked, it stops', async () => {
+  const made = await admin('POST', '/admin/keys', { key_alias: 'ops', admin: true });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  assert.equal(made.body.admin, true);
+  assert.equal(made.body.user_role, 'proxy_admin');
+  const opsKey = made.body.key;
+  // it manages user keys: create, show, update, disable, delete (aigw's and LiteLLM's spellings)
+  const u = await admin('POST', '/admin/keys', { key_alias: 'made-by-ops', models: ['mock-*'] }, opsKey);
+  assert.equal(u.status, 200, JSON.stringify(u.body));
+  assert.equal(u.body.admin, false);
+  await chat(openai(u.body.key));
+  assert.equal((await admin('PATCH', `/admin/keys/${u.body.id}`, { tags: ['x'] }, opsKey)).body.tags[0], 'x');
+  assert.equal((await admin('GET', '/key/info?key=made-by-ops', undefined, opsKey)).body.info.key_alias, 'made-by-ops');
+  assert.equal((await admin('POST', '/key/block', { key: u.body.key }, opsKey)).body.blocked, true);
+  assert.equal((await admin('GET', '/admin/keys', undefined, opsKey)).status, 200);
+  assert.equal((await admin('POST', '/admin/teams', { team_id: 'ops-team' }, opsKey)).status, 200);
+  assert.equal((await admin('DELETE', '/admin/teams/ops-team', undefined, opsKey)).status, 200);
+  assert.equal((await admin('GET', '/admin/config', undefined, opsKey)).status, 200);
+  assert.equal((await admin('DELETE', `/admin/keys/${u.body.id}`, undefined, opsKey)).body.deleted, true);
+  // …but it cannot mint an admin key, raise a key to admin, or touch an admin key (its own too)
+  for (const [method, path, body] of [
+    ['POST', '/admin/keys', { key_alias: 'ops2', admin: true }],
+    ['POST', '/key/generate', { user_role: 'proxy_admin' }],
+    ['PATCH', '/admin/keys/not-admin', { admin: true }],
+    ['POST', '/key/update', { key: 'not-admin', user_role: 'proxy_admin' }],
+    ['POST', `/admin/keys/${made.body.id}/disable`],
+    ['POST', `/admin/keys/${made.body.id}/rotate`],
+    ['DELETE', `/admin/keys/${made.body.id}`],
+    ['POST', '/key/delete', { keys: [opsKey] }],
+  ]) {
+    const r = await admin(method, path, body, opsKey);
+    assert.equal(r.status, 403, `${method} ${path}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.error.code, 'master_key_required');
+  }
+  assert.equal((await admin('GET', '/admin/keys/ops2')).status, 404);
+  assert.equal((await admin('GET', '/admin/keys/not-admin')).body.admin, false);
+  // nor replace or reload the config
+  assert.equal((await admin('POST', '/admin/config/reload', undefined, opsKey)).status, 403);
+  // `user_role` and `admin` must agree; a bad role is a 400
+  assert.equal((await admin('POST', '/key/generate', { user_role: 'root' })).status, 400);
+  assert.equal((await admin('POST', '/key/generate', { user_role: 'internal_user', admin: true })).status, 400);
+  // the master key may: the CLI shows the role
+  const show = cliGw('show', 'ops');
+  assert.equal(show.status, 0, show.stderr);
+  assert.match(show.stdout, /role:\s+admin/);
+
+  // disabled (revoked), the admin key stops within the poll interval, with the 401 every key gets
+  assert.equal((await admin('POST', `/admin/keys/${made.body.id}/disable`)).body.enabled, false);
+  const started = Date.now();
+  await eventually(async () => (await admin('GET', '/admin/keys', undefined, opsKey)).status === 401, 5000, 'revoked admin key refused');
+  assert.ok(Date.now() - started < 3000, 'within about a second (STORE_POLL_MS), not minutes');
+  const off = await admin('GET', '/admin/keys', undefined, opsKey);
+  assert.equal(off.body.error.code, 'key_disabled');
+  // expired: the same 401 as elsewhere
+  const old = await admin('POST', '/admin/keys', { key_alias: 'ops-old', admin: true, expires_at: 1000000000 });
+  const expired = await admin('GET', '/admin/keys', undefined, old.body.key);
+  assert.equal(expired.status, 401);
+  assert.equal(expired.body.error.code, 'key_expired');
+  await admin('DELETE', `/admin/keys/${made.body.id}`);
+  await admin('DELETE', '/admin/keys/ops-old');
+});
+
+test('a key\'s default route serves a model that is absent, "default" or served nowhere; its globs see that route', async () => {
+  const made = await admin('POST', '/admin/keys', { key_alias: 'with-default', default_route: 'cheap' });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  assert.equal(made.body.default_route, 'cheap');
+  const client = openai(made.body.key);
+  const upstreamModel = async (fn) => {
+    await mock.reset();
+    const r = await fn();
+    const seen = await mock.requests('/v1/chat/completions');
+    assert.equal(seen.length, 1);
+    return [r, JSON.parse(seen[0].body).model];
+  };
+  // "default", a name nothing serves, and no model at all: the key's default route answers
+  for (const model of ['default', 'no-such-model', undefined]) {
+    const [r, sent] = await upstreamModel(() => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] }));
+    assert.match(r.choices[0].message.content, /mock reply/);
+    assert.equal(sent, 'mock-other', `model ${model}`);
+  }
+  const raw = await fetch(`${gw.baseURL}/chat/completions`, { method: 'POST',
+    headers: { authorization: `Bearer ${made.body.key}`, 'content-type': 'application/json' },
+    body: '{ }' });
+  assert.equal(raw.status, 200);
+  assert.match(raw.headers.get('x-aigw-route'), /^cheap\b/);
+  // a model the config serves is served as asked
+  const [, asked] = await upstreamModel(() => chat(client, 'mock-model'));
+  assert.equal(asked, 'mock-model');
+  // the access log names the route that served it
+  await gw.waitLog((l) => l.key_alias === 'with-default' && l.model === 'cheap');
+  // without a default route of its own, "default" is an unknown model (the config has none)
+  const plain = await admin('POST', '/admin/keys', { key_alias: 'no-default' });
+  await assert.rejects(chat(openai(plain.body.key), 'default'), (e) => e.status === 404 && e.code === 'model_not_found');
+  await assert.rejects(openai(plain.body.key).chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] }),
+    (e) => e.status === 400);
+
+  // globs: a default route the key's own models do not allow is refused when written…
+  const refused = await admin('POST', '/admin/keys', { models: ['mock-model'], default_route: 'cheap' });
+  assert.equal(refused.status, 400);
+  assert.match(refused.body.error.message, /'default_route' `cheap` is not among the key's models/);
+  // …and a key limited to some models reaches its default route by any name nothing serves, but
+  // a served model outside its globs is still 403
+  const limited = await admin('POST', '/key/generate', { models: ['cheap'], default_route: 'cheap' });
+  assert.equal(limited.status, 200, JSON.stringify(limited.body));
+  const [, via] = await upstreamModel(() => chat(openai(limited.body.key), 'gpt-unknown'));
+  assert.equal(via, 'mock-other');
+  await assert.rejects(chat(openai(limited.body.key), 'mock-model'), (e) => e.status === 403 && e.code === 'model_not_allowed');
+  // its team's globs apply to the default route too
+  await admin('POST', '/admin/teams', { team_id: 'no-cheap', models: ['mock-model'] });
+  await admin('PATCH', `/admin/keys/${made.body.id}`, { team_id: 'no-cheap' });
+  await eventually(async () => {
+    try { await chat(client, 'default'); return false; } catch (e) { return e.status === 403 && /`cheap`/.test(e.error.message); }
+  }, 5000, 'the team\'s globs refuse the default route');
+  await admin('PATCH', `/admin/keys/${made.body.id}`, { team_id: null });
+
+  // LiteLLM's /key/update sets and clears it; a name the config does not serve is a 404 naming it
+  assert.equal((await admin('POST', '/key/update', { key: made.body.key, default_route: 'gone' })).body.default_route, 'gone');
+  await eventually(async () => {
+    try { await chat(client, 'default'); return false; } catch (e) { return e.status === 404 && /default route `gone`/.test(e.error.message); }
+  }, 5000, 'a default route the config lacks');
+  assert.equal((await admin('POST', '/key/update', { key: made.body.key, default_route: null })).body.default_route, null);
+  await eventually(async () => {
+    try { await chat(client, 'default'); return false; } catch (e) { return e.status === 404 && e.code === 'model_not_found'; }
+  }, 5000, 'no default route');
+  // a request config names its own targets: the key's default route does not apply
+  const cfgd = await admin('POST', '/admin/keys', { default_route: 'cheap' });
+  const noModel = await fetch(`${gw.baseURL}/chat/completions`, { method: 'POST',
+    headers: { authorization: `Bearer ${cfgd.body.key}`, 'x-aigw-config': '{"provider":"oa"}' }, body: '{"messages":[]}' });
+  assert.equal(noModel.status, 400);
+  // the CLI sets it
+  const c = cli('create', '--alias', 'cli-default', '--default-route', 'cheap', '--direct');
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /default:\s+cheap/);
 });
 
 test('the OpenAPI document lists what the server answers, and each operation it lists answers', async () => {
@@ -480,15 +623,20 @@ test('the running config through the admin API: read with its secrets masked, re
   const outcome = await applied.json();
   assert.equal(applied.status, 200, JSON.stringify(outcome));
   assert.equal(outcome.reloaded, true);
-  assert.match(outcome.message, /config reloaded from .*\(2 providers, 5 models, 1 route\)/);
+  assert.match(outcome.message, /config reloaded from .*\(2 providers, 5 models, 2 routes\)/);
   assert.equal(readFileSync(gw.file, 'utf8'), added);
   await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return true; } catch { return false; } }, 5000, 'the added model served');
   assert.equal((await admin('GET', '/admin/config')).body.source.includes('mock-added'), true);
 
-  // the file edited by hand, then reloaded through the API; a gateway key may not
+  // the file edited by hand, then reloaded through the API; a user key may not (403: known, not
+  // an admin key), nor may an admin key (only the master key changes the config)
   writeFileSync(gw.file, original);
   const { body: k } = await admin('POST', '/admin/keys', { key_alias: 'config-probe' });
-  assert.equal((await admin('POST', '/admin/config/reload', undefined, k.key)).status, 401);
+  assert.equal((await admin('POST', '/admin/config/reload', undefined, k.key)).status, 403);
+  const { body: ak } = await admin('POST', '/admin/keys', { key_alias: 'config-admin', admin: true });
+  const byAdmin = await admin('PUT', '/admin/config', { source: original }, ak.key);
+  assert.equal(byAdmin.status, 403);
+  assert.equal(byAdmin.body.error.code, 'master_key_required');
   const reloaded = await admin('POST', '/admin/config/reload');
   assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
   await eventually(async () => { try { await chat(openai(MASTER), 'mock-added'); return false; } catch (e) { return e.status === 404; } }, 5000, 'the model gone again');

@@ -3,7 +3,8 @@
 // after). A known set of requests is made with the official OpenAI and Anthropic SDKs; then
 // Prometheus's HTTP API is asked for the series and must hold exactly their counts, tokens and
 // histogram counts. Also: models a client invents add no series (they are all "other"), and
-// with auth on the endpoint needs the master key — Prometheus scrapes it with that key. Every
+// with auth on the endpoint needs the master key or an admin key — Prometheus scrapes it with the
+// master key. Refusals (auth, models, budgets, rate limits) are counted by reason and key. Every
 // response says where its time went: x-aigw-overhead-us and Server-Timing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,6 +155,62 @@ test('with auth on, /metrics needs the master key', async () => {
   assert.match(ok.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
   // Prometheus itself scraped with it: its target is up
   await eventually(async () => (await query('up{job="aigw"}'))[0]?.value === 1, 30000, 'Prometheus\'s target up');
+});
+
+test('refusals are counted by reason and key (aigw_rejections_total); an admin key may scrape', async () => {
+  const make = async (body) => {
+    const r = await fetch(`${gw.url}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${MASTER}` }, body: JSON.stringify(body) });
+    assert.equal(r.status, 200);
+    return r.json();
+  };
+  const limited = await make({ key_alias: 'rej-rpd', rpd_limit: 2 });
+  const broke = await make({ key_alias: 'rej-budget', max_budget: 0 });
+  const narrow = await make({ key_alias: 'rej-model', models: ['mock-model'] });
+  const off = await make({ key_alias: 'rej-off', enabled: false });
+  const ops = await make({ key_alias: 'rej-admin', admin: true });
+  const scrape = async (auth = MASTER) => {
+    const r = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${auth}` } });
+    assert.equal(r.status, 200);
+    const counts = {};
+    for (const m of (await r.text()).matchAll(/^aigw_rejections_total\{reason="([a-z_]+)",key="([^"]*)"\} (\d+)$/gm))
+      counts[`${m[1]} ${m[2]}`] = Number(m[3]);
+    return counts;
+  };
+  const before = await scrape();
+  const ask = (apiKey, model = 'mock-model') => new OpenAI({ apiKey, baseURL: gw.baseURL, maxRetries: 0 })
+    .chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+  await ask(limited.key);
+  await ask(limited.key);
+  for (let i = 0; i < 2; i++) await assert.rejects(ask(limited.key), (e) => e.status === 429 && e.code === 'rate_limit_exceeded');
+  await assert.rejects(ask(broke.key), (e) => e.status === 429 && e.code === 'budget_exceeded');
+  await assert.rejects(ask(narrow.key, 'claude-mock'), (e) => e.status === 403 && e.code === 'model_not_allowed');
+  await assert.rejects(ask(off.key), (e) => e.status === 401 && e.code === 'key_disabled');
+  for (let i = 0; i < 2; i++) await assert.rejects(ask(`aigw-invented-${i}`), (e) => e.status === 401);
+  assert.equal((await fetch(`${gw.baseURL}/chat/completions`, { method: 'POST', body: '{}' })).status, 401);
+  assert.equal((await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${narrow.key}` } })).status, 403);
+  const want = {
+    [`rate_limit_requests ${limited.id}`]: 2,
+    [`budget ${broke.id}`]: 1,
+    [`forbidden_model ${narrow.id}`]: 1,
+    [`auth_disabled ${off.id}`]: 1,
+    ['auth_invalid ']: 2,
+    ['auth_missing ']: 1,
+    [`forbidden_admin ${narrow.id}`]: 1,
+  };
+  let delta;
+  await eventually(async () => {
+    const now = await scrape(ops.key); // an admin key may scrape
+    delta = {};
+    for (const [k, v] of Object.entries(now)) if (v !== (before[k] ?? 0)) delta[k] = v - (before[k] ?? 0);
+    return JSON.stringify(Object.keys(delta).sort().map((k) => [k, delta[k]])) ===
+      JSON.stringify(Object.keys(want).sort().map((k) => [k, want[k]]));
+  }, 5000, 'the rejections counted').catch((e) => { throw new Error(`${e.message}: ${JSON.stringify(delta)}`); });
+  // the invented keys made no series of their own
+  const text = await (await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${MASTER}` } })).text();
+  assert.doesNotMatch(text, /invented/);
+  // …and Prometheus holds them
+  await eventually(async () => (await query(`aigw_rejections_total{job="aigw",reason="budget",key="${broke.id}"}`))[0]?.value === 1,
+    30000, 'Prometheus\'s rejection series');
 });
 
 test('every response says where its time went: x-aigw-overhead-us and Server-Timing', async () => {

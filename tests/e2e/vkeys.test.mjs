@@ -241,8 +241,17 @@ test('the admin API: list, show, bad input, conflicts, delete; never a secret', 
   }
   assert.equal((await admin('POST', '/admin/virtual-keys/prod-openai/rotate', {})).status, 400);
   assert.equal((await admin('PATCH', '/admin/virtual-keys/prod-openai', { name: 'renamed' })).status, 400);
-  // gateway keys cannot use the admin API
-  assert.equal((await admin('GET', '/admin/virtual-keys', undefined, gatewayKey)).status, 401);
+  // a gateway key that is not an admin key cannot use the admin API
+  const refused = await admin('GET', '/admin/virtual-keys', undefined, gatewayKey);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.code, 'admin_key_required');
+  // an admin key manages virtual keys: stores, rotates and deletes one (never seeing a secret)
+  const ops = (await admin('POST', '/admin/keys', { key_alias: 'vkeys-ops', admin: true })).body.key;
+  const byOps = await admin('POST', '/admin/virtual-keys', { name: 'ops-made', provider: 'openai', secret: 'sk-ops-0123456789' }, ops);
+  assert.equal(byOps.status, 200, JSON.stringify(byOps.body));
+  assert.equal((await admin('POST', '/admin/virtual-keys/ops-made/rotate', { secret: 'sk-ops-9876543210' }, ops)).body.version, 2);
+  assert.doesNotMatch(JSON.stringify((await admin('GET', '/admin/virtual-keys', undefined, ops)).body), /sk-ops/);
+  assert.equal((await admin('DELETE', '/admin/virtual-keys/ops-made', undefined, ops)).status, 200);
   // a temporary one, deleted: requests through it then fail
   await admin('POST', '/admin/virtual-keys', { name: 'temp', provider: 'openai', base_url: `${base}/v1`, secret: 'sk-temp-0123456789' });
   const del = await admin('DELETE', '/admin/virtual-keys/temp');

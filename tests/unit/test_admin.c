@@ -63,6 +63,23 @@ static json_t *call(int method, const char *path, const char *body, int want_sta
     return j;
 }
 
+/* call() as an admin key (not the master key) asks. */
+static int call_as_admin_key(int method, const char *path, const char *body)
+{
+    admin_request req = {.method = method,
+                         .path = path,
+                         .query = "",
+                         .body = body,
+                         .body_len = body ? strlen(body) : 0,
+                         .admin_key = true};
+    admin_reply r;
+    admin_handle(st, &secret, &req, &r);
+    int status = r.status;
+    if (status == 403) assert_non_null(strstr(r.body, "master_key_required"));
+    admin_reply_free(&r);
+    return status;
+}
+
 static const char *method_name(int m)
 {
     switch (m) {
@@ -321,12 +338,48 @@ static void test_config_redact(void **state)
     free(big);
 }
 
+/* A key's default route and role: stored and shown; the default route bounded by the key's
+ * globs; an admin key's writes to admin keys refused, its others allowed. */
+static void test_default_route_and_admin_keys(void **state)
+{
+    json_t *k =
+        call(HTTP_POST, "/key/generate",
+             "{\"key_alias\":\"ops\",\"user_role\":\"proxy_admin\",\"default_route\":\"cheap\"}", 200);
+    assert_true(json_is_true(json_object_get(k, "admin")));
+    assert_string_equal(json_string_value(json_object_get(k, "default_route")), "cheap");
+    json_decref(k);
+    k = call(HTTP_GET, "/admin/keys/ops", NULL, 200); /* read back from the store */
+    assert_true(json_is_true(json_object_get(k, "admin")));
+    assert_string_equal(json_string_value(json_object_get(k, "user_role")), "proxy_admin");
+    assert_string_equal(json_string_value(json_object_get(k, "default_route")), "cheap");
+    json_decref(k);
+    json_decref(call(HTTP_POST, "/admin/keys", "{\"models\":[\"gpt-*\"],\"default_route\":\"cheap\"}", 400));
+    json_decref(call(HTTP_POST, "/admin/keys", "{\"models\":[\"gpt-*\"],\"default_route\":\"gpt-4o\"}", 200));
+    json_decref(call(HTTP_POST, "/admin/keys", "{\"admin\":\"yes\"}", 400));
+    json_decref(call(HTTP_PATCH, "/admin/keys/ops", "{\"default_route\":null}", 200));
+    k = call(HTTP_GET, "/admin/keys/ops", NULL, 200);
+    assert_true(json_is_null(json_object_get(k, "default_route")));
+    json_decref(k);
+
+    assert_int_equal(call_as_admin_key(HTTP_POST, "/admin/keys", "{\"key_alias\":\"u\"}"), 200);
+    assert_int_equal(call_as_admin_key(HTTP_PATCH, "/admin/keys/u", "{\"tags\":[\"t\"]}"), 200);
+    assert_int_equal(call_as_admin_key(HTTP_POST, "/admin/keys", "{\"admin\":true}"), 403);
+    assert_int_equal(call_as_admin_key(HTTP_PATCH, "/admin/keys/u", "{\"admin\":true}"), 403);
+    assert_int_equal(call_as_admin_key(HTTP_POST, "/admin/keys/ops/disable", NULL), 403);
+    assert_int_equal(call_as_admin_key(HTTP_DELETE, "/admin/keys/ops", NULL), 403);
+    assert_int_equal(call_as_admin_key(HTTP_POST, "/key/delete", "{\"key_aliases\":[\"u\",\"ops\"]}"), 403);
+    k = call(HTTP_GET, "/admin/keys/u", NULL, 200); /* the refused delete removed neither */
+    json_decref(k);
+    assert_int_equal(call_as_admin_key(HTTP_DELETE, "/admin/keys/u", NULL), 200);
+    json_decref(call(HTTP_POST, "/admin/keys/ops/disable", NULL, 200)); /* the master key may */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openapi_matches_routes), cmocka_unit_test(test_fields),
         cmocka_unit_test(test_virtual_keys),           cmocka_unit_test(test_budgets_and_teams),
-        cmocka_unit_test(test_config_redact),
+        cmocka_unit_test(test_config_redact),          cmocka_unit_test(test_default_route_and_admin_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
