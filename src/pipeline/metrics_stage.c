@@ -132,9 +132,16 @@ void answer_metrics(exchange *x)
                     "GET /metrics needs the master key while auth is on");
         return;
     }
+    reqlog_stage_stats rl;
+    bool reqlog_on = reqlog_stage_counts(&rl);
     metrics_gauges g = {
         .open_connections = server_open_connections(pipeline_server(x->pw)),
         .log_dropped = accesslog_stage_dropped(),
+        .reqlog_on = reqlog_on,
+        .reqlog_queued = rl.queued,
+        .reqlog_dropped_full = rl.dropped_full,
+        .reqlog_dropped_store = rl.dropped_store,
+        .reqlog_written = rl.written,
         .version = AIGW_VERSION,
     };
     buf out;
