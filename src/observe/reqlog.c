@@ -117,6 +117,15 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         trace[32] = '\0';
     }
     attempts_json(r, scratch);
+    /* an upstream's error passed through has no note of aigw's: say which provider answered what,
+     * so the error filter finds it too */
+    const char *error_class = reqlog_error_class(r);
+    char said[320];
+    const char *error = r->error;
+    if (!error && error_class && r->provider) {
+        snprintf(said, sizeof said, "provider %.128s answered %d (%s)", r->provider, r->status, error_class);
+        error = said;
+    }
     const char *src[NSTRINGS] = {
         [S_ID] = r->request_id,
         [S_TRACE] = r->any_trace_id ? trace : NULL,
@@ -129,7 +138,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         [S_PROVIDER] = r->provider,
         [S_MODEL] = r->model,
         [S_UPSTREAM] = r->upstream_model,
-        [S_ERROR] = r->error,
+        [S_ERROR] = error,
         [S_ATTEMPTS] = scratch->data,
         [S_BODY] =
             body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL,
@@ -177,7 +186,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         .model = dst[S_MODEL],
         .upstream_model = dst[S_UPSTREAM],
         .status = r->status,
-        .error_class = reqlog_error_class(r), /* a static string */
+        .error_class = error_class, /* a static string */
         .error = dst[S_ERROR],
         .stream = r->stream,
         .prompt_tokens = u->prompt,

@@ -664,20 +664,20 @@ static void pipeline_on_done(http_request *req)
             n++;
         record_attempt *list = arena_alloc(x->arena, (n ? n : 1) * sizeof *list);
         n = 0;
-        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
-            list[n++] = (record_attempt){.role = !n         ? "first"
-                                                 : l->hedge ? "hedge"
-                                                 : l->retry ? "retry"
-                                                            : "fallback",
-                                         .provider = l->provider,
-                                         .model = l->model,
-                                         .path = l->path,
-                                         .outcome = outcome_names[l->result],
-                                         .note = l->why,
-                                         .status = l->status,
-                                         .ms = l->ms,
-                                         .wait_ms = l->wait_ms,
-                                         .skipped = l->result == ATTEMPT_SKIPPED};
+        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next, n++)
+            list[n] = (record_attempt){.role = n == 0     ? "first"
+                                               : l->hedge ? "hedge"
+                                               : l->retry ? "retry"
+                                                          : "fallback",
+                                       .provider = l->provider,
+                                       .model = l->model,
+                                       .path = l->path,
+                                       .outcome = outcome_names[l->result],
+                                       .note = l->why,
+                                       .status = l->status,
+                                       .ms = l->ms,
+                                       .wait_ms = l->wait_ms,
+                                       .skipped = l->result == ATTEMPT_SKIPPED};
         r.attempts = list;
         r.nattempts = n;
     }
