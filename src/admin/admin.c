@@ -1184,6 +1184,11 @@ static void op_vkey_delete(op_ctx *c)
     store_vkey_clear(&v);
 }
 
+static void op_logs(op_ctx *c)
+{
+    admin__logs(c->s, c->req, c->id, c->out); /* admin_logs.c */
+}
+
 static void op_openapi(op_ctx *c)
 {
     c->out->status = 200;
@@ -1212,6 +1217,9 @@ static const admin_route routes[] = {
     {HTTP_PATCH, "/admin/teams/{id}", admin__op_team_update},
     {HTTP_DELETE, "/admin/teams/{id}", admin__op_team_delete},
     {HTTP_GET, "/admin/spend", op_spend},
+    {HTTP_GET, "/admin/logs", op_logs},
+    {HTTP_GET, "/admin/logs/aggregate", op_logs}, /* before {id}: it would match */
+    {HTTP_GET, "/admin/logs/{id}", op_logs},
     {HTTP_POST, "/admin/virtual-keys", op_vkey_create},
     {HTTP_GET, "/admin/virtual-keys", op_vkey_list},
     {HTTP_GET, "/admin/virtual-keys/{id}", op_vkey_show},

@@ -57,6 +57,10 @@ bool admin_route_exists(int method, const char *path, bool *path_known);
 void admin_handle(store *s, const access_secret *secret, const admin_request *req, admin_reply *out);
 void admin_reply_free(admin_reply *r);
 
+/* Inside src/admin: the request log's operations (admin_logs.c) — GET /admin/logs,
+ * /admin/logs/aggregate and /admin/logs/{id} (id: that segment, decoded). */
+void admin__logs(store *s, const admin_request *req, const char *id, admin_reply *out);
+
 /* The operations, for the OpenAPI document's test: method and path pattern ({id} is one
  * segment), i < admin_nroutes. */
 size_t admin_nroutes(void);

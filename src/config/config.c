@@ -176,6 +176,7 @@ static const field top_table[] = {
     {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
     {"log_format", FIELD_CUSTOM, CFG(log_json), 0, 0, NULL, parse_log_format},
     {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
+    {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1195,6 +1196,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->drain_timeout_ms = 30000;
     cfg->access_log = xstrdup("stdout");
     config_routing_defaults(&cfg->routing);
+    config__request_log_defaults(&cfg->request_log);
     arena_init(&cfg->arena, 16 * 1024);
 
     /* The text is kept (cfg->source): the admin API shows the config that runs, not the file as
@@ -1341,6 +1343,7 @@ void config_free(aigw_config *cfg)
     free(cfg->alerts.rules);
     free(cfg->alerts.webhook_url);
     config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
+    config__request_log_free(&cfg->request_log);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);
     config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);

@@ -211,6 +211,28 @@ typedef struct alerts_config {
     uint32_t min_interval_ms, timeout_ms;
 } alerts_config;
 
+/* `request_log:` — every request kept in the store, queryable through the admin API
+ * (store/request_log.h, pipeline/reqlog_stage.c; docs/observability.md). Parsed by
+ * config_request_log.c. */
+typedef enum request_log_mode {
+    REQUEST_LOG_UNSET, /* not written: on when `auth:` gives a store, else off */
+    REQUEST_LOG_OFF,
+    REQUEST_LOG_ON,
+} request_log_mode;
+
+typedef struct request_log_settings {
+    request_log_mode mode;
+    long long retention_ms; /* `retention:` rows older are deleted (default 7d); 0: kept */
+    long long max_rows;     /* `max_rows:` the oldest past this are deleted (default 1,000,000); 0: none */
+    uint32_t trim_every_ms; /* `trim_every:` how often retention runs (default 1m) */
+    int queue_max;          /* `queue:` per worker, requests waiting for the store's thread (10,000) */
+    bool bodies;            /* `bodies: on`: the client's request body is kept (default off) */
+    size_t body_max_bytes;  /* `body_max:` a longer body is not kept (default 64k) */
+    char **redact;          /* `redact:` JSON member names whose values a kept body hides */
+    size_t nredact;
+    int line;
+} request_log_settings;
+
 #define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
 
 typedef struct aigw_config {
@@ -239,10 +261,11 @@ typedef struct aigw_config {
     size_t nroute_sources;
     char *default_route_name; /* `default_route:` as written, or NULL */
     int default_route_line;
-    auth_settings auth;       /* `auth:` */
-    tracing_settings tracing; /* `tracing:` */
-    alerts_config alerts;     /* `alerts:` */
-    bool log_json;            /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
+    auth_settings auth;               /* `auth:` */
+    tracing_settings tracing;         /* `tracing:` */
+    alerts_config alerts;             /* `alerts:` */
+    request_log_settings request_log; /* `request_log:` */
+    bool log_json; /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */
     struct routing_state *health;                 /* breakers, budgets, latency: shared by the workers */

@@ -98,6 +98,13 @@ bool config__parse_string_list(loader *ld, yaml_node_t *node, const char *key, c
  * is recorded and the walk goes on with the next; returns false when any was found. */
 bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base);
 
+/* `request_log:` (config_request_log.c): the top table's parser (target: the config's
+ * request_log_settings), the defaults set before the file is read, and what it frees. */
+struct request_log_settings;
+bool config__parse_request_log(loader *ld, yaml_node_t *node, void *target);
+void config__request_log_defaults(struct request_log_settings *r);
+void config__request_log_free(struct request_log_settings *r);
+
 /* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
  * sorted by line (the file's order; equal lines in the order found), at most
  * CONFIG_ERRORS_SHOWN and as many whole lines as fit, then "and N more mistakes" for the rest. */

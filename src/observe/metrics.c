@@ -544,6 +544,21 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     metrics_family(out, "aigw_access_log_dropped_total", "counter",
                    "Access-log lines dropped because the writer's queue was full.");
     buf_printf(out, "aigw_access_log_dropped_total %llu\n", (unsigned long long)g->log_dropped);
+    if (g->reqlog_on) {
+        metrics_family(
+            out, "aigw_request_log_dropped_total", "counter",
+            "Requests left out of the request log: a queue was full, or the store refused the batch.");
+        buf_printf(out, "aigw_request_log_dropped_total{reason=\"queue_full\"} %llu\n",
+                   (unsigned long long)g->reqlog_dropped_full);
+        buf_printf(out, "aigw_request_log_dropped_total{reason=\"store_error\"} %llu\n",
+                   (unsigned long long)g->reqlog_dropped_store);
+        metrics_family(out, "aigw_request_log_queued", "gauge",
+                       "Requests waiting to be written to the request log.");
+        buf_printf(out, "aigw_request_log_queued %llu\n", (unsigned long long)g->reqlog_queued);
+        metrics_family(out, "aigw_request_log_written_total", "counter",
+                       "Requests written to the request log.");
+        buf_printf(out, "aigw_request_log_written_total %llu\n", (unsigned long long)g->reqlog_written);
+    }
     metrics_family(out, "aigw_build_info", "gauge", "The running build.");
     buf_append_str(out, "aigw_build_info{version=\"");
     metrics_append_escaped(out, g->version ? g->version : "");

@@ -54,6 +54,9 @@ void metrics_reject(metrics_shard *s, record_rejection reason, const char *key);
 typedef struct metrics_gauges {
     long open_connections;
     uint64_t log_dropped;
+    /* the request log (pipeline/reqlog_stage.c); its series only when reqlog_on */
+    bool reqlog_on;
+    uint64_t reqlog_queued, reqlog_dropped_full, reqlog_dropped_store, reqlog_written;
     const char *version;
 } metrics_gauges;
 

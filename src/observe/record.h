@@ -18,6 +18,7 @@ typedef struct record_attempt {
     const char
         *outcome;     /* "ok", "error_status", "timeout", "connect_error", "broken", "skipped", "cancelled" */
     const char *note; /* why it was skipped or not retried, or NULL */
+    const char *role; /* "first", "retry" (the same target again), "fallback", "hedge" */
     int status;       /* 0: none */
     double ms, wait_ms;
     bool skipped;
@@ -102,6 +103,12 @@ typedef struct exchange_record {
     size_t ncalls;
     const record_phase *phases; /* the phases that did work, in order */
     size_t nphases;
+    /* the trace the request belongs to whether or not its spans are recorded (the client's
+     * traceparent, or aigw's own with `tracing:`): 16 bytes, NULL when none */
+    const uint8_t *any_trace_id;
+    int64_t overhead_us; /* aigw's own time before the response's head (x-aigw-overhead-us); -1: no head */
+    const char *request_body; /* the client's body as received (not NUL-terminated) */
+    size_t request_body_len;
 } exchange_record;
 
 #endif

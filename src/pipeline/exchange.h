@@ -153,6 +153,8 @@ typedef struct exchange {
     const char *head_lines, *kept_head; /* exchange_set_head's and exchange_keep_head's, arena */
     size_t head_len, kept_head_len;
     const char *error_note; /* why the request failed, for the log */
+    uint64_t overhead_ns;   /* aigw's own share before the response's head (add_timing_head) */
+    bool overhead_known;    /* … set: a head was sent */
     bool responded;         /* a response has begun: no stage may start another */
     bool aborted;           /* the client left */
 

@@ -275,12 +275,19 @@ stage_result answer_metrics(exchange *x)
                     "GET /metrics needs the master key or an admin key while auth is on");
         return STAGE_DONE;
     }
+    reqlog_stage_stats rl;
+    bool reqlog_on = reqlog_stage_counts(&rl);
     scrape_job *job = xcalloc(1, sizeof *job);
     job->work.data = job;
     job->config = config_retain(x->config);
     job->gauges = (metrics_gauges){
         .open_connections = server_open_connections(pipeline_server(x->pw)),
         .log_dropped = accesslog_stage_dropped(),
+        .reqlog_on = reqlog_on,
+        .reqlog_queued = rl.queued,
+        .reqlog_dropped_full = rl.dropped_full,
+        .reqlog_dropped_store = rl.dropped_store,
+        .reqlog_written = rl.written,
         .version = AIGW_VERSION,
     };
     buf_init(&job->out, (size_t)64 << 20);

@@ -64,6 +64,7 @@ static const stage *const stages[] = {
     &stage_execute,
     TEST_STAGE_FILTER       /* RECORD */
     &stage_accesslog,
+    &stage_reqlog,
     &stage_metrics,
 };
 // clang-format on
@@ -427,6 +428,8 @@ static void add_timing_head(exchange *x)
             waited += (uint64_t)(l->wait_ms * 1e6);
     uint64_t total = now > req->start_ns ? now - req->start_ns : 0;
     uint64_t overhead = total > upstream + waited ? total - upstream - waited : 0;
+    x->overhead_ns = overhead;
+    x->overhead_known = true;
     /* written by hand: snprintf's %f cost more than the rest of this function together */
     char *h = arena_alloc(x->arena, req->head_extra_len + 128);
     if (req->head_extra_len) memcpy(h, req->head_extra, req->head_extra_len);
@@ -583,6 +586,10 @@ static void pipeline_on_done(http_request *req)
         .error = x->error_note,
         .soft_budget_exceeded = x->budget_note,
         .rejection = x->rejection,
+        .any_trace_id = x->trace.propagate ? x->trace.trace_id : NULL,
+        .overhead_us = x->overhead_known ? (int64_t)(x->overhead_ns / 1000) : -1,
+        .request_body = req->body.data,
+        .request_body_len = req->body.len,
     };
     if (x->key) {
         r.key_id = x->key->id;
@@ -645,16 +652,20 @@ static void pipeline_on_done(http_request *req)
             n++;
         record_attempt *list = arena_alloc(x->arena, (n ? n : 1) * sizeof *list);
         n = 0;
-        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
-            list[n++] = (record_attempt){.provider = l->provider,
-                                         .model = l->model,
-                                         .path = l->path,
-                                         .outcome = outcome_names[l->result],
-                                         .note = l->why,
-                                         .status = l->status,
-                                         .ms = l->ms,
-                                         .wait_ms = l->wait_ms,
-                                         .skipped = l->result == ATTEMPT_SKIPPED};
+        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next, n++)
+            list[n] = (record_attempt){.role = n == 0     ? "first"
+                                               : l->hedge ? "hedge"
+                                               : l->retry ? "retry"
+                                                          : "fallback",
+                                       .provider = l->provider,
+                                       .model = l->model,
+                                       .path = l->path,
+                                       .outcome = outcome_names[l->result],
+                                       .note = l->why,
+                                       .status = l->status,
+                                       .ms = l->ms,
+                                       .wait_ms = l->wait_ms,
+                                       .skipped = l->result == ATTEMPT_SKIPPED};
         r.attempts = list;
         r.nattempts = n;
     }

@@ -3,8 +3,8 @@
  * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
  * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
  * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), execute.c (EXECUTE),
- * record.c (the access log, an observer), metrics_stage.c (Prometheus metrics, an observer,
- * and GET /metrics). */
+ * record.c (the access log, an observer), reqlog_stage.c (the request log in the store, an
+ * observer), metrics_stage.c (Prometheus metrics, an observer, and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
@@ -26,6 +26,16 @@ extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage
 extern const stage stage_key_route;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
+/* reqlog_stage.c: the request log (an observer, with the store); its counters for GET /metrics
+ * (false, all zero, when the log is off) */
+extern const stage stage_reqlog;
+typedef struct reqlog_stage_stats {
+    uint64_t queued;        /* waiting for the store's thread, every worker's */
+    uint64_t dropped_full;  /* left out: a queue was full */
+    uint64_t dropped_store; /* left out: the database refused the batch */
+    uint64_t written;
+} reqlog_stage_stats;
+bool reqlog_stage_counts(reqlog_stage_stats *out);
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

@@ -282,6 +282,8 @@ struct route_attempt_log {
     int status;
     double ms, wait_ms;
     const char *why; /* skipped or not retried: why */
+    bool retry;      /* a retry of the target before (after its backoff) */
+    bool hedge;      /* started while the attempt before still ran (a hedge) */
     route_attempt_log *next;
 };
 

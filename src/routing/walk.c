@@ -451,6 +451,8 @@ bool route_begin(route_walk *w, const route_target *t)
     walk_slot *c = &w->cur;
     route_attempt_log *l = log_add(w, t->leaf, t->path);
     l->wait_ms = t->wait_ms;
+    l->retry = t->retry;
+    l->hedge = c->hedged; /* route_hedge_next marked the slot it made */
     c->log = l;
     c->tries++;
     c->begun = health_begin(c->health, now_ms(), t->retry || c->repeat, &c->probe);

@@ -26,7 +26,8 @@
  * remaining columns to keys: per day (rpd_limit, tpd_limit) and per model (model_rpm_limit,
  * model_tpm_limit: JSON objects of model → limit). Migration 5 adds a key's default route
  * (a name the running config resolves per request, so it is not checked against a config here)
- * and whether it is an admin key.
+ * and whether it is an admin key. Migration 6 adds the request log (request_log.h; its
+ * operations are store_reqlog.c's).
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -59,6 +60,43 @@ struct store {
     vault_key vault;
     char error[512];
 };
+
+/* Migration 5's columns, the same in both dialects. */
+#define REQUEST_LOG_COLUMNS                                                                                  \
+    "  ts_us BIGINT NOT NULL,"                                                                               \
+    "  request_id TEXT NOT NULL,"                                                                            \
+    "  trace_id TEXT,"                                                                                       \
+    "  key_id TEXT,"                                                                                         \
+    "  key_alias TEXT,"                                                                                      \
+    "  team_id TEXT,"                                                                                        \
+    "  method TEXT NOT NULL,"                                                                                \
+    "  path TEXT NOT NULL,"                                                                                  \
+    "  route TEXT,"                                                                                          \
+    "  provider TEXT,"                                                                                       \
+    "  model TEXT,"                                                                                          \
+    "  upstream_model TEXT,"                                                                                 \
+    "  status INTEGER NOT NULL,"                                                                             \
+    "  error_class TEXT,"                                                                                    \
+    "  error TEXT,"                                                                                          \
+    "  stream INTEGER NOT NULL,"                                                                             \
+    "  prompt_tokens BIGINT NOT NULL,"                                                                       \
+    "  completion_tokens BIGINT NOT NULL,"                                                                   \
+    "  cached_tokens BIGINT NOT NULL,"                                                                       \
+    "  cache_write_tokens BIGINT NOT NULL,"                                                                  \
+    "  reasoning_tokens BIGINT NOT NULL,"                                                                    \
+    "  cost_usd DOUBLE PRECISION,"                                                                           \
+    "  cache TEXT,"                                                                                          \
+    "  retries INTEGER NOT NULL,"                                                                            \
+    "  fallbacks INTEGER NOT NULL,"                                                                          \
+    "  ttfb_us BIGINT,"                                                                                      \
+    "  total_us BIGINT NOT NULL,"                                                                            \
+    "  overhead_us BIGINT,"                                                                                  \
+    "  attempts TEXT NOT NULL DEFAULT '[]',"                                                                 \
+    "  request_body TEXT"
+#define REQUEST_LOG_INDEXES                                                                                  \
+    "CREATE INDEX request_log_time ON request_log (ts_us, seq);"                                             \
+    "CREATE INDEX request_log_request ON request_log (request_id);"                                          \
+    "CREATE INDEX request_log_key ON request_log (key_id, ts_us);"
 
 typedef struct migration {
     const char *sql;
@@ -185,6 +223,11 @@ static const migration migrations[] = {
     {"ALTER TABLE keys ADD COLUMN default_route TEXT;"
      "ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;",
      NULL},
+    /* 6: the request log (store_reqlog.c, request_log.h): one row per request, attempts as JSON;
+     * seq is the row's number in both dialects (the tiebreaker of the newest-first order) */
+    {"CREATE TABLE request_log (seq INTEGER PRIMARY KEY AUTOINCREMENT," REQUEST_LOG_COLUMNS
+     ");" REQUEST_LOG_INDEXES,
+     "CREATE TABLE request_log (seq BIGSERIAL PRIMARY KEY," REQUEST_LOG_COLUMNS ");" REQUEST_LOG_INDEXES},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -205,6 +248,25 @@ static store_result set_error(store *s, const char *fmt, ...)
 static store_result db_failed(store *s)
 {
     return set_error(s, "%s", db_error(s->db));
+}
+
+struct db *store__db(store *s)
+{
+    return s->db;
+}
+
+store_result store__db_failed(store *s)
+{
+    return db_failed(s);
+}
+
+store_result store__fail(store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->error, sizeof s->error, fmt, ap);
+    va_end(ap);
+    return STORE_ERROR;
 }
 
 const char *store_error(store *s)

@@ -231,6 +231,12 @@ store_result store_spend_query(store *s, const char *by, int64_t from, int64_t t
 
 /* Inside src/store: the counter every spend write bumps (meta.spend_version). */
 store_result store__spend_version(store *s, uint64_t *version);
+/* Inside src/store: the store's connection and its message, for the operations written in the
+ * module's other files (store_reqlog.c). store__db_failed takes the driver's last message as the
+ * store's; both return STORE_ERROR. */
+struct db *store__db(store *s);
+store_result store__db_failed(store *s);
+store_result store__fail(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Inside src/store: every budget's row, for the spend snapshot. */
 store_result store__budget_spend_each(
     store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);

@@ -84,9 +84,9 @@ const becomes = (gw, key, want, ms = SHARED_WITHIN_MS) =>
   eventually(async () => (await outcome(gw, key)) === want, ms, `${want} on the other instance`);
 
 test('two instances started together migrated the empty database once', () => {
-  // one row at the newest version (4: the spend slice's tables, virtual keys, then the limits'
-  // key columns), each counter once
-  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 5');
+  // one row at the newest version (6: the spend slice's tables, virtual keys, the limits' key
+  // columns, a key's default route and role, then the request log), each counter once
+  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 6');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'keys_version'").trim(), '1');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'spend_version'").trim(), '1');
 });

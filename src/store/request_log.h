@@ -1,0 +1,108 @@
+/* request_log.h — the request log's rows in the store: one row per finished request, written in
+ * batches on the store's thread, read back by the admin API (GET /admin/logs…), trimmed by age
+ * and by count. Part of src/store (store_reqlog.c), a second face beside store.h so the key and
+ * spend operations' header stays about them.
+ *
+ * One table, request_log (migration 5), on both backends with the same queries. Its order is
+ * (ts_us, seq): the start time in microseconds since 1970 and a number the database gives each
+ * row (SQLite's AUTOINCREMENT rowid, PostgreSQL's BIGSERIAL) — unique even between instances
+ * sharing a PostgreSQL store, and an integer, so "newest first" and a cursor mean the same
+ * thing on both (a text tiebreaker would sort by each database's collation).
+ *
+ * A request's attempts are a JSON array in its row, not a child table: they are read whole
+ * with their request and never filtered by part, so a row is one INSERT in the batch and one
+ * DELETE in a trim, and no second query joins them back. Filters that need an attempt's
+ * provider use the answering provider's column.
+ *
+ * Every function runs on the thread that owns the store (store.h) and may block on I/O. */
+#ifndef AIGW_STORE_REQUEST_LOG_H
+#define AIGW_STORE_REQUEST_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* One request as the log holds it. Strings are NUL-terminated and may be NULL (none). When the
+ * store fills one for a reader, its strings are valid during the callback only. */
+typedef struct reqlog_entry {
+    int64_t seq;                       /* the store's number (0 before it is written) */
+    int64_t time_us;                   /* the request's start, unix microseconds */
+    const char *request_id, *trace_id; /* trace_id: 32 hex digits */
+    const char *key_id, *key_alias, *team;
+    const char *method, *path, *route;
+    const char *provider, *model, *upstream_model; /* the answering attempt's; model: as asked */
+    int status;
+    const char *error_class; /* NULL when the request succeeded */
+    const char *error;
+    bool stream;
+    int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens;
+    double cost_usd;   /* negative: unknown (NULL in the store) */
+    const char *cache; /* the cache's answer ("hit", "miss"); NULL: no cache looked */
+    int retries, fallbacks;
+    int64_t ttfb_us;      /* -1: nothing was sent */
+    int64_t total_us;     /* start to end */
+    int64_t overhead_us;  /* aigw's own share before the head; -1: no head */
+    const char *attempts; /* a JSON array as text: [{provider, model, role, outcome, status, ms, wait_ms}] */
+    const char *request_body; /* the client's body, redacted; NULL: not stored */
+} reqlog_entry;
+
+/* Writes n entries in one transaction (it does not bump the keys' version: the log is not
+ * policy). On failure nothing of the batch is written. */
+store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n);
+
+#define REQLOG_PAGE_MAX 1000 /* rows one page may hold */
+
+/* What a list asks for; NULL / 0 members ask for nothing. */
+typedef struct reqlog_filter {
+    const char *key;            /* a key's id or alias */
+    const char *team;           /* a team's id */
+    const char *model;          /* the model as asked, or the upstream model */
+    const char *provider;       /* the answering provider's name */
+    int status_min, status_max; /* inclusive; 0 and 0: any */
+    int64_t since_us, until_us; /* [since, until); 0: no bound */
+    const char *error_text;     /* a substring of the error, ASCII case-insensitive */
+    bool after;                 /* a cursor: rows strictly older than (cursor_time_us, cursor_seq) */
+    int64_t cursor_time_us, cursor_seq;
+    int limit; /* 1..REQLOG_PAGE_MAX */
+} reqlog_filter;
+
+/* The rows f asks for, newest first by (time, seq), at most f->limit; fn's entry is valid
+ * during the call only. */
+store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(const reqlog_entry *e, void *ud),
+                               void *ud);
+/* The newest row of request_id; NOT_FOUND when none (request ids are the client's x-request-id
+ * or aigw's, so two rows may share one: the newest is shown). */
+store_result store_reqlog_get(store *s, const char *request_id, void (*fn)(const reqlog_entry *e, void *ud),
+                              void *ud);
+
+/* One group's totals; p50/p95 over total time, in microseconds, nearest rank. */
+typedef struct reqlog_totals {
+    int64_t requests, errors; /* errors: status 400 and above */
+    int64_t prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens;
+    double cost_usd;
+    int64_t p50_us, p95_us;
+} reqlog_totals;
+
+#define REQLOG_GROUPS_MAX 10000         /* groups one aggregate returns */
+#define REQLOG_LATENCY_ROWS_MAX 1000000 /* durations read for the percentiles */
+
+/* Totals grouped by "model", "provider", "key" or "hour" over rows with time in [since, until)
+ * (microseconds; 0: no bound). fn gets the group (a model, a provider, a key id — "" for none —
+ * or the hour's start as unix seconds in decimal) in a fixed order: hours ascending, the others
+ * by requests descending then name in byte order. The percentiles are computed here, in C, over
+ * the durations sorted per group, so both backends give the same figures; past
+ * REQLOG_LATENCY_ROWS_MAX rows in the range they come from the first that many the database
+ * returns and *sampled says so. Sums are exact. */
+store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
+                                    void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
+                                    bool *sampled);
+
+/* Retention: deletes rows that started before older_than_us (0: none) and then, while more
+ * than max_rows remain (0: no bound), the oldest — at most max_delete rows for each rule, so one
+ * run's work is bounded (the next run goes on). *deleted: how many went. */
+store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
+                               int64_t *deleted);
+
+#endif

@@ -1,0 +1,330 @@
+/* test_admin_logs.c — the request log's pure parsing (admin_logs.c: the query string, times,
+ * status ranges, the cursor, a list's filter) and its rows on a SQLite store (store_reqlog.c:
+ * filters, pages covering every row once, totals and nearest-rank percentiles, trimming by age
+ * and count), and a kept body's redaction (observe/reqlog.c). */
+#include "../../src/admin/admin_logs.c" /* first: cmocka defines a fail() macro */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "observe/reqlog.h"
+
+static void test_cursor_round_trip_and_refusals(void **state)
+{
+    char c[CURSOR_LEN + 1];
+    int64_t t, seq;
+    cursor_encode(1796585231845855, 42, c);
+    assert_int_equal(strlen(c), CURSOR_LEN);
+    assert_true(cursor_decode(c, &t, &seq));
+    assert_true(t == 1796585231845855 && seq == 42);
+    assert_false(cursor_decode("", &t, &seq));
+    assert_false(cursor_decode("0123", &t, &seq));
+    assert_false(cursor_decode("zz000000000000000000000000000000", &t, &seq));
+    assert_false(cursor_decode("ffffffffffffffff0000000000000001", &t, &seq)); /* past INT64_MAX */
+    assert_false(cursor_decode("00000000000000010000000000000001x", &t, &seq));
+    assert_false(cursor_decode("000000000000000A0000000000000001", &t, &seq)); /* ours are lowercase */
+}
+
+static void test_query_strict(void **state)
+{
+    log_query q;
+    log_bad b;
+    static const char *const allowed[] = {"key", "error", NULL};
+    assert_true(parse_query("key=k%2F1&error=time+out", allowed, &q, &b));
+    assert_string_equal(param(&q, "key"), "k/1");
+    assert_string_equal(param(&q, "error"), "time out");
+    assert_true(parse_query("", allowed, &q, &b));
+    assert_null(param(&q, "key"));
+    assert_true(parse_query("key=", allowed, &q, &b));
+    assert_null(param(&q, "key")); /* empty asks nothing */
+    assert_false(parse_query("modle=x", allowed, &q, &b));
+    assert_string_equal(b.param, "modle");
+    assert_false(parse_query("key=a&key=b", allowed, &q, &b));
+    assert_false(parse_query("key=%zz", allowed, &q, &b));
+    assert_false(parse_query("key=%4", allowed, &q, &b));
+    assert_false(parse_query("key=%0a", allowed, &q, &b)); /* a control byte */
+    char big[VALUE_MAX + 16];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "key=", 4);
+    big[sizeof big - 1] = '\0';
+    assert_false(parse_query(big, allowed, &q, &b));
+    char huge[QUERY_MAX + 8];
+    memset(huge, 'a', sizeof huge);
+    huge[sizeof huge - 1] = '\0';
+    assert_false(parse_query(huge, allowed, &q, &b));
+}
+
+static void test_times_and_status(void **state)
+{
+    int64_t t;
+    assert_true(parse_time_us("1796585231", &t));
+    assert_true(t == 1796585231LL * 1000000);
+    assert_true(parse_time_us("2026-12-06", &t));
+    assert_true(t == 1796515200LL * 1000000);
+    assert_true(parse_time_us("2026-12-06T19:27:11Z", &t));
+    assert_true(t == 1796585231LL * 1000000);
+    assert_true(parse_time_us("2026-12-06T19:27:11.845Z", &t));
+    assert_true(t == 1796585231LL * 1000000 + 845000);
+    assert_true(parse_time_us("2026-12-06T19:27:11.845855Z", &t));
+    assert_true(t == 1796585231LL * 1000000 + 845855);
+    assert_false(parse_time_us("2026-12-06T19:27:11.8458551Z", &t));
+    assert_false(parse_time_us("2026-12-06T19:27:11", &t)); /* UTC only, said */
+    assert_false(parse_time_us("2026-12-06T19:27:11.Z", &t));
+    assert_false(parse_time_us("yesterday", &t));
+    assert_false(parse_time_us("", &t));
+    int lo, hi;
+    assert_true(parse_status("429", &lo, &hi) && lo == 429 && hi == 429);
+    assert_true(parse_status("5xx", &lo, &hi) && lo == 500 && hi == 599);
+    assert_true(parse_status("error", &lo, &hi) && lo == 400 && hi == 599);
+    assert_true(parse_status("ok", &lo, &hi) && lo == 100 && hi == 399);
+    assert_false(parse_status("6xx", &lo, &hi));
+    assert_false(parse_status("42", &lo, &hi));
+    assert_false(parse_status("4x9", &lo, &hi));
+}
+
+static void test_list_filter(void **state)
+{
+    log_query q;
+    reqlog_filter f;
+    log_bad b;
+    assert_true(parse_list("key=k1&model=m&status=5xx&since=2026-12-06&limit=7&error=Timed", &q, &f, &b));
+    assert_string_equal(f.key, "k1");
+    assert_string_equal(f.model, "m");
+    assert_string_equal(f.error_text, "Timed");
+    assert_true(f.status_min == 500 && f.status_max == 599 && f.limit == 7 && f.since_us > 0 && !f.after);
+    assert_true(parse_list("", &q, &f, &b));
+    assert_int_equal(f.limit, PAGE_LIMIT_DEFAULT);
+    assert_false(parse_list("limit=0", &q, &f, &b));
+    assert_string_equal(b.param, "limit");
+    assert_false(parse_list("limit=501", &q, &f, &b));
+    assert_false(parse_list("limit=1e2", &q, &f, &b));
+    assert_false(parse_list("status=teapot", &q, &f, &b));
+    assert_string_equal(b.param, "status");
+    assert_false(parse_list("since=2026-12-07&until=2026-12-06", &q, &f, &b));
+    assert_string_equal(b.param, "until");
+    assert_false(parse_list("cursor=abc", &q, &f, &b));
+    assert_string_equal(b.param, "cursor");
+    char c[CURSOR_LEN + 1], query[64];
+    cursor_encode(5, 6, c);
+    snprintf(query, sizeof query, "cursor=%s", c);
+    assert_true(parse_list(query, &q, &f, &b));
+    assert_true(f.after && f.cursor_time_us == 5 && f.cursor_seq == 6);
+}
+
+/* ---- the rows, on a SQLite store ------------------------------------------------------------------ */
+
+static char dir[256];
+static store *st;
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/aigw-test-reqlog-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    st = store_open(path, err, sizeof err);
+    assert_non_null(st);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    store_close(st);
+    char path[512];
+    const char *const files[] = {"r.db", "r.db-wal", "r.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+/* 20 requests a second apart from T: i % 2 on model a/b, every 5th a 502, total time (i+1) ms. */
+#define T0 1796585231000000LL
+static void write_rows(void)
+{
+    reqlog_entry rows[20];
+    const reqlog_entry *ptrs[20];
+    char ids[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(ids[i], sizeof ids[i], "req-%02d", i);
+        rows[i] = (reqlog_entry){.time_us = T0 + i * 1000000LL,
+                                 .request_id = ids[i],
+                                 .key_id = i < 10 ? "key_a" : "key_b",
+                                 .method = "POST",
+                                 .path = "/v1/chat/completions",
+                                 .provider = "p",
+                                 .model = i % 2 ? "b" : "a",
+                                 .status = i % 5 == 4 ? 502 : 200,
+                                 .error = i % 5 == 4 ? "upstream Timed out" : NULL,
+                                 .error_class = i % 5 == 4 ? "timeout" : NULL,
+                                 .prompt_tokens = 10,
+                                 .completion_tokens = i,
+                                 .cost_usd = i == 3 ? -1 : 0.5,
+                                 .ttfb_us = -1,
+                                 .total_us = (i + 1) * 1000,
+                                 .overhead_us = 7,
+                                 .attempts = "[{\"provider\":\"p\"}]"};
+        ptrs[i] = &rows[i];
+    }
+    /* a same-time pair: the seq tells them apart in the order */
+    rows[19].time_us = rows[18].time_us;
+    assert_int_equal(store_reqlog_write(st, ptrs, 20), STORE_OK);
+}
+
+typedef struct seen {
+    char ids[64][16];
+    int n;
+    int64_t last_time, last_seq;
+} seen;
+
+static void on_row(const reqlog_entry *e, void *ud)
+{
+    seen *s = ud;
+    snprintf(s->ids[s->n++], sizeof s->ids[0], "%s", e->request_id);
+    s->last_time = e->time_us;
+    s->last_seq = e->seq;
+}
+
+static int list(const reqlog_filter *f, seen *s)
+{
+    memset(s, 0, sizeof *s);
+    assert_int_equal(store_reqlog_list(st, f, on_row, s), STORE_OK);
+    return s->n;
+}
+
+static void test_store_filters_and_pages(void **state)
+{
+    write_rows();
+    seen s;
+    reqlog_filter f = {.limit = 100};
+    assert_int_equal(list(&f, &s), 20);
+    assert_string_equal(s.ids[0], "req-19"); /* same time as 18, written later: first */
+    assert_string_equal(s.ids[1], "req-18");
+    assert_string_equal(s.ids[19], "req-00");
+    f = (reqlog_filter){.limit = 100, .key = "key_b"};
+    assert_int_equal(list(&f, &s), 10);
+    f = (reqlog_filter){.limit = 100, .model = "a"};
+    assert_int_equal(list(&f, &s), 10);
+    f = (reqlog_filter){.limit = 100, .status_min = 500, .status_max = 599};
+    assert_int_equal(list(&f, &s), 4);
+    f = (reqlog_filter){.limit = 100, .error_text = "timed OUT"};
+    assert_int_equal(list(&f, &s), 4);
+    f = (reqlog_filter){.limit = 100, .error_text = "%"}; /* LIKE's wildcard is text here */
+    assert_int_equal(list(&f, &s), 0);
+    f = (reqlog_filter){.limit = 100, .since_us = T0 + 5000000, .until_us = T0 + 7000000};
+    assert_int_equal(list(&f, &s), 2);
+    f = (reqlog_filter){.limit = 100, .provider = "nope"};
+    assert_int_equal(list(&f, &s), 0);
+    /* pages of 3 cover all 20 rows once, in order */
+    int total = 0;
+    char all[20][16];
+    f = (reqlog_filter){.limit = 3};
+    for (;;) {
+        int n = list(&f, &s);
+        for (int i = 0; i < n; i++)
+            snprintf(all[total++], sizeof all[0], "%s", s.ids[i]);
+        if (n < 3) break;
+        f.after = true;
+        f.cursor_time_us = s.last_time;
+        f.cursor_seq = s.last_seq;
+    }
+    assert_int_equal(total, 20);
+    for (int i = 0; i < 20; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "req-%02d", 19 - i);
+        assert_string_equal(all[i], want);
+    }
+}
+
+typedef struct groups {
+    char names[8][32];
+    reqlog_totals t[8];
+    int n;
+} groups;
+
+static void on_group_row(const char *g, const reqlog_totals *t, void *ud)
+{
+    groups *gs = ud;
+    snprintf(gs->names[gs->n], sizeof gs->names[0], "%s", g);
+    gs->t[gs->n++] = *t;
+}
+
+static void test_store_aggregate(void **state)
+{
+    write_rows();
+    groups g = {0};
+    bool sampled = true;
+    assert_int_equal(store_reqlog_aggregate(st, "model", 0, 0, on_group_row, &g, &sampled), STORE_OK);
+    assert_false(sampled);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.names[0], "a"); /* 10 each: then by name */
+    assert_int_equal(g.t[0].requests, 10);
+    /* model a: i = 0,2,…,18; durations (i+1) ms = 1,3,…,19; errors at i = 4, 14 */
+    assert_int_equal(g.t[0].errors, 2);
+    assert_int_equal(g.t[0].p50_us, 9000);  /* rank ceil(5) = 5th of 1,3,5,7,9… */
+    assert_int_equal(g.t[0].p95_us, 19000); /* rank ceil(9.5) = 10th */
+    assert_int_equal(g.t[0].completion_tokens, 90);
+    assert_true(g.t[0].cost_usd > 4.99 && g.t[0].cost_usd < 5.01);
+    assert_true(g.t[1].cost_usd > 4.49 && g.t[1].cost_usd < 4.51); /* row 3's cost unknown */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_reqlog_aggregate(st, "hour", 0, 0, on_group_row, &g, &sampled), STORE_OK);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.names[0], "1796583600");
+    assert_int_equal(g.t[0].requests, 20);
+    assert_int_equal(store_reqlog_aggregate(st, "nope", 0, 0, on_group_row, &g, &sampled), STORE_ERROR);
+}
+
+static void test_store_trim(void **state)
+{
+    write_rows();
+    int64_t deleted;
+    seen s;
+    reqlog_filter f = {.limit = 100};
+    /* by age: the 5 oldest; bounded: at most 3 a run */
+    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted), STORE_OK);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted), STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(list(&f, &s), 15);
+    /* by count: the oldest go */
+    assert_int_equal(store_reqlog_trim(st, 0, 4, 100, &deleted), STORE_OK);
+    assert_int_equal(deleted, 11);
+    assert_int_equal(list(&f, &s), 4);
+    assert_string_equal(s.ids[3], "req-16");
+}
+
+static void test_redact_body(void **state)
+{
+    char *names[] = {"api_key", "Password"};
+    const char body[] =
+        "{\"model\":\"m\",\"API_KEY\":\"sk-1\",\"nested\":[{\"password\":{\"a\":1}}],\"n\":2}";
+    char *out = reqlog_redact_body(body, sizeof body - 1, names, 2);
+    assert_non_null(out);
+    assert_string_equal(
+        out,
+        "{\"model\":\"m\",\"API_KEY\":\"[redacted]\",\"nested\":[{\"password\":\"[redacted]\"}],\"n\":2}");
+    free(out);
+    assert_null(reqlog_redact_body("not json", 8, names, 2));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cursor_round_trip_and_refusals),
+        cmocka_unit_test(test_query_strict),
+        cmocka_unit_test(test_times_and_status),
+        cmocka_unit_test(test_list_filter),
+        cmocka_unit_test_setup_teardown(test_store_filters_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_aggregate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_trim, setup, teardown),
+        cmocka_unit_test(test_redact_body),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
