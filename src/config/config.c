@@ -126,6 +126,7 @@ static const field tracing_table[] = {
     {"queue", FIELD_INT, TRC(queue_max), 1, 1000000, NULL, NULL},
     {"batch_delay", FIELD_DURATION, TRC(batch_delay_ms), 10, 60000, NULL, NULL},
     {"timeout", FIELD_DURATION, TRC(timeout_ms), 100, 60000, NULL, NULL},
+    {"content", FIELD_CUSTOM, TRC(content), 0, 0, NULL, config__parse_trace_content},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1347,6 +1348,7 @@ void config_free(aigw_config *cfg)
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);
     config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);
+    config__trace_content_free(&cfg->tracing.content);
     free(cfg->path);
     free(cfg->source);
     free(cfg);

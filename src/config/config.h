@@ -58,6 +58,14 @@ void config_free_lines(char **lines, size_t n);
 
 /* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP JSON (observe/trace.h). Off without an
  * endpoint. */
+/* `tracing.content:` — the bodies a traced request's span carries (off by default). */
+typedef struct trace_content_settings {
+    bool on;
+    size_t max_bytes; /* `max:` each body cut here (default 16k) */
+    char **redact; /* `redact:` JSON member names whose values are hidden (the request log's default list) */
+    size_t nredact;
+} trace_content_settings;
+
 typedef struct tracing_settings {
     char *endpoint;       /* e.g. http://127.0.0.1:4318/v1/traces; NULL: no spans are made */
     header_pair *headers; /* sent with each POST (a collector's key) */
@@ -66,6 +74,7 @@ typedef struct tracing_settings {
     char *service_name;  /* NULL: "aigw" */
     int queue_max;       /* requests' span sets waiting to be sent */
     uint32_t batch_delay_ms, timeout_ms;
+    trace_content_settings content;
 } tracing_settings;
 
 typedef struct provider_config {

@@ -101,9 +101,13 @@ bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const
 /* `request_log:` (config_request_log.c): the top table's parser (target: the config's
  * request_log_settings), the defaults set before the file is read, and what it frees. */
 struct request_log_settings;
+struct trace_content_settings;
 bool config__parse_request_log(loader *ld, yaml_node_t *node, void *target);
 void config__request_log_defaults(struct request_log_settings *r);
 void config__request_log_free(struct request_log_settings *r);
+/* `tracing.content:` (config_request_log.c: it shares the request log's redaction list) */
+bool config__parse_trace_content(loader *ld, yaml_node_t *node, void *target);
+void config__trace_content_free(struct trace_content_settings *c);
 
 /* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
  * sorted by line (the file's order; equal lines in the order found), at most

@@ -13,6 +13,12 @@
  *     body_max: 64k                  # a longer body is not kept
  *     redact: [api_key, password]    # JSON member names whose values a kept body hides
  *
+ * And `tracing.content:`, the bodies a traced request's span carries, which share the redaction
+ * list and its default:
+ *
+ *   tracing:
+ *     content: on                    # or {max: 16k, redact: [api_key, password]}; default off
+ *
  * In its own file because config.c is the gateway's main table and near its size limit. A
  * retention is a duration of the config's spelling or a number of days ("7d"): the table's
  * FIELD_DURATION is 32-bit milliseconds (49 days), short of a log kept for a quarter. */
@@ -35,6 +41,7 @@ static bool parse_retention(loader *ld, yaml_node_t *node, void *target);
 static bool parse_max_rows(loader *ld, yaml_node_t *node, void *target);
 static bool parse_bodies(loader *ld, yaml_node_t *node, void *target);
 static bool parse_redact(loader *ld, yaml_node_t *node, void *target);
+static void redact_defaults(char ***names, size_t *n);
 
 static const field request_log_table[] = {
     {"enabled", FIELD_CUSTOM, RL(mode), 0, 0, NULL, parse_enabled},
@@ -56,10 +63,7 @@ void config__request_log_defaults(request_log_settings *r)
     r->trim_every_ms = 60000;
     r->queue_max = 10000;
     r->body_max_bytes = 64 * 1024;
-    r->nredact = sizeof default_redact / sizeof default_redact[0];
-    r->redact = xcalloc(r->nredact, sizeof *r->redact);
-    for (size_t i = 0; i < r->nredact; i++)
-        r->redact[i] = xstrdup(default_redact[i]);
+    redact_defaults(&r->redact, &r->nredact);
 }
 
 void config__request_log_free(request_log_settings *r)
@@ -167,4 +171,57 @@ bool config__parse_request_log(loader *ld, yaml_node_t *node, void *target)
                                "'request_log' must be on, off or a mapping such as {retention: 7d}");
     r->mode = REQUEST_LOG_ON;
     return config__apply_section(ld, node, "request_log", request_log_table, r);
+}
+
+/* ---- tracing.content ------------------------------------------------------------------------- */
+
+static void redact_defaults(char ***names, size_t *n)
+{
+    *n = sizeof default_redact / sizeof default_redact[0];
+    *names = xcalloc(*n, sizeof **names);
+    for (size_t i = 0; i < *n; i++)
+        (*names)[i] = xstrdup(default_redact[i]);
+}
+
+void config__trace_content_free(trace_content_settings *c)
+{
+    for (size_t i = 0; i < c->nredact; i++)
+        free(c->redact[i]);
+    free(c->redact);
+    c->redact = NULL;
+    c->nredact = 0;
+}
+
+static bool parse_content_redact(loader *ld, yaml_node_t *node, void *target)
+{
+    trace_content_settings *c = target;
+    config__trace_content_free(c);
+    bool ok = config__parse_string_list(ld, node, "redact", &c->redact, &c->nredact);
+    if (ok && c->nredact > 256)
+        return config__fail_at(ld, node, "tracing.content.redact names at most 256 fields");
+    return ok;
+}
+
+#define TC(member) offsetof(trace_content_settings, member)
+static const field trace_content_table[] = {
+    {"max", FIELD_SIZE, TC(max_bytes), 256, 16 * 1024 * 1024, NULL, NULL},
+    {"redact", FIELD_CUSTOM, 0, 0, 0, NULL, parse_content_redact},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+/* `content: on|off`, or a mapping of trace_content_table's keys (on). */
+bool config__parse_trace_content(loader *ld, yaml_node_t *node, void *target)
+{
+    trace_content_settings *c = target;
+    config__trace_content_free(c);
+    c->max_bytes = 16 * 1024;
+    redact_defaults(&c->redact, &c->nredact);
+    if (node->type == YAML_SCALAR_NODE) {
+        if (!on_off(config__scalar(node), &c->on))
+            return config__fail_at(ld, node,
+                                   "'tracing.content' must be on, off or a mapping such as {max: 16k}");
+        return true;
+    }
+    c->on = true;
+    return config__apply_section(ld, node, "tracing.content", trace_content_table, c);
 }

@@ -109,6 +109,10 @@ typedef struct exchange_record {
     int64_t overhead_us; /* aigw's own time before the response's head (x-aigw-overhead-us); -1: no head */
     const char *request_body; /* the client's body as received (not NUL-terminated) */
     size_t request_body_len;
+    /* the response bytes the client got, as far as a traced request keeps them (tracing.content;
+     * else NULL): a JSON body, or a stream's SSE text */
+    const char *response_body;
+    size_t response_body_len;
 } exchange_record;
 
 #endif

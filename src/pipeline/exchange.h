@@ -131,6 +131,9 @@ typedef struct exchange {
         uint8_t trace_id[16], span_id[8], parent_id[8];
         bool has_parent, sampled, propagate;
         const char *state;
+        /* with tracing.content: the response bytes the client got, up to its max (arena) */
+        char *output;
+        size_t output_len;
     } trace;
     /* a traced request's time in each phase's stages (on this loop; a stage's wait for another
      * thread or the network is not in it): when the phase began, and how long it ran */

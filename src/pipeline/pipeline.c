@@ -590,6 +590,8 @@ static void pipeline_on_done(http_request *req)
         .overhead_us = x->overhead_known ? (int64_t)(x->overhead_ns / 1000) : -1,
         .request_body = req->body.data,
         .request_body_len = req->body.len,
+        .response_body = x->trace.output,
+        .response_body_len = x->trace.output_len,
     };
     if (x->key) {
         r.key_id = x->key->id;

@@ -12,7 +12,14 @@
  * span per phase that did work on the loop (aigw.auth, aigw.decode, aigw.routing, …) and a CLIENT
  * span per upstream call, its children, with the OpenTelemetry GenAI attributes — are written as
  * OTLP JSON on the worker and handed to the exporter thread. A request that is not sampled
- * costs a few comparisons. */
+ * costs a few comparisons.
+ *
+ * With `tracing.content: on` the request span also carries the bodies, as the OpenLLMetry-era
+ * attributes gen_ai.prompt (the client's request) and gen_ai.completion (the response bytes the
+ * client got, kept by this stage's body filter), each redacted (the request log's rule: JSON
+ * members by name, any depth; an SSE stream event by event) and cut at content.max. Off by
+ * default: bodies hold what users type. The redaction parses them on the worker, a cost only
+ * those who turn it on pay. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +27,7 @@
 
 #include <curl/curl.h>
 
+#include "observe/reqlog.h"
 #include "observe/trace.h"
 #include "pipeline/stages.h"
 #include "server/worker.h"
@@ -29,7 +37,8 @@
 
 static trace_exporter *exporter;
 static double sample_ratio;
-static uint64_t unix_offset_ns; /* CLOCK_REALTIME − CLOCK_MONOTONIC, once */
+static trace_content_settings content; /* a copy: the bodies spans carry, redacted */
+static uint64_t unix_offset_ns;        /* CLOCK_REALTIME − CLOCK_MONOTONIC, once */
 
 static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
 {
@@ -48,6 +57,13 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
     exporter = trace_exporter_start(&s, err, errlen);
     config_free_lines(lines, t->nheaders);
     sample_ratio = t->sample_ratio;
+    content = (trace_content_settings){.on = t->content.on, .max_bytes = t->content.max_bytes};
+    if (content.on) {
+        content.nredact = t->content.nredact;
+        content.redact = xcalloc(content.nredact ? content.nredact : 1, sizeof *content.redact);
+        for (size_t i = 0; i < content.nredact; i++)
+            content.redact[i] = xstrdup(t->content.redact[i]);
+    }
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
     unix_offset_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec - time_now_ns();
@@ -58,6 +74,10 @@ static void trace_stop(void)
 {
     trace_exporter_stop(exporter);
     exporter = NULL;
+    for (size_t i = 0; i < content.nredact; i++)
+        free(content.redact[i]);
+    free(content.redact);
+    content = (trace_content_settings){0};
 }
 
 static void random_bytes(exchange *x, uint8_t *out, size_t n)
@@ -120,6 +140,76 @@ void trace_attempt_headers(exchange *x, attempt *a)
     }
 }
 
+/* ---- content --------------------------------------------------------------------------------- */
+
+/* The response bytes a traced request's client gets, kept up to four times content.max — room
+ * for a JSON body to be parsed whole and redacted before it is cut at max (one allocation in the
+ * request's arena, when the first bytes come). */
+static void trace_on_body(exchange *x, void *state, const char *data, size_t len)
+{
+    if (!content.on || !x->trace.sampled || !exporter) return;
+    size_t capture = 4 * content.max_bytes;
+    if (!x->trace.output) x->trace.output = arena_alloc(x->arena, capture);
+    size_t room = capture - x->trace.output_len;
+    if (len > room) len = room;
+    memcpy(x->trace.output + x->trace.output_len, data, len);
+    x->trace.output_len += len;
+}
+
+/* n, cut back to the start of a UTF-8 sequence, so a body cut at max stays text. */
+static size_t cut_utf8(const char *s, size_t len, size_t max)
+{
+    if (len <= max) return len;
+    while (max && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* A longer body is not parsed on the worker to be redacted: the span says it was left out. */
+#define CONTENT_PARSE_MAX ((size_t)1 << 20)
+
+/* A body for a span: JSON redacted; an SSE stream's data lines redacted one by one (a line that
+ * does not parse — the last one of a stream cut at the capture's bound — left out); JSON that
+ * does not parse, or a body past CONTENT_PARSE_MAX, left out; other text as it is. malloc'd,
+ * NUL-terminated, cut at content.max. */
+static char *content_text(const char *body, size_t len, size_t *out_len)
+{
+    buf out;
+    buf_init(&out, (size_t)1 << 30);
+    char *whole = len && len <= CONTENT_PARSE_MAX
+                      ? reqlog_redact_body(body, len, content.redact, content.nredact)
+                      : NULL;
+    bool sse = len > 5 && (!memcmp(body, "data:", 5) || !memcmp(body, "event:", 6));
+    if (whole) {
+        buf_append_str(&out, whole);
+        free(whole);
+    } else if (len > CONTENT_PARSE_MAX || (!sse && len && (body[0] == '{' || body[0] == '['))) {
+        buf_printf(&out, "[%zu bytes not kept: they could not be redacted]", len);
+    } else {
+        for (size_t at = 0; at < len && out.len < content.max_bytes;) { /* SSE, or text: line by line */
+            const char *nl = memchr(body + at, '\n', len - at);
+            size_t end = nl ? (size_t)(nl - body) + 1 : len, llen = end - at;
+            const char *line = body + at;
+            at = end;
+            if (!sse || llen < 6 || memcmp(line, "data: ", 6) || line[6] != '{') {
+                buf_append(&out, line, llen);
+                continue;
+            }
+            bool newline = line[llen - 1] == '\n';
+            char *redacted =
+                reqlog_redact_body(line + 6, llen - 6 - newline, content.redact, content.nredact);
+            buf_append_lit(&out, "data: ");
+            buf_append_str(&out, redacted ? redacted : "[not kept: it could not be redacted]");
+            if (newline) buf_append_lit(&out, "\n");
+            free(redacted);
+        }
+    }
+    if (!out.data) buf_append_lit(&out, "");
+    *out_len = cut_utf8(out.data, out.len, content.max_bytes);
+    out.data[*out_len] = '\0';
+    return out.data;
+}
+
 /* ---- spans ------------------------------------------------------------------------------------ */
 
 /* Spans are written through a cursor into room reserved once for the whole request (span_bound),
@@ -142,6 +232,7 @@ static size_t span_bound(const exchange_record *r)
                str_bound(r->provider_type) + 6 * r->upstream_model_len + 2 + str_bound(r->route) +
                str_bound(r->provider) + str_bound(r->key_id) + str_bound(r->request_id) + 6 * 200 + 2;
     n += r->nphases * (SPAN_FIXED + 32);
+    if (content.on) n += 2 * ATTR_FIXED + 2 * (6 * content.max_bytes + 2);
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];
         n += SPAN_FIXED + 8 * ATTR_FIXED + 6 * MODEL_IN_NAME + str_bound(c->provider_type) +
@@ -318,6 +409,17 @@ static void trace_on_record(const exchange_record *r, void *worker_state)
     p = attr_str(p, &first, KEY("aigw.request_id"), r->request_id);
     p = attr_int(p, &first, KEY("aigw.attempts"), (long long)r->ncalls);
     if (r->cost_usd >= 0) p = attr_usd(p, &first, KEY("aigw.cost_usd"), r->cost_usd);
+    if (content.on) {
+        size_t n;
+        char *text = content_text(r->request_body, r->request_body_len, &n);
+        p = attr_string(p, &first, KEY("gen_ai.prompt"), text, n);
+        free(text);
+        if (r->response_body) {
+            text = content_text(r->response_body, r->response_body_len, &n);
+            p = attr_string(p, &first, KEY("gen_ai.completion"), text, n);
+            free(text);
+        }
+    }
     const char *why = r->status >= 500 ? (r->error ? r->error : "server error") : NULL;
     p = span_end(p, why, why ? (strlen(why) > 200 ? 200 : strlen(why)) : 0);
 
@@ -388,5 +490,6 @@ const stage stage_trace = {
     .start = trace_start,
     .stop = trace_stop,
     .on_request = trace_on_request,
+    .on_body = trace_on_body,
     .on_record = trace_on_record,
 };

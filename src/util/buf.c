@@ -83,7 +83,22 @@ static inline bool needs_escape8(const char *s)
     uint64_t below_space = (x - ones * 0x20) & ~x & highs;
     uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
     uint64_t quote = (q - ones) & ~q & highs, backslash = (bs - ones) & ~bs & highs;
-    return (below_space | quote | backslash) != 0;
+    return (below_space | quote | backslash | (x & highs)) != 0; /* non-ASCII: checked as UTF-8 */
+}
+
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when the bytes are not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (!n || c > 0xf4 || n > left) return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80) return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
 }
 
 char *put_json_string(char *p, const char *s, size_t len)
@@ -96,6 +111,17 @@ char *put_json_string(char *p, const char *s, size_t len)
             i += 8;
         if (i >= len) break;
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) { /* well-formed UTF-8 as it is; any other byte U+FFFD, so the text stays JSON */
+            size_t n = utf8_sequence((const unsigned char *)s + i, len - i);
+            if (n) {
+                i += n - 1;
+                continue;
+            }
+            memcpy(p, s + run, i - run);
+            p = put_lit(p + (i - run), "\\ufffd");
+            run = i + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         memcpy(p, s + run, i - run);
         p += i - run;
@@ -125,10 +151,17 @@ static size_t json_string_size(const char *s, size_t len)
     size_t n = len + 2;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
             n += 1;
-        else if (c < 0x20)
+        } else if (c < 0x20) {
             n += 5;
+        } else if (c >= 0x80) {
+            size_t seq = utf8_sequence((const unsigned char *)s + i, len - i);
+            if (seq)
+                i += seq - 1;
+            else
+                n += 5;
+        }
     }
     return n;
 }

@@ -44,7 +44,9 @@ void buf_commit(buf *b, char *end);
 /* At most 20 bytes; put_milli: thousandths as "I.FFF", at most 25. */
 char *put_int(char *p, long long v);
 char *put_milli(char *p, long long thousandths);
-/* s as a JSON string literal, quotes included: at most 6 * len + 2 bytes. */
+/* s as a JSON string literal, quotes included: at most 6 * len + 2 bytes. Bytes that are not
+ * well-formed UTF-8 are written as U+FFFD: what comes from a client or a provider cannot make
+ * the JSON it is put in unreadable. */
 char *put_json_string(char *p, const char *s, size_t len);
 /* Lower-case hex of n bytes: 2 * n bytes. */
 char *put_hex(char *p, const unsigned char *bytes, size_t n);

@@ -210,3 +210,70 @@ test('a collector that fails at first gets the spans on a later try', async () =
   assert.ok(posts >= postsBefore + 2, `${posts - postsBefore} posts`);
   assert.match(gw.stderr(), /traces: .* refused spans \(HTTP 503\)/);
 });
+
+test('with tracing.content the request span carries the bodies, redacted and cut; without it, none', async () => {
+  const base = `http://127.0.0.1:${mock.port}`;
+  const gw2 = await startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: off
+tracing:
+  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
+  headers: {x-collector-key: collector-secret}
+  batch_delay: 100ms
+  content: {max: 2k, redact: [password, api_key]}
+providers:
+  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
+`);
+  try {
+    const spanOf = async (t) => {
+      await eventually(() => spans.some((s) => s.traceId === t && s.kind === 2), 10000, 'the request span');
+      return spans.find((s) => s.traceId === t && s.kind === 2);
+    };
+    const client = (t, url = gw2.baseURL) => new OpenAI({ apiKey: 'k', baseURL: url, maxRetries: 0,
+      defaultHeaders: { traceparent: `00-${t}-${hex(8)}-01` } });
+    // a plain reply: the request with its secret member hidden, the reply as the client got it
+    const t1 = hex(16);
+    const reply = await client(t1).chat.completions.create({ model: 'mock-model',
+      messages: [{ role: 'user', content: 'tell me about otters' }],
+      metadata: { password: 'hunter2-secret', note: 'kept' } });
+    const s1 = await spanOf(t1);
+    const prompt = attr(s1, 'gen_ai.prompt'), completion = attr(s1, 'gen_ai.completion');
+    assert.equal(JSON.parse(prompt).messages[0].content, 'tell me about otters');
+    assert.equal(JSON.parse(prompt).metadata.password, '[redacted]');
+    assert.equal(JSON.parse(prompt).metadata.note, 'kept');
+    assert.ok(!JSON.stringify(s1).includes('hunter2-secret'), 'the secret is in no attribute');
+    assert.equal(JSON.parse(completion).choices[0].message.content, reply.choices[0].message.content);
+
+    // a stream: its SSE text, event by event
+    const t2 = hex(16);
+    const stream = await client(t2).chat.completions.create({ model: 'mock-model', stream: true,
+      messages: [{ role: 'user', content: 'stream please' }] });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+    const s2 = await spanOf(t2);
+    const sse = attr(s2, 'gen_ai.completion');
+    assert.match(sse, /^data: \{/);
+    const streamed = sse.split('\n').filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content ?? '').join('');
+    assert.equal(streamed, text);
+
+    // a body past max is cut there, at a character's start
+    const t3 = hex(16);
+    await client(t3).chat.completions.create({ model: 'mock-model',
+      messages: [{ role: 'user', content: 'é'.repeat(3000) }] });
+    const s3 = await spanOf(t3);
+    const cut = attr(s3, 'gen_ai.prompt');
+    assert.ok(Buffer.byteLength(cut) <= 2048 && Buffer.byteLength(cut) >= 2040, String(Buffer.byteLength(cut)));
+    assert.ok(!cut.includes('\ufffd'), 'cut between characters');
+
+    // the first gateway has no content setting: no bodies in its spans
+    const t4 = hex(16);
+    await client(t4, gw.baseURL).chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'private' }] });
+    const s4 = await spanOf(t4);
+    assert.equal(attr(s4, 'gen_ai.prompt'), undefined);
+    assert.equal(attr(s4, 'gen_ai.completion'), undefined);
+  } finally {
+    await gw2.stop();
+  }
+});

@@ -362,7 +362,7 @@ function serveIn(dir, config) {
   const proc = spawn(AIGW_BIN, ['serve', '-c', join(dir, 'aigw.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
-  return { proc, stderr: () => stderr, exited: new Promise((resolve) => proc.on('exit', (code) => resolve(code))) };
+  return { proc, stderr: () => stderr, exited: new Promise((resolve) => proc.on('close', (code) => resolve(code))) };
 }
 
 test('a store with encrypted secrets refuses to start without its vault key, or with a wrong one', async () => {

@@ -58,6 +58,25 @@ static void test_json_string_escaping(void **state)
     buf_init(&b, 5);
     assert_int_equal(buf_append_json_string(&b, "\n\n", 2), BUF_TOO_BIG);
     buf_free(&b);
+    /* UTF-8: whole sequences pass; overlong forms, surrogates, past U+10FFFF, cut sequences and
+     * stray bytes become U+FFFD, one per byte that starts nothing valid */
+    static const struct {
+        const char *in, *want;
+    } utf8[] = {
+        {"\xe2\x82\xac \xf0\x9f\x98\x80", "\"\xe2\x82\xac \xf0\x9f\x98\x80\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+        {"a\xe2\x82", "\"a\\ufffd\\ufffd\""},
+        {"\xff\xfeok", "\"\\ufffd\\ufffdok\""},
+    };
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++) {
+        buf_init(&b, 1024);
+        assert_int_equal(buf_append_json_string(&b, utf8[i].in, strlen(utf8[i].in)), BUF_OK);
+        assert_string_equal(b.data, utf8[i].want);
+        assert_int_equal(json_string_size(utf8[i].in, strlen(utf8[i].in)), b.len);
+        buf_free(&b);
+    }
 }
 
 /* A byte at a time, as JSON says: the reference the eight-bytes-at-a-time writer must match. */
@@ -75,6 +94,13 @@ static size_t reference_escape(char *out, const unsigned char *s, size_t len)
             out[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
         } else if (c < 0x20) {
             n += (size_t)sprintf(out + n, "\\u%04x", c);
+        } else if (c >= 0x80) { /* a whole two-byte sequence (the only kind the inputs form), else U+FFFD */
+            if (c >= 0xc2 && c <= 0xdf && i + 1 < len && (s[i + 1] & 0xc0) == 0x80) {
+                out[n++] = (char)c;
+                out[n++] = (char)s[++i];
+            } else {
+                n += (size_t)sprintf(out + n, "\\ufffd");
+            }
         } else {
             out[n++] = (char)c;
         }
