@@ -556,7 +556,7 @@ function serveOnce(config, ms = 5000) {
   proc.stderr.on('data', (d) => { stderr += d; });
   return {
     proc, dir, file, stderr: () => stderr,
-    exited: new Promise((resolve) => proc.on('close', (code) => resolve(code)) // 'close': stderr is read to its end),
+    exited: new Promise((resolve) => proc.on('close', (code) => resolve(code))), // 'close': stderr read to its end
     cleanup() { rmSync(dir, { recursive: true, force: true }); },
   };
 }
