@@ -12,6 +12,7 @@
 #   to the mock's chat completions; RESPONSES=native forwards it to the mock's /v1/responses
 #   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
 #                                      SQLite store, sent by every request (docs/access.md)
+#   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store)
 #   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
 #                                      to an OTLP sink here (a node server answering 200)
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
@@ -25,6 +26,7 @@ MODE=${MODE:-json}
 ACCESS_LOG=${ACCESS_LOG:-on}
 AUTH=${AUTH:-off}
 TRACING=${TRACING:-off}
+REQUEST_LOG=${REQUEST_LOG:-default}
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
 work=$(mktemp -d)
@@ -54,6 +56,7 @@ if [ "$TRACING" = on ]; then
         >>"$work/aigw.yaml"
 fi
 if [ "$AUTH" = on ]; then
+    [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml"
     printf 'auth: {master_key: bench-master-key-0123456789, store: %s}\n' "$work/aigw.db" >>"$work/aigw.yaml"
     BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --direct --alias bench --json |
         node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
@@ -78,5 +81,5 @@ profile() {
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
-echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, tracing $TRACING, $N requests on one connection"
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, request log $REQUEST_LOG, tracing $TRACING, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

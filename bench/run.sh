@@ -8,7 +8,10 @@
 #                                     URL; aigw-anthropic, the translated path;
 #                                     aigw-fallback, a 3-target fallback tree with retries;
 #                                     aigw-keys, gateway keys on: a key from the store, its rate
-#                                     limits and its spend counted on every request)
+#                                     limits and its spend counted on every request;
+#                                     aigw-obs, aigw-keys and all observability on: every request
+#                                     traced (sample_ratio 1) to a local OTLP sink, and written to
+#                                     the request log)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #                                     (SOAK_TARGET=aigw-churn: every request through retries,
 #                                     fallbacks, a breaker and hedges)
@@ -157,6 +160,16 @@ start_aigw-keys() {
         node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
     export BENCH_KEY
 }
+# aigw-keys and everything observability adds: every request traced and exported (to a sink
+# that answers 200, a process of its own: its CPU is not the gateway's) and kept in the request
+# log (the store's thread writes it). Metrics are always on.
+start_aigw-obs() {
+    local sink_port; sink_port=$(free_port)
+    node -e 'require("http").createServer((q, s) => { q.resume(); q.on("end", () => s.end("{}")); }).listen(+process.argv[1], "127.0.0.1")' "$sink_port" &
+    pids+=($!)
+    OBS_YAML="tracing: {endpoint: 'http://127.0.0.1:$sink_port/v1/traces', sample_ratio: 1, batch_delay: 200ms}
+request_log: {queue: 100000}" start_aigw-keys
+}
 start_aigw_as() {
     local port; port=$(free_port)
     cat > "$work/aigw.yaml" <<CONF
@@ -170,6 +183,7 @@ providers:
     models: [mock-model]
 ${ROUTES:-}
 ${AUTH_YAML:-}
+${OBS_YAML:-}
 CONF
     AIGW_UPSTREAM=${AIGW_UPSTREAM:-} "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
@@ -307,6 +321,9 @@ done
             if (cpu["aigw-fallback", k] != "" && cpu["aigw", k] != "") line = line sprintf(" fallback tree/single target CPU = %.2f;", cpu["aigw-fallback", k] / cpu["aigw", k])
             if (cpu["aigw-keys", k] != "" && cpu["aigw", k] != "") line = line sprintf(" keys on/off CPU = %.2f; p50 keys on − off = %+.0f µs;", cpu["aigw-keys", k] / cpu["aigw", k], p50["aigw-keys", k] - p50["aigw", k])
             if (cpu["aigw-keys", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-keys/nginx CPU = %.2f;", cpu["aigw-keys", k] / cpu["nginx", k])
+            if (cpu["aigw-obs", k] != "" && cpu["aigw-keys", k] != "") line = line sprintf(" observability on/off (both with keys) CPU = %.2f; p50 on − off = %+.0f µs;", cpu["aigw-obs", k] / cpu["aigw-keys", k], p50["aigw-obs", k] - p50["aigw-keys", k])
+            if (cpu["aigw-obs", k] != "" && cpu["aigw", k] != "") line = line sprintf(" aigw-obs/aigw CPU = %.2f;", cpu["aigw-obs", k] / cpu["aigw", k])
+            if (cpu["aigw-obs", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-obs/nginx CPU = %.2f;", cpu["aigw-obs", k] / cpu["nginx", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort
 } | tee bench/results/latest.md
