@@ -98,6 +98,12 @@ bool config__parse_string_list(loader *ld, yaml_node_t *node, const char *key, c
  * is recorded and the walk goes on with the next; returns false when any was found. */
 bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base);
 
+/* `cache:` (config_cache.c): a mapping of the response cache's settings into the aigw_config
+ * target; config__cache_defaults sets what holds without the section. */
+bool config__parse_cache(loader *ld, yaml_node_t *node, void *target);
+struct aigw_config;
+void config__cache_defaults(struct aigw_config *cfg);
+
 /* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
  * sorted by line (the file's order; equal lines in the order found), at most
  * CONFIG_ERRORS_SHOWN and as many whole lines as fit, then "and N more mistakes" for the rest. */

@@ -102,6 +102,10 @@ typedef struct exchange_record {
     size_t ncalls;
     const record_phase *phases; /* the phases that did work, in order */
     size_t nphases;
+    /* the response cache: "HIT", "MISS", "SEMANTIC_HIT", "REFRESH", "BYPASS", or NULL when it
+     * was not asked; a hit's cost_usd is 0 and cache_saved_usd what the stored reply had cost */
+    const char *cache;
+    double cache_saved_usd;
 } exchange_record;
 
 #endif

@@ -26,6 +26,10 @@ extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage
 extern const stage stage_key_route;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
+/* cache_stage.c: the response cache (CACHE: a hit answers; its filters store a miss's reply) */
+extern const stage stage_cache;
+struct cache_backend;
+struct cache_backend *cache_stage_backend(void); /* for the metrics' gauges; NULL before start */
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

@@ -361,6 +361,11 @@ static void usage_note(codec_ctx *ctx, const wire_codec *codec, json_t *message)
     if (json_is_object(u)) usage_note_from(ctx, codec, count_from_tree, u);
 }
 
+void xlate__note_usage(codec_ctx *ctx, const wire_codec *codec, json_t *message)
+{
+    usage_note(ctx, codec, message);
+}
+
 /* The fast path does not parse replies: the validating scanner finds the top-level usage
  * member and the counts are read from its bytes. */
 static void usage_scan(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len)

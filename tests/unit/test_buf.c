@@ -88,7 +88,8 @@ static size_t reference_escape(char *out, const unsigned char *s, size_t len)
 static void test_json_string_matches_a_byte_at_a_time(void **state)
 {
     (void)state;
-    static const unsigned char specials[] = {0x00, 0x01, 0x08, 0x0a, 0x0d, 0x09, 0x1f, '"', '\\', 0x20, 0x7f, 0x80, 0xc3, 0xff};
+    static const unsigned char specials[] = {0x00, 0x01, 0x08, 0x0a, 0x0d, 0x09, 0x1f,
+                                             '"',  '\\', 0x20, 0x7f, 0x80, 0xc3, 0xff};
     unsigned char in[40];
     char want[6 * sizeof in + 2], got[6 * sizeof in + 2];
     for (size_t len = 0; len <= sizeof in; len++)
