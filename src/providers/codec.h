@@ -91,6 +91,8 @@ typedef struct wire_codec wire_codec;
 /* Notes the usage a parsed reply or event of codec's format reports (its usage member, when an
  * object) in ctx->usage, in OpenAI's meaning (translate.c). */
 void xlate__note_usage(codec_ctx *ctx, const wire_codec *codec, json_t *message);
+/* The same from a reply's bytes, unparsed (the fast path's scan). */
+void xlate__scan_usage(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len);
 
 /* Adds the request's cost so far to a usage chunk as "aigw":{"cost_usd":…} (known prices only). */
 void provider_usage_chunk_cost(const codec_ctx *ctx, json_t *chunk);

@@ -324,6 +324,7 @@ const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool st
 {
     const wire_codec *client = wire_codecs[c->ingress];
     if (!stream && !client->reply_from_canonical) { /* the canonical format itself: as stored */
+        xlate__scan_usage(c, &openai__codec, reply, len);
         buf_append(out, reply, len);
         return "application/json";
     }

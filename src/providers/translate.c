@@ -378,6 +378,11 @@ static void usage_scan(codec_ctx *ctx, const wire_codec *codec, const char *body
     usage_note_from(ctx, codec, count_from_span, &span);
 }
 
+void xlate__scan_usage(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len)
+{
+    usage_scan(ctx, codec, body, len);
+}
+
 double provider_cost(const codec_ctx *ctx)
 {
     return ctx->route ? catalog_cost(ctx->route->catalog, &ctx->usage) : -1;

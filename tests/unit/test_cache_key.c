@@ -15,8 +15,8 @@
 static uint8_t secret_a[32] = {1}, secret_b[32] = {2};
 
 /* The key of body under the given namespace, model and route (endpoint 0: chat completions). */
-static void key_of(const char *body, const uint8_t *secret, const char *ns, const char *model, const char *route,
-                   int endpoint, uint8_t out[CACHE_KEY_BYTES])
+static void key_of(const char *body, const uint8_t *secret, const char *ns, const char *model,
+                   const char *route, int endpoint, uint8_t out[CACHE_KEY_BYTES])
 {
     json_error_t e;
     json_t *j = json_loads(body, 0, &e);
@@ -44,8 +44,12 @@ static void test_order_and_white_space_do_not_matter(void **state)
 {
     uint8_t a[32], b[32], c[32];
     key(BASE, a);
-    key("{ \"temperature\" : 0.5,\n \"messages\" : [ { \"content\":\"hi\", \"role\":\"user\" } ],\"model\":\"gpt\" }", b);
-    key("{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0068i\"}],\"temperature\":0.50,\"model\":\"gpt\"}", c);
+    key("{ \"temperature\" : 0.5,\n \"messages\" : [ { \"content\":\"hi\", \"role\":\"user\" } "
+        "],\"model\":\"gpt\" }",
+        b);
+    key("{\"messages\":[{\"role\":\"user\",\"content\":\"\\u0068i\"}],\"temperature\":0.50,\"model\":"
+        "\"gpt\"}",
+        c);
     assert_memory_equal(a, b, 32);
     assert_memory_equal(a, c, 32);
 }
@@ -54,7 +58,8 @@ static void test_delivery_and_bookkeeping_are_ignored(void **state)
 {
     uint8_t a[32], b[32];
     key(BASE, a);
-    key("{\"model\":\"other-name\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"user\":\"u-1\","
+    key("{\"model\":\"other-name\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"user\":\"u-"
+        "1\","
         "\"metadata\":{\"x\":\"y\"},\"store\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
         "\"temperature\":0.5}",
         b);
@@ -71,16 +76,22 @@ static void assert_differs(const char *body)
 
 static void test_what_changes_the_output_changes_the_key(void **state)
 {
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.7}");
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi!\"}],\"temperature\":0.5}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.7}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi!\"}],\"temperature\":0.5}");
     assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
-                   "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}");
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
-                   "\"response_format\":{\"type\":\"json_object\"}}");
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
-                   "\"max_tokens\":5}");
-    assert_differs("{\"model\":\"gpt\",\"messages\":[{\"role\":\"system\",\"content\":\"hi\"}],\"temperature\":0.5}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
+        "\"response_format\":{\"type\":\"json_object\"}}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,"
+        "\"max_tokens\":5}");
+    assert_differs(
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"system\",\"content\":\"hi\"}],\"temperature\":0.5}");
 
     uint8_t a[32], b[32];
     key(BASE, a);
@@ -120,7 +131,8 @@ static void test_entry_header(void **state)
     assert_memory_equal(reply, "{\"id\":\"x\"}", 10);
     assert_false(cache_entry_parse("aigw-cache 1 x\n{}", 17, &cost, &reply, &len));
     assert_false(cache_entry_parse("nope", 4, &cost, &reply, &len));
-    assert_false(cache_entry_parse(CACHE_ENTRY_MAGIC "1\n", sizeof CACHE_ENTRY_MAGIC + 1, &cost, &reply, &len));
+    assert_false(
+        cache_entry_parse(CACHE_ENTRY_MAGIC "1\n", sizeof CACHE_ENTRY_MAGIC + 1, &cost, &reply, &len));
 }
 
 int main(void)

@@ -113,12 +113,12 @@ static void test_ttl_and_max_age(void **state)
     make_key(k2, 8, 1);
     buf out;
     buf_init(&out, 1 << 20);
-    b->ops->store(b, k, "short", 5, 50);   /* 50 ms */
+    b->ops->store(b, k, "short", 5, 50);    /* 50 ms */
     b->ops->store(b, k2, "long", 4, 60000); /* a minute */
     assert_true(get(b, k, 0, &out));
     usleep(120 * 1000);
-    assert_false(get(b, k, 0, &out));   /* expired */
-    assert_true(get(b, k2, 0, &out));   /* any age */
+    assert_false(get(b, k, 0, &out));    /* expired */
+    assert_true(get(b, k2, 0, &out));    /* any age */
     assert_true(get(b, k2, 5000, &out)); /* younger than 5 s */
     assert_false(get(b, k2, 100, &out)); /* older than 100 ms: a miss, though it has not expired */
     cache_stats st;
