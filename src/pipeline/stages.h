@@ -2,7 +2,8 @@
  *
  * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
  * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
- * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), execute.c (EXECUTE),
+ * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), cache_stage.c (CACHE, and
+ * response filters), execute.c (EXECUTE),
  * record.c (the access log, an observer), metrics_stage.c (Prometheus metrics, an observer,
  * and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
