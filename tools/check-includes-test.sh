@@ -93,9 +93,9 @@ tree forbidden \
 expect fail forbidden '' "$work/forbidden/src/providers/provider.h:1: providers -> server" 'may not include server'
 
 tree unknown \
-    cache/cache.c '#include "util/alloc.h"' \
+    semantic/semantic.c '#include "util/alloc.h"' \
     util/alloc.h ''
-expect fail unknown '' "$work/unknown/src/cache/cache.c:1: cache -> util" 'cache is not in the layer order'
+expect fail unknown '' "$work/unknown/src/semantic/semantic.c:1: semantic -> util" 'semantic is not in the layer order'
 
 if [ $failures -ne 0 ]; then
     echo "check-includes-test: $failures case(s) failed" >&2

@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing providers observe access limits
+routing providers observe access limits cache
 store
 server
 upstream
@@ -39,6 +39,7 @@ access server
 store server
 admin server
 limits server
+cache server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.

@@ -178,6 +178,7 @@ static const field top_table[] = {
     {"log_format", FIELD_CUSTOM, CFG(log_json), 0, 0, NULL, parse_log_format},
     {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
+    {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1187,6 +1188,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->max_response_bytes = 64 * 1024 * 1024;
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
+    config__cache_defaults(cfg);
     cfg->alerts = (alerts_config){.min_interval_ms = 300000, .timeout_ms = 5000};
     cfg->tracing =
         (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};

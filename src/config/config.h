@@ -242,6 +242,30 @@ typedef struct request_log_settings {
     int line;
 } request_log_settings;
 
+/* `cache:` — the response cache (src/cache, docs/cache.md). Without the section the memory
+ * backend still serves the requests whose route or request config asks for caching, with
+ * these defaults. */
+typedef enum cache_backend_kind {
+    CACHE_BACKEND_MEMORY, /* this process, shared by its workers */
+} cache_backend_kind;
+
+typedef enum cache_namespace_kind {
+    CACHE_NAMESPACE_KEY,    /* per gateway key (the master key its own); default */
+    CACHE_NAMESPACE_TEAM,   /* per team (a key without a team: its own) */
+    CACHE_NAMESPACE_SHARED, /* one namespace for every caller: an explicit choice */
+} cache_namespace_kind;
+
+typedef struct cache_settings {
+    bool configured; /* the file has a `cache:` section */
+    cache_backend_kind backend;
+    size_t max_bytes;       /* the whole cache, entries' overhead counted (default 64 MiB) */
+    size_t max_entry_bytes; /* one reply; a larger one is not stored (default 1 MiB) */
+    uint32_t ttl_ms;        /* an entry's life when the request sets no max_age (default 1 h) */
+    cache_namespace_kind namespace_kind;
+    bool default_simple; /* `mode: simple`: every chat request is cached unless a route says off */
+    int line;
+} cache_settings;
+
 #define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
 
 typedef struct aigw_config {
@@ -274,6 +298,7 @@ typedef struct aigw_config {
     tracing_settings tracing;         /* `tracing:` */
     alerts_config alerts;             /* `alerts:` */
     request_log_settings request_log; /* `request_log:` */
+    cache_settings cache;             /* `cache:` */
     bool log_json; /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */

@@ -108,6 +108,11 @@ void config__request_log_free(struct request_log_settings *r);
 /* `tracing.content:` (config_request_log.c: it shares the request log's redaction list) */
 bool config__parse_trace_content(loader *ld, yaml_node_t *node, void *target);
 void config__trace_content_free(struct trace_content_settings *c);
+/* `cache:` (config_cache.c): a mapping of the response cache's settings into the aigw_config
+ * target; config__cache_defaults sets what holds without the section. */
+bool config__parse_cache(loader *ld, yaml_node_t *node, void *target);
+struct aigw_config;
+void config__cache_defaults(struct aigw_config *cfg);
 
 /* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
  * sorted by line (the file's order; equal lines in the order found), at most

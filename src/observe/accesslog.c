@@ -307,6 +307,15 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             buf_append_str(b, who[i].name);
             accesslog_string(b, who[i].value, strlen(who[i].value));
         }
+    if (r->cache) { /* the response cache's result, and what a hit saved */
+        buf_append_lit(b, ",\"cache\":\"");
+        buf_append_str(b, r->cache);
+        buf_append_lit(b, "\"");
+        if (r->cache_saved_usd > 0) {
+            buf_append_lit(b, ",\"cache_saved_usd\":");
+            buf_printf(b, "%.9g", r->cache_saved_usd);
+        }
+    }
     if (r->soft_budget_exceeded) {
         buf_append_lit(b, ",\"soft_budget_exceeded\":\"");
         buf_append_str(b, r->soft_budget_exceeded);

@@ -94,7 +94,12 @@ static const char *const rejection_names[REJECT_COUNT] = {
     [REJECT_RATE_LIMIT_UNAVAILABLE] = "rate_limit_unavailable",
 };
 
+/* The response cache's results (exchange_record.cache), a fixed set. */
+static const char *const cache_results[] = {"HIT", "MISS", "SEMANTIC_HIT", "REFRESH", "BYPASS"};
+#define NCACHE_RESULTS (sizeof cache_results / sizeof cache_results[0])
+
 struct metrics_shard {
+    counter cache[NCACHE_RESULTS]; /* aigw_cache_results_total */
     request_series requests[METRICS_SERIES_MAX];
     request_series overflow; /* every label "other" */
     attempt_series attempts[METRICS_ATTEMPT_SERIES_MAX];
@@ -237,6 +242,9 @@ void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_recor
     };
     request_series *e = request_slot(s, values);
     bump(&e->requests, 1);
+    if (r->cache)
+        for (size_t i = 0; i < NCACHE_RESULTS; i++)
+            if (!strcmp(r->cache, cache_results[i])) bump(&s->cache[i], 1);
     if (r->usage.seen) {
         long t[NTOKENS] = {r->usage.prompt, r->usage.completion, r->usage.cached, r->usage.reasoning};
         for (int i = 0; i < NTOKENS; i++)
@@ -530,10 +538,26 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     free(tries);
     render_rejections(m, out);
 
-    uint64_t overflowed = 0;
-    for (metrics_shard *s = m->shards; s; s = s->next)
+    uint64_t overflowed = 0, cache[NCACHE_RESULTS] = {0};
+    for (metrics_shard *s = m->shards; s; s = s->next) {
         overflowed += read_counter(&s->overflowed);
+        for (size_t i = 0; i < NCACHE_RESULTS; i++)
+            cache[i] += read_counter(&s->cache[i]);
+    }
     pthread_mutex_unlock(&m->lock);
+
+    metrics_family(out, "aigw_cache_results_total", "counter",
+                   "Requests the response cache was asked about, by result (HIT, MISS, REFRESH, BYPASS…).");
+    for (size_t i = 0; i < NCACHE_RESULTS; i++)
+        buf_printf(out, "aigw_cache_results_total{result=\"%s\"} %llu\n", cache_results[i],
+                   (unsigned long long)cache[i]);
+    metrics_family(out, "aigw_cache_bytes", "gauge",
+                   "Bytes the response cache holds now, each entry's overhead counted.");
+    buf_printf(out, "aigw_cache_bytes %zu\n", g->cache_bytes);
+    metrics_family(out, "aigw_cache_max_bytes", "gauge", "The response cache's bound in bytes.");
+    buf_printf(out, "aigw_cache_max_bytes %zu\n", g->cache_max_bytes);
+    metrics_family(out, "aigw_cache_entries", "gauge", "Replies the response cache holds now.");
+    buf_printf(out, "aigw_cache_entries %zu\n", g->cache_entries);
 
     metrics_family(
         out, "aigw_metrics_overflow_total", "counter",

@@ -53,6 +53,8 @@ void metrics_reject(metrics_shard *s, record_rejection reason, const char *key);
 /* Gauges the scrape reads from elsewhere (the server, the access log), and the build. */
 typedef struct metrics_gauges {
     long open_connections;
+    /* the response cache: what it holds now (bytes, each entry's overhead counted) and its bound */
+    size_t cache_bytes, cache_entries, cache_max_bytes;
     uint64_t log_dropped;
     /* the request log (pipeline/reqlog_stage.c); its series only when reqlog_on */
     bool reqlog_on;

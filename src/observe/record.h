@@ -113,6 +113,10 @@ typedef struct exchange_record {
      * else NULL): a JSON body, or a stream's SSE text */
     const char *response_body;
     size_t response_body_len;
+    /* the response cache: "HIT", "MISS", "SEMANTIC_HIT", "REFRESH", "BYPASS", or NULL when it
+     * was not asked; a hit's cost_usd is 0 and cache_saved_usd what the stored reply had cost */
+    const char *cache;
+    double cache_saved_usd;
 } exchange_record;
 
 #endif

@@ -195,6 +195,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         .cache_write_tokens = u->cache_write,
         .reasoning_tokens = u->reasoning,
         .cost_usd = r->cost_usd,
+        .cache = r->cache, /* a static string */
         .retries = retries,
         .fallbacks = fallbacks,
         .ttfb_us = r->first_byte_ns ? (int64_t)((r->first_byte_ns - r->start_ns) / 1000) : -1,

@@ -152,6 +152,15 @@ typedef struct exchange {
 
     buf spare_reply, spare_events; /* an ended attempt's buffers, kept for the next one */
 
+    /* the response cache (cache_stage.c), for the record: its result ("HIT", "MISS", …; NULL:
+     * not asked), and for a hit the stored usage and what the reply had cost */
+    struct {
+        const char *status;
+        bool hit;
+        double saved_usd;
+        usage_counts usage;
+    } cache;
+
     /* the response */
     const char *head_lines, *kept_head; /* exchange_set_head's and exchange_keep_head's, arena */
     size_t head_len, kept_head_len;

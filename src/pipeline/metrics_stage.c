@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "observe/alerts.h"
 #include "observe/metrics.h"
 #include "routing/routing.h"
@@ -290,6 +291,14 @@ stage_result answer_metrics(exchange *x)
         .reqlog_written = rl.written,
         .version = AIGW_VERSION,
     };
+    cache_backend *cache = cache_stage_backend();
+    if (cache) {
+        cache_stats cs;
+        cache->ops->stats(cache, &cs);
+        job->gauges.cache_bytes = cs.bytes;
+        job->gauges.cache_entries = cs.entries;
+        job->gauges.cache_max_bytes = cs.max_bytes;
+    }
     buf_init(&job->out, (size_t)64 << 20);
     job->ticket = exchange_suspend(x);
     uv_queue_work(&x->http->worker->loop, &job->work, scrape_render, scrape_answer);

@@ -60,6 +60,7 @@ static const stage *const stages[] = {
     &stage_limits,
     TEST_STAGE_CANONICAL    /* PROMPT */
     &stage_plan,            /* PLAN */
+    &stage_cache,           /* CACHE */
     TEST_STAGE_FANOUT       /* EXECUTE */
     &stage_execute,
     TEST_STAGE_FILTER       /* RECORD */
@@ -612,6 +613,13 @@ static void pipeline_on_done(http_request *req)
         r.usage = (record_usage){u->prompt, u->completion, u->cached, u->cache_write, u->reasoning, u->seen};
         if (u->seen) r.cost_usd = attempt_cost(a);
         r.dropped_params = a->codec.dropped_params;
+    }
+    r.cache = x->cache.status;
+    if (x->cache.hit) { /* answered from the cache: the stored usage, nothing spent */
+        const usage_counts *u = &x->cache.usage;
+        r.usage = (record_usage){u->prompt, u->completion, u->cached, u->cache_write, u->reasoning, true};
+        r.cost_usd = 0;
+        r.cache_saved_usd = x->cache.saved_usd;
     }
     if (x->trace.sampled) {
         r.trace_id = x->trace.trace_id;

@@ -11,7 +11,7 @@
  *            on one model, and a token limit's estimate, need the model and the body
  *   PROMPT   a stored template rendered into the request                     — no stage yet
  *   PLAN     the route tree and a walk through it (404 model_not_found)
- *   CACHE    a stored answer answers here                                    — no stage yet
+ *   CACHE    a stored answer answers here (cache_stage.c); its filters store the reply
  *   EXECUTE  attempts upstream, the answer to the client
  *   then, on the way out, response filters (head, each piece of the body, end), and at the
  *   very end, RECORD: observers receive the exchange's summary (observe/record.h).

@@ -2,9 +2,10 @@
  *
  * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
  * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
- * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), execute.c (EXECUTE),
- * record.c (the access log, an observer), reqlog_stage.c (the request log in the store, an
- * observer), metrics_stage.c (Prometheus metrics, an observer, and GET /metrics). */
+ * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), cache_stage.c (CACHE, and
+ * response filters), execute.c (EXECUTE), record.c (the access log, an observer), reqlog_stage.c
+ * (the request log in the store, an observer), metrics_stage.c (Prometheus metrics, an observer,
+ * and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
@@ -36,6 +37,10 @@ typedef struct reqlog_stage_stats {
     uint64_t written;
 } reqlog_stage_stats;
 bool reqlog_stage_counts(reqlog_stage_stats *out);
+/* cache_stage.c: the response cache (CACHE: a hit answers; its filters store a miss's reply) */
+extern const stage stage_cache;
+struct cache_backend;
+struct cache_backend *cache_stage_backend(void); /* for the metrics' gauges; NULL before start */
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

@@ -86,6 +86,14 @@ json_t *xlate__usage_chunk(xlate *x);
 /* The canonical usage object from x->ctx->usage. */
 json_t *xlate__usage(const xlate *x);
 
+struct wire_codec;
+typedef struct wire_codec wire_codec;
+/* Notes the usage a parsed reply or event of codec's format reports (its usage member, when an
+ * object) in ctx->usage, in OpenAI's meaning (translate.c). */
+void xlate__note_usage(codec_ctx *ctx, const wire_codec *codec, json_t *message);
+/* The same from a reply's bytes, unparsed (the fast path's scan). */
+void xlate__scan_usage(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len);
+
 /* Adds the request's cost so far to a usage chunk as "aigw":{"cost_usd":…} (known prices only). */
 void provider_usage_chunk_cost(const codec_ctx *ctx, json_t *chunk);
 
@@ -117,7 +125,7 @@ char *xlate__concat(codec_ctx *ctx, const char *a, const char *b, const char *c)
  * NULL for a format no endpoint takes (Gemini: no request reaches aigw in it). Conversions to
  * and from canonical are NULL for the canonical format itself (OpenAI): the tree is used as
  * it is. Trees are borrowed unless said; returned trees are new references. */
-typedef struct wire_codec {
+struct wire_codec {
     const char *name;     /* in messages: "Anthropic Messages" */
     unsigned endpoints;   /* the endpoints a provider of this format serves: WIRE_ENDPOINT bits */
     bool url_names_model; /* the model is part of the URL path (Gemini's models/NAME:…) */
@@ -183,7 +191,7 @@ typedef struct wire_codec {
     /* The OpenAI-style type for a provider's error status, when the format's own types are
      * not OpenAI's (Gemini's are RPC statuses); NULL: the parsed type is kept. */
     const char *(*error_type)(int status);
-} wire_codec;
+};
 
 #define WIRE_ENDPOINT(e) (1u << (e))
 

@@ -134,6 +134,29 @@ size_t provider_estimate_tokens(const codec_ctx *c);
  * A new reference; NULL with *err filled when the body cannot be read so. */
 struct json_t *provider_request_canonical(codec_ctx *c, provider_error *err);
 
+/* ---- the response cache's conversions (replay.c) ---- */
+
+/* Reads a reply as the client gets it (c->ingress's format: OpenAI chat or Anthropic Messages;
+ * a plain body, or a stream's events) back into one canonical reply. c gives the arena, the
+ * request id and the answering route (its public name); the collector lives in the arena and
+ * holds buffers until provider_collect_free. At most max_bytes of text are gathered. */
+typedef struct reply_collector reply_collector;
+reply_collector *provider_collect_begin(const codec_ctx *c, bool stream, size_t max_bytes);
+void provider_collect(reply_collector *rc, const char *data, size_t len);
+/* The canonical reply (an OpenAI chat completion: one choice, its message with content,
+ * reasoning_content and whole tool calls, finish_reason, usage; a new reference) when what was
+ * collected is complete and successful: the stream's end marker seen and no in-band error, one
+ * choice, finish stop, length or tool_calls. Else NULL with the reason in *why. */
+struct json_t *provider_collect_end(reply_collector *rc, const char **why);
+void provider_collect_free(reply_collector *rc);
+/* The client's answer from a canonical reply (compact JSON, as provider_collect_end's): one body
+ * in c->ingress's format, or its stream's events (OpenAI chunks, the usage chunk when
+ * include_usage; Anthropic's message_start … message_stop) made by the format's own stream
+ * encoder. c->usage is set from the reply's. Returns the Content-Type, NULL when reply is not
+ * a canonical reply. */
+const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool stream, bool include_usage,
+                            buf *out);
+
 /* Whether p is sent OpenAI Responses API requests as they are (its `responses:`, or by default
  * OpenAI's own API at its documented URL); else they are translated to its chat format. */
 bool provider_serves_responses(const provider_config *p);

@@ -361,6 +361,11 @@ static void usage_note(codec_ctx *ctx, const wire_codec *codec, json_t *message)
     if (json_is_object(u)) usage_note_from(ctx, codec, count_from_tree, u);
 }
 
+void xlate__note_usage(codec_ctx *ctx, const wire_codec *codec, json_t *message)
+{
+    usage_note(ctx, codec, message);
+}
+
 /* The fast path does not parse replies: the validating scanner finds the top-level usage
  * member and the counts are read from its bytes. */
 static void usage_scan(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len)
@@ -371,6 +376,11 @@ static void usage_scan(codec_ctx *ctx, const wire_codec *codec, const char *body
     if (!json_scan_object(body, len, &f, 1, &why, &at) || f.type != JSON_KIND_OBJECT) return;
     byte_span span = {body + f.start, f.end - f.start};
     usage_note_from(ctx, codec, count_from_span, &span);
+}
+
+void xlate__scan_usage(codec_ctx *ctx, const wire_codec *codec, const char *body, size_t len)
+{
+    usage_scan(ctx, codec, body, len);
 }
 
 double provider_cost(const codec_ctx *ctx)

@@ -102,8 +102,26 @@ typedef struct route_regex {
     struct pcre2_real_code_8 *code;
 } route_regex;
 
+/* A config's `cache` block (Portkey's {mode, max_age}, at any level of the tree): the first one
+ * met, root first and then depth first, is the request's — the cache is asked before a target
+ * is chosen (docs/cache.md). */
+typedef enum route_cache_mode {
+    ROUTE_CACHE_UNSET,    /* no block: the config file's `cache.mode` decides */
+    ROUTE_CACHE_OFF,      /* `mode: off` (aigw's configs): not cached, whatever the default */
+    ROUTE_CACHE_SIMPLE,   /* exact match */
+    ROUTE_CACHE_SEMANTIC, /* asked; exact match until the semantic index exists */
+} route_cache_mode;
+
+#define ROUTE_CACHE_MAX_AGE_MAX (90u * 86400u) /* seconds: Portkey's documented maximum */
+
+typedef struct route_cache_policy {
+    route_cache_mode mode;
+    uint32_t max_age_s; /* 0: the config file's cache.ttl */
+} route_cache_policy;
+
 typedef struct route_tree {
-    const char *name; /* the route's name: a public model, a stored config, or the header's */
+    const char *name;         /* the route's name: a public model, a stored config, or the header's */
+    route_cache_policy cache; /* its `cache` block, if any */
     route_node root;
     bool portkey;        /* Portkey's defaults (fallback on any non-2xx) */
     bool needs_params;   /* a condition reads params.*: the body must be parsed */
@@ -341,6 +359,8 @@ int64_t route_note_headers(route_walk *w, bool other, int status, const char *co
  * was sent when that is the case (every breaker open: the message and the ms until the first half-opens). */
 uint32_t route_attempts(const route_walk *w);
 const char *route_tree_name(const route_walk *w);
+/* The tree the walk goes through (its cache policy, its flags). */
+const route_tree *route_walk_tree(const route_walk *w);
 const char *route_paths(const route_walk *w);
 const route_attempt_log *route_log(const route_walk *w);
 const char *route_unavailable(const route_walk *w, int *status, uint32_t *retry_in_ms);

@@ -5,8 +5,9 @@
  * a child starts from its parent's retry policy, timeout, fallback statuses and override
  * parameters, and overrides what it sets itself. Every mistake names its field as a path
  * ("targets[1].retry.attempts"), which the caller puts into a 400 or a file:line message.
- * Keys may be snake_case or Portkey's camelCase. Portkey features aigw does not have (cache,
- * guardrails, hooks) are refused by name rather than silently ignored.
+ * Keys may be snake_case or Portkey's camelCase. Portkey features aigw does not have
+ * (guardrails, hooks) are refused by name rather than silently ignored; a `cache` block
+ * ({mode, max_age}) is read here and used by the pipeline's CACHE stage.
  *
  * A Portkey config (x-portkey-config) gets Portkey's documented behaviour where it differs
  * from aigw's: no retries unless asked, a `retry` that replaces the inherited one whole and
@@ -45,6 +46,7 @@ typedef struct builder {
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     bool client; /* a request's config: the store's virtual keys may be named */
     bool used_virtual_keys;
+    route_cache_policy cache; /* the first `cache` block met */
     int leaves;
     route_regex regexes[ROUTE_MAX_REGEXES]; /* compiled as the conditions are checked */
     size_t nregexes;
@@ -154,6 +156,58 @@ static bool get_duration(builder *b, const char *path, const json_t *v, uint32_t
         return fail(b, path, "must be a duration in ms (a number, or \"500ms\", \"10s\", \"2m\") up to %u ms",
                     max);
     *out = (uint32_t)ms;
+    return true;
+}
+
+/* ---- cache ------------------------------------------------------------------------------- */
+
+/* A `cache` block: Portkey's {"mode": "simple"|"semantic", "max_age": seconds} (a string "simple"
+ * too), and in aigw's configs `mode: off` and a max_age with a unit ("10m"). The first block met
+ * is the tree's; the others are checked all the same. */
+static bool parse_cache(builder *b, const char *path, const json_t *v)
+{
+    route_cache_policy c = {0};
+    const json_t *mode = json_is_string(v) ? v : json_object_get(v, "mode");
+    if (!json_is_object(v) && !json_is_string(v))
+        return fail(b, path, "must be an object such as {\"mode\": \"simple\", \"max_age\": 3600}");
+    const char *key;
+    const json_t *val;
+    if (json_is_object(v)) json_object_foreach((json_t *)v, key, val)
+        {
+            char k[64];
+            snake_key(key, k, sizeof k);
+            if (strcmp(k, "mode") && strcmp(k, "max_age"))
+                return fail(b, child_path(b, path, key, -1), "unknown field (allowed: mode, max_age)");
+        }
+    const char *m = json_string_value(mode);
+    if (!m) return fail(b, child_path(b, path, "mode", -1), "must be \"simple\" or \"semantic\"");
+    if (!strcmp(m, "simple"))
+        c.mode = ROUTE_CACHE_SIMPLE;
+    else if (!strcmp(m, "semantic"))
+        c.mode = ROUTE_CACHE_SEMANTIC;
+    else if (!strcmp(m, "off") && !b->portkey)
+        c.mode = ROUTE_CACHE_OFF;
+    else
+        return fail(b, child_path(b, path, "mode", -1), "must be \"simple\" or \"semantic\"%s",
+                    b->portkey ? "" : " (or \"off\")");
+    const json_t *age = json_is_object(v) ? json_object_get(v, "max_age") : NULL;
+    if (!age) age = json_is_object(v) ? json_object_get(v, "maxAge") : NULL;
+    if (age) {
+        const char *p = child_path(b, path, "max_age", -1);
+        if (json_is_string(age)) {
+            long long ms;
+            if (!units_parse_duration(json_string_value(age), &ms) || ms < 1000 ||
+                ms > (long long)ROUTE_CACHE_MAX_AGE_MAX * 1000)
+                return fail(b, p, "must be seconds (a number, or \"10m\", \"1h\") from 1 s to 90 days");
+            c.max_age_s = (uint32_t)(ms / 1000);
+        } else if (json_is_integer(age) && json_integer_value(age) >= 1 &&
+                   json_integer_value(age) <= ROUTE_CACHE_MAX_AGE_MAX) {
+            c.max_age_s = (uint32_t)json_integer_value(age);
+        } else {
+            return fail(b, p, "must be a whole number of seconds from 1 to 7776000 (90 days)");
+        }
+    }
+    if (b->cache.mode == ROUTE_CACHE_UNSET) b->cache = c;
     return true;
 }
 
@@ -678,7 +732,9 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &n->fallback_on)) return false;
             n->fallback_on_any = false;
-        } else if (!strcmp(k, "cache") || !strcmp(k, "input_guardrails") || !strcmp(k, "output_guardrails") ||
+        } else if (!strcmp(k, "cache")) {
+            if (!parse_cache(b, p, val)) return false;
+        } else if (!strcmp(k, "input_guardrails") || !strcmp(k, "output_guardrails") ||
                    !strcmp(k, "before_request_hooks") || !strcmp(k, "after_request_hooks") ||
                    !strcmp(k, "cb_config")) {
             return fail(b, p, "not supported by aigw (refused rather than ignored)");
@@ -686,7 +742,7 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
             return fail(b, p,
                         "unknown field (allowed: strategy, targets, name, weight, provider, virtual_key, "
                         "model, api_key, custom_host, retry, request_timeout, override_params, "
-                        "on_status_codes)");
+                        "on_status_codes, cache)");
         }
     }
     if (overrides) merge_overrides(b, n, overrides);
@@ -768,6 +824,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     t->needs_metadata = b.needs_metadata;
     t->virtual_keys = b.used_virtual_keys;
     t->virtual_keys_version = vkeys_version;
+    t->cache = b.cache;
     if (b.nregexes) {
         route_regex *r = arena_alloc(a, b.nregexes * sizeof *r);
         memcpy(r, b.regexes, b.nregexes * sizeof *r);

@@ -739,6 +739,11 @@ const char *route_tree_name(const route_walk *w)
     return w->tree->name;
 }
 
+const route_tree *route_walk_tree(const route_walk *w)
+{
+    return w->tree;
+}
+
 const char *route_paths(const route_walk *w)
 {
     return w->paths ? w->paths : w->tree->name; /* nothing sent: the route asked for */

@@ -39,7 +39,7 @@ typedef struct reqlog_entry {
     bool stream;
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens;
     double cost_usd;   /* negative: unknown (NULL in the store) */
-    const char *cache; /* the cache's answer ("hit", "miss"); NULL: no cache looked */
+    const char *cache; /* the cache's answer ("HIT", "MISS", "REFRESH", "BYPASS"); NULL: not asked */
     int retries, fallbacks;
     int64_t ttfb_us;      /* -1: nothing was sent */
     int64_t total_us;     /* start to end */

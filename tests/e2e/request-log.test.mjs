@@ -58,7 +58,7 @@ before(async () => {
   if (POSTGRES) {
     pg = await startPostgres();
     process.env.AIGW_TEST_PG_PASSWORD = pg.password;
-    for (const db of ['main', 'small', 'tiny']) pg.psql(`CREATE DATABASE ${db}`, 'postgres');
+    for (const db of ['main', 'small', 'tiny', 'cached']) pg.psql(`CREATE DATABASE ${db}`, 'postgres');
   }
   mock = await startMock();
   dir = mkdtempSync(join(tmpdir(), 'aigw-reqlog-'));
@@ -310,4 +310,30 @@ test('max_rows keeps the newest rows', async () => {
     const rows = (await admin(tiny, '/admin/logs')).body.data;
     return rows.length === 3 && rows.map((r) => r.id).join() === ids.slice(3).reverse().join();
   }, 8000, 'the three newest rows remain');
+});
+
+test('a cached request is logged with the cache\'s answer: MISS, then HIT at cost 0', async () => {
+  const cached = await startGateway(gatewayText('cached', 1, 'cache: {mode: simple}\n'));
+  try {
+    const key = await newKey(cached, { key_alias: 'cache-user' });
+    const client = openai(cached, key.key);
+    const ids = [];
+    for (let i = 0; i < 2; i++) {
+      const { data, response } = await client.chat.completions
+        .create({ model: 'm-priced', messages: [{ role: 'user', content: 'cache me in the log' }] }).withResponse();
+      assert.equal(response.headers.get('x-aigw-cache'), i ? 'HIT' : 'MISS');
+      ids.push(response.headers.get('x-request-id'));
+      assert.ok(data.usage.total_tokens > 0);
+    }
+    await eventually(async () => (await admin(cached, '/admin/logs?key=cache-user')).body.data.length === 2, 5000, 'both rows');
+    const rows = (await admin(cached, '/admin/logs?key=cache-user')).body.data; // newest first
+    assert.deepEqual(rows.map((r) => r.id), [ids[1], ids[0]]);
+    assert.deepEqual(rows.map((r) => r.cache), ['HIT', 'MISS']);
+    assert.ok(rows[1].cost_usd > 0);
+    assert.equal(rows[0].cost_usd, 0, 'a hit costs nothing');
+    assert.equal(rows[0].usage.total_tokens, rows[1].usage.total_tokens, 'the stored usage is reported');
+    assert.deepEqual(rows[0].attempts, [], 'a hit reaches no provider');
+  } finally {
+    await cached.stop();
+  }
 });

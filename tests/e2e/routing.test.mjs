@@ -532,7 +532,7 @@ test('invalid configs are refused with a 400 that names the bad field', async ()
     assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'nope' })), /provider: names no provider/);
     assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'openai', custom_host: 'http://169.254.169.254/latest' })), /custom_host: accepted only for URLs under a prefix listed in the config's routing\.allowed_hosts/);
     assert.match(await bad('x-aigw-config', 'no-such-route'), /names no route/);
-    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'simple' } })), /cache: not supported/);
+    assert.match(await bad('x-portkey-config', JSON.stringify({ provider: 'xx', cache: { mode: 'fuzzy' } })), /cache\.mode: must be "simple" or "semantic"/);
     // A CR LF in anything that reaches a header (x-aigw-model, x-aigw-route, the provider's key)
     // would let a client write headers of its choosing.
     assert.match(await bad('x-aigw-config', JSON.stringify({ provider: 'xx', model: 'm\r\nx-evil: 1' })), /model: must not contain control characters/);

@@ -132,7 +132,14 @@ static void test_unknown_fields_and_refused_features_are_named(void **state)
     expect_error(f, "{\"strategy\":{\"mode\":\"fallback\",\"on\":1},\"targets\":[{\"provider\":\"a\"}]}",
                  "strategy.on: ", "unknown field");
     expect_error(f, "{\"provider\":\"a\",\"retry\":{\"tries\":1}}", "retry.tries: ", "unknown field");
-    expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\"}}", "cache: ", "not supported");
+    expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"fuzzy\"}}", "cache.mode: ", "simple");
+    expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"ttl\":1}}",
+                 "cache.ttl: ", "unknown field");
+    expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"max_age\":0}}",
+                 "cache.max_age: ", "from 1");
+    expect_error(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"max_age\":7776001}}",
+                 "cache.max_age: ", "90 days");
+    expect_error(f, "{\"provider\":\"a\",\"cache\":[]}", "cache: ", "must be an object");
     expect_error(f, "{\"provider\":\"a\",\"input_guardrails\":[]}", "input_guardrails: ", "not supported");
     expect_error(f, "{\"strategy\":{\"mode\":\"roundrobin\"},\"targets\":[{\"provider\":\"a\"}]}",
                  "strategy.mode: ", "unknown mode (single");
@@ -150,6 +157,38 @@ static void test_unknown_fields_and_refused_features_are_named(void **state)
 
 /* The index of a target is part of the path, whatever its exact spelling
  * (test_errors_name_the_field_path_exactly checks the spelling). */
+
+/* A `cache` block at any level: the first met (root first, then depth first) is the tree's. */
+static void test_cache_blocks(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(base_yaml);
+    const route_tree *t = build_ok(f, "{\"provider\":\"a\"}", true);
+    assert_int_equal(t->cache.mode, ROUTE_CACHE_UNSET);
+    t = build_ok(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"max_age\":60}}", true);
+    assert_int_equal(t->cache.mode, ROUTE_CACHE_SIMPLE);
+    assert_int_equal(t->cache.max_age_s, 60);
+    t = build_ok(f,
+                 "{\"cache\":{\"mode\":\"semantic\"},\"strategy\":{\"mode\":\"fallback\"},"
+                 "\"targets\":[{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"max_age\":5}}]}",
+                 true);
+    assert_int_equal(t->cache.mode, ROUTE_CACHE_SEMANTIC);
+    assert_int_equal(t->cache.max_age_s, 0);
+    t = build_ok(f,
+                 "{\"strategy\":{\"mode\":\"fallback\"},\"targets\":[{\"provider\":\"a\"},"
+                 "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"maxAge\":5}}]}",
+                 true);
+    assert_int_equal(t->cache.mode, ROUTE_CACHE_SIMPLE);
+    assert_int_equal(t->cache.max_age_s, 5);
+    t = build_ok(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"off\"}}", false);
+    assert_int_equal(t->cache.mode, ROUTE_CACHE_OFF);
+    t = build_ok(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"simple\",\"max_age\":\"2m\"}}", false);
+    assert_int_equal(t->cache.max_age_s, 120);
+    if (build(f, "{\"provider\":\"a\",\"cache\":{\"mode\":\"off\"}}", true))
+        fail_msg("Portkey has no mode off");
+    fixture_free(f);
+}
+
 static void test_errors_name_the_target_index_and_field(void **state)
 {
     (void)state;
@@ -903,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_header_configs_are_built_once_and_kept_boundedly),
         cmocka_unit_test(test_header_config_cache_reset_on_reload),
         cmocka_unit_test(test_unknown_fields_and_refused_features_are_named),
+        cmocka_unit_test(test_cache_blocks),
         cmocka_unit_test(test_errors_name_the_target_index_and_field),
         cmocka_unit_test(test_unknown_provider_names_the_known_ones),
         cmocka_unit_test(test_conditions_are_checked_when_built),

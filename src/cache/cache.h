@@ -1,0 +1,117 @@
+/* cache.h — the response cache's face: the key of a request, and the backends that keep
+ * replies under it (docs/cache.md).
+ *
+ * The pipeline's CACHE stage (pipeline/cache_stage.c) computes a request's key with
+ * cache_key_make, asks a backend for it, and stores a complete successful reply through the
+ * same backend. A backend is a table of operations (cache_backend_ops), so the memory backend
+ * here, a Redis backend and a semantic index later are interchangeable behind it; the stage
+ * knows none of them.
+ *
+ * What a backend keeps is opaque bytes (the stage's entry: cache_entry_* below). A lookup
+ * copies the bytes out while the backend holds its lock, never a pointer into the cache, so
+ * an entry evicted or replaced meanwhile cannot be seen half-written.
+ *
+ * Not built yet (the issue's next parts): the Redis backend (hiredis async on the worker's
+ * loop: lookup answers CACHE_PENDING and calls back), the semantic index. */
+#ifndef AIGW_CACHE_CACHE_H
+#define AIGW_CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct json_t;
+
+#define CACHE_KEY_BYTES 32
+#define CACHE_SECRET_BYTES 32
+
+/* ---- the key (cache_key.c) ------------------------------------------------------------------- */
+
+/* What a request's key is made of. The namespace keeps tenants apart (a gateway key's id, a
+ * team, a provider credential, or "" when shared); the model is the public name the request
+ * names after routing (a route's name, an alias), the route the tree it walks; body is the
+ * client's request as parsed (its own format: OpenAI chat or Anthropic Messages). */
+typedef struct cache_key_input {
+    const uint8_t *secret; /* CACHE_SECRET_BYTES: the deployment's, or the process's */
+    const char *namespace_name;
+    size_t namespace_len;
+    int endpoint; /* endpoint_kind */
+    const char *model;
+    size_t model_len;
+    const char *route; /* NULL: none */
+    const char *extra; /* a client's own partition (x-portkey-cache-namespace), or NULL */
+    size_t extra_len;
+    struct json_t *body;
+} cache_key_input;
+
+/* The keyed BLAKE2b (libsodium crypto_generichash) of the normalized request: the body's
+ * members except those that never change the reply (stream, stream_options, user, metadata,
+ * store, and model, which is the public name above), serialized with sorted keys and no white
+ * space, so key order and formatting do not matter. false when the body is not an object or
+ * cannot be serialized. */
+bool cache_key_make(const cache_key_input *in, uint8_t out[CACHE_KEY_BYTES]);
+
+/* The members of a request body that are not part of its key, NULL-terminated. */
+extern const char *const cache_key_ignored[];
+
+/* A subkey for the cache from the deployment's 32-byte secret (crypto_kdf, its own context). */
+void cache_secret_derive(const uint8_t master[32], uint8_t out[CACHE_SECRET_BYTES]);
+
+/* ---- backends ------------------------------------------------------------------------------ */
+
+typedef enum cache_lookup_result {
+    CACHE_FOUND,   /* the entry's bytes are in out */
+    CACHE_MISSING, /* none, or older than max_age, or expired */
+    CACHE_PENDING, /* (asynchronous backends) the answer comes through done, on the caller's loop */
+} cache_lookup_result;
+
+typedef struct cache_stats {
+    size_t bytes;     /* held now, each entry's overhead counted */
+    size_t entries;   /* held now */
+    size_t max_bytes; /* the bound */
+    uint64_t evictions, expired;
+} cache_stats;
+
+typedef struct cache_backend cache_backend;
+typedef void (*cache_lookup_done)(void *data, cache_lookup_result result);
+
+typedef struct cache_backend_ops {
+    const char *name;
+    /* Copies the entry of key into out (appended) when it exists, has not expired and is at
+     * most max_age_ms old (0: any age). A synchronous backend answers FOUND or MISSING and
+     * never calls done. Any thread. */
+    cache_lookup_result (*lookup)(cache_backend *b, const uint8_t key[CACHE_KEY_BYTES], uint64_t max_age_ms,
+                                  buf *out, cache_lookup_done done, void *data);
+    /* Keeps value under key for ttl_ms, replacing what was there; a value the backend cannot
+     * hold within its bounds is not kept. Any thread; value is copied. */
+    void (*store)(cache_backend *b, const uint8_t key[CACHE_KEY_BYTES], const char *value, size_t len,
+                  uint64_t ttl_ms);
+    void (*stats)(cache_backend *b, cache_stats *out);
+    void (*free)(cache_backend *b);
+} cache_backend_ops;
+
+struct cache_backend {
+    const cache_backend_ops *ops;
+};
+
+/* ---- the memory backend (cache_memory.c) ------------------------------------------------------ */
+
+/* CACHE_MEMORY_SHARDS shards, each with its own lock, bucket array and LRU list; the byte bound
+ * is split evenly over them. An entry counts its bytes, its header and its share of the
+ * bucket array (cache_memory_entry_cost). */
+#define CACHE_MEMORY_SHARDS 16
+cache_backend *cache_memory_new(size_t max_bytes, size_t max_entry_bytes);
+/* What an entry of len value bytes counts against the bound. */
+size_t cache_memory_entry_cost(size_t len);
+
+/* ---- the stage's entry: what a backend keeps --------------------------------------------------- */
+
+/* "aigw-cache 1 <cost_usd>\n" then the canonical reply (an OpenAI chat completion, compact
+ * JSON). The cost is what the reply cost when it was made: what a hit saves. */
+#define CACHE_ENTRY_MAGIC "aigw-cache 1 "
+/* Splits an entry: the cost and the reply's bytes; false when it is not one. */
+bool cache_entry_parse(const char *data, size_t len, double *cost_usd, const char **reply, size_t *reply_len);
+
+#endif
