@@ -11,7 +11,9 @@
 #                                     limits and its spend counted on every request;
 #                                     aigw-obs, aigw-keys and all observability on: every request
 #                                     traced (sample_ratio 1) to a local OTLP sink, and written to
-#                                     the request log)
+#                                     the request log; aigw-cache, the response cache on: after
+#                                     the check's first request every request is a hit, replayed
+#                                     from memory without an upstream call)
 #   bench/run.sh soak                 aigw at 32 connections for SOAK_SECONDS (600), RSS every 10 s
 #                                     (SOAK_TARGET=aigw-churn: every request through retries,
 #                                     fallbacks, a breaker and hedges)
@@ -167,8 +169,12 @@ start_aigw-obs() {
     local sink_port; sink_port=$(free_port)
     node -e 'require("http").createServer((q, s) => { q.resume(); q.on("end", () => s.end("{}")); }).listen(+process.argv[1], "127.0.0.1")' "$sink_port" &
     pids+=($!)
-    OBS_YAML="tracing: {endpoint: 'http://127.0.0.1:$sink_port/v1/traces', sample_ratio: 1, batch_delay: 200ms}
+    EXTRA_YAML="tracing: {endpoint: 'http://127.0.0.1:$sink_port/v1/traces', sample_ratio: 1, batch_delay: 200ms}
 request_log: {queue: 100000}" start_aigw-keys
+}
+# Every request the same, so every one after the first is answered from the memory cache.
+start_aigw-cache() {
+    EXTRA_YAML="cache: {mode: simple}" start_aigw_as openai "http://127.0.0.1:$MOCK_PORT/v1"
 }
 start_aigw_as() {
     local port; port=$(free_port)
@@ -183,7 +189,7 @@ providers:
     models: [mock-model]
 ${ROUTES:-}
 ${AUTH_YAML:-}
-${OBS_YAML:-}
+${EXTRA_YAML:-}
 CONF
     AIGW_UPSTREAM=${AIGW_UPSTREAM:-} "${AIGW_BIN:-build/aigw}" serve -c "$work/aigw.yaml" 2>"$work/aigw.err" &
     pids+=($!)
@@ -324,6 +330,8 @@ done
             if (cpu["aigw-obs", k] != "" && cpu["aigw-keys", k] != "") line = line sprintf(" observability on/off (both with keys) CPU = %.2f; p50 on − off = %+.0f µs;", cpu["aigw-obs", k] / cpu["aigw-keys", k], p50["aigw-obs", k] - p50["aigw-keys", k])
             if (cpu["aigw-obs", k] != "" && cpu["aigw", k] != "") line = line sprintf(" aigw-obs/aigw CPU = %.2f;", cpu["aigw-obs", k] / cpu["aigw", k])
             if (cpu["aigw-obs", k] != "" && cpu["nginx", k] != "") line = line sprintf(" aigw-obs/nginx CPU = %.2f;", cpu["aigw-obs", k] / cpu["nginx", k])
+            if (cpu["aigw-cache", k] != "" && cpu["nginx", k] != "") line = line sprintf(" cache hit/nginx proxied CPU = %.2f; p50 hit − nginx = %+.0f µs;", cpu["aigw-cache", k] / cpu["nginx", k], p50["aigw-cache", k] - p50["nginx", k])
+            if (cpu["aigw-cache", k] != "" && cpu["aigw", k] != "") line = line sprintf(" cache hit/aigw proxied CPU = %.2f;", cpu["aigw-cache", k] / cpu["aigw", k])
             if (rps["aigw", k] != "" && rps["portkey", k] != "") line = line sprintf(" aigw/Portkey RPS = %.1f", rps["aigw", k] / rps["portkey", k])
             print line }}' "$results" | sort
 } | tee bench/results/latest.md
