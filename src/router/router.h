@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROUTER_TEXT_MAX 2048   /* bytes of the last user turn examined: the first and last half */
+#define ROUTER_TEXT_MAX 1024   /* bytes of the last user turn examined: the first and last half */
 #define ROUTER_MAX_HASHES 1024 /* hashed n-grams kept from one prompt (the text bound keeps it below) */
 #define ROUTER_TOKEN_MAX 32    /* bytes of one word that are hashed */
 #define ROUTER_DENSE 13        /* dense features, in the order router_dense_names lists */

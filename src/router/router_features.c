@@ -103,44 +103,53 @@ static void scan_segment(scan *s, const unsigned char *p, size_t len)
     }
 }
 
-static size_t count(const char *text, size_t len, const char *needle)
-{
-    size_t n = 0, nlen = strlen(needle);
-    const char *p = text, *end = text + len;
-    while (p < end && n < 8) {
-        const char *hit = memmem(p, (size_t)(end - p), needle, nlen);
-        if (!hit) break;
-        n++;
-        p = hit + nlen;
-    }
-    return n;
-}
-
-static size_t count_all(const char *text, size_t len, const char *const *needles, size_t n)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += count(text, len, needles[i]);
-    return total;
-}
-
 static float capped(double v)
 {
     return v > 1 ? 1.0f : (float)v;
 }
 
+/* Whether the text at p (n bytes left) starts with the literal lit. */
+#define AT(lit) (n >= sizeof(lit) - 1 && p[1] == (lit)[1] && !memcmp(p, lit, sizeof(lit) - 1))
+
+/* The code and math markers and the multiple-choice layout, in one pass: each byte is looked at
+ * once and only the markers that start with it are compared (25 memmem scans of the text cost
+ * more than everything else of a decision together). Each count is capped where its feature
+ * saturates. */
 static void markers(const char *t, size_t len, float *dense)
 {
-    static const char *const code[] = {"```",     "def ",    "function", "#include", "=>", "};",
-                                       "return ", "import ", "class ",   "print(",   "()", "//"};
-    static const char *const math[] = {"\\frac", "$",           "sqrt", "equation", "integral",
-                                       "solve",  "probability", "x^",   "f(x)"};
-    dense[2] = capped((double)count_all(t, len, code, sizeof code / sizeof code[0]) / 6.0);
-    dense[5] = capped((double)count_all(t, len, math, sizeof math / sizeof math[0]) / 4.0);
-    dense[11] =
-        (count(t, len, "\nA.") || count(t, len, "\nA)")) && (count(t, len, "\nB.") || count(t, len, "\nB)"))
-            ? 1.0f
-            : 0.0f;
+    size_t code = 0, math = 0;
+    bool option_a = false, option_b = false;
+    for (size_t i = 0; i < len; i++) {
+        const char *p = t + i;
+        size_t n = len - i;
+        switch (*p) {
+        case '`': code += AT("```"); break;
+        case 'd': code += AT("def "); break;
+        case 'f': code += AT("function"), math += AT("f(x)"); break;
+        case '#': code += AT("#include"); break;
+        case '=': code += AT("=>"); break;
+        case '}': code += AT("};"); break;
+        case 'r': code += AT("return "); break;
+        case 'i': code += AT("import "), math += AT("integral"); break;
+        case 'c': code += AT("class "); break;
+        case 'p': code += AT("print("), math += AT("probability"); break;
+        case '(': code += AT("()"); break;
+        case '/': code += AT("//"); break;
+        case '\\': math += AT("\\frac"); break;
+        case '$': math++; break;
+        case 's': math += AT("sqrt") || AT("solve"); break;
+        case 'e': math += AT("equation"); break;
+        case 'x': math += AT("x^"); break;
+        case '\n':
+            option_a |= AT("\nA.") || AT("\nA)");
+            option_b |= AT("\nB.") || AT("\nB)");
+            break;
+        default: break;
+        }
+    }
+    dense[2] = capped((double)code / 6.0);
+    dense[5] = capped((double)math / 4.0);
+    dense[11] = option_a && option_b ? 1.0f : 0.0f;
 }
 
 void router_features_extract(const router_input *in, unsigned bits, router_features *out)
