@@ -35,13 +35,13 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 GW_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
-GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/config/catalog_data.o
+GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/config/catalog_data.o $(BUILD)/src/router/router_data.o
 MOCK_SRC := $(wildcard tools/mock/*.c)
 MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean \
+.PHONY: router-examples router-train router-eval router-bench all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean \
         install uninstall
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
@@ -55,11 +55,39 @@ $(BUILD)/src/config/catalog_data.o: src/config/catalog_data.S catalog/models.jso
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 
+# The learned router's model likewise (router_data.S).
+$(BUILD)/src/router/router_data.o: src/router/router_data.S router/lr.model
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 $(BUILD)/aigw: $(BUILD)/src/main.o $(GW_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/aigw-mock: $(MOCK_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The learned router's trainer and evaluator, and its decision-time benchmark: both link the
+# gateway's own feature code (src/router), so training sees what aigw computes.
+ROUTER_OBJ := $(filter-out %/router_data.o,$(filter $(BUILD)/src/router/%.o,$(GW_OBJ))) $(BUILD)/src/util/alloc.o
+$(BUILD)/aigw-router-train: $(BUILD)/tools/router_train.o $(ROUTER_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/router-bench: $(BUILD)/bench/router_bench.o $(ROUTER_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# make router-train DATA=DIR: router/lr.model from RouteLLM's judgements in DIR (the routing data
+# is not in the repository: docs/routing-quality.md). make router-eval DATA=DIR: the evaluation
+# table of docs/routing-quality.md, printed. make router-bench DATA=DIR: decision time.
+ROUTER_EXAMPLES := $(BUILD)/router-examples.jsonl
+router-examples:
+	@test -n "$(DATA)" || { echo "usage: make $(MAKECMDGOALS) DATA=path/to/routing-data" >&2; exit 2; }
+	@mkdir -p $(BUILD)
+	python3 tools/router_data.py $(DATA) > $(ROUTER_EXAMPLES)
+router-train: $(BUILD)/aigw-router-train router-examples
+	$(BUILD)/aigw-router-train train $(ROUTER_EXAMPLES) router/lr.model
+router-eval: $(BUILD)/aigw-router-train router-examples
+	$(BUILD)/aigw-router-train eval $(ROUTER_EXAMPLES) $(or $(BOOTSTRAPS),1000)
+router-bench: $(BUILD)/router-bench router-examples
+	$(BUILD)/router-bench router/lr.model $(ROUTER_EXAMPLES)
 
 # aigw with the test-only stages of tests/stages/ in its stage table (tests/e2e/stages.test.mjs).
 $(BUILD)/test-stages/%.o: src/pipeline/%.c
@@ -119,10 +147,10 @@ bench: all
 	bench/run.sh
 
 format:
-	clang-format -i $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c)
+	clang-format -i $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c tools/*.c bench/*.c)
 
 format-check:
-	clang-format --dry-run -Werror $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c)
+	clang-format --dry-run -Werror $(wildcard src/*/*.[ch] src/*.c tools/mock/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/stages/*.c tools/*.c bench/*.c)
 
 # The model catalog is inside the binary (catalog_data.S), so the binary and the example
 # config are all there is to install.

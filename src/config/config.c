@@ -179,6 +179,7 @@ static const field top_table[] = {
     {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
+    {"router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_router},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1347,6 +1348,7 @@ void config_free(aigw_config *cfg)
     free(cfg->alerts.webhook_url);
     config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
     config__request_log_free(&cfg->request_log);
+    config__router_free(&cfg->router);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);
     config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);

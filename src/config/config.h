@@ -266,6 +266,25 @@ typedef struct cache_settings {
     int line;
 } cache_settings;
 
+/* `router:` — the learned strong/weak router (src/router, docs/routing.md: "Learned router").
+ * Parsed by config_router.c; the model itself is loaded by the load sequence (gateway.c), which
+ * config cannot reach: config holds it as an opaque pointer and frees it with model_free. */
+typedef struct router_target_config {
+    char *provider; /* a provider's name in this file */
+    char *model;    /* the upstream model */
+} router_target_config;
+
+typedef struct router_settings {
+    bool configured;
+    char *model_file; /* `model_file:` as written (beside the config); NULL: the model built into aigw */
+    router_target_config strong, weak;
+    char **aliases; /* `aliases:` more names `router-<name>-…` answers to (RouteLLM's mf, …) */
+    size_t naliases;
+    int line;
+    struct router_model *model;                 /* loaded by gateway_config_load */
+    void (*model_free)(struct router_model *m); /* how config_free releases it */
+} router_settings;
+
 #define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
 
 typedef struct aigw_config {
@@ -299,6 +318,7 @@ typedef struct aigw_config {
     alerts_config alerts;             /* `alerts:` */
     request_log_settings request_log; /* `request_log:` */
     cache_settings cache;             /* `cache:` */
+    router_settings router;           /* `router:` */
     bool log_json; /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */

@@ -98,6 +98,11 @@ bool config__parse_string_list(loader *ld, yaml_node_t *node, const char *key, c
  * is recorded and the walk goes on with the next; returns false when any was found. */
 bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const field *table, void *base);
 
+/* `router:` (config_router.c): its parser (target: the config) and what config_free releases. */
+struct router_settings;
+bool config__parse_router(loader *ld, yaml_node_t *node, void *target);
+void config__router_free(struct router_settings *r);
+
 /* `request_log:` (config_request_log.c): the top table's parser (target: the config's
  * request_log_settings), the defaults set before the file is read, and what it frees. */
 struct request_log_settings;

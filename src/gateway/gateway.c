@@ -10,12 +10,48 @@
  * modules above it (the include loops this layout removes). */
 #include "gateway/gateway.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pipeline/pipeline.h"
 #include "providers/prepare.h"
 #include "providers/provider.h"
+#include "router/router.h"
 #include "routing/routing.h"
+
+extern const char aigw_router_model_text[]; /* router/lr.model, embedded (router_data.S) */
+
+static void free_router_model(struct router_model *m)
+{
+    router_model_free(m);
+}
+
+/* `router:` — the model loaded (model_file beside the config, else the one built in), and one
+ * router tree built to prove its targets name providers of this config. */
+static bool load_router(aigw_config *cfg, char *err, size_t errlen)
+{
+    router_settings *r = &cfg->router;
+    if (!r->configured) return true;
+    char why[512];
+    if (r->model_file) {
+        const char *slash = strrchr(cfg->path, '/');
+        int dir = r->model_file[0] == '/' || !slash ? 0 : (int)(slash - cfg->path) + 1;
+        char path[4096];
+        snprintf(path, sizeof path, "%.*s%s", dir, cfg->path, r->model_file);
+        r->model = router_model_load(path, why, sizeof why);
+    } else {
+        r->model =
+            router_model_parse(aigw_router_model_text, strlen(aigw_router_model_text), why, sizeof why);
+    }
+    if (!r->model) return config_error_at(cfg, r->line, err, errlen, "router.model_file: %s", why);
+    r->model_free = free_router_model;
+    arena a;
+    arena_init(&a, 4096);
+    route_tree *t = route_tree_for_router(&a, cfg, cfg->health, "router", 0.5, -1, why, sizeof why);
+    arena_free(&a);
+    if (!t) return config_error_at(cfg, r->line, err, errlen, "router: %s", why);
+    return true;
+}
 
 static const routing_providers providers_for_routing = {
     .preset_find = provider_preset_find,
@@ -29,7 +65,8 @@ aigw_config *gateway_config_load(const char *path, char *err, size_t errlen)
     aigw_config *cfg = config_load(path, err, errlen);
     if (!cfg) return NULL;
     if (errlen) err[0] = '\0'; /* the steps below add their mistakes as lines */
-    if (!providers_prepare(cfg, err, errlen) || !routing_build(cfg, &providers_for_routing, err, errlen)) {
+    if (!providers_prepare(cfg, err, errlen) || !routing_build(cfg, &providers_for_routing, err, errlen) ||
+        !load_router(cfg, err, errlen)) {
         config_free(cfg);
         return NULL;
     }

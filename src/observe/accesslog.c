@@ -391,6 +391,10 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             buf_append(b, "},", i + 1 < r->nattempts ? 2 : 1);
         }
         buf_append_lit(b, "]");
+        if (r->route_reason) { /* made by aigw: numbers and the config's names */
+            buf_append_lit(b, ",\"route_reason\":");
+            buf_append_json_string(b, r->route_reason, strlen(r->route_reason));
+        }
         if (r->route_note) { /* a fixed sentence */
             buf_append_lit(b, ",\"route_note\":");
             buf_append_json_string(b, r->route_note, strlen(r->route_note));

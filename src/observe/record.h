@@ -88,6 +88,7 @@ typedef struct exchange_record {
     const record_attempt *attempts;
     size_t nattempts;
     const char *route_note;     /* how the walk chose, when it has something to say */
+    const char *route_reason;   /* the learned router's decision (x-aigw-route-reason), or NULL */
     const char *dropped_params; /* comma-separated, or NULL */
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */

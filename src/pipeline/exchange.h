@@ -144,6 +144,8 @@ typedef struct exchange {
     struct json_t *config_json, *metadata, *params; /* header config, metadata, parsed body */
     route_cache_entry *cache_entry;                 /* the header config's tree, held */
     struct json_t *canonical;                       /* the request in canonical form, on demand */
+    struct json_t *shape;                           /* request.* for conditions (plan_router.c) */
+    const char *route_reason;                       /* the router's decision, arena (plan_router.c) */
     const char *canonical_error;                    /* … or why it cannot be had, arena */
 
     /* attempts: every one made, and the one whose reply the client gets */

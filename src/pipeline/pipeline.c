@@ -209,6 +209,7 @@ static void exchange_release(exchange *x)
     json_decref(x->metadata);
     json_decref(x->params);
     json_decref(x->canonical);
+    json_decref(x->shape);
 }
 
 static void pipeline_request_reset(http_request *req)
@@ -657,6 +658,7 @@ static void pipeline_on_done(http_request *req)
     if (x->walk) {
         r.route = route_tree_name(x->walk);
         r.route_note = route_note(x->walk);
+        r.route_reason = x->route_reason;
         size_t n = 0;
         for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
             n++;

@@ -2,7 +2,9 @@
  *
  * The tree: a config in the x-aigw-config / x-portkey-config header (JSON, or a stored route's
  * name), else the route named like the model, else the model's own one-target route, else a
- * `type/model` name's providers (built for the request), else the default route; none of them: 404
+ * `type/model` name's providers (built for the request), else a `router-<name>-<threshold>` name's
+ * router tree (plan_router.c, which also reads the request's shape and makes the router's
+ * decision before the walk starts), else the default route; none of them: 404
  * model_not_found. Header configs are built once per worker and found again by their bytes (routing's cache).
  * The walk (routing/walk.c) lives in the arena; EXECUTE follows it. */
 #include <stdio.h>
@@ -93,6 +95,8 @@ static const route_tree *choose_tree(exchange *x)
     if (r) return r->tree;
     t = route_tree_for_typed_model(x->arena, cfg, cfg->health, x->model, x->model_len);
     if (t) return t;
+    t = plan__router_tree(x); /* router-<name>-<threshold> (plan_router.c) */
+    if (t) return t;
     if (cfg->default_route) return cfg->default_route;
     int n = snprintf(msg, sizeof msg, "The model `%.200s` does not exist or is not served by this gateway",
                      x->model);
@@ -160,6 +164,7 @@ static stage_result plan_on_request(exchange *x, void *state)
         .estimate_tokens = estimate_prompt_tokens,
         .estimate_ud = x,
     };
+    if (!plan__shape(x, tree, &ctx)) return STAGE_DONE;
     x->walk = route_walk_new(&ctx, tree);
     return STAGE_NEXT;
 }

@@ -11,6 +11,13 @@
 
 #include "pipeline/stage.h"
 
+/* plan_router.c: the tree of a `router-<name>-<threshold>` model (NULL: not such a name, or no
+ * `router:`), and the request's shape and router decision into ctx before the walk starts
+ * (false: refused, answered) */
+struct route_context;
+const route_tree *plan__router_tree(exchange *x);
+bool plan__shape(exchange *x, const route_tree *tree, struct route_context *ctx);
+
 extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog, stage_metrics,
     stage_trace;
 /* trace_stage.c: the traceparent (and tracestate) an upstream call carries, added to its

@@ -40,6 +40,8 @@ static const json_t *lookup(condition_search *w, const char *path)
         if (!w->pathname && c->path) w->pathname = json_string(c->path);
         return w->pathname; /* NULL (missing) when the path is not UTF-8 or not known */
     }
+    if (!strncmp(path, "request.", 8)) /* the request's shape, computed by the pipeline (plan.c) */
+        return c->shape ? json_object_get(c->shape, path + 8) : NULL;
     if (!strncmp(path, "metadata.", 9)) {
         v = c->metadata;
         path += 9;

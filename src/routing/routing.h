@@ -34,7 +34,16 @@ struct json_t;
 #define ROUTE_MAX_CHILDREN 64
 #define ROUTE_MAX_LEAVES 256 /* in one tree: what a header config can make aigw consider */
 
-typedef enum route_mode { ROUTE_SINGLE, ROUTE_FALLBACK, ROUTE_LOADBALANCE, ROUTE_CONDITIONAL } route_mode;
+/* ROUTE_ROUTER: the learned strong/weak router (docs/routing.md, "Learned router"): two targets, the
+ * strong one first; the pipeline scores the request (src/router) and the walk takes the child it
+ * chose, falling back to the other one as a fallback node would. */
+typedef enum route_mode {
+    ROUTE_SINGLE,
+    ROUTE_FALLBACK,
+    ROUTE_LOADBALANCE,
+    ROUTE_CONDITIONAL,
+    ROUTE_ROUTER
+} route_mode;
 typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
 
 typedef struct target_health target_health;
@@ -62,7 +71,9 @@ struct route_node {
     size_t nchildren;
     route_condition *conditions;
     size_t nconditions;
-    int default_child; /* conditional: -1 when there is no default */
+    int default_child;       /* conditional: -1 when there is no default */
+    double router_threshold; /* router: strong when the score is at least this; -1: by router_percent */
+    double router_percent;   /* router: the share of prompts for strong, calibrated; -1: by threshold */
 
     /* resolved with inheritance */
     retry_policy retry;
@@ -123,11 +134,13 @@ typedef struct route_tree {
     const char *name;         /* the route's name: a public model, a stored config, or the header's */
     route_cache_policy cache; /* its `cache` block, if any */
     route_node root;
-    bool portkey;        /* Portkey's defaults (fallback on any non-2xx) */
-    bool needs_params;   /* a condition reads params.*: the body must be parsed */
-    bool needs_metadata; /* a condition reads metadata.* */
-    bool client;         /* a request's own config (a header): its request_timeouts are the client's */
-    bool virtual_keys;   /* a target is one of the store's virtual keys (not a provider of the config) */
+    bool portkey;             /* Portkey's defaults (fallback on any non-2xx) */
+    bool needs_params;        /* a condition reads params.*: the body must be parsed */
+    bool needs_metadata;      /* a condition reads metadata.* */
+    bool needs_shape;         /* a condition reads request.* (the request's shape: tools, turns, size…) */
+    const route_node *router; /* the tree's router node (at most one), or NULL */
+    bool client;              /* a request's own config (a header): its request_timeouts are the client's */
+    bool virtual_keys;        /* a target is one of the store's virtual keys (not a provider of the config) */
     uint64_t virtual_keys_version; /* … as they were when it was built */
     const route_regex *regexes;
     size_t nregexes;
@@ -223,6 +236,15 @@ route_tree *route_tree_for_model(arena *a, const struct aigw_config *cfg, routin
 route_tree *route_tree_for_typed_model(arena *a, const struct aigw_config *cfg, routing_state *state,
                                        const char *name, size_t len);
 
+/* The tree of a `router-<name>-<threshold>` model name (plan.c) or of the load's check
+ * (gateway.c): a router node over the config's `router.strong` and `router.weak` targets, with
+ * threshold (0..1) or, when threshold < 0, percent (0..100 % of prompts for strong), built in a
+ * for one request. NULL with a message in err when the config has no `router:` section or a
+ * target names no provider. */
+route_tree *route_tree_for_router(arena *a, const struct aigw_config *cfg, routing_state *state,
+                                  const char *name, double threshold, double percent, char *err,
+                                  size_t errlen);
+
 /* ---- shared health (health.c) ---------------------------------------------------------------- */
 
 /* A registry for settings (copied); providers is kept for the trees built on it (NULL only
@@ -285,6 +307,8 @@ typedef struct route_context {
     const char *model;             /* the client's model */
     const struct json_t *metadata; /* x-aigw-metadata / x-portkey-metadata, or NULL */
     const struct json_t *params;   /* the parsed body when the tree needs_params, or NULL */
+    const struct json_t *shape;    /* the request's shape when the tree needs_shape (request.*), or NULL */
+    int router_choice;             /* the tree's router node: 0 strong, 1 weak, -1 not decided */
     const char *path;              /* the request's path without its query (a Portkey condition's
                                     * url.pathname), or NULL */
     uint64_t *rng;

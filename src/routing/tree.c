@@ -43,6 +43,8 @@ typedef struct builder {
     retry_policy portkey_retry; /* Portkey: what a node's own `retry` starts from (not its parent's) */
     bool needs_params;
     bool needs_metadata;
+    bool needs_shape;
+    const route_node *router;
     bool stored; /* shared by many requests: round-robin orders are worth computing */
     bool client; /* a request's config: the store's virtual keys may be named */
     bool used_virtual_keys;
@@ -439,8 +441,10 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
                 n->mode = ROUTE_LOADBALANCE;
             else if (!strcmp(m, "conditional"))
                 n->mode = ROUTE_CONDITIONAL;
+            else if (!strcmp(m, "router"))
+                n->mode = ROUTE_ROUTER;
             else
-                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional)");
+                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional, router)");
             have_mode = true;
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &n->fallback_on)) return false;
@@ -469,12 +473,30 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
         } else if (!strcmp(k, "default")) {
             if (!json_is_string(val)) return fail(b, p, "must name a target");
             *default_name = json_string_value(val);
+        } else if (!strcmp(k, "threshold")) {
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 1)
+                return fail(b, p,
+                            "must be a number from 0 to 1 (the score from which the strong target is used)");
+            n->router_threshold = json_number_value(val);
+        } else if (!strcmp(k, "strong_percent")) {
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 100)
+                return fail(b, p,
+                            "must be a number from 0 to 100 (the share of prompts for the strong target)");
+            n->router_percent = json_number_value(val);
         } else {
-            return fail(
-                b, p, "unknown field (allowed: mode, on_status_codes, balance, hedge, conditions, default)");
+            return fail(b, p,
+                        "unknown field (allowed: mode, on_status_codes, balance, hedge, conditions, default, "
+                        "threshold, strong_percent)");
         }
     }
     if (!have_mode) return fail(b, child_path(b, path, "mode", -1), "is required");
+    if (n->mode == ROUTE_ROUTER) {
+        if ((n->router_threshold >= 0) == (n->router_percent >= 0))
+            return fail(b, path, "a router strategy needs one of threshold and strong_percent");
+        if (b->router) return fail(b, path, "a route has at most one router strategy");
+    } else if (n->router_threshold >= 0 || n->router_percent >= 0) {
+        return fail(b, path, "threshold and strong_percent belong to a router strategy");
+    }
     if ((n->hedge_ms || n->hedge_p95) && n->mode != ROUTE_FALLBACK)
         return fail(b, child_path(b, path, "hedge", -1), "belongs to a fallback strategy");
     return true;
@@ -509,13 +531,24 @@ static bool check_query(builder *b, const char *path, const json_t *q)
             continue;
         }
         bool pathname = b->portkey && !strcmp(key, "url.pathname"); /* Portkey's: the request's path */
-        if (!pathname && strncmp(key, "metadata.", 9) && strncmp(key, "params.", 7))
+        if (!strncmp(key, "request.", 8)) {
+            static const char *const shape[] = {
+                "request.tools",         "request.tool_result", "request.tokens",      "request.turns",
+                "request.system_digest", "request.step",        "request.system_bytes"};
+            bool known = false;
+            for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+                known |= !strcmp(key, shape[i]);
+            if (!known)
+                return fail(b, p,
+                            "request.* is one of tools, tool_result, tokens, turns, system_digest, "
+                            "system_bytes, step");
+            b->needs_shape = true;
+        } else if (!pathname && strncmp(key, "metadata.", 9) && strncmp(key, "params.", 7))
             return fail(b, p,
-                        b->portkey
-                            ? "a condition reads metadata.<key>, params.<key> or url.pathname, or "
-                              "combines with $and / $or"
-                            : "a condition reads metadata.<key> or params.<key>, or combines with $and "
-                              "/ $or");
+                        b->portkey ? "a condition reads metadata.<key>, params.<key>, request.<shape> or "
+                                     "url.pathname, or combines with $and / $or"
+                                   : "a condition reads metadata.<key>, params.<key> or request.<shape>, or "
+                                     "combines with $and / $or");
         if (!strncmp(key, "params.", 7)) b->needs_params = true;
         if (!strncmp(key, "metadata.", 9)) b->needs_metadata = true;
         if (!json_is_object(val)) continue; /* a bare value means $eq */
@@ -693,6 +726,7 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
     }
     n->weight = 1000;
     n->default_child = -1;
+    n->router_threshold = n->router_percent = -1;
     const json_t *targets = NULL, *conditions = NULL, *overrides = NULL;
     const char *default_name = NULL, *provider = NULL, *virtual_key = NULL;
     const char *key;
@@ -755,6 +789,12 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
         if (n->mode == ROUTE_SINGLE && n->nchildren != 1 && !b->portkey)
             return fail(b, child_path(b, path, "targets", -1), "a single strategy has exactly one target");
         if (n->mode == ROUTE_LOADBALANCE && b->stored) build_sequence(b, n);
+        if (n->mode == ROUTE_ROUTER) {
+            if (n->nchildren != 2)
+                return fail(b, child_path(b, path, "targets", -1),
+                            "a router strategy has exactly two targets: the strong one, then the weak one");
+            b->router = n;
+        }
         return true;
     }
     if (conditions || default_name || (n->mode != ROUTE_SINGLE))
@@ -822,6 +862,8 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     snprintf(root->label, sizeof root->label, "%.23s", name);
     t->needs_params = b.needs_params;
     t->needs_metadata = b.needs_metadata;
+    t->needs_shape = b.needs_shape;
+    t->router = b.router;
     t->virtual_keys = b.used_virtual_keys;
     t->virtual_keys_version = vkeys_version;
     t->cache = b.cache;
@@ -947,4 +989,27 @@ route_tree *route_tree_for_typed_model(arena *a, const aigw_config *cfg, routing
     for (size_t i = 0; i < n; i++)
         config_route_fill(cfg, &routes[i], found[i], public_name, public_name + model_offset);
     return route_tree_for_model(a, cfg, state, routes, n);
+}
+
+route_tree *route_tree_for_router(arena *a, const aigw_config *cfg, routing_state *state, const char *name,
+                                  double threshold, double percent, char *err, size_t errlen)
+{
+    const router_settings *r = &cfg->router;
+    if (!r->configured) {
+        snprintf(err, errlen, "this gateway has no `router:` section");
+        return NULL;
+    }
+    json_t *strategy = json_pack("{s:s}", "mode", "router");
+    if (threshold >= 0)
+        json_object_set_new(strategy, "threshold", json_real(threshold));
+    else
+        json_object_set_new(strategy, "strong_percent", json_real(percent));
+    json_t *json = json_pack("{s:o, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "strategy", strategy, "targets",
+                             "name", "strong", "provider", r->strong.provider, "model", r->strong.model,
+                             "name", "weak", "provider", r->weak.provider, "model", r->weak.model);
+    route_tree *t =
+        json ? route_tree_build(a, cfg, state, json, name, false, false, false, err, errlen) : NULL;
+    if (!json) snprintf(err, errlen, "router targets are not valid strings");
+    json_decref(json); /* a router tree has no conditions: nothing of it points into the JSON */
+    return t;
 }

@@ -315,6 +315,18 @@ static const route_node *descend(route_walk *w, const route_node *n)
                 leaf = descend_child(w, n, (size_t)child);
             break;
         }
+        case ROUTE_ROUTER: {
+            /* the pipeline decided (plan.c); the other target only when the chosen one cannot
+             * be used now (its breaker), as a fallback node would */
+            int chosen = w->ctx.router_choice;
+            if (chosen < 0 || chosen > 1) {
+                w->error = "the router strategy has no decision (no router model is loaded)";
+                break;
+            }
+            leaf = descend_child(w, n, (size_t)chosen);
+            if (!leaf && !w->error) leaf = descend_child(w, n, (size_t)(1 - chosen));
+            break;
+        }
         }
     }
     if (!leaf) w->depth--;
@@ -434,6 +446,13 @@ bool route_next(route_walk *w, route_target *out)
         w->depth--;
         const route_node *parent = w->stack[w->depth - 1];
         const route_node *failed = w->stack[w->depth];
+        if (parent->mode == ROUTE_ROUTER && fallback_triggers(parent, &r) &&
+            failed - parent->children == w->ctx.router_choice) { /* the chosen one failed: the other */
+            const route_node *next = descend_preferring(w, &parent->children[1 - w->ctx.router_choice]);
+            if (next) return emit(w, next, out, false, 0);
+            if (w->error) break;
+            continue;
+        }
         if (parent->mode != ROUTE_FALLBACK || !fallback_triggers(parent, &r)) continue;
         for (size_t i = (size_t)(failed - parent->children) + 1; i < parent->nchildren; i++) {
             const route_node *next = descend_preferring(w, &parent->children[i]);

@@ -269,7 +269,7 @@ static void test_conditions_are_checked_when_built(void **state)
                       "{\"strategy\":{\"mode\":\"conditional\",\"conditions\":[{\"query\":{\"user\":1},"
                       "\"then\":\"t1\"}]},\"targets\":[{\"name\":\"t1\",\"provider\":\"a\"}]}",
                       false));
-    assert_non_null(strstr(err, "metadata.<key> or params.<key>"));
+    assert_non_null(strstr(err, "metadata.<key>, params.<key> or request.<shape>"));
     /* a valid one: params.* makes the tree ask for the parsed body */
     route_tree *t =
         build_ok(f,
@@ -719,7 +719,8 @@ static void test_portkey_configs_get_portkeys_rules(void **state)
         "\"default\":\"c\"},"
         "\"targets\":[{\"name\":\"e\",\"provider\":\"a\"},{\"name\":\"c\",\"provider\":\"b\"}]}";
     build_ok(f, by_path, true);
-    expect_error(f, by_path, "conditions[0].query.url.pathname: ", "metadata.<key> or params.<key>");
+    expect_error(f, by_path,
+                 "conditions[0].query.url.pathname: ", "metadata.<key>, params.<key> or request.<shape>");
     fixture_free(f);
 }
 
