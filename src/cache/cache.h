@@ -128,6 +128,21 @@ cache_backend *cache_redis_new(struct uv_loop_s *loop, const struct redis_target
 uint64_t cache_redis_unavailable(void);
 uint64_t cache_redis_stores_dropped(void);
 
+struct cache_index;
+/* The semantic index's vectors are kept in Redis too, beside the entries: "<prefix>v:<bucket
+ * hex>:<key hex>", the vector's float32 bytes, with the entry's ttl. Sent without waiting, as a
+ * store (dropped when b is not a Redis backend, or cannot take it). */
+void cache_redis_store_vector(cache_backend *b, const uint8_t bucket[CACHE_KEY_BYTES],
+                              const uint8_t key[CACHE_KEY_BYTES], const float *v, uint32_t dims,
+                              uint64_t ttl_ms);
+/* At start, before the workers: reads the vectors Redis holds (SCAN over "<prefix>v:*", each
+ * value read with GETRANGE up to CACHE_INDEX_DIMS_MAX floats, with its remaining ttl) into ix,
+ * at most max of them and for at most a few seconds. Blocking (a connection of its own, each
+ * call bounded by timeout_ms): never call it on a loop. Returns how many were loaded; a
+ * message in err when Redis could not be read (then the index starts with what it got). */
+size_t cache_redis_load_vectors(const struct redis_target *target, const char *prefix, uint32_t timeout_ms,
+                                struct cache_index *ix, size_t max, char *err, size_t errlen);
+
 /* ---- what a semantic lookup compares (cache_semantic.c) ------------------------------------------ */
 
 /* The text to embed: the last message's when it is the user's (its string, or its text parts

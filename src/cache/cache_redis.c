@@ -419,3 +419,140 @@ cache_backend *cache_redis_new(uv_loop_t *loop, const redis_target *target, cons
     connect_now(r);
     return &r->base;
 }
+
+/* ---- the semantic index's vectors ----------------------------------------------------------------- */
+
+/* "<prefix>v:<bucket hex>:<key hex>" */
+static int vector_name(char *out, size_t size, const char *prefix, const uint8_t bucket[CACHE_KEY_BYTES],
+                       const uint8_t key[CACHE_KEY_BYTES])
+{
+    char hb[2 * CACHE_KEY_BYTES + 1], hk[2 * CACHE_KEY_BYTES + 1];
+    hex(bucket, hb);
+    hex(key, hk);
+    return snprintf(out, size, "%sv:%s:%s", prefix, hb, hk);
+}
+
+void cache_redis_store_vector(cache_backend *b, const uint8_t bucket[CACHE_KEY_BYTES],
+                              const uint8_t key[CACHE_KEY_BYTES], const float *v, uint32_t dims,
+                              uint64_t ttl_ms)
+{
+    redis_backend *r = (redis_backend *)b;
+    size_t len = (size_t)dims * sizeof(float);
+    if (b->ops != &redis_ops) return;
+    if (!r->connected || !r->ctx || r->closing || !dims || dims > CACHE_INDEX_DIMS_MAX ||
+        r->store_bytes + len > CACHE_REDIS_STORE_BYTES_MAX) {
+        atomic_fetch_add(&stores_dropped, 1);
+        return;
+    }
+    char name[sizeof r->prefix + 4 * CACHE_KEY_BYTES + 8];
+    int nl = vector_name(name, sizeof name, r->prefix, bucket, key);
+    char ttl[24];
+    int tl = snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)(ttl_ms ? ttl_ms : 1));
+    const char *argv[] = {"SET", name, (const char *)v, "PX", ttl};
+    size_t argvlen[] = {3, (size_t)nl, len, 2, (size_t)tl};
+    store_call *s = malloc(sizeof *s);
+    if (!s) abort();
+    *s = (store_call){.r = r, .bytes = len};
+    if (redisAsyncCommandArgv(r->ctx, on_store_reply, s, 5, argv, argvlen) == REDIS_OK)
+        r->store_bytes += s->bytes;
+    else {
+        free(s);
+        atomic_fetch_add(&stores_dropped, 1);
+    }
+}
+
+static bool unhex(const char *s, uint8_t out[CACHE_KEY_BYTES])
+{
+    for (size_t i = 0; i < CACHE_KEY_BYTES; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0) return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+#define LOAD_BATCH 256
+#define LOAD_TIME_MAX_MS 3000
+
+size_t cache_redis_load_vectors(const redis_target *target, const char *prefix, uint32_t timeout_ms,
+                                cache_index *ix, size_t max, char *err, size_t errlen)
+{
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    redisContext *c = target->path[0] ? redisConnectUnixWithTimeout(target->path, tv)
+                                      : redisConnectWithTimeout(target->host, target->port, tv);
+    size_t loaded = 0;
+    if (!c || c->err) {
+        snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
+        if (c) redisFree(c);
+        return 0;
+    }
+    redisSetTimeout(c, tv);
+    if (target->db) {
+        redisReply *sel = redisCommand(c, "SELECT %d", target->db);
+        if (sel) freeReplyObject(sel);
+    }
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "%sv:*", prefix);
+    size_t plen = strlen(prefix) + 2, name_len = plen + 4 * CACHE_KEY_BYTES + 1;
+    char cursor[32] = "0", range_end[24];
+    snprintf(range_end, sizeof range_end, "%zu", (size_t)CACHE_INDEX_DIMS_MAX * sizeof(float) - 1);
+    uint64_t start = time_wall_ms(), now = start;
+    do {
+        redisReply *scan = redisCommand(c, "SCAN %s MATCH %s COUNT %d", cursor, pattern, LOAD_BATCH);
+        if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
+            scan->element[0]->type != REDIS_REPLY_STRING || scan->element[1]->type != REDIS_REPLY_ARRAY ||
+            scan->element[0]->len >= (int)sizeof cursor || scan->element[1]->elements > 8 * LOAD_BATCH) {
+            snprintf(err, errlen, "%s", c->err ? c->errstr : "an unexpected SCAN reply");
+            if (scan) freeReplyObject(scan);
+            break;
+        }
+        memcpy(cursor, scan->element[0]->str, (size_t)scan->element[0]->len + 1);
+        redisReply *names = scan->element[1];
+        size_t n = 0;
+        for (size_t i = 0; i < names->elements; i++) {
+            redisReply *k = names->element[i];
+            if (k->type != REDIS_REPLY_STRING || (size_t)k->len != name_len) continue;
+            redisAppendCommand(c, "GETRANGE %b 0 %s", k->str, (size_t)k->len, range_end);
+            redisAppendCommand(c, "PTTL %b", k->str, (size_t)k->len);
+            n++;
+        }
+        uint64_t wall = time_wall_ms();
+        for (size_t i = 0, sent = 0; i < names->elements && sent < n; i++) {
+            redisReply *k = names->element[i];
+            if (k->type != REDIS_REPLY_STRING || (size_t)k->len != name_len) continue;
+            sent++;
+            redisReply *val = NULL, *ttl = NULL;
+            if (redisGetReply(c, (void **)&val) != REDIS_OK || redisGetReply(c, (void **)&ttl) != REDIS_OK) {
+                if (val) freeReplyObject(val);
+                n = 0;
+                break;
+            }
+            uint8_t bucket[CACHE_KEY_BYTES], key[CACHE_KEY_BYTES];
+            const char *hexes = k->str + plen;
+            size_t vlen = val->type == REDIS_REPLY_STRING ? (size_t)val->len : 0;
+            if (loaded < max && vlen && vlen % sizeof(float) == 0 && ttl->type == REDIS_REPLY_INTEGER &&
+                ttl->integer > 0 && hexes[2 * CACHE_KEY_BYTES] == ':' && unhex(hexes, bucket) &&
+                unhex(hexes + 2 * CACHE_KEY_BYTES + 1, key)) {
+                uint32_t dims = (uint32_t)(vlen / sizeof(float));
+                float *v = malloc(vlen);
+                if (!v) abort();
+                memcpy(v, val->str, vlen);
+                if (cache_index_normalize(v, dims) &&
+                    cache_index_insert(ix, bucket, key, v, dims, wall, (uint64_t)ttl->integer))
+                    loaded++;
+                free(v);
+            }
+            freeReplyObject(val);
+            freeReplyObject(ttl);
+        }
+        freeReplyObject(scan);
+        now = time_wall_ms();
+    } while (strcmp(cursor, "0") && loaded < max && now - start < LOAD_TIME_MAX_MS && !c->err);
+    redisFree(c);
+    return loaded;
+}

@@ -152,6 +152,19 @@ static bool cache_start(const aigw_config *cfg, char *err, size_t errlen)
             return false;
         }
         semantic_index = cache_index_new((size_t)c->semantic.max_entries, c->semantic.max_bytes);
+        if (use_redis) { /* the vectors other instances (and this one, before) stored */
+            char why[256] = "";
+            size_t n = cache_redis_load_vectors(&redis_where, redis_prefix, redis_timeout_ms, semantic_index,
+                                                (size_t)c->semantic.max_entries, why, sizeof why);
+            if (why[0])
+                log_event(
+                    LOG_WARN, "cache_vectors_load",
+                    "cache: the semantic index's vectors could not all be read from Redis (%s); %zu loaded",
+                    why, n);
+            else
+                log_event(LOG_INFO, "cache_vectors_loaded", "cache: %zu semantic vectors loaded from Redis",
+                          n);
+        }
     }
     return true;
 }
@@ -727,9 +740,12 @@ static void cache_on_end(exchange *x, void *state, bool complete)
             cache_backend *b = request_backend(x);
             b->ops->store(b, cs->key, value, len, cs->ttl_ms);
             free(value);
-            if (cs->semantic && cs->vector && semantic_index)
+            if (cs->semantic && cs->vector && semantic_index) {
                 cache_index_insert(semantic_index, cs->bucket, cs->key, cs->vector, cs->dims, wall_ms(),
                                    cs->ttl_ms);
+                if (use_redis)
+                    cache_redis_store_vector(b, cs->bucket, cs->key, cs->vector, cs->dims, cs->ttl_ms);
+            }
         }
     }
     free(text);

@@ -49,8 +49,11 @@ workers: 2
 access_log: stdout
 timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
 providers:
-  - {name: oa, type: openai, base_url: "${base}/v1", api_key: k, models: [mock-model]}
+  - {name: oa, type: openai, base_url: "${base}/v1", api_key: k, models: [mock-model, mock-embed]}
 routes:
+  - name: sem
+    cache: {mode: semantic}
+    targets: [{provider: oa, model: mock-model}]
   - name: cached
     cache: {mode: simple}
     targets: [{provider: oa, model: mock-model}]
@@ -61,6 +64,7 @@ cache:
   backend: redis
   redis: {url: "unix:${sock()}", timeout: 150ms, prefix: "t:cache:"}
   ttl: 10m
+  semantic: {embedding_model: mock-embed, threshold: 0.9, dimensions: 64}
 auth:
   master_key: ${MASTER}
   secret: cache-redis-shared-secret-0123456789
@@ -139,6 +143,35 @@ test('max_age: an entry older than the route allows is a miss, then stored again
   const before = await chatCalls();
   assert.equal((await ask(oaB, 'short', 'expires soon')).cache, 'MISS');
   assert.equal(await chatCalls(), before + 1);
+});
+
+test('semantic: the vector is kept in Redis; an instance started later loads it and answers a paraphrase', async () => {
+  const prompt = 'which planet in the solar system has the most moons and how many of them are known today';
+  const first = await ask(oaA, 'sem', prompt);
+  assert.equal(first.cache, 'MISS');
+  let vectors = [];
+  for (let i = 0; i < 40 && !vectors.length; i++) {
+    vectors = cli('--scan', '--pattern', 't:cache:v:*').split('\n').filter(Boolean);
+    if (!vectors.length) await sleep(25);
+  }
+  assert.equal(vectors.length, 1);
+  assert.match(vectors[0], /^t:cache:v:[0-9a-f]{64}:[0-9a-f]{64}$/);
+  assert.equal(Number(cli('STRLEN', vectors[0])), 64 * 4, 'float32 × dimensions');
+  assert.ok(Number(cli('PTTL', vectors[0])) > 0);
+
+  const gwC = await startGateway(config(`http://127.0.0.1:${mock.port}`));
+  try {
+    assert.match(gwC.stderr(), /1 semantic vectors loaded from Redis/);
+    const oaC = new OpenAI({ baseURL: gwC.baseURL, apiKey: MASTER, maxRetries: 0 });
+    await waitConnected(oaC);
+    const before = await chatCalls();
+    const para = await ask(oaC, 'sem', 'how many moons are known today and which planet in the solar system has the most of them');
+    assert.equal(para.cache, 'SEMANTIC_HIT');
+    assert.equal(para.data.choices[0].message.content, first.data.choices[0].message.content);
+    assert.equal(await chatCalls(), before, 'answered from the entry another instance stored');
+  } finally {
+    await gwC.stop();
+  }
 });
 
 test('Redis killed: requests answered uncached (BYPASS) within the timeout, said once; back: hits resume', async () => {
