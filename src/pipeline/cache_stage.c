@@ -13,6 +13,19 @@
  * when it is complete: status 200, the stream's end marker, finish stop, length or tool_calls,
  * the client still there.
  *
+ * The backend is the process's memory, or Redis through the worker's own connection: a Redis
+ * lookup answers later, and the stage waits for it (exchange_suspend; one ticket for a chain of
+ * waits, given back once); Redis down or slower than its timeout makes the request BYPASS.
+ *
+ * `mode: semantic` (with cache.semantic.embedding_model): after an exact miss, the last user
+ * turn is embedded by an internal attempt (attempt_new_request) walking the embedding model's
+ * route — its retries after their backoff on the request's timer, its fallbacks, at most
+ * EMBED_ATTEMPTS_MAX calls — and the nearest vector of the request's bucket in the process's
+ * index (src/cache/cache_index.c) names the entry that answers, SEMANTIC_HIT, when its cosine
+ * similarity reaches the threshold. An embedding that fails leaves the request a plain miss.
+ * The client leaving stops the embedding call; a Redis lookup is waited for (its callback
+ * holds the state), which its timeout bounds.
+ *
  * Concurrent identical misses each go upstream and each store its own complete reply; the
  * last one stored stays. An entry is written whole before a reader can see it (the backend's
  * contract), so none is ever half one reply and half another.
