@@ -9,6 +9,7 @@
 #   make test-asan  only the sanitizer pass
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make bench      bench/run.sh (wrk against direct, nginx, aigw, Portkey)
+#   make bench-index  the semantic index's lookup time at 1k, 10k, 100k vectors (bench/index_bench.c)
 #   make install    build/aigw to $(DESTDIR)$(PREFIX)/bin, aigw.example.yaml to
 #                   $(DESTDIR)$(PREFIX)/share/aigw (PREFIX=/usr/local; the catalog is embedded)
 #   make uninstall  removes what install put there
@@ -41,7 +42,7 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: router-examples router-train router-eval router-bench all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench format format-check clean \
+.PHONY: router-examples router-train router-eval router-bench all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench bench-index format format-check clean \
         install uninstall
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
@@ -106,6 +107,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(GW_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-function -Itests/unit $< $(filter-out %/$(patsubst test_%,%,$*).o,$(GW_OBJ)) \
 	    $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+# bench/index_bench.c: the semantic index's lookup time and memory per vector (docs/cache.md).
+$(BUILD)/bench/index_bench: bench/index_bench.c $(BUILD)/src/cache/cache_index.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) -lpthread -lm -o $@
+
+bench-index: $(BUILD)/bench/index_bench
+	$(BUILD)/bench/index_bench
 
 # deps: to build and run; deps-test: also what the tests need (scripts/deps.sh says what).
 deps:

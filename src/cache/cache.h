@@ -11,8 +11,10 @@
  * copies the bytes out while the backend holds its lock, never a pointer into the cache, so
  * an entry evicted or replaced meanwhile cannot be seen half-written.
  *
- * Not built yet (the issue's next parts): the Redis backend (hiredis async on the worker's
- * loop: lookup answers CACHE_PENDING and calls back), the semantic index. */
+ * Backends: memory (cache_memory.c: this process, shared by its workers) and Redis
+ * (cache_redis.c: one connection per worker on its loop; a lookup answers CACHE_PENDING and
+ * calls back, within a bounded wait). The semantic index (cache_index.c) keeps vectors beside
+ * the keys of the entries they answer with; the replies themselves stay in the backend. */
 #ifndef AIGW_CACHE_CACHE_H
 #define AIGW_CACHE_CACHE_H
 
@@ -62,9 +64,10 @@ void cache_secret_derive(const uint8_t master[32], uint8_t out[CACHE_SECRET_BYTE
 /* ---- backends ------------------------------------------------------------------------------ */
 
 typedef enum cache_lookup_result {
-    CACHE_FOUND,   /* the entry's bytes are in out */
-    CACHE_MISSING, /* none, or older than max_age, or expired */
-    CACHE_PENDING, /* (asynchronous backends) the answer comes through done, on the caller's loop */
+    CACHE_FOUND,       /* the entry's bytes are in out */
+    CACHE_MISSING,     /* none, or older than max_age, or expired */
+    CACHE_PENDING,     /* (asynchronous backends) the answer comes through done, on the caller's loop */
+    CACHE_UNAVAILABLE, /* the backend could not answer (down, slow past its timeout, too busy) */
 } cache_lookup_result;
 
 typedef struct cache_stats {
@@ -81,7 +84,9 @@ typedef struct cache_backend_ops {
     const char *name;
     /* Copies the entry of key into out (appended) when it exists, has not expired and is at
      * most max_age_ms old (0: any age). A synchronous backend answers FOUND or MISSING and
-     * never calls done. Any thread. */
+     * never calls done. An asynchronous one answers PENDING and later calls done once, on the
+     * loop, with FOUND, MISSING or UNAVAILABLE (out must live until then); or UNAVAILABLE at
+     * once (done never fires). Any thread (memory) / the backend's loop (Redis). */
     cache_lookup_result (*lookup)(cache_backend *b, const uint8_t key[CACHE_KEY_BYTES], uint64_t max_age_ms,
                                   buf *out, cache_lookup_done done, void *data);
     /* Keeps value under key for ttl_ms, replacing what was there; a value the backend cannot
@@ -105,6 +110,77 @@ struct cache_backend {
 cache_backend *cache_memory_new(size_t max_bytes, size_t max_entry_bytes);
 /* What an entry of len value bytes counts against the bound. */
 size_t cache_memory_entry_cost(size_t len);
+
+/* ---- the Redis backend (cache_redis.c) ----------------------------------------------------------- */
+
+struct redis_target;
+struct uv_loop_s;
+
+/* A Redis backend for the worker whose loop this is (a connection of its own, opened in the
+ * background). Entries are "<prefix><hex key>", their value "<stored ms>\n" and the entry's
+ * bytes, with the entry's ttl (SET … PX). A lookup waits at most timeout_ms; a reply longer than
+ * max_entry_bytes (+ its header) is not read as an entry. ops->free closes it (on its loop; the
+ * loop must run once more for its handles to close). */
+cache_backend *cache_redis_new(struct uv_loop_s *loop, const struct redis_target *target, const char *prefix,
+                               uint32_t timeout_ms, size_t max_entry_bytes);
+/* Lookups Redis could not answer (down, past the timeout, too many waiting), since start; and
+ * stores dropped for the same reasons. Process-wide. */
+uint64_t cache_redis_unavailable(void);
+uint64_t cache_redis_stores_dropped(void);
+
+struct cache_index;
+/* The semantic index's vectors are kept in Redis too, beside the entries: "<prefix>v:<bucket
+ * hex>:<key hex>", the vector's float32 bytes, with the entry's ttl. Sent without waiting, as a
+ * store (dropped when b is not a Redis backend, or cannot take it). */
+void cache_redis_store_vector(cache_backend *b, const uint8_t bucket[CACHE_KEY_BYTES],
+                              const uint8_t key[CACHE_KEY_BYTES], const float *v, uint32_t dims,
+                              uint64_t ttl_ms);
+/* At start, before the workers: reads the vectors Redis holds (SCAN over "<prefix>v:*", each
+ * value read with GETRANGE up to CACHE_INDEX_DIMS_MAX floats, with its remaining ttl) into ix,
+ * at most max of them and for at most a few seconds. Blocking (a connection of its own, each
+ * call bounded by timeout_ms): never call it on a loop. Returns how many were loaded; a
+ * message in err when Redis could not be read (then the index starts with what it got). */
+size_t cache_redis_load_vectors(const struct redis_target *target, const char *prefix, uint32_t timeout_ms,
+                                struct cache_index *ix, size_t max, char *err, size_t errlen);
+
+/* ---- what a semantic lookup compares (cache_semantic.c) ------------------------------------------ */
+
+/* The text to embed: the last message's when it is the user's (its string, or its text parts
+ * joined by newlines), appended to out. false when there is none, or it is longer than
+ * max_len: such a request is looked up exactly only. */
+bool cache_semantic_text(struct json_t *body, size_t max_len, buf *out);
+/* The bucket a request's vector is compared within: a keyed digest of the namespace, the
+ * partition, endpoint, model, route, system prompt, tools, tool_choice and response_format of
+ * in (the same input as its exact key). false when the body cannot be serialized. */
+bool cache_semantic_bucket(const cache_key_input *in, uint8_t out[CACHE_KEY_BYTES]);
+
+/* ---- the semantic index (cache_index.c) --------------------------------------------------------- */
+
+/* Unit vectors of one dimension count, each in a bucket (a digest of what must be equal for a
+ * semantic hit: namespace, model, system prompt, tools), each naming the key of the exact
+ * entry it answers with. Bounded in entries and bytes; full, the oldest insertion goes.
+ * Process-wide; any thread (a read-write lock). */
+#define CACHE_INDEX_DIMS_MAX 8192
+typedef struct cache_index cache_index;
+cache_index *cache_index_new(size_t max_entries, size_t max_bytes);
+void cache_index_free(cache_index *ix);
+/* What one vector of dims costs against max_bytes (its slot and its floats). */
+size_t cache_index_slot_bytes(uint32_t dims);
+/* Scales v to length 1; false when it is zero or not finite (not a usable vector). */
+bool cache_index_normalize(float *v, uint32_t dims);
+/* Keeps unit vector v (copied) in bucket under key until now + ttl, replacing the slot of the
+ * same bucket and key. A dims unlike the index's empties it first (the model changed). false
+ * when dims is 0 or above CACHE_INDEX_DIMS_MAX, or the bound holds not even one vector. */
+bool cache_index_insert(cache_index *ix, const uint8_t bucket[CACHE_KEY_BYTES],
+                        const uint8_t key[CACHE_KEY_BYTES], const float *v, uint32_t dims, uint64_t now_ms,
+                        uint64_t ttl_ms);
+/* The live vector of bucket most similar to unit vector v (cosine: the dot product): true with
+ * its key when the similarity is at least threshold. *similarity gets the best one found (0
+ * when the bucket is empty), hit or not. */
+bool cache_index_nearest(cache_index *ix, const uint8_t bucket[CACHE_KEY_BYTES], const float *v,
+                         uint32_t dims, uint64_t now_ms, float threshold, uint8_t key_out[CACHE_KEY_BYTES],
+                         float *similarity);
+void cache_index_stats(cache_index *ix, size_t *entries, size_t *bytes, uint64_t *evicted);
 
 /* ---- the stage's entry: what a backend keeps --------------------------------------------------- */
 

@@ -247,6 +247,7 @@ typedef struct request_log_settings {
  * these defaults. */
 typedef enum cache_backend_kind {
     CACHE_BACKEND_MEMORY, /* this process, shared by its workers */
+    CACHE_BACKEND_REDIS,  /* one Redis every instance shares: a connection per worker */
 } cache_backend_kind;
 
 typedef enum cache_namespace_kind {
@@ -263,6 +264,21 @@ typedef struct cache_settings {
     uint32_t ttl_ms;        /* an entry's life when the request sets no max_age (default 1 h) */
     cache_namespace_kind namespace_kind;
     bool default_simple; /* `mode: simple`: every chat request is cached unless a route says off */
+    /* `redis:` (backend redis): where, how long a lookup may wait, the keys' prefix */
+    struct {
+        char url[300];
+        uint32_t timeout_ms; /* default 100 ms; past it the request goes on uncached */
+        char prefix[64];     /* default "aigw:cache:" */
+    } redis;
+    /* `semantic:` — the index `mode: semantic` asks (docs/cache.md) */
+    struct {
+        char embedding_model[257]; /* a model the config serves; "" : mode semantic is exact only */
+        double threshold;          /* cosine similarity a hit needs (default 0.95) */
+        int max_entries;           /* the index's bound in entries (default 10,000) */
+        size_t max_bytes;          /* … and in bytes (default 64 MiB) */
+        int dimensions;            /* sent as `dimensions` to the embedding model; 0: not sent */
+        size_t max_text_bytes;     /* a longer last user turn is not embedded (default 8 KiB) */
+    } semantic;
     int line;
 } cache_settings;
 

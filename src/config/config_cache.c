@@ -6,13 +6,20 @@
  * the route schema (routing/tree.c), so a Portkey config and a route of this file mean the same.
  *
  *   cache:
- *     backend: memory        # the only one so far (redis comes next)
+ *     backend: memory        # memory | redis
+ *     redis: {url: redis://127.0.0.1:6379/0, timeout: 100ms, prefix: "aigw:cache:"}
  *     max_bytes: 64MiB       # everything the cache holds, each entry's overhead counted
  *     max_entry_bytes: 1MiB  # a larger reply is simply not stored
  *     ttl: 1h                # when the request's config sets no max_age
  *     namespace: key         # key | team | shared
- *     mode: off              # off | simple: simple caches every chat request by default */
+ *     mode: off              # off | simple: simple caches every chat request by default
+ *     semantic: {embedding_model: NAME, threshold: 0.95, max_entries: 10000, max_bytes: 64MiB,
+ *                dimensions: 0, max_text_bytes: 8KiB}
+ *
+ * Strings are kept in fixed arrays of the settings (no allocation to free with the config). */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -24,10 +31,52 @@ static bool parse_backend(loader *ld, yaml_node_t *node, void *target)
 {
     if (!config__require_scalar(ld, node, "backend")) return false;
     const char *v = config__scalar(node);
-    if (strcmp(v, "memory"))
-        return config__fail_at(ld, node, "cache.backend must be memory (redis is not built yet), got '%s'",
+    if (!strcmp(v, "memory"))
+        *(cache_backend_kind *)target = CACHE_BACKEND_MEMORY;
+    else if (!strcmp(v, "redis"))
+        *(cache_backend_kind *)target = CACHE_BACKEND_REDIS;
+    else
+        return config__fail_at(ld, node, "cache.backend must be memory or redis, got '%.64s'", v);
+    return true;
+}
+
+/* A string into a fixed array of the settings: too long is a mistake, not a truncation. */
+static bool copy_scalar(loader *ld, yaml_node_t *node, const char *key, char *dst, size_t size)
+{
+    if (!config__require_scalar(ld, node, key)) return false;
+    const char *v = config__scalar(node);
+    if (!*v || strlen(v) >= size)
+        return config__fail_at(ld, node, "cache: '%s' must be 1 to %zu bytes", key, size - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return true;
+}
+
+static bool parse_url(loader *ld, yaml_node_t *node, void *target)
+{
+    return copy_scalar(ld, node, "url", target, sizeof((cache_settings *)0)->redis.url);
+}
+
+static bool parse_prefix(loader *ld, yaml_node_t *node, void *target)
+{
+    return copy_scalar(ld, node, "prefix", target, sizeof((cache_settings *)0)->redis.prefix);
+}
+
+static bool parse_embedding_model(loader *ld, yaml_node_t *node, void *target)
+{
+    return copy_scalar(ld, node, "embedding_model", target,
+                       sizeof((cache_settings *)0)->semantic.embedding_model);
+}
+
+static bool parse_threshold(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "threshold")) return false;
+    const char *v = config__scalar(node);
+    char *end = NULL;
+    double t = strtod(v, &end);
+    if (end == v || *end || !(t > 0 && t <= 1))
+        return config__fail_at(ld, node, "cache.semantic.threshold must be a number in (0, 1], got '%.32s'",
                                v);
-    *(cache_backend_kind *)target = CACHE_BACKEND_MEMORY;
+    *(double *)target = t;
     return true;
 }
 
@@ -57,6 +106,23 @@ static bool parse_mode(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+static const field redis_table[] = {
+    {"url", FIELD_CUSTOM, CCH(redis.url), 0, 0, NULL, parse_url},
+    {"timeout", FIELD_DURATION, CCH(redis.timeout_ms), 1, 10000, NULL, NULL},
+    {"prefix", FIELD_CUSTOM, CCH(redis.prefix), 0, 0, NULL, parse_prefix},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
+static const field semantic_table[] = {
+    {"embedding_model", FIELD_CUSTOM, CCH(semantic.embedding_model), 0, 0, NULL, parse_embedding_model},
+    {"threshold", FIELD_CUSTOM, CCH(semantic.threshold), 0, 0, NULL, parse_threshold},
+    {"max_entries", FIELD_INT, CCH(semantic.max_entries), 1, 10000000, NULL, NULL},
+    {"max_bytes", FIELD_SIZE, CCH(semantic.max_bytes), 64 * 1024, 1LL << 36, NULL, NULL},
+    {"dimensions", FIELD_INT, CCH(semantic.dimensions), 0, 8192, NULL, NULL},
+    {"max_text_bytes", FIELD_SIZE, CCH(semantic.max_text_bytes), 16, 1024 * 1024, NULL, NULL},
+    {NULL, 0, 0, 0, 0, NULL, NULL},
+};
+
 static const field cache_table[] = {
     {"backend", FIELD_CUSTOM, CCH(backend), 0, 0, NULL, parse_backend},
     {"max_bytes", FIELD_SIZE, CCH(max_bytes), 64 * 1024, 1LL << 40, NULL, NULL},
@@ -64,6 +130,8 @@ static const field cache_table[] = {
     {"ttl", FIELD_DURATION, CCH(ttl_ms), 1000, 90LL * 86400000, NULL, NULL},
     {"namespace", FIELD_CUSTOM, CCH(namespace_kind), 0, 0, NULL, parse_namespace},
     {"mode", FIELD_CUSTOM, CCH(default_simple), 0, 0, NULL, parse_mode},
+    {"redis", FIELD_SECTION, 0, 0, 0, redis_table, NULL},
+    {"semantic", FIELD_SECTION, 0, 0, 0, semantic_table, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -75,6 +143,11 @@ void config__cache_defaults(aigw_config *cfg)
         .max_entry_bytes = 1024 * 1024, /* or a sixteenth of a smaller max_bytes */
         .ttl_ms = 3600 * 1000,
         .namespace_kind = CACHE_NAMESPACE_KEY,
+        .redis = {.timeout_ms = 100, .prefix = "aigw:cache:"},
+        .semantic = {.threshold = 0.95,
+                     .max_entries = 10000,
+                     .max_bytes = 64u * 1024 * 1024,
+                     .max_text_bytes = 8 * 1024},
     };
 }
 
@@ -96,5 +169,9 @@ bool config__parse_cache(loader *ld, yaml_node_t *node, void *target)
             "cache.max_entry_bytes (%zu) must be at most a sixteenth of cache.max_bytes (%zu): "
             "the bound is split over 16 shards",
             c->max_entry_bytes, c->max_bytes);
+    if (c->backend == CACHE_BACKEND_REDIS && !c->redis.url[0])
+        return config__fail_at(ld, node,
+                               "cache.backend is redis but cache.redis.url is not given (e.g. redis: {url: "
+                               "redis://127.0.0.1:6379/0} or {url: unix:/run/redis/redis.sock})");
     return true;
 }

@@ -27,18 +27,13 @@
 #include <uv.h>
 
 #include "limits/limits.h"
+#include "util/redis_target.h"
 
 #define LIMITS_REDIS_INFLIGHT_MAX 4096 /* admissions waiting on one worker's connection */
 #define LIMITS_REDIS_RECONNECT_MS 250
 
-/* Where Redis is, read once at start (blocking name resolution happens here, never on a loop). */
-typedef struct limits_redis_target {
-    char host[64]; /* a numeric address; empty for a unix socket */
-    int port;
-    char path[108]; /* the unix socket */
-    int db;
-    char url[300]; /* as configured, for messages (it carries no password: none is accepted) */
-} limits_redis_target;
+/* Where Redis is (util/redis_target.h), read once at start. */
+typedef redis_target limits_redis_target;
 
 /* Reads redis://HOST[:PORT][/DB] or unix:PATH[?db=N] (a bare /PATH too). HOST is resolved now.
  * False with a message in err. */

@@ -558,6 +558,21 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     buf_printf(out, "aigw_cache_max_bytes %zu\n", g->cache_max_bytes);
     metrics_family(out, "aigw_cache_entries", "gauge", "Replies the response cache holds now.");
     buf_printf(out, "aigw_cache_entries %zu\n", g->cache_entries);
+    metrics_family(out, "aigw_cache_unavailable_total", "counter",
+                   "Cache lookups the backend could not answer in time (Redis down or slow): the request "
+                   "went on uncached.");
+    buf_printf(out, "aigw_cache_unavailable_total %llu\n", (unsigned long long)g->cache_unavailable);
+    metrics_family(out, "aigw_cache_stores_dropped_total", "counter",
+                   "Replies not stored because the backend could not take them (Redis down or behind).");
+    buf_printf(out, "aigw_cache_stores_dropped_total %llu\n", (unsigned long long)g->cache_stores_dropped);
+    metrics_family(out, "aigw_cache_embedding_failures_total", "counter",
+                   "Semantic lookups whose embedding call failed: the request went on uncached.");
+    buf_printf(out, "aigw_cache_embedding_failures_total %llu\n",
+               (unsigned long long)g->cache_embed_failures);
+    metrics_family(out, "aigw_cache_semantic_entries", "gauge", "Vectors the semantic index holds now.");
+    buf_printf(out, "aigw_cache_semantic_entries %zu\n", g->cache_semantic_entries);
+    metrics_family(out, "aigw_cache_semantic_bytes", "gauge", "Bytes the semantic index has allocated.");
+    buf_printf(out, "aigw_cache_semantic_bytes %zu\n", g->cache_semantic_bytes);
 
     metrics_family(
         out, "aigw_metrics_overflow_total", "counter",

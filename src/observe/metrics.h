@@ -55,6 +55,10 @@ typedef struct metrics_gauges {
     long open_connections;
     /* the response cache: what it holds now (bytes, each entry's overhead counted) and its bound */
     size_t cache_bytes, cache_entries, cache_max_bytes;
+    /* … lookups the backend could not answer (Redis down or slow), stores it dropped, semantic
+     * lookups whose embedding failed, and the semantic index's vectors and bytes */
+    uint64_t cache_unavailable, cache_stores_dropped, cache_embed_failures;
+    size_t cache_semantic_entries, cache_semantic_bytes;
     uint64_t log_dropped;
     /* the request log (pipeline/reqlog_stage.c); its series only when reqlog_on */
     bool reqlog_on;

@@ -73,6 +73,37 @@ attempt *attempt_new(exchange *x, const route_target *target, const attempt_sink
     c->nheaders = req->nheaders;
     c->gateway_auth = x->config->auth.mode == AUTH_ON;
     c->tenant = exchange_tenant(x);
+    a->model_start = x->body_model_start;
+    a->model_end = x->body_model_end;
+    return a;
+}
+
+attempt *attempt_new_request(exchange *x, const route_target *target, const attempt_sink *sink,
+                             void *sink_data, int endpoint, const char *model, const char *body,
+                             size_t body_len)
+{
+    /* the route of an implicit leaf is named after the request's model: this one's, for now */
+    const char *saved_model = x->model;
+    size_t saved_len = x->model_len;
+    x->model = model;
+    x->model_len = strlen(model);
+    attempt *a = attempt_new(x, target, sink, sink_data);
+    x->model = saved_model;
+    x->model_len = saved_len;
+    a->internal = true;
+    codec_ctx *c = &a->codec;
+    c->ingress = WIRE_OPENAI;
+    c->endpoint = endpoint;
+    c->stream = false;
+    c->body = body;
+    c->body_len = body_len;
+    json_field f = {.key = "model"};
+    const char *why;
+    size_t at;
+    if (json_scan_object(body, body_len, &f, 1, &why, &at) && f.type) {
+        a->model_start = f.start;
+        a->model_end = f.end;
+    }
     return a;
 }
 
@@ -178,7 +209,7 @@ attempt_prep attempt_prepare(attempt *a)
     codec_ctx *c = &a->codec;
     const model_route *route = a->target.route;
     const provider_config *p = route->provider;
-    if (x->endpoint == ENDPOINT_COUNT_TOKENS && !provider_counts_tokens(p)) return PREP_LOCAL_ANSWER;
+    if (c->endpoint == ENDPOINT_COUNT_TOKENS && !provider_counts_tokens(p)) return PREP_LOCAL_ANSWER;
     /* This provider's URL names the model: only a plain name can go there. */
     if (provider_url_names_model(p) &&
         strspn(route->upstream_model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
@@ -188,8 +219,8 @@ attempt_prep attempt_prepare(attempt *a)
     }
     c->payload = c->body;
     c->payload_len = c->body_len;
-    c->model_start = x->body_model_start;
-    c->model_end = x->body_model_end;
+    c->model_start = a->model_start;
+    c->model_end = a->model_end;
     if (a->target.leaf->noverrides && !apply_overrides(a, a->target.leaf)) {
         a->message = "override_params could not be merged";
         return PREP_REFUSED;
@@ -464,7 +495,7 @@ bool attempt_send(attempt *a)
     const provider_config *p = a->target.route->provider;
     const provider_request *preq = &a->request;
     uint32_t timeout = a->target.leaf->request_timeout_ms;
-    a->total_timeout_ms = a->x->stream ? 0 : reply_deadline_ms(a);
+    a->total_timeout_ms = a->codec.stream ? 0 : reply_deadline_ms(a);
     upstream_request ureq = {
         .url = preq->url,
         .body = preq->body,

@@ -17,6 +17,16 @@
 /* A new attempt at target for x, not yet sent: its route resolved, nothing encoded. */
 attempt *attempt_new(exchange *x, const route_target *target, const attempt_sink *sink, void *sink_data);
 
+/* An attempt that sends a request of the stage's own on the client's behalf (the cache's
+ * embedding of the last user turn), not the client's body: body is OpenAI-format JSON whose
+ * `model` names model (the public name the target serves), sent to endpoint, never streamed,
+ * with the client's headers (its provider key reaches a keyless provider as for its own
+ * request). body must live until the attempt ends (the arena). Marked internal: it is not the
+ * request's answer, and the record does not take its provider for the request's. */
+attempt *attempt_new_request(exchange *x, const route_target *target, const attempt_sink *sink,
+                             void *sink_data, int endpoint, const char *model, const char *body,
+                             size_t body_len);
+
 typedef enum attempt_prep {
     PREP_READY,        /* encoded: attempt_send() may go */
     PREP_LOCAL_ANSWER, /* count_tokens at a provider that cannot count: answer with an estimate */

@@ -13,6 +13,19 @@
  * when it is complete: status 200, the stream's end marker, finish stop, length or tool_calls,
  * the client still there.
  *
+ * The backend is the process's memory, or Redis through the worker's own connection: a Redis
+ * lookup answers later, and the stage waits for it (exchange_suspend; one ticket for a chain of
+ * waits, given back once); Redis down or slower than its timeout makes the request BYPASS.
+ *
+ * `mode: semantic` (with cache.semantic.embedding_model): after an exact miss, the last user
+ * turn is embedded by an internal attempt (attempt_new_request) walking the embedding model's
+ * route — its retries after their backoff on the request's timer, its fallbacks, at most
+ * EMBED_ATTEMPTS_MAX calls — and the nearest vector of the request's bucket in the process's
+ * index (src/cache/cache_index.c) names the entry that answers, SEMANTIC_HIT, when its cosine
+ * similarity reaches the threshold. An embedding that fails leaves the request a plain miss.
+ * The client leaving stops the embedding call; a Redis lookup is waited for (its callback
+ * holds the state), which its timeout bounds.
+ *
  * Concurrent identical misses each go upstream and each store its own complete reply; the
  * last one stored stays. An entry is written whole before a reader can see it (the backend's
  * contract), so none is ever half one reply and half another.
@@ -20,6 +33,7 @@
  * The secret the keys are made with: a subkey of the deployment's digest secret when auth is
  * on (auth.c loads it), else a random one made at start (the memory backend dies with the
  * process anyway). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +46,42 @@
 #include "cache/cache.h"
 #include "pipeline/attempt.h"
 #include "pipeline/stages.h"
+#include "server/http_conn.h"
+#include "server/worker.h"
 #include "store/store.h"
+#include "util/log.h"
+#include "util/redis_target.h"
 #include "util/units.h"
 
-static cache_backend *backend;
+static cache_backend *backend; /* memory; with Redis each worker has its own (worker state) */
 static uint8_t secret[CACHE_SECRET_BYTES];
 static size_t max_entry_bytes;
+static bool use_redis;
+static redis_target redis_where;
+static uint32_t redis_timeout_ms;
+static char redis_prefix[64];
+static cache_index *semantic_index; /* the semantic index; NULL without cache.semantic.embedding_model */
+static _Atomic uint64_t embed_failures;
+
+/* Embedding calls one semantic lookup may make (retries and fallbacks included). */
+#define EMBED_ATTEMPTS_MAX 4
+
+uint64_t cache_stage_embed_failures(void)
+{
+    return atomic_load(&embed_failures);
+}
+
+cache_index *cache_stage_index(void)
+{
+    return semantic_index;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 typedef enum cache_result {
     RESULT_HIT,
@@ -51,16 +95,38 @@ static const char *const result_names[] = {"HIT", "MISS", "SEMANTIC_HIT", "REFRE
 /* Portkey's x-portkey-cache-status words for the same */
 static const char *const portkey_names[] = {"HIT", "MISS", "SEMANTIC HIT", "REFRESH", "DISABLED"};
 
+typedef enum lookup_step { STEP_EXACT, STEP_SEMANTIC } lookup_step;
+
 typedef struct cache_state {
+    exchange *x;
     bool armed; /* store the reply that goes out */
+    bool portkey, refresh;
     uint8_t key[CACHE_KEY_BYTES];
+    uint32_t max_age_s;
     uint64_t ttl_ms;
     reply_collector *rc;
+    struct json_t *body; /* the client's body, parsed: held while the stage waits */
+    /* waiting (one ticket for the whole chain of waits) */
+    exchange_ticket ticket;
+    bool waiting, lookup_pending, timer_pending, aborted;
+    lookup_step step; /* which key the lookup in flight is for */
+    buf entry;        /* what the lookup found */
+    /* semantic: the bucket, the embedding call, the vector (kept to be indexed on a store) */
+    bool semantic;
+    uint8_t bucket[CACHE_KEY_BYTES];
+    const char *embed_body;
+    size_t embed_body_len;
+    route_walk *embed_walk;
+    route_target embed_target;
+    attempt *embed;
+    int embed_tries;
+    float *vector;
+    uint32_t dims;
 } cache_state;
 
 cache_backend *cache_stage_backend(void)
 {
-    return backend;
+    return backend; /* NULL with Redis: what it holds is Redis's to say */
 }
 
 /* ---- start and stop ----------------------------------------------------------------------- */
@@ -77,8 +143,42 @@ static bool cache_start(const aigw_config *cfg, char *err, size_t errlen)
     else
         randombytes_buf(secret, sizeof secret);
     /* The backend is made at start with the file's bounds; a reload keeps it (docs/cache.md). */
-    backend = cache_memory_new(cfg->cache.max_bytes, cfg->cache.max_entry_bytes);
-    max_entry_bytes = cfg->cache.max_entry_bytes;
+    const cache_settings *c = &cfg->cache;
+    use_redis = c->backend == CACHE_BACKEND_REDIS;
+    if (use_redis) {
+        if (!auth_secret())
+            log_event(LOG_WARN, "cache_redis_secret",
+                      "cache: the Redis backend without auth.secret: this process's keys are random, so "
+                      "entries are not shared with other instances nor kept across a restart");
+        if (!redis_target_parse(c->redis.url, "cache.redis.url", &redis_where, err, errlen)) return false;
+        redis_timeout_ms = c->redis.timeout_ms;
+        snprintf(redis_prefix, sizeof redis_prefix, "%s", c->redis.prefix);
+    }
+    /* with Redis, each worker has its own connection (cache_worker_init) */
+    if (!use_redis) backend = cache_memory_new(c->max_bytes, c->max_entry_bytes);
+    max_entry_bytes = c->max_entry_bytes;
+    if (c->semantic.embedding_model[0]) {
+        const char *name = c->semantic.embedding_model;
+        if (!config_find_model(cfg, name, strlen(name))) {
+            snprintf(err, errlen, "cache.semantic.embedding_model: '%.200s' is not a model the config serves",
+                     name);
+            return false;
+        }
+        semantic_index = cache_index_new((size_t)c->semantic.max_entries, c->semantic.max_bytes);
+        if (use_redis) { /* the vectors other instances (and this one, before) stored */
+            char why[256] = "";
+            size_t n = cache_redis_load_vectors(&redis_where, redis_prefix, redis_timeout_ms, semantic_index,
+                                                (size_t)c->semantic.max_entries, why, sizeof why);
+            if (why[0])
+                log_event(
+                    LOG_WARN, "cache_vectors_load",
+                    "cache: the semantic index's vectors could not all be read from Redis (%s); %zu loaded",
+                    why, n);
+            else
+                log_event(LOG_INFO, "cache_vectors_loaded", "cache: %zu semantic vectors loaded from Redis",
+                          n);
+        }
+    }
     return true;
 }
 
@@ -86,7 +186,22 @@ static void cache_stop(void)
 {
     if (backend) backend->ops->free(backend);
     backend = NULL;
+    cache_index_free(semantic_index);
+    semantic_index = NULL;
     sodium_memzero(secret, sizeof secret);
+}
+
+static void *cache_worker_init(struct worker *w)
+{
+    return use_redis
+               ? cache_redis_new(&w->loop, &redis_where, redis_prefix, redis_timeout_ms, max_entry_bytes)
+               : NULL;
+}
+
+static void cache_worker_close(void *state)
+{
+    cache_backend *b = state;
+    if (b) b->ops->free(b);
 }
 
 /* ---- the request -------------------------------------------------------------------------- */
@@ -112,6 +227,11 @@ static void set_result(exchange *x, cache_result r, bool portkey)
     x->cache.hit = r == RESULT_HIT || r == RESULT_SEMANTIC_HIT;
     keep_line(x, "x-aigw-cache", result_names[r]);
     if (portkey) keep_line(x, "x-portkey-cache-status", portkey_names[r]);
+    if (r == RESULT_SEMANTIC_HIT) {
+        char sim[24];
+        snprintf(sim, sizeof sim, "%.4f", (double)x->cache.similarity);
+        keep_line(x, "x-aigw-cache-similarity", sim);
+    }
 }
 
 static bool header_is(const http_header *h, const char *value)
@@ -192,7 +312,8 @@ static const char *uncacheable(exchange *x, json_t *body)
 
 /* A stored reply answers: one body or a stream in the client's format, with the stored usage
  * and a cost of 0. false when the entry cannot be read (then it is a miss). */
-static bool answer_hit(exchange *x, const char *entry, size_t len, json_t *body, bool portkey)
+static bool answer_hit(exchange *x, const char *entry, size_t len, json_t *body, bool portkey,
+                       cache_result result)
 {
     double cost;
     const char *reply;
@@ -212,7 +333,7 @@ static bool answer_hit(exchange *x, const char *entry, size_t len, json_t *body,
         buf_free(&out);
         return false;
     }
-    set_result(x, RESULT_HIT, portkey);
+    set_result(x, result, portkey);
     x->cache.usage = c.usage;
     x->cache.saved_usd = cost > 0 ? cost : 0;
     static const char cost_line[] = "x-aigw-cost-usd: 0\r\n";
@@ -226,16 +347,263 @@ static bool answer_hit(exchange *x, const char *entry, size_t len, json_t *body,
     return true;
 }
 
+/* ---- waiting: a Redis lookup, the embedding call ------------------------------------------------- */
+
+static stage_result after_exact_miss(exchange *x, cache_state *cs);
+static stage_result semantic_search(exchange *x, cache_state *cs);
+static stage_result embed_next(exchange *x, cache_state *cs);
+
+/* The request waits (on its first wait only: one ticket for the whole chain). */
+static void wait_begin(exchange *x, cache_state *cs)
+{
+    if (cs->waiting) return;
+    cs->ticket = exchange_suspend(x);
+    cs->waiting = true;
+}
+
+/* A wait ended with r: AGAIN means another wait began; anything else gives the ticket back. */
+static void wait_end(cache_state *cs, stage_result r)
+{
+    if (r == STAGE_AGAIN || !cs->waiting) return;
+    cs->waiting = false;
+    exchange_resume(cs->ticket, r);
+}
+
+static void drop_body(cache_state *cs)
+{
+    json_decref(cs->body);
+    cs->body = NULL;
+}
+
+/* A miss (or a refresh): the reply will be stored, and its vector indexed when there is one. */
+static stage_result go_uncached(exchange *x, cache_state *cs, cache_result r)
+{
+    drop_body(cs);
+    if (cs->refresh && r == RESULT_MISS) r = RESULT_REFRESH;
+    set_result(x, r, cs->portkey);
+    if (r == RESULT_BYPASS) return STAGE_NEXT;
+    cs->armed = true;
+    return STAGE_NEXT;
+}
+
+static cache_backend *request_backend(exchange *x)
+{
+    cache_backend *b = exchange_worker_state(x, &stage_cache);
+    return b ? b : backend;
+}
+
+/* What a lookup's answer means for the request (step EXACT or SEMANTIC: which key it was). */
+static stage_result lookup_answered(exchange *x, cache_state *cs, cache_lookup_result r)
+{
+    if (r == CACHE_FOUND) {
+        bool semantic = cs->step == STEP_SEMANTIC;
+        bool answered = answer_hit(x, cs->entry.data, cs->entry.len, cs->body, cs->portkey,
+                                   semantic ? RESULT_SEMANTIC_HIT : RESULT_HIT);
+        buf_free(&cs->entry);
+        if (answered) {
+            drop_body(cs);
+            return STAGE_DONE;
+        }
+        r = CACHE_MISSING;
+    }
+    buf_free(&cs->entry);
+    if (r == CACHE_UNAVAILABLE) {
+        /* the backend cannot be asked now: the request goes on uncached, nothing is stored */
+        cs->semantic = false;
+        return go_uncached(x, cs, RESULT_BYPASS);
+    }
+    return cs->step == STEP_EXACT ? after_exact_miss(x, cs) : go_uncached(x, cs, RESULT_MISS);
+}
+
+static void on_lookup_done(void *data, cache_lookup_result r)
+{
+    cache_state *cs = data;
+    cs->lookup_pending = false;
+    if (cs->aborted) { /* the client left meanwhile: the ticket was kept for this callback */
+        buf_free(&cs->entry);
+        wait_end(cs, STAGE_DONE);
+        return;
+    }
+    wait_end(cs, lookup_answered(cs->x, cs, r));
+}
+
+/* Asks the backend for key (into cs->entry). */
+static stage_result lookup(exchange *x, cache_state *cs, const uint8_t key[CACHE_KEY_BYTES])
+{
+    cache_backend *b = request_backend(x);
+    buf_init(&cs->entry, max_entry_bytes + 256);
+    cache_lookup_result r =
+        b->ops->lookup(b, key, (uint64_t)cs->max_age_s * 1000, &cs->entry, on_lookup_done, cs);
+    if (r != CACHE_PENDING) return lookup_answered(x, cs, r);
+    cs->lookup_pending = true;
+    wait_begin(x, cs);
+    return STAGE_AGAIN;
+}
+
+/* ---- the semantic lookup: the last user turn embedded through the config's providers ----------- */
+
+/* The embedding's reply: data[0].embedding, a list of numbers, normalized into cs->vector. */
+static bool read_vector(exchange *x, cache_state *cs, const attempt *a)
+{
+    json_error_t jerr;
+    json_t *reply = json_loadb(a->reply.data ? a->reply.data : "", a->reply.len, 0, &jerr);
+    json_t *v = json_object_get(json_array_get(json_object_get(reply, "data"), 0), "embedding");
+    size_t n = json_array_size(v);
+    bool ok = n > 0 && n <= CACHE_INDEX_DIMS_MAX;
+    if (ok) {
+        cs->vector = arena_alloc(x->arena, n * sizeof(float));
+        cs->dims = (uint32_t)n;
+        for (size_t i = 0; i < n && ok; i++) {
+            json_t *e = json_array_get(v, i);
+            ok = json_is_number(e);
+            cs->vector[i] = (float)json_number_value(e);
+        }
+        ok = ok && cache_index_normalize(cs->vector, cs->dims);
+    }
+    json_decref(reply);
+    if (!ok) cs->vector = NULL;
+    return ok;
+}
+
+static void embed_on_end(attempt *a)
+{
+    exchange *x = a->x;
+    cache_state *cs = a->sink_data;
+    cs->embed = NULL;
+    bool ok = a->outcome == ATTEMPT_ANSWERED && a->result == ATTEMPT_OK;
+    route_report(cs->embed_walk, &(attempt_report){.result = ok ? ATTEMPT_OK : a->result,
+                                                   .status = a->status,
+                                                   .retry_after_ms = a->retry_after_ms,
+                                                   .local = a->outcome == ATTEMPT_REFUSED});
+    stage_result r;
+    if (!ok)
+        r = embed_next(x, cs); /* a retry or a fallback, as the embedding model's route says */
+    else if (read_vector(x, cs, a))
+        r = semantic_search(x, cs);
+    else {
+        atomic_fetch_add(&embed_failures, 1);
+        cs->semantic = false;
+        r = go_uncached(x, cs, RESULT_MISS);
+    }
+    wait_end(cs, r);
+}
+
+static bool embed_on_head(attempt *a)
+{
+    return true; /* the reply is buffered whole (a->reply, bounded by max_response_bytes) */
+}
+
+static const attempt_sink embed_sink = {.on_head = embed_on_head, .on_end = embed_on_end};
+
+static stage_result embed_send(exchange *x, cache_state *cs)
+{
+    const route_target *t = &cs->embed_target;
+    if (!route_begin(cs->embed_walk, t)) return embed_next(x, cs); /* its breaker is open */
+    const aigw_config *cfg = x->config;
+    attempt *a = attempt_new_request(x, t, &embed_sink, cs, ENDPOINT_EMBEDDINGS,
+                                     cfg->cache.semantic.embedding_model, cs->embed_body, cs->embed_body_len);
+    if (attempt_prepare(a) != PREP_READY) {
+        route_report(
+            cs->embed_walk,
+            &(attempt_report){.result = ATTEMPT_STATUS, .status = 400, .retry_after_ms = -1, .local = true});
+        return embed_next(x, cs);
+    }
+    if (!attempt_send(a)) {
+        route_report(cs->embed_walk, &(attempt_report){.result = ATTEMPT_CONNECT, .retry_after_ms = -1});
+        return embed_next(x, cs);
+    }
+    cs->embed = a;
+    wait_begin(x, cs);
+    return STAGE_AGAIN;
+}
+
+static void embed_waited(http_request *req)
+{
+    exchange *x = req->app;
+    cache_state *cs = exchange_state(x, &stage_cache);
+    cs->timer_pending = false;
+    wait_end(cs, embed_send(x, cs));
+}
+
+/* The next target of the embedding model's walk, after its backoff; none left: the request goes
+ * on uncached (the embedding provider is down — the cache never fails a request). */
+static stage_result embed_next(exchange *x, cache_state *cs)
+{
+    if (cs->aborted) return STAGE_DONE;
+    if (++cs->embed_tries > EMBED_ATTEMPTS_MAX || !route_next(cs->embed_walk, &cs->embed_target)) {
+        atomic_fetch_add(&embed_failures, 1);
+        cs->semantic = false;
+        return go_uncached(x, cs, RESULT_MISS);
+    }
+    if (cs->embed_target.wait_ms) {
+        cs->timer_pending = true;
+        wait_begin(x, cs);
+        http_request_timer(x->http, cs->embed_target.wait_ms, embed_waited);
+        return STAGE_AGAIN;
+    }
+    return embed_send(x, cs);
+}
+
+/* The exact entry is missing: a semantic request embeds its last user turn. */
+static stage_result after_exact_miss(exchange *x, cache_state *cs)
+{
+    if (!cs->semantic) return go_uncached(x, cs, RESULT_MISS);
+    const aigw_config *cfg = x->config;
+    const char *name = cfg->cache.semantic.embedding_model;
+    const model_route *r = config_find_model(cfg, name, strlen(name));
+    if (!r || !r->tree) {
+        cs->semantic = false;
+        return go_uncached(x, cs, RESULT_MISS);
+    }
+    route_context ctx = {
+        .arena = x->arena, .state = cfg->health, .config = cfg, .model = name, .rng = &x->http->worker->rng};
+    cs->embed_walk = route_walk_new(&ctx, r->tree);
+    return embed_next(x, cs);
+}
+
+/* The vector is known: the nearest stored one of the bucket, and its entry when close enough. */
+static stage_result semantic_search(exchange *x, cache_state *cs)
+{
+    float similarity = 0;
+    uint8_t key[CACHE_KEY_BYTES];
+    bool near =
+        semantic_index && cache_index_nearest(semantic_index, cs->bucket, cs->vector, cs->dims, wall_ms(),
+                                              (float)x->config->cache.semantic.threshold, key, &similarity);
+    x->cache.similarity = similarity;
+    if (!near || cs->refresh) return go_uncached(x, cs, RESULT_MISS);
+    cs->step = STEP_SEMANTIC;
+    return lookup(x, cs, key);
+}
+
+/* The request's embedding body: {"model","input","encoding_format"[,"dimensions"]}. */
+static bool embed_body(exchange *x, cache_state *cs, const char *text, size_t len)
+{
+    const aigw_config *cfg = x->config;
+    json_t *j = json_pack("{s:s, s:s#, s:s}", "model", cfg->cache.semantic.embedding_model, "input", text,
+                          len, "encoding_format", "float");
+    if (!j) return false;
+    if (cfg->cache.semantic.dimensions)
+        json_object_set_new(j, "dimensions", json_integer(cfg->cache.semantic.dimensions));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s) return false;
+    cs->embed_body_len = strlen(s);
+    cs->embed_body = arena_strndup(x->arena, s, cs->embed_body_len);
+    free(s);
+    return true;
+}
+
 static stage_result cache_on_request(exchange *x, void *state)
 {
-    if (!x->walk || !backend) return STAGE_DECLINED;
+    if (!x->walk || !request_backend(x)) return STAGE_DECLINED;
     const route_tree *tree = route_walk_tree(x->walk);
     route_cache_mode mode = tree->cache.mode;
     if (mode == ROUTE_CACHE_UNSET)
         mode = x->config->cache.default_simple ? ROUTE_CACHE_SIMPLE : ROUTE_CACHE_OFF;
     if (mode == ROUTE_CACHE_OFF) return STAGE_DECLINED; /* not asked: nothing more is done */
-    bool portkey = tree->portkey;
     cache_state *cs = state;
+    cs->x = x;
+    cs->portkey = tree->portkey;
 
     /* the request's controls */
     const http_header *own = exchange_header(x, "x-aigw-cache");
@@ -255,18 +623,14 @@ static stage_result cache_on_request(exchange *x, void *state)
     const http_header *force = exchange_header(x, "x-portkey-cache-force-refresh");
     if (header_is(force, "true")) refresh = true;
     if (no_store) {
-        set_result(x, RESULT_BYPASS, portkey);
+        set_result(x, RESULT_BYPASS, cs->portkey);
         return STAGE_NEXT;
     }
 
     const buf *b = &x->http->body;
     json_error_t jerr;
-    json_t *body = json_loadb(b->data ? b->data : "", b->len, JSON_ALLOW_NUL, &jerr);
-    if (uncacheable(x, body)) {
-        json_decref(body);
-        set_result(x, RESULT_BYPASS, portkey);
-        return STAGE_NEXT;
-    }
+    cs->body = json_loadb(b->data ? b->data : "", b->len, JSON_ALLOW_NUL, &jerr);
+    if (uncacheable(x, cs->body)) return go_uncached(x, cs, RESULT_BYPASS);
     const char *ns;
     size_t ns_len;
     request_namespace(x, &ns, &ns_len);
@@ -280,30 +644,41 @@ static stage_result cache_on_request(exchange *x, void *state)
                           .route = tree->name,
                           .extra = partition ? partition->value : NULL,
                           .extra_len = partition ? partition->value_len : 0,
-                          .body = body};
-    if (!cache_key_make(&in, cs->key)) {
-        json_decref(body);
-        set_result(x, RESULT_BYPASS, portkey);
-        return STAGE_NEXT;
+                          .body = cs->body};
+    if (!cache_key_make(&in, cs->key)) return go_uncached(x, cs, RESULT_BYPASS);
+    cs->max_age_s = tree->cache.max_age_s;
+    cs->ttl_ms = cs->max_age_s ? (uint64_t)cs->max_age_s * 1000 : x->config->cache.ttl_ms;
+
+    /* semantic: the text and the bucket are known now; the vector after an exact miss */
+    const aigw_config *cfg = x->config;
+    if (mode == ROUTE_CACHE_SEMANTIC && semantic_index && cfg->cache.semantic.embedding_model[0]) {
+        buf text;
+        buf_init(&text, cfg->cache.semantic.max_text_bytes + 1);
+        cs->semantic = cache_semantic_text(cs->body, cfg->cache.semantic.max_text_bytes, &text) &&
+                       cache_semantic_bucket(&in, cs->bucket) && embed_body(x, cs, text.data, text.len);
+        buf_free(&text);
     }
-    uint32_t max_age_s = tree->cache.max_age_s;
-    if (!refresh) {
-        buf entry;
-        buf_init(&entry, max_entry_bytes + 256);
-        cache_lookup_result r =
-            backend->ops->lookup(backend, cs->key, (uint64_t)max_age_s * 1000, &entry, NULL, NULL);
-        bool answered = r == CACHE_FOUND && answer_hit(x, entry.data, entry.len, body, portkey);
-        buf_free(&entry);
-        if (answered) {
-            json_decref(body);
-            return STAGE_DONE;
-        }
+    if (refresh) { /* not looked up; the reply replaces the entry (and is indexed when semantic) */
+        if (!cs->semantic) return go_uncached(x, cs, RESULT_REFRESH);
+        cs->refresh = true;
+        return after_exact_miss(x, cs);
     }
-    json_decref(body);
-    set_result(x, refresh ? RESULT_REFRESH : RESULT_MISS, portkey);
-    cs->armed = true;
-    cs->ttl_ms = max_age_s ? (uint64_t)max_age_s * 1000 : x->config->cache.ttl_ms;
-    return STAGE_NEXT;
+    cs->step = STEP_EXACT;
+    return lookup(x, cs, cs->key);
+}
+
+/* The client left while the stage waited: the embedding call is stopped; a Redis lookup is
+ * waited for (its callback holds the state, and comes within the lookup's timeout). */
+static void cache_on_abort(exchange *x, void *state)
+{
+    cache_state *cs = state;
+    cs->aborted = true;
+    if (cs->embed) {
+        attempt_cancel(cs->embed);
+        route_report(cs->embed_walk, &(attempt_report){.result = ATTEMPT_CANCELLED, .retry_after_ms = -1});
+        cs->embed = NULL;
+    }
+    if (!cs->lookup_pending) wait_end(cs, STAGE_DONE);
 }
 
 /* ---- the filters: the reply that goes out, stored when complete ------------------------------------ */
@@ -375,8 +750,15 @@ static void cache_on_end(exchange *x, void *state, bool complete)
         if (value) {
             memcpy(value, head, (size_t)hl);
             memcpy(value + hl, text, tl);
-            backend->ops->store(backend, cs->key, value, len, cs->ttl_ms);
+            cache_backend *b = request_backend(x);
+            b->ops->store(b, cs->key, value, len, cs->ttl_ms);
             free(value);
+            if (cs->semantic && cs->vector && semantic_index) {
+                cache_index_insert(semantic_index, cs->bucket, cs->key, cs->vector, cs->dims, wall_ms(),
+                                   cs->ttl_ms);
+                if (use_redis)
+                    cache_redis_store_vector(b, cs->bucket, cs->key, cs->vector, cs->dims, cs->ttl_ms);
+            }
         }
     }
     free(text);
@@ -385,6 +767,8 @@ static void cache_on_end(exchange *x, void *state, bool complete)
 static void cache_on_release(exchange *x, void *state)
 {
     cache_state *cs = state;
+    drop_body(cs);
+    buf_free(&cs->entry);
     if (cs->rc) provider_collect_free(cs->rc);
     cs->rc = NULL;
 }
@@ -395,7 +779,10 @@ const stage stage_cache = {
     .state_size = sizeof(cache_state),
     .start = cache_start,
     .stop = cache_stop,
+    .worker_init = cache_worker_init,
+    .worker_close = cache_worker_close,
     .on_request = cache_on_request,
+    .on_abort = cache_on_abort,
     .on_head = cache_on_head,
     .on_body = cache_on_body,
     .on_end = cache_on_end,

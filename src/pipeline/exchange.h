@@ -68,9 +68,11 @@ struct attempt {
     void *sink_data; /* the sink's own, per attempt */
     attempt *next;   /* every attempt of the exchange, newest first */
 
-    route_target target;      /* leaf (timeouts, overrides), route (provider + model), path */
-    codec_ctx codec;          /* its encoding: payload, translation state, usage, dropped params */
-    provider_request request; /* URL, headers and body as sent: valid until the transfer ends */
+    route_target target;           /* leaf (timeouts, overrides), route (provider + model), path */
+    bool internal;                 /* made by a stage for itself (attempt_new_request), not an answer */
+    size_t model_start, model_end; /* the model's span in codec.body */
+    codec_ctx codec;               /* its encoding: payload, translation state, usage, dropped params */
+    provider_request request;      /* URL, headers and body as sent: valid until the transfer ends */
     struct upstream_call *call;
     uint32_t total_timeout_ms; /* of a buffered reply, as sent */
 
@@ -161,6 +163,7 @@ typedef struct exchange {
         bool hit;
         double saved_usd;
         usage_counts usage;
+        float similarity; /* a semantic lookup's best match (0: none, or not semantic) */
     } cache;
 
     /* the response */

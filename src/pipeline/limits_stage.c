@@ -39,7 +39,7 @@
  * table, or where Redis is (then each worker's state is its connection). */
 static limits_table *table;
 static bool use_redis, fail_closed;
-static limits_redis_target redis_target;
+static limits_redis_target redis_where;
 static uint32_t redis_timeout_ms;
 
 static bool limits_stage_start(const aigw_config *cfg, char *err, size_t errlen)
@@ -47,7 +47,7 @@ static bool limits_stage_start(const aigw_config *cfg, char *err, size_t errlen)
     if (cfg->auth.mode != AUTH_ON) return true;
     const limits_settings *ls = &cfg->auth.limits;
     if (ls->backend == LIMITS_BACKEND_REDIS) {
-        if (!limits_redis_target_parse(ls->redis, &redis_target, err, errlen)) return false;
+        if (!limits_redis_target_parse(ls->redis, &redis_where, err, errlen)) return false;
         use_redis = true;
         fail_closed = ls->fail_closed;
         redis_timeout_ms = ls->timeout_ms;
@@ -73,7 +73,7 @@ static void limits_stage_stop(void)
 
 static void *limits_worker_init(worker *w)
 {
-    return use_redis ? limits_redis_new(&w->loop, &redis_target, redis_timeout_ms) : NULL;
+    return use_redis ? limits_redis_new(&w->loop, &redis_where, redis_timeout_ms) : NULL;
 }
 
 static void limits_worker_close(void *state)

@@ -299,6 +299,12 @@ stage_result answer_metrics(exchange *x)
         job->gauges.cache_entries = cs.entries;
         job->gauges.cache_max_bytes = cs.max_bytes;
     }
+    job->gauges.cache_unavailable = cache_redis_unavailable();
+    job->gauges.cache_stores_dropped = cache_redis_stores_dropped();
+    job->gauges.cache_embed_failures = cache_stage_embed_failures();
+    if (cache_stage_index())
+        cache_index_stats(cache_stage_index(), &job->gauges.cache_semantic_entries,
+                          &job->gauges.cache_semantic_bytes, NULL);
     buf_init(&job->out, (size_t)64 << 20);
     job->ticket = exchange_suspend(x);
     uv_queue_work(&x->http->worker->loop, &job->work, scrape_render, scrape_answer);

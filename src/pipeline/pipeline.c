@@ -605,6 +605,8 @@ static void pipeline_on_done(http_request *req)
     }
     /* the attempt that answered, else the last one started */
     const attempt *a = x->answer ? x->answer : x->attempts;
+    while (!x->answer && a && a->internal) /* a stage's own call (an embedding) is not the answer */
+        a = a->next;
     if (a) {
         r.provider = a->target.route->provider->name;
         r.provider_type = a->target.route->provider->type;

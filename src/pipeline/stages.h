@@ -48,6 +48,8 @@ bool reqlog_stage_counts(reqlog_stage_stats *out);
 extern const stage stage_cache;
 struct cache_backend;
 struct cache_backend *cache_stage_backend(void); /* for the metrics' gauges; NULL before start */
+struct cache_index *cache_stage_index(void);     /* the semantic index; NULL when not configured */
+uint64_t cache_stage_embed_failures(void);       /* semantic lookups whose embedding failed */
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

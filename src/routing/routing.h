@@ -120,7 +120,7 @@ typedef enum route_cache_mode {
     ROUTE_CACHE_UNSET,    /* no block: the config file's `cache.mode` decides */
     ROUTE_CACHE_OFF,      /* `mode: off` (aigw's configs): not cached, whatever the default */
     ROUTE_CACHE_SIMPLE,   /* exact match */
-    ROUTE_CACHE_SEMANTIC, /* asked; exact match until the semantic index exists */
+    ROUTE_CACHE_SEMANTIC, /* exact, then the semantic index (exact only without cache.semantic) */
 } route_cache_mode;
 
 #define ROUTE_CACHE_MAX_AGE_MAX (90u * 86400u) /* seconds: Portkey's documented maximum */

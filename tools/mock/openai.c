@@ -10,6 +10,8 @@
  * `choices: []` only when stream_options.include_usage; `data: [DONE]`. Usage details
  * (cached_tokens, reasoning_tokens) appear only when non-zero, so a plain reply's usage stays
  * exactly {prompt_tokens, completion_tokens, total_tokens}. */
+#include <ctype.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +318,15 @@ static uint64_t splitmix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* One word's direction, added to vec: dims pseudo-random values in [-1, 1] from its hash. */
+static void add_word(float *vec, long dims, uint64_t h)
+{
+    for (long d = 0; d < dims; d++) {
+        uint64_t r = splitmix(h ^ (uint64_t)d * 0x9E3779B97F4A7C15ULL);
+        vec[d] += (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+}
+
 void openai_embeddings(conn *c, json_t *req, const char *model, const faults *f)
 {
     json_t *input = json_object_get(req, "input");
@@ -341,24 +352,48 @@ void openai_embeddings(conn *c, json_t *req, const char *model, const faults *f)
     if (!vec) abort();
     json_array_foreach(items, i, item)
     {
-        uint64_t h = FNV_OFFSET;
+        /* a hashed bag of words: each word (lower-cased letters and digits; each token id of a
+         * token array) adds its own pseudo-random direction, and the sum is normalized — so
+         * the same words in any order give the same vector, a text that shares most of its
+         * words is close (cosine about shared / total), and an unrelated one is far */
+        for (long d = 0; d < dims; d++)
+            vec[d] = 0;
+        size_t words = 0;
         if (json_is_string(item)) {
-            h = fnv1a(json_string_value(item), json_string_length(item), h);
-            tokens += count_words(json_string_value(item), json_string_length(item));
+            const char *t = json_string_value(item);
+            size_t len = json_string_length(item);
+            tokens += count_words(t, len);
+            for (size_t k = 0; k < len;) {
+                while (k < len && !isalnum((unsigned char)t[k]))
+                    k++;
+                char word[64];
+                size_t wl = 0;
+                while (k < len && isalnum((unsigned char)t[k])) {
+                    if (wl < sizeof word) word[wl++] = (char)tolower((unsigned char)t[k]);
+                    k++;
+                }
+                if (!wl) break;
+                add_word(vec, dims, fnv1a(word, wl, FNV_OFFSET));
+                words++;
+            }
         } else if (json_is_array(item)) {
             size_t k;
             json_t *tok;
             json_array_foreach(item, k, tok)
             {
                 json_int_t v = json_integer_value(tok);
-                h = fnv1a(&v, sizeof v, h);
+                add_word(vec, dims, fnv1a(&v, sizeof v, FNV_OFFSET));
+                words++;
                 tokens++;
             }
         }
-        for (long d = 0; d < dims; d++) {
-            uint64_t r = splitmix(h ^ (uint64_t)d * 0x9E3779B97F4A7C15ULL);
-            vec[d] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-        }
+        if (!words) add_word(vec, dims, FNV_OFFSET); /* no words: one fixed direction */
+        double norm = 0;
+        for (long d = 0; d < dims; d++)
+            norm += (double)vec[d] * vec[d];
+        norm = sqrt(norm);
+        for (long d = 0; d < dims && norm > 0; d++)
+            vec[d] = (float)(vec[d] / norm);
         sb_fmt(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "", i);
         if (b64) {
             sb_str(&b, "\"");
