@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing router providers observe access limits cache
+routing router providers observe access limits cache prompts
 store
 server
 upstream
@@ -40,6 +40,7 @@ store server
 admin server
 limits server
 cache server
+prompts server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.

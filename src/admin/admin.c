@@ -1226,6 +1226,15 @@ static const admin_route routes[] = {
     {HTTP_PATCH, "/admin/virtual-keys/{id}", op_vkey_update},
     {HTTP_DELETE, "/admin/virtual-keys/{id}", op_vkey_delete},
     {HTTP_POST, "/admin/virtual-keys/{id}/rotate", op_vkey_rotate},
+    {HTTP_POST, "/admin/prompts", admin__op_prompt_create},
+    {HTTP_GET, "/admin/prompts", admin__op_prompt_list},
+    {HTTP_GET, "/admin/prompts/{id}", admin__op_prompt_show},
+    {HTTP_POST, "/admin/prompts/{id}/labels", admin__op_prompt_label},
+    {HTTP_POST, "/admin/prompts/{id}/promote", admin__op_prompt_promote},
+    {HTTP_POST, "/admin/partials", admin__op_prompt_create},
+    {HTTP_GET, "/admin/partials", admin__op_prompt_list},
+    {HTTP_GET, "/admin/partials/{id}", admin__op_prompt_show},
+    {HTTP_POST, "/admin/partials/{id}/labels", admin__op_prompt_label},
     {HTTP_GET, "/admin/openapi.json", op_openapi},
     /* the running config: answered by the gateway itself (pipeline/admin_stage.c), which holds it
      * and asks the server for the reload; listed here so the document and the 404/405s know them */

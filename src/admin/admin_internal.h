@@ -59,4 +59,11 @@ void admin__op_ll_team_update(op_ctx *c);
 void admin__op_ll_team_delete(op_ctx *c);
 void admin__op_ll_team_list(op_ctx *c);
 
+/* admin_prompts.c: /admin/prompts… and /admin/partials… */
+void admin__op_prompt_create(op_ctx *c);
+void admin__op_prompt_list(op_ctx *c);
+void admin__op_prompt_show(op_ctx *c);
+void admin__op_prompt_label(op_ctx *c);
+void admin__op_prompt_promote(op_ctx *c);
+
 #endif

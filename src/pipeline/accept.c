@@ -285,6 +285,22 @@ static stage_result accept_on_request(exchange *x, void *state)
         return answer_local(x, state, method == HTTP_GET ? answer_response_get : answer_response_delete,
                             true);
     }
+    if (!strncmp(req->path, "/v1/prompts/", sizeof "/v1/prompts/" - 1)) {
+        /* /v1/prompts/{id}/completions and /render: a chat request the PROMPT stage makes */
+        const char *id = req->path + sizeof "/v1/prompts/" - 1, *slash = strchr(id, '/');
+        bool render = slash && !strcmp(slash, "/render");
+        if (slash && slash > id && slash - id <= 300 && (render || !strcmp(slash, "/completions"))) {
+            if (method != HTTP_POST) {
+                exchange_error(x, 405, "invalid_request_error", "method_not_allowed", NULL,
+                               "only POST is allowed on /v1/prompts/{id}/completions and /render");
+                return STAGE_DONE;
+            }
+            x->endpoint = ENDPOINT_CHAT_COMPLETIONS;
+            x->prompt_ref = arena_strndup(x->arena, id, (size_t)(slash - id));
+            x->prompt_render_only = render;
+            return STAGE_NEXT;
+        }
+    }
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++) {
         const endpoint_row *e = &endpoints[i];
         if (strcmp(req->path, e->path) != 0) continue;

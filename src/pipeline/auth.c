@@ -249,6 +249,15 @@ const store_key *auth_find_key(exchange *x, const uint8_t digest[STORE_DIGEST_BY
     return access_key_find(as->snap, digest);
 }
 
+const key_snapshot *auth_snapshot(exchange *x)
+{
+    auth_worker *aw = exchange_worker_state(x, &stage_auth);
+    auth_state *as = exchange_state(x, &stage_auth);
+    if (!aw || !as) return NULL;
+    if (!as->snap) as->snap = key_snapshot_retain(aw->current);
+    return as->snap;
+}
+
 static void auth_on_release(exchange *x, void *state)
 {
     auth_state *as = state;
@@ -313,6 +322,7 @@ static stage_result key_models_on_request(exchange *x, void *state)
     const store_team *team = auth_key_team(x);
     bool team_bound = team && team->nmodels;
     if (!k || (!k->nmodels && !team_bound)) return STAGE_DECLINED;
+    if (!x->model && x->prompt_ref) return STAGE_DECLINED; /* the PROMPT stage asks, with the template's */
     if (!access_model_allowed(k, x->model, x->model_len)) {
         char msg[400];
         snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,

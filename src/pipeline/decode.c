@@ -32,6 +32,11 @@ static stage_result decode_on_request(exchange *x, void *state)
         exchange_error(x, 400, "invalid_request_error", "invalid_json", NULL, msg);
         return STAGE_DONE;
     }
+    if (fields[0].type == JSON_KIND_ABSENT && x->prompt_ref) {
+        /* a prompt template's model serves it (prompt_stage.c, in PROMPT) */
+        x->stream = fields[1].type == JSON_KIND_TRUE;
+        return STAGE_NEXT;
+    }
     if (fields[0].type == JSON_KIND_ABSENT && x->key && x->key->default_route) {
         /* the key's default route serves it (key_route.c, next) */
         x->stream = fields[1].type == JSON_KIND_TRUE;

@@ -119,6 +119,12 @@ typedef struct exchange {
     bool model_served; /* the config names it (a route or a served model), not a typed or default one */
     bool stream;
     size_t body_model_start, body_model_end; /* the model's span in the client's body */
+    /* a stored prompt template the request names (/v1/prompts/{id}/…, prompt_stage.c): its
+     * reference as the path gives it (id[@label|@version], arena), whether only its rendering is
+     * asked for, and the version the PROMPT stage chose (for the head and the log) */
+    const char *prompt_ref;
+    bool prompt_render_only;
+    long long prompt_version;
 
     /* who asks (the AUTH stage, auth.c): a gateway key of the store (valid until the request
      * is released), or the master key; neither when auth is off */

@@ -84,6 +84,7 @@ static void rewrite_body(exchange *x, const char *name, size_t len)
 
 static stage_result key_route_on_request(exchange *x, void *state)
 {
+    if (x->prompt_ref && !x->model) return STAGE_DECLINED; /* the template names its model */
     const store_key *k = x->key;
     if (!k || !k->default_route) return STAGE_DECLINED;
     const aigw_config *cfg = x->config;

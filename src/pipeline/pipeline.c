@@ -59,6 +59,7 @@ static const stage *const stages[] = {
     &stage_budget,          /* before limits: a refused key takes no rate-limit slot */
     &stage_limits,
     TEST_STAGE_CANONICAL    /* PROMPT */
+    &stage_prompt,          /* PROMPT */
     &stage_plan,            /* PLAN */
     &stage_cache,           /* CACHE */
     TEST_STAGE_FANOUT       /* EXECUTE */

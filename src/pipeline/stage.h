@@ -9,7 +9,7 @@
  *   ADMIT    may they, now: budgets (budget.c: 429 budget_exceeded, 403 team_blocked), then
  *            rate limits (limits_stage.c: 429). After DECODE, not before it: a limit of a key
  *            on one model, and a token limit's estimate, need the model and the body
- *   PROMPT   a stored template rendered into the request                     — no stage yet
+ *   PROMPT   a stored template rendered into the request (prompt_stage.c)
  *   PLAN     the route tree and a walk through it (404 model_not_found)
  *   CACHE    a stored answer answers here (cache_stage.c); its filters store the reply
  *   EXECUTE  attempts upstream, the answer to the client

@@ -34,6 +34,7 @@ extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage
 extern const stage stage_key_route;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
+extern const stage stage_prompt; /* PROMPT: prompt_stage.c */
 /* reqlog_stage.c: the request log (an observer, with the store); its counters for GET /metrics
  * (false, all zero, when the log is off) */
 extern const stage stage_reqlog;
@@ -67,6 +68,9 @@ const struct access_secret *auth_secret(void);
  * that runs before AUTH (the admin API's). */
 struct store_key;
 const struct store_key *auth_find_key(exchange *x, const uint8_t digest[32]);
+/* The key snapshot the request holds (taken now if it holds none; kept until it is released):
+ * its prompt templates for the PROMPT stage. NULL when auth is off (no store). */
+const struct key_snapshot *auth_snapshot(exchange *x);
 /* The team of the request's gateway key, from the snapshot the key lives in; NULL when the key
  * has no team, its team is not in the store, or there is no key. */
 const struct store_team *auth_key_team(exchange *x);

@@ -27,7 +27,9 @@
  * model_tpm_limit: JSON objects of model → limit). Migration 5 adds a key's default route
  * (a name the running config resolves per request, so it is not checked against a config here)
  * and whether it is an admin key. Migration 6 adds the request log (request_log.h; its
- * operations are store_reqlog.c's).
+ * operations are store_reqlog.c's). Migration 7 adds prompt templates and partials, their
+ * versions and labels (store_prompts.c); their writes bump keys_version, so the key snapshot
+ * carries them to the workers.
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -228,6 +230,23 @@ static const migration migrations[] = {
     {"CREATE TABLE request_log (seq INTEGER PRIMARY KEY AUTOINCREMENT," REQUEST_LOG_COLUMNS
      ");" REQUEST_LOG_INDEXES,
      "CREATE TABLE request_log (seq BIGSERIAL PRIMARY KEY," REQUEST_LOG_COLUMNS ");" REQUEST_LOG_INDEXES},
+    /* 7: prompt templates and partials (store_prompts.c): immutable numbered versions, and
+     * labels that point at one version or split traffic between several (weights as JSON) */
+    {"CREATE TABLE prompt_versions ("
+     "  kind TEXT NOT NULL,"
+     "  id TEXT NOT NULL,"
+     "  version BIGINT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  PRIMARY KEY (kind, id, version));"
+     "CREATE TABLE prompt_labels ("
+     "  kind TEXT NOT NULL,"
+     "  id TEXT NOT NULL,"
+     "  label TEXT NOT NULL,"
+     "  split TEXT NOT NULL,"
+     "  updated_at BIGINT NOT NULL,"
+     "  PRIMARY KEY (kind, id, label));",
+     NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -644,6 +663,11 @@ static bool bump_version(store *s)
 {
     if (!exec(s, "UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")) return false;
     return db_dialect_of(s->db) != DB_POSTGRES || exec(s, "NOTIFY " CHANGE_CHANNEL);
+}
+
+bool store__bump_version(store *s)
+{
+    return bump_version(s);
 }
 
 int store_change_fd(store *s)

@@ -263,6 +263,41 @@ store_result store_vkeys_each(store *s, void (*fn)(const store_vkey *v, void *ud
 store_result store_vkeys_open_each(store *s, void (*fn)(const store_vkey *v, void *ud), void *ud,
                                    size_t *unopened);
 
+/* Prompt templates ('t') and partials ('p') (store_prompts.c). A version is immutable: its
+ * body is the JSON document the admin API wrote (a template's messages, model and parameters;
+ * a partial's text), numbered 1, 2, … per id. A label names one version, or splits traffic
+ * between versions: split is a JSON list [{"version": N, "weight": W}, …]. */
+#define STORE_PROMPT_BODY_MAX (256 * 1024)
+typedef struct store_prompt_version {
+    char kind; /* 't' or 'p' */
+    char *id;
+    int64_t version;
+    char *body; /* JSON text */
+    int64_t created_at;
+} store_prompt_version;
+typedef struct store_prompt_label {
+    char kind;
+    char *id, *label;
+    char *split; /* JSON text */
+    int64_t updated_at;
+} store_prompt_label;
+/* A new version of (kind, id): the next number, in one transaction that bumps the version
+ * counter; *version gets it. */
+store_result store_prompt_add(store *s, char kind, const char *id, const char *body, int64_t now,
+                              int64_t *version);
+/* Sets label on (kind, id) to split (every version it names must exist: STORE_NOT_FOUND). */
+store_result store_prompt_label_set(store *s, char kind, const char *id, const char *label, const char *split,
+                                    int64_t now);
+store_result store_prompt_label_delete(store *s, char kind, const char *id, const char *label);
+/* Versions (id NULL: every id of kind; kind 0: both kinds), by kind, id, version; labels by
+ * kind, id, label. fn's strings are valid during the call only. */
+store_result store_prompt_versions_each(store *s, char kind, const char *id,
+                                        void (*fn)(const store_prompt_version *v, void *ud), void *ud);
+store_result store_prompt_labels_each(store *s, char kind, const char *id,
+                                      void (*fn)(const store_prompt_label *l, void *ud), void *ud);
+/* Inside src/store: bumps keys_version (and NOTIFYs) inside the caller's write transaction. */
+bool store__bump_version(store *s);
+
 /* ---- the snapshot --------------------------------------------------------------------------- */
 
 typedef struct key_snapshot {
@@ -274,7 +309,11 @@ typedef struct key_snapshot {
     size_t nteams;
     store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
     size_t nvkeys;
-    size_t nvkeys_unopened; /* left out: their secrets did not open (a lenient load only) */
+    size_t nvkeys_unopened;                /* left out: their secrets did not open (a lenient load only) */
+    store_prompt_version *prompt_versions; /* sorted by kind, id, version; strings in arena */
+    size_t nprompt_versions;
+    store_prompt_label *prompt_labels; /* sorted by kind, id, label; strings in arena */
+    size_t nprompt_labels;
     arena arena;
 } key_snapshot;
 
@@ -291,6 +330,12 @@ const store_key *key_snapshot_find(const key_snapshot *snap, const uint8_t diges
 const store_team *key_snapshot_team(const key_snapshot *snap, const char *id);
 /* The virtual key named name (NUL-terminated), or NULL. */
 const store_vkey *key_snapshot_vkey(const key_snapshot *snap, const char *name);
+/* A prompt template's ('t') or partial's ('p') version (0: the newest), or NULL; a label, or
+ * NULL. id and label NUL-terminated. */
+const store_prompt_version *key_snapshot_prompt_version(const key_snapshot *snap, char kind, const char *id,
+                                                        int64_t version);
+const store_prompt_label *key_snapshot_prompt_label(const key_snapshot *snap, char kind, const char *id,
+                                                    const char *label);
 /* Reference counting across threads; both take NULL. The last release frees. */
 key_snapshot *key_snapshot_retain(key_snapshot *snap);
 void key_snapshot_release(key_snapshot *snap);

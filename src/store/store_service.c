@@ -30,6 +30,7 @@
  * would let a revoked key live on). */
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@
 
 typedef struct snapshot_builder {
     key_snapshot *snap;
-    size_t cap, vcap, team_cap;
+    size_t cap, vcap, team_cap, pv_cap, pl_cap;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -138,6 +139,92 @@ static int digest_cmp(const void *a, const void *b)
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
 }
 
+static void on_snapshot_prompt_version(const store_prompt_version *v, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nprompt_versions == b->pv_cap) {
+        b->pv_cap = b->pv_cap ? b->pv_cap * 2 : 16;
+        snap->prompt_versions = xrealloc(snap->prompt_versions, b->pv_cap * sizeof *snap->prompt_versions);
+    }
+    store_prompt_version *c = &snap->prompt_versions[snap->nprompt_versions++];
+    *c = *v;
+    c->id = arena_copy(&snap->arena, v->id);
+    c->body = arena_copy(&snap->arena, v->body);
+}
+
+static void on_snapshot_prompt_label(const store_prompt_label *l, void *ud)
+{
+    snapshot_builder *b = ud;
+    key_snapshot *snap = b->snap;
+    if (snap->nprompt_labels == b->pl_cap) {
+        b->pl_cap = b->pl_cap ? b->pl_cap * 2 : 16;
+        snap->prompt_labels = xrealloc(snap->prompt_labels, b->pl_cap * sizeof *snap->prompt_labels);
+    }
+    store_prompt_label *c = &snap->prompt_labels[snap->nprompt_labels++];
+    *c = *l;
+    c->id = arena_copy(&snap->arena, l->id);
+    c->label = arena_copy(&snap->arena, l->label);
+    c->split = arena_copy(&snap->arena, l->split);
+}
+
+static int prompt_version_cmp(const void *a, const void *b)
+{
+    const store_prompt_version *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static int prompt_label_cmp(const void *a, const void *b)
+{
+    const store_prompt_label *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    return c ? c : strcmp(x->label, y->label);
+}
+
+const store_prompt_version *key_snapshot_prompt_version(const key_snapshot *snap, char kind, const char *id,
+                                                        int64_t version)
+{
+    /* the first entry not below (kind, id, version); version 0 asks for the newest */
+    size_t lo = 0, hi = snap ? snap->nprompt_versions : 0;
+    store_prompt_version want = {.kind = kind, .id = (char *)id, .version = version ? version : INT64_MAX};
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (prompt_version_cmp(&snap->prompt_versions[mid], &want) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (version) {
+        if (lo < snap->nprompt_versions && !prompt_version_cmp(&snap->prompt_versions[lo], &want))
+            return &snap->prompt_versions[lo];
+        return NULL;
+    }
+    if (lo == 0) return NULL;
+    const store_prompt_version *v = &snap->prompt_versions[lo - 1];
+    return v->kind == kind && !strcmp(v->id, id) ? v : NULL;
+}
+
+const store_prompt_label *key_snapshot_prompt_label(const key_snapshot *snap, char kind, const char *id,
+                                                    const char *label)
+{
+    size_t lo = 0, hi = snap ? snap->nprompt_labels : 0;
+    store_prompt_label want = {.kind = kind, .id = (char *)id, .label = (char *)label};
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = prompt_label_cmp(&snap->prompt_labels[mid], &want);
+        if (c == 0) return &snap->prompt_labels[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen)
 {
     key_snapshot *snap = xcalloc(1, sizeof *snap);
@@ -147,7 +234,9 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
     if (store_keys_version(s, &snap->version) != STORE_OK ||
         store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
         store_teams_each(s, on_snapshot_team, &b) != STORE_OK ||
-        store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK) {
+        store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK ||
+        store_prompt_versions_each(s, 0, NULL, on_snapshot_prompt_version, &b) != STORE_OK ||
+        store_prompt_labels_each(s, 0, NULL, on_snapshot_prompt_label, &b) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
         key_snapshot_release(snap);
         return NULL;
@@ -157,6 +246,11 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
     if (snap->nteams) qsort(snap->teams, snap->nteams, sizeof *snap->teams, team_cmp);
     /* SQLite's ORDER BY name is byte order too; sorted again so no backend's collation matters */
     if (snap->nvkeys) qsort(snap->vkeys, snap->nvkeys, sizeof *snap->vkeys, vkey_name_cmp);
+    if (snap->nprompt_versions)
+        qsort(snap->prompt_versions, snap->nprompt_versions, sizeof *snap->prompt_versions,
+              prompt_version_cmp);
+    if (snap->nprompt_labels)
+        qsort(snap->prompt_labels, snap->nprompt_labels, sizeof *snap->prompt_labels, prompt_label_cmp);
     return snap;
 }
 
@@ -219,6 +313,8 @@ void key_snapshot_release(key_snapshot *snap)
         if (snap->vkeys[i].secret) sodium_memzero(snap->vkeys[i].secret, snap->vkeys[i].secret_len);
     free(snap->vkeys);
     free(snap->teams);
+    free(snap->prompt_versions);
+    free(snap->prompt_labels);
     arena_free(&snap->arena);
     free(snap);
 }

@@ -374,12 +374,66 @@ static void test_default_route_and_admin_keys(void **state)
     json_decref(call(HTTP_POST, "/admin/keys/ops/disable", NULL, 200)); /* the master key may */
 }
 
+/* Prompt templates: a text that cannot parse is refused with its line; versions count up and
+ * stay; a label moves (to one version, to a split, by promotion); the key snapshot carries them. */
+static void test_prompts(void **state)
+{
+    json_t *bad =
+        call(HTTP_POST, "/admin/prompts",
+             "{\"id\":\"greet\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\\n{{#a}}\"}]}", 400);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(bad, "error"), "message")),
+                        "template 'greet messages[0]' line 2: section 'a' is not closed");
+    json_decref(bad);
+    json_t *v1 = call(HTTP_POST, "/admin/prompts",
+                      "{\"id\":\"greet\",\"model\":\"m\",\"labels\":[\"production\"],"
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"Hello {{name}}\"}]}",
+                      200);
+    assert_int_equal(json_integer_value(json_object_get(v1, "version")), 1);
+    json_decref(v1);
+    json_t *v2 =
+        call(HTTP_POST, "/admin/prompts",
+             "{\"id\":\"greet\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi {{name}}\"}]}", 200);
+    assert_int_equal(json_integer_value(json_object_get(v2, "version")), 2);
+    json_decref(v2);
+    json_decref(
+        call(HTTP_POST, "/admin/prompts/greet/labels", "{\"label\":\"production\",\"version\":9}", 404));
+    json_decref(call(HTTP_POST, "/admin/prompts/greet/labels",
+                     "{\"label\":\"production\",\"split\":[{\"version\":1,\"weight\":50},"
+                     "{\"version\":2,\"weight\":50}]}",
+                     200));
+    json_t *shown = call(HTTP_GET, "/admin/prompts/greet", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(shown, "versions")), 2);
+    assert_true(json_is_object(json_object_get(json_object_get(shown, "labels"), "production")));
+    json_decref(shown);
+    json_decref(
+        call(HTTP_POST, "/admin/prompts/greet/promote", "{\"label\":\"production\",\"version\":2}", 200));
+    char err[256];
+    key_snapshot *snap = key_snapshot_load(st, false, err, sizeof err);
+    assert_non_null(snap);
+    const store_prompt_label *l = key_snapshot_prompt_label(snap, 't', "greet", "production");
+    assert_non_null(l);
+    assert_string_equal(l->split, "[{\"version\":2,\"weight\":100}]");
+    assert_non_null(key_snapshot_prompt_version(snap, 't', "greet", 1));
+    assert_int_equal(key_snapshot_prompt_version(snap, 't', "greet", 0)->version, 2);
+    assert_null(key_snapshot_prompt_version(snap, 't', "greet", 3));
+    assert_null(key_snapshot_prompt_version(snap, 'p', "greet", 0));
+    key_snapshot_release(snap);
+    json_decref(call(HTTP_POST, "/admin/partials", "{\"id\":\"sig\",\"text\":\"-- {{team}}\"}", 200));
+    json_t *list = call(HTTP_GET, "/admin/partials", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(list, "data")), 1);
+    json_decref(list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_openapi_matches_routes), cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_virtual_keys),           cmocka_unit_test(test_budgets_and_teams),
-        cmocka_unit_test(test_config_redact),          cmocka_unit_test(test_default_route_and_admin_keys),
+        cmocka_unit_test(test_openapi_matches_routes),
+        cmocka_unit_test(test_prompts),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_virtual_keys),
+        cmocka_unit_test(test_budgets_and_teams),
+        cmocka_unit_test(test_config_redact),
+        cmocka_unit_test(test_default_route_and_admin_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

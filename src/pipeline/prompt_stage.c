@@ -1,0 +1,234 @@
+/* prompt_stage.c — PROMPT: a stored prompt template rendered into the request
+ * (docs/prompts.md).
+ *
+ * /v1/prompts/{id}/completions and /v1/prompts/{id}/render (accept.c sets x->prompt_ref) carry
+ * Portkey's body: {"variables": {…}, and any chat field — model, stream, temperature, … — that
+ * wins over the template's}. The reference is id, id@label or id@version (a number); a bare id
+ * takes the label "production" when there is one, else the newest version. A label that splits
+ * between versions (an experiment) picks one per request: sticky by the body's "user", or the
+ * x-aigw-session-id header, else at random (prompt_pick_version).
+ *
+ * Everything is read from the key snapshot the request holds (auth_snapshot): no store I/O on
+ * the loop, and a request sees one consistent set of versions and labels. Rendering is bounded
+ * (mustache.h) by the config's body limit for what it writes. /render answers here, Portkey's
+ * shape {"success": true, "data": {the request}}; /completions replaces the body with the
+ * rendered chat request (its model, stream and spans set as DECODE would), asks the key's model
+ * globs about the template's model, and goes on to PLAN, CACHE and EXECUTE like any other
+ * request. The version used is on the response head (x-aigw-prompt-version: id@N).
+ *
+ * After ADMIT, as the phase table says: budgets and rate limits counted the request as it came.
+ * A key's per-model limits and model globs see the model the client named; when the template
+ * names it, the globs are asked here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pipeline/stages.h"
+#include "prompts/prompt.h"
+#include "store/store.h"
+#include "util/headers.h"
+#include "util/json.h"
+#include "util/random.h"
+
+static _Thread_local uint64_t rng;
+
+/* The partials one render has used, decoded from the snapshot's JSON into the request's arena
+ * once each (a partial included in a loop is decoded once). */
+#define PROMPT_PARTIALS_MAX 64
+typedef struct partial_lookup {
+    const key_snapshot *snap;
+    arena *arena;
+    struct {
+        const char *name, *text;
+        size_t text_len;
+    } seen[PROMPT_PARTIALS_MAX];
+    size_t nseen;
+} partial_lookup;
+
+/* A template's or partial's version: by number, by label (a split picks one), or — neither —
+ * the "production" label's, else the newest. */
+static const store_prompt_version *resolve(const key_snapshot *snap, char kind, const char *id,
+                                           const char *label, long long version, const char *sticky,
+                                           size_t sticky_len)
+{
+    if (version) return key_snapshot_prompt_version(snap, kind, id, version);
+    const store_prompt_label *l = key_snapshot_prompt_label(snap, kind, id, label ? label : "production");
+    if (!l) return label ? NULL : key_snapshot_prompt_version(snap, kind, id, 0);
+    json_t *split = json_loads(l->split, 0, NULL);
+    long long v = prompt_pick_version(split, sticky, sticky_len,
+                                      (double)(random_next(&rng) >> 11) / (double)(1ULL << 53));
+    json_decref(split);
+    return key_snapshot_prompt_version(snap, kind, id, v);
+}
+
+static bool partial_text(void *ctx, const char *name, size_t len, const char **text, size_t *out_len)
+{
+    partial_lookup *p = ctx;
+    if (len > STORE_NAME_MAX) return false;
+    for (size_t i = 0; i < p->nseen; i++)
+        if (strlen(p->seen[i].name) == len && !memcmp(p->seen[i].name, name, len)) {
+            *text = p->seen[i].text;
+            *out_len = p->seen[i].text_len;
+            return true;
+        }
+    if (p->nseen == PROMPT_PARTIALS_MAX) return false;
+    char id[STORE_NAME_MAX + 1];
+    memcpy(id, name, len);
+    id[len] = '\0';
+    const store_prompt_version *v = resolve(p->snap, 'p', id, NULL, 0, NULL, 0);
+    if (!v) return false;
+    json_t *body = json_loads(v->body, 0, NULL);
+    json_t *t = json_object_get(body, "text");
+    bool ok = json_is_string(t);
+    if (ok) {
+        p->seen[p->nseen].name = arena_strndup(p->arena, name, len);
+        p->seen[p->nseen].text = arena_strndup(p->arena, json_string_value(t), json_string_length(t));
+        p->seen[p->nseen].text_len = json_string_length(t);
+        *text = p->seen[p->nseen].text;
+        *out_len = p->seen[p->nseen].text_len;
+        p->nseen++;
+    }
+    json_decref(body);
+    return ok;
+}
+
+static void refuse(exchange *x, int status, const char *code, const char *param, const char *msg)
+{
+    exchange_error(x, status, "invalid_request_error", code, param, msg);
+}
+
+static stage_result prompt_on_request(exchange *x, void *state)
+{
+    if (!x->prompt_ref) return STAGE_DECLINED;
+    const key_snapshot *snap = auth_snapshot(x);
+    if (!snap) {
+        refuse(x, 400, "prompts_unavailable", NULL,
+               "prompt templates live in the store: this gateway runs without one (configure auth)");
+        return STAGE_DONE;
+    }
+    char id[STORE_NAME_MAX + 1], msg[1024];
+    const char *at = strchr(x->prompt_ref, '@');
+    size_t id_len = at ? (size_t)(at - x->prompt_ref) : strlen(x->prompt_ref);
+    if (id_len == 0 || id_len > STORE_NAME_MAX) {
+        refuse(x, 404, "prompt_not_found", NULL, "no such prompt template");
+        return STAGE_DONE;
+    }
+    memcpy(id, x->prompt_ref, id_len);
+    id[id_len] = '\0';
+    const char *label = NULL;
+    long long version = 0;
+    if (at) {
+        char *end;
+        version = strtoll(at + 1, &end, 10);
+        if (*end || version <= 0) {
+            version = 0;
+            label = at + 1;
+        }
+    }
+    json_t *body = json_loadb(x->http->body.data ? x->http->body.data : "{}", x->http->body.len, 0, NULL);
+    json_t *variables = json_object_get(body, "variables");
+    if (variables && !json_is_object(variables)) {
+        json_decref(body);
+        refuse(x, 400, "invalid_type", "variables", "'variables' must be an object");
+        return STAGE_DONE;
+    }
+    const char *sticky = json_string_value(json_object_get(body, "user"));
+    size_t sticky_len = sticky ? strlen(sticky) : 0;
+    if (!sticky) {
+        const http_header *h = http_header_find(x->http->headers, x->http->nheaders, "x-aigw-session-id");
+        if (h) {
+            sticky = h->value;
+            sticky_len = h->value_len;
+        }
+    }
+    const store_prompt_version *v = resolve(snap, 't', id, label, version, sticky, sticky_len);
+    if (!v) {
+        snprintf(msg, sizeof msg, "no prompt template %.300s", x->prompt_ref);
+        json_decref(body);
+        refuse(x, 404, "prompt_not_found", NULL, msg);
+        return STAGE_DONE;
+    }
+    x->prompt_version = v->version;
+    json_incref(variables);
+    json_object_del(body, "variables");
+    partial_lookup *pl = arena_alloc(x->arena, sizeof *pl);
+    pl->snap = snap;
+    pl->arena = x->arena;
+    pl->nseen = 0;
+    json_t *req = NULL;
+    mustache_error err;
+    size_t max = x->http->body.max ? x->http->body.max : (1u << 20);
+    mustache_status st = prompt_render(id, v->body, variables, body, partial_text, pl, max, &req, &err);
+    json_decref(variables);
+    json_decref(body);
+    char head[STORE_NAME_MAX + 64];
+    int head_len =
+        snprintf(head, sizeof head, "x-aigw-prompt-version: %s@%lld\r\n", id, (long long)v->version);
+    exchange_keep_head(x, arena_strndup(x->arena, head, (size_t)head_len), (size_t)head_len);
+    if (st == MUSTACHE_MISSING) {
+        snprintf(msg, sizeof msg, "Missing variable '%s' for prompt %s@%lld (%s)", err.variable, id,
+                 (long long)v->version, err.message);
+        refuse(x, 400, "missing_variable", err.variable, msg);
+        return STAGE_DONE;
+    }
+    if (st != MUSTACHE_OK) {
+        snprintf(msg, sizeof msg, "prompt %s@%lld cannot be rendered: %s", id, (long long)v->version,
+                 err.message);
+        refuse(x, 400, "template_error", NULL, msg);
+        return STAGE_DONE;
+    }
+    if (x->prompt_render_only) {
+        json_t *answer = json_pack("{s:b,s:o,s:s,s:I}", "success", 1, "data", req, "prompt_id", id,
+                                   "prompt_version", (json_int_t)v->version);
+        char *text = json_dumps(answer, JSON_COMPACT);
+        json_decref(answer);
+        exchange_respond(x, 200, "application/json", NULL, 0, text, strlen(text));
+        free(text);
+        return STAGE_DONE;
+    }
+    if (!json_is_string(json_object_get(req, "model"))) {
+        json_decref(req);
+        refuse(x, 400, "missing_required_parameter", "model",
+               "the prompt template names no model and the request gives none");
+        return STAGE_DONE;
+    }
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    size_t len = strlen(text);
+    buf *b = &x->http->body;
+    buf_reset(b);
+    if (buf_append(b, text, len) != BUF_OK) {
+        free(text);
+        refuse(x, 413, "request_too_large", NULL,
+               "the rendered prompt is larger than the request body limit");
+        return STAGE_DONE;
+    }
+    free(text);
+    json_field fields[] = {{.key = "model"}, {.key = "stream"}};
+    const char *why;
+    size_t pos;
+    if (!json_scan_object(b->data, b->len, fields, 2, &why, &pos) || fields[0].type != JSON_KIND_STRING) {
+        refuse(x, 400, "template_error", NULL, "the rendered prompt is not a chat request");
+        return STAGE_DONE;
+    }
+    x->model = json_string_decode(x->arena, b->data, fields[0].start, fields[0].end, &x->model_len);
+    x->body_model_start = fields[0].start;
+    x->body_model_end = fields[0].end;
+    x->stream = fields[1].type == JSON_KIND_TRUE;
+    if (x->key && !auth_model_allowed(x, x->model, x->model_len)) {
+        snprintf(msg, sizeof msg, "This gateway key may not use the model `%.*s`", (int)x->model_len,
+                 x->model);
+        x->rejection = REJECT_FORBIDDEN_MODEL;
+        refuse(x, 403, "model_not_allowed", "model", msg);
+        return STAGE_DONE;
+    }
+    return STAGE_NEXT;
+}
+
+const stage stage_prompt = {
+    .name = "prompt",
+    .phase = PHASE_PROMPT,
+    .on_request = prompt_on_request,
+};
