@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what aigw needs on Debian 12 (only what is missing; installing needs root).
 #   scripts/deps.sh          to build and run it (`make run`): the compiler and the C libraries
+#                            (ncurses for `aigw top`)
 #   scripts/deps.sh --test   also what the tests need (`make test`): cmocka for the unit tests,
 #                            Node and npm, PostgreSQL's server and redis-server (the tests start
 #                            their own), and the e2e test clients from the npm registry
@@ -14,11 +15,13 @@ case "${1:-}" in
 esac
 need=(build-essential pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev
       libjansson-dev libyaml-dev libpcre2-dev libsqlite3-dev libsodium-dev libpq-dev libhiredis-dev
-      curl)
+      libncurses-dev curl)
 if [ -n "$test_deps" ]; then
     # postgresql, prometheus and redis-server: servers the tests start in temporary directories
     # (tests/e2e/postgres.mjs, tests/e2e/metrics.test.mjs, the rate-limit tests on loopback)
     need+=(libcmocka-dev postgresql prometheus redis-server)
+    # tmux and chromium: the terminal UI's and the dashboard's tests drive them (tests/e2e/ui*)
+    need+=(tmux chromium)
     # node and npm may come from elsewhere than Debian's packages: a working binary is enough.
     command -v node >/dev/null || need+=(nodejs)
     command -v npm >/dev/null || need+=(npm)
