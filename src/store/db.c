@@ -129,6 +129,11 @@ int64_t db_changes(db_stmt *st)
     return st->db->driver->changes(st);
 }
 
+void db_reset(db_stmt *st)
+{
+    st->db->driver->reset(st);
+}
+
 void db_finalize(db_stmt *st)
 {
     if (st) st->db->driver->finalize(st);

@@ -77,6 +77,9 @@ const char *db_column_text(db_stmt *st, int i); /* NULL for NULL */
 const void *db_column_blob(db_stmt *st, int i, size_t *len);
 /* Rows the (finished) write changed. */
 int64_t db_changes(db_stmt *st);
+/* The statement ready to run again with new bindings (its result and bindings dropped): one
+ * prepared INSERT for a whole batch, where preparing it per row would cost more than the row. */
+void db_reset(db_stmt *st);
 void db_finalize(db_stmt *st); /* takes NULL */
 
 /* Change announcements (PostgreSQL's LISTEN/NOTIFY; SQLite has none and answers -1/false).

@@ -23,6 +23,7 @@ typedef struct db_driver {
     const char *(*column_text)(db_stmt *st, int i);
     const void *(*column_blob)(db_stmt *st, int i, size_t *len);
     int64_t (*changes)(db_stmt *st);
+    void (*reset)(db_stmt *st);
     void (*finalize)(db_stmt *st);
     bool (*listen)(db *d, const char *channel); /* NULL: no announcements */
     int (*notify_fd)(db *d);

@@ -378,6 +378,20 @@ static int64_t pg_changes(db_stmt *base)
     return ((pg_stmt *)base)->changes;
 }
 
+static void pg_reset(db_stmt *base)
+{
+    pg_stmt *st = (pg_stmt *)base;
+    free_blobs(st);
+    PQclear(st->result);
+    st->result = NULL;
+    st->row = st->nrows = 0;
+    for (int i = 0; i < st->nparams; i++) {
+        free(st->values[i]);
+        st->values[i] = NULL;
+        st->lengths[i] = st->formats[i] = 0;
+    }
+}
+
 static void pg_finalize(db_stmt *base)
 {
     pg_stmt *st = (pg_stmt *)base;
@@ -424,6 +438,7 @@ const db_driver db__postgres_driver = {
     .close = pg_close,
     .exec = pg_exec,
     .prepare = pg_prepare,
+    .reset = pg_reset,
     .bind_int64 = pg_bind_int64,
     .bind_double = pg_bind_double,
     .bind_text = pg_bind_text,

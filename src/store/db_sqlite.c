@@ -166,6 +166,12 @@ static int64_t sqlite_changes(db_stmt *st)
     return ((sqlite_stmt *)st)->changes;
 }
 
+static void sqlite_reset(db_stmt *st)
+{
+    sqlite3_reset(HANDLE(st));
+    sqlite3_clear_bindings(HANDLE(st));
+}
+
 static void sqlite_finalize(db_stmt *st)
 {
     sqlite3_finalize(HANDLE(st));
@@ -178,6 +184,7 @@ const db_driver db__sqlite_driver = {
     .close = sqlite_close,
     .exec = sqlite_exec,
     .prepare = sqlite_prepare,
+    .reset = sqlite_reset,
     .bind_int64 = sqlite_bind_int64,
     .bind_double = sqlite_bind_double,
     .bind_text = sqlite_bind_text,

@@ -87,16 +87,18 @@ store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, si
     db *d = store__db(s);
     if (!n) return STORE_OK;
     if (!db_begin_write(d)) return store__db_failed(s);
+    db_stmt *st = db_prepare(d, insert_sql); /* once a batch: preparing cost more than a row */
+    if (!st) goto failed;
     for (size_t i = 0; i < n; i++) {
-        db_stmt *st = db_prepare(d, insert_sql);
-        if (!st) goto failed;
+        if (i) db_reset(st);
         bind_entry(st, entries[i]);
-        db_status rc = db_step(st);
-        db_finalize(st);
-        if (rc != DB_DONE) goto failed;
+        if (db_step(st) != DB_DONE) goto failed;
     }
+    db_finalize(st);
+    st = NULL;
     if (db_exec(d, "COMMIT")) return STORE_OK;
 failed:
+    db_finalize(st);
     store__db_failed(s);
     db_rollback(d);
     return STORE_ERROR;
