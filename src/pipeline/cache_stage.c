@@ -49,6 +49,7 @@
 #include "server/http_conn.h"
 #include "server/worker.h"
 #include "store/store.h"
+#include "util/alloc.h"
 #include "util/log.h"
 #include "util/redis_target.h"
 #include "util/units.h"
@@ -561,18 +562,90 @@ static stage_result after_exact_miss(exchange *x, cache_state *cs)
     return embed_next(x, cs);
 }
 
-/* The vector is known: the nearest stored one of the bucket, and its entry when close enough. */
+/* The index's scans and inserts run on libuv's thread pool: a scan reads every vector of its
+ * bucket (milliseconds at ten thousand, bench/RESULTS.md "Response cache"), and an insert waits
+ * for the scans that hold the index's read lock — neither may hold up a worker's loop. A search
+ * is a pending lookup to the stage: a client that leaves meanwhile is answered by its callback
+ * (lookup_pending keeps the ticket), the request's vector stays in its arena until then. */
+typedef struct index_job {
+    uv_work_t work;
+    cache_state *cs; /* a search's; NULL for an insert */
+    uint8_t bucket[CACHE_KEY_BYTES], key[CACHE_KEY_BYTES];
+    const float *vector;
+    uint32_t dims;
+    uint64_t now_ms, ttl_ms;
+    float threshold, similarity;
+    bool near;
+    float copy[]; /* an insert's vector: the request may be gone when it runs */
+} index_job;
+
+static void search_run(uv_work_t *work)
+{
+    index_job *j = work->data;
+    j->near = cache_index_nearest(semantic_index, j->bucket, j->vector, j->dims, j->now_ms, j->threshold,
+                                  j->key, &j->similarity);
+}
+
+static void search_done(uv_work_t *work, int status)
+{
+    index_job *j = work->data;
+    cache_state *cs = j->cs;
+    cs->lookup_pending = false;
+    stage_result r = STAGE_DONE;
+    if (!cs->aborted) {
+        exchange *x = cs->x;
+        x->cache.similarity = j->similarity;
+        if (status != 0 || !j->near || cs->refresh) {
+            r = go_uncached(x, cs, RESULT_MISS);
+        } else {
+            cs->step = STEP_SEMANTIC;
+            r = lookup(x, cs, j->key);
+        }
+    }
+    free(j);
+    wait_end(cs, r);
+}
+
+/* The vector is known: the nearest stored one of the bucket (on the thread pool), and then its
+ * entry when close enough. */
 static stage_result semantic_search(exchange *x, cache_state *cs)
 {
-    float similarity = 0;
-    uint8_t key[CACHE_KEY_BYTES];
-    bool near =
-        semantic_index && cache_index_nearest(semantic_index, cs->bucket, cs->vector, cs->dims, wall_ms(),
-                                              (float)x->config->cache.semantic.threshold, key, &similarity);
-    x->cache.similarity = similarity;
-    if (!near || cs->refresh) return go_uncached(x, cs, RESULT_MISS);
-    cs->step = STEP_SEMANTIC;
-    return lookup(x, cs, key);
+    if (!semantic_index) return go_uncached(x, cs, RESULT_MISS);
+    index_job *j = xcalloc(1, sizeof *j);
+    j->work.data = j;
+    j->cs = cs;
+    memcpy(j->bucket, cs->bucket, sizeof j->bucket);
+    j->vector = cs->vector;
+    j->dims = cs->dims;
+    j->now_ms = wall_ms();
+    j->threshold = (float)x->config->cache.semantic.threshold;
+    cs->lookup_pending = true;
+    wait_begin(x, cs);
+    uv_queue_work(&x->http->worker->loop, &j->work, search_run, search_done);
+    return STAGE_AGAIN;
+}
+
+static void insert_run(uv_work_t *work)
+{
+    index_job *j = work->data;
+    cache_index_insert(semantic_index, j->bucket, j->key, j->copy, j->dims, j->now_ms, j->ttl_ms);
+}
+
+static void insert_done(uv_work_t *work, int status)
+{
+    free(work->data);
+}
+
+/* A stored reply's vector into the index, on the thread pool (a copy: the request ends now). */
+static void index_insert(exchange *x, const cache_state *cs)
+{
+    index_job *j = xmalloc(sizeof *j + cs->dims * sizeof(float));
+    *j = (index_job){.dims = cs->dims, .now_ms = wall_ms(), .ttl_ms = cs->ttl_ms};
+    j->work.data = j;
+    memcpy(j->bucket, cs->bucket, sizeof j->bucket);
+    memcpy(j->key, cs->key, sizeof j->key);
+    memcpy(j->copy, cs->vector, cs->dims * sizeof(float));
+    uv_queue_work(&x->http->worker->loop, &j->work, insert_run, insert_done);
 }
 
 /* The request's embedding body: {"model","input","encoding_format"[,"dimensions"]}. */
@@ -754,8 +827,7 @@ static void cache_on_end(exchange *x, void *state, bool complete)
             b->ops->store(b, cs->key, value, len, cs->ttl_ms);
             free(value);
             if (cs->semantic && cs->vector && semantic_index) {
-                cache_index_insert(semantic_index, cs->bucket, cs->key, cs->vector, cs->dims, wall_ms(),
-                                   cs->ttl_ms);
+                index_insert(x, cs);
                 if (use_redis)
                     cache_redis_store_vector(b, cs->bucket, cs->key, cs->vector, cs->dims, cs->ttl_ms);
             }
