@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing router providers observe access limits cache
+routing router providers observe access limits cache reasoning
 store
 server
 upstream

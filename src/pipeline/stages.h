@@ -50,6 +50,9 @@ struct cache_backend;
 struct cache_backend *cache_stage_backend(void); /* for the metrics' gauges; NULL before start */
 struct cache_index *cache_stage_index(void);     /* the semantic index; NULL when not configured */
 uint64_t cache_stage_embed_failures(void);       /* semantic lookups whose embedding failed */
+/* reason_stage.c: OptiLLM's reasoning techniques — the name (DECODE, before key-route) and the
+ * calls (EXECUTE, before the walk) */
+extern const stage stage_reason_name, stage_reason;
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 
