@@ -3,9 +3,9 @@
  * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
  * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
  * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), cache_stage.c (CACHE, and
- * response filters), execute.c (EXECUTE), record.c (the access log, an observer), reqlog_stage.c
- * (the request log in the store, an observer), metrics_stage.c (Prometheus metrics, an observer,
- * and GET /metrics). */
+ * response filters), reason_stage.c (DECODE and EXECUTE: reasoning techniques), execute.c (EXECUTE), record.c
+ * (the access log, an observer), reqlog_stage.c (the request log in the store, an observer), metrics_stage.c
+ * (Prometheus metrics, an observer, and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
