@@ -709,10 +709,18 @@ static void on_backoff_timer(http_request *req)
 {
     exchange *x = req->app;
     reason_state *rs = state_of(x);
-    if (rs->ended) return;
+    /* the connection's timer: it may fire for a later request on the connection (NULL state) */
+    if (!rs || rs->ended) return;
     uint64_t now = time_now_ns();
+    /* held while sending: a call that ends at once cannot end the step (and free rs, with the
+     * request's arena, when it answers) while this loop still reads it */
+    rs->pending++;
     for (int i = 0; i < rs->ncalls; i++)
         if (rs->calls[i].waiting && rs->calls[i].due_ns <= now) call_send(&rs->calls[i]);
+    if (--rs->pending == 0 && !rs->ended) {
+        step_done(rs);
+        return;
+    }
     arm_timer(rs);
 }
 
