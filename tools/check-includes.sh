@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing router providers observe access limits cache prompts
+routing router providers observe access limits cache prompts reasoning
 store
 server
 upstream

@@ -360,6 +360,10 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             buf_append_str(b, usd);
         }
     }
+    if (r->technique) { /* a fixed name of aigw's */
+        buf_append_lit(b, ",\"technique\":");
+        buf_append_json_string(b, r->technique, strlen(r->technique));
+    }
     if (r->route) {
         buf_append_lit(b, ",\"route\":");
         accesslog_string(b, r->route, strlen(r->route));
@@ -372,6 +376,10 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             accesslog_string(b, l->model, strlen(l->model));
             buf_append_lit(b, ",\"path\":");
             accesslog_string(b, l->path, strlen(l->path));
+            if (l->step) {
+                buf_append_lit(b, ",\"step\":");
+                buf_append_json_string(b, l->step, strlen(l->step));
+            }
             buf_append_lit(b, ",\"outcome\":\"");
             buf_append_str(b, l->outcome);
             buf_append_lit(b, "\"");

@@ -19,6 +19,7 @@ typedef struct record_attempt {
         *outcome;     /* "ok", "error_status", "timeout", "connect_error", "broken", "skipped", "cancelled" */
     const char *note; /* why it was skipped or not retried, or NULL */
     const char *role; /* "first", "retry" (the same target again), "fallback", "hedge" */
+    const char *step; /* a reasoning technique's step this call served ("propose", "rate", …), or NULL */
     int status;       /* 0: none */
     double ms, wait_ms;
     bool skipped;
@@ -118,6 +119,9 @@ typedef struct exchange_record {
      * was not asked; a hit's cost_usd is 0 and cache_saved_usd what the stored reply had cost */
     const char *cache;
     double cache_saved_usd;
+    /* the reasoning technique that answered ("moa", …; NULL: none): usage and cost are then the
+     * sum of its calls, and attempts lists every call's, each with its step */
+    const char *technique;
 } exchange_record;
 
 #endif

@@ -60,6 +60,10 @@ static void attempts_json(const exchange_record *r, buf *b)
         buf_append_json_string(b, a->provider ? a->provider : "", a->provider ? strlen(a->provider) : 0);
         buf_append_lit(b, ",\"model\":");
         buf_append_json_string(b, a->model ? a->model : "", a->model ? strlen(a->model) : 0);
+        if (a->step) {
+            buf_append_lit(b, ",\"step\":");
+            buf_append_json_string(b, a->step, strlen(a->step));
+        }
         buf_append_lit(b, ",\"role\":\"");
         buf_append_str(b, a->role ? a->role : "first");
         buf_append_lit(b, "\",\"outcome\":\"");

@@ -668,7 +668,8 @@ static bool embed_body(exchange *x, cache_state *cs, const char *text, size_t le
 
 static stage_result cache_on_request(exchange *x, void *state)
 {
-    if (!x->walk || !request_backend(x)) return STAGE_DECLINED;
+    /* a reasoning technique's samples are meant to differ: neither it nor its calls are cached */
+    if (!x->walk || !request_backend(x) || x->reasoning.technique) return STAGE_DECLINED;
     const route_tree *tree = route_walk_tree(x->walk);
     route_cache_mode mode = tree->cache.mode;
     if (mode == ROUTE_CACHE_UNSET)

@@ -1,10 +1,11 @@
 /* decode.c — the DECODE phase: the body is valid JSON, and `model` and `stream` are read.
  *
  * util/json.c validates the whole body in one pass and returns the byte spans of the two
- * fields; nothing is parsed into a tree (the byte-forwarding path never builds one). A model
- * name is compared, logged and echoed in headers: 1–256 bytes, no NUL (C strings would stop
- * at it and route "m\u0000evil" as "m"), no control bytes. An absent model is a 400 unless the
- * request's gateway key has a default route (key_route.c adds the model then). */
+ * fields (and of `optillm_approach`, a reasoning technique's name: reason_stage.c); nothing is parsed into a
+ * tree (the byte-forwarding path never builds one). A model name is compared, logged and echoed in headers:
+ * 1–256 bytes, no NUL (C strings would stop at it and route "m\u0000evil" as "m"), no control bytes. An
+ * absent model is a 400 unless the request's gateway key has a default route (key_route.c adds the model
+ * then). */
 #include <stdio.h>
 
 #include "pipeline/stages.h"
@@ -23,10 +24,10 @@ static bool printable_name(const char *s, size_t len)
 static stage_result decode_on_request(exchange *x, void *state)
 {
     const buf *body = &x->http->body;
-    json_field fields[] = {{.key = "model"}, {.key = "stream"}};
+    json_field fields[] = {{.key = "model"}, {.key = "stream"}, {.key = "optillm_approach"}};
     const char *why;
     size_t at;
-    if (!json_scan_object(body->data ? body->data : "", body->len, fields, 2, &why, &at)) {
+    if (!json_scan_object(body->data ? body->data : "", body->len, fields, 3, &why, &at)) {
         char msg[160];
         snprintf(msg, sizeof msg, "request body is not valid JSON: %s at byte %zu", why, at);
         exchange_error(x, 400, "invalid_request_error", "invalid_json", NULL, msg);
@@ -57,6 +58,10 @@ static stage_result decode_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     x->stream = fields[1].type == JSON_KIND_TRUE;
+    if (fields[2].type) { /* reason_stage.c reads it next (a technique, OptiLLM's convention) */
+        x->reasoning.approach_start = fields[2].start;
+        x->reasoning.approach_end = fields[2].end;
+    }
     x->body_model_start = fields[0].start;
     x->body_model_end = fields[0].end;
     return STAGE_NEXT;

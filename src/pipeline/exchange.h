@@ -162,6 +162,24 @@ typedef struct exchange {
 
     buf spare_reply, spare_events; /* an ended attempt's buffers, kept for the next one */
 
+    /* a reasoning technique (reason_stage.c): read at DECODE from the model's prefix
+     * (`moa-gpt-4o-mini`: x->model becomes the rest) or the body's `optillm_approach` (its span
+     * here, found by decode.c's scan); once it has run, what its calls add up to, for the
+     * response, the record, the limits and the spend: every attempt's usage and cost summed,
+     * and each call's walk with the step it served */
+    struct {
+        int technique;                       /* reasoning_technique (reasoning.h); 0: none */
+        const char *name;                    /* its OptiLLM name, for headers and the log; NULL: none */
+        size_t approach_start, approach_end; /* the body's optillm_approach value (end 0: absent) */
+        bool summed; /* the technique ran: usage and cost below replace the answer's */
+        usage_counts usage;
+        double cost_usd; /* negative: some call's cost is unknown */
+        uint32_t calls;  /* attempts sent */
+        route_walk **walks;
+        const char **steps;
+        size_t nwalks;
+    } reasoning;
+
     /* the response cache (cache_stage.c), for the record: its result ("HIT", "MISS", …; NULL:
      * not asked), and for a hit the stored usage and what the reply had cost */
     struct {

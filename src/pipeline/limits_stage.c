@@ -344,7 +344,10 @@ static void limits_on_release(exchange *x, void *state)
     ls->counted = false;
     const attempt *a = x->answer ? x->answer : x->attempts;
     int64_t used;
-    if (!a)
+    if (x->reasoning.summed) /* a technique's calls, all of them (reason_stage.c) */
+        used = x->reasoning.usage.seen ? (int64_t)(x->reasoning.usage.prompt + x->reasoning.usage.completion)
+                                       : ls->ticket.tokens_charged;
+    else if (!a)
         used = 0; /* nothing reached a provider */
     else if (a->codec.usage.seen)
         used = (int64_t)(a->codec.usage.prompt + a->codec.usage.completion);

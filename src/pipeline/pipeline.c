@@ -53,6 +53,7 @@ static const stage *const stages[] = {
     &stage_auth,            /* AUTH */
     &stage_local,
     &stage_decode,          /* DECODE */
+    &stage_reason_name,     /* before key-route: `moa-gpt-4o-mini` routes as `gpt-4o-mini` */
     &stage_key_route,       /* before key-models: the globs see the default route's name */
     &stage_key_models,
     TEST_STAGE_WAIT         /* ADMIT */
@@ -63,6 +64,7 @@ static const stage *const stages[] = {
     &stage_plan,            /* PLAN */
     &stage_cache,           /* CACHE */
     TEST_STAGE_FANOUT       /* EXECUTE */
+    &stage_reason,          /* a technique's calls; else the walk */
     &stage_execute,
     TEST_STAGE_FILTER       /* RECORD */
     &stage_accesslog,
@@ -618,6 +620,12 @@ static void pipeline_on_done(http_request *req)
         if (u->seen) r.cost_usd = attempt_cost(a);
         r.dropped_params = a->codec.dropped_params;
     }
+    if (x->reasoning.summed) { /* a technique: every call's usage and cost (reason_stage.c) */
+        const usage_counts *u = &x->reasoning.usage;
+        r.usage = (record_usage){u->prompt, u->completion, u->cached, u->cache_write, u->reasoning, u->seen};
+        r.cost_usd = u->seen ? x->reasoning.cost_usd : -1;
+    }
+    r.technique = x->reasoning.name;
     r.cache = x->cache.status;
     if (x->cache.hit) { /* answered from the cache: the stored usage, nothing spent */
         const usage_counts *u = &x->cache.usage;
@@ -662,25 +670,36 @@ static void pipeline_on_done(http_request *req)
         r.route = route_tree_name(x->walk);
         r.route_note = route_note(x->walk);
         r.route_reason = x->route_reason;
+        /* the walk's attempts; a technique's: every call's walk, each attempt with its step */
+        route_walk *only[1] = {x->walk};
+        const char *no_step[1] = {NULL};
+        route_walk *const *walks = x->reasoning.nwalks ? x->reasoning.walks : only;
+        const char *const *steps = x->reasoning.nwalks ? x->reasoning.steps : no_step;
+        size_t nwalks = x->reasoning.nwalks ? x->reasoning.nwalks : 1;
         size_t n = 0;
-        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next)
-            n++;
+        for (size_t w = 0; w < nwalks; w++)
+            for (const route_attempt_log *l = route_log(walks[w]); l; l = l->next)
+                n++;
         record_attempt *list = arena_alloc(x->arena, (n ? n : 1) * sizeof *list);
         n = 0;
-        for (const route_attempt_log *l = route_log(x->walk); l; l = l->next, n++)
-            list[n] = (record_attempt){.role = n == 0     ? "first"
-                                               : l->hedge ? "hedge"
-                                               : l->retry ? "retry"
-                                                          : "fallback",
-                                       .provider = l->provider,
-                                       .model = l->model,
-                                       .path = l->path,
-                                       .outcome = outcome_names[l->result],
-                                       .note = l->why,
-                                       .status = l->status,
-                                       .ms = l->ms,
-                                       .wait_ms = l->wait_ms,
-                                       .skipped = l->result == ATTEMPT_SKIPPED};
+        for (size_t w = 0; w < nwalks; w++) {
+            size_t first = n;
+            for (const route_attempt_log *l = route_log(walks[w]); l; l = l->next, n++)
+                list[n] = (record_attempt){.role = n == first ? "first"
+                                                   : l->hedge ? "hedge"
+                                                   : l->retry ? "retry"
+                                                              : "fallback",
+                                           .step = steps[w],
+                                           .provider = l->provider,
+                                           .model = l->model,
+                                           .path = l->path,
+                                           .outcome = outcome_names[l->result],
+                                           .note = l->why,
+                                           .status = l->status,
+                                           .ms = l->ms,
+                                           .wait_ms = l->wait_ms,
+                                           .skipped = l->result == ATTEMPT_SKIPPED};
+        }
         r.attempts = list;
         r.nattempts = n;
     }

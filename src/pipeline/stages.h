@@ -3,9 +3,9 @@
  * pipeline.c lists them in its stage table by phase: trace_stage.c (OpenTelemetry: the trace
  * context at ACCEPT, spans as an observer), admin_stage.c and accept.c (ACCEPT), auth.c (AUTH),
  * budget.c (ADMIT, and an observer), decode.c (DECODE), plan.c (PLAN), cache_stage.c (CACHE, and
- * response filters), execute.c (EXECUTE), record.c (the access log, an observer), reqlog_stage.c
- * (the request log in the store, an observer), metrics_stage.c (Prometheus metrics, an observer,
- * and GET /metrics). */
+ * response filters), reason_stage.c (DECODE and EXECUTE: reasoning techniques), execute.c (EXECUTE), record.c
+ * (the access log, an observer), reqlog_stage.c (the request log in the store, an observer), metrics_stage.c
+ * (Prometheus metrics, an observer, and GET /metrics). */
 #ifndef AIGW_PIPELINE_STAGES_H
 #define AIGW_PIPELINE_STAGES_H
 
@@ -51,6 +51,9 @@ struct cache_backend;
 struct cache_backend *cache_stage_backend(void); /* for the metrics' gauges; NULL before start */
 struct cache_index *cache_stage_index(void);     /* the semantic index; NULL when not configured */
 uint64_t cache_stage_embed_failures(void);       /* semantic lookups whose embedding failed */
+/* reason_stage.c: OptiLLM's reasoning techniques — the name (DECODE, before key-route) and the
+ * calls (EXECUTE, before the walk) */
+extern const stage stage_reason_name, stage_reason;
 /* budget.c: budgets checked (ADMIT: 429 budget_exceeded) and spend tallied (its observer) */
 extern const stage stage_budget;
 

@@ -344,6 +344,9 @@ typedef struct route_target {
 
 /* Starts a walk (nothing chosen yet). */
 route_walk *route_walk_new(const route_context *ctx, const route_tree *tree);
+/* A new walk through w's tree for the same request (its context, the router's decision): a
+ * fan-out's branch, which retries and falls back on its own. */
+route_walk *route_walk_fresh(const route_walk *w);
 /* The next target: the first when nothing was tried, then after each failure reported with
  * route_report(). Returns false when the walk is over: the last attempt's answer is final,
  * or nothing could be sent (route_unavailable, route_error say why). */

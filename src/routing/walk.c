@@ -359,6 +359,11 @@ route_walk *route_walk_new(const route_context *ctx, const route_tree *tree)
     return w;
 }
 
+route_walk *route_walk_fresh(const route_walk *w)
+{
+    return route_walk_new(&w->ctx, w->tree);
+}
+
 static bool fallback_triggers(const route_node *n, const attempt_report *r)
 {
     if (r->result != ATTEMPT_STATUS) return true; /* timeouts, connection errors, skips */

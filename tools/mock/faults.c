@@ -62,6 +62,8 @@ void faults_set(faults *f, const char *key, size_t klen, const char *val, size_t
         f->bad_shape = !strcasecmp(v, "bad");
     else if (KEY("trickle_ms"))
         f->trickle_ms = n;
+    else if (KEY("pick"))
+        snprintf(f->pick, sizeof f->pick, "%s", v);
 #undef KEY
 }
 
@@ -118,6 +120,7 @@ void faults_merge_body(faults *f, const char *body, size_t len)
     f->gzip_label |= b.gzip_label;
     f->bad_shape |= b.bad_shape;
     if (!f->trickle_ms) f->trickle_ms = b.trickle_ms;
+    if (!f->pick[0]) memcpy(f->pick, b.pick, sizeof f->pick);
     f->trickle_ms = bound(f->trickle_ms, 0, MAX_DELAY_MS);
 
     if (f->ttfb_ms < 0 || f->ttfb_ms > MAX_DELAY_MS) f->ttfb_ms = MAX_DELAY_MS;

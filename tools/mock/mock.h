@@ -87,6 +87,8 @@ void stats_stream_started(void);
 void stats_stream_ended(bool completed); /* completed, or aborted by the client */
 void stats_in_flight(int delta);
 uint64_t stats_scope_hit(const char *scope); /* how many requests of the scope came before */
+/* Adds one reply's usage to the totals /__stats shows (usage.prompt_tokens, …). */
+void stats_usage(size_t prompt, size_t completion);
 /* Counts one request against the scope's rate limit: `limit` requests per fixed window of
  * `window_ms`, the first window starting at the scope's first request, the next ones right
  * after (start + k·window). Returns false, and counts it as rate_limited, when the window's
@@ -116,6 +118,7 @@ typedef struct faults {
     bool gzip_label; /* Content-Encoding: gzip on a body that is sent as it is */
     bool bad_shape;  /* a JSON reply of the wrong shape for every format */
     long trickle_ms; /* a JSON reply sent one byte every N ms */
+    char pick[128];  /* rule 3's text: one of these '|'-separated answers, in turn per scope */
 } faults;
 
 /* Sets one directive (key and value need no NUL). Unknown keys are ignored. */
@@ -220,6 +223,8 @@ typedef struct mock_view {
     int nresults;
     /* the message being read */
     bool in_user, prev_had_results;
+    sbuf last_assistant; /* raw text of the last assistant message (a judge's sample) */
+    bool cot_format;     /* the system text asks for <output> tags (OptiLLM's cot_reflection) */
     sbuf msg_text, msg_results;
     int msg_images, msg_nresults;
 

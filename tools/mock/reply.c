@@ -125,11 +125,13 @@ void view_free(mock_view *v)
     free(v->results.p);
     free(v->msg_text.p);
     free(v->msg_results.p);
+    free(v->last_assistant.p);
 }
 
 void view_system(mock_view *v, const char *s, size_t n)
 {
     v->prompt_words += count_prompt_words(s, n);
+    if (memmem(s, n, "<output>", 8)) v->cot_format = true;
 }
 
 void view_message_begin(mock_view *v, bool user)
@@ -172,6 +174,10 @@ void view_message_end(mock_view *v)
     } else {
         v->results.len = 0;
         v->nresults = 0;
+        if (!v->in_user) {
+            v->last_assistant.len = 0;
+            sb_add(&v->last_assistant, v->msg_text.p ? v->msg_text.p : "", v->msg_text.len);
+        }
         if (v->in_user) {
             v->last_user.len = 0;
             sb_add(&v->last_user, v->msg_text.p ? v->msg_text.p : "", v->msg_text.len);
@@ -291,9 +297,37 @@ void reply_build(const mock_view *v, const faults *f, mock_reply *r)
             add_call(r, v->forced_tool ? v->forced_tool : v->tools[0], query.p, query.len);
         r->finish = FINISH_TOOL_CALLS;
         r->output_words = 10 * (size_t)r->ncalls;
+    } else if (!strcmp(query.p ? query.p : "", "Rate the above response:")) {
+        /* rule 3a: a judge (OptiLLM's best-of-n) rates the assistant turn before it with the
+         * last whole number in it, 0 when it has none */
+        const char *t = v->last_assistant.p ? v->last_assistant.p : "";
+        size_t end = v->last_assistant.len;
+        while (end && (t[end - 1] < '0' || t[end - 1] > '9'))
+            end--;
+        size_t start = end;
+        while (start && t[start - 1] >= '0' && t[start - 1] <= '9')
+            start--;
+        if (end > start)
+            sb_add(&r->text, t + start, end - start);
+        else
+            sb_str(&r->text, "0");
     } else {
         /* rule 3: a text reply */
-        if (f->words) {
+        if (f->pick[0]) {
+            /* one of the '|'-separated answers, each scope's requests taking them in turn */
+            size_t count = 1;
+            for (const char *p = f->pick; *p; p++)
+                count += *p == '|';
+            char scope[300];
+            snprintf(scope, sizeof scope, "pick:%s:%s", f->scope, f->pick);
+            size_t k = (size_t)(stats_scope_hit(scope) % count);
+            const char *p = f->pick;
+            for (size_t i = 0; i < k; i++)
+                p = strchr(p, '|') + 1;
+            size_t n = strcspn(p, "|");
+            for (size_t i = 0; i < n; i++)
+                sb_add(&r->text, p[i] == '_' ? " " : p + i, 1);
+        } else if (f->words) {
             make_words(&r->text, f->words);
         } else {
             sb_str(&r->text, "mock reply to: ");
@@ -311,6 +345,15 @@ void reply_build(const mock_view *v, const faults *f, mock_reply *r)
             free(r->text.p);
             r->text = json;
         }
+        if (v->cot_format) { /* a model following cot_reflection's format */
+            sbuf tagged = {0};
+            sb_str(&tagged, "<thinking> Let me think step by step. <reflection> The steps look right. "
+                            "</reflection> No adjustments. </thinking> <output> ");
+            sb_add(&tagged, r->text.p, r->text.len);
+            sb_str(&tagged, " </output>");
+            free(r->text.p);
+            r->text = tagged;
+        }
         limit_text(v, r);
         r->output_words = count_words(r->text.p, r->text.len);
     }
@@ -321,6 +364,7 @@ void reply_build(const mock_view *v, const faults *f, mock_reply *r)
     r->cache_write =
         (size_t)f->cache_write < r->prompt - r->cached ? (size_t)f->cache_write : r->prompt - r->cached;
     r->reasoning = (size_t)f->reasoning;
+    stats_usage(r->prompt, reply_completion_tokens(r));
 }
 
 void reply_free(mock_reply *r)

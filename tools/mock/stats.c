@@ -46,6 +46,7 @@ static struct {
     uint64_t rl_start[MAX_SCOPES], rl_count[MAX_SCOPES]; /* the window's start (ms), its requests */
     int nrl;
     uint64_t rate_limited;
+    uint64_t usage_prompt, usage_completion, usage_replies;
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void stats_request(mock_path path, const char *model)
@@ -101,6 +102,15 @@ void stats_in_flight(int delta)
 {
     pthread_mutex_lock(&stats.lock);
     stats.in_flight += delta;
+    pthread_mutex_unlock(&stats.lock);
+}
+
+void stats_usage(size_t prompt, size_t completion)
+{
+    pthread_mutex_lock(&stats.lock);
+    stats.usage_prompt += prompt;
+    stats.usage_completion += completion;
+    stats.usage_replies++;
     pthread_mutex_unlock(&stats.lock);
 }
 
@@ -178,9 +188,10 @@ void stats_json(sbuf *b)
     }
     sb_fmt(b,
            "},\"streams\":{\"started\":%" PRIu64 ",\"completed\":%" PRIu64 ",\"aborted\":%" PRIu64
-           "},\"in_flight\":%" PRId64 ",\"rate_limited\":%" PRIu64 "}",
+           "},\"in_flight\":%" PRId64 ",\"rate_limited\":%" PRIu64 ",\"usage\":{\"prompt_tokens\":%" PRIu64
+           ",\"completion_tokens\":%" PRIu64 ",\"replies\":%" PRIu64 "}}",
            stats.streams_started, stats.streams_completed, stats.streams_aborted, stats.in_flight,
-           stats.rate_limited);
+           stats.rate_limited, stats.usage_prompt, stats.usage_completion, stats.usage_replies);
     pthread_mutex_unlock(&stats.lock);
 }
 
@@ -202,6 +213,7 @@ void stats_reset(void)
         free(stats.rl_names[i]);
     stats.nrl = 0;
     stats.rate_limited = 0;
+    stats.usage_prompt = stats.usage_completion = stats.usage_replies = 0;
     stats.streams_started = stats.streams_completed = stats.streams_aborted = 0;
     /* in_flight is a gauge, not a counter: it stays true across a reset. */
     pthread_mutex_unlock(&stats.lock);
