@@ -231,7 +231,7 @@ static void fetch_round(top_client *c, buf *b)
             snprintf(c->view.status, sizeof c->view.status, "GET /metrics: HTTP %d%s", status,
                      status == 401 || status == 403 ? " (the key is not an admin key)" : "");
         else
-            snprintf(c->view.status, sizeof c->view.status, "%s — retrying", err);
+            snprintf(c->view.status, sizeof c->view.status, "%.230s — retrying", err);
     }
     bool follow = c->follow_logs;
     char watch[sizeof c->view.screen_path] = "";
