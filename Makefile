@@ -19,7 +19,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq hiredis
+PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq hiredis ncursesw
 BUILD    ?= build
 OPT      ?= -O2
 ifeq ($(SANITIZER),address)

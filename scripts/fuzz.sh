@@ -25,13 +25,14 @@ clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tr
     $(pkg-config --cflags --libs jansson libcurl yaml-0.1 libpcre2-8) -lpthread -lm -o "$out/fuzz_route"
 clang $flags tests/fuzz/fuzz_mustache.c src/prompts/mustache.c src/util/{buf,alloc}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_mustache"
+clang $flags tests/fuzz/fuzz_top_metrics.c src/top/top_metrics.c -lm -o "$out/fuzz_top_metrics"
 clang $flags tests/fuzz/fuzz_router.c src/router/*.c src/router/router_data.S src/util/alloc.c -lm -o "$out/fuzz_router"
 # The connection state machine on a real loop, serving a stub application (the server needs
 # nothing above it: that is the point of its http_app interface).
 clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/{http_conn,http_body,http_response}.c \
     src/util/{arena,buf,alloc,headers}.c \
     $(pkg-config --libs libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
-for target in ${FUZZ_TARGETS:-json sse h1 translate route conn router mustache}; do
+for target in ${FUZZ_TARGETS:-json sse h1 translate route conn router mustache top_metrics}; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/

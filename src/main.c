@@ -28,6 +28,7 @@
 #include "pipeline/pipeline.h"
 #include "providers/response_store.h"
 #include "server/server.h"
+#include "top/top.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "       aigw vkeys create|list|show|rotate|delete   virtual keys (aigw vkeys --help)\n"
     "       aigw teams create|list|show|delete          teams (aigw teams --help)\n"
     "       aigw spend [--by key|team|model|day]        what keys spent (aigw spend --help)\n"
+    "       aigw top [-c FILE] [--url URL] [--key KEY]  the terminal UI on a running gateway\n"
     "       aigw version\n"
     "       aigw help [COMMAND]                         help on serve or config\n";
 
@@ -292,6 +294,10 @@ int main(int argc, char **argv)
             char *help[] = {"--help", NULL};
             return admin_teams_command(1, help);
         }
+        if (!strcmp(argv[2], "top")) {
+            char *help[] = {"--help", NULL};
+            return top_command(1, help);
+        }
         if (!strcmp(argv[2], "version") || !strcmp(argv[2], "help")) return usage(stdout);
         fprintf(stderr, "aigw: help: unknown command '%s'\n", argv[2]);
         return usage(stderr);
@@ -316,6 +322,8 @@ int main(int argc, char **argv)
         rc = admin_spend_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "teams"))
         rc = admin_teams_command(argc - 2, argv + 2);
+    else if (!strcmp(argv[1], "top"))
+        rc = top_command(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "config")) /* keep last of the config subcommands */
         rc = cmd_config_other(argc - 2, argv + 2);
     else if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))

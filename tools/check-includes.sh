@@ -11,7 +11,8 @@
 # shrinks). POSIX sh and awk only: CI machines have no python.
 
 # The layers, top first. A part may include only parts on lower lines; parts on the same line
-# do not include each other. A part is a folder of src/, except:
+# do not include each other (top, `aigw top`, is a client of the admin API beside admin's own
+# CLI: it reads config and util only). A part is a folder of src/, except:
 #   main     src/main.c, which wires everything
 #   catalog  src/config/catalog.*, the model catalog: a leaf of config that the request's
 #            types may name without seeing the rest of config
@@ -19,7 +20,7 @@ LAYERS='
 main
 gateway
 pipeline
-admin
+admin top
 routing router providers observe access limits cache prompts reasoning
 store
 server

@@ -1241,6 +1241,10 @@ static const admin_route routes[] = {
     {HTTP_GET, "/admin/config", NULL},
     {HTTP_PUT, "/admin/config", NULL},
     {HTTP_POST, "/admin/config/reload", NULL},
+    /* the alert rules' state and the breakers' reset: the gateway's too (the alert thread and
+     * routing's shared state live there) */
+    {HTTP_GET, "/admin/alerts", NULL},
+    {HTTP_POST, "/admin/breakers/reset", NULL},
     {HTTP_POST, "/key/generate", op_create},
     {HTTP_GET, "/key/info", op_ll_info},
     {HTTP_POST, "/key/update", op_ll_update},

@@ -27,6 +27,9 @@ typedef struct rule_state {
     double value;
     char who[256];        /* the probe's description (breaker_open, budget) */
     uint64_t last_told_s; /* monotonic seconds of the last notification; 0: never */
+    /* for GET /admin/alerts (alerts_state_json), written under struct alerts' view lock */
+    bool known;                   /* a value was read at least once */
+    time_t fired_at, resolved_at; /* wall clock of the last changes; 0: never */
 } rule_state;
 
 struct alerts {
@@ -42,6 +45,10 @@ struct alerts {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    /* firing, value, who, known, fired_at, resolved_at of each rule: written by the alert
+     * thread, read by alerts_state_json on a worker's loop; held for a few stores or reads,
+     * never while a webhook is sent */
+    pthread_mutex_t view_lock;
 };
 
 bool alerts_value(const alert_rule *r, const metrics_provider_totals *then,
@@ -181,7 +188,11 @@ static bool probe(alerts *a, rule_state *rs, double *value)
     bool (*fn)(void *, const alert_rule *, double *, char *, size_t) =
         rs->rule.kind == ALERT_BREAKER_OPEN ? a->probes.breakers_open : a->probes.budget_spent;
     if (!fn || !fn(a->probes.ud, &rs->rule, value, who, sizeof who)) return false;
-    if (*value > rs->rule.threshold || !rs->firing) memcpy(rs->who, who, sizeof who); /* who fired it */
+    if (*value > rs->rule.threshold || !rs->firing) { /* who fired it */
+        pthread_mutex_lock(&a->view_lock);
+        memcpy(rs->who, who, sizeof who);
+        pthread_mutex_unlock(&a->view_lock);
+    }
     return true;
 }
 
@@ -194,9 +205,21 @@ static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
     else
         known = windowed(a, rs, &value);
     bool firing = known && value > rs->rule.threshold;
-    if (known) rs->value = value;
-    if (firing == rs->firing) return;
-    rs->firing = firing;
+    pthread_mutex_lock(&a->view_lock);
+    if (known) {
+        rs->value = value;
+        rs->known = true;
+    }
+    bool changed = firing != rs->firing;
+    if (changed) {
+        rs->firing = firing;
+        if (firing)
+            rs->fired_at = time(NULL);
+        else
+            rs->resolved_at = time(NULL);
+    }
+    pthread_mutex_unlock(&a->view_lock);
+    if (!changed) return;
     if (firing) {
         if (rs->last_told_s && now_s - rs->last_told_s < a->min_interval_s) return; /* flapping: quiet */
         rs->told_firing = true;
@@ -255,6 +278,7 @@ alerts *alerts_start(const alerts_settings *s, metrics *m, char *err, size_t err
     a->timeout_ms = s->timeout_ms;
     a->probes = s->probes;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->view_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -289,6 +313,58 @@ void alerts_stop(alerts *a)
     free(a->webhook_url);
     curl_slist_free_all(a->headers);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->view_lock);
     pthread_cond_destroy(&a->wake);
     free(a);
+}
+
+static void append_time(buf *out, time_t t)
+{
+    if (!t) {
+        buf_append_str(out, "null");
+        return;
+    }
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char at[32];
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    buf_printf(out, "\"%s\"", at);
+}
+
+void alerts_state_json(alerts *a, buf *out)
+{
+    buf_append_str(out, "{\"alerts\":[");
+    for (size_t i = 0; a && i < a->nrules; i++) {
+        const rule_state *rs = &a->rules[i];
+        const alert_rule *r = &rs->rule;
+        if (i) buf_append_str(out, ",");
+        buf_append_str(out, "{\"name\":");
+        buf_append_json_string(out, r->name, strlen(r->name));
+        buf_printf(out, ",\"kind\":\"%s\",\"provider\":", kind_name(r->kind));
+        if (r->provider)
+            buf_append_json_string(out, r->provider, strlen(r->provider));
+        else
+            buf_append_str(out, "null");
+        buf_printf(out, ",\"threshold\":%.6g,\"window_seconds\":%u", r->threshold, r->window_s);
+        pthread_mutex_lock(&a->view_lock);
+        char summary[640];
+        describe(rs, summary, sizeof summary);
+        buf_printf(out, ",\"status\":\"%s\",\"value\":",
+                   rs->firing        ? "firing"
+                   : rs->resolved_at ? "resolved"
+                                     : "ok");
+        if (rs->known)
+            buf_printf(out, "%.6g", rs->value);
+        else
+            buf_append_str(out, "null");
+        buf_append_str(out, ",\"fired_at\":");
+        append_time(out, rs->fired_at);
+        buf_append_str(out, ",\"resolved_at\":");
+        append_time(out, rs->resolved_at);
+        pthread_mutex_unlock(&a->view_lock);
+        buf_append_str(out, ",\"summary\":");
+        buf_append_json_string(out, summary, strlen(summary));
+        buf_append_str(out, "}");
+    }
+    buf_append_str(out, "]}");
 }

@@ -66,6 +66,14 @@ typedef struct alerts alerts;
 alerts *alerts_start(const alerts_settings *s, metrics *m, char *err, size_t errlen);
 void alerts_stop(alerts *a);
 
+/* The rules' state now, for GET /admin/alerts: {"alerts":[{name, kind, provider, threshold,
+ * window_seconds, status ("firing", "resolved": fired and resolved since, "ok": never fired),
+ * value (the last reading, null before one), fired_at, resolved_at (UTC, null: never),
+ * summary}]}, appended to out. a NULL (no rules): an empty list. Any thread; holds the
+ * rules' view lock for a few reads per rule. */
+struct buf;
+void alerts_state_json(alerts *a, struct buf *out);
+
 /* The pure part, for tests: one rule's value from the totals at the window's start and end;
  * false when there is too little to say (no attempts, fewer than min_requests, no first
  * bytes). */

@@ -36,9 +36,11 @@
 
 #include "admin/admin.h"
 #include "pipeline/stages.h"
+#include "routing/routing.h"
 #include "server/server.h"
 #include "server/worker.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 
 typedef struct admin_worker {
     pthread_mutex_t lock;
@@ -169,6 +171,44 @@ static void job_cancel(exchange *x, admin_job *job)
     exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
     job_release(job);
     job_release(job);
+}
+
+/* GET /admin/alerts: the alert rules' state, read from the alert thread's view (metrics_stage.c);
+ * POST /admin/breakers/reset: the named targets' breakers closed in the routing state of the
+ * config this request holds — the one every new request uses. Both on the loop: a few locked
+ * reads or stores, no store I/O. */
+static stage_result local_request(exchange *x, int method)
+{
+    if (method == HTTP_GET) {
+        buf out;
+        buf_init(&out, 1024 * 1024);
+        metrics_stage_alerts_json(&out);
+        exchange_respond(x, 200, "application/json", NULL, 0, out.data, out.len);
+        buf_free(&out);
+        return STAGE_DONE;
+    }
+    json_t *body = NULL;
+    const char *provider = NULL, *model = NULL;
+    if (x->http->body.len) {
+        json_error_t jerr;
+        body = json_loadb(x->http->body.data, x->http->body.len, 0, &jerr);
+        json_t *p = body ? json_object_get(body, "provider") : NULL,
+               *m = body ? json_object_get(body, "model") : NULL;
+        if (!json_is_object(body) || (p && !json_is_string(p)) || (m && !json_is_string(m))) {
+            json_decref(body);
+            answer_error(x, 400, "invalid_body",
+                         "the body is {\"provider\": \"…\", \"model\": \"…\"}, both optional");
+            return STAGE_DONE;
+        }
+        provider = p ? json_string_value(p) : NULL;
+        model = m ? json_string_value(m) : NULL;
+    }
+    size_t n = x->config->health ? routing_state_reset_breakers(x->config->health, provider, model) : 0;
+    json_decref(body);
+    char reply[64];
+    int len = snprintf(reply, sizeof reply, "{\"reset\":%zu}", n);
+    exchange_respond(x, 200, "application/json", NULL, 0, reply, (size_t)len);
+    return STAGE_DONE;
 }
 
 /* /admin/config: GET shows the running config (its secrets masked), on the loop — it is in
@@ -325,6 +365,8 @@ static stage_result admin_on_request(exchange *x, void *state)
         answer_error(x, 413, "body_too_large", "admin request bodies are at most 64 KiB");
         return STAGE_DONE;
     }
+    if (!strcmp(req->path, "/admin/alerts") || !strcmp(req->path, "/admin/breakers/reset"))
+        return local_request(x, method);
     admin_job *job = job_new(x, method);
     job->req.admin_key = !master;
     if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {

@@ -172,6 +172,11 @@ static void metrics_stop(void)
     if (last) config_release(last);
 }
 
+void metrics_stage_alerts_json(buf *out)
+{
+    alerts_state_json(alerting, out); /* started before the workers, stopped after them */
+}
+
 static void *metrics_worker_init(worker *w)
 {
     return metrics_shard_new(registry);

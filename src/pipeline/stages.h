@@ -26,6 +26,10 @@ void trace_attempt_headers(exchange *x, attempt *a);
 /* record.c: access-log lines dropped so far (a full queue); metrics_stage.c: GET /metrics */
 uint64_t accesslog_stage_dropped(void);
 stage_result answer_metrics(exchange *x);
+/* metrics_stage.c: the alert rules' state for GET /admin/alerts (observe/alerts.h's
+ * alerts_state_json; an empty list without rules), appended to out */
+struct buf;
+void metrics_stage_alerts_json(struct buf *out);
 /* auth.c: the gateway key (AUTH) and the models it may use (after DECODE); accept.c: the local
  * answers that depend on the key (/v1/models, after AUTH); admin_stage.c: the admin API (ACCEPT,
  * answered from the store's thread) */

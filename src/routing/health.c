@@ -188,6 +188,27 @@ void routing_state_each(routing_state *s, void (*fn)(void *ud, const routing_tar
     pthread_mutex_unlock(&s->lock);
 }
 
+size_t routing_state_reset_breakers(routing_state *s, const char *provider, const char *model)
+{
+    size_t changed = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t b = 0; b < REGISTRY_BUCKETS; b++)
+        for (target_health *h = s->buckets[b]; h; h = h->next) {
+            if ((provider && strcmp(provider, h->provider)) || (model && strcmp(model, h->model))) continue;
+            pthread_mutex_lock(&h->lock);
+            if (h->state != BREAKER_CLOSED) changed++;
+            /* closed with fresh windows; a probe still in flight gives its slot back to nothing
+             * (health_end and health_release never take the count below zero) */
+            h->state = BREAKER_CLOSED;
+            h->consecutive_failures = 0;
+            h->open_until_ms = 0;
+            h->rate_requests = h->rate_failures = 0;
+            pthread_mutex_unlock(&h->lock);
+        }
+    pthread_mutex_unlock(&s->lock);
+    return changed;
+}
+
 /* ---- breaker -------------------------------------------------------------------------------- */
 
 /* Callers read the clock before taking the lock; another worker may have moved the windows

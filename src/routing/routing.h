@@ -278,6 +278,11 @@ typedef struct routing_target_view {
  * their number is the clients' choice). Any thread; fn must not call back into routing. */
 void routing_state_each(routing_state *s, void (*fn)(void *ud, const routing_target_view *v), void *ud);
 
+/* An operator's reset (POST /admin/breakers/reset): the breakers of the targets matching
+ * provider and model (NULL: any) closed, their failure counts and rate window cleared. Any
+ * thread. Returns how many were not closed before. */
+size_t routing_state_reset_breakers(routing_state *state, const char *provider, const char *model);
+
 /* ---- the walk (walk.c) --------------------------------------------------------------------- */
 
 typedef enum attempt_result {

@@ -1,0 +1,183 @@
+// top.test.mjs — `aigw top` as a person sees it: aigw and aigw-mock run, `aigw top` runs in a
+// tmux pane (its own server on its own -L socket, killed after), the test sends keys and reads
+// the pane with `tmux capture-pane -p`. It checks that the numbers move with traffic, that a
+// target's breaker shows OPEN while the mock fails and closed after a reset from the UI, that a
+// key created on the Keys screen (its secret read off the pane) serves a request, that a
+// refused config edit shows the gateway's message, and that the terminal is given back after q
+// and after SIGTERM (the alternate screen gone, the shell's marker line visible again).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AIGW_BIN, startMock, startGateway, eventually, sleep } from './harness.mjs';
+
+const MASTER = 'test-master-key-top-0123456789abcdef';
+const SOCKET = `aigw-top-test-${process.pid}`;
+let mock, gw, dir;
+
+function tmux(...args) {
+  const r = spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+const pane = () => tmux('capture-pane', '-p', '-t', 'top');
+const keys = (...k) => tmux('send-keys', '-t', 'top', ...k);
+async function seen(re, ms = 8000, what = String(re)) {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    if (re.test((last = pane()))) return last;
+    await sleep(100);
+  }
+  throw new Error(`not seen within ${ms} ms: ${what}\n--- pane ---\n${last}`);
+}
+
+// A shell in a new tmux session that prints a marker, then runs `aigw top`; after top ends the
+// shell prints END and waits, so the pane shows what the terminal looks like afterwards.
+function startTop(extraEnv = '') {
+  spawnSync('tmux', ['-L', SOCKET, 'kill-session', '-t', 'top']);
+  const cmd = `printf 'SHELL-BEFORE\\n'; ${extraEnv} ${AIGW_BIN} top --url ${gw.url} --key ${MASTER}; ` +
+    `printf 'TOP-EXIT=%s\\n' $?; sleep 60`;
+  tmux('new-session', '-d', '-s', 'top', '-x', '80', '-y', '24', 'sh', '-c', cmd);
+}
+
+async function chat(key, text = 'hello', model = 'mock-model') {
+  const r = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: text }] }),
+  });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'aigw-top-'));
+  mock = await startMock();
+  const base = `http://127.0.0.1:${mock.port}/v1`;
+  gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: off
+routing:
+  retry: {attempts: 0}
+  breaker: {failures: 2, failure_rate: 0, cooldown: 60s}
+providers:
+  - {name: mockai, type: openai, base_url: "${base}", api_key: k1, models: [mock-model]}
+  - {name: flaky, type: openai, base_url: "${base}", api_key: k1, models: [flaky-model]}
+auth:
+  master_key: ${MASTER}
+  store: ${join(dir, 'keys.db')}
+alerts:
+  rules:
+    - {name: flaky-open, kind: breaker_open, provider: flaky}
+`);
+});
+
+after(async () => {
+  spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
+  await gw?.stop();
+  await mock?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the overview moves with traffic, a breaker opens and is reset, a key made in the UI works, q restores the terminal', async () => {
+  startTop();
+  await seen(/aigw top/, 8000, 'the header');
+  await seen(/mockai\/mock-model\s+closed/, 8000, 'the target row');
+  // traffic: req/s above zero and the requests in the log's tail
+  const stopAt = Date.now() + 4000;
+  let sent = 0;
+  while (Date.now() < stopAt) {
+    await chat(MASTER);
+    sent++;
+    if (sent % 5 === 0) await sleep(50);
+    if (/req\/s\s+[1-9]/.test(pane())) break;
+  }
+  const busy = await seen(/req\/s\s+[1-9][0-9.]*/, 5000, 'a request rate above zero');
+  assert.match(busy, /mock-model\s+mockai\s+200/, 'a logged request in the tail');
+  // and it falls back to zero when traffic stops
+  await seen(/req\/s\s+0\.0/, 8000, 'the rate back at zero');
+
+  // the mock fails flaky's requests: its breaker opens, the alert fires
+  for (let i = 0; i < 3; i++) await chat(MASTER, 'x [[mock:status=500]]', 'flaky-model');
+  await seen(/flaky\/flaky-model\s+OPEN/, 8000, 'the breaker open on the overview');
+  keys('6'); // alerts
+  await seen(/flaky-open\s+breaker_open\s+firing/, 8000, 'the alert firing');
+  keys('5'); // breakers
+  const rows = await seen(/TARGET/, 5000, 'the breakers screen');
+  // select flaky's row and reset it
+  const lines = rows.split('\n').filter((l) => /\/(mock|flaky)-model/.test(l));
+  const index = lines.findIndex((l) => l.includes('flaky/flaky-model'));
+  for (let i = 0; i < index; i++) keys('Down');
+  keys('r');
+  await seen(/flaky\/flaky-model\s+closed/, 8000, 'the breaker closed after the reset');
+  assert.match(pane(), /1 breaker\(s\) were open/);
+  assert.equal(await chat(MASTER, 'fine now', 'flaky-model'), 200);
+  keys('6');
+  await seen(/flaky-open\s+breaker_open\s+resolved/, 8000, 'the alert resolved');
+
+  // a key made on the Keys screen: its secret shown once, and it works
+  keys('2');
+  await seen(/ALIAS/, 5000, 'the keys screen');
+  keys('n');
+  await seen(/new key alias:/, 3000);
+  keys('-l', 'from-top');
+  keys('Enter');
+  const box = await seen(/shown once[\s\S]*aigw-\S+/, 8000, 'the secret box');
+  const secret = box.match(/(aigw-[A-Za-z0-9_-]+)/)[1];
+  assert.equal(await chat(secret), 200, 'the key made in the UI serves a request');
+  keys('Space'); // closes the box
+  await seen(/from-top\s+yes/, 5000, 'the key listed');
+  keys('d');
+  await seen(/from-top\s+DISABLED/, 8000, 'the key disabled from the UI');
+  await eventually(async () => (await chat(secret)) === 401, 5000, 'the disabled key refused');
+
+  // a config edit the gateway refuses: its message on the screen, the old config serving
+  const editor = join(dir, 'bad-editor.sh');
+  writeFileSync(editor, '#!/bin/sh\nprintf "providers: 12\\n" > "$1"\n', { mode: 0o755 });
+  tmux('set-environment', '-t', 'top', 'EDITOR', editor); // for show; the process reads its own env
+  keys('q');
+  await seen(/TOP-EXIT=0/, 8000, 'top ended with q');
+  const after = pane();
+  assert.match(after, /SHELL-BEFORE/, 'the shell screen is back after q');
+  assert.doesNotMatch(after, /aigw top/, 'the UI is gone after q');
+  tmux('kill-session', '-t', 'top');
+
+  startTop(`EDITOR=${editor}`);
+  await seen(/aigw top/, 8000);
+  keys('4');
+  await seen(/listen: 127\.0\.0\.1/, 8000, 'the config shown');
+  keys('E');
+  await seen(/apply config refused \(HTTP 400\)/, 8000, 'the refusal and its message');
+  assert.equal(await chat(MASTER), 200, 'the old config still serves');
+  tmux('kill-session', '-t', 'top');
+});
+
+test('SIGTERM gives the terminal back in monochrome; the help answers at once; an absent gateway shows DISCONNECTED and q still quits', async () => {
+  startTop('NO_COLOR=1');
+  await seen(/mockai\/mock-model\s+closed/, 8000);
+  assert.match(pane(), /1 Overview/);
+  // the pane's shell, and its child: aigw top
+  const shell = tmux('list-panes', '-t', 'top', '-F', '#{pane_pid}').trim();
+  const pid = spawnSync('pgrep', ['-P', shell], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  assert.ok(pid, 'aigw top is running');
+  // the UI keeps answering keys even when nothing comes back: ? shows the help at once
+  keys('?');
+  await seen(/aigw top — keys/, 3000, 'the help');
+  keys('Escape');
+  process.kill(Number(pid), 'SIGTERM');
+  const after = await seen(/TOP-EXIT=143/, 8000, 'top ended by SIGTERM');
+  assert.match(after, /SHELL-BEFORE/);
+  assert.doesNotMatch(after, /aigw top/);
+  tmux('kill-session', '-t', 'top');
+  // a gateway that is not there: DISCONNECTED, and q still quits at once
+  const cmd = `printf 'SHELL-BEFORE\\n'; ${AIGW_BIN} top --url http://127.0.0.1:9 --key x; printf 'TOP-EXIT=%s\\n' $?; sleep 60`;
+  tmux('new-session', '-d', '-s', 'top', '-x', '80', '-y', '24', 'sh', '-c', cmd);
+  await seen(/DISCONNECTED/, 8000, 'the disconnected header');
+  keys('q');
+  await seen(/TOP-EXIT=0/, 3000, 'q while disconnected');
+  tmux('kill-session', '-t', 'top');
+});
