@@ -20,7 +20,7 @@ main
 gateway
 pipeline
 admin
-routing router providers observe access limits cache prompts
+routing router providers observe access limits cache prompts ui
 store
 server
 upstream
@@ -41,6 +41,7 @@ admin server
 limits server
 cache server
 prompts server
+ui server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.
