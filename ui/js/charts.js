@@ -13,10 +13,10 @@ function figure(id, title, summary, svg, columns, rows, legend) {
     h('figcaption', { id: `${id}-title` }, title),
     svg ?? h('p', { class: 'empty' }, 'No data in this window.'),
     legend,
-    h('table', { class: 'sr-only' },
+    h('div', { class: 'sr-only' }, h('table', {},
       h('caption', {}, title),
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))))));
+      h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))))));
 }
 
 function legendOf(series) {
@@ -95,11 +95,11 @@ export function waterfall(id, attempts, totalMs) {
         s('text', { x: labelW - 6, y: y + 12, 'text-anchor': 'end' }, clip(`${a.role ?? ''} ${a.provider ?? ''}/${a.model ?? ''}`, 28)),
         start > waitStart ? s('rect', { class: 'wait', x: x(waitStart), y, height: 14, width: Math.max(1, x(start) - x(waitStart)) }) : null,
         s('rect', { class: good ? 'bar-1' : 'bar-bad', x: x(start), y, height: 14, width: Math.max(2, x(end) - x(start)) }),
-        s('text', { x: Math.min(x(end) + 4, W - 66), y: y + 12 }, `${a.status ?? a.outcome} ${(a.ms ?? 0).toFixed(0)} ms`));
+        s('text', { x: Math.min(x(end) + 4, W - 66), y: y + 12 }, `${a.status ?? a.outcome} ${(a.ms ?? 0).toFixed(1)} ms`));
     }),
     s('line', { class: 'axis', x1: labelW, x2: labelW + plotW, y1: height - 16, y2: height - 16 }),
     s('text', { x: labelW, y: height - 4 }, '0'),
-    s('text', { x: labelW + plotW, y: height - 4, 'text-anchor': 'end' }, `${span.toFixed(0)} ms`));
+    s('text', { x: labelW + plotW, y: height - 4, 'text-anchor': 'end' }, `${span.toFixed(span >= 10 ? 0 : 1)} ms`));
   const legend = h('div', { class: 'legend', 'aria-hidden': 'true' }, h('span', { class: 'l1' }, 'attempt'), h('span', { class: 'lw' }, 'wait before it'));
   return figure(id, 'Attempts', summary, svg, cols, rows, legend);
 }

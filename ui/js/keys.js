@@ -22,7 +22,7 @@ export async function renderKeys(root) {
         (k.models ?? []).join(', ') || 'any', money(k.spend), when(k.expires),
         h('div', { class: 'row-actions' },
           h('button', { type: 'button', class: 'secondary', 'data-action': k.enabled ? 'disable' : 'enable', 'data-key': k.key_alias ?? k.id, 'aria-label': `${k.enabled ? 'Disable' : 'Enable'} key ${k.key_alias ?? k.id}`, onclick: () => act(k, k.enabled ? 'disable' : 'enable') }, k.enabled ? 'Disable' : 'Enable'),
-          h('button', { type: 'button', class: 'secondary', 'data-action': 'rotate', 'data-key': k.key_alias ?? k.id, 'aria-label': `Rotate key ${k.key_alias ?? k.id}`, onclick: () => act(k, 'rotate') }, 'Rotate'))]));
+          h('button', { type: 'button', class: 'secondary', 'data-action': 'rotate', 'data-key': k.key_alias ?? k.id, 'aria-label': `Rotate key ${k.key_alias ?? k.id}`, onclick: () => act(k, 'rotate') }, 'Rotate'))])));
   };
   const act = async (k, what) => {
     showError('');
@@ -72,7 +72,7 @@ export async function renderVirtualKeys(root) {
       vkeys.map((v) => [v.name, v.provider, v.base_url ?? '(the provider’s)', v.hint, String(v.version), when(v.updated_at),
         h('div', { class: 'row-actions' },
           h('button', { type: 'button', class: 'secondary', 'aria-label': `Rotate virtual key ${v.name}`, onclick: () => rotate(v) }, 'Rotate'),
-          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete virtual key ${v.name}`, onclick: () => remove(v) }, 'Delete'))]));
+          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete virtual key ${v.name}`, onclick: () => remove(v) }, 'Delete'))])));
   };
   const rotate = async (v) => {
     const secret = window.prompt(`New secret for ${v.name} (the provider's key):`);

@@ -47,7 +47,7 @@ export async function render(root, args) {
       table('Requests, newest first', [{ label: 'Time' }, { label: 'Request' }, { label: 'Key' }, { label: 'Model' }, { label: 'Provider' }, { label: 'Status', num: true }, { label: 'Total', num: true }, { label: 'Cost', num: true }, { label: 'Cache' }],
         rows.map((r) => [when(r.time), h('a', { href: `#/logs/${enc(r.id)}`, 'data-request': r.id }, r.id), r.key_alias ?? r.key_id ?? '—', r.model ?? '—', r.provider ?? '—',
           h('span', { class: r.status >= 400 ? 's-bad' : 's-ok' }, String(r.status)), ms(r.total_ms), money(r.cost_usd), r.cache ?? '—'])),
-      more);
+      ...(more ? [more] : []));
     results.dataset.count = String(rows.length);
   };
   const fail = (e) => results.replaceChildren(h('p', { class: 's-bad' }, e.message));
@@ -81,5 +81,5 @@ async function detail(root, id) {
     ]),
     h('h2', {}, 'Attempts'),
     waterfall('waterfall', r.attempts ?? [], r.total_ms),
-    r.request_body ? [h('h2', {}, 'Request body (as kept)'), h('pre', {}, JSON.stringify(r.request_body, null, 2))] : null);
+    ...(r.request_body ? [h('h2', {}, 'Request body (as kept)'), h('pre', {}, JSON.stringify(r.request_body, null, 2))] : []));
 }

@@ -36,7 +36,7 @@ async function one(root, id) {
     table('Labels', [{ label: 'Label' }, { label: 'Version' }], Object.entries(p.labels ?? {}).map(([l, v]) => [l, labelText(v)])),
     form,
     h('h2', {}, 'Versions'),
-    p.versions.slice().reverse().map((v) => h('section', { 'aria-label': `Version ${v.version}` },
+    ...p.versions.slice().reverse().map((v) => h('section', { 'aria-label': `Version ${v.version}` },
       h('h3', {}, `v${v.version} — ${when(v.created_at)}${v.model ? ` — model ${v.model}` : ''}`),
       v.description ? h('p', {}, v.description) : null,
       h('pre', {}, JSON.stringify(v.messages ?? v.text ?? v, null, 2)))));
