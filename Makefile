@@ -36,7 +36,8 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 GW_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
-GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/config/catalog_data.o $(BUILD)/src/router/router_data.o
+GW_OBJ   := $(GW_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/config/catalog_data.o $(BUILD)/src/router/router_data.o \
+            $(BUILD)/src/ui/ui_data.o
 MOCK_SRC := $(wildcard tools/mock/*.c)
 MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -53,6 +54,12 @@ $(BUILD)/%.o: %.c
 
 # The model catalog is data, embedded with the assembler's .incbin.
 $(BUILD)/src/config/catalog_data.o: src/config/catalog_data.S catalog/models.json
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+# The dashboard's files likewise (src/ui/ui_data.S: one .incbin per file of ui/).
+UI_FILES := $(wildcard ui/*.html ui/*.css ui/*.svg ui/js/*.js)
+$(BUILD)/src/ui/ui_data.o: src/ui/ui_data.S $(UI_FILES)
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
 

@@ -21,7 +21,7 @@ main
 gateway
 pipeline
 admin top
-routing router providers observe access limits cache prompts reasoning
+routing router providers observe access limits cache prompts reasoning ui
 store
 server
 upstream
@@ -42,6 +42,7 @@ admin server
 limits server
 cache server
 prompts server
+ui server
 '
 
 # Known violations: "FILE INCLUDED" (paths from src/), each with the change that removes it.

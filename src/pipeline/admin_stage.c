@@ -8,7 +8,9 @@
  * snapshot as AUTH finds keys (auth_find_key: no store I/O on the loop, and a revoked admin key
  * stops with the next snapshot). An admin key manages user keys, teams and virtual keys and may
  * read the config; creating, changing or deleting an admin key (src/admin checks it from
- * admin_request.admin_key) and replacing or reloading the config take the master key.
+ * admin_request.admin_key) and replacing or reloading the config take the master key. The
+ * dashboard's session cookie stands for the key it was opened with (ui_stage.c, the row before:
+ * x->session_digest, its CSRF token already checked), checked here like a key in the headers.
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
  * request into a job, queues it to the store's thread (store_service_submit_then) and waits
@@ -284,15 +286,20 @@ static bool admin_caller(exchange *x, bool *master)
     size_t len;
     uint8_t digest[STORE_DIGEST_BYTES];
     *master = false;
-    if (!access_key_from_headers(req->headers, req->nheaders, &key, &len)) {
+    bool in_headers = access_key_from_headers(req->headers, req->nheaders, &key, &len);
+    if (!in_headers && !x->session_digest) {
         x->rejection = REJECT_AUTH_MISSING;
         auth_refuse(x, 401, "missing_api_key", NULL,
                     "The admin API needs the master key or an admin key (Authorization: Bearer)");
         return false;
     }
     const store_key *k = NULL;
-    if (len <= ACCESS_KEY_MAX) {
-        access_key_digest(auth_secret(), key, len, digest);
+    if (!in_headers || len <= ACCESS_KEY_MAX) {
+        /* the dashboard's session (ui_stage.c) stands for the key it was opened with */
+        if (in_headers)
+            access_key_digest(auth_secret(), key, len, digest);
+        else
+            memcpy(digest, x->session_digest, sizeof digest);
         *master = access_is_master(&x->config->auth, auth_secret(), digest);
         if (*master) {
             x->master_key = true;

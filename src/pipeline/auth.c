@@ -200,14 +200,19 @@ static stage_result auth_on_request(exchange *x, void *state)
     if (!as->snap) as->snap = key_snapshot_retain(aw->current);
     const char *key;
     size_t len;
-    if (!access_key_from_headers(x->http->headers, x->http->nheaders, &key, &len)) {
-        x->rejection = REJECT_AUTH_MISSING;
-        refuse(x, 401, "missing_api_key", NULL,
-               "No gateway key: send one as Authorization: Bearer <key> (or in x-api-key)");
-        return STAGE_DONE;
-    }
     uint8_t digest[STORE_DIGEST_BYTES];
-    if (len <= ACCESS_KEY_MAX) access_key_digest(&secret, key, len, digest);
+    if (!access_key_from_headers(x->http->headers, x->http->nheaders, &key, &len)) {
+        if (!x->session_digest) {
+            x->rejection = REJECT_AUTH_MISSING;
+            refuse(x, 401, "missing_api_key", NULL,
+                   "No gateway key: send one as Authorization: Bearer <key> (or in x-api-key)");
+            return STAGE_DONE;
+        }
+        /* /metrics with the dashboard's session cookie (ui_stage.c sets it on that path only) */
+        memcpy(digest, x->session_digest, sizeof digest);
+        len = 0;
+    } else if (len <= ACCESS_KEY_MAX)
+        access_key_digest(&secret, key, len, digest);
     const store_key *k = len <= ACCESS_KEY_MAX ? access_key_find(as->snap, digest) : NULL;
     if (!k) {
         if (len <= ACCESS_KEY_MAX && access_is_master(&x->config->auth, &secret, digest)) {

@@ -130,6 +130,10 @@ typedef struct exchange {
      * is released), or the master key; neither when auth is off */
     const struct store_key *key;
     bool master_key;
+    /* the dashboard's session cookie stood for a key on an /admin/… or /metrics call
+     * (ui_stage.c, ACCEPT): that key's digest (arena), read by the admin stage and AUTH when the
+     * request's headers carry no key; NULL otherwise */
+    const uint8_t *session_digest;
     const char *budget_note;    /* a soft budget passed (budget.c): "key" or "team", for the log */
     record_rejection rejection; /* why a stage refused it (auth, budget, limits), for the metrics */
 

@@ -47,6 +47,7 @@ extern const stage test_stage_wait, test_stage_canonical, test_stage_fanout, tes
 // clang-format off
 static const stage *const stages[] = {
     &stage_trace,           /* ACCEPT */
+    &stage_ui,              /* the dashboard; its session cookie for the admin stage */
     &stage_admin,
     &stage_admin_reply,
     &stage_accept,
