@@ -21,125 +21,10 @@
 #include <jansson.h>
 
 #include "admin/admin_internal.h"
-#include "prompts/mustache.h"
+#include "prompts/prompt.h"
 #include "util/alloc.h"
 
-#define PROMPT_MESSAGES_MAX 256
 #define PROMPT_SPLIT_MAX 16
-#define PROMPT_LABEL_MAX 64
-
-static bool valid_ident(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
-static bool check_text(const char *text, const char *where, char *err, size_t errlen)
-{
-    mustache_error merr;
-    if (mustache_check(text, strlen(text), where, &merr) == MUSTACHE_OK) return true;
-    snprintf(err, errlen, "%s", merr.message);
-    return false;
-}
-
-/* A template's body as stored: the document without id and labels, every text checked. */
-static json_t *template_body(json_t *in, const char *id, char *err, size_t errlen)
-{
-    static const char *const known[] = {"id",          "messages", "model",       "parameters", "allow_empty",
-                                        "escape_html", "labels",   "description", "route"};
-    const char *name;
-    json_t *v;
-    json_object_foreach(in, name, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
-            ok = !strcmp(name, known[i]);
-        if (!ok) {
-            snprintf(err, errlen,
-                     "unknown field '%.64s' (known: id, messages, model, route, parameters, allow_empty, "
-                     "escape_html, labels, description)",
-                     name);
-            return NULL;
-        }
-    }
-    json_t *messages = json_object_get(in, "messages");
-    if (!json_is_array(messages) || json_array_size(messages) == 0 ||
-        json_array_size(messages) > PROMPT_MESSAGES_MAX) {
-        snprintf(err, errlen, "'messages' must be a list of 1 to %d messages", PROMPT_MESSAGES_MAX);
-        return NULL;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m)
-    {
-        char where[300];
-        snprintf(where, sizeof where, "%s messages[%zu]", id, i);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        json_t *content = json_object_get(m, "content");
-        if (!json_is_object(m) || !role || !*role) {
-            snprintf(err, errlen, "messages[%zu] needs a \"role\"", i);
-            return NULL;
-        }
-        if (json_is_string(content)) {
-            if (!check_text(json_string_value(content), where, err, errlen)) return NULL;
-        } else if (json_is_array(content)) {
-            size_t k;
-            json_t *part;
-            json_array_foreach(content, k, part)
-            {
-                json_t *text = json_object_get(part, "text");
-                if (json_is_string(text) && !check_text(json_string_value(text), where, err, errlen))
-                    return NULL;
-            }
-        } else if (!json_is_null(content) || !json_object_get(m, "tool_calls")) {
-            snprintf(err, errlen, "messages[%zu].content must be a string or a list of parts", i);
-            return NULL;
-        }
-    }
-    json_t *model = json_object_get(in, "model"), *params = json_object_get(in, "parameters");
-    if (model && !json_is_string(model)) {
-        snprintf(err, errlen, "'model' must be a string");
-        return NULL;
-    }
-    if (params && !json_is_object(params)) {
-        snprintf(err, errlen,
-                 "'parameters' must be an object (temperature, max_tokens, tools, response_format, …)");
-        return NULL;
-    }
-    json_t *body = json_deep_copy(in);
-    json_object_del(body, "id");
-    json_object_del(body, "labels");
-    return body;
-}
-
-static json_t *partial_body(json_t *in, const char *id, char *err, size_t errlen)
-{
-    const char *name;
-    json_t *v;
-    json_object_foreach(in, name, v) if (strcmp(name, "id") && strcmp(name, "text") &&
-                                         strcmp(name, "labels") && strcmp(name, "description"))
-    {
-        snprintf(err, errlen, "unknown field '%.64s' (known: id, text, labels, description)", name);
-        return NULL;
-    }
-    const char *text = json_string_value(json_object_get(in, "text"));
-    if (!text) {
-        snprintf(err, errlen, "a partial needs \"text\"");
-        return NULL;
-    }
-    if (!check_text(text, id, err, errlen)) return NULL;
-    json_t *body = json_deep_copy(in);
-    json_object_del(body, "id");
-    json_object_del(body, "labels");
-    return body;
-}
 
 static char kind_of(op_ctx *c)
 {
@@ -170,7 +55,7 @@ void admin__op_prompt_create(op_ctx *c)
 {
     char kind = kind_of(c), err[512];
     const char *id = json_string_value(json_object_get(c->body, "id"));
-    if (!valid_ident(id, STORE_NAME_MAX)) {
+    if (!prompt_valid_ident(id, STORE_NAME_MAX)) {
         admin__reply_error(c->out, 400, "invalid_field",
                            "'id' must be 1 to %d characters of letters, digits, '-', '_' and '.'",
                            STORE_NAME_MAX);
@@ -183,14 +68,14 @@ void admin__op_prompt_create(op_ctx *c)
     }
     size_t i;
     json_t *l;
-    json_array_foreach(labels, i, l) if (!valid_ident(json_string_value(l), PROMPT_LABEL_MAX))
+    json_array_foreach(labels, i, l) if (!prompt_valid_ident(json_string_value(l), PROMPT_LABEL_MAX))
     {
         admin__reply_error(c->out, 400, "invalid_field",
                            "a label is 1 to %d letters, digits, '-', '_' or '.'", PROMPT_LABEL_MAX);
         return;
     }
-    json_t *body = kind == 'p' ? partial_body(c->body, id, err, sizeof err)
-                               : template_body(c->body, id, err, sizeof err);
+    json_t *body = kind == 'p' ? prompt_partial_body(c->body, id, err, sizeof err)
+                               : prompt_template_body(c->body, id, err, sizeof err);
     if (!body) {
         admin__reply_error(c->out, 400, "invalid_template", "%s", err);
         return;
@@ -354,7 +239,7 @@ static void set_label(op_ctx *c, bool promote)
 {
     char kind = kind_of(c), err[512];
     const char *label = json_string_value(json_object_get(c->body, "label"));
-    if (!valid_ident(label, PROMPT_LABEL_MAX)) {
+    if (!prompt_valid_ident(label, PROMPT_LABEL_MAX)) {
         admin__reply_error(c->out, 400, "invalid_field",
                            "\"label\" is 1 to %d letters, digits, '-', '_' or '.'", PROMPT_LABEL_MAX);
         return;
