@@ -1231,6 +1231,8 @@ static const admin_route routes[] = {
     {HTTP_GET, "/admin/prompts/{id}", admin__op_prompt_show},
     {HTTP_POST, "/admin/prompts/{id}/labels", admin__op_prompt_label},
     {HTTP_POST, "/admin/prompts/{id}/promote", admin__op_prompt_promote},
+    {HTTP_GET, "/admin/prompts/{id}/report", admin__op_prompt_report},
+    {HTTP_POST, "/v1/feedback", admin__op_feedback},
     {HTTP_POST, "/admin/partials", admin__op_prompt_create},
     {HTTP_GET, "/admin/partials", admin__op_prompt_list},
     {HTTP_GET, "/admin/partials/{id}", admin__op_prompt_show},
@@ -1273,8 +1275,8 @@ void admin_route_at(size_t i, int *method, const char **pattern)
 
 bool admin_path(const char *path)
 {
-    return !strncmp(path, "/admin/", 7) || !strcmp(path, "/admin") || !strncmp(path, "/key/", 5) ||
-           !strncmp(path, "/team/", 6);
+    return !strcmp(path, "/v1/feedback") || !strncmp(path, "/admin/", 7) || !strcmp(path, "/admin") ||
+           !strncmp(path, "/key/", 5) || !strncmp(path, "/team/", 6);
 }
 
 /* Whether path matches pattern; the {id} segment (percent-decoded, 1..STORE_NAME_MAX bytes)

@@ -39,6 +39,9 @@ typedef struct admin_request {
      * admin key — which manages user keys, teams and virtual keys but may not create, change or
      * delete an admin key (403 master_key_required). */
     bool admin_key;
+    /* POST /v1/feedback takes any gateway key (admin_stage.c lets a user key reach that route
+     * only): its id, for the feedback row; "" for the master key */
+    char key_id[40];
 } admin_request;
 
 typedef struct admin_reply {

@@ -65,5 +65,7 @@ void admin__op_prompt_list(op_ctx *c);
 void admin__op_prompt_show(op_ctx *c);
 void admin__op_prompt_label(op_ctx *c);
 void admin__op_prompt_promote(op_ctx *c);
+void admin__op_prompt_report(op_ctx *c);
+void admin__op_feedback(op_ctx *c);
 
 #endif

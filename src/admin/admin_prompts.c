@@ -9,6 +9,10 @@
  *                                       "weight"}, …]} (an experiment), or {"label", "delete": true}
  *   POST /admin/prompts/{id}/promote    {"label", "version"}: the label to that version alone
  *                                       (an experiment's end)
+ *   GET  /admin/prompts/{id}/report     per version: requests, errors, latency p50/p95, tokens, cost
+ *                                       (the request log) and mean feedback with its 95 % interval
+ *   POST /v1/feedback                   Portkey's {"trace_id", "value", "weight", "metadata"} (and
+ *                                       "comment"): a score on a request id, any gateway key
  *   …and the same for /admin/partials ({"id", "text"}).
  *
  * Every text is parsed (mustache_check) before it is stored, so a template that cannot render
@@ -21,125 +25,11 @@
 #include <jansson.h>
 
 #include "admin/admin_internal.h"
-#include "prompts/mustache.h"
+#include "prompts/prompt.h"
+#include "store/request_log.h"
 #include "util/alloc.h"
 
-#define PROMPT_MESSAGES_MAX 256
 #define PROMPT_SPLIT_MAX 16
-#define PROMPT_LABEL_MAX 64
-
-static bool valid_ident(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
-
-static bool check_text(const char *text, const char *where, char *err, size_t errlen)
-{
-    mustache_error merr;
-    if (mustache_check(text, strlen(text), where, &merr) == MUSTACHE_OK) return true;
-    snprintf(err, errlen, "%s", merr.message);
-    return false;
-}
-
-/* A template's body as stored: the document without id and labels, every text checked. */
-static json_t *template_body(json_t *in, const char *id, char *err, size_t errlen)
-{
-    static const char *const known[] = {"id",          "messages", "model",       "parameters", "allow_empty",
-                                        "escape_html", "labels",   "description", "route"};
-    const char *name;
-    json_t *v;
-    json_object_foreach(in, name, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
-            ok = !strcmp(name, known[i]);
-        if (!ok) {
-            snprintf(err, errlen,
-                     "unknown field '%.64s' (known: id, messages, model, route, parameters, allow_empty, "
-                     "escape_html, labels, description)",
-                     name);
-            return NULL;
-        }
-    }
-    json_t *messages = json_object_get(in, "messages");
-    if (!json_is_array(messages) || json_array_size(messages) == 0 ||
-        json_array_size(messages) > PROMPT_MESSAGES_MAX) {
-        snprintf(err, errlen, "'messages' must be a list of 1 to %d messages", PROMPT_MESSAGES_MAX);
-        return NULL;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m)
-    {
-        char where[300];
-        snprintf(where, sizeof where, "%s messages[%zu]", id, i);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        json_t *content = json_object_get(m, "content");
-        if (!json_is_object(m) || !role || !*role) {
-            snprintf(err, errlen, "messages[%zu] needs a \"role\"", i);
-            return NULL;
-        }
-        if (json_is_string(content)) {
-            if (!check_text(json_string_value(content), where, err, errlen)) return NULL;
-        } else if (json_is_array(content)) {
-            size_t k;
-            json_t *part;
-            json_array_foreach(content, k, part)
-            {
-                json_t *text = json_object_get(part, "text");
-                if (json_is_string(text) && !check_text(json_string_value(text), where, err, errlen))
-                    return NULL;
-            }
-        } else if (!json_is_null(content) || !json_object_get(m, "tool_calls")) {
-            snprintf(err, errlen, "messages[%zu].content must be a string or a list of parts", i);
-            return NULL;
-        }
-    }
-    json_t *model = json_object_get(in, "model"), *params = json_object_get(in, "parameters");
-    if (model && !json_is_string(model)) {
-        snprintf(err, errlen, "'model' must be a string");
-        return NULL;
-    }
-    if (params && !json_is_object(params)) {
-        snprintf(err, errlen,
-                 "'parameters' must be an object (temperature, max_tokens, tools, response_format, …)");
-        return NULL;
-    }
-    json_t *body = json_deep_copy(in);
-    json_object_del(body, "id");
-    json_object_del(body, "labels");
-    return body;
-}
-
-static json_t *partial_body(json_t *in, const char *id, char *err, size_t errlen)
-{
-    const char *name;
-    json_t *v;
-    json_object_foreach(in, name, v) if (strcmp(name, "id") && strcmp(name, "text") &&
-                                         strcmp(name, "labels") && strcmp(name, "description"))
-    {
-        snprintf(err, errlen, "unknown field '%.64s' (known: id, text, labels, description)", name);
-        return NULL;
-    }
-    const char *text = json_string_value(json_object_get(in, "text"));
-    if (!text) {
-        snprintf(err, errlen, "a partial needs \"text\"");
-        return NULL;
-    }
-    if (!check_text(text, id, err, errlen)) return NULL;
-    json_t *body = json_deep_copy(in);
-    json_object_del(body, "id");
-    json_object_del(body, "labels");
-    return body;
-}
 
 static char kind_of(op_ctx *c)
 {
@@ -170,7 +60,7 @@ void admin__op_prompt_create(op_ctx *c)
 {
     char kind = kind_of(c), err[512];
     const char *id = json_string_value(json_object_get(c->body, "id"));
-    if (!valid_ident(id, STORE_NAME_MAX)) {
+    if (!prompt_valid_ident(id, STORE_NAME_MAX)) {
         admin__reply_error(c->out, 400, "invalid_field",
                            "'id' must be 1 to %d characters of letters, digits, '-', '_' and '.'",
                            STORE_NAME_MAX);
@@ -183,14 +73,14 @@ void admin__op_prompt_create(op_ctx *c)
     }
     size_t i;
     json_t *l;
-    json_array_foreach(labels, i, l) if (!valid_ident(json_string_value(l), PROMPT_LABEL_MAX))
+    json_array_foreach(labels, i, l) if (!prompt_valid_ident(json_string_value(l), PROMPT_LABEL_MAX))
     {
         admin__reply_error(c->out, 400, "invalid_field",
                            "a label is 1 to %d letters, digits, '-', '_' or '.'", PROMPT_LABEL_MAX);
         return;
     }
-    json_t *body = kind == 'p' ? partial_body(c->body, id, err, sizeof err)
-                               : template_body(c->body, id, err, sizeof err);
+    json_t *body = kind == 'p' ? prompt_partial_body(c->body, id, err, sizeof err)
+                               : prompt_template_body(c->body, id, err, sizeof err);
     if (!body) {
         admin__reply_error(c->out, 400, "invalid_template", "%s", err);
         return;
@@ -354,7 +244,7 @@ static void set_label(op_ctx *c, bool promote)
 {
     char kind = kind_of(c), err[512];
     const char *label = json_string_value(json_object_get(c->body, "label"));
-    if (!valid_ident(label, PROMPT_LABEL_MAX)) {
+    if (!prompt_valid_ident(label, PROMPT_LABEL_MAX)) {
         admin__reply_error(c->out, 400, "invalid_field",
                            "\"label\" is 1 to %d letters, digits, '-', '_' or '.'", PROMPT_LABEL_MAX);
         return;
@@ -398,4 +288,145 @@ void admin__op_prompt_label(op_ctx *c)
 void admin__op_prompt_promote(op_ctx *c)
 {
     set_label(c, true);
+}
+
+/* ---- experiments: feedback and the report ---- */
+
+/* POST /v1/feedback: {"trace_id" (or "request_id"), "value" -10..10, "weight" 0..1 (default 1),
+ * "metadata" {…}, "comment"} — Portkey's shape, a comment also taken from metadata.comment or
+ * metadata.text. Bounded: the request id as a stored name, the comment and the metadata in bytes. */
+void admin__op_feedback(op_ctx *c)
+{
+    json_t *b = c->body;
+    const char *rid = json_string_value(json_object_get(b, "trace_id"));
+    if (!rid) rid = json_string_value(json_object_get(b, "request_id"));
+    if (!rid || !*rid || strlen(rid) > 200) {
+        admin__reply_error(c->out, 400, "invalid_field",
+                           "\"trace_id\" (the request's x-request-id) must be a string of 1 to 200 bytes");
+        return;
+    }
+    json_t *value = json_object_get(b, "value"), *weight = json_object_get(b, "weight");
+    if (!json_is_number(value) || json_number_value(value) < -10 || json_number_value(value) > 10) {
+        admin__reply_error(c->out, 400, "invalid_field", "\"value\" must be a number from -10 to 10");
+        return;
+    }
+    if (weight &&
+        (!json_is_number(weight) || json_number_value(weight) < 0 || json_number_value(weight) > 1)) {
+        admin__reply_error(c->out, 400, "invalid_field", "\"weight\" must be a number from 0 to 1");
+        return;
+    }
+    json_t *metadata = json_object_get(b, "metadata");
+    if (metadata && !json_is_object(metadata) && !json_is_null(metadata)) {
+        admin__reply_error(c->out, 400, "invalid_field", "\"metadata\" must be an object");
+        return;
+    }
+    const char *comment = json_string_value(json_object_get(b, "comment"));
+    if (!comment) comment = json_string_value(json_object_get(metadata, "comment"));
+    if (!comment) comment = json_string_value(json_object_get(metadata, "text"));
+    if (comment && strlen(comment) > FEEDBACK_COMMENT_MAX) {
+        admin__reply_error(c->out, 400, "invalid_field", "the comment is at most %d bytes",
+                           FEEDBACK_COMMENT_MAX);
+        return;
+    }
+    char *meta = json_is_object(metadata) ? json_dumps(metadata, JSON_COMPACT) : NULL;
+    if (meta && strlen(meta) > FEEDBACK_METADATA_MAX) {
+        free(meta);
+        admin__reply_error(c->out, 400, "invalid_field", "\"metadata\" is at most %d bytes as JSON",
+                           FEEDBACK_METADATA_MAX);
+        return;
+    }
+    int64_t seq = 0;
+    store_result r =
+        store_feedback_add(c->s, rid, json_number_value(value), weight ? json_number_value(weight) : 1.0,
+                           comment, meta, c->req->key_id[0] ? c->req->key_id : NULL, c->now * 1000000, &seq);
+    free(meta);
+    if (r != STORE_OK) {
+        admin__reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
+        return;
+    }
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)seq);
+    admin__reply_json(c->out, 200,
+                      json_pack("{s:s,s:s,s:[s]}", "status", "success", "message", "feedback recorded",
+                                "feedback_ids", id));
+}
+
+static json_t *version_entry(json_t *versions, int64_t version)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(versions, i,
+                       v) if (json_integer_value(json_object_get(v, "version")) == version) return v;
+    v = json_pack("{s:I,s:i,s:i,s:n,s:{s:n,s:n},s:{s:i,s:i,s:i},s:f,s:{s:i,s:n,s:n}}", "version",
+                  (json_int_t)version, "requests", 0, "errors", 0, "error_rate", "latency_ms", "p50", "p95",
+                  "tokens", "prompt", 0, "completion", 0, "total", 0, "cost_usd", 0.0, "feedback", "count", 0,
+                  "mean", "ci95");
+    json_array_append_new(versions, v);
+    return v;
+}
+
+static void on_version_totals(const char *version, const reqlog_totals *t, void *ud)
+{
+    json_t *v = version_entry(ud, strtoll(version, NULL, 10));
+    json_object_set_new(v, "requests", json_integer(t->requests));
+    json_object_set_new(v, "errors", json_integer(t->errors));
+    json_object_set_new(v, "error_rate",
+                        json_real(t->requests ? (double)t->errors / (double)t->requests : 0));
+    json_object_set_new(
+        v, "latency_ms",
+        json_pack("{s:f,s:f}", "p50", (double)t->p50_us / 1000.0, "p95", (double)t->p95_us / 1000.0));
+    json_object_set_new(v, "tokens",
+                        json_pack("{s:I,s:I,s:I}", "prompt", (json_int_t)t->prompt_tokens, "completion",
+                                  (json_int_t)t->completion_tokens, "total",
+                                  (json_int_t)(t->prompt_tokens + t->completion_tokens)));
+    json_object_set_new(v, "cost_usd", json_real(t->cost_usd));
+}
+
+static void on_version_feedback(int64_t version, const feedback_totals *t, void *ud)
+{
+    json_t *v = version_entry(ud, version);
+    json_object_set_new(v, "feedback",
+                        json_pack("{s:I,s:f,s:f,s:o}", "count", (json_int_t)t->count, "weight", t->weight,
+                                  "mean", t->mean, "ci95",
+                                  t->has_interval ? json_pack("[f,f]", t->ci_low, t->ci_high) : json_null()));
+}
+
+static int by_version(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "version")),
+               y = json_integer_value(json_object_get(*(json_t *const *)b, "version"));
+    return x < y ? -1 : x > y;
+}
+
+/* GET /admin/prompts/{id}/report?since=…&until=… (unix seconds; default: all the log holds). */
+void admin__op_prompt_report(op_ctx *c)
+{
+    char since_s[32] = "", until_s[32] = "";
+    admin__query_value(c->req->query, "since", since_s, sizeof since_s);
+    admin__query_value(c->req->query, "until", until_s, sizeof until_s);
+    int64_t since = since_s[0] ? strtoll(since_s, NULL, 10) * 1000000 : 0,
+            until = until_s[0] ? strtoll(until_s, NULL, 10) * 1000000 : 0;
+    json_t *versions = json_array();
+    bool sampled = false, fb_sampled = false;
+    store_result r =
+        store_reqlog_aggregate_prompt(c->s, c->id, since, until, on_version_totals, versions, &sampled);
+    if (r == STORE_OK)
+        r = store_feedback_by_version(c->s, c->id, since, until, on_version_feedback, versions, &fb_sampled);
+    if (r != STORE_OK) {
+        json_decref(versions);
+        admin__reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
+        return;
+    }
+    size_t n = json_array_size(versions);
+    json_t **items = xmalloc((n ? n : 1) * sizeof *items);
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(versions, i));
+    qsort(items, n, sizeof *items, by_version);
+    json_array_clear(versions);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(versions, items[i]);
+    free(items);
+    admin__reply_json(
+        c->out, 200,
+        json_pack("{s:s,s:o,s:b}", "id", c->id, "versions", versions, "sampled", sampled || fb_sampled));
 }

@@ -180,6 +180,7 @@ static const field top_table[] = {
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
     {"router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_router},
+    {"prompts", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_prompts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1349,6 +1350,7 @@ void config_free(aigw_config *cfg)
     config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
     config__request_log_free(&cfg->request_log);
     config__router_free(&cfg->router);
+    config__prompts_free(&cfg->prompts);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);
     config_free_headers(cfg->tracing.headers, cfg->tracing.nheaders);

@@ -301,6 +301,17 @@ typedef struct router_settings {
     void (*model_free)(struct router_model *m); /* how config_free releases it */
 } router_settings;
 
+/* `prompts:` — prompt templates and partials kept in files (docs/prompts.md, "Prompt files").
+ * Parsed by config_prompts.c; the directory is read by the load sequence (gateway.c, through
+ * src/prompts, which config cannot reach), so a reload re-reads it. */
+typedef struct prompts_settings {
+    char *dir; /* `dir:` as written (beside the config when relative); NULL: no prompt files */
+    int max_files;
+    int line;
+    struct prompt_set *set;                   /* loaded by gateway_config_load */
+    void (*set_free)(struct prompt_set *set); /* how config_free releases it */
+} prompts_settings;
+
 #define CONFIG_SOURCE_MAX (4 * 1024 * 1024)
 
 typedef struct aigw_config {
@@ -335,6 +346,7 @@ typedef struct aigw_config {
     request_log_settings request_log; /* `request_log:` */
     cache_settings cache;             /* `cache:` */
     router_settings router;           /* `router:` */
+    prompts_settings prompts;         /* `prompts:` */
     bool log_json; /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */

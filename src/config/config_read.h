@@ -119,6 +119,11 @@ bool config__parse_cache(loader *ld, yaml_node_t *node, void *target);
 struct aigw_config;
 void config__cache_defaults(struct aigw_config *cfg);
 
+/* `prompts:` (config_prompts.c): its parser (target: the config) and what config_free releases. */
+struct prompts_settings;
+bool config__parse_prompts(loader *ld, yaml_node_t *node, void *target);
+void config__prompts_free(struct prompts_settings *p);
+
 /* Writes the recorded mistakes into err, one "path:line: message" a line (no final newline),
  * sorted by line (the file's order; equal lines in the order found), at most
  * CONFIG_ERRORS_SHOWN and as many whole lines as fit, then "and N more mistakes" for the rest. */

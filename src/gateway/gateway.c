@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "prompts/prompt_files.h"
 #include "providers/prepare.h"
 #include "providers/provider.h"
 #include "router/router.h"
@@ -53,6 +54,27 @@ static bool load_router(aigw_config *cfg, char *err, size_t errlen)
     return true;
 }
 
+static void free_prompt_set(struct prompt_set *set)
+{
+    prompt_set_free(set);
+}
+
+/* `prompts:` — the directory of prompt files read (beside the config when relative); a broken
+ * file fails the load, so a reload with one keeps the running config. */
+static bool load_prompts(aigw_config *cfg, char *err, size_t errlen)
+{
+    prompts_settings *p = &cfg->prompts;
+    if (!p->dir) return true;
+    const char *slash = strrchr(cfg->path, '/');
+    int dir = p->dir[0] == '/' || !slash ? 0 : (int)(slash - cfg->path) + 1;
+    char path[4096], why[1024];
+    snprintf(path, sizeof path, "%.*s%s", dir, cfg->path, p->dir);
+    p->set = prompt_files_load(path, (size_t)p->max_files, why, sizeof why);
+    if (!p->set) return config_error_at(cfg, p->line, err, errlen, "prompts.dir: %s", why);
+    p->set_free = free_prompt_set;
+    return true;
+}
+
 static const routing_providers providers_for_routing = {
     .preset_find = provider_preset_find,
     .derive = providers_derive,
@@ -66,7 +88,7 @@ aigw_config *gateway_config_load(const char *path, char *err, size_t errlen)
     if (!cfg) return NULL;
     if (errlen) err[0] = '\0'; /* the steps below add their mistakes as lines */
     if (!providers_prepare(cfg, err, errlen) || !routing_build(cfg, &providers_for_routing, err, errlen) ||
-        !load_router(cfg, err, errlen)) {
+        !load_router(cfg, err, errlen) || !load_prompts(cfg, err, errlen)) {
         config_free(cfg);
         return NULL;
     }

@@ -399,6 +399,11 @@ void accesslog_record(accesslog_writer *w, const exchange_record *r)
             buf_append(b, "},", i + 1 < r->nattempts ? 2 : 1);
         }
         buf_append_lit(b, "]");
+        if (r->prompt_id) { /* an id the admin API or a prompt file checked: letters, digits, -_. */
+            buf_append_lit(b, ",\"prompt\":");
+            buf_append_json_string(b, r->prompt_id, strlen(r->prompt_id));
+            buf_printf(b, ",\"prompt_version\":%lld", r->prompt_version);
+        }
         if (r->route_reason) { /* made by aigw: numbers and the config's names */
             buf_append_lit(b, ",\"route_reason\":");
             buf_append_json_string(b, r->route_reason, strlen(r->route_reason));

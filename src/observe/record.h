@@ -90,6 +90,8 @@ typedef struct exchange_record {
     size_t nattempts;
     const char *route_note;     /* how the walk chose, when it has something to say */
     const char *route_reason;   /* the learned router's decision (x-aigw-route-reason), or NULL */
+    const char *prompt_id;      /* the prompt template used (x-aigw-prompt, /v1/prompts/…), or NULL */
+    long long prompt_version;   /* … and its version */
     const char *dropped_params; /* comma-separated, or NULL */
     const char *error;          /* why the request failed, or NULL */
     /* who asked (gateway auth), never the key itself: NULL when unknown or auth is off */

@@ -106,6 +106,7 @@ enum {
     S_ERROR,
     S_ATTEMPTS,
     S_BODY,
+    S_PROMPT,
     NSTRINGS
 };
 
@@ -146,6 +147,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         [S_ATTEMPTS] = scratch->data,
         [S_BODY] =
             body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL,
+        [S_PROMPT] = r->prompt_id,
     };
     size_t len[NSTRINGS], total = sizeof(reqlog_entry);
     for (int i = 0; i < NSTRINGS; i++) {
@@ -207,6 +209,8 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         .overhead_us = r->overhead_us,
         .attempts = dst[S_ATTEMPTS],
         .request_body = dst[S_BODY],
+        .prompt_id = dst[S_PROMPT],
+        .prompt_version = r->prompt_id ? r->prompt_version : 0,
     };
     return e;
 }

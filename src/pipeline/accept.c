@@ -307,6 +307,21 @@ static stage_result accept_on_request(exchange *x, void *state)
         path_known = true;
         if (e->method != method) continue;
         x->endpoint = e->endpoint;
+        if (e->endpoint == ENDPOINT_CHAT_COMPLETIONS || e->endpoint == ENDPOINT_MESSAGES) {
+            /* x-aigw-prompt: id[@label|@version] — the PROMPT stage renders the template into
+             * this chat or messages request (prompt_stage.c) */
+            const http_header *ref = exchange_header(x, "x-aigw-prompt");
+            if (ref) {
+                size_t ref_len = ref->value_len;
+                if (ref_len == 0 || ref_len > 300) {
+                    exchange_error(x, 400, "invalid_request_error", "invalid_value", "x-aigw-prompt",
+                                   "x-aigw-prompt must be id, id@label or id@version (at most 300 bytes)");
+                    return STAGE_DONE;
+                }
+                x->prompt_ref = arena_strndup(x->arena, ref->value, ref_len);
+                x->prompt_from_header = true;
+            }
+        }
         if (!e->answer) return STAGE_NEXT;
         return answer_local(x, state, e->answer, e->keyed);
     }

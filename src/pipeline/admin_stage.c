@@ -279,7 +279,9 @@ static stage_result config_request(exchange *x, admin_state *as, int method)
 /* Who asks: the master key (*master), or an enabled, unexpired admin key of the worker's key
  * snapshot (x->key; no store I/O). False after answering: 401 as AUTH words it for no key, an
  * unknown, disabled or expired one; 403 for a key that is not an admin key. */
-static bool admin_caller(exchange *x, bool *master)
+/* Whether the caller may go on: the master key, an admin key, or — user_key_ok, for POST
+ * /v1/feedback — any enabled gateway key. */
+static bool admin_caller(exchange *x, bool *master, bool user_key_ok)
 {
     http_request *req = x->http;
     const char *key;
@@ -321,7 +323,7 @@ static bool admin_caller(exchange *x, bool *master)
                     state == ACCESS_DISABLED ? "This gateway key is disabled" : "This gateway key expired");
         return false;
     }
-    if (!k->admin) {
+    if (!k->admin && !user_key_ok) {
         x->rejection = REJECT_FORBIDDEN_ADMIN;
         auth_refuse(
             x, 403, "admin_key_required", NULL,
@@ -358,7 +360,7 @@ static stage_result admin_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     bool master;
-    if (!admin_caller(x, &master)) return STAGE_DONE;
+    if (!admin_caller(x, &master, !strcmp(req->path, "/v1/feedback"))) return STAGE_DONE;
     if (!strncmp(req->path, "/admin/config", 13)) {
         if (!master && method != HTTP_GET) {
             x->rejection = REJECT_FORBIDDEN_ADMIN;
@@ -376,6 +378,7 @@ static stage_result admin_on_request(exchange *x, void *state)
         return local_request(x, method);
     admin_job *job = job_new(x, method);
     job->req.admin_key = !master;
+    if (x->key) snprintf(job->req.key_id, sizeof job->req.key_id, "%s", x->key->id);
     if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {
         job_cancel(x, job);
         answer_error(x, 503, "store_busy", "the store has too much queued work; try again");

@@ -124,6 +124,8 @@ typedef struct exchange {
      * asked for, and the version the PROMPT stage chose (for the head and the log) */
     const char *prompt_ref;
     bool prompt_render_only;
+    bool prompt_from_header; /* x-aigw-prompt on a chat or messages request */
+    const char *prompt_id;   /* the template's id once PROMPT found it, arena */
     long long prompt_version;
 
     /* who asks (the AUTH stage, auth.c): a gateway key of the store (valid until the request

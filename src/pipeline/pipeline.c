@@ -667,6 +667,8 @@ static void pipeline_on_done(http_request *req)
                                            .decode_ns = c->decode_ns,
                                            .ingress = r.ingress ? r.ingress : "openai"};
     }
+    r.prompt_id = x->prompt_id;
+    r.prompt_version = x->prompt_version;
     if (x->walk) {
         r.route = route_tree_name(x->walk);
         r.route_note = route_note(x->walk);

@@ -27,6 +27,7 @@
 
 #include "pipeline/stages.h"
 #include "prompts/prompt.h"
+#include "prompts/prompt_files.h"
 #include "store/store.h"
 #include "util/headers.h"
 #include "util/json.h"
@@ -39,6 +40,7 @@ static _Thread_local uint64_t rng;
 #define PROMPT_PARTIALS_MAX 64
 typedef struct partial_lookup {
     const key_snapshot *snap;
+    const struct prompt_set *files;
     arena *arena;
     struct {
         const char *name, *text;
@@ -47,20 +49,50 @@ typedef struct partial_lookup {
     size_t nseen;
 } partial_lookup;
 
+/* A version found: its number and its body (JSON text, valid while the request holds its
+ * snapshot and config). */
+typedef struct prompt_found {
+    long long version;
+    const char *body;
+} prompt_found;
+
 /* A template's or partial's version: by number, by label (a split picks one), or — neither —
- * the "production" label's, else the newest. */
-static const store_prompt_version *resolve(const key_snapshot *snap, char kind, const char *id,
-                                           const char *label, long long version, const char *sticky,
-                                           size_t sticky_len)
+ * the "production" label's, else the newest. An id that prompt files define is served from
+ * them alone; any other from the store's snapshot (docs/prompts.md, "Precedence"). */
+static bool resolve(const key_snapshot *snap, const struct prompt_set *files, char kind, const char *id,
+                    const char *label, long long version, const char *sticky, size_t sticky_len,
+                    prompt_found *out)
 {
-    if (version) return key_snapshot_prompt_version(snap, kind, id, version);
-    const store_prompt_label *l = key_snapshot_prompt_label(snap, kind, id, label ? label : "production");
-    if (!l) return label ? NULL : key_snapshot_prompt_version(snap, kind, id, 0);
-    json_t *split = json_loads(l->split, 0, NULL);
-    long long v = prompt_pick_version(split, sticky, sticky_len,
-                                      (double)(random_next(&rng) >> 11) / (double)(1ULL << 53));
-    json_decref(split);
-    return key_snapshot_prompt_version(snap, kind, id, v);
+    bool from_files = prompt_set_has(files, kind, id);
+    if (!from_files && !snap) return false;
+    const char *split_text;
+    if (!version) {
+        const char *name = label ? label : "production";
+        if (from_files) {
+            split_text = prompt_set_label(files, kind, id, name);
+        } else {
+            const store_prompt_label *l = key_snapshot_prompt_label(snap, kind, id, name);
+            split_text = l ? l->split : NULL;
+        }
+        if (split_text) {
+            json_t *split = json_loads(split_text, 0, NULL);
+            version = prompt_pick_version(split, sticky, sticky_len,
+                                          (double)(random_next(&rng) >> 11) / (double)(1ULL << 53));
+            json_decref(split);
+            if (!version) return false;
+        } else if (label) {
+            return false;
+        }
+    }
+    if (from_files) {
+        out->body = prompt_set_version(files, kind, id, version, &out->version);
+        return out->body != NULL;
+    }
+    const store_prompt_version *v = key_snapshot_prompt_version(snap, kind, id, version);
+    if (!v) return false;
+    out->version = v->version;
+    out->body = v->body;
+    return true;
 }
 
 static bool partial_text(void *ctx, const char *name, size_t len, const char **text, size_t *out_len)
@@ -77,9 +109,9 @@ static bool partial_text(void *ctx, const char *name, size_t len, const char **t
     char id[STORE_NAME_MAX + 1];
     memcpy(id, name, len);
     id[len] = '\0';
-    const store_prompt_version *v = resolve(p->snap, 'p', id, NULL, 0, NULL, 0);
-    if (!v) return false;
-    json_t *body = json_loads(v->body, 0, NULL);
+    prompt_found v;
+    if (!resolve(p->snap, p->files, 'p', id, NULL, 0, NULL, 0, &v)) return false;
+    json_t *body = json_loads(v.body, 0, NULL);
     json_t *t = json_object_get(body, "text");
     bool ok = json_is_string(t);
     if (ok) {
@@ -99,15 +131,63 @@ static void refuse(exchange *x, int status, const char *code, const char *param,
     exchange_error(x, status, "invalid_request_error", code, param, msg);
 }
 
+/* The variables: x-aigw-prompt-variables (a JSON object, at most PROMPT_VARIABLES_MAX bytes)
+ * or the body's "variables" (Portkey's field), which is taken out of the body either way. A
+ * new reference, or NULL after answering. */
+#define PROMPT_VARIABLES_MAX (32 * 1024)
+static json_t *take_variables(exchange *x, json_t *body, bool *answered)
+{
+    *answered = false;
+    json_t *variables = json_incref(json_object_get(body, "variables"));
+    json_object_del(body, "variables");
+    const http_header *h = x->prompt_from_header ? exchange_header(x, "x-aigw-prompt-variables") : NULL;
+    if (h) {
+        json_decref(variables);
+        variables = NULL;
+        if (h->value_len > PROMPT_VARIABLES_MAX) {
+            refuse(x, 400, "invalid_value", "x-aigw-prompt-variables",
+                   "x-aigw-prompt-variables is larger than 32 KiB: send the variables in the body's "
+                   "\"variables\"");
+            *answered = true;
+            return NULL;
+        }
+        variables = json_loadb(h->value, h->value_len, 0, NULL);
+        if (!json_is_object(variables)) {
+            json_decref(variables);
+            refuse(x, 400, "invalid_value", "x-aigw-prompt-variables",
+                   "x-aigw-prompt-variables must be a JSON object");
+            *answered = true;
+            return NULL;
+        }
+    }
+    if (variables && !json_is_object(variables)) {
+        json_decref(variables);
+        refuse(x, 400, "invalid_type", "variables", "'variables' must be an object");
+        *answered = true;
+        return NULL;
+    }
+    return variables;
+}
+
+/* The request that goes on, for x-aigw-prompt on a chat or messages request: the template's
+ * messages in the client's format, the client's own messages after them, and every other field
+ * of the client's body over the template's. */
+static json_t *merge_client(exchange *x, json_t *rendered, json_t *body, size_t max)
+{
+    json_t *out = x->ingress == WIRE_ANTHROPIC ? prompt_to_anthropic(rendered, max) : json_incref(rendered);
+    json_t *mine = json_object_get(body, "messages");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) if (strcmp(key, "messages")) json_object_set(out, key, v);
+    if (json_is_array(mine)) json_array_extend(json_object_get(out, "messages"), mine);
+    return out;
+}
+
 static stage_result prompt_on_request(exchange *x, void *state)
 {
     if (!x->prompt_ref) return STAGE_DECLINED;
     const key_snapshot *snap = auth_snapshot(x);
-    if (!snap) {
-        refuse(x, 400, "prompts_unavailable", NULL,
-               "prompt templates live in the store: this gateway runs without one (configure auth)");
-        return STAGE_DONE;
-    }
+    const struct prompt_set *files = x->config->prompts.set;
     char id[STORE_NAME_MAX + 1], msg[1024];
     const char *at = strchr(x->prompt_ref, '@');
     size_t id_len = at ? (size_t)(at - x->prompt_ref) : strlen(x->prompt_ref);
@@ -117,6 +197,12 @@ static stage_result prompt_on_request(exchange *x, void *state)
     }
     memcpy(id, x->prompt_ref, id_len);
     id[id_len] = '\0';
+    if (!snap && !prompt_set_has(files, 't', id)) {
+        refuse(x, 400, "prompts_unavailable", NULL,
+               "prompt templates live in the store or in prompts.dir: this gateway has neither the "
+               "store (configure auth) nor a file defining this template");
+        return STAGE_DONE;
+    }
     const char *label = NULL;
     long long version = 0;
     if (at) {
@@ -128,13 +214,19 @@ static stage_result prompt_on_request(exchange *x, void *state)
         }
     }
     json_t *body = json_loadb(x->http->body.data ? x->http->body.data : "{}", x->http->body.len, 0, NULL);
-    json_t *variables = json_object_get(body, "variables");
-    if (variables && !json_is_object(variables)) {
+    if (!json_is_object(body)) {
         json_decref(body);
-        refuse(x, 400, "invalid_type", "variables", "'variables' must be an object");
+        refuse(x, 400, "invalid_type", NULL, "the request body must be a JSON object");
+        return STAGE_DONE;
+    }
+    bool answered;
+    json_t *variables = take_variables(x, body, &answered);
+    if (answered) {
+        json_decref(body);
         return STAGE_DONE;
     }
     const char *sticky = json_string_value(json_object_get(body, "user"));
+    if (!sticky) sticky = json_string_value(json_object_get(json_object_get(body, "metadata"), "user_id"));
     size_t sticky_len = sticky ? strlen(sticky) : 0;
     if (!sticky) {
         const http_header *h = http_header_find(x->http->headers, x->http->nheaders, "x-aigw-session-id");
@@ -143,45 +235,54 @@ static stage_result prompt_on_request(exchange *x, void *state)
             sticky_len = h->value_len;
         }
     }
-    const store_prompt_version *v = resolve(snap, 't', id, label, version, sticky, sticky_len);
-    if (!v) {
+    prompt_found v;
+    if (!resolve(snap, files, 't', id, label, version, sticky, sticky_len, &v)) {
         snprintf(msg, sizeof msg, "no prompt template %.300s", x->prompt_ref);
         json_decref(body);
+        json_decref(variables);
         refuse(x, 404, "prompt_not_found", NULL, msg);
         return STAGE_DONE;
     }
-    x->prompt_version = v->version;
-    json_incref(variables);
-    json_object_del(body, "variables");
+    x->prompt_id = arena_strndup(x->arena, id, id_len);
+    x->prompt_version = v.version;
     partial_lookup *pl = arena_alloc(x->arena, sizeof *pl);
     pl->snap = snap;
+    pl->files = files;
     pl->arena = x->arena;
     pl->nseen = 0;
     json_t *req = NULL;
     mustache_error err;
     size_t max = x->http->body.max ? x->http->body.max : (1u << 20);
-    mustache_status st = prompt_render(id, v->body, variables, body, partial_text, pl, max, &req, &err);
+    mustache_status st = prompt_render(id, v.body, variables, x->prompt_from_header ? NULL : body,
+                                       partial_text, pl, max, &req, &err);
     json_decref(variables);
-    json_decref(body);
     char head[STORE_NAME_MAX + 64];
     int head_len =
-        snprintf(head, sizeof head, "x-aigw-prompt-version: %s@%lld\r\n", id, (long long)v->version);
+        snprintf(head, sizeof head, "x-aigw-prompt-version: %s@%lld\r\n", id, (long long)v.version);
     exchange_keep_head(x, arena_strndup(x->arena, head, (size_t)head_len), (size_t)head_len);
     if (st == MUSTACHE_MISSING) {
         snprintf(msg, sizeof msg, "Missing variable '%s' for prompt %s@%lld (%s)", err.variable, id,
-                 (long long)v->version, err.message);
+                 (long long)v.version, err.message);
+        json_decref(body);
         refuse(x, 400, "missing_variable", err.variable, msg);
         return STAGE_DONE;
     }
     if (st != MUSTACHE_OK) {
-        snprintf(msg, sizeof msg, "prompt %s@%lld cannot be rendered: %s", id, (long long)v->version,
+        snprintf(msg, sizeof msg, "prompt %s@%lld cannot be rendered: %s", id, (long long)v.version,
                  err.message);
+        json_decref(body);
         refuse(x, 400, "template_error", NULL, msg);
         return STAGE_DONE;
     }
+    if (x->prompt_from_header) {
+        json_t *merged = merge_client(x, req, body, max);
+        json_decref(req);
+        req = merged;
+    }
+    json_decref(body);
     if (x->prompt_render_only) {
         json_t *answer = json_pack("{s:b,s:o,s:s,s:I}", "success", 1, "data", req, "prompt_id", id,
-                                   "prompt_version", (json_int_t)v->version);
+                                   "prompt_version", (json_int_t)v.version);
         char *text = json_dumps(answer, JSON_COMPACT);
         json_decref(answer);
         exchange_respond(x, 200, "application/json", NULL, 0, text, strlen(text));
@@ -206,6 +307,10 @@ static stage_result prompt_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     free(text);
+    /* a stage before this one may have asked for the canonical form of the body it replaced */
+    json_decref(x->canonical);
+    x->canonical = NULL;
+    x->canonical_error = NULL;
     json_field fields[] = {{.key = "model"}, {.key = "stream"}};
     const char *why;
     size_t pos;

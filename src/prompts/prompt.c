@@ -15,6 +15,7 @@
 #include "prompts/prompt.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static mustache_status render_string(const char *name, const char *text, json_t *vars, mustache_options *opt,
@@ -51,6 +52,7 @@ mustache_status prompt_render(const char *name, const char *body_text, json_t *v
     json_t *params = json_object_get(body, "parameters");
     if (json_is_object(params)) json_object_update(req, params);
     json_t *model = json_object_get(body, "model");
+    if (!json_is_string(model)) model = json_object_get(body, "route"); /* a route's name is a model name */
     if (json_is_string(model)) json_object_set(req, "model", model);
     json_t *messages = json_array();
     mustache_status st = MUSTACHE_OK;
@@ -117,4 +119,221 @@ long long prompt_pick_version(json_t *split, const char *sticky, size_t sticky_l
         if (w > 0 && point < acc) return last;
     }
     return last;
+}
+
+/* ---- what a version may hold (the admin API and prompt files both check with these) ---- */
+
+bool prompt_valid_ident(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static bool check_text(const char *text, const char *where, char *err, size_t errlen)
+{
+    mustache_error merr;
+    if (mustache_check(text, strlen(text), where, &merr) == MUSTACHE_OK) return true;
+    snprintf(err, errlen, "%s", merr.message);
+    return false;
+}
+
+json_t *prompt_template_body(json_t *in, const char *id, char *err, size_t errlen)
+{
+    static const char *const known[] = {"id",          "messages", "model",       "parameters", "allow_empty",
+                                        "escape_html", "labels",   "description", "route"};
+    const char *name;
+    json_t *v;
+    json_object_foreach(in, name, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0] && !ok; i++)
+            ok = !strcmp(name, known[i]);
+        if (!ok) {
+            snprintf(err, errlen,
+                     "unknown field '%.64s' (known: id, messages, model, route, parameters, allow_empty, "
+                     "escape_html, labels, description)",
+                     name);
+            return NULL;
+        }
+    }
+    json_t *messages = json_object_get(in, "messages");
+    if (!json_is_array(messages) || json_array_size(messages) == 0 ||
+        json_array_size(messages) > PROMPT_MESSAGES_MAX) {
+        snprintf(err, errlen, "'messages' must be a list of 1 to %d messages", PROMPT_MESSAGES_MAX);
+        return NULL;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+    {
+        char where[300];
+        snprintf(where, sizeof where, "%s messages[%zu]", id, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        if (!json_is_object(m) || !role || !*role) {
+            snprintf(err, errlen, "messages[%zu] needs a \"role\"", i);
+            return NULL;
+        }
+        if (json_is_string(content)) {
+            if (!check_text(json_string_value(content), where, err, errlen)) return NULL;
+        } else if (json_is_array(content)) {
+            size_t k;
+            json_t *part;
+            json_array_foreach(content, k, part)
+            {
+                json_t *text = json_object_get(part, "text");
+                if (json_is_string(text) && !check_text(json_string_value(text), where, err, errlen))
+                    return NULL;
+            }
+        } else if (!json_is_null(content) || !json_object_get(m, "tool_calls")) {
+            snprintf(err, errlen, "messages[%zu].content must be a string or a list of parts", i);
+            return NULL;
+        }
+    }
+    json_t *model = json_object_get(in, "model"), *params = json_object_get(in, "parameters");
+    if (model && !json_is_string(model)) {
+        snprintf(err, errlen, "'model' must be a string");
+        return NULL;
+    }
+    if (params && !json_is_object(params)) {
+        snprintf(err, errlen,
+                 "'parameters' must be an object (temperature, max_tokens, tools, response_format, …)");
+        return NULL;
+    }
+    json_t *body = json_deep_copy(in);
+    json_object_del(body, "id");
+    json_object_del(body, "labels");
+    return body;
+}
+
+json_t *prompt_partial_body(json_t *in, const char *id, char *err, size_t errlen)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(in, name, v) if (strcmp(name, "id") && strcmp(name, "text") &&
+                                         strcmp(name, "labels") && strcmp(name, "description"))
+    {
+        snprintf(err, errlen, "unknown field '%.64s' (known: id, text, labels, description)", name);
+        return NULL;
+    }
+    const char *text = json_string_value(json_object_get(in, "text"));
+    if (!text) {
+        snprintf(err, errlen, "a partial needs \"text\"");
+        return NULL;
+    }
+    if (!check_text(text, id, err, errlen)) return NULL;
+    json_t *body = json_deep_copy(in);
+    json_object_del(body, "id");
+    json_object_del(body, "labels");
+    return body;
+}
+
+/* ---- a rendered template in Anthropic's Messages shape ---- */
+
+static void append_text(json_t *content, buf *out)
+{
+    if (json_is_string(content)) {
+        buf_append(out, json_string_value(content), json_string_length(content));
+        return;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        json_t *t = json_object_get(part, "text");
+        if (json_is_string(t)) buf_append(out, json_string_value(t), json_string_length(t));
+    }
+}
+
+/* An OpenAI content part as Anthropic's: text as it is, an image_url as an image block (a data:
+ * URL as base64, else by URL); anything else passes as written. */
+static json_t *anthropic_part(json_t *part)
+{
+    const char *type = json_string_value(json_object_get(part, "type"));
+    if (!type || strcmp(type, "image_url")) return json_incref(part);
+    json_t *iu = json_object_get(part, "image_url");
+    const char *url = json_string_value(json_is_object(iu) ? json_object_get(iu, "url") : iu);
+    if (!url) return json_incref(part);
+    const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
+    if (!strncmp(url, "data:", 5) && semi && comma && comma > semi)
+        return json_pack("{s:s,s:{s:s,s:s%,s:s}}", "type", "image", "source", "type", "base64", "media_type",
+                         url + 5, (size_t)(semi - url - 5), "data", comma + 1);
+    return json_pack("{s:s,s:{s:s,s:s}}", "type", "image", "source", "type", "url", "url", url);
+}
+
+json_t *prompt_to_anthropic(json_t *chat, size_t max_bytes)
+{
+    json_t *out = json_object(), *messages = json_array();
+    buf system;
+    buf_init(&system, max_bytes + 1);
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(chat, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+        if (role && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
+            if (system.len) buf_append(&system, "\n\n", 2);
+            append_text(content, &system);
+            continue;
+        }
+        json_t *parts;
+        if (json_is_array(content)) {
+            parts = json_array();
+            size_t k;
+            json_t *part;
+            json_array_foreach(content, k, part) json_array_append_new(parts, anthropic_part(part));
+        } else {
+            parts = json_is_string(content) ? json_incref(content) : json_string("");
+        }
+        json_array_append_new(messages, json_pack("{s:s,s:o}", "role",
+                                                  role && !strcmp(role, "assistant") ? "assistant" : "user",
+                                                  "content", parts));
+    }
+    if (system.len) json_object_set_new(out, "system", json_stringn(system.data, system.len));
+    buf_free(&system);
+    json_object_set_new(out, "messages", messages);
+    const char *key;
+    json_t *v;
+    json_object_foreach(chat, key, v)
+    {
+        if (!strcmp(key, "messages") || json_is_null(v)) continue;
+        if (!strcmp(key, "max_completion_tokens") || !strcmp(key, "max_tokens")) {
+            json_object_set(out, "max_tokens", v);
+        } else if (!strcmp(key, "stop")) {
+            json_object_set_new(out, "stop_sequences",
+                                json_is_string(v) ? json_pack("[O]", v) : json_incref(v));
+        } else if (!strcmp(key, "tools")) {
+            json_t *tools = json_array(), *t;
+            size_t k;
+            json_array_foreach(v, k, t)
+            {
+                json_t *f = json_object_get(t, "function");
+                if (!json_is_object(f)) {
+                    json_array_append(tools, t); /* already Anthropic's shape */
+                    continue;
+                }
+                json_t *tool = json_pack("{s:O?,s:O?,s:O?}", "name", json_object_get(f, "name"),
+                                         "description", json_object_get(f, "description"), "input_schema",
+                                         json_object_get(f, "parameters"));
+                if (!json_object_get(tool, "input_schema"))
+                    json_object_set_new(tool, "input_schema", json_pack("{s:s}", "type", "object"));
+                json_array_append_new(tools, tool);
+            }
+            json_object_set_new(out, "tools", tools);
+        } else if (!strcmp(key, "model") || !strcmp(key, "temperature") || !strcmp(key, "top_p") ||
+                   !strcmp(key, "top_k") || !strcmp(key, "stream") || !strcmp(key, "metadata") ||
+                   !strcmp(key, "tool_choice") || !strcmp(key, "thinking")) {
+            json_object_set(out, key, v);
+        }
+        /* the rest (response_format, seed, penalties, …) has no place in a Messages request */
+    }
+    return out;
 }

@@ -8,9 +8,13 @@
 #ifndef AIGW_PROMPTS_PROMPT_H
 #define AIGW_PROMPTS_PROMPT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <jansson.h>
 
 #include "prompts/mustache.h"
+#include "util/buf.h"
 
 /* Renders body_text (a version's body) with variables (an object; NULL: none) into a new
  * OpenAI chat request {"model"?, "messages", …parameters} (*out, owned by the caller).
@@ -24,5 +28,27 @@ mustache_status prompt_render(const char *name, const char *body_text, json_t *v
  * user or session id (NULL: none, then roll is used: a uniform number in [0, 1)). The same
  * sticky id always gets the same version while the split stays. 0 when split is empty. */
 long long prompt_pick_version(json_t *split, const char *sticky, size_t sticky_len, double roll);
+
+/* A rendered chat request (prompt_render's) in Anthropic's Messages shape: system and developer
+ * messages joined into `system` (at most max_bytes), the others as user or assistant turns
+ * (image_url parts as image blocks), max_tokens, temperature, top_p, top_k, stop (as
+ * stop_sequences), stream, metadata, tools (function tools as {name, description,
+ * input_schema}), tool_choice and thinking kept; what Messages has no place for is left out.
+ * A new reference; chat is not changed. */
+json_t *prompt_to_anthropic(json_t *chat, size_t max_bytes);
+
+/* Bounds of a template version's document. */
+#define PROMPT_MESSAGES_MAX 256
+#define PROMPT_LABEL_MAX 64
+
+/* An id or label: 1 to max letters, digits, '-', '_' and '.'. */
+bool prompt_valid_ident(const char *s, size_t max);
+/* A template's body as stored, from the document the admin API or a prompt file gives ({"id",
+ * "messages", "model", "route", "parameters", "allow_empty", "escape_html", "labels",
+ * "description"}): the document without id and labels, every Mustache text checked
+ * (mustache_check). A new reference, or NULL with err saying why (naming the message). */
+json_t *prompt_template_body(json_t *in, const char *id, char *err, size_t errlen);
+/* The same for a partial ({"id", "text", "labels", "description"}). */
+json_t *prompt_partial_body(json_t *in, const char *id, char *err, size_t errlen);
 
 #endif

@@ -46,6 +46,8 @@ typedef struct reqlog_entry {
     int64_t overhead_us;  /* aigw's own share before the head; -1: no head */
     const char *attempts; /* a JSON array as text: [{provider, model, role, outcome, status, ms, wait_ms}] */
     const char *request_body; /* the client's body, redacted; NULL: not stored */
+    const char *prompt_id;    /* the prompt template the request used (migration 8), or NULL */
+    int64_t prompt_version;   /* … and its version (0: none) */
 } reqlog_entry;
 
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not
@@ -98,6 +100,39 @@ typedef struct reqlog_totals {
 store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
                                     void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
                                     bool *sampled);
+
+/* The same totals for one prompt template's requests (prompt_id), grouped by the version they
+ * used (its number in decimal), versions ascending. */
+store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int64_t since_us,
+                                           int64_t until_us,
+                                           void (*fn)(const char *version, const reqlog_totals *t, void *ud),
+                                           void *ud, bool *sampled);
+
+/* ---- feedback (store_feedback.c): a score on a request, by its request id ---- */
+
+#define FEEDBACK_COMMENT_MAX 4096  /* bytes of a comment */
+#define FEEDBACK_METADATA_MAX 8192 /* bytes of metadata as JSON */
+/* Adds one feedback row (value -10..10, weight 0..1: Portkey's; comment and metadata may be NULL,
+ * metadata is JSON text; key_id: who sent it, or NULL); *seq gets its number. The request need
+ * not be in the log yet (its row comes with the next batch). */
+store_result store_feedback_add(store *s, const char *request_id, double value, double weight,
+                                const char *comment, const char *metadata, const char *key_id, int64_t now_us,
+                                int64_t *seq);
+/* Feedback on one prompt template's requests in [since, until), per version: how many, the
+ * weighted mean and its 95 % confidence interval (Student's t on the effective sample size
+ * (Σw)²/Σw²; no interval below two). */
+typedef struct feedback_totals {
+    int64_t count;
+    double weight, mean, ci_low, ci_high;
+    bool has_interval;
+} feedback_totals;
+#define FEEDBACK_ROWS_MAX 1000000 /* feedback rows one report reads */
+store_result store_feedback_by_version(store *s, const char *prompt_id, int64_t since_us, int64_t until_us,
+                                       void (*fn)(int64_t version, const feedback_totals *t, void *ud),
+                                       void *ud, bool *sampled);
+/* The interval of n values with weights' sums sw, sw2 (Σw²), swv (Σwv), swv2 (Σwv²): pure, for
+ * the unit tests. */
+void feedback_interval(int64_t n, double sw, double sw2, double swv, double swv2, feedback_totals *out);
 
 /* Retention: deletes rows that started before older_than_us (0: none) and then, while more
  * than max_rows remain (0: no bound), the oldest — at most max_delete rows for each rule, so one

@@ -247,6 +247,23 @@ static const migration migrations[] = {
      "  updated_at BIGINT NOT NULL,"
      "  PRIMARY KEY (kind, id, label));",
      NULL},
+    /* 8: experiments (docs/prompts.md): the prompt template and version a request used, and
+     * feedback on a request (POST /v1/feedback: Portkey's value -10..10 and weight 0..1, a comment) */
+    {"ALTER TABLE request_log ADD COLUMN prompt_id TEXT;"
+     "ALTER TABLE request_log ADD COLUMN prompt_version BIGINT;"
+     "CREATE INDEX request_log_prompt ON request_log (prompt_id, prompt_version);"
+     "CREATE TABLE feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, ts_us BIGINT "
+     "NOT NULL,"
+     " value DOUBLE PRECISION NOT NULL, weight DOUBLE PRECISION NOT NULL, comment TEXT, metadata TEXT, "
+     "key_id TEXT);"
+     "CREATE INDEX feedback_request ON feedback (request_id);",
+     "ALTER TABLE request_log ADD COLUMN prompt_id TEXT;"
+     "ALTER TABLE request_log ADD COLUMN prompt_version BIGINT;"
+     "CREATE INDEX request_log_prompt ON request_log (prompt_id, prompt_version);"
+     "CREATE TABLE feedback (seq BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, ts_us BIGINT NOT NULL,"
+     " value DOUBLE PRECISION NOT NULL, weight DOUBLE PRECISION NOT NULL, comment TEXT, metadata TEXT, "
+     "key_id TEXT);"
+     "CREATE INDEX feedback_request ON feedback (request_id);"},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

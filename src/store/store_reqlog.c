@@ -27,14 +27,14 @@ static const char insert_sql[] =
     "INSERT INTO request_log (ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, "
     "provider, model, upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, "
     "cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, "
-    "total_us, overhead_us, attempts, request_body) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "total_us, overhead_us, attempts, request_body, prompt_id, prompt_version) VALUES "
+    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static const char select_columns[] =
     "seq, ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, provider, model, "
     "upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, cached_tokens, "
     "cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, total_us, "
-    "overhead_us, attempts, request_body";
+    "overhead_us, attempts, request_body, prompt_id, prompt_version";
 
 static void bind_opt_int64(db_stmt *st, int i, int64_t v)
 {
@@ -79,7 +79,9 @@ static void bind_entry(db_stmt *st, const reqlog_entry *e)
     db_bind_int64(st, i++, e->total_us);
     bind_opt_int64(st, i++, e->overhead_us);
     db_bind_text(st, i++, e->attempts ? e->attempts : "[]");
-    db_bind_text(st, i, e->request_body);
+    db_bind_text(st, i++, e->request_body);
+    db_bind_text(st, i++, e->prompt_id);
+    bind_opt_int64(st, i, e->prompt_id ? e->prompt_version : -1);
 }
 
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n)
@@ -145,7 +147,9 @@ static void row_to_entry(db_stmt *st, reqlog_entry *e)
     e->total_us = db_column_int64(st, i++);
     e->overhead_us = column_opt_int64(st, i++);
     e->attempts = db_column_text(st, i++);
-    e->request_body = db_column_text(st, i);
+    e->request_body = db_column_text(st, i++);
+    e->prompt_id = db_column_text(st, i++);
+    e->prompt_version = db_column_is_null(st, i) ? 0 : db_column_int64(st, i);
 }
 
 static store_result each_row(store *s, db_stmt *st, void (*fn)(const reqlog_entry *e, void *ud), void *ud,
@@ -295,33 +299,27 @@ static int64_t percentile(const int64_t *sorted, size_t n, int p)
     return sorted[rank ? rank - 1 : 0];
 }
 
-store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
-                                    void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
-                                    bool *sampled)
+/* The totals of rows in [since, until) grouped by expr; prompt_id (NULL: any) keeps the rows of
+ * one prompt template; numeric_order sorts groups by their name as a number. */
+static store_result aggregate(store *s, const char *expr, const char *prompt_id, bool numeric_order,
+                              int64_t since_us, int64_t until_us,
+                              void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
+                              bool *sampled)
 {
-    static const struct {
-        const char *by, *expr;
-    } groups[] = {{"model", "COALESCE(model, '')"},
-                  {"provider", "COALESCE(provider, '')"},
-                  {"key", "COALESCE(key_id, '')"},
-                  {"hour", "CAST((ts_us - ts_us % 3600000000) / 1000000 AS TEXT)"}};
-    const char *expr = NULL;
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (!strcmp(by, groups[i].by)) expr = groups[i].expr;
-    if (!expr) return store__fail(s, "the request log cannot be grouped by %.32s", by);
     *sampled = false;
     int64_t until = until_us > 0 ? until_us : INT64_MAX;
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT %s AS g, count(*), sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(prompt_tokens), "
              "sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), COALESCE(sum(cost_usd), 0) "
-             "FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY g",
-             expr);
+             "FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2%s GROUP BY g",
+             expr, prompt_id ? " AND prompt_id = ?3" : "");
     db *d = store__db(s);
     db_stmt *st = db_prepare(d, sql);
     if (!st) return store__db_failed(s);
     db_bind_int64(st, 1, since_us);
     db_bind_int64(st, 2, until);
+    if (prompt_id) db_bind_text(st, 3, prompt_id);
     agg_group *list = NULL;
     size_t ngroups = 0, cap = 0;
     store_result r = STORE_OK;
@@ -353,7 +351,8 @@ store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, 
     qsort(list, ngroups, sizeof *list, group_name_cmp);
 
     snprintf(sql, sizeof sql,
-             "SELECT %s AS g, total_us FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2 LIMIT ?3", expr);
+             "SELECT %s AS g, total_us FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2%s LIMIT ?3", expr,
+             prompt_id ? " AND prompt_id = ?4" : "");
     st = db_prepare(d, sql);
     if (!st) {
         r = store__db_failed(s);
@@ -362,6 +361,7 @@ store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, 
     db_bind_int64(st, 1, since_us);
     db_bind_int64(st, 2, until);
     db_bind_int64(st, 3, REQLOG_LATENCY_ROWS_MAX + 1);
+    if (prompt_id) db_bind_text(st, 4, prompt_id);
     size_t rows = 0;
     while ((rc = db_step(st)) == DB_ROW) {
         if (++rows > REQLOG_LATENCY_ROWS_MAX) {
@@ -387,7 +387,7 @@ store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, 
         g->t.p50_us = percentile(g->durations, g->n, 50);
         g->t.p95_us = percentile(g->durations, g->n, 95);
     }
-    qsort(list, ngroups, sizeof *list, !strcmp(by, "hour") ? by_hour_cmp : by_requests_cmp);
+    qsort(list, ngroups, sizeof *list, numeric_order ? by_hour_cmp : by_requests_cmp);
     for (size_t i = 0; i < ngroups; i++)
         fn(list[i].name, &list[i].t, ud);
 out:
@@ -397,6 +397,32 @@ out:
     }
     free(list);
     return r;
+}
+
+store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
+                                    void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
+                                    bool *sampled)
+{
+    static const struct {
+        const char *by, *expr;
+    } groups[] = {{"model", "COALESCE(model, '')"},
+                  {"provider", "COALESCE(provider, '')"},
+                  {"key", "COALESCE(key_id, '')"},
+                  {"hour", "CAST((ts_us - ts_us % 3600000000) / 1000000 AS TEXT)"}};
+    const char *expr = NULL;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (!strcmp(by, groups[i].by)) expr = groups[i].expr;
+    if (!expr) return store__fail(s, "the request log cannot be grouped by %.32s", by);
+    return aggregate(s, expr, NULL, !strcmp(by, "hour"), since_us, until_us, fn, ud, sampled);
+}
+
+store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int64_t since_us,
+                                           int64_t until_us,
+                                           void (*fn)(const char *version, const reqlog_totals *t, void *ud),
+                                           void *ud, bool *sampled)
+{
+    return aggregate(s, "CAST(COALESCE(prompt_version, 0) AS TEXT)", prompt_id, true, since_us, until_us, fn,
+                     ud, sampled);
 }
 
 /* ---- retention -------------------------------------------------------------------------------- */

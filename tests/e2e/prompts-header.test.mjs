@@ -1,0 +1,245 @@
+// prompts-header.test.mjs — a template named on a plain request and templates kept in files.
+// x-aigw-prompt on /v1/chat/completions (the official openai SDK) and /v1/messages (the official
+// @anthropic-ai/sdk): the template's messages go first, in the client's format, the client's own
+// messages after them; variables in x-aigw-prompt-variables or the body's "variables"; streamed
+// too; a missing variable is a 400 in the client's shape naming it. Prompt files (YAML and
+// Markdown with front matter) serve templates and partials without the admin API, split a label
+// by the weights the files give, win over the store for the ids they define, and are read again
+// on a reload (SIGHUP and POST /admin/config/reload); a broken file refuses the reload.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startGateway, eventually } from './harness.mjs';
+
+const MASTER = 'test-master-key-prompts-hdr-01';
+let mock, gw, oai, ant, dir;
+
+function writePrompts(files) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+}
+
+const GREET_V1 = `id: greet
+version: 1
+model: mock-model
+labels: {production: 50}
+parameters: {temperature: 0.5}
+messages:
+  - role: system
+    content: "v1 system for {{name}}"
+  - role: user
+    content: |
+      v1 hello {{name}}
+      {{>sig}}
+`;
+const GREET_V2 = `---
+id: greet
+version: 2
+model: mock-model
+labels: {production: 50, staging: 1}
+---
+system:
+v2 system for {{name}}
+
+user:
+v2 hello {{name}} {{>sig}}
+`;
+const SIG = `---
+kind: partial
+---
+-- the files team
+`;
+
+before(async () => {
+  mock = await startMock();
+  dir = join(mkdtempSync(join(tmpdir(), 'aigw-prompts-')), 'prompts');
+  writePrompts({ 'greet.yaml': GREET_V1, 'greet-v2.md': GREET_V2, 'sig.md': SIG, 'notes.txt': 'not a prompt' });
+  gw = await startGateway(`
+listen: 127.0.0.1:0
+workers: 2
+access_log: stdout
+timeouts: {header_read: 2s, keepalive_idle: 5s, drain: 5s}
+providers:
+  - {name: oa, type: openai, base_url: "http://127.0.0.1:${mock.port}/v1", models: [mock-model]}
+  - {name: an, type: anthropic, base_url: "http://127.0.0.1:${mock.port}", api_key: k, models: [claude-mock]}
+auth:
+  master_key: ${MASTER}
+prompts:
+  dir: ${dir}
+`);
+  oai = new OpenAI({ baseURL: gw.baseURL, apiKey: MASTER, maxRetries: 0, timeout: 20000 });
+  ant = new Anthropic({ baseURL: gw.url, apiKey: MASTER, maxRetries: 0, timeout: 20000 });
+  const r = await call('POST', '/admin/prompts', {
+    id: 'hdr', model: 'mock-model', labels: ['production'],
+    messages: [
+      { role: 'system', content: 'You help {{company}}.' },
+      { role: 'user', content: 'Hi, I am {{name}}.' },
+    ],
+  });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await call('POST', '/v1/prompts/hdr/render', { variables: { company: 'c', name: 'n' } })).status === 200,
+    5000, 'the template reaches the workers');
+});
+
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+  rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
+async function call(method, path, body, headers = {}) {
+  const r = await fetch(`${gw.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, body: json, text, headers: r.headers };
+}
+
+const lastBody = async (path) => JSON.parse((await mock.requests(path)).at(-1).body);
+const vars = (v) => ({ 'x-aigw-prompt-variables': JSON.stringify(v) });
+
+test('x-aigw-prompt on a chat request (openai SDK): template first, the client\'s messages after, plain and streamed', async () => {
+  const { data, response } = await oai.chat.completions.create(
+    { model: 'mock-model', messages: [{ role: 'user', content: 'And one more thing.' }] },
+    { headers: { 'x-aigw-prompt': 'hdr', ...vars({ company: 'Acme', name: 'Ada' }) } },
+  ).withResponse();
+  assert.equal(data.object, 'chat.completion');
+  assert.equal(response.headers.get('x-aigw-prompt-version'), 'hdr@1');
+  let sent = await lastBody('/v1/chat/completions');
+  assert.deepEqual(sent.messages, [
+    { role: 'system', content: 'You help Acme.' },
+    { role: 'user', content: 'Hi, I am Ada.' },
+    { role: 'user', content: 'And one more thing.' },
+  ]);
+  assert.equal(sent.variables, undefined, 'the variables do not go upstream');
+
+  // variables in the body (Portkey's field), no messages of the client's, streamed
+  const stream = await oai.chat.completions.create(
+    { model: 'mock-model', messages: [], stream: true, variables: { company: 'Initech', name: 'Bo' } },
+    { headers: { 'x-aigw-prompt': 'hdr@1' } },
+  );
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  assert.ok(text.length > 0);
+  sent = await lastBody('/v1/chat/completions');
+  assert.equal(sent.stream, true);
+  assert.deepEqual(sent.messages.map((m) => m.content), ['You help Initech.', 'Hi, I am Bo.']);
+
+  // a missing variable: OpenAI's error shape, naming it
+  await assert.rejects(
+    oai.chat.completions.create({ model: 'mock-model', messages: [] },
+      { headers: { 'x-aigw-prompt': 'hdr', ...vars({ company: 'Acme' }) } }),
+    (e) => e instanceof OpenAI.BadRequestError && e.code === 'missing_variable' && e.param === 'name' &&
+      /Missing variable 'name'/.test(e.message),
+  );
+  let r = await call('POST', '/v1/chat/completions', { model: 'mock-model', messages: [] },
+    { 'x-aigw-prompt': 'hdr', 'x-aigw-prompt-variables': '[1,2]' });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.error.param, 'x-aigw-prompt-variables');
+  r = await call('POST', '/v1/chat/completions', { model: 'mock-model', messages: [] },
+    { 'x-aigw-prompt': 'nope@production' });
+  assert.equal(r.status, 404);
+  assert.equal(r.body.error.code, 'prompt_not_found');
+});
+
+test('x-aigw-prompt on a messages request (@anthropic-ai/sdk): system and turns in Anthropic\'s shape, plain and streamed', async () => {
+  const { data, response } = await ant.messages.create(
+    { model: 'claude-mock', max_tokens: 64, messages: [{ role: 'user', content: 'Extra turn.' }] },
+    { headers: { 'x-aigw-prompt': 'hdr', ...vars({ company: 'Acme', name: 'Ada' }) } },
+  ).withResponse();
+  assert.equal(data.type, 'message');
+  assert.equal(response.headers.get('x-aigw-prompt-version'), 'hdr@1');
+  const sent = await lastBody('/v1/messages');
+  assert.equal(sent.system, 'You help Acme.');
+  assert.deepEqual(sent.messages, [
+    { role: 'user', content: 'Hi, I am Ada.' },
+    { role: 'user', content: 'Extra turn.' },
+  ]);
+  assert.equal(sent.max_tokens, 64);
+
+  const stream = ant.messages.stream(
+    { model: 'claude-mock', max_tokens: 64, messages: [] },
+    { headers: { 'x-aigw-prompt': 'hdr', ...vars({ company: 'Acme', name: 'Cy' }) } },
+  );
+  const final = await stream.finalMessage();
+  assert.equal(final.type, 'message');
+  assert.equal((await lastBody('/v1/messages')).messages[0].content, 'Hi, I am Cy.');
+
+  await assert.rejects(
+    ant.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [] },
+      { headers: { 'x-aigw-prompt': 'hdr', ...vars({ name: 'Ada' }) } }),
+    (e) => e instanceof Anthropic.BadRequestError && e.error?.type === 'error' &&
+      e.error.error.type === 'invalid_request_error' && /Missing variable 'company'/.test(e.error.error.message),
+  );
+});
+
+test('templates and partials from files: YAML and Markdown, a split by the files\' weights, files win over the store', async () => {
+  let r = await call('POST', '/v1/prompts/greet@1/render', { variables: { name: 'Ann' } });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.data.messages, [
+    { role: 'system', content: 'v1 system for Ann' },
+    { role: 'user', content: 'v1 hello Ann\n-- the files team\n' }, // a standalone partial tag keeps no line of its own
+  ]);
+  assert.equal(r.body.data.temperature, 0.5);
+  r = await call('POST', '/v1/prompts/greet@staging/render', { variables: { name: 'Ann' } });
+  assert.equal(r.body.prompt_version, 2);
+  assert.deepEqual(r.body.data.messages, [
+    { role: 'system', content: 'v2 system for Ann' },
+    { role: 'user', content: 'v2 hello Ann -- the files team\n' },
+  ]);
+  // production splits 50/50 between the two files' versions
+  const N = 200;
+  let ones = 0;
+  for (let i = 0; i < N; i++) if ((await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } })).body.prompt_version === 1) ones++;
+  // 50/50 over 200 draws: 5 standard deviations is ±35
+  assert.ok(Math.abs(ones - N / 2) <= 35, `version 1 served ${ones} of ${N}`);
+  // the store's own 'greet' is shadowed by the files
+  r = await call('POST', '/admin/prompts', { id: 'greet', model: 'mock-model', labels: ['production'], messages: [{ role: 'user', content: 'store {{name}}' }] });
+  assert.equal(r.status, 200, r.text);
+  await new Promise((res) => setTimeout(res, 1500));
+  for (let i = 0; i < 10; i++) {
+    r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
+    assert.notEqual(r.body.data.messages.at(-1).content, 'store x');
+  }
+  // through the header, with the file template's model
+  const res = await oai.chat.completions.create({ messages: [] },
+    { headers: { 'x-aigw-prompt': 'greet@2', ...vars({ name: 'Dee' }) } });
+  assert.equal(res.model, 'mock-model');
+});
+
+test('prompt files are read again on a reload; a broken file refuses it and the old ones keep serving', async () => {
+  writePrompts({
+    'greet.yaml': GREET_V1.replace('v1 hello', 'v1 reloaded hello').replace('{production: 50}', '[old]'),
+    'greet-v2.md': GREET_V2.replace('{production: 50, staging: 1}', '[production]'),
+    'sig.md': SIG,
+  });
+  process.kill(gw.pid, 'SIGHUP');
+  await eventually(async () => {
+    const r = await call('POST', '/v1/prompts/greet@old/render', { variables: { name: 'E' } });
+    return r.status === 200 && /v1 reloaded hello E/.test(r.body.data.messages[1].content);
+  }, 5000, 'SIGHUP reads the files again');
+  for (let i = 0; i < 10; i++)
+    assert.equal((await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } })).body.prompt_version, 2);
+
+  writePrompts({ 'greet.yaml': GREET_V1, 'broken.md': '---\nid: broken\n---\nuser:\n{{#open}} never closed\n', 'sig.md': SIG });
+  let r = await call('POST', '/admin/config/reload', undefined);
+  assert.notEqual(r.status, 200, r.text);
+  assert.match(r.text, /broken\.md.*section 'open' is not closed/);
+  r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
+  assert.equal(r.body.prompt_version, 2, 'the previous files keep serving');
+
+  writePrompts({ 'greet.yaml': GREET_V1.replace('{production: 50}', '[production]'), 'sig.md': SIG });
+  r = await call('POST', '/admin/config/reload', undefined);
+  assert.equal(r.status, 200, r.text);
+  r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
+  assert.equal(r.body.prompt_version, 1);
+});
