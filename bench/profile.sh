@@ -13,6 +13,8 @@
 #   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
 #                                      SQLite store, sent by every request (docs/access.md)
 #   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store)
+#   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
+#                                      hit, answered from memory without an upstream call
 #   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
 #                                      to an OTLP sink here (a node server answering 200)
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
@@ -27,6 +29,7 @@ ACCESS_LOG=${ACCESS_LOG:-on}
 AUTH=${AUTH:-off}
 TRACING=${TRACING:-off}
 REQUEST_LOG=${REQUEST_LOG:-default}
+CACHE=${CACHE:-off}
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
 work=$(mktemp -d)
@@ -47,6 +50,7 @@ providers:
   - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
      responses: ${RESPONSES:-translate}}
 CONF
+[ "$CACHE" = on ] && echo 'cache: {mode: simple}' >>"$work/aigw.yaml"
 if [ "$TRACING" = on ]; then
     sink_port=$(free_port)
     node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
@@ -81,5 +85,5 @@ profile() {
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
-echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, request log $REQUEST_LOG, tracing $TRACING, $N requests on one connection"
+echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, request log $REQUEST_LOG, cache $CACHE, tracing $TRACING, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"
