@@ -46,6 +46,9 @@ routes:
 auth:
   master_key: "\${AIGW_UI_MASTER}"
   store: ${join(dir, 'aigw.db')}
+alerts:
+  rules:
+    - {name: down-errors, kind: error_rate, provider: down, above: 0.5, window: 1m, min_requests: 1}
 `;
 }
 
@@ -225,6 +228,8 @@ test('the dashboard, driven in a headless browser', async () => {
     await shot('prompts');
     await go('#/alerts');
     assert.match(await page.$eval('section[data-page="alerts"]', (s) => s.textContent), /down/);
+    // the rule over the failing provider, firing, as GET /admin/alerts says
+    assert.match(await page.$eval('section[data-page="alerts"]', (s) => s.textContent), /down-errorserror_ratefiring/);
     await shot('alerts');
 
     // keyboard: the navigation is links in tab order, the current page marked
