@@ -130,27 +130,7 @@ static const field tracing_table[] = {
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
-#define ALR(member) offsetof(aigw_config, alerts.member)
-static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target);
 static bool parse_log_format(loader *ld, yaml_node_t *node, void *target);
-static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target);
-static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target);
-static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target);
-
-static const field alert_webhook_table[] = {
-    {"url", FIELD_CUSTOM, ALR(webhook_url), 0, 0, NULL, parse_alert_webhook_url},
-    {"format", FIELD_CUSTOM, ALR(slack), 0, 0, NULL, parse_alert_format},
-    {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_headers},
-    {"timeout", FIELD_DURATION, ALR(timeout_ms), 100, 60000, NULL, NULL},
-    {NULL, 0, 0, 0, 0, NULL, NULL},
-};
-
-static const field alerts_table[] = {
-    {"webhook", FIELD_SECTION, 0, 0, 0, alert_webhook_table, NULL},
-    {"min_interval", FIELD_DURATION, ALR(min_interval_ms), 0, 86400000, NULL, NULL},
-    {"rules", FIELD_CUSTOM, 0, 0, 0, NULL, parse_alert_rules},
-    {NULL, 0, 0, 0, 0, NULL, NULL},
-};
 
 static const field server_timeouts_table[] = {
     {"header_read", FIELD_DURATION, CFG(header_read_timeout_ms), 10, 3600000, NULL, NULL},
@@ -176,7 +156,7 @@ static const field top_table[] = {
     {"auth", FIELD_CUSTOM, 0, 0, 0, NULL, parse_auth},
     {"tracing", FIELD_SECTION, 0, 0, 0, tracing_table, NULL},
     {"log_format", FIELD_CUSTOM, CFG(log_json), 0, 0, NULL, parse_log_format},
-    {"alerts", FIELD_SECTION, 0, 0, 0, alerts_table, NULL},
+    {"alerts", FIELD_SECTION, 0, 0, 0, config__alerts_table, NULL},
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
     {"router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_router},
@@ -607,7 +587,7 @@ static bool parse_api_version(loader *ld, yaml_node_t *node, void *target)
 
 /* A `headers:` mapping of name: value (values may be ${ENV}) into *headers; a second one in the
  * same place replaces the first. */
-static bool read_header_pairs(loader *ld, yaml_node_t *node, header_pair **headers, size_t *nheaders)
+bool config__read_header_pairs(loader *ld, yaml_node_t *node, header_pair **headers, size_t *nheaders)
 {
     if (node->type != YAML_MAPPING_NODE)
         return config__fail_at(ld, node, "'headers' must be a mapping of name: value");
@@ -677,17 +657,17 @@ void config_free_lines(char **lines, size_t n)
 static bool parse_headers(loader *ld, yaml_node_t *node, void *target)
 {
     provider_config *p = target;
-    return read_header_pairs(ld, node, &p->headers, &p->nheaders);
+    return config__read_header_pairs(ld, node, &p->headers, &p->nheaders);
 }
 
 static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target)
 {
     aigw_config *cfg = target;
-    return read_header_pairs(ld, node, &cfg->tracing.headers, &cfg->tracing.nheaders);
+    return config__read_header_pairs(ld, node, &cfg->tracing.headers, &cfg->tracing.nheaders);
 }
 
 /* An http:// or https:// URL (${ENV} expanded) into *(char **)target; what names it in the error. */
-static bool read_http_url(loader *ld, yaml_node_t *node, void *target, const char *what)
+bool config__read_http_url(loader *ld, yaml_node_t *node, void *target, const char *what)
 {
     if (!config__require_scalar(ld, node, what)) return false;
     char *unset;
@@ -705,7 +685,7 @@ static bool read_http_url(loader *ld, yaml_node_t *node, void *target, const cha
 
 static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target)
 {
-    return read_http_url(ld, node, target, "tracing.endpoint (OTLP/HTTP)");
+    return config__read_http_url(ld, node, target, "tracing.endpoint (OTLP/HTTP)");
 }
 
 /* A number from 0 to 1. */
@@ -729,95 +709,6 @@ static bool parse_log_format(loader *ld, yaml_node_t *node, void *target)
         return config__fail_at(ld, node, "log_format is text or json, got '%s'", v);
     *(bool *)target = !strcmp(v, "json");
     return true;
-}
-
-static bool parse_alert_webhook_url(loader *ld, yaml_node_t *node, void *target)
-{
-    return read_http_url(ld, node, target, "alerts.webhook.url");
-}
-
-static bool parse_alert_format(loader *ld, yaml_node_t *node, void *target)
-{
-    if (!config__require_scalar(ld, node, "format")) return false;
-    const char *v = config__scalar(node);
-    if (strcmp(v, "slack") && strcmp(v, "generic"))
-        return config__fail_at(ld, node, "alerts.webhook.format is slack or generic, got '%s'", v);
-    *(bool *)target = !strcmp(v, "slack");
-    return true;
-}
-
-static bool parse_alert_headers(loader *ld, yaml_node_t *node, void *target)
-{
-    aigw_config *cfg = target;
-    return read_header_pairs(ld, node, &cfg->alerts.headers, &cfg->alerts.nheaders);
-}
-
-static bool parse_alert_kind(loader *ld, yaml_node_t *node, void *target)
-{
-    if (!config__require_scalar(ld, node, "kind")) return false;
-    const char *v = config__scalar(node);
-    static const char *const kinds[] = {"error_rate", "ttfb_p95", "breaker_open", "budget"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(v, kinds[i])) return *(int *)target = i, true;
-    return config__fail_at(ld, node,
-                           "an alert's kind is error_rate, ttfb_p95, breaker_open or budget, got '%s'", v);
-}
-
-static bool parse_number(loader *ld, yaml_node_t *node, void *target)
-{
-    if (!config__require_scalar(ld, node, "above")) return false;
-    const char *s = config__scalar(node);
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0 && v < 1e9))
-        return config__fail_at(ld, node, "expected a number, got '%s'", s);
-    *(double *)target = v;
-    return true;
-}
-
-#define RULE(member) offsetof(alert_rule_config, member)
-static const field alert_rule_table[] = {
-    {"name", FIELD_STRING, RULE(name), 0, 0, NULL, NULL},
-    {"kind", FIELD_CUSTOM, RULE(kind), 0, 0, NULL, parse_alert_kind},
-    {"provider", FIELD_STRING, RULE(provider), 0, 0, NULL, NULL},
-    {"key", FIELD_STRING, RULE(key), 0, 0, NULL, NULL},
-    {"team", FIELD_STRING, RULE(team), 0, 0, NULL, NULL},
-    {"above", FIELD_CUSTOM, RULE(above), 0, 0, NULL, parse_number},
-    {"window", FIELD_DURATION, RULE(window_ms), 1000, 600000, NULL, NULL},
-    {"min_requests", FIELD_INT, RULE(min_requests), 0, 1000000, NULL, NULL},
-    {NULL, 0, 0, 0, 0, NULL, NULL},
-};
-
-static bool parse_alert_rules(loader *ld, yaml_node_t *node, void *target)
-{
-    aigw_config *cfg = target;
-    if (node->type != YAML_SEQUENCE_NODE)
-        return config__fail_at(ld, node, "'alerts.rules' must be a list of {name, kind, above, window, …}");
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (n > 64) return config__fail_at(ld, node, "at most 64 alert rules (got %zu)", n);
-    alerts_config *a = &cfg->alerts;
-    a->rules = xcalloc(n ? n : 1, sizeof *a->rules);
-    bool ok = true;
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
-        yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
-        alert_rule_config *r = &a->rules[a->nrules++];
-        *r = (alert_rule_config){
-            .window_ms = 60000, .min_requests = 1, .above = -1, .line = (int)item->start_mark.line + 1};
-        if (item->type != YAML_MAPPING_NODE) {
-            ok = config__fail_at(ld, item, "an alert rule is a mapping {name, kind, above, window, …}");
-            continue;
-        }
-        if (!config__apply_section(ld, item, "an alert rule", alert_rule_table, r)) {
-            ok = false;
-            continue;
-        }
-        if (r->kind == 2 && r->above < 0) r->above = 0; /* breaker_open: any breaker */
-        if (!r->name || r->above < 0)
-            ok = config__fail_at(ld, item, "an alert rule needs a name and `above:` (its threshold)");
-        else if ((r->key || r->team) && r->kind != 3)
-            ok = config__fail_at(ld, item, "`key:` and `team:` belong to budget alert rules");
-    }
-    return ok;
 }
 
 static bool parse_provider_models(loader *ld, yaml_node_t *node, void *target)

@@ -105,6 +105,14 @@ void config__router_free(struct router_settings *r);
 
 /* `request_log:` (config_request_log.c): the top table's parser (target: the config's
  * request_log_settings), the defaults set before the file is read, and what it frees. */
+/* Shared by the sections' files: a {Name: value} mapping of headers (values may be ${ENV}), and
+ * an http:// or https:// URL (what names the field in the message). */
+struct header_pair;
+bool config__read_header_pairs(loader *ld, yaml_node_t *node, struct header_pair **headers, size_t *nheaders);
+bool config__read_http_url(loader *ld, yaml_node_t *node, void *target, const char *what);
+/* `alerts:` (config_alerts.c): the section's table. */
+extern const field config__alerts_table[];
+
 struct request_log_settings;
 struct trace_content_settings;
 bool config__parse_request_log(loader *ld, yaml_node_t *node, void *target);
