@@ -19,7 +19,9 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq hiredis ncursesw
+PKGS     := libuv libcurl jansson yaml-0.1 libpcre2-8 sqlite3 libsodium libpq hiredis
+# ncursesw's cflags (_XOPEN_SOURCE, _DEFAULT_SOURCE) are for `aigw top` alone: src/top below.
+CURSES   := ncursesw
 BUILD    ?= build
 OPT      ?= -O2
 ifeq ($(SANITIZER),address)
@@ -27,7 +29,7 @@ OPT      := -O1
 endif
 CFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
             $(OPT) -g -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+LDLIBS   := $(shell pkg-config --libs $(PKGS) $(CURSES) 2>/dev/null) -lhttp_parser -lpthread -lm
 
 ifeq ($(SANITIZER),address)
 BUILD    := build-asan
@@ -51,6 +53,8 @@ all: $(BUILD)/aigw $(BUILD)/aigw-mock
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/top/%.o: CFLAGS += $(shell pkg-config --cflags $(CURSES) 2>/dev/null)
 
 # The model catalog is data, embedded with the assembler's .incbin.
 $(BUILD)/src/config/catalog_data.o: src/config/catalog_data.S catalog/models.json
