@@ -249,6 +249,7 @@ static void worker_main(void *arg)
         log_event(LOG_ERROR, "listen_failed", "worker %d cannot listen", w->id);
         exit(1);
     }
+    log_thread_is_loop(); /* from here its event lines are queued (the one above is written before exit) */
     atomic_fetch_add(&w->server->workers_ready, 1);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
@@ -544,6 +545,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
         w->app = app;
         w->app_state = app->worker_init(w);
         w->app_open = true;
+        if (i == 0) log_writer_start();
         uv_thread_create(&w->thread, worker_main, w);
     }
 
@@ -567,6 +569,7 @@ int server_run(aigw_config *cfg, const http_app *app, server_config_loader loade
     uv_run(&srv.loop, UV_RUN_DEFAULT);
     for (int i = 0; i < srv.nworkers; i++)
         uv_thread_join(&srv.workers[i].thread);
+    log_writer_stop();
     uv_loop_close(&srv.loop);
     free(srv.workers);
     app->stop();
