@@ -179,41 +179,38 @@ static void reset_time(int64_t now_ms, int64_t ms, char *out, size_t len)
 
 #define HEAD_MAX 1024
 
+/* One kind's lines (OpenAI's x-ratelimit-*-KIND, and Anthropic's anthropic-ratelimit-KIND-*
+ * for its clients) at out + n; the new length. */
+static size_t kind_head(const exchange *x, const char *kind, int64_t limit, int64_t remaining,
+                        int64_t reset_ms, int64_t now_ms, char *out, size_t n)
+{
+    char reset[32], when[32];
+    limits_format_duration(reset_ms, reset, sizeof reset);
+    n += (size_t)snprintf(out + n, HEAD_MAX - n,
+                          "x-ratelimit-limit-%s: %lld\r\nx-ratelimit-remaining-%s: %lld\r\n"
+                          "x-ratelimit-reset-%s: %s\r\n",
+                          kind, (long long)limit, kind, (long long)remaining, kind, reset);
+    if (x->ingress == WIRE_ANTHROPIC && n < HEAD_MAX) {
+        reset_time(now_ms, reset_ms, when, sizeof when);
+        n += (size_t)snprintf(
+            out + n, HEAD_MAX - n,
+            "anthropic-ratelimit-%s-limit: %lld\r\nanthropic-ratelimit-%s-remaining: %lld\r\n"
+            "anthropic-ratelimit-%s-reset: %s\r\n",
+            kind, (long long)limit, kind, (long long)remaining, kind, when);
+    }
+    return n < HEAD_MAX ? n : HEAD_MAX - 1;
+}
+
 /* The rate-limit lines of the response head into out (HEAD_MAX bytes); their length. */
 static size_t rate_limit_head(const exchange *x, const limits_ticket *tk, int64_t now_ms, char *out)
 {
     size_t n = 0;
-    char reset[32], when[32];
-    if (tk->has_requests) {
-        limits_format_duration(tk->requests_reset_ms, reset, sizeof reset);
-        n += (size_t)snprintf(out + n, HEAD_MAX - n,
-                              "x-ratelimit-limit-requests: %lld\r\nx-ratelimit-remaining-requests: %lld\r\n"
-                              "x-ratelimit-reset-requests: %s\r\n",
-                              (long long)tk->requests_limit, (long long)tk->requests_remaining, reset);
-        if (x->ingress == WIRE_ANTHROPIC) {
-            reset_time(now_ms, tk->requests_reset_ms, when, sizeof when);
-            n += (size_t)snprintf(out + n, HEAD_MAX - n,
-                                  "anthropic-ratelimit-requests-limit: %lld\r\n"
-                                  "anthropic-ratelimit-requests-remaining: %lld\r\n"
-                                  "anthropic-ratelimit-requests-reset: %s\r\n",
-                                  (long long)tk->requests_limit, (long long)tk->requests_remaining, when);
-        }
-    }
-    if (tk->has_tokens) {
-        limits_format_duration(tk->tokens_reset_ms, reset, sizeof reset);
-        n += (size_t)snprintf(out + n, HEAD_MAX - n,
-                              "x-ratelimit-limit-tokens: %lld\r\nx-ratelimit-remaining-tokens: %lld\r\n"
-                              "x-ratelimit-reset-tokens: %s\r\n",
-                              (long long)tk->tokens_limit, (long long)tk->tokens_remaining, reset);
-        if (x->ingress == WIRE_ANTHROPIC) {
-            reset_time(now_ms, tk->tokens_reset_ms, when, sizeof when);
-            n += (size_t)snprintf(out + n, HEAD_MAX - n,
-                                  "anthropic-ratelimit-tokens-limit: %lld\r\n"
-                                  "anthropic-ratelimit-tokens-remaining: %lld\r\n"
-                                  "anthropic-ratelimit-tokens-reset: %s\r\n",
-                                  (long long)tk->tokens_limit, (long long)tk->tokens_remaining, when);
-        }
-    }
+    if (tk->has_requests)
+        n = kind_head(x, "requests", tk->requests_limit, tk->requests_remaining, tk->requests_reset_ms,
+                      now_ms, out, n);
+    if (tk->has_tokens)
+        n = kind_head(x, "tokens", tk->tokens_limit, tk->tokens_remaining, tk->tokens_reset_ms, now_ms, out,
+                      n);
     if (tk->refused_subject >= 0) {
         int64_t ms = tk->retry_after_ms;
         if (tk->too_large)
