@@ -13,7 +13,7 @@
 // closed in a finally.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +25,15 @@ const MASTER = 'test-master-key-ui-0123456789abcdef';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = process.env.AIGW_UI_SCREENSHOTS || join(ROOT, 'build', 'ui-screenshots');
 const WAIT = { timeout: 10000 };
-let mock, gw, dir;
+let mock, gw;
 
+// Every path in it is relative (beside the config, which aigw is started with as `-c
+// aigw.yaml`): the routes page shows the config's path and text, and the screenshots taken of it
+// for docs/ must show nothing of the machine they were taken on.
 function config() {
   const base = `http://127.0.0.1:${mock.port}/v1`;
   return `
-catalog: ${join(dir, 'prices.json')}
+catalog: prices.json
 listen: 127.0.0.1:0
 workers: 2
 access_log: stdout
@@ -45,7 +48,7 @@ routes:
     targets: [{provider: oa, model: m-one}]
 auth:
   master_key: "\${AIGW_UI_MASTER}"
-  store: ${join(dir, 'aigw.db')}
+  store: aigw.db
 alerts:
   rules:
     - {name: down-errors, kind: error_rate, provider: down, above: 0.5, window: 1m, min_requests: 1}
@@ -53,23 +56,21 @@ alerts:
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aigw-ui-'));
-  writeFileSync(join(dir, 'prices.json'), JSON.stringify({
+  const prices = JSON.stringify({
     models: [
       { provider: 'openai', model: 'm-one', input: 1000, output: 2000, taken: '2026-12' },
       { provider: 'openai', model: 'm-two', input: 1000, output: 3000, taken: '2026-12' },
     ],
-  }));
+  });
   mkdirSync(SHOTS, { recursive: true });
   mock = await startMock();
   process.env.AIGW_UI_MASTER = MASTER;
-  gw = await startGateway(config());
+  gw = await startGateway(config(), { files: { 'prices.json': prices }, relative: true });
 });
 
 after(async () => {
   await gw?.stop();
   await mock?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const client = (apiKey) => new OpenAI({ apiKey, baseURL: gw.baseURL, maxRetries: 0, timeout: 10000 });
@@ -206,6 +207,15 @@ test('the dashboard, driven in a headless browser', async () => {
     await page.waitForFunction(() => /Config applied/.test(document.getElementById('status').textContent), WAIT);
     await chat(MASTER, 'ui-route');
     assert.equal(await lastUpstreamModel(), 'm-three', 'the edited route is followed');
+    // nothing of this machine on the page (the screenshot goes to docs/): the config's path as
+    // aigw was given it, relative paths inside it
+    const shown = await page.$eval('section[data-page="routes"]', (sec) => sec.textContent + document.getElementById('config-source').value +
+      document.getElementById('status').textContent);
+    assert.match(shown, /Config \(aigw\.yaml\)/);
+    assert.match(shown, /config reloaded from aigw\.yaml/);
+    for (const local of [tmpdir(), ROOT, process.env.HOME].filter((p) => p && p.length > 1)) {
+      assert.ok(!shown.includes(local), `the routes page shows ${local}`);
+    }
     await shot('routes');
     // a bad edit is refused with aigw's message, and the running config stays
     await page.$eval('#config-source', (t) => { t.value = t.value.replace('{provider: oa, model: m-three}', '{provider: nowhere, model: m-three}'); });
