@@ -86,6 +86,13 @@ async function adminGet(path) {
   return { status: r.status, body: await r.json() };
 }
 
+async function adminPost(path, body) {
+  const r = await fetch(gw.url + path, {
+    method: 'POST', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
 test('the dashboard, driven in a headless browser', async () => {
   // known traffic: three to the route, one to m-two, one failing at its provider
   for (let i = 0; i < 3; i++) await chat(MASTER, 'ui-route');
@@ -197,6 +204,64 @@ test('the dashboard, driven in a headless browser', async () => {
     await eventually(async () => {
       try { await chat(secret, 'm-one'); return false; } catch (e) { return e.status === 401; }
     }, 5000, 'the disabled key refused');
+
+    // teams: one made on the page; a key of it spends; its budget set, it is blocked (its key
+    // refused) and unblocked, then deleted
+    await go('#/teams');
+    await page.type('#create-team input[name="team_id"]', 'ui-team');
+    await page.type('#create-team input[name="budget_duration"]', '30d');
+    await page.click('#create-team button[type="submit"]');
+    await page.waitForSelector('[data-state="ui-team"]', WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).body.budget_duration, '30d');
+    const member = (await adminPost('/admin/keys', { key_alias: 'ui-member', team_id: 'ui-team' })).body;
+    for (let i = 0; i < 2; i++) await chat(member.key, 'm-two');
+    await eventually(async () => (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team')?.requests === 2,
+      5000, 'the team\'s spend written');
+    const budget = await page.$('input[name="max_budget"][data-team="ui-team"]');
+    await budget.click({ clickCount: 3 });
+    await budget.type('0.5');
+    await page.click('button[data-action="budget"][data-team="ui-team"]');
+    await page.waitForFunction(() => /ui-team: budget set/.test(document.getElementById('status').textContent), WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).body.max_budget, 0.5);
+    const teamSpend = (await adminGet('/admin/teams/ui-team')).body.spend;
+    assert.ok(teamSpend > 0);
+    const teamRow = await page.$eval('[data-state="ui-team"]', (n) => n.closest('tr').textContent);
+    assert.match(teamRow, new RegExp(`\\$${teamSpend.toFixed(6)}.*\\$0\\.500000.*30d`), 'spend, budget and period in the row');
+    await shot('teams');
+    await page.click('button[data-action="block"][data-team="ui-team"]');
+    await page.waitForSelector('button[data-action="unblock"][data-team="ui-team"]', WAIT);
+    await eventually(async () => {
+      try { await chat(member.key, 'm-two'); return false; } catch (e) { return e.status === 403 && e.code === 'team_blocked'; }
+    }, 5000, 'the blocked team\'s key refused');
+    await page.click('button[data-action="unblock"][data-team="ui-team"]');
+    await page.waitForSelector('button[data-action="block"][data-team="ui-team"]', WAIT);
+    await eventually(async () => {
+      try { await chat(member.key, 'm-two'); return true; } catch { return false; }
+    }, 5000, 'the unblocked team\'s key served');
+
+    // spend: by team, key, model and day, the figures aigw's
+    await eventually(async () => (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team')?.requests === 3,
+      5000, 'the third request\'s spend written');
+    await go('#/spend');
+    const spendBy = async (by) => {
+      await page.select('select[name="group_by"]', by);
+      await page.click('form[aria-label="Spend report"] button[type="submit"]');
+      await page.waitForFunction((b) => document.getElementById('spend-results')?.dataset.groupBy === b, WAIT, by);
+      return page.$eval('#spend-results', (n) => n.textContent);
+    };
+    const byTeam = (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team');
+    const teamText = await spendBy('team');
+    assert.match(teamText, new RegExp(`ui-team3\\d+\\d+0\\$${byTeam.cost_usd.toFixed(6)}`), 'the team\'s row: requests, tokens, cost');
+    assert.match(await page.$eval('figure[data-chart="spend-chart"]', (f) => f.textContent), new RegExp(`ui-team\\$${byTeam.cost_usd.toFixed(6)}`));
+    await shot('spend');
+    assert.match(await spendBy('key'), /ui-member3/, 'the key by its alias');
+    assert.match(await spendBy('model'), /m-two/);
+    await spendBy('day');
+    assert.ok(await page.$eval('figure[data-chart="spend-chart"]', (f) => f.querySelectorAll('svg rect').length >= 1), 'a column per day');
+    await go('#/teams');
+    await page.click('button[data-action="delete"][data-team="ui-team"]');
+    await page.waitForFunction(() => !document.querySelector('[data-state="ui-team"]'), WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).status, 404);
 
     // routes: edit the route, apply it, the next request follows it
     await go('#/routes');
