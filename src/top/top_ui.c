@@ -1019,7 +1019,7 @@ static void input_done(ui *u)
     char path[160], what[64];
     switch (p) {
     case IN_FILTER:
-        snprintf(u->filter, sizeof u->filter, "%s", u->input_text);
+        snprintf(u->filter, sizeof u->filter, "%.*s", (int)sizeof u->filter - 1, u->input_text);
         parse_filter(u, true);
         u->selected = u->top_row = 0;
         break;
@@ -1032,7 +1032,7 @@ static void input_done(ui *u)
             set_message(u, true, "a virtual key's name is 1 to 64 characters of A-Z a-z 0-9 . _ -");
             break;
         }
-        snprintf(u->vkey_name, sizeof u->vkey_name, "%s", u->input_text);
+        snprintf(u->vkey_name, sizeof u->vkey_name, "%.*s", (int)sizeof u->vkey_name - 1, u->input_text);
         start_input(u, IN_VKEY_PROVIDER);
         break;
     case IN_VKEY_PROVIDER: /* then its secret */
@@ -1040,7 +1040,8 @@ static void input_done(ui *u)
             set_message(u, true, "the provider type is the config's `type:` (openai, anthropic, …)");
             break;
         }
-        snprintf(u->vkey_provider, sizeof u->vkey_provider, "%s", u->input_text);
+        snprintf(u->vkey_provider, sizeof u->vkey_provider, "%.*s", (int)sizeof u->vkey_provider - 1,
+                 u->input_text);
         start_input(u, IN_VKEY_SECRET);
         break;
     case IN_VKEY_SECRET: /* the gateway checks all three and says what is wrong */
@@ -1093,7 +1094,7 @@ static void input_key(ui *u, int ch)
         u->input_text[u->input_len] = 0;
     }
     if (u->input == IN_FILTER) { /* as typed: the plain words at once, the log's terms on enter */
-        snprintf(u->filter, sizeof u->filter, "%s", u->input_text);
+        snprintf(u->filter, sizeof u->filter, "%.*s", (int)sizeof u->filter - 1, u->input_text);
         parse_filter(u, false);
     }
 }
@@ -1104,7 +1105,7 @@ static void start_input(ui *u, enum input_purpose p)
     wipe_input(u);
     u->message[0] = 0;
     if (p == IN_FILTER) {
-        snprintf(u->input_text, sizeof u->input_text, "%s", u->filter);
+        snprintf(u->input_text, sizeof u->input_text, "%.*s", (int)sizeof u->input_text - 1, u->filter);
         u->input_len = strlen(u->input_text);
     }
 }
@@ -1117,7 +1118,7 @@ static void vkey_action(ui *u, enum input_purpose p)
         set_message(u, true, "no virtual key selected");
         return;
     }
-    snprintf(u->vkey_name, sizeof u->vkey_name, "%s", name);
+    snprintf(u->vkey_name, sizeof u->vkey_name, "%.*s", (int)sizeof u->vkey_name - 1, name);
     start_input(u, p);
 }
 
