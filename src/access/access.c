@@ -143,6 +143,19 @@ void access_key_generate(char out[ACCESS_KEY_LEN + 1])
     sodium_memzero(raw, sizeof raw);
 }
 
+bool access_key_shaped(const char *key, size_t len)
+{
+    if (len != ACCESS_KEY_LEN || memcmp(key, ACCESS_KEY_PREFIX, sizeof ACCESS_KEY_PREFIX - 1) != 0)
+        return false;
+    for (size_t i = sizeof ACCESS_KEY_PREFIX - 1; i < len; i++) {
+        char c = key[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
+            return false;
+    }
+    return true;
+}
+
 void access_key_new_id(char out[STORE_ID_MAX + 1])
 {
     unsigned char raw[12];

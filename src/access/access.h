@@ -50,6 +50,10 @@ void access_secret_default_path(const char *store_path, char *out, size_t len);
 /* A new key (ACCESS_KEY_LEN characters and a NUL into out) and a new key id ("key_" + 24 hex). */
 void access_key_generate(char out[ACCESS_KEY_LEN + 1]);
 void access_key_new_id(char out[STORE_ID_MAX + 1]);
+/* Whether text has the shape access_key_generate gives ("aigw-" and 43 url-safe base64
+ * characters): a gateway key, or one that was (rotated, deleted) — not a guess at a master key
+ * of another shape. */
+bool access_key_shaped(const char *key, size_t len);
 /* The digest of a presented key. */
 void access_key_digest(const access_secret *secret, const char *key, size_t len,
                        uint8_t out[STORE_DIGEST_BYTES]);

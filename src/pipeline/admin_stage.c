@@ -11,6 +11,8 @@
  * admin_request.admin_key) and replacing or reloading the config take the master key. The
  * dashboard's session cookie stands for the key it was opened with (ui_stage.c, the row before:
  * x->session_digest, its CSRF token already checked), checked here like a key in the headers.
+ * A key in the headers that is no gateway key is the master key or a guess at it: its client
+ * address's wrong keys are throttled (auth_check_master; 429 past ten a minute).
  *
  * The operation writes SQLite, which must not happen on a worker's loop: the stage copies the
  * request into a job, queues it to the store's thread (store_service_submit_then) and waits
@@ -277,10 +279,10 @@ static stage_result config_request(exchange *x, admin_state *as, int method)
 }
 
 /* Who asks: the master key (*master), or an enabled, unexpired admin key of the worker's key
- * snapshot (x->key; no store I/O). False after answering: 401 as AUTH words it for no key, an
- * unknown, disabled or expired one; 403 for a key that is not an admin key. */
-/* Whether the caller may go on: the master key, an admin key, or — user_key_ok, for POST
- * /v1/feedback — any enabled gateway key. */
+ * snapshot (x->key; no store I/O), or — user_key_ok, for POST /v1/feedback — any enabled gateway
+ * key. False after answering: 401 as AUTH words it for no key, an unknown, disabled or expired
+ * one; 403 for a key that is not an admin key; 429 when the client's address has tried too many
+ * wrong keys. */
 static bool admin_caller(exchange *x, bool *master, bool user_key_ok)
 {
     http_request *req = x->http;
@@ -296,18 +298,25 @@ static bool admin_caller(exchange *x, bool *master, bool user_key_ok)
         return false;
     }
     const store_key *k = NULL;
-    if (!in_headers || len <= ACCESS_KEY_MAX) {
-        /* the dashboard's session (ui_stage.c) stands for the key it was opened with */
-        if (in_headers)
-            access_key_digest(auth_secret(), key, len, digest);
-        else
-            memcpy(digest, x->session_digest, sizeof digest);
+    if (!in_headers) { /* the dashboard's session (ui_stage.c) stands for the key it was opened with */
+        memcpy(digest, x->session_digest, sizeof digest);
         *master = access_is_master(&x->config->auth, auth_secret(), digest);
-        if (*master) {
-            x->master_key = true;
-            return true;
+        if (!*master) k = auth_find_key(x, digest);
+    } else {
+        bool hashed = len <= ACCESS_KEY_MAX;
+        if (hashed) {
+            access_key_digest(auth_secret(), key, len, digest);
+            k = auth_find_key(x, digest);
         }
-        k = auth_find_key(x, digest);
+        if (!k) { /* the master key, or a guess at it: throttled per address */
+            auth_master_result m = auth_check_master(x, key, len, hashed ? digest : NULL);
+            if (m == AUTH_THROTTLED) return false;
+            *master = m == AUTH_IS_MASTER;
+        }
+    }
+    if (*master) {
+        x->master_key = true;
+        return true;
     }
     if (!k) {
         x->rejection = REJECT_AUTH_INVALID;

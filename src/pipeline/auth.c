@@ -11,7 +11,9 @@
  *
  * What the request path does with a presented key: at most ACCESS_KEY_MAX bytes are hashed
  * (longer is invalid at once); the digest is looked up in the snapshot and compared in
- * constant time; a miss is compared with the master key's digest. Messages name what is wrong
+ * constant time; a miss is compared with the master key's digest — unless its client address
+ * has tried too many wrong keys (auth_check_master: access/guess_throttle.h, 429 with
+ * Retry-After, and the key is not compared at all). Messages name what is wrong
  * (missing, invalid, disabled, expired, a model not allowed) and never echo the key. The
  * client's key is never sent upstream while auth is on (translate.c's client_key is off).
  *
@@ -29,6 +31,7 @@
 #include <uv.h>
 
 #include "access/access.h"
+#include "access/guess_throttle.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stages.h"
 #include "server/worker.h"
@@ -174,6 +177,43 @@ void auth_refuse(exchange *x, int status, const char *code, const char *param, c
 
 #define refuse auth_refuse
 
+auth_master_result auth_check_master(exchange *x, const char *key, size_t len, const uint8_t *digest)
+{
+    /* A key shaped as aigw makes them is a revoked, rotated or mistyped gateway key (a client
+     * still holding an old one is common) — unless the master key has that shape too, it cannot
+     * be the master key: refused without a comparison, and no guess is counted. */
+    const char *master = x->config->auth.master_key;
+    if (access_key_shaped(key, len) && !(master && access_key_shaped(master, strlen(master))))
+        return AUTH_NOT_MASTER;
+    const uint8_t *addr = x->http->client_addr;
+    int64_t now = (int64_t)time(NULL), wait = 0;
+    guess_verdict v = guess_throttle_admit(addr, now, &wait);
+    if (v != GUESS_ADMITTED) {
+        char head[64], msg[256];
+        int n = snprintf(head, sizeof head, "retry-after: %lld\r\n", (long long)wait);
+        exchange_set_head(x, head, (size_t)n);
+        if (v == GUESS_ADDRESS_LIMITED)
+            snprintf(msg, sizeof msg,
+                     "Too many wrong keys from this address (%d a minute at most): no key that is not a "
+                     "gateway key is checked from it for %lld s",
+                     GUESS_ADDRESS_FAILURES, (long long)wait);
+        else
+            snprintf(msg, sizeof msg,
+                     "Too many wrong keys from all addresses together (%d a minute at most): no key that is "
+                     "not a gateway key is checked for %lld s",
+                     GUESS_GLOBAL_FAILURES, (long long)wait);
+        x->rejection = REJECT_RATE_LIMIT_REQUESTS;
+        exchange_error(x, 429, "requests", "too_many_wrong_keys", NULL, msg);
+        return AUTH_THROTTLED;
+    }
+    if (digest && access_is_master(&x->config->auth, &secret, digest)) {
+        guess_throttle_succeeded(addr, now);
+        return AUTH_IS_MASTER;
+    }
+    guess_throttle_failed(addr, now);
+    return AUTH_NOT_MASTER;
+}
+
 const store_team *auth_key_team(exchange *x)
 {
     const auth_state *as = exchange_state(x, &stage_auth);
@@ -215,7 +255,12 @@ static stage_result auth_on_request(exchange *x, void *state)
         access_key_digest(&secret, key, len, digest);
     const store_key *k = len <= ACCESS_KEY_MAX ? access_key_find(as->snap, digest) : NULL;
     if (!k) {
-        if (len <= ACCESS_KEY_MAX && access_is_master(&x->config->auth, &secret, digest)) {
+        /* the dashboard's session (len 0) stands for a digest checked when it was opened */
+        auth_master_result m =
+            !len ? (access_is_master(&x->config->auth, &secret, digest) ? AUTH_IS_MASTER : AUTH_NOT_MASTER)
+                 : auth_check_master(x, key, len, len <= ACCESS_KEY_MAX ? digest : NULL);
+        if (m == AUTH_THROTTLED) return STAGE_DONE;
+        if (m == AUTH_IS_MASTER) {
             x->master_key = true;
             return STAGE_NEXT;
         }

@@ -72,6 +72,19 @@ struct store_service *auth_service(void);
  * x-should-retry: false. */
 void auth_refuse(exchange *x, int status, const char *code, const char *param, const char *message);
 const struct access_secret *auth_secret(void);
+/* Whether the key a client sent (len bytes, found in no key snapshot; digest its digest, or
+ * NULL when it was too long to hash) is the master key, under the throttle of wrong keys per
+ * client address (access/guess_throttle.h): IS_MASTER, NOT_MASTER (counted against the address,
+ * unless the key has a gateway key's shape and the master key has not: a stale gateway key
+ * cannot be a guess at it), or THROTTLED (answered: 429 too_many_wrong_keys with Retry-After, in
+ * the client's API shape; the key was not compared). Auth must be on. A dashboard session's
+ * digest is not asked about here. */
+typedef enum auth_master_result {
+    AUTH_IS_MASTER,
+    AUTH_NOT_MASTER,
+    AUTH_THROTTLED,
+} auth_master_result;
+auth_master_result auth_check_master(exchange *x, const char *key, size_t len, const uint8_t *digest);
 /* The gateway key with this digest in the worker's key snapshot (no store I/O), or NULL; the
  * request holds that snapshot until it is released, so the key stays valid as long. For a stage
  * that runs before AUTH (the admin API's). */

@@ -7,7 +7,10 @@
  *   POST /ui/api/login     {"key": …} (application/json only, so a cross-site form cannot post
  *                          it): the master key or an enabled admin key becomes a session — an
  *                          HttpOnly, SameSite=Strict cookie (Secure behind an https proxy) and a
- *                          CSRF token in the answer's body, which the page keeps in memory
+ *                          CSRF token in the answer's body, which the page keeps in memory; a
+ *                          key that is no gateway key is the master key or a guess at it, and
+ *                          an address's wrong ones are throttled (auth_check_master: 429 past
+ *                          ten a minute, with Retry-After)
  *   GET /ui/api/session    whether the cookie's session lives, and its CSRF token again (a page
  *                          reloaded in the same tab does not ask for the key)
  *   POST /ui/api/logout    ends the session (CSRF token required), clears the cookie
@@ -64,18 +67,23 @@ static bool session_cookie(const exchange *x, const char **id, size_t *len)
            ui_cookie_value(cookie, cookie_len, UI_COOKIE_NAME, id, len);
 }
 
-/* Who a key digest is now: the master key, an enabled unexpired admin key (*who its alias or
- * id), or nobody (false). The same test the admin stage makes of a key in the headers. */
+/* Whether a gateway key is an enabled, unexpired admin key (*who its alias or id). */
+static bool admin_key(const store_key *k, const char **who)
+{
+    if (!k || !k->admin || access_key_state(k, (int64_t)time(NULL)) != ACCESS_OK) return false;
+    *who = k->alias ? k->alias : k->id;
+    return true;
+}
+
+/* Who a session's key digest is now: the master key, an enabled unexpired admin key (*who its
+ * alias or id), or nobody (false). The same test the admin stage makes of a key in the headers. */
 static bool admin_digest(exchange *x, const uint8_t digest[32], const char **who)
 {
     if (access_is_master(&x->config->auth, auth_secret(), digest)) {
         *who = "master key";
         return true;
     }
-    const store_key *k = auth_find_key(x, digest);
-    if (!k || !k->admin || access_key_state(k, (int64_t)time(NULL)) != ACCESS_OK) return false;
-    *who = k->alias ? k->alias : k->id;
-    return true;
+    return admin_key(auth_find_key(x, digest), who);
 }
 
 static bool admin_available(exchange *x)
@@ -137,12 +145,24 @@ static stage_result login(exchange *x)
     const json_t *key = json_object_get(doc, "key");
     const char *who = NULL;
     uint8_t digest[STORE_DIGEST_BYTES];
-    bool ok = false;
-    if (json_is_string(key) && json_string_length(key) <= ACCESS_KEY_MAX) {
+    bool ok = false, hashed = json_is_string(key) && json_string_length(key) <= ACCESS_KEY_MAX;
+    const store_key *k = NULL;
+    if (hashed) {
         access_key_digest(auth_secret(), json_string_value(key), json_string_length(key), digest);
-        ok = admin_digest(x, digest, &who);
+        k = auth_find_key(x, digest);
     }
-    json_decref(doc);
+    auth_master_result m = AUTH_NOT_MASTER;
+    if (k) /* the master key, or a guess at it, when not a gateway key: throttled per address */
+        ok = admin_key(k, &who);
+    else
+        m = auth_check_master(x, hashed ? json_string_value(key) : "", hashed ? json_string_length(key) : 0,
+                              hashed ? digest : NULL);
+    json_decref(doc); /* key pointed into it */
+    if (m == AUTH_THROTTLED) return STAGE_DONE;
+    if (m == AUTH_IS_MASTER) {
+        ok = true;
+        who = "master key";
+    }
     if (!ok) {
         x->rejection = REJECT_AUTH_INVALID;
         auth_refuse(x, 401, "invalid_api_key", NULL, "This is not the master key or an enabled admin key");

@@ -739,6 +739,22 @@ static client_conn *oldest_idle(worker *w)
     return oldest;
 }
 
+/* The peer's address into out (16 bytes: IPv6, or IPv4 mapped as ::ffff:a.b.c.d), zeros when
+ * the socket cannot say. Once per connection: a keep-alive connection's requests share it. */
+static void read_peer_address(uv_tcp_t *tcp, uint8_t out[16])
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(out, 0, 16);
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) return;
+    if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    } else if (ss.ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    }
+}
+
 void http_conn_accept(worker *w, uv_stream_t *listener)
 {
     client_conn *c = xcalloc(1, sizeof *c);
@@ -754,6 +770,7 @@ void http_conn_accept(worker *w, uv_stream_t *listener)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    read_peer_address(&c->tcp, c->req.client_addr);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->req.conn = c;

@@ -44,6 +44,11 @@ typedef struct http_request {
     char id[REQUEST_ID_MAX + 1]; /* x-request-id: the client's, or ours */
     uint64_t start_ns;
     size_t bytes_in;
+    /* the client's address, read once when its connection was accepted (uv_tcp_getpeername):
+     * IPv6, or IPv4 as ::ffff:a.b.c.d; all zero when it could not be read. The peer of the TCP
+     * connection: behind a proxy, the proxy's (nothing a client sends, X-Forwarded-For included,
+     * is taken for it) */
+    uint8_t client_addr[16];
 
     /* the response, written through http_conn.h */
     int status;

@@ -4,7 +4,9 @@
  * The gateway is --url (else http:// and the config's `listen:`, 0.0.0.0 read as 127.0.0.1) and
  * the key --key (else $AIGW_ADMIN_KEY, else the config's auth.master_key): an admin key is
  * enough to watch and to manage user keys; editing the config takes the master key, as the
- * admin API says.
+ * admin API says. A config without `auth:` (as `make run`'s) needs no key, and neither does
+ * --url with no config file to read one from: such a gateway serves /metrics to anyone, so the
+ * overview's numbers and targets show, and the screens that need the admin API say why not.
  *
  * The terminal is always given back: endwin() runs when the UI ends, from an atexit handler
  * on any other exit, and after SIGINT, SIGTERM or SIGHUP — their handlers only set a flag
@@ -37,7 +39,8 @@ static const char help_text[] =
     "                      given: its listen: and auth.master_key (default: ./aigw.yaml)\n"
     "  --url URL           the gateway's base URL, e.g. http://127.0.0.1:8080\n"
     "  --key KEY           an admin key or the master key (else $AIGW_ADMIN_KEY, else the\n"
-    "                      config's master key)\n"
+    "                      config's master key; none for a gateway without auth:, which\n"
+    "                      shows its metrics only)\n"
     "  --no-color          monochrome (also when $NO_COLOR is set or the terminal has no colours)\n"
     "  -h, --help          this help\n";
 
@@ -86,7 +89,9 @@ int top_command(int argc, char **argv)
     if (!key) key = getenv("AIGW_ADMIN_KEY");
     char url_buf[300];
     aigw_config *cfg = NULL;
-    if (!url || !key) {
+    /* --url without a key and with no config file to read one from: no key */
+    bool keyless = url && !key && !config_path && access("aigw.yaml", F_OK) != 0;
+    if ((!url || !key) && !keyless) {
         char err[8192];
         const char *path = config_path ? config_path : "aigw.yaml";
         cfg = config_load(path, err, sizeof err);
@@ -102,8 +107,11 @@ int top_command(int argc, char **argv)
             url = url_buf;
         }
         if (!key) key = cfg->auth.master_key;
-        if (!key) {
-            fprintf(stderr, "aigw: top: %s has no auth.master_key: give --key (an admin key)\n", path);
+        if (!key && cfg->auth.mode == AUTH_ON) {
+            fprintf(stderr,
+                    "aigw: top: %s has no auth.master_key (or its variable is unset): give --key (an "
+                    "admin key)\n",
+                    path);
             config_free(cfg);
             return 1;
         }
@@ -147,7 +155,7 @@ int top_command(int argc, char **argv)
     noecho();
     curs_set(0);
     color = color && !getenv("NO_COLOR") && has_colors();
-    top_ui_options o = {.url = url_shown, .color = color, .utf8 = utf8};
+    top_ui_options o = {.url = url_shown, .color = color, .utf8 = utf8, .keyless = !key};
     top_ui_run(client, &o, &stop_signal);
     restore_terminal();
     delscreen(scr);

@@ -1,7 +1,8 @@
 /* top_client.c — the background thread of `aigw top` (top_client.h).
  *
  * One thread, one libcurl easy handle reused (its connection kept alive), a loop: the waiting
- * action if any, then GET /metrics, the request log's tail, the watched path, then a wait on a
+ * action if any, then GET /metrics, the request log's tail (with the UI's filters, which the
+ * admin API applies to the whole log), the watched path, then a wait on a
  * condition variable until the next second or until the UI asks for something. Each call has a
  * connect timeout of 1 s and a total of 5 s, and a progress callback that ends it when the
  * client stops, so quitting never waits for a slow gateway. Rejected: curl multi on the UI's
@@ -33,6 +34,7 @@ struct top_client {
     /* asked by the UI (under lock) */
     char *watch;
     bool follow_logs;
+    char *log_query; /* the request log's filters ("&model=…"), or NULL */
     char *act_method, *act_path, *act_body, act_what[64];
     bool act_pending;
     /* published (under lock) */
@@ -89,7 +91,7 @@ static int call(top_client *c, const char *method, const char *path, const char 
     buf_reset(out);
     CURL *h = c->curl;
     curl_easy_reset(h);
-    struct curl_slist *headers = curl_slist_append(NULL, c->auth_header);
+    struct curl_slist *headers = c->auth_header ? curl_slist_append(NULL, c->auth_header) : NULL;
     headers = curl_slist_append(headers, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -207,6 +209,7 @@ static void run_action(top_client *c, buf *b, char *err, size_t errlen)
     memcpy(c->view.action_what, what, sizeof what);
     publish(&c->view.action_reply, reply);
     pthread_mutex_unlock(&c->lock);
+    if (body) explicit_bzero(body, strlen(body)); /* a virtual key's secret, maybe */
     free(method);
     free(path);
     free(body);
@@ -229,13 +232,18 @@ static void fetch_round(top_client *c, buf *b)
         c->view.connected = false;
         if (status)
             snprintf(c->view.status, sizeof c->view.status, "GET /metrics: HTTP %d%s", status,
-                     status == 401 || status == 403 ? " (the key is not an admin key)" : "");
+                     status != 401 && status != 403 ? ""
+                     : c->auth_header               ? " (the key is not an admin key)"
+                                                    : " (this gateway has auth: give --key)");
         else
             snprintf(c->view.status, sizeof c->view.status, "%.230s — retrying", err);
     }
     bool follow = c->follow_logs;
-    char watch[sizeof c->view.screen_path] = "";
+    char watch[sizeof c->view.screen_path] = "", query[TOP_LOG_QUERY_MAX + 1],
+                      logs_path[TOP_LOG_QUERY_MAX + 64];
     if (c->watch) snprintf(watch, sizeof watch, "%s", c->watch);
+    snprintf(query, sizeof query, "%s", c->log_query ? c->log_query : "");
+    snprintf(logs_path, sizeof logs_path, "/admin/logs?limit=%d%s", TOP_LOG_ROWS, query);
     pthread_mutex_unlock(&c->lock);
     if (ok) {
         c->current = next;
@@ -246,17 +254,14 @@ static void fetch_round(top_client *c, buf *b)
     }
 
     if (follow) {
-        char path[64];
-        snprintf(path, sizeof path, "/admin/logs?limit=%d", TOP_LOG_ROWS);
-        status = call(c, "GET", path, NULL, b, TOP_JSON_MAX, err, sizeof err);
+        status = call(c, "GET", logs_path, NULL, b, TOP_JSON_MAX, err, sizeof err);
         json_t *logs = status ? parse_json(b) : NULL;
         pthread_mutex_lock(&c->lock);
-        c->view.logs_status = status;
-        if (status == 200 && logs) {
-            publish(&c->view.logs, logs);
-            logs = NULL;
-        } else if (status && status != 200) {
-            publish(&c->view.logs, logs); /* the error's body: the UI shows its message */
+        /* an answer to filters the UI has changed meanwhile is not shown under the new ones */
+        bool current = !strcmp(query, c->log_query ? c->log_query : "");
+        if (current) c->view.logs_status = status;
+        if (current && status) {
+            publish(&c->view.logs, logs); /* rows, or the error's body: the UI shows its message */
             logs = NULL;
         }
         pthread_mutex_unlock(&c->lock);
@@ -313,9 +318,11 @@ top_client *top_client_start(const char *base_url, const char *key, char *err, s
     while (blen && base_url[blen - 1] == '/')
         blen--;
     c->base = xstrndup(base_url, blen);
-    size_t alen = strlen(key) + 32;
-    c->auth_header = xmalloc(alen);
-    snprintf(c->auth_header, alen, "Authorization: Bearer %s", key);
+    if (key) {
+        size_t alen = strlen(key) + 32;
+        c->auth_header = xmalloc(alen);
+        snprintf(c->auth_header, alen, "Authorization: Bearer %s", key);
+    }
     c->follow_logs = true;
     c->current = -1;
     for (size_t k = 0; k < TOP_HISTORY; k++)
@@ -354,8 +361,10 @@ void top_client_stop(top_client *c)
     json_decref(c->view.screen);
     json_decref(c->view.action_reply);
     free(c->watch);
+    free(c->log_query);
     free(c->act_method);
     free(c->act_path);
+    if (c->act_body) explicit_bzero(c->act_body, strlen(c->act_body));
     free(c->act_body);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->wake);
@@ -379,6 +388,20 @@ void top_client_watch(top_client *c, const char *path)
         publish(&c->view.screen, NULL); /* the last screen's data is not this one's */
         c->view.screen_status = 0;
         c->view.screen_path[0] = 0;
+        wake(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void top_client_log_query(top_client *c, const char *query)
+{
+    if (query && (!*query || strlen(query) > TOP_LOG_QUERY_MAX)) query = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (!query != !c->log_query || (query && strcmp(query, c->log_query))) {
+        free(c->log_query);
+        c->log_query = query ? xstrdup(query) : NULL;
+        publish(&c->view.logs, NULL); /* the rows of the old filters are not the new ones' */
+        c->view.logs_status = 0;
         wake(c);
     }
     pthread_mutex_unlock(&c->lock);

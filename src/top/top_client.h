@@ -22,6 +22,7 @@
 #define TOP_METRICS_MAX (16u * 1024 * 1024) /* one scrape */
 #define TOP_JSON_MAX (8u * 1024 * 1024)     /* one admin answer */
 #define TOP_LOG_ROWS 100                    /* the tail of the request log fetched */
+#define TOP_LOG_QUERY_MAX 1024              /* the request log's filters, encoded */
 
 typedef struct top_target_row {
     char provider[TOP_NAME_MAX], model[TOP_NAME_MAX];
@@ -55,13 +56,18 @@ typedef struct top_view {
 typedef struct top_client top_client;
 
 /* A client of base_url (e.g. http://127.0.0.1:8080, no trailing slash needed) with the admin
- * key sent as Bearer; starts its thread. NULL (err set) when the thread cannot start. */
+ * key sent as Bearer (NULL: none — a gateway without auth serves /metrics to anyone, and its
+ * admin API answers 403); starts its thread. NULL (err set) when the thread cannot start. */
 top_client *top_client_start(const char *base_url, const char *key, char *err, size_t errlen);
 /* Stops the thread (an HTTP call in flight is abandoned at once) and frees the client. */
 void top_client_stop(top_client *c);
 
 /* The path (with its query) fetched each second for the screen shown; NULL: none. Copied. */
 void top_client_watch(top_client *c, const char *path);
+/* The request log's filters as GET /admin/logs takes them, each "&name=value" URL-encoded
+ * (e.g. "&model=gpt-4o&status=5xx"), or NULL/"" for none: the tail fetched is then the newest
+ * matching rows of the whole log. A change drops the rows shown until the next answer. */
+void top_client_log_query(top_client *c, const char *query);
 /* Whether the request log's tail is fetched (off while paused: the rows stay as they were). */
 void top_client_follow_logs(top_client *c, bool on);
 

@@ -1,9 +1,11 @@
 /* top_ui.c — the screens of `aigw top` (top_ui.h): overview, keys, virtual keys, config
  * (providers and routes), breakers, alerts, and one request's detail.
  *
- * The loop waits for a key at most 100 ms (curses' timeout), takes the client's view when it
- * moved, and draws the whole screen into curses' buffer (erase, draw, one refresh): curses
- * sends the terminal only the cells that changed, so a refresh each second never flickers.
+ * The loop waits for a key at most 100 ms (curses' timeout), takes the client's view every
+ * quarter second, and draws the whole screen into curses' buffer (erase, draw, one refresh) when
+ * a key was pressed, the view changed (a scrape, the gateway lost or back, rows, an action's
+ * answer) or a second has passed: curses sends the terminal only the cells that changed, so a
+ * refresh never flickers.
  * Everything shown is the gateway's: numbers from the client's view (differences of scrapes),
  * rows from the admin API's answers. Text from the server is drawn with control bytes replaced
  * (a key alias cannot move the cursor), cut to its column.
@@ -39,7 +41,23 @@ static const char *const screen_names[] = {"Overview", "Keys",   "VKeys", "Confi
 #define NTABS 6
 
 enum { C_OK = 1, C_WARN, C_BAD, C_INFO, C_HEAD };
-enum input_purpose { IN_NONE, IN_FILTER, IN_KEY_ALIAS };
+/* What the bottom line is reading: a filter, a new key's alias, a virtual key's name, provider
+ * and secret (the secret never drawn), a rotation's secret, or a yes to a deletion. */
+enum input_purpose {
+    IN_NONE,
+    IN_FILTER,
+    IN_KEY_ALIAS,
+    IN_VKEY_NAME,
+    IN_VKEY_PROVIDER,
+    IN_VKEY_SECRET,
+    IN_VKEY_ROTATE,
+    IN_VKEY_DELETE,
+};
+#define INPUT_MAX 1024 /* typed text: a provider's secret fits */
+
+/* The filter's name:value terms that GET /admin/logs takes (docs/observability.md). */
+static const char *const log_filters[] = {"key", "team", "model", "provider", "status", "error"};
+#define NLOG_FILTERS (sizeof log_filters / sizeof log_filters[0])
 
 typedef struct ui {
     top_client *client;
@@ -48,15 +66,18 @@ typedef struct ui {
     bool have_view;
     enum ui_screen screen, back; /* back: where Esc returns from the detail */
     int selected, top_row;
-    char filter[128];
+    char filter[128]; /* as typed */
+    char words[128];  /* its plain words (matched in the rows shown), space-separated */
+    bool log_terms;   /* it has name:value terms (the request log is asked for them) */
     bool paused, help;
     char message[512];
     bool message_bad;
     char secret[512]; /* a key shown once, in a box until a key is pressed */
     unsigned seen_action;
     enum input_purpose input;
-    char input_text[128];
+    char input_text[INPUT_MAX];
     size_t input_len;
+    char vkey_name[65], vkey_provider[65]; /* a virtual key being made, rotated or deleted */
     char detail_id[128];
     json_t *frozen_logs; /* the rows while paused */
 } ui;
@@ -129,13 +150,80 @@ static void fmt_ratio(char *out, size_t len, double r)
         snprintf(out, len, "%.1f%%", r * 100);
 }
 
+/* Whether a row whose names are a…d shows under the filter: each of its plain words is in one
+ * of them (name:value terms are the request log's, asked of the gateway). */
 static bool matches(const ui *u, const char *a, const char *b, const char *c, const char *d)
 {
-    if (!u->filter[0]) return true;
     const char *fields[] = {a, b, c, d};
-    for (int i = 0; i < 4; i++)
-        if (fields[i] && strstr(fields[i], u->filter)) return true;
-    return false;
+    for (const char *w = u->words; *w;) {
+        size_t len = strcspn(w, " ");
+        bool found = false;
+        for (int i = 0; i < 4 && !found; i++)
+            found = fields[i] && memmem(fields[i], strlen(fields[i]), w, len);
+        if (!found) return false;
+        w += len;
+        w += strspn(w, " ");
+    }
+    return true;
+}
+
+/* The term's name when it is one of log_filters followed by ':' and a value; NULL otherwise. */
+static const char *log_term(const char *term, size_t len, size_t *name_len)
+{
+    for (size_t i = 0; i < NLOG_FILTERS; i++) {
+        size_t n = strlen(log_filters[i]);
+        if (len > n + 1 && !strncmp(term, log_filters[i], n) && term[n] == ':') {
+            *name_len = n;
+            return log_filters[i];
+        }
+    }
+    return NULL;
+}
+
+/* value (len bytes) percent-encoded onto out at *n (the query's own characters kept). */
+static void url_encode(char *out, size_t size, size_t *n, const char *value, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len && *n + 4 < size; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            strchr("-._~", ch)) {
+            out[(*n)++] = (char)ch;
+        } else {
+            out[(*n)++] = '%';
+            out[(*n)++] = hex[ch >> 4];
+            out[(*n)++] = hex[ch & 15];
+        }
+    }
+    out[*n] = 0;
+}
+
+/* The filter as typed split into its plain words (u->words) and its request log terms; send:
+ * the terms go to the client as GET /admin/logs's parameters (on enter and esc, not on every
+ * key, so typing does not ask the gateway a query per letter). */
+static void parse_filter(ui *u, bool send)
+{
+    char query[TOP_LOG_QUERY_MAX + 1] = "";
+    size_t q = 0, wn = 0;
+    u->words[0] = 0;
+    u->log_terms = false;
+    for (const char *t = u->filter; *t;) {
+        t += strspn(t, " ");
+        size_t len = strcspn(t, " "), name_len;
+        if (!len) break;
+        const char *name = log_term(t, len, &name_len);
+        if (name) {
+            u->log_terms = true;
+            if (q + name_len + 2 < sizeof query) {
+                q += (size_t)snprintf(query + q, sizeof query - q, "&%s=", name);
+                url_encode(query, sizeof query, &q, t + name_len + 1, len - name_len - 1);
+            }
+        } else if (wn + len + 2 < sizeof u->words) {
+            wn += (size_t)snprintf(u->words + wn, sizeof u->words - wn, "%s%.*s", wn ? " " : "", (int)len, t);
+        }
+        t += len;
+    }
+    if (send) top_client_log_query(u->client, query);
 }
 
 static void set_message(ui *u, bool bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -147,6 +235,10 @@ static void set_message(ui *u, bool bad, const char *fmt, ...)
     va_end(ap);
     u->message_bad = bad;
 }
+
+/* Instead of a screen that needs the admin API, without a key. */
+static const char keyless_note[] =
+    "no key: the request log and admin API need `auth:` and a master key, or --key";
 
 /* ---- the header and the footer ------------------------------------------------------------- */
 
@@ -178,7 +270,7 @@ static void draw_header(ui *u)
 static const char *const screen_keys[] = {
     [SCR_OVERVIEW] = "tab screens  p pause  enter detail  / filter  ? help  q quit",
     [SCR_KEYS] = "n new  d disable  e enable  r rotate  / filter  ? help  q quit",
-    [SCR_VKEYS] = "tab screens  / filter  ? help  q quit",
+    [SCR_VKEYS] = "n new  r rotate secret  d delete  / filter  ? help  q quit",
     [SCR_CONFIG] = "E edit and apply  R reload file  tab screens  ? help  q quit",
     [SCR_BREAKERS] = "r reset selected  R reset all  tab screens  ? help  q quit",
     [SCR_ALERTS] = "tab screens  / filter  ? help  q quit",
@@ -190,9 +282,24 @@ static void draw_footer(ui *u)
     int y = LINES - 1;
     move(y, 0);
     clrtoeol();
-    if (u->input != IN_NONE) {
-        const char *label = u->input == IN_FILTER ? "filter: " : "new key alias: ";
-        putf(y, 0, COLS, A_BOLD, "%s%s", label, u->input_text);
+    switch (u->input) {
+    case IN_NONE: break;
+    case IN_FILTER: putf(y, 0, COLS, A_BOLD, "filter: %s", u->input_text); return;
+    case IN_KEY_ALIAS: putf(y, 0, COLS, A_BOLD, "new key alias: %s", u->input_text); return;
+    case IN_VKEY_NAME: putf(y, 0, COLS, A_BOLD, "new virtual key, its name: %s", u->input_text); return;
+    case IN_VKEY_PROVIDER:
+        putf(y, 0, COLS, A_BOLD, "%s's provider type (openai, anthropic, …): %s", u->vkey_name,
+             u->input_text);
+        return;
+    case IN_VKEY_SECRET:
+    case IN_VKEY_ROTATE: /* the secret itself is never drawn: how much was typed is */
+        putf(y, 0, COLS, A_BOLD,
+             "%s secret for %s (not shown; %zu characters): ", u->input == IN_VKEY_SECRET ? "the" : "a new",
+             u->vkey_name, u->input_len);
+        return;
+    case IN_VKEY_DELETE:
+        putf(y, 0, COLS, attr_for(u, C_BAD),
+             "delete the virtual key %s? y deletes it, any other key keeps it", u->vkey_name);
         return;
     }
     if (u->message[0]) {
@@ -200,8 +307,8 @@ static void draw_footer(ui *u)
         return;
     }
     char keys[256];
-    snprintf(keys, sizeof keys, "%s%s%s", u->filter[0] ? "[filter: " : "", u->filter[0] ? u->filter : "",
-             u->filter[0] ? "] " : "");
+    snprintf(keys, sizeof keys, "%s%s%s%s", u->filter[0] ? "[filter: " : "", u->filter[0] ? u->filter : "",
+             u->log_terms ? " (asked of the request log)" : "", u->filter[0] ? "] " : "");
     size_t n = strlen(keys);
     snprintf(keys + n, sizeof keys - n, "%s", screen_keys[u->screen]);
     put(y, 0, COLS, keys, A_DIM);
@@ -331,6 +438,10 @@ static void draw_log(ui *u, int y, int bottom)
     putf(y++, 0, COLS, A_UNDERLINE, "%-8s %-*s %-*s %-*s %3s %7s %8s %-5s %s%s", "TIME", key_w, "KEY",
          model_w, "MODEL", prov_w, "PROVIDER", "ST", "LATENCY", "COST", "CACHE", "ROUTE",
          u->paused ? "  (paused: p resumes)" : "");
+    if (u->o->keyless) {
+        put(y, 0, COLS, keyless_note, attr_for(u, C_WARN));
+        return;
+    }
     if (u->view.logs_status && u->view.logs_status != 200) {
         const json_t *e = json_object_get(u->view.logs, "error");
         putf(y, 0, COLS, attr_for(u, C_WARN), "request log: HTTP %d %s", u->view.logs_status,
@@ -423,6 +534,10 @@ static const char *selected_log_id(ui *u)
  * reason drawn at y. */
 static const json_t *screen_data(ui *u, int y, const char *key)
 {
+    if (u->o->keyless) {
+        put(y, 0, COLS, keyless_note, attr_for(u, C_WARN));
+        return NULL;
+    }
     if (!u->view.screen_status) {
         put(y, 0, COLS, "loading…", A_DIM);
         return NULL;
@@ -497,21 +612,30 @@ static void draw_vkeys(ui *u)
     size_t i;
     const json_t *v;
     int n = 0;
+    json_array_foreach(d, i, v) if (matches(u, jstr(v, "name", NULL), jstr(v, "provider", NULL), NULL, NULL))
+        n++;
+    clamp_selection(u, n, LINES - 1 - y);
+    int index = -1;
     json_array_foreach(d, i, v)
     {
         if (!matches(u, jstr(v, "name", NULL), jstr(v, "provider", NULL), NULL, NULL)) continue;
+        if (++index < u->top_row) continue;
         if (y >= LINES - 1) break;
-        putf(y++, 0, COLS, 0, "%-24s %-14s %-12s %-7lld %s", jstr(v, "name", "?"), jstr(v, "provider", "?"),
-             jstr(v, "hint", "?"), (long long)json_integer_value(json_object_get(v, "version")),
+        putf(y++, 0, COLS, index == u->selected ? A_REVERSE : 0, "%-24s %-14s %-12s %-7lld %s",
+             jstr(v, "name", "?"), jstr(v, "provider", "?"), jstr(v, "hint", "?"),
+             (long long)json_integer_value(json_object_get(v, "version")),
              jstr(v, "base_url", "(the type's)"));
-        n++;
     }
-    if (!n) put(y, 0, COLS, "(no virtual keys: `aigw vkeys create` makes one)", A_DIM);
+    if (!n) put(y, 0, COLS, "(no virtual keys: n makes one)", A_DIM);
 }
 
 static void draw_config(ui *u)
 {
     int y = 2;
+    if (u->o->keyless) {
+        put(y, 0, COLS, keyless_note, attr_for(u, C_WARN));
+        return;
+    }
     if (!u->view.screen_status) {
         put(y, 0, COLS, "loading…", A_DIM);
         return;
@@ -532,9 +656,9 @@ static void draw_config(ui *u)
     for (const char *p = src; *p && y < LINES - 1;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (line >= u->top_row && (!u->filter[0] || memmem(p, len, u->filter, strlen(u->filter)))) {
-            char text[512];
-            snprintf(text, sizeof text, "%.*s", (int)(len < 500 ? len : 500), p);
+        char text[512];
+        snprintf(text, sizeof text, "%.*s", (int)(len < 500 ? len : 500), p);
+        if (line >= u->top_row && matches(u, text, NULL, NULL, NULL)) {
             bool head = len && p[0] != ' ' && p[0] != '#';
             putf(y++, 0, COLS, head ? A_BOLD : 0, "%4d %s", line + 1, text);
         }
@@ -645,13 +769,15 @@ static void draw_help(ui *u)
         "",
         "tab / shift-tab   next / previous screen (1-6 jump to one)",
         "up/down j/k       select a row;  pgup/pgdn a page",
-        "/                 filter the rows shown (esc clears it)",
+        "/                 filter: words match the rows shown; key: team: model:",
+        "                  provider: status: error: ask the request log (overview)",
         "p                 pause or resume the request log (overview)",
         "enter             the selected request's detail (overview)",
         "n d e r           keys: new (its secret shown once), disable, enable, rotate",
+        "n r d             virtual keys: new, rotate its secret (typed unseen), delete",
         "E R               config: edit in $EDITOR and apply, reload the file",
         "r R               breakers: reset the selected one, reset all",
-        "esc               back from the detail; close this help",
+        "esc               clear the filter; back from the detail; close this",
         "q                 quit (the terminal is restored)",
     };
     int h = (int)(sizeof lines / sizeof lines[0]) + 2, w = 66;
@@ -724,7 +850,7 @@ static void watch_for_screen(ui *u)
         break;
     default: break;
     }
-    top_client_watch(u->client, p);
+    top_client_watch(u->client, u->o->keyless ? NULL : p);
 }
 
 static void go(ui *u, enum ui_screen s)
@@ -741,6 +867,20 @@ static void act(ui *u, const char *method, const char *path, const char *body, c
         set_message(u, false, "%s…", what);
     else
         set_message(u, true, "still waiting for the last action");
+}
+
+/* act() with a JSON body, which it takes (and wipes: it may hold a secret). */
+static void act_json(ui *u, const char *method, const char *path, json_t *body, const char *what)
+{
+    char *dumped = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!dumped) {
+        set_message(u, true, "%s: the text typed is not UTF-8", what);
+        return;
+    }
+    act(u, method, path, dumped, what);
+    explicit_bzero(dumped, strlen(dumped));
+    free(dumped);
 }
 
 /* The answer to an action, once: the secret of a new or rotated key, or the message. */
@@ -862,42 +1002,124 @@ static void breaker_reset(ui *u, bool all)
 
 /* ---- keys ------------------------------------------------------------------------------------- */
 
+static void start_input(ui *u, enum input_purpose p);
+
+static void wipe_input(ui *u)
+{
+    explicit_bzero(u->input_text, sizeof u->input_text);
+    u->input_len = 0;
+}
+
+/* The typed text is complete (enter): what it was for. */
+static void input_done(ui *u)
+{
+    enum input_purpose p = u->input;
+    u->input = IN_NONE;
+    json_t *body = NULL;
+    char path[160], what[64];
+    switch (p) {
+    case IN_FILTER:
+        snprintf(u->filter, sizeof u->filter, "%.*s", (int)sizeof u->filter - 1, u->input_text);
+        parse_filter(u, true);
+        u->selected = u->top_row = 0;
+        break;
+    case IN_KEY_ALIAS:
+        body = u->input_len ? json_pack("{s:s}", "key_alias", u->input_text) : json_object();
+        act_json(u, "POST", "/admin/keys", body, "create key");
+        break;
+    case IN_VKEY_NAME: /* then its provider */
+        if (!u->input_len || u->input_len >= sizeof u->vkey_name) {
+            set_message(u, true, "a virtual key's name is 1 to 64 characters of A-Z a-z 0-9 . _ -");
+            break;
+        }
+        snprintf(u->vkey_name, sizeof u->vkey_name, "%.*s", (int)sizeof u->vkey_name - 1, u->input_text);
+        start_input(u, IN_VKEY_PROVIDER);
+        break;
+    case IN_VKEY_PROVIDER: /* then its secret */
+        if (!u->input_len || u->input_len >= sizeof u->vkey_provider) {
+            set_message(u, true, "the provider type is the config's `type:` (openai, anthropic, …)");
+            break;
+        }
+        snprintf(u->vkey_provider, sizeof u->vkey_provider, "%.*s", (int)sizeof u->vkey_provider - 1,
+                 u->input_text);
+        start_input(u, IN_VKEY_SECRET);
+        break;
+    case IN_VKEY_SECRET: /* the gateway checks all three and says what is wrong */
+        body = json_pack("{s:s,s:s,s:s%}", "name", u->vkey_name, "provider", u->vkey_provider, "secret",
+                         u->input_text, u->input_len);
+        snprintf(what, sizeof what, "create virtual key %.32s", u->vkey_name);
+        act_json(u, "POST", "/admin/virtual-keys", body, what);
+        break;
+    case IN_VKEY_ROTATE:
+        body = json_pack("{s:s%}", "secret", u->input_text, u->input_len);
+        snprintf(path, sizeof path, "/admin/virtual-keys/%s/rotate", u->vkey_name);
+        snprintf(what, sizeof what, "rotate %.32s", u->vkey_name);
+        act_json(u, "POST", path, body, what);
+        break;
+    default: break;
+    }
+    if (p != IN_VKEY_NAME && p != IN_VKEY_PROVIDER) wipe_input(u);
+}
+
 static void input_key(ui *u, int ch)
 {
-    if (ch == 27) { /* esc */
-        if (u->input == IN_FILTER) u->filter[0] = 0;
+    if (u->input == IN_VKEY_DELETE) { /* one key: y deletes */
         u->input = IN_NONE;
-    } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+        if (ch == 'y' || ch == 'Y') {
+            char path[160], what[64];
+            snprintf(path, sizeof path, "/admin/virtual-keys/%s", u->vkey_name);
+            snprintf(what, sizeof what, "delete %.32s", u->vkey_name);
+            act(u, "DELETE", path, NULL, what);
+        } else {
+            set_message(u, false, "%s kept", u->vkey_name);
+        }
+        return;
+    }
+    size_t max = u->input == IN_FILTER ? sizeof u->filter : sizeof u->input_text;
+    if (ch == 27) { /* esc */
         if (u->input == IN_FILTER) {
-            snprintf(u->filter, sizeof u->filter, "%s", u->input_text);
-            u->selected = u->top_row = 0;
-        } else if (u->input == IN_KEY_ALIAS) {
-            json_t *body = u->input_len ? json_pack("{s:s}", "key_alias", u->input_text) : json_object();
-            char *dumped = json_dumps(body, JSON_COMPACT);
-            act(u, "POST", "/admin/keys", dumped, "create key");
-            free(dumped);
-            json_decref(body);
+            u->filter[0] = 0;
+            parse_filter(u, true);
         }
         u->input = IN_NONE;
+        wipe_input(u);
+        return;
+    } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+        input_done(u);
+        return;
     } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
         if (u->input_len) u->input_text[--u->input_len] = 0;
-    } else if (ch >= 0x20 && ch < 0x7f && u->input_len + 1 < sizeof u->input_text) {
+    } else if (ch >= 0x20 && ch < 0x7f && u->input_len + 1 < max) {
         u->input_text[u->input_len++] = (char)ch;
         u->input_text[u->input_len] = 0;
     }
-    if (u->input == IN_FILTER) snprintf(u->filter, sizeof u->filter, "%s", u->input_text); /* as typed */
+    if (u->input == IN_FILTER) { /* as typed: the plain words at once, the log's terms on enter */
+        snprintf(u->filter, sizeof u->filter, "%.*s", (int)sizeof u->filter - 1, u->input_text);
+        parse_filter(u, false);
+    }
 }
 
 static void start_input(ui *u, enum input_purpose p)
 {
     u->input = p;
-    u->input_len = 0;
-    u->input_text[0] = 0;
+    wipe_input(u);
     u->message[0] = 0;
     if (p == IN_FILTER) {
-        snprintf(u->input_text, sizeof u->input_text, "%s", u->filter);
+        snprintf(u->input_text, sizeof u->input_text, "%.*s", (int)sizeof u->input_text - 1, u->filter);
         u->input_len = strlen(u->input_text);
     }
+}
+
+/* The selected virtual key's name into u->vkey_name, then input p about it (rotate, delete). */
+static void vkey_action(ui *u, enum input_purpose p)
+{
+    const char *name = jstr(selected_item(u, "data", "name", "provider"), "name", NULL);
+    if (!name || strlen(name) >= sizeof u->vkey_name || strpbrk(name, "/?#% ")) {
+        set_message(u, true, "no virtual key selected");
+        return;
+    }
+    snprintf(u->vkey_name, sizeof u->vkey_name, "%.*s", (int)sizeof u->vkey_name - 1, name);
+    start_input(u, p);
 }
 
 /* One key; false: quit. */
@@ -927,10 +1149,12 @@ static bool on_key(ui *u, int ch)
     case '?': u->help = true; return true;
     case '/': start_input(u, IN_FILTER); return true;
     case 27:
-        if (u->screen == SCR_DETAIL)
+        if (u->screen == SCR_DETAIL) {
             go(u, u->back);
-        else
+        } else {
             u->filter[0] = 0;
+            parse_filter(u, true);
+        }
         return true;
     case KEY_UP:
     case 'k': u->selected--; return true;
@@ -951,7 +1175,7 @@ static bool on_key(ui *u, int ch)
             u->paused = !u->paused;
             json_decref(u->frozen_logs);
             u->frozen_logs = u->paused ? json_deep_copy(u->view.logs) : NULL;
-            top_client_follow_logs(u->client, !u->paused);
+            top_client_follow_logs(u->client, !u->paused && !u->o->keyless);
         } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
             const char *id = selected_log_id(u);
             if (id && strlen(id) < sizeof u->detail_id && !strpbrk(id, "/?#% ")) {
@@ -970,6 +1194,14 @@ static bool on_key(ui *u, int ch)
             key_action(u, "enable");
         else if (ch == 'r')
             key_action(u, "rotate");
+        break;
+    case SCR_VKEYS:
+        if (ch == 'n')
+            start_input(u, IN_VKEY_NAME);
+        else if (ch == 'r')
+            vkey_action(u, IN_VKEY_ROTATE);
+        else if (ch == 'd')
+            vkey_action(u, IN_VKEY_DELETE);
         break;
     case SCR_CONFIG:
         if (ch == 'E')
@@ -1004,11 +1236,17 @@ int top_ui_run(top_client *c, const top_ui_options *o, volatile sig_atomic_t *st
 {
     ui u = {.client = c, .o = o, .screen = SCR_OVERVIEW};
     init_colors(o);
+    if (o->keyless) top_client_follow_logs(c, false); /* the admin API would only say 403 */
     timeout(100);
     keypad(stdscr, TRUE);
     set_escdelay(25);
+    /* what the screen shows was drawn from: a view that differs in any of these is drawn at
+     * once (a lost gateway too, which scrapes nothing); otherwise once a second */
     unsigned long drawn_scrapes = ~0ul;
-    struct timespec last = {0};
+    unsigned drawn_action = 0;
+    bool drawn_connected = false;
+    const json_t *drawn_logs = NULL, *drawn_screen = NULL;
+    struct timespec last = {0}, last_draw = {0};
     bool dirty = true;
     while (!*stop) {
         int ch = getch();
@@ -1025,9 +1263,17 @@ int top_ui_run(top_client *c, const top_ui_options *o, volatile sig_atomic_t *st
         top_client_view(c, &u.view);
         u.have_view = true;
         take_action_reply(&u);
-        if (dirty || u.view.scrapes != drawn_scrapes || since >= 1) {
+        double since_draw = (double)(now.tv_sec - last_draw.tv_sec) + (now.tv_nsec - last_draw.tv_nsec) / 1e9;
+        if (dirty || since_draw >= 1 || u.view.scrapes != drawn_scrapes ||
+            u.view.connected != drawn_connected || u.view.action_seq != drawn_action ||
+            u.view.logs != drawn_logs || u.view.screen != drawn_screen) {
             draw(&u);
             drawn_scrapes = u.view.scrapes;
+            drawn_connected = u.view.connected;
+            drawn_action = u.view.action_seq;
+            drawn_logs = u.view.logs;
+            drawn_screen = u.view.screen;
+            last_draw = now;
         }
         last = now;
         dirty = false;

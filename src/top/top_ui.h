@@ -12,6 +12,7 @@ typedef struct top_ui_options {
     const char *url; /* shown in the header */
     bool color;      /* the terminal has colours and they were not turned off */
     bool utf8;       /* the locale's charset is UTF-8: block characters for sparklines */
+    bool keyless;    /* no key (a gateway without auth): only /metrics answers */
 } top_ui_options;
 
 /* Runs the screens until q or until *stop is set (a signal). The terminal is in curses mode on

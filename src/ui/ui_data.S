@@ -27,6 +27,8 @@ ui_\name\()_len:
     UI_FILE overview_js, "ui/js/overview.js"
     UI_FILE logs_js, "ui/js/logs.js"
     UI_FILE keys_js, "ui/js/keys.js"
+    UI_FILE teams_js, "ui/js/teams.js"
+    UI_FILE spend_js, "ui/js/spend.js"
     UI_FILE routes_js, "ui/js/routes.js"
     UI_FILE prompts_js, "ui/js/prompts.js"
     UI_FILE alerts_js, "ui/js/alerts.js"

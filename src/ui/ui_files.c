@@ -25,6 +25,8 @@ UI_DECLARE(metrics_js)
 UI_DECLARE(overview_js)
 UI_DECLARE(logs_js)
 UI_DECLARE(keys_js)
+UI_DECLARE(teams_js)
+UI_DECLARE(spend_js)
 UI_DECLARE(routes_js)
 UI_DECLARE(prompts_js)
 UI_DECLARE(alerts_js)
@@ -46,6 +48,8 @@ static const ui_file files[] = {
     {"js/overview.js", JS, ui_overview_js, &ui_overview_js_len},
     {"js/logs.js", JS, ui_logs_js, &ui_logs_js_len},
     {"js/keys.js", JS, ui_keys_js, &ui_keys_js_len},
+    {"js/teams.js", JS, ui_teams_js, &ui_teams_js_len},
+    {"js/spend.js", JS, ui_spend_js, &ui_spend_js_len},
     {"js/routes.js", JS, ui_routes_js, &ui_routes_js_len},
     {"js/prompts.js", JS, ui_prompts_js, &ui_prompts_js_len},
     {"js/alerts.js", JS, ui_alerts_js, &ui_alerts_js_len},

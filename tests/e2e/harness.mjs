@@ -93,13 +93,18 @@ ${extra}`;
 }
 
 // bin: another build of aigw (the test-stages one); AIGW_BIN by default. args: more arguments
-// for `aigw serve -c FILE`.
-export async function startGateway(configText, { bin = AIGW_BIN, args = [] } = {}) {
+// for `aigw serve -c FILE`. files: {name: text} written beside the config (which may name them
+// by their relative path: aigw reads them from the config's folder). relative: aigw runs in
+// that folder as `aigw serve -c aigw.yaml`, so what it shows of its config's path (GET
+// /admin/config, its reload messages) is `aigw.yaml`, nothing of this machine's.
+export async function startGateway(configText, { bin = AIGW_BIN, args = [], files = {}, relative = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'aigw-e2e-'));
   const file = join(dir, 'aigw.yaml');
   writeFileSync(file, configText);
-  const proc = spawn(bin, ['serve', '-c', file, ...args], {
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const proc = spawn(bin, ['serve', '-c', relative ? 'aigw.yaml' : file, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: relative ? dir : undefined,
     env: { ...process.env, AIGW_TEST_KEY: 'test-key-123' },
   });
   let stderr = '';

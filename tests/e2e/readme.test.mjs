@@ -26,7 +26,7 @@
 // wait is bounded, the scratch directories are removed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync,
   writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -298,6 +298,60 @@ const WALK = [
       assert.equal(reply.object, 'chat.completion', r.stdout);
       assert.equal(reply.choices[0].message.role, 'assistant');
       assert.match(reply.choices[0].message.content, /\S/);
+    },
+  },
+  {
+    readme: /^build\/aigw top -c aigw\.example\.yaml$/,
+    says: [
+      'shows, refreshed every second, requests per second, the error rate, latency percentiles, tokens per second ' +
+        'and spend per minute, and each provider target\'s breaker, requests in flight and latency',
+      '`q` quits and gives the terminal back.',
+      'says that the request log and the screens that change things (keys, virtual keys, the config, breakers) need one',
+    ],
+    as: 'in a tmux pane of 100×30 (its own -L socket, killed after) in the scratch directory, whose ' +
+      'aigw.example.yaml points at `make run`\'s gateway (free port); the tour\'s curl line sends the traffic; ' +
+      'the pane is read with capture-pane, then q is pressed',
+    async check([cmd]) {
+      const socket = `aigw-readme-top-${process.pid}`;
+      const tmux = (...args) => {
+        const r = spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', timeout: 10000, env: userEnv() });
+        assert.equal(r.status, 0, `tmux ${args.join(' ')}: ${r.stderr}`);
+        return r.stdout;
+      };
+      const pane = () => tmux('capture-pane', '-p', '-t', 'top');
+      const seen = async (re, what, ms = 8000) => {
+        const end = Date.now() + ms;
+        let last = '';
+        while (Date.now() < end) {
+          if (re.test((last = pane()))) return last;
+          await sleep(100);
+        }
+        assert.fail(`${where(cmd)}: not seen within ${ms} ms: ${what}\n--- pane ---\n${last}`);
+      };
+      try {
+        tmux('new-session', '-d', '-s', 'top', '-x', '100', '-y', '30', '-c', scratch, 'sh', '-c',
+          `printf 'SHELL-BEFORE\\n'; ${cmd.run}; printf 'TOP-EXIT=%s\\n' $?; sleep 60`);
+        await seen(new RegExp(`aigw top\\s+http://127\\.0\\.0\\.1:${ports.gw}`), 'the header naming make run\'s gateway');
+        for (const word of ['req/s', 'errors', 'latency p50', 'p95', 'tokens/s', 'spend/min', 'BREAKER', 'IN-FLIGHT', 'LATENCY']) {
+          assert.ok(pane().includes(word), `${where(cmd)}: the pane shows ${word}`);
+        }
+        await seen(/\bmock\/mock-model\s+closed\s+\d+/, 'a provider target with its breaker and requests in flight');
+        // traffic moves the numbers: the tour's curl line, until the rate shows it (bounded)
+        const tour = local(readmeCommand(TOUR_CHAT).run);
+        const moving = /req\/s\s+[1-9][0-9.]*\s+errors 0\.0%\s+latency p50 \d+ms p95 \d+ms/;
+        const until = Date.now() + 8000;
+        while (!moving.test(pane()) && Date.now() < until) assert.equal((await sh(tour)).code, 0);
+        await seen(moving, 'requests per second above zero, no errors, latency percentiles');
+        assert.match(pane(), /no key: the request log and admin API need `auth:` and a master key, or --key/);
+        tmux('send-keys', '-t', 'top', '2');
+        await seen(/no key: the request log and admin API need `auth:`/, 'the keys screen says the same');
+        tmux('send-keys', '-t', 'top', 'q');
+        const after = await seen(/TOP-EXIT=0/, 'top ended with q, exit code 0');
+        assert.match(after, /SHELL-BEFORE/, 'the shell\'s screen is back');
+        assert.doesNotMatch(after, /aigw top|req\/s/, 'nothing of the UI is left');
+      } finally {
+        spawnSync('tmux', ['-L', socket, 'kill-server'], { timeout: 10000 });
+      }
     },
   },
   {

@@ -13,7 +13,7 @@
 // closed in a finally.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +25,15 @@ const MASTER = 'test-master-key-ui-0123456789abcdef';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = process.env.AIGW_UI_SCREENSHOTS || join(ROOT, 'build', 'ui-screenshots');
 const WAIT = { timeout: 10000 };
-let mock, gw, dir;
+let mock, gw;
 
+// Every path in it is relative (beside the config, which aigw is started with as `-c
+// aigw.yaml`): the routes page shows the config's path and text, and the screenshots taken of it
+// for docs/ must show nothing of the machine they were taken on.
 function config() {
   const base = `http://127.0.0.1:${mock.port}/v1`;
   return `
-catalog: ${join(dir, 'prices.json')}
+catalog: prices.json
 listen: 127.0.0.1:0
 workers: 2
 access_log: stdout
@@ -45,7 +48,7 @@ routes:
     targets: [{provider: oa, model: m-one}]
 auth:
   master_key: "\${AIGW_UI_MASTER}"
-  store: ${join(dir, 'aigw.db')}
+  store: aigw.db
 alerts:
   rules:
     - {name: down-errors, kind: error_rate, provider: down, above: 0.5, window: 1m, min_requests: 1}
@@ -53,23 +56,21 @@ alerts:
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'aigw-ui-'));
-  writeFileSync(join(dir, 'prices.json'), JSON.stringify({
+  const prices = JSON.stringify({
     models: [
       { provider: 'openai', model: 'm-one', input: 1000, output: 2000, taken: '2026-12' },
       { provider: 'openai', model: 'm-two', input: 1000, output: 3000, taken: '2026-12' },
     ],
-  }));
+  });
   mkdirSync(SHOTS, { recursive: true });
   mock = await startMock();
   process.env.AIGW_UI_MASTER = MASTER;
-  gw = await startGateway(config());
+  gw = await startGateway(config(), { files: { 'prices.json': prices }, relative: true });
 });
 
 after(async () => {
   await gw?.stop();
   await mock?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const client = (apiKey) => new OpenAI({ apiKey, baseURL: gw.baseURL, maxRetries: 0, timeout: 10000 });
@@ -82,6 +83,13 @@ async function lastUpstreamModel() {
 
 async function adminGet(path) {
   const r = await fetch(gw.url + path, { headers: { authorization: `Bearer ${MASTER}` } });
+  return { status: r.status, body: await r.json() };
+}
+
+async function adminPost(path, body) {
+  const r = await fetch(gw.url + path, {
+    method: 'POST', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
   return { status: r.status, body: await r.json() };
 }
 
@@ -197,6 +205,64 @@ test('the dashboard, driven in a headless browser', async () => {
       try { await chat(secret, 'm-one'); return false; } catch (e) { return e.status === 401; }
     }, 5000, 'the disabled key refused');
 
+    // teams: one made on the page; a key of it spends; its budget set, it is blocked (its key
+    // refused) and unblocked, then deleted
+    await go('#/teams');
+    await page.type('#create-team input[name="team_id"]', 'ui-team');
+    await page.type('#create-team input[name="budget_duration"]', '30d');
+    await page.click('#create-team button[type="submit"]');
+    await page.waitForSelector('[data-state="ui-team"]', WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).body.budget_duration, '30d');
+    const member = (await adminPost('/admin/keys', { key_alias: 'ui-member', team_id: 'ui-team' })).body;
+    for (let i = 0; i < 2; i++) await chat(member.key, 'm-two');
+    await eventually(async () => (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team')?.requests === 2,
+      5000, 'the team\'s spend written');
+    const budget = await page.$('input[name="max_budget"][data-team="ui-team"]');
+    await budget.click({ clickCount: 3 });
+    await budget.type('0.5');
+    await page.click('button[data-action="budget"][data-team="ui-team"]');
+    await page.waitForFunction(() => /ui-team: budget set/.test(document.getElementById('status').textContent), WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).body.max_budget, 0.5);
+    const teamSpend = (await adminGet('/admin/teams/ui-team')).body.spend;
+    assert.ok(teamSpend > 0);
+    const teamRow = await page.$eval('[data-state="ui-team"]', (n) => n.closest('tr').textContent);
+    assert.match(teamRow, new RegExp(`\\$${teamSpend.toFixed(6)}.*\\$0\\.500000.*30d`), 'spend, budget and period in the row');
+    await shot('teams');
+    await page.click('button[data-action="block"][data-team="ui-team"]');
+    await page.waitForSelector('button[data-action="unblock"][data-team="ui-team"]', WAIT);
+    await eventually(async () => {
+      try { await chat(member.key, 'm-two'); return false; } catch (e) { return e.status === 403 && e.code === 'team_blocked'; }
+    }, 5000, 'the blocked team\'s key refused');
+    await page.click('button[data-action="unblock"][data-team="ui-team"]');
+    await page.waitForSelector('button[data-action="block"][data-team="ui-team"]', WAIT);
+    await eventually(async () => {
+      try { await chat(member.key, 'm-two'); return true; } catch { return false; }
+    }, 5000, 'the unblocked team\'s key served');
+
+    // spend: by team, key, model and day, the figures aigw's
+    await eventually(async () => (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team')?.requests === 3,
+      5000, 'the third request\'s spend written');
+    await go('#/spend');
+    const spendBy = async (by) => {
+      await page.select('select[name="group_by"]', by);
+      await page.click('form[aria-label="Spend report"] button[type="submit"]');
+      await page.waitForFunction((b) => document.getElementById('spend-results')?.dataset.groupBy === b, WAIT, by);
+      return page.$eval('#spend-results', (n) => n.textContent);
+    };
+    const byTeam = (await adminGet('/admin/spend?group_by=team')).body.data.find((r) => r.team_id === 'ui-team');
+    const teamText = await spendBy('team');
+    assert.match(teamText, new RegExp(`ui-team3\\d+\\d+0\\$${byTeam.cost_usd.toFixed(6)}`), 'the team\'s row: requests, tokens, cost');
+    assert.match(await page.$eval('figure[data-chart="spend-chart"]', (f) => f.textContent), new RegExp(`ui-team\\$${byTeam.cost_usd.toFixed(6)}`));
+    await shot('spend');
+    assert.match(await spendBy('key'), /ui-member3/, 'the key by its alias');
+    assert.match(await spendBy('model'), /m-two/);
+    await spendBy('day');
+    assert.ok(await page.$eval('figure[data-chart="spend-chart"]', (f) => f.querySelectorAll('svg rect').length >= 1), 'a column per day');
+    await go('#/teams');
+    await page.click('button[data-action="delete"][data-team="ui-team"]');
+    await page.waitForFunction(() => !document.querySelector('[data-state="ui-team"]'), WAIT);
+    assert.equal((await adminGet('/admin/teams/ui-team')).status, 404);
+
     // routes: edit the route, apply it, the next request follows it
     await go('#/routes');
     await page.waitForSelector('#config-source', WAIT);
@@ -206,6 +272,15 @@ test('the dashboard, driven in a headless browser', async () => {
     await page.waitForFunction(() => /Config applied/.test(document.getElementById('status').textContent), WAIT);
     await chat(MASTER, 'ui-route');
     assert.equal(await lastUpstreamModel(), 'm-three', 'the edited route is followed');
+    // nothing of this machine on the page (the screenshot goes to docs/): the config's path as
+    // aigw was given it, relative paths inside it
+    const shown = await page.$eval('section[data-page="routes"]', (sec) => sec.textContent + document.getElementById('config-source').value +
+      document.getElementById('status').textContent);
+    assert.match(shown, /Config \(aigw\.yaml\)/);
+    assert.match(shown, /config reloaded from aigw\.yaml/);
+    for (const local of [tmpdir(), ROOT, process.env.HOME].filter((p) => p && p.length > 1)) {
+      assert.ok(!shown.includes(local), `the routes page shows ${local}`);
+    }
     await shot('routes');
     // a bad edit is refused with aigw's message, and the running config stays
     await page.$eval('#config-source', (t) => { t.value = t.value.replace('{provider: oa, model: m-three}', '{provider: nowhere, model: m-three}'); });

@@ -8,6 +8,8 @@ import { announce, showError, clear, h } from './dom.js';
 import * as overview from './overview.js';
 import * as logs from './logs.js';
 import * as keys from './keys.js';
+import * as teams from './teams.js';
+import * as spend from './spend.js';
 import * as routes from './routes.js';
 import * as prompts from './prompts.js';
 import * as alerts from './alerts.js';
@@ -16,6 +18,8 @@ const pages = {
   overview: { title: 'Overview', render: overview.render },
   logs: { title: 'Request log', render: logs.render },
   keys: { title: 'Keys', render: keys.renderKeys },
+  teams: { title: 'Teams', render: teams.render },
+  spend: { title: 'Spend', render: spend.render },
   vkeys: { title: 'Virtual keys', render: keys.renderVirtualKeys },
   routes: { title: 'Routes and config', render: routes.render },
   prompts: { title: 'Prompt templates', render: prompts.render },
