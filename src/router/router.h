@@ -1,14 +1,14 @@
 /* router.h — the learned strong/weak router: a request's features and a trained model's score.
  *
  * RouteLLM's idea (a cheap classifier decides whether a prompt needs the strong model), aigw's
- * own implementation: the features are hashed word uni- and bigrams of the last user turn plus
- * a few dense signals of the request's shape (length, code and math markers, turns, tools, a
- * tool result last, the system prompt's size, non-ASCII text, a multiple-choice layout); the
- * model is a logistic regression over them, trained offline by tools/router_train.c on public
- * judgements (docs/routing-quality.md) and shipped as a small text file (router/lr.model; the
- * format is documented in router_model.c and docs/routing-quality.md). The score is the
- * model's probability that the strong model is needed; a threshold (or "send X % to strong",
- * turned into a threshold by the calibration table the file carries) decides.
+ * own implementation: the features are hashed word uni- and bigrams and character trigrams of
+ * the last user turn plus a few dense signals of the request's shape (length, code and math markers, turns,
+ * tools, a tool result last, the system prompt's size, non-ASCII text, a multiple-choice layout); the model
+ * is a logistic regression over them, trained offline by tools/router_train.c on public judgements
+ * (docs/routing-quality.md) and shipped as a small text file (router/lr.model; the format is documented in
+ * router_model.c and docs/routing-quality.md). The score is the model's probability that the strong model is
+ * needed; a threshold (or "send X % to strong", turned into a threshold by the calibration table the file
+ * carries) decides.
  *
  * Everything here is a pure function: router_features_extract writes into caller-given
  * memory (the request's arena or the stack) and examines at most ROUTER_TEXT_MAX bytes of the
@@ -28,12 +28,12 @@
 #include <stdint.h>
 
 #define ROUTER_TEXT_MAX 1024   /* bytes of the last user turn examined: the first and last half */
-#define ROUTER_MAX_HASHES 1024 /* hashed n-grams kept from one prompt (the text bound keeps it below) */
+#define ROUTER_MAX_HASHES 4096 /* hashed n-grams kept from one prompt (the text bound keeps it below) */
 #define ROUTER_TOKEN_MAX 32    /* bytes of one word that are hashed */
 #define ROUTER_DENSE 13        /* dense features, in the order router_dense_names lists */
 #define ROUTER_BITS_MIN 10
 #define ROUTER_BITS_MAX 20
-#define ROUTER_FEATURES_VERSION 1 /* changes whenever the features change: a model names the one it needs */
+#define ROUTER_FEATURES_VERSION 2 /* changes whenever the features change: a model names the one it needs */
 
 /* What the features are computed from: the request's canonical form reduced to its shape. */
 typedef struct router_input {
@@ -50,6 +50,15 @@ typedef struct router_features {
     size_t nhashes;
     float dense[ROUTER_DENSE];
 } router_features;
+
+#define ROUTER_HASH_NORM_MIN 16
+/* What a prompt's summed bucket weights are divided by the square root of: its number of
+ * hashes, but at least ROUTER_HASH_NORM_MIN, so that the two or three buckets of a short text
+ * ("hi") move its score no more than a sentence's worth of evidence would. */
+static inline size_t router_hash_norm(size_t nhashes)
+{
+    return nhashes > ROUTER_HASH_NORM_MIN ? nhashes : ROUTER_HASH_NORM_MIN;
+}
 
 /* The names of the dense features, for the model file and the docs. */
 extern const char *const router_dense_names[ROUTER_DENSE];

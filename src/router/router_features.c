@@ -4,19 +4,22 @@
  * Words: runs of ASCII letters and digits and of non-ASCII bytes (so any script makes words),
  * lower-cased; a word made only of digits is the one token "#" (the numbers of a GSM8K problem
  * say nothing about its difficulty, their presence does); the first ROUTER_TOKEN_MAX bytes of
- * a word are hashed. Each word gives its unigram and its bigram with the word before, hashed
- * (FNV-1a, then a multiply-shift mix) into 2^bits buckets — the hashing trick: no vocabulary
- * to ship, a fixed-size model, collisions absorbed by training. Dense features are counts
- * scaled to about [0, 1] (router_dense_names).
+ * a word are hashed. Each word gives its unigram, its bigram with the word before, and its
+ * character trigrams with the word's boundaries ("<wo", "wor", "ord", "rd>": shared by a
+ * word's inflections and by the terms of a field — "-ology", "poly" — which is what carries to
+ * a subject the model never saw), hashed (FNV-1a, then a multiply-shift mix) into 2^bits
+ * buckets — the hashing trick: no vocabulary to ship, a fixed-size model, collisions absorbed
+ * by training. Dense features are counts scaled to about [0, 1] (router_dense_names).
  *
  * Bounds: at most ROUTER_TEXT_MAX bytes are read (the head and the tail of a longer prompt:
  * RouteLLM-style prompts put the question and its options at the end, a coding agent's
- * instructions at the start), hence at most ROUTER_TEXT_MAX words, two hashes each — within
- * ROUTER_MAX_HASHES. The markers are looked for in the same bytes.
+ * instructions at the start), hence at most ROUTER_TEXT_MAX / 2 words, each with two word
+ * hashes and at most its length in trigrams — within ROUTER_MAX_HASHES. The markers are looked
+ * for in the same bytes.
  *
- * Not done: character n-grams (several times the hashes, hence the table lookups, of a
- * decision; not measured yet), a vocabulary file (rejected: a second artefact to keep in step
- * with the model, where hashing needs none). */
+ * Measured and left out (docs/routing-quality.md): 2-, 4- and 5-grams of characters, word
+ * trigrams (no better held out). Rejected: a vocabulary file (a second artefact to keep in
+ * step with the model, where hashing needs none). */
 #include <math.h>
 #include <string.h>
 
@@ -58,21 +61,33 @@ static void add_hash(scan *s, uint64_t h)
 
 static void add_word(scan *s, const unsigned char *w, size_t len, bool all_digits)
 {
+    s->words++;
     uint64_t h = FNV_OFFSET ^ 0x77; /* the unigrams' namespace */
     if (all_digits) {
         h = (h ^ '#') * FNV_PRIME;
-    } else {
-        size_t n = len < ROUTER_TOKEN_MAX ? len : ROUTER_TOKEN_MAX;
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = w[i];
-            if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
-            h = (h ^ c) * FNV_PRIME;
-        }
+        add_hash(s, h);
+        if (s->prev) add_hash(s, (s->prev * 0x9e3779b97f4a7c15ull) ^ h ^ 0x62); /* the bigrams' */
+        s->prev = h;
+        return;
     }
+    /* "<word>", lower-cased: the unigram hashes the word, the trigrams slide over all of it */
+    unsigned char b[ROUTER_TOKEN_MAX + 2];
+    size_t n = len < ROUTER_TOKEN_MAX ? len : ROUTER_TOKEN_MAX;
+    b[0] = '<';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = w[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+        b[i + 1] = c;
+        h = (h ^ c) * FNV_PRIME;
+    }
+    b[n + 1] = '>';
     add_hash(s, h);
     if (s->prev) add_hash(s, (s->prev * 0x9e3779b97f4a7c15ull) ^ h ^ 0x62); /* the bigrams' */
     s->prev = h;
-    s->words++;
+    /* a trigram's three bytes are its own key (bucket() mixes them); the top byte keeps it
+     * apart from the word hashes */
+    for (size_t i = 0; i + 3 <= n + 2; i++)
+        add_hash(s, 0x4300000000000000ull | b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16);
 }
 
 static void scan_segment(scan *s, const unsigned char *p, size_t len)

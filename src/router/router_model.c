@@ -264,7 +264,7 @@ double router_model_score(const router_model *m, const router_features *f)
         int32_t sum = 0;
         for (size_t i = 0; i < f->nhashes; i++)
             sum += m->weights[f->hashes[i]];
-        z += (double)sum * m->hash_scale / sqrt((double)f->nhashes);
+        z += (double)sum * m->hash_scale / sqrt((double)router_hash_norm(f->nhashes));
     }
     return 1.0 / (1.0 + exp(-z));
 }
