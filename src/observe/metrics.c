@@ -83,6 +83,7 @@ static const char *const rejection_names[REJECT_COUNT] = {
     [REJECT_AUTH_INVALID] = "auth_invalid",
     [REJECT_AUTH_DISABLED] = "auth_disabled",
     [REJECT_AUTH_EXPIRED] = "auth_expired",
+    [REJECT_AUTH_THROTTLED] = "auth_throttled",
     [REJECT_FORBIDDEN_MODEL] = "forbidden_model",
     [REJECT_FORBIDDEN_CONFIG] = "forbidden_config",
     [REJECT_FORBIDDEN_VIRTUAL_KEY] = "forbidden_virtual_key",

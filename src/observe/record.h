@@ -53,12 +53,13 @@ typedef struct record_usage {
  * them). REJECT_NONE: not refused for any of these. */
 typedef enum record_rejection {
     REJECT_NONE,
-    REJECT_AUTH_MISSING,           /* 401: no key */
-    REJECT_AUTH_INVALID,           /* 401: an unknown key */
-    REJECT_AUTH_DISABLED,          /* 401: a disabled key */
-    REJECT_AUTH_EXPIRED,           /* 401: an expired key */
-    REJECT_FORBIDDEN_MODEL,        /* 403: a model the key (or its team) may not use */
-    REJECT_FORBIDDEN_CONFIG,       /* 403: a request config from a key limited to some models */
+    REJECT_AUTH_MISSING,     /* 401: no key */
+    REJECT_AUTH_INVALID,     /* 401: an unknown key */
+    REJECT_AUTH_DISABLED,    /* 401: a disabled key */
+    REJECT_AUTH_EXPIRED,     /* 401: an expired key */
+    REJECT_AUTH_THROTTLED,   /* 429: too many wrong keys from the address, or from all (guess_throttle.h) */
+    REJECT_FORBIDDEN_MODEL,  /* 403: a model the key (or its team) may not use */
+    REJECT_FORBIDDEN_CONFIG, /* 403: a request config from a key limited to some models */
     REJECT_FORBIDDEN_VIRTUAL_KEY,  /* 403: a virtual key the key may not use */
     REJECT_FORBIDDEN_ADMIN,        /* 403: the admin API or /metrics without the rank for it */
     REJECT_TEAM_BLOCKED,           /* 403: the key's team is blocked */

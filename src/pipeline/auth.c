@@ -202,7 +202,7 @@ auth_master_result auth_check_master(exchange *x, const char *key, size_t len, c
                      "Too many wrong keys from all addresses together (%d a minute at most): no key that is "
                      "not a gateway key is checked for %lld s",
                      GUESS_GLOBAL_FAILURES, (long long)wait);
-        x->rejection = REJECT_RATE_LIMIT_REQUESTS;
+        x->rejection = REJECT_AUTH_THROTTLED;
         exchange_error(x, 429, "requests", "too_many_wrong_keys", NULL, msg);
         return AUTH_THROTTLED;
     }

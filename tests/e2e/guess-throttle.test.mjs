@@ -106,8 +106,9 @@ test('the eleventh wrong login from an address is 429; the master key from there
   await eventually(async () => {
     const now = await rejections();
     return (now.auth_invalid ?? 0) - (before.auth_invalid ?? 0) === 10 &&
-      (now.rate_limit_requests ?? 0) - (before.rate_limit_requests ?? 0) === 2;
-  }, 5000, 'auth_invalid +10 and rate_limit_requests +2 in aigw_rejections_total');
+      (now.auth_throttled ?? 0) - (before.auth_throttled ?? 0) === 2 &&
+      (now.rate_limit_requests ?? 0) === (before.rate_limit_requests ?? 0);
+  }, 5000, 'auth_invalid +10 and auth_throttled +2 (rate_limit_requests unchanged) in aigw_rejections_total');
 });
 
 test('the throttled address: the master key refused on the admin API and the model endpoints too, gateway keys still served', async () => {
