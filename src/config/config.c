@@ -160,6 +160,7 @@ static const field top_table[] = {
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
     {"router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_router},
+    {"external_router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_external_router},
     {"prompts", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_prompts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -1082,6 +1083,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
     config__cache_defaults(cfg);
+    config__external_router_defaults(&cfg->external_router);
     cfg->alerts = (alerts_config){.min_interval_ms = 300000, .timeout_ms = 5000};
     cfg->tracing =
         (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};
@@ -1241,6 +1243,7 @@ void config_free(aigw_config *cfg)
     config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
     config__request_log_free(&cfg->request_log);
     config__router_free(&cfg->router);
+    config__external_router_free(&cfg->external_router);
     config__prompts_free(&cfg->prompts);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);

@@ -102,6 +102,12 @@ bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const
 struct router_settings;
 bool config__parse_router(loader *ld, yaml_node_t *node, void *target);
 void config__router_free(struct router_settings *r);
+/* `external_router:` (config_router.c too): its parser (target: the config), its defaults and
+ * what config_free releases. */
+struct external_router_settings;
+bool config__parse_external_router(loader *ld, yaml_node_t *node, void *target);
+void config__external_router_defaults(struct external_router_settings *e);
+void config__external_router_free(struct external_router_settings *e);
 
 /* `request_log:` (config_request_log.c): the top table's parser (target: the config's
  * request_log_settings), the defaults set before the file is read, and what it frees. */
