@@ -11,8 +11,9 @@
  *                tokens than the prompt) until a reset;
  *   objective    the others are scored: cost (the cheapest estimate scores 1, another the
  *                ratio), latency (time to first byte plus the expected output at the target's
- *                measured rate; an unmeasured target counts 0, so it is tried, as the latency
- *                balance does), quality (the operator's rating), or balanced (the mean of the
+ *                measured rate — the best measured one while its own is not; an unmeasured
+ *                time to first byte counts 0, so the target is tried, as the latency balance
+ *                does), quality (the operator's rating), or balanced (the mean of the
  *                three, each scaled to the best candidate); × (1 − failures / (requests + 4))
  *                over the breaker's window; × a headroom factor (½ + 5 × the provider's
  *                remaining share, at most 1: no effect above 10 % left).
@@ -118,16 +119,19 @@ size_t route_auto_score(const route_node *node, const route_auto_request *req, r
     if (n > ROUTE_MAX_CHILDREN) n = ROUTE_MAX_CHILDREN;
     uint64_t prompt = req->counted_tokens ? req->counted_tokens : req->prompt_tokens;
     uint64_t output = req->output_tokens;
-    double cost_min = -1, latency_min = -1, quality_max = 0;
+    double cost_min = -1, latency_min = -1, quality_max = 0, rate_max = 0;
+    /* a target whose output rate is not measured yet is given the best measured one (as an
+     * unmeasured time to first byte counts 0): measuring a rate must not make a target look
+     * slower than one never measured */
+    for (size_t i = 0; i < n; i++)
+        if (c[i].tokens_per_s > rate_max) rate_max = c[i].tokens_per_s;
     for (size_t i = 0; i < n; i++) {
         route_auto_candidate *x = &c[i];
         x->score = 0;
         x->cost_usd =
             x->priced ? ((double)prompt * x->input_price + (double)output * x->output_price) / 1e6 : -1;
-        x->latency_ms =
-            x->ttfb_ms > 0
-                ? x->ttfb_ms + (x->tokens_per_s > 0 ? (double)output * 1000.0 / x->tokens_per_s : 0)
-                : -1;
+        double rate = x->tokens_per_s > 0 ? x->tokens_per_s : rate_max;
+        x->latency_ms = x->ttfb_ms > 0 ? x->ttfb_ms + (rate > 0 ? (double)output * 1000.0 / rate : 0) : -1;
         x->verdict = judge(node, req, x, prompt);
         if (x->verdict != AUTO_USABLE && !last_resort(x->verdict)) continue;
         /* the best of each measure among those that may be used (last resorts included: they

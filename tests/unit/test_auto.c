@@ -175,6 +175,13 @@ static void test_latency_objective_tries_the_unmeasured_then_takes_the_faster(vo
     route_auto_score(&node, &req, c, 3, order);
     assert_int_equal(order[0], 2);
     assert_true(fabs(c[1].latency_ms - 10020) < 1e-6);
+    /* an unmeasured rate is the best measured one: measuring cannot make a target look slower */
+    assert_true(fabs(c[0].latency_ms - 400) < 1e-6); /* 300 ms + 100 tokens at 1,000/s */
+    c[1].tokens_per_s = 0;
+    c[2].tokens_per_s = 50;
+    route_auto_score(&node, &req, c, 3, order);
+    assert_true(fabs(c[1].latency_ms - 2020) < 1e-6);
+    assert_int_equal(order[0], 1);
 }
 
 static void test_quality_objective_and_its_tie_break(void **state)
