@@ -296,6 +296,7 @@ typedef struct router_settings {
     router_target_config strong, weak;
     char **aliases; /* `aliases:` more names `router-<name>-…` answers to (RouteLLM's mf, …) */
     size_t naliases;
+    bool external; /* `external:` router-<name>-… asks the external_router first */
     int line;
     struct router_model *model;                 /* loaded by gateway_config_load */
     void (*model_free)(struct router_model *m); /* how config_free releases it */

@@ -8,6 +8,7 @@
  *     weak: {provider: groq, model: llama-3.1-8b-instant}
  *     model_file: router/lr.model   # optional: the model built into aigw otherwise
  *     aliases: [mf]                 # optional: router-mf-… means this router too
+ *     external: true                # optional: ask the external_router first
  *
  * Its own file because config.c is at its size limit; it runs on the same table machinery
  * (config_read.h). Only the shape is checked here: that the providers exist, and the model
@@ -63,11 +64,22 @@ static bool parse_aliases(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
+static bool parse_router_external(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "external")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "true") && strcmp(v, "false"))
+        return config__fail_at(ld, node, "router.external is true or false, got '%s'", v);
+    *(bool *)target = !strcmp(v, "true");
+    return true;
+}
+
 static const field router_table[] = {
     {"strong", FIELD_CUSTOM, RTR(strong), 0, 0, NULL, parse_strong},
     {"weak", FIELD_CUSTOM, RTR(weak), 0, 0, NULL, parse_weak},
     {"model_file", FIELD_STRING, RTR(model_file), 0, 0, NULL, NULL},
     {"aliases", FIELD_CUSTOM, RTR(aliases), 0, 0, NULL, parse_aliases},
+    {"external", FIELD_CUSTOM, RTR(external), 0, 0, NULL, parse_router_external},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

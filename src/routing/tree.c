@@ -1111,6 +1111,7 @@ route_tree *route_tree_for_router(arena *a, const aigw_config *cfg, routing_stat
         json_object_set_new(strategy, "threshold", json_real(threshold));
     else
         json_object_set_new(strategy, "strong_percent", json_real(percent));
+    if (r->external) json_object_set_new(strategy, "external", json_true());
     json_t *json = json_pack("{s:o, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "strategy", strategy, "targets",
                              "name", "strong", "provider", r->strong.provider, "model", r->strong.model,
                              "name", "weak", "provider", r->weak.provider, "model", r->weak.model);

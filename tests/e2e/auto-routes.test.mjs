@@ -56,6 +56,10 @@ external_router:
   url: ${base}/v2/modelRouter/modelSelect
   api_key: nd-test-key
   timeout: 150ms
+router:
+  strong: {provider: p1, model: big}
+  weak: {provider: p1, model: cheap}
+  external: true
 routes:
   - name: auto-cost
     strategy: {mode: auto, objective: cost}
@@ -284,6 +288,19 @@ test('the external router failing in any way leaves the local choice: timeout (t
   }
 });
 
+test('the learned router asks the external router too (router.external): its answer decides, its failure leaves the score\'s choice', async () => {
+  // threshold 0: the learned router sends everything to the strong target
+  const local = await ask('router-lr-0', 'hello [[mock:select_status=500]]');
+  assert.equal(local.model, 'big');
+  assert.match(local.reason, /^router=lr score=[0-9.]+ threshold=0\.0000 choice=strong model=big decide_us=[0-9.]+ external=status_500\(\d+ms\)$/);
+  const chosen = await ask('router-lr-0', 'hello [[mock:select=openai/cheap]]');
+  assert.equal(chosen.model, 'cheap');
+  assert.match(chosen.reason, /choice=strong .* external=chose:weak\(\d+ms\) final=weak$/);
+  const sent = JSON.parse((await mock.requests('/v2/modelRouter/modelSelect')).at(-1).body);
+  assert.deepEqual(sent.llm_providers, [{ provider: 'openai', model: 'big' }, { provider: 'openai', model: 'cheap' }]);
+  assert.equal(sent.tradeoff, undefined, 'a router strategy has no objective to tell');
+});
+
 test('a gateway key\'s remaining budget keeps a candidate it could not pay for out; nothing affordable is 429', async () => {
   const made = await fetch(`${budgetGw.url}/key/generate`, {
     method: 'POST',
@@ -307,6 +324,13 @@ test('a gateway key\'s remaining budget keeps a candidate it could not pay for o
   }
   assert.equal(second.model, 'b-cheap');
   assert.match(part(second.reason, 'p1/b-dear'), /^excluded=over the key's budget/);
+  // the request log keeps the decision (GET /admin/logs/{id}), as the response said it
+  const logged = await eventually(async () => {
+    const r = await fetch(`${budgetGw.url}/admin/logs/${second.id}`, { headers: { authorization: `Bearer ${MASTER}` } });
+    return r.status === 200 ? r.json() : null;
+  }, 5000, 'the request in the request log');
+  assert.equal(logged.route_reason, second.reason);
+  assert.equal(logged.upstream_model, 'b-cheap');
   // a route whose only candidate costs more than is left: 429 budget_exceeded, naming it
   const refused = await fetch(`${budgetGw.baseURL}/chat/completions`, {
     method: 'POST',
