@@ -56,7 +56,6 @@ static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
-static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
 static bool parse_access_log(loader *ld, yaml_node_t *node, void *target);
 static bool parse_responses_mode(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth(loader *ld, yaml_node_t *node, void *target);
@@ -66,7 +65,7 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target);
 static const field routing_retry_table[] = {
     {"attempts", FIELD_INT, RTG(retry.attempts), 0, 10, NULL, NULL},
     {"on_status_codes", FIELD_CUSTOM, RTG(retry.on), 0, 0, NULL, parse_retry_statuses},
-    {"use_retry_after_header", FIELD_CUSTOM, RTG(retry.use_retry_after), 0, 0, NULL, parse_bool},
+    {"use_retry_after_header", FIELD_CUSTOM, RTG(retry.use_retry_after), 0, 0, NULL, config__parse_bool},
     {"base_delay", FIELD_DURATION, RTG(retry.base_delay_ms), 0, 600000, NULL, NULL},
     {"max_delay", FIELD_DURATION, RTG(retry.max_delay_ms), 0, 600000, NULL, NULL},
     {"max_wait", FIELD_DURATION, RTG(retry.max_wait_ms), 0, 3600000, NULL, NULL},
@@ -415,7 +414,7 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
-static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
+bool config__parse_bool(loader *ld, yaml_node_t *node, void *target)
 {
     if (!config__require_scalar(ld, node, "value")) return false;
     const char *v = config__scalar(node);

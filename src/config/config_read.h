@@ -89,6 +89,8 @@ bool config__parse_int(const char *s, long long *out);
  * frees, or NULL after recording an error. *unset gets the first unset variable's name (malloc'd) or NULL; an
  * unset variable expands to nothing. */
 char *config__expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset);
+/* true or false into *(bool *)target; anything else is a mistake naming the value. */
+bool config__parse_bool(loader *ld, yaml_node_t *node, void *target);
 /* A list of non-empty names: *out (malloc'd, as are its strings) and *count, which the caller
  * frees even after a failure (*count says how many were filled). Every bad entry is reported;
  * returns false when there was one. */

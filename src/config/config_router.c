@@ -64,22 +64,12 @@ static bool parse_aliases(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
-static bool parse_router_external(loader *ld, yaml_node_t *node, void *target)
-{
-    if (!config__require_scalar(ld, node, "external")) return false;
-    const char *v = config__scalar(node);
-    if (strcmp(v, "true") && strcmp(v, "false"))
-        return config__fail_at(ld, node, "router.external is true or false, got '%s'", v);
-    *(bool *)target = !strcmp(v, "true");
-    return true;
-}
-
 static const field router_table[] = {
     {"strong", FIELD_CUSTOM, RTR(strong), 0, 0, NULL, parse_strong},
     {"weak", FIELD_CUSTOM, RTR(weak), 0, 0, NULL, parse_weak},
     {"model_file", FIELD_STRING, RTR(model_file), 0, 0, NULL, NULL},
     {"aliases", FIELD_CUSTOM, RTR(aliases), 0, 0, NULL, parse_aliases},
-    {"external", FIELD_CUSTOM, RTR(external), 0, 0, NULL, parse_router_external},
+    {"external", FIELD_CUSTOM, RTR(external), 0, 0, NULL, config__parse_bool},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 

@@ -279,9 +279,10 @@ void routing_state_seal(routing_state *state);
 /* A reload: carries what `old` knows about each target over to `fresh`, the new config's
  * state, for the targets `same_target(provider, ud)` says did not change (the key is
  * provider name + model, so the caller answers for the provider: same base URL, same type).
- * Copied: breaker state and windows, retry budget, latency EWMA, times to first byte, rate
- * limit marks. Not copied: the in-flight count and half-open probe slots, which belong to
- * attempts still running on old and are given back there. Targets missing in fresh are
+ * Copied: breaker state and windows, retry budget, latency EWMA, times to first byte, stream
+ * throughput, rate limit marks and the provider's remaining counts. Not copied: the in-flight
+ * count and half-open probe slots, which belong to attempts still running on old and are given
+ * back there. Targets missing in fresh are
  * created in it, within its registry bound. old may still be in use by other threads (each
  * target is copied under its lock); fresh must not be in use yet. */
 void routing_state_adopt(routing_state *fresh, routing_state *old,
