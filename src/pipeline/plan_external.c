@@ -81,8 +81,11 @@ static json_t *messages_json(exchange *x, size_t max)
         size_t len;
         const char *text = plan__content_text(x, json_object_get(m, "content"), left, &len);
         if (len > left) len = utf8_cut(text, left);
+        /* parts joined and cut at max may end inside a character: drop its first bytes */
         json_t *t = json_stringn(text, len);
-        if (!t) continue; /* not UTF-8 where it was cut: left out */
+        for (int k = 0; !t && k < 3 && len; k++)
+            t = json_stringn(text, --len);
+        if (!t) continue;
         left -= len;
         kept[nkept++] =
             json_pack("{s:s, s:o}", "role", !strcmp(role, "developer") ? "system" : role, "content", t);
