@@ -95,20 +95,15 @@ const char *plan__content_text(exchange *x, const json_t *content, size_t max, s
     return out;
 }
 
-static size_t estimate_tokens(exchange *x)
-{
-    codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
-    return provider_estimate_tokens(&c);
-}
-
 /* The shape as JSON for conditions (request.*): built only when the tree reads it. */
-static json_t *shape_json(exchange *x, const router_input *in, const json_t *messages)
+static json_t *shape_json(exchange *x, const route_context *ctx, const router_input *in,
+                          const json_t *messages)
 {
     json_t *s = json_object();
     json_object_set_new(s, "tools", json_boolean(in->tools));
     json_object_set_new(s, "tool_result", json_boolean(in->tool_result_last));
     json_object_set_new(s, "turns", json_integer(in->turns));
-    json_object_set_new(s, "tokens", json_integer((json_int_t)estimate_tokens(x)));
+    json_object_set_new(s, "tokens", json_integer((json_int_t)ctx->estimate_tokens(ctx->estimate_ud)));
     json_object_set_new(s, "system_bytes", json_integer((json_int_t)in->system_bytes));
     /* the system prompt's digest: BLAKE2b-64 of its text(s) in order, as 16 hex digits */
     crypto_generichash_state st;
@@ -174,7 +169,7 @@ bool plan__shape(exchange *x, const route_tree *tree, route_context *ctx)
     if (last_user)
         in.text = plan__content_text(x, json_object_get(last_user, "content"), SHAPE_TEXT_MAX, &in.len);
     if (tree->needs_shape && canonical) {
-        x->shape = shape_json(x, &in, messages);
+        x->shape = shape_json(x, ctx, &in, messages);
         ctx->shape = x->shape;
     }
     if (!tree->router) return true;

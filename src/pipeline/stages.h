@@ -14,8 +14,11 @@
 /* The PLAN stage's state for one request (plan.c and its parts below): the walk's context, kept
  * while the stage waits for an external router, and an auto route's decision. */
 typedef struct plan_state {
+    exchange *x;
     route_context ctx;
     const route_tree *tree;
+    size_t prompt_tokens; /* counted once (ctx.estimate_tokens), for the ranking and the walk */
+    bool counted;
     /* an auto route (plan_auto.c) */
     route_auto_request request;
     route_auto_candidate *candidates; /* the auto node's children, arena */
