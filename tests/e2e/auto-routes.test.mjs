@@ -362,6 +362,25 @@ test('no candidate fits: 400 no_adequate_candidate in the client\'s shape, namin
   assert.match(part(r.reason, 'p1/mid'), /^excluded=no reasoning/);
 });
 
+test('an auto strategy in a request\'s own config (x-aigw-config) ranks the same; asking the external router from one is refused', async () => {
+  const config = JSON.stringify({ strategy: { mode: 'auto', objective: 'cost' },
+    targets: [{ provider: 'p1', model: 'big' }, { provider: 'p1', model: 'mid' }] });
+  const { data, response } = await oa.chat.completions.create({ model: 'anything', messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'x-aigw-config': config } }).withResponse();
+  assert.equal(data.model, 'mid');
+  assert.match(response.headers.get('x-aigw-route-reason'), /^auto objective=cost .* choice=p1\/mid candidates=p1\/mid:score=1\.0000/);
+  const refused = await fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json',
+      'x-aigw-config': JSON.stringify({ strategy: { mode: 'auto', external: true }, targets: [{ provider: 'p1', model: 'mid' }] }) },
+    body: JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(refused.status, 400);
+  const err = (await refused.json()).error;
+  assert.equal(err.code, 'invalid_config');
+  assert.match(err.message, /strategy\.external: only the config file's routes may ask the external router/);
+});
+
 test('a bad auto route is refused at load with file:line and the field', () => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, `
