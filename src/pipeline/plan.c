@@ -199,9 +199,11 @@ void plan__finish(exchange *x, plan_state *ps)
             size_t k = 0;
             while (k < ps->norder && ps->order[k] != choice)
                 k++;
-            for (; k > 0 && k < ps->norder; k--)
-                ps->order[k] = ps->order[k - 1];
-            ps->order[0] = (uint8_t)choice;
+            if (k < ps->norder) { /* always: it chose among the ordered ones (plan_external.c) */
+                for (; k > 0; k--)
+                    ps->order[k] = ps->order[k - 1];
+                ps->order[0] = (uint8_t)choice;
+            }
         }
     }
     if (tree->auto_node) {
