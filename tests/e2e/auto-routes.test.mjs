@@ -5,8 +5,9 @@
 // gateway key's remaining budget each steer the choice elsewhere; objective latency moves to the
 // faster target once both are measured; the external router's answer is used, its timeout (timed),
 // its garbage, its error status, an answer too large or naming no candidate fall back to the local
-// choice; x-aigw-route-reason and the access log carry the candidates and their scores; a bad route
-// is refused at load naming file:line.
+// choice; x-aigw-route-reason and the access log carry the candidates and their scores, and the
+// request log keeps them (SQLite; auto-routes-postgres.test.mjs runs the same on PostgreSQL); a bad
+// route is refused at load naming file:line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,9 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { AIGW_BIN, startMock, startGateway, eventually } from './harness.mjs';
+import { startPostgres } from './postgres.mjs';
 
 const MASTER = 'test-master-key-auto-0123456789';
-let mock, gw, budgetGw, dir, oa;
+const POSTGRES = process.env.AIGW_TEST_STORE === 'postgres';
+let mock, gw, budgetGw, dir, oa, pg;
 
 // Prices in USD per million tokens; contexts in tokens.
 const CATALOG = {
@@ -101,7 +104,8 @@ providers:
   - {name: p1, type: openai, base_url: "${base}/v1", api_key: k}
 auth:
   master_key: ${MASTER}
-  store: ${join(dir, 'auto.db')}
+  ${POSTGRES ? `store: "${pg.urlWithEnvFor('AIGW_TEST_PG_PASSWORD', 'auto')}"\n  secret: test-digest-secret-auto-0123456789`
+    : `store: ${join(dir, 'auto.db')}`}
 routes:
   - name: auto-budget
     strategy: {mode: auto, objective: quality, output_tokens: 100}
@@ -115,6 +119,11 @@ routes:
 `;
 
 before(async () => {
+  if (POSTGRES) {
+    pg = await startPostgres();
+    process.env.AIGW_TEST_PG_PASSWORD = pg.password;
+    pg.psql('CREATE DATABASE auto', 'postgres');
+  }
   dir = mkdtempSync(join(tmpdir(), 'aigw-auto-'));
   writeFileSync(join(dir, 'prices.json'), JSON.stringify(CATALOG));
   mock = await startMock();
@@ -127,6 +136,7 @@ after(async () => {
   await gw?.stop();
   await budgetGw?.stop();
   await mock?.stop();
+  await pg?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
