@@ -19,7 +19,7 @@ clang $flags tests/fuzz/fuzz_h1.c src/upstream/h1_parse.c -o "$out/fuzz_h1"
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets,responses,responses_stream,response_store}.c \
     src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers,units}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
-clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health}.c \
+clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health,auto}.c \
     src/config/*.c src/config/catalog_data.S src/prompts/*.c src/router/*.c src/router/router_data.S src/providers/{presets,prepare}.c \
     src/util/{arena,buf,alloc,json,units,url,log,conninfo}.c \
     $(pkg-config --cflags --libs jansson libcurl yaml-0.1 libpcre2-8) -lpthread -lm -o "$out/fuzz_route"

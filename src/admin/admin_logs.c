@@ -328,6 +328,7 @@ static json_t *entry_json(const reqlog_entry *e, bool detail)
     json_object_set_new(j, "cache", str_or_null(e->cache));
     json_object_set_new(j, "prompt", str_or_null(e->prompt_id));
     json_object_set_new(j, "prompt_version", e->prompt_id ? json_integer(e->prompt_version) : json_null());
+    json_object_set_new(j, "route_reason", str_or_null(e->route_reason));
     json_object_set_new(j, "retries", json_integer(e->retries));
     json_object_set_new(j, "fallbacks", json_integer(e->fallbacks));
     json_object_set_new(j, "ttfb_ms", ms_json(e->ttfb_us));

@@ -56,7 +56,6 @@ static bool parse_routes(loader *ld, yaml_node_t *node, void *target);
 static bool parse_default_route(loader *ld, yaml_node_t *node, void *target);
 static bool parse_retry_statuses(loader *ld, yaml_node_t *node, void *target);
 static bool parse_allowed_hosts(loader *ld, yaml_node_t *node, void *target);
-static bool parse_bool(loader *ld, yaml_node_t *node, void *target);
 static bool parse_access_log(loader *ld, yaml_node_t *node, void *target);
 static bool parse_responses_mode(loader *ld, yaml_node_t *node, void *target);
 static bool parse_auth(loader *ld, yaml_node_t *node, void *target);
@@ -66,7 +65,7 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target);
 static const field routing_retry_table[] = {
     {"attempts", FIELD_INT, RTG(retry.attempts), 0, 10, NULL, NULL},
     {"on_status_codes", FIELD_CUSTOM, RTG(retry.on), 0, 0, NULL, parse_retry_statuses},
-    {"use_retry_after_header", FIELD_CUSTOM, RTG(retry.use_retry_after), 0, 0, NULL, parse_bool},
+    {"use_retry_after_header", FIELD_CUSTOM, RTG(retry.use_retry_after), 0, 0, NULL, config__parse_bool},
     {"base_delay", FIELD_DURATION, RTG(retry.base_delay_ms), 0, 600000, NULL, NULL},
     {"max_delay", FIELD_DURATION, RTG(retry.max_delay_ms), 0, 600000, NULL, NULL},
     {"max_wait", FIELD_DURATION, RTG(retry.max_wait_ms), 0, 3600000, NULL, NULL},
@@ -160,6 +159,7 @@ static const field top_table[] = {
     {"request_log", FIELD_CUSTOM, CFG(request_log), 0, 0, NULL, config__parse_request_log},
     {"cache", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_cache},
     {"router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_router},
+    {"external_router", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_external_router},
     {"prompts", FIELD_CUSTOM, 0, 0, 0, NULL, config__parse_prompts},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -414,7 +414,7 @@ static bool parse_auth(loader *ld, yaml_node_t *node, void *target)
     return true;
 }
 
-static bool parse_bool(loader *ld, yaml_node_t *node, void *target)
+bool config__parse_bool(loader *ld, yaml_node_t *node, void *target)
 {
     if (!config__require_scalar(ld, node, "value")) return false;
     const char *v = config__scalar(node);
@@ -1082,6 +1082,7 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->responses_store_bytes = 64 * 1024 * 1024;
     cfg->responses_store_ttl_ms = 3600 * 1000;
     config__cache_defaults(cfg);
+    config__external_router_defaults(&cfg->external_router);
     cfg->alerts = (alerts_config){.min_interval_ms = 300000, .timeout_ms = 5000};
     cfg->tracing =
         (tracing_settings){.sample_ratio = 1, .queue_max = 4096, .batch_delay_ms = 1000, .timeout_ms = 5000};
@@ -1241,6 +1242,7 @@ void config_free(aigw_config *cfg)
     config_free_headers(cfg->alerts.headers, cfg->alerts.nheaders);
     config__request_log_free(&cfg->request_log);
     config__router_free(&cfg->router);
+    config__external_router_free(&cfg->external_router);
     config__prompts_free(&cfg->prompts);
     free(cfg->tracing.endpoint);
     free(cfg->tracing.service_name);

@@ -296,10 +296,31 @@ typedef struct router_settings {
     router_target_config strong, weak;
     char **aliases; /* `aliases:` more names `router-<name>-…` answers to (RouteLLM's mf, …) */
     size_t naliases;
+    bool external; /* `external:` router-<name>-… asks the external_router first */
     int line;
     struct router_model *model;                 /* loaded by gateway_config_load */
     void (*model_free)(struct router_model *m); /* how config_free releases it */
 } router_settings;
+
+/* `external_router:` — a model-select service that an auto or router strategy with `external:
+ * true` asks first (Not Diamond's model_select shape: POST messages and the candidates, the
+ * chosen provider and model back; docs/routing.md "External router"). Parsed by
+ * config_router.c; asked by pipeline/plan_external.c. */
+#define EXTERNAL_ROUTER_TIMEOUT_MAX_MS 1000    /* the hard cap of `timeout:` */
+#define EXTERNAL_ROUTER_ANSWER_MAX (64 * 1024) /* the hard cap of `max_answer:` */
+#define EXTERNAL_ROUTER_PROMPT_MAX (256 * 1024)
+typedef struct external_router_settings {
+    char *url;            /* http:// or https://; NULL: no external router */
+    char *api_key;        /* sent as `Authorization: Bearer`; NULL: none */
+    char *api_key_env;    /* the ${VAR} it named when unset, for the message */
+    char *preference_id;  /* sent as Not Diamond's preference_id (a custom router); NULL: none */
+    header_pair *headers; /* more request headers */
+    size_t nheaders;
+    uint32_t timeout_ms;     /* the whole call, connect included (default 150 ms) */
+    size_t max_answer_bytes; /* a longer answer is not read (default 16 KiB) */
+    size_t max_prompt_bytes; /* the messages' text sent, newest kept (default 32 KiB) */
+    int line;
+} external_router_settings;
 
 /* `prompts:` — prompt templates and partials kept in files (docs/prompts.md, "Prompt files").
  * Parsed by config_prompts.c; the directory is read by the load sequence (gateway.c, through
@@ -340,13 +361,14 @@ typedef struct aigw_config {
     size_t nroute_sources;
     char *default_route_name; /* `default_route:` as written, or NULL */
     int default_route_line;
-    auth_settings auth;               /* `auth:` */
-    tracing_settings tracing;         /* `tracing:` */
-    alerts_config alerts;             /* `alerts:` */
-    request_log_settings request_log; /* `request_log:` */
-    cache_settings cache;             /* `cache:` */
-    router_settings router;           /* `router:` */
-    prompts_settings prompts;         /* `prompts:` */
+    auth_settings auth;                       /* `auth:` */
+    tracing_settings tracing;                 /* `tracing:` */
+    alerts_config alerts;                     /* `alerts:` */
+    request_log_settings request_log;         /* `request_log:` */
+    cache_settings cache;                     /* `cache:` */
+    router_settings router;                   /* `router:` */
+    external_router_settings external_router; /* `external_router:` */
+    prompts_settings prompts;                 /* `prompts:` */
     bool log_json; /* `log_format: json`: the gateway's events as JSON lines (util/log.h) */
 
     /* Built by routing_build() from the above; config only frees them. */

@@ -89,6 +89,8 @@ bool config__parse_int(const char *s, long long *out);
  * frees, or NULL after recording an error. *unset gets the first unset variable's name (malloc'd) or NULL; an
  * unset variable expands to nothing. */
 char *config__expand_env(loader *ld, yaml_node_t *node, const char *s, char **unset);
+/* true or false into *(bool *)target; anything else is a mistake naming the value. */
+bool config__parse_bool(loader *ld, yaml_node_t *node, void *target);
 /* A list of non-empty names: *out (malloc'd, as are its strings) and *count, which the caller
  * frees even after a failure (*count says how many were filled). Every bad entry is reported;
  * returns false when there was one. */
@@ -102,6 +104,12 @@ bool config__apply_section(loader *ld, yaml_node_t *map, const char *name, const
 struct router_settings;
 bool config__parse_router(loader *ld, yaml_node_t *node, void *target);
 void config__router_free(struct router_settings *r);
+/* `external_router:` (config_router.c too): its parser (target: the config), its defaults and
+ * what config_free releases. */
+struct external_router_settings;
+bool config__parse_external_router(loader *ld, yaml_node_t *node, void *target);
+void config__external_router_defaults(struct external_router_settings *e);
+void config__external_router_free(struct external_router_settings *e);
 
 /* `request_log:` (config_request_log.c): the top table's parser (target: the config's
  * request_log_settings), the defaults set before the file is read, and what it frees. */

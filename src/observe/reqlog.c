@@ -107,6 +107,7 @@ enum {
     S_ATTEMPTS,
     S_BODY,
     S_PROMPT,
+    S_REASON,
     NSTRINGS
 };
 
@@ -148,6 +149,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         [S_BODY] =
             body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL,
         [S_PROMPT] = r->prompt_id,
+        [S_REASON] = r->route_reason,
     };
     size_t len[NSTRINGS], total = sizeof(reqlog_entry);
     for (int i = 0; i < NSTRINGS; i++) {
@@ -211,6 +213,7 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         .request_body = dst[S_BODY],
         .prompt_id = dst[S_PROMPT],
         .prompt_version = r->prompt_id ? r->prompt_version : 0,
+        .route_reason = dst[S_REASON],
     };
     return e;
 }

@@ -177,6 +177,15 @@ static double spent(const budget_worker *bw, char kind, const char *id, int64_t 
            spend_tally_pending(bw->tally, kind, id);
 }
 
+/* What the request may still spend, the least of its key's and its team's (an auto route keeps
+ * candidates it would cost more than this out: plan_auto.c). */
+static void note_budget_left(exchange *x, double left)
+{
+    if (left < 0) left = 0;
+    if (!x->budget_limited || left < x->budget_left_usd) x->budget_left_usd = left;
+    x->budget_limited = true;
+}
+
 static stage_result budget_on_request(exchange *x, void *state)
 {
     const store_key *k = x->key;
@@ -196,6 +205,7 @@ static stage_result budget_on_request(exchange *x, void *state)
             return STAGE_DONE;
         }
         if (k->soft_budget >= 0 && s >= k->soft_budget) x->budget_note = "key";
+        if (k->max_budget >= 0) note_budget_left(x, k->max_budget - s);
     }
     if (team && (team->max_budget >= 0 || team->soft_budget >= 0)) {
         double s = spent(bw, 't', team->id, team->budget_duration, now);
@@ -204,6 +214,7 @@ static stage_result budget_on_request(exchange *x, void *state)
             return STAGE_DONE;
         }
         if (team->soft_budget >= 0 && s >= team->soft_budget && !x->budget_note) x->budget_note = "team";
+        if (team->max_budget >= 0) note_budget_left(x, team->max_budget - s);
     }
     return STAGE_NEXT;
 }

@@ -137,6 +137,8 @@ typedef struct exchange {
      * request's headers carry no key; NULL otherwise */
     const uint8_t *session_digest;
     const char *budget_note;    /* a soft budget passed (budget.c): "key" or "team", for the log */
+    bool budget_limited;        /* the key or its team has a hard budget (budget.c) … */
+    double budget_left_usd;     /* … and this is what is left of the tighter one, for an auto route */
     record_rejection rejection; /* why a stage refused it (auth, budget, limits), for the metrics */
 
     /* the trace (trace_stage.c): ids, the client's parent span, whether spans are recorded
@@ -159,8 +161,8 @@ typedef struct exchange {
     route_cache_entry *cache_entry;                 /* the header config's tree, held */
     struct json_t *canonical;                       /* the request in canonical form, on demand */
     struct json_t *shape;                           /* request.* for conditions (plan_router.c) */
-    const char *route_reason;                       /* the router's decision, arena (plan_router.c) */
-    const char *canonical_error;                    /* … or why it cannot be had, arena */
+    const char *route_reason; /* the router's or auto route's decision, arena (plan_router.c, plan_auto.c) */
+    const char *canonical_error; /* … or why it cannot be had, arena */
 
     /* attempts: every one made, and the one whose reply the client gets */
     attempt *attempts;

@@ -268,8 +268,16 @@ static void walk_on_end(attempt *a)
     switch (a->outcome) {
     case ATTEMPT_ANSWERED:
         if (a->is_stream) {
-            route_report(x->walk, &(attempt_report){
-                                      .result = ATTEMPT_OK, .ttfb_us = ttfb_us(a), .retry_after_ms = -1});
+            /* its output rate too: tokens from the head to the end (an auto route's latency) */
+            const usage_counts *u = &a->codec.usage;
+            route_report(
+                x->walk,
+                &(attempt_report){
+                    .result = ATTEMPT_OK,
+                    .ttfb_us = ttfb_us(a),
+                    .retry_after_ms = -1,
+                    .output_tokens = u->seen && u->completion > 0 ? (uint64_t)u->completion : 0,
+                    .stream_us = a->head_ns && a->end_ns > a->head_ns ? (a->end_ns - a->head_ns) / 1000 : 0});
             exchange_stream_end(x, a->events.data, a->events.len);
         } else if (a->result == ATTEMPT_OK) {
             route_report(x->walk, &(attempt_report){.result = ATTEMPT_OK,

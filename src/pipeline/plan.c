@@ -6,7 +6,12 @@
  * router tree (plan_router.c, which also reads the request's shape and makes the router's
  * decision before the walk starts), else the default route; none of them: 404
  * model_not_found. Header configs are built once per worker and found again by their bytes (routing's cache).
- * The walk (routing/walk.c) lives in the arena; EXECUTE follows it. */
+ *
+ * Before the walk: the learned router's decision and the request's shape (plan_router.c), an auto
+ * route's ranking (plan_auto.c), and, when the tree asks, an external router's (plan_external.c:
+ * the request waits for it here, at most its timeout, then plan__finish goes on). The decision's
+ * text is kept for every response head (x-aigw-route-reason) and the record. The walk
+ * (routing/walk.c) lives in the arena; EXECUTE follows it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -105,11 +110,18 @@ static const route_tree *choose_tree(exchange *x)
     return NULL;
 }
 
+/* The prompt's tokens, counted once per request (a parse of the body: about 1.5 ms for 84 KB)
+ * whoever asks first — an auto route's ranking or the walk's context check. */
 static size_t estimate_prompt_tokens(void *ud)
 {
-    const exchange *x = ud;
-    codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
-    return provider_estimate_tokens(&c);
+    plan_state *ps = ud;
+    if (!ps->counted) {
+        const exchange *x = ps->x;
+        codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
+        ps->prompt_tokens = provider_estimate_tokens(&c);
+        ps->counted = true;
+    }
+    return ps->prompt_tokens;
 }
 
 /* What a gateway key says about who asks — its metadata object, then its team, user, alias
@@ -136,6 +148,7 @@ static void key_metadata(exchange *x)
 
 static stage_result plan_on_request(exchange *x, void *state)
 {
+    plan_state *ps = state;
     const route_tree *tree = choose_tree(x);
     if (!tree) return STAGE_DONE;
     const http_header *m = exchange_header(x, "x-aigw-metadata");
@@ -151,7 +164,9 @@ static stage_result plan_on_request(exchange *x, void *state)
     if (tree->needs_metadata) key_metadata(x);
     const buf *body = &x->http->body;
     if (tree->needs_params) x->params = json_loadb(body->data, body->len, JSON_ALLOW_NUL, NULL);
-    route_context ctx = {
+    ps->tree = tree;
+    ps->x = x;
+    ps->ctx = (route_context){
         .arena = x->arena,
         .state = x->config->health,
         .config = x->config,
@@ -162,15 +177,62 @@ static stage_result plan_on_request(exchange *x, void *state)
         .rng = &x->http->worker->rng,
         .prompt_bytes = body->len,
         .estimate_tokens = estimate_prompt_tokens,
-        .estimate_ud = x,
+        .estimate_ud = ps,
     };
-    if (!plan__shape(x, tree, &ctx)) return STAGE_DONE;
-    x->walk = route_walk_new(&ctx, tree);
+    ps->external_choice = -1;
+    if (!plan__shape(x, tree, &ps->ctx)) return STAGE_DONE;
+    if (tree->auto_node && !plan__auto(x, ps)) return STAGE_DONE;
+    /* an external router, when the tree asks one: the request waits for it (bounded) */
+    if (plan__external(x, ps) == STAGE_AGAIN) return STAGE_AGAIN;
+    plan__finish(x, ps);
     return STAGE_NEXT;
+}
+
+void plan__finish(exchange *x, plan_state *ps)
+{
+    const route_tree *tree = ps->tree;
+    int choice = ps->external_choice;
+    if (ps->external && choice >= 0) {
+        if (ps->external->mode == ROUTE_ROUTER) {
+            ps->ctx.router_choice = choice;
+        } else { /* the external router's pick first, the rest in the local order */
+            size_t k = 0;
+            while (k < ps->norder && ps->order[k] != choice)
+                k++;
+            if (k < ps->norder) { /* always: it chose among the ordered ones (plan_external.c) */
+                for (; k > 0; k--)
+                    ps->order[k] = ps->order[k - 1];
+                ps->order[0] = (uint8_t)choice;
+            }
+        }
+    }
+    if (tree->auto_node) {
+        plan__auto_reason(x, ps);
+    } else if (x->route_reason) { /* the learned router's, and what the external one said */
+        const char *r = x->route_reason;
+        char text[512];
+        int n = snprintf(text, sizeof text, "%s%s%s", r, ps->external_note ? " external=" : "",
+                         ps->external_note ? ps->external_note : "");
+        if (n >= (int)sizeof text) n = (int)sizeof text - 1;
+        if (choice >= 0 && ps->external && n < (int)sizeof text - 1) { /* the external router chose */
+            n += snprintf(text + n, sizeof text - (size_t)n, " final=%s", choice ? "weak" : "strong");
+            if (n >= (int)sizeof text) n = (int)sizeof text - 1;
+        }
+        plan__keep_reason(x, text, (size_t)n);
+    }
+    x->walk = route_walk_new(&ps->ctx, tree);
+}
+
+/* The client left while the stage waited for the external router. */
+static void plan_on_abort(exchange *x, void *state)
+{
+    plan__external_abort(state);
 }
 
 const stage stage_plan = {
     .name = "plan",
     .phase = PHASE_PLAN,
+    .state_size = sizeof(plan_state),
     .on_request = plan_on_request,
+    .on_abort = plan_on_abort,
 };

@@ -19,9 +19,10 @@
  * ROUTER_TEXT_MAX of those); the system digest reads at most SHAPE_SYSTEM_MAX bytes; the step
  * header at most SHAPE_STEP_MAX. The canonical form itself is the request's (built once, kept).
  *
- * Where the rest of issue 14 plugs in: an external router or an "auto" route produces the
- * same decision (a child index and a reason) before route_walk_new; reasoning techniques are
- * EXECUTE stages and never see this file. */
+ * The other producers of a decision before route_walk_new: an auto route's ranking
+ * (plan_auto.c) and an external router's answer (plan_external.c, for a router node with
+ * `external: true` too); plan.c keeps the final reason once all have spoken. Reasoning
+ * techniques are EXECUTE stages and never see this file. */
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -63,7 +64,7 @@ const route_tree *plan__router_tree(exchange *x)
 
 /* The text of a message's content: a string as it is, or its text parts joined (bounded) in the
  * arena. */
-static const char *content_text(exchange *x, const json_t *content, size_t max, size_t *len)
+const char *plan__content_text(exchange *x, const json_t *content, size_t max, size_t *len)
 {
     if (json_is_string(content)) {
         *len = json_string_length(content);
@@ -94,20 +95,15 @@ static const char *content_text(exchange *x, const json_t *content, size_t max, 
     return out;
 }
 
-static size_t estimate_tokens(exchange *x)
-{
-    codec_ctx c = {.body = x->http->body.data ? x->http->body.data : "", .body_len = x->http->body.len};
-    return provider_estimate_tokens(&c);
-}
-
 /* The shape as JSON for conditions (request.*): built only when the tree reads it. */
-static json_t *shape_json(exchange *x, const router_input *in, const json_t *messages)
+static json_t *shape_json(exchange *x, const route_context *ctx, const router_input *in,
+                          const json_t *messages)
 {
     json_t *s = json_object();
     json_object_set_new(s, "tools", json_boolean(in->tools));
     json_object_set_new(s, "tool_result", json_boolean(in->tool_result_last));
     json_object_set_new(s, "turns", json_integer(in->turns));
-    json_object_set_new(s, "tokens", json_integer((json_int_t)estimate_tokens(x)));
+    json_object_set_new(s, "tokens", json_integer((json_int_t)ctx->estimate_tokens(ctx->estimate_ud)));
     json_object_set_new(s, "system_bytes", json_integer((json_int_t)in->system_bytes));
     /* the system prompt's digest: BLAKE2b-64 of its text(s) in order, as 16 hex digits */
     crypto_generichash_state st;
@@ -119,7 +115,7 @@ static json_t *shape_json(exchange *x, const router_input *in, const json_t *mes
         const char *role = json_string_value(json_object_get(m, "role"));
         if (!role || (strcmp(role, "system") && strcmp(role, "developer"))) continue;
         size_t len;
-        const char *t = content_text(x, json_object_get(m, "content"), SHAPE_SYSTEM_MAX, &len);
+        const char *t = plan__content_text(x, json_object_get(m, "content"), SHAPE_SYSTEM_MAX, &len);
         if (len > SHAPE_SYSTEM_MAX - fed) len = SHAPE_SYSTEM_MAX - fed;
         crypto_generichash_update(&st, (const unsigned char *)t, len);
         fed += len;
@@ -164,15 +160,16 @@ bool plan__shape(exchange *x, const route_tree *tree, route_context *ctx)
             if (json_is_string(c))
                 len = json_string_length(c);
             else
-                content_text(x, c, SHAPE_SYSTEM_MAX, &len);
+                plan__content_text(x, c, SHAPE_SYSTEM_MAX, &len);
             in.system_bytes += len;
         }
     }
     const char *last_role = last ? json_string_value(json_object_get(last, "role")) : NULL;
     in.tool_result_last = last_role && !strcmp(last_role, "tool");
-    if (last_user) in.text = content_text(x, json_object_get(last_user, "content"), SHAPE_TEXT_MAX, &in.len);
+    if (last_user)
+        in.text = plan__content_text(x, json_object_get(last_user, "content"), SHAPE_TEXT_MAX, &in.len);
     if (tree->needs_shape && canonical) {
-        x->shape = shape_json(x, &in, messages);
+        x->shape = shape_json(x, ctx, &in, messages);
         ctx->shape = x->shape;
     }
     if (!tree->router) return true;
@@ -202,12 +199,17 @@ bool plan__shape(exchange *x, const route_tree *tree, route_context *ctx)
                  router_model_name(model), score, threshold, pct, ctx->router_choice ? "weak" : "strong",
                  chosen->model ? " model=" : "", chosen->model ? chosen->model : "", (double)took / 1000.0);
     if (n < 0 || (size_t)n >= sizeof reason) n = (int)strlen(reason);
-    x->route_reason = arena_strndup(x->arena, reason, (size_t)n);
+    x->route_reason = arena_strndup(x->arena, reason, (size_t)n); /* kept by plan__finish */
+    return true;
+}
+
+void plan__keep_reason(exchange *x, const char *text, size_t len)
+{
+    x->route_reason = arena_strndup(x->arena, text, len);
     /* after what ADMIT kept (the rate-limit lines): keep_head replaces, so both go together */
-    size_t kept = x->kept_head ? x->kept_head_len : 0, cap = kept + (size_t)n + 40;
+    size_t kept = x->kept_head ? x->kept_head_len : 0, cap = kept + len + 40;
     char *lines = arena_alloc(x->arena, cap);
     if (kept) memcpy(lines, x->kept_head, kept);
-    int ln = snprintf(lines + kept, cap - kept, "x-aigw-route-reason: %s\r\n", reason);
+    int ln = snprintf(lines + kept, cap - kept, "x-aigw-route-reason: %.*s\r\n", (int)len, text);
     exchange_keep_head(x, lines, kept + (size_t)ln);
-    return true;
 }

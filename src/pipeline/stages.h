@@ -11,12 +11,59 @@
 
 #include "pipeline/stage.h"
 
+/* The PLAN stage's state for one request (plan.c and its parts below): the walk's context, kept
+ * while the stage waits for an external router, and an auto route's decision. */
+typedef struct plan_state {
+    exchange *x;
+    route_context ctx;
+    const route_tree *tree;
+    size_t prompt_tokens; /* counted once (ctx.estimate_tokens), for the ranking and the walk */
+    bool counted;
+    /* an auto route (plan_auto.c) */
+    route_auto_request request;
+    route_auto_candidate *candidates; /* the auto node's children, arena */
+    uint8_t *order;                   /* … to try, best first (ctx.auto_order) */
+    size_t ncandidates, norder;
+    uint64_t decide_ns; /* the local decision's time */
+    /* the external router (plan_external.c) */
+    const route_node *external; /* the tree's node that asks it, or NULL */
+    exchange_ticket ticket;
+    bool waiting;
+    struct upstream_call *call;
+    char *answer; /* its reply, at most external_router.max_answer bytes, arena */
+    size_t answer_len;
+    int status;
+    uint64_t external_start_ns;
+    const char *external_note; /* what it said, for the decision's text ("chose gpt-4o", "timeout") */
+    int external_choice; /* the candidate (a child of external) it named and the rules allow; -1: none */
+} plan_state;
+
 /* plan_router.c: the tree of a `router-<name>-<threshold>` model (NULL: not such a name, or no
  * `router:`), and the request's shape and router decision into ctx before the walk starts
- * (false: refused, answered) */
-struct route_context;
+ * (false: refused, answered); the router's decision goes to x->route_reason */
 const route_tree *plan__router_tree(exchange *x);
-bool plan__shape(exchange *x, const route_tree *tree, struct route_context *ctx);
+bool plan__shape(exchange *x, const route_tree *tree, route_context *ctx);
+/* The text of a message's content: a string as it is, or its text parts joined (bounded by max)
+ * in the arena; *len its length. */
+const char *plan__content_text(exchange *x, const struct json_t *content, size_t max, size_t *len);
+/* x->route_reason, and the x-aigw-route-reason line every response head of x carries (after what
+ * ADMIT kept: exchange_keep_head replaces, so both go together). */
+void plan__keep_reason(exchange *x, const char *text, size_t len);
+/* plan_auto.c: the tree's auto node ranked for the request into ps (ctx.auto_order); false:
+ * no candidate can serve it, refused (answered). */
+bool plan__auto(exchange *x, plan_state *ps);
+/* plan_auto.c: the decision's text with the external router's part and the time taken, kept as
+ * the route reason; plan.c calls it once the decision is final. */
+void plan__auto_reason(exchange *x, plan_state *ps);
+/* plan_external.c: asks the external router about ps->external's candidates when the tree has
+ * such a node: STAGE_AGAIN while it waits (plan.c's plan__finish and exchange_resume follow its
+ * answer, its timeout or its failure); STAGE_NEXT when there is nothing to ask or it could not
+ * be asked (ps->external_note says why). */
+stage_result plan__external(exchange *x, plan_state *ps);
+void plan__external_abort(plan_state *ps);
+/* plan.c: the decision made (the external router's choice applied), the reason kept, the walk
+ * started. */
+void plan__finish(exchange *x, plan_state *ps);
 
 extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_accesslog, stage_metrics,
     stage_trace;

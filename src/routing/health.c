@@ -18,9 +18,11 @@
  *                     rule, so a target that turns slow is avoided at once and trusted again
  *                     slowly); outstanding requests as an atomic counter; the last 32
  *                     successful times to first byte, for hedging's p95.
+ *   throughput        an EWMA of its streams' output tokens per second (head to end), for an
+ *                     auto route's latency estimate.
  *   rate limits       the provider's own remaining-requests/-tokens and reset headers, and a
  *                     429's wait: until then the target counts as limited and strategies
- *                     prefer others. */
+ *                     prefer others; what is left of each limit (headroom) until its reset. */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -126,6 +128,11 @@ void routing_state_adopt(routing_state *fresh, routing_state *old,
             to->ewma_ms = h->ewma_ms;
             to->ewma_at_ms = h->ewma_at_ms;
             to->limited_until_ms = h->limited_until_ms;
+            to->tps_ewma = h->tps_ewma;
+            to->tps_at_ms = h->tps_at_ms;
+            to->headroom = h->headroom;
+            to->tokens_left = h->tokens_left;
+            to->remaining_until_ms = h->remaining_until_ms;
             to->last_ms = h->last_ms;
             memcpy(to->ttfb_ring, h->ttfb_ring, sizeof to->ttfb_ring);
             to->ttfb_count = h->ttfb_count;
@@ -139,6 +146,8 @@ void health_init_scratch(target_health *h, const routing_state *s)
 {
     memset(h, 0, sizeof *h);
     h->settings = &s->settings;
+    h->headroom = -1;
+    h->tokens_left = -1;
     pthread_mutex_init(&h->lock, NULL);
 }
 
@@ -158,6 +167,8 @@ target_health *routing_health(routing_state *s, const char *provider, const char
         h->provider = xstrdup(provider);
         h->model = xstrdup(model);
         h->settings = &s->settings;
+        h->headroom = -1;
+        h->tokens_left = -1;
         h->configured = !s->sealed;
         pthread_mutex_init(&h->lock, NULL);
         h->next = *slot;
@@ -229,23 +240,6 @@ static void breaker_tick(target_health *h, uint64_t now_ms)
     }
 }
 
-health_view health_look(target_health *h, uint64_t now_ms)
-{
-    health_view v = {0};
-    pthread_mutex_lock(&h->lock);
-    now_ms = clamp_now(h, now_ms);
-    breaker_tick(h, now_ms);
-    v.state = h->state;
-    v.open_ms = h->state == BREAKER_OPEN ? h->open_until_ms - now_ms : 0;
-    v.admits = h->state == BREAKER_CLOSED ||
-               (h->state == BREAKER_HALF_OPEN && (int)h->probes_in_flight < h->settings->breaker_probes);
-    v.limited = h->limited_until_ms > now_ms;
-    v.ewma_ms = h->ewma_ms;
-    pthread_mutex_unlock(&h->lock);
-    v.outstanding = atomic_load_explicit(&h->outstanding, memory_order_relaxed);
-    return v;
-}
-
 /* Slides the budget and failure-rate windows to now. Lock held. */
 static void windows_tick(target_health *h, uint64_t now_ms)
 {
@@ -261,6 +255,30 @@ static void windows_tick(target_health *h, uint64_t now_ms)
         h->rate_requests = h->rate_failures = 0;
         h->rate_start_ms = now_ms;
     }
+}
+
+health_view health_look(target_health *h, uint64_t now_ms)
+{
+    health_view v = {0};
+    pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
+    breaker_tick(h, now_ms);
+    windows_tick(h, now_ms); /* a window long past says nothing of now */
+    v.state = h->state;
+    v.open_ms = h->state == BREAKER_OPEN ? h->open_until_ms - now_ms : 0;
+    v.admits = h->state == BREAKER_CLOSED ||
+               (h->state == BREAKER_HALF_OPEN && (int)h->probes_in_flight < h->settings->breaker_probes);
+    v.limited = h->limited_until_ms > now_ms;
+    v.ewma_ms = h->ewma_ms;
+    v.window_requests = h->rate_requests;
+    v.window_failures = h->rate_failures;
+    v.tokens_per_s = h->tps_ewma;
+    bool counts = h->remaining_until_ms > now_ms;
+    v.headroom = counts ? h->headroom : -1;
+    v.tokens_left = counts ? h->tokens_left : -1;
+    pthread_mutex_unlock(&h->lock);
+    v.outstanding = atomic_load_explicit(&h->outstanding, memory_order_relaxed);
+    return v;
 }
 
 bool health_begin(target_health *h, uint64_t now_ms, bool retry, bool *probe)
@@ -398,5 +416,30 @@ void health_limit(target_health *h, uint64_t until_ms)
 {
     pthread_mutex_lock(&h->lock);
     if (until_ms > h->limited_until_ms) h->limited_until_ms = until_ms;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void health_note_remaining(target_health *h, double headroom, int64_t tokens_left, uint64_t until_ms)
+{
+    pthread_mutex_lock(&h->lock);
+    h->headroom = headroom;
+    h->tokens_left = tokens_left;
+    h->remaining_until_ms = until_ms;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void health_note_throughput(target_health *h, uint64_t now_ms, double tokens, double ms)
+{
+    if (!(tokens > 0) || !(ms > 0)) return;
+    double rate = tokens * 1000.0 / ms;
+    pthread_mutex_lock(&h->lock);
+    now_ms = clamp_now(h, now_ms);
+    if (!h->tps_at_ms) {
+        h->tps_ewma = rate;
+    } else {
+        double w = exp(-(double)(now_ms - h->tps_at_ms) / EWMA_TAU_MS);
+        h->tps_ewma = h->tps_ewma * w + rate * (1 - w);
+    }
+    h->tps_at_ms = now_ms ? now_ms : 1;
     pthread_mutex_unlock(&h->lock);
 }

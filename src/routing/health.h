@@ -26,6 +26,13 @@ struct target_health {
     double ewma_ms;
     uint64_t ewma_at_ms;
     uint64_t limited_until_ms;
+    double tps_ewma; /* output tokens per second of its streams; 0: never measured */
+    uint64_t tps_at_ms;
+    /* the provider's own counts (rate-limit headers): the least remaining share of any limit it
+     * reported, and its remaining tokens, both until the matching reset */
+    double headroom;     /* remaining / limit; < 0: not reported */
+    int64_t tokens_left; /* < 0: not reported */
+    uint64_t remaining_until_ms;
     uint64_t last_ms;       /* the latest clock reading seen under the lock */
     uint32_t ttfb_ring[32]; /* the last successful times to first byte, ms, for hedging's p95 */
     uint32_t ttfb_count, ttfb_next;
@@ -41,6 +48,10 @@ typedef struct health_view {
     uint64_t open_ms; /* open: ms until half-open */
     double ewma_ms;   /* 0: never measured */
     int outstanding;
+    uint32_t window_requests, window_failures; /* in the breaker's current window */
+    double tokens_per_s;                       /* output rate of its streams (EWMA); 0: never measured */
+    double headroom;     /* the provider's remaining / limit, least over its limits; < 0: unknown */
+    int64_t tokens_left; /* the provider's remaining tokens; < 0: unknown */
 } health_view;
 
 /* The providers functions the state was made with (tree.c's leaves with a custom_host). */
@@ -65,5 +76,12 @@ void health_note_ttfb(target_health *h, double ttfb_ms);
 bool health_ttfb_p95(target_health *h, uint32_t *ms);
 /* The provider has nothing left until then (monotonic ms). */
 void health_limit(target_health *h, uint64_t until_ms);
+/* The provider's counts from its rate-limit headers, good until until_ms (monotonic ms): the
+ * least remaining share of its limits (headroom < 0: none reported) and its remaining tokens
+ * (tokens_left < 0: not reported). A later report replaces them. */
+void health_note_remaining(target_health *h, double headroom, int64_t tokens_left, uint64_t until_ms);
+/* A stream's output rate: tokens over the ms from its head to its end (EWMA, as latency's
+ * faster samples decay in: a 10 s time constant). */
+void health_note_throughput(target_health *h, uint64_t now_ms, double tokens, double ms);
 
 #endif

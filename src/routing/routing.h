@@ -36,14 +36,25 @@ struct json_t;
 
 /* ROUTE_ROUTER: the learned strong/weak router (docs/routing.md, "Learned router"): two targets, the
  * strong one first; the pipeline scores the request (src/router) and the walk takes the child it
- * chose, falling back to the other one as a fallback node would. */
+ * chose, falling back to the other one as a fallback node would.
+ * ROUTE_AUTO: an "auto" route's candidates (docs/routing.md, "Auto routes"): leaves with a model;
+ * the pipeline ranks them for the request (route_auto_rank: hard rules, then the node's
+ * objective) and the walk takes them in that order, as a fallback node takes its children. */
 typedef enum route_mode {
     ROUTE_SINGLE,
     ROUTE_FALLBACK,
     ROUTE_LOADBALANCE,
     ROUTE_CONDITIONAL,
-    ROUTE_ROUTER
+    ROUTE_ROUTER,
+    ROUTE_AUTO
 } route_mode;
+/* What an auto node optimises among the candidates the hard rules leave. */
+typedef enum route_objective {
+    OBJECTIVE_COST,     /* the lowest estimated cost of the request */
+    OBJECTIVE_LATENCY,  /* the lowest expected time: time to first byte, then output at the measured rate */
+    OBJECTIVE_QUALITY,  /* the highest `quality` the operator gave the candidate */
+    OBJECTIVE_BALANCED, /* the mean of the three, each scaled to the best candidate's */
+} route_objective;
 typedef enum route_balance { BALANCE_WEIGHTED, BALANCE_LEAST_BUSY, BALANCE_LATENCY } route_balance;
 
 typedef struct target_health target_health;
@@ -74,6 +85,14 @@ struct route_node {
     int default_child;       /* conditional: -1 when there is no default */
     double router_threshold; /* router: strong when the score is at least this; -1: by router_percent */
     double router_percent;   /* router: the share of prompts for strong, calibrated; -1: by threshold */
+    bool external;           /* router, auto: ask the config's external_router first (config file only) */
+    /* auto: the objective and the constraints a candidate must meet */
+    route_objective objective;
+    double quality_floor;   /* candidates whose quality is below it are not used; 0: none */
+    double max_cost_usd;    /* a candidate whose estimated cost passes it is not used; < 0: none */
+    uint32_t output_tokens; /* output expected when the request sets no max_tokens */
+    double quality;         /* a candidate (a leaf of an auto node): 0..1, the operator's rating */
+    const char *display;    /* a candidate: its name, else provider/model (the decision's text) */
 
     /* resolved with inheritance */
     retry_policy retry;
@@ -139,8 +158,9 @@ typedef struct route_tree {
     bool needs_metadata;      /* a condition reads metadata.* */
     bool needs_shape;         /* a condition reads request.* (the request's shape: tools, turns, size…) */
     const route_node *router; /* the tree's router node (at most one), or NULL */
-    bool client;              /* a request's own config (a header): its request_timeouts are the client's */
-    bool virtual_keys;        /* a target is one of the store's virtual keys (not a provider of the config) */
+    const route_node *auto_node; /* the tree's auto node (at most one), or NULL */
+    bool client;       /* a request's own config (a header): its request_timeouts are the client's */
+    bool virtual_keys; /* a target is one of the store's virtual keys (not a provider of the config) */
     uint64_t virtual_keys_version; /* … as they were when it was built */
     const route_regex *regexes;
     size_t nregexes;
@@ -259,9 +279,10 @@ void routing_state_seal(routing_state *state);
 /* A reload: carries what `old` knows about each target over to `fresh`, the new config's
  * state, for the targets `same_target(provider, ud)` says did not change (the key is
  * provider name + model, so the caller answers for the provider: same base URL, same type).
- * Copied: breaker state and windows, retry budget, latency EWMA, times to first byte, rate
- * limit marks. Not copied: the in-flight count and half-open probe slots, which belong to
- * attempts still running on old and are given back there. Targets missing in fresh are
+ * Copied: breaker state and windows, retry budget, latency EWMA, times to first byte, stream
+ * throughput, rate limit marks and the provider's remaining counts. Not copied: the in-flight
+ * count and half-open probe slots, which belong to attempts still running on old and are given
+ * back there. Targets missing in fresh are
  * created in it, within its registry bound. old may still be in use by other threads (each
  * target is copied under its lock); fresh must not be in use yet. */
 void routing_state_adopt(routing_state *fresh, routing_state *old,
@@ -302,6 +323,9 @@ typedef struct attempt_report {
     uint64_t ttfb_us;       /* time to the response head; 0 when none came */
     int64_t retry_after_ms; /* the provider's wait hint, -1 when none */
     bool local;             /* failed inside aigw (nothing sent): says nothing about the target */
+    /* a successful stream: its output tokens and the time from its head to its end, the
+     * target's output rate (0: not measured) */
+    uint64_t output_tokens, stream_us;
 } attempt_report;
 
 /* Everything a walk needs from the request. */
@@ -314,6 +338,8 @@ typedef struct route_context {
     const struct json_t *params;   /* the parsed body when the tree needs_params, or NULL */
     const struct json_t *shape;    /* the request's shape when the tree needs_shape (request.*), or NULL */
     int router_choice;             /* the tree's router node: 0 strong, 1 weak, -1 not decided */
+    const uint8_t *auto_order;     /* the tree's auto node: its children to try, best first */
+    size_t auto_n;                 /* … how many (0 with auto_order NULL: not ranked, the config's order) */
     const char *path;              /* the request's path without its query (a Portkey condition's
                                     * url.pathname), or NULL */
     uint64_t *rng;
@@ -401,5 +427,90 @@ const char *route_error(const route_walk *w); /* a 400 for the client (no condit
  * that was not run to its end (its value over ROUTE_REGEX_MAX_SUBJECT bytes, or a PCRE2
  * limit hit) and was therefore taken as not matching. A fixed sentence. */
 const char *route_note(const route_walk *w);
+
+/* ---- auto routes (auto.c) -------------------------------------------------------------------- */
+
+#define ROUTE_AUTO_DEFAULT_OUTPUT 256 /* output tokens expected when neither request nor node says */
+#define ROUTE_AUTO_REASON_MAX 1024    /* bytes of the decision's text (x-aigw-route-reason) */
+
+/* Why a candidate is not used for a request (the hard rules, in the order they are checked), or
+ * AUTO_USABLE. */
+typedef enum route_auto_verdict {
+    AUTO_USABLE,
+    AUTO_CONTEXT,      /* the prompt is larger than its context window */
+    AUTO_TOOLS,        /* the request offers tools; its catalog entry says it takes none */
+    AUTO_VISION,       /* … images */
+    AUTO_JSON_SCHEMA,  /* … a JSON schema for the output */
+    AUTO_REASONING,    /* … a reasoning effort or thinking budget */
+    AUTO_QUALITY,      /* its quality is below the node's quality_floor */
+    AUTO_MAX_COST,     /* its estimated cost passes the node's max_cost */
+    AUTO_BUDGET,       /* … or what is left of the gateway key's budget */
+    AUTO_BREAKER,      /* its breaker admits no request now */
+    AUTO_RATE_LIMITED, /* the provider said it has nothing left, or fewer tokens than the prompt */
+} route_auto_verdict;
+
+/* One candidate as the scoring sees it: what the config, the catalog and the target's live
+ * statistics say, then what the scoring made of it. */
+typedef struct route_auto_candidate {
+    const char *label; /* the target's name, else provider/model (the config's) */
+    double quality;    /* 0..1; < 0: not given (the objective does not read it) */
+    bool known;        /* the catalog has an entry: context and capabilities are checked */
+    uint32_t context;  /* tokens; 0: unknown */
+    uint32_t capabilities;
+    bool priced;
+    double input_price, output_price; /* USD per million tokens */
+    bool admits;                      /* its breaker admits a request */
+    bool limited;                     /* the provider said it has nothing left until a reset */
+    double ttfb_ms;                   /* peak-EWMA time to first byte; 0: never measured */
+    double tokens_per_s;              /* its streams' output rate; 0: never measured */
+    uint32_t requests, failures;      /* in the breaker's window */
+    double headroom;                  /* the provider's remaining / limit; < 0: unknown */
+    int64_t tokens_left;              /* the provider's remaining tokens; < 0: unknown */
+    /* results */
+    route_auto_verdict verdict;
+    double cost_usd;   /* estimated for this request; < 0: unknown (no price) */
+    double latency_ms; /* expected; < 0: not measured */
+    double score;      /* 0..1, the higher first; 0 when not usable */
+} route_auto_candidate;
+
+/* What the request asks of a candidate (pipeline/plan_auto.c reads it from the body, cheaply). */
+typedef struct route_auto_request {
+    uint64_t prompt_tokens;  /* estimated: the body's bytes / 4 */
+    uint64_t counted_tokens; /* the text counted (only when bytes / 4 passes a context window); 0: not */
+    uint64_t output_tokens;  /* the request's max_tokens, else the node's output_tokens */
+    uint32_t needs;          /* CAP_* the request uses */
+    double budget_left_usd;  /* what the gateway key (and its team) may still spend; < 0: no budget */
+} route_auto_request;
+
+/* The scoring itself, pure (no clock, no lock, no allocation): each candidate's verdict by the
+ * hard rules, its estimated cost and latency, its score under node's objective (the objective's
+ * measure scaled to the best usable candidate's, × (1 − failures / (requests + 4)) over the
+ * breaker's window — one failure does not sink a target —, × a rate-limit headroom
+ * factor that falls from 1 at 10 % left to ½ at nothing left), and the order to try them in: the
+ * usable ones by score (ties: the cheaper, then the config's order; under objective cost, the
+ * higher quality first), then those only a breaker or the provider's rate limit keeps out (the
+ * walk checks them again: a half-open breaker may admit a probe, a limited target is used when
+ * nothing else can be). Returns how many are in order (at most n ≤ ROUTE_MAX_CHILDREN). */
+size_t route_auto_score(const route_node *node, const route_auto_request *req, route_auto_candidate *c,
+                        size_t n, uint8_t *order);
+
+/* The tree's auto node ranked for one request: its candidates read from the catalog and their
+ * shared health, then route_auto_score. req->counted_tokens is filled through ctx's
+ * estimate_tokens when the body's bytes / 4 passes some candidate's context window. c and order
+ * have room for ROUTE_MAX_CHILDREN. Returns how many are in order. */
+size_t route_auto_rank(const route_context *ctx, const route_tree *tree, route_auto_request *req,
+                       route_auto_candidate *c, uint8_t *order);
+
+/* A verdict in a few words ("context window", "no tools", "circuit open"). */
+const char *route_auto_verdict_name(route_auto_verdict v);
+
+/* The decision as text into out (at most outlen - 1 bytes, NUL-terminated, cut at a candidate's
+ * boundary with " …" and how many were left out): the objective, the tokens assumed, then each
+ * candidate in order — chosen first — with its score, estimated cost, time to first byte and
+ * error rate, then those excluded with why. Names come from the config; control characters
+ * cannot be in them (tree.c refuses them). Returns the length written. */
+size_t route_auto_describe(const route_node *node, const route_auto_request *req,
+                           const route_auto_candidate *c, size_t n, const uint8_t *order, size_t norder,
+                           char *out, size_t outlen);
 
 #endif

@@ -45,8 +45,10 @@ typedef struct builder {
     bool needs_metadata;
     bool needs_shape;
     const route_node *router;
-    bool stored; /* shared by many requests: round-robin orders are worth computing */
-    bool client; /* a request's config: the store's virtual keys may be named */
+    const route_node *auto_node;
+    const route_node *external; /* the node that asks the external router (at most one) */
+    bool stored;                /* shared by many requests: round-robin orders are worth computing */
+    bool client;                /* a request's config: the store's virtual keys may be named */
     bool used_virtual_keys;
     route_cache_policy cache; /* the first `cache` block met */
     int leaves;
@@ -424,7 +426,7 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
     if (!json_is_object(v)) return fail(b, path, "must be an object with a 'mode'");
     const char *key;
     const json_t *val;
-    bool have_mode = false;
+    bool have_mode = false, auto_fields = false;
     json_object_foreach((json_t *)v, key, val)
     {
         char k[64];
@@ -443,8 +445,10 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
                 n->mode = ROUTE_CONDITIONAL;
             else if (!strcmp(m, "router"))
                 n->mode = ROUTE_ROUTER;
+            else if (!strcmp(m, "auto"))
+                n->mode = ROUTE_AUTO;
             else
-                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional, router)");
+                return fail(b, p, "unknown mode (single, fallback, loadbalance, conditional, router, auto)");
             have_mode = true;
         } else if (!strcmp(k, "on_status_codes")) {
             if (!get_statuses(b, p, val, &n->fallback_on)) return false;
@@ -483,10 +487,37 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
                 return fail(b, p,
                             "must be a number from 0 to 100 (the share of prompts for the strong target)");
             n->router_percent = json_number_value(val);
+        } else if (!strcmp(k, "objective")) {
+            const char *o = json_string_value(val);
+            static const char *const names[] = {"cost", "latency", "quality", "balanced"};
+            size_t i = 0;
+            while (o && i < 4 && strcmp(o, names[i]))
+                i++;
+            if (!o || i == 4) return fail(b, p, "must be cost, latency, quality or balanced");
+            n->objective = (route_objective)i;
+            auto_fields = true;
+        } else if (!strcmp(k, "quality_floor")) {
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 1)
+                return fail(b, p, "must be a number from 0 to 1 (the least quality a candidate needs)");
+            n->quality_floor = json_number_value(val);
+            auto_fields = true;
+        } else if (!strcmp(k, "max_cost")) {
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 1000)
+                return fail(b, p, "must be a number of USD from 0 to 1000 (the most a request may cost)");
+            n->max_cost_usd = json_number_value(val);
+            auto_fields = true;
+        } else if (!strcmp(k, "output_tokens")) {
+            if (!get_uint(b, p, val, 1000000, &n->output_tokens)) return false;
+            if (!n->output_tokens) return fail(b, p, "must be at least 1");
+            auto_fields = true;
+        } else if (!strcmp(k, "external")) {
+            if (!json_is_boolean(val)) return fail(b, p, "must be true or false");
+            n->external = json_is_true(val);
         } else {
             return fail(b, p,
                         "unknown field (allowed: mode, on_status_codes, balance, hedge, conditions, default, "
-                        "threshold, strong_percent)");
+                        "threshold, strong_percent, objective, quality_floor, max_cost, output_tokens, "
+                        "external)");
         }
     }
     if (!have_mode) return fail(b, child_path(b, path, "mode", -1), "is required");
@@ -499,6 +530,68 @@ static bool parse_strategy(builder *b, const char *path, const json_t *v, route_
     }
     if ((n->hedge_ms || n->hedge_p95) && n->mode != ROUTE_FALLBACK)
         return fail(b, child_path(b, path, "hedge", -1), "belongs to a fallback strategy");
+    if (auto_fields && n->mode != ROUTE_AUTO)
+        return fail(b, path,
+                    "objective, quality_floor, max_cost and output_tokens belong to an auto strategy");
+    if (n->mode == ROUTE_AUTO && b->auto_node) return fail(b, path, "a route has at most one auto strategy");
+    if (n->external) {
+        if (n->mode != ROUTE_AUTO && n->mode != ROUTE_ROUTER)
+            return fail(b, child_path(b, path, "external", -1), "belongs to an auto or a router strategy");
+        if (b->client)
+            return fail(b, child_path(b, path, "external", -1),
+                        "only the config file's routes may ask the external router");
+        if (!b->cfg->external_router.url)
+            return fail(b, child_path(b, path, "external", -1),
+                        "the config has no external_router section to ask");
+        if (b->external)
+            return fail(b, child_path(b, path, "external", -1), "at most one strategy of a route");
+    }
+    return true;
+}
+
+/* An auto node's candidates, once built: leaves with a model (so the catalog entry is known),
+ * the quality each needs for the node's objective and floor, the price each needs for its
+ * objective and max_cost. */
+static bool check_auto(builder *b, const char *path, route_node *n)
+{
+    bool need_quality =
+        n->objective == OBJECTIVE_QUALITY || n->objective == OBJECTIVE_BALANCED || n->quality_floor > 0;
+    bool need_price =
+        n->objective == OBJECTIVE_COST || n->objective == OBJECTIVE_BALANCED || n->max_cost_usd >= 0;
+    const char *why_price =
+        n->max_cost_usd >= 0 && n->objective != OBJECTIVE_COST && n->objective != OBJECTIVE_BALANCED
+            ? "max_cost"
+        : n->objective == OBJECTIVE_COST ? "objective cost"
+                                         : "objective balanced";
+    const char *objective = n->objective == OBJECTIVE_QUALITY    ? "objective quality"
+                            : n->objective == OBJECTIVE_BALANCED ? "objective balanced"
+                                                                 : "quality_floor";
+    for (size_t i = 0; i < n->nchildren; i++) {
+        route_node *c = &n->children[i];
+        const char *p = child_path(b, child_path(b, path, "targets", -1), "", (int)i);
+        if (c->nchildren) return fail(b, p, "an auto strategy's candidates are targets (provider and model)");
+        if (!c->route)
+            return fail(b, p,
+                        "an auto candidate names its model (its price and limits come from the catalog)");
+        if (need_quality && c->quality < 0)
+            return fail(b, child_path(b, p, "quality", -1),
+                        "is required by %s (a number from 0 to 1: the operator's rating of the candidate)",
+                        objective);
+        const catalog_entry *e = c->route->catalog;
+        if (need_price && !(e && e->priced))
+            return fail(b, p,
+                        "%s needs the candidate's price, and the model catalog has none for %s/%s (add it "
+                        "with `catalog: FILE`)",
+                        why_price, c->provider->type, c->model);
+        if (c->name) {
+            c->display = c->name;
+        } else {
+            size_t len = strlen(c->provider->name) + strlen(c->model) + 2;
+            char *d = arena_alloc(b->arena, len);
+            snprintf(d, len, "%s/%s", c->provider->name, c->model);
+            c->display = d;
+        }
+    }
     return true;
 }
 
@@ -727,6 +820,8 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
     n->weight = 1000;
     n->default_child = -1;
     n->router_threshold = n->router_percent = -1;
+    n->max_cost_usd = -1;
+    n->quality = -1;
     const json_t *targets = NULL, *conditions = NULL, *overrides = NULL;
     const char *default_name = NULL, *provider = NULL, *virtual_key = NULL;
     const char *key;
@@ -768,6 +863,12 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
             n->fallback_on_any = false;
         } else if (!strcmp(k, "cache")) {
             if (!parse_cache(b, p, val)) return false;
+        } else if (!strcmp(k, "quality")) {
+            if (!parent || parent->mode != ROUTE_AUTO || depth == 0)
+                return fail(b, p, "belongs to a candidate of an auto strategy");
+            if (!json_is_number(val) || json_number_value(val) < 0 || json_number_value(val) > 1)
+                return fail(b, p, "must be a number from 0 to 1 (the operator's rating of the candidate)");
+            n->quality = json_number_value(val);
         } else if (!strcmp(k, "input_guardrails") || !strcmp(k, "output_guardrails") ||
                    !strcmp(k, "before_request_hooks") || !strcmp(k, "after_request_hooks") ||
                    !strcmp(k, "cb_config")) {
@@ -776,7 +877,7 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
             return fail(b, p,
                         "unknown field (allowed: strategy, targets, name, weight, provider, virtual_key, "
                         "model, api_key, custom_host, retry, request_timeout, override_params, "
-                        "on_status_codes, cache)");
+                        "on_status_codes, cache, quality)");
         }
     }
     if (overrides) merge_overrides(b, n, overrides);
@@ -795,6 +896,11 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
                             "a router strategy has exactly two targets: the strong one, then the weak one");
             b->router = n;
         }
+        if (n->mode == ROUTE_AUTO) {
+            if (!check_auto(b, path, n)) return false;
+            b->auto_node = n;
+        }
+        if (n->external) b->external = n;
         return true;
     }
     if (conditions || default_name || (n->mode != ROUTE_SINGLE))
@@ -864,6 +970,7 @@ route_tree *route_tree_build(arena *a, const aigw_config *cfg, routing_state *st
     t->needs_metadata = b.needs_metadata;
     t->needs_shape = b.needs_shape;
     t->router = b.router;
+    t->auto_node = b.auto_node;
     t->virtual_keys = b.used_virtual_keys;
     t->virtual_keys_version = vkeys_version;
     t->cache = b.cache;
@@ -1004,6 +1111,7 @@ route_tree *route_tree_for_router(arena *a, const aigw_config *cfg, routing_stat
         json_object_set_new(strategy, "threshold", json_real(threshold));
     else
         json_object_set_new(strategy, "strong_percent", json_real(percent));
+    if (r->external) json_object_set_new(strategy, "external", json_true());
     json_t *json = json_pack("{s:o, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}", "strategy", strategy, "targets",
                              "name", "strong", "provider", r->strong.provider, "model", r->strong.model,
                              "name", "weak", "provider", r->weak.provider, "model", r->weak.model);

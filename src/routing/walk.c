@@ -275,6 +275,17 @@ static const route_node *use_leaf(route_walk *w, const route_node *leaf)
     return NULL;
 }
 
+/* An auto node's candidates to try, and the k-th of them (route_context.auto_order). */
+static size_t auto_count(const route_walk *w, const route_node *n)
+{
+    return w->ctx.auto_order ? w->ctx.auto_n : n->nchildren;
+}
+
+static size_t auto_child(const route_walk *w, size_t k)
+{
+    return w->ctx.auto_order ? w->ctx.auto_order[k] : k;
+}
+
 static const route_node *descend_child(route_walk *w, const route_node *n, size_t i)
 {
     return descend(w, &n->children[i]);
@@ -327,6 +338,12 @@ static const route_node *descend(route_walk *w, const route_node *n)
             if (!leaf && !w->error) leaf = descend_child(w, n, (size_t)(1 - chosen));
             break;
         }
+        case ROUTE_AUTO:
+            /* the pipeline ranked the candidates (route_auto_rank): in that order, as a fallback
+             * node takes its children; unranked (nothing asked), in the config's */
+            for (size_t k = 0; k < auto_count(w, n) && !leaf && !w->error; k++)
+                leaf = descend_child(w, n, auto_child(w, k));
+            break;
         }
     }
     if (!leaf) w->depth--;
@@ -458,6 +475,18 @@ bool route_next(route_walk *w, route_target *out)
             if (w->error) break;
             continue;
         }
+        if (parent->mode == ROUTE_AUTO && fallback_triggers(parent, &r)) { /* the next in rank */
+            size_t failed_i = (size_t)(failed - parent->children), k = 0, n = auto_count(w, parent);
+            while (k < n && auto_child(w, k) != failed_i)
+                k++;
+            for (k++; k < n; k++) {
+                const route_node *next = descend_preferring(w, &parent->children[auto_child(w, k)]);
+                if (next) return emit(w, next, out, false, 0);
+                if (w->error) break;
+            }
+            if (w->error) break;
+            continue;
+        }
         if (parent->mode != ROUTE_FALLBACK || !fallback_triggers(parent, &r)) continue;
         for (size_t i = (size_t)(failed - parent->children) + 1; i < parent->nchildren; i++) {
             const route_node *next = descend_preferring(w, &parent->children[i]);
@@ -541,6 +570,8 @@ static bool slot_report(route_walk *w, walk_slot *s, const attempt_report *r)
         return deadline;
     }
     if (r->result == ATTEMPT_OK && r->ttfb_us) health_note_ttfb(s->health, (double)r->ttfb_us / 1000.0);
+    if (r->result == ATTEMPT_OK && r->output_tokens && r->stream_us)
+        health_note_throughput(s->health, now_ms(), (double)r->output_tokens, (double)r->stream_us / 1000.0);
     bool failure = r->result == ATTEMPT_TIMEOUT || r->result == ATTEMPT_CONNECT ||
                    r->result == ATTEMPT_BROKEN || (r->result == ATTEMPT_STATUS && r->status >= 500);
     health_end(s->health, now_ms(), failure, s->probe, r->ttfb_us ? (double)r->ttfb_us / 1000.0 : -1);
@@ -688,16 +719,20 @@ static bool header_is(const char *line, size_t nlen, const char *name)
 /* Which limit a rate-limit header is about: requests, or one of the token kinds. */
 enum { LIMIT_REQUESTS, LIMIT_TOKENS, LIMIT_INPUT_TOKENS, LIMIT_OUTPUT_TOKENS, LIMIT__COUNT };
 
-/* "requests-remaining", "input-tokens-reset" … (Anthropic's suffixes) → kind, and whether it
- * is the reset; -1 when the name is none of them. */
-static int anthropic_limit(const char *name, size_t len, bool *reset)
+/* What a rate-limit header says of its limit. */
+enum { SAYS_REMAINING, SAYS_RESET, SAYS_LIMIT };
+
+/* "requests-remaining", "input-tokens-reset", "tokens-limit" … (Anthropic's suffixes) → kind, and
+ * what it says; -1 when the name is none of them. */
+static int anthropic_limit(const char *name, size_t len, int *says)
 {
     static const char *const kinds[LIMIT__COUNT] = {"requests", "tokens", "input-tokens", "output-tokens"};
     for (int k = 0; k < LIMIT__COUNT; k++) {
         size_t kl = strlen(kinds[k]);
         if (len <= kl || strncasecmp(name, kinds[k], kl) || name[kl] != '-') continue;
-        if (header_is(name + kl + 1, len - kl - 1, "remaining")) return *reset = false, k;
-        if (header_is(name + kl + 1, len - kl - 1, "reset")) return *reset = true, k;
+        if (header_is(name + kl + 1, len - kl - 1, "remaining")) return *says = SAYS_REMAINING, k;
+        if (header_is(name + kl + 1, len - kl - 1, "reset")) return *says = SAYS_RESET, k;
+        if (header_is(name + kl + 1, len - kl - 1, "limit")) return *says = SAYS_LIMIT, k;
     }
     return -1;
 }
@@ -707,6 +742,7 @@ int64_t route_note_headers(route_walk *w, bool other, int status, const char *co
     target_health *health = other ? w->other.health : w->cur.health;
     int64_t retry_after_ms = -1, retry_after = -1;
     int64_t remaining[LIMIT__COUNT] = {-1, -1, -1, -1}, reset[LIMIT__COUNT] = {-1, -1, -1, -1};
+    int64_t limit[LIMIT__COUNT] = {-1, -1, -1, -1};
     for (size_t i = 0; i < nlines; i++) {
         const char *line = lines[i];
         char first = (char)(line[0] | 0x20);
@@ -717,23 +753,28 @@ int64_t route_note_headers(route_walk *w, bool other, int status, const char *co
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t')
             v++;
-        bool is_reset;
-        int k;
+        int says, k;
         if (header_is(line, nlen, "retry-after-ms") || header_is(line, nlen, "x-ms-retry-after-ms")) {
             long long ms = strtoll(v, NULL, 10);
             retry_after_ms = ms >= 0 ? (int64_t)ms : -1;
         } else if (header_is(line, nlen, "retry-after")) {
             retry_after = parse_retry_after(v);
         } else if (nlen > 20 && !strncasecmp(line, "anthropic-ratelimit-", 20) &&
-                   (k = anthropic_limit(line + 20, nlen - 20, &is_reset)) >= 0) {
-            if (is_reset)
+                   (k = anthropic_limit(line + 20, nlen - 20, &says)) >= 0) {
+            if (says == SAYS_RESET)
                 reset[k] = ms_until_rfc3339(v);
+            else if (says == SAYS_LIMIT)
+                limit[k] = (int64_t)strtoll(v, NULL, 10);
             else
                 remaining[k] = (int64_t)strtoll(v, NULL, 10);
         } else if (header_is(line, nlen, "x-ratelimit-remaining-requests")) {
             remaining[LIMIT_REQUESTS] = (int64_t)strtoll(v, NULL, 10);
         } else if (header_is(line, nlen, "x-ratelimit-remaining-tokens")) {
             remaining[LIMIT_TOKENS] = (int64_t)strtoll(v, NULL, 10);
+        } else if (header_is(line, nlen, "x-ratelimit-limit-requests")) {
+            limit[LIMIT_REQUESTS] = (int64_t)strtoll(v, NULL, 10);
+        } else if (header_is(line, nlen, "x-ratelimit-limit-tokens")) {
+            limit[LIMIT_TOKENS] = (int64_t)strtoll(v, NULL, 10);
         } else if (header_is(line, nlen, "x-ratelimit-reset-requests")) {
             reset[LIMIT_REQUESTS] = parse_go_duration(v);
         } else if (header_is(line, nlen, "x-ratelimit-reset-tokens")) {
@@ -745,6 +786,24 @@ int64_t route_note_headers(route_walk *w, bool other, int status, const char *co
     for (int k = 0; k < LIMIT__COUNT; k++)
         if (remaining[k] == 0 && reset[k] > limited) limited = reset[k];
     if (limited > 0 && health) health_limit(health, now_ms() + (uint64_t)limited);
+    /* What is left (an auto route's headroom): the least share of any limit reported with its
+     * size, and the tokens left, until the earliest reset of those reported (at least a second
+     * when no reset came: the next reply reports again). */
+    double headroom = -1;
+    int64_t tokens_left = -1, until = -1;
+    for (int k = 0; k < LIMIT__COUNT; k++) {
+        if (remaining[k] < 0) continue;
+        if (limit[k] > 0) {
+            double share = (double)remaining[k] / (double)limit[k];
+            if (share > 1) share = 1;
+            if (headroom < 0 || share < headroom) headroom = share;
+        }
+        if (k == LIMIT_TOKENS || k == LIMIT_INPUT_TOKENS)
+            if (tokens_left < 0 || remaining[k] < tokens_left) tokens_left = remaining[k];
+        if (reset[k] >= 0 && (until < 0 || reset[k] < until)) until = reset[k];
+    }
+    if (health && (headroom >= 0 || tokens_left >= 0))
+        health_note_remaining(health, headroom, tokens_left, now_ms() + (uint64_t)(until > 0 ? until : 1000));
     if (retry_after_ms >= 0) return retry_after_ms;
     if (retry_after >= 0) return retry_after;
     if (status == 429) return limited;

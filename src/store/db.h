@@ -37,7 +37,9 @@ typedef enum db_status {
     DB_FAILED,   /* db_error says why */
 } db_status;
 
-#define DB_PARAMS_MAX 32
+/* The most placeholders a statement may have: the request log's row has 33 columns (migration 9's
+ * route_reason was the 33rd); a PostgreSQL statement holds three arrays of this many. */
+#define DB_PARAMS_MAX 48
 
 typedef struct db db;
 typedef struct db_stmt db_stmt;

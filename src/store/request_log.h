@@ -48,6 +48,8 @@ typedef struct reqlog_entry {
     const char *request_body; /* the client's body, redacted; NULL: not stored */
     const char *prompt_id;    /* the prompt template the request used (migration 8), or NULL */
     int64_t prompt_version;   /* … and its version (0: none) */
+    const char
+        *route_reason; /* how the route was chosen, as x-aigw-route-reason says (migration 9), or NULL */
 } reqlog_entry;
 
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not

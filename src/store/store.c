@@ -264,6 +264,9 @@ static const migration migrations[] = {
      " value DOUBLE PRECISION NOT NULL, weight DOUBLE PRECISION NOT NULL, comment TEXT, metadata TEXT, "
      "key_id TEXT);"
      "CREATE INDEX feedback_request ON feedback (request_id);"},
+    /* 9: how the route was chosen (docs/routing.md): the learned router's score, an auto route's
+     * candidates and their scores, the external router's answer — x-aigw-route-reason's text */
+    {"ALTER TABLE request_log ADD COLUMN route_reason TEXT;", NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -27,14 +27,14 @@ static const char insert_sql[] =
     "INSERT INTO request_log (ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, "
     "provider, model, upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, "
     "cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, "
-    "total_us, overhead_us, attempts, request_body, prompt_id, prompt_version) VALUES "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "total_us, overhead_us, attempts, request_body, prompt_id, prompt_version, route_reason) VALUES "
+    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static const char select_columns[] =
     "seq, ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, provider, model, "
     "upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, cached_tokens, "
     "cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, total_us, "
-    "overhead_us, attempts, request_body, prompt_id, prompt_version";
+    "overhead_us, attempts, request_body, prompt_id, prompt_version, route_reason";
 
 static void bind_opt_int64(db_stmt *st, int i, int64_t v)
 {
@@ -81,7 +81,8 @@ static void bind_entry(db_stmt *st, const reqlog_entry *e)
     db_bind_text(st, i++, e->attempts ? e->attempts : "[]");
     db_bind_text(st, i++, e->request_body);
     db_bind_text(st, i++, e->prompt_id);
-    bind_opt_int64(st, i, e->prompt_id ? e->prompt_version : -1);
+    bind_opt_int64(st, i++, e->prompt_id ? e->prompt_version : -1);
+    db_bind_text(st, i, e->route_reason);
 }
 
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n)
@@ -150,6 +151,8 @@ static void row_to_entry(db_stmt *st, reqlog_entry *e)
     e->request_body = db_column_text(st, i++);
     e->prompt_id = db_column_text(st, i++);
     e->prompt_version = db_column_is_null(st, i) ? 0 : db_column_int64(st, i);
+    i++;
+    e->route_reason = db_column_text(st, i);
 }
 
 static store_result each_row(store *s, db_stmt *st, void (*fn)(const reqlog_entry *e, void *ud), void *ud,

@@ -6,7 +6,10 @@
  * is "config JSON \0 metadata JSON \0 response header lines". A config the builder accepts is
  * walked to its end: each target route_next gives must be a leaf with a provider, retries and
  * fallbacks must end within the tree's bound, and every header line is parsed as a provider
- * response head. The gateway's config (three providers, one allowed host) is loaded once. */
+ * response head. An auto route is ranked first (byte 0 also picks the request's needs and
+ * budget): every candidate in its order once, the usable ones first by falling score, its text
+ * within every bound it is given. The gateway's config (three providers, one allowed host) is
+ * loaded once. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,7 +43,7 @@ static void load_config(void)
     if (fd < 0) abort();
     static const char text[] =
         "providers:\n"
-        "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [m1, m2]}\n"
+        "  - {name: a, base_url: 'http://127.0.0.1:1/v1', models: [m1, m2, gpt-4o-mini, gpt-4o]}\n"
         "  - {name: b, type: anthropic, base_url: 'http://127.0.0.1:2', models: [m1]}\n"
         "  - {name: c, type: gemini, base_url: 'http://10.0.0.1:3', models: [g]}\n"
         "routing:\n"
@@ -109,6 +112,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              .params = json,
                              .rng = &rng,
                              .prompt_bytes = size};
+        if (tree->auto_node) { /* an auto route: ranked as PLAN ranks it, its text bounded */
+            route_auto_request req = {.prompt_tokens = size,
+                                      .output_tokens = 1 + (sel >> 3),
+                                      .needs = (uint32_t)(sel >> 4) & 15,
+                                      .budget_left_usd = sel & 8 ? 0.001 * (double)size : -1};
+            route_auto_candidate *c = arena_alloc(&a, ROUTE_MAX_CHILDREN * sizeof *c);
+            uint8_t *order = arena_alloc(&a, ROUTE_MAX_CHILDREN);
+            size_t n = route_auto_rank(&ctx, tree, &req, c, order), nc = tree->auto_node->nchildren;
+            bool seen[ROUTE_MAX_CHILDREN] = {false};
+            for (size_t k = 0; k < n; k++) {
+                if (order[k] >= nc || seen[order[k]]) abort(); /* each candidate once */
+                seen[order[k]] = true;
+                route_auto_verdict v = c[order[k]].verdict;
+                if (v != AUTO_USABLE && v != AUTO_BREAKER && v != AUTO_RATE_LIMITED) abort();
+                if (k && v == AUTO_USABLE && c[order[k - 1]].verdict != AUTO_USABLE) abort();
+                if (k && v == AUTO_USABLE && c[order[k]].score > c[order[k - 1]].score + 1e-9) abort();
+            }
+            char text[ROUTE_AUTO_REASON_MAX];
+            for (size_t cap = 1; cap <= sizeof text; cap = cap * 2 + 1) {
+                size_t len = route_auto_describe(tree->auto_node, &req, c, nc, order, n, text, cap);
+                if (len >= cap || text[len] != '\0' || strlen(text) != len) abort();
+            }
+            ctx.auto_order = order;
+            ctx.auto_n = n;
+        }
         route_walk *w = route_walk_new(&ctx, tree);
         route_target t;
         unsigned steps = 0;

@@ -64,6 +64,12 @@ void faults_set(faults *f, const char *key, size_t klen, const char *val, size_t
         f->trickle_ms = n;
     else if (KEY("pick"))
         snprintf(f->pick, sizeof f->pick, "%s", v);
+    else if (KEY("select"))
+        snprintf(f->select, sizeof f->select, "%s", v);
+    else if (KEY("select_ms"))
+        f->select_ms = n;
+    else if (KEY("select_status"))
+        f->select_status = (int)n;
 #undef KEY
 }
 
@@ -121,6 +127,11 @@ void faults_merge_body(faults *f, const char *body, size_t len)
     f->bad_shape |= b.bad_shape;
     if (!f->trickle_ms) f->trickle_ms = b.trickle_ms;
     if (!f->pick[0]) memcpy(f->pick, b.pick, sizeof f->pick);
+    if (!f->select[0]) memcpy(f->select, b.select, sizeof f->select);
+    if (!f->select_ms) f->select_ms = b.select_ms;
+    if (!f->select_status) f->select_status = b.select_status;
+    f->select_ms = bound(f->select_ms, 0, MAX_DELAY_MS);
+    if (f->select_status && (f->select_status < 100 || f->select_status > 599)) f->select_status = 500;
     f->trickle_ms = bound(f->trickle_ms, 0, MAX_DELAY_MS);
 
     if (f->ttfb_ms < 0 || f->ttfb_ms > MAX_DELAY_MS) f->ttfb_ms = MAX_DELAY_MS;

@@ -14,6 +14,7 @@
  *   inspect.c    strict checks beyond the required fields: tool results must answer a call,
  *                image bytes must decode (their SHA-256 is echoed)
  *   record.c     the last requests received (method, URL, headers, body), GET /__requests
+ *   select.c     POST /v2/modelRouter/modelSelect: a model-select service (Not Diamond's shape)
  * The contract is tools/mock/README.md. Each format file only reads its request into a
  * mock_view and writes a mock_reply in its own shape, so a gateway that translates between
  * formats can be checked against the mock's native answer.
@@ -76,6 +77,7 @@ typedef enum mock_path {
     P_GEMINI_V1_GENERATE, /* the same three under /v1/models/ (the stable version) */
     P_GEMINI_V1_STREAM,
     P_GEMINI_V1_COUNT,
+    P_MODEL_SELECT, /* Not Diamond's model_select (select.c) */
     P_OTHER,
     P__COUNT
 } mock_path;
@@ -119,6 +121,10 @@ typedef struct faults {
     bool bad_shape;  /* a JSON reply of the wrong shape for every format */
     long trickle_ms; /* a JSON reply sent one byte every N ms */
     char pick[128];  /* rule 3's text: one of these '|'-separated answers, in turn per scope */
+    /* the model-select imitation (select.c): which answer, after how long, with what status */
+    char select[128];
+    long select_ms;
+    int select_status;
 } faults;
 
 /* Sets one directive (key and value need no NUL). Unknown keys are ignored. */
@@ -344,5 +350,10 @@ bool gemini_validate(conn *c, json_t *req, bool count_tokens);
 /* sse: ?alt=sse (SSE events); otherwise a stream is one JSON array sent in chunks. */
 void gemini_generate(conn *c, json_t *req, const char *model, bool stream, bool sse, const faults *f);
 void gemini_count_tokens(conn *c, json_t *req, const faults *f);
+
+/* ---- select.c: a model-select service ------------------------------------------------------ */
+
+/* POST /v2/modelRouter/modelSelect: the chosen provider of req's llm_providers, as f says. */
+void mock_model_select(conn *c, json_t *req, const faults *f);
 
 #endif

@@ -528,14 +528,15 @@ static void handle_request(conn *c)
         return;
     }
     char gemini_model[256] = "";
-    mock_path path = PATH("/v1/chat/completions") ? P_CHAT
-                     : PATH("/v1/responses")      ? P_RESPONSES
-                     : PATH("/v1/completions")    ? P_COMPLETIONS
-                     : PATH("/v1/embeddings")     ? P_EMBEDDINGS
-                     : PATH("/v1/models")         ? P_MODELS
-                     : PATH("/v1/messages")       ? P_MESSAGES
-                     : PATH("/v1/messages/count_tokens")
-                         ? P_COUNT_TOKENS
+    mock_path path = PATH("/v1/chat/completions")        ? P_CHAT
+                     : PATH("/v1/responses")             ? P_RESPONSES
+                     : PATH("/v1/completions")           ? P_COMPLETIONS
+                     : PATH("/v1/embeddings")            ? P_EMBEDDINGS
+                     : PATH("/v1/models")                ? P_MODELS
+                     : PATH("/v1/messages")              ? P_MESSAGES
+                     : PATH("/v1/messages/count_tokens") ? P_COUNT_TOKENS
+                     : PATH("/v2/modelRouter/modelSelect")
+                         ? P_MODEL_SELECT
                          : gemini_route(url, plen, gemini_model, sizeof gemini_model);
     bool gemini_stream = path == P_GEMINI_STREAM || path == P_GEMINI_V1_STREAM;
     bool gemini_count = path == P_GEMINI_COUNT || path == P_GEMINI_V1_COUNT;
@@ -566,6 +567,17 @@ static void handle_request(conn *c)
             gemini_error(c, 404, "aigw-mock: unknown path", 0, 0);
         else
             openai_error(c, 404, "invalid_request_error", "aigw-mock: unknown path", 0, 0);
+        json_decref(req);
+        return;
+    }
+    if (path == P_MODEL_SELECT) {
+        stats_request(path, NULL);
+        faults f = c->hdr_faults;
+        faults_merge_body(&f, c->body.p ? c->body.p : "", c->body.len);
+        if (method != HTTP_POST)
+            openai_error(c, 405, "invalid_request_error", "aigw-mock: use POST", 0, 0);
+        else
+            mock_model_select(c, req, &f);
         json_decref(req);
         return;
     }

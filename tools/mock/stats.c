@@ -28,6 +28,7 @@ static const char *const path_names[P__COUNT] = {
     [P_GEMINI_V1_GENERATE] = "/v1/models:generateContent",
     [P_GEMINI_V1_STREAM] = "/v1/models:streamGenerateContent",
     [P_GEMINI_V1_COUNT] = "/v1/models:countTokens",
+    [P_MODEL_SELECT] = "/v2/modelRouter/modelSelect",
     [P_OTHER] = "other",
 };
 
