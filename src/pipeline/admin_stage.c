@@ -56,6 +56,8 @@ typedef struct admin_job {
     admin_worker *aw;
     admin_request req;
     char *path, *query, *body; /* the request's, copied: the thread must not read the arena */
+    const aigw_config *config; /* a reference of its own: req.prompt_files is the config's, and the
+                                  exchange (and with it its reference) may end before the job */
     admin_reply reply;
 } admin_job;
 
@@ -70,6 +72,7 @@ static void job_release(admin_job *job)
     free(job->query);
     free(job->body);
     admin_reply_free(&job->reply);
+    config_release(job->config);
     free(job);
 }
 
@@ -152,11 +155,13 @@ static admin_job *job_new(exchange *x, int method)
     job->path = xstrdup(req->path);
     job->query = xstrdup(req->query ? req->query : "");
     job->body = req->body.len ? xstrndup(req->body.data, req->body.len) : NULL;
+    job->config = config_retain(x->config);
     job->req = (admin_request){.method = method,
                                .path = job->path,
                                .query = job->query,
                                .body = job->body,
-                               .body_len = req->body.len};
+                               .body_len = req->body.len,
+                               .prompt_files = x->config->prompts.set};
     job->ticket = exchange_suspend(x);
     pthread_mutex_lock(&job->aw->lock);
     job->aw->pending++;

@@ -458,8 +458,8 @@ static bool delete_oldest(store *s, const char *table, int64_t before_us, int64_
 }
 
 /* One table under both rules. */
-static bool trim_table(store *s, const char *table, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
-                       int64_t *deleted)
+static bool trim_table(store *s, const char *table, int64_t older_than_us, int64_t max_rows,
+                       int64_t max_delete, int64_t *deleted)
 {
     if (older_than_us > 0 && !delete_oldest(s, table, older_than_us, max_delete, deleted)) return false;
     if (max_rows <= 0) return true;

@@ -300,7 +300,8 @@ static void test_store_trim(void **state)
         int64_t seq;
         char id[16];
         snprintf(id, sizeof id, "req-%d", i);
-        assert_int_equal(store_feedback_add(st, id, 1, 1, NULL, NULL, NULL, T0 + i * 1000000LL, &seq), STORE_OK);
+        assert_int_equal(store_feedback_add(st, id, 1, 1, NULL, NULL, NULL, T0 + i * 1000000LL, &seq),
+                         STORE_OK);
     }
     int64_t deleted, deleted_feedback;
     seen s;
