@@ -28,6 +28,7 @@
 #include "pipeline/stages.h"
 #include "prompts/prompt.h"
 #include "prompts/prompt_files.h"
+#include "providers/provider.h"
 #include "store/store.h"
 #include "util/headers.h"
 #include "util/json.h"
@@ -170,11 +171,29 @@ static json_t *take_variables(exchange *x, json_t *body, bool *answered)
 }
 
 /* The request that goes on, for x-aigw-prompt on a chat or messages request: the template's
- * messages in the client's format, the client's own messages after them, and every other field
- * of the client's body over the template's. */
-static json_t *merge_client(exchange *x, json_t *rendered, json_t *body, size_t max)
+ * messages in the client's format — written by the providers' own translation
+ * (provider_request_in_ingress: the one an Anthropic provider gets, so tool calls and results,
+ * images, JSON output and the rest say the same here as there) — the client's own messages
+ * after them, and every other field of the client's body over the template's. NULL after
+ * answering when the template cannot be said in the client's format. */
+static json_t *merge_client(exchange *x, json_t *rendered, json_t *body)
 {
-    json_t *out = x->ingress == WIRE_ANTHROPIC ? prompt_to_anthropic(rendered, max) : json_incref(rendered);
+    codec_ctx c = {.arena = x->arena,
+                   .request_id = x->http->id,
+                   .ingress = x->ingress,
+                   .endpoint = x->endpoint,
+                   .stream = x->stream,
+                   .headers = x->http->headers,
+                   .nheaders = x->http->nheaders};
+    provider_error err;
+    json_t *out = provider_request_in_ingress(&c, rendered, &err);
+    if (!out) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "prompt %s@%lld cannot be written as this API's request: %s", x->prompt_id,
+                 (long long)x->prompt_version, err.message);
+        refuse(x, 400, "template_error", NULL, msg);
+        return NULL;
+    }
     json_t *mine = json_object_get(body, "messages");
     const char *key;
     json_t *v;
@@ -275,8 +294,12 @@ static stage_result prompt_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     if (x->prompt_from_header) {
-        json_t *merged = merge_client(x, req, body, max);
+        json_t *merged = merge_client(x, req, body);
         json_decref(req);
+        if (!merged) {
+            json_decref(body);
+            return STAGE_DONE;
+        }
         req = merged;
     }
     json_decref(body);

@@ -158,13 +158,15 @@ test('x-aigw-prompt on a messages request (@anthropic-ai/sdk): system and turns 
   ).withResponse();
   assert.equal(data.type, 'message');
   assert.equal(response.headers.get('x-aigw-prompt-version'), 'hdr@1');
+  // written by the providers' translation (the one an Anthropic provider gets): text blocks
   const sent = await lastBody('/v1/messages');
-  assert.equal(sent.system, 'You help Acme.');
+  assert.deepEqual(sent.system, [{ type: 'text', text: 'You help Acme.' }]);
   assert.deepEqual(sent.messages, [
-    { role: 'user', content: 'Hi, I am Ada.' },
+    { role: 'user', content: [{ type: 'text', text: 'Hi, I am Ada.' }] },
     { role: 'user', content: 'Extra turn.' },
   ]);
   assert.equal(sent.max_tokens, 64);
+  assert.equal(sent.model, 'claude-mock');
 
   const stream = ant.messages.stream(
     { model: 'claude-mock', max_tokens: 64, messages: [] },
@@ -172,7 +174,61 @@ test('x-aigw-prompt on a messages request (@anthropic-ai/sdk): system and turns 
   );
   const final = await stream.finalMessage();
   assert.equal(final.type, 'message');
-  assert.equal((await lastBody('/v1/messages')).messages[0].content, 'Hi, I am Cy.');
+  assert.deepEqual((await lastBody('/v1/messages')).messages[0].content, [{ type: 'text', text: 'Hi, I am Cy.' }]);
+
+  // a template with a worked tool call, its result, a tool and JSON output: each in Anthropic's
+  // own terms (tool_use, tool_result, input_schema, output_config), the client's fields winning
+  let r = await call('POST', '/admin/prompts', {
+    id: 'weather', model: 'claude-mock',
+    parameters: { temperature: 0.3, seed: 7, user: 'tpl-user', response_format: { type: 'json_object' },
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'the weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }] },
+    messages: [
+      { role: 'system', content: 'You report the weather for {{team}}.' },
+      { role: 'developer', content: 'Be brief.' },
+      { role: 'user', content: 'Weather in Oslo?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+      { role: 'assistant', content: '{"reply":"Sunny in Oslo."}' },
+    ],
+  });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await call('POST', '/v1/prompts/weather/render', { variables: { team: 't' } })).status === 200,
+    5000, 'the template reaches the workers');
+  const reply = await ant.messages.create(
+    { model: 'claude-mock', max_tokens: 50, temperature: 0.9, messages: [{ role: 'user', content: 'And in Bergen?' }] },
+    { headers: { 'x-aigw-prompt': 'weather', ...vars({ team: 'Ops' }) } },
+  );
+  assert.equal(reply.type, 'message');
+  const w = await lastBody('/v1/messages');
+  assert.deepEqual(w.system, [{ type: 'text', text: 'You report the weather for Ops.' }, { type: 'text', text: 'Be brief.' }]);
+  assert.deepEqual(w.messages, [
+    { role: 'user', content: [{ type: 'text', text: 'Weather in Oslo?' }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Oslo' } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'sunny' }] },
+    { role: 'assistant', content: [{ type: 'text', text: '{"reply":"Sunny in Oslo."}' }] },
+    { role: 'user', content: 'And in Bergen?' },
+  ]);
+  assert.deepEqual(w.tools, [{ name: 'get_weather', description: 'the weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }]);
+  assert.deepEqual(w.output_config, { format: { type: 'json_schema', schema: { type: 'object' } } });
+  assert.deepEqual(w.metadata, { user_id: 'tpl-user' });
+  assert.equal(w.temperature, 0.9, 'the client\'s temperature wins');
+  assert.equal(w.max_tokens, 50);
+  assert.equal(w.seed, undefined, 'Messages has no seed');
+
+  // a template Messages cannot say (a tool call whose arguments are no object): 400 in
+  // Anthropic's shape, naming the template and why; the same template serves OpenAI's format
+  r = await call('POST', '/admin/prompts', {
+    id: 'odd-args', model: 'claude-mock',
+    messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '[1]' } }] }],
+  });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await call('POST', '/v1/prompts/odd-args/render', {})).status === 200, 5000, 'the template reaches the workers');
+  await assert.rejects(
+    ant.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'go' }] },
+      { headers: { 'x-aigw-prompt': 'odd-args' } }),
+    (e) => e instanceof Anthropic.BadRequestError && e.error.error.type === 'invalid_request_error' &&
+      /prompt odd-args@1 cannot be written as this API's request: .*arguments are not a JSON object/.test(e.error.error.message),
+  );
 
   await assert.rejects(
     ant.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [] },
@@ -219,8 +275,9 @@ test('templates and partials from files: YAML and Markdown, a split by the files
   // listed beside the store's, marked as the files' and read-only
   r = await call('GET', '/admin/prompts');
   assert.equal(r.status, 200, r.text);
-  r.body.data[1].labels.production.split.sort((a, b) => a.version - b.version); // the files' order
-  assert.deepEqual(r.body.data, [
+  const listed = r.body.data.filter((e) => e.id !== 'weather' && e.id !== 'odd-args'); // the messages test's
+  listed[1].labels.production.split.sort((a, b) => a.version - b.version); // the files' order
+  assert.deepEqual(listed, [
     { id: 'hdr', latest_version: 1, labels: { production: 1 }, source: 'store' },
     { id: 'greet', latest_version: 2, source: 'files', read_only: true,
       labels: { production: { split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }] }, staging: 2 } },
