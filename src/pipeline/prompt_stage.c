@@ -9,7 +9,10 @@
  * x-aigw-session-id header, else at random (prompt_pick_version).
  *
  * Everything is read from the key snapshot the request holds (auth_snapshot): no store I/O on
- * the loop, and a request sees one consistent set of versions and labels. Rendering is bounded
+ * the loop, and a request sees one consistent set of versions and labels. The snapshot holds
+ * each id's newest version and the labelled ones; an older version named by number is read
+ * first by this file's other stage, prompt-fetch, on the store's thread while the exchange
+ * waits, and PROMPT renders what it fetched. Rendering is bounded
  * (mustache.h) by the config's body limit for what it writes. /render answers here, Portkey's
  * shape {"success": true, "data": {the request}}; /completions replaces the body with the
  * rendered chat request (its model, stream and spans set as DECODE would), asks the key's model
