@@ -4,7 +4,8 @@
 #                            (ncurses for `aigw top`)
 #   scripts/deps.sh --test   also what the tests need (`make test`): cmocka for the unit tests,
 #                            Node and npm, PostgreSQL's server and redis-server (the tests start
-#                            their own), and the e2e test clients from the npm registry
+#                            their own), the e2e test clients from the npm registry, and
+#                            promptfoo for examples/promptfoo (its e2e test runs the example)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 test_deps=
@@ -41,10 +42,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 # npm ci empties node_modules first: a node_modules that is a link to another checkout's is that
-# checkout's to install, never emptied from here.
-if [ -n "$test_deps" ] && [ ! -L tests/e2e/node_modules ]; then
-    if [ ! -f tests/e2e/node_modules/.package-lock.json ] ||
-        [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
-        (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-    fi
+# checkout's to install, never emptied from here. Installed when missing or older than the lock.
+# examples/promptfoo: promptfoo builds better-sqlite3 from source (node-gyp, the compiler above
+# and Node's headers) since its prebuilt binaries are downloaded from outside the registry; its
+# .npmrc leaves promptfoo's optional peer packages (browsers, cloud SDKs) out.
+if [ -n "$test_deps" ]; then
+    for dir in tests/e2e examples/promptfoo; do
+        [ -L "$dir/node_modules" ] && continue
+        if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+            [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        fi
+    done
 fi

@@ -42,6 +42,10 @@ typedef struct admin_request {
     /* POST /v1/feedback takes any gateway key (admin_stage.c lets a user key reach that route
      * only): its id, for the feedback row; "" for the master key */
     char key_id[40];
+    /* The prompt files of the config the request came with (prompts.dir; NULL: none): listed
+     * beside the store's templates, and read-only — the admin API refuses to write an id they
+     * define. The caller keeps the set alive until admin_handle returns. */
+    const struct prompt_set *prompt_files;
 } admin_request;
 
 typedef struct admin_reply {

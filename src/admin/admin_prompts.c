@@ -3,7 +3,8 @@
  *   POST /admin/prompts                 a template's first (or next) version: {"id", "messages",
  *                                       "model", "parameters", "allow_empty", "escape_html",
  *                                       "labels": [...]} — the labels are moved to it
- *   GET  /admin/prompts                 every template: newest version, labels
+ *   GET  /admin/prompts                 every template, the store's and the files': newest
+ *                                       version, labels, source
  *   GET  /admin/prompts/{id}            its versions (bodies included) and labels
  *   POST /admin/prompts/{id}/labels     {"label", "version"} or {"label", "split": [{"version",
  *                                       "weight"}, …]} (an experiment), or {"label", "delete": true}
@@ -17,7 +18,10 @@
  *
  * Every text is parsed (mustache_check) before it is stored, so a template that cannot render
  * is refused here with its message and line, never at request time. Versions are immutable;
- * labels move. Runs on the store's thread like every operation. */
+ * labels move. The config's prompt files (admin_request.prompt_files) are listed beside the
+ * store's templates, marked "source": "files" and read-only: a write to an id they define is
+ * refused (409), since the request path serves that id from the files alone. Runs on the
+ * store's thread like every operation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 
 #include "admin/admin_internal.h"
 #include "prompts/prompt.h"
+#include "prompts/prompt_files.h"
 #include "store/request_log.h"
 #include "util/alloc.h"
 
@@ -47,6 +52,19 @@ static void reply_store_error(op_ctx *c, store_result r, const char *what)
         admin__reply_error(c->out, 500, "store_error", "the store failed: %s", store_error(c->s));
 }
 
+/* An id the prompt files define is theirs: the request path never serves the store's versions
+ * of it (docs/prompts.md "Precedence"), so a write here would change nothing a client sees. True
+ * after answering 409. */
+static bool refuse_read_only(op_ctx *c, char kind, const char *id)
+{
+    if (!prompt_set_has(c->req->prompt_files, kind, id)) return false;
+    admin__reply_error(c->out, 409, "prompt_read_only",
+                       "%s %.256s is defined by prompt files (prompts.dir) and served from them: change "
+                       "its files and reload the config",
+                       kind == 'p' ? "partial" : "prompt", id);
+    return true;
+}
+
 static char *split_single(int64_t version)
 {
     json_t *j = json_pack("[{s:I,s:i}]", "version", (json_int_t)version, "weight", 100);
@@ -66,6 +84,7 @@ void admin__op_prompt_create(op_ctx *c)
                            STORE_NAME_MAX);
         return;
     }
+    if (refuse_read_only(c, kind, id)) return;
     json_t *labels = json_object_get(c->body, "labels");
     if (labels && (!json_is_array(labels) || json_array_size(labels) > 16)) {
         admin__reply_error(c->out, 400, "invalid_field", "'labels' must be a list of at most 16 names");
@@ -132,62 +151,106 @@ static json_t *entry(list_ctx *l, const char *id)
     return e;
 }
 
-static void on_version(const store_prompt_version *v, void *ud)
+/* One version, in ascending order: row is {version, created_at | file} (taken). */
+static void add_version(list_ctx *l, const char *id, long long version, const char *body, json_t *row)
 {
-    list_ctx *l = ud;
-    json_t *e = entry(l, v->id);
-    json_object_set_new(e, "latest_version", json_integer(v->version));
-    json_t *row = json_pack("{s:I,s:o}", "version", (json_int_t)v->version, "created_at",
-                            admin__time_json(v->created_at));
+    json_t *e = entry(l, id);
+    json_object_set_new(e, "latest_version", json_integer(version));
     if (l->bodies) {
-        json_t *body = json_loads(v->body, 0, NULL);
-        json_object_update(row, body);
-        json_decref(body);
+        json_t *b = json_loads(body, 0, NULL);
+        json_object_update(row, b);
+        json_decref(b);
     }
     json_array_append_new(json_object_get(e, "versions"), row);
 }
 
-static void on_label(const store_prompt_label *lb, void *ud)
+static void add_label(list_ctx *l, const char *id, const char *label, const char *split_text)
 {
-    list_ctx *l = ud;
-    json_t *e = entry(l, lb->id);
-    json_t *split = json_loads(lb->split, 0, NULL);
+    json_t *e = entry(l, id);
+    json_t *split = json_loads(split_text, 0, NULL);
     json_t *v = json_array_size(split) == 1 ? json_object_get(json_array_get(split, 0), "version") : NULL;
-    json_object_set_new(json_object_get(e, "labels"), lb->label,
+    json_object_set_new(json_object_get(e, "labels"), label,
                         v ? json_incref(v) : json_pack("{s:O}", "split", split));
     json_decref(split);
 }
 
+static void on_version(const store_prompt_version *v, void *ud)
+{
+    add_version(ud, v->id, v->version, v->body,
+                json_pack("{s:I,s:o}", "version", (json_int_t)v->version, "created_at",
+                          admin__time_json(v->created_at)));
+}
+
+static void on_label(const store_prompt_label *lb, void *ud)
+{
+    add_label(ud, lb->id, lb->label, lb->split);
+}
+
+static void on_file_version(const prompt_file_version *v, void *ud)
+{
+    add_version(ud, v->id, v->version, v->body,
+                json_pack("{s:I,s:s}", "version", (json_int_t)v->version, "file", v->file));
+}
+
+static void on_file_label(const prompt_file_label *lb, void *ud)
+{
+    add_label(ud, lb->id, lb->label, lb->split);
+}
+
+/* The store's entries and the prompt files' (docs/prompts.md "Precedence": an id the files
+ * define is served from them alone). Every entry says its source; the files' are read-only;
+ * a store entry the files shadow says so. With an id: the definition the request path serves,
+ * the files' first. */
 static void list(op_ctx *c, const char *id)
 {
     char kind = kind_of(c);
-    list_ctx l = {json_object(), id != NULL};
+    list_ctx l = {json_object(), id != NULL}, f = {json_object(), id != NULL};
     store_result r = store_prompt_versions_each(c->s, kind, id, on_version, &l);
     if (r == STORE_OK) r = store_prompt_labels_each(c->s, kind, id, on_label, &l);
     if (r != STORE_OK) {
         json_decref(l.by_id);
+        json_decref(f.by_id);
         reply_store_error(c, r, id ? id : "");
         return;
     }
+    prompt_set_each_version(c->req->prompt_files, kind, id, on_file_version, &f);
+    prompt_set_each_label(c->req->prompt_files, kind, id, on_file_label, &f);
+    const char *k;
+    json_t *e;
+    json_object_foreach(l.by_id, k, e)
+    {
+        json_object_set_new(e, "source", json_string("store"));
+        if (json_object_get(f.by_id, k)) json_object_set_new(e, "shadowed", json_true());
+    }
+    json_object_foreach(f.by_id, k, e)
+    {
+        json_object_set_new(e, "source", json_string("files"));
+        json_object_set_new(e, "read_only", json_true());
+    }
     if (id) {
-        json_t *e = json_object_get(l.by_id, id);
-        if (!e)
+        json_t *served = json_object_get(f.by_id, id), *stored = json_object_get(l.by_id, id);
+        if (served && stored)
+            json_object_set(served, "shadowed_store_versions", json_object_get(stored, "latest_version"));
+        if (!served) served = stored;
+        if (!served)
             admin__reply_error(c->out, 404, "prompt_not_found", "no %s %.256s",
                                kind == 'p' ? "partial" : "prompt", id);
         else
-            admin__reply_json(c->out, 200, json_incref(e));
+            admin__reply_json(c->out, 200, json_incref(served));
     } else {
         json_t *data = json_array();
-        const char *k;
-        json_t *e;
-        json_object_foreach(l.by_id, k, e)
-        {
-            json_object_del(e, "versions");
-            json_array_append(data, e);
+        for (list_ctx *from = &l;; from = &f) {
+            json_object_foreach(from->by_id, k, e)
+            {
+                json_object_del(e, "versions");
+                json_array_append(data, e);
+            }
+            if (from == &f) break;
         }
         admin__reply_json(c->out, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
     }
     json_decref(l.by_id);
+    json_decref(f.by_id);
 }
 
 void admin__op_prompt_list(op_ctx *c)
@@ -243,6 +306,7 @@ static char *read_split(json_t *body, char *err, size_t errlen)
 static void set_label(op_ctx *c, bool promote)
 {
     char kind = kind_of(c), err[512];
+    if (refuse_read_only(c, kind, c->id)) return;
     const char *label = json_string_value(json_object_get(c->body, "label"));
     if (!prompt_valid_ident(label, PROMPT_LABEL_MAX)) {
         admin__reply_error(c->out, 400, "invalid_field",

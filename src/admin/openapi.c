@@ -448,7 +448,7 @@ const char admin_openapi_json[] =
     "cription\":\"the id and the version number\",\"content\":{\"application/json\":{\"schema\":{\"type\""
     ":\"object\"}}}},\"default\":{\"description\":\"an error\",\"content\":{\"application/json\":{\"schem"
     "a\":{\"$ref\":\"#/components/schemas/Error\"}}}}}},\"get\":{\"operationId\":\"listPrompts\",\"summar"
-    "y\":\"Every prompt: newest version and labels\",\"security\":[{\"masterKey\":[]}],\"responses\":{\"2"
+    "y\":\"Every prompt, the store's and the prompt files' (source: store or files; the files' are read_only, and a store entry they override is shadowed): newest version and labels\",\"security\":[{\"masterKey\":[]}],\"responses\":{\"2"
     "00\":{\"description\":\"{object: list, data}\",\"content\":{\"application/json\":{\"schema\":{\"type"
     "\":\"object\"}}}},\"default\":{\"description\":\"an error\",\"content\":{\"application/json\":{\"sch"
     "ema\":{\"$ref\":\"#/components/schemas/Error\"}}}}}}},\"/admin/prompts/{id}\":{\"get\":{\"operationI"

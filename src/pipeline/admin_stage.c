@@ -27,7 +27,6 @@
  * handful of requests a day) — `admin.listen` can come later if an operator wants the API off
  * the public port; until then it is as reachable as the gateway and guarded by the master key and
  * admin keys. */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,18 +45,14 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
-typedef struct admin_worker {
-    pthread_mutex_t lock;
-    pthread_cond_t idle;
-    int pending; /* jobs queued from this worker and not yet resumed */
-} admin_worker;
-
 typedef struct admin_job {
     atomic_int refs; /* the store thread's and the exchange's */
     exchange_ticket ticket;
-    admin_worker *aw;
+    thread_jobs *jobs; /* the worker's: counts this job until its exchange is resumed */
     admin_request req;
     char *path, *query, *body; /* the request's, copied: the thread must not read the arena */
+    const aigw_config *config; /* a reference of its own: req.prompt_files is the config's, and the
+                                  exchange (and with it its reference) may end before the job */
     admin_reply reply;
 } admin_job;
 
@@ -72,18 +67,17 @@ static void job_release(admin_job *job)
     free(job->query);
     free(job->body);
     admin_reply_free(&job->reply);
+    config_release(job->config);
     free(job);
 }
 
 /* The job's answer is in job->reply: back to the worker's loop (any thread). */
 static void job_done(admin_job *job)
 {
-    admin_worker *aw = job->aw;
+    thread_jobs *jobs = job->jobs;
     exchange_resume_from_thread(job->ticket, STAGE_NEXT);
     job_release(job);
-    pthread_mutex_lock(&aw->lock);
-    if (--aw->pending == 0) pthread_cond_broadcast(&aw->idle);
-    pthread_mutex_unlock(&aw->lock);
+    thread_jobs_done(jobs);
 }
 
 /* On the store's thread. */
@@ -116,22 +110,12 @@ static void config_job_done(void *ud, bool ok, const char *message)
 
 static void *admin_worker_init(worker *w)
 {
-    admin_worker *aw = xcalloc(1, sizeof *aw);
-    pthread_mutex_init(&aw->lock, NULL);
-    pthread_cond_init(&aw->idle, NULL);
-    return aw;
+    return thread_jobs_new();
 }
 
 static void admin_worker_close(void *state)
 {
-    admin_worker *aw = state;
-    pthread_mutex_lock(&aw->lock);
-    while (aw->pending)
-        pthread_cond_wait(&aw->idle, &aw->lock);
-    pthread_mutex_unlock(&aw->lock);
-    pthread_mutex_destroy(&aw->lock);
-    pthread_cond_destroy(&aw->idle);
-    free(aw);
+    thread_jobs_close(state);
 }
 
 static void answer_error(exchange *x, int status, const char *code, const char *message)
@@ -150,28 +134,26 @@ static admin_job *job_new(exchange *x, int method)
     http_request *req = x->http;
     admin_job *job = xcalloc(1, sizeof *job);
     atomic_init(&job->refs, 2);
-    job->aw = exchange_worker_state(x, &stage_admin);
+    job->jobs = exchange_worker_state(x, &stage_admin);
     job->path = xstrdup(req->path);
     job->query = xstrdup(req->query ? req->query : "");
     job->body = req->body.len ? xstrndup(req->body.data, req->body.len) : NULL;
+    job->config = config_retain(x->config);
     job->req = (admin_request){.method = method,
                                .path = job->path,
                                .query = job->query,
                                .body = job->body,
-                               .body_len = req->body.len};
+                               .body_len = req->body.len,
+                               .prompt_files = x->config->prompts.set};
     job->ticket = exchange_suspend(x);
-    pthread_mutex_lock(&job->aw->lock);
-    job->aw->pending++;
-    pthread_mutex_unlock(&job->aw->lock);
+    thread_jobs_add(job->jobs);
     return job;
 }
 
 /* The job could not be handed over: undo job_new. */
 static void job_cancel(exchange *x, admin_job *job)
 {
-    pthread_mutex_lock(&job->aw->lock);
-    job->aw->pending--;
-    pthread_mutex_unlock(&job->aw->lock);
+    thread_jobs_done(job->jobs);
     exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
     job_release(job);
     job_release(job);

@@ -61,7 +61,8 @@ static const stage *const stages[] = {
     &stage_budget,          /* before limits: a refused key takes no rate-limit slot */
     &stage_limits,
     TEST_STAGE_CANONICAL    /* PROMPT */
-    &stage_prompt,          /* PROMPT */
+    &stage_prompt_fetch,    /* PROMPT: a version named by number that the snapshot left out */
+    &stage_prompt,
     &stage_plan,            /* PLAN */
     &stage_cache,           /* CACHE */
     TEST_STAGE_FANOUT       /* EXECUTE */
@@ -534,6 +535,45 @@ void exchange_resume_from_thread(exchange_ticket t, stage_result result)
     pw->resumes = item;
     pthread_mutex_unlock(&pw->resume_lock);
     uv_async_send(&pw->resume_async);
+}
+
+struct thread_jobs {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int pending;
+};
+
+thread_jobs *thread_jobs_new(void)
+{
+    thread_jobs *j = xcalloc(1, sizeof *j);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->idle, NULL);
+    return j;
+}
+
+void thread_jobs_add(thread_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    j->pending++;
+    pthread_mutex_unlock(&j->lock);
+}
+
+void thread_jobs_done(thread_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    if (--j->pending == 0) pthread_cond_broadcast(&j->idle);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void thread_jobs_close(thread_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    while (j->pending)
+        pthread_cond_wait(&j->idle, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->idle);
+    free(j);
 }
 
 json_t *exchange_canonical(exchange *x, const char **why)

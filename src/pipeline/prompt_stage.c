@@ -9,7 +9,10 @@
  * x-aigw-session-id header, else at random (prompt_pick_version).
  *
  * Everything is read from the key snapshot the request holds (auth_snapshot): no store I/O on
- * the loop, and a request sees one consistent set of versions and labels. Rendering is bounded
+ * the loop, and a request sees one consistent set of versions and labels. The snapshot holds
+ * each id's newest version and the labelled ones; an older version named by number is read
+ * first by this file's other stage, prompt-fetch, on the store's thread while the exchange
+ * waits, and PROMPT renders what it fetched. Rendering is bounded
  * (mustache.h) by the config's body limit for what it writes. /render answers here, Portkey's
  * shape {"success": true, "data": {the request}}; /completions replaces the body with the
  * rendered chat request (its model, stream and spans set as DECODE would), asks the key's model
@@ -19,6 +22,7 @@
  * After ADMIT, as the phase table says: budgets and rate limits counted the request as it came.
  * A key's per-model limits and model globs see the model the client named; when the template
  * names it, the globs are asked here. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +32,11 @@
 #include "pipeline/stages.h"
 #include "prompts/prompt.h"
 #include "prompts/prompt_files.h"
+#include "providers/provider.h"
 #include "store/store.h"
 #include "util/headers.h"
 #include "util/json.h"
+#include "util/alloc.h"
 #include "util/random.h"
 
 static _Thread_local uint64_t rng;
@@ -170,11 +176,29 @@ static json_t *take_variables(exchange *x, json_t *body, bool *answered)
 }
 
 /* The request that goes on, for x-aigw-prompt on a chat or messages request: the template's
- * messages in the client's format, the client's own messages after them, and every other field
- * of the client's body over the template's. */
-static json_t *merge_client(exchange *x, json_t *rendered, json_t *body, size_t max)
+ * messages in the client's format — written by the providers' own translation
+ * (provider_request_in_ingress: the one an Anthropic provider gets, so tool calls and results,
+ * images, JSON output and the rest say the same here as there) — the client's own messages
+ * after them, and every other field of the client's body over the template's. NULL after
+ * answering when the template cannot be said in the client's format. */
+static json_t *merge_client(exchange *x, json_t *rendered, json_t *body)
 {
-    json_t *out = x->ingress == WIRE_ANTHROPIC ? prompt_to_anthropic(rendered, max) : json_incref(rendered);
+    codec_ctx c = {.arena = x->arena,
+                   .request_id = x->http->id,
+                   .ingress = x->ingress,
+                   .endpoint = x->endpoint,
+                   .stream = x->stream,
+                   .headers = x->http->headers,
+                   .nheaders = x->http->nheaders};
+    provider_error err;
+    json_t *out = provider_request_in_ingress(&c, rendered, &err);
+    if (!out) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "prompt %s@%lld cannot be written as this API's request: %s", x->prompt_id,
+                 (long long)x->prompt_version, err.message);
+        refuse(x, 400, "template_error", NULL, msg);
+        return NULL;
+    }
     json_t *mine = json_object_get(body, "messages");
     const char *key;
     json_t *v;
@@ -182,6 +206,120 @@ static json_t *merge_client(exchange *x, json_t *rendered, json_t *body, size_t 
     if (json_is_array(mine)) json_array_extend(json_object_get(out, "messages"), mine);
     return out;
 }
+
+/* ---- prompt-fetch: a version named by number that the snapshot left out ---- */
+
+/* The key snapshot holds each id's newest version and the ones labels name (what a request
+ * resolves without a number); an older version named by number (greet@3) is read from the
+ * store on its thread, the exchange waiting, before PROMPT renders it. */
+typedef struct fetch_job {
+    atomic_int refs; /* the store thread's and the exchange's */
+    exchange_ticket ticket;
+    thread_jobs *jobs;
+    char id[STORE_NAME_MAX + 1];
+    long long version;
+    char *body; /* found: the version's body (malloc'd); NULL: not in the store */
+} fetch_job;
+
+typedef struct fetch_state {
+    fetch_job *job; /* the exchange's reference, once a job was handed over */
+} fetch_state;
+
+static void fetch_release(fetch_job *job)
+{
+    if (!job || atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1) return;
+    free(job->body);
+    free(job);
+}
+
+/* On the store's thread. A store error reads as "not found": PROMPT then answers 404, and the
+ * store's own log has said why. */
+static void run_fetch(store *s, void *arg)
+{
+    fetch_job *job = arg;
+    if (store_prompt_version_get(s, 't', job->id, job->version, &job->body) != STORE_OK) job->body = NULL;
+    thread_jobs *jobs = job->jobs;
+    exchange_resume_from_thread(job->ticket, STAGE_NEXT);
+    fetch_release(job);
+    thread_jobs_done(jobs);
+}
+
+/* A template id and version number from the request's reference, when it names one by number
+ * (0 otherwise). */
+static long long ref_version(const char *ref, char *id, size_t idlen)
+{
+    const char *at = strchr(ref, '@');
+    size_t len = at ? (size_t)(at - ref) : 0;
+    if (!at || len == 0 || len >= idlen) return 0;
+    char *end;
+    long long version = strtoll(at + 1, &end, 10);
+    if (*end || version <= 0) return 0;
+    memcpy(id, ref, len);
+    id[len] = '\0';
+    return version;
+}
+
+static stage_result prompt_fetch_on_request(exchange *x, void *state)
+{
+    fetch_state *fs = state;
+    char id[STORE_NAME_MAX + 1];
+    long long version = x->prompt_ref ? ref_version(x->prompt_ref, id, sizeof id) : 0;
+    const key_snapshot *snap = auth_snapshot(x);
+    if (!version || !snap || prompt_set_has(x->config->prompts.set, 't', id) ||
+        key_snapshot_prompt_version(snap, 't', id, version))
+        return STAGE_DECLINED;
+    /* newer than the newest (which the snapshot always holds), or an id it has never seen: no
+     * such version, and PROMPT says so without a trip to the store */
+    const store_prompt_version *newest = key_snapshot_prompt_version(snap, 't', id, 0);
+    if (!newest || version > newest->version) return STAGE_DECLINED;
+    fetch_job *job = xcalloc(1, sizeof *job);
+    atomic_init(&job->refs, 2);
+    memcpy(job->id, id, strlen(id) + 1);
+    job->version = version;
+    job->jobs = exchange_worker_state(x, &stage_prompt_fetch);
+    job->ticket = exchange_suspend(x);
+    thread_jobs_add(job->jobs);
+    if (!store_service_submit(auth_service(), run_fetch, job)) {
+        thread_jobs_done(job->jobs);
+        exchange_resume(job->ticket, STAGE_DONE); /* not suspended yet: only gives the ticket back */
+        fetch_release(job);
+        fetch_release(job);
+        exchange_error(x, 503, "server_error", "store_busy", NULL,
+                       "the store's queue is full: the prompt version cannot be read now, retry");
+        return STAGE_DONE;
+    }
+    fs->job = job;
+    return STAGE_AGAIN;
+}
+
+static void *prompt_fetch_worker_init(struct worker *w)
+{
+    return thread_jobs_new();
+}
+
+static void prompt_fetch_worker_close(void *state)
+{
+    thread_jobs_close(state);
+}
+
+static void prompt_fetch_on_release(exchange *x, void *state)
+{
+    fetch_state *fs = state;
+    fetch_release(fs->job);
+    fs->job = NULL;
+}
+
+const stage stage_prompt_fetch = {
+    .name = "prompt-fetch",
+    .phase = PHASE_PROMPT,
+    .state_size = sizeof(fetch_state),
+    .worker_init = prompt_fetch_worker_init,
+    .worker_close = prompt_fetch_worker_close,
+    .on_request = prompt_fetch_on_request,
+    .on_release = prompt_fetch_on_release,
+};
+
+/* ---- prompt ---- */
 
 static stage_result prompt_on_request(exchange *x, void *state)
 {
@@ -236,7 +374,11 @@ static stage_result prompt_on_request(exchange *x, void *state)
         }
     }
     prompt_found v;
-    if (!resolve(snap, files, 't', id, label, version, sticky, sticky_len, &v)) {
+    const fetch_job *fetched = ((fetch_state *)exchange_state(x, &stage_prompt_fetch))->job;
+    if (fetched && fetched->body && version == fetched->version && !strcmp(id, fetched->id)) {
+        v.version = version;
+        v.body = fetched->body; /* the fetch's, held until the request is released */
+    } else if (!resolve(snap, files, 't', id, label, version, sticky, sticky_len, &v)) {
         snprintf(msg, sizeof msg, "no prompt template %.300s", x->prompt_ref);
         json_decref(body);
         json_decref(variables);
@@ -275,8 +417,12 @@ static stage_result prompt_on_request(exchange *x, void *state)
         return STAGE_DONE;
     }
     if (x->prompt_from_header) {
-        json_t *merged = merge_client(x, req, body, max);
+        json_t *merged = merge_client(x, req, body);
         json_decref(req);
+        if (!merged) {
+            json_decref(body);
+            return STAGE_DONE;
+        }
         req = merged;
     }
     json_decref(body);

@@ -176,9 +176,10 @@ static void run_trim(store *s, void *arg)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-    int64_t deleted = 0;
+    int64_t deleted = 0, deleted_feedback = 0;
     int64_t before = job->settings->retention_ms ? now_us - job->settings->retention_ms * 1000 : 0;
-    if (store_reqlog_trim(s, before, job->settings->max_rows, TRIM_ROWS_MAX, &deleted) != STORE_OK)
+    if (store_reqlog_trim(s, before, job->settings->max_rows, TRIM_ROWS_MAX, &deleted, &deleted_feedback) !=
+        STORE_OK)
         log_event(LOG_ERROR, "request_log_store_error", "request log: retention failed: %s", store_error(s));
     settings_release(job->settings);
     free(job);

@@ -140,6 +140,17 @@ void exchange_resume_from_thread(exchange_ticket t, stage_result result);
  * with STAGE_DONE. On the worker's loop. */
 bool exchange_ticket_live(exchange_ticket t);
 
+/* A worker's jobs handed to another thread (the store's) that will resume its exchanges: the
+ * resume needs the worker's loop, so a stage's worker_close waits until none is pending. Add one
+ * before handing a job over (and take it back, thread_jobs_done, when the handing failed); the
+ * job calls thread_jobs_done after its exchange_resume_from_thread. Any thread but close. */
+typedef struct thread_jobs thread_jobs;
+thread_jobs *thread_jobs_new(void);
+void thread_jobs_add(thread_jobs *j);
+void thread_jobs_done(thread_jobs *j);
+/* On the worker's loop, from worker_close: waits for the pending jobs, then frees j. */
+void thread_jobs_close(thread_jobs *j);
+
 /* The request in canonical form (OpenAI chat), built on first use and kept for the request:
  * parsed from the client's body, translated when the client speaks another API. NULL with
  * the reason in *why (may be NULL) when the body cannot be read so. Borrowed: valid until the

@@ -85,7 +85,8 @@ extern const stage stage_auth, stage_key_models, stage_local, stage_admin, stage
 extern const stage stage_key_route;
 /* limits_stage.c: rate limits of gateway keys (ADMIT) */
 extern const stage stage_limits;
-extern const stage stage_prompt; /* PROMPT: prompt_stage.c */
+extern const stage stage_prompt_fetch; /* PROMPT: prompt_stage.c, a version the snapshot left out */
+extern const stage stage_prompt;       /* PROMPT: prompt_stage.c */
 /* ui_stage.c: the dashboard's files, login and session (ACCEPT, before the admin stage) */
 extern const stage stage_ui;
 /* reqlog_stage.c: the request log (an observer, with the store); its counters for GET /metrics

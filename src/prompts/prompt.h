@@ -29,14 +29,6 @@ mustache_status prompt_render(const char *name, const char *body_text, json_t *v
  * sticky id always gets the same version while the split stays. 0 when split is empty. */
 long long prompt_pick_version(json_t *split, const char *sticky, size_t sticky_len, double roll);
 
-/* A rendered chat request (prompt_render's) in Anthropic's Messages shape: system and developer
- * messages joined into `system` (at most max_bytes), the others as user or assistant turns
- * (image_url parts as image blocks), max_tokens, temperature, top_p, top_k, stop (as
- * stop_sequences), stream, metadata, tools (function tools as {name, description,
- * input_schema}), tool_choice and thinking kept; what Messages has no place for is left out.
- * A new reference; chat is not changed. */
-json_t *prompt_to_anthropic(json_t *chat, size_t max_bytes);
-
 /* Bounds of a template version's document. */
 #define PROMPT_MESSAGES_MAX 256
 #define PROMPT_LABEL_MAX 64

@@ -366,6 +366,24 @@ out:
     return ok;
 }
 
+/* By kind, id, then version (labels: then label). */
+static int compare_versions(const void *a, const void *b)
+{
+    const file_version *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    if (c) return c;
+    return x->version < y->version ? -1 : x->version > y->version;
+}
+
+static int compare_labels(const void *a, const void *b)
+{
+    const file_label *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    return c ? c : strcmp(x->label, y->label);
+}
+
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -414,6 +432,9 @@ prompt_set *prompt_files_load(const char *dir, size_t max_files, char *err, size
         json_decref(set->labels[i].split);
         set->labels[i].split = NULL;
     }
+    /* in the order the listing functions promise */
+    if (set->nversions) qsort(set->versions, set->nversions, sizeof *set->versions, compare_versions);
+    if (set->nlabels) qsort(set->labels, set->nlabels, sizeof *set->labels, compare_labels);
     if (!ok) {
         prompt_set_free(set);
         return NULL;
@@ -475,4 +496,27 @@ size_t prompt_set_count(const prompt_set *set, size_t *labels)
 {
     if (labels) *labels = set ? set->nlabels : 0;
     return set ? set->nversions : 0;
+}
+
+void prompt_set_each_version(const prompt_set *set, char kind, const char *id,
+                             void (*fn)(const prompt_file_version *v, void *ud), void *ud)
+{
+    for (size_t i = 0; set && i < set->nversions; i++) {
+        const file_version *v = &set->versions[i];
+        if ((kind && v->kind != kind) || (id && strcmp(v->id, id))) continue;
+        prompt_file_version out = {
+            .kind = v->kind, .id = v->id, .version = v->version, .body = v->body, .file = v->file};
+        fn(&out, ud);
+    }
+}
+
+void prompt_set_each_label(const prompt_set *set, char kind, const char *id,
+                           void (*fn)(const prompt_file_label *l, void *ud), void *ud)
+{
+    for (size_t i = 0; set && i < set->nlabels; i++) {
+        const file_label *l = &set->labels[i];
+        if ((kind && l->kind != kind) || (id && strcmp(l->id, id))) continue;
+        prompt_file_label out = {.kind = l->kind, .id = l->id, .label = l->label, .split = l->text};
+        fn(&out, ud);
+    }
 }

@@ -34,4 +34,24 @@ const char *prompt_set_label(const prompt_set *set, char kind, const char *id, c
 /* How many versions and labels the set holds (templates and partials together), for the log. */
 size_t prompt_set_count(const prompt_set *set, size_t *labels);
 
+/* What the admin API lists (GET /admin/prompts): every version of kind (0: both) and id (NULL:
+ * every id), by kind, id and version, with the file that defined it; every label, by kind, id
+ * and label, its split as JSON text. fn's strings live as long as the set; a NULL set has none. */
+typedef struct prompt_file_version {
+    char kind; /* 't' or 'p' */
+    const char *id;
+    long long version;
+    const char *body; /* JSON text, as the store keeps a version */
+    const char *file; /* the name of its file in the directory */
+} prompt_file_version;
+typedef struct prompt_file_label {
+    char kind;
+    const char *id, *label;
+    const char *split; /* [{"version", "weight"}, …] */
+} prompt_file_label;
+void prompt_set_each_version(const prompt_set *set, char kind, const char *id,
+                             void (*fn)(const prompt_file_version *v, void *ud), void *ud);
+void prompt_set_each_label(const prompt_set *set, char kind, const char *id,
+                           void (*fn)(const prompt_file_label *l, void *ud), void *ud);
+
 #endif

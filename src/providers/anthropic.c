@@ -437,7 +437,7 @@ static void thinking_from_effort(codec_ctx *ctx, json_t *canon, json_t *out)
 {
     const char *effort = json_string_value(json_object_get(canon, "reasoning_effort"));
     if (!effort || !strcmp(effort, "none") || !strcmp(effort, "minimal")) return;
-    const catalog_entry *e = ctx->route->catalog;
+    const catalog_entry *e = ctx->route ? ctx->route->catalog : NULL; /* none: a client's request */
     json_int_t budget = !strcmp(effort, "low") ? 1024 : !strcmp(effort, "medium") ? 4096 : 16384;
     json_int_t max = json_integer_value(json_object_get(out, "max_tokens"));
     if (budget >= max) budget = max / 2;
@@ -463,7 +463,7 @@ static void json_output(codec_ctx *ctx, xlate *x, json_t *canon, json_t *out)
     const char *type = json_string_value(json_object_get(v, "type"));
     if (!type || !strcmp(type, "text")) return;
     json_t *schema = json_object_get(json_object_get(v, "json_schema"), "schema");
-    const catalog_entry *e = ctx->route->catalog;
+    const catalog_entry *e = ctx->route ? ctx->route->catalog : NULL; /* none: a client's request */
     if (!e || (e->capabilities & CAP_JSON_SCHEMA)) {
         json_object_set_new(out, "output_config",
                             json_pack("{s:{s:s,s:o}}", "format", "type", "json_schema", "schema",
@@ -489,7 +489,13 @@ static json_t *request_from_canonical(codec_ctx *ctx, xlate *x, json_t *canon, p
                "this model's provider (Anthropic) returns one choice per request; n > 1 is not possible");
         return NULL;
     }
-    json_t *out = json_pack("{s:s}", "model", ctx->route->upstream_model);
+    /* Without a route this is a client's request (provider_request_in_ingress): its model as
+     * named, and max_tokens only when given — the client's own body supplies the rest. */
+    json_t *out = json_object();
+    if (ctx->route)
+        json_object_set_new(out, "model", json_string(ctx->route->upstream_model));
+    else if (json_is_string(json_object_get(canon, "model")))
+        json_object_set(out, "model", json_object_get(canon, "model"));
     if (!messages_from_canonical(ctx, canon, out, err)) {
         json_decref(out);
         return NULL;
@@ -499,8 +505,9 @@ static json_t *request_from_canonical(codec_ctx *ctx, xlate *x, json_t *canon, p
     if (!json_is_integer(max)) max = NULL;
     /* Anthropic requires max_tokens; the catalog's limit for the model when the client
      * gives none. */
-    json_object_set_new(out, "max_tokens",
-                        max ? json_incref(max) : json_integer(ctx->route->max_output_tokens));
+    if (max || ctx->route)
+        json_object_set_new(out, "max_tokens",
+                            max ? json_incref(max) : json_integer(ctx->route->max_output_tokens));
 
     bool parallel_off = json_is_false(json_object_get(canon, "parallel_tool_calls"));
     const char *key;

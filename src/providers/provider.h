@@ -134,6 +134,16 @@ size_t provider_estimate_tokens(const codec_ctx *c);
  * A new reference; NULL with *err filled when the body cannot be read so. */
 struct json_t *provider_request_canonical(codec_ctx *c, provider_error *err);
 
+/* The other way: a canonical request written in c->ingress's format as a client of that format
+ * would send it, before any target is chosen (c->route NULL) — for a stage that builds a
+ * client's request itself (PROMPT puts a rendered template, OpenAI-shaped, into an Anthropic
+ * client's request). The translation a provider of that format gets, less what only a target
+ * decides: the model stays as named, max_tokens is written only when given, JSON output becomes
+ * the format's own structured output. What the format has no place for is left out and recorded
+ * in c as for an attempt. canon may be changed. A new reference (for OpenAI's format canon
+ * itself); NULL with *err filled when canon cannot be said in that format. */
+struct json_t *provider_request_in_ingress(codec_ctx *c, struct json_t *canon, provider_error *err);
+
 /* ---- the response cache's conversions (replay.c) ---- */
 
 /* Reads a reply as the client gets it (c->ingress's format: OpenAI chat or Anthropic Messages;

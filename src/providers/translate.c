@@ -687,3 +687,21 @@ json_t *provider_request_canonical(codec_ctx *ctx, provider_error *err)
 {
     return to_canonical(ctx, NULL, ctx->body, ctx->body_len, err);
 }
+
+json_t *provider_request_in_ingress(codec_ctx *ctx, json_t *canon, provider_error *err)
+{
+    const wire_codec *client = wire_codecs[ctx->ingress];
+    /* the canonical format reads nothing to canonical (to_canonical): it is what canon is */
+    if (!client->request_to_canonical) return json_incref(canon);
+    if (!client->request_from_canonical) {
+        refuse(err, 400, "invalid_request_error", "unsupported", NULL, "no request can be written in %s%s",
+               client->name, "");
+        return NULL;
+    }
+    xlate *x = arena_alloc(ctx->arena, sizeof *x);
+    memset(x, 0, sizeof *x);
+    x->ctx = ctx;
+    x->ingress = x->upstream = ctx->ingress;
+    x->open_block = -1;
+    return client->request_from_canonical(ctx, x, canon, err);
+}

@@ -138,8 +138,11 @@ void feedback_interval(int64_t n, double sw, double sw2, double swv, double swv2
 
 /* Retention: deletes rows that started before older_than_us (0: none) and then, while more
  * than max_rows remain (0: no bound), the oldest — at most max_delete rows for each rule, so one
- * run's work is bounded (the next run goes on). *deleted: how many went. */
+ * run's work is bounded (the next run goes on). The same two rules then trim the feedback table
+ * by when each rating was given: feedback on a request that has left the log has nothing left
+ * to join in a report, and a deployment that rates a lot would otherwise grow it without bound.
+ * *deleted: how many request log rows went; *deleted_feedback: how many feedback rows. */
 store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
-                               int64_t *deleted);
+                               int64_t *deleted, int64_t *deleted_feedback);
 
 #endif

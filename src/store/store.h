@@ -289,6 +289,9 @@ store_result store_prompt_add(store *s, char kind, const char *id, const char *b
 store_result store_prompt_label_set(store *s, char kind, const char *id, const char *label, const char *split,
                                     int64_t now);
 store_result store_prompt_label_delete(store *s, char kind, const char *id, const char *label);
+/* One version's body, malloc'd into *body (the caller frees): STORE_OK, STORE_NOT_FOUND, or
+ * STORE_ERROR. */
+store_result store_prompt_version_get(store *s, char kind, const char *id, int64_t version, char **body);
 /* Versions (id NULL: every id of kind; kind 0: both kinds), by kind, id, version; labels by
  * kind, id, label. fn's strings are valid during the call only. */
 store_result store_prompt_versions_each(store *s, char kind, const char *id,
@@ -309,9 +312,13 @@ typedef struct key_snapshot {
     size_t nteams;
     store_vkey *vkeys; /* sorted by name; secrets opened (wiped when the snapshot is freed) */
     size_t nvkeys;
-    size_t nvkeys_unopened;                /* left out: their secrets did not open (a lenient load only) */
-    store_prompt_version *prompt_versions; /* sorted by kind, id, version; strings in arena */
-    size_t nprompt_versions;
+    size_t nvkeys_unopened; /* left out: their secrets did not open (a lenient load only) */
+    /* the versions requests resolve without a number — each id's newest and every version a
+     * label names — sorted by kind, id, version; strings in arena. The others stay in the store
+     * (nprompt_versions_left_out of them): PROMPT asks the store's thread for one a request
+     * names by number (store_prompt_version_get) */
+    store_prompt_version *prompt_versions;
+    size_t nprompt_versions, nprompt_versions_left_out;
     store_prompt_label *prompt_labels; /* sorted by kind, id, label; strings in arena */
     size_t nprompt_labels;
     arena arena;

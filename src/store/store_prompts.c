@@ -195,6 +195,22 @@ store_result store_prompt_versions_each(store *s, char kind, const char *id,
     return r == DB_DONE ? STORE_OK : store__db_failed(s);
 }
 
+store_result store_prompt_version_get(store *s, char kind, const char *id, int64_t version, char **body)
+{
+    *body = NULL;
+    db_stmt *st = db_prepare(store__db(s),
+                             "SELECT body FROM prompt_versions WHERE kind = ? AND id = ? AND version = ?");
+    if (!st) return store__db_failed(s);
+    db_bind_text(st, 1, kind_str(kind));
+    db_bind_text(st, 2, id);
+    db_bind_int64(st, 3, version);
+    db_status r = db_step(st);
+    if (r == DB_ROW) *body = xstrdup(db_column_text(st, 0));
+    db_finalize(st);
+    if (r == DB_ROW) return STORE_OK;
+    return r == DB_DONE ? STORE_NOT_FOUND : store__db_failed(s);
+}
+
 store_result store_prompt_labels_each(store *s, char kind, const char *id,
                                       void (*fn)(const store_prompt_label *l, void *ud), void *ud)
 {

@@ -1,6 +1,7 @@
 /* store_reqlog.c — the request log's rows (request_log.h): batches written, pages read newest
- * first, one request with its attempts, totals per group, and trimming by age and count —
- * each written once on db.h, so SQLite and PostgreSQL run the same text.
+ * first, one request with its attempts, totals per group, and trimming by age and count (the
+ * request log's and, by the same rules, the feedback table's) — each written once on db.h, so
+ * SQLite and PostgreSQL run the same text.
  *
  * Where the dialects would differ, the query avoids the difference rather than branching:
  * - order: (ts_us, seq), both integers — never a text column, whose order is the database's
@@ -430,14 +431,18 @@ store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int6
 
 /* ---- retention -------------------------------------------------------------------------------- */
 
-/* Deletes the oldest rows, at most limit of them: of those that started before before_us when
- * it is positive, else of all. */
-static bool delete_oldest(store *s, int64_t before_us, int64_t limit, int64_t *deleted)
+/* Deletes the oldest rows of table (request_log or feedback: both have seq and ts_us), at most
+ * limit of them: of those that started before before_us when it is positive, else of all. */
+static bool delete_oldest(store *s, const char *table, int64_t before_us, int64_t limit, int64_t *deleted)
 {
-    const char *sql = before_us > 0 ? "DELETE FROM request_log WHERE seq IN (SELECT seq FROM request_log "
-                                      "WHERE ts_us < ?1 ORDER BY seq LIMIT ?2)"
-                                    : "DELETE FROM request_log WHERE seq IN (SELECT seq FROM request_log "
-                                      "ORDER BY seq LIMIT ?1)";
+    char sql[256];
+    if (before_us > 0)
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM %s WHERE seq IN (SELECT seq FROM %s WHERE ts_us < ?1 ORDER BY seq LIMIT ?2)",
+                 table, table);
+    else
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE seq IN (SELECT seq FROM %s ORDER BY seq LIMIT ?1)",
+                 table, table);
     db_stmt *st = db_prepare(store__db(s), sql);
     if (!st) return store__db_failed(s), false;
     if (before_us > 0) {
@@ -455,19 +460,30 @@ static bool delete_oldest(store *s, int64_t before_us, int64_t limit, int64_t *d
     return rc == DB_DONE;
 }
 
-store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
-                               int64_t *deleted)
+/* One table under both rules. */
+static bool trim_table(store *s, const char *table, int64_t older_than_us, int64_t max_rows,
+                       int64_t max_delete, int64_t *deleted)
 {
-    *deleted = 0;
-    if (older_than_us > 0 && !delete_oldest(s, older_than_us, max_delete, deleted)) return STORE_ERROR;
-    if (max_rows <= 0) return STORE_OK;
-    db_stmt *st = db_prepare(store__db(s), "SELECT count(*) FROM request_log");
-    if (!st) return store__db_failed(s);
+    if (older_than_us > 0 && !delete_oldest(s, table, older_than_us, max_delete, deleted)) return false;
+    if (max_rows <= 0) return true;
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    db_stmt *st = db_prepare(store__db(s), sql);
+    if (!st) return store__db_failed(s), false;
     db_status rc = db_step(st);
     int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
     db_finalize(st);
-    if (rc != DB_ROW) return store__db_failed(s);
-    if (rows <= max_rows) return STORE_OK;
+    if (rc != DB_ROW) return store__db_failed(s), false;
+    if (rows <= max_rows) return true;
     int64_t over = rows - max_rows;
-    return delete_oldest(s, 0, over < max_delete ? over : max_delete, deleted) ? STORE_OK : STORE_ERROR;
+    return delete_oldest(s, table, 0, over < max_delete ? over : max_delete, deleted);
+}
+
+store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
+                               int64_t *deleted, int64_t *deleted_feedback)
+{
+    *deleted = *deleted_feedback = 0;
+    if (!trim_table(s, "request_log", older_than_us, max_rows, max_delete, deleted)) return STORE_ERROR;
+    return trim_table(s, "feedback", older_than_us, max_rows, max_delete, deleted_feedback) ? STORE_OK
+                                                                                            : STORE_ERROR;
 }

@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "store/store.h"
@@ -48,6 +49,10 @@
 typedef struct snapshot_builder {
     key_snapshot *snap;
     size_t cap, vcap, team_cap, pv_cap, pl_cap;
+    store_prompt_version *labelled; /* the versions labels name (no body), sorted once they are in */
+    size_t nlabelled, labelled_cap;
+    store_prompt_version held; /* the last version read, kept or not once the next shows */
+    bool holding;
 } snapshot_builder;
 
 static char *arena_copy(arena *a, const char *s)
@@ -139,9 +144,10 @@ static int digest_cmp(const void *a, const void *b)
     return memcmp(((const store_key *)a)->digest, ((const store_key *)b)->digest, STORE_DIGEST_BYTES);
 }
 
-static void on_snapshot_prompt_version(const store_prompt_version *v, void *ud)
+static int prompt_version_cmp(const void *a, const void *b);
+
+static void keep_prompt_version(snapshot_builder *b, const store_prompt_version *v)
 {
-    snapshot_builder *b = ud;
     key_snapshot *snap = b->snap;
     if (snap->nprompt_versions == b->pv_cap) {
         b->pv_cap = b->pv_cap ? b->pv_cap * 2 : 16;
@@ -151,6 +157,34 @@ static void on_snapshot_prompt_version(const store_prompt_version *v, void *ud)
     *c = *v;
     c->id = arena_copy(&snap->arena, v->id);
     c->body = arena_copy(&snap->arena, v->body);
+}
+
+/* The version b holds goes into the snapshot when it is its id's newest (next, the row after
+ * it, has another id, or there is none) or a label names it; then it is let go. */
+static void settle_held(snapshot_builder *b, const store_prompt_version *next)
+{
+    if (!b->holding) return;
+    store_prompt_version *h = &b->held;
+    bool newest = !next || next->kind != h->kind || strcmp(next->id, h->id);
+    if (newest || (b->nlabelled && bsearch(h, b->labelled, b->nlabelled, sizeof *h, prompt_version_cmp)))
+        keep_prompt_version(b, h);
+    else
+        b->snap->nprompt_versions_left_out++;
+    free(h->id);
+    free(h->body);
+    b->holding = false;
+}
+
+/* Rows come by kind, id and version (store_prompt_versions_each), so an id's newest is the last
+ * of its run. */
+static void on_snapshot_prompt_version(const store_prompt_version *v, void *ud)
+{
+    snapshot_builder *b = ud;
+    settle_held(b, v);
+    b->held = *v;
+    b->held.id = xstrdup(v->id);
+    b->held.body = xstrdup(v->body);
+    b->holding = true;
 }
 
 static void on_snapshot_prompt_label(const store_prompt_label *l, void *ud)
@@ -166,6 +200,19 @@ static void on_snapshot_prompt_label(const store_prompt_label *l, void *ud)
     c->id = arena_copy(&snap->arena, l->id);
     c->label = arena_copy(&snap->arena, l->label);
     c->split = arena_copy(&snap->arena, l->split);
+    json_t *split = json_loads(l->split, 0, NULL);
+    size_t i;
+    json_t *e;
+    json_array_foreach(split, i, e)
+    {
+        if (b->nlabelled == b->labelled_cap) {
+            b->labelled_cap = b->labelled_cap ? b->labelled_cap * 2 : 16;
+            b->labelled = xrealloc(b->labelled, b->labelled_cap * sizeof *b->labelled);
+        }
+        b->labelled[b->nlabelled++] = (store_prompt_version){
+            .kind = c->kind, .id = c->id, .version = json_integer_value(json_object_get(e, "version"))};
+    }
+    json_decref(split);
 }
 
 static int prompt_version_cmp(const void *a, const void *b)
@@ -225,6 +272,13 @@ const store_prompt_label *key_snapshot_prompt_label(const key_snapshot *snap, ch
     return NULL;
 }
 
+/* The labels are in: sorted for settle_held's search (true, to sit in key_snapshot_load's chain). */
+static bool sort_labelled(snapshot_builder *b)
+{
+    if (b->nlabelled) qsort(b->labelled, b->nlabelled, sizeof *b->labelled, prompt_version_cmp);
+    return true;
+}
+
 key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen)
 {
     key_snapshot *snap = xcalloc(1, sizeof *snap);
@@ -235,12 +289,17 @@ key_snapshot *key_snapshot_load(store *s, bool lenient, char *err, size_t errlen
         store_keys_each(s, on_snapshot_row, &b) != STORE_OK ||
         store_teams_each(s, on_snapshot_team, &b) != STORE_OK ||
         store_vkeys_open_each(s, on_snapshot_vkey, &b, lenient ? &snap->nvkeys_unopened : NULL) != STORE_OK ||
-        store_prompt_versions_each(s, 0, NULL, on_snapshot_prompt_version, &b) != STORE_OK ||
-        store_prompt_labels_each(s, 0, NULL, on_snapshot_prompt_label, &b) != STORE_OK) {
+        store_prompt_labels_each(s, 0, NULL, on_snapshot_prompt_label, &b) != STORE_OK ||
+        !sort_labelled(&b) ||
+        store_prompt_versions_each(s, 0, NULL, on_snapshot_prompt_version, &b) != STORE_OK) {
         snprintf(err, errlen, "%s", store_error(s));
+        settle_held(&b, NULL);
+        free(b.labelled);
         key_snapshot_release(snap);
         return NULL;
     }
+    settle_held(&b, NULL);
+    free(b.labelled);
     if (snap->nvkeys_unopened) snprintf(err, errlen, "%s", store_error(s));
     if (snap->nkeys) qsort(snap->keys, snap->nkeys, sizeof *snap->keys, digest_cmp);
     if (snap->nteams) qsort(snap->teams, snap->nteams, sizeof *snap->teams, team_cmp);

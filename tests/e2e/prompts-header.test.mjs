@@ -158,13 +158,15 @@ test('x-aigw-prompt on a messages request (@anthropic-ai/sdk): system and turns 
   ).withResponse();
   assert.equal(data.type, 'message');
   assert.equal(response.headers.get('x-aigw-prompt-version'), 'hdr@1');
+  // written by the providers' translation (the one an Anthropic provider gets): text blocks
   const sent = await lastBody('/v1/messages');
-  assert.equal(sent.system, 'You help Acme.');
+  assert.deepEqual(sent.system, [{ type: 'text', text: 'You help Acme.' }]);
   assert.deepEqual(sent.messages, [
-    { role: 'user', content: 'Hi, I am Ada.' },
+    { role: 'user', content: [{ type: 'text', text: 'Hi, I am Ada.' }] },
     { role: 'user', content: 'Extra turn.' },
   ]);
   assert.equal(sent.max_tokens, 64);
+  assert.equal(sent.model, 'claude-mock');
 
   const stream = ant.messages.stream(
     { model: 'claude-mock', max_tokens: 64, messages: [] },
@@ -172,7 +174,61 @@ test('x-aigw-prompt on a messages request (@anthropic-ai/sdk): system and turns 
   );
   const final = await stream.finalMessage();
   assert.equal(final.type, 'message');
-  assert.equal((await lastBody('/v1/messages')).messages[0].content, 'Hi, I am Cy.');
+  assert.deepEqual((await lastBody('/v1/messages')).messages[0].content, [{ type: 'text', text: 'Hi, I am Cy.' }]);
+
+  // a template with a worked tool call, its result, a tool and JSON output: each in Anthropic's
+  // own terms (tool_use, tool_result, input_schema, output_config), the client's fields winning
+  let r = await call('POST', '/admin/prompts', {
+    id: 'weather', model: 'claude-mock',
+    parameters: { temperature: 0.3, seed: 7, user: 'tpl-user', response_format: { type: 'json_object' },
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'the weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }] },
+    messages: [
+      { role: 'system', content: 'You report the weather for {{team}}.' },
+      { role: 'developer', content: 'Be brief.' },
+      { role: 'user', content: 'Weather in Oslo?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+      { role: 'assistant', content: '{"reply":"Sunny in Oslo."}' },
+    ],
+  });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await call('POST', '/v1/prompts/weather/render', { variables: { team: 't' } })).status === 200,
+    5000, 'the template reaches the workers');
+  const reply = await ant.messages.create(
+    { model: 'claude-mock', max_tokens: 50, temperature: 0.9, messages: [{ role: 'user', content: 'And in Bergen?' }] },
+    { headers: { 'x-aigw-prompt': 'weather', ...vars({ team: 'Ops' }) } },
+  );
+  assert.equal(reply.type, 'message');
+  const w = await lastBody('/v1/messages');
+  assert.deepEqual(w.system, [{ type: 'text', text: 'You report the weather for Ops.' }, { type: 'text', text: 'Be brief.' }]);
+  assert.deepEqual(w.messages, [
+    { role: 'user', content: [{ type: 'text', text: 'Weather in Oslo?' }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Oslo' } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'sunny' }] },
+    { role: 'assistant', content: [{ type: 'text', text: '{"reply":"Sunny in Oslo."}' }] },
+    { role: 'user', content: 'And in Bergen?' },
+  ]);
+  assert.deepEqual(w.tools, [{ name: 'get_weather', description: 'the weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }]);
+  assert.deepEqual(w.output_config, { format: { type: 'json_schema', schema: { type: 'object' } } });
+  assert.deepEqual(w.metadata, { user_id: 'tpl-user' });
+  assert.equal(w.temperature, 0.9, 'the client\'s temperature wins');
+  assert.equal(w.max_tokens, 50);
+  assert.equal(w.seed, undefined, 'Messages has no seed');
+
+  // a template Messages cannot say (a tool call whose arguments are no object): 400 in
+  // Anthropic's shape, naming the template and why; the same template serves OpenAI's format
+  r = await call('POST', '/admin/prompts', {
+    id: 'odd-args', model: 'claude-mock',
+    messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '[1]' } }] }],
+  });
+  assert.equal(r.status, 200, r.text);
+  await eventually(async () => (await call('POST', '/v1/prompts/odd-args/render', {})).status === 200, 5000, 'the template reaches the workers');
+  await assert.rejects(
+    ant.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'go' }] },
+      { headers: { 'x-aigw-prompt': 'odd-args' } }),
+    (e) => e instanceof Anthropic.BadRequestError && e.error.error.type === 'invalid_request_error' &&
+      /prompt odd-args@1 cannot be written as this API's request: .*arguments are not a JSON object/.test(e.error.error.message),
+  );
 
   await assert.rejects(
     ant.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [] },
@@ -202,14 +258,38 @@ test('templates and partials from files: YAML and Markdown, a split by the files
   for (let i = 0; i < N; i++) if ((await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } })).body.prompt_version === 1) ones++;
   // 50/50 over 200 draws: 5 standard deviations is ±35
   assert.ok(Math.abs(ones - N / 2) <= 35, `version 1 served ${ones} of ${N}`);
-  // the store's own 'greet' is shadowed by the files
-  r = await call('POST', '/admin/prompts', { id: 'greet', model: 'mock-model', labels: ['production'], messages: [{ role: 'user', content: 'store {{name}}' }] });
-  assert.equal(r.status, 200, r.text);
-  await new Promise((res) => setTimeout(res, 1500));
-  for (let i = 0; i < 10; i++) {
-    r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
-    assert.notEqual(r.body.data.messages.at(-1).content, 'store x');
+  // the files' ids are read-only through the admin API: the request path serves them from the
+  // files alone, so a version, a label or a promotion written to the store would change nothing
+  for (const [path, body] of [
+    ['/admin/prompts', { id: 'greet', model: 'mock-model', labels: ['production'], messages: [{ role: 'user', content: 'store {{name}}' }] }],
+    ['/admin/prompts/greet/labels', { label: 'production', version: 1 }],
+    ['/admin/prompts/greet/labels', { label: 'staging', delete: true }],
+    ['/admin/prompts/greet/promote', { label: 'production', version: 2 }],
+    ['/admin/partials', { id: 'sig', text: 'store sig' }],
+  ]) {
+    r = await call('POST', path, body);
+    assert.equal(r.status, 409, `${path}: ${r.text}`);
+    assert.equal(r.body.error.code, 'prompt_read_only');
+    assert.match(r.body.error.message, /defined by prompt files \(prompts\.dir\).*reload/);
   }
+  // listed beside the store's, marked as the files' and read-only
+  r = await call('GET', '/admin/prompts');
+  assert.equal(r.status, 200, r.text);
+  const listed = r.body.data.filter((e) => e.id !== 'weather' && e.id !== 'odd-args'); // the messages test's
+  listed[1].labels.production.split.sort((a, b) => a.version - b.version); // the files' order
+  assert.deepEqual(listed, [
+    { id: 'hdr', latest_version: 1, labels: { production: 1 }, source: 'store' },
+    { id: 'greet', latest_version: 2, source: 'files', read_only: true,
+      labels: { production: { split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }] }, staging: 2 } },
+  ]);
+  r = await call('GET', '/admin/prompts/greet');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.source, 'files');
+  assert.equal(r.body.read_only, true);
+  assert.deepEqual(r.body.versions.map((v) => [v.version, v.file, v.model]), [[1, 'greet.yaml', 'mock-model'], [2, 'greet-v2.md', 'mock-model']]);
+  assert.deepEqual(r.body.versions[1].messages, [{ role: 'system', content: 'v2 system for {{name}}' }, { role: 'user', content: 'v2 hello {{name}} {{>sig}}' }]);
+  r = await call('GET', '/admin/partials');
+  assert.deepEqual(r.body.data, [{ id: 'sig', latest_version: 1, labels: {}, source: 'files', read_only: true }]);
   // through the header, with the file template's model
   const res = await oai.chat.completions.create({ messages: [] },
     { headers: { 'x-aigw-prompt': 'greet@2', ...vars({ name: 'Dee' }) } });
@@ -217,10 +297,14 @@ test('templates and partials from files: YAML and Markdown, a split by the files
 });
 
 test('prompt files are read again on a reload; a broken file refuses it and the old ones keep serving', async () => {
+  // a template in the store that a file then defines too: shadowed while the file is there
+  let r = await call('POST', '/admin/prompts', { id: 'later', model: 'mock-model', messages: [{ role: 'user', content: 'store {{name}}' }] });
+  assert.equal(r.status, 200, r.text);
   writePrompts({
     'greet.yaml': GREET_V1.replace('v1 hello', 'v1 reloaded hello').replace('{production: 50}', '[old]'),
     'greet-v2.md': GREET_V2.replace('{production: 50, staging: 1}', '[production]'),
     'sig.md': SIG,
+    'later.yaml': 'model: mock-model\nmessages:\n  - {role: user, content: "file {{name}}"}\n',
   });
   process.kill(gw.pid, 'SIGHUP');
   await eventually(async () => {
@@ -229,9 +313,20 @@ test('prompt files are read again on a reload; a broken file refuses it and the 
   }, 5000, 'SIGHUP reads the files again');
   for (let i = 0; i < 10; i++)
     assert.equal((await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } })).body.prompt_version, 2);
+  r = await call('POST', '/v1/prompts/later/render', { variables: { name: 'x' } });
+  assert.equal(r.body.data.messages[0].content, 'file x');
+  r = await call('GET', '/admin/prompts');
+  assert.deepEqual(r.body.data.filter((e) => e.id === 'later'), [
+    { id: 'later', latest_version: 1, labels: {}, source: 'store', shadowed: true },
+    { id: 'later', latest_version: 1, labels: {}, source: 'files', read_only: true },
+  ]);
+  r = await call('GET', '/admin/prompts/later');
+  assert.equal(r.body.source, 'files');
+  assert.equal(r.body.shadowed_store_versions, 1);
+  assert.equal(r.body.versions[0].file, 'later.yaml');
 
   writePrompts({ 'greet.yaml': GREET_V1, 'broken.md': '---\nid: broken\n---\nuser:\n{{#open}} never closed\n', 'sig.md': SIG });
-  let r = await call('POST', '/admin/config/reload', undefined);
+  r = await call('POST', '/admin/config/reload', undefined);
   assert.notEqual(r.status, 200, r.text);
   assert.match(r.text, /broken\.md.*section 'open' is not closed/);
   r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
@@ -242,4 +337,12 @@ test('prompt files are read again on a reload; a broken file refuses it and the 
   assert.equal(r.status, 200, r.text);
   r = await call('POST', '/v1/prompts/greet/render', { variables: { name: 'x' } });
   assert.equal(r.body.prompt_version, 1);
+  // no file defines 'later' any more: the store's version serves again, and is writable
+  r = await call('POST', '/v1/prompts/later/render', { variables: { name: 'x' } });
+  assert.equal(r.body.data.messages[0].content, 'store x');
+  r = await call('GET', '/admin/prompts/later');
+  assert.equal(r.body.source, 'store');
+  assert.equal(r.body.shadowed_store_versions, undefined);
+  r = await call('POST', '/admin/prompts/later/labels', { label: 'production', version: 1 });
+  assert.equal(r.status, 200, r.text);
 });

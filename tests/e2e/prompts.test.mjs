@@ -158,3 +158,44 @@ test('a label split between versions serves both by weight, and a sticky user ke
     return true;
   }, 5000, 'the promotion reaches the workers');
 });
+
+test('a version named by number that the key snapshot leaves out is read from the store: render, completions, x-aigw-prompt', async () => {
+  // five versions; the snapshot keeps the newest (5) and the labelled (2); 1, 3 and 4 stay in
+  // the store and are read from it when a request names them
+  for (let v = 1; v <= 5; v++) {
+    const r = await call('POST', '/admin/prompts', {
+      id: 'many', model: 'mock-model', labels: v === 2 ? ['stable'] : [],
+      messages: [{ role: 'user', content: `version ${v} for {{name}}` }],
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.version, v);
+  }
+  await rendered('many@5', { name: 'x' });
+  for (const v of [1, 2, 3, 4, 5]) {
+    const r = await call('POST', `/v1/prompts/many@${v}/render`, { variables: { name: 'Ann' } });
+    assert.equal(r.status, 200, `many@${v}: ${r.text}`);
+    assert.equal(r.body.prompt_version, v);
+    assert.equal(r.body.data.messages[0].content, `version ${v} for Ann`);
+  }
+  for (const ref of ['many@6', 'many@0x1', 'nothing@1']) {
+    const r = await call('POST', `/v1/prompts/${ref}/render`, { variables: { name: 'Ann' } });
+    assert.equal(r.status, 404, `${ref}: ${r.text}`);
+    assert.equal(r.body.error.code, 'prompt_not_found');
+  }
+  // the label and the bare id resolve from the snapshot as before
+  assert.equal((await call('POST', '/v1/prompts/many@stable/render', { variables: { name: 'a' } })).body.prompt_version, 2);
+  assert.equal((await call('POST', '/v1/prompts/many/render', { variables: { name: 'a' } })).body.prompt_version, 5);
+  // completions and a chat request naming an old version reach the provider with its text
+  let r = await call('POST', '/v1/prompts/many@3/completions', { variables: { name: 'Bo' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-aigw-prompt-version'), 'many@3');
+  assert.equal(r.body.choices[0].message.content, 'mock reply to: version 3 for Bo');
+  r = await call('POST', '/v1/chat/completions', { model: 'mock-model', messages: [] },
+    { 'x-aigw-prompt': 'many@1', 'x-aigw-prompt-variables': '{"name":"Cy"}' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-aigw-prompt-version'), 'many@1');
+  assert.equal(r.body.choices[0].message.content, 'mock reply to: version 1 for Cy');
+  // many at once, across both workers, each answered with its own version
+  const many = await Promise.all(Array.from({ length: 40 }, (_, i) => call('POST', `/v1/prompts/many@${1 + (i % 4)}/render`, { variables: { name: `n${i}` } })));
+  many.forEach((x, i) => assert.equal(x.body.data.messages[0].content, `version ${1 + (i % 4)} for n${i}`));
+});

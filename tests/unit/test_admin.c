@@ -413,10 +413,25 @@ static void test_prompts(void **state)
     const store_prompt_label *l = key_snapshot_prompt_label(snap, 't', "greet", "production");
     assert_non_null(l);
     assert_string_equal(l->split, "[{\"version\":2,\"weight\":100}]");
-    assert_non_null(key_snapshot_prompt_version(snap, 't', "greet", 1));
+    /* version 1 is neither the newest nor labelled any more: the store keeps it, the snapshot
+     * does not (PROMPT reads it from the store when a request names it) */
+    assert_null(key_snapshot_prompt_version(snap, 't', "greet", 1));
+    assert_int_equal(snap->nprompt_versions_left_out, 1);
+    char *body;
+    assert_int_equal(store_prompt_version_get(st, 't', "greet", 1, &body), STORE_OK);
+    assert_non_null(strstr(body, "\"messages\""));
+    free(body);
+    assert_int_equal(store_prompt_version_get(st, 't', "greet", 3, &body), STORE_NOT_FOUND);
+    assert_null(body);
     assert_int_equal(key_snapshot_prompt_version(snap, 't', "greet", 0)->version, 2);
     assert_null(key_snapshot_prompt_version(snap, 't', "greet", 3));
     assert_null(key_snapshot_prompt_version(snap, 'p', "greet", 0));
+    key_snapshot_release(snap);
+    /* a label on it brings it back into the snapshot */
+    json_decref(call(HTTP_POST, "/admin/prompts/greet/labels", "{\"label\":\"old\",\"version\":1}", 200));
+    snap = key_snapshot_load(st, false, err, sizeof err);
+    assert_non_null(key_snapshot_prompt_version(snap, 't', "greet", 1));
+    assert_int_equal(snap->nprompt_versions_left_out, 0);
     key_snapshot_release(snap);
     json_decref(call(HTTP_POST, "/admin/partials", "{\"id\":\"sig\",\"text\":\"-- {{team}}\"}", 200));
     json_t *list = call(HTTP_GET, "/admin/partials", NULL, 200);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "observe/reqlog.h"
+#include "store/db.h"
 
 static void test_cursor_round_trip_and_refusals(void **state)
 {
@@ -281,23 +282,51 @@ static void test_store_aggregate(void **state)
     assert_int_equal(store_reqlog_aggregate(st, "nope", 0, 0, on_group_row, &g, &sampled), STORE_ERROR);
 }
 
+static int64_t feedback_rows(void)
+{
+    db_stmt *q = db_prepare(store__db(st), "SELECT count(*) FROM feedback");
+    assert_non_null(q);
+    assert_int_equal(db_step(q), DB_ROW);
+    int64_t n = db_column_int64(q, 0);
+    db_finalize(q);
+    return n;
+}
+
 static void test_store_trim(void **state)
 {
     write_rows();
-    int64_t deleted;
+    /* ten ratings, one a second from T0, the request log's clock */
+    for (int i = 0; i < 10; i++) {
+        int64_t seq;
+        char id[16];
+        snprintf(id, sizeof id, "req-%d", i);
+        assert_int_equal(store_feedback_add(st, id, 1, 1, NULL, NULL, NULL, T0 + i * 1000000LL, &seq),
+                         STORE_OK);
+    }
+    int64_t deleted, deleted_feedback;
     seen s;
     reqlog_filter f = {.limit = 100};
-    /* by age: the 5 oldest; bounded: at most 3 a run */
-    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted), STORE_OK);
+    /* by age: the 5 oldest; bounded: at most 3 a run — in each table */
+    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted, &deleted_feedback), STORE_OK);
     assert_int_equal(deleted, 3);
-    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted), STORE_OK);
+    assert_int_equal(deleted_feedback, 3);
+    assert_int_equal(store_reqlog_trim(st, T0 + 5000000, 0, 3, &deleted, &deleted_feedback), STORE_OK);
     assert_int_equal(deleted, 2);
+    assert_int_equal(deleted_feedback, 2);
     assert_int_equal(list(&f, &s), 15);
+    assert_int_equal(feedback_rows(), 5);
     /* by count: the oldest go */
-    assert_int_equal(store_reqlog_trim(st, 0, 4, 100, &deleted), STORE_OK);
+    assert_int_equal(store_reqlog_trim(st, 0, 4, 100, &deleted, &deleted_feedback), STORE_OK);
     assert_int_equal(deleted, 11);
+    assert_int_equal(deleted_feedback, 1);
     assert_int_equal(list(&f, &s), 4);
     assert_string_equal(s.ids[3], "req-16");
+    assert_int_equal(feedback_rows(), 4);
+    /* the newest ratings stay: req-6 … req-9 */
+    db_stmt *q = db_prepare(store__db(st), "SELECT min(request_id) FROM feedback");
+    assert_int_equal(db_step(q), DB_ROW);
+    assert_string_equal(db_column_text(q, 0), "req-6");
+    db_finalize(q);
 }
 
 static void test_redact_body(void **state)

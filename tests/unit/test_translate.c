@@ -1081,6 +1081,59 @@ static void test_upstream_requests_ask_for_identity(void **state)
     }
 }
 
+/* ---- a canonical request written as a client's (provider_request_in_ingress) ---------------- */
+
+/* What PROMPT does with a rendered template on /v1/messages: no route yet, so the model stays as
+ * named and max_tokens is written only when given; the rest is the translation an Anthropic
+ * provider gets. For OpenAI's format the tree itself comes back. */
+static void test_canonical_written_as_a_client_request(void **state)
+{
+    fixture *f = fixture_new("anthropic", WIRE_ANTHROPIC, "{}", false);
+    f->codec.route = NULL;
+    provider_error err;
+    json_t *canon = json_loads(
+        "{\"model\":\"claude-x\",\"temperature\":0.2,\"seed\":3,\"user\":\"u1\","
+        "\"response_format\":{\"type\":\"json_object\"},\"messages\":["
+        "{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Q\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"R\"}]}",
+        0, NULL);
+    assert_non_null(canon);
+    json_t *out = provider_request_in_ingress(&f->codec, canon, &err);
+    assert_non_null(out);
+    assert_string_equal(jstr(out, "model"), "claude-x");
+    assert_null(json_object_get(out, "max_tokens"));
+    assert_string_equal(jstr(out, "system.0.text"), "S");
+    assert_string_equal(jstr(out, "messages.0.content.0.text"), "Q");
+    assert_string_equal(jstr(out, "messages.1.content.0.type"), "tool_use");
+    assert_int_equal(json_integer_value(json_path_get_compat(out, "messages.1.content.0.input.a")), 1);
+    assert_string_equal(jstr(out, "messages.2.content.0.tool_use_id"), "c1");
+    assert_string_equal(jstr(out, "output_config.format.type"), "json_schema");
+    assert_string_equal(jstr(out, "metadata.user_id"), "u1");
+    assert_null(json_object_get(out, "seed"));
+    json_decref(out);
+    /* max_tokens given: written */
+    json_object_set_new(canon, "max_tokens", json_integer(77));
+    out = provider_request_in_ingress(&f->codec, canon, &err);
+    assert_int_equal(json_integer_value(json_object_get(out, "max_tokens")), 77);
+    json_decref(out);
+    /* what Anthropic cannot hold is refused, with the reason */
+    json_t *call = json_array_get(
+        json_object_get(json_array_get(json_object_get(canon, "messages"), 2), "tool_calls"), 0);
+    json_object_set_new(json_object_get(call, "function"), "arguments", json_string("[1]"));
+    assert_null(provider_request_in_ingress(&f->codec, canon, &err));
+    assert_int_equal(err.status, 400);
+    assert_non_null(strstr(err.message, "arguments are not a JSON object"));
+    /* OpenAI's format is the canonical one: the same tree */
+    f->codec.ingress = WIRE_OPENAI;
+    out = provider_request_in_ingress(&f->codec, canon, &err);
+    assert_ptr_equal(out, canon);
+    json_decref(out);
+    fixture_free(f);
+    json_decref(canon);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1107,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_tool_calls_past_the_cap_fail_the_stream),
         cmocka_unit_test(test_unreadable_number_is_a_whole_request_400),
         cmocka_unit_test(test_upstream_requests_ask_for_identity),
+        cmocka_unit_test(test_canonical_written_as_a_client_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
