@@ -70,23 +70,6 @@ enum {
     NSTRINGS
 };
 
-/* Bytes s takes with its NUL; 0 for none. */
-static size_t size_of(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-/* s (size bytes with its NUL, as size_of says) copied at *p, which moves past it; NULL for none. */
-static const char *copy_at(char **p, const char *s, size_t size)
-{
-    if (!s) return NULL;
-    char *out = *p;
-    memcpy(out, s, size - 1);
-    out[size - 1] = '\0';
-    *p += size;
-    return out;
-}
-
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 reqlog_record *reqlog_record_copy(arena *a, const exchange_record *r, int64_t start_unix_us, size_t body_max)
@@ -118,21 +101,21 @@ reqlog_record *reqlog_record_copy(arena *a, const exchange_record *r, int64_t st
     }
     for (size_t i = 0; i < r->nattempts; i++) {
         const record_attempt *at = &r->attempts[i];
-        total += size_of(at->provider) + size_of(at->model) + size_of(at->step) + size_of(at->note);
+        total += pack_size(at->provider) + pack_size(at->model) + pack_size(at->step) + pack_size(at->note);
     }
     reqlog_record *rec = arena_alloc(a, total);
     reqlog_attempt *attempts = (reqlog_attempt *)((char *)rec + ALIGN8(sizeof *rec));
     char *p = (char *)(attempts + r->nattempts);
     const char *dst[NSTRINGS];
     for (int i = 0; i < NSTRINGS; i++)
-        dst[i] = copy_at(&p, src[i], size[i]);
+        dst[i] = pack_string(&p, src[i], size[i]);
     for (size_t i = 0; i < r->nattempts; i++) {
         const record_attempt *at = &r->attempts[i];
         attempts[i] = (reqlog_attempt){
-            .provider = copy_at(&p, at->provider, size_of(at->provider)),
-            .model = copy_at(&p, at->model, size_of(at->model)),
-            .step = copy_at(&p, at->step, size_of(at->step)),
-            .note = copy_at(&p, at->note, size_of(at->note)),
+            .provider = pack_string(&p, at->provider, pack_size(at->provider)),
+            .model = pack_string(&p, at->model, pack_size(at->model)),
+            .step = pack_string(&p, at->step, pack_size(at->step)),
+            .note = pack_string(&p, at->note, pack_size(at->note)),
             .role = at->role,
             .outcome = at->outcome,
             .status = at->status,

@@ -1,11 +1,11 @@
-/* trace.c — W3C trace context, and the OTLP/HTTP JSON exporter thread (trace.h).
+/* trace.c — W3C trace context, and the OTLP/HTTP exporter thread (trace.h).
  *
  * The queue is a ring of span sets under a mutex: a worker holds it for a pointer store, the
  * thread for a pointer load per set, so a submit never waits behind a POST. The thread sleeps
  * on a condition variable until batch_delay has passed since the first set waiting, or
  * TRACE_BATCH_SETS sets wait, or the exporter stops; then it takes up to TRACE_BATCH_SETS sets,
- * joins them into one ExportTraceServiceRequest and POSTs it with libcurl (blocking here, on
- * its own thread). */
+ * writes them as one ExportTraceServiceRequest (otlp_encode: protobuf or JSON) and POSTs it
+ * with libcurl (blocking here, on its own thread). */
 #include "observe/trace.h"
 
 #include <pthread.h>
@@ -73,13 +73,11 @@ void trace_format_parent(char out[56], const uint8_t trace_id[16], const uint8_t
 
 /* ---- the exporter ---------------------------------------------------------------------------- */
 
-typedef struct span_set {
-    char *json;
-    size_t len;
-} span_set;
+typedef otlp_request *span_set;
 
 struct trace_exporter {
     char *endpoint, *service_name;
+    otlp_encoding encoding;
     struct curl_slist *headers;
     uint32_t batch_delay_ms, timeout_ms;
     pthread_t thread;
@@ -93,13 +91,13 @@ struct trace_exporter {
     bool failing; /* said on stderr; quiet until a POST succeeds again */
 };
 
-bool trace_exporter_submit(trace_exporter *t, char *spans, size_t len)
+bool trace_exporter_submit(trace_exporter *t, otlp_request *spans)
 {
     pthread_mutex_lock(&t->lock);
     bool taken = t->count < t->cap && !t->stopping;
     if (taken) {
         if (t->count == 0) clock_gettime(CLOCK_MONOTONIC, &t->first_waiting);
-        t->ring[(t->head + t->count) % t->cap] = (span_set){spans, len};
+        t->ring[(t->head + t->count) % t->cap] = spans;
         t->count++;
         /* the first one starts the batch's clock; a full batch goes at once */
         if (t->count == 1 || t->count >= TRACE_BATCH_SETS) pthread_cond_signal(&t->wake);
@@ -128,12 +126,12 @@ static size_t discard(char *data, size_t size, size_t n, void *ud)
 }
 
 /* One POST; true when the collector took it (2xx), *retry when trying again may help. */
-static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
+static bool post(trace_exporter *t, CURL *curl, const char *body, size_t len, bool *retry)
 {
     curl_easy_setopt(curl, CURLOPT_URL, t->endpoint);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -156,22 +154,18 @@ static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
 
 static void export_batch(trace_exporter *t, CURL *curl, span_set *sets, size_t n, bool last)
 {
-    size_t total = 256 + 6 * strlen(t->service_name);
+    buf body; /* sized once by otlp_encode: growing it would copy the batch again and again */
+    buf_init(&body, (size_t)1 << 31);
+    size_t len = 0;
+    const char *data =
+        otlp_encode(t->encoding, t->service_name, (const otlp_request *const *)sets, n, &body, &len);
     for (size_t i = 0; i < n; i++)
-        total += sets[i].len + 1;
-    buf body; /* sized once: growing it would copy the batch again and again */
-    buf_init(&body, total);
-    buf_room(&body, total);
-    buf_append_str(&body, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                          "\"value\":{\"stringValue\":");
-    buf_append_json_string(&body, t->service_name, strlen(t->service_name));
-    buf_append_str(&body, "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"aigw\"},\"spans\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) buf_append(&body, ",", 1);
-        buf_append(&body, sets[i].json, sets[i].len);
-        free(sets[i].json);
+        free(sets[i]);
+    if (!data) { /* past 2 GiB: cannot happen with the queue's and content's bounds */
+        atomic_fetch_add(&t->dropped, n);
+        buf_free(&body);
+        return;
     }
-    buf_append_str(&body, "]}]}]}");
     bool retry = false, sent = false;
     for (int attempt = 0; attempt <= TRACE_RETRIES && !sent; attempt++) {
         if (attempt) {
@@ -183,7 +177,7 @@ static void export_batch(trace_exporter *t, CURL *curl, span_set *sets, size_t n
             }
             nanosleep(&pause, NULL);
         }
-        sent = post(t, curl, &body, &retry);
+        sent = post(t, curl, data, len, &retry);
     }
     atomic_fetch_add(sent ? &t->exported : &t->dropped, n);
     buf_free(&body);
@@ -226,7 +220,7 @@ static void *exporter_main(void *arg)
             export_batch(t, curl, batch, n, last);
         else
             for (size_t i = 0; i < n; i++)
-                free(batch[i].json);
+                free(batch[i]);
         pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
@@ -240,11 +234,14 @@ trace_exporter *trace_exporter_start(const trace_exporter_settings *s, char *err
     trace_exporter *t = xcalloc(1, sizeof *t);
     t->endpoint = xstrdup(s->endpoint);
     t->service_name = xstrdup(s->service_name ? s->service_name : "aigw");
+    t->encoding = s->encoding;
     t->batch_delay_ms = s->batch_delay_ms;
     t->timeout_ms = s->timeout_ms;
     t->cap = s->queue_max ? s->queue_max : 1;
     t->ring = xcalloc(t->cap, sizeof *t->ring);
-    t->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    char content_type[64];
+    snprintf(content_type, sizeof content_type, "Content-Type: %s", otlp_content_type(s->encoding));
+    t->headers = curl_slist_append(NULL, content_type);
     for (size_t i = 0; i < s->nheaders; i++)
         t->headers = curl_slist_append(t->headers, s->headers[i]);
     pthread_mutex_init(&t->lock, NULL);
@@ -272,7 +269,7 @@ void trace_exporter_stop(trace_exporter *t)
     pthread_mutex_unlock(&t->lock);
     if (running) pthread_join(t->thread, NULL);
     for (size_t i = 0; i < t->count; i++)
-        free(t->ring[(t->head + i) % t->cap].json);
+        free(t->ring[(t->head + i) % t->cap]);
     free(t->ring);
     curl_slist_free_all(t->headers);
     pthread_mutex_destroy(&t->lock);

@@ -269,9 +269,12 @@ static void exchange_begin(exchange *x)
     }
 }
 
-/* Runs the stages from x->stage on, until one answers or waits. */
+/* Runs the stages from x->stage on, until one answers or waits. A traced request's phases
+ * become spans: each stage's time is read once, where it ends (its start is where the one
+ * before ended; the trace stage, first, decides whether the request is traced). */
 static void run_stages(exchange *x)
 {
+    uint64_t t0 = x->trace.sampled ? time_now_ns() : 0;
     while (x->stage < NSTAGES) {
         const stage *s = stages[x->stage];
         if (!s->on_request) {
@@ -279,12 +282,15 @@ static void run_stages(exchange *x)
             continue;
         }
         uint32_t serial = x->serial;
-        uint64_t t0 = x->trace.sampled ? time_now_ns() : 0; /* a traced request's phases become spans */
         stage_result r = s->on_request(x, x->state[x->stage]);
         if (x->serial != serial) return; /* it answered, and the request is over */
-        if (t0) {
-            if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
-            x->phase_ns[s->phase] += time_now_ns() - t0 + 1;
+        if (x->trace.sampled) {
+            uint64_t t1 = time_now_ns();
+            if (t0) {
+                if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
+                x->phase_ns[s->phase] += t1 - t0 + 1;
+            }
+            t0 = t1;
         }
         switch (r) {
         case STAGE_NEXT:

@@ -1,6 +1,8 @@
-// tracing.test.mjs — OpenTelemetry traces end to end: an OTLP/HTTP receiver in this test (JSON
-// bodies, as aigw sends them) collects what aigw exports while the official OpenAI SDK makes
-// requests. Checked: the client's traceparent continues (same trace id, the client's span as
+// tracing.test.mjs — OpenTelemetry traces end to end: an OTLP/HTTP receiver in this test collects
+// what aigw exports while the official OpenAI SDK makes requests — protobuf bodies by default,
+// read by a small decoder here written from opentelemetry-proto's field numbers (it shares no
+// code with aigw's encoder, and refuses a truncated field or a string that is not UTF-8), JSON
+// bodies with `protocol: http/json`. Checked: the client's traceparent continues (same trace id, the client's span as
 // the request span's parent), a CLIENT span per upstream call as the request span's child with
 // its role (first, retry, fallback), the traceparent each call carried naming that call's span,
 // the GenAI attributes, an unsampled parent (flag 00) exporting nothing while still propagated,
@@ -14,6 +16,99 @@ import { startMock, startGateway, eventually, headerValues } from './harness.mjs
 
 let mock, gw, receiver, receiverPort;
 const spans = [];
+const encodings = new Map(); // service name → the Content-Types its exports came with
+
+// ---- OTLP protobuf, as far as these tests read it (opentelemetry/proto: collector/trace/v1,
+// trace/v1, common/v1, resource/v1), decoded into the shape of OTLP's JSON mapping
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function* fields(bytes) {
+  let i = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (i >= bytes.length) throw new Error('protobuf: a varint past the end');
+      const b = bytes[i++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw new Error('protobuf: a varint longer than ten bytes');
+  };
+  while (i < bytes.length) {
+    const key = varint(), field = Number(key >> 3n), wire = Number(key & 7n);
+    if (wire === 0) yield { field, value: varint() };
+    else if (wire === 1) {
+      if (i + 8 > bytes.length) throw new Error('protobuf: a fixed64 past the end');
+      const raw = bytes.subarray(i, i + 8);
+      yield { field, value: Buffer.from(raw).readBigUInt64LE(), bytes: raw };
+      i += 8;
+    } else if (wire === 2) {
+      const len = Number(varint());
+      if (i + len > bytes.length) throw new Error('protobuf: a field past the end');
+      yield { field, bytes: bytes.subarray(i, i + len) };
+      i += len;
+    } else throw new Error(`protobuf: wire type ${wire}`);
+  }
+}
+const text = (b) => utf8.decode(b);
+const hexOf = (b) => Buffer.from(b).toString('hex');
+function anyValue(bytes) {
+  for (const f of fields(bytes)) {
+    if (f.field === 1) return { stringValue: text(f.bytes) };
+    if (f.field === 2) return { boolValue: f.value !== 0n };
+    if (f.field === 3) return { intValue: String(BigInt.asIntN(64, f.value)) };
+    if (f.field === 4) return { doubleValue: Buffer.from(f.bytes).readDoubleLE(0) };
+  }
+  return {};
+}
+function keyValue(bytes) {
+  const kv = { key: undefined, value: {} };
+  for (const f of fields(bytes)) {
+    if (f.field === 1) kv.key = text(f.bytes);
+    if (f.field === 2) kv.value = anyValue(f.bytes);
+  }
+  return kv;
+}
+function span(bytes) {
+  const s = { attributes: [] };
+  for (const f of fields(bytes)) {
+    if (f.field === 1) s.traceId = hexOf(f.bytes);
+    else if (f.field === 2) s.spanId = hexOf(f.bytes);
+    else if (f.field === 4) s.parentSpanId = hexOf(f.bytes);
+    else if (f.field === 5) s.name = text(f.bytes);
+    else if (f.field === 6) s.kind = Number(f.value);
+    else if (f.field === 7) s.startTimeUnixNano = String(f.value);
+    else if (f.field === 8) s.endTimeUnixNano = String(f.value);
+    else if (f.field === 9) s.attributes.push(keyValue(f.bytes));
+    else if (f.field === 15) {
+      s.status = {};
+      for (const g of fields(f.bytes)) {
+        if (g.field === 2) s.status.message = text(g.bytes);
+        if (g.field === 3) s.status.code = Number(g.value);
+      }
+    }
+  }
+  return s;
+}
+function exportRequest(bytes) {
+  const body = { resourceSpans: [] };
+  for (const f of fields(bytes)) {
+    if (f.field !== 1) continue;
+    const rs = { resource: { attributes: [] }, scopeSpans: [] };
+    for (const g of fields(f.bytes)) {
+      if (g.field === 1) for (const h of fields(g.bytes)) if (h.field === 1) rs.resource.attributes.push(keyValue(h.bytes));
+      if (g.field === 2) {
+        const ss = { scope: {}, spans: [] };
+        for (const h of fields(g.bytes)) {
+          if (h.field === 1) for (const k of fields(h.bytes)) if (k.field === 1) ss.scope.name = text(k.bytes);
+          if (h.field === 2) ss.spans.push(span(h.bytes));
+        }
+        rs.scopeSpans.push(ss);
+      }
+    }
+    body.resourceSpans.push(rs);
+  }
+  return body;
+}
 let failNext = 0;
 let posts = 0;
 
@@ -29,11 +124,14 @@ before(async () => {
         return;
       }
       assert.equal(req.url, '/v1/traces');
-      assert.equal(req.headers['content-type'], 'application/json');
       assert.equal(req.headers['x-collector-key'], 'collector-secret');
-      const body = JSON.parse(Buffer.concat(parts).toString());
+      const type = req.headers['content-type'], raw = Buffer.concat(parts);
+      const body = type === 'application/x-protobuf' ? exportRequest(raw) : JSON.parse(raw.toString());
       for (const rs of body.resourceSpans) {
         const service = rs.resource.attributes.find((a) => a.key === 'service.name').value.stringValue;
+        assert.equal(rs.scopeSpans[0].scope.name, 'aigw');
+        if (!encodings.has(service)) encodings.set(service, new Set());
+        encodings.get(service).add(type);
         for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -94,6 +192,7 @@ test('the client\'s trace continues through aigw: a request span, a span per ups
   assert.equal(server.parentSpanId, parent);
   assert.equal(server.name, 'chat resilient');
   assert.equal(server.service, 'gateway-under-test');
+  assert.deepEqual([...encodings.get('gateway-under-test')], ['application/x-protobuf'], 'protobuf by default');
   assert.equal(attr(server, 'gen_ai.operation.name'), 'chat');
   assert.equal(attr(server, 'gen_ai.request.model'), 'resilient');
   assert.equal(attr(server, 'gen_ai.response.model'), 'mock-model');
@@ -211,7 +310,7 @@ test('a collector that fails at first gets the spans on a later try', async () =
   assert.match(gw.stderr(), /traces: .* refused spans \(HTTP 503\)/);
 });
 
-test('with tracing.content the request span carries the bodies, redacted and cut; without it, none', async () => {
+test('with tracing.content the request span carries the bodies, redacted and cut; without it, none (and protocol: http/json sends JSON)', async () => {
   const base = `http://127.0.0.1:${mock.port}`;
   const gw2 = await startGateway(`
 listen: 127.0.0.1:0
@@ -220,6 +319,8 @@ access_log: off
 tracing:
   endpoint: http://127.0.0.1:${receiverPort}/v1/traces
   headers: {x-collector-key: collector-secret}
+  service_name: json-exporter
+  protocol: http/json
   batch_delay: 100ms
   content: {max: 2k, redact: [password, api_key]}
 providers:
@@ -238,6 +339,8 @@ providers:
       messages: [{ role: 'user', content: 'tell me about otters' }],
       metadata: { password: 'hunter2-secret', note: 'kept' } });
     const s1 = await spanOf(t1);
+    assert.equal(s1.service, 'json-exporter');
+    assert.deepEqual([...encodings.get('json-exporter')], ['application/json'], 'protocol: http/json');
     const prompt = attr(s1, 'gen_ai.prompt'), completion = attr(s1, 'gen_ai.completion');
     assert.equal(JSON.parse(prompt).messages[0].content, 'tell me about otters');
     assert.equal(JSON.parse(prompt).metadata.password, '[redacted]');
