@@ -25,11 +25,14 @@
 
 /* ---- the worker's copy ------------------------------------------------------------------------ */
 
-/* GenAI's operation name for the endpoint the client called. */
+/* GenAI's operation name for the endpoint the client called (by the path's end: two compares
+ * rather than two searches of it). */
 static const char *operation_of(const exchange_record *r)
 {
-    if (strstr(r->path, "/embeddings")) return "embeddings";
-    if (strstr(r->path, "/v1/completions")) return "text_completion";
+    const char *p = r->path;
+    size_t n = r->path_len;
+    if (n >= 11 && !memcmp(p + n - 11, "/embeddings", 11)) return "embeddings";
+    if (n >= 15 && !memcmp(p + n - 15, "/v1/completions", 15)) return "text_completion";
     return "chat";
 }
 
@@ -76,7 +79,8 @@ otlp_request *otlp_request_copy(const exchange_record *r, uint64_t unix_offset_n
     }
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];
-        size_t provider = pack_size(c->provider), type = pack_size(c->provider_type), model = pack_size(c->model);
+        size_t provider = pack_size(c->provider), type = pack_size(c->provider_type),
+               model = pack_size(c->model);
         total += provider + type + model;
         bound += CALL_FIXED + 2 * STR_BOUND(provider) + 2 * STR_BOUND(type) + 2 * STR_BOUND(model);
     }

@@ -400,6 +400,18 @@ static void test_copy_owns_its_strings(void **state)
     b = encode(OTLP_PROTOBUF, list, 2, "s");
     buf_free(&b);
     free(q);
+    /* the operation, by the endpoint */
+    static const struct {
+        const char *path, *operation;
+    } ops[] = {
+        {"/v1/completions", "text_completion"}, {"/v1/chat/completions", "chat"}, {"/v1/messages", "chat"}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        r.path = ops[i].path;
+        r.path_len = strlen(ops[i].path);
+        q = otlp_request_copy(&r, 0, NULL, 0, NULL, 0);
+        assert_string_equal(q->operation, ops[i].operation);
+        free(q);
+    }
 }
 
 int main(void)
