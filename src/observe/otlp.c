@@ -2,10 +2,10 @@
  * JSON on the exporter's thread (otlp.h).
  *
  * The record is sized first and filled second (the struct, its phases and calls, then each
- * string NUL-terminated in the same block): one malloc, a few copies and no formatting on the
- * worker. Measured with callgrind (bench/RESULTS.md), writing the spans' JSON on the worker
- * cost about 11,000 instructions a request; the copy costs under a thousand, and the exporter's
- * protobuf a few thousand more on its own thread.
+ * string NUL-terminated in the same block of the worker's batch): one bump allocation, a few
+ * copies and no formatting on the worker. Measured with callgrind (bench/RESULTS.md), writing
+ * the spans' JSON on the worker cost about 11,000 instructions a request; the copy costs about
+ * a thousand, and the exporter's protobuf a few thousand more on its own thread.
  *
  * Both encoders write through a cursor into room reserved once for the batch (the sum of each
  * request's bound, computed at copy time: every string at its worst — six bytes a byte for
@@ -56,8 +56,9 @@ enum {
     NSTRINGS
 };
 
-otlp_request *otlp_request_copy(const exchange_record *r, uint64_t unix_offset_ns, const char *prompt,
-                                size_t prompt_len, const char *completion, size_t completion_len)
+otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t unix_offset_ns,
+                                const char *prompt, size_t prompt_len, const char *completion,
+                                size_t completion_len)
 {
     const char *why = r->status >= 500 ? (r->error ? r->error : "server error") : NULL;
     const char *src[NSTRINGS] = {r->model,    r->provider_type, r->upstream_model, r->route,
@@ -84,7 +85,7 @@ otlp_request *otlp_request_copy(const exchange_record *r, uint64_t unix_offset_n
         total += provider + type + model;
         bound += CALL_FIXED + 2 * STR_BOUND(provider) + 2 * STR_BOUND(type) + 2 * STR_BOUND(model);
     }
-    otlp_request *q = xmalloc(total);
+    otlp_request *q = arena_alloc(a, total);
     otlp_phase *phases = (otlp_phase *)(q + 1);
     otlp_call *calls = (otlp_call *)(phases + r->nphases);
     char *p = (char *)(calls + r->ncalls);

@@ -4,7 +4,8 @@
  * The worker's part is a copy: otlp_request_copy takes what the spans need from the
  * exchange_record — ids, times already on the wall clock, status, usage, cost, and the strings,
  * copied because the config and key snapshot they point into may be gone by the time the
- * exporter runs — into one malloc'd block. Nothing is formatted there. The exporter's thread
+ * exporter runs — into one block of the worker's batch (observe/trace.h). Nothing is
+ * formatted there. The exporter's thread
  * turns a batch into one ExportTraceServiceRequest (OTLP 1.x, trace/v1):
  *
  * - protobuf (OTLP/HTTP's default, Content-Type application/x-protobuf): written by hand —
@@ -30,6 +31,7 @@
 #include <stdint.h>
 
 #include "observe/record.h"
+#include "util/arena.h"
 #include "util/buf.h"
 
 typedef enum otlp_encoding {
@@ -80,11 +82,12 @@ typedef struct otlp_request {
 #define OTLP_ERROR_MAX 200
 #define OTLP_MODEL_IN_NAME 120 /* bytes of the model in a span's name */
 
-/* r as one malloc'd otlp_request (free() frees it all). unix_offset_ns: the wall clock less the
- * monotonic one (r's times are monotonic). prompt and completion: tracing.content's texts, or
- * NULL. r must carry a trace (r->trace_id). */
-otlp_request *otlp_request_copy(const exchange_record *r, uint64_t unix_offset_ns, const char *prompt,
-                                size_t prompt_len, const char *completion, size_t completion_len);
+/* r as one otlp_request allocated from a (freed with it). unix_offset_ns: the wall clock less
+ * the monotonic one (r's times are monotonic). prompt and completion: tracing.content's texts,
+ * or NULL. r must carry a trace (r->trace_id). */
+otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t unix_offset_ns,
+                                const char *prompt, size_t prompt_len, const char *completion,
+                                size_t completion_len);
 
 /* One ExportTraceServiceRequest — a ResourceSpans whose resource has service.name, one
  * ScopeSpans of scope "aigw", and the spans of reqs[0..n) — written into out (appended, though

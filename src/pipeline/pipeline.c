@@ -577,6 +577,9 @@ static void pipeline_on_done(http_request *req)
 {
     exchange *x = req->app;
     if (!x->config) exchange_begin(x); /* a request refused before the application saw it */
+    enum { CALLS_ON_STACK = 8 };
+    record_call calls_on_stack[CALLS_ON_STACK];
+    record_phase phases[PHASES_MAX];
     exchange_record r = {
         .request_id = req->id,
         .method = req->method >= 0 ? http_method_str(req->method) : "-",
@@ -647,13 +650,15 @@ static void pipeline_on_done(http_request *req)
         size_t n = 0;
         for (const attempt *c = x->attempts; c; c = c->next)
             n += c->start_ns != 0;
-        record_call *calls = arena_alloc(x->arena, (n ? n : 1) * sizeof *calls);
+        /* on the stack when they fit: the record is read during the observers' calls only, and
+         * the request's arena has little room left in its first block (a second block is a
+         * malloc and a free per traced request) */
+        record_call *calls = n <= CALLS_ON_STACK ? calls_on_stack : arena_alloc(x->arena, n * sizeof *calls);
         r.calls = calls;
         r.ncalls = n;
         static const char *const phase_names[PHASES_MAX] = {
             [PHASE_AUTH] = "auth",     [PHASE_ADMIT] = "admit",  [PHASE_DECODE] = "decode",
             [PHASE_PROMPT] = "prompt", [PHASE_PLAN] = "routing", [PHASE_CACHE] = "cache"};
-        record_phase *phases = arena_alloc(x->arena, PHASES_MAX * sizeof *phases);
         r.phases = phases;
         for (int p = 0; p < PHASES_MAX; p++)
             if (phase_names[p] && x->phase_ns[p])

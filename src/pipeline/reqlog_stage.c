@@ -302,6 +302,7 @@ static void *reqlog_worker_init(worker *w)
 static void on_timer_closed(uv_handle_t *h)
 {
     reqlog_worker *rw = h->data;
+    flush(rw); /* a request recorded after worker_close: the store's thread runs until the stage stops */
     batch_free(rw->batch);
     free(rw);
 }

@@ -11,8 +11,9 @@
  * RECORD, an observer: a sampled request's spans — one SERVER span for the request, an INTERNAL
  * span per phase that did work on the loop (aigw.auth, aigw.decode, aigw.routing, …) and a CLIENT
  * span per upstream call, its children, with the OpenTelemetry GenAI attributes — are copied
- * into one compact record (observe/otlp.h) and handed to the exporter thread, which writes them
- * as OTLP protobuf or JSON. A request that is not sampled costs a few comparisons.
+ * into one compact record (observe/otlp.h) in the worker's batch, which goes to the exporter
+ * thread every FLUSH_MS or when full; that thread writes them as OTLP protobuf or JSON. A
+ * request that is not sampled costs a few comparisons.
  *
  * With `tracing.content: on` the request span also carries the bodies, as the OpenLLMetry-era
  * attributes gen_ai.prompt (the client's request) and gen_ai.completion (the response bytes the
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <uv.h>
 
 #include "observe/reqlog.h"
 #include "observe/trace.h"
@@ -35,7 +37,11 @@
 #include "util/random.h"
 #include "util/timeutil.h"
 
+#define FLUSH_MS 100         /* a worker's batch of spans waits at most this long */
+#define WORKER_BATCH_MAX 256 /* … or goes when this many requests' spans are in it */
+
 static trace_exporter *exporter;
+static size_t worker_batch_max; /* WORKER_BATCH_MAX, or the exporter's queue when that is smaller */
 static double sample_ratio;
 static trace_content_settings content; /* a copy: the bodies spans carry, redacted */
 static uint64_t unix_offset_ns;        /* CLOCK_REALTIME − CLOCK_MONOTONIC, once */
@@ -58,6 +64,7 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
     exporter = trace_exporter_start(&s, err, errlen);
     config_free_lines(lines, t->nheaders);
     sample_ratio = t->sample_ratio;
+    worker_batch_max = (size_t)t->queue_max < WORKER_BATCH_MAX ? (size_t)t->queue_max : WORKER_BATCH_MAX;
     content = (trace_content_settings){.on = t->content.on, .max_bytes = t->content.max_bytes};
     if (content.on) {
         content.nredact = t->content.nredact;
@@ -214,11 +221,68 @@ static char *content_text(const char *body, size_t len, size_t *out_len)
 /* ---- spans ------------------------------------------------------------------------------------ */
 
 /* A sampled request's spans are recorded here and written on the exporter's thread (otlp.h):
- * the worker copies, it does not format. Only tracing.content's bodies are made here — their
- * redaction and cut — so that what waits in the queue stays bounded by content.max. */
+ * the worker copies, it does not format. Each worker keeps its records in a batch of its own
+ * (observe/trace.h: an arena and an array, no lock), handed to the exporter when it is full or
+ * every FLUSH_MS. Only tracing.content's bodies are made here — their redaction and cut — so
+ * that what waits in the queue stays bounded by content.max. */
+
+typedef struct trace_worker {
+    uv_timer_t timer;
+    trace_batch *batch; /* never NULL */
+} trace_worker;
+
+static void flush(trace_worker *tw)
+{
+    if (!tw->batch->n) return;
+    trace_exporter_submit(exporter, tw->batch); /* takes it; a full queue counts it dropped */
+    tw->batch = trace_batch_new(worker_batch_max);
+}
+
+bool trace_stage_counts(uint64_t *exported, uint64_t *dropped)
+{
+    *exported = exporter ? trace_exporter_exported(exporter) : 0;
+    *dropped = exporter ? trace_exporter_dropped(exporter) : 0;
+    return exporter != NULL;
+}
+
+static void on_flush_timer(uv_timer_t *timer)
+{
+    flush(timer->data);
+}
+
+static void *trace_worker_init(worker *w)
+{
+    if (!exporter) return NULL;
+    trace_worker *tw = xcalloc(1, sizeof *tw);
+    tw->batch = trace_batch_new(worker_batch_max);
+    uv_timer_init(&w->loop, &tw->timer);
+    tw->timer.data = tw;
+    uv_timer_start(&tw->timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
+    uv_unref((uv_handle_t *)&tw->timer); /* a worker's loop ends without waiting for it */
+    return tw;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    trace_worker *tw = h->data;
+    flush(tw); /* a request recorded after worker_close: the exporter runs until the stage stops */
+    trace_batch_free(tw->batch);
+    free(tw);
+}
+
+static void trace_worker_close(void *state)
+{
+    trace_worker *tw = state;
+    if (!tw) return;
+    flush(tw);
+    uv_timer_stop(&tw->timer);
+    uv_close((uv_handle_t *)&tw->timer, on_timer_closed);
+}
+
 static void trace_on_record(const exchange_record *r, void *worker_state)
 {
-    if (!exporter || !r->trace_id) return;
+    trace_worker *tw = worker_state;
+    if (!tw || !r->trace_id) return;
     char *prompt = NULL, *completion = NULL;
     size_t prompt_len = 0, completion_len = 0;
     if (content.on) {
@@ -226,11 +290,12 @@ static void trace_on_record(const exchange_record *r, void *worker_state)
         if (r->response_body)
             completion = content_text(r->response_body, r->response_body_len, &completion_len);
     }
-    otlp_request *spans =
-        otlp_request_copy(r, unix_offset_ns, prompt, prompt_len, completion, completion_len);
+    trace_batch *b = tw->batch;
+    b->sets[b->n++] =
+        otlp_request_copy(&b->mem, r, unix_offset_ns, prompt, prompt_len, completion, completion_len);
     free(prompt);
     free(completion);
-    trace_exporter_submit(exporter, spans); /* takes them */
+    if (b->n == b->cap) flush(tw);
 }
 
 const stage stage_trace = {
@@ -238,6 +303,8 @@ const stage stage_trace = {
     .phase = PHASE_ACCEPT,
     .start = trace_start,
     .stop = trace_stop,
+    .worker_init = trace_worker_init,
+    .worker_close = trace_worker_close,
     .on_request = trace_on_request,
     .on_body = trace_on_body,
     .on_record = trace_on_record,

@@ -6,8 +6,9 @@
 // the request span's parent), a CLIENT span per upstream call as the request span's child with
 // its role (first, retry, fallback), the traceparent each call carried naming that call's span,
 // the GenAI attributes, an unsampled parent (flag 00) exporting nothing while still propagated,
-// a trace started here when the client sent none, and a receiver that fails at first (503)
-// getting the spans on a later try.
+// a trace started here when the client sent none, a receiver that fails at first (503)
+// getting the spans on a later try, and spans dropped — a collector that keeps refusing, a full
+// queue — counted in aigw_traces_dropped_total as exports are in aigw_traces_exported_total.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -175,6 +176,12 @@ const attr = (span, key) => {
   const v = a.value;
   return v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.doubleValue ?? v.boolValue);
 };
+// One unlabelled counter from a gateway's /metrics (auth is off here).
+const counter = async (g, name) => {
+  const text = await (await fetch(`${g.baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+};
 const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 test('the client\'s trace continues through aigw: a request span, a span per upstream call, and the provider sees its call\'s span', async () => {
@@ -308,6 +315,41 @@ test('a collector that fails at first gets the spans on a later try', async () =
   await eventually(() => spans.some((s) => s.traceId === traceId), 10000, 'the spans after a 503');
   assert.ok(posts >= postsBefore + 2, `${posts - postsBefore} posts`);
   assert.match(gw.stderr(), /traces: .* refused spans \(HTTP 503\)/);
+  // every traced request so far was exported in the end; none dropped
+  await eventually(async () => (await counter(gw, 'aigw_traces_exported_total')) >= 8, 10000, 'the exports counted');
+  assert.equal(await counter(gw, 'aigw_traces_dropped_total'), 0);
+});
+
+test('spans a collector keeps refusing are dropped and counted (with a queue of 2, so what does not fit is dropped too)', async () => {
+  const base = `http://127.0.0.1:${mock.port}`;
+  const gw3 = await startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: off
+tracing:
+  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
+  headers: {x-collector-key: collector-secret}
+  batch_delay: 10ms
+  queue: 2
+providers:
+  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
+`);
+  failNext = 1000;
+  try {
+    const client = new OpenAI({ apiKey: 'k', baseURL: gw3.baseURL, maxRetries: 0 });
+    const sent = 6;
+    await Promise.all(Array.from({ length: sent }, () =>
+      client.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] })));
+    // each request's spans end one way or the other: never exported here, so all dropped (at
+    // least the six: GET /metrics is a request too, traced like any other)
+    await eventually(async () => (await counter(gw3, 'aigw_traces_dropped_total')) >= sent, 20000,
+      'every request counted as dropped');
+    assert.equal(await counter(gw3, 'aigw_traces_exported_total'), 0);
+    assert.match(gw3.stderr(), /traces: .* refused spans \(HTTP 503\)/);
+  } finally {
+    failNext = 0;
+    await gw3.stop();
+  }
 });
 
 test('with tracing.content the request span carries the bodies, redacted and cut; without it, none (and protocol: http/json sends JSON)', async () => {
