@@ -1,6 +1,7 @@
 /* reqlog_stage.c — the request log's observer: every finished model-API request, with its
  * attempts, queued from the worker to the store's thread and written there in batches
- * (observe/reqlog.h builds the entry, store/request_log.h writes and reads the rows).
+ * (observe/reqlog.h copies the record and makes its row, store/request_log.h writes and reads
+ * the rows).
  *
  * The road is spend's (budget.c): no lock and no I/O on the worker. Each worker keeps its own
  * batch — an arena the records are copied into (observe/reqlog.h: one bump allocation and a few
@@ -8,12 +9,13 @@
  * batch hands it to the store's thread as one job (store_service_submit), which makes each
  * record's row (its attempts' JSON and the rest: reqlog_record_finish, in the same arena),
  * redacts kept bodies, writes the batch in one transaction (store_reqlog_write: multi-row
- * INSERTs prepared once) and frees the arena in one go. A worker's queue is bounded: what it holds plus what
- * it has handed over and the store has not yet written may not pass `request_log.queue`. Past that a request
- * is dropped from the log — counted (aigw_request_log_dropped_total{reason="queue_full"}) and
- * said once per episode on the event log (request_log_full, then request_log_resumed with the
- * episode's count) — never silently. A batch the store's job queue refuses is counted the same
- * way; one the database fails to write under reason "store_error".
+ * INSERTs prepared once) and frees the arena in one go. A worker's queue is bounded: what it
+ * holds plus what it has handed over and the store has not yet written may not pass
+ * `request_log.queue`. Past that a request is dropped from the log — counted
+ * (aigw_request_log_dropped_total{reason="queue_full"}) and said once per episode on the event
+ * log (request_log_full, then request_log_resumed with the episode's count) — never silently. A batch the
+ * store's job queue refuses is counted the same way; one the database fails to write under reason
+ * "store_error".
  *
  * Retention runs as a job too, at most every `request_log.trim_every`, asked by whichever
  * worker's timer passes the deadline first (one compare-and-swap), and deletes at most

@@ -303,7 +303,7 @@ static void test_store_trim(void **state)
 }
 
 /* Row i of a batch: every column a value of its own, so a column bound one place off shows. */
-static reqlog_entry batch_row(int i, char (*text)[12][24])
+static reqlog_entry batch_row(int i, char (*text)[12][32])
 {
     for (int k = 0; k < 12; k++)
         snprintf(text[i][k], sizeof text[i][k], "c%d-%d", k, i);
@@ -381,7 +381,7 @@ static void test_store_batch_statements(void **state)
 {
     /* 77 rows: two 32-row statements, one of 8, five of 1 — then 5 more in a second batch */
     enum { N = 82 };
-    static char text[N][12][24];
+    static char text[N][12][32];
     static reqlog_entry rows[N];
     const reqlog_entry *ptrs[N];
     for (int i = 0; i < N; i++) {
