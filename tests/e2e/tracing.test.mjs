@@ -176,6 +176,20 @@ const attr = (span, key) => {
   const v = a.value;
   return v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.doubleValue ?? v.boolValue);
 };
+// A one-worker gateway exporting to this test's receiver, with more tracing settings (YAML lines
+// under tracing:, indented two spaces).
+const tracingGateway = (settings) => startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: off
+tracing:
+  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
+  headers: {x-collector-key: collector-secret}
+${settings}
+providers:
+  - {name: oa, type: openai, base_url: "http://127.0.0.1:${mock.port}/v1", models: [mock-model]}
+`);
+
 // One unlabelled counter from a gateway's /metrics (auth is off here).
 const counter = async (g, name) => {
   const text = await (await fetch(`${g.baseURL.replace(/\/v1$/, '')}/metrics`)).text();
@@ -321,19 +335,7 @@ test('a collector that fails at first gets the spans on a later try', async () =
 });
 
 test('spans a collector keeps refusing are dropped and counted (with a queue of 2, so what does not fit is dropped too)', async () => {
-  const base = `http://127.0.0.1:${mock.port}`;
-  const gw3 = await startGateway(`
-listen: 127.0.0.1:0
-workers: 1
-access_log: off
-tracing:
-  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
-  headers: {x-collector-key: collector-secret}
-  batch_delay: 10ms
-  queue: 2
-providers:
-  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
-`);
+  const gw3 = await tracingGateway('  batch_delay: 10ms\n  queue: 2');
   failNext = 1000;
   try {
     const client = new OpenAI({ apiKey: 'k', baseURL: gw3.baseURL, maxRetries: 0 });
@@ -353,21 +355,10 @@ providers:
 });
 
 test('with tracing.content the request span carries the bodies, redacted and cut; without it, none (and protocol: http/json sends JSON)', async () => {
-  const base = `http://127.0.0.1:${mock.port}`;
-  const gw2 = await startGateway(`
-listen: 127.0.0.1:0
-workers: 1
-access_log: off
-tracing:
-  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
-  headers: {x-collector-key: collector-secret}
-  service_name: json-exporter
+  const gw2 = await tracingGateway(`  service_name: json-exporter
   protocol: http/json
   batch_delay: 100ms
-  content: {max: 2k, redact: [password, api_key]}
-providers:
-  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
-`);
+  content: {max: 2k, redact: [password, api_key]}`);
   try {
     const spanOf = async (t) => {
       await eventually(() => spans.some((s) => s.traceId === t && s.kind === 2), 10000, 'the request span');
