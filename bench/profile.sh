@@ -16,7 +16,11 @@
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
 #   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
-#                                      to an OTLP sink here (a node server answering 200)
+#                                      to an OTLP sink here (a node server answering 200), in full
+#                                      batches of 256 as under load (batch_delay 60s: how many
+#                                      POSTs a run makes no longer depends on how fast callgrind
+#                                      runs; the rest go at shutdown); TRACE_PROTOCOL=http/json for
+#                                      JSON bodies
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
 #
 # Callgrind counts the same for the same binary and input whatever else the machine runs; the
@@ -56,8 +60,8 @@ if [ "$TRACING" = on ]; then
     node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
         "$sink_port" &
     pids+=($!)
-    printf 'tracing: {endpoint: "http://127.0.0.1:%s/v1/traces", sample_ratio: 1, batch_delay: 100ms}\n' "$sink_port" \
-        >>"$work/aigw.yaml"
+    printf 'tracing: {endpoint: "http://127.0.0.1:%s/v1/traces", sample_ratio: 1, batch_delay: 60s%s}\n' "$sink_port" \
+        "${TRACE_PROTOCOL:+, protocol: $TRACE_PROTOCOL}" >>"$work/aigw.yaml"
 fi
 if [ "$AUTH" = on ]; then
     [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml"

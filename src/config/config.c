@@ -116,12 +116,14 @@ static const field responses_store_table[] = {
 static bool parse_tracing_endpoint(loader *ld, yaml_node_t *node, void *target);
 static bool parse_tracing_headers(loader *ld, yaml_node_t *node, void *target);
 static bool parse_ratio(loader *ld, yaml_node_t *node, void *target);
+static bool parse_tracing_protocol(loader *ld, yaml_node_t *node, void *target);
 
 static const field tracing_table[] = {
     {"endpoint", FIELD_CUSTOM, TRC(endpoint), 0, 0, NULL, parse_tracing_endpoint},
     {"headers", FIELD_CUSTOM, 0, 0, 0, NULL, parse_tracing_headers},
     {"sample_ratio", FIELD_CUSTOM, TRC(sample_ratio), 0, 0, NULL, parse_ratio},
     {"service_name", FIELD_STRING, TRC(service_name), 0, 0, NULL, NULL},
+    {"protocol", FIELD_CUSTOM, TRC(json), 0, 0, NULL, parse_tracing_protocol},
     {"queue", FIELD_INT, TRC(queue_max), 1, 1000000, NULL, NULL},
     {"batch_delay", FIELD_DURATION, TRC(batch_delay_ms), 10, 60000, NULL, NULL},
     {"timeout", FIELD_DURATION, TRC(timeout_ms), 100, 60000, NULL, NULL},
@@ -698,6 +700,17 @@ static bool parse_ratio(loader *ld, yaml_node_t *node, void *target)
     if (end == s || *end || !(v >= 0 && v <= 1))
         return config__fail_at(ld, node, "expected a number from 0 to 1, got '%s'", s);
     *(double *)target = v;
+    return true;
+}
+
+/* OTLP/HTTP's two encodings, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
+static bool parse_tracing_protocol(loader *ld, yaml_node_t *node, void *target)
+{
+    if (!config__require_scalar(ld, node, "protocol")) return false;
+    const char *v = config__scalar(node);
+    if (strcmp(v, "http/protobuf") && strcmp(v, "http/json"))
+        return config__fail_at(ld, node, "tracing.protocol is http/protobuf or http/json, got '%s'", v);
+    *(bool *)target = !strcmp(v, "http/json");
     return true;
 }
 

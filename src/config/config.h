@@ -56,8 +56,8 @@ void config_free_headers(header_pair *headers, size_t n);
 char **config_header_lines(const header_pair *headers, size_t n);
 void config_free_lines(char **lines, size_t n);
 
-/* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP JSON (observe/trace.h). Off without an
- * endpoint. */
+/* `tracing:` — OpenTelemetry spans sent as OTLP/HTTP, protobuf or JSON (observe/trace.h). Off
+ * without an endpoint. */
 /* `tracing.content:` — the bodies a traced request's span carries (off by default). */
 typedef struct trace_content_settings {
     bool on;
@@ -74,6 +74,7 @@ typedef struct tracing_settings {
     char *service_name;  /* NULL: "aigw" */
     int queue_max;       /* requests' span sets waiting to be sent */
     uint32_t batch_delay_ms, timeout_ms;
+    bool json; /* `protocol: http/json`; else http/protobuf (OTLP's default) */
     trace_content_settings content;
 } tracing_settings;
 

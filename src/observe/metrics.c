@@ -599,6 +599,15 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
                        "Requests written to the request log.");
         buf_printf(out, "aigw_request_log_written_total %llu\n", (unsigned long long)g->reqlog_written);
     }
+    if (g->traces_on) {
+        metrics_family(out, "aigw_traces_exported_total", "counter",
+                       "Requests whose spans an OTLP collector took.");
+        buf_printf(out, "aigw_traces_exported_total %llu\n", (unsigned long long)g->traces_exported);
+        metrics_family(out, "aigw_traces_dropped_total", "counter",
+                       "Requests whose spans were dropped: the exporter's queue was full, or the collector "
+                       "kept refusing them.");
+        buf_printf(out, "aigw_traces_dropped_total %llu\n", (unsigned long long)g->traces_dropped);
+    }
     metrics_family(out, "aigw_build_info", "gauge", "The running build.");
     buf_append_str(out, "aigw_build_info{version=\"");
     metrics_append_escaped(out, g->version ? g->version : "");

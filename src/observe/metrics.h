@@ -63,6 +63,9 @@ typedef struct metrics_gauges {
     /* the request log (pipeline/reqlog_stage.c); its series only when reqlog_on */
     bool reqlog_on;
     uint64_t reqlog_queued, reqlog_dropped_full, reqlog_dropped_store, reqlog_written;
+    /* traces (pipeline/trace_stage.c); their series only when traces_on */
+    bool traces_on;
+    uint64_t traces_exported, traces_dropped;
     const char *version;
 } metrics_gauges;
 

@@ -1,10 +1,11 @@
-/* reqlog.c — one request's request-log entry, its error class, and a kept body's redaction
- * (reqlog.h).
+/* reqlog.c — one request's request-log record, its row, its error class, and a kept body's
+ * redaction (reqlog.h).
  *
- * The entry is sized first and filled second: the struct, then each string NUL-terminated in
- * the same block, so the queue holds one pointer per request and the store's thread frees it in
- * one call. The attempts' JSON is written into the worker's scratch buffer (reused across
- * requests: no allocation once it has grown) and copied into the block.
+ * The record is sized first and filled second: the struct, its attempts, then each string
+ * NUL-terminated in the same block of the batch's arena, so a worker pays one bump allocation
+ * and copies per request, and the store's thread frees a whole batch in one call. Everything
+ * that formats — the attempts' JSON, the trace id's hex, an error sentence — waits for the
+ * store's thread (reqlog_record_finish), which writes the batch anyway.
  *
  * Redaction parses with jansson on the store's thread (never the worker's loop) and replaces
  * values, not members, so a reader still sees which fields the client sent. Rejected: a regex
@@ -19,8 +20,7 @@
 #include <jansson.h>
 
 #include "util/alloc.h"
-
-#define ATTEMPTS_JSON_MAX (64 * 1024)
+#include "util/buf.h"
 
 bool reqlog_wanted(const exchange_record *r)
 {
@@ -50,50 +50,11 @@ const char *reqlog_error_class(const exchange_record *r)
     return "gateway_error";
 }
 
-static void attempts_json(const exchange_record *r, buf *b)
-{
-    buf_reset(b);
-    buf_append_lit(b, "[");
-    for (size_t i = 0; i < r->nattempts; i++) {
-        const record_attempt *a = &r->attempts[i];
-        buf_append_str(b, i ? ",{\"provider\":" : "{\"provider\":");
-        buf_append_json_string(b, a->provider ? a->provider : "", a->provider ? strlen(a->provider) : 0);
-        buf_append_lit(b, ",\"model\":");
-        buf_append_json_string(b, a->model ? a->model : "", a->model ? strlen(a->model) : 0);
-        if (a->step) {
-            buf_append_lit(b, ",\"step\":");
-            buf_append_json_string(b, a->step, strlen(a->step));
-        }
-        buf_append_lit(b, ",\"role\":\"");
-        buf_append_str(b, a->role ? a->role : "first");
-        buf_append_lit(b, "\",\"outcome\":\"");
-        buf_append_str(b, a->outcome ? a->outcome : "");
-        buf_append_lit(b, "\",\"status\":");
-        if (a->status)
-            buf_append_int(b, a->status);
-        else
-            buf_append_lit(b, "null");
-        buf_append_lit(b, ",\"ms\":");
-        buf_append_milli(b, (long long)(a->ms * 1000 + 0.5));
-        buf_append_lit(b, ",\"wait_ms\":");
-        buf_append_milli(b, (long long)(a->wait_ms * 1000 + 0.5));
-        if (a->note) {
-            buf_append_lit(b, ",\"note\":");
-            buf_append_json_string(b, a->note, strlen(a->note));
-        }
-        buf_append_lit(b, "}");
-    }
-    buf_append_lit(b, "]");
-    if (b->overflowed) { /* thousands of attempts cannot happen (routing.max_attempts): keep it valid */
-        buf_reset(b);
-        buf_append_lit(b, "[]");
-    }
-}
+/* ---- the worker's copy ------------------------------------------------------------------------- */
 
-/* The strings of an entry, in the order they are laid out. */
+/* The strings a record copies, in the order they are laid out. */
 enum {
     S_ID,
-    S_TRACE,
     S_KEY,
     S_ALIAS,
     S_TEAM,
@@ -104,37 +65,18 @@ enum {
     S_MODEL,
     S_UPSTREAM,
     S_ERROR,
-    S_ATTEMPTS,
     S_BODY,
     S_PROMPT,
     S_REASON,
     NSTRINGS
 };
 
-reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, size_t body_max, buf *scratch)
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+reqlog_record *reqlog_record_copy(arena *a, const exchange_record *r, int64_t start_unix_us, size_t body_max)
 {
-    char trace[33];
-    if (r->any_trace_id) {
-        static const char hex[] = "0123456789abcdef";
-        for (int i = 0; i < 16; i++) {
-            trace[2 * i] = hex[r->any_trace_id[i] >> 4];
-            trace[2 * i + 1] = hex[r->any_trace_id[i] & 15];
-        }
-        trace[32] = '\0';
-    }
-    attempts_json(r, scratch);
-    /* an upstream's error passed through has no note of aigw's: say which provider answered what,
-     * so the error filter finds it too */
-    const char *error_class = reqlog_error_class(r);
-    char said[320];
-    const char *error = r->error;
-    if (!error && error_class && r->provider) {
-        snprintf(said, sizeof said, "provider %.128s answered %d (%s)", r->provider, r->status, error_class);
-        error = said;
-    }
     const char *src[NSTRINGS] = {
         [S_ID] = r->request_id,
-        [S_TRACE] = r->any_trace_id ? trace : NULL,
         [S_KEY] = r->key_id,
         [S_ALIAS] = r->key_alias,
         [S_TEAM] = r->team,
@@ -144,78 +86,170 @@ reqlog_entry *reqlog_entry_new(const exchange_record *r, int64_t start_unix_us, 
         [S_PROVIDER] = r->provider,
         [S_MODEL] = r->model,
         [S_UPSTREAM] = r->upstream_model,
-        [S_ERROR] = error,
-        [S_ATTEMPTS] = scratch->data,
+        [S_ERROR] = r->error,
         [S_BODY] =
             body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL,
         [S_PROMPT] = r->prompt_id,
         [S_REASON] = r->route_reason,
     };
-    size_t len[NSTRINGS], total = sizeof(reqlog_entry);
+    size_t size[NSTRINGS], total = ALIGN8(sizeof(reqlog_record)) + r->nattempts * sizeof(reqlog_attempt);
     for (int i = 0; i < NSTRINGS; i++) {
-        len[i] = !src[i]           ? 0
-                 : i == S_PATH     ? r->path_len
-                 : i == S_UPSTREAM ? r->upstream_model_len
-                 : i == S_ATTEMPTS ? scratch->len
-                 : i == S_BODY     ? r->request_body_len
-                                   : strlen(src[i]);
-        if (src[i]) total += len[i] + 1;
+        size[i] = !src[i]           ? 0
+                  : i == S_PATH     ? r->path_len + 1
+                  : i == S_UPSTREAM ? r->upstream_model_len + 1
+                  : i == S_BODY     ? r->request_body_len + 1
+                                    : strlen(src[i]) + 1;
+        total += size[i];
     }
-    reqlog_entry *e = xmalloc(total);
-    char *p = (char *)(e + 1);
-    const char *dst[NSTRINGS];
-    for (int i = 0; i < NSTRINGS; i++) {
-        dst[i] = NULL;
-        if (!src[i]) continue;
-        memcpy(p, src[i], len[i]);
-        p[len[i]] = '\0';
-        dst[i] = p;
-        p += len[i] + 1;
-    }
-    int retries = 0, fallbacks = 0;
     for (size_t i = 0; i < r->nattempts; i++) {
-        const record_attempt *a = &r->attempts[i];
-        if (a->skipped || !a->role) continue;
-        retries += !strcmp(a->role, "retry");
-        fallbacks += !strcmp(a->role, "fallback");
+        const record_attempt *at = &r->attempts[i];
+        total += pack_size(at->provider) + pack_size(at->model) + pack_size(at->step) + pack_size(at->note);
+    }
+    reqlog_record *rec = arena_alloc(a, total);
+    reqlog_attempt *attempts = (reqlog_attempt *)((char *)rec + ALIGN8(sizeof *rec));
+    char *p = (char *)(attempts + r->nattempts);
+    const char *dst[NSTRINGS];
+    for (int i = 0; i < NSTRINGS; i++)
+        dst[i] = pack_string(&p, src[i], size[i]);
+    for (size_t i = 0; i < r->nattempts; i++) {
+        const record_attempt *at = &r->attempts[i];
+        attempts[i] = (reqlog_attempt){
+            .provider = pack_string(&p, at->provider, pack_size(at->provider)),
+            .model = pack_string(&p, at->model, pack_size(at->model)),
+            .step = pack_string(&p, at->step, pack_size(at->step)),
+            .note = pack_string(&p, at->note, pack_size(at->note)),
+            .role = at->role,
+            .outcome = at->outcome,
+            .status = at->status,
+            .ms = at->ms,
+            .wait_ms = at->wait_ms,
+        };
     }
     const record_usage *u = &r->usage;
-    *e = (reqlog_entry){
-        .time_us = start_unix_us,
-        .request_id = dst[S_ID],
-        .trace_id = dst[S_TRACE],
-        .key_id = dst[S_KEY],
-        .key_alias = dst[S_ALIAS],
-        .team = dst[S_TEAM],
-        .method = dst[S_METHOD],
-        .path = dst[S_PATH],
-        .route = dst[S_ROUTE],
-        .provider = dst[S_PROVIDER],
-        .model = dst[S_MODEL],
-        .upstream_model = dst[S_UPSTREAM],
-        .status = r->status,
-        .error_class = error_class, /* a static string */
-        .error = dst[S_ERROR],
-        .stream = r->stream,
-        .prompt_tokens = u->prompt,
-        .completion_tokens = u->completion,
-        .cached_tokens = u->cached,
-        .cache_write_tokens = u->cache_write,
-        .reasoning_tokens = u->reasoning,
-        .cost_usd = r->cost_usd,
-        .cache = r->cache, /* a static string */
-        .retries = retries,
-        .fallbacks = fallbacks,
-        .ttfb_us = r->first_byte_ns ? (int64_t)((r->first_byte_ns - r->start_ns) / 1000) : -1,
-        .total_us = r->end_ns > r->start_ns ? (int64_t)((r->end_ns - r->start_ns) / 1000) : 0,
-        .overhead_us = r->overhead_us,
-        .attempts = dst[S_ATTEMPTS],
-        .request_body = dst[S_BODY],
-        .prompt_id = dst[S_PROMPT],
-        .prompt_version = r->prompt_id ? r->prompt_version : 0,
-        .route_reason = dst[S_REASON],
+    *rec = (reqlog_record){
+        .row =
+            {
+                .time_us = start_unix_us,
+                .request_id = dst[S_ID],
+                .key_id = dst[S_KEY],
+                .key_alias = dst[S_ALIAS],
+                .team = dst[S_TEAM],
+                .method = dst[S_METHOD],
+                .path = dst[S_PATH],
+                .route = dst[S_ROUTE],
+                .provider = dst[S_PROVIDER],
+                .model = dst[S_MODEL],
+                .upstream_model = dst[S_UPSTREAM],
+                .status = r->status,
+                .error_class = reqlog_error_class(r), /* a literal */
+                .error = dst[S_ERROR],
+                .stream = r->stream,
+                .prompt_tokens = u->prompt,
+                .completion_tokens = u->completion,
+                .cached_tokens = u->cached,
+                .cache_write_tokens = u->cache_write,
+                .reasoning_tokens = u->reasoning,
+                .cost_usd = r->cost_usd,
+                .cache = r->cache, /* a literal */
+                .ttfb_us = r->first_byte_ns ? (int64_t)((r->first_byte_ns - r->start_ns) / 1000) : -1,
+                .total_us = r->end_ns > r->start_ns ? (int64_t)((r->end_ns - r->start_ns) / 1000) : 0,
+                .overhead_us = r->overhead_us,
+                .request_body = dst[S_BODY],
+                .prompt_id = dst[S_PROMPT],
+                .prompt_version = r->prompt_id ? r->prompt_version : 0,
+                .route_reason = dst[S_REASON],
+            },
+        .has_trace = r->any_trace_id != NULL,
+        .attempts = attempts,
+        .nattempts = r->nattempts,
     };
-    return e;
+    if (r->any_trace_id) memcpy(rec->trace_id, r->any_trace_id, 16);
+    return rec;
+}
+
+/* ---- the row, on the store's thread ------------------------------------------------------------ */
+
+/* What put_json_string may write for s. */
+static size_t json_bound(const char *s)
+{
+    return s ? 6 * strlen(s) + 2 : 2;
+}
+
+static char *put_name(char *p, const char *name)
+{
+    size_t n = strlen(name);
+    memcpy(p, name, n);
+    return p + n;
+}
+
+/* The attempts as a JSON array, written through a cursor into room sized for its worst case
+ * (the literals, two numbers of at most 25 bytes, every string escaped at its worst). */
+static const char *attempts_json(const reqlog_attempt *list, size_t n, arena *a)
+{
+    size_t bound = 3;
+    for (size_t i = 0; i < n; i++) {
+        const reqlog_attempt *at = &list[i];
+        bound += 128 + 3 * 25 + json_bound(at->provider) + json_bound(at->model) + json_bound(at->step) +
+                 json_bound(at->note) + (at->role ? strlen(at->role) : 5) +
+                 (at->outcome ? strlen(at->outcome) : 0);
+    }
+    char *out = arena_alloc(a, bound), *p = out;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        const reqlog_attempt *at = &list[i];
+        p = i ? put_lit(p, ",{\"provider\":") : put_lit(p, "{\"provider\":");
+        p = put_json_string(p, at->provider ? at->provider : "", at->provider ? strlen(at->provider) : 0);
+        p = put_lit(p, ",\"model\":");
+        p = put_json_string(p, at->model ? at->model : "", at->model ? strlen(at->model) : 0);
+        if (at->step) {
+            p = put_lit(p, ",\"step\":");
+            p = put_json_string(p, at->step, strlen(at->step));
+        }
+        p = put_lit(p, ",\"role\":\"");
+        p = put_name(p, at->role ? at->role : "first"); /* literals: nothing to escape */
+        p = put_lit(p, "\",\"outcome\":\"");
+        p = put_name(p, at->outcome ? at->outcome : "");
+        p = put_lit(p, "\",\"status\":");
+        p = at->status ? put_int(p, at->status) : put_lit(p, "null");
+        p = put_lit(p, ",\"ms\":");
+        p = put_milli(p, (long long)(at->ms * 1000 + 0.5));
+        p = put_lit(p, ",\"wait_ms\":");
+        p = put_milli(p, (long long)(at->wait_ms * 1000 + 0.5));
+        if (at->note) {
+            p = put_lit(p, ",\"note\":");
+            p = put_json_string(p, at->note, strlen(at->note));
+        }
+        *p++ = '}';
+    }
+    *p++ = ']';
+    *p++ = '\0';
+    if ((size_t)(p - out) > bound) abort(); /* the bound is wrong: a bug, never input */
+    return out;
+}
+
+void reqlog_record_finish(reqlog_record *rec, arena *a)
+{
+    reqlog_entry *e = &rec->row;
+    e->attempts = attempts_json(rec->attempts, rec->nattempts, a);
+    if (rec->has_trace) {
+        char *hex = arena_alloc(a, 33);
+        *put_hex(hex, rec->trace_id, 16) = '\0';
+        e->trace_id = hex;
+    }
+    e->retries = e->fallbacks = 0;
+    for (size_t i = 0; i < rec->nattempts; i++) {
+        const reqlog_attempt *at = &rec->attempts[i];
+        if (!at->role || (at->outcome && !strcmp(at->outcome, "skipped"))) continue;
+        e->retries += !strcmp(at->role, "retry");
+        e->fallbacks += !strcmp(at->role, "fallback");
+    }
+    /* an upstream's error passed through has no note of aigw's: say which provider answered what,
+     * so the error filter finds it too */
+    if (!e->error && e->error_class && e->provider) {
+        char *said = arena_alloc(a, 320);
+        snprintf(said, 320, "provider %.128s answered %d (%s)", e->provider, e->status, e->error_class);
+        e->error = said;
+    }
 }
 
 /* ---- redaction (on the store's thread) ----------------------------------------------------------- */

@@ -1,11 +1,11 @@
-/* trace.c — W3C trace context, and the OTLP/HTTP JSON exporter thread (trace.h).
+/* trace.c — W3C trace context, and the OTLP/HTTP exporter thread (trace.h).
  *
- * The queue is a ring of span sets under a mutex: a worker holds it for a pointer store, the
- * thread for a pointer load per set, so a submit never waits behind a POST. The thread sleeps
- * on a condition variable until batch_delay has passed since the first set waiting, or
- * TRACE_BATCH_SETS sets wait, or the exporter stops; then it takes up to TRACE_BATCH_SETS sets,
- * joins them into one ExportTraceServiceRequest and POSTs it with libcurl (blocking here, on
- * its own thread). */
+ * The queue is a list of workers' batches under a mutex: a worker holds it to link a batch,
+ * the thread to unlink some, so a submit never waits behind a POST. The thread sleeps on a
+ * condition variable until batch_delay has passed since the first batch waiting, or
+ * TRACE_BATCH_SETS requests' spans wait, or the exporter stops; then it takes batches until it
+ * has TRACE_BATCH_SETS (or all), writes them as one ExportTraceServiceRequest (otlp_encode:
+ * protobuf or JSON) and POSTs it with libcurl (blocking here, on its own thread). */
 #include "observe/trace.h"
 
 #include <pthread.h>
@@ -73,41 +73,75 @@ void trace_format_parent(char out[56], const uint8_t trace_id[16], const uint8_t
 
 /* ---- the exporter ---------------------------------------------------------------------------- */
 
-typedef struct span_set {
-    char *json;
-    size_t len;
-} span_set;
+#define BATCH_ARENA (64 * 1024) /* a batch's first block: about a hundred requests' spans */
+
+trace_batch *trace_batch_new(size_t cap)
+{
+    trace_batch *b = xcalloc(1, sizeof *b);
+    arena_init(&b->mem, BATCH_ARENA);
+    b->cap = cap ? cap : 1;
+    b->sets = xcalloc(b->cap, sizeof *b->sets);
+    return b;
+}
+
+void trace_batch_free(trace_batch *b)
+{
+    if (!b) return;
+    arena_free(&b->mem);
+    free(b->sets);
+    free(b);
+}
+
+static void free_list(trace_batch *b)
+{
+    while (b) {
+        trace_batch *next = b->next;
+        trace_batch_free(b);
+        b = next;
+    }
+}
 
 struct trace_exporter {
     char *endpoint, *service_name;
+    otlp_encoding encoding;
     struct curl_slist *headers;
     uint32_t batch_delay_ms, timeout_ms;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    span_set *ring;
-    size_t cap, head, count;
-    struct timespec first_waiting; /* when the oldest waiting set came */
+    trace_batch *head, *tail;      /* waiting, oldest first */
+    size_t cap, count;             /* requests' span sets waiting, at most cap */
+    struct timespec first_waiting; /* when the oldest waiting batch came */
     bool stopping;
     _Atomic uint64_t dropped, exported;
     bool failing; /* said on stderr; quiet until a POST succeeds again */
 };
 
-bool trace_exporter_submit(trace_exporter *t, char *spans, size_t len)
+bool trace_exporter_submit(trace_exporter *t, trace_batch *b)
 {
+    size_t n = b->n;
+    if (!n) {
+        trace_batch_free(b);
+        return true;
+    }
+    b->next = NULL;
     pthread_mutex_lock(&t->lock);
-    bool taken = t->count < t->cap && !t->stopping;
+    bool taken = t->count + n <= t->cap && !t->stopping;
     if (taken) {
         if (t->count == 0) clock_gettime(CLOCK_MONOTONIC, &t->first_waiting);
-        t->ring[(t->head + t->count) % t->cap] = (span_set){spans, len};
-        t->count++;
-        /* the first one starts the batch's clock; a full batch goes at once */
-        if (t->count == 1 || t->count >= TRACE_BATCH_SETS) pthread_cond_signal(&t->wake);
+        if (t->tail)
+            t->tail->next = b;
+        else
+            t->head = b;
+        t->tail = b;
+        t->count += n;
+        /* the first one starts the POST's clock; a full POST goes at once */
+        if (t->count == n || t->count >= TRACE_BATCH_SETS) pthread_cond_signal(&t->wake);
     }
     pthread_mutex_unlock(&t->lock);
     if (!taken) {
-        free(spans);
-        atomic_fetch_add(&t->dropped, 1);
+        trace_batch_free(b);
+        atomic_fetch_add(&t->dropped, n);
     }
     return taken;
 }
@@ -128,12 +162,12 @@ static size_t discard(char *data, size_t size, size_t n, void *ud)
 }
 
 /* One POST; true when the collector took it (2xx), *retry when trying again may help. */
-static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
+static bool post(trace_exporter *t, CURL *curl, const char *body, size_t len, bool *retry)
 {
     curl_easy_setopt(curl, CURLOPT_URL, t->endpoint);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -154,24 +188,18 @@ static bool post(trace_exporter *t, CURL *curl, const buf *body, bool *retry)
     return false;
 }
 
-static void export_batch(trace_exporter *t, CURL *curl, span_set *sets, size_t n, bool last)
+static void export_batch(trace_exporter *t, CURL *curl, otlp_request *const *sets, size_t n, bool last)
 {
-    size_t total = 256 + 6 * strlen(t->service_name);
-    for (size_t i = 0; i < n; i++)
-        total += sets[i].len + 1;
-    buf body; /* sized once: growing it would copy the batch again and again */
-    buf_init(&body, total);
-    buf_room(&body, total);
-    buf_append_str(&body, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                          "\"value\":{\"stringValue\":");
-    buf_append_json_string(&body, t->service_name, strlen(t->service_name));
-    buf_append_str(&body, "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"aigw\"},\"spans\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) buf_append(&body, ",", 1);
-        buf_append(&body, sets[i].json, sets[i].len);
-        free(sets[i].json);
+    buf body; /* sized once by otlp_encode: growing it would copy the batch again and again */
+    buf_init(&body, (size_t)1 << 31);
+    size_t len = 0;
+    const char *data =
+        otlp_encode(t->encoding, t->service_name, (const otlp_request *const *)sets, n, &body, &len);
+    if (!data) { /* past 2 GiB: cannot happen with the queue's and content's bounds */
+        atomic_fetch_add(&t->dropped, n);
+        buf_free(&body);
+        return;
     }
-    buf_append_str(&body, "]}]}]}");
     bool retry = false, sent = false;
     for (int attempt = 0; attempt <= TRACE_RETRIES && !sent; attempt++) {
         if (attempt) {
@@ -183,7 +211,7 @@ static void export_batch(trace_exporter *t, CURL *curl, span_set *sets, size_t n
             }
             nanosleep(&pause, NULL);
         }
-        sent = post(t, curl, &body, &retry);
+        sent = post(t, curl, data, len, &retry);
     }
     atomic_fetch_add(sent ? &t->exported : &t->dropped, n);
     buf_free(&body);
@@ -193,7 +221,8 @@ static void *exporter_main(void *arg)
 {
     trace_exporter *t = arg;
     CURL *curl = curl_easy_init();
-    span_set *batch = xmalloc(TRACE_BATCH_SETS * sizeof *batch);
+    otlp_request **sets = NULL;
+    size_t sets_cap = 0;
     pthread_mutex_lock(&t->lock);
     for (;;) {
         while (!t->stopping && t->count < TRACE_BATCH_SETS) {
@@ -214,23 +243,34 @@ static void *exporter_main(void *arg)
             pthread_cond_timedwait(&t->wake, &t->lock, &due);
         }
         if (t->stopping && t->count == 0) break;
-        size_t n = t->count < TRACE_BATCH_SETS ? t->count : TRACE_BATCH_SETS;
-        for (size_t i = 0; i < n; i++)
-            batch[i] = t->ring[(t->head + i) % t->cap];
-        t->head = (t->head + n) % t->cap;
+        /* whole batches, until a POST's worth */
+        trace_batch *taken = t->head, *last_taken = NULL;
+        size_t n = 0;
+        for (trace_batch *b = t->head; b && n < TRACE_BATCH_SETS; b = b->next) {
+            n += b->n;
+            last_taken = b;
+        }
+        t->head = last_taken->next;
+        if (!t->head) t->tail = NULL;
+        last_taken->next = NULL;
         t->count -= n;
         if (t->count) clock_gettime(CLOCK_MONOTONIC, &t->first_waiting);
         bool last = t->stopping;
         pthread_mutex_unlock(&t->lock);
-        if (curl)
-            export_batch(t, curl, batch, n, last);
-        else
-            for (size_t i = 0; i < n; i++)
-                free(batch[i].json);
+        if (n > sets_cap) {
+            sets_cap = n;
+            sets = xrealloc(sets, sets_cap * sizeof *sets);
+        }
+        size_t k = 0;
+        for (trace_batch *b = taken; b; b = b->next)
+            for (size_t i = 0; i < b->n; i++)
+                sets[k++] = b->sets[i];
+        if (curl) export_batch(t, curl, sets, n, last);
+        free_list(taken);
         pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
-    free(batch);
+    free(sets);
     if (curl) curl_easy_cleanup(curl);
     return NULL;
 }
@@ -240,11 +280,13 @@ trace_exporter *trace_exporter_start(const trace_exporter_settings *s, char *err
     trace_exporter *t = xcalloc(1, sizeof *t);
     t->endpoint = xstrdup(s->endpoint);
     t->service_name = xstrdup(s->service_name ? s->service_name : "aigw");
+    t->encoding = s->encoding;
     t->batch_delay_ms = s->batch_delay_ms;
     t->timeout_ms = s->timeout_ms;
     t->cap = s->queue_max ? s->queue_max : 1;
-    t->ring = xcalloc(t->cap, sizeof *t->ring);
-    t->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    char content_type[64];
+    snprintf(content_type, sizeof content_type, "Content-Type: %s", otlp_content_type(s->encoding));
+    t->headers = curl_slist_append(NULL, content_type);
     for (size_t i = 0; i < s->nheaders; i++)
         t->headers = curl_slist_append(t->headers, s->headers[i]);
     pthread_mutex_init(&t->lock, NULL);
@@ -271,9 +313,7 @@ void trace_exporter_stop(trace_exporter *t)
     pthread_cond_signal(&t->wake);
     pthread_mutex_unlock(&t->lock);
     if (running) pthread_join(t->thread, NULL);
-    for (size_t i = 0; i < t->count; i++)
-        free(t->ring[(t->head + i) % t->cap].json);
-    free(t->ring);
+    free_list(t->head);
     curl_slist_free_all(t->headers);
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->wake);

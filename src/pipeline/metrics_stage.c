@@ -283,6 +283,8 @@ stage_result answer_metrics(exchange *x)
     }
     reqlog_stage_stats rl;
     bool reqlog_on = reqlog_stage_counts(&rl);
+    uint64_t traces_exported, traces_dropped;
+    bool traces_on = trace_stage_counts(&traces_exported, &traces_dropped);
     scrape_job *job = xcalloc(1, sizeof *job);
     job->work.data = job;
     job->config = config_retain(x->config);
@@ -294,6 +296,9 @@ stage_result answer_metrics(exchange *x)
         .reqlog_dropped_full = rl.dropped_full,
         .reqlog_dropped_store = rl.dropped_store,
         .reqlog_written = rl.written,
+        .traces_on = traces_on,
+        .traces_exported = traces_exported,
+        .traces_dropped = traces_dropped,
         .version = AIGW_VERSION,
     };
     cache_backend *cache = cache_stage_backend();

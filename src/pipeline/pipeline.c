@@ -270,9 +270,12 @@ static void exchange_begin(exchange *x)
     }
 }
 
-/* Runs the stages from x->stage on, until one answers or waits. */
+/* Runs the stages from x->stage on, until one answers or waits. A traced request's phases
+ * become spans: each stage's time is read once, where it ends (its start is where the one
+ * before ended; the trace stage, first, decides whether the request is traced). */
 static void run_stages(exchange *x)
 {
+    uint64_t t0 = x->trace.sampled ? time_now_ns() : 0;
     while (x->stage < NSTAGES) {
         const stage *s = stages[x->stage];
         if (!s->on_request) {
@@ -280,12 +283,15 @@ static void run_stages(exchange *x)
             continue;
         }
         uint32_t serial = x->serial;
-        uint64_t t0 = x->trace.sampled ? time_now_ns() : 0; /* a traced request's phases become spans */
         stage_result r = s->on_request(x, x->state[x->stage]);
         if (x->serial != serial) return; /* it answered, and the request is over */
-        if (t0) {
-            if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
-            x->phase_ns[s->phase] += time_now_ns() - t0 + 1;
+        if (x->trace.sampled) {
+            uint64_t t1 = time_now_ns();
+            if (t0) {
+                if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;
+                x->phase_ns[s->phase] += t1 - t0 + 1;
+            }
+            t0 = t1;
         }
         switch (r) {
         case STAGE_NEXT:
@@ -611,6 +617,9 @@ static void pipeline_on_done(http_request *req)
 {
     exchange *x = req->app;
     if (!x->config) exchange_begin(x); /* a request refused before the application saw it */
+    enum { CALLS_ON_STACK = 8 };
+    record_call calls_on_stack[CALLS_ON_STACK];
+    record_phase phases[PHASES_MAX];
     exchange_record r = {
         .request_id = req->id,
         .method = req->method >= 0 ? http_method_str(req->method) : "-",
@@ -681,13 +690,15 @@ static void pipeline_on_done(http_request *req)
         size_t n = 0;
         for (const attempt *c = x->attempts; c; c = c->next)
             n += c->start_ns != 0;
-        record_call *calls = arena_alloc(x->arena, (n ? n : 1) * sizeof *calls);
+        /* on the stack when they fit: the record is read during the observers' calls only, and
+         * the request's arena has little room left in its first block (a second block is a
+         * malloc and a free per traced request) */
+        record_call *calls = n <= CALLS_ON_STACK ? calls_on_stack : arena_alloc(x->arena, n * sizeof *calls);
         r.calls = calls;
         r.ncalls = n;
         static const char *const phase_names[PHASES_MAX] = {
             [PHASE_AUTH] = "auth",     [PHASE_ADMIT] = "admit",  [PHASE_DECODE] = "decode",
             [PHASE_PROMPT] = "prompt", [PHASE_PLAN] = "routing", [PHASE_CACHE] = "cache"};
-        record_phase *phases = arena_alloc(x->arena, PHASES_MAX * sizeof *phases);
         r.phases = phases;
         for (int p = 0; p < PHASES_MAX; p++)
             if (phase_names[p] && x->phase_ns[p])

@@ -1,16 +1,21 @@
 /* reqlog_stage.c — the request log's observer: every finished model-API request, with its
  * attempts, queued from the worker to the store's thread and written there in batches
- * (observe/reqlog.h builds the entry, store/request_log.h writes and reads the rows).
+ * (observe/reqlog.h copies the record and makes its row, store/request_log.h writes and reads
+ * the rows).
  *
  * The road is spend's (budget.c): no lock and no I/O on the worker. Each worker keeps its own
- * array of entries; a timer (every FLUSH_MS) or a full batch hands the array to the store's
- * thread as one job (store_service_submit), which redacts kept bodies, writes the batch in one
- * transaction and frees it. A worker's queue is bounded: what it holds plus what it has handed
- * over and the store has not yet written may not pass `request_log.queue`. Past that a request
- * is dropped from the log — counted (aigw_request_log_dropped_total{reason="queue_full"}) and
- * said once per episode on the event log (request_log_full, then request_log_resumed with the
- * episode's count) — never silently. A batch the store's job queue refuses is counted the same
- * way; one the database fails to write under reason "store_error".
+ * batch — an arena the records are copied into (observe/reqlog.h: one bump allocation and a few
+ * copies a request, nothing formatted) and an array of them; a timer (every FLUSH_MS) or a full
+ * batch hands it to the store's thread as one job (store_service_submit), which makes each
+ * record's row (its attempts' JSON and the rest: reqlog_record_finish, in the same arena),
+ * redacts kept bodies, writes the batch in one transaction (store_reqlog_write: multi-row
+ * INSERTs prepared once) and frees the arena in one go. A worker's queue is bounded: what it
+ * holds plus what it has handed over and the store has not yet written may not pass
+ * `request_log.queue`. Past that a request is dropped from the log — counted
+ * (aigw_request_log_dropped_total{reason="queue_full"}) and said once per episode on the event
+ * log (request_log_full, then request_log_resumed with the episode's count) — never silently. A batch the
+ * store's job queue refuses is counted the same way; one the database fails to write under reason
+ * "store_error".
  *
  * Retention runs as a job too, at most every `request_log.trim_every`, asked by whichever
  * worker's timer passes the deadline first (one compare-and-swap), and deletes at most
@@ -43,6 +48,7 @@
 
 #define FLUSH_MS 250
 #define BATCH_MAX 512
+#define BATCH_ARENA (64 * 1024) /* a batch's first block: a few hundred records */
 #define TRIM_ROWS_MAX 10000
 #define SLOTS_MAX 256
 
@@ -119,30 +125,51 @@ static void reqlog_stop(void)
 
 /* ---- the store's side ------------------------------------------------------------------------- */
 
+/* A worker's batch, then the store's job: the records and the arena they live in. */
 typedef struct write_job {
-    reqlog_settings *settings; /* one reference */
+    reqlog_settings *settings; /* one reference (taken when the batch is handed over) */
     int slot;
-    reqlog_entry **entries;
+    arena mem;
+    reqlog_record **records;
     size_t n;
 } write_job;
+
+static write_job *batch_new(int slot, size_t cap)
+{
+    write_job *b = xcalloc(1, sizeof *b);
+    b->slot = slot;
+    arena_init(&b->mem, BATCH_ARENA);
+    b->records = xcalloc(cap, sizeof *b->records);
+    return b;
+}
+
+static void batch_free(write_job *b)
+{
+    arena_free(&b->mem);
+    free(b->records);
+    settings_release(b->settings);
+    free(b);
+}
 
 static bool store_error_said; /* the store's thread's own: a failing write is said once */
 
 static void run_write(store *s, void *arg)
 {
     write_job *job = arg;
-    char **bodies = NULL;
-    if (job->settings->body_max) {
-        bodies = xcalloc(job->n, sizeof *bodies);
-        for (size_t i = 0; i < job->n; i++) {
-            reqlog_entry *e = job->entries[i];
-            if (!e->request_body) continue;
+    const reqlog_entry **rows = xmalloc((job->n ? job->n : 1) * sizeof *rows);
+    char **bodies = job->settings->body_max ? xcalloc(job->n ? job->n : 1, sizeof *bodies) : NULL;
+    for (size_t i = 0; i < job->n; i++) {
+        reqlog_record *rec = job->records[i];
+        reqlog_record_finish(rec, &job->mem);
+        reqlog_entry *e = &rec->row;
+        if (bodies && e->request_body) {
             bodies[i] = reqlog_redact_body(e->request_body, strlen(e->request_body), job->settings->redact,
                                            job->settings->nredact);
             e->request_body = bodies[i]; /* NULL: not JSON, not kept */
         }
+        rows[i] = e;
     }
-    if (store_reqlog_write(s, (const reqlog_entry *const *)job->entries, job->n) == STORE_OK) {
+    if (store_reqlog_write(s, rows, job->n) == STORE_OK) {
         atomic_fetch_add(&written_total, job->n);
         if (store_error_said) log_event(LOG_INFO, "request_log_ok", "request log: the store writes again");
         store_error_said = false;
@@ -156,14 +183,11 @@ static void run_write(store *s, void *arg)
         store_error_said = true;
     }
     atomic_fetch_sub(&inflight[job->slot].n, (long long)job->n);
-    for (size_t i = 0; i < job->n; i++) {
-        free(job->entries[i]);
-        if (bodies) free(bodies[i]);
-    }
+    for (size_t i = 0; bodies && i < job->n; i++)
+        free(bodies[i]);
     free(bodies);
-    free(job->entries);
-    settings_release(job->settings);
-    free(job);
+    free(rows);
+    batch_free(job);
 }
 
 typedef struct trim_job {
@@ -190,12 +214,21 @@ static void run_trim(store *s, void *arg)
 typedef struct reqlog_worker {
     uv_timer_t timer;
     int slot;
-    reqlog_entry **entries;
-    size_t n, cap;
-    buf scratch;      /* the attempts' JSON, reused */
-    bool overflowing; /* an episode of drops is running */
-    uint64_t episode; /* requests dropped in it */
+    write_job *batch; /* never NULL */
+    size_t cap;
+    int64_t unix_offset_us; /* the wall clock less the monotonic one, read at each tick */
+    bool overflowing;       /* an episode of drops is running */
+    uint64_t episode;       /* requests dropped in it */
 } reqlog_worker;
+
+/* The wall clock's offset from the monotonic one: read once a tick rather than once a request,
+ * so a clock stepped by NTP shows in the log within FLUSH_MS. */
+static int64_t unix_offset_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 - (int64_t)(time_now_ns() / 1000);
+}
 
 /* A drop for a full queue — this worker's (full) or the store's job queue — counted, and said
  * at the start of an episode. */
@@ -219,24 +252,16 @@ static void drop(reqlog_worker *rw, size_t n, bool full)
 
 static void flush(reqlog_worker *rw)
 {
-    if (!rw->n) return;
-    write_job *job = xcalloc(1, sizeof *job);
+    write_job *job = rw->batch;
+    if (!job->n) return;
+    rw->batch = batch_new(rw->slot, rw->cap);
     job->settings = settings_retain(settings);
-    job->slot = rw->slot;
-    job->entries = rw->entries;
-    job->n = rw->n;
-    atomic_fetch_add(&inflight[rw->slot].n, (long long)rw->n);
-    rw->entries = xcalloc(rw->cap, sizeof *rw->entries);
-    rw->n = 0;
+    atomic_fetch_add(&inflight[rw->slot].n, (long long)job->n);
     atomic_store_explicit(&buffered[rw->slot].n, 0, memory_order_relaxed);
     if (store_service_submit(service, run_write, job)) return;
     atomic_fetch_sub(&inflight[rw->slot].n, (long long)job->n);
     drop(rw, job->n, false);
-    for (size_t i = 0; i < job->n; i++)
-        free(job->entries[i]);
-    free(job->entries);
-    settings_release(job->settings);
-    free(job);
+    batch_free(job);
 }
 
 static void maybe_trim(void)
@@ -257,6 +282,7 @@ static void maybe_trim(void)
 static void on_flush_timer(uv_timer_t *timer)
 {
     reqlog_worker *rw = timer->data;
+    rw->unix_offset_us = unix_offset_us();
     flush(rw);
     maybe_trim();
 }
@@ -267,8 +293,8 @@ static void *reqlog_worker_init(worker *w)
     reqlog_worker *rw = xcalloc(1, sizeof *rw);
     rw->slot = atomic_fetch_add(&next_slot, 1) % SLOTS_MAX;
     rw->cap = settings->queue_max < BATCH_MAX ? settings->queue_max : BATCH_MAX;
-    rw->entries = xcalloc(rw->cap, sizeof *rw->entries);
-    buf_init(&rw->scratch, 64 * 1024);
+    rw->batch = batch_new(rw->slot, rw->cap);
+    rw->unix_offset_us = unix_offset_us();
     uv_timer_init(&w->loop, &rw->timer);
     rw->timer.data = rw;
     uv_timer_start(&rw->timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
@@ -279,8 +305,8 @@ static void *reqlog_worker_init(worker *w)
 static void on_timer_closed(uv_handle_t *h)
 {
     reqlog_worker *rw = h->data;
-    free(rw->entries);
-    buf_free(&rw->scratch);
+    flush(rw); /* a request recorded after worker_close: the store's thread runs until the stage stops */
+    batch_free(rw->batch);
     free(rw);
 }
 
@@ -297,8 +323,9 @@ static void reqlog_on_record(const exchange_record *r, void *state)
 {
     reqlog_worker *rw = state;
     if (!rw || !reqlog_wanted(r)) return;
+    write_job *batch = rw->batch;
     long long waiting = atomic_load_explicit(&inflight[rw->slot].n, memory_order_relaxed);
-    if ((size_t)waiting + rw->n >= settings->queue_max) {
+    if ((size_t)waiting + batch->n >= settings->queue_max) {
         drop(rw, 1, true);
         return;
     }
@@ -309,13 +336,10 @@ static void reqlog_on_record(const exchange_record *r, void *state)
         rw->overflowing = false;
         rw->episode = 0;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t start_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 -
-                       (r->end_ns > r->start_ns ? (int64_t)((r->end_ns - r->start_ns) / 1000) : 0);
-    rw->entries[rw->n++] = reqlog_entry_new(r, start_us, settings->body_max, &rw->scratch);
-    atomic_store_explicit(&buffered[rw->slot].n, (long long)rw->n, memory_order_relaxed);
-    if (rw->n == rw->cap) flush(rw);
+    int64_t start_us = (int64_t)(r->start_ns / 1000) + rw->unix_offset_us;
+    batch->records[batch->n++] = reqlog_record_copy(&batch->mem, r, start_us, settings->body_max);
+    atomic_store_explicit(&buffered[rw->slot].n, (long long)batch->n, memory_order_relaxed);
+    if (batch->n == rw->cap) flush(rw);
 }
 
 bool reqlog_stage_counts(reqlog_stage_stats *out)

@@ -70,6 +70,9 @@ extern const stage stage_accept, stage_decode, stage_plan, stage_execute, stage_
 /* trace_stage.c: the traceparent (and tracestate) an upstream call carries, added to its
  * request's headers once it is encoded */
 void trace_attempt_headers(exchange *x, attempt *a);
+/* … and its exporter's counts for GET /metrics: requests' spans exported and dropped (a full
+ * queue, or a collector that kept refusing); false, both zero, when tracing is off */
+bool trace_stage_counts(uint64_t *exported, uint64_t *dropped);
 /* record.c: access-log lines dropped so far (a full queue); metrics_stage.c: GET /metrics */
 uint64_t accesslog_stage_dropped(void);
 stage_result answer_metrics(exchange *x);

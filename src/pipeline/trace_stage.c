@@ -10,9 +10,10 @@
  *
  * RECORD, an observer: a sampled request's spans — one SERVER span for the request, an INTERNAL
  * span per phase that did work on the loop (aigw.auth, aigw.decode, aigw.routing, …) and a CLIENT
- * span per upstream call, its children, with the OpenTelemetry GenAI attributes — are written as
- * OTLP JSON on the worker and handed to the exporter thread. A request that is not sampled
- * costs a few comparisons.
+ * span per upstream call, its children, with the OpenTelemetry GenAI attributes — are copied
+ * into one compact record (observe/otlp.h) in the worker's batch, which goes to the exporter
+ * thread every FLUSH_MS or when full; that thread writes them as OTLP protobuf or JSON. A
+ * request that is not sampled costs a few comparisons.
  *
  * With `tracing.content: on` the request span also carries the bodies, as the OpenLLMetry-era
  * attributes gen_ai.prompt (the client's request) and gen_ai.completion (the response bytes the
@@ -26,6 +27,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <uv.h>
 
 #include "observe/reqlog.h"
 #include "observe/trace.h"
@@ -35,7 +37,11 @@
 #include "util/random.h"
 #include "util/timeutil.h"
 
+#define FLUSH_MS 100         /* a worker's batch of spans waits at most this long */
+#define WORKER_BATCH_MAX 256 /* … or goes when this many requests' spans are in it */
+
 static trace_exporter *exporter;
+static size_t worker_batch_max; /* WORKER_BATCH_MAX, or the exporter's queue when that is smaller */
 static double sample_ratio;
 static trace_content_settings content; /* a copy: the bodies spans carry, redacted */
 static uint64_t unix_offset_ns;        /* CLOCK_REALTIME − CLOCK_MONOTONIC, once */
@@ -50,6 +56,7 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
         .headers = lines,
         .nheaders = t->nheaders,
         .service_name = t->service_name,
+        .encoding = t->json ? OTLP_JSON : OTLP_PROTOBUF,
         .queue_max = (size_t)t->queue_max,
         .batch_delay_ms = t->batch_delay_ms,
         .timeout_ms = t->timeout_ms,
@@ -57,6 +64,7 @@ static bool trace_start(const aigw_config *cfg, char *err, size_t errlen)
     exporter = trace_exporter_start(&s, err, errlen);
     config_free_lines(lines, t->nheaders);
     sample_ratio = t->sample_ratio;
+    worker_batch_max = (size_t)t->queue_max < WORKER_BATCH_MAX ? (size_t)t->queue_max : WORKER_BATCH_MAX;
     content = (trace_content_settings){.on = t->content.on, .max_bytes = t->content.max_bytes};
     if (content.on) {
         content.nredact = t->content.nredact;
@@ -212,276 +220,82 @@ static char *content_text(const char *body, size_t len, size_t *out_len)
 
 /* ---- spans ------------------------------------------------------------------------------------ */
 
-/* Spans are written through a cursor into room reserved once for the whole request (span_bound),
- * literals inlined: appends with a check and a call each cost more than the rest of the span
- * together, and printf more again (callgrind, bench/RESULTS.md "Observability"). */
+/* A sampled request's spans are recorded here and written on the exporter's thread (otlp.h):
+ * the worker copies, it does not format. Each worker keeps its records in a batch of its own
+ * (observe/trace.h: an arena and an array, no lock), handed to the exporter when it is full or
+ * every FLUSH_MS. Only tracing.content's bodies are made here — their redaction and cut — so
+ * that what waits in the queue stays bounded by content.max. */
 
-#define SPAN_FIXED 640 /* a span's ids, name, kind, times, status and punctuation */
-#define ATTR_FIXED 80  /* one attribute's key and punctuation, its value's non-string part */
-#define MODEL_IN_NAME 120
+typedef struct trace_worker {
+    uv_timer_t timer;
+    trace_batch *batch; /* never NULL */
+} trace_worker;
 
-static size_t str_bound(const char *s)
+static void flush(trace_worker *tw)
 {
-    return s ? 6 * strlen(s) + 2 : 0;
+    if (!tw->batch->n) return;
+    trace_exporter_submit(exporter, tw->batch); /* takes it; a full queue counts it dropped */
+    tw->batch = trace_batch_new(worker_batch_max);
 }
 
-/* What the request's spans can take at most: every string escaped at its worst. */
-static size_t span_bound(const exchange_record *r)
+bool trace_stage_counts(uint64_t *exported, uint64_t *dropped)
 {
-    size_t n = SPAN_FIXED + 16 * ATTR_FIXED + 6 * MODEL_IN_NAME + str_bound(r->model) +
-               str_bound(r->provider_type) + 6 * r->upstream_model_len + 2 + str_bound(r->route) +
-               str_bound(r->provider) + str_bound(r->key_id) + str_bound(r->request_id) + 6 * 200 + 2;
-    n += r->nphases * (SPAN_FIXED + 32);
-    if (content.on) n += 2 * ATTR_FIXED + 2 * (6 * content.max_bytes + 2);
-    for (size_t i = 0; i < r->ncalls; i++) {
-        const record_call *c = &r->calls[i];
-        n += SPAN_FIXED + 8 * ATTR_FIXED + 6 * MODEL_IN_NAME + str_bound(c->provider_type) +
-             str_bound(c->model) + str_bound(c->provider) + 2 * str_bound(c->outcome);
-    }
-    return n;
+    *exported = exporter ? trace_exporter_exported(exporter) : 0;
+    *dropped = exporter ? trace_exporter_dropped(exporter) : 0;
+    return exporter != NULL;
 }
 
-static char *attr_head(char *p, bool *first, const char *key, size_t key_len)
+static void on_flush_timer(uv_timer_t *timer)
 {
-    if (!*first) *p++ = ',';
-    *first = false;
-    p = put_lit(p, "{\"key\":\"");
-    memcpy(p, key, key_len);
-    return p + key_len;
-}
-/* Attribute keys are literals: their lengths are known at compile time. */
-#define KEY(lit) "" lit, sizeof(lit) - 1
-
-static char *attr_string(char *p, bool *first, const char *key, size_t key_len, const char *value, size_t len)
-{
-    if (!value) return p;
-    p = attr_head(p, first, key, key_len);
-    p = put_lit(p, "\",\"value\":{\"stringValue\":");
-    p = put_json_string(p, value, len);
-    return put_lit(p, "}}");
+    flush(timer->data);
 }
 
-static char *attr_str(char *p, bool *first, const char *key, size_t key_len, const char *value)
+static void *trace_worker_init(worker *w)
 {
-    return value ? attr_string(p, first, key, key_len, value, strlen(value)) : p;
+    if (!exporter) return NULL;
+    trace_worker *tw = xcalloc(1, sizeof *tw);
+    tw->batch = trace_batch_new(worker_batch_max);
+    uv_timer_init(&w->loop, &tw->timer);
+    tw->timer.data = tw;
+    uv_timer_start(&tw->timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
+    uv_unref((uv_handle_t *)&tw->timer); /* a worker's loop ends without waiting for it */
+    return tw;
 }
 
-static char *attr_int(char *p, bool *first, const char *key, size_t key_len, long long value)
+static void on_timer_closed(uv_handle_t *h)
 {
-    p = attr_head(p, first, key, key_len);
-    p = put_lit(p, "\",\"value\":{\"intValue\":\"");
-    p = put_int(p, value);
-    return put_lit(p, "\"}}");
+    trace_worker *tw = h->data;
+    flush(tw); /* a request recorded after worker_close: the exporter runs until the stage stops */
+    trace_batch_free(tw->batch);
+    free(tw);
 }
 
-/* USD as a fixed-point number of nano-dollars: no printf. */
-static char *attr_usd(char *p, bool *first, const char *key, size_t key_len, double usd)
+static void trace_worker_close(void *state)
 {
-    p = attr_head(p, first, key, key_len);
-    p = put_lit(p, "\",\"value\":{\"doubleValue\":");
-    long long nano = (long long)(usd * 1e9 + 0.5);
-    p = put_int(p, nano / 1000000000);
-    *p++ = '.';
-    for (int i = 8; i >= 0; i--, nano /= 10)
-        p[i] = (char)('0' + nano % 10);
-    return put_lit(p + 9, "}}");
+    trace_worker *tw = state;
+    if (!tw) return;
+    flush(tw);
+    uv_timer_stop(&tw->timer);
+    uv_close((uv_handle_t *)&tw->timer, on_timer_closed);
 }
-
-/* What a request's spans repeat, written once: its trace id and span id in hex, and the
- * seconds of its last time stamp (the spans' times mostly share them). */
-typedef struct span_ids {
-    char trace[32], request[16];
-    uint64_t secs;
-    char secs_text[20];
-    size_t secs_len;
-} span_ids;
-
-static char *put_id(char *p, const char *hex, size_t n)
-{
-    *p++ = '"';
-    memcpy(p, hex, n);
-    p += n;
-    *p++ = '"';
-    return p;
-}
-
-/* A time as OTLP's "…UnixNano" string: the seconds (copied when they are the last time's) and
- * nine digits of nanoseconds. */
-static char *put_time(char *p, span_ids *ids, uint64_t mono_ns)
-{
-    uint64_t unix_ns = mono_ns + unix_offset_ns, secs = unix_ns / 1000000000u;
-    uint32_t nanos = (uint32_t)(unix_ns % 1000000000u);
-    if (secs != ids->secs || !ids->secs_len) {
-        ids->secs = secs;
-        ids->secs_len = (size_t)(put_int(ids->secs_text, (long long)secs) - ids->secs_text);
-    }
-    *p++ = '"';
-    memcpy(p, ids->secs_text, ids->secs_len);
-    p += ids->secs_len;
-    for (int i = 8; i >= 0; i--, nanos /= 10)
-        p[i] = (char)('0' + nanos % 10);
-    p += 9;
-    *p++ = '"';
-    return p;
-}
-
-/* A span up to its attributes' opening bracket. name_model: "{op} {model}" as the GenAI
- * conventions name spans (the model cut at MODEL_IN_NAME bytes); NULL: the name is op. */
-static char *span_head(char *p, span_ids *ids, const char *span_hex, const char *parent_hex, const char *op,
-                       const char *name_model, int kind, uint64_t start_ns, uint64_t end_ns)
-{
-    p = put_lit(p, "{\"traceId\":");
-    p = put_id(p, ids->trace, 32);
-    p = put_lit(p, ",\"spanId\":");
-    p = put_id(p, span_hex, 16);
-    if (parent_hex) {
-        p = put_lit(p, ",\"parentSpanId\":");
-        p = put_id(p, parent_hex, 16);
-    }
-    char name[MODEL_IN_NAME + 32];
-    size_t olen = strlen(op), mlen = name_model ? strlen(name_model) : 0;
-    if (mlen > MODEL_IN_NAME) mlen = MODEL_IN_NAME;
-    memcpy(name, op, olen);
-    if (name_model) {
-        name[olen++] = ' ';
-        memcpy(name + olen, name_model, mlen);
-    }
-    p = put_lit(p, ",\"name\":");
-    p = put_json_string(p, name, olen + mlen);
-    p = put_lit(p, ",\"kind\":");
-    *p++ = (char)('0' + kind);
-    p = put_lit(p, ",\"startTimeUnixNano\":");
-    p = put_time(p, ids, start_ns);
-    p = put_lit(p, ",\"endTimeUnixNano\":");
-    p = put_time(p, ids, end_ns);
-    return put_lit(p, ",\"attributes\":[");
-}
-
-/* The closing of a span's attributes, its status when it failed, and the span's brace. */
-static char *span_end(char *p, const char *error, size_t len)
-{
-    *p++ = ']';
-    if (error) {
-        p = put_lit(p, ",\"status\":{\"code\":2,\"message\":");
-        p = put_json_string(p, error, len);
-        *p++ = '}';
-    }
-    *p++ = '}';
-    return p;
-}
-
-/* GenAI's operation name for the endpoint the client called. */
-static const char *operation_of(const exchange_record *r)
-{
-    if (strstr(r->path, "/embeddings")) return "embeddings";
-    if (strstr(r->path, "/v1/completions")) return "text_completion";
-    return "chat";
-}
-
-enum { SPAN_INTERNAL = 1, SPAN_SERVER = 2, SPAN_CLIENT = 3 };
 
 static void trace_on_record(const exchange_record *r, void *worker_state)
 {
-    if (!exporter || !r->trace_id) return;
-    size_t bound = span_bound(r);
-    char *start = xmalloc(bound), *p = start;
-    const char *op = operation_of(r);
-    span_ids ids = {.secs_len = 0};
-    put_hex(ids.trace, r->trace_id, 16);
-    put_hex(ids.request, r->span_id, 8);
-    char parent[16], hex[16];
-    if (r->parent_span_id) put_hex(parent, r->parent_span_id, 8);
-    p = span_head(p, &ids, ids.request, r->parent_span_id ? parent : NULL, op, r->model ? r->model : "",
-                  SPAN_SERVER, r->start_ns, r->end_ns);
-    bool first = true;
-    p = attr_str(p, &first, KEY("gen_ai.operation.name"), op);
-    p = attr_str(p, &first, KEY("gen_ai.request.model"), r->model);
-    p = attr_str(p, &first, KEY("gen_ai.provider.name"), r->provider_type);
-    p = attr_string(p, &first, KEY("gen_ai.response.model"), r->upstream_model, r->upstream_model_len);
-    if (r->usage.seen) {
-        p = attr_int(p, &first, KEY("gen_ai.usage.input_tokens"), r->usage.prompt);
-        p = attr_int(p, &first, KEY("gen_ai.usage.output_tokens"), r->usage.completion);
-    }
-    p = attr_int(p, &first, KEY("http.response.status_code"), r->status);
-    p = attr_str(p, &first, KEY("aigw.route"), r->route);
-    p = attr_str(p, &first, KEY("aigw.provider"), r->provider);
-    p = attr_str(p, &first, KEY("aigw.key_id"), r->key_id);
-    p = attr_str(p, &first, KEY("aigw.request_id"), r->request_id);
-    p = attr_int(p, &first, KEY("aigw.attempts"), (long long)r->ncalls);
-    if (r->cost_usd >= 0) p = attr_usd(p, &first, KEY("aigw.cost_usd"), r->cost_usd);
+    trace_worker *tw = worker_state;
+    if (!tw || !r->trace_id) return;
+    char *prompt = NULL, *completion = NULL;
+    size_t prompt_len = 0, completion_len = 0;
     if (content.on) {
-        size_t n;
-        char *text = content_text(r->request_body, r->request_body_len, &n);
-        p = attr_string(p, &first, KEY("gen_ai.prompt"), text, n);
-        free(text);
-        if (r->response_body) {
-            text = content_text(r->response_body, r->response_body_len, &n);
-            p = attr_string(p, &first, KEY("gen_ai.completion"), text, n);
-            free(text);
-        }
+        prompt = content_text(r->request_body, r->request_body_len, &prompt_len);
+        if (r->response_body)
+            completion = content_text(r->response_body, r->response_body_len, &completion_len);
     }
-    const char *why = r->status >= 500 ? (r->error ? r->error : "server error") : NULL;
-    p = span_end(p, why, why ? (strlen(why) > 200 ? 200 : strlen(why)) : 0);
-
-    for (size_t i = 0; i < r->nphases; i++) { /* INTERNAL spans: aigw's own work, phase by phase */
-        const record_phase *ph = &r->phases[i];
-        uint8_t id[8];
-        memcpy(id, r->span_id, 8);
-        id[7] ^= (uint8_t)(0x80 | i); /* derived from the request's span: unique within the trace */
-        id[0] ^= 0x5a;
-        char name[32] = "aigw.";
-        size_t nlen = strlen(ph->name);
-        memcpy(name + 5, ph->name, nlen < 26 ? nlen + 1 : 27);
-        *p++ = ',';
-        put_hex(hex, id, 8);
-        p = span_head(p, &ids, hex, ids.request, name, NULL, SPAN_INTERNAL, ph->start_ns,
-                      ph->start_ns + ph->ns);
-        p = span_end(p, NULL, 0);
-    }
-
-    for (size_t i = 0; i < r->ncalls; i++) {
-        const record_call *c = &r->calls[i];
-        /* its role: the first call; a hedge started while the one before ran; a retry of the
-         * same target; a fallback to another */
-        const record_call *prev = i ? &r->calls[i - 1] : NULL;
-        const char *role = !prev                                         ? "first"
-                           : !prev->end_ns || c->start_ns < prev->end_ns ? "hedge"
-                           : !strcmp(prev->provider, c->provider) && !strcmp(prev->model, c->model)
-                               ? "retry"
-                               : "fallback";
-        *p++ = ',';
-        put_hex(hex, c->span_id, 8);
-        p = span_head(p, &ids, hex, ids.request, op, c->model, SPAN_CLIENT, c->start_ns,
-                      c->end_ns ? c->end_ns : r->end_ns);
-        first = true;
-        p = attr_str(p, &first, KEY("gen_ai.operation.name"), op);
-        p = attr_str(p, &first, KEY("gen_ai.provider.name"), c->provider_type);
-        p = attr_str(p, &first, KEY("gen_ai.request.model"), c->model);
-        p = attr_str(p, &first, KEY("aigw.provider"), c->provider);
-        p = attr_str(p, &first, KEY("aigw.attempt.role"), role);
-        p = attr_str(p, &first, KEY("aigw.attempt.outcome"), c->outcome);
-        if (c->status) p = attr_int(p, &first, KEY("http.response.status_code"), c->status);
-        bool failed = strcmp(c->outcome, "ok") && strcmp(c->outcome, "cancelled");
-        p = span_end(p, failed ? c->outcome : NULL, failed ? strlen(c->outcome) : 0);
-        if (c->encode_start_ns) { /* the formats differed: aigw.translate, the request's, its reply's time */
-            uint8_t id[8];
-            memcpy(id, c->span_id, 8);
-            id[0] ^= 0xa5;
-            put_hex(hex, id, 8);
-            *p++ = ',';
-            p = span_head(p, &ids, hex, ids.request, "aigw.translate", NULL, SPAN_INTERNAL,
-                          c->encode_start_ns, c->encode_start_ns + c->encode_ns);
-            first = true;
-            p = attr_str(p, &first, KEY("aigw.translate.from"), c->ingress);
-            p = attr_str(p, &first, KEY("aigw.translate.to"), c->provider_type);
-            p = attr_str(p, &first, KEY("aigw.provider"), c->provider);
-            p = attr_int(p, &first, KEY("aigw.translate.reply_ns"), (long long)c->decode_ns);
-            p = span_end(p, NULL, 0);
-        }
-    }
-    size_t len = (size_t)(p - start);
-    if (len > bound) abort();                    /* span_bound is wrong: a bug, never input */
-    trace_exporter_submit(exporter, start, len); /* takes the buffer */
+    trace_batch *b = tw->batch;
+    b->sets[b->n++] =
+        otlp_request_copy(&b->mem, r, unix_offset_ns, prompt, prompt_len, completion, completion_len);
+    free(prompt);
+    free(completion);
+    if (b->n == b->cap) flush(tw);
 }
 
 const stage stage_trace = {
@@ -489,6 +303,8 @@ const stage stage_trace = {
     .phase = PHASE_ACCEPT,
     .start = trace_start,
     .stop = trace_stop,
+    .worker_init = trace_worker_init,
+    .worker_close = trace_worker_close,
     .on_request = trace_on_request,
     .on_body = trace_on_body,
     .on_record = trace_on_record,

@@ -25,7 +25,10 @@ db *db_open(const char *target, char *err, size_t errlen)
 
 void db_close(db *d)
 {
-    if (d) d->driver->close(d);
+    if (!d) return;
+    for (int i = 0; i < DB_KEPT_MAX; i++)
+        db_finalize(d->kept[i].st);
+    d->driver->close(d);
 }
 
 db_dialect db_dialect_of(const db *d)
@@ -84,6 +87,14 @@ void db_bind_text(db_stmt *st, int i, const char *v)
         st->db->driver->bind_null(st, i);
 }
 
+void db_bind_text_ref(db_stmt *st, int i, const char *v)
+{
+    if (v)
+        st->db->driver->bind_text_ref(st, i, v);
+    else
+        st->db->driver->bind_null(st, i);
+}
+
 void db_bind_blob(db_stmt *st, int i, const void *v, size_t len)
 {
     st->db->driver->bind_blob(st, i, v, len);
@@ -137,6 +148,31 @@ void db_reset(db_stmt *st)
 void db_finalize(db_stmt *st)
 {
     if (st) st->db->driver->finalize(st);
+}
+
+db_stmt *db_prepare_kept(db *d, const char *sql)
+{
+    int i = 0;
+    while (i < DB_KEPT_MAX && d->kept[i].sql && d->kept[i].sql != sql)
+        i++;
+    if (i == DB_KEPT_MAX) {
+        db__set_error(d, "more than %d kept statements", DB_KEPT_MAX);
+        return NULL;
+    }
+    if (!d->kept[i].st) {
+        db_stmt *st = d->driver->prepare(d, sql);
+        if (!st) return NULL;
+        d->kept[i].sql = sql;
+        d->kept[i].st = st;
+    }
+    return d->kept[i].st;
+}
+
+void db_release(db_stmt *st)
+{
+    if (!st) return;
+    st->db->driver->reset(st);
+    st->db->driver->clear(st);
 }
 
 bool db_listen(db *d, const char *channel)

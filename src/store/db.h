@@ -37,9 +37,9 @@ typedef enum db_status {
     DB_FAILED,   /* db_error says why */
 } db_status;
 
-/* The most placeholders a statement may have: the request log's row has 33 columns (migration 9's
- * route_reason was the 33rd); a PostgreSQL statement holds three arrays of this many. */
-#define DB_PARAMS_MAX 48
+/* Parameters of one statement: a multi-row INSERT of the request log binds 32 rows of 33
+ * columns (reqlog's REQLOG_ROWS_PER_INSERT × its columns). */
+#define DB_PARAMS_MAX 1056
 
 typedef struct db db;
 typedef struct db_stmt db_stmt;
@@ -67,6 +67,10 @@ db_stmt *db_prepare(db *d, const char *sql);
 void db_bind_int64(db_stmt *st, int i, int64_t v);
 void db_bind_double(db_stmt *st, int i, double v);
 void db_bind_text(db_stmt *st, int i, const char *v); /* NULL binds NULL */
+/* Binds v without copying it (SQLite's SQLITE_STATIC; libpq is handed the pointer): v must
+ * stay unchanged until the statement has been stepped and reset, released or finalized — for
+ * a batch whose strings already live in memory the caller owns. NULL binds NULL. */
+void db_bind_text_ref(db_stmt *st, int i, const char *v);
 void db_bind_blob(db_stmt *st, int i, const void *v, size_t len);
 void db_bind_null(db_stmt *st, int i);
 /* The first call runs the statement; each call moves to the next row. */
@@ -79,10 +83,23 @@ const char *db_column_text(db_stmt *st, int i); /* NULL for NULL */
 const void *db_column_blob(db_stmt *st, int i, size_t *len);
 /* Rows the (finished) write changed. */
 int64_t db_changes(db_stmt *st);
-/* The statement ready to run again with new bindings (its result and bindings dropped): one
- * prepared INSERT for a whole batch, where preparing it per row would cost more than the row. */
+/* The statement ready to run again (its result dropped; its bindings stay until bound again,
+ * so a batch that binds every parameter of every row clears nothing): one prepared INSERT for
+ * a whole batch, where preparing it per row would cost more than the row. */
 void db_reset(db_stmt *st);
 void db_finalize(db_stmt *st); /* takes NULL */
+
+/* The statement of sql prepared on d's first call and kept by d until db_close, so work done
+ * often (the request log's batches) parses its SQL once — a 32-row INSERT costs more to
+ * prepare than its rows to write. sql must be static text: its address is the key. The
+ * statement comes with no bindings; give it back with db_release (never db_finalize), and
+ * take it again only after that. At most DB_KEPT_MAX texts; past that, or on failure, NULL
+ * (db_error says). */
+#define DB_KEPT_MAX 8
+db_stmt *db_prepare_kept(db *d, const char *sql);
+/* A kept statement given back: its result and bindings dropped (no pointer into the caller's
+ * memory stays behind), ready for the next db_prepare_kept. Takes NULL. */
+void db_release(db_stmt *st);
 
 /* Change announcements (PostgreSQL's LISTEN/NOTIFY; SQLite has none and answers -1/false).
  * db_listen subscribes this connection to channel (an identifier, not user input), again after

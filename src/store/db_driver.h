@@ -14,6 +14,7 @@ typedef struct db_driver {
     void (*bind_int64)(db_stmt *st, int i, int64_t v);
     void (*bind_double)(db_stmt *st, int i, double v);
     void (*bind_text)(db_stmt *st, int i, const char *v);
+    void (*bind_text_ref)(db_stmt *st, int i, const char *v);
     void (*bind_blob)(db_stmt *st, int i, const void *v, size_t len);
     void (*bind_null)(db_stmt *st, int i);
     db_status (*step)(db_stmt *st);
@@ -23,7 +24,8 @@ typedef struct db_driver {
     const char *(*column_text)(db_stmt *st, int i);
     const void *(*column_blob)(db_stmt *st, int i, size_t *len);
     int64_t (*changes)(db_stmt *st);
-    void (*reset)(db_stmt *st);
+    void (*reset)(db_stmt *st); /* the result dropped, the bindings kept */
+    void (*clear)(db_stmt *st); /* the bindings dropped */
     void (*finalize)(db_stmt *st);
     bool (*listen)(db *d, const char *channel); /* NULL: no announcements */
     int (*notify_fd)(db *d);
@@ -35,6 +37,10 @@ typedef struct db_driver {
 struct db {
     const db_driver *driver;
     char error[512];
+    struct {
+        const char *sql; /* static text: compared by address */
+        db_stmt *st;
+    } kept[DB_KEPT_MAX]; /* db_prepare_kept's, finalized by db_close */
 };
 
 struct db_stmt {

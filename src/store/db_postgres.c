@@ -51,9 +51,11 @@ typedef struct pg_stmt {
     db_stmt base;
     char *sql; /* with $N placeholders */
     int nparams;
-    char *values[DB_PARAMS_MAX];
-    int lengths[DB_PARAMS_MAX];
-    int formats[DB_PARAMS_MAX];
+    /* nparams each, allocated at prepare; a value is ours to free unless borrowed
+     * (db_bind_text_ref) */
+    char **values;
+    int *lengths, *formats;
+    bool *borrowed;
     PGresult *result;
     int row, nrows;
     int64_t changes;
@@ -216,7 +218,9 @@ static bool pg_exec(db *base, const char *sql)
 static db_stmt *pg_prepare(db *base, const char *sql)
 {
     pg_db *d = (pg_db *)base;
-    size_t cap = strlen(sql) * 2 + 16; /* "?" becomes at most "$32" */
+    size_t cap = strlen(sql) + 1; /* a bare "?" becomes at most "$1024"; "?N" stays as long */
+    for (const char *p = sql; *p; p++)
+        cap += *p == '?' ? 4 : 0;
     char *text = xmalloc(cap);
     int nparams;
     if (!db_placeholders_to_dollar(sql, text, cap, &nparams)) {
@@ -228,7 +232,19 @@ static db_stmt *pg_prepare(db *base, const char *sql)
     st->base.db = base;
     st->sql = text;
     st->nparams = nparams;
+    size_t n = nparams ? (size_t)nparams : 1;
+    st->values = xcalloc(n, sizeof *st->values);
+    st->lengths = xcalloc(n, sizeof *st->lengths);
+    st->formats = xcalloc(n, sizeof *st->formats);
+    st->borrowed = xcalloc(n, sizeof *st->borrowed);
     return &st->base;
+}
+
+static void drop_param(pg_stmt *st, int k)
+{
+    if (!st->borrowed[k]) free(st->values[k]);
+    st->values[k] = NULL;
+    st->borrowed[k] = false;
 }
 
 static void set_param(db_stmt *base, int i, char *value, int length, int format)
@@ -238,7 +254,7 @@ static void set_param(db_stmt *base, int i, char *value, int length, int format)
         free(value);
         return;
     }
-    free(st->values[i - 1]);
+    drop_param(st, i - 1);
     st->values[i - 1] = value;
     st->lengths[i - 1] = length;
     st->formats[i - 1] = format;
@@ -261,6 +277,15 @@ static void pg_bind_double(db_stmt *st, int i, double v)
 static void pg_bind_text(db_stmt *st, int i, const char *v)
 {
     set_param(st, i, xstrdup(v), 0, 0);
+}
+
+static void pg_bind_text_ref(db_stmt *base, int i, const char *v)
+{
+    pg_stmt *st = (pg_stmt *)base;
+    if (i < 1 || i > st->nparams) return;
+    set_param(base, i, NULL, 0, 0);
+    st->values[i - 1] = (char *)v; /* text format: libpq reads it to its NUL */
+    st->borrowed[i - 1] = true;
 }
 
 static void pg_bind_blob(db_stmt *st, int i, const void *v, size_t len)
@@ -385,9 +410,13 @@ static void pg_reset(db_stmt *base)
     PQclear(st->result);
     st->result = NULL;
     st->row = st->nrows = 0;
+}
+
+static void pg_clear(db_stmt *base)
+{
+    pg_stmt *st = (pg_stmt *)base;
     for (int i = 0; i < st->nparams; i++) {
-        free(st->values[i]);
-        st->values[i] = NULL;
+        drop_param(st, i);
         st->lengths[i] = st->formats[i] = 0;
     }
 }
@@ -395,10 +424,13 @@ static void pg_reset(db_stmt *base)
 static void pg_finalize(db_stmt *base)
 {
     pg_stmt *st = (pg_stmt *)base;
-    for (int i = 0; i < DB_PARAMS_MAX; i++)
-        free(st->values[i]);
+    pg_clear(base);
     if (st->result) PQclear(st->result);
     free_blobs(st);
+    free(st->values);
+    free(st->lengths);
+    free(st->formats);
+    free(st->borrowed);
     free(st->sql);
     free(st);
 }
@@ -439,9 +471,11 @@ const db_driver db__postgres_driver = {
     .exec = pg_exec,
     .prepare = pg_prepare,
     .reset = pg_reset,
+    .clear = pg_clear,
     .bind_int64 = pg_bind_int64,
     .bind_double = pg_bind_double,
     .bind_text = pg_bind_text,
+    .bind_text_ref = pg_bind_text_ref,
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,

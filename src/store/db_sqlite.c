@@ -1,7 +1,15 @@
 /* db_sqlite.c — db.h on one SQLite file: WAL (so `aigw keys` in another process writes while
- * the gateway reads), a busy timeout of 5 s (a writer waits for another's lock instead of
- * failing at once), foreign keys on. Placeholders are SQLite's own, so the text goes to
- * sqlite3_prepare_v2 unchanged. */
+ * the gateway reads) with synchronous=NORMAL (a commit is durable at the next checkpoint, not
+ * fsynced on its own: the WAL keeps the file consistent through a crash, and the request log's
+ * batches would otherwise wait for a disk flush each), a busy timeout of 5 s (a writer waits
+ * for another's lock instead of failing at once), foreign keys on. Placeholders are SQLite's
+ * own, so the text goes to sqlite3_prepare_v2 unchanged.
+ *
+ * SQLite's memory statistics are turned off for the process before its first connection
+ * (SQLITE_CONFIG_MEMSTATUS): with them on, every allocation SQLite makes takes a global mutex
+ * to count itself, about a tenth of a request-log row's cost (callgrind, bench/RESULTS.md), for
+ * figures (sqlite3_memory_used) nothing here reads. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +54,15 @@ static bool sqlite_exec(db *base, const char *sql)
     return false;
 }
 
+static void configure_library(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* refused once initialized (another user): harmless */
+}
+
 static db *sqlite_open(const char *path, char *err, size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, configure_library);
     sqlite_db *d = xcalloc(1, sizeof *d);
     d->base.driver = &db__sqlite_driver;
     d->path = xstrdup(path);
@@ -107,6 +122,11 @@ static void sqlite_bind_double(db_stmt *st, int i, double v)
 static void sqlite_bind_text(db_stmt *st, int i, const char *v)
 {
     sqlite3_bind_text(HANDLE(st), i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void sqlite_bind_text_ref(db_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(HANDLE(st), i, v, -1, SQLITE_STATIC);
 }
 
 static void sqlite_bind_blob(db_stmt *st, int i, const void *v, size_t len)
@@ -169,6 +189,10 @@ static int64_t sqlite_changes(db_stmt *st)
 static void sqlite_reset(db_stmt *st)
 {
     sqlite3_reset(HANDLE(st));
+}
+
+static void sqlite_clear(db_stmt *st)
+{
     sqlite3_clear_bindings(HANDLE(st));
 }
 
@@ -185,9 +209,11 @@ const db_driver db__sqlite_driver = {
     .exec = sqlite_exec,
     .prepare = sqlite_prepare,
     .reset = sqlite_reset,
+    .clear = sqlite_clear,
     .bind_int64 = sqlite_bind_int64,
     .bind_double = sqlite_bind_double,
     .bind_text = sqlite_bind_text,
+    .bind_text_ref = sqlite_bind_text_ref,
     .bind_blob = sqlite_bind_blob,
     .bind_null = sqlite_bind_null,
     .step = sqlite_step,

@@ -3,7 +3,8 @@
  * and by count. Part of src/store (store_reqlog.c), a second face beside store.h so the key and
  * spend operations' header stays about them.
  *
- * One table, request_log (migration 5), on both backends with the same queries. Its order is
+ * One table, request_log (migration 6; 8 adds the prompt's columns, 9 trims the indexes to
+ * what the queries below use), on both backends with the same queries. Its order is
  * (ts_us, seq): the start time in microseconds since 1970 and a number the database gives each
  * row (SQLite's AUTOINCREMENT rowid, PostgreSQL's BIGSERIAL) — unique even between instances
  * sharing a PostgreSQL store, and an integer, so "newest first" and a cursor mean the same
@@ -53,7 +54,8 @@ typedef struct reqlog_entry {
 } reqlog_entry;
 
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not
- * policy). On failure nothing of the batch is written. */
+ * policy), 32 rows an INSERT where it can. The entries' strings are bound by reference: they
+ * must not change during the call. On failure nothing of the batch is written. */
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n);
 
 #define REQLOG_PAGE_MAX 1000 /* rows one page may hold */

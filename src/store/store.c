@@ -29,7 +29,9 @@
  * and whether it is an admin key. Migration 6 adds the request log (request_log.h; its
  * operations are store_reqlog.c's). Migration 7 adds prompt templates and partials, their
  * versions and labels (store_prompts.c); their writes bump keys_version, so the key snapshot
- * carries them to the workers.
+ * carries them to the workers. Migration 8 adds the prompt a logged request used, and feedback;
+ * migration 9 the route's reason a logged request carries; migration 10 trims the request log's indexes to
+ * what its queries use.
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -267,6 +269,16 @@ static const migration migrations[] = {
     /* 9: how the route was chosen (docs/routing.md): the learned router's score, an auto route's
      * candidates and their scores, the external router's answer — x-aigw-route-reason's text */
     {"ALTER TABLE request_log ADD COLUMN route_reason TEXT;", NULL},
+    /* 10: the request log's writes made cheaper (bench/RESULTS.md): request_log_key goes — no
+     * query could use it (the key filter matches key_id OR key_alias, and key_alias has no
+     * index; EXPLAIN QUERY PLAN walks request_log_time either way) — and request_log_prompt
+     * indexes only the rows of a prompt template, the only rows its queries (prompt_id = ?)
+     * look for, instead of an entry per request */
+    {"DROP INDEX request_log_key;"
+     "DROP INDEX request_log_prompt;"
+     "CREATE INDEX request_log_prompt ON request_log (prompt_id, prompt_version) WHERE prompt_id IS NOT "
+     "NULL;",
+     NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -145,6 +145,45 @@ char *put_json_string(char *p, const char *s, size_t len)
     return p;
 }
 
+size_t utf8_clean_size(const char *s, size_t len)
+{
+    const uint64_t highs = 0x8080808080808080ULL;
+    size_t n = len;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t x;
+        while (i + 8 <= len && (memcpy(&x, s + i, 8), !(x & highs))) /* eight ASCII bytes at a time */
+            i += 8;
+        if (i >= len) break;
+        if ((unsigned char)s[i] < 0x80) continue;
+        size_t seq = utf8_sequence((const unsigned char *)s + i, len - i);
+        if (seq)
+            i += seq - 1;
+        else
+            n += 2; /* one byte becomes U+FFFD's three */
+    }
+    return n;
+}
+
+char *put_utf8_clean(char *p, const char *s, size_t len, size_t clean_size)
+{
+    if (clean_size == len) { /* nothing to replace: the common case */
+        if (len) memcpy(p, s, len);
+        return p + len;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t seq = c < 0x80 ? 1 : utf8_sequence((const unsigned char *)s + i, len - i);
+        if (!seq) {
+            p = put_lit(p, "\xef\xbf\xbd");
+            continue;
+        }
+        memcpy(p, s + i, seq);
+        p += seq;
+        i += seq - 1;
+    }
+    return p;
+}
+
 /* The exact length put_json_string writes. */
 static size_t json_string_size(const char *s, size_t len)
 {
@@ -174,6 +213,21 @@ int buf_append_json_string(buf *b, const char *s, size_t len)
     if (!p) return BUF_TOO_BIG;
     buf_commit(b, put_json_string(p, s, len));
     return BUF_OK;
+}
+
+size_t pack_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+const char *pack_string(char **p, const char *s, size_t size)
+{
+    if (!s) return NULL;
+    char *out = *p;
+    memcpy(out, s, size - 1);
+    out[size - 1] = '\0';
+    *p += size;
+    return out;
 }
 
 void buf_consume(buf *b, size_t n)

@@ -48,8 +48,20 @@ char *put_milli(char *p, long long thousandths);
  * well-formed UTF-8 are written as U+FFFD: what comes from a client or a provider cannot make
  * the JSON it is put in unreadable. */
 char *put_json_string(char *p, const char *s, size_t len);
+/* Text for a format that takes UTF-8 only (protobuf's string fields: a collector written in Go
+ * refuses a message with one bad byte): utf8_clean_size is how long s becomes when every byte
+ * that is not part of well-formed UTF-8 is replaced by U+FFFD (equal to len when none is, which
+ * eight-byte ASCII runs tell fast); put_utf8_clean writes it, given that size (at most 3 * len). */
+size_t utf8_clean_size(const char *s, size_t len);
+char *put_utf8_clean(char *p, const char *s, size_t len, size_t clean_size);
 /* Lower-case hex of n bytes: 2 * n bytes. */
 char *put_hex(char *p, const unsigned char *bytes, size_t n);
+
+/* Strings packed into one block sized beforehand (a record that is one allocation): the bytes
+ * s takes there with its NUL (0 for none), and s copied at *p — which then moves past it — with
+ * that size (NULL for none). */
+size_t pack_size(const char *s);
+const char *pack_string(char **p, const char *s, size_t size);
 
 /* Drops the first n bytes (n <= len). */
 void buf_consume(buf *b, size_t n);

@@ -1,11 +1,14 @@
-// tracing.test.mjs — OpenTelemetry traces end to end: an OTLP/HTTP receiver in this test (JSON
-// bodies, as aigw sends them) collects what aigw exports while the official OpenAI SDK makes
-// requests. Checked: the client's traceparent continues (same trace id, the client's span as
+// tracing.test.mjs — OpenTelemetry traces end to end: an OTLP/HTTP receiver in this test collects
+// what aigw exports while the official OpenAI SDK makes requests — protobuf bodies by default,
+// read by a small decoder here written from opentelemetry-proto's field numbers (it shares no
+// code with aigw's encoder, and refuses a truncated field or a string that is not UTF-8), JSON
+// bodies with `protocol: http/json`. Checked: the client's traceparent continues (same trace id, the client's span as
 // the request span's parent), a CLIENT span per upstream call as the request span's child with
 // its role (first, retry, fallback), the traceparent each call carried naming that call's span,
 // the GenAI attributes, an unsampled parent (flag 00) exporting nothing while still propagated,
-// a trace started here when the client sent none, and a receiver that fails at first (503)
-// getting the spans on a later try.
+// a trace started here when the client sent none, a receiver that fails at first (503)
+// getting the spans on a later try, and spans dropped — a collector that keeps refusing, a full
+// queue — counted in aigw_traces_dropped_total as exports are in aigw_traces_exported_total.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -14,6 +17,99 @@ import { startMock, startGateway, eventually, headerValues } from './harness.mjs
 
 let mock, gw, receiver, receiverPort;
 const spans = [];
+const encodings = new Map(); // service name → the Content-Types its exports came with
+
+// ---- OTLP protobuf, as far as these tests read it (opentelemetry/proto: collector/trace/v1,
+// trace/v1, common/v1, resource/v1), decoded into the shape of OTLP's JSON mapping
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function* fields(bytes) {
+  let i = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (i >= bytes.length) throw new Error('protobuf: a varint past the end');
+      const b = bytes[i++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    throw new Error('protobuf: a varint longer than ten bytes');
+  };
+  while (i < bytes.length) {
+    const key = varint(), field = Number(key >> 3n), wire = Number(key & 7n);
+    if (wire === 0) yield { field, value: varint() };
+    else if (wire === 1) {
+      if (i + 8 > bytes.length) throw new Error('protobuf: a fixed64 past the end');
+      const raw = bytes.subarray(i, i + 8);
+      yield { field, value: Buffer.from(raw).readBigUInt64LE(), bytes: raw };
+      i += 8;
+    } else if (wire === 2) {
+      const len = Number(varint());
+      if (i + len > bytes.length) throw new Error('protobuf: a field past the end');
+      yield { field, bytes: bytes.subarray(i, i + len) };
+      i += len;
+    } else throw new Error(`protobuf: wire type ${wire}`);
+  }
+}
+const text = (b) => utf8.decode(b);
+const hexOf = (b) => Buffer.from(b).toString('hex');
+function anyValue(bytes) {
+  for (const f of fields(bytes)) {
+    if (f.field === 1) return { stringValue: text(f.bytes) };
+    if (f.field === 2) return { boolValue: f.value !== 0n };
+    if (f.field === 3) return { intValue: String(BigInt.asIntN(64, f.value)) };
+    if (f.field === 4) return { doubleValue: Buffer.from(f.bytes).readDoubleLE(0) };
+  }
+  return {};
+}
+function keyValue(bytes) {
+  const kv = { key: undefined, value: {} };
+  for (const f of fields(bytes)) {
+    if (f.field === 1) kv.key = text(f.bytes);
+    if (f.field === 2) kv.value = anyValue(f.bytes);
+  }
+  return kv;
+}
+function span(bytes) {
+  const s = { attributes: [] };
+  for (const f of fields(bytes)) {
+    if (f.field === 1) s.traceId = hexOf(f.bytes);
+    else if (f.field === 2) s.spanId = hexOf(f.bytes);
+    else if (f.field === 4) s.parentSpanId = hexOf(f.bytes);
+    else if (f.field === 5) s.name = text(f.bytes);
+    else if (f.field === 6) s.kind = Number(f.value);
+    else if (f.field === 7) s.startTimeUnixNano = String(f.value);
+    else if (f.field === 8) s.endTimeUnixNano = String(f.value);
+    else if (f.field === 9) s.attributes.push(keyValue(f.bytes));
+    else if (f.field === 15) {
+      s.status = {};
+      for (const g of fields(f.bytes)) {
+        if (g.field === 2) s.status.message = text(g.bytes);
+        if (g.field === 3) s.status.code = Number(g.value);
+      }
+    }
+  }
+  return s;
+}
+function exportRequest(bytes) {
+  const body = { resourceSpans: [] };
+  for (const f of fields(bytes)) {
+    if (f.field !== 1) continue;
+    const rs = { resource: { attributes: [] }, scopeSpans: [] };
+    for (const g of fields(f.bytes)) {
+      if (g.field === 1) for (const h of fields(g.bytes)) if (h.field === 1) rs.resource.attributes.push(keyValue(h.bytes));
+      if (g.field === 2) {
+        const ss = { scope: {}, spans: [] };
+        for (const h of fields(g.bytes)) {
+          if (h.field === 1) for (const k of fields(h.bytes)) if (k.field === 1) ss.scope.name = text(k.bytes);
+          if (h.field === 2) ss.spans.push(span(h.bytes));
+        }
+        rs.scopeSpans.push(ss);
+      }
+    }
+    body.resourceSpans.push(rs);
+  }
+  return body;
+}
 let failNext = 0;
 let posts = 0;
 
@@ -29,11 +125,14 @@ before(async () => {
         return;
       }
       assert.equal(req.url, '/v1/traces');
-      assert.equal(req.headers['content-type'], 'application/json');
       assert.equal(req.headers['x-collector-key'], 'collector-secret');
-      const body = JSON.parse(Buffer.concat(parts).toString());
+      const type = req.headers['content-type'], raw = Buffer.concat(parts);
+      const body = type === 'application/x-protobuf' ? exportRequest(raw) : JSON.parse(raw.toString());
       for (const rs of body.resourceSpans) {
         const service = rs.resource.attributes.find((a) => a.key === 'service.name').value.stringValue;
+        assert.equal(rs.scopeSpans[0].scope.name, 'aigw');
+        if (!encodings.has(service)) encodings.set(service, new Set());
+        encodings.get(service).add(type);
         for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -77,6 +176,26 @@ const attr = (span, key) => {
   const v = a.value;
   return v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.doubleValue ?? v.boolValue);
 };
+// A one-worker gateway exporting to this test's receiver, with more tracing settings (YAML lines
+// under tracing:, indented two spaces).
+const tracingGateway = (settings) => startGateway(`
+listen: 127.0.0.1:0
+workers: 1
+access_log: off
+tracing:
+  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
+  headers: {x-collector-key: collector-secret}
+${settings}
+providers:
+  - {name: oa, type: openai, base_url: "http://127.0.0.1:${mock.port}/v1", models: [mock-model]}
+`);
+
+// One unlabelled counter from a gateway's /metrics (auth is off here).
+const counter = async (g, name) => {
+  const text = await (await fetch(`${g.baseURL.replace(/\/v1$/, '')}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+};
 const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
 
 test('the client\'s trace continues through aigw: a request span, a span per upstream call, and the provider sees its call\'s span', async () => {
@@ -94,6 +213,7 @@ test('the client\'s trace continues through aigw: a request span, a span per ups
   assert.equal(server.parentSpanId, parent);
   assert.equal(server.name, 'chat resilient');
   assert.equal(server.service, 'gateway-under-test');
+  assert.deepEqual([...encodings.get('gateway-under-test')], ['application/x-protobuf'], 'protobuf by default');
   assert.equal(attr(server, 'gen_ai.operation.name'), 'chat');
   assert.equal(attr(server, 'gen_ai.request.model'), 'resilient');
   assert.equal(attr(server, 'gen_ai.response.model'), 'mock-model');
@@ -209,22 +329,36 @@ test('a collector that fails at first gets the spans on a later try', async () =
   await eventually(() => spans.some((s) => s.traceId === traceId), 10000, 'the spans after a 503');
   assert.ok(posts >= postsBefore + 2, `${posts - postsBefore} posts`);
   assert.match(gw.stderr(), /traces: .* refused spans \(HTTP 503\)/);
+  // every traced request so far was exported in the end; none dropped
+  await eventually(async () => (await counter(gw, 'aigw_traces_exported_total')) >= 8, 10000, 'the exports counted');
+  assert.equal(await counter(gw, 'aigw_traces_dropped_total'), 0);
 });
 
-test('with tracing.content the request span carries the bodies, redacted and cut; without it, none', async () => {
-  const base = `http://127.0.0.1:${mock.port}`;
-  const gw2 = await startGateway(`
-listen: 127.0.0.1:0
-workers: 1
-access_log: off
-tracing:
-  endpoint: http://127.0.0.1:${receiverPort}/v1/traces
-  headers: {x-collector-key: collector-secret}
+test('spans a collector keeps refusing are dropped and counted (with a queue of 2, so what does not fit is dropped too)', async () => {
+  const gw3 = await tracingGateway('  batch_delay: 10ms\n  queue: 2');
+  failNext = 1000;
+  try {
+    const client = new OpenAI({ apiKey: 'k', baseURL: gw3.baseURL, maxRetries: 0 });
+    const sent = 6;
+    await Promise.all(Array.from({ length: sent }, () =>
+      client.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] })));
+    // each request's spans end one way or the other: never exported here, so all dropped (at
+    // least the six: GET /metrics is a request too, traced like any other)
+    await eventually(async () => (await counter(gw3, 'aigw_traces_dropped_total')) >= sent, 20000,
+      'every request counted as dropped');
+    assert.equal(await counter(gw3, 'aigw_traces_exported_total'), 0);
+    assert.match(gw3.stderr(), /traces: .* refused spans \(HTTP 503\)/);
+  } finally {
+    failNext = 0;
+    await gw3.stop();
+  }
+});
+
+test('with tracing.content the request span carries the bodies, redacted and cut; without it, none (and protocol: http/json sends JSON)', async () => {
+  const gw2 = await tracingGateway(`  service_name: json-exporter
+  protocol: http/json
   batch_delay: 100ms
-  content: {max: 2k, redact: [password, api_key]}
-providers:
-  - {name: oa, type: openai, base_url: "${base}/v1", models: [mock-model]}
-`);
+  content: {max: 2k, redact: [password, api_key]}`);
   try {
     const spanOf = async (t) => {
       await eventually(() => spans.some((s) => s.traceId === t && s.kind === 2), 10000, 'the request span');
@@ -238,6 +372,8 @@ providers:
       messages: [{ role: 'user', content: 'tell me about otters' }],
       metadata: { password: 'hunter2-secret', note: 'kept' } });
     const s1 = await spanOf(t1);
+    assert.equal(s1.service, 'json-exporter');
+    assert.deepEqual([...encodings.get('json-exporter')], ['application/json'], 'protocol: http/json');
     const prompt = attr(s1, 'gen_ai.prompt'), completion = attr(s1, 'gen_ai.completion');
     assert.equal(JSON.parse(prompt).messages[0].content, 'tell me about otters');
     assert.equal(JSON.parse(prompt).metadata.password, '[redacted]');

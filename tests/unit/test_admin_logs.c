@@ -1,7 +1,9 @@
 /* test_admin_logs.c — the request log's pure parsing (admin_logs.c: the query string, times,
  * status ranges, the cursor, a list's filter) and its rows on a SQLite store (store_reqlog.c:
  * filters, pages covering every row once, totals and nearest-rank percentiles, trimming by age
- * and count), and a kept body's redaction (observe/reqlog.c). */
+ * and count, a batch through its 32-, 8- and 1-row statements with every column where it
+ * belongs), a worker's record and the row the store's thread makes of it (observe/reqlog.c),
+ * and a kept body's redaction. */
 #include "../../src/admin/admin_logs.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -180,7 +182,7 @@ static void write_rows(void)
 }
 
 typedef struct seen {
-    char ids[64][16];
+    char ids[128][16];
     int n;
     int64_t last_time, last_seq;
 } seen;
@@ -329,6 +331,187 @@ static void test_store_trim(void **state)
     db_finalize(q);
 }
 
+/* Row i of a batch: every column a value of its own, so a column bound one place off shows. */
+static reqlog_entry batch_row(int i, char (*text)[12][32])
+{
+    for (int k = 0; k < 12; k++)
+        snprintf(text[i][k], sizeof text[i][k], "c%d-%d", k, i);
+    return (reqlog_entry){.time_us = T0 + i,
+                          .request_id = text[i][0],
+                          .trace_id = text[i][1],
+                          .key_id = text[i][2],
+                          .key_alias = text[i][3],
+                          .team = text[i][4],
+                          .method = "POST",
+                          .path = text[i][5],
+                          .route = i % 3 ? text[i][6] : NULL,
+                          .provider = text[i][7],
+                          .model = text[i][8],
+                          .upstream_model = text[i][9],
+                          .status = 200 + i,
+                          .error_class = i % 2 ? "timeout" : NULL,
+                          .error = i % 2 ? text[i][10] : NULL,
+                          .stream = i % 2,
+                          .prompt_tokens = 1000 + i,
+                          .completion_tokens = 2000 + i,
+                          .cached_tokens = 3000 + i,
+                          .cache_write_tokens = 4000 + i,
+                          .reasoning_tokens = 5000 + i,
+                          .cost_usd = i == 5 ? -1 : i * 0.25,
+                          .cache = i % 4 ? "MISS" : NULL,
+                          .retries = i % 5,
+                          .fallbacks = i % 7,
+                          .ttfb_us = i % 6 ? 6000 + i : -1,
+                          .total_us = 7000 + i,
+                          .overhead_us = 8000 + i,
+                          .attempts = "[]",
+                          .request_body = i % 2 ? NULL : text[i][11],
+                          .prompt_id = i % 3 ? NULL : "greeting",
+                          .prompt_version = i % 3 ? 0 : i};
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+typedef struct batch_check {
+    const reqlog_entry *want;
+    int found;
+} batch_check;
+
+static void on_batch_row(const reqlog_entry *e, void *ud)
+{
+    batch_check *c = ud;
+    const reqlog_entry *w = c->want;
+    assert_true(e->time_us == w->time_us && e->status == w->status && e->stream == w->stream);
+    const char *got[] = {e->request_id,     e->trace_id,    e->key_id, e->key_alias, e->team,
+                         e->method,         e->path,        e->route,  e->provider,  e->model,
+                         e->upstream_model, e->error_class, e->error,  e->cache,     e->attempts,
+                         e->request_body,   e->prompt_id};
+    const char *want[] = {w->request_id,     w->trace_id,    w->key_id, w->key_alias, w->team,
+                          w->method,         w->path,        w->route,  w->provider,  w->model,
+                          w->upstream_model, w->error_class, w->error,  w->cache,     w->attempts,
+                          w->request_body,   w->prompt_id};
+    for (size_t k = 0; k < sizeof got / sizeof got[0]; k++)
+        if (!same_text(got[k], want[k]))
+            fail_msg("%s: column %zu is %s, wanted %s", w->request_id, k, got[k], want[k]);
+    assert_true(e->prompt_tokens == w->prompt_tokens && e->completion_tokens == w->completion_tokens &&
+                e->cached_tokens == w->cached_tokens && e->cache_write_tokens == w->cache_write_tokens &&
+                e->reasoning_tokens == w->reasoning_tokens);
+    assert_true(w->cost_usd < 0 ? e->cost_usd < 0 : e->cost_usd == w->cost_usd);
+    assert_true(e->retries == w->retries && e->fallbacks == w->fallbacks && e->ttfb_us == w->ttfb_us &&
+                e->total_us == w->total_us && e->overhead_us == w->overhead_us &&
+                e->prompt_version == w->prompt_version);
+    c->found++;
+}
+
+static void test_store_batch_statements(void **state)
+{
+    /* 77 rows: two 32-row statements, one of 8, five of 1 — then 5 more in a second batch */
+    enum { N = 82 };
+    static char text[N][12][32];
+    static reqlog_entry rows[N];
+    const reqlog_entry *ptrs[N];
+    for (int i = 0; i < N; i++) {
+        rows[i] = batch_row(i, text);
+        ptrs[i] = &rows[i];
+    }
+    assert_int_equal(store_reqlog_write(st, ptrs, 77), STORE_OK);
+    assert_int_equal(store_reqlog_write(st, ptrs + 77, 5), STORE_OK);
+    for (int i = 0; i < N; i++) {
+        batch_check c = {.want = &rows[i]};
+        assert_int_equal(store_reqlog_get(st, rows[i].request_id, on_batch_row, &c), STORE_OK);
+        assert_int_equal(c.found, 1);
+    }
+    seen s;
+    reqlog_filter f = {.limit = 100};
+    assert_int_equal(list(&f, &s), N);
+    assert_string_equal(s.ids[0], "c0-81");
+}
+
+/* A worker's record: its own copy of every string, and the row the store's thread makes of it. */
+static void test_record_copy_and_row(void **state)
+{
+    char provider[] = "oa", model[] = "gpt-x", note[] = "said \"no\"", key[] = "key_1";
+    record_attempt attempts[] = {
+        {.provider = provider,
+         .model = model,
+         .outcome = "error_status",
+         .role = "first",
+         .status = 500,
+         .ms = 1.2344,
+         .wait_ms = 0},
+        {.provider = provider, .model = model, .outcome = "skipped", .role = "retry", .note = note},
+        {.provider = "an",
+         .model = "claude",
+         .outcome = "ok",
+         .role = "fallback",
+         .step = "propose",
+         .status = 200,
+         .ms = 20,
+         .wait_ms = 0.5},
+    };
+    static const uint8_t trace[16] = {0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    exchange_record r = {.request_id = "req-1",
+                         .method = "POST",
+                         .path = "/v1/chat/completionsXX",
+                         .path_len = 20,
+                         .model = "m",
+                         .provider = "an",
+                         .upstream_model = "claude-long",
+                         .upstream_model_len = 6,
+                         .status = 200,
+                         .key_id = key,
+                         .start_ns = 1000000,
+                         .first_byte_ns = 3000000,
+                         .end_ns = 5000000,
+                         .cost_usd = 0.5,
+                         .attempts = attempts,
+                         .nattempts = 3,
+                         .any_trace_id = trace,
+                         .overhead_us = 40,
+                         .request_body = "{\"a\":1}",
+                         .request_body_len = 7,
+                         .cache = "MISS"};
+    arena a;
+    arena_init(&a, 256); /* small: the record takes a block of its own */
+    reqlog_record *rec = reqlog_record_copy(&a, &r, 1796585231000000LL, 64);
+    memset(provider, 'X', 2); /* the exchange's memory goes on to the next request */
+    memset(key, 'X', 5);
+    memset(note, 'X', 4);
+    reqlog_record_finish(rec, &a);
+    const reqlog_entry *e = &rec->row;
+    assert_string_equal(e->path, "/v1/chat/completions");
+    assert_string_equal(e->upstream_model, "claude");
+    assert_string_equal(e->key_id, "key_1");
+    assert_string_equal(e->request_body, "{\"a\":1}");
+    assert_string_equal(e->trace_id, "deadbeef000102030405060708090a0b");
+    assert_true(e->ttfb_us == 2000 && e->total_us == 4000 && e->overhead_us == 40);
+    assert_int_equal(e->retries, 0); /* a skipped target is no retry */
+    assert_int_equal(e->fallbacks, 1);
+    assert_null(e->error);
+    assert_string_equal(
+        e->attempts,
+        "[{\"provider\":\"oa\",\"model\":\"gpt-x\",\"role\":\"first\",\"outcome\":\"error_status\","
+        "\"status\":500,\"ms\":1.234,\"wait_ms\":0.000},"
+        "{\"provider\":\"oa\",\"model\":\"gpt-x\",\"role\":\"retry\",\"outcome\":\"skipped\","
+        "\"status\":null,\"ms\":0.000,\"wait_ms\":0.000,\"note\":\"said \\\"no\\\"\"},"
+        "{\"provider\":\"an\",\"model\":\"claude\",\"step\":\"propose\",\"role\":\"fallback\","
+        "\"outcome\":\"ok\",\"status\":200,\"ms\":20.000,\"wait_ms\":0.500}]");
+    /* a body over body_max is not kept; an upstream's failure gets its sentence */
+    r.status = 502;
+    r.nattempts = 1;
+    r.any_trace_id = NULL;
+    rec = reqlog_record_copy(&a, &r, 0, 6);
+    reqlog_record_finish(rec, &a);
+    assert_null(rec->row.request_body);
+    assert_null(rec->row.trace_id);
+    assert_string_equal(rec->row.error_class, "upstream_error");
+    assert_string_equal(rec->row.error, "provider an answered 502 (upstream_error)");
+    arena_free(&a);
+}
+
 static void test_redact_body(void **state)
 {
     char *names[] = {"api_key", "Password"};
@@ -353,6 +536,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_filters_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_aggregate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_batch_statements, setup, teardown),
+        cmocka_unit_test(test_record_copy_and_row),
         cmocka_unit_test(test_redact_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

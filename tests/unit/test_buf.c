@@ -1,5 +1,6 @@
-/* test_buf.c — bounded buffers (limits refuse without changing anything, JSON escaping) and the
- * per-request arena (alignment, growth, reset keeping its first block). */
+/* test_buf.c — bounded buffers (limits refuse without changing anything, JSON escaping, text
+ * made well-formed UTF-8) and the per-request arena (alignment, growth, reset keeping its first
+ * block). */
 #include "../../src/util/buf.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -215,6 +216,36 @@ static void test_number_appends_match_printf(void **state)
     buf_free(&b);
 }
 
+/* Each case: the input, and what it becomes with every byte outside well-formed UTF-8 as U+FFFD. */
+static void test_utf8_clean(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"", ""},
+        {"plain ascii, longer than a word", "plain ascii, longer than a word"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"}, /* é € 😀 */
+        {"a\xff"
+         "b",
+         "a\xef\xbf\xbd"
+         "b"},
+        {"cut \xc3", "cut \xef\xbf\xbd"},                         /* a sequence cut at the end */
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                 /* an overlong '/' */
+        {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* a surrogate */
+        {"12345678\x80", "12345678\xef\xbf\xbd"},                 /* past a whole word */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = strlen(cases[i].in), want = strlen(cases[i].out);
+        size_t size = utf8_clean_size(cases[i].in, len);
+        assert_int_equal(size, want);
+        char out[64];
+        char *end = put_utf8_clean(out, cases[i].in, len, size);
+        assert_int_equal((size_t)(end - out), want);
+        assert_memory_equal(out, cases[i].out, want);
+    }
+}
+
 static void test_arena(void **state)
 {
     (void)state;
@@ -244,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_json_string_matches_a_byte_at_a_time),
         cmocka_unit_test(test_reset_frees_large_allocations),
         cmocka_unit_test(test_number_appends_match_printf),
+        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);

@@ -299,6 +299,31 @@ static void test_auth_limits(void **state)
     expect_error("auth:\n  limits: {redis_url: x}\n", 2, "unknown key 'redis_url'");
 }
 
+/* tracing.protocol: protobuf unless http/json is asked, and nothing else taken. */
+static void test_tracing_protocol(void **state)
+{
+    (void)state;
+    char text[512];
+    snprintf(text, sizeof text, "%stracing:\n  endpoint: http://127.0.0.1:4318/v1/traces\n", minimal);
+    aigw_config *cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_false(cfg->tracing.json);
+    config_release(cfg);
+    snprintf(text, sizeof text,
+             "%stracing:\n  endpoint: http://127.0.0.1:4318/v1/traces\n  protocol: http/json\n", minimal);
+    cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_true(cfg->tracing.json);
+    config_release(cfg);
+    snprintf(text, sizeof text, "%stracing:\n  protocol: http/protobuf\n", minimal);
+    cfg = load_text(text);
+    assert_non_null(cfg);
+    assert_false(cfg->tracing.json);
+    config_release(cfg);
+    expect_error("tracing:\n  protocol: grpc\n", 2,
+                 "tracing.protocol is http/protobuf or http/json, got 'grpc'");
+}
+
 static void test_mistakes_name_file_line_and_cause(void **state)
 {
     (void)state;
@@ -478,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_model_lookup_is_exact),
         cmocka_unit_test(test_typed_names_find_providers_of_the_type),
         cmocka_unit_test(test_auth_limits),
+        cmocka_unit_test(test_tracing_protocol),
         cmocka_unit_test(test_mistakes_name_file_line_and_cause),
         cmocka_unit_test(test_every_mistake_in_file_order),
         cmocka_unit_test(test_auth_store),

@@ -51,13 +51,17 @@ static void test_placeholder_refusals(void **state)
     assert_false(db_placeholders_to_dollar("a = ?99999999999999999999", out, sizeof out, &n));
     assert_true(db_placeholders_to_dollar(last, out, sizeof out, &n));
     assert_int_equal(n, DB_PARAMS_MAX);
-    /* more than DB_PARAMS_MAX bare ones */
+    /* DB_PARAMS_MAX bare ones (a 32-row INSERT of 32 columns) and one more */
     char many[2 * (DB_PARAMS_MAX + 1) + 1];
     for (int i = 0; i < DB_PARAMS_MAX + 1; i++)
         memcpy(many + 2 * i, "?,", 2);
     many[sizeof many - 1] = '\0';
-    char big[512];
+    static char big[8 * (DB_PARAMS_MAX + 1)];
     assert_false(db_placeholders_to_dollar(many, big, sizeof big, &n));
+    many[2 * DB_PARAMS_MAX - 1] = '\0';
+    assert_true(db_placeholders_to_dollar(many, big, sizeof big, &n));
+    assert_int_equal(n, DB_PARAMS_MAX);
+    assert_string_equal(big + strlen(big) - 5, "$1024");
     /* too small for the result: refused, never truncated */
     char tiny[8];
     assert_false(db_placeholders_to_dollar("SELECT ?, ?", tiny, sizeof tiny, &n));
