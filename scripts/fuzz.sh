@@ -19,7 +19,7 @@ clang $flags tests/fuzz/fuzz_cache_key.c src/cache/cache_key.c src/util/{json,ar
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
 clang $flags tests/fuzz/fuzz_h1.c src/upstream/h1_parse.c -o "$out/fuzz_h1"
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets,responses,responses_stream,response_store}.c \
-    src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers,units}.c \
+    src/config/catalog.c src/config/catalog_data.S src/upstream/sse.c src/util/{arena,buf,alloc,json,headers,units,lru}.c \
     $(pkg-config --libs jansson) -o "$out/fuzz_translate"
 clang $flags tests/fuzz/fuzz_route.c src/gateway/gateway.c src/routing/{build,tree,route_cache,walk,condition,health}.c \
     src/config/*.c src/config/catalog_data.S src/prompts/*.c src/router/*.c src/router/router_data.S src/providers/{presets,prepare}.c \
