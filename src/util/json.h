@@ -68,8 +68,15 @@ typedef struct json_lexer {
     size_t start, end; /* the last KEY's or VALUE's span; a CLOSE's end */
     bool escaped;      /* the last KEY or string VALUE holds a backslash escape */
     int depth;         /* containers open after the last token */
-    /* ---- the walk's own state */
-    bool after_value, just_opened, in_member;
+    /* ---- the walk's own state: what may come next */
+    enum {
+        JSON_LEX_VALUE,         /* a value (the first, a member's, an element after ',') */
+        JSON_LEX_FIRST_MEMBER,  /* after '{': a name or '}' */
+        JSON_LEX_MEMBER,        /* after ',' in an object: a name */
+        JSON_LEX_FIRST_ELEMENT, /* after '[': a value or ']' */
+        JSON_LEX_AFTER,         /* after a value: ',', a close, or the end */
+        JSON_LEX_FAILED,
+    } state;
     char stack[JSON_MAX_DEPTH];
 } json_lexer;
 
