@@ -15,6 +15,9 @@
 #   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store)
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
+#   CACHE=refresh bench/profile.sh     the cache on and every request sent with x-aigw-cache:
+#                                      refresh: each goes upstream and its reply is stored (what a
+#                                      miss costs the cache)
 #   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
 #                                      to an OTLP sink here (a node server answering 200)
 #   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
@@ -50,7 +53,8 @@ providers:
   - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
      responses: ${RESPONSES:-translate}}
 CONF
-[ "$CACHE" = on ] && echo 'cache: {mode: simple}' >>"$work/aigw.yaml"
+[ "$CACHE" != off ] && echo 'cache: {mode: simple}' >>"$work/aigw.yaml"
+[ "$CACHE" = refresh ] && export BENCH_HEADERS='{"x-aigw-cache":"refresh"}'
 if [ "$TRACING" = on ]; then
     sink_port=$(free_port)
     node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
