@@ -16,15 +16,8 @@ DURATION=${DURATION:-6s}
 command -v valgrind >/dev/null || { echo "instructions: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "instructions: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-
-mock_port=$(free_port)
-build/aigw-mock --listen "127.0.0.1:$mock_port" --record 0 >/dev/null &
-pids+=($!)
+. bench/lib.sh
+start_mock
 port=$(free_port)
 base="listen: 127.0.0.1:$port
 workers: 1

@@ -15,6 +15,9 @@
 #   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store)
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
+#   CACHE=refresh bench/profile.sh     the cache on and every request sent with x-aigw-cache:
+#                                      refresh: each goes upstream and its reply is stored (what a
+#                                      miss costs the cache)
 #   TRACING=on bench/profile.sh        every request traced (sample_ratio 1) and its spans exported
 #                                      to an OTLP sink here (a node server answering 200), in full
 #                                      batches of 256 as under load (batch_delay 60s: how many
@@ -36,15 +39,8 @@ REQUEST_LOG=${REQUEST_LOG:-default}
 CACHE=${CACHE:-off}
 command -v valgrind >/dev/null || { echo "profile: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-
-mock_port=$(free_port)
-build/aigw-mock --listen "127.0.0.1:$mock_port" --record 0 >/dev/null &
-pids+=($!)
+. bench/lib.sh
+start_mock
 port=$(free_port)
 cat > "$work/aigw.yaml" <<CONF
 listen: 127.0.0.1:$port
@@ -54,7 +50,8 @@ providers:
   - {name: mock, base_url: '${UPSTREAM_URL:-http://127.0.0.1:$mock_port/v1}', models: [mock-model],
      responses: ${RESPONSES:-translate}}
 CONF
-[ "$CACHE" = on ] && echo 'cache: {mode: simple}' >>"$work/aigw.yaml"
+[ "$CACHE" != off ] && echo 'cache: {mode: simple}' >>"$work/aigw.yaml"
+[ "$CACHE" = refresh ] && export BENCH_HEADERS='{"x-aigw-cache":"refresh"}'
 if [ "$TRACING" = on ]; then
     sink_port=$(free_port)
     node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \

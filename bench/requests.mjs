@@ -4,6 +4,7 @@
 // API: the same prompt as its `input`, to a URL ending in /v1/responses).
 //   node bench/requests.mjs URL N [json|stream|responses|responses-stream]
 // BENCH_KEY: the key sent as Authorization: Bearer (a gateway key when the gateway has auth).
+// BENCH_HEADERS: more request headers, a JSON object ({"x-aigw-cache":"refresh"}).
 import http from 'node:http';
 
 const [url, n, mode] = [process.argv[2], Number(process.argv[3]), process.argv[4]];
@@ -17,7 +18,8 @@ const streamEnd = responses ? 'event: response.completed' : 'data: [DONE]';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const one = () => new Promise((resolve, reject) => {
   const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json',
-    authorization: `Bearer ${process.env.BENCH_KEY || 'bench-key'}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+    authorization: `Bearer ${process.env.BENCH_KEY || 'bench-key'}`, 'content-length': Buffer.byteLength(body),
+    ...JSON.parse(process.env.BENCH_HEADERS || '{}') } }, (res) => {
     const parts = [];
     res.on('data', (d) => parts.push(d));
     res.on('end', () => {

@@ -12,15 +12,8 @@ cd "$(dirname "$0")/.."
 MODELS=${MODELS:-12}
 SCRAPES=${SCRAPES:-50}
 [ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-
-mock_port=$(free_port)
-build/aigw-mock --listen "127.0.0.1:$mock_port" --record 0 >/dev/null &
-pids+=($!)
+. bench/lib.sh
+start_mock
 port=$(free_port)
 models=$(seq 0 $((MODELS - 1)) | sed 's/^/m/' | paste -sd, -)
 cat > "$work/aigw.yaml" <<CONF

@@ -22,21 +22,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/catalog.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 struct json_t;
 
 #define CACHE_KEY_BYTES 32
-#define CACHE_SECRET_BYTES 32
 
 /* ---- the key (cache_key.c) ------------------------------------------------------------------- */
+
+/* The keys a request's key is made with: the request's digest (keyed BLAKE2b) and the digests
+ * of the objects inside its body (SipHash-2-4), both subkeys of the deployment's secret. */
+typedef struct cache_secret {
+    uint8_t digest[32];
+    uint8_t member[16];
+} cache_secret;
+
+/* Both subkeys from the deployment's 32-byte secret (crypto_kdf, the cache's own context). */
+void cache_secret_derive(const uint8_t master[32], cache_secret *out);
+/* Random ones, for a process without a deployment secret (its entries die with it). */
+void cache_secret_random(cache_secret *out);
 
 /* What a request's key is made of. The namespace keeps tenants apart (a gateway key's id, a
  * team, a provider credential, or "" when shared); the model is the public name the request
  * names after routing (a route's name, an alias), the route the tree it walks; body is the
- * client's request as parsed (its own format: OpenAI chat or Anthropic Messages). */
+ * client's request as sent (its own format: OpenAI chat or Anthropic Messages). */
 typedef struct cache_key_input {
-    const uint8_t *secret; /* CACHE_SECRET_BYTES: the deployment's, or the process's */
+    const cache_secret *secret; /* the deployment's, or the process's */
     const char *namespace_name;
     size_t namespace_len;
     int endpoint; /* endpoint_kind */
@@ -45,21 +58,30 @@ typedef struct cache_key_input {
     const char *route; /* NULL: none */
     const char *extra; /* a client's own partition (x-portkey-cache-namespace), or NULL */
     size_t extra_len;
-    struct json_t *body;
+    const char *body; /* the body's JSON text */
+    size_t body_len;
+    /* Top-level members whose spans the caller wants, found by the same walk (as
+     * json_scan_object fills them, the ignored members too); NULL when none. */
+    json_field *fields;
+    size_t nfields;
+    /* The body parsed: what the semantic bucket reads (cache_semantic_bucket); the key does not. */
+    struct json_t *parsed;
 } cache_key_input;
 
-/* The keyed BLAKE2b (libsodium crypto_generichash) of the normalized request: the body's
+/* Members of the objects open at once in a body the key is made of (more: no key). */
+#define CACHE_KEY_MEMBERS_MAX 65536
+
+/* The keyed BLAKE2b (libsodium crypto_generichash) of the request's canonical form (cache_key.c
+ * says what it is): the namespace, endpoint, model, route and partition, then the body's
  * members except those that never change the reply (stream, stream_options, user, metadata,
- * store, and model, which is the public name above), serialized with sorted keys and no white
- * space, so key order and formatting do not matter. false when the body is not an object or
- * cannot be serialized. */
+ * store, and model, which is the public name above) — key order, white space and the spelling
+ * of escapes and numbers do not matter. Walks the body with no tree and no allocation beyond
+ * two buffers its size. false when the body is not a JSON object, or passes a bound (depth,
+ * CACHE_KEY_MEMBERS_MAX); then the fields are all absent. */
 bool cache_key_make(const cache_key_input *in, uint8_t out[CACHE_KEY_BYTES]);
 
 /* The members of a request body that are not part of its key, NULL-terminated. */
 extern const char *const cache_key_ignored[];
-
-/* A subkey for the cache from the deployment's 32-byte secret (crypto_kdf, its own context). */
-void cache_secret_derive(const uint8_t master[32], uint8_t out[CACHE_SECRET_BYTES]);
 
 /* ---- backends ------------------------------------------------------------------------------ */
 
@@ -151,7 +173,8 @@ size_t cache_redis_load_vectors(const struct redis_target *target, const char *p
 bool cache_semantic_text(struct json_t *body, size_t max_len, buf *out);
 /* The bucket a request's vector is compared within: a keyed digest of the namespace, the
  * partition, endpoint, model, route, system prompt, tools, tool_choice and response_format of
- * in (the same input as its exact key). false when the body cannot be serialized. */
+ * in (the same input as its exact key; the body as in->parsed). false when it cannot be
+ * serialized. */
 bool cache_semantic_bucket(const cache_key_input *in, uint8_t out[CACHE_KEY_BYTES]);
 
 /* ---- the semantic index (cache_index.c) --------------------------------------------------------- */
@@ -182,12 +205,26 @@ bool cache_index_nearest(cache_index *ix, const uint8_t bucket[CACHE_KEY_BYTES],
                          float *similarity);
 void cache_index_stats(cache_index *ix, size_t *entries, size_t *bytes, uint64_t *evicted);
 
-/* ---- the stage's entry: what a backend keeps --------------------------------------------------- */
+/* ---- the stage's entry: what a backend keeps (cache_entry.c) ------------------------------------ */
 
-/* "aigw-cache 1 <cost_usd>\n" then the canonical reply (an OpenAI chat completion, compact
- * JSON). The cost is what the reply cost when it was made: what a hit saves. */
-#define CACHE_ENTRY_MAGIC "aigw-cache 1 "
-/* Splits an entry: the cost and the reply's bytes; false when it is not one. */
-bool cache_entry_parse(const char *data, size_t len, double *cost_usd, const char **reply, size_t *reply_len);
+/* A stored reply in both shapes a hit answers with, rendered in the client's format when it was
+ * stored (providers/replay.c): one JSON body, and the whole stream. */
+typedef struct cache_entry {
+    double cost_usd;    /* what the reply cost when it was made: what a hit saves */
+    int format;         /* the client format it is rendered in (wire_format) */
+    usage_counts usage; /* the reply's (seen) */
+    const char *body;
+    size_t body_len;
+    const char *stream;
+    size_t stream_len;
+    size_t usage_at, usage_len; /* the stream's usage chunk, sent on include_usage only (0: none) */
+} cache_entry;
+
+#define CACHE_ENTRY_MAGIC "aigw-cache 2 "
+/* Appends e (its header, body and stream) to out; false past out's bound. */
+bool cache_entry_write(const cache_entry *e, buf *out);
+/* Reads an entry: e's pointers point into data. false when it is not one (another version, a
+ * header or lengths that do not agree with the bytes). */
+bool cache_entry_parse(const char *data, size_t len, cache_entry *e);
 
 #endif

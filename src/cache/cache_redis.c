@@ -20,34 +20,28 @@
  * string's length: a hostile server could still make it buffer one large reply (written in
  * docs/cache.md; a Redis is a trusted party of the deployment, as the rate limiter's is).
  *
- * The connection follows the rate limiter's (src/limits/limits_redis.c): each call on a list
- * in the order sent with its deadline, one timer per connection at the oldest deadline, a call
- * freed only from hiredis's callback (so no callback ever sees a freed call), a connection that
- * answers nothing for a second while calls time out opened again (a hung Redis, or hiredis
- * 0.14's libuv adapter not reporting a closed socket), and reconnection every
- * CACHE_REDIS_RECONNECT_MS. The URL is read by util/redis_target.c, shared with it. Rejected:
- * one connection shared by the workers (a lock and a cross-thread wake-up per lookup, for a
- * round trip that is already cheaper than that), blocking calls (they would stall the loop for
- * as long as Redis does). */
+ * The connection is the rate limiter's kind (util/redis_conn.c, shared with
+ * src/limits/limits_redis.c): each lookup on a list in the order sent with its deadline, one
+ * timer per connection at the oldest deadline, a call freed only from hiredis's callback (so no
+ * callback ever sees a freed call), a connection that answers nothing for a second while calls
+ * time out opened again, reconnection every REDIS_CONN_RECONNECT_MS, and the outage lines; the
+ * URL is read by util/redis_target.c. This file adds the commands and what their answers mean. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "cache/cache.h"
-#include "util/log.h"
+#include "util/redis_conn.h"
 #include "util/redis_target.h"
 
 #define CACHE_REDIS_INFLIGHT_MAX 4096                  /* lookups waiting on one worker's connection */
 #define CACHE_REDIS_STORE_BYTES_MAX (64 * 1024 * 1024) /* unanswered stores on one connection */
-#define CACHE_REDIS_RECONNECT_MS 250
-#define STALLED_RECONNECT_MS 1000
-#define ENTRY_HEAD_MAX 24 /* "<ms>\n" */
+#define ENTRY_HEAD_MAX 24                              /* "<ms>\n" */
 
 static uint64_t time_wall_ms(void)
 {
@@ -56,12 +50,17 @@ static uint64_t time_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static atomic_bool outage;
-static _Atomic uint64_t unavailable, stores_dropped, unavailable_at_outage;
+/* process-wide: one line per outage, whichever worker sees it first; lookups unanswered */
+static redis_outage outage = {.part = "cache",
+                              .down_event = "cache_redis_down",
+                              .up_event = "cache_redis_up",
+                              .meanwhile = "cached requests go on uncached (x-aigw-cache: BYPASS)",
+                              .missed = "lookups went unanswered"};
+static _Atomic uint64_t stores_dropped;
 
 uint64_t cache_redis_unavailable(void)
 {
-    return atomic_load(&unavailable);
+    return atomic_load(&outage.unanswered);
 }
 
 uint64_t cache_redis_stores_dropped(void)
@@ -72,14 +71,12 @@ uint64_t cache_redis_stores_dropped(void)
 typedef struct redis_backend redis_backend;
 
 typedef struct lookup_call {
+    redis_call call; /* first: its place on the connection's list */
     redis_backend *r;
     cache_lookup_done done;
     void *data;
     buf *out;
     uint64_t max_age_ms;
-    uint64_t deadline_ms; /* on the loop's clock */
-    bool answered;
-    struct lookup_call *prev, *next;
 } lookup_call;
 
 typedef struct store_call {
@@ -89,153 +86,42 @@ typedef struct store_call {
 
 struct redis_backend {
     cache_backend base;
-    uv_loop_t *loop;
-    redis_target target;
+    redis_conn conn;
     char prefix[64];
-    uint32_t timeout_ms;
     size_t max_entry_bytes;
-    redisAsyncContext *ctx; /* NULL while disconnected */
-    bool connected, closing;
-    uv_timer_t deadline_timer, reconnect_timer;
-    int open_handles;
-    lookup_call *first, *last;
-    size_t inflight;
     size_t store_bytes; /* sent, not yet answered */
-    uint64_t stalled_since;
 };
 
-/* ---- the connection ------------------------------------------------------------------------------ */
-
-static void connect_now(redis_backend *r);
-
-static void note_outage(redis_backend *r, const char *why)
-{
-    bool was = false;
-    if (atomic_compare_exchange_strong(&outage, &was, true)) {
-        atomic_store(&unavailable_at_outage, atomic_load(&unavailable));
-        log_event(LOG_WARN, "cache_redis_down",
-                  "cache: Redis at %s cannot be reached (%s); until it is back, cached requests go on "
-                  "uncached (x-aigw-cache: BYPASS)",
-                  r->target.url, why);
-    }
-}
-
-static void note_back(redis_backend *r)
-{
-    if (!atomic_load_explicit(&outage, memory_order_relaxed)) return;
-    bool was = true;
-    if (atomic_compare_exchange_strong(&outage, &was, false))
-        log_event(LOG_INFO, "cache_redis_up",
-                  "cache: Redis at %s is back (%llu lookups went unanswered meanwhile)", r->target.url,
-                  (unsigned long long)(atomic_load(&unavailable) - atomic_load(&unavailable_at_outage)));
-}
-
-static void on_reconnect_timer(uv_timer_t *t)
-{
-    redis_backend *r = t->data;
-    if (!r->closing && !r->ctx) connect_now(r);
-}
-
-static void lost(redis_backend *r, const char *why)
-{
-    r->ctx = NULL;
-    r->connected = false;
-    r->store_bytes = 0; /* their callbacks come with NULL (or came): nothing is unanswered now */
-    if (r->closing) return;
-    note_outage(r, why);
-    uv_timer_start(&r->reconnect_timer, on_reconnect_timer, CACHE_REDIS_RECONNECT_MS, 0);
-}
-
-static void on_connect(const redisAsyncContext *ctx, int status)
-{
-    redis_backend *r = ctx->data;
-    if (status != REDIS_OK) { /* hiredis frees ctx after this */
-        lost(r, ctx->errstr[0] ? ctx->errstr : "cannot connect");
-        return;
-    }
-    r->connected = true;
-    r->stalled_since = 0;
-    if (r->target.db) redisAsyncCommand((redisAsyncContext *)ctx, NULL, NULL, "SELECT %d", r->target.db);
-    /* "back" is said by the first answer: a hung Redis still accepts connections */
-}
-
-static void on_disconnect(const redisAsyncContext *ctx, int status)
-{
-    redis_backend *r = ctx->data;
-    lost(r, status == REDIS_OK ? "closed" : ctx->errstr[0] ? ctx->errstr : "connection lost");
-}
-
-static void connect_now(redis_backend *r)
-{
-    redisAsyncContext *ctx = r->target.path[0] ? redisAsyncConnectUnix(r->target.path)
-                                               : redisAsyncConnect(r->target.host, r->target.port);
-    if (!ctx || ctx->err) {
-        char why[128];
-        snprintf(why, sizeof why, "%s", ctx ? ctx->errstr : "out of memory");
-        if (ctx) redisAsyncFree(ctx);
-        lost(r, why);
-        return;
-    }
-    ctx->data = r;
-    if (redisLibuvAttach(ctx, r->loop) != REDIS_OK) {
-        redisAsyncFree(ctx);
-        lost(r, "cannot attach to the loop");
-        return;
-    }
-    redisAsyncSetConnectCallback(ctx, on_connect);
-    redisAsyncSetDisconnectCallback(ctx, on_disconnect);
-    r->ctx = ctx;
-}
-
-/* ---- lookups ------------------------------------------------------------------------------------- */
+/* ---- the connection (util/redis_conn.c) ------------------------------------------------------------ */
 
 static void answer(lookup_call *c, cache_lookup_result result)
 {
-    if (c->answered) return;
-    c->answered = true;
-    if (result == CACHE_UNAVAILABLE) atomic_fetch_add(&unavailable, 1);
+    if (c->call.answered) return;
+    c->call.answered = true;
+    if (result == CACHE_UNAVAILABLE) redis_outage_unanswered(&outage);
     c->done(c->data, result);
 }
 
-static void unlink_call(lookup_call *c)
+static void on_unanswered(redis_conn *conn, redis_call *call)
 {
-    redis_backend *r = c->r;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        r->first = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        r->last = c->prev;
-    r->inflight--;
+    answer((lookup_call *)call, CACHE_UNAVAILABLE);
 }
 
-static void on_deadline(uv_timer_t *t)
+static void on_lost(redis_conn *conn)
 {
-    redis_backend *r = t->data;
-    uint64_t now = uv_now(r->loop), next = 0;
-    bool timed_out = false;
-    for (lookup_call *c = r->first; c; c = c->next) {
-        if (c->answered) continue;
-        if (c->deadline_ms <= now) {
-            note_outage(r, "no answer within cache.redis.timeout");
-            answer(c, CACHE_UNAVAILABLE);
-            timed_out = true;
-        } else if (!next || c->deadline_ms < next)
-            next = c->deadline_ms;
-    }
-    if (next) uv_timer_start(&r->deadline_timer, on_deadline, next - now, 0);
-    if (!timed_out || !r->ctx || r->closing) return;
-    if (!r->stalled_since) {
-        r->stalled_since = now;
-    } else if (now - r->stalled_since >= STALLED_RECONNECT_MS) {
-        redisAsyncContext *ctx = r->ctx;
-        r->stalled_since = 0;
-        redisAsyncFree(ctx);
-        if (r->ctx == ctx) lost(r, "no answer for a second");
-    }
+    redis_backend *r = conn->owner;
+    r->store_bytes = 0; /* their callbacks come with NULL (or came): nothing is unanswered now */
 }
+
+static void on_closed(redis_conn *conn)
+{
+    free(conn->owner);
+}
+
+static const redis_conn_hooks hooks = {
+    .on_lost = on_lost, .on_unanswered = on_unanswered, .on_closed = on_closed};
+
+/* ---- lookups ------------------------------------------------------------------------------------- */
 
 /* The value as stored: "<stored wall ms>\n<entry>". FOUND appends the entry to out. */
 static cache_lookup_result read_entry(lookup_call *c, const redisReply *rep)
@@ -264,11 +150,11 @@ static void on_lookup_reply(redisAsyncContext *ctx, void *reply, void *privdata)
     lookup_call *c = privdata;
     redisReply *rep = reply;
     if (rep) {
-        c->r->stalled_since = 0;
-        note_back(c->r);
+        redis_conn_heard(&c->r->conn);
+        redis_conn_back(&c->r->conn);
     }
-    if (!c->answered) answer(c, rep ? read_entry(c, rep) : CACHE_UNAVAILABLE);
-    unlink_call(c);
+    if (!c->call.answered) answer(c, rep ? read_entry(c, rep) : CACHE_UNAVAILABLE);
+    redis_conn_untrack(&c->r->conn, &c->call);
     free(c);
 }
 
@@ -286,8 +172,8 @@ static cache_lookup_result redis_lookup(cache_backend *b, const uint8_t key[CACH
                                         uint64_t max_age_ms, buf *out, cache_lookup_done done, void *data)
 {
     redis_backend *r = (redis_backend *)b;
-    if (!done || !r->connected || !r->ctx || r->closing || r->inflight >= CACHE_REDIS_INFLIGHT_MAX) {
-        atomic_fetch_add(&unavailable, 1);
+    if (!done || !redis_conn_ready(&r->conn) || r->conn.inflight >= CACHE_REDIS_INFLIGHT_MAX) {
+        redis_outage_unanswered(&outage);
         return CACHE_UNAVAILABLE;
     }
     lookup_call *c = calloc(1, sizeof *c);
@@ -301,22 +187,13 @@ static cache_lookup_result redis_lookup(cache_backend *b, const uint8_t key[CACH
     int el = snprintf(end, sizeof end, "%zu", r->max_entry_bytes + ENTRY_HEAD_MAX);
     const char *argv[] = {"GETRANGE", name, "0", end};
     size_t argvlen[] = {8, (size_t)nl, 1, (size_t)el};
-    c->deadline_ms = uv_now(r->loop) + r->timeout_ms;
-    c->prev = r->last;
-    if (r->last)
-        r->last->next = c;
-    else
-        r->first = c;
-    r->last = c;
-    r->inflight++;
-    if (redisAsyncCommandArgv(r->ctx, on_lookup_reply, c, 4, argv, argvlen) != REDIS_OK) {
-        unlink_call(c);
+    redis_conn_track(&r->conn, &c->call);
+    if (redisAsyncCommandArgv(r->conn.ctx, on_lookup_reply, c, 4, argv, argvlen) != REDIS_OK) {
+        redis_conn_untrack(&r->conn, &c->call);
         free(c);
-        atomic_fetch_add(&unavailable, 1);
+        redis_outage_unanswered(&outage);
         return CACHE_UNAVAILABLE;
     }
-    if (!uv_is_active((uv_handle_t *)&r->deadline_timer))
-        uv_timer_start(&r->deadline_timer, on_deadline, r->timeout_ms, 0);
     return CACHE_PENDING;
 }
 
@@ -325,8 +202,8 @@ static cache_lookup_result redis_lookup(cache_backend *b, const uint8_t key[CACH
 static void on_store_reply(redisAsyncContext *ctx, void *reply, void *privdata)
 {
     store_call *s = privdata;
-    if (reply && s->r->ctx == ctx) {
-        s->r->stalled_since = 0;
+    if (reply && s->r->conn.ctx == ctx) {
+        redis_conn_heard(&s->r->conn);
         if (s->r->store_bytes >= s->bytes) s->r->store_bytes -= s->bytes;
     }
     free(s);
@@ -336,7 +213,7 @@ static void redis_store(cache_backend *b, const uint8_t key[CACHE_KEY_BYTES], co
                         uint64_t ttl_ms)
 {
     redis_backend *r = (redis_backend *)b;
-    if (!r->connected || !r->ctx || r->closing || len > r->max_entry_bytes ||
+    if (!redis_conn_ready(&r->conn) || len > r->max_entry_bytes ||
         r->store_bytes + len > CACHE_REDIS_STORE_BYTES_MAX) {
         atomic_fetch_add(&stores_dropped, 1);
         return;
@@ -358,7 +235,7 @@ static void redis_store(cache_backend *b, const uint8_t key[CACHE_KEY_BYTES], co
     store_call *s = malloc(sizeof *s);
     if (!s) abort();
     *s = (store_call){.r = r, .bytes = (size_t)hl + len};
-    if (redisAsyncCommandArgv(r->ctx, on_store_reply, s, 5, argv, argvlen) == REDIS_OK)
+    if (redisAsyncCommandArgv(r->conn.ctx, on_store_reply, s, 5, argv, argvlen) == REDIS_OK)
         r->store_bytes += s->bytes;
     else {
         free(s);
@@ -373,24 +250,10 @@ static void redis_stats(cache_backend *b, cache_stats *out)
     memset(out, 0, sizeof *out); /* what Redis holds is Redis's to say (INFO memory) */
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    redis_backend *r = h->data;
-    if (--r->open_handles == 0) free(r);
-}
-
 static void redis_free(cache_backend *b)
 {
     redis_backend *r = (redis_backend *)b;
-    if (!r) return;
-    r->closing = true;
-    for (lookup_call *c = r->first; c; c = c->next)
-        answer(c, CACHE_UNAVAILABLE);
-    /* hiredis calls every pending callback with NULL (freeing the calls), then on_disconnect */
-    if (r->ctx) redisAsyncFree(r->ctx);
-    r->ctx = NULL;
-    uv_close((uv_handle_t *)&r->deadline_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&r->reconnect_timer, on_timer_closed);
+    if (r) redis_conn_close(&r->conn); /* on_closed frees r */
 }
 
 static const cache_backend_ops redis_ops = {
@@ -407,16 +270,10 @@ cache_backend *cache_redis_new(uv_loop_t *loop, const redis_target *target, cons
     redis_backend *r = calloc(1, sizeof *r);
     if (!r) abort();
     r->base.ops = &redis_ops;
-    r->loop = loop;
-    r->target = *target;
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
-    r->timeout_ms = timeout_ms;
     r->max_entry_bytes = max_entry_bytes;
-    uv_timer_init(loop, &r->deadline_timer);
-    uv_timer_init(loop, &r->reconnect_timer);
-    r->deadline_timer.data = r->reconnect_timer.data = r;
-    r->open_handles = 2;
-    connect_now(r);
+    redis_conn_open(&r->conn, loop, target, timeout_ms, "no answer within cache.redis.timeout", &outage,
+                    &hooks, r);
     return &r->base;
 }
 
@@ -439,7 +296,7 @@ void cache_redis_store_vector(cache_backend *b, const uint8_t bucket[CACHE_KEY_B
     redis_backend *r = (redis_backend *)b;
     size_t len = (size_t)dims * sizeof(float);
     if (b->ops != &redis_ops) return;
-    if (!r->connected || !r->ctx || r->closing || !dims || dims > CACHE_INDEX_DIMS_MAX ||
+    if (!redis_conn_ready(&r->conn) || !dims || dims > CACHE_INDEX_DIMS_MAX ||
         r->store_bytes + len > CACHE_REDIS_STORE_BYTES_MAX) {
         atomic_fetch_add(&stores_dropped, 1);
         return;
@@ -453,7 +310,7 @@ void cache_redis_store_vector(cache_backend *b, const uint8_t bucket[CACHE_KEY_B
     store_call *s = malloc(sizeof *s);
     if (!s) abort();
     *s = (store_call){.r = r, .bytes = len};
-    if (redisAsyncCommandArgv(r->ctx, on_store_reply, s, 5, argv, argvlen) == REDIS_OK)
+    if (redisAsyncCommandArgv(r->conn.ctx, on_store_reply, s, 5, argv, argvlen) == REDIS_OK)
         r->store_bytes += s->bytes;
     else {
         free(s);

@@ -80,10 +80,10 @@ static bool feed_json(crypto_generichash_state *st, json_t *v)
 
 bool cache_semantic_bucket(const cache_key_input *in, uint8_t out[CACHE_KEY_BYTES])
 {
-    json_t *body = in->body;
+    json_t *body = in->parsed;
     if (!json_is_object(body)) return false;
     crypto_generichash_state st;
-    crypto_generichash_init(&st, in->secret, CACHE_SECRET_BYTES, CACHE_KEY_BYTES);
+    crypto_generichash_init(&st, in->secret->digest, sizeof in->secret->digest, CACHE_KEY_BYTES);
     static const char domain[] = "aigw semantic bucket v1";
     feed(&st, domain, sizeof domain - 1);
     feed(&st, in->namespace_name ? in->namespace_name : "", in->namespace_len);

@@ -9,7 +9,7 @@
  *     backend: memory        # memory | redis
  *     redis: {url: redis://127.0.0.1:6379/0, timeout: 100ms, prefix: "aigw:cache:"}
  *     max_bytes: 64MiB       # everything the cache holds, each entry's overhead counted
- *     max_entry_bytes: 1MiB  # a larger reply is simply not stored
+ *     max_entry_bytes: 1MiB  # a larger entry (the reply as a body and as a stream) is not stored
  *     ttl: 1h                # when the request's config sets no max_age
  *     namespace: key         # key | team | shared
  *     mode: off              # off | simple: simple caches every chat request by default

@@ -8,26 +8,25 @@
  * holding a hash of rules (a refused rule's sibling would still need rolling back), GCRA (see
  * limits.h: it is not what rpm_limit reads as).
  *
- * Waiting: each call is on a list in the order sent, with its deadline; one timer per
- * connection fires at the oldest deadline and answers every call past it LIMITS_UNAVAILABLE.
- * hiredis still owns the command: its callback comes later (the reply, or NULL when the
- * connection is freed) and frees the call then. A call is freed only from hiredis's callback,
- * so no callback ever sees a freed call. */
+ * Waiting: the connection (util/redis_conn.c, shared with the response cache's Redis backend)
+ * keeps each call on a list in the order sent, with its deadline; one timer per connection
+ * fires at the oldest deadline and has every call past it answered LIMITS_UNAVAILABLE. hiredis
+ * still owns the command: its callback comes later (the reply, or NULL when the connection is
+ * freed) and frees the call then. A call is freed only from hiredis's callback, so no callback
+ * ever sees a freed call. The connection also reopens itself, gives up a stalled one and says
+ * when Redis went away and came back; this file adds the script and what its answers mean. */
 #include "limits/limits_redis.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "limits/limits_internal.h"
-#include "util/log.h"
+#include "util/redis_conn.h"
 
 /* KEYS: the counters. ARGV[1]: "admit" or "settle"; then for counter i: ARGV[3i-1] the amount,
  * ARGV[3i] the limit (-1: none), ARGV[3i+1] the key's time to live (ms). Admit answers {i, count}
@@ -61,23 +60,26 @@ static const char script[] = "local n = #KEYS\n"
 #define ARGS_MAX (4 + COUNTERS_MAX * 4)
 #define KEY_TTL_MARGIN_MS 60000
 
-/* process-wide: one line per outage, whichever worker sees it first */
-static atomic_bool outage;
-static _Atomic uint64_t uncounted, uncounted_at_outage;
+/* process-wide: one line per outage, whichever worker sees it first; requests uncounted */
+static redis_outage outage = {.part = "rate limits",
+                              .down_event = "redis_down",
+                              .up_event = "redis_up",
+                              .meanwhile = "requests of limited keys are admitted or refused as "
+                                           "auth.limits.on_redis_error says",
+                              .missed = "requests went uncounted"};
 
 uint64_t limits_redis_uncounted(void)
 {
-    return atomic_load(&uncounted);
+    return atomic_load(&outage.unanswered);
 }
 
 struct limits_redis_call {
+    redis_call call; /* first: its place on the connection's list; answered: cb has fired, or
+                      * the caller cancelled */
     limits_redis *r;
     limits_redis_cb cb;
     void *ud;
-    uint64_t deadline_ms; /* on the loop's clock */
-    bool answered;        /* cb has fired, or the caller cancelled */
-    bool retried;         /* sent again as EVAL after NOSCRIPT */
-    struct limits_redis_call *prev, *next;
+    bool retried; /* sent again as EVAL after NOSCRIPT */
     /* what the answer is read against */
     int64_t now_ms, tokens;
     size_t ncounters;
@@ -95,17 +97,8 @@ struct limits_redis_call {
 };
 
 struct limits_redis {
-    uv_loop_t *loop;
-    limits_redis_target target;
-    uint32_t timeout_ms;
-    redisAsyncContext *ctx; /* NULL while disconnected */
-    bool connected, closing;
+    redis_conn conn;
     char sha[41]; /* the script's, once SCRIPT LOAD answered */
-    uv_timer_t deadline_timer, reconnect_timer;
-    int open_handles;
-    limits_redis_call *first, *last; /* in the order sent */
-    size_t inflight;
-    uint64_t stalled_since; /* loop time of the first timeout since the last reply; 0: none */
 };
 
 /* ---- where Redis is ------------------------------------------------------------------------------ */
@@ -115,190 +108,62 @@ bool limits_redis_target_parse(const char *url, limits_redis_target *out, char *
     return redis_target_parse(url, "auth.limits.redis", out, err, errlen);
 }
 
-/* ---- the connection ------------------------------------------------------------------------------ */
+/* ---- the connection (util/redis_conn.c) --------------------------------------------------------- */
 
-static void connect_now(limits_redis *r);
-
-static void note_outage(limits_redis *r, const char *why)
+static void answer(limits_redis_call *c, limits_verdict v, const limits_ticket *tk)
 {
-    bool was = false;
-    if (atomic_compare_exchange_strong(&outage, &was, true)) {
-        atomic_store(&uncounted_at_outage, atomic_load(&uncounted));
-        log_event(LOG_WARN, "redis_down",
-                  "rate limits: Redis at %s cannot be reached (%s); until it is back, requests of "
-                  "limited keys are admitted or refused as auth.limits.on_redis_error says",
-                  r->target.url, why);
-    }
+    if (c->call.answered) return;
+    c->call.answered = true;
+    if (v == LIMITS_UNAVAILABLE) redis_outage_unanswered(&outage);
+    c->cb(c->ud, v, tk);
 }
 
-static void note_back(limits_redis *r)
+static void on_unanswered(redis_conn *conn, redis_call *call)
 {
-    if (!atomic_load_explicit(&outage, memory_order_relaxed)) return; /* the usual case: one load */
-    bool was = true;
-    if (atomic_compare_exchange_strong(&outage, &was, false))
-        log_event(LOG_INFO, "redis_up",
-                  "rate limits: Redis at %s is back (%llu requests went uncounted meanwhile)", r->target.url,
-                  (unsigned long long)(atomic_load(&uncounted) - atomic_load(&uncounted_at_outage)));
-}
-
-static void on_reconnect_timer(uv_timer_t *t)
-{
-    limits_redis *r = t->data;
-    if (!r->closing && !r->ctx) connect_now(r);
-}
-
-static void lost(limits_redis *r, const char *why)
-{
-    r->ctx = NULL;
-    r->connected = false;
-    r->sha[0] = '\0';
-    if (r->closing) return;
-    note_outage(r, why);
-    uv_timer_start(&r->reconnect_timer, on_reconnect_timer, LIMITS_REDIS_RECONNECT_MS, 0);
+    answer((limits_redis_call *)call, LIMITS_UNAVAILABLE, NULL);
 }
 
 static void on_script_loaded(redisAsyncContext *ctx, void *reply, void *privdata)
 {
-    limits_redis *r = ctx->data;
+    limits_redis *r = redis_conn_of(ctx)->owner;
     redisReply *rep = reply;
     if (r && rep && rep->type == REDIS_REPLY_STRING && rep->len == 40) memcpy(r->sha, rep->str, 41);
 }
 
-static void on_connect(const redisAsyncContext *ctx, int status)
+static void on_connected(redis_conn *conn)
 {
-    limits_redis *r = ctx->data;
-    if (status != REDIS_OK) { /* hiredis frees ctx after this */
-        lost(r, ctx->errstr[0] ? ctx->errstr : "cannot connect");
-        return;
-    }
-    r->connected = true;
-    r->stalled_since = 0;
-    redisAsyncContext *c = (redisAsyncContext *)ctx;
-    if (r->target.db) redisAsyncCommand(c, NULL, NULL, "SELECT %d", r->target.db);
-    redisAsyncCommand(c, on_script_loaded, NULL, "SCRIPT LOAD %s", script);
-    /* "back" is said by the first answer, not here: a hung Redis still accepts connections */
+    redisAsyncCommand(conn->ctx, on_script_loaded, NULL, "SCRIPT LOAD %s", script);
 }
 
-static void on_disconnect(const redisAsyncContext *ctx, int status)
+static void on_lost(redis_conn *conn)
 {
-    limits_redis *r = ctx->data;
-    lost(r, status == REDIS_OK ? "closed" : ctx->errstr[0] ? ctx->errstr : "connection lost");
+    limits_redis *r = conn->owner;
+    r->sha[0] = '\0';
 }
 
-static void connect_now(limits_redis *r)
+static void on_closed(redis_conn *conn)
 {
-    redisAsyncContext *ctx = r->target.path[0] ? redisAsyncConnectUnix(r->target.path)
-                                               : redisAsyncConnect(r->target.host, r->target.port);
-    if (!ctx || ctx->err) {
-        char why[128];
-        snprintf(why, sizeof why, "%s", ctx ? ctx->errstr : "out of memory");
-        if (ctx) redisAsyncFree(ctx);
-        lost(r, why);
-        return;
-    }
-    ctx->data = r;
-    if (redisLibuvAttach(ctx, r->loop) != REDIS_OK) {
-        redisAsyncFree(ctx);
-        lost(r, "cannot attach to the loop");
-        return;
-    }
-    redisAsyncSetConnectCallback(ctx, on_connect);
-    redisAsyncSetDisconnectCallback(ctx, on_disconnect);
-    r->ctx = ctx;
+    free(conn->owner);
 }
+
+static const redis_conn_hooks hooks = {
+    .on_connected = on_connected, .on_lost = on_lost, .on_unanswered = on_unanswered, .on_closed = on_closed};
 
 limits_redis *limits_redis_new(uv_loop_t *loop, const limits_redis_target *target, uint32_t timeout_ms)
 {
     limits_redis *r = calloc(1, sizeof *r);
     if (!r) abort();
-    r->loop = loop;
-    r->target = *target;
-    r->timeout_ms = timeout_ms;
-    uv_timer_init(loop, &r->deadline_timer);
-    uv_timer_init(loop, &r->reconnect_timer);
-    r->deadline_timer.data = r->reconnect_timer.data = r;
-    r->open_handles = 2;
-    connect_now(r);
+    redis_conn_open(&r->conn, loop, target, timeout_ms, "no answer within auth.limits.timeout", &outage,
+                    &hooks, r);
     return r;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    limits_redis *r = h->data;
-    if (--r->open_handles == 0) free(r);
-}
-
-static void answer(limits_redis_call *c, limits_verdict v, const limits_ticket *tk)
-{
-    if (c->answered) return;
-    c->answered = true;
-    if (v == LIMITS_UNAVAILABLE) atomic_fetch_add(&uncounted, 1);
-    c->cb(c->ud, v, tk);
 }
 
 void limits_redis_close(limits_redis *r)
 {
-    if (!r) return;
-    r->closing = true;
-    for (limits_redis_call *c = r->first; c; c = c->next)
-        answer(c, LIMITS_UNAVAILABLE, NULL);
-    /* hiredis calls every pending callback with NULL (which frees the calls) and then
-     * on_disconnect */
-    if (r->ctx) redisAsyncFree(r->ctx);
-    r->ctx = NULL;
-    uv_close((uv_handle_t *)&r->deadline_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&r->reconnect_timer, on_timer_closed);
+    if (r) redis_conn_close(&r->conn); /* on_closed frees r */
 }
 
 /* ---- admission ------------------------------------------------------------------------------------ */
-
-static void unlink_call(limits_redis_call *c)
-{
-    limits_redis *r = c->r;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        r->first = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        r->last = c->prev;
-    r->inflight--;
-}
-
-/* A connection that has answered nothing for this long while calls time out is given up and
- * opened again: a Redis that hangs, or a connection whose end went unnoticed (hiredis 0.14's
- * libuv adapter ignores poll errors), must not stall the limits until someone restarts aigw. */
-#define STALLED_RECONNECT_MS 1000
-
-static void on_deadline(uv_timer_t *t)
-{
-    limits_redis *r = t->data;
-    uint64_t now = uv_now(r->loop);
-    uint64_t next = 0;
-    bool timed_out = false;
-    for (limits_redis_call *c = r->first; c; c = c->next) {
-        if (c->answered) continue;
-        if (c->deadline_ms <= now) {
-            note_outage(r, "no answer within auth.limits.timeout");
-            answer(c, LIMITS_UNAVAILABLE, NULL);
-            timed_out = true;
-        } else if (!next || c->deadline_ms < next)
-            next = c->deadline_ms;
-    }
-    if (next) uv_timer_start(&r->deadline_timer, on_deadline, next - now, 0);
-    if (!timed_out || !r->ctx || r->closing) return;
-    if (!r->stalled_since) {
-        r->stalled_since = now;
-    } else if (now - r->stalled_since >= STALLED_RECONNECT_MS) {
-        /* hiredis answers every waiting call NULL (they are answered already), then on_disconnect
-         * or nothing: either way the connection is gone and a new one is due */
-        redisAsyncContext *ctx = r->ctx;
-        r->stalled_since = 0;
-        redisAsyncFree(ctx);
-        if (r->ctx == ctx) lost(r, "no answer for a second");
-    }
-}
 
 static bool send_call(limits_redis_call *c, bool by_sha);
 
@@ -328,7 +193,7 @@ static void read_reply(limits_redis_call *c, const redisReply *rep)
         tk.too_large = c->counters[i].amount > c->counters[i].max;
         tk.retry_after_ms = limits__reset_ms(rule, c->now_ms);
         limits__note(&tk, rule, c->counters[i].max, count, c->now_ms);
-        note_back(c->r);
+        redis_conn_back(&c->r->conn);
         answer(c, LIMITS_REFUSED, &tk);
         return;
     }
@@ -346,7 +211,7 @@ static void read_reply(limits_redis_call *c, const redisReply *rep)
         if (c->counters[i].max >= 0)
             limits__note(&tk, c->counters[i].rule, c->counters[i].max, count, c->now_ms);
     }
-    note_back(c->r);
+    redis_conn_back(&c->r->conn);
     answer(c, LIMITS_ADMITTED, &tk);
 }
 
@@ -354,16 +219,16 @@ static void on_reply(redisAsyncContext *ctx, void *reply, void *privdata)
 {
     limits_redis_call *c = privdata;
     redisReply *rep = reply;
-    if (rep) c->r->stalled_since = 0;
+    if (rep) redis_conn_heard(&c->r->conn);
     if (rep && rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8) && !c->retried &&
-        c->r->ctx == ctx && !c->r->closing) {
+        c->r->conn.ctx == ctx && !c->r->conn.closing) {
         c->retried = true;
         c->r->sha[0] = '\0';
         if (send_call(c, false)) return; /* the same call: this callback again */
         rep = NULL;
     }
-    if (!c->answered) read_reply(c, rep);
-    unlink_call(c);
+    if (!c->call.answered) read_reply(c, rep);
+    redis_conn_untrack(&c->r->conn, &c->call);
     free(c);
 }
 
@@ -376,7 +241,7 @@ static bool send_call(limits_redis_call *c, bool by_sha)
     c->argvlen[0] = strlen(c->argv[0]);
     c->argv[1] = by_sha ? r->sha : script;
     c->argvlen[1] = by_sha ? 40 : sizeof script - 1;
-    return redisAsyncCommandArgv(r->ctx, on_reply, c, c->argc, c->argv, c->argvlen) == REDIS_OK;
+    return redisAsyncCommandArgv(r->conn.ctx, on_reply, c, c->argc, c->argv, c->argvlen) == REDIS_OK;
 }
 
 /* Fills c's command: EVAL(SHA) _ numkeys keys… mode (amount max ttl)… */
@@ -409,8 +274,8 @@ static void build_command(limits_redis_call *c, const char *mode)
 limits_redis_call *limits_redis_admit(limits_redis *r, const limits_subject *subjects, size_t n,
                                       int64_t tokens, int64_t now_ms, limits_redis_cb cb, void *ud)
 {
-    if (!r->connected || !r->ctx || r->closing || r->inflight >= LIMITS_REDIS_INFLIGHT_MAX) {
-        atomic_fetch_add(&uncounted, 1);
+    if (!redis_conn_ready(&r->conn) || r->conn.inflight >= LIMITS_REDIS_INFLIGHT_MAX) {
+        redis_outage_unanswered(&outage);
         return NULL;
     }
     limits_redis_call *c = calloc(1, sizeof *c);
@@ -434,35 +299,26 @@ limits_redis_call *limits_redis_admit(limits_redis *r, const limits_subject *sub
             c->counters[k].amount = limits_rule_is_tokens(rule) ? c->tokens : 1;
         }
     build_command(c, "admit");
-    c->deadline_ms = uv_now(r->loop) + r->timeout_ms;
-    c->prev = r->last;
-    if (r->last)
-        r->last->next = c;
-    else
-        r->first = c;
-    r->last = c;
-    r->inflight++;
+    redis_conn_track(&r->conn, &c->call);
     if (!send_call(c, r->sha[0] != '\0')) {
-        unlink_call(c);
+        redis_conn_untrack(&r->conn, &c->call);
         free(c);
-        atomic_fetch_add(&uncounted, 1);
+        redis_outage_unanswered(&outage);
         return NULL;
     }
-    if (!uv_is_active((uv_handle_t *)&r->deadline_timer))
-        uv_timer_start(&r->deadline_timer, on_deadline, r->timeout_ms, 0);
     return c;
 }
 
 void limits_redis_cancel(limits_redis_call *c)
 {
-    if (c) c->answered = true;
+    if (c) c->call.answered = true;
 }
 
 void limits_redis_settle(limits_redis *r, const limits_ticket *tk, int64_t tokens, int64_t now_ms)
 {
     if (tokens < 0) tokens = 0;
     int64_t delta = tokens - tk->tokens_charged;
-    if (!delta || !r->connected || !r->ctx || r->closing) return;
+    if (!delta || !redis_conn_ready(&r->conn)) return;
     limits_redis_call c;
     memset(&c, 0, sizeof c);
     c.r = r;
@@ -484,5 +340,5 @@ void limits_redis_settle(limits_redis *r, const limits_ticket *tk, int64_t token
     c.argvlen[0] = strlen(c.argv[0]);
     c.argv[1] = r->sha[0] ? r->sha : script;
     c.argvlen[1] = r->sha[0] ? 40 : sizeof script - 1;
-    redisAsyncCommandArgv(r->ctx, NULL, NULL, c.argc, c.argv, c.argvlen);
+    redisAsyncCommandArgv(r->conn.ctx, NULL, NULL, c.argc, c.argv, c.argvlen);
 }

@@ -12,7 +12,8 @@
  * A request never waits more than the timeout: past it (or when the connection is down, or
  * LIMITS_REDIS_INFLIGHT_MAX calls already wait) the caller is told LIMITS_UNAVAILABLE at once
  * and applies its policy (open or closed); a reply that comes later is dropped. A lost
- * connection is opened again every LIMITS_REDIS_RECONNECT_MS, and so is one that has answered
+ * connection is opened again every REDIS_CONN_RECONNECT_MS (util/redis_conn.h, the connection
+ * the response cache's Redis backend uses too), and so is one that has answered
  * nothing for a second while its calls time out (a hung Redis, or a connection's end that the
  * libuv adapter of hiredis 0.14 does not report: it ignores poll errors); one line on stderr says when
  * Redis went away and one when it came back (with how many requests went uncounted), for the
@@ -30,7 +31,6 @@
 #include "util/redis_target.h"
 
 #define LIMITS_REDIS_INFLIGHT_MAX 4096 /* admissions waiting on one worker's connection */
-#define LIMITS_REDIS_RECONNECT_MS 250
 
 /* Where Redis is (util/redis_target.h), read once at start. */
 typedef redis_target limits_redis_target;

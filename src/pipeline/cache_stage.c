@@ -5,13 +5,15 @@
  * config's route or the request's x-aigw-config / x-portkey-config; else the file's
  * `cache.mode`). A request nobody asked to cache costs one branch here and nothing in the
  * filters. One that is: its controls are read (x-aigw-cache, Cache-Control,
- * x-portkey-cache-force-refresh), its key made (src/cache: a keyed digest of the normalized
- * request in its namespace), and the backend asked. A hit is replayed in the shape the client
- * asked — one JSON body, or a stream of its format's events, whichever shape stored it — with
- * the stored usage and a cost of 0. A miss goes on to EXECUTE; its reply is read back into one
- * canonical reply as it goes out (providers' collector, on_head/on_body/on_end) and stored only
- * when it is complete: status 200, the stream's end marker, finish stop, length or tool_calls,
- * the client still there.
+ * x-portkey-cache-force-refresh), its key made (src/cache: a keyed digest of the request's
+ * canonical form in its namespace, walked with no tree; the same walk gives the few members
+ * read here: n, logprobs, stream_options), and the backend asked. A hit is replayed in the
+ * shape the client asked — one JSON body, or a stream of its format's events, whichever shape
+ * stored it — with the stored usage and a cost of 0: both shapes are in the entry, rendered
+ * when it was stored, so a hit parses no JSON. A miss goes on to EXECUTE; its reply is read
+ * back into one canonical reply as it goes out (providers' collector, on_head/on_body/on_end)
+ * and stored only when it is complete: status 200, the stream's end marker, finish stop,
+ * length or tool_calls, the client still there.
  *
  * The backend is the process's memory, or Redis through the worker's own connection: a Redis
  * lookup answers later, and the stage waits for it (exchange_suspend; one ticket for a chain of
@@ -55,7 +57,7 @@
 #include "util/units.h"
 
 static cache_backend *backend; /* memory; with Redis each worker has its own (worker state) */
-static uint8_t secret[CACHE_SECRET_BYTES];
+static cache_secret secret;
 static size_t max_entry_bytes;
 static bool use_redis;
 static redis_target redis_where;
@@ -106,7 +108,8 @@ typedef struct cache_state {
     uint32_t max_age_s;
     uint64_t ttl_ms;
     reply_collector *rc;
-    struct json_t *body; /* the client's body, parsed: held while the stage waits */
+    bool include_usage;    /* stream_options.include_usage: a replayed OpenAI stream has the usage chunk */
+    struct json_t *parsed; /* semantic only: the client's body, parsed (held while the stage waits) */
     /* waiting (one ticket for the whole chain of waits) */
     exchange_ticket ticket;
     bool waiting, lookup_pending, timer_pending, aborted;
@@ -140,9 +143,9 @@ static bool cache_start(const aigw_config *cfg, char *err, size_t errlen)
     }
     const access_secret *s = auth_secret();
     if (s)
-        cache_secret_derive(s->bytes, secret);
+        cache_secret_derive(s->bytes, &secret);
     else
-        randombytes_buf(secret, sizeof secret);
+        cache_secret_random(&secret);
     /* The backend is made at start with the file's bounds; a reload keeps it (docs/cache.md). */
     const cache_settings *c = &cfg->cache;
     use_redis = c->backend == CACHE_BACKEND_REDIS;
@@ -189,7 +192,7 @@ static void cache_stop(void)
     backend = NULL;
     cache_index_free(semantic_index);
     semantic_index = NULL;
-    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(&secret, sizeof secret);
 }
 
 static void *cache_worker_init(struct worker *w)
@@ -299,52 +302,58 @@ static void request_namespace(exchange *x, const char **ns, size_t *len)
     *len = strlen(*ns);
 }
 
-/* Why a request is not cached whatever its config says (NULL: it may be). */
-static const char *uncacheable(exchange *x, json_t *body)
+/* The top-level members the stage reads, found by the key's walk (cache_key_input.fields). */
+enum { FIELD_N, FIELD_LOGPROBS, FIELD_STREAM_OPTIONS, NFIELDS };
+
+static bool span_is(const char *body, const json_field *f, json_kind kind, const char *text)
 {
-    if (x->endpoint != ENDPOINT_CHAT_COMPLETIONS && x->endpoint != ENDPOINT_MESSAGES)
-        return "only chat completions and messages are cached";
-    if (!json_is_object(body)) return "the body cannot be read";
-    json_t *n = json_object_get(body, "n");
-    if (n && !(json_is_integer(n) && json_integer_value(n) == 1)) return "n is not 1";
-    if (json_is_true(json_object_get(body, "logprobs"))) return "logprobs are not stored";
+    size_t n = strlen(text);
+    return f->type == kind && f->end - f->start == n && !memcmp(body + f->start, text, n);
+}
+
+/* Why a request whose key was made is not cached whatever its config says (NULL: it may be):
+ * n other than the integer 1, logprobs true. */
+static const char *uncacheable(const char *body, const json_field *f)
+{
+    if (f[FIELD_N].type != JSON_KIND_ABSENT && !span_is(body, &f[FIELD_N], JSON_KIND_NUMBER, "1"))
+        return "n is not 1";
+    if (f[FIELD_LOGPROBS].type == JSON_KIND_TRUE) return "logprobs are not stored";
     return NULL;
 }
 
-/* A stored reply answers: one body or a stream in the client's format, with the stored usage
- * and a cost of 0. false when the entry cannot be read (then it is a miss). */
-static bool answer_hit(exchange *x, const char *entry, size_t len, json_t *body, bool portkey,
-                       cache_result result)
+/* stream_options.include_usage is true (the walk has validated the member's object). */
+static bool wants_usage(const char *body, const json_field *options)
 {
-    double cost;
-    const char *reply;
-    size_t reply_len;
-    if (!cache_entry_parse(entry, len, &cost, &reply, &reply_len)) return false;
-    codec_ctx c = {.arena = x->arena,
-                   .request_id = x->http->id,
-                   .ingress = x->ingress,
-                   .endpoint = x->endpoint,
-                   .stream = x->stream};
-    bool include_usage =
-        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
-    buf out;
-    buf_init(&out, reply_len * 8 + 65536);
-    const char *type = provider_replay(&c, reply, reply_len, x->stream, include_usage, &out);
-    if (!type || out.overflowed) {
-        buf_free(&out);
-        return false;
-    }
-    set_result(x, result, portkey);
-    x->cache.usage = c.usage;
-    x->cache.saved_usd = cost > 0 ? cost : 0;
+    if (options->type != JSON_KIND_OBJECT) return false;
+    json_field f = {.key = "include_usage"};
+    return json_scan_object(body + options->start, options->end - options->start, &f, 1, NULL, NULL) &&
+           f.type == JSON_KIND_TRUE;
+}
+
+/* A stored reply answers: the stored body, or the stored stream in the client's format (without
+ * its usage chunk unless asked), with the stored usage and a cost of 0. The entry's bytes are
+ * the stage's copy (cs->entry), which it may edit. false when the entry cannot be read (then it
+ * is a miss). */
+static bool answer_hit(exchange *x, cache_state *cs, char *data, size_t len, cache_result result)
+{
+    cache_entry e;
+    if (!cache_entry_parse(data, len, &e) || e.format != (int)x->ingress) return false;
+    set_result(x, result, cs->portkey);
+    x->cache.usage = e.usage;
+    x->cache.saved_usd = e.cost_usd > 0 ? e.cost_usd : 0;
     static const char cost_line[] = "x-aigw-cost-usd: 0\r\n";
-    if (x->stream) {
-        exchange_stream_begin(x, 200, type, cost_line, sizeof cost_line - 1);
-        exchange_stream_end(x, out.data, out.len);
-    } else {
-        exchange_respond(x, 200, type, cost_line, sizeof cost_line - 1, out.data ? out.data : "", out.len);
+    if (!x->stream) {
+        exchange_respond(x, 200, "application/json", cost_line, sizeof cost_line - 1, e.body, e.body_len);
+        return true;
     }
-    buf_free(&out);
+    size_t stream_len = e.stream_len;
+    if (e.usage_len && !cs->include_usage) { /* the usage chunk out: what follows it moves up */
+        char *s = data + (e.stream - data);
+        memmove(s + e.usage_at, s + e.usage_at + e.usage_len, e.stream_len - e.usage_at - e.usage_len);
+        stream_len -= e.usage_len;
+    }
+    exchange_stream_begin(x, 200, "text/event-stream", cost_line, sizeof cost_line - 1);
+    exchange_stream_end(x, e.stream, stream_len);
     return true;
 }
 
@@ -372,8 +381,8 @@ static void wait_end(cache_state *cs, stage_result r)
 
 static void drop_body(cache_state *cs)
 {
-    json_decref(cs->body);
-    cs->body = NULL;
+    json_decref(cs->parsed);
+    cs->parsed = NULL;
 }
 
 /* A miss (or a refresh): the reply will be stored, and its vector indexed when there is one. */
@@ -398,8 +407,8 @@ static stage_result lookup_answered(exchange *x, cache_state *cs, cache_lookup_r
 {
     if (r == CACHE_FOUND) {
         bool semantic = cs->step == STEP_SEMANTIC;
-        bool answered = answer_hit(x, cs->entry.data, cs->entry.len, cs->body, cs->portkey,
-                                   semantic ? RESULT_SEMANTIC_HIT : RESULT_HIT);
+        bool answered =
+            answer_hit(x, cs, cs->entry.data, cs->entry.len, semantic ? RESULT_SEMANTIC_HIT : RESULT_HIT);
         buf_free(&cs->entry);
         if (answered) {
             drop_body(cs);
@@ -701,15 +710,15 @@ static stage_result cache_on_request(exchange *x, void *state)
         return STAGE_NEXT;
     }
 
+    if (x->endpoint != ENDPOINT_CHAT_COMPLETIONS && x->endpoint != ENDPOINT_MESSAGES)
+        return go_uncached(x, cs, RESULT_BYPASS); /* only chat completions and messages are cached */
     const buf *b = &x->http->body;
-    json_error_t jerr;
-    cs->body = json_loadb(b->data ? b->data : "", b->len, JSON_ALLOW_NUL, &jerr);
-    if (uncacheable(x, cs->body)) return go_uncached(x, cs, RESULT_BYPASS);
     const char *ns;
     size_t ns_len;
     request_namespace(x, &ns, &ns_len);
     const http_header *partition = exchange_header(x, "x-portkey-cache-namespace");
-    cache_key_input in = {.secret = secret,
+    json_field fields[NFIELDS] = {{.key = "n"}, {.key = "logprobs"}, {.key = "stream_options"}};
+    cache_key_input in = {.secret = &secret,
                           .namespace_name = ns,
                           .namespace_len = ns_len,
                           .endpoint = x->endpoint,
@@ -718,17 +727,25 @@ static stage_result cache_on_request(exchange *x, void *state)
                           .route = tree->name,
                           .extra = partition ? partition->value : NULL,
                           .extra_len = partition ? partition->value_len : 0,
-                          .body = cs->body};
-    if (!cache_key_make(&in, cs->key)) return go_uncached(x, cs, RESULT_BYPASS);
+                          .body = b->data ? b->data : "",
+                          .body_len = b->len,
+                          .fields = fields,
+                          .nfields = NFIELDS};
+    if (!cache_key_make(&in, cs->key) || uncacheable(in.body, fields))
+        return go_uncached(x, cs, RESULT_BYPASS);
+    cs->include_usage = wants_usage(in.body, &fields[FIELD_STREAM_OPTIONS]);
     cs->max_age_s = tree->cache.max_age_s;
     cs->ttl_ms = cs->max_age_s ? (uint64_t)cs->max_age_s * 1000 : x->config->cache.ttl_ms;
 
-    /* semantic: the text and the bucket are known now; the vector after an exact miss */
+    /* semantic: the text and the bucket are known now (from the body parsed: an embedding call
+     * follows anyway); the vector after an exact miss */
     const aigw_config *cfg = x->config;
     if (mode == ROUTE_CACHE_SEMANTIC && semantic_index && cfg->cache.semantic.embedding_model[0]) {
+        json_error_t jerr;
+        cs->parsed = in.parsed = json_loadb(in.body, in.body_len, JSON_ALLOW_NUL, &jerr);
         buf text;
         buf_init(&text, cfg->cache.semantic.max_text_bytes + 1);
-        cs->semantic = cache_semantic_text(cs->body, cfg->cache.semantic.max_text_bytes, &text) &&
+        cs->semantic = cache_semantic_text(cs->parsed, cfg->cache.semantic.max_text_bytes, &text) &&
                        cache_semantic_bucket(&in, cs->bucket) && embed_body(x, cs, text.data, text.len);
         buf_free(&text);
     }
@@ -811,30 +828,37 @@ static void cache_on_end(exchange *x, void *state, bool complete)
      * without include_usage carries none) */
     if (a && a->codec.usage.seen) json_object_set_new(canon, "usage", attempt_usage(&a->codec.usage));
     double cost = a ? attempt_cost(a) : -1;
-    char head[64];
-    char usd[UNITS_DECIMAL_MAX];
-    units_format_decimal(usd, cost > 0 ? cost : 0);
-    int hl = snprintf(head, sizeof head, CACHE_ENTRY_MAGIC "%s\n", usd);
-    char *text = json_dumps(canon, JSON_COMPACT);
+    /* rendered now in both shapes, so that every hit writes stored bytes (cache_entry.c); no
+     * route: a replay's chunks carry no cost */
+    codec_ctx c = {
+        .arena = x->arena, .request_id = x->http->id, .ingress = x->ingress, .endpoint = x->endpoint};
+    provider_replay_shapes shapes;
+    buf_init(&shapes.body, max_entry_bytes);
+    buf_init(&shapes.stream, max_entry_bytes);
+    buf value;
+    buf_init(&value, max_entry_bytes);
+    bool ok = provider_replay_render(&c, canon, &shapes);
     json_decref(canon);
-    if (!text) return;
-    size_t tl = strlen(text), len = (size_t)hl + tl;
-    if (tl <= max_entry_bytes) {
-        char *value = malloc(len);
-        if (value) {
-            memcpy(value, head, (size_t)hl);
-            memcpy(value + hl, text, tl);
-            cache_backend *b = request_backend(x);
-            b->ops->store(b, cs->key, value, len, cs->ttl_ms);
-            free(value);
-            if (cs->semantic && cs->vector && semantic_index) {
-                index_insert(x, cs);
-                if (use_redis)
-                    cache_redis_store_vector(b, cs->bucket, cs->key, cs->vector, cs->dims, cs->ttl_ms);
-            }
+    cache_entry e = {.cost_usd = cost,
+                     .format = (int)x->ingress,
+                     .usage = c.usage,
+                     .body = shapes.body.data,
+                     .body_len = shapes.body.len,
+                     .stream = shapes.stream.data,
+                     .stream_len = shapes.stream.len,
+                     .usage_at = shapes.usage_at,
+                     .usage_len = shapes.usage_len};
+    if (ok && cache_entry_write(&e, &value)) { /* a larger entry is not stored */
+        cache_backend *b = request_backend(x);
+        b->ops->store(b, cs->key, value.data, value.len, cs->ttl_ms);
+        if (cs->semantic && cs->vector && semantic_index) {
+            index_insert(x, cs);
+            if (use_redis) cache_redis_store_vector(b, cs->bucket, cs->key, cs->vector, cs->dims, cs->ttl_ms);
         }
     }
-    free(text);
+    buf_free(&shapes.body);
+    buf_free(&shapes.stream);
+    buf_free(&value);
 }
 
 static void cache_on_release(exchange *x, void *state)

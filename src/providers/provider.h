@@ -159,13 +159,19 @@ void provider_collect(reply_collector *rc, const char *data, size_t len);
  * choice, finish stop, length or tool_calls. Else NULL with the reason in *why. */
 struct json_t *provider_collect_end(reply_collector *rc, const char **why);
 void provider_collect_free(reply_collector *rc);
-/* The client's answer from a canonical reply (compact JSON, as provider_collect_end's): one body
- * in c->ingress's format, or its stream's events (OpenAI chunks, the usage chunk when
- * include_usage; Anthropic's message_start … message_stop) made by the format's own stream
- * encoder. c->usage is set from the reply's. Returns the Content-Type, NULL when reply is not
- * a canonical reply. */
-const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool stream, bool include_usage,
-                            buf *out);
+/* A canonical reply (provider_collect_end's) in the shapes a replay answers with, made once
+ * when it is stored: the body in c->ingress's format, and its stream's events (OpenAI chunks,
+ * the usage chunk; Anthropic's message_start … message_stop) made by the format's own stream
+ * encoder. An OpenAI stream's usage chunk, which goes only to a client that asks for it
+ * (stream_options.include_usage), is at stream[usage_at, usage_at + usage_len); usage_len 0:
+ * the format always sends it. c->usage gets the reply's counts; c->route must be NULL (a replay
+ * costs nothing: no chunk carries a cost). The buffers come initialised (their bounds); false
+ * when canon is not a reply or a bound was passed. */
+typedef struct provider_replay_shapes {
+    buf body, stream;
+    size_t usage_at, usage_len;
+} provider_replay_shapes;
+bool provider_replay_render(codec_ctx *c, struct json_t *canon, provider_replay_shapes *out);
 
 /* Whether p is sent OpenAI Responses API requests as they are (its `responses:`, or by default
  * OpenAI's own API at its documented URL); else they are translated to its chat format. */

@@ -11,10 +11,12 @@
  * the finish reason, the usage. Only a complete reply comes out: the format's end marker
  * seen, no in-band error, one choice, a finish reason of stop, length or tool_calls.
  *
- * Replaying goes the other way through the same rows: the canonical reply is cut into the
- * chunks a provider would have sent (the role, the reasoning, the text, each tool call with
- * its whole arguments, the finish, the usage) and each is given to the client format's
- * stream encoder, so a replayed stream is made by the code that makes translated ones. */
+ * Replaying goes the other way through the same rows, once, when the reply is stored: the
+ * canonical reply becomes the client format's body, and it is cut into the chunks a provider
+ * would have sent (the role, the reasoning, the text, each tool call with its whole
+ * arguments, the finish, the usage) each given to the client format's stream encoder, so a
+ * replayed stream is made by the code that makes translated ones. A hit then writes stored
+ * bytes: no parse, no encoder (bench/RESULTS.md has what that saved). */
 #include <string.h>
 #include <time.h>
 
@@ -319,26 +321,15 @@ static void encode(xlate *x, const wire_codec *client, json_t *chunk, buf *out)
     json_decref(chunk);
 }
 
-const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool stream, bool include_usage,
-                            buf *out)
+bool provider_replay_render(codec_ctx *c, json_t *canon, provider_replay_shapes *out)
 {
     const wire_codec *client = wire_codecs[c->ingress];
-    if (!stream && !client->reply_from_canonical) { /* the canonical format itself: as stored */
-        xlate__scan_usage(c, &openai__codec, reply, len);
-        buf_append(out, reply, len);
-        return "application/json";
-    }
-    json_error_t jerr;
-    json_t *canon = json_loadb(reply, len, 0, &jerr);
-    if (!json_is_object(canon)) {
-        json_decref(canon);
-        return NULL;
-    }
+    if (!json_is_object(canon)) return false;
     xlate *x = arena_alloc(c->arena, sizeof *x);
     memset(x, 0, sizeof *x);
     x->ctx = c;
     x->ingress = x->upstream = c->ingress;
-    x->include_usage = include_usage;
+    x->include_usage = true; /* rendered once: a replay that was not asked for it leaves it out */
     x->open_block = -1;
     const char *model = json_string_value(json_object_get(canon, "model"));
     x->model = arena_strndup(c->arena, model ? model : "", model ? strlen(model) : 0);
@@ -347,11 +338,15 @@ const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool st
     json_t *created = json_object_get(canon, "created");
     x->created = json_is_integer(created) ? (int64_t)json_integer_value(created) : (int64_t)time(NULL);
     xlate__note_usage(c, &openai__codec, canon);
-    if (!stream) {
-        client->reply_from_canonical(x, canon, out);
-        json_decref(canon);
-        return "application/json";
-    }
+
+    /* one body: the canonical format itself as it is, another format translated */
+    if (client->reply_from_canonical)
+        client->reply_from_canonical(x, canon, &out->body);
+    else
+        xlate__append_json(&out->body, canon);
+
+    /* the stream */
+    buf *s = &out->stream;
     json_t *choice = json_array_get(json_object_get(canon, "choices"), 0);
     json_t *msg = json_object_get(choice, "message");
     json_t *content = json_object_get(msg, "content");
@@ -364,11 +359,11 @@ const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool st
                                   json_array_size(calls) && !json_string_length(content) ? json_null()
                                                                                          : json_string("")),
                         NULL),
-           out);
+           s);
     if (json_string_length(reasoning))
-        encode(x, client, xlate__chunk(x, json_pack("{s:O}", "reasoning_content", reasoning), NULL), out);
+        encode(x, client, xlate__chunk(x, json_pack("{s:O}", "reasoning_content", reasoning), NULL), s);
     if (json_string_length(content))
-        encode(x, client, xlate__chunk(x, json_pack("{s:O}", "content", content), NULL), out);
+        encode(x, client, xlate__chunk(x, json_pack("{s:O}", "content", content), NULL), s);
     size_t i;
     json_t *tc;
     json_array_foreach(calls, i, tc)
@@ -385,12 +380,15 @@ const char *provider_replay(codec_ctx *c, const char *reply, size_t len, bool st
                                       json_is_string(name) ? json_incref(name) : json_string(""), "arguments",
                                       args),
                             NULL),
-               out);
+               s);
     }
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
-    encode(x, client, xlate__chunk(x, NULL, finish ? finish : "stop"), out);
-    encode(x, client, xlate__usage_chunk(x), out);
-    client->stream_encode_finish(x, out);
-    json_decref(canon);
-    return "text/event-stream";
+    encode(x, client, xlate__chunk(x, NULL, finish ? finish : "stop"), s);
+    size_t before = s->len;
+    encode(x, client, xlate__usage_chunk(x), s);
+    /* a format that streams usage unasked always has it; OpenAI's only on include_usage */
+    out->usage_at = client->stream_reports_usage ? 0 : before;
+    out->usage_len = client->stream_reports_usage ? 0 : s->len - before;
+    client->stream_encode_finish(x, s);
+    return !out->body.overflowed && !s->overflowed && !x->failure;
 }

@@ -135,6 +135,26 @@ test('one entry, both shapes: plain then stream, stream then plain (OpenAI)', as
   const noUsage = await sumStream(await oa.chat.completions.create({ model: 'cached', messages: user('stream first please'), stream: true }));
   assert.equal(noUsage.usage, null);
   assert.equal(noUsage.content, first.content);
+  // byte for byte: the stream with include_usage is the one without and its usage chunk, just
+  // before [DONE] (one stored stream, its usage chunk left out unless asked)
+  const rawStream = async (extra) => {
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'cached', messages: user('stream first please'), stream: true, ...extra }),
+    });
+    assert.equal(r.headers.get('x-aigw-cache'), 'HIT');
+    return (await r.text()).split('\n\n').filter(Boolean);
+  };
+  const without = await rawStream({});
+  const withUsage = await rawStream({ stream_options: { include_usage: true } });
+  assert.equal(without.at(-1), 'data: [DONE]');
+  assert.equal(withUsage.length, without.length + 1);
+  assert.deepEqual([...withUsage.slice(0, -2), withUsage.at(-1)], without);
+  const usageChunk = JSON.parse(withUsage.at(-2).slice('data: '.length));
+  assert.deepEqual(usageChunk.choices, []);
+  assert.equal(typeof usageChunk.usage.total_tokens, 'number'); // 0: this stream stored none (docs/cache.md)
+  assert.deepEqual(await rawStream({}), without, 'the stored entry is unchanged by a replay');
   assert.equal(await calls(), before + 2);
 });
 

@@ -207,29 +207,30 @@ static void test_semantic_text_and_bucket(void **state)
                                    0, &e);
     assert_false(cache_semantic_text(tool_last, 100, &t)); /* the conversation does not end on the user */
 
-    uint8_t secret[CACHE_SECRET_BYTES] = {1}, b1[32], b2[32];
-    cache_key_input in = {.secret = secret,
+    cache_secret secret = {.digest = {1}};
+    uint8_t b1[32], b2[32];
+    cache_key_input in = {.secret = &secret,
                           .namespace_name = "key:a",
                           .namespace_len = 5,
                           .model = "m",
                           .model_len = 1,
-                          .body = oa};
+                          .parsed = oa};
     assert_true(cache_semantic_bucket(&in, b1));
     /* another last turn: the same bucket (the text is what the vector compares) */
     json_t *oa2 = json_loads("{\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
                              "{\"role\":\"user\",\"content\":\"something else\"}],\"temperature\":1}",
                              0, &e);
-    in.body = oa2;
+    in.parsed = oa2;
     assert_true(cache_semantic_bucket(&in, b2));
     assert_memory_equal(b1, b2, 32);
     /* another system prompt, namespace, model or tools: another bucket */
     json_t *sys = json_loads("{\"messages\":[{\"role\":\"system\",\"content\":\"be long\"},"
                              "{\"role\":\"user\",\"content\":\"hello there\"}]}",
                              0, &e);
-    in.body = sys;
+    in.parsed = sys;
     assert_true(cache_semantic_bucket(&in, b2));
     assert_memory_not_equal(b1, b2, 32);
-    in.body = oa;
+    in.parsed = oa;
     in.namespace_name = "key:b";
     assert_true(cache_semantic_bucket(&in, b2));
     assert_memory_not_equal(b1, b2, 32);
@@ -239,7 +240,7 @@ static void test_semantic_text_and_bucket(void **state)
     assert_memory_not_equal(b1, b2, 32);
     in.model = "m";
     json_object_set_new(oa2, "tools", json_pack("[{s:s}]", "type", "function"));
-    in.body = oa2;
+    in.parsed = oa2;
     assert_true(cache_semantic_bucket(&in, b2));
     assert_memory_not_equal(b1, b2, 32);
     json_decref(oa);

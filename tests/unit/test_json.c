@@ -186,6 +186,88 @@ static void test_string_decode(void **state)
     arena_free(&a);
 }
 
+/* The lexer's tokens for a body with every kind of value: names, spans, depths, closes. */
+static void test_lexer_tokens(void **state)
+{
+    (void)state;
+    const char *text =
+        " {\"a\" : [1, \"x\\n\", {}], \"b\":{\"c\":null,\"d\":true},\"e\":-2.5e3, \"f\":false} ";
+    static const struct {
+        json_token t;
+        json_kind kind;   /* VALUE and CLOSE */
+        const char *span; /* KEY and VALUE: the bytes at [start, end) (a container: its bracket) */
+        int depth;
+    } want[] = {
+        {JSON_TOKEN_VALUE, JSON_KIND_OBJECT, "{", 1},
+        {JSON_TOKEN_KEY, 0, "\"a\"", 1},
+        {JSON_TOKEN_VALUE, JSON_KIND_ARRAY, "[", 2},
+        {JSON_TOKEN_VALUE, JSON_KIND_NUMBER, "1", 2},
+        {JSON_TOKEN_VALUE, JSON_KIND_STRING, "\"x\\n\"", 2},
+        {JSON_TOKEN_VALUE, JSON_KIND_OBJECT, "{", 3},
+        {JSON_TOKEN_CLOSE, JSON_KIND_OBJECT, NULL, 2},
+        {JSON_TOKEN_CLOSE, JSON_KIND_ARRAY, NULL, 1},
+        {JSON_TOKEN_KEY, 0, "\"b\"", 1},
+        {JSON_TOKEN_VALUE, JSON_KIND_OBJECT, "{", 2},
+        {JSON_TOKEN_KEY, 0, "\"c\"", 2},
+        {JSON_TOKEN_VALUE, JSON_KIND_NULL, "null", 2},
+        {JSON_TOKEN_KEY, 0, "\"d\"", 2},
+        {JSON_TOKEN_VALUE, JSON_KIND_TRUE, "true", 2},
+        {JSON_TOKEN_CLOSE, JSON_KIND_OBJECT, NULL, 1},
+        {JSON_TOKEN_KEY, 0, "\"e\"", 1},
+        {JSON_TOKEN_VALUE, JSON_KIND_NUMBER, "-2.5e3", 1},
+        {JSON_TOKEN_KEY, 0, "\"f\"", 1},
+        {JSON_TOKEN_VALUE, JSON_KIND_FALSE, "false", 1},
+        {JSON_TOKEN_CLOSE, JSON_KIND_OBJECT, NULL, 0},
+        {JSON_TOKEN_END, 0, NULL, 0},
+    };
+    json_lexer lx;
+    json_lexer_init(&lx, text, strlen(text));
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_token t = json_lexer_next(&lx);
+        if (t != want[i].t) fail_msg("token %zu: %d, expected %d", i, t, want[i].t);
+        assert_int_equal(lx.depth, want[i].depth);
+        if (t == JSON_TOKEN_VALUE || t == JSON_TOKEN_CLOSE) assert_int_equal(lx.kind, want[i].kind);
+        if (want[i].span) {
+            assert_int_equal(lx.end - lx.start, strlen(want[i].span));
+            assert_memory_equal(text + lx.start, want[i].span, strlen(want[i].span));
+        }
+        if (t == JSON_TOKEN_CLOSE)
+            assert_int_equal(text[lx.end - 1], want[i].kind == JSON_KIND_OBJECT ? '}' : ']');
+        if (t == JSON_TOKEN_VALUE && lx.kind == JSON_KIND_STRING) assert_true(lx.escaped);
+        if (t == JSON_TOKEN_KEY) assert_false(lx.escaped);
+    }
+    /* any value at the top; an error stays */
+    json_lexer_init(&lx, "[1]", 3);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_VALUE);
+    assert_int_equal(lx.kind, JSON_KIND_ARRAY);
+    json_lexer_init(&lx, " 7 ", 3);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_VALUE);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_END);
+    json_lexer_init(&lx, "[1,]", 4);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_VALUE);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_VALUE);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_ERROR);
+    assert_string_equal(lx.error, "unexpected character");
+    assert_int_equal(lx.pos, 3);
+    assert_int_equal(json_lexer_next(&lx), JSON_TOKEN_ERROR);
+}
+
+/* exact keeps a lone surrogate apart from U+FFFD (the cache key); the same otherwise. */
+static void test_string_unescape_exact(void **state)
+{
+    (void)state;
+    const char *text = "\"\\ud800\\ufffd\\ud83d\\ude00\\udc00\"";
+    char out[64];
+    size_t n = json_string_unescape(out, text, 0, strlen(text), true);
+    const char exact[] = "\xed\xa0\x80\xef\xbf\xbd\xf0\x9f\x98\x80\xed\xb0\x80";
+    assert_int_equal(n, sizeof exact - 1);
+    assert_memory_equal(out, exact, n);
+    n = json_string_unescape(out, text, 0, strlen(text), false);
+    const char replaced[] = "\xef\xbf\xbd\xef\xbf\xbd\xf0\x9f\x98\x80\xef\xbf\xbd";
+    assert_int_equal(n, sizeof replaced - 1);
+    assert_memory_equal(out, replaced, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +279,8 @@ int main(void)
         cmocka_unit_test(test_utf8_checked),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_string_decode),
+        cmocka_unit_test(test_lexer_tokens),
+        cmocka_unit_test(test_string_unescape_exact),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

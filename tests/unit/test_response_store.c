@@ -97,7 +97,7 @@ static void test_ttl_expires(void **state)
     assert_true(response_store_get("", "resp_t", &a, NULL, NULL, NULL, NULL));
     /* the entry's expiry, moved into the past (sleeping a second in a unit test is avoided) */
     uint64_t h = hash_id("resp_t");
-    (*slot_of(shard_of(h), h, "resp_t"))->expires_ns = time_now_ns() - 1;
+    lru_find(&shards[h % SHARDS].table, h / SHARDS, "resp_t", 6, 0)->expires_ns = time_now_ns() - 1;
     assert_false(response_store_get("", "resp_t", &a, NULL, NULL, NULL, NULL));
     assert_int_equal(response_store_bytes(), 0);
 }
