@@ -549,6 +549,14 @@ struct thread_jobs {
     int pending;
 };
 
+int thread_jobs_pending(thread_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    int n = j->pending;
+    pthread_mutex_unlock(&j->lock);
+    return n;
+}
+
 thread_jobs *thread_jobs_new(void)
 {
     thread_jobs *j = xcalloc(1, sizeof *j);

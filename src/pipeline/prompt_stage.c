@@ -218,8 +218,14 @@ typedef struct fetch_job {
     thread_jobs *jobs;
     char id[STORE_NAME_MAX + 1];
     long long version;
-    char *body; /* found: the version's body (malloc'd); NULL: not in the store */
+    char *body;          /* found: the version's body (malloc'd); NULL: not read */
+    store_result result; /* STORE_OK, STORE_NOT_FOUND, or STORE_ERROR (PROMPT answers 503) */
 } fetch_job;
+
+/* Reads one worker may have waiting on the store's thread at once: the store's queue (256
+ * jobs) is shared with every worker's spend and request-log batches, which must keep their room
+ * whatever a client asks for; past it, 503 store_busy at once. */
+#define FETCHES_MAX 8
 
 typedef struct fetch_state {
     fetch_job *job; /* the exchange's reference, once a job was handed over */
@@ -232,12 +238,15 @@ static void fetch_release(fetch_job *job)
     free(job);
 }
 
-/* On the store's thread. A store error reads as "not found": PROMPT then answers 404, and the
- * store's own log has said why. */
+/* On the store's thread. A store error is kept: PROMPT answers 503 (retry), not 404. */
 static void run_fetch(store *s, void *arg)
 {
     fetch_job *job = arg;
-    if (store_prompt_version_get(s, 't', job->id, job->version, &job->body) != STORE_OK) job->body = NULL;
+    job->result = store_prompt_version_get(s, 't', job->id, job->version, &job->body);
+    if (job->result != STORE_OK) {
+        free(job->body);
+        job->body = NULL;
+    }
     thread_jobs *jobs = job->jobs;
     exchange_resume_from_thread(job->ticket, STAGE_NEXT);
     fetch_release(job);
@@ -272,11 +281,17 @@ static stage_result prompt_fetch_on_request(exchange *x, void *state)
      * such version, and PROMPT says so without a trip to the store */
     const store_prompt_version *newest = key_snapshot_prompt_version(snap, 't', id, 0);
     if (!newest || version > newest->version) return STAGE_DECLINED;
+    thread_jobs *jobs = exchange_worker_state(x, &stage_prompt_fetch);
+    if (thread_jobs_pending(jobs) >= FETCHES_MAX) {
+        exchange_error(x, 503, "server_error", "store_busy", NULL,
+                       "too many prompt versions are being read from the store now: retry");
+        return STAGE_DONE;
+    }
     fetch_job *job = xcalloc(1, sizeof *job);
     atomic_init(&job->refs, 2);
     memcpy(job->id, id, strlen(id) + 1);
     job->version = version;
-    job->jobs = exchange_worker_state(x, &stage_prompt_fetch);
+    job->jobs = jobs;
     job->ticket = exchange_suspend(x);
     thread_jobs_add(job->jobs);
     if (!store_service_submit(auth_service(), run_fetch, job)) {
@@ -378,6 +393,13 @@ static stage_result prompt_on_request(exchange *x, void *state)
     if (fetched && fetched->body && version == fetched->version && !strcmp(id, fetched->id)) {
         v.version = version;
         v.body = fetched->body; /* the fetch's, held until the request is released */
+    } else if (fetched && fetched->result == STORE_ERROR && version == fetched->version &&
+               !strcmp(id, fetched->id)) {
+        json_decref(body);
+        json_decref(variables);
+        exchange_error(x, 503, "server_error", "store_unavailable", NULL,
+                       "the store could not be read for this prompt version: retry");
+        return STAGE_DONE;
     } else if (!resolve(snap, files, 't', id, label, version, sticky, sticky_len, &v)) {
         snprintf(msg, sizeof msg, "no prompt template %.300s", x->prompt_ref);
         json_decref(body);

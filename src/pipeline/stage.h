@@ -148,6 +148,8 @@ typedef struct thread_jobs thread_jobs;
 thread_jobs *thread_jobs_new(void);
 void thread_jobs_add(thread_jobs *j);
 void thread_jobs_done(thread_jobs *j);
+/* How many are handed over and not done yet (a stage may cap what one worker has waiting). */
+int thread_jobs_pending(thread_jobs *j);
 /* On the worker's loop, from worker_close: waits for the pending jobs, then frees j. */
 void thread_jobs_close(thread_jobs *j);
 

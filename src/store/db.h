@@ -37,8 +37,8 @@ typedef enum db_status {
     DB_FAILED,   /* db_error says why */
 } db_status;
 
-/* Parameters of one statement: a multi-row INSERT of the request log binds 32 rows of 33
- * columns (reqlog's REQLOG_ROWS_PER_INSERT × its columns). */
+/* Parameters of one statement: the request log's multi-row INSERT binds 32 rows of 33 columns
+ * (store_reqlog.c). */
 #define DB_PARAMS_MAX 1056
 
 typedef struct db db;

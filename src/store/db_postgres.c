@@ -218,7 +218,7 @@ static bool pg_exec(db *base, const char *sql)
 static db_stmt *pg_prepare(db *base, const char *sql)
 {
     pg_db *d = (pg_db *)base;
-    size_t cap = strlen(sql) + 1; /* a bare "?" becomes at most "$1024"; "?N" stays as long */
+    size_t cap = strlen(sql) + 1; /* a bare "?" becomes at most "$1056"; "?N" stays as long */
     for (const char *p = sql; *p; p++)
         cap += *p == '?' ? 4 : 0;
     char *text = xmalloc(cap);

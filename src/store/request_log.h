@@ -3,8 +3,8 @@
  * and by count. Part of src/store (store_reqlog.c), a second face beside store.h so the key and
  * spend operations' header stays about them.
  *
- * One table, request_log (migration 6; 8 adds the prompt's columns, 9 trims the indexes to
- * what the queries below use), on both backends with the same queries. Its order is
+ * One table, request_log (migration 6; 8 adds the prompt's columns, 9 the route's reason, 10
+ * trims the indexes to what the queries below use), on both backends with the same queries. Its order is
  * (ts_us, seq): the start time in microseconds since 1970 and a number the database gives each
  * row (SQLite's AUTOINCREMENT rowid, PostgreSQL's BIGSERIAL) — unique even between instances
  * sharing a PostgreSQL store, and an integer, so "newest first" and a cursor mean the same

@@ -274,8 +274,8 @@ static const migration migrations[] = {
      * index; EXPLAIN QUERY PLAN walks request_log_time either way) — and request_log_prompt
      * indexes only the rows of a prompt template, the only rows its queries (prompt_id = ?)
      * look for, instead of an entry per request */
-    {"DROP INDEX request_log_key;"
-     "DROP INDEX request_log_prompt;"
+    {"DROP INDEX IF EXISTS request_log_key;"
+     "DROP INDEX IF EXISTS request_log_prompt;"
      "CREATE INDEX request_log_prompt ON request_log (prompt_id, prompt_version) WHERE prompt_id IS NOT "
      "NULL;",
      NULL},
