@@ -372,6 +372,29 @@ test('no candidate fits: 400 no_adequate_candidate in the client\'s shape, namin
   assert.match(part(r.reason, 'p1/mid'), /^excluded=no reasoning/);
 });
 
+test('no candidate fits, with many long-named candidates: the message is cut at its bound, and the gateway serves on', async () => {
+  // twelve candidates, every one past its context window: the reasons would run to about 1,300
+  // bytes; the message stops within its 900. A client picks the names, hence where each reason
+  // ends: the first name's length runs through 1..64, so the eighth reason (a 64-byte name)
+  // starts at every offset up to the end of the text
+  for (let first = 1; first <= 64; first++) {
+    const targets = Array.from({ length: 12 }, (_, i) => ({ provider: 'p1', model: 'tiny',
+      name: i === 0 ? 'f'.repeat(first) : `${String(i).padStart(2, '0')}${'n'.repeat(i < 7 ? 50 : 62)}` }));
+    const refused = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json',
+        'x-aigw-config': JSON.stringify({ strategy: { mode: 'auto', objective: 'latency' }, targets }) },
+      body: JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'x '.repeat(500) }] }),
+    });
+    assert.equal(refused.status, 400);
+    const err = (await refused.json()).error;
+    assert.equal(err.code, 'no_adequate_candidate');
+    assert.ok(err.message.length < 900, `${err.message.length} bytes`);
+    assert.match(err.message, /^no candidate of the auto route .* can serve this request: f+ \(context window: 64 tokens/);
+  }
+  assert.ok((await ask('auto-cost', 'still here')).model, 'the gateway still answers');
+});
+
 test('an auto strategy in a request\'s own config (x-aigw-config) ranks the same; asking the external router from one is refused', async () => {
   const config = JSON.stringify({ strategy: { mode: 'auto', objective: 'cost' },
     targets: [{ provider: 'p1', model: 'big' }, { provider: 'p1', model: 'mid' }] });
