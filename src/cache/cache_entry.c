@@ -74,9 +74,10 @@ bool cache_entry_parse(const char *data, size_t len, cache_entry *e)
     char num[48];
     memcpy(num, data + mlen, n);
     num[n] = '\0';
+    if (strspn(num, "0123456789.") != n) return false; /* not strtod's inf, nan, signs or hex */
     char *num_end;
     e->cost_usd = strtod(num, &num_end);
-    if (*num_end) return false;
+    if (*num_end || !(e->cost_usd < 1e9)) return false;
     unsigned long long f[FIELDS];
     const char *p = sp;
     for (int i = 0; i < FIELDS; i++)

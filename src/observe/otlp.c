@@ -538,6 +538,8 @@ static char *js_attr_usd(char *p, bool *first, const char *key, size_t key_len, 
 {
     p = js_attr_head(p, first, key, key_len);
     p = put_lit(p, "\",\"value\":{\"doubleValue\":");
+    if (!(usd >= 0)) usd = 0; /* NaN, and a cost is never negative */
+    if (usd > 9e9) usd = 9e9; /* an upstream's absurd usage: nano-dollars must fit a long long */
     long long nano = (long long)(usd * 1e9 + 0.5);
     p = put_int(p, nano / 1000000000);
     *p++ = '.';

@@ -175,7 +175,8 @@ static void refuse(exchange *x, plan_state *ps)
     char msg[900];
     size_t n = 0;
     const route_node *node = ps->tree->auto_node;
-    add(msg, sizeof msg, &n, "no candidate of the auto route '%.64s' can serve this request:", ps->tree->name);
+    add(msg, sizeof msg, &n,
+        "no candidate of the auto route '%.64s' can serve this request:", ps->tree->name);
     bool budget = false, other = false;
     for (size_t i = 0; i < ps->ncandidates; i++) {
         const route_auto_candidate *c = &ps->candidates[i];

@@ -38,7 +38,7 @@
 /* The provider's name as Not Diamond spells it. */
 static const char *provider_name(const provider_config *p)
 {
-    const char *type = p->type ? p->type : "openai";
+    const char *type = p && p->type ? p->type : "openai";
     return !strcmp(type, "gemini") ? "google" : type;
 }
 

@@ -188,10 +188,17 @@ static char *content_text(const char *body, size_t len, size_t *out_len)
                       ? reqlog_redact_body(body, len, content.redact, content.nredact)
                       : NULL;
     bool sse = len > 5 && (!memcmp(body, "data:", 5) || !memcmp(body, "event:", 6));
+    /* JSON's first byte past whitespace and a byte-order mark: a body that looks like JSON and
+     * did not parse is never kept as text */
+    size_t lead = len >= 3 && !memcmp(body, "\xef\xbb\xbf", 3) ? 3 : 0;
+    while (lead < len &&
+           (body[lead] == ' ' || body[lead] == '\t' || body[lead] == '\r' || body[lead] == '\n'))
+        lead++;
+    bool json_like = lead < len && (body[lead] == '{' || body[lead] == '[');
     if (whole) {
         buf_append_str(&out, whole);
         free(whole);
-    } else if (len > CONTENT_PARSE_MAX || (!sse && len && (body[0] == '{' || body[0] == '['))) {
+    } else if (len > CONTENT_PARSE_MAX || (!sse && json_like)) {
         buf_printf(&out, "[%zu bytes not kept: they could not be redacted]", len);
     } else {
         for (size_t at = 0; at < len && out.len < content.max_bytes;) { /* SSE, or text: line by line */

@@ -894,6 +894,12 @@ static bool build_node(builder *b, const char *path, const json_t *v, route_node
             if (n->nchildren != 2)
                 return fail(b, child_path(b, path, "targets", -1),
                             "a router strategy has exactly two targets: the strong one, then the weak one");
+            /* the external router is told each target's provider and model, so both are one */
+            for (size_t i = 0; n->external && i < 2; i++)
+                if (n->children[i].nchildren || !n->children[i].provider)
+                    return fail(b, child_path(b, child_path(b, path, "targets", -1), "", (int)i),
+                                "a router strategy that asks the external router chooses between targets "
+                                "with a provider and a model, not strategies");
             b->router = n;
         }
         if (n->mode == ROUTE_AUTO) {

@@ -31,7 +31,9 @@ bool redis_target_parse(const char *url, const char *setting, redis_target *out,
         return true;
     }
     if (strncmp(url, "redis://", 8)) {
-        snprintf(err, errlen, "%s must be redis://HOST:PORT/DB or unix:PATH (got '%.64s')", setting, url);
+        /* the scheme only: what follows may hold a password */
+        snprintf(err, errlen, "%s must be redis://HOST:PORT/DB or unix:PATH (got '%.*s…')", setting,
+                 (int)strcspn(url, ":/@"), url);
         return false;
     }
     const char *h = url + 8;

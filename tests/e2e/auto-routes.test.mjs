@@ -435,4 +435,22 @@ routes:
   assert.match(r.stderr, /bad\.yaml:5: route 'a': strategy\.objective: must be cost, latency, quality or balanced/);
   assert.match(r.stderr, /bad\.yaml:8: route 'b': targets\[0\]\.quality: must be a number from 0 to 1/);
   assert.match(r.stderr, /bad\.yaml:11: route 'c': targets\[0\]\.provider: names no provider of the gateway's config \(known: p1\)/);
+  // a router asking the external router chooses between two targets, not strategies (each is
+  // sent as a provider and a model)
+  const nested = join(dir, 'nested.yaml');
+  writeFileSync(nested, `
+providers:
+  - {name: p1, type: openai, base_url: "http://127.0.0.1:9/v1", api_key: k}
+external_router: {url: "http://127.0.0.1:9/v2/modelRouter/modelSelect"}
+routes:
+  - name: r
+    strategy: {mode: router, threshold: 0.5, external: true}
+    targets:
+      - strategy: {mode: fallback}
+        targets: [{provider: p1, model: gpt-4o}, {provider: p1, model: gpt-4o-mini}]
+      - {provider: p1, model: gpt-4o-mini}
+`);
+  const n = spawnSync(AIGW_BIN, ['config', 'check', nested], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(n.status, 1, n.stderr);
+  assert.match(n.stderr, /nested\.yaml:\d+: route 'r': targets\[0\]: a router strategy that asks the external router chooses between targets with a provider and a model/);
 });
