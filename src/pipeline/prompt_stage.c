@@ -224,8 +224,9 @@ typedef struct fetch_job {
 
 /* Reads one worker may have waiting on the store's thread at once: the store's queue (256
  * jobs) is shared with every worker's spend and request-log batches, which must keep their room
- * whatever a client asks for; past it, 503 store_busy at once. */
-#define FETCHES_MAX 8
+ * whatever a client asks for — with two workers, half the queue at most; past it, 503
+ * store_busy at once. */
+#define FETCHES_MAX 64
 
 typedef struct fetch_state {
     fetch_job *job; /* the exchange's reference, once a job was handed over */
