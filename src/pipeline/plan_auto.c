@@ -23,12 +23,12 @@
  *
  * No candidate left: 400 `no_adequate_candidate` naming each candidate and why, in the client's
  * shape (429 `budget_exceeded` when the budget is what kept the priced ones out). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/stages.h"
+#include "util/buf.h"
 #include "util/json.h"
 #include "util/timeutil.h"
 
@@ -158,38 +158,26 @@ static void read_request(exchange *x, const route_node *node, route_auto_request
                                                : ROUTE_AUTO_DEFAULT_OUTPUT;
 }
 
-/* printf onto msg[*n…cap): never past the end, *n stays below cap (a long text is cut). */
-static void __attribute__((format(printf, 4, 5))) add(char *msg, size_t cap, size_t *n, const char *fmt, ...)
-{
-    if (*n + 1 >= cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(msg + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (k > 0) *n += (size_t)k < cap - *n ? (size_t)k : cap - *n - 1;
-}
-
 /* Nothing can serve the request: each candidate and why, in the client's shape. */
 static void refuse(exchange *x, plan_state *ps)
 {
     char msg[900];
-    size_t n = 0;
+    fixed_text t = {.out = msg, .cap = sizeof msg - 1}; /* a reason that does not fit is left out */
     const route_node *node = ps->tree->auto_node;
-    add(msg, sizeof msg, &n,
-        "no candidate of the auto route '%.64s' can serve this request:", ps->tree->name);
+    fixed_text_put(&t, "no candidate of the auto route '%.64s' can serve this request:", ps->tree->name);
     bool budget = false, other = false;
     for (size_t i = 0; i < ps->ncandidates; i++) {
         const route_auto_candidate *c = &ps->candidates[i];
-        add(msg, sizeof msg, &n, "%s %.64s (%s", i ? ";" : "", c->label, route_auto_verdict_name(c->verdict));
+        fixed_text_put(&t, "%s %.64s (%s", i ? ";" : "", c->label, route_auto_verdict_name(c->verdict));
         if (c->verdict == AUTO_CONTEXT)
-            add(msg, sizeof msg, &n, ": %u tokens, the prompt has about %llu", c->context,
-                (unsigned long long)(ps->request.counted_tokens ? ps->request.counted_tokens
-                                                                : ps->request.prompt_tokens));
+            fixed_text_put(&t, ": %u tokens, the prompt has about %llu", c->context,
+                           (unsigned long long)(ps->request.counted_tokens ? ps->request.counted_tokens
+                                                                           : ps->request.prompt_tokens));
         else if (c->verdict == AUTO_BUDGET)
-            add(msg, sizeof msg, &n, ": about %.6f USD, %.6f left", c->cost_usd, ps->request.budget_left_usd);
+            fixed_text_put(&t, ": about %.6f USD, %.6f left", c->cost_usd, ps->request.budget_left_usd);
         else if (c->verdict == AUTO_MAX_COST)
-            add(msg, sizeof msg, &n, ": about %.6f USD, max_cost %.6f", c->cost_usd, node->max_cost_usd);
-        add(msg, sizeof msg, &n, ")");
+            fixed_text_put(&t, ": about %.6f USD, max_cost %.6f", c->cost_usd, node->max_cost_usd);
+        fixed_text_put(&t, ")");
         budget |= c->verdict == AUTO_BUDGET;
         other |= c->verdict != AUTO_BUDGET;
     }

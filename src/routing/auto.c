@@ -34,12 +34,12 @@
  * route_auto_score is the pure part (tests give it fixed statistics); route_auto_rank reads the
  * catalog entries and the shared health (health.c: one short lock per candidate). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "routing/health.h"
 #include "routing/routing.h"
+#include "util/buf.h"
 #include "util/timeutil.h"
 
 #define ERROR_PRIOR 4.0 /* requests added to the window's count: one failure does not sink a target */
@@ -226,29 +226,6 @@ size_t route_auto_rank(const route_context *ctx, const route_tree *tree, route_a
 
 /* ---- the decision as text ---------------------------------------------------------------------- */
 
-typedef struct writer {
-    char *out;
-    size_t len, cap; /* cap: usable bytes (the NUL excluded) */
-    bool full;
-} writer;
-
-static void put(writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(writer *w, const char *fmt, ...)
-{
-    if (w->full) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(w->out + w->len, w->cap + 1 - w->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || w->len + (size_t)n > w->cap) {
-        w->out[w->len] = '\0';
-        w->full = true;
-        return;
-    }
-    w->len += (size_t)n;
-}
-
 /* One candidate's part, "gpt-4o-mini:score=0.9310,cost=0.000275,ttfb=120ms,err=0/12". */
 static void candidate_text(char *out, size_t outlen, const route_auto_candidate *x)
 {
@@ -280,15 +257,15 @@ size_t route_auto_describe(const route_node *node, const route_auto_request *req
     if (!outlen) return 0;
     out[0] = '\0';
     if (outlen < 64) return 0;
-    writer w = {.out = out, .cap = outlen - 1 - 24}; /* room kept for " …(+N more)" */
+    fixed_text w = {.out = out, .cap = outlen - 1 - 24}; /* room kept for " …(+N more)" */
     uint64_t prompt = req->counted_tokens ? req->counted_tokens : req->prompt_tokens;
-    put(&w, "auto objective=%s", objective_name(node->objective));
-    if (node->quality_floor > 0) put(&w, " quality_floor=%.2f", node->quality_floor);
-    if (node->max_cost_usd >= 0) put(&w, " max_cost=%.6f", node->max_cost_usd);
-    if (req->budget_left_usd >= 0) put(&w, " budget_left=%.6f", req->budget_left_usd);
-    put(&w, " prompt_tokens=%llu%s output_tokens=%llu", (unsigned long long)prompt,
-        req->counted_tokens ? "(counted)" : "(bytes/4)", (unsigned long long)req->output_tokens);
-    put(&w, " choice=%.64s candidates=", norder ? c[order[0]].label : "none");
+    fixed_text_put(&w, "auto objective=%s", objective_name(node->objective));
+    if (node->quality_floor > 0) fixed_text_put(&w, " quality_floor=%.2f", node->quality_floor);
+    if (node->max_cost_usd >= 0) fixed_text_put(&w, " max_cost=%.6f", node->max_cost_usd);
+    if (req->budget_left_usd >= 0) fixed_text_put(&w, " budget_left=%.6f", req->budget_left_usd);
+    fixed_text_put(&w, " prompt_tokens=%llu%s output_tokens=%llu", (unsigned long long)prompt,
+                   req->counted_tokens ? "(counted)" : "(bytes/4)", (unsigned long long)req->output_tokens);
+    fixed_text_put(&w, " choice=%.64s candidates=", norder ? c[order[0]].label : "none");
     /* in order (the chosen first), then those not in the order */
     bool listed[ROUTE_MAX_CHILDREN] = {false};
     size_t shown = 0, total = n < ROUTE_MAX_CHILDREN ? n : ROUTE_MAX_CHILDREN;
@@ -303,13 +280,8 @@ size_t route_auto_describe(const route_node *node, const route_auto_request *req
         }
         listed[i] = true;
         candidate_text(part, sizeof part, &c[i]);
-        size_t before_len = w.len;
-        put(&w, "%s%s", shown ? "; " : "", part);
-        if (w.full) {
-            w.len = before_len;
-            out[w.len] = '\0';
-            break;
-        }
+        fixed_text_put(&w, "%s%s", shown ? "; " : "", part);
+        if (w.full) break; /* a candidate that does not fit is left out whole */
         shown++;
     }
     if (shown < total) {

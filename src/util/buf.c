@@ -1,6 +1,7 @@
 /* buf.c — bounded growable buffer; see buf.h. */
 #include "util/buf.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,4 +322,19 @@ int buf_append_milli(buf *b, long long thousandths)
 int buf_append_str(buf *b, const char *s)
 {
     return buf_append(b, s, strlen(s));
+}
+
+void fixed_text_put(fixed_text *t, const char *fmt, ...)
+{
+    if (t->full) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->out + t->len, t->cap + 1 - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || t->len + (size_t)n > t->cap) {
+        t->out[t->len] = '\0'; /* the piece's part that was written goes */
+        t->full = true;
+        return;
+    }
+    t->len += (size_t)n;
 }

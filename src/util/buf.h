@@ -63,6 +63,16 @@ char *put_hex(char *p, const unsigned char *bytes, size_t n);
 size_t pack_size(const char *s);
 const char *pack_string(char **p, const char *s, size_t size);
 
+/* Text printed piece by piece into caller memory of a fixed size (a message, a header value):
+ * a piece that does not fit is left out whole and the text marked full, so it ends at the last
+ * whole piece and stays NUL-terminated. cap: the bytes usable, the NUL excluded. */
+typedef struct fixed_text {
+    char *out;
+    size_t len, cap;
+    bool full;
+} fixed_text;
+void fixed_text_put(fixed_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Drops the first n bytes (n <= len). */
 void buf_consume(buf *b, size_t n);
 /* Empties the buffer; keeps the allocation when it is small, frees it otherwise. */

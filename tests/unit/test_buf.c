@@ -266,9 +266,31 @@ static void test_arena(void **state)
     arena_free(&a);
 }
 
+static void test_fixed_text_leaves_out_a_piece_whole(void **state)
+{
+    (void)state;
+    char out[12];
+    memset(out, 'z', sizeof out);
+    fixed_text t = {.out = out, .cap = sizeof out - 1};
+    fixed_text_put(&t, "%s", "abc");
+    fixed_text_put(&t, "-%d", 42);
+    assert_string_equal(out, "abc-42");
+    fixed_text_put(&t, "%s", "too long"); /* 6 + 8 > 11: left out, and nothing after it */
+    assert_true(t.full);
+    assert_int_equal(t.len, 6);
+    assert_string_equal(out, "abc-42");
+    fixed_text_put(&t, "%s", "x");
+    assert_string_equal(out, "abc-42");
+    fixed_text t2 = {.out = out, .cap = sizeof out - 1};
+    fixed_text_put(&t2, "%s", "exactly 11!"); /* fills cap to the byte, NUL in the last one */
+    assert_false(t2.full);
+    assert_string_equal(out, "exactly 11!");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixed_text_leaves_out_a_piece_whole),
         cmocka_unit_test(test_limit_refuses_and_keeps_content),
         cmocka_unit_test(test_printf_grows_past_its_stack_buffer),
         cmocka_unit_test(test_json_string_escaping),
