@@ -16,6 +16,7 @@ clang $flags tests/fuzz/fuzz_json.c src/util/json.c src/util/arena.c src/util/bu
     $(pkg-config --libs jansson) -o "$out/fuzz_json"
 clang $flags tests/fuzz/fuzz_cache_key.c src/cache/cache_key.c src/util/{json,arena,buf,alloc}.c \
     $(pkg-config --libs jansson libsodium) -o "$out/fuzz_cache_key"
+clang $flags tests/fuzz/fuzz_reqlog_batch.c src/store/reqlog_batch.c src/util/{buf,alloc}.c -o "$out/fuzz_reqlog_batch"
 clang $flags tests/fuzz/fuzz_sse.c src/upstream/sse.c src/util/buf.c src/util/alloc.c -o "$out/fuzz_sse"
 clang $flags tests/fuzz/fuzz_h1.c src/upstream/h1_parse.c -o "$out/fuzz_h1"
 clang $flags tests/fuzz/fuzz_translate.c src/providers/{translate,xlate,openai,anthropic,anthropic_stream,gemini,presets,responses,responses_stream,response_store}.c \
@@ -34,7 +35,7 @@ clang $flags tests/fuzz/fuzz_router.c src/router/*.c src/router/router_data.S sr
 clang $flags -Itests/fuzz tests/fuzz/fuzz_conn.c tests/fuzz/stub_pipeline.c src/server/{http_conn,http_body,http_response}.c \
     src/util/{arena,buf,alloc,headers}.c \
     $(pkg-config --libs libuv) -lhttp_parser -lpthread -lm -o "$out/fuzz_conn"
-for target in ${FUZZ_TARGETS:-json cache_key sse h1 translate route conn router mustache top_metrics}; do
+for target in ${FUZZ_TARGETS:-json cache_key reqlog_batch sse h1 translate route conn router mustache top_metrics}; do
     work="$out/corpus-$target"
     mkdir -p "$work"
     cp tests/fuzz/corpus/"$target"/* "$work"/

@@ -37,9 +37,8 @@ typedef enum db_status {
     DB_FAILED,   /* db_error says why */
 } db_status;
 
-/* Parameters of one statement: the request log's multi-row INSERT binds 32 rows of 33 columns
- * (store_reqlog.c). */
-#define DB_PARAMS_MAX 1056
+/* Parameters of one statement: what every SQLite takes (999 before 3.32). */
+#define DB_PARAMS_MAX 999
 
 typedef struct db db;
 typedef struct db_stmt db_stmt;

@@ -76,17 +76,6 @@ static db *sqlite_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_extended_result_codes(d->handle, 1);
     sqlite3_busy_timeout(d->handle, 5000);
-    /* the request log's multi-row INSERT binds DB_PARAMS_MAX parameters; SQLite before 3.32
-     * allows 999 unless built with more (Debian's allows 250,000) */
-    if (sqlite3_limit(d->handle, SQLITE_LIMIT_VARIABLE_NUMBER, -1) < DB_PARAMS_MAX) {
-        snprintf(err, errlen,
-                 "store %s: this SQLite (%s) takes at most %d parameters a statement; aigw needs %d "
-                 "(SQLite 3.32 or later)",
-                 path, sqlite3_libversion(), sqlite3_limit(d->handle, SQLITE_LIMIT_VARIABLE_NUMBER, -1),
-                 DB_PARAMS_MAX);
-        sqlite_close(&d->base);
-        return NULL;
-    }
     /* journal_mode reads the header: a damaged file fails here (or at the first query) */
     if (!sqlite_exec(&d->base, "PRAGMA journal_mode = WAL") ||
         !sqlite_exec(&d->base, "PRAGMA synchronous = NORMAL") ||

@@ -105,6 +105,7 @@ struct store {
 typedef struct migration {
     const char *sql;
     const char *postgres_sql; /* NULL: sql is valid on PostgreSQL too */
+    bool (*then)(store *s);   /* a step in C after the SQL, in the same transaction, or NULL */
 } migration;
 
 static const migration migrations[] = {
@@ -150,7 +151,8 @@ static const migration migrations[] = {
      "  created_at BIGINT NOT NULL,"
      "  updated_at BIGINT NOT NULL"
      ");"
-     "CREATE INDEX keys_team ON keys (team_id);"},
+     "CREATE INDEX keys_team ON keys (team_id);",
+     NULL},
     /* 2: spend, budgets and teams */
     {"ALTER TABLE keys ADD COLUMN soft_budget DOUBLE PRECISION;"
      "ALTER TABLE keys ADD COLUMN budget_duration BIGINT;"
@@ -189,7 +191,7 @@ static const migration migrations[] = {
      "  PRIMARY KEY (kind, id)"
      ");"
      "INSERT INTO meta (name, value) VALUES ('spend_version', 0);",
-     NULL},
+     NULL, NULL},
     /* 3: virtual keys (provider credentials, sealed) and the ones a gateway key may use */
     {"CREATE TABLE virtual_keys ("
      "  name TEXT PRIMARY KEY,"
@@ -214,24 +216,26 @@ static const migration migrations[] = {
      "  created_at BIGINT NOT NULL,"
      "  updated_at BIGINT NOT NULL"
      ");"
-     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';"},
+     "ALTER TABLE keys ADD COLUMN virtual_keys TEXT NOT NULL DEFAULT '[]';",
+     NULL},
     /* 4: rate limits per day and per model (LiteLLM's model_rpm_limit / model_tpm_limit: JSON
      * objects of model name → limit) */
     {"ALTER TABLE keys ADD COLUMN rpd_limit BIGINT;"
      "ALTER TABLE keys ADD COLUMN tpd_limit BIGINT;"
      "ALTER TABLE keys ADD COLUMN model_rpm_limit TEXT NOT NULL DEFAULT '{}';"
      "ALTER TABLE keys ADD COLUMN model_tpm_limit TEXT NOT NULL DEFAULT '{}';",
-     NULL},
+     NULL, NULL},
     /* 5: a key's own default route (the name of a route or model of the config: it serves the
      * key's requests whose model names nothing) and its role (admin: the admin API) */
     {"ALTER TABLE keys ADD COLUMN default_route TEXT;"
      "ALTER TABLE keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;",
-     NULL},
+     NULL, NULL},
     /* 6: the request log (store_reqlog.c, request_log.h): one row per request, attempts as JSON;
      * seq is the row's number in both dialects (the tiebreaker of the newest-first order) */
     {"CREATE TABLE request_log (seq INTEGER PRIMARY KEY AUTOINCREMENT," REQUEST_LOG_COLUMNS
      ");" REQUEST_LOG_INDEXES,
-     "CREATE TABLE request_log (seq BIGSERIAL PRIMARY KEY," REQUEST_LOG_COLUMNS ");" REQUEST_LOG_INDEXES},
+     "CREATE TABLE request_log (seq BIGSERIAL PRIMARY KEY," REQUEST_LOG_COLUMNS ");" REQUEST_LOG_INDEXES,
+     NULL},
     /* 7: prompt templates and partials (store_prompts.c): immutable numbered versions, and
      * labels that point at one version or split traffic between several (weights as JSON) */
     {"CREATE TABLE prompt_versions ("
@@ -248,7 +252,7 @@ static const migration migrations[] = {
      "  split TEXT NOT NULL,"
      "  updated_at BIGINT NOT NULL,"
      "  PRIMARY KEY (kind, id, label));",
-     NULL},
+     NULL, NULL},
     /* 8: experiments (docs/prompts.md): the prompt template and version a request used, and
      * feedback on a request (POST /v1/feedback: Portkey's value -10..10 and weight 0..1, a comment) */
     {"ALTER TABLE request_log ADD COLUMN prompt_id TEXT;"
@@ -265,10 +269,11 @@ static const migration migrations[] = {
      "CREATE TABLE feedback (seq BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, ts_us BIGINT NOT NULL,"
      " value DOUBLE PRECISION NOT NULL, weight DOUBLE PRECISION NOT NULL, comment TEXT, metadata TEXT, "
      "key_id TEXT);"
-     "CREATE INDEX feedback_request ON feedback (request_id);"},
+     "CREATE INDEX feedback_request ON feedback (request_id);",
+     NULL},
     /* 9: how the route was chosen (docs/routing.md): the learned router's score, an auto route's
      * candidates and their scores, the external router's answer — x-aigw-route-reason's text */
-    {"ALTER TABLE request_log ADD COLUMN route_reason TEXT;", NULL},
+    {"ALTER TABLE request_log ADD COLUMN route_reason TEXT;", NULL, NULL},
     /* 10: the request log's writes made cheaper (bench/RESULTS.md): request_log_key goes — no
      * query could use it (the key filter matches key_id OR key_alias, and key_alias has no
      * index; EXPLAIN QUERY PLAN walks request_log_time either way) — and request_log_prompt
@@ -278,7 +283,18 @@ static const migration migrations[] = {
      "DROP INDEX IF EXISTS request_log_prompt;"
      "CREATE INDEX request_log_prompt ON request_log (prompt_id, prompt_version) WHERE prompt_id IS NOT "
      "NULL;",
-     NULL},
+     NULL, NULL},
+    /* 11: the request log in batches (store_reqlog.c, reqlog_batch.h): a row holds a batch of
+     * requests packed in one blob, with its time range and a Bloom filter of its request ids —
+     * a row a request cost the database most of what the log cost (bench/RESULTS.md). The rows
+     * of request_log move into batches and the table goes (store__reqlog_move_rows). */
+    {"CREATE TABLE request_log_batch (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_min BIGINT NOT NULL,"
+     " ts_max BIGINT NOT NULL, entries BIGINT NOT NULL, ids BLOB NOT NULL, data BLOB NOT NULL);"
+     "CREATE INDEX request_log_batch_time ON request_log_batch (ts_max, seq);",
+     "CREATE TABLE request_log_batch (seq BIGSERIAL PRIMARY KEY, ts_min BIGINT NOT NULL,"
+     " ts_max BIGINT NOT NULL, entries BIGINT NOT NULL, ids BYTEA NOT NULL, data BYTEA NOT NULL);"
+     "CREATE INDEX request_log_batch_time ON request_log_batch (ts_max, seq);",
+     store__reqlog_move_rows},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -458,7 +474,9 @@ static bool migrate(store *s)
         const migration *m = &migrations[i];
         char sql[64];
         snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d", i + 1);
-        if (!exec(s, postgres && m->postgres_sql ? m->postgres_sql : m->sql) || !exec(s, sql)) goto refused;
+        if (!exec(s, postgres && m->postgres_sql ? m->postgres_sql : m->sql) || (m->then && !m->then(s)) ||
+            !exec(s, sql))
+            goto refused;
     }
     if (!exec(s, "COMMIT")) goto refused;
     s->version = NMIGRATIONS;

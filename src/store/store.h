@@ -237,6 +237,14 @@ store_result store__spend_version(store *s, uint64_t *version);
 struct db *store__db(store *s);
 store_result store__db_failed(store *s);
 store_result store__fail(store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Inside src/store (store_reqlog.c): the request ids of one prompt template's requests that
+ * started in [since, until) with the version each used (store_feedback.c joins ratings to them);
+ * and migration 11's step, moving the request log's rows of one row a request into batches. */
+store_result store__reqlog_prompt_requests(store *s, const char *prompt_id, int64_t since_us,
+                                           int64_t until_us,
+                                           void (*fn)(const char *request_id, int64_t version, void *ud),
+                                           void *ud);
+bool store__reqlog_move_rows(store *s);
 /* Inside src/store: every budget's row, for the spend snapshot. */
 store_result store__budget_spend_each(
     store *s, void (*fn)(char kind, const char *id, int64_t start, double spend, void *ud), void *ud);

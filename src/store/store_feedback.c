@@ -3,9 +3,10 @@
  *
  * POST /v1/feedback writes one row: the request id it scores (Portkey's trace_id), a value
  * (-10..10) and weight (0..1) as Portkey's feedback API takes them, an optional comment and
- * metadata. A report joins the feedback with the request log's rows of one prompt template by
- * request id and sums, per version, n, Σw, Σw², Σwv and Σwv² — the weighted mean and a 95 %
- * interval come from those in C, so SQLite and PostgreSQL give the same figures.
+ * metadata. A report joins the feedback with the request log's entries of one prompt template
+ * by request id (in C: the log's entries are packed in batches, store_reqlog.c) and sums, per version, n, Σw,
+ * Σw², Σwv and Σwv² — the weighted mean and a 95 % interval come from those in C, so SQLite and PostgreSQL
+ * give the same figures.
  *
  * The interval: the weighted mean m = Σwv/Σw; the effective sample size n_eff = (Σw)²/Σw²
  * (Kish); the weighted variance Σw(v−m)²/Σw corrected by n_eff/(n_eff−1); m ± t(0.975, n_eff−1)
@@ -74,58 +75,121 @@ typedef struct version_sums {
     double sw, sw2, swv, swv2;
 } version_sums;
 
+/* One prompt request: its id and the version it used. */
+typedef struct used_version {
+    char *request_id;
+    int64_t version;
+} used_version;
+
+typedef struct used_list {
+    used_version *v;
+    size_t n, cap;
+    bool full; /* past FEEDBACK_ROWS_MAX: the rest left out */
+} used_list;
+
+static void on_prompt_request(const char *request_id, int64_t version, void *ud)
+{
+    used_list *l = ud;
+    if (l->n == FEEDBACK_ROWS_MAX) {
+        l->full = true;
+        return;
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (used_version){xstrdup(request_id), version};
+}
+
+static int used_cmp(const void *a, const void *b)
+{
+    const used_version *x = a, *y = b;
+    int c = strcmp(x->request_id, y->request_id);
+    return c ? c : x->version < y->version ? -1 : x->version > y->version;
+}
+
 store_result store_feedback_by_version(store *s, const char *prompt_id, int64_t since_us, int64_t until_us,
                                        void (*fn)(int64_t version, const feedback_totals *t, void *ud),
                                        void *ud, bool *sampled)
 {
     *sampled = false;
-    db *d = store__db(s);
-    /* DISTINCT: a client's x-request-id may name two rows; a rating counts once per version */
-    db_stmt *st =
-        db_prepare(d, "SELECT r.prompt_version, f.value, f.weight FROM feedback f JOIN "
-                      "(SELECT DISTINCT request_id, prompt_version FROM request_log WHERE prompt_id = ?1 "
-                      "AND ts_us >= ?2 AND ts_us < ?3) r ON r.request_id = f.request_id LIMIT ?4");
-    if (!st) return store__db_failed(s);
-    db_bind_text(st, 1, prompt_id);
-    db_bind_int64(st, 2, since_us);
-    db_bind_int64(st, 3, until_us > 0 ? until_us : INT64_MAX);
-    db_bind_int64(st, 4, FEEDBACK_ROWS_MAX + 1);
+    /* the template's requests (id, version), sorted and distinct: a client's x-request-id may
+     * name two requests; a rating counts once per version */
+    used_list used = {0};
+    store_result r =
+        store__reqlog_prompt_requests(s, prompt_id, since_us, until_us, on_prompt_request, &used);
+    size_t nused = 0;
+    *sampled = used.full;
+    if (used.n) {
+        qsort(used.v, used.n, sizeof *used.v, used_cmp);
+        for (size_t i = 0; i < used.n; i++) {
+            if (nused && !used_cmp(&used.v[nused - 1], &used.v[i])) {
+                free(used.v[i].request_id);
+                continue;
+            }
+            used.v[nused++] = used.v[i];
+        }
+    }
     version_sums *list = NULL;
     size_t n = 0, rows = 0;
-    db_status rc;
-    while ((rc = db_step(st)) == DB_ROW) {
-        if (++rows > FEEDBACK_ROWS_MAX) {
-            *sampled = true;
-            continue;
-        }
-        int64_t v = db_column_is_null(st, 0) ? 0 : db_column_int64(st, 0);
-        double value = db_column_double(st, 1), w = db_column_double(st, 2);
-        version_sums *g = NULL;
-        for (size_t i = 0; i < n && !g; i++)
-            if (list[i].version == v) g = &list[i];
-        if (!g) {
-            if (n == 1000) continue; /* versions beyond a report's reach */
-            list = xrealloc(list, (n + 1) * sizeof *list);
-            g = &list[n++];
-            memset(g, 0, sizeof *g);
-            g->version = v;
-        }
-        g->n++;
-        g->sw += w;
-        g->sw2 += w * w;
-        g->swv += w * value;
-        g->swv2 += w * value * value;
+    db_stmt *st = NULL;
+    if (r == STORE_OK && nused) {
+        /* a rating comes after its request: those given before the range cannot match */
+        st = db_prepare(store__db(s),
+                        "SELECT request_id, value, weight FROM feedback WHERE ts_us >= ?1 LIMIT ?2");
+        if (!st) r = store__db_failed(s);
     }
-    db_finalize(st);
-    if (rc != DB_DONE) {
-        free(list);
-        return store__db_failed(s);
+    if (st) {
+        db_bind_int64(st, 1, since_us);
+        db_bind_int64(st, 2, FEEDBACK_ROWS_MAX + 1);
+        db_status rc;
+        while ((rc = db_step(st)) == DB_ROW) {
+            if (++rows > FEEDBACK_ROWS_MAX) {
+                *sampled = true;
+                continue;
+            }
+            used_version want = {(char *)db_column_text(st, 0), INT64_MIN};
+            if (!want.request_id) continue;
+            /* the first of the id's versions, then each of them */
+            size_t lo = 0, hi = nused;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (used_cmp(&used.v[mid], &want) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            double value = db_column_double(st, 1), w = db_column_double(st, 2);
+            for (size_t k = lo; k < nused && !strcmp(used.v[k].request_id, want.request_id); k++) {
+                int64_t v = used.v[k].version;
+                version_sums *g = NULL;
+                for (size_t i = 0; i < n && !g; i++)
+                    if (list[i].version == v) g = &list[i];
+                if (!g) {
+                    if (n == 1000) continue; /* versions beyond a report's reach */
+                    list = xrealloc(list, (n + 1) * sizeof *list);
+                    g = &list[n++];
+                    memset(g, 0, sizeof *g);
+                    g->version = v;
+                }
+                g->n++;
+                g->sw += w;
+                g->sw2 += w * w;
+                g->swv += w * value;
+                g->swv2 += w * value * value;
+            }
+        }
+        if (rc != DB_DONE) r = store__db_failed(s);
+        db_finalize(st);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; r == STORE_OK && i < n; i++) {
         feedback_totals t;
         feedback_interval(list[i].n, list[i].sw, list[i].sw2, list[i].swv, list[i].swv2, &t);
         fn(list[i].version, &t, ud);
     }
+    for (size_t i = 0; i < nused; i++)
+        free(used.v[i].request_id);
+    free(used.v);
     free(list);
-    return STORE_OK;
+    return r;
 }

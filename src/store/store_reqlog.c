@@ -3,24 +3,28 @@
  * request log's and, by the same rules, the feedback table's) — each written once on db.h, so
  * SQLite and PostgreSQL run the same text.
  *
- * Where the dialects would differ, the query avoids the difference rather than branching:
- * - order: (ts_us, seq), both integers — never a text column, whose order is the database's
- *   collation;
- * - the error filter: lower(error) LIKE '%text%' ESCAPE '!' with the text lowered here and its
- *   % _ ! escaped (LIKE is case-insensitive on SQLite and case-sensitive on PostgreSQL; lower() on
- *   both sides makes them agree for ASCII);
- * - percentiles: the durations are read and sorted here (PostgreSQL's percentile_disc has no
- *   SQLite counterpart), nearest rank;
- * - sums of BIGINT are NUMERIC on PostgreSQL: read as text, they parse as integers all the same.
+ * The log is a table of batches (migration 11): a row holds up to REQLOG_BATCH_ROWS_MAX requests
+ * packed into one blob (reqlog_batch.h), with the batch's time range and a Bloom filter of its
+ * request ids beside it. Writing is the hot part — every request's entry — and the database's
+ * insert of a row per request was most of what the log cost (bench/RESULTS.md: about 20,000
+ * instructions a request with a 33-column row, 32 rows a statement; a batch row costs a few
+ * hundred a request). The price is paid by the readers, which decode the batches their time
+ * range overlaps and filter in C:
+ * - a page, newest first: batches by their newest time, descending; the page's best entries are
+ *   kept as (time, seq) only, and the scan stops at the first batch whose newest entry is older
+ *   than the page's oldest (no later batch can hold a better one); the page's batches are then
+ *   read again to hand their entries out;
+ * - one request: the Bloom filters are read, and only the batches that may hold its id decoded;
+ * - totals: the batches of the range, decoded once, grouped in a hash table;
+ * - retention: whole batches are deleted; a batch straddling the cutoff is written again
+ *   without its old entries, so the rules are exact to the entry and an entry keeps its seq.
+ * An entry's seq is its batch's number and its index in the batch (REQLOG_SEQ): integers on both
+ * backends, unique even between instances sharing a PostgreSQL store, growing as batches are
+ * written, so "newest first" and a cursor mean the same thing everywhere.
  *
- * Writes are the hot part (every request's row): a batch goes in INSERTs of 32 rows, their
- * texts prepared once per connection and their strings bound by reference. Measured with
- * callgrind (bench/RESULTS.md), a row went from about 45,000 instructions (one INSERT a row,
- * prepared once a batch, every string copied at bind) to about 17,000, most of it SQLite's
- * own insert into the table and its indexes.
- *
- * Rejected: a query builder (more code than the handful of queries), a child table for attempts
- * (request_log.h says why). */
+ * Rejected: a row per request with its columns (the cost above), packing only the columns no
+ * query reads (a third of it saved), an append-only file beside the database (a second store to
+ * back up, trim and share). */
 #include "store/request_log.h"
 
 #include <stdio.h>
@@ -28,99 +32,41 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/reqlog_batch.h"
 #include "util/alloc.h"
 
-/* One statement writes up to 32 rows (32 × 33 parameters: DB_PARAMS_MAX); a batch's tail goes
- * in 8-row and 1-row statements. Each text is prepared once per connection (db_prepare_kept).
- * Measured with callgrind (bench/RESULTS.md): a row costs SQLite about a third less in a 32-row
- * statement than alone, and nothing here is parsed again per batch. */
-#define INSERT_HEAD                                                                                          \
-    "INSERT INTO request_log (ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, "       \
-    "route, "                                                                                                \
-    "provider, model, upstream_model, status, error_class, error, stream, prompt_tokens, "                   \
-    "completion_tokens, "                                                                                    \
-    "cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, "    \
-    "total_us, overhead_us, attempts, request_body, prompt_id, prompt_version, route_reason) VALUES "
-#define COLUMNS 33
-#define ROW_1 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-#define ROW_4 ROW_1 "," ROW_1 "," ROW_1 "," ROW_1
-#define ROW_8 ROW_4 "," ROW_4
-#define ROW_32 ROW_8 "," ROW_8 "," ROW_8 "," ROW_8
-static const char insert_1_sql[] = INSERT_HEAD ROW_1;
-static const char insert_8_sql[] = INSERT_HEAD ROW_8;
-static const char insert_32_sql[] = INSERT_HEAD ROW_32;
-_Static_assert(32 * COLUMNS <= DB_PARAMS_MAX, "a 32-row INSERT binds more than a statement takes");
+/* ---- writing ---------------------------------------------------------------------------------- */
 
-static const char select_columns[] =
-    "seq, ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, provider, model, "
-    "upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, cached_tokens, "
-    "cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, total_us, "
-    "overhead_us, attempts, request_body, prompt_id, prompt_version, route_reason";
+static const char insert_sql[] =
+    "INSERT INTO request_log_batch (ts_min, ts_max, entries, ids, data) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-static void bind_opt_int64(db_stmt *st, int i, int64_t v)
+/* w as a new row. */
+static bool insert_batch(db *d, reqlog_batch_writer *w)
 {
-    if (v < 0)
-        db_bind_null(st, i);
-    else
-        db_bind_int64(st, i, v);
-}
-
-/* e's columns from parameter i on. Text is bound by reference: the entries outlive the
- * statement's step. */
-static void bind_entry(db_stmt *st, int i, const reqlog_entry *e)
-{
-    db_bind_int64(st, i++, e->time_us);
-    db_bind_text_ref(st, i++, e->request_id ? e->request_id : "");
-    db_bind_text_ref(st, i++, e->trace_id);
-    db_bind_text_ref(st, i++, e->key_id);
-    db_bind_text_ref(st, i++, e->key_alias);
-    db_bind_text_ref(st, i++, e->team);
-    db_bind_text_ref(st, i++, e->method ? e->method : "-");
-    db_bind_text_ref(st, i++, e->path ? e->path : "");
-    db_bind_text_ref(st, i++, e->route);
-    db_bind_text_ref(st, i++, e->provider);
-    db_bind_text_ref(st, i++, e->model);
-    db_bind_text_ref(st, i++, e->upstream_model);
-    db_bind_int64(st, i++, e->status);
-    db_bind_text_ref(st, i++, e->error_class);
-    db_bind_text_ref(st, i++, e->error);
-    db_bind_int64(st, i++, e->stream ? 1 : 0);
-    db_bind_int64(st, i++, e->prompt_tokens);
-    db_bind_int64(st, i++, e->completion_tokens);
-    db_bind_int64(st, i++, e->cached_tokens);
-    db_bind_int64(st, i++, e->cache_write_tokens);
-    db_bind_int64(st, i++, e->reasoning_tokens);
-    if (e->cost_usd < 0)
-        db_bind_null(st, i++);
-    else
-        db_bind_double(st, i++, e->cost_usd);
-    db_bind_text_ref(st, i++, e->cache);
-    db_bind_int64(st, i++, e->retries);
-    db_bind_int64(st, i++, e->fallbacks);
-    bind_opt_int64(st, i++, e->ttfb_us);
-    db_bind_int64(st, i++, e->total_us);
-    bind_opt_int64(st, i++, e->overhead_us);
-    db_bind_text_ref(st, i++, e->attempts ? e->attempts : "[]");
-    db_bind_text_ref(st, i++, e->request_body);
-    db_bind_text_ref(st, i++, e->prompt_id);
-    bind_opt_int64(st, i++, e->prompt_id ? e->prompt_version : -1);
-    db_bind_text_ref(st, i, e->route_reason);
-}
-
-/* Writes entries[0..n) with the statement of per rows (n a multiple of per). */
-static bool insert_rows(db *d, const char *sql, int per, const reqlog_entry *const *entries, size_t n)
-{
-    db_stmt *st = db_prepare_kept(d, sql);
+    uint8_t ids[REQLOG_IDS_MAX_BYTES];
+    size_t ids_len = reqlog_batch_ids(w, ids);
+    db_stmt *st = db_prepare_kept(d, insert_sql);
     if (!st) return false;
-    bool ok = true;
-    for (size_t at = 0; ok && at < n; at += (size_t)per) {
-        for (int r = 0; r < per; r++)
-            bind_entry(st, 1 + r * COLUMNS, entries[at + (size_t)r]);
-        ok = db_step(st) == DB_DONE;
-        db_reset(st);
-    }
+    db_bind_int64(st, 1, w->ts_min);
+    db_bind_int64(st, 2, w->ts_max);
+    db_bind_int64(st, 3, (int64_t)w->n);
+    db_bind_blob(st, 4, ids, ids_len);
+    db_bind_blob(st, 5, w->data.data, w->data.len);
+    bool ok = db_step(st) == DB_DONE;
     db_release(st);
+    reqlog_batch_reset(w);
     return ok;
+}
+
+/* Adds e to w as its next entry, writing w first when it is full. An entry too large for any
+ * blob is left out (request bodies are capped far below that). */
+static bool add_entry(db *d, reqlog_batch_writer *w, const reqlog_entry *e)
+{
+    if (reqlog_batch_add(w, e, (unsigned)w->n)) return true;
+    if (!w->n) return true; /* too large for any blob: left out */
+    if (!insert_batch(d, w)) return false;
+    reqlog_batch_add(w, e, 0);
+    return true;
 }
 
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n)
@@ -128,11 +74,14 @@ store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, si
     db *d = store__db(s);
     if (!n) return STORE_OK;
     if (!db_begin_write(d)) return store__db_failed(s);
-    size_t n32 = n / 32 * 32, n8 = (n - n32) / 8 * 8;
-    if (insert_rows(d, insert_32_sql, 32, entries, n32) &&
-        insert_rows(d, insert_8_sql, 8, entries + n32, n8) &&
-        insert_rows(d, insert_1_sql, 1, entries + n32 + n8, n - n32 - n8) && db_exec(d, "COMMIT"))
-        return STORE_OK;
+    reqlog_batch_writer w;
+    reqlog_batch_init(&w);
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = add_entry(d, &w, entries[i]);
+    if (ok && w.n) ok = insert_batch(d, &w);
+    reqlog_batch_free(&w);
+    if (ok && db_exec(d, "COMMIT")) return STORE_OK;
     store__db_failed(s);
     db_rollback(d);
     return STORE_ERROR;
@@ -140,12 +89,664 @@ store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, si
 
 /* ---- reading ---------------------------------------------------------------------------------- */
 
+/* The next row of st, whose column data_col is a batch blob and column 0 its seq, opened in *r:
+ * 1, 0 at the end, -1 on failure (the store's error says which). */
+static int next_batch(store *s, db_stmt *st, int data_col, reqlog_batch_reader *r)
+{
+    db_status rc = db_step(st);
+    if (rc == DB_DONE) return 0;
+    if (rc != DB_ROW) return store__db_failed(s), -1;
+    int64_t seq = db_column_int64(st, 0);
+    size_t len;
+    const void *data = db_column_blob(st, data_col, &len);
+    if (!reqlog_batch_open(r, data, len, seq))
+        return store__fail(s, "request log batch %lld is damaged", (long long)seq), -1;
+    return 1;
+}
+
+/* The next entry of r: 1, 0 at the end, -1 when the batch is damaged (said in the store's error). */
+static int next_entry(store *s, reqlog_batch_reader *r, reqlog_entry *e)
+{
+    int rc = reqlog_batch_next(r, e);
+    if (rc < 0) store__fail(s, "request log batch %lld is damaged", (long long)r->batch_seq);
+    return rc;
+}
+
+static bool same(const char *a, const char *b)
+{
+    return a && !strcmp(a, b);
+}
+
+/* Whether needle (lowered already) is in hay, ASCII case-insensitive. */
+static bool contains_lowered(const char *hay, const char *needle, size_t nlen)
+{
+    if (!hay) return false;
+    for (; *hay; hay++) {
+        size_t i = 0;
+        for (; i < nlen && hay[i]; i++) {
+            char c = hay[i] >= 'A' && hay[i] <= 'Z' ? (char)(hay[i] - 'A' + 'a') : hay[i];
+            if (c != needle[i]) break;
+        }
+        if (i == nlen) return true;
+        if (!hay[i]) return false;
+    }
+    return !nlen;
+}
+
+typedef struct rank {
+    int64_t time_us, seq;
+} rank;
+
+/* a newer than b: later time, then larger seq */
+static bool newer(const rank *a, const rank *b)
+{
+    return a->time_us != b->time_us ? a->time_us > b->time_us : a->seq > b->seq;
+}
+
+static bool matches(const reqlog_filter *f, const char *error_lowered, size_t error_len,
+                    const reqlog_entry *e)
+{
+    if (f->key && !same(e->key_id, f->key) && !same(e->key_alias, f->key)) return false;
+    if (f->team && !same(e->team, f->team)) return false;
+    if (f->model && !same(e->model, f->model) && !same(e->upstream_model, f->model)) return false;
+    if (f->provider && !same(e->provider, f->provider)) return false;
+    if ((f->status_min || f->status_max) && (e->status < f->status_min || e->status > f->status_max))
+        return false;
+    if (f->since_us && e->time_us < f->since_us) return false;
+    if (f->until_us && e->time_us >= f->until_us) return false;
+    if (f->after && !newer(&(rank){f->cursor_time_us, f->cursor_seq}, &(rank){e->time_us, e->seq}))
+        return false;
+    if (error_lowered && !contains_lowered(e->error, error_lowered, error_len)) return false;
+    return true;
+}
+
+/* The page's best n entries as a binary heap whose root is the oldest of them. */
+typedef struct page_heap {
+    rank *r;
+    size_t n, cap;
+} page_heap;
+
+static void heap_swap(rank *a, rank *b)
+{
+    rank t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Offers x: kept while the heap has room, or in place of the oldest when x is newer. */
+static void heap_offer(page_heap *h, rank x)
+{
+    size_t i;
+    if (h->n < h->cap) {
+        i = h->n++;
+        h->r[i] = x;
+        while (i && newer(&h->r[(i - 1) / 2], &h->r[i])) {
+            heap_swap(&h->r[(i - 1) / 2], &h->r[i]);
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (!newer(&x, &h->r[0])) return;
+    h->r[0] = x;
+    for (i = 0;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < h->n && newer(&h->r[m], &h->r[l])) m = l;
+        if (l + 1 < h->n && newer(&h->r[m], &h->r[l + 1])) m = l + 1;
+        if (m == i) break;
+        heap_swap(&h->r[i], &h->r[m]);
+        i = m;
+    }
+}
+
+static int rank_newest_first(const void *a, const void *b)
+{
+    return newer(a, b) ? -1 : newer(b, a) ? 1 : 0;
+}
+
+/* An entry of the page by its seq, and its place in the page. */
+typedef struct placed {
+    int64_t seq;
+    size_t at;
+} placed;
+
+static int placed_by_seq(const void *a, const void *b)
+{
+    int64_t x = ((const placed *)a)->seq, y = ((const placed *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* The page's entries found again in their batches (read once more, by seq) and handed to fn
+ * newest first. One that went between the two reads (another instance's trim) is left out. */
+static store_result hand_out(store *s, rank *page, size_t n, void (*fn)(const reqlog_entry *e, void *ud),
+                             void *ud)
+{
+    qsort(page, n, sizeof *page, rank_newest_first);
+    placed *byseq = xmalloc(n * sizeof *byseq);
+    for (size_t i = 0; i < n; i++)
+        byseq[i] = (placed){page[i].seq, i};
+    qsort(byseq, n, sizeof *byseq, placed_by_seq);
+    reqlog_entry *out = xcalloc(n, sizeof *out);
+    void **blobs = xcalloc(n, sizeof *blobs);
+    size_t nblobs = 0;
+    store_result r = STORE_OK;
+    db_stmt *st = db_prepare(store__db(s), "SELECT seq, data FROM request_log_batch WHERE seq = ?1");
+    if (!st) r = store__db_failed(s);
+    for (size_t i = 0; r == STORE_OK && i < n; i++) {
+        int64_t batch = REQLOG_SEQ_BATCH(byseq[i].seq);
+        if (i && REQLOG_SEQ_BATCH(byseq[i - 1].seq) == batch) continue;
+        db_reset(st);
+        db_bind_int64(st, 1, batch);
+        reqlog_batch_reader rd;
+        int got = next_batch(s, st, 1, &rd);
+        if (got < 0) r = STORE_ERROR;
+        if (got <= 0) continue;
+        size_t len = (size_t)(rd.end - rd.p);
+        void *copy = blobs[nblobs++] = xmalloc(len ? len : 1);
+        memcpy(copy, rd.p, len);
+        rd.p = copy;
+        rd.end = rd.p + len;
+        reqlog_entry e;
+        int rc;
+        while ((rc = next_entry(s, &rd, &e)) > 0) {
+            placed want = {e.seq, 0};
+            placed *at = bsearch(&want, byseq, n, sizeof *byseq, placed_by_seq);
+            if (at) out[at->at] = e;
+        }
+        if (rc < 0) r = STORE_ERROR;
+    }
+    db_finalize(st);
+    for (size_t i = 0; r == STORE_OK && i < n; i++)
+        if (out[i].request_id) fn(&out[i], ud);
+    for (size_t i = 0; i < nblobs; i++)
+        free(blobs[i]);
+    free(blobs);
+    free(out);
+    free(byseq);
+    return r;
+}
+
+store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(const reqlog_entry *e, void *ud),
+                               void *ud)
+{
+    page_heap h = {.cap = (size_t)(f->limit > 0 && f->limit <= REQLOG_PAGE_MAX ? f->limit : REQLOG_PAGE_MAX)};
+    h.r = xmalloc(h.cap * sizeof *h.r);
+    char *error_lowered = NULL;
+    size_t error_len = 0;
+    if (f->error_text) {
+        error_lowered = xstrdup(f->error_text);
+        for (char *c = error_lowered; *c; c++)
+            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+        error_len = strlen(error_lowered);
+    }
+    int64_t newest = f->until_us ? f->until_us : INT64_MAX;
+    if (f->after && f->cursor_time_us < newest) newest = f->cursor_time_us + 1;
+    db_stmt *st =
+        db_prepare(store__db(s), "SELECT seq, ts_max, data FROM request_log_batch WHERE ts_max >= ?1 "
+                                 "AND ts_min < ?2 ORDER BY ts_max DESC, seq DESC");
+    store_result r = STORE_OK;
+    if (!st) r = store__db_failed(s);
+    if (st) {
+        db_bind_int64(st, 1, f->since_us);
+        db_bind_int64(st, 2, newest);
+    }
+    reqlog_batch_reader rd;
+    int got;
+    while (r == STORE_OK && (got = next_batch(s, st, 2, &rd)) != 0) {
+        if (got < 0) {
+            r = STORE_ERROR;
+            break;
+        }
+        /* every later batch's entries are older than the page's oldest: done */
+        if (h.n == h.cap && db_column_int64(st, 1) < h.r[0].time_us) break;
+        reqlog_entry e;
+        int rc;
+        while ((rc = next_entry(s, &rd, &e)) > 0)
+            if (matches(f, error_lowered, error_len, &e)) heap_offer(&h, (rank){e.time_us, e.seq});
+        if (rc < 0) r = STORE_ERROR;
+    }
+    db_finalize(st);
+    if (r == STORE_OK && h.n) r = hand_out(s, h.r, h.n, fn, ud);
+    free(error_lowered);
+    free(h.r);
+    return r;
+}
+
+store_result store_reqlog_get(store *s, const char *request_id, void (*fn)(const reqlog_entry *e, void *ud),
+                              void *ud)
+{
+    db *d = store__db(s);
+    db_stmt *scan =
+        db_prepare(d, "SELECT seq, ts_max, ids FROM request_log_batch ORDER BY ts_max DESC, seq DESC");
+    db_stmt *one = db_prepare(d, "SELECT seq, data FROM request_log_batch WHERE seq = ?1");
+    store_result r = scan && one ? STORE_OK : store__db_failed(s);
+    bool found = false;
+    rank best = {0, 0};
+    db_status rc = DB_DONE;
+    while (r == STORE_OK && (rc = db_step(scan)) == DB_ROW) {
+        if (found && db_column_int64(scan, 1) < best.time_us) break; /* the rest hold only older entries */
+        size_t ids_len;
+        const void *ids = db_column_blob(scan, 2, &ids_len);
+        if (!reqlog_ids_may_hold(ids, ids_len, request_id)) continue;
+        db_reset(one);
+        db_bind_int64(one, 1, db_column_int64(scan, 0));
+        reqlog_batch_reader rd;
+        int got = next_batch(s, one, 1, &rd);
+        if (got < 0) r = STORE_ERROR;
+        if (got <= 0) continue;
+        reqlog_entry e;
+        int erc;
+        while ((erc = next_entry(s, &rd, &e)) > 0)
+            if (!strcmp(e.request_id, request_id) && (!found || newer(&(rank){e.time_us, e.seq}, &best))) {
+                found = true;
+                best = (rank){e.time_us, e.seq};
+            }
+        if (erc < 0) r = STORE_ERROR;
+    }
+    if (r == STORE_OK && rc != DB_ROW && rc != DB_DONE) r = store__db_failed(s);
+    db_finalize(scan);
+    db_finalize(one);
+    if (r != STORE_OK) return r;
+    if (!found) return STORE_NOT_FOUND;
+    return hand_out(s, &best, 1, fn, ud);
+}
+
+/* ---- totals ----------------------------------------------------------------------------------- */
+
+typedef struct agg_group {
+    char *name;
+    reqlog_totals t;
+    int64_t *durations;
+    size_t n, cap;
+} agg_group;
+
+/* Groups by name: an open-addressing table of indexes into the list. */
+typedef struct agg_table {
+    agg_group *list;
+    size_t n, cap;
+    uint32_t *slots; /* index + 1; 0: empty */
+    size_t nslots;   /* a power of two, at least twice REQLOG_GROUPS_MAX */
+} agg_table;
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The group called name, made when new; NULL past REQLOG_GROUPS_MAX groups. */
+static agg_group *group_of(agg_table *t, const char *name)
+{
+    size_t mask = t->nslots - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        if (!t->slots[i]) {
+            if (t->n == REQLOG_GROUPS_MAX) return NULL;
+            if (t->n == t->cap) {
+                t->cap = t->cap ? t->cap * 2 : 64;
+                t->list = xrealloc(t->list, t->cap * sizeof *t->list);
+            }
+            agg_group *g = &t->list[t->n];
+            memset(g, 0, sizeof *g);
+            g->name = xstrdup(name);
+            t->slots[i] = (uint32_t)++t->n;
+            return g;
+        }
+        agg_group *g = &t->list[t->slots[i] - 1];
+        if (!strcmp(g->name, name)) return g;
+    }
+}
+
+static int duration_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int by_requests_cmp(const void *a, const void *b)
+{
+    const agg_group *x = a, *y = b;
+    if (x->t.requests != y->t.requests) return x->t.requests > y->t.requests ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int by_number_cmp(const void *a, const void *b)
+{
+    int64_t x = strtoll(((const agg_group *)a)->name, NULL, 10),
+            y = strtoll(((const agg_group *)b)->name, NULL, 10);
+    return x < y ? -1 : x > y;
+}
+
+/* The nearest-rank percentile p (0..100] of n sorted values. */
+static int64_t percentile(const int64_t *sorted, size_t n, int p)
+{
+    if (!n) return 0;
+    size_t nth = (size_t)(((uint64_t)n * (uint64_t)p + 99) / 100); /* ceil(n·p/100) */
+    return sorted[nth ? nth - 1 : 0];
+}
+
+typedef enum group_by { BY_MODEL, BY_PROVIDER, BY_KEY, BY_HOUR, BY_VERSION } group_by;
+
+/* e's group's name into out (at least 24 bytes for the numeric ones). */
+static const char *group_name(group_by by, const reqlog_entry *e, char *out, size_t len)
+{
+    switch (by) {
+    case BY_MODEL: return e->model ? e->model : "";
+    case BY_PROVIDER: return e->provider ? e->provider : "";
+    case BY_KEY: return e->key_id ? e->key_id : "";
+    case BY_HOUR:
+        snprintf(out, len, "%lld", (long long)((e->time_us - e->time_us % 3600000000LL) / 1000000));
+        return out;
+    case BY_VERSION: snprintf(out, len, "%lld", (long long)e->prompt_version); return out;
+    }
+    return "";
+}
+
+/* The totals of entries with time in [since, until) grouped by `by`; prompt_id (NULL: any)
+ * keeps the entries of one prompt template. */
+static store_result aggregate(store *s, group_by by, const char *prompt_id, int64_t since_us,
+                              int64_t until_us,
+                              void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
+                              bool *sampled)
+{
+    *sampled = false;
+    int64_t until = until_us > 0 ? until_us : INT64_MAX;
+    db_stmt *st = db_prepare(store__db(s),
+                             "SELECT seq, data FROM request_log_batch WHERE ts_max >= ?1 AND ts_min < ?2");
+    if (!st) return store__db_failed(s);
+    db_bind_int64(st, 1, since_us);
+    db_bind_int64(st, 2, until);
+    agg_table t = {.nslots = 32768};
+    _Static_assert(32768 >= 2 * REQLOG_GROUPS_MAX, "the groups' table must stay half empty");
+    t.slots = xcalloc(t.nslots, sizeof *t.slots);
+    size_t durations = 0;
+    store_result r = STORE_OK;
+    reqlog_batch_reader rd;
+    int got;
+    while ((got = next_batch(s, st, 1, &rd)) > 0) {
+        reqlog_entry e;
+        int rc;
+        while ((rc = next_entry(s, &rd, &e)) > 0) {
+            if (e.time_us < since_us || e.time_us >= until) continue;
+            if (prompt_id && !same(e.prompt_id, prompt_id)) continue;
+            char num[24];
+            agg_group *g = group_of(&t, group_name(by, &e, num, sizeof num));
+            if (!g) {
+                *sampled = true; /* more groups than an answer holds: the rest are left out */
+                continue;
+            }
+            g->t.requests++;
+            g->t.errors += e.status >= 400;
+            g->t.prompt_tokens += e.prompt_tokens;
+            g->t.completion_tokens += e.completion_tokens;
+            g->t.cached_tokens += e.cached_tokens;
+            g->t.reasoning_tokens += e.reasoning_tokens;
+            if (e.cost_usd > 0) g->t.cost_usd += e.cost_usd;
+            if (durations == REQLOG_LATENCY_ROWS_MAX) {
+                *sampled = true;
+                continue;
+            }
+            if (g->n == g->cap) {
+                g->cap = g->cap ? g->cap * 2 : 16;
+                g->durations = xrealloc(g->durations, g->cap * sizeof *g->durations);
+            }
+            g->durations[g->n++] = e.total_us;
+            durations++;
+        }
+        if (rc < 0) break;
+    }
+    if (got != 0) r = STORE_ERROR;
+    db_finalize(st);
+    if (r == STORE_OK) {
+        for (size_t i = 0; i < t.n; i++) {
+            agg_group *g = &t.list[i];
+            if (g->n) qsort(g->durations, g->n, sizeof *g->durations, duration_cmp);
+            g->t.p50_us = percentile(g->durations, g->n, 50);
+            g->t.p95_us = percentile(g->durations, g->n, 95);
+        }
+        if (t.n)
+            qsort(t.list, t.n, sizeof *t.list,
+                  by == BY_HOUR || by == BY_VERSION ? by_number_cmp : by_requests_cmp);
+        for (size_t i = 0; i < t.n; i++)
+            fn(t.list[i].name, &t.list[i].t, ud);
+    }
+    for (size_t i = 0; i < t.n; i++) {
+        free(t.list[i].name);
+        free(t.list[i].durations);
+    }
+    free(t.list);
+    free(t.slots);
+    return r;
+}
+
+store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
+                                    void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
+                                    bool *sampled)
+{
+    static const struct {
+        const char *name;
+        group_by by;
+    } groups[] = {{"model", BY_MODEL}, {"provider", BY_PROVIDER}, {"key", BY_KEY}, {"hour", BY_HOUR}};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (!strcmp(by, groups[i].name))
+            return aggregate(s, groups[i].by, NULL, since_us, until_us, fn, ud, sampled);
+    return store__fail(s, "the request log cannot be grouped by %.32s", by);
+}
+
+store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int64_t since_us,
+                                           int64_t until_us,
+                                           void (*fn)(const char *version, const reqlog_totals *t, void *ud),
+                                           void *ud, bool *sampled)
+{
+    return aggregate(s, BY_VERSION, prompt_id, since_us, until_us, fn, ud, sampled);
+}
+
+store_result store__reqlog_prompt_requests(store *s, const char *prompt_id, int64_t since_us,
+                                           int64_t until_us,
+                                           void (*fn)(const char *request_id, int64_t version, void *ud),
+                                           void *ud)
+{
+    int64_t until = until_us > 0 ? until_us : INT64_MAX;
+    db_stmt *st = db_prepare(store__db(s),
+                             "SELECT seq, data FROM request_log_batch WHERE ts_max >= ?1 AND ts_min < ?2");
+    if (!st) return store__db_failed(s);
+    db_bind_int64(st, 1, since_us);
+    db_bind_int64(st, 2, until);
+    reqlog_batch_reader rd;
+    int got;
+    while ((got = next_batch(s, st, 1, &rd)) > 0) {
+        reqlog_entry e;
+        int rc;
+        while ((rc = next_entry(s, &rd, &e)) > 0)
+            if (e.time_us >= since_us && e.time_us < until && same(e.prompt_id, prompt_id))
+                fn(e.request_id, e.prompt_version, ud);
+        if (rc < 0) break;
+    }
+    db_finalize(st);
+    return got == 0 ? STORE_OK : STORE_ERROR;
+}
+
+/* ---- retention -------------------------------------------------------------------------------- */
+
+/* Batch seq written again with only the entries keep() says stay (their indexes kept), or
+ * deleted when none stays; *removed counts the others. A damaged batch is deleted whole:
+ * retention is where it goes. */
+static bool rewrite_batch(store *s, int64_t seq, const void *data, size_t len,
+                          bool (*keep)(const reqlog_entry *e, void *ud), void *ud, int64_t *removed)
+{
+    db *d = store__db(s);
+    reqlog_batch_writer w;
+    reqlog_batch_init(&w);
+    reqlog_batch_reader rd;
+    reqlog_entry e;
+    int rc = reqlog_batch_open(&rd, data, len, seq) ? 1 : -1;
+    int64_t gone = 0;
+    while (rc > 0 && (rc = reqlog_batch_next(&rd, &e)) > 0) {
+        if (keep(&e, ud))
+            reqlog_batch_add(&w, &e, (unsigned)(e.seq & 0xffff)); /* it fits: it came from a batch */
+        else
+            gone++;
+    }
+    if (rc < 0) reqlog_batch_reset(&w); /* damaged: nothing of it stays */
+    db_stmt *st = NULL;
+    if (!w.n) {
+        st = db_prepare(d, "DELETE FROM request_log_batch WHERE seq = ?1");
+        if (st) db_bind_int64(st, 1, seq);
+    } else if (gone) {
+        uint8_t ids[REQLOG_IDS_MAX_BYTES];
+        size_t ids_len = reqlog_batch_ids(&w, ids);
+        st = db_prepare(d, "UPDATE request_log_batch SET ts_min = ?1, ts_max = ?2, entries = ?3, ids = ?4, "
+                           "data = ?5 WHERE seq = ?6");
+        if (st) {
+            db_bind_int64(st, 1, w.ts_min);
+            db_bind_int64(st, 2, w.ts_max);
+            db_bind_int64(st, 3, (int64_t)w.n);
+            db_bind_blob(st, 4, ids, ids_len);
+            db_bind_blob(st, 5, w.data.data, w.data.len);
+            db_bind_int64(st, 6, seq);
+        }
+    }
+    bool ok = true;
+    if (!w.n || gone) ok = st && db_step(st) == DB_DONE;
+    if (!ok) store__db_failed(s);
+    db_finalize(st);
+    reqlog_batch_free(&w);
+    if (ok) *removed += gone;
+    return ok;
+}
+
+typedef struct trim_rule {
+    int64_t before_us; /* by age: entries that started before this go; 0: by count, any */
+    int64_t budget;    /* entries that may still go in this run */
+} trim_rule;
+
+static bool keep_entry(const reqlog_entry *e, void *ud)
+{
+    trim_rule *t = ud;
+    if ((t->before_us && e->time_us >= t->before_us) || t->budget <= 0) return true;
+    t->budget--;
+    return false;
+}
+
+/* The rule applied to the oldest batches, one at a time (one blob in memory), while its budget
+ * lasts: by age, those holding an entry older than the cutoff; by count, any. */
+static bool trim_batches(store *s, trim_rule *rule, int64_t *deleted)
+{
+    db_stmt *st = db_prepare(store__db(s), rule->before_us ? "SELECT seq, data FROM request_log_batch WHERE "
+                                                             "seq > ?1 AND ts_min < ?2 ORDER BY seq LIMIT 1"
+                                                           : "SELECT seq, data FROM request_log_batch WHERE "
+                                                             "seq > ?1 ORDER BY seq LIMIT 1");
+    if (!st) return store__db_failed(s), false;
+    bool ok = true;
+    for (int64_t last = 0; ok && rule->budget > 0;) {
+        db_reset(st);
+        db_bind_int64(st, 1, last);
+        if (rule->before_us) db_bind_int64(st, 2, rule->before_us);
+        db_status rc = db_step(st);
+        if (rc == DB_DONE) break;
+        if (rc != DB_ROW) {
+            ok = false;
+            store__db_failed(s);
+            break;
+        }
+        last = db_column_int64(st, 0);
+        size_t len;
+        const void *blob = db_column_blob(st, 1, &len);
+        void *data = xmalloc(len ? len : 1); /* the row is changed below: its blob copied first */
+        if (len) memcpy(data, blob, len);
+        db_reset(st);
+        ok = rewrite_batch(s, last, data, len, keep_entry, rule, deleted);
+        free(data);
+    }
+    db_finalize(st);
+    return ok;
+}
+
+static bool trim_log(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete, int64_t *deleted)
+{
+    if (older_than_us > 0) {
+        trim_rule rule = {older_than_us, max_delete};
+        if (!trim_batches(s, &rule, deleted)) return false;
+    }
+    if (max_rows <= 0) return true;
+    db_stmt *st = db_prepare(store__db(s), "SELECT COALESCE(sum(entries), 0) FROM request_log_batch");
+    if (!st) return store__db_failed(s), false;
+    db_status rc = db_step(st);
+    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_finalize(st);
+    if (rc != DB_ROW) return store__db_failed(s), false;
+    if (rows <= max_rows) return true;
+    int64_t over = rows - max_rows;
+    trim_rule rule = {0, over < max_delete ? over : max_delete};
+    return trim_batches(s, &rule, deleted);
+}
+
+/* Deletes the oldest feedback rows, at most limit of them: of those given before before_us when
+ * it is positive, else of all. */
+static bool delete_oldest_feedback(store *s, int64_t before_us, int64_t limit, int64_t *deleted)
+{
+    db_stmt *st = db_prepare(store__db(s),
+                             before_us > 0 ? "DELETE FROM feedback WHERE seq IN (SELECT seq FROM feedback "
+                                             "WHERE ts_us < ?2 ORDER BY seq LIMIT ?1)"
+                                           : "DELETE FROM feedback WHERE seq IN (SELECT seq FROM "
+                                             "feedback ORDER BY seq LIMIT ?1)");
+    if (!st) return store__db_failed(s), false;
+    db_bind_int64(st, 1, limit);
+    if (before_us > 0) db_bind_int64(st, 2, before_us);
+    db_status rc = db_step(st);
+    if (rc == DB_DONE)
+        *deleted += db_changes(st);
+    else
+        store__db_failed(s);
+    db_finalize(st);
+    return rc == DB_DONE;
+}
+
+static bool trim_feedback(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
+                          int64_t *deleted)
+{
+    if (older_than_us > 0 && !delete_oldest_feedback(s, older_than_us, max_delete, deleted)) return false;
+    if (max_rows <= 0) return true;
+    db_stmt *st = db_prepare(store__db(s), "SELECT count(*) FROM feedback");
+    if (!st) return store__db_failed(s), false;
+    db_status rc = db_step(st);
+    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_finalize(st);
+    if (rc != DB_ROW) return store__db_failed(s), false;
+    if (rows <= max_rows) return true;
+    int64_t over = rows - max_rows;
+    return delete_oldest_feedback(s, 0, over < max_delete ? over : max_delete, deleted);
+}
+
+store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
+                               int64_t *deleted, int64_t *deleted_feedback)
+{
+    *deleted = *deleted_feedback = 0;
+    db *d = store__db(s);
+    if (!db_begin_write(d)) return store__db_failed(s);
+    bool ok = trim_log(s, older_than_us, max_rows, max_delete, deleted) &&
+              trim_feedback(s, older_than_us, max_rows, max_delete, deleted_feedback);
+    if (ok && !db_exec(d, "COMMIT")) ok = (store__db_failed(s), false);
+    if (ok) return STORE_OK;
+    db_rollback(d);
+    *deleted = *deleted_feedback = 0;
+    return STORE_ERROR;
+}
+
+/* ---- the rows of migrations 6-10, moved into batches (migration 11) --------------------------- */
+
+static const char legacy_columns[] =
+    "seq, ts_us, request_id, trace_id, key_id, key_alias, team_id, method, path, route, provider, model, "
+    "upstream_model, status, error_class, error, stream, prompt_tokens, completion_tokens, cached_tokens, "
+    "cache_write_tokens, reasoning_tokens, cost_usd, cache, retries, fallbacks, ttfb_us, total_us, "
+    "overhead_us, attempts, request_body, prompt_id, prompt_version, route_reason";
+
 static int64_t column_opt_int64(db_stmt *st, int i)
 {
     return db_column_is_null(st, i) ? -1 : db_column_int64(st, i);
 }
 
-static void row_to_entry(db_stmt *st, reqlog_entry *e)
+static void legacy_row(db_stmt *st, reqlog_entry *e)
 {
     int i = 0;
     e->seq = db_column_int64(st, i++);
@@ -186,334 +787,38 @@ static void row_to_entry(db_stmt *st, reqlog_entry *e)
     e->route_reason = db_column_text(st, i);
 }
 
-static store_result each_row(store *s, db_stmt *st, void (*fn)(const reqlog_entry *e, void *ud), void *ud,
-                             size_t *count)
+bool store__reqlog_move_rows(store *s)
 {
-    db_status rc;
-    *count = 0;
-    while ((rc = db_step(st)) == DB_ROW) {
-        reqlog_entry e;
-        row_to_entry(st, &e);
-        fn(&e, ud);
-        (*count)++;
-    }
-    store_result r = rc == DB_DONE ? STORE_OK : store__db_failed(s);
-    db_finalize(st);
-    return r;
-}
-
-/* text lowered (ASCII) and wrapped in % with LIKE's specials escaped by '!'; malloc'd. */
-static char *like_pattern(const char *text)
-{
-    size_t n = strlen(text);
-    char *out = xmalloc(2 * n + 3), *p = out;
-    *p++ = '%';
-    for (const char *c = text; *c; c++) {
-        if (*c == '%' || *c == '_' || *c == '!') *p++ = '!';
-        *p++ = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
-}
-
-store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(const reqlog_entry *e, void *ud),
-                               void *ud)
-{
-    char sql[2048];
-    size_t len = (size_t)snprintf(sql, sizeof sql, "SELECT %s FROM request_log WHERE 1 = 1", select_columns);
-    int n = 0;
-    /* each condition with its own numbers; values bound below in the same order */
-#define COND(...) len += (size_t)snprintf(sql + len, sizeof sql - len, __VA_ARGS__)
-    if (f->key) {
-        n++;
-        COND(" AND (key_id = ?%d OR key_alias = ?%d)", n, n);
-    }
-    if (f->team) COND(" AND team_id = ?%d", ++n);
-    if (f->model) {
-        n++;
-        COND(" AND (model = ?%d OR upstream_model = ?%d)", n, n);
-    }
-    if (f->provider) COND(" AND provider = ?%d", ++n);
-    if (f->status_min || f->status_max) {
-        COND(" AND status >= ?%d", ++n);
-        COND(" AND status <= ?%d", ++n);
-    }
-    if (f->since_us) COND(" AND ts_us >= ?%d", ++n);
-    if (f->until_us) COND(" AND ts_us < ?%d", ++n);
-    if (f->error_text) COND(" AND lower(error) LIKE ?%d ESCAPE '!'", ++n);
-    if (f->after) {
-        n += 2;
-        COND(" AND (ts_us < ?%d OR (ts_us = ?%d AND seq < ?%d))", n - 1, n - 1, n);
-    }
-    COND(" ORDER BY ts_us DESC, seq DESC LIMIT ?%d", ++n);
-#undef COND
-    db_stmt *st = db_prepare(store__db(s), sql);
-    if (!st) return store__db_failed(s);
-    int i = 0;
-    char *pattern = NULL;
-    if (f->key) db_bind_text(st, ++i, f->key);
-    if (f->team) db_bind_text(st, ++i, f->team);
-    if (f->model) db_bind_text(st, ++i, f->model);
-    if (f->provider) db_bind_text(st, ++i, f->provider);
-    if (f->status_min || f->status_max) {
-        db_bind_int64(st, ++i, f->status_min);
-        db_bind_int64(st, ++i, f->status_max);
-    }
-    if (f->since_us) db_bind_int64(st, ++i, f->since_us);
-    if (f->until_us) db_bind_int64(st, ++i, f->until_us);
-    if (f->error_text) {
-        pattern = like_pattern(f->error_text);
-        db_bind_text(st, ++i, pattern);
-    }
-    if (f->after) {
-        db_bind_int64(st, ++i, f->cursor_time_us);
-        db_bind_int64(st, ++i, f->cursor_seq);
-    }
-    db_bind_int64(st, ++i, f->limit > 0 && f->limit <= REQLOG_PAGE_MAX ? f->limit : REQLOG_PAGE_MAX);
-    free(pattern);
-    size_t count;
-    return each_row(s, st, fn, ud, &count);
-}
-
-store_result store_reqlog_get(store *s, const char *request_id, void (*fn)(const reqlog_entry *e, void *ud),
-                              void *ud)
-{
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT %s FROM request_log WHERE request_id = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
-             select_columns);
-    db_stmt *st = db_prepare(store__db(s), sql);
-    if (!st) return store__db_failed(s);
-    db_bind_text(st, 1, request_id);
-    size_t count;
-    store_result r = each_row(s, st, fn, ud, &count);
-    return r == STORE_OK && !count ? STORE_NOT_FOUND : r;
-}
-
-/* ---- totals ----------------------------------------------------------------------------------- */
-
-typedef struct agg_group {
-    char *name;
-    reqlog_totals t;
-    int64_t *durations;
-    size_t n, cap;
-} agg_group;
-
-static int group_name_cmp(const void *a, const void *b)
-{
-    return strcmp(((const agg_group *)a)->name, ((const agg_group *)b)->name);
-}
-
-static int duration_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int by_requests_cmp(const void *a, const void *b)
-{
-    const agg_group *x = a, *y = b;
-    if (x->t.requests != y->t.requests) return x->t.requests > y->t.requests ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
-static int by_hour_cmp(const void *a, const void *b)
-{
-    int64_t x = strtoll(((const agg_group *)a)->name, NULL, 10),
-            y = strtoll(((const agg_group *)b)->name, NULL, 10);
-    return x < y ? -1 : x > y;
-}
-
-/* The nearest-rank percentile p (0..100] of n sorted values. */
-static int64_t percentile(const int64_t *sorted, size_t n, int p)
-{
-    if (!n) return 0;
-    size_t rank = (size_t)(((uint64_t)n * (uint64_t)p + 99) / 100); /* ceil(n·p/100) */
-    return sorted[rank ? rank - 1 : 0];
-}
-
-/* The totals of rows in [since, until) grouped by expr; prompt_id (NULL: any) keeps the rows of
- * one prompt template; numeric_order sorts groups by their name as a number. */
-static store_result aggregate(store *s, const char *expr, const char *prompt_id, bool numeric_order,
-                              int64_t since_us, int64_t until_us,
-                              void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
-                              bool *sampled)
-{
-    *sampled = false;
-    int64_t until = until_us > 0 ? until_us : INT64_MAX;
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT %s AS g, count(*), sum(CASE WHEN status >= 400 THEN 1 ELSE 0 END), sum(prompt_tokens), "
-             "sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), COALESCE(sum(cost_usd), 0) "
-             "FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2%s GROUP BY g",
-             expr, prompt_id ? " AND prompt_id = ?3" : "");
     db *d = store__db(s);
-    db_stmt *st = db_prepare(d, sql);
-    if (!st) return store__db_failed(s);
-    db_bind_int64(st, 1, since_us);
-    db_bind_int64(st, 2, until);
-    if (prompt_id) db_bind_text(st, 3, prompt_id);
-    agg_group *list = NULL;
-    size_t ngroups = 0, cap = 0;
-    store_result r = STORE_OK;
-    db_status rc;
-    while ((rc = db_step(st)) == DB_ROW) {
-        if (ngroups == REQLOG_GROUPS_MAX) {
-            *sampled = true; /* more groups than an answer holds: the rest are left out */
-            continue;
+    char sql[1024];
+    snprintf(sql, sizeof sql, "SELECT %s FROM request_log WHERE seq > ?1 ORDER BY seq LIMIT 256",
+             legacy_columns);
+    reqlog_batch_writer w;
+    reqlog_batch_init(&w);
+    int64_t last = 0;
+    bool ok = true;
+    for (bool more = true; ok && more;) {
+        db_stmt *st = db_prepare(d, sql);
+        if (!st) {
+            ok = false;
+            break;
         }
-        if (ngroups == cap) {
-            cap = cap ? cap * 2 : 64;
-            list = xrealloc(list, cap * sizeof *list);
+        db_bind_int64(st, 1, last);
+        more = false;
+        db_status rc;
+        while (ok && (rc = db_step(st)) == DB_ROW) {
+            reqlog_entry e = {0};
+            legacy_row(st, &e);
+            last = e.seq;
+            more = true;
+            ok = add_entry(d, &w, &e);
         }
-        agg_group *g = &list[ngroups++];
-        memset(g, 0, sizeof *g);
-        const char *name = db_column_text(st, 0);
-        g->name = xstrdup(name ? name : "");
-        g->t.requests = db_column_int64(st, 1);
-        g->t.errors = db_column_int64(st, 2);
-        g->t.prompt_tokens = db_column_int64(st, 3);
-        g->t.completion_tokens = db_column_int64(st, 4);
-        g->t.cached_tokens = db_column_int64(st, 5);
-        g->t.reasoning_tokens = db_column_int64(st, 6);
-        g->t.cost_usd = db_column_double(st, 7);
+        if (ok && rc != DB_DONE) ok = false;
+        db_finalize(st);
     }
-    if (rc != DB_DONE) r = store__db_failed(s);
-    db_finalize(st);
-    if (r != STORE_OK || !ngroups) goto out;
-    qsort(list, ngroups, sizeof *list, group_name_cmp);
-
-    snprintf(sql, sizeof sql,
-             "SELECT %s AS g, total_us FROM request_log WHERE ts_us >= ?1 AND ts_us < ?2%s LIMIT ?3", expr,
-             prompt_id ? " AND prompt_id = ?4" : "");
-    st = db_prepare(d, sql);
-    if (!st) {
-        r = store__db_failed(s);
-        goto out;
-    }
-    db_bind_int64(st, 1, since_us);
-    db_bind_int64(st, 2, until);
-    db_bind_int64(st, 3, REQLOG_LATENCY_ROWS_MAX + 1);
-    if (prompt_id) db_bind_text(st, 4, prompt_id);
-    size_t rows = 0;
-    while ((rc = db_step(st)) == DB_ROW) {
-        if (++rows > REQLOG_LATENCY_ROWS_MAX) {
-            *sampled = true;
-            continue;
-        }
-        const char *name = db_column_text(st, 0);
-        agg_group want = {.name = (char *)(name ? name : "")};
-        agg_group *g = bsearch(&want, list, ngroups, sizeof *list, group_name_cmp);
-        if (!g) continue; /* a group past REQLOG_GROUPS_MAX, or a row written between the queries */
-        if (g->n == g->cap) {
-            g->cap = g->cap ? g->cap * 2 : 16;
-            g->durations = xrealloc(g->durations, g->cap * sizeof *g->durations);
-        }
-        g->durations[g->n++] = db_column_int64(st, 1);
-    }
-    if (rc != DB_DONE) r = store__db_failed(s);
-    db_finalize(st);
-    if (r != STORE_OK) goto out;
-    for (size_t i = 0; i < ngroups; i++) {
-        agg_group *g = &list[i];
-        if (g->n) qsort(g->durations, g->n, sizeof *g->durations, duration_cmp);
-        g->t.p50_us = percentile(g->durations, g->n, 50);
-        g->t.p95_us = percentile(g->durations, g->n, 95);
-    }
-    qsort(list, ngroups, sizeof *list, numeric_order ? by_hour_cmp : by_requests_cmp);
-    for (size_t i = 0; i < ngroups; i++)
-        fn(list[i].name, &list[i].t, ud);
-out:
-    for (size_t i = 0; i < ngroups; i++) {
-        free(list[i].name);
-        free(list[i].durations);
-    }
-    free(list);
-    return r;
-}
-
-store_result store_reqlog_aggregate(store *s, const char *by, int64_t since_us, int64_t until_us,
-                                    void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
-                                    bool *sampled)
-{
-    static const struct {
-        const char *by, *expr;
-    } groups[] = {{"model", "COALESCE(model, '')"},
-                  {"provider", "COALESCE(provider, '')"},
-                  {"key", "COALESCE(key_id, '')"},
-                  {"hour", "CAST((ts_us - ts_us % 3600000000) / 1000000 AS TEXT)"}};
-    const char *expr = NULL;
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-        if (!strcmp(by, groups[i].by)) expr = groups[i].expr;
-    if (!expr) return store__fail(s, "the request log cannot be grouped by %.32s", by);
-    return aggregate(s, expr, NULL, !strcmp(by, "hour"), since_us, until_us, fn, ud, sampled);
-}
-
-store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int64_t since_us,
-                                           int64_t until_us,
-                                           void (*fn)(const char *version, const reqlog_totals *t, void *ud),
-                                           void *ud, bool *sampled)
-{
-    return aggregate(s, "CAST(COALESCE(prompt_version, 0) AS TEXT)", prompt_id, true, since_us, until_us, fn,
-                     ud, sampled);
-}
-
-/* ---- retention -------------------------------------------------------------------------------- */
-
-/* Deletes the oldest rows of table (request_log or feedback: both have seq and ts_us), at most
- * limit of them: of those that started before before_us when it is positive, else of all. */
-static bool delete_oldest(store *s, const char *table, int64_t before_us, int64_t limit, int64_t *deleted)
-{
-    char sql[256];
-    if (before_us > 0)
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM %s WHERE seq IN (SELECT seq FROM %s WHERE ts_us < ?1 ORDER BY seq LIMIT ?2)",
-                 table, table);
-    else
-        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE seq IN (SELECT seq FROM %s ORDER BY seq LIMIT ?1)",
-                 table, table);
-    db_stmt *st = db_prepare(store__db(s), sql);
-    if (!st) return store__db_failed(s), false;
-    if (before_us > 0) {
-        db_bind_int64(st, 1, before_us);
-        db_bind_int64(st, 2, limit);
-    } else {
-        db_bind_int64(st, 1, limit);
-    }
-    db_status rc = db_step(st);
-    if (rc == DB_DONE)
-        *deleted += db_changes(st);
-    else
-        store__db_failed(s);
-    db_finalize(st);
-    return rc == DB_DONE;
-}
-
-/* One table under both rules. */
-static bool trim_table(store *s, const char *table, int64_t older_than_us, int64_t max_rows,
-                       int64_t max_delete, int64_t *deleted)
-{
-    if (older_than_us > 0 && !delete_oldest(s, table, older_than_us, max_delete, deleted)) return false;
-    if (max_rows <= 0) return true;
-    char sql[64];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
-    db_stmt *st = db_prepare(store__db(s), sql);
-    if (!st) return store__db_failed(s), false;
-    db_status rc = db_step(st);
-    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-    db_finalize(st);
-    if (rc != DB_ROW) return store__db_failed(s), false;
-    if (rows <= max_rows) return true;
-    int64_t over = rows - max_rows;
-    return delete_oldest(s, table, 0, over < max_delete ? over : max_delete, deleted);
-}
-
-store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
-                               int64_t *deleted, int64_t *deleted_feedback)
-{
-    *deleted = *deleted_feedback = 0;
-    if (!trim_table(s, "request_log", older_than_us, max_rows, max_delete, deleted)) return STORE_ERROR;
-    return trim_table(s, "feedback", older_than_us, max_rows, max_delete, deleted_feedback) ? STORE_OK
-                                                                                            : STORE_ERROR;
+    if (ok && w.n) ok = insert_batch(d, &w);
+    reqlog_batch_free(&w);
+    if (ok) ok = db_exec(d, "DROP TABLE request_log");
+    if (!ok) store__db_failed(s);
+    return ok;
 }

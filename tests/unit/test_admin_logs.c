@@ -385,14 +385,14 @@ static void on_batch_row(const reqlog_entry *e, void *ud)
     batch_check *c = ud;
     const reqlog_entry *w = c->want;
     assert_true(e->time_us == w->time_us && e->status == w->status && e->stream == w->stream);
-    const char *got[] = {e->request_id,     e->trace_id,    e->key_id, e->key_alias, e->team,
-                         e->method,         e->path,        e->route,  e->provider,  e->model,
-                         e->upstream_model, e->error_class, e->error,  e->cache,     e->attempts,
-                         e->request_body,   e->prompt_id};
-    const char *want[] = {w->request_id,     w->trace_id,    w->key_id, w->key_alias, w->team,
-                          w->method,         w->path,        w->route,  w->provider,  w->model,
-                          w->upstream_model, w->error_class, w->error,  w->cache,     w->attempts,
-                          w->request_body,   w->prompt_id};
+    const char *got[] = {e->request_id,     e->trace_id,    e->key_id,      e->key_alias, e->team,
+                         e->method,         e->path,        e->route,       e->provider,  e->model,
+                         e->upstream_model, e->error_class, e->error,       e->cache,     e->attempts,
+                         e->request_body,   e->prompt_id,   e->route_reason};
+    const char *want[] = {w->request_id,     w->trace_id,    w->key_id,      w->key_alias, w->team,
+                          w->method,         w->path,        w->route,       w->provider,  w->model,
+                          w->upstream_model, w->error_class, w->error,       w->cache,     w->attempts,
+                          w->request_body,   w->prompt_id,   w->route_reason};
     for (size_t k = 0; k < sizeof got / sizeof got[0]; k++)
         if (!same_text(got[k], want[k]))
             fail_msg("%s: column %zu is %s, wanted %s", w->request_id, k, got[k], want[k]);
@@ -428,6 +428,193 @@ static void test_store_batch_statements(void **state)
     reqlog_filter f = {.limit = 100};
     assert_int_equal(list(&f, &s), N);
     assert_string_equal(s.ids[0], "c0-81");
+}
+
+/* Batches whose times overlap (two workers' batches, written in turns): pages of 7 walk every
+ * entry once in (time, seq) order, with a filter too — the scan's early stop must not skip an
+ * entry of a later batch — and each entry is found by its id. */
+static void test_store_overlapping_batches(void **state)
+{
+    enum { BATCHES = 6, PER = 40, N = BATCHES * PER };
+    static char ids[N][16];
+    static reqlog_entry rows[N];
+    const reqlog_entry *ptrs[PER];
+    uint32_t x = 12345;
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < PER; i++) {
+            int k = b * PER + i;
+            x = x * 1103515245u + 12345u;
+            snprintf(ids[k], sizeof ids[k], "ov-%03d", k);
+            /* times spread over a window twice a batch's span, so batches overlap */
+            rows[k] = (reqlog_entry){.time_us = T0 + (int64_t)b * 20000 + (int64_t)(x >> 16) % 40000,
+                                     .request_id = ids[k],
+                                     .key_id = k % 3 ? "key_a" : "key_b",
+                                     .method = "POST",
+                                     .path = "/v1/chat/completions",
+                                     .status = 200,
+                                     .ttfb_us = -1,
+                                     .overhead_us = -1,
+                                     .cost_usd = -1,
+                                     .attempts = "[]"};
+            ptrs[i] = &rows[k];
+        }
+        assert_int_equal(store_reqlog_write(st, ptrs, PER), STORE_OK);
+    }
+    /* the order wanted: time descending, then the later write first */
+    static int order[N];
+    for (int i = 0; i < N; i++)
+        order[i] = i;
+    for (int i = 1; i < N; i++)
+        for (int j = i; j > 0; j--) {
+            const reqlog_entry *a = &rows[order[j - 1]], *b = &rows[order[j]];
+            if (a->time_us > b->time_us || (a->time_us == b->time_us && order[j - 1] > order[j])) break;
+            int t = order[j - 1];
+            order[j - 1] = order[j];
+            order[j] = t;
+        }
+    for (int pass = 0; pass < 2; pass++) {
+        const char *key = pass ? "key_b" : NULL;
+        reqlog_filter f = {.limit = 7, .key = key};
+        int at = 0;
+        seen s;
+        for (int pages = 0; pages < N; pages++) {
+            int n = list(&f, &s);
+            for (int i = 0; i < n; i++) {
+                while (key && strcmp(rows[order[at]].key_id, key))
+                    at++;
+                assert_string_equal(s.ids[i], ids[order[at++]]);
+            }
+            if (n < 7) break;
+            f.after = true;
+            f.cursor_time_us = s.last_time;
+            f.cursor_seq = s.last_seq;
+        }
+        while (at < N && key && strcmp(rows[order[at]].key_id, key))
+            at++;
+        assert_int_equal(at, N);
+    }
+    for (int k = 0; k < N; k++) {
+        batch_check c = {.want = &rows[k]};
+        assert_int_equal(store_reqlog_get(st, ids[k], on_batch_row, &c), STORE_OK);
+        assert_int_equal(c.found, 1);
+    }
+    batch_check none = {0};
+    assert_int_equal(store_reqlog_get(st, "ov-999", on_batch_row, &none), STORE_NOT_FOUND);
+}
+
+/* A store of schema version 10 holds a row a request (table request_log); opening it moves
+ * every row into batches, in order and with every column, and drops the table. */
+static void test_store_old_rows_move_into_batches(void **state)
+{
+    db *d = store__db(st);
+    assert_true(db_exec(
+        d, "DROP TABLE request_log_batch;"
+           "CREATE TABLE request_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_us BIGINT NOT NULL,"
+           " request_id TEXT NOT NULL, trace_id TEXT, key_id TEXT, key_alias TEXT, team_id TEXT,"
+           " method TEXT NOT NULL, path TEXT NOT NULL, route TEXT, provider TEXT, model TEXT,"
+           " upstream_model TEXT, status INTEGER NOT NULL, error_class TEXT, error TEXT,"
+           " stream INTEGER NOT NULL, prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL,"
+           " cached_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL,"
+           " reasoning_tokens BIGINT NOT NULL, cost_usd DOUBLE PRECISION, cache TEXT,"
+           " retries INTEGER NOT NULL, fallbacks INTEGER NOT NULL, ttfb_us BIGINT, total_us BIGINT NOT NULL,"
+           " overhead_us BIGINT, attempts TEXT NOT NULL DEFAULT '[]', request_body TEXT,"
+           " prompt_id TEXT, prompt_version BIGINT, route_reason TEXT);"
+           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 599)"
+           " INSERT INTO request_log (ts_us, request_id, trace_id, key_id, method, path, provider,"
+           " model, status, error, stream, prompt_tokens, completion_tokens, cached_tokens,"
+           " cache_write_tokens, reasoning_tokens, cost_usd, retries, fallbacks, ttfb_us, total_us,"
+           " overhead_us, attempts, prompt_id, prompt_version, route_reason)"
+           " SELECT 1796585231000000 + i * 1000, 'old-' || i, 't' || i, 'k' || (i % 4), 'POST',"
+           " '/v1/chat/completions', 'p', 'm' || (i % 2), CASE WHEN i % 10 = 9 THEN 502 ELSE 200 END,"
+           " CASE WHEN i % 10 = 9 THEN 'upstream timed out' END, i % 2, 10, i, 1, 2, 3,"
+           " CASE WHEN i = 7 THEN NULL ELSE 0.25 END, i % 3, i % 5, CASE WHEN i % 6 = 0 THEN NULL"
+           " ELSE 500 + i END, 1000 + i, 9, '[]', CASE WHEN i % 50 = 0 THEN 'greeting' END,"
+           " CASE WHEN i % 50 = 0 THEN 2 END, 'reason ' || i FROM n;"
+           "UPDATE schema_version SET version = 10;"));
+    store_close(st);
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    st = store_open(path, err, sizeof err);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), 11);
+    db_stmt *q = db_prepare(store__db(st), "SELECT count(*) FROM sqlite_master WHERE name = 'request_log'");
+    assert_int_equal(db_step(q), DB_ROW);
+    assert_int_equal(db_column_int64(q, 0), 0);
+    db_finalize(q);
+    seen s;
+    reqlog_filter f = {.limit = 100};
+    assert_int_equal(list(&f, &s), 100);
+    assert_string_equal(s.ids[0], "old-599");
+    assert_string_equal(s.ids[99], "old-500");
+    groups g = {0};
+    bool sampled;
+    assert_int_equal(store_reqlog_aggregate(st, "model", 0, 0, on_group_row, &g, &sampled), STORE_OK);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.t[0].requests + g.t[1].requests, 600);
+    f = (reqlog_filter){.limit = 1000, .error_text = "TIMED"};
+    assert_int_equal(list(&f, &s), 60);
+    char tid[24], key[24], model[24], reason[24];
+    for (int i = 0; i < 600; i += 7) {
+        char id[16];
+        snprintf(id, sizeof id, "old-%d", i);
+        snprintf(tid, sizeof tid, "t%d", i);
+        snprintf(key, sizeof key, "k%d", i % 4);
+        snprintf(model, sizeof model, "m%d", i % 2);
+        snprintf(reason, sizeof reason, "reason %d", i);
+        reqlog_entry want = {.time_us = 1796585231000000LL + i * 1000,
+                             .request_id = id,
+                             .trace_id = tid,
+                             .key_id = key,
+                             .method = "POST",
+                             .path = "/v1/chat/completions",
+                             .provider = "p",
+                             .model = model,
+                             .status = i % 10 == 9 ? 502 : 200,
+                             .error = i % 10 == 9 ? "upstream timed out" : NULL,
+                             .stream = i % 2,
+                             .prompt_tokens = 10,
+                             .completion_tokens = i,
+                             .cached_tokens = 1,
+                             .cache_write_tokens = 2,
+                             .reasoning_tokens = 3,
+                             .cost_usd = i == 7 ? -1 : 0.25,
+                             .retries = i % 3,
+                             .fallbacks = i % 5,
+                             .ttfb_us = i % 6 ? 500 + i : -1,
+                             .total_us = 1000 + i,
+                             .overhead_us = 9,
+                             .attempts = "[]",
+                             .prompt_id = i % 50 ? NULL : "greeting",
+                             .prompt_version = i % 50 ? 0 : 2,
+                             .route_reason = reason};
+        batch_check c = {.want = &want};
+        assert_int_equal(store_reqlog_get(st, id, on_batch_row, &c), STORE_OK);
+        assert_int_equal(c.found, 1);
+    }
+}
+
+/* A batch whose blob is not one (written by something else into a shared store): reading says
+ * which batch is damaged, and retention deletes it. */
+static void test_store_damaged_batch(void **state)
+{
+    write_rows();
+    db_stmt *q =
+        db_prepare(store__db(st), "INSERT INTO request_log_batch (ts_min, ts_max, entries, ids, data) "
+                                  "VALUES (1, 2, 3, x'00', x'524c4231ff')");
+    assert_int_equal(db_step(q), DB_DONE);
+    db_finalize(q);
+    seen s;
+    memset(&s, 0, sizeof s);
+    reqlog_filter f = {.limit = 20};
+    assert_int_equal(store_reqlog_list(st, &f, on_row, &s), STORE_OK); /* older than a full page: not read */
+    f.until_us = 3;
+    assert_int_equal(store_reqlog_list(st, &f, on_row, &s), STORE_ERROR);
+    assert_non_null(strstr(store_error(st), "damaged"));
+    int64_t deleted, deleted_feedback;
+    assert_int_equal(store_reqlog_trim(st, 100, 0, 10, &deleted, &deleted_feedback), STORE_OK);
+    assert_int_equal(store_reqlog_list(st, &f, on_row, &s), STORE_OK);
+    f = (reqlog_filter){.limit = 100};
+    assert_int_equal(list(&f, &s), 20);
 }
 
 /* A worker's record: its own copy of every string, and the row the store's thread makes of it. */
@@ -537,6 +724,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_aggregate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_batch_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_overlapping_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_old_rows_move_into_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_damaged_batch, setup, teardown),
         cmocka_unit_test(test_record_copy_and_row),
         cmocka_unit_test(test_redact_body),
     };

@@ -1,0 +1,253 @@
+/* reqlog_batch.c — request log entries packed into one blob and read back in place
+ * (reqlog_batch.h says the layout and why). */
+#include "store/reqlog_batch.h"
+
+#include <string.h>
+
+#define MAGIC "RLB1"
+#define MAGIC_LEN 4
+#define VARINT_MAX 10
+#define NUMBERS 13 /* zigzag varints an entry carries beside its index */
+#define STRINGS 18
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* FNV-1a, 64 bits: the Bloom filter's hash (its four probes are slices of it). */
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+void reqlog_batch_init(reqlog_batch_writer *w)
+{
+    memset(w, 0, sizeof *w);
+    buf_init(&w->data, (size_t)REQLOG_BATCH_BYTES_MAX * 64); /* one entry may pass the soft bound */
+}
+
+void reqlog_batch_reset(reqlog_batch_writer *w)
+{
+    buf_reset(&w->data);
+    w->n = 0;
+}
+
+void reqlog_batch_free(reqlog_batch_writer *w)
+{
+    buf_free(&w->data);
+}
+
+bool reqlog_batch_full(const reqlog_batch_writer *w)
+{
+    return w->n >= REQLOG_BATCH_ROWS_MAX || w->data.len >= REQLOG_BATCH_BYTES_MAX;
+}
+
+bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned index)
+{
+    if (reqlog_batch_full(w)) return false;
+    const char *strings[STRINGS] = {e->request_id ? e->request_id : "",
+                                    e->trace_id,
+                                    e->key_id,
+                                    e->key_alias,
+                                    e->team,
+                                    e->method ? e->method : "-",
+                                    e->path ? e->path : "",
+                                    e->route,
+                                    e->provider,
+                                    e->model,
+                                    e->upstream_model,
+                                    e->error_class,
+                                    e->error,
+                                    e->cache,
+                                    e->attempts ? e->attempts : "[]",
+                                    e->request_body,
+                                    e->prompt_id,
+                                    e->route_reason};
+    size_t lens[STRINGS], room = MAGIC_LEN + (NUMBERS + 1) * VARINT_MAX + 9;
+    for (int i = 0; i < STRINGS; i++) {
+        lens[i] = strings[i] ? strlen(strings[i]) : 0;
+        room += lens[i] + 1 + VARINT_MAX;
+    }
+    char *start = buf_room(&w->data, room);
+    if (!start) return false;
+    uint8_t *p = (uint8_t *)start;
+    if (!w->data.len) {
+        memcpy(p, MAGIC, MAGIC_LEN);
+        p += MAGIC_LEN;
+    }
+    p = put_varint(p, index);
+    int64_t numbers[NUMBERS] = {e->time_us,
+                                e->status,
+                                e->prompt_tokens,
+                                e->completion_tokens,
+                                e->cached_tokens,
+                                e->cache_write_tokens,
+                                e->reasoning_tokens,
+                                e->retries,
+                                e->fallbacks,
+                                e->ttfb_us,
+                                e->total_us,
+                                e->overhead_us,
+                                e->prompt_id ? e->prompt_version : 0};
+    for (int i = 0; i < NUMBERS; i++)
+        p = put_varint(p, zigzag(numbers[i]));
+    uint64_t cost;
+    double c = e->cost_usd < 0 ? -1 : e->cost_usd;
+    memcpy(&cost, &c, sizeof cost);
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(cost >> (8 * i));
+    *p++ = e->stream ? 1 : 0;
+    for (int i = 0; i < STRINGS; i++) {
+        if (!strings[i]) {
+            *p++ = 0;
+            continue;
+        }
+        p = put_varint(p, lens[i] + 1);
+        memcpy(p, strings[i], lens[i] + 1); /* its NUL too */
+        p += lens[i] + 1;
+    }
+    buf_commit(&w->data, (char *)p);
+    if (!w->n || e->time_us < w->ts_min) w->ts_min = e->time_us;
+    if (!w->n || e->time_us > w->ts_max) w->ts_max = e->time_us;
+    w->id_hashes[w->n++] = id_hash(strings[0]);
+    return true;
+}
+
+/* The filter's size for n ids: 16 bits an id, at least 8 bytes. */
+static size_t ids_size(size_t n)
+{
+    size_t bytes = n * 2;
+    return bytes < 8 ? 8 : bytes > REQLOG_IDS_MAX_BYTES ? REQLOG_IDS_MAX_BYTES : bytes;
+}
+
+/* The four probes of hash h in a filter of bits bits. */
+#define PROBE(h, k, bits) ((size_t)(((h) >> (16 * (k))) & 0xffff) % (bits))
+
+size_t reqlog_batch_ids(const reqlog_batch_writer *w, uint8_t *out)
+{
+    size_t size = ids_size(w->n), bits = size * 8;
+    memset(out, 0, size);
+    for (size_t i = 0; i < w->n; i++)
+        for (int k = 0; k < 4; k++) {
+            size_t b = PROBE(w->id_hashes[i], k, bits);
+            out[b / 8] |= (uint8_t)(1u << (b % 8));
+        }
+    return size;
+}
+
+bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id)
+{
+    if (!ids || !len) return true; /* no filter: read the batch */
+    const uint8_t *f = ids;
+    uint64_t h = id_hash(request_id);
+    size_t bits = len * 8;
+    for (int k = 0; k < 4; k++) {
+        size_t b = PROBE(h, k, bits);
+        if (!(f[b / 8] & (1u << (b % 8)))) return false;
+    }
+    return true;
+}
+
+/* ---- reading ---------------------------------------------------------------------------------- */
+
+bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int64_t batch_seq)
+{
+    r->p = data;
+    r->end = r->p + len;
+    r->batch_seq = batch_seq;
+    if (!data || len < MAGIC_LEN || memcmp(data, MAGIC, MAGIC_LEN)) return false;
+    r->p += MAGIC_LEN;
+    return true;
+}
+
+static bool get_varint(reqlog_batch_reader *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p == r->end) return false;
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A string in place: its length + 1 (0: NULL), its bytes and a NUL that must be there. */
+static bool get_string(reqlog_batch_reader *r, const char **out)
+{
+    uint64_t n;
+    if (!get_varint(r, &n)) return false;
+    if (!n) {
+        *out = NULL;
+        return true;
+    }
+    if (n > (uint64_t)(r->end - r->p) || r->p[n - 1] != '\0') return false;
+    *out = (const char *)r->p;
+    r->p += n;
+    return true;
+}
+
+int reqlog_batch_next(reqlog_batch_reader *r, reqlog_entry *e)
+{
+    if (r->p == r->end) return 0;
+    uint64_t index, z[NUMBERS];
+    if (!get_varint(r, &index) || index > 0xffff) return -1;
+    for (int i = 0; i < NUMBERS; i++)
+        if (!get_varint(r, &z[i])) return -1;
+    if (r->end - r->p < 9) return -1;
+    uint64_t cost = 0;
+    for (int i = 0; i < 8; i++)
+        cost |= (uint64_t)r->p[i] << (8 * i);
+    r->p += 8;
+    memset(e, 0, sizeof *e);
+    memcpy(&e->cost_usd, &cost, sizeof cost);
+    if (!(e->cost_usd >= 0)) e->cost_usd = -1; /* negative or NaN: unknown */
+    e->stream = *r->p++ != 0;
+    const char **strings[STRINGS] = {
+        &e->request_id, &e->trace_id, &e->key_id,   &e->key_alias,    &e->team,           &e->method,
+        &e->path,       &e->route,    &e->provider, &e->model,        &e->upstream_model, &e->error_class,
+        &e->error,      &e->cache,    &e->attempts, &e->request_body, &e->prompt_id,      &e->route_reason};
+    for (int i = 0; i < STRINGS; i++)
+        if (!get_string(r, strings[i])) return -1;
+    if (!e->request_id || !e->method || !e->path || !e->attempts) return -1;
+    e->seq = REQLOG_SEQ(r->batch_seq, index);
+    int64_t v[NUMBERS];
+    for (int i = 0; i < NUMBERS; i++)
+        v[i] = unzigzag(z[i]);
+    e->time_us = v[0];
+    e->status = (int)v[1];
+    e->prompt_tokens = v[2];
+    e->completion_tokens = v[3];
+    e->cached_tokens = v[4];
+    e->cache_write_tokens = v[5];
+    e->reasoning_tokens = v[6];
+    e->retries = (int)v[7];
+    e->fallbacks = (int)v[8];
+    e->ttfb_us = v[9];
+    e->total_us = v[10];
+    e->overhead_us = v[11];
+    e->prompt_version = v[12];
+    return 1;
+}

@@ -1,0 +1,72 @@
+/* reqlog_batch.h — many request log entries packed into one blob: how the request log keeps its
+ * rows (store_reqlog.c), one database row a batch instead of one a request.
+ *
+ * Why: the database's own insert was most of what the request log cost a request — SQLite spent
+ * about 12,000 instructions a 32-column row before any index (bench/RESULTS.md). A batch of a few
+ * hundred requests as one row costs it a handful of page writes, and the encoding here is a
+ * few hundred instructions a request. The queries (list, get, totals, trim) read the blobs back
+ * and filter in C, so both backends answer alike.
+ *
+ * The blob: "RLB1", then entries one after another, each
+ *   varint index (its place in the batch: the low 16 bits of the entry's seq)
+ *   zigzag time_us, status, five token counts, retries, fallbacks, ttfb_us, total_us,
+ *          overhead_us, prompt_version
+ *   8 bytes cost_usd (IEEE 754, little-endian; negative: unknown), 1 byte stream
+ *   and the strings: varint length + 1 (0: NULL), the bytes, a NUL
+ * in the fixed order reqlog_batch.c writes. Strings are read in place (their NUL is checked), so
+ * a reader makes no copy. The blob comes from a database another program could write (a shared
+ * PostgreSQL): every length is checked against the blob's end, and a damaged blob is reported,
+ * never read past.
+ *
+ * Beside the blob, a Bloom filter of the batch's request ids (16 bits and 4 hashes an id: about
+ * 0.3 % of batches read for nothing), so finding one request reads only its batch's data. */
+#ifndef AIGW_STORE_REQLOG_BATCH_H
+#define AIGW_STORE_REQLOG_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/request_log.h"
+#include "util/buf.h"
+
+#define REQLOG_BATCH_ROWS_MAX 256         /* entries in one blob (their index fits 16 bits) */
+#define REQLOG_BATCH_BYTES_MAX (1u << 20) /* a blob is closed past this (one entry may pass it) */
+#define REQLOG_IDS_MAX_BYTES 512          /* the Bloom filter's size at REQLOG_BATCH_ROWS_MAX */
+
+/* An entry's seq from its batch's and its index. */
+#define REQLOG_SEQ(batch_seq, index) (((int64_t)(batch_seq) << 16) | (int64_t)(index))
+#define REQLOG_SEQ_BATCH(seq) ((seq) >> 16)
+
+typedef struct reqlog_batch_writer {
+    buf data;
+    uint64_t id_hashes[REQLOG_BATCH_ROWS_MAX];
+    size_t n;
+    int64_t ts_min, ts_max;
+} reqlog_batch_writer;
+
+void reqlog_batch_init(reqlog_batch_writer *w);
+/* Appends e as entry index (0..65535). False when the blob is full (REQLOG_BATCH_ROWS_MAX
+ * entries, or past REQLOG_BATCH_BYTES_MAX with at least one): write it and reset. */
+bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned index);
+bool reqlog_batch_full(const reqlog_batch_writer *w);
+/* The batch's Bloom filter of request ids into out (REQLOG_IDS_MAX_BYTES); returns its size. */
+size_t reqlog_batch_ids(const reqlog_batch_writer *w, uint8_t *out);
+void reqlog_batch_reset(reqlog_batch_writer *w);
+void reqlog_batch_free(reqlog_batch_writer *w);
+
+/* Whether a batch whose filter is ids may hold request_id (false: it does not). */
+bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id);
+
+typedef struct reqlog_batch_reader {
+    const uint8_t *p, *end;
+    int64_t batch_seq;
+} reqlog_batch_reader;
+
+/* False when data is not a batch blob. */
+bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int64_t batch_seq);
+/* The next entry into *e (its strings point into the blob): 1, 0 at the end, -1 when the blob is
+ * damaged. */
+int reqlog_batch_next(reqlog_batch_reader *r, reqlog_entry *e);
+
+#endif
