@@ -12,7 +12,8 @@
 #   to the mock's chat completions; RESPONSES=native forwards it to the mock's /v1/responses
 #   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
 #                                      SQLite store, sent by every request (docs/access.md)
-#   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store)
+#   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store;
+#                                      here with batch_delay 60s: batches of 512, as under load)
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
 #   CACHE=refresh bench/profile.sh     the cache on and every request sent with x-aigw-cache:
@@ -61,7 +62,10 @@ if [ "$TRACING" = on ]; then
         "${TRACE_PROTOCOL:+, protocol: $TRACE_PROTOCOL}" >>"$work/aigw.yaml"
 fi
 if [ "$AUTH" = on ]; then
-    [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml"
+    # batch_delay 60s: a worker's batch goes to the store's thread at 512 requests, as under
+    # load, not every 250 ms with however few requests callgrind's pace let through
+    [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml" ||
+        echo 'request_log: {batch_delay: 60s}' >>"$work/aigw.yaml"
     printf 'auth: {master_key: bench-master-key-0123456789, store: %s}\n' "$work/aigw.db" >>"$work/aigw.yaml"
     BENCH_KEY=$("${AIGW_BIN:-build/aigw}" keys create -c "$work/aigw.yaml" --direct --alias bench --json |
         node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')

@@ -232,13 +232,14 @@ typedef enum request_log_mode {
 
 typedef struct request_log_settings {
     request_log_mode mode;
-    long long retention_ms; /* `retention:` rows older are deleted (default 7d); 0: kept */
-    long long max_rows;     /* `max_rows:` the oldest past this are deleted (default 1,000,000); 0: none */
-    uint32_t trim_every_ms; /* `trim_every:` how often retention runs (default 1m) */
-    int queue_max;          /* `queue:` per worker, requests waiting for the store's thread (10,000) */
-    bool bodies;            /* `bodies: on`: the client's request body is kept (default off) */
-    size_t body_max_bytes;  /* `body_max:` a longer body is not kept (default 64k) */
-    char **redact;          /* `redact:` JSON member names whose values a kept body hides */
+    long long retention_ms;  /* `retention:` rows older are deleted (default 7d); 0: kept */
+    long long max_rows;      /* `max_rows:` the oldest past this are deleted (default 1,000,000); 0: none */
+    uint32_t trim_every_ms;  /* `trim_every:` how often retention runs (default 1m) */
+    uint32_t batch_delay_ms; /* `batch_delay:` how long a worker's batch waits for more (250ms) */
+    int queue_max;           /* `queue:` per worker, requests waiting for the store's thread (10,000) */
+    bool bodies;             /* `bodies: on`: the client's request body is kept (default off) */
+    size_t body_max_bytes;   /* `body_max:` a longer body is not kept (default 64k) */
+    char **redact;           /* `redact:` JSON member names whose values a kept body hides */
     size_t nredact;
     int line;
 } request_log_settings;

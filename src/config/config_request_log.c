@@ -8,6 +8,7 @@
  *     retention: 7d                  # rows older are deleted; off or 0: kept
  *     max_rows: 1000000              # the oldest past this are deleted; 0: no bound
  *     trim_every: 1m                 # how often retention runs (at most 10,000 rows per rule a run)
+ *     batch_delay: 250ms             # a worker's batch waits this long for more, or until 512
  *     queue: 10000                   # per worker: requests waiting for the store's thread
  *     bodies: off                    # on: the client's request body is kept, redacted
  *     body_max: 64k                  # a longer body is not kept
@@ -48,6 +49,7 @@ static const field request_log_table[] = {
     {"retention", FIELD_CUSTOM, RL(retention_ms), 0, 0, NULL, parse_retention},
     {"max_rows", FIELD_CUSTOM, RL(max_rows), 0, 0, NULL, parse_max_rows},
     {"trim_every", FIELD_DURATION, RL(trim_every_ms), 1000, 86400000, NULL, NULL},
+    {"batch_delay", FIELD_DURATION, RL(batch_delay_ms), 10, 60000, NULL, NULL},
     {"queue", FIELD_INT, RL(queue_max), 1, 1000000, NULL, NULL},
     {"bodies", FIELD_CUSTOM, RL(bodies), 0, 0, NULL, parse_bodies},
     {"body_max", FIELD_SIZE, RL(body_max_bytes), 1, 16 * 1024 * 1024, NULL, NULL},
@@ -61,6 +63,7 @@ void config__request_log_defaults(request_log_settings *r)
     r->retention_ms = 7LL * 86400 * 1000;
     r->max_rows = 1000000;
     r->trim_every_ms = 60000;
+    r->batch_delay_ms = 250;
     r->queue_max = 10000;
     r->body_max_bytes = 64 * 1024;
     redact_defaults(&r->redact, &r->nredact);

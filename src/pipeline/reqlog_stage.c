@@ -5,7 +5,7 @@
  *
  * The road is spend's (budget.c): no lock and no I/O on the worker. Each worker keeps its own
  * batch — an arena the records are copied into (observe/reqlog.h: one bump allocation and a few
- * copies a request, nothing formatted) and an array of them; a timer (every FLUSH_MS) or a full
+ * copies a request, nothing formatted) and an array of them; a timer (every `batch_delay`) or a full
  * batch hands it to the store's thread as one job (store_service_submit), which makes each
  * record's row (its attempts' JSON and the rest: reqlog_record_finish, in the same arena),
  * redacts kept bodies, writes the batch in one transaction (store_reqlog_write: multi-row
@@ -46,7 +46,6 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define FLUSH_MS 250
 #define BATCH_MAX 512
 #define BATCH_ARENA (64 * 1024) /* a batch's first block: a few hundred records */
 #define TRIM_ROWS_MAX 10000
@@ -55,7 +54,7 @@
 typedef struct reqlog_settings {
     atomic_int refs;
     long long retention_ms, max_rows;
-    uint32_t trim_every_ms;
+    uint32_t trim_every_ms, batch_delay_ms;
     size_t queue_max, body_max;
     char **redact;
     size_t nredact;
@@ -105,6 +104,7 @@ static bool reqlog_start(const aigw_config *cfg, char *err, size_t errlen)
     s->retention_ms = c->retention_ms;
     s->max_rows = c->max_rows;
     s->trim_every_ms = c->trim_every_ms;
+    s->batch_delay_ms = c->batch_delay_ms;
     s->queue_max = (size_t)c->queue_max;
     s->body_max = c->bodies ? c->body_max_bytes : 0;
     s->nredact = c->nredact;
@@ -222,7 +222,7 @@ typedef struct reqlog_worker {
 } reqlog_worker;
 
 /* The wall clock's offset from the monotonic one: read once a tick rather than once a request,
- * so a clock stepped by NTP shows in the log within FLUSH_MS. */
+ * so a clock stepped by NTP shows in the log within `batch_delay`. */
 static int64_t unix_offset_us(void)
 {
     struct timespec now;
@@ -297,7 +297,7 @@ static void *reqlog_worker_init(worker *w)
     rw->unix_offset_us = unix_offset_us();
     uv_timer_init(&w->loop, &rw->timer);
     rw->timer.data = rw;
-    uv_timer_start(&rw->timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
+    uv_timer_start(&rw->timer, on_flush_timer, settings->batch_delay_ms, settings->batch_delay_ms);
     uv_unref((uv_handle_t *)&rw->timer); /* a worker's loop ends without waiting for it */
     return rw;
 }

@@ -1,19 +1,19 @@
-/* request_log.h — the request log's rows in the store: one row per finished request, written in
+/* request_log.h — the request log in the store: one entry per finished request, written in
  * batches on the store's thread, read back by the admin API (GET /admin/logs…), trimmed by age
  * and by count. Part of src/store (store_reqlog.c), a second face beside store.h so the key and
  * spend operations' header stays about them.
  *
- * One table, request_log (migration 6; 8 adds the prompt's columns, 9 the route's reason, 10
- * trims the indexes to what the queries below use), on both backends with the same queries. Its order is
- * (ts_us, seq): the start time in microseconds since 1970 and a number the database gives each
- * row (SQLite's AUTOINCREMENT rowid, PostgreSQL's BIGSERIAL) — unique even between instances
- * sharing a PostgreSQL store, and an integer, so "newest first" and a cursor mean the same
- * thing on both (a text tiebreaker would sort by each database's collation).
+ * One table, request_log_batch (migration 11; 6-10 kept a row a request), on both backends with
+ * the same queries: a row holds a batch of entries packed in one blob (reqlog_batch.h), so the
+ * database inserts a row a batch, not a row a request — what the log cost a request was mostly
+ * that insert. Entries are ordered by (time_us, seq): the start time in microseconds since 1970
+ * and a number made of the batch's row number (SQLite's AUTOINCREMENT, PostgreSQL's BIGSERIAL)
+ * and the entry's index in it — unique even between instances sharing a PostgreSQL store, and an
+ * integer, so "newest first" and a cursor mean the same thing on both.
  *
- * A request's attempts are a JSON array in its row, not a child table: they are read whole
- * with their request and never filtered by part, so a row is one INSERT in the batch and one
- * DELETE in a trim, and no second query joins them back. Filters that need an attempt's
- * provider use the answering provider's column.
+ * A request's attempts are a JSON array in its entry: they are read whole with their request
+ * and never filtered by part. Filters that need an attempt's provider use the answering
+ * provider's.
  *
  * Every function runs on the thread that owns the store (store.h) and may block on I/O. */
 #ifndef AIGW_STORE_REQUEST_LOG_H
@@ -54,8 +54,7 @@ typedef struct reqlog_entry {
 } reqlog_entry;
 
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not
- * policy), 32 rows an INSERT where it can. The entries' strings are bound by reference: they
- * must not change during the call. On failure nothing of the batch is written. */
+ * policy), a row a REQLOG_BATCH_ROWS_MAX of them. On failure nothing of the batch is written. */
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n);
 
 #define REQLOG_PAGE_MAX 1000 /* rows one page may hold */
@@ -138,11 +137,12 @@ store_result store_feedback_by_version(store *s, const char *prompt_id, int64_t 
  * the unit tests. */
 void feedback_interval(int64_t n, double sw, double sw2, double swv, double swv2, feedback_totals *out);
 
-/* Retention: deletes rows that started before older_than_us (0: none) and then, while more
- * than max_rows remain (0: no bound), the oldest — at most max_delete rows for each rule, so one
- * run's work is bounded (the next run goes on). The same two rules then trim the feedback table
- * by when each rating was given: feedback on a request that has left the log has nothing left
- * to join in a report, and a deployment that rates a lot would otherwise grow it without bound.
+/* Retention: deletes entries that started before older_than_us (0: none) and then, while more
+ * than max_rows remain (0: no bound), the oldest written — at most max_delete entries for each
+ * rule, so one run's work is bounded (the next run goes on); a batch left with some entries is
+ * written again without the others, and a damaged batch (one a reader reports) goes whole. The same two rules
+ * then trim the feedback table by when each rating was given: feedback on a request that has left the log has
+ * nothing left to join in a report, and a deployment that rates a lot would otherwise grow it without bound.
  * *deleted: how many request log rows went; *deleted_feedback: how many feedback rows. */
 store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
                                int64_t *deleted, int64_t *deleted_feedback);

@@ -31,7 +31,9 @@
  * versions and labels (store_prompts.c); their writes bump keys_version, so the key snapshot
  * carries them to the workers. Migration 8 adds the prompt a logged request used, and feedback;
  * migration 9 the route's reason a logged request carries; migration 10 trims the request log's indexes to
- * what its queries use.
+ * what its queries use; migration 11 keeps the request log in batches, a row holding many
+ * requests, and moves the old rows into them with a step in C (a migration's `then`, run in
+ * the same transaction, under the same lock).
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
