@@ -35,7 +35,7 @@
 #define REQLOG_IDS_MAX_BYTES 512          /* the Bloom filter's size at REQLOG_BATCH_ROWS_MAX */
 
 /* An entry's seq from its batch's and its index. */
-#define REQLOG_SEQ(batch_seq, index) (((int64_t)(batch_seq) << 16) | (int64_t)(index))
+#define REQLOG_SEQ(batch_seq, index) ((int64_t)(((uint64_t)(batch_seq) << 16) | (uint64_t)(index)))
 #define REQLOG_SEQ_BATCH(seq) ((seq) >> 16)
 
 typedef struct reqlog_batch_writer {

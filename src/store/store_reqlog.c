@@ -279,7 +279,7 @@ store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(cons
         error_len = strlen(error_lowered);
     }
     int64_t newest = f->until_us ? f->until_us : INT64_MAX;
-    if (f->after && f->cursor_time_us < newest) newest = f->cursor_time_us + 1;
+    if (f->after && f->cursor_time_us < newest - 1) newest = f->cursor_time_us + 1;
     db_stmt *st =
         db_prepare(store__db(s), "SELECT seq, ts_max, data FROM request_log_batch WHERE ts_max >= ?1 "
                                  "AND ts_min < ?2 ORDER BY ts_max DESC, seq DESC");
