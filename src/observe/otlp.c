@@ -1,18 +1,21 @@
 /* otlp.c — a traced request's spans recorded by the worker, and written as OTLP protobuf or
  * JSON on the exporter's thread (otlp.h).
  *
- * The record is sized first and filled second (the struct, its phases and calls, then each
- * string NUL-terminated in the same block of the worker's batch): one bump allocation, a few
- * copies and no formatting on the worker. Measured with callgrind (bench/RESULTS.md), writing
- * the spans' JSON on the worker cost about 11,000 instructions a request; the copy costs about
- * a thousand, and the exporter's protobuf a few thousand more on its own thread.
+ * The record is sized first and filled second (the struct, its phases and calls in one bump
+ * allocation of the worker's batch, then each string NUL-terminated in a second): a few copies
+ * and no formatting on the worker. Each string keeps the length the copy counted, so neither
+ * encoder counts it again. Measured with callgrind (bench/RESULTS.md), writing the spans' JSON on
+ * the worker cost about 11,000 instructions a request; the copy costs about a thousand, and the
+ * exporter's protobuf about two thousand more on its own thread.
  *
  * Both encoders write through a cursor into room reserved once for the batch (the sum of each
  * request's bound, computed at copy time: every string at its worst — six bytes a byte for
  * JSON's escapes, which also covers protobuf's three for U+FFFD), literals inlined: an append
  * with a check per call cost more than the rest of a span. Protobuf's lengths not known in
  * advance: a span's is written after five bytes kept for it, then the span is moved back over
- * the bytes the length did not need (a few hundred bytes moved a span); the batch's envelope
+ * the bytes the length did not need (a few hundred bytes moved a span) — except a phase's span,
+ * whose length is known before it is written (fixed-size ids and times, a literal name), and a
+ * span's name, written in place from its parts rather than joined first; the batch's envelope
  * is written last, just before the spans, in room kept for it, and the body starts there
  * (moving the whole batch instead cost about a thousand instructions a request). */
 #include "observe/otlp.h"
@@ -27,13 +30,13 @@
 
 /* GenAI's operation name for the endpoint the client called (by the path's end: two compares
  * rather than two searches of it). */
-static const char *operation_of(const exchange_record *r)
+static otlp_text operation_of(const exchange_record *r)
 {
     const char *p = r->path;
     size_t n = r->path_len;
-    if (n >= 11 && !memcmp(p + n - 11, "/embeddings", 11)) return "embeddings";
-    if (n >= 15 && !memcmp(p + n - 15, "/v1/completions", 15)) return "text_completion";
-    return "chat";
+    if (n >= 11 && !memcmp(p + n - 11, "/embeddings", 11)) return (otlp_text){"embeddings", 10};
+    if (n >= 15 && !memcmp(p + n - 15, "/v1/completions", 15)) return (otlp_text){"text_completion", 15};
+    return (otlp_text){"chat", 4};
 }
 
 /* What one string can take in either encoding, everywhere it is written once. */
@@ -56,6 +59,19 @@ enum {
     NSTRINGS
 };
 
+/* n bytes of s and a NUL at *p, which moves past them; none when s is NULL. */
+static inline otlp_text pack_text(char **p, const char *s, size_t n)
+{
+    if (!s) return (otlp_text){NULL, 0};
+    char *out = *p;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *p = out + n + 1;
+    return (otlp_text){out, n};
+}
+
+#define LEN(s) ((s) ? strlen(s) : 0)
+
 otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t unix_offset_ns,
                                 const char *prompt, size_t prompt_len, const char *completion,
                                 size_t completion_len)
@@ -64,34 +80,39 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
     const char *src[NSTRINGS] = {r->model,    r->provider_type, r->upstream_model, r->route,
                                  r->provider, r->key_id,        r->request_id,     why,
                                  prompt,      completion};
-    size_t len[NSTRINGS];
-    for (int i = 0; i < NSTRINGS; i++)
-        len[i] = !src[i]             ? 0
-                 : i == S_UPSTREAM   ? r->upstream_model_len
-                 : i == S_PROMPT     ? prompt_len
-                 : i == S_COMPLETION ? completion_len
-                                     : strlen(src[i]);
+    size_t len[NSTRINGS] = {LEN(r->model),
+                            LEN(r->provider_type),
+                            r->upstream_model ? r->upstream_model_len : 0,
+                            LEN(r->route),
+                            LEN(r->provider),
+                            LEN(r->key_id),
+                            LEN(r->request_id),
+                            LEN(why),
+                            prompt ? prompt_len : 0,
+                            completion ? completion_len : 0};
     if (len[S_ERROR] > OTLP_ERROR_MAX) len[S_ERROR] = OTLP_ERROR_MAX;
-    size_t total = sizeof(otlp_request) + r->nphases * sizeof(otlp_phase) + r->ncalls * sizeof(otlp_call);
-    size_t bound = REQUEST_FIXED + STR_BOUND(len[S_MODEL]) + r->nphases * PHASE_FIXED;
+    /* the struct, its phases and calls first: the calls' string lengths are kept there as they
+     * are counted, then the strings go into a second allocation sized by them */
+    otlp_request *q = arena_alloc(a, sizeof(otlp_request) + r->nphases * sizeof(otlp_phase) +
+                                         r->ncalls * sizeof(otlp_call));
+    otlp_phase *phases = (otlp_phase *)(q + 1);
+    otlp_call *calls = (otlp_call *)(phases + r->nphases);
+    size_t total = 0, bound = REQUEST_FIXED + STR_BOUND(len[S_MODEL]) + r->nphases * PHASE_FIXED;
     for (int i = 0; i < NSTRINGS; i++) {
-        total += src[i] ? len[i] + 1 : 0;
+        total += len[i] + 1;
         bound += STR_BOUND(len[i]);
     }
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];
-        size_t provider = pack_size(c->provider), type = pack_size(c->provider_type),
-               model = pack_size(c->model);
-        total += provider + type + model;
-        bound += CALL_FIXED + 2 * STR_BOUND(provider) + 2 * STR_BOUND(type) + 2 * STR_BOUND(model);
+        otlp_call *d = &calls[i];
+        d->provider.len = LEN(c->provider);
+        d->provider_type.len = LEN(c->provider_type);
+        d->model.len = LEN(c->model);
+        total += d->provider.len + d->provider_type.len + d->model.len + 3;
+        bound += CALL_FIXED + 2 * STR_BOUND(d->provider.len) + 2 * STR_BOUND(d->provider_type.len) +
+                 2 * STR_BOUND(d->model.len);
     }
-    otlp_request *q = arena_alloc(a, total);
-    otlp_phase *phases = (otlp_phase *)(q + 1);
-    otlp_call *calls = (otlp_call *)(phases + r->nphases);
-    char *p = (char *)(calls + r->ncalls);
-    const char *dst[NSTRINGS];
-    for (int i = 0; i < NSTRINGS; i++)
-        dst[i] = pack_string(&p, src[i], src[i] ? len[i] + 1 : 0);
+    char *p = arena_alloc(a, total);
     for (size_t i = 0; i < r->nphases; i++) {
         const record_phase *ph = &r->phases[i];
         phases[i] = (otlp_phase){.name = ph->name,
@@ -100,10 +121,11 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
     }
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];
-        calls[i] = (otlp_call){
-            .provider = pack_string(&p, c->provider, pack_size(c->provider)),
-            .provider_type = pack_string(&p, c->provider_type, pack_size(c->provider_type)),
-            .model = pack_string(&p, c->model, pack_size(c->model)),
+        otlp_call *d = &calls[i];
+        *d = (otlp_call){
+            .provider = pack_text(&p, c->provider, d->provider.len),
+            .provider_type = pack_text(&p, c->provider_type, d->provider_type.len),
+            .model = pack_text(&p, c->model, d->model.len),
             .outcome = c->outcome,
             .ingress = c->ingress,
             .start_ns = c->start_ns + unix_offset_ns,
@@ -113,19 +135,11 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
             .encode_ns = c->encode_ns,
             .decode_ns = c->decode_ns,
         };
-        memcpy(calls[i].span_id, c->span_id, 8);
+        memcpy(d->span_id, c->span_id, 8);
     }
     *q = (otlp_request){
         .has_parent = r->parent_span_id != NULL,
         .operation = operation_of(r),
-        .model = dst[S_MODEL],
-        .provider_type = dst[S_TYPE],
-        .upstream_model = dst[S_UPSTREAM],
-        .route = dst[S_ROUTE],
-        .provider = dst[S_PROVIDER],
-        .key_id = dst[S_KEY],
-        .request_id = dst[S_ID],
-        .error = dst[S_ERROR],
         .start_ns = r->start_ns + unix_offset_ns,
         .end_ns = r->end_ns + unix_offset_ns,
         .status = r->status,
@@ -134,16 +148,17 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
         .output_tokens = r->usage.completion,
         .cost_usd = r->cost_usd,
         .attempts = r->ncalls,
-        .prompt = dst[S_PROMPT],
-        .completion = dst[S_COMPLETION],
-        .prompt_len = len[S_PROMPT],
-        .completion_len = len[S_COMPLETION],
         .phases = phases,
         .nphases = r->nphases,
         .calls = calls,
         .ncalls = r->ncalls,
         .bound = bound,
     };
+    otlp_text *dst[NSTRINGS] = {&q->model,    &q->provider_type, &q->upstream_model, &q->route,
+                                &q->provider, &q->key_id,        &q->request_id,     &q->error,
+                                &q->prompt,   &q->completion};
+    for (int i = 0; i < NSTRINGS; i++)
+        *dst[i] = pack_text(&p, src[i], len[i]);
     memcpy(q->trace_id, r->trace_id, 16);
     memcpy(q->span_id, r->span_id, 8);
     if (r->parent_span_id) memcpy(q->parent_span_id, r->parent_span_id, 8);
@@ -154,6 +169,11 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
 
 enum { SPAN_INTERNAL = 1, SPAN_SERVER = 2, SPAN_CLIENT = 3 };
 
+static bool text_equal(otlp_text a, otlp_text b)
+{
+    return a.len == b.len && (a.s == b.s || (a.s && b.s && !memcmp(a.s, b.s, a.len)));
+}
+
 /* A call's role: the first; a hedge started while the one before ran; a retry of the same
  * target; a fallback to another. */
 static const char *role_of(const otlp_request *q, size_t i)
@@ -161,7 +181,8 @@ static const char *role_of(const otlp_request *q, size_t i)
     if (!i) return "first";
     const otlp_call *c = &q->calls[i], *prev = &q->calls[i - 1];
     if (!prev->end_ns || c->start_ns < prev->end_ns) return "hedge";
-    return !strcmp(prev->provider, c->provider) && !strcmp(prev->model, c->model) ? "retry" : "fallback";
+    return text_equal(prev->provider, c->provider) && text_equal(prev->model, c->model) ? "retry"
+                                                                                        : "fallback";
 }
 
 static bool call_failed(const otlp_call *c)
@@ -183,16 +204,22 @@ static void translate_span_id(const otlp_call *c, uint8_t id[8])
     id[0] ^= 0xa5;
 }
 
-/* "{op} {model}" (the model cut at OTLP_MODEL_IN_NAME bytes) or "aigw.{name}" into out. */
-static size_t span_name(char *out, const char *op, const char *model)
+/* "{op} {model}" (the model cut at OTLP_MODEL_IN_NAME bytes), or "{op}" when there is no model,
+ * into out. */
+static size_t span_name(char *out, otlp_text op, otlp_text model)
 {
-    size_t olen = strlen(op), mlen = model ? strlen(model) : 0;
-    if (mlen > OTLP_MODEL_IN_NAME) mlen = OTLP_MODEL_IN_NAME;
-    memcpy(out, op, olen);
-    if (!model) return olen;
-    out[olen++] = ' ';
-    memcpy(out + olen, model, mlen);
-    return olen + mlen;
+    size_t mlen = model.len < OTLP_MODEL_IN_NAME ? model.len : OTLP_MODEL_IN_NAME;
+    memcpy(out, op.s, op.len);
+    if (!model.s) return op.len;
+    out[op.len] = ' ';
+    memcpy(out + op.len + 1, model.s, mlen);
+    return op.len + 1 + mlen;
+}
+
+/* The request span's model: none is an empty one ("chat "). */
+static otlp_text request_model(const otlp_request *q)
+{
+    return q->model.s ? q->model : (otlp_text){"", 0};
 }
 
 static size_t phase_name(char *out, const char *phase)
@@ -275,6 +302,11 @@ static inline size_t clean_size(const char *s, size_t len)
         }
         memcpy(&x, s + len - 8, 8);
         any |= x;
+    } else if (len >= 4) { /* two words of four, overlapping */
+        uint32_t head, tail;
+        memcpy(&head, s, 4);
+        memcpy(&tail, s + len - 4, 4);
+        any = head | tail;
     } else {
         for (size_t i = 0; i < len; i++)
             any |= (unsigned char)s[i];
@@ -298,14 +330,6 @@ static inline char *pb_id8(char *p, int field, const uint8_t id[8])
     *p++ = 8;
     memcpy(p, id, 8);
     return p + 8;
-}
-
-static char *pb_string(char *p, int field, const char *s, size_t len)
-{
-    size_t clean = clean_size(s, len);
-    *p++ = PB_TAG(field, PB_LEN);
-    p = pb_varint(p, clean);
-    return put_clean(p, s, len, clean);
 }
 
 static inline char *pb_fixed64(char *p, int field, uint64_t v)
@@ -355,6 +379,12 @@ static inline __attribute__((always_inline)) char *pb_attr_str(char *p, const ch
     return v ? pb_attr_string(p, SPAN_ATTRIBUTES, key, key_len, v, strlen(v)) : p;
 }
 
+static inline __attribute__((always_inline)) char *pb_attr_text(char *p, const char *key, size_t key_len,
+                                                                otlp_text v)
+{
+    return pb_attr_string(p, SPAN_ATTRIBUTES, key, key_len, v.s, v.len);
+}
+
 static inline __attribute__((always_inline)) char *pb_attr_int(char *p, const char *key, size_t key_len,
                                                                long long v)
 {
@@ -371,24 +401,64 @@ static inline char *pb_attr_double(char *p, const char *key, size_t key_len, dou
     return pb_fixed64(p, ANY_DOUBLE, bits);
 }
 
-/* A span's opening — its tag and five bytes kept for its length — up to its attributes. The
- * span's content starts at *content. */
-static char *pb_span_head(char *p, char **content, const otlp_request *q, const uint8_t span_id[8],
-                          const uint8_t *parent, const char *name, size_t name_len, int kind,
-                          uint64_t start_ns, uint64_t end_ns)
+/* A span's trace id, its own id and its parent's (if it has one). */
+static inline char *pb_ids(char *p, const otlp_request *q, const uint8_t span_id[8], const uint8_t *parent)
 {
-    *p++ = PB_TAG(SCOPE_SPANS_SPANS, PB_LEN);
-    *content = p + 5;
-    p = *content;
     *p++ = PB_TAG(SPAN_TRACE_ID, PB_LEN);
     *p++ = 16;
     memcpy(p, q->trace_id, 16);
     p = pb_id8(p + 16, SPAN_SPAN_ID, span_id);
-    if (parent) p = pb_id8(p, SPAN_PARENT_SPAN_ID, parent);
-    p = pb_string(p, SPAN_NAME, name, name_len);
+    return parent ? pb_id8(p, SPAN_PARENT_SPAN_ID, parent) : p;
+}
+
+static inline char *pb_kind_times(char *p, int kind, uint64_t start_ns, uint64_t end_ns)
+{
     p = pb_varint_field(p, SPAN_KIND, (uint64_t)kind);
     p = pb_fixed64(p, SPAN_START, start_ns);
     return pb_fixed64(p, SPAN_END, end_ns);
+}
+
+/* A span's opening — its tag and five bytes kept for its length — up to its attributes. The
+ * span's content starts at *content. Its name is prefix (a literal, ASCII) and, when model.s is
+ * not NULL, a space and the model cut at OTLP_MODEL_IN_NAME bytes — written in place, as
+ * span_name would make it. */
+static char *pb_span_head(char *p, char **content, const otlp_request *q, const uint8_t span_id[8],
+                          const uint8_t *parent, otlp_text prefix, otlp_text model, int kind,
+                          uint64_t start_ns, uint64_t end_ns)
+{
+    *p++ = PB_TAG(SCOPE_SPANS_SPANS, PB_LEN);
+    *content = p + 5;
+    p = pb_ids(*content, q, span_id, parent);
+    size_t mlen = model.len < OTLP_MODEL_IN_NAME ? model.len : OTLP_MODEL_IN_NAME;
+    size_t clean = model.s ? clean_size(model.s, mlen) : 0;
+    *p++ = PB_TAG(SPAN_NAME, PB_LEN);
+    p = pb_varint(p, prefix.len + (model.s ? 1 + clean : 0));
+    memcpy(p, prefix.s, prefix.len);
+    p += prefix.len;
+    if (model.s) {
+        *p++ = ' ';
+        p = put_clean(p, model.s, mlen, clean);
+    }
+    return pb_kind_times(p, kind, start_ns, end_ns);
+}
+
+/* A phase's span, whole: its length is known before it is written (fixed-size ids and times, a
+ * literal name of at most 26 bytes), so it needs no room kept and nothing moved. */
+static char *pb_phase_span(char *p, const otlp_request *q, size_t i)
+{
+    const otlp_phase *ph = &q->phases[i];
+    size_t n = strlen(ph->name);
+    if (n > 26) n = 26;
+    uint8_t id[8];
+    phase_span_id(q, i, id);
+    *p++ = PB_TAG(SCOPE_SPANS_SPANS, PB_LEN);
+    *p++ = (char)(18 + 10 + 10 + 2 + 5 + n + 2 + 9 + 9); /* below 128: one byte */
+    p = pb_ids(p, q, id, q->span_id);
+    *p++ = PB_TAG(SPAN_NAME, PB_LEN);
+    *p++ = (char)(5 + n);
+    memcpy(p, "aigw.", 5);
+    memcpy(p + 5, ph->name, n);
+    return pb_kind_times(p + 5 + n, SPAN_INTERNAL, ph->start_ns, ph->end_ns);
 }
 
 /* The span's status when it failed, then its length written before it and the span moved back
@@ -413,47 +483,38 @@ static char *pb_span_end(char *p, char *content, const char *error, size_t error
 
 static char *pb_request(char *p, const otlp_request *q)
 {
-    char name[NAME_MAX_BYTES], *content;
-    size_t nlen = span_name(name, q->operation, q->model ? q->model : "");
-    p = pb_span_head(p, &content, q, q->span_id, q->has_parent ? q->parent_span_id : NULL, name, nlen,
-                     SPAN_SERVER, q->start_ns, q->end_ns);
-    p = pb_attr_str(p, KEY("gen_ai.operation.name"), q->operation);
-    p = pb_attr_str(p, KEY("gen_ai.request.model"), q->model);
-    p = pb_attr_str(p, KEY("gen_ai.provider.name"), q->provider_type);
-    p = pb_attr_str(p, KEY("gen_ai.response.model"), q->upstream_model);
+    char *content;
+    p = pb_span_head(p, &content, q, q->span_id, q->has_parent ? q->parent_span_id : NULL, q->operation,
+                     request_model(q), SPAN_SERVER, q->start_ns, q->end_ns);
+    p = pb_attr_text(p, KEY("gen_ai.operation.name"), q->operation);
+    p = pb_attr_text(p, KEY("gen_ai.request.model"), q->model);
+    p = pb_attr_text(p, KEY("gen_ai.provider.name"), q->provider_type);
+    p = pb_attr_text(p, KEY("gen_ai.response.model"), q->upstream_model);
     if (q->usage_seen) {
         p = pb_attr_int(p, KEY("gen_ai.usage.input_tokens"), q->input_tokens);
         p = pb_attr_int(p, KEY("gen_ai.usage.output_tokens"), q->output_tokens);
     }
     p = pb_attr_int(p, KEY("http.response.status_code"), q->status);
-    p = pb_attr_str(p, KEY("aigw.route"), q->route);
-    p = pb_attr_str(p, KEY("aigw.provider"), q->provider);
-    p = pb_attr_str(p, KEY("aigw.key_id"), q->key_id);
-    p = pb_attr_str(p, KEY("aigw.request_id"), q->request_id);
+    p = pb_attr_text(p, KEY("aigw.route"), q->route);
+    p = pb_attr_text(p, KEY("aigw.provider"), q->provider);
+    p = pb_attr_text(p, KEY("aigw.key_id"), q->key_id);
+    p = pb_attr_text(p, KEY("aigw.request_id"), q->request_id);
     p = pb_attr_int(p, KEY("aigw.attempts"), (long long)q->attempts);
     if (q->cost_usd >= 0) p = pb_attr_double(p, KEY("aigw.cost_usd"), q->cost_usd);
-    if (q->prompt) p = pb_attr_string(p, SPAN_ATTRIBUTES, KEY("gen_ai.prompt"), q->prompt, q->prompt_len);
-    if (q->completion)
-        p = pb_attr_string(p, SPAN_ATTRIBUTES, KEY("gen_ai.completion"), q->completion, q->completion_len);
-    p = pb_span_end(p, content, q->error, q->error ? strlen(q->error) : 0);
+    p = pb_attr_text(p, KEY("gen_ai.prompt"), q->prompt);
+    p = pb_attr_text(p, KEY("gen_ai.completion"), q->completion);
+    p = pb_span_end(p, content, q->error.s, q->error.len);
 
-    for (size_t i = 0; i < q->nphases; i++) {
-        uint8_t id[8];
-        phase_span_id(q, i, id);
-        nlen = phase_name(name, q->phases[i].name);
-        p = pb_span_head(p, &content, q, id, q->span_id, name, nlen, SPAN_INTERNAL, q->phases[i].start_ns,
-                         q->phases[i].end_ns);
-        p = pb_span_end(p, content, NULL, 0);
-    }
+    for (size_t i = 0; i < q->nphases; i++)
+        p = pb_phase_span(p, q, i);
     for (size_t i = 0; i < q->ncalls; i++) {
         const otlp_call *c = &q->calls[i];
-        nlen = span_name(name, q->operation, c->model);
-        p = pb_span_head(p, &content, q, c->span_id, q->span_id, name, nlen, SPAN_CLIENT, c->start_ns,
-                         c->end_ns ? c->end_ns : q->end_ns);
-        p = pb_attr_str(p, KEY("gen_ai.operation.name"), q->operation);
-        p = pb_attr_str(p, KEY("gen_ai.provider.name"), c->provider_type);
-        p = pb_attr_str(p, KEY("gen_ai.request.model"), c->model);
-        p = pb_attr_str(p, KEY("aigw.provider"), c->provider);
+        p = pb_span_head(p, &content, q, c->span_id, q->span_id, q->operation, c->model, SPAN_CLIENT,
+                         c->start_ns, c->end_ns ? c->end_ns : q->end_ns);
+        p = pb_attr_text(p, KEY("gen_ai.operation.name"), q->operation);
+        p = pb_attr_text(p, KEY("gen_ai.provider.name"), c->provider_type);
+        p = pb_attr_text(p, KEY("gen_ai.request.model"), c->model);
+        p = pb_attr_text(p, KEY("aigw.provider"), c->provider);
         p = pb_attr_str(p, KEY("aigw.attempt.role"), role_of(q, i));
         p = pb_attr_str(p, KEY("aigw.attempt.outcome"), c->outcome);
         if (c->status) p = pb_attr_int(p, KEY("http.response.status_code"), c->status);
@@ -462,11 +523,12 @@ static char *pb_request(char *p, const otlp_request *q)
         if (c->encode_start_ns) {
             uint8_t id[8];
             translate_span_id(c, id);
-            p = pb_span_head(p, &content, q, id, q->span_id, KEY("aigw.translate"), SPAN_INTERNAL,
-                             c->encode_start_ns, c->encode_start_ns + c->encode_ns);
+            p = pb_span_head(p, &content, q, id, q->span_id, (otlp_text){KEY("aigw.translate")},
+                             (otlp_text){NULL, 0}, SPAN_INTERNAL, c->encode_start_ns,
+                             c->encode_start_ns + c->encode_ns);
             p = pb_attr_str(p, KEY("aigw.translate.from"), c->ingress);
-            p = pb_attr_str(p, KEY("aigw.translate.to"), c->provider_type);
-            p = pb_attr_str(p, KEY("aigw.provider"), c->provider);
+            p = pb_attr_text(p, KEY("aigw.translate.to"), c->provider_type);
+            p = pb_attr_text(p, KEY("aigw.provider"), c->provider);
             p = pb_attr_int(p, KEY("aigw.translate.reply_ns"), (long long)c->decode_ns);
             p = pb_span_end(p, content, NULL, 0);
         }
@@ -523,6 +585,11 @@ static char *js_attr_string(char *p, bool *first, const char *key, size_t key_le
 static char *js_attr_str(char *p, bool *first, const char *key, size_t key_len, const char *v)
 {
     return v ? js_attr_string(p, first, key, key_len, v, strlen(v)) : p;
+}
+
+static char *js_attr_text(char *p, bool *first, const char *key, size_t key_len, otlp_text v)
+{
+    return js_attr_string(p, first, key, key_len, v.s, v.len);
 }
 
 static char *js_attr_int(char *p, bool *first, const char *key, size_t key_len, long long v)
@@ -615,29 +682,28 @@ static char *js_span_end(char *p, const char *error, size_t len)
 static char *js_request(char *p, bool *first_span, const otlp_request *q)
 {
     char name[NAME_MAX_BYTES];
-    size_t nlen = span_name(name, q->operation, q->model ? q->model : "");
+    size_t nlen = span_name(name, q->operation, request_model(q));
     p = js_span_head(p, first_span, q, q->span_id, q->has_parent ? q->parent_span_id : NULL, name, nlen,
                      SPAN_SERVER, q->start_ns, q->end_ns);
     bool first = true;
-    p = js_attr_str(p, &first, KEY("gen_ai.operation.name"), q->operation);
-    p = js_attr_str(p, &first, KEY("gen_ai.request.model"), q->model);
-    p = js_attr_str(p, &first, KEY("gen_ai.provider.name"), q->provider_type);
-    p = js_attr_str(p, &first, KEY("gen_ai.response.model"), q->upstream_model);
+    p = js_attr_text(p, &first, KEY("gen_ai.operation.name"), q->operation);
+    p = js_attr_text(p, &first, KEY("gen_ai.request.model"), q->model);
+    p = js_attr_text(p, &first, KEY("gen_ai.provider.name"), q->provider_type);
+    p = js_attr_text(p, &first, KEY("gen_ai.response.model"), q->upstream_model);
     if (q->usage_seen) {
         p = js_attr_int(p, &first, KEY("gen_ai.usage.input_tokens"), q->input_tokens);
         p = js_attr_int(p, &first, KEY("gen_ai.usage.output_tokens"), q->output_tokens);
     }
     p = js_attr_int(p, &first, KEY("http.response.status_code"), q->status);
-    p = js_attr_str(p, &first, KEY("aigw.route"), q->route);
-    p = js_attr_str(p, &first, KEY("aigw.provider"), q->provider);
-    p = js_attr_str(p, &first, KEY("aigw.key_id"), q->key_id);
-    p = js_attr_str(p, &first, KEY("aigw.request_id"), q->request_id);
+    p = js_attr_text(p, &first, KEY("aigw.route"), q->route);
+    p = js_attr_text(p, &first, KEY("aigw.provider"), q->provider);
+    p = js_attr_text(p, &first, KEY("aigw.key_id"), q->key_id);
+    p = js_attr_text(p, &first, KEY("aigw.request_id"), q->request_id);
     p = js_attr_int(p, &first, KEY("aigw.attempts"), (long long)q->attempts);
     if (q->cost_usd >= 0) p = js_attr_usd(p, &first, KEY("aigw.cost_usd"), q->cost_usd);
-    if (q->prompt) p = js_attr_string(p, &first, KEY("gen_ai.prompt"), q->prompt, q->prompt_len);
-    if (q->completion)
-        p = js_attr_string(p, &first, KEY("gen_ai.completion"), q->completion, q->completion_len);
-    p = js_span_end(p, q->error, q->error ? strlen(q->error) : 0);
+    p = js_attr_text(p, &first, KEY("gen_ai.prompt"), q->prompt);
+    p = js_attr_text(p, &first, KEY("gen_ai.completion"), q->completion);
+    p = js_span_end(p, q->error.s, q->error.len);
 
     for (size_t i = 0; i < q->nphases; i++) {
         uint8_t id[8];
@@ -653,10 +719,10 @@ static char *js_request(char *p, bool *first_span, const otlp_request *q)
         p = js_span_head(p, first_span, q, c->span_id, q->span_id, name, nlen, SPAN_CLIENT, c->start_ns,
                          c->end_ns ? c->end_ns : q->end_ns);
         first = true;
-        p = js_attr_str(p, &first, KEY("gen_ai.operation.name"), q->operation);
-        p = js_attr_str(p, &first, KEY("gen_ai.provider.name"), c->provider_type);
-        p = js_attr_str(p, &first, KEY("gen_ai.request.model"), c->model);
-        p = js_attr_str(p, &first, KEY("aigw.provider"), c->provider);
+        p = js_attr_text(p, &first, KEY("gen_ai.operation.name"), q->operation);
+        p = js_attr_text(p, &first, KEY("gen_ai.provider.name"), c->provider_type);
+        p = js_attr_text(p, &first, KEY("gen_ai.request.model"), c->model);
+        p = js_attr_text(p, &first, KEY("aigw.provider"), c->provider);
         p = js_attr_str(p, &first, KEY("aigw.attempt.role"), role_of(q, i));
         p = js_attr_str(p, &first, KEY("aigw.attempt.outcome"), c->outcome);
         if (c->status) p = js_attr_int(p, &first, KEY("http.response.status_code"), c->status);
@@ -669,8 +735,8 @@ static char *js_request(char *p, bool *first_span, const otlp_request *q)
                              c->encode_start_ns, c->encode_start_ns + c->encode_ns);
             first = true;
             p = js_attr_str(p, &first, KEY("aigw.translate.from"), c->ingress);
-            p = js_attr_str(p, &first, KEY("aigw.translate.to"), c->provider_type);
-            p = js_attr_str(p, &first, KEY("aigw.provider"), c->provider);
+            p = js_attr_text(p, &first, KEY("aigw.translate.to"), c->provider_type);
+            p = js_attr_text(p, &first, KEY("aigw.provider"), c->provider);
             p = js_attr_int(p, &first, KEY("aigw.translate.reply_ns"), (long long)c->decode_ns);
             p = js_span_end(p, NULL, 0);
         }

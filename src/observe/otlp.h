@@ -10,10 +10,11 @@
  *
  * - protobuf (OTLP/HTTP's default, Content-Type application/x-protobuf): written by hand —
  *   varints, fixed64 times, length-delimited fields (a span is written after five bytes kept for
- *   its length, then moved back over the bytes its length did not need; every other length is
- *   known before its field is written). Strings are made well-formed UTF-8 (a bad byte becomes
- *   U+FFFD: a Go collector refuses a message with one bad byte). Less than half the JSON's
- *   size, and no escaping. Rejected: a protobuf library (a dependency for six message types).
+ *   its length, then moved back over the bytes its length did not need — a phase's span, of a
+ *   length known in advance, is not; every other length is known before its field is written). Strings are
+ * made well-formed UTF-8 (a bad byte becomes U+FFFD: a Go collector refuses a message with one bad byte).
+ * Less than half the JSON's size, and no escaping. Rejected: a protobuf library (a dependency for six message
+ * types).
  * - JSON (Content-Type application/json), OTLP's JSON mapping: ids in hex, times and int
  *   attributes as decimal strings, enums as numbers.
  *
@@ -39,10 +40,17 @@ typedef enum otlp_encoding {
     OTLP_JSON,     /* http/json */
 } otlp_encoding;
 
+/* A string and its length in bytes (no NUL counted; s is NUL-terminated all the same); s NULL:
+ * none. The copy knows each length, so the encoders need not count them again. */
+typedef struct otlp_text {
+    const char *s;
+    size_t len;
+} otlp_text;
+
 /* One upstream call. */
 typedef struct otlp_call {
-    const char *provider, *provider_type, *model; /* copies */
-    const char *outcome, *ingress;                /* literals (record.h's names) */
+    otlp_text provider, provider_type, model; /* copies */
+    const char *outcome, *ingress;            /* literals (record.h's names) */
     uint8_t span_id[8];
     uint64_t start_ns, end_ns; /* unix nanoseconds; end 0: it never ended (the request's end) */
     int status;                /* 0: no response */
@@ -56,13 +64,13 @@ typedef struct otlp_phase {
     uint64_t start_ns, end_ns; /* unix nanoseconds */
 } otlp_phase;
 
-/* One request's spans, as recorded; strings may be NULL (none). */
+/* One request's spans, as recorded; a string's s may be NULL (none). */
 typedef struct otlp_request {
     uint8_t trace_id[16], span_id[8], parent_span_id[8];
     bool has_parent;
-    const char *operation; /* a literal: "chat", "text_completion", "embeddings" */
-    const char *model, *provider_type, *upstream_model, *route, *provider, *key_id, *request_id;
-    const char *error; /* the request's status message (a 5xx), at most OTLP_ERROR_MAX bytes */
+    otlp_text operation; /* a literal: "chat", "text_completion", "embeddings" */
+    otlp_text model, provider_type, upstream_model, route, provider, key_id, request_id;
+    otlp_text error; /* the request's status message (a 5xx), at most OTLP_ERROR_MAX bytes */
     uint64_t start_ns, end_ns;
     int status;
     bool usage_seen;
@@ -70,8 +78,7 @@ typedef struct otlp_request {
     double cost_usd; /* negative: unknown */
     size_t attempts; /* upstream calls made */
     /* tracing.content: the bodies as the span carries them (already redacted and cut) */
-    const char *prompt, *completion;
-    size_t prompt_len, completion_len;
+    otlp_text prompt, completion;
     const otlp_phase *phases;
     size_t nphases;
     const otlp_call *calls;

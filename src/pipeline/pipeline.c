@@ -76,6 +76,10 @@ static const stage *const stages[] = {
 // clang-format on
 #define NSTAGES (sizeof stages / sizeof stages[0])
 
+/* Whether the next stage that handles requests after stage i belongs to i's phase (set at start,
+ * read by run_stages). */
+static bool phase_goes_on[NSTAGES];
+
 static size_t stage_index(const stage *s)
 {
     for (size_t i = 0; i < NSTAGES; i++)
@@ -173,6 +177,12 @@ static bool pipeline_start(const aigw_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "stage %s is listed after a later phase's stage", stages[i]->name);
             return false;
         }
+    for (size_t i = 0; i < NSTAGES; i++) {
+        size_t k = i + 1;
+        while (k < NSTAGES && !stages[k]->on_request)
+            k++;
+        phase_goes_on[i] = k < NSTAGES && stages[k]->phase == stages[i]->phase;
+    }
     for (size_t i = 0; i < NSTAGES; i++)
         if (stages[i]->start && !stages[i]->start(cfg, err, errlen)) {
             while (i-- > 0)
@@ -271,8 +281,9 @@ static void exchange_begin(exchange *x)
 }
 
 /* Runs the stages from x->stage on, until one answers or waits. A traced request's phases
- * become spans: each stage's time is read once, where it ends (its start is where the one
- * before ended; the trace stage, first, decides whether the request is traced). */
+ * become spans: the clock is read where a phase's run of stages ends (its start is where the
+ * run before ended; the trace stage, first, decides whether the request is traced) — once a
+ * phase rather than once a stage, which saved about ten reads a traced request. */
 static void run_stages(exchange *x)
 {
     uint64_t t0 = x->trace.sampled ? time_now_ns() : 0;
@@ -285,7 +296,8 @@ static void run_stages(exchange *x)
         uint32_t serial = x->serial;
         stage_result r = s->on_request(x, x->state[x->stage]);
         if (x->serial != serial) return; /* it answered, and the request is over */
-        if (x->trace.sampled) {
+        if (x->trace.sampled &&
+            (!t0 || (r != STAGE_NEXT && r != STAGE_DECLINED) || !phase_goes_on[x->stage])) {
             uint64_t t1 = time_now_ns();
             if (t0) {
                 if (!x->phase_ns[s->phase]) x->phase_start_ns[s->phase] = t0;

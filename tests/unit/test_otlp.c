@@ -13,12 +13,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+/* A literal as an otlp_text. */
+#define TEXT(lit) ((otlp_text){"" lit, sizeof(lit) - 1})
+
 static const otlp_request small = {
     .trace_id = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
     .span_id = {0xa1, 2, 3, 4, 5, 6, 7, 8},
-    .operation = "chat",
-    .model = "m",
-    .error = "boom",
+    .operation = TEXT("chat"),
+    .model = TEXT("m"),
+    .error = TEXT("boom"),
     .start_ns = 1,
     .end_ns = 0x0102,
     .status = 502,
@@ -118,6 +121,31 @@ static void test_json_of_the_same(void **state)
         "{\"key\":\"aigw.attempts\",\"value\":{\"intValue\":\"0\"}},"
         "{\"key\":\"aigw.cost_usd\",\"value\":{\"doubleValue\":0.250000000}}],"
         "\"status\":{\"code\":2,\"message\":\"boom\"}}]}]}]}");
+    buf_free(&b);
+}
+
+/* A phase's span is written whole, its length known in advance: the bytes, by hand. */
+static void test_phase_span_known_bytes(void **state)
+{
+    static const otlp_phase phases[] = {{"auth", 10, 20}};
+    static const char want[] =
+        "\x12\x45"                                                                 /* spans (2), 69 bytes */
+        "\x0a\x10\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10" /* trace_id */
+        "\x12\x08\xfb\x02\x03\x04\x05\x06\x07\x88" /* span_id: a1^5a, …, 08^80 (phase 0) */
+        "\x22\x08\xa1\x02\x03\x04\x05\x06\x07\x08" /* parent_span_id (4): the request's */
+        "\x2a\x09"
+        "aigw.auth"                             /* name (5) */
+        "\x30\x01"                              /* kind (6): INTERNAL */
+        "\x39\x0a\x00\x00\x00\x00\x00\x00\x00"  /* start_time_unix_nano (7) */
+        "\x41\x14\x00\x00\x00\x00\x00\x00\x00"; /* end_time_unix_nano (8) */
+    otlp_request q = small;
+    q.phases = phases;
+    q.nphases = 1;
+    const otlp_request *list[] = {&q};
+    buf b = encode(OTLP_PROTOBUF, list, 1, "s");
+    /* the request's span, then this one: the body's last bytes */
+    assert_true(b.len > sizeof want - 1);
+    assert_memory_equal(b.data + b.len - (sizeof want - 1), want, sizeof want - 1);
     buf_free(&b);
 }
 
@@ -237,26 +265,26 @@ static size_t decode_spans(const buf *b, decoded_span *out, size_t cap)
 static void test_spans_of_a_request(void **state)
 {
     static const otlp_call calls[] = {
-        {.provider = "broken",
-         .provider_type = "openai",
-         .model = "m1",
+        {.provider = TEXT("broken"),
+         .provider_type = TEXT("openai"),
+         .model = TEXT("m1"),
          .outcome = "error_status",
          .ingress = "openai",
          .span_id = {0xc1, 0, 0, 0, 0, 0, 0, 1},
          .start_ns = 100,
          .end_ns = 200,
          .status = 500},
-        {.provider = "broken",
-         .provider_type = "openai",
-         .model = "m1",
+        {.provider = TEXT("broken"),
+         .provider_type = TEXT("openai"),
+         .model = TEXT("m1"),
          .outcome = "timeout",
          .ingress = "openai",
          .span_id = {0xc2, 0, 0, 0, 0, 0, 0, 2},
          .start_ns = 210,
          .end_ns = 300},
-        {.provider = "an",
-         .provider_type = "anthropic",
-         .model = "claude",
+        {.provider = TEXT("an"),
+         .provider_type = TEXT("anthropic"),
+         .model = TEXT("claude"),
          .outcome = "ok",
          .ingress = "openai",
          .span_id = {0xc3, 0, 0, 0, 0, 0, 0, 3},
@@ -266,9 +294,9 @@ static void test_spans_of_a_request(void **state)
          .encode_start_ns = 310,
          .encode_ns = 5,
          .decode_ns = 7},
-        {.provider = "an",
-         .provider_type = "anthropic",
-         .model = "claude",
+        {.provider = TEXT("an"),
+         .provider_type = TEXT("anthropic"),
+         .model = TEXT("claude"),
          .outcome = "cancelled",
          .ingress = "openai",
          .span_id = {0xc4, 0, 0, 0, 0, 0, 0, 4},
@@ -283,7 +311,7 @@ static void test_spans_of_a_request(void **state)
     q.nphases = 2;
     q.calls = calls;
     q.ncalls = 4;
-    q.error = NULL;
+    q.error = (otlp_text){NULL, 0};
     const otlp_request *list[] = {&q};
     buf b = encode(OTLP_PROTOBUF, list, 1, "gateway-under-test");
     decoded_span s[16];
@@ -323,7 +351,7 @@ static void test_names_cut_and_bad_bytes(void **state)
     model[3] = '\xff';                  /* not UTF-8 */
     memcpy(model + 119, "\xc3\xa9", 2); /* é, cut in two by the name's bound */
     otlp_request q = small;
-    q.model = model;
+    q.model = (otlp_text){model, strlen(model)};
     q.bound = 8192;
     const otlp_request *list[] = {&q};
     buf b = encode(OTLP_PROTOBUF, list, 1, "s");
@@ -382,16 +410,19 @@ static void test_copy_owns_its_strings(void **state)
     memset(provider, 'X', 2);
     memset(model, 'X', 5);
     memset(key, 'X', 5);
-    assert_string_equal(q->provider, "oa");
-    assert_string_equal(q->model, "gpt-x");
-    assert_string_equal(q->upstream_model, "gpt-x");
-    assert_string_equal(q->key_id, "key_1");
-    assert_string_equal(q->calls[0].provider, "oa");
-    assert_string_equal(q->calls[0].model, "gpt-x");
-    assert_string_equal(q->operation, "embeddings");
-    assert_int_equal(strlen(q->error), OTLP_ERROR_MAX);
-    assert_string_equal(q->prompt, "prompt");
-    assert_null(q->completion);
+    assert_string_equal(q->provider.s, "oa");
+    assert_string_equal(q->model.s, "gpt-x");
+    assert_string_equal(q->upstream_model.s, "gpt-x");
+    assert_string_equal(q->key_id.s, "key_1");
+    assert_string_equal(q->calls[0].provider.s, "oa");
+    assert_string_equal(q->calls[0].model.s, "gpt-x");
+    assert_string_equal(q->operation.s, "embeddings");
+    assert_int_equal(strlen(q->error.s), OTLP_ERROR_MAX);
+    assert_int_equal(q->error.len, OTLP_ERROR_MAX);
+    assert_int_equal(q->upstream_model.len, 5);
+    assert_int_equal(q->calls[0].model.len, 5);
+    assert_string_equal(q->prompt.s, "prompt");
+    assert_null(q->completion.s);
     assert_true(q->start_ns == 1000010 && q->end_ns == 1003000);
     assert_true(q->phases[0].start_ns == 1000100 && q->phases[0].end_ns == 1000150);
     assert_true(q->calls[0].start_ns == 1001000 && q->calls[0].end_ns == 1002000);
@@ -410,7 +441,7 @@ static void test_copy_owns_its_strings(void **state)
         r.path = ops[i].path;
         r.path_len = strlen(ops[i].path);
         q = otlp_request_copy(&a, &r, 0, NULL, 0, NULL, 0);
-        assert_string_equal(q->operation, ops[i].operation);
+        assert_string_equal(q->operation.s, ops[i].operation);
     }
     arena_free(&a);
 }
@@ -418,9 +449,9 @@ static void test_copy_owns_its_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_protobuf_known_bytes),  cmocka_unit_test(test_json_of_the_same),
-        cmocka_unit_test(test_spans_of_a_request),    cmocka_unit_test(test_names_cut_and_bad_bytes),
-        cmocka_unit_test(test_copy_owns_its_strings),
+        cmocka_unit_test(test_protobuf_known_bytes),    cmocka_unit_test(test_phase_span_known_bytes),
+        cmocka_unit_test(test_json_of_the_same),        cmocka_unit_test(test_spans_of_a_request),
+        cmocka_unit_test(test_names_cut_and_bad_bytes), cmocka_unit_test(test_copy_owns_its_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
