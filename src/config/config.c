@@ -138,6 +138,8 @@ static const field server_timeouts_table[] = {
     {"request_body", FIELD_DURATION, CFG(request_body_timeout_ms), 10, 3600000, NULL, NULL},
     {"keepalive_idle", FIELD_DURATION, CFG(keepalive_idle_timeout_ms), 10, 86400000, NULL, NULL},
     {"drain", FIELD_DURATION, CFG(drain_timeout_ms), 0, 3600000, NULL, NULL},
+    {"store", FIELD_DURATION, CFG(store_timeout_ms), 10, 600000, NULL, NULL},
+    {"admin", FIELD_DURATION, CFG(admin_timeout_ms), 10, 3600000, NULL, NULL},
     {NULL, 0, 0, 0, 0, NULL, NULL},
 };
 
@@ -1104,6 +1106,8 @@ aigw_config *config_load(const char *path, char *err, size_t errlen)
     cfg->request_body_timeout_ms = 120000;
     cfg->keepalive_idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
+    cfg->store_timeout_ms = 2000;
+    cfg->admin_timeout_ms = 60000;
     cfg->access_log = xstrdup("stdout");
     config_routing_defaults(&cfg->routing);
     config__request_log_defaults(&cfg->request_log);

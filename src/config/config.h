@@ -351,7 +351,10 @@ typedef struct aigw_config {
     int max_connections;
     uint32_t header_read_timeout_ms, keepalive_idle_timeout_ms, drain_timeout_ms;
     uint32_t request_body_timeout_ms; /* the whole body, however steadily it trickles in */
-    char *access_log;                 /* "stdout", "stderr", "off" or a file path */
+    /* How long a request waits on the store's thread: a prompt version read by number
+     * (prompt-fetch), and an admin API operation. Past it: 503 store_timeout. */
+    uint32_t store_timeout_ms, admin_timeout_ms;
+    char *access_log; /* "stdout", "stderr", "off" or a file path */
     provider_config *providers;
     size_t nproviders;
     model_route *routes; /* sorted by public_name for bsearch */

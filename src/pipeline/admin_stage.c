@@ -128,8 +128,24 @@ static void answer_error(exchange *x, int status, const char *code, const char *
                    code, NULL, message);
 }
 
-/* A job for the request, counted as pending on the worker, with the exchange suspended. */
-static admin_job *job_new(exchange *x, int method)
+/* timeouts.admin passed and the store's thread has not answered: 503 store_timeout, the
+ * exchange's reference let go. The job still runs when the thread reaches it (a write may
+ * still be applied: the message says so), its reply is freed with its last reference and its
+ * resume finds the request over (stage.h). */
+static void job_expired(exchange *x)
+{
+    admin_state *as = exchange_state(x, &stage_admin);
+    job_release(as->job);
+    as->job = NULL;
+    answer_error(x, 503, "store_timeout",
+                 "the store did not answer in time (timeouts.admin); the operation may still be applied "
+                 "when it does: check before retrying a change");
+}
+
+/* A job for the request, counted as pending on the worker, with the exchange suspended — for
+ * at most timeouts.admin when the job goes to the store's thread (store_wait), else until the
+ * main thread answers (a config reload, bounded by its own work). */
+static admin_job *job_new(exchange *x, int method, bool store_wait)
 {
     http_request *req = x->http;
     admin_job *job = xcalloc(1, sizeof *job);
@@ -145,7 +161,8 @@ static admin_job *job_new(exchange *x, int method)
                                .body = job->body,
                                .body_len = req->body.len,
                                .prompt_files = x->config->prompts.set};
-    job->ticket = exchange_suspend(x);
+    job->ticket = store_wait ? exchange_suspend_bounded(x, x->config->admin_timeout_ms, job_expired)
+                             : exchange_suspend(x);
     thread_jobs_add(job->jobs);
     return job;
 }
@@ -248,7 +265,7 @@ static stage_result config_request(exchange *x, admin_state *as, int method)
             return STAGE_DONE;
         }
     }
-    admin_job *job = job_new(x, method);
+    admin_job *job = job_new(x, method, false);
     bool asked = server_request_reload(pipeline_server(x->pw), text, len, config_job_done, job);
     json_decref(doc);
     if (!asked) {
@@ -367,7 +384,7 @@ static stage_result admin_on_request(exchange *x, void *state)
     }
     if (!strcmp(req->path, "/admin/alerts") || !strcmp(req->path, "/admin/breakers/reset"))
         return local_request(x, method);
-    admin_job *job = job_new(x, method);
+    admin_job *job = job_new(x, method, true);
     job->req.admin_key = !master;
     if (x->key) snprintf(job->req.key_id, sizeof job->req.key_id, "%s", x->key->id);
     if (!store_service_submit_then(auth_service(), run_job, run_job_done, job)) {

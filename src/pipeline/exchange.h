@@ -212,7 +212,8 @@ typedef struct exchange {
     bool suspended;   /* a stage returned STAGE_AGAIN and has not resumed it */
     uint32_t serial;  /* tells a resume for an earlier request on this connection apart */
     uint32_t tickets; /* exchange_suspend's not yet resumed: the exchange outlives its connection */
-    void **state;     /* per-stage state, arena */
+    void (*wait_expired)(exchange *x); /* exchange_suspend_bounded's, while its deadline runs */
+    void **state;                      /* per-stage state, arena */
 } exchange;
 
 #endif

@@ -348,6 +348,7 @@ static void pipeline_on_abort(http_request *req)
     exchange *x = req->app;
     x->aborted = true;
     x->suspended = false;
+    x->wait_expired = NULL; /* the connection's timer goes with it */
     if (x->stage < NSTAGES && stages[x->stage]->on_abort) stages[x->stage]->on_abort(x, x->state[x->stage]);
     attempt_release_all(x);
     if (x->responded) filters_end(x, false);
@@ -518,6 +519,25 @@ exchange_ticket exchange_suspend(exchange *x)
     return (exchange_ticket){.x = x, .serial = x->serial};
 }
 
+/* The connection's request timer, armed by exchange_suspend_bounded: the wait took too long. */
+static void on_wait_deadline(http_request *req)
+{
+    exchange *x = req->app;
+    void (*expired)(exchange *) = x->wait_expired;
+    x->wait_expired = NULL;
+    if (!expired || !x->suspended) return;
+    /* no longer waiting: the ticket, when it comes back, is a late resume and is dropped */
+    x->suspended = false;
+    expired(x);
+}
+
+exchange_ticket exchange_suspend_bounded(exchange *x, uint32_t ms, void (*expired)(exchange *x))
+{
+    x->wait_expired = expired;
+    http_request_timer(x->http, ms ? ms : 1, on_wait_deadline);
+    return exchange_suspend(x);
+}
+
 void exchange_resume(exchange_ticket t, stage_result result)
 {
     exchange *x = t.x;
@@ -526,7 +546,12 @@ void exchange_resume(exchange_ticket t, stage_result result)
         if (!x->tickets) free(x);
         return;
     }
-    if (x->serial != t.serial || !x->suspended) return; /* the request has ended meanwhile */
+    if (x->serial != t.serial) return; /* the request has ended meanwhile */
+    if (x->wait_expired) {             /* a bounded wait's ticket, back in time (or handed back unused) */
+        x->wait_expired = NULL;
+        http_request_timer_stop(x->http);
+    }
+    if (!x->suspended) return; /* answered meanwhile (its deadline, or the client left) */
     x->suspended = false;
     if (result == STAGE_DONE) return;
     if (result == STAGE_AGAIN) {

@@ -12,7 +12,9 @@
  * the loop, and a request sees one consistent set of versions and labels. The snapshot holds
  * each id's newest version and the labelled ones; an older version named by number is read
  * first by this file's other stage, prompt-fetch, on the store's thread while the exchange
- * waits, and PROMPT renders what it fetched. Rendering is bounded
+ * waits — at most timeouts.store, then 503 store_timeout (a stuck store must not hold requests
+ * for ever; the thread's late answer finds the request over) — and PROMPT renders what it
+ * fetched. Rendering is bounded
  * (mustache.h) by the config's body limit for what it writes. /render answers here, Portkey's
  * shape {"success": true, "data": {the request}}; /completions replaces the body with the
  * rendered chat request (its model, stream and spans set as DECODE would), asks the key's model
@@ -239,11 +241,15 @@ static void fetch_release(fetch_job *job)
     free(job);
 }
 
-/* On the store's thread. A store error is kept: PROMPT answers 503 (retry), not 404. */
+/* On the store's thread. A store error is kept: PROMPT answers 503 (retry), not 404. A job
+ * whose exchange has let go (its deadline passed, or the client left) while it waited in the
+ * store's queue reads nothing: a store that comes back after a stall does not first run every
+ * read nobody waits for. */
 static void run_fetch(store *s, void *arg)
 {
     fetch_job *job = arg;
-    job->result = store_prompt_version_get(s, 't', job->id, job->version, &job->body);
+    if (atomic_load_explicit(&job->refs, memory_order_acquire) > 1)
+        job->result = store_prompt_version_get(s, 't', job->id, job->version, &job->body);
     if (job->result != STORE_OK) {
         free(job->body);
         job->body = NULL;
@@ -267,6 +273,16 @@ static long long ref_version(const char *ref, char *id, size_t idlen)
     memcpy(id, ref, len);
     id[len] = '\0';
     return version;
+}
+
+/* timeouts.store passed and the store's thread has not answered (a database that stopped
+ * answering, a lock held elsewhere, a long queue): 503, and the late answer is dropped — the
+ * job keeps its own reference, and its resume finds the request over (stage.h). */
+static void fetch_expired(exchange *x)
+{
+    exchange_error(x, 503, "server_error", "store_timeout", NULL,
+                   "the store did not answer in time (timeouts.store): the prompt version cannot be "
+                   "read now, retry");
 }
 
 static stage_result prompt_fetch_on_request(exchange *x, void *state)
@@ -293,7 +309,7 @@ static stage_result prompt_fetch_on_request(exchange *x, void *state)
     memcpy(job->id, id, strlen(id) + 1);
     job->version = version;
     job->jobs = jobs;
-    job->ticket = exchange_suspend(x);
+    job->ticket = exchange_suspend_bounded(x, x->config->store_timeout_ms, fetch_expired);
     thread_jobs_add(job->jobs);
     if (!store_service_submit(auth_service(), run_fetch, job)) {
         thread_jobs_done(job->jobs);

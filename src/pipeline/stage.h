@@ -135,6 +135,16 @@ void exchange_resume(exchange_ticket t, stage_result result);
 /* The same from any other thread: queued to the worker's loop (its uv_async). A ticket whose
  * request has ended meanwhile (the client left) is dropped there. */
 void exchange_resume_from_thread(exchange_ticket t, stage_result result);
+/* exchange_suspend for a wait that must not outlast ms (one on another thread that may stall:
+ * the store's). When the ticket has not come back by then, expired(x) runs on the worker's loop
+ * with the exchange no longer waiting: it answers (exchange_error: 503) and drops whatever
+ * the wait would have used; the ticket, given back later by whoever holds it, finds the request
+ * over and is dropped (the exchange outlives its request until then, so that late delivery
+ * touches nothing freed). A ticket given back in time stops the deadline. The deadline is the
+ * connection's request timer (http_request_timer): one bounded wait at a time, with its one
+ * ticket, and no other request timer while it runs. expired never runs after the ticket came
+ * back, nor after the client left (on_abort runs instead). */
+exchange_ticket exchange_suspend_bounded(exchange *x, uint32_t ms, void (*expired)(exchange *x));
 /* Whether the request that gave t still waits on it (its client has not left): a stage whose
  * wait ends on the loop may then answer it (exchange_respond, …) before giving the ticket back
  * with STAGE_DONE. On the worker's loop. */

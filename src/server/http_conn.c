@@ -340,6 +340,14 @@ void http_request_timer(http_request *req, uint32_t ms, void (*cb)(http_request 
     uv_timer_start(&c->timer, on_request_timer, ms, 0);
 }
 
+void http_request_timer_stop(http_request *req)
+{
+    client_conn *c = conn_of(req);
+    if (!c->request_timer_cb) return; /* fired, never started, or the send-stall watch's now */
+    c->request_timer_cb = NULL;
+    uv_timer_stop(&c->timer);
+}
+
 static void on_timer(uv_timer_t *timer)
 {
     client_conn *c = timer->data;

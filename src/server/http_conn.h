@@ -52,6 +52,8 @@ void http_stream_end(http_request *req, const char *data, size_t len);
 /* Calls cb(req) after ms, unless the request ends first (the connection's own timer, which
  * is idle while a request is handled). One at a time; a new call replaces the previous. */
 void http_request_timer(http_request *req, uint32_t ms, void (*cb)(http_request *req));
+/* Stops the timer http_request_timer started, when it has not fired yet (nothing otherwise). */
+void http_request_timer_stop(http_request *req);
 
 /* Case-insensitive header lookup; NULL when absent. */
 static inline const http_header *http_find_header(const http_request *req, const char *name)

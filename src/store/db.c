@@ -190,6 +190,11 @@ bool db_notified(db *d)
     return d->driver->notified ? d->driver->notified(d) : false;
 }
 
+void db_set_statement_timeout(db *d, uint32_t ms)
+{
+    if (d->driver->set_statement_timeout) d->driver->set_statement_timeout(d, ms);
+}
+
 bool db_placeholders_to_dollar(const char *sql, char *out, size_t outlen, int *nparams)
 {
     size_t used = 0;

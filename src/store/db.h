@@ -110,6 +110,16 @@ bool db_listen(db *d, const char *channel);
 int db_notify_fd(db *d);
 bool db_notified(db *d);
 
+/* A bound on each statement from now on: on PostgreSQL the session's statement_timeout, set on
+ * this connection and again on every reconnection — unless the session already has one (the
+ * connection string's options=-cstatement_timeout=…, or the role's or database's setting),
+ * which is the operator's and wins. A statement that runs longer (a lock held by another
+ * session, a plan gone wrong) fails with the server's "canceling statement due to statement
+ * timeout", as any failed statement does (DB_FAILED, db_error). Called after the migrations:
+ * they may wait on another instance's migration lock and take as long as they need. SQLite:
+ * nothing (its waits are bounded by its busy timeout). */
+void db_set_statement_timeout(db *d, uint32_t ms);
+
 /* sql with `?` and `?N` placeholders rewritten to PostgreSQL's $N (outside quoted strings and
  * identifiers) into out. *nparams: the highest number used. False when out is too small or a
  * number is out of 1..DB_PARAMS_MAX. */

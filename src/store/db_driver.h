@@ -30,6 +30,7 @@ typedef struct db_driver {
     bool (*listen)(db *d, const char *channel); /* NULL: no announcements */
     int (*notify_fd)(db *d);
     bool (*notified)(db *d);
+    void (*set_statement_timeout)(db *d, uint32_t ms); /* NULL: none to set */
     const char *begin_write_sql;
 } db_driver;
 

@@ -19,6 +19,17 @@
  * of at the next version poll; the poll stays as the fallback (a notification is lost while the
  * connection is down).
  *
+ * Each statement is bounded once the store has migrated (db_set_statement_timeout): the
+ * session's statement_timeout, set after every connect unless the session has one already (the
+ * connection string's or the role's: the operator's). The server cancels a statement past it —
+ * a lock another session holds, a plan gone wrong — and the store's caller sees a failed
+ * statement, as it sees any; without it the store's thread, which every key refresh, spend
+ * flush, request-log batch and prompt read waits behind, could wait for ever. It is a
+ * server-side bound: a server that stopped answering altogether is left to the keepalive and
+ * tcp_user_timeout settings below, and the requests waiting on the thread to their own deadline
+ * (timeouts.store, timeouts.admin). LISTEN's notifications are not statements, and an idle
+ * connection is not bounded by it.
+ *
  * The connection string is never logged: messages name the store by its redacted form
  * (conninfo_redact). libpq's notices (NOTICE, WARNING) are dropped instead of printed. */
 #include <stdio.h>
@@ -43,6 +54,7 @@ typedef struct pg_db {
     char name[256]; /* the connection string without its password, for messages */
     char *channel;  /* LISTENed to, again after each reconnect; NULL: none */
     bool in_transaction;
+    uint32_t statement_timeout_ms; /* 0: none asked for (the migrations run before it is) */
     uint32_t backoff_ms;
     uint64_t next_attempt_ms;
 } pg_db;
@@ -124,6 +136,19 @@ static void listen_now(pg_db *d)
     PQclear(PQexec(d->conn, sql));
 }
 
+/* The session's statement_timeout, unless it has one (the connection string's options, the
+ * role's or the database's default): a failure only leaves the statements unbounded until the
+ * next connect. */
+static void bound_statements_now(pg_db *d)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT set_config('statement_timeout', '%u', false) "
+             "WHERE current_setting('statement_timeout') = '0'",
+             (unsigned)d->statement_timeout_ms);
+    PQclear(PQexec(d->conn, sql));
+}
+
 /* Connects (first time) or reconnects, at most once per backoff interval. */
 static bool pg_ready(pg_db *d)
 {
@@ -154,6 +179,7 @@ static bool pg_ready(pg_db *d)
     if (connected(d)) {
         d->backoff_ms = 0;
         d->next_attempt_ms = 0;
+        if (d->statement_timeout_ms) bound_statements_now(d);
         if (d->channel) listen_now(d);
         return true;
     }
@@ -444,6 +470,13 @@ static bool pg_listen(db *base, const char *channel)
     return true;
 }
 
+static void pg_set_statement_timeout(db *base, uint32_t ms)
+{
+    pg_db *d = (pg_db *)base;
+    d->statement_timeout_ms = ms;
+    if (ms && connected(d) && !d->in_transaction) bound_statements_now(d);
+}
+
 static int pg_notify_fd(db *base)
 {
     pg_db *d = (pg_db *)base;
@@ -489,5 +522,6 @@ const db_driver db__postgres_driver = {
     .listen = pg_listen,
     .notify_fd = pg_notify_fd,
     .notified = pg_notified,
+    .set_statement_timeout = pg_set_statement_timeout,
     .begin_write_sql = "BEGIN",
 };

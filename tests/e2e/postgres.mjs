@@ -5,7 +5,7 @@
 // does) and trust on the socket (for pg_dump and the tests' own psql). Stopped and removed by
 // stop(). initdb and postgres refuse to run as root: as root (CI) they run as the `postgres`
 // user the package creates, in a directory made theirs; otherwise as whoever runs the test.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +44,8 @@ function clusterUser() {
 // Starts a cluster with one database, `aigw`, owned by user `aigw` (password: .password).
 // Returns { url (with the password), urlWithEnv(VAR) (the password as ${VAR}), urlWithEnvFor(VAR,
 // db) (another database of the cluster), password, port, socketDir, dataDir, dump(db = 'aigw'),
-// psql(sql, db), stop(), start(), restart() (a stop then a start on the same port), cleanup() }.
+// psql(sql, db), session(db), stop(), start(), restart() (a stop then a start on the same port),
+// cleanup() }.
 export async function startPostgres() {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql (scripts/deps.sh --test)');
@@ -103,6 +104,41 @@ export async function startPostgres() {
       return hits;
     },
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    // A psql session of its own, kept open across a test's steps (a transaction holding a lock):
+    // run(sql) sends statements and waits, at most ms, until they have run (their output, or
+    // psql's error, is returned); end() leaves it (an open transaction is rolled back).
+    session(db = 'aigw') {
+      const args = ['-h', dir, '-p', String(port), '-U', 'aigw', '-d', db, '-v', 'ON_ERROR_STOP=1', '-At'];
+      const full = join(bin, 'psql');
+      const child = user
+        ? spawn('runuser', ['-u', user.name, '--', full, ...args], { cwd: dir })
+        : spawn(full, args, { cwd: dir });
+      let out = '', n = 0;
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { out += d; });
+      return {
+        async run(sql, ms = 10000) {
+          const marker = `session-step-${++n}`;
+          const from = out.length;
+          child.stdin.write(`${sql}\nSELECT '${marker}';\n`);
+          const end = Date.now() + ms;
+          while (Date.now() < end) {
+            const at = out.indexOf(marker, from);
+            if (at >= 0) return out.slice(from, at);
+            if (child.exitCode !== null) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          throw new Error(`psql session: ${sql} did not finish within ${ms} ms: ${out.slice(from)}`);
+        },
+        async end() {
+          child.stdin.end();
+          const end = Date.now() + 5000;
+          while (child.exitCode === null && child.signalCode === null && Date.now() < end)
+            await new Promise((r) => setTimeout(r, 20));
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        },
+      };
+    },
     stop() { stop(); stopped = true; },
     start() { start(); stopped = false; },
     async cleanup() {

@@ -57,6 +57,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->max_body_bytes, 16 * 1024 * 1024);
     assert_int_equal(cfg->max_header_bytes, 64 * 1024);
     assert_int_equal(cfg->header_read_timeout_ms, 10000);
+    assert_int_equal(cfg->store_timeout_ms, 2000);
+    assert_int_equal(cfg->admin_timeout_ms, 60000);
     assert_string_equal(cfg->access_log, "stdout");
     assert_int_equal(cfg->nproviders, 1);
     const provider_config *p = &cfg->providers[0];
@@ -107,17 +109,18 @@ static void test_presets(void **state)
 static void test_units_and_sections(void **state)
 {
     (void)state;
-    aigw_config *cfg = load_text("listen: '[::1]:0'\n"
-                                 "workers: 3\n"
-                                 "access_log: off\n"
-                                 "limits: {max_body_bytes: 2MiB, max_header_bytes: 16k, max_connections: 7}\n"
-                                 "timeouts: {header_read: 500ms, keepalive_idle: 2m, drain: 0}\n"
-                                 "providers:\n"
-                                 "  - name: p\n"
-                                 "    base_url: https://api.example.com/v1\n"
-                                 "    headers: {X-Org: acme}\n"
-                                 "    timeouts: {connect: 1s, first_byte: 90s, idle: 250}\n"
-                                 "    models: [m]\n");
+    aigw_config *cfg =
+        load_text("listen: '[::1]:0'\n"
+                  "workers: 3\n"
+                  "access_log: off\n"
+                  "limits: {max_body_bytes: 2MiB, max_header_bytes: 16k, max_connections: 7}\n"
+                  "timeouts: {header_read: 500ms, keepalive_idle: 2m, drain: 0, store: 750ms, admin: 5s}\n"
+                  "providers:\n"
+                  "  - name: p\n"
+                  "    base_url: https://api.example.com/v1\n"
+                  "    headers: {X-Org: acme}\n"
+                  "    timeouts: {connect: 1s, first_byte: 90s, idle: 250}\n"
+                  "    models: [m]\n");
     assert_non_null(cfg);
     assert_string_equal(cfg->listen_host, "::1");
     assert_int_equal(cfg->listen_port, 0);
@@ -128,6 +131,8 @@ static void test_units_and_sections(void **state)
     assert_int_equal(cfg->header_read_timeout_ms, 500);
     assert_int_equal(cfg->keepalive_idle_timeout_ms, 120000);
     assert_int_equal(cfg->drain_timeout_ms, 0);
+    assert_int_equal(cfg->store_timeout_ms, 750);
+    assert_int_equal(cfg->admin_timeout_ms, 5000);
     const provider_config *p = &cfg->providers[0];
     assert_int_equal(p->connect_timeout_ms, 1000);
     assert_int_equal(p->first_byte_timeout_ms, 90000);
