@@ -87,12 +87,9 @@ void db_bind_text(db_stmt *st, int i, const char *v)
         st->db->driver->bind_null(st, i);
 }
 
-void db_bind_text_ref(db_stmt *st, int i, const char *v)
+void db_bind_blob_ref(db_stmt *st, int i, const void *v, size_t len)
 {
-    if (v)
-        st->db->driver->bind_text_ref(st, i, v);
-    else
-        st->db->driver->bind_null(st, i);
+    st->db->driver->bind_blob_ref(st, i, v, len);
 }
 
 void db_bind_blob(db_stmt *st, int i, const void *v, size_t len)

@@ -66,11 +66,11 @@ db_stmt *db_prepare(db *d, const char *sql);
 void db_bind_int64(db_stmt *st, int i, int64_t v);
 void db_bind_double(db_stmt *st, int i, double v);
 void db_bind_text(db_stmt *st, int i, const char *v); /* NULL binds NULL */
+void db_bind_blob(db_stmt *st, int i, const void *v, size_t len);
 /* Binds v without copying it (SQLite's SQLITE_STATIC; libpq is handed the pointer): v must
  * stay unchanged until the statement has been stepped and reset, released or finalized — for
- * a batch whose strings already live in memory the caller owns. NULL binds NULL. */
-void db_bind_text_ref(db_stmt *st, int i, const char *v);
-void db_bind_blob(db_stmt *st, int i, const void *v, size_t len);
+ * the request log's batch blob, which the writer owns. */
+void db_bind_blob_ref(db_stmt *st, int i, const void *v, size_t len);
 void db_bind_null(db_stmt *st, int i);
 /* The first call runs the statement; each call moves to the next row. */
 db_status db_step(db_stmt *st);

@@ -14,7 +14,7 @@ typedef struct db_driver {
     void (*bind_int64)(db_stmt *st, int i, int64_t v);
     void (*bind_double)(db_stmt *st, int i, double v);
     void (*bind_text)(db_stmt *st, int i, const char *v);
-    void (*bind_text_ref)(db_stmt *st, int i, const char *v);
+    void (*bind_blob_ref)(db_stmt *st, int i, const void *v, size_t len);
     void (*bind_blob)(db_stmt *st, int i, const void *v, size_t len);
     void (*bind_null)(db_stmt *st, int i);
     db_status (*step)(db_stmt *st);

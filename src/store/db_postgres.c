@@ -64,7 +64,7 @@ typedef struct pg_stmt {
     char *sql; /* with $N placeholders */
     int nparams;
     /* nparams each, allocated at prepare; a value is ours to free unless borrowed
-     * (db_bind_text_ref) */
+     * (db_bind_blob_ref) */
     char **values;
     int *lengths, *formats;
     bool *borrowed;
@@ -305,12 +305,12 @@ static void pg_bind_text(db_stmt *st, int i, const char *v)
     set_param(st, i, xstrdup(v), 0, 0);
 }
 
-static void pg_bind_text_ref(db_stmt *base, int i, const char *v)
+static void pg_bind_blob_ref(db_stmt *base, int i, const void *v, size_t len)
 {
     pg_stmt *st = (pg_stmt *)base;
     if (i < 1 || i > st->nparams) return;
-    set_param(base, i, NULL, 0, 0);
-    st->values[i - 1] = (char *)v; /* text format: libpq reads it to its NUL */
+    set_param(base, i, NULL, (int)len, 1);
+    st->values[i - 1] = (char *)v; /* binary format: libpq reads len bytes */
     st->borrowed[i - 1] = true;
 }
 
@@ -508,7 +508,7 @@ const db_driver db__postgres_driver = {
     .bind_int64 = pg_bind_int64,
     .bind_double = pg_bind_double,
     .bind_text = pg_bind_text,
-    .bind_text_ref = pg_bind_text_ref,
+    .bind_blob_ref = pg_bind_blob_ref,
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,

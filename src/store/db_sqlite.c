@@ -124,9 +124,9 @@ static void sqlite_bind_text(db_stmt *st, int i, const char *v)
     sqlite3_bind_text(HANDLE(st), i, v, -1, SQLITE_TRANSIENT);
 }
 
-static void sqlite_bind_text_ref(db_stmt *st, int i, const char *v)
+static void sqlite_bind_blob_ref(db_stmt *st, int i, const void *v, size_t len)
 {
-    sqlite3_bind_text(HANDLE(st), i, v, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(HANDLE(st), i, v, (int)len, SQLITE_STATIC);
 }
 
 static void sqlite_bind_blob(db_stmt *st, int i, const void *v, size_t len)
@@ -213,7 +213,7 @@ const db_driver db__sqlite_driver = {
     .bind_int64 = sqlite_bind_int64,
     .bind_double = sqlite_bind_double,
     .bind_text = sqlite_bind_text,
-    .bind_text_ref = sqlite_bind_text_ref,
+    .bind_blob_ref = sqlite_bind_blob_ref,
     .bind_blob = sqlite_bind_blob,
     .bind_null = sqlite_bind_null,
     .step = sqlite_step,

@@ -51,7 +51,7 @@ static bool insert_batch(db *d, reqlog_batch_writer *w)
     db_bind_int64(st, 2, w->ts_max);
     db_bind_int64(st, 3, (int64_t)w->n);
     db_bind_blob(st, 4, ids, ids_len);
-    db_bind_blob(st, 5, w->data.data, w->data.len);
+    db_bind_blob_ref(st, 5, w->data.data, w->data.len); /* w outlives the step */
     bool ok = db_step(st) == DB_DONE;
     db_release(st);
     reqlog_batch_reset(w);
