@@ -117,22 +117,6 @@ static bool same(const char *a, const char *b)
     return a && !strcmp(a, b);
 }
 
-/* Whether needle (lowered already) is in hay, ASCII case-insensitive. */
-static bool contains_lowered(const char *hay, const char *needle, size_t nlen)
-{
-    if (!hay) return false;
-    for (; *hay; hay++) {
-        size_t i = 0;
-        for (; i < nlen && hay[i]; i++) {
-            char c = hay[i] >= 'A' && hay[i] <= 'Z' ? (char)(hay[i] - 'A' + 'a') : hay[i];
-            if (c != needle[i]) break;
-        }
-        if (i == nlen) return true;
-        if (!hay[i]) return false;
-    }
-    return !nlen;
-}
-
 typedef struct rank {
     int64_t time_us, seq;
 } rank;
@@ -143,8 +127,7 @@ static bool newer(const rank *a, const rank *b)
     return a->time_us != b->time_us ? a->time_us > b->time_us : a->seq > b->seq;
 }
 
-static bool matches(const reqlog_filter *f, const char *error_lowered, size_t error_len,
-                    const reqlog_entry *e)
+static bool matches(const reqlog_filter *f, const reqlog_entry *e)
 {
     if (f->key && !same(e->key_id, f->key) && !same(e->key_alias, f->key)) return false;
     if (f->team && !same(e->team, f->team)) return false;
@@ -156,7 +139,8 @@ static bool matches(const reqlog_filter *f, const char *error_lowered, size_t er
     if (f->until_us && e->time_us >= f->until_us) return false;
     if (f->after && !newer(&(rank){f->cursor_time_us, f->cursor_seq}, &(rank){e->time_us, e->seq}))
         return false;
-    if (error_lowered && !contains_lowered(e->error, error_lowered, error_len)) return false;
+    /* ASCII case-insensitive (aigw keeps the C locale); glibc's strcasestr is linear in both */
+    if (f->error_text && (!e->error || !strcasestr(e->error, f->error_text))) return false;
     return true;
 }
 
@@ -270,14 +254,6 @@ store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(cons
 {
     page_heap h = {.cap = (size_t)(f->limit > 0 && f->limit <= REQLOG_PAGE_MAX ? f->limit : REQLOG_PAGE_MAX)};
     h.r = xmalloc(h.cap * sizeof *h.r);
-    char *error_lowered = NULL;
-    size_t error_len = 0;
-    if (f->error_text) {
-        error_lowered = xstrdup(f->error_text);
-        for (char *c = error_lowered; *c; c++)
-            if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
-        error_len = strlen(error_lowered);
-    }
     int64_t newest = f->until_us ? f->until_us : INT64_MAX;
     if (f->after && f->cursor_time_us < newest - 1) newest = f->cursor_time_us + 1;
     db_stmt *st =
@@ -301,12 +277,11 @@ store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(cons
         reqlog_entry e;
         int rc;
         while ((rc = next_entry(s, &rd, &e)) > 0)
-            if (matches(f, error_lowered, error_len, &e)) heap_offer(&h, (rank){e.time_us, e.seq});
+            if (matches(f, &e)) heap_offer(&h, (rank){e.time_us, e.seq});
         if (rc < 0) r = STORE_ERROR;
     }
     db_finalize(st);
     if (r == STORE_OK && h.n) r = hand_out(s, h.r, h.n, fn, ud);
-    free(error_lowered);
     free(h.r);
     return r;
 }
