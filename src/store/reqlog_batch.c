@@ -30,8 +30,7 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
-/* FNV-1a, 64 bits: the Bloom filter's hash (its four probes are slices of it). */
-static uint64_t id_hash(const char *s)
+uint64_t reqlog_batch_hash(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (; *s; s++)
@@ -128,7 +127,7 @@ bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned in
     buf_commit(&w->data, (char *)p);
     if (!w->n || e->time_us < w->ts_min) w->ts_min = e->time_us;
     if (!w->n || e->time_us > w->ts_max) w->ts_max = e->time_us;
-    w->id_hashes[w->n++] = id_hash(strings[0]);
+    w->id_hashes[w->n++] = reqlog_batch_hash(strings[0]);
     return true;
 }
 
@@ -158,7 +157,7 @@ bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id)
 {
     if (!ids || !len) return true; /* no filter: read the batch */
     const uint8_t *f = ids;
-    uint64_t h = id_hash(request_id);
+    uint64_t h = reqlog_batch_hash(request_id);
     size_t bits = len * 8;
     for (int k = 0; k < 4; k++) {
         size_t b = PROBE(h, k, bits);
@@ -171,11 +170,10 @@ bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id)
 
 bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int64_t batch_seq)
 {
-    r->p = data;
-    r->end = r->p + len;
-    r->batch_seq = batch_seq;
     if (!data || len < MAGIC_LEN || memcmp(data, MAGIC, MAGIC_LEN)) return false;
-    r->p += MAGIC_LEN;
+    r->p = (const uint8_t *)data + MAGIC_LEN;
+    r->end = (const uint8_t *)data + len;
+    r->batch_seq = batch_seq;
     return true;
 }
 

@@ -55,6 +55,9 @@ size_t reqlog_batch_ids(const reqlog_batch_writer *w, uint8_t *out);
 void reqlog_batch_reset(reqlog_batch_writer *w);
 void reqlog_batch_free(reqlog_batch_writer *w);
 
+/* FNV-1a, 64 bits: the Bloom filter's hash (its four probes are slices of it), and the
+ * request log's totals' table's. */
+uint64_t reqlog_batch_hash(const char *s);
 /* Whether a batch whose filter is ids may hold request_id (false: it does not). */
 bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id);
 

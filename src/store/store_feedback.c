@@ -16,6 +16,7 @@
  *
  * Every function runs on the store's thread. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,8 @@ typedef struct version_sums {
 } version_sums;
 
 /* One prompt request: its id and the version it used. */
+#define IDS_A_QUERY 256 /* request ids a report's query asks feedback_request for */
+
 typedef struct used_version {
     char *request_id;
     int64_t version;
@@ -130,37 +133,41 @@ store_result store_feedback_by_version(store *s, const char *prompt_id, int64_t 
             used.v[nused++] = used.v[i];
         }
     }
+    /* the ratings of those ids, IDS_A_QUERY ids a query through feedback_request: the join the
+     * report is, with its bound counted on the rows it makes */
     version_sums *list = NULL;
     size_t n = 0, rows = 0;
-    db_stmt *st = NULL;
-    if (r == STORE_OK && nused) {
-        /* a rating comes after its request: those given before the range cannot match */
-        st = db_prepare(store__db(s),
-                        "SELECT request_id, value, weight FROM feedback WHERE ts_us >= ?1 LIMIT ?2");
-        if (!st) r = store__db_failed(s);
-    }
-    if (st) {
-        db_bind_int64(st, 1, since_us);
-        db_bind_int64(st, 2, FEEDBACK_ROWS_MAX + 1);
+    for (size_t at = 0; r == STORE_OK && at < nused && !*sampled;) {
+        size_t end = at, ids = 0;
+        char sql[64 + IDS_A_QUERY * 8];
+        size_t len = (size_t)snprintf(sql, sizeof sql,
+                                      "SELECT request_id, value, weight FROM feedback WHERE "
+                                      "request_id IN (");
+        for (; end < nused && ids < IDS_A_QUERY; end++) {
+            if (end > at && !strcmp(used.v[end].request_id, used.v[end - 1].request_id)) continue;
+            ids++;
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s?%zu", ids > 1 ? "," : "", ids);
+        }
+        snprintf(sql + len, sizeof sql - len, ")");
+        db_stmt *st = db_prepare(store__db(s), sql);
+        if (!st) {
+            r = store__db_failed(s);
+            break;
+        }
+        ids = 0;
+        for (size_t k = at; k < end; k++)
+            if (k == at || strcmp(used.v[k].request_id, used.v[k - 1].request_id))
+                db_bind_text(st, (int)++ids, used.v[k].request_id);
         db_status rc;
         while ((rc = db_step(st)) == DB_ROW) {
-            if (++rows > FEEDBACK_ROWS_MAX) {
-                *sampled = true;
-                continue;
-            }
-            used_version want = {(char *)db_column_text(st, 0), INT64_MIN};
-            if (!want.request_id) continue;
-            /* the first of the id's versions, then each of them */
-            size_t lo = 0, hi = nused;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (used_cmp(&used.v[mid], &want) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            const char *id = db_column_text(st, 0);
             double value = db_column_double(st, 1), w = db_column_double(st, 2);
-            for (size_t k = lo; k < nused && !strcmp(used.v[k].request_id, want.request_id); k++) {
+            for (size_t k = at; id && k < end; k++) {
+                if (strcmp(used.v[k].request_id, id)) continue;
+                if (++rows > FEEDBACK_ROWS_MAX) {
+                    *sampled = true;
+                    break;
+                }
                 int64_t v = used.v[k].version;
                 version_sums *g = NULL;
                 for (size_t i = 0; i < n && !g; i++)
@@ -181,6 +188,7 @@ store_result store_feedback_by_version(store *s, const char *prompt_id, int64_t 
         }
         if (rc != DB_DONE) r = store__db_failed(s);
         db_finalize(st);
+        at = end;
     }
     for (size_t i = 0; r == STORE_OK && i < n; i++) {
         feedback_totals t;

@@ -89,27 +89,129 @@ store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, si
 
 /* ---- reading ---------------------------------------------------------------------------------- */
 
-/* The next row of st, whose column data_col is a batch blob and column 0 its seq, opened in *r:
- * 1, 0 at the end, -1 on failure (the store's error says which). */
-static int next_batch(store *s, db_stmt *st, int data_col, reqlog_batch_reader *r)
+/* Batches are read newest first, by (ts_max, seq), a few rows a query: PostgreSQL's driver holds
+ * a query's whole result in memory, so a query is a chunk, never the table. */
+#define SCAN_DATA_ROWS 8                 /* batches a query reads with their blobs (each at most ~1 MiB) */
+#define SCAN_IDS_ROWS 256                /* … with their Bloom filters only (at most 512 bytes each) */
+#define BATCH_SEQ_MAX (INT64_C(1) << 47) /* an entry's seq holds the batch's in 47 bits */
+
+typedef struct batch_scan {
+    store *s;
+    db_stmt *st;
+    int64_t since, until;  /* batches overlapping [since, until) */
+    int64_t at_ts, at_seq; /* the last row read: the next chunk starts below it */
+    int limit, got;
+    bool running, done;
+} batch_scan;
+
+/* A scan of the batches overlapping [since, until) (0: no bound), column ("data" or "ids")
+ * after seq and ts_max. */
+static bool scan_open(batch_scan *b, store *s, const char *column, int64_t since, int64_t until, int limit)
 {
-    db_status rc = db_step(st);
-    if (rc == DB_DONE) return 0;
-    if (rc != DB_ROW) return store__db_failed(s), -1;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT seq, ts_max, %s FROM request_log_batch WHERE ts_max >= ?1 AND ts_min < ?2 AND "
+             "(ts_max, seq) < (?3, ?4) ORDER BY ts_max DESC, seq DESC LIMIT ?5",
+             column);
+    *b = (batch_scan){.s = s,
+                      .since = since ? since : INT64_MIN,
+                      .until = until ? until : INT64_MAX,
+                      .at_ts = INT64_MAX,
+                      .at_seq = INT64_MAX,
+                      .limit = limit};
+    b->st = db_prepare(store__db(s), sql);
+    if (!b->st) store__db_failed(s);
+    return b->st != NULL;
+}
+
+/* The next batch's row (its columns valid until the next call): 1, 0 at the end, -1 on failure
+ * (the store's error says why). */
+static int scan_next(batch_scan *b)
+{
+    for (;;) {
+        if (b->done) return 0;
+        if (!b->running) {
+            db_reset(b->st);
+            db_bind_int64(b->st, 1, b->since);
+            db_bind_int64(b->st, 2, b->until);
+            db_bind_int64(b->st, 3, b->at_ts);
+            db_bind_int64(b->st, 4, b->at_seq);
+            db_bind_int64(b->st, 5, b->limit);
+            b->running = true;
+            b->got = 0;
+        }
+        db_status rc = db_step(b->st);
+        if (rc == DB_ROW) {
+            b->got++;
+            b->at_seq = db_column_int64(b->st, 0);
+            b->at_ts = db_column_int64(b->st, 1);
+            return 1;
+        }
+        if (rc != DB_DONE) return store__db_failed(b->s), -1;
+        b->running = false;
+        b->done = b->got < b->limit;
+    }
+}
+
+static void scan_close(batch_scan *b)
+{
+    db_finalize(b->st);
+}
+
+static store_result damaged(store *s, int64_t seq)
+{
+    return store__fail(s,
+                       "request log batch %lld is damaged (written by something other than aigw?); "
+                       "retention deletes it, or: DELETE FROM request_log_batch WHERE seq = %lld",
+                       (long long)seq, (long long)seq);
+}
+
+/* The blob in column col of st's row, whose column 0 is its seq, opened in *r; false (the
+ * store's error set) when it is not a batch. */
+static bool open_batch(store *s, db_stmt *st, int col, reqlog_batch_reader *r)
+{
     int64_t seq = db_column_int64(st, 0);
     size_t len;
-    const void *data = db_column_blob(st, data_col, &len);
-    if (!reqlog_batch_open(r, data, len, seq))
-        return store__fail(s, "request log batch %lld is damaged", (long long)seq), -1;
-    return 1;
+    const void *data = db_column_blob(st, col, &len);
+    if (seq > 0 && seq < BATCH_SEQ_MAX && reqlog_batch_open(r, data, len, seq)) return true;
+    damaged(s, seq);
+    return false;
 }
 
 /* The next entry of r: 1, 0 at the end, -1 when the batch is damaged (said in the store's error). */
 static int next_entry(store *s, reqlog_batch_reader *r, reqlog_entry *e)
 {
     int rc = reqlog_batch_next(r, e);
-    if (rc < 0) store__fail(s, "request log batch %lld is damaged", (long long)r->batch_seq);
+    if (rc < 0) damaged(s, r->batch_seq);
     return rc;
+}
+
+/* A copy of e in one allocation (free() frees it), its request body left out unless with_body. */
+static reqlog_entry *entry_copy(const reqlog_entry *e, bool with_body)
+{
+    const char *const *from[] = {
+        &e->request_id, &e->trace_id, &e->key_id,   &e->key_alias,    &e->team,           &e->method,
+        &e->path,       &e->route,    &e->provider, &e->model,        &e->upstream_model, &e->error_class,
+        &e->error,      &e->cache,    &e->attempts, &e->request_body, &e->prompt_id,      &e->route_reason};
+    enum { N = sizeof from / sizeof from[0] };
+    size_t len[N], total = sizeof *e;
+    for (size_t i = 0; i < N; i++) {
+        const char *v = *from[i];
+        len[i] = v && (with_body || from[i] != &e->request_body) ? strlen(v) + 1 : 0;
+        total += len[i];
+    }
+    reqlog_entry *c = xmalloc(total);
+    *c = *e;
+    const char **to[] = {&c->request_id,     &c->trace_id,    &c->key_id,      &c->key_alias, &c->team,
+                         &c->method,         &c->path,        &c->route,       &c->provider,  &c->model,
+                         &c->upstream_model, &c->error_class, &c->error,       &c->cache,     &c->attempts,
+                         &c->request_body,   &c->prompt_id,   &c->route_reason};
+    char *p = (char *)(c + 1);
+    for (size_t i = 0; i < N; i++) {
+        *to[i] = len[i] ? memcpy(p, *from[i], len[i]) : NULL;
+        p += len[i];
+    }
+    return c;
 }
 
 static bool same(const char *a, const char *b)
@@ -117,12 +219,8 @@ static bool same(const char *a, const char *b)
     return a && !strcmp(a, b);
 }
 
-typedef struct rank {
-    int64_t time_us, seq;
-} rank;
-
 /* a newer than b: later time, then larger seq */
-static bool newer(const rank *a, const rank *b)
+static bool newer(const reqlog_entry *a, const reqlog_entry *b)
 {
     return a->time_us != b->time_us ? a->time_us > b->time_us : a->seq > b->seq;
 }
@@ -137,192 +235,136 @@ static bool matches(const reqlog_filter *f, const reqlog_entry *e)
         return false;
     if (f->since_us && e->time_us < f->since_us) return false;
     if (f->until_us && e->time_us >= f->until_us) return false;
-    if (f->after && !newer(&(rank){f->cursor_time_us, f->cursor_seq}, &(rank){e->time_us, e->seq}))
+    if (f->after && !newer(&(reqlog_entry){.time_us = f->cursor_time_us, .seq = f->cursor_seq}, e))
         return false;
     /* ASCII case-insensitive (aigw keeps the C locale); glibc's strcasestr is linear in both */
     if (f->error_text && (!e->error || !strcasestr(e->error, f->error_text))) return false;
     return true;
 }
 
-/* The page's best n entries as a binary heap whose root is the oldest of them. */
+/* The page's best entries (copies without their bodies) as a binary heap whose root is the
+ * oldest of them: memory is the page's, however many entries the scan offers. */
 typedef struct page_heap {
-    rank *r;
+    reqlog_entry **e;
     size_t n, cap;
 } page_heap;
 
-static void heap_swap(rank *a, rank *b)
+static void heap_swap(reqlog_entry **a, reqlog_entry **b)
 {
-    rank t = *a;
+    reqlog_entry *t = *a;
     *a = *b;
     *b = t;
 }
 
-/* Offers x: kept while the heap has room, or in place of the oldest when x is newer. */
-static void heap_offer(page_heap *h, rank x)
+/* Offers x: copied in while the heap has room, or in place of the oldest when x is newer. */
+static void heap_offer(page_heap *h, const reqlog_entry *x)
 {
     size_t i;
     if (h->n < h->cap) {
         i = h->n++;
-        h->r[i] = x;
-        while (i && newer(&h->r[(i - 1) / 2], &h->r[i])) {
-            heap_swap(&h->r[(i - 1) / 2], &h->r[i]);
+        h->e[i] = entry_copy(x, false);
+        while (i && newer(h->e[(i - 1) / 2], h->e[i])) {
+            heap_swap(&h->e[(i - 1) / 2], &h->e[i]);
             i = (i - 1) / 2;
         }
         return;
     }
-    if (!newer(&x, &h->r[0])) return;
-    h->r[0] = x;
+    if (!newer(x, h->e[0])) return;
+    free(h->e[0]);
+    h->e[0] = entry_copy(x, false);
     for (i = 0;;) {
         size_t l = 2 * i + 1, m = i;
-        if (l < h->n && newer(&h->r[m], &h->r[l])) m = l;
-        if (l + 1 < h->n && newer(&h->r[m], &h->r[l + 1])) m = l + 1;
+        if (l < h->n && newer(h->e[m], h->e[l])) m = l;
+        if (l + 1 < h->n && newer(h->e[m], h->e[l + 1])) m = l + 1;
         if (m == i) break;
-        heap_swap(&h->r[i], &h->r[m]);
+        heap_swap(&h->e[i], &h->e[m]);
         i = m;
     }
 }
 
-static int rank_newest_first(const void *a, const void *b)
+static int newest_first(const void *a, const void *b)
 {
-    return newer(a, b) ? -1 : newer(b, a) ? 1 : 0;
-}
-
-/* An entry of the page by its seq, and its place in the page. */
-typedef struct placed {
-    int64_t seq;
-    size_t at;
-} placed;
-
-static int placed_by_seq(const void *a, const void *b)
-{
-    int64_t x = ((const placed *)a)->seq, y = ((const placed *)b)->seq;
-    return x < y ? -1 : x > y;
-}
-
-/* The page's entries found again in their batches (read once more, by seq) and handed to fn
- * newest first. One that went between the two reads (another instance's trim) is left out. */
-static store_result hand_out(store *s, rank *page, size_t n, void (*fn)(const reqlog_entry *e, void *ud),
-                             void *ud)
-{
-    qsort(page, n, sizeof *page, rank_newest_first);
-    placed *byseq = xmalloc(n * sizeof *byseq);
-    for (size_t i = 0; i < n; i++)
-        byseq[i] = (placed){page[i].seq, i};
-    qsort(byseq, n, sizeof *byseq, placed_by_seq);
-    reqlog_entry *out = xcalloc(n, sizeof *out);
-    void **blobs = xcalloc(n, sizeof *blobs);
-    size_t nblobs = 0;
-    store_result r = STORE_OK;
-    db_stmt *st = db_prepare(store__db(s), "SELECT seq, data FROM request_log_batch WHERE seq = ?1");
-    if (!st) r = store__db_failed(s);
-    for (size_t i = 0; r == STORE_OK && i < n; i++) {
-        int64_t batch = REQLOG_SEQ_BATCH(byseq[i].seq);
-        if (i && REQLOG_SEQ_BATCH(byseq[i - 1].seq) == batch) continue;
-        db_reset(st);
-        db_bind_int64(st, 1, batch);
-        reqlog_batch_reader rd;
-        int got = next_batch(s, st, 1, &rd);
-        if (got < 0) r = STORE_ERROR;
-        if (got <= 0) continue;
-        size_t len = (size_t)(rd.end - rd.p);
-        void *copy = blobs[nblobs++] = xmalloc(len ? len : 1);
-        memcpy(copy, rd.p, len);
-        rd.p = copy;
-        rd.end = rd.p + len;
-        reqlog_entry e;
-        int rc;
-        while ((rc = next_entry(s, &rd, &e)) > 0) {
-            placed want = {e.seq, 0};
-            placed *at = bsearch(&want, byseq, n, sizeof *byseq, placed_by_seq);
-            if (at) out[at->at] = e;
-        }
-        if (rc < 0) r = STORE_ERROR;
-    }
-    db_finalize(st);
-    for (size_t i = 0; r == STORE_OK && i < n; i++)
-        if (out[i].request_id) fn(&out[i], ud);
-    for (size_t i = 0; i < nblobs; i++)
-        free(blobs[i]);
-    free(blobs);
-    free(out);
-    free(byseq);
-    return r;
+    const reqlog_entry *x = *(reqlog_entry *const *)a, *y = *(reqlog_entry *const *)b;
+    return newer(x, y) ? -1 : newer(y, x) ? 1 : 0;
 }
 
 store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(const reqlog_entry *e, void *ud),
                                void *ud)
 {
     page_heap h = {.cap = (size_t)(f->limit > 0 && f->limit <= REQLOG_PAGE_MAX ? f->limit : REQLOG_PAGE_MAX)};
-    h.r = xmalloc(h.cap * sizeof *h.r);
+    h.e = xmalloc(h.cap * sizeof *h.e);
     int64_t newest = f->until_us ? f->until_us : INT64_MAX;
     if (f->after && f->cursor_time_us < newest - 1) newest = f->cursor_time_us + 1;
-    db_stmt *st =
-        db_prepare(store__db(s), "SELECT seq, ts_max, data FROM request_log_batch WHERE ts_max >= ?1 "
-                                 "AND ts_min < ?2 ORDER BY ts_max DESC, seq DESC");
-    store_result r = STORE_OK;
-    if (!st) r = store__db_failed(s);
-    if (st) {
-        db_bind_int64(st, 1, f->since_us);
-        db_bind_int64(st, 2, newest);
-    }
-    reqlog_batch_reader rd;
+    batch_scan b;
+    store_result r = scan_open(&b, s, "data", f->since_us, newest, SCAN_DATA_ROWS) ? STORE_OK : STORE_ERROR;
     int got;
-    while (r == STORE_OK && (got = next_batch(s, st, 2, &rd)) != 0) {
-        if (got < 0) {
+    while (r == STORE_OK && (got = scan_next(&b)) != 0) {
+        /* every later batch's entries are older than the page's oldest: done */
+        if (got > 0 && h.n == h.cap && b.at_ts < h.e[0]->time_us) break;
+        reqlog_batch_reader rd;
+        if (got < 0 || !open_batch(s, b.st, 2, &rd)) {
             r = STORE_ERROR;
             break;
         }
-        /* every later batch's entries are older than the page's oldest: done */
-        if (h.n == h.cap && db_column_int64(st, 1) < h.r[0].time_us) break;
         reqlog_entry e;
         int rc;
         while ((rc = next_entry(s, &rd, &e)) > 0)
-            if (matches(f, &e)) heap_offer(&h, (rank){e.time_us, e.seq});
+            if (matches(f, &e)) heap_offer(&h, &e);
         if (rc < 0) r = STORE_ERROR;
     }
-    db_finalize(st);
-    if (r == STORE_OK && h.n) r = hand_out(s, h.r, h.n, fn, ud);
-    free(h.r);
+    scan_close(&b);
+    qsort(h.e, h.n, sizeof *h.e, newest_first);
+    for (size_t i = 0; i < h.n; i++) {
+        if (r == STORE_OK) fn(h.e[i], ud);
+        free(h.e[i]);
+    }
+    free(h.e);
     return r;
 }
 
 store_result store_reqlog_get(store *s, const char *request_id, void (*fn)(const reqlog_entry *e, void *ud),
                               void *ud)
 {
-    db *d = store__db(s);
-    db_stmt *scan =
-        db_prepare(d, "SELECT seq, ts_max, ids FROM request_log_batch ORDER BY ts_max DESC, seq DESC");
-    db_stmt *one = db_prepare(d, "SELECT seq, data FROM request_log_batch WHERE seq = ?1");
-    store_result r = scan && one ? STORE_OK : store__db_failed(s);
-    bool found = false;
-    rank best = {0, 0};
-    db_status rc = DB_DONE;
-    while (r == STORE_OK && (rc = db_step(scan)) == DB_ROW) {
-        if (found && db_column_int64(scan, 1) < best.time_us) break; /* the rest hold only older entries */
+    batch_scan b;
+    if (!scan_open(&b, s, "ids", 0, 0, SCAN_IDS_ROWS)) return STORE_ERROR;
+    db_stmt *one = db_prepare(store__db(s), "SELECT seq, data FROM request_log_batch WHERE seq = ?1");
+    store_result r = one ? STORE_OK : store__db_failed(s);
+    reqlog_entry *best = NULL;
+    int got;
+    while (r == STORE_OK && (got = scan_next(&b)) != 0) {
+        if (got < 0) {
+            r = STORE_ERROR;
+            break;
+        }
+        if (best && b.at_ts < best->time_us) break; /* the rest hold only older entries */
         size_t ids_len;
-        const void *ids = db_column_blob(scan, 2, &ids_len);
+        const void *ids = db_column_blob(b.st, 2, &ids_len);
         if (!reqlog_ids_may_hold(ids, ids_len, request_id)) continue;
         db_reset(one);
-        db_bind_int64(one, 1, db_column_int64(scan, 0));
+        db_bind_int64(one, 1, b.at_seq);
+        db_status rc = db_step(one);
+        if (rc == DB_DONE) continue; /* trimmed meanwhile (another instance) */
         reqlog_batch_reader rd;
-        int got = next_batch(s, one, 1, &rd);
-        if (got < 0) r = STORE_ERROR;
-        if (got <= 0) continue;
+        if (rc != DB_ROW) r = store__db_failed(s);
+        if (rc != DB_ROW || !open_batch(s, one, 1, &rd)) {
+            r = STORE_ERROR;
+            break;
+        }
         reqlog_entry e;
         int erc;
         while ((erc = next_entry(s, &rd, &e)) > 0)
-            if (!strcmp(e.request_id, request_id) && (!found || newer(&(rank){e.time_us, e.seq}, &best))) {
-                found = true;
-                best = (rank){e.time_us, e.seq};
+            if (!strcmp(e.request_id, request_id) && (!best || newer(&e, best))) {
+                free(best);
+                best = entry_copy(&e, true);
             }
         if (erc < 0) r = STORE_ERROR;
     }
-    if (r == STORE_OK && rc != DB_ROW && rc != DB_DONE) r = store__db_failed(s);
-    db_finalize(scan);
+    scan_close(&b);
     db_finalize(one);
-    if (r != STORE_OK) return r;
-    if (!found) return STORE_NOT_FOUND;
-    return hand_out(s, &best, 1, fn, ud);
+    if (r == STORE_OK && !best) r = STORE_NOT_FOUND;
+    if (r == STORE_OK) fn(best, ud);
+    free(best);
+    return r;
 }
 
 /* ---- totals ----------------------------------------------------------------------------------- */
@@ -342,19 +384,11 @@ typedef struct agg_table {
     size_t nslots;   /* a power of two, at least twice REQLOG_GROUPS_MAX */
 } agg_table;
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return h;
-}
-
 /* The group called name, made when new; NULL past REQLOG_GROUPS_MAX groups. */
 static agg_group *group_of(agg_table *t, const char *name)
 {
     size_t mask = t->nslots - 1;
-    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = reqlog_batch_hash(name) & mask;; i = (i + 1) & mask) {
         if (!t->slots[i]) {
             if (t->n == REQLOG_GROUPS_MAX) return NULL;
             if (t->n == t->cap) {
@@ -417,6 +451,74 @@ static const char *group_name(group_by by, const reqlog_entry *e, char *out, siz
     return "";
 }
 
+/* fn on every entry that started in [since, until) (0: no bound), the newest batches first. */
+static store_result each_entry(store *s, int64_t since_us, int64_t until_us,
+                               void (*fn)(const reqlog_entry *e, void *ud), void *ud)
+{
+    batch_scan b;
+    if (!scan_open(&b, s, "data", since_us, until_us, SCAN_DATA_ROWS)) return STORE_ERROR;
+    store_result r = STORE_OK;
+    int got;
+    while (r == STORE_OK && (got = scan_next(&b)) != 0) {
+        reqlog_batch_reader rd;
+        if (got < 0 || !open_batch(s, b.st, 2, &rd)) {
+            r = STORE_ERROR;
+            break;
+        }
+        reqlog_entry e;
+        int rc;
+        while ((rc = next_entry(s, &rd, &e)) > 0)
+            if (e.time_us >= b.since && e.time_us < b.until) fn(&e, ud);
+        if (rc < 0) r = STORE_ERROR;
+    }
+    scan_close(&b);
+    return r;
+}
+
+/* *sum += v, held at the largest int64 rather than wrapped (a shared store's blob may hold any
+ * number). */
+static void add_held(int64_t *sum, int64_t v)
+{
+    if (__builtin_add_overflow(*sum, v, sum)) *sum = v > 0 ? INT64_MAX : INT64_MIN;
+}
+
+typedef struct agg_run {
+    group_by by;
+    const char *prompt_id; /* NULL: any */
+    agg_table t;
+    size_t durations;
+    bool sampled;
+} agg_run;
+
+static void on_agg_entry(const reqlog_entry *e, void *ud)
+{
+    agg_run *a = ud;
+    if (a->prompt_id && !same(e->prompt_id, a->prompt_id)) return;
+    char num[24];
+    agg_group *g = group_of(&a->t, group_name(a->by, e, num, sizeof num));
+    if (!g) {
+        a->sampled = true; /* more groups than an answer holds: the rest are left out */
+        return;
+    }
+    g->t.requests++;
+    g->t.errors += e->status >= 400;
+    add_held(&g->t.prompt_tokens, e->prompt_tokens);
+    add_held(&g->t.completion_tokens, e->completion_tokens);
+    add_held(&g->t.cached_tokens, e->cached_tokens);
+    add_held(&g->t.reasoning_tokens, e->reasoning_tokens);
+    if (e->cost_usd > 0) g->t.cost_usd += e->cost_usd;
+    if (a->durations == REQLOG_LATENCY_ROWS_MAX) {
+        a->sampled = true;
+        return;
+    }
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 16;
+        g->durations = xrealloc(g->durations, g->cap * sizeof *g->durations);
+    }
+    g->durations[g->n++] = e->total_us;
+    a->durations++;
+}
+
 /* The totals of entries with time in [since, until) grouped by `by`; prompt_id (NULL: any)
  * keeps the entries of one prompt template. */
 static store_result aggregate(store *s, group_by by, const char *prompt_id, int64_t since_us,
@@ -424,73 +526,31 @@ static store_result aggregate(store *s, group_by by, const char *prompt_id, int6
                               void (*fn)(const char *group, const reqlog_totals *t, void *ud), void *ud,
                               bool *sampled)
 {
-    *sampled = false;
-    int64_t until = until_us > 0 ? until_us : INT64_MAX;
-    db_stmt *st = db_prepare(store__db(s),
-                             "SELECT seq, data FROM request_log_batch WHERE ts_max >= ?1 AND ts_min < ?2");
-    if (!st) return store__db_failed(s);
-    db_bind_int64(st, 1, since_us);
-    db_bind_int64(st, 2, until);
-    agg_table t = {.nslots = 32768};
+    agg_run a = {.by = by, .prompt_id = prompt_id, .t = {.nslots = 32768}};
     _Static_assert(32768 >= 2 * REQLOG_GROUPS_MAX, "the groups' table must stay half empty");
-    t.slots = xcalloc(t.nslots, sizeof *t.slots);
-    size_t durations = 0;
-    store_result r = STORE_OK;
-    reqlog_batch_reader rd;
-    int got;
-    while ((got = next_batch(s, st, 1, &rd)) > 0) {
-        reqlog_entry e;
-        int rc;
-        while ((rc = next_entry(s, &rd, &e)) > 0) {
-            if (e.time_us < since_us || e.time_us >= until) continue;
-            if (prompt_id && !same(e.prompt_id, prompt_id)) continue;
-            char num[24];
-            agg_group *g = group_of(&t, group_name(by, &e, num, sizeof num));
-            if (!g) {
-                *sampled = true; /* more groups than an answer holds: the rest are left out */
-                continue;
-            }
-            g->t.requests++;
-            g->t.errors += e.status >= 400;
-            g->t.prompt_tokens += e.prompt_tokens;
-            g->t.completion_tokens += e.completion_tokens;
-            g->t.cached_tokens += e.cached_tokens;
-            g->t.reasoning_tokens += e.reasoning_tokens;
-            if (e.cost_usd > 0) g->t.cost_usd += e.cost_usd;
-            if (durations == REQLOG_LATENCY_ROWS_MAX) {
-                *sampled = true;
-                continue;
-            }
-            if (g->n == g->cap) {
-                g->cap = g->cap ? g->cap * 2 : 16;
-                g->durations = xrealloc(g->durations, g->cap * sizeof *g->durations);
-            }
-            g->durations[g->n++] = e.total_us;
-            durations++;
-        }
-        if (rc < 0) break;
-    }
-    if (got != 0) r = STORE_ERROR;
-    db_finalize(st);
+    a.t.slots = xcalloc(a.t.nslots, sizeof *a.t.slots);
+    store_result r = each_entry(s, since_us, until_us, on_agg_entry, &a);
+    agg_table *t = &a.t;
     if (r == STORE_OK) {
-        for (size_t i = 0; i < t.n; i++) {
-            agg_group *g = &t.list[i];
+        for (size_t i = 0; i < t->n; i++) {
+            agg_group *g = &t->list[i];
             if (g->n) qsort(g->durations, g->n, sizeof *g->durations, duration_cmp);
             g->t.p50_us = percentile(g->durations, g->n, 50);
             g->t.p95_us = percentile(g->durations, g->n, 95);
         }
-        if (t.n)
-            qsort(t.list, t.n, sizeof *t.list,
+        if (t->n)
+            qsort(t->list, t->n, sizeof *t->list,
                   by == BY_HOUR || by == BY_VERSION ? by_number_cmp : by_requests_cmp);
-        for (size_t i = 0; i < t.n; i++)
-            fn(t.list[i].name, &t.list[i].t, ud);
+        for (size_t i = 0; i < t->n; i++)
+            fn(t->list[i].name, &t->list[i].t, ud);
     }
-    for (size_t i = 0; i < t.n; i++) {
-        free(t.list[i].name);
-        free(t.list[i].durations);
+    *sampled = a.sampled;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->list[i].name);
+        free(t->list[i].durations);
     }
-    free(t.list);
-    free(t.slots);
+    free(t->list);
+    free(t->slots);
     return r;
 }
 
@@ -516,29 +576,25 @@ store_result store_reqlog_aggregate_prompt(store *s, const char *prompt_id, int6
     return aggregate(s, BY_VERSION, prompt_id, since_us, until_us, fn, ud, sampled);
 }
 
+typedef struct prompt_run {
+    const char *prompt_id;
+    void (*fn)(const char *request_id, int64_t version, void *ud);
+    void *ud;
+} prompt_run;
+
+static void on_prompt_entry(const reqlog_entry *e, void *ud)
+{
+    prompt_run *p = ud;
+    if (same(e->prompt_id, p->prompt_id)) p->fn(e->request_id, e->prompt_version, p->ud);
+}
+
 store_result store__reqlog_prompt_requests(store *s, const char *prompt_id, int64_t since_us,
                                            int64_t until_us,
                                            void (*fn)(const char *request_id, int64_t version, void *ud),
                                            void *ud)
 {
-    int64_t until = until_us > 0 ? until_us : INT64_MAX;
-    db_stmt *st = db_prepare(store__db(s),
-                             "SELECT seq, data FROM request_log_batch WHERE ts_max >= ?1 AND ts_min < ?2");
-    if (!st) return store__db_failed(s);
-    db_bind_int64(st, 1, since_us);
-    db_bind_int64(st, 2, until);
-    reqlog_batch_reader rd;
-    int got;
-    while ((got = next_batch(s, st, 1, &rd)) > 0) {
-        reqlog_entry e;
-        int rc;
-        while ((rc = next_entry(s, &rd, &e)) > 0)
-            if (e.time_us >= since_us && e.time_us < until && same(e.prompt_id, prompt_id))
-                fn(e.request_id, e.prompt_version, ud);
-        if (rc < 0) break;
-    }
-    db_finalize(st);
-    return got == 0 ? STORE_OK : STORE_ERROR;
+    prompt_run p = {prompt_id, fn, ud};
+    return each_entry(s, since_us, until_us, on_prompt_entry, &p);
 }
 
 /* ---- retention -------------------------------------------------------------------------------- */
@@ -557,10 +613,8 @@ static bool rewrite_batch(store *s, int64_t seq, const void *data, size_t len,
     int rc = reqlog_batch_open(&rd, data, len, seq) ? 1 : -1;
     int64_t gone = 0;
     while (rc > 0 && (rc = reqlog_batch_next(&rd, &e)) > 0) {
-        if (keep(&e, ud))
-            reqlog_batch_add(&w, &e, (unsigned)(e.seq & 0xffff)); /* it fits: it came from a batch */
-        else
-            gone++;
+        /* an entry kept fits (it came from a batch) unless the blob held more than a batch may */
+        if (!keep(&e, ud) || !reqlog_batch_add(&w, &e, (unsigned)(e.seq & 0xffff))) gone++;
     }
     if (rc < 0) reqlog_batch_reset(&w); /* damaged: nothing of it stays */
     db_stmt *st = NULL;
@@ -765,6 +819,10 @@ static void legacy_row(db_stmt *st, reqlog_entry *e)
 bool store__reqlog_move_rows(store *s)
 {
     db *d = store__db(s);
+    /* an older aigw sharing the database may still be writing rows: they wait, then fail on the
+     * dropped table (counted as store errors there), rather than commit behind the last read */
+    if (db_dialect_of(d) == DB_POSTGRES && !db_exec(d, "LOCK TABLE request_log IN EXCLUSIVE MODE"))
+        return store__db_failed(s), false;
     char sql[1024];
     snprintf(sql, sizeof sql, "SELECT %s FROM request_log WHERE seq > ?1 ORDER BY seq LIMIT 256",
              legacy_columns);

@@ -435,7 +435,7 @@ static void test_store_batch_statements(void **state)
  * entry of a later batch — and each entry is found by its id. */
 static void test_store_overlapping_batches(void **state)
 {
-    enum { BATCHES = 6, PER = 40, N = BATCHES * PER };
+    enum { BATCHES = 20, PER = 12, N = BATCHES * PER }; /* more batches than a scan's query reads */
     static char ids[N][16];
     static reqlog_entry rows[N];
     const reqlog_entry *ptrs[PER];
@@ -445,8 +445,11 @@ static void test_store_overlapping_batches(void **state)
             int k = b * PER + i;
             x = x * 1103515245u + 12345u;
             snprintf(ids[k], sizeof ids[k], "ov-%03d", k);
-            /* times spread over a window twice a batch's span, so batches overlap */
-            rows[k] = (reqlog_entry){.time_us = T0 + (int64_t)b * 20000 + (int64_t)(x >> 16) % 40000,
+            /* times spread over a window twice a batch's span, so batches overlap; the third and
+             * fourth batches of every four all at one time, so ties straddle pages and batches */
+            int64_t t = b % 4 >= 2 ? T0 + (int64_t)(b / 4) * 24000 + 5000
+                                   : T0 + (int64_t)b * 6000 + (int64_t)(x >> 16) % 12000;
+            rows[k] = (reqlog_entry){.time_us = t,
                                      .request_id = ids[k],
                                      .key_id = k % 3 ? "key_a" : "key_b",
                                      .method = "POST",
@@ -500,6 +503,27 @@ static void test_store_overlapping_batches(void **state)
     }
     batch_check none = {0};
     assert_int_equal(store_reqlog_get(st, "ov-999", on_batch_row, &none), STORE_NOT_FOUND);
+}
+
+/* The scan's early stop at a tie: a batch written first holds the newest entry and one at time
+ * 50; a batch written later holds another at 50, which is newer (its seq is larger) though its
+ * batch's newest time is only the page's oldest. A page of two must hold it. */
+static void test_store_page_tie_across_batches(void **state)
+{
+    reqlog_entry a = {.time_us = 100, .request_id = "a-100", .method = "POST", .path = "/", .attempts = "[]"},
+                 b = {.time_us = 50, .request_id = "a-50", .method = "POST", .path = "/", .attempts = "[]"},
+                 c = {.time_us = 50, .request_id = "b-50", .method = "POST", .path = "/", .attempts = "[]"};
+    const reqlog_entry *first[] = {&a, &b}, *second[] = {&c};
+    assert_int_equal(store_reqlog_write(st, first, 2), STORE_OK);
+    assert_int_equal(store_reqlog_write(st, second, 1), STORE_OK);
+    seen s;
+    reqlog_filter f = {.limit = 2};
+    assert_int_equal(list(&f, &s), 2);
+    assert_string_equal(s.ids[0], "a-100");
+    assert_string_equal(s.ids[1], "b-50");
+    f = (reqlog_filter){.limit = 2, .after = true, .cursor_time_us = s.last_time, .cursor_seq = s.last_seq};
+    assert_int_equal(list(&f, &s), 1);
+    assert_string_equal(s.ids[0], "a-50");
 }
 
 /* A store of schema version 10 holds a row a request (table request_log); opening it moves
@@ -725,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_batch_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_overlapping_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_page_tie_across_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_old_rows_move_into_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_damaged_batch, setup, teardown),
         cmocka_unit_test(test_record_copy_and_row),
