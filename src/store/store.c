@@ -986,16 +986,6 @@ int64_t budget_period_start(int64_t duration, int64_t t)
     return t - (t % duration + duration) % duration;
 }
 
-/* Runs one prepared write of a transaction already open, and finalizes it. */
-static bool step_done(store *s, db_stmt *st)
-{
-    if (!st) return false;
-    db_status rc = db_step(st);
-    if (rc != DB_DONE) db_failed(s);
-    db_finalize(st);
-    return rc == DB_DONE;
-}
-
 /* One hour's row added to (the upsert's expressions name their table: PostgreSQL refuses a
  * bare column that excluded also has). */
 static const char spend_row_sql[] =
@@ -1012,13 +1002,25 @@ static const char spend_row_sql[] =
 /* A budget's delta: the period is the one of the owner's budget_duration as stored now (none:
  * period 0), read in the same statement so a concurrent change of the duration cannot split
  * it. The CASTs give PostgreSQL the parameter's type (it infers it from the first use). */
-static const char budget_delta_sql[] =
-    "INSERT INTO budget_spend (kind, id, period_start, spend) VALUES (?1, ?2, COALESCE((SELECT "
-    "CAST(?3 AS BIGINT) - CAST(?3 AS BIGINT) %% budget_duration FROM %s WHERE id = ?2 AND budget_duration > "
-    "0), "
-    "0), ?4) ON CONFLICT (kind, id) DO UPDATE SET spend = CASE WHEN budget_spend.period_start = "
-    "excluded.period_start THEN budget_spend.spend + excluded.spend ELSE excluded.spend END, "
-    "period_start = excluded.period_start";
+#define BUDGET_DELTA_SQL(table)                                                                              \
+    "INSERT INTO budget_spend (kind, id, period_start, spend) VALUES (?1, ?2, COALESCE((SELECT "             \
+    "CAST(?3 AS BIGINT) - CAST(?3 AS BIGINT) % budget_duration FROM " table " WHERE id = ?2 AND "            \
+    "budget_duration > 0), 0), ?4) ON CONFLICT (kind, id) DO UPDATE SET spend = CASE WHEN "                  \
+    "budget_spend.period_start = excluded.period_start THEN budget_spend.spend + excluded.spend ELSE "       \
+    "excluded.spend END, period_start = excluded.period_start"
+static const char budget_delta_keys_sql[] = BUDGET_DELTA_SQL("keys");
+static const char budget_delta_teams_sql[] = BUDGET_DELTA_SQL("teams");
+
+/* A kept statement (db_prepare_kept: the spend flush's, prepared once per connection rather
+ * than once per row and flush) stepped to its end and given back. */
+static bool step_kept(store *s, db_stmt *st)
+{
+    if (!st) return db_failed(s), false;
+    db_status rc = db_step(st);
+    if (rc != DB_DONE) db_failed(s);
+    db_release(st);
+    return rc == DB_DONE;
+}
 
 store_result store_spend_write(store *s, const spend_batch *b)
 {
@@ -1026,7 +1028,7 @@ store_result store_spend_write(store *s, const spend_batch *b)
     bool ok = true;
     for (size_t i = 0; i < b->nrows && ok; i++) {
         const spend_row *w = &b->rows[i];
-        db_stmt *st = prepare(s, spend_row_sql);
+        db_stmt *st = db_prepare_kept(s->db, spend_row_sql);
         if (st) {
             db_bind_int64(st, 1, w->hour);
             db_bind_text(st, 2, w->key_id);
@@ -1039,20 +1041,19 @@ store_result store_spend_write(store *s, const spend_batch *b)
             db_bind_int64(st, 9, w->reasoning_tokens);
             db_bind_double(st, 10, w->cost_usd);
         }
-        ok = step_done(s, st);
+        ok = step_kept(s, st);
     }
     for (size_t i = 0; i < b->ndeltas && ok; i++) {
         const budget_delta *d = &b->deltas[i];
-        char sql[768], kind[2] = {d->kind, 0};
-        snprintf(sql, sizeof sql, budget_delta_sql, d->kind == 't' ? "teams" : "keys");
-        db_stmt *st = prepare(s, sql);
+        char kind[2] = {d->kind, 0};
+        db_stmt *st = db_prepare_kept(s->db, d->kind == 't' ? budget_delta_teams_sql : budget_delta_keys_sql);
         if (st) {
             db_bind_text(st, 1, kind);
             db_bind_text(st, 2, d->id);
             db_bind_int64(st, 3, b->now);
             db_bind_double(st, 4, d->cost_usd);
         }
-        ok = step_done(s, st);
+        ok = step_kept(s, st);
     }
     /* its own counter, without a NOTIFY: another instance sharing the store reloads budgets
      * when its poll sees it moved, and its keys are not reloaded for spend */
