@@ -73,8 +73,8 @@ typedef struct reqlog_filter {
     int limit; /* 1..REQLOG_PAGE_MAX */
 } reqlog_filter;
 
-/* The rows f asks for, newest first by (time, seq), at most f->limit; fn's entry is valid
- * during the call only. */
+/* The entries f asks for, newest first by (time, seq), at most f->limit, without their request
+ * bodies (store_reqlog_get gives one with its body); fn's entry is valid during the call only. */
 store_result store_reqlog_list(store *s, const reqlog_filter *f, void (*fn)(const reqlog_entry *e, void *ud),
                                void *ud);
 /* The newest row of request_id; NOT_FOUND when none (request ids are the client's x-request-id
