@@ -45,7 +45,7 @@ MOCK_OBJ := $(MOCK_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: router-examples router-train router-eval router-bench all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench bench-index format format-check clean \
+.PHONY: router-examples router-train router-eval router-bench reqlog-bench all deps deps-test run test test-unit test-e2e test-asan check-includes fuzz bench bench-index format format-check clean \
         install uninstall
 
 all: $(BUILD)/aigw $(BUILD)/aigw-mock
@@ -85,6 +85,13 @@ $(BUILD)/aigw-router-train: $(BUILD)/tools/router_train.o $(ROUTER_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/router-bench: $(BUILD)/bench/router_bench.o $(ROUTER_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The request log's queries on a large store (bench/reqlog_bench.c): make reqlog-bench [N=…].
+STORE_OBJ := $(filter $(BUILD)/src/store/%.o $(BUILD)/src/util/%.o,$(GW_OBJ))
+$(BUILD)/reqlog-bench: $(BUILD)/bench/reqlog_bench.o $(STORE_OBJ)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+reqlog-bench: $(BUILD)/reqlog-bench
+	$(BUILD)/reqlog-bench $(BUILD)/reqlog-bench.db $(or $(N),1000000); rm -f $(BUILD)/reqlog-bench.db*
 
 # make router-train DATA=DIR: router/lr.model from RouteLLM's judgements in DIR (the routing data
 # is not in the repository: docs/routing-quality.md). make router-eval DATA=DIR: the evaluation
