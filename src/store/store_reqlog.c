@@ -9,11 +9,11 @@
  * insert of a row per request was most of what the log cost (bench/RESULTS.md: about 20,000
  * instructions a request with a 33-column row, 32 rows a statement; a batch row costs a few
  * hundred a request). The price is paid by the readers, which decode the batches their time
- * range overlaps and filter in C:
- * - a page, newest first: batches by their newest time, descending; the page's best entries are
- *   kept as (time, seq) only, and the scan stops at the first batch whose newest entry is older
- *   than the page's oldest (no later batch can hold a better one); the page's batches are then
- *   read again to hand their entries out;
+ * range overlaps and filter in C, reading them newest first a few a query (PostgreSQL's driver
+ * holds a query's whole result in memory: a query is a chunk, never the table):
+ * - a page: its best entries are kept as copies (without bodies) in a heap as large as the page,
+ *   and the scan stops at the first batch whose newest entry is older than the page's oldest
+ *   (no later batch can hold a better one);
  * - one request: the Bloom filters are read, and only the batches that may hold its id decoded;
  * - totals: the batches of the range, decoded once, grouped in a hash table;
  * - retention: whole batches are deleted; a batch straddling the cutoff is written again
