@@ -151,6 +151,8 @@ static stage_result plan_on_request(exchange *x, void *state)
     plan_state *ps = state;
     const route_tree *tree = choose_tree(x);
     if (!tree) return STAGE_DONE;
+    if (!x->decision.route) x->decision.route = tree->name; /* a router-… name's is set already */
+    x->decision.client_config = tree->client;
     const http_header *m = exchange_header(x, "x-aigw-metadata");
     if (!m) m = exchange_header(x, "x-portkey-metadata");
     if (m) {
@@ -188,6 +190,16 @@ static stage_result plan_on_request(exchange *x, void *state)
     return STAGE_NEXT;
 }
 
+/* A strategy's pick as the metrics see it (record.h): the names the config gives the target. */
+static void keep_choice(record_choice *c, const route_node *n, record_side side)
+{
+    *c = (record_choice){.made = true,
+                         .side = side,
+                         .provider = n->provider ? n->provider->name : NULL,
+                         .model = n->model,
+                         .name = n->name};
+}
+
 void plan__finish(exchange *x, plan_state *ps)
 {
     const route_tree *tree = ps->tree;
@@ -206,6 +218,11 @@ void plan__finish(exchange *x, plan_state *ps)
             }
         }
     }
+    if (tree->auto_node && ps->norder)
+        keep_choice(&x->decision.auto_choice, &tree->auto_node->children[ps->order[0]], SIDE_NONE);
+    if (tree->router && ps->ctx.router_choice >= 0)
+        keep_choice(&x->decision.router_choice, &tree->router->children[ps->ctx.router_choice],
+                    ps->ctx.router_choice ? SIDE_WEAK : SIDE_STRONG);
     if (tree->auto_node) {
         plan__auto_reason(x, ps);
     } else if (x->route_reason) { /* the learned router's, and what the external one said */
