@@ -143,8 +143,8 @@ static const struct {
          "reason"},
     [FAMILY_EXTERNAL] =
         {"aigw_external_router_total",
-         "Decisions the external router was asked about, by route and outcome (used, timeout, "
-         "error, invalid, no_candidate, not_asked).",
+         "Decisions of routes that ask the external router, by route and what asking came to (used, "
+         "timeout, error, invalid, no_candidate, not_asked).",
          "outcome"},
 };
 

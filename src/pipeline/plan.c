@@ -10,7 +10,9 @@
  * Before the walk: the learned router's decision and the request's shape (plan_router.c), an auto
  * route's ranking (plan_auto.c), and, when the tree asks, an external router's (plan_external.c:
  * the request waits for it here, at most its timeout, then plan__finish goes on). The decision's
- * text is kept for every response head (x-aigw-route-reason) and the record. The walk
+ * text is kept for every response head (x-aigw-route-reason) and the record, and its facts —
+ * the route, each strategy's target, an auto route's refusal, the external router's outcome —
+ * go to the record as x->decision for the metrics (metrics_stage.c bounds the labels). The walk
  * (routing/walk.c) lives in the arena; EXECUTE follows it. */
 #include <stdio.h>
 #include <string.h>
