@@ -7,7 +7,12 @@
  * an ordinary add on x86, no lock prefix — so a scrape reads whole values without a lock.
  * Durations are summed in nanoseconds and cost in nano-dollars, so every counter is an integer.
  * A third table counts refusals by (reason, key): the reason is record.h's enum, the key a store
- * id, METRICS_REJECTION_SERIES_MAX of them per shard and then one "other" key per reason.
+ * id, METRICS_REJECTION_SERIES_MAX of them per shard and then one "other" key per reason. A
+ * fourth counts routing decisions (auto routes, the learned router, the external router) by a
+ * kind — which fixes the family and its bounded labels (strategy and side, reason, outcome) — and
+ * the route and target the caller bounded: METRICS_ROUTE_SERIES_MAX of them per shard, then one
+ * series per kind whose route and target are "other". The decision was made in PLAN; it is
+ * counted with the rest of the request, in RECORD, one relaxed add in the worker's table.
  *
  * A scrape collects every published series of every shard, sorts them by labels and adds up
  * equal neighbours: O(S log S) for S series, S ≤ workers × METRICS_SERIES_MAX. */
@@ -95,6 +100,63 @@ static const char *const rejection_names[REJECT_COUNT] = {
     [REJECT_RATE_LIMIT_UNAVAILABLE] = "rate_limit_unavailable",
 };
 
+/* Routing decisions (metrics_route_*): a kind fixes the family and every label but the route
+ * and the target (only aigw_route_decisions_total has a target). */
+enum { FAMILY_DECISIONS, FAMILY_NO_CANDIDATE, FAMILY_EXTERNAL, NFAMILIES };
+enum {
+    KIND_AUTO,
+    KIND_ROUTER_STRONG,
+    KIND_ROUTER_WEAK,
+    KIND_NO_ADEQUATE,
+    KIND_NO_BUDGET,
+    KIND_EXTERNAL, /* + record_external − 1 */
+    NKINDS = KIND_EXTERNAL + EXTERNAL_COUNT - 1
+};
+static const struct {
+    int family;
+    const char *strategy; /* aigw_route_decisions_total's strategy */
+    const char *value;    /* its side; the others' reason or outcome */
+} route_kinds[NKINDS] = {
+    [KIND_AUTO] = {FAMILY_DECISIONS, "auto", ""},
+    [KIND_ROUTER_STRONG] = {FAMILY_DECISIONS, "router", "strong"},
+    [KIND_ROUTER_WEAK] = {FAMILY_DECISIONS, "router", "weak"},
+    [KIND_NO_ADEQUATE] = {FAMILY_NO_CANDIDATE, NULL, "no_adequate_candidate"},
+    [KIND_NO_BUDGET] = {FAMILY_NO_CANDIDATE, NULL, "budget_exceeded"},
+    [KIND_EXTERNAL + EXTERNAL_USED - 1] = {FAMILY_EXTERNAL, NULL, "used"},
+    [KIND_EXTERNAL + EXTERNAL_TIMEOUT - 1] = {FAMILY_EXTERNAL, NULL, "timeout"},
+    [KIND_EXTERNAL + EXTERNAL_ERROR - 1] = {FAMILY_EXTERNAL, NULL, "error"},
+    [KIND_EXTERNAL + EXTERNAL_INVALID - 1] = {FAMILY_EXTERNAL, NULL, "invalid"},
+    [KIND_EXTERNAL + EXTERNAL_NO_CANDIDATE - 1] = {FAMILY_EXTERNAL, NULL, "no_candidate"},
+    [KIND_EXTERNAL + EXTERNAL_NOT_ASKED - 1] = {FAMILY_EXTERNAL, NULL, "not_asked"},
+};
+static const struct {
+    const char *name, *help, *label; /* label: the kind's value's name */
+} route_families[NFAMILIES] = {
+    [FAMILY_DECISIONS] = {"aigw_route_decisions_total",
+                          "Targets chosen by an auto route or the learned router, by route, strategy, target "
+                          "(provider/model) and, for the router, side (strong or weak).",
+                          "side"},
+    [FAMILY_NO_CANDIDATE] =
+        {"aigw_route_no_candidate_total",
+         "Requests an auto route refused because no candidate could serve them, by route and "
+         "reason (no_adequate_candidate: 400; budget_exceeded: 429).",
+         "reason"},
+    [FAMILY_EXTERNAL] =
+        {"aigw_external_router_total",
+         "Decisions of routes that ask the external router, by route and what asking came to (used, "
+         "timeout, error, invalid, no_candidate, not_asked).",
+         "outcome"},
+};
+
+typedef struct route_series {
+    atomic_uint used;
+    uint64_t hash;
+    uint8_t kind;
+    char route[METRICS_LABEL_MAX];
+    char target[METRICS_LABEL_MAX]; /* "" for the kinds without one */
+    counter count;
+} route_series;
+
 /* The response cache's results (exchange_record.cache), a fixed set. */
 static const char *const cache_results[] = {"HIT", "MISS", "SEMANTIC_HIT", "REFRESH", "BYPASS"};
 #define NCACHE_RESULTS (sizeof cache_results / sizeof cache_results[0])
@@ -106,6 +168,8 @@ struct metrics_shard {
     attempt_series attempts[METRICS_ATTEMPT_SERIES_MAX];
     rejection_series rejections[METRICS_REJECTION_SERIES_MAX];
     rejection_series rejections_overflow[REJECT_COUNT]; /* key "other", per reason */
+    route_series routes[METRICS_ROUTE_SERIES_MAX];
+    route_series routes_overflow[NKINDS]; /* route and target "other", per kind */
     counter overflowed;
     metrics_shard *next;
 };
@@ -153,6 +217,14 @@ metrics_shard *metrics_shard_new(metrics *m)
         s->rejections_overflow[r].reason = (record_rejection)r;
         snprintf(s->rejections_overflow[r].key, METRICS_LABEL_MAX, "other");
         atomic_store(&s->rejections_overflow[r].used, 1);
+    }
+    for (int k = 0; k < NKINDS; k++) {
+        route_series *e = &s->routes_overflow[k];
+        e->kind = (uint8_t)k;
+        snprintf(e->route, METRICS_LABEL_MAX, "other");
+        snprintf(e->target, METRICS_LABEL_MAX, "%s",
+                 route_kinds[k].family == FAMILY_DECISIONS ? "other" : "");
+        atomic_store(&e->used, 1);
     }
     pthread_mutex_lock(&m->lock);
     s->next = m->shards;
@@ -295,6 +367,52 @@ void metrics_reject(metrics_shard *s, record_rejection reason, const char *key)
     bump(&s->rejections_overflow[reason].rejections, 1);
 }
 
+/* One more of (kind, route, target): its series claimed when new, the kind's overflow series
+ * when the table is full. */
+static void count_route(metrics_shard *s, int kind, const char *route, const char *target)
+{
+    route = bounded(route);
+    target = bounded(target);
+    uint64_t h = hash_bytes(hash_bytes(1469598103934665603ull + (uint64_t)kind, route, strlen(route)), target,
+                            strlen(target));
+    for (size_t probe = 0; probe < METRICS_ROUTE_SERIES_MAX; probe++) {
+        route_series *e = &s->routes[(h + probe) % METRICS_ROUTE_SERIES_MAX];
+        if (!atomic_load_explicit(&e->used, memory_order_relaxed)) {
+            e->hash = h;
+            e->kind = (uint8_t)kind;
+            memcpy(e->route, route, strlen(route) + 1);
+            memcpy(e->target, target, strlen(target) + 1);
+            atomic_store_explicit(&e->used, 1, memory_order_release);
+            bump(&e->count, 1);
+            return;
+        }
+        if (e->hash == h && e->kind == kind && !strcmp(e->route, route) && !strcmp(e->target, target)) {
+            bump(&e->count, 1);
+            return;
+        }
+    }
+    bump(&s->overflowed, 1);
+    bump(&s->routes_overflow[kind].count, 1);
+}
+
+void metrics_route_decision(metrics_shard *s, const char *route, record_side side, const char *target)
+{
+    int kind = side == SIDE_STRONG ? KIND_ROUTER_STRONG : side == SIDE_WEAK ? KIND_ROUTER_WEAK : KIND_AUTO;
+    count_route(s, kind, route, target);
+}
+
+void metrics_route_no_candidate(metrics_shard *s, const char *route, record_no_candidate reason)
+{
+    if (reason == NO_CANDIDATE_NONE) return;
+    count_route(s, reason == NO_CANDIDATE_BUDGET ? KIND_NO_BUDGET : KIND_NO_ADEQUATE, route, "");
+}
+
+void metrics_external_router(metrics_shard *s, const char *route, record_external outcome)
+{
+    if (outcome <= EXTERNAL_NONE || outcome >= EXTERNAL_COUNT) return;
+    count_route(s, KIND_EXTERNAL + (int)outcome - 1, route, "");
+}
+
 void metrics_provider_read(metrics *m, const char *provider, metrics_provider_totals *out)
 {
     memset(out, 0, sizeof *out);
@@ -395,6 +513,53 @@ static void render_rejections(metrics *m, buf *out)
         buf_printf(out, "aigw_rejections_total{reason=\"%s\",key=\"", rejection_names[all[i]->reason]);
         metrics_append_escaped(out, all[i]->key);
         buf_printf(out, "\"} %llu\n", (unsigned long long)total);
+    }
+    free(all);
+}
+
+/* By family, route, kind, target: a family's series are adjacent, equal ones too. */
+static int compare_routes(const void *a, const void *b)
+{
+    const route_series *x = *(route_series *const *)a, *y = *(route_series *const *)b;
+    int c = route_kinds[x->kind].family - route_kinds[y->kind].family;
+    if (!c) c = strcmp(x->route, y->route);
+    if (!c) c = (int)x->kind - (int)y->kind;
+    return c ? c : strcmp(x->target, y->target);
+}
+
+/* The routing decisions' three families: every shard's series, sorted, equal ones summed. A
+ * family is written (its HELP and TYPE) even before its first series. */
+static void render_routes(metrics *m, buf *out)
+{
+    size_t n = 0, cap = 64;
+    route_series **all = xmalloc(cap * sizeof *all);
+    for (metrics_shard *s = m->shards; s; s = s->next)
+        for (size_t i = 0; i < METRICS_ROUTE_SERIES_MAX + NKINDS; i++) {
+            route_series *e = i < METRICS_ROUTE_SERIES_MAX
+                                  ? &s->routes[i]
+                                  : &s->routes_overflow[i - METRICS_ROUTE_SERIES_MAX];
+            if (!atomic_load_explicit(&e->used, memory_order_acquire) || !read_counter(&e->count)) continue;
+            if (n == cap) all = xrealloc(all, (cap *= 2) * sizeof *all);
+            all[n++] = e;
+        }
+    qsort(all, n, sizeof *all, compare_routes);
+    size_t i = 0;
+    for (int f = 0; f < NFAMILIES; f++) {
+        metrics_family(out, route_families[f].name, "counter", route_families[f].help);
+        for (size_t end; i < n && route_kinds[all[i]->kind].family == f; i = end) {
+            uint64_t total = 0;
+            for (end = i; end < n && !compare_routes(&all[i], &all[end]); end++)
+                total += read_counter(&all[end]->count);
+            const route_series *e = all[i];
+            buf_printf(out, "%s{route=\"", route_families[f].name);
+            metrics_append_escaped(out, e->route);
+            if (f == FAMILY_DECISIONS) {
+                buf_printf(out, "\",strategy=\"%s\",target=\"", route_kinds[e->kind].strategy);
+                metrics_append_escaped(out, e->target);
+            }
+            buf_printf(out, "\",%s=\"%s\"} %llu\n", route_families[f].label, route_kinds[e->kind].value,
+                       (unsigned long long)total);
+        }
     }
     free(all);
 }
@@ -538,6 +703,7 @@ void metrics_render(metrics *m, const metrics_gauges *g, buf *out)
     }
     free(tries);
     render_rejections(m, out);
+    render_routes(m, out);
 
     uint64_t overflowed = 0, cache[NCACHE_RESULTS] = {0};
     for (metrics_shard *s = m->shards; s; s = s->next) {

@@ -11,7 +11,8 @@
  * does not serve is "other"; see metrics_labels) and the gateway's own sets (status class,
  * ingress, outcome), and each shard holds at most METRICS_SERIES_MAX request series and
  * METRICS_ATTEMPT_SERIES_MAX attempt series — past that a request counts under one overflow
- * series whose labels are all "other", and aigw_metrics_overflow_total says how often. A
+ * series whose labels are all "other", and aigw_metrics_overflow_total says how often (the
+ * refusals' and routing decisions' tables likewise, with their own bounds). A
  * client can therefore neither grow memory nor make a scrape slower than the bound. */
 #ifndef AIGW_OBSERVE_METRICS_H
 #define AIGW_OBSERVE_METRICS_H
@@ -27,6 +28,7 @@
 #define METRICS_ATTEMPT_SERIES_MAX 256   /* (provider, outcome) series per worker */
 #define METRICS_LABEL_MAX 128            /* bytes of one label value kept; longer ones are "other" */
 #define METRICS_REJECTION_SERIES_MAX 256 /* (reason, key) series per worker */
+#define METRICS_ROUTE_SERIES_MAX 512     /* routing decisions' (kind, route, target) series per worker */
 
 typedef struct metrics metrics;
 typedef struct metrics_shard metrics_shard;
@@ -49,6 +51,17 @@ void metrics_add(metrics_shard *s, const metrics_labels *l, const exchange_recor
 /* Counts one refusal (aigw_rejections_total{reason, key}): key is the gateway key's id, NULL or
  * "" when none was known (no key, an unknown one). On the shard's worker only. */
 void metrics_reject(metrics_shard *s, record_rejection reason, const char *key);
+
+/* Routing decisions (docs/routing.md), each counted once on the shard's worker. route and
+ * target are label values the caller has bounded (the metrics stage: config names, or one fixed
+ * value for a request's own config); NULL is "".
+ *   aigw_route_decisions_total{route, strategy, target, side}: an auto node's pick (side NONE)
+ *     or the learned router's (side STRONG or WEAK: strategy "router");
+ *   aigw_route_no_candidate_total{route, reason}: an auto route refused the request;
+ *   aigw_external_router_total{route, outcome}: what asking the external router came to. */
+void metrics_route_decision(metrics_shard *s, const char *route, record_side side, const char *target);
+void metrics_route_no_candidate(metrics_shard *s, const char *route, record_no_candidate reason);
+void metrics_external_router(metrics_shard *s, const char *route, record_external outcome);
 
 /* Gauges the scrape reads from elsewhere (the server, the access log), and the build. */
 typedef struct metrics_gauges {

@@ -70,6 +70,52 @@ typedef enum record_rejection {
     REJECT_COUNT
 } record_rejection;
 
+/* How PLAN chose a route's target (docs/routing.md), for metrics: each a fixed set, so a metric
+ * can be labelled by it (metrics.c names them). */
+typedef enum record_side {
+    SIDE_NONE,   /* not a router's decision */
+    SIDE_STRONG, /* the learned router's first target */
+    SIDE_WEAK,   /* … its second */
+} record_side;
+
+/* Why an auto route had no candidate to offer: the request was refused. */
+typedef enum record_no_candidate {
+    NO_CANDIDATE_NONE,
+    NO_CANDIDATE_ADEQUATE, /* 400 no_adequate_candidate: the hard rules left none */
+    NO_CANDIDATE_BUDGET,   /* 429 budget_exceeded: the key's budget kept every priced one out */
+} record_no_candidate;
+
+/* What asking the external router came to (plan_external.c maps each of its reasons to one). */
+typedef enum record_external {
+    EXTERNAL_NONE,         /* not asked for this request (no such node, or the client left first) */
+    EXTERNAL_USED,         /* it named a candidate sent, which the walk tries first */
+    EXTERNAL_TIMEOUT,      /* no whole answer within external_router.timeout */
+    EXTERNAL_ERROR,        /* a status other than 200, a transport failure, a call that could not start */
+    EXTERNAL_INVALID,      /* an answer over max_answer, not JSON, or without a model */
+    EXTERNAL_NO_CANDIDATE, /* an answer naming no candidate sent */
+    EXTERNAL_NOT_ASKED,    /* the hard rules left one candidate: nothing to ask */
+    EXTERNAL_COUNT
+} record_external;
+
+/* One target chosen by a strategy: its provider's and model's names as the route's config gives
+ * them (model NULL: the client's model is sent), or, for a child that is a strategy of its own
+ * (no provider), its name (NULL: none). */
+typedef struct record_choice {
+    bool made;
+    record_side side;
+    const char *provider, *model, *name;
+} record_choice;
+
+typedef struct record_decision {
+    /* the route's name as the config names it ("router-<name>" for a router-<name>-<threshold>
+     * model); NULL: no route was chosen */
+    const char *route;
+    bool client_config; /* the route is a request's own config (a header): its names are the client's */
+    record_choice auto_choice, router_choice; /* an auto node's pick, a router node's */
+    record_no_candidate no_candidate;
+    record_external external;
+} record_decision;
+
 typedef struct exchange_record {
     const char *request_id;
     const char *method; /* "-" when the request line was not read */
@@ -125,6 +171,9 @@ typedef struct exchange_record {
     /* the reasoning technique that answered ("moa", …; NULL: none): usage and cost are then the
      * sum of its calls, and attempts lists every call's, each with its step */
     const char *technique;
+    /* the routing decisions PLAN made: an auto route's or the learned router's pick, an auto
+     * route's refusal, the external router's outcome */
+    record_decision decision;
 } exchange_record;
 
 #endif

@@ -162,6 +162,7 @@ typedef struct exchange {
     struct json_t *canonical;                       /* the request in canonical form, on demand */
     struct json_t *shape;                           /* request.* for conditions (plan_router.c) */
     const char *route_reason; /* the router's or auto route's decision, arena (plan_router.c, plan_auto.c) */
+    record_decision decision; /* … as facts for the metrics (plan.c, plan_auto.c, plan_external.c) */
     const char *canonical_error; /* … or why it cannot be had, arena */
 
     /* attempts: every one made, and the one whose reply the client gets */

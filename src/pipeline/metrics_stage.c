@@ -19,7 +19,11 @@
  * libuv's thread pool, never on the worker's loop.
  *
  * Refusals (exchange_record.rejection: auth, models, budgets, rate limits) are counted too, as
- * aigw_rejections_total{reason, key}: the reason one of a fixed set, the key a store id. */
+ * aigw_rejections_total{reason, key}: the reason one of a fixed set, the key a store id. So are
+ * the routing decisions PLAN made (exchange_record.decision): an auto route's or the learned
+ * router's target, an auto route's refusal, the external router's outcome — labelled by the
+ * config's route and target names, and by "(request)" for a request's own config, whose names
+ * are the client's. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +186,32 @@ static void *metrics_worker_init(worker *w)
     return metrics_shard_new(registry);
 }
 
+/* A route decision's target label: provider/model as the config names them ("provider/(request)"
+ * when the config leaves the model to the client), a nested strategy's name. */
+static const char *choice_target(const record_choice *c, char *out, size_t len)
+{
+    if (!c->provider) return c->name ? c->name : "(strategy)";
+    snprintf(out, len, "%s/%s", c->provider, c->model ? c->model : "(request)");
+    return out;
+}
+
+/* The routing decisions PLAN made. A request's own config (a header) is the client's to name:
+ * its route and targets are all "(request)", so no name it makes up becomes a series. */
+static void count_decisions(metrics_shard *s, const record_decision *d)
+{
+    if (!d->route) return;
+    const char *route = d->client_config ? "(request)" : d->route;
+    char target[METRICS_LABEL_MAX + 1];
+    const record_choice *choices[] = {&d->auto_choice, &d->router_choice};
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++)
+        if (choices[i]->made)
+            metrics_route_decision(s, route, choices[i]->side,
+                                   d->client_config ? "(request)"
+                                                    : choice_target(choices[i], target, sizeof target));
+    metrics_route_no_candidate(s, route, d->no_candidate);
+    metrics_external_router(s, route, d->external);
+}
+
 static void metrics_on_record(const exchange_record *r, void *shard)
 {
     const char *route = r->route;
@@ -197,6 +227,7 @@ static void metrics_on_record(const exchange_record *r, void *shard)
     };
     metrics_add(shard, &l, r);
     if (r->rejection != REJECT_NONE) metrics_reject(shard, r->rejection, r->key_id);
+    count_decisions(shard, &r->decision);
 }
 
 typedef struct target_gauges {

@@ -721,6 +721,7 @@ static void pipeline_on_done(http_request *req)
         r.cost_usd = u->seen ? x->reasoning.cost_usd : -1;
     }
     r.technique = x->reasoning.name;
+    r.decision = x->decision;
     r.cache = x->cache.status;
     if (x->cache.hit) { /* answered from the cache: the stored usage, nothing spent */
         const usage_counts *u = &x->cache.usage;

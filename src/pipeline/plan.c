@@ -10,7 +10,9 @@
  * Before the walk: the learned router's decision and the request's shape (plan_router.c), an auto
  * route's ranking (plan_auto.c), and, when the tree asks, an external router's (plan_external.c:
  * the request waits for it here, at most its timeout, then plan__finish goes on). The decision's
- * text is kept for every response head (x-aigw-route-reason) and the record. The walk
+ * text is kept for every response head (x-aigw-route-reason) and the record, and its facts —
+ * the route, each strategy's target, an auto route's refusal, the external router's outcome —
+ * go to the record as x->decision for the metrics (metrics_stage.c bounds the labels). The walk
  * (routing/walk.c) lives in the arena; EXECUTE follows it. */
 #include <stdio.h>
 #include <string.h>
@@ -151,6 +153,8 @@ static stage_result plan_on_request(exchange *x, void *state)
     plan_state *ps = state;
     const route_tree *tree = choose_tree(x);
     if (!tree) return STAGE_DONE;
+    if (!x->decision.route) x->decision.route = tree->name; /* a router-… name's is set already */
+    x->decision.client_config = tree->client;
     const http_header *m = exchange_header(x, "x-aigw-metadata");
     if (!m) m = exchange_header(x, "x-portkey-metadata");
     if (m) {
@@ -188,6 +192,16 @@ static stage_result plan_on_request(exchange *x, void *state)
     return STAGE_NEXT;
 }
 
+/* A strategy's pick as the metrics see it (record.h): the names the config gives the target. */
+static void keep_choice(record_choice *c, const route_node *n, record_side side)
+{
+    *c = (record_choice){.made = true,
+                         .side = side,
+                         .provider = n->provider ? n->provider->name : NULL,
+                         .model = n->model,
+                         .name = n->name};
+}
+
 void plan__finish(exchange *x, plan_state *ps)
 {
     const route_tree *tree = ps->tree;
@@ -206,6 +220,11 @@ void plan__finish(exchange *x, plan_state *ps)
             }
         }
     }
+    if (tree->auto_node && ps->norder)
+        keep_choice(&x->decision.auto_choice, &tree->auto_node->children[ps->order[0]], SIDE_NONE);
+    if (tree->router && ps->ctx.router_choice >= 0)
+        keep_choice(&x->decision.router_choice, &tree->router->children[ps->ctx.router_choice],
+                    ps->ctx.router_choice ? SIDE_WEAK : SIDE_STRONG);
     if (tree->auto_node) {
         plan__auto_reason(x, ps);
     } else if (x->route_reason) { /* the learned router's, and what the external one said */

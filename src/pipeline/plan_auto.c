@@ -185,9 +185,11 @@ static void refuse(exchange *x, plan_state *ps)
         static const char head[] = "x-should-retry: false\r\n";
         exchange_set_head(x, head, sizeof head - 1);
         x->rejection = REJECT_BUDGET;
+        x->decision.no_candidate = NO_CANDIDATE_BUDGET;
         exchange_error(x, 429, "budget_exceeded", "budget_exceeded", NULL, msg);
         return;
     }
+    x->decision.no_candidate = NO_CANDIDATE_ADEQUATE;
     exchange_refuse(x, ps->tree->name, 400, "no_adequate_candidate", "model", msg);
 }
 

@@ -18,7 +18,9 @@
  * or the model alone when only one candidate has it. Anything else — a timeout, a status other
  * than 200, a transport failure, an answer too large, not JSON, or naming no candidate — leaves
  * the local choice (the auto ranking or the learned router's), and the decision's text says
- * which of these happened.
+ * which of these happened. aigw_external_router_total counts each reason as one outcome of a
+ * fixed set (external_reasons: used, timeout, error, invalid, no_candidate, not_asked), so a
+ * status code or a candidate's name never becomes a label value.
  *
  * The wait: the call runs on the worker's upstream client (upstream.h: h1.c or libcurl multi on
  * the worker's loop), never blocking; every timeout of the call — connect, first byte, idle,
@@ -34,6 +36,58 @@
 #include "pipeline/stages.h"
 #include "upstream/upstream.h"
 #include "util/timeutil.h"
+
+/* Why the decision came out as it did: the word the decision's text shows and the one value of
+ * a fixed set the metrics count (record.h), side by side, so every reason maps to exactly one. */
+typedef enum external_reason {
+    REASON_CHOSEN,         /* "chose:<candidate>" */
+    REASON_TIMEOUT,        /* connect, first byte, idle or total: all are external_router.timeout */
+    REASON_STATUS,         /* "status_<N>": an answer other than 200 */
+    REASON_UNREACHABLE,    /* refused, reset, cut: no whole answer */
+    REASON_TOO_LARGE,      /* more than max_answer bytes: the transfer was cut */
+    REASON_INVALID_ANSWER, /* not JSON, or no model in its first provider */
+    REASON_NO_CANDIDATE,   /* it named none of the candidates sent */
+    REASON_ONE_CANDIDATE,  /* the hard rules left one: nothing to ask */
+    REASON_NO_REQUEST,     /* the request's body could not be written */
+    REASON_NOT_STARTED,    /* the call could not be started */
+    REASON_COUNT
+} external_reason;
+
+static const struct {
+    const char *note;
+    record_external outcome;
+} external_reasons[REASON_COUNT] = {
+    [REASON_CHOSEN] = {"chose", EXTERNAL_USED},
+    [REASON_TIMEOUT] = {"timeout", EXTERNAL_TIMEOUT},
+    [REASON_STATUS] = {"status", EXTERNAL_ERROR},
+    [REASON_UNREACHABLE] = {"unreachable", EXTERNAL_ERROR},
+    [REASON_TOO_LARGE] = {"answer_too_large", EXTERNAL_INVALID},
+    [REASON_INVALID_ANSWER] = {"invalid_answer", EXTERNAL_INVALID},
+    [REASON_NO_CANDIDATE] = {"no_candidate", EXTERNAL_NO_CANDIDATE},
+    [REASON_ONE_CANDIDATE] = {"not_asked(one candidate)", EXTERNAL_NOT_ASKED},
+    [REASON_NO_REQUEST] = {"not_asked(no request)", EXTERNAL_ERROR},
+    [REASON_NOT_STARTED] = {"not_asked(could not start)", EXTERNAL_ERROR},
+};
+
+/* What a finished call says before its answer is read (pure): REASON_CHOSEN when there is an
+ * answer to read (answer_choice then decides), else why there is none. */
+static external_reason call_reason(upstream_result result, int status)
+{
+    if (result == UPSTREAM_OK && status == 200) return REASON_CHOSEN;
+    if (result == UPSTREAM_TOO_LARGE) return REASON_TOO_LARGE;
+    if (result == UPSTREAM_CONNECT_TIMEOUT || result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
+        result == UPSTREAM_IDLE_TIMEOUT || result == UPSTREAM_TOTAL_TIMEOUT)
+        return REASON_TIMEOUT;
+    if (status && status != 200) return REASON_STATUS;
+    return REASON_UNREACHABLE;
+}
+
+/* No call is made (reason one of the not_asked ones): the decision's text and the metrics say why. */
+static void not_asked(exchange *x, plan_state *ps, external_reason reason)
+{
+    ps->external_note = external_reasons[reason].note;
+    x->decision.external = external_reasons[reason].outcome;
+}
 
 /* The provider's name as Not Diamond spells it. */
 static const char *provider_name(const provider_config *p)
@@ -132,9 +186,10 @@ static struct curl_slist *header_line(exchange *x, struct curl_slist *next, cons
     return node;
 }
 
-/* The answer's first provider as one of the candidates sent; -1 when it names none. */
+/* The answer's first provider as one of the candidates sent; -1 when it names none (*why:
+ * REASON_INVALID_ANSWER or REASON_NO_CANDIDATE). */
 static int answer_choice(plan_state *ps, const char *model_default, const uint8_t *ids, size_t nids,
-                         const char **why)
+                         external_reason *why)
 {
     json_t *root = json_loadb(ps->answer, ps->answer_len, 0, NULL);
     json_t *first = json_array_get(json_object_get(root, "providers"), 0);
@@ -142,7 +197,7 @@ static int answer_choice(plan_state *ps, const char *model_default, const uint8_
     const char *model = json_string_value(json_object_get(first, "model"));
     int choice = -1, by_model = -1, models = 0;
     if (!root || !model) {
-        *why = "invalid_answer";
+        *why = REASON_INVALID_ANSWER;
     } else {
         for (size_t k = 0; k < nids; k++) {
             const route_node *leaf = &ps->external->children[ids[k]];
@@ -153,14 +208,14 @@ static int answer_choice(plan_state *ps, const char *model_default, const uint8_
             if (provider && !strcmp(provider, provider_name(leaf->provider)) && choice < 0) choice = ids[k];
         }
         if (choice < 0 && models == 1) choice = by_model;
-        if (choice < 0) *why = "no_candidate";
+        if (choice < 0) *why = REASON_NO_CANDIDATE;
     }
     json_decref(root);
     return choice;
 }
 
 /* The call's end, whatever it was: the decision is final; the request goes on. */
-static void settle(exchange *x, plan_state *ps, const char *note)
+static void settle(exchange *x, plan_state *ps, external_reason reason)
 {
     ps->call = NULL;
     uint64_t ms = (time_now_ns() - ps->external_start_ns) / 1000000;
@@ -169,10 +224,13 @@ static void settle(exchange *x, plan_state *ps, const char *note)
         const route_node *leaf = &ps->external->children[ps->external_choice];
         snprintf(text, sizeof text, "chose:%.64s(%llums)", leaf->display ? leaf->display : leaf->label,
                  (unsigned long long)ms);
+    } else if (reason == REASON_STATUS) {
+        snprintf(text, sizeof text, "status_%d(%llums)", ps->status, (unsigned long long)ms);
     } else {
-        snprintf(text, sizeof text, "%s(%llums)", note, (unsigned long long)ms);
+        snprintf(text, sizeof text, "%s(%llums)", external_reasons[reason].note, (unsigned long long)ms);
     }
     ps->external_note = arena_strndup(x->arena, text, strlen(text));
+    x->decision.external = external_reasons[reason].outcome;
     plan__finish(x, ps);
     ps->waiting = false;
     exchange_resume(ps->ticket, STAGE_NEXT);
@@ -200,24 +258,13 @@ static void on_external_done(void *ud, upstream_result result, const char *messa
 {
     plan_state *ps = ud;
     exchange *x = ps->ticket.x;
-    const char *note = "error";
-    if (result == UPSTREAM_OK && ps->status == 200) {
+    external_reason reason = call_reason(result, ps->status);
+    if (reason == REASON_CHOSEN) {
         uint8_t ids[ROUTE_MAX_CHILDREN];
         size_t nids = choosable(ps, ids);
-        ps->external_choice = answer_choice(ps, x->model, ids, nids, &note);
-    } else if (result == UPSTREAM_TOO_LARGE) {
-        note = "answer_too_large";
-    } else if (result == UPSTREAM_CONNECT_TIMEOUT || result == UPSTREAM_FIRST_BYTE_TIMEOUT ||
-               result == UPSTREAM_IDLE_TIMEOUT || result == UPSTREAM_TOTAL_TIMEOUT) {
-        note = "timeout";
-    } else if (ps->status && ps->status != 200) {
-        char s[32];
-        snprintf(s, sizeof s, "status_%d", ps->status);
-        note = arena_strndup(x->arena, s, strlen(s));
-    } else {
-        note = "unreachable";
+        ps->external_choice = answer_choice(ps, x->model, ids, nids, &reason);
     }
-    settle(x, ps, note);
+    settle(x, ps, reason);
 }
 
 static const upstream_callbacks external_callbacks = {
@@ -237,13 +284,13 @@ stage_result plan__external(exchange *x, plan_state *ps)
     uint8_t ids[ROUTE_MAX_CHILDREN];
     size_t nids = choosable(ps, ids);
     if (nids < 2) {
-        ps->external_note = "not_asked(one candidate)";
+        not_asked(x, ps, REASON_ONE_CANDIDATE);
         return STAGE_NEXT;
     }
     size_t len;
     char *body = request_body(x, ps, ids, nids, &len);
     if (!body) {
-        ps->external_note = "not_asked(no request)";
+        not_asked(x, ps, REASON_NO_REQUEST);
         return STAGE_NEXT;
     }
     struct curl_slist *headers = header_line(x, NULL, "Content-Type", "application/json");
@@ -274,7 +321,7 @@ stage_result plan__external(exchange *x, plan_state *ps)
     ps->ticket = (exchange_ticket){.x = x};
     ps->call = upstream_start(pipeline_upstream(x->pw), &ur, &external_callbacks, ps);
     if (!ps->call) { /* no callback will fire */
-        ps->external_note = "not_asked(could not start)";
+        not_asked(x, ps, REASON_NOT_STARTED);
         return STAGE_NEXT;
     }
     ps->ticket = exchange_suspend(x);

@@ -59,6 +59,8 @@ const route_tree *plan__router_tree(exchange *x)
     snprintf(tree_name, sizeof tree_name, "%.*s", (int)x->model_len, x->model);
     route_tree *t =
         route_tree_for_router(x->arena, cfg, cfg->health, tree_name, threshold, percent, err, sizeof err);
+    /* the threshold is the client's to choose: the metrics name the route without it */
+    if (t) x->decision.route = arena_strndup(x->arena, x->model, (size_t)(dash - x->model));
     return t; /* NULL: the load checked the same tree, so only when memory is short of a name */
 }
 

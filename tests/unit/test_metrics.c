@@ -115,11 +115,105 @@ static void test_escaping_and_bounds(void **state)
     metrics_free(m);
 }
 
+/* Routing decisions: two shards add up per (route, kind, target); each kind writes its fixed
+ * labels; an external outcome or refusal of NONE counts nothing; families are sorted and
+ * written once even when empty. */
+static void test_route_decisions(void **state)
+{
+    metrics *m = metrics_new();
+    char *text = render(m);
+    assert_non_null(strstr(text, "# TYPE aigw_route_decisions_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE aigw_route_no_candidate_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE aigw_external_router_total counter\n"));
+    assert_null(strstr(text, "aigw_route_decisions_total{"));
+    free(text);
+
+    metrics_shard *a = metrics_shard_new(m), *b = metrics_shard_new(m);
+    metrics_route_decision(a, "auto", SIDE_NONE, "p1/cheap");
+    metrics_route_decision(b, "auto", SIDE_NONE, "p1/cheap");
+    metrics_route_decision(b, "auto", SIDE_NONE, "p1/big");
+    metrics_route_decision(a, "smart", SIDE_STRONG, "p1/big");
+    metrics_route_decision(a, "smart", SIDE_WEAK, "p1/cheap");
+    metrics_route_decision(b, "smart", SIDE_WEAK, "p1/cheap");
+    metrics_route_no_candidate(a, "auto", NO_CANDIDATE_ADEQUATE);
+    metrics_route_no_candidate(b, "auto", NO_CANDIDATE_BUDGET);
+    metrics_route_no_candidate(b, "auto", NO_CANDIDATE_NONE);
+    for (record_external o = EXTERNAL_NONE; o < EXTERNAL_COUNT; o++)
+        metrics_external_router(o % 2 ? a : b, "auto", o);
+    metrics_external_router(a, "auto", EXTERNAL_TIMEOUT);
+    text = render(m);
+    static const char *const want[] = {
+        "aigw_route_decisions_total{route=\"auto\",strategy=\"auto\",target=\"p1/big\",side=\"\"} 1\n"
+        "aigw_route_decisions_total{route=\"auto\",strategy=\"auto\",target=\"p1/cheap\",side=\"\"} 2\n"
+        "aigw_route_decisions_total{route=\"smart\",strategy=\"router\",target=\"p1/big\",side=\"strong\"} "
+        "1\n"
+        "aigw_route_decisions_total{route=\"smart\",strategy=\"router\",target=\"p1/cheap\",side=\"weak\"} "
+        "2\n",
+        "aigw_route_no_candidate_total{route=\"auto\",reason=\"no_adequate_candidate\"} 1\n"
+        "aigw_route_no_candidate_total{route=\"auto\",reason=\"budget_exceeded\"} 1\n",
+        "aigw_external_router_total{route=\"auto\",outcome=\"used\"} 1\n"
+        "aigw_external_router_total{route=\"auto\",outcome=\"timeout\"} 2\n"
+        "aigw_external_router_total{route=\"auto\",outcome=\"error\"} 1\n"
+        "aigw_external_router_total{route=\"auto\",outcome=\"invalid\"} 1\n"
+        "aigw_external_router_total{route=\"auto\",outcome=\"no_candidate\"} 1\n"
+        "aigw_external_router_total{route=\"auto\",outcome=\"not_asked\"} 1\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_non_null(strstr(text, want[i]));
+    assert_null(strstr(text, "outcome=\"none\""));
+    size_t lines = 0;
+    for (const char *p = text; (p = strstr(p, "\naigw_external_router_total{")); p++)
+        lines++;
+    assert_int_equal(lines, EXTERNAL_COUNT - 1);
+    free(text);
+    metrics_free(m);
+}
+
+/* Routing decisions' label values: escaped, too long is "other", and more (route, target) pairs
+ * than the table holds count under the kind's all-"other" series. */
+static void test_route_bounds(void **state)
+{
+    metrics *m = metrics_new();
+    metrics_shard *s = metrics_shard_new(m);
+    char longname[METRICS_LABEL_MAX + 10];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    metrics_route_decision(s, longname, SIDE_NONE, "p/m");
+    metrics_route_decision(s, "r\"q", SIDE_NONE, longname);
+    char target[32];
+    for (int i = 0; i < METRICS_ROUTE_SERIES_MAX + 40; i++) {
+        snprintf(target, sizeof target, "p/m%d", i);
+        metrics_route_decision(s, "many", SIDE_WEAK, target);
+    }
+    char *text = render(m);
+    assert_null(strstr(text, "xxxxxxxx"));
+    assert_non_null(strstr(
+        text, "aigw_route_decisions_total{route=\"other\",strategy=\"auto\",target=\"p/m\",side=\"\"} 1\n"));
+    assert_non_null(strstr(
+        text,
+        "aigw_route_decisions_total{route=\"r\\\"q\",strategy=\"auto\",target=\"other\",side=\"\"} 1\n"));
+    size_t series = 0;
+    for (const char *p = text; (p = strstr(p, "\naigw_route_decisions_total{route=\"many\"")); p++)
+        series++;
+    assert_int_equal(series, METRICS_ROUTE_SERIES_MAX - 2);
+    char want[200];
+    snprintf(
+        want, sizeof want,
+        "aigw_route_decisions_total{route=\"other\",strategy=\"router\",target=\"other\",side=\"weak\"} %d\n",
+        40 + 2);
+    assert_non_null(strstr(text, want));
+    assert_non_null(strstr(text, "aigw_metrics_overflow_total 42\n"));
+    free(text);
+    metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shards_sum),
         cmocka_unit_test(test_escaping_and_bounds),
+        cmocka_unit_test(test_route_decisions),
+        cmocka_unit_test(test_route_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
