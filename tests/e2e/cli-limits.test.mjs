@@ -3,18 +3,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
-import { AIGW_BIN, startMock, startGateway, gatewayConfig, parseResponses, sleep } from './harness.mjs';
+import { AIGW_BIN, startMock, startGateway, gatewayConfig, parseResponses, sleep, scratchDir } from './harness.mjs';
 
 let mock;
 before(async () => { mock = await startMock(); });
 after(async () => { await mock?.stop(); });
 
 test('aigw config check: ok for a good file, file:line and exit 1 for a bad one', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aigw-cli-'));
+  const dir = scratchDir('aigw-cli-');
   const good = join(dir, 'good.yaml');
   writeFileSync(good, gatewayConfig(9));
   let r = spawnSync(AIGW_BIN, ['config', 'check', good], { encoding: 'utf8' });
@@ -30,7 +29,7 @@ test('aigw config check: ok for a good file, file:line and exit 1 for a bad one'
 });
 
 test('aigw config check and serve report every mistake, file:line each, in file order, then exit 1', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aigw-cli-'));
+  const dir = scratchDir('aigw-cli-');
   const bad = join(dir, 'many.yaml');
   writeFileSync(bad, [
     'workers: 0',                                  // 1

@@ -92,6 +92,16 @@ models:
 ${extra}`;
 }
 
+// A temporary directory for a test's own files (a catalog, a log), removed when the test file's
+// process exits — even when an assertion failed on the way.
+const scratchDirs = [];
+process.on('exit', () => { for (const d of scratchDirs) rmSync(d, { recursive: true, force: true }); });
+export function scratchDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 // bin: another build of aigw (the test-stages one); AIGW_BIN by default. args: more arguments
 // for `aigw serve -c FILE`. files: {name: text} written beside the config (which may name them
 // by their relative path: aigw reads them from the config's folder). relative: aigw runs in

@@ -10,10 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AIGW_BIN, startMock, startGateway } from './harness.mjs';
+import { AIGW_BIN, startMock, startGateway, scratchDir } from './harness.mjs';
 
 let mock, gw, oai;
 
@@ -141,7 +140,7 @@ test('an unknown prefix, or a type not serving the model: 404 model_not_found', 
 });
 
 test('a LiteLLM config.yaml: imported, checked, served', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aigw-litellm-'));
+  const dir = scratchDir('aigw-litellm-');
   const litellm = join(dir, 'config.yaml');
   // As LiteLLM's documentation writes a proxy config (keys and bases from the environment).
   writeFileSync(litellm, `model_list:

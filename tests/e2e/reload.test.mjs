@@ -10,10 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMock, startGateway, rawExchange, sleep, eventually, AIGW_BIN } from './harness.mjs';
+import { startMock, startGateway, rawExchange, sleep, eventually, AIGW_BIN, scratchDir } from './harness.mjs';
 
 let mock;
 
@@ -140,7 +139,7 @@ test('a changed listen is refused; the old socket keeps serving', async () => {
 });
 
 test('SIGUSR1 after a rename makes a new access-log file that gets the next lines', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aigw-reload-log-'));
+  const dir = scratchDir('aigw-reload-log-');
   const log = join(dir, 'access.log');
   const gw = await startGateway(config({ accessLog: log }));
   const linesOf = (f) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);

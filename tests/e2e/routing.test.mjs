@@ -8,12 +8,11 @@ import { test, before, after, beforeEach } from 'node:test';
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startGateway, sleep, eventually } from './harness.mjs';
+import { startMock, startGateway, sleep, eventually, scratchDir } from './harness.mjs';
 
 let A, B, C, deadPort;
 
@@ -215,7 +214,7 @@ routes:
 });
 
 test('a prompt over a target\'s context window skips that target instead of failing', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aigw-ctx-'));
+  const dir = scratchDir('aigw-ctx-');
   const catalog = join(dir, 'ctx.json');
   writeFileSync(catalog, JSON.stringify({ models: [{ provider: 'openai', model: 'tiny-ctx', context: 50, max_output: 100 }] }));
   const gw = await gateway([provider('small', A, { models: ['tiny-ctx'] }), provider('big', B)], `

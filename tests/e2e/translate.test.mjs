@@ -7,10 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMock, startGateway } from './harness.mjs';
+import { startMock, startGateway, scratchDir } from './harness.mjs';
 
 let mock, gw, oai, ant;
 
@@ -37,7 +36,7 @@ const PRICES = {
 before(async () => {
   mock = await startMock();
   const base = `http://127.0.0.1:${mock.port}`;
-  const catalog = join(mkdtempSync(join(tmpdir(), 'aigw-cat-')), 'prices.json');
+  const catalog = join(scratchDir('aigw-cat-'), 'prices.json');
   writeFileSync(catalog, JSON.stringify({
     models: UPSTREAMS.map((u) => ({ provider: u, model: `m-${u}`, max_output: 1000, ...PRICES[u], taken: '2026-11' })),
   }));
