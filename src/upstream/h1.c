@@ -470,7 +470,8 @@ static bool header_is(const char *line, size_t name_len, const char *want)
 
 /* One line of the caller's list, as curl reads it: "Name: value" is sent, "Name:" with no
  * value removes a header (we add none that could be removed but Host), "Name;" sends it
- * empty. Returns the bytes to send (0: none), or -1 to decline the list. */
+ * empty. Writes the bytes to send at out (at most strlen(line) + 2) and returns how many (0:
+ * none), or -1 to decline the list. */
 static long header_out(const char *line, char *out)
 {
     size_t len = strlen(line);
@@ -486,19 +487,15 @@ static long header_out(const char *line, char *out)
         if (header_is(line, name_len, "content-length") || header_is(line, name_len, "transfer-encoding") ||
             header_is(line, name_len, "connection") || header_is(line, name_len, "host"))
             return -1; /* framing and routing stay ours, or curl's */
-        if (out) {
-            memcpy(out, line, len);
-            memcpy(out + len, "\r\n", 2);
-        }
+        memcpy(out, line, len);
+        memcpy(out + len, "\r\n", 2);
         return (long)len + 2;
     }
     const char *semi = memchr(line, ';', len);
     if (!semi || semi[1]) return -1;
     name_len = (size_t)(semi - line);
-    if (out) {
-        memcpy(out, line, name_len);
-        memcpy(out + name_len, ":\r\n", 3);
-    }
+    memcpy(out, line, name_len);
+    memcpy(out + name_len, ":\r\n", 3);
     return (long)name_len + 3;
 }
 
@@ -509,11 +506,10 @@ static bool build_request(h1_call *call, const url_parts *u, const struct curl_s
     int length_len = snprintf(length, sizeof length, "%zu\r\n", call->body_len);
     size_t size = sizeof line1 - 1 + (u->path_len ? u->path_len : 1) + (u->path[0] == '?') + sizeof ver - 1 +
                   u->authority_len + sizeof cl - 1 + (size_t)length_len + 2;
-    for (const struct curl_slist *h = headers; h; h = h->next) {
-        long n = header_out(h->data, NULL);
-        if (n < 0) return false;
-        size += (size_t)n;
-    }
+    /* a line sends at most its length and CRLF ("Name;" becomes "Name:\r\n"): room is sized from
+     * the lengths alone, so each line is checked once, as it is written */
+    for (const struct curl_slist *h = headers; h; h = h->next)
+        size += strlen(h->data) + 2;
     char *r = xmalloc(size), *w = r;
 #define PUT(s, n) (memcpy(w, (s), (n)), w += (n))
     PUT(line1, sizeof line1 - 1);
@@ -523,8 +519,14 @@ static bool build_request(h1_call *call, const url_parts *u, const struct curl_s
     PUT(u->authority, u->authority_len);
     PUT(cl, sizeof cl - 1);
     PUT(length, (size_t)length_len);
-    for (const struct curl_slist *h = headers; h; h = h->next)
-        w += header_out(h->data, w);
+    for (const struct curl_slist *h = headers; h; h = h->next) {
+        long n = header_out(h->data, w);
+        if (n < 0) {
+            free(r);
+            return false;
+        }
+        w += n;
+    }
     PUT("\r\n", 2);
 #undef PUT
     call->request = r;
