@@ -225,6 +225,8 @@ test('the dashboard, driven in a headless browser', async () => {
     assert.equal((await adminGet('/admin/teams/ui-team')).body.max_budget, 0.5);
     const teamSpend = (await adminGet('/admin/teams/ui-team')).body.spend;
     assert.ok(teamSpend > 0);
+    // the status line comes first; the table is drawn again from a fresh /admin/teams after it
+    await page.waitForFunction(() => /\$0\.500000/.test(document.querySelector('[data-state="ui-team"]')?.closest('tr')?.textContent ?? ''), WAIT);
     const teamRow = await page.$eval('[data-state="ui-team"]', (n) => n.closest('tr').textContent);
     assert.match(teamRow, new RegExp(`\\$${teamSpend.toFixed(6)}.*\\$0\\.500000.*30d`), 'spend, budget and period in the row');
     await shot('teams');
