@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { startMock, startGateway, sleep } from './harness.mjs';
+import { startMock, startGateway, sleep, eventually } from './harness.mjs';
 
 const MASTER = 'cache-redis-master-key-0123';
 let dir, redis, mock, gwA, gwB, oaA, oaB;
@@ -191,6 +191,7 @@ test('Redis killed: requests answered uncached (BYPASS) within the timeout, said
   for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
   assert.match(text, /mock/);
   assert.equal(await chatCalls(), before + 7, 'every request went upstream');
+  await eventually(() => /cache: Redis at .* cannot be reached/.test(gwA.stderr()), 3000, 'the outage said');
   assert.equal(gwA.stderr().match(/cache: Redis at .* cannot be reached/g)?.length, 1, gwA.stderr());
   const metrics = await (await fetch(`${gwA.url}/metrics`, { headers: { authorization: `Bearer ${MASTER}` } })).text();
   const unavailable = Number(metrics.match(/^aigw_cache_unavailable_total (\d+)$/m)?.[1]);
@@ -213,5 +214,7 @@ test('Redis killed: requests answered uncached (BYPASS) within the timeout, said
     await sleep(50);
   }
   assert.equal(hit.cache, 'HIT', 'hits resume across instances');
-  assert.match(gwA.stderr(), /cache: Redis at .* is back \(\d+ lookups went unanswered meanwhile\)/);
+  // event lines go through the log's queue and its writer thread: on stderr a moment later
+  await eventually(() => /cache: Redis at .* is back \(\d+ lookups went unanswered meanwhile\)/.test(gwA.stderr()),
+    3000, `the outage's end said: ${gwA.stderr()}`);
 });

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { startMock, startGateway, sleep } from './harness.mjs';
+import { startMock, startGateway, sleep, eventually } from './harness.mjs';
 
 const MASTER = 'test-master-key-redis-0123';
 let dir, redis, mock, gwA, gwB, gwClosed;
@@ -162,8 +162,10 @@ test('Redis stopped: fail open serves, fail closed refuses; a hung Redis costs a
   const master = new OpenAI({ apiKey: MASTER, baseURL: gwClosed.baseURL, maxRetries: 0 });
   await master.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
   // one line per outage and process, not one per request
-  for (const gw of [gwA, gwClosed])
+  for (const gw of [gwA, gwClosed]) {
+    await eventually(() => /Redis at .* cannot be reached/.test(gw.stderr()), 3000, 'the outage said');
     assert.equal(gw.stderr().match(/Redis at .* cannot be reached/g)?.length, 1, gw.stderr());
+  }
 
   redis = await startRedis();
   // reconnected within a few tries of 250 ms: counted again (an empty Redis: from zero)
@@ -184,6 +186,8 @@ test('Redis stopped: fail open serves, fail closed refuses; a hung Redis costs a
     assert.ok(s === 200 || s === 429, `status ${s}`);
   }
   assert.equal((await post(gwA, k.key)).status, 429);
-  assert.match(gwA.stderr(), /Redis at .* is back \(\d+ requests went uncounted meanwhile\)/);
+  // event lines go through the log's queue and its writer thread: on stderr a moment later
+  await eventually(() => /Redis at .* is back \(\d+ requests went uncounted meanwhile\)/.test(gwA.stderr()),
+    3000, `the outage's end said: ${gwA.stderr()}`);
   for (const gw of [gwA, gwB, gwClosed]) assert.equal(gw.proc.exitCode, null, 'an instance died');
 });

@@ -292,7 +292,8 @@ test('kept bodies are redacted; a full queue is counted and said, never silent; 
   const dropped = (await metric('aigw_request_log_dropped_total{reason="queue_full"}')) - dropped0;
   assert.ok(dropped > 0, 'a queue of 1 cannot take a burst of 120');
   assert.equal(await metric('aigw_request_log_queued'), 0);
-  assert.match(small.stderr(), /request log: worker \d+'s queue is full/);
+  // a worker's event lines go through the log's queue and its writer thread
+  await eventually(() => /request log: worker \d+'s queue is full/.test(small.stderr()), 3000, 'the full queue said');
   assert.equal(small.stderr().match(/request_log_full|queue is full/g).length >= 1, true);
 
   // retention 2s: the rows go
