@@ -691,21 +691,31 @@ static bool trim_batches(store *s, trim_rule *rule, int64_t *deleted)
     return ok;
 }
 
+/* *over: how many rows count_sql counts past max_rows (0: none, or no bound when max_rows <= 0). */
+static bool rows_over(store *s, const char *count_sql, int64_t max_rows, int64_t *over)
+{
+    *over = 0;
+    if (max_rows <= 0) return true;
+    db_stmt *st = db_prepare(store__db(s), count_sql);
+    if (!st) return store__db_failed(s), false;
+    db_status rc = db_step(st);
+    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_finalize(st);
+    if (rc != DB_ROW) return store__db_failed(s), false;
+    if (rows > max_rows) *over = rows - max_rows;
+    return true;
+}
+
 static bool trim_log(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete, int64_t *deleted)
 {
     if (older_than_us > 0) {
         trim_rule rule = {older_than_us, max_delete};
         if (!trim_batches(s, &rule, deleted)) return false;
     }
-    if (max_rows <= 0) return true;
-    db_stmt *st = db_prepare(store__db(s), "SELECT COALESCE(sum(entries), 0) FROM request_log_batch");
-    if (!st) return store__db_failed(s), false;
-    db_status rc = db_step(st);
-    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-    db_finalize(st);
-    if (rc != DB_ROW) return store__db_failed(s), false;
-    if (rows <= max_rows) return true;
-    int64_t over = rows - max_rows;
+    int64_t over;
+    if (!rows_over(s, "SELECT COALESCE(sum(entries), 0) FROM request_log_batch", max_rows, &over))
+        return false;
+    if (!over) return true;
     trim_rule rule = {0, over < max_delete ? over : max_delete};
     return trim_batches(s, &rule, deleted);
 }
@@ -735,16 +745,9 @@ static bool trim_feedback(store *s, int64_t older_than_us, int64_t max_rows, int
                           int64_t *deleted)
 {
     if (older_than_us > 0 && !delete_oldest_feedback(s, older_than_us, max_delete, deleted)) return false;
-    if (max_rows <= 0) return true;
-    db_stmt *st = db_prepare(store__db(s), "SELECT count(*) FROM feedback");
-    if (!st) return store__db_failed(s), false;
-    db_status rc = db_step(st);
-    int64_t rows = rc == DB_ROW ? db_column_int64(st, 0) : 0;
-    db_finalize(st);
-    if (rc != DB_ROW) return store__db_failed(s), false;
-    if (rows <= max_rows) return true;
-    int64_t over = rows - max_rows;
-    return delete_oldest_feedback(s, 0, over < max_delete ? over : max_delete, deleted);
+    int64_t over;
+    if (!rows_over(s, "SELECT count(*) FROM feedback", max_rows, &over)) return false;
+    return !over || delete_oldest_feedback(s, 0, over < max_delete ? over : max_delete, deleted);
 }
 
 store_result store_reqlog_trim(store *s, int64_t older_than_us, int64_t max_rows, int64_t max_delete,
