@@ -1,11 +1,11 @@
-/* reqlog.c — one request's request-log record, its row, its error class, and a kept body's
- * redaction (reqlog.h).
+/* reqlog.c — one request's request-log entry packed into its worker's batch, its error class,
+ * and a kept body's redaction (reqlog.h).
  *
- * The record is sized first and filled second: the struct, its attempts, then each string
- * NUL-terminated in the same block of the batch's arena, so a worker pays one bump allocation
- * and copies per request, and the store's thread frees a whole batch in one call. Everything
- * that formats — the attempts' JSON, the trace id's hex, an error sentence — waits for the
- * store's thread (reqlog_record_finish), which writes the batch anyway.
+ * The entry is written once, straight from the exchange_record into the batch's blob
+ * (store/reqlog_batch.h: varints and the strings' bytes), each string's length known or counted
+ * once; the attempts' JSON is written through a cursor into the worker's scratch buffer first.
+ * Rejected: copying a record for the store's thread to pack (a copy, then a second pass over
+ * the same bytes: about 2,000 instructions a request more, bench/RESULTS.md).
  *
  * Redaction parses with jansson on the store's thread (never the worker's loop) and replaces
  * values, not members, so a reader still sees which fields the client sent. Rejected: a regex
@@ -50,124 +50,7 @@ const char *reqlog_error_class(const exchange_record *r)
     return "gateway_error";
 }
 
-/* ---- the worker's copy ------------------------------------------------------------------------- */
-
-/* The strings a record copies, in the order they are laid out. */
-enum {
-    S_ID,
-    S_KEY,
-    S_ALIAS,
-    S_TEAM,
-    S_METHOD,
-    S_PATH,
-    S_ROUTE,
-    S_PROVIDER,
-    S_MODEL,
-    S_UPSTREAM,
-    S_ERROR,
-    S_BODY,
-    S_PROMPT,
-    S_REASON,
-    NSTRINGS
-};
-
-#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
-
-reqlog_record *reqlog_record_copy(arena *a, const exchange_record *r, int64_t start_unix_us, size_t body_max)
-{
-    const char *src[NSTRINGS] = {
-        [S_ID] = r->request_id,
-        [S_KEY] = r->key_id,
-        [S_ALIAS] = r->key_alias,
-        [S_TEAM] = r->team,
-        [S_METHOD] = r->method,
-        [S_PATH] = r->path,
-        [S_ROUTE] = r->route,
-        [S_PROVIDER] = r->provider,
-        [S_MODEL] = r->model,
-        [S_UPSTREAM] = r->upstream_model,
-        [S_ERROR] = r->error,
-        [S_BODY] =
-            body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL,
-        [S_PROMPT] = r->prompt_id,
-        [S_REASON] = r->route_reason,
-    };
-    size_t size[NSTRINGS], total = ALIGN8(sizeof(reqlog_record)) + r->nattempts * sizeof(reqlog_attempt);
-    for (int i = 0; i < NSTRINGS; i++) {
-        size[i] = !src[i]           ? 0
-                  : i == S_PATH     ? r->path_len + 1
-                  : i == S_UPSTREAM ? r->upstream_model_len + 1
-                  : i == S_BODY     ? r->request_body_len + 1
-                                    : strlen(src[i]) + 1;
-        total += size[i];
-    }
-    for (size_t i = 0; i < r->nattempts; i++) {
-        const record_attempt *at = &r->attempts[i];
-        total += pack_size(at->provider) + pack_size(at->model) + pack_size(at->step) + pack_size(at->note);
-    }
-    reqlog_record *rec = arena_alloc(a, total);
-    reqlog_attempt *attempts = (reqlog_attempt *)((char *)rec + ALIGN8(sizeof *rec));
-    char *p = (char *)(attempts + r->nattempts);
-    const char *dst[NSTRINGS];
-    for (int i = 0; i < NSTRINGS; i++)
-        dst[i] = pack_string(&p, src[i], size[i]);
-    for (size_t i = 0; i < r->nattempts; i++) {
-        const record_attempt *at = &r->attempts[i];
-        attempts[i] = (reqlog_attempt){
-            .provider = pack_string(&p, at->provider, pack_size(at->provider)),
-            .model = pack_string(&p, at->model, pack_size(at->model)),
-            .step = pack_string(&p, at->step, pack_size(at->step)),
-            .note = pack_string(&p, at->note, pack_size(at->note)),
-            .role = at->role,
-            .outcome = at->outcome,
-            .status = at->status,
-            .ms = at->ms,
-            .wait_ms = at->wait_ms,
-        };
-    }
-    const record_usage *u = &r->usage;
-    *rec = (reqlog_record){
-        .row =
-            {
-                .time_us = start_unix_us,
-                .request_id = dst[S_ID],
-                .key_id = dst[S_KEY],
-                .key_alias = dst[S_ALIAS],
-                .team = dst[S_TEAM],
-                .method = dst[S_METHOD],
-                .path = dst[S_PATH],
-                .route = dst[S_ROUTE],
-                .provider = dst[S_PROVIDER],
-                .model = dst[S_MODEL],
-                .upstream_model = dst[S_UPSTREAM],
-                .status = r->status,
-                .error_class = reqlog_error_class(r), /* a literal */
-                .error = dst[S_ERROR],
-                .stream = r->stream,
-                .prompt_tokens = u->prompt,
-                .completion_tokens = u->completion,
-                .cached_tokens = u->cached,
-                .cache_write_tokens = u->cache_write,
-                .reasoning_tokens = u->reasoning,
-                .cost_usd = r->cost_usd,
-                .cache = r->cache, /* a literal */
-                .ttfb_us = r->first_byte_ns ? (int64_t)((r->first_byte_ns - r->start_ns) / 1000) : -1,
-                .total_us = r->end_ns > r->start_ns ? (int64_t)((r->end_ns - r->start_ns) / 1000) : 0,
-                .overhead_us = r->overhead_us,
-                .request_body = dst[S_BODY],
-                .prompt_id = dst[S_PROMPT],
-                .prompt_version = r->prompt_id ? r->prompt_version : 0,
-                .route_reason = dst[S_REASON],
-            },
-        .has_trace = r->any_trace_id != NULL,
-        .attempts = attempts,
-        .nattempts = r->nattempts,
-    };
-    if (r->any_trace_id) memcpy(rec->trace_id, r->any_trace_id, 16);
-    return rec;
-}
-
-/* ---- the row, on the store's thread ------------------------------------------------------------ */
+/* ---- the worker's entry ------------------------------------------------------------------------ */
 
 /* What put_json_string may write for s. */
 static size_t json_bound(const char *s)
@@ -182,28 +65,37 @@ static char *put_name(char *p, const char *name)
     return p + n;
 }
 
-/* The attempts as a JSON array, written through a cursor into room sized for its worst case
- * (the literals, two numbers of at most 25 bytes, every string escaped at its worst). */
-static const char *attempts_json(const reqlog_attempt *list, size_t n, arena *a)
+static char *put_json_text(char *p, const char *s)
+{
+    return put_json_string(p, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* The attempts as a JSON array into out, written through a cursor into room sized for its worst
+ * case (the literals, two numbers of at most 25 bytes, every string escaped at its worst); false
+ * when out may not grow that far. */
+static bool attempts_json(const record_attempt *list, size_t n, buf *out)
 {
     size_t bound = 3;
     for (size_t i = 0; i < n; i++) {
-        const reqlog_attempt *at = &list[i];
+        const record_attempt *at = &list[i];
         bound += 128 + 3 * 25 + json_bound(at->provider) + json_bound(at->model) + json_bound(at->step) +
                  json_bound(at->note) + (at->role ? strlen(at->role) : 5) +
                  (at->outcome ? strlen(at->outcome) : 0);
     }
-    char *out = arena_alloc(a, bound), *p = out;
+    buf_reset(out);
+    char *start = buf_room(out, bound), *p = start;
+    if (!p) return false;
     *p++ = '[';
     for (size_t i = 0; i < n; i++) {
-        const reqlog_attempt *at = &list[i];
-        p = i ? put_lit(p, ",{\"provider\":") : put_lit(p, "{\"provider\":");
-        p = put_json_string(p, at->provider ? at->provider : "", at->provider ? strlen(at->provider) : 0);
+        const record_attempt *at = &list[i];
+        if (i) *p++ = ',';
+        p = put_lit(p, "{\"provider\":");
+        p = put_json_text(p, at->provider);
         p = put_lit(p, ",\"model\":");
-        p = put_json_string(p, at->model ? at->model : "", at->model ? strlen(at->model) : 0);
+        p = put_json_text(p, at->model);
         if (at->step) {
             p = put_lit(p, ",\"step\":");
-            p = put_json_string(p, at->step, strlen(at->step));
+            p = put_json_text(p, at->step);
         }
         p = put_lit(p, ",\"role\":\"");
         p = put_name(p, at->role ? at->role : "first"); /* literals: nothing to escape */
@@ -217,39 +109,102 @@ static const char *attempts_json(const reqlog_attempt *list, size_t n, arena *a)
         p = put_milli(p, (long long)(at->wait_ms * 1000 + 0.5));
         if (at->note) {
             p = put_lit(p, ",\"note\":");
-            p = put_json_string(p, at->note, strlen(at->note));
+            p = put_json_text(p, at->note);
         }
         *p++ = '}';
     }
     *p++ = ']';
-    *p++ = '\0';
-    if ((size_t)(p - out) > bound) abort(); /* the bound is wrong: a bug, never input */
-    return out;
+    if ((size_t)(p - start) > bound) abort(); /* the bound is wrong: a bug, never input */
+    buf_commit(out, p);
+    return true;
 }
 
-void reqlog_record_finish(reqlog_record *rec, arena *a)
+static size_t text_len(const char *s)
 {
-    reqlog_entry *e = &rec->row;
-    e->attempts = attempts_json(rec->attempts, rec->nattempts, a);
-    if (rec->has_trace) {
-        char *hex = arena_alloc(a, 33);
-        *put_hex(hex, rec->trace_id, 16) = '\0';
-        e->trace_id = hex;
-    }
-    e->retries = e->fallbacks = 0;
-    for (size_t i = 0; i < rec->nattempts; i++) {
-        const reqlog_attempt *at = &rec->attempts[i];
+    return s ? strlen(s) : 0;
+}
+
+bool reqlog_pack(reqlog_batch_writer *w, const exchange_record *r, int64_t start_unix_us, size_t body_max,
+                 buf *scratch)
+{
+    int retries = 0, fallbacks = 0;
+    for (size_t i = 0; i < r->nattempts; i++) {
+        const record_attempt *at = &r->attempts[i];
         if (!at->role || (at->outcome && !strcmp(at->outcome, "skipped"))) continue;
-        e->retries += !strcmp(at->role, "retry");
-        e->fallbacks += !strcmp(at->role, "fallback");
+        retries += !strcmp(at->role, "retry");
+        fallbacks += !strcmp(at->role, "fallback");
     }
-    /* an upstream's error passed through has no note of aigw's: say which provider answered what,
-     * so the error filter finds it too */
-    if (!e->error && e->error_class && e->provider) {
-        char *said = arena_alloc(a, 320);
-        snprintf(said, 320, "provider %.128s answered %d (%s)", e->provider, e->status, e->error_class);
-        e->error = said;
+    if (!attempts_json(r->attempts, r->nattempts, scratch)) return false;
+    char trace_hex[33];
+    if (r->any_trace_id) *put_hex(trace_hex, r->any_trace_id, 16) = '\0';
+    const char *error_class = reqlog_error_class(r); /* a literal */
+    /* an upstream's error passed through has no note of aigw's: say which provider answered
+     * what, so the error filter finds it too */
+    char said[320];
+    const char *error = r->error;
+    if (!error && error_class && r->provider) {
+        snprintf(said, sizeof said, "provider %.128s answered %d (%s)", r->provider, r->status, error_class);
+        error = said;
     }
+    const char *body =
+        body_max && r->request_body_len && r->request_body_len <= body_max ? r->request_body : NULL;
+    const record_usage *u = &r->usage;
+    reqlog_entry e = {
+        .time_us = start_unix_us,
+        .request_id = r->request_id ? r->request_id : "",
+        .trace_id = r->any_trace_id ? trace_hex : NULL,
+        .key_id = r->key_id,
+        .key_alias = r->key_alias,
+        .team = r->team,
+        .method = r->method ? r->method : "-",
+        .path = r->path ? r->path : "",
+        .route = r->route,
+        .provider = r->provider,
+        .model = r->model,
+        .upstream_model = r->upstream_model,
+        .status = r->status,
+        .error_class = error_class,
+        .error = error,
+        .stream = r->stream,
+        .prompt_tokens = u->prompt,
+        .completion_tokens = u->completion,
+        .cached_tokens = u->cached,
+        .cache_write_tokens = u->cache_write,
+        .reasoning_tokens = u->reasoning,
+        .cost_usd = r->cost_usd,
+        .cache = r->cache,
+        .retries = retries,
+        .fallbacks = fallbacks,
+        .ttfb_us = r->first_byte_ns ? (int64_t)((r->first_byte_ns - r->start_ns) / 1000) : -1,
+        .total_us = r->end_ns > r->start_ns ? (int64_t)((r->end_ns - r->start_ns) / 1000) : 0,
+        .overhead_us = r->overhead_us,
+        .attempts = scratch->data,
+        .request_body = body,
+        .prompt_id = r->prompt_id,
+        .prompt_version = r->prompt_id ? r->prompt_version : 0,
+        .route_reason = r->route_reason,
+    };
+    size_t lens[REQLOG_BATCH_STRINGS] = {
+        [RLB_REQUEST_ID] = strlen(e.request_id),
+        [RLB_TRACE_ID] = 32,
+        [RLB_KEY_ID] = text_len(e.key_id),
+        [RLB_KEY_ALIAS] = text_len(e.key_alias),
+        [RLB_TEAM] = text_len(e.team),
+        [RLB_METHOD] = strlen(e.method),
+        [RLB_PATH] = r->path ? r->path_len : 0,
+        [RLB_ROUTE] = text_len(e.route),
+        [RLB_PROVIDER] = text_len(e.provider),
+        [RLB_MODEL] = text_len(e.model),
+        [RLB_UPSTREAM_MODEL] = r->upstream_model_len,
+        [RLB_ERROR_CLASS] = text_len(error_class),
+        [RLB_ERROR] = text_len(error),
+        [RLB_CACHE] = text_len(e.cache),
+        [RLB_ATTEMPTS] = scratch->len,
+        [RLB_REQUEST_BODY] = body ? r->request_body_len : 0,
+        [RLB_PROMPT_ID] = text_len(e.prompt_id),
+        [RLB_ROUTE_REASON] = text_len(e.route_reason),
+    };
+    return reqlog_batch_add_sized(w, &e, lens, (unsigned)w->n);
 }
 
 /* ---- redaction (on the store's thread) ----------------------------------------------------------- */

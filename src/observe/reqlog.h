@@ -1,16 +1,15 @@
-/* reqlog.h — the request log's record of one finished request: what a worker copies out of the
- * exchange_record (observe/record.h) to hand to the store's thread, what that thread makes of
- * it — the row (store/request_log.h has the row and its queries) — and what it does to a kept
- * body before writing it.
+/* reqlog.h — the request log's entry of one finished request, as a worker packs it from the
+ * exchange_record (observe/record.h) into its batch for the store's thread (store/reqlog_batch.h
+ * is the packing, store/request_log.h the rows and their queries), and what the store's thread
+ * does to a kept body before writing it.
  *
- * The work is split so that the worker only copies: a record is one allocation in the batch's
- * arena (the numbers, the strings, the attempts as a small array; names that are string
- * literals — the attempt's role and outcome, the error class, the cache's answer — kept as
- * pointers), no JSON, no formatting, no malloc. The store's thread, which writes the batch
- * anyway, turns each record into its row (reqlog_record_finish): the attempts as JSON, the
- * trace id in hex, the error sentence of an upstream's failure, the counts of retries and
- * fallbacks. A body is copied as it came (bounded by body_max) and redacted on the store's
- * thread, so parsing JSON never costs a worker's loop. Pure functions: no I/O, no shared state. */
+ * The worker writes the entry once, straight into the batch's blob: the numbers, the strings
+ * (names that are string literals — the attempt's role and outcome, the error class, the
+ * cache's answer — too), the attempts as a JSON array, the trace id in hex, the error sentence
+ * of an upstream's failure, the counts of retries and fallbacks. The store's thread then writes
+ * the blob as it is: one row a batch. A body is packed as it came (bounded by body_max) and
+ * redacted on the store's thread, so parsing JSON never costs a worker's loop. Pure functions:
+ * no I/O, no shared state. */
 #ifndef AIGW_OBSERVE_REQLOG_H
 #define AIGW_OBSERVE_REQLOG_H
 
@@ -19,43 +18,23 @@
 #include <stdint.h>
 
 #include "observe/record.h"
-#include "store/request_log.h"
-#include "util/arena.h"
+#include "store/reqlog_batch.h"
+#include "util/buf.h"
 
 /* Whether r is a request the log keeps: a call of the model API (/v1/… and what named a model
  * or reached a provider), not the admin API, /metrics, health checks or GET /v1/models. */
 bool reqlog_wanted(const exchange_record *r);
 
-/* One attempt as the record keeps it. */
-typedef struct reqlog_attempt {
-    const char *provider, *model, *step, *note; /* copies; step and note may be NULL */
-    const char *role, *outcome;                 /* string literals (record.h's names) */
-    int status;                                 /* 0: none */
-    double ms, wait_ms;
-} reqlog_attempt;
-
-/* One request as the worker copies it. row's strings are copies (or literals); its trace_id,
- * attempts, retries, fallbacks and — for an upstream's failure that carried no message of
- * aigw's — error are filled by reqlog_record_finish. */
-typedef struct reqlog_record {
-    reqlog_entry row;
-    bool has_trace;
-    uint8_t trace_id[16];
-    const reqlog_attempt *attempts;
-    size_t nattempts;
-} reqlog_record;
-
-/* r copied into one allocation from a (the batch's arena: freed with it): start_unix_us is the
- * request's start on the wall clock; body_max > 0 copies the client's body when it is at most
- * that long (else none is kept). On the worker. */
-reqlog_record *reqlog_record_copy(arena *a, const exchange_record *r, int64_t start_unix_us, size_t body_max);
-
-/* rec's row completed, what it writes allocated from a (the same batch's arena, now on the
- * store's thread): the attempts as a JSON array
- * [{provider, model, step?, role, outcome, status, ms, wait_ms, note?}], the trace id as 32 hex
- * digits, "provider P answered S (class)" as the error when the request failed without one, and
- * the retries and fallbacks counted from the attempts' roles. */
-void reqlog_record_finish(reqlog_record *rec, arena *a);
+/* r packed as w's next entry: start_unix_us is the request's start on the wall clock; body_max
+ * > 0 packs the client's body when it is at most that long (else none is kept), unredacted (the
+ * store's thread redacts it: reqlog_redact_body). The attempts are written as a JSON array
+ * [{provider, model, step?, role, outcome, status, ms, wait_ms, note?}] through scratch (the
+ * worker's, reused); the trace id as 32 hex digits; "provider P answered S (class)" as the error
+ * when the request failed without one; retries and fallbacks counted from the attempts' roles.
+ * False when w is full (write it, then pack again) or an entry would pass any bound. On the
+ * worker. */
+bool reqlog_pack(reqlog_batch_writer *w, const exchange_record *r, int64_t start_unix_us, size_t body_max,
+                 buf *scratch);
 
 /* What kind of failure r was, a short stable name — "client_closed", "auth", "rate_limited",
  * "not_found", "invalid_request", "timeout", "connect_error", "upstream_broken",

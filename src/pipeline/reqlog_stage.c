@@ -1,15 +1,15 @@
 /* reqlog_stage.c — the request log's observer: every finished model-API request, with its
  * attempts, queued from the worker to the store's thread and written there in batches
- * (observe/reqlog.h copies the record and makes its row, store/request_log.h writes and reads
- * the rows).
+ * (observe/reqlog.h packs the entry, store/request_log.h writes and reads the rows).
  *
  * The road is spend's (budget.c): no lock and no I/O on the worker. Each worker keeps its own
- * batch — an arena the records are copied into (observe/reqlog.h: one bump allocation and a few
- * copies a request, nothing formatted) and an array of them; a timer (every `batch_delay`) or a full
- * batch hands it to the store's thread as one job (store_service_submit), which makes each
- * record's row (its attempts' JSON and the rest: reqlog_record_finish, in the same arena),
- * redacts kept bodies, writes the batch in one transaction (store_reqlog_write: multi-row
- * INSERTs prepared once) and frees the arena in one go. A worker's queue is bounded: what it
+ * batch — the blob of up to REQLOG_BATCH_ROWS_MAX entries that becomes one row of the store
+ * (store/reqlog_batch.h), each entry packed into it once, straight from the request's record;
+ * a timer (every `batch_delay`) or a full batch hands it to the store's thread as one job
+ * (store_service_submit), which inserts the blob as it is (store_reqlog_write_batch) — or, with
+ * bodies kept, reads it back to redact each body and writes the entries again — and frees it.
+ * The next batch's blob starts with the last one's size, so a full batch is never grown by
+ * copying. A worker's queue is bounded: what it
  * holds plus what it has handed over and the store has not yet written may not pass
  * `request_log.queue`. Past that a request is dropped from the log — counted
  * (aigw_request_log_dropped_total{reason="queue_full"}) and said once per episode on the event
@@ -46,8 +46,6 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define BATCH_MAX 512
-#define BATCH_ARENA (64 * 1024) /* a batch's first block: a few hundred records */
 #define TRIM_ROWS_MAX 10000
 #define SLOTS_MAX 256
 
@@ -125,68 +123,84 @@ static void reqlog_stop(void)
 
 /* ---- the store's side ------------------------------------------------------------------------- */
 
-/* A worker's batch, then the store's job: the records and the arena they live in. */
+/* A worker's batch, then the store's job: its entries packed in one blob. */
 typedef struct write_job {
     reqlog_settings *settings; /* one reference (taken when the batch is handed over) */
     int slot;
-    arena mem;
-    reqlog_record **records;
-    size_t n;
+    reqlog_batch_writer entries;
 } write_job;
 
-static write_job *batch_new(int slot, size_t cap)
+#define BATCH_ROOM_MIN (64 * 1024) /* a first batch's room: a few hundred entries without bodies */
+
+/* A new batch, its blob given room for size bytes (the last batch's: one as full grows no more
+ * by copying). */
+static write_job *batch_new(int slot, size_t size)
 {
     write_job *b = xcalloc(1, sizeof *b);
     b->slot = slot;
-    arena_init(&b->mem, BATCH_ARENA);
-    b->records = xcalloc(cap, sizeof *b->records);
+    reqlog_batch_init(&b->entries);
+    buf_room(&b->entries.data, size > BATCH_ROOM_MIN ? size : BATCH_ROOM_MIN);
     return b;
 }
 
 static void batch_free(write_job *b)
 {
-    arena_free(&b->mem);
-    free(b->records);
+    reqlog_batch_free(&b->entries);
     settings_release(b->settings);
     free(b);
 }
 
 static bool store_error_said; /* the store's thread's own: a failing write is said once */
 
+/* The batch's entries written again, each kept body redacted (one that is not JSON is not
+ * kept): rows as many as may be split over more than one blob, since redaction may lengthen a
+ * body. */
+static store_result write_redacted(store *s, write_job *job)
+{
+    size_t n = job->entries.n;
+    reqlog_entry *rows = xcalloc(n, sizeof *rows);
+    const reqlog_entry **ptrs = xcalloc(n, sizeof *ptrs);
+    char **bodies = xcalloc(n, sizeof *bodies);
+    reqlog_batch_reader rd;
+    size_t got = 0;
+    if (reqlog_batch_open(&rd, job->entries.data.data, job->entries.data.len, 0))
+        while (got < n && reqlog_batch_next(&rd, &rows[got]) > 0) {
+            reqlog_entry *e = &rows[got];
+            if (e->request_body)
+                e->request_body = bodies[got] = reqlog_redact_body(
+                    e->request_body, strlen(e->request_body), job->settings->redact, job->settings->nredact);
+            ptrs[got] = e;
+            got++;
+        }
+    store_result rc = got == n ? store_reqlog_write(s, ptrs, n) : STORE_ERROR; /* our own blob: never short */
+    for (size_t i = 0; i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(ptrs);
+    free(rows);
+    return rc;
+}
+
 static void run_write(store *s, void *arg)
 {
     write_job *job = arg;
-    const reqlog_entry **rows = xmalloc((job->n ? job->n : 1) * sizeof *rows);
-    char **bodies = job->settings->body_max ? xcalloc(job->n ? job->n : 1, sizeof *bodies) : NULL;
-    for (size_t i = 0; i < job->n; i++) {
-        reqlog_record *rec = job->records[i];
-        reqlog_record_finish(rec, &job->mem);
-        reqlog_entry *e = &rec->row;
-        if (bodies && e->request_body) {
-            bodies[i] = reqlog_redact_body(e->request_body, strlen(e->request_body), job->settings->redact,
-                                           job->settings->nredact);
-            e->request_body = bodies[i]; /* NULL: not JSON, not kept */
-        }
-        rows[i] = e;
-    }
-    if (store_reqlog_write(s, rows, job->n) == STORE_OK) {
-        atomic_fetch_add(&written_total, job->n);
+    size_t n = job->entries.n;
+    store_result rc =
+        job->settings->body_max ? write_redacted(s, job) : store_reqlog_write_batch(s, &job->entries);
+    if (rc == STORE_OK) {
+        atomic_fetch_add(&written_total, n);
         if (store_error_said) log_event(LOG_INFO, "request_log_ok", "request log: the store writes again");
         store_error_said = false;
     } else {
-        atomic_fetch_add(&dropped_store, job->n);
+        atomic_fetch_add(&dropped_store, n);
         if (!store_error_said)
             log_event(LOG_ERROR, "request_log_store_error",
                       "request log: %zu requests not written: %s (counted in "
                       "aigw_request_log_dropped_total{reason=\"store_error\"})",
-                      job->n, store_error(s));
+                      n, store_error(s));
         store_error_said = true;
     }
-    atomic_fetch_sub(&inflight[job->slot].n, (long long)job->n);
-    for (size_t i = 0; bodies && i < job->n; i++)
-        free(bodies[i]);
-    free(bodies);
-    free(rows);
+    atomic_fetch_sub(&inflight[job->slot].n, (long long)n);
     batch_free(job);
 }
 
@@ -214,8 +228,8 @@ static void run_trim(store *s, void *arg)
 typedef struct reqlog_worker {
     uv_timer_t timer;
     int slot;
-    write_job *batch; /* never NULL */
-    size_t cap;
+    write_job *batch;       /* never NULL */
+    buf scratch;            /* the attempts' JSON of the entry being packed */
     int64_t unix_offset_us; /* the wall clock less the monotonic one, read at each tick */
     bool overflowing;       /* an episode of drops is running */
     uint64_t episode;       /* requests dropped in it */
@@ -253,14 +267,15 @@ static void drop(reqlog_worker *rw, size_t n, bool full)
 static void flush(reqlog_worker *rw)
 {
     write_job *job = rw->batch;
-    if (!job->n) return;
-    rw->batch = batch_new(rw->slot, rw->cap);
+    size_t n = job->entries.n;
+    if (!n) return;
+    rw->batch = batch_new(rw->slot, job->entries.data.len);
     job->settings = settings_retain(settings);
-    atomic_fetch_add(&inflight[rw->slot].n, (long long)job->n);
+    atomic_fetch_add(&inflight[rw->slot].n, (long long)n);
     atomic_store_explicit(&buffered[rw->slot].n, 0, memory_order_relaxed);
     if (store_service_submit(service, run_write, job)) return;
-    atomic_fetch_sub(&inflight[rw->slot].n, (long long)job->n);
-    drop(rw, job->n, false);
+    atomic_fetch_sub(&inflight[rw->slot].n, (long long)n);
+    drop(rw, n, false);
     batch_free(job);
 }
 
@@ -292,8 +307,8 @@ static void *reqlog_worker_init(worker *w)
     if (!settings) return NULL;
     reqlog_worker *rw = xcalloc(1, sizeof *rw);
     rw->slot = atomic_fetch_add(&next_slot, 1) % SLOTS_MAX;
-    rw->cap = settings->queue_max < BATCH_MAX ? settings->queue_max : BATCH_MAX;
-    rw->batch = batch_new(rw->slot, rw->cap);
+    rw->batch = batch_new(rw->slot, BATCH_ROOM_MIN);
+    buf_init(&rw->scratch, REQLOG_BATCH_BYTES_MAX);
     rw->unix_offset_us = unix_offset_us();
     uv_timer_init(&w->loop, &rw->timer);
     rw->timer.data = rw;
@@ -307,6 +322,7 @@ static void on_timer_closed(uv_handle_t *h)
     reqlog_worker *rw = h->data;
     flush(rw); /* a request recorded after worker_close: the store's thread runs until the stage stops */
     batch_free(rw->batch);
+    buf_free(&rw->scratch);
     free(rw);
 }
 
@@ -323,9 +339,8 @@ static void reqlog_on_record(const exchange_record *r, void *state)
 {
     reqlog_worker *rw = state;
     if (!rw || !reqlog_wanted(r)) return;
-    write_job *batch = rw->batch;
     long long waiting = atomic_load_explicit(&inflight[rw->slot].n, memory_order_relaxed);
-    if ((size_t)waiting + batch->n >= settings->queue_max) {
+    if ((size_t)waiting + rw->batch->entries.n >= settings->queue_max) {
         drop(rw, 1, true);
         return;
     }
@@ -337,9 +352,14 @@ static void reqlog_on_record(const exchange_record *r, void *state)
         rw->episode = 0;
     }
     int64_t start_us = (int64_t)(r->start_ns / 1000) + rw->unix_offset_us;
-    batch->records[batch->n++] = reqlog_record_copy(&batch->mem, r, start_us, settings->body_max);
-    atomic_store_explicit(&buffered[rw->slot].n, (long long)batch->n, memory_order_relaxed);
-    if (batch->n == rw->cap) flush(rw);
+    if (!reqlog_pack(&rw->batch->entries, r, start_us, settings->body_max, &rw->scratch)) {
+        /* its batch was full (never after the flush below), or it passes every bound */
+        drop(rw, 1, true);
+        return;
+    }
+    size_t n = rw->batch->entries.n;
+    atomic_store_explicit(&buffered[rw->slot].n, (long long)n, memory_order_relaxed);
+    if (reqlog_batch_full(&rw->batch->entries) || (size_t)waiting + n >= settings->queue_max) flush(rw);
 }
 
 bool reqlog_stage_counts(reqlog_stage_stats *out)

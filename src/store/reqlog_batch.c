@@ -8,7 +8,7 @@
 #define MAGIC_LEN 4
 #define VARINT_MAX 10
 #define NUMBERS 13 /* zigzag varints an entry carries beside its index */
-#define STRINGS 18
+#define STRINGS REQLOG_BATCH_STRINGS
 
 static uint64_t zigzag(int64_t v)
 {
@@ -30,12 +30,17 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
-uint64_t reqlog_batch_hash(const char *s)
+static uint64_t hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ULL;
     return h;
+}
+
+uint64_t reqlog_batch_hash(const char *s)
+{
+    return hash_bytes(s, strlen(s));
 }
 
 void reqlog_batch_init(reqlog_batch_writer *w)
@@ -60,32 +65,48 @@ bool reqlog_batch_full(const reqlog_batch_writer *w)
     return w->n >= REQLOG_BATCH_ROWS_MAX || w->data.len >= REQLOG_BATCH_BYTES_MAX;
 }
 
+/* e's strings in the blob's order, the required ones given a default when NULL. */
+static void entry_strings(const reqlog_entry *e, const char *s[REQLOG_BATCH_STRINGS])
+{
+    s[RLB_REQUEST_ID] = e->request_id ? e->request_id : "";
+    s[RLB_TRACE_ID] = e->trace_id;
+    s[RLB_KEY_ID] = e->key_id;
+    s[RLB_KEY_ALIAS] = e->key_alias;
+    s[RLB_TEAM] = e->team;
+    s[RLB_METHOD] = e->method ? e->method : "-";
+    s[RLB_PATH] = e->path ? e->path : "";
+    s[RLB_ROUTE] = e->route;
+    s[RLB_PROVIDER] = e->provider;
+    s[RLB_MODEL] = e->model;
+    s[RLB_UPSTREAM_MODEL] = e->upstream_model;
+    s[RLB_ERROR_CLASS] = e->error_class;
+    s[RLB_ERROR] = e->error;
+    s[RLB_CACHE] = e->cache;
+    s[RLB_ATTEMPTS] = e->attempts ? e->attempts : "[]";
+    s[RLB_REQUEST_BODY] = e->request_body;
+    s[RLB_PROMPT_ID] = e->prompt_id;
+    s[RLB_ROUTE_REASON] = e->route_reason;
+}
+
 bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned index)
 {
+    const char *strings[STRINGS];
+    entry_strings(e, strings);
+    size_t lens[STRINGS];
+    for (int i = 0; i < STRINGS; i++)
+        lens[i] = strings[i] ? strlen(strings[i]) : 0; /* the defaults' too: add_sized gives the same */
+    return reqlog_batch_add_sized(w, e, lens, index);
+}
+
+bool reqlog_batch_add_sized(reqlog_batch_writer *w, const reqlog_entry *e,
+                            const size_t lens[REQLOG_BATCH_STRINGS], unsigned index)
+{
     if (reqlog_batch_full(w)) return false;
-    const char *strings[STRINGS] = {e->request_id ? e->request_id : "",
-                                    e->trace_id,
-                                    e->key_id,
-                                    e->key_alias,
-                                    e->team,
-                                    e->method ? e->method : "-",
-                                    e->path ? e->path : "",
-                                    e->route,
-                                    e->provider,
-                                    e->model,
-                                    e->upstream_model,
-                                    e->error_class,
-                                    e->error,
-                                    e->cache,
-                                    e->attempts ? e->attempts : "[]",
-                                    e->request_body,
-                                    e->prompt_id,
-                                    e->route_reason};
-    size_t lens[STRINGS], room = MAGIC_LEN + (NUMBERS + 1) * VARINT_MAX + 9;
-    for (int i = 0; i < STRINGS; i++) {
-        lens[i] = strings[i] ? strlen(strings[i]) : 0;
-        room += lens[i] + 1 + VARINT_MAX;
-    }
+    const char *strings[STRINGS];
+    entry_strings(e, strings);
+    size_t room = MAGIC_LEN + (NUMBERS + 1) * VARINT_MAX + 9;
+    for (int i = 0; i < STRINGS; i++)
+        room += (strings[i] ? lens[i] : 0) + 1 + VARINT_MAX;
     char *start = buf_room(&w->data, room);
     if (!start) return false;
     uint8_t *p = (uint8_t *)start;
@@ -121,13 +142,14 @@ bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned in
             continue;
         }
         p = put_varint(p, lens[i] + 1);
-        memcpy(p, strings[i], lens[i] + 1); /* its NUL too */
-        p += lens[i] + 1;
+        memcpy(p, strings[i], lens[i]);
+        p += lens[i];
+        *p++ = '\0';
     }
     buf_commit(&w->data, (char *)p);
     if (!w->n || e->time_us < w->ts_min) w->ts_min = e->time_us;
     if (!w->n || e->time_us > w->ts_max) w->ts_max = e->time_us;
-    w->id_hashes[w->n++] = reqlog_batch_hash(strings[0]);
+    w->id_hashes[w->n++] = hash_bytes(strings[RLB_REQUEST_ID], lens[RLB_REQUEST_ID]);
     return true;
 }
 

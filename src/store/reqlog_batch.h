@@ -46,9 +46,37 @@ typedef struct reqlog_batch_writer {
 } reqlog_batch_writer;
 
 void reqlog_batch_init(reqlog_batch_writer *w);
+/* An entry's strings, in the order the blob keeps them. */
+enum {
+    RLB_REQUEST_ID,
+    RLB_TRACE_ID,
+    RLB_KEY_ID,
+    RLB_KEY_ALIAS,
+    RLB_TEAM,
+    RLB_METHOD,
+    RLB_PATH,
+    RLB_ROUTE,
+    RLB_PROVIDER,
+    RLB_MODEL,
+    RLB_UPSTREAM_MODEL,
+    RLB_ERROR_CLASS,
+    RLB_ERROR,
+    RLB_CACHE,
+    RLB_ATTEMPTS,
+    RLB_REQUEST_BODY,
+    RLB_PROMPT_ID,
+    RLB_ROUTE_REASON,
+    REQLOG_BATCH_STRINGS
+};
+
 /* Appends e as entry index (0..65535). False when the blob is full (REQLOG_BATCH_ROWS_MAX
  * entries, or past REQLOG_BATCH_BYTES_MAX with at least one): write it and reset. */
 bool reqlog_batch_add(reqlog_batch_writer *w, const reqlog_entry *e, unsigned index);
+/* The same with each string's length given (lens[RLB_…]; a NULL string's is not read), so its
+ * bytes need no NUL: a worker packs straight from the request's own memory. e's request_id,
+ * method, path and attempts are not NULL here. */
+bool reqlog_batch_add_sized(reqlog_batch_writer *w, const reqlog_entry *e,
+                            const size_t lens[REQLOG_BATCH_STRINGS], unsigned index);
 bool reqlog_batch_full(const reqlog_batch_writer *w);
 /* The batch's Bloom filter of request ids into out (REQLOG_IDS_MAX_BYTES); returns its size. */
 size_t reqlog_batch_ids(const reqlog_batch_writer *w, uint8_t *out);

@@ -56,6 +56,10 @@ typedef struct reqlog_entry {
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not
  * policy), a row a REQLOG_BATCH_ROWS_MAX of them. On failure nothing of the batch is written. */
 store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, size_t n);
+/* The entries packed in w (store/reqlog_batch.h: a worker's batch) written as one row, as they
+ * are; w is left empty. */
+struct reqlog_batch_writer;
+store_result store_reqlog_write_batch(store *s, struct reqlog_batch_writer *w);
 
 #define REQLOG_PAGE_MAX 1000 /* rows one page may hold */
 

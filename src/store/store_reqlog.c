@@ -87,6 +87,17 @@ store_result store_reqlog_write(store *s, const reqlog_entry *const *entries, si
     return STORE_ERROR;
 }
 
+store_result store_reqlog_write_batch(store *s, reqlog_batch_writer *w)
+{
+    db *d = store__db(s);
+    if (!w->n) return STORE_OK;
+    if (!db_begin_write(d)) return store__db_failed(s);
+    if (insert_batch(d, w) && db_exec(d, "COMMIT")) return STORE_OK;
+    store__db_failed(s);
+    db_rollback(d);
+    return STORE_ERROR;
+}
+
 /* ---- reading ---------------------------------------------------------------------------------- */
 
 /* Batches are read newest first, by (ts_max, seq), a few rows a query: PostgreSQL's driver holds

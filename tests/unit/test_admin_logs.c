@@ -641,8 +641,9 @@ static void test_store_damaged_batch(void **state)
     assert_int_equal(list(&f, &s), 20);
 }
 
-/* A worker's record: its own copy of every string, and the row the store's thread makes of it. */
-static void test_record_copy_and_row(void **state)
+/* A worker's entry: packed from the request's own memory (strings that are not NUL-terminated
+ * cut at their lengths), read back as the row the queries see. */
+static void test_pack_entry(void **state)
 {
     char provider[] = "oa", model[] = "gpt-x", note[] = "said \"no\"", key[] = "key_1";
     record_attempt attempts[] = {
@@ -685,14 +686,27 @@ static void test_record_copy_and_row(void **state)
                          .request_body = "{\"a\":1}",
                          .request_body_len = 7,
                          .cache = "MISS"};
-    arena a;
-    arena_init(&a, 256); /* small: the record takes a block of its own */
-    reqlog_record *rec = reqlog_record_copy(&a, &r, 1796585231000000LL, 64);
+    reqlog_batch_writer w;
+    reqlog_batch_init(&w);
+    buf scratch;
+    buf_init(&scratch, 1 << 20);
+    assert_true(reqlog_pack(&w, &r, 1796585231000000LL, 64, &scratch));
     memset(provider, 'X', 2); /* the exchange's memory goes on to the next request */
     memset(key, 'X', 5);
     memset(note, 'X', 4);
-    reqlog_record_finish(rec, &a);
-    const reqlog_entry *e = &rec->row;
+    /* a body over body_max is not kept; an upstream's failure gets its sentence */
+    r.status = 502;
+    r.nattempts = 1;
+    r.any_trace_id = NULL;
+    assert_true(reqlog_pack(&w, &r, 0, 6, &scratch));
+    assert_int_equal(w.n, 2);
+    reqlog_batch_reader rd;
+    assert_true(reqlog_batch_open(&rd, w.data.data, w.data.len, 7));
+    reqlog_entry row, *e = &row;
+    assert_int_equal(reqlog_batch_next(&rd, e), 1);
+    assert_true(e->seq == REQLOG_SEQ(7, 0) && e->time_us == 1796585231000000LL);
+    assert_string_equal(e->request_id, "req-1");
+    assert_string_equal(e->method, "POST");
     assert_string_equal(e->path, "/v1/chat/completions");
     assert_string_equal(e->upstream_model, "claude");
     assert_string_equal(e->key_id, "key_1");
@@ -710,17 +724,18 @@ static void test_record_copy_and_row(void **state)
         "\"status\":null,\"ms\":0.000,\"wait_ms\":0.000,\"note\":\"said \\\"no\\\"\"},"
         "{\"provider\":\"an\",\"model\":\"claude\",\"step\":\"propose\",\"role\":\"fallback\","
         "\"outcome\":\"ok\",\"status\":200,\"ms\":20.000,\"wait_ms\":0.500}]");
-    /* a body over body_max is not kept; an upstream's failure gets its sentence */
-    r.status = 502;
-    r.nattempts = 1;
-    r.any_trace_id = NULL;
-    rec = reqlog_record_copy(&a, &r, 0, 6);
-    reqlog_record_finish(rec, &a);
-    assert_null(rec->row.request_body);
-    assert_null(rec->row.trace_id);
-    assert_string_equal(rec->row.error_class, "upstream_error");
-    assert_string_equal(rec->row.error, "provider an answered 502 (upstream_error)");
-    arena_free(&a);
+    assert_true(e->status == 200 && !e->error_class && e->cost_usd == 0.5);
+    assert_string_equal(e->cache, "MISS");
+    assert_int_equal(reqlog_batch_next(&rd, e), 1);
+    assert_true(e->seq == REQLOG_SEQ(7, 1));
+    assert_null(e->request_body);
+    assert_null(e->trace_id);
+    assert_string_equal(e->error_class, "upstream_error");
+    assert_string_equal(e->error, "provider an answered 502 (upstream_error)");
+    assert_int_equal(e->fallbacks, 0);
+    assert_int_equal(reqlog_batch_next(&rd, e), 0);
+    buf_free(&scratch);
+    reqlog_batch_free(&w);
 }
 
 static void test_redact_body(void **state)
@@ -752,7 +767,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_page_tie_across_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_old_rows_move_into_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_damaged_batch, setup, teardown),
-        cmocka_unit_test(test_record_copy_and_row),
+        cmocka_unit_test(test_pack_entry),
         cmocka_unit_test(test_redact_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
