@@ -214,7 +214,8 @@ static void count_decisions(metrics_shard *s, const record_decision *d)
 
 static void metrics_on_record(const exchange_record *r, void *shard)
 {
-    const char *route = r->route;
+    /* no walk: PLAN's route all the same (an auto route's refusal), else none */
+    const char *route = r->route ? r->route : r->decision.route;
     if (route && !r->model_served && r->model && !strcmp(route, r->model)) route = "other";
     metrics_labels l = {
         .route = route,

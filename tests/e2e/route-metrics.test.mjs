@@ -197,8 +197,11 @@ test('routing decisions are counted exactly: auto picks and refusals, the extern
   }, 5000, 'the routing series').catch((e) => {
     throw new Error(`${e.message}: ${JSON.stringify(got, null, 1)}`);
   });
-  // the budget refusals are rejections too
-  assert.match(await scrape(), /^aigw_rejections_total\{reason="budget",key="key_[^"]+"\} 2$/m);
+  // the budget refusals are rejections too, and requests of their route like any other
+  const text = await scrape();
+  assert.match(text, /^aigw_rejections_total\{reason="budget",key="key_[^"]+"\} 2$/m);
+  assert.match(text, /^aigw_requests_total\{route="auto-dear",model="auto-dear",[^}]*status="4xx",[^}]*\} 2$/m);
+  assert.match(text, /^aigw_requests_total\{route="auto-cost",model="auto-cost",[^}]*status="4xx",[^}]*\} 1$/m);
 });
 
 test('a request\'s own config (x-aigw-config) counts under "(request)": the names it makes up create no series', async () => {
