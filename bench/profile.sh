@@ -13,7 +13,7 @@
 #   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
 #                                      SQLite store, sent by every request (docs/access.md)
 #   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store;
-#                                      here with batch_delay 60s: batches of 512, as under load)
+#                                      here with batch_delay 60s: batches of 256, as under load)
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
 #   CACHE=refresh bench/profile.sh     the cache on and every request sent with x-aigw-cache:
@@ -25,7 +25,8 @@
 #                                      POSTs a run makes no longer depends on how fast callgrind
 #                                      runs; the rest go at shutdown); TRACE_PROTOCOL=http/json for
 #                                      JSON bodies
-#   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository)
+#   KEEP=/tmp/dir bench/profile.sh     keeps the callgrind files there (never in the repository), and
+#                                      with AUTH=on the store of the N-request run
 #
 # Callgrind counts the same for the same binary and input whatever else the machine runs; the
 # figures move by a few hundred instructions with how requests fall into loop iterations.
@@ -62,7 +63,7 @@ if [ "$TRACING" = on ]; then
         "${TRACE_PROTOCOL:+, protocol: $TRACE_PROTOCOL}" >>"$work/aigw.yaml"
 fi
 if [ "$AUTH" = on ]; then
-    # batch_delay 60s: a worker's batch goes to the store's thread at 512 requests, as under
+    # batch_delay 60s: a worker's batch goes to the store's thread at 256 requests, as under
     # load, not every 250 ms with however few requests callgrind's pace let through
     [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml" ||
         echo 'request_log: {batch_delay: 60s}' >>"$work/aigw.yaml"
@@ -89,6 +90,9 @@ profile() {
 
 profile 1 "$work/cg.base"
 profile "$N" "$work/cg.run"
-if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/; fi
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP" && cp "$work/cg.base" "$work/cg.run" "$KEEP"/
+    if [ "$AUTH" = on ]; then cp "$work/aigw.db" "$KEEP"/; fi # the run's store: its request log
+fi
 echo "aigw $(git rev-parse --short HEAD 2>/dev/null), mode $MODE${RESPONSES:+ ($RESPONSES)}, access log $ACCESS_LOG, auth $AUTH, request log $REQUEST_LOG, cache $CACHE, tracing $TRACING, $N requests on one connection"
 python3 bench/callgrind_breakdown.py "$work/cg.base" "$work/cg.run" 1 "$N"

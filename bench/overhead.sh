@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# bench/overhead.sh — what observability costs in CPU per request, measured the way the
+# observability issue asks: the gateway's CPU time (every thread, user and kernel: the exporter's
+# and the store's writes included) per request with metrics, traces at 100 % and the request log
+# on, against the same gateway with them off, in the same run.
+#
+# One wall-clock run on a shared machine moves by tens of percent from one minute to the next,
+# so this one runs the configurations many times, interleaved, and reports medians: ROUNDS
+# rounds, each measuring every configuration once (in turn, after a warm-up), all of them
+# started once and left idle while another is measured. Configurations:
+#   off      metrics only (they are always on), access log on
+#   traces   off + every request traced (sample_ratio 1) and exported to a local OTLP sink
+#   keys     off + gateway keys (a key from the store, its limits counted, its spend flushed)
+#   all      keys + traces + the request log: everything on (the request log needs the store)
+# Ratios: traces ÷ off, and all ÷ keys (what observability adds to a gateway with keys; the
+# request log cannot run without them). Each ratio is also taken round by round (both sides
+# measured within a minute of each other) and its median and range printed.
+#
+#   bench/overhead.sh                 ROUNDS=9, DURATION=5s, WARMUP=1s, CONNS=32
+# Output: a markdown table on stdout and in bench/results/overhead.md; rows per round in
+# bench/results/overhead.tsv. Everything listens on 127.0.0.1 only and is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-9}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-1s}
+CONNS=${CONNS:-32}
+command -v wrk >/dev/null || { echo "overhead: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+[ -x build/aigw ] && [ -x build/aigw-mock ] || make -s all
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+. bench/lib.sh
+start_mock
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sink_port=$(free_port)
+node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
+    "$sink_port" &
+pids+=($!)
+
+declare -A PID URL KEY
+# start NAME EXTRA_YAML: one aigw with its own port, store and access log.
+start() {
+    local name=$1 port
+    port=$(free_port)
+    cat >"$work/$name.yaml" <<CONF
+listen: 127.0.0.1:$port
+workers: 1
+access_log: $work/$name-access.log
+providers:
+  - {name: mock, base_url: 'http://127.0.0.1:$mock_port/v1', models: [mock-model]}
+$2
+CONF
+    "${AIGW_BIN:-build/aigw}" serve -c "$work/$name.yaml" 2>"$work/$name.err" &
+    pids+=($!)
+    PID[$name]=$!
+    URL[$name]="http://127.0.0.1:$port/v1/chat/completions"
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    KEY[$name]=bench-key
+    if [[ "$2" == *auth:* ]]; then
+        KEY[$name]=$(curl -s "http://127.0.0.1:$port/admin/keys" -H 'Authorization: Bearer bench-master-key-0123456789' \
+            -d '{"key_alias":"bench","rpm_limit":1000000000,"tpm_limit":1000000000000,"max_budget":1000000}' |
+            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')
+    fi
+    curl -s -H 'Content-Type: application/json' -H "Authorization: Bearer ${KEY[$name]}" "${URL[$name]}" \
+        -d '{"model":"mock-model","messages":[{"role":"user","content":"check"}]}' | grep -q '"mock reply to: check"' ||
+        { echo "overhead: $name did not return the mock's reply" >&2; exit 1; }
+}
+tracing="tracing: {endpoint: 'http://127.0.0.1:$sink_port/v1/traces', sample_ratio: 1, batch_delay: 200ms}"
+auth() { echo "auth: {master_key: bench-master-key-0123456789, store: $work/$1.db}"; }
+start off ""
+start traces "$tracing"
+start keys "$(auth keys)
+request_log: off"
+start all "$(auth all)
+$tracing
+request_log: {queue: 100000}"
+NAMES=(off traces keys all)
+
+mkdir -p bench/results
+tsv=bench/results/overhead.tsv
+printf 'round\tconfig\trequests\tcpu_us_per_request\trps\n' >"$tsv"
+for ((round = 1; round <= ROUNDS; round++)); do
+    # the order turns each round, so no configuration always follows the same one
+    for ((i = 0; i < ${#NAMES[@]}; i++)); do
+        name=${NAMES[$(((i + round) % ${#NAMES[@]}))]}
+        BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$WARMUP" -s bench/chat.lua "${URL[$name]}" >/dev/null
+        t0=$(cpu_ticks "${PID[$name]}")
+        out=$(BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/chat.lua "${URL[$name]}")
+        t1=$(cpu_ticks "${PID[$name]}")
+        n=$(echo "$out" | awk '/requests in/ {print $1}')
+        rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        if echo "$out" | grep -q "Non-2xx"; then echo "overhead: $name answered errors" >&2; exit 1; fi
+        us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "$us" "$rps" >>"$tsv"
+        echo "round $round: $name $us µs/request ($rps requests/s)" >&2
+    done
+done
+
+{
+    echo "## Observability's CPU per request ($(date -u '+%F %H:%M UTC'), $(git rev-parse --short HEAD 2>/dev/null))"
+    echo
+    echo "Command: \`ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS bench/overhead.sh\` ($(nproc) cores, wrk -t1, aigw workers 1, load average before: $load_before)"
+    echo
+    python3 - "$tsv" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+by = {}
+for r in rows:
+    by.setdefault(r["config"], {})[int(r["round"])] = float(r["cpu_us_per_request"])
+def q(v, p):
+    v = sorted(v); k = (len(v) - 1) * p; f = int(k)
+    return v[f] + (v[min(f + 1, len(v) - 1)] - v[f]) * (k - f)
+print("| configuration | CPU µs / request, median | quartiles | min – max |")
+print("|---|---|---|---|")
+for name in ("off", "traces", "keys", "all"):
+    v = list(by[name].values())
+    print(f"| {name} | {statistics.median(v):.2f} | {q(v, .25):.2f} – {q(v, .75):.2f} | {min(v):.2f} – {max(v):.2f} |")
+print()
+print("| ratio | of medians | round by round: median | quartiles | min – max |")
+print("|---|---|---|---|---|")
+for a, b in (("traces", "off"), ("all", "keys"), ("all", "off")):
+    per = [by[a][k] / by[b][k] for k in by[a] if k in by[b]]
+    print(f"| {a} ÷ {b} | {statistics.median(by[a].values()) / statistics.median(by[b].values()):.3f} | "
+          f"{statistics.median(per):.3f} | {q(per, .25):.3f} – {q(per, .75):.3f} | {min(per):.3f} – {max(per):.3f} |")
+PY
+} | tee bench/results/overhead.md
