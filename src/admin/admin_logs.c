@@ -334,7 +334,10 @@ static json_t *entry_json(const reqlog_entry *e, bool detail)
     json_object_set_new(j, "ttfb_ms", ms_json(e->ttfb_us));
     json_object_set_new(j, "total_ms", ms_json(e->total_us));
     json_object_set_new(j, "overhead_ms", ms_json(e->overhead_us));
-    json_t *attempts = e->attempts ? json_loads(e->attempts, 0, NULL) : NULL;
+    buf text;
+    buf_init(&text, 16u << 20); /* the JSON of a packed list is a few times its bytes */
+    json_t *attempts = reqlog_attempts_json(e->attempts, &text) ? json_loads(text.data, 0, NULL) : NULL;
+    buf_free(&text);
     json_object_set_new(j, "attempts",
                         json_is_array(attempts) ? attempts : (json_decref(attempts), json_array()));
     if (detail) {

@@ -3,9 +3,11 @@
  *
  * The entry is written once, straight from the exchange_record into the batch's blob
  * (store/reqlog_batch.h: varints and the strings' bytes), each string's length known or counted
- * once; the attempts' JSON is written through a cursor into the worker's scratch buffer first.
- * Rejected: copying a record for the store's thread to pack (a copy, then a second pass over
- * the same bytes: about 2,000 instructions a request more, bench/RESULTS.md).
+ * once; the attempts are packed into the worker's scratch buffer first (their JSON is written
+ * when a query reads them). Rejected: copying a record for the store's thread to pack (a copy,
+ * then a second pass over the same bytes: about 800 instructions a request more); writing the
+ * attempts' JSON here (three times the bytes for the database to write, and escaping: about 700
+ * more, bench/RESULTS.md).
  *
  * Redaction parses with jansson on the store's thread (never the worker's loop) and replaces
  * values, not members, so a reader still sees which fields the client sent. Rejected: a regex
@@ -52,71 +54,24 @@ const char *reqlog_error_class(const exchange_record *r)
 
 /* ---- the worker's entry ------------------------------------------------------------------------ */
 
-/* What put_json_string may write for s. */
-static size_t json_bound(const char *s)
+/* The attempts, packed (store/reqlog_batch.h), into out; false past out's maximum. */
+static bool pack_attempts(const record_attempt *list, size_t n, buf *out)
 {
-    return s ? 6 * strlen(s) + 2 : 2;
-}
-
-static char *put_name(char *p, const char *name)
-{
-    size_t n = strlen(name);
-    memcpy(p, name, n);
-    return p + n;
-}
-
-static char *put_json_text(char *p, const char *s)
-{
-    return put_json_string(p, s ? s : "", s ? strlen(s) : 0);
-}
-
-/* The attempts as a JSON array into out, written through a cursor into room sized for its worst
- * case (the literals, two numbers of at most 25 bytes, every string escaped at its worst); false
- * when out may not grow that far. */
-static bool attempts_json(const record_attempt *list, size_t n, buf *out)
-{
-    size_t bound = 3;
+    reqlog_attempts_start(out);
     for (size_t i = 0; i < n; i++) {
         const record_attempt *at = &list[i];
-        bound += 128 + 3 * 25 + json_bound(at->provider) + json_bound(at->model) + json_bound(at->step) +
-                 json_bound(at->note) + (at->role ? strlen(at->role) : 5) +
-                 (at->outcome ? strlen(at->outcome) : 0);
+        reqlog_attempt a = {.provider = at->provider,
+                            .model = at->model,
+                            .step = at->step,
+                            .note = at->note,
+                            .role = at->role,
+                            .outcome = at->outcome,
+                            .status = at->status,
+                            .ms = at->ms,
+                            .wait_ms = at->wait_ms};
+        if (!reqlog_attempts_add(out, &a)) return false;
     }
-    buf_reset(out);
-    char *start = buf_room(out, bound), *p = start;
-    if (!p) return false;
-    *p++ = '[';
-    for (size_t i = 0; i < n; i++) {
-        const record_attempt *at = &list[i];
-        if (i) *p++ = ',';
-        p = put_lit(p, "{\"provider\":");
-        p = put_json_text(p, at->provider);
-        p = put_lit(p, ",\"model\":");
-        p = put_json_text(p, at->model);
-        if (at->step) {
-            p = put_lit(p, ",\"step\":");
-            p = put_json_text(p, at->step);
-        }
-        p = put_lit(p, ",\"role\":\"");
-        p = put_name(p, at->role ? at->role : "first"); /* literals: nothing to escape */
-        p = put_lit(p, "\",\"outcome\":\"");
-        p = put_name(p, at->outcome ? at->outcome : "");
-        p = put_lit(p, "\",\"status\":");
-        p = at->status ? put_int(p, at->status) : put_lit(p, "null");
-        p = put_lit(p, ",\"ms\":");
-        p = put_milli(p, (long long)(at->ms * 1000 + 0.5));
-        p = put_lit(p, ",\"wait_ms\":");
-        p = put_milli(p, (long long)(at->wait_ms * 1000 + 0.5));
-        if (at->note) {
-            p = put_lit(p, ",\"note\":");
-            p = put_json_text(p, at->note);
-        }
-        *p++ = '}';
-    }
-    *p++ = ']';
-    if ((size_t)(p - start) > bound) abort(); /* the bound is wrong: a bug, never input */
-    buf_commit(out, p);
-    return true;
+    return !out->overflowed;
 }
 
 static size_t text_len(const char *s)
@@ -134,7 +89,7 @@ bool reqlog_pack(reqlog_batch_writer *w, const exchange_record *r, int64_t start
         retries += !strcmp(at->role, "retry");
         fallbacks += !strcmp(at->role, "fallback");
     }
-    if (!attempts_json(r->attempts, r->nattempts, scratch)) return false;
+    if (!pack_attempts(r->attempts, r->nattempts, scratch)) return false;
     char trace_hex[33];
     if (r->any_trace_id) *put_hex(trace_hex, r->any_trace_id, 16) = '\0';
     const char *error_class = reqlog_error_class(r); /* a literal */

@@ -5,7 +5,7 @@
  *
  * The worker writes the entry once, straight into the batch's blob: the numbers, the strings
  * (names that are string literals — the attempt's role and outcome, the error class, the
- * cache's answer — too), the attempts as a JSON array, the trace id in hex, the error sentence
+ * cache's answer — too), the attempts packed, the trace id in hex, the error sentence
  * of an upstream's failure, the counts of retries and fallbacks. The store's thread then writes
  * the blob as it is: one row a batch. A body is packed as it came (bounded by body_max) and
  * redacted on the store's thread, so parsing JSON never costs a worker's loop. Pure functions:
@@ -27,9 +27,9 @@ bool reqlog_wanted(const exchange_record *r);
 
 /* r packed as w's next entry: start_unix_us is the request's start on the wall clock; body_max
  * > 0 packs the client's body when it is at most that long (else none is kept), unredacted (the
- * store's thread redacts it: reqlog_redact_body). The attempts are written as a JSON array
- * [{provider, model, step?, role, outcome, status, ms, wait_ms, note?}] through scratch (the
- * worker's, reused); the trace id as 32 hex digits; "provider P answered S (class)" as the error
+ * store's thread redacts it: reqlog_redact_body). The attempts are packed
+ * (store/reqlog_batch.h: reqlog_attempts_add) through scratch (the worker's, reused); the
+ * trace id as 32 hex digits; "provider P answered S (class)" as the error
  * when the request failed without one; retries and fallbacks counted from the attempts' roles.
  * False when w is full (write it, then pack again) or an entry would pass any bound. On the
  * worker. */

@@ -229,7 +229,7 @@ typedef struct reqlog_worker {
     uv_timer_t timer;
     int slot;
     write_job *batch;       /* never NULL */
-    buf scratch;            /* the attempts' JSON of the entry being packed */
+    buf scratch;            /* the attempts of the entry being packed */
     int64_t unix_offset_us; /* the wall clock less the monotonic one, read at each tick */
     bool overflowing;       /* an episode of drops is running */
     uint64_t episode;       /* requests dropped in it */

@@ -188,6 +188,126 @@ bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id)
     return true;
 }
 
+/* ---- attempts ---------------------------------------------------------------------------------- */
+
+void reqlog_attempts_start(buf *out)
+{
+    buf_reset(out);
+    buf_append(out, "\x01", 1);
+}
+
+/* A packed string: varint 1 for NULL, else length + 2 and the bytes. */
+static uint8_t *put_attempt_text(uint8_t *p, const char *s, size_t len)
+{
+    if (!s) return put_varint(p, 1);
+    p = put_varint(p, len + 2);
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/* Thousandths of a duration in milliseconds, never negative. */
+static uint64_t thousandths(double ms)
+{
+    return ms > 0 ? (uint64_t)(ms * 1000 + 0.5) : 0;
+}
+
+bool reqlog_attempts_add(buf *out, const reqlog_attempt *a)
+{
+    const char *text[6] = {a->provider, a->model, a->step, a->note, a->role, a->outcome};
+    size_t len[6], room = 9 * VARINT_MAX;
+    for (int i = 0; i < 6; i++) {
+        len[i] = text[i] ? strlen(text[i]) : 0;
+        room += len[i];
+    }
+    uint8_t *p = (uint8_t *)buf_room(out, room);
+    if (!p) return false;
+    for (int i = 0; i < 6; i++)
+        p = put_attempt_text(p, text[i], len[i]);
+    p = put_varint(p, (uint64_t)(a->status > 0 ? a->status : 0) + 1);
+    p = put_varint(p, thousandths(a->ms) + 1);
+    p = put_varint(p, thousandths(a->wait_ms) + 1);
+    buf_commit(out, (char *)p);
+    return true;
+}
+
+/* A packed attempts list, read with every length checked against its end. */
+typedef struct attempts_reader {
+    const uint8_t *p, *end;
+} attempts_reader;
+
+static bool attempts_varint(attempts_reader *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p == r->end) return false;
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return v > 0; /* every value is stored + 1 */
+        }
+    }
+    return false;
+}
+
+static bool attempts_text(attempts_reader *r, const char **s, size_t *len)
+{
+    uint64_t n;
+    if (!attempts_varint(r, &n)) return false;
+    *s = NULL;
+    *len = 0;
+    if (n == 1) return true;
+    if (n - 2 > (uint64_t)(r->end - r->p)) return false;
+    *s = (const char *)r->p;
+    *len = (size_t)(n - 2);
+    r->p += n - 2;
+    return true;
+}
+
+static void json_text(buf *out, const char *name, const char *s, size_t len)
+{
+    buf_append_str(out, name);
+    buf_append_json_string(out, s ? s : "", len);
+}
+
+bool reqlog_attempts_json(const char *attempts, buf *out)
+{
+    buf_reset(out);
+    if (!attempts || *attempts != REQLOG_ATTEMPTS_PACKED) {
+        buf_append_str(out, attempts ? attempts : "[]"); /* the JSON text of an older entry */
+        return !out->overflowed;
+    }
+    attempts_reader r = {(const uint8_t *)attempts + 1, (const uint8_t *)attempts + strlen(attempts)};
+    buf_append(out, "[", 1);
+    for (int i = 0; r.p < r.end; i++) {
+        const char *t[6];
+        size_t n[6];
+        uint64_t status, ms, wait_ms;
+        for (int k = 0; k < 6; k++)
+            if (!attempts_text(&r, &t[k], &n[k])) return false;
+        if (!attempts_varint(&r, &status) || !attempts_varint(&r, &ms) || !attempts_varint(&r, &wait_ms))
+            return false;
+        json_text(out, i ? ",{\"provider\":" : "{\"provider\":", t[0], n[0]);
+        json_text(out, ",\"model\":", t[1], n[1]);
+        if (t[2]) json_text(out, ",\"step\":", t[2], n[2]);
+        json_text(out, ",\"role\":", t[4] ? t[4] : "first", t[4] ? n[4] : 5);
+        json_text(out, ",\"outcome\":", t[5], n[5]);
+        buf_append_str(out, ",\"status\":");
+        if (status > 1)
+            buf_append_int(out, (long long)((status - 1) & INT64_MAX));
+        else
+            buf_append_str(out, "null");
+        buf_append_str(out, ",\"ms\":");
+        buf_append_milli(out, (long long)((ms - 1) & INT64_MAX));
+        buf_append_str(out, ",\"wait_ms\":");
+        buf_append_milli(out, (long long)((wait_ms - 1) & INT64_MAX));
+        if (t[3]) json_text(out, ",\"note\":", t[3], n[3]);
+        buf_append(out, "}", 1);
+    }
+    buf_append(out, "]", 1);
+    return !out->overflowed;
+}
+
 /* ---- reading ---------------------------------------------------------------------------------- */
 
 bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int64_t batch_seq)

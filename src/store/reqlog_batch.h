@@ -89,6 +89,29 @@ uint64_t reqlog_batch_hash(const char *s);
 /* Whether a batch whose filter is ids may hold request_id (false: it does not). */
 bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id);
 
+/* One attempt of an entry's attempts list. */
+typedef struct reqlog_attempt {
+    const char *provider, *model, *step, *note, *role, *outcome; /* each may be NULL */
+    int status;                                                  /* 0: none */
+    double ms, wait_ms;
+} reqlog_attempt;
+
+/* An entry's attempts in their packed form — what a worker writes, about a third of their
+ * JSON's bytes with nothing to escape:
+ *   REQLOG_ATTEMPTS_PACKED, then per attempt provider, model, step, note, role and outcome as
+ *   strings (varint 1: NULL, else varint length + 2 and the bytes), then status, ms and wait_ms
+ *   (in thousandths) each as varint value + 1.
+ * No byte of it is 0 (a varint of a value above 0 ends in a byte that is not; the strings are C
+ * strings), so it is an entry's string like any other. Entries written before it, or through
+ * store_reqlog_write by callers that have JSON, hold the attempts' JSON array as text instead,
+ * which begins with '['; reqlog_attempts_json (request_log.h) reads both. */
+#define REQLOG_ATTEMPTS_PACKED '\x01'
+
+/* out emptied and started as a packed attempts list. */
+void reqlog_attempts_start(buf *out);
+/* a appended to the packed list in out; false past out's maximum. */
+bool reqlog_attempts_add(buf *out, const reqlog_attempt *a);
+
 typedef struct reqlog_batch_reader {
     const uint8_t *p, *end;
     int64_t batch_seq;

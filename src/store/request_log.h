@@ -11,9 +11,9 @@
  * and the entry's index in it — unique even between instances sharing a PostgreSQL store, and an
  * integer, so "newest first" and a cursor mean the same thing on both.
  *
- * A request's attempts are a JSON array in its entry: they are read whole with their request
- * and never filtered by part. Filters that need an attempt's provider use the answering
- * provider's.
+ * A request's attempts are one string of its entry (packed, or JSON text in entries written
+ * before they were packed): they are read whole with their request and never filtered by part. Filters that
+ * need an attempt's provider use the answering provider's.
  *
  * Every function runs on the thread that owns the store (store.h) and may block on I/O. */
 #ifndef AIGW_STORE_REQUEST_LOG_H
@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/buf.h"
 
 /* One request as the log holds it. Strings are NUL-terminated and may be NULL (none). When the
  * store fills one for a reader, its strings are valid during the callback only. */
@@ -42,16 +43,21 @@ typedef struct reqlog_entry {
     double cost_usd;   /* negative: unknown (NULL in the store) */
     const char *cache; /* the cache's answer ("HIT", "MISS", "REFRESH", "BYPASS"); NULL: not asked */
     int retries, fallbacks;
-    int64_t ttfb_us;      /* -1: nothing was sent */
-    int64_t total_us;     /* start to end */
-    int64_t overhead_us;  /* aigw's own share before the head; -1: no head */
-    const char *attempts; /* a JSON array as text: [{provider, model, role, outcome, status, ms, wait_ms}] */
+    int64_t ttfb_us;          /* -1: nothing was sent */
+    int64_t total_us;         /* start to end */
+    int64_t overhead_us;      /* aigw's own share before the head; -1: no head */
+    const char *attempts;     /* the attempts, packed or as JSON text: reqlog_attempts_json reads them */
     const char *request_body; /* the client's body, redacted; NULL: not stored */
     const char *prompt_id;    /* the prompt template the request used (migration 8), or NULL */
     int64_t prompt_version;   /* … and its version (0: none) */
     const char
         *route_reason; /* how the route was chosen, as x-aigw-route-reason says (migration 9), or NULL */
 } reqlog_entry;
+
+/* An entry's attempts as a JSON array into out (emptied first): [{provider, model, step?, role,
+ * outcome, status, ms, wait_ms, note?}]; NULL gives []. False when they are damaged (they come
+ * from a database another program could write). */
+bool reqlog_attempts_json(const char *attempts, buf *out);
 
 /* Writes n entries in one transaction (it does not bump the keys' version: the log is not
  * policy), a row a REQLOG_BATCH_ROWS_MAX of them. On failure nothing of the batch is written. */

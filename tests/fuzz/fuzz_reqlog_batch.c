@@ -2,12 +2,14 @@
  * which are read back from a database another program may write (a shared PostgreSQL). Besides
  * crashes and sanitizer reports it checks that every entry the reader accepts survives a round
  * trip: written again by the writer at the same index and read back, each field is the same,
- * and the Bloom filter of the rewritten batch holds every request id in it. */
+ * and the Bloom filter of the rewritten batch holds every request id in it; and each entry's
+ * attempts (packed, or JSON text) are written as JSON without reading past their end. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/reqlog_batch.h"
+#include "store/request_log.h"
 
 static int same_text(const char *a, const char *b)
 {
@@ -45,7 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reqlog_batch_init(&w);
     reqlog_entry e[REQLOG_BATCH_ROWS_MAX];
     size_t n = 0;
+    buf json;
+    buf_init(&json, 1 << 24);
     while (n < REQLOG_BATCH_ROWS_MAX && reqlog_batch_next(&r, &e[n]) > 0) {
+        reqlog_attempts_json(e[n].attempts, &json);
         if (!reqlog_batch_add(&w, &e[n], (unsigned)(e[n].seq & 0xffff))) abort();
         n++;
     }
@@ -61,5 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (n && reqlog_batch_next(&again, &(reqlog_entry){0}) != 0) abort();
     reqlog_batch_free(&w);
+    buf_free(&json);
     return 0;
 }

@@ -716,8 +716,12 @@ static void test_pack_entry(void **state)
     assert_int_equal(e->retries, 0); /* a skipped target is no retry */
     assert_int_equal(e->fallbacks, 1);
     assert_null(e->error);
+    assert_int_equal(e->attempts[0], REQLOG_ATTEMPTS_PACKED);
+    buf json;
+    buf_init(&json, 1 << 20);
+    assert_true(reqlog_attempts_json(e->attempts, &json));
     assert_string_equal(
-        e->attempts,
+        json.data,
         "[{\"provider\":\"oa\",\"model\":\"gpt-x\",\"role\":\"first\",\"outcome\":\"error_status\","
         "\"status\":500,\"ms\":1.234,\"wait_ms\":0.000},"
         "{\"provider\":\"oa\",\"model\":\"gpt-x\",\"role\":\"retry\",\"outcome\":\"skipped\","
@@ -734,6 +738,23 @@ static void test_pack_entry(void **state)
     assert_string_equal(e->error, "provider an answered 502 (upstream_error)");
     assert_int_equal(e->fallbacks, 0);
     assert_int_equal(reqlog_batch_next(&rd, e), 0);
+    /* an older entry's JSON text is passed on; a packed list cut short, or a string running
+     * past its end, is damaged, never read past */
+    assert_true(reqlog_attempts_json("[{\"provider\":\"x\"}]", &json));
+    assert_string_equal(json.data, "[{\"provider\":\"x\"}]");
+    assert_true(reqlog_attempts_json(NULL, &json));
+    assert_string_equal(json.data, "[]");
+    assert_true(reqlog_attempts_json("\x01", &json));
+    assert_string_equal(json.data, "[]");
+    assert_false(reqlog_attempts_json("\x01\x05"
+                                      "ab",
+                                      &json)); /* provider runs past the end */
+    assert_false(reqlog_attempts_json("\x01\x01\x01\x01\x01\x01\x01\x01\x01", &json)); /* no wait_ms */
+    assert_true(reqlog_attempts_json("\x01\x01\x01\x01\x01\x04\\\"\x01\xc9\x01\x01\x01", &json));
+    assert_string_equal(json.data,
+                        "[{\"provider\":\"\",\"model\":\"\",\"role\":\"\\\\\\\"\",\"outcome\":\"\","
+                        "\"status\":200,\"ms\":0.000,\"wait_ms\":0.000}]");
+    buf_free(&json);
     buf_free(&scratch);
     reqlog_batch_free(&w);
 }
