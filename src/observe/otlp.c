@@ -12,8 +12,10 @@
  * request's bound, computed at copy time: every string at its worst — six bytes a byte for
  * JSON's escapes, which also covers protobuf's three for U+FFFD), literals inlined: an append
  * with a check per call cost more than the rest of a span. Protobuf's lengths not known in
- * advance: a span's is written after five bytes kept for it, then the span is moved back over
- * the bytes the length did not need (a few hundred bytes moved a span) — except a phase's span,
+ * advance: a span's is written after two bytes kept for it (a length of 128 to 16383 bytes, a
+ * request's or a call's span as a rule), then the span is moved over by the bytes its length
+ * needs more or less — none as a rule (five bytes kept, every span moved back three: about 150
+ * instructions a request, a few hundred bytes moved a span) — except a phase's span,
  * whose length is known before it is written (fixed-size ids and times, a literal name), and a
  * span's name, written in place from its parts rather than joined first; the batch's envelope
  * is written last, just before the spans, in room kept for it, and the body starts there
@@ -117,7 +119,8 @@ otlp_request *otlp_request_copy(arena *a, const exchange_record *r, uint64_t uni
         const record_phase *ph = &r->phases[i];
         phases[i] = (otlp_phase){.name = ph->name,
                                  .start_ns = ph->start_ns + unix_offset_ns,
-                                 .end_ns = ph->start_ns + ph->ns + unix_offset_ns};
+                                 .end_ns = ph->start_ns + ph->ns + unix_offset_ns,
+                                 .name_len = ph->name_len};
     }
     for (size_t i = 0; i < r->ncalls; i++) {
         const record_call *c = &r->calls[i];
@@ -222,12 +225,18 @@ static otlp_text request_model(const otlp_request *q)
     return q->model.s ? q->model : (otlp_text){"", 0};
 }
 
-static size_t phase_name(char *out, const char *phase)
+/* A phase's name's length, at most 26 bytes: as the record knew it, else counted. */
+static size_t phase_name_len(const otlp_phase *ph)
 {
-    size_t n = strlen(phase);
-    if (n > 26) n = 26;
+    size_t n = ph->name_len ? ph->name_len : strlen(ph->name);
+    return n < 26 ? n : 26;
+}
+
+static size_t phase_name(char *out, const otlp_phase *ph)
+{
+    size_t n = phase_name_len(ph);
     memcpy(out, "aigw.", 5);
-    memcpy(out + 5, phase, n);
+    memcpy(out + 5, ph->name, n);
     return 5 + n;
 }
 
@@ -418,7 +427,10 @@ static inline char *pb_kind_times(char *p, int kind, uint64_t start_ns, uint64_t
     return pb_fixed64(p, SPAN_END, end_ns);
 }
 
-/* A span's opening — its tag and five bytes kept for its length — up to its attributes. The
+/* Bytes kept for a span's length, not known in advance: its varint's size for 128 to 16383. */
+#define SPAN_LEN_KEPT 2
+
+/* A span's opening — its tag and SPAN_LEN_KEPT bytes kept for its length — up to its attributes. The
  * span's content starts at *content. Its name is prefix (a literal, ASCII) and, when model.s is
  * not NULL, a space and the model cut at OTLP_MODEL_IN_NAME bytes — written in place, as
  * span_name would make it. */
@@ -427,7 +439,7 @@ static char *pb_span_head(char *p, char **content, const otlp_request *q, const 
                           uint64_t start_ns, uint64_t end_ns)
 {
     *p++ = PB_TAG(SCOPE_SPANS_SPANS, PB_LEN);
-    *content = p + 5;
+    *content = p + SPAN_LEN_KEPT;
     p = pb_ids(*content, q, span_id, parent);
     size_t mlen = model.len < OTLP_MODEL_IN_NAME ? model.len : OTLP_MODEL_IN_NAME;
     size_t clean = model.s ? clean_size(model.s, mlen) : 0;
@@ -447,8 +459,7 @@ static char *pb_span_head(char *p, char **content, const otlp_request *q, const 
 static char *pb_phase_span(char *p, const otlp_request *q, size_t i)
 {
     const otlp_phase *ph = &q->phases[i];
-    size_t n = strlen(ph->name);
-    if (n > 26) n = 26;
+    size_t n = phase_name_len(ph);
     uint8_t id[8];
     phase_span_id(q, i, id);
     *p++ = PB_TAG(SCOPE_SPANS_SPANS, PB_LEN);
@@ -461,8 +472,9 @@ static char *pb_phase_span(char *p, const otlp_request *q, size_t i)
     return pb_kind_times(p + 5 + n, SPAN_INTERNAL, ph->start_ns, ph->end_ns);
 }
 
-/* The span's status when it failed, then its length written before it and the span moved back
- * over the kept bytes its length did not need. */
+/* The span's status when it failed, then its length written before it, the span moved first
+ * when its length takes other than SPAN_LEN_KEPT bytes (forward at most three: the room a span's
+ * bound counts for its length is five). */
 static char *pb_span_end(char *p, char *content, const char *error, size_t error_len)
 {
     if (error) {
@@ -476,8 +488,9 @@ static char *pb_span_end(char *p, char *content, const char *error, size_t error
         p = pb_varint_field(p, STATUS_CODE, STATUS_CODE_ERROR);
     }
     size_t len = (size_t)(p - content);
-    char *at = pb_varint(content - 5, len);
+    char *at = content - SPAN_LEN_KEPT + pb_varint_size(len);
     if (at != content) memmove(at, content, len);
+    pb_varint(content - SPAN_LEN_KEPT, len);
     return at + len;
 }
 
@@ -708,7 +721,7 @@ static char *js_request(char *p, bool *first_span, const otlp_request *q)
     for (size_t i = 0; i < q->nphases; i++) {
         uint8_t id[8];
         phase_span_id(q, i, id);
-        nlen = phase_name(name, q->phases[i].name);
+        nlen = phase_name(name, &q->phases[i]);
         p = js_span_head(p, first_span, q, id, q->span_id, name, nlen, SPAN_INTERNAL, q->phases[i].start_ns,
                          q->phases[i].end_ns);
         p = js_span_end(p, NULL, 0);
