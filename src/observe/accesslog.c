@@ -20,6 +20,11 @@
 
 #define BATCH_FLUSH_BYTES (32 * 1024)
 #define BATCH_MAX_BYTES (1024 * 1024)
+/* A batch's first allocation: its flush size and room for the line that crosses it. Grown
+ * from nothing by doubling, a batch was reallocated eight times, and each move copied it
+ * whenever another allocation sat after it — about 450 instructions a request with traces on
+ * (callgrind: realloc's copy, a byte an instruction), about 60 without. */
+#define BATCH_FIRST_BYTES (2 * BATCH_FLUSH_BYTES)
 #define BATCH_FLUSH_MS 100
 #define QUEUE_MAX 256
 
@@ -165,6 +170,13 @@ uint64_t accesslog_dropped(const accesslog *log)
     return atomic_load(&((accesslog *)log)->dropped);
 }
 
+/* An empty batch, its room taken at once (BATCH_FIRST_BYTES). */
+static void batch_start(buf *b)
+{
+    buf_init(b, BATCH_MAX_BYTES);
+    buf_room(b, BATCH_FIRST_BYTES - 1); /* and a NUL: one power of two */
+}
+
 static void hand_over(accesslog_writer *w)
 {
     if (!w->batch.len) return;
@@ -179,7 +191,7 @@ static void hand_over(accesslog_writer *w)
     }
     pthread_mutex_unlock(&log->lock);
     if (queued) {
-        buf_init(&w->batch, BATCH_MAX_BYTES); /* the thread owns the old allocation now */
+        batch_start(&w->batch); /* the thread owns the old allocation now */
     } else {
         atomic_fetch_add(&log->dropped, w->lines);
         w->batch.len = 0;
@@ -196,7 +208,10 @@ accesslog_writer *accesslog_writer_new(accesslog *log, uv_loop_t *loop)
 {
     accesslog_writer *w = xcalloc(1, sizeof *w);
     w->log = log;
-    buf_init(&w->batch, BATCH_MAX_BYTES);
+    if (log->off)
+        buf_init(&w->batch, BATCH_MAX_BYTES); /* never written */
+    else
+        batch_start(&w->batch);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
     return w;

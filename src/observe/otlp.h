@@ -9,8 +9,8 @@
  * turns a batch into one ExportTraceServiceRequest (OTLP 1.x, trace/v1):
  *
  * - protobuf (OTLP/HTTP's default, Content-Type application/x-protobuf): written by hand —
- *   varints, fixed64 times, length-delimited fields (a span is written after five bytes kept for
- *   its length, then moved back over the bytes its length did not need — a phase's span, of a
+ *   varints, fixed64 times, length-delimited fields (a span is written after two bytes kept for
+ *   its length, then moved only when its length needs more or fewer — a phase's span, of a
  *   length known in advance, is not; every other length is known before its field is written). Strings are
  * made well-formed UTF-8 (a bad byte becomes U+FFFD: a Go collector refuses a message with one bad byte).
  * Less than half the JSON's size, and no escaping. Rejected: a protobuf library (a dependency for six message
@@ -62,6 +62,7 @@ typedef struct otlp_call {
 typedef struct otlp_phase {
     const char *name;          /* a literal: "auth", "admit", "decode", "prompt", "routing", "cache" */
     uint64_t start_ns, end_ns; /* unix nanoseconds */
+    size_t name_len;           /* 0: not known (strlen) */
 } otlp_phase;
 
 /* One request's spans, as recorded; a string's s may be NULL (none). */

@@ -41,6 +41,7 @@ typedef struct record_call {
 typedef struct record_phase {
     const char *name; /* "auth", "admit", "decode", "prompt", "routing", "cache" */
     uint64_t start_ns, ns;
+    size_t name_len; /* 0: not known (strlen) — the exporter need not count a literal's length */
 } record_phase;
 
 typedef struct record_usage {

@@ -62,9 +62,9 @@ void trace_hex(char *out, const uint8_t *bytes, size_t n)
 void trace_format_parent(char out[56], const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled)
 {
     memcpy(out, "00-", 3);
-    trace_hex(out + 3, trace_id, 16);
+    put_hex(out + 3, trace_id, 16);
     out[35] = '-';
-    trace_hex(out + 36, span_id, 8);
+    put_hex(out + 36, span_id, 8);
     out[52] = '-';
     out[53] = '0';
     out[54] = sampled ? '1' : '0';

@@ -742,13 +742,20 @@ static void pipeline_on_done(http_request *req)
         record_call *calls = n <= CALLS_ON_STACK ? calls_on_stack : arena_alloc(x->arena, n * sizeof *calls);
         r.calls = calls;
         r.ncalls = n;
-        static const char *const phase_names[PHASES_MAX] = {
-            [PHASE_AUTH] = "auth",     [PHASE_ADMIT] = "admit",  [PHASE_DECODE] = "decode",
-            [PHASE_PROMPT] = "prompt", [PHASE_PLAN] = "routing", [PHASE_CACHE] = "cache"};
+#define PHASE_NAME(s)                                                                                        \
+    {                                                                                                        \
+        s, 0, 0, sizeof s - 1                                                                                \
+    }
+        static const record_phase phase_names[PHASES_MAX] = {
+            [PHASE_AUTH] = PHASE_NAME("auth"),     [PHASE_ADMIT] = PHASE_NAME("admit"),
+            [PHASE_DECODE] = PHASE_NAME("decode"), [PHASE_PROMPT] = PHASE_NAME("prompt"),
+            [PHASE_PLAN] = PHASE_NAME("routing"),  [PHASE_CACHE] = PHASE_NAME("cache")};
+#undef PHASE_NAME
         r.phases = phases;
         for (int p = 0; p < PHASES_MAX; p++)
-            if (phase_names[p] && x->phase_ns[p])
-                phases[r.nphases++] = (record_phase){phase_names[p], x->phase_start_ns[p], x->phase_ns[p]};
+            if (phase_names[p].name && x->phase_ns[p])
+                phases[r.nphases++] = (record_phase){phase_names[p].name, x->phase_start_ns[p],
+                                                     x->phase_ns[p], phase_names[p].name_len};
         for (const attempt *c = x->attempts; c; c = c->next) /* newest first: filled from the end */
             if (c->start_ns)
                 calls[--n] = (record_call){.provider = c->target.route->provider->name,

@@ -1,6 +1,6 @@
 /* test_buf.c — bounded buffers (limits refuse without changing anything, JSON escaping, text
- * made well-formed UTF-8) and the per-request arena (alignment, growth, reset keeping its first
- * block). */
+ * made well-formed UTF-8, hex four bytes at a time against printf's) and the per-request arena (alignment,
+ * growth, reset keeping its first block). */
 #include "../../src/util/buf.c" /* first: cmocka defines a fail() macro */
 
 #include <setjmp.h>
@@ -287,6 +287,28 @@ static void test_fixed_text_leaves_out_a_piece_whole(void **state)
     assert_string_equal(out, "exactly 11!");
 }
 
+static void test_hex_matches_printf(void **state)
+{
+    (void)state;
+    unsigned char bytes[19];
+    char out[40], want[40];
+    uint32_t seed = 1;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)round % sizeof bytes + 1;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* every value of every byte position once in the first rounds, then random */
+            bytes[i] = round < 256 ? (unsigned char)(round + i * 37) : (unsigned char)(seed >> 16);
+        }
+        char *end = put_hex(out, bytes, n);
+        assert_int_equal(end - out, 2 * n);
+        *end = '\0';
+        for (size_t i = 0; i < n; i++)
+            snprintf(want + 2 * i, 3, "%02x", bytes[i]);
+        assert_string_equal(out, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_reset_frees_large_allocations),
         cmocka_unit_test(test_number_appends_match_printf),
         cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_hex_matches_printf),
         cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);

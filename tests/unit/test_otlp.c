@@ -127,7 +127,7 @@ static void test_json_of_the_same(void **state)
 /* A phase's span is written whole, its length known in advance: the bytes, by hand. */
 static void test_phase_span_known_bytes(void **state)
 {
-    static const otlp_phase phases[] = {{"auth", 10, 20}};
+    static const otlp_phase phases[] = {{"auth", 10, 20, 4}};
     static const char want[] =
         "\x12\x45"                                                                 /* spans (2), 69 bytes */
         "\x0a\x10\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10" /* trace_id */
@@ -303,7 +303,7 @@ static void test_spans_of_a_request(void **state)
          .start_ns = 330,
          .end_ns = 0},
     };
-    static const otlp_phase phases[] = {{"auth", 10, 20}, {"routing", 30, 40}};
+    static const otlp_phase phases[] = {{"auth", 10, 20, 4}, {"routing", 30, 40, 0 /* counted */}};
     otlp_request q = small;
     q.has_parent = true;
     memcpy(q.parent_span_id, "\xb1\x02\x03\x04\x05\x06\x07\x08", 8);
@@ -384,7 +384,7 @@ static void test_copy_owns_its_strings(void **state)
                             .outcome = "error_status",
                             .span_id = call_span,
                             .ingress = "openai"}};
-    record_phase phases[] = {{"decode", 100, 50}};
+    record_phase phases[] = {{"decode", 100, 50, 6}};
     exchange_record r = {.request_id = "req-1",
                          .path = "/v1/embeddings",
                          .path_len = 14,
