@@ -79,20 +79,27 @@ NAMES=(off traces keys all)
 mkdir -p bench/results
 tsv=bench/results/overhead.tsv
 printf 'round\tconfig\trequests\tcpu_us_per_request\trps\n' >"$tsv"
+# measure ROUND NAME: wrk against one gateway for DURATION (after a warm-up), and its CPU time
+# over the requests it served.
+measure() {
+    local round=$1 name=$2 t0 t1 out n rps us
+    BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$WARMUP" -s bench/chat.lua "${URL[$name]}" >/dev/null
+    t0=$(cpu_ticks "${PID[$name]}")
+    out=$(BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/chat.lua "${URL[$name]}")
+    t1=$(cpu_ticks "${PID[$name]}")
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    if echo "$out" | grep -q "Non-2xx"; then echo "overhead: $name answered errors" >&2; exit 1; fi
+    us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "$us" "$rps" >>"$tsv"
+    echo "round $round: $name $us µs/request ($rps requests/s)" >&2
+}
+# The order turns each round, so no configuration always follows the same one. (Measuring two
+# at once, a wrk each, was tried to cancel the machine's drift: the one given less of the CPU
+# batches more requests a wake-up and looked cheaper — traced requests cheaper than untraced.)
 for ((round = 1; round <= ROUNDS; round++)); do
-    # the order turns each round, so no configuration always follows the same one
     for ((i = 0; i < ${#NAMES[@]}; i++)); do
-        name=${NAMES[$(((i + round) % ${#NAMES[@]}))]}
-        BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$WARMUP" -s bench/chat.lua "${URL[$name]}" >/dev/null
-        t0=$(cpu_ticks "${PID[$name]}")
-        out=$(BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/chat.lua "${URL[$name]}")
-        t1=$(cpu_ticks "${PID[$name]}")
-        n=$(echo "$out" | awk '/requests in/ {print $1}')
-        rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-        if echo "$out" | grep -q "Non-2xx"; then echo "overhead: $name answered errors" >&2; exit 1; fi
-        us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
-        printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "$us" "$rps" >>"$tsv"
-        echo "round $round: $name $us µs/request ($rps requests/s)" >&2
+        measure "$round" "${NAMES[$(((i + round) % ${#NAMES[@]}))]}"
     done
 done
 

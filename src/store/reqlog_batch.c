@@ -4,7 +4,8 @@
 
 #include <string.h>
 
-#define MAGIC "RLB1"
+#define MAGIC "RLB2"
+#define MAGIC_V1 "RLB1"
 #define MAGIC_LEN 4
 #define VARINT_MAX 10
 #define NUMBERS 13 /* zigzag varints an entry carries beside its index */
@@ -53,6 +54,12 @@ void reqlog_batch_reset(reqlog_batch_writer *w)
 {
     buf_reset(&w->data);
     w->n = 0;
+}
+
+/* Whether string i of the entry being added is the last entry's (a reference is written). */
+static bool same_as_last(const reqlog_batch_writer *w, int i, const char *s, size_t len)
+{
+    return w->n && w->last_len[i] == len && !memcmp(w->data.data + w->last_at[i], s, len);
 }
 
 void reqlog_batch_free(reqlog_batch_writer *w)
@@ -115,7 +122,9 @@ bool reqlog_batch_add_sized(reqlog_batch_writer *w, const reqlog_entry *e,
         p += MAGIC_LEN;
     }
     p = put_varint(p, index);
-    int64_t numbers[NUMBERS] = {e->time_us,
+    /* the time less the last entry's, wrapping (times may come from a damaged blob in a rewrite) */
+    int64_t delta = w->n ? (int64_t)((uint64_t)e->time_us - (uint64_t)w->last_time_us) : e->time_us;
+    int64_t numbers[NUMBERS] = {delta,
                                 e->status,
                                 e->prompt_tokens,
                                 e->completion_tokens,
@@ -139,14 +148,20 @@ bool reqlog_batch_add_sized(reqlog_batch_writer *w, const reqlog_entry *e,
     for (int i = 0; i < STRINGS; i++) {
         if (!strings[i]) {
             *p++ = 0;
-            continue;
+            w->last_len[i] = SIZE_MAX;
+        } else if (same_as_last(w, i, strings[i], lens[i])) {
+            *p++ = 1;
+        } else {
+            p = put_varint(p, lens[i] + 2);
+            w->last_at[i] = (size_t)((char *)p - w->data.data);
+            w->last_len[i] = lens[i];
+            memcpy(p, strings[i], lens[i]);
+            p += lens[i];
+            *p++ = '\0';
         }
-        p = put_varint(p, lens[i] + 1);
-        memcpy(p, strings[i], lens[i]);
-        p += lens[i];
-        *p++ = '\0';
     }
     buf_commit(&w->data, (char *)p);
+    w->last_time_us = e->time_us;
     if (!w->n || e->time_us < w->ts_min) w->ts_min = e->time_us;
     if (!w->n || e->time_us > w->ts_max) w->ts_max = e->time_us;
     w->id_hashes[w->n++] = hash_bytes(strings[RLB_REQUEST_ID], lens[RLB_REQUEST_ID]);
@@ -312,10 +327,13 @@ bool reqlog_attempts_json(const char *attempts, buf *out)
 
 bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int64_t batch_seq)
 {
-    if (!data || len < MAGIC_LEN || memcmp(data, MAGIC, MAGIC_LEN)) return false;
-    r->p = (const uint8_t *)data + MAGIC_LEN;
-    r->end = (const uint8_t *)data + len;
-    r->batch_seq = batch_seq;
+    if (!data || len < MAGIC_LEN) return false;
+    bool v1 = !memcmp(data, MAGIC_V1, MAGIC_LEN);
+    if (!v1 && memcmp(data, MAGIC, MAGIC_LEN)) return false;
+    *r = (reqlog_batch_reader){.p = (const uint8_t *)data + MAGIC_LEN,
+                               .end = (const uint8_t *)data + len,
+                               .batch_seq = batch_seq,
+                               .v1 = v1};
     return true;
 }
 
@@ -334,14 +352,23 @@ static bool get_varint(reqlog_batch_reader *r, uint64_t *out)
     return false;
 }
 
-/* A string in place: its length + 1 (0: NULL), its bytes and a NUL that must be there. */
-static bool get_string(reqlog_batch_reader *r, const char **out)
+/* String i in place: 0 for NULL, 1 for the last entry's (not in "RLB1"), else its length + 2
+ * ("RLB1": + 1), its bytes and a NUL that must be there. */
+static bool get_string(reqlog_batch_reader *r, int i, const char **out)
 {
     uint64_t n;
     if (!get_varint(r, &n)) return false;
     if (!n) {
         *out = NULL;
         return true;
+    }
+    if (!r->v1) {
+        if (n == 1) {
+            if (!r->entries) return false; /* nothing to refer to */
+            *out = r->last[i];
+            return true;
+        }
+        n--;
     }
     if (n > (uint64_t)(r->end - r->p) || r->p[n - 1] != '\0') return false;
     *out = (const char *)r->p;
@@ -369,14 +396,19 @@ int reqlog_batch_next(reqlog_batch_reader *r, reqlog_entry *e)
         &e->request_id, &e->trace_id, &e->key_id,   &e->key_alias,    &e->team,           &e->method,
         &e->path,       &e->route,    &e->provider, &e->model,        &e->upstream_model, &e->error_class,
         &e->error,      &e->cache,    &e->attempts, &e->request_body, &e->prompt_id,      &e->route_reason};
-    for (int i = 0; i < STRINGS; i++)
-        if (!get_string(r, strings[i])) return -1;
+    for (int i = 0; i < STRINGS; i++) {
+        if (!get_string(r, i, strings[i])) return -1;
+        r->last[i] = *strings[i];
+    }
     if (!e->request_id || !e->method || !e->path || !e->attempts) return -1;
     e->seq = REQLOG_SEQ(r->batch_seq, index);
     int64_t v[NUMBERS];
     for (int i = 0; i < NUMBERS; i++)
         v[i] = unzigzag(z[i]);
-    e->time_us = v[0];
+    /* a time is its previous entry's plus the difference (wrapping, never undefined) */
+    e->time_us = r->v1 || !r->entries ? v[0] : (int64_t)((uint64_t)r->last_time_us + (uint64_t)v[0]);
+    r->last_time_us = e->time_us;
+    r->entries++;
     e->status = (int)v[1];
     e->prompt_tokens = v[2];
     e->completion_tokens = v[3];

@@ -7,16 +7,19 @@
  * few hundred instructions a request. The queries (list, get, totals, trim) read the blobs back
  * and filter in C, so both backends answer alike.
  *
- * The blob: "RLB1", then entries one after another, each
+ * The blob: "RLB2", then entries one after another, each
  *   varint index (its place in the batch: the low 16 bits of the entry's seq)
- *   zigzag time_us, status, five token counts, retries, fallbacks, ttfb_us, total_us,
- *          overhead_us, prompt_version
+ *   zigzag time_us less the previous entry's (the first's less 0), status, five token counts,
+ *          retries, fallbacks, ttfb_us, total_us, overhead_us, prompt_version
  *   8 bytes cost_usd (IEEE 754, little-endian; negative: unknown), 1 byte stream
- *   and the strings: varint length + 1 (0: NULL), the bytes, a NUL
+ *   and the strings: varint 0 for NULL, 1 for the previous entry's string in the same place,
+ *   else length + 2, the bytes and a NUL
  * in the fixed order reqlog_batch.c writes. Strings are read in place (their NUL is checked), so
- * a reader makes no copy. The blob comes from a database another program could write (a shared
- * PostgreSQL): every length is checked against the blob's end, and a damaged blob is reported,
- * never read past.
+ * a reader makes no copy; an entry's key, team, path, route, provider and models are mostly its
+ * neighbour's, so about half of an entry's bytes are not written at all. Blobs written before
+ * ("RLB1": times whole, a string's varint its length + 1 and never a reference) are read alike. The blob
+ * comes from a database another program could write (a shared PostgreSQL): every length is checked against
+ * the blob's end, and a damaged blob is reported, never read past.
  *
  * Beside the blob, a Bloom filter of the batch's request ids (16 bits and 4 hashes an id: about
  * 0.3 % of batches read for nothing), so finding one request reads only its batch's data. */
@@ -38,14 +41,6 @@
 #define REQLOG_SEQ(batch_seq, index) ((int64_t)(((uint64_t)(batch_seq) << 16) | (uint64_t)(index)))
 #define REQLOG_SEQ_BATCH(seq) ((seq) >> 16)
 
-typedef struct reqlog_batch_writer {
-    buf data;
-    uint64_t id_hashes[REQLOG_BATCH_ROWS_MAX];
-    size_t n;
-    int64_t ts_min, ts_max;
-} reqlog_batch_writer;
-
-void reqlog_batch_init(reqlog_batch_writer *w);
 /* An entry's strings, in the order the blob keeps them. */
 enum {
     RLB_REQUEST_ID,
@@ -68,6 +63,19 @@ enum {
     RLB_ROUTE_REASON,
     REQLOG_BATCH_STRINGS
 };
+
+typedef struct reqlog_batch_writer {
+    buf data;
+    uint64_t id_hashes[REQLOG_BATCH_ROWS_MAX];
+    size_t n;
+    int64_t ts_min, ts_max;
+    /* the last entry's time, and where each of its strings' bytes are in data (len SIZE_MAX:
+     * NULL): what the next entry refers to */
+    int64_t last_time_us;
+    size_t last_at[REQLOG_BATCH_STRINGS], last_len[REQLOG_BATCH_STRINGS];
+} reqlog_batch_writer;
+
+void reqlog_batch_init(reqlog_batch_writer *w);
 
 /* Appends e as entry index (0..65535). False when the blob is full (REQLOG_BATCH_ROWS_MAX
  * entries, or past REQLOG_BATCH_BYTES_MAX with at least one): write it and reset. */
@@ -115,6 +123,10 @@ bool reqlog_attempts_add(buf *out, const reqlog_attempt *a);
 typedef struct reqlog_batch_reader {
     const uint8_t *p, *end;
     int64_t batch_seq;
+    bool v1; /* an "RLB1" blob */
+    int64_t last_time_us;
+    const char *last[REQLOG_BATCH_STRINGS]; /* the last entry's strings, for references */
+    size_t entries;                         /* read so far */
 } reqlog_batch_reader;
 
 /* False when data is not a batch blob. */

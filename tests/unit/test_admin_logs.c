@@ -731,7 +731,10 @@ static void test_pack_entry(void **state)
     assert_true(e->status == 200 && !e->error_class && e->cost_usd == 0.5);
     assert_string_equal(e->cache, "MISS");
     assert_int_equal(reqlog_batch_next(&rd, e), 1);
-    assert_true(e->seq == REQLOG_SEQ(7, 1));
+    assert_true(e->seq == REQLOG_SEQ(7, 1) && e->time_us == 0); /* a time before the last one's */
+    assert_string_equal(e->path, "/v1/chat/completions");       /* the first entry's, referred to */
+    assert_string_equal(e->key_id, "XXXXX"); /* the key changed in between: written again */
+    assert_string_equal(e->request_id, "req-1");
     assert_null(e->request_body);
     assert_null(e->trace_id);
     assert_string_equal(e->error_class, "upstream_error");
@@ -756,6 +759,68 @@ static void test_pack_entry(void **state)
                         "\"status\":200,\"ms\":0.000,\"wait_ms\":0.000}]");
     buf_free(&json);
     buf_free(&scratch);
+    reqlog_batch_free(&w);
+}
+
+/* A blob written before references ("RLB1") is read alike; a reference with nothing before it,
+ * or a string running past the blob's end, is damage, never read past. An entry equal to the
+ * last but for its id writes little more than the id. */
+static void test_batch_formats(void **state)
+{
+    (void)state;
+    static const char v1[] = "RLB1"
+                             "\x00"                                                 /* index 0 */
+                             "\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" /* time 2, 12 zeros */
+                             "\x00\x00\x00\x00\x00\x00\xf0\xbf"                     /* cost -1 */
+                             "\x00"                                                 /* not a stream */
+                             "\x03id\x00\x00\x00\x00\x00\x05POST\x00\x02/\x00"      /* id .. path */
+                             "\x00\x00\x00\x00\x00\x00\x00"                         /* route .. cache */
+                             "\x03[]\x00\x00\x00\x00";                              /* attempts .. */
+    reqlog_batch_reader rd;
+    reqlog_entry e;
+    assert_true(reqlog_batch_open(&rd, v1, sizeof v1 - 1, 1));
+    assert_int_equal(reqlog_batch_next(&rd, &e), 1);
+    assert_true(e.time_us == 2 && e.cost_usd < 0);
+    assert_string_equal(e.request_id, "id");
+    assert_string_equal(e.method, "POST");
+    assert_string_equal(e.path, "/");
+    assert_string_equal(e.attempts, "[]");
+    assert_int_equal(reqlog_batch_next(&rd, &e), 0);
+    /* the same entry in the new form, its id a reference to nothing */
+    char v2[sizeof v1];
+    memcpy(v2, v1, sizeof v1);
+    memcpy(v2, "RLB2", 4);
+    v2[4 + 1 + 13 + 9] = 1;
+    assert_true(reqlog_batch_open(&rd, v2, sizeof v2 - 1, 1));
+    assert_int_equal(reqlog_batch_next(&rd, &e), -1);
+    assert_true(reqlog_batch_open(&rd, v1, sizeof v1 - 3, 1)); /* cut short */
+    assert_int_equal(reqlog_batch_next(&rd, &e), -1);
+
+    reqlog_batch_writer w;
+    reqlog_batch_init(&w);
+    reqlog_entry a = {.time_us = 1000,
+                      .request_id = "req-a",
+                      .method = "POST",
+                      .path = "/v1/chat/completions",
+                      .key_id = "key_0123456789abcdef",
+                      .provider = "openai",
+                      .model = "gpt-4o-mini",
+                      .upstream_model = "gpt-4o-mini-2024-07-18",
+                      .attempts = "[]"};
+    assert_true(reqlog_batch_add(&w, &a, 0));
+    size_t one = w.data.len;
+    a.request_id = "req-b";
+    a.time_us = 1500;
+    assert_true(reqlog_batch_add(&w, &a, 1));
+    assert_true(w.data.len - one < one / 2); /* the id, the numbers and a byte a string */
+    assert_true(reqlog_batch_open(&rd, w.data.data, w.data.len, 1));
+    assert_int_equal(reqlog_batch_next(&rd, &e), 1);
+    assert_int_equal(reqlog_batch_next(&rd, &e), 1);
+    assert_true(e.time_us == 1500);
+    assert_string_equal(e.request_id, "req-b");
+    assert_string_equal(e.upstream_model, "gpt-4o-mini-2024-07-18");
+    assert_string_equal(e.key_id, "key_0123456789abcdef");
+    assert_null(e.team);
     reqlog_batch_free(&w);
 }
 
@@ -789,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_old_rows_move_into_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_damaged_batch, setup, teardown),
         cmocka_unit_test(test_pack_entry),
+        cmocka_unit_test(test_batch_formats),
         cmocka_unit_test(test_redact_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
