@@ -132,14 +132,18 @@ typedef struct write_job {
 
 #define BATCH_ROOM_MIN (64 * 1024) /* a first batch's room: a few hundred entries without bodies */
 
-/* A new batch, its blob given room for size bytes (the last batch's: one as full grows no more
- * by copying). */
+/* A new batch, its blob given room for size bytes — the last batch's, so one as full grows no
+ * more by copying — but at least BATCH_ROOM_MIN and at most a full blob's (a batch that held
+ * one large body does not make the next take as much). */
 static write_job *batch_new(int slot, size_t size)
 {
     write_job *b = xcalloc(1, sizeof *b);
     b->slot = slot;
     reqlog_batch_init(&b->entries);
-    buf_room(&b->entries.data, size > BATCH_ROOM_MIN ? size : BATCH_ROOM_MIN);
+    size = size < BATCH_ROOM_MIN           ? BATCH_ROOM_MIN
+           : size > REQLOG_BATCH_BYTES_MAX ? REQLOG_BATCH_BYTES_MAX
+                                           : size;
+    buf_room(&b->entries.data, size - 1); /* and the buffer's NUL: size bytes in all */
     return b;
 }
 
@@ -166,9 +170,17 @@ static store_result write_redacted(store *s, write_job *job)
     if (reqlog_batch_open(&rd, job->entries.data.data, job->entries.data.len, 0))
         while (got < n && reqlog_batch_next(&rd, &rows[got]) > 0) {
             reqlog_entry *e = &rows[got];
-            if (e->request_body)
-                e->request_body = bodies[got] = reqlog_redact_body(
-                    e->request_body, strlen(e->request_body), job->settings->redact, job->settings->nredact);
+            if (e->request_body) {
+                bodies[got] = reqlog_redact_body(e->request_body, strlen(e->request_body),
+                                                 job->settings->redact, job->settings->nredact);
+                /* written again it may be longer (jansson's numbers: 0.1 is 0.10000000000000001):
+                 * past body_max it is not kept, as a body that came longer is not */
+                if (bodies[got] && strlen(bodies[got]) > job->settings->body_max) {
+                    free(bodies[got]);
+                    bodies[got] = NULL;
+                }
+                e->request_body = bodies[got];
+            }
             ptrs[got] = e;
             got++;
         }

@@ -297,6 +297,12 @@ static const migration migrations[] = {
      " ts_max BIGINT NOT NULL, entries BIGINT NOT NULL, ids BYTEA NOT NULL, data BYTEA NOT NULL);"
      "CREATE INDEX request_log_batch_time ON request_log_batch (ts_max, seq);",
      store__reqlog_move_rows},
+    /* 12: nothing to change in the tables, a mark: batches are written as RLB2 from here (strings
+     * that refer to the previous entry's, attempts packed: reqlog_batch.h), which an aigw that
+     * knows 11 migrations would take for damaged batches — and its retention deletes those.
+     * Such an aigw now refuses the store ("written by a newer aigw") instead. */
+    {"CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);",
+     "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
