@@ -6,7 +6,7 @@
  * once; the attempts are packed into the worker's scratch buffer first (their JSON is written
  * when a query reads them). Rejected: copying a record for the store's thread to pack (a copy,
  * then a second pass over the same bytes: about 800 instructions a request more); writing the
- * attempts' JSON here (three times the bytes for the database to write, and escaping: about 700
+ * attempts' JSON here (three times the bytes for the database to write, and escaping: about 900
  * more, bench/RESULTS.md).
  *
  * Redaction parses with jansson on the store's thread (never the worker's loop) and replaces

@@ -203,6 +203,22 @@ bool reqlog_ids_may_hold(const void *ids, size_t len, const char *request_id)
     return true;
 }
 
+/* A varint at *p, before end; *p moves past it. False when it runs past end or past 64 bits. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p == end) return false;
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ---- attempts ---------------------------------------------------------------------------------- */
 
 void reqlog_attempts_start(buf *out)
@@ -220,10 +236,11 @@ static uint8_t *put_attempt_text(uint8_t *p, const char *s, size_t len)
     return p + len;
 }
 
-/* Thousandths of a duration in milliseconds, never negative. */
+/* Thousandths of a duration in milliseconds, never negative, at most about 31 years (so the
+ * value + 1 a varint carries never wraps to 0). */
 static uint64_t thousandths(double ms)
 {
-    return ms > 0 ? (uint64_t)(ms * 1000 + 0.5) : 0;
+    return !(ms > 0) ? 0 : ms < 1e12 ? (uint64_t)(ms * 1000 + 0.5) : (uint64_t)1e15;
 }
 
 bool reqlog_attempts_add(buf *out, const reqlog_attempt *a)
@@ -252,17 +269,7 @@ typedef struct attempts_reader {
 
 static bool attempts_varint(attempts_reader *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->p == r->end) return false;
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return v > 0; /* every value is stored + 1 */
-        }
-    }
-    return false;
+    return read_varint(&r->p, r->end, out) && *out > 0; /* every value is stored + 1 */
 }
 
 static bool attempts_text(attempts_reader *r, const char **s, size_t *len)
@@ -339,17 +346,7 @@ bool reqlog_batch_open(reqlog_batch_reader *r, const void *data, size_t len, int
 
 static bool get_varint(reqlog_batch_reader *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (r->p == r->end) return false;
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
+    return read_varint(&r->p, r->end, out);
 }
 
 /* String i in place: 0 for NULL, 1 for the last entry's (not in "RLB1"), else its length + 2
