@@ -90,7 +90,7 @@ typedef struct subject_buf {
 
 typedef struct limits_state {
     exchange *x;
-    limits_ticket ticket;
+    limits_ticket *ticket;    /* arena, only for a limited key (480 bytes: most requests have none) */
     limits_subject *subjects; /* arena, only for a limited key */
     subject_buf *bufs;
     size_t nsubjects;
@@ -267,10 +267,10 @@ static stage_result conclude(exchange *x, limits_state *ls, limits_verdict verdi
     }
     int64_t now_ms = wall_ms();
     char *head = arena_alloc(x->arena, HEAD_MAX);
-    size_t len = rate_limit_head(x, &ls->ticket, now_ms, head);
+    size_t len = rate_limit_head(x, ls->ticket, now_ms, head);
     exchange_keep_head(x, head, len);
     if (verdict == LIMITS_REFUSED) {
-        refuse(x, &ls->subjects[ls->ticket.refused_subject], &ls->ticket, ls->tokens);
+        refuse(x, &ls->subjects[ls->ticket->refused_subject], ls->ticket, ls->tokens);
         return STAGE_DONE;
     }
     ls->counted = true;
@@ -282,7 +282,7 @@ static void on_redis_verdict(void *ud, limits_verdict verdict, const limits_tick
 {
     limits_state *ls = ud;
     ls->call = NULL;
-    if (ticket) ls->ticket = *ticket;
+    if (ticket) *ls->ticket = *ticket;
     exchange_resume(ls->wait, conclude(ls->x, ls, verdict));
 }
 
@@ -296,6 +296,7 @@ static stage_result limits_on_request(exchange *x, void *state)
     if (!n) return STAGE_DECLINED;
     /* kept for the refusal's message, which Redis's answer may give later */
     ls->x = x;
+    ls->ticket = memset(arena_alloc(x->arena, sizeof *ls->ticket), 0, sizeof *ls->ticket);
     ls->bufs = arena_alloc(x->arena, n * sizeof *ls->bufs);
     ls->subjects = arena_alloc(x->arena, n * sizeof *ls->subjects);
     for (size_t i = 0; i < n; i++) {
@@ -320,7 +321,7 @@ static stage_result limits_on_request(exchange *x, void *state)
         ls->wait = exchange_suspend(x);
         return STAGE_AGAIN;
     }
-    bool admitted = limits_admit(table, ls->subjects, n, ls->tokens, now_ms, &ls->ticket);
+    bool admitted = limits_admit(table, ls->subjects, n, ls->tokens, now_ms, ls->ticket);
     return conclude(x, ls, admitted ? LIMITS_ADMITTED : LIMITS_REFUSED);
 }
 
@@ -343,17 +344,17 @@ static void limits_on_release(exchange *x, void *state)
     int64_t used;
     if (x->reasoning.summed) /* a technique's calls, all of them (reason_stage.c) */
         used = x->reasoning.usage.seen ? (int64_t)(x->reasoning.usage.prompt + x->reasoning.usage.completion)
-                                       : ls->ticket.tokens_charged;
+                                       : ls->ticket->tokens_charged;
     else if (!a)
         used = 0; /* nothing reached a provider */
     else if (a->codec.usage.seen)
         used = (int64_t)(a->codec.usage.prompt + a->codec.usage.completion);
     else
-        used = ls->ticket.tokens_charged;
+        used = ls->ticket->tokens_charged;
     if (use_redis)
-        limits_redis_settle(exchange_worker_state(x, &stage_limits), &ls->ticket, used, wall_ms());
+        limits_redis_settle(exchange_worker_state(x, &stage_limits), ls->ticket, used, wall_ms());
     else if (table)
-        limits_settle(table, &ls->ticket, used, wall_ms());
+        limits_settle(table, ls->ticket, used, wall_ms());
 }
 
 const stage stage_limits = {
