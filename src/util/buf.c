@@ -216,21 +216,6 @@ int buf_append_json_string(buf *b, const char *s, size_t len)
     return BUF_OK;
 }
 
-size_t pack_size(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-const char *pack_string(char **p, const char *s, size_t size)
-{
-    if (!s) return NULL;
-    char *out = *p;
-    memcpy(out, s, size - 1);
-    out[size - 1] = '\0';
-    *p += size;
-    return out;
-}
-
 void buf_consume(buf *b, size_t n)
 {
     if (n >= b->len) {

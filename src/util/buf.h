@@ -57,12 +57,6 @@ char *put_utf8_clean(char *p, const char *s, size_t len, size_t clean_size);
 /* Lower-case hex of n bytes: 2 * n bytes. */
 char *put_hex(char *p, const unsigned char *bytes, size_t n);
 
-/* Strings packed into one block sized beforehand (a record that is one allocation): the bytes
- * s takes there with its NUL (0 for none), and s copied at *p — which then moves past it — with
- * that size (NULL for none). */
-size_t pack_size(const char *s);
-const char *pack_string(char **p, const char *s, size_t size);
-
 /* Text printed piece by piece into caller memory of a fixed size (a message, a header value):
  * a piece that does not fit is left out whole and the text marked full, so it ends at the last
  * whole piece and stays NUL-terminated. cap: the bytes usable, the NUL excluded. */
