@@ -84,6 +84,7 @@ static void reopen_file(accesslog *log)
 static void *writer_thread(void *arg)
 {
     accesslog *log = arg;
+    pthread_setname_np(pthread_self(), "aigw-accesslog");
     pthread_mutex_lock(&log->lock);
     for (;;) {
         while (!log->count && !log->stopping && !log->reopen)

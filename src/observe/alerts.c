@@ -234,6 +234,7 @@ static void evaluate(alerts *a, CURL *curl, rule_state *rs, uint64_t now_s)
 static void *alerts_main(void *arg)
 {
     alerts *a = arg;
+    pthread_setname_np(pthread_self(), "aigw-alerts");
     CURL *curl = curl_easy_init();
     pthread_mutex_lock(&a->lock);
     while (!a->stopping) {

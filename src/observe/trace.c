@@ -220,6 +220,7 @@ static void export_batch(trace_exporter *t, CURL *curl, otlp_request *const *set
 static void *exporter_main(void *arg)
 {
     trace_exporter *t = arg;
+    pthread_setname_np(pthread_self(), "aigw-traces");
     CURL *curl = curl_easy_init();
     otlp_request **sets = NULL;
     size_t sets_cap = 0;
@@ -265,7 +266,10 @@ static void *exporter_main(void *arg)
         for (trace_batch *b = taken; b; b = b->next)
             for (size_t i = 0; i < b->n; i++)
                 sets[k++] = b->sets[i];
-        if (curl) export_batch(t, curl, sets, n, last);
+        if (curl)
+            export_batch(t, curl, sets, n, last);
+        else /* libcurl could not start: nothing can be sent */
+            atomic_fetch_add(&t->dropped, n);
         free_list(taken);
         pthread_mutex_lock(&t->lock);
     }
@@ -287,6 +291,9 @@ trace_exporter *trace_exporter_start(const trace_exporter_settings *s, char *err
     char content_type[64];
     snprintf(content_type, sizeof content_type, "Content-Type: %s", otlp_content_type(s->encoding));
     t->headers = curl_slist_append(NULL, content_type);
+    /* no "Expect: 100-continue", libcurl's for a body over 1 MiB: a collector that does not
+     * answer it would hold each such POST for a second */
+    t->headers = curl_slist_append(t->headers, "Expect:");
     for (size_t i = 0; i < s->nheaders; i++)
         t->headers = curl_slist_append(t->headers, s->headers[i]);
     pthread_mutex_init(&t->lock, NULL);

@@ -242,6 +242,7 @@ static void on_wakeup(uv_async_t *async)
 static void worker_main(void *arg)
 {
     worker *w = arg;
+    pthread_setname_np(pthread_self(), "aigw-worker"); /* what top -H and /proc show */
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
     if (uv_tcp_open(&w->listener, w->listen_fd) != 0 ||

@@ -615,6 +615,7 @@ static void wait_for_work(store_service *svc)
 static void *service_thread(void *arg)
 {
     store_service *svc = arg;
+    pthread_setname_np(pthread_self(), "aigw-store");
     pthread_mutex_lock(&svc->lock);
     for (;;) {
         if (!svc->njobs && !svc->stopping) {

@@ -125,6 +125,7 @@ void log_thread_is_loop(void)
 static void *writer_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "aigw-events");
     pthread_mutex_lock(&queue.lock);
     for (;;) {
         while (!queue.count && !queue.stopping)
