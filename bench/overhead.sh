@@ -32,7 +32,14 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 . bench/lib.sh
 start_mock
 HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# thread_ticks PID: each thread's name and CPU ticks (user + kernel), one line each (the threads
+# are named: aigw-worker, aigw-traces, aigw-store, …)
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+    done
+}
 sink_port=$(free_port)
 node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(+process.argv[1],"127.0.0.1")' \
     "$sink_port" &
@@ -79,21 +86,32 @@ NAMES=(off traces keys all)
 
 mkdir -p bench/results
 tsv=bench/results/overhead.tsv
-printf 'round\tconfig\trequests\tcpu_us_per_request\trps\n' >"$tsv"
+printf 'round\tconfig\trequests\tcpu_us_per_request\trps\tworker_us\ttraces_us\tstore_us\tother_us\n' >"$tsv"
 # measure ROUND NAME: wrk against one gateway for DURATION (after a warm-up), and its CPU time
-# over the requests it served.
+# over the requests it served, in all and by thread: the workers', the trace exporter's, the
+# store's, and the rest (the access log's writer, …).
 measure() {
     local round=$1 name=$2 t0 t1 out n rps us
     BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$WARMUP" -s bench/chat.lua "${URL[$name]}" >/dev/null
-    t0=$(cpu_ticks "${PID[$name]}")
+    t0=$(thread_ticks "${PID[$name]}")
     out=$(BENCH_KEY=${KEY[$name]} wrk -t1 -c"$CONNS" -d"$DURATION" -s bench/chat.lua "${URL[$name]}")
-    t1=$(cpu_ticks "${PID[$name]}")
+    t1=$(thread_ticks "${PID[$name]}")
     n=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     # an error or a timed-out request would be CPU spent without a request counted
     if echo "$out" | grep -qE "Non-2xx|Socket errors"; then echo "overhead: $name: $(echo "$out" | grep -E 'Non-2xx|Socket')" >&2; exit 1; fi
-    us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')
-    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "$us" "$rps" >>"$tsv"
+    # by thread name, after less before (a thread started in between counts from 0)
+    us=$(printf '%s\n' "$t0" "--" "$t1" | awk -v hz="$HZ" -v n="$n" '
+        $0 == "--" { after = 1; next }
+        !after { before[$1] += $2; next }
+        { g = $1 == "aigw-worker" ? "worker" : $1 == "aigw-traces" ? "traces" : $1 == "aigw-store" ? "store" : "other"
+          d[g] += $2; all += $2 }
+        END { for (k in before) { g = k == "aigw-worker" ? "worker" : k == "aigw-traces" ? "traces" : k == "aigw-store" ? "store" : "other"
+                                  d[g] -= before[k]; all -= before[k] }
+              f = 1e6 / hz / n
+              printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f", all * f, d["worker"] * f, d["traces"] * f, d["store"] * f, d["other"] * f }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "${us%%$'\t'*}" "$rps" "${us#*$'\t'}" >>"$tsv"
+    us=${us%%$'\t'*}
     echo "round $round: $name $us µs/request ($rps requests/s)" >&2
 }
 # The order turns each round, so no configuration always follows the same one. (Measuring two
@@ -119,11 +137,16 @@ for r in rows:
 def q(v, p):
     v = sorted(v); k = (len(v) - 1) * p; f = int(k)
     return v[f] + (v[min(f + 1, len(v) - 1)] - v[f]) * (k - f)
-print("| configuration | CPU µs / request, median | quartiles | min – max |")
-print("|---|---|---|---|")
+threads = {}
+for r in rows:
+    for t in ("worker", "traces", "store", "other"):
+        threads.setdefault((r["config"], t), []).append(float(r[t + "_us"]))
+print("| configuration | CPU µs / request, median | quartiles | min – max | by thread, medians: worker / exporter / store / other |")
+print("|---|---|---|---|---|")
 for name in ("off", "traces", "keys", "all"):
     v = list(by[name].values())
-    print(f"| {name} | {statistics.median(v):.2f} | {q(v, .25):.2f} – {q(v, .75):.2f} | {min(v):.2f} – {max(v):.2f} |")
+    parts = " / ".join(f"{statistics.median(threads[(name, t)]):.2f}" for t in ("worker", "traces", "store", "other"))
+    print(f"| {name} | {statistics.median(v):.2f} | {q(v, .25):.2f} – {q(v, .75):.2f} | {min(v):.2f} – {max(v):.2f} | {parts} |")
 print()
 print("| ratio | of medians | round by round: median | quartiles | min – max |")
 print("|---|---|---|---|---|")

@@ -13,7 +13,7 @@
 #   AUTH=on bench/profile.sh           with gateway keys: a key made by `aigw keys create` in a
 #                                      SQLite store, sent by every request (docs/access.md)
 #   AUTH=on REQUEST_LOG=off …          the same without the request log (on by default with a store;
-#                                      here with batch_delay 60s: batches of 256, as under load)
+#                                      here with batch_delay 60s: batches of 1,024, as under load)
 #   CACHE=on bench/profile.sh          the response cache on: every request after the first is a
 #                                      hit, answered from memory without an upstream call
 #   CACHE=refresh bench/profile.sh     the cache on and every request sent with x-aigw-cache:
@@ -63,7 +63,7 @@ if [ "$TRACING" = on ]; then
         "${TRACE_PROTOCOL:+, protocol: $TRACE_PROTOCOL}" >>"$work/aigw.yaml"
 fi
 if [ "$AUTH" = on ]; then
-    # batch_delay 60s: a worker's batch goes to the store's thread at 256 requests, as under
+    # batch_delay 60s: a worker's batch goes to the store's thread at 1,024 requests, as under
     # load, not every 250 ms with however few requests callgrind's pace let through
     [ "$REQUEST_LOG" = off ] && echo 'request_log: off' >>"$work/aigw.yaml" ||
         echo 'request_log: {batch_delay: 60s}' >>"$work/aigw.yaml"

@@ -33,7 +33,8 @@
  * migration 9 the route's reason a logged request carries; migration 10 trims the request log's indexes to
  * what its queries use; migration 11 keeps the request log in batches, a row holding many
  * requests, and moves the old rows into them with a step in C (a migration's `then`, run in
- * the same transaction, under the same lock).
+ * the same transaction, under the same lock). Migrations 12 and 13 change no table: each marks
+ * a store whose batches an older aigw would misread (RLB2 blobs; batches of 1,024).
  *
  * Adding a table: a migration at the end of the array (with a postgres_sql only where a type
  * differs, BLOB → BYTEA), and its functions here on db.h —
@@ -301,6 +302,11 @@ static const migration migrations[] = {
      * that refer to the previous entry's, attempts packed: reqlog_batch.h), which an aigw that
      * knows 11 migrations would take for damaged batches — and its retention deletes those.
      * Such an aigw now refuses the store ("written by a newer aigw") instead. */
+    {"CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);",
+     "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL},
+    /* 13: a mark again: a batch holds up to 1,024 requests from here, where an aigw that knows
+     * 12 migrations rewrites at most 256 of a batch in retention and would lose the rest. Such an
+     * aigw now refuses the store instead. */
     {"CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);",
      "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL},
 };

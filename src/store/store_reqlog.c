@@ -103,7 +103,7 @@ store_result store_reqlog_write_batch(store *s, reqlog_batch_writer *w)
 /* Batches are read newest first, by (ts_max, seq), a few rows a query: PostgreSQL's driver holds
  * a query's whole result in memory, so a query is a chunk, never the table. */
 #define SCAN_DATA_ROWS 8                 /* batches a query reads with their blobs (each at most ~1 MiB) */
-#define SCAN_IDS_ROWS 256                /* … with their Bloom filters only (at most 512 bytes each) */
+#define SCAN_IDS_ROWS 256                /* … with their Bloom filters only (at most 2 KiB each) */
 #define BATCH_SEQ_MAX (INT64_C(1) << 47) /* an entry's seq holds the batch's in 47 bits */
 
 typedef struct batch_scan {

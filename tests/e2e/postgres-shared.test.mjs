@@ -88,7 +88,7 @@ test('two instances started together migrated the empty database once', () => {
   // columns, a key's default route and role, the request log, prompt templates, the prompt
   // columns of the log and feedback, then the log's route_reason, then its indexes trimmed),
   // each counter once
-  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 12');
+  assert.equal(pg.psql('SELECT count(*) || \' \' || max(version) FROM schema_version').trim(), '1 13');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'keys_version'").trim(), '1');
   assert.equal(pg.psql("SELECT count(*) FROM meta WHERE name = 'spend_version'").trim(), '1');
 });

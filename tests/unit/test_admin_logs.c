@@ -560,7 +560,7 @@ static void test_store_old_rows_move_into_batches(void **state)
     snprintf(path, sizeof path, "%s/r.db", dir);
     st = store_open(path, err, sizeof err);
     assert_non_null(st);
-    assert_int_equal(store_schema_version(st), 12);
+    assert_int_equal(store_schema_version(st), 13);
     db_stmt *q = db_prepare(store__db(st), "SELECT count(*) FROM sqlite_master WHERE name = 'request_log'");
     assert_int_equal(db_step(q), DB_ROW);
     assert_int_equal(db_column_int64(q, 0), 0);
