@@ -490,7 +490,7 @@ static mustache_status missing(render *r, unsigned line, const char *what, const
 static mustache_status emit_value(render *r, const mtok *t, json_t *v)
 {
     char num[64];
-    const char *s = NULL;
+    const char *s = ""; /* null: nothing (never a NULL pointer to offset, even by 0) */
     size_t n = 0;
     char *dumped = NULL;
     if (json_is_string(v)) {
@@ -516,7 +516,7 @@ static mustache_status emit_value(render *r, const mtok *t, json_t *v)
     } else if (json_is_object(v) || json_is_array(v)) {
         /* a list or an object interpolated whole: its compact JSON (a prompt often wants it) */
         dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        s = dumped;
+        s = dumped ? dumped : "";
         n = dumped ? strlen(dumped) : 0;
     }
     mustache_status st =

@@ -100,6 +100,12 @@ static void test_escaping_off_by_default(void **state)
     opt.escape_html = true;
     assert_int_equal(render_str("Q: {{q}}", "{\"q\":\"a < b\"}", &opt, out, sizeof out, &err), 0);
     assert_string_equal(out, "Q: a &lt; b");
+    /* null is nothing, escaped or not (fuzz_mustache found it offsetting a NULL pointer: UB) */
+    assert_int_equal(render_str("Hell{{name}}!", "{\"name\":null}", &opt, out, sizeof out, &err), 0);
+    assert_string_equal(out, "Hell!");
+    opt.escape_html = false;
+    assert_int_equal(render_str("Hell{{name}}!", "{\"name\":null}", &opt, out, sizeof out, &err), 0);
+    assert_string_equal(out, "Hell!");
 }
 
 static void test_values_and_strict(void **state)
