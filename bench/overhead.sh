@@ -32,10 +32,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 . bench/lib.sh
 start_mock
 HZ=$(getconf CLK_TCK)
-# thread_ticks PID: each thread's name and CPU ticks (user + kernel), one line each (the threads
-# are named: aigw-worker, aigw-traces, aigw-store, …)
+# thread_ticks PID: the process's CPU ticks (user + kernel, its threads that ended included) as
+# "=process N", then each thread's name and ticks, one line each (the threads are named:
+# aigw-worker, aigw-traces, aigw-store, …)
 thread_ticks() {
     local t
+    printf '=process %s\n' "$(awk '{print $14 + $15}' "/proc/$1/stat")"
     for t in /proc/"$1"/task/*; do
         printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
     done
@@ -100,16 +102,15 @@ measure() {
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     # an error or a timed-out request would be CPU spent without a request counted
     if echo "$out" | grep -qE "Non-2xx|Socket errors"; then echo "overhead: $name: $(echo "$out" | grep -E 'Non-2xx|Socket')" >&2; exit 1; fi
-    # by thread name, after less before (a thread started in between counts from 0)
+    # after less before: the process's in all, and by thread name (a thread started in between
+    # counts from 0); "other" is the rest of the process's, threads that ended included
     us=$(printf '%s\n' "$t0" "--" "$t1" | awk -v hz="$HZ" -v n="$n" '
         $0 == "--" { after = 1; next }
-        !after { before[$1] += $2; next }
-        { g = $1 == "aigw-worker" ? "worker" : $1 == "aigw-traces" ? "traces" : $1 == "aigw-store" ? "store" : "other"
-          d[g] += $2; all += $2 }
-        END { for (k in before) { g = k == "aigw-worker" ? "worker" : k == "aigw-traces" ? "traces" : k == "aigw-store" ? "store" : "other"
-                                  d[g] -= before[k]; all -= before[k] }
-              f = 1e6 / hz / n
-              printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f", all * f, d["worker"] * f, d["traces"] * f, d["store"] * f, d["other"] * f }')
+        { g = $1 == "=process" ? "all" : $1 == "aigw-worker" ? "worker" : $1 == "aigw-traces" ? "traces" : $1 == "aigw-store" ? "store" : ""
+          if (g != "") d[g] += after ? $2 : -$2 }
+        END { f = 1e6 / hz / n
+              printf "%.2f\t%.2f\t%.2f\t%.2f\t%.2f", d["all"] * f, d["worker"] * f, d["traces"] * f, d["store"] * f,
+                     (d["all"] - d["worker"] - d["traces"] - d["store"]) * f }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$n" "${us%%$'\t'*}" "$rps" "${us#*$'\t'}" >>"$tsv"
     us=${us%%$'\t'*}
     echo "round $round: $name $us µs/request ($rps requests/s)" >&2
