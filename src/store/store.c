@@ -111,6 +111,13 @@ typedef struct migration {
     bool (*then)(store *s);   /* a step in C after the SQL, in the same transaction, or NULL */
 } migration;
 
+/* A migration that changes no table, only the schema's version — a mark that makes an older
+ * aigw refuse the store — with a statement both dialects run and that does nothing. */
+#define SCHEMA_MARK                                                                                          \
+    {                                                                                                        \
+        "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL, NULL  \
+    }
+
 static const migration migrations[] = {
     /* 1: gateway keys */
     {"CREATE TABLE meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
@@ -302,13 +309,11 @@ static const migration migrations[] = {
      * that refer to the previous entry's, attempts packed: reqlog_batch.h), which an aigw that
      * knows 11 migrations would take for damaged batches — and its retention deletes those.
      * Such an aigw now refuses the store ("written by a newer aigw") instead. */
-    {"CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);",
-     "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL},
+    SCHEMA_MARK,
     /* 13: a mark again: a batch holds up to 1,024 requests from here, where an aigw that knows
      * 12 migrations rewrites at most 256 of a batch in retention and would lose the rest. Such an
      * aigw now refuses the store instead. */
-    {"CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);",
-     "CREATE INDEX IF NOT EXISTS request_log_batch_time ON request_log_batch (ts_max, seq);", NULL},
+    SCHEMA_MARK,
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
